@@ -1,0 +1,63 @@
+# Quickstart: `make run` (install + run the pipeline for today) and `make test`.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export AIRFLOW_HOME ?= $(CURDIR)/airflow_home
+# No telemetry from any tool started by make.
+export DBT_SEND_ANONYMOUS_USAGE_STATS := false
+export DBT_VERSION_CHECK := false
+export GX_ANALYTICS_ENABLED := false
+export SCARF_ANALYTICS := false
+export DO_NOT_TRACK := 1
+export AIRFLOW__USAGE_DATA_COLLECTION__ENABLED := False
+
+.PHONY: install run test bench lint format airflow-ui summary pins clean
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required (set PYTHON=...)")'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --requirement requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation --editable .
+	touch $(STAMP)
+
+run: install
+	$(BIN)/slw run
+
+test: install
+	$(BIN)/pytest
+
+# make bench, or make bench NAME=pipeline_overhead
+bench: install
+	$(BIN)/python bench/run.py $(NAME)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/sqlfluff lint dbt_project
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+	$(BIN)/sqlfluff fix dbt_project
+
+summary: install
+	$(BIN)/slw summary
+
+# The Airflow UI on the same files as `make run` (http://127.0.0.1:8080; the admin
+# password is printed by standalone and stored in $(AIRFLOW_HOME)).
+airflow-ui: install
+	AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags AIRFLOW__CORE__LOAD_EXAMPLES=False \
+	  PYTHONPATH=$(CURDIR)/include $(BIN)/airflow standalone
+
+# Regenerate the pins after editing requirements.in (uv only resolves; pip installs).
+pins:
+	$(BIN)/python -m pip install --quiet uv==0.13.9
+	$(BIN)/uv pip compile requirements.in --python-version 3.11 \
+	  --python-platform x86_64-unknown-linux-gnu -o requirements.txt
+
+clean:
+	rm -rf data airflow_home dbt_project/target dbt_project/logs

@@ -1,0 +1,54 @@
+"""pipeline_overhead: the whole `make run` pipeline against the same `dbt build` alone.
+
+Measures, in one process and alternating rounds, (a) the three DAGs run through
+`airflow dags test` against the sandbox (what `make run` does after installing) and
+(b) `dbt build` alone on the warehouse that run produced. The ratio is the median
+pipeline time over the median dbt time: what Airflow, extraction, loading, the quality
+gate and publishing add on top of the transformation itself.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from _common import median, report
+
+NAME = "pipeline_overhead"
+BOUND = 8.0
+ROUNDS = 2
+
+
+def main() -> int:
+    with tempfile.TemporaryDirectory(prefix="slw-bench-") as tmp:
+        os.environ["SLW_DATA_DIR"] = str(Path(tmp) / "data")
+        from social_leadership.dbt_runner import run_dbt
+        from social_leadership.demo import run_pipeline
+        from social_leadership.settings import load_settings
+
+        settings = load_settings()
+        airflow_home = Path(tmp) / "airflow_home"
+        pipeline_times: list[float] = []
+        dbt_times: list[float] = []
+        for round_no in range(1, ROUNDS + 1):
+            timings = run_pipeline(settings, airflow_home, echo=False)
+            pipeline = sum(timings.values())
+            pipeline_times.append(pipeline)
+            started = time.perf_counter()
+            run_dbt(["build"], settings)
+            dbt_times.append(time.perf_counter() - started)
+            print(
+                f"round {round_no}: pipeline {pipeline:.1f}s "
+                f"({', '.join(f'{k} {v:.1f}s' for k, v in timings.items())}); "
+                f"dbt build alone {dbt_times[-1]:.1f}s",
+                flush=True,
+            )
+        ratio = median(pipeline_times) / median(dbt_times)
+        return report(NAME, ratio, BOUND)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,70 @@
+"""The `platform_metrics` DAG (its documentation is the DAG function's docstring)."""
+
+from __future__ import annotations
+
+from airflow.sdk import dag, task
+
+from social_leadership.orchestration import (
+    API_PLATFORMS,
+    DEFAULT_ARGS,
+    RAW_PLATFORM_METRICS,
+    START_DATE,
+    WAREHOUSE_POOL,
+)
+
+
+@dag(
+    dag_id="platform_metrics",
+    schedule="@daily",
+    start_date=START_DATE,
+    # Past days cannot be observed through the APIs; a catchup would only log skips.
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["social-leadership", "extract", "platforms"],
+)
+def platform_metrics():
+    """
+    ### platform_metrics
+
+    Daily snapshot of every rostered executive's public counts (followers, following, posts)
+    on each platform with an API.
+
+    * `load_roster` validates the roster file (bad rows are logged with file, row and field,
+      and skipped) and writes it to `raw.roster_*`.
+    * Per platform, `extract_<platform>` fetches today's counts in the API's largest batches
+      and lands the raw responses under `landing/platform=<p>/date=<d>/`; `load_<platform>`
+      replays that landing into `raw.platform_metrics`, replacing the day (idempotent). Each
+      platform is its own pair of tasks: one platform's outage does not stop the others.
+    * A run for a past logical date (backfill, catchup, a cleared task) does not extract:
+      APIs return current counts only. The skip is logged and written to
+      `audit.platform_loads`.
+
+    Endpoints and tokens come from the Airflow connections `slw_<platform>`.
+    """
+
+    @task(pool=WAREHOUSE_POOL)
+    def load_roster() -> dict[str, list[str]]:
+        from social_leadership.tasks import load_roster_task
+
+        return load_roster_task()
+
+    @task
+    def extract(platform: str, handles_by_platform: dict[str, list[str]], **context) -> dict:
+        from social_leadership.tasks import extract_task
+
+        return extract_task(platform, handles_by_platform.get(platform, []), context)
+
+    @task(pool=WAREHOUSE_POOL, outlets=[RAW_PLATFORM_METRICS])
+    def load(extract_outcome: dict, **context) -> dict:
+        from social_leadership.tasks import load_task
+
+        return load_task(extract_outcome, context)
+
+    handles = load_roster()
+    for platform in API_PLATFORMS:
+        landed = extract.override(task_id=f"extract_{platform}")(platform, handles)
+        load.override(task_id=f"load_{platform}")(landed)
+
+
+platform_metrics()

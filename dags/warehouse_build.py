@@ -1,0 +1,61 @@
+"""The `warehouse_build` DAG (its documentation is the DAG function's docstring)."""
+
+from __future__ import annotations
+
+from airflow.sdk import dag, task
+
+from social_leadership.orchestration import (
+    DEFAULT_ARGS,
+    RAW_PLATFORM_METRICS,
+    RAW_SURVEY_RESULTS,
+    SERVING_MARTS,
+    START_DATE,
+    WAREHOUSE_POOL,
+)
+
+
+@dag(
+    dag_id="warehouse_build",
+    schedule=(RAW_PLATFORM_METRICS | RAW_SURVEY_RESULTS),
+    start_date=START_DATE,
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["social-leadership", "dbt", "quality", "publish"],
+)
+def warehouse_build():
+    """
+    ### warehouse_build
+
+    Builds and publishes the marts whenever raw data changes (scheduled on the raw assets).
+
+    1. `dbt_build`: `dbt build` of staging, intermediate and marts with every data and unit
+       test; a failing test stops the run.
+    2. `quality_gate`: Great Expectations suites over each mart; results go to
+       `audit.quality_results`, and any critical failure stops publishing.
+    3. `publish`: atomic swap of the serving DuckDB file (what BI tools read) and a Parquet
+       export of the marts.
+    """
+
+    @task(pool=WAREHOUSE_POOL)
+    def dbt_build(**context) -> dict:
+        from social_leadership.tasks import dbt_build_task
+
+        return dbt_build_task(context)
+
+    @task(pool=WAREHOUSE_POOL)
+    def quality_gate(**context) -> dict:
+        from social_leadership.tasks import quality_gate_task
+
+        return quality_gate_task(context)
+
+    @task(pool=WAREHOUSE_POOL, outlets=[SERVING_MARTS])
+    def publish(**context) -> dict:
+        from social_leadership.tasks import publish_task
+
+        return publish_task(context)
+
+    dbt_build() >> quality_gate() >> publish()
+
+
+warehouse_build()

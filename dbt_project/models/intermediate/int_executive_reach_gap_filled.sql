@@ -1,0 +1,117 @@
+-- Platforms only report current counts, so a missed run leaves a hole that would make
+-- country totals jump. A missing day repeats the last observation for at most
+-- gap_fill_days days (is_observed = false); after that the series stops until the
+-- account is observed again.
+{%- set gap_fill_days = var('gap_fill_days') | int %}
+
+with
+
+observations as (
+    select * from {{ ref('int_account_metrics_deduplicated') }}
+),
+
+accounts as (
+    select * from {{ ref('stg_roster__accounts') }}
+),
+
+metrics as (
+    select * from {{ ref('stg_platforms__metrics') }}
+),
+
+latest_snapshot as (
+    select max(snapshot_date) as last_snapshot_date
+    from metrics
+),
+
+executive_observations as (
+    select
+        accounts.executive_id,
+        observations.platform,
+        observations.account_handle,
+        observations.snapshot_date,
+        observations.followers,
+        observations.following,
+        observations.posts,
+        observations.observed_at,
+        observations.metric_source
+    from observations
+    inner join accounts
+        on
+            observations.platform = accounts.platform
+            and observations.account_handle = accounts.account_handle
+),
+
+series_bounds as (
+    select
+        executive_observations.executive_id,
+        executive_observations.platform,
+        min(executive_observations.snapshot_date) as first_snapshot_date,
+        any_value(latest_snapshot.last_snapshot_date) as last_snapshot_date
+    from executive_observations
+    cross join latest_snapshot
+    group by executive_observations.executive_id, executive_observations.platform
+),
+
+date_spine as (
+    select
+        series_bounds.executive_id,
+        series_bounds.platform,
+        cast(spine.metric_day as date) as metric_date
+    from series_bounds
+    cross join
+        unnest(
+            generate_series(
+                cast(series_bounds.first_snapshot_date as timestamp),
+                cast(series_bounds.last_snapshot_date as timestamp),
+                interval 1 day
+            )
+        ) as spine (metric_day)
+),
+
+spine_with_last_observation as (
+    select
+        date_spine.executive_id,
+        date_spine.platform,
+        date_spine.metric_date,
+        -- Observation dates only grow along the spine, so the running max is the most
+        -- recent observed day.
+        max(executive_observations.snapshot_date) over (
+            partition by date_spine.executive_id, date_spine.platform
+            order by date_spine.metric_date
+            rows between unbounded preceding and current row
+        ) as last_observed_date
+    from date_spine
+    left join executive_observations
+        on
+            date_spine.executive_id = executive_observations.executive_id
+            and date_spine.platform = executive_observations.platform
+            and date_spine.metric_date = executive_observations.snapshot_date
+),
+
+gap_filled as (
+    select
+        spine_with_last_observation.executive_id,
+        spine_with_last_observation.platform,
+        spine_with_last_observation.metric_date,
+        executive_observations.account_handle,
+        executive_observations.followers,
+        executive_observations.following,
+        executive_observations.posts,
+        executive_observations.observed_at,
+        executive_observations.metric_source,
+        spine_with_last_observation.last_observed_date,
+        spine_with_last_observation.metric_date
+        = spine_with_last_observation.last_observed_date as is_observed
+    from spine_with_last_observation
+    inner join executive_observations
+        on
+            spine_with_last_observation.executive_id = executive_observations.executive_id
+            and spine_with_last_observation.platform = executive_observations.platform
+            and spine_with_last_observation.last_observed_date
+            = executive_observations.snapshot_date
+    where
+        spine_with_last_observation.metric_date
+        - spine_with_last_observation.last_observed_date <= {{ gap_fill_days }}
+)
+
+select * from gap_filled

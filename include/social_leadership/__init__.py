@@ -1,0 +1,1 @@
+"""Social Leadership Warehouse: executives' social reach beside public trust surveys."""

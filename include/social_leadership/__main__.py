@@ -1,0 +1,5 @@
+import sys
+
+from social_leadership.cli import main
+
+sys.exit(main())

@@ -1,0 +1,64 @@
+"""Command line: ``slw <command>`` (or ``python -m social_leadership <command>``)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from social_leadership.settings import ENV_PREFIX, SETTING_DOCS, load_settings
+
+
+def _settings(_: argparse.Namespace) -> int:
+    settings = load_settings()
+    values = settings.as_env()
+    for name, doc in SETTING_DOCS.items():
+        key = ENV_PREFIX + name
+        print(f"{key:<26} {values[key]}\n{'':<26} {doc}")
+    return 0
+
+
+def _run(_: argparse.Namespace) -> int:
+    from social_leadership.demo import main
+
+    return main()
+
+
+def _summary(_: argparse.Namespace) -> int:
+    from social_leadership.summary import build_summary
+
+    print(build_summary(load_settings()))
+    return 0
+
+
+def _sandbox(args: argparse.Namespace) -> int:
+    from social_leadership.sandbox.__main__ import main
+
+    return main(args.sandbox_args) or 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="slw", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser(
+        "run", help="run the pipeline for today against the sandbox API"
+    ).set_defaults(func=_run)
+    commands.add_parser("summary", help="print the summary of the last run").set_defaults(
+        func=_summary
+    )
+    commands.add_parser("settings", help="print every SLW_* setting in force").set_defaults(
+        func=_settings
+    )
+    sandbox = commands.add_parser("sandbox", help="serve the sandbox platform API")
+    sandbox.add_argument("sandbox_args", nargs=argparse.REMAINDER)
+    sandbox.set_defaults(func=_sandbox)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,169 @@
+"""Run dbt as a subprocess with the pipeline's settings.
+
+dbt runs in its own process rather than through ``dbtRunner`` so that its global state
+(adapters, logging, the DuckDB connection) never leaks into an Airflow worker, and so a
+crash in dbt cannot take the task's process with it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from social_leadership.settings import Settings
+
+OUTPUT_TAIL_LINES = 60
+
+# dbt result statuses grouped into the four counts the pipeline reports.
+_STATUS_BUCKETS: dict[str, str] = {
+    "pass": "pass",
+    "success": "pass",
+    "warn": "warn",
+    "error": "error",
+    "fail": "error",
+    "runtime error": "error",
+    "skipped": "skip",
+    "skip": "skip",
+    "no-op": "skip",
+}
+
+TELEMETRY_OFF_ENV: dict[str, str] = {
+    "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    "DBT_VERSION_CHECK": "false",
+    "DO_NOT_TRACK": "1",
+}
+
+
+@dataclass(frozen=True)
+class DbtResult:
+    """Outcome of one dbt invocation, counted from ``target/run_results.json``.
+
+    ``dbt source freshness`` is counted from ``target/sources.json``.
+    """
+
+    args: tuple[str, ...]
+    returncode: int
+    passed: int = 0
+    warned: int = 0
+    errored: int = 0
+    skipped: int = 0
+    elapsed_seconds: float | None = None
+    failing_nodes: tuple[str, ...] = ()
+    output_tail: str = ""
+    statuses: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        return self.passed + self.warned + self.errored + self.skipped
+
+
+class DbtError(RuntimeError):
+    """dbt exited non-zero; carries what an operator needs to see first."""
+
+    def __init__(self, result: DbtResult) -> None:
+        self.result = result
+        nodes = ", ".join(result.failing_nodes) or "none reported in run_results.json"
+        super().__init__(
+            f"dbt {' '.join(result.args)} exited with {result.returncode}; "
+            f"failing nodes: {nodes}\n--- output tail ---\n{result.output_tail}"
+        )
+
+
+def dbt_command() -> list[str]:
+    """The dbt executable of this interpreter's environment, not whatever is first on PATH."""
+    candidate = Path(sys.executable).with_name("dbt")
+    if candidate.is_file() and os.access(candidate, os.X_OK):
+        return [str(candidate)]
+    return [sys.executable, "-m", "dbt.cli.main"]
+
+
+def dbt_env(settings: Settings) -> dict[str, str]:
+    """Environment for dbt: the caller's, the SLW_* settings, telemetry off, logs in logs_dir."""
+    env = dict(os.environ)
+    env.update(settings.as_env())
+    env.update(TELEMETRY_OFF_ENV)
+    env["DBT_LOG_PATH"] = str(settings.logs_dir / "dbt")
+    return env
+
+
+def _parse_run_results(path: Path) -> tuple[Counter[str], list[str], dict[str, str], float | None]:
+    counts: Counter[str] = Counter()
+    failing: list[str] = []
+    statuses: dict[str, str] = {}
+    if not path.is_file():
+        return counts, failing, statuses, None
+    try:
+        payload: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return counts, failing, statuses, None
+    for node in payload.get("results", []):
+        status = str(node.get("status", "")).lower()
+        unique_id = str(node.get("unique_id", "?"))
+        statuses[unique_id] = status
+        bucket = _STATUS_BUCKETS.get(status, "error")
+        counts[bucket] += 1
+        if bucket == "error":
+            failing.append(unique_id)
+    elapsed = payload.get("elapsed_time")
+    return counts, failing, statuses, float(elapsed) if elapsed is not None else None
+
+
+def run_dbt(args: list[str], settings: Settings, *, log_path: Path | None = None) -> DbtResult:
+    """Run ``dbt <args>`` against the warehouse in ``settings``.
+
+    ``log_path``, when given, receives the full console output. Raises :class:`DbtError` on
+    a non-zero exit. Counts come from run_results.json of this invocation: a stale file
+    from an earlier run is removed first so it can never be mistaken for this one.
+    """
+    settings.dbt_target_dir.mkdir(parents=True, exist_ok=True)
+    (settings.logs_dir / "dbt").mkdir(parents=True, exist_ok=True)
+    # `dbt source freshness` reports to sources.json instead of run_results.json.
+    results_name = "sources.json" if args[:2] == ["source", "freshness"] else "run_results.json"
+    run_results = settings.dbt_target_dir / results_name
+    run_results.unlink(missing_ok=True)
+
+    command = [
+        *dbt_command(),
+        *args,
+        "--project-dir",
+        str(settings.dbt_project_dir),
+        "--profiles-dir",
+        str(settings.dbt_profiles_dir),
+        "--target-path",
+        str(settings.dbt_target_dir),
+    ]
+    completed = subprocess.run(
+        command,
+        cwd=settings.dbt_project_dir,
+        env=dbt_env(settings),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    output = completed.stdout + (completed.stderr or "")
+    if log_path is not None:
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        log_path.write_text(output, encoding="utf-8")
+
+    counts, failing, statuses, elapsed = _parse_run_results(run_results)
+    result = DbtResult(
+        args=tuple(args),
+        returncode=completed.returncode,
+        passed=counts["pass"],
+        warned=counts["warn"],
+        errored=counts["error"],
+        skipped=counts["skip"],
+        elapsed_seconds=elapsed,
+        failing_nodes=tuple(failing),
+        output_tail="\n".join(output.splitlines()[-OUTPUT_TAIL_LINES:]),
+        statuses=statuses,
+    )
+    if completed.returncode != 0:
+        raise DbtError(result)
+    return result

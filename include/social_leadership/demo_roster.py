@@ -1,0 +1,330 @@
+"""Generate the bundled demo roster: five real executives plus synthetic ones.
+
+Usage::
+
+    python -m social_leadership.demo_roster --out include/data/roster/executives.csv
+
+The output is deterministic for a given ``--seed``. Synthetic rows carry
+``is_synthetic=true``, invented names and "Synthetic Co NNN" companies. Their account
+coverage is set per country so the founding question (does Germany lag the US?) has a
+visible answer in the demo; it is a property of the generator, not a finding.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+from social_leadership.roster import GICS_SECTORS, ROSTER_COLUMNS
+
+DEFAULT_SEED = 20190611
+
+# Public figures from the founding brief, with their public handles.
+REAL_EXECUTIVES: tuple[dict[str, str], ...] = (
+    {
+        "executive_id": "elon-musk",
+        "full_name": "Elon Musk",
+        "title": "Chief Executive Officer",
+        "company": "Tesla",
+        "country": "US",
+        "sector": "Consumer Discretionary",
+        "x": "elonmusk",
+    },
+    {
+        "executive_id": "satya-nadella",
+        "full_name": "Satya Nadella",
+        "title": "Chairman and Chief Executive Officer",
+        "company": "Microsoft",
+        "country": "US",
+        "sector": "Information Technology",
+        "x": "satyanadella",
+        "linkedin": "satyanadella",
+    },
+    {
+        "executive_id": "mark-zuckerberg",
+        "full_name": "Mark Zuckerberg",
+        "title": "Founder, Chairman and Chief Executive Officer",
+        "company": "Meta Platforms",
+        "country": "US",
+        "sector": "Communication Services",
+        "facebook": "zuck",
+    },
+    {
+        "executive_id": "sina-trinkwalder",
+        "full_name": "Sina Trinkwalder",
+        "title": "Founder and Chief Executive Officer",
+        "company": "Manomama",
+        "country": "DE",
+        "sector": "Consumer Discretionary",
+        "x": "manomama",
+    },
+    {
+        "executive_id": "joe-kaeser",
+        "full_name": "Joe Kaeser",
+        "title": "Chairman of the Supervisory Board",
+        "company": "Siemens Energy",
+        "country": "DE",
+        "sector": "Industrials",
+        "x": "JoeKaeser",
+    },
+)
+
+
+@dataclass(frozen=True)
+class CountryProfile:
+    code: str
+    executives: int
+    spellings: tuple[str, ...]  # how the country column is written, to exercise normalisation
+    share_without_accounts: float
+    share_on_x: float
+    share_on_bluesky: float
+    first_names: tuple[str, ...]
+
+
+COUNTRY_PROFILES: tuple[CountryProfile, ...] = (
+    CountryProfile(
+        "US",
+        60,
+        ("US", "USA", "United States"),
+        0.05,
+        0.80,
+        0.75,
+        ("James", "Mary", "Robert", "Linda", "Michael", "Karen", "David", "Susan"),
+    ),
+    CountryProfile(
+        "DE",
+        45,
+        ("DE", "Deutschland", "Germany", "DEU"),
+        0.25,
+        0.35,
+        0.45,
+        ("Jonas", "Anna", "Lukas", "Katrin", "Felix", "Sabine", "Tobias", "Ulrike"),
+    ),
+    CountryProfile(
+        "GB",
+        20,
+        ("GB", "UK", "United Kingdom"),
+        0.08,
+        0.65,
+        0.65,
+        ("Oliver", "Amelia", "Harry", "Isla", "George", "Emily"),
+    ),
+    CountryProfile(
+        "FR",
+        15,
+        ("FR", "France", "Frankreich"),
+        0.10,
+        0.55,
+        0.55,
+        ("Louis", "Camille", "Hugo", "Chloe", "Jules", "Manon"),
+    ),
+    CountryProfile(
+        "JP",
+        12,
+        ("JP", "Japan"),
+        0.15,
+        0.55,
+        0.35,
+        ("Haruto", "Yui", "Sota", "Hina", "Ren", "Aoi"),
+    ),
+    CountryProfile(
+        "CN",
+        10,
+        ("CN", "China"),
+        0.15,
+        0.30,
+        0.35,
+        ("Wei", "Fang", "Lei", "Min", "Jun", "Xiu"),
+    ),
+    CountryProfile(
+        "IN",
+        12,
+        ("IN", "India"),
+        0.08,
+        0.75,
+        0.50,
+        ("Aarav", "Diya", "Vihaan", "Ananya", "Arjun", "Isha"),
+    ),
+    CountryProfile(
+        "BR",
+        10,
+        ("BR", "Brazil"),
+        0.10,
+        0.60,
+        0.55,
+        ("Miguel", "Helena", "Arthur", "Alice", "Davi", "Laura"),
+    ),
+    CountryProfile(
+        "CA",
+        10,
+        ("CA", "Canada"),
+        0.07,
+        0.70,
+        0.65,
+        ("Liam", "Olivia", "Noah", "Emma", "Ethan", "Chloe"),
+    ),
+    CountryProfile(
+        "AU",
+        8,
+        ("AU", "Australia"),
+        0.08,
+        0.65,
+        0.60,
+        ("Jack", "Charlotte", "William", "Mia", "Thomas", "Ava"),
+    ),
+    CountryProfile(
+        "NL",
+        8,
+        ("NL", "Netherlands", "Niederlande"),
+        0.10,
+        0.55,
+        0.60,
+        ("Daan", "Sanne", "Sem", "Fleur", "Bram", "Lotte"),
+    ),
+    CountryProfile(
+        "SE",
+        6,
+        ("SE", "Sweden"),
+        0.10,
+        0.50,
+        0.60,
+        ("Erik", "Astrid", "Nils", "Freja", "Axel", "Maja"),
+    ),
+    CountryProfile(
+        "CH",
+        8,
+        ("CH", "Schweiz", "Switzerland"),
+        0.20,
+        0.40,
+        0.45,
+        ("Luca", "Lea", "Noah", "Nina", "Jan", "Lara"),
+    ),
+)
+
+# Invented surnames built from syllables, so no row reads like a real person.
+_SURNAME_STARTS = (
+    "Bel",
+    "Cor",
+    "Dra",
+    "Fen",
+    "Gal",
+    "Hol",
+    "Kem",
+    "Lor",
+    "Mar",
+    "Nor",
+    "Pel",
+    "Quin",
+    "Ros",
+    "Tal",
+    "Ver",
+    "Wen",
+)
+_SURNAME_ENDS = (
+    "ando",
+    "berg",
+    "cott",
+    "dahl",
+    "ford",
+    "gren",
+    "holm",
+    "ley",
+    "mont",
+    "nik",
+    "ova",
+    "rath",
+    "sen",
+    "ton",
+    "ville",
+    "wick",
+)
+_TITLES = (
+    "Chief Executive Officer",
+    "Chief Executive Officer",
+    "Chief Executive Officer",
+    "Chief Financial Officer",
+    "Chair of the Board",
+    "Chief Operating Officer",
+    "Chief Technology Officer",
+)
+
+
+def generate_rows(seed: int = DEFAULT_SEED) -> list[dict[str, str]]:
+    """All roster rows (real first, then synthetic), as CSV column -> value."""
+    rng = random.Random(seed)  # noqa: S311 - reproducible demo data, not security
+    rows: list[dict[str, str]] = []
+    for real in REAL_EXECUTIVES:
+        rows.append({**dict.fromkeys(ROSTER_COLUMNS, ""), **real, "is_synthetic": "false"})
+
+    total = sum(profile.executives for profile in COUNTRY_PROFILES)
+    sectors = [GICS_SECTORS[i % len(GICS_SECTORS)] for i in range(total)]
+    rng.shuffle(sectors)
+    number = 0
+    for profile in COUNTRY_PROFILES:
+        for _ in range(profile.executives):
+            number += 1
+            rows.append(_synthetic_row(rng, number, profile, sectors[number - 1]))
+    return rows
+
+
+def _synthetic_row(
+    rng: random.Random, number: int, profile: CountryProfile, sector: str
+) -> dict[str, str]:
+    first = rng.choice(profile.first_names)
+    surname = rng.choice(_SURNAME_STARTS) + rng.choice(_SURNAME_ENDS)
+    row = dict.fromkeys(ROSTER_COLUMNS, "")
+    row.update(
+        executive_id=f"syn-{number:03d}",
+        full_name=f"{first} {surname}",
+        title=rng.choice(_TITLES),
+        company=f"Synthetic Co {number:03d}",
+        country=rng.choice(profile.spellings),
+        sector=sector,
+        is_synthetic="true",
+    )
+    if rng.random() < profile.share_without_accounts:
+        return row
+    slug = f"{first}{surname}".lower()
+    on_x = rng.random() < profile.share_on_x
+    on_bluesky = rng.random() < profile.share_on_bluesky
+    if not (on_x or on_bluesky):
+        # Someone with accounts has at least one of the two platforms the demo measures.
+        on_bluesky = True
+    if on_x:
+        row["x"] = f"{first[:4]}{surname[:7]}{number:03d}"
+    if on_bluesky:
+        row["bluesky"] = f"{slug}{number:03d}.bsky.social"
+    extra = rng.random()
+    if extra < 0.04:
+        row["mastodon"] = f"{slug}{number:03d}@mastodon.example"
+    elif extra < 0.08:
+        row["youtube"] = f"@{slug}{number:03d}"
+    elif extra < 0.14:
+        row["linkedin"] = f"{first.lower()}-{surname.lower()}-{number:03d}"
+    return row
+
+
+def write_csv(rows: list[dict[str, str]], out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(ROSTER_COLUMNS), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, required=True, help="CSV file to write")
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    args = parser.parse_args(argv)
+    rows = generate_rows(args.seed)
+    write_csv(rows, args.out)
+    print(f"wrote {len(rows)} executives to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,279 @@
+"""Platform metrics: extract (point-in-time), land, and load into ``raw.platform_metrics``.
+
+Platform APIs return current counts only, so a run may observe only its own day: a run
+whose logical date is not today (UTC) skips extraction and says so in the load audit
+rather than labelling today's counts with a past date.
+
+Loading replays the landed raw responses of the latest complete landing of a
+(platform, date) and replaces that day's API rows in one transaction: reruns never
+duplicate, and a crash mid-load leaves the previous state.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from social_leadership.landing import land_responses, latest_complete_run, read_landed
+from social_leadership.platforms import build_connector, connector_class
+from social_leadership.platforms.base import AccountObservation, AccountStatus
+from social_leadership.warehouse import transaction
+
+log = logging.getLogger(__name__)
+
+METRIC_COLUMNS = (
+    "platform",
+    "snapshot_date",
+    "account_handle",
+    "account_id",
+    "account_status",
+    "followers",
+    "following",
+    "posts",
+    "observed_at",
+    "source",
+    "landing_path",
+    "loaded_at",
+)
+
+
+@dataclass
+class ExtractOutcome:
+    platform: str
+    snapshot_date: date
+    status: str  # landed | skipped_backfill | not_configured
+    requests_sent: int = 0
+    accounts_requested: int = 0
+    deferred: int = 0
+    landing_dir: str | None = None
+    message: str | None = None
+
+
+@dataclass
+class LoadOutcome:
+    platform: str
+    snapshot_date: date
+    status: str  # loaded | skipped_backfill | nothing_landed
+    accounts_requested: int = 0
+    accounts_loaded: int = 0
+    accounts_missing: int = 0
+    requests_sent: int = 0
+    message: str | None = None
+
+
+def observation_date(logical_date: datetime, now: datetime | None = None) -> date | None:
+    """The day a run may label its counts with, or None when the run is for another day."""
+    now = now or datetime.now(UTC)
+    today = now.astimezone(UTC).date()
+    return today if logical_date.astimezone(UTC).date() == today else None
+
+
+def extract_platform(
+    platform: str,
+    handles: list[str],
+    base_url: str | None,
+    credentials: str | None,
+    landing_dir: Path,
+    run_id: str,
+    logical_date: datetime,
+    *,
+    now: datetime | None = None,
+) -> ExtractOutcome:
+    """Fetch today's counts for the handles and land the raw responses unmodified."""
+    snapshot_date = observation_date(logical_date, now)
+    if snapshot_date is None:
+        message = (
+            f"logical date {logical_date.date()} is not today: the {platform} API only "
+            "returns current counts, so extraction is skipped; history comes from daily "
+            "snapshots and imports"
+        )
+        log.warning(message)
+        return ExtractOutcome(
+            platform,
+            logical_date.date(),
+            "skipped_backfill",
+            accounts_requested=len(handles),
+            message=message,
+        )
+    if base_url is None:
+        message = (
+            f"no endpoint configured for {platform}; set the Airflow connection slw_{platform}"
+        )
+        log.warning(message)
+        return ExtractOutcome(platform, snapshot_date, "not_configured", message=message)
+    connector = build_connector(platform, base_url, credentials)
+    result = connector.extract(handles)
+    run_dir = land_responses(
+        landing_dir,
+        platform,
+        snapshot_date,
+        run_id,
+        result.responses,
+        deferred_handles=result.deferred_handles,
+        requests_sent=result.requests_sent,
+        message=result.message,
+    )
+    log.info(
+        "%s: %d requests for %d accounts, %d deferred, landed in %s",
+        platform,
+        result.requests_sent,
+        len(set(handles)),
+        len(result.deferred_handles),
+        run_dir,
+    )
+    return ExtractOutcome(
+        platform,
+        snapshot_date,
+        "landed",
+        requests_sent=result.requests_sent,
+        accounts_requested=len(set(handles)),
+        deferred=len(result.deferred_handles),
+        landing_dir=str(run_dir),
+        message=result.message,
+    )
+
+
+def _observations_frame(
+    observations: list[AccountObservation],
+    snapshot_date: date,
+    landing_path: str,
+    loaded_at: datetime,
+) -> pd.DataFrame:
+    rows = [
+        {
+            "platform": o.platform,
+            "snapshot_date": snapshot_date,
+            "account_handle": o.account_handle,
+            "account_id": o.account_id,
+            "account_status": str(o.status),
+            "followers": o.followers,
+            "following": o.following,
+            "posts": o.posts,
+            "observed_at": o.observed_at,
+            "source": "api",
+            "landing_path": landing_path,
+            "loaded_at": loaded_at,
+        }
+        for o in observations
+    ]
+    frame = pd.DataFrame.from_records(rows, columns=list(METRIC_COLUMNS))
+    for column in ("followers", "following", "posts"):
+        frame[column] = frame[column].astype("Int64")
+    return frame
+
+
+def _write_audit(
+    con: duckdb.DuckDBPyConnection, outcome: LoadOutcome, run_id: str, started_at: datetime
+) -> None:
+    con.execute(
+        "delete from audit.platform_loads where platform = ? and snapshot_date = ? and run_id = ?",
+        [outcome.platform, outcome.snapshot_date, run_id],
+    )
+    con.execute(
+        """
+        insert into audit.platform_loads values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        """,
+        [
+            outcome.platform,
+            outcome.snapshot_date,
+            run_id,
+            outcome.status,
+            outcome.accounts_requested,
+            outcome.accounts_loaded,
+            outcome.accounts_missing,
+            outcome.requests_sent,
+            outcome.message,
+            started_at,
+            datetime.now(UTC),
+        ],
+    )
+
+
+def record_skipped(
+    con: duckdb.DuckDBPyConnection, extract: ExtractOutcome, run_id: str
+) -> LoadOutcome:
+    """Write an audit row for a day that was not extracted (backfill or not configured)."""
+    outcome = LoadOutcome(
+        extract.platform,
+        extract.snapshot_date,
+        extract.status,
+        accounts_requested=extract.accounts_requested,
+        message=extract.message,
+    )
+    with transaction(con):
+        _write_audit(con, outcome, run_id, datetime.now(UTC))
+    return outcome
+
+
+def load_platform_day(
+    con: duckdb.DuckDBPyConnection,
+    landing_dir: Path,
+    platform: str,
+    snapshot_date: date,
+    run_id: str,
+) -> LoadOutcome:
+    """Replace the day's API rows for one platform with the latest complete landing."""
+    started_at = datetime.now(UTC)
+    run_dir = latest_complete_run(landing_dir, platform, snapshot_date)
+    if run_dir is None:
+        outcome = LoadOutcome(
+            platform,
+            snapshot_date,
+            "nothing_landed",
+            message=f"no complete landing for {platform} on {snapshot_date}",
+        )
+        with transaction(con):
+            _write_audit(con, outcome, run_id, started_at)
+        return outcome
+
+    parse = connector_class(platform).parse
+    responses, manifest = read_landed(run_dir)
+    observations: list[AccountObservation] = []
+    seen: set[str] = set()
+    for response in responses:
+        for observation in parse(response):
+            if observation.account_handle not in seen:
+                seen.add(observation.account_handle)
+                observations.append(observation)
+    deferred_at = datetime.now(UTC)
+    for handle in manifest.get("deferred_handles", []):
+        if handle not in seen:
+            seen.add(handle)
+            observations.append(
+                AccountObservation(
+                    platform, handle, None, AccountStatus.DEFERRED, None, None, None, deferred_at
+                )
+            )
+    frame = _observations_frame(observations, snapshot_date, str(run_dir), datetime.now(UTC))
+    ok = int((frame["account_status"] == str(AccountStatus.OK)).sum())
+    outcome = LoadOutcome(
+        platform,
+        snapshot_date,
+        "loaded",
+        accounts_requested=len(observations),
+        accounts_loaded=ok,
+        accounts_missing=len(observations) - ok,
+        requests_sent=int(manifest.get("requests_sent", len(responses))),
+        message=manifest.get("message"),
+    )
+    with transaction(con):
+        con.execute(
+            """
+            delete from raw.platform_metrics
+            where platform = ? and snapshot_date = ? and source = 'api'
+            """,
+            [platform, snapshot_date],
+        )
+        con.register("incoming_platform_metrics", frame)
+        con.execute(
+            f"insert into raw.platform_metrics ({', '.join(METRIC_COLUMNS)}) "
+            f"select {', '.join(METRIC_COLUMNS)} from incoming_platform_metrics"
+        )
+        con.unregister("incoming_platform_metrics")
+        _write_audit(con, outcome, run_id, started_at)
+    return outcome

@@ -1,0 +1,82 @@
+"""What the DAG files share: assets, default arguments, the warehouse pool, endpoints.
+
+Kept import-light (no warehouse or network work at import time): the scheduler parses
+DAG files often.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import NamedTuple
+
+import pendulum
+from airflow.sdk import Asset
+
+# Every task that writes the DuckDB warehouse runs in this one-slot pool (one writer).
+WAREHOUSE_POOL = "duckdb_warehouse"
+
+# Platforms extracted through an API; the others arrive by history import.
+API_PLATFORMS = ("bluesky", "x")
+
+
+class PlatformEndpoint(NamedTuple):
+    base_url: str | None
+    credentials: str | None
+
+
+START_DATE = pendulum.datetime(2026, 1, 1, tz="UTC")
+
+DEFAULT_ARGS = {
+    "owner": "social-leadership",
+    "retries": 2,
+    "retry_delay": timedelta(seconds=30),
+    "retry_exponential_backoff": True,
+    "max_retry_delay": timedelta(minutes=10),
+}
+
+# Assets link producers to consumers: warehouse_build runs when either raw input changes.
+RAW_PLATFORM_METRICS = Asset(
+    name="raw_platform_metrics", uri="duckdb://warehouse/raw/platform_metrics"
+)
+RAW_SURVEY_RESULTS = Asset(name="raw_survey_results", uri="duckdb://warehouse/raw/survey_results")
+SERVING_MARTS = Asset(name="serving_marts", uri="duckdb://serving/marts")
+
+__all__ = [
+    "API_PLATFORMS",
+    "DEFAULT_ARGS",
+    "RAW_PLATFORM_METRICS",
+    "RAW_SURVEY_RESULTS",
+    "SERVING_MARTS",
+    "START_DATE",
+    "WAREHOUSE_POOL",
+    "platform_endpoint",
+]
+
+PUBLIC_BASE_URLS = {
+    "bluesky": "https://public.api.bsky.app",
+    "x": "https://api.x.com",
+}
+
+
+def platform_endpoint(platform: str) -> PlatformEndpoint:
+    """Base URL and credential from the Airflow connection ``slw_<platform>``.
+
+    ``host`` holds the base URL and ``password`` the token. Without a connection, a
+    platform that needs no credential (Bluesky) uses its public URL; one that needs a
+    token is reported as not configured instead of failing the run.
+    """
+    from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    try:
+        connection = BaseHook.get_connection(f"slw_{platform}")
+    except AirflowNotFoundException:
+        if platform == "bluesky":
+            return PlatformEndpoint(PUBLIC_BASE_URLS[platform], None)
+        return PlatformEndpoint(None, None)
+    host = connection.host or PUBLIC_BASE_URLS.get(platform)
+    if host and "://" not in host:
+        scheme = connection.schema or "https"
+        port = f":{connection.port}" if connection.port else ""
+        host = f"{scheme}://{host}{port}"
+    return PlatformEndpoint(host, connection.password or None)

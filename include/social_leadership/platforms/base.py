@@ -1,0 +1,396 @@
+"""What every platform connector shares: batching, retries, rate limits, raw responses.
+
+A connector's ``extract`` only fetches; it returns the raw responses untouched so they can
+be landed as they came. ``parse`` turns one stored response back into observations, so the
+loader can re-parse landed files without calling the platform again.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from enum import StrEnum
+from typing import Any, ClassVar
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import httpx
+
+PLATFORMS: tuple[str, ...] = (
+    "x",
+    "bluesky",
+    "mastodon",
+    "youtube",
+    "facebook",
+    "instagram",
+    "linkedin",
+    "threads",
+)
+
+# Query parameters that carry credentials on some platforms (YouTube's key=, Graph's
+# access_token=): they never reach a log, a landed file or an exception message.
+SECRET_QUERY_PARAMS = frozenset(
+    {"key", "api_key", "apikey", "access_token", "token", "client_secret", "bearer_token"}
+)
+REDACTED = "REDACTED"
+
+
+class AccountStatus(StrEnum):
+    OK = "ok"
+    NOT_FOUND = "not_found"
+    SUSPENDED = "suspended"
+    PROTECTED = "protected"
+    HIDDEN = "hidden_counts"
+    DEFERRED = "deferred"
+    ERROR = "error"
+
+
+class PlatformError(Exception):
+    """A platform call failed in a way retrying will not fix. Messages hold no credentials."""
+
+
+@dataclass(frozen=True)
+class RawResponse:
+    platform: str
+    requested_handles: tuple[str, ...]
+    request_url: str
+    status_code: int
+    body: bytes
+    fetched_at: datetime
+    elapsed_ms: float
+
+
+@dataclass(frozen=True)
+class AccountObservation:
+    platform: str
+    account_handle: str
+    account_id: str | None
+    status: AccountStatus
+    followers: int | None
+    following: int | None
+    posts: int | None
+    observed_at: datetime
+
+
+@dataclass
+class ExtractResult:
+    platform: str
+    responses: list[RawResponse] = field(default_factory=list)
+    requests_sent: int = 0
+    deferred_handles: list[str] = field(default_factory=list)
+    message: str | None = None
+
+    @property
+    def is_complete(self) -> bool:
+        return not self.deferred_handles and self.message is None
+
+
+def redact_url(url: str) -> str:
+    """``url`` with credential-bearing query values replaced by ``REDACTED``."""
+    parts = urlsplit(url)
+    if not parts.query:
+        return url
+    pairs = [
+        (name, REDACTED if name.lower() in SECRET_QUERY_PARAMS else value)
+        for name, value in parse_qsl(parts.query, keep_blank_values=True)
+    ]
+    return urlunsplit(parts._replace(query=urlencode(pairs, safe=",:@")))
+
+
+def dedupe_handles(handles: Sequence[str], key: Callable[[str], str] = str.casefold) -> list[str]:
+    """Handles without repeats (by ``key``), first occurrence kept, order preserved."""
+    seen: set[str] = set()
+    unique: list[str] = []
+    for handle in handles:
+        normalized = key(handle)
+        if normalized not in seen:
+            seen.add(normalized)
+            unique.append(handle)
+    return unique
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def observation_without_counts(
+    response: RawResponse, handle: str, status: AccountStatus
+) -> AccountObservation:
+    """An observation of ``handle`` that carries a status but no counts."""
+    return AccountObservation(
+        platform=response.platform,
+        account_handle=handle,
+        account_id=None,
+        status=status,
+        followers=None,
+        following=None,
+        posts=None,
+        observed_at=response.fetched_at,
+    )
+
+
+def failed_response_observations(response: RawResponse) -> list[AccountObservation] | None:
+    """Observations for a response that carries no data (non-200), else ``None``.
+
+    A landed 429 means the accounts were deferred, not missing; anything else is an error.
+    """
+    if response.status_code == 200:
+        return None
+    status = AccountStatus.DEFERRED if response.status_code == 429 else AccountStatus.ERROR
+    return [observation_without_counts(response, h, status) for h in response.requested_handles]
+
+
+def count_value(document: Mapping[str, Any], key: str) -> int | None:
+    """An integer count from a JSON object, or ``None`` when absent or not an integer."""
+    value = document.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+class _RateLimited(Exception):
+    def __init__(self, wait_seconds: float | None) -> None:
+        super().__init__(wait_seconds)
+        self.wait_seconds = wait_seconds
+
+
+class _Exhausted(Exception):
+    """Retries used up on transient failures; carries a credential-free description."""
+
+
+class Connector(ABC):
+    """Base for one platform's connector.
+
+    Subclasses set ``platform``, ``batch_size`` and the rate-limit header names, and
+    implement :meth:`build_request` and :meth:`parse`.
+    """
+
+    platform: ClassVar[str]
+    batch_size: ClassVar[int]
+    # Headers naming when the window resets, as epoch seconds; Retry-After is always honoured.
+    rate_limit_reset_headers: ClassVar[tuple[str, ...]] = ()
+    rate_limit_remaining_headers: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        client: httpx.Client | None = None,
+        max_wait_seconds: float = 60,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], datetime] = utc_now,
+        timeout_seconds: float = 30.0,
+        max_attempts: int = 4,
+        backoff_seconds: float = 1.0,
+        max_backoff_seconds: float = 30.0,
+        max_rate_limit_waits: int = 3,
+    ) -> None:
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        self.base_url = base_url.rstrip("/")
+        self.max_wait_seconds = max_wait_seconds
+        self.timeout_seconds = timeout_seconds
+        self.max_attempts = max_attempts
+        self.backoff_seconds = backoff_seconds
+        self.max_backoff_seconds = max_backoff_seconds
+        self.max_rate_limit_waits = max_rate_limit_waits
+        self._client = client
+        self._sleep = sleep
+        self._clock = clock
+
+    # --- what a platform defines -------------------------------------------------------
+
+    @abstractmethod
+    def build_request(self, handles: Sequence[str]) -> httpx.Request:
+        """The request fetching one batch of at most ``batch_size`` handles."""
+
+    @classmethod
+    @abstractmethod
+    def parse(cls, response: RawResponse) -> list[AccountObservation]:
+        """Observations for every requested handle, from the stored response alone."""
+
+    @staticmethod
+    def handle_key(handle: str) -> str:
+        """The form under which two handles name the same account."""
+        return handle.casefold()
+
+    # --- shared behaviour --------------------------------------------------------------
+
+    def extract(self, handles: Sequence[str]) -> ExtractResult:
+        """Fetch current counts for ``handles`` in as few requests as the platform allows.
+
+        Stops early, without error, when the platform's rate limit would need a longer wait
+        than ``max_wait_seconds`` or a batch keeps failing; the handles not fetched are
+        listed in ``deferred_handles`` and ``message`` says why. Authentication and other
+        non-retryable failures raise :class:`PlatformError`.
+        """
+        unique = dedupe_handles(handles, self.handle_key)
+        batches = [
+            unique[start : start + self.batch_size]
+            for start in range(0, len(unique), self.batch_size)
+        ]
+        result = ExtractResult(platform=self.platform)
+        with self._http() as client:
+            for index, batch in enumerate(batches):
+                try:
+                    response, headers = self._fetch_batch(client, batch, result)
+                except _RateLimited as limited:
+                    self._defer(result, batches[index:], self._rate_limit_message(limited))
+                    break
+                except _Exhausted as exhausted:
+                    self._defer(result, batches[index:], str(exhausted))
+                    break
+                result.responses.append(response)
+                if index + 1 < len(batches):
+                    try:
+                        self._respect_remaining_budget(headers)
+                    except _RateLimited as limited:
+                        self._defer(result, batches[index + 1 :], self._rate_limit_message(limited))
+                        break
+        return result
+
+    @contextmanager
+    def _http(self) -> Iterator[httpx.Client]:
+        if self._client is not None:
+            yield self._client
+            return
+        with httpx.Client(
+            timeout=self.timeout_seconds,
+            headers={"User-Agent": "social-leadership-warehouse/0.1"},
+        ) as client:
+            yield client
+
+    def _defer(self, result: ExtractResult, batches: list[list[str]], message: str) -> None:
+        result.deferred_handles.extend(handle for batch in batches for handle in batch)
+        result.message = message
+
+    def _rate_limit_message(self, limited: _RateLimited) -> str:
+        if limited.wait_seconds is None:
+            return f"{self.platform}: rate limited and the server named no reset time"
+        return (
+            f"{self.platform}: rate limited; reset in {limited.wait_seconds:.0f}s exceeds "
+            f"the {self.max_wait_seconds:.0f}s the run may wait"
+        )
+
+    def _fetch_batch(
+        self, client: httpx.Client, batch: list[str], result: ExtractResult
+    ) -> tuple[RawResponse, httpx.Headers]:
+        attempt = 0
+        rate_limit_waits = 0
+        while True:
+            request = self.build_request(batch)
+            url = redact_url(str(request.url))
+            fetched_at = self._clock()
+            started = time.perf_counter()
+            result.requests_sent += 1
+            attempt += 1
+            try:
+                response = client.send(request)
+                body = response.read()
+            except httpx.TransportError as exc:
+                # The exception text can embed the request; name only its type.
+                failure = f"{type(exc).__name__} calling {url}"
+                self._retry_or_give_up(attempt, failure)
+                continue
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            status = response.status_code
+            if status == 429:
+                wait = self._seconds_until_reset(response.headers)
+                rate_limit_waits += 1
+                if (
+                    wait is None
+                    or wait > self.max_wait_seconds
+                    or rate_limit_waits > self.max_rate_limit_waits
+                ):
+                    raise _RateLimited(wait)
+                self._sleep(wait)
+                continue
+            if status >= 500:
+                self._retry_or_give_up(attempt, f"HTTP {status} from {url}")
+                continue
+            if status in (401, 403):
+                raise PlatformError(
+                    f"{self.platform}: HTTP {status} from {url}: credentials missing, wrong "
+                    "or lacking access"
+                )
+            if status >= 400:
+                raise PlatformError(f"{self.platform}: HTTP {status} from {url}: {_brief(body)}")
+            raw = RawResponse(
+                platform=self.platform,
+                requested_handles=tuple(batch),
+                request_url=url,
+                status_code=status,
+                body=body,
+                fetched_at=fetched_at,
+                elapsed_ms=round(elapsed_ms, 3),
+            )
+            return raw, response.headers
+
+    def _retry_or_give_up(self, attempt: int, failure: str) -> None:
+        if attempt >= self.max_attempts:
+            raise _Exhausted(f"{self.platform}: {failure}; gave up after {attempt} attempts")
+        delay = min(self.max_backoff_seconds, self.backoff_seconds * 2 ** (attempt - 1))
+        # Full jitter spreads retries of parallel tasks so they do not hit the API together.
+        self._sleep(delay * (0.5 + random.random()))  # noqa: S311 - jitter, not security
+
+    def _respect_remaining_budget(self, headers: httpx.Headers) -> None:
+        """Wait for the window reset before the next batch if the last reply spent the budget.
+
+        Sending into an exhausted window only earns a 429, which some platforms count
+        against the app.
+        """
+        remaining = _first_int(headers, self.rate_limit_remaining_headers)
+        if remaining is None or remaining > 0:
+            return
+        wait = self._seconds_until_reset(headers)
+        if wait is None or wait > self.max_wait_seconds:
+            raise _RateLimited(wait)
+        self._sleep(wait)
+
+    def _seconds_until_reset(self, headers: httpx.Headers | dict[str, str]) -> float | None:
+        now = self._clock()
+        retry_after = _header(headers, "retry-after")
+        if retry_after:
+            try:
+                return max(0.0, float(retry_after))
+            except ValueError:
+                try:
+                    return max(0.0, (parsedate_to_datetime(retry_after) - now).total_seconds())
+                except (TypeError, ValueError):
+                    pass
+        for name in self.rate_limit_reset_headers:
+            value = _header(headers, name)
+            if value:
+                try:
+                    return max(0.0, float(value) - now.timestamp())
+                except ValueError:
+                    continue
+        return None
+
+
+def _header(headers: httpx.Headers | dict[str, str], name: str) -> str | None:
+    if isinstance(headers, httpx.Headers):
+        return headers.get(name)
+    for key, value in headers.items():
+        if key.lower() == name:
+            return value
+    return None
+
+
+def _first_int(headers: httpx.Headers | dict[str, str], names: tuple[str, ...]) -> int | None:
+    for name in names:
+        value = _header(headers, name)
+        if value is not None:
+            try:
+                return int(value)
+            except ValueError:
+                continue
+    return None
+
+
+def _brief(body: bytes, limit: int = 300) -> str:
+    text = body.decode("utf-8", errors="replace").strip()
+    return text if len(text) <= limit else text[:limit] + "..."

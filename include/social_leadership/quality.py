@@ -1,0 +1,310 @@
+"""The Great Expectations gate between ``dbt build`` and publishing.
+
+Each mart is read into pandas through a read-only DuckDB connection and validated with one
+GX suite per table. GX's SQL datasource cannot be used: on DuckDB (duckdb-engine) every
+expectation fails upstream with an IndexError in resolve_metric_bundle.
+
+An expectation marked critical (``meta["critical"]``) blocks publication; the others are
+recorded in ``audit.quality_results`` for the people watching the runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+# GX documents GX_ANALYTICS_ENABLED as its telemetry switch. 1.24 ships no sender, but the
+# variable (set before the import) and analytics_enabled=False in the context config keep a
+# future release from phoning home from inside Airflow workers.
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+
+import great_expectations as gx
+import great_expectations.expectations as gxe
+import pandas as pd
+from great_expectations.data_context.types.base import (
+    DataContextConfig,
+    InMemoryStoreBackendDefaults,
+    ProgressBarsConfig,
+)
+
+from social_leadership.settings import Settings
+from social_leadership.warehouse import connect, transaction
+
+MARTS_SCHEMA = "marts"
+PLATFORMS = ("x", "bluesky", "mastodon", "youtube", "facebook", "instagram", "linkedin", "threads")
+DETAILS_MAX_CHARS = 2000
+
+ExpectationFactory = Callable[[], list[gxe.Expectation]]
+
+
+def _critical(expectation: gxe.Expectation) -> gxe.Expectation:
+    expectation.meta = {**(expectation.meta or {}), "critical": True}
+    return expectation
+
+
+def _warning(expectation: gxe.Expectation) -> gxe.Expectation:
+    expectation.meta = {**(expectation.meta or {}), "critical": False}
+    return expectation
+
+
+def _table_basics(keys: Sequence[str]) -> list[gxe.Expectation]:
+    # GX rejects a one-column compound key, so a single key gets the column-level check.
+    unique_key = (
+        gxe.ExpectCompoundColumnsToBeUnique(column_list=list(keys))
+        if len(keys) > 1
+        else gxe.ExpectColumnValuesToBeUnique(column=keys[0])
+    )
+    return [
+        _critical(gxe.ExpectTableRowCountToBeBetween(min_value=1)),
+        *(_critical(gxe.ExpectColumnValuesToNotBeNull(column=key)) for key in keys),
+        _critical(unique_key),
+    ]
+
+
+def _executive_reach_daily() -> list[gxe.Expectation]:
+    return [
+        *_table_basics(["executive_id", "platform", "metric_date"]),
+        _critical(gxe.ExpectColumnValuesToBeBetween(column="followers", min_value=0)),
+        _warning(gxe.ExpectColumnValuesToBeBetween(column="following", min_value=0)),
+        _warning(gxe.ExpectColumnValuesToBeBetween(column="posts", min_value=0)),
+        _critical(gxe.ExpectColumnValuesToNotBeNull(column="is_observed")),
+        _critical(gxe.ExpectColumnValuesToBeInSet(column="is_observed", value_set=[True, False])),
+        _warning(gxe.ExpectColumnValuesToBeInSet(column="platform", value_set=list(PLATFORMS))),
+    ]
+
+
+def _reach_by_country_sector_daily() -> list[gxe.Expectation]:
+    return [
+        *_table_basics(["country_code", "sector", "platform", "metric_date"]),
+        _critical(
+            gxe.ExpectColumnValuesToBeBetween(column="active_share", min_value=0, max_value=1)
+        ),
+        _critical(
+            gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+                column_A="executives_tracked", column_B="executives_active", or_equal=True
+            )
+        ),
+        _critical(gxe.ExpectColumnValuesToBeBetween(column="executives_active", min_value=0)),
+        _warning(gxe.ExpectColumnValuesToBeBetween(column="total_followers", min_value=0)),
+        _warning(gxe.ExpectColumnValuesToBeInSet(column="platform", value_set=["all", *PLATFORMS])),
+    ]
+
+
+def _survey_results() -> list[gxe.Expectation]:
+    return [
+        *_table_basics(["survey_source_id", "wave", "scope", "question_id", "measure"]),
+        _critical(gxe.ExpectColumnValuesToBeBetween(column="value", min_value=0, max_value=100)),
+        _warning(gxe.ExpectColumnValuesToBeBetween(column="sample_size", min_value=1)),
+    ]
+
+
+MART_SUITES: dict[str, ExpectationFactory] = {
+    "fct_executive_reach_daily": _executive_reach_daily,
+    "fct_reach_by_country_sector_daily": _reach_by_country_sector_daily,
+    "fct_survey_results": _survey_results,
+    "dim_sector": lambda: _table_basics(["sector_code"]),
+    "dim_country": lambda: _table_basics(["country_code"]),
+}
+
+
+def _default_suite() -> list[gxe.Expectation]:
+    # A mart added later without its own suite still has to be non-empty to be published.
+    return [_critical(gxe.ExpectTableRowCountToBeBetween(min_value=1))]
+
+
+@dataclass(frozen=True)
+class QualityCheck:
+    """One expectation's outcome on one mart table."""
+
+    table_name: str
+    suite_name: str
+    expectation: str
+    column_name: str | None
+    is_critical: bool
+    success: bool
+    unexpected_count: int | None
+    details: str | None
+
+    def describe(self) -> str:
+        column = f".{self.column_name}" if self.column_name else ""
+        extra = f" ({self.unexpected_count} unexpected)" if self.unexpected_count else ""
+        return f"{self.table_name}{column}: {self.expectation}{extra}"
+
+
+class QualityGateError(RuntimeError):
+    """A critical expectation failed: the marts must not be published."""
+
+    def __init__(self, run_id: str, failures: Sequence[QualityCheck]) -> None:
+        self.run_id = run_id
+        self.failures = tuple(failures)
+        listing = "\n".join(f"  - {check.describe()}" for check in failures)
+        super().__init__(
+            f"{len(failures)} critical quality check(s) failed for run {run_id}:\n{listing}"
+        )
+
+
+@dataclass(frozen=True)
+class QualityReport:
+    run_id: str
+    results: list[QualityCheck] = field(default_factory=list)
+
+    @property
+    def passed(self) -> list[QualityCheck]:
+        return [check for check in self.results if check.success]
+
+    @property
+    def failed(self) -> list[QualityCheck]:
+        return [check for check in self.results if not check.success]
+
+    @property
+    def critical_failures(self) -> list[QualityCheck]:
+        return [check for check in self.failed if check.is_critical]
+
+    @property
+    def is_publishable(self) -> bool:
+        return not self.critical_failures
+
+    def raise_if_critical(self) -> None:
+        if self.critical_failures:
+            raise QualityGateError(self.run_id, self.critical_failures)
+
+
+def _read_marts(settings: Settings) -> dict[str, pd.DataFrame]:
+    with connect(settings.warehouse_path, read_only=True) as con:
+        tables = [
+            row[0]
+            for row in con.execute(
+                "select table_name from information_schema.tables "
+                "where table_schema = ? and table_type = 'BASE TABLE' order by table_name",
+                [MARTS_SCHEMA],
+            ).fetchall()
+        ]
+        return {
+            table: con.sql(f'select * from "{MARTS_SCHEMA}"."{table}"').df() for table in tables
+        }
+
+
+def _ephemeral_context() -> Any:
+    config = DataContextConfig(
+        analytics_enabled=False,
+        store_backend_defaults=InMemoryStoreBackendDefaults(),
+        progress_bars=ProgressBarsConfig(globally=False),
+    )
+    return gx.get_context(mode="ephemeral", project_config=config)
+
+
+def _column_of(kwargs: dict[str, Any]) -> str | None:
+    if "column" in kwargs:
+        return str(kwargs["column"])
+    if "column_list" in kwargs:
+        return ",".join(kwargs["column_list"])
+    if "column_A" in kwargs:
+        return f"{kwargs['column_A']},{kwargs['column_B']}"
+    return None
+
+
+def _details(result: dict[str, Any], exception_info: Any) -> str | None:
+    info: dict[str, Any] = {}
+    for key in ("observed_value", "unexpected_percent", "partial_unexpected_list"):
+        if result.get(key) is not None:
+            info[key] = result[key]
+    if isinstance(exception_info, dict) and exception_info.get("raised_exception"):
+        info["exception"] = exception_info.get("exception_message")
+    if not info:
+        return None
+    return json.dumps(info, default=str)[:DETAILS_MAX_CHARS]
+
+
+def _validate_table(
+    context: Any, table: str, frame: pd.DataFrame, expectations: list[gxe.Expectation]
+) -> list[QualityCheck]:
+    suite_name = f"{MARTS_SCHEMA}.{table}"
+    datasource = context.data_sources.add_pandas(name=f"{table}_source")
+    asset = datasource.add_dataframe_asset(name=table)
+    batch_definition = asset.add_batch_definition_whole_dataframe(name=f"{table}_whole")
+    suite = context.suites.add(gx.ExpectationSuite(name=suite_name, expectations=expectations))
+    validation = context.validation_definitions.add(
+        gx.ValidationDefinition(name=f"{table}_validation", data=batch_definition, suite=suite)
+    )
+    outcome = validation.run(batch_parameters={"dataframe": frame}, result_format="SUMMARY")
+
+    checks = []
+    for result in outcome.results:
+        config = result.expectation_config
+        kwargs = dict(config.kwargs)
+        summary = dict(result.result or {})
+        unexpected = summary.get("unexpected_count")
+        checks.append(
+            QualityCheck(
+                table_name=table,
+                suite_name=suite_name,
+                expectation=config.type,
+                column_name=_column_of(kwargs),
+                is_critical=bool((config.meta or {}).get("critical", False)),
+                success=bool(result.success),
+                unexpected_count=int(unexpected) if unexpected is not None else None,
+                details=_details(summary, result.exception_info),
+            )
+        )
+    return checks
+
+
+def _missing_table_check(table: str) -> QualityCheck:
+    return QualityCheck(
+        table_name=table,
+        suite_name=f"{MARTS_SCHEMA}.{table}",
+        expectation="expect_table_to_exist",
+        column_name=None,
+        is_critical=True,
+        success=False,
+        unexpected_count=None,
+        details=json.dumps({"reason": f"{MARTS_SCHEMA}.{table} not found in the warehouse"}),
+    )
+
+
+def _record(settings: Settings, run_id: str, checks: Sequence[QualityCheck]) -> None:
+    checked_at = datetime.now(tz=UTC)
+    with connect(settings.warehouse_path) as con, transaction(con):
+        # A retried task must not leave two verdicts for one run.
+        con.execute("delete from audit.quality_results where run_id = ?", [run_id])
+        con.executemany(
+            "insert into audit.quality_results values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    run_id,
+                    check.suite_name,
+                    check.table_name,
+                    check.expectation,
+                    check.column_name,
+                    check.is_critical,
+                    check.success,
+                    check.unexpected_count,
+                    check.details,
+                    checked_at,
+                )
+                for check in checks
+            ],
+        )
+
+
+def check_marts(settings: Settings, run_id: str) -> QualityReport:
+    """Validate every mart, record each result in audit.quality_results, return the report.
+
+    The caller decides what a failure means; the publishing DAG calls
+    :meth:`QualityReport.raise_if_critical`.
+    """
+    frames = _read_marts(settings)
+    context = _ephemeral_context()
+    checks: list[QualityCheck] = []
+    for table in sorted(set(frames) | set(MART_SUITES)):
+        if table not in frames:
+            checks.append(_missing_table_check(table))
+            continue
+        factory = MART_SUITES.get(table, _default_suite)
+        checks.extend(_validate_table(context, table, frames[table], factory()))
+    _record(settings, run_id, checks)
+    return QualityReport(run_id=run_id, results=checks)

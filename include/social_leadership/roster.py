@@ -1,0 +1,441 @@
+"""The executive roster: who is tracked, where they work, and their platform accounts.
+
+Roster file format (CSV, UTF-8, an Excel byte-order mark is accepted), one executive per row::
+
+    executive_id,full_name,title,company,country,sector,is_synthetic,x,bluesky,mastodon,youtube,facebook,instagram,linkedin,threads
+
+- ``executive_id``: stable key, ``^[a-z0-9][a-z0-9_-]{1,63}$``, unique in the file.
+- ``full_name``, ``company``: required. ``title``: free text, may be empty.
+- ``country``: any common form of the country ("DE", "DEU", "Germany", "Deutschland",
+  "UK", "USA", "Vereinigte Staaten", ...); stored as ISO 3166-1 alpha-2.
+- ``sector``: one of the 11 GICS sectors (:data:`GICS_SECTORS`), case-insensitive.
+- ``is_synthetic``: ``true``/``false`` (also ``1``/``0``, ``yes``/``no``; empty means false).
+  Demo rows are synthetic and every output that shows them says so.
+- One column per platform (:data:`ACCOUNT_COLUMNS`), holding that executive's account
+  handle on it, or empty for none. Platform columns missing from the header mean "no
+  accounts on that platform"; the other columns are required. Handle rules:
+
+  ============  ==============================================================
+  x             ``^[A-Za-z0-9_]{1,15}$`` (a leading ``@`` is dropped)
+  bluesky       a domain handle (``name.bsky.social``) or a ``did:plc:``/``did:web:``
+                identifier; stored lowercase
+  mastodon      ``user@instance.domain`` (a leading ``@`` is dropped)
+  youtube       a channel id ``UC...`` (24 characters) or an ``@handle``
+  facebook      page or profile name, ``[A-Za-z0-9.]{1,50}``
+  instagram     ``[A-Za-z0-9._]{1,30}``
+  linkedin      member or organization vanity name, ``[A-Za-z0-9_-]{2,100}``
+  threads       as instagram
+  ============  ==============================================================
+
+  An account (platform and handle, compared case-insensitively) belongs to one
+  executive: a repeat on a later row is an error on that row.
+
+Rows with errors are skipped and reported (file, line number, field, message); the valid
+rows still load, so one typo does not stop the daily run.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+import pycountry
+
+from social_leadership.warehouse import ensure_schema, transaction
+
+GICS_SECTORS: tuple[str, ...] = (
+    "Energy",
+    "Materials",
+    "Industrials",
+    "Consumer Discretionary",
+    "Consumer Staples",
+    "Health Care",
+    "Financials",
+    "Information Technology",
+    "Communication Services",
+    "Utilities",
+    "Real Estate",
+)
+
+ACCOUNT_COLUMNS: tuple[str, ...] = (
+    "x",
+    "bluesky",
+    "mastodon",
+    "youtube",
+    "facebook",
+    "instagram",
+    "linkedin",
+    "threads",
+)
+
+REQUIRED_COLUMNS: tuple[str, ...] = (
+    "executive_id",
+    "full_name",
+    "title",
+    "company",
+    "country",
+    "sector",
+    "is_synthetic",
+)
+
+ROSTER_COLUMNS: tuple[str, ...] = REQUIRED_COLUMNS + ACCOUNT_COLUMNS
+
+EXECUTIVE_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{1,63}$")
+
+_DOMAIN_HANDLE = r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?"
+_HANDLE_PATTERNS: dict[str, re.Pattern[str]] = {
+    "x": re.compile(r"^[A-Za-z0-9_]{1,15}$"),
+    "bluesky": re.compile(
+        rf"^(?:{_DOMAIN_HANDLE}|did:plc:[a-z2-7]{{24}}|did:web:{_DOMAIN_HANDLE})$"
+    ),
+    "mastodon": re.compile(r"^[A-Za-z0-9_]{1,30}@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$"),
+    "youtube": re.compile(r"^(?:UC[A-Za-z0-9_-]{22}|@[A-Za-z0-9._-]{3,30})$"),
+    "facebook": re.compile(r"^[A-Za-z0-9.]{1,50}$"),
+    "instagram": re.compile(r"^[A-Za-z0-9._]{1,30}$"),
+    "linkedin": re.compile(r"^[A-Za-z0-9_-]{2,100}$"),
+    "threads": re.compile(r"^[A-Za-z0-9._]{1,30}$"),
+}
+
+# Forms pycountry does not know: colloquial codes and the German and French names that
+# rosters kept by European teams use. Keys are compared after _alias_key().
+COUNTRY_ALIASES: dict[str, str] = {
+    "uk": "GB",
+    "u.k.": "GB",
+    "england": "GB",
+    "scotland": "GB",
+    "wales": "GB",
+    "great britain": "GB",
+    "britain": "GB",
+    "grossbritannien": "GB",
+    "vereinigtes konigreich": "GB",
+    "royaume-uni": "GB",
+    "grande-bretagne": "GB",
+    "usa": "US",
+    "u.s.": "US",
+    "u.s.a.": "US",
+    "america": "US",
+    "vereinigte staaten": "US",
+    "vereinigte staaten von amerika": "US",
+    "etats-unis": "US",
+    "deutschland": "DE",
+    "brd": "DE",
+    "allemagne": "DE",
+    "frankreich": "FR",
+    "schweiz": "CH",
+    "suisse": "CH",
+    "svizzera": "CH",
+    "osterreich": "AT",
+    "oesterreich": "AT",
+    "autriche": "AT",
+    "niederlande": "NL",
+    "holland": "NL",
+    "pays-bas": "NL",
+    "belgien": "BE",
+    "belgique": "BE",
+    "spanien": "ES",
+    "espagne": "ES",
+    "italien": "IT",
+    "italie": "IT",
+    "schweden": "SE",
+    "suede": "SE",
+    "danemark": "DK",
+    "norwegen": "NO",
+    "norvege": "NO",
+    "finnland": "FI",
+    "polen": "PL",
+    "pologne": "PL",
+    "japon": "JP",
+    "chine": "CN",
+    "indien": "IN",
+    "inde": "IN",
+    "brasilien": "BR",
+    "bresil": "BR",
+    "kanada": "CA",
+    "australien": "AU",
+    "australie": "AU",
+    "russia": "RU",
+    "russland": "RU",
+    "turkey": "TR",
+    "turkei": "TR",
+    "turquie": "TR",
+    "korea": "KR",
+    "sudkorea": "KR",
+    "coree du sud": "KR",
+    "mexiko": "MX",
+    "mexique": "MX",
+    "sudafrika": "ZA",
+    "afrique du sud": "ZA",
+}
+
+_TRUE = frozenset({"true", "1", "yes", "y", "t"})
+_FALSE = frozenset({"false", "0", "no", "n", "f", ""})
+
+
+class RosterFileError(ValueError):
+    """The roster file cannot be read at all (missing, or required header columns absent)."""
+
+
+@dataclass(frozen=True)
+class Executive:
+    executive_id: str
+    full_name: str
+    title: str
+    company_name: str
+    country_code: str
+    sector: str
+    is_synthetic: bool
+
+
+@dataclass(frozen=True)
+class Account:
+    executive_id: str
+    platform: str
+    account_handle: str
+
+
+@dataclass(frozen=True)
+class RosterError:
+    file: str
+    row: int
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.row}: {self.field}: {self.message}"
+
+
+@dataclass
+class Roster:
+    executives: list[Executive] = field(default_factory=list)
+    accounts: list[Account] = field(default_factory=list)
+    errors: list[RosterError] = field(default_factory=list)
+
+    def accounts_for(self, platform: str) -> list[Account]:
+        """The accounts on one platform, in roster order."""
+        return [account for account in self.accounts if account.platform == platform]
+
+
+def _alias_key(value: str) -> str:
+    # Strip accents so "Österreich", "Osterreich" and "Oesterreich"-less spellings meet.
+    decomposed = unicodedata.normalize("NFKD", value.strip().casefold().replace("ß", "ss"))
+    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return " ".join(stripped.split())
+
+
+def normalize_country(value: str) -> str:
+    """ISO 3166-1 alpha-2 code for a country given in any common form.
+
+    Raises ``ValueError`` when the value is not recognised.
+    """
+    text = value.strip()
+    if not text:
+        raise ValueError("country is empty")
+    alias = COUNTRY_ALIASES.get(_alias_key(text))
+    if alias:
+        return alias
+    try:
+        country = pycountry.countries.lookup(text)
+    except LookupError:
+        raise ValueError(f"unknown country {text!r}") from None
+    return str(country.alpha_2)
+
+
+def normalize_sector(value: str) -> str:
+    """The canonical GICS sector name; raises ``ValueError`` for anything else."""
+    wanted = " ".join(value.split()).casefold()
+    for sector in GICS_SECTORS:
+        if sector.casefold() == wanted:
+            return sector
+    raise ValueError(f"{value.strip()!r} is not a GICS sector (one of: {', '.join(GICS_SECTORS)})")
+
+
+def normalize_handle(platform: str, value: str) -> str:
+    """The stored form of a handle on ``platform``; raises ``ValueError`` if invalid."""
+    handle = value.strip()
+    if platform in {"x", "mastodon"}:
+        handle = handle.removeprefix("@")
+    if platform == "bluesky":
+        handle = handle.removeprefix("@").lower()
+    pattern = _HANDLE_PATTERNS.get(platform)
+    if pattern is None:
+        raise ValueError(f"unknown platform {platform!r}")
+    if not pattern.match(handle):
+        raise ValueError(f"{value.strip()!r} is not a valid {platform} handle")
+    return handle
+
+
+def _parse_bool(value: str) -> bool:
+    text = value.strip().casefold()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValueError(f"{value.strip()!r} is not true/false")
+
+
+def load_roster(path: Path) -> Roster:
+    """Read and validate a roster file (format in the module docstring).
+
+    Invalid rows are reported in ``Roster.errors`` and skipped. A missing file or missing
+    required header columns raise :class:`RosterFileError`.
+    """
+    file_name = str(path)
+    try:
+        handle = path.open(encoding="utf-8-sig", newline="")
+    except OSError as exc:
+        raise RosterFileError(f"{file_name}: cannot read roster file ({exc.strerror})") from exc
+    with handle:
+        reader = csv.DictReader(handle)
+        header = [name.strip() for name in (reader.fieldnames or [])]
+        missing = [column for column in REQUIRED_COLUMNS if column not in header]
+        if missing:
+            raise RosterFileError(
+                f"{file_name}: roster header lacks required column(s): {', '.join(missing)}"
+            )
+        reader.fieldnames = header
+        return _read_rows(file_name, reader, [c for c in ACCOUNT_COLUMNS if c in header])
+
+
+def _read_rows(file_name: str, reader: csv.DictReader[str], account_columns: list[str]) -> Roster:
+    roster = Roster()
+    seen_ids: dict[str, int] = {}
+    seen_accounts: dict[tuple[str, str], tuple[str, int]] = {}
+    previous_line = reader.line_num
+    for record in reader:
+        # A quoted field may span lines: report the line where the row starts.
+        row_number = previous_line + 1
+        previous_line = reader.line_num
+        row_errors: list[RosterError] = []
+
+        def error(
+            field_name: str,
+            message: str,
+            row: int = row_number,
+            sink: list[RosterError] = row_errors,
+        ) -> None:
+            sink.append(RosterError(file_name, row, field_name, message))
+
+        values = {key: (value or "").strip() for key, value in record.items() if key}
+        if None in record:
+            error("row", "more values than header columns")
+
+        executive_id = values.get("executive_id", "")
+        if not EXECUTIVE_ID_PATTERN.match(executive_id):
+            error(
+                "executive_id",
+                f"{executive_id!r} must match {EXECUTIVE_ID_PATTERN.pattern}",
+            )
+        elif executive_id in seen_ids:
+            error("executive_id", f"duplicate of row {seen_ids[executive_id]}")
+        for required in ("full_name", "company"):
+            if not values.get(required):
+                error(required, "is empty")
+        country_code = sector = ""
+        is_synthetic = False
+        try:
+            country_code = normalize_country(values.get("country", ""))
+        except ValueError as exc:
+            error("country", str(exc))
+        try:
+            sector = normalize_sector(values.get("sector", ""))
+        except ValueError as exc:
+            error("sector", str(exc))
+        try:
+            is_synthetic = _parse_bool(values.get("is_synthetic", ""))
+        except ValueError as exc:
+            error("is_synthetic", str(exc))
+
+        row_accounts: list[Account] = []
+        for platform in account_columns:
+            raw_handle = values.get(platform, "")
+            if not raw_handle:
+                continue
+            try:
+                account_handle = normalize_handle(platform, raw_handle)
+            except ValueError as exc:
+                error(platform, str(exc))
+                continue
+            owner = seen_accounts.get((platform, account_handle.casefold()))
+            if owner is not None:
+                error(
+                    platform,
+                    f"account {account_handle!r} already belongs to {owner[0]} (row {owner[1]})",
+                )
+                continue
+            row_accounts.append(Account(executive_id, platform, account_handle))
+
+        if row_errors:
+            roster.errors.extend(row_errors)
+            continue
+        seen_ids[executive_id] = row_number
+        for account in row_accounts:
+            seen_accounts[(account.platform, account.account_handle.casefold())] = (
+                executive_id,
+                row_number,
+            )
+        roster.executives.append(
+            Executive(
+                executive_id=executive_id,
+                full_name=values["full_name"],
+                title=values.get("title", ""),
+                company_name=values["company"],
+                country_code=country_code,
+                sector=sector,
+                is_synthetic=is_synthetic,
+            )
+        )
+        roster.accounts.extend(row_accounts)
+    return roster
+
+
+def write_roster(
+    con: duckdb.DuckDBPyConnection, roster: Roster, roster_file: str, loaded_at: datetime
+) -> None:
+    """Replace ``raw.roster_executives`` and ``raw.roster_accounts`` in one transaction.
+
+    The roster is a full snapshot, so a replace (not an append) keeps the raw tables equal
+    to the file; history of changes is dbt's SCD2 snapshot's job.
+    """
+    if loaded_at.tzinfo is None:
+        raise ValueError("loaded_at must be timezone-aware (UTC)")
+    ensure_schema(con)
+    with transaction(con):
+        con.execute("delete from raw.roster_accounts")
+        con.execute("delete from raw.roster_executives")
+        _insert_many(
+            con,
+            "insert into raw.roster_executives values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                (
+                    e.executive_id,
+                    e.full_name,
+                    e.title,
+                    e.company_name,
+                    e.country_code,
+                    e.sector,
+                    e.is_synthetic,
+                    roster_file,
+                    loaded_at,
+                )
+                for e in roster.executives
+            ),
+        )
+        _insert_many(
+            con,
+            "insert into raw.roster_accounts values (?, ?, ?, ?)",
+            ((a.executive_id, a.platform, a.account_handle, loaded_at) for a in roster.accounts),
+        )
+
+
+def _insert_many(
+    con: duckdb.DuckDBPyConnection, sql: str, rows: Iterable[tuple[object, ...]]
+) -> None:
+    batch = list(rows)
+    if batch:
+        con.executemany(sql, batch)

@@ -1,0 +1,61 @@
+"""Run the sandbox API until SIGTERM or SIGINT.
+
+    python -m social_leadership.sandbox --port 8765 [--roster PATH] [--ready-file PATH]
+
+With ``--port 0`` the system picks a free port; ``--ready-file`` receives the base URL once
+the server listens, so a supervisor (a test, docker-compose healthcheck) knows where and when.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+
+from social_leadership.sandbox.server import SANDBOX_X_TOKEN, SandboxServer
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m social_leadership.sandbox",
+        description="Local sandbox of the Bluesky and X APIs serving synthetic counts.",
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8765, help="0 picks a free port")
+    parser.add_argument("--roster", type=Path, help="roster CSV (default: SLW_ROSTER_PATH)")
+    parser.add_argument("--ready-file", type=Path, help="write the base URL here when listening")
+    parser.add_argument("--x-token", default=os.environ.get("SLW_SANDBOX_X_TOKEN", SANDBOX_X_TOKEN))
+    args = parser.parse_args(argv)
+
+    stopping = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+
+    server = SandboxServer(roster=args.roster, host=args.host, port=args.port, x_token=args.x_token)
+    base_url = server.start()
+    try:
+        print(f"sandbox listening on {base_url}", flush=True)
+        if args.ready_file:
+            args.ready_file.parent.mkdir(parents=True, exist_ok=True)
+            partial = args.ready_file.with_name(args.ready_file.name + ".tmp")
+            partial.write_text(base_url + "\n", encoding="utf-8")
+            # Atomic, so a poller never reads half a URL.
+            os.replace(partial, args.ready_file)
+        while not stopping.wait(timeout=1.0):
+            pass
+    finally:
+        server.stop()
+        print("sandbox stopped", file=sys.stderr, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

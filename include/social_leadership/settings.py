@@ -1,0 +1,116 @@
+"""Every path and endpoint the pipeline uses, read from ``SLW_*`` environment variables.
+
+Defaults live under the repository's git-ignored ``data/`` folder, so a fresh clone runs
+without any configuration. README lists every variable; ``slw settings`` prints the values
+in force.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+ENV_PREFIX = "SLW_"
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+REPO_ROOT = PACKAGE_DIR.parent.parent
+BUNDLED_DATA_DIR = PACKAGE_DIR.parent / "data"
+DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
+
+
+def _path(name: str, default: Path) -> Path:
+    raw = os.environ.get(ENV_PREFIX + name)
+    return Path(raw).expanduser().resolve() if raw else default
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(ENV_PREFIX + name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ValueError(f"{ENV_PREFIX}{name} must be an integer, got {raw!r}") from exc
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved settings. Build with :func:`load_settings`; never hard-code a path elsewhere."""
+
+    data_dir: Path
+    warehouse_path: Path
+    serving_path: Path
+    serving_parquet_dir: Path
+    landing_dir: Path
+    quarantine_dir: Path
+    reports_dir: Path
+    logs_dir: Path
+    roster_path: Path
+    survey_dir: Path
+    dbt_project_dir: Path
+    dbt_profiles_dir: Path
+    dbt_target_dir: Path
+    gap_fill_days: int
+
+    def ensure_dirs(self) -> None:
+        """Create every folder the pipeline writes to (idempotent)."""
+        for directory in (
+            self.data_dir,
+            self.warehouse_path.parent,
+            self.serving_path.parent,
+            self.serving_parquet_dir,
+            self.landing_dir,
+            self.quarantine_dir,
+            self.reports_dir,
+            self.logs_dir,
+            self.dbt_target_dir,
+            self.survey_dir,
+        ):
+            directory.mkdir(parents=True, exist_ok=True)
+
+    def as_env(self) -> dict[str, str]:
+        """The settings as ``SLW_*`` variables, for subprocesses such as dbt."""
+        env = {}
+        for field in fields(self):
+            env[ENV_PREFIX + field.name.upper()] = str(getattr(self, field.name))
+        return env
+
+
+SETTING_DOCS: dict[str, str] = {
+    "DATA_DIR": "root of everything the pipeline writes (default: <repo>/data)",
+    "WAREHOUSE_PATH": "working DuckDB file, written only by the pipeline",
+    "SERVING_PATH": "published DuckDB copy for BI tools (read-only use)",
+    "SERVING_PARQUET_DIR": "published Parquet export of the marts",
+    "LANDING_DIR": "raw API responses, immutable, platform=<p>/date=<d>/",
+    "QUARANTINE_DIR": "rejected input files with their error reports",
+    "REPORTS_DIR": "rendered reports",
+    "LOGS_DIR": "dbt and pipeline logs",
+    "ROSTER_PATH": "executive roster CSV (default: the bundled synthetic demo roster)",
+    "SURVEY_DIR": "landing folder watched for survey files (default: <data>/landing/surveys)",
+    "DBT_PROJECT_DIR": "dbt project folder",
+    "DBT_PROFILES_DIR": "folder holding profiles.yml",
+    "DBT_TARGET_DIR": "dbt target/ folder (artifacts)",
+    "GAP_FILL_DAYS": "days a missing observation is carried forward (default 7)",
+}
+
+
+def load_settings() -> Settings:
+    """Read the environment now (not at import time, so tests can point it elsewhere)."""
+    data_dir = _path("DATA_DIR", REPO_ROOT / "data")
+    return Settings(
+        data_dir=data_dir,
+        warehouse_path=_path("WAREHOUSE_PATH", data_dir / "warehouse" / "warehouse.duckdb"),
+        serving_path=_path("SERVING_PATH", data_dir / "serving" / "serving.duckdb"),
+        serving_parquet_dir=_path("SERVING_PARQUET_DIR", data_dir / "serving" / "parquet"),
+        landing_dir=_path("LANDING_DIR", data_dir / "landing"),
+        quarantine_dir=_path("QUARANTINE_DIR", data_dir / "quarantine"),
+        reports_dir=_path("REPORTS_DIR", data_dir / "reports"),
+        logs_dir=_path("LOGS_DIR", data_dir / "logs"),
+        roster_path=_path("ROSTER_PATH", BUNDLED_DATA_DIR / "roster" / "executives.csv"),
+        survey_dir=_path("SURVEY_DIR", data_dir / "landing" / "surveys"),
+        dbt_project_dir=_path("DBT_PROJECT_DIR", DBT_PROJECT_DIR),
+        dbt_profiles_dir=_path("DBT_PROFILES_DIR", DBT_PROJECT_DIR),
+        dbt_target_dir=_path("DBT_TARGET_DIR", data_dir / "dbt" / "target"),
+        gap_fill_days=_int("GAP_FILL_DAYS", 7),
+    )

@@ -1,0 +1,134 @@
+"""A short, human-readable account of the last pipeline run (printed by ``make run``)."""
+
+from __future__ import annotations
+
+import duckdb
+
+from social_leadership.settings import Settings
+
+
+def _table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    row = con.execute(
+        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+        [schema, table],
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def _format_count(value: float | int | None) -> str:
+    if value is None:
+        return "-"
+    value = float(value)
+    for unit, size in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(value) >= size:
+            return f"{value / size:.1f}{unit}"
+    return f"{value:.0f}"
+
+
+def build_summary(settings: Settings, *, top_per_country: int = 3) -> str:
+    lines: list[str] = []
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        loads = con.execute(
+            """
+            select platform, snapshot_date, status, accounts_requested, accounts_loaded,
+                accounts_missing, requests_sent
+            from audit.platform_loads
+            qualify row_number() over (partition by platform order by finished_at desc) = 1
+            order by platform
+            """
+        ).fetchall()
+        lines.append("Platform loads (latest run per platform):")
+        for platform, day, status, requested, loaded, missing, requests in loads:
+            lines.append(
+                f"  {platform:<8} {day}  {status:<16} {loaded:>5} accounts loaded, "
+                f"{missing} missing/deferred, {requests} requests for {requested} accounts"
+            )
+        raw_counts = con.execute(
+            """
+            select
+                (select count(*) from raw.platform_metrics),
+                (select count(*) from raw.roster_executives),
+                (select count(*) from raw.survey_results)
+            """
+        ).fetchone()
+        assert raw_counts is not None
+        synthetic_row = con.execute(
+            "select count(*) filter (where is_synthetic) from raw.roster_executives"
+        ).fetchone()
+        is_synthetic = bool(synthetic_row and synthetic_row[0])
+        lines.append(
+            f"Raw rows: {raw_counts[0]} platform metrics, {raw_counts[1]} executives, "
+            f"{raw_counts[2]} survey results"
+        )
+        checks = con.execute(
+            """
+            select count(*) filter (where success), count(*) filter (where not success),
+                count(*) filter (where not success and is_critical)
+            from audit.quality_results
+            where run_id = (
+                select run_id from audit.quality_results order by checked_at desc limit 1
+            )
+            """
+        ).fetchone()
+        assert checks is not None
+        lines.append(
+            f"Quality checks (last run): {checks[0]} passed, {checks[1]} failed "
+            f"({checks[2]} critical)"
+        )
+
+    with duckdb.connect(str(settings.serving_path), read_only=True) as serving:
+        if _table_exists(serving, "marts", "fct_executive_reach_daily"):
+            sizes = serving.execute(
+                """
+                select
+                    (select count(*) from marts.fct_executive_reach_daily),
+                    (select count(*) from marts.fct_reach_by_country_sector_daily)
+                """
+            ).fetchone()
+            assert sizes is not None
+            lines.append(
+                f"Serving marts: fct_executive_reach_daily {sizes[0]} rows, "
+                f"fct_reach_by_country_sector_daily {sizes[1]} rows"
+            )
+            top = serving.execute(
+                """
+                with latest as (
+                    select max(metric_date) as metric_date from marts.fct_executive_reach_daily
+                ),
+                reach as (
+                    select f.executive_id, f.country_code, f.company_name,
+                        sum(f.followers) as followers,
+                        string_agg(f.platform, '+' order by f.platform) as platforms
+                    from marts.fct_executive_reach_daily as f
+                    inner join latest on f.metric_date = latest.metric_date
+                    where f.followers is not null
+                    group by all
+                )
+                select country_code, executive_id, company_name, followers, platforms
+                from reach
+                qualify row_number() over (
+                    partition by country_code order by followers desc, executive_id
+                ) <= ?
+                order by country_code, followers desc
+                """,
+                [top_per_country],
+            ).fetchall()
+            lines.append(f"Top executives by reach per country (top {top_per_country}):")
+            current = None
+            for country, executive, company, followers, platforms in top:
+                prefix = f"  {country}" if country != current else "    "
+                current = country
+                lines.append(
+                    f"{prefix:<4} {executive:<28} {company[:26]:<26} "
+                    f"{_format_count(followers):>8}  ({platforms})"
+                )
+    if is_synthetic:
+        lines.append(
+            "SYNTHETIC DEMO DATA: generated roster and sandbox counts, not real platform data."
+        )
+    lines.append("Paths:")
+    lines.append(f"  warehouse  {settings.warehouse_path}")
+    lines.append(f"  serving    {settings.serving_path}")
+    lines.append(f"  parquet    {settings.serving_parquet_dir}")
+    lines.append(f"  logs       {settings.logs_dir}")
+    return "\n".join(lines)

@@ -1,0 +1,141 @@
+"""The working DuckDB warehouse: connections and the raw/audit contract.
+
+DuckDB allows one writer process. Every writer in the DAGs runs in the one-slot pool
+``orchestration.WAREHOUSE_POOL``, opens the file with :func:`connect`, and closes it
+before the task ends, so dbt (a separate process) can open it afterwards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+# The raw and audit tables: the contract between the Python loaders and dbt's sources.
+# Changing a column here means changing dbt_project/models/staging/_staging__sources.yml.
+RAW_DDL = """
+create schema if not exists raw;
+create schema if not exists audit;
+
+create table if not exists raw.roster_executives (
+    executive_id varchar not null,
+    full_name varchar not null,
+    title varchar not null,
+    company_name varchar not null,
+    country_code varchar not null,
+    sector varchar not null,
+    is_synthetic boolean not null,
+    roster_file varchar not null,
+    loaded_at timestamptz not null,
+    primary key (executive_id)
+);
+
+create table if not exists raw.roster_accounts (
+    executive_id varchar not null,
+    platform varchar not null,
+    account_handle varchar not null,
+    loaded_at timestamptz not null,
+    primary key (platform, account_handle)
+);
+
+create table if not exists raw.platform_metrics (
+    platform varchar not null,
+    snapshot_date date not null,
+    account_handle varchar not null,
+    account_id varchar,
+    account_status varchar not null,
+    followers bigint,
+    following bigint,
+    posts bigint,
+    observed_at timestamptz not null,
+    source varchar not null,
+    landing_path varchar,
+    loaded_at timestamptz not null
+);
+
+create table if not exists raw.survey_results (
+    source_id varchar not null,
+    source_name varchar not null,
+    wave integer not null,
+    scope varchar not null,
+    question_id varchar not null,
+    question_text varchar not null,
+    measure varchar not null,
+    value double not null,
+    sample_size integer,
+    margin_of_error_pct double,
+    is_published_aggregate boolean not null,
+    citation varchar not null,
+    file_name varchar not null,
+    file_sha256 varchar not null,
+    loaded_at timestamptz not null
+);
+
+create table if not exists audit.platform_loads (
+    platform varchar not null,
+    snapshot_date date not null,
+    run_id varchar not null,
+    status varchar not null,
+    accounts_requested integer not null,
+    accounts_loaded integer not null,
+    accounts_missing integer not null,
+    requests_sent integer not null,
+    message varchar,
+    started_at timestamptz not null,
+    finished_at timestamptz not null
+);
+
+create table if not exists audit.quality_results (
+    run_id varchar not null,
+    suite_name varchar not null,
+    table_name varchar not null,
+    expectation varchar not null,
+    column_name varchar,
+    is_critical boolean not null,
+    success boolean not null,
+    unexpected_count bigint,
+    details varchar,
+    checked_at timestamptz not null
+);
+
+create table if not exists audit.publications (
+    run_id varchar not null,
+    serving_path varchar not null,
+    parquet_dir varchar not null,
+    tables_published integer not null,
+    published_at timestamptz not null
+);
+"""
+
+
+def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the raw and audit tables if they do not exist (idempotent)."""
+    con.execute(RAW_DDL)
+
+
+@contextmanager
+def connect(path: Path, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open the warehouse, creating its folder and the raw contract on first write."""
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(path), read_only=read_only)
+    try:
+        if not read_only:
+            ensure_schema(con)
+        yield con
+    finally:
+        con.close()
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """All-or-nothing: a crash or error inside leaves the previous state."""
+    con.execute("begin transaction")
+    try:
+        yield con
+    except BaseException:
+        con.execute("rollback")
+        raise
+    con.execute("commit")

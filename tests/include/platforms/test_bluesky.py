@@ -1,0 +1,209 @@
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from urllib.parse import parse_qs
+
+import pytest
+
+from social_leadership.platforms import build_connector
+from social_leadership.platforms.base import AccountStatus, RawResponse
+from social_leadership.platforms.bluesky import GET_PROFILES_PATH, BlueskyConnector
+from social_leadership.roster import Account, Executive, Roster
+from social_leadership.sandbox.server import SandboxServer
+from social_leadership.sandbox.synthetic import synthetic_did, synthetic_metrics
+
+NOW = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
+HANDLES = [f"exec{number:03d}.bsky.social" for number in range(80)]
+
+
+def roster_with_bluesky(handles: list[str]) -> Roster:
+    executives = [
+        Executive(f"e{n:03d}", f"Exec {n}", "CEO", f"Synthetic Co {n}", "DE", "Energy", True)
+        for n in range(len(handles))
+    ]
+    accounts = [Account(f"e{n:03d}", "bluesky", handle) for n, handle in enumerate(handles)]
+    return Roster(executives=executives, accounts=accounts)
+
+
+class Sleeps(list[float]):
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+@pytest.fixture
+def sandbox() -> Iterator[SandboxServer]:
+    with SandboxServer(roster_with_bluesky(HANDLES), clock=lambda: NOW) as server:
+        yield server
+
+
+def connector(server: SandboxServer, **options: object) -> BlueskyConnector:
+    options.setdefault("sleep", Sleeps())
+    return BlueskyConnector(server.base_url, **options)  # type: ignore[arg-type]
+
+
+def test_60_handles_take_exactly_3_requests(sandbox: SandboxServer) -> None:
+    result = connector(sandbox).extract(HANDLES[:60])
+
+    assert result.requests_sent == 3
+    assert sandbox.requests_to(GET_PROFILES_PATH) == 3
+    assert [len(r.requested_handles) for r in result.responses] == [25, 25, 10]
+    assert result.deferred_handles == []
+    assert result.message is None
+    observations = [o for r in result.responses for o in BlueskyConnector.parse(r)]
+    assert [o.account_handle for o in observations] == HANDLES[:60]
+    assert all(o.status is AccountStatus.OK for o in observations)
+    first = observations[0]
+    assert (first.followers, first.following, first.posts) == synthetic_metrics(
+        "bluesky", HANDLES[0], NOW.date()
+    )
+    assert first.account_id == synthetic_did(HANDLES[0])
+    assert first.observed_at.tzinfo is not None
+
+
+def test_duplicates_are_requested_once(sandbox: SandboxServer) -> None:
+    handles = [HANDLES[0], HANDLES[1], HANDLES[0], HANDLES[1].upper(), HANDLES[2]]
+
+    result = connector(sandbox).extract(handles)
+
+    assert result.requests_sent == 1
+    (_, query), *_ = sandbox.request_log
+    assert parse_qs(query)["actors"] == HANDLES[:3]
+
+
+def test_unknown_handles_are_not_found(sandbox: SandboxServer) -> None:
+    result = connector(sandbox).extract([HANDLES[0], "nobody.bsky.social"])
+
+    statuses = {
+        o.account_handle: o.status for r in result.responses for o in BlueskyConnector.parse(r)
+    }
+    assert statuses == {HANDLES[0]: AccountStatus.OK, "nobody.bsky.social": AccountStatus.NOT_FOUND}
+
+
+def test_429_with_reset_beyond_max_wait_stops_and_defers(sandbox: SandboxServer) -> None:
+    sandbox.add_fault("429", platform="bluesky", reset_seconds=3600)
+    sleeps = Sleeps()
+
+    result = connector(sandbox, sleep=sleeps, max_wait_seconds=60).extract(HANDLES[:60])
+
+    assert sandbox.requests_to(GET_PROFILES_PATH) == 1
+    assert result.requests_sent == 1
+    assert result.responses == []
+    assert result.deferred_handles == HANDLES[:60]
+    assert result.message is not None
+    assert "rate limited" in result.message
+    assert sleeps == []
+
+
+def test_exhausted_budget_stops_before_sending_into_a_429() -> None:
+    roster = roster_with_bluesky(HANDLES)
+    with SandboxServer(roster, clock=lambda: NOW, bluesky_limit=2) as server:
+        result = connector(server).extract(HANDLES[:60])
+        # The second reply says "0 remaining, reset in 300 s": no third request is sent.
+        assert server.requests_to(GET_PROFILES_PATH) == 2
+    assert len(result.responses) == 2
+    assert result.deferred_handles == HANDLES[50:60]
+
+
+def test_429_with_short_reset_waits_then_continues(sandbox: SandboxServer) -> None:
+    sandbox.add_fault("429", platform="bluesky", reset_seconds=2)
+    sleeps = Sleeps()
+
+    result = connector(sandbox, sleep=sleeps).extract(HANDLES[:30])
+
+    assert sleeps == [2.0]
+    assert result.requests_sent == 3
+    assert result.deferred_handles == []
+    assert len(result.responses) == 2
+
+
+def test_500_then_success_is_retried(sandbox: SandboxServer) -> None:
+    sandbox.add_fault("500", platform="bluesky")
+    sleeps = Sleeps()
+
+    result = connector(sandbox, sleep=sleeps).extract(HANDLES[:5])
+
+    assert result.requests_sent == 2
+    assert len(sleeps) == 1
+    assert result.deferred_handles == []
+    assert [r.status_code for r in result.responses] == [200]
+
+
+def test_persistent_500_gives_up_after_bounded_attempts(sandbox: SandboxServer) -> None:
+    sandbox.add_fault("500", platform="bluesky", times=10)
+    sleeps = Sleeps()
+
+    result = connector(sandbox, sleep=sleeps, max_attempts=3).extract(HANDLES[:30])
+
+    assert result.requests_sent == 3
+    assert sandbox.requests_to(GET_PROFILES_PATH) == 3
+    assert len(sleeps) == 2
+    assert sleeps[1] > sleeps[0] * 0.6  # backoff grows (jitter is 0.5x to 1.5x)
+    assert result.deferred_handles == HANDLES[:30]
+    assert result.message is not None
+    assert "HTTP 500" in result.message
+
+
+def test_connection_errors_are_retried_then_deferred() -> None:
+    with SandboxServer(roster_with_bluesky(HANDLES)) as server:
+        base_url = server.base_url
+    sleeps = Sleeps()
+
+    result = BlueskyConnector(base_url, sleep=sleeps, max_attempts=2).extract(HANDLES[:3])
+
+    assert result.requests_sent == 2
+    assert result.deferred_handles == HANDLES[:3]
+    assert result.message is not None
+    assert "ConnectError" in result.message
+
+
+def test_malformed_json_parses_to_errors(sandbox: SandboxServer) -> None:
+    sandbox.add_fault("malformed_json", platform="bluesky")
+
+    result = connector(sandbox).extract(HANDLES[:2])
+
+    statuses = [o.status for o in BlueskyConnector.parse(result.responses[0])]
+    assert statuses == [AccountStatus.ERROR, AccountStatus.ERROR]
+
+
+def test_parse_matches_by_did_and_case_from_the_stored_response() -> None:
+    body = {
+        "profiles": [
+            {
+                "did": "did:plc:abcdefghijklmnopqrstuvwx",
+                "handle": "ceo.example.com",
+                "followersCount": 10,
+                "followsCount": 2,
+                "postsCount": 3,
+            }
+        ]
+    }
+    response = RawResponse(
+        platform="bluesky",
+        requested_handles=(
+            "did:plc:abcdefghijklmnopqrstuvwx",
+            "CEO.example.com",
+            "gone.bsky.social",
+        ),
+        request_url="https://public.api.bsky.app/xrpc/app.bsky.actor.getProfiles",
+        status_code=200,
+        body=json.dumps(body).encode(),
+        fetched_at=NOW,
+        elapsed_ms=12.5,
+    )
+
+    observations = BlueskyConnector.parse(response)
+
+    assert [(o.status, o.followers, o.observed_at) for o in observations] == [
+        (AccountStatus.OK, 10, NOW),
+        (AccountStatus.OK, 10, NOW),
+        (AccountStatus.NOT_FOUND, None, NOW),
+    ]
+
+
+def test_build_connector_gives_a_bluesky_connector(sandbox: SandboxServer) -> None:
+    built = build_connector("bluesky", sandbox.base_url, None, sleep=Sleeps())
+
+    assert isinstance(built, BlueskyConnector)
+    assert built.extract(HANDLES[:1]).requests_sent == 1

@@ -1,0 +1,218 @@
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from urllib.parse import parse_qs
+
+import pytest
+
+from social_leadership.platforms import build_connector
+from social_leadership.platforms.base import AccountStatus, PlatformError, RawResponse
+from social_leadership.platforms.x import USERS_BY_PATH, XConnector
+from social_leadership.roster import Account, Executive, Roster
+from social_leadership.sandbox.server import SandboxServer
+from social_leadership.sandbox.synthetic import synthetic_metrics
+
+NOW = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
+TOKEN = "test-token-3f9a"
+USERNAMES = [f"Exec_{number:04d}" for number in range(260)]
+
+
+def roster_with_x(usernames: list[str]) -> Roster:
+    executives = [
+        Executive(f"e{n:04d}", f"Exec {n}", "CEO", f"Synthetic Co {n}", "US", "Energy", True)
+        for n in range(len(usernames))
+    ]
+    accounts = [Account(f"e{n:04d}", "x", name) for n, name in enumerate(usernames)]
+    return Roster(executives=executives, accounts=accounts)
+
+
+class Sleeps(list[float]):
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+@pytest.fixture
+def sandbox() -> Iterator[SandboxServer]:
+    with SandboxServer(
+        roster_with_x(USERNAMES), x_token=TOKEN, clock=lambda: NOW, x_suspended=("Banned_1",)
+    ) as server:
+        yield server
+
+
+def connector(server: SandboxServer, token: str = TOKEN, **options: object) -> XConnector:
+    options.setdefault("sleep", Sleeps())
+    return XConnector(server.base_url, bearer_token=token, **options)  # type: ignore[arg-type]
+
+
+def observations_of(result_responses: list[RawResponse]) -> dict[str, object]:
+    return {o.account_handle: o for r in result_responses for o in XConnector.parse(r)}
+
+
+def test_250_usernames_take_exactly_3_requests(sandbox: SandboxServer) -> None:
+    result = connector(sandbox).extract(USERNAMES[:250])
+
+    assert result.requests_sent == 3
+    assert sandbox.requests_to(USERS_BY_PATH) == 3
+    assert [len(r.requested_handles) for r in result.responses] == [100, 100, 50]
+    observations = [o for r in result.responses for o in XConnector.parse(r)]
+    assert len(observations) == 250
+    assert all(o.status is AccountStatus.OK for o in observations)
+    first = observations[0]
+    assert (first.followers, first.following, first.posts) == synthetic_metrics(
+        "x", USERNAMES[0], NOW.date()
+    )
+    assert first.account_id is not None
+    _, query = sandbox.request_log[0]
+    assert parse_qs(query)["user.fields"] == ["public_metrics"]
+
+
+def test_duplicates_are_requested_once_ignoring_case(sandbox: SandboxServer) -> None:
+    result = connector(sandbox).extract([USERNAMES[0], USERNAMES[0].upper(), USERNAMES[1]])
+
+    assert result.requests_sent == 1
+    _, query = sandbox.request_log[0]
+    assert parse_qs(query)["usernames"] == [f"{USERNAMES[0]},{USERNAMES[1]}"]
+
+
+def test_usernames_match_case_insensitively(sandbox: SandboxServer) -> None:
+    result = connector(sandbox).extract([USERNAMES[3].lower()])
+
+    (observation,) = XConnector.parse(result.responses[0])
+    assert observation.account_handle == USERNAMES[3].lower()
+    assert observation.status is AccountStatus.OK
+
+
+def test_unknown_and_suspended_accounts(sandbox: SandboxServer) -> None:
+    result = connector(sandbox).extract([USERNAMES[0], "nosuchuser", "Banned_1"])
+
+    body = json.loads(result.responses[0].body)
+    assert body["errors"][0] == {
+        "value": "nosuchuser",
+        "detail": "Could not find user with usernames: [nosuchuser].",
+        "title": "Not Found Error",
+        "resource_type": "user",
+        "parameter": "usernames",
+        "resource_id": "nosuchuser",
+        "type": "https://api.twitter.com/2/problems/resource-not-found",
+    }
+    statuses = {o.account_handle: o.status for o in XConnector.parse(result.responses[0])}
+    assert statuses == {
+        USERNAMES[0]: AccountStatus.OK,
+        "nosuchuser": AccountStatus.NOT_FOUND,
+        "Banned_1": AccountStatus.SUSPENDED,
+    }
+
+
+def test_wrong_token_raises_without_leaking_it(sandbox: SandboxServer) -> None:
+    secret = "wrong-secret-value-77"
+    with pytest.raises(PlatformError) as raised:
+        connector(sandbox, token=secret).extract(USERNAMES[:3])
+
+    assert "401" in str(raised.value)
+    assert secret not in str(raised.value)
+    assert secret not in repr(raised.value)
+    assert sandbox.requests_to(USERS_BY_PATH) == 1
+
+
+def test_token_never_lands_in_the_raw_response(sandbox: SandboxServer) -> None:
+    result = connector(sandbox).extract(USERNAMES[:2])
+
+    response = result.responses[0]
+    assert TOKEN not in response.request_url
+    assert TOKEN.encode() not in response.body
+    assert TOKEN not in repr(connector(sandbox))
+
+
+def test_post_count_variant_is_accepted() -> None:
+    with SandboxServer(
+        roster_with_x(USERNAMES[:5]),
+        x_token=TOKEN,
+        clock=lambda: NOW,
+        x_post_count_field="post_count",
+    ) as server:
+        result = connector(server).extract(USERNAMES[:2])
+
+    body = json.loads(result.responses[0].body)
+    assert "post_count" in body["data"][0]["public_metrics"]
+    (first, _) = XConnector.parse(result.responses[0])
+    assert first.posts == synthetic_metrics("x", USERNAMES[0], NOW.date())[2]
+
+
+def test_429_with_reset_beyond_max_wait_stops_and_defers(sandbox: SandboxServer) -> None:
+    sandbox.add_fault("429", platform="x", reset_seconds=900)
+    sleeps = Sleeps()
+
+    result = connector(sandbox, sleep=sleeps, max_wait_seconds=60).extract(USERNAMES[:150])
+
+    assert sandbox.requests_to(USERS_BY_PATH) == 1
+    assert result.responses == []
+    assert result.deferred_handles == USERNAMES[:150]
+    assert result.message is not None
+    assert sleeps == []
+
+
+def test_spent_window_is_not_sent_into() -> None:
+    with SandboxServer(roster_with_x(USERNAMES), x_token=TOKEN, x_limit=1) as server:
+        result = connector(server).extract(USERNAMES[:150])
+        assert server.requests_to(USERS_BY_PATH) == 1
+    assert len(result.responses) == 1
+    assert result.deferred_handles == USERNAMES[100:150]
+
+
+def test_500_then_success_is_retried(sandbox: SandboxServer) -> None:
+    sandbox.add_fault("500", platform="x")
+    sleeps = Sleeps()
+
+    result = connector(sandbox, sleep=sleeps).extract(USERNAMES[:3])
+
+    assert result.requests_sent == 2
+    assert len(sleeps) == 1
+    assert result.deferred_handles == []
+
+
+def test_parse_protected_hidden_and_tweet_count() -> None:
+    body = {
+        "data": [
+            {
+                "id": "1",
+                "username": "Open",
+                "public_metrics": {"followers_count": 5, "following_count": 1, "tweet_count": 9},
+            },
+            {
+                "id": "2",
+                "username": "Locked",
+                "protected": True,
+                "public_metrics": {"followers_count": 7, "following_count": 1, "tweet_count": 2},
+            },
+            {"id": "3", "username": "NoMetrics"},
+        ]
+    }
+    response = RawResponse(
+        platform="x",
+        requested_handles=("open", "Locked", "NoMetrics"),
+        request_url="https://api.x.com/2/users/by?usernames=open,Locked,NoMetrics",
+        status_code=200,
+        body=json.dumps(body).encode(),
+        fetched_at=NOW,
+        elapsed_ms=1.0,
+    )
+
+    observations = XConnector.parse(response)
+
+    assert [(o.status, o.posts) for o in observations] == [
+        (AccountStatus.OK, 9),
+        (AccountStatus.PROTECTED, 2),
+        (AccountStatus.HIDDEN, None),
+    ]
+
+
+def test_build_connector() -> None:
+    assert isinstance(build_connector("x", "http://127.0.0.1:1", "t"), XConnector)
+    with pytest.raises(PlatformError, match="bearer token"):
+        build_connector("x", "http://127.0.0.1:1", None)
+    with pytest.raises(PlatformError, match="mastodon"):
+        build_connector("mastodon", "http://127.0.0.1:1", None)
+    with pytest.raises(PlatformError, match="unknown platform"):
+        build_connector("myspace", "http://127.0.0.1:1", None)

@@ -1,0 +1,251 @@
+"""The dbt project built for real over the synthetic raw dataset of conftest.py."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+import pytest
+
+from social_leadership.dbt_runner import DbtError, run_dbt
+from social_leadership.settings import load_settings
+
+if TYPE_CHECKING:
+    from conftest import BuiltWarehouse
+
+# The dataset's calendar, as documented in conftest.py: day 0 is 2025-01-01.
+LAST_DAY = 34
+
+
+def day(number: int) -> date:
+    return date.fromordinal(date(2025, 1, 1).toordinal() + number)
+
+
+@pytest.fixture(scope="module")
+def marts(synthetic_built_warehouse: BuiltWarehouse) -> Iterator[duckdb.DuckDBPyConnection]:
+    con = duckdb.connect(str(synthetic_built_warehouse.settings.warehouse_path), read_only=True)
+    yield con
+    con.close()
+
+
+def reach_row(con: duckdb.DuckDBPyConnection, executive_id: str, number: int) -> dict[str, Any]:
+    cursor = con.execute(
+        "select * from marts.fct_executive_reach_daily "
+        "where executive_id = ? and platform = 'x' and metric_date = ?",
+        [executive_id, day(number)],
+    )
+    columns = [description[0] for description in cursor.description]
+    rows = cursor.fetchall()
+    assert len(rows) <= 1
+    return dict(zip(columns, rows[0], strict=True)) if rows else {}
+
+
+def group_row(
+    con: duckdb.DuckDBPyConnection, country: str, sector: str, platform: str, number: int
+) -> dict[str, Any]:
+    cursor = con.execute(
+        "select * from marts.fct_reach_by_country_sector_daily "
+        "where country_code = ? and sector = ? and platform = ? and metric_date = ?",
+        [country, sector, platform, day(number)],
+    )
+    columns = [description[0] for description in cursor.description]
+    rows = cursor.fetchall()
+    assert len(rows) == 1
+    return dict(zip(columns, rows[0], strict=True))
+
+
+def test_build_passes_every_node_including_unit_tests(
+    synthetic_built_warehouse: BuiltWarehouse,
+) -> None:
+    build = synthetic_built_warehouse.build
+    assert build.returncode == 0
+    assert build.errored == 0
+    assert build.warned == 0
+    assert build.passed == build.total > 50
+    unit_tests = [node for node in build.statuses if node.startswith("unit_test.")]
+    assert len(unit_tests) >= 2
+
+
+def test_dataset_calendar_matches_conftest(synthetic_built_warehouse: BuiltWarehouse) -> None:
+    assert synthetic_built_warehouse.last_day == LAST_DAY
+    assert synthetic_built_warehouse.day(LAST_DAY) == day(LAST_DAY)
+
+
+def test_schemas_are_named_without_target_prefix(marts: duckdb.DuckDBPyConnection) -> None:
+    schemas = {
+        row[0]
+        for row in marts.execute(
+            "select distinct table_schema from information_schema.tables"
+        ).fetchall()
+    }
+    assert {"raw", "audit", "staging", "intermediate", "marts"} <= schemas
+    assert not any(schema.startswith("main_") for schema in schemas)
+
+
+def test_reach_mart_columns(marts: duckdb.DuckDBPyConnection) -> None:
+    columns = [
+        row[0] for row in marts.execute("describe marts.fct_executive_reach_daily").fetchall()
+    ]
+    assert columns == [
+        "executive_id",
+        "platform",
+        "metric_date",
+        "account_handle",
+        "company_name",
+        "country_code",
+        "sector",
+        "followers",
+        "following",
+        "posts",
+        "followers_change_1d",
+        "followers_change_7d",
+        "followers_change_28d",
+        "is_observed",
+        "observed_at",
+        "source",
+    ]
+
+
+def test_two_day_gap_is_carried_forward_unobserved(marts: duckdb.DuckDBPyConnection) -> None:
+    before = reach_row(marts, "us_one", 19)
+    for number in (20, 21):
+        carried = reach_row(marts, "us_one", number)
+        assert carried["is_observed"] is False
+        assert carried["followers"] == 1190
+        assert carried["observed_at"] == before["observed_at"]
+    assert reach_row(marts, "us_one", 22)["is_observed"] is True
+
+
+def test_gap_longer_than_fill_window_stops_the_series(marts: duckdb.DuckDBPyConnection) -> None:
+    carried = [reach_row(marts, "us_two", number) for number in range(10, 17)]
+    assert all(row["is_observed"] is False and row["followers"] == 3045 for row in carried)
+    assert [reach_row(marts, "us_two", number) for number in (17, 18, 19)] == [{}, {}, {}]
+    resumed = reach_row(marts, "us_two", 20)
+    assert resumed["is_observed"] is True
+    assert resumed["followers_change_1d"] is None
+
+
+def test_changes_use_calendar_days_across_gaps(marts: duckdb.DuckDBPyConnection) -> None:
+    assert reach_row(marts, "us_one", 22)["followers_change_7d"] == 1220 - 1150
+    # Seven days back from day 27 is carried day 20 (1190, from day 19).
+    assert reach_row(marts, "us_one", 27)["followers_change_7d"] == 1270 - 1190
+    assert reach_row(marts, "us_two", 23)["followers_change_7d"] == 3115 - 3045
+    assert reach_row(marts, "us_two", 25)["followers_change_7d"] is None
+    assert reach_row(marts, "us_one", LAST_DAY)["followers_change_28d"] == 1340 - 1060
+    assert reach_row(marts, "us_one", 5)["followers_change_28d"] is None
+
+
+def test_latest_observation_of_a_day_wins(marts: duckdb.DuckDBPyConnection) -> None:
+    row = reach_row(marts, "us_one", 10)
+    assert row["followers"] == 1100
+    assert row["source"] == "sandbox"
+
+
+def test_status_without_counts_counts_as_a_gap(marts: duckdb.DuckDBPyConnection) -> None:
+    row = reach_row(marts, "fr_one", 30)
+    assert row["is_observed"] is False
+    assert row["followers"] == 700
+
+
+def test_series_ends_at_latest_raw_snapshot(marts: duckdb.DuckDBPyConnection) -> None:
+    last = marts.execute("select max(metric_date) from marts.fct_executive_reach_daily").fetchone()
+    assert last == (day(LAST_DAY),)
+    assert reach_row(marts, "de_two", 12)["is_observed"] is False
+    assert reach_row(marts, "de_two", 13) == {}
+
+
+def test_group_with_inactive_executives(marts: duckdb.DuckDBPyConnection) -> None:
+    early = group_row(marts, "DE", "Industrials", "x", 3)
+    assert early["executives_tracked"] == 3
+    assert early["executives_active"] == 2
+    assert early["active_share"] == pytest.approx(2 / 3)
+    assert early["total_followers"] == 503 + 50
+    assert early["median_followers"] == pytest.approx((503 + 50) / 2)
+
+    late = group_row(marts, "DE", "Industrials", "x", LAST_DAY)
+    assert (late["executives_active"], late["total_followers"]) == (1, 534)
+    assert late["active_share"] == pytest.approx(1 / 3)
+    assert late["median_followers"] == pytest.approx(534)
+
+    us = group_row(marts, "US", "Information Technology", "x", 18)
+    assert (us["executives_tracked"], us["executives_active"]) == (2, 1)
+    assert us["active_share"] == pytest.approx(0.5)
+
+
+def test_group_without_any_account_on_a_platform_has_share_zero(
+    marts: duckdb.DuckDBPyConnection,
+) -> None:
+    row = group_row(marts, "FR", "Financials", "bluesky", LAST_DAY)
+    assert (row["executives_tracked"], row["executives_active"]) == (1, 0)
+    assert row["active_share"] == 0.0
+    assert row["total_followers"] == 0
+    assert row["median_followers"] is None
+
+
+def test_all_platforms_row_sums_each_executive_first(marts: duckdb.DuckDBPyConnection) -> None:
+    early = group_row(marts, "DE", "Industrials", "all", 3)
+    assert early["executives_active"] == 2
+    assert early["total_followers"] == (503 + 206) + 50
+    assert early["median_followers"] == pytest.approx(((503 + 206) + 50) / 2)
+
+    late = group_row(marts, "DE", "Industrials", "all", LAST_DAY)
+    assert late["total_followers"] == 534 + 268
+    assert late["median_followers"] == pytest.approx(534 + 268)
+    assert late["followers_change_28d"] == 28 + 56
+
+
+def test_aggregate_mart_columns_and_types(marts: duckdb.DuckDBPyConnection) -> None:
+    described = {
+        row[0]: row[1]
+        for row in marts.execute("describe marts.fct_reach_by_country_sector_daily").fetchall()
+    }
+    assert list(described) == [
+        "country_code",
+        "sector",
+        "platform",
+        "metric_date",
+        "executives_tracked",
+        "executives_active",
+        "active_share",
+        "total_followers",
+        "median_followers",
+        "followers_change_28d",
+    ]
+    assert described["active_share"] == "DOUBLE"
+    assert described["total_followers"] == "BIGINT"
+
+
+def test_survey_interval(marts: duckdb.DuckDBPyConnection) -> None:
+    row = marts.execute(
+        "select ci_lower, ci_upper, is_published_aggregate from marts.fct_survey_results "
+        "where scope = 'DE'"
+    ).fetchone()
+    assert row is not None
+    assert row[0] == pytest.approx(60.1)
+    assert row[1] == pytest.approx(65.9)
+    assert row[2] is True
+
+
+def test_dimensions_from_seeds(marts: duckdb.DuckDBPyConnection) -> None:
+    assert marts.execute("select count(*) from marts.dim_sector").fetchone() == (11,)
+    assert marts.execute(
+        "select country_name from marts.dim_country where country_code = 'DE'"
+    ).fetchone() == ("Germany",)
+
+
+def test_dbt_failure_raises_with_output_tail(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "no_project").mkdir()
+    monkeypatch.setenv("SLW_DBT_PROJECT_DIR", str(tmp_path / "no_project"))
+    monkeypatch.setenv("SLW_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("SLW_WAREHOUSE_PATH", str(tmp_path / "data" / "warehouse.duckdb"))
+    settings = load_settings()
+    with pytest.raises(DbtError) as raised:
+        run_dbt(["parse"], settings, log_path=settings.logs_dir / "parse.log")
+    assert raised.value.result.returncode != 0
+    assert "dbt_project.yml" in str(raised.value)
+    assert (settings.logs_dir / "parse.log").is_file()

@@ -1,0 +1,133 @@
+"""Extract -> land -> load against the real sandbox server and a real DuckDB file."""
+
+from __future__ import annotations
+
+import multiprocessing
+from datetime import UTC, datetime, timedelta
+
+import duckdb
+import pytest
+
+from social_leadership.loading import (
+    extract_platform,
+    load_platform_day,
+    observation_date,
+    record_skipped,
+)
+from social_leadership.sandbox.server import SandboxServer
+from social_leadership.sandbox.synthetic import synthetic_metrics
+from social_leadership.warehouse import ensure_schema
+
+NOW = datetime(2026, 3, 14, 9, 30, tzinfo=UTC)
+TOKEN = "test-token-abc123"
+
+
+@pytest.fixture(scope="module")
+def sandbox():
+    with SandboxServer(x_token=TOKEN, clock=lambda: NOW) as server:
+        yield server
+
+
+@pytest.fixture
+def con(tmp_path):
+    connection = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
+    ensure_schema(connection)
+    yield connection
+    connection.close()
+
+
+def _x_handles(server: SandboxServer) -> list[str]:
+    return [handle for handle, _ in server._x.values()]
+
+
+def test_observation_date_only_for_today():
+    assert observation_date(NOW, now=NOW) == NOW.date()
+    assert observation_date(NOW - timedelta(days=1), now=NOW) is None
+
+
+def test_extract_land_load_round_trip(tmp_path, con, sandbox):
+    handles = [*_x_handles(sandbox), "nosuchuser_zz"]
+    outcome = extract_platform(
+        "x", handles, sandbox.base_url, TOKEN, tmp_path / "landing", "run-1", NOW, now=NOW
+    )
+    assert outcome.status == "landed"
+    assert outcome.requests_sent == -(-len(handles) // 100)
+    loaded = load_platform_day(con, tmp_path / "landing", "x", NOW.date(), "run-1")
+    assert loaded.accounts_loaded == len(handles) - 1
+    assert loaded.accounts_missing == 1
+    row = con.execute(
+        "select followers, following, posts, account_status, source from raw.platform_metrics "
+        "where account_handle = 'elonmusk'"
+    ).fetchone()
+    assert row == (*synthetic_metrics("x", "elonmusk", NOW.date()), "ok", "api")
+    status = con.execute(
+        "select account_status from raw.platform_metrics where account_handle = 'nosuchuser_zz'"
+    ).fetchone()
+    assert status == ("not_found",)
+    landed_text = b"".join(p.read_bytes() for p in (tmp_path / "landing").rglob("*.json"))
+    assert TOKEN.encode() not in landed_text
+
+
+def test_reloading_a_day_replaces_it(tmp_path, con, sandbox):
+    handles = _x_handles(sandbox)
+    for run in ("run-1", "run-2"):
+        extract_platform("x", handles, sandbox.base_url, TOKEN, tmp_path / "l", run, NOW, now=NOW)
+        load_platform_day(con, tmp_path / "l", "x", NOW.date(), run)
+        load_platform_day(con, tmp_path / "l", "x", NOW.date(), run)
+    count = con.execute("select count(*) from raw.platform_metrics").fetchone()[0]
+    assert count == len(set(h.casefold() for h in handles))
+
+
+def test_backfill_skips_extraction_and_is_audited(tmp_path, con, sandbox):
+    before = len(sandbox.request_log)
+    past = NOW - timedelta(days=5)
+    outcome = extract_platform(
+        "bluesky", ["a.bsky.social"], sandbox.base_url, None, tmp_path, "bf", past, now=NOW
+    )
+    assert outcome.status == "skipped_backfill"
+    assert len(sandbox.request_log) == before
+    record_skipped(con, outcome, "bf")
+    assert con.execute("select status, snapshot_date from audit.platform_loads").fetchall() == [
+        ("skipped_backfill", past.date())
+    ]
+    assert con.execute("select count(*) from raw.platform_metrics").fetchone()[0] == 0
+
+
+def _load_then_die(db_path: str, landing: str, day: str) -> None:
+    import os
+    from datetime import date
+
+    import social_leadership.loading as loading
+
+    original = loading._write_audit
+
+    def crash(*args, **kwargs):
+        original(*args, **kwargs)
+        os._exit(17)  # the process dies mid-transaction: no rollback, no commit
+
+    loading._write_audit = crash
+    with duckdb.connect(db_path) as con:
+        loading.load_platform_day(
+            con, __import__("pathlib").Path(landing), "x", date.fromisoformat(day), "crash"
+        )
+
+
+def test_crash_mid_load_leaves_previous_state(tmp_path, sandbox):
+    db_path = tmp_path / "warehouse.duckdb"
+    handles = _x_handles(sandbox)
+    with duckdb.connect(str(db_path)) as con:
+        ensure_schema(con)
+        extract_platform("x", handles, sandbox.base_url, TOKEN, tmp_path / "l", "r1", NOW, now=NOW)
+        load_platform_day(con, tmp_path / "l", "x", NOW.date(), "r1")
+        before = con.execute("select * from raw.platform_metrics order by all").fetchall()
+    process = multiprocessing.get_context("spawn").Process(
+        target=_load_then_die, args=(str(db_path), str(tmp_path / "l"), NOW.date().isoformat())
+    )
+    process.start()
+    process.join(60)
+    assert process.exitcode == 17
+    with duckdb.connect(str(db_path)) as con:
+        after = con.execute("select * from raw.platform_metrics order by all").fetchall()
+        audits = con.execute("select run_id from audit.platform_loads").fetchall()
+    assert after == before
+    assert audits == [("r1",)]

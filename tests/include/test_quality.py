@@ -1,0 +1,136 @@
+"""The GX gate on marts built by a real dbt build (see conftest.py for the dataset)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import duckdb
+import pytest
+
+from social_leadership.quality import QualityGateError, check_marts
+from social_leadership.settings import Settings
+
+if TYPE_CHECKING:
+    from conftest import BuiltWarehouse
+
+
+def audit_rows(settings: Settings, run_id: str) -> list[tuple[str, str, bool, bool]]:
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        return con.execute(
+            "select table_name, expectation, is_critical, success from audit.quality_results "
+            "where run_id = ? order by table_name, expectation, column_name",
+            [run_id],
+        ).fetchall()
+
+
+def corrupt(settings: Settings, *statements: str) -> None:
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        for statement in statements:
+            con.execute(statement)
+
+
+def test_good_marts_pass_and_are_recorded(copied_built_warehouse: Settings) -> None:
+    report = check_marts(copied_built_warehouse, "run-good")
+
+    assert report.failed == []
+    assert report.critical_failures == []
+    assert report.is_publishable
+    report.raise_if_critical()
+    assert len(report.passed) == len(report.results) >= 30
+    tables = {check.table_name for check in report.results}
+    assert {
+        "fct_executive_reach_daily",
+        "fct_reach_by_country_sector_daily",
+        "fct_survey_results",
+        "dim_sector",
+        "dim_country",
+    } <= tables
+    assert len(audit_rows(copied_built_warehouse, "run-good")) == len(report.results)
+
+
+def test_negative_followers_and_duplicate_key_block_publication(
+    copied_built_warehouse: Settings,
+) -> None:
+    corrupt(
+        copied_built_warehouse,
+        "update marts.fct_executive_reach_daily set followers = -5 "
+        "where executive_id = 'us_one' and metric_date = date '2025-01-05'",
+        "insert into marts.fct_executive_reach_daily "
+        "select * from marts.fct_executive_reach_daily where executive_id = 'de_one' limit 1",
+    )
+
+    report = check_marts(copied_built_warehouse, "run-bad")
+
+    critical = {(check.expectation, check.column_name) for check in report.critical_failures}
+    assert critical == {
+        ("expect_column_values_to_be_between", "followers"),
+        ("expect_compound_columns_to_be_unique", "executive_id,platform,metric_date"),
+    }
+    duplicate = next(
+        check
+        for check in report.critical_failures
+        if check.column_name and "," in check.column_name
+    )
+    assert duplicate.unexpected_count == 2
+    with pytest.raises(QualityGateError, match=r"fct_executive_reach_daily\.followers") as raised:
+        report.raise_if_critical()
+    assert len(raised.value.failures) == 2
+
+    recorded = audit_rows(copied_built_warehouse, "run-bad")
+    assert len(recorded) == len(report.results)
+    assert sum(1 for row in recorded if row[2] and not row[3]) == 2
+
+
+def test_more_active_than_tracked_is_critical(copied_built_warehouse: Settings) -> None:
+    corrupt(
+        copied_built_warehouse,
+        "update marts.fct_reach_by_country_sector_daily "
+        "set executives_active = executives_tracked + 1 where country_code = 'FR'",
+    )
+
+    report = check_marts(copied_built_warehouse, "run-pair")
+
+    failed = {(check.table_name, check.expectation) for check in report.critical_failures}
+    assert (
+        "fct_reach_by_country_sector_daily",
+        "expect_column_pair_values_a_to_be_greater_than_b",
+    ) in failed
+    assert not report.is_publishable
+
+
+def test_non_critical_failure_is_recorded_but_does_not_block(
+    copied_built_warehouse: Settings,
+) -> None:
+    corrupt(
+        copied_built_warehouse,
+        "update marts.fct_executive_reach_daily set posts = -1 where executive_id = 'fr_one'",
+    )
+
+    report = check_marts(copied_built_warehouse, "run-warn")
+
+    assert [(c.column_name, c.is_critical) for c in report.failed] == [("posts", False)]
+    report.raise_if_critical()
+
+
+def test_rerun_replaces_rows_of_the_same_run(copied_built_warehouse: Settings) -> None:
+    first = check_marts(copied_built_warehouse, "run-twice")
+    check_marts(copied_built_warehouse, "run-twice")
+
+    assert len(audit_rows(copied_built_warehouse, "run-twice")) == len(first.results)
+
+
+def test_missing_mart_is_a_critical_failure(copied_built_warehouse: Settings) -> None:
+    corrupt(copied_built_warehouse, "drop table marts.fct_survey_results")
+
+    report = check_marts(copied_built_warehouse, "run-missing")
+
+    assert [(c.table_name, c.expectation) for c in report.critical_failures] == [
+        ("fct_survey_results", "expect_table_to_exist")
+    ]
+
+
+def test_suite_runs_on_the_shared_build(synthetic_built_warehouse: BuiltWarehouse) -> None:
+    # Only reads are allowed on the shared module warehouse; check_marts also writes audit
+    # rows, which is fine here because every other test works on its own copy.
+    report = check_marts(synthetic_built_warehouse.settings, "run-shared")
+    assert report.is_publishable

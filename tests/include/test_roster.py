@@ -1,0 +1,224 @@
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from social_leadership.demo_roster import generate_rows, write_csv
+from social_leadership.roster import (
+    GICS_SECTORS,
+    ROSTER_COLUMNS,
+    Roster,
+    RosterError,
+    RosterFileError,
+    load_roster,
+    normalize_country,
+    write_roster,
+)
+from social_leadership.settings import BUNDLED_DATA_DIR
+from social_leadership.warehouse import ensure_schema
+
+BUNDLED_ROSTER = BUNDLED_DATA_DIR / "roster" / "executives.csv"
+HEADER = ",".join(ROSTER_COLUMNS)
+
+
+def write(tmp_path: Path, *rows: str, header: str = HEADER) -> Path:
+    path = tmp_path / "roster.csv"
+    path.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+    return path
+
+
+def test_valid_file_loads(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "ada,Ada Example,CEO,Example AG,Deutschland,industrials,true,@Ada_X,Ada.BSKY.social,,,,,,",
+        "ben,Ben Sample,,Sample Inc,USA,Information Technology,false,,,ben@mastodon.example,,,,,",
+    )
+
+    roster = load_roster(path)
+
+    assert roster.errors == []
+    ada, ben = roster.executives
+    assert (ada.country_code, ada.sector, ada.is_synthetic) == ("DE", "Industrials", True)
+    assert (ben.country_code, ben.title, ben.is_synthetic) == ("US", "", False)
+    assert [(a.platform, a.account_handle) for a in roster.accounts_for("x")] == [("x", "Ada_X")]
+    assert [a.account_handle for a in roster.accounts_for("bluesky")] == ["ada.bsky.social"]
+    assert roster.accounts_for("mastodon")[0].executive_id == "ben"
+
+
+def test_each_error_names_file_row_and_field_and_valid_rows_still_load(tmp_path: Path) -> None:
+    good = "ok1,Good One,CEO,Good Co,DE,Energy,true,good_one,,,,,,,"
+    path = write(
+        tmp_path,
+        good,  # line 2
+        "Bad Id,Name,CEO,Co,DE,Energy,true,,,,,,,,",  # line 3
+        "ok1,Dup Id,CEO,Co,DE,Energy,true,,,,,,,,",  # line 4
+        "c1,Name,CEO,Co,Atlantis,Energy,true,,,,,,,,",  # line 5
+        "c2,Name,CEO,Co,DE,Tech,true,,,,,,,,",  # line 6
+        "c3,Name,CEO,Co,DE,Energy,true,this-is-not-valid!,,,,,,,",  # line 7
+        "c4,Name,CEO,Co,DE,Energy,true,GOOD_ONE,,,,,,,",  # line 8: X handles ignore case
+        "c5,,CEO,Co,DE,Energy,true,,,,,,,,",  # line 9
+        "c6,Name,CEO,Co,DE,Energy,maybe,,,,,,,,",  # line 10
+        "c7,Name,CEO,Co,DE,Energy,true,,not a handle,,,,,,",  # line 11
+        "ok2,Good Two,CEO,Good Co 2,FR,utilities,false,,good.bsky.social,,,,,,",  # line 12
+    )
+
+    roster = load_roster(path)
+
+    assert [e.executive_id for e in roster.executives] == ["ok1", "ok2"]
+    found = {(error.row, error.field) for error in roster.errors}
+    assert found == {
+        (3, "executive_id"),
+        (4, "executive_id"),
+        (5, "country"),
+        (6, "sector"),
+        (7, "x"),
+        (8, "x"),
+        (9, "full_name"),
+        (10, "is_synthetic"),
+        (11, "bluesky"),
+    }
+    assert all(error.file == str(path) for error in roster.errors)
+    duplicate_account = next(error for error in roster.errors if error.row == 8)
+    assert "ok1" in duplicate_account.message
+    assert str(duplicate_account).startswith(f"{path}:8: x: ")
+
+
+def test_error_str_format() -> None:
+    assert str(RosterError("r.csv", 7, "country", "unknown")) == "r.csv:7: country: unknown"
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("Deutschland", "DE"),
+        ("Germany", "DE"),
+        ("DE", "DE"),
+        ("DEU", "DE"),
+        ("de", "DE"),
+        ("UK", "GB"),
+        ("Großbritannien", "GB"),
+        ("USA", "US"),
+        ("United States", "US"),
+        ("Vereinigte Staaten", "US"),
+        ("Frankreich", "FR"),
+        ("Schweiz", "CH"),
+        ("Österreich", "AT"),
+        ("  japan ", "JP"),
+    ],
+)
+def test_country_normalisation(given: str, expected: str) -> None:
+    assert normalize_country(given) == expected
+
+
+def test_unknown_country_is_rejected() -> None:
+    with pytest.raises(ValueError, match="Atlantis"):
+        normalize_country("Atlantis")
+
+
+def test_missing_file_raises_naming_the_file(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.csv"
+    with pytest.raises(RosterFileError, match=r"nope\.csv"):
+        load_roster(missing)
+
+
+def test_missing_header_column_raises(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "a1,Name,CEO,Co,DE,true",
+        header="executive_id,full_name,title,company,country,is_synthetic",
+    )
+    with pytest.raises(RosterFileError, match="sector") as raised:
+        load_roster(path)
+    assert str(path) in str(raised.value)
+    assert isinstance(raised.value, ValueError)
+
+
+def test_write_roster_replaces_in_place(tmp_path: Path) -> None:
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    ensure_schema(con)
+    first = load_roster(
+        write(
+            tmp_path,
+            "a1,Ada,CEO,Co,DE,Energy,true,ada_x,ada.bsky.social,,,,,,",
+            "b1,Ben,CEO,Co,US,Energy,true,ben_x,,,,,,,",
+        )
+    )
+    loaded_at = datetime(2026, 1, 1, tzinfo=UTC)
+
+    write_roster(con, first, "first.csv", loaded_at)
+    write_roster(con, first, "first.csv", loaded_at)
+
+    assert con.execute("select count(*) from raw.roster_executives").fetchone() == (2,)
+    assert con.execute("select count(*) from raw.roster_accounts").fetchone() == (3,)
+
+    second = Roster(executives=first.executives[:1], accounts=first.accounts[:1])
+    write_roster(con, second, "second.csv", loaded_at)
+    assert con.execute(
+        "select executive_id, roster_file, country_code from raw.roster_executives"
+    ).fetchall() == [("a1", "second.csv", "DE")]
+    assert con.execute("select platform, account_handle from raw.roster_accounts").fetchall() == [
+        ("x", "ada_x")
+    ]
+
+
+def test_write_roster_failure_keeps_previous_state(tmp_path: Path) -> None:
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    ensure_schema(con)
+    roster = load_roster(write(tmp_path, "a1,Ada,CEO,Co,DE,Energy,true,ada_x,,,,,,,"))
+    write_roster(con, roster, "r.csv", datetime(2026, 1, 1, tzinfo=UTC))
+    broken = Roster(executives=roster.executives * 2, accounts=[])  # violates the primary key
+
+    with pytest.raises(duckdb.ConstraintException):
+        write_roster(con, broken, "r.csv", datetime(2026, 1, 2, tzinfo=UTC))
+
+    assert con.execute("select count(*) from raw.roster_accounts").fetchone() == (1,)
+    assert con.execute("select count(*) from raw.roster_executives").fetchone() == (1,)
+
+
+def test_bundled_roster_is_valid_and_shaped_for_the_question() -> None:
+    roster = load_roster(BUNDLED_ROSTER)
+
+    assert roster.errors == []
+    real = {e.executive_id: e for e in roster.executives if not e.is_synthetic}
+    assert len(real) == 5
+    assert {a.account_handle for a in roster.accounts if a.executive_id in real} >= {
+        "elonmusk",
+        "satyanadella",
+        "manomama",
+        "JoeKaeser",
+        "zuck",
+    }
+    synthetic = [e for e in roster.executives if e.is_synthetic]
+    assert len(synthetic) >= 220
+    assert len({e.country_code for e in synthetic}) >= 12
+    assert {e.sector for e in synthetic} == set(GICS_SECTORS)
+
+    with_accounts = {a.executive_id for a in roster.accounts}
+    coverage = {
+        country: sum(e.executive_id in with_accounts for e in members) / len(members)
+        for country in ("US", "DE")
+        for members in [[e for e in synthetic if e.country_code == country]]
+    }
+    assert coverage["DE"] < coverage["US"] - 0.15
+    without = sum(e.executive_id not in with_accounts for e in synthetic) / len(synthetic)
+    assert 0.05 <= without <= 0.2
+    platforms = Counter(a.platform for a in roster.accounts)
+    assert platforms["bluesky"] > 100
+    assert platforms["x"] > 100
+
+
+def test_bundled_roster_mixes_country_spellings() -> None:
+    text = BUNDLED_ROSTER.read_text(encoding="utf-8")
+    for spelling in (",Deutschland,", ",UK,", ",USA,"):
+        assert spelling in text
+
+
+def test_generator_is_deterministic_and_matches_the_bundled_file(tmp_path: Path) -> None:
+    assert generate_rows(7) == generate_rows(7)
+    out = tmp_path / "executives.csv"
+    write_csv(generate_rows(), out)
+    assert out.read_bytes() == BUNDLED_ROSTER.read_bytes()
