@@ -410,7 +410,9 @@ def write_roster(
         con.execute("delete from raw.roster_executives")
         _insert_many(
             con,
-            "insert into raw.roster_executives values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "insert into raw.roster_executives (executive_id, full_name, title, company_name,"
+            " country_code, sector, is_synthetic, valid_from, roster_file, loaded_at)"
+            " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 (
                     e.executive_id,
@@ -420,6 +422,7 @@ def write_roster(
                     e.country_code,
                     e.sector,
                     e.is_synthetic,
+                    getattr(e, "valid_from", None),
                     roster_file,
                     loaded_at,
                 )

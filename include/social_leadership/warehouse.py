@@ -27,9 +27,11 @@ create table if not exists raw.roster_executives (
     country_code varchar not null,
     sector varchar not null,
     is_synthetic boolean not null,
+    -- Declared start of this version (title, company, country, sector); null when the
+    -- roster declares no history for the executive. Unique per executive_id.
+    valid_from date,
     roster_file varchar not null,
-    loaded_at timestamptz not null,
-    primary key (executive_id)
+    loaded_at timestamptz not null
 );
 
 create table if not exists raw.roster_accounts (
