@@ -36,6 +36,10 @@ def platform_metrics():
       and lands the raw responses under `landing/platform=<p>/date=<d>/`; `load_<platform>`
       replays that landing into `raw.platform_metrics`, replacing the day (idempotent). Each
       platform is its own pair of tasks: one platform's outage does not stop the others.
+    * `import_history` imports follower history files dropped into
+      `<SLW_LANDING_DIR>/history/` (CSV or Parquet, source `import`; LinkedIn member counts
+      come in only this way) and, on the bundled demo roster, seeds two years of synthetic
+      demo history into a warehouse that has no imported rows yet.
     * A run for a past logical date (backfill, catchup, a cleared task) does not extract:
       APIs return current counts only. The skip is logged and written to
       `audit.platform_loads`.
@@ -61,7 +65,14 @@ def platform_metrics():
 
         return load_task(extract_outcome, context)
 
+    @task(pool=WAREHOUSE_POOL, outlets=[RAW_PLATFORM_METRICS])
+    def import_history() -> dict:
+        from social_leadership.tasks import import_history_task
+
+        return import_history_task()
+
     handles = load_roster()
+    handles >> import_history()
     for platform in API_PLATFORMS:
         landed = extract.override(task_id=f"extract_{platform}")(platform, handles)
         load.override(task_id=f"load_{platform}")(landed)

@@ -16,7 +16,8 @@ from social_leadership.orchestration import (
 
 @dag(
     dag_id="survey_ingest",
-    schedule=timedelta(minutes=10),
+    # A run that finds nothing new only hashes the files, so polling often is cheap.
+    schedule=timedelta(minutes=5),
     start_date=START_DATE,
     # Each run scans the whole landing folder, so missed intervals need no catchup.
     catchup=False,
@@ -28,13 +29,21 @@ def survey_ingest():
     """
     ### survey_ingest
 
-    Loads public-trust survey results into `raw.survey_results`: the bundled published
-    figures (each row with its source) and every file dropped into the survey landing folder
-    (`SLW_SURVEY_DIR`). Runs every 10 minutes so a new file is picked up soon after it lands.
+    Loads public-trust survey files into the raw survey tables, every 5 minutes so a new
+    file is picked up soon after it lands in `SLW_SURVEY_DIR`:
 
-    A file that fails validation moves to quarantine with a JSON report (file, row, column,
-    reason) and nothing from it is loaded; the other files still load. The same file dropped
-    again is a no-op (content hash). The warehouse build is signalled only when rows changed.
+    * published aggregates (CSV, XLSX, Parquet) into `raw.survey_results`, including the
+      bundled published Edelman figures (each row with its source);
+    * respondent microdata with its `<stem>.survey.json` sidecar into `raw.survey_questions`
+      and `raw.survey_respondent_answers` (ids pseudonymised with HMAC-SHA256, free text
+      never read), including the bundled synthetic demo microdata. Weighted shares are
+      computed by dbt in `warehouse_build`.
+
+    A file that fails validation moves (with its sidecar) to quarantine beside a JSON report
+    (file, row, column, reason) and nothing from it is loaded; the other files still load.
+    The same file dropped again is a no-op (content hash); a corrected file for the same
+    source and wave replaces the earlier rows atomically. The warehouse build is signalled
+    only when a file was loaded.
     """
 
     @task(pool=WAREHOUSE_POOL)

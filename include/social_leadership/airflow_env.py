@@ -1,4 +1,4 @@
-"""Run the project's DAGs through the real Airflow CLI on a local, SQLite-backed home.
+"""Run the project's DAGs through real Airflow on a local, SQLite-backed home.
 
 Used by ``make run`` (the demo), the end-to-end tests and the benchmarks, so all three
 exercise Airflow exactly as a user's ``airflow dags test`` would.
@@ -10,10 +10,10 @@ import json
 import os
 import subprocess
 import sys
-import time
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 
+from social_leadership.airflow_runner import RESULT_PREFIX
 from social_leadership.orchestration import WAREHOUSE_POOL
 from social_leadership.settings import REPO_ROOT
 
@@ -27,11 +27,6 @@ NO_TELEMETRY = {
     "DBT_VERSION_CHECK": "false",
     "GX_ANALYTICS_ENABLED": "false",
 }
-
-
-def airflow_bin() -> str:
-    candidate = Path(sys.executable).with_name("airflow")
-    return str(candidate) if candidate.exists() else "airflow"
 
 
 def airflow_environment(airflow_home: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -71,46 +66,42 @@ class AirflowCommandError(RuntimeError):
         )
 
 
-@dataclass(frozen=True)
-class DagRunResult:
-    dag_id: str
-    seconds: float
-    log_path: Path
-
-
-def _run(command: list[str], env: dict[str, str], log_path: Path) -> float:
+def _run(command: list[str], env: dict[str, str], log_path: Path) -> str:
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
     with log_path.open("w") as log_file:
         completed = subprocess.run(
             command, env=env, stdout=log_file, stderr=subprocess.STDOUT, check=False
         )
-    elapsed = time.perf_counter() - started
+    output = log_path.read_text(errors="replace")
     if completed.returncode != 0:
-        lines = log_path.read_text(errors="replace").splitlines()
+        lines = output.splitlines()
         errors = [line for line in lines if "ERROR" in line or "Error" in line][-15:]
         tail = "\n".join(errors or lines[-30:])
         raise AirflowCommandError(command, completed.returncode, log_path, tail)
-    return elapsed
+    return output
 
 
-def prepare_airflow_home(env: dict[str, str], logs_dir: Path) -> None:
-    """Create or migrate the SQLite metadata DB and the one-slot warehouse pool."""
-    airflow = airflow_bin()
-    _run([airflow, "db", "migrate"], env, logs_dir / "airflow-db-migrate.log")
-    _run(
-        [airflow, "pools", "set", WAREHOUSE_POOL, "1", "Single writer to the DuckDB warehouse"],
-        env,
-        logs_dir / "airflow-pools.log",
-    )
+def run_dags(
+    dag_ids: Sequence[str],
+    env: dict[str, str],
+    logs_dir: Path,
+    *,
+    logical_date: str | None = None,
+) -> dict[str, float]:
+    """Run the DAGs in order, as ``airflow dags test`` does, in one Airflow process.
 
-
-def run_dag_test(
-    dag_id: str, env: dict[str, str], logs_dir: Path, logical_date: str | None = None
-) -> DagRunResult:
-    """``airflow dags test``: a real DAG run, in-process tasks, recorded in the metadata DB."""
-    command = [airflow_bin(), "dags", "test", dag_id]
+    Migrates the SQLite metadata DB and creates the one-slot warehouse pool first (both
+    idempotent). Returns the seconds each DAG run took; raises AirflowCommandError (with
+    the log's error lines and its path) when a DAG run does not succeed.
+    """
+    command = [sys.executable, "-m", "social_leadership.airflow_runner"]
+    command += ["--prepare-pool", WAREHOUSE_POOL, *dag_ids]
     if logical_date:
-        command.append(logical_date)
-    log_path = logs_dir / f"airflow-dags-test-{dag_id}.log"
-    return DagRunResult(dag_id, _run(command, env, log_path), log_path)
+        command += ["--logical-date", logical_date]
+    output = _run(command, env, logs_dir / "airflow-dags-test.log")
+    timings = {}
+    for line in output.splitlines():
+        if line.startswith(RESULT_PREFIX):
+            _, dag_id, _state, seconds = line.split()
+            timings[dag_id] = float(seconds)
+    return timings

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from social_leadership.settings import ENV_PREFIX, SETTING_DOCS, load_settings
 
@@ -37,6 +38,32 @@ def _sandbox(args: argparse.Namespace) -> int:
     return main(args.sandbox_args) or 0
 
 
+def _import_history(args: argparse.Namespace) -> int:
+    from social_leadership.history import HistoryFileError, import_history
+    from social_leadership.roster import load_roster
+    from social_leadership.warehouse import connect
+
+    settings = load_settings()
+    roster = load_roster(settings.roster_path)
+    failed = False
+    with connect(settings.warehouse_path) as con:
+        for path in args.paths:
+            try:
+                outcome = import_history(con, path, roster, settings.quarantine_dir)
+            except HistoryFileError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                failed = True
+                continue
+            for error in outcome.errors:
+                print(f"rejected {error}", file=sys.stderr)
+            print(
+                f"{path}: {outcome.rows_loaded} rows loaded, {outcome.rows_rejected} rejected"
+                + (f" (kept in {outcome.quarantine_path})" if outcome.quarantine_path else "")
+            )
+            failed = failed or outcome.rows_rejected > 0
+    return 1 if failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="slw", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -49,6 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("settings", help="print every SLW_* setting in force").set_defaults(
         func=_settings
     )
+    history = commands.add_parser(
+        "import-history", help="import follower history files (CSV or Parquet) into raw"
+    )
+    history.add_argument("paths", nargs="+", type=Path)
+    history.set_defaults(func=_import_history)
     sandbox = commands.add_parser("sandbox", help="serve the sandbox platform API")
     sandbox.add_argument("sandbox_args", nargs=argparse.REMAINDER)
     sandbox.set_defaults(func=_sandbox)

@@ -13,8 +13,11 @@ import subprocess
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import duckdb
 
 from social_leadership.settings import Settings
 
@@ -167,3 +170,50 @@ def run_dbt(args: list[str], settings: Settings, *, log_path: Path | None = None
     if completed.returncode != 0:
         raise DbtError(result)
     return result
+
+
+@dataclass(frozen=True)
+class BuildPlan:
+    """Whether the next ``dbt build`` must be a full refresh, and why."""
+
+    full_refresh: bool
+    reason: str
+
+    @property
+    def args(self) -> list[str]:
+        return ["build", "--full-refresh"] if self.full_refresh else ["build"]
+
+
+def plan_build(con: duckdb.DuckDBPyConnection) -> BuildPlan:
+    """Incremental by default; a full refresh when history was imported since the last
+    successful build (imports reach further back than the incremental lookback) or when
+    no build has succeeded yet."""
+    row = con.execute(
+        """
+        select
+            (select max(started_at) from audit.dbt_builds),
+            (select max(loaded_at) from raw.history_imports)
+        """
+    ).fetchone()
+    last_build, last_import = row if row else (None, None)
+    if last_build is None:
+        return BuildPlan(True, "no successful build recorded yet: full refresh")
+    if last_import is not None and last_import >= last_build:
+        return BuildPlan(
+            True, f"history imported at {last_import} after the last build: full refresh"
+        )
+    return BuildPlan(False, "incremental: new days plus the late-data lookback")
+
+
+def record_build(
+    con: duckdb.DuckDBPyConnection,
+    run_id: str,
+    plan: BuildPlan,
+    started_at: datetime,
+    result: DbtResult,
+) -> None:
+    """Remember a successful build (the next plan compares imports against it)."""
+    con.execute(
+        "insert into audit.dbt_builds values (?, ?, ?, ?, ?, ?)",
+        [run_id, plan.full_refresh, plan.reason, started_at, datetime.now(UTC), result.passed],
+    )

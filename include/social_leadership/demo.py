@@ -1,13 +1,14 @@
 """``make run``: the whole pipeline for today, through real Airflow, against the sandbox API.
 
 Starts the sandbox platform API on a free loopback port, prepares a SQLite-backed Airflow
-home, runs ``survey_ingest``, ``platform_metrics`` and ``warehouse_build`` with
-``airflow dags test`` (in that order: the same order the asset schedule produces), stops
+home, runs ``survey_ingest``, ``platform_metrics`` and ``warehouse_build`` as
+``airflow dags test`` does (in that order: the order the asset schedule produces), stops
 the sandbox and prints a summary. Safe to run repeatedly: every load replaces its day.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Sequence
@@ -17,10 +18,13 @@ from social_leadership.airflow_env import (
     AirflowCommandError,
     airflow_environment,
     connection_env,
-    prepare_airflow_home,
-    run_dag_test,
+    run_dags,
 )
-from social_leadership.sandbox.server import SandboxServer
+from social_leadership.sandbox.server import (
+    SANDBOX_IG_USER_ID,
+    SANDBOX_YOUTUBE_KEY,
+    SandboxServer,
+)
 from social_leadership.settings import REPO_ROOT, Settings, load_settings
 from social_leadership.summary import build_summary
 
@@ -40,28 +44,36 @@ def run_pipeline(
     logical_date: str | None = None,
     echo: bool = True,
 ) -> dict[str, float]:
-    """Run the DAGs against a fresh sandbox; return seconds per DAG."""
+    """Run the DAGs against a fresh sandbox; return seconds per DAG and in total."""
     settings.ensure_dirs()
-    timings: dict[str, float] = {}
     with SandboxServer(x_token=SANDBOX_X_TOKEN) as sandbox:
         base_url = sandbox.base_url
         extra = settings.as_env()
         extra.update(connection_env("bluesky", base_url))
         extra.update(connection_env("x", base_url, SANDBOX_X_TOKEN))
+        extra.update(connection_env("mastodon", base_url))
+        extra.update(connection_env("youtube", base_url, SANDBOX_YOUTUBE_KEY))
+        extra.update(connection_env("facebook", base_url, SANDBOX_X_TOKEN))
+        extra.update(connection_env("linkedin", base_url, SANDBOX_X_TOKEN))
+        # Instagram also needs the caller's own business account id (connection login).
+        extra["AIRFLOW_CONN_SLW_INSTAGRAM"] = json.dumps(
+            {
+                "conn_type": "http",
+                "host": base_url,
+                "password": SANDBOX_X_TOKEN,
+                "login": SANDBOX_IG_USER_ID,
+            }
+        )
         env = airflow_environment(airflow_home, extra)
-        started = time.perf_counter()
-        prepare_airflow_home(env, settings.logs_dir)
-        timings["airflow_setup"] = time.perf_counter() - started
         if echo:
             print(f"sandbox API on {base_url}; Airflow home {airflow_home}", flush=True)
-        for dag_id in dags:
-            result = run_dag_test(dag_id, env, settings.logs_dir, logical_date)
-            timings[dag_id] = result.seconds
-            if echo:
-                print(
-                    f"  {dag_id:<18} ok in {result.seconds:5.1f}s  (log {result.log_path})",
-                    flush=True,
-                )
+        started = time.perf_counter()
+        timings = run_dags(dags, env, settings.logs_dir, logical_date=logical_date)
+        timings["total"] = time.perf_counter() - started
+        if echo:
+            for dag_id in dags:
+                print(f"  {dag_id:<18} ok in {timings[dag_id]:5.1f}s", flush=True)
+            print(f"  Airflow log: {settings.logs_dir / 'airflow-dags-test.log'}", flush=True)
     return timings
 
 

@@ -18,7 +18,12 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from social_leadership.roster import GICS_SECTORS, ROSTER_COLUMNS
+from social_leadership.roster import (
+    ACCOUNT_COLUMNS,
+    GICS_SECTORS,
+    ROSTER_COLUMNS,
+    normalize_country,
+)
 
 DEFAULT_SEED = 20190611
 
@@ -69,7 +74,32 @@ REAL_EXECUTIVES: tuple[dict[str, str], ...] = (
         "country": "DE",
         "sector": "Industrials",
         "x": "JoeKaeser",
+        "valid_from": "2021-02-03",
     },
+)
+
+# Earlier versions of real executives (public record; dates approximate). Each row is
+# written before the current one and carries only what differs plus its valid_from.
+REAL_HISTORY: dict[str, tuple[dict[str, str], ...]] = {
+    "joe-kaeser": (
+        {
+            "title": "President and Chief Executive Officer",
+            "company": "Siemens",
+            "country": "DE",
+            "sector": "Industrials",
+            "valid_from": "2013-08-01",
+        },
+    ),
+}
+
+# Synthetic executives who changed company or country within the last two years, so the
+# demo shows reach attributed to the version valid on each day (SCD2). Keyed by the
+# country profile whose first executive with accounts moves: (earlier country, earlier
+# valid_from, date of the move).
+SYNTHETIC_MOVES: tuple[tuple[str, str, str, str], ...] = (
+    ("DE", "US", "2019-04-01", "2025-03-01"),
+    ("US", "US", "2018-01-15", "2025-09-15"),
+    ("GB", "FR", "2020-06-01", "2026-02-02"),
 )
 
 
@@ -257,7 +287,10 @@ def generate_rows(seed: int = DEFAULT_SEED) -> list[dict[str, str]]:
     rng = random.Random(seed)  # noqa: S311 - reproducible demo data, not security
     rows: list[dict[str, str]] = []
     for real in REAL_EXECUTIVES:
-        rows.append({**dict.fromkeys(ROSTER_COLUMNS, ""), **real, "is_synthetic": "false"})
+        current = {**dict.fromkeys(ROSTER_COLUMNS, ""), **real, "is_synthetic": "false"}
+        for earlier in REAL_HISTORY.get(real["executive_id"], ()):
+            rows.append(_earlier_version(current, earlier))
+        rows.append(current)
 
     total = sum(profile.executives for profile in COUNTRY_PROFILES)
     sectors = [GICS_SECTORS[i % len(GICS_SECTORS)] for i in range(total)]
@@ -267,7 +300,52 @@ def generate_rows(seed: int = DEFAULT_SEED) -> list[dict[str, str]]:
         for _ in range(profile.executives):
             number += 1
             rows.append(_synthetic_row(rng, number, profile, sectors[number - 1]))
-    return rows
+    return _with_synthetic_moves(rows)
+
+
+def _earlier_version(current: dict[str, str], changes: dict[str, str]) -> dict[str, str]:
+    earlier = {**current, **changes}
+    # Accounts belong to the executive; the current row carries them.
+    for platform in ACCOUNT_COLUMNS:
+        earlier[platform] = ""
+    return earlier
+
+
+def _with_synthetic_moves(rows: list[dict[str, str]]) -> list[dict[str, str]]:
+    """Insert an earlier version before the first synthetic executive with accounts of
+    each profile named in :data:`SYNTHETIC_MOVES`; the other rows stay as generated."""
+    moved: dict[int, dict[str, str]] = {}
+    for country, earlier_country, earlier_from, moved_on in SYNTHETIC_MOVES:
+        for index, row in enumerate(rows):
+            if (
+                index not in moved
+                and row["is_synthetic"] == "true"
+                and row["executive_id"] != ""
+                and _country_code_of(row["country"]) == country
+                and (row["x"] or row["bluesky"])
+            ):
+                number = row["executive_id"].removeprefix("syn-")
+                row["valid_from"] = moved_on
+                moved[index] = _earlier_version(
+                    row,
+                    {
+                        "company": f"Synthetic Former Co {number}",
+                        "country": earlier_country,
+                        "title": "Chief Operating Officer",
+                        "valid_from": earlier_from,
+                    },
+                )
+                break
+    result: list[dict[str, str]] = []
+    for index, row in enumerate(rows):
+        if index in moved:
+            result.append(moved[index])
+        result.append(row)
+    return result
+
+
+def _country_code_of(value: str) -> str:
+    return normalize_country(value)
 
 
 def _synthetic_row(

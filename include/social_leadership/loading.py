@@ -15,6 +15,7 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pandas as pd
@@ -83,8 +84,14 @@ def extract_platform(
     logical_date: datetime,
     *,
     now: datetime | None = None,
+    login: str | None = None,
+    **connector_options: Any,
 ) -> ExtractOutcome:
-    """Fetch today's counts for the handles and land the raw responses unmodified."""
+    """Fetch today's counts for the handles and land the raw responses unmodified.
+
+    ``login`` is the connection's own-account field (Instagram); ``connector_options`` go
+    to the connector (tests pass ``sleep``, ``max_wait_seconds``).
+    """
     snapshot_date = observation_date(logical_date, now)
     if snapshot_date is None:
         message = (
@@ -106,7 +113,10 @@ def extract_platform(
         )
         log.warning(message)
         return ExtractOutcome(platform, snapshot_date, "not_configured", message=message)
-    connector = build_connector(platform, base_url, credentials)
+    if platform == "mastodon":
+        # Ids seen in earlier landings let Mastodon fetch 40 accounts a request.
+        connector_options.setdefault("account_ids", known_account_ids(landing_dir, platform))
+    connector = build_connector(platform, base_url, credentials, login, **connector_options)
     result = connector.extract(handles)
     run_dir = land_responses(
         landing_dir,
@@ -136,6 +146,33 @@ def extract_platform(
         landing_dir=str(run_dir),
         message=result.message,
     )
+
+
+def known_account_ids(landing_dir: Path, platform: str, days: int = 14) -> dict[str, str]:
+    """Handle -> platform account id from the latest complete landings (newest wins).
+
+    Read from the immutable landing zone, not the warehouse, so an extract task never
+    needs the warehouse's single writer slot.
+    """
+    root = landing_dir / f"platform={platform}"
+    if not root.is_dir():
+        return {}
+    parse = connector_class(platform).parse
+    ids: dict[str, str] = {}
+    dates = sorted((p.name.removeprefix("date=") for p in root.glob("date=*")), reverse=True)
+    for day in reversed(dates[:days]):
+        try:
+            run_dir = latest_complete_run(landing_dir, platform, date.fromisoformat(day))
+        except ValueError:
+            continue
+        if run_dir is None:
+            continue
+        responses, _ = read_landed(run_dir)
+        for response in responses:
+            for observation in parse(response):
+                if observation.account_id and observation.status is AccountStatus.OK:
+                    ids[observation.account_handle] = observation.account_id
+    return ids
 
 
 def _observations_frame(

@@ -12,16 +12,16 @@ from typing import NamedTuple
 import pendulum
 from airflow.sdk import Asset
 
+from social_leadership.domain import API_PLATFORMS
+
 # Every task that writes the DuckDB warehouse runs in this one-slot pool (one writer).
 WAREHOUSE_POOL = "duckdb_warehouse"
-
-# Platforms extracted through an API; the others arrive by history import.
-API_PLATFORMS = ("bluesky", "x")
 
 
 class PlatformEndpoint(NamedTuple):
     base_url: str | None
     credentials: str | None
+    login: str | None = None
 
 
 START_DATE = pendulum.datetime(2026, 1, 1, tz="UTC")
@@ -55,15 +55,20 @@ __all__ = [
 PUBLIC_BASE_URLS = {
     "bluesky": "https://public.api.bsky.app",
     "x": "https://api.x.com",
+    "youtube": "https://www.googleapis.com",
+    "facebook": "https://graph.facebook.com",
+    "instagram": "https://graph.facebook.com",
+    "linkedin": "https://api.linkedin.com",
 }
 
 
 def platform_endpoint(platform: str) -> PlatformEndpoint:
     """Base URL and credential from the Airflow connection ``slw_<platform>``.
 
-    ``host`` holds the base URL and ``password`` the token. Without a connection, a
-    platform that needs no credential (Bluesky) uses its public URL; one that needs a
-    token is reported as not configured instead of failing the run.
+    ``host`` holds the base URL, ``password`` the token or API key and ``login`` the
+    caller's own account id where the API needs one (Instagram). Without a connection, a
+    platform that needs no credential (Bluesky) uses its public URL; the others (Mastodon
+    needs its instance's URL) are reported as not configured instead of failing the run.
     """
     from airflow.sdk import BaseHook
     from airflow.sdk.exceptions import AirflowNotFoundException
@@ -79,4 +84,4 @@ def platform_endpoint(platform: str) -> PlatformEndpoint:
         scheme = connection.schema or "https"
         port = f":{connection.port}" if connection.port else ""
         host = f"{scheme}://{host}{port}"
-    return PlatformEndpoint(host, connection.password or None)
+    return PlatformEndpoint(host, connection.password or None, connection.login or None)

@@ -31,11 +31,11 @@ from great_expectations.data_context.types.base import (
     ProgressBarsConfig,
 )
 
+from social_leadership.domain import PLATFORMS
 from social_leadership.settings import Settings
 from social_leadership.warehouse import connect, transaction
 
 MARTS_SCHEMA = "marts"
-PLATFORMS = ("x", "bluesky", "mastodon", "youtube", "facebook", "instagram", "linkedin", "threads")
 DETAILS_MAX_CHARS = 2000
 
 ExpectationFactory = Callable[[], list[gxe.Expectation]]
@@ -102,12 +102,81 @@ def _survey_results() -> list[gxe.Expectation]:
     ]
 
 
+def _executive() -> list[gxe.Expectation]:
+    return [
+        *_table_basics(["executive_version_id"]),
+        _critical(gxe.ExpectCompoundColumnsToBeUnique(column_list=["executive_id", "valid_from"])),
+        *(
+            _critical(gxe.ExpectColumnValuesToNotBeNull(column=column))
+            for column in ("executive_id", "valid_from", "is_current", "country_code", "sector")
+        ),
+        # One current version per executive: unique among current rows, and as many current
+        # rows as executives (checked on the frame by _with_current_version_count).
+        _critical(
+            gxe.ExpectColumnValuesToBeUnique(
+                column="executive_id",
+                row_condition="is_current == True",
+                condition_parser="pandas",
+            )
+        ),
+        _critical(
+            gxe.ExpectColumnValuesToBeBetween(
+                column="current_versions_of_executive", min_value=1, max_value=1
+            )
+        ),
+    ]
+
+
+def _country_comparison_yearly() -> list[gxe.Expectation]:
+    return [
+        *_table_basics(["country_code", "calendar_year"]),
+        _critical(
+            gxe.ExpectColumnValuesToBeBetween(column="active_share", min_value=0, max_value=1)
+        ),
+        _critical(
+            gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+                column_A="executives_tracked", column_B="executives_active", or_equal=True
+            )
+        ),
+        _critical(
+            gxe.ExpectColumnValuesToBeBetween(
+                column="expectation_share_pct", min_value=0, max_value=100
+            )
+        ),
+        _warning(gxe.ExpectColumnValuesToNotBeNull(column="expectation_share_pct")),
+    ]
+
+
 MART_SUITES: dict[str, ExpectationFactory] = {
+    "dim_executive": _executive,
+    "fct_country_comparison_yearly": _country_comparison_yearly,
+    "dim_company": lambda: _table_basics(["company_id"]),
+    "dim_platform": lambda: _table_basics(["platform"]),
+    "dim_date": lambda: _table_basics(["date_day"]),
     "fct_executive_reach_daily": _executive_reach_daily,
     "fct_reach_by_country_sector_daily": _reach_by_country_sector_daily,
     "fct_survey_results": _survey_results,
     "dim_sector": lambda: _table_basics(["sector_code"]),
     "dim_country": lambda: _table_basics(["country_code"]),
+}
+
+
+def _with_current_version_count(frame: pd.DataFrame) -> pd.DataFrame:
+    # GX has no per-group count expectation; the count of current versions per executive
+    # becomes a column so "exactly one" is an ordinary range check.
+    if not {"executive_id", "is_current"} <= set(frame.columns):
+        return frame
+    current = frame["is_current"].fillna(False).astype(bool)
+    counts = current.groupby(frame["executive_id"]).transform("sum")
+    return frame.assign(current_versions_of_executive=counts.astype("int64"))
+
+
+def _unchanged(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame
+
+
+FRAME_PREPARERS: dict[str, Callable[[pd.DataFrame], pd.DataFrame]] = {
+    "dim_executive": _with_current_version_count,
 }
 
 
@@ -305,6 +374,7 @@ def check_marts(settings: Settings, run_id: str) -> QualityReport:
             checks.append(_missing_table_check(table))
             continue
         factory = MART_SUITES.get(table, _default_suite)
-        checks.extend(_validate_table(context, table, frames[table], factory()))
+        frame = FRAME_PREPARERS.get(table, _unchanged)(frames[table])
+        checks.extend(_validate_table(context, table, frame, factory()))
     _record(settings, run_id, checks)
     return QualityReport(run_id=run_id, results=checks)

@@ -2,9 +2,16 @@
 
 Roster file format (CSV, UTF-8, an Excel byte-order mark is accepted), one executive per row::
 
-    executive_id,full_name,title,company,country,sector,is_synthetic,x,bluesky,mastodon,youtube,facebook,instagram,linkedin,threads
+    executive_id,full_name,title,company,country,sector,is_synthetic,x,bluesky,mastodon,youtube,facebook,instagram,linkedin,threads,valid_from
 
-- ``executive_id``: stable key, ``^[a-z0-9][a-z0-9_-]{1,63}$``, unique in the file.
+- ``executive_id``: stable key, ``^[a-z0-9][a-z0-9_-]{1,63}$``. Unique in the file unless
+  the rows declare a history (see ``valid_from``).
+- ``valid_from`` (optional column): ISO date (``YYYY-MM-DD``) from which the row's title,
+  company, country and sector hold. Several rows may share an ``executive_id`` when each
+  has a distinct ``valid_from``; together they are the executive's declared history (the
+  source of the SCD2 ``dim_executive``). A row without ``valid_from`` must be the
+  executive's only row. Accounts belong to the executive, not to a version: the accounts
+  of all its rows are united (a handle may repeat across the executive's own rows).
 - ``full_name``, ``company``: required. ``title``: free text, may be empty.
 - ``country``: any common form of the country ("DE", "DEU", "Germany", "Deutschland",
   "UK", "USA", "Vereinigte Staaten", ...); stored as ISO 3166-1 alpha-2.
@@ -28,7 +35,10 @@ Roster file format (CSV, UTF-8, an Excel byte-order mark is accepted), one execu
   ============  ==============================================================
 
   An account (platform and handle, compared case-insensitively) belongs to one
-  executive: a repeat on a later row is an error on that row.
+  executive: a repeat on a row of another executive is an error on that row.
+  LinkedIn: a member vanity name is never fetched (LinkedIn has no API for a member's
+  follower count; import it, see :mod:`social_leadership.history`); an organization is
+  written ``urn:li:organization:<numeric id>`` and is fetched through the API.
 
 Rows with errors are skipped and reported (file, line number, field, message); the valid
 rows still load, so one typo does not stop the daily run.
@@ -41,38 +51,16 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 import duckdb
 import pycountry
 
+from social_leadership.domain import GICS_SECTORS, PLATFORMS
 from social_leadership.warehouse import ensure_schema, transaction
 
-GICS_SECTORS: tuple[str, ...] = (
-    "Energy",
-    "Materials",
-    "Industrials",
-    "Consumer Discretionary",
-    "Consumer Staples",
-    "Health Care",
-    "Financials",
-    "Information Technology",
-    "Communication Services",
-    "Utilities",
-    "Real Estate",
-)
-
-ACCOUNT_COLUMNS: tuple[str, ...] = (
-    "x",
-    "bluesky",
-    "mastodon",
-    "youtube",
-    "facebook",
-    "instagram",
-    "linkedin",
-    "threads",
-)
+ACCOUNT_COLUMNS: tuple[str, ...] = PLATFORMS
 
 REQUIRED_COLUMNS: tuple[str, ...] = (
     "executive_id",
@@ -84,7 +72,10 @@ REQUIRED_COLUMNS: tuple[str, ...] = (
     "is_synthetic",
 )
 
-ROSTER_COLUMNS: tuple[str, ...] = REQUIRED_COLUMNS + ACCOUNT_COLUMNS
+OPTIONAL_COLUMNS: tuple[str, ...] = ("valid_from",)
+
+# Optional columns last, so a file written without them still lines up with this header.
+ROSTER_COLUMNS: tuple[str, ...] = REQUIRED_COLUMNS + ACCOUNT_COLUMNS + OPTIONAL_COLUMNS
 
 EXECUTIVE_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{1,63}$")
 
@@ -98,7 +89,7 @@ _HANDLE_PATTERNS: dict[str, re.Pattern[str]] = {
     "youtube": re.compile(r"^(?:UC[A-Za-z0-9_-]{22}|@[A-Za-z0-9._-]{3,30})$"),
     "facebook": re.compile(r"^[A-Za-z0-9.]{1,50}$"),
     "instagram": re.compile(r"^[A-Za-z0-9._]{1,30}$"),
-    "linkedin": re.compile(r"^[A-Za-z0-9_-]{2,100}$"),
+    "linkedin": re.compile(r"^(?:[A-Za-z0-9_-]{2,100}|urn:li:organization:[0-9]{1,20})$"),
     "threads": re.compile(r"^[A-Za-z0-9._]{1,30}$"),
 }
 
@@ -190,6 +181,8 @@ class Executive:
     country_code: str
     sector: str
     is_synthetic: bool
+    # Start of this version; None when the roster declares no history for the executive.
+    valid_from: date | None = None
 
 
 @dataclass(frozen=True)
@@ -219,6 +212,15 @@ class Roster:
     def accounts_for(self, platform: str) -> list[Account]:
         """The accounts on one platform, in roster order."""
         return [account for account in self.accounts if account.platform == platform]
+
+    def current_executives(self) -> list[Executive]:
+        """One version per executive: the one with the latest ``valid_from``."""
+        latest: dict[str, Executive] = {}
+        for executive in self.executives:
+            held = latest.get(executive.executive_id)
+            if held is None or (executive.valid_from or date.min) > (held.valid_from or date.min):
+                latest[executive.executive_id] = executive
+        return list(latest.values())
 
 
 def _alias_key(value: str) -> str:
@@ -279,6 +281,21 @@ def _parse_bool(value: str) -> bool:
     raise ValueError(f"{value.strip()!r} is not true/false")
 
 
+def _parse_valid_from(value: str) -> date | None:
+    text = value.strip()
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not an ISO date (YYYY-MM-DD)") from None
+
+
+def is_linkedin_organization(handle: str) -> bool:
+    """Whether a roster LinkedIn handle names an organization (fetched) or a member."""
+    return handle.startswith("urn:li:organization:")
+
+
 def load_roster(path: Path) -> Roster:
     """Read and validate a roster file (format in the module docstring).
 
@@ -304,7 +321,8 @@ def load_roster(path: Path) -> Roster:
 
 def _read_rows(file_name: str, reader: csv.DictReader[str], account_columns: list[str]) -> Roster:
     roster = Roster()
-    seen_ids: dict[str, int] = {}
+    # executive_id -> row number and valid_from of each accepted version
+    seen_ids: dict[str, list[tuple[int, date | None]]] = {}
     seen_accounts: dict[tuple[str, str], tuple[str, int]] = {}
     previous_line = reader.line_num
     for record in reader:
@@ -326,13 +344,29 @@ def _read_rows(file_name: str, reader: csv.DictReader[str], account_columns: lis
             error("row", "more values than header columns")
 
         executive_id = values.get("executive_id", "")
+        valid_from: date | None = None
+        try:
+            valid_from = _parse_valid_from(values.get("valid_from", ""))
+        except ValueError as exc:
+            error("valid_from", str(exc))
         if not EXECUTIVE_ID_PATTERN.match(executive_id):
             error(
                 "executive_id",
                 f"{executive_id!r} must match {EXECUTIVE_ID_PATTERN.pattern}",
             )
-        elif executive_id in seen_ids:
-            error("executive_id", f"duplicate of row {seen_ids[executive_id]}")
+        elif executive_id in seen_ids and not row_errors:
+            versions = seen_ids[executive_id]
+            clash = next((row for row, since in versions if since == valid_from), None)
+            undated = next((row for row, since in versions if since is None), None)
+            if valid_from is None or undated is not None:
+                other = undated if undated is not None else versions[0][0]
+                error(
+                    "executive_id",
+                    f"duplicate of row {other} (rows of one executive need distinct valid_from"
+                    " dates)",
+                )
+            elif clash is not None:
+                error("valid_from", f"{valid_from} repeats the version of row {clash}")
         for required in ("full_name", "company"):
             if not values.get(required):
                 error(required, "is empty")
@@ -362,6 +396,8 @@ def _read_rows(file_name: str, reader: csv.DictReader[str], account_columns: lis
                 error(platform, str(exc))
                 continue
             owner = seen_accounts.get((platform, account_handle.casefold()))
+            if owner is not None and owner[0] == executive_id:
+                continue
             if owner is not None:
                 error(
                     platform,
@@ -373,7 +409,7 @@ def _read_rows(file_name: str, reader: csv.DictReader[str], account_columns: lis
         if row_errors:
             roster.errors.extend(row_errors)
             continue
-        seen_ids[executive_id] = row_number
+        seen_ids.setdefault(executive_id, []).append((row_number, valid_from))
         for account in row_accounts:
             seen_accounts[(account.platform, account.account_handle.casefold())] = (
                 executive_id,
@@ -388,6 +424,7 @@ def _read_rows(file_name: str, reader: csv.DictReader[str], account_columns: lis
                 country_code=country_code,
                 sector=sector,
                 is_synthetic=is_synthetic,
+                valid_from=valid_from,
             )
         )
         roster.accounts.extend(row_accounts)
@@ -422,7 +459,7 @@ def write_roster(
                     e.country_code,
                     e.sector,
                     e.is_synthetic,
-                    getattr(e, "valid_from", None),
+                    e.valid_from,
                     roster_file,
                     loaded_at,
                 )

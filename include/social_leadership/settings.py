@@ -52,6 +52,7 @@ class Settings:
     dbt_profiles_dir: Path
     dbt_target_dir: Path
     gap_fill_days: int
+    pseudonym_key_file: Path
 
     def ensure_dirs(self) -> None:
         """Create every folder the pipeline writes to (idempotent)."""
@@ -92,6 +93,12 @@ SETTING_DOCS: dict[str, str] = {
     "DBT_PROFILES_DIR": "folder holding profiles.yml",
     "DBT_TARGET_DIR": "dbt target/ folder (artifacts)",
     "GAP_FILL_DAYS": "days a missing observation is carried forward (default 7)",
+    # The key itself (SLW_PSEUDONYM_KEY) is a secret and is never printed: only its file.
+    "PSEUDONYM_KEY_FILE": (
+        "key for pseudonymising survey respondent ids (HMAC-SHA256), used when "
+        "SLW_PSEUDONYM_KEY is unset; created once with mode 0600 (default: "
+        "<data>/secrets/pseudonym.key)"
+    ),
 }
 
 
@@ -113,4 +120,5 @@ def load_settings() -> Settings:
         dbt_profiles_dir=_path("DBT_PROFILES_DIR", DBT_PROJECT_DIR),
         dbt_target_dir=_path("DBT_TARGET_DIR", data_dir / "dbt" / "target"),
         gap_fill_days=_int("GAP_FILL_DAYS", 7),
+        pseudonym_key_file=_path("PSEUDONYM_KEY_FILE", data_dir / "secrets" / "pseudonym.key"),
     )

@@ -25,6 +25,40 @@ def _format_count(value: float | int | None) -> str:
     return f"{value:.0f}"
 
 
+def country_comparison_lines(
+    con: duckdb.DuckDBPyConnection, *, max_countries: int = 12
+) -> list[str]:
+    """The latest year of marts.fct_country_comparison_yearly as a short table."""
+    rows = con.execute(
+        """
+        select country_code, calendar_year, executives_tracked, active_share,
+            median_followers, expectation_share_pct, is_country_expectation, expectation_wave
+        from marts.fct_country_comparison_yearly
+        where calendar_year = (select max(calendar_year) from marts.fct_country_comparison_yearly)
+        order by executives_tracked desc, country_code
+        limit ?
+        """,
+        [max_countries],
+    ).fetchall()
+    if not rows:
+        return []
+    lines = [
+        f"Country comparison {rows[0][1]} (leaders active on social platforms vs. public "
+        "expectation that CEOs lead):",
+        f"  {'country':<8}{'tracked':>8}{'active':>8}{'median reach':>14}{'expect CEOs':>13}",
+    ]
+    for country, _year, tracked, share, median, expected, is_country, wave in rows:
+        if expected is None:
+            expectation = "-"
+        else:
+            scope = "own" if is_country else "global"
+            expectation = f"{expected:.0f}% ({scope} {wave})"
+        lines.append(
+            f"  {country:<8}{tracked:>8}{share:>8.0%}{_format_count(median):>14}  {expectation}"
+        )
+    return lines
+
+
 def build_summary(settings: Settings, *, top_per_country: int = 3) -> str:
     lines: list[str] = []
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
@@ -47,8 +81,10 @@ def build_summary(settings: Settings, *, top_per_country: int = 3) -> str:
             """
             select
                 (select count(*) from raw.platform_metrics),
-                (select count(*) from raw.roster_executives),
-                (select count(*) from raw.survey_results)
+                (select count(*) from raw.imported_metrics),
+                (select count(distinct executive_id) from raw.roster_executives),
+                (select count(*) from raw.survey_results),
+                (select count(*) from raw.survey_respondent_answers)
             """
         ).fetchone()
         assert raw_counts is not None
@@ -57,8 +93,9 @@ def build_summary(settings: Settings, *, top_per_country: int = 3) -> str:
         ).fetchone()
         is_synthetic = bool(synthetic_row and synthetic_row[0])
         lines.append(
-            f"Raw rows: {raw_counts[0]} platform metrics, {raw_counts[1]} executives, "
-            f"{raw_counts[2]} survey results"
+            f"Raw rows: {raw_counts[0]:,} API observations, {raw_counts[1]:,} imported history "
+            f"rows, {raw_counts[2]} executives, {raw_counts[3]} published survey figures, "
+            f"{raw_counts[4]:,} survey respondents"
         )
         checks = con.execute(
             """
@@ -96,15 +133,17 @@ def build_summary(settings: Settings, *, top_per_country: int = 3) -> str:
                     select max(metric_date) as metric_date from marts.fct_executive_reach_daily
                 ),
                 reach as (
-                    select f.executive_id, f.country_code, f.company_name,
+                    select f.executive_id, f.country_code, f.company_name, e.full_name,
                         sum(f.followers) as followers,
                         string_agg(f.platform, '+' order by f.platform) as platforms
                     from marts.fct_executive_reach_daily as f
                     inner join latest on f.metric_date = latest.metric_date
+                    inner join marts.dim_executive as e
+                        on f.executive_version_id = e.executive_version_id
                     where f.followers is not null
                     group by all
                 )
-                select country_code, executive_id, company_name, followers, platforms
+                select country_code, full_name, company_name, followers, platforms
                 from reach
                 qualify row_number() over (
                     partition by country_code order by followers desc, executive_id
@@ -122,6 +161,8 @@ def build_summary(settings: Settings, *, top_per_country: int = 3) -> str:
                     f"{prefix:<4} {executive:<28} {company[:26]:<26} "
                     f"{_format_count(followers):>8}  ({platforms})"
                 )
+            if _table_exists(serving, "marts", "fct_country_comparison_yearly"):
+                lines.extend(country_comparison_lines(serving))
     if is_synthetic:
         lines.append(
             "SYNTHETIC DEMO DATA: generated roster and sandbox counts, not real platform data."

@@ -49,6 +49,41 @@ def load_roster_task() -> dict[str, list[str]]:
     return handles
 
 
+def import_history_task() -> dict[str, Any]:
+    """Seed the demo history into a warehouse without imports (bundled roster only), then
+    import the history files dropped into ``<landing>/history/``."""
+    from social_leadership.history import import_folder, seed_demo_history
+    from social_leadership.roster import load_roster
+    from social_leadership.settings import BUNDLED_DATA_DIR
+    from social_leadership.warehouse import connect
+
+    settings = load_settings()
+    roster = load_roster(settings.roster_path)
+    history_dir = settings.landing_dir / "history"
+    outcomes = []
+    with connect(settings.warehouse_path) as con:
+        # Synthetic history belongs to the synthetic demo roster only, never to a real one.
+        if settings.roster_path.resolve() == (BUNDLED_DATA_DIR / "roster" / "executives.csv"):
+            seeded = seed_demo_history(con, roster, history_dir / "demo", settings.quarantine_dir)
+            if seeded is not None:
+                log.info("demo history (synthetic) imported: %d rows", seeded.rows_loaded)
+                outcomes.append(seeded)
+        outcomes.extend(import_folder(con, history_dir, roster, settings.quarantine_dir))
+    for outcome in outcomes:
+        log.info(
+            "history %s: %d rows loaded, %d rejected%s",
+            outcome.file,
+            outcome.rows_loaded,
+            outcome.rows_rejected,
+            f" (quarantine {outcome.quarantine_path})" if outcome.quarantine_path else "",
+        )
+    return {
+        "files": len(outcomes),
+        "rows_loaded": sum(o.rows_loaded for o in outcomes),
+        "rows_rejected": sum(o.rows_rejected for o in outcomes),
+    }
+
+
 def extract_task(platform: str, handles: list[str], context: dict[str, Any]) -> dict[str, Any]:
     from social_leadership.loading import extract_platform
     from social_leadership.orchestration import platform_endpoint
@@ -63,6 +98,7 @@ def extract_task(platform: str, handles: list[str], context: dict[str, Any]) -> 
         settings.landing_dir,
         _run_id(context),
         context["logical_date"],
+        login=endpoint.login,
     )
     return _jsonable(outcome)
 
@@ -91,12 +127,19 @@ def load_task(extract_outcome: dict[str, Any], context: dict[str, Any]) -> dict[
 
 def ingest_surveys_task() -> dict[str, Any]:
     from social_leadership.surveys import ingest_folder
+    from social_leadership.surveys.pseudonym import load_pseudonym_key
     from social_leadership.warehouse import connect
 
     settings = load_settings()
     settings.ensure_dirs()
     with connect(settings.warehouse_path) as con:
-        outcomes = ingest_folder(con, settings.survey_dir, settings.quarantine_dir)
+        # The key is read only if a microdata file needs it, and never logged.
+        outcomes = ingest_folder(
+            con,
+            settings.survey_dir,
+            settings.quarantine_dir,
+            pseudonym_key=lambda: load_pseudonym_key(settings),
+        )
     for outcome in outcomes:
         if outcome.status == "quarantined":
             log.error(
@@ -107,25 +150,42 @@ def ingest_surveys_task() -> dict[str, Any]:
             )
         else:
             log.info(
-                "survey file %s: %s, %d rows", outcome.file, outcome.status, outcome.rows_loaded
+                "survey file %s (%s): %s, %d rows",
+                outcome.file,
+                outcome.shape or "already loaded",
+                outcome.status,
+                outcome.rows_loaded,
             )
+    loaded = [o for o in outcomes if o.status == "loaded"]
     return {
-        "files_loaded": sum(o.status == "loaded" for o in outcomes),
+        "files_loaded": len(loaded),
         "files_unchanged": sum(o.status == "unchanged" for o in outcomes),
         "files_quarantined": sum(o.status == "quarantined" for o in outcomes),
         "rows_loaded": sum(o.rows_loaded for o in outcomes),
+        "published_rows_loaded": sum(o.rows_loaded for o in loaded if o.shape == "published"),
+        "respondents_loaded": sum(o.rows_loaded for o in loaded if o.shape == "microdata"),
     }
 
 
 def dbt_build_task(context: dict[str, Any]) -> dict[str, Any]:
-    from social_leadership.dbt_runner import run_dbt
+    from social_leadership.dbt_runner import plan_build, record_build, run_dbt
+    from social_leadership.warehouse import connect
 
     settings = load_settings()
     settings.ensure_dirs()
-    result = run_dbt(["build"], settings, log_path=settings.logs_dir / "dbt-build.log")
+    # dbt opens the warehouse itself: this connection must be closed before it runs.
+    with connect(settings.warehouse_path) as con:
+        plan = plan_build(con)
+    log.info("dbt build plan: %s", plan.reason)
+    started_at = datetime.now(UTC)
+    result = run_dbt(plan.args, settings, log_path=settings.logs_dir / "dbt-build.log")
     log.info("dbt build output (end):\n%s", result.output_tail)
+    with connect(settings.warehouse_path) as con:
+        record_build(con, _run_id(context), plan, started_at, result)
     # The per-node statuses and output are in the task log and target/run_results.json.
-    return _jsonable(result, drop=("statuses", "output_tail"))
+    summary = _jsonable(result, drop=("statuses", "output_tail"))
+    summary["full_refresh"] = plan.full_refresh
+    return summary
 
 
 def quality_gate_task(context: dict[str, Any]) -> dict[str, Any]:

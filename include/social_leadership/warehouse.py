@@ -75,6 +75,62 @@ create table if not exists raw.survey_results (
     loaded_at timestamptz not null
 );
 
+-- Survey microdata: the questions each file declares (scale and agreeing answers) ...
+create table if not exists raw.survey_questions (
+    source_id varchar not null,
+    source_name varchar not null,
+    wave integer not null,
+    question_id varchar not null,
+    -- 1-based position of the question's answer in survey_respondent_answers.answers
+    question_position integer not null,
+    question_text varchar not null,
+    scale_min integer not null,
+    scale_max integer not null,
+    agree_min integer not null,
+    agree_max integer not null,
+    citation varchar not null,
+    is_synthetic boolean not null,
+    file_name varchar not null,
+    file_sha256 varchar not null,
+    loaded_at timestamptz not null
+);
+
+-- ... and one row per respondent, the answers listed in question_position order (null: not
+-- answered or don't know). respondent_key is the HMAC-SHA256 pseudonym of the respondent
+-- id; the id itself and free-text answers are never stored.
+create table if not exists raw.survey_respondent_answers (
+    source_id varchar not null,
+    wave integer not null,
+    country_code varchar not null,
+    respondent_key varchar not null,
+    weight double not null,
+    answers integer[] not null,
+    file_sha256 varchar not null,
+    loaded_at timestamptz not null
+);
+
+-- Follower history imported from files (history.py): one row per import, and its rows.
+create sequence if not exists raw.history_import_ids start 1;
+
+create table if not exists raw.history_imports (
+    import_id bigint not null,
+    file_name varchar not null,
+    rows_read bigint not null,
+    rows_loaded bigint not null,
+    rows_rejected bigint not null,
+    loaded_at timestamptz not null
+);
+
+create table if not exists raw.imported_metrics (
+    import_id bigint not null,
+    platform varchar not null,
+    snapshot_date date not null,
+    account_handle varchar not null,
+    followers bigint not null,
+    following bigint,
+    posts bigint
+);
+
 create table if not exists audit.platform_loads (
     platform varchar not null,
     snapshot_date date not null,
@@ -87,6 +143,15 @@ create table if not exists audit.platform_loads (
     message varchar,
     started_at timestamptz not null,
     finished_at timestamptz not null
+);
+
+create table if not exists audit.dbt_builds (
+    run_id varchar not null,
+    full_refresh boolean not null,
+    reason varchar not null,
+    started_at timestamptz not null,
+    finished_at timestamptz not null,
+    nodes_passed integer not null
 );
 
 create table if not exists audit.quality_results (

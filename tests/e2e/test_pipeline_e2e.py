@@ -89,8 +89,9 @@ def test_country_sector_mart_covers_roster_groups(pipeline):
     assert {"bluesky", "x", "all"} <= {p for _, p in by_key}
     assert len({c for c, _ in by_key}) >= 10
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        # Tracked counts each executive once, in the country of the version valid that day.
         roster_us = con.execute(
-            "select count(*) from raw.roster_executives where country_code = 'US'"
+            "select count(*) from marts.dim_executive where is_current and country_code = 'US'"
         ).fetchone()[0]
     tracked_us, active_us = by_key[("US", "all")]
     assert tracked_us == roster_us
@@ -150,3 +151,19 @@ def test_backfill_run_does_not_label_todays_counts_with_a_past_date(pipeline):
         [past.date()],
     )
     assert labelled[0][0] == 0
+
+
+def test_summary_reports_loads_checks_top_reach_comparison_and_paths(pipeline):
+    settings, _, _ = pipeline
+    from social_leadership.summary import build_summary
+
+    text = build_summary(settings)
+    assert "Platform loads" in text
+    assert "Quality checks (last run):" in text
+    assert "0 failed" in text
+    assert "Top executives by reach per country" in text
+    assert "Elon Musk" in text
+    assert "Country comparison" in text
+    assert "SYNTHETIC DEMO DATA" in text
+    for path in (settings.warehouse_path, settings.serving_path, settings.logs_dir):
+        assert str(path) in text

@@ -16,7 +16,6 @@ latest snapshot in raw is day LAST_DAY):
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -126,9 +125,9 @@ SURVEY_ROWS = [
         "Synthetic Trust Barometer",
         2019,
         "global",
-        "ceo_take_stand",
+        "ceo_lead_change",
         "CEOs should take the lead on change",
-        "share_agree",
+        "share_pct",
         76.0,
         33000,
         0.6,
@@ -143,9 +142,9 @@ SURVEY_ROWS = [
         "Synthetic Trust Barometer",
         2019,
         "DE",
-        "ceo_take_stand",
+        "ceo_lead_change",
         "CEOs should take the lead on change",
-        "share_agree",
+        "share_pct",
         63.0,
         1150,
         2.9,
@@ -162,7 +161,8 @@ def load_synthetic_raw(warehouse_path: Path) -> None:
     """Create the raw contract in a new warehouse file and fill it with the dataset above."""
     with connect(warehouse_path) as con, transaction(con):
         con.executemany(
-            "insert into raw.roster_executives values (?, ?, ?, ?, ?, ?, true, 'synthetic.csv', ?)",
+            "insert into raw.roster_executives "
+            "values (?, ?, ?, ?, ?, ?, true, null, 'synthetic.csv', ?)",
             [(*row, LOADED_AT) for row in EXECUTIVES],
         )
         con.executemany(
@@ -210,9 +210,13 @@ class BuiltWarehouse:
         return day(number)
 
 
-@pytest.fixture(scope="module")
-def synthetic_built_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BuiltWarehouse]:
-    """One real ``dbt build`` per test module over the synthetic raw dataset."""
+@pytest.fixture(scope="session")
+def synthetic_built_warehouse(tmp_path_factory: pytest.TempPathFactory) -> BuiltWarehouse:
+    """One real ``dbt build`` per test session over the synthetic raw dataset.
+
+    Tests only read it (or copy it with ``copied_built_warehouse``). The SLW_* variables
+    are restored before the first test runs: everything needed travels in ``settings``.
+    """
     data_dir = tmp_path_factory.mktemp("slw_data")
     with pytest.MonkeyPatch.context() as monkeypatch:
         settings = settings_for_data_dir(monkeypatch, data_dir)
@@ -220,7 +224,7 @@ def synthetic_built_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Itera
         started = datetime.now(tz=UTC)
         build = run_dbt(["build"], settings, log_path=settings.logs_dir / "dbt_build.log")
         seconds = (datetime.now(tz=UTC) - started).total_seconds()
-        yield BuiltWarehouse(settings=settings, build=build, build_seconds=seconds)
+    return BuiltWarehouse(settings=settings, build=build, build_seconds=seconds)
 
 
 @pytest.fixture

@@ -44,6 +44,11 @@ def test_good_marts_pass_and_are_recorded(copied_built_warehouse: Settings) -> N
         "fct_survey_results",
         "dim_sector",
         "dim_country",
+        "dim_executive",
+        "dim_company",
+        "dim_platform",
+        "dim_date",
+        "fct_country_comparison_yearly",
     } <= tables
     assert len(audit_rows(copied_built_warehouse, "run-good")) == len(report.results)
 
@@ -134,3 +139,38 @@ def test_suite_runs_on_the_shared_build(synthetic_built_warehouse: BuiltWarehous
     # rows, which is fine here because every other test works on its own copy.
     report = check_marts(synthetic_built_warehouse.settings, "run-shared")
     assert report.is_publishable
+
+
+def test_two_current_versions_of_an_executive_are_critical(
+    copied_built_warehouse: Settings,
+) -> None:
+    corrupt(
+        copied_built_warehouse,
+        "insert into marts.dim_executive select * replace ("
+        "md5('extra') as executive_version_id, date '2020-01-01' as valid_from, "
+        "2 as version_number) from marts.dim_executive where executive_id = 'us_one'",
+    )
+
+    report = check_marts(copied_built_warehouse, "run-scd2")
+
+    failed = {(c.table_name, c.column_name) for c in report.critical_failures}
+    assert failed == {
+        ("dim_executive", "executive_id"),
+        ("dim_executive", "current_versions_of_executive"),
+    }
+
+
+def test_share_outside_zero_to_one_in_country_comparison_is_critical(
+    copied_built_warehouse: Settings,
+) -> None:
+    corrupt(
+        copied_built_warehouse,
+        "update marts.fct_country_comparison_yearly set active_share = 1.5 "
+        "where country_code = 'DE'",
+    )
+
+    report = check_marts(copied_built_warehouse, "run-share")
+
+    assert [(c.table_name, c.column_name) for c in report.critical_failures] == [
+        ("fct_country_comparison_yearly", "active_share")
+    ]

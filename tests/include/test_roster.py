@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import duckdb
@@ -170,7 +170,8 @@ def test_write_roster_failure_keeps_previous_state(tmp_path: Path) -> None:
     ensure_schema(con)
     roster = load_roster(write(tmp_path, "a1,Ada,CEO,Co,DE,Energy,true,ada_x,,,,,,,"))
     write_roster(con, roster, "r.csv", datetime(2026, 1, 1, tzinfo=UTC))
-    broken = Roster(executives=roster.executives * 2, accounts=[])  # violates the primary key
+    # Two owners of one account violate raw.roster_accounts' primary key mid-transaction.
+    broken = Roster(executives=roster.executives, accounts=roster.accounts * 2)
 
     with pytest.raises(duckdb.ConstraintException):
         write_roster(con, broken, "r.csv", datetime(2026, 1, 2, tzinfo=UTC))
@@ -222,3 +223,126 @@ def test_generator_is_deterministic_and_matches_the_bundled_file(tmp_path: Path)
     out = tmp_path / "executives.csv"
     write_csv(generate_rows(), out)
     assert out.read_bytes() == BUNDLED_ROSTER.read_bytes()
+
+
+def test_declared_history_keeps_every_version_and_unites_accounts(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "jk,Joe K,CEO,Siemens,DE,Industrials,false,,,,,,,,,2013-08-01",
+        "jk,Joe K,Chairman,Siemens Energy,Germany,Industrials,false,JoeK,,,,,,,,2021-02-03",
+        "jk,Joe K,Chair,Siemens Energy,DE,Industrials,false,JoeK,jk.bsky.social,,,,,,,2024-01-01",
+        "ada,Ada,CEO,Example AG,DE,Energy,true,ada_x,,,,,,,,",
+    )
+
+    roster = load_roster(path)
+
+    assert roster.errors == []
+    versions = [(e.company_name, e.valid_from) for e in roster.executives if e.executive_id == "jk"]
+    assert versions == [
+        ("Siemens", date(2013, 8, 1)),
+        ("Siemens Energy", date(2021, 2, 3)),
+        ("Siemens Energy", date(2024, 1, 1)),
+    ]
+    assert sorted(a.account_handle for a in roster.accounts if a.executive_id == "jk") == [
+        "JoeK",
+        "jk.bsky.social",
+    ]
+    current = {e.executive_id: e for e in roster.current_executives()}
+    assert current["jk"].valid_from == date(2024, 1, 1)
+    assert current["ada"].valid_from is None
+
+
+@pytest.mark.parametrize(
+    ("rows", "field", "fragment"),
+    [
+        (
+            ("jk,J,CEO,A,DE,Energy,false,,,,,,,,,", "jk,J,CEO,B,DE,Energy,false,,,,,,,,,"),
+            "executive_id",
+            "distinct valid_from",
+        ),
+        (
+            (
+                "jk,J,CEO,A,DE,Energy,false,,,,,,,,,2020-01-01",
+                "jk,J,CEO,B,DE,Energy,false,,,,,,,,,2020-01-01",
+            ),
+            "valid_from",
+            "repeats",
+        ),
+        (
+            (
+                "jk,J,CEO,A,DE,Energy,false,,,,,,,,,2020-01-01",
+                "jk,J,CEO,B,DE,Energy,false,,,,,,,,,01.02.2021",
+            ),
+            "valid_from",
+            "ISO date",
+        ),
+        (
+            (
+                "jk,J,CEO,A,DE,Energy,false,,,,,,,,,",
+                "jk,J,CEO,B,DE,Energy,false,,,,,,,,,2021-02-01",
+            ),
+            "executive_id",
+            "distinct valid_from",
+        ),
+    ],
+)
+def test_bad_history_rows_are_reported_on_the_second_row(
+    tmp_path: Path, rows: tuple[str, str], field: str, fragment: str
+) -> None:
+    roster = load_roster(write(tmp_path, *rows))
+
+    assert len(roster.executives) == 1
+    assert [(e.row, e.field) for e in roster.errors] == [(3, field)]
+    assert fragment in roster.errors[0].message
+
+
+def test_account_of_another_executive_is_still_an_error(tmp_path: Path) -> None:
+    roster = load_roster(
+        write(
+            tmp_path,
+            "a1,A,CEO,Co,DE,Energy,true,same_x,,,,,,,,",
+            "b1,B,CEO,Co,DE,Energy,true,SAME_X,,,,,,,,",
+        )
+    )
+
+    assert [(e.row, e.field) for e in roster.errors] == [(3, "x")]
+
+
+def test_write_roster_stores_valid_from(tmp_path: Path) -> None:
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    ensure_schema(con)
+    roster = load_roster(
+        write(
+            tmp_path,
+            "jk,J,CEO,Siemens,DE,Industrials,false,,,,,,,,,2013-08-01",
+            "jk,J,Chair,Siemens Energy,DE,Industrials,false,JoeK,,,,,,,,2021-02-03",
+        )
+    )
+    write_roster(con, roster, "r.csv", datetime(2026, 1, 1, tzinfo=UTC))
+
+    assert con.execute(
+        "select company_name, valid_from from raw.roster_executives order by valid_from"
+    ).fetchall() == [("Siemens", date(2013, 8, 1)), ("Siemens Energy", date(2021, 2, 3))]
+
+
+def test_bundled_roster_declares_joe_kaesers_move_and_synthetic_moves() -> None:
+    roster = load_roster(BUNDLED_ROSTER)
+
+    kaeser = sorted(
+        (e.valid_from, e.company_name, e.country_code, e.sector)
+        for e in roster.executives
+        if e.executive_id == "joe-kaeser"
+    )
+    assert kaeser == [
+        (date(2013, 8, 1), "Siemens", "DE", "Industrials"),
+        (date(2021, 2, 3), "Siemens Energy", "DE", "Industrials"),
+    ]
+    versions = Counter(e.executive_id for e in roster.executives if e.is_synthetic)
+    movers = [executive_id for executive_id, count in versions.items() if count > 1]
+    assert len(movers) >= 2
+    recent = [
+        e
+        for e in roster.current_executives()
+        if e.executive_id in movers and e.valid_from and e.valid_from >= date(2024, 11, 1)
+    ]
+    assert len(recent) == len(movers)

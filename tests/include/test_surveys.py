@@ -6,15 +6,21 @@ import json
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pytest
+from survey_microdata import KEY, microdata_frame, sidecar, write_microdata
 
 from social_leadership.surveys import (
+    BUNDLED_DEMO_MICRODATA,
     BUNDLED_PUBLISHED_FILE,
     SurveyValidationError,
     ingest_folder,
+    load_file,
     load_published_file,
     parse_published_csv,
+    parse_published_file,
 )
+from social_leadership.surveys.pseudonym import pseudonymise
 from social_leadership.warehouse import ensure_schema
 
 HEADER = (
@@ -74,7 +80,7 @@ def test_bad_file_is_quarantined_and_the_others_still_load(tmp_path, con):
     landing.mkdir()
     (landing / "good.csv").write_text(HEADER + "acme,Acme,2022,FR,q1,Q one,share_pct,40,,,x\n")
     (landing / "bad.csv").write_text(HEADER + "acme2,Acme,2022,Nowhere,q1,Q,share_pct,40,,,x\n")
-    outcomes = {o.file: o for o in ingest_folder(con, landing, quarantine_dir)}
+    outcomes = {o.file: o for o in ingest_folder(con, landing, quarantine_dir, pseudonym_key=KEY)}
     assert outcomes["good.csv"].status == "loaded"
     assert outcomes["bad.csv"].status == "quarantined"
     assert not (landing / "bad.csv").exists()
@@ -105,3 +111,394 @@ def test_same_file_twice_is_a_no_op_and_a_correction_replaces(tmp_path, con):
     assert con.execute("select question_id, value from raw.survey_results").fetchall() == [
         ("q1", 45.0)
     ]
+
+
+# --- formats ---------------------------------------------------------------------------
+
+GERMAN_ROWS = [
+    [
+        "acme",
+        "Acme Umfrage",
+        "2021",
+        "Deutschland",
+        "q1",
+        "Führung äußert sich",
+        "share_pct",
+        "76,5 %",
+        "1150",
+        "2,9",
+        "Acme 2021 \u2013 Bericht",
+    ],
+    [
+        "acme",
+        "Acme Umfrage",
+        "2021",
+        "Österreich",
+        "q1",
+        "Führung äußert sich",
+        "share_pct",
+        "61 %",
+        "",
+        "",
+        "Acme 2021 \u2013 Bericht",
+    ],
+]
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "cp1252"])
+def test_german_excel_csv_in_any_encoding(tmp_path, encoding):
+    path = tmp_path / "umfrage.csv"
+    lines = [";".join(HEADER.strip().split(","))] + [";".join(row) for row in GERMAN_ROWS]
+    path.write_bytes(("\r\n".join(lines) + "\r\n").encode(encoding))
+    frame = parse_published_file(path)
+    assert frame["scope"].tolist() == ["DE", "AT"]
+    assert frame["value"].tolist() == [76.5, 61.0]
+    assert frame["question_text"].iloc[0] == "Führung äußert sich"
+    assert frame["citation"].iloc[0] == "Acme 2021 \u2013 Bericht"
+
+
+def test_xlsx_header_is_found_below_merged_title_rows(tmp_path):
+    from openpyxl import Workbook
+
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet["A1"] = "Acme Trust Survey 2022: published figures"
+    sheet.merge_cells("A1:F1")
+    sheet["A2"] = "Source: Acme Research"
+    sheet.append([])
+    sheet.append(HEADER.strip().split(","))
+    sheet.append(["acme", "Acme", 2022, "Germany", "q1", "Q one", "share_pct", 0.765, 1150, 2.9])
+    sheet.cell(row=5, column=8).number_format = "0.0%"
+    sheet.append(["acme", "Acme", 2022, "Global", "q1", "Q one", "share_pct", 70, None, None])
+    path = tmp_path / "figures.xlsx"
+    workbook.save(path)
+
+    frame = parse_published_file(path)
+
+    assert frame["scope"].tolist() == ["DE", "global"]
+    assert frame["value"].tolist() == [76.5, 70.0]
+    assert frame["sample_size"].tolist()[0] == 1150
+
+
+def test_xlsx_without_header_names_the_problem(tmp_path):
+    from openpyxl import Workbook
+
+    workbook = Workbook()
+    workbook.active.append(["no", "header", "here"])
+    path = tmp_path / "empty.xlsx"
+    workbook.save(path)
+    with pytest.raises(SurveyValidationError, match="no header row"):
+        parse_published_file(path)
+
+
+def test_parquet_published_figures_load(tmp_path, con):
+    frame = pd.DataFrame(
+        {
+            "source_id": ["acme"],
+            "source_name": ["Acme"],
+            "wave": [2023],
+            "scope": ["FRA"],
+            "question_id": ["q1"],
+            "value": [55.5],
+            "sample_size": [1000],
+        }
+    )
+    path = tmp_path / "figures.parquet"
+    frame.to_parquet(path)
+    outcome = load_file(con, path)
+    assert (outcome.status, outcome.shape, outcome.rows_loaded) == ("loaded", "published", 1)
+    assert con.execute("select scope, value, sample_size from raw.survey_results").fetchall() == [
+        ("FR", 55.5, 1000)
+    ]
+
+
+# --- respondent microdata ----------------------------------------------------------------
+
+
+def _answers(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    return con.execute(
+        "select respondent_key, country_code, wave, weight, answers[1] as q1, answers[2] as q2 "
+        "from raw.survey_respondent_answers"
+    ).df()
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".xlsx", ".parquet"])
+def test_microdata_loads_pseudonymised_without_free_text(tmp_path, con, suffix):
+    frame = microdata_frame(seed=1, per_country=40)
+    path = write_microdata(frame, tmp_path / f"panel{suffix}", sidecar())
+
+    outcome = load_file(con, path, pseudonym_key=KEY)
+
+    assert (outcome.status, outcome.shape) == ("loaded", "microdata")
+    answers = _answers(con)
+    assert outcome.rows_loaded == len(answers) == len(frame)
+    assert set(answers["country_code"]) == {"DE", "GB", "FR", "CH"}
+    assert set(answers["wave"]) == {2024}
+    # "don't know" (99) and empty cells are stored as null answers.
+    assert answers["q1"].isna().sum() == (frame["q1"] == 99).sum()
+    assert answers["q2"].isna().sum() == frame["q2"].isna().sum()
+    assert answers["respondent_key"].iloc[1] == pseudonymise(KEY, "acme_panel", "r0-1")
+    # Neither respondent ids nor free text reach the warehouse: no raw column holds them.
+    stored = {
+        str(v)
+        for table in ("survey_respondent_answers", "survey_questions")
+        for row in con.execute(f"select * from raw.{table}").fetchall()
+        for v in row
+    }
+    assert not stored & set(frame["resp"])
+    assert not any("Freitext" in value for value in stored)
+    questions = con.execute(
+        "select question_id, question_position, scale_min, scale_max, agree_min, agree_max, "
+        "is_synthetic from raw.survey_questions order by 2"
+    ).fetchall()
+    assert questions == [
+        ("ceo_lead_change", 1, 1, 9, 6, 9, True),
+        ("trust_business", 2, 1, 5, 4, 5, True),
+    ]
+
+
+def _stored_answers(con: duckdb.DuckDBPyConnection) -> list[tuple]:
+    return con.execute(
+        "select source_id, wave, country_code, respondent_key, weight, answers "
+        "from raw.survey_respondent_answers order by respondent_key"
+    ).fetchall()
+
+
+def test_utf8_csv_loads_in_one_statement_as_the_staged_path_would(tmp_path, con, monkeypatch):
+    from social_leadership.surveys import microdata
+
+    frame = microdata_frame(seed=11, per_country=30)
+    frame.loc[4, "resp"] = "  " + frame.loc[4, "resp"] + " "
+    frame.loc[6, "q1"] = None
+    staged = duckdb.connect(str(tmp_path / "staged.duckdb"))
+    ensure_schema(staged)
+    load_file(
+        staged, write_microdata(frame, tmp_path / "panel.parquet", sidecar()), pseudonym_key=KEY
+    )
+
+    def staged_path(*args, **kwargs):
+        raise AssertionError("a clean UTF-8 file must not need the staged path")
+
+    monkeypatch.setattr(microdata, "prepare", staged_path)
+    path = write_microdata(frame, tmp_path / "p.csv", sidecar(), german=False)
+    outcome = load_file(con, path, pseudonym_key=KEY)
+
+    assert (outcome.status, outcome.rows_loaded) == ("loaded", len(frame))
+    assert _stored_answers(con) == _stored_answers(staged)
+    assert pseudonymise(KEY, "acme_panel", frame.loc[4, "resp"].strip()) in {
+        row[3] for row in _stored_answers(con)
+    }
+    assert con.execute(
+        "select count(*) from raw.survey_questions where file_name = 'p.csv'"
+    ).fetchone() == (2,)
+    assert load_file(con, path, pseudonym_key=KEY).status == "unchanged"
+    staged.close()
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "reason"),
+    [
+        ("land", "Atlantis", "unknown country"),
+        ("land", "Global", "global scope"),
+        ("gewicht", "-1", "positive weight"),
+        ("q2", "7", "scale 1-5"),
+        ("q1", "sehr", "not a number"),
+        ("resp", "r0-1", "repeats"),
+        ("resp", "", "empty"),
+    ],
+)
+def test_bad_utf8_csv_is_reported_by_row_and_loads_nothing(tmp_path, con, column, value, reason):
+    load_file(
+        con,
+        write_microdata(
+            microdata_frame(seed=12, per_country=5), tmp_path / "old.parquet", sidecar()
+        ),
+        pseudonym_key=KEY,
+    )
+    before = _stored_answers(con)
+    frame = microdata_frame(seed=13, per_country=10).astype({column: object})
+    frame.loc[8, column] = value
+    path = write_microdata(frame, tmp_path / "p.csv", sidecar(), german=False)
+
+    with pytest.raises(SurveyValidationError) as caught:
+        load_file(con, path, pseudonym_key=KEY)
+
+    (issue,) = caught.value.issues
+    assert (issue.file, issue.row, issue.column) == ("p.csv", 10, column)
+    assert reason in issue.reason
+    assert _stored_answers(con) == before
+    assert con.execute(
+        "select count(*) from raw.survey_questions where file_name = 'p.csv'"
+    ).fetchone() == (0,)
+
+
+def test_microdata_weights_with_decimal_commas_are_exact(tmp_path, con):
+    frame = microdata_frame(seed=2, per_country=25)
+    path = write_microdata(frame, tmp_path / "panel.csv", sidecar())
+    assert b"," in path.read_bytes().split(b"\n")[1]
+    load_file(con, path, pseudonym_key=KEY)
+    stored = con.execute(
+        "select list(weight order by rowid) from raw.survey_respondent_answers"
+    ).fetchone()[0]
+    assert stored == frame["gewicht"].tolist()
+
+
+def test_bad_microdata_is_quarantined_with_its_sidecar_and_row_report(tmp_path, con):
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    frame = microdata_frame(seed=3, per_country=10)
+    frame.loc[3, "land"] = "Atlantis"
+    frame.loc[5, "gewicht"] = 0.0
+    frame.loc[7, "q2"] = 12.0
+    frame.loc[9, "resp"] = frame.loc[8, "resp"]
+    write_microdata(frame, landing / "panel.csv", sidecar())
+    good = write_microdata(
+        microdata_frame(seed=4, per_country=10, prefix="g"),
+        landing / "other.csv",
+        sidecar(source_id="other_panel"),
+    )
+
+    outcomes = {
+        o.file: o
+        for o in ingest_folder(
+            con, landing, tmp_path / "quarantine", include_bundled=False, pseudonym_key=KEY
+        )
+    }
+
+    assert outcomes["other.csv"].status == "loaded"
+    assert good.exists()
+    bad = outcomes["panel.csv"]
+    assert bad.status == "quarantined"
+    report_path = Path(bad.report_path)
+    assert sorted(p.name for p in report_path.parent.iterdir()) == [
+        "panel.csv",
+        "panel.survey.json",
+        "report.json",
+    ]
+    assert not (landing / "panel.survey.json").exists()
+    issues = {(i["row"], i["column"]) for i in json.loads(report_path.read_text())["issues"]}
+    # CSV rows count from the header (line 1): frame index i is line i + 2.
+    assert issues == {(5, "land"), (7, "gewicht"), (9, "q2"), (11, "resp")}
+    assert "r0-8" not in report_path.read_text()
+    sources = {
+        row[0] for row in con.execute("select source_id from raw.survey_questions").fetchall()
+    }
+    assert sources == {"other_panel"}
+
+
+def test_microdata_without_sidecar_is_rejected_with_a_reason(tmp_path, con):
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    microdata_frame(seed=5, per_country=5).rename(columns={"resp": "respondent_id"}).to_csv(
+        landing / "panel.csv", index=False
+    )
+    (outcome,) = ingest_folder(
+        con, landing, tmp_path / "quarantine", include_bundled=False, pseudonym_key=KEY
+    )
+    assert outcome.status == "quarantined"
+    assert "needs a sidecar panel.survey.json" in outcome.issues[0].reason
+
+
+def test_bad_sidecar_names_the_field(tmp_path, con):
+    declaration = sidecar()
+    declaration["questions"][0]["agree"] = [6, 12]
+    path = write_microdata(microdata_frame(seed=6, per_country=5), tmp_path / "p.csv", declaration)
+    with pytest.raises(SurveyValidationError) as caught:
+        load_file(con, path, pseudonym_key=KEY)
+    assert [(i.file, i.column) for i in caught.value.issues] == [
+        ("p.survey.json", "questions[0].agree")
+    ]
+
+
+def test_microdata_again_is_a_no_op_and_a_correction_replaces(tmp_path, con):
+    path = write_microdata(microdata_frame(seed=7, per_country=20), tmp_path / "p.csv", sidecar())
+    assert load_file(con, path, pseudonym_key=KEY).status == "loaded"
+    before = con.execute("select count(*) from raw.survey_respondent_answers").fetchone()[0]
+    assert load_file(con, path, pseudonym_key=KEY).status == "unchanged"
+    smaller = microdata_frame(seed=8, per_country=5)
+    write_microdata(smaller, tmp_path / "p.csv", sidecar())
+    assert load_file(con, path, pseudonym_key=KEY).status == "loaded"
+    after = con.execute("select count(*) from raw.survey_respondent_answers").fetchone()[0]
+    assert 0 < after < before
+    assert con.execute(
+        "select count(distinct file_sha256) from raw.survey_questions"
+    ).fetchone() == (1,)
+
+
+def test_a_failing_replacement_keeps_the_earlier_rows(tmp_path, con, monkeypatch):
+    from social_leadership.surveys import microdata
+
+    path = write_microdata(microdata_frame(seed=9, per_country=20), tmp_path / "p.csv", sidecar())
+    load_file(con, path, pseudonym_key=KEY)
+    before = con.execute("select count(*) from raw.survey_respondent_answers").fetchone()[0]
+    write_microdata(microdata_frame(seed=10, per_country=20), tmp_path / "p.csv", sidecar())
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    # Both load paths write the questions last, after the respondents.
+    monkeypatch.setattr(microdata, "insert_questions", crash)
+    with pytest.raises(RuntimeError):
+        load_file(con, path, pseudonym_key=KEY)
+    assert con.execute("select count(*) from raw.survey_respondent_answers").fetchone()[0] == before
+
+
+# --- pseudonym key -----------------------------------------------------------------------
+
+
+def test_key_file_is_created_once_private_and_reused(tmp_path, monkeypatch):
+    from social_leadership.settings import load_settings
+    from social_leadership.surveys.pseudonym import load_pseudonym_key
+
+    monkeypatch.delenv("SLW_PSEUDONYM_KEY", raising=False)
+    monkeypatch.setenv("SLW_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("SLW_PSEUDONYM_KEY_FILE", raising=False)
+    settings = load_settings()
+    key = load_pseudonym_key(settings)
+    assert len(key) == 32
+    assert settings.pseudonym_key_file.stat().st_mode & 0o777 == 0o600
+    assert load_pseudonym_key(settings) == key
+    monkeypatch.setenv("SLW_PSEUDONYM_KEY", "x" * 20)
+    assert load_pseudonym_key(settings) == b"x" * 20
+
+
+def test_short_or_exposed_keys_are_refused_without_showing_them(tmp_path, monkeypatch):
+    from social_leadership.settings import load_settings
+    from social_leadership.surveys.pseudonym import PseudonymKeyError, load_pseudonym_key
+
+    monkeypatch.setenv("SLW_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("SLW_PSEUDONYM_KEY", "short-secret")
+    with pytest.raises(PseudonymKeyError) as caught:
+        load_pseudonym_key(load_settings())
+    assert "short-secret" not in str(caught.value)
+    monkeypatch.delenv("SLW_PSEUDONYM_KEY")
+    key_file = tmp_path / "secrets" / "pseudonym.key"
+    key_file.parent.mkdir()
+    key_file.write_text("00" * 32)
+    key_file.chmod(0o644)
+    with pytest.raises(PseudonymKeyError, match="readable by others"):
+        load_pseudonym_key(load_settings())
+
+
+# --- bundled demo ------------------------------------------------------------------------
+
+
+def test_bundled_demo_microdata_is_synthetic_deterministic_and_loads(tmp_path, con):
+    from social_leadership.surveys.demo_microdata import build_frame
+
+    bundled = pd.read_parquet(BUNDLED_DEMO_MICRODATA)
+    pd.testing.assert_frame_equal(bundled, build_frame())
+    per_country = bundled.groupby("country").size()
+    assert len(per_country) >= 10
+    assert set(per_country) == {1150}
+
+    outcomes = ingest_folder(con, tmp_path / "none", tmp_path / "q", pseudonym_key=KEY)
+
+    assert [(o.file, o.status) for o in outcomes] == [
+        (BUNDLED_PUBLISHED_FILE.name, "loaded"),
+        (BUNDLED_DEMO_MICRODATA.name, "loaded"),
+    ]
+    assert BUNDLED_DEMO_MICRODATA.exists()
+    assert con.execute("select bool_and(is_synthetic) from raw.survey_questions").fetchone() == (
+        True,
+    )

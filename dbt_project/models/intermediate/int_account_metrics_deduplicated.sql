@@ -1,15 +1,75 @@
--- API and import sources can both observe an account on the same day; the latest
--- observation wins. Rows without status ok carry no counts, so they are dropped here and
--- such a day is treated as missing (gap-filled downstream) rather than as zero followers.
+-- API observations (raw.platform_metrics) and imported history (raw.imported_metrics)
+-- can both cover an account on the same day; the latest observation wins. Rows without
+-- status ok carry no counts, so they are dropped here and such a day is treated as
+-- missing (gap-filled downstream) rather than as zero followers.
+--
+-- Incremental like the reach facts: a daily build redoes the last gap_fill_days +
+-- late_data_days days of snapshots.
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='snapshot_date',
+        on_schema_change='fail',
+    )
+}}
+{%- set rebuild_from = incremental_rebuild_from(date_column='snapshot_date') %}
 with
 
-metrics as (
+api_metrics as (
     select * from {{ ref('stg_platforms__metrics') }}
+),
+
+imported_metrics as (
+    select * from {{ ref('stg_history__imported_metrics') }}
+),
+
+imports as (
+    select * from {{ ref('stg_history__imports') }}
+),
+
+-- An imported count describes its whole day: it is dated midnight UTC, so an API
+-- observation later that day wins over it.
+imported as (
+    select
+        imported_metrics.platform,
+        imported_metrics.snapshot_date,
+        imported_metrics.account_handle,
+        cast(null as varchar) as account_id,
+        'ok' as account_status,
+        imported_metrics.followers,
+        imported_metrics.following,
+        imported_metrics.posts,
+        cast(imported_metrics.snapshot_date as timestamp) at time zone 'UTC' as observed_at,
+        'import' as metric_source,
+        imports.loaded_at
+    from imported_metrics
+    inner join imports on imported_metrics.import_id = imports.import_id
+),
+
+metrics as (
+    select
+        platform,
+        snapshot_date,
+        account_handle,
+        account_id,
+        account_status,
+        followers,
+        following,
+        posts,
+        observed_at,
+        metric_source,
+        loaded_at
+    from api_metrics
+    union all
+    select * from imported
 ),
 
 counted as (
     select * from metrics
-    where account_status = 'ok'
+    where
+        account_status = 'ok'
+        and snapshot_date >= date '{{ rebuild_from or "0001-01-01" }}'
 ),
 
 deduplicated as (

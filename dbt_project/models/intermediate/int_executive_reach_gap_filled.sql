@@ -2,12 +2,27 @@
 -- country totals jump. A missing day repeats the last observation for at most
 -- gap_fill_days days (is_observed = false); after that the series stops until the
 -- account is observed again.
+--
+-- Incremental: a daily build redoes the days from incremental_rebuild_from() on, reading
+-- observations from gap_fill_days earlier, the oldest that can be carried into them.
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='metric_date',
+        on_schema_change='fail',
+    )
+}}
 {%- set gap_fill_days = var('gap_fill_days') | int %}
+{%- set rebuild_from = incremental_rebuild_from() %}
 
 with
 
 observations as (
     select * from {{ ref('int_account_metrics_deduplicated') }}
+    {%- if rebuild_from %}
+        where snapshot_date >= date '{{ rebuild_from }}' - {{ gap_fill_days }}
+    {%- endif %}
 ),
 
 accounts as (
@@ -112,6 +127,8 @@ gap_filled as (
     where
         spine_with_last_observation.metric_date
         - spine_with_last_observation.last_observed_date <= {{ gap_fill_days }}
+        and spine_with_last_observation.metric_date
+        >= date '{{ rebuild_from or "0001-01-01" }}'
 )
 
 select * from gap_filled

@@ -1,13 +1,64 @@
 -- Changes are looked up by calendar date, not by row offset, so a day missing from the
 -- series yields a null change instead of silently comparing against an older day.
+--
+-- Incremental: a daily build redoes the days from incremental_rebuild_from() on, reading
+-- the gap-filled series from 28 days earlier as input for the changes. When dim_executive
+-- changed (a version added, edited or removed), the rebuild starts early enough to
+-- re-attribute every day the change touches.
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='metric_date',
+        on_schema_change='fail',
+    )
+}}
+{%- set attribution_changed_from -%}
+    select least(
+        (
+            select
+                min(
+                    case
+                        when new_versions.version_number = 1 then attributed.first_date
+                        else new_versions.valid_from
+                    end
+                )
+            from {{ ref('dim_executive') }} as new_versions
+            left join (
+                select
+                    executive_id,
+                    min(metric_date) as first_date
+                from {{ this }}
+                group by executive_id
+            ) as attributed
+                on new_versions.executive_id = attributed.executive_id
+            where new_versions.executive_version_id not in (
+                select distinct executive_version_id from {{ this }}
+            )
+        ),
+        (
+            select min(metric_date) from {{ this }}
+            where executive_version_id not in (
+                select executive_version_id from {{ ref('dim_executive') }}
+            )
+        )
+    )
+{%- endset %}
+{%- set rebuild_from = incremental_rebuild_from(
+    earlier_start_sql=attribution_changed_from
+) %}
+
 with
 
 reach_days as (
     select * from {{ ref('int_executive_reach_gap_filled') }}
+    {%- if rebuild_from %}
+        where metric_date >= date '{{ rebuild_from }}' - 28
+    {%- endif %}
 ),
 
 executives as (
-    select * from {{ ref('stg_roster__executives') }}
+    select * from {{ ref('dim_executive') }}
 ),
 
 with_changes as (
@@ -41,6 +92,9 @@ with_changes as (
             reach_days.executive_id = four_weeks_before.executive_id
             and reach_days.platform = four_weeks_before.platform
             and reach_days.metric_date - 28 = four_weeks_before.metric_date
+    {%- if rebuild_from %}
+        where reach_days.metric_date >= date '{{ rebuild_from }}'
+    {%- endif %}
 ),
 
 final as (
@@ -60,10 +114,13 @@ final as (
         with_changes.followers_change_28d,
         with_changes.is_observed,
         with_changes.observed_at,
-        with_changes.metric_source as source
+        with_changes.metric_source as source,
+        executives.executive_version_id
     from with_changes
     inner join executives
-        on with_changes.executive_id = executives.executive_id
+        on
+            with_changes.executive_id = executives.executive_id
+            and {{ executive_version_valid_on('executives', 'with_changes.metric_date') }}
 )
 
 select * from final

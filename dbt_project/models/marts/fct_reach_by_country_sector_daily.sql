@@ -1,22 +1,83 @@
--- Every roster group appears for every platform-day that has data, so a country where no
--- executive is active shows active_share 0 instead of dropping out of the comparison.
+-- Every group with a tracked executive appears for every platform-day that has data, so a
+-- country where no executive is active shows active_share 0 instead of dropping out of
+-- the comparison. Tracked counts executives by the dim_executive version valid that day.
+--
+-- Incremental like fct_executive_reach_daily; when stored tracked counts no longer match
+-- dim_executive (an executive moved country or sector), the rebuild starts at the first
+-- day that differs.
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='metric_date',
+        on_schema_change='fail',
+    )
+}}
+{%- set tracked_changed_from -%}
+    with stored as (
+        select
+            country_code,
+            sector,
+            metric_date,
+            executives_tracked
+        from {{ this }}
+        where platform = 'all'
+    ),
+
+    stored_days as (
+        select distinct metric_date from stored
+    ),
+
+    expected as (
+        select
+            versions.country_code,
+            versions.sector,
+            stored_days.metric_date,
+            count(*) as executives_tracked
+        from stored_days
+        inner join {{ ref('dim_executive') }} as versions
+            on {{ executive_version_valid_on('versions', 'stored_days.metric_date') }}
+        group by versions.country_code, versions.sector, stored_days.metric_date
+    )
+
+    select min(coalesce(stored.metric_date, expected.metric_date))
+    from stored
+    full outer join expected
+        on
+            stored.country_code = expected.country_code
+            and stored.sector = expected.sector
+            and stored.metric_date = expected.metric_date
+    where stored.executives_tracked is distinct from expected.executives_tracked
+{%- endset %}
+{%- set rebuild_from = incremental_rebuild_from(earlier_start_sql=tracked_changed_from) %}
+
 with
 
 executives as (
-    select * from {{ ref('stg_roster__executives') }}
+    select * from {{ ref('dim_executive') }}
 ),
 
 reach as (
     select * from {{ ref('fct_executive_reach_daily') }}
+    {%- if rebuild_from %}
+        where metric_date >= date '{{ rebuild_from }}'
+    {%- endif %}
 ),
 
-roster_groups as (
+reach_dates as (
+    select distinct metric_date from reach
+),
+
+tracked_groups as (
     select
-        country_code,
-        sector,
+        executives.country_code,
+        executives.sector,
+        reach_dates.metric_date,
         count(*) as executives_tracked
-    from executives
-    group by country_code, sector
+    from reach_dates
+    inner join executives
+        on {{ executive_version_valid_on('executives', 'reach_dates.metric_date') }}
+    group by executives.country_code, executives.sector, reach_dates.metric_date
 ),
 
 platform_days as (
@@ -24,13 +85,11 @@ platform_days as (
         platform,
         metric_date
     from reach
-),
-
-all_platform_days as (
-    select distinct
+    union all
+    select
         'all' as platform,
         metric_date
-    from reach
+    from reach_dates
 ),
 
 active_reach as (
@@ -82,22 +141,14 @@ across_platforms as (
 
 group_days as (
     select
-        roster_groups.country_code,
-        roster_groups.sector,
-        roster_groups.executives_tracked,
+        tracked_groups.country_code,
+        tracked_groups.sector,
+        tracked_groups.executives_tracked,
         platform_days.platform,
         platform_days.metric_date
-    from roster_groups
-    cross join platform_days
-    union all
-    select
-        roster_groups.country_code,
-        roster_groups.sector,
-        roster_groups.executives_tracked,
-        all_platform_days.platform,
-        all_platform_days.metric_date
-    from roster_groups
-    cross join all_platform_days
+    from tracked_groups
+    inner join platform_days
+        on tracked_groups.metric_date = platform_days.metric_date
 ),
 
 measures as (

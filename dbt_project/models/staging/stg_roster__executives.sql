@@ -13,6 +13,7 @@ renamed as (
         cast(country_code as varchar) as country_code,
         cast(sector as varchar) as sector,
         cast(is_synthetic as boolean) as is_synthetic,
+        cast(valid_from as date) as valid_from,
         cast(roster_file as varchar) as roster_file,
         cast(loaded_at as timestamptz) as loaded_at
     from source

@@ -7,6 +7,7 @@ loader can re-parse landed files without calling the platform again.
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from abc import ABC, abstractmethod
@@ -21,23 +22,13 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
 
-PLATFORMS: tuple[str, ...] = (
-    "x",
-    "bluesky",
-    "mastodon",
-    "youtube",
-    "facebook",
-    "instagram",
-    "linkedin",
-    "threads",
-)
-
 # Query parameters that carry credentials on some platforms (YouTube's key=, Graph's
 # access_token=): they never reach a log, a landed file or an exception message.
 SECRET_QUERY_PARAMS = frozenset(
     {"key", "api_key", "apikey", "access_token", "token", "client_secret", "bearer_token"}
 )
 REDACTED = "REDACTED"
+USER_AGENT = "social-leadership-warehouse/0.1"
 
 
 class AccountStatus(StrEnum):
@@ -151,6 +142,31 @@ def count_value(document: Mapping[str, Any], key: str) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
+@dataclass(frozen=True)
+class Verdict:
+    """What a connector makes of one HTTP reply (see :meth:`Connector.judge`).
+
+    ``land``: keep the reply (its accounts are parsed from it, even a per-account 404);
+    ``rate_limited``: the platform's limit hit, wait ``wait_seconds`` (None: unknown);
+    ``retry``: transient, retry with backoff; ``fatal``: stop the platform's run.
+    """
+
+    action: str
+    message: str = ""
+    wait_seconds: float | None = None
+
+
+LAND = Verdict("land")
+
+
+def json_document(body: bytes) -> Any:
+    """The parsed JSON body, or ``None`` when it is not valid JSON."""
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
 class _RateLimited(Exception):
     def __init__(self, wait_seconds: float | None) -> None:
         super().__init__(wait_seconds)
@@ -217,6 +233,37 @@ class Connector(ABC):
         """The form under which two handles name the same account."""
         return handle.casefold()
 
+    def plan_batches(self, handles: list[str]) -> list[list[str]]:
+        """Split unique handles into requests; platforms with two lookup modes override."""
+        return [
+            handles[start : start + self.batch_size]
+            for start in range(0, len(handles), self.batch_size)
+        ]
+
+    def judge(self, status: int, body: bytes, headers: httpx.Headers) -> Verdict:
+        """Classify a reply. The default covers the common HTTP conventions; platforms
+        whose throttling or not-found signal is an error body override it."""
+        if status == 429:
+            return Verdict("rate_limited", wait_seconds=self._seconds_until_reset(headers))
+        if status >= 500:
+            return Verdict("retry", f"HTTP {status}")
+        if status in (401, 403):
+            return Verdict("fatal", f"HTTP {status}: credentials missing, wrong or lacking access")
+        if status >= 400:
+            return Verdict("fatal", f"HTTP {status}: {_brief(body)}")
+        document = json_document(body)
+        if document is None:
+            # A truncated or garbled body is a transport fault, not the platform's answer.
+            return Verdict("retry", "HTTP 200 with a body that is not valid JSON")
+        if self.body_is_error(document):
+            return Verdict("retry", "HTTP 200 carrying an error body")
+        return LAND
+
+    @classmethod
+    def body_is_error(cls, document: Any) -> bool:
+        """Whether a 200 reply's JSON is an error document (some gateways answer so)."""
+        return isinstance(document, dict) and "error" in document
+
     # --- shared behaviour --------------------------------------------------------------
 
     def extract(self, handles: Sequence[str]) -> ExtractResult:
@@ -228,10 +275,7 @@ class Connector(ABC):
         non-retryable failures raise :class:`PlatformError`.
         """
         unique = dedupe_handles(handles, self.handle_key)
-        batches = [
-            unique[start : start + self.batch_size]
-            for start in range(0, len(unique), self.batch_size)
-        ]
+        batches = self.plan_batches(unique)
         result = ExtractResult(platform=self.platform)
         with self._http() as client:
             for index, batch in enumerate(batches):
@@ -252,15 +296,22 @@ class Connector(ABC):
                         break
         return result
 
+    def new_client(self) -> httpx.Client:
+        """The HTTP client a run opens when none was given."""
+        return httpx.Client(timeout=self.timeout_seconds, headers={"User-Agent": USER_AGENT})
+
+    def prepare(self, client: httpx.Client, batch: Sequence[str]) -> httpx.Request:
+        """:meth:`build_request` merged with ``client``'s defaults (its User-Agent among
+        them), which ``client.send`` leaves out of a request built elsewhere."""
+        request = self.build_request(batch)
+        return client.build_request(request.method, request.url, headers=request.headers)
+
     @contextmanager
     def _http(self) -> Iterator[httpx.Client]:
         if self._client is not None:
             yield self._client
             return
-        with httpx.Client(
-            timeout=self.timeout_seconds,
-            headers={"User-Agent": "social-leadership-warehouse/0.1"},
-        ) as client:
+        with self.new_client() as client:
             yield client
 
     def _defer(self, result: ExtractResult, batches: list[list[str]], message: str) -> None:
@@ -281,7 +332,7 @@ class Connector(ABC):
         attempt = 0
         rate_limit_waits = 0
         while True:
-            request = self.build_request(batch)
+            request = self.prepare(client, batch)
             url = redact_url(str(request.url))
             fetched_at = self._clock()
             started = time.perf_counter()
@@ -297,8 +348,9 @@ class Connector(ABC):
                 continue
             elapsed_ms = (time.perf_counter() - started) * 1000
             status = response.status_code
-            if status == 429:
-                wait = self._seconds_until_reset(response.headers)
+            verdict = self.judge(status, body, response.headers)
+            if verdict.action == "rate_limited":
+                wait = verdict.wait_seconds
                 rate_limit_waits += 1
                 if (
                     wait is None
@@ -308,16 +360,11 @@ class Connector(ABC):
                     raise _RateLimited(wait)
                 self._sleep(wait)
                 continue
-            if status >= 500:
-                self._retry_or_give_up(attempt, f"HTTP {status} from {url}")
+            if verdict.action == "retry":
+                self._retry_or_give_up(attempt, f"{verdict.message} from {url}")
                 continue
-            if status in (401, 403):
-                raise PlatformError(
-                    f"{self.platform}: HTTP {status} from {url}: credentials missing, wrong "
-                    "or lacking access"
-                )
-            if status >= 400:
-                raise PlatformError(f"{self.platform}: HTTP {status} from {url}: {_brief(body)}")
+            if verdict.action == "fatal":
+                raise PlatformError(f"{self.platform}: {verdict.message} (from {url})")
             raw = RawResponse(
                 platform=self.platform,
                 requested_handles=tuple(batch),
@@ -367,7 +414,15 @@ class Connector(ABC):
                 try:
                     return max(0.0, float(value) - now.timestamp())
                 except ValueError:
+                    pass
+                # Mastodon names the reset as an ISO-8601 timestamp.
+                try:
+                    reset = datetime.fromisoformat(value.replace("Z", "+00:00"))
+                except ValueError:
                     continue
+                if reset.tzinfo is None:
+                    reset = reset.replace(tzinfo=UTC)
+                return max(0.0, (reset - now).total_seconds())
         return None
 
 

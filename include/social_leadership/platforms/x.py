@@ -65,6 +65,15 @@ class XConnector(Connector):
         )
 
     @classmethod
+    def body_is_error(cls, document: Any) -> bool:
+        # A problem document (RFC 7807) without user data is X failing, not an answer.
+        return (
+            isinstance(document, dict)
+            and "data" not in document
+            and ("errors" not in document or "status" in document)
+        )
+
+    @classmethod
     def parse(cls, response: RawResponse) -> list[AccountObservation]:
         requested = response.requested_handles
         failed = failed_response_observations(response)

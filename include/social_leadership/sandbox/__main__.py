@@ -22,7 +22,7 @@ from social_leadership.sandbox.server import SANDBOX_X_TOKEN, SandboxServer
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m social_leadership.sandbox",
-        description="Local sandbox of the Bluesky and X APIs serving synthetic counts.",
+        description="Local sandbox of the platform APIs serving synthetic counts.",
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765, help="0 picks a free port")

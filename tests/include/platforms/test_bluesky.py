@@ -158,13 +158,23 @@ def test_connection_errors_are_retried_then_deferred() -> None:
     assert "ConnectError" in result.message
 
 
-def test_malformed_json_parses_to_errors(sandbox: SandboxServer) -> None:
+def test_malformed_json_is_retried_and_the_good_reply_lands(sandbox: SandboxServer) -> None:
     sandbox.add_fault("malformed_json", platform="bluesky")
 
     result = connector(sandbox).extract(HANDLES[:2])
 
+    assert result.requests_sent == 2
     statuses = [o.status for o in BlueskyConnector.parse(result.responses[0])]
-    assert statuses == [AccountStatus.ERROR, AccountStatus.ERROR]
+    assert statuses == [AccountStatus.OK, AccountStatus.OK]
+
+
+def test_stored_malformed_json_parses_to_errors() -> None:
+    response = RawResponse(
+        "bluesky", ("a.bsky.social",), "http://x", 200, b'{"profiles": [', NOW, 1.0
+    )
+
+    statuses = [o.status for o in BlueskyConnector.parse(response)]
+    assert statuses == [AccountStatus.ERROR]
 
 
 def test_parse_matches_by_did_and_case_from_the_stored_response() -> None:

@@ -212,7 +212,8 @@ def test_build_connector() -> None:
     assert isinstance(build_connector("x", "http://127.0.0.1:1", "t"), XConnector)
     with pytest.raises(PlatformError, match="bearer token"):
         build_connector("x", "http://127.0.0.1:1", None)
-    with pytest.raises(PlatformError, match="mastodon"):
-        build_connector("mastodon", "http://127.0.0.1:1", None)
+    with pytest.raises(PlatformError, match="threads"):
+        build_connector("threads", "http://127.0.0.1:1", None)
+
     with pytest.raises(PlatformError, match="unknown platform"):
         build_connector("myspace", "http://127.0.0.1:1", None)

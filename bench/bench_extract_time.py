@@ -1,0 +1,129 @@
+"""Extraction of 10,000 accounts per platform from a fault-free sandbox, over a bare loop
+sending the very same requests (same URLs, same headers) through an ``httpx.Client`` with
+the connector's settings. Bound 1.5: batching, retries, rate-limit bookkeeping and reply
+checks may cost at most half again what the HTTP round trips cost.
+
+The sandbox runs in its own process, so its request handling does not share the client's
+interpreter (and its lock). Connector and bare loop alternate, repeated; medians compared.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+
+import _common
+from bench_extract_requests import (
+    ACCOUNTS,
+    BATCH_MAX,
+    CREDENTIALS,
+    bench_roster,
+    handle,
+    unlimited,
+)
+
+from social_leadership.platforms import build_connector
+from social_leadership.platforms.base import Connector, dedupe_handles
+from social_leadership.sandbox.server import SandboxServer
+from social_leadership.sandbox.synthetic import synthetic_account_id
+
+REPEATS = 3
+BOUND = 1.5
+
+
+def serve(pipe: Connection) -> None:
+    """The sandbox process: serve until the parent says stop (or goes away)."""
+    with SandboxServer(bench_roster(), limits=unlimited()) as server:
+        pipe.send(server.base_url)
+        with contextlib.suppress(EOFError):
+            pipe.recv()
+
+
+def connector_for(platform: str, base_url: str, handles: list[str]) -> Connector:
+    options: dict[str, object] = {"sleep": lambda seconds: None}
+    if platform == "mastodon":
+        options["account_ids"] = {h: synthetic_account_id("mastodon", h) for h in handles}
+    credentials, login = CREDENTIALS[platform]
+    return build_connector(platform, base_url, credentials, login, **options)
+
+
+def wire_requests(connector: Connector, handles: list[str]) -> list[tuple[str, dict[str, str]]]:
+    """The URL and headers of every request the connector sends for ``handles``."""
+    batches = connector.plan_batches(dedupe_handles(handles, connector.handle_key))
+    with connector.new_client() as client:
+        requests = [connector.prepare(client, batch) for batch in batches]
+    return [(str(request.url), dict(request.headers)) for request in requests]
+
+
+def extract(connector: Connector, handles: list[str]) -> int:
+    result = connector.extract(handles)
+    # A deferred account would shorten the run: count it as a wrong number of requests.
+    return result.requests_sent if result.is_complete else -1
+
+
+def bare_loop(connector: Connector, wire: list[tuple[str, dict[str, str]]]) -> int:
+    """The baseline: the same requests in a plain loop, bodies read, nothing checked."""
+    with connector.new_client() as client:
+        for url, headers in wire:
+            client.get(url, headers=headers)
+    return len(wire)
+
+
+def timed(run: Callable[[], int]) -> tuple[float, int]:
+    started = time.perf_counter()
+    sent = run()
+    return time.perf_counter() - started, sent
+
+
+def main() -> int:
+    context = multiprocessing.get_context("spawn")
+    parent, child = context.Pipe()
+    sandbox = context.Process(target=serve, args=(child,), daemon=True)
+    sandbox.start()
+    try:
+        base_url = parent.recv()
+        plans = {}
+        for platform in BATCH_MAX:
+            handles = [handle(platform, n) for n in range(ACCOUNTS)]
+            connector = connector_for(platform, base_url, handles)
+            plans[platform] = (connector, handles, wire_requests(connector, handles))
+        times: dict[str, dict[str, list[float]]] = {p: {"connector": [], "bare": []} for p in plans}
+        for repeat in range(REPEATS):
+            for platform, (connector, handles, wire) in plans.items():
+                runs = {
+                    "connector": lambda c=connector, h=handles: extract(c, h),
+                    "bare": lambda c=connector, w=wire: bare_loop(c, w),
+                }
+                order = ["connector", "bare"] if repeat % 2 == 0 else ["bare", "connector"]
+                for kind in order:
+                    seconds, sent = timed(runs[kind])
+                    if sent != len(wire):
+                        print(f"{platform}: {kind} sent {sent} requests, expected {len(wire)}")
+                        return _common.report("extract_time", float("inf"), BOUND)
+                    times[platform][kind].append(seconds)
+    finally:
+        parent.send("stop")
+        sandbox.join(timeout=10)
+    total_connector = total_bare = 0.0
+    for platform, kinds in times.items():
+        connector_s = statistics.median(kinds["connector"])
+        bare_s = statistics.median(kinds["bare"])
+        total_connector += connector_s
+        total_bare += bare_s
+        requests = len(plans[platform][2])
+        print(
+            f"{platform:<10} accounts={ACCOUNTS} requests={requests} "
+            f"connector={connector_s:.3f}s bare={bare_s:.3f}s ratio={connector_s / bare_s:.3f}",
+            flush=True,
+        )
+    print(f"{'all':<10} connector={total_connector:.3f}s bare={total_bare:.3f}s", flush=True)
+    return _common.report("extract_time", total_connector / total_bare, BOUND)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""``import_history`` of a 5-million-row history CSV, over DuckDB's own ``read_csv`` of the
+same file into a table, side by side in one run (bound 1.5). Prints peak memory (RSS),
+which must stay under 2 GiB."""
+
+from __future__ import annotations
+
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import _common
+import duckdb
+
+from social_leadership.history import import_history
+from social_leadership.roster import Account, Executive, Roster
+from social_leadership.warehouse import ensure_schema
+
+ROWS = 5_000_000
+ACCOUNTS = 5_000
+DAYS = ROWS // ACCOUNTS
+PEAK_BOUND_BYTES = 2 * 1024**3
+
+
+def write_history(path: Path) -> None:
+    with duckdb.connect() as con:
+        con.execute(
+            f"""
+            copy (
+                select 'bench_' || lpad(cast(a as varchar), 5, '0') as account_handle,
+                       'x' as platform,
+                       date '2021-01-01' + cast(d as integer) as date,
+                       1000 + a * 7 + d as followers,
+                       100 + a % 50 as following,
+                       d * 2 as posts
+                from range({ACCOUNTS}) as t(a), range({DAYS}) as u(d)
+            ) to '{path}' (header, delimiter ',')
+            """
+        )
+
+
+def main() -> int:
+    roster = Roster(
+        executives=[Executive("b0", "Bench", "CEO", "Synthetic Co", "DE", "Energy", True)],
+        accounts=[Account("b0", "x", "bench_00000")],
+    )
+    with tempfile.TemporaryDirectory(prefix="slw-bench-history-") as tmp:
+        folder = Path(tmp)
+        csv_path = folder / "history.csv"
+        write_history(csv_path)
+        print(f"history file: {ROWS:,} rows, {csv_path.stat().st_size / 1e6:.0f} MB", flush=True)
+        baseline_times, import_times = [], []
+        for attempt in range(2):
+            with duckdb.connect(str(folder / f"baseline{attempt}.duckdb")) as con:
+                started = time.perf_counter()
+                con.execute(f"create table history as select * from read_csv('{csv_path}')")
+                baseline_times.append(time.perf_counter() - started)
+            with duckdb.connect(str(folder / f"import{attempt}.duckdb")) as con:
+                ensure_schema(con)
+                started = time.perf_counter()
+                outcome = import_history(con, csv_path, roster, folder / "quarantine")
+                import_times.append(time.perf_counter() - started)
+                assert outcome.rows_loaded == ROWS, outcome
+        baseline, imported = min(baseline_times), min(import_times)
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        print(f"duckdb read_csv into a table: {baseline:.2f}s", flush=True)
+        print(f"import_history:               {imported:.2f}s ({outcome.rows_loaded:,} rows)")
+        print(f"peak memory (RSS): {peak / 1024**2:.0f} MiB (bound 2048 MiB)", flush=True)
+    if peak > PEAK_BOUND_BYTES:
+        print("peak memory over 2 GiB")
+        return _common.report("history_import", float("inf"), 1.5)
+    return _common.report("history_import", imported / baseline, 1.5)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,137 @@
+-- Two sources of history: versions the roster declares (valid_from) and changes the
+-- snapshot detected between roster loads. A declared start always wins over a detection
+-- date, because the roster knows when a change happened and the snapshot only knows when
+-- it was first seen.
+with
+
+roster as (
+    select * from {{ ref('stg_roster__executives') }}
+),
+
+snapshot as (
+    select * from {{ ref('snp_roster__executives') }}
+),
+
+declared_versions as (
+    select
+        executive_id,
+        full_name,
+        title,
+        company_name,
+        country_code,
+        sector,
+        is_synthetic,
+        valid_from,
+        'declared' as version_source,
+        2 as precedence
+    from roster
+    where valid_from is not null
+),
+
+snapshot_with_previous as (
+    select
+        *,
+        lag(declared_valid_from) over (
+            partition by executive_id order by dbt_valid_from
+        ) as previous_declared_valid_from
+    from snapshot
+),
+
+-- A snapshot row starts on its declared date when the roster declared a new start with
+-- it; an in-place edit that keeps the declared date is an undeclared change and starts on
+-- the day of the roster load that brought it.
+snapshot_starts as (
+    select
+        executive_id,
+        full_name,
+        title,
+        company_name,
+        country_code,
+        sector,
+        is_synthetic,
+        dbt_valid_from,
+        declared_valid_from,
+        case
+            when
+                declared_valid_from is not null
+                and (
+                    previous_declared_valid_from is null
+                    or declared_valid_from != previous_declared_valid_from
+                )
+                then declared_valid_from
+            else cast(timezone('UTC', dbt_valid_from) as date)
+        end as valid_from
+    from snapshot_with_previous
+),
+
+-- A later load declaring a start on or before this version's start rewrote that part of
+-- history, so this version no longer holds.
+detected_versions as (
+    select
+        executive_id,
+        full_name,
+        title,
+        company_name,
+        country_code,
+        sector,
+        is_synthetic,
+        valid_from,
+        case
+            when valid_from = declared_valid_from then 'declared' else 'detected'
+        end as version_source,
+        1 as precedence
+    from snapshot_starts
+    qualify valid_from < coalesce(
+        min(valid_from) over (
+            partition by executive_id
+            order by dbt_valid_from
+            rows between 1 following and unbounded following
+        ),
+        date '9999-12-31'
+    )
+),
+
+unioned as (
+    select * from detected_versions
+    union all
+    select * from declared_versions
+),
+
+-- What the snapshot saw in force on a date outranks today's roster row for that date: an
+-- in-place edit must not rewrite the past.
+one_per_start as (
+    select * from unioned
+    qualify row_number() over (
+        partition by executive_id, valid_from
+        order by precedence asc
+    ) = 1
+),
+
+with_previous as (
+    select
+        *,
+        lag(struct_pack(title, company_name, country_code, sector)) over (
+            partition by executive_id order by valid_from
+        ) as previous_attributes
+    from one_per_start
+),
+
+merged as (
+    select
+        executive_id,
+        full_name,
+        title,
+        company_name,
+        country_code,
+        sector,
+        is_synthetic,
+        valid_from,
+        version_source
+    from with_previous
+    where
+        previous_attributes is null
+        or previous_attributes
+        is distinct from struct_pack(title, company_name, country_code, sector)
+)
+
+select * from merged

@@ -1,0 +1,554 @@
+"""History import: follower history a user already has, loaded into ``raw.imported_metrics``.
+
+Platform APIs return current counts only, so earlier days (and every LinkedIn member
+count: LinkedIn has no API for it) come in by file. File format, CSV (UTF-8, header
+required) or Parquet, one row per account and day::
+
+    executive_id,account_handle,platform,date,followers,following,posts
+
+- ``platform``: one of :data:`~social_leadership.platforms.base.PLATFORMS`.
+- ``account_handle`` or ``executive_id`` (at least one column; per row at least one
+  value). An ``executive_id`` is resolved to that executive's account on the platform in
+  the roster; a handle that matches a roster account case-insensitively takes the roster's
+  spelling.
+- ``date`` (or ``snapshot_date``): ISO date, not after today (UTC).
+- ``followers``: required whole number >= 0; ``following``, ``posts``: optional.
+
+Each import gets a row in ``raw.history_imports`` (file, rows read, loaded, rejected,
+loaded_at) and its rows land in ``raw.imported_metrics`` under that ``import_id``; dbt
+marks them ``source = 'import'`` beside the API's observations. Idempotent: the newest
+import of a (platform, account, date) replaces earlier imported rows of it, so
+re-importing a file (or a corrected version of it) never duplicates; API rows are never
+touched. Bad rows are reported (file, row, field, reason), written with their reasons to
+``<quarantine>/history/<time>-<file>/`` and skipped; the valid rows of the file still load.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import re
+import shutil
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from social_leadership.domain import PLATFORMS
+from social_leadership.roster import Roster, is_linkedin_organization
+from social_leadership.sandbox.synthetic import synthetic_metrics
+from social_leadership.warehouse import ensure_schema, transaction
+
+log = logging.getLogger(__name__)
+
+HISTORY_SUFFIXES = (".csv", ".parquet")
+# Accepted spellings of each column; the first is the documented name.
+COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
+    "executive_id": ("executive_id", "executive"),
+    "account_handle": ("account_handle", "account", "handle"),
+    "platform": ("platform",),
+    "date": ("date", "snapshot_date"),
+    "followers": ("followers", "followers_count"),
+    "following": ("following", "following_count"),
+    "posts": ("posts", "posts_count"),
+}
+DEMO_HISTORY_DAYS = 730
+DEMO_HISTORY_PREFIX = "demo-history-"
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
+
+
+class HistoryFileError(ValueError):
+    """The file cannot be imported at all (unreadable, or a required column is missing)."""
+
+
+@dataclass(frozen=True)
+class HistoryRowError:
+    file: str
+    row: int
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.row}: {self.field}: {self.message}"
+
+
+@dataclass
+class ImportOutcome:
+    file: str
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_rejected: int = 0
+    platforms: list[str] = field(default_factory=list)
+    first_date: date | None = None
+    last_date: date | None = None
+    errors: list[HistoryRowError] = field(default_factory=list)
+    quarantine_path: str | None = None
+
+
+def _column_map(names: Iterable[str]) -> dict[str, str]:
+    """Documented column name -> the file's column name."""
+    present = {name.strip().casefold(): name for name in names}
+    mapping: dict[str, str] = {}
+    for column, aliases in COLUMN_ALIASES.items():
+        for alias in aliases:
+            if alias in present:
+                mapping[column] = present[alias]
+                break
+    return mapping
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _source_relation(path: Path, *, with_lines: bool) -> tuple[str, set[str]]:
+    """SQL reading ``path`` as text columns, with the 1-based ``line`` a user counts when
+    ``with_lines`` (numbering forces an ordered scan, so it is only done for bad files)."""
+    literal = "'" + str(path).replace("'", "''") + "'"
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        try:
+            with path.open(encoding="utf-8-sig", newline="") as handle:
+                header = next(csv.reader(handle), [])
+        except OSError as exc:
+            raise HistoryFileError(f"{path}: cannot read ({exc.strerror})") from exc
+        # all_varchar: a bad value must become a reported row, not a failed read. The fast
+        # pass skips malformed lines (null_padding would make DuckDB read single-threaded);
+        # the numbered diagnosis pass pads them, so they are reported like any bad row.
+        malformed = "null_padding = true" if with_lines else "ignore_errors = true"
+        reader = (
+            f"read_csv({literal}, header = true, all_varchar = true, auto_detect = true, "
+            f"delim = ',', quote = '\"', escape = '\"', {malformed})"
+        )
+        # The header is line 1, so the first data row is line 2.
+        line_offset = 1
+    elif suffix == ".parquet":
+        try:
+            header = list(pq.read_schema(path).names)
+        except (OSError, pa.ArrowInvalid) as exc:
+            raise HistoryFileError(f"{path}: not a readable Parquet file ({exc})") from exc
+        reader = f"read_parquet({literal})"
+        line_offset = 0
+    else:
+        raise HistoryFileError(f"{path}: unsupported file type (use .csv or .parquet)")
+    mapping = _column_map(header)
+    missing = [c for c in ("platform", "date", "followers") if c not in mapping]
+    if "executive_id" not in mapping and "account_handle" not in mapping:
+        missing.append("executive_id or account_handle")
+    if missing:
+        raise HistoryFileError(f"{path}: header lacks required column(s): {', '.join(missing)}")
+
+    def text(column: str) -> str:
+        if column not in mapping:
+            return f"cast(null as varchar) as {column}"
+        value = f"cast({_quote(mapping[column])} as varchar)"
+        # Casts to numbers and dates ignore surrounding spaces; only the keys need a trim.
+        if column in ("executive_id", "account_handle", "platform"):
+            value = f"nullif(trim({value}), '')"
+        return f"{value} as {column}"
+
+    select = ", ".join(text(column) for column in COLUMN_ALIASES)
+    line = f"row_number() over () + {line_offset}" if with_lines else "cast(null as bigint)"
+    return f"select {line} as line, {select} from {reader}", set(mapping)
+
+
+def _validated_sql(relation: tuple[str, set[str]]) -> str:
+    """Every row of the file, typed, resolved against the roster and checked.
+
+    ``error_field`` names the first field at fault, or is null for a row that loads. A
+    roster join is only made for a key column the file has (each join is a pass over
+    every row).
+    """
+    source_sql, columns = relation
+    joins, by_handle, by_executive = [], "null", "null"
+    if "account_handle" in columns:
+        by_handle = "by_handle.account_handle"
+        joins.append(
+            """left join history_roster_accounts as by_handle
+                on by_handle.platform = typed.platform_key
+                and by_handle.handle_key = lower(typed.account_handle)"""
+        )
+    if "executive_id" in columns:
+        by_executive = "by_executive.account_handle"
+        joins.append(
+            """left join history_roster_accounts as by_executive
+                on typed.account_handle is null
+                and by_executive.platform = typed.platform_key
+                and by_executive.executive_id = typed.executive_id"""
+        )
+    roster_joins = "\n            ".join(joins)
+    return f"""
+        with source as ({source_sql}),
+        typed as (
+            select
+                source.*,
+                lower(source.platform) as platform_key,
+                try_cast(source.date as date) as snapshot_date,
+                try_cast(source.followers as bigint) as followers_n,
+                try_cast(source.following as bigint) as following_n,
+                try_cast(source.posts as bigint) as posts_n
+            from source
+        ),
+        resolved as (
+            select
+                typed.*,
+                typed.platform_key in $platforms as platform_known,
+                coalesce({by_handle}, {by_executive}, typed.account_handle)
+                    as handle_resolved,
+                {by_executive} as executive_handle
+            from typed
+            {roster_joins}
+        )
+        select
+            *,
+            case
+                when platform is null then 'platform'
+                when not platform_known then 'platform'
+                when date is null then 'date'
+                when snapshot_date is null then 'date'
+                when snapshot_date > $today then 'date'
+                when followers is null then 'followers'
+                when followers_n is null or followers_n < 0 then 'followers'
+                when following is not null and (following_n is null or following_n < 0)
+                    then 'following'
+                when posts is not null and (posts_n is null or posts_n < 0) then 'posts'
+                when account_handle is null and executive_id is null
+                    then 'account_handle'
+                when account_handle is null and executive_handle is null
+                    then 'executive_id'
+            end as error_field
+        from resolved
+    """
+
+
+def _data_rows(path: Path) -> int:
+    """Rows in the file without parsing it: Parquet metadata, or the CSV's line count.
+
+    A CSV line count differs from the parsed rows only for a file with quoted line breaks
+    or blank lines; a difference sends the import down its row-by-row diagnosis, which
+    counts exactly, so the estimate never makes a result wrong.
+    """
+    if path.suffix.lower() == ".parquet":
+        return int(pq.read_metadata(path).num_rows)
+    newlines = 0
+    last = b"\n"
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 24), b""):
+            newlines += chunk.count(b"\n")
+            last = chunk[-1:]
+    lines = newlines + (0 if last == b"\n" else 1)
+    return max(lines - 1, 0)
+
+
+def import_history(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    roster: Roster,
+    quarantine_dir: Path,
+    *,
+    today: date | None = None,
+    loaded_at: datetime | None = None,
+) -> ImportOutcome:
+    """Import one history file (format in the module docstring); see :class:`ImportOutcome`.
+
+    One pass: a single DuckDB statement reads, checks and inserts the file. Only when rows
+    were rejected is the file read again, numbered, to name each bad row. Raises
+    :class:`HistoryFileError` when the file cannot be read or lacks a required column;
+    row-level problems are reported, quarantined and skipped.
+    """
+    path = Path(path).resolve()
+    today = today or datetime.now(UTC).date()
+    loaded_at = loaded_at or datetime.now(UTC)
+    ensure_schema(con)
+    outcome = ImportOutcome(file=str(path))
+    unnumbered = _source_relation(path, with_lines=False)
+    con.register("history_roster_accounts", _roster_accounts_table(roster))
+    try:
+        with transaction(con):
+            had_imports = warehouse_has_imports(con)
+            id_row = con.execute("select nextval('raw.history_import_ids')").fetchone()
+            assert id_row is not None
+            import_id = int(id_row[0])
+            try:
+                inserted = con.execute(
+                    f"""
+                    insert into raw.imported_metrics (import_id, platform, snapshot_date,
+                        account_handle, followers, following, posts)
+                    select $import_id, platform_key, snapshot_date, handle_resolved,
+                        followers_n, following_n, posts_n
+                    from ({_validated_sql(unnumbered)})
+                    where error_field is null
+                    """,
+                    {"import_id": import_id, "today": today, "platforms": list(PLATFORMS)},
+                ).fetchone()
+            except duckdb.Error as exc:
+                raise HistoryFileError(f"{path}: cannot be parsed ({_first_line(exc)})") from exc
+            outcome.rows_loaded = int(inserted[0]) if inserted else 0
+            outcome.rows_read = _data_rows(path)
+            if outcome.rows_read != outcome.rows_loaded:
+                _diagnose(con, path, today, outcome, quarantine_dir)
+            summary = con.execute(
+                """
+                select min(snapshot_date), max(snapshot_date),
+                    list(distinct platform order by platform)
+                from raw.imported_metrics where import_id = ?
+                """,
+                [import_id],
+            ).fetchone()
+            assert summary is not None
+            outcome.first_date, outcome.last_date = summary[0], summary[1]
+            outcome.platforms = list(summary[2] or [])
+            if had_imports:
+                # The newest import of an account and day wins: re-importing a file, or a
+                # corrected one, replaces instead of duplicating.
+                con.execute(
+                    """
+                    delete from raw.imported_metrics as older
+                    using raw.imported_metrics as newer
+                    where newer.import_id = $import_id
+                        and older.import_id < $import_id
+                        and older.platform = newer.platform
+                        and older.account_handle = newer.account_handle
+                        and older.snapshot_date = newer.snapshot_date
+                    """,
+                    {"import_id": import_id},
+                )
+            con.execute(
+                "insert into raw.history_imports values (?, ?, ?, ?, ?, ?)",
+                [
+                    import_id,
+                    str(path),
+                    outcome.rows_read,
+                    outcome.rows_loaded,
+                    outcome.rows_rejected,
+                    loaded_at,
+                ],
+            )
+    finally:
+        con.execute("drop table if exists history_staged")
+        con.unregister("history_roster_accounts")
+    for error in outcome.errors[:20]:
+        log.warning("history row skipped: %s", error)
+    return outcome
+
+
+def _diagnose(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    today: date,
+    outcome: ImportOutcome,
+    quarantine_dir: Path,
+) -> None:
+    """Number the file's rows, name every rejected one, and keep them in quarantine."""
+    numbered = _validated_sql(_source_relation(path, with_lines=True))
+    con.execute(
+        f"create or replace temp table history_staged as {numbered}",
+        {"today": today, "platforms": list(PLATFORMS)},
+    )
+    counts = con.execute(
+        "select count(*), count(*) filter (where error_field is null) from history_staged"
+    ).fetchone()
+    assert counts is not None
+    outcome.rows_read = int(counts[0])
+    outcome.rows_rejected = outcome.rows_read - int(counts[1])
+    if outcome.rows_rejected:
+        outcome.errors = _row_errors(con, str(path), today)
+        outcome.quarantine_path = str(_quarantine(con, path, quarantine_dir, outcome))
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def _roster_accounts_table(roster: Roster) -> pa.Table:
+    accounts = roster.accounts
+    return pa.table(
+        {
+            "executive_id": [a.executive_id for a in accounts],
+            "platform": [a.platform for a in accounts],
+            "account_handle": [a.account_handle for a in accounts],
+            "handle_key": [a.account_handle.lower() for a in accounts],
+        },
+        schema=pa.schema(
+            [
+                ("executive_id", pa.string()),
+                ("platform", pa.string()),
+                ("account_handle", pa.string()),
+                ("handle_key", pa.string()),
+            ]
+        ),
+    )
+
+
+_ERROR_MESSAGES = """
+    case error_field
+        when 'platform' then
+            case when platform is null then 'is empty'
+            else '''' || platform || ''' is not a known platform' end
+        when 'date' then
+            case when date is null then 'is empty'
+            when snapshot_date is null then '''' || date || ''' is not an ISO date (YYYY-MM-DD)'
+            else date || ' is after today (' || $today || '): counts cannot come from the future'
+            end
+        when 'followers' then
+            case when followers is null then 'is empty'
+            else '''' || followers || ''' is not a whole number >= 0' end
+        when 'following' then '''' || following || ''' is not a whole number >= 0'
+        when 'posts' then '''' || posts || ''' is not a whole number >= 0'
+        when 'account_handle' then 'neither account_handle nor executive_id is given'
+        when 'executive_id' then
+            'executive ''' || executive_id || ''' has no ' || platform_key
+            || ' account in the roster'
+    end
+"""
+
+
+def _row_errors(con: duckdb.DuckDBPyConnection, file: str, today: date) -> list[HistoryRowError]:
+    rows = con.execute(
+        f"""
+        select line, error_field, {_ERROR_MESSAGES} as message
+        from history_staged where error_field is not null order by line
+        """,
+        {"today": today},
+    ).fetchall()
+    return [
+        HistoryRowError(file, int(line), str(name), str(message)) for line, name, message in rows
+    ]
+
+
+def _quarantine(
+    con: duckdb.DuckDBPyConnection, path: Path, quarantine_dir: Path, outcome: ImportOutcome
+) -> Path:
+    """Keep the rejected rows, as they were, beside a report naming row, field and reason."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    target = quarantine_dir / "history" / f"{stamp}-{_SAFE_NAME.sub('_', path.name)}"
+    target.mkdir(parents=True, exist_ok=True)
+    rejected = target / "rejected_rows.csv"
+    literal = "'" + str(rejected).replace("'", "''") + "'"
+    con.execute(
+        f"""
+        copy (
+            select line, error_field, executive_id, account_handle, platform, date,
+                   followers, following, posts
+            from history_staged where error_field is not null order by line
+        ) to {literal} (header, delimiter ',')
+        """
+    )
+    report = {
+        "file": str(path),
+        "rows_read": outcome.rows_read,
+        "rows_loaded": outcome.rows_loaded,
+        "rows_rejected": outcome.rows_rejected,
+        "errors": [{"row": e.row, "field": e.field, "message": e.message} for e in outcome.errors],
+    }
+    (target / "report.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
+    return target
+
+
+# --- the bundled demo history ---------------------------------------------------------
+
+
+def demo_history_table(roster: Roster, last_day: date, days: int = DEMO_HISTORY_DAYS) -> pa.Table:
+    """Synthetic history of every roster account for the ``days`` days up to ``last_day``.
+
+    The counts are the sandbox's own curve (:func:`synthetic_metrics`), so the sandbox's
+    answer for the day after ``last_day`` continues this history without a jump. LinkedIn
+    members are included: the demo shows how member counts arrive by import.
+    """
+    executives: list[str] = []
+    handles: list[str] = []
+    platforms: list[str] = []
+    dates: list[date] = []
+    followers: list[int] = []
+    following: list[int] = []
+    posts: list[int] = []
+    first_day = last_day - timedelta(days=days - 1)
+    for account in roster.accounts:
+        if account.platform == "linkedin" and is_linkedin_organization(account.account_handle):
+            continue
+        for offset in range(days):
+            day = first_day + timedelta(days=offset)
+            counts = synthetic_metrics(account.platform, account.account_handle, day)
+            executives.append(account.executive_id)
+            handles.append(account.account_handle)
+            platforms.append(account.platform)
+            dates.append(day)
+            followers.append(counts[0])
+            following.append(counts[1])
+            posts.append(counts[2])
+    return pa.table(
+        {
+            "executive_id": pa.array(executives, pa.string()),
+            "account_handle": pa.array(handles, pa.string()),
+            "platform": pa.array(platforms, pa.string()),
+            "date": pa.array(dates, pa.date32()),
+            "followers": pa.array(followers, pa.int64()),
+            "following": pa.array(following, pa.int64()),
+            "posts": pa.array(posts, pa.int64()),
+        }
+    )
+
+
+def warehouse_has_imports(con: duckdb.DuckDBPyConnection) -> bool:
+    ensure_schema(con)
+    row = con.execute("select exists (select 1 from raw.imported_metrics)").fetchone()
+    return bool(row and row[0])
+
+
+def seed_demo_history(
+    con: duckdb.DuckDBPyConnection,
+    roster: Roster,
+    history_dir: Path,
+    quarantine_dir: Path,
+    *,
+    today: date | None = None,
+) -> ImportOutcome | None:
+    """Import the synthetic demo history once: only into a warehouse without imports.
+
+    The generated file is written to ``history_dir`` (so the import is an ordinary file
+    import, replayable and inspectable) and covers the days before ``today``.
+    """
+    if warehouse_has_imports(con):
+        return None
+    today = today or datetime.now(UTC).date()
+    history_dir.mkdir(parents=True, exist_ok=True)
+    target = history_dir / f"{DEMO_HISTORY_PREFIX}{today.isoformat()}.parquet"
+    partial = target.with_name(target.name + ".tmp")
+    pq.write_table(demo_history_table(roster, today - timedelta(days=1)), partial)
+    partial.replace(target)
+    return import_history(con, target, roster, quarantine_dir, today=today)
+
+
+def import_folder(
+    con: duckdb.DuckDBPyConnection, inbox: Path, roster: Roster, quarantine_dir: Path
+) -> list[ImportOutcome]:
+    """Import every history file dropped into ``inbox`` and move it to ``inbox/imported/``.
+
+    The move comes after the commit; a crash in between only imports the file again,
+    which replaces the same rows.
+    """
+    outcomes: list[ImportOutcome] = []
+    if not inbox.is_dir():
+        return outcomes
+    done = inbox / "imported"
+    for path in sorted(inbox.iterdir()):
+        if not path.is_file() or path.suffix.lower() not in HISTORY_SUFFIXES:
+            continue
+        try:
+            outcome = import_history(con, path, roster, quarantine_dir)
+        except HistoryFileError as exc:
+            log.error("history file rejected: %s", exc)
+            target = quarantine_dir / "history" / "rejected-files"
+            target.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(path), target / path.name)
+            outcomes.append(ImportOutcome(file=str(path), errors=[]))
+            continue
+        done.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(path), done / path.name)
+        outcomes.append(outcome)
+    return outcomes

@@ -1,0 +1,150 @@
+"""YouTube Data API v3: ``channels?part=statistics``, 50 channel ids a call (``forHandle``
+one ``@handle`` a call). The API key travels as ``key=`` and is redacted everywhere."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+
+from social_leadership.platforms.base import (
+    AccountObservation,
+    AccountStatus,
+    Connector,
+    PlatformError,
+    RawResponse,
+    Verdict,
+    json_document,
+    observation_without_counts,
+)
+
+YOUTUBE_API = "https://www.googleapis.com"
+CHANNELS_PATH = "/youtube/v3/channels"
+YOUTUBE_MAX_IDS = 50
+QUOTA_REASONS = frozenset(
+    {"quotaExceeded", "rateLimitExceeded", "dailyLimitExceeded", "userRateLimitExceeded"}
+)
+# The daily quota resets at midnight Pacific time.
+_PACIFIC = ZoneInfo("America/Los_Angeles")
+
+
+class YouTubeConnector(Connector):
+    platform = "youtube"
+    batch_size = YOUTUBE_MAX_IDS
+
+    def __init__(self, base_url: str = YOUTUBE_API, api_key: str | None = None, **options: Any):
+        if not api_key:
+            raise PlatformError("youtube: an API key is required (set it in the connection)")
+        super().__init__(base_url, **options)
+        self._api_key = api_key
+
+    def __repr__(self) -> str:
+        return f"YouTubeConnector(base_url={self.base_url!r})"
+
+    @staticmethod
+    def handle_key(handle: str) -> str:
+        # Channel ids are case-sensitive; @handles are not.
+        return handle.casefold() if handle.startswith("@") else handle
+
+    def plan_batches(self, handles: list[str]) -> list[list[str]]:
+        ids = [h for h in handles if not h.startswith("@")]
+        named = [h for h in handles if h.startswith("@")]
+        return super().plan_batches(ids) + [[handle] for handle in named]
+
+    def build_request(self, handles: Sequence[str]) -> httpx.Request:
+        params = {"part": "statistics", "key": self._api_key}
+        if handles[0].startswith("@"):
+            params["forHandle"] = handles[0]
+        else:
+            params["id"] = ",".join(handles)
+        return httpx.Request(
+            "GET",
+            self.base_url + CHANNELS_PATH,
+            params=params,
+            headers={"Accept": "application/json"},
+        )
+
+    def judge(self, status: int, body: bytes, headers: httpx.Headers) -> Verdict:
+        reasons = _error_reasons(json_document(body))
+        if status in (403, 429) and reasons & QUOTA_REASONS:
+            return Verdict("rate_limited", wait_seconds=self._seconds_until_quota_reset())
+        if status == 200 and reasons:
+            return Verdict("retry", "HTTP 200 carrying an error body")
+        return super().judge(status, body, headers)
+
+    def _seconds_until_quota_reset(self) -> float:
+        now = self._clock()
+        return (quota_reset_after(now) - now).total_seconds()
+
+    @classmethod
+    def parse(cls, response: RawResponse) -> list[AccountObservation]:
+        requested = response.requested_handles
+        if response.status_code != 200:
+            status = (
+                AccountStatus.DEFERRED
+                if response.status_code in (403, 429)
+                else AccountStatus.ERROR
+            )
+            return [observation_without_counts(response, h, status) for h in requested]
+        try:
+            items = json.loads(response.body).get("items") or []
+        except (ValueError, AttributeError):
+            return [observation_without_counts(response, h, AccountStatus.ERROR) for h in requested]
+        items = [item for item in items if isinstance(item, dict)]
+        if requested[0].startswith("@"):
+            by_handle = {requested[0]: items[0]} if items else {}
+        else:
+            by_handle = {str(item.get("id")): item for item in items}
+        observations = []
+        for handle in requested:
+            item = by_handle.get(handle)
+            if item is None:
+                observations.append(
+                    observation_without_counts(response, handle, AccountStatus.NOT_FOUND)
+                )
+                continue
+            stats = item.get("statistics") if isinstance(item.get("statistics"), dict) else {}
+            hidden = stats.get("hiddenSubscriberCount") is True
+            followers = None if hidden else _count(stats.get("subscriberCount"))
+            observations.append(
+                AccountObservation(
+                    platform=cls.platform,
+                    account_handle=handle,
+                    account_id=str(item["id"]) if item.get("id") is not None else None,
+                    status=AccountStatus.OK if followers is not None else AccountStatus.HIDDEN,
+                    followers=followers,
+                    following=None,
+                    posts=_count(stats.get("videoCount")),
+                    observed_at=response.fetched_at,
+                )
+            )
+        return observations
+
+
+def _count(value: object) -> int | None:
+    """YouTube sends counts as JSON strings; integers are accepted too."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return None
+
+
+def _error_reasons(document: Any) -> set[str]:
+    if not isinstance(document, dict) or not isinstance(document.get("error"), dict):
+        return set()
+    errors = document["error"].get("errors") or []
+    reasons = {str(e.get("reason")) for e in errors if isinstance(e, dict)}
+    return reasons or {"unknown"}
+
+
+def quota_reset_after(now: datetime) -> datetime:
+    """The next midnight Pacific after ``now`` (when the daily quota resets)."""
+    local = now.astimezone(_PACIFIC)
+    return (local + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)

@@ -1,0 +1,50 @@
+"""Survey ingestion: published aggregates and respondent microdata, with quarantine.
+
+A file is validated as a whole. If anything is invalid, nothing from it is loaded: the file
+(and its sidecar) moves to quarantine beside a JSON report naming file, row, column and
+reason, and the other files still load. Loading is keyed by content (SHA-256 of the file and
+its sidecar): the same file again is a no-op, and a new file for the same source and wave
+replaces the earlier rows in one transaction.
+
+Formats: CSV (``,`` ``;`` or tab; UTF-8 with or without BOM, UTF-16, or Windows-1252;
+``.csv.gz`` too), XLSX (the header row is found below title rows) and Parquet. Shapes:
+published aggregates (:mod:`.published`) and respondent microdata with a sidecar
+declaration (:mod:`.microdata`); :mod:`.ingest` says how the shape is chosen. Weighted
+shares of microdata are computed in dbt (``int_survey_shares_weighted``), not here.
+"""
+
+from social_leadership.surveys.common import (
+    SurveyFileOutcome,
+    SurveyIssue,
+    SurveyValidationError,
+    file_sha256,
+)
+from social_leadership.surveys.ingest import (
+    BUNDLED_DEMO_MICRODATA,
+    BUNDLED_PUBLISHED_FILE,
+    detect_shape,
+    ingest_folder,
+    load_file,
+    load_published_file,
+)
+from social_leadership.surveys.published import (
+    PUBLISHED_COLUMNS,
+    parse_published_csv,
+    parse_published_file,
+)
+
+__all__ = [
+    "BUNDLED_DEMO_MICRODATA",
+    "BUNDLED_PUBLISHED_FILE",
+    "PUBLISHED_COLUMNS",
+    "SurveyFileOutcome",
+    "SurveyIssue",
+    "SurveyValidationError",
+    "detect_shape",
+    "file_sha256",
+    "ingest_folder",
+    "load_file",
+    "load_published_file",
+    "parse_published_csv",
+    "parse_published_file",
+]

@@ -1,0 +1,216 @@
+"""One entry point per file and per folder: detect the shape, validate, load or quarantine.
+
+Shape: a sidecar ``<stem>.survey.json`` may declare ``"shape": "published"`` or
+``"microdata"``; without one, a file whose header holds the published columns is published
+aggregates, and anything else is rejected (microdata always needs its sidecar, which
+declares the agreeing answers).
+
+Replacement: a file is authoritative for every (source, wave) it holds. Loading it deletes
+the earlier rows of those (source, wave) pairs from all survey raw tables and inserts its
+own, in one transaction, so readers see the old figures or the new, never a mix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from social_leadership.surveys import microdata
+from social_leadership.surveys.common import (
+    SurveyFileOutcome,
+    SurveyIssue,
+    SurveyValidationError,
+    cap_issues,
+    content_sha256,
+    is_data_file,
+    quarantine,
+    read_header,
+    sidecar_path,
+)
+from social_leadership.surveys.published import (
+    REQUIRED_COLUMNS,
+    load_published_frame,
+    parse_published_file,
+)
+from social_leadership.warehouse import transaction
+
+BUNDLED_DIR = Path(__file__).resolve().parent.parent.parent / "data" / "surveys"
+BUNDLED_PUBLISHED_FILE = BUNDLED_DIR / "published_ceo_expectations.csv"
+BUNDLED_DEMO_MICRODATA = BUNDLED_DIR / "demo_microdata_synthetic.parquet"
+BUNDLED_FILES = (BUNDLED_PUBLISHED_FILE, BUNDLED_DEMO_MICRODATA)
+SURVEY_TABLES = ("raw.survey_results", "raw.survey_questions", "raw.survey_respondent_answers")
+
+KeySource = bytes | Callable[[], bytes] | None
+
+
+def _already_loaded(con: duckdb.DuckDBPyConnection, sha: str) -> bool:
+    row = con.execute(
+        "select exists (select 1 from raw.survey_results where file_sha256 = $sha) "
+        "or exists (select 1 from raw.survey_questions where file_sha256 = $sha)",
+        {"sha": sha},
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def _replace_keys(
+    con: duckdb.DuckDBPyConnection, keys: pd.DataFrame, keep_sha: str | None = None
+) -> None:
+    """Delete the earlier rows of each (source, wave); rows of ``keep_sha`` (the file being
+    loaded, when its rows went in first) stay."""
+    con.register("incoming_survey_keys", keys[["source_id", "wave"]].drop_duplicates())
+    try:
+        for table in SURVEY_TABLES:
+            con.execute(
+                f"delete from {table} as r using incoming_survey_keys as k "
+                "where r.source_id = k.source_id and r.wave = k.wave "
+                "and r.file_sha256 is distinct from $keep_sha",
+                {"keep_sha": keep_sha},
+            )
+    finally:
+        con.unregister("incoming_survey_keys")
+
+
+def detect_shape(path: Path, declaration: dict | None) -> str:
+    """``published`` or ``microdata``; raise SurveyValidationError when neither fits."""
+    declared = (declaration or {}).get("shape")
+    if declared in {"published", "microdata"}:
+        return str(declared)
+    if declared is not None:
+        raise SurveyValidationError(
+            [SurveyIssue(path.name, 0, "shape", f"{declared!r} is not published or microdata")]
+        )
+    if declaration is not None and "questions" in declaration:
+        return "microdata"
+    try:
+        header = {cell.strip().casefold() for cell in read_header(path, list(REQUIRED_COLUMNS))}
+    except SurveyValidationError:
+        header = set()
+    if set(REQUIRED_COLUMNS) <= header:
+        return "published"
+    reason = (
+        "respondent microdata needs a sidecar "
+        f"{sidecar_path(path).name} declaring its questions and agreeing answers"
+        if "respondent_id" in header
+        else f"not a published-aggregate file (needs columns {', '.join(REQUIRED_COLUMNS)}) "
+        "and no sidecar declares microdata"
+    )
+    raise SurveyValidationError([SurveyIssue(path.name, 1, "*", reason)])
+
+
+def load_file(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    *,
+    pseudonym_key: KeySource = None,
+    loaded_at: datetime | None = None,
+) -> SurveyFileOutcome:
+    """Validate and load one file (with its sidecar, if any); raise SurveyValidationError."""
+    sidecar = sidecar_path(path) if sidecar_path(path).exists() else None
+    sha = content_sha256(path, sidecar)
+    if _already_loaded(con, sha):
+        return SurveyFileOutcome(file=path.name, status="unchanged")
+    declaration = microdata.read_declaration_file(sidecar) if sidecar else None
+    shape = detect_shape(path, declaration)
+    if shape == "published":
+        frame = parse_published_file(path, (declaration or {}).get("sheet"))
+        with transaction(con):
+            _replace_keys(con, frame)
+            rows = load_published_frame(
+                con, frame, file_name=path.name, sha=sha, loaded_at=loaded_at
+            )
+        return SurveyFileOutcome(path.name, "loaded", shape, rows_loaded=rows)
+    if sidecar is None or declaration is None:
+        raise SurveyValidationError(
+            [SurveyIssue(path.name, 0, "*", "microdata needs its sidecar declaration")]
+        )
+    decl = microdata.parse_declaration(sidecar.name, declaration)
+    key = pseudonym_key() if callable(pseudonym_key) else pseudonym_key
+    if key is None:
+        from social_leadership.settings import load_settings
+        from social_leadership.surveys.pseudonym import load_pseudonym_key
+
+        key = load_pseudonym_key(load_settings())
+    stamp = loaded_at or datetime.now(UTC)
+    if path.name.lower().endswith(".csv"):
+        try:
+            with transaction(con):
+                rows, waves = microdata.insert_fast(con, path, decl, key, sha=sha, loaded_at=stamp)
+                keys = pd.DataFrame({"source_id": decl.source_id, "wave": waves})
+                _replace_keys(con, keys, keep_sha=sha)
+                microdata.insert_questions(
+                    con, decl, waves, file_name=path.name, sha=sha, loaded_at=stamp
+                )
+            return SurveyFileOutcome(path.name, "loaded", shape, rows_loaded=rows)
+        except (duckdb.Error, microdata.FastPathDeclined, SurveyValidationError):
+            pass  # rolled back: the staged path below finds and reports what is wrong
+    microdata.prepare(con, path, decl, key)
+    try:
+        keys = pd.DataFrame({"source_id": decl.source_id, "wave": microdata.staged_waves(con)})
+        with transaction(con):
+            _replace_keys(con, keys)
+            rows = microdata.insert(con, decl, file_name=path.name, sha=sha, loaded_at=stamp)
+    finally:
+        microdata.cleanup(con)
+    return SurveyFileOutcome(path.name, "loaded", shape, rows_loaded=rows)
+
+
+def load_published_file(
+    con: duckdb.DuckDBPyConnection, path: Path, *, loaded_at: datetime | None = None
+) -> SurveyFileOutcome:
+    """Load one published-aggregate file (the first slice's entry point)."""
+    return load_file(con, path, loaded_at=loaded_at)
+
+
+def ingest_folder(
+    con: duckdb.DuckDBPyConnection,
+    survey_dir: Path,
+    quarantine_dir: Path,
+    *,
+    include_bundled: bool = True,
+    pseudonym_key: KeySource = None,
+) -> list[SurveyFileOutcome]:
+    """Load the bundled files and every survey file in the landing folder.
+
+    A bad landed file (with its sidecar) is quarantined and reported; it never stops the
+    other files. Bundled files are never moved (they are part of the product, not arrivals);
+    a bundled file that fails validation is a bug and raises.
+    """
+    key_cache: list[bytes] = []
+
+    def key() -> bytes:
+        if not key_cache:
+            if isinstance(pseudonym_key, bytes):
+                key_cache.append(pseudonym_key)
+            elif callable(pseudonym_key):
+                key_cache.append(pseudonym_key())
+            else:
+                from social_leadership.settings import load_settings
+                from social_leadership.surveys.pseudonym import load_pseudonym_key
+
+                key_cache.append(load_pseudonym_key(load_settings()))
+        return key_cache[0]
+
+    outcomes: list[SurveyFileOutcome] = []
+    if include_bundled:
+        for bundled in BUNDLED_FILES:
+            if bundled.exists():
+                outcomes.append(load_file(con, bundled, pseudonym_key=key))
+    arrivals = (
+        sorted(p for p in survey_dir.iterdir() if is_data_file(p)) if survey_dir.exists() else []
+    )
+    for path in arrivals:
+        try:
+            outcomes.append(load_file(con, path, pseudonym_key=key))
+        except SurveyValidationError as exc:
+            issues = cap_issues(exc.issues, path.name)
+            report = quarantine(path, quarantine_dir, issues, sidecar_path(path))
+            outcomes.append(
+                SurveyFileOutcome(
+                    file=path.name, status="quarantined", issues=issues, report_path=str(report)
+                )
+            )
+    return outcomes

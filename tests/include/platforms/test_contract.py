@@ -1,0 +1,295 @@
+"""Contract tests: every connector against the sandbox, fault-free and through every fault."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+
+from social_leadership.platforms import build_connector, connector_class
+from social_leadership.platforms.base import AccountStatus, Connector, PlatformError
+from social_leadership.roster import Account, Executive, Roster
+from social_leadership.sandbox.server import (
+    SANDBOX_IG_USER_ID,
+    SANDBOX_X_TOKEN,
+    SANDBOX_YOUTUBE_KEY,
+    SandboxServer,
+    synthetic_channel_id,
+)
+from social_leadership.sandbox.synthetic import synthetic_account_id
+
+NOW = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
+SECRET = "s3cret-Token-9f"
+PLATFORMS = ("x", "bluesky", "mastodon", "youtube", "facebook", "instagram", "linkedin")
+# Platforms whose throttle signal names a reset time (the others only say "stop").
+NAMES_RESET = {"x", "bluesky", "mastodon"}
+COUNT = 120
+
+
+def handle(platform: str, number: int) -> str:
+    return {
+        "x": f"acct_{number:04d}",
+        "bluesky": f"acct{number:04d}.bsky.social",
+        "mastodon": f"acct{number:04d}@mastodon.example",
+        "youtube": synthetic_channel_id(f"@acct{number:04d}"),
+        "facebook": f"acct.page{number:04d}",
+        "instagram": f"acct.ig{number:04d}",
+        "linkedin": f"urn:li:organization:{1000 + number}",
+    }[platform]
+
+
+UNKNOWN = {
+    "x": "nobody_here",
+    "bluesky": "nobody.bsky.social",
+    "mastodon": "nobody@mastodon.example",
+    "youtube": "UCnobodynobodynobodynobo",
+    "facebook": "nobody.page",
+    "instagram": "nobody.ig",
+    "linkedin": "urn:li:organization:1",
+}
+
+
+def roster() -> Roster:
+    executives = [
+        Executive(f"e{n:04d}", f"Exec {n}", "CEO", "Synthetic Co", "DE", "Energy", True)
+        for n in range(COUNT)
+    ]
+    accounts = [
+        Account(f"e{n:04d}", platform, handle(platform, n))
+        for n in range(COUNT)
+        for platform in PLATFORMS
+    ]
+    return Roster(executives=executives, accounts=accounts)
+
+
+class Sleeps(list[float]):
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[SandboxServer]:
+    with SandboxServer(roster(), x_token=SECRET, youtube_key=SECRET, clock=lambda: NOW) as sandbox:
+        yield sandbox
+
+
+@pytest.fixture
+def sandbox(server: SandboxServer) -> Iterator[SandboxServer]:
+    server.clear_faults()
+    yield server
+    server.clear_faults()
+
+
+def make(platform: str, sandbox: SandboxServer, **options: object) -> Connector:
+    options.setdefault("sleep", Sleeps())
+    options.setdefault("backoff_seconds", 0.01)
+    if platform == "mastodon":
+        options.setdefault(
+            "account_ids",
+            {
+                handle("mastodon", n): synthetic_account_id("mastodon", handle("mastodon", n))
+                for n in range(COUNT)
+            },
+        )
+    login = SANDBOX_IG_USER_ID if platform == "instagram" else None
+    credentials = None if platform in ("bluesky", "mastodon") else SECRET
+    return build_connector(platform, sandbox.base_url, credentials, login, **options)  # type: ignore[arg-type]
+
+
+def statuses(connector: Connector, responses: list) -> dict[str, AccountStatus]:
+    parse = connector_class(connector.platform).parse
+    return {o.account_handle: o.status for r in responses for o in parse(r)}
+
+
+@pytest.mark.parametrize("platform", PLATFORMS)
+def test_fault_free_run_uses_the_fewest_requests_and_reports_unknowns(
+    platform: str, sandbox: SandboxServer
+) -> None:
+    connector = make(platform, sandbox)
+    handles = [handle(platform, n) for n in range(COUNT)]
+
+    result = connector.extract([*handles, handles[0], UNKNOWN[platform]])
+
+    # The unknown Mastodon handle has no id yet, so it needs a lookup of its own.
+    expected = (
+        math.ceil(COUNT / connector.batch_size) + 1
+        if platform == "mastodon"
+        else math.ceil((COUNT + 1) / connector.batch_size)
+    )
+    assert result.requests_sent == expected
+    assert result.is_complete
+    seen = statuses(connector, result.responses)
+    assert len(seen) == COUNT + 1
+    assert seen[UNKNOWN[platform]] is AccountStatus.NOT_FOUND
+    assert {seen[h] for h in handles} == {AccountStatus.OK}
+
+
+@pytest.mark.parametrize("platform", PLATFORMS)
+def test_throttle_beyond_the_bound_stops_at_once_and_defers_the_rest(
+    platform: str, sandbox: SandboxServer
+) -> None:
+    sandbox.set_fault("429", platform=platform, reset_seconds=3600)
+    connector = make(platform, sandbox, max_wait_seconds=60)
+    handles = [handle(platform, n) for n in range(COUNT)]
+
+    result = connector.extract(handles)
+
+    assert result.requests_sent == 1  # never keeps sending into a throttle
+    assert sorted(result.deferred_handles) == sorted(handles)
+    assert result.responses == []
+    assert result.message is not None
+    assert "rate limited" in result.message
+
+
+@pytest.mark.parametrize("platform", sorted(NAMES_RESET))
+def test_throttle_with_a_short_named_reset_waits_then_completes(
+    platform: str, sandbox: SandboxServer
+) -> None:
+    sandbox.add_fault("429", platform=platform, reset_seconds=20)
+    sleeps = Sleeps()
+    connector = make(platform, sandbox, sleep=sleeps, max_wait_seconds=60)
+
+    result = connector.extract([handle(platform, n) for n in range(3)])
+
+    assert result.is_complete
+    assert result.requests_sent == 2
+    assert len(sleeps) == 1
+    assert 15 <= sleeps[0] <= 21
+
+
+@pytest.mark.parametrize("platform", PLATFORMS)
+@pytest.mark.parametrize(
+    "kind", ["500", "503", "malformed_json", "truncated_json", "error_200", "drop"]
+)
+def test_transient_faults_are_retried_with_backoff(
+    platform: str, kind: str, sandbox: SandboxServer
+) -> None:
+    sandbox.add_fault(kind, platform=platform, times=2)  # type: ignore[arg-type]
+    sleeps = Sleeps()
+    connector = make(platform, sandbox, sleep=sleeps)
+
+    result = connector.extract([handle(platform, 0), handle(platform, 1)])
+
+    assert result.is_complete, result.message
+    assert {s for s in statuses(connector, result.responses).values()} == {AccountStatus.OK}
+    assert result.requests_sent == 2 + (2 if connector.batch_size == 1 else 1)
+    assert len(sleeps) == 2
+    assert sleeps[1] > sleeps[0] * 0.5
+
+
+@pytest.mark.parametrize("platform", PLATFORMS)
+def test_persistent_outage_gives_up_bounded_and_defers(
+    platform: str, sandbox: SandboxServer
+) -> None:
+    sandbox.set_fault("500", platform=platform)
+    connector = make(platform, sandbox, max_attempts=3)
+
+    result = connector.extract([handle(platform, 0)])
+
+    assert result.requests_sent == 3
+    assert result.deferred_handles == [handle(platform, 0)]
+    assert "gave up after 3 attempts" in (result.message or "")
+
+
+@pytest.mark.parametrize("platform", ["x", "youtube", "facebook"])
+def test_slow_replies_time_out_and_are_retried(platform: str, sandbox: SandboxServer) -> None:
+    sandbox.add_fault("slow", platform=platform, delay_seconds=1.0)
+    connector = make(platform, sandbox, timeout_seconds=0.3)
+
+    result = connector.extract([handle(platform, 0)])
+
+    assert result.is_complete
+    assert result.requests_sent == 2
+
+
+@pytest.mark.parametrize("platform", ["x", "youtube", "facebook", "instagram", "linkedin"])
+def test_secrets_never_reach_urls_or_errors(platform: str, sandbox: SandboxServer) -> None:
+    sandbox.set_fault("500", platform=platform)
+    failing = make(platform, sandbox, max_attempts=1)
+    failed = failing.extract([handle(platform, 0)])
+    sandbox.clear_faults()
+    ok = make(platform, sandbox).extract([handle(platform, 0)])
+    wrong = build_connector(
+        platform,
+        sandbox.base_url,
+        "wrong-" + SECRET,
+        SANDBOX_IG_USER_ID,
+        sleep=Sleeps(),
+    )
+
+    with pytest.raises(PlatformError) as raised:
+        wrong.extract([handle(platform, 0)])
+
+    texts = [failed.message or "", str(raised.value), repr(failing)]
+    texts += [r.request_url for r in ok.responses]
+    assert all(SECRET not in text for text in texts)
+
+
+def test_sandbox_enforces_batch_limits_and_auth(sandbox: SandboxServer) -> None:
+    base = sandbox.base_url
+    ids = ",".join(handle("youtube", n) for n in range(51))
+    assert (
+        httpx.get(f"{base}/youtube/v3/channels?part=statistics&id={ids}&key={SECRET}").json()[
+            "error"
+        ]["errors"][0]["reason"]
+        == "invalidFilters"
+    )
+    assert httpx.get(f"{base}/youtube/v3/channels?part=statistics&id=x&key=bad").status_code == 400
+    many = "&".join(f"id[]={n}" for n in range(41))
+    assert httpx.get(f"{base}/api/v1/accounts?{many}").status_code == 422
+    page = httpx.get(f"{base}/v21.0/{handle('facebook', 0)}?fields=followers_count")
+    assert page.json()["error"]["code"] == 190
+    assert httpx.get(f"{base}/v2/networkSizes/urn:li:organization:1001").status_code == 401
+
+
+def test_youtube_counts_are_strings_rounded_and_may_be_hidden() -> None:
+    channel = "@hidden_one"
+    with SandboxServer(
+        Roster(
+            executives=[Executive("e1", "E", "CEO", "Co", "DE", "Energy", True)],
+            accounts=[Account("e1", "youtube", channel), Account("e1", "youtube", "@shown")],
+        ),
+        youtube_hidden=(channel,),
+        clock=lambda: NOW,
+    ) as server:
+        reply = httpx.get(
+            f"{server.base_url}/youtube/v3/channels",
+            params={"part": "statistics", "forHandle": "@shown", "key": SANDBOX_YOUTUBE_KEY},
+        ).json()
+        stats = reply["items"][0]["statistics"]
+        assert isinstance(stats["subscriberCount"], str)
+        connector = build_connector("youtube", server.base_url, SANDBOX_YOUTUBE_KEY, sleep=Sleeps())
+        result = connector.extract([channel, "@shown"])
+    seen = statuses(connector, result.responses)
+    assert seen == {channel: AccountStatus.HIDDEN, "@shown": AccountStatus.OK}
+
+
+def test_mastodon_without_known_ids_looks_up_one_by_one_and_learns_ids(
+    sandbox: SandboxServer,
+) -> None:
+    connector = make("mastodon", sandbox, account_ids={})
+    handles = [handle("mastodon", n) for n in range(3)]
+
+    result = connector.extract(handles)
+
+    assert result.requests_sent == 3
+    parse = connector_class("mastodon").parse
+    ids = {o.account_handle: o.account_id for r in result.responses for o in parse(r)}
+    assert ids[handles[0]] == synthetic_account_id("mastodon", handles[0])
+
+
+def test_linkedin_members_are_never_requested(sandbox: SandboxServer) -> None:
+    connector = make("linkedin", sandbox)
+
+    result = connector.extract(["satyanadella", handle("linkedin", 0)])
+
+    assert result.requests_sent == 1
+    assert [r.requested_handles for r in result.responses] == [(handle("linkedin", 0),)]
+
+
+def test_instagram_needs_the_own_account_id() -> None:
+    with pytest.raises(PlatformError, match="own business account id"):
+        build_connector("instagram", "http://127.0.0.1:1", SANDBOX_X_TOKEN, None)

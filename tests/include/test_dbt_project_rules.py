@@ -1,0 +1,208 @@
+"""dbt-project-evaluator's rules, checked on the manifest of a real build, plus SQLFluff and
+``dbt docs generate``. dbt hub packages cannot be installed here, so the rules we hold the
+project to are written out below.
+
+Layers, in order: staging (and seeds) < intermediate (and snapshots, which record an
+intermediate model over time) < marts. A model may reference its own layer or an earlier
+one, never a later one; only staging models read sources; marts are dim_ or fct_ models.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+import pytest
+
+from social_leadership.dbt_runner import run_dbt
+from social_leadership.settings import Settings
+
+if TYPE_CHECKING:
+    from conftest import BuiltWarehouse
+
+REPO = Path(__file__).resolve().parents[2]
+DBT_PROJECT = REPO / "dbt_project"
+
+NAME_RULES = {
+    "staging": re.compile(r"^stg_[a-z0-9]+__[a-z0-9_]+s$"),
+    "intermediate": re.compile(r"^int_[a-z0-9_]+_[a-z0-9]+ed$"),
+    "marts": re.compile(r"^(dim|fct)_[a-z0-9_]+$"),
+}
+LAYER_RANK = {"seed": 0, "staging": 0, "snapshot": 1, "intermediate": 1, "marts": 2}
+
+
+@pytest.fixture(scope="module")
+def manifest(synthetic_built_warehouse: BuiltWarehouse) -> dict[str, Any]:
+    path = synthetic_built_warehouse.settings.dbt_target_dir / "manifest.json"
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def project_nodes(manifest: dict[str, Any], resource_type: str) -> list[dict[str, Any]]:
+    return [
+        node
+        for node in manifest["nodes"].values()
+        if node["resource_type"] == resource_type and node["package_name"] == "social_leadership"
+    ]
+
+
+def folder_of(node: dict[str, Any]) -> str:
+    return Path(node["original_file_path"]).parts[1]
+
+
+def layer_of(manifest: dict[str, Any], unique_id: str) -> int:
+    node = manifest["nodes"][unique_id]
+    if node["resource_type"] in ("seed", "snapshot"):
+        return LAYER_RANK[node["resource_type"]]
+    return LAYER_RANK[folder_of(node)]
+
+
+def test_models_live_in_the_three_layers_with_their_prefixes(manifest: dict[str, Any]) -> None:
+    misplaced = []
+    for node in project_nodes(manifest, "model"):
+        folder = folder_of(node)
+        rule = NAME_RULES.get(folder)
+        if rule is None or not rule.match(node["name"]):
+            misplaced.append(f"{folder}/{node['name']}")
+        if node["schema"] != folder:
+            misplaced.append(f"{node['name']} builds in schema {node['schema']}")
+    assert misplaced == []
+    snapshots = [node["name"] for node in project_nodes(manifest, "snapshot")]
+    assert snapshots
+    assert all(name.startswith("snp_") for name in snapshots)
+
+
+def test_only_staging_models_call_source(manifest: dict[str, Any]) -> None:
+    offenders = [
+        node["name"]
+        for node in [*project_nodes(manifest, "model"), *project_nodes(manifest, "snapshot")]
+        if folder_of(node) != "staging"
+        and any(dep.startswith("source.") for dep in node["depends_on"]["nodes"])
+    ]
+    assert offenders == []
+
+
+def test_no_model_references_a_later_layer(manifest: dict[str, Any]) -> None:
+    offenders = []
+    for node in [*project_nodes(manifest, "model"), *project_nodes(manifest, "snapshot")]:
+        own = layer_of(manifest, node["unique_id"])
+        for dep in node["depends_on"]["nodes"]:
+            if dep.startswith(("model.", "snapshot.", "seed.")) and layer_of(manifest, dep) > own:
+                offenders.append(f"{node['name']} -> {dep}")
+    assert offenders == []
+
+
+def test_staging_models_reference_no_models(manifest: dict[str, Any]) -> None:
+    offenders = [
+        node["name"]
+        for node in project_nodes(manifest, "model")
+        if folder_of(node) == "staging"
+        and any(dep.startswith("model.") for dep in node["depends_on"]["nodes"])
+    ]
+    assert offenders == []
+
+
+def test_every_model_and_column_is_described(
+    manifest: dict[str, Any], synthetic_built_warehouse: BuiltWarehouse
+) -> None:
+    missing = []
+    with duckdb.connect(
+        str(synthetic_built_warehouse.settings.warehouse_path), read_only=True
+    ) as con:
+        for node in [
+            *project_nodes(manifest, "model"),
+            *project_nodes(manifest, "snapshot"),
+            *project_nodes(manifest, "seed"),
+        ]:
+            if not node["description"].strip():
+                missing.append(f"{node['name']}: no description")
+            built = [
+                row[0]
+                for row in con.execute(
+                    "select column_name from information_schema.columns "
+                    "where table_schema = ? and table_name = ?",
+                    [node["schema"], node["alias"]],
+                ).fetchall()
+            ]
+            documented = {
+                name: column["description"].strip() for name, column in node["columns"].items()
+            }
+            missing.extend(
+                f"{node['name']}.{column}"
+                for column in built
+                if column not in documented or not documented[column]
+            )
+            missing.extend(
+                f"{node['name']}.{column} documented but not built"
+                for column in documented
+                if built and column not in built
+            )
+    assert missing == []
+
+
+def test_every_model_has_a_tested_unique_key(manifest: dict[str, Any]) -> None:
+    keyed: set[str] = set()
+    for node in manifest["nodes"].values():
+        metadata = node.get("test_metadata") or {}
+        if node["resource_type"] == "test" and metadata.get("name") in (
+            "unique",
+            "unique_combination_of_columns",
+        ):
+            keyed.update(node["depends_on"]["nodes"])
+    unkeyed = [
+        node["name"]
+        for node in project_nodes(manifest, "model")
+        if folder_of(node) != "staging" and node["unique_id"] not in keyed
+    ]
+    assert unkeyed == []
+
+
+def test_sources_declare_freshness(manifest: dict[str, Any]) -> None:
+    fresh = {
+        source["name"]
+        for source in manifest["sources"].values()
+        if source.get("loaded_at_field") and (source.get("freshness") or {}).get("error_after")
+    }
+    assert {"roster_executives", "roster_accounts", "platform_metrics"} <= fresh
+
+
+def test_exposures_cover_serving_and_weekly_report(manifest: dict[str, Any]) -> None:
+    exposures = {node["name"]: node for node in manifest["exposures"].values()}
+    assert {"serving_copy", "weekly_report"} <= set(exposures)
+    assert (
+        "model.social_leadership.fct_country_comparison_yearly"
+        in (exposures["weekly_report"]["depends_on"]["nodes"])
+    )
+
+
+def test_sqlfluff_finds_no_violations() -> None:
+    sqlfluff = Path(sys.executable).with_name("sqlfluff")
+    completed = subprocess.run(
+        [str(sqlfluff), "lint", "models", "macros", "snapshots", "--nofail", "--format", "json"],
+        cwd=DBT_PROJECT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert completed.stdout, completed.stderr
+    violations = [
+        f"{result['filepath']}:{violation['start_line_no']} {violation['code']} "
+        f"{violation['description']}"
+        for result in json.loads(completed.stdout)
+        for violation in result["violations"]
+    ]
+    assert violations == []
+
+
+def test_docs_generate_writes_a_catalog(copied_built_warehouse: Settings) -> None:
+    run_dbt(["docs", "generate"], copied_built_warehouse)
+    catalog = json.loads(
+        (copied_built_warehouse.dbt_target_dir / "catalog.json").read_text(encoding="utf-8")
+    )
+    dim = catalog["nodes"]["model.social_leadership.dim_executive"]
+    assert {"valid_from", "valid_to", "is_current"} <= set(dim["columns"])
+    assert (copied_built_warehouse.dbt_target_dir / "index.html").is_file()

@@ -1,0 +1,246 @@
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from social_leadership.cli import main as cli_main
+from social_leadership.history import (
+    HistoryFileError,
+    demo_history_table,
+    import_folder,
+    import_history,
+    seed_demo_history,
+)
+from social_leadership.roster import Account, Executive, Roster
+from social_leadership.sandbox.synthetic import synthetic_metrics
+from social_leadership.warehouse import ensure_schema
+
+TODAY = date(2026, 3, 2)
+ROSTER = Roster(
+    executives=[
+        Executive("satya", "S", "CEO", "Microsoft", "US", "Information Technology", False),
+        Executive("joe", "J", "Chair", "Siemens Energy", "DE", "Industrials", False),
+    ],
+    accounts=[
+        Account("satya", "linkedin", "satyanadella"),
+        Account("joe", "x", "JoeKaeser"),
+        Account("joe", "bluesky", "joe.bsky.social"),
+    ],
+)
+GOOD_AND_BAD = """executive_id,account_handle,platform,date,followers,following,posts
+satya,,linkedin,2026-01-01,11000000,,
+,joekaeser,X,2026-01-01,64000,250,4100
+,joekaeser,x,2026-01-02,64010,,
+nobody,,x,2026-01-03,1,,
+,joekaeser,myspace,2026-01-03,1,,
+,joekaeser,x,01/03/2026,1,,
+,joekaeser,x,2026-01-04,-5,,
+,joekaeser,x,2026-12-31,5,,
+,joekaeser,x,2026-01-05,5,many,
+,,x,2026-01-05,5,,
+"""
+
+
+@pytest.fixture
+def con(tmp_path: Path) -> duckdb.DuckDBPyConnection:
+    connection = duckdb.connect(str(tmp_path / "w.duckdb"))
+    ensure_schema(connection)
+    return connection
+
+
+def write_csv(tmp_path: Path, text: str, name: str = "history.csv") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def imported(con: duckdb.DuckDBPyConnection) -> list[tuple[object, ...]]:
+    return con.execute(
+        """
+        select platform, account_handle, snapshot_date, followers, following, posts
+        from raw.imported_metrics order by platform, snapshot_date
+        """
+    ).fetchall()
+
+
+def test_valid_rows_load_marked_as_import_and_bad_rows_are_named(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    path = write_csv(tmp_path, GOOD_AND_BAD)
+
+    outcome = import_history(con, path, ROSTER, tmp_path / "quarantine", today=TODAY)
+
+    assert imported(con) == [
+        ("linkedin", "satyanadella", date(2026, 1, 1), 11_000_000, None, None),
+        ("x", "JoeKaeser", date(2026, 1, 1), 64_000, 250, 4_100),
+        ("x", "JoeKaeser", date(2026, 1, 2), 64_010, None, None),
+    ]
+    assert con.execute(
+        "select file_name, rows_read, rows_loaded, rows_rejected from raw.history_imports"
+    ).fetchall() == [(str(path.resolve()), 10, 3, 7)]
+    assert (outcome.rows_read, outcome.rows_loaded, outcome.rows_rejected) == (10, 3, 7)
+    assert [(e.row, e.field) for e in outcome.errors] == [
+        (5, "executive_id"),
+        (6, "platform"),
+        (7, "date"),
+        (8, "followers"),
+        (9, "date"),
+        (10, "following"),
+        (11, "account_handle"),
+    ]
+    assert all(e.file == str(path.resolve()) for e in outcome.errors)
+    assert "'nobody' has no x account" in outcome.errors[0].message
+    assert outcome.quarantine_path is not None
+    quarantine = Path(outcome.quarantine_path)
+    report = json.loads((quarantine / "report.json").read_text())
+    assert report["rows_rejected"] == 7
+    assert report["errors"][1] == {
+        "row": 6,
+        "field": "platform",
+        "message": "'myspace' is not a known platform",
+    }
+    assert len((quarantine / "rejected_rows.csv").read_text().splitlines()) == 8
+
+
+def test_reimport_replaces_instead_of_duplicating_and_keeps_api_rows(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    con.execute(
+        """
+        insert into raw.platform_metrics values ('x', '2026-01-02', 'JoeKaeser', '1', 'ok',
+            63999, 1, 1, '2026-01-02 06:00:00+00', 'api', null, now())
+        """
+    )
+    path = write_csv(tmp_path, GOOD_AND_BAD)
+    import_history(con, path, ROSTER, tmp_path / "q", today=TODAY)
+    corrected = write_csv(
+        tmp_path,
+        "account_handle,platform,snapshot_date,followers\nJoeKaeser,x,2026-01-02,64020\n",
+        "corrected.csv",
+    )
+
+    import_history(con, path, ROSTER, tmp_path / "q", today=TODAY)
+    import_history(con, corrected, ROSTER, tmp_path / "q", today=TODAY)
+
+    imported_jan_2 = con.execute(
+        "select followers from raw.imported_metrics where snapshot_date = '2026-01-02'"
+    ).fetchall()
+    assert imported_jan_2 == [(64020,)]
+    assert con.execute("select count(*) from raw.imported_metrics").fetchone() == (3,)
+    api_rows = con.execute("select source, followers from raw.platform_metrics").fetchall()
+    assert api_rows == [("api", 63999)]
+
+
+def test_parquet_import_counts_rows_from_one(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    path = tmp_path / "history.parquet"
+    pq.write_table(
+        pa.table(
+            {
+                "executive_id": ["joe", "joe"],
+                "platform": ["bluesky", "bluesky"],
+                "date": [date(2026, 2, 1), date(2026, 2, 2)],
+                "followers": [120, -1],
+            }
+        ),
+        path,
+    )
+
+    outcome = import_history(con, path, ROSTER, tmp_path / "q", today=TODAY)
+
+    assert outcome.rows_loaded == 1
+    assert [(e.row, e.field) for e in outcome.errors] == [(2, "followers")]
+    assert imported(con)[0][:4] == ("bluesky", "joe.bsky.social", date(2026, 2, 1), 120)
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "fragment"),
+    [
+        ("h.csv", "platform,date,followers\nx,2026-01-01,1\n", "executive_id or account_handle"),
+        ("h.csv", "account_handle,platform,date\nJoeKaeser,x,2026-01-01\n", "followers"),
+        ("h.txt", "whatever", "unsupported file type"),
+        ("h.parquet", "not parquet", "not a readable Parquet file"),
+    ],
+)
+def test_unreadable_files_raise_naming_the_file(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path, name: str, text: str, fragment: str
+) -> None:
+    path = write_csv(tmp_path, text, name)
+
+    with pytest.raises(HistoryFileError, match=fragment) as raised:
+        import_history(con, path, ROSTER, tmp_path / "q", today=TODAY)
+    assert name in str(raised.value)
+
+
+def test_demo_history_continues_into_the_sandbox_curve_without_a_jump() -> None:
+    last_day = TODAY - timedelta(days=1)
+    table = demo_history_table(ROSTER, last_day, days=30)
+
+    rows = table.to_pylist()
+    assert len(rows) == 30 * 3
+    joe_x = [r for r in rows if r["platform"] == "x"]
+    assert joe_x[-1]["date"] == last_day
+    assert (joe_x[-1]["followers"], joe_x[-1]["following"], joe_x[-1]["posts"]) == (
+        synthetic_metrics("x", "JoeKaeser", last_day)
+    )
+    today = synthetic_metrics("x", "JoeKaeser", TODAY)[0]
+    assert abs(today - joe_x[-1]["followers"]) <= 0.01 * today
+
+
+def test_demo_history_is_seeded_once(con: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
+    first = seed_demo_history(con, ROSTER, tmp_path / "demo", tmp_path / "q", today=TODAY)
+    second = seed_demo_history(con, ROSTER, tmp_path / "demo", tmp_path / "q", today=TODAY)
+
+    assert first is not None
+    assert (first.rows_loaded, first.rows_rejected) == (3 * 730, 0)
+    assert first.last_date == TODAY - timedelta(days=1)
+    assert second is None
+    assert con.execute("select count(*) from raw.imported_metrics").fetchone() == (3 * 730,)
+
+
+def test_drop_folder_files_are_imported_and_moved(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    inbox = tmp_path / "history"
+    inbox.mkdir()
+    write_csv(inbox, "account_handle,platform,date,followers\nJoeKaeser,x,2026-01-01,7\n", "a.csv")
+    write_csv(inbox, "nonsense\n", "b.csv")
+
+    outcomes = import_folder(con, inbox, ROSTER, tmp_path / "q")
+
+    assert [o.rows_loaded for o in outcomes] == [1, 0]
+    assert (inbox / "imported" / "a.csv").exists()
+    assert (tmp_path / "q" / "history" / "rejected-files" / "b.csv").exists()
+    assert sorted(p.name for p in inbox.iterdir()) == ["imported"]
+
+
+def test_cli_imports_and_reports(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    roster = tmp_path / "roster.csv"
+    roster.write_text(
+        "executive_id,full_name,title,company,country,sector,is_synthetic,x\n"
+        "joe,J,Chair,Siemens Energy,DE,Industrials,false,JoeKaeser\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("SLW_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("SLW_ROSTER_PATH", str(roster))
+    path = write_csv(
+        tmp_path, "executive_id,platform,date,followers\njoe,x,2026-01-01,7\njoe,x,bad,1\n"
+    )
+
+    assert cli_main(["import-history", str(path)]) == 1
+
+    out = capsys.readouterr()
+    assert "1 rows loaded, 1 rejected" in out.out
+    assert ":3: date:" in out.err
+    warehouse = tmp_path / "data" / "warehouse" / "warehouse.duckdb"
+    with duckdb.connect(str(warehouse), read_only=True) as check:
+        assert check.execute("select followers from raw.imported_metrics").fetchall() == [(7,)]

@@ -1,0 +1,108 @@
+"""Survey marts built by a real ``dbt build`` from files loaded by the survey loader.
+
+The weighted shares, effective sample sizes and intervals of marts.fct_survey_results are
+checked against an independent computation (statsmodels) on the same synthetic data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import pytest
+from survey_microdata import KEY, expected_shares, microdata_frame, sidecar, write_microdata
+
+from social_leadership.dbt_runner import DbtResult, run_dbt
+from social_leadership.settings import load_settings
+from social_leadership.surveys import ingest_folder
+from social_leadership.warehouse import connect
+
+SURVEY_MODELS = "+fct_survey_results"
+
+
+@pytest.fixture(scope="module")
+def survey_build(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, DbtResult]]:
+    data_dir = tmp_path_factory.mktemp("slw_surveys")
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        for name in ("WAREHOUSE_PATH", "LOGS_DIR", "DBT_TARGET_DIR", "SURVEY_DIR"):
+            monkeypatch.delenv(f"SLW_{name}", raising=False)
+        monkeypatch.setenv("SLW_DATA_DIR", str(data_dir))
+        settings = load_settings()
+        settings.ensure_dirs()
+        write_microdata(microdata_frame(seed=42), settings.survey_dir / "panel.csv", sidecar())
+        with connect(settings.warehouse_path) as con:
+            outcomes = ingest_folder(
+                con, settings.survey_dir, settings.quarantine_dir, pseudonym_key=KEY
+            )
+        assert {o.status for o in outcomes} == {"loaded"}
+        build = run_dbt(
+            ["build", "--select", SURVEY_MODELS],
+            settings,
+            log_path=settings.logs_dir / "dbt_build.log",
+        )
+        yield settings.warehouse_path, build
+
+
+@pytest.fixture(scope="module")
+def marts(survey_build: tuple[Path, DbtResult]) -> Iterator[duckdb.DuckDBPyConnection]:
+    con = duckdb.connect(str(survey_build[0]), read_only=True)
+    yield con
+    con.close()
+
+
+def test_survey_models_and_their_tests_pass(survey_build: tuple[Path, DbtResult]) -> None:
+    build = survey_build[1]
+    assert build.returncode == 0, build.output_tail
+    assert build.errored == 0
+    assert build.warned == 0
+    assert any("int_survey_shares_weighted" in node for node in build.statuses)
+
+
+def test_weighted_shares_and_intervals_match_an_independent_computation(
+    marts: duckdb.DuckDBPyConnection,
+) -> None:
+    expected = expected_shares(microdata_frame(seed=42))
+    cursor = marts.execute(
+        "select scope, question_id, value, sample_size, effective_sample_size, ci_lower, "
+        "ci_upper, margin_of_error_pct, interval_method, is_synthetic, measure "
+        "from marts.fct_survey_results where survey_source_id = 'acme_panel'"
+    )
+    columns = [d[0] for d in cursor.description]
+    rows = {(r[0], r[1]): dict(zip(columns, r, strict=True)) for r in cursor.fetchall()}
+    assert set(rows) == set(expected)
+    for key, want in expected.items():
+        got = rows[key]
+        assert got["sample_size"] == want["sample_size"]
+        for measure in ("value", "effective_sample_size", "ci_lower", "ci_upper"):
+            assert got[measure] == pytest.approx(want[measure], rel=0, abs=1e-9), (key, measure)
+        assert got["margin_of_error_pct"] == pytest.approx(
+            (want["ci_upper"] - want["ci_lower"]) / 2, abs=1e-9
+        )
+        assert (got["interval_method"], got["is_synthetic"], got["measure"]) == (
+            "wald_effective_n",
+            True,
+            "share_pct",
+        )
+
+
+def test_published_and_computed_rows_side_by_side(marts: duckdb.DuckDBPyConnection) -> None:
+    rows = dict(
+        marts.execute(
+            "select is_published_aggregate, count(*) from marts.fct_survey_results group by 1"
+        ).fetchall()
+    )
+    assert rows[True] == 10  # the bundled published figures
+    # 8 from the test panel, 12 countries x 3 questions from the bundled synthetic demo.
+    assert rows[False] == 8 + 36
+    demo = marts.execute(
+        "select count(distinct scope), bool_and(is_synthetic), min(sample_size) "
+        "from marts.fct_survey_results where survey_source_id = 'synthetic_trust_demo'"
+    ).fetchone()
+    assert demo[0] >= 10
+    assert demo[1] is True
+    assert demo[2] > 1000
+    published = marts.execute(
+        "select bool_or(is_synthetic) from marts.fct_survey_results where is_published_aggregate"
+    ).fetchone()
+    assert published == (False,)
