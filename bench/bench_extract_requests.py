@@ -31,6 +31,7 @@ BATCH_MAX = {
     "facebook": 1,
     "instagram": 1,
     "linkedin": 1,
+    "threads": 1,
 }
 CREDENTIALS = {
     "x": (SANDBOX_X_TOKEN, None),
@@ -40,6 +41,7 @@ CREDENTIALS = {
     "facebook": (SANDBOX_X_TOKEN, None),
     "instagram": (SANDBOX_X_TOKEN, SANDBOX_IG_USER_ID),
     "linkedin": (SANDBOX_X_TOKEN, None),
+    "threads": (SANDBOX_X_TOKEN, None),
 }
 
 
@@ -52,6 +54,7 @@ def handle(platform: str, number: int) -> str:
         "facebook": f"bench.page{number:05d}",
         "instagram": f"bench.ig{number:05d}",
         "linkedin": f"urn:li:organization:{100000 + number}",
+        "threads": f"bench.threads{number:05d}",
     }[platform]
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from _common import median, report
 
 NAME = "pipeline_overhead"
-BOUND = 8.0
+BOUND = 5.0
 ROUNDS = 2
 
 

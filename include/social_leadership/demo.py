@@ -55,6 +55,7 @@ def run_pipeline(
         extra.update(connection_env("youtube", base_url, SANDBOX_YOUTUBE_KEY))
         extra.update(connection_env("facebook", base_url, SANDBOX_X_TOKEN))
         extra.update(connection_env("linkedin", base_url, SANDBOX_X_TOKEN))
+        extra.update(connection_env("threads", base_url, SANDBOX_X_TOKEN))
         # Instagram also needs the caller's own business account id (connection login).
         extra["AIRFLOW_CONN_SLW_INSTAGRAM"] = json.dumps(
             {

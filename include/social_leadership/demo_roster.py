@@ -382,6 +382,8 @@ def _synthetic_row(
         row["youtube"] = f"@{slug}{number:03d}"
     elif extra < 0.14:
         row["linkedin"] = f"{first.lower()}-{surname.lower()}-{number:03d}"
+    elif extra < 0.18:
+        row["threads"] = f"{slug}{number:03d}"
     return row
 
 

@@ -14,8 +14,9 @@ PLATFORMS: tuple[str, ...] = (
     "threads",
 )
 
-# Platforms with a connector, extracted by platform_metrics. Threads has none: its
-# profile lookup needs a permission Meta grants case by case; its counts come by import.
+# Platforms with a connector, extracted by platform_metrics. Threads profile lookup needs
+# the threads_profile_discovery permission, which Meta grants case by case: a token
+# without it stops the Threads extract with an error naming it (import its counts instead).
 API_PLATFORMS: tuple[str, ...] = (
     "bluesky",
     "x",
@@ -24,6 +25,7 @@ API_PLATFORMS: tuple[str, ...] = (
     "facebook",
     "instagram",
     "linkedin",
+    "threads",
 )
 
 # The 11 sectors of the Global Industry Classification Standard.

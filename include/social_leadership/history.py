@@ -106,9 +106,21 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+TYPED_COLUMNS = {"date": "DATE", "followers": "BIGINT", "following": "BIGINT", "posts": "BIGINT"}
+
+
 def _source_relation(path: Path, *, with_lines: bool) -> tuple[str, set[str]]:
-    """SQL reading ``path`` as text columns, with the 1-based ``line`` a user counts when
-    ``with_lines`` (numbering forces an ordered scan, so it is only done for bad files)."""
+    """SQL reading ``path``, with the 1-based ``line`` a user counts when ``with_lines``.
+
+    Without lines (the fast pass) a CSV is read with its count and date columns typed, as
+    DuckDB's own reader does best, and a line that does not parse is skipped: the caller
+    sees fewer rows loaded than the file holds and runs the diagnosis. With lines (the
+    diagnosis: numbering forces an ordered scan) every column is read as text, short
+    lines padded, so each bad value becomes a reported row."""
     literal = "'" + str(path).replace("'", "''") + "'"
     suffix = path.suffix.lower()
     if suffix == ".csv":
@@ -117,13 +129,18 @@ def _source_relation(path: Path, *, with_lines: bool) -> tuple[str, set[str]]:
                 header = next(csv.reader(handle), [])
         except OSError as exc:
             raise HistoryFileError(f"{path}: cannot read ({exc.strerror})") from exc
-        # all_varchar: a bad value must become a reported row, not a failed read. The fast
-        # pass skips malformed lines (null_padding would make DuckDB read single-threaded);
-        # the numbered diagnosis pass pads them, so they are reported like any bad row.
-        malformed = "null_padding = true" if with_lines else "ignore_errors = true"
+        if with_lines:
+            # null_padding makes DuckDB read single-threaded: only for the diagnosis.
+            options = "all_varchar = true, null_padding = true"
+        else:
+            present = {c: n for c, n in _column_map(header).items() if c in TYPED_COLUMNS}
+            types = ", ".join(
+                f"{_literal(name)}: '{TYPED_COLUMNS[column]}'" for column, name in present.items()
+            )
+            options = f"ignore_errors = true, types = {{{types}}}"
         reader = (
-            f"read_csv({literal}, header = true, all_varchar = true, auto_detect = true, "
-            f"delim = ',', quote = '\"', escape = '\"', {malformed})"
+            f"read_csv({literal}, header = true, auto_detect = true, "
+            f"delim = ',', quote = '\"', escape = '\"', {options})"
         )
         # The header is line 1, so the first data row is line 2.
         line_offset = 1
@@ -143,9 +160,14 @@ def _source_relation(path: Path, *, with_lines: bool) -> tuple[str, set[str]]:
     if missing:
         raise HistoryFileError(f"{path}: header lacks required column(s): {', '.join(missing)}")
 
+    typed_read = suffix == ".csv" and not with_lines
+
     def text(column: str) -> str:
         if column not in mapping:
             return f"cast(null as varchar) as {column}"
+        if typed_read and column in TYPED_COLUMNS:
+            # Already typed by the reader; the checks' try_cast is then a no-op.
+            return f"{_quote(mapping[column])} as {column}"
         value = f"cast({_quote(mapping[column])} as varchar)"
         # Casts to numbers and dates ignore surrounding spaces; only the keys need a trim.
         if column in ("executive_id", "account_handle", "platform"):
@@ -245,6 +267,110 @@ def _data_rows(path: Path) -> int:
     return max(lines - 1, 0)
 
 
+def _bulk_insert(
+    con: duckdb.DuckDBPyConnection, path: Path, import_id: int, today: date, rows_read: int
+) -> int | None:
+    """The fast path: load a clean CSV keyed by handle straight from DuckDB's typed reader.
+
+    Returns the rows loaded, or None when the file is not one this path can vouch for
+    (not CSV, no handle column, any row skipped by the reader or out of range, an unknown
+    platform): the caller then deletes this import's rows and takes the checking path.
+    Rows are inserted as written, then the few distinct (platform, handle) keys are
+    normalised (platform lower-cased, handle in the roster's spelling, both trimmed) by
+    one update that touches only rows whose key changes: per-row string work on millions
+    of rows is what made the checking path slow.
+    """
+    if path.suffix.lower() != ".csv":
+        return None
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        mapping = _column_map(next(csv.reader(handle), []))
+    if "account_handle" not in mapping:
+        return None
+    types = ", ".join(
+        f"{_literal(mapping[column])}: '{kind}'"
+        for column, kind in TYPED_COLUMNS.items()
+        if column in mapping
+    )
+
+    def column(name: str) -> str:
+        return _quote(mapping[name]) if name in mapping else "null"
+
+    inserted = con.execute(
+        f"""
+        insert into raw.imported_metrics (import_id, platform, snapshot_date, account_handle,
+            followers, following, posts)
+        select $import_id, {column("platform")}, {column("date")}, {column("account_handle")},
+            {column("followers")}, {column("following")}, {column("posts")}
+        from read_csv({_literal(str(path))}, header = true, auto_detect = true, delim = ',',
+            quote = '"', escape = '"', ignore_errors = true, types = {{{types}}})
+        where {column("platform")} is not null and {column("account_handle")} is not null
+            and {column("date")} is not null and {column("followers")} is not null
+        """,
+        {"import_id": import_id},
+    ).fetchone()
+    rows = int(inserted[0]) if inserted else 0
+    if rows != rows_read:
+        return None
+    checks = con.execute(
+        """
+        select count(*) filter (
+            where followers < 0 or following < 0 or posts < 0 or snapshot_date > $today
+        )
+        from raw.imported_metrics where import_id = $import_id
+        """,
+        {"import_id": import_id, "today": today},
+    ).fetchone()
+    if checks is None or checks[0]:
+        return None
+    con.execute(
+        """
+        create or replace temp table history_keys as
+        with keys as (
+            select distinct platform, account_handle
+            from raw.imported_metrics where import_id = $import_id
+        )
+        select
+            keys.platform,
+            keys.account_handle,
+            lower(trim(keys.platform)) as platform_key,
+            coalesce(roster.account_handle, trim(keys.account_handle)) as handle_resolved
+        from keys
+        left join history_roster_accounts as roster
+            on roster.platform = lower(trim(keys.platform))
+            and roster.handle_key = lower(trim(keys.account_handle))
+        """,
+        {"import_id": import_id},
+    )
+    keys = con.execute(
+        """
+        select
+            count(*) filter (where platform_key not in $platforms or handle_resolved = ''),
+            count(*) filter (
+                where platform <> platform_key or account_handle <> handle_resolved
+            )
+        from history_keys
+        """,
+        {"platforms": list(PLATFORMS)},
+    ).fetchone()
+    if keys is None or keys[0]:
+        return None
+    if not keys[1]:
+        return rows
+    con.execute(
+        """
+        update raw.imported_metrics as m
+        set platform = k.platform_key, account_handle = k.handle_resolved
+        from history_keys as k
+        where m.import_id = $import_id
+            and m.platform = k.platform
+            and m.account_handle = k.account_handle
+            and (k.platform <> k.platform_key or k.account_handle <> k.handle_resolved)
+        """,
+        {"import_id": import_id},
+    )
+    return rows
+
+
 def import_history(
     con: duckdb.DuckDBPyConnection,
     path: Path,
@@ -275,23 +401,41 @@ def import_history(
             assert id_row is not None
             import_id = int(id_row[0])
             try:
-                inserted = con.execute(
-                    f"""
+                outcome.rows_read = _data_rows(path)
+                bulk_rows = _bulk_insert(con, path, import_id, today, outcome.rows_read)
+                if bulk_rows is None:
+                    con.execute("delete from raw.imported_metrics where import_id = ?", [import_id])
+                    inserted = con.execute(
+                        f"""
+                        insert into raw.imported_metrics (import_id, platform, snapshot_date,
+                            account_handle, followers, following, posts)
+                        select $import_id, platform_key, snapshot_date, handle_resolved,
+                            followers_n, following_n, posts_n
+                        from ({_validated_sql(unnumbered)})
+                        where error_field is null
+                        """,
+                        {"import_id": import_id, "today": today, "platforms": list(PLATFORMS)},
+                    ).fetchone()
+                    bulk_rows = int(inserted[0]) if inserted else 0
+            except duckdb.Error as exc:
+                raise HistoryFileError(f"{path}: cannot be parsed ({_first_line(exc)})") from exc
+            outcome.rows_loaded = bulk_rows
+            if outcome.rows_read != outcome.rows_loaded:
+                # The numbered text pass decides: it names every bad row and loads exactly
+                # the rows it finds valid (the fast pass skipped unparsable lines unseen).
+                con.execute("delete from raw.imported_metrics where import_id = ?", [import_id])
+                _diagnose(con, path, today, outcome, quarantine_dir)
+                loaded = con.execute(
+                    """
                     insert into raw.imported_metrics (import_id, platform, snapshot_date,
                         account_handle, followers, following, posts)
                     select $import_id, platform_key, snapshot_date, handle_resolved,
                         followers_n, following_n, posts_n
-                    from ({_validated_sql(unnumbered)})
-                    where error_field is null
+                    from history_staged where error_field is null
                     """,
-                    {"import_id": import_id, "today": today, "platforms": list(PLATFORMS)},
+                    {"import_id": import_id},
                 ).fetchone()
-            except duckdb.Error as exc:
-                raise HistoryFileError(f"{path}: cannot be parsed ({_first_line(exc)})") from exc
-            outcome.rows_loaded = int(inserted[0]) if inserted else 0
-            outcome.rows_read = _data_rows(path)
-            if outcome.rows_read != outcome.rows_loaded:
-                _diagnose(con, path, today, outcome, quarantine_dir)
+                outcome.rows_loaded = int(loaded[0]) if loaded else 0
             summary = con.execute(
                 """
                 select min(snapshot_date), max(snapshot_date),
@@ -331,6 +475,7 @@ def import_history(
             )
     finally:
         con.execute("drop table if exists history_staged")
+        con.execute("drop table if exists history_keys")
         con.unregister("history_roster_accounts")
     for error in outcome.errors[:20]:
         log.warning("history row skipped: %s", error)
@@ -354,8 +499,8 @@ def _diagnose(
         "select count(*), count(*) filter (where error_field is null) from history_staged"
     ).fetchone()
     assert counts is not None
-    outcome.rows_read = int(counts[0])
-    outcome.rows_rejected = outcome.rows_read - int(counts[1])
+    outcome.rows_read, outcome.rows_loaded = int(counts[0]), int(counts[1])
+    outcome.rows_rejected = outcome.rows_read - outcome.rows_loaded
     if outcome.rows_rejected:
         outcome.errors = _row_errors(con, str(path), today)
         outcome.quarantine_path = str(_quarantine(con, path, quarantine_dir, outcome))

@@ -59,6 +59,7 @@ PUBLIC_BASE_URLS = {
     "facebook": "https://graph.facebook.com",
     "instagram": "https://graph.facebook.com",
     "linkedin": "https://api.linkedin.com",
+    "threads": "https://graph.threads.net",
 }
 
 

@@ -52,6 +52,7 @@ def test_warehouse_writers_share_one_slot_pool(dag_bag):
         ("platform_metrics", "load_roster"),
         ("platform_metrics", "load_bluesky"),
         ("platform_metrics", "load_x"),
+        ("platform_metrics", "load_threads"),
         ("survey_ingest", "ingest_surveys"),
         ("warehouse_build", "dbt_build"),
         ("warehouse_build", "publish"),

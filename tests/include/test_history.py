@@ -244,3 +244,51 @@ def test_cli_imports_and_reports(
     warehouse = tmp_path / "data" / "warehouse" / "warehouse.duckdb"
     with duckdb.connect(str(warehouse), read_only=True) as check:
         assert check.execute("select followers from raw.imported_metrics").fetchall() == [(7,)]
+
+
+def test_fast_pass_and_diagnosis_agree_on_padded_values_and_short_lines(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    clean = write_csv(
+        tmp_path,
+        "account_handle,platform,date,followers,following\n JoeKaeser , x , 2026-01-01 , 7 , 3 \n",
+        "clean.csv",
+    )
+    outcome = import_history(con, clean, ROSTER, tmp_path / "q", today=TODAY)
+    assert (outcome.rows_read, outcome.rows_loaded, outcome.errors) == (1, 1, [])
+
+    short = write_csv(
+        tmp_path,
+        "account_handle,platform,date,followers\nJoeKaeser,x,2026-01-02,8\nJoeKaeser,x\n",
+        "short.csv",
+    )
+    outcome = import_history(con, short, ROSTER, tmp_path / "q", today=TODAY)
+
+    assert (outcome.rows_read, outcome.rows_loaded, outcome.rows_rejected) == (2, 1, 1)
+    assert [(e.row, e.field, e.message) for e in outcome.errors] == [(3, "date", "is empty")]
+    assert imported(con) == [
+        ("x", "JoeKaeser", date(2026, 1, 1), 7, 3, None),
+        ("x", "JoeKaeser", date(2026, 1, 2), 8, None, None),
+    ]
+
+
+def test_clean_file_keys_are_normalised_to_the_roster_spelling(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    path = write_csv(
+        tmp_path,
+        "account_handle,platform,date,followers\n"
+        "joekaeser,X,2026-01-01,7\n"
+        "JOEKAESER,x,2026-01-02,8\n"
+        "someone_else,Bluesky,2026-01-02,9\n",
+    )
+
+    outcome = import_history(con, path, ROSTER, tmp_path / "q", today=TODAY)
+
+    assert (outcome.rows_read, outcome.rows_loaded, outcome.errors) == (3, 3, [])
+    assert outcome.platforms == ["bluesky", "x"]
+    assert [row[:4] for row in imported(con)] == [
+        ("bluesky", "someone_else", date(2026, 1, 2), 9),
+        ("x", "JoeKaeser", date(2026, 1, 1), 7),
+        ("x", "JoeKaeser", date(2026, 1, 2), 8),
+    ]

@@ -17,6 +17,7 @@ from social_leadership.platforms.bluesky import BlueskyConnector
 from social_leadership.platforms.graph import FacebookConnector, InstagramConnector
 from social_leadership.platforms.linkedin import LinkedInConnector
 from social_leadership.platforms.mastodon import MastodonConnector
+from social_leadership.platforms.threads import ThreadsConnector
 from social_leadership.platforms.x import XConnector
 from social_leadership.platforms.youtube import YouTubeConnector
 
@@ -31,6 +32,7 @@ CONNECTOR_CLASSES: dict[str, type[Connector]] = {
     "facebook": FacebookConnector,
     "instagram": InstagramConnector,
     "linkedin": LinkedInConnector,
+    "threads": ThreadsConnector,
 }
 
 
@@ -70,6 +72,8 @@ def build_connector(
         return InstagramConnector(base_url, access_token=credentials, ig_user_id=login, **options)
     if platform == "linkedin":
         return LinkedInConnector(base_url, access_token=credentials, **options)
+    if platform == "threads":
+        return ThreadsConnector(base_url, access_token=credentials, **options)
     if platform in PLATFORMS:
         raise PlatformError(
             f"{platform}: no connector is implemented (implemented: "
@@ -92,6 +96,7 @@ __all__ = [
     "MastodonConnector",
     "PlatformError",
     "RawResponse",
+    "ThreadsConnector",
     "XConnector",
     "YouTubeConnector",
     "build_connector",

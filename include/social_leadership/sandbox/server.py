@@ -2,10 +2,11 @@
 
 Bluesky ``getProfiles``, X ``users/by``, Mastodon ``accounts/lookup`` and ``accounts``,
 YouTube ``channels``, Graph pages and Instagram business discovery, LinkedIn
-``networkSizes``: the real paths, parameters, authentication, batch limits, error bodies,
-rate-limit signals and count types. Known accounts are the roster's handles; their counts
-come from :func:`~social_leadership.sandbox.synthetic.synthetic_metrics` for the date of
-the server's clock. Tests inject faults per request (``add_fault``: a queue) or per run
+``networkSizes``, Threads ``profile_lookup``: the real paths, parameters, authentication,
+batch limits, error bodies, rate-limit signals and count types. Known accounts are the
+roster's handles; their counts come from
+:func:`~social_leadership.sandbox.synthetic.synthetic_metrics` for the date of the server's
+clock. Tests inject faults per request (``add_fault``: a queue) or per run
 (``set_fault``: until ``clear_faults``).
 """
 
@@ -57,6 +58,8 @@ YOUTUBE_MAX_IDS = 50
 GRAPH_PATH = re.compile(r"^/v\d+\.\d+/([^/]+)$")
 LINKEDIN_PATH = re.compile(r"^/v2/networkSizes/(.+)$")
 INSTAGRAM_DISCOVERY = re.compile(r"^business_discovery\.username\(([^)]*)\)")
+THREADS_LOOKUP_PATH = "/v1.0/profile_lookup"
+THREADS_PERMISSION = "threads_profile_discovery"
 # Not secrets: the sandbox's well-known credentials, so demo connections work out of the box.
 SANDBOX_YOUTUBE_KEY = "sandbox-key"
 SANDBOX_IG_USER_ID = "17841400000000001"
@@ -127,6 +130,7 @@ class SandboxServer:
         instagram_user_id: str = SANDBOX_IG_USER_ID,
         youtube_hidden: tuple[str, ...] = (),
         mastodon_requires_login: bool = False,
+        threads_profile_discovery: bool = True,
         limits: dict[str, tuple[int, int]] | None = None,
     ) -> None:
         if roster is None:
@@ -144,6 +148,8 @@ class SandboxServer:
         self.youtube_key = youtube_key
         self.instagram_user_id = instagram_user_id
         self.mastodon_requires_login = mastodon_requires_login
+        # Whether the token holds the Threads permission to look up other profiles.
+        self.threads_profile_discovery = threads_profile_discovery
         self.faults: deque[Fault] = deque()
         self.run_faults: dict[str | None, Fault] = {}
         self.request_log: list[tuple[str, str]] = []
@@ -155,6 +161,7 @@ class SandboxServer:
             "facebook": (200, 3_600),
             "instagram": (200, 3_600),
             "linkedin": (100_000, 86_400),
+            "threads": (200, 3_600),
         }
         windows.update(limits or {})
         self._budgets = {name: _Budget(*window) for name, window in windows.items()}
@@ -179,7 +186,7 @@ class SandboxServer:
         }
         self._x_suspended = {name.casefold() for name in x_suspended}
         self._others: dict[str, dict[str, tuple[str, str]]] = {}
-        for platform in ("mastodon", "youtube", "facebook", "instagram", "linkedin"):
+        for platform in ("mastodon", "youtube", "facebook", "instagram", "linkedin", "threads"):
             known: dict[str, tuple[str, str]] = {}
             for account in roster.accounts_for(platform):
                 entry = (
@@ -321,6 +328,8 @@ class SandboxServer:
             return self._youtube(params)
         if platform in ("facebook", "instagram"):
             return self._graph(platform, path, params, authorization)
+        if platform == "threads":
+            return self._threads(params, authorization)
         return self._linkedin(path, params, headers)
 
     def _bearer_ok(self, authorization: str, params: dict[str, list[str]]) -> bool:
@@ -468,6 +477,49 @@ class SandboxServer:
             page["fan_count"] = round(followers * 0.93)
         return _Reply(200, page)
 
+    def _threads(self, params: dict[str, list[str]], authorization: str) -> _Reply:
+        if not self._bearer_ok(authorization, params):
+            return _Reply(400, _graph_error(190, "Invalid OAuth access token.", "OAuthException"))
+        if not self.threads_profile_discovery:
+            return _Reply(
+                403,
+                _graph_error(
+                    10,
+                    "(#10) Application does not have permission for this action: "
+                    f"requires {THREADS_PERMISSION}",
+                    "OAuthException",
+                ),
+            )
+        usernames = params.get("username", [])
+        if len(usernames) != 1 or not usernames[0]:
+            return _Reply(
+                400,
+                _graph_error(
+                    100, "(#100) The parameter username is required once", "OAuthException"
+                ),
+            )
+        entry = self._others["threads"].get(usernames[0].removeprefix("@").casefold())
+        if entry is None:
+            return _Reply(
+                400,
+                _graph_error(
+                    100,
+                    f"(#100) No public Threads profile has the username '{usernames[0]}'",
+                    "OAuthException",
+                    33,
+                ),
+            )
+        fields = ",".join(params.get("fields", [])).split(",")
+        followers, _, _ = synthetic_metrics("threads", entry[0], self.clock().date())
+        profile: dict[str, Any] = {"username": entry[0]}
+        if "name" in fields:
+            profile["name"] = entry[1]
+        if "follower_count" in fields:
+            profile["follower_count"] = followers
+        if "is_verified" in fields:
+            profile["is_verified"] = False
+        return _Reply(200, profile)
+
     def _linkedin(self, path: str, params: dict[str, list[str]], headers: dict[str, str]) -> _Reply:
         if headers.get("authorization", "") != f"Bearer {self.token}":
             return _Reply(
@@ -537,7 +589,7 @@ class SandboxServer:
                     "youtube.quota",
                 ),
             )
-        if platform in ("facebook", "instagram"):
+        if platform in ("facebook", "instagram", "threads"):
             reply = _Reply(
                 403,
                 _graph_error(
@@ -712,6 +764,8 @@ def _platform_of(path: str, params: dict[str, list[str]]) -> str | None:
         return "youtube"
     if LINKEDIN_PATH.match(path):
         return "linkedin"
+    if path == THREADS_LOOKUP_PATH:
+        return "threads"
     if GRAPH_PATH.match(path):
         fields = params.get("fields", [""])[0]
         return "instagram" if INSTAGRAM_DISCOVERY.match(fields) else "facebook"
@@ -800,7 +854,7 @@ def _server_error_body(platform: str, status: int) -> Any:
         return {"error": "We're sorry, but something went wrong on our end."}
     if platform == "youtube":
         return _google_error(status, "Backend Error", "backendError", "global")
-    if platform in ("facebook", "instagram"):
+    if platform in ("facebook", "instagram", "threads"):
         return _graph_error(
             2,
             "An unexpected error has occurred. Please retry your request.",
@@ -813,7 +867,7 @@ def _server_error_body(platform: str, status: int) -> Any:
 def _rate_headers(platform: str, budget: _Budget, remaining: int, reset: int) -> dict[str, str]:
     if platform in ("youtube", "linkedin"):
         return {}  # neither platform names its limits in headers
-    if platform in ("facebook", "instagram"):
+    if platform in ("facebook", "instagram", "threads"):
         used = round(100 * (budget.limit - remaining) / budget.limit)
         return {
             "X-App-Usage": json.dumps({"call_count": used, "total_cputime": 1, "total_time": 1})

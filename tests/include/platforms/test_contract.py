@@ -10,7 +10,12 @@ import httpx
 import pytest
 
 from social_leadership.platforms import build_connector, connector_class
-from social_leadership.platforms.base import AccountStatus, Connector, PlatformError
+from social_leadership.platforms.base import (
+    AccountStatus,
+    Connector,
+    PlatformError,
+    RawResponse,
+)
 from social_leadership.roster import Account, Executive, Roster
 from social_leadership.sandbox.server import (
     SANDBOX_IG_USER_ID,
@@ -23,7 +28,16 @@ from social_leadership.sandbox.synthetic import synthetic_account_id
 
 NOW = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
 SECRET = "s3cret-Token-9f"
-PLATFORMS = ("x", "bluesky", "mastodon", "youtube", "facebook", "instagram", "linkedin")
+PLATFORMS = (
+    "x",
+    "bluesky",
+    "mastodon",
+    "youtube",
+    "facebook",
+    "instagram",
+    "linkedin",
+    "threads",
+)
 # Platforms whose throttle signal names a reset time (the others only say "stop").
 NAMES_RESET = {"x", "bluesky", "mastodon"}
 COUNT = 120
@@ -38,6 +52,7 @@ def handle(platform: str, number: int) -> str:
         "facebook": f"acct.page{number:04d}",
         "instagram": f"acct.ig{number:04d}",
         "linkedin": f"urn:li:organization:{1000 + number}",
+        "threads": f"acct.th{number:04d}",
     }[platform]
 
 
@@ -49,6 +64,7 @@ UNKNOWN = {
     "facebook": "nobody.page",
     "instagram": "nobody.ig",
     "linkedin": "urn:li:organization:1",
+    "threads": "nobody.th",
 }
 
 
@@ -194,7 +210,7 @@ def test_persistent_outage_gives_up_bounded_and_defers(
     assert "gave up after 3 attempts" in (result.message or "")
 
 
-@pytest.mark.parametrize("platform", ["x", "youtube", "facebook"])
+@pytest.mark.parametrize("platform", ["x", "youtube", "facebook", "threads"])
 def test_slow_replies_time_out_and_are_retried(platform: str, sandbox: SandboxServer) -> None:
     sandbox.add_fault("slow", platform=platform, delay_seconds=1.0)
     connector = make(platform, sandbox, timeout_seconds=0.3)
@@ -205,7 +221,9 @@ def test_slow_replies_time_out_and_are_retried(platform: str, sandbox: SandboxSe
     assert result.requests_sent == 2
 
 
-@pytest.mark.parametrize("platform", ["x", "youtube", "facebook", "instagram", "linkedin"])
+@pytest.mark.parametrize(
+    "platform", ["x", "youtube", "facebook", "instagram", "linkedin", "threads"]
+)
 def test_secrets_never_reach_urls_or_errors(platform: str, sandbox: SandboxServer) -> None:
     sandbox.set_fault("500", platform=platform)
     failing = make(platform, sandbox, max_attempts=1)
@@ -243,6 +261,8 @@ def test_sandbox_enforces_batch_limits_and_auth(sandbox: SandboxServer) -> None:
     page = httpx.get(f"{base}/v21.0/{handle('facebook', 0)}?fields=followers_count")
     assert page.json()["error"]["code"] == 190
     assert httpx.get(f"{base}/v2/networkSizes/urn:li:organization:1001").status_code == 401
+    lookup = httpx.get(f"{base}/v1.0/profile_lookup?username={handle('threads', 0)}")
+    assert lookup.json()["error"]["code"] == 190
 
 
 def test_youtube_counts_are_strings_rounded_and_may_be_hidden() -> None:
@@ -293,3 +313,54 @@ def test_linkedin_members_are_never_requested(sandbox: SandboxServer) -> None:
 def test_instagram_needs_the_own_account_id() -> None:
     with pytest.raises(PlatformError, match="own business account id"):
         build_connector("instagram", "http://127.0.0.1:1", SANDBOX_X_TOKEN, None)
+
+
+def test_threads_reads_follower_count_singular_and_leaves_posts_null(
+    sandbox: SandboxServer,
+) -> None:
+    reply = httpx.get(
+        f"{sandbox.base_url}/v1.0/profile_lookup",
+        params={"username": handle("threads", 0), "fields": "username,follower_count"},
+        headers={"Authorization": f"Bearer {SECRET}"},
+    ).json()
+    assert "followers_count" not in reply
+    connector = make("threads", sandbox)
+
+    result = connector.extract([handle("threads", 0)])
+
+    [observation] = connector_class("threads").parse(result.responses[0])
+    assert observation.followers == reply["follower_count"]
+    assert observation.status is AccountStatus.OK
+    assert observation.posts is None
+
+
+def test_threads_also_accepts_followers_count() -> None:
+    response = RawResponse(
+        platform="threads",
+        requested_handles=("someone",),
+        request_url="https://graph.threads.net/v1.0/profile_lookup?username=someone",
+        status_code=200,
+        body=b'{"username":"someone","followers_count":1234}',
+        fetched_at=NOW,
+        elapsed_ms=1.0,
+    )
+
+    [observation] = connector_class("threads").parse(response)
+
+    assert (observation.status, observation.followers) == (AccountStatus.OK, 1234)
+
+
+def test_threads_without_the_discovery_permission_stops_naming_it() -> None:
+    with SandboxServer(
+        roster(), x_token=SECRET, threads_profile_discovery=False, clock=lambda: NOW
+    ) as server:
+        connector = build_connector("threads", server.base_url, SECRET, sleep=Sleeps())
+        with pytest.raises(PlatformError, match="threads_profile_discovery") as raised:
+            connector.extract([handle("threads", 0), handle("threads", 1)])
+        assert server.requests_to("/v1.0/profile_lookup") == 1
+    assert SECRET not in str(raised.value)
+
+
+def test_threads_needs_a_token() -> None:
+    with pytest.raises(PlatformError, match="access token"):
+        build_connector("threads", "http://127.0.0.1:1", None)

@@ -1,0 +1,89 @@
+"""Threads profile discovery: ``/v1.0/profile_lookup?username=...``, one account a call.
+
+Looking up someone else's profile needs the ``threads_profile_discovery`` permission, which
+Meta grants case by case. A token without it fails every lookup alike, so the run stops
+with an error naming the permission. Throttling, token errors and unknown users are Graph
+error bodies, handled as for Facebook. The lookup names the count ``follower_count``
+(singular; insights say ``followers_count``, also accepted) and returns no post count.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+
+from social_leadership.platforms.base import (
+    AccountObservation,
+    AccountStatus,
+    RawResponse,
+    Verdict,
+    count_value,
+    json_document,
+    observation_without_counts,
+)
+from social_leadership.platforms.graph import _GraphConnector, graph_error
+
+THREADS_API = "https://graph.threads.net"
+THREADS_VERSION = "v1.0"
+PROFILE_LOOKUP_PATH = f"/{THREADS_VERSION}/profile_lookup"
+THREADS_FIELDS = "username,follower_count"
+DISCOVERY_PERMISSION = "threads_profile_discovery"
+
+
+def is_permission_error(code: Any) -> bool:
+    """Graph's "permission not granted" codes: 10 and the 200 to 299 range."""
+    return isinstance(code, int) and (code == 10 or 200 <= code <= 299)
+
+
+class ThreadsConnector(_GraphConnector):
+    platform = "threads"
+
+    def __init__(
+        self, base_url: str = THREADS_API, access_token: str | None = None, **options: Any
+    ):
+        super().__init__(base_url, access_token, **options)
+
+    def build_request(self, handles: Sequence[str]) -> httpx.Request:
+        return httpx.Request(
+            "GET",
+            self.base_url + PROFILE_LOOKUP_PATH,
+            params={"username": handles[0], "fields": THREADS_FIELDS},
+            headers=self._headers(),
+        )
+
+    def judge(self, status: int, body: bytes, headers: httpx.Headers) -> Verdict:
+        error = graph_error(json_document(body))
+        if error is not None and status != 200 and is_permission_error(error.get("code")):
+            return Verdict(
+                "fatal",
+                f"Graph error {error['code']}: the token lacks the {DISCOVERY_PERMISSION} "
+                "permission needed to look up other profiles",
+            )
+        return super().judge(status, body, headers)
+
+    @classmethod
+    def parse(cls, response: RawResponse) -> list[AccountObservation]:
+        failed = cls._failed(response)
+        if failed is not None:
+            return failed
+        handle = response.requested_handles[0]
+        profile = json_document(response.body)
+        if not isinstance(profile, dict):
+            return [observation_without_counts(response, handle, AccountStatus.ERROR)]
+        followers = count_value(profile, "follower_count")
+        if followers is None:
+            followers = count_value(profile, "followers_count")
+        return [
+            AccountObservation(
+                platform=cls.platform,
+                account_handle=handle,
+                account_id=str(profile["id"]) if profile.get("id") is not None else None,
+                status=AccountStatus.OK if followers is not None else AccountStatus.HIDDEN,
+                followers=followers,
+                following=None,
+                posts=None,
+                observed_at=response.fetched_at,
+            )
+        ]
