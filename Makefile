@@ -50,6 +50,8 @@ summary: install
 # The Airflow UI on the same files as `make run` (http://127.0.0.1:8080; the admin
 # password is printed by standalone and stored in $(AIRFLOW_HOME)).
 airflow-ui: install
+	$(BIN)/airflow db migrate
+	$(BIN)/airflow pools set duckdb_warehouse 1 "Single writer to the DuckDB warehouse"
 	PATH=$(CURDIR)/$(BIN):$$PATH AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags \
 	  AIRFLOW__CORE__LOAD_EXAMPLES=False PYTHONPATH=$(CURDIR)/include \
 	  $(BIN)/airflow standalone

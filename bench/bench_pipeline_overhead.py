@@ -19,7 +19,7 @@ from _common import median, report
 
 NAME = "pipeline_overhead"
 BOUND = 5.0
-ROUNDS = 2
+ROUNDS = 3  # the first is a warm-up: first build (full refresh) and demo history seeding
 
 
 def main() -> int:
@@ -33,7 +33,9 @@ def main() -> int:
         airflow_home = Path(tmp) / "airflow_home"
         pipeline_times: list[float] = []
         dbt_times: list[float] = []
-        for round_no in range(1, ROUNDS + 1):
+        # Every round after the warm-up is the daily case on both sides: an incremental
+        # build of the same warehouse.
+        for round_no in range(ROUNDS):
             timings = run_pipeline(settings, airflow_home, echo=False)
             pipeline = timings["total"]
             pipeline_times.append(pipeline)
@@ -41,12 +43,13 @@ def main() -> int:
             run_dbt(["build"], settings)
             dbt_times.append(time.perf_counter() - started)
             print(
-                f"round {round_no}: pipeline {pipeline:.1f}s "
+                f"round {round_no}{' (warm-up, not counted)' if round_no == 0 else ''}: "
+                f"pipeline {pipeline:.1f}s "
                 f"({', '.join(f'{k} {v:.1f}s' for k, v in timings.items())}); "
                 f"dbt build alone {dbt_times[-1]:.1f}s",
                 flush=True,
             )
-        ratio = median(pipeline_times) / median(dbt_times)
+        ratio = median(pipeline_times[1:]) / median(dbt_times[1:])
         return report(NAME, ratio, BOUND)
 
 

@@ -59,23 +59,37 @@ def platform_metrics():
 
         return extract_task(platform, handles_by_platform.get(platform, []), context)
 
-    @task(pool=WAREHOUSE_POOL, outlets=[RAW_PLATFORM_METRICS])
+    @task(pool=WAREHOUSE_POOL)
     def load(extract_outcome: dict, **context) -> dict:
         from social_leadership.tasks import load_task
 
         return load_task(extract_outcome, context)
 
-    @task(pool=WAREHOUSE_POOL, outlets=[RAW_PLATFORM_METRICS])
+    @task(pool=WAREHOUSE_POOL)
     def import_history() -> dict:
         from social_leadership.tasks import import_history_task
 
         return import_history_task()
 
+    # Runs once every load has ended, failed ones included, so the platforms that did
+    # arrive still reach the warehouse; one asset event per run, and none without rows.
+    @task.short_circuit(trigger_rule="all_done", ignore_downstream_trigger_rules=False)
+    def anything_loaded(**context) -> bool:
+        from social_leadership.tasks import platform_rows_arrived
+
+        return platform_rows_arrived(context)
+
+    @task(outlets=[RAW_PLATFORM_METRICS])
+    def signal_warehouse() -> None:
+        """Emit the raw_platform_metrics asset event that schedules warehouse_build."""
+
     handles = load_roster()
-    handles >> import_history()
+    loaded = [import_history()]
+    handles >> loaded[0]
     for platform in API_PLATFORMS:
         landed = extract.override(task_id=f"extract_{platform}")(platform, handles)
-        load.override(task_id=f"load_{platform}")(landed)
+        loaded.append(load.override(task_id=f"load_{platform}")(landed))
+    loaded >> anything_loaded() >> signal_warehouse()
 
 
 platform_metrics()

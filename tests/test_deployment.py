@@ -39,12 +39,13 @@ def test_compose_metadata_db_is_postgres_and_pool_is_created():
 def test_compose_has_no_literal_secrets_and_no_telemetry():
     text = (REPO_ROOT / "docker-compose.yml").read_text()
     env = _compose()["services"]["airflow-scheduler"]["environment"]
-    for key in ("AIRFLOW__API_AUTH__JWT_SECRET",):
+    for key in ("AIRFLOW__API_AUTH__JWT_SECRET", "AIRFLOW__CORE__FERNET_KEY"):
         assert re.fullmatch(r"\$\{[A-Z_]+:\?[^}]+\}", env[key]), key
     assert "${POSTGRES_PASSWORD:?" in text
     assert env["AIRFLOW__USAGE_DATA_COLLECTION__ENABLED"] == "False"
     assert env["DBT_SEND_ANONYMOUS_USAGE_STATS"] == "false"
     assert env["GX_ANALYTICS_ENABLED"] == "false"
+    assert env["DO_NOT_TRACK"] == "1"
 
 
 def test_dockerfile_installs_the_pinned_requirements():

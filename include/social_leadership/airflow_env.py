@@ -15,24 +15,13 @@ from pathlib import Path
 
 from social_leadership.airflow_runner import RESULT_PREFIX
 from social_leadership.orchestration import WAREHOUSE_POOL
-from social_leadership.settings import REPO_ROOT
-
-# Nothing phones home: Airflow's usage data (Scarf), dbt's anonymous stats and version
-# check, Great Expectations' analytics.
-NO_TELEMETRY = {
-    "AIRFLOW__USAGE_DATA_COLLECTION__ENABLED": "False",
-    "SCARF_ANALYTICS": "false",
-    "DO_NOT_TRACK": "1",
-    "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-    "DBT_VERSION_CHECK": "false",
-    "GX_ANALYTICS_ENABLED": "false",
-}
+from social_leadership.settings import NO_TELEMETRY_ENV, REPO_ROOT
 
 
 def airflow_environment(airflow_home: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
     """Environment for an Airflow CLI process using this repository's DAGs."""
     env = dict(os.environ)
-    env.update(NO_TELEMETRY)
+    env.update(NO_TELEMETRY_ENV)
     env.update(
         {
             "AIRFLOW_HOME": str(airflow_home),

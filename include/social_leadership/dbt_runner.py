@@ -19,7 +19,7 @@ from typing import Any
 
 import duckdb
 
-from social_leadership.settings import Settings
+from social_leadership.settings import NO_TELEMETRY_ENV, Settings
 
 OUTPUT_TAIL_LINES = 60
 
@@ -34,12 +34,6 @@ _STATUS_BUCKETS: dict[str, str] = {
     "skipped": "skip",
     "skip": "skip",
     "no-op": "skip",
-}
-
-TELEMETRY_OFF_ENV: dict[str, str] = {
-    "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-    "DBT_VERSION_CHECK": "false",
-    "DO_NOT_TRACK": "1",
 }
 
 
@@ -90,7 +84,7 @@ def dbt_env(settings: Settings) -> dict[str, str]:
     """Environment for dbt: the caller's, the SLW_* settings, telemetry off, logs in logs_dir."""
     env = dict(os.environ)
     env.update(settings.as_env())
-    env.update(TELEMETRY_OFF_ENV)
+    env.update(NO_TELEMETRY_ENV)
     env["DBT_LOG_PATH"] = str(settings.logs_dir / "dbt")
     return env
 

@@ -47,7 +47,7 @@ METRIC_COLUMNS = (
 class ExtractOutcome:
     platform: str
     snapshot_date: date
-    status: str  # landed | skipped_backfill | not_configured
+    status: str  # landed | skipped_backfill | not_configured | failed
     requests_sent: int = 0
     accounts_requested: int = 0
     deferred: int = 0
@@ -253,10 +253,18 @@ def load_platform_day(
     platform: str,
     snapshot_date: date,
     run_id: str,
+    *,
+    run_dir: Path | None = None,
 ) -> LoadOutcome:
-    """Replace the day's API rows for one platform with the latest complete landing."""
+    """Replace the day's API rows for one platform with a complete landing.
+
+    ``run_dir`` is the landing the calling run's extract wrote; without it, the latest
+    complete landing of the day. An account this landing could not read (deferred by a
+    rate limit, or an error) keeps an earlier successful observation of the same day: a
+    throttled rerun never replaces good counts with empty ones.
+    """
     started_at = datetime.now(UTC)
-    run_dir = latest_complete_run(landing_dir, platform, snapshot_date)
+    run_dir = run_dir or latest_complete_run(landing_dir, platform, snapshot_date)
     if run_dir is None:
         outcome = LoadOutcome(
             platform,
@@ -298,19 +306,46 @@ def load_platform_day(
         requests_sent=int(manifest.get("requests_sent", len(responses))),
         message=manifest.get("message"),
     )
+    unread = [str(AccountStatus.DEFERRED), str(AccountStatus.ERROR)]
     with transaction(con):
-        con.execute(
-            """
-            delete from raw.platform_metrics
-            where platform = ? and snapshot_date = ? and source = 'api'
-            """,
-            [platform, snapshot_date],
-        )
         con.register("incoming_platform_metrics", frame)
         con.execute(
-            f"insert into raw.platform_metrics ({', '.join(METRIC_COLUMNS)}) "
-            f"select {', '.join(METRIC_COLUMNS)} from incoming_platform_metrics"
+            """
+            delete from raw.platform_metrics as kept
+            where kept.platform = $platform and kept.snapshot_date = $day
+                and kept.source = 'api'
+                and not (
+                    kept.account_status = 'ok'
+                    and kept.account_handle in (
+                        select account_handle from incoming_platform_metrics
+                        where account_status in $unread
+                    )
+                )
+            """,
+            {"platform": platform, "day": snapshot_date, "unread": unread},
+        )
+        columns = ", ".join(METRIC_COLUMNS)
+        con.execute(
+            f"""
+            insert into raw.platform_metrics ({columns})
+            select {columns} from incoming_platform_metrics
+            where account_handle not in (
+                select account_handle from raw.platform_metrics
+                where platform = $platform and snapshot_date = $day and source = 'api'
+            )
+            """,
+            {"platform": platform, "day": snapshot_date},
         )
         con.unregister("incoming_platform_metrics")
+        kept = con.execute(
+            """
+            select count(*) from raw.platform_metrics
+            where platform = ? and snapshot_date = ? and source = 'api' and landing_path <> ?
+            """,
+            [platform, snapshot_date, str(run_dir)],
+        ).fetchone()
+        if kept and kept[0]:
+            note = f"kept {kept[0]} earlier observation(s) of the day for unread accounts"
+            outcome.message = f"{outcome.message}; {note}" if outcome.message else note
         _write_audit(con, outcome, run_id, started_at)
     return outcome

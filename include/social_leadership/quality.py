@@ -33,9 +33,8 @@ from great_expectations.data_context.types.base import (
 
 from social_leadership.domain import PLATFORMS
 from social_leadership.settings import Settings
-from social_leadership.warehouse import connect, transaction
+from social_leadership.warehouse import MARTS_SCHEMA, connect, transaction
 
-MARTS_SCHEMA = "marts"
 DETAILS_MAX_CHARS = 2000
 
 ExpectationFactory = Callable[[], list[gxe.Expectation]]

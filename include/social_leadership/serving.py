@@ -10,7 +10,6 @@ never a half-written one. The Parquet export follows the same rule per file.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,10 +18,10 @@ from pathlib import Path
 
 import duckdb
 
+from social_leadership.landing import safe_run_id
 from social_leadership.settings import Settings
-from social_leadership.warehouse import connect, transaction
+from social_leadership.warehouse import MARTS_SCHEMA, connect, transaction
 
-MARTS_SCHEMA = "marts"
 WORKING_ALIAS = "working"
 
 SYNTHETIC_NOTICE = (
@@ -54,8 +53,7 @@ def _quote_identifier(value: str) -> str:
 
 def _temporary_path(final_path: Path, run_id: str) -> Path:
     # Airflow run ids hold ':' and '+'; keep the temporary name portable.
-    safe_run_id = re.sub(r"[^A-Za-z0-9_.-]", "_", run_id)
-    return final_path.with_name(f"{final_path.name}.tmp-{safe_run_id}")
+    return final_path.with_name(f"{final_path.name}.tmp-{safe_run_id(run_id)}")
 
 
 def _remove_quietly(*paths: Path) -> None:

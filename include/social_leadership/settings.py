@@ -13,6 +13,17 @@ from pathlib import Path
 
 ENV_PREFIX = "SLW_"
 
+# Nothing phones home: Airflow's usage data (Scarf), dbt's anonymous stats and version
+# check, Great Expectations' analytics. Set for every process the pipeline starts.
+NO_TELEMETRY_ENV: dict[str, str] = {
+    "AIRFLOW__USAGE_DATA_COLLECTION__ENABLED": "False",
+    "SCARF_ANALYTICS": "false",
+    "DO_NOT_TRACK": "1",
+    "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    "DBT_VERSION_CHECK": "false",
+    "GX_ANALYTICS_ENABLED": "false",
+}
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_ROOT = PACKAGE_DIR.parent.parent
 BUNDLED_DATA_DIR = PACKAGE_DIR.parent / "data"
@@ -52,6 +63,7 @@ class Settings:
     dbt_profiles_dir: Path
     dbt_target_dir: Path
     gap_fill_days: int
+    late_data_days: int
     pseudonym_key_file: Path
 
     def ensure_dirs(self) -> None:
@@ -93,6 +105,7 @@ SETTING_DOCS: dict[str, str] = {
     "DBT_PROFILES_DIR": "folder holding profiles.yml",
     "DBT_TARGET_DIR": "dbt target/ folder (artifacts)",
     "GAP_FILL_DAYS": "days a missing observation is carried forward (default 7)",
+    "LATE_DATA_DAYS": "days beyond the gap-fill window a daily build recomputes (default 3)",
     # The key itself (SLW_PSEUDONYM_KEY) is a secret and is never printed: only its file.
     "PSEUDONYM_KEY_FILE": (
         "key for pseudonymising survey respondent ids (HMAC-SHA256), used when "
@@ -120,5 +133,6 @@ def load_settings() -> Settings:
         dbt_profiles_dir=_path("DBT_PROFILES_DIR", DBT_PROJECT_DIR),
         dbt_target_dir=_path("DBT_TARGET_DIR", data_dir / "dbt" / "target"),
         gap_fill_days=_int("GAP_FILL_DAYS", 7),
+        late_data_days=_int("LATE_DATA_DAYS", 3),
         pseudonym_key_file=_path("PSEUDONYM_KEY_FILE", data_dir / "secrets" / "pseudonym.key"),
     )

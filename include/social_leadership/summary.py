@@ -32,7 +32,8 @@ def country_comparison_lines(
     rows = con.execute(
         """
         select country_code, calendar_year, executives_tracked, active_share,
-            median_followers, expectation_share_pct, is_country_expectation, expectation_wave
+            median_followers, expectation_share_pct, is_country_expectation, expectation_wave,
+            is_synthetic_expectation
         from marts.fct_country_comparison_yearly
         where calendar_year = (select max(calendar_year) from marts.fct_country_comparison_yearly)
         order by executives_tracked desc, country_code
@@ -47,12 +48,13 @@ def country_comparison_lines(
         "expectation that CEOs lead):",
         f"  {'country':<8}{'tracked':>8}{'active':>8}{'median reach':>14}{'expect CEOs':>13}",
     ]
-    for country, _year, tracked, share, median, expected, is_country, wave in rows:
+    for country, _year, tracked, share, median, expected, is_country, wave, synthetic in rows:
         if expected is None:
             expectation = "-"
         else:
             scope = "own" if is_country else "global"
-            expectation = f"{expected:.0f}% ({scope} {wave})"
+            label = ", synthetic" if synthetic else ""
+            expectation = f"{expected:.0f}% ({scope} {wave}{label})"
         lines.append(
             f"  {country:<8}{tracked:>8}{share:>8.0%}{_format_count(median):>14}  {expectation}"
         )

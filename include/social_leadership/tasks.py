@@ -9,6 +9,7 @@ import json
 import logging
 from dataclasses import asdict
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 from social_leadership.settings import load_settings
@@ -84,22 +85,48 @@ def import_history_task() -> dict[str, Any]:
     }
 
 
+def platform_rows_arrived(context: dict[str, Any]) -> bool:
+    """Whether this run's loads or history import wrote any rows (read from their XComs)."""
+    from social_leadership.domain import API_PLATFORMS
+
+    task_ids = ["import_history", *(f"load_{platform}" for platform in API_PLATFORMS)]
+    outcomes = context["ti"].xcom_pull(task_ids=task_ids) or []
+    arrived = [
+        outcome
+        for outcome in outcomes
+        if outcome and (outcome.get("accounts_loaded") or outcome.get("rows_loaded"))
+    ]
+    log.info("%d of %d loads brought rows", len(arrived), len(task_ids))
+    return bool(arrived)
+
+
 def extract_task(platform: str, handles: list[str], context: dict[str, Any]) -> dict[str, Any]:
-    from social_leadership.loading import extract_platform
+    from social_leadership.loading import ExtractOutcome, extract_platform, observation_date
     from social_leadership.orchestration import platform_endpoint
+    from social_leadership.platforms.base import PlatformError
 
     settings = load_settings()
     endpoint = platform_endpoint(platform)
-    outcome = extract_platform(
-        platform,
-        handles,
-        endpoint.base_url,
-        endpoint.credentials,
-        settings.landing_dir,
-        _run_id(context),
-        context["logical_date"],
-        login=endpoint.login,
-    )
+    # A manually triggered Airflow 3 run may have no logical date: it runs for now.
+    logical_date = context.get("logical_date") or context["dag_run"].run_after
+    try:
+        outcome = extract_platform(
+            platform,
+            handles,
+            endpoint.base_url,
+            endpoint.credentials,
+            settings.landing_dir,
+            _run_id(context),
+            logical_date,
+            login=endpoint.login,
+        )
+    except PlatformError as exc:
+        # Permanent (bad token, missing permission, refused request): a retry would meet
+        # the same answer. The load task records it in the audit and fails visibly.
+        day = observation_date(logical_date) or logical_date.date()
+        outcome = ExtractOutcome(
+            platform, day, "failed", accounts_requested=len(set(handles)), message=str(exc)
+        )
     return _jsonable(outcome)
 
 
@@ -113,6 +140,10 @@ def load_task(extract_outcome: dict[str, Any], context: dict[str, Any]) -> dict[
     with connect(settings.warehouse_path) as con:
         if extract.status != "landed":
             outcome = record_skipped(con, extract, _run_id(context))
+            if extract.status == "failed":
+                from airflow.sdk.exceptions import AirflowFailException
+
+                raise AirflowFailException(f"{extract.platform}: {extract.message}")
         else:
             outcome = load_platform_day(
                 con,
@@ -120,6 +151,7 @@ def load_task(extract_outcome: dict[str, Any], context: dict[str, Any]) -> dict[
                 extract.platform,
                 extract.snapshot_date,
                 _run_id(context),
+                run_dir=Path(extract.landing_dir) if extract.landing_dir else None,
             )
     log.info("load %s: %s", extract.platform, outcome)
     return _jsonable(outcome)

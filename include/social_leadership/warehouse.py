@@ -13,6 +13,9 @@ from pathlib import Path
 
 import duckdb
 
+# The schema BI tools read (published to the serving copy) and the quality gate checks.
+MARTS_SCHEMA = "marts"
+
 # The raw and audit tables: the contract between the Python loaders and dbt's sources.
 # Changing a column here means changing dbt_project/models/staging/_staging__sources.yml.
 RAW_DDL = """
@@ -129,6 +132,14 @@ create table if not exists raw.imported_metrics (
     followers bigint not null,
     following bigint,
     posts bigint
+);
+
+-- Every survey file ever loaded, by content: the same file dropped again is a no-op even
+-- after a correction replaced its rows.
+create table if not exists raw.survey_files (
+    file_sha256 varchar not null,
+    file_name varchar not null,
+    loaded_at timestamptz not null
 );
 
 create table if not exists audit.platform_loads (

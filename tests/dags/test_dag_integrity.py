@@ -53,6 +53,7 @@ def test_warehouse_writers_share_one_slot_pool(dag_bag):
         ("platform_metrics", "load_bluesky"),
         ("platform_metrics", "load_x"),
         ("platform_metrics", "load_threads"),
+        ("platform_metrics", "import_history"),
         ("survey_ingest", "ingest_surveys"),
         ("warehouse_build", "dbt_build"),
         ("warehouse_build", "publish"),
@@ -87,3 +88,19 @@ def test_dag_files_do_no_work_at_import_time(tmp_path, monkeypatch):
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
     assert not (tmp_path / "data").exists()
+
+
+def test_platform_metrics_signals_the_warehouse_once_after_every_load(dag_bag):
+    from social_leadership.domain import API_PLATFORMS
+    from social_leadership.orchestration import RAW_PLATFORM_METRICS
+
+    dag = dag_bag.dags["platform_metrics"]
+    producers = [task.task_id for task in dag.tasks if RAW_PLATFORM_METRICS in task.outlets]
+    assert producers == ["signal_warehouse"]
+    gate = dag.get_task("anything_loaded")
+    assert gate.trigger_rule == "all_done"
+    assert set(gate.upstream_task_ids) == {
+        "import_history",
+        *(f"load_{platform}" for platform in API_PLATFORMS),
+    }
+    assert dag.get_task("signal_warehouse").upstream_task_ids == {"anything_loaded"}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -20,6 +21,7 @@ from social_leadership.warehouse import ensure_schema
 
 NOW = datetime(2026, 3, 14, 9, 30, tzinfo=UTC)
 TOKEN = "test-token-abc123"
+ROWS = "select * exclude (loaded_at) from raw.platform_metrics order by all"
 
 
 @pytest.fixture(scope="module")
@@ -131,3 +133,41 @@ def test_crash_mid_load_leaves_previous_state(tmp_path, sandbox):
         audits = con.execute("select run_id from audit.platform_loads").fetchall()
     assert after == before
     assert audits == [("r1",)]
+
+
+def test_throttled_rerun_keeps_the_days_good_counts_and_loads_its_own_landing(
+    tmp_path, con, sandbox
+):
+    handles = _x_handles(sandbox)
+    first = extract_platform(
+        "x", handles, sandbox.base_url, TOKEN, tmp_path / "l", "run-1", NOW, now=NOW
+    )
+    load_platform_day(con, tmp_path / "l", "x", NOW.date(), "run-1")
+    good = con.execute(ROWS).fetchall()
+
+    # The rerun meets a rate limit that resets in an hour: every account is deferred.
+    sandbox.add_fault("429", platform="x", reset_seconds=3600)
+    second = extract_platform(
+        "x",
+        handles,
+        sandbox.base_url,
+        TOKEN,
+        tmp_path / "l",
+        "run-2",
+        NOW,
+        now=NOW,
+        max_wait_seconds=1,
+        sleep=lambda _: None,
+    )
+    assert second.deferred == len({h.casefold() for h in handles})
+    outcome = load_platform_day(
+        con, tmp_path / "l", "x", NOW.date(), "run-2", run_dir=Path(second.landing_dir)
+    )
+
+    assert con.execute(ROWS).fetchall() == good
+    assert "kept" in outcome.message
+    # Loading the first run's own landing again gives the same counts (a new loaded_at).
+    load_platform_day(
+        con, tmp_path / "l", "x", NOW.date(), "run-1b", run_dir=Path(first.landing_dir)
+    )
+    assert con.execute(ROWS).fetchall() == good

@@ -502,3 +502,27 @@ def test_bundled_demo_microdata_is_synthetic_deterministic_and_loads(tmp_path, c
     assert con.execute("select bool_and(is_synthetic) from raw.survey_questions").fetchone() == (
         True,
     )
+
+
+def test_a_replaced_file_still_in_the_landing_folder_does_not_come_back(tmp_path, con):
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    (landing / "a_first.csv").write_text(HEADER + "acme,Acme,2022,FR,q1,Q one,share_pct,40,,,x\n")
+    ingest_folder(con, landing, tmp_path / "q", include_bundled=False, pseudonym_key=KEY)
+    # A correction for the same source and wave arrives; the first file stays in place.
+    (landing / "b_correction.csv").write_text(
+        HEADER + "acme,Acme,2022,FR,q1,Q one,share_pct,45,,,x\n"
+    )
+
+    for _ in range(3):  # three polls of the folder
+        outcomes = ingest_folder(
+            con, landing, tmp_path / "q", include_bundled=False, pseudonym_key=KEY
+        )
+
+    assert {o.file: o.status for o in outcomes} == {
+        "a_first.csv": "unchanged",
+        "b_correction.csv": "unchanged",
+    }
+    assert con.execute("select value, file_name from raw.survey_results").fetchall() == [
+        (45.0, "b_correction.csv")
+    ]

@@ -33,9 +33,18 @@ metrics as (
     select * from {{ ref('stg_platforms__metrics') }}
 ),
 
+imported_metrics as (
+    select * from {{ ref('stg_history__imported_metrics') }}
+),
+
+-- The series end on the latest day anything arrived, by API or by import (a warehouse
+-- fed only by imports, such as LinkedIn members, still gets its facts).
 latest_snapshot as (
-    select max(snapshot_date) as last_snapshot_date
-    from metrics
+    select
+        greatest(
+            (select max(metrics.snapshot_date) from metrics),
+            (select max(imported_metrics.snapshot_date) from imported_metrics)
+        ) as last_snapshot_date
 ),
 
 executive_observations as (

@@ -73,6 +73,7 @@ expectations as (
         wave,
         scope,
         value,
+        is_synthetic,
         lower(scope) = 'global' as is_global
     from survey_results
     where
@@ -87,6 +88,7 @@ chosen_expectations as (
         expectations.survey_source_id,
         expectations.wave,
         expectations.value,
+        expectations.is_synthetic,
         not expectations.is_global as is_country_figure
     from tracked
     inner join expectations
@@ -98,7 +100,9 @@ chosen_expectations as (
             )
     qualify row_number() over (
         partition by tracked.country_code, tracked.calendar_year
+        -- A real figure always beats a synthetic (demo) one, whatever its scope or wave.
         order by
+            expectations.is_synthetic asc,
             expectations.is_global asc,
             expectations.wave desc,
             expectations.survey_source_id asc
@@ -121,7 +125,8 @@ final as (
         chosen_expectations.value as expectation_share_pct,
         chosen_expectations.is_country_figure as is_country_expectation,
         chosen_expectations.wave as expectation_wave,
-        chosen_expectations.survey_source_id as expectation_source_id
+        chosen_expectations.survey_source_id as expectation_source_id,
+        chosen_expectations.is_synthetic as is_synthetic_expectation
     from tracked
     inner join countries
         on tracked.country_code = countries.country_code

@@ -36,7 +36,7 @@ NOT_FOUND_CODES = frozenset({100, 110, 803})
 INSTAGRAM_FIELDS = "followers_count,follows_count,media_count"
 
 
-class _GraphConnector(Connector):
+class GraphConnector(Connector):
     batch_size: ClassVar[int] = 1
 
     def __init__(self, base_url: str = GRAPH_API, access_token: str | None = None, **options: Any):
@@ -81,7 +81,7 @@ class _GraphConnector(Connector):
         return [observation_without_counts(response, h, status) for h in response.requested_handles]
 
 
-class FacebookConnector(_GraphConnector):
+class FacebookConnector(GraphConnector):
     platform = "facebook"
 
     def build_request(self, handles: Sequence[str]) -> httpx.Request:
@@ -121,7 +121,7 @@ class FacebookConnector(_GraphConnector):
         ]
 
 
-class InstagramConnector(_GraphConnector):
+class InstagramConnector(GraphConnector):
     """Business discovery runs on the caller's own Instagram business user id."""
 
     platform = "instagram"

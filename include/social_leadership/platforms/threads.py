@@ -23,7 +23,7 @@ from social_leadership.platforms.base import (
     json_document,
     observation_without_counts,
 )
-from social_leadership.platforms.graph import _GraphConnector, graph_error
+from social_leadership.platforms.graph import GraphConnector, graph_error
 
 THREADS_API = "https://graph.threads.net"
 THREADS_VERSION = "v1.0"
@@ -37,7 +37,7 @@ def is_permission_error(code: Any) -> bool:
     return isinstance(code, int) and (code == 10 or 200 <= code <= 299)
 
 
-class ThreadsConnector(_GraphConnector):
+class ThreadsConnector(GraphConnector):
     platform = "threads"
 
     def __init__(

@@ -48,12 +48,22 @@ KeySource = bytes | Callable[[], bytes] | None
 
 
 def _already_loaded(con: duckdb.DuckDBPyConnection, sha: str) -> bool:
+    # The ledger, not the rows: a file whose rows a later correction replaced must not
+    # come back on the next poll and replace the correction in turn.
     row = con.execute(
-        "select exists (select 1 from raw.survey_results where file_sha256 = $sha) "
-        "or exists (select 1 from raw.survey_questions where file_sha256 = $sha)",
+        "select exists (select 1 from raw.survey_files where file_sha256 = $sha)",
         {"sha": sha},
     ).fetchone()
     return bool(row and row[0])
+
+
+def _record_file(
+    con: duckdb.DuckDBPyConnection, sha: str, name: str, loaded_at: datetime | None
+) -> None:
+    con.execute(
+        "insert into raw.survey_files values (?, ?, ?)",
+        [sha, name, loaded_at or datetime.now(UTC)],
+    )
 
 
 def _replace_keys(
@@ -122,6 +132,7 @@ def load_file(
             rows = load_published_frame(
                 con, frame, file_name=path.name, sha=sha, loaded_at=loaded_at
             )
+            _record_file(con, sha, path.name, loaded_at)
         return SurveyFileOutcome(path.name, "loaded", shape, rows_loaded=rows)
     if sidecar is None or declaration is None:
         raise SurveyValidationError(
@@ -144,6 +155,7 @@ def load_file(
                 microdata.insert_questions(
                     con, decl, waves, file_name=path.name, sha=sha, loaded_at=stamp
                 )
+                _record_file(con, sha, path.name, stamp)
             return SurveyFileOutcome(path.name, "loaded", shape, rows_loaded=rows)
         except (duckdb.Error, microdata.FastPathDeclined, SurveyValidationError):
             pass  # rolled back: the staged path below finds and reports what is wrong
@@ -153,6 +165,7 @@ def load_file(
         with transaction(con):
             _replace_keys(con, keys)
             rows = microdata.insert(con, decl, file_name=path.name, sha=sha, loaded_at=stamp)
+            _record_file(con, sha, path.name, stamp)
     finally:
         microdata.cleanup(con)
     return SurveyFileOutcome(path.name, "loaded", shape, rows_loaded=rows)
