@@ -26,9 +26,21 @@ def _run(_: argparse.Namespace) -> int:
 
 
 def _summary(_: argparse.Namespace) -> int:
+    import duckdb
+
     from social_leadership.summary import build_summary
 
-    print(build_summary(load_settings()))
+    settings = load_settings()
+    try:
+        print(build_summary(settings))
+    except duckdb.IOException as exc:
+        # DuckDB allows one writer or many readers: a running pipeline task holds the file.
+        print(
+            f"cannot read {settings.warehouse_path} now (a pipeline task is writing it; "
+            f"try again when the run ends): {str(exc).splitlines()[0]}",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

@@ -694,6 +694,8 @@ def import_folder(
             outcomes.append(ImportOutcome(file=str(path), errors=[]))
             continue
         done.mkdir(parents=True, exist_ok=True)
-        shutil.move(str(path), done / path.name)
+        # Stamped, so a file dropped again under the same name never overwrites the first.
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        shutil.move(str(path), done / f"{stamp}-{path.name}")
         outcomes.append(outcome)
     return outcomes

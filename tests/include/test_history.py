@@ -216,7 +216,7 @@ def test_drop_folder_files_are_imported_and_moved(
     outcomes = import_folder(con, inbox, ROSTER, tmp_path / "q")
 
     assert [o.rows_loaded for o in outcomes] == [1, 0]
-    assert (inbox / "imported" / "a.csv").exists()
+    assert [p.name.endswith("-a.csv") for p in (inbox / "imported").iterdir()] == [True]
     assert (tmp_path / "q" / "history" / "rejected-files" / "b.csv").exists()
     assert sorted(p.name for p in inbox.iterdir()) == ["imported"]
 
@@ -292,3 +292,24 @@ def test_clean_file_keys_are_normalised_to_the_roster_spelling(
         ("x", "JoeKaeser", date(2026, 1, 1), 7),
         ("x", "JoeKaeser", date(2026, 1, 2), 8),
     ]
+
+
+def test_a_file_dropped_twice_under_one_name_keeps_both_imported_copies(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    inbox = tmp_path / "history"
+    inbox.mkdir()
+    for followers in (7, 8):
+        write_csv(
+            inbox,
+            f"account_handle,platform,date,followers\nJoeKaeser,x,2026-01-01,{followers}\n",
+            "a.csv",
+        )
+        import_folder(con, inbox, ROSTER, tmp_path / "q")
+
+    kept = sorted(p.read_text() for p in (inbox / "imported").iterdir())
+    assert [text.splitlines()[-1] for text in kept] == [
+        "JoeKaeser,x,2026-01-01,7",
+        "JoeKaeser,x,2026-01-01,8",
+    ]
+    assert con.execute("select followers from raw.imported_metrics").fetchall() == [(8,)]
