@@ -8,7 +8,6 @@ non-business Instagram accounts are per-account answers, landed and parsed as no
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -80,6 +79,51 @@ class GraphConnector(Connector):
             status = AccountStatus.ERROR
         return [observation_without_counts(response, h, status) for h in response.requested_handles]
 
+    @classmethod
+    def _parse_profile(cls, response: RawResponse, **fields: Any) -> list[AccountObservation]:
+        return _profile_observation(cls, response, **fields)
+
+
+def _profile_observation(
+    cls: type[GraphConnector],
+    response: RawResponse,
+    *,
+    followers: tuple[str, ...],
+    within: str | None = None,
+    following: str | None = None,
+    posts: str | None = None,
+) -> list[AccountObservation]:
+    """One account per Graph call: its counts, or why there are none.
+
+    ``followers`` lists the field names to try in order (the Graph APIs disagree:
+    ``followers_count``, ``fan_count``, Threads' ``follower_count``); ``within`` names
+    the object holding them when they are nested (Instagram's business_discovery).
+    """
+    failed = cls._failed(response)
+    if failed is not None:
+        return failed
+    handle = response.requested_handles[0]
+    document = json_document(response.body)
+    if within is not None and isinstance(document, dict):
+        document = document.get(within)
+    if not isinstance(document, dict):
+        return [observation_without_counts(response, handle, AccountStatus.ERROR)]
+    count = next(
+        (value for key in followers if (value := count_value(document, key)) is not None), None
+    )
+    return [
+        AccountObservation(
+            platform=cls.platform,
+            account_handle=handle,
+            account_id=str(document["id"]) if document.get("id") is not None else None,
+            status=AccountStatus.OK if count is not None else AccountStatus.HIDDEN,
+            followers=count,
+            following=count_value(document, following) if following else None,
+            posts=count_value(document, posts) if posts else None,
+            observed_at=response.fetched_at,
+        )
+    ]
+
 
 class FacebookConnector(GraphConnector):
     platform = "facebook"
@@ -94,31 +138,7 @@ class FacebookConnector(GraphConnector):
 
     @classmethod
     def parse(cls, response: RawResponse) -> list[AccountObservation]:
-        failed = cls._failed(response)
-        if failed is not None:
-            return failed
-        handle = response.requested_handles[0]
-        try:
-            page = json.loads(response.body)
-        except ValueError:
-            return [observation_without_counts(response, handle, AccountStatus.ERROR)]
-        if not isinstance(page, dict):
-            return [observation_without_counts(response, handle, AccountStatus.ERROR)]
-        followers = count_value(page, "followers_count")
-        if followers is None:
-            followers = count_value(page, "fan_count")
-        return [
-            AccountObservation(
-                platform=cls.platform,
-                account_handle=handle,
-                account_id=str(page["id"]) if page.get("id") is not None else None,
-                status=AccountStatus.OK if followers is not None else AccountStatus.HIDDEN,
-                followers=followers,
-                following=None,
-                posts=None,
-                observed_at=response.fetched_at,
-            )
-        ]
+        return cls._parse_profile(response, followers=("followers_count", "fan_count"))
 
 
 class InstagramConnector(GraphConnector):
@@ -151,27 +171,13 @@ class InstagramConnector(GraphConnector):
 
     @classmethod
     def parse(cls, response: RawResponse) -> list[AccountObservation]:
-        failed = cls._failed(response)
-        if failed is not None:
-            return failed
-        handle = response.requested_handles[0]
-        document = json_document(response.body)
-        account = document.get("business_discovery") if isinstance(document, dict) else None
-        if not isinstance(account, dict):
-            return [observation_without_counts(response, handle, AccountStatus.ERROR)]
-        followers = count_value(account, "followers_count")
-        return [
-            AccountObservation(
-                platform=cls.platform,
-                account_handle=handle,
-                account_id=str(account["id"]) if account.get("id") is not None else None,
-                status=AccountStatus.OK if followers is not None else AccountStatus.HIDDEN,
-                followers=followers,
-                following=count_value(account, "follows_count"),
-                posts=count_value(account, "media_count"),
-                observed_at=response.fetched_at,
-            )
-        ]
+        return cls._parse_profile(
+            response,
+            within="business_discovery",
+            followers=("followers_count",),
+            following="follows_count",
+            posts="media_count",
+        )
 
 
 def graph_error(document: Any) -> dict[str, Any] | None:

@@ -16,12 +16,9 @@ import httpx
 
 from social_leadership.platforms.base import (
     AccountObservation,
-    AccountStatus,
     RawResponse,
     Verdict,
-    count_value,
     json_document,
-    observation_without_counts,
 )
 from social_leadership.platforms.graph import GraphConnector, graph_error
 
@@ -65,25 +62,5 @@ class ThreadsConnector(GraphConnector):
 
     @classmethod
     def parse(cls, response: RawResponse) -> list[AccountObservation]:
-        failed = cls._failed(response)
-        if failed is not None:
-            return failed
-        handle = response.requested_handles[0]
-        profile = json_document(response.body)
-        if not isinstance(profile, dict):
-            return [observation_without_counts(response, handle, AccountStatus.ERROR)]
-        followers = count_value(profile, "follower_count")
-        if followers is None:
-            followers = count_value(profile, "followers_count")
-        return [
-            AccountObservation(
-                platform=cls.platform,
-                account_handle=handle,
-                account_id=str(profile["id"]) if profile.get("id") is not None else None,
-                status=AccountStatus.OK if followers is not None else AccountStatus.HIDDEN,
-                followers=followers,
-                following=None,
-                posts=None,
-                observed_at=response.fetched_at,
-            )
-        ]
+        # Threads' profile lookup says follower_count (singular); insights say followers_.
+        return cls._parse_profile(response, followers=("follower_count", "followers_count"))
