@@ -3,7 +3,7 @@
 A synthetic export of 1,000,000 respondents (id, country, wave, weight, five 9-point
 answers and a free-text column, comma-separated UTF-8) is loaded (a) by
 ``social_leadership.surveys.load_file``: content hash, sidecar, validation of every row,
-country normalisation, HMAC pseudonyms, unpivot into ``raw.survey_respondent_answers``, and
+country normalisation, keyed pseudonyms, unpivot into ``raw.survey_respondent_answers``, and
 (b) by ``create table ... as select * from read_csv(...)`` into a fresh DuckDB file. The
 ratio is the median loader time over the median read_csv time, alternating rounds.
 """

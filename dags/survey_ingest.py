@@ -35,7 +35,7 @@ def survey_ingest():
     * published aggregates (CSV, XLSX, Parquet) into `raw.survey_results`, including the
       bundled published Edelman figures (each row with its source);
     * respondent microdata with its `<stem>.survey.json` sidecar into `raw.survey_questions`
-      and `raw.survey_respondent_answers` (ids pseudonymised with HMAC-SHA256, free text
+      and `raw.survey_respondent_answers` (ids stored only as keyed pseudonyms, free text
       never read), including the bundled synthetic demo microdata. Weighted shares are
       computed by dbt in `warehouse_build`.
 

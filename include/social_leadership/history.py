@@ -424,7 +424,7 @@ def import_history(
                 # The numbered text pass decides: it names every bad row and loads exactly
                 # the rows it finds valid (the fast pass skipped unparsable lines unseen).
                 con.execute("delete from raw.imported_metrics where import_id = ?", [import_id])
-                _diagnose(con, path, today, outcome, quarantine_dir)
+                _diagnose(con, path, today, outcome)
                 loaded = con.execute(
                     """
                     insert into raw.imported_metrics (import_id, platform, snapshot_date,
@@ -473,6 +473,9 @@ def import_history(
                     loaded_at,
                 ],
             )
+        if outcome.rows_rejected:
+            # Only once the good rows are committed: a rolled-back import leaves no report.
+            outcome.quarantine_path = str(_quarantine(con, path, quarantine_dir, outcome))
     finally:
         con.execute("drop table if exists history_staged")
         con.execute("drop table if exists history_keys")
@@ -487,9 +490,8 @@ def _diagnose(
     path: Path,
     today: date,
     outcome: ImportOutcome,
-    quarantine_dir: Path,
 ) -> None:
-    """Number the file's rows, name every rejected one, and keep them in quarantine."""
+    """Number the file's rows into ``history_staged`` and name every rejected one."""
     numbered = _validated_sql(_source_relation(path, with_lines=True))
     con.execute(
         f"create or replace temp table history_staged as {numbered}",
@@ -503,7 +505,6 @@ def _diagnose(
     outcome.rows_rejected = outcome.rows_read - outcome.rows_loaded
     if outcome.rows_rejected:
         outcome.errors = _row_errors(con, str(path), today)
-        outcome.quarantine_path = str(_quarantine(con, path, quarantine_dir, outcome))
 
 
 def _first_line(exc: BaseException) -> str:

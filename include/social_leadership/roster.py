@@ -47,8 +47,12 @@ rows still load, so one typo does not stop the daily run.
 from __future__ import annotations
 
 import csv
+import functools
+import gettext
+import os
 import re
 import unicodedata
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -225,15 +229,49 @@ class Roster:
 
 def _alias_key(value: str) -> str:
     # Strip accents so "Österreich", "Osterreich" and "Oesterreich"-less spellings meet.
-    decomposed = unicodedata.normalize("NFKD", value.strip().casefold().replace("ß", "ss"))
+    text = value.strip().casefold().replace("ß", "ss").replace("\u2019", "'")
+    decomposed = unicodedata.normalize("NFKD", text)
     stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
     return " ".join(stripped.split())
 
 
-def normalize_country(value: str) -> str:
-    """ISO 3166-1 alpha-2 code for a country given in any common form.
+@functools.cache
+def _translated_country_names() -> dict[str, str]:
+    """Country names in every language pycountry ships (the Debian iso-codes translations:
+    "Brasil", "España", "Italia", "Polska", "日本", ...), by alias key.
 
-    Raises ``ValueError`` when the value is not recognised.
+    A few translations are wrong or shared (one locale spells Malaysia "México"): a name
+    goes to the country most locales give it, and a name split evenly goes to none. Latin
+    names of three letters or fewer are left out: they are codes or ordinary words ("Man"
+    is the Isle of Man in one locale), and codes are pycountry's to resolve.
+    """
+    votes: defaultdict[str, Counter[str]] = defaultdict(Counter)
+    for locale in sorted(os.listdir(pycountry.LOCALES_DIR)):
+        try:
+            catalog = gettext.translation("iso3166-1", pycountry.LOCALES_DIR, [locale])
+        except OSError:
+            continue
+        for country in pycountry.countries:
+            for attribute in ("name", "common_name", "official_name"):
+                english = getattr(country, attribute, None)
+                if not english:
+                    continue
+                key = _alias_key(catalog.gettext(english))
+                if len(key) > 3 or not key.isascii():
+                    votes[key][country.alpha_2] += 1
+    names = {}
+    for key, counts in votes.items():
+        ranked = counts.most_common(2)
+        if len(ranked) == 1 or ranked[0][1] > ranked[1][1]:
+            names[key] = ranked[0][0]
+    return names
+
+
+def normalize_country(value: str) -> str:
+    """ISO 3166-1 alpha-2 code for a country given in any common form or language.
+
+    Tried in turn: our aliases, pycountry's codes and English names, then the names in the
+    languages pycountry ships. Raises ``ValueError`` when the value is not recognised.
     """
     text = value.strip()
     if not text:
@@ -242,10 +280,13 @@ def normalize_country(value: str) -> str:
     if alias:
         return alias
     try:
-        country = pycountry.countries.lookup(text)
+        return str(pycountry.countries.lookup(text).alpha_2)
     except LookupError:
-        raise ValueError(f"unknown country {text!r}") from None
-    return str(country.alpha_2)
+        pass
+    translated = _translated_country_names().get(_alias_key(text))
+    if translated:
+        return translated
+    raise ValueError(f"unknown country {text!r}")
 
 
 def normalize_sector(value: str) -> str:

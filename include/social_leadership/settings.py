@@ -108,7 +108,7 @@ SETTING_DOCS: dict[str, str] = {
     "LATE_DATA_DAYS": "days beyond the gap-fill window a daily build recomputes (default 3)",
     # The key itself (SLW_PSEUDONYM_KEY) is a secret and is never printed: only its file.
     "PSEUDONYM_KEY_FILE": (
-        "key for pseudonymising survey respondent ids (HMAC-SHA256), used when "
+        "key for pseudonymising survey respondent ids (keyed SipHash-2-4), used when "
         "SLW_PSEUDONYM_KEY is unset; created once with mode 0600 (default: "
         "<data>/secrets/pseudonym.key)"
     ),

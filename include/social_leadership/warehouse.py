@@ -99,13 +99,13 @@ create table if not exists raw.survey_questions (
 );
 
 -- ... and one row per respondent, the answers listed in question_position order (null: not
--- answered or don't know). respondent_key is the HMAC-SHA256 pseudonym of the respondent
--- id; the id itself and free-text answers are never stored.
+-- answered or don't know). respondent_key is the keyed pseudonym of the respondent id
+-- (surveys/pseudonym.py); the id itself and free-text answers are never stored.
 create table if not exists raw.survey_respondent_answers (
     source_id varchar not null,
     wave integer not null,
     country_code varchar not null,
-    respondent_key varchar not null,
+    respondent_key ubigint not null,
     weight double not null,
     answers integer[] not null,
     file_sha256 varchar not null,
@@ -189,8 +189,25 @@ create table if not exists audit.publications (
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the raw and audit tables if they do not exist (idempotent)."""
+    """Create the raw and audit tables if they do not exist, and bring a warehouse made by an
+    earlier version up to date (idempotent)."""
     con.execute(RAW_DDL)
+    _migrate_respondent_keys(con)
+
+
+def _migrate_respondent_keys(con: duckdb.DuckDBPyConnection) -> None:
+    """Warehouses from before 64-bit pseudonyms hold hex HMAC strings: turn each into a
+    64-bit hash of itself. Respondents stay distinct within their file (the only use of the
+    key; a correction replaces a whole source and wave), and no id is needed or exposed."""
+    row = con.execute(
+        "select data_type from information_schema.columns where table_schema = 'raw' "
+        "and table_name = 'survey_respondent_answers' and column_name = 'respondent_key'"
+    ).fetchone()
+    if row and row[0] == "VARCHAR":
+        con.execute(
+            "alter table raw.survey_respondent_answers alter respondent_key "
+            "set data type ubigint using hash(respondent_key)"
+        )
 
 
 @contextmanager

@@ -313,3 +313,34 @@ def test_a_file_dropped_twice_under_one_name_keeps_both_imported_copies(
         "JoeKaeser,x,2026-01-01,8",
     ]
     assert con.execute("select followers from raw.imported_metrics").fetchall() == [(8,)]
+
+
+class _FailingHistoryLedger:
+    """A connection whose write to raw.history_imports fails: the last step of an import."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self._con = con
+
+    def execute(self, sql: str, *args: object) -> duckdb.DuckDBPyConnection:
+        if sql.startswith("insert into raw.history_imports"):
+            raise duckdb.IOException("disk full (injected)")
+        return self._con.execute(sql, *args)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._con, name)
+
+
+def test_a_rolled_back_import_leaves_no_rows_and_no_quarantine_report(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    path = write_csv(tmp_path, GOOD_AND_BAD)
+    quarantine = tmp_path / "quarantine"
+
+    with pytest.raises(duckdb.IOException, match="injected"):
+        import_history(_FailingHistoryLedger(con), path, ROSTER, quarantine, today=TODAY)  # type: ignore[arg-type]
+
+    assert imported(con) == []
+    assert not quarantine.exists() or not any(quarantine.rglob("report.json"))
+    outcome = import_history(con, path, ROSTER, quarantine, today=TODAY)
+    assert outcome.rows_loaded == 3
+    assert len(list(quarantine.rglob("report.json"))) == 1

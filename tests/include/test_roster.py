@@ -108,6 +108,18 @@ def test_error_str_format() -> None:
         ("Schweiz", "CH"),
         ("Österreich", "AT"),
         ("  japan ", "JP"),
+        # In their own languages, from pycountry's translations (not our alias table).
+        ("Brasil", "BR"),
+        ("España", "ES"),
+        ("ESPANA", "ES"),
+        ("Italia", "IT"),
+        ("Polska", "PL"),
+        ("Magyarország", "HU"),
+        ("日本", "JP"),
+        ("Ελλάδα", "GR"),
+        # One locale mistranslates Malaysia as "México": most locales win.
+        ("México", "MX"),
+        ("Côte d\u2019Ivoire", "CI"),
     ],
 )
 def test_country_normalisation(given: str, expected: str) -> None:

@@ -9,7 +9,7 @@ renamed as (
         cast(source_id as varchar) as survey_source_id,
         cast(wave as integer) as wave,
         cast(country_code as varchar) as country_code,
-        cast(respondent_key as varchar) as respondent_key,
+        cast(respondent_key as ubigint) as respondent_key,
         cast(weight as double) as weight,
         cast(answers as integer[]) as answers,
         cast(file_sha256 as varchar) as file_sha256,

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
 from social_leadership.surveys import microdata
 from social_leadership.surveys.common import (
@@ -157,7 +158,12 @@ def load_file(
                 )
                 _record_file(con, sha, path.name, stamp)
             return SurveyFileOutcome(path.name, "loaded", shape, rows_loaded=rows)
-        except (duckdb.Error, microdata.FastPathDeclined, SurveyValidationError):
+        except (
+            duckdb.Error,
+            pa.ArrowException,
+            microdata.FastPathDeclined,
+            SurveyValidationError,
+        ):
             pass  # rolled back: the staged path below finds and reports what is wrong
     microdata.prepare(con, path, decl, key)
     try:

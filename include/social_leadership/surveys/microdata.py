@@ -31,13 +31,17 @@ respondent out of that question's base. Only the declared columns are ever read:
 and every other column never reach the warehouse. Respondent ids are stored only as keyed
 pseudonyms (see ``pseudonym.py``).
 
-Everything row-wise runs inside DuckDB (its CSV and Parquet readers, vectorised checks,
-HMAC via ``sha256``), never in a Python row loop. A UTF-8 CSV file is first loaded by one
-statement (:func:`insert_fast`) that reads, checks, pseudonymises and inserts it, inside the
-caller's transaction; anything wrong with it raises, the transaction rolls back, and the file
-takes the staged path: read once into a typed, pseudonymised temporary table, checked by one
-aggregate scan (and per-row queries naming file, row and column), then inserted. Other
-formats and encodings always take the staged path.
+Nothing runs in a Python row loop: rows are read by pyarrow's CSV reader (every CSV
+file, both paths alike), openpyxl or DuckDB's Parquet reader, checked by vectorised SQL,
+and pseudonymised a column chunk at a time (``pseudonym.py``). A UTF-8 CSV file is first
+loaded in one pass (:func:`insert_fast`): pyarrow parses the declared columns in blocks,
+the ids of each block are pseudonymised, and DuckDB checks and inserts the blocks as they
+come, inside the caller's transaction. Anything wrong with the file raises, the
+transaction rolls back, and the file takes the staged path: read once into a typed,
+pseudonymised temporary table, checked by one aggregate scan (and per-row queries naming
+file, row and column), then inserted. Other formats and encodings always take the staged
+path. Both paths read a CSV file with the same parser and options, so they agree on
+every cell (tests/include/test_survey_fast_path.py).
 """
 
 from __future__ import annotations
@@ -47,14 +51,14 @@ import contextlib
 import functools
 import json
 import re
-import shutil
-import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -65,12 +69,12 @@ from social_leadership.surveys.common import (
     SurveyIssue,
     SurveyValidationError,
     detect_encoding,
-    find_columns,
     open_binary,
     read_csv_header,
     read_xlsx_table,
 )
-from social_leadership.surveys.pseudonym import hmac_pads, pseudonym_sql
+from social_leadership.surveys.pseudonym import FUNCTION_NAME as PSEUDONYM
+from social_leadership.surveys.pseudonym import pseudonymise_array, registered, survey_key
 
 ID_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 ROLE_DEFAULTS = {"respondent_id": "respondent_id", "country": "country", "wave": "wave"}
@@ -79,6 +83,7 @@ RESERVED_NAMES = {"respondent_key", "respondent_id", "country", "country_code", 
 STAGING_TABLE = "incoming_respondents"
 COUNTRY_TABLE = "incoming_country_codes"
 SPELLING_TABLE = "incoming_country_spellings"
+FAST_TABLE = "incoming_respondent_batches"
 
 
 @dataclass(frozen=True)
@@ -230,13 +235,11 @@ def _literal(text: str) -> str:
 
 
 def _missing_columns(name: str, header: list[str], wanted: list[str]) -> dict[str, str]:
-    found = find_columns(header, wanted)
-    missing = [column for column in wanted if column not in found]
-    if missing:
-        raise SurveyValidationError(
-            [SurveyIssue(name, 1, column, "declared column missing") for column in missing]
-        )
-    return found
+    """Each declared column's header cell; raise naming every missing or ambiguous one."""
+    return {
+        column: header[position]
+        for column, position in _declared_positions(name, header, wanted).items()
+    }
 
 
 def _number_sql(text: str) -> str:
@@ -255,10 +258,8 @@ def _typed_select(decl: MicrodataDeclaration, found: dict[str, str], cast: bool)
         expression = _quote(found[name])
         return f"cast({expression} as varchar)" if cast else expression
 
-    respondent_id = f"trim({text(decl.respondent_id_column)})"
     parts = [
-        f"case when nullif({respondent_id}, '') is null then null "
-        f"else {pseudonym_sql('$source_id', respondent_id)} end as respondent_key",
+        f"{PSEUDONYM}({text(decl.respondent_id_column)}) as respondent_key",
         f"nullif(trim({text(decl.country_column)}), '') as country",
         _number_sql(text(decl.wave_column)) + " as wave_num"
         if decl.wave_column
@@ -272,23 +273,18 @@ def _typed_select(decl: MicrodataDeclaration, found: dict[str, str], cast: bool)
 
 
 def stage(
-    con: duckdb.DuckDBPyConnection,
-    path: Path,
-    decl: MicrodataDeclaration,
-    work_dir: Path,
-    key: bytes,
+    con: duckdb.DuckDBPyConnection, path: Path, decl: MicrodataDeclaration, key: bytes
 ) -> str:
     """Read only the declared columns, typed and pseudonymised, into a temporary table;
     return the SQL expression giving each row's number in the file."""
+    con.execute(f"drop table if exists {STAGING_TABLE}")
+    with registered(con, key, decl.source_id):
+        return _stage_file(con, path, decl)
+
+
+def _stage_file(con: duckdb.DuckDBPyConnection, path: Path, decl: MicrodataDeclaration) -> str:
     name = path.name.lower()
     wanted = decl.file_columns()
-    inner_pad, outer_pad = hmac_pads(key)
-    params: dict[str, Any] = {
-        "source_id": decl.source_id,
-        "inner_pad": inner_pad,
-        "outer_pad": outer_pad,
-    }
-    con.execute(f"drop table if exists {STAGING_TABLE}")
     if name.endswith(".xlsx"):
         table = read_xlsx_table(path, wanted, decl.sheet)
         found = _missing_columns(path.name, table.header, wanted)
@@ -303,8 +299,7 @@ def stage(
         try:
             con.execute(
                 f"create temp table {STAGING_TABLE} as select source_row, "
-                f"{_typed_select(decl, found, cast=False)} from incoming_sheet",
-                params,
+                f"{_typed_select(decl, found, cast=False)} from incoming_sheet"
             )
         finally:
             con.unregister("incoming_sheet")
@@ -316,29 +311,46 @@ def stage(
         con.execute(
             f"create temp table {STAGING_TABLE} as select "
             f"{_typed_select(decl, found, cast=True)} from read_parquet($path)",
-            {**params, "path": str(path)},
+            {"path": str(path)},
         )
         return "rowid + 1"
-    encoding = detect_encoding(path)
-    header, delimiter = read_csv_header(path, encoding)
-    found = _missing_columns(path.name, header, wanted)
-    source = path
-    if encoding not in {"utf-8", "utf-8-sig"}:
-        # DuckDB reads UTF-8 only (without extensions): re-encode a copy, streaming.
-        source = work_dir / (path.name + ".utf8.csv")
-        with (
-            open_binary(path) as raw,
-            codecs.getreader(encoding)(raw) as text,
-            source.open("w", encoding="utf-8") as out,
-        ):
-            shutil.copyfileobj(text, out, 1 << 20)
-    con.execute(
-        f"create temp table {STAGING_TABLE} as select {_typed_select(decl, found, cast=False)} "
-        "from read_csv($path, delim = $delim, header = true, all_varchar = true, "
-        "quote = '\"', escape = '\"')",
-        {**params, "path": str(source), "delim": delimiter},
-    )
-    return "rowid + 2"
+    return _stage_csv(con, path, decl)
+
+
+def _stage_csv(con: duckdb.DuckDBPyConnection, path: Path, decl: MicrodataDeclaration) -> str:
+    """A CSV file (any supported encoding) through the same pyarrow reader as the one-pass
+    load, every declared column as text; rows that do not have the header's number of
+    fields are reported by line, and a file pyarrow cannot read at all by its reason."""
+    bad_rows: list[SurveyIssue] = []
+    source = open_declared_csv(path, decl, numbers_typed=False, bad_rows=bad_rows)
+    failures: list[str] = []
+
+    def numbered() -> Iterator[pa.RecordBatch]:
+        next_row = 2  # the header is row 1
+        try:
+            for batch in source.reader:
+                rows = pa.array(range(next_row, next_row + batch.num_rows), type=pa.int64())
+                next_row += batch.num_rows
+                yield pa.RecordBatch.from_arrays(
+                    [*batch.columns, rows], names=[*batch.schema.names, "source_row"]
+                )
+        except pa.ArrowException as exc:
+            failures.append(_parse_failure(exc))
+
+    schema = source.reader.schema.append(pa.field("source_row", pa.int64()))
+    con.register("incoming_csv", pa.RecordBatchReader.from_batches(schema, numbered()))
+    try:
+        con.execute(
+            f"create temp table {STAGING_TABLE} as select source_row, "
+            f"{_typed_select(decl, source.columns, cast=False)} from incoming_csv"
+        )
+    finally:
+        con.unregister("incoming_csv")
+    if failures:
+        raise SurveyValidationError([SurveyIssue(path.name, 0, "*", failures[0])])
+    if bad_rows:
+        raise SurveyValidationError(bad_rows)
+    return "source_row"
 
 
 def _country_codes(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
@@ -562,12 +574,11 @@ def prepare(
 ) -> None:
     """Stage and validate; raise SurveyValidationError (the staging is then dropped)."""
     try:
-        with tempfile.TemporaryDirectory(prefix="slw-survey-") as work_dir:
-            try:
-                row_sql = stage(con, path, decl, Path(work_dir), key)
-            except duckdb.Error as exc:
-                reason = str(exc).splitlines()[0]
-                raise SurveyValidationError([SurveyIssue(path.name, 0, "*", reason)]) from None
+        try:
+            row_sql = stage(con, path, decl, key)
+        except duckdb.Error as exc:
+            reason = str(exc).splitlines()[0]
+            raise SurveyValidationError([SurveyIssue(path.name, 0, "*", reason)]) from None
         con.register(COUNTRY_TABLE, _country_codes(con))
         issues = validate(con, path.name, decl, row_sql)
         if issues:
@@ -609,15 +620,182 @@ def _country_spellings() -> pa.Table:
     )
 
 
-def _fast_number_sql(text: str) -> str:
-    """``_number_sql`` without its per-cell trim and replace: DuckDB's cast already skips
-    surrounding spaces, and only a cell it cannot cast (empty, decimal comma, not a number)
-    takes the slow expression, so both give the same value for every cell."""
-    return f"coalesce(try_cast({text} as double), {_number_sql(text)})"
-
-
 def _checked(condition: str, value: str, message: str) -> str:
     return f"case when {condition} then error({_literal(message)}) else {value} end"
+
+
+# pyarrow parses the file in blocks of this size on its own threads while DuckDB inserts
+# the blocks already parsed; larger blocks pipeline worse (measured by bench/survey_load).
+FAST_BLOCK_BYTES = 1 << 20
+# Spreads a wave over 64 bits before it is mixed into a pseudonym for the repeat check.
+_WAVE_SPREAD = np.uint64(0x9E3779B97F4A7C15)
+
+
+@dataclass(frozen=True)
+class DeclaredCsv:
+    """A CSV file opened for its declared columns: the streaming pyarrow reader, and the
+    reader's name for each declared column (``c<position>``: header cells may repeat,
+    be empty or carry spaces, positions cannot)."""
+
+    reader: Any  # pyarrow.csv.CSVStreamingReader
+    columns: dict[str, str]
+
+
+# pyarrow decodes UTF-8 itself (and drops a BOM); other encodings it transcodes.
+_PYARROW_ENCODINGS = {"utf-8": "utf8", "utf-8-sig": "utf8", "utf-16": "utf-16", "cp1252": "cp1252"}
+
+
+def _declared_positions(file_name: str, header: list[str], wanted: list[str]) -> dict[str, int]:
+    """Each declared column's position in the header (case and surrounding spaces ignored);
+    raise naming every missing column, and every one the header holds twice."""
+    keys = [cell.strip().casefold() for cell in header]
+    positions: dict[str, int] = {}
+    issues: list[SurveyIssue] = []
+    for name in wanted:
+        found = [i for i, key in enumerate(keys) if key == name.strip().casefold()]
+        if not found:
+            issues.append(SurveyIssue(file_name, 1, name, "declared column missing"))
+        elif len(found) > 1:
+            issues.append(
+                SurveyIssue(file_name, 1, name, f"declared column appears {len(found)} times")
+            )
+        else:
+            positions[name] = found[0]
+    if issues:
+        raise SurveyValidationError(issues)
+    return positions
+
+
+def _parse_failure(exc: BaseException) -> str:
+    """pyarrow's reason without the offending row's text (which may hold an id)."""
+    message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    prefix = "CSV parse error: "
+    if message.startswith(prefix):
+        message = prefix + message[len(prefix) :].split(": ", 1)[0]
+    return f"cannot be read as CSV ({message})"
+
+
+def open_declared_csv(
+    path: Path,
+    decl: MicrodataDeclaration,
+    *,
+    numbers_typed: bool,
+    bad_rows: list[SurveyIssue] | None = None,
+) -> DeclaredCsv:
+    """Open a microdata CSV file for its declared columns, both load paths alike.
+
+    ``numbers_typed``: wave, weight and answers are parsed as numbers by pyarrow (a cell
+    that is not a plain number fails the read), else every column is text. ``bad_rows``:
+    rows with another number of fields than the header are listed there, by line, and
+    skipped; without it they fail the read.
+    """
+    import pyarrow.csv as pcsv
+
+    encoding = detect_encoding(path)
+    header, delimiter = read_csv_header(path, encoding)
+    positions = _declared_positions(path.name, header, decl.file_columns())
+    columns = {name: f"c{position}" for name, position in positions.items()}
+    numeric = {columns[c] for c in (decl.wave_column, decl.weight_column) if c}
+    numeric |= {columns[q.column] for q in decl.questions}
+    types = {
+        name: pa.float64() if numbers_typed and name in numeric else pa.string()
+        for name in columns.values()
+    }
+
+    def report(row: Any) -> str:
+        assert bad_rows is not None
+        bad_rows.append(
+            SurveyIssue(
+                path.name,
+                int(row.number or 0),
+                "*",
+                f"has {row.actual_columns} fields; the header has {row.expected_columns}",
+            )
+        )
+        return "skip"
+
+    try:
+        reader = pcsv.open_csv(
+            path,
+            read_options=pcsv.ReadOptions(
+                block_size=FAST_BLOCK_BYTES,
+                encoding=_PYARROW_ENCODINGS[encoding],
+                # Line numbers of bad rows are only known to a single-threaded parse.
+                use_threads=bad_rows is None,
+                skip_rows=_lines_before_data(path, encoding),
+                column_names=[f"c{i}" for i in range(len(header))],
+            ),
+            parse_options=pcsv.ParseOptions(
+                delimiter=delimiter,
+                quote_char='"',
+                double_quote=True,
+                escape_char=False,
+                newlines_in_values=True,
+                ignore_empty_lines=True,
+                invalid_row_handler=report if bad_rows is not None else None,
+            ),
+            convert_options=pcsv.ConvertOptions(
+                include_columns=list(types),
+                column_types=types,
+                null_values=[""],
+                strings_can_be_null=False,
+            ),
+        )
+    except (pa.ArrowException, OSError) as exc:
+        raise SurveyValidationError([SurveyIssue(path.name, 0, "*", _parse_failure(exc))]) from None
+    return DeclaredCsv(reader=reader, columns=columns)
+
+
+def _lines_before_data(path: Path, encoding: str) -> int:
+    """Blank lines before the header, and the header line itself."""
+    with open_binary(path) as raw, codecs.getreader(encoding)(raw) as text:
+        skipped = 0
+        for line in text:
+            skipped += 1
+            if line.strip():
+                return skipped
+    return skipped
+
+
+def _fast_reader(
+    path: Path, decl: MicrodataDeclaration, key: bytes
+) -> tuple[pa.RecordBatchReader, list[np.ndarray], list[np.ndarray]]:
+    """The declared columns of a UTF-8 CSV file as Arrow batches, ids already pseudonymised.
+
+    The batch columns are named as :func:`_typed_select` names them. The pseudonyms (and
+    waves) of every batch handed out are collected in the two lists returned, for the
+    repeat check. Anything the staged path would report (a cell that is not a plain
+    number, an empty id, a row with a wrong number of fields) raises instead.
+    """
+    if detect_encoding(path) not in {"utf-8", "utf-8-sig"}:
+        raise FastPathDeclined("not a UTF-8 file")
+    source = open_declared_csv(path, decl, numbers_typed=True)
+    roles = [("country", decl.country_column)]
+    roles += [("wave_num", decl.wave_column)] if decl.wave_column else []
+    roles += [("weight_num", decl.weight_column)] if decl.weight_column else []
+    roles += [(f"a{i}", q.column) for i, q in enumerate(decl.questions)]
+    schema = pa.schema(
+        [("respondent_key", pa.uint64()), ("country", pa.string())]
+        + [(name, pa.float64()) for name, _ in roles[1:]]
+    )
+    survey = survey_key(key, decl.source_id)
+    pseudonyms: list[np.ndarray] = []
+    waves: list[np.ndarray] = []
+    id_column = source.columns[decl.respondent_id_column]
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        for batch in source.reader:
+            keys = pseudonymise_array(survey, batch.column(id_column))
+            if keys.null_count:
+                raise FastPathDeclined("empty respondent id")
+            columns = [keys] + [batch.column(source.columns[column]) for _, column in roles]
+            pseudonyms.append(keys.to_numpy())
+            if decl.wave_column:
+                wave_column = batch.column(source.columns[decl.wave_column])
+                waves.append(wave_column.to_numpy(zero_copy_only=False))
+            yield pa.RecordBatch.from_arrays(columns, schema=schema)
+
+    return pa.RecordBatchReader.from_batches(schema, batches()), pseudonyms, waves
 
 
 def insert_fast(
@@ -629,38 +807,16 @@ def insert_fast(
     sha: str,
     loaded_at: datetime,
 ) -> tuple[int, list[int]]:
-    """Read, check, pseudonymise and insert a UTF-8 CSV file in one statement.
+    """Read, check, pseudonymise and insert a UTF-8 CSV file in one pass.
 
-    Every check of :func:`validate` is made per row with ``error()``, and the repeat check
-    by one aggregate over the inserted rows, so a clean file costs one pass. Whatever fails
-    (a bad cell, a repeat, an unreadable file) raises: the caller rolls back and takes the
-    staged path, which names file, row and column. Returns the rows and the waves loaded.
+    pyarrow's CSV reader parses the declared columns (only those) and the ids are
+    pseudonymised a block at a time while DuckDB inserts; every check of :func:`validate`
+    is made per row with ``error()``, and repeats are found among the pseudonyms. Whatever
+    fails (a bad cell, a repeat, anything pyarrow reads differently from the staged path)
+    raises: the caller rolls back and takes the staged path, which names file, row and
+    column. Returns the rows and the waves loaded.
     """
-    encoding = detect_encoding(path)
-    if encoding not in {"utf-8", "utf-8-sig"} or path.name.lower().endswith(".gz"):
-        raise FastPathDeclined("not a plain UTF-8 CSV file")
-    header, delimiter = read_csv_header(path, encoding)
-    found = _missing_columns(path.name, header, decl.file_columns())
-
-    def cell(name: str) -> str:
-        return _quote(found[name])
-
-    raw_id = cell(decl.respondent_id_column)
-    trimmed_id = (
-        f"case when starts_with({raw_id}, ' ') or ends_with({raw_id}, ' ') "
-        f"then trim({raw_id}) else {raw_id} end"
-    )
-    numbers = [
-        _fast_number_sql(cell(decl.wave_column)) + " as wave_num"
-        if decl.wave_column
-        else f"cast({decl.wave} as double) as wave_num",
-        _fast_number_sql(cell(decl.weight_column)) + " as weight_num"
-        if decl.weight_column
-        else "cast(1 as double) as weight_num",
-    ]
-    numbers += [
-        _fast_number_sql(cell(q.column)) + f" as a{i}" for i, q in enumerate(decl.questions)
-    ]
+    reader, pseudonyms, waves = _fast_reader(path, decl, key)
     answers = []
     for index, question in enumerate(decl.questions):
         value = f"cast(a{index} as integer)"
@@ -668,18 +824,15 @@ def insert_fast(
             codes = ", ".join(str(code) for code in question.missing_codes)
             value = f"case when a{index} in ({codes}) then null else {value} end"
         answers.append(_checked(_answer_problem(index, question), value, "bad answer"))
+    wave = "wave_num" if decl.wave_column else f"cast({decl.wave} as double)"
     wave_bad = (
-        "wave_num is null or isnan(wave_num) or wave_num != floor(wave_num) "
-        "or wave_num not between 1990 and 2100"
+        f"{wave} is null or isnan({wave}) or {wave} != floor({wave}) "
+        f"or {wave} not between 1990 and 2100"
     )
-    weight_bad = "weight_num is null or isnan(weight_num) or isinf(weight_num) or weight_num <= 0"
-    respondent_key = _checked(
-        "respondent_id is null or respondent_id = ''",
-        pseudonym_sql("$source_id", "respondent_id"),
-        "empty respondent id",
-    )
-    inner_pad, outer_pad = hmac_pads(key)
+    weight = "weight_num" if decl.weight_column else "cast(1 as double)"
+    weight_bad = f"{weight} is null or isnan({weight}) or isinf({weight}) or {weight} <= 0"
     con.register(SPELLING_TABLE, _country_spellings())
+    con.register(FAST_TABLE, reader)
     try:
         inserted = con.execute(
             f"""
@@ -687,44 +840,34 @@ def insert_fast(
                 source_id, wave, country_code, respondent_key, weight, answers, file_sha256,
                 loaded_at
             )
-            select $source_id, {_checked(wave_bad, "cast(wave_num as integer)", "bad wave")},
+            select $source_id, {_checked(wave_bad, f"cast({wave} as integer)", "bad wave")},
                 {_checked("c.country_code is null", "c.country_code", "country not known")},
-                {respondent_key},
-                {_checked(weight_bad, "weight_num", "bad weight")},
+                s.respondent_key,
+                {_checked(weight_bad, weight, "bad weight")},
                 [{", ".join(answers)}], $sha, $loaded_at
-            from (
-                select {trimmed_id} as respondent_id,
-                    {cell(decl.country_column)} as country,
-                    {", ".join(numbers)}
-                from read_csv($path, delim = $delim, header = true, all_varchar = true,
-                    quote = '"', escape = '"')
-            ) as s
+            from {FAST_TABLE} as s
             left join {SPELLING_TABLE} as c on s.country = c.spelling
             """,
-            {
-                "path": str(path),
-                "delim": delimiter,
-                "source_id": decl.source_id,
-                "inner_pad": inner_pad,
-                "outer_pad": outer_pad,
-                "sha": sha,
-                "loaded_at": loaded_at,
-            },
+            {"source_id": decl.source_id, "sha": sha, "loaded_at": loaded_at},
         ).fetchone()
     finally:
+        con.unregister(FAST_TABLE)
         con.unregister(SPELLING_TABLE)
     rows = int(inserted[0]) if inserted else 0
-    summary = con.execute(
-        "select count(distinct hash(respondent_key, wave)), list(distinct wave order by wave) "
-        "from raw.survey_respondent_answers where file_sha256 = $sha",
-        {"sha": sha},
-    ).fetchone()
-    assert summary is not None
-    # Distinct hashes prove distinct respondents; a shared hash (a repeat, or a 64-bit
-    # collision) is settled exactly by the staged path.
-    if not rows or summary[0] != rows:
-        raise FastPathDeclined("empty file or repeated respondents")
-    return rows, [int(wave) for wave in summary[1]]
+    keys = np.concatenate(pseudonyms) if pseudonyms else np.empty(0, dtype=np.uint64)
+    if not rows or len(keys) != rows:
+        raise FastPathDeclined("empty file")
+    if decl.wave_column:
+        wave_values = np.concatenate(waves).astype(np.int64)
+        keys = keys ^ (wave_values.view(np.uint64) * _WAVE_SPREAD)
+        loaded_waves = sorted(int(w) for w in pd.unique(wave_values))
+    else:
+        loaded_waves = [int(decl.wave or 0)]
+    # Distinct values prove distinct respondents; a shared value (a repeat, or two
+    # respondents of different waves whose mixes clash) is settled exactly by the staged path.
+    if pd.Series(keys).duplicated().any():
+        raise FastPathDeclined("repeated respondents")
+    return rows, loaded_waves
 
 
 def cleanup(con: duckdb.DuckDBPyConnection) -> None:
