@@ -45,6 +45,13 @@ def _int(name: str, default: int) -> int:
         raise ValueError(f"{ENV_PREFIX}{name} must be an integer, got {raw!r}") from exc
 
 
+def _positive_int(name: str, default: int) -> int:
+    value = _int(name, default)
+    if value < 1:
+        raise ValueError(f"{ENV_PREFIX}{name} must be at least 1, got {value}")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     """Resolved settings. Build with :func:`load_settings`; never hard-code a path elsewhere."""
@@ -65,6 +72,7 @@ class Settings:
     gap_fill_days: int
     late_data_days: int
     pseudonym_key_file: Path
+    quality_slice_rows: int = 500_000
 
     def ensure_dirs(self) -> None:
         """Create every folder the pipeline writes to (idempotent)."""
@@ -106,6 +114,9 @@ SETTING_DOCS: dict[str, str] = {
     "DBT_TARGET_DIR": "dbt target/ folder (artifacts)",
     "GAP_FILL_DAYS": "days a missing observation is carried forward (default 7)",
     "LATE_DATA_DAYS": "days beyond the gap-fill window a daily build recomputes (default 3)",
+    "QUALITY_SLICE_ROWS": (
+        "rows of a daily fact the quality gate holds in memory at once (default 500000)"
+    ),
     # The key itself (SLW_PSEUDONYM_KEY) is a secret and is never printed: only its file.
     "PSEUDONYM_KEY_FILE": (
         "key for pseudonymising survey respondent ids (keyed SipHash-2-4), used when "
@@ -135,4 +146,5 @@ def load_settings() -> Settings:
         gap_fill_days=_int("GAP_FILL_DAYS", 7),
         late_data_days=_int("LATE_DATA_DAYS", 3),
         pseudonym_key_file=_path("PSEUDONYM_KEY_FILE", data_dir / "secrets" / "pseudonym.key"),
+        quality_slice_rows=_positive_int("QUALITY_SLICE_ROWS", 500_000),
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING
 
 import duckdb
@@ -174,3 +175,56 @@ def test_share_outside_zero_to_one_in_country_comparison_is_critical(
     assert [(c.table_name, c.column_name) for c in report.critical_failures] == [
         ("fct_country_comparison_yearly", "active_share")
     ]
+
+
+def _verdicts(report: object) -> list[tuple[str, str, str | None, bool, int | None]]:
+    return sorted(
+        (c.table_name, c.expectation, c.column_name, c.success, c.unexpected_count)
+        for c in report.results  # type: ignore[attr-defined]
+    )
+
+
+def test_daily_facts_are_validated_in_bounded_slices_with_the_same_verdicts(
+    copied_built_warehouse: Settings,
+) -> None:
+    from social_leadership.quality import SLICED_BY, _frames
+
+    corrupt(
+        copied_built_warehouse,
+        # A bad row near the end, a duplicate key, and a row without a day.
+        "update marts.fct_executive_reach_daily set followers = -5 where metric_date = "
+        "(select max(metric_date) from marts.fct_executive_reach_daily) "
+        "and executive_id = 'us_one'",
+        "insert into marts.fct_executive_reach_daily "
+        "select * from marts.fct_executive_reach_daily where executive_id = 'de_one' limit 1",
+        "insert into marts.fct_reach_by_country_sector_daily "
+        "select * replace (null as metric_date) from marts.fct_reach_by_country_sector_daily "
+        "limit 1",
+    )
+    whole = check_marts(copied_built_warehouse, "run-whole")
+    sliced_settings = dataclasses.replace(copied_built_warehouse, quality_slice_rows=40)
+
+    sliced = check_marts(sliced_settings, "run-sliced")
+
+    assert _verdicts(sliced) == _verdicts(whole)
+    failed = {(c.table_name, c.column_name, c.unexpected_count) for c in sliced.failed}
+    assert ("fct_executive_reach_daily", "followers", 1) in failed
+    assert ("fct_executive_reach_daily", "executive_id,platform,metric_date", 2) in failed
+    assert ("fct_reach_by_country_sector_daily", "metric_date", 1) in failed
+    with duckdb.connect(str(copied_built_warehouse.warehouse_path), read_only=True) as con:
+        for table in SLICED_BY:
+            frames = list(_frames(con, table, 40))
+            total = con.execute(f"select count(*) from marts.{table}").fetchone()
+            assert len(frames) > 3
+            assert sum(len(frame) for frame in frames) == (total[0] if total else -1)
+            assert max(len(frame) for frame in frames) <= 40
+
+
+def test_no_sliced_table_needs_the_whole_table_at_once() -> None:
+    from social_leadership.quality import FRAME_PREPARERS, MART_SUITES, SLICED_BY
+
+    assert not set(SLICED_BY) & set(FRAME_PREPARERS)
+    for table in SLICED_BY:
+        for expectation in MART_SUITES[table]():
+            if expectation.expectation_type == "expect_table_row_count_to_be_between":
+                assert expectation.max_value is None
