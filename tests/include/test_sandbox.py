@@ -220,3 +220,42 @@ def test_command_line_runs_until_sigterm(tmp_path: Path) -> None:
         stdout, _ = process.communicate(timeout=10)
     assert process.returncode == 0
     assert f"sandbox listening on {base_url}" in stdout
+
+
+@pytest.mark.parametrize(
+    ("error", "routine"),
+    [
+        (BrokenPipeError(32, "Broken pipe"), True),
+        (ConnectionResetError(), True),
+        (KeyError("x"), False),
+    ],
+)
+def test_a_client_hanging_up_is_not_printed_but_a_real_failure_is_logged(
+    error: BaseException,
+    routine: bool,
+    capfd: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from social_leadership.sandbox.server import _QuietHTTPServer
+
+    server = _QuietHTTPServer(("127.0.0.1", 0), http_handler_stub())
+    try:
+        caplog.set_level("DEBUG", logger="social_leadership.sandbox.server")
+        try:
+            raise error
+        except BaseException:
+            server.handle_error(None, ("127.0.0.1", 5555))
+    finally:
+        server.server_close()
+
+    assert "Exception occurred during processing of request" not in capfd.readouterr().err
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert (len(errors) == 0) is routine
+    if not routine:
+        assert errors[0].exc_info is not None
+
+
+def http_handler_stub() -> type:
+    from http.server import BaseHTTPRequestHandler
+
+    return BaseHTTPRequestHandler

@@ -251,3 +251,17 @@ def test_a_repeated_header_column_is_named(tmp_path, monkeypatch):
     usual, _, _ = _both_ways(tmp_path, path, monkeypatch)
 
     assert usual == ("rejected", [("panel.csv", 1, "q1", "declared column appears 2 times")])
+
+
+def test_a_row_larger_than_a_parse_block_still_loads(tmp_path, monkeypatch):
+    lines = _clean_lines(tmp_path)
+    cells = lines[EDITED_LINE - 1].split(",")
+    cells[COLUMNS.index("kommentar")] = "x" * (microdata.FAST_BLOCK_BYTES + 10)
+    lines[EDITED_LINE - 1] = ",".join(cells)
+    path = _write(tmp_path, "\n".join(lines) + "\n")
+
+    usual, staged, _ = _both_ways(tmp_path, path, monkeypatch)
+
+    assert usual == staged
+    assert usual[0] == "loaded"
+    assert len(usual[1]) == len(lines) - 1

@@ -16,6 +16,7 @@ import hashlib
 import json
 import logging
 import re
+import sys
 import threading
 import time
 from collections import deque
@@ -107,6 +108,21 @@ class _Budget:
         return True, self.limit - self.used, reset
 
 
+class _QuietHTTPServer(ThreadingHTTPServer):
+    """A client that hangs up first (a timed-out request, a dropped connection fault) is
+    routine here: socketserver would print its traceback to stderr; it is logged at debug.
+    Anything else is logged as an error, with its traceback."""
+
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        error = sys.exc_info()[1]
+        if isinstance(error, ConnectionError | TimeoutError):
+            log.debug("sandbox: client %s went away (%s)", client_address, error)
+            return
+        log.error("sandbox: request from %s failed", client_address, exc_info=True)
+
+
 class SandboxServer:
     """A threaded HTTP server on loopback mimicking the Bluesky and X endpoints."""
 
@@ -166,7 +182,7 @@ class SandboxServer:
         windows.update(limits or {})
         self._budgets = {name: _Budget(*window) for name, window in windows.items()}
         self._lock = threading.Lock()
-        self._httpd: ThreadingHTTPServer | None = None
+        self._httpd: _QuietHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
         names = {e.executive_id: e.full_name for e in roster.executives}
@@ -213,8 +229,7 @@ class SandboxServer:
         """Listen and serve in a background thread; returns the base URL."""
         if self._httpd is not None:
             return self.base_url
-        self._httpd = ThreadingHTTPServer((self.host, self.port), _handler_for(self))
-        self._httpd.daemon_threads = True
+        self._httpd = _QuietHTTPServer((self.host, self.port), _handler_for(self))
         self._thread = threading.Thread(
             target=self._httpd.serve_forever,
             kwargs={"poll_interval": 0.05},

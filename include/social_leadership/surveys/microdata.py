@@ -627,6 +627,9 @@ def _checked(condition: str, value: str, message: str) -> str:
 # pyarrow parses the file in blocks of this size on its own threads while DuckDB inserts
 # the blocks already parsed; larger blocks pipeline worse (measured by bench/survey_load).
 FAST_BLOCK_BYTES = 1 << 20
+# A block must hold a whole row: the staged path, which has no speed to keep, reads larger
+# blocks, so a row with a megabyte of free text is still read.
+STAGED_BLOCK_BYTES = 64 << 20
 # Spreads a wave over 64 bits before it is mixed into a pseudonym for the repeat check.
 _WAVE_SPREAD = np.uint64(0x9E3779B97F4A7C15)
 
@@ -681,17 +684,18 @@ def open_declared_csv(
     *,
     numbers_typed: bool,
     bad_rows: list[SurveyIssue] | None = None,
+    encoding: str | None = None,
 ) -> DeclaredCsv:
     """Open a microdata CSV file for its declared columns, both load paths alike.
 
     ``numbers_typed``: wave, weight and answers are parsed as numbers by pyarrow (a cell
     that is not a plain number fails the read), else every column is text. ``bad_rows``:
     rows with another number of fields than the header are listed there, by line, and
-    skipped; without it they fail the read.
+    skipped; without it they fail the read. ``encoding``: when already detected.
     """
     import pyarrow.csv as pcsv
 
-    encoding = detect_encoding(path)
+    encoding = encoding or detect_encoding(path)
     header, delimiter = read_csv_header(path, encoding)
     positions = _declared_positions(path.name, header, decl.file_columns())
     columns = {name: f"c{position}" for name, position in positions.items()}
@@ -718,7 +722,7 @@ def open_declared_csv(
         reader = pcsv.open_csv(
             path,
             read_options=pcsv.ReadOptions(
-                block_size=FAST_BLOCK_BYTES,
+                block_size=FAST_BLOCK_BYTES if numbers_typed else STAGED_BLOCK_BYTES,
                 encoding=_PYARROW_ENCODINGS[encoding],
                 # Line numbers of bad rows are only known to a single-threaded parse.
                 use_threads=bad_rows is None,
@@ -767,9 +771,10 @@ def _fast_reader(
     repeat check. Anything the staged path would report (a cell that is not a plain
     number, an empty id, a row with a wrong number of fields) raises instead.
     """
-    if detect_encoding(path) not in {"utf-8", "utf-8-sig"}:
+    encoding = detect_encoding(path)
+    if encoding not in {"utf-8", "utf-8-sig"}:
         raise FastPathDeclined("not a UTF-8 file")
-    source = open_declared_csv(path, decl, numbers_typed=True)
+    source = open_declared_csv(path, decl, numbers_typed=True, encoding=encoding)
     roles = [("country", decl.country_column)]
     roles += [("wave_num", decl.wave_column)] if decl.wave_column else []
     roles += [("weight_num", decl.weight_column)] if decl.weight_column else []
