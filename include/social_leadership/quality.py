@@ -18,6 +18,7 @@ recorded in ``audit.quality_results`` for the people watching the runs.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 from collections.abc import Callable, Iterator, Sequence
@@ -273,28 +274,33 @@ def _mart_tables(con: Any) -> list[str]:
 def _slice_filters(con: Any, table: str, column: str, max_rows: int) -> list[str]:
     """SQL conditions cutting ``table`` into runs of whole days of at most ``max_rows`` rows
     (a day larger than that is a slice of its own); one condition for the whole of a small
-    table, and one for rows without a day, which the not-null check must still see."""
+    table, and one for rows without a day, which the not-null check must still see.
+
+    Bounds are half-open and each slice ends where the next begins, so no row can fall
+    between two slices (not even a day of ``infinity``, which Python cannot represent).
+    """
     relation = f'"{MARTS_SCHEMA}"."{table}"'
     quoted = f'"{column}"'
     days = con.execute(
-        f"select {quoted}, count(*) from {relation} where {quoted} is not null "
-        f"group by 1 order by 1"
+        f"select cast({quoted} as varchar), count(*) from {relation} "
+        f"where {quoted} is not null group by {quoted} order by {quoted}"
     ).fetchall()
     undated = con.execute(f"select count(*) from {relation} where {quoted} is null").fetchone()
     if sum(rows for _, rows in days) + (undated[0] if undated else 0) <= max_rows:
         return ["true"]
-    filters: list[str] = []
-    first, rows_in_slice, previous = None, 0, None
+    starts: list[str] = []
+    rows_in_slice = 0
     for day, rows in days:
-        if first is not None and rows_in_slice + rows > max_rows:
-            filters.append(f"{quoted} between '{first}' and '{previous}'")
-            first, rows_in_slice = None, 0
-        if first is None:
-            first = day
+        if not starts or rows_in_slice + rows > max_rows:
+            starts.append(day)
+            rows_in_slice = 0
         rows_in_slice += rows
-        previous = day
-    if first is not None:
-        filters.append(f"{quoted} between '{first}' and '{previous}'")
+    bounds = [f"cast('{day}' as date)" for day in starts[1:]]
+    filters = [f"{quoted} < {bounds[0]}"] if bounds else [f"{quoted} is not null"]
+    filters += [
+        f"{quoted} >= {low} and {quoted} < {high}" for low, high in itertools.pairwise(bounds)
+    ]
+    filters += [f"{quoted} >= {bounds[-1]}"] if bounds else []
     if undated and undated[0]:
         filters.append(f"{quoted} is null")
     return filters
@@ -305,8 +311,14 @@ def _frames(con: Any, table: str, max_rows: int) -> Iterator[pd.DataFrame]:
     relation = f'"{MARTS_SCHEMA}"."{table}"'
     column = SLICED_BY.get(table)
     filters = _slice_filters(con, table, column, max_rows) if column else ["true"]
+    total = con.execute(f"select count(*) from {relation}").fetchone()
+    seen = 0
     for condition in filters:
-        yield con.sql(f"select * from {relation} where {condition}").df()
+        frame = con.sql(f"select * from {relation} where {condition}").df()
+        seen += len(frame)
+        yield frame
+    if total is None or seen != total[0]:
+        raise RuntimeError(f"{relation}: slices held {seen} rows, the table {total}")
 
 
 def _ephemeral_context() -> Any:
@@ -340,40 +352,56 @@ def _details(result: dict[str, Any], exception_info: Any) -> str | None:
     return json.dumps(info, default=str)[:DETAILS_MAX_CHARS]
 
 
-def _expectation_key(config: Any) -> tuple[str, str]:
-    kwargs = {k: v for k, v in dict(config.kwargs).items() if k != "batch_id"}
-    return config.type, json.dumps(kwargs, sort_keys=True, default=str)
+SLOT = "slice_merge_slot"  # meta key: an expectation's place in its suite
+
+
+def _slotted(expectations: list[gxe.Expectation]) -> list[gxe.Expectation]:
+    for slot, expectation in enumerate(expectations):
+        expectation.meta = {**(expectation.meta or {}), SLOT: slot}
+    return expectations
 
 
 @dataclass
 class _Merged:
-    """One expectation's results over the slices of a table."""
+    """One expectation's results over the slices of a table.
+
+    Counts are summed and the unexpected share is recomputed over the rows GX counts
+    (non-missing ones, where it reports missing rows); the sample of unexpected values and
+    the exception are those of the first slice that failed (or of the first slice).
+    """
 
     config: Any
+    slices: int = 0
     success: bool = True
     unexpected_count: int | None = None
     element_count: int = 0
+    missing_count: int | None = None
     summary: dict[str, Any] = field(default_factory=dict)
     exception_info: Any = None
 
     def add(self, result: Any) -> None:
         summary = dict(result.result or {})
-        first = not self.summary
+        first = not self.slices
         failed_now = not result.success and self.success
+        self.slices += 1
         self.success = self.success and bool(result.success)
         if summary.get("unexpected_count") is not None:
             self.unexpected_count = (self.unexpected_count or 0) + int(summary["unexpected_count"])
+        if summary.get("missing_count") is not None:
+            self.missing_count = (self.missing_count or 0) + int(summary["missing_count"])
         self.element_count += int(summary.get("element_count") or 0)
         if first or failed_now:
-            # The observed value and the sample of unexpected values of the first slice
-            # that failed (or of the first slice, while none has).
             self.summary = summary
             self.exception_info = result.exception_info
 
-    def details(self) -> str | None:
+    def details(self, table_rows: int) -> str | None:
         summary = dict(self.summary)
-        if self.unexpected_count is not None and self.element_count:
-            summary["unexpected_percent"] = 100.0 * self.unexpected_count / self.element_count
+        if self.config.type in TABLE_EXPECTATIONS:
+            summary["observed_value"] = table_rows
+        elif self.slices > 1 and self.unexpected_count is not None:
+            counted = self.element_count - (self.missing_count or 0)
+            if counted:
+                summary["unexpected_percent"] = 100.0 * self.unexpected_count / counted
         return _details(summary, self.exception_info)
 
 
@@ -397,40 +425,53 @@ def _validate_table(
         )
 
     # A GX expectation belongs to one suite: each suite gets its own from the factory.
-    whole = validation(suite_name, expectations())
+    whole = validation(suite_name, _slotted(expectations()))
     rows_only = None
-    merged: dict[tuple[str, str], _Merged] = {}
-    for index, frame in enumerate(frames):
-        if index == 0:
-            runner = whole
-        else:
-            if rows_only is None:
-                rows_only = validation(
-                    f"{suite_name}.rows",
-                    [e for e in expectations() if e.expectation_type not in TABLE_EXPECTATIONS],
-                )
-            runner = rows_only
-        outcome = runner.run(
-            batch_parameters={"dataframe": prepare(frame)}, result_format="SUMMARY"
-        )
-        del frame
-        for result in outcome.results:
-            key = _expectation_key(result.expectation_config)
-            merged.setdefault(key, _Merged(config=result.expectation_config)).add(result)
+    merged: dict[int, _Merged] = {}
+    table_rows = 0
+    try:
+        for index, frame in enumerate(frames):
+            if index == 0:
+                runner = whole
+            else:
+                if rows_only is None:
+                    rows_only = validation(
+                        f"{suite_name}.rows",
+                        [
+                            e
+                            for e in _slotted(expectations())
+                            if e.expectation_type not in TABLE_EXPECTATIONS
+                        ],
+                    )
+                runner = rows_only
+            table_rows += len(frame)
+            outcome = runner.run(
+                batch_parameters={"dataframe": prepare(frame)}, result_format="SUMMARY"
+            )
+            # GX keeps the last batch of a datasource: let each slice go before the next.
+            del frame
+            datasource.get_execution_engine().batch_manager.reset_batch_cache()
+            for result in outcome.results:
+                config = result.expectation_config
+                slot = int((config.meta or {})[SLOT])
+                merged.setdefault(slot, _Merged(config=config)).add(result)
+    finally:
+        context.data_sources.delete(datasource.name)
 
     checks = []
-    for item in merged.values():
+    for _, item in sorted(merged.items()):
         config = item.config
+        meta = {k: v for k, v in (config.meta or {}).items() if k != SLOT}
         checks.append(
             QualityCheck(
                 table_name=table,
                 suite_name=suite_name,
                 expectation=config.type,
                 column_name=_column_of(dict(config.kwargs)),
-                is_critical=bool((config.meta or {}).get("critical", False)),
+                is_critical=bool(meta.get("critical", False)),
                 success=item.success,
                 unexpected_count=item.unexpected_count,
-                details=item.details(),
+                details=item.details(table_rows),
             )
         )
     return checks

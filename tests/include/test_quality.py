@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from typing import TYPE_CHECKING
 
 import duckdb
@@ -200,6 +201,12 @@ def test_daily_facts_are_validated_in_bounded_slices_with_the_same_verdicts(
         "insert into marts.fct_reach_by_country_sector_daily "
         "select * replace (null as metric_date) from marts.fct_reach_by_country_sector_daily "
         "limit 1",
+        # Missing counts, which GX leaves out of the unexpected share.
+        "update marts.fct_executive_reach_daily set followers = null where executive_id = 'fr_one'",
+        # A bad count on a day of its own, at the far end.
+        "insert into marts.fct_executive_reach_daily select * replace "
+        "(date '2099-12-31' as metric_date, -7 as followers) "
+        "from marts.fct_executive_reach_daily where executive_id = 'us_one' limit 1",
     )
     whole = check_marts(copied_built_warehouse, "run-whole")
     sliced_settings = dataclasses.replace(copied_built_warehouse, quality_slice_rows=40)
@@ -208,9 +215,31 @@ def test_daily_facts_are_validated_in_bounded_slices_with_the_same_verdicts(
 
     assert _verdicts(sliced) == _verdicts(whole)
     failed = {(c.table_name, c.column_name, c.unexpected_count) for c in sliced.failed}
-    assert ("fct_executive_reach_daily", "followers", 1) in failed
+    assert ("fct_executive_reach_daily", "followers", 2) in failed
     assert ("fct_executive_reach_daily", "executive_id,platform,metric_date", 2) in failed
     assert ("fct_reach_by_country_sector_daily", "metric_date", 1) in failed
+    # The recorded figures are the table's, not a slice's.
+    for table, expectation, column, key in (
+        (
+            "fct_executive_reach_daily",
+            "expect_column_values_to_be_between",
+            "followers",
+            "unexpected_percent",
+        ),
+        (
+            "fct_executive_reach_daily",
+            "expect_table_row_count_to_be_between",
+            None,
+            "observed_value",
+        ),
+    ):
+        figures = [
+            json.loads(c.details or "{}").get(key)
+            for c in (whole, sliced)[0].results + (whole, sliced)[1].results
+            if (c.table_name, c.expectation, c.column_name) == (table, expectation, column)
+        ]
+        assert len(figures) == 2
+        assert figures[0] == pytest.approx(figures[1])
     with duckdb.connect(str(copied_built_warehouse.warehouse_path), read_only=True) as con:
         for table in SLICED_BY:
             frames = list(_frames(con, table, 40))
@@ -226,5 +255,32 @@ def test_no_sliced_table_needs_the_whole_table_at_once() -> None:
     assert not set(SLICED_BY) & set(FRAME_PREPARERS)
     for table in SLICED_BY:
         for expectation in MART_SUITES[table]():
+            # A maximum or a tolerated share would need the whole table at once.
             if expectation.expectation_type == "expect_table_row_count_to_be_between":
                 assert expectation.max_value is None
+            assert getattr(expectation, "mostly", 1) == 1
+
+
+@pytest.mark.parametrize("max_rows", [1, 2, 3, 5, 100])
+def test_slices_cover_every_row_once_even_days_python_cannot_hold(max_rows: int) -> None:
+    from social_leadership.quality import _slice_filters
+
+    con = duckdb.connect()
+    con.execute("create schema marts")
+    con.execute(
+        "create table marts.fct_executive_reach_daily as select * from (values "
+        "('-infinity'::date), ('2024-01-01'::date), ('2024-01-01'::date), ('2024-01-02'::date),"
+        " ('2024-01-03'::date), (null), ('infinity'::date), ('infinity'::date)) as t(metric_date)"
+    )
+
+    filters = _slice_filters(con, "fct_executive_reach_daily", "metric_date", max_rows)
+    counts = [
+        con.execute(
+            f"select count(*) from marts.fct_executive_reach_daily where {condition}"
+        ).fetchone()[0]
+        for condition in filters
+    ]
+
+    assert sum(counts) == 8
+    assert max(counts) <= max(max_rows, 2)  # a day larger than the limit is one slice
+    assert (len(filters) == 1) is (max_rows >= 8)
