@@ -10,10 +10,10 @@
     {%- endif -%}
     {%- set lookback_days = (var('gap_fill_days') | int) + (var('late_data_days') | int) -%}
     {%- set query -%}
-        select cast(least(
+        select case when max({{ date_column }}) is not null then cast(least(
             max({{ date_column }}) - {{ lookback_days }}
         {%- if earlier_start_sql %}, ({{ earlier_start_sql }}){% endif %}
-        ) as varchar)
+        ) as varchar) end
         from {{ this }}
     {%- endset -%}
     {%- set value = run_query(query).columns[0].values()[0] -%}

@@ -51,7 +51,7 @@ def run_pipeline(
         extra = settings.as_env()
         extra.update(connection_env("bluesky", base_url))
         extra.update(connection_env("x", base_url, SANDBOX_X_TOKEN))
-        extra.update(connection_env("mastodon", base_url))
+        extra.update(connection_env("mastodon", base_url + "/mastodon/{instance}"))
         extra.update(connection_env("youtube", base_url, SANDBOX_YOUTUBE_KEY))
         extra.update(connection_env("facebook", base_url, SANDBOX_X_TOKEN))
         extra.update(connection_env("linkedin", base_url, SANDBOX_X_TOKEN))

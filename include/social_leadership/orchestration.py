@@ -54,6 +54,8 @@ __all__ = [
 
 PUBLIC_BASE_URLS = {
     "bluesky": "https://public.api.bsky.app",
+    # Each account is asked of its own instance (see platforms/mastodon.py).
+    "mastodon": "https://{instance}",
     "x": "https://api.x.com",
     "youtube": "https://www.googleapis.com",
     "facebook": "https://graph.facebook.com",
@@ -68,8 +70,9 @@ def platform_endpoint(platform: str) -> PlatformEndpoint:
 
     ``host`` holds the base URL, ``password`` the token or API key and ``login`` the
     caller's own account id where the API needs one (Instagram). Without a connection, a
-    platform that needs no credential (Bluesky) uses its public URL; the others (Mastodon
-    needs its instance's URL) are reported as not configured instead of failing the run.
+    platform that needs no credential (Bluesky, and Mastodon, asked of each account's home
+    instance) uses its public URL; the others are reported as not configured instead of
+    failing the run.
     """
     from airflow.sdk import BaseHook
     from airflow.sdk.exceptions import AirflowNotFoundException
@@ -77,7 +80,7 @@ def platform_endpoint(platform: str) -> PlatformEndpoint:
     try:
         connection = BaseHook.get_connection(f"slw_{platform}")
     except AirflowNotFoundException:
-        if platform == "bluesky":
+        if platform in ("bluesky", "mastodon"):
             return PlatformEndpoint(PUBLIC_BASE_URLS[platform], None)
         return PlatformEndpoint(None, None)
     host = connection.host or PUBLIC_BASE_URLS.get(platform)

@@ -105,7 +105,16 @@ def _reach_by_country_sector_daily() -> list[gxe.Expectation]:
 def _survey_results() -> list[gxe.Expectation]:
     return [
         *_table_basics(["survey_source_id", "wave", "scope", "question_id", "measure"]),
-        _critical(gxe.ExpectColumnValuesToBeBetween(column="value", min_value=0, max_value=100)),
+        # Shares lie in 0-100; an index (measure "index") has no such bounds.
+        _critical(
+            gxe.ExpectColumnValuesToBeBetween(
+                column="value",
+                min_value=0,
+                max_value=100,
+                row_condition='measure == "share_pct"',
+                condition_parser="pandas",
+            )
+        ),
         _warning(gxe.ExpectColumnValuesToBeBetween(column="sample_size", min_value=1)),
     ]
 

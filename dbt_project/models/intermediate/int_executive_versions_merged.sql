@@ -39,7 +39,7 @@ snapshot_with_previous as (
 
 -- A snapshot row starts on its declared date when the roster declared a new start with
 -- it; an in-place edit that keeps the declared date is an undeclared change and starts on
--- the day of the roster load that brought it.
+-- the day of the roster load that brought it (or on the declared date, if that is later).
 snapshot_starts as (
     select
         executive_id,
@@ -59,7 +59,9 @@ snapshot_starts as (
                     or declared_valid_from != previous_declared_valid_from
                 )
                 then declared_valid_from
-            else cast(timezone('UTC', dbt_valid_from) as date)
+            -- An edit starts on its load day, but never before the start the roster
+            -- declares for the version (a version declared for a later date stays there).
+            else greatest(cast(timezone('UTC', dbt_valid_from) as date), declared_valid_from)
         end as valid_from
     from snapshot_with_previous
 ),

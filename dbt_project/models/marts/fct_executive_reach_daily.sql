@@ -32,9 +32,15 @@
                 group by executive_id
             ) as attributed
                 on new_versions.executive_id = attributed.executive_id
-            where new_versions.executive_version_id not in (
-                select distinct executive_version_id from {{ this }}
-            )
+            where
+                new_versions.executive_version_id not in (
+                    select distinct executive_version_id from {{ this }}
+                )
+                -- A version that ends before the executive's first day in the fact
+                -- attributes none of its days (Siemens 2013-2021 against history from
+                -- 2024): it is never in the fact, and must not rebuild it every day.
+                and coalesce(new_versions.valid_to, date '9999-12-31')
+                > coalesce(attributed.first_date, date '0001-01-01')
         ),
         (
             select min(metric_date) from {{ this }}

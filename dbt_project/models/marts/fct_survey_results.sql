@@ -67,8 +67,15 @@ final as (
         sample_size,
         margin_of_error_pct,
         is_published_aggregate,
-        greatest(value - margin_of_error_pct, 0.0) as ci_lower,
-        least(value + margin_of_error_pct, 100.0) as ci_upper,
+        -- A share cannot leave 0-100; an index has no such bounds.
+        case
+            when measure = 'share_pct' then greatest(value - margin_of_error_pct, 0.0)
+            else value - margin_of_error_pct
+        end as ci_lower,
+        case
+            when measure = 'share_pct' then least(value + margin_of_error_pct, 100.0)
+            else value + margin_of_error_pct
+        end as ci_upper,
         citation,
         effective_sample_size,
         interval_method,

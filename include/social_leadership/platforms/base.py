@@ -8,6 +8,7 @@ loader can re-parse landed files without calling the platform again.
 from __future__ import annotations
 
 import json
+import logging
 import random
 import time
 from abc import ABC, abstractmethod
@@ -136,10 +137,22 @@ def failed_response_observations(response: RawResponse) -> list[AccountObservati
     return [observation_without_counts(response, h, status) for h in response.requested_handles]
 
 
+def quiet_http_logs() -> None:
+    """httpx and httpcore log every request URL at INFO/DEBUG, and YouTube's API key travels
+    in the URL: their loggers are kept at WARNING (the connectors log redacted URLs)."""
+    for name in ("httpx", "httpcore"):
+        logger = logging.getLogger(name)
+        if logger.getEffectiveLevel() < logging.WARNING:
+            logger.setLevel(logging.WARNING)
+
+
 def count_value(document: Mapping[str, Any], key: str) -> int | None:
-    """An integer count from a JSON object, or ``None`` when absent or not an integer."""
+    """An integer count from a JSON object, or ``None`` when absent, not an integer or
+    negative (some Mastodon forks send -1 for a hidden count)."""
     value = document.get(key)
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    return None
 
 
 @dataclass(frozen=True)
@@ -308,6 +321,7 @@ class Connector(ABC):
 
     @contextmanager
     def _http(self) -> Iterator[httpx.Client]:
+        quiet_http_logs()
         if self._client is not None:
             yield self._client
             return

@@ -1,9 +1,17 @@
-"""Mastodon (any instance): ``/api/v1/accounts?id[]=`` for 40 known ids a call, else
-``/api/v1/accounts/lookup?acct=`` one handle a call.
+"""Mastodon: each account is asked of its own instance, ``/api/v1/accounts?id[]=`` for 40
+known ids a call, else ``/api/v1/accounts/lookup?acct=`` one handle a call.
 
-Roster handles are ``user@instance``; a Mastodon id is only known once an account has been
-looked up, so the first run looks every account up and later runs (given the ids found,
-see ``account_ids``) fetch 40 per request.
+Roster handles are ``user@instance``. The base URL names where to ask: ``https://{instance}``
+(the default) asks each account's home instance, the only one sure to know it (a lookup
+of a remote account only answers for accounts the instance has already seen, with its
+cached counts); a URL without ``{instance}`` sends every request to that one instance.
+
+A Mastodon id is only known once an account has been looked up, so the first run looks
+every account up and later runs (given the ids found, see ``account_ids``) fetch 40 per
+request. An id batch that leaves an account out (an id that changed, or one learned from
+another instance) and an instance older than Mastodon 4.3, which answers the batch route
+404, are both followed by lookups of the accounts concerned: only a lookup says an account
+is not found.
 """
 
 from __future__ import annotations
@@ -20,9 +28,11 @@ from social_leadership.platforms.base import (
     AccountObservation,
     AccountStatus,
     Connector,
+    ExtractResult,
     RawResponse,
     Verdict,
     count_value,
+    dedupe_handles,
     json_document,
     observation_without_counts,
 )
@@ -49,6 +59,7 @@ class MastodonConnector(Connector):
         super().__init__(base_url, **options)
         self._access_token = access_token
         self._ids = {key.casefold(): value for key, value in (account_ids or {}).items()}
+        self._batch_sent = False
 
     def __repr__(self) -> str:
         return f"MastodonConnector(base_url={self.base_url!r})"
@@ -57,6 +68,33 @@ class MastodonConnector(Connector):
         known = [h for h in handles if h.casefold() in self._ids]
         unknown = [h for h in handles if h.casefold() not in self._ids]
         return super().plan_batches(known) + [[handle] for handle in unknown]
+
+    def extract(self, handles: Sequence[str]) -> ExtractResult:
+        if INSTANCE not in self.base_url:
+            return self._extract_from_one_instance(handles)
+        by_instance: dict[str, list[str]] = {}
+        for handle in dedupe_handles(handles, self.handle_key):
+            by_instance.setdefault(_instance_of(handle), []).append(handle)
+        result = ExtractResult(platform=self.platform)
+        template = self.base_url
+        try:
+            for instance, members in by_instance.items():
+                # Each instance has its own rate limit: one throttled instance defers only
+                # its own accounts.
+                self.base_url = template.replace(INSTANCE, instance)
+                _merge(result, self._extract_from_one_instance(members))
+        finally:
+            self.base_url = template
+        return result
+
+    def _extract_from_one_instance(self, handles: Sequence[str]) -> ExtractResult:
+        result = super().extract(handles)
+        retry = [handle for response in result.responses for handle in _left_out_of_batch(response)]
+        if retry:
+            for handle in retry:
+                self._ids.pop(handle.casefold(), None)
+            _merge(result, super().extract(retry))
+        return result
 
     def build_request(self, handles: Sequence[str]) -> httpx.Request:
         headers = {"Accept": "application/json"}
@@ -68,16 +106,27 @@ class MastodonConnector(Connector):
                 "GET", self.base_url + LOOKUP_PATH, params={"acct": handles[0]}, headers=headers
             )
         params = [("id[]", self._ids[h.casefold()]) for h in handles]
+        self._batch_sent = True
         return httpx.Request("GET", self.base_url + ACCOUNTS_PATH, params=params, headers=headers)
 
+    def prepare(self, client: httpx.Client, batch: Sequence[str]) -> httpx.Request:
+        self._batch_sent = False
+        return super().prepare(client, batch)
+
     def judge(self, status: int, body: bytes, headers: httpx.Headers) -> Verdict:
-        if status == 404 and isinstance(json_document(body), dict):
-            return LAND  # lookup of an unknown account: a per-account answer
+        if status == 404 and (self._batch_sent or isinstance(json_document(body), dict)):
+            # A lookup's 404 is a per-account answer; a batch's, that the route is missing.
+            return LAND
         return super().judge(status, body, headers)
 
     @classmethod
     def parse(cls, response: RawResponse) -> list[AccountObservation]:
         requested = response.requested_handles
+        # Accounts a batch left out were looked up one by one (see extract): the batch says
+        # nothing about them.
+        left_out = {handle.casefold() for handle in _left_out_of_batch(response)}
+        if response.status_code == 404 and left_out:
+            return []
         if response.status_code == 404:
             return [
                 observation_without_counts(response, h, AccountStatus.NOT_FOUND) for h in requested
@@ -104,6 +153,8 @@ class MastodonConnector(Connector):
             return [observation_without_counts(response, h, AccountStatus.ERROR) for h in requested]
         observations = []
         for handle in requested:
+            if handle.casefold() in left_out:
+                continue
             account = by_handle.get(handle.casefold())
             if account is None:
                 observations.append(
@@ -130,3 +181,38 @@ class MastodonConnector(Connector):
                 )
             )
         return observations
+
+
+INSTANCE = "{instance}"
+
+
+def _instance_of(handle: str) -> str:
+    return handle.rsplit("@", 1)[-1].casefold()
+
+
+def _merge(result: ExtractResult, more: ExtractResult) -> None:
+    result.responses.extend(more.responses)
+    result.requests_sent += more.requests_sent
+    result.deferred_handles.extend(more.deferred_handles)
+    result.message = result.message or more.message
+
+
+def _left_out_of_batch(response: RawResponse) -> list[str]:
+    """The accounts an id batch did not answer for: all of them when the instance has no
+    batch route (404), else those whose id is not in the reply."""
+    if not urlsplit(response.request_url).path.endswith(ACCOUNTS_PATH):
+        return []
+    if response.status_code == 404:
+        return list(response.requested_handles)
+    if response.status_code != 200:
+        return []
+    document = json_document(response.body)
+    ids = parse_qs(urlsplit(response.request_url).query).get("id[]", [])
+    if not isinstance(document, list) or len(ids) != len(response.requested_handles):
+        return []
+    answered = {str(a.get("id")) for a in document if isinstance(a, dict)}
+    return [
+        handle
+        for handle, account_id in zip(response.requested_handles, ids, strict=True)
+        if account_id not in answered
+    ]

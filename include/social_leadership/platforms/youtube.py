@@ -25,9 +25,10 @@ from social_leadership.platforms.base import (
 YOUTUBE_API = "https://www.googleapis.com"
 CHANNELS_PATH = "/youtube/v3/channels"
 YOUTUBE_MAX_IDS = 50
-QUOTA_REASONS = frozenset(
-    {"quotaExceeded", "rateLimitExceeded", "dailyLimitExceeded", "userRateLimitExceeded"}
-)
+# The daily quota: nothing more until midnight Pacific.
+QUOTA_REASONS = frozenset({"quotaExceeded", "dailyLimitExceeded"})
+# Short-term limits (requests per second or per user): retried with backoff.
+SHORT_TERM_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded"})
 # The daily quota resets at midnight Pacific time.
 _PACIFIC = ZoneInfo("America/Los_Angeles")
 
@@ -72,6 +73,8 @@ class YouTubeConnector(Connector):
         reasons = _error_reasons(json_document(body))
         if status in (403, 429) and reasons & QUOTA_REASONS:
             return Verdict("rate_limited", wait_seconds=self._seconds_until_quota_reset())
+        if status in (403, 429) and reasons & SHORT_TERM_REASONS:
+            return Verdict("retry", f"HTTP {status}: short-term rate limit")
         if status == 200 and reasons:
             return Verdict("retry", "HTTP 200 carrying an error body")
         return super().judge(status, body, headers)

@@ -29,6 +29,7 @@ from types import TracebackType
 from typing import Any, Literal
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from social_leadership.platforms.base import redact_url
 from social_leadership.roster import Roster, load_roster
 from social_leadership.sandbox.synthetic import (
     synthetic_account_id,
@@ -53,6 +54,10 @@ SANDBOX_X_TOKEN = "sandbox-token"  # noqa: S105
 
 MASTODON_LOOKUP_PATH = "/api/v1/accounts/lookup"
 MASTODON_ACCOUNTS_PATH = "/api/v1/accounts"
+# One sandbox plays every Mastodon instance: /mastodon/<instance>/api/v1/... is that
+# instance, which knows only its own accounts (the paths without the prefix play one
+# instance that knows every account).
+MASTODON_INSTANCE_PATH = re.compile(r"^/mastodon/([A-Za-z0-9.-]+)(/api/v1/accounts(?:/lookup)?)$")
 MASTODON_MAX_IDS = 40
 YOUTUBE_PATH = "/youtube/v3/channels"
 YOUTUBE_MAX_IDS = 50
@@ -146,6 +151,7 @@ class SandboxServer:
         instagram_user_id: str = SANDBOX_IG_USER_ID,
         youtube_hidden: tuple[str, ...] = (),
         mastodon_requires_login: bool = False,
+        mastodon_batch_route: bool = True,
         threads_profile_discovery: bool = True,
         limits: dict[str, tuple[int, int]] | None = None,
     ) -> None:
@@ -164,6 +170,8 @@ class SandboxServer:
         self.youtube_key = youtube_key
         self.instagram_user_id = instagram_user_id
         self.mastodon_requires_login = mastodon_requires_login
+        # False: an instance older than Mastodon 4.3, which has no ``accounts?id[]=`` route.
+        self.mastodon_batch_route = mastodon_batch_route
         # Whether the token holds the Threads permission to look up other profiles.
         self.threads_profile_discovery = threads_profile_discovery
         self.faults: deque[Fault] = deque()
@@ -356,12 +364,25 @@ class SandboxServer:
             return _Reply(401, {"error": "This API requires an authenticated user"})
         day = self.clock().date()
         known = self._others["mastodon"]
+        instance_path = MASTODON_INSTANCE_PATH.match(path)
+        if instance_path:
+            instance = instance_path.group(1).casefold()
+            path = instance_path.group(2)
+            known = {
+                key: entry
+                for key, entry in known.items()
+                if entry[0].rsplit("@", 1)[-1].casefold() == instance
+            }
         if path == MASTODON_LOOKUP_PATH:
             acct = params.get("acct", [""])[0].removeprefix("@")
+            if instance_path and "@" not in acct:
+                acct = f"{acct}@{instance_path.group(1)}"  # a local account of the instance
             entry = known.get(acct.casefold())
             if entry is None:
                 return _Reply(404, {"error": "Record not found"})
             return _Reply(200, _mastodon_account(entry, day))
+        if not self.mastodon_batch_route:
+            return _Reply(404, {"error": "Not Found"})
         ids = params.get("id[]", [])
         if len(ids) > MASTODON_MAX_IDS:
             return _Reply(
@@ -773,7 +794,7 @@ def _platform_of(path: str, params: dict[str, list[str]]) -> str | None:
         return "bluesky"
     if path == X_PATH:
         return "x"
-    if path in (MASTODON_LOOKUP_PATH, MASTODON_ACCOUNTS_PATH):
+    if path in (MASTODON_LOOKUP_PATH, MASTODON_ACCOUNTS_PATH) or MASTODON_INSTANCE_PATH.match(path):
         return "mastodon"
     if path == YOUTUBE_PATH:
         return "youtube"
@@ -964,6 +985,15 @@ def _handler_for(sandbox: SandboxServer) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(payload)
 
         def log_message(self, format: str, *args: Any) -> None:
-            log.debug("sandbox: " + format, *args)
+            # args[0] is the request line, whose URL may carry an API key.
+            log.debug("sandbox: " + format, *(_redacted_request_line(arg) for arg in args))
 
     return SandboxHandler
+
+
+def _redacted_request_line(value: Any) -> Any:
+    """A logged request line ("GET /path?key=... HTTP/1.1") without credential values."""
+    if not isinstance(value, str):
+        return value
+    parts = value.split(" ")
+    return " ".join(redact_url(part) if "?" in part else part for part in parts)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -364,3 +365,129 @@ def test_threads_without_the_discovery_permission_stops_naming_it() -> None:
 def test_threads_needs_a_token() -> None:
     with pytest.raises(PlatformError, match="access token"):
         build_connector("threads", "http://127.0.0.1:1", None)
+
+
+def test_mastodon_before_4_3_falls_back_to_lookups_instead_of_not_found() -> None:
+    with SandboxServer(roster(), mastodon_batch_route=False, clock=lambda: NOW) as server:
+        connector = make("mastodon", server)  # every id known: batches of 40 planned
+        handles = [handle("mastodon", n) for n in range(COUNT)]
+
+        result = connector.extract(handles)
+
+        assert server.requests_to("/api/v1/accounts/lookup") == COUNT
+    assert result.is_complete
+    seen = statuses(connector, result.responses)
+    assert seen == dict.fromkeys(handles, AccountStatus.OK)
+    assert result.requests_sent == math.ceil(COUNT / connector.batch_size) + COUNT
+
+
+@pytest.mark.parametrize(
+    ("reason", "action"),
+    [
+        ("quotaExceeded", "rate_limited"),
+        ("dailyLimitExceeded", "rate_limited"),
+        ("rateLimitExceeded", "retry"),
+        ("userRateLimitExceeded", "retry"),
+    ],
+)
+def test_youtube_waits_for_midnight_only_for_the_daily_quota(reason: str, action: str) -> None:
+    connector = build_connector("youtube", "http://127.0.0.1:1", SECRET, sleep=Sleeps())
+    body = json.dumps(
+        {"error": {"code": 403, "message": "m", "errors": [{"domain": "d", "reason": reason}]}}
+    ).encode()
+
+    assert connector.judge(403, body, httpx.Headers()).action == action
+
+
+def test_a_negative_count_is_not_a_count() -> None:
+    from social_leadership.platforms.base import count_value
+
+    assert count_value({"followers_count": -1}, "followers_count") is None
+    assert count_value({"followers_count": 0}, "followers_count") == 0
+    assert count_value({"followers_count": True}, "followers_count") is None
+
+
+def test_request_urls_with_keys_are_not_logged_by_the_http_client(
+    sandbox: SandboxServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    logging.getLogger("httpx").setLevel(logging.NOTSET)
+    caplog.set_level(logging.DEBUG)
+    connector = make("youtube", sandbox)
+
+    connector.extract([handle("youtube", 0)])
+
+    assert SECRET not in caplog.text
+    assert logging.getLogger("httpx").getEffectiveLevel() >= logging.WARNING
+
+
+def _two_instance_roster() -> Roster:
+    executives = [Executive(f"e{n}", f"E{n}", "CEO", "Co", "DE", "Energy", True) for n in range(4)]
+    handles = ["ann@alpha.example", "bob@alpha.example", "cy@beta.example", "di@beta.example"]
+    accounts = [Account(f"e{n}", "mastodon", h) for n, h in enumerate(handles)]
+    return Roster(executives=executives, accounts=accounts)
+
+
+def test_mastodon_asks_each_account_of_its_own_instance() -> None:
+    with SandboxServer(_two_instance_roster(), clock=lambda: NOW) as server:
+        connector = build_connector(
+            "mastodon", server.base_url + "/mastodon/{instance}", None, sleep=Sleeps()
+        )
+        handles = ["ann@alpha.example", "cy@beta.example", "nobody@beta.example"]
+
+        first = connector.extract(handles)
+
+        assert server.requests_to("/mastodon/alpha.example/api/v1/accounts/lookup") == 1
+        assert server.requests_to("/mastodon/beta.example/api/v1/accounts/lookup") == 2
+        # The ids learned answer later runs from the same instances, a batch per instance.
+        ids = {
+            o.account_handle: o.account_id
+            for r in first.responses
+            for o in connector_class("mastodon").parse(r)
+            if o.account_id
+        }
+        again = build_connector(
+            "mastodon",
+            server.base_url + "/mastodon/{instance}",
+            None,
+            sleep=Sleeps(),
+            account_ids=ids,
+        ).extract(handles)
+        assert server.requests_to("/mastodon/beta.example/api/v1/accounts") == 1
+    assert statuses(connector, first.responses) == {
+        "ann@alpha.example": AccountStatus.OK,
+        "cy@beta.example": AccountStatus.OK,
+        "nobody@beta.example": AccountStatus.NOT_FOUND,
+    }
+    assert statuses(connector, again.responses) == statuses(connector, first.responses)
+    assert again.requests_sent == 3  # a batch on each instance, a lookup for the unknown
+
+
+def test_an_instance_knows_only_its_own_accounts() -> None:
+    with SandboxServer(_two_instance_roster(), clock=lambda: NOW) as server:
+        wrong = httpx.get(
+            f"{server.base_url}/mastodon/alpha.example/api/v1/accounts/lookup",
+            params={"acct": "cy@beta.example"},
+        )
+        local = httpx.get(
+            f"{server.base_url}/mastodon/beta.example/api/v1/accounts/lookup",
+            params={"acct": "cy"},
+        )
+    assert wrong.status_code == 404
+    assert local.json()["acct"] == "cy@beta.example"
+
+
+def test_mastodon_looks_up_an_account_a_batch_left_out_before_calling_it_not_found(
+    sandbox: SandboxServer,
+) -> None:
+    handles = [handle("mastodon", n) for n in range(3)]
+    stale = {h: synthetic_account_id("mastodon", h) for h in handles}
+    stale[handles[1]] = "999999999"  # an id that changed, or one from another instance
+    connector = make("mastodon", sandbox, account_ids=stale)
+
+    result = connector.extract(handles)
+
+    seen = statuses(connector, result.responses)
+    assert seen == dict.fromkeys(handles, AccountStatus.OK)
+    assert result.requests_sent == 2  # the batch, then one lookup

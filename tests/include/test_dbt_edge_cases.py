@@ -1,0 +1,199 @@
+"""Edge cases of the dbt models, each built for real (found by a second read of the models).
+
+* A first build before any platform data leaves the incremental fact empty: the daily
+  builds that follow must still load every day (an empty target is a full build).
+* A version that ends before the executive's first day in the fact (Siemens 2013-2021
+  against history from 2025) is never in the fact: it must not send every daily build
+  back to the first day.
+* Editing a version declared for a future date keeps it on its declared date.
+* A published index (measure ``index``) may lie outside 0-100: it builds, and its
+  interval is not clipped as a share's would be.
+"""
+
+from __future__ import annotations
+
+import shutil
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import pytest
+from conftest import settings_for_data_dir
+
+from social_leadership.dbt_runner import run_dbt
+from social_leadership.settings import Settings
+from social_leadership.warehouse import connect, transaction
+
+DAY_ZERO = date(2025, 3, 1)
+
+Executive = tuple[str, str, str, str, str, date | None]  # id, title, company, country, sector
+
+
+def day(number: int) -> date:
+    return DAY_ZERO + timedelta(days=number)
+
+
+def loaded(number: int) -> datetime:
+    return datetime.combine(day(number), datetime.min.time(), tzinfo=UTC) + timedelta(hours=3)
+
+
+def write_roster(settings: Settings, executives: list[Executive], load_day: int) -> None:
+    with connect(settings.warehouse_path) as con, transaction(con):
+        con.execute("delete from raw.roster_executives")
+        con.execute("delete from raw.roster_accounts")
+        for executive_id, title, company, country, sector, valid_from in executives:
+            con.execute(
+                "insert into raw.roster_executives values (?, ?, ?, ?, ?, ?, true, ?, ?, ?)",
+                [
+                    executive_id,
+                    executive_id.title(),
+                    title,
+                    company,
+                    country,
+                    sector,
+                    valid_from,
+                    "roster.csv",
+                    loaded(load_day),
+                ],
+            )
+        for executive_id in {e[0] for e in executives}:
+            con.execute(
+                "insert into raw.roster_accounts values (?, 'x', ?, ?)",
+                [executive_id, f"{executive_id}_x", loaded(load_day)],
+            )
+
+
+def write_days(settings: Settings, executive_id: str, days: range) -> None:
+    with connect(settings.warehouse_path) as con, transaction(con):
+        for number in days:
+            observed = loaded(number) + timedelta(hours=3)
+            con.execute(
+                "insert into raw.platform_metrics values "
+                "('x', ?, ?, ?, 'ok', ?, 10, ?, ?, 'api', null, ?)",
+                [
+                    day(number),
+                    f"{executive_id}_x",
+                    f"id-{executive_id}",
+                    1000 + number,
+                    number,
+                    observed,
+                    observed,
+                ],
+            )
+
+
+def query(path: Path, sql: str) -> list[tuple[object, ...]]:
+    with duckdb.connect(str(path), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+def full_refresh_of(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the warehouse rebuilt with --full-refresh, to compare with."""
+    copy = settings_for_data_dir(monkeypatch, tmp_path / "full")
+    copy.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(settings.warehouse_path, copy.warehouse_path)
+    run_dbt(["build", "--full-refresh"], copy)
+    return copy.warehouse_path
+
+
+FACT = (
+    "select executive_id, metric_date, company_name, followers "
+    "from marts.fct_executive_reach_daily order by 1, 2"
+)
+
+
+def test_daily_builds_after_an_empty_first_build_load_every_day(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = settings_for_data_dir(monkeypatch, tmp_path / "data")
+    write_roster(
+        settings,
+        [
+            ("k", "CEO", "Siemens", "DE", "Industrials", date(2020, 1, 1)),
+            ("k", "Chair", "Siemens Energy", "DE", "Energy", day(20)),
+        ],
+        0,
+    )
+    run_dbt(["build", "--full-refresh"], settings)  # before any platform data
+    for number in range(4):
+        write_days(settings, "k", range(number, number + 1))
+        run_dbt(["build"], settings)
+
+    rows = query(settings.warehouse_path, FACT)
+
+    assert [row[1] for row in rows] == [day(n) for n in range(4)]
+    assert rows == query(full_refresh_of(settings, tmp_path, monkeypatch), FACT)
+
+
+def test_a_version_before_the_history_does_not_rebuild_from_the_first_day(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = settings_for_data_dir(monkeypatch, tmp_path / "data")
+    write_roster(
+        settings,
+        [
+            ("k", "CEO", "Siemens", "DE", "Industrials", date(2013, 8, 1)),
+            ("k", "Chair", "Siemens Energy", "DE", "Energy", date(2021, 2, 3)),
+        ],
+        0,
+    )
+    write_days(settings, "k", range(40))
+    run_dbt(["build"], settings)
+    write_days(settings, "k", range(40, 41))
+
+    run_dbt(["build"], settings)
+
+    compiled = next(settings.dbt_target_dir.rglob("compiled/**/fct_executive_reach_daily.sql"))
+    lookback = settings.gap_fill_days + settings.late_data_days
+    assert f"reach_days.metric_date >= date '{day(39 - lookback)}'" in compiled.read_text()
+    rows = query(settings.warehouse_path, FACT)
+    assert len(rows) == 41
+    assert {row[2] for row in rows} == {"Siemens Energy"}
+
+
+def test_editing_a_future_version_keeps_its_declared_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = settings_for_data_dir(monkeypatch, tmp_path / "data")
+    current = ("k", "CEO", "Old Co", "DE", "Industrials", date(2020, 1, 1))
+    write_roster(settings, [current, ("k", "CEO-designate", "New Co", "US", "Energy", day(30))], 10)
+    write_days(settings, "k", range(11))
+    run_dbt(["build"], settings)
+    # Day 15: the future version's title is corrected, its declared start unchanged.
+    write_roster(settings, [current, ("k", "CEO", "New Co", "US", "Energy", day(30))], 15)
+    write_days(settings, "k", range(11, 16))
+
+    run_dbt(["build"], settings)
+
+    versions = query(
+        settings.warehouse_path,
+        "select title, company_name, valid_from from marts.dim_executive order by valid_from",
+    )
+    assert versions == [("CEO", "Old Co", date(2020, 1, 1)), ("CEO", "New Co", day(30))]
+    assert {row[2] for row in query(settings.warehouse_path, FACT)} == {"Old Co"}
+
+
+def test_a_published_index_outside_0_to_100_builds_with_its_own_interval(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = settings_for_data_dir(monkeypatch, tmp_path / "data")
+    write_roster(settings, [("a", "CEO", "A", "DE", "Financials", None)], 0)
+    write_days(settings, "a", range(1))
+    with connect(settings.warehouse_path) as con:
+        con.execute(
+            "insert into raw.survey_results values ('acme', 'Acme', 2024, 'DE', 'trust_index', "
+            "'Trust index', 'index', -12, 1150, 2.9, true, 'Acme 2024', 'f.csv', 'sha', now()), "
+            "('acme', 'Acme', 2024, 'DE', 'ceo_lead', 'Lead', 'share_pct', 98.5, 1150, 2.9, "
+            "true, 'Acme 2024', 'f.csv', 'sha', now())"
+        )
+
+    run_dbt(["build"], settings)
+
+    rows = query(
+        settings.warehouse_path,
+        "select measure, value, ci_lower, ci_upper from marts.fct_survey_results "
+        "where survey_source_id = 'acme' order by measure",
+    )
+    assert [row[:2] for row in rows] == [("index", -12.0), ("share_pct", 98.5)]
+    assert rows[0][2:] == pytest.approx((-14.9, -9.1))
+    assert rows[1][2:] == pytest.approx((95.6, 100.0))
