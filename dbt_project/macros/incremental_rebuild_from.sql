@@ -19,3 +19,53 @@
     {%- set value = run_query(query).columns[0].values()[0] -%}
     {{ return(value) }}
 {% endmacro %}
+
+
+{#- Record the first day this model recomputes in this invocation (none: all of it), for
+    the models built from it (see upstream_rebuild_from). -#}
+{% macro record_rebuild_from(rebuild_from) %}
+    {%- if not execute or model.resource_type == 'unit_test' -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set value = "date '" ~ rebuild_from ~ "'" if rebuild_from else 'null' -%}
+    {%- do ensure_incremental_windows() -%}
+    {%- do run_query(
+        "delete from audit.incremental_windows where invocation_id = '" ~ invocation_id
+        ~ "' and model_name = '" ~ this.identifier ~ "'; "
+        ~ "insert into audit.incremental_windows values ('" ~ invocation_id ~ "', '"
+        ~ this.identifier ~ "', " ~ value ~ ", now())"
+    ) -%}
+{% endmacro %}
+
+
+{#- The earlier of rebuild_from and the first day `upstream` recomputed in this
+    invocation: a model must redo every day its input changed. None (a full build) when
+    the upstream model was built whole; rebuild_from unchanged when it was not built. -#}
+{% macro upstream_rebuild_from(rebuild_from, upstream) %}
+    {%- if not execute or model.resource_type == 'unit_test' or not rebuild_from -%}
+        {{ return(rebuild_from) }}
+    {%- endif -%}
+    {%- do ensure_incremental_windows() -%}
+    {%- set recorded = run_query(
+        "select count(*), cast(min(rebuild_from) as varchar), count(rebuild_from) "
+        ~ "from audit.incremental_windows where invocation_id = '" ~ invocation_id
+        ~ "' and model_name = '" ~ upstream ~ "'"
+    ).rows[0] -%}
+    {%- if recorded[0] == 0 -%}
+        {{ return(rebuild_from) }}
+    {%- elif recorded[2] == 0 -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {{ return([rebuild_from, recorded[1]] | min) }}
+{% endmacro %}
+
+
+{#- The table is part of the warehouse contract (include/social_leadership/warehouse.py);
+    created here too for a dbt run on a warehouse the pipeline has not opened yet. -#}
+{% macro ensure_incremental_windows() %}
+    {%- do run_query(
+        "create schema if not exists audit; create table if not exists "
+        ~ "audit.incremental_windows (invocation_id varchar not null, model_name varchar "
+        ~ "not null, rebuild_from date, recorded_at timestamptz not null)"
+    ) -%}
+{% endmacro %}

@@ -156,6 +156,16 @@ create table if not exists audit.platform_loads (
     finished_at timestamptz not null
 );
 
+-- The first day each incremental dbt model recomputed in a dbt invocation (null: the
+-- whole table), written by the model itself, so a model built from it recomputes at least
+-- the same days (macros/incremental_rebuild_from.sql).
+create table if not exists audit.incremental_windows (
+    invocation_id varchar not null,
+    model_name varchar not null,
+    rebuild_from date,
+    recorded_at timestamptz not null
+);
+
 create table if not exists audit.dbt_builds (
     run_id varchar not null,
     full_refresh boolean not null,

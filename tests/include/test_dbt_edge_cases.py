@@ -8,6 +8,8 @@
 * Editing a version declared for a future date keeps it on its declared date.
 * A published index (measure ``index``) may lie outside 0-100: it builds, and its
   interval is not clipped as a share's would be.
+* An executive who leaves the roster and comes back, and an account renamed or dropped,
+  give the same gap-filled series, facts and aggregates incrementally as a full refresh.
 """
 
 from __future__ import annotations
@@ -37,7 +39,14 @@ def loaded(number: int) -> datetime:
     return datetime.combine(day(number), datetime.min.time(), tzinfo=UTC) + timedelta(hours=3)
 
 
-def write_roster(settings: Settings, executives: list[Executive], load_day: int) -> None:
+def write_roster(
+    settings: Settings,
+    executives: list[Executive],
+    load_day: int,
+    accounts: list[tuple[str, str, str]] | None = None,
+) -> None:
+    """The whole roster as of ``load_day``; ``accounts`` (executive, platform, handle)
+    default to one x account per executive, ``<id>_x``."""
     with connect(settings.warehouse_path) as con, transaction(con):
         con.execute("delete from raw.roster_executives")
         con.execute("delete from raw.roster_accounts")
@@ -56,24 +65,30 @@ def write_roster(settings: Settings, executives: list[Executive], load_day: int)
                     loaded(load_day),
                 ],
             )
-        for executive_id in {e[0] for e in executives}:
+        if accounts is None:
+            accounts = [(e, "x", f"{e}_x") for e in sorted({e[0] for e in executives})]
+        for executive_id, platform, handle in accounts:
             con.execute(
-                "insert into raw.roster_accounts values (?, 'x', ?, ?)",
-                [executive_id, f"{executive_id}_x", loaded(load_day)],
+                "insert into raw.roster_accounts values (?, ?, ?, ?)",
+                [executive_id, platform, handle, loaded(load_day)],
             )
 
 
-def write_days(settings: Settings, executive_id: str, days: range) -> None:
+def write_days(
+    settings: Settings, executive_id: str, days: range, platform: str = "x", handle: str = ""
+) -> None:
+    handle = handle or f"{executive_id}_x"
     with connect(settings.warehouse_path) as con, transaction(con):
         for number in days:
             observed = loaded(number) + timedelta(hours=3)
             con.execute(
                 "insert into raw.platform_metrics values "
-                "('x', ?, ?, ?, 'ok', ?, 10, ?, ?, 'api', null, ?)",
+                "(?, ?, ?, ?, 'ok', ?, 10, ?, ?, 'api', null, ?)",
                 [
+                    platform,
                     day(number),
-                    f"{executive_id}_x",
-                    f"id-{executive_id}",
+                    handle,
+                    f"id-{handle}",
                     1000 + number,
                     number,
                     observed,
@@ -197,3 +212,81 @@ def test_a_published_index_outside_0_to_100_builds_with_its_own_interval(
     assert [row[:2] for row in rows] == [("index", -12.0), ("share_pct", 98.5)]
     assert rows[0][2:] == pytest.approx((-14.9, -9.1))
     assert rows[1][2:] == pytest.approx((95.6, 100.0))
+
+
+MARTS_COMPARED = {
+    "intermediate.int_executive_reach_gap_filled": (
+        "executive_id, platform, account_handle, metric_date, followers, is_observed"
+    ),
+    "marts.fct_executive_reach_daily": (
+        "executive_id, platform, account_handle, metric_date, followers, followers_change_7d"
+    ),
+    "marts.fct_reach_by_country_sector_daily": "*",
+    "marts.fct_country_comparison_yearly": "*",
+}
+
+
+def assert_same_as_full_refresh(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    full = full_refresh_of(settings, tmp_path, monkeypatch)
+    for table, columns in MARTS_COMPARED.items():
+        statement = f"select {columns} from {table} order by all"
+        incremental = query(settings.warehouse_path, statement)
+        assert incremental, table
+        assert incremental == query(full, statement), table
+
+
+US = ("a", "CEO", "A", "US", "Financials", None)
+DE = ("b", "CEO", "B", "DE", "Industrials", None)
+
+
+def test_an_executive_who_leaves_and_comes_back_keeps_their_history(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = settings_for_data_dir(monkeypatch, tmp_path / "data")
+    write_roster(settings, [US, DE], 29)
+    for executive in ("a", "b"):
+        write_days(settings, executive, range(30))
+    run_dbt(["build"], settings)
+    write_roster(settings, [DE], 39)  # a leaves the roster
+    write_days(settings, "b", range(30, 40))
+    run_dbt(["build"], settings)
+    write_roster(settings, [US, DE], 49)  # and comes back
+    for executive in ("a", "b"):
+        write_days(settings, executive, range(40, 50))
+
+    run_dbt(["build"], settings)
+
+    days_of_a = query(
+        settings.warehouse_path,
+        "select count(*), min(metric_date) from marts.fct_executive_reach_daily "
+        "where executive_id = 'a'",
+    )
+    assert days_of_a[0][1] == day(0)
+    assert_same_as_full_refresh(settings, tmp_path, monkeypatch)
+
+
+def test_a_renamed_or_dropped_account_leaves_no_stale_series(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = settings_for_data_dir(monkeypatch, tmp_path / "data")
+    before = [("a", "x", "a_old"), ("b", "x", "b_x"), ("b", "bluesky", "b_bs")]
+    write_roster(settings, [US, DE], 29, before)
+    for executive, platform, handle in before:
+        write_days(settings, executive, range(30), platform, handle)
+    run_dbt(["build"], settings)
+    # Day 30: a's x handle is renamed, b drops bluesky.
+    after = [("a", "x", "a_new"), ("b", "x", "b_x")]
+    write_roster(settings, [US, DE], 30, after)
+    for executive, platform, handle in after:
+        write_days(settings, executive, range(30, 40), platform, handle)
+
+    run_dbt(["build"], settings)
+
+    handles = query(
+        settings.warehouse_path,
+        "select distinct account_handle from marts.fct_executive_reach_daily order by 1",
+    )
+    assert handles == [("a_new",), ("b_x",)]
+    assert_same_as_full_refresh(settings, tmp_path, monkeypatch)

@@ -4,7 +4,10 @@
 -- account is observed again.
 --
 -- Incremental: a daily build redoes the days from incremental_rebuild_from() on, reading
--- observations from gap_fill_days earlier, the oldest that can be carried into them.
+-- observations from gap_fill_days earlier, the oldest that can be carried into them. When
+-- the roster's accounts changed (an account removed or renamed, an executive leaving or
+-- coming back), the rebuild starts at the first day of any series that has to go or to
+-- come back, as a full refresh would have it.
 {{
     config(
         materialized='incremental',
@@ -14,7 +17,62 @@
     )
 }}
 {%- set gap_fill_days = var('gap_fill_days') | int %}
-{%- set rebuild_from = incremental_rebuild_from() %}
+{%- set accounts_changed_from -%}
+    with
+
+    stored_accounts as (
+        select
+            executive_id,
+            platform,
+            account_handle,
+            min(metric_date) as first_date
+        from {{ this }}
+        group by executive_id, platform, account_handle
+    ),
+
+    roster_accounts as (
+        select * from {{ ref('stg_roster__accounts') }}
+    ),
+
+    -- Series of accounts the roster no longer gives their executive.
+    gone as (
+        select stored_accounts.first_date
+        from stored_accounts
+        anti join roster_accounts
+            on
+                stored_accounts.executive_id = roster_accounts.executive_id
+                and stored_accounts.platform = roster_accounts.platform
+                and stored_accounts.account_handle = roster_accounts.account_handle
+    ),
+
+    -- Roster accounts with observations but no series yet (added, renamed, back).
+    unseen as (
+        select roster_accounts.*
+        from roster_accounts
+        anti join stored_accounts
+            on
+                roster_accounts.executive_id = stored_accounts.executive_id
+                and roster_accounts.platform = stored_accounts.platform
+                and roster_accounts.account_handle = stored_accounts.account_handle
+    ),
+
+    arriving as (
+        select observations.snapshot_date as first_date
+        from {{ ref('int_account_metrics_deduplicated') }} as observations
+        semi join unseen
+            on
+                observations.platform = unseen.platform
+                and observations.account_handle = unseen.account_handle
+    )
+
+    select min(first_date) from (
+        select first_date from gone
+        union all
+        select first_date from arriving
+    )
+{%- endset %}
+{%- set rebuild_from = incremental_rebuild_from(earlier_start_sql=accounts_changed_from) %}
+{%- do record_rebuild_from(rebuild_from) %}
 
 with
 

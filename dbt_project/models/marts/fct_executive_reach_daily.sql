@@ -4,7 +4,8 @@
 -- Incremental: a daily build redoes the days from incremental_rebuild_from() on, reading
 -- the gap-filled series from 28 days earlier as input for the changes. When dim_executive
 -- changed (a version added, edited or removed), the rebuild starts early enough to
--- re-attribute every day the change touches.
+-- re-attribute every day the change touches; and it starts no later than the gap-filled
+-- series did in the same build (upstream_rebuild_from).
 {{
     config(
         materialized='incremental',
@@ -50,9 +51,11 @@
         )
     )
 {%- endset %}
-{%- set rebuild_from = incremental_rebuild_from(
-    earlier_start_sql=attribution_changed_from
+{%- set rebuild_from = upstream_rebuild_from(
+    incremental_rebuild_from(earlier_start_sql=attribution_changed_from),
+    'int_executive_reach_gap_filled',
 ) %}
+{%- do record_rebuild_from(rebuild_from) %}
 
 with
 

@@ -2,7 +2,8 @@
 -- country where no executive is active shows active_share 0 instead of dropping out of
 -- the comparison. Tracked counts executives by the dim_executive version valid that day.
 --
--- Incremental like fct_executive_reach_daily; when stored tracked counts no longer match
+-- Incremental like fct_executive_reach_daily, and never from a later day than that fact
+-- was rebuilt from in the same build; when stored tracked counts no longer match
 -- dim_executive (an executive moved country or sector), the rebuild starts at the first
 -- day that differs.
 {{
@@ -49,7 +50,11 @@
             and stored.metric_date = expected.metric_date
     where stored.executives_tracked is distinct from expected.executives_tracked
 {%- endset %}
-{%- set rebuild_from = incremental_rebuild_from(earlier_start_sql=tracked_changed_from) %}
+{%- set rebuild_from = upstream_rebuild_from(
+    incremental_rebuild_from(earlier_start_sql=tracked_changed_from),
+    'fct_executive_reach_daily',
+) %}
+{%- do record_rebuild_from(rebuild_from) %}
 
 with
 
