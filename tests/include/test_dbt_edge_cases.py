@@ -290,3 +290,35 @@ def test_a_renamed_or_dropped_account_leaves_no_stale_series(
     )
     assert handles == [("a_new",), ("b_x",)]
     assert_same_as_full_refresh(settings, tmp_path, monkeypatch)
+
+
+def test_two_executives_swapping_country_on_a_back_dated_day_rebuild_the_aggregate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The aggregate's tracked counts per group stay equal, but its followers do not: the
+    # fact's rebuild window (re-attribution) must reach the aggregate.
+    settings = settings_for_data_dir(monkeypatch, tmp_path / "data")
+    germany = ("a", "CEO", "A", "DE", "Industrials", None)
+    france = ("b", "CEO", "B", "FR", "Industrials", None)
+    write_roster(settings, [germany, france], 29)
+    write_days(settings, "a", range(30))
+    with connect(settings.warehouse_path) as con:  # b's audience is ten times a's
+        con.execute("update raw.platform_metrics set followers = followers * 10")
+    write_days(settings, "b", range(30))
+    run_dbt(["build"], settings)
+    write_roster(
+        settings,
+        [
+            ("a", "CEO", "A", "DE", "Industrials", date(2020, 1, 1)),
+            ("a", "CEO", "A", "FR", "Industrials", day(5)),
+            ("b", "CEO", "B", "FR", "Industrials", date(2020, 1, 1)),
+            ("b", "CEO", "B", "DE", "Industrials", day(5)),
+        ],
+        30,
+    )
+    write_days(settings, "a", range(30, 31))
+    write_days(settings, "b", range(30, 31))
+
+    run_dbt(["build"], settings)
+
+    assert_same_as_full_refresh(settings, tmp_path, monkeypatch)
