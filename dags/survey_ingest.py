@@ -39,8 +39,11 @@ def survey_ingest():
       never read), including the bundled synthetic demo microdata. Weighted shares are
       computed by dbt in `warehouse_build`.
 
-    A file that fails validation moves (with its sidecar) to quarantine beside a JSON report
-    (file, row, column, reason) and nothing from it is loaded; the other files still load.
+    A file that cannot be loaded (invalid rows, an unknown header, a corrupt or unreadable
+    file, one past a size limit, a symlink leading out of the landing folder) moves with its
+    sidecar to quarantine beside a JSON report (file, row, column, reason); nothing from it
+    is loaded, the other files still load and the run succeeds. Only a fault of the
+    warehouse itself (a held lock, a full disk) fails the task, and Airflow retries it.
     The same file dropped again is a no-op (content hash); a corrected file for the same
     source and wave replaces the earlier rows atomically. The warehouse build is signalled
     only when a file was loaded.

@@ -13,8 +13,9 @@ Roster file format (CSV, UTF-8, an Excel byte-order mark is accepted), one execu
   executive's only row. Accounts belong to the executive, not to a version: the accounts
   of all its rows are united (a handle may repeat across the executive's own rows).
 - ``full_name``, ``company``: required. ``title``: free text, may be empty.
-- ``country``: any common form of the country ("DE", "DEU", "Germany", "Deutschland",
-  "UK", "USA", "Vereinigte Staaten", ...); stored as ISO 3166-1 alpha-2.
+- ``country``: any common form of the country, in English, German, French or Spanish among
+  others ("DE", "DEU", "Germany", "Deutschland", "UK", "USA", "Vereinigte Staaten",
+  "Estados Unidos", "UAE", ...); stored as ISO 3166-1 alpha-2.
 - ``sector``: one of the 11 GICS sectors (:data:`GICS_SECTORS`), case-insensitive.
 - ``is_synthetic``: ``true``/``false`` (also ``1``/``0``, ``yes``/``no``; empty means false).
   Demo rows are synthetic and every output that shows them says so.
@@ -97,8 +98,11 @@ _HANDLE_PATTERNS: dict[str, re.Pattern[str]] = {
     "threads": re.compile(r"^[A-Za-z0-9._]{1,30}$"),
 }
 
-# Forms pycountry does not know: colloquial codes and the German and French names that
-# rosters kept by European teams use. Keys are compared after _alias_key().
+# Forms pycountry does not know: colloquial codes and English forms, and the German, French
+# and Spanish names that rosters and survey exports from European teams use. pycountry's
+# translations know many of the latter too; listing the usual ones keeps them independent of
+# those catalogues and puts them on the one-statement microdata load's table of spellings
+# (microdata._country_spellings). Keys are compared after _alias_key().
 COUNTRY_ALIASES: dict[str, str] = {
     "uk": "GB",
     "u.k.": "GB",
@@ -166,6 +170,78 @@ COUNTRY_ALIASES: dict[str, str] = {
     "mexique": "MX",
     "sudafrika": "ZA",
     "afrique du sud": "ZA",
+    # English
+    "the netherlands": "NL",
+    "the uk": "GB",
+    "the united kingdom": "GB",
+    "the united states": "US",
+    "the usa": "US",
+    "uae": "AE",
+    "u.a.e.": "AE",
+    "emirates": "AE",
+    "ivory coast": "CI",
+    "republic of korea": "KR",
+    "south korea": "KR",
+    "republic of ireland": "IE",
+    "mainland china": "CN",
+    # German
+    "vereinigte arabische emirate": "AE",
+    "elfenbeinkuste": "CI",
+    "republik korea": "KR",
+    "irland": "IE",
+    "saudi-arabien": "SA",
+    "singapur": "SG",
+    "argentinien": "AR",
+    "kolumbien": "CO",
+    "tschechien": "CZ",
+    "griechenland": "GR",
+    # French
+    "etats unis": "US",
+    "royaume uni": "GB",
+    "pays bas": "NL",
+    "emirats arabes unis": "AE",
+    "cote d'ivoire": "CI",
+    "republique de coree": "KR",
+    "irlande": "IE",
+    "arabie saoudite": "SA",
+    "singapour": "SG",
+    "finlande": "FI",
+    "argentine": "AR",
+    "colombie": "CO",
+    "russie": "RU",
+    "grece": "GR",
+    # Spanish
+    "alemania": "DE",
+    "estados unidos": "US",
+    "estados unidos de america": "US",
+    "ee. uu.": "US",
+    "ee.uu.": "US",
+    "ee uu": "US",
+    "eeuu": "US",
+    "reino unido": "GB",
+    "gran bretana": "GB",
+    "inglaterra": "GB",
+    "francia": "FR",
+    "suiza": "CH",
+    "paises bajos": "NL",
+    "holanda": "NL",
+    "espana": "ES",
+    "italia": "IT",
+    "brasil": "BR",
+    "corea del sur": "KR",
+    "emiratos arabes unidos": "AE",
+    "costa de marfil": "CI",
+    "rusia": "RU",
+    "turquia": "TR",
+    "suecia": "SE",
+    "noruega": "NO",
+    "dinamarca": "DK",
+    "finlandia": "FI",
+    "polonia": "PL",
+    "belgica": "BE",
+    "irlanda": "IE",
+    "sudafrica": "ZA",
+    "arabia saudita": "SA",
 }
 
 _TRUE = frozenset({"true", "1", "yes", "y", "t"})

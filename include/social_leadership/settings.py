@@ -30,6 +30,14 @@ BUNDLED_DATA_DIR = PACKAGE_DIR.parent / "data"
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
 
 
+# Survey intake limits (surveys/limits.py). A gigabyte holds any survey export seen; the
+# csv module's own field limit has always been the cell limit; an XLSX archive's parts are
+# parsed in memory (its shared strings whole), so it gets a far smaller budget than a CSV.
+DEFAULT_SURVEY_MAX_FILE_BYTES = 1 << 30
+DEFAULT_SURVEY_MAX_CELL_CHARS = 131_072
+DEFAULT_SURVEY_MAX_XLSX_UNCOMPRESSED_BYTES = 64 << 20
+
+
 def _path(name: str, default: Path) -> Path:
     raw = os.environ.get(ENV_PREFIX + name)
     return Path(raw).expanduser().resolve() if raw else default
@@ -73,6 +81,10 @@ class Settings:
     late_data_days: int
     pseudonym_key_file: Path
     quality_slice_rows: int = 500_000
+    serving_parquet_retention_minutes: int = 60
+    survey_max_file_bytes: int = DEFAULT_SURVEY_MAX_FILE_BYTES
+    survey_max_cell_chars: int = DEFAULT_SURVEY_MAX_CELL_CHARS
+    survey_max_xlsx_uncompressed_bytes: int = DEFAULT_SURVEY_MAX_XLSX_UNCOMPRESSED_BYTES
 
     def ensure_dirs(self) -> None:
         """Create every folder the pipeline writes to (idempotent)."""
@@ -102,13 +114,32 @@ SETTING_DOCS: dict[str, str] = {
     "DATA_DIR": "root of everything the pipeline writes (default: <repo>/data)",
     "WAREHOUSE_PATH": "working DuckDB file, written only by the pipeline",
     "SERVING_PATH": "published DuckDB copy for BI tools (read-only use)",
-    "SERVING_PARQUET_DIR": "published Parquet export of the marts",
+    "SERVING_PARQUET_DIR": (
+        "published Parquet export of the marts: one folder per publication, the current one "
+        "named by the symlink current and the file CURRENT"
+    ),
+    "SERVING_PARQUET_RETENTION_MINUTES": (
+        "minutes a replaced Parquet set is kept for readers still reading it (default 60)"
+    ),
     "LANDING_DIR": "raw API responses, immutable, platform=<p>/date=<d>/",
     "QUARANTINE_DIR": "rejected input files with their error reports",
     "REPORTS_DIR": "rendered reports",
     "LOGS_DIR": "dbt and pipeline logs",
     "ROSTER_PATH": "executive roster CSV (default: the bundled synthetic demo roster)",
     "SURVEY_DIR": "landing folder watched for survey files (default: <data>/landing/surveys)",
+    "SURVEY_MAX_FILE_BYTES": (
+        "largest survey file read, and largest a .csv.gz may expand to; a larger one is "
+        f"quarantined (default {DEFAULT_SURVEY_MAX_FILE_BYTES}, 1 GiB)"
+    ),
+    "SURVEY_MAX_CELL_CHARS": (
+        "longest survey cell read as text, in characters; a file with a longer one is "
+        f"quarantined (default {DEFAULT_SURVEY_MAX_CELL_CHARS})"
+    ),
+    "SURVEY_MAX_XLSX_UNCOMPRESSED_BYTES": (
+        "largest an XLSX survey file may expand to, all its parts together; a larger one is "
+        f"quarantined before it is parsed (default {DEFAULT_SURVEY_MAX_XLSX_UNCOMPRESSED_BYTES}"
+        ", 64 MiB)"
+    ),
     "DBT_PROJECT_DIR": "dbt project folder",
     "DBT_PROFILES_DIR": "folder holding profiles.yml",
     "DBT_TARGET_DIR": "dbt target/ folder (artifacts)",
@@ -147,4 +178,10 @@ def load_settings() -> Settings:
         late_data_days=_int("LATE_DATA_DAYS", 3),
         pseudonym_key_file=_path("PSEUDONYM_KEY_FILE", data_dir / "secrets" / "pseudonym.key"),
         quality_slice_rows=_positive_int("QUALITY_SLICE_ROWS", 500_000),
+        serving_parquet_retention_minutes=_positive_int("SERVING_PARQUET_RETENTION_MINUTES", 60),
+        survey_max_file_bytes=_positive_int("SURVEY_MAX_FILE_BYTES", DEFAULT_SURVEY_MAX_FILE_BYTES),
+        survey_max_cell_chars=_positive_int("SURVEY_MAX_CELL_CHARS", DEFAULT_SURVEY_MAX_CELL_CHARS),
+        survey_max_xlsx_uncompressed_bytes=_positive_int(
+            "SURVEY_MAX_XLSX_UNCOMPRESSED_BYTES", DEFAULT_SURVEY_MAX_XLSX_UNCOMPRESSED_BYTES
+        ),
     )

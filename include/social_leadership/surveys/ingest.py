@@ -1,9 +1,13 @@
 """One entry point per file and per folder: detect the shape, validate, load or quarantine.
 
 Shape: a sidecar ``<stem>.survey.json`` may declare ``"shape": "published"`` or
-``"microdata"``; without one, a file whose header holds the published columns is published
-aggregates, and anything else is rejected (microdata always needs its sidecar, which
-declares the agreeing answers).
+``"microdata"``; without one, a file is published aggregates (whose checks report a header
+they cannot read) unless its header has a ``respondent_id`` column: microdata always needs
+its sidecar, which declares the agreeing answers.
+
+Boundary: whatever lands in the folder ends loaded or quarantined with a report, within the
+limits in force (:mod:`.boundary`, :mod:`.limits`); only a fault of the warehouse or of the
+machine, or an unusable pseudonym key, raises, so Airflow retries only what a retry can mend.
 
 Replacement: a file is authoritative for every (source, wave) it holds. Loading it deletes
 the earlier rows of those (source, wave) pairs from all survey raw tables and inserts its
@@ -21,20 +25,32 @@ import pandas as pd
 import pyarrow as pa
 
 from social_leadership.surveys import microdata
+from social_leadership.surveys.boundary import (
+    check_contents,
+    check_landed,
+    check_size,
+    is_warehouse_fault,
+    landed_files,
+    unreadable_reason,
+)
 from social_leadership.surveys.common import (
     SurveyFileOutcome,
     SurveyIssue,
     SurveyValidationError,
     cap_issues,
     content_sha256,
-    is_data_file,
+    existing_sidecar,
     quarantine,
     read_header,
     sidecar_path,
+    text_name,
 )
+from social_leadership.surveys.limits import IntakeLimits, applied
 from social_leadership.surveys.published import (
     REQUIRED_COLUMNS,
+    header_fits,
     load_published_frame,
+    looks_like_header,
     parse_published_file,
 )
 from social_leadership.warehouse import transaction
@@ -46,6 +62,12 @@ BUNDLED_FILES = (BUNDLED_PUBLISHED_FILE, BUNDLED_DEMO_MICRODATA)
 SURVEY_TABLES = ("raw.survey_results", "raw.survey_questions", "raw.survey_respondent_answers")
 
 KeySource = bytes | Callable[[], bytes] | None
+
+
+def _configured_limits() -> IntakeLimits:
+    from social_leadership.settings import load_settings
+
+    return IntakeLimits.from_settings(load_settings())
 
 
 def _already_loaded(con: duckdb.DuckDBPyConnection, sha: str) -> bool:
@@ -86,7 +108,9 @@ def _replace_keys(
 
 
 def detect_shape(path: Path, declaration: dict | None) -> str:
-    """``published`` or ``microdata``; raise SurveyValidationError when neither fits."""
+    """``published`` or ``microdata``; raise SurveyValidationError for respondent data
+    without a sidecar. A file of neither shape is given to the published checks, whose
+    report names the missing columns and the header found."""
     declared = (declaration or {}).get("shape")
     if declared in {"published", "microdata"}:
         return str(declared)
@@ -96,18 +120,30 @@ def detect_shape(path: Path, declaration: dict | None) -> str:
         )
     if declaration is not None and "questions" in declaration:
         return "microdata"
+    columns = (declaration or {}).get("columns")
+    if isinstance(columns, dict) and "respondent_id" in columns:
+        return "microdata"  # a microdata sidecar that lacks its questions: its check says so
+    sheet = (declaration or {}).get("sheet")
+
+    def names_respondents(cells: list[str]) -> bool:
+        return "respondent_id" in {cell.strip().casefold() for cell in cells}
+
     try:
-        header = {cell.strip().casefold() for cell in read_header(path, list(REQUIRED_COLUMNS))}
+        header = read_header(
+            path,
+            list(REQUIRED_COLUMNS),
+            sheet if isinstance(sheet, str) else None,
+            lambda cells: looks_like_header(cells, declaration) or names_respondents(cells),
+        )
     except SurveyValidationError:
-        header = set()
-    if set(REQUIRED_COLUMNS) <= header:
+        header = []
+    if not names_respondents(header) or header_fits(header, declaration):
         return "published"
+    if declaration is not None:
+        return "microdata"  # its sidecar lacks the questions: the microdata check says so
     reason = (
-        "respondent microdata needs a sidecar "
-        f"{sidecar_path(path).name} declaring its questions and agreeing answers"
-        if "respondent_id" in header
-        else f"not a published-aggregate file (needs columns {', '.join(REQUIRED_COLUMNS)}) "
-        "and no sidecar declares microdata"
+        f"respondent microdata needs a sidecar {sidecar_path(path).name} declaring its "
+        "questions and agreeing answers"
     )
     raise SurveyValidationError([SurveyIssue(path.name, 1, "*", reason)])
 
@@ -118,22 +154,42 @@ def load_file(
     *,
     pseudonym_key: KeySource = None,
     loaded_at: datetime | None = None,
+    limits: IntakeLimits | None = None,
 ) -> SurveyFileOutcome:
-    """Validate and load one file (with its sidecar, if any); raise SurveyValidationError."""
-    sidecar = sidecar_path(path) if sidecar_path(path).exists() else None
+    """Validate and load one file (with its sidecar, if any) within ``limits`` (default: the
+    settings'); raise SurveyValidationError."""
+    with applied(limits or _configured_limits()) as in_force:
+        return _load_file(con, path, in_force, pseudonym_key=pseudonym_key, loaded_at=loaded_at)
+
+
+def _load_file(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    limits: IntakeLimits,
+    *,
+    pseudonym_key: KeySource,
+    loaded_at: datetime | None,
+) -> SurveyFileOutcome:
+    check_size(path, limits)
+    sidecar = existing_sidecar(path)
     sha = content_sha256(path, sidecar)
     if _already_loaded(con, sha):
         return SurveyFileOutcome(file=path.name, status="unchanged")
+    check_contents(path, limits)
+    stored_name = text_name(path)
     declaration = microdata.read_declaration_file(sidecar) if sidecar else None
     shape = detect_shape(path, declaration)
     if shape == "published":
-        frame = parse_published_file(path, (declaration or {}).get("sheet"))
+        # The declaration already read (the boundary checked its sidecar): never re-read it.
+        frame = parse_published_file(
+            path, (declaration or {}).get("sheet"), declaration=declaration
+        )
         with transaction(con):
             _replace_keys(con, frame)
             rows = load_published_frame(
-                con, frame, file_name=path.name, sha=sha, loaded_at=loaded_at
+                con, frame, file_name=stored_name, sha=sha, loaded_at=loaded_at
             )
-            _record_file(con, sha, path.name, loaded_at)
+            _record_file(con, sha, stored_name, loaded_at)
         return SurveyFileOutcome(path.name, "loaded", shape, rows_loaded=rows)
     if sidecar is None or declaration is None:
         raise SurveyValidationError(
@@ -154,24 +210,26 @@ def load_file(
                 keys = pd.DataFrame({"source_id": decl.source_id, "wave": waves})
                 _replace_keys(con, keys, keep_sha=sha)
                 microdata.insert_questions(
-                    con, decl, waves, file_name=path.name, sha=sha, loaded_at=stamp
+                    con, decl, waves, file_name=stored_name, sha=sha, loaded_at=stamp
                 )
-                _record_file(con, sha, path.name, stamp)
+                _record_file(con, sha, stored_name, stamp)
             return SurveyFileOutcome(path.name, "loaded", shape, rows_loaded=rows)
         except (
             duckdb.Error,
             pa.ArrowException,
             microdata.FastPathDeclined,
             SurveyValidationError,
-        ):
-            pass  # rolled back: the staged path below finds and reports what is wrong
+        ) as exc:
+            if is_warehouse_fault(exc):
+                raise
+            # Rolled back: the staged path below finds and reports what is wrong.
     microdata.prepare(con, path, decl, key)
     try:
         keys = pd.DataFrame({"source_id": decl.source_id, "wave": microdata.staged_waves(con)})
         with transaction(con):
             _replace_keys(con, keys)
-            rows = microdata.insert(con, decl, file_name=path.name, sha=sha, loaded_at=stamp)
-            _record_file(con, sha, path.name, stamp)
+            rows = microdata.insert(con, decl, file_name=stored_name, sha=sha, loaded_at=stamp)
+            _record_file(con, sha, stored_name, stamp)
     finally:
         microdata.cleanup(con)
     return SurveyFileOutcome(path.name, "loaded", shape, rows_loaded=rows)
@@ -191,45 +249,58 @@ def ingest_folder(
     *,
     include_bundled: bool = True,
     pseudonym_key: KeySource = None,
+    limits: IntakeLimits | None = None,
 ) -> list[SurveyFileOutcome]:
     """Load the bundled files and every survey file in the landing folder.
 
-    A bad landed file (with its sidecar) is quarantined and reported; it never stops the
-    other files. Bundled files are never moved (they are part of the product, not arrivals);
-    a bundled file that fails validation is a bug and raises.
+    Whatever a landed file holds, it is loaded or quarantined (with its sidecar) beside a
+    report saying what was wrong; it never stops the other files. Only a fault of the
+    warehouse or the machine, or an unusable pseudonym key, raises. Bundled files are never
+    moved (they are part of the product, not arrivals); a bundled file that fails is a bug
+    and raises. ``limits`` default to the settings'.
     """
+    limits = limits or _configured_limits()
     key_cache: list[bytes] = []
+    key_failures: list[BaseException] = []
 
     def key() -> bytes:
         if not key_cache:
-            if isinstance(pseudonym_key, bytes):
-                key_cache.append(pseudonym_key)
-            elif callable(pseudonym_key):
-                key_cache.append(pseudonym_key())
-            else:
-                from social_leadership.settings import load_settings
-                from social_leadership.surveys.pseudonym import load_pseudonym_key
+            try:
+                if isinstance(pseudonym_key, bytes):
+                    key_cache.append(pseudonym_key)
+                elif callable(pseudonym_key):
+                    key_cache.append(pseudonym_key())
+                else:
+                    from social_leadership.settings import load_settings
+                    from social_leadership.surveys.pseudonym import load_pseudonym_key
 
-                key_cache.append(load_pseudonym_key(load_settings()))
+                    key_cache.append(load_pseudonym_key(load_settings()))
+            except Exception as exc:
+                key_failures.append(exc)  # the installation's fault, never the file's
+                raise
         return key_cache[0]
 
     outcomes: list[SurveyFileOutcome] = []
     if include_bundled:
         for bundled in BUNDLED_FILES:
             if bundled.exists():
-                outcomes.append(load_file(con, bundled, pseudonym_key=key))
-    arrivals = (
-        sorted(p for p in survey_dir.iterdir() if is_data_file(p)) if survey_dir.exists() else []
-    )
-    for path in arrivals:
+                outcomes.append(load_file(con, bundled, pseudonym_key=key, limits=limits))
+    for path in landed_files(survey_dir):
         try:
-            outcomes.append(load_file(con, path, pseudonym_key=key))
+            check_landed(path, survey_dir)
+            outcomes.append(load_file(con, path, pseudonym_key=key, limits=limits))
+            continue
         except SurveyValidationError as exc:
             issues = cap_issues(exc.issues, path.name)
-            report = quarantine(path, quarantine_dir, issues, sidecar_path(path))
-            outcomes.append(
-                SurveyFileOutcome(
-                    file=path.name, status="quarantined", issues=issues, report_path=str(report)
-                )
+        except Exception as exc:
+            if is_warehouse_fault(exc) or any(exc is failure for failure in key_failures):
+                raise
+            # Anything else a parser raises is the file's doing (bad bytes, a broken archive).
+            issues = [SurveyIssue(path.name, 0, "*", unreadable_reason(path, exc))]
+        report = quarantine(path, quarantine_dir, issues, existing_sidecar(path))
+        outcomes.append(
+            SurveyFileOutcome(
+                file=path.name, status="quarantined", issues=issues, report_path=str(report)
             )
+        )
     return outcomes

@@ -32,7 +32,7 @@ and every other column never reach the warehouse. Respondent ids are stored only
 pseudonyms (see ``pseudonym.py``).
 
 Nothing runs in a Python row loop: rows are read by pyarrow's CSV reader (every CSV
-file, both paths alike), openpyxl or DuckDB's Parquet reader, checked by vectorised SQL,
+file, both paths alike), openpyxl or pyarrow's Parquet reader, checked by vectorised SQL,
 and pseudonymised a column chunk at a time (``pseudonym.py``). A UTF-8 CSV file is first
 loaded in one pass (:func:`insert_fast`): pyarrow parses the declared columns in blocks,
 the ids of each block are pseudonymised, and DuckDB checks and inserts the blocks as they
@@ -46,7 +46,6 @@ every cell (tests/include/test_survey_fast_path.py).
 
 from __future__ import annotations
 
-import codecs
 import contextlib
 import functools
 import json
@@ -63,13 +62,14 @@ import pandas as pd
 import pyarrow as pa
 
 from social_leadership.roster import COUNTRY_ALIASES, normalize_country
+from social_leadership.surveys.boundary import is_warehouse_fault, unreadable_reason
 from social_leadership.surveys.common import (
     GLOBAL_SCOPES,
     MAX_REPORTED_ISSUES,
     SurveyIssue,
     SurveyValidationError,
     detect_encoding,
-    open_binary,
+    open_text,
     read_csv_header,
     read_xlsx_table,
 )
@@ -305,16 +305,59 @@ def _stage_file(con: duckdb.DuckDBPyConnection, path: Path, decl: MicrodataDecla
             con.unregister("incoming_sheet")
         return "source_row"
     if name.endswith(".parquet"):
-        import pyarrow.parquet as pq
-
-        found = _missing_columns(path.name, list(pq.read_schema(path).names), wanted)
-        con.execute(
-            f"create temp table {STAGING_TABLE} as select "
-            f"{_typed_select(decl, found, cast=True)} from read_parquet($path)",
-            {"path": str(path)},
-        )
-        return "rowid + 1"
+        return _stage_parquet(con, path, decl)
     return _stage_csv(con, path, decl)
+
+
+def _stage_parquet(con: duckdb.DuckDBPyConnection, path: Path, decl: MicrodataDeclaration) -> str:
+    """A Parquet file's declared columns, read by pyarrow a batch at a time (DuckDB reads no
+    landed file: what it raises is a fault of the warehouse, what pyarrow raises the file's)."""
+    import pyarrow.parquet as pq
+
+    wanted = decl.file_columns()
+    failures: list[BaseException] = []
+    try:
+        parquet = pq.ParquetFile(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise _read_failure(path, exc) from None
+    with parquet:
+        found = _missing_columns(path.name, list(parquet.schema_arrow.names), wanted)
+        columns = list(dict.fromkeys(found[column] for column in wanted))
+        schema = pa.schema([parquet.schema_arrow.field(column) for column in columns])
+        schema = schema.append(pa.field("source_row", pa.int64()))
+
+        def numbered() -> Iterator[pa.RecordBatch]:
+            next_row = 1
+            try:
+                for batch in parquet.iter_batches(columns=columns):
+                    rows = pa.array(range(next_row, next_row + batch.num_rows), type=pa.int64())
+                    next_row += batch.num_rows
+                    yield pa.RecordBatch.from_arrays(
+                        [*batch.select(columns).columns, rows], schema=schema
+                    )
+            except (pa.ArrowException, OSError) as exc:
+                failures.append(exc)
+
+        reader = pa.RecordBatchReader.from_batches(schema, numbered())
+        con.register("incoming_parquet", reader)
+        try:
+            con.execute(
+                f"create temp table {STAGING_TABLE} as select source_row, "
+                f"{_typed_select(decl, found, cast=True)} from incoming_parquet"
+            )
+        finally:
+            con.unregister("incoming_parquet")
+    if failures:
+        raise _read_failure(path, failures[0]) from None
+    return "source_row"
+
+
+def _read_failure(path: Path, exc: BaseException) -> BaseException:
+    """What to raise for a failed read: the file's fault as a report, the machine's (memory,
+    a failing disk) as it is."""
+    if is_warehouse_fault(exc):
+        return exc
+    return SurveyValidationError([SurveyIssue(path.name, 0, "*", unreadable_reason(path, exc))])
 
 
 def _stage_csv(con: duckdb.DuckDBPyConnection, path: Path, decl: MicrodataDeclaration) -> str:
@@ -577,6 +620,8 @@ def prepare(
         try:
             row_sql = stage(con, path, decl, key)
         except duckdb.Error as exc:
+            if is_warehouse_fault(exc):
+                raise
             reason = str(exc).splitlines()[0]
             raise SurveyValidationError([SurveyIssue(path.name, 0, "*", reason)]) from None
         con.register(COUNTRY_TABLE, _country_codes(con))
@@ -752,11 +797,11 @@ def open_declared_csv(
 
 def _lines_before_data(path: Path, encoding: str) -> int:
     """Blank lines before the header, and the header line itself."""
-    with open_binary(path) as raw, codecs.getreader(encoding)(raw) as text:
+    with open_text(path, encoding) as text:
         skipped = 0
         for line in text:
             skipped += 1
-            if line.strip():
+            if not line.isspace():
                 return skipped
     return skipped
 

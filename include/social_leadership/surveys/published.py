@@ -1,10 +1,33 @@
 """Published aggregate figures (one row per source x wave x scope x question) into
-``raw.survey_results``."""
+``raw.survey_results``.
+
+Headers are recognised as people export them: every contract column
+(:data:`PUBLISHED_COLUMNS`) under its own name or a usual English, German, French or Spanish
+one (:data:`HEADER_NAMES`), compared without case, accents, spaces, punctuation or a unit
+mark (``Anteil in %``, ``Part (%)``, ``Source ID``, ``source-id`` all match). A sidecar
+``<stem>.survey.json`` may map any other header cell to a contract column, and give a value
+for every row to the per-file columns (:data:`CONSTANT_COLUMNS`)::
+
+    {"shape": "published", "source_name": "Acme Trust Monitor", "wave": 2025,
+     "columns": {"scope": "Markt/Region", "value": "Zustimmung gesamt"}}
+
+Derived columns: a file without a source id takes one from its source name, and a file
+without a question id takes one from its question text, both by :func:`slug`
+(``Edelman Trust Barometer`` -> ``edelman_trust_barometer``); the name and the text are
+kept. So ``Quelle;Jahr;Land;Frage;Anteil in %;Befragte`` reads as source name, wave, scope,
+question text, value and sample size. A source name (or id) is required: without either
+the header is rejected, as it is without a wave, a scope, a question or a value.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import re
+import unicodedata
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pandas as pd
@@ -16,10 +39,11 @@ from social_leadership.surveys.common import (
     SurveyValidationError,
     TextTable,
     cap_issues,
-    find_columns,
     read_csv_table,
     read_parquet_table,
     read_xlsx_table,
+    shown_cells,
+    sidecar_path,
 )
 
 PUBLISHED_COLUMNS = (
@@ -35,8 +59,151 @@ PUBLISHED_COLUMNS = (
     "margin_of_error_pct",
     "citation",
 )
+# Every loaded row has these; source_id and question_id may be derived (see the docstring).
 REQUIRED_COLUMNS = ("source_id", "source_name", "wave", "scope", "question_id", "value")
 MEASURES = ("share_pct", "index")
+# Columns a published sidecar may give one value for, for every row of its file.
+CONSTANT_COLUMNS = ("source_id", "source_name", "wave", "scope", "measure", "citation")
+SIDECAR_FIELDS = ("shape", "sheet", "columns", *CONSTANT_COLUMNS)
+# Derived column -> the column it is derived from.
+DERIVED_FROM = {"source_id": "source_name", "question_id": "question_text"}
+
+# The usual header names of each contract column besides its own, by language. Compared by
+# header_key(), so case, accents, spacing, punctuation and "in %" do not matter; a name
+# belongs to one column only (checked when the module loads).
+HEADER_NAMES: dict[str, dict[str, tuple[str, ...]]] = {
+    "source_id": {
+        "en": ("source id", "survey id", "study id", "source code"),
+        "de": ("Quellen-ID", "Quelle ID", "Studien-ID", "Umfrage-ID", "Quellcode"),
+        "fr": ("id source", "identifiant source", "identifiant de la source", "code source"),
+        "es": ("id fuente", "id de la fuente", "código fuente", "id estudio", "id encuesta"),
+    },
+    "source_name": {
+        "en": ("source", "source name", "survey", "study", "publisher"),
+        "de": ("Quelle", "Quellenname", "Studie", "Umfrage", "Herausgeber"),
+        "fr": ("nom de la source", "nom source", "étude", "enquête", "éditeur"),
+        "es": ("fuente", "nombre de la fuente", "nombre fuente", "estudio", "encuesta"),
+    },
+    "wave": {
+        "en": ("year", "survey year", "fieldwork year", "edition"),
+        "de": ("Welle", "Jahr", "Erhebungsjahr", "Befragungsjahr", "Ausgabe"),
+        "fr": ("vague", "année", "année d'enquête", "édition"),
+        "es": ("ola", "oleada", "año", "año de la encuesta", "edición"),
+    },
+    "scope": {
+        "en": ("country", "market", "region", "geography", "country/market", "territory"),
+        "de": ("Land", "Markt", "Staat", "Gebiet"),
+        "fr": ("pays", "marché", "zone", "territoire"),
+        "es": ("país", "mercado", "región", "ámbito", "territorio"),
+    },
+    "question_id": {
+        "en": ("question id", "question code", "item id", "statement id"),
+        "de": ("Frage-ID", "Fragen-ID", "Fragennummer", "Fragecode"),
+        "fr": ("id question", "identifiant question", "code question", "numéro de question"),
+        "es": ("id pregunta", "id de la pregunta", "código pregunta", "código de pregunta"),
+    },
+    "question_text": {
+        "en": ("question", "question text", "statement", "item text", "wording"),
+        "de": ("Frage", "Fragetext", "Fragestellung", "Aussage", "Wortlaut"),
+        "fr": ("libellé", "libellé de la question", "texte de la question", "énoncé"),
+        "es": ("pregunta", "texto de la pregunta", "enunciado", "afirmación"),
+    },
+    "measure": {
+        "en": ("measure type",),
+        "de": ("Maß", "Messgröße"),
+        "fr": ("mesure", "type de mesure"),
+        "es": ("medida", "tipo de medida"),
+    },
+    "value": {
+        "en": ("share", "share pct", "percent", "percentage", "share agreeing"),
+        "de": ("Wert", "Anteil", "Prozent", "Zustimmung", "Anteil Zustimmung"),
+        "fr": ("valeur", "part", "pourcentage", "proportion", "taux"),
+        "es": ("valor", "porcentaje", "proporción", "cuota"),
+    },
+    "sample_size": {
+        "en": ("sample size", "sample", "n", "base", "respondents", "unweighted base"),
+        "de": ("Stichprobe", "Stichprobengröße", "Befragte", "Anzahl Befragte", "Fallzahl"),
+        "fr": ("échantillon", "taille de l'échantillon", "taille d'échantillon", "répondants"),
+        "es": ("muestra", "tamaño de la muestra", "tamaño muestral", "encuestados"),
+    },
+    "margin_of_error_pct": {
+        "en": ("margin of error", "margin", "moe", "error margin", "sampling error"),
+        "de": ("Fehlermarge", "Fehlertoleranz", "Fehlerspanne", "Stichprobenfehler"),
+        "fr": ("marge d'erreur", "marge", "erreur d'échantillonnage"),
+        "es": ("margen de error", "margen", "error muestral"),
+    },
+    "citation": {
+        "en": ("reference", "cite as"),
+        "de": ("Zitat", "Zitierweise", "Quellenangabe", "Fundstelle", "Nachweis"),
+        "fr": ("citation", "référence", "référence bibliographique"),
+        "es": ("cita", "referencia", "cita bibliográfica"),
+    },
+}
+
+# Letters NFKD does not split into a base letter and an accent.
+_LETTERS = str.maketrans(
+    {"ß": "ss", "æ": "ae", "œ": "oe", "ø": "o", "ł": "l", "đ": "d", "ð": "d", "þ": "th"}
+)
+# "in %", "(%)", "en porcentaje" and a bare "%" say the unit, not the column.
+_UNIT = re.compile(
+    r"\(\s*(?:(?:in|en)\s+)?%\s*\)"
+    r"|\b(?:in|en)\s*(?:%|percent\b|prozent\b|pourcentage\b|porcentaje\b)"
+    r"|%"
+)
+_SLUG_LIMIT = 64
+
+
+def _fold(text: str) -> str:
+    """Casefolded, without accents: ``Échantillon`` -> ``echantillon``, ``Größe`` -> ``grosse``."""
+    decomposed = unicodedata.normalize("NFKD", text.strip().casefold().translate(_LETTERS))
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def header_key(cell: str) -> str:
+    """What a header cell is compared by: letters and digits only, folded, unit removed."""
+    key = "".join(ch for ch in _UNIT.sub(" ", _fold(cell)) if ch.isalnum())
+    if not key and "%" in cell:
+        return "percent"
+    return key
+
+
+def _header_index() -> dict[str, str]:
+    index: dict[str, str] = {}
+    for column, by_language in HEADER_NAMES.items():
+        for name in (column, *(n for names in by_language.values() for n in names)):
+            owner = index.setdefault(header_key(name), column)
+            if owner != column:
+                raise ValueError(f"header name {name!r} given for both {owner} and {column}")
+    return index
+
+
+_HEADER_INDEX = _header_index()
+
+
+def slug(text: str) -> str:
+    """An id from a name: lowercase ASCII, words joined by underscores, at most 64 characters
+    (``Edelman Trust Barometer`` -> ``edelman_trust_barometer``). Text without Latin letters
+    or digits, and text cut to fit, get a hash of the whole text so ids stay distinct."""
+    base = re.sub(r"[^a-z0-9]+", "_", _fold(text)).strip("_")
+    digest = hashlib.sha256(" ".join(text.split()).encode("utf-8")).hexdigest()
+    if not base:
+        return f"id_{digest[:12]}"
+    if len(base) > _SLUG_LIMIT:
+        return f"{base[: _SLUG_LIMIT - 9].rstrip('_')}_{digest[:8]}"
+    return base
+
+
+# --- sidecar -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PublishedDeclaration:
+    """A published file's sidecar: header cells for contract columns, per-file values."""
+
+    sidecar: str = ""
+    columns: dict[str, str] = field(default_factory=dict)
+    constants: dict[str, str] = field(default_factory=dict)
+    sheet: str | None = None
 
 
 def _number(text: str) -> float:
@@ -57,50 +224,329 @@ def _optional(text: str, *, whole: bool) -> float | int | None:
     return number
 
 
-def parse_published_table(name: str, table: TextTable) -> pd.DataFrame:
-    """Validate published aggregates; raise SurveyValidationError listing every issue."""
-    columns = find_columns(table.header, list(PUBLISHED_COLUMNS))
-    missing = [column for column in REQUIRED_COLUMNS if column not in columns]
-    if missing:
-        raise SurveyValidationError(
-            [SurveyIssue(name, 1, column, "required column missing") for column in missing]
+def _wave(text: str) -> int:
+    try:
+        wave = int(_number(text))
+    except ValueError:
+        raise ValueError(f"{text!r} is not a year") from None
+    if not 1990 <= wave <= 2100:
+        raise ValueError(f"{wave} is not a plausible survey year")
+    return wave
+
+
+def _scope(text: str) -> str:
+    if text.casefold() in GLOBAL_SCOPES:
+        return "global"
+    return normalize_country(text)
+
+
+def _measure(text: str) -> str:
+    if text not in MEASURES:
+        raise ValueError(f"{text!r} is not one of {', '.join(MEASURES)}")
+    return text
+
+
+_CONSTANT_CHECKS = {"wave": _wave, "scope": _scope, "measure": _measure}
+
+
+def parse_published_declaration(sidecar_name: str, data: dict[str, Any]) -> PublishedDeclaration:
+    """Check a published sidecar; raise SurveyValidationError naming each bad field."""
+    issues: list[SurveyIssue] = []
+
+    def problem(column: str, reason: str) -> None:
+        issues.append(SurveyIssue(sidecar_name, 0, column, reason))
+
+    for key in data:
+        if key not in SIDECAR_FIELDS:
+            problem(key, f"not a published sidecar field (one of: {', '.join(SIDECAR_FIELDS)})")
+    if data.get("shape", "published") != "published":
+        problem("shape", f"{data['shape']!r} is not published")
+    sheet = data.get("sheet")
+    if sheet is not None and (not isinstance(sheet, str) or not sheet.strip()):
+        problem("sheet", "needs a sheet name")
+    columns: dict[str, str] = {}
+    mapping = data.get("columns")
+    if mapping is not None and not isinstance(mapping, dict):
+        problem("columns", 'must map contract columns to header cells, e.g. {"value": "Anteil"}')
+        mapping = {}
+    mapped_to: dict[str, str] = {}
+    for column, cell in (mapping or {}).items():
+        where = f"columns.{column}"
+        if column not in PUBLISHED_COLUMNS:
+            problem(where, f"not a published column (one of: {', '.join(PUBLISHED_COLUMNS)})")
+        elif not isinstance(cell, str) or not cell.strip():
+            problem(where, "needs a header cell name")
+        elif cell.strip().casefold() in mapped_to:
+            problem(where, f"{cell!r} is also mapped to {mapped_to[cell.strip().casefold()]}")
+        else:
+            mapped_to[cell.strip().casefold()] = column
+            columns[column] = cell.strip()
+    constants: dict[str, str] = {}
+    for column in CONSTANT_COLUMNS:
+        if column not in data:
+            continue
+        value = data[column]
+        if isinstance(value, bool) or not isinstance(value, str | int) or not str(value).strip():
+            problem(column, "needs a text or number for every row of the file")
+            continue
+        text = str(value).strip()
+        try:
+            _CONSTANT_CHECKS.get(column, str)(text)
+        except ValueError as exc:
+            problem(column, str(exc))
+            continue
+        if column in columns:
+            problem(column, f"also mapped to the header cell {columns[column]!r}; give one")
+            continue
+        constants[column] = text
+    if issues:
+        raise SurveyValidationError(issues)
+    return PublishedDeclaration(sidecar_name, columns, constants, sheet)
+
+
+def _read_sidecar(path: Path) -> tuple[str, dict[str, Any] | None]:
+    from social_leadership.surveys.microdata import read_declaration_file
+
+    sidecar = sidecar_path(path)
+    try:
+        present = sidecar.is_file()
+    except OSError:  # a name too long for the file system has no sidecar either
+        present = False
+    return sidecar.name, read_declaration_file(sidecar) if present else None
+
+
+# --- header --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Header:
+    """Where each contract column is in a header, and what went wrong finding them."""
+
+    positions: dict[str, int]
+    unmatched: dict[str, str]  # column -> header cell the sidecar names but the file lacks
+    repeated: dict[str, list[int]]  # column -> the several cells that read as it
+
+    def has(self, column: str, declaration: PublishedDeclaration) -> bool:
+        return column in self.positions or column in declaration.constants
+
+    def missing(self, declaration: PublishedDeclaration) -> dict[str, str]:
+        """Each required column the header lacks, with the reason a report gives."""
+
+        def has(column: str) -> bool:
+            # A repeated or wrongly mapped column has its own, more precise report.
+            return (
+                self.has(column, declaration) or column in self.repeated or column in self.unmatched
+            )
+
+        missing = {}
+        if not has("source_name"):
+            missing["source_name"] = (
+                "required column missing: no source name and no source id column (the "
+                "source id is derived from the name when there is no id column)"
+                if not has("source_id")
+                else "required column missing: the source's name"
+            )
+        for column in ("wave", "scope", "value"):
+            if not has(column):
+                missing[column] = f"required column missing ({_known_as(column)})"
+        if not has("question_id") and not has("question_text"):
+            missing["question_id"] = (
+                "required column missing: no question id and no question text column (the "
+                "question id is derived from the text when there is no id column)"
+            )
+        return missing
+
+
+def _known_as(column: str) -> str:
+    names = [column, *(n for names in HEADER_NAMES[column].values() for n in names[:2])]
+    return "a header cell such as " + ", ".join(repr(name) for name in dict.fromkeys(names))
+
+
+def _locate(header: list[str], declaration: PublishedDeclaration) -> _Header:
+    positions: dict[str, int] = {}
+    unmatched: dict[str, str] = {}
+    repeated: dict[str, list[int]] = {}
+    folded = [cell.strip().casefold() for cell in header]
+    for column, cell in declaration.columns.items():
+        found = [i for i, text in enumerate(folded) if text == cell.casefold()]
+        if not found:
+            unmatched[column] = cell
+        elif len(found) > 1:
+            repeated[column] = found
+        else:
+            positions[column] = found[0]
+    taken = set(positions.values())
+    candidates: dict[str, list[int]] = {}
+    for index, cell in enumerate(header):
+        column = _HEADER_INDEX.get(header_key(cell)) if cell.strip() else None
+        if column and index not in taken and column not in declaration.columns:
+            candidates.setdefault(column, []).append(index)
+    for column, found in candidates.items():
+        if len(found) > 1:
+            repeated[column] = found
+        else:
+            positions[column] = found[0]
+    return _Header(positions, unmatched, repeated)
+
+
+def _cell_meanings(header: list[str], located: _Header, declaration: PublishedDeclaration) -> str:
+    meaning = {index: column for column, index in located.positions.items()}
+    for column, found in located.repeated.items():
+        meaning.update(dict.fromkeys(found, column))
+    for index, cell in enumerate(header):
+        column = _HEADER_INDEX.get(header_key(cell))
+        if index not in meaning and column in declaration.columns:
+            meaning[index] = f"not used: the sidecar maps {column} to another cell"
+    described = [
+        f"{shown_cells([cell])} ({meaning.get(index, 'not recognised')})"
+        for index, cell in enumerate(header)
+        if cell.strip()
+    ]
+    return ", ".join(described) if described else "no filled cell"
+
+
+def _header_issues(
+    name: str, table: TextTable, declaration: PublishedDeclaration, located: _Header
+) -> list[SurveyIssue]:
+    header, row = table.header, table.header_row
+    issues = [
+        SurveyIssue(
+            declaration.sidecar,
+            0,
+            f"columns.{column}",
+            f"no header cell {cell!r} in {name} (header: {shown_cells(header)})",
         )
+        for column, cell in located.unmatched.items()
+    ]
+    for column, found in located.repeated.items():
+        cells = " and ".join(f"{header[i]!r} (column {i + 1})" for i in found)
+        issues.append(
+            SurveyIssue(
+                name,
+                row,
+                column,
+                f"header cells {cells} all read as {column}: keep one, or name the one to use "
+                'in the sidecar\'s "columns"',
+            )
+        )
+    missing = located.missing(declaration)
+    issues += [SurveyIssue(name, row, column, reason) for column, reason in missing.items()]
+    issues += [
+        SurveyIssue(
+            declaration.sidecar,
+            0,
+            column,
+            f"the file has a {column} column ({header[located.positions[column]]!r}); "
+            "declare the value or keep the column, not both",
+        )
+        for column in declaration.constants
+        if column in located.positions
+    ]
+    if missing or located.repeated:
+        where = f"header found in row {row}" if row else "header found"
+        sidecar = sidecar_path(Path(name)).name
+        hint = (
+            f'; map other header cells in {sidecar} ("columns")'
+            if declaration.sidecar
+            else f'; a sidecar {sidecar} can map other header cells ("columns"), or declare '
+            "respondent microdata and its questions"
+        )
+        issues.append(
+            SurveyIssue(
+                name, row, "*", f"{where}: {_cell_meanings(header, located, declaration)}{hint}"
+            )
+        )
+    return issues
+
+
+def _as_declaration(data: dict[str, Any] | None) -> PublishedDeclaration:
+    """A sidecar for shape detection: its mapping when valid, else none (its own check
+    reports what is wrong with it)."""
+    try:
+        return parse_published_declaration("", data or {})
+    except SurveyValidationError:
+        return PublishedDeclaration()
+
+
+def _is_header_row(cells: list[str], declaration: PublishedDeclaration) -> bool:
+    # Title rows above a header name at most one contract column; a header names several.
+    located = _locate(cells, declaration)
+    return len(located.positions) + len(located.repeated) >= 2
+
+
+def looks_like_header(cells: list[str], declaration: dict[str, Any] | None = None) -> bool:
+    """Whether a sheet row is a published header: two or more cells that name contract
+    columns, by a usual name or by the sidecar's mapping."""
+    return _is_header_row(cells, _as_declaration(declaration))
+
+
+def header_fits(header: list[str], declaration: dict[str, Any] | None = None) -> bool:
+    """Whether a header (with its sidecar's mapping) holds every required published column."""
+    declared = _as_declaration(declaration)
+    located = _locate(header, declared)
+    return not located.repeated and not located.missing(declared)
+
+
+# --- rows ----------------------------------------------------------------------------------
+
+
+def parse_published_table(
+    name: str, table: TextTable, declaration: PublishedDeclaration | None = None
+) -> pd.DataFrame:
+    """Validate published aggregates; raise SurveyValidationError listing every issue.
+
+    Issues name the row (CSV record, XLSX sheet row, Parquet record) and the column as the
+    file heads it, with the contract column beside a localized name: ``Land (scope)``.
+    """
+    declaration = declaration or PublishedDeclaration()
+    located = _locate(table.header, declaration)
+    header_issues = _header_issues(name, table, declaration, located)
+    if header_issues:
+        raise SurveyValidationError(header_issues)
+    positions = located.positions
+    derived = {
+        column: source
+        for column, source in DERIVED_FROM.items()
+        if not located.has(column, declaration)
+    }
+
+    def label(column: str) -> str:
+        column = derived.get(column, column)
+        if column not in positions:
+            return column
+        cell = table.header[positions[column]].strip()
+        return cell if header_key(cell) == header_key(column) else f"{cell} ({column})"
+
+    required = [derived.get(column, column) for column in REQUIRED_COLUMNS]
     issues: list[SurveyIssue] = []
     records = []
-    for line_no, row in table.records():
+    for line_no, cells in table.rows:
 
         def problem(column: str, reason: str, line_no: int = line_no) -> None:
-            issues.append(SurveyIssue(name, line_no, column, reason))
+            issues.append(SurveyIssue(name, line_no, label(column), reason))
 
-        record: dict[str, object] = {
-            column: (row.get(columns[column]) or "").strip() if column in columns else ""
-            for column in PUBLISHED_COLUMNS
-        }
-        for column in REQUIRED_COLUMNS:
+        def cell(column: str, cells: list[str] = cells) -> str:
+            if column in positions:
+                index = positions[column]
+                return cells[index].strip() if index < len(cells) else ""
+            return declaration.constants.get(column, "")
+
+        record: dict[str, Any] = {column: cell(column) for column in PUBLISHED_COLUMNS}
+        for column, source in derived.items():
+            record[column] = slug(record[source]) if record[source] else ""
+        for column in dict.fromkeys(required):
             if not record[column]:
                 problem(column, "value is empty")
-        try:
-            wave = int(_number(str(record["wave"])))
-            if not 1990 <= wave <= 2100:
-                problem("wave", f"{wave} is not a plausible survey year")
-            record["wave"] = wave
-        except ValueError:
-            if record["wave"]:
-                problem("wave", f"{record['wave']!r} is not a year")
-        scope = str(record["scope"])
-        if scope.casefold() in GLOBAL_SCOPES:
-            record["scope"] = "global"
-        elif scope:
-            try:
-                record["scope"] = normalize_country(scope)
-            except ValueError as exc:
-                problem("scope", str(exc))
-        measure = str(record["measure"] or "share_pct")
-        if measure not in MEASURES:
-            problem("measure", f"{measure!r} is not one of {', '.join(MEASURES)}")
+        for column, check in _CONSTANT_CHECKS.items():
+            if record[column]:
+                try:
+                    record[column] = check(record[column])
+                except ValueError as exc:
+                    problem(column, str(exc))
+        measure = record["measure"] or "share_pct"
         record["measure"] = measure
         try:
-            value = _number(str(record["value"]))
+            value = _number(record["value"])
             if measure == "share_pct" and not 0 <= value <= 100:
                 problem("value", f"share {value} is outside 0-100")
             record["value"] = value
@@ -108,20 +554,18 @@ def parse_published_table(name: str, table: TextTable) -> pd.DataFrame:
             if record["value"]:
                 problem("value", f"{record['value']!r} is not a number")
         try:
-            record["sample_size"] = _optional(str(record["sample_size"]), whole=True)
+            record["sample_size"] = _optional(record["sample_size"], whole=True)
         except ValueError:
             problem("sample_size", f"{record['sample_size']!r} is not a whole number")
         try:
-            record["margin_of_error_pct"] = _optional(
-                str(record["margin_of_error_pct"]), whole=False
-            )
+            record["margin_of_error_pct"] = _optional(record["margin_of_error_pct"], whole=False)
         except ValueError:
             problem("margin_of_error_pct", f"{record['margin_of_error_pct']!r} is not a number")
         record["question_text"] = record["question_text"] or record["question_id"]
         record["citation"] = record["citation"] or record["source_name"]
         records.append(record)
     if not records and not issues:
-        issues.append(SurveyIssue(name, 2, "*", "file has no data rows"))
+        issues.append(SurveyIssue(name, table.header_row + 1, "*", "file has no data rows"))
     if not issues:
         frame = pd.DataFrame.from_records(records, columns=list(PUBLISHED_COLUMNS))
         duplicated = frame.duplicated(["source_id", "wave", "scope", "question_id", "measure"])
@@ -130,7 +574,7 @@ def parse_published_table(name: str, table: TextTable) -> pd.DataFrame:
                 SurveyIssue(
                     name,
                     table.rows[index][0],
-                    "question_id",
+                    label("question_id"),
                     "same source, wave, scope, question and measure as an earlier row",
                 )
             )
@@ -139,18 +583,55 @@ def parse_published_table(name: str, table: TextTable) -> pd.DataFrame:
     return frame
 
 
-def read_published_table(path: Path, sheet: str | None = None) -> TextTable:
+# What an XLSX header row is searched for (named in the report when no row has it).
+HEADER_WANTED = [
+    "source_name or source_id",
+    "wave",
+    "scope",
+    "question_id or question_text",
+    "value",
+]
+
+
+def read_published_table(
+    path: Path, sheet: str | None = None, declaration: PublishedDeclaration | None = None
+) -> TextTable:
     name = path.name.lower()
     if name.endswith(".xlsx"):
-        return read_xlsx_table(path, list(REQUIRED_COLUMNS), sheet)
+        declared = declaration or PublishedDeclaration()
+        return read_xlsx_table(
+            path,
+            HEADER_WANTED,
+            sheet or declared.sheet,
+            lambda cells: _is_header_row(cells, declared),
+        )
     if name.endswith(".parquet"):
         return read_parquet_table(path)
     return read_csv_table(path)
 
 
-def parse_published_file(path: Path, sheet: str | None = None) -> pd.DataFrame:
-    """Validate a published-aggregate CSV, XLSX or Parquet file."""
-    return parse_published_table(path.name, read_published_table(path, sheet))
+# ``parse_published_file``'s default: read the sidecar beside the file, if there is one.
+SIDECAR_BESIDE_FILE: Any = object()
+
+
+def parse_published_file(
+    path: Path,
+    sheet: str | None = None,
+    *,
+    declaration: dict[str, Any] | None = SIDECAR_BESIDE_FILE,
+) -> pd.DataFrame:
+    """Validate a published-aggregate CSV, XLSX or Parquet file. ``declaration`` is its
+    sidecar's content as already read (``None``: the file has no sidecar); by default the
+    sidecar beside the file is read, if any."""
+    sidecar_name = sidecar_path(path).name
+    if declaration is SIDECAR_BESIDE_FILE:
+        sidecar_name, declaration = _read_sidecar(path)
+    declared = (
+        parse_published_declaration(sidecar_name, declaration)
+        if declaration is not None
+        else PublishedDeclaration()
+    )
+    return parse_published_table(path.name, read_published_table(path, sheet, declared), declared)
 
 
 def parse_published_csv(path: Path) -> pd.DataFrame:

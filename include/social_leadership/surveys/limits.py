@@ -1,0 +1,81 @@
+"""What reading one survey file may cost: the ``SLW_SURVEY_MAX_*`` limits in force.
+
+The limits are settings (:mod:`social_leadership.settings`). :func:`ingest.load_file` puts
+them in force while it reads a file, so every reader (CSV, XLSX, Parquet, published or
+microdata) checks the same values without each call passing them on. A file past a limit
+is rejected with a reason naming the limit and its setting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+from social_leadership.settings import (
+    DEFAULT_SURVEY_MAX_CELL_CHARS,
+    DEFAULT_SURVEY_MAX_FILE_BYTES,
+    DEFAULT_SURVEY_MAX_XLSX_UNCOMPRESSED_BYTES,
+    ENV_PREFIX,
+    Settings,
+)
+
+MAX_FILE_BYTES_SETTING = f"{ENV_PREFIX}SURVEY_MAX_FILE_BYTES"
+MAX_CELL_CHARS_SETTING = f"{ENV_PREFIX}SURVEY_MAX_CELL_CHARS"
+MAX_XLSX_UNCOMPRESSED_SETTING = f"{ENV_PREFIX}SURVEY_MAX_XLSX_UNCOMPRESSED_BYTES"
+
+
+@dataclass(frozen=True)
+class IntakeLimits:
+    """``max_file_bytes``: a landed file, and a ``.csv.gz`` once decompressed.
+    ``max_cell_chars``: one cell read as text. ``max_xlsx_uncompressed_bytes``: all parts
+    of an XLSX archive once decompressed (its shared strings are held in memory whole)."""
+
+    max_file_bytes: int = DEFAULT_SURVEY_MAX_FILE_BYTES
+    max_cell_chars: int = DEFAULT_SURVEY_MAX_CELL_CHARS
+    max_xlsx_uncompressed_bytes: int = DEFAULT_SURVEY_MAX_XLSX_UNCOMPRESSED_BYTES
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> IntakeLimits:
+        return cls(
+            max_file_bytes=settings.survey_max_file_bytes,
+            max_cell_chars=settings.survey_max_cell_chars,
+            max_xlsx_uncompressed_bytes=settings.survey_max_xlsx_uncompressed_bytes,
+        )
+
+    def file_too_large(self, size: int, what: str = "file is") -> str:
+        return (
+            f"{what} {size} bytes, over the limit of {self.max_file_bytes} bytes "
+            f"({MAX_FILE_BYTES_SETTING})"
+        )
+
+    def cell_too_long(self, length: int | None) -> str:
+        """``length``: None where the reader stops at the limit, never holding the cell."""
+        limit = f"the limit of {self.max_cell_chars} characters ({MAX_CELL_CHARS_SETTING})"
+        if length is None:
+            return f"cell is longer than {limit}"
+        return f"cell is {length} characters long, over {limit}"
+
+    def xlsx_too_large(self, size: int, what: str = "expands to") -> str:
+        return (
+            f"{what} {size} bytes uncompressed, over the limit of "
+            f"{self.max_xlsx_uncompressed_bytes} bytes ({MAX_XLSX_UNCOMPRESSED_SETTING})"
+        )
+
+
+_IN_FORCE: ContextVar[IntakeLimits | None] = ContextVar("survey_intake_limits", default=None)
+
+
+def limits_in_force() -> IntakeLimits:
+    """The limits of the file being read (the defaults outside :func:`applied`)."""
+    return _IN_FORCE.get() or IntakeLimits()
+
+
+@contextmanager
+def applied(limits: IntakeLimits) -> Iterator[IntakeLimits]:
+    token = _IN_FORCE.set(limits)
+    try:
+        yield limits
+    finally:
+        _IN_FORCE.reset(token)

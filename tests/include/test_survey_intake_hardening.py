@@ -1,0 +1,784 @@
+"""Survey intake at the boundary: any landed file ends loaded or quarantined with a report.
+
+Every case lands a real file (corrupt, oversized, bombed, oddly named, a symlink) beside a
+good one in a real landing folder and runs ``ingest_folder`` against a real DuckDB file:
+the bad file moves to quarantine with a ``report.json`` saying what was wrong, the good one
+loads, and nothing raises. Faults of the warehouse itself (a held lock, a full disk) still
+raise, so Airflow retries them.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+import tracemalloc
+import zipfile
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+from survey_microdata import KEY, microdata_frame, sidecar, write_microdata
+
+from social_leadership.settings import load_settings
+from social_leadership.surveys import ingest, ingest_folder
+from social_leadership.warehouse import ensure_schema
+
+HEADER = (
+    "source_id,source_name,wave,scope,question_id,question_text,measure,value,"
+    "sample_size,margin_of_error_pct,citation\n"
+)
+GOOD_ROW = "acme,Acme,2022,FR,q1,Q one,share_pct,40,,,x\n"
+GOOD_NAME = "zz_good.csv"
+CSV_FIELD_LIMIT = 131_072  # the csv module's own default field limit
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def con(tmp_path):
+    connection = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
+    ensure_schema(connection)
+    yield connection
+    connection.close()
+
+
+@pytest.fixture
+def landing(tmp_path):
+    folder = tmp_path / "landing"
+    folder.mkdir()
+    (folder / GOOD_NAME).write_text(HEADER + GOOD_ROW)
+    return folder
+
+
+def _ingest(con, landing: Path, quarantine: Path) -> dict:
+    outcomes = ingest_folder(con, landing, quarantine, include_bundled=False, pseudonym_key=KEY)
+    return {outcome.file: outcome for outcome in outcomes}
+
+
+def _report(outcome) -> dict:
+    assert outcome.status == "quarantined", outcome
+    return json.loads(Path(outcome.report_path).read_text())
+
+
+def _reasons(report: dict) -> str:
+    return " | ".join(issue["reason"] for issue in report["issues"])
+
+
+def _assert_good_file_loaded(con, outcomes: dict) -> None:
+    assert outcomes[GOOD_NAME].status == "loaded"
+    assert con.execute("select source_id, scope, value from raw.survey_results").fetchall() == [
+        ("acme", "FR", 40.0)
+    ]
+
+
+# --- 1. every unreadable file is quarantined, not raised ---------------------------------
+
+
+def _xlsx_bytes(rows: list[list[object]]) -> bytes:
+    from openpyxl import Workbook
+
+    workbook = Workbook()
+    for row in rows:
+        workbook.active.append(row)
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
+def _parquet_bytes() -> bytes:
+    buffer = io.BytesIO()
+    pd.DataFrame({"source_id": ["acme"] * 500, "value": [float(i) for i in range(500)]}).to_parquet(
+        buffer
+    )
+    return buffer.getvalue()
+
+
+def _microdata_parquet_with_corrupt_pages() -> bytes:
+    """A respondent export whose footer is sound but whose data pages are garbled."""
+    buffer = io.BytesIO()
+    microdata_frame(seed=1, per_country=2000).to_parquet(buffer, compression="snappy")
+    data = bytearray(buffer.getvalue())
+    for position in range(200, len(data) // 2, 3):
+        data[position] ^= 0xA5
+    return bytes(data)
+
+
+def _xlsx_with_entity_bomb() -> bytes:
+    """A workbook whose sheet expands one entity a billion-fold ("billion laughs")."""
+    template = zipfile.ZipFile(io.BytesIO(_xlsx_bytes([["source_id"]])))
+    entities = '<!ENTITY a0 "lol">' + "".join(
+        f'<!ENTITY a{i} "{f"&a{i - 1};" * 10}">' for i in range(1, 10)
+    )
+    sheet = (
+        f'<?xml version="1.0"?><!DOCTYPE worksheet [{entities}]><worksheet xmlns="http://'
+        'schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData><row r="1">'
+        '<c r="A1" t="inlineStr"><is><t>&a9;</t></is></c></row></sheetData></worksheet>'
+    )
+    members = {info.filename: template.read(info.filename) for info in template.infolist()}
+    members["xl/worksheets/sheet1.xml"] = sheet.encode()
+    return _zip_bytes(members)
+
+
+def _zip_bytes(members: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+LONG_CELL = "x" * (CSV_FIELD_LIMIT + 10)
+MICRODATA_SIDECAR = json.dumps(sidecar())
+
+# name -> (file name, file bytes, sidecar text or None, words the report must contain)
+UNREADABLE = {
+    "binary_csv": (
+        "garbage.csv",
+        bytes([0x81, 0x8D, 0x00, 0xFF, 0xFE, 0x9D]) * 700 + b"\n" + os.urandom(4000),
+        None,
+        "cannot be read",
+    ),
+    "binary_microdata_csv": (
+        "panel.csv",
+        bytes([0x81, 0x00]) * 3000,
+        MICRODATA_SIDECAR,
+        "cannot be read",
+    ),
+    "random_xlsx": ("figures.xlsx", b"PK\x03\x04" + os.urandom(3000), None, "XLSX"),
+    "truncated_xlsx": (
+        "figures.xlsx",
+        _xlsx_bytes([HEADER.strip().split(",")] * 50)[:-700],
+        None,
+        "XLSX",
+    ),
+    "zip_that_is_no_workbook": (
+        "figures.xlsx",
+        _zip_bytes({"readme.txt": b"not a workbook"}),
+        None,
+        "cannot be read",
+    ),
+    "xml_entity_bomb_xlsx": ("laughs.xlsx", _xlsx_with_entity_bomb(), None, "XLSX"),
+    "random_parquet": ("figures.parquet", b"PAR1" + os.urandom(3000) + b"PAR1", None, "Parquet"),
+    "truncated_parquet": ("figures.parquet", _parquet_bytes()[:-40], None, "Parquet"),
+    "truncated_microdata_parquet": (
+        "panel.parquet",
+        _parquet_bytes()[:-40],
+        MICRODATA_SIDECAR,
+        "Parquet",
+    ),
+    "corrupt_pages_microdata_parquet": (
+        "panel.parquet",
+        _microdata_parquet_with_corrupt_pages(),
+        MICRODATA_SIDECAR,
+        "Parquet",
+    ),
+    "truncated_csv_gz": (
+        "figures.csv.gz",
+        gzip.compress((HEADER + GOOD_ROW * 2000).encode())[:300],
+        None,
+        "gzip",
+    ),
+    "not_gzip_csv_gz": ("figures.csv.gz", b"this is not gzip\n" * 10, None, "gzip"),
+    "cell_over_csv_field_limit": (
+        "long_cell.csv",
+        (HEADER + f"acme,Acme,2022,FR,q1,{LONG_CELL},share_pct,40,,,x\n").encode(),
+        None,
+        "SLW_SURVEY_MAX_CELL_CHARS",
+    ),
+    "header_cell_over_csv_field_limit": (
+        "long_header.csv",
+        f"source_id,{LONG_CELL}\nacme,x\n".encode(),
+        None,
+        "SLW_SURVEY_MAX_CELL_CHARS",
+    ),
+    "microdata_header_cell_over_csv_field_limit": (
+        "panel.csv",
+        f"resp,land,gewicht,q1,q2,{LONG_CELL}\nr1,DE,1,2,3,x\n".encode(),
+        MICRODATA_SIDECAR,
+        "SLW_SURVEY_MAX_CELL_CHARS",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(UNREADABLE))
+def test_an_unreadable_file_is_quarantined_with_a_report_and_the_others_load(
+    case, con, landing, tmp_path
+):
+    name, content, declaration, expected = UNREADABLE[case]
+    (landing / name).write_bytes(content)
+    if declaration is not None:
+        stem = name.split(".")[0]
+        (landing / f"{stem}.survey.json").write_text(declaration)
+
+    outcomes = _ingest(con, landing, tmp_path / "quarantine")
+
+    report = _report(outcomes[name])
+    assert report["file"] == name
+    assert expected in _reasons(report)
+    assert not (landing / name).exists()
+    quarantined = Path(outcomes[name].report_path).parent
+    assert (quarantined / name).read_bytes() == content
+    if declaration is not None:
+        assert report["sidecar"] == f"{name.split('.')[0]}.survey.json"
+        assert not any(landing.glob("*.survey.json"))
+    _assert_good_file_loaded(con, outcomes)
+
+
+def test_a_cell_over_the_limit_is_reported_by_row_and_column(con, landing, tmp_path):
+    path = landing / "long_cell.csv"
+    path.write_text(
+        HEADER
+        + GOOD_ROW.replace("acme", "acme2")
+        + GOOD_ROW.replace("Q one", LONG_CELL)
+        + f'acme,"Acme, Inc.",2022,DE,q1,"Q ""one""",share_pct,40,,,"{LONG_CELL}"\n'
+        + f'acme,Acme,2022,FR,q1,"Q\n{LONG_CELL}",share_pct,40,,,x\n'
+        + GOOD_ROW.replace("FR", "GB")
+    )
+
+    report = _report(_ingest(con, landing, tmp_path / "quarantine")["long_cell.csv"])
+
+    reason = (
+        f"cell is longer than the limit of {CSV_FIELD_LIMIT} characters (SLW_SURVEY_MAX_CELL_CHARS)"
+    )
+    assert report["issues"] == [
+        {"file": "long_cell.csv", "row": 3, "column": "question_text", "reason": reason},
+        {"file": "long_cell.csv", "row": 4, "column": "citation", "reason": reason},
+        # The cell began on the line before: its column is not guessed.
+        {"file": "long_cell.csv", "row": 6, "column": "*", "reason": reason},
+    ]
+
+
+LONG_NAMES = {
+    "ascii_250": "n" * 246 + ".csv",
+    "ascii_255": "w" * 251 + ".csv",
+    "unicode_250_bytes": "\u00fc" * 123 + ".csv",
+}
+
+
+@pytest.mark.parametrize("case", list(LONG_NAMES))
+def test_a_very_long_file_name_loads_or_is_quarantined_under_a_short_folder(
+    case, con, landing, tmp_path
+):
+    good_name = LONG_NAMES[case]
+    bad_name = good_name[:-5] + "b.csv"
+    (landing / good_name).write_text(HEADER + GOOD_ROW.replace("acme", "acme_long"))
+    (landing / bad_name).write_text(HEADER + GOOD_ROW.replace("FR", "Atlantis"))
+
+    outcomes = _ingest(con, landing, tmp_path / "quarantine")
+
+    assert outcomes[good_name].status == "loaded"
+    report = _report(outcomes[bad_name])
+    assert report["file"] == bad_name
+    assert "unknown country 'Atlantis'" in _reasons(report)
+    folder = Path(outcomes[bad_name].report_path).parent
+    assert len(os.fsencode(folder.name)) <= 255
+    assert (folder / bad_name).exists()
+    assert outcomes[GOOD_NAME].status == "loaded"
+
+
+def test_a_fifo_in_the_landing_folder_is_reported_and_never_read(con, landing, tmp_path):
+    os.mkfifo(landing / "pipe.csv")
+
+    outcomes = _ingest(con, landing, tmp_path / "quarantine")
+
+    assert "not a regular file" in _reasons(_report(outcomes["pipe.csv"]))
+    assert not (landing / "pipe.csv").exists()
+    _assert_good_file_loaded(con, outcomes)
+
+
+def test_a_bad_bundled_file_still_raises_and_stays(tmp_path, monkeypatch, con):
+    bundled = tmp_path / "bundled" / "figures.xlsx"
+    bundled.parent.mkdir()
+    bundled.write_bytes(b"PK\x03\x04" + b"\x00" * 200)
+    monkeypatch.setattr(ingest, "BUNDLED_FILES", (bundled,))
+    landing = tmp_path / "landing"
+    landing.mkdir()
+
+    with pytest.raises(Exception, match="zip"):
+        ingest_folder(con, landing, tmp_path / "quarantine", pseudonym_key=KEY)
+
+    assert bundled.exists()
+    assert not (tmp_path / "quarantine").exists()
+
+
+# --- warehouse faults still raise (Airflow retries them) ---------------------------------
+
+
+def _task_env(tmp_path: Path, monkeypatch) -> Path:
+    monkeypatch.setenv("SLW_DATA_DIR", str(tmp_path / "data"))
+    for name in list(os.environ):
+        if name.startswith("SLW_") and name != "SLW_DATA_DIR":
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("SLW_PSEUDONYM_KEY", KEY.decode())
+    settings = load_settings()
+    settings.ensure_dirs()
+    return settings.survey_dir
+
+
+def test_the_ingest_task_finishes_whatever_the_files_hold(tmp_path, monkeypatch):
+    from social_leadership.tasks import ingest_surveys_task
+
+    survey_dir = _task_env(tmp_path, monkeypatch)
+    for case in ("random_xlsx", "truncated_parquet", "truncated_csv_gz", "binary_csv"):
+        name, content, _, _ = UNREADABLE[case]
+        (survey_dir / f"{case}-{name}").write_bytes(content)
+    (survey_dir / "cell.csv").write_bytes(UNREADABLE["cell_over_csv_field_limit"][1])
+    (survey_dir / "figures.csv").write_text(HEADER + GOOD_ROW)
+
+    summary = ingest_surveys_task()
+
+    assert summary["files_quarantined"] == 5
+    assert summary["files_loaded"] == 3  # the two bundled files and figures.csv
+    reports = list((tmp_path / "data" / "quarantine" / "surveys").glob("*/report.json"))
+    assert len(reports) == 5
+
+
+def test_a_held_warehouse_lock_raises_and_leaves_the_files(tmp_path, monkeypatch):
+    from social_leadership.tasks import ingest_surveys_task
+
+    survey_dir = _task_env(tmp_path, monkeypatch)
+    (survey_dir / "figures.csv").write_text(HEADER + GOOD_ROW)
+    (survey_dir / "broken.xlsx").write_bytes(UNREADABLE["random_xlsx"][1])
+    warehouse = load_settings().warehouse_path
+    warehouse.parent.mkdir(parents=True, exist_ok=True)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys, time; con = duckdb.connect(sys.argv[1]); "
+            "print('held', flush=True); time.sleep(60)",
+            str(warehouse),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(duckdb.IOException, match="lock"):
+            ingest_surveys_task()
+    finally:
+        holder.kill()
+        holder.wait()
+    assert (survey_dir / "figures.csv").exists()
+    assert (survey_dir / "broken.xlsx").exists()
+    assert not (tmp_path / "data" / "quarantine" / "surveys").exists()
+
+
+FULL_DISK_SCRIPT = textwrap.dedent(
+    """
+    import json, resource, signal, sys
+    from pathlib import Path
+    import duckdb
+    from social_leadership.surveys import ingest_folder
+    from social_leadership.warehouse import ensure_schema
+
+    warehouse, landing, quarantine = map(Path, sys.argv[1:4])
+    con = duckdb.connect(str(warehouse))
+    ensure_schema(con)
+    # The warehouse's disk is full: no file this process writes may grow past 64 KB (the
+    # quarantine's small reports still fit). DuckDB's write-ahead log does not.
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, resource.RLIM_INFINITY))
+    try:
+        ingest_folder(con, landing, quarantine, include_bundled=False, pseudonym_key=b"k" * 20)
+    except Exception as exc:
+        print(json.dumps({"raised": type(exc).__name__, "message": str(exc)}))
+    else:
+        print(json.dumps({"raised": None}))
+    """
+)
+
+
+def test_a_full_warehouse_disk_raises_and_quarantines_nothing(tmp_path):
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    rows = "".join(
+        f"acme,Acme,2022,FR,q{i},{'question text ' * 20},share_pct,40,,,x\n" for i in range(2000)
+    )
+    (landing / "figures.csv").write_text(HEADER + rows)
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT / "include")}
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            FULL_DISK_SCRIPT,
+            str(tmp_path / "warehouse.duckdb"),
+            str(landing),
+            str(tmp_path / "quarantine"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )
+    result = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert result["raised"] is not None, completed.stdout
+    assert "File too large" in result["message"]
+    assert (landing / "figures.csv").exists()
+    assert not (tmp_path / "quarantine").exists()
+
+
+# --- 2. bounded cost ---------------------------------------------------------------------
+
+
+def _seconds_to_ingest(tmp_path: Path, megabytes: int, rounds: int = 3) -> float:
+    best = float("inf")
+    for round_no in range(rounds):
+        folder = tmp_path / f"linear-{megabytes}-{round_no}"
+        landing = folder / "landing"
+        landing.mkdir(parents=True)
+        (landing / "one_line.csv").write_text(
+            HEADER + "acme,Acme,2022,FR,q1," + "x" * (megabytes << 20) + ",share_pct,40,,,x\n"
+        )
+        connection = duckdb.connect(str(folder / "warehouse.duckdb"))
+        ensure_schema(connection)
+        started = time.perf_counter()
+        outcomes = ingest_folder(
+            connection, landing, folder / "quarantine", include_bundled=False, pseudonym_key=KEY
+        )
+        best = min(best, time.perf_counter() - started)
+        connection.close()
+        assert [o.status for o in outcomes] == ["quarantined"]
+    return best
+
+
+def test_reading_a_long_line_costs_time_linear_in_its_length(tmp_path):
+    per_mb_small = _seconds_to_ingest(tmp_path, 1)
+    per_mb_large = _seconds_to_ingest(tmp_path, 8) / 8
+    # Quadratic reading made the 8 MB line cost 8 times as much per MB as the 1 MB one.
+    assert per_mb_large < 3 * per_mb_small, (per_mb_small, per_mb_large)
+
+
+def test_a_file_over_the_size_limit_is_quarantined_naming_the_setting(
+    con, landing, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("SLW_SURVEY_MAX_FILE_BYTES", "2000")
+    (landing / "big.csv").write_text(HEADER + GOOD_ROW * 100)
+
+    outcomes = _ingest(con, landing, tmp_path / "quarantine")
+
+    reasons = _reasons(_report(outcomes["big.csv"]))
+    assert "over the limit of 2000 bytes (SLW_SURVEY_MAX_FILE_BYTES)" in reasons
+    _assert_good_file_loaded(con, outcomes)
+
+
+def test_a_gzip_expanding_past_the_size_limit_is_quarantined(con, landing, tmp_path, monkeypatch):
+    monkeypatch.setenv("SLW_SURVEY_MAX_FILE_BYTES", str(1 << 20))
+    content = HEADER + "acme,Acme,2022,FR,q1,Q one,share_pct,40,,,x" + " " * (8 << 20) + "\n"
+    compressed = gzip.compress(content.encode())
+    assert len(compressed) < 1 << 20
+    (landing / "bomb.csv.gz").write_bytes(compressed)
+
+    outcomes = _ingest(con, landing, tmp_path / "quarantine")
+
+    reasons = _reasons(_report(outcomes["bomb.csv.gz"]))
+    assert f"over the limit of {1 << 20} bytes (SLW_SURVEY_MAX_FILE_BYTES)" in reasons
+    _assert_good_file_loaded(con, outcomes)
+
+
+def test_the_cell_limit_is_a_setting(con, landing, tmp_path, monkeypatch):
+    monkeypatch.setenv("SLW_SURVEY_MAX_CELL_CHARS", "100")
+    (landing / "wordy.csv").write_text(HEADER + GOOD_ROW.replace("Q one", "y" * 101))
+
+    outcomes = _ingest(con, landing, tmp_path / "quarantine")
+
+    report = _report(outcomes["wordy.csv"])
+    assert [(i["row"], i["column"]) for i in report["issues"]] == [(2, "question_text")]
+    assert "the limit of 100 characters (SLW_SURVEY_MAX_CELL_CHARS)" in _reasons(report)
+    _assert_good_file_loaded(con, outcomes)
+
+
+def test_an_xlsx_cell_over_the_limit_is_reported_by_sheet_row(con, landing, tmp_path, monkeypatch):
+    monkeypatch.setenv("SLW_SURVEY_MAX_CELL_CHARS", "100")
+    rows = [["Title"], HEADER.strip().split(","), GOOD_ROW.strip().split(",")]
+    rows[2][5] = "z" * 101
+    (landing / "wordy.xlsx").write_bytes(_xlsx_bytes(rows))
+
+    report = _report(_ingest(con, landing, tmp_path / "quarantine")["wordy.xlsx"])
+
+    assert [(i["row"], i["column"]) for i in report["issues"]] == [(3, "question_text")]
+
+
+def _write_xlsx_with_shared_strings(path: Path, strings_bytes: int) -> None:
+    """A valid workbook whose shared strings part expands to ``strings_bytes``."""
+    cell = "A" * 1000
+    count = strings_bytes // (len(cell) + 11)
+    template = zipfile.ZipFile(io.BytesIO(_xlsx_bytes([["source_id", "value"], ["x", 1]])))
+    # openpyxl writes its strings inline; Excel keeps them in a shared strings part, which
+    # the manifest names and every reader loads whole.
+    manifest = template.read("[Content_Types].xml").replace(
+        b"</Types>",
+        b'<Override PartName="/xl/sharedStrings.xml" ContentType="application/'
+        b'vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml" /></Types>',
+    )
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+        for info in template.infolist():
+            data = template.read(info.filename)
+            archive.writestr(info, manifest if info.filename == "[Content_Types].xml" else data)
+        with archive.open("xl/sharedStrings.xml", "w", force_zip64=True) as strings:
+            strings.write(
+                b'<?xml version="1.0" encoding="UTF-8"?><sst xmlns="http://schemas.'
+                b'openxmlformats.org/spreadsheetml/2006/main">'
+            )
+            chunk = f"<si><t>{cell}</t></si>".encode() * 1000
+            for _ in range(count // 1000):
+                strings.write(chunk)
+            strings.write(b"</sst>")
+
+
+@pytest.fixture(scope="module")
+def xlsx_bomb(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("bomb") / "bomb.xlsx"
+    _write_xlsx_with_shared_strings(path, 200 << 20)
+    return path
+
+
+def _peak_python_memory(run):
+    tracemalloc.start()
+    try:
+        result = run()
+        return result, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_an_xlsx_bomb_is_rejected_before_it_expands(con, landing, tmp_path, xlsx_bomb):
+    assert xlsx_bomb.stat().st_size < 1 << 20
+    (landing / "bomb.xlsx").write_bytes(xlsx_bomb.read_bytes())
+
+    outcomes, peak = _peak_python_memory(lambda: _ingest(con, landing, tmp_path / "quarantine"))
+
+    assert peak < 32 << 20, f"peak {peak / 1e6:.0f} MB"
+    reasons = _reasons(_report(outcomes["bomb.xlsx"]))
+    assert f"over the limit of {64 << 20} bytes (SLW_SURVEY_MAX_XLSX_UNCOMPRESSED_BYTES)" in (
+        reasons
+    )
+    _assert_good_file_loaded(con, outcomes)
+
+
+def _lie_about_size(path: Path, member: str, declared: int) -> None:
+    """Rewrite ``member``'s uncompressed size in the local header and central directory."""
+    data = bytearray(path.read_bytes())
+    name = member.encode()
+    with zipfile.ZipFile(path) as archive:
+        info = archive.getinfo(member)
+    assert info.file_size < 0xFFFFFFFF
+    assert info.compress_size < 0xFFFFFFFF
+    local = info.header_offset
+    assert data[local : local + 4] == b"PK\x03\x04"
+    data[local + 22 : local + 26] = declared.to_bytes(4, "little")
+    start = 0
+    while (central := data.find(b"PK\x01\x02", start)) != -1:
+        name_length = int.from_bytes(data[central + 28 : central + 30], "little")
+        if data[central + 46 : central + 46 + name_length] == name:
+            data[central + 24 : central + 28] = declared.to_bytes(4, "little")
+            break
+        start = central + 4
+    else:
+        raise AssertionError(f"{member} not in the central directory")
+    path.write_bytes(bytes(data))
+
+
+def test_an_xlsx_whose_parts_lie_about_their_size_is_rejected_without_expanding(
+    con, landing, tmp_path
+):
+    path = landing / "liar.xlsx"
+    _write_xlsx_with_shared_strings(path, 100 << 20)
+    _lie_about_size(path, "xl/sharedStrings.xml", 4000)
+
+    outcomes, peak = _peak_python_memory(lambda: _ingest(con, landing, tmp_path / "quarantine"))
+
+    assert "XLSX" in _reasons(_report(outcomes["liar.xlsx"]))
+    assert peak < 32 << 20, f"peak {peak / 1e6:.0f} MB"
+    _assert_good_file_loaded(con, outcomes)
+
+
+def test_an_xlsx_within_the_limit_still_loads(con, landing, tmp_path, monkeypatch):
+    rows = [["Acme figures"], HEADER.strip().split(","), GOOD_ROW.strip().split(",")]
+    rows[2][0] = "acme_xlsx"
+    path = landing / "figures.xlsx"
+    path.write_bytes(_xlsx_bytes(rows))
+    with zipfile.ZipFile(path) as archive:
+        expanded = sum(info.file_size for info in archive.infolist())
+    monkeypatch.setenv("SLW_SURVEY_MAX_XLSX_UNCOMPRESSED_BYTES", str(expanded))
+
+    outcomes = _ingest(con, landing, tmp_path / "quarantine")
+
+    assert outcomes["figures.xlsx"].status == "loaded"
+    monkeypatch.setenv("SLW_SURVEY_MAX_XLSX_UNCOMPRESSED_BYTES", str(expanded - 1))
+    path.write_bytes(_xlsx_bytes([*rows, GOOD_ROW.replace("q1", "q2").strip().split(",")]))
+    assert "SLW_SURVEY_MAX_XLSX_UNCOMPRESSED_BYTES" in _reasons(
+        _report(_ingest(con, landing, tmp_path / "quarantine")["figures.xlsx"])
+    )
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("SLW_SURVEY_MAX_FILE_BYTES", "1GB", "must be an integer"),
+        ("SLW_SURVEY_MAX_CELL_CHARS", "0", "must be at least 1"),
+        ("SLW_SURVEY_MAX_XLSX_UNCOMPRESSED_BYTES", "-5", "must be at least 1"),
+    ],
+)
+def test_a_bad_limit_setting_says_which_and_why(monkeypatch, variable, value, message):
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ValueError, match=f"{variable} {message}"):
+        load_settings()
+
+
+def test_the_limits_have_documented_defaults(monkeypatch):
+    for variable in (
+        "SLW_SURVEY_MAX_FILE_BYTES",
+        "SLW_SURVEY_MAX_CELL_CHARS",
+        "SLW_SURVEY_MAX_XLSX_UNCOMPRESSED_BYTES",
+    ):
+        monkeypatch.delenv(variable, raising=False)
+    settings = load_settings()
+    assert settings.survey_max_file_bytes == 1 << 30
+    assert settings.survey_max_cell_chars == CSV_FIELD_LIMIT
+    assert settings.survey_max_xlsx_uncompressed_bytes == 64 << 20
+    readme = (REPO_ROOT / "README.md").read_text()
+    for variable in (
+        "SLW_SURVEY_MAX_FILE_BYTES",
+        "SLW_SURVEY_MAX_CELL_CHARS",
+        "SLW_SURVEY_MAX_XLSX_UNCOMPRESSED_BYTES",
+    ):
+        assert f"`{variable}`" in readme
+
+
+# --- 3. the landing folder is the boundary -----------------------------------------------
+
+
+def test_a_symlink_pointing_outside_the_landing_folder_is_not_followed(con, landing, tmp_path):
+    outside = tmp_path / "elsewhere" / "figures.csv"
+    outside.parent.mkdir()
+    target_text = HEADER + GOOD_ROW.replace("acme", "outsider")
+    outside.write_text(target_text)
+    (landing / "link.csv").symlink_to(outside)
+    (landing / "hop.csv").symlink_to(landing / "link.csv")  # inside, but ends outside
+
+    outcomes = _ingest(con, landing, tmp_path / "quarantine")
+
+    for name in ("link.csv", "hop.csv"):
+        report = _report(outcomes[name])
+        assert "symlink pointing outside the survey landing folder" in _reasons(report)
+        assert not (landing / name).is_symlink()
+        assert (Path(outcomes[name].report_path).parent / name).is_symlink()
+    assert outside.read_text() == target_text
+    _assert_good_file_loaded(con, outcomes)
+
+
+def test_a_symlinked_sidecar_pointing_outside_is_not_followed(con, landing, tmp_path):
+    outside = tmp_path / "elsewhere" / "declaration.json"
+    outside.parent.mkdir()
+    outside.write_text(json.dumps(sidecar()))
+    write_microdata(microdata_frame(seed=3, per_country=5), landing / "panel.csv", sidecar())
+    (landing / "panel.survey.json").unlink()
+    (landing / "panel.survey.json").symlink_to(outside)
+
+    outcomes = _ingest(con, landing, tmp_path / "quarantine")
+
+    report = _report(outcomes["panel.csv"])
+    assert [(i["file"], i["reason"]) for i in report["issues"]] == [
+        (
+            "panel.survey.json",
+            "the sidecar is a symlink pointing outside the survey landing folder; not followed",
+        )
+    ]
+    assert report["sidecar"] == "panel.survey.json"
+    assert outside.read_text() == json.dumps(sidecar())
+    assert con.execute("select count(*) from raw.survey_respondent_answers").fetchone() == (0,)
+
+
+def test_a_symlink_inside_the_landing_folder_is_followed(con, landing, tmp_path):
+    (landing / "waves").mkdir()
+    (landing / "waves" / "2022.csv").write_text(HEADER + GOOD_ROW.replace("acme", "acme22"))
+    (landing / "latest.csv").symlink_to(Path("waves") / "2022.csv")
+
+    outcomes = _ingest(con, landing, tmp_path / "quarantine")
+
+    assert outcomes["latest.csv"].status == "loaded"
+    assert outcomes[GOOD_NAME].status == "loaded"
+
+
+def test_a_dangling_symlink_gets_a_report(con, landing, tmp_path):
+    (landing / "gone.csv").symlink_to(tmp_path / "deleted.csv")
+
+    outcomes = _ingest(con, landing, tmp_path / "quarantine")
+
+    assert "dangling symlink" in _reasons(_report(outcomes["gone.csv"]))
+    assert not (landing / "gone.csv").is_symlink()
+    _assert_good_file_loaded(con, outcomes)
+
+
+ODD_NAMES = {
+    "spaces": "wave 2024 (final) copy.csv",
+    "unicode": "umfrage_\u00e4\u00f6\u00fc_\u65e5\u672c_\U0001f4ca.csv",
+    "shell": "$(touch pwned); rm -rf ~ `id` 'q' \"d\" & | > <.csv",
+    "newline": "two\nlines.csv",
+    "leading_dash": "-rf.csv",
+    "latin1_bytes": os.fsdecode("caf\u00e9 r\u00e9sum\u00e9.csv".encode("latin-1")),
+}
+
+
+@pytest.mark.parametrize("case", list(ODD_NAMES))
+def test_odd_names_keep_working(case, con, landing, tmp_path):
+    good_name = ODD_NAMES[case]
+    bad_name = "bad " + good_name
+    (landing / good_name).write_text(HEADER + GOOD_ROW.replace("acme", "acme_odd"))
+    (landing / bad_name).write_text(HEADER + GOOD_ROW.replace("FR", "Atlantis"))
+
+    outcomes = _ingest(con, landing, tmp_path / "quarantine")
+
+    assert outcomes[good_name].status == "loaded"
+    report = _report(outcomes[bad_name])
+    assert report["file"] == bad_name
+    assert (Path(outcomes[bad_name].report_path).parent / bad_name).exists()
+    assert not (tmp_path / "pwned").exists()
+    assert not Path("pwned").exists()
+    # Stored as text: bytes of another encoding in a name read as U+FFFD.
+    stored = os.fsencode(good_name).decode("utf-8", "replace")
+    assert con.execute("select file_name from raw.survey_files order by 1").fetchall() == sorted(
+        [(stored,), (GOOD_NAME,)]
+    )
+
+
+# --- the real DAG: bad files never fail the run -------------------------------------------
+
+
+@pytest.mark.e2e
+def test_survey_ingest_dag_succeeds_and_quarantines_whatever_lands(tmp_path):
+    from social_leadership.airflow_env import airflow_environment, run_dags
+
+    data_dir = tmp_path / "data"
+    survey_dir = data_dir / "landing" / "surveys"
+    survey_dir.mkdir(parents=True)
+    for case in ("random_xlsx", "truncated_parquet", "truncated_csv_gz", "binary_csv"):
+        name, content, _, _ = UNREADABLE[case]
+        (survey_dir / name).write_bytes(content)
+    (survey_dir / "link.csv").symlink_to(tmp_path / "missing.csv")
+    latin1_name = os.fsdecode("r\u00e9sum\u00e9.csv".encode("latin-1"))
+    (survey_dir / latin1_name).write_text(HEADER + GOOD_ROW.replace("FR", "Atlantis"))
+    (survey_dir / "figures.csv").write_text(HEADER + GOOD_ROW)
+    env = airflow_environment(
+        tmp_path / "airflow_home",
+        {"SLW_DATA_DIR": str(data_dir), "SLW_PSEUDONYM_KEY": KEY.decode()},
+    )
+
+    run_dags(["survey_ingest"], env, tmp_path / "logs")
+
+    reports = list((data_dir / "quarantine" / "surveys").glob("*/report.json"))
+    assert len(reports) == 6
+    assert sorted(p.name for p in survey_dir.iterdir()) == ["figures.csv"]
+    warehouse = data_dir / "warehouse" / "warehouse.duckdb"
+    with duckdb.connect(str(warehouse), read_only=True) as connection:
+        assert connection.execute(
+            "select count(*) from raw.survey_results where source_id = 'acme'"
+        ).fetchone() == (1,)
