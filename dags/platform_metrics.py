@@ -36,6 +36,15 @@ def platform_metrics():
       and lands the raw responses under `landing/platform=<p>/date=<d>/`; `load_<platform>`
       replays that landing into `raw.platform_metrics`, replacing the day (idempotent). Each
       platform is its own pair of tasks: one platform's outage does not stop the others.
+    * A platform without its connection `slw_<platform>` is not configured: nothing is
+      sent, both its tasks end `skipped`, `audit.platform_loads` says `not_configured`, and
+      the run does not fail for it.
+    * A platform whose extraction gave up on transient faults (5xx, timeouts) is retried by
+      Airflow; after the last try, what it fetched is loaded, it is `failed` in the audit
+      and its load task fails. A refused request (bad token) fails it without retry. A rate
+      limit is not a failure: the accounts it left are `deferred`.
+    * `check_platforms` runs last, after `signal_warehouse`: the run fails when any
+      configured platform (or any other task) failed, once the others have loaded.
     * `import_history` imports follower history files dropped into
       `<SLW_LANDING_DIR>/history/` (CSV or Parquet, source `import`; LinkedIn member counts
       come in only this way) and, on the bundled demo roster, seeds two years of synthetic
@@ -59,11 +68,12 @@ def platform_metrics():
 
         return extract_task(platform, handles_by_platform.get(platform, []), context)
 
-    @task(pool=WAREHOUSE_POOL)
-    def load(extract_outcome: dict, **context) -> dict:
+    # A skipped extract (no connection) still reaches its load, which audits why.
+    @task(pool=WAREHOUSE_POOL, trigger_rule="none_failed")
+    def load(platform: str, extract_outcome: dict | None, **context) -> dict:
         from social_leadership.tasks import load_task
 
-        return load_task(extract_outcome, context)
+        return load_task(platform, extract_outcome, context)
 
     @task(pool=WAREHOUSE_POOL)
     def import_history() -> dict:
@@ -83,13 +93,23 @@ def platform_metrics():
     def signal_warehouse() -> None:
         """Emit the raw_platform_metrics asset event that schedules warehouse_build."""
 
+    # The run's only leaf: the other leaves follow an all_done gate, so without it a run
+    # whose platforms failed would end "success".
+    @task(trigger_rule="all_done")
+    def check_platforms(**context) -> dict:
+        from social_leadership.tasks import check_platforms_task
+
+        return check_platforms_task(context)
+
     handles = load_roster()
     loaded = [import_history()]
     handles >> loaded[0]
     for platform in API_PLATFORMS:
         landed = extract.override(task_id=f"extract_{platform}")(platform, handles)
-        loaded.append(load.override(task_id=f"load_{platform}")(landed))
-    loaded >> anything_loaded() >> signal_warehouse()
+        loaded.append(load.override(task_id=f"load_{platform}")(platform, landed))
+    signalled = signal_warehouse()
+    loaded >> anything_loaded() >> signalled
+    [*loaded, signalled] >> check_platforms()
 
 
 platform_metrics()

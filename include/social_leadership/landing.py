@@ -6,7 +6,11 @@ Layout::
         0000.json.gz      the response body, byte for byte, gzip-compressed
         0000.meta.json    requested handles, redacted request URL, status, fetch time
         ...
-        _SUCCESS          written last: the run's manifest (requests sent, deferred handles)
+        _SUCCESS          written last: the run's manifest (requests sent, deferred handles,
+                          whether the extraction failed)
+
+Bodies are kept as received, except that a credential a server echoed back has already
+been replaced by ``REDACTED`` (see :mod:`social_leadership.platforms.redaction`).
 
 A run folder without ``_SUCCESS`` is an interrupted landing and is never read. Landing the
 same run id again (an Airflow retry) claims a fresh folder (``run=<id>.2``, ...) instead
@@ -65,8 +69,10 @@ def land_responses(
     deferred_handles: Sequence[str] = (),
     requests_sent: int | None = None,
     message: str | None = None,
+    failed: bool = False,
 ) -> Path:
-    """Write ``responses`` as one complete run and return its folder."""
+    """Write ``responses`` as one complete run and return its folder. ``failed``: the
+    extraction gave up before the end (what it fetched is complete all the same)."""
     run_dir = _claim_run_dir(partition_dir(landing_dir, platform, snapshot_date), run_id)
     for number, response in enumerate(responses):
         if response.platform != platform:
@@ -91,6 +97,7 @@ def land_responses(
         "requests_sent": len(responses) if requests_sent is None else requests_sent,
         "deferred_handles": list(deferred_handles),
         "message": message,
+        "failed": failed,
         "completed_at": _utc_iso(datetime.now(UTC)),
     }
     # Last, so a reader seeing the marker knows every response file before it is complete.

@@ -7,6 +7,10 @@ rather than labelling today's counts with a past date.
 Loading replays the landed raw responses of the latest complete landing of a
 (platform, date) and replaces that day's API rows in one transaction: reruns never
 duplicate, and a crash mid-load leaves the previous state.
+
+An extraction that gave up on transient faults (retries spent on 5xx, timeouts, garbled
+replies) is ``failed``, and so is its load, though what it did fetch is landed and loaded.
+A rate-limit deferral (stop, keep what we have, defer the rest) is not a failure.
 """
 
 from __future__ import annotations
@@ -22,7 +26,8 @@ import pandas as pd
 
 from social_leadership.landing import land_responses, latest_complete_run, read_landed
 from social_leadership.platforms import build_connector, connector_class
-from social_leadership.platforms.base import AccountObservation, AccountStatus
+from social_leadership.platforms.base import AccountObservation, AccountStatus, PlatformError
+from social_leadership.platforms.redaction import Redactor
 from social_leadership.warehouse import transaction
 
 log = logging.getLogger(__name__)
@@ -51,15 +56,17 @@ class ExtractOutcome:
     requests_sent: int = 0
     accounts_requested: int = 0
     deferred: int = 0
-    landing_dir: str | None = None
+    landing_dir: str | None = None  # set when something landed, a failed extract's too
     message: str | None = None
+    # A failure on transient faults (a later try may get through), not a refused request.
+    transient: bool = False
 
 
 @dataclass
 class LoadOutcome:
     platform: str
     snapshot_date: date
-    status: str  # loaded | skipped_backfill | nothing_landed
+    status: str  # loaded | failed | skipped_backfill | not_configured | nothing_landed
     accounts_requested: int = 0
     accounts_loaded: int = 0
     accounts_missing: int = 0
@@ -72,6 +79,13 @@ def observation_date(logical_date: datetime, now: datetime | None = None) -> dat
     now = now or datetime.now(UTC)
     today = now.astimezone(UTC).date()
     return today if logical_date.astimezone(UTC).date() == today else None
+
+
+def not_configured_message(platform: str) -> str:
+    return (
+        f"{platform} is not configured: no Airflow connection slw_{platform}, so nothing "
+        "was sent (add the connection to extract it)"
+    )
 
 
 def extract_platform(
@@ -87,10 +101,12 @@ def extract_platform(
     login: str | None = None,
     **connector_options: Any,
 ) -> ExtractOutcome:
-    """Fetch today's counts for the handles and land the raw responses unmodified.
+    """Fetch today's counts for the handles and land the raw responses.
 
     ``login`` is the connection's own-account field (Instagram); ``connector_options`` go
-    to the connector (tests pass ``sleep``, ``max_wait_seconds``).
+    to the connector (tests pass ``sleep``, ``max_wait_seconds``; Mastodon
+    ``allowed_instances``). Without ``base_url`` nothing is sent (``not_configured``).
+    A refused request raises :class:`PlatformError`; no message holds ``credentials``.
     """
     snapshot_date = observation_date(logical_date, now)
     if snapshot_date is None:
@@ -108,16 +124,19 @@ def extract_platform(
             message=message,
         )
     if base_url is None:
-        message = (
-            f"no endpoint configured for {platform}; set the Airflow connection slw_{platform}"
-        )
+        message = not_configured_message(platform)
         log.warning(message)
         return ExtractOutcome(platform, snapshot_date, "not_configured", message=message)
     if platform == "mastodon":
         # Ids seen in earlier landings let Mastodon fetch 40 accounts a request.
         connector_options.setdefault("account_ids", known_account_ids(landing_dir, platform))
-    connector = build_connector(platform, base_url, credentials, login, **connector_options)
-    result = connector.extract(handles)
+    redactor = Redactor([credentials])
+    try:
+        connector = build_connector(platform, base_url, credentials, login, **connector_options)
+        result = connector.extract(handles)
+    except PlatformError as exc:
+        raise PlatformError(redactor.text(str(exc))) from None
+    message = redactor.text(result.message) if result.message else None
     run_dir = land_responses(
         landing_dir,
         platform,
@@ -126,25 +145,28 @@ def extract_platform(
         result.responses,
         deferred_handles=result.deferred_handles,
         requests_sent=result.requests_sent,
-        message=result.message,
+        message=message,
+        failed=result.gave_up,
     )
     log.info(
-        "%s: %d requests for %d accounts, %d deferred, landed in %s",
+        "%s: %d requests for %d accounts, %d deferred, landed in %s%s",
         platform,
         result.requests_sent,
         len(set(handles)),
         len(result.deferred_handles),
         run_dir,
+        f" ({message})" if message else "",
     )
     return ExtractOutcome(
         platform,
         snapshot_date,
-        "landed",
+        "failed" if result.gave_up else "landed",
         requests_sent=result.requests_sent,
         accounts_requested=len(set(handles)),
         deferred=len(result.deferred_handles),
         landing_dir=str(run_dir),
-        message=result.message,
+        message=message,
+        transient=result.gave_up,
     )
 
 
@@ -234,7 +256,8 @@ def _write_audit(
 def record_skipped(
     con: duckdb.DuckDBPyConnection, extract: ExtractOutcome, run_id: str
 ) -> LoadOutcome:
-    """Write an audit row for a day that was not extracted (backfill or not configured)."""
+    """Write an audit row for a day that landed nothing: a backfill, a platform not
+    configured, or one whose request was refused (``failed``)."""
     outcome = LoadOutcome(
         extract.platform,
         extract.snapshot_date,
@@ -261,7 +284,8 @@ def load_platform_day(
     ``run_dir`` is the landing the calling run's extract wrote; without it, the latest
     complete landing of the day. An account this landing could not read (deferred by a
     rate limit, or an error) keeps an earlier successful observation of the same day: a
-    throttled rerun never replaces good counts with empty ones.
+    throttled rerun never replaces good counts with empty ones. A landing whose extraction
+    gave up is loaded all the same and audited ``failed``.
     """
     started_at = datetime.now(UTC)
     run_dir = run_dir or latest_complete_run(landing_dir, platform, snapshot_date)
@@ -299,7 +323,7 @@ def load_platform_day(
     outcome = LoadOutcome(
         platform,
         snapshot_date,
-        "loaded",
+        "failed" if manifest.get("failed") else "loaded",
         accounts_requested=len(observations),
         accounts_loaded=ok,
         accounts_missing=len(observations) - ok,

@@ -6,8 +6,10 @@ DAG files often.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
-from typing import NamedTuple
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 import pendulum
 from airflow.sdk import Asset
@@ -19,9 +21,11 @@ WAREHOUSE_POOL = "duckdb_warehouse"
 
 
 class PlatformEndpoint(NamedTuple):
-    base_url: str | None
+    base_url: str | None  # None: not configured, nothing is sent
     credentials: str | None
     login: str | None = None
+    # Connector options from the connection extra (Mastodon ``allowed_instances``).
+    options: Mapping[str, Any] = MappingProxyType({})
 
 
 START_DATE = pendulum.datetime(2026, 1, 1, tz="UTC")
@@ -52,6 +56,8 @@ __all__ = [
     "platform_endpoint",
 ]
 
+# The hosts a connection without one means: a platform is called only once its connection
+# exists, so even these public, credential-free endpoints are opt-in.
 PUBLIC_BASE_URLS = {
     "bluesky": "https://public.api.bsky.app",
     # Each account is asked of its own instance (see platforms/mastodon.py).
@@ -68,24 +74,38 @@ PUBLIC_BASE_URLS = {
 def platform_endpoint(platform: str) -> PlatformEndpoint:
     """Base URL and credential from the Airflow connection ``slw_<platform>``.
 
-    ``host`` holds the base URL, ``password`` the token or API key and ``login`` the
-    caller's own account id where the API needs one (Instagram). Without a connection, a
-    platform that needs no credential (Bluesky, and Mastodon, asked of each account's home
-    instance) uses its public URL; the others are reported as not configured instead of
-    failing the run.
+    ``host`` holds the base URL (empty: the platform's public endpoint, e.g. Bluesky's
+    public AppView, or for Mastodon each account's home instance), ``password`` the token
+    or API key and ``login`` the caller's own account id where the API needs one
+    (Instagram); Mastodon's extra ``allowed_instances`` names where its token may go.
+    Without a connection the platform is not configured (``base_url`` None): nothing is
+    sent anywhere, and the run is not failed for it.
+
+    The password is registered with Airflow's secrets masker in every form it travels in
+    (Airflow masks only the literal value), so no task log shows it percent-encoded.
     """
     from airflow.sdk import BaseHook
     from airflow.sdk.exceptions import AirflowNotFoundException
+    from airflow.sdk.log import mask_secret
+
+    from social_leadership.platforms.redaction import travelling_forms
 
     try:
         connection = BaseHook.get_connection(f"slw_{platform}")
     except AirflowNotFoundException:
-        if platform in ("bluesky", "mastodon"):
-            return PlatformEndpoint(PUBLIC_BASE_URLS[platform], None)
         return PlatformEndpoint(None, None)
+    password = connection.password or None
+    if password:
+        for form in travelling_forms(password):
+            mask_secret(form)
     host = connection.host or PUBLIC_BASE_URLS.get(platform)
     if host and "://" not in host:
         scheme = connection.schema or "https"
         port = f":{connection.port}" if connection.port else ""
         host = f"{scheme}://{host}{port}"
-    return PlatformEndpoint(host, connection.password or None, connection.login or None)
+    options: dict[str, Any] = {}
+    if platform == "mastodon" and connection.extra:
+        allowed = connection.extra_dejson.get("allowed_instances")
+        if allowed is not None:
+            options["allowed_instances"] = allowed
+    return PlatformEndpoint(host, password, connection.login or None, options)

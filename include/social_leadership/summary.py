@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import duckdb
 
+from social_leadership.serving import CURRENT_LINK
 from social_leadership.settings import Settings
 
 
@@ -13,6 +17,16 @@ def _table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bo
         [schema, table],
     ).fetchone()
     return bool(row and row[0])
+
+
+@contextmanager
+def _open_serving(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection | None]:
+    """The serving copy, read-only, or None before the first publish."""
+    if not settings.serving_path.exists():
+        yield None
+        return
+    with duckdb.connect(str(settings.serving_path), read_only=True) as serving:
+        yield serving
 
 
 def _format_count(value: float | int | None) -> str:
@@ -61,24 +75,40 @@ def country_comparison_lines(
     return lines
 
 
+def platform_load_lines(con: duckdb.DuckDBPyConnection, *, message_limit: int = 200) -> list[str]:
+    """The latest load of each platform; failed and not configured platforms named first."""
+    loads = con.execute(
+        """
+        select platform, snapshot_date, status, accounts_requested, accounts_loaded,
+            accounts_missing, requests_sent, message
+        from audit.platform_loads
+        qualify row_number() over (partition by platform order by finished_at desc) = 1
+        order by platform
+        """
+    ).fetchall()
+    lines = ["Platform loads (latest run per platform):"]
+    failed = [row for row in loads if row[2] == "failed"]
+    not_configured = [row[0] for row in loads if row[2] == "not_configured"]
+    for platform, day, _, _, _, _, _, message in failed:
+        reason = (message or "no reason recorded")[:message_limit]
+        lines.append(f"  FAILED: {platform} on {day}: {reason}")
+    if not_configured:
+        named = ", ".join(f"{p} (connection slw_{p})" for p in not_configured)
+        lines.append(f"  Not configured (no connection, nothing sent): {named}")
+    for platform, day, status, requested, loaded, missing, requests, _ in loads:
+        if status == "not_configured":
+            continue
+        lines.append(
+            f"  {platform:<9} {day}  {status:<16} {loaded:>5} accounts loaded, "
+            f"{missing} missing/deferred, {requests} requests for {requested} accounts"
+        )
+    return lines
+
+
 def build_summary(settings: Settings, *, top_per_country: int = 3) -> str:
     lines: list[str] = []
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
-        loads = con.execute(
-            """
-            select platform, snapshot_date, status, accounts_requested, accounts_loaded,
-                accounts_missing, requests_sent
-            from audit.platform_loads
-            qualify row_number() over (partition by platform order by finished_at desc) = 1
-            order by platform
-            """
-        ).fetchall()
-        lines.append("Platform loads (latest run per platform):")
-        for platform, day, status, requested, loaded, missing, requests in loads:
-            lines.append(
-                f"  {platform:<8} {day}  {status:<16} {loaded:>5} accounts loaded, "
-                f"{missing} missing/deferred, {requests} requests for {requested} accounts"
-            )
+        lines.extend(platform_load_lines(con))
         raw_counts = con.execute(
             """
             select
@@ -115,8 +145,10 @@ def build_summary(settings: Settings, *, top_per_country: int = 3) -> str:
             f"({checks[2]} critical)"
         )
 
-    with duckdb.connect(str(settings.serving_path), read_only=True) as serving:
-        if _table_exists(serving, "marts", "fct_executive_reach_daily"):
+    with _open_serving(settings) as serving:
+        if serving is None:
+            lines.append("Serving marts: not published yet (warehouse_build has not run)")
+        elif _table_exists(serving, "marts", "fct_executive_reach_daily"):
             sizes = serving.execute(
                 """
                 select
@@ -172,6 +204,7 @@ def build_summary(settings: Settings, *, top_per_country: int = 3) -> str:
     lines.append("Paths:")
     lines.append(f"  warehouse  {settings.warehouse_path}")
     lines.append(f"  serving    {settings.serving_path}")
-    lines.append(f"  parquet    {settings.serving_parquet_dir}")
+    # The current set only: the folder also holds replaced sets kept for their readers.
+    lines.append(f"  parquet    {settings.serving_parquet_dir / CURRENT_LINK}")
     lines.append(f"  logs       {settings.logs_dir}")
     return "\n".join(lines)

@@ -101,6 +101,16 @@ def platform_rows_arrived(context: dict[str, Any]) -> bool:
 
 
 def extract_task(platform: str, handles: list[str], context: dict[str, Any]) -> dict[str, Any]:
+    """Extract and land one platform; the outcome (XCom) tells its load task what to do.
+
+    Not configured: skipped (nothing sent; the load task records why). A refused request
+    (bad token, missing permission): a ``failed`` outcome, which the load task audits and
+    fails on, without retry. Gave up on transient faults: raises so that Airflow retries
+    the extract while tries remain; the last try returns a ``failed`` outcome instead, so
+    what it fetched is still loaded.
+    """
+    from airflow.sdk.exceptions import AirflowException, AirflowSkipException
+
     from social_leadership.loading import ExtractOutcome, extract_platform, observation_date
     from social_leadership.orchestration import platform_endpoint
     from social_leadership.platforms.base import PlatformError
@@ -119,46 +129,122 @@ def extract_task(platform: str, handles: list[str], context: dict[str, Any]) -> 
             _run_id(context),
             logical_date,
             login=endpoint.login,
+            **endpoint.options,
         )
     except PlatformError as exc:
         # Permanent (bad token, missing permission, refused request): a retry would meet
         # the same answer. The load task records it in the audit and fails visibly.
+        # extract_platform has scrubbed the credential from the message.
         day = observation_date(logical_date) or logical_date.date()
         outcome = ExtractOutcome(
             platform, day, "failed", accounts_requested=len(set(handles)), message=str(exc)
         )
+    if outcome.status == "not_configured":
+        raise AirflowSkipException(outcome.message)
+    if outcome.transient and _tries_remain(context):
+        raise AirflowException(f"{outcome.message} (Airflow retries the extract)")
     return _jsonable(outcome)
 
 
-def load_task(extract_outcome: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
-    from social_leadership.loading import ExtractOutcome, load_platform_day, record_skipped
+def _tries_remain(context: dict[str, Any]) -> bool:
+    ti = context.get("ti")
+    try_number = getattr(ti, "try_number", None)
+    max_tries = getattr(ti, "max_tries", None)
+    return isinstance(try_number, int) and isinstance(max_tries, int) and try_number <= max_tries
+
+
+def load_task(
+    platform: str, extract_outcome: dict[str, Any] | None, context: dict[str, Any]
+) -> dict[str, Any]:
+    """Load what the extract landed and audit it; fail when the platform failed.
+
+    ``extract_outcome`` is None when the extract was skipped, which it is only for a
+    platform without connection: that is audited ``not_configured`` and skipped too.
+    """
+    from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+    from social_leadership.loading import (
+        ExtractOutcome,
+        load_platform_day,
+        not_configured_message,
+        observation_date,
+        record_skipped,
+    )
     from social_leadership.warehouse import connect
 
     settings = load_settings()
-    extract = ExtractOutcome(**extract_outcome)
-    extract.snapshot_date = date.fromisoformat(str(extract_outcome["snapshot_date"]))
+    if extract_outcome is None:
+        logical_date = context.get("logical_date") or context["dag_run"].run_after
+        day = observation_date(logical_date) or logical_date.date()
+        extract = ExtractOutcome(
+            platform, day, "not_configured", message=not_configured_message(platform)
+        )
+    else:
+        extract = ExtractOutcome(**extract_outcome)
+        extract.snapshot_date = date.fromisoformat(str(extract_outcome["snapshot_date"]))
     with connect(settings.warehouse_path) as con:
-        if extract.status != "landed":
-            outcome = record_skipped(con, extract, _run_id(context))
-            if extract.status == "failed":
-                from airflow.sdk.exceptions import AirflowFailException
-
-                raise AirflowFailException(f"{extract.platform}: {extract.message}")
-        else:
+        if extract.landing_dir:
             outcome = load_platform_day(
                 con,
                 settings.landing_dir,
                 extract.platform,
                 extract.snapshot_date,
                 _run_id(context),
-                run_dir=Path(extract.landing_dir) if extract.landing_dir else None,
+                run_dir=Path(extract.landing_dir),
             )
+        else:
+            outcome = record_skipped(con, extract, _run_id(context))
     log.info("load %s: %s", extract.platform, outcome)
+    if outcome.status == "failed":
+        # Loading again would load the same landing: only a new extract can do better.
+        raise AirflowFailException(f"{extract.platform} failed: {outcome.message}")
+    if outcome.status == "not_configured":
+        raise AirflowSkipException(outcome.message)
     return _jsonable(outcome)
 
 
+def failed_tasks(states: dict[str, str | None], *, exclude: str) -> list[str]:
+    """The task ids (but ``exclude``) whose state is failed or upstream_failed, sorted."""
+    return sorted(
+        task_id
+        for task_id, state in states.items()
+        if task_id != exclude and str(state) in ("failed", "upstream_failed")
+    )
+
+
+def check_platforms_task(context: dict[str, Any]) -> dict[str, Any]:
+    """The run's last word: fail it when any task failed (a platform that failed, above
+    all), once every platform has loaded what it could and the warehouse was signalled.
+
+    Without this leaf the run would end ``success``: its other leaves come after an
+    ``all_done`` gate. Platforms without connection are skipped, which is not a failure.
+    """
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from social_leadership.domain import API_PLATFORMS
+
+    ti = context["ti"]
+    run_id = _run_id(context)
+    states = ti.get_task_states(dag_id=ti.dag_id, run_ids=[run_id]).get(run_id, {})
+    failed = failed_tasks(states, exclude=ti.task_id)
+    skipped = [p for p in API_PLATFORMS if str(states.get(f"load_{p}")) == "skipped"]
+    if skipped:
+        log.info("not configured (skipped): %s", ", ".join(skipped))
+    if failed:
+        platforms = [p for p in API_PLATFORMS if {f"extract_{p}", f"load_{p}"} & set(failed)]
+        named = f"; platforms failed: {', '.join(platforms)}" if platforms else ""
+        raise AirflowFailException(
+            f"tasks failed: {', '.join(failed)}{named} (see audit.platform_loads)"
+        )
+    return {"failed": [], "not_configured": skipped}
+
+
 def ingest_surveys_task() -> dict[str, Any]:
+    """Load the landed survey files. A bad file is quarantined and counted, never raised: a
+    retry would meet the same file. Only a fault of the warehouse or the machine (a held
+    lock, a full disk) or an unusable pseudonym key raises, for Airflow to retry."""
     from social_leadership.surveys import ingest_folder
+    from social_leadership.surveys.limits import IntakeLimits
     from social_leadership.surveys.pseudonym import load_pseudonym_key
     from social_leadership.warehouse import connect
 
@@ -171,6 +257,7 @@ def ingest_surveys_task() -> dict[str, Any]:
             settings.survey_dir,
             settings.quarantine_dir,
             pseudonym_key=lambda: load_pseudonym_key(settings),
+            limits=IntakeLimits.from_settings(settings),
         )
     for outcome in outcomes:
         if outcome.status == "quarantined":
@@ -221,7 +308,8 @@ def dbt_build_task(context: dict[str, Any]) -> dict[str, Any]:
 
 
 def quality_gate_task(context: dict[str, Any]) -> dict[str, Any]:
-    from social_leadership.quality import check_marts
+    """Validate the marts; a failed critical expectation fails the task without retries."""
+    from social_leadership.quality import QualityGateError, check_marts
 
     settings = load_settings()
     report = check_marts(settings, _run_id(context))
@@ -230,7 +318,15 @@ def quality_gate_task(context: dict[str, Any]) -> dict[str, Any]:
         "failed": len(report.failed),
         "critical_failures": len(report.critical_failures),
     }
-    report.raise_if_critical()
+    try:
+        report.raise_if_critical()
+    except QualityGateError as exc:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        # Deterministic: a retry would check the same marts and fail the same way, while
+        # holding the warehouse pool. Errors raised by check_marts itself (a locked file,
+        # a full disk) are left to Airflow's retries.
+        raise AirflowFailException(str(exc)) from exc
     return summary
 
 
@@ -242,4 +338,10 @@ def publish_task(context: dict[str, Any]) -> dict[str, Any]:
     roster = load_roster(settings.roster_path)
     synthetic = any(e.is_synthetic for e in roster.executives)
     publication = publish(settings, _run_id(context), synthetic=synthetic)
+    log.info(
+        "published %d tables: serving copy %s, Parquet set %s",
+        publication.tables_published,
+        publication.serving_path,
+        publication.parquet_dir,
+    )
     return _jsonable(publication)

@@ -104,3 +104,18 @@ def test_platform_metrics_signals_the_warehouse_once_after_every_load(dag_bag):
         *(f"load_{platform}" for platform in API_PLATFORMS),
     }
     assert dag.get_task("signal_warehouse").upstream_task_ids == {"anything_loaded"}
+
+
+def test_platform_metrics_ends_with_a_check_that_fails_the_run_on_a_failed_platform(dag_bag):
+    from social_leadership.domain import API_PLATFORMS
+
+    dag = dag_bag.dags["platform_metrics"]
+    leaves = [task.task_id for task in dag.tasks if not task.downstream_task_ids]
+    # A failed load upstream of an all_done gate alone would leave the run "success".
+    assert leaves == ["check_platforms"]
+    check = dag.get_task("check_platforms")
+    assert check.trigger_rule == "all_done"
+    assert {"signal_warehouse", *(f"load_{p}" for p in API_PLATFORMS)} <= check.upstream_task_ids
+    for platform in API_PLATFORMS:
+        # A skipped extract (not configured) still reaches its load, which audits it.
+        assert dag.get_task(f"load_{platform}").trigger_rule == "none_failed"

@@ -171,3 +171,90 @@ def test_throttled_rerun_keeps_the_days_good_counts_and_loads_its_own_landing(
         con, tmp_path / "l", "x", NOW.date(), "run-1b", run_dir=Path(first.landing_dir)
     )
     assert con.execute(ROWS).fetchall() == good
+
+
+def _bluesky_handles(server: SandboxServer) -> list[str]:
+    return sorted({handle for handle, _, _ in server._bluesky.values()})
+
+
+def test_an_api_that_never_answered_is_failed_not_loaded(tmp_path, con, sandbox):
+    sandbox.set_fault("500", platform="x")
+    try:
+        outcome = extract_platform(
+            "x",
+            _x_handles(sandbox),
+            sandbox.base_url,
+            TOKEN,
+            tmp_path / "l",
+            "run-1",
+            NOW,
+            now=NOW,
+            sleep=lambda _: None,
+        )
+    finally:
+        sandbox.clear_faults()
+    assert (outcome.status, outcome.transient) == ("failed", True)
+    assert "gave up" in outcome.message
+
+    loaded = load_platform_day(
+        con, tmp_path / "l", "x", NOW.date(), "run-1", run_dir=Path(outcome.landing_dir)
+    )
+
+    assert (loaded.status, loaded.accounts_loaded) == ("failed", 0)
+    audit = con.execute("select status, accounts_loaded, message from audit.platform_loads")
+    assert [(status, count) for status, count, _ in audit.fetchall()] == [("failed", 0)]
+
+
+def test_a_platform_that_gave_up_midway_is_failed_and_keeps_what_it_got(tmp_path, con, sandbox):
+    handles = _bluesky_handles(sandbox)[:30]  # two batches of at most 25
+    sandbox.add_fault("slow", platform="bluesky", delay_seconds=0)  # the first: answered
+    sandbox.add_fault("500", platform="bluesky", times=4)  # the second: never
+    try:
+        outcome = extract_platform(
+            "bluesky",
+            handles,
+            sandbox.base_url,
+            None,
+            tmp_path / "l",
+            "run-1",
+            NOW,
+            now=NOW,
+            sleep=lambda _: None,
+        )
+    finally:
+        sandbox.clear_faults()
+    assert (outcome.status, outcome.deferred) == ("failed", 5)
+
+    loaded = load_platform_day(
+        con, tmp_path / "l", "bluesky", NOW.date(), "run-1", run_dir=Path(outcome.landing_dir)
+    )
+
+    assert (loaded.status, loaded.accounts_loaded, loaded.accounts_missing) == ("failed", 25, 5)
+    rows = con.execute(
+        "select account_status, count(*) from raw.platform_metrics group by all order by all"
+    ).fetchall()
+    assert rows == [("deferred", 5), ("ok", 25)]
+
+
+def test_a_rate_limit_deferral_is_not_a_failure(tmp_path, con, sandbox):
+    sandbox.add_fault("429", platform="x", reset_seconds=3600)
+    outcome = extract_platform(
+        "x",
+        _x_handles(sandbox),
+        sandbox.base_url,
+        TOKEN,
+        tmp_path / "l",
+        "run-1",
+        NOW,
+        now=NOW,
+        max_wait_seconds=1,
+        sleep=lambda _: None,
+    )
+
+    loaded = load_platform_day(
+        con, tmp_path / "l", "x", NOW.date(), "run-1", run_dir=Path(outcome.landing_dir)
+    )
+
+    assert (outcome.status, outcome.transient) == ("landed", False)
+    assert loaded.status == "loaded"
+    assert "rate limited" in loaded.message

@@ -40,7 +40,7 @@ def test_a_refused_token_fails_the_load_visibly_and_is_audited_without_the_token
     assert WRONG_TOKEN not in str(extracted)
 
     with pytest.raises(AirflowFailException) as failed:
-        load_task(extracted, context)
+        load_task("x", extracted, context)
     assert WRONG_TOKEN not in str(failed.value)
     with duckdb.connect(str(load_settings().warehouse_path), read_only=True) as con:
         audit = con.execute("select platform, status, message from audit.platform_loads").fetchall()
@@ -57,3 +57,189 @@ def test_warehouse_is_signalled_only_when_rows_arrived():
     assert platform_rows_arrived({"ti": failed_and_loaded})
     history_only = _TaskInstance({"import_history": {"files": 1, "rows_loaded": 730}})
     assert platform_rows_arrived({"ti": history_only})
+
+
+# --- secrets, token routing, failures and silence without configuration (issue 9) --------
+
+ECHO_SECRET = "Sentinel/t0k+en=9fQx"
+
+
+class _Try:
+    """The attempt counters Airflow gives a task instance."""
+
+    def __init__(self, try_number: int, max_tries: int = 2):
+        self.try_number = try_number
+        self.max_tries = max_tries
+
+
+@pytest.fixture
+def no_retry_sleep(monkeypatch):
+    # The connectors back off for seconds between attempts; these tests only count them.
+    from social_leadership.platforms.base import Connector
+
+    monkeypatch.setitem(Connector.__init__.__kwdefaults__, "sleep", lambda _: None)
+
+
+def _use_connection(monkeypatch, platform: str, connection: dict) -> None:
+    import json
+
+    monkeypatch.setenv(f"AIRFLOW_CONN_SLW_{platform.upper()}", json.dumps(connection))
+
+
+def _audit() -> list[tuple]:
+    with duckdb.connect(str(load_settings().warehouse_path), read_only=True) as con:
+        return con.execute(
+            "select platform, status, accounts_loaded, message from audit.platform_loads "
+            "order by platform"
+        ).fetchall()
+
+
+def test_an_echoed_key_reaches_neither_xcom_nor_audit_nor_the_failure(context, monkeypatch):
+    import json
+    from urllib.parse import quote
+
+    from airflow.sdk.exceptions import AirflowFailException
+
+    with SandboxServer(youtube_key=ECHO_SECRET) as sandbox:
+        _use_connection(
+            monkeypatch,
+            "youtube",
+            {"conn_type": "http", "host": sandbox.base_url, "password": ECHO_SECRET},
+        )
+        sandbox.set_fault("echo", platform="youtube", status=400)
+        extracted = extract_task("youtube", ["@someone"], context)
+        assert quote(ECHO_SECRET, safe="") in sandbox.request_log[-1][1]
+
+    with pytest.raises(AirflowFailException) as failed:
+        load_task("youtube", extracted, context)
+
+    forms = {ECHO_SECRET, quote(ECHO_SECRET, safe=""), quote(ECHO_SECRET)}
+    texts = [json.dumps(extracted), str(failed.value), str(_audit())]
+    assert "request rejected" in texts[0]
+    assert [form for text in texts for form in forms if form in text] == []
+
+
+def test_the_mastodon_token_goes_only_to_instances_the_connection_lists(context, monkeypatch):
+    handles = ["tim@social.example", "eve@other.example"]
+    from social_leadership.roster import Account, Executive, Roster
+
+    roster = Roster(
+        executives=[Executive("e1", "E", "CEO", "Co", "DE", "Energy", True)],
+        accounts=[Account("e1", "mastodon", handle) for handle in handles],
+    )
+    with SandboxServer(roster) as sandbox:
+        _use_connection(
+            monkeypatch,
+            "mastodon",
+            {
+                "conn_type": "http",
+                "host": sandbox.base_url + "/mastodon/{instance}",
+                "password": "mastodon-token-1a2b",
+                "extra": {"allowed_instances": "Social.Example"},
+            },
+        )
+        extracted = extract_task("mastodon", handles, context)
+        sent = dict(sandbox.authorization_log)
+
+    assert extracted["status"] == "landed"
+    assert sent == {
+        "/mastodon/social.example/api/v1/accounts/lookup": "Bearer mastodon-token-1a2b",
+        "/mastodon/other.example/api/v1/accounts/lookup": None,
+    }
+
+
+def test_transient_failure_retries_the_extract_then_loads_what_it_got_and_fails(
+    context, monkeypatch, no_retry_sleep
+):
+    from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+    with SandboxServer() as sandbox:
+        _use_connection(monkeypatch, "bluesky", {"conn_type": "http", "host": sandbox.base_url})
+        handles = sorted({handle for handle, _, _ in sandbox._bluesky.values()})[:30]
+        sandbox.add_fault("slow", platform="bluesky", delay_seconds=0)  # first batch answered
+        sandbox.add_fault("500", platform="bluesky", times=4)  # then every attempt fails
+        with pytest.raises(AirflowException) as retried:
+            extract_task("bluesky", handles, {**context, "ti": _Try(1)})
+        assert not isinstance(retried.value, AirflowFailException)  # Airflow may retry it
+        sandbox.add_fault("slow", platform="bluesky", delay_seconds=0)
+        sandbox.add_fault("500", platform="bluesky", times=4)
+        extracted = extract_task("bluesky", handles, {**context, "ti": _Try(3)})  # the last try
+
+    assert extracted["status"] == "failed"
+    with pytest.raises(AirflowFailException, match="gave up"):
+        load_task("bluesky", extracted, context)
+    [(platform, status, loaded, _)] = _audit()
+    assert (platform, status, loaded) == ("bluesky", "failed", 25)
+
+
+def test_a_platform_without_connection_is_skipped_and_audited_not_configured(context):
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    with pytest.raises(AirflowSkipException, match="slw_threads"):
+        extract_task("threads", ["someone"], context)
+    # A skipped extract leaves no outcome: the load records why and is skipped too.
+    with pytest.raises(AirflowSkipException):
+        load_task("threads", None, context)
+
+    assert [(p, s) for p, s, _, _ in _audit()] == [("threads", "not_configured")]
+
+
+def test_without_connections_nothing_is_sent_anywhere(context, monkeypatch, no_retry_sleep):
+    import os
+    import socket
+
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from social_leadership.domain import API_PLATFORMS
+
+    for name in [n for n in os.environ if n.startswith("AIRFLOW_CONN_SLW_")]:
+        monkeypatch.delenv(name)
+    attempts: list[object] = []
+
+    def refuse_lookup(host, *args, **kwargs):
+        attempts.append(("getaddrinfo", host))
+        raise socket.gaierror("no network in this test")
+
+    def refuse_connect(self, address):
+        attempts.append(("connect", address))
+        raise OSError("no network in this test")
+
+    monkeypatch.setattr(socket, "getaddrinfo", refuse_lookup)
+    monkeypatch.setattr(socket.socket, "connect", refuse_connect)
+    handles = {
+        "bluesky": ["someone.bsky.social"],
+        "mastodon": ["someone@mastodon.social", "other@fosstodon.org"],
+        "linkedin": ["urn:li:organization:1337"],
+    }
+    skipped = []
+    for platform in API_PLATFORMS:
+        try:
+            extract_task(platform, handles.get(platform, ["someone"]), context)
+        except AirflowSkipException:
+            skipped.append(platform)
+
+    assert attempts == []
+    assert skipped == list(API_PLATFORMS)
+
+
+def test_the_run_check_fails_on_any_failed_task_and_names_the_platforms():
+    from social_leadership.tasks import failed_tasks
+
+    states = {
+        "load_roster": "success",
+        "extract_x": "success",
+        "load_x": "failed",
+        "extract_youtube": "failed",
+        "load_youtube": "upstream_failed",
+        "extract_threads": "skipped",
+        "load_threads": "skipped",
+        "signal_warehouse": "success",
+        "check_platforms": "running",
+    }
+
+    assert failed_tasks(states, exclude="check_platforms") == [
+        "extract_youtube",
+        "load_x",
+        "load_youtube",
+    ]
+    assert failed_tasks({"load_x": "success", "load_y": "skipped"}, exclude="c") == []

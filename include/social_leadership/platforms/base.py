@@ -1,8 +1,9 @@
 """What every platform connector shares: batching, retries, rate limits, raw responses.
 
-A connector's ``extract`` only fetches; it returns the raw responses untouched so they can
-be landed as they came. ``parse`` turns one stored response back into observations, so the
-loader can re-parse landed files without calling the platform again.
+A connector's ``extract`` only fetches; it returns the raw responses as they came (save
+for a credential the server echoed back, which is replaced by ``REDACTED``) so they can be
+landed. ``parse`` turns one stored response back into observations, so the loader can
+re-parse landed files without calling the platform again.
 """
 
 from __future__ import annotations
@@ -23,12 +24,13 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
 
+from social_leadership.platforms.redaction import REDACTED, Redactor
+
 # Query parameters that carry credentials on some platforms (YouTube's key=, Graph's
 # access_token=): they never reach a log, a landed file or an exception message.
 SECRET_QUERY_PARAMS = frozenset(
     {"key", "api_key", "apikey", "access_token", "token", "client_secret", "bearer_token"}
 )
-REDACTED = "REDACTED"
 USER_AGENT = "social-leadership-warehouse/0.1"
 
 
@@ -76,6 +78,9 @@ class ExtractResult:
     requests_sent: int = 0
     deferred_handles: list[str] = field(default_factory=list)
     message: str | None = None
+    # Retries ran out on transient faults (5xx, timeouts, garbled replies): the platform
+    # failed, though what it answered before is kept. A rate-limit deferral is not this.
+    gave_up: bool = False
 
     @property
     def is_complete(self) -> bool:
@@ -229,6 +234,13 @@ class Connector(ABC):
         self._client = client
         self._sleep = sleep
         self._clock = clock
+        self._redactor = Redactor()
+
+    def keep_secret(self, secret: str | None) -> str | None:
+        """Register a credential this connector sends, so that no server text quoting it
+        (an error body, a landed reply) carries it further; returns it unchanged."""
+        self._redactor.add(secret)
+        return secret
 
     # --- what a platform defines -------------------------------------------------------
 
@@ -283,9 +295,9 @@ class Connector(ABC):
         """Fetch current counts for ``handles`` in as few requests as the platform allows.
 
         Stops early, without error, when the platform's rate limit would need a longer wait
-        than ``max_wait_seconds`` or a batch keeps failing; the handles not fetched are
-        listed in ``deferred_handles`` and ``message`` says why. Authentication and other
-        non-retryable failures raise :class:`PlatformError`.
+        than ``max_wait_seconds`` or a batch keeps failing (then ``gave_up`` is set); the
+        handles not fetched are listed in ``deferred_handles`` and ``message`` says why.
+        Authentication and other non-retryable failures raise :class:`PlatformError`.
         """
         unique = dedupe_handles(handles, self.handle_key)
         batches = self.plan_batches(unique)
@@ -299,6 +311,7 @@ class Connector(ABC):
                     break
                 except _Exhausted as exhausted:
                     self._defer(result, batches[index:], str(exhausted))
+                    result.gave_up = True
                     break
                 result.responses.append(response)
                 if index + 1 < len(batches):
@@ -347,14 +360,15 @@ class Connector(ABC):
         rate_limit_waits = 0
         while True:
             request = self.prepare(client, batch)
-            url = redact_url(str(request.url))
+            url = self._redactor.text(redact_url(str(request.url)))
             fetched_at = self._clock()
             started = time.perf_counter()
             result.requests_sent += 1
             attempt += 1
             try:
                 response = client.send(request)
-                body = response.read()
+                # Before anything reads it: a server quoting the request quotes its token.
+                body = self._redactor.bytes(response.read())
             except httpx.TransportError as exc:
                 # The exception text can embed the request; name only its type.
                 failure = f"{type(exc).__name__} calling {url}"
@@ -378,7 +392,8 @@ class Connector(ABC):
                 self._retry_or_give_up(attempt, f"{verdict.message} from {url}")
                 continue
             if verdict.action == "fatal":
-                raise PlatformError(f"{self.platform}: {verdict.message} (from {url})")
+                message = f"{self.platform}: {verdict.message} (from {url})"
+                raise PlatformError(self._redactor.text(message))
             raw = RawResponse(
                 platform=self.platform,
                 requested_handles=tuple(batch),
@@ -392,7 +407,8 @@ class Connector(ABC):
 
     def _retry_or_give_up(self, attempt: int, failure: str) -> None:
         if attempt >= self.max_attempts:
-            raise _Exhausted(f"{self.platform}: {failure}; gave up after {attempt} attempts")
+            message = f"{self.platform}: {failure}; gave up after {attempt} attempts"
+            raise _Exhausted(self._redactor.text(message))
         delay = min(self.max_backoff_seconds, self.backoff_seconds * 2 ** (attempt - 1))
         # Full jitter spreads retries of parallel tasks so they do not hit the API together.
         self._sleep(delay * (0.5 + random.random()))  # noqa: S311 - jitter, not security

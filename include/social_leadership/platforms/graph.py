@@ -44,7 +44,7 @@ class GraphConnector(Connector):
                 f"{self.platform}: an access token is required (connection password)"
             )
         super().__init__(base_url, **options)
-        self._access_token = access_token
+        self._access_token = self.keep_secret(access_token)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={self.base_url!r})"

@@ -41,7 +41,7 @@ class LinkedInConnector(Connector):
         if not access_token:
             raise PlatformError("linkedin: an OAuth access token is required (connection password)")
         super().__init__(base_url, **options)
-        self._access_token = access_token
+        self._access_token = self.keep_secret(access_token)
 
     def __repr__(self) -> str:
         return f"LinkedInConnector(base_url={self.base_url!r})"

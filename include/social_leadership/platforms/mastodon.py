@@ -6,6 +6,11 @@ Roster handles are ``user@instance``. The base URL names where to ask: ``https:/
 of a remote account only answers for accounts the instance has already seen, with its
 cached counts); a URL without ``{instance}`` sends every request to that one instance.
 
+The token (for instances in whitelist mode) belongs to one account on one instance: with
+``{instance}`` it is sent only to the instances named in ``allowed_instances`` (the
+connection extra), and every other instance is asked anonymously. A fixed instance, chosen
+by the user in the URL, always gets it.
+
 A Mastodon id is only known once an account has been looked up, so the first run looks
 every account up and later runs (given the ids found, see ``account_ids``) fetch 40 per
 request. An id batch that leaves an account out (an id that changed, or one learned from
@@ -17,6 +22,8 @@ is not found.
 from __future__ import annotations
 
 import json
+import logging
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -29,6 +36,7 @@ from social_leadership.platforms.base import (
     AccountStatus,
     Connector,
     ExtractResult,
+    PlatformError,
     RawResponse,
     Verdict,
     count_value,
@@ -36,6 +44,8 @@ from social_leadership.platforms.base import (
     json_document,
     observation_without_counts,
 )
+
+log = logging.getLogger(__name__)
 
 LOOKUP_PATH = "/api/v1/accounts/lookup"
 ACCOUNTS_PATH = "/api/v1/accounts"
@@ -54,12 +64,16 @@ class MastodonConnector(Connector):
         access_token: str | None = None,
         *,
         account_ids: Mapping[str, str] | None = None,
+        allowed_instances: Sequence[str] | str | None = None,
         **options: Any,
     ) -> None:
         super().__init__(base_url, **options)
-        self._access_token = access_token
+        self._access_token = self.keep_secret(access_token)
         self._ids = {key.casefold(): value for key, value in (account_ids or {}).items()}
         self._batch_sent = False
+        self._token_instances = instance_hosts(allowed_instances)
+        # A fixed instance is the user's own choice; per-account instances are not.
+        self._send_token = INSTANCE not in self.base_url
 
     def __repr__(self) -> str:
         return f"MastodonConnector(base_url={self.base_url!r})"
@@ -77,14 +91,24 @@ class MastodonConnector(Connector):
             by_instance.setdefault(_instance_of(handle), []).append(handle)
         result = ExtractResult(platform=self.platform)
         template = self.base_url
+        anonymous = [i for i in by_instance if i not in self._token_instances]
+        if self._access_token and anonymous:
+            log.info(
+                "mastodon: %d instance(s) not in the connection's allowed_instances are "
+                "asked without the token: %s",
+                len(anonymous),
+                ", ".join(sorted(anonymous)),
+            )
         try:
             for instance, members in by_instance.items():
                 # Each instance has its own rate limit: one throttled instance defers only
                 # its own accounts.
                 self.base_url = template.replace(INSTANCE, instance)
+                self._send_token = instance in self._token_instances
                 _merge(result, self._extract_from_one_instance(members))
         finally:
             self.base_url = template
+            self._send_token = False
         return result
 
     def _extract_from_one_instance(self, handles: Sequence[str]) -> ExtractResult:
@@ -98,7 +122,7 @@ class MastodonConnector(Connector):
 
     def build_request(self, handles: Sequence[str]) -> httpx.Request:
         headers = {"Accept": "application/json"}
-        if self._access_token:
+        if self._access_token and self._send_token:
             headers["Authorization"] = f"Bearer {self._access_token}"
         first = handles[0].casefold()
         if len(handles) == 1 and first not in self._ids:
@@ -117,6 +141,12 @@ class MastodonConnector(Connector):
         if status == 404 and (self._batch_sent or isinstance(json_document(body), dict)):
             # A lookup's 404 is a per-account answer; a batch's, that the route is missing.
             return LAND
+        if status == 401 and self._access_token and not self._send_token:
+            return Verdict(
+                "fatal",
+                "HTTP 401: the instance requires a login, and the token goes only to the "
+                "instances in the connection's allowed_instances",
+            )
         return super().judge(status, body, headers)
 
     @classmethod
@@ -184,6 +214,37 @@ class MastodonConnector(Connector):
 
 
 INSTANCE = "{instance}"
+_HOST = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:\d+)?$")
+
+
+def instance_hosts(listed: Sequence[str] | str | None) -> frozenset[str]:
+    """The instance host names in a connection's ``allowed_instances``: a list or a
+    comma-separated string of host names (a URL is reduced to its host), any case."""
+    if listed is None:
+        return frozenset()
+    if isinstance(listed, str):
+        entries: list[object] = listed.split(",")
+    elif isinstance(listed, list | tuple | set | frozenset):
+        entries = list(listed)
+    else:
+        raise PlatformError(
+            "mastodon: allowed_instances (connection extra) must be a list or a "
+            f"comma-separated string of instance host names, not {type(listed).__name__}"
+        )
+    hosts = set()
+    for entry in entries:
+        if not isinstance(entry, str):
+            raise PlatformError(f"mastodon: allowed_instances entry {entry!r} is not a host name")
+        host = entry.strip()
+        if "://" in host:
+            host = urlsplit(host).netloc
+        host = host.strip("/").removeprefix("@").casefold()
+        if not host:
+            continue
+        if not _HOST.match(host):
+            raise PlatformError(f"mastodon: allowed_instances entry {entry!r} is not a host name")
+        hosts.add(host)
+    return frozenset(hosts)
 
 
 def _instance_of(handle: str) -> str:
@@ -194,7 +255,9 @@ def _merge(result: ExtractResult, more: ExtractResult) -> None:
     result.responses.extend(more.responses)
     result.requests_sent += more.requests_sent
     result.deferred_handles.extend(more.deferred_handles)
-    result.message = result.message or more.message
+    result.gave_up = result.gave_up or more.gave_up
+    if more.message and more.message != result.message:
+        result.message = f"{result.message}; {more.message}" if result.message else more.message
 
 
 def _left_out_of_batch(response: RawResponse) -> list[str]:

@@ -51,7 +51,7 @@ class XConnector(Connector):
         super().__init__(
             base_url, client=client, max_wait_seconds=max_wait_seconds, clock=clock, **options
         )
-        self._bearer_token = bearer_token
+        self._bearer_token = self.keep_secret(bearer_token)
 
     def __repr__(self) -> str:
         return f"XConnector(base_url={self.base_url!r})"

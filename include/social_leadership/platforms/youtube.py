@@ -41,7 +41,7 @@ class YouTubeConnector(Connector):
         if not api_key:
             raise PlatformError("youtube: an API key is required (set it in the connection)")
         super().__init__(base_url, **options)
-        self._api_key = api_key
+        self._api_key = self.keep_secret(api_key)
 
     def __repr__(self) -> str:
         return f"YouTubeConnector(base_url={self.base_url!r})"

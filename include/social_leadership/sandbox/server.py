@@ -7,7 +7,8 @@ batch limits, error bodies, rate-limit signals and count types. Known accounts a
 roster's handles; their counts come from
 :func:`~social_leadership.sandbox.synthetic.synthetic_metrics` for the date of the server's
 clock. Tests inject faults per request (``add_fault``: a queue) or per run
-(``set_fault``: until ``clear_faults``).
+(``set_fault``: until ``clear_faults``); ``authorization_log`` records which requests
+carried an ``Authorization`` header.
 """
 
 from __future__ import annotations
@@ -79,6 +80,7 @@ FaultKind = Literal[
     "error_200",  # 200 carrying the platform's error body
     "slow",  # the real answer after delay_seconds
     "drop",  # connection closed without a reply
+    "echo",  # a 4xx (``status``) whose body echoes the request line, headers and query
 ]
 
 
@@ -90,6 +92,7 @@ class Fault:
     platform: str | None = None  # a platform name, or None for whichever comes first
     reset_seconds: float = 60.0  # for "429": when the server says the window resets
     delay_seconds: float = 2.0  # for "slow"
+    status: int = 400  # for "echo"
 
 
 class _Budget:
@@ -177,6 +180,8 @@ class SandboxServer:
         self.faults: deque[Fault] = deque()
         self.run_faults: dict[str | None, Fault] = {}
         self.request_log: list[tuple[str, str]] = []
+        # (path, Authorization header or None) per request, in arrival order.
+        self.authorization_log: list[tuple[str, str | None]] = []
         windows = {
             "bluesky": (bluesky_limit, bluesky_window_seconds),
             "x": (x_limit, x_window_seconds),
@@ -277,9 +282,10 @@ class SandboxServer:
         reset_seconds: float = 60.0,
         times: int = 1,
         delay_seconds: float = 2.0,
+        status: int = 400,
     ) -> None:
         for _ in range(times):
-            self.faults.append(Fault(kind, platform, reset_seconds, delay_seconds))
+            self.faults.append(Fault(kind, platform, reset_seconds, delay_seconds, status))
 
     def set_fault(
         self,
@@ -288,10 +294,11 @@ class SandboxServer:
         platform: str | None = None,
         reset_seconds: float = 60.0,
         delay_seconds: float = 2.0,
+        status: int = 400,
     ) -> None:
         """Serve ``kind`` to every request (of ``platform``) until :meth:`clear_faults`."""
         with self._lock:
-            self.run_faults[platform] = Fault(kind, platform, reset_seconds, delay_seconds)
+            self.run_faults[platform] = Fault(kind, platform, reset_seconds, delay_seconds, status)
 
     def clear_faults(self) -> None:
         with self._lock:
@@ -302,11 +309,16 @@ class SandboxServer:
         """How many requests reached ``path`` (faulted and rejected ones included)."""
         return sum(1 for logged_path, _ in self.request_log if logged_path == path)
 
+    def authorizations_to(self, path: str) -> list[str | None]:
+        """The ``Authorization`` header of each request to ``path`` (None: sent without)."""
+        return [value for logged_path, value in self.authorization_log if logged_path == path]
+
     # --- request handling --------------------------------------------------------------
 
     def handle(self, path: str, query: str, headers: dict[str, str]) -> _Reply:
         with self._lock:
             self.request_log.append((path, query))
+            self.authorization_log.append((path, headers.get("authorization")))
         params = parse_qs(query, keep_blank_values=True)
         platform = _platform_of(path, params)
         if platform is None:
@@ -319,6 +331,8 @@ class SandboxServer:
                 self._budgets[platform].spend(now) if fault is None or passes else (True, 0, 0)
             )
         budget = self._budgets[platform]
+        if fault is not None and fault.kind == "echo":
+            return _echo(fault.status, path, query, params, headers)
         if fault is not None and not passes:
             reply = self._faulted(platform, fault, now, budget)
             if not reply.headers and platform in ("bluesky", "x", "mastodon"):
@@ -928,6 +942,23 @@ def _rate_headers(platform: str, budget: _Budget, remaining: int, reset: int) ->
         "x-rate-limit-remaining": str(remaining),
         "x-rate-limit-reset": str(reset),
     }
+
+
+def _echo(
+    status: int, path: str, query: str, params: dict[str, list[str]], headers: dict[str, str]
+) -> _Reply:
+    """What a debugging gateway answers: the request as it arrived, credentials included
+    (the request line percent-encoded, headers and decoded query values as they are)."""
+    request_line = f"GET {path}?{query} HTTP/1.1" if query else f"GET {path} HTTP/1.1"
+    return _Reply(
+        status,
+        {
+            "error": "request rejected",
+            "headers": headers,
+            "request_line": request_line,
+            "query": params,
+        },
+    )
 
 
 def _x_error(name: str, detail: str, title: str) -> dict[str, str]:

@@ -1,0 +1,92 @@
+"""The Mastodon token goes only to the instances the connection lists; every other
+instance named in the roster is asked anonymously."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+
+from social_leadership.platforms import build_connector, connector_class
+from social_leadership.platforms.base import AccountStatus
+from social_leadership.roster import Account, Executive, Roster
+from social_leadership.sandbox.server import SandboxServer
+
+NOW = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
+TOKEN = "own-instance-token-7c1d"
+HANDLES = ["ann@alpha.example", "bob@alpha.example", "cy@beta.example", "di@gamma.example"]
+LOOKUP = "/mastodon/{}/api/v1/accounts/lookup"
+
+
+def roster() -> Roster:
+    executives = [Executive(f"e{n}", f"E{n}", "CEO", "Co", "DE", "Energy", True) for n in range(4)]
+    accounts = [Account(f"e{n}", "mastodon", h) for n, h in enumerate(HANDLES)]
+    return Roster(executives=executives, accounts=accounts)
+
+
+@pytest.fixture
+def sandbox() -> Iterator[SandboxServer]:
+    with SandboxServer(roster(), clock=lambda: NOW) as server:
+        yield server
+
+
+def extract(sandbox: SandboxServer, base_url: str, **options: object):
+    connector = build_connector("mastodon", base_url, TOKEN, None, sleep=lambda _: None, **options)
+    result = connector.extract(HANDLES)
+    parse = connector_class("mastodon").parse
+    return {o.account_handle: o.status for r in result.responses for o in parse(r)}
+
+
+def test_the_token_reaches_only_the_listed_instances(sandbox: SandboxServer) -> None:
+    seen = extract(
+        sandbox,
+        sandbox.base_url + "/mastodon/{instance}",
+        allowed_instances=["ALPHA.example", " gamma.example "],
+    )
+
+    assert sandbox.authorizations_to(LOOKUP.format("alpha.example")) == [f"Bearer {TOKEN}"] * 2
+    assert sandbox.authorizations_to(LOOKUP.format("gamma.example")) == [f"Bearer {TOKEN}"]
+    assert sandbox.authorizations_to(LOOKUP.format("beta.example")) == [None]
+    assert seen == dict.fromkeys(HANDLES, AccountStatus.OK)
+
+
+def test_without_a_list_no_instance_gets_the_token(sandbox: SandboxServer) -> None:
+    extract(sandbox, sandbox.base_url + "/mastodon/{instance}")
+
+    assert {value for _, value in sandbox.authorization_log} == {None}
+    assert len(sandbox.authorization_log) == len(HANDLES)
+
+
+def test_a_fixed_instance_chosen_by_the_user_keeps_its_token(sandbox: SandboxServer) -> None:
+    # No {instance} in the host: every request goes to the one instance the user named.
+    seen = extract(sandbox, sandbox.base_url, allowed_instances=["beta.example"])
+
+    assert [value for _, value in sandbox.authorization_log] == [f"Bearer {TOKEN}"] * 4
+    assert seen == dict.fromkeys(HANDLES, AccountStatus.OK)
+
+
+@pytest.mark.parametrize("listed", [["https://alpha.example/"], "alpha.example, beta.example"])
+def test_the_list_takes_urls_and_comma_separated_hosts(
+    sandbox: SandboxServer, listed: object
+) -> None:
+    extract(sandbox, sandbox.base_url + "/mastodon/{instance}", allowed_instances=listed)
+
+    assert sandbox.authorizations_to(LOOKUP.format("alpha.example")) == [f"Bearer {TOKEN}"] * 2
+    assert sandbox.authorizations_to(LOOKUP.format("gamma.example")) == [None]
+
+
+def test_an_instance_that_wants_a_login_it_was_not_given_says_why() -> None:
+    from social_leadership.platforms.base import PlatformError
+
+    with SandboxServer(roster(), clock=lambda: NOW, mastodon_requires_login=True) as server:
+        connector = build_connector(
+            "mastodon",
+            server.base_url + "/mastodon/{instance}",
+            TOKEN,
+            None,
+            sleep=lambda _: None,
+            allowed_instances=["gamma.example"],
+        )
+        with pytest.raises(PlatformError, match="allowed_instances"):
+            connector.extract(HANDLES)

@@ -1,0 +1,67 @@
+"""Airflow connections -> platform endpoints: public defaults only on request, every
+credential registered with Airflow's secrets masker in each form it can travel in."""
+
+from __future__ import annotations
+
+import json
+import os
+from urllib.parse import quote, quote_plus
+
+import pytest
+
+from social_leadership.orchestration import PUBLIC_BASE_URLS, platform_endpoint
+
+SECRET = "Mask/me+please=Zq81"
+
+
+@pytest.fixture(autouse=True)
+def no_connections(monkeypatch):
+    for name in [n for n in os.environ if n.startswith("AIRFLOW_CONN_SLW_")]:
+        monkeypatch.delenv(name)
+
+
+def _connection(monkeypatch, platform: str, **fields: object) -> None:
+    monkeypatch.setenv(
+        f"AIRFLOW_CONN_SLW_{platform.upper()}", json.dumps({"conn_type": "http", **fields})
+    )
+
+
+@pytest.mark.parametrize("platform", sorted(PUBLIC_BASE_URLS))
+def test_without_a_connection_no_platform_has_an_endpoint(platform):
+    assert platform_endpoint(platform).base_url is None
+
+
+def test_a_connection_without_host_opts_into_the_public_default(monkeypatch):
+    _connection(monkeypatch, "bluesky")
+    _connection(monkeypatch, "mastodon", password="tok-12345")
+
+    assert platform_endpoint("bluesky").base_url == "https://public.api.bsky.app"
+    assert platform_endpoint("mastodon").base_url == "https://{instance}"
+
+
+def test_allowed_instances_come_from_the_connection_extra(monkeypatch):
+    _connection(
+        monkeypatch,
+        "mastodon",
+        password="tok-12345",
+        extra={"allowed_instances": ["mastodon.social", "Hachyderm.io"]},
+    )
+
+    assert platform_endpoint("mastodon").options == {
+        "allowed_instances": ["mastodon.social", "Hachyderm.io"]
+    }
+
+
+def test_every_form_of_the_password_is_masked_in_airflow_logs(monkeypatch):
+    from airflow.sdk.log import redact
+
+    _connection(monkeypatch, "youtube", host="https://www.googleapis.com", password=SECRET)
+    platform_endpoint("youtube")
+
+    line = (
+        f"key={quote(SECRET, safe='')} plus={quote_plus(SECRET)} raw={SECRET} path={quote(SECRET)}"
+    )
+    masked = str(redact(line))
+    assert [
+        form for form in (SECRET, quote(SECRET, safe=""), quote(SECRET)) if form in masked
+    ] == []
