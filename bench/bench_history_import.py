@@ -43,9 +43,17 @@ def write_history(path: Path) -> None:
 
 
 def main() -> int:
+    # Every handle of the file is a roster account: the import rejects any other.
+    executive_ids = [f"b{number:05d}" for number in range(ACCOUNTS)]
     roster = Roster(
-        executives=[Executive("b0", "Bench", "CEO", "Synthetic Co", "DE", "Energy", True)],
-        accounts=[Account("b0", "x", "bench_00000")],
+        executives=[
+            Executive(executive_id, "Bench", "CEO", "Synthetic Co", "DE", "Energy", True)
+            for executive_id in executive_ids
+        ],
+        accounts=[
+            Account(executive_id, "x", f"bench_{number:05d}")
+            for number, executive_id in enumerate(executive_ids)
+        ],
     )
     with tempfile.TemporaryDirectory(prefix="slw-bench-history-") as tmp:
         folder = Path(tmp)

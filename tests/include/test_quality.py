@@ -284,3 +284,38 @@ def test_slices_cover_every_row_once_even_days_python_cannot_hold(max_rows: int)
     assert sum(counts) == 8
     assert max(counts) <= max(max_rows, 2)  # a day larger than the limit is one slice
     assert (len(filters) == 1) is (max_rows >= 8)
+
+
+def test_a_failed_critical_check_fails_the_gate_task_without_airflow_retries(
+    copied_built_warehouse: Settings,
+) -> None:
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from social_leadership.tasks import quality_gate_task
+
+    corrupt(
+        copied_built_warehouse,
+        "update marts.fct_executive_reach_daily set followers = -5 "
+        "where executive_id = 'us_one' and metric_date = date '2025-01-05'",
+    )
+
+    # Airflow retries any other exception (DEFAULT_ARGS): the same marts would fail again.
+    with pytest.raises(
+        AirflowFailException, match=r"fct_executive_reach_daily\.followers"
+    ) as raised:
+        quality_gate_task({"run_id": "run-gate"})
+
+    assert isinstance(raised.value.__cause__, QualityGateError)
+    recorded = audit_rows(copied_built_warehouse, "run-gate")
+    assert [row[:2] for row in recorded if row[2] and not row[3]] == [
+        ("fct_executive_reach_daily", "expect_column_values_to_be_between")
+    ]
+
+
+def test_a_passing_gate_task_returns_its_counts(copied_built_warehouse: Settings) -> None:
+    from social_leadership.tasks import quality_gate_task
+
+    summary = quality_gate_task({"run_id": "run-gate-ok"})
+
+    assert summary["failed"] == summary["critical_failures"] == 0
+    assert summary["passed"] == len(audit_rows(copied_built_warehouse, "run-gate-ok"))

@@ -2,11 +2,30 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
 import duckdb
+import pyarrow.parquet as pq
 import pytest
 
-from social_leadership.serving import SYNTHETIC_NOTICE, publish
-from social_leadership.settings import Settings
+from social_leadership.serving import (
+    CURRENT_FILE,
+    CURRENT_LINK,
+    RUN_ID_KEY,
+    SYNTHETIC_NOTICE,
+    current_parquet_dir,
+    publish,
+    version_folder_name,
+)
+from social_leadership.settings import PACKAGE_DIR, Settings
 
 EXPECTED_MARTS = {
     "dim_company",
@@ -36,6 +55,19 @@ def leftovers(settings: Settings) -> list[str]:
     return sorted(
         path.name for folder in folders for path in folder.iterdir() if ".tmp" in path.name
     )
+
+
+def publication_folders(settings: Settings) -> list[str]:
+    return sorted(
+        path.name
+        for path in settings.serving_parquet_dir.iterdir()
+        if path.is_dir() and not path.is_symlink()
+    )
+
+
+def run_id_of(path: Path) -> str:
+    metadata = pq.read_metadata(path).metadata or {}
+    return metadata[RUN_ID_KEY.encode()].decode()
 
 
 def test_publish_creates_read_only_copy_with_synthetic_comment(
@@ -83,15 +115,28 @@ def test_publishing_twice_swaps_the_file_and_leaves_no_temporaries(
         ).fetchall() == [("run-1", len(comments)), ("run-2", len(comments))]
 
 
-def test_parquet_export_is_readable(copied_built_warehouse: Settings) -> None:
+def test_parquet_export_is_readable_through_the_pointer_and_names_its_run(
+    copied_built_warehouse: Settings,
+) -> None:
     publication = publish(copied_built_warehouse, "run-parquet", synthetic=True)
 
+    parquet_dir = copied_built_warehouse.serving_parquet_dir
     assert set(publication.parquet_paths) >= EXPECTED_MARTS
+    assert publication.parquet_dir.parent == parquet_dir
+    assert (parquet_dir / CURRENT_LINK).resolve() == publication.parquet_dir
+    assert current_parquet_dir(parquet_dir) == publication.parquet_dir
+    assert (parquet_dir / CURRENT_FILE).read_text() == publication.parquet_dir.name + "\n"
     with duckdb.connect(str(copied_built_warehouse.warehouse_path), read_only=True) as con:
         for table, path in publication.parquet_paths.items():
-            assert path == copied_built_warehouse.serving_parquet_dir / f"{table}.parquet"
-            exported = con.execute("select count(*) from read_parquet(?)", [str(path)]).fetchone()
+            assert path == publication.parquet_dir / f"{table}.parquet"
+            through_link = parquet_dir / CURRENT_LINK / f"{table}.parquet"
+            exported = con.execute(
+                "select count(*) from read_parquet(?)", [str(through_link)]
+            ).fetchone()
             assert exported == con.execute(f"select count(*) from marts.{table}").fetchone()
+            assert run_id_of(through_link) == "run-parquet"
+        recorded = con.execute("select parquet_dir from audit.publications").fetchall()
+    assert recorded == [(str(publication.parquet_dir),)]
 
 
 def test_no_marts_fails_and_keeps_previous_copy(copied_built_warehouse: Settings) -> None:
@@ -105,3 +150,201 @@ def test_no_marts_fails_and_keeps_previous_copy(copied_built_warehouse: Settings
 
     assert copied_built_warehouse.serving_path.read_bytes() == before
     assert leftovers(copied_built_warehouse) == []
+    assert [
+        run_id_of(path)
+        for path in current_parquet_dir(copied_built_warehouse.serving_parquet_dir).glob(
+            "*.parquet"
+        )
+    ] == ["run-ok"] * len(EXPECTED_MARTS)
+
+
+KILLED_PUBLISH = """
+import sys
+from social_leadership.serving import publish
+from social_leadership.settings import load_settings
+
+publish(load_settings(), sys.argv[1], synthetic=True)
+"""
+
+
+def _start_publish_and_kill_it_mid_export(settings: Settings) -> None:
+    """Run a real publish in a subprocess and SIGKILL it while it writes Parquet files."""
+    # A large mart makes the export last long enough to be caught in the middle of it.
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        con.execute(
+            "create table marts.zz_padding as "
+            "select range as n, md5(cast(range as varchar)) as digest from range(1000000)"
+        )
+    env = {**os.environ, "PYTHONPATH": str(PACKAGE_DIR.parent)}
+    process = subprocess.Popen(
+        [sys.executable, "-c", KILLED_PUBLISH, "run-killed"], env=env, cwd=settings.data_dir
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and process.poll() is None:
+            if list(settings.serving_parquet_dir.glob("*.tmp-*")):
+                os.kill(process.pid, signal.SIGKILL)
+                break
+            time.sleep(0.005)
+        returncode = process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert returncode == -signal.SIGKILL, "the publish ended before it could be killed"
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        con.execute("drop table marts.zz_padding")
+
+
+def test_a_publish_killed_mid_way_leaves_debris_that_the_next_publish_removes(
+    copied_built_warehouse: Settings,
+) -> None:
+    settings = copied_built_warehouse
+    publish(settings, "run-before", synthetic=True)
+    _start_publish_and_kill_it_mid_export(settings)
+    # What older versions of the project left too: per-file temporaries and flat files.
+    parquet_dir = settings.serving_parquet_dir
+    (parquet_dir / "dim_sector.parquet.tmp-scheduled__2025-01-01").write_bytes(b"partial")
+    (parquet_dir / "dim_sector.parquet").write_bytes(b"flat layout")
+    Path(f"{settings.serving_path}.tmp-older-run.wal").write_bytes(b"wal")
+    debris = leftovers(settings)
+    assert any(name.startswith("serving.duckdb.tmp-run-killed") for name in debris), debris
+    assert any(name.endswith(".tmp-run-killed") for name in debris), debris
+
+    publication = publish(settings, "run-after", synthetic=True)
+
+    assert leftovers(settings) == []
+    assert not list(parquet_dir.glob("*.parquet"))
+    assert current_parquet_dir(parquet_dir) == publication.parquet_dir
+    assert [name.rsplit("-", 1)[-1] for name in publication_folders(settings)] == [
+        "before",
+        "after",
+    ]
+    assert all("run-after" in comment for comment in served_tables(settings).values())
+
+
+def test_a_reader_of_every_table_sees_one_publication_while_publishes_run(
+    copied_built_warehouse: Settings,
+) -> None:
+    settings = copied_built_warehouse
+    parquet_dir = settings.serving_parquet_dir
+    publish(settings, "run-0", synthetic=True)
+    read_sets: list[set[str]] = []
+    failures: list[BaseException] = []
+    publishing = threading.Event()
+    publishing.set()
+
+    def read_every_table() -> None:
+        by_link = False
+        try:
+            while publishing.is_set():
+                # Resolve the pointer once per set, by each of the two documented means.
+                if by_link:
+                    folder = Path(os.path.realpath(parquet_dir / CURRENT_LINK))
+                else:
+                    folder = current_parquet_dir(parquet_dir)
+                by_link = not by_link
+                run_ids = set()
+                for table in sorted(EXPECTED_MARTS):
+                    path = folder / f"{table}.parquet"
+                    pq.read_table(path)
+                    run_ids.add(run_id_of(path))
+                read_sets.append(run_ids)
+        except BaseException as exc:  # handed to the test thread, which fails with it
+            failures.append(exc)
+
+    reader = threading.Thread(target=read_every_table)
+    reader.start()
+    try:
+        for number in range(1, 5):
+            publish(settings, f"run-{number}", synthetic=True)
+            time.sleep(0.05)
+    finally:
+        publishing.clear()
+        reader.join(timeout=60)
+
+    assert not failures, failures
+    assert read_sets
+    assert [run_ids for run_ids in read_sets if len(run_ids) != 1] == []
+    seen = set().union(*read_sets)
+    assert len(seen) >= 2, f"the reader saw only {seen}: it did not overlap the publishes"
+
+
+def test_replaced_sets_are_kept_for_the_retention_time_counted_from_their_replacement(
+    copied_built_warehouse: Settings,
+) -> None:
+    settings = dataclasses.replace(copied_built_warehouse, serving_parquet_retention_minutes=60)
+    parquet_dir = settings.serving_parquet_dir
+    now = datetime.now(tz=UTC)
+    # Two sets from older publishes: the first replaced by the second two hours ago, the
+    # second current until the publish below, although made two hours ago.
+    made = {
+        "run-old": now - timedelta(hours=3),
+        "run-older-but-current": now - timedelta(hours=2),
+    }
+    for run_id, at in made.items():
+        folder = parquet_dir / version_folder_name(run_id, at)
+        folder.mkdir(parents=True)
+        (folder / "dim_sector.parquet").write_bytes(b"old set")
+    current = version_folder_name("run-older-but-current", made["run-older-but-current"])
+    (parquet_dir / CURRENT_LINK).symlink_to(current)
+    (parquet_dir / CURRENT_FILE).write_text(current + "\n")
+
+    first = publish(settings, "run-new", synthetic=True)
+
+    # The set replaced just now stays for the readers still reading it; the one replaced
+    # two hours ago is gone.
+    assert publication_folders(settings) == [current, first.parquet_dir.name]
+
+    second = publish(settings, "run-newer", synthetic=True)
+    assert publication_folders(settings) == [
+        current,
+        first.parquet_dir.name,
+        second.parquet_dir.name,
+    ]
+    assert current_parquet_dir(parquet_dir) == second.parquet_dir
+
+
+def test_each_replaced_set_goes_once_its_retention_after_its_replacement_is_over(
+    copied_built_warehouse: Settings,
+) -> None:
+    from social_leadership.serving import prune_parquet_versions
+
+    settings = copied_built_warehouse
+    parquet_dir = settings.serving_parquet_dir
+    names = [publish(settings, f"run-{n}", synthetic=True).parquet_dir.name for n in range(3)]
+    assert publication_folders(settings) == names
+
+    def became_current(name: str) -> datetime:
+        return datetime.strptime(name.split("-")[1], "%Y%m%dT%H%M%S%fZ").replace(tzinfo=UTC)
+
+    retention = timedelta(minutes=settings.serving_parquet_retention_minutes)
+    tick = timedelta(microseconds=1)
+    current = names[2]
+
+    assert (
+        prune_parquet_versions(
+            parquet_dir, current, retention, became_current(names[1]) + retention
+        )
+        == []
+    )
+    assert (
+        prune_parquet_versions(
+            parquet_dir, current, retention, became_current(names[1]) + retention + tick
+        )
+        == names[:1]
+    )
+    assert (
+        prune_parquet_versions(
+            parquet_dir, current, retention, became_current(names[2]) + retention + tick
+        )
+        == names[1:2]
+    )
+    assert (
+        prune_parquet_versions(
+            parquet_dir, current, retention, became_current(names[2]) + timedelta(days=30)
+        )
+        == []
+    )
+    assert publication_folders(settings) == [current]
+    assert current_parquet_dir(parquet_dir).name == current
