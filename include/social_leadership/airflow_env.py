@@ -1,7 +1,8 @@
 """Run the project's DAGs through real Airflow on a local, SQLite-backed home.
 
-Used by ``make run`` (the demo), the end-to-end tests and the benchmarks, so all three
-exercise Airflow exactly as a user's ``airflow dags test`` would.
+Used by ``make run`` (the demo), ``slw dags test`` / ``slw dags list-runs``, the
+end-to-end tests and the benchmarks, so all of them exercise Airflow exactly as a user's
+``airflow dags test`` would.
 """
 
 from __future__ import annotations
@@ -16,6 +17,11 @@ from pathlib import Path
 from social_leadership.airflow_runner import RESULT_PREFIX
 from social_leadership.orchestration import WAREHOUSE_POOL
 from social_leadership.settings import NO_TELEMETRY_ENV, REPO_ROOT
+
+
+def default_airflow_home() -> Path:
+    """``$AIRFLOW_HOME``, else the repository's git-ignored ``airflow_home/``."""
+    return Path(os.environ.get("AIRFLOW_HOME") or REPO_ROOT / "airflow_home").resolve()
 
 
 def airflow_environment(airflow_home: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -83,8 +89,7 @@ def run_dags(
     idempotent). Returns the seconds each DAG run took; raises AirflowCommandError (with
     the log's error lines and its path) when a DAG run does not succeed.
     """
-    command = [sys.executable, "-m", "social_leadership.airflow_runner"]
-    command += ["--prepare-pool", WAREHOUSE_POOL, *dag_ids]
+    command = _runner("--prepare-pool", WAREHOUSE_POOL, *dag_ids)
     if logical_date:
         command += ["--logical-date", logical_date]
     output = _run(command, env, logs_dir / "airflow-dags-test.log")
@@ -94,3 +99,28 @@ def run_dags(
             _, dag_id, _state, seconds = line.split()
             timings[dag_id] = float(seconds)
     return timings
+
+
+def _runner(*args: str) -> list[str]:
+    return [sys.executable, "-m", "social_leadership.airflow_runner", *args]
+
+
+def run_one_dag(dag_id: str, env: dict[str, str], *, logical_date: str | None = None) -> int:
+    """Run one DAG as ``airflow dags test`` does, its output streamed to this terminal.
+
+    Migrates the metadata DB and creates the warehouse pool first (both idempotent), so a
+    new Airflow home works on the first call. Returns the runner's exit code: 0 success,
+    1 the run failed, 2 unknown DAG id.
+    """
+    command = _runner("--prepare-pool", WAREHOUSE_POOL, dag_id)
+    if logical_date:
+        command += ["--logical-date", logical_date]
+    return subprocess.run(command, env=env, check=False).returncode
+
+
+def list_dag_runs(dag_id: str, env: dict[str, str], *, limit: int = 20) -> int:
+    """Print the DAG's latest runs from the metadata DB."""
+    command = _runner("--list-runs", dag_id, "--limit", str(limit))
+    # Only the table: Airflow's INFO lines about parsing the DAGs folder are noise here.
+    quiet = {**env, "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING"}
+    return subprocess.run(command, env=quiet, check=False).returncode

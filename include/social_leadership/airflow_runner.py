@@ -1,5 +1,5 @@
-"""Run several DAGs through Airflow in one process: ``airflow dags test``, without paying
-Airflow's start-up once per DAG.
+"""Run DAGs through Airflow in one process: ``airflow dags test``, without paying Airflow's
+start-up once per DAG; and list a DAG's runs.
 
 Each DAG is taken from the DAG bag exactly as ``airflow dags test`` takes it and run with
 ``dag.test()`` (what that command calls): a real DAG run, recorded in the metadata DB,
@@ -8,6 +8,7 @@ in the environment (see :mod:`social_leadership.airflow_env`), since Airflow rea
 configuration at import.
 
 Prints one machine-readable line per DAG: ``SLW_DAG_RESULT <dag_id> <state> <seconds>``.
+Exit codes: 0 every run succeeded, 1 a run did not succeed, 2 an unknown DAG id.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ import argparse
 import sys
 import time
 from collections.abc import Sequence
+from typing import Any
 
 RESULT_PREFIX = "SLW_DAG_RESULT"
+EXIT_UNKNOWN_DAG = 2
 
 
 def prepare(pool: str, pool_description: str) -> None:
@@ -31,15 +34,37 @@ def prepare(pool: str, pool_description: str) -> None:
     )
 
 
+def _dag_bag() -> Any:
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag()
+
+
+def _unknown(dag_id: str, bag: Any = None) -> int:
+    bag = bag or _dag_bag()
+    print(
+        f"unknown DAG id {dag_id!r}; the DAGs folder defines: {', '.join(sorted(bag.dag_ids))}",
+        file=sys.stderr,
+        flush=True,
+    )
+    for path, error in bag.import_errors.items():
+        print(f"DAG file {path} failed to import: {error}", file=sys.stderr, flush=True)
+    return EXIT_UNKNOWN_DAG
+
+
 def run(dag_ids: Sequence[str], logical_date: str | None) -> int:
     import pendulum
     from airflow.cli.commands.dag_command import get_bagged_dag
+    from airflow.exceptions import AirflowException
     from airflow.utils.state import DagRunState
 
     when = pendulum.parse(logical_date) if logical_date else None
     for dag_id in dag_ids:
         started = time.perf_counter()
-        dag = get_bagged_dag(bundle_names=None, dag_id=dag_id)
+        try:
+            dag = get_bagged_dag(bundle_names=None, dag_id=dag_id)
+        except AirflowException:
+            return _unknown(dag_id)
         dag_run = dag.test(logical_date=when) if when else dag.test()
         state = str(dag_run.state) if dag_run else "missing"
         seconds = time.perf_counter() - started
@@ -49,14 +74,61 @@ def run(dag_ids: Sequence[str], logical_date: str | None) -> int:
     return 0
 
 
+def list_runs(dag_id: str, limit: int) -> int:
+    """Print the DAG's most recent runs from the metadata DB, newest first."""
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+    from sqlalchemy.exc import OperationalError
+
+    bag = _dag_bag()
+    if dag_id not in bag.dag_ids:
+        return _unknown(dag_id, bag)
+    try:
+        with create_session() as session:
+            runs = session.scalars(
+                select(DagRun)
+                .where(DagRun.dag_id == dag_id)
+                .order_by(DagRun.run_after.desc())
+                .limit(limit)
+            ).all()
+    except OperationalError:
+        # A metadata DB that was never migrated has no dag_run table: nothing ran yet.
+        runs = []
+    rows = [
+        (
+            run.run_id,
+            str(run.state),
+            run.logical_date.isoformat(timespec="seconds") if run.logical_date else "-",
+            run.start_date.isoformat(timespec="seconds") if run.start_date else "-",
+            f"{(run.end_date - run.start_date).total_seconds():.1f}s"
+            if run.start_date and run.end_date
+            else "-",
+        )
+        for run in runs
+    ]
+    if not rows:
+        print(f"{dag_id}: no runs recorded yet (start one with: slw dags test {dag_id})")
+        return 0
+    header = ("run_id", "state", "logical_date", "started", "duration")
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("dag_ids", nargs="*", help="DAG ids, run in this order")
     parser.add_argument("--logical-date", help="ISO timestamp (default: now)")
     parser.add_argument("--prepare-pool", help="migrate the DB and create this one-slot pool")
+    parser.add_argument("--list-runs", metavar="DAG_ID", help="list this DAG's runs instead")
+    parser.add_argument("--limit", type=int, default=20, help="runs listed (default 20)")
     args = parser.parse_args(argv)
     if args.prepare_pool:
         prepare(args.prepare_pool, "Single writer to the DuckDB warehouse")
+    if args.list_runs:
+        return list_runs(args.list_runs, args.limit)
     return run(args.dag_ids, args.logical_date)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 
 from social_leadership.settings import ENV_PREFIX, SETTING_DOCS, load_settings
@@ -42,6 +43,41 @@ def _summary(_: argparse.Namespace) -> int:
         )
         return 1
     return 0
+
+
+def _airflow_env() -> dict[str, str]:
+    from social_leadership.airflow_env import airflow_environment, default_airflow_home
+
+    settings = load_settings()
+    settings.ensure_dirs()
+    return airflow_environment(default_airflow_home(), settings.as_env())
+
+
+def _logical_date(text: str | None) -> str | None:
+    """``YYYY-MM-DD`` (midnight UTC) or a full ISO timestamp; None means now."""
+    if text is None:
+        return None
+    try:
+        if len(text) == 10:
+            return datetime.combine(date.fromisoformat(text), time(), tzinfo=UTC).isoformat()
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a date (YYYY-MM-DD) or an ISO timestamp"
+        ) from None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()
+
+
+def _dags_test(args: argparse.Namespace) -> int:
+    from social_leadership.airflow_env import run_one_dag
+
+    return run_one_dag(args.dag_id, _airflow_env(), logical_date=args.logical_date)
+
+
+def _dags_list_runs(args: argparse.Namespace) -> int:
+    from social_leadership.airflow_env import list_dag_runs
+
+    return list_dag_runs(args.dag_id, _airflow_env(), limit=args.limit)
 
 
 def _sandbox(args: argparse.Namespace) -> int:
@@ -93,6 +129,36 @@ def build_parser() -> argparse.ArgumentParser:
     )
     history.add_argument("paths", nargs="+", type=Path)
     history.set_defaults(func=_import_history)
+    dags = commands.add_parser(
+        "dags",
+        help="run one DAG through real Airflow, or list its runs",
+        description=(
+            "Airflow with this project's Airflow home ($AIRFLOW_HOME, default airflow_home/), "
+            "DAGs folder and SLW_* settings; the metadata DB is migrated first. Platform "
+            "connections come from the environment (AIRFLOW_CONN_SLW_*) or the metadata DB; "
+            "no sandbox is started."
+        ),
+    )
+    dag_commands = dags.add_subparsers(dest="dags_command", required=True)
+    dag_test = dag_commands.add_parser(
+        "test",
+        help="run one DAG now, as `airflow dags test` does",
+        description="Run one DAG as `airflow dags test` does: a real DAG run, tasks "
+        "in this process, recorded in the metadata DB. Exit code 0 when the run succeeds.",
+    )
+    dag_test.add_argument("dag_id", help="e.g. survey_ingest, platform_metrics")
+    dag_test.add_argument(
+        "logical_date",
+        nargs="?",
+        type=_logical_date,
+        help="YYYY-MM-DD (midnight UTC) or ISO timestamp; default now. A past date makes "
+        "platform_metrics skip extraction: APIs only give current counts",
+    )
+    dag_test.set_defaults(func=_dags_test)
+    list_runs = dag_commands.add_parser("list-runs", help="list a DAG's runs, newest first")
+    list_runs.add_argument("dag_id")
+    list_runs.add_argument("--limit", type=int, default=20, help="runs shown (default 20)")
+    list_runs.set_defaults(func=_dags_list_runs)
     sandbox = commands.add_parser("sandbox", help="serve the sandbox platform API")
     sandbox.add_argument("sandbox_args", nargs=argparse.REMAINDER)
     sandbox.set_defaults(func=_sandbox)

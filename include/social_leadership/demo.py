@@ -9,7 +9,6 @@ the sandbox and prints a summary. Safe to run repeatedly: every load replaces it
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,6 +17,7 @@ from social_leadership.airflow_env import (
     AirflowCommandError,
     airflow_environment,
     connection_env,
+    default_airflow_home,
     run_dags,
 )
 from social_leadership.sandbox.server import (
@@ -25,15 +25,11 @@ from social_leadership.sandbox.server import (
     SANDBOX_YOUTUBE_KEY,
     SandboxServer,
 )
-from social_leadership.settings import REPO_ROOT, Settings, load_settings
+from social_leadership.settings import Settings, load_settings
 from social_leadership.summary import build_summary
 
 DEMO_DAGS = ("survey_ingest", "platform_metrics", "warehouse_build")
 SANDBOX_X_TOKEN = "sandbox-token"  # noqa: S105 - the loopback sandbox's fixed demo token
-
-
-def default_airflow_home() -> Path:
-    return Path(os.environ.get("AIRFLOW_HOME", REPO_ROOT / "airflow_home")).resolve()
 
 
 def run_pipeline(

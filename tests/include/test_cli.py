@@ -6,8 +6,9 @@ import subprocess
 import sys
 
 import duckdb
+import pytest
 
-from social_leadership.cli import main
+from social_leadership.cli import build_parser, main
 from social_leadership.settings import load_settings
 from social_leadership.warehouse import ensure_schema
 
@@ -44,3 +45,16 @@ def test_summary_says_so_when_a_pipeline_task_holds_the_warehouse(monkeypatch, t
         writer.kill()
         writer.wait()
     assert "a pipeline task is writing it" in capsys.readouterr().err
+
+
+def test_dags_test_rejects_a_date_that_is_not_one(capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["dags", "test", "platform_metrics", "2026-13-01"])
+    assert exited.value.code == 2
+    assert "'2026-13-01' is not a date" in capsys.readouterr().err
+
+
+def test_dags_test_reads_a_day_as_midnight_utc():
+    args = build_parser().parse_args(["dags", "test", "platform_metrics", "2026-03-04"])
+    assert args.logical_date == "2026-03-04T00:00:00+00:00"
+    assert build_parser().parse_args(["dags", "test", "x"]).logical_date is None

@@ -1,0 +1,105 @@
+"""``slw dags test`` and ``slw dags list-runs``: one DAG through real Airflow for a new user.
+
+A new user's ``airflow dags test survey_ingest`` fails ("Database migration required",
+then "Dag not found"): the Airflow home is not migrated and the DAGs folder is not
+configured. ``slw dags test`` brings both, with the environment's connections and no
+sandbox.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from social_leadership.sandbox.server import SandboxServer
+
+pytestmark = pytest.mark.e2e
+
+ROSTER = """executive_id,full_name,title,company,country,sector,is_synthetic,x
+e1,Ada Example,CEO,Example Co,DE,Industrials,true,ada_example
+e2,Ben Sample,CEO,Sample Co,US,Financials,true,ben_sample
+"""
+
+
+def _slw(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "social_leadership", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+
+
+@pytest.fixture
+def new_user_env(tmp_path: Path) -> dict[str, str]:
+    """A fresh Airflow home and data folder; no platform connection configured."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLW_", "AIRFLOW_CONN_"))}
+    env["AIRFLOW_HOME"] = str(tmp_path / "airflow_home")
+    env["SLW_DATA_DIR"] = str(tmp_path / "data")
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2] / "include")
+    return env
+
+
+def _dag_runs(airflow_home: str, dag_id: str) -> list[tuple[str, str]]:
+    with sqlite3.connect(Path(airflow_home) / "airflow.db") as meta:
+        return meta.execute(
+            "select run_id, state from dag_run where dag_id = ?", [dag_id]
+        ).fetchall()
+
+
+def test_dags_test_runs_one_dag_in_a_new_airflow_home_and_list_runs_shows_it(new_user_env):
+    ran = _slw("dags", "test", "survey_ingest", env=new_user_env)
+    assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-3000:]
+    runs = _dag_runs(new_user_env["AIRFLOW_HOME"], "survey_ingest")
+    assert [state for _, state in runs] == ["success"]
+    warehouse = Path(new_user_env["SLW_DATA_DIR"]) / "warehouse" / "warehouse.duckdb"
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        (published,) = con.execute("select count(*) from raw.survey_results").fetchone()
+    assert published > 0
+
+    listed = _slw("dags", "list-runs", "survey_ingest", env=new_user_env)
+    assert listed.returncode == 0, listed.stderr[-2000:]
+    run_id = runs[0][0]
+    line = next(line for line in listed.stdout.splitlines() if line.startswith(run_id))
+    assert "success" in line.split()
+
+
+def test_dags_test_uses_the_environments_connections_and_starts_no_sandbox(new_user_env, tmp_path):
+    roster = tmp_path / "roster.csv"
+    roster.write_text(ROSTER)
+    new_user_env["SLW_ROSTER_PATH"] = str(roster)
+    with SandboxServer(roster, x_token="env-token") as sandbox:
+        new_user_env["AIRFLOW_CONN_SLW_X"] = json.dumps(
+            {"conn_type": "http", "host": sandbox.base_url, "password": "env-token"}
+        )
+        ran = _slw("dags", "test", "platform_metrics", env=new_user_env)
+        requests = sandbox.requests_to("/2/users/by")
+    assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-3000:]
+    assert requests == 1
+    warehouse = Path(new_user_env["SLW_DATA_DIR"]) / "warehouse" / "warehouse.duckdb"
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        statuses = dict(con.execute("select platform, status from audit.platform_loads").fetchall())
+        loaded = con.execute(
+            "select account_handle from raw.platform_metrics where account_status = 'ok' order by 1"
+        ).fetchall()
+    assert statuses["x"] == "loaded"
+    assert {status for platform, status in statuses.items() if platform != "x"} == {
+        "not_configured"
+    }
+    assert loaded == [("ada_example",), ("ben_sample",)]
+
+
+def test_unknown_dag_id_says_which_dags_exist(new_user_env):
+    ran = _slw("dags", "list-runs", "no_such_dag", env=new_user_env)
+    assert ran.returncode == 2
+    assert "unknown DAG id 'no_such_dag'" in ran.stderr
+    assert "survey_ingest" in ran.stderr
