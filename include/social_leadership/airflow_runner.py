@@ -95,18 +95,20 @@ def list_runs(dag_id: str, limit: int) -> int:
     except OperationalError:
         # A metadata DB that was never migrated has no dag_run table: nothing ran yet.
         runs = []
-    rows = [
-        (
-            run.run_id,
-            str(run.state),
-            run.logical_date.isoformat(timespec="seconds") if run.logical_date else "-",
-            run.start_date.isoformat(timespec="seconds") if run.start_date else "-",
-            f"{(run.end_date - run.start_date).total_seconds():.1f}s"
-            if run.start_date and run.end_date
-            else "-",
+    rows = []
+    for run in runs:
+        started = _started(run)
+        rows.append(
+            (
+                run.run_id,
+                str(run.state),
+                run.logical_date.isoformat(timespec="seconds") if run.logical_date else "-",
+                started.isoformat(timespec="seconds") if started else "-",
+                f"{(run.end_date - started).total_seconds():.1f}s"
+                if started and run.end_date
+                else "-",
+            )
         )
-        for run in runs
-    ]
     if not rows:
         print(f"{dag_id}: no runs recorded yet (start one with: slw dags test {dag_id})")
         return 0
@@ -115,6 +117,14 @@ def list_runs(dag_id: str, limit: int) -> int:
     for row in [header, *rows]:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
     return 0
+
+
+def _started(run: Any) -> Any:
+    """When the run really started. ``dag.test()`` records a run's logical date as its
+    ``start_date`` (a past day for ``slw dags test DAG_ID 2026-01-05``); no run starts
+    before its ``run_after``, which ``dag.test()`` sets to the moment it was called."""
+    moments = [moment for moment in (run.start_date, run.run_after) if moment is not None]
+    return max(moments) if moments else None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -9,7 +9,8 @@ required) or Parquet, one row per account and day::
 - ``platform``: one of :data:`~social_leadership.platforms.base.PLATFORMS`.
 - ``account_handle`` or ``executive_id`` (at least one column; per row at least one
   value). An ``executive_id`` is resolved to that executive's account on the platform in
-  the roster. A handle must be one of the roster's accounts on that platform, matched
+  the roster; one with several there (a changed handle) needs the handle, else the row is
+  bad. A handle must be one of the roster's accounts on that platform, matched
   case-insensitively (and, as in the roster, with or without a leading ``@`` on X,
   Mastodon and Bluesky); it is stored in the roster's spelling. Any other handle, valid or
   not, is a bad row: history is kept only for accounts the warehouse tracks.
@@ -197,6 +198,7 @@ def _validated_sql(relation: tuple[str, set[str]]) -> str:
     """
     source_sql, columns = relation
     joins, by_handle, by_executive = [], "null", "null"
+    executive_accounts, executive_handles = "cast(null as bigint)", "cast(null as varchar)"
     if "account_handle" in columns:
         by_handle = "by_handle.account_handle"
         joins.append(
@@ -205,11 +207,21 @@ def _validated_sql(relation: tuple[str, set[str]]) -> str:
                 and by_handle.handle_key = lower(typed.account_handle)"""
         )
     if "executive_id" in columns:
-        by_executive = "by_executive.account_handle"
+        # An executive whose handle changed keeps both accounts: a row naming only the
+        # executive is then ambiguous, and is joined once (never once per account).
+        by_executive = "case when by_executive.accounts = 1 then by_executive.account_handle end"
+        executive_accounts = "by_executive.accounts"
+        executive_handles = "by_executive.handles"
         joins.append(
-            """left join history_roster_accounts as by_executive
+            """left join (
+                    select executive_id, platform, min(account_handle) as account_handle,
+                        count(*) as accounts,
+                        string_agg(account_handle, ', ' order by account_handle) as handles
+                    from history_roster_accounts
+                    where not is_alias
+                    group by executive_id, platform
+                ) as by_executive
                 on typed.account_handle is null
-                and not by_executive.is_alias
                 and by_executive.platform = typed.platform_key
                 and by_executive.executive_id = typed.executive_id"""
         )
@@ -233,6 +245,8 @@ def _validated_sql(relation: tuple[str, set[str]]) -> str:
                 coalesce({by_handle}, {by_executive}, typed.account_handle)
                     as handle_resolved,
                 {by_executive} as executive_handle,
+                {executive_accounts} as executive_accounts,
+                {executive_handles} as executive_handles,
                 {by_handle} as roster_handle
             from typed
             {roster_joins}
@@ -576,8 +590,12 @@ _ERROR_MESSAGES = """
             else '''' || account_handle || ''' is not one of the roster''s ' || platform_key
                 || ' accounts' end
         when 'executive_id' then
-            'executive ''' || executive_id || ''' has no ' || platform_key
-            || ' account in the roster'
+            case when executive_accounts > 1
+                then 'executive ''' || executive_id || ''' has ' || executive_accounts || ' '
+                    || platform_key || ' accounts in the roster (' || executive_handles
+                    || '): name the account_handle'
+            else 'executive ''' || executive_id || ''' has no ' || platform_key
+                || ' account in the roster' end
     end
 """
 

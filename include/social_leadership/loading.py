@@ -146,7 +146,7 @@ def extract_platform(
         deferred_handles=result.deferred_handles,
         requests_sent=result.requests_sent,
         message=message,
-        failed=result.gave_up,
+        failed=result.gave_up or result.refused,
     )
     log.info(
         "%s: %d requests for %d accounts, %d deferred, landed in %s%s",
@@ -160,7 +160,7 @@ def extract_platform(
     return ExtractOutcome(
         platform,
         snapshot_date,
-        "failed" if result.gave_up else "landed",
+        "failed" if result.gave_up or result.refused else "landed",
         requests_sent=result.requests_sent,
         accounts_requested=len(set(handles)),
         deferred=len(result.deferred_handles),

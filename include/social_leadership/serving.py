@@ -155,7 +155,7 @@ def remove_publish_debris(settings: Settings) -> list[Path]:
         dict.fromkeys(
             [
                 *(p for p in serving.parent.iterdir() if p.name.startswith(serving_prefix)),
-                *(p for p in settings.serving_parquet_dir.iterdir() if TEMPORARY_MARKER in p.name),
+                *(p for p in settings.serving_parquet_dir.iterdir() if _is_parquet_debris(p)),
             ]
         )
     )
@@ -170,10 +170,25 @@ def remove_publish_debris(settings: Settings) -> list[Path]:
     return candidates
 
 
-def _remove_flat_parquet_files(parquet_dir: Path) -> None:
+# The temporary names a publish gives what it writes in the Parquet folder (the set, the
+# two pointers), and those of the flat layout before it (<table>.parquet.tmp-<run>). Other
+# files in the folder are someone else's.
+_PARQUET_DEBRIS = re.compile(
+    rf"^(publication|{CURRENT_LINK}|{CURRENT_FILE}){re.escape(TEMPORARY_MARKER)}"
+    rf"|\.parquet{re.escape(TEMPORARY_MARKER)}"
+)
+
+
+def _is_parquet_debris(path: Path) -> bool:
+    return _PARQUET_DEBRIS.search(path.name) is not None
+
+
+def _remove_flat_parquet_files(parquet_dir: Path, tables: tuple[str, ...]) -> None:
     # Versions before the versioned layout wrote <table>.parquet straight into the folder;
-    # left there they would look current to a reader forever.
-    stale = [p for p in parquet_dir.glob("*.parquet") if p.is_file() and not p.is_symlink()]
+    # left there they would look current to a reader forever. Only the marts' names are
+    # theirs: other Parquet files in the folder are someone else's.
+    flat = [parquet_dir / f"{table}.parquet" for table in tables]
+    stale = [p for p in flat if p.is_file() and not p.is_symlink()]
     for path in stale:
         path.unlink(missing_ok=True)
     if stale:
@@ -332,7 +347,7 @@ def publish(settings: Settings, run_id: str, *, synthetic: bool) -> Publication:
             _switch_current(parquet_dir, version, run_id)
         finally:
             _remove_quietly(staging_path, Path(f"{staging_path}.wal"), staging_parquet)
-        _remove_flat_parquet_files(parquet_dir)
+        _remove_flat_parquet_files(parquet_dir, tables)
         removed = prune_parquet_versions(
             parquet_dir,
             version,

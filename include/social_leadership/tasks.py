@@ -161,6 +161,7 @@ def load_task(
     ``extract_outcome`` is None when the extract was skipped, which it is only for a
     platform without connection: that is audited ``not_configured`` and skipped too.
     """
+    from airflow.sdk import BaseXCom
     from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
     from social_leadership.loading import (
@@ -196,6 +197,10 @@ def load_task(
             outcome = record_skipped(con, extract, _run_id(context))
     log.info("load %s: %s", extract.platform, outcome)
     if outcome.status == "failed":
+        # The rows it did load are in raw all the same: its outcome stays readable, so that
+        # anything_loaded signals the warehouse for them (a raise returns no XCom).
+        if (ti := context.get("ti")) is not None:
+            ti.xcom_push(BaseXCom.XCOM_RETURN_KEY, _jsonable(outcome))
         # Loading again would load the same landing: only a new extract can do better.
         raise AirflowFailException(f"{extract.platform} failed: {outcome.message}")
     if outcome.status == "not_configured":

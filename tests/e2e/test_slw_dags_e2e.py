@@ -13,6 +13,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -103,3 +104,19 @@ def test_unknown_dag_id_says_which_dags_exist(new_user_env):
     assert ran.returncode == 2
     assert "unknown DAG id 'no_such_dag'" in ran.stderr
     assert "survey_ingest" in ran.stderr
+
+
+def test_list_runs_shows_when_a_past_dated_run_really_ran_and_for_how_long(new_user_env):
+    # dag.test() records a run's start_date as its logical date: a run for a past day
+    # showed that day as its start and months as its duration.
+    ran = _slw("dags", "test", "survey_ingest", "2026-01-05", env=new_user_env)
+    assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-3000:]
+
+    listed = _slw("dags", "list-runs", "survey_ingest", env=new_user_env)
+    assert listed.returncode == 0, listed.stderr[-2000:]
+    header, row = listed.stdout.splitlines()[:2]
+    assert header.split() == ["run_id", "state", "logical_date", "started", "duration"]
+    _, state, logical_date, started, duration = row.split()
+    assert (state, logical_date) == ("success", "2026-01-05T00:00:00+00:00")
+    assert datetime.fromisoformat(started) > datetime.now(UTC) - timedelta(hours=1)
+    assert float(duration.removesuffix("s")) < 600

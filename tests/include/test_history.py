@@ -455,3 +455,43 @@ def test_a_handle_that_is_no_roster_account_of_its_platform_is_rejected(
     assert outcome.quarantine_path is not None
     report = json.loads((Path(outcome.quarantine_path) / "report.json").read_text())
     assert [error["field"] for error in report["errors"]] == ["account_handle"] * 3
+
+
+def test_a_row_naming_only_an_executive_with_two_accounts_on_its_platform_is_rejected(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    """An executive whose handle changed keeps both accounts in the roster (accounts belong
+    to the executive, not to a version). Before: a row naming only the executive was loaded
+    once per account, its followers credited to the old handle and the new, and the file
+    counted one row more than it has. Which account is meant is not for the import to
+    guess; a row naming the handle, old or new, still loads."""
+    roster = Roster(
+        executives=[
+            Executive("joe", "J", "Chair", "S", "DE", "Industrials", False, date(2020, 1, 1)),
+            Executive("joe", "J", "Chair", "S", "DE", "Industrials", False, date(2024, 1, 1)),
+        ],
+        accounts=[Account("joe", "x", "OldJoe"), Account("joe", "x", "NewJoe")],
+    )
+    path = write_csv(
+        tmp_path,
+        "executive_id,account_handle,platform,date,followers\n"
+        "joe,,x,2025-01-01,5\n"
+        ",oldjoe,x,2023-01-01,3\n"
+        ",@newjoe,x,2025-01-02,6\n",
+    )
+
+    outcome = import_history(con, path, roster, tmp_path / "q", today=TODAY)
+
+    assert [row[:4] for row in imported(con)] == [
+        ("x", "OldJoe", date(2023, 1, 1), 3),
+        ("x", "NewJoe", date(2025, 1, 2), 6),
+    ]
+    assert (outcome.rows_read, outcome.rows_loaded, outcome.rows_rejected) == (3, 2, 1)
+    assert [(e.row, e.field, e.message) for e in outcome.errors] == [
+        (
+            2,
+            "executive_id",
+            "executive 'joe' has 2 x accounts in the roster (NewJoe, OldJoe): "
+            "name the account_handle",
+        )
+    ]

@@ -348,3 +348,27 @@ def test_each_replaced_set_goes_once_its_retention_after_its_replacement_is_over
     )
     assert publication_folders(settings) == [current]
     assert current_parquet_dir(parquet_dir).name == current
+
+
+def test_a_publish_removes_only_its_own_leftovers_never_other_files_in_the_parquet_folder(
+    copied_built_warehouse: Settings,
+) -> None:
+    """SLW_SERVING_PARQUET_DIR may be a folder people keep other files in. Before: every
+    publish deleted each ``*.parquet`` file in it (meant for the flat layout's mart files)
+    and anything whose name held ``.tmp-``."""
+    settings = copied_built_warehouse
+    parquet_dir = settings.serving_parquet_dir
+    parquet_dir.mkdir(parents=True, exist_ok=True)
+    theirs = {
+        "analysis.parquet": b"someone's own Parquet file",
+        "budget.tmp-2025.xlsx": b"someone's draft",
+    }
+    for name, content in theirs.items():
+        (parquet_dir / name).write_bytes(content)
+    (parquet_dir / "dim_sector.parquet").write_bytes(b"flat layout")
+
+    publish(settings, "run-one", synthetic=True)
+
+    for name, content in theirs.items():
+        assert (parquet_dir / name).read_bytes() == content, name
+    assert not (parquet_dir / "dim_sector.parquet").exists()

@@ -480,3 +480,81 @@ def test_usual_country_names_of_exports_stay_on_the_one_statement_microdata_load
         "select country_code, count(*) from raw.survey_respondent_answers group by all"
     ).fetchall()
     assert dict(stored) == {code: frame["land"].eq(name).sum() for name, code in names.items()}
+
+
+# --- review: what loaded before still loads ------------------------------------------------
+
+CONTRACT_HEADER = ",".join(PUBLISHED_COLUMNS)
+CONTRACT_ROW = "acme,Acme,2022,FR,q1,Q one,share_pct,40,1000,3,x"
+
+
+@pytest.mark.parametrize(
+    ("extra", "cell"),
+    [
+        ("year", "2021"),
+        ("country", "France"),
+        ("region", "Europe"),
+        ("publisher", "Acme Inc"),
+        ("source", "https://example.org/acme"),
+        ("question", "Do CEOs lead?"),
+        ("share", "0.4"),
+        ("n", "999"),
+    ],
+)
+def test_a_contract_header_with_an_extra_column_of_a_usual_name_still_loads(tmp_path, extra, cell):
+    """A file headed by the contract's own names loaded before localized names were known;
+    an extra column whose name is a usual name of a contract column ('year' beside 'wave')
+    must not make the header ambiguous: the contract's own name is the column."""
+    path = _write(
+        tmp_path / "figures.csv", [f"{CONTRACT_HEADER},{extra}", f"{CONTRACT_ROW},{cell}"]
+    )
+
+    frame = parse_published_file(path)
+
+    assert frame[
+        ["source_name", "wave", "scope", "question_text", "value", "sample_size"]
+    ].values.tolist() == [["Acme", 2022, "FR", "Q one", 40.0, 1000]]
+
+
+def test_a_wave_too_large_for_a_number_is_reported_on_its_row_beside_the_other_rows(tmp_path):
+    """'1e999' reads as infinity, which no year is: before, int() overflowed out of the row
+    checks and the report said only that the file could not be read."""
+    path = _write(
+        tmp_path / "figures.csv",
+        [
+            "source_id,source_name,wave,scope,question_id,value",
+            "acme,Acme,1e999,FR,q1,40",
+            "acme,Acme,2022,Atlantis,q2,155",
+        ],
+    )
+
+    with pytest.raises(SurveyValidationError) as caught:
+        parse_published_file(path)
+
+    assert [(i.row, i.column) for i in caught.value.issues] == [
+        (2, "wave"),
+        (3, "scope"),
+        (3, "value"),
+    ]
+    assert "not a year" in caught.value.issues[0].reason
+
+
+def test_a_sample_size_too_large_for_the_warehouse_is_reported_on_its_row(tmp_path, con):
+    """sample_size is an INTEGER column: before, 3,000,000,000 passed the row checks and the
+    insert failed, reported as the whole file being unreadable (row 0, column *)."""
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    _write(
+        landing / "figures.csv",
+        [
+            "source_id,source_name,wave,scope,question_id,value,sample_size",
+            "acme,Acme,2022,FR,q1,40,1000",
+            "acme,Acme,2022,DE,q1,40,3000000000",
+        ],
+    )
+
+    outcome = _ingest(con, landing, tmp_path)["figures.csv"]
+
+    assert outcome.status == "quarantined"
+    assert [(i.row, i.column) for i in outcome.issues] == [(3, "sample_size")]
+    assert "3000000000" in outcome.issues[0].reason

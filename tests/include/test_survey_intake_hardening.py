@@ -782,3 +782,235 @@ def test_survey_ingest_dag_succeeds_and_quarantines_whatever_lands(tmp_path):
         assert connection.execute(
             "select count(*) from raw.survey_results where source_id = 'acme'"
         ).fetchone() == (1,)
+
+
+PARQUET_BOMB_SCRIPT = textwrap.dedent(
+    """
+    import json, resource, sys
+    from pathlib import Path
+    import duckdb
+    import pyarrow as pa
+    from social_leadership.surveys import ingest_folder
+    from social_leadership.warehouse import ensure_schema
+
+    warehouse, landing, quarantine = map(Path, sys.argv[1:4])
+    con = duckdb.connect(str(warehouse))
+    ensure_schema(con)
+    outcomes = ingest_folder(
+        con, landing, quarantine, include_bundled=False, pseudonym_key=b"k" * 20
+    )
+    print(json.dumps({
+        "outcomes": {o.file: [o.status, [i.reason for i in o.issues][:3]] for o in outcomes},
+        "arrow_peak": pa.default_memory_pool().max_memory(),
+        "rss_peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+    }))
+    """
+)
+
+
+def _parquet_of_repeats(path: Path, rows: int, text: str) -> None:
+    """Published columns whose every row repeats one value: dictionary and run-length
+    encoding store each column in a few bytes, however many rows and however long the text."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    def repeated(value: str) -> pa.DictionaryArray:
+        return pa.DictionaryArray.from_arrays(pa.array([0] * rows, pa.int32()), pa.array([value]))
+
+    pq.write_table(
+        pa.table(
+            {
+                "source_id": repeated("acme"),
+                "source_name": repeated(text),
+                "wave": pa.array([2022] * rows),
+                "scope": repeated("FR"),
+                "question_id": repeated("q1"),
+                "question_text": repeated(text),
+                "value": pa.array([40.0] * rows),
+            }
+        ),
+        path,
+        compression="zstd",
+    )
+
+
+def test_a_parquet_file_that_decodes_past_the_size_limit_is_quarantined_unread(tmp_path):
+    """Before: a 2 KB Parquet file whose dictionary repeats a 100,000-character text 2,000
+    times was decoded whole (hundreds of MB; at 20,000 rows a MemoryError, taken for a fault
+    of the machine, failed the task on every retry), and one of a few KB holding millions of
+    rows was turned into Python cells one by one. Both count as a CSV file of their content
+    would, against SLW_SURVEY_MAX_FILE_BYTES, before anything is decoded."""
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    (landing / GOOD_NAME).write_text(HEADER + GOOD_ROW)
+    _parquet_of_repeats(landing / "long_texts.parquet", 2_000, "x" * 100_000)
+    _parquet_of_repeats(landing / "many_rows.parquet", 2_000_000, "Acme")
+    for bomb in ("long_texts.parquet", "many_rows.parquet"):
+        assert (landing / bomb).stat().st_size < 64 << 10
+    limit = 8 << 20
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO_ROOT / "include"),
+        "SLW_SURVEY_MAX_FILE_BYTES": str(limit),
+    }
+
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            PARQUET_BOMB_SCRIPT,
+            str(tmp_path / "warehouse.duckdb"),
+            str(landing),
+            str(tmp_path / "quarantine"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    )
+
+    result = json.loads(completed.stdout.strip().splitlines()[-1])
+    outcomes = result["outcomes"]
+    assert outcomes[GOOD_NAME][0] == "loaded"
+    for bomb in ("long_texts.parquet", "many_rows.parquet"):
+        status, reasons = outcomes[bomb]
+        assert status == "quarantined"
+        assert f"over the limit of {limit} bytes (SLW_SURVEY_MAX_FILE_BYTES)" in reasons[0]
+    assert result["arrow_peak"] < 32 << 20, result["arrow_peak"]
+
+
+def test_a_parquet_file_with_text_stored_as_bytes_loads_the_text(con, landing, tmp_path):
+    """Writers that store text as plain BYTE_ARRAY (no UTF-8 annotation) hand pyarrow bytes:
+    before, their repr was stored ("b'acme'" as the source id). Other columns of any kind
+    (nested, binary) that the contract does not name still do not stop the file."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(
+        pa.table(
+            {
+                "source_id": pa.array([b"acme_bytes"], pa.binary()),
+                "source_name": pa.array(["Acmé Bytes".encode()], pa.binary()),
+                "wave": [2023],
+                "scope": pa.array([b"DE"], pa.binary()),
+                "question_id": pa.array([b"q1"], pa.binary()),
+                "value": pa.array([b"41"], pa.binary()),
+                "tags": pa.array([["a", "b"]]),
+                "blob": pa.array([b"\x00\xff"], pa.binary()),
+            }
+        ),
+        landing / "bytes.parquet",
+    )
+
+    outcomes = _ingest(con, landing, tmp_path / "quarantine")
+
+    assert outcomes["bytes.parquet"].status == "loaded", outcomes["bytes.parquet"].issues
+    assert con.execute(
+        "select source_id, source_name, scope, value from raw.survey_results "
+        "where file_name = 'bytes.parquet'"
+    ).fetchall() == [("acme_bytes", "Acmé Bytes", "DE", 41.0)]
+
+
+def _xlsx_with_sheet(rows_xml: str) -> bytes:
+    """A workbook whose first sheet is ``rows_xml`` (``<row>`` elements) as written."""
+    template = zipfile.ZipFile(io.BytesIO(_xlsx_bytes([["source_id"]])))
+    members = {info.filename: template.read(info.filename) for info in template.infolist()}
+    members["xl/worksheets/sheet1.xml"] = (
+        '<?xml version="1.0"?><worksheet xmlns="http://schemas.openxmlformats.org/'
+        f'spreadsheetml/2006/main"><sheetData>{rows_xml}</sheetData></worksheet>'
+    ).encode()
+    return _zip_bytes(members)
+
+
+def _sheet_row(number: int, cells: dict[str, object]) -> str:
+    def cell(column: str, value: object) -> str:
+        where = f"{column}{number}"
+        if isinstance(value, str):
+            return f'<c r="{where}" t="inlineStr"><is><t>{value}</t></is></c>'
+        return f'<c r="{where}"><v>{value}</v></c>'
+
+    return f'<row r="{number}">' + "".join(cell(c, v) for c, v in cells.items()) + "</row>"
+
+
+SHEET_HEADER = dict(
+    zip(
+        "ABCDEF", ["source_id", "source_name", "wave", "scope", "question_id", "value"], strict=True
+    )
+)
+
+
+def _sheet_figure(number: int) -> dict[str, object]:
+    return dict(zip("ABCDEF", ["acme_xlsx", "Acme", 2022, "DE", f"q{number}", 40], strict=True))
+
+
+def test_an_xlsx_row_numbered_past_the_last_sheet_row_is_quarantined_at_once(
+    con, landing, tmp_path
+):
+    """A row element may carry any number; openpyxl hands out an empty row for every number
+    skipped. Before: a 3 KB file whose second row is numbered 5,000,000 took many seconds
+    (numbered in the billions: hours, with the warehouse pool held)."""
+    rows = _sheet_row(1, SHEET_HEADER) + _sheet_row(2, _sheet_figure(2))
+    rows += _sheet_row(5_000_000, {"A": "acme_xlsx"})
+    (landing / "far.xlsx").write_bytes(_xlsx_with_sheet(rows))
+
+    started = time.perf_counter()
+    outcomes = _ingest(con, landing, tmp_path / "quarantine")
+    elapsed = time.perf_counter() - started
+
+    assert "past row 1048576" in _reasons(_report(outcomes["far.xlsx"]))
+    assert elapsed < 6, elapsed
+    _assert_good_file_loaded(con, outcomes)
+
+
+def test_an_xlsx_row_with_a_cell_far_right_of_the_header_costs_only_the_header_width(
+    con, landing, tmp_path
+):
+    """openpyxl fills a row up to its last cell: one cell in column XFD makes 16,384. Before:
+    1,500 such rows (a 30 KB file) held 200 MB of empty cells; cells right of the header
+    are no column of the table, and are not read."""
+    rows = _sheet_row(1, SHEET_HEADER) + "".join(
+        _sheet_row(n, {**_sheet_figure(n), "XFD": 1}) for n in range(2, 1502)
+    )
+    (landing / "wide.xlsx").write_bytes(_xlsx_with_sheet(rows))
+
+    outcomes, peak = _peak_python_memory(lambda: _ingest(con, landing, tmp_path / "quarantine"))
+
+    assert outcomes["wide.xlsx"].status == "loaded", outcomes["wide.xlsx"].issues
+    assert outcomes["wide.xlsx"].rows_loaded == 1500
+    assert peak < 48 << 20, f"peak {peak / 1e6:.0f} MB"
+
+
+def test_an_xlsx_table_of_more_cells_than_the_xlsx_limit_has_bytes_is_quarantined(
+    con, landing, tmp_path, monkeypatch
+):
+    """A header cell in column XFD makes every row of the table 16,384 cells wide, however
+    few the sheet holds: the table may hold as many cells as the XLSX limit allows bytes."""
+    monkeypatch.setenv("SLW_SURVEY_MAX_XLSX_UNCOMPRESSED_BYTES", str(1 << 20))
+    rows = _sheet_row(1, {**SHEET_HEADER, "XFD": "note"}) + "".join(
+        _sheet_row(n, {"XFD": 1}) for n in range(2, 1502)
+    )
+    (landing / "wide_header.xlsx").write_bytes(_xlsx_with_sheet(rows))
+
+    outcomes, peak = _peak_python_memory(lambda: _ingest(con, landing, tmp_path / "quarantine"))
+
+    reasons = _reasons(_report(outcomes["wide_header.xlsx"]))
+    assert "cells" in reasons
+    assert "SLW_SURVEY_MAX_XLSX_UNCOMPRESSED_BYTES" in reasons
+    assert peak < 48 << 20, f"peak {peak / 1e6:.0f} MB"
+    _assert_good_file_loaded(con, outcomes)
+
+
+def test_a_sidecar_nested_too_deeply_for_json_is_reported_on_the_sidecar(con, landing, tmp_path):
+    """Before: Python's JSON reader ran out of recursion, and the report blamed the data
+    file ("cannot be read as CSV (RecursionError ...)")."""
+    (landing / "figures.csv").write_text(HEADER + GOOD_ROW.replace("acme", "acme_deep"))
+    (landing / "figures.survey.json").write_text("[" * 200_000)
+
+    outcomes = _ingest(con, landing, tmp_path / "quarantine")
+
+    report = _report(outcomes["figures.csv"])
+    assert [(i["file"], i["reason"][:9]) for i in report["issues"]] == [
+        ("figures.survey.json", "not JSON:")
+    ]
+    _assert_good_file_loaded(con, outcomes)

@@ -81,6 +81,10 @@ class ExtractResult:
     # Retries ran out on transient faults (5xx, timeouts, garbled replies): the platform
     # failed, though what it answered before is kept. A rate-limit deferral is not this.
     gave_up: bool = False
+    # Some accounts' requests were refused (a 4xx, a redirect) while the others were read,
+    # as when one Mastodon instance of several refuses: the platform failed, and a retry
+    # would meet the same answer.
+    refused: bool = False
 
     @property
     def is_complete(self) -> bool:
@@ -369,13 +373,22 @@ class Connector(ABC):
                 response = client.send(request)
                 # Before anything reads it: a server quoting the request quotes its token.
                 body = self._redactor.bytes(response.read())
-            except httpx.TransportError as exc:
+            except (httpx.TransportError, httpx.DecodingError) as exc:
+                # A DecodingError is a garbled reply (a body that is not the gzip it claims).
                 # The exception text can embed the request; name only its type.
                 failure = f"{type(exc).__name__} calling {url}"
                 self._retry_or_give_up(attempt, failure)
                 continue
             elapsed_ms = (time.perf_counter() - started) * 1000
             status = response.status_code
+            if 300 <= status < 400:
+                # httpx follows no redirect, so the credential stays with the configured
+                # host; an API that moved is for the connection to say, not a day of data.
+                message = (
+                    f"{self.platform}: HTTP {status} redirect (from {url}) not followed: "
+                    "credentials go only to the configured host; check the connection's host"
+                )
+                raise PlatformError(self._redactor.text(message))
             verdict = self.judge(status, body, response.headers)
             if verdict.action == "rate_limited":
                 wait = verdict.wait_seconds

@@ -9,7 +9,9 @@ cached counts); a URL without ``{instance}`` sends every request to that one ins
 The token (for instances in whitelist mode) belongs to one account on one instance: with
 ``{instance}`` it is sent only to the instances named in ``allowed_instances`` (the
 connection extra), and every other instance is asked anonymously. A fixed instance, chosen
-by the user in the URL, always gets it.
+by the user in the URL, always gets it. An instance that refuses (a login it was not given,
+a redirect, another 4xx) leaves its own accounts unread (deferred) and the extraction
+``refused``, failed; the other instances' accounts are read all the same.
 
 A Mastodon id is only known once an account has been looked up, so the first run looks
 every account up and later runs (given the ids found, see ``account_ids``) fetch 40 per
@@ -105,7 +107,14 @@ class MastodonConnector(Connector):
                 # its own accounts.
                 self.base_url = template.replace(INSTANCE, instance)
                 self._send_token = instance in self._token_instances
-                _merge(result, self._extract_from_one_instance(members))
+                try:
+                    _merge(result, self._extract_from_one_instance(members))
+                except PlatformError as refusal:
+                    # Anyone's instance can be in the roster: its refusal (a login it was
+                    # not given, a redirect, a 4xx) leaves only its own accounts unread.
+                    unread = ExtractResult(self.platform, deferred_handles=list(members))
+                    unread.message, unread.refused = str(refusal), True
+                    _merge(result, unread)
         finally:
             self.base_url = template
             self._send_token = False
@@ -256,6 +265,7 @@ def _merge(result: ExtractResult, more: ExtractResult) -> None:
     result.requests_sent += more.requests_sent
     result.deferred_handles.extend(more.deferred_handles)
     result.gave_up = result.gave_up or more.gave_up
+    result.refused = result.refused or more.refused
     if more.message and more.message != result.message:
         result.message = f"{result.message}; {more.message}" if result.message else more.message
 

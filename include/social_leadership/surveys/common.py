@@ -31,6 +31,9 @@ CSV_SUFFIXES = (".csv", ".csv.gz")
 DATA_SUFFIXES = (*CSV_SUFFIXES, ".xlsx", ".parquet")
 # How far down an XLSX sheet the header row is looked for (title rows sit above it).
 HEADER_SEARCH_ROWS = 50
+# The size of a sheet: no spreadsheet program writes a row or column beyond it.
+SHEET_MAX_ROWS = 1_048_576
+SHEET_MAX_COLUMNS = 16_384
 # A report lists at most this many problems; a million-row file could otherwise produce a
 # report bigger than the file.
 MAX_REPORTED_ISSUES = 1000
@@ -290,6 +293,9 @@ def _cell_text(value: Any, number_format: str | None = None) -> str:
         return str(int(number)) if number.is_integer() else repr(number)
     if isinstance(value, datetime | date):
         return value.isoformat()
+    if isinstance(value, bytes):
+        # Text some Parquet writers store without marking it as text; str() would give "b'..'".
+        return value.decode("utf-8", "replace").strip()
     return str(value).strip()
 
 
@@ -374,7 +380,11 @@ def read_xlsx_table(
     is_header: Callable[[list[str]], bool] | None = None,
 ) -> TextTable:
     """Read a sheet as text; the header is the first row holding every required column, or
-    the first row ``is_header`` accepts (``required`` then only names what is looked for)."""
+    the first row ``is_header`` accepts (``required`` then only names what is looked for).
+
+    Rows are read as far right as the header's last cell, down to a sheet's last row, and
+    the table holds at most as many cells as the XLSX limit allows bytes: a cell far right
+    or far down costs openpyxl an empty cell or row for every one it skips."""
     from openpyxl import load_workbook
 
     workbook = load_workbook(path, read_only=True, data_only=True)
@@ -394,13 +404,26 @@ def read_xlsx_table(
         accepts = is_header or holds_required
         header: list[str] = []
         header_row = 0
+        width = SHEET_MAX_COLUMNS
         first_filled: tuple[int, list[str]] | None = None
         rows: list[tuple[int, list[str]]] = []
         too_long: list[SurveyIssue] = []
+        # Cells held for the table (rows x header width): a cell far right of the header
+        # makes every row that wide, however little the sheet holds.
+        cell_budget = limits_in_force().max_xlsx_uncompressed_bytes
         for number, row in enumerate(worksheet.iter_rows(), start=1):
+            if number > SHEET_MAX_ROWS:
+                # openpyxl hands out an empty row for each row number a sheet skips, up to
+                # any number a file names: past the sheet's last row, none is real.
+                reason = f"the sheet has rows past row {SHEET_MAX_ROWS}, a sheet's last row"
+                raise SurveyValidationError([SurveyIssue(path.name, 0, "*", reason)])
+            if not header and number > HEADER_SEARCH_ROWS:
+                break
+            if not row:
+                continue  # a row the sheet skips
             cells = [
                 _cell_text(getattr(cell, "value", None), getattr(cell, "number_format", None))
-                for cell in row
+                for cell in row[:width]  # right of the header no cell is in a column
             ]
             problems = long_cell_issues(path.name, number, cells, header)
             if problems:
@@ -408,14 +431,17 @@ def read_xlsx_table(
                 continue
             if not header:
                 if accepts(cells):
-                    header, header_row = cells, number
+                    width = max((i + 1 for i, cell in enumerate(cells) if cell), default=0)
+                    header, header_row = cells[:width], number
                     continue
                 if first_filled is None and any(cells):
                     first_filled = (number, cells)
-                if number >= HEADER_SEARCH_ROWS:
-                    break
                 continue
             if any(cells):
+                cell_budget -= len(cells)
+                if cell_budget < 0:
+                    reason = limits_in_force().xlsx_table_too_large(width)
+                    raise SurveyValidationError([SurveyIssue(path.name, number, "*", reason)])
                 rows.append((number, cells))
     finally:
         workbook.close()

@@ -28,9 +28,10 @@ MAX_XLSX_UNCOMPRESSED_SETTING = f"{ENV_PREFIX}SURVEY_MAX_XLSX_UNCOMPRESSED_BYTES
 
 @dataclass(frozen=True)
 class IntakeLimits:
-    """``max_file_bytes``: a landed file, and a ``.csv.gz`` once decompressed.
+    """``max_file_bytes``: a landed file, a ``.csv.gz`` once decompressed, a Parquet file decoded.
     ``max_cell_chars``: one cell read as text. ``max_xlsx_uncompressed_bytes``: all parts
-    of an XLSX archive once decompressed (its shared strings are held in memory whole)."""
+    of an XLSX archive once decompressed (its shared strings are held in memory whole), and
+    the cells of a sheet's table (rows x header width, each held in memory)."""
 
     max_file_bytes: int = DEFAULT_SURVEY_MAX_FILE_BYTES
     max_cell_chars: int = DEFAULT_SURVEY_MAX_CELL_CHARS
@@ -56,6 +57,15 @@ class IntakeLimits:
         if length is None:
             return f"cell is longer than {limit}"
         return f"cell is {length} characters long, over {limit}"
+
+    def xlsx_table_too_large(self, width: int) -> str:
+        """A sheet's table holds no more cells (rows x header width) than the XLSX limit
+        allows bytes: each is held in memory, an empty one too."""
+        return (
+            f"the table holds more than {self.max_xlsx_uncompressed_bytes} cells ({width} "
+            f"columns a row, up to the header's last cell), one for each byte the limit "
+            f"{MAX_XLSX_UNCOMPRESSED_SETTING} allows"
+        )
 
     def xlsx_too_large(self, size: int, what: str = "expands to") -> str:
         return (

@@ -221,6 +221,9 @@ def read_declaration_file(path: Path) -> dict[str, Any]:
         data = json.loads(path.read_text(encoding="utf-8-sig"))
     except (ValueError, UnicodeDecodeError) as exc:
         raise SurveyValidationError([SurveyIssue(path.name, 0, "*", f"not JSON: {exc}")]) from None
+    except RecursionError:
+        reason = "not JSON: nested too deeply to read"
+        raise SurveyValidationError([SurveyIssue(path.name, 0, "*", reason)]) from None
     if not isinstance(data, dict):
         raise SurveyValidationError([SurveyIssue(path.name, 0, "*", "must be a JSON object")])
     return data

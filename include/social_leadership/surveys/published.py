@@ -4,7 +4,8 @@
 Headers are recognised as people export them: every contract column
 (:data:`PUBLISHED_COLUMNS`) under its own name or a usual English, German, French or Spanish
 one (:data:`HEADER_NAMES`), compared without case, accents, spaces, punctuation or a unit
-mark (``Anteil in %``, ``Part (%)``, ``Source ID``, ``source-id`` all match). A sidecar
+mark (``Anteil in %``, ``Part (%)``, ``Source ID``, ``source-id`` all match); beside its own
+name, a usual name is an extra column (``wave`` and ``Year``: ``Year`` is not read). A sidecar
 ``<stem>.survey.json`` may map any other header cell to a contract column, and give a value
 for every row to the per-file columns (:data:`CONSTANT_COLUMNS`)::
 
@@ -151,6 +152,8 @@ _UNIT = re.compile(
     r"|%"
 )
 _SLUG_LIMIT = 64
+# The largest value of the warehouse's INTEGER columns (sample_size).
+_MAX_INTEGER = 2**31 - 1
 
 
 def _fold(text: str) -> str:
@@ -227,7 +230,7 @@ def _optional(text: str, *, whole: bool) -> float | int | None:
 def _wave(text: str) -> int:
     try:
         wave = int(_number(text))
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: '1e999' reads as infinity
         raise ValueError(f"{text!r} is not a year") from None
     if not 1990 <= wave <= 2100:
         raise ValueError(f"{wave} is not a plausible survey year")
@@ -382,6 +385,11 @@ def _locate(header: list[str], declaration: PublishedDeclaration) -> _Header:
         if column and index not in taken and column not in declaration.columns:
             candidates.setdefault(column, []).append(index)
     for column, found in candidates.items():
+        own_name = [i for i in found if header_key(header[i]) == header_key(column)]
+        if len(own_name) == 1:
+            # Files headed by the contract's names loaded before the usual names were
+            # known, extra columns and all: a 'year' beside 'wave' is such an extra column.
+            found = own_name
         if len(found) > 1:
             repeated[column] = found
         else:
@@ -397,6 +405,8 @@ def _cell_meanings(header: list[str], located: _Header, declaration: PublishedDe
         column = _HEADER_INDEX.get(header_key(cell))
         if index not in meaning and column in declaration.columns:
             meaning[index] = f"not used: the sidecar maps {column} to another cell"
+        elif index not in meaning and column in located.positions:
+            meaning[index] = f"not used: {header[located.positions[column]]!r} is the {column}"
     described = [
         f"{shown_cells([cell])} ({meaning.get(index, 'not recognised')})"
         for index, cell in enumerate(header)
@@ -555,6 +565,12 @@ def parse_published_table(
                 problem("value", f"{record['value']!r} is not a number")
         try:
             record["sample_size"] = _optional(record["sample_size"], whole=True)
+            if record["sample_size"] is not None and abs(record["sample_size"]) > _MAX_INTEGER:
+                problem(
+                    "sample_size",
+                    f"{record['sample_size']} is out of range for a sample size "
+                    f"(at most {_MAX_INTEGER})",
+                )
         except ValueError:
             problem("sample_size", f"{record['sample_size']!r} is not a whole number")
         try:

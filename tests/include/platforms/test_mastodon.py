@@ -77,8 +77,6 @@ def test_the_list_takes_urls_and_comma_separated_hosts(
 
 
 def test_an_instance_that_wants_a_login_it_was_not_given_says_why() -> None:
-    from social_leadership.platforms.base import PlatformError
-
     with SandboxServer(roster(), clock=lambda: NOW, mastodon_requires_login=True) as server:
         connector = build_connector(
             "mastodon",
@@ -88,5 +86,35 @@ def test_an_instance_that_wants_a_login_it_was_not_given_says_why() -> None:
             sleep=lambda _: None,
             allowed_instances=["gamma.example"],
         )
-        with pytest.raises(PlatformError, match="allowed_instances"):
-            connector.extract(HANDLES)
+        result = connector.extract(HANDLES)
+    # One instance's refusal no longer stops the others (see the next test): it is told in
+    # the message, and the extraction is refused.
+    assert result.refused
+    assert "allowed_instances" in (result.message or "")
+
+
+def test_an_instance_that_refuses_leaves_the_other_instances_accounts_read() -> None:
+    # Anyone's instance can be in the roster: its refusal must not cost the other
+    # instances' accounts, nor hide that the platform failed.
+    with SandboxServer(
+        roster(), clock=lambda: NOW, token=TOKEN, mastodon_requires_login=True
+    ) as server:
+        connector = build_connector(
+            "mastodon",
+            server.base_url + "/mastodon/{instance}",
+            TOKEN,
+            None,
+            sleep=lambda _: None,
+            allowed_instances=["alpha.example"],
+        )
+        result = connector.extract(HANDLES)
+
+    parse = connector_class("mastodon").parse
+    seen = {o.account_handle: o.status for r in result.responses for o in parse(r)}
+    assert seen == dict.fromkeys(["ann@alpha.example", "bob@alpha.example"], AccountStatus.OK)
+    assert sorted(result.deferred_handles) == ["cy@beta.example", "di@gamma.example"]
+    assert result.refused
+    assert not result.gave_up
+    assert "allowed_instances" in (result.message or "")
+    assert "beta.example" in (result.message or "")
+    assert "gamma.example" in (result.message or "")

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -165,3 +166,76 @@ def test_the_redactor_catches_every_encoding_and_leaves_other_text_alone() -> No
 def test_a_secret_shorter_than_five_characters_is_not_scrubbed_from_data() -> None:
     # Like Airflow's own masker: below five characters a "secret" cannot be told from data.
     assert Redactor(["1234"]).text('{"followers": 1234}') == '{"followers": 1234}'
+
+
+def _json_unicode_escape(text: str, chars: str, *, upper: bool = False) -> str:
+    """``text`` with ``chars`` written as JSON ``\\uXXXX`` escapes."""
+    return "".join(
+        (f"\\u{ord(c):04X}" if upper else f"\\u{ord(c):04x}") if c in chars else c for c in text
+    )
+
+
+@pytest.mark.parametrize(
+    "encoded",
+    [
+        # Gson's default (HTML-safe) escaping writes "=" (and ' < > &) as \u003d.
+        _json_unicode_escape(SECRET, "="),
+        _json_unicode_escape(SECRET, "=+/", upper=True),
+        _json_unicode_escape(SECRET, SECRET),
+        # A proxy that percent-encodes the already encoded URL again, once or twice.
+        quote(quote(SECRET, safe=""), safe=""),
+        re.sub(
+            "%[0-9A-F]{2}",
+            lambda m: m.group(0).lower(),
+            quote(quote(quote(SECRET, safe=""), safe=""), safe=""),
+        ),
+        # HTML error pages: Go's html/template writes "+" as &#43;, OWASP encoders &#x2f;.
+        SECRET.replace("+", "&#43;").replace("=", "&#61;"),
+        SECRET.replace("/", "&#x2f;").replace("+", "&#X2B;").replace("=", "&#x0003D;"),
+        SECRET.replace("/", "&sol;").replace("+", "&plus;").replace("=", "&equals;"),
+    ],
+    ids=[
+        "json-u-gson",
+        "json-u-upper",
+        "json-u-every-char",
+        "percent-twice",
+        "percent-thrice-lower",
+        "html-decimal",
+        "html-hex",
+        "html-named",
+    ],
+)
+def test_the_redactor_catches_the_escapes_servers_write(encoded: str) -> None:
+    redactor = Redactor([SECRET])
+    text = f'{{"echo": "Bearer {encoded}", "followers": 12}}'
+
+    assert redactor.text(text) == '{"echo": "Bearer REDACTED", "followers": 12}'
+    assert redactor.bytes(text.encode()) == redactor.text(text).encode()
+
+
+def test_the_redactor_catches_an_escaped_non_ascii_secret() -> None:
+    secret = "pässwörd-🔑-token"
+    redactor = Redactor([secret])
+    escaped = json.dumps(secret)  # \u00e4, and a surrogate pair for the key
+    percent_twice = quote(quote(secret, safe=""), safe="")
+
+    assert redactor.text(escaped) == '"REDACTED"'
+    assert redactor.bytes(f"x={percent_twice}".encode()) == b"x=REDACTED"
+    assert redactor.bytes(secret.encode()) == b"REDACTED"
+
+
+def test_the_fast_path_gives_what_the_full_scan_gives() -> None:
+    # Bodies without any escape introducer skip the regex; the result must not change.
+    redactor = Redactor([SECRET, "AAAAAAAAAAAAAAAAAAAAAxyz/Tok"])
+    bodies = [
+        b"A" * 100_000,
+        b'{"data": [' + b'{"id": "1", "name": "Ada"},' * 2000 + b"]}",
+        f"plain {SECRET} twice {SECRET}".encode(),
+        f"mixed {quote(SECRET)} and \\n newline".encode(),
+        b"AAAAAAAAAAAAAAAAAAAAAAAAAxyz/Tok" * 3,
+        b"AAAAAAAAAAAAAAAAAAAAAxyz&#47;Tok",
+    ]
+    for body in bodies:
+        assert redactor.bytes(body) == redactor._bytes.sub(b"REDACTED", body)  # type: ignore[union-attr]
+        text = body.decode()
+        assert redactor.text(text) == redactor._text.sub("REDACTED", text)  # type: ignore[union-attr]

@@ -1,0 +1,213 @@
+"""Replies the sandbox does not serve: a redirect to another host, a body whose declared
+gzip encoding is garbage, an error page that escapes the echoed token the way Gson or an
+HTML template does. Each comes from a real loopback HTTP server."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+
+from social_leadership.loading import extract_platform
+from social_leadership.platforms import build_connector
+from social_leadership.platforms.base import PlatformError
+
+NOW = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
+SECRET = "Hostile/t0k+en=Z9q"
+HANDLES = {
+    "x": "acct_0001",
+    "bluesky": "acct0001.bsky.social",
+    "mastodon": "acct0001@mastodon.example",
+    "youtube": "@acct0001",
+    "facebook": "acct.page0001",
+    "linkedin": "urn:li:organization:1001",
+    "threads": "acct.th0001",
+}
+# (status, headers, body) for a request (its path with query, its headers).
+Reply = tuple[int, dict[str, str], bytes]
+Answer = Callable[[str, dict[str, str]], Reply]
+
+
+class _Server(http.server.ThreadingHTTPServer):
+    answer: Answer
+    received: list[tuple[str, dict[str, str]]]
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    server: _Server
+
+    def do_GET(self) -> None:
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        self.server.received.append((self.path, headers))
+        status, reply_headers, body = self.server.answer(self.path, headers)
+        self.send_response(status)
+        for name, value in {"Content-Type": "application/json", **reply_headers}.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@contextmanager
+def serving(answer: Answer) -> Iterator[_Server]:
+    server = _Server(("127.0.0.1", 0), _Handler)
+    server.answer = answer
+    server.received = []
+    thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def url(server: _Server) -> str:
+    return f"http://127.0.0.1:{server.server_address[1]}"
+
+
+def connector(platform: str, base_url: str):
+    return build_connector(
+        platform, base_url, SECRET, None, sleep=lambda _: None, backoff_seconds=0
+    )
+
+
+@pytest.fixture
+def elsewhere() -> Iterator[_Server]:
+    """Another host: where a redirect points. It must never see the token."""
+    with serving(lambda path, headers: (200, {}, b'{"data": []}')) as server:
+        yield server
+
+
+@pytest.mark.parametrize("platform", sorted(HANDLES))
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+def test_a_redirect_is_not_followed_and_fails_the_platform(
+    platform: str, status: int, elsewhere: _Server
+) -> None:
+    target = f"{url(elsewhere)}/moved?copy=1"
+    # An API that moved answers with a JSON body, which once landed as a green day of errors.
+    moved = json.dumps({"message": "moved", "url": target}).encode()
+    with (
+        serving(lambda path, headers: (status, {"Location": target}, moved)) as api,
+        pytest.raises(PlatformError) as raised,
+    ):
+        connector(platform, url(api)).extract([HANDLES[platform]])
+
+    assert elsewhere.received == []
+    assert f"HTTP {status}" in str(raised.value)
+    assert "redirect" in str(raised.value)
+    assert SECRET not in str(raised.value)
+
+
+def test_a_body_that_is_not_the_gzip_it_claims_is_a_transient_fault(tmp_path: Path) -> None:
+    with serving(lambda path, headers: (200, {"Content-Encoding": "gzip"}, b"not gzip")) as api:
+        outcome = extract_platform(
+            "x",
+            [HANDLES["x"]],
+            url(api),
+            SECRET,
+            tmp_path / "landing",
+            "run-1",
+            NOW,
+            now=NOW,
+            sleep=lambda _: None,
+            max_attempts=2,
+        )
+        attempts = len(api.received)
+
+    assert attempts == 2
+    assert outcome.status == "failed"
+    assert outcome.transient
+    assert "DecodingError" in (outcome.message or "")
+    assert outcome.landing_dir is not None
+
+
+def _escaped_echo(path: str, headers: dict[str, str]) -> Reply:
+    """A 400 that quotes the token as Gson (\\u003d) and an HTML template (&#43;) write it,
+    and the URL as a proxy that encoded it once more."""
+    authorization = headers.get("authorization", "")
+    gson = authorization.replace("=", "\\u003d")
+    html = authorization.replace("+", "&#43;")
+    body = json.dumps({"gson": gson, "html": html, "proxy": quote(path, safe="")})
+    return 400, {}, body.replace("\\\\u003d", "\\u003d").encode()
+
+
+@pytest.mark.parametrize("platform", ["x", "youtube", "facebook"])
+def test_an_escaped_echo_of_the_token_never_reaches_the_error(platform: str) -> None:
+    with serving(_escaped_echo) as api:
+        with pytest.raises(PlatformError) as raised:
+            connector(platform, url(api)).extract([HANDLES[platform]])
+        path, headers = api.received[-1]
+
+    assert SECRET in headers.get("authorization", "") or quote(SECRET, safe="") in path
+    message = str(raised.value)
+    assert "HTTP 400" in message
+    for fragment in ("Hostile/t0k", "Hostile%2Ft0k", "Hostile%252Ft0k", "en\\u003dZ9q"):
+        assert fragment not in message
+
+
+def _instances(path: str, headers: dict[str, str]) -> Reply:
+    """One server for every instance (``/<instance>/api/v1/...``): moved.example redirects,
+    the others answer each lookup."""
+    if path.startswith("/moved.example/"):
+        return 301, {"Location": "http://127.0.0.1:1/elsewhere"}, b'{"message": "moved"}'
+    handle = path.rsplit("acct=", 1)[-1]
+    body = {"id": handle, "followers_count": 7, "following_count": 1, "statuses_count": 2}
+    return 200, {}, json.dumps(body).encode()
+
+
+def test_one_mastodon_instance_that_redirects_fails_the_platform_but_not_the_others(
+    tmp_path: Path,
+) -> None:
+    from social_leadership.loading import load_platform_day
+    from social_leadership.warehouse import connect
+
+    handles = ["ann@good.example", "bob@moved.example", "cy@other.example"]
+    with serving(_instances) as api:
+        outcome = extract_platform(
+            "mastodon",
+            handles,
+            url(api) + "/{instance}",
+            None,
+            tmp_path / "landing",
+            "run-1",
+            NOW,
+            now=NOW,
+            sleep=lambda _: None,
+        )
+
+    # Failed, and not for a transient reason: an Airflow retry would meet the same redirect.
+    assert outcome.status == "failed"
+    assert not outcome.transient
+    assert "HTTP 301" in (outcome.message or "")
+    assert outcome.landing_dir is not None
+    with connect(tmp_path / "warehouse.duckdb") as con:
+        loaded = load_platform_day(
+            con,
+            tmp_path / "landing",
+            "mastodon",
+            NOW.date(),
+            "run-1",
+            run_dir=Path(outcome.landing_dir),
+        )
+        statuses = dict(
+            con.execute(
+                "select account_handle, account_status from raw.platform_metrics"
+            ).fetchall()
+        )
+    assert loaded.status == "failed"
+    assert statuses == {
+        "ann@good.example": "ok",
+        "bob@moved.example": "deferred",
+        "cy@other.example": "ok",
+    }
