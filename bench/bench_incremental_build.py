@@ -19,7 +19,7 @@ from pathlib import Path
 
 from _common import median, report
 
-from social_leadership.domain import GICS_SECTORS
+from social_leadership.reference import GICS_SECTORS
 
 NAME = "incremental_build"
 BOUND = 1.5

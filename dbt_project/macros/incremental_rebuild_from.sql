@@ -60,8 +60,9 @@
 {% endmacro %}
 
 
-{#- The table is part of the warehouse contract (include/social_leadership/warehouse.py);
-    created here too for a dbt run on a warehouse the pipeline has not opened yet. -#}
+{#- dbt's own bookkeeping, written and read only by the macros above: this is the one
+    statement of the table (the raw contract, include/social_leadership/raw_contract.py,
+    holds what the Python loaders write). -#}
 {% macro ensure_incremental_windows() %}
     {%- do run_query(
         "create schema if not exists audit; create table if not exists "

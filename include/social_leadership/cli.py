@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, time
 from pathlib import Path
 
-from social_leadership.settings import ENV_PREFIX, SETTING_DOCS, load_settings
+from social_leadership.settings import ENV_PREFIX, SETTING_DOCS, SettingsError, load_settings
 
 
 def _settings(_: argparse.Namespace) -> int:
@@ -167,7 +167,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except SettingsError as exc:
+        # A mistyped SLW_* value is the user's to fix: say which, without a traceback.
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

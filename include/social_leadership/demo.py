@@ -8,7 +8,6 @@ the sandbox and prints a summary. Safe to run repeatedly: every load replaces it
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,15 +15,10 @@ from pathlib import Path
 from social_leadership.airflow_env import (
     AirflowCommandError,
     airflow_environment,
-    connection_env,
     default_airflow_home,
     run_dags,
 )
-from social_leadership.sandbox.server import (
-    SANDBOX_IG_USER_ID,
-    SANDBOX_YOUTUBE_KEY,
-    SandboxServer,
-)
+from social_leadership.sandbox.server import SandboxServer
 from social_leadership.settings import Settings, load_settings
 from social_leadership.summary import build_summary
 
@@ -45,22 +39,8 @@ def run_pipeline(
     with SandboxServer(x_token=SANDBOX_X_TOKEN) as sandbox:
         base_url = sandbox.base_url
         extra = settings.as_env()
-        extra.update(connection_env("bluesky", base_url))
-        extra.update(connection_env("x", base_url, SANDBOX_X_TOKEN))
-        extra.update(connection_env("mastodon", base_url + "/mastodon/{instance}"))
-        extra.update(connection_env("youtube", base_url, SANDBOX_YOUTUBE_KEY))
-        extra.update(connection_env("facebook", base_url, SANDBOX_X_TOKEN))
-        extra.update(connection_env("linkedin", base_url, SANDBOX_X_TOKEN))
-        extra.update(connection_env("threads", base_url, SANDBOX_X_TOKEN))
-        # Instagram also needs the caller's own business account id (connection login).
-        extra["AIRFLOW_CONN_SLW_INSTAGRAM"] = json.dumps(
-            {
-                "conn_type": "http",
-                "host": base_url,
-                "password": SANDBOX_X_TOKEN,
-                "login": SANDBOX_IG_USER_ID,
-            }
-        )
+        # Every platform's connection, as its sandbox route declares it.
+        extra.update(sandbox.connection_env())
         env = airflow_environment(airflow_home, extra)
         if echo:
             print(f"sandbox API on {base_url}; Airflow home {airflow_home}", flush=True)

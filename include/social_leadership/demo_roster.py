@@ -18,12 +18,8 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from social_leadership.roster import (
-    ACCOUNT_COLUMNS,
-    GICS_SECTORS,
-    ROSTER_COLUMNS,
-    normalize_country,
-)
+from social_leadership.reference import GICS_SECTORS, normalize_country
+from social_leadership.roster import ACCOUNT_COLUMNS, ROSTER_COLUMNS
 
 DEFAULT_SEED = 20190611
 
@@ -55,7 +51,8 @@ REAL_EXECUTIVES: tuple[dict[str, str], ...] = (
         "company": "Meta Platforms",
         "country": "US",
         "sector": "Communication Services",
-        "facebook": "zuck",
+        # A personal profile, not a Page: import-only (platforms/graph.py).
+        "facebook": "profile:zuck",
     },
     {
         "executive_id": "sina-trinkwalder",

@@ -1,44 +1,57 @@
-"""Facts of the domain shared by every layer, kept import-free so DAG files can use them."""
+"""Facts of the domain shared by every layer, cheap to import so DAG files can use them."""
 
 from __future__ import annotations
 
-# Every platform the warehouse knows (roster columns, raw rows, dim_platform).
-PLATFORMS: tuple[str, ...] = (
-    "x",
-    "bluesky",
-    "mastodon",
-    "youtube",
-    "facebook",
-    "instagram",
-    "linkedin",
-    "threads",
-)
+from collections.abc import Iterator, Sequence
+from typing import overload
 
-# Platforms with a connector, extracted by platform_metrics. Threads profile lookup needs
-# the threads_profile_discovery permission, which Meta grants case by case: a token
-# without it stops the Threads extract with an error naming it (import its counts instead).
-API_PLATFORMS: tuple[str, ...] = (
-    "bluesky",
-    "x",
-    "mastodon",
-    "youtube",
-    "facebook",
-    "instagram",
-    "linkedin",
-    "threads",
-)
 
-# The 11 sectors of the Global Industry Classification Standard.
-GICS_SECTORS: tuple[str, ...] = (
-    "Energy",
-    "Materials",
-    "Industrials",
-    "Consumer Discretionary",
-    "Consumer Staples",
-    "Health Care",
-    "Financials",
-    "Information Technology",
-    "Communication Services",
-    "Utilities",
-    "Real Estate",
-)
+class RegisteredPlatforms(Sequence[str]):
+    """The names of the registered platforms, read from the platform registry
+    (:mod:`social_leadership.platforms.registry`) on every use, in registration order.
+
+    A sequence rather than a tuple fixed at import: a platform registered later (a test's
+    own platform) is in it everywhere at once. The registry is imported on first use only,
+    so importing this module stays cheap.
+    """
+
+    def _names(self) -> tuple[str, ...]:
+        # Importing the package registers the built-in connectors.
+        from social_leadership.platforms import platform_names
+
+        return platform_names()
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+    @overload
+    def __getitem__(self, index: slice) -> tuple[str, ...]: ...
+    def __getitem__(self, index: int | slice) -> str | tuple[str, ...]:
+        return self._names()[index]
+
+    def __len__(self) -> int:
+        return len(self._names())
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names())
+
+    def __contains__(self, value: object) -> bool:
+        return value in self._names()
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Sequence) and not isinstance(other, str):
+            return tuple(self) == tuple(other)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._names())
+
+    def __repr__(self) -> str:
+        return repr(self._names())
+
+
+# Every platform the warehouse knows: roster columns, raw rows, dim_platform.
+PLATFORMS: Sequence[str] = RegisteredPlatforms()
+# The platforms platform_metrics extracts, one task pair each: every registered platform
+# has a connector, so these are all of them (an account its API cannot count, such as a
+# LinkedIn member, is import-only within its platform).
+API_PLATFORMS: Sequence[str] = PLATFORMS

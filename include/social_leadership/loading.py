@@ -105,8 +105,10 @@ def extract_platform(
 
     ``login`` is the connection's own-account field (Instagram); ``connector_options`` go
     to the connector (tests pass ``sleep``, ``max_wait_seconds``; Mastodon
-    ``allowed_instances``). Without ``base_url`` nothing is sent (``not_configured``).
-    A refused request raises :class:`PlatformError`; no message holds ``credentials``.
+    ``allowed_instances``). A connector that keeps state between runs (its
+    ``state_option``: Mastodon ids, Bluesky DIDs) gets what the earlier landings taught.
+    Without ``base_url`` nothing is sent (``not_configured``). A refused request raises
+    :class:`PlatformError`; no message holds ``credentials``.
     """
     snapshot_date = observation_date(logical_date, now)
     if snapshot_date is None:
@@ -127,11 +129,11 @@ def extract_platform(
         message = not_configured_message(platform)
         log.warning(message)
         return ExtractOutcome(platform, snapshot_date, "not_configured", message=message)
-    if platform == "mastodon":
-        # Ids seen in earlier landings let Mastodon fetch 40 accounts a request.
-        connector_options.setdefault("account_ids", known_account_ids(landing_dir, platform))
     redactor = Redactor([credentials])
     try:
+        state_option = connector_class(platform).state_option
+        if state_option is not None:
+            connector_options.setdefault(state_option, known_account_ids(landing_dir, platform))
         connector = build_connector(platform, base_url, credentials, login, **connector_options)
         result = connector.extract(handles)
     except PlatformError as exc:
@@ -171,7 +173,9 @@ def extract_platform(
 
 
 def known_account_ids(landing_dir: Path, platform: str, days: int = 14) -> dict[str, str]:
-    """Handle -> platform account id from the latest complete landings (newest wins).
+    """Handle -> platform account id from the latest complete landings of the last
+    ``days`` landed days (newest wins), as the platform's connector learns it
+    (:meth:`~social_leadership.platforms.base.Connector.learn_state`).
 
     Read from the immutable landing zone, not the warehouse, so an extract task never
     needs the warehouse's single writer slot.
@@ -179,7 +183,7 @@ def known_account_ids(landing_dir: Path, platform: str, days: int = 14) -> dict[
     root = landing_dir / f"platform={platform}"
     if not root.is_dir():
         return {}
-    parse = connector_class(platform).parse
+    learn = connector_class(platform).learn_state
     ids: dict[str, str] = {}
     dates = sorted((p.name.removeprefix("date=") for p in root.glob("date=*")), reverse=True)
     for day in reversed(dates[:days]):
@@ -190,10 +194,7 @@ def known_account_ids(landing_dir: Path, platform: str, days: int = 14) -> dict[
         if run_dir is None:
             continue
         responses, _ = read_landed(run_dir)
-        for response in responses:
-            for observation in parse(response):
-                if observation.account_id and observation.status is AccountStatus.OK:
-                    ids[observation.account_handle] = observation.account_id
+        ids.update(learn(responses))
     return ids
 
 

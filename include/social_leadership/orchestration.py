@@ -56,30 +56,18 @@ __all__ = [
     "platform_endpoint",
 ]
 
-# The hosts a connection without one means: a platform is called only once its connection
-# exists, so even these public, credential-free endpoints are opt-in.
-PUBLIC_BASE_URLS = {
-    "bluesky": "https://public.api.bsky.app",
-    # Each account is asked of its own instance (see platforms/mastodon.py).
-    "mastodon": "https://{instance}",
-    "x": "https://api.x.com",
-    "youtube": "https://www.googleapis.com",
-    "facebook": "https://graph.facebook.com",
-    "instagram": "https://graph.facebook.com",
-    "linkedin": "https://api.linkedin.com",
-    "threads": "https://graph.threads.net",
-}
-
 
 def platform_endpoint(platform: str) -> PlatformEndpoint:
     """Base URL and credential from the Airflow connection ``slw_<platform>``.
 
-    ``host`` holds the base URL (empty: the platform's public endpoint, e.g. Bluesky's
-    public AppView, or for Mastodon each account's home instance), ``password`` the token
-    or API key and ``login`` the caller's own account id where the API needs one
-    (Instagram); Mastodon's extra ``allowed_instances`` names where its token may go.
-    Without a connection the platform is not configured (``base_url`` None): nothing is
-    sent anywhere, and the run is not failed for it.
+    ``host`` holds the base URL (empty: the platform's public endpoint, its connector's
+    ``public_base_url``: e.g. Bluesky's public AppView, or for Mastodon each account's
+    home instance), ``password`` the token or API key and ``login`` the caller's own
+    account id where the API needs one (Instagram); the ``extra`` keys the connector
+    declares (Mastodon's ``allowed_instances``, naming where its token may go) become
+    connector options. A platform's public endpoint is opt-in too: without a connection
+    the platform is not configured (``base_url`` None): nothing is sent anywhere, and the
+    run is not failed for it.
 
     The password is registered with Airflow's secrets masker in every form it travels in
     (Airflow masks only the literal value), so no task log shows it percent-encoded.
@@ -89,6 +77,7 @@ def platform_endpoint(platform: str) -> PlatformEndpoint:
     from airflow.sdk.log import mask_secret
 
     from social_leadership.platforms.redaction import travelling_forms
+    from social_leadership.platforms.registry import connector_class
 
     try:
         connection = BaseHook.get_connection(f"slw_{platform}")
@@ -98,14 +87,15 @@ def platform_endpoint(platform: str) -> PlatformEndpoint:
     if password:
         for form in travelling_forms(password):
             mask_secret(form)
-    host = connection.host or PUBLIC_BASE_URLS.get(platform)
+    connector = connector_class(platform)
+    host = connection.host or connector.public_base_url
     if host and "://" not in host:
         scheme = connection.schema or "https"
         port = f":{connection.port}" if connection.port else ""
         host = f"{scheme}://{host}{port}"
     options: dict[str, Any] = {}
-    if platform == "mastodon" and connection.extra:
-        allowed = connection.extra_dejson.get("allowed_instances")
-        if allowed is not None:
-            options["allowed_instances"] = allowed
+    extra = connection.extra_dejson if connection.extra else {}
+    for declared in connector.connection_fields:
+        if declared.source == "extra" and extra.get(declared.key) is not None:
+            options[declared.option] = extra[declared.key]
     return PlatformEndpoint(host, password, connection.login or None, options)

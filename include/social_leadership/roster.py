@@ -15,31 +15,25 @@ Roster file format (CSV, UTF-8, an Excel byte-order mark is accepted), one execu
 - ``full_name``, ``company``: required. ``title``: free text, may be empty.
 - ``country``: any common form of the country, in English, German, French or Spanish among
   others ("DE", "DEU", "Germany", "Deutschland", "UK", "USA", "Vereinigte Staaten",
-  "Estados Unidos", "UAE", ...); stored as ISO 3166-1 alpha-2.
-- ``sector``: one of the 11 GICS sectors (:data:`GICS_SECTORS`), case-insensitive.
+  "Estados Unidos", "UAE", ...); stored as ISO 3166-1 alpha-2
+  (:func:`social_leadership.reference.normalize_country`).
+- ``sector``: one of the 11 GICS sectors (:data:`social_leadership.reference.GICS_SECTORS`),
+  case-insensitive.
 - ``is_synthetic``: ``true``/``false`` (also ``1``/``0``, ``yes``/``no``; empty means false).
   Demo rows are synthetic and every output that shows them says so.
-- One column per platform (:data:`ACCOUNT_COLUMNS`), holding that executive's account
-  handle on it, or empty for none. Platform columns missing from the header mean "no
-  accounts on that platform"; the other columns are required. Handle rules:
-
-  ============  ==============================================================
-  x             ``^[A-Za-z0-9_]{1,15}$`` (a leading ``@`` is dropped)
-  bluesky       a domain handle (``name.bsky.social``) or a ``did:plc:``/``did:web:``
-                identifier; stored lowercase
-  mastodon      ``user@instance.domain`` (a leading ``@`` is dropped)
-  youtube       a channel id ``UC...`` (24 characters) or an ``@handle``
-  facebook      page or profile name, ``[A-Za-z0-9.]{1,50}``
-  instagram     ``[A-Za-z0-9._]{1,30}``
-  linkedin      member or organization vanity name, ``[A-Za-z0-9_-]{2,100}``
-  threads       as instagram
-  ============  ==============================================================
+- One column per registered platform (:data:`ACCOUNT_COLUMNS`), holding that executive's
+  account handle on it, or empty for none. Platform columns missing from the header mean
+  "no accounts on that platform"; the other columns are required. Each platform's
+  connector states its handle rule (``handle_pattern``, checked by its
+  ``normalize_handle``; README's platform table lists them): X, Mastodon and Bluesky drop
+  a leading ``@``, Bluesky handles are stored lowercase.
 
   An account (platform and handle, compared case-insensitively) belongs to one
   executive: a repeat on a row of another executive is an error on that row.
-  LinkedIn: a member vanity name is never fetched (LinkedIn has no API for a member's
-  follower count; import it, see :mod:`social_leadership.history`); an organization is
-  written ``urn:li:organization:<numeric id>`` and is fetched through the API.
+  Import-only accounts are never fetched (their platform's API has no follower count for
+  them; import it, see :mod:`social_leadership.history`): a LinkedIn member's vanity name
+  (an organization is written ``urn:li:organization:<numeric id>`` and is fetched) and a
+  Facebook profile, written ``profile:<name>`` (a plain name is a Page, fetched).
 
 Rows with errors are skipped and reported (file, line number, field, message); the valid
 rows still load, so one typo does not stop the daily run.
@@ -48,24 +42,24 @@ rows still load, so one typo does not stop the daily run.
 from __future__ import annotations
 
 import csv
-import functools
-import gettext
-import os
 import re
-import unicodedata
-from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
 import duckdb
-import pycountry
 
-from social_leadership.domain import GICS_SECTORS, PLATFORMS
+from social_leadership.domain import PLATFORMS
+
+# Re-exported: callers that read roster handles ask it here.
+from social_leadership.platforms.linkedin import is_linkedin_organization  # noqa: F401
+from social_leadership.platforms.registry import connector_class, is_registered
+from social_leadership.reference import normalize_country, normalize_sector
 from social_leadership.warehouse import ensure_schema, transaction
 
-ACCOUNT_COLUMNS: tuple[str, ...] = PLATFORMS
+# The registered platforms, read from the registry on each use.
+ACCOUNT_COLUMNS: Sequence[str] = PLATFORMS
 
 REQUIRED_COLUMNS: tuple[str, ...] = (
     "executive_id",
@@ -79,170 +73,17 @@ REQUIRED_COLUMNS: tuple[str, ...] = (
 
 OPTIONAL_COLUMNS: tuple[str, ...] = ("valid_from",)
 
-# Optional columns last, so a file written without them still lines up with this header.
-ROSTER_COLUMNS: tuple[str, ...] = REQUIRED_COLUMNS + ACCOUNT_COLUMNS + OPTIONAL_COLUMNS
+
+def roster_columns() -> tuple[str, ...]:
+    """The full roster header for the platforms registered now. Optional columns last,
+    so a file written without them still lines up with this header."""
+    return (*REQUIRED_COLUMNS, *ACCOUNT_COLUMNS, *OPTIONAL_COLUMNS)
+
+
+# The header for the built-in platforms (what the bundled roster is written with).
+ROSTER_COLUMNS: tuple[str, ...] = roster_columns()
 
 EXECUTIVE_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{1,63}$")
-
-_DOMAIN_HANDLE = r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?"
-_HANDLE_PATTERNS: dict[str, re.Pattern[str]] = {
-    "x": re.compile(r"^[A-Za-z0-9_]{1,15}$"),
-    "bluesky": re.compile(
-        rf"^(?:{_DOMAIN_HANDLE}|did:plc:[a-z2-7]{{24}}|did:web:{_DOMAIN_HANDLE})$"
-    ),
-    "mastodon": re.compile(r"^[A-Za-z0-9_]{1,30}@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$"),
-    "youtube": re.compile(r"^(?:UC[A-Za-z0-9_-]{22}|@[A-Za-z0-9._-]{3,30})$"),
-    "facebook": re.compile(r"^[A-Za-z0-9.]{1,50}$"),
-    "instagram": re.compile(r"^[A-Za-z0-9._]{1,30}$"),
-    "linkedin": re.compile(r"^(?:[A-Za-z0-9_-]{2,100}|urn:li:organization:[0-9]{1,20})$"),
-    "threads": re.compile(r"^[A-Za-z0-9._]{1,30}$"),
-}
-
-# Forms pycountry does not know: colloquial codes and English forms, and the German, French
-# and Spanish names that rosters and survey exports from European teams use. pycountry's
-# translations know many of the latter too; listing the usual ones keeps them independent of
-# those catalogues and puts them on the one-statement microdata load's table of spellings
-# (microdata._country_spellings). Keys are compared after _alias_key().
-COUNTRY_ALIASES: dict[str, str] = {
-    "uk": "GB",
-    "u.k.": "GB",
-    "england": "GB",
-    "scotland": "GB",
-    "wales": "GB",
-    "great britain": "GB",
-    "britain": "GB",
-    "grossbritannien": "GB",
-    "vereinigtes konigreich": "GB",
-    "royaume-uni": "GB",
-    "grande-bretagne": "GB",
-    "usa": "US",
-    "u.s.": "US",
-    "u.s.a.": "US",
-    "america": "US",
-    "vereinigte staaten": "US",
-    "vereinigte staaten von amerika": "US",
-    "etats-unis": "US",
-    "deutschland": "DE",
-    "brd": "DE",
-    "allemagne": "DE",
-    "frankreich": "FR",
-    "schweiz": "CH",
-    "suisse": "CH",
-    "svizzera": "CH",
-    "osterreich": "AT",
-    "oesterreich": "AT",
-    "autriche": "AT",
-    "niederlande": "NL",
-    "holland": "NL",
-    "pays-bas": "NL",
-    "belgien": "BE",
-    "belgique": "BE",
-    "spanien": "ES",
-    "espagne": "ES",
-    "italien": "IT",
-    "italie": "IT",
-    "schweden": "SE",
-    "suede": "SE",
-    "danemark": "DK",
-    "norwegen": "NO",
-    "norvege": "NO",
-    "finnland": "FI",
-    "polen": "PL",
-    "pologne": "PL",
-    "japon": "JP",
-    "chine": "CN",
-    "indien": "IN",
-    "inde": "IN",
-    "brasilien": "BR",
-    "bresil": "BR",
-    "kanada": "CA",
-    "australien": "AU",
-    "australie": "AU",
-    "russia": "RU",
-    "russland": "RU",
-    "turkey": "TR",
-    "turkei": "TR",
-    "turquie": "TR",
-    "korea": "KR",
-    "sudkorea": "KR",
-    "coree du sud": "KR",
-    "mexiko": "MX",
-    "mexique": "MX",
-    "sudafrika": "ZA",
-    "afrique du sud": "ZA",
-    # English
-    "the netherlands": "NL",
-    "the uk": "GB",
-    "the united kingdom": "GB",
-    "the united states": "US",
-    "the usa": "US",
-    "uae": "AE",
-    "u.a.e.": "AE",
-    "emirates": "AE",
-    "ivory coast": "CI",
-    "republic of korea": "KR",
-    "south korea": "KR",
-    "republic of ireland": "IE",
-    "mainland china": "CN",
-    # German
-    "vereinigte arabische emirate": "AE",
-    "elfenbeinkuste": "CI",
-    "republik korea": "KR",
-    "irland": "IE",
-    "saudi-arabien": "SA",
-    "singapur": "SG",
-    "argentinien": "AR",
-    "kolumbien": "CO",
-    "tschechien": "CZ",
-    "griechenland": "GR",
-    # French
-    "etats unis": "US",
-    "royaume uni": "GB",
-    "pays bas": "NL",
-    "emirats arabes unis": "AE",
-    "cote d'ivoire": "CI",
-    "republique de coree": "KR",
-    "irlande": "IE",
-    "arabie saoudite": "SA",
-    "singapour": "SG",
-    "finlande": "FI",
-    "argentine": "AR",
-    "colombie": "CO",
-    "russie": "RU",
-    "grece": "GR",
-    # Spanish
-    "alemania": "DE",
-    "estados unidos": "US",
-    "estados unidos de america": "US",
-    "ee. uu.": "US",
-    "ee.uu.": "US",
-    "ee uu": "US",
-    "eeuu": "US",
-    "reino unido": "GB",
-    "gran bretana": "GB",
-    "inglaterra": "GB",
-    "francia": "FR",
-    "suiza": "CH",
-    "paises bajos": "NL",
-    "holanda": "NL",
-    "espana": "ES",
-    "italia": "IT",
-    "brasil": "BR",
-    "corea del sur": "KR",
-    "emiratos arabes unidos": "AE",
-    "costa de marfil": "CI",
-    "rusia": "RU",
-    "turquia": "TR",
-    "suecia": "SE",
-    "noruega": "NO",
-    "dinamarca": "DK",
-    "finlandia": "FI",
-    "polonia": "PL",
-    "belgica": "BE",
-    "irlanda": "IE",
-    "sudafrica": "ZA",
-    "arabia saudita": "SA",
-}
 
 _TRUE = frozenset({"true", "1", "yes", "y", "t"})
 _FALSE = frozenset({"false", "0", "no", "n", "f", ""})
@@ -303,90 +144,12 @@ class Roster:
         return list(latest.values())
 
 
-def _alias_key(value: str) -> str:
-    # Strip accents so "Österreich", "Osterreich" and "Oesterreich"-less spellings meet.
-    text = value.strip().casefold().replace("ß", "ss").replace("\u2019", "'")
-    decomposed = unicodedata.normalize("NFKD", text)
-    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    return " ".join(stripped.split())
-
-
-@functools.cache
-def _translated_country_names() -> dict[str, str]:
-    """Country names in every language pycountry ships (the Debian iso-codes translations:
-    "Brasil", "España", "Italia", "Polska", "日本", ...), by alias key.
-
-    A few translations are wrong or shared (one locale spells Malaysia "México"): a name
-    goes to the country most locales give it, and a name split evenly goes to none. Latin
-    names of three letters or fewer are left out: they are codes or ordinary words ("Man"
-    is the Isle of Man in one locale), and codes are pycountry's to resolve.
-    """
-    votes: defaultdict[str, Counter[str]] = defaultdict(Counter)
-    for locale in sorted(os.listdir(pycountry.LOCALES_DIR)):
-        try:
-            catalog = gettext.translation("iso3166-1", pycountry.LOCALES_DIR, [locale])
-        except OSError:
-            continue
-        for country in pycountry.countries:
-            for attribute in ("name", "common_name", "official_name"):
-                english = getattr(country, attribute, None)
-                if not english:
-                    continue
-                key = _alias_key(catalog.gettext(english))
-                if len(key) > 3 or not key.isascii():
-                    votes[key][country.alpha_2] += 1
-    names = {}
-    for key, counts in votes.items():
-        ranked = counts.most_common(2)
-        if len(ranked) == 1 or ranked[0][1] > ranked[1][1]:
-            names[key] = ranked[0][0]
-    return names
-
-
-def normalize_country(value: str) -> str:
-    """ISO 3166-1 alpha-2 code for a country given in any common form or language.
-
-    Tried in turn: our aliases, pycountry's codes and English names, then the names in the
-    languages pycountry ships. Raises ``ValueError`` when the value is not recognised.
-    """
-    text = value.strip()
-    if not text:
-        raise ValueError("country is empty")
-    alias = COUNTRY_ALIASES.get(_alias_key(text))
-    if alias:
-        return alias
-    try:
-        return str(pycountry.countries.lookup(text).alpha_2)
-    except LookupError:
-        pass
-    translated = _translated_country_names().get(_alias_key(text))
-    if translated:
-        return translated
-    raise ValueError(f"unknown country {text!r}")
-
-
-def normalize_sector(value: str) -> str:
-    """The canonical GICS sector name; raises ``ValueError`` for anything else."""
-    wanted = " ".join(value.split()).casefold()
-    for sector in GICS_SECTORS:
-        if sector.casefold() == wanted:
-            return sector
-    raise ValueError(f"{value.strip()!r} is not a GICS sector (one of: {', '.join(GICS_SECTORS)})")
-
-
 def normalize_handle(platform: str, value: str) -> str:
-    """The stored form of a handle on ``platform``; raises ``ValueError`` if invalid."""
-    handle = value.strip()
-    if platform in {"x", "mastodon"}:
-        handle = handle.removeprefix("@")
-    if platform == "bluesky":
-        handle = handle.removeprefix("@").lower()
-    pattern = _HANDLE_PATTERNS.get(platform)
-    if pattern is None:
+    """The stored form of a handle on ``platform`` (its connector's rule); raises
+    ``ValueError`` if invalid."""
+    if not is_registered(platform):
         raise ValueError(f"unknown platform {platform!r}")
-    if not pattern.match(handle):
-        raise ValueError(f"{value.strip()!r} is not a valid {platform} handle")
-    return handle
+    return connector_class(platform).normalize_handle(value)
 
 
 def _parse_bool(value: str) -> bool:
@@ -406,11 +169,6 @@ def _parse_valid_from(value: str) -> date | None:
         return date.fromisoformat(text)
     except ValueError:
         raise ValueError(f"{text!r} is not an ISO date (YYYY-MM-DD)") from None
-
-
-def is_linkedin_organization(handle: str) -> bool:
-    """Whether a roster LinkedIn handle names an organization (fetched) or a member."""
-    return handle.startswith("urn:li:organization:")
 
 
 def load_roster(path: Path) -> Roster:

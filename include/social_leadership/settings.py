@@ -1,15 +1,23 @@
 """Every path and endpoint the pipeline uses, read from ``SLW_*`` environment variables.
 
 Defaults live under the repository's git-ignored ``data/`` folder, so a fresh clone runs
-without any configuration. README lists every variable; ``slw settings`` prints the values
-in force.
+without any configuration. :class:`Settings` is a typed model (pydantic): a value that is
+not allowed (``SLW_GAP_FILL_DAYS=-5``, ``SLW_LATE_DATA_DAYS=abc``, a folder setting naming
+a file) stops :func:`load_settings` with a :class:`SettingsError` naming each such
+variable, its value and what is allowed. README lists every variable; ``slw settings``
+prints the values in force.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from pathlib import Path
+from typing import Annotated, Any
+
+import annotated_types
+from pydantic import AfterValidator, Field, ValidationError
+from pydantic.dataclasses import dataclass
 
 ENV_PREFIX = "SLW_"
 
@@ -38,53 +46,56 @@ DEFAULT_SURVEY_MAX_CELL_CHARS = 131_072
 DEFAULT_SURVEY_MAX_XLSX_UNCOMPRESSED_BYTES = 64 << 20
 
 
-def _path(name: str, default: Path) -> Path:
-    raw = os.environ.get(ENV_PREFIX + name)
-    return Path(raw).expanduser().resolve() if raw else default
+def _not_an_existing_file(path: Path) -> Path:
+    if path.exists() and not path.is_dir():
+        raise ValueError("it names an existing file")
+    return path
 
 
-def _int(name: str, default: int) -> int:
-    raw = os.environ.get(ENV_PREFIX + name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return int(raw)
-    except ValueError as exc:
-        raise ValueError(f"{ENV_PREFIX}{name} must be an integer, got {raw!r}") from exc
+def _not_an_existing_folder(path: Path) -> Path:
+    if path.is_dir():
+        raise ValueError("it names an existing folder")
+    return path
 
 
-def _positive_int(name: str, default: int) -> int:
-    value = _int(name, default)
-    if value < 1:
-        raise ValueError(f"{ENV_PREFIX}{name} must be at least 1, got {value}")
-    return value
+# The kinds of setting, each with what it allows (said in a refusal). A folder need not
+# exist yet (the pipeline creates it), but must not be a file, and the other way round.
+FolderPath = Annotated[Path, AfterValidator(_not_an_existing_file)]
+FilePath = Annotated[Path, AfterValidator(_not_an_existing_folder)]
+# A count that may be 0 (no gap filling, no late-data margin) ...
+Days = Annotated[int, Field(ge=0)]
+# ... and sizes, row counts and durations, where 0 would stop the pipeline.
+Positive = Annotated[int, Field(ge=1)]
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Resolved settings. Build with :func:`load_settings`; never hard-code a path elsewhere."""
+    """Resolved settings. Build with :func:`load_settings`; never hard-code a path elsewhere.
 
-    data_dir: Path
-    warehouse_path: Path
-    serving_path: Path
-    serving_parquet_dir: Path
-    landing_dir: Path
-    quarantine_dir: Path
-    reports_dir: Path
-    logs_dir: Path
-    roster_path: Path
-    survey_dir: Path
-    dbt_project_dir: Path
-    dbt_profiles_dir: Path
-    dbt_target_dir: Path
-    gap_fill_days: int
-    late_data_days: int
-    pseudonym_key_file: Path
-    quality_slice_rows: int = 500_000
-    serving_parquet_retention_minutes: int = 60
-    survey_max_file_bytes: int = DEFAULT_SURVEY_MAX_FILE_BYTES
-    survey_max_cell_chars: int = DEFAULT_SURVEY_MAX_CELL_CHARS
-    survey_max_xlsx_uncompressed_bytes: int = DEFAULT_SURVEY_MAX_XLSX_UNCOMPRESSED_BYTES
+    Validated on construction, also by ``dataclasses.replace``.
+    """
+
+    data_dir: FolderPath
+    warehouse_path: FilePath
+    serving_path: FilePath
+    serving_parquet_dir: FolderPath
+    landing_dir: FolderPath
+    quarantine_dir: FolderPath
+    reports_dir: FolderPath
+    logs_dir: FolderPath
+    roster_path: FilePath
+    survey_dir: FolderPath
+    dbt_project_dir: FolderPath
+    dbt_profiles_dir: FolderPath
+    dbt_target_dir: FolderPath
+    gap_fill_days: Days
+    late_data_days: Days
+    pseudonym_key_file: FilePath
+    quality_slice_rows: Positive = 500_000
+    serving_parquet_retention_minutes: Positive = 60
+    survey_max_file_bytes: Positive = DEFAULT_SURVEY_MAX_FILE_BYTES
+    survey_max_cell_chars: Positive = DEFAULT_SURVEY_MAX_CELL_CHARS
+    survey_max_xlsx_uncompressed_bytes: Positive = DEFAULT_SURVEY_MAX_XLSX_UNCOMPRESSED_BYTES
 
     def ensure_dirs(self) -> None:
         """Create every folder the pipeline writes to (idempotent)."""
@@ -104,10 +115,41 @@ class Settings:
 
     def as_env(self) -> dict[str, str]:
         """The settings as ``SLW_*`` variables, for subprocesses such as dbt."""
-        env = {}
-        for field in fields(self):
-            env[ENV_PREFIX + field.name.upper()] = str(getattr(self, field.name))
-        return env
+        return {env_variable(field.name): str(getattr(self, field.name)) for field in fields(self)}
+
+
+def env_variable(field_name: str) -> str:
+    """The environment variable of a :class:`Settings` field: ``gap_fill_days`` ->
+    ``SLW_GAP_FILL_DAYS``."""
+    return ENV_PREFIX + field_name.upper()
+
+
+class SettingsError(ValueError):
+    """One or more ``SLW_*`` variables hold a value that is not allowed."""
+
+    def __init__(self, problems: list[tuple[str, str, str]]) -> None:
+        self.variables = tuple(variable for variable, _, _ in problems)
+        listing = "\n".join(
+            f"  {variable}={value!r}: not allowed, must be {allowed}"
+            for variable, value, allowed in problems
+        )
+        super().__init__(f"{len(problems)} setting(s) not allowed:\n{listing}")
+
+
+def _allowed(field_name: str, message: str) -> str:
+    """What a field allows, in words, from its declared type and bounds."""
+    info = Settings.__pydantic_fields__[field_name]
+    checks = {getattr(item, "func", None) for item in info.metadata}
+    if _not_an_existing_file in checks:
+        return f"a folder ({message.removeprefix('Value error, ')})"
+    if _not_an_existing_folder in checks:
+        return f"a file ({message.removeprefix('Value error, ')})"
+    if info.annotation is bool:
+        return "true or false (also 1/0, yes/no, on/off)"
+    if info.annotation is not int:
+        return message
+    minimum = [item.ge for item in info.metadata if isinstance(item, annotated_types.Ge)]
+    return "a whole number" + (f" of at least {minimum[0]}" if minimum else "")
 
 
 SETTING_DOCS: dict[str, str] = {
@@ -157,31 +199,51 @@ SETTING_DOCS: dict[str, str] = {
 }
 
 
+def _from_env(field_name: str) -> str | None:
+    """The variable's text, or None when it is unset or empty (the default applies)."""
+    return os.environ.get(env_variable(field_name)) or None
+
+
+def _path(field_name: str, default: Path) -> Path:
+    raw = _from_env(field_name)
+    return Path(raw).expanduser().resolve() if raw else default
+
+
 def load_settings() -> Settings:
-    """Read the environment now (not at import time, so tests can point it elsewhere)."""
-    data_dir = _path("DATA_DIR", REPO_ROOT / "data")
-    return Settings(
-        data_dir=data_dir,
-        warehouse_path=_path("WAREHOUSE_PATH", data_dir / "warehouse" / "warehouse.duckdb"),
-        serving_path=_path("SERVING_PATH", data_dir / "serving" / "serving.duckdb"),
-        serving_parquet_dir=_path("SERVING_PARQUET_DIR", data_dir / "serving" / "parquet"),
-        landing_dir=_path("LANDING_DIR", data_dir / "landing"),
-        quarantine_dir=_path("QUARANTINE_DIR", data_dir / "quarantine"),
-        reports_dir=_path("REPORTS_DIR", data_dir / "reports"),
-        logs_dir=_path("LOGS_DIR", data_dir / "logs"),
-        roster_path=_path("ROSTER_PATH", BUNDLED_DATA_DIR / "roster" / "executives.csv"),
-        survey_dir=_path("SURVEY_DIR", data_dir / "landing" / "surveys"),
-        dbt_project_dir=_path("DBT_PROJECT_DIR", DBT_PROJECT_DIR),
-        dbt_profiles_dir=_path("DBT_PROFILES_DIR", DBT_PROJECT_DIR),
-        dbt_target_dir=_path("DBT_TARGET_DIR", data_dir / "dbt" / "target"),
-        gap_fill_days=_int("GAP_FILL_DAYS", 7),
-        late_data_days=_int("LATE_DATA_DAYS", 3),
-        pseudonym_key_file=_path("PSEUDONYM_KEY_FILE", data_dir / "secrets" / "pseudonym.key"),
-        quality_slice_rows=_positive_int("QUALITY_SLICE_ROWS", 500_000),
-        serving_parquet_retention_minutes=_positive_int("SERVING_PARQUET_RETENTION_MINUTES", 60),
-        survey_max_file_bytes=_positive_int("SURVEY_MAX_FILE_BYTES", DEFAULT_SURVEY_MAX_FILE_BYTES),
-        survey_max_cell_chars=_positive_int("SURVEY_MAX_CELL_CHARS", DEFAULT_SURVEY_MAX_CELL_CHARS),
-        survey_max_xlsx_uncompressed_bytes=_positive_int(
-            "SURVEY_MAX_XLSX_UNCOMPRESSED_BYTES", DEFAULT_SURVEY_MAX_XLSX_UNCOMPRESSED_BYTES
-        ),
-    )
+    """Read the environment now (not at import time, so tests can point it elsewhere).
+
+    Raises :class:`SettingsError` naming every variable whose value is not allowed.
+    """
+    data_dir = _path("data_dir", REPO_ROOT / "data")
+    values: dict[str, Any] = {
+        "data_dir": data_dir,
+        "warehouse_path": _path("warehouse_path", data_dir / "warehouse" / "warehouse.duckdb"),
+        "serving_path": _path("serving_path", data_dir / "serving" / "serving.duckdb"),
+        "serving_parquet_dir": _path("serving_parquet_dir", data_dir / "serving" / "parquet"),
+        "landing_dir": _path("landing_dir", data_dir / "landing"),
+        "quarantine_dir": _path("quarantine_dir", data_dir / "quarantine"),
+        "reports_dir": _path("reports_dir", data_dir / "reports"),
+        "logs_dir": _path("logs_dir", data_dir / "logs"),
+        "roster_path": _path("roster_path", BUNDLED_DATA_DIR / "roster" / "executives.csv"),
+        "survey_dir": _path("survey_dir", data_dir / "landing" / "surveys"),
+        "dbt_project_dir": _path("dbt_project_dir", DBT_PROJECT_DIR),
+        "dbt_profiles_dir": _path("dbt_profiles_dir", DBT_PROJECT_DIR),
+        "dbt_target_dir": _path("dbt_target_dir", data_dir / "dbt" / "target"),
+        "gap_fill_days": _from_env("gap_fill_days") or 7,
+        "late_data_days": _from_env("late_data_days") or 3,
+        "pseudonym_key_file": _path("pseudonym_key_file", data_dir / "secrets" / "pseudonym.key"),
+    }
+    # The rest take the model's defaults when unset.
+    for field in fields(Settings):
+        if field.name not in values and (raw := _from_env(field.name)) is not None:
+            values[field.name] = raw
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            name = str(error["loc"][0])
+            raw = _from_env(name)
+            shown = raw if raw is not None else str(values.get(name))
+            problems.append((env_variable(name), shown, _allowed(name, error["msg"])))
+        raise SettingsError(problems) from None

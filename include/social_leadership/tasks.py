@@ -1,30 +1,36 @@
 """Task bodies for the DAGs: read settings and the Airflow context, call the pure modules.
 
-Each returns a small JSON-able dict (it becomes the task's XCom, visible in the UI).
+Each returns a small JSON-able dict (it becomes the task's XCom, visible in the UI), the
+dump of a typed payload (task_payloads.py) that the reading task validates back.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-from dataclasses import asdict
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from social_leadership.settings import load_settings
+from social_leadership.task_payloads import (
+    HistoryImportSummary,
+    PlatformRunCheck,
+    QualityGateSummary,
+    SurveyIntakeSummary,
+    from_xcom,
+    to_xcom,
+)
+
+if TYPE_CHECKING:
+    import duckdb
+
+    from social_leadership.roster import Roster
 
 log = logging.getLogger(__name__)
 
 
 def _run_id(context: dict[str, Any]) -> str:
     return str(context["run_id"])
-
-
-def _jsonable(outcome: object, *, drop: tuple[str, ...] = ()) -> dict[str, Any]:
-    """A dataclass as plain JSON types (dates and paths as strings) for XCom."""
-    data = {k: v for k, v in asdict(outcome).items() if k not in drop}  # type: ignore[call-overload]
-    return json.loads(json.dumps(data, default=str))
 
 
 def load_roster_task() -> dict[str, list[str]]:
@@ -50,19 +56,38 @@ def load_roster_task() -> dict[str, list[str]]:
     return handles
 
 
+def _loaded_roster(con: duckdb.DuckDBPyConnection) -> Roster:
+    """The roster as this run's ``load_roster`` stored it in raw: the file is read once per
+    run, and may have changed since."""
+    from social_leadership.roster import Account, Executive, Roster
+
+    executives = con.execute(
+        "select executive_id, full_name, title, company_name, country_code, sector, "
+        "is_synthetic, valid_from from raw.roster_executives "
+        "order by executive_id, valid_from nulls first"
+    ).fetchall()
+    accounts = con.execute(
+        "select executive_id, platform, account_handle from raw.roster_accounts "
+        "order by executive_id, platform"
+    ).fetchall()
+    return Roster(
+        executives=[Executive(*row) for row in executives],
+        accounts=[Account(*row) for row in accounts],
+    )
+
+
 def import_history_task() -> dict[str, Any]:
     """Seed the demo history into a warehouse without imports (bundled roster only), then
     import the history files dropped into ``<landing>/history/``."""
     from social_leadership.history import import_folder, seed_demo_history
-    from social_leadership.roster import load_roster
     from social_leadership.settings import BUNDLED_DATA_DIR
     from social_leadership.warehouse import connect
 
     settings = load_settings()
-    roster = load_roster(settings.roster_path)
     history_dir = settings.landing_dir / "history"
     outcomes = []
     with connect(settings.warehouse_path) as con:
+        roster = _loaded_roster(con)
         # Synthetic history belongs to the synthetic demo roster only, never to a real one.
         if settings.roster_path.resolve() == (BUNDLED_DATA_DIR / "roster" / "executives.csv"):
             seeded = seed_demo_history(con, roster, history_dir / "demo", settings.quarantine_dir)
@@ -78,11 +103,11 @@ def import_history_task() -> dict[str, Any]:
             outcome.rows_rejected,
             f" (quarantine {outcome.quarantine_path})" if outcome.quarantine_path else "",
         )
-    return {
-        "files": len(outcomes),
-        "rows_loaded": sum(o.rows_loaded for o in outcomes),
-        "rows_rejected": sum(o.rows_rejected for o in outcomes),
-    }
+    return HistoryImportSummary(
+        files=len(outcomes),
+        rows_loaded=sum(o.rows_loaded for o in outcomes),
+        rows_rejected=sum(o.rows_rejected for o in outcomes),
+    ).to_xcom()
 
 
 def platform_rows_arrived(context: dict[str, Any]) -> bool:
@@ -143,7 +168,7 @@ def extract_task(platform: str, handles: list[str], context: dict[str, Any]) -> 
         raise AirflowSkipException(outcome.message)
     if outcome.transient and _tries_remain(context):
         raise AirflowException(f"{outcome.message} (Airflow retries the extract)")
-    return _jsonable(outcome)
+    return to_xcom(outcome)
 
 
 def _tries_remain(context: dict[str, Any]) -> bool:
@@ -181,8 +206,7 @@ def load_task(
             platform, day, "not_configured", message=not_configured_message(platform)
         )
     else:
-        extract = ExtractOutcome(**extract_outcome)
-        extract.snapshot_date = date.fromisoformat(str(extract_outcome["snapshot_date"]))
+        extract = from_xcom(ExtractOutcome, extract_outcome)
     with connect(settings.warehouse_path) as con:
         if extract.landing_dir:
             outcome = load_platform_day(
@@ -200,12 +224,12 @@ def load_task(
         # The rows it did load are in raw all the same: its outcome stays readable, so that
         # anything_loaded signals the warehouse for them (a raise returns no XCom).
         if (ti := context.get("ti")) is not None:
-            ti.xcom_push(BaseXCom.XCOM_RETURN_KEY, _jsonable(outcome))
+            ti.xcom_push(BaseXCom.XCOM_RETURN_KEY, to_xcom(outcome))
         # Loading again would load the same landing: only a new extract can do better.
         raise AirflowFailException(f"{extract.platform} failed: {outcome.message}")
     if outcome.status == "not_configured":
         raise AirflowSkipException(outcome.message)
-    return _jsonable(outcome)
+    return to_xcom(outcome)
 
 
 def failed_tasks(states: dict[str, str | None], *, exclude: str) -> list[str]:
@@ -241,7 +265,7 @@ def check_platforms_task(context: dict[str, Any]) -> dict[str, Any]:
         raise AirflowFailException(
             f"tasks failed: {', '.join(failed)}{named} (see audit.platform_loads)"
         )
-    return {"failed": [], "not_configured": skipped}
+    return PlatformRunCheck(failed=[], not_configured=skipped).to_xcom()
 
 
 def ingest_surveys_task() -> dict[str, Any]:
@@ -281,14 +305,14 @@ def ingest_surveys_task() -> dict[str, Any]:
                 outcome.rows_loaded,
             )
     loaded = [o for o in outcomes if o.status == "loaded"]
-    return {
-        "files_loaded": len(loaded),
-        "files_unchanged": sum(o.status == "unchanged" for o in outcomes),
-        "files_quarantined": sum(o.status == "quarantined" for o in outcomes),
-        "rows_loaded": sum(o.rows_loaded for o in outcomes),
-        "published_rows_loaded": sum(o.rows_loaded for o in loaded if o.shape == "published"),
-        "respondents_loaded": sum(o.rows_loaded for o in loaded if o.shape == "microdata"),
-    }
+    return SurveyIntakeSummary(
+        files_loaded=len(loaded),
+        files_unchanged=sum(o.status == "unchanged" for o in outcomes),
+        files_quarantined=sum(o.status == "quarantined" for o in outcomes),
+        rows_loaded=sum(o.rows_loaded for o in outcomes),
+        published_rows_loaded=sum(o.rows_loaded for o in loaded if o.shape == "published"),
+        respondents_loaded=sum(o.rows_loaded for o in loaded if o.shape == "microdata"),
+    ).to_xcom()
 
 
 def dbt_build_task(context: dict[str, Any]) -> dict[str, Any]:
@@ -307,7 +331,7 @@ def dbt_build_task(context: dict[str, Any]) -> dict[str, Any]:
     with connect(settings.warehouse_path) as con:
         record_build(con, _run_id(context), plan, started_at, result)
     # The per-node statuses and output are in the task log and target/run_results.json.
-    summary = _jsonable(result, drop=("statuses", "output_tail"))
+    summary = to_xcom(result, drop=("statuses", "output_tail"))
     summary["full_refresh"] = plan.full_refresh
     return summary
 
@@ -318,11 +342,11 @@ def quality_gate_task(context: dict[str, Any]) -> dict[str, Any]:
 
     settings = load_settings()
     report = check_marts(settings, _run_id(context))
-    summary = {
-        "passed": len(report.passed),
-        "failed": len(report.failed),
-        "critical_failures": len(report.critical_failures),
-    }
+    summary = QualityGateSummary(
+        passed=len(report.passed),
+        failed=len(report.failed),
+        critical_failures=len(report.critical_failures),
+    ).to_xcom()
     try:
         report.raise_if_critical()
     except QualityGateError as exc:
@@ -336,12 +360,13 @@ def quality_gate_task(context: dict[str, Any]) -> dict[str, Any]:
 
 
 def publish_task(context: dict[str, Any]) -> dict[str, Any]:
-    from social_leadership.roster import load_roster
     from social_leadership.serving import publish
+    from social_leadership.warehouse import connect, holds_synthetic_executives
 
     settings = load_settings()
-    roster = load_roster(settings.roster_path)
-    synthetic = any(e.is_synthetic for e in roster.executives)
+    # Not the roster file again: it may have changed since this run's roster load.
+    with connect(settings.warehouse_path, read_only=True) as con:
+        synthetic = holds_synthetic_executives(con)
     publication = publish(settings, _run_id(context), synthetic=synthetic)
     log.info(
         "published %d tables: serving copy %s, Parquet set %s",
@@ -349,4 +374,4 @@ def publish_task(context: dict[str, Any]) -> dict[str, Any]:
         publication.serving_path,
         publication.parquet_dir,
     )
-    return _jsonable(publication)
+    return to_xcom(publication)

@@ -9,7 +9,8 @@ from urllib.parse import quote, quote_plus
 
 import pytest
 
-from social_leadership.orchestration import PUBLIC_BASE_URLS, platform_endpoint
+from social_leadership.domain import PLATFORMS
+from social_leadership.orchestration import platform_endpoint
 
 SECRET = "Mask/me+please=Zq81"
 
@@ -26,7 +27,7 @@ def _connection(monkeypatch, platform: str, **fields: object) -> None:
     )
 
 
-@pytest.mark.parametrize("platform", sorted(PUBLIC_BASE_URLS))
+@pytest.mark.parametrize("platform", sorted(PLATFORMS))
 def test_without_a_connection_no_platform_has_an_endpoint(platform):
     assert platform_endpoint(platform).base_url is None
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import TYPE_CHECKING
+import re
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pytest
 
-from social_leadership.quality import QualityGateError, check_marts
+from social_leadership.dbt_runner import DbtError, run_dbt
+from social_leadership.quality import MART_SUITES, QualityGateError, check_marts
 from social_leadership.settings import Settings
 
 if TYPE_CHECKING:
@@ -38,7 +40,8 @@ def test_good_marts_pass_and_are_recorded(copied_built_warehouse: Settings) -> N
     assert report.critical_failures == []
     assert report.is_publishable
     report.raise_if_critical()
-    assert len(report.passed) == len(report.results) >= 30
+    assert len(report.passed) == len(report.results)
+    assert len(report.results) == sum(len(suite.expectations()) for suite in MART_SUITES)
     tables = {check.table_name for check in report.results}
     assert {
         "fct_executive_reach_daily",
@@ -55,37 +58,28 @@ def test_good_marts_pass_and_are_recorded(copied_built_warehouse: Settings) -> N
     assert len(audit_rows(copied_built_warehouse, "run-good")) == len(report.results)
 
 
-def test_negative_followers_and_duplicate_key_block_publication(
-    copied_built_warehouse: Settings,
-) -> None:
+def test_negative_followers_block_publication(copied_built_warehouse: Settings) -> None:
     corrupt(
         copied_built_warehouse,
         "update marts.fct_executive_reach_daily set followers = -5 "
-        "where executive_id = 'us_one' and metric_date = date '2025-01-05'",
-        "insert into marts.fct_executive_reach_daily "
-        "select * from marts.fct_executive_reach_daily where executive_id = 'de_one' limit 1",
+        "where executive_id = 'us_one' and metric_date between date '2025-01-05' "
+        "and date '2025-01-06'",
     )
 
     report = check_marts(copied_built_warehouse, "run-bad")
 
-    critical = {(check.expectation, check.column_name) for check in report.critical_failures}
-    assert critical == {
-        ("expect_column_values_to_be_between", "followers"),
-        ("expect_compound_columns_to_be_unique", "executive_id,platform,metric_date"),
-    }
-    duplicate = next(
-        check
+    critical = [
+        (check.expectation, check.column_name, check.unexpected_count)
         for check in report.critical_failures
-        if check.column_name and "," in check.column_name
-    )
-    assert duplicate.unexpected_count == 2
+    ]
+    assert critical == [("expect_column_values_to_be_between", "followers", 2)]
     with pytest.raises(QualityGateError, match=r"fct_executive_reach_daily\.followers") as raised:
         report.raise_if_critical()
-    assert len(raised.value.failures) == 2
+    assert len(raised.value.failures) == 1
 
     recorded = audit_rows(copied_built_warehouse, "run-bad")
     assert len(recorded) == len(report.results)
-    assert sum(1 for row in recorded if row[2] and not row[3]) == 2
+    assert sum(1 for row in recorded if row[2] and not row[3]) == 1
 
 
 def test_more_active_than_tracked_is_critical(copied_built_warehouse: Settings) -> None:
@@ -143,23 +137,21 @@ def test_suite_runs_on_the_shared_build(synthetic_built_warehouse: BuiltWarehous
     assert report.is_publishable
 
 
-def test_two_current_versions_of_an_executive_are_critical(
+def test_an_executive_without_a_current_version_is_critical(
     copied_built_warehouse: Settings,
 ) -> None:
+    # Closed without a successor: each row is consistent (is_current = valid_to is null),
+    # only the executive as a whole is wrong.
     corrupt(
         copied_built_warehouse,
-        "insert into marts.dim_executive select * replace ("
-        "md5('extra') as executive_version_id, date '2020-01-01' as valid_from, "
-        "2 as version_number) from marts.dim_executive where executive_id = 'us_one'",
+        "update marts.dim_executive set is_current = false, valid_to = date '2025-01-20' "
+        "where executive_id = 'us_one'",
     )
 
     report = check_marts(copied_built_warehouse, "run-scd2")
 
-    failed = {(c.table_name, c.column_name) for c in report.critical_failures}
-    assert failed == {
-        ("dim_executive", "executive_id"),
-        ("dim_executive", "current_versions_of_executive"),
-    }
+    failed = [(c.table_name, c.column_name, c.unexpected_count) for c in report.critical_failures]
+    assert failed == [("dim_executive", "current_versions_of_executive", 1)]
 
 
 def test_share_outside_zero_to_one_in_country_comparison_is_critical(
@@ -188,19 +180,17 @@ def _verdicts(report: object) -> list[tuple[str, str, str | None, bool, int | No
 def test_daily_facts_are_validated_in_bounded_slices_with_the_same_verdicts(
     copied_built_warehouse: Settings,
 ) -> None:
-    from social_leadership.quality import SLICED_BY, _frames
+    from social_leadership.quality import _frames
 
     corrupt(
         copied_built_warehouse,
-        # A bad row near the end, a duplicate key, and a row without a day.
+        # A bad row near the end, and a bad row without a day (which a slice must hold).
         "update marts.fct_executive_reach_daily set followers = -5 where metric_date = "
         "(select max(metric_date) from marts.fct_executive_reach_daily) "
         "and executive_id = 'us_one'",
-        "insert into marts.fct_executive_reach_daily "
-        "select * from marts.fct_executive_reach_daily where executive_id = 'de_one' limit 1",
         "insert into marts.fct_reach_by_country_sector_daily "
-        "select * replace (null as metric_date) from marts.fct_reach_by_country_sector_daily "
-        "limit 1",
+        "select * replace (null as metric_date, 1.5 as active_share) "
+        "from marts.fct_reach_by_country_sector_daily limit 1",
         # Missing counts, which GX leaves out of the unexpected share.
         "update marts.fct_executive_reach_daily set followers = null where executive_id = 'fr_one'",
         # A bad count on a day of its own, at the far end.
@@ -216,8 +206,7 @@ def test_daily_facts_are_validated_in_bounded_slices_with_the_same_verdicts(
     assert _verdicts(sliced) == _verdicts(whole)
     failed = {(c.table_name, c.column_name, c.unexpected_count) for c in sliced.failed}
     assert ("fct_executive_reach_daily", "followers", 2) in failed
-    assert ("fct_executive_reach_daily", "executive_id,platform,metric_date", 2) in failed
-    assert ("fct_reach_by_country_sector_daily", "metric_date", 1) in failed
+    assert ("fct_reach_by_country_sector_daily", "active_share", 1) in failed
     # The recorded figures are the table's, not a slice's.
     for table, expectation, column, key in (
         (
@@ -241,8 +230,9 @@ def test_daily_facts_are_validated_in_bounded_slices_with_the_same_verdicts(
         assert len(figures) == 2
         assert figures[0] == pytest.approx(figures[1])
     with duckdb.connect(str(copied_built_warehouse.warehouse_path), read_only=True) as con:
-        for table in SLICED_BY:
-            frames = list(_frames(con, table, 40))
+        for suite in (suite for suite in MART_SUITES if suite.sliced_by):
+            table = suite.table
+            frames = list(_frames(con, suite, 40))
             total = con.execute(f"select count(*) from marts.{table}").fetchone()
             assert len(frames) > 3
             assert sum(len(frame) for frame in frames) == (total[0] if total else -1)
@@ -250,15 +240,152 @@ def test_daily_facts_are_validated_in_bounded_slices_with_the_same_verdicts(
 
 
 def test_no_sliced_table_needs_the_whole_table_at_once() -> None:
-    from social_leadership.quality import FRAME_PREPARERS, MART_SUITES, SLICED_BY
-
-    assert not set(SLICED_BY) & set(FRAME_PREPARERS)
-    for table in SLICED_BY:
-        for expectation in MART_SUITES[table]():
-            # A maximum or a tolerated share would need the whole table at once.
+    sliced = [suite for suite in MART_SUITES if suite.sliced_by]
+    assert {suite.table for suite in sliced} == {
+        "fct_executive_reach_daily",
+        "fct_reach_by_country_sector_daily",
+    }
+    for suite in sliced:
+        assert suite.prepare is None
+        for expectation in suite.expectations():
+            # A maximum or a tolerated share would need the whole table at once, and so
+            # would uniqueness (dbt's anyway).
             if expectation.expectation_type == "expect_table_row_count_to_be_between":
                 assert expectation.max_value is None
             assert getattr(expectation, "mostly", 1) == 1
+            assert "unique" not in expectation.expectation_type
+
+
+def test_there_is_one_suite_per_mart_and_every_mart_has_one(
+    synthetic_built_warehouse: BuiltWarehouse,
+) -> None:
+    tables = [suite.table for suite in MART_SUITES]
+    assert len(tables) == len(set(tables))
+    with duckdb.connect(
+        str(synthetic_built_warehouse.settings.warehouse_path), read_only=True
+    ) as con:
+        marts = {
+            row[0]
+            for row in con.execute(
+                "select table_name from duckdb_tables() where schema_name = 'marts'"
+            ).fetchall()
+        }
+    assert set(tables) == marts
+
+
+# Structure is dbt's: keys, relationships, accepted values (CONTRIBUTING.md, "The quality
+# rule"). GX keeps business rules and distributions.
+STRUCTURAL_EXPECTATIONS = {
+    "expect_column_values_to_be_unique",
+    "expect_compound_columns_to_be_unique",
+    "expect_column_values_to_be_in_set",
+}
+
+
+def test_gx_leaves_keys_relationships_and_accepted_values_to_dbt() -> None:
+    structural = [
+        f"{suite.table}: {expectation.expectation_type}"
+        for suite in MART_SUITES
+        for expectation in suite.expectations()
+        if expectation.expectation_type in STRUCTURAL_EXPECTATIONS
+    ]
+    assert structural == []
+
+
+@pytest.fixture(scope="module")
+def manifest(synthetic_built_warehouse: BuiltWarehouse) -> dict[str, Any]:
+    path = synthetic_built_warehouse.settings.dbt_target_dir / "manifest.json"
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _dbt_checks(manifest: dict[str, Any]) -> dict[str, list[tuple[str, set[str]]]]:
+    """Per mart, each dbt data test as (test name, the columns it reads)."""
+    checks: dict[str, list[tuple[str, set[str]]]] = {}
+    for node in manifest["nodes"].values():
+        metadata = node.get("test_metadata") or {}
+        model = (node.get("attached_node") or "").rsplit(".", 1)[-1]
+        if node["resource_type"] != "test" or not model.startswith(("dim_", "fct_")):
+            continue
+        kwargs = metadata.get("kwargs", {})
+        columns = set(kwargs.get("combination_of_columns") or [])
+        columns |= {node["column_name"]} if node.get("column_name") else set()
+        columns |= set(re.findall(r"[a-z_]+", str(kwargs.get("expression", ""))))
+        checks.setdefault(model, []).append((metadata.get("name", ""), columns))
+    return checks
+
+
+def test_no_check_is_made_by_both_dbt_and_gx(manifest: dict[str, Any]) -> None:
+    dbt = _dbt_checks(manifest)
+    twins = []
+    for suite in MART_SUITES:
+        for expectation in suite.expectations():
+            config = expectation.configuration.kwargs
+            gx_columns = {
+                str(config[key]) for key in ("column", "column_A", "column_B") if key in config
+            } | set(config.get("column_list") or [])
+            if not gx_columns:
+                continue  # the row count: no dbt test counts rows
+            same_kind = {
+                "expect_column_values_to_not_be_null": {"not_null"},
+                "expect_column_values_to_be_unique": {"unique"},
+                "expect_compound_columns_to_be_unique": {"unique_combination_of_columns"},
+                "expect_column_values_to_be_in_set": {"accepted_values", "relationships"},
+            }.get(expectation.expectation_type, {"expression_is_true"})
+            twins += [
+                f"{suite.table}: {expectation.expectation_type} {sorted(gx_columns)} = dbt {name}"
+                for name, columns in dbt.get(suite.table, [])
+                if name in same_kind and gx_columns <= columns
+            ]
+    assert twins == []
+
+
+def test_dbt_catches_the_structural_faults_gx_no_longer_looks_for(
+    copied_built_warehouse: Settings,
+) -> None:
+    corrupt(
+        copied_built_warehouse,
+        # A duplicate key of a daily fact.
+        "insert into marts.fct_executive_reach_daily "
+        "select * from marts.fct_executive_reach_daily where executive_id = 'de_one' limit 1",
+        # A missing key column.
+        "update marts.fct_survey_results set question_id = null "
+        "where rowid = (select min(rowid) from marts.fct_survey_results)",
+        # A flag that is neither true nor false.
+        "update marts.fct_executive_reach_daily set is_observed = null "
+        "where executive_id = 'fr_one'",
+        # A platform nobody knows.
+        "update marts.fct_reach_by_country_sector_daily set platform = 'myspace' "
+        "where country_code = 'FR'",
+        # Two current versions of one executive.
+        "insert into marts.dim_executive select * replace ("
+        "md5('extra') as executive_version_id, date '2020-01-01' as valid_from, "
+        "2 as version_number) from marts.dim_executive where executive_id = 'us_one'",
+    )
+
+    with pytest.raises(DbtError) as failed:
+        run_dbt(["test", "--select", "path:models/marts"], copied_built_warehouse)
+
+    nodes = json.loads(
+        (copied_built_warehouse.dbt_target_dir / "manifest.json").read_text(encoding="utf-8")
+    )["nodes"]
+    failing = {
+        (
+            nodes[unique_id]["test_metadata"]["name"],
+            nodes[unique_id]["attached_node"].rsplit(".", 1)[-1],
+            nodes[unique_id].get("column_name"),
+        )
+        for unique_id in failed.value.result.failing_nodes
+    }
+    assert {
+        ("unique_combination_of_columns", "fct_executive_reach_daily", None),
+        ("not_null", "fct_survey_results", "question_id"),
+        ("not_null", "fct_executive_reach_daily", "is_observed"),
+        ("unique", "dim_executive", "executive_id"),
+    } <= failing
+    assert any(
+        (model, column) == ("fct_reach_by_country_sector_daily", "platform")
+        for _, model, column in failing
+    )
 
 
 @pytest.mark.parametrize("max_rows", [1, 2, 3, 5, 100])

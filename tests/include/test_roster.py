@@ -8,14 +8,13 @@ import duckdb
 import pytest
 
 from social_leadership.demo_roster import generate_rows, write_csv
+from social_leadership.reference import GICS_SECTORS
 from social_leadership.roster import (
-    GICS_SECTORS,
     ROSTER_COLUMNS,
     Roster,
     RosterError,
     RosterFileError,
     load_roster,
-    normalize_country,
     write_roster,
 )
 from social_leadership.settings import BUNDLED_DATA_DIR
@@ -91,81 +90,6 @@ def test_error_str_format() -> None:
     assert str(RosterError("r.csv", 7, "country", "unknown")) == "r.csv:7: country: unknown"
 
 
-@pytest.mark.parametrize(
-    ("given", "expected"),
-    [
-        ("Deutschland", "DE"),
-        ("Germany", "DE"),
-        ("DE", "DE"),
-        ("DEU", "DE"),
-        ("de", "DE"),
-        ("UK", "GB"),
-        ("Großbritannien", "GB"),
-        ("USA", "US"),
-        ("United States", "US"),
-        ("Vereinigte Staaten", "US"),
-        ("Frankreich", "FR"),
-        ("Schweiz", "CH"),
-        ("Österreich", "AT"),
-        ("  japan ", "JP"),
-        # In their own languages: Polska and the others from pycountry's translations.
-        ("Brasil", "BR"),
-        ("España", "ES"),
-        ("ESPANA", "ES"),
-        ("Italia", "IT"),
-        ("Polska", "PL"),
-        ("Magyarország", "HU"),
-        ("日本", "JP"),
-        ("Ελλάδα", "GR"),
-        # One locale mistranslates Malaysia as "México": most locales win.
-        ("México", "MX"),
-        ("Côte d\u2019Ivoire", "CI"),
-        # English forms pycountry does not know (issue 9).
-        ("The Netherlands", "NL"),
-        ("UAE", "AE"),
-        ("U.A.E.", "AE"),
-        ("Ivory Coast", "CI"),
-        ("Republic of Korea", "KR"),
-        ("South Korea", "KR"),
-        ("Czech Republic", "CZ"),
-        ("Vietnam", "VN"),
-        # German, French and Spanish names as survey exports write them.
-        ("Allemagne", "DE"),
-        ("Alemania", "DE"),
-        ("États-Unis", "US"),
-        ("Estados Unidos", "US"),
-        ("EE. UU.", "US"),
-        ("EEUU", "US"),
-        ("Royaume-Uni", "GB"),
-        ("Reino Unido", "GB"),
-        ("Vereinigtes Königreich", "GB"),
-        ("Suisse", "CH"),
-        ("Suiza", "CH"),
-        ("Países Bajos", "NL"),
-        ("Niederlande", "NL"),
-        ("Pays-Bas", "NL"),
-        ("Corée du Sud", "KR"),
-        ("Südkorea", "KR"),
-        ("Corea del Sur", "KR"),
-        ("Vereinigte Arabische Emirate", "AE"),
-        ("Émirats arabes unis", "AE"),
-        ("Emiratos Árabes Unidos", "AE"),
-        ("Elfenbeinküste", "CI"),
-        ("Costa de Marfil", "CI"),
-        ("Brésil", "BR"),
-        ("Espagne", "ES"),
-        ("Rusia", "RU"),
-    ],
-)
-def test_country_normalisation(given: str, expected: str) -> None:
-    assert normalize_country(given) == expected
-
-
-def test_unknown_country_is_rejected() -> None:
-    with pytest.raises(ValueError, match="Atlantis"):
-        normalize_country("Atlantis")
-
-
 def test_missing_file_raises_naming_the_file(tmp_path: Path) -> None:
     missing = tmp_path / "nope.csv"
     with pytest.raises(RosterFileError, match=r"nope\.csv"):
@@ -238,7 +162,7 @@ def test_bundled_roster_is_valid_and_shaped_for_the_question() -> None:
         "satyanadella",
         "manomama",
         "JoeKaeser",
-        "zuck",
+        "profile:zuck",
     }
     synthetic = [e for e in roster.executives if e.is_synthetic]
     assert len(synthetic) >= 220

@@ -243,3 +243,72 @@ def test_the_run_check_fails_on_any_failed_task_and_names_the_platforms():
         "load_youtube",
     ]
     assert failed_tasks({"load_x": "success", "load_y": "skipped"}, exclude="c") == []
+
+
+@pytest.mark.parametrize("synthetic", [True, False])
+def test_publish_learns_whether_the_data_is_synthetic_from_the_warehouse_not_the_roster_file(
+    copied_built_warehouse, monkeypatch, tmp_path, synthetic
+):
+    from social_leadership.serving import SYNTHETIC_NOTICE
+    from social_leadership.tasks import publish_task
+
+    # The roster was read once, by load_roster; the file may be gone or changed since.
+    monkeypatch.setenv("SLW_ROSTER_PATH", str(tmp_path / "moved-away.csv"))
+    with duckdb.connect(str(copied_built_warehouse.warehouse_path)) as con:
+        con.execute("update marts.dim_executive set is_synthetic = ?", [synthetic])
+
+    published = publish_task({"run_id": "manual__publish"})
+
+    assert published["synthetic"] is synthetic
+    with duckdb.connect(str(copied_built_warehouse.serving_path), read_only=True) as served:
+        comments = served.execute(
+            "select comment from duckdb_tables() where schema_name = 'marts'"
+        ).fetchall()
+    assert comments
+    assert all(comment.startswith(SYNTHETIC_NOTICE) is synthetic for (comment,) in comments)
+
+
+def test_an_extract_outcome_from_xcom_is_validated_naming_the_bad_field(context):
+    extracted = extract_task("x", ["elonmusk"], context)
+
+    with pytest.raises(ValueError, match="snapshot_date"):
+        load_task("x", {**extracted, "snapshot_date": "not-a-day"}, context)
+
+
+def test_the_summaries_of_the_tasks_are_typed_payloads(context):
+    from social_leadership.task_payloads import HistoryImportSummary, SurveyIntakeSummary
+    from social_leadership.tasks import import_history_task, ingest_surveys_task
+
+    history = import_history_task()
+    surveys = ingest_surveys_task()
+
+    assert HistoryImportSummary.from_xcom(history).to_xcom() == history
+    assert SurveyIntakeSummary.from_xcom(surveys).to_xcom() == surveys
+    with pytest.raises(ValueError, match="rows_loaded"):
+        HistoryImportSummary.from_xcom({**history, "rows_loaded": -1})
+
+
+def test_history_is_checked_against_the_roster_this_run_loaded_not_the_file_again(
+    context, monkeypatch, tmp_path
+):
+    from social_leadership.tasks import import_history_task, load_roster_task
+
+    roster = tmp_path / "roster.csv"
+    roster.write_text(
+        "executive_id,full_name,title,company,country,sector,is_synthetic,x\n"
+        "joe,J,Chair,Siemens Energy,DE,Industrials,false,JoeKaeser\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("SLW_ROSTER_PATH", str(roster))
+    load_roster_task()
+    # Edited after this run read it: the run goes on with the roster it loaded.
+    roster.write_text("executive_id,full_name\n", encoding="utf-8")
+    inbox = load_settings().landing_dir / "history"
+    inbox.mkdir(parents=True)
+    (inbox / "joe.csv").write_text(
+        "account_handle,platform,date,followers\nJoeKaeser,x,2026-01-01,7\n", encoding="utf-8"
+    )
+
+    summary = import_history_task()
+
+    assert (summary["files"], summary["rows_loaded"], summary["rows_rejected"]) == (1, 1, 0)

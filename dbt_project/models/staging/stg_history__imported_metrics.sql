@@ -6,13 +6,13 @@ source as (
 
 renamed as (
     select
-        cast(import_id as bigint) as import_id,
-        cast(platform as varchar) as platform,
-        cast(snapshot_date as date) as snapshot_date,
-        cast(account_handle as varchar) as account_handle,
-        cast(followers as bigint) as followers,
-        cast(following as bigint) as following,
-        cast(posts as bigint) as posts
+        import_id,
+        platform,
+        snapshot_date,
+        account_handle,
+        followers,
+        following,
+        posts
     from source
 )
 

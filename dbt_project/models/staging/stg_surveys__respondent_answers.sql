@@ -6,14 +6,14 @@ source as (
 
 renamed as (
     select
-        cast(source_id as varchar) as survey_source_id,
-        cast(wave as integer) as wave,
-        cast(country_code as varchar) as country_code,
-        cast(respondent_key as ubigint) as respondent_key,
-        cast(weight as double) as weight,
-        cast(answers as integer[]) as answers,
-        cast(file_sha256 as varchar) as file_sha256,
-        cast(loaded_at as timestamptz) as loaded_at
+        source_id as survey_source_id,
+        wave,
+        country_code,
+        respondent_key,
+        weight,
+        answers,
+        file_sha256,
+        loaded_at
     from source
 )
 

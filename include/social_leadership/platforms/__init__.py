@@ -1,50 +1,51 @@
-"""Platform connectors: one module per platform, shared behaviour in :mod:`.base`."""
+"""Platform connectors: one module per platform, shared behaviour in :mod:`.base`, and every
+platform's facts declared once, by its connector class, in :mod:`.registry`.
+
+Importing this package registers the built-in connectors in the order of the roster's
+platform columns, then imports any other module of the package: a new platform's module
+registers its own connector (CONTRIBUTING.md, "Add a platform").
+"""
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from typing import Any
 
-from social_leadership.domain import API_PLATFORMS, PLATFORMS
 from social_leadership.platforms.base import (
     AccountObservation,
     AccountStatus,
+    ConnectionField,
     Connector,
     ExtractResult,
     PlatformError,
     RawResponse,
 )
-from social_leadership.platforms.bluesky import BlueskyConnector
-from social_leadership.platforms.graph import FacebookConnector, InstagramConnector
-from social_leadership.platforms.linkedin import LinkedInConnector
-from social_leadership.platforms.mastodon import MastodonConnector
-from social_leadership.platforms.threads import ThreadsConnector
-from social_leadership.platforms.x import XConnector
-from social_leadership.platforms.youtube import YouTubeConnector
+from social_leadership.platforms.registry import (
+    connector_class,
+    platform_names,
+    register,
+    registered,
+)
 
-IMPLEMENTED_PLATFORMS: tuple[str, ...] = API_PLATFORMS
+# In this order they become the roster's columns (and the platform_metrics DAG's tasks).
+BUILT_IN_MODULES = ("x", "bluesky", "mastodon", "youtube", "graph", "linkedin", "threads")
+# Modules of this package that hold no connector.
+_SHARED_MODULES = frozenset({"base", "redaction", "registry"})
 
+for _name in BUILT_IN_MODULES:
+    importlib.import_module(f"{__name__}.{_name}")
+for _module in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+    if _module.name not in _SHARED_MODULES and _module.name not in BUILT_IN_MODULES:
+        importlib.import_module(f"{__name__}.{_module.name}")
 
-CONNECTOR_CLASSES: dict[str, type[Connector]] = {
-    "bluesky": BlueskyConnector,
-    "x": XConnector,
-    "mastodon": MastodonConnector,
-    "youtube": YouTubeConnector,
-    "facebook": FacebookConnector,
-    "instagram": InstagramConnector,
-    "linkedin": LinkedInConnector,
-    "threads": ThreadsConnector,
-}
-
-
-def connector_class(platform: str) -> type[Connector]:
-    """The connector class for ``platform`` (its ``parse`` re-reads landed responses)."""
-    try:
-        return CONNECTOR_CLASSES[platform]
-    except KeyError:
-        raise PlatformError(
-            f"{platform}: no connector is implemented (implemented: "
-            f"{', '.join(IMPLEMENTED_PLATFORMS)})"
-        ) from None
+from social_leadership.platforms.bluesky import BlueskyConnector  # noqa: E402
+from social_leadership.platforms.graph import FacebookConnector, InstagramConnector  # noqa: E402
+from social_leadership.platforms.linkedin import LinkedInConnector  # noqa: E402
+from social_leadership.platforms.mastodon import MastodonConnector  # noqa: E402
+from social_leadership.platforms.threads import ThreadsConnector  # noqa: E402
+from social_leadership.platforms.x import XConnector  # noqa: E402
+from social_leadership.platforms.youtube import YouTubeConnector  # noqa: E402
 
 
 def build_connector(
@@ -54,40 +55,33 @@ def build_connector(
     login: str | None = None,
     **options: Any,
 ) -> Connector:
-    """The connector for ``platform`` from its Airflow connection's fields: ``credentials``
-    is the token or key (connection password), ``login`` the caller's own account where the
-    API needs one (Instagram business user id). ``options`` go to the connector
-    (``max_wait_seconds``, ``sleep``, ``client``, Mastodon ``account_ids``, ...)."""
-    if platform == "bluesky":
-        return BlueskyConnector(base_url, **options)
-    if platform == "x":
-        return XConnector(base_url, bearer_token=credentials, **options)
-    if platform == "mastodon":
-        return MastodonConnector(base_url, access_token=credentials, **options)
-    if platform == "youtube":
-        return YouTubeConnector(base_url, api_key=credentials, **options)
-    if platform == "facebook":
-        return FacebookConnector(base_url, access_token=credentials, **options)
-    if platform == "instagram":
-        return InstagramConnector(base_url, access_token=credentials, ig_user_id=login, **options)
-    if platform == "linkedin":
-        return LinkedInConnector(base_url, access_token=credentials, **options)
-    if platform == "threads":
-        return ThreadsConnector(base_url, access_token=credentials, **options)
-    if platform in PLATFORMS:
-        raise PlatformError(
-            f"{platform}: no connector is implemented (implemented: "
-            f"{', '.join(IMPLEMENTED_PLATFORMS)}); import its data from a file instead"
-        )
-    raise PlatformError(f"unknown platform {platform!r} (known: {', '.join(PLATFORMS)})")
+    """The connector for ``platform`` from its Airflow connection's fields.
+
+    ``credentials`` (the connection password) and ``login`` go to the constructor options
+    the connector declares for them (:attr:`Connector.connection_fields`: X's bearer
+    token, Instagram's own business user id, ...); ``options`` go to the connector as
+    they are (``max_wait_seconds``, ``sleep``, ``client``, fields from the connection
+    extra such as Mastodon's ``allowed_instances``, state such as ``account_ids``). A
+    field the connector declares required and the connection leaves empty raises
+    :class:`PlatformError` naming it.
+    """
+    connector = connector_class(platform)
+    given = {"password": credentials, "login": login}
+    for declared in connector.connection_fields:
+        if declared.source in given:
+            options.setdefault(declared.option, given[declared.source])
+        if declared.required and not options.get(declared.option):
+            raise PlatformError(
+                f"{platform}: {declared.meaning} is required (connection {declared.source})"
+            )
+    return connector(base_url, **options)
 
 
 __all__ = [
-    "IMPLEMENTED_PLATFORMS",
-    "PLATFORMS",
     "AccountObservation",
     "AccountStatus",
     "BlueskyConnector",
+    "ConnectionField",
     "Connector",
     "ExtractResult",
     "FacebookConnector",
@@ -101,4 +95,7 @@ __all__ = [
     "YouTubeConnector",
     "build_connector",
     "connector_class",
+    "platform_names",
+    "register",
+    "registered",
 ]

@@ -11,15 +11,16 @@ from __future__ import annotations
 import json
 import logging
 import random
+import re
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
@@ -189,6 +190,29 @@ def json_document(body: bytes) -> Any:
         return None
 
 
+@dataclass(frozen=True)
+class ConnectionField:
+    """One field of the Airflow connection ``slw_<platform>`` that a connector takes.
+
+    ``source`` is where it is set: the connection's ``password`` or ``login``, or a key of
+    its JSON ``extra`` (``extra_key``, by default ``option``). ``option`` is the keyword
+    argument of the connector's constructor that receives it; ``meaning`` says what to put
+    there. A ``required`` field the connection leaves empty fails the platform, with a
+    message naming the field.
+    """
+
+    option: str
+    source: Literal["password", "login", "extra"]
+    meaning: str
+    required: bool = False
+    extra_key: str | None = None
+
+    @property
+    def key(self) -> str:
+        """The ``extra`` key the value is read from (for ``source == "extra"``)."""
+        return self.extra_key or self.option
+
+
 class _RateLimited(Exception):
     def __init__(self, wait_seconds: float | None) -> None:
         super().__init__(wait_seconds)
@@ -200,14 +224,34 @@ class _Exhausted(Exception):
 
 
 class Connector(ABC):
-    """Base for one platform's connector.
+    """Base for one platform's connector, and the one place that platform's facts are stated.
 
-    Subclasses set ``platform``, ``batch_size`` and the rate-limit header names, and
-    implement :meth:`build_request` and :meth:`parse`.
+    A subclass declares the class attributes below and implements :meth:`build_request`
+    and :meth:`parse`; registered with :func:`~social_leadership.platforms.registry.register`,
+    it is all the pipeline needs to know about the platform (the roster's column and handle
+    check, the Airflow connection, the extract and load tasks, the dbt seed row).
     """
 
+    # The platform's id: roster column, raw rows, dim_platform, the connection slw_<platform>.
     platform: ClassVar[str]
+    # Its name as people write it (dim_platform.platform_name).
+    display_name: ClassVar[str]
+    # Where requests go when the connection leaves the host empty: the public API.
+    public_base_url: ClassVar[str]
+    # The connection fields the constructor takes, with what each means.
+    connection_fields: ClassVar[tuple[ConnectionField, ...]] = ()
+    # A roster handle in its stored form (see normalize_handle).
+    handle_pattern: ClassVar[re.Pattern[str]]
+    # Whether the "@" people write before a handle is dropped from the stored form.
+    drops_at_sign: ClassVar[bool] = False
+    # The most accounts one request may ask for.
     batch_size: ClassVar[int]
+    # "api" when an API returns executives' follower counts, "import" when only files can
+    # (dim_platform.follower_source).
+    follower_source: ClassVar[Literal["api", "import"]] = "api"
+    # The constructor option that takes what earlier landings taught (handle -> account
+    # id, see learn_state), or None for a connector that keeps nothing between runs.
+    state_option: ClassVar[str | None] = None
     # Headers naming when the window resets, as epoch seconds; Retry-After is always honoured.
     rate_limit_reset_headers: ClassVar[tuple[str, ...]] = ()
     rate_limit_remaining_headers: ClassVar[tuple[str, ...]] = ()
@@ -240,6 +284,10 @@ class Connector(ABC):
         self._clock = clock
         self._redactor = Redactor()
 
+    def __repr__(self) -> str:
+        # Never the credentials: a repr reaches logs and tracebacks.
+        return f"{type(self).__name__}(base_url={self.base_url!r})"
+
     def keep_secret(self, secret: str | None) -> str | None:
         """Register a credential this connector sends, so that no server text quoting it
         (an error body, a landed reply) carries it further; returns it unchanged."""
@@ -261,6 +309,37 @@ class Connector(ABC):
     def handle_key(handle: str) -> str:
         """The form under which two handles name the same account."""
         return handle.casefold()
+
+    @classmethod
+    def normalize_handle(cls, value: str) -> str:
+        """The stored form of a roster handle; raises ``ValueError`` when it is not one."""
+        handle = cls.clean_handle(value.strip())
+        if not cls.handle_pattern.match(handle):
+            raise ValueError(f"{value.strip()!r} is not a valid {cls.platform} handle")
+        return handle
+
+    @classmethod
+    def clean_handle(cls, handle: str) -> str:
+        """``handle`` (stripped) in the spelling :attr:`handle_pattern` is checked against."""
+        return handle.removeprefix("@") if cls.drops_at_sign else handle
+
+    @classmethod
+    def is_import_only(cls, handle: str) -> bool:
+        """Whether the API cannot tell this account's counts (a LinkedIn member, a Facebook
+        profile): it is never requested, and its counts come in by history import."""
+        return False
+
+    @classmethod
+    def learn_state(cls, responses: Iterable[RawResponse]) -> dict[str, str]:
+        """What landed responses teach a later run: handle -> the platform's account id,
+        for every account they read (a later response wins). Used when
+        :attr:`state_option` is set."""
+        learned: dict[str, str] = {}
+        for response in responses:
+            for observation in cls.parse(response):
+                if observation.account_id and observation.status is AccountStatus.OK:
+                    learned[observation.account_handle] = observation.account_id
+        return learned
 
     def plan_batches(self, handles: list[str]) -> list[list[str]]:
         """Split unique handles into requests; platforms with two lookup modes override."""
@@ -288,6 +367,12 @@ class Connector(ABC):
             return Verdict("retry", "HTTP 200 carrying an error body")
         return LAND
 
+    def budget_spent(self, headers: httpx.Headers) -> str | None:
+        """Why the run stops before the next request though the last reply was fine (a
+        platform reporting its usage, not a remaining count, says the budget is nearly
+        spent), or None to go on. The accounts left are deferred."""
+        return None
+
     @classmethod
     def body_is_error(cls, document: Any) -> bool:
         """Whether a 200 reply's JSON is an error document (some gateways answer so)."""
@@ -302,9 +387,10 @@ class Connector(ABC):
         than ``max_wait_seconds`` or a batch keeps failing (then ``gave_up`` is set); the
         handles not fetched are listed in ``deferred_handles`` and ``message`` says why.
         Authentication and other non-retryable failures raise :class:`PlatformError`.
+        Import-only accounts (:meth:`is_import_only`) are not requested.
         """
         unique = dedupe_handles(handles, self.handle_key)
-        batches = self.plan_batches(unique)
+        batches = self.plan_batches([h for h in unique if not self.is_import_only(h)])
         result = ExtractResult(platform=self.platform)
         with self._http() as client:
             for index, batch in enumerate(batches):
@@ -319,6 +405,10 @@ class Connector(ABC):
                     break
                 result.responses.append(response)
                 if index + 1 < len(batches):
+                    spent = self.budget_spent(headers)
+                    if spent is not None:
+                        self._defer(result, batches[index + 1 :], spent)
+                        break
                     try:
                         self._respect_remaining_budget(headers)
                     except _RateLimited as limited:

@@ -1,11 +1,17 @@
-"""Bluesky through the public AppView: ``app.bsky.actor.getProfiles``, 25 actors a call."""
+"""Bluesky through the public AppView: ``app.bsky.actor.getProfiles``, 25 actors a call.
+
+A handle is a domain name its owner may change; the DID is the account for good. Once a
+landing has read an account, later runs ask for it by its DID (``account_ids``, learned
+from the landings), so a renamed handle is still found, under the roster's handle.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
-from datetime import datetime
+import re
+from collections.abc import Mapping, Sequence
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
@@ -17,41 +23,51 @@ from social_leadership.platforms.base import (
     count_value,
     failed_response_observations,
     observation_without_counts,
-    utc_now,
 )
+from social_leadership.platforms.registry import register
 
 BLUESKY_PUBLIC_APPVIEW = "https://public.api.bsky.app"
 GET_PROFILES_PATH = "/xrpc/app.bsky.actor.getProfiles"
+_DOMAIN_HANDLE = r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?"
 
 
+@register
 class BlueskyConnector(Connector):
     platform = "bluesky"
+    display_name = "Bluesky"
+    public_base_url = BLUESKY_PUBLIC_APPVIEW
+    # A domain handle (name.bsky.social) or a did:plc: / did:web: identifier.
+    handle_pattern = re.compile(
+        rf"^(?:{_DOMAIN_HANDLE}|did:plc:[a-z2-7]{{24}}|did:web:{_DOMAIN_HANDLE})$"
+    )
+    drops_at_sign = True
     batch_size = 25
+    state_option = "account_ids"
     rate_limit_reset_headers = ("ratelimit-reset",)
     rate_limit_remaining_headers = ("ratelimit-remaining",)
 
     def __init__(
         self,
         base_url: str = BLUESKY_PUBLIC_APPVIEW,
-        client: httpx.Client | None = None,
-        max_wait_seconds: float = 60,
-        sleep: Callable[[float], None] | None = None,
         *,
-        clock: Callable[[], datetime] = utc_now,
+        account_ids: Mapping[str, str] | None = None,
         **options: Any,
     ) -> None:
-        if sleep is not None:
-            options["sleep"] = sleep
-        super().__init__(
-            base_url, client=client, max_wait_seconds=max_wait_seconds, clock=clock, **options
-        )
+        """``account_ids``: roster handle -> DID, as earlier landings read them."""
+        super().__init__(base_url, **options)
+        self._dids = {handle.lower(): did for handle, did in (account_ids or {}).items()}
+
+    @classmethod
+    def clean_handle(cls, handle: str) -> str:
+        # Handles are domain names (case-insensitive) and DIDs lowercase: stored lowercase.
+        return super().clean_handle(handle).lower()
 
     def build_request(self, handles: Sequence[str]) -> httpx.Request:
         # The xrpc lexicon repeats the parameter rather than joining values with commas.
         return httpx.Request(
             "GET",
             self.base_url + GET_PROFILES_PATH,
-            params=[("actors", handle) for handle in handles],
+            params=[("actors", self._dids.get(handle.lower(), handle)) for handle in handles],
             headers={"Accept": "application/json"},
         )
 
@@ -72,9 +88,14 @@ class BlueskyConnector(Connector):
             for key in (profile.get("handle"), profile.get("did")):
                 if isinstance(key, str):
                     by_key[key.casefold()] = profile
+        # The actors asked for, in the order of the requested handles: a DID where one
+        # was known, else the handle itself.
+        actors = parse_qs(urlsplit(response.request_url).query).get("actors", [])
+        if len(actors) != len(requested):
+            actors = list(requested)
         observations = []
-        for handle in requested:
-            profile = by_key.get(handle.casefold())
+        for handle, actor in zip(requested, actors, strict=True):
+            profile = by_key.get(actor.casefold())
             if profile is None:
                 observations.append(
                     observation_without_counts(response, handle, AccountStatus.NOT_FOUND)

@@ -2,13 +2,24 @@
 Instagram business discovery, one account a call.
 
 Graph throttling is not a 429: an error body with code 4, 17, 32 or 613 (HTTP 400 or 403)
-and no reset time, so a throttled run stops and defers the rest. Unknown pages and
+and no reset time, so a throttled run stops and defers the rest. Before that happens,
+every reply says how much of the budget is used: ``X-App-Usage`` (the app's) and
+``X-Business-Use-Case-Usage`` (per business object), JSON percentages ``call_count``,
+``total_cputime`` and ``total_time``. Once any of them reaches ``usage_stop_percent``
+(95 by default) the run stops and defers the accounts left, rather than spend the last of
+the budget and meet the throttle (which Meta counts against the app). Unknown pages and
 non-business Instagram accounts are per-account answers, landed and parsed as not found.
+
+A Facebook profile (a person, not a Page) has no follower count in the API: the roster
+writes it ``profile:<name>`` and it is import-only, like a LinkedIn member.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import httpx
@@ -17,14 +28,15 @@ from social_leadership.platforms.base import (
     LAND,
     AccountObservation,
     AccountStatus,
+    ConnectionField,
     Connector,
-    PlatformError,
     RawResponse,
     Verdict,
     count_value,
     json_document,
     observation_without_counts,
 )
+from social_leadership.platforms.registry import register
 
 GRAPH_API = "https://graph.facebook.com"
 GRAPH_VERSION = "v21.0"
@@ -33,24 +45,84 @@ AUTH_CODES = frozenset({102, 190})
 # "Object does not exist", "Cannot find user", unsupported get (unknown or private node).
 NOT_FOUND_CODES = frozenset({100, 110, 803})
 INSTAGRAM_FIELDS = "followers_count,follows_count,media_count"
+USAGE_HEADERS = ("X-App-Usage", "X-Business-Use-Case-Usage")
+USAGE_METRICS = ("call_count", "total_cputime", "total_time")
+USAGE_STOP_PERCENT = 95.0
+# The roster's mark of a Facebook profile (a person), which the API does not count.
+PROFILE_PREFIX = "profile:"
+
+
+@dataclass(frozen=True)
+class GraphUsage:
+    """The highest share of a Graph budget a reply reports used."""
+
+    percent: float
+    header: str
+    metric: str
+
+
+def graph_usage(headers: httpx.Headers) -> GraphUsage | None:
+    """The highest percentage in the usage headers, or None when they say nothing usable.
+
+    ``X-App-Usage`` is one object of percentages; ``X-Business-Use-Case-Usage`` maps each
+    business object id to a list of such objects (one per use case).
+    """
+    highest: GraphUsage | None = None
+    for name in USAGE_HEADERS:
+        try:
+            document = json.loads(headers.get(name) or "null")
+        except ValueError:
+            continue
+        if isinstance(document, dict) and name == "X-Business-Use-Case-Usage":
+            objects = [
+                entry
+                for entries in document.values()
+                if isinstance(entries, list)
+                for entry in entries
+            ]
+        else:
+            objects = [document]
+        for usage in objects:
+            if not isinstance(usage, dict):
+                continue
+            for metric in USAGE_METRICS:
+                value = usage.get(metric)
+                if not isinstance(value, int | float) or isinstance(value, bool):
+                    continue
+                if highest is None or value > highest.percent:
+                    highest = GraphUsage(float(value), name, metric)
+    return highest
 
 
 class GraphConnector(Connector):
     batch_size: ClassVar[int] = 1
 
-    def __init__(self, base_url: str = GRAPH_API, access_token: str | None = None, **options: Any):
-        if not access_token:
-            raise PlatformError(
-                f"{self.platform}: an access token is required (connection password)"
-            )
+    def __init__(
+        self,
+        base_url: str = GRAPH_API,
+        access_token: str | None = None,
+        *,
+        usage_stop_percent: float = USAGE_STOP_PERCENT,
+        **options: Any,
+    ):
+        """``usage_stop_percent``: the share of a usage budget (any header, any metric) at
+        which the run stops and defers the accounts left."""
         super().__init__(base_url, **options)
         self._access_token = self.keep_secret(access_token)
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(base_url={self.base_url!r})"
+        self.usage_stop_percent = usage_stop_percent
 
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self._access_token}", "Accept": "application/json"}
+
+    def budget_spent(self, headers: httpx.Headers) -> str | None:
+        usage = graph_usage(headers)
+        if usage is None or usage.percent < self.usage_stop_percent:
+            return None
+        return (
+            f"{self.platform}: {usage.header} reports {usage.metric} at {usage.percent:g}% of "
+            f"the budget (the run stops at {self.usage_stop_percent:g}%): the accounts left "
+            "are deferred to a later run"
+        )
 
     def judge(self, status: int, body: bytes, headers: httpx.Headers) -> Verdict:
         error = graph_error(json_document(body))
@@ -125,8 +197,20 @@ def _profile_observation(
     ]
 
 
+@register
 class FacebookConnector(GraphConnector):
     platform = "facebook"
+    display_name = "Facebook"
+    public_base_url = GRAPH_API
+    connection_fields = (
+        ConnectionField("access_token", "password", "a page or app access token", required=True),
+    )
+    # A Page's name, or profile:<name> for a person's profile (import-only).
+    handle_pattern = re.compile(r"^(?:profile:)?[A-Za-z0-9.]{1,50}$")
+
+    @classmethod
+    def is_import_only(cls, handle: str) -> bool:
+        return handle.startswith(PROFILE_PREFIX)
 
     def build_request(self, handles: Sequence[str]) -> httpx.Request:
         return httpx.Request(
@@ -141,10 +225,23 @@ class FacebookConnector(GraphConnector):
         return cls._parse_profile(response, followers=("followers_count", "fan_count"))
 
 
+@register
 class InstagramConnector(GraphConnector):
     """Business discovery runs on the caller's own Instagram business user id."""
 
     platform = "instagram"
+    display_name = "Instagram"
+    public_base_url = GRAPH_API
+    connection_fields = (
+        ConnectionField("access_token", "password", "a user access token", required=True),
+        ConnectionField(
+            "ig_user_id",
+            "login",
+            "the own business account id (the caller's Instagram business user id)",
+            required=True,
+        ),
+    )
+    handle_pattern = re.compile(r"^[A-Za-z0-9._]{1,30}$")
 
     def __init__(
         self,
@@ -153,10 +250,6 @@ class InstagramConnector(GraphConnector):
         ig_user_id: str | None = None,
         **options: Any,
     ):
-        if not ig_user_id:
-            raise PlatformError(
-                "instagram: the own business account id is required (connection login)"
-            )
         super().__init__(base_url, access_token, **options)
         self._ig_user_id = ig_user_id
 

@@ -7,6 +7,7 @@ roster are never requested: their counts come in by history import only.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,42 +17,54 @@ from social_leadership.platforms.base import (
     LAND,
     AccountObservation,
     AccountStatus,
+    ConnectionField,
     Connector,
-    PlatformError,
     RawResponse,
     Verdict,
     count_value,
     failed_response_observations,
     observation_without_counts,
 )
-from social_leadership.roster import is_linkedin_organization
+from social_leadership.platforms.registry import register
 
 LINKEDIN_API = "https://api.linkedin.com"
 NETWORK_SIZES_PATH = "/v2/networkSizes/"
 LINKEDIN_VERSION = "202601"
+ORGANIZATION_PREFIX = "urn:li:organization:"
 
 
+def is_linkedin_organization(handle: str) -> bool:
+    """Whether a roster LinkedIn handle names an organization (fetched) or a member."""
+    return handle.startswith(ORGANIZATION_PREFIX)
+
+
+@register
 class LinkedInConnector(Connector):
     platform = "linkedin"
+    display_name = "LinkedIn"
+    public_base_url = LINKEDIN_API
+    connection_fields = (
+        ConnectionField("access_token", "password", "an OAuth access token", required=True),
+    )
+    # A member's vanity name (import-only) or an organization's URN (fetched).
+    handle_pattern = re.compile(r"^(?:[A-Za-z0-9_-]{2,100}|urn:li:organization:[0-9]{1,20})$")
     batch_size = 1
+    # Executives are members: their counts come in by import only.
+    follower_source = "import"
 
     def __init__(
         self, base_url: str = LINKEDIN_API, access_token: str | None = None, **options: Any
     ):
-        if not access_token:
-            raise PlatformError("linkedin: an OAuth access token is required (connection password)")
         super().__init__(base_url, **options)
         self._access_token = self.keep_secret(access_token)
-
-    def __repr__(self) -> str:
-        return f"LinkedInConnector(base_url={self.base_url!r})"
 
     @staticmethod
     def handle_key(handle: str) -> str:
         return handle
 
-    def plan_batches(self, handles: list[str]) -> list[list[str]]:
-        return [[handle] for handle in handles if is_linkedin_organization(handle)]
+    @classmethod
+    def is_import_only(cls, handle: str) -> bool:
+        return not is_linkedin_organization(handle)
 
     def build_request(self, handles: Sequence[str]) -> httpx.Request:
         return httpx.Request(

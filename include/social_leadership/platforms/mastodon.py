@@ -36,6 +36,7 @@ from social_leadership.platforms.base import (
     LAND,
     AccountObservation,
     AccountStatus,
+    ConnectionField,
     Connector,
     ExtractResult,
     PlatformError,
@@ -46,6 +47,7 @@ from social_leadership.platforms.base import (
     json_document,
     observation_without_counts,
 )
+from social_leadership.platforms.registry import register
 
 log = logging.getLogger(__name__)
 
@@ -54,9 +56,31 @@ ACCOUNTS_PATH = "/api/v1/accounts"
 MASTODON_MAX_IDS = 40
 
 
+@register
 class MastodonConnector(Connector):
     platform = "mastodon"
+    display_name = "Mastodon"
+    # Each account is asked of its own instance.
+    public_base_url = "https://{instance}"
+    connection_fields = (
+        ConnectionField(
+            "access_token",
+            "password",
+            "optional: a token for instances in whitelist mode, sent only to the instances "
+            "in allowed_instances",
+        ),
+        ConnectionField(
+            "allowed_instances",
+            "extra",
+            "the instance host names the token may go to (a list or a comma-separated "
+            "string); every other instance is asked anonymously",
+        ),
+    )
+    handle_pattern = re.compile(r"^[A-Za-z0-9_]{1,30}@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
+    drops_at_sign = True
     batch_size = MASTODON_MAX_IDS
+    # Ids seen in earlier landings let later runs fetch 40 accounts a request.
+    state_option = "account_ids"
     rate_limit_reset_headers = ("x-ratelimit-reset",)
     rate_limit_remaining_headers = ("x-ratelimit-remaining",)
 
@@ -76,9 +100,6 @@ class MastodonConnector(Connector):
         self._token_instances = instance_hosts(allowed_instances)
         # A fixed instance is the user's own choice; per-account instances are not.
         self._send_token = INSTANCE not in self.base_url
-
-    def __repr__(self) -> str:
-        return f"MastodonConnector(base_url={self.base_url!r})"
 
     def plan_batches(self, handles: list[str]) -> list[list[str]]:
         known = [h for h in handles if h.casefold() in self._ids]

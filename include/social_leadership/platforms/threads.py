@@ -9,6 +9,7 @@ error bodies, handled as for Facebook. The lookup names the count ``follower_cou
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,11 +17,13 @@ import httpx
 
 from social_leadership.platforms.base import (
     AccountObservation,
+    ConnectionField,
     RawResponse,
     Verdict,
     json_document,
 )
 from social_leadership.platforms.graph import GraphConnector, graph_error
+from social_leadership.platforms.registry import register
 
 THREADS_API = "https://graph.threads.net"
 THREADS_VERSION = "v1.0"
@@ -34,8 +37,20 @@ def is_permission_error(code: Any) -> bool:
     return isinstance(code, int) and (code == 10 or 200 <= code <= 299)
 
 
+@register
 class ThreadsConnector(GraphConnector):
     platform = "threads"
+    display_name = "Threads"
+    public_base_url = THREADS_API
+    connection_fields = (
+        ConnectionField(
+            "access_token",
+            "password",
+            f"an access token with the {DISCOVERY_PERMISSION} permission",
+            required=True,
+        ),
+    )
+    handle_pattern = re.compile(r"^[A-Za-z0-9._]{1,30}$")
 
     def __init__(
         self, base_url: str = THREADS_API, access_token: str | None = None, **options: Any

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
-from datetime import datetime
+import re
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
@@ -12,14 +12,14 @@ import httpx
 from social_leadership.platforms.base import (
     AccountObservation,
     AccountStatus,
+    ConnectionField,
     Connector,
-    PlatformError,
     RawResponse,
     count_value,
     failed_response_observations,
     observation_without_counts,
-    utc_now,
 )
+from social_leadership.platforms.registry import register
 
 X_API = "https://api.x.com"
 USERS_BY_PATH = "/2/users/by"
@@ -27,34 +27,25 @@ _NOT_FOUND_TYPE = "https://api.twitter.com/2/problems/resource-not-found"
 _NOT_AUTHORIZED_TYPE = "https://api.twitter.com/2/problems/not-authorized-for-resource"
 
 
+@register
 class XConnector(Connector):
     platform = "x"
+    display_name = "X (Twitter)"
+    public_base_url = X_API
+    connection_fields = (
+        ConnectionField("bearer_token", "password", "the app's bearer token", required=True),
+    )
+    handle_pattern = re.compile(r"^[A-Za-z0-9_]{1,15}$")
+    drops_at_sign = True
     batch_size = 100
     rate_limit_reset_headers = ("x-rate-limit-reset",)
     rate_limit_remaining_headers = ("x-rate-limit-remaining",)
 
     def __init__(
-        self,
-        base_url: str = X_API,
-        bearer_token: str | None = None,
-        client: httpx.Client | None = None,
-        max_wait_seconds: float = 60,
-        sleep: Callable[[float], None] | None = None,
-        *,
-        clock: Callable[[], datetime] = utc_now,
-        **options: Any,
+        self, base_url: str = X_API, bearer_token: str | None = None, **options: Any
     ) -> None:
-        if not bearer_token:
-            raise PlatformError("x: a bearer token is required (set it in the Airflow connection)")
-        if sleep is not None:
-            options["sleep"] = sleep
-        super().__init__(
-            base_url, client=client, max_wait_seconds=max_wait_seconds, clock=clock, **options
-        )
+        super().__init__(base_url, **options)
         self._bearer_token = self.keep_secret(bearer_token)
-
-    def __repr__(self) -> str:
-        return f"XConnector(base_url={self.base_url!r})"
 
     def build_request(self, handles: Sequence[str]) -> httpx.Request:
         return httpx.Request(

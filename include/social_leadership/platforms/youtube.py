@@ -4,6 +4,7 @@ one ``@handle`` a call). The API key travels as ``key=`` and is redacted everywh
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -14,13 +15,14 @@ import httpx
 from social_leadership.platforms.base import (
     AccountObservation,
     AccountStatus,
+    ConnectionField,
     Connector,
-    PlatformError,
     RawResponse,
     Verdict,
     json_document,
     observation_without_counts,
 )
+from social_leadership.platforms.registry import register
 
 YOUTUBE_API = "https://www.googleapis.com"
 CHANNELS_PATH = "/youtube/v3/channels"
@@ -33,18 +35,19 @@ SHORT_TERM_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded"})
 _PACIFIC = ZoneInfo("America/Los_Angeles")
 
 
+@register
 class YouTubeConnector(Connector):
     platform = "youtube"
+    display_name = "YouTube"
+    public_base_url = YOUTUBE_API
+    connection_fields = (ConnectionField("api_key", "password", "an API key", required=True),)
+    # A channel id (UC + 22 characters, case-sensitive) or an @handle.
+    handle_pattern = re.compile(r"^(?:UC[A-Za-z0-9_-]{22}|@[A-Za-z0-9._-]{3,30})$")
     batch_size = YOUTUBE_MAX_IDS
 
     def __init__(self, base_url: str = YOUTUBE_API, api_key: str | None = None, **options: Any):
-        if not api_key:
-            raise PlatformError("youtube: an API key is required (set it in the connection)")
         super().__init__(base_url, **options)
         self._api_key = self.keep_secret(api_key)
-
-    def __repr__(self) -> str:
-        return f"YouTubeConnector(base_url={self.base_url!r})"
 
     @staticmethod
     def handle_key(handle: str) -> str:

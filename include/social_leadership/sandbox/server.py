@@ -1,14 +1,18 @@
 """The sandbox HTTP server: every platform endpoint the connectors call, on one base URL.
 
-Bluesky ``getProfiles``, X ``users/by``, Mastodon ``accounts/lookup`` and ``accounts``,
-YouTube ``channels``, Graph pages and Instagram business discovery, LinkedIn
-``networkSizes``, Threads ``profile_lookup``: the real paths, parameters, authentication,
-batch limits, error bodies, rate-limit signals and count types. Known accounts are the
-roster's handles; their counts come from
+Each platform is one :class:`SandboxRoute` (which requests are its, what it answers, its
+request budget, how it signals throttling and outages, the Airflow connection the demo
+gives it), registered with :func:`register_route`: Bluesky ``getProfiles``, X
+``users/by``, Mastodon ``accounts/lookup`` and ``accounts``, YouTube ``channels``, Graph
+pages and Instagram business discovery, LinkedIn ``networkSizes``, Threads
+``profile_lookup``, with the real paths, parameters, authentication, batch limits, error
+bodies, rate-limit signals and count types. A new platform registers its own route (see
+CONTRIBUTING.md). Known accounts are the roster's handles (an import-only one, such as a
+LinkedIn member or a Facebook profile, is not served); their counts come from
 :func:`~social_leadership.sandbox.synthetic.synthetic_metrics` for the date of the server's
-clock. Tests inject faults per request (``add_fault``: a queue) or per run
-(``set_fault``: until ``clear_faults``); ``authorization_log`` records which requests
-carried an ``Authorization`` header.
+clock. Tests inject faults per request (``add_fault``: a queue) or per run (``set_fault``:
+until ``clear_faults``), rename a Bluesky account (``rename_account``);
+``authorization_log`` records which requests carried an ``Authorization`` header.
 """
 
 from __future__ import annotations
@@ -21,16 +25,17 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import TracebackType
+from types import MappingProxyType, TracebackType
 from typing import Any, Literal
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from social_leadership.platforms.base import redact_url
+from social_leadership.platforms.registry import connector_class, is_registered
 from social_leadership.roster import Roster, load_roster
 from social_leadership.sandbox.synthetic import (
     synthetic_account_id,
@@ -67,9 +72,13 @@ LINKEDIN_PATH = re.compile(r"^/v2/networkSizes/(.+)$")
 INSTAGRAM_DISCOVERY = re.compile(r"^business_discovery\.username\(([^)]*)\)")
 THREADS_LOOKUP_PATH = "/v1.0/profile_lookup"
 THREADS_PERMISSION = "threads_profile_discovery"
+# Meta's usage headers, JSON percentages of the app's (and the business's) budget.
+APP_USAGE_HEADER = "X-App-Usage"
+BUSINESS_USAGE_HEADER = "X-Business-Use-Case-Usage"
 # Not secrets: the sandbox's well-known credentials, so demo connections work out of the box.
 SANDBOX_YOUTUBE_KEY = "sandbox-key"
 SANDBOX_IG_USER_ID = "17841400000000001"
+SANDBOX_BUSINESS_ID = "1000000000000001"
 
 FaultKind = Literal[
     "429",  # the platform's own throttle signal (429, YouTube 403 quota, Graph code 4)
@@ -83,6 +92,10 @@ FaultKind = Literal[
     "echo",  # a 4xx (``status``) whose body echoes the request line, headers and query
 ]
 
+# What a route's functions receive: the decoded query, and the headers with lowercase names.
+Params = dict[str, list[str]]
+Headers = dict[str, str]
+
 
 @dataclass(frozen=True)
 class Fault:
@@ -95,7 +108,7 @@ class Fault:
     status: int = 400  # for "echo"
 
 
-class _Budget:
+class Budget:
     """A fixed window request budget, like the platforms' per-app limits."""
 
     def __init__(self, limit: int, window_seconds: int) -> None:
@@ -115,6 +128,99 @@ class _Budget:
         self.used += 1
         return True, self.limit - self.used, reset
 
+    def used_percent(self, remaining: int) -> int:
+        return round(100 * (self.limit - remaining) / self.limit)
+
+
+@dataclass
+class Reply:
+    """What the sandbox sends back: a JSON ``body`` (or ``raw`` bytes) and headers."""
+
+    status: int
+    body: Any = None
+    raw: bytes | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    delay_seconds: float = 0.0
+    drop: bool = False
+
+    def payload(self) -> bytes:
+        if self.raw is not None:
+            return self.raw
+        return json.dumps(self.body, separators=(",", ":")).encode()
+
+
+def rate_limit_headers(
+    server: SandboxServer, budget: Budget, remaining: int, reset: int
+) -> dict[str, str]:
+    """The common ``x-rate-limit-*`` triple (X's spelling; reset in epoch seconds)."""
+    return {
+        "x-rate-limit-limit": str(budget.limit),
+        "x-rate-limit-remaining": str(remaining),
+        "x-rate-limit-reset": str(reset),
+    }
+
+
+def too_many_requests(server: SandboxServer, rate_headers: dict[str, str], wait: float) -> Reply:
+    """A 429 with an RFC 7807 problem body and the rate-limit headers."""
+    body = {
+        "title": "Too Many Requests",
+        "detail": "Too Many Requests",
+        "type": "about:blank",
+        "status": 429,
+    }
+    return Reply(429, body, headers=dict(rate_headers))
+
+
+def server_error(status: int) -> Any:
+    return {"status": status, "message": "Internal Server Error"}
+
+
+@dataclass(frozen=True)
+class SandboxRoute:
+    """How the sandbox plays one platform.
+
+    ``matches(path, params)`` claims a request; ``answer(server, path, params, headers)``
+    serves it (after the budget and the faults). ``budget`` is (requests, window seconds)
+    unless the server's ``limits`` say otherwise. ``rate_headers(server, budget,
+    remaining, reset)`` go on every answer and ``throttled(server, rate_headers, wait)``
+    is the reply once the budget is spent; ``server_error(status)`` is the body of a 5xx.
+    ``connection(server)`` holds the Airflow connection fields (``host``, ``password``,
+    ``login``) that point the platform's connector at this sandbox, as the demo does.
+    """
+
+    platform: str
+    matches: Callable[[str, Params], bool]
+    answer: Callable[[SandboxServer, str, Params, Headers], Reply]
+    budget: tuple[int, int] = (1000, 3600)
+    rate_headers: Callable[[SandboxServer, Budget, int, int], dict[str, str]] = rate_limit_headers
+    throttled: Callable[[SandboxServer, dict[str, str], float], Reply] = too_many_requests
+    server_error: Callable[[int], Any] = server_error
+    # Platforms that send their rate-limit headers on every reply, faults included.
+    rate_headers_on_faults: bool = False
+    connection: Callable[[SandboxServer], dict[str, str]] = lambda server: {
+        "host": server.base_url,
+        "password": server.token,
+    }
+
+
+_ROUTES: dict[str, SandboxRoute] = {}
+
+
+def register_route(route: SandboxRoute) -> SandboxRoute:
+    """Add a platform's route (a request is matched against routes in registration order)."""
+    if route.platform in _ROUTES:
+        raise ValueError(f"a sandbox route for {route.platform!r} is already registered")
+    _ROUTES[route.platform] = route
+    return route
+
+
+def unregister_route(platform: str) -> None:
+    _ROUTES.pop(platform, None)
+
+
+def routes() -> tuple[SandboxRoute, ...]:
+    return tuple(_ROUTES.values())
+
 
 class _QuietHTTPServer(ThreadingHTTPServer):
     """A client that hangs up first (a timed-out request, a dropped connection fault) is
@@ -132,7 +238,7 @@ class _QuietHTTPServer(ThreadingHTTPServer):
 
 
 class SandboxServer:
-    """A threaded HTTP server on loopback mimicking the Bluesky and X endpoints."""
+    """A threaded HTTP server on loopback playing every registered platform's API."""
 
     def __init__(
         self,
@@ -142,10 +248,10 @@ class SandboxServer:
         x_token: str = SANDBOX_X_TOKEN,
         clock: Callable[[], datetime] | None = None,
         *,
-        bluesky_limit: int = 3000,
-        bluesky_window_seconds: int = 300,
-        x_limit: int = 300,
-        x_window_seconds: int = 900,
+        bluesky_limit: int | None = None,
+        bluesky_window_seconds: int | None = None,
+        x_limit: int | None = None,
+        x_window_seconds: int | None = None,
         x_post_count_field: Literal["tweet_count", "post_count"] = "tweet_count",
         x_suspended: tuple[str, ...] = (),
         rate_clock: Callable[[], float] = time.time,
@@ -156,6 +262,7 @@ class SandboxServer:
         mastodon_requires_login: bool = False,
         mastodon_batch_route: bool = True,
         threads_profile_discovery: bool = True,
+        graph_usage_headers: tuple[str, ...] = (APP_USAGE_HEADER, BUSINESS_USAGE_HEADER),
         limits: dict[str, tuple[int, int]] | None = None,
     ) -> None:
         if roster is None:
@@ -177,57 +284,54 @@ class SandboxServer:
         self.mastodon_batch_route = mastodon_batch_route
         # Whether the token holds the Threads permission to look up other profiles.
         self.threads_profile_discovery = threads_profile_discovery
+        # Which of Meta's usage headers the Graph platforms send with each answer.
+        self.graph_usage_headers = graph_usage_headers
         self.faults: deque[Fault] = deque()
         self.run_faults: dict[str | None, Fault] = {}
         self.request_log: list[tuple[str, str]] = []
         # (path, Authorization header or None) per request, in arrival order.
         self.authorization_log: list[tuple[str, str | None]] = []
-        windows = {
-            "bluesky": (bluesky_limit, bluesky_window_seconds),
-            "x": (x_limit, x_window_seconds),
-            "mastodon": (300, 300),
-            "youtube": (10_000, 86_400),
-            "facebook": (200, 3_600),
-            "instagram": (200, 3_600),
-            "linkedin": (100_000, 86_400),
-            "threads": (200, 3_600),
-        }
-        windows.update(limits or {})
-        self._budgets = {name: _Budget(*window) for name, window in windows.items()}
+        # Request budgets that differ from the routes' own: (requests, window seconds).
+        self._limits = dict(limits or {})
+        for platform, limit, window in (
+            ("bluesky", bluesky_limit, bluesky_window_seconds),
+            ("x", x_limit, x_window_seconds),
+        ):
+            if platform not in self._limits and (limit, window) != (None, None):
+                default_limit, default_window = _ROUTES[platform].budget
+                self._limits[platform] = (
+                    default_limit if limit is None else limit,
+                    default_window if window is None else window,
+                )
+        self._budgets: dict[str, Budget] = {}
         self._lock = threading.Lock()
         self._httpd: _QuietHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
         names = {e.executive_id: e.full_name for e in roster.executives}
+        # platform -> lookup key (handle casefolded, or an id the platform also answers
+        # to) -> (handle, display name)
+        self._accounts: dict[str, dict[str, tuple[str, str]]] = {}
         self._bluesky: dict[str, tuple[str, str, str]] = {}  # key -> (handle, did, name)
-        for account in roster.accounts_for("bluesky"):
-            handle = account.account_handle.lower()
-            did = handle if handle.startswith("did:") else synthetic_did(handle)
-            entry = (handle, did, names.get(account.executive_id, handle))
-            self._bluesky[handle] = entry
-            self._bluesky[did] = entry
-        self._x: dict[str, tuple[str, str]] = {
-            account.account_handle.casefold(): (
-                account.account_handle,
-                names.get(account.executive_id, account.account_handle),
-            )
-            for account in roster.accounts_for("x")
-        }
+        # A renamed Bluesky account keeps its counts: did -> the handle they are drawn for.
+        self._counted_as: dict[str, str] = {}
+        for account in roster.accounts:
+            if _is_import_only(account.platform, account.account_handle):
+                continue
+            handle = account.account_handle
+            entry = (handle, names.get(account.executive_id, handle))
+            known = self._accounts.setdefault(account.platform, {})
+            known[handle.casefold()] = entry
+            if account.platform == "mastodon":
+                known[synthetic_account_id("mastodon", handle)] = entry
+            if account.platform == "youtube":
+                known[synthetic_channel_id(handle).casefold()] = entry
+            if account.platform == "bluesky":
+                lowered = handle.lower()
+                did = lowered if lowered.startswith("did:") else synthetic_did(lowered)
+                self._bluesky[lowered] = self._bluesky[did] = (lowered, did, entry[1])
+        self._x = self._accounts.setdefault("x", {})
         self._x_suspended = {name.casefold() for name in x_suspended}
-        self._others: dict[str, dict[str, tuple[str, str]]] = {}
-        for platform in ("mastodon", "youtube", "facebook", "instagram", "linkedin", "threads"):
-            known: dict[str, tuple[str, str]] = {}
-            for account in roster.accounts_for(platform):
-                entry = (
-                    account.account_handle,
-                    names.get(account.executive_id, account.account_handle),
-                )
-                known[account.account_handle.casefold()] = entry
-                if platform == "mastodon":
-                    known[synthetic_account_id(platform, account.account_handle)] = entry
-                if platform == "youtube":
-                    known[synthetic_channel_id(account.account_handle).casefold()] = entry
-            self._others[platform] = known
         self._youtube_hidden = {name.casefold() for name in youtube_hidden}
 
     # --- lifecycle ---------------------------------------------------------------------
@@ -313,36 +417,62 @@ class SandboxServer:
         """The ``Authorization`` header of each request to ``path`` (None: sent without)."""
         return [value for logged_path, value in self.authorization_log if logged_path == path]
 
+    def known_accounts(self, platform: str) -> Mapping[str, tuple[str, str]]:
+        """The accounts the sandbox serves on ``platform``: lookup key (the handle
+        casefolded, or an id the platform also answers to) -> (handle, display name)."""
+        return MappingProxyType(self._accounts.get(platform, {}))
+
+    def rename_account(self, platform: str, handle: str, new_handle: str) -> None:
+        """Give a Bluesky account a new handle, as its owner can: the old handle names
+        nobody any more, the DID still names the account, and its counts continue."""
+        if platform != "bluesky":
+            raise ValueError(f"the sandbox renames Bluesky accounts only, not {platform}")
+        with self._lock:
+            old, did, name = self._bluesky.pop(handle.lower())
+            self._counted_as.setdefault(did, old)
+            entry = (new_handle.lower(), did, name)
+            self._bluesky[entry[0]] = self._bluesky[did] = entry
+
+    def connection_env(self) -> dict[str, str]:
+        """An Airflow connection ``slw_<platform>`` for every route, pointing at this
+        sandbox, as ``AIRFLOW_CONN_*`` environment variables (what ``make run`` sets)."""
+        env = {}
+        for route in routes():
+            fields = {"conn_type": "http", **route.connection(self)}
+            env[f"AIRFLOW_CONN_SLW_{route.platform.upper()}"] = json.dumps(fields)
+        return env
+
     # --- request handling --------------------------------------------------------------
 
-    def handle(self, path: str, query: str, headers: dict[str, str]) -> _Reply:
+    def handle(self, path: str, query: str, headers: dict[str, str]) -> Reply:
         with self._lock:
             self.request_log.append((path, query))
             self.authorization_log.append((path, headers.get("authorization")))
         params = parse_qs(query, keep_blank_values=True)
-        platform = _platform_of(path, params)
-        if platform is None:
-            return _Reply(404, {"error": "MethodNotImplemented", "message": "Not Found"})
+        route = next((r for r in routes() if r.matches(path, params)), None)
+        if route is None:
+            return Reply(404, {"error": "MethodNotImplemented", "message": "Not Found"})
+        platform = route.platform
         now = self.rate_clock()
         with self._lock:
+            budget = self._budget(route)
             fault = self._take_fault(platform)
             passes = fault is not None and fault.kind in ("slow", "truncated_json")
             allowed, remaining, reset = (
-                self._budgets[platform].spend(now) if fault is None or passes else (True, 0, 0)
+                budget.spend(now) if fault is None or passes else (True, 0, 0)
             )
-        budget = self._budgets[platform]
         if fault is not None and fault.kind == "echo":
             return _echo(fault.status, path, query, params, headers)
         if fault is not None and not passes:
-            reply = self._faulted(platform, fault, now, budget)
-            if not reply.headers and platform in ("bluesky", "x", "mastodon"):
+            reply = self._faulted(route, fault, now, budget)
+            if not reply.headers and route.rate_headers_on_faults:
                 with self._lock:
-                    reply.headers.update(self._current_rate_headers(platform, now))
+                    reply.headers.update(self._current_rate_headers(route, budget, now))
             return reply
-        rate_headers = _rate_headers(platform, budget, remaining, reset)
+        rate_headers = route.rate_headers(self, budget, remaining, reset)
         if not allowed:
-            return self._too_many(platform, rate_headers, reset - now)
-        reply = self._answer(platform, path, params, headers)
+            return route.throttled(self, rate_headers, reset - now)
+        reply = route.answer(self, path, params, headers)
         reply.headers.update(rate_headers)
         if fault is not None and fault.kind == "slow":
             reply.delay_seconds = fault.delay_seconds
@@ -351,33 +481,22 @@ class SandboxServer:
             reply.raw = payload[: max(1, len(payload) // 2)]
         return reply
 
-    def _answer(
-        self, platform: str, path: str, params: dict[str, list[str]], headers: dict[str, str]
-    ) -> _Reply:
-        authorization = headers.get("authorization", "")
-        if platform == "bluesky":
-            return self._get_profiles(params.get("actors", []))
-        if platform == "x":
-            return self._users_by(params, authorization)
-        if platform == "mastodon":
-            return self._mastodon(path, params, authorization)
-        if platform == "youtube":
-            return self._youtube(params)
-        if platform in ("facebook", "instagram"):
-            return self._graph(platform, path, params, authorization)
-        if platform == "threads":
-            return self._threads(params, authorization)
-        return self._linkedin(path, params, headers)
+    def _budget(self, route: SandboxRoute) -> Budget:
+        budget = self._budgets.get(route.platform)
+        if budget is None:
+            window = self._limits.get(route.platform, route.budget)
+            budget = self._budgets[route.platform] = Budget(*window)
+        return budget
 
     def _bearer_ok(self, authorization: str, params: dict[str, list[str]]) -> bool:
         token = params.get("access_token", [""])[0]
         return authorization == f"Bearer {self.token}" or token == self.token
 
-    def _mastodon(self, path: str, params: dict[str, list[str]], authorization: str) -> _Reply:
+    def _mastodon(self, path: str, params: dict[str, list[str]], authorization: str) -> Reply:
         if self.mastodon_requires_login and authorization != f"Bearer {self.token}":
-            return _Reply(401, {"error": "This API requires an authenticated user"})
+            return Reply(401, {"error": "This API requires an authenticated user"})
         day = self.clock().date()
-        known = self._others["mastodon"]
+        known = self._accounts.get("mastodon", {})
         instance_path = MASTODON_INSTANCE_PATH.match(path)
         if instance_path:
             instance = instance_path.group(1).casefold()
@@ -393,42 +512,42 @@ class SandboxServer:
                 acct = f"{acct}@{instance_path.group(1)}"  # a local account of the instance
             entry = known.get(acct.casefold())
             if entry is None:
-                return _Reply(404, {"error": "Record not found"})
-            return _Reply(200, _mastodon_account(entry, day))
+                return Reply(404, {"error": "Record not found"})
+            return Reply(200, _mastodon_account(entry, day))
         if not self.mastodon_batch_route:
-            return _Reply(404, {"error": "Not Found"})
+            return Reply(404, {"error": "Not Found"})
         ids = params.get("id[]", [])
         if len(ids) > MASTODON_MAX_IDS:
-            return _Reply(
+            return Reply(
                 422,
                 {"error": f"Validation failed: id[] must not hold more than {MASTODON_MAX_IDS}"},
             )
         accounts = [_mastodon_account(known[i], day) for i in dict.fromkeys(ids) if i in known]
-        return _Reply(200, accounts)
+        return Reply(200, accounts)
 
-    def _youtube(self, params: dict[str, list[str]]) -> _Reply:
+    def _youtube(self, params: dict[str, list[str]]) -> Reply:
         if params.get("key", [""])[0] != self.youtube_key:
-            return _Reply(
+            return Reply(
                 400,
                 _google_error(
                     400, "API key not valid. Please pass a valid API key.", "badRequest", "global"
                 ),
             )
         if params.get("part", [""])[0] != "statistics":
-            return _Reply(
+            return Reply(
                 400,
                 _google_error(
                     400, "part must include statistics", "invalidPart", "youtube.parameter"
                 ),
             )
-        known = self._others["youtube"]
+        known = self._accounts.get("youtube", {})
         if "forHandle" in params:
             wanted = [params["forHandle"][0]]
             wanted = [w if w.startswith("@") else "@" + w for w in wanted]
         else:
             wanted = [i for i in ",".join(params.get("id", [])).split(",") if i]
             if len(wanted) > YOUTUBE_MAX_IDS:
-                return _Reply(
+                return Reply(
                     400,
                     _google_error(
                         400,
@@ -469,33 +588,33 @@ class SandboxServer:
         }
         if items:
             document["items"] = items
-        return _Reply(200, document)
+        return Reply(200, document)
 
     def _graph(
         self, platform: str, path: str, params: dict[str, list[str]], authorization: str
-    ) -> _Reply:
+    ) -> Reply:
         if not self._bearer_ok(authorization, params):
-            return _Reply(400, _graph_error(190, "Invalid OAuth access token.", "OAuthException"))
+            return Reply(400, _graph_error(190, "Invalid OAuth access token.", "OAuthException"))
         node = unquote(GRAPH_PATH.match(path).group(1))  # type: ignore[union-attr]
         fields = params.get("fields", [""])[0]
         day = self.clock().date()
-        known = self._others[platform]
+        known = self._accounts.get(platform, {})
         if platform == "instagram":
             if node != self.instagram_user_id:
-                return _Reply(
+                return Reply(
                     400, _graph_error(100, "Unsupported get request.", "GraphMethodException", 33)
                 )
             username = INSTAGRAM_DISCOVERY.match(fields).group(1)  # type: ignore[union-attr]
             entry = known.get(username.casefold())
             if entry is None:
-                return _Reply(
+                return Reply(
                     400,
                     _graph_error(
                         110, "Invalid user id", "OAuthException", 2207013, "Cannot find User"
                     ),
                 )
             followers, following, posts = synthetic_metrics("instagram", entry[0], day)
-            return _Reply(
+            return Reply(
                 200,
                 {
                     "business_discovery": {
@@ -509,7 +628,7 @@ class SandboxServer:
             )
         entry = known.get(node.casefold())
         if entry is None:
-            return _Reply(
+            return Reply(
                 400,
                 _graph_error(
                     100,
@@ -525,13 +644,13 @@ class SandboxServer:
             page["followers_count"] = followers
         if "fan_count" in fields:
             page["fan_count"] = round(followers * 0.93)
-        return _Reply(200, page)
+        return Reply(200, page)
 
-    def _threads(self, params: dict[str, list[str]], authorization: str) -> _Reply:
+    def _threads(self, params: dict[str, list[str]], authorization: str) -> Reply:
         if not self._bearer_ok(authorization, params):
-            return _Reply(400, _graph_error(190, "Invalid OAuth access token.", "OAuthException"))
+            return Reply(400, _graph_error(190, "Invalid OAuth access token.", "OAuthException"))
         if not self.threads_profile_discovery:
-            return _Reply(
+            return Reply(
                 403,
                 _graph_error(
                     10,
@@ -542,15 +661,15 @@ class SandboxServer:
             )
         usernames = params.get("username", [])
         if len(usernames) != 1 or not usernames[0]:
-            return _Reply(
+            return Reply(
                 400,
                 _graph_error(
                     100, "(#100) The parameter username is required once", "OAuthException"
                 ),
             )
-        entry = self._others["threads"].get(usernames[0].removeprefix("@").casefold())
+        entry = self._accounts.get("threads", {}).get(usernames[0].removeprefix("@").casefold())
         if entry is None:
-            return _Reply(
+            return Reply(
                 400,
                 _graph_error(
                     100,
@@ -568,11 +687,11 @@ class SandboxServer:
             profile["follower_count"] = followers
         if "is_verified" in fields:
             profile["is_verified"] = False
-        return _Reply(200, profile)
+        return Reply(200, profile)
 
-    def _linkedin(self, path: str, params: dict[str, list[str]], headers: dict[str, str]) -> _Reply:
+    def _linkedin(self, path: str, params: dict[str, list[str]], headers: dict[str, str]) -> Reply:
         if headers.get("authorization", "") != f"Bearer {self.token}":
-            return _Reply(
+            return Reply(
                 401,
                 {
                     "status": 401,
@@ -582,23 +701,24 @@ class SandboxServer:
                 },
             )
         if params.get("edgeType", [""])[0] != "CompanyFollowedByMember":
-            return _Reply(
+            return Reply(
                 400, {"status": 400, "message": "edgeType must be CompanyFollowedByMember"}
             )
         urn = unquote(LINKEDIN_PATH.match(path).group(1))  # type: ignore[union-attr]
-        entry = self._others["linkedin"].get(urn.casefold())
+        entry = self._accounts.get("linkedin", {}).get(urn.casefold())
         if entry is None or not urn.startswith("urn:li:organization:"):
-            return _Reply(
+            return Reply(
                 404, {"status": 404, "serviceErrorCode": 0, "message": f"Not found: {urn}"}
             )
         followers, _, _ = synthetic_metrics("linkedin", entry[0], self.clock().date())
-        return _Reply(200, {"firstDegreeSize": followers})
+        return Reply(200, {"firstDegreeSize": followers})
 
-    def _current_rate_headers(self, platform: str, now: float) -> dict[str, str]:
-        budget = self._budgets[platform]
+    def _current_rate_headers(
+        self, route: SandboxRoute, budget: Budget, now: float
+    ) -> dict[str, str]:
         start = budget.window_start if budget.window_start is not None else now
-        return _rate_headers(
-            platform, budget, budget.limit - budget.used, int(start + budget.window_seconds)
+        return route.rate_headers(
+            self, budget, budget.limit - budget.used, int(start + budget.window_seconds)
         )
 
     def _take_fault(self, platform: str) -> Fault | None:
@@ -611,74 +731,22 @@ class SandboxServer:
                 return fault
         return None
 
-    def _faulted(self, platform: str, fault: Fault, now: float, budget: _Budget) -> _Reply:
+    def _faulted(self, route: SandboxRoute, fault: Fault, now: float, budget: Budget) -> Reply:
         if fault.kind == "429":
             reset = int(now + fault.reset_seconds)
-            return self._too_many(
-                platform, _rate_headers(platform, budget, 0, reset), fault.reset_seconds
-            )
+            rate_headers = route.rate_headers(self, budget, 0, reset)
+            return route.throttled(self, rate_headers, fault.reset_seconds)
         if fault.kind in ("500", "503"):
-            return _Reply(int(fault.kind), _server_error_body(platform, int(fault.kind)))
+            return Reply(int(fault.kind), route.server_error(int(fault.kind)))
         if fault.kind == "error_200":
-            return _Reply(200, _server_error_body(platform, 500))
+            return Reply(200, route.server_error(500))
         if fault.kind == "drop":
-            return _Reply(0, drop=True)
-        return _Reply(200, raw=b"<html><body>502 Bad Gateway</body></html>")
+            return Reply(0, drop=True)
+        return Reply(200, raw=b"<html><body>502 Bad Gateway</body></html>")
 
-    def _too_many(self, platform: str, rate_headers: dict[str, str], wait: float) -> _Reply:
-        if platform == "mastodon":
-            return _Reply(429, {"error": "Too many requests"}, headers=rate_headers)
-        if platform == "youtube":
-            return _Reply(
-                403,
-                _google_error(
-                    403,
-                    "The request cannot be completed because you have exceeded your "
-                    '<a href="/youtube/v3/getting-started#quota">quota</a>.',
-                    "quotaExceeded",
-                    "youtube.quota",
-                ),
-            )
-        if platform in ("facebook", "instagram", "threads"):
-            reply = _Reply(
-                403,
-                _graph_error(
-                    4, "(#4) Application request limit reached", "OAuthException", transient=True
-                ),
-            )
-            reply.headers["X-App-Usage"] = json.dumps(
-                {"call_count": 100, "total_cputime": 12, "total_time": 20}
-            )
-            return reply
-        if platform == "linkedin":
-            return _Reply(
-                429,
-                {
-                    "status": 429,
-                    "serviceErrorCode": 101,
-                    "message": "Resource level throttle APPLICATION DAY limit "
-                    "for calls to this resource is reached.",
-                },
-            )
-        if platform == "bluesky":
-            reply = _Reply(429, {"error": "RateLimitExceeded", "message": "Rate Limit Exceeded"})
-            reply.headers["Retry-After"] = str(max(0, round(wait)))
-        else:
-            reply = _Reply(
-                429,
-                {
-                    "title": "Too Many Requests",
-                    "detail": "Too Many Requests",
-                    "type": "about:blank",
-                    "status": 429,
-                },
-            )
-        reply.headers.update(rate_headers)
-        return reply
-
-    def _get_profiles(self, actors: list[str]) -> _Reply:
+    def _get_profiles(self, actors: list[str]) -> Reply:
         if not actors:
-            return _Reply(
+            return Reply(
                 400,
                 {
                     "error": "InvalidRequest",
@@ -686,7 +754,7 @@ class SandboxServer:
                 },
             )
         if len(actors) > BLUESKY_MAX_ACTORS:
-            return _Reply(
+            return Reply(
                 400,
                 {
                     "error": "InvalidRequest",
@@ -704,7 +772,8 @@ class SandboxServer:
                 continue
             handle, did, name = entry
             served.add(did)
-            followers, following, posts = synthetic_metrics("bluesky", handle, day)
+            counted_as = self._counted_as.get(did, handle)
+            followers, following, posts = synthetic_metrics("bluesky", counted_as, day)
             profiles.append(
                 {
                     "did": did,
@@ -717,11 +786,11 @@ class SandboxServer:
                     "createdAt": _CREATED_AT,
                 }
             )
-        return _Reply(200, {"profiles": profiles})
+        return Reply(200, {"profiles": profiles})
 
-    def _users_by(self, params: dict[str, list[str]], authorization: str) -> _Reply:
+    def _users_by(self, params: dict[str, list[str]], authorization: str) -> Reply:
         if authorization != f"Bearer {self.x_token}":
-            return _Reply(
+            return Reply(
                 401,
                 {
                     "title": "Unauthorized",
@@ -781,45 +850,7 @@ class SandboxServer:
             document["data"] = data
         if errors:
             document["errors"] = errors
-        return _Reply(200, document)
-
-
-@dataclass
-class _Reply:
-    status: int
-    body: Any = None
-    raw: bytes | None = None
-    headers: dict[str, str] | None = None
-    delay_seconds: float = 0.0
-    drop: bool = False
-
-    def __post_init__(self) -> None:
-        if self.headers is None:
-            self.headers = {}
-
-    def payload(self) -> bytes:
-        if self.raw is not None:
-            return self.raw
-        return json.dumps(self.body, separators=(",", ":")).encode()
-
-
-def _platform_of(path: str, params: dict[str, list[str]]) -> str | None:
-    if path == BLUESKY_PATH:
-        return "bluesky"
-    if path == X_PATH:
-        return "x"
-    if path in (MASTODON_LOOKUP_PATH, MASTODON_ACCOUNTS_PATH) or MASTODON_INSTANCE_PATH.match(path):
-        return "mastodon"
-    if path == YOUTUBE_PATH:
-        return "youtube"
-    if LINKEDIN_PATH.match(path):
-        return "linkedin"
-    if path == THREADS_LOOKUP_PATH:
-        return "threads"
-    if GRAPH_PATH.match(path):
-        fields = params.get("fields", [""])[0]
-        return "instagram" if INSTAGRAM_DISCOVERY.match(fields) else "facebook"
-    return None
+        return Reply(200, document)
 
 
 def synthetic_channel_id(handle: str) -> str:
@@ -890,67 +921,13 @@ def _graph_error(
     return {"error": error}
 
 
-def _server_error_body(platform: str, status: int) -> Any:
-    if platform == "bluesky":
-        return {"error": "InternalServerError", "message": "Internal Server Error"}
-    if platform == "x":
-        return {
-            "title": "Service Unavailable",
-            "type": "about:blank",
-            "status": status,
-            "detail": "Service Unavailable",
-        }
-    if platform == "mastodon":
-        return {"error": "We're sorry, but something went wrong on our end."}
-    if platform == "youtube":
-        return _google_error(status, "Backend Error", "backendError", "global")
-    if platform in ("facebook", "instagram", "threads"):
-        return _graph_error(
-            2,
-            "An unexpected error has occurred. Please retry your request.",
-            "OAuthException",
-            transient=True,
-        )
-    return {"status": status, "message": "Internal Server Error"}
-
-
-def _rate_headers(platform: str, budget: _Budget, remaining: int, reset: int) -> dict[str, str]:
-    if platform in ("youtube", "linkedin"):
-        return {}  # neither platform names its limits in headers
-    if platform in ("facebook", "instagram", "threads"):
-        used = round(100 * (budget.limit - remaining) / budget.limit)
-        return {
-            "X-App-Usage": json.dumps({"call_count": used, "total_cputime": 1, "total_time": 1})
-        }
-    if platform == "mastodon":
-        return {
-            "X-RateLimit-Limit": str(budget.limit),
-            "X-RateLimit-Remaining": str(remaining),
-            "X-RateLimit-Reset": datetime.fromtimestamp(reset, UTC)
-            .isoformat(timespec="milliseconds")
-            .replace("+00:00", "Z"),
-        }
-    if platform == "bluesky":
-        return {
-            "RateLimit-Limit": str(budget.limit),
-            "RateLimit-Remaining": str(remaining),
-            "RateLimit-Reset": str(reset),
-            "RateLimit-Policy": f"{budget.limit};w={budget.window_seconds}",
-        }
-    return {
-        "x-rate-limit-limit": str(budget.limit),
-        "x-rate-limit-remaining": str(remaining),
-        "x-rate-limit-reset": str(reset),
-    }
-
-
 def _echo(
     status: int, path: str, query: str, params: dict[str, list[str]], headers: dict[str, str]
-) -> _Reply:
+) -> Reply:
     """What a debugging gateway answers: the request as it arrived, credentials included
     (the request line percent-encoded, headers and decoded query values as they are)."""
     request_line = f"GET {path}?{query} HTTP/1.1" if query else f"GET {path} HTTP/1.1"
-    return _Reply(
+    return Reply(
         status,
         {
             "error": "request rejected",
@@ -973,8 +950,8 @@ def _x_error(name: str, detail: str, title: str) -> dict[str, str]:
     }
 
 
-def _x_invalid(values: list[str], message: str) -> _Reply:
-    return _Reply(
+def _x_invalid(values: list[str], message: str) -> Reply:
+    return Reply(
         400,
         {
             "errors": [{"parameters": {"usernames": values}, "message": message}],
@@ -1000,7 +977,7 @@ def _handler_for(sandbox: SandboxServer) -> type[BaseHTTPRequestHandler]:
                 reply = sandbox.handle(parts.path, parts.query, headers)
             except Exception:
                 log.exception("sandbox failed on %s", parts.path)
-                reply = _Reply(500, {"error": "InternalServerError", "message": "sandbox bug"})
+                reply = Reply(500, {"error": "InternalServerError", "message": "sandbox bug"})
             if reply.drop:
                 self.close_connection = True
                 return
@@ -1028,3 +1005,237 @@ def _redacted_request_line(value: Any) -> Any:
         return value
     parts = value.split(" ")
     return " ".join(redact_url(part) if "?" in part else part for part in parts)
+
+
+def _is_import_only(platform: str, handle: str) -> bool:
+    """Whether the platform's connector never asks for ``handle`` (a LinkedIn member, a
+    Facebook profile): the sandbox does not serve it either."""
+    return is_registered(platform) and connector_class(platform).is_import_only(handle)
+
+
+# --- the built-in platforms' routes ---------------------------------------------------------
+
+
+def _bluesky_rate_headers(
+    server: SandboxServer, budget: Budget, remaining: int, reset: int
+) -> dict[str, str]:
+    return {
+        "RateLimit-Limit": str(budget.limit),
+        "RateLimit-Remaining": str(remaining),
+        "RateLimit-Reset": str(reset),
+        "RateLimit-Policy": f"{budget.limit};w={budget.window_seconds}",
+    }
+
+
+def _bluesky_throttled(server: SandboxServer, rate_headers: dict[str, str], wait: float) -> Reply:
+    reply = Reply(429, {"error": "RateLimitExceeded", "message": "Rate Limit Exceeded"})
+    reply.headers["Retry-After"] = str(max(0, round(wait)))
+    reply.headers.update(rate_headers)
+    return reply
+
+
+def _mastodon_rate_headers(
+    server: SandboxServer, budget: Budget, remaining: int, reset: int
+) -> dict[str, str]:
+    return {
+        "X-RateLimit-Limit": str(budget.limit),
+        "X-RateLimit-Remaining": str(remaining),
+        "X-RateLimit-Reset": datetime.fromtimestamp(reset, UTC)
+        .isoformat(timespec="milliseconds")
+        .replace("+00:00", "Z"),
+    }
+
+
+def _no_rate_headers(
+    server: SandboxServer, budget: Budget, remaining: int, reset: int
+) -> dict[str, str]:
+    return {}  # YouTube and LinkedIn do not name their limits in headers
+
+
+def _youtube_throttled(server: SandboxServer, rate_headers: dict[str, str], wait: float) -> Reply:
+    return Reply(
+        403,
+        _google_error(
+            403,
+            "The request cannot be completed because you have exceeded your "
+            '<a href="/youtube/v3/getting-started#quota">quota</a>.',
+            "quotaExceeded",
+            "youtube.quota",
+        ),
+    )
+
+
+def _graph_usage(server: SandboxServer, percent: int) -> dict[str, str]:
+    """Meta's usage headers: the share of the app's (and the business's) hourly budget
+    used, in percent (the sandbox reports its request budget as the call count)."""
+    usage = {"call_count": percent, "total_cputime": 1, "total_time": 1}
+    headers = {
+        APP_USAGE_HEADER: json.dumps(usage),
+        BUSINESS_USAGE_HEADER: json.dumps(
+            {
+                SANDBOX_BUSINESS_ID: [
+                    {"type": "pages", **usage, "estimated_time_to_regain_access": 0}
+                ]
+            }
+        ),
+    }
+    return {name: value for name, value in headers.items() if name in server.graph_usage_headers}
+
+
+def _graph_rate_headers(
+    server: SandboxServer, budget: Budget, remaining: int, reset: int
+) -> dict[str, str]:
+    return _graph_usage(server, budget.used_percent(remaining))
+
+
+def _graph_throttled(server: SandboxServer, rate_headers: dict[str, str], wait: float) -> Reply:
+    error = _graph_error(
+        4, "(#4) Application request limit reached", "OAuthException", transient=True
+    )
+    return Reply(403, error, headers=_graph_usage(server, 100))
+
+
+def _graph_server_error(status: int) -> Any:
+    return _graph_error(
+        2,
+        "An unexpected error has occurred. Please retry your request.",
+        "OAuthException",
+        transient=True,
+    )
+
+
+def _linkedin_throttled(server: SandboxServer, rate_headers: dict[str, str], wait: float) -> Reply:
+    return Reply(
+        429,
+        {
+            "status": 429,
+            "serviceErrorCode": 101,
+            "message": "Resource level throttle APPLICATION DAY limit "
+            "for calls to this resource is reached.",
+        },
+    )
+
+
+def _is_graph_node(path: str, params: Params) -> bool:
+    return path != THREADS_LOOKUP_PATH and GRAPH_PATH.match(path) is not None
+
+
+def _asks_business_discovery(params: Params) -> bool:
+    return INSTAGRAM_DISCOVERY.match(params.get("fields", [""])[0]) is not None
+
+
+for _route in (
+    SandboxRoute(
+        "x",
+        matches=lambda path, params: path == X_PATH,
+        answer=lambda server, path, params, headers: server._users_by(
+            params, headers.get("authorization", "")
+        ),
+        budget=(300, 900),
+        server_error=lambda status: {
+            "title": "Service Unavailable",
+            "type": "about:blank",
+            "status": status,
+            "detail": "Service Unavailable",
+        },
+        rate_headers_on_faults=True,
+        connection=lambda server: {"host": server.base_url, "password": server.x_token},
+    ),
+    SandboxRoute(
+        "bluesky",
+        matches=lambda path, params: path == BLUESKY_PATH,
+        answer=lambda server, path, params, headers: server._get_profiles(params.get("actors", [])),
+        budget=(3000, 300),
+        rate_headers=_bluesky_rate_headers,
+        throttled=_bluesky_throttled,
+        server_error=lambda status: {
+            "error": "InternalServerError",
+            "message": "Internal Server Error",
+        },
+        rate_headers_on_faults=True,
+        connection=lambda server: {"host": server.base_url},
+    ),
+    SandboxRoute(
+        "mastodon",
+        matches=lambda path, params: (
+            path in (MASTODON_LOOKUP_PATH, MASTODON_ACCOUNTS_PATH)
+            or MASTODON_INSTANCE_PATH.match(path) is not None
+        ),
+        answer=lambda server, path, params, headers: server._mastodon(
+            path, params, headers.get("authorization", "")
+        ),
+        budget=(300, 300),
+        rate_headers=_mastodon_rate_headers,
+        throttled=lambda server, rate_headers, wait: Reply(
+            429, {"error": "Too many requests"}, headers=dict(rate_headers)
+        ),
+        server_error=lambda status: {"error": "We're sorry, but something went wrong on our end."},
+        rate_headers_on_faults=True,
+        # Each account asked of its own instance, as by default (see platforms/mastodon.py).
+        connection=lambda server: {"host": server.base_url + "/mastodon/{instance}"},
+    ),
+    SandboxRoute(
+        "youtube",
+        matches=lambda path, params: path == YOUTUBE_PATH,
+        answer=lambda server, path, params, headers: server._youtube(params),
+        budget=(10_000, 86_400),
+        rate_headers=_no_rate_headers,
+        throttled=_youtube_throttled,
+        server_error=lambda status: _google_error(
+            status, "Backend Error", "backendError", "global"
+        ),
+        connection=lambda server: {"host": server.base_url, "password": server.youtube_key},
+    ),
+    SandboxRoute(
+        "facebook",
+        matches=lambda path, params: (
+            _is_graph_node(path, params) and not _asks_business_discovery(params)
+        ),
+        answer=lambda server, path, params, headers: server._graph(
+            "facebook", path, params, headers.get("authorization", "")
+        ),
+        budget=(200, 3_600),
+        rate_headers=_graph_rate_headers,
+        throttled=_graph_throttled,
+        server_error=_graph_server_error,
+    ),
+    SandboxRoute(
+        "instagram",
+        matches=lambda path, params: (
+            _is_graph_node(path, params) and _asks_business_discovery(params)
+        ),
+        answer=lambda server, path, params, headers: server._graph(
+            "instagram", path, params, headers.get("authorization", "")
+        ),
+        budget=(200, 3_600),
+        rate_headers=_graph_rate_headers,
+        throttled=_graph_throttled,
+        server_error=_graph_server_error,
+        # Business discovery runs on the caller's own Instagram business account.
+        connection=lambda server: {
+            "host": server.base_url,
+            "password": server.token,
+            "login": server.instagram_user_id,
+        },
+    ),
+    SandboxRoute(
+        "linkedin",
+        matches=lambda path, params: LINKEDIN_PATH.match(path) is not None,
+        answer=lambda server, path, params, headers: server._linkedin(path, params, headers),
+        budget=(100_000, 86_400),
+        rate_headers=_no_rate_headers,
+        throttled=_linkedin_throttled,
+    ),
+    SandboxRoute(
+        "threads",
+        matches=lambda path, params: path == THREADS_LOOKUP_PATH,
+        answer=lambda server, path, params, headers: server._threads(
+            params, headers.get("authorization", "")
+        ),
+        budget=(200, 3_600),
+        rate_headers=_graph_rate_headers,
+        throttled=_graph_throttled,
+        server_error=_graph_server_error,
+    ),
+):
+    register_route(_route)

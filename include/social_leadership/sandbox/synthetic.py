@@ -24,7 +24,7 @@ WELL_KNOWN_ACCOUNTS: dict[tuple[str, str], tuple[int, int, int]] = {
     ("x", "satyanadella"): (3_400_000, 300, 2_300),
     ("x", "manomama"): (21_000, 1_800, 28_000),
     ("x", "joekaeser"): (64_000, 250, 4_100),
-    ("facebook", "zuck"): (119_000_000, 0, 1_600),
+    ("facebook", "profile:zuck"): (119_000_000, 0, 1_600),
     ("linkedin", "satyanadella"): (11_000_000, 0, 900),
 }
 

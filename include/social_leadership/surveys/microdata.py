@@ -61,7 +61,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from social_leadership.roster import COUNTRY_ALIASES, normalize_country
+from social_leadership.reference import country_spellings, normalize_country
 from social_leadership.surveys.boundary import is_warehouse_fault, unreadable_reason
 from social_leadership.surveys.common import (
     GLOBAL_SCOPES,
@@ -642,26 +642,16 @@ class FastPathDeclined(Exception):
 
 @functools.cache
 def _country_spellings() -> pa.Table:
-    """Country spellings as files write them (codes, names, the roster's aliases, in their
-    usual cases), each with the code ``normalize_country`` itself gives it. The one-statement
-    load matches a cell to this table exactly; any other text (extra spaces, a rare
-    spelling, a global scope, no country) sends the file to the staged path, which
-    normalises every distinct text."""
-    import pycountry
-
-    names = set(COUNTRY_ALIASES)
-    for country in pycountry.countries:
-        for attribute in ("alpha_2", "alpha_3", "name", "common_name", "official_name"):
-            value = getattr(country, attribute, None)
-            if value:
-                names.add(value)
-    spellings: dict[str, str] = {}
-    for name in names:
-        for text in {name, name.upper(), name.lower(), name.title(), name.capitalize()}:
-            if text != text.strip() or text.casefold() in GLOBAL_SCOPES:
-                continue
-            with contextlib.suppress(ValueError):
-                spellings[text] = normalize_country(text)
+    """The reference's country spellings (:func:`country_spellings`: codes, names and
+    aliases in their usual cases) without the global scopes, as a table. The one-statement
+    load matches a cell to it exactly; any other text (extra spaces, a rare spelling, a
+    global scope, no country) sends the file to the staged path, which normalises every
+    distinct text."""
+    spellings = {
+        text: code
+        for text, code in country_spellings().items()
+        if text.casefold() not in GLOBAL_SCOPES
+    }
     return pa.table(
         {"spelling": list(spellings), "country_code": list(spellings.values())},
         schema=pa.schema([("spelling", pa.string()), ("country_code", pa.string())]),

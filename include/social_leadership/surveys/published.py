@@ -33,7 +33,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from social_leadership.roster import normalize_country
+from social_leadership.reference import normalize_country
 from social_leadership.surveys.common import (
     GLOBAL_SCOPES,
     SurveyIssue,

@@ -3,10 +3,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from urllib.parse import parse_qs
 
 import pytest
 
+from social_leadership.landing import read_landed
+from social_leadership.loading import extract_platform
 from social_leadership.platforms import build_connector
 from social_leadership.platforms.base import AccountStatus, RawResponse
 from social_leadership.platforms.bluesky import GET_PROFILES_PATH, BlueskyConnector
@@ -217,3 +220,75 @@ def test_build_connector_gives_a_bluesky_connector(sandbox: SandboxServer) -> No
 
     assert isinstance(built, BlueskyConnector)
     assert built.extract(HANDLES[:1]).requests_sent == 1
+
+
+# --- a renamed handle (issue 10): asked by the DID learned from earlier landings ---------
+
+
+def _landed_observations(run_dir: str | None) -> dict[str, tuple[AccountStatus, str | None]]:
+    assert run_dir is not None
+    responses, _ = read_landed(Path(run_dir))
+    return {
+        o.account_handle: (o.status, o.account_id)
+        for r in responses
+        for o in BlueskyConnector.parse(r)
+    }
+
+
+def test_a_renamed_handle_is_asked_by_its_did_and_is_not_lost(tmp_path: Path) -> None:
+    handles = HANDLES[:3]
+    renamed = handles[0]
+    did = synthetic_did(renamed)
+
+    def run(server: SandboxServer, landing: Path, run_id: str):
+        return extract_platform(
+            "bluesky",
+            handles,
+            server.base_url,
+            None,
+            landing,
+            run_id,
+            NOW,
+            now=NOW,
+            sleep=Sleeps(),
+        )
+
+    with SandboxServer(roster_with_bluesky(handles), clock=lambda: NOW) as server:
+        first = run(server, tmp_path / "landing", "first")
+        server.rename_account("bluesky", renamed, "new-name.bsky.social")
+        second = run(server, tmp_path / "landing", "second")
+        # Without earlier landings the old handle no longer names anyone.
+        unknown = run(server, tmp_path / "fresh", "fresh")
+        (_, first_query), (_, second_query), *_ = server.request_log
+
+    assert _landed_observations(first.landing_dir)[renamed] == (AccountStatus.OK, did)
+    assert _landed_observations(second.landing_dir) == {
+        h: (AccountStatus.OK, synthetic_did(h)) for h in handles
+    }
+    assert parse_qs(first_query)["actors"] == handles
+    # Every account asked by the DID the first landing taught.
+    assert parse_qs(second_query)["actors"] == [synthetic_did(h) for h in handles]
+    assert _landed_observations(unknown.landing_dir)[renamed] == (AccountStatus.NOT_FOUND, None)
+
+
+def test_parse_maps_profiles_asked_by_did_back_to_the_roster_handle() -> None:
+    did = "did:plc:abcdefghijklmnopqrstuvwx"
+    body = {"profiles": [{"did": did, "handle": "renamed.example.com", "followersCount": 7}]}
+    response = RawResponse(
+        platform="bluesky",
+        requested_handles=("ceo.example.com",),
+        request_url=f"https://public.api.bsky.app{GET_PROFILES_PATH}?actors={did}",
+        status_code=200,
+        body=json.dumps(body).encode(),
+        fetched_at=NOW,
+        elapsed_ms=1.0,
+    )
+
+    [observation] = BlueskyConnector.parse(response)
+
+    assert (observation.account_handle, observation.status, observation.account_id) == (
+        "ceo.example.com",
+        AccountStatus.OK,
+        did,
+    )
+    assert observation.followers == 7

@@ -1,0 +1,416 @@
+"""Reference data: the countries and GICS sectors every intake and the warehouse share.
+
+This module is the one place that knows them. The roster and survey files are normalised
+here (:func:`normalize_country`, :func:`normalize_sector`), and the dbt seeds
+``countries.csv`` and ``gics_sectors.csv`` are written from it::
+
+    python -m social_leadership.reference --write-seeds   # rewrite dbt_project/seeds/
+    python -m social_leadership.reference --check         # exit 1 when they differ
+
+(tests/include/test_reference.py fails when the seeds and this module disagree.)
+
+Countries: every ISO 3166-1 country pycountry knows, so any country the intake accepts
+is in ``dim_country``. Names are pycountry's English short names (the United States keeps
+the name the seed gave it before it covered every country). Regions are the five
+continental regions of the UN M49 standard (https://unstats.un.org/unsd/methodology/m49/):
+Africa, Americas, Asia, Europe, Oceania. M49 puts two ISO codes in no region: Taiwan, which
+UN statistics count within China, is in Asia, and Antarctica is its own region.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import functools
+import gettext
+import io
+import os
+import unicodedata
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pycountry
+
+from social_leadership.settings import DBT_PROJECT_DIR
+
+# The 11 sectors of the Global Industry Classification Standard (2023 structure), by name,
+# with their two-digit codes. The names are how the roster and the marts spell them.
+GICS_SECTOR_CODES: dict[str, str] = {
+    "Energy": "10",
+    "Materials": "15",
+    "Industrials": "20",
+    "Consumer Discretionary": "25",
+    "Consumer Staples": "30",
+    "Health Care": "35",
+    "Financials": "40",
+    "Information Technology": "45",
+    "Communication Services": "50",
+    "Utilities": "55",
+    "Real Estate": "60",
+}
+GICS_SECTORS: tuple[str, ...] = tuple(GICS_SECTOR_CODES)
+
+# UN M49 continental region of each ISO 3166-1 alpha-2 code (TW and AQ: module docstring).
+_REGION_MEMBERS: dict[str, str] = {
+    "Africa": """
+        AO BF BI BJ BW CD CF CG CI CM CV DJ DZ EG EH ER ET GA GH GM GN GQ GW IO KE KM LR LS
+        LY MA MG ML MR MU MW MZ NA NE NG RE RW SC SD SH SL SN SO SS ST SZ TD TF TG TN TZ UG
+        YT ZA ZM ZW""",
+    "Americas": """
+        AG AI AR AW BB BL BM BO BQ BR BS BV BZ CA CL CO CR CU CW DM DO EC FK GD GF GL GP GS
+        GT GY HN HT JM KN KY LC MF MQ MS MX NI PA PE PM PR PY SR SV SX TC TT US UY VC VE VG
+        VI""",
+    "Antarctica": "AQ",
+    "Asia": """
+        AE AF AM AZ BD BH BN BT CN CY GE HK ID IL IN IQ IR JO JP KG KH KP KR KW KZ LA LB LK
+        MM MN MO MV MY NP OM PH PK PS QA SA SG SY TH TJ TL TM TR TW UZ VN YE""",
+    "Europe": """
+        AD AL AT AX BA BE BG BY CH CZ DE DK EE ES FI FO FR GB GG GI GR HR HU IE IM IS IT JE
+        LI LT LU LV MC MD ME MK MT NL NO PL PT RO RS RU SE SI SJ SK SM UA VA""",
+    "Oceania": """
+        AS AU CC CK CX FJ FM GU HM KI MH MP NC NF NR NU NZ PF PG PN PW SB TK TO TV UM VU WF
+        WS""",
+}
+
+# Names that differ from pycountry's: BI users filter on the name the seed already gave.
+_COUNTRY_NAMES: dict[str, str] = {"US": "United States of America"}
+
+# Forms pycountry does not know: colloquial codes and English forms, and the German, French
+# and Spanish names that rosters and survey exports from European teams use. pycountry's
+# translations know many of the latter too; listing the usual ones keeps them independent of
+# those catalogues and puts them among the spellings the one-statement microdata load
+# matches exactly (:func:`country_spellings`). Keys are compared after _alias_key().
+COUNTRY_ALIASES: dict[str, str] = {
+    "uk": "GB",
+    "u.k.": "GB",
+    "england": "GB",
+    "scotland": "GB",
+    "wales": "GB",
+    "great britain": "GB",
+    "britain": "GB",
+    "grossbritannien": "GB",
+    "vereinigtes konigreich": "GB",
+    "royaume-uni": "GB",
+    "grande-bretagne": "GB",
+    "usa": "US",
+    "u.s.": "US",
+    "u.s.a.": "US",
+    "america": "US",
+    "vereinigte staaten": "US",
+    "vereinigte staaten von amerika": "US",
+    "etats-unis": "US",
+    "deutschland": "DE",
+    "brd": "DE",
+    "allemagne": "DE",
+    "frankreich": "FR",
+    "schweiz": "CH",
+    "suisse": "CH",
+    "svizzera": "CH",
+    "osterreich": "AT",
+    "oesterreich": "AT",
+    "autriche": "AT",
+    "niederlande": "NL",
+    "holland": "NL",
+    "pays-bas": "NL",
+    "belgien": "BE",
+    "belgique": "BE",
+    "spanien": "ES",
+    "espagne": "ES",
+    "italien": "IT",
+    "italie": "IT",
+    "schweden": "SE",
+    "suede": "SE",
+    "danemark": "DK",
+    "norwegen": "NO",
+    "norvege": "NO",
+    "finnland": "FI",
+    "polen": "PL",
+    "pologne": "PL",
+    "japon": "JP",
+    "chine": "CN",
+    "indien": "IN",
+    "inde": "IN",
+    "brasilien": "BR",
+    "bresil": "BR",
+    "kanada": "CA",
+    "australien": "AU",
+    "australie": "AU",
+    "russia": "RU",
+    "russland": "RU",
+    "turkey": "TR",
+    "turkei": "TR",
+    "turquie": "TR",
+    "korea": "KR",
+    "sudkorea": "KR",
+    "coree du sud": "KR",
+    "mexiko": "MX",
+    "mexique": "MX",
+    "sudafrika": "ZA",
+    "afrique du sud": "ZA",
+    # English
+    "the netherlands": "NL",
+    "the uk": "GB",
+    "the united kingdom": "GB",
+    "the united states": "US",
+    "the usa": "US",
+    "uae": "AE",
+    "u.a.e.": "AE",
+    "emirates": "AE",
+    "ivory coast": "CI",
+    "republic of korea": "KR",
+    "south korea": "KR",
+    "republic of ireland": "IE",
+    "mainland china": "CN",
+    # German
+    "vereinigte arabische emirate": "AE",
+    "elfenbeinkuste": "CI",
+    "republik korea": "KR",
+    "irland": "IE",
+    "saudi-arabien": "SA",
+    "singapur": "SG",
+    "argentinien": "AR",
+    "kolumbien": "CO",
+    "tschechien": "CZ",
+    "griechenland": "GR",
+    # French
+    "etats unis": "US",
+    "royaume uni": "GB",
+    "pays bas": "NL",
+    "emirats arabes unis": "AE",
+    "cote d'ivoire": "CI",
+    "republique de coree": "KR",
+    "irlande": "IE",
+    "arabie saoudite": "SA",
+    "singapour": "SG",
+    "finlande": "FI",
+    "argentine": "AR",
+    "colombie": "CO",
+    "russie": "RU",
+    "grece": "GR",
+    # Spanish
+    "alemania": "DE",
+    "estados unidos": "US",
+    "estados unidos de america": "US",
+    "ee. uu.": "US",
+    "ee.uu.": "US",
+    "ee uu": "US",
+    "eeuu": "US",
+    "reino unido": "GB",
+    "gran bretana": "GB",
+    "inglaterra": "GB",
+    "francia": "FR",
+    "suiza": "CH",
+    "paises bajos": "NL",
+    "holanda": "NL",
+    "espana": "ES",
+    "italia": "IT",
+    "brasil": "BR",
+    "corea del sur": "KR",
+    "emiratos arabes unidos": "AE",
+    "costa de marfil": "CI",
+    "rusia": "RU",
+    "turquia": "TR",
+    "suecia": "SE",
+    "noruega": "NO",
+    "dinamarca": "DK",
+    "finlandia": "FI",
+    "polonia": "PL",
+    "belgica": "BE",
+    "irlanda": "IE",
+    "sudafrica": "ZA",
+    "arabia saudita": "SA",
+}
+
+
+@dataclass(frozen=True)
+class Country:
+    """One row of ``dim_country``."""
+
+    code: str  # ISO 3166-1 alpha-2
+    name: str
+    region: str
+
+
+@functools.cache
+def countries() -> dict[str, Country]:
+    """Every country :func:`normalize_country` can return, by alpha-2 code, in code order.
+
+    Raises ``LookupError`` when pycountry knows a code that has no region here (a new ISO
+    code after a pycountry upgrade: add it to the region table).
+    """
+    region_of = {
+        code: region for region, members in _REGION_MEMBERS.items() for code in members.split()
+    }
+    result = {}
+    for entry in sorted(pycountry.countries, key=lambda entry: entry.alpha_2):
+        code = str(entry.alpha_2)
+        if code not in region_of:
+            raise LookupError(f"country {code} ({entry.name}) has no UN M49 region here")
+        result[code] = Country(code, _COUNTRY_NAMES.get(code, str(entry.name)), region_of[code])
+    return result
+
+
+def _alias_key(value: str) -> str:
+    # Strip accents so "Österreich", "Osterreich" and "Oesterreich"-less spellings meet.
+    text = value.strip().casefold().replace("ß", "ss").replace("\u2019", "'")
+    decomposed = unicodedata.normalize("NFKD", text)
+    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return " ".join(stripped.split())
+
+
+@functools.cache
+def _translated_country_names() -> dict[str, str]:
+    """Country names in every language pycountry ships (the Debian iso-codes translations:
+    "Brasil", "España", "Italia", "Polska", "日本", ...), by alias key.
+
+    A few translations are wrong or shared (one locale spells Malaysia "México"): a name
+    goes to the country most locales give it, and a name split evenly goes to none. Latin
+    names of three letters or fewer are left out: they are codes or ordinary words ("Man"
+    is the Isle of Man in one locale), and codes are pycountry's to resolve.
+    """
+    votes: defaultdict[str, Counter[str]] = defaultdict(Counter)
+    for locale in sorted(os.listdir(pycountry.LOCALES_DIR)):
+        try:
+            catalog = gettext.translation("iso3166-1", pycountry.LOCALES_DIR, [locale])
+        except OSError:
+            continue
+        for country in pycountry.countries:
+            for attribute in ("name", "common_name", "official_name"):
+                english = getattr(country, attribute, None)
+                if not english:
+                    continue
+                key = _alias_key(catalog.gettext(english))
+                if len(key) > 3 or not key.isascii():
+                    votes[key][country.alpha_2] += 1
+    names = {}
+    for key, counts in votes.items():
+        ranked = counts.most_common(2)
+        if len(ranked) == 1 or ranked[0][1] > ranked[1][1]:
+            names[key] = ranked[0][0]
+    return names
+
+
+def normalize_country(value: str) -> str:
+    """ISO 3166-1 alpha-2 code for a country given in any common form or language.
+
+    Tried in turn: our aliases, pycountry's codes and English names, then the names in the
+    languages pycountry ships. Raises ``ValueError`` when the value is not recognised.
+    """
+    text = value.strip()
+    if not text:
+        raise ValueError("country is empty")
+    alias = COUNTRY_ALIASES.get(_alias_key(text))
+    if alias:
+        return alias
+    try:
+        return str(pycountry.countries.lookup(text).alpha_2)
+    except LookupError:
+        pass
+    translated = _translated_country_names().get(_alias_key(text))
+    if translated:
+        return translated
+    raise ValueError(f"unknown country {text!r}")
+
+
+@functools.cache
+def country_spellings() -> dict[str, str]:
+    """Country spellings as files usually write them, each with the code
+    :func:`normalize_country` gives it: pycountry's codes and English names and our
+    aliases, each as given, upper case, lower case, title case and capitalised. Built
+    without the translation catalogues, so it is cheap; texts with surrounding spaces are
+    left out (files that have them take the normalising path)."""
+    names = set(COUNTRY_ALIASES)
+    for country in pycountry.countries:
+        for attribute in ("alpha_2", "alpha_3", "name", "common_name", "official_name"):
+            value = getattr(country, attribute, None)
+            if value:
+                names.add(value)
+    spellings: dict[str, str] = {}
+    for name in names:
+        for text in {name, name.upper(), name.lower(), name.title(), name.capitalize()}:
+            if text != text.strip():
+                continue
+            try:
+                spellings[text] = normalize_country(text)
+            except ValueError:
+                continue
+    return spellings
+
+
+def normalize_sector(value: str) -> str:
+    """The canonical GICS sector name; raises ``ValueError`` for anything else."""
+    wanted = " ".join(value.split()).casefold()
+    for sector in GICS_SECTORS:
+        if sector.casefold() == wanted:
+            return sector
+    raise ValueError(f"{value.strip()!r} is not a GICS sector (one of: {', '.join(GICS_SECTORS)})")
+
+
+SEEDS_DIR = DBT_PROJECT_DIR / "seeds"
+
+
+def seed_files() -> dict[str, str]:
+    """The text of each dbt seed this module owns, by file name."""
+    return {
+        "countries.csv": _csv_text(
+            ("country_code", "country_name", "region"),
+            ((c.code, c.name, c.region) for c in countries().values()),
+        ),
+        "gics_sectors.csv": _csv_text(
+            ("sector_code", "sector_name"),
+            ((code, name) for name, code in GICS_SECTOR_CODES.items()),
+        ),
+    }
+
+
+def _csv_text(header: tuple[str, ...], rows: Iterable[tuple[str, ...]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def stale_seeds(seeds_dir: Path = SEEDS_DIR) -> list[str]:
+    """Names of the seed files in ``seeds_dir`` that differ from what this module writes."""
+    stale = []
+    for name, text in seed_files().items():
+        path = seeds_dir / name
+        if not path.exists() or path.read_text(encoding="utf-8") != text:
+            stale.append(name)
+    return stale
+
+
+def write_seeds(seeds_dir: Path = SEEDS_DIR) -> list[Path]:
+    """Write the seed files into ``seeds_dir``; returns their paths."""
+    written = []
+    for name, text in seed_files().items():
+        path = seeds_dir / name
+        path.write_text(text, encoding="utf-8", newline="")
+        written.append(path)
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Write or check the reference-data dbt seeds.")
+    action = parser.add_mutually_exclusive_group(required=True)
+    action.add_argument("--write-seeds", action="store_true", help="rewrite the seed files")
+    action.add_argument("--check", action="store_true", help="exit 1 if a seed file differs")
+    parser.add_argument("--seeds-dir", type=Path, default=SEEDS_DIR)
+    args = parser.parse_args(argv)
+    if args.write_seeds:
+        for path in write_seeds(args.seeds_dir):
+            print(f"wrote {path}")
+        return 0
+    stale = stale_seeds(args.seeds_dir)
+    for name in stale:
+        print(
+            f"{args.seeds_dir / name} differs from social_leadership.reference: run --write-seeds"
+        )
+    return 1 if stale else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

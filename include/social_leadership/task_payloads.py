@@ -1,0 +1,73 @@
+"""What the DAG tasks return as XCom, as typed models.
+
+XCom holds JSON, so a task returns ``Model(...).to_xcom()`` (plain JSON types, visible in
+the Airflow UI), and a task that reads another's XCom validates it back with
+``Model.from_xcom(data)``: a payload of the wrong shape fails there, naming the field.
+The platform outcomes (``loading.ExtractOutcome``, ``loading.LoadOutcome``) are dataclasses
+of their own module and travel the same way through :func:`to_xcom` / :func:`from_xcom`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Self, TypeVar
+
+from pydantic import BaseModel, ConfigDict, NonNegativeInt, TypeAdapter
+
+
+def to_xcom(outcome: object, *, drop: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A dataclass or model as plain JSON types (dates and paths as strings)."""
+    data = TypeAdapter(type(outcome)).dump_python(outcome, mode="json")
+    return {key: value for key, value in data.items() if key not in drop}
+
+
+T = TypeVar("T")
+
+
+def from_xcom(kind: type[T], data: Any) -> T:
+    """``data`` (an XCom) validated into ``kind``; a wrong field raises naming it."""
+    return TypeAdapter(kind).validate_python(data)
+
+
+class Payload(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    def to_xcom(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    @classmethod
+    def from_xcom(cls, data: Any) -> Self:
+        return cls.model_validate(data)
+
+
+class HistoryImportSummary(Payload):
+    """``import_history``: the follower-history files imported in this run."""
+
+    files: NonNegativeInt
+    rows_loaded: NonNegativeInt
+    rows_rejected: NonNegativeInt
+
+
+class PlatformRunCheck(Payload):
+    """``check_platforms``: the run's verdict when no task failed."""
+
+    failed: list[str]
+    not_configured: list[str]
+
+
+class SurveyIntakeSummary(Payload):
+    """``ingest_surveys``: what the landed survey files became."""
+
+    files_loaded: NonNegativeInt
+    files_unchanged: NonNegativeInt
+    files_quarantined: NonNegativeInt
+    rows_loaded: NonNegativeInt
+    published_rows_loaded: NonNegativeInt
+    respondents_loaded: NonNegativeInt
+
+
+class QualityGateSummary(Payload):
+    """``quality_gate``: counts of the checks of the run (details in audit.quality_results)."""
+
+    passed: NonNegativeInt
+    failed: NonNegativeInt
+    critical_failures: NonNegativeInt
