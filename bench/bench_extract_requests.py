@@ -11,6 +11,7 @@ import sys
 
 import _common
 
+from social_leadership.demo.synthetic import synthetic_account_id
 from social_leadership.platforms import build_connector
 from social_leadership.roster import Account, Executive, Roster
 from social_leadership.sandbox.server import (
@@ -20,7 +21,6 @@ from social_leadership.sandbox.server import (
     SandboxServer,
     synthetic_channel_id,
 )
-from social_leadership.sandbox.synthetic import synthetic_account_id
 
 ACCOUNTS = 10_000
 BATCH_MAX = {

@@ -27,10 +27,10 @@ from bench_extract_requests import (
     unlimited,
 )
 
+from social_leadership.demo.synthetic import synthetic_account_id
 from social_leadership.platforms import build_connector
 from social_leadership.platforms.base import Connector, dedupe_handles
 from social_leadership.sandbox.server import SandboxServer
-from social_leadership.sandbox.synthetic import synthetic_account_id
 
 REPEATS = 3
 BOUND = 1.5

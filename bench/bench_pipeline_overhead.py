@@ -26,7 +26,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="slw-bench-") as tmp:
         os.environ["SLW_DATA_DIR"] = str(Path(tmp) / "data")
         from social_leadership.dbt_runner import run_dbt
-        from social_leadership.demo import run_pipeline
+        from social_leadership.demo.run import run_pipeline
         from social_leadership.settings import load_settings
 
         settings = load_settings()

@@ -47,8 +47,9 @@ def platform_metrics():
       configured platform (or any other task) failed, once the others have loaded.
     * `import_history` imports follower history files dropped into
       `<SLW_LANDING_DIR>/history/` (CSV or Parquet, source `import`; LinkedIn member counts
-      come in only this way) and, on the bundled demo roster, seeds two years of synthetic
-      demo history into a warehouse that has no imported rows yet.
+      come in only this way); with `SLW_DEMO` on (as in `make run`; off by default) it
+      first seeds two years of synthetic demo history into a warehouse that has no
+      imported rows yet.
     * A run for a past logical date (backfill, catchup, a cleared task) does not extract:
       APIs return current counts only. The skip is logged and written to
       `audit.platform_loads`.

@@ -36,8 +36,8 @@ def survey_ingest():
       bundled published Edelman figures (each row with its source);
     * respondent microdata with its `<stem>.survey.json` sidecar into `raw.survey_questions`
       and `raw.survey_respondent_answers` (ids stored only as keyed pseudonyms, free text
-      never read), including the bundled synthetic demo microdata. Weighted shares are
-      computed by dbt in `warehouse_build`.
+      never read), including the demo's synthetic microdata when `SLW_DEMO` is on (as in
+      `make run`; off by default). Weighted shares are computed by dbt in `warehouse_build`.
 
     A file that cannot be loaded (invalid rows, an unknown header, a corrupt or unreadable
     file, one past a size limit, a symlink leading out of the landing folder) moves with its

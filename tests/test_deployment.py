@@ -54,3 +54,15 @@ def test_dockerfile_installs_the_pinned_requirements():
     assert "--requirement requirements.txt" in dockerfile
     compose = _compose()
     assert compose["x-airflow-common"]["build"]["dockerfile"] == "Dockerfile"
+
+
+def test_the_deployed_setup_leaves_the_demo_switch_off():
+    # SLW_DEMO loads synthetic survey microdata and history: only `slw run` turns it on.
+    compose = _compose()
+    environments = [compose["x-airflow-common"]["environment"]] + [
+        service.get("environment") or {} for service in compose["services"].values()
+    ]
+    for env in environments:
+        names = env if isinstance(env, list) else list(env)
+        assert not [name for name in names if str(name).split("=")[0] == "SLW_DEMO"]
+    assert "SLW_DEMO" not in (REPO_ROOT / "Dockerfile").read_text()

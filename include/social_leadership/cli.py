@@ -21,7 +21,7 @@ def _settings(_: argparse.Namespace) -> int:
 
 
 def _run(_: argparse.Namespace) -> int:
-    from social_leadership.demo import main
+    from social_leadership.demo.run import main
 
     return main()
 
@@ -116,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="slw", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser(
-        "run", help="run the pipeline for today against the sandbox API"
+        "run", help="run the pipeline for today against the sandbox API (demo: SLW_DEMO on)"
     ).set_defaults(func=_run)
     commands.add_parser("summary", help="print the summary of the last run").set_defaults(
         func=_summary

@@ -22,22 +22,23 @@ loaded_at) and its rows land in ``raw.imported_metrics`` under that ``import_id`
 marks them ``source = 'import'`` beside the API's observations. Idempotent: the newest
 import of a (platform, account, date) replaces earlier imported rows of it, so
 re-importing a file (or a corrected version of it) never duplicates; API rows are never
-touched. Bad rows are reported (file, row, field, reason), written with their reasons to
-``<quarantine>/history/<time>-<file>/`` and skipped; the valid rows of the file still load.
-Their ``rejected_rows.csv`` is meant for a spreadsheet: cells that would run as formulas are
-neutralised there (:mod:`social_leadership.safe_csv`), never in the warehouse.
+touched. Bad rows are reported (file, row, field, reason: a
+:class:`~social_leadership.intake.RowIssue`), written with their reasons to
+``<quarantine>/history/<time>-<file>/`` (a name too long for a folder is cut short and ends
+in a hash of itself) and skipped; the valid rows of the file still load. Their
+``rejected_rows.csv`` is meant for a spreadsheet: cells that would run as formulas are
+neutralised there (:mod:`social_leadership.safe_csv`), never in the warehouse. A dropped
+file that cannot be imported at all (unreadable, a required column missing) is moved into
+such a folder of its own, beside a ``report.json`` saying why.
 """
 
 from __future__ import annotations
 
 import csv
-import json
 import logging
-import re
-import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import duckdb
@@ -45,9 +46,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from social_leadership.domain import PLATFORMS
-from social_leadership.roster import Roster, is_linkedin_organization, normalize_handle
-from social_leadership.safe_csv import neutralised_sql
-from social_leadership.sandbox.synthetic import synthetic_metrics
+from social_leadership.intake import QuarantineFolder, RowIssue, move_file, stamped_name
+from social_leadership.roster import Roster, normalize_handle
+from social_leadership.sql import quote_identifier, quote_literal
 from social_leadership.warehouse import ensure_schema, transaction
 
 log = logging.getLogger(__name__)
@@ -63,26 +64,17 @@ COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
     "following": ("following", "following_count"),
     "posts": ("posts", "posts_count"),
 }
-DEMO_HISTORY_DAYS = 730
-DEMO_HISTORY_PREFIX = "demo-history-"
 # The roster stores these platforms' handles without the '@' people often write before them.
 AT_PREFIXED_PLATFORMS = ("x", "mastodon", "bluesky")
-_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
 
 
 class HistoryFileError(ValueError):
     """The file cannot be imported at all (unreadable, or a required column is missing)."""
 
-
-@dataclass(frozen=True)
-class HistoryRowError:
-    file: str
-    row: int
-    field: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.row}: {self.field}: {self.message}"
+    def __init__(self, path: Path, reason: str):
+        self.path = path
+        self.reason = reason
+        super().__init__(f"{path}: {reason}")
 
 
 @dataclass
@@ -94,7 +86,7 @@ class ImportOutcome:
     platforms: list[str] = field(default_factory=list)
     first_date: date | None = None
     last_date: date | None = None
-    errors: list[HistoryRowError] = field(default_factory=list)
+    errors: list[RowIssue] = field(default_factory=list)
     quarantine_path: str | None = None
 
 
@@ -110,14 +102,6 @@ def _column_map(names: Iterable[str]) -> dict[str, str]:
     return mapping
 
 
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 TYPED_COLUMNS = {"date": "DATE", "followers": "BIGINT", "following": "BIGINT", "posts": "BIGINT"}
 
 
@@ -129,14 +113,14 @@ def _source_relation(path: Path, *, with_lines: bool) -> tuple[str, set[str]]:
     sees fewer rows loaded than the file holds and runs the diagnosis. With lines (the
     diagnosis: numbering forces an ordered scan) every column is read as text, short
     lines padded, so each bad value becomes a reported row."""
-    literal = "'" + str(path).replace("'", "''") + "'"
+    literal = quote_literal(str(path))
     suffix = path.suffix.lower()
     if suffix == ".csv":
         try:
             with path.open(encoding="utf-8-sig", newline="") as handle:
                 header = next(csv.reader(handle), [])
         except OSError as exc:
-            raise HistoryFileError(f"{path}: cannot read ({exc.strerror})") from exc
+            raise HistoryFileError(path, f"cannot read ({exc.strerror})") from exc
         if with_lines:
             # null_padding makes DuckDB read single-threaded: only for the diagnosis. The
             # parallel reader refuses it beside a quoted line break (a cell holding a
@@ -145,7 +129,8 @@ def _source_relation(path: Path, *, with_lines: bool) -> tuple[str, set[str]]:
         else:
             present = {c: n for c, n in _column_map(header).items() if c in TYPED_COLUMNS}
             types = ", ".join(
-                f"{_literal(name)}: '{TYPED_COLUMNS[column]}'" for column, name in present.items()
+                f"{quote_literal(name)}: '{TYPED_COLUMNS[column]}'"
+                for column, name in present.items()
             )
             options = f"ignore_errors = true, types = {{{types}}}"
         reader = (
@@ -158,17 +143,17 @@ def _source_relation(path: Path, *, with_lines: bool) -> tuple[str, set[str]]:
         try:
             header = list(pq.read_schema(path).names)
         except (OSError, pa.ArrowInvalid) as exc:
-            raise HistoryFileError(f"{path}: not a readable Parquet file ({exc})") from exc
+            raise HistoryFileError(path, f"not a readable Parquet file ({exc})") from exc
         reader = f"read_parquet({literal})"
         line_offset = 0
     else:
-        raise HistoryFileError(f"{path}: unsupported file type (use .csv or .parquet)")
+        raise HistoryFileError(path, "unsupported file type (use .csv or .parquet)")
     mapping = _column_map(header)
     missing = [c for c in ("platform", "date", "followers") if c not in mapping]
     if "executive_id" not in mapping and "account_handle" not in mapping:
         missing.append("executive_id or account_handle")
     if missing:
-        raise HistoryFileError(f"{path}: header lacks required column(s): {', '.join(missing)}")
+        raise HistoryFileError(path, f"header lacks required column(s): {', '.join(missing)}")
 
     typed_read = suffix == ".csv" and not with_lines
 
@@ -177,8 +162,8 @@ def _source_relation(path: Path, *, with_lines: bool) -> tuple[str, set[str]]:
             return f"cast(null as varchar) as {column}"
         if typed_read and column in TYPED_COLUMNS:
             # Already typed by the reader; the checks' try_cast is then a no-op.
-            return f"{_quote(mapping[column])} as {column}"
-        value = f"cast({_quote(mapping[column])} as varchar)"
+            return f"{quote_identifier(mapping[column])} as {column}"
+        value = f"cast({quote_identifier(mapping[column])} as varchar)"
         # Casts to numbers and dates ignore surrounding spaces; only the keys need a trim.
         if column in ("executive_id", "account_handle", "platform"):
             value = f"nullif(trim({value}), '')"
@@ -315,13 +300,13 @@ def _bulk_insert(
     if "account_handle" not in mapping:
         return None
     types = ", ".join(
-        f"{_literal(mapping[column])}: '{kind}'"
+        f"{quote_literal(mapping[column])}: '{kind}'"
         for column, kind in TYPED_COLUMNS.items()
         if column in mapping
     )
 
     def column(name: str) -> str:
-        return _quote(mapping[name]) if name in mapping else "null"
+        return quote_identifier(mapping[name]) if name in mapping else "null"
 
     inserted = con.execute(
         f"""
@@ -329,7 +314,7 @@ def _bulk_insert(
             followers, following, posts)
         select $import_id, {column("platform")}, {column("date")}, {column("account_handle")},
             {column("followers")}, {column("following")}, {column("posts")}
-        from read_csv({_literal(str(path))}, header = true, auto_detect = true, delim = ',',
+        from read_csv({quote_literal(str(path))}, header = true, auto_detect = true, delim = ',',
             quote = '"', escape = '"', ignore_errors = true, types = {{{types}}})
         where {column("platform")} is not null and {column("account_handle")} is not null
             and {column("date")} is not null and {column("followers")} is not null
@@ -446,7 +431,7 @@ def import_history(
                     ).fetchone()
                     bulk_rows = int(inserted[0]) if inserted else 0
             except duckdb.Error as exc:
-                raise HistoryFileError(f"{path}: cannot be parsed ({_first_line(exc)})") from exc
+                raise HistoryFileError(path, f"cannot be parsed ({_first_line(exc)})") from exc
             outcome.rows_loaded = bulk_rows
             if outcome.rows_read != outcome.rows_loaded:
                 # The numbered text pass decides: it names every bad row and loads exactly
@@ -600,7 +585,7 @@ _ERROR_MESSAGES = """
 """
 
 
-def _row_errors(con: duckdb.DuckDBPyConnection, file: str, today: date) -> list[HistoryRowError]:
+def _row_errors(con: duckdb.DuckDBPyConnection, file: str, today: date) -> list[RowIssue]:
     rows = con.execute(
         f"""
         select line, error_field, {_ERROR_MESSAGES} as message, platform_key, account_handle
@@ -622,8 +607,30 @@ def _row_errors(con: duckdb.DuckDBPyConnection, file: str, today: date) -> list[
                 except ValueError as exc:
                     invalid_handle[key] = str(exc)
             message = invalid_handle[key] or message
-        errors.append(HistoryRowError(file, int(line), str(name), str(message)))
+        errors.append(RowIssue(file, int(line), str(name), str(message)))
     return errors
+
+
+# The columns of a history file as the import reads them, in the order people read them.
+_FILE_COLUMNS = (
+    "executive_id",
+    "account_handle",
+    "platform",
+    "date",
+    "followers",
+    "following",
+    "posts",
+)
+
+
+def _report(outcome: ImportOutcome) -> dict[str, object]:
+    return {
+        "file": outcome.file,
+        "rows_read": outcome.rows_read,
+        "rows_loaded": outcome.rows_loaded,
+        "rows_rejected": outcome.rows_rejected,
+        "errors": [{"row": e.row, "field": e.column, "message": e.reason} for e in outcome.errors],
+    }
 
 
 def _quarantine(
@@ -633,114 +640,33 @@ def _quarantine(
 
     The rows are as the file had them, except that a cell a spreadsheet would run as a
     formula is neutralised: people open this file, and its content came from outside."""
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    target = quarantine_dir / "history" / f"{stamp}-{_SAFE_NAME.sub('_', path.name)}"
-    target.mkdir(parents=True, exist_ok=True)
-    rejected = target / "rejected_rows.csv"
-    literal = "'" + str(rejected).replace("'", "''") + "'"
-    file_columns = ", ".join(
-        f"{neutralised_sql(column)} as {column}"
-        for column in (
-            "executive_id",
-            "account_handle",
-            "platform",
-            "date",
-            "followers",
-            "following",
-            "posts",
-        )
+    folder = QuarantineFolder(quarantine_dir, "history", path.name)
+    folder.copy_rejected_rows(
+        con,
+        "select * from history_staged where error_field is not null",
+        as_is=("line", "error_field"),
+        from_file=_FILE_COLUMNS,
+        order_by="line",
     )
-    con.execute(
-        f"""
-        copy (
-            select line, error_field, {file_columns}
-            from history_staged where error_field is not null order by line
-        ) to {literal} (header, delimiter ',')
-        """
-    )
-    report = {
-        "file": str(path),
-        "rows_read": outcome.rows_read,
-        "rows_loaded": outcome.rows_loaded,
-        "rows_rejected": outcome.rows_rejected,
-        "errors": [{"row": e.row, "field": e.field, "message": e.message} for e in outcome.errors],
-    }
-    (target / "report.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
-    return target
+    folder.write_report(_report(outcome))
+    return folder.path
 
 
-# --- the bundled demo history ---------------------------------------------------------
-
-
-def demo_history_table(roster: Roster, last_day: date, days: int = DEMO_HISTORY_DAYS) -> pa.Table:
-    """Synthetic history of every roster account for the ``days`` days up to ``last_day``.
-
-    The counts are the sandbox's own curve (:func:`synthetic_metrics`), so the sandbox's
-    answer for the day after ``last_day`` continues this history without a jump. LinkedIn
-    members are included: the demo shows how member counts arrive by import.
-    """
-    executives: list[str] = []
-    handles: list[str] = []
-    platforms: list[str] = []
-    dates: list[date] = []
-    followers: list[int] = []
-    following: list[int] = []
-    posts: list[int] = []
-    first_day = last_day - timedelta(days=days - 1)
-    for account in roster.accounts:
-        if account.platform == "linkedin" and is_linkedin_organization(account.account_handle):
-            continue
-        for offset in range(days):
-            day = first_day + timedelta(days=offset)
-            counts = synthetic_metrics(account.platform, account.account_handle, day)
-            executives.append(account.executive_id)
-            handles.append(account.account_handle)
-            platforms.append(account.platform)
-            dates.append(day)
-            followers.append(counts[0])
-            following.append(counts[1])
-            posts.append(counts[2])
-    return pa.table(
-        {
-            "executive_id": pa.array(executives, pa.string()),
-            "account_handle": pa.array(handles, pa.string()),
-            "platform": pa.array(platforms, pa.string()),
-            "date": pa.array(dates, pa.date32()),
-            "followers": pa.array(followers, pa.int64()),
-            "following": pa.array(following, pa.int64()),
-            "posts": pa.array(posts, pa.int64()),
-        }
-    )
+def _quarantine_file(path: Path, quarantine_dir: Path, error: HistoryFileError) -> ImportOutcome:
+    """Move a file that cannot be imported at all into quarantine, beside a report saying
+    why (row 0: the file as a whole)."""
+    outcome = ImportOutcome(file=str(path), errors=[RowIssue(str(path), 0, "*", error.reason)])
+    folder = QuarantineFolder(quarantine_dir, "history", path.name)
+    folder.write_report(_report(outcome))
+    folder.keep(path)
+    outcome.quarantine_path = str(folder.path)
+    return outcome
 
 
 def warehouse_has_imports(con: duckdb.DuckDBPyConnection) -> bool:
     ensure_schema(con)
     row = con.execute("select exists (select 1 from raw.imported_metrics)").fetchone()
     return bool(row and row[0])
-
-
-def seed_demo_history(
-    con: duckdb.DuckDBPyConnection,
-    roster: Roster,
-    history_dir: Path,
-    quarantine_dir: Path,
-    *,
-    today: date | None = None,
-) -> ImportOutcome | None:
-    """Import the synthetic demo history once: only into a warehouse without imports.
-
-    The generated file is written to ``history_dir`` (so the import is an ordinary file
-    import, replayable and inspectable) and covers the days before ``today``.
-    """
-    if warehouse_has_imports(con):
-        return None
-    today = today or datetime.now(UTC).date()
-    history_dir.mkdir(parents=True, exist_ok=True)
-    target = history_dir / f"{DEMO_HISTORY_PREFIX}{today.isoformat()}.parquet"
-    partial = target.with_name(target.name + ".tmp")
-    pq.write_table(demo_history_table(roster, today - timedelta(days=1)), partial)
-    partial.replace(target)
-    return import_history(con, target, roster, quarantine_dir, today=today)
 
 
 def import_folder(
@@ -762,14 +688,10 @@ def import_folder(
             outcome = import_history(con, path, roster, quarantine_dir)
         except HistoryFileError as exc:
             log.error("history file rejected: %s", exc)
-            target = quarantine_dir / "history" / "rejected-files"
-            target.mkdir(parents=True, exist_ok=True)
-            shutil.move(str(path), target / path.name)
-            outcomes.append(ImportOutcome(file=str(path), errors=[]))
+            outcomes.append(_quarantine_file(path, quarantine_dir, exc))
             continue
         done.mkdir(parents=True, exist_ok=True)
         # Stamped, so a file dropped again under the same name never overwrites the first.
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-        shutil.move(str(path), done / f"{stamp}-{path.name}")
+        move_file(path, done / stamped_name(path.name))
         outcomes.append(outcome)
     return outcomes

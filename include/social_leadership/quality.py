@@ -46,6 +46,7 @@ from great_expectations.data_context.types.base import (
 )
 
 from social_leadership.settings import Settings
+from social_leadership.sql import qualified_name, quote_identifier, quote_literal
 from social_leadership.warehouse import MARTS_SCHEMA, connect, transaction
 
 DETAILS_MAX_CHARS = 2000
@@ -268,8 +269,8 @@ def _slice_filters(con: Any, table: str, column: str, max_rows: int) -> list[str
     Bounds are half-open and each slice ends where the next begins, so no row can fall
     between two slices (not even a day of ``infinity``, which Python cannot represent).
     """
-    relation = f'"{MARTS_SCHEMA}"."{table}"'
-    quoted = f'"{column}"'
+    relation = qualified_name(MARTS_SCHEMA, table)
+    quoted = quote_identifier(column)
     days = con.execute(
         f"select cast({quoted} as varchar), count(*) from {relation} "
         f"where {quoted} is not null group by {quoted} order by {quoted}"
@@ -284,7 +285,7 @@ def _slice_filters(con: Any, table: str, column: str, max_rows: int) -> list[str
             starts.append(day)
             rows_in_slice = 0
         rows_in_slice += rows
-    bounds = [f"cast('{day}' as date)" for day in starts[1:]]
+    bounds = [f"cast({quote_literal(day)} as date)" for day in starts[1:]]
     filters = [f"{quoted} < {bounds[0]}"] if bounds else [f"{quoted} is not null"]
     filters += [
         f"{quoted} >= {low} and {quoted} < {high}" for low, high in itertools.pairwise(bounds)
@@ -297,7 +298,7 @@ def _slice_filters(con: Any, table: str, column: str, max_rows: int) -> list[str
 
 def _frames(con: Any, suite: MartSuite, max_rows: int) -> Iterator[pd.DataFrame]:
     """The table as one frame, or a daily fact as frames of whole days, read one by one."""
-    relation = f'"{MARTS_SCHEMA}"."{suite.table}"'
+    relation = qualified_name(MARTS_SCHEMA, suite.table)
     column = suite.sliced_by
     filters = _slice_filters(con, suite.table, column, max_rows) if column else ["true"]
     total = con.execute(f"select count(*) from {relation}").fetchone()

@@ -35,8 +35,9 @@ Roster file format (CSV, UTF-8, an Excel byte-order mark is accepted), one execu
   (an organization is written ``urn:li:organization:<numeric id>`` and is fetched) and a
   Facebook profile, written ``profile:<name>`` (a plain name is a Page, fetched).
 
-Rows with errors are skipped and reported (file, line number, field, message); the valid
-rows still load, so one typo does not stop the daily run.
+Rows with errors are skipped and reported (file, line number, field, message: a
+:class:`~social_leadership.intake.RowIssue`); the valid rows still load, so one typo does not
+stop the daily run.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from pathlib import Path
 import duckdb
 
 from social_leadership.domain import PLATFORMS
+from social_leadership.intake import RowIssue
 
 # Re-exported: callers that read roster handles ask it here.
 from social_leadership.platforms.linkedin import is_linkedin_organization  # noqa: F401
@@ -113,22 +115,11 @@ class Account:
     account_handle: str
 
 
-@dataclass(frozen=True)
-class RosterError:
-    file: str
-    row: int
-    field: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.row}: {self.field}: {self.message}"
-
-
 @dataclass
 class Roster:
     executives: list[Executive] = field(default_factory=list)
     accounts: list[Account] = field(default_factory=list)
-    errors: list[RosterError] = field(default_factory=list)
+    errors: list[RowIssue] = field(default_factory=list)
 
     def accounts_for(self, platform: str) -> list[Account]:
         """The accounts on one platform, in roster order."""
@@ -204,15 +195,15 @@ def _read_rows(file_name: str, reader: csv.DictReader[str], account_columns: lis
         # A quoted field may span lines: report the line where the row starts.
         row_number = previous_line + 1
         previous_line = reader.line_num
-        row_errors: list[RosterError] = []
+        row_errors: list[RowIssue] = []
 
         def error(
             field_name: str,
             message: str,
             row: int = row_number,
-            sink: list[RosterError] = row_errors,
+            sink: list[RowIssue] = row_errors,
         ) -> None:
-            sink.append(RosterError(file_name, row, field_name, message))
+            sink.append(RowIssue(file_name, row, field_name, message))
 
         values = {key: (value or "").strip() for key, value in record.items() if key}
         if None in record:

@@ -22,6 +22,8 @@ import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from social_leadership.sql import quote_literal
+
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 NEUTRALISING_PREFIX = "'"
 # Digits only (no \d: it would take other scripts' digits, which are no number to Excel).
@@ -43,11 +45,10 @@ def neutralise_cell(value: object) -> object:
 def neutralised_sql(expression: str) -> str:
     """DuckDB SQL of :func:`neutralise_cell` applied to the text ``expression``."""
     triggers = ", ".join(f"chr({ord(trigger)})" for trigger in FORMULA_TRIGGERS)
-    prefix = "'" + NEUTRALISING_PREFIX.replace("'", "''") + "'"
     return (
         f"case when left({expression}, 1) in ({triggers}) "
-        f"and not regexp_full_match({expression}, '{_PLAIN_NUMBER}') "
-        f"then {prefix} || {expression} else {expression} end"
+        f"and not regexp_full_match({expression}, {quote_literal(_PLAIN_NUMBER)}) "
+        f"then {quote_literal(NEUTRALISING_PREFIX)} || {expression} else {expression} end"
     )
 
 

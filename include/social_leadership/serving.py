@@ -37,6 +37,7 @@ import duckdb
 
 from social_leadership.landing import safe_run_id
 from social_leadership.settings import Settings
+from social_leadership.sql import quote_identifier, quote_literal
 from social_leadership.warehouse import MARTS_SCHEMA, connect, transaction
 
 log = logging.getLogger(__name__)
@@ -72,14 +73,6 @@ class Publication:
     @property
     def tables_published(self) -> int:
         return len(self.tables)
-
-
-def _quote_literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-def _quote_identifier(value: str) -> str:
-    return '"' + value.replace('"', '""') + '"'
 
 
 def _temporary_path(final_path: Path, run_id: str) -> Path:
@@ -254,7 +247,7 @@ def _copy_marts(
     *,
     synthetic: bool,
 ) -> tuple[str, ...]:
-    con.execute(f"attach {_quote_literal(str(warehouse_path))} as {WORKING_ALIAS} (read_only)")
+    con.execute(f"attach {quote_literal(str(warehouse_path))} as {WORKING_ALIAS} (read_only)")
     try:
         tables = tuple(
             row[0]
@@ -266,10 +259,10 @@ def _copy_marts(
         )
         con.execute(f"create schema if not exists {MARTS_SCHEMA}")
         for table in tables:
-            name = f"{MARTS_SCHEMA}.{_quote_identifier(table)}"
+            name = f"{MARTS_SCHEMA}.{quote_identifier(table)}"
             con.execute(f"create table {name} as select * from {WORKING_ALIAS}.{name}")
             comment = table_comment(table, run_id, published_at, synthetic=synthetic)
-            con.execute(f"comment on table {name} is {_quote_literal(comment)}")
+            con.execute(f"comment on table {name} is {quote_literal(comment)}")
     finally:
         con.execute(f"detach {WORKING_ALIAS}")
     return tables
@@ -284,14 +277,14 @@ def _export_parquet(
 ) -> None:
     folder.mkdir()
     metadata = (
-        f"{{{RUN_ID_KEY}: {_quote_literal(run_id)}, "
-        f"{PUBLISHED_AT_KEY}: {_quote_literal(published_at.isoformat())}}}"
+        f"{{{RUN_ID_KEY}: {quote_literal(run_id)}, "
+        f"{PUBLISHED_AT_KEY}: {quote_literal(published_at.isoformat())}}}"
     )
     for table in tables:
         target = folder / f"{table}.parquet"
         con.execute(
-            f"copy {MARTS_SCHEMA}.{_quote_identifier(table)} "
-            f"to {_quote_literal(str(target))} (format parquet, kv_metadata {metadata})"
+            f"copy {MARTS_SCHEMA}.{quote_identifier(table)} "
+            f"to {quote_literal(str(target))} (format parquet, kv_metadata {metadata})"
         )
 
 

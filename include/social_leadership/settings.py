@@ -96,6 +96,8 @@ class Settings:
     survey_max_file_bytes: Positive = DEFAULT_SURVEY_MAX_FILE_BYTES
     survey_max_cell_chars: Positive = DEFAULT_SURVEY_MAX_CELL_CHARS
     survey_max_xlsx_uncompressed_bytes: Positive = DEFAULT_SURVEY_MAX_XLSX_UNCOMPRESSED_BYTES
+    # SLW_DEMO: whether the demo adds its synthetic inputs (social_leadership.demo_hook).
+    demo: bool = False
 
     def ensure_dirs(self) -> None:
         """Create every folder the pipeline writes to (idempotent)."""
@@ -195,6 +197,11 @@ SETTING_DOCS: dict[str, str] = {
         "key for pseudonymising survey respondent ids (keyed SipHash-2-4), used when "
         "SLW_PSEUDONYM_KEY is unset; created once with mode 0600 (default: "
         "<data>/secrets/pseudonym.key)"
+    ),
+    "DEMO": (
+        "demo mode (1/0, default off): survey_ingest also loads the synthetic survey "
+        "microdata and platform_metrics seeds two years of synthetic history into a "
+        "warehouse without imported history; `slw run` turns it on, never set it for real data"
     ),
 }
 

@@ -77,20 +77,20 @@ def _loaded_roster(con: duckdb.DuckDBPyConnection) -> Roster:
 
 
 def import_history_task() -> dict[str, Any]:
-    """Seed the demo history into a warehouse without imports (bundled roster only), then
-    import the history files dropped into ``<landing>/history/``."""
-    from social_leadership.history import import_folder, seed_demo_history
-    from social_leadership.settings import BUNDLED_DATA_DIR
+    """Import the history files dropped into ``<landing>/history/``; with ``SLW_DEMO`` on,
+    seed the demo's synthetic history first into a warehouse without imports."""
+    from social_leadership.demo_hook import demo_inputs
+    from social_leadership.history import import_folder
     from social_leadership.warehouse import connect
 
     settings = load_settings()
+    demo = demo_inputs(settings)
     history_dir = settings.landing_dir / "history"
     outcomes = []
     with connect(settings.warehouse_path) as con:
         roster = _loaded_roster(con)
-        # Synthetic history belongs to the synthetic demo roster only, never to a real one.
-        if settings.roster_path.resolve() == (BUNDLED_DATA_DIR / "roster" / "executives.csv"):
-            seeded = seed_demo_history(con, roster, history_dir / "demo", settings.quarantine_dir)
+        if demo is not None:
+            seeded = demo.seed_history(con, roster, history_dir / "demo", settings.quarantine_dir)
             if seeded is not None:
                 log.info("demo history (synthetic) imported: %d rows", seeded.rows_loaded)
                 outcomes.append(seeded)
@@ -269,23 +269,26 @@ def check_platforms_task(context: dict[str, Any]) -> dict[str, Any]:
 
 
 def ingest_surveys_task() -> dict[str, Any]:
-    """Load the landed survey files. A bad file is quarantined and counted, never raised: a
-    retry would meet the same file. Only a fault of the warehouse or the machine (a held
-    lock, a full disk) or an unusable pseudonym key raises, for Airflow to retry."""
+    """Load the bundled published figures (with ``SLW_DEMO`` on, the demo's synthetic
+    microdata too) and the landed survey files. A bad file is quarantined and counted, never
+    raised: a retry would meet the same file. Only a fault of the warehouse or the machine (a
+    held lock, a full disk) or an unusable pseudonym key raises, for Airflow to retry."""
+    from social_leadership.demo_hook import demo_inputs
     from social_leadership.surveys import ingest_folder
     from social_leadership.surveys.limits import IntakeLimits
-    from social_leadership.surveys.pseudonym import load_pseudonym_key
     from social_leadership.warehouse import connect
 
     settings = load_settings()
     settings.ensure_dirs()
+    demo = demo_inputs(settings)
     with connect(settings.warehouse_path) as con:
-        # The key is read only if a microdata file needs it, and never logged.
+        # The pseudonym key (the settings') is read only if a microdata file needs it, and
+        # never logged.
         outcomes = ingest_folder(
             con,
             settings.survey_dir,
             settings.quarantine_dir,
-            pseudonym_key=lambda: load_pseudonym_key(settings),
+            extra_bundled=demo.survey_files() if demo is not None else (),
             limits=IntakeLimits.from_settings(settings),
         )
     for outcome in outcomes:

@@ -16,7 +16,7 @@ def pipeline(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("e2e")
     mp = pytest.MonkeyPatch()
     mp.setenv("SLW_DATA_DIR", str(tmp / "data"))
-    from social_leadership.demo import run_pipeline
+    from social_leadership.demo.run import run_pipeline
     from social_leadership.settings import load_settings
 
     settings = load_settings()
@@ -53,7 +53,7 @@ def test_all_dags_ran_through_airflow(pipeline):
 
 def test_executive_reach_mart_holds_todays_sandbox_counts(pipeline):
     settings, _, _ = pipeline
-    from social_leadership.sandbox.synthetic import synthetic_metrics
+    from social_leadership.demo.synthetic import synthetic_metrics
 
     today = datetime.now(UTC).date()
     rows = _rows(
@@ -72,6 +72,23 @@ def test_executive_reach_mart_holds_todays_sandbox_counts(pipeline):
     assert rows == [(followers, following, posts, "US", "Consumer Discretionary", True)]
     total = _rows(settings.serving_path, "select count(*) from marts.fct_executive_reach_daily")
     assert total[0][0] > 200
+
+
+def test_the_demo_switch_brings_the_synthetic_microdata_and_history(pipeline):
+    # slw run turns SLW_DEMO on for the Airflow process (off by default and when deployed).
+    settings, _, _ = pipeline
+    demo_survey = _rows(
+        settings.serving_path,
+        "select count(*), bool_and(is_synthetic) from marts.fct_survey_results "
+        "where survey_source_id = 'synthetic_trust_demo'",
+    )
+    assert demo_survey[0][0] > 0
+    assert demo_survey[0][1] is True
+    history = _rows(
+        settings.warehouse_path,
+        "select count(distinct snapshot_date) from raw.imported_metrics",
+    )
+    assert history[0][0] == 730
 
 
 def test_country_sector_mart_covers_roster_groups(pipeline):
@@ -112,7 +129,7 @@ def test_quality_gate_and_publication_recorded(pipeline):
 
 def test_rerun_replaces_the_day_and_gives_the_same_marts(pipeline):
     settings, airflow_home, _ = pipeline
-    from social_leadership.demo import run_pipeline
+    from social_leadership.demo.run import run_pipeline
 
     query = """
         select count(*), sum(followers), count(distinct metric_date)
@@ -129,7 +146,7 @@ def test_rerun_replaces_the_day_and_gives_the_same_marts(pipeline):
 
 def test_backfill_run_does_not_label_todays_counts_with_a_past_date(pipeline):
     settings, airflow_home, _ = pipeline
-    from social_leadership.demo import run_pipeline
+    from social_leadership.demo.run import run_pipeline
 
     past = (datetime.now(UTC) - timedelta(days=3)).replace(microsecond=0)
     run_pipeline(

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import csv
 import json
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 
 import duckdb
@@ -11,15 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from social_leadership.cli import main as cli_main
-from social_leadership.history import (
-    HistoryFileError,
-    demo_history_table,
-    import_folder,
-    import_history,
-    seed_demo_history,
-)
+from social_leadership.history import HistoryFileError, import_folder, import_history
 from social_leadership.roster import Account, Executive, Roster
-from social_leadership.sandbox.synthetic import synthetic_metrics
 from social_leadership.warehouse import ensure_schema
 
 TODAY = date(2026, 3, 2)
@@ -86,7 +79,7 @@ def test_valid_rows_load_marked_as_import_and_bad_rows_are_named(
         "select file_name, rows_read, rows_loaded, rows_rejected from raw.history_imports"
     ).fetchall() == [(str(path.resolve()), 10, 3, 7)]
     assert (outcome.rows_read, outcome.rows_loaded, outcome.rows_rejected) == (10, 3, 7)
-    assert [(e.row, e.field) for e in outcome.errors] == [
+    assert [(e.row, e.column) for e in outcome.errors] == [
         (5, "executive_id"),
         (6, "platform"),
         (7, "date"),
@@ -96,7 +89,7 @@ def test_valid_rows_load_marked_as_import_and_bad_rows_are_named(
         (11, "account_handle"),
     ]
     assert all(e.file == str(path.resolve()) for e in outcome.errors)
-    assert "'nobody' has no x account" in outcome.errors[0].message
+    assert "'nobody' has no x account" in outcome.errors[0].reason
     assert outcome.quarantine_path is not None
     quarantine = Path(outcome.quarantine_path)
     report = json.loads((quarantine / "report.json").read_text())
@@ -157,7 +150,7 @@ def test_parquet_import_counts_rows_from_one(
     outcome = import_history(con, path, ROSTER, tmp_path / "q", today=TODAY)
 
     assert outcome.rows_loaded == 1
-    assert [(e.row, e.field) for e in outcome.errors] == [(2, "followers")]
+    assert [(e.row, e.column) for e in outcome.errors] == [(2, "followers")]
     assert imported(con)[0][:4] == ("bluesky", "joe.bsky.social", date(2026, 2, 1), 120)
 
 
@@ -180,32 +173,6 @@ def test_unreadable_files_raise_naming_the_file(
     assert name in str(raised.value)
 
 
-def test_demo_history_continues_into_the_sandbox_curve_without_a_jump() -> None:
-    last_day = TODAY - timedelta(days=1)
-    table = demo_history_table(ROSTER, last_day, days=30)
-
-    rows = table.to_pylist()
-    assert len(rows) == 30 * 3
-    joe_x = [r for r in rows if r["platform"] == "x"]
-    assert joe_x[-1]["date"] == last_day
-    assert (joe_x[-1]["followers"], joe_x[-1]["following"], joe_x[-1]["posts"]) == (
-        synthetic_metrics("x", "JoeKaeser", last_day)
-    )
-    today = synthetic_metrics("x", "JoeKaeser", TODAY)[0]
-    assert abs(today - joe_x[-1]["followers"]) <= 0.01 * today
-
-
-def test_demo_history_is_seeded_once(con: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
-    first = seed_demo_history(con, ROSTER, tmp_path / "demo", tmp_path / "q", today=TODAY)
-    second = seed_demo_history(con, ROSTER, tmp_path / "demo", tmp_path / "q", today=TODAY)
-
-    assert first is not None
-    assert (first.rows_loaded, first.rows_rejected) == (3 * 730, 0)
-    assert first.last_date == TODAY - timedelta(days=1)
-    assert second is None
-    assert con.execute("select count(*) from raw.imported_metrics").fetchone() == (3 * 730,)
-
-
 def test_drop_folder_files_are_imported_and_moved(
     con: duckdb.DuckDBPyConnection, tmp_path: Path
 ) -> None:
@@ -218,7 +185,9 @@ def test_drop_folder_files_are_imported_and_moved(
 
     assert [o.rows_loaded for o in outcomes] == [1, 0]
     assert [p.name.endswith("-a.csv") for p in (inbox / "imported").iterdir()] == [True]
-    assert (tmp_path / "q" / "history" / "rejected-files" / "b.csv").exists()
+    [kept] = (tmp_path / "q" / "history").iterdir()
+    assert kept.name.endswith("-b.csv")
+    assert sorted(p.name for p in kept.iterdir()) == ["b.csv", "report.json"]
     assert sorted(p.name for p in inbox.iterdir()) == ["imported"]
 
 
@@ -266,7 +235,7 @@ def test_fast_pass_and_diagnosis_agree_on_padded_values_and_short_lines(
     outcome = import_history(con, short, ROSTER, tmp_path / "q", today=TODAY)
 
     assert (outcome.rows_read, outcome.rows_loaded, outcome.rows_rejected) == (2, 1, 1)
-    assert [(e.row, e.field, e.message) for e in outcome.errors] == [(3, "date", "is empty")]
+    assert [(e.row, e.column, e.reason) for e in outcome.errors] == [(3, "date", "is empty")]
     assert imported(con) == [
         ("x", "JoeKaeser", date(2026, 1, 1), 7, 3, None),
         ("x", "JoeKaeser", date(2026, 1, 2), 8, None, None),
@@ -375,7 +344,7 @@ def test_formula_cells_stay_raw_in_the_warehouse_and_are_neutralised_in_rejected
     outcome = import_history(con, path, ROSTER_WITH_YOUTUBE, tmp_path / "q", today=TODAY)
 
     assert imported(con) == [("youtube", "@LeaderTalks", date(2026, 1, 1), 100, None, None)]
-    assert [(e.row, e.field) for e in outcome.errors] == [
+    assert [(e.row, e.column) for e in outcome.errors] == [
         (3, "date"),
         (4, "account_handle"),
         (5, "executive_id"),
@@ -447,7 +416,7 @@ def test_a_handle_that_is_no_roster_account_of_its_platform_is_rejected(
     ]
     assert (outcome.rows_read, outcome.rows_loaded, outcome.rows_rejected) == (6, 3, 3)
     row_offset = 1 if suffix == ".csv" else 0
-    assert [(e.row, e.field, e.message) for e in outcome.errors] == [
+    assert [(e.row, e.column, e.reason) for e in outcome.errors] == [
         (3 + row_offset, "account_handle", "'someone_else' is not one of the roster's x accounts"),
         (4 + row_offset, "account_handle", "'joe.bsky.social' is not a valid x handle"),
         (5 + row_offset, "account_handle", "'JoeKaeser' is not a valid bluesky handle"),
@@ -487,7 +456,7 @@ def test_a_row_naming_only_an_executive_with_two_accounts_on_its_platform_is_rej
         ("x", "NewJoe", date(2025, 1, 2), 6),
     ]
     assert (outcome.rows_read, outcome.rows_loaded, outcome.rows_rejected) == (3, 2, 1)
-    assert [(e.row, e.field, e.message) for e in outcome.errors] == [
+    assert [(e.row, e.column, e.reason) for e in outcome.errors] == [
         (
             2,
             "executive_id",

@@ -9,6 +9,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from social_leadership.demo.synthetic import synthetic_metrics
 from social_leadership.loading import (
     extract_platform,
     load_platform_day,
@@ -16,7 +17,6 @@ from social_leadership.loading import (
     record_skipped,
 )
 from social_leadership.sandbox.server import SandboxServer
-from social_leadership.sandbox.synthetic import synthetic_metrics
 from social_leadership.warehouse import ensure_schema
 
 NOW = datetime(2026, 3, 14, 9, 30, tzinfo=UTC)

@@ -7,12 +7,12 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from social_leadership.demo_roster import generate_rows, write_csv
+from social_leadership.demo.roster import generate_rows, write_csv
+from social_leadership.intake import RowIssue
 from social_leadership.reference import GICS_SECTORS
 from social_leadership.roster import (
     ROSTER_COLUMNS,
     Roster,
-    RosterError,
     RosterFileError,
     load_roster,
     write_roster,
@@ -68,7 +68,7 @@ def test_each_error_names_file_row_and_field_and_valid_rows_still_load(tmp_path:
     roster = load_roster(path)
 
     assert [e.executive_id for e in roster.executives] == ["ok1", "ok2"]
-    found = {(error.row, error.field) for error in roster.errors}
+    found = {(error.row, error.column) for error in roster.errors}
     assert found == {
         (3, "executive_id"),
         (4, "executive_id"),
@@ -82,12 +82,12 @@ def test_each_error_names_file_row_and_field_and_valid_rows_still_load(tmp_path:
     }
     assert all(error.file == str(path) for error in roster.errors)
     duplicate_account = next(error for error in roster.errors if error.row == 8)
-    assert "ok1" in duplicate_account.message
+    assert "ok1" in duplicate_account.reason
     assert str(duplicate_account).startswith(f"{path}:8: x: ")
 
 
 def test_error_str_format() -> None:
-    assert str(RosterError("r.csv", 7, "country", "unknown")) == "r.csv:7: country: unknown"
+    assert str(RowIssue("r.csv", 7, "country", "unknown")) == "r.csv:7: country: unknown"
 
 
 def test_missing_file_raises_naming_the_file(tmp_path: Path) -> None:
@@ -263,8 +263,8 @@ def test_bad_history_rows_are_reported_on_the_second_row(
     roster = load_roster(write(tmp_path, *rows))
 
     assert len(roster.executives) == 1
-    assert [(e.row, e.field) for e in roster.errors] == [(3, field)]
-    assert fragment in roster.errors[0].message
+    assert [(e.row, e.column) for e in roster.errors] == [(3, field)]
+    assert fragment in roster.errors[0].reason
 
 
 def test_account_of_another_executive_is_still_an_error(tmp_path: Path) -> None:
@@ -276,7 +276,7 @@ def test_account_of_another_executive_is_still_an_error(tmp_path: Path) -> None:
         )
     )
 
-    assert [(e.row, e.field) for e in roster.errors] == [(3, "x")]
+    assert [(e.row, e.column) for e in roster.errors] == [(3, "x")]
 
 
 def test_write_roster_stores_valid_from(tmp_path: Path) -> None:

@@ -14,13 +14,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from social_leadership.roster import Account, Executive, Roster
-from social_leadership.sandbox.server import BLUESKY_PATH, X_PATH, SandboxServer
-from social_leadership.sandbox.synthetic import (
+from social_leadership.demo.synthetic import (
     SYNTHETIC_FOLLOWERS_MAX,
     SYNTHETIC_FOLLOWERS_MIN,
     synthetic_metrics,
 )
+from social_leadership.roster import Account, Executive, Roster
+from social_leadership.sandbox.server import BLUESKY_PATH, X_PATH, SandboxServer
 from social_leadership.settings import REPO_ROOT
 
 DAY = date(2026, 3, 2)

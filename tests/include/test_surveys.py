@@ -11,7 +11,6 @@ import pytest
 from survey_microdata import KEY, microdata_frame, sidecar, write_microdata
 
 from social_leadership.surveys import (
-    BUNDLED_DEMO_MICRODATA,
     BUNDLED_PUBLISHED_FILE,
     SurveyValidationError,
     ingest_folder,
@@ -480,28 +479,19 @@ def test_short_or_exposed_keys_are_refused_without_showing_them(tmp_path, monkey
         load_pseudonym_key(load_settings())
 
 
-# --- bundled demo ------------------------------------------------------------------------
+# --- bundled data ------------------------------------------------------------------------
 
 
-def test_bundled_demo_microdata_is_synthetic_deterministic_and_loads(tmp_path, con):
-    from social_leadership.surveys.demo_microdata import build_frame
-
-    bundled = pd.read_parquet(BUNDLED_DEMO_MICRODATA)
-    pd.testing.assert_frame_equal(bundled, build_frame())
-    per_country = bundled.groupby("country").size()
-    assert len(per_country) >= 10
-    assert set(per_country) == {1150}
-
+def test_only_the_real_published_figures_are_bundled(tmp_path, con):
+    # The demo's synthetic microdata comes only with SLW_DEMO on (tests/include/demo/).
     outcomes = ingest_folder(con, tmp_path / "none", tmp_path / "q", pseudonym_key=KEY)
 
-    assert [(o.file, o.status) for o in outcomes] == [
-        (BUNDLED_PUBLISHED_FILE.name, "loaded"),
-        (BUNDLED_DEMO_MICRODATA.name, "loaded"),
-    ]
-    assert BUNDLED_DEMO_MICRODATA.exists()
-    assert con.execute("select bool_and(is_synthetic) from raw.survey_questions").fetchone() == (
-        True,
-    )
+    assert [(o.file, o.status) for o in outcomes] == [(BUNDLED_PUBLISHED_FILE.name, "loaded")]
+    assert BUNDLED_PUBLISHED_FILE.exists()
+    assert con.execute("select count(*) from raw.survey_questions").fetchone() == (0,)
+    assert con.execute(
+        "select count(*), bool_and(is_published_aggregate) from raw.survey_results"
+    ).fetchone() == (10, True)
 
 
 def test_a_replaced_file_still_in_the_landing_folder_does_not_come_back(tmp_path, con):

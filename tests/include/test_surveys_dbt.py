@@ -14,6 +14,7 @@ import pytest
 from survey_microdata import KEY, expected_shares, microdata_frame, sidecar, write_microdata
 
 from social_leadership.dbt_runner import DbtResult, run_dbt
+from social_leadership.demo.inputs import INPUTS
 from social_leadership.settings import load_settings
 from social_leadership.surveys import ingest_folder
 from social_leadership.warehouse import connect
@@ -32,8 +33,13 @@ def survey_build(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Pat
         settings.ensure_dirs()
         write_microdata(microdata_frame(seed=42), settings.survey_dir / "panel.csv", sidecar())
         with connect(settings.warehouse_path) as con:
+            # With the demo's synthetic microdata, as survey_ingest loads it with SLW_DEMO on.
             outcomes = ingest_folder(
-                con, settings.survey_dir, settings.quarantine_dir, pseudonym_key=KEY
+                con,
+                settings.survey_dir,
+                settings.quarantine_dir,
+                extra_bundled=INPUTS.survey_files(),
+                pseudonym_key=KEY,
             )
         assert {o.status for o in outcomes} == {"loaded"}
         build = run_dbt(

@@ -9,7 +9,7 @@ pages and Instagram business discovery, LinkedIn ``networkSizes``, Threads
 bodies, rate-limit signals and count types. A new platform registers its own route (see
 CONTRIBUTING.md). Known accounts are the roster's handles (an import-only one, such as a
 LinkedIn member or a Facebook profile, is not served); their counts come from
-:func:`~social_leadership.sandbox.synthetic.synthetic_metrics` for the date of the server's
+:func:`~social_leadership.demo.synthetic.synthetic_metrics` for the date of the server's
 clock. Tests inject faults per request (``add_fault``: a queue) or per run (``set_fault``:
 until ``clear_faults``), rename a Bluesky account (``rename_account``);
 ``authorization_log`` records which requests carried an ``Authorization`` header.
@@ -34,14 +34,14 @@ from types import MappingProxyType, TracebackType
 from typing import Any, Literal
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from social_leadership.platforms.base import redact_url
-from social_leadership.platforms.registry import connector_class, is_registered
-from social_leadership.roster import Roster, load_roster
-from social_leadership.sandbox.synthetic import (
+from social_leadership.demo.synthetic import (
     synthetic_account_id,
     synthetic_did,
     synthetic_metrics,
 )
+from social_leadership.platforms.base import redact_url
+from social_leadership.platforms.registry import connector_class, is_registered
+from social_leadership.roster import Roster, load_roster
 from social_leadership.settings import load_settings
 
 log = logging.getLogger(__name__)

@@ -6,21 +6,22 @@ reason, and the other files still load. Loading is keyed by content (SHA-256 of 
 its sidecar): the same file again is a no-op, and a new file for the same source and wave
 replaces the earlier rows in one transaction.
 
-Formats: CSV (``,`` ``;`` or tab; UTF-8 with or without BOM, UTF-16, or Windows-1252;
-``.csv.gz`` too), XLSX (the header row is found below title rows) and Parquet. Shapes:
+Formats (:mod:`.formats`, one registry keyed by suffix): CSV (``,`` ``;`` or tab; UTF-8
+with or without BOM, UTF-16, or Windows-1252; ``.csv.gz`` too), XLSX (the header row is
+found below title rows) and Parquet. Problems are :class:`~social_leadership.intake.RowIssue`
+records, as in every intake. Shapes:
 published aggregates (:mod:`.published`) and respondent microdata with a sidecar
 declaration (:mod:`.microdata`); :mod:`.ingest` says how the shape is chosen. Weighted
 shares of microdata are computed in dbt (``int_survey_shares_weighted``), not here.
 """
 
+from social_leadership.intake import RowIssue
 from social_leadership.surveys.common import (
     SurveyFileOutcome,
-    SurveyIssue,
     SurveyValidationError,
     file_sha256,
 )
 from social_leadership.surveys.ingest import (
-    BUNDLED_DEMO_MICRODATA,
     BUNDLED_PUBLISHED_FILE,
     detect_shape,
     ingest_folder,
@@ -34,11 +35,10 @@ from social_leadership.surveys.published import (
 )
 
 __all__ = [
-    "BUNDLED_DEMO_MICRODATA",
     "BUNDLED_PUBLISHED_FILE",
     "PUBLISHED_COLUMNS",
+    "RowIssue",
     "SurveyFileOutcome",
-    "SurveyIssue",
     "SurveyValidationError",
     "detect_shape",
     "file_sha256",

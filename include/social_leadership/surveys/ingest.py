@@ -16,7 +16,7 @@ own, in one transaction, so readers see the old figures or the new, never a mix.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,28 +24,34 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
+from social_leadership.intake import RowIssue
 from social_leadership.surveys import microdata
 from social_leadership.surveys.boundary import (
     check_contents,
     check_landed,
     check_size,
-    is_warehouse_fault,
     landed_files,
     unreadable_reason,
 )
 from social_leadership.surveys.common import (
+    HeaderSearch,
     SurveyFileOutcome,
-    SurveyIssue,
     SurveyValidationError,
     cap_issues,
     content_sha256,
-    existing_sidecar,
+    file_problem,
+    is_warehouse_fault,
     quarantine,
-    read_header,
-    sidecar_path,
     text_name,
 )
+from social_leadership.surveys.formats import (
+    existing_sidecar,
+    format_of,
+    read_sidecar,
+    sidecar_path,
+)
 from social_leadership.surveys.limits import IntakeLimits, applied
+from social_leadership.surveys.pseudonym import KeySource, PseudonymKey
 from social_leadership.surveys.published import (
     REQUIRED_COLUMNS,
     header_fits,
@@ -57,11 +63,10 @@ from social_leadership.warehouse import transaction
 
 BUNDLED_DIR = Path(__file__).resolve().parent.parent.parent / "data" / "surveys"
 BUNDLED_PUBLISHED_FILE = BUNDLED_DIR / "published_ceo_expectations.csv"
-BUNDLED_DEMO_MICRODATA = BUNDLED_DIR / "demo_microdata_synthetic.parquet"
-BUNDLED_FILES = (BUNDLED_PUBLISHED_FILE, BUNDLED_DEMO_MICRODATA)
+# Real published figures, part of the product: loaded into every warehouse. The demo's
+# synthetic microdata comes only with SLW_DEMO on, passed in as ``extra_bundled``.
+BUNDLED_FILES = (BUNDLED_PUBLISHED_FILE,)
 SURVEY_TABLES = ("raw.survey_results", "raw.survey_questions", "raw.survey_respondent_answers")
-
-KeySource = bytes | Callable[[], bytes] | None
 
 
 def _configured_limits() -> IntakeLimits:
@@ -107,6 +112,10 @@ def _replace_keys(
         con.unregister("incoming_survey_keys")
 
 
+def _wave_keys(decl: microdata.MicrodataDeclaration, waves: list[int]) -> pd.DataFrame:
+    return pd.DataFrame({"source_id": decl.source_id, "wave": waves})
+
+
 def detect_shape(path: Path, declaration: dict | None) -> str:
     """``published`` or ``microdata``; raise SurveyValidationError for respondent data
     without a sidecar. A file of neither shape is given to the published checks, whose
@@ -115,9 +124,8 @@ def detect_shape(path: Path, declaration: dict | None) -> str:
     if declared in {"published", "microdata"}:
         return str(declared)
     if declared is not None:
-        raise SurveyValidationError(
-            [SurveyIssue(path.name, 0, "shape", f"{declared!r} is not published or microdata")]
-        )
+        reason = f"{declared!r} is not published or microdata"
+        raise file_problem(path.name, reason, column="shape")
     if declaration is not None and "questions" in declaration:
         return "microdata"
     columns = (declaration or {}).get("columns")
@@ -129,12 +137,12 @@ def detect_shape(path: Path, declaration: dict | None) -> str:
         return "respondent_id" in {cell.strip().casefold() for cell in cells}
 
     try:
-        header = read_header(
-            path,
+        search = HeaderSearch(
             list(REQUIRED_COLUMNS),
             sheet if isinstance(sheet, str) else None,
             lambda cells: looks_like_header(cells, declaration) or names_respondents(cells),
         )
+        header = format_of(path).read_header(path, search)
     except SurveyValidationError:
         header = []
     if not names_respondents(header) or header_fits(header, declaration):
@@ -145,21 +153,24 @@ def detect_shape(path: Path, declaration: dict | None) -> str:
         f"respondent microdata needs a sidecar {sidecar_path(path).name} declaring its "
         "questions and agreeing answers"
     )
-    raise SurveyValidationError([SurveyIssue(path.name, 1, "*", reason)])
+    raise SurveyValidationError([RowIssue(path.name, 1, "*", reason)])
 
 
 def load_file(
     con: duckdb.DuckDBPyConnection,
     path: Path,
     *,
-    pseudonym_key: KeySource = None,
+    pseudonym_key: KeySource | PseudonymKey = None,
     loaded_at: datetime | None = None,
     limits: IntakeLimits | None = None,
 ) -> SurveyFileOutcome:
     """Validate and load one file (with its sidecar, if any) within ``limits`` (default: the
-    settings'); raise SurveyValidationError."""
+    settings'); raise SurveyValidationError. The pseudonym key (default: the settings') is
+    read only for a respondent file."""
     with applied(limits or _configured_limits()) as in_force:
-        return _load_file(con, path, in_force, pseudonym_key=pseudonym_key, loaded_at=loaded_at)
+        return _load_file(
+            con, path, in_force, pseudonym_key=PseudonymKey.of(pseudonym_key), loaded_at=loaded_at
+        )
 
 
 def _load_file(
@@ -167,7 +178,7 @@ def _load_file(
     path: Path,
     limits: IntakeLimits,
     *,
-    pseudonym_key: KeySource,
+    pseudonym_key: PseudonymKey,
     loaded_at: datetime | None,
 ) -> SurveyFileOutcome:
     check_size(path, limits)
@@ -177,7 +188,7 @@ def _load_file(
         return SurveyFileOutcome(file=path.name, status="unchanged")
     check_contents(path, limits)
     stored_name = text_name(path)
-    declaration = microdata.read_declaration_file(sidecar) if sidecar else None
+    declaration = read_sidecar(sidecar) if sidecar else None
     shape = detect_shape(path, declaration)
     if shape == "published":
         # The declaration already read (the boundary checked its sidecar): never re-read it.
@@ -192,23 +203,15 @@ def _load_file(
             _record_file(con, sha, stored_name, loaded_at)
         return SurveyFileOutcome(path.name, "loaded", shape, rows_loaded=rows)
     if sidecar is None or declaration is None:
-        raise SurveyValidationError(
-            [SurveyIssue(path.name, 0, "*", "microdata needs its sidecar declaration")]
-        )
+        raise file_problem(path.name, "microdata needs its sidecar declaration")
     decl = microdata.parse_declaration(sidecar.name, declaration)
-    key = pseudonym_key() if callable(pseudonym_key) else pseudonym_key
-    if key is None:
-        from social_leadership.settings import load_settings
-        from social_leadership.surveys.pseudonym import load_pseudonym_key
-
-        key = load_pseudonym_key(load_settings())
+    key = pseudonym_key()
     stamp = loaded_at or datetime.now(UTC)
-    if path.name.lower().endswith(".csv"):
+    if format_of(path).one_pass:
         try:
             with transaction(con):
                 rows, waves = microdata.insert_fast(con, path, decl, key, sha=sha, loaded_at=stamp)
-                keys = pd.DataFrame({"source_id": decl.source_id, "wave": waves})
-                _replace_keys(con, keys, keep_sha=sha)
+                _replace_keys(con, _wave_keys(decl, waves), keep_sha=sha)
                 microdata.insert_questions(
                     con, decl, waves, file_name=stored_name, sha=sha, loaded_at=stamp
                 )
@@ -225,10 +228,13 @@ def _load_file(
             # Rolled back: the staged path below finds and reports what is wrong.
     microdata.prepare(con, path, decl, key)
     try:
-        keys = pd.DataFrame({"source_id": decl.source_id, "wave": microdata.staged_waves(con)})
+        waves = microdata.staged_waves(con)
         with transaction(con):
-            _replace_keys(con, keys)
-            rows = microdata.insert(con, decl, file_name=stored_name, sha=sha, loaded_at=stamp)
+            _replace_keys(con, _wave_keys(decl, waves))
+            rows = microdata.insert(con, decl, sha=sha, loaded_at=stamp)
+            microdata.insert_questions(
+                con, decl, waves, file_name=stored_name, sha=sha, loaded_at=stamp
+            )
             _record_file(con, sha, stored_name, stamp)
     finally:
         microdata.cleanup(con)
@@ -248,43 +254,27 @@ def ingest_folder(
     quarantine_dir: Path,
     *,
     include_bundled: bool = True,
-    pseudonym_key: KeySource = None,
+    extra_bundled: Sequence[Path] = (),
+    pseudonym_key: KeySource | PseudonymKey = None,
     limits: IntakeLimits | None = None,
 ) -> list[SurveyFileOutcome]:
-    """Load the bundled files and every survey file in the landing folder.
+    """Load the bundled published figures, ``extra_bundled`` files (the demo's synthetic
+    microdata when ``SLW_DEMO`` is on) and every survey file in the landing folder.
 
     Whatever a landed file holds, it is loaded or quarantined (with its sidecar) beside a
     report saying what was wrong; it never stops the other files. Only a fault of the
-    warehouse or the machine, or an unusable pseudonym key, raises. Bundled files are never
-    moved (they are part of the product, not arrivals); a bundled file that fails is a bug
+    warehouse or the machine, or an unusable pseudonym key, raises. Bundled and extra files
+    are never moved (they are part of the product, not arrivals); one that fails is a bug
     and raises. ``limits`` default to the settings'.
     """
     limits = limits or _configured_limits()
-    key_cache: list[bytes] = []
-    key_failures: list[BaseException] = []
-
-    def key() -> bytes:
-        if not key_cache:
-            try:
-                if isinstance(pseudonym_key, bytes):
-                    key_cache.append(pseudonym_key)
-                elif callable(pseudonym_key):
-                    key_cache.append(pseudonym_key())
-                else:
-                    from social_leadership.settings import load_settings
-                    from social_leadership.surveys.pseudonym import load_pseudonym_key
-
-                    key_cache.append(load_pseudonym_key(load_settings()))
-            except Exception as exc:
-                key_failures.append(exc)  # the installation's fault, never the file's
-                raise
-        return key_cache[0]
+    key = PseudonymKey.of(pseudonym_key)
 
     outcomes: list[SurveyFileOutcome] = []
-    if include_bundled:
-        for bundled in BUNDLED_FILES:
-            if bundled.exists():
-                outcomes.append(load_file(con, bundled, pseudonym_key=key, limits=limits))
+    shipped = [*(BUNDLED_FILES if include_bundled else ()), *extra_bundled]
+    for bundled in shipped:
+        if bundled.exists():
+            outcomes.append(load_file(con, bundled, pseudonym_key=key, limits=limits))
     for path in landed_files(survey_dir):
         try:
             check_landed(path, survey_dir)
@@ -293,10 +283,10 @@ def ingest_folder(
         except SurveyValidationError as exc:
             issues = cap_issues(exc.issues, path.name)
         except Exception as exc:
-            if is_warehouse_fault(exc) or any(exc is failure for failure in key_failures):
-                raise
+            if is_warehouse_fault(exc) or key.failed_with(exc):
+                raise  # the installation's fault, never the file's
             # Anything else a parser raises is the file's doing (bad bytes, a broken archive).
-            issues = [SurveyIssue(path.name, 0, "*", unreadable_reason(path, exc))]
+            issues = [RowIssue(path.name, 0, "*", unreadable_reason(path, exc))]
         report = quarantine(path, quarantine_dir, issues, existing_sidecar(path))
         outcomes.append(
             SurveyFileOutcome(

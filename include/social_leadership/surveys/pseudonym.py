@@ -32,7 +32,7 @@ import hmac
 import os
 import secrets
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import duckdb
@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from social_leadership.settings import ENV_PREFIX, Settings
+from social_leadership.settings import ENV_PREFIX, Settings, load_settings
 
 KEY_ENV = ENV_PREFIX + "PSEUDONYM_KEY"
 MIN_KEY_CHARS = 16
@@ -81,6 +81,47 @@ def load_pseudonym_key(settings: Settings) -> bytes:
             raise PseudonymKeyError(f"{KEY_ENV} must be at least {MIN_KEY_CHARS} characters")
         return configured.encode("utf-8")
     return _key_from_file(settings.pseudonym_key_file)
+
+
+# What a caller may hand the intake as the key: the key, a function that reads it, or None
+# (the settings' key, read when a file first needs it).
+KeySource = bytes | Callable[[], bytes] | None
+
+
+class PseudonymKey:
+    """The pseudonym key as the survey intake uses it: resolved here and nowhere else.
+
+    Read at most once, and only when a file first needs it (a run without microdata never
+    touches the key). A failure to read it is the installation's, never a file's: the intake
+    asks :meth:`failed_with` and raises such an error instead of quarantining the file.
+    """
+
+    def __init__(self, source: KeySource = None):
+        self._source = source
+        self._key: bytes | None = None
+        self._failure: BaseException | None = None
+
+    @classmethod
+    def of(cls, source: KeySource | PseudonymKey) -> PseudonymKey:
+        return source if isinstance(source, PseudonymKey) else cls(source)
+
+    def __call__(self) -> bytes:
+        if self._key is None:
+            try:
+                if isinstance(self._source, bytes):
+                    self._key = self._source
+                elif callable(self._source):
+                    self._key = self._source()
+                else:
+                    self._key = load_pseudonym_key(load_settings())
+            except Exception as exc:
+                self._failure = exc
+                raise
+        return self._key
+
+    def failed_with(self, exc: BaseException) -> bool:
+        """Whether ``exc`` is this key's failure to be read."""
+        return exc is self._failure
 
 
 def survey_key(key: bytes, source_id: str) -> bytes:

@@ -33,19 +33,17 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from social_leadership.intake import RowIssue
 from social_leadership.reference import normalize_country
 from social_leadership.surveys.common import (
     GLOBAL_SCOPES,
-    SurveyIssue,
+    HeaderSearch,
     SurveyValidationError,
     TextTable,
     cap_issues,
-    read_csv_table,
-    read_parquet_table,
-    read_xlsx_table,
     shown_cells,
-    sidecar_path,
 )
+from social_leadership.surveys.formats import FORMATS, format_of, read_sidecar, sidecar_path
 
 PUBLISHED_COLUMNS = (
     "source_id",
@@ -254,10 +252,10 @@ _CONSTANT_CHECKS = {"wave": _wave, "scope": _scope, "measure": _measure}
 
 def parse_published_declaration(sidecar_name: str, data: dict[str, Any]) -> PublishedDeclaration:
     """Check a published sidecar; raise SurveyValidationError naming each bad field."""
-    issues: list[SurveyIssue] = []
+    issues: list[RowIssue] = []
 
     def problem(column: str, reason: str) -> None:
-        issues.append(SurveyIssue(sidecar_name, 0, column, reason))
+        issues.append(RowIssue(sidecar_name, 0, column, reason))
 
     for key in data:
         if key not in SIDECAR_FIELDS:
@@ -308,14 +306,12 @@ def parse_published_declaration(sidecar_name: str, data: dict[str, Any]) -> Publ
 
 
 def _read_sidecar(path: Path) -> tuple[str, dict[str, Any] | None]:
-    from social_leadership.surveys.microdata import read_declaration_file
-
     sidecar = sidecar_path(path)
     try:
         present = sidecar.is_file()
     except OSError:  # a name too long for the file system has no sidecar either
         present = False
-    return sidecar.name, read_declaration_file(sidecar) if present else None
+    return sidecar.name, read_sidecar(sidecar) if present else None
 
 
 # --- header --------------------------------------------------------------------------------
@@ -417,10 +413,10 @@ def _cell_meanings(header: list[str], located: _Header, declaration: PublishedDe
 
 def _header_issues(
     name: str, table: TextTable, declaration: PublishedDeclaration, located: _Header
-) -> list[SurveyIssue]:
+) -> list[RowIssue]:
     header, row = table.header, table.header_row
     issues = [
-        SurveyIssue(
+        RowIssue(
             declaration.sidecar,
             0,
             f"columns.{column}",
@@ -431,7 +427,7 @@ def _header_issues(
     for column, found in located.repeated.items():
         cells = " and ".join(f"{header[i]!r} (column {i + 1})" for i in found)
         issues.append(
-            SurveyIssue(
+            RowIssue(
                 name,
                 row,
                 column,
@@ -440,9 +436,9 @@ def _header_issues(
             )
         )
     missing = located.missing(declaration)
-    issues += [SurveyIssue(name, row, column, reason) for column, reason in missing.items()]
+    issues += [RowIssue(name, row, column, reason) for column, reason in missing.items()]
     issues += [
-        SurveyIssue(
+        RowIssue(
             declaration.sidecar,
             0,
             column,
@@ -462,7 +458,7 @@ def _header_issues(
             "respondent microdata and its questions"
         )
         issues.append(
-            SurveyIssue(
+            RowIssue(
                 name, row, "*", f"{where}: {_cell_meanings(header, located, declaration)}{hint}"
             )
         )
@@ -528,12 +524,12 @@ def parse_published_table(
         return cell if header_key(cell) == header_key(column) else f"{cell} ({column})"
 
     required = [derived.get(column, column) for column in REQUIRED_COLUMNS]
-    issues: list[SurveyIssue] = []
+    issues: list[RowIssue] = []
     records = []
     for line_no, cells in table.rows:
 
         def problem(column: str, reason: str, line_no: int = line_no) -> None:
-            issues.append(SurveyIssue(name, line_no, label(column), reason))
+            issues.append(RowIssue(name, line_no, label(column), reason))
 
         def cell(column: str, cells: list[str] = cells) -> str:
             if column in positions:
@@ -581,13 +577,13 @@ def parse_published_table(
         record["citation"] = record["citation"] or record["source_name"]
         records.append(record)
     if not records and not issues:
-        issues.append(SurveyIssue(name, table.header_row + 1, "*", "file has no data rows"))
+        issues.append(RowIssue(name, table.header_row + 1, "*", "file has no data rows"))
     if not issues:
         frame = pd.DataFrame.from_records(records, columns=list(PUBLISHED_COLUMNS))
         duplicated = frame.duplicated(["source_id", "wave", "scope", "question_id", "measure"])
         for index in frame.index[duplicated]:
             issues.append(
-                SurveyIssue(
+                RowIssue(
                     name,
                     table.rows[index][0],
                     label("question_id"),
@@ -612,18 +608,11 @@ HEADER_WANTED = [
 def read_published_table(
     path: Path, sheet: str | None = None, declaration: PublishedDeclaration | None = None
 ) -> TextTable:
-    name = path.name.lower()
-    if name.endswith(".xlsx"):
-        declared = declaration or PublishedDeclaration()
-        return read_xlsx_table(
-            path,
-            HEADER_WANTED,
-            sheet or declared.sheet,
-            lambda cells: _is_header_row(cells, declared),
-        )
-    if name.endswith(".parquet"):
-        return read_parquet_table(path)
-    return read_csv_table(path)
+    declared = declaration or PublishedDeclaration()
+    search = HeaderSearch(
+        HEADER_WANTED, sheet or declared.sheet, lambda cells: _is_header_row(cells, declared)
+    )
+    return format_of(path).read_table(path, search)
 
 
 # ``parse_published_file``'s default: read the sidecar beside the file, if there is one.
@@ -652,7 +641,7 @@ def parse_published_file(
 
 def parse_published_csv(path: Path) -> pd.DataFrame:
     """Validate a published-aggregate CSV (kept for callers of the first slice)."""
-    return parse_published_table(path.name, read_csv_table(path))
+    return parse_published_table(path.name, FORMATS[".csv"].read_table(path, HeaderSearch([])))
 
 
 def load_published_frame(

@@ -8,6 +8,7 @@ from urllib.parse import parse_qs
 
 import pytest
 
+from social_leadership.demo.synthetic import synthetic_did, synthetic_metrics
 from social_leadership.landing import read_landed
 from social_leadership.loading import extract_platform
 from social_leadership.platforms import build_connector
@@ -15,7 +16,6 @@ from social_leadership.platforms.base import AccountStatus, RawResponse
 from social_leadership.platforms.bluesky import GET_PROFILES_PATH, BlueskyConnector
 from social_leadership.roster import Account, Executive, Roster
 from social_leadership.sandbox.server import SandboxServer
-from social_leadership.sandbox.synthetic import synthetic_did, synthetic_metrics
 
 NOW = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
 HANDLES = [f"exec{number:03d}.bsky.social" for number in range(80)]

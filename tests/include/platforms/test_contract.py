@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
+from social_leadership.demo.synthetic import synthetic_account_id
 from social_leadership.platforms import build_connector, connector_class
 from social_leadership.platforms.base import (
     AccountStatus,
@@ -25,7 +26,6 @@ from social_leadership.sandbox.server import (
     SandboxServer,
     synthetic_channel_id,
 )
-from social_leadership.sandbox.synthetic import synthetic_account_id
 
 NOW = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
 SECRET = "s3cret-Token-9f"

@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from social_leadership.dbt_runner import run_dbt
+from social_leadership.demo.synthetic import synthetic_account_id, synthetic_metrics
 from social_leadership.platforms.base import (
     AccountObservation,
     AccountStatus,
@@ -40,7 +41,6 @@ from social_leadership.sandbox.server import (
     register_route,
     unregister_route,
 )
-from social_leadership.sandbox.synthetic import synthetic_account_id, synthetic_metrics
 from social_leadership.settings import DBT_PROJECT_DIR, REPO_ROOT, load_settings
 
 NINTH = "ninth"
@@ -225,8 +225,8 @@ def test_a_ninth_platform_runs_through_the_pipeline_with_no_other_edit(
     handles = load_roster_task()
     assert handles == {NINTH: HANDLES}
     [error] = load_roster(roster_path).errors
-    assert (error.row, error.field) == (5, NINTH)
-    assert "not a valid ninth handle" in error.message
+    assert (error.row, error.column) == (5, NINTH)
+    assert "not a valid ninth handle" in error.reason
 
     # A connection without host opts into the declared public endpoint.
     monkeypatch.setenv(f"AIRFLOW_CONN_SLW_{NINTH.upper()}", json.dumps({"conn_type": "http"}))

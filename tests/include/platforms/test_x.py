@@ -7,12 +7,12 @@ from urllib.parse import parse_qs
 
 import pytest
 
+from social_leadership.demo.synthetic import synthetic_metrics
 from social_leadership.platforms import build_connector
 from social_leadership.platforms.base import AccountStatus, PlatformError, RawResponse
 from social_leadership.platforms.x import USERS_BY_PATH, XConnector
 from social_leadership.roster import Account, Executive, Roster
 from social_leadership.sandbox.server import SandboxServer
-from social_leadership.sandbox.synthetic import synthetic_metrics
 
 NOW = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
 TOKEN = "test-token-3f9a"

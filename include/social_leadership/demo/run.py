@@ -1,13 +1,17 @@
-"""``make run``: the whole pipeline for today, through real Airflow, against the sandbox API.
+"""``slw run`` (``make run``): the whole pipeline for today, through real Airflow, against
+the sandbox API, with the demo switch on.
 
 Starts the sandbox platform API on a free loopback port, prepares a SQLite-backed Airflow
 home, runs ``survey_ingest``, ``platform_metrics`` and ``warehouse_build`` as
-``airflow dags test`` does (in that order: the order the asset schedule produces), stops
-the sandbox and prints a summary. Safe to run repeatedly: every load replaces its day.
+``airflow dags test`` does (in that order: the order the asset schedule produces) with
+``SLW_DEMO`` on, so they load the demo's synthetic survey microdata and history
+(:mod:`.inputs`), stops the sandbox and prints a summary. Safe to run repeatedly: every
+load replaces its day.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,7 +27,6 @@ from social_leadership.settings import Settings, load_settings
 from social_leadership.summary import build_summary
 
 DEMO_DAGS = ("survey_ingest", "platform_metrics", "warehouse_build")
-SANDBOX_X_TOKEN = "sandbox-token"  # noqa: S105 - the loopback sandbox's fixed demo token
 
 
 def run_pipeline(
@@ -34,11 +37,13 @@ def run_pipeline(
     logical_date: str | None = None,
     echo: bool = True,
 ) -> dict[str, float]:
-    """Run the DAGs against a fresh sandbox; return seconds per DAG and in total."""
+    """Run the DAGs against a fresh sandbox, demo switch on; return seconds per DAG and in
+    total."""
     settings.ensure_dirs()
-    with SandboxServer(x_token=SANDBOX_X_TOKEN) as sandbox:
+    # The sandbox's fixed demo tokens: loopback only, never real credentials.
+    with SandboxServer() as sandbox:
         base_url = sandbox.base_url
-        extra = settings.as_env()
+        extra = dataclasses.replace(settings, demo=True).as_env()
         # Every platform's connection, as its sandbox route declares it.
         extra.update(sandbox.connection_env())
         env = airflow_environment(airflow_home, extra)

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m social_leadership.demo_roster --out include/data/roster/executives.csv
+    python -m social_leadership.demo.roster --out include/data/roster/executives.csv
 
 The output is deterministic for a given ``--seed``. Synthetic rows carry
 ``is_synthetic=true``, invented names and "Synthetic Co NNN" companies. Their account

@@ -1,0 +1,135 @@
+"""What every intake of outside files shares: the row issue and the quarantine writer.
+
+The roster, history imports and survey files each check their own content, but they report
+a problem the same way (:class:`RowIssue`: file, row, column, reason) and keep what they
+reject the same way (:class:`QuarantineFolder`): one folder per rejected file,
+``<quarantine>/<area>/<time>-<file>/``, holding ``report.json``, the file itself where the
+intake gives it up, and where the rows are what went wrong, ``rejected_rows.csv``, its cells
+neutralised for spreadsheets (:mod:`social_leadership.safe_csv`).
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+import shutil
+import stat
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from social_leadership.safe_csv import neutralised_sql
+from social_leadership.sql import quote_identifier, quote_literal
+
+# A folder or file name holds 255 bytes on common file systems; the time stamp takes 23 of
+# them. Longer names are cut and end in a hash of the whole name, so two stay apart.
+NAME_LABEL_BYTES = 200
+STAMP_FORMAT = "%Y%m%dT%H%M%S%fZ"
+REPORT_NAME = "report.json"
+REJECTED_ROWS_NAME = "rejected_rows.csv"
+
+
+@dataclass(frozen=True)
+class RowIssue:
+    """One problem of an input file: where a person finds it and what is wrong.
+
+    ``row``: the file's own numbering (a CSV line with the header as line 1, a sheet row, a
+    Parquet record), 0 for the file as a whole or its sidecar. ``column``: the column (or
+    field) at fault as the file names it, ``*`` for the row or file as a whole.
+    """
+
+    file: str
+    row: int
+    column: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.row}: {self.column}: {self.reason}"
+
+
+def utc_stamp(moment: datetime | None = None) -> str:
+    """``20250102T030405123456Z``: sorts by time, and is safe in any file name."""
+    return (moment or datetime.now(UTC)).astimezone(UTC).strftime(STAMP_FORMAT)
+
+
+def name_label(name: str) -> str:
+    """``name`` as the part of a file or folder name after a time stamp: as it is, unless too
+    long for one, then cut short and ended by a hash of the whole name."""
+    if len(os.fsencode(name)) <= NAME_LABEL_BYTES:
+        return name
+    digest = hashlib.sha256(os.fsencode(name)).hexdigest()[:16]
+    kept = name
+    while len(os.fsencode(kept)) > NAME_LABEL_BYTES - len(digest) - 4:
+        kept = kept[:-1]
+    return f"{kept}...-{digest}"
+
+
+def stamped_name(name: str, stamp: str | None = None) -> str:
+    """``<time>-<name>``: a file dropped again under the same name never overwrites the first."""
+    return f"{stamp or utc_stamp()}-{name_label(name)}"
+
+
+def move_file(source: Path, target: Path) -> None:
+    """Move a file, or a symlink as a link (its target stays where it is). A FIFO or device
+    file holds no data and cannot be copied to another file system: there it is removed."""
+    if not os.path.lexists(source):
+        return  # taken away by its owner meanwhile; the report still says what was wrong
+    mode = source.lstat().st_mode
+    if stat.S_ISREG(mode) or stat.S_ISLNK(mode):
+        shutil.move(str(source), target)
+        return
+    try:
+        os.rename(source, target)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+        source.unlink()
+
+
+class QuarantineFolder:
+    """``<quarantine_dir>/<area>/<time>-<file>/`` for one rejected file, created on opening."""
+
+    def __init__(self, quarantine_dir: Path, area: str, file_name: str):
+        self.stamp = utc_stamp()
+        self.path = quarantine_dir / area / stamped_name(file_name, self.stamp)
+        self.path.mkdir(parents=True, exist_ok=True)
+
+    def write_report(self, report: dict[str, Any]) -> Path:
+        target = self.path / REPORT_NAME
+        target.write_text(json.dumps(report, indent=2), encoding="utf-8")
+        return target
+
+    def keep(self, source: Path) -> None:
+        """Move the rejected file (or its sidecar) in, under its own name."""
+        move_file(source, self.path / source.name)
+
+    def copy_rejected_rows(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        query: str,
+        *,
+        as_is: Sequence[str],
+        from_file: Sequence[str],
+        order_by: str,
+    ) -> Path:
+        """Write ``query``'s rows (DuckDB runs it, however many) to ``rejected_rows.csv`` in
+        ``order_by`` order: the ``as_is`` columns the intake made (line, error field)
+        unchanged, the ``from_file`` columns, which came from outside, neutralised against
+        formulas."""
+        target = self.path / REJECTED_ROWS_NAME
+        columns = [quote_identifier(name) for name in as_is]
+        columns += [
+            f"{neutralised_sql(quote_identifier(name))} as {quote_identifier(name)}"
+            for name in from_file
+        ]
+        con.execute(
+            f"copy (select {', '.join(columns)} from ({query}) order by {order_by}) "
+            f"to {quote_literal(str(target))} (header, delimiter ',')"
+        )
+        return target

@@ -1,0 +1,147 @@
+"""The survey file formats, one registry keyed by the name's suffix.
+
+Each :class:`SurveyFormat` says how its files are read, whatever their shape: the header
+(to choose the shape), the whole table as text (published aggregates), the declared columns
+as Arrow batches (respondent microdata), and what is checked before any parser opens one
+(a compressed file's real size). Everything that depends on a file's format asks
+:func:`format_of`: the landing folder lists the registered suffixes, a report names the
+format a file could not be read as, and sidecars are named after the file without its
+suffix. A new format is a reader module beside these and its entry in :data:`FORMATS`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from social_leadership.surveys.common import (
+    DeclaredColumns,
+    HeaderSearch,
+    TextTable,
+    file_problem,
+)
+from social_leadership.surveys.formats import delimited, parquet, xlsx
+from social_leadership.surveys.limits import IntakeLimits
+
+SIDECAR_SUFFIX = ".survey.json"
+
+
+def _nothing_to_check(path: Path, limits: IntakeLimits) -> None:
+    """A plain file: its size, checked before, is what a parser reads."""
+
+
+@dataclass(frozen=True)
+class SurveyFormat:
+    """How the files whose name ends in ``suffix`` (lowercase) are read.
+
+    ``kind``: the format's name in a report (``cannot be read as <kind> (...)``).
+    ``read_header`` and ``read_table``: the header cells, and the table as text, a header
+    searched for as :class:`HeaderSearch` says. ``read_columns``: the declared columns of
+    a respondent file (its sheet, where a format has sheets) as Arrow batches.
+    ``check_contents``: raise SurveyValidationError for a file past the limits in a way its
+    size does not show (decompressed or decoded size), before any parser reads it.
+    ``one_pass``: respondent files may first try the one-pass load (a UTF-8 CSV file).
+    """
+
+    suffix: str
+    kind: str
+    read_header: Callable[[Path, HeaderSearch], list[str]]
+    read_table: Callable[[Path, HeaderSearch], TextTable]
+    read_columns: Callable[[Path, list[str], str | None], DeclaredColumns]
+    check_contents: Callable[[Path, IntakeLimits], None] = _nothing_to_check
+    one_pass: bool = False
+
+
+FORMATS: dict[str, SurveyFormat] = {
+    entry.suffix: entry
+    for entry in (
+        SurveyFormat(
+            ".csv",
+            delimited.KIND,
+            delimited.read_header,
+            delimited.read_table,
+            delimited.read_columns,
+            one_pass=True,
+        ),
+        SurveyFormat(
+            ".csv.gz",
+            delimited.GZIP_KIND,
+            delimited.read_header,
+            delimited.read_table,
+            delimited.read_columns,
+            check_contents=delimited.check_gzip,
+        ),
+        SurveyFormat(
+            ".xlsx",
+            xlsx.KIND,
+            xlsx.read_header,
+            xlsx.read_table,
+            xlsx.read_columns,
+            check_contents=xlsx.check_archive,
+        ),
+        SurveyFormat(
+            ".parquet",
+            parquet.KIND,
+            parquet.read_header,
+            parquet.read_table,
+            parquet.read_columns,
+            check_contents=parquet.check_content,
+        ),
+    )
+}
+
+
+def _matching(name: str) -> SurveyFormat | None:
+    # The longest suffix first: ``wave.csv.gz`` is gzip-compressed CSV, not plain CSV.
+    lowered = name.lower()
+    for suffix in sorted(FORMATS, key=len, reverse=True):
+        if lowered.endswith(suffix):
+            return FORMATS[suffix]
+    return None
+
+
+def is_survey_name(name: str) -> bool:
+    """Whether a file of this name is a survey data file (not hidden, not a sidecar)."""
+    lowered = name.lower()
+    if lowered.startswith(".") or lowered.endswith(SIDECAR_SUFFIX):
+        return False
+    return _matching(name) is not None
+
+
+def format_of(path: Path) -> SurveyFormat:
+    """The format of a survey data file, by its name's suffix."""
+    found = _matching(path.name)
+    if found is None:
+        raise ValueError(f"{path.name}: not a survey file ({', '.join(FORMATS)})")
+    return found
+
+
+def sidecar_path(path: Path) -> Path:
+    """``wave.csv`` -> ``wave.survey.json`` (also for ``wave.csv.gz``)."""
+    found = _matching(path.name)
+    stem = path.name[: -len(found.suffix)] if found else path.name
+    return path.with_name(stem + SIDECAR_SUFFIX)
+
+
+def existing_sidecar(path: Path) -> Path | None:
+    """The sidecar beside ``path``, if there is one (a symlink counts, even a dangling one).
+    A data file's name can be too long for its sidecar's name to exist: then there is none."""
+    candidate = sidecar_path(path)
+    return candidate if os.path.lexists(candidate) else None
+
+
+def read_sidecar(path: Path) -> dict[str, Any]:
+    """A sidecar's declaration, as JSON; raise SurveyValidationError when it is none."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise file_problem(path.name, f"not JSON: {exc}") from None
+    except RecursionError:
+        raise file_problem(path.name, "not JSON: nested too deeply to read") from None
+    if not isinstance(data, dict):
+        raise file_problem(path.name, "must be a JSON object")
+    return data

@@ -1,0 +1,320 @@
+"""CSV survey files (also ``.csv.gz``): ``,`` ``;`` or tab; UTF-8 with or without BOM,
+UTF-16, or Windows-1252 as German Excel writes it.
+
+Two readers, which agree on every cell: the csv module reads a published-aggregate table
+as text (:func:`read_table`), and pyarrow's CSV reader reads the declared columns of a
+microdata file (:func:`open_columns`), as text for the staged path or with its numbers
+typed for the one-pass load. A cell longer than the cell limit in force is refused by row
+and column without being held.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import gzip
+import io
+import re
+import zlib
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+import pyarrow as pa
+
+from social_leadership.intake import RowIssue
+from social_leadership.surveys import common
+from social_leadership.surveys.limits import IntakeLimits, limits_in_force
+
+KIND = "CSV"
+GZIP_KIND = "gzip-compressed CSV"
+# A block must hold a whole row: the staged path, which has no speed to keep, reads large
+# blocks, so a row with a megabyte of free text is still read.
+STAGED_BLOCK_BYTES = 64 << 20
+_CHUNK = 1 << 20
+_CSV_LIMIT_ERROR = "field larger than field limit"
+# pyarrow decodes UTF-8 itself (and drops a BOM); other encodings it transcodes.
+_PYARROW_ENCODINGS = {"utf-8": "utf8", "utf-8-sig": "utf8", "utf-16": "utf-16", "cp1252": "cp1252"}
+
+
+def open_binary(path: Path) -> IO[bytes]:
+    """The file's bytes, decompressed when it is a ``.gz``."""
+    if path.name.lower().endswith(".gz"):
+        return gzip.open(path, "rb")
+    return path.open("rb")
+
+
+def open_text(path: Path, encoding: str) -> IO[str]:
+    """The file as text, split into lines at ``\\n``, ``\\r`` and ``\\r\\n`` only (as the csv
+    module and pyarrow split them). Time is linear in a line's length: codecs' stream
+    readers re-scan a growing line for every chunk they add to it."""
+    return io.TextIOWrapper(open_binary(path), encoding=encoding, newline="")
+
+
+def detect_encoding(path: Path) -> str:
+    """``utf-8-sig`` (BOM), ``utf-16`` (BOM), ``utf-8``, else ``cp1252`` (German Excel)."""
+    with open_binary(path) as handle:
+        head = handle.read(4)
+        if head.startswith(codecs.BOM_UTF8):
+            return "utf-8-sig"
+        if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            return "utf-16"
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        try:
+            decoder.decode(head)
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                decoder.decode(chunk)
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            return "cp1252"
+    return "utf-8"
+
+
+def detect_delimiter(header_line: str) -> str:
+    """The most frequent of ``;``, ``,`` and tab outside quotes in the header line."""
+    # Each quote toggles quoting, so every other piece between quotes is unquoted text;
+    # counting there (in C) keeps a header line of many megabytes cheap.
+    unquoted = header_line.split('"')[::2] if '"' in header_line else [header_line]
+    counts = {d: sum(piece.count(d) for piece in unquoted) for d in (";", ",", "\t")}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
+@contextmanager
+def _csv_cell_limit() -> Iterator[None]:
+    """The csv module stops a cell at the cell limit in force: it builds a cell 4 bytes a
+    character, so a long one would cost four times its length before it could be refused."""
+    previous = csv.field_size_limit(limits_in_force().max_cell_chars)
+    try:
+        yield
+    finally:
+        csv.field_size_limit(previous)
+
+
+def _long_cell_position(line: str, delimiter: str, limit: int) -> int | None:
+    """Which cell of a one-line CSV row is longer than ``limit`` (0-based), reading quotes as
+    the csv module does; None if none is. Jumps between delimiters and quotes in C, so a
+    line of many megabytes is neither copied nor walked a character at a time."""
+    index, start, quoted = 0, 0, False
+    for match in re.finditer(f'["\r\n{re.escape(delimiter)}]', line):
+        if match.group() == '"':
+            quoted = not quoted
+        elif not quoted:
+            if match.start() - start > limit:
+                return index
+            if match.group() != delimiter:
+                return None
+            index, start = index + 1, match.end()
+    return index if len(line) - start > limit else None
+
+
+def _long_cell_issue(
+    file: str, row: int, line: str | None, delimiter: str, header: list[str]
+) -> RowIssue:
+    """The csv module refused a cell over the limit in row ``row``; ``line`` is the row's
+    text when it is one line (the column is then found), else None."""
+    limits = limits_in_force()
+    index = None if line is None else _long_cell_position(line, delimiter, limits.max_cell_chars)
+    column = "*" if index is None else common.column_name(header, index)
+    return RowIssue(file, row, column, limits.cell_too_long(None))
+
+
+class _LastLine:
+    """Lines of a text file, keeping the one last handed out (to say where a cell was)."""
+
+    def __init__(self, text: IO[str]):
+        self._text = text
+        self.last = ""
+
+    def __iter__(self) -> _LastLine:
+        return self
+
+    def __next__(self) -> str:
+        self.last = next(self._text)
+        return self.last
+
+
+def read_csv_header(path: Path, encoding: str) -> tuple[list[str], str]:
+    """The header cells and the delimiter of a CSV file (its first line that is not blank);
+    raise SurveyValidationError for a header cell over the cell limit."""
+    with open_text(path, encoding) as text, _csv_cell_limit():
+        for number, line in enumerate(text, start=1):
+            if line and not line.isspace():  # not blank, without copying a long line
+                delimiter = detect_delimiter(line)
+                try:
+                    cells = next(csv.reader([line], delimiter=delimiter))
+                except csv.Error as exc:
+                    if not str(exc).startswith(_CSV_LIMIT_ERROR):
+                        raise
+                    issue = _long_cell_issue(path.name, number, line, delimiter, [])
+                    raise common.SurveyValidationError([issue]) from None
+                return [cell.strip() for cell in cells], delimiter
+    return [], ","
+
+
+def read_header(path: Path, search: common.HeaderSearch) -> list[str]:
+    """The header cells (the first line that is not blank holds them)."""
+    return read_csv_header(path, detect_encoding(path))[0]
+
+
+def read_table(path: Path, search: common.HeaderSearch) -> common.TextTable:
+    """Read a CSV file as text; raise SurveyValidationError listing every cell over the
+    cell limit, by row and column."""
+    encoding = detect_encoding(path)
+    _, delimiter = read_csv_header(path, encoding)
+    too_long: list[RowIssue] = []
+    with open_text(path, encoding) as text, _csv_cell_limit():
+        lines = _LastLine(text)
+        reader = csv.reader(lines, delimiter=delimiter)
+        header: list[str] = []
+        rows: list[tuple[int, list[str]]] = []
+        first_line = 1  # of the row being read
+        while True:
+            try:
+                cells = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as exc:
+                if not str(exc).startswith(_CSV_LIMIT_ERROR):
+                    raise
+                line = lines.last if reader.line_num == first_line else None
+                too_long.append(
+                    _long_cell_issue(path.name, reader.line_num, line, delimiter, header)
+                )
+                first_line = reader.line_num + 1
+                continue
+            first_line = reader.line_num + 1
+            if not header:
+                if any(cell.strip() for cell in cells):
+                    header = [cell.strip() for cell in cells]
+                continue
+            if any(cell.strip() for cell in cells):
+                rows.append((reader.line_num, [cell.strip() for cell in cells]))
+    if too_long:
+        raise common.SurveyValidationError(common.cap_issues(too_long, path.name))
+    return common.TextTable(header, rows)
+
+
+def parse_failure(exc: BaseException) -> str:
+    """pyarrow's reason without the offending row's text (which may hold an id)."""
+    message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    prefix = "CSV parse error: "
+    if message.startswith(prefix):
+        message = prefix + message[len(prefix) :].split(": ", 1)[0]
+    return f"cannot be read as CSV ({message})"
+
+
+def _lines_before_data(path: Path, encoding: str) -> int:
+    """Blank lines before the header, and the header line itself."""
+    with open_text(path, encoding) as text:
+        skipped = 0
+        for line in text:
+            skipped += 1
+            if not line.isspace():
+                return skipped
+    return skipped
+
+
+def open_columns(
+    path: Path,
+    wanted: list[str],
+    *,
+    block_size: int,
+    numeric: Collection[str] = (),
+    bad_rows: list[RowIssue] | None = None,
+    encoding: str | None = None,
+) -> tuple[Any, dict[str, str]]:
+    """pyarrow's streaming reader of the ``wanted`` columns (only those), both microdata load
+    paths alike, and each wanted column's name in its batches.
+
+    ``numeric``: wanted columns parsed as numbers (a cell that is not a plain number fails
+    the read); the others are text. ``bad_rows``: rows with another number of fields than
+    the header are listed there, by line, and skipped; without it they fail the read.
+    ``encoding``: when already detected.
+    """
+    import pyarrow.csv as pcsv
+
+    encoding = encoding or detect_encoding(path)
+    header, delimiter = read_csv_header(path, encoding)
+    columns = common.position_names(common.declared_positions(path.name, header, wanted))
+    typed = {columns[name] for name in numeric}
+    types = {name: pa.float64() if name in typed else pa.string() for name in columns.values()}
+
+    def report(row: Any) -> str:
+        assert bad_rows is not None
+        bad_rows.append(
+            RowIssue(
+                path.name,
+                int(row.number or 0),
+                "*",
+                f"has {row.actual_columns} fields; the header has {row.expected_columns}",
+            )
+        )
+        return "skip"
+
+    try:
+        reader = pcsv.open_csv(
+            path,
+            read_options=pcsv.ReadOptions(
+                block_size=block_size,
+                encoding=_PYARROW_ENCODINGS[encoding],
+                # Line numbers of bad rows are only known to a single-threaded parse.
+                use_threads=bad_rows is None,
+                skip_rows=_lines_before_data(path, encoding),
+                column_names=[f"c{i}" for i in range(len(header))],
+            ),
+            parse_options=pcsv.ParseOptions(
+                delimiter=delimiter,
+                quote_char='"',
+                double_quote=True,
+                escape_char=False,
+                newlines_in_values=True,
+                ignore_empty_lines=True,
+                invalid_row_handler=report if bad_rows is not None else None,
+            ),
+            convert_options=pcsv.ConvertOptions(
+                include_columns=list(types),
+                column_types=types,
+                null_values=[""],
+                strings_can_be_null=False,
+            ),
+        )
+    except (pa.ArrowException, OSError) as exc:
+        raise common.file_problem(path.name, parse_failure(exc)) from None
+    return reader, columns
+
+
+def read_columns(path: Path, wanted: list[str], sheet: str | None) -> common.DeclaredColumns:
+    """The wanted columns as text, in any supported encoding; rows that do not have the
+    header's number of fields are reported by line, and a file pyarrow cannot read at all
+    by its reason."""
+    bad_rows: list[RowIssue] = []
+    reader, columns = open_columns(path, wanted, block_size=STAGED_BLOCK_BYTES, bad_rows=bad_rows)
+    failures: list[BaseException] = []
+    schema = reader.schema.append(pa.field(common.ROW_COLUMN, pa.int64()))
+    # The header is row 1.
+    batches = common.numbered_batches(reader, schema, 2, failures, failing=(pa.ArrowException,))
+
+    def finish() -> None:
+        if failures:
+            raise common.file_problem(path.name, parse_failure(failures[0]))
+        if bad_rows:
+            raise common.SurveyValidationError(bad_rows)
+
+    return common.DeclaredColumns(batches, columns, finish)
+
+
+def check_gzip(path: Path, limits: IntakeLimits) -> None:
+    """Decompress a ``.csv.gz`` in a streaming pass, within the file limit, before any
+    parser does."""
+    expanded = 0
+    try:
+        with gzip.open(path, "rb") as stream:
+            while chunk := stream.read(_CHUNK):
+                expanded += len(chunk)
+                if expanded > limits.max_file_bytes:
+                    reason = limits.file_too_large(expanded, "decompresses to more than")
+                    raise common.file_problem(path.name, reason)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise common.unreadable(path, GZIP_KIND, exc) from None

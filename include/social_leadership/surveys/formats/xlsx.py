@@ -1,0 +1,158 @@
+"""XLSX survey files: the first sheet, or the one a sidecar names; the header row is found
+below title rows; percent-formatted cells read as percent.
+
+A sheet is read down to a sheet's last row and right to its header's last cell, holding no
+more cells than the XLSX limit allows bytes; the archive is checked part by part, declared
+and then actual sizes, before openpyxl parses it.
+"""
+
+from __future__ import annotations
+
+import zipfile
+import zlib
+from pathlib import Path
+
+import pyarrow as pa
+
+from social_leadership.intake import RowIssue
+from social_leadership.surveys import common
+from social_leadership.surveys.limits import IntakeLimits, limits_in_force
+
+KIND = "XLSX"
+# How far down a sheet the header row is looked for (title rows sit above it).
+HEADER_SEARCH_ROWS = 50
+# The size of a sheet: no spreadsheet program writes a row or column beyond it.
+SHEET_MAX_ROWS = 1_048_576
+SHEET_MAX_COLUMNS = 16_384
+_CHUNK = 1 << 20
+
+
+def read_table(path: Path, search: common.HeaderSearch) -> common.TextTable:
+    """Read a sheet as text; the header is the first row holding every required column, or
+    the first row ``search.is_header`` accepts.
+
+    Rows are read as far right as the header's last cell, down to a sheet's last row, and
+    the table holds at most as many cells as the XLSX limit allows bytes: a cell far right
+    or far down costs openpyxl an empty cell or row for every one it skips."""
+    from openpyxl import load_workbook
+
+    required, sheet = search.required, search.sheet
+    workbook = load_workbook(path, read_only=True, data_only=True)
+    try:
+        if sheet is not None and sheet not in workbook.sheetnames:
+            raise common.file_problem(path.name, f"no sheet named {sheet!r}", column="sheet")
+        worksheet = workbook[sheet] if sheet else workbook.worksheets[0]
+        # The size a writer recorded can be smaller than the sheet; trusting it would drop
+        # rows silently. Every row is read, and numbered as the sheet numbers it.
+        worksheet.reset_dimensions()
+
+        def holds_required(cells: list[str]) -> bool:
+            return len(common.find_columns(cells, required)) == len(required)
+
+        accepts = search.is_header or holds_required
+        header: list[str] = []
+        header_row = 0
+        width = SHEET_MAX_COLUMNS
+        first_filled: tuple[int, list[str]] | None = None
+        rows: list[tuple[int, list[str]]] = []
+        too_long: list[RowIssue] = []
+        # Cells held for the table (rows x header width): a cell far right of the header
+        # makes every row that wide, however little the sheet holds.
+        cell_budget = limits_in_force().max_xlsx_uncompressed_bytes
+        for number, row in enumerate(worksheet.iter_rows(), start=1):
+            if number > SHEET_MAX_ROWS:
+                # openpyxl hands out an empty row for each row number a sheet skips, up to
+                # any number a file names: past the sheet's last row, none is real.
+                reason = f"the sheet has rows past row {SHEET_MAX_ROWS}, a sheet's last row"
+                raise common.file_problem(path.name, reason)
+            if not header and number > HEADER_SEARCH_ROWS:
+                break
+            if not row:
+                continue  # a row the sheet skips
+            cells = [
+                common.cell_text(getattr(cell, "value", None), getattr(cell, "number_format", None))
+                for cell in row[:width]  # right of the header no cell is in a column
+            ]
+            problems = common.long_cell_issues(path.name, number, cells, header)
+            if problems:
+                too_long.extend(problems)
+                continue
+            if not header:
+                if accepts(cells):
+                    width = max((i + 1 for i, cell in enumerate(cells) if cell), default=0)
+                    header, header_row = cells[:width], number
+                    continue
+                if first_filled is None and any(cells):
+                    first_filled = (number, cells)
+                continue
+            if any(cells):
+                cell_budget -= len(cells)
+                if cell_budget < 0:
+                    reason = limits_in_force().xlsx_table_too_large(width)
+                    raise common.SurveyValidationError([RowIssue(path.name, number, "*", reason)])
+                rows.append((number, cells))
+    finally:
+        workbook.close()
+    if too_long:
+        raise common.SurveyValidationError(common.cap_issues(too_long, path.name))
+    if not header:
+        first = "; they are empty"
+        if first_filled:
+            shown = common.shown_cells(first_filled[1])
+            first = f"; the first filled row is row {first_filled[0]}: {shown}"
+        reason = (
+            f"no header row with {', '.join(required)} in the first {HEADER_SEARCH_ROWS} rows"
+            + first
+        )
+        raise common.file_problem(path.name, reason)
+    return common.TextTable(header, rows, header_row)
+
+
+def read_header(path: Path, search: common.HeaderSearch) -> list[str]:
+    return read_table(path, search).header
+
+
+def read_columns(path: Path, wanted: list[str], sheet: str | None) -> common.DeclaredColumns:
+    """The wanted columns of the sheet as text, each row numbered as the sheet numbers it."""
+    table = read_table(path, common.HeaderSearch(wanted, sheet))
+    columns = common.position_names(common.declared_positions(path.name, table.header, wanted))
+    positions = sorted({int(name[1:]) for name in columns.values()})
+    arrays = [
+        pa.array(
+            [cells[position] if position < len(cells) else None for _, cells in table.rows],
+            type=pa.string(),
+        )
+        for position in positions
+    ]
+    arrays.append(pa.array([number for number, _ in table.rows], type=pa.int64()))
+    names = [f"c{position}" for position in positions] + [common.ROW_COLUMN]
+    batches = pa.Table.from_arrays(arrays, names=names).to_reader()
+    return common.DeclaredColumns(batches, columns)
+
+
+def check_archive(path: Path, limits: IntakeLimits) -> None:
+    """Every part's declared size first (nothing is decompressed for a bomb that declares
+    its size), then every part decompressed and counted, in chunks: a part that holds more
+    than it declares is cut at its declared size and fails its checksum."""
+    budget = limits.max_xlsx_uncompressed_bytes
+    try:
+        with zipfile.ZipFile(path) as archive:
+            parts = archive.infolist()
+            declared = sum(part.file_size for part in parts)
+            if declared > budget:
+                raise common.file_problem(path.name, limits.xlsx_too_large(declared, "declares"))
+            expanded = 0
+            for part in parts:
+                with archive.open(part) as stream:
+                    while chunk := stream.read(_CHUNK):
+                        expanded += len(chunk)
+                        if expanded > budget:
+                            reason = limits.xlsx_too_large(expanded, "expands to more than")
+                            raise common.file_problem(path.name, reason)
+    except common.SurveyValidationError:
+        raise
+    except (OSError, EOFError, zlib.error, zipfile.BadZipFile) as exc:
+        raise common.unreadable(path, KIND, exc) from None
+    except (NotImplementedError, ValueError, RuntimeError) as exc:
+        # An unsupported compression method, a malformed header, an encrypted part.
+        raise common.unreadable(path, KIND, exc) from None

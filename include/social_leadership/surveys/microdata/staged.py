@@ -1,0 +1,199 @@
+"""The staged path: any format and encoding, every problem named by file, row and column.
+
+The declared columns are read once (by the file's format, :mod:`..formats`) into a typed,
+pseudonymised temporary table; one aggregate scan over it counts the failing rows of every
+rule (:mod:`.rules`), and only a rule that fails is looked at row by row, so a clean
+million-row file costs one pass. Then the respondents are inserted by the same statement
+the one-pass load uses.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from social_leadership.intake import RowIssue
+from social_leadership.reference import normalize_country
+from social_leadership.sql import quote_identifier
+from social_leadership.surveys.common import (
+    GLOBAL_SCOPES,
+    MAX_REPORTED_ISSUES,
+    ROW_COLUMN,
+    SurveyValidationError,
+    file_problem,
+    is_warehouse_fault,
+)
+from social_leadership.surveys.formats import format_of
+from social_leadership.surveys.microdata.declaration import MicrodataDeclaration
+from social_leadership.surveys.microdata.rules import (
+    NO_ROWS_REASON,
+    REPEAT_REASON,
+    insert_respondents,
+    repeated_rows,
+    row_rules,
+)
+from social_leadership.surveys.pseudonym import FUNCTION_NAME as PSEUDONYM
+from social_leadership.surveys.pseudonym import registered
+
+STAGING_TABLE = "incoming_respondents"
+COUNTRY_TABLE = "incoming_country_codes"
+_COLUMNS_VIEW = "incoming_declared_columns"
+# The typed relation of :mod:`.rules` over the staged respondents, with each row's number
+# and, for a country that names none, the normaliser's reason.
+STAGED_RELATION = (
+    f"select s.*, c.country_code, c.reason as country_reason from {STAGING_TABLE} as s "
+    f"left join {COUNTRY_TABLE} as c on s.country = c.country"
+)
+
+
+def _number_sql(text: str) -> str:
+    """Empty -> null; a number (decimal point or comma) -> double; anything else -> NaN."""
+    return (
+        f"case when nullif(trim({text}), '') is null then null "
+        f"else coalesce(try_cast(replace(trim({text}), ',', '.') as double), 'nan'::double) end"
+    )
+
+
+def _typed_select(decl: MicrodataDeclaration, columns: dict[str, str]) -> str:
+    """One pass over the file: pseudonymise ids, type every declared column (text is kept
+    only for the country, which is normalised once per distinct value)."""
+
+    def text(name: str) -> str:
+        return f"cast({quote_identifier(columns[name])} as varchar)"
+
+    parts = [
+        f"{PSEUDONYM}({text(decl.respondent_id_column)}) as respondent_key",
+        f"nullif(trim({text(decl.country_column)}), '') as country",
+        _number_sql(text(decl.wave_column)) + " as wave_num"
+        if decl.wave_column
+        else f"cast({decl.wave} as double) as wave_num",
+        _number_sql(text(decl.weight_column)) + " as weight_num"
+        if decl.weight_column
+        else "cast(1 as double) as weight_num",
+    ]
+    parts += [_number_sql(text(q.column)) + f" as a{i}" for i, q in enumerate(decl.questions)]
+    return ", ".join(parts)
+
+
+def stage(
+    con: duckdb.DuckDBPyConnection, path: Path, decl: MicrodataDeclaration, key: bytes
+) -> None:
+    """Read only the declared columns, typed and pseudonymised, into a temporary table."""
+    con.execute(f"drop table if exists {STAGING_TABLE}")
+    declared = format_of(path).read_columns(path, decl.file_columns(), decl.sheet)
+    with registered(con, key, decl.source_id):
+        con.register(_COLUMNS_VIEW, declared.batches)
+        try:
+            con.execute(
+                f"create temp table {STAGING_TABLE} as select {ROW_COLUMN}, "
+                f"{_typed_select(decl, declared.columns)} from {_COLUMNS_VIEW}"
+            )
+        finally:
+            con.unregister(_COLUMNS_VIEW)
+    declared.finish()
+
+
+def _country_codes(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Normalise each distinct country text once (a few dozen, not a million, lookups)."""
+    texts = [
+        row[0]
+        for row in con.execute(
+            f"select distinct country from {STAGING_TABLE} where country is not null"
+        ).fetchall()
+    ]
+    records = []
+    for text in texts:
+        code, reason = None, None
+        if text.strip().casefold() in GLOBAL_SCOPES:
+            reason = "a respondent needs a country, not a global scope"
+        else:
+            try:
+                code = normalize_country(text)
+            except ValueError as exc:
+                reason = str(exc)
+        records.append({"country": text, "country_code": code, "reason": reason})
+    return pd.DataFrame.from_records(records, columns=["country", "country_code", "reason"])
+
+
+def validate(
+    con: duckdb.DuckDBPyConnection, file_name: str, decl: MicrodataDeclaration
+) -> list[RowIssue]:
+    """Every problem of the staged file (at most MAX_REPORTED_ISSUES per rule).
+
+    One aggregate scan decides whether anything is wrong; only then do per-row queries
+    find where, so a clean million-row file costs one pass.
+    """
+    rules = row_rules(decl)
+    counts_sql = ", ".join(f"count_if({rule.failing})" for rule in rules)
+    counts = con.execute(
+        f"select count(*), {repeated_rows('respondent_key', 'wave_num')}, {counts_sql} "
+        f"from ({STAGED_RELATION})"
+    ).fetchone()
+    assert counts is not None
+    total, repeated, *failing = counts
+    if not total:
+        return [RowIssue(file_name, 2, "*", NO_ROWS_REASON)]
+    issues: list[RowIssue] = []
+    for rule, count in zip(rules, failing, strict=True):
+        if not count:
+            continue
+        for row, text in con.execute(
+            f"select {ROW_COLUMN}, {rule.reason} from ({STAGED_RELATION}) where {rule.failing} "
+            f"order by 1 limit {MAX_REPORTED_ISSUES + 1}"
+        ).fetchall():
+            issues.append(RowIssue(file_name, int(row), rule.column, str(text)))
+    if repeated:
+        # Which id repeats is not said: a report must not carry respondent ids.
+        for (row,) in con.execute(
+            f"select {ROW_COLUMN} from (select {ROW_COLUMN}, row_number() over "
+            f"(partition by respondent_key, wave_num order by {ROW_COLUMN}) as seen "
+            f"from {STAGING_TABLE} where respondent_key is not null) where seen > 1 "
+            f"order by 1 limit {MAX_REPORTED_ISSUES + 1}"
+        ).fetchall():
+            issues.append(RowIssue(file_name, int(row), decl.respondent_id_column, REPEAT_REASON))
+    issues.sort(key=lambda issue: issue.row)
+    return issues
+
+
+def staged_waves(con: duckdb.DuckDBPyConnection) -> list[int]:
+    rows = con.execute(
+        f"select distinct cast(wave_num as integer) from {STAGING_TABLE} order by 1"
+    ).fetchall()
+    return [int(row[0]) for row in rows]
+
+
+def prepare(
+    con: duckdb.DuckDBPyConnection, path: Path, decl: MicrodataDeclaration, key: bytes
+) -> None:
+    """Stage and validate; raise SurveyValidationError (the staging is then dropped)."""
+    try:
+        try:
+            stage(con, path, decl, key)
+        except duckdb.Error as exc:
+            if is_warehouse_fault(exc):
+                raise
+            raise file_problem(path.name, str(exc).splitlines()[0]) from None
+        con.register(COUNTRY_TABLE, _country_codes(con))
+        issues = validate(con, path.name, decl)
+        if issues:
+            raise SurveyValidationError(issues)
+    except BaseException:
+        cleanup(con)
+        raise
+
+
+def insert(
+    con: duckdb.DuckDBPyConnection, decl: MicrodataDeclaration, *, sha: str, loaded_at: datetime
+) -> int:
+    """Insert the validated, staged respondents; the caller holds the transaction."""
+    return insert_respondents(con, decl, STAGED_RELATION, sha=sha, loaded_at=loaded_at)
+
+
+def cleanup(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(f"drop table if exists {STAGING_TABLE}")
+    with contextlib.suppress(duckdb.Error):
+        con.unregister(COUNTRY_TABLE)

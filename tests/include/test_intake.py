@@ -1,0 +1,228 @@
+"""One intake toolkit (issue 10, point 4): the roster, history imports and survey files
+report problems with one row-issue type, keep rejected files with one quarantine writer,
+quote SQL with one helper, and resolve the pseudonym key in one place.
+
+The real parts throughout: real files on disk, a real DuckDB file, the real loaders.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pytest
+from survey_microdata import KEY, microdata_frame, sidecar, write_microdata
+
+from social_leadership.history import import_folder, import_history
+from social_leadership.intake import RowIssue
+from social_leadership.roster import Account, Executive, Roster, load_roster, roster_columns
+from social_leadership.sql import quote_identifier, quote_literal
+from social_leadership.surveys import SurveyValidationError, ingest_folder, load_file
+from social_leadership.warehouse import ensure_schema
+
+INCLUDE = Path(__file__).resolve().parents[2] / "include" / "social_leadership"
+TODAY = date(2026, 3, 2)
+ROSTER = Roster(
+    executives=[Executive("joe", "J", "Chair", "Siemens Energy", "DE", "Industrials", False)],
+    accounts=[Account("joe", "x", "JoeKaeser")],
+)
+HISTORY_HEADER = "account_handle,platform,date,followers\n"
+# A name near the 255 bytes a file system allows: with a time stamp before it, it is too
+# long for a folder or file name unless cut short.
+LONG_NAME = "h" * 240 + ".csv"
+
+
+@pytest.fixture
+def con(tmp_path: Path) -> duckdb.DuckDBPyConnection:
+    connection = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
+    ensure_schema(connection)
+    yield connection
+    connection.close()
+
+
+# --- one row-issue type --------------------------------------------------------------------
+
+
+def test_roster_history_and_surveys_report_problems_as_one_row_issue(con, tmp_path):
+    roster_file = tmp_path / "roster.csv"
+    header = ",".join(roster_columns())
+    row = dict.fromkeys(roster_columns(), "")
+    row.update(
+        executive_id="ada", full_name="Ada", company="Acme", country="Atlantis", sector="Energy"
+    )
+    roster_file.write_text(header + "\n" + ",".join(row.values()) + "\n", encoding="utf-8")
+    history_file = tmp_path / "history.csv"
+    history_file.write_text(HISTORY_HEADER + "JoeKaeser,x,2026-01-01,-5\n", encoding="utf-8")
+    survey_file = tmp_path / "figures.csv"
+    survey_file.write_text(
+        "source_id,source_name,wave,scope,question_id,value\nacme,Acme,2024,FR,q1,140\n",
+        encoding="utf-8",
+    )
+
+    roster_issue = load_roster(roster_file).errors[0]
+    history_issue = import_history(
+        con, history_file, ROSTER, tmp_path / "quarantine", today=TODAY
+    ).errors[0]
+    with pytest.raises(SurveyValidationError) as raised:
+        load_file(con, survey_file, pseudonym_key=KEY)
+    survey_issue = raised.value.issues[0]
+
+    for issue in (roster_issue, history_issue, survey_issue):
+        assert type(issue) is RowIssue
+    assert (roster_issue.row, roster_issue.column) == (2, "country")
+    assert str(history_issue) == (f"{history_file}:2: followers: '-5' is not a whole number >= 0")
+    assert str(survey_issue) == "figures.csv:2: value: share 140.0 is outside 0-100"
+
+
+# --- one quarantine writer -----------------------------------------------------------------
+
+
+def test_history_rejects_under_a_long_name_are_kept_in_a_folder_a_file_system_allows(con, tmp_path):
+    path = tmp_path / LONG_NAME
+    path.write_text(
+        HISTORY_HEADER + "JoeKaeser,x,2026-01-01,100\nJoeKaeser,x,2026-01-02,-5\n",
+        encoding="utf-8",
+    )
+
+    outcome = import_history(con, path, ROSTER, tmp_path / "quarantine", today=TODAY)
+
+    assert (outcome.rows_loaded, outcome.rows_rejected) == (1, 1)
+    folder = Path(outcome.quarantine_path)
+    assert folder.parent == tmp_path / "quarantine" / "history"
+    assert len(os.fsencode(folder.name)) <= 255
+    # Cut short like a survey file's folder: the kept part, then a hash of the whole name.
+    assert re.fullmatch(r"\d{8}T\d{12}Z-h+\.\.\.-[0-9a-f]{16}", folder.name)
+    report = json.loads((folder / "report.json").read_text(encoding="utf-8"))
+    assert report["file"] == str(path)
+    assert (folder / "rejected_rows.csv").exists()
+
+
+def test_a_history_file_under_a_long_name_is_moved_to_imported_under_a_short_one(con, tmp_path):
+    inbox = tmp_path / "history"
+    inbox.mkdir()
+    (inbox / LONG_NAME).write_text(HISTORY_HEADER + "JoeKaeser,x,2026-01-01,100\n")
+
+    [outcome] = import_folder(con, inbox, ROSTER, tmp_path / "quarantine")
+
+    assert outcome.rows_loaded == 1
+    [moved] = list((inbox / "imported").iterdir())
+    assert len(os.fsencode(moved.name)) <= 255
+    assert not (inbox / LONG_NAME).exists()
+
+
+def test_an_unreadable_history_file_gets_its_own_quarantine_folder_and_report(con, tmp_path):
+    inbox = tmp_path / "history"
+    inbox.mkdir()
+    quarantine = tmp_path / "quarantine"
+    first = b"platform,date,followers\nx,2026-01-01,5\n"  # neither handle nor executive
+    second = b"PAR1 not parquet at all"
+
+    (inbox / "counts.csv").write_bytes(first)
+    import_folder(con, inbox, ROSTER, quarantine)
+    (inbox / "counts.parquet").write_bytes(second)
+    (inbox / "counts.csv").write_bytes(first + b"x,2026-01-02,6\n")
+    outcomes = import_folder(con, inbox, ROSTER, quarantine)
+
+    folders = sorted((quarantine / "history").iterdir())
+    assert len(folders) == 3  # each rejected file kept, none overwriting another
+    kept = {}
+    for folder in folders:
+        report = json.loads((folder / "report.json").read_text(encoding="utf-8"))
+        [data_file] = [p for p in folder.iterdir() if p.name != "report.json"]
+        kept[data_file.read_bytes()] = report
+    assert set(kept) == {first, second, first + b"x,2026-01-02,6\n"}
+    report = kept[first]
+    assert report["file"].endswith("counts.csv")
+    assert report["errors"] == [
+        {
+            "row": 0,
+            "field": "*",
+            "message": "header lacks required column(s): executive_id or account_handle",
+        }
+    ]
+    assert "not a readable Parquet file" in kept[second]["errors"][0]["message"]
+    assert all(outcome.quarantine_path for outcome in outcomes)
+
+
+# --- one quoting helper --------------------------------------------------------------------
+
+# The ways SQL quoting was written out by hand: doubling a quote character.
+_HAND_QUOTING = re.compile(r"""replace\(\s*(["'])(\\?'|")\1\s*,\s*(["'])(''|"")\3\s*\)""")
+
+
+def test_sql_is_quoted_by_one_helper_only():
+    hand_written = [
+        f"{path.relative_to(INCLUDE)}:{number}"
+        for path in sorted(INCLUDE.rglob("*.py"))
+        if path.name != "sql.py"
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if _HAND_QUOTING.search(line)
+    ]
+    assert hand_written == []
+
+
+def test_quoted_names_and_texts_survive_duckdb(tmp_path):
+    name = 'Anteil "gesamt"; drop table x'
+    text = "it's a \"path\" -- with 'quotes'"
+    with duckdb.connect() as connection:
+        connection.execute(f"create table t ({quote_identifier(name)} varchar)")
+        connection.execute(f"insert into t values ({quote_literal(text)})")
+        assert connection.execute(f"select {quote_identifier(name)} from t").fetchall() == [(text,)]
+
+
+def test_a_history_file_with_quotes_in_its_name_imports(con, tmp_path):
+    path = tmp_path / 'joe\'s "counts".csv'
+    path.write_text(HISTORY_HEADER + "JoeKaeser,x,2026-01-01,100\n", encoding="utf-8")
+
+    assert import_history(con, path, ROSTER, tmp_path / "q", today=TODAY).rows_loaded == 1
+
+
+# --- one place resolving the pseudonym key -------------------------------------------------
+
+
+def test_only_the_pseudonym_module_reads_the_pseudonym_key():
+    readers = [
+        str(path.relative_to(INCLUDE))
+        for path in sorted(INCLUDE.rglob("*.py"))
+        if path.name != "pseudonym.py" and "load_pseudonym_key(" in path.read_text(encoding="utf-8")
+    ]
+    assert readers == []
+
+
+def test_the_settings_key_is_read_once_and_only_for_respondent_files(con, tmp_path, monkeypatch):
+    from social_leadership.surveys import pseudonym
+
+    reads = []
+    real = pseudonym.load_pseudonym_key
+
+    def counted(settings):
+        reads.append(settings.pseudonym_key_file)
+        return real(settings)
+
+    monkeypatch.setattr(pseudonym, "load_pseudonym_key", counted)
+    monkeypatch.setenv("SLW_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("SLW_PSEUDONYM_KEY", raising=False)
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    (landing / "figures.csv").write_text(
+        "source_id,source_name,wave,scope,question_id,value\nacme,Acme,2024,FR,q1,40\n"
+    )
+
+    ingest_folder(con, landing, tmp_path / "quarantine", include_bundled=False)
+    assert reads == []
+
+    for name, seed in (("a.csv", 1), ("b.parquet", 2)):
+        write_microdata(
+            microdata_frame(seed, per_country=5, prefix=name[0]),
+            landing / name,
+            sidecar(source_id=f"panel_{name[0]}"),
+            german=False,
+        )
+    outcomes = ingest_folder(con, landing, tmp_path / "quarantine", include_bundled=False)
+
+    assert [o.status for o in outcomes] == ["loaded", "loaded", "unchanged"]
+    assert reads == [tmp_path / "data" / "secrets" / "pseudonym.key"]
