@@ -16,7 +16,7 @@ from social_leadership.platforms import build_connector
 from social_leadership.roster import Account, Executive, Roster
 from social_leadership.sandbox.server import (
     SANDBOX_IG_USER_ID,
-    SANDBOX_X_TOKEN,
+    SANDBOX_TOKEN,
     SANDBOX_YOUTUBE_KEY,
     SandboxServer,
     synthetic_channel_id,
@@ -34,14 +34,14 @@ BATCH_MAX = {
     "threads": 1,
 }
 CREDENTIALS = {
-    "x": (SANDBOX_X_TOKEN, None),
+    "x": (SANDBOX_TOKEN, None),
     "bluesky": (None, None),
     "mastodon": (None, None),
     "youtube": (SANDBOX_YOUTUBE_KEY, None),
-    "facebook": (SANDBOX_X_TOKEN, None),
-    "instagram": (SANDBOX_X_TOKEN, SANDBOX_IG_USER_ID),
-    "linkedin": (SANDBOX_X_TOKEN, None),
-    "threads": (SANDBOX_X_TOKEN, None),
+    "facebook": (SANDBOX_TOKEN, None),
+    "instagram": (SANDBOX_TOKEN, SANDBOX_IG_USER_ID),
+    "linkedin": (SANDBOX_TOKEN, None),
+    "threads": (SANDBOX_TOKEN, None),
 }
 
 

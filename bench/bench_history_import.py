@@ -14,7 +14,7 @@ from pathlib import Path
 import _common
 import duckdb
 
-from social_leadership.history import import_history
+from social_leadership.follower_imports import import_history
 from social_leadership.roster import Account, Executive, Roster
 from social_leadership.warehouse import ensure_schema
 

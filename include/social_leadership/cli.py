@@ -45,8 +45,8 @@ def _summary(_: argparse.Namespace) -> int:
     return 0
 
 
-def _airflow_env() -> dict[str, str]:
-    from social_leadership.airflow_env import airflow_environment, default_airflow_home
+def _local_airflow_environment() -> dict[str, str]:
+    from social_leadership.local_airflow import airflow_environment, default_airflow_home
 
     settings = load_settings()
     settings.ensure_dirs()
@@ -69,15 +69,15 @@ def _logical_date(text: str | None) -> str | None:
 
 
 def _dags_test(args: argparse.Namespace) -> int:
-    from social_leadership.airflow_env import run_one_dag
+    from social_leadership.local_airflow import run_one_dag
 
-    return run_one_dag(args.dag_id, _airflow_env(), logical_date=args.logical_date)
+    return run_one_dag(args.dag_id, _local_airflow_environment(), logical_date=args.logical_date)
 
 
 def _dags_list_runs(args: argparse.Namespace) -> int:
-    from social_leadership.airflow_env import list_dag_runs
+    from social_leadership.local_airflow import list_dag_runs
 
-    return list_dag_runs(args.dag_id, _airflow_env(), limit=args.limit)
+    return list_dag_runs(args.dag_id, _local_airflow_environment(), limit=args.limit)
 
 
 def _sandbox(args: argparse.Namespace) -> int:
@@ -87,7 +87,7 @@ def _sandbox(args: argparse.Namespace) -> int:
 
 
 def _import_history(args: argparse.Namespace) -> int:
-    from social_leadership.history import HistoryFileError, import_history
+    from social_leadership.follower_imports import HistoryFileError, import_history
     from social_leadership.roster import load_roster
     from social_leadership.warehouse import connect
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     import duckdb
 
-    from social_leadership.history import ImportOutcome
+    from social_leadership.follower_imports import ImportOutcome
     from social_leadership.roster import Roster
     from social_leadership.settings import Settings
 

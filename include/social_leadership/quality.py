@@ -78,9 +78,9 @@ def _executive_reach_daily() -> list[gxe.Expectation]:
     ]
 
 
-def _reach_by_country_sector_daily() -> list[gxe.Expectation]:
+def _active_executives() -> list[gxe.Expectation]:
+    # The rules of every mart counting executives tracked and active, and their share.
     return [
-        *_non_empty(),
         _critical(
             gxe.ExpectColumnValuesToBeBetween(column="active_share", min_value=0, max_value=1)
         ),
@@ -89,6 +89,13 @@ def _reach_by_country_sector_daily() -> list[gxe.Expectation]:
                 column_A="executives_tracked", column_B="executives_active", or_equal=True
             )
         ),
+    ]
+
+
+def _reach_by_country_sector_daily() -> list[gxe.Expectation]:
+    return [
+        *_non_empty(),
+        *_active_executives(),
         _critical(gxe.ExpectColumnValuesToBeBetween(column="executives_active", min_value=0)),
         _warning(gxe.ExpectColumnValuesToBeBetween(column="total_followers", min_value=0)),
     ]
@@ -125,14 +132,7 @@ def _executive() -> list[gxe.Expectation]:
 def _country_comparison_yearly() -> list[gxe.Expectation]:
     return [
         *_non_empty(),
-        _critical(
-            gxe.ExpectColumnValuesToBeBetween(column="active_share", min_value=0, max_value=1)
-        ),
-        _critical(
-            gxe.ExpectColumnPairValuesAToBeGreaterThanB(
-                column_A="executives_tracked", column_B="executives_active", or_equal=True
-            )
-        ),
+        *_active_executives(),
         _critical(
             gxe.ExpectColumnValuesToBeBetween(
                 column="expectation_share_pct", min_value=0, max_value=100
@@ -240,10 +240,6 @@ class QualityReport:
     @property
     def critical_failures(self) -> list[QualityCheck]:
         return [check for check in self.failed if check.is_critical]
-
-    @property
-    def is_publishable(self) -> bool:
-        return not self.critical_failures
 
     def raise_if_critical(self) -> None:
         if self.critical_failures:

@@ -1,9 +1,10 @@
 """The raw and audit tables: the contract between the Python loaders and dbt, stated once.
 
-Each table is declared here with its columns' names, DuckDB types and descriptions. Two
-things are rendered from it: :data:`RAW_DDL`, which ``warehouse.ensure_schema`` runs, and
-dbt's ``models/staging/_staging__sources.yml``, which lists the same columns for the
-staging models and the docs. After changing a table here, regenerate the YAML:
+Each table is declared here with its columns' names, DuckDB types and descriptions, as a
+column table (see :func:`_columns`). Two things are rendered from it: :data:`RAW_DDL`,
+which ``warehouse.ensure_schema`` runs, and dbt's ``models/staging/_staging__sources.yml``,
+which lists the same columns for the staging models and the docs. After changing a table
+here, regenerate the YAML:
 
     .venv/bin/python -m social_leadership.raw_contract
 
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import sys
 import textwrap
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 SOURCES_YAML_PATH = (
@@ -47,8 +48,7 @@ class Freshness:
 
 @dataclass(frozen=True)
 class Table:
-    schema: str
-    name: str
+    qualified_name: str  # <schema>.<table>
     description: str
     columns: tuple[Column, ...]
     primary_key: tuple[str, ...] = ()
@@ -57,8 +57,12 @@ class Table:
     freshness: Freshness | None = None
 
     @property
-    def qualified_name(self) -> str:
-        return f"{self.schema}.{self.name}"
+    def schema(self) -> str:
+        return self.qualified_name.split(".", 1)[0]
+
+    @property
+    def name(self) -> str:
+        return self.qualified_name.split(".", 1)[1]
 
 
 @dataclass(frozen=True)
@@ -67,16 +71,41 @@ class DbtSource:
     description: str
 
 
-def _col(name: str, data_type: str, description: str) -> Column:
-    return Column(name, data_type, description)
+# Columns that several tables share, written in a column table by their name alone.
+SHARED_COLUMNS = {
+    column.name: column
+    for column in (
+        Column("loaded_at", "timestamptz", "When the loader wrote the row (UTC)."),
+        Column("file_sha256", "varchar", "SHA-256 of the file's content."),
+    )
+}
 
 
-def _nullable(name: str, data_type: str, description: str) -> Column:
-    return Column(name, data_type, description, nullable=True)
+def _columns(table: str) -> tuple[Column, ...]:
+    """A table's columns from a column table: one column a line, its name, its DuckDB type
+    (ending in ``?`` when the column is nullable) and its description; a line indented
+    further continues the description above it, and a name alone is that shared column
+    (:data:`SHARED_COLUMNS`)."""
+    columns: list[Column] = []
+    for line in textwrap.dedent(table).strip("\n").splitlines():
+        if line[:1].isspace() and columns:
+            last = columns.pop()
+            columns.append(replace(last, description=f"{last.description} {line.strip()}"))
+            continue
+        name, _, rest = line.partition(" ")
+        data_type, _, description = rest.strip().partition(" ")
+        if not rest.strip():
+            if name not in SHARED_COLUMNS:
+                raise ValueError(f"column {name!r}: no type and no shared column of that name")
+            columns.append(SHARED_COLUMNS[name])
+        elif not description.strip():
+            raise ValueError(f"column {name!r}: no description in {line.strip()!r}")
+        else:
+            nullable = data_type.endswith("?")
+            columns.append(Column(name, data_type.removesuffix("?"), description.strip(), nullable))
+    return tuple(columns)
 
 
-_LOADED_AT = _col("loaded_at", "timestamptz", "When the loader wrote the row (UTC).")
-_SHA256 = _col("file_sha256", "varchar", "SHA-256 of the file's content.")
 _DAILY = Freshness(warn_after_days=2, error_after_days=4)
 
 DBT_SOURCES: tuple[DbtSource, ...] = (
@@ -87,8 +116,8 @@ DBT_SOURCES: tuple[DbtSource, ...] = (
     ),
     DbtSource(
         "history",
-        "Follower history imported from files (history.py): counts the APIs cannot give, "
-        "such as past days and LinkedIn members.",
+        "Follower history imported from files (follower_imports.py): counts the APIs cannot "
+        "give, such as past days and LinkedIn members.",
     ),
     DbtSource(
         "surveys",
@@ -98,267 +127,249 @@ DBT_SOURCES: tuple[DbtSource, ...] = (
 
 TABLES: tuple[Table, ...] = (
     Table(
-        "raw",
-        "roster_executives",
-        "One row per executive and declared version as currently listed in the roster "
-        "(no primary key: several rows per executive with distinct valid_from declare "
-        "history).",
-        (
-            _col("executive_id", "varchar", "Stable roster identifier of the executive."),
-            _col("full_name", "varchar", "Executive's full name."),
-            _col("title", "varchar", "Job title as listed in the roster."),
-            _col("company_name", "varchar", "Company the executive leads in this version."),
-            _col("country_code", "varchar", "ISO 3166-1 alpha-2 code of the company's country."),
-            _col("sector", "varchar", "GICS sector name of the company."),
-            _col("is_synthetic", "boolean", "True for rows of the synthetic demo roster."),
-            _nullable(
-                "valid_from",
-                "date",
-                "Declared start of this version (title, company, country, sector); null when "
-                "the roster declares no history for the executive. Unique per executive_id.",
-            ),
-            _col("roster_file", "varchar", "Roster file the row was loaded from."),
-            _LOADED_AT,
+        "raw.roster_executives",
+        "One row per executive and declared version as currently listed in the roster (no primary "
+        "key: several rows per executive with distinct valid_from declare history).",
+        _columns(
+            """
+            executive_id  varchar  Stable roster identifier of the executive.
+            full_name     varchar  Executive's full name.
+            title         varchar  Job title as listed in the roster.
+            company_name  varchar  Company the executive leads in this version.
+            country_code  varchar  ISO 3166-1 alpha-2 code of the company's country.
+            sector        varchar  GICS sector name of the company.
+            is_synthetic  boolean  True for rows of the synthetic demo roster.
+            valid_from    date?    Declared start of this version (title, company, country, sector);
+                                   null when the roster declares no history for the executive.
+                                   Unique per executive_id.
+            roster_file   varchar  Roster file the row was loaded from.
+            loaded_at
+            """
         ),
         dbt_source="roster",
         freshness=_DAILY,
     ),
     Table(
-        "raw",
-        "roster_accounts",
+        "raw.roster_accounts",
         "Social accounts of the executives, one row per platform handle.",
-        (
-            _col("executive_id", "varchar", "Executive owning the account."),
-            _col("platform", "varchar", "Platform id."),
-            _col("account_handle", "varchar", "Handle (or channel/page id) on the platform."),
-            _LOADED_AT,
+        _columns(
+            """
+            executive_id    varchar  Executive owning the account.
+            platform        varchar  Platform id.
+            account_handle  varchar  Handle (or channel/page id) on the platform.
+            loaded_at
+            """
         ),
         primary_key=("platform", "account_handle"),
         dbt_source="roster",
         freshness=_DAILY,
     ),
     Table(
-        "raw",
-        "platform_metrics",
+        "raw.platform_metrics",
         "One row per account observation. An account can be observed more than once per "
         "snapshot_date when API and import sources overlap.",
-        (
-            _col("platform", "varchar", "Platform id."),
-            _col("snapshot_date", "date", "Calendar day (UTC) the counts describe."),
-            _col("account_handle", "varchar", "Handle (or channel/page id) observed."),
-            _nullable("account_id", "varchar", "Platform's own id for the account, when returned."),
-            _col(
-                "account_status",
-                "varchar",
-                "ok when counts were returned; otherwise why not (not_found, private, ...).",
-            ),
-            _nullable("followers", "bigint", "Follower (or subscriber) count; null unless ok."),
-            _nullable("following", "bigint", "Accounts followed, where exposed."),
-            _nullable("posts", "bigint", "Posts (tweets, videos, ...) published, where exposed."),
-            _col("observed_at", "timestamptz", "When the platform was asked (UTC)."),
-            _col("source", "varchar", "How the row arrived (api, import, sandbox, ...)."),
-            _nullable("landing_path", "varchar", "Landing file holding the raw response, if any."),
-            _LOADED_AT,
+        _columns(
+            """
+            platform        varchar      Platform id.
+            snapshot_date   date         Calendar day (UTC) the counts describe.
+            account_handle  varchar      Handle (or channel/page id) observed.
+            account_id      varchar?     Platform's own id for the account, when returned.
+            account_status  varchar      ok when counts were returned; otherwise why not (not_found,
+                                         private, ...).
+            followers       bigint?      Follower (or subscriber) count; null unless ok.
+            following       bigint?      Accounts followed, where exposed.
+            posts           bigint?      Posts (tweets, videos, ...) published, where exposed.
+            observed_at     timestamptz  When the platform was asked (UTC).
+            source          varchar      How the row arrived (api, import, sandbox, ...).
+            landing_path    varchar?     Landing file holding the raw response, if any.
+            loaded_at
+            """
         ),
         dbt_source="platforms",
         freshness=_DAILY,
     ),
     Table(
-        "raw",
-        "survey_results",
+        "raw.survey_results",
         "One row per survey source x wave x scope x question x measure.",
-        (
-            _col("source_id", "varchar", "Short id of the survey source."),
-            _col("source_name", "varchar", "Publisher and title of the survey."),
-            _col("wave", "integer", "Survey wave (year of fieldwork)."),
-            _col("scope", "varchar", "ISO alpha-2 country code, or global."),
-            _col("question_id", "varchar", "Stable id of the question or statement."),
-            _col("question_text", "varchar", "Question or statement wording."),
-            _col("measure", "varchar", "What value measures (e.g. share_pct)."),
-            _col("value", "double", "The figure: a share in percent for share_pct."),
-            _nullable("sample_size", "integer", "Respondents behind the value, if published."),
-            _nullable(
-                "margin_of_error_pct",
-                "double",
-                "95% margin of error in percentage points, if published.",
-            ),
-            _col(
-                "is_published_aggregate",
-                "boolean",
-                "True when taken from a publication, false when computed from microdata.",
-            ),
-            _col("citation", "varchar", "Where the figure was published."),
-            _col("file_name", "varchar", "Survey file the row was loaded from."),
-            _SHA256,
-            _LOADED_AT,
+        _columns(
+            """
+            source_id               varchar   Short id of the survey source.
+            source_name             varchar   Publisher and title of the survey.
+            wave                    integer   Survey wave (year of fieldwork).
+            scope                   varchar   ISO alpha-2 country code, or global.
+            question_id             varchar   Stable id of the question or statement.
+            question_text           varchar   Question or statement wording.
+            measure                 varchar   What value measures (e.g. share_pct).
+            value                   double    The figure: a share in percent for share_pct.
+            sample_size             integer?  Respondents behind the value, if published.
+            margin_of_error_pct     double?   95% margin of error in percentage points, if
+                                              published.
+            is_published_aggregate  boolean   True when taken from a publication, false when
+                                              computed from microdata.
+            citation                varchar   Where the figure was published.
+            file_name               varchar   Survey file the row was loaded from.
+            file_sha256
+            loaded_at
+            """
         ),
         dbt_source="surveys",
     ),
     Table(
-        "raw",
-        "survey_questions",
+        "raw.survey_questions",
         "Questions declared by each respondent-microdata file (sidecar): answer scale and the "
-        "inclusive range of answers that count as agreeing. One row per source x wave x "
-        "question.",
-        (
-            _col("source_id", "varchar", "Short id of the survey source."),
-            _col("source_name", "varchar", "Publisher and title of the survey."),
-            _col("wave", "integer", "Survey wave (year of fieldwork)."),
-            _col("question_id", "varchar", "Stable id of the question."),
-            _col(
-                "question_position",
-                "integer",
-                "1-based position of the question's answer in survey_respondent_answers.answers.",
-            ),
-            _col("question_text", "varchar", "Question wording."),
-            _col("scale_min", "integer", "Lowest answer on the question's scale."),
-            _col("scale_max", "integer", "Highest answer on the question's scale."),
-            _col("agree_min", "integer", "Lowest answer that counts as agreeing."),
-            _col("agree_max", "integer", "Highest answer that counts as agreeing."),
-            _col("citation", "varchar", "Where the survey is documented."),
-            _col("is_synthetic", "boolean", "True for generated demo microdata."),
-            _col("file_name", "varchar", "Microdata file the question was declared for."),
-            _SHA256,
-            _LOADED_AT,
+        "inclusive range of answers that count as agreeing. One row per source x wave x question.",
+        _columns(
+            """
+            source_id          varchar  Short id of the survey source.
+            source_name        varchar  Publisher and title of the survey.
+            wave               integer  Survey wave (year of fieldwork).
+            question_id        varchar  Stable id of the question.
+            question_position  integer  1-based position of the question's answer in
+                                        survey_respondent_answers.answers.
+            question_text      varchar  Question wording.
+            scale_min          integer  Lowest answer on the question's scale.
+            scale_max          integer  Highest answer on the question's scale.
+            agree_min          integer  Lowest answer that counts as agreeing.
+            agree_max          integer  Highest answer that counts as agreeing.
+            citation           varchar  Where the survey is documented.
+            is_synthetic       boolean  True for generated demo microdata.
+            file_name          varchar  Microdata file the question was declared for.
+            file_sha256
+            loaded_at
+            """
         ),
         dbt_source="surveys",
     ),
     Table(
-        "raw",
-        "survey_respondent_answers",
+        "raw.survey_respondent_answers",
         "One row per respondent of respondent microdata, answers listed in question_position "
         "order. respondent_key is a keyed 64-bit pseudonym; raw ids and free-text answers are "
         "never loaded.",
-        (
-            _col("source_id", "varchar", "Short id of the survey source."),
-            _col("wave", "integer", "Survey wave (year of fieldwork)."),
-            _col("country_code", "varchar", "ISO alpha-2 code of the respondent's country."),
-            _col(
-                "respondent_key",
-                "ubigint",
-                "Keyed pseudonym of the respondent id (surveys/pseudonym.py), distinct "
-                "within the file; the id itself is never stored.",
-            ),
-            _col("weight", "double", "Survey weight of the respondent."),
-            _col(
-                "answers",
-                "integer[]",
-                "Answers in question_position order; null: not answered or don't know.",
-            ),
-            _SHA256,
-            _LOADED_AT,
+        _columns(
+            """
+            source_id       varchar    Short id of the survey source.
+            wave            integer    Survey wave (year of fieldwork).
+            country_code    varchar    ISO alpha-2 code of the respondent's country.
+            respondent_key  ubigint    Keyed pseudonym of the respondent id (surveys/pseudonym.py),
+                                       distinct within the file; the id itself is never stored.
+            weight          double     Survey weight of the respondent.
+            answers         integer[]  Answers in question_position order; null: not answered or
+                                       don't know.
+            file_sha256
+            loaded_at
+            """
         ),
         dbt_source="surveys",
     ),
     Table(
-        "raw",
-        "history_imports",
+        "raw.history_imports",
         "One row per imported history file, with its row counts.",
-        (
-            _col(
-                "import_id",
-                "bigint",
-                "Import number (sequence raw.history_import_ids); the newest import of an "
-                "account and day wins.",
-            ),
-            _col("file_name", "varchar", "Path of the imported file."),
-            _col("rows_read", "bigint", "Data rows in the file."),
-            _col("rows_loaded", "bigint", "Rows loaded (the rest were rejected)."),
-            _col("rows_rejected", "bigint", "Rows rejected, each named in the quarantine report."),
-            _col("loaded_at", "timestamptz", "When the import was committed (UTC)."),
+        _columns(
+            """
+            import_id      bigint       Import number (sequence raw.history_import_ids); the newest
+                                        import of an account and day wins.
+            file_name      varchar      Path of the imported file.
+            rows_read      bigint       Data rows in the file.
+            rows_loaded    bigint       Rows loaded (the rest were rejected).
+            rows_rejected  bigint       Rows rejected, each named in the quarantine report.
+            loaded_at      timestamptz  When the import was committed (UTC).
+            """
         ),
         dbt_source="history",
         freshness=Freshness(),
     ),
     Table(
-        "raw",
-        "imported_metrics",
-        "One row per account and day of an imported file. A later import of the same "
-        "(platform, account, day) replaces the earlier row at load time.",
-        (
-            _col("import_id", "bigint", "The import that brought the row."),
-            _col("platform", "varchar", "Platform id."),
-            _col("snapshot_date", "date", "Calendar day (UTC) the counts describe."),
-            _col("account_handle", "varchar", "Handle of the account, in the roster's spelling."),
-            _col("followers", "bigint", "Follower (or subscriber) count on that day."),
-            _nullable("following", "bigint", "Accounts followed, when the file gives it."),
-            _nullable("posts", "bigint", "Posts published, when the file gives it."),
+        "raw.imported_metrics",
+        "One row per account and day of an imported file. A later import of the same (platform, "
+        "account, day) replaces the earlier row at load time.",
+        _columns(
+            """
+            import_id       bigint   The import that brought the row.
+            platform        varchar  Platform id.
+            snapshot_date   date     Calendar day (UTC) the counts describe.
+            account_handle  varchar  Handle of the account, in the roster's spelling.
+            followers       bigint   Follower (or subscriber) count on that day.
+            following       bigint?  Accounts followed, when the file gives it.
+            posts           bigint?  Posts published, when the file gives it.
+            """
         ),
         dbt_source="history",
     ),
     Table(
-        "raw",
-        "survey_files",
-        "Every survey file ever loaded, by content: the same file dropped again is a no-op "
-        "even after a correction replaced its rows.",
-        (
-            _SHA256,
-            _col("file_name", "varchar", "Name of the file when first loaded."),
-            _LOADED_AT,
+        "raw.survey_files",
+        "Every survey file ever loaded, by content: the same file dropped again is a no-op even "
+        "after a correction replaced its rows.",
+        _columns(
+            """
+            file_sha256
+            file_name  varchar  Name of the file when first loaded.
+            loaded_at
+            """
         ),
     ),
     Table(
-        "audit",
-        "platform_loads",
+        "audit.platform_loads",
         "One row per platform, day and run: what was requested, loaded and missing.",
-        (
-            _col("platform", "varchar", "Platform id."),
-            _col("snapshot_date", "date", "Day the counts describe."),
-            _col("run_id", "varchar", "Airflow run id."),
-            _col(
-                "status",
-                "varchar",
-                "loaded, failed, skipped_backfill, not_configured or nothing_landed.",
-            ),
-            _col("accounts_requested", "integer", "Accounts asked for."),
-            _col("accounts_loaded", "integer", "Accounts with a row loaded."),
-            _col("accounts_missing", "integer", "Accounts asked for but not loaded."),
-            _col("requests_sent", "integer", "HTTP requests sent to the platform."),
-            _nullable("message", "varchar", "Why, when the status is not ok."),
-            _col("started_at", "timestamptz", "When the load started (UTC)."),
-            _col("finished_at", "timestamptz", "When the load finished (UTC)."),
+        _columns(
+            """
+            platform            varchar      Platform id.
+            snapshot_date       date         Day the counts describe.
+            run_id              varchar      Airflow run id.
+            status              varchar      loaded, failed, skipped_backfill, not_configured or
+                                             nothing_landed.
+            accounts_requested  integer      Accounts asked for.
+            accounts_loaded     integer      Accounts with a row loaded.
+            accounts_missing    integer      Accounts asked for but not loaded.
+            requests_sent       integer      HTTP requests sent to the platform.
+            message             varchar?     Why, when the status is not ok.
+            started_at          timestamptz  When the load started (UTC).
+            finished_at         timestamptz  When the load finished (UTC).
+            """
         ),
     ),
     Table(
-        "audit",
-        "dbt_builds",
+        "audit.dbt_builds",
         "Each successful dbt build, incremental or full refresh, and why.",
-        (
-            _col("run_id", "varchar", "Airflow run id."),
-            _col("full_refresh", "boolean", "True for a --full-refresh build."),
-            _col("reason", "varchar", "Why the build was incremental or full."),
-            _col("started_at", "timestamptz", "When dbt started (UTC)."),
-            _col("finished_at", "timestamptz", "When dbt finished (UTC)."),
-            _col("nodes_passed", "integer", "Nodes dbt reported as passed."),
+        _columns(
+            """
+            run_id        varchar      Airflow run id.
+            full_refresh  boolean      True for a --full-refresh build.
+            reason        varchar      Why the build was incremental or full.
+            started_at    timestamptz  When dbt started (UTC).
+            finished_at   timestamptz  When dbt finished (UTC).
+            nodes_passed  integer      Nodes dbt reported as passed.
+            """
         ),
     ),
     Table(
-        "audit",
-        "quality_results",
+        "audit.quality_results",
         "Every Great Expectations check of every quality gate run.",
-        (
-            _col("run_id", "varchar", "Airflow run id."),
-            _col("suite_name", "varchar", "GX suite (marts.<table>)."),
-            _col("table_name", "varchar", "Mart table checked."),
-            _col("expectation", "varchar", "GX expectation type."),
-            _nullable("column_name", "varchar", "Column(s) checked, comma-separated."),
-            _col("is_critical", "boolean", "True when a failure blocks publication."),
-            _col("success", "boolean", "True when the check passed."),
-            _nullable("unexpected_count", "bigint", "Rows that failed the check."),
-            _nullable("details", "varchar", "Observed value and sample of failures (JSON)."),
-            _col("checked_at", "timestamptz", "When the gate ran (UTC)."),
+        _columns(
+            """
+            run_id            varchar      Airflow run id.
+            suite_name        varchar      GX suite (marts.<table>).
+            table_name        varchar      Mart table checked.
+            expectation       varchar      GX expectation type.
+            column_name       varchar?     Column(s) checked, comma-separated.
+            is_critical       boolean      True when a failure blocks publication.
+            success           boolean      True when the check passed.
+            unexpected_count  bigint?      Rows that failed the check.
+            details           varchar?     Observed value and sample of failures (JSON).
+            checked_at        timestamptz  When the gate ran (UTC).
+            """
         ),
     ),
     Table(
-        "audit",
-        "publications",
+        "audit.publications",
         "Each publication of the marts to the serving copy and Parquet.",
-        (
-            _col("run_id", "varchar", "Airflow run id."),
-            _col("serving_path", "varchar", "Serving DuckDB file written."),
-            _col("parquet_dir", "varchar", "Parquet folder of the publication."),
-            _col("tables_published", "integer", "Mart tables published."),
-            _col("published_at", "timestamptz", "When the publication started (UTC)."),
+        _columns(
+            """
+            run_id            varchar      Airflow run id.
+            serving_path      varchar      Serving DuckDB file written.
+            parquet_dir       varchar      Parquet folder of the publication.
+            tables_published  integer      Mart tables published.
+            published_at      timestamptz  When the publication started (UTC).
+            """
         ),
     ),
 )

@@ -31,7 +31,7 @@ Roster file format (CSV, UTF-8, an Excel byte-order mark is accepted), one execu
   An account (platform and handle, compared case-insensitively) belongs to one
   executive: a repeat on a row of another executive is an error on that row.
   Import-only accounts are never fetched (their platform's API has no follower count for
-  them; import it, see :mod:`social_leadership.history`): a LinkedIn member's vanity name
+  them; import it, see :mod:`social_leadership.follower_imports`): a LinkedIn member's vanity name
   (an organization is written ``urn:li:organization:<numeric id>`` and is fetched) and a
   Facebook profile, written ``profile:<name>`` (a plain name is a Page, fetched).
 
@@ -120,19 +120,6 @@ class Roster:
     executives: list[Executive] = field(default_factory=list)
     accounts: list[Account] = field(default_factory=list)
     errors: list[RowIssue] = field(default_factory=list)
-
-    def accounts_for(self, platform: str) -> list[Account]:
-        """The accounts on one platform, in roster order."""
-        return [account for account in self.accounts if account.platform == platform]
-
-    def current_executives(self) -> list[Executive]:
-        """One version per executive: the one with the latest ``valid_from``."""
-        latest: dict[str, Executive] = {}
-        for executive in self.executives:
-            held = latest.get(executive.executive_id)
-            if held is None or (executive.valid_from or date.min) > (held.valid_from or date.min):
-                latest[executive.executive_id] = executive
-        return list(latest.values())
 
 
 def normalize_handle(platform: str, value: str) -> str:

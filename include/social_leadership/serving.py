@@ -101,19 +101,6 @@ def _became_current_at(name: str) -> datetime | None:
     return datetime.strptime(match["stamp"], _STAMP_FORMAT).replace(tzinfo=UTC)
 
 
-def current_parquet_dir(parquet_dir: Path) -> Path:
-    """The folder of the current publication, resolved once: read every table from it.
-
-    Reads the ``CURRENT`` file (a path through the ``current`` symlink would be resolved
-    again at each open, and could meet the next publication half-way through a set).
-    Raises ``FileNotFoundError`` before the first publication.
-    """
-    name = (parquet_dir / CURRENT_FILE).read_text(encoding="utf-8").strip()
-    if _became_current_at(name) is None:
-        raise FileNotFoundError(f"{parquet_dir / CURRENT_FILE} names no publication: {name!r}")
-    return parquet_dir / name
-
-
 def table_comment(table: str, run_id: str, published_at: datetime, *, synthetic: bool) -> str:
     """The comment each served table carries, so any client can see where the data is from."""
     provenance = (

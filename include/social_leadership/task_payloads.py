@@ -3,8 +3,9 @@
 XCom holds JSON, so a task returns ``Model(...).to_xcom()`` (plain JSON types, visible in
 the Airflow UI), and a task that reads another's XCom validates it back with
 ``Model.from_xcom(data)``: a payload of the wrong shape fails there, naming the field.
-The platform outcomes (``loading.ExtractOutcome``, ``loading.LoadOutcome``) are dataclasses
-of their own module and travel the same way through :func:`to_xcom` / :func:`from_xcom`.
+The platform outcomes (``platform_metrics.ExtractOutcome``, ``platform_metrics.LoadOutcome``)
+are dataclasses of their own module and travel the same way through :func:`to_xcom` /
+:func:`from_xcom`.
 """
 
 from __future__ import annotations

@@ -80,7 +80,7 @@ def import_history_task() -> dict[str, Any]:
     """Import the history files dropped into ``<landing>/history/``; with ``SLW_DEMO`` on,
     seed the demo's synthetic history first into a warehouse without imports."""
     from social_leadership.demo_hook import demo_inputs
-    from social_leadership.history import import_folder
+    from social_leadership.follower_imports import import_folder
     from social_leadership.warehouse import connect
 
     settings = load_settings()
@@ -136,8 +136,12 @@ def extract_task(platform: str, handles: list[str], context: dict[str, Any]) -> 
     """
     from airflow.sdk.exceptions import AirflowException, AirflowSkipException
 
-    from social_leadership.loading import ExtractOutcome, extract_platform, observation_date
     from social_leadership.orchestration import platform_endpoint
+    from social_leadership.platform_metrics import (
+        ExtractOutcome,
+        extract_platform,
+        observation_date,
+    )
     from social_leadership.platforms.base import PlatformError
 
     settings = load_settings()
@@ -189,7 +193,7 @@ def load_task(
     from airflow.sdk import BaseXCom
     from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-    from social_leadership.loading import (
+    from social_leadership.platform_metrics import (
         ExtractOutcome,
         load_platform_day,
         not_configured_message,

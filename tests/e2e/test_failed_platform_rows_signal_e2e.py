@@ -11,7 +11,7 @@ import sqlite3
 import duckdb
 import pytest
 
-from social_leadership.airflow_env import AirflowCommandError, airflow_environment, run_dags
+from social_leadership.local_airflow import AirflowCommandError, airflow_environment, run_dags
 from social_leadership.sandbox.server import SandboxServer
 from social_leadership.settings import load_settings
 

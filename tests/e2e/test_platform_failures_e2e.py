@@ -21,12 +21,7 @@ from urllib.parse import quote, quote_plus
 import duckdb
 import pytest
 
-from social_leadership.airflow_env import (
-    AirflowCommandError,
-    airflow_environment,
-    connection_env,
-    run_dags,
-)
+from social_leadership.local_airflow import AirflowCommandError, airflow_environment, run_dags
 from social_leadership.sandbox.server import SandboxServer
 from social_leadership.settings import load_settings
 
@@ -95,15 +90,19 @@ def runs(tmp_path_factory):
         settings = load_settings()
         settings.ensure_dirs()
         airflow_home = tmp / "airflow_home"
-        with SandboxServer(
-            roster, x_token=SENTINEL, youtube_key=SENTINEL, token=SENTINEL
-        ) as sandbox:
+        with SandboxServer(roster, token=SENTINEL, youtube_key=SENTINEL) as sandbox:
             base = sandbox.base_url
+            sandbox_connections = sandbox.connection_env()
             connections = {
-                **connection_env("bluesky", base),
-                **connection_env("x", base, SENTINEL),
-                **connection_env("youtube", base, SENTINEL),
-                **connection_env("facebook", base, SENTINEL),
+                **{
+                    name: sandbox_connections[name]
+                    for name in (
+                        "AIRFLOW_CONN_SLW_BLUESKY",
+                        "AIRFLOW_CONN_SLW_X",
+                        "AIRFLOW_CONN_SLW_YOUTUBE",
+                        "AIRFLOW_CONN_SLW_FACEBOOK",
+                    )
+                },
                 "AIRFLOW_CONN_SLW_MASTODON": json.dumps(
                     {
                         "conn_type": "http",

@@ -78,7 +78,7 @@ def test_dags_test_uses_the_environments_connections_and_starts_no_sandbox(new_u
     roster = tmp_path / "roster.csv"
     roster.write_text(ROSTER)
     new_user_env["SLW_ROSTER_PATH"] = str(roster)
-    with SandboxServer(roster, x_token="env-token") as sandbox:
+    with SandboxServer(roster, token="env-token") as sandbox:
         new_user_env["AIRFLOW_CONN_SLW_X"] = json.dumps(
             {"conn_type": "http", "host": sandbox.base_url, "password": "env-token"}
         )

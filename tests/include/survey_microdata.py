@@ -5,12 +5,22 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pandas as pd
+
+from social_leadership.surveys.pseudonym import registered
 
 # Country spellings as users send them, and the ISO code each must become.
 COUNTRY_SPELLINGS = {"Deutschland": "DE", "UK": "GB", "FRA": "FR", "Schweiz": "CH"}
 KEY = b"test-pseudonym-key-0123456789"
+
+
+def pseudonym(respondent_id: str, source_id: str = "acme_panel", key: bytes = KEY) -> int | None:
+    """The pseudonym the loader stores for a respondent id: the SQL function it registers."""
+    with duckdb.connect() as con, registered(con, key, source_id) as function:
+        row = con.execute(f"select {function}(?)", [respondent_id]).fetchone()
+    return None if row is None or row[0] is None else int(row[0])
 
 
 def microdata_frame(seed: int, per_country: int = 300, prefix: str = "r") -> pd.DataFrame:

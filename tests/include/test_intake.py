@@ -17,11 +17,12 @@ import duckdb
 import pytest
 from survey_microdata import KEY, microdata_frame, sidecar, write_microdata
 
-from social_leadership.history import import_folder, import_history
+from social_leadership.follower_imports import import_folder, import_history
 from social_leadership.intake import RowIssue
 from social_leadership.roster import Account, Executive, Roster, load_roster, roster_columns
 from social_leadership.sql import quote_identifier, quote_literal
-from social_leadership.surveys import SurveyValidationError, ingest_folder, load_file
+from social_leadership.surveys import ingest_folder, load_file
+from social_leadership.surveys.common import SurveyValidationError
 from social_leadership.warehouse import ensure_schema
 
 INCLUDE = Path(__file__).resolve().parents[2] / "include" / "social_leadership"

@@ -8,10 +8,9 @@ import struct
 
 import duckdb
 import pytest
-from survey_microdata import KEY, microdata_frame, sidecar, write_microdata
+from survey_microdata import KEY, microdata_frame, pseudonym, sidecar, write_microdata
 
 from social_leadership.surveys import load_file
-from social_leadership.surveys.pseudonym import pseudonymise
 from social_leadership.warehouse import ensure_schema
 
 MASK = (1 << 64) - 1
@@ -79,21 +78,19 @@ def test_reference_siphash_gives_the_papers_test_vectors():
     "respondent_id", ["r0-1", "x" * 8, "Ünïcødé-λ-42", " padded ", "\tr1\n", "\u00a0r1\u3000"]
 )
 def test_pseudonym_is_siphash_under_the_survey_key(respondent_id):
-    assert pseudonymise(KEY, "acme_panel", respondent_id) == reference_pseudonym(
-        KEY, "acme_panel", respondent_id
-    )
+    assert pseudonym(respondent_id) == reference_pseudonym(KEY, "acme_panel", respondent_id)
 
 
 @pytest.mark.parametrize("respondent_id", ["", "  ", "\u00a0\t"])
 def test_an_empty_id_has_no_pseudonym(respondent_id):
-    assert pseudonymise(KEY, "acme_panel", respondent_id) is None
+    assert pseudonym(respondent_id) is None
 
 
 def test_pseudonyms_depend_on_key_and_survey():
-    one = pseudonymise(KEY, "acme_panel", "r0-1")
-    assert one != pseudonymise(KEY, "other_panel", "r0-1")
-    assert one != pseudonymise(KEY + b"!", "acme_panel", "r0-1")
-    assert one == pseudonymise(KEY, "acme_panel", "r0-1")
+    one = pseudonym("r0-1")
+    assert one != pseudonym("r0-1", source_id="other_panel")
+    assert one != pseudonym("r0-1", key=KEY + b"!")
+    assert one == pseudonym("r0-1")
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])

@@ -116,3 +116,36 @@ def test_staging_casts_only_what_the_ddl_does_not_already_type(model: str) -> No
         if raw_types.get(column) == _duckdb_type(declared)
     ]
     assert repeated == []
+
+
+def test_a_column_table_reads_types_nullability_continuations_and_shared_columns() -> None:
+    from social_leadership.raw_contract import SHARED_COLUMNS, Column, _columns
+
+    columns = _columns(
+        """
+        platform    varchar  Platform id.
+        account_id  varchar? Platform's own id,
+                             when returned.
+        loaded_at
+        """
+    )
+
+    assert columns == (
+        Column("platform", "varchar", "Platform id."),
+        Column("account_id", "varchar", "Platform's own id, when returned.", nullable=True),
+        SHARED_COLUMNS["loaded_at"],
+    )
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ("platform  varchar", "column 'platform': no description"),
+        ("platfrom", "column 'platfrom': no type and no shared column of that name"),
+    ],
+)
+def test_a_column_table_line_that_says_too_little_is_refused(table: str, message: str) -> None:
+    from social_leadership.raw_contract import _columns
+
+    with pytest.raises(ValueError, match=re.escape(message)):
+        _columns(table)

@@ -21,7 +21,6 @@ from social_leadership.serving import (
     CURRENT_LINK,
     RUN_ID_KEY,
     SYNTHETIC_NOTICE,
-    current_parquet_dir,
     publish,
     version_folder_name,
 )
@@ -39,6 +38,12 @@ EXPECTED_MARTS = {
     "fct_reach_by_country_sector_daily",
     "fct_survey_results",
 }
+
+
+def current_parquet_dir(parquet_dir: Path) -> Path:
+    """The current publication's folder as a reader finds it (README, "Parquet export"):
+    the ``CURRENT`` pointer, read once."""
+    return parquet_dir / (parquet_dir / CURRENT_FILE).read_text(encoding="utf-8").strip()
 
 
 def served_tables(settings: Settings) -> dict[str, str]:

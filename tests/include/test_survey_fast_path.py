@@ -15,7 +15,10 @@ import pandas as pd
 import pytest
 from survey_microdata import KEY, microdata_frame, sidecar, write_microdata
 
-from social_leadership.surveys import SurveyValidationError, load_file, microdata
+from social_leadership.surveys import load_file, microdata
+from social_leadership.surveys.common import SurveyValidationError
+from social_leadership.surveys.formats import read_sidecar
+from social_leadership.surveys.microdata.fast import FAST_BLOCK_BYTES
 from social_leadership.warehouse import ensure_schema
 
 EDITED_LINE = 7  # the sixth respondent (line 1 is the header)
@@ -122,7 +125,7 @@ def _staged_was_needed(path: Path) -> bool:
     con = duckdb.connect()
     ensure_schema(con)
     decl = microdata.parse_declaration(
-        "panel.survey.json", microdata.read_declaration_file(path.with_name("panel.survey.json"))
+        "panel.survey.json", read_sidecar(path.with_name("panel.survey.json"))
     )
     try:
         microdata.insert_fast(con, path, decl, KEY, sha="x", loaded_at=datetime.now(UTC))
@@ -256,7 +259,7 @@ def test_a_repeated_header_column_is_named(tmp_path, monkeypatch):
 def test_a_row_larger_than_a_parse_block_still_loads(tmp_path, monkeypatch):
     lines = _clean_lines(tmp_path)
     cells = lines[EDITED_LINE - 1].split(",")
-    cells[COLUMNS.index("kommentar")] = "x" * (microdata.FAST_BLOCK_BYTES + 10)
+    cells[COLUMNS.index("kommentar")] = "x" * (FAST_BLOCK_BYTES + 10)
     lines[EDITED_LINE - 1] = ",".join(cells)
     path = _write(tmp_path, "\n".join(lines) + "\n")
 

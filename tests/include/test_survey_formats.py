@@ -17,7 +17,8 @@ import duckdb
 import pytest
 from survey_microdata import KEY, microdata_frame, sidecar, write_microdata
 
-from social_leadership.surveys import SurveyValidationError, ingest_folder, load_file, microdata
+from social_leadership.surveys import ingest_folder, load_file, microdata
+from social_leadership.surveys.common import SurveyValidationError
 from social_leadership.surveys.formats import FORMATS, format_of
 from social_leadership.surveys.microdata.rules import row_rules
 from social_leadership.warehouse import ensure_schema

@@ -10,8 +10,14 @@ import duckdb
 import pytest
 from survey_microdata import KEY
 
-from social_leadership.surveys import SurveyValidationError, ingest_folder, parse_published_file
-from social_leadership.surveys.published import HEADER_NAMES, PUBLISHED_COLUMNS, slug
+from social_leadership.surveys import ingest_folder
+from social_leadership.surveys.common import SurveyValidationError
+from social_leadership.surveys.published import (
+    HEADER_NAMES,
+    PUBLISHED_COLUMNS,
+    parse_published_file,
+    slug,
+)
 from social_leadership.warehouse import ensure_schema
 
 

@@ -759,7 +759,7 @@ def test_odd_names_keep_working(case, con, landing, tmp_path):
 
 @pytest.mark.e2e
 def test_survey_ingest_dag_succeeds_and_quarantines_whatever_lands(tmp_path):
-    from social_leadership.airflow_env import airflow_environment, run_dags
+    from social_leadership.local_airflow import airflow_environment, run_dags
 
     data_dir = tmp_path / "data"
     survey_dir = data_dir / "landing" / "surveys"

@@ -8,18 +8,12 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pytest
-from survey_microdata import KEY, microdata_frame, sidecar, write_microdata
+from survey_microdata import KEY, microdata_frame, pseudonym, sidecar, write_microdata
 
-from social_leadership.surveys import (
-    BUNDLED_PUBLISHED_FILE,
-    SurveyValidationError,
-    ingest_folder,
-    load_file,
-    load_published_file,
-    parse_published_csv,
-    parse_published_file,
-)
-from social_leadership.surveys.pseudonym import pseudonymise
+from social_leadership.surveys import ingest_folder, load_file
+from social_leadership.surveys.common import SurveyValidationError
+from social_leadership.surveys.ingest import BUNDLED_PUBLISHED_FILE
+from social_leadership.surveys.published import parse_published_file
 from social_leadership.warehouse import ensure_schema
 
 HEADER = (
@@ -37,7 +31,7 @@ def con(tmp_path):
 
 
 def test_bundled_file_has_every_reference_figure_with_its_source():
-    frame = parse_published_csv(BUNDLED_PUBLISHED_FILE)
+    frame = parse_published_file(BUNDLED_PUBLISHED_FILE)
     assert len(frame) == 10
     assert frame["citation"].str.len().min() > 0
     de_stand = frame[(frame["scope"] == "DE") & (frame["question_id"] == "ceo_clear_stand")]
@@ -54,7 +48,7 @@ def test_countries_and_decimal_commas_are_normalised(tmp_path):
         + "acme,Acme,2021,UK,q1,Q one,share_pct,61,1150,2.9,Acme 2021\n"
         + "acme,Acme,2021,World,q1,Q one,share_pct,70,,,Acme 2021\n"
     )
-    frame = parse_published_csv(path)
+    frame = parse_published_file(path)
     assert frame["scope"].tolist() == ["DE", "GB", "global"]
     assert frame["value"].tolist() == [76.5, 61.0, 70.0]
     assert frame["margin_of_error_pct"].tolist()[0] == 2.9
@@ -68,7 +62,7 @@ def test_every_problem_names_file_row_and_column(tmp_path):
         + "acme,Acme,twenty,DE,q1,Q one,share_pct,150,,,x\n"
     )
     with pytest.raises(SurveyValidationError) as caught:
-        parse_published_csv(path)
+        parse_published_file(path)
     found = {(i.file, i.row, i.column) for i in caught.value.issues}
     assert found == {("bad.csv", 2, "scope"), ("bad.csv", 3, "wave"), ("bad.csv", 3, "value")}
 
@@ -102,11 +96,11 @@ def test_same_file_twice_is_a_no_op_and_a_correction_replaces(tmp_path, con):
         + "acme,Acme,2022,FR,q1,Q one,share_pct,40,,,x\n"
         + "acme,Acme,2022,FR,q2,Q two,share_pct,41,,,x\n"
     )
-    assert load_published_file(con, path).status == "loaded"
-    assert load_published_file(con, path).status == "unchanged"
+    assert load_file(con, path).status == "loaded"
+    assert load_file(con, path).status == "unchanged"
     assert con.execute("select count(*) from raw.survey_results").fetchone()[0] == 2
     path.write_text(HEADER + "acme,Acme,2022,FR,q1,Q one,share_pct,45,,,x\n")
-    assert load_published_file(con, path).status == "loaded"
+    assert load_file(con, path).status == "loaded"
     assert con.execute("select question_id, value from raw.survey_results").fetchall() == [
         ("q1", 45.0)
     ]
@@ -236,7 +230,7 @@ def test_microdata_loads_pseudonymised_without_free_text(tmp_path, con, suffix):
     # "don't know" (99) and empty cells are stored as null answers.
     assert answers["q1"].isna().sum() == (frame["q1"] == 99).sum()
     assert answers["q2"].isna().sum() == frame["q2"].isna().sum()
-    assert answers["respondent_key"].iloc[1] == pseudonymise(KEY, "acme_panel", "r0-1")
+    assert answers["respondent_key"].iloc[1] == pseudonym("r0-1")
     # Neither respondent ids nor free text reach the warehouse: no raw column holds them.
     stored = {
         str(v)
@@ -284,9 +278,7 @@ def test_utf8_csv_loads_in_one_statement_as_the_staged_path_would(tmp_path, con,
 
     assert (outcome.status, outcome.rows_loaded) == ("loaded", len(frame))
     assert _stored_answers(con) == _stored_answers(staged)
-    assert pseudonymise(KEY, "acme_panel", frame.loc[4, "resp"].strip()) in {
-        row[3] for row in _stored_answers(con)
-    }
+    assert pseudonym(frame.loc[4, "resp"].strip()) in {row[3] for row in _stored_answers(con)}
     assert con.execute(
         "select count(*) from raw.survey_questions where file_name = 'p.csv'"
     ).fetchone() == (2,)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import duckdb
 import pytest
 
-from social_leadership.airflow_env import connection_env
 from social_leadership.sandbox.server import SandboxServer
 from social_leadership.settings import load_settings
 from social_leadership.tasks import extract_task, load_task, platform_rows_arrived
@@ -27,8 +27,8 @@ class _TaskInstance:
 def context(tmp_path, monkeypatch):
     monkeypatch.setenv("SLW_DATA_DIR", str(tmp_path / "data"))
     with SandboxServer() as sandbox:
-        for key, value in connection_env("x", sandbox.base_url, WRONG_TOKEN).items():
-            monkeypatch.setenv(key, value)
+        connection = {"conn_type": "http", "host": sandbox.base_url, "password": WRONG_TOKEN}
+        monkeypatch.setenv("AIRFLOW_CONN_SLW_X", json.dumps(connection))
         yield {"run_id": "manual__test", "logical_date": datetime.now(UTC)}
 
 

@@ -2,7 +2,7 @@
 
 * :mod:`.roster`: the generator of the bundled demo roster (real and invented executives);
 * :mod:`.synthetic`: the deterministic count curve the sandbox API serves;
-* :mod:`.history`: two years of synthetic follower history on that curve;
+* :mod:`.follower_history`: two years of synthetic follower history on that curve;
 * :mod:`.microdata`: the generator of the synthetic survey microdata;
 * :mod:`.inputs`: what the demo adds to a warehouse when ``SLW_DEMO`` is on;
 * :mod:`.run`: the ``slw run`` (``make run``) driver: the DAGs against the sandbox.

@@ -9,32 +9,19 @@ microdata and two years of synthetic follower history.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from social_leadership.demo.history import seed_demo_history
+from social_leadership.demo.follower_history import seed_demo_history
 from social_leadership.demo.microdata import DEMO_MICRODATA_FILE
-
-if TYPE_CHECKING:
-    import duckdb
-
-    from social_leadership.history import ImportOutcome
-    from social_leadership.roster import Roster
 
 
 class SyntheticDemoInputs:
     """The demo's :class:`~social_leadership.demo_hook.DemoInputs`."""
 
+    # Already of the protocol's signature (its keyword ``today`` defaults to the current day).
+    seed_history = staticmethod(seed_demo_history)
+
     def survey_files(self) -> tuple[Path, ...]:
         return (DEMO_MICRODATA_FILE,)
-
-    def seed_history(
-        self,
-        con: duckdb.DuckDBPyConnection,
-        roster: Roster,
-        history_dir: Path,
-        quarantine_dir: Path,
-    ) -> ImportOutcome | None:
-        return seed_demo_history(con, roster, history_dir, quarantine_dir)
 
 
 INPUTS = SyntheticDemoInputs()

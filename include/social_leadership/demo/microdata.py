@@ -26,21 +26,8 @@ SEED = 20_190_121
 WAVE = 2024
 RESPONDENTS_PER_COUNTRY = 1150
 DONT_KNOW = 99
-# Invented agreeing shares per statement (take a stand, trust business, CEO on social media).
-COUNTRY_PROPENSITIES: dict[str, tuple[float, float, float]] = {
-    "US": (0.72, 0.58, 0.61),
-    "DE": (0.74, 0.49, 0.44),
-    "GB": (0.69, 0.51, 0.52),
-    "FR": (0.71, 0.46, 0.43),
-    "JP": (0.58, 0.44, 0.35),
-    "BR": (0.80, 0.63, 0.71),
-    "IN": (0.84, 0.76, 0.79),
-    "CN": (0.82, 0.80, 0.74),
-    "CA": (0.70, 0.55, 0.53),
-    "AU": (0.68, 0.52, 0.50),
-    "ES": (0.75, 0.50, 0.55),
-    "IT": (0.73, 0.53, 0.54),
-}
+COUNTRIES = ("US", "DE", "GB", "FR", "JP", "BR", "IN", "CN", "CA", "AU", "ES", "IT")
+# Per statement: its id, its column and its wording.
 QUESTIONS = (
     (
         "ceo_lead_change",
@@ -50,6 +37,12 @@ QUESTIONS = (
     ("trust_business", "q2", "Trust business to do what is right"),
     ("ceo_social_media", "q3", "CEOs should personally speak to the public on social media"),
 )
+# The invented share agreeing with each statement in each country (in COUNTRIES order).
+AGREEING_SHARES = {
+    "ceo_lead_change": (0.72, 0.74, 0.69, 0.71, 0.58, 0.80, 0.84, 0.82, 0.70, 0.68, 0.75, 0.73),
+    "trust_business": (0.58, 0.49, 0.51, 0.46, 0.44, 0.63, 0.76, 0.80, 0.55, 0.52, 0.50, 0.53),
+    "ceo_social_media": (0.61, 0.44, 0.52, 0.43, 0.35, 0.71, 0.79, 0.74, 0.53, 0.50, 0.55, 0.54),
+}
 
 SIDECAR = {
     "shape": "microdata",
@@ -83,7 +76,7 @@ def _answers(rng: np.random.Generator, agree_share: float, size: int) -> np.ndar
 def build_frame(respondents_per_country: int = RESPONDENTS_PER_COUNTRY) -> pd.DataFrame:
     rng = np.random.default_rng(SEED)
     parts = []
-    for country, propensities in COUNTRY_PROPENSITIES.items():
+    for index, country in enumerate(COUNTRIES):
         size = respondents_per_country
         weights = rng.lognormal(mean=0.0, sigma=0.35, size=size)
         part = pd.DataFrame(
@@ -93,8 +86,8 @@ def build_frame(respondents_per_country: int = RESPONDENTS_PER_COUNTRY) -> pd.Da
                 "weight": np.round(weights / weights.mean(), 6),
             }
         )
-        for (_, column, _), share in zip(QUESTIONS, propensities, strict=True):
-            part[column] = _answers(rng, share, size)
+        for question_id, column, _ in QUESTIONS:
+            part[column] = _answers(rng, AGREEING_SHARES[question_id][index], size)
         parts.append(part)
     return pd.concat(parts, ignore_index=True)
 

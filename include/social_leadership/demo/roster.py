@@ -6,8 +6,9 @@ Usage::
 
 The output is deterministic for a given ``--seed``. Synthetic rows carry
 ``is_synthetic=true``, invented names and "Synthetic Co NNN" companies. Their account
-coverage is set per country so the founding question (does Germany lag the US?) has a
-visible answer in the demo; it is a property of the generator, not a finding.
+coverage is set per country (``include/data/demo/country_profiles.csv``) so the founding
+question (does Germany lag the US?) has a visible answer in the demo; it is a property of
+the generator, not a finding.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 
 from social_leadership.reference import GICS_SECTORS, normalize_country
 from social_leadership.roster import ACCOUNT_COLUMNS, ROSTER_COLUMNS
+from social_leadership.settings import BUNDLED_DATA_DIR
 
 DEFAULT_SEED = 20190611
 
@@ -111,125 +113,27 @@ class CountryProfile:
     first_names: tuple[str, ...]
 
 
-COUNTRY_PROFILES: tuple[CountryProfile, ...] = (
-    CountryProfile(
-        "US",
-        60,
-        ("US", "USA", "United States"),
-        0.05,
-        0.80,
-        0.75,
-        ("James", "Mary", "Robert", "Linda", "Michael", "Karen", "David", "Susan"),
-    ),
-    CountryProfile(
-        "DE",
-        45,
-        ("DE", "Deutschland", "Germany", "DEU"),
-        0.25,
-        0.35,
-        0.45,
-        ("Jonas", "Anna", "Lukas", "Katrin", "Felix", "Sabine", "Tobias", "Ulrike"),
-    ),
-    CountryProfile(
-        "GB",
-        20,
-        ("GB", "UK", "United Kingdom"),
-        0.08,
-        0.65,
-        0.65,
-        ("Oliver", "Amelia", "Harry", "Isla", "George", "Emily"),
-    ),
-    CountryProfile(
-        "FR",
-        15,
-        ("FR", "France", "Frankreich"),
-        0.10,
-        0.55,
-        0.55,
-        ("Louis", "Camille", "Hugo", "Chloe", "Jules", "Manon"),
-    ),
-    CountryProfile(
-        "JP",
-        12,
-        ("JP", "Japan"),
-        0.15,
-        0.55,
-        0.35,
-        ("Haruto", "Yui", "Sota", "Hina", "Ren", "Aoi"),
-    ),
-    CountryProfile(
-        "CN",
-        10,
-        ("CN", "China"),
-        0.15,
-        0.30,
-        0.35,
-        ("Wei", "Fang", "Lei", "Min", "Jun", "Xiu"),
-    ),
-    CountryProfile(
-        "IN",
-        12,
-        ("IN", "India"),
-        0.08,
-        0.75,
-        0.50,
-        ("Aarav", "Diya", "Vihaan", "Ananya", "Arjun", "Isha"),
-    ),
-    CountryProfile(
-        "BR",
-        10,
-        ("BR", "Brazil"),
-        0.10,
-        0.60,
-        0.55,
-        ("Miguel", "Helena", "Arthur", "Alice", "Davi", "Laura"),
-    ),
-    CountryProfile(
-        "CA",
-        10,
-        ("CA", "Canada"),
-        0.07,
-        0.70,
-        0.65,
-        ("Liam", "Olivia", "Noah", "Emma", "Ethan", "Chloe"),
-    ),
-    CountryProfile(
-        "AU",
-        8,
-        ("AU", "Australia"),
-        0.08,
-        0.65,
-        0.60,
-        ("Jack", "Charlotte", "William", "Mia", "Thomas", "Ava"),
-    ),
-    CountryProfile(
-        "NL",
-        8,
-        ("NL", "Netherlands", "Niederlande"),
-        0.10,
-        0.55,
-        0.60,
-        ("Daan", "Sanne", "Sem", "Fleur", "Bram", "Lotte"),
-    ),
-    CountryProfile(
-        "SE",
-        6,
-        ("SE", "Sweden"),
-        0.10,
-        0.50,
-        0.60,
-        ("Erik", "Astrid", "Nils", "Freja", "Axel", "Maja"),
-    ),
-    CountryProfile(
-        "CH",
-        8,
-        ("CH", "Schweiz", "Switzerland"),
-        0.20,
-        0.40,
-        0.45,
-        ("Luca", "Lea", "Noah", "Nina", "Jan", "Lara"),
-    ),
-)
+def _country_profiles(path: Path) -> tuple[CountryProfile, ...]:
+    """The profiles of a CSV file, one country a row (``|`` separates a list's items)."""
+    with path.open(newline="", encoding="utf-8") as handle:
+        return tuple(
+            CountryProfile(
+                code=row["code"],
+                executives=int(row["executives"]),
+                spellings=tuple(row["spellings"].split("|")),
+                share_without_accounts=float(row["share_without_accounts"]),
+                share_on_x=float(row["share_on_x"]),
+                share_on_bluesky=float(row["share_on_bluesky"]),
+                first_names=tuple(row["first_names"].split("|")),
+            )
+            for row in csv.DictReader(handle)
+        )
+
+
+# Invented, per country: how many synthetic executives, the shares without accounts, on X
+# and on Bluesky (set so that the founding question has a visible answer), how the country
+# is written, and first names.
+COUNTRY_PROFILES = _country_profiles(BUNDLED_DATA_DIR / "demo" / "country_profiles.csv")
 
 # Invented surnames built from syllables, so no row reads like a real person.
 _SURNAME_STARTS = (

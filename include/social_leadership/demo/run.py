@@ -16,7 +16,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from social_leadership.airflow_env import (
+from social_leadership.local_airflow import (
     AirflowCommandError,
     airflow_environment,
     default_airflow_home,

@@ -1,5 +1,5 @@
 """Deterministic synthetic follower, following and post counts: what the sandbox API serves
-and what the demo history (:mod:`.history`) holds for the days before.
+and what the demo history (:mod:`.follower_history`) holds for the days before.
 
 Every number here is invented. Each account gets a base size and a growth rate from a
 hash of platform and handle, so a day's counts are the same on every machine and run, and

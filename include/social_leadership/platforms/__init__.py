@@ -12,21 +12,8 @@ import importlib
 import pkgutil
 from typing import Any
 
-from social_leadership.platforms.base import (
-    AccountObservation,
-    AccountStatus,
-    ConnectionField,
-    Connector,
-    ExtractResult,
-    PlatformError,
-    RawResponse,
-)
-from social_leadership.platforms.registry import (
-    connector_class,
-    platform_names,
-    register,
-    registered,
-)
+from social_leadership.platforms.base import Connector, PlatformError
+from social_leadership.platforms.registry import connector_class, platform_names
 
 # In this order they become the roster's columns (and the platform_metrics DAG's tasks).
 BUILT_IN_MODULES = ("x", "bluesky", "mastodon", "youtube", "graph", "linkedin", "threads")
@@ -38,14 +25,6 @@ for _name in BUILT_IN_MODULES:
 for _module in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
     if _module.name not in _SHARED_MODULES and _module.name not in BUILT_IN_MODULES:
         importlib.import_module(f"{__name__}.{_module.name}")
-
-from social_leadership.platforms.bluesky import BlueskyConnector  # noqa: E402
-from social_leadership.platforms.graph import FacebookConnector, InstagramConnector  # noqa: E402
-from social_leadership.platforms.linkedin import LinkedInConnector  # noqa: E402
-from social_leadership.platforms.mastodon import MastodonConnector  # noqa: E402
-from social_leadership.platforms.threads import ThreadsConnector  # noqa: E402
-from social_leadership.platforms.x import XConnector  # noqa: E402
-from social_leadership.platforms.youtube import YouTubeConnector  # noqa: E402
 
 
 def build_connector(
@@ -77,25 +56,4 @@ def build_connector(
     return connector(base_url, **options)
 
 
-__all__ = [
-    "AccountObservation",
-    "AccountStatus",
-    "BlueskyConnector",
-    "ConnectionField",
-    "Connector",
-    "ExtractResult",
-    "FacebookConnector",
-    "InstagramConnector",
-    "LinkedInConnector",
-    "MastodonConnector",
-    "PlatformError",
-    "RawResponse",
-    "ThreadsConnector",
-    "XConnector",
-    "YouTubeConnector",
-    "build_connector",
-    "connector_class",
-    "platform_names",
-    "register",
-    "registered",
-]
+__all__ = ["build_connector", "connector_class", "platform_names"]

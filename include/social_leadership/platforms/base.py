@@ -124,16 +124,14 @@ def observation_without_counts(
     response: RawResponse, handle: str, status: AccountStatus
 ) -> AccountObservation:
     """An observation of ``handle`` that carries a status but no counts."""
-    return AccountObservation(
-        platform=response.platform,
-        account_handle=handle,
-        account_id=None,
-        status=status,
-        followers=None,
-        following=None,
-        posts=None,
-        observed_at=response.fetched_at,
-    )
+    return counted_observation(response, handle, None, followers=None, status=status)
+
+
+def observations_without_counts(
+    response: RawResponse, status: AccountStatus
+) -> list[AccountObservation]:
+    """An observation of every handle the response was asked for, with ``status``."""
+    return [observation_without_counts(response, h, status) for h in response.requested_handles]
 
 
 def failed_response_observations(response: RawResponse) -> list[AccountObservation] | None:
@@ -144,7 +142,47 @@ def failed_response_observations(response: RawResponse) -> list[AccountObservati
     if response.status_code == 200:
         return None
     status = AccountStatus.DEFERRED if response.status_code == 429 else AccountStatus.ERROR
-    return [observation_without_counts(response, h, status) for h in response.requested_handles]
+    return observations_without_counts(response, status)
+
+
+def read_reply(response: RawResponse) -> dict[str, Any] | list[AccountObservation]:
+    """The JSON object of a 200 reply; or, when there is none to read, what every requested
+    handle was instead (see :func:`failed_response_observations`; a body that is not a
+    JSON object is an error)."""
+    failed = failed_response_observations(response)
+    if failed is not None:
+        return failed
+    document = json_document(response.body)
+    if not isinstance(document, dict):
+        return observations_without_counts(response, AccountStatus.ERROR)
+    return document
+
+
+def counted_observation(
+    response: RawResponse,
+    handle: str,
+    account_id: object,
+    *,
+    followers: int | None,
+    following: int | None = None,
+    posts: int | None = None,
+    status: AccountStatus | None = None,
+) -> AccountObservation:
+    """An observation of ``handle`` with the counts ``response`` gave; ``account_id`` as
+    the platform sent it (a number or a string; None when it sent none). Its status is
+    ``status`` when given, else ok when the follower count is known and hidden when not."""
+    if status is None:
+        status = AccountStatus.OK if followers is not None else AccountStatus.HIDDEN
+    return AccountObservation(
+        platform=response.platform,
+        account_handle=handle,
+        account_id=None if account_id is None else str(account_id),
+        status=status,
+        followers=followers,
+        following=following,
+        posts=posts,
+        observed_at=response.fetched_at,
+    )
 
 
 def quiet_http_logs() -> None:

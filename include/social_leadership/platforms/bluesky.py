@@ -7,7 +7,6 @@ from the landings), so a renamed handle is still found, under the roster's handl
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -15,15 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from social_leadership.platforms.base import (
-    AccountObservation,
-    AccountStatus,
-    Connector,
-    RawResponse,
-    count_value,
-    failed_response_observations,
-    observation_without_counts,
-)
+from social_leadership.platforms import base
 from social_leadership.platforms.registry import register
 
 BLUESKY_PUBLIC_APPVIEW = "https://public.api.bsky.app"
@@ -32,7 +23,7 @@ _DOMAIN_HANDLE = r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z](?:[a-z0-9-]{
 
 
 @register
-class BlueskyConnector(Connector):
+class BlueskyConnector(base.Connector):
     platform = "bluesky"
     display_name = "Bluesky"
     public_base_url = BLUESKY_PUBLIC_APPVIEW
@@ -72,22 +63,18 @@ class BlueskyConnector(Connector):
         )
 
     @classmethod
-    def parse(cls, response: RawResponse) -> list[AccountObservation]:
-        requested = response.requested_handles
-        failed = failed_response_observations(response)
-        if failed is not None:
-            return failed
-        try:
-            profiles = json.loads(response.body).get("profiles", [])
-        except (ValueError, AttributeError):
-            return [observation_without_counts(response, h, AccountStatus.ERROR) for h in requested]
+    def parse(cls, response: base.RawResponse) -> list[base.AccountObservation]:
+        reply = base.read_reply(response)
+        if isinstance(reply, list):
+            return reply
         by_key: dict[str, dict[str, Any]] = {}
-        for profile in profiles:
+        for profile in reply.get("profiles") or []:
             if not isinstance(profile, dict):
                 continue
             for key in (profile.get("handle"), profile.get("did")):
                 if isinstance(key, str):
                     by_key[key.casefold()] = profile
+        requested = response.requested_handles
         # The actors asked for, in the order of the requested handles: a DID where one
         # was known, else the handle itself.
         actors = parse_qs(urlsplit(response.request_url).query).get("actors", [])
@@ -98,24 +85,17 @@ class BlueskyConnector(Connector):
             profile = by_key.get(actor.casefold())
             if profile is None:
                 observations.append(
-                    observation_without_counts(response, handle, AccountStatus.NOT_FOUND)
+                    base.observation_without_counts(response, handle, base.AccountStatus.NOT_FOUND)
                 )
                 continue
-            counts = (
-                count_value(profile, "followersCount"),
-                count_value(profile, "followsCount"),
-                count_value(profile, "postsCount"),
-            )
             observations.append(
-                AccountObservation(
-                    platform=cls.platform,
-                    account_handle=handle,
-                    account_id=profile.get("did"),
-                    status=AccountStatus.OK if counts[0] is not None else AccountStatus.HIDDEN,
-                    followers=counts[0],
-                    following=counts[1],
-                    posts=counts[2],
-                    observed_at=response.fetched_at,
+                base.counted_observation(
+                    response,
+                    handle,
+                    profile.get("did"),
+                    followers=base.count_value(profile, "followersCount"),
+                    following=base.count_value(profile, "followsCount"),
+                    posts=base.count_value(profile, "postsCount"),
                 )
             )
         return observations

@@ -24,18 +24,7 @@ from typing import Any, ClassVar
 
 import httpx
 
-from social_leadership.platforms.base import (
-    LAND,
-    AccountObservation,
-    AccountStatus,
-    ConnectionField,
-    Connector,
-    RawResponse,
-    Verdict,
-    count_value,
-    json_document,
-    observation_without_counts,
-)
+from social_leadership.platforms import base
 from social_leadership.platforms.registry import register
 
 GRAPH_API = "https://graph.facebook.com"
@@ -94,7 +83,9 @@ def graph_usage(headers: httpx.Headers) -> GraphUsage | None:
     return highest
 
 
-class GraphConnector(Connector):
+class GraphConnector(base.Connector):
+    # Facebook and Instagram are both asked of the Graph API (Threads has a host of its own).
+    public_base_url: ClassVar[str] = GRAPH_API
     batch_size: ClassVar[int] = 1
 
     def __init__(
@@ -124,47 +115,49 @@ class GraphConnector(Connector):
             "are deferred to a later run"
         )
 
-    def judge(self, status: int, body: bytes, headers: httpx.Headers) -> Verdict:
-        error = graph_error(json_document(body))
+    def judge(self, status: int, body: bytes, headers: httpx.Headers) -> base.Verdict:
+        error = graph_error(base.json_document(body))
         if error is not None:
             code = error.get("code")
             if code in THROTTLE_CODES:
-                return Verdict("rate_limited", wait_seconds=self._seconds_until_reset(headers))
+                return base.Verdict("rate_limited", wait_seconds=self._seconds_until_reset(headers))
             if code in AUTH_CODES:
-                return Verdict("fatal", f"Graph error {code}: access token rejected")
+                return base.Verdict("fatal", f"Graph error {code}: access token rejected")
             if code in NOT_FOUND_CODES and status in (400, 404):
-                return LAND
+                return base.LAND
             if status == 200 or error.get("is_transient") is True or code in (1, 2):
-                return Verdict("retry", f"Graph error {code} (HTTP {status})")
+                return base.Verdict("retry", f"Graph error {code} (HTTP {status})")
         return super().judge(status, body, headers)
 
     @classmethod
-    def _failed(cls, response: RawResponse) -> list[AccountObservation] | None:
+    def _failed(cls, response: base.RawResponse) -> list[base.AccountObservation] | None:
         if response.status_code == 200:
             return None
-        error = graph_error(json_document(response.body))
+        error = graph_error(base.json_document(response.body))
         if error is not None and error.get("code") in NOT_FOUND_CODES:
-            status = AccountStatus.NOT_FOUND
+            status = base.AccountStatus.NOT_FOUND
         elif error is not None and error.get("code") in THROTTLE_CODES:
-            status = AccountStatus.DEFERRED
+            status = base.AccountStatus.DEFERRED
         else:
-            status = AccountStatus.ERROR
-        return [observation_without_counts(response, h, status) for h in response.requested_handles]
+            status = base.AccountStatus.ERROR
+        return base.observations_without_counts(response, status)
 
     @classmethod
-    def _parse_profile(cls, response: RawResponse, **fields: Any) -> list[AccountObservation]:
+    def _parse_profile(
+        cls, response: base.RawResponse, **fields: Any
+    ) -> list[base.AccountObservation]:
         return _profile_observation(cls, response, **fields)
 
 
 def _profile_observation(
     cls: type[GraphConnector],
-    response: RawResponse,
+    response: base.RawResponse,
     *,
     followers: tuple[str, ...],
     within: str | None = None,
     following: str | None = None,
     posts: str | None = None,
-) -> list[AccountObservation]:
+) -> list[base.AccountObservation]:
     """One account per Graph call: its counts, or why there are none.
 
     ``followers`` lists the field names to try in order (the Graph APIs disagree:
@@ -175,24 +168,22 @@ def _profile_observation(
     if failed is not None:
         return failed
     handle = response.requested_handles[0]
-    document = json_document(response.body)
+    document = base.json_document(response.body)
     if within is not None and isinstance(document, dict):
         document = document.get(within)
     if not isinstance(document, dict):
-        return [observation_without_counts(response, handle, AccountStatus.ERROR)]
+        return [base.observation_without_counts(response, handle, base.AccountStatus.ERROR)]
     count = next(
-        (value for key in followers if (value := count_value(document, key)) is not None), None
+        (value for key in followers if (value := base.count_value(document, key)) is not None), None
     )
     return [
-        AccountObservation(
-            platform=cls.platform,
-            account_handle=handle,
-            account_id=str(document["id"]) if document.get("id") is not None else None,
-            status=AccountStatus.OK if count is not None else AccountStatus.HIDDEN,
+        base.counted_observation(
+            response,
+            handle,
+            document.get("id"),
             followers=count,
-            following=count_value(document, following) if following else None,
-            posts=count_value(document, posts) if posts else None,
-            observed_at=response.fetched_at,
+            following=base.count_value(document, following) if following else None,
+            posts=base.count_value(document, posts) if posts else None,
         )
     ]
 
@@ -201,9 +192,10 @@ def _profile_observation(
 class FacebookConnector(GraphConnector):
     platform = "facebook"
     display_name = "Facebook"
-    public_base_url = GRAPH_API
     connection_fields = (
-        ConnectionField("access_token", "password", "a page or app access token", required=True),
+        base.ConnectionField(
+            "access_token", "password", "a page or app access token", required=True
+        ),
     )
     # A Page's name, or profile:<name> for a person's profile (import-only).
     handle_pattern = re.compile(r"^(?:profile:)?[A-Za-z0-9.]{1,50}$")
@@ -221,7 +213,7 @@ class FacebookConnector(GraphConnector):
         )
 
     @classmethod
-    def parse(cls, response: RawResponse) -> list[AccountObservation]:
+    def parse(cls, response: base.RawResponse) -> list[base.AccountObservation]:
         return cls._parse_profile(response, followers=("followers_count", "fan_count"))
 
 
@@ -231,10 +223,9 @@ class InstagramConnector(GraphConnector):
 
     platform = "instagram"
     display_name = "Instagram"
-    public_base_url = GRAPH_API
     connection_fields = (
-        ConnectionField("access_token", "password", "a user access token", required=True),
-        ConnectionField(
+        base.ConnectionField("access_token", "password", "a user access token", required=True),
+        base.ConnectionField(
             "ig_user_id",
             "login",
             "the own business account id (the caller's Instagram business user id)",
@@ -263,7 +254,7 @@ class InstagramConnector(GraphConnector):
         )
 
     @classmethod
-    def parse(cls, response: RawResponse) -> list[AccountObservation]:
+    def parse(cls, response: base.RawResponse) -> list[base.AccountObservation]:
         return cls._parse_profile(
             response,
             within="business_discovery",

@@ -6,25 +6,13 @@ roster are never requested: their counts come in by history import only.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
 from typing import Any
 
 import httpx
 
-from social_leadership.platforms.base import (
-    LAND,
-    AccountObservation,
-    AccountStatus,
-    ConnectionField,
-    Connector,
-    RawResponse,
-    Verdict,
-    count_value,
-    failed_response_observations,
-    observation_without_counts,
-)
+from social_leadership.platforms import base
 from social_leadership.platforms.registry import register
 
 LINKEDIN_API = "https://api.linkedin.com"
@@ -39,12 +27,12 @@ def is_linkedin_organization(handle: str) -> bool:
 
 
 @register
-class LinkedInConnector(Connector):
+class LinkedInConnector(base.Connector):
     platform = "linkedin"
     display_name = "LinkedIn"
     public_base_url = LINKEDIN_API
     connection_fields = (
-        ConnectionField("access_token", "password", "an OAuth access token", required=True),
+        base.ConnectionField("access_token", "password", "an OAuth access token", required=True),
     )
     # A member's vanity name (import-only) or an organization's URN (fetched).
     handle_pattern = re.compile(r"^(?:[A-Za-z0-9_-]{2,100}|urn:li:organization:[0-9]{1,20})$")
@@ -79,9 +67,9 @@ class LinkedInConnector(Connector):
             },
         )
 
-    def judge(self, status: int, body: bytes, headers: httpx.Headers) -> Verdict:
+    def judge(self, status: int, body: bytes, headers: httpx.Headers) -> base.Verdict:
         if status == 404:
-            return LAND
+            return base.LAND
         return super().judge(status, body, headers)
 
     @classmethod
@@ -89,27 +77,16 @@ class LinkedInConnector(Connector):
         return isinstance(document, dict) and "firstDegreeSize" not in document
 
     @classmethod
-    def parse(cls, response: RawResponse) -> list[AccountObservation]:
+    def parse(cls, response: base.RawResponse) -> list[base.AccountObservation]:
         handle = response.requested_handles[0]
         if response.status_code == 404:
-            return [observation_without_counts(response, handle, AccountStatus.NOT_FOUND)]
-        failed = failed_response_observations(response)
-        if failed is not None:
-            return failed
-        try:
-            document = json.loads(response.body)
-        except ValueError:
-            return [observation_without_counts(response, handle, AccountStatus.ERROR)]
-        followers = count_value(document, "firstDegreeSize") if isinstance(document, dict) else None
+            return [base.observation_without_counts(response, handle, base.AccountStatus.NOT_FOUND)]
+        reply = base.read_reply(response)
+        if isinstance(reply, list):
+            return reply
+        followers = base.count_value(reply, "firstDegreeSize")
+        # An organization's URN is its id; a reply without a count is not an answer.
+        status = base.AccountStatus.OK if followers is not None else base.AccountStatus.ERROR
         return [
-            AccountObservation(
-                platform=cls.platform,
-                account_handle=handle,
-                account_id=handle,
-                status=AccountStatus.OK if followers is not None else AccountStatus.ERROR,
-                followers=followers,
-                following=None,
-                posts=None,
-                observed_at=response.fetched_at,
-            )
+            base.counted_observation(response, handle, handle, followers=followers, status=status)
         ]

@@ -23,7 +23,6 @@ is not found.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections.abc import Mapping, Sequence
@@ -32,21 +31,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from social_leadership.platforms.base import (
-    LAND,
-    AccountObservation,
-    AccountStatus,
-    ConnectionField,
-    Connector,
-    ExtractResult,
-    PlatformError,
-    RawResponse,
-    Verdict,
-    count_value,
-    dedupe_handles,
-    json_document,
-    observation_without_counts,
-)
+from social_leadership.platforms import base
 from social_leadership.platforms.registry import register
 
 log = logging.getLogger(__name__)
@@ -57,19 +42,19 @@ MASTODON_MAX_IDS = 40
 
 
 @register
-class MastodonConnector(Connector):
+class MastodonConnector(base.Connector):
     platform = "mastodon"
     display_name = "Mastodon"
     # Each account is asked of its own instance.
     public_base_url = "https://{instance}"
     connection_fields = (
-        ConnectionField(
+        base.ConnectionField(
             "access_token",
             "password",
             "optional: a token for instances in whitelist mode, sent only to the instances "
             "in allowed_instances",
         ),
-        ConnectionField(
+        base.ConnectionField(
             "allowed_instances",
             "extra",
             "the instance host names the token may go to (a list or a comma-separated "
@@ -106,13 +91,13 @@ class MastodonConnector(Connector):
         unknown = [h for h in handles if h.casefold() not in self._ids]
         return super().plan_batches(known) + [[handle] for handle in unknown]
 
-    def extract(self, handles: Sequence[str]) -> ExtractResult:
+    def extract(self, handles: Sequence[str]) -> base.ExtractResult:
         if INSTANCE not in self.base_url:
             return self._extract_from_one_instance(handles)
         by_instance: dict[str, list[str]] = {}
-        for handle in dedupe_handles(handles, self.handle_key):
+        for handle in base.dedupe_handles(handles, self.handle_key):
             by_instance.setdefault(_instance_of(handle), []).append(handle)
-        result = ExtractResult(platform=self.platform)
+        result = base.ExtractResult(platform=self.platform)
         template = self.base_url
         anonymous = [i for i in by_instance if i not in self._token_instances]
         if self._access_token and anonymous:
@@ -130,10 +115,10 @@ class MastodonConnector(Connector):
                 self._send_token = instance in self._token_instances
                 try:
                     _merge(result, self._extract_from_one_instance(members))
-                except PlatformError as refusal:
+                except base.PlatformError as refusal:
                     # Anyone's instance can be in the roster: its refusal (a login it was
                     # not given, a redirect, a 4xx) leaves only its own accounts unread.
-                    unread = ExtractResult(self.platform, deferred_handles=list(members))
+                    unread = base.ExtractResult(self.platform, deferred_handles=list(members))
                     unread.message, unread.refused = str(refusal), True
                     _merge(result, unread)
         finally:
@@ -141,7 +126,7 @@ class MastodonConnector(Connector):
             self._send_token = False
         return result
 
-    def _extract_from_one_instance(self, handles: Sequence[str]) -> ExtractResult:
+    def _extract_from_one_instance(self, handles: Sequence[str]) -> base.ExtractResult:
         result = super().extract(handles)
         retry = [handle for response in result.responses for handle in _left_out_of_batch(response)]
         if retry:
@@ -167,12 +152,12 @@ class MastodonConnector(Connector):
         self._batch_sent = False
         return super().prepare(client, batch)
 
-    def judge(self, status: int, body: bytes, headers: httpx.Headers) -> Verdict:
-        if status == 404 and (self._batch_sent or isinstance(json_document(body), dict)):
+    def judge(self, status: int, body: bytes, headers: httpx.Headers) -> base.Verdict:
+        if status == 404 and (self._batch_sent or isinstance(base.json_document(body), dict)):
             # A lookup's 404 is a per-account answer; a batch's, that the route is missing.
-            return LAND
+            return base.LAND
         if status == 401 and self._access_token and not self._send_token:
-            return Verdict(
+            return base.Verdict(
                 "fatal",
                 "HTTP 401: the instance requires a login, and the token goes only to the "
                 "instances in the connection's allowed_instances",
@@ -180,26 +165,22 @@ class MastodonConnector(Connector):
         return super().judge(status, body, headers)
 
     @classmethod
-    def parse(cls, response: RawResponse) -> list[AccountObservation]:
+    def parse(cls, response: base.RawResponse) -> list[base.AccountObservation]:
         requested = response.requested_handles
         # Accounts a batch left out were looked up one by one (see extract): the batch says
         # nothing about them.
         left_out = {handle.casefold() for handle in _left_out_of_batch(response)}
-        if response.status_code == 404 and left_out:
-            return []
         if response.status_code == 404:
-            return [
-                observation_without_counts(response, h, AccountStatus.NOT_FOUND) for h in requested
-            ]
-        if response.status_code != 200:
-            status = AccountStatus.DEFERRED if response.status_code == 429 else AccountStatus.ERROR
-            return [observation_without_counts(response, h, status) for h in requested]
-        try:
-            document = json.loads(response.body)
-        except ValueError:
-            return [observation_without_counts(response, h, AccountStatus.ERROR) for h in requested]
-        query = parse_qs(urlsplit(response.request_url).query)
-        ids = query.get("id[]", [])
+            return (
+                []
+                if left_out
+                else base.observations_without_counts(response, base.AccountStatus.NOT_FOUND)
+            )
+        failed = base.failed_response_observations(response)
+        if failed is not None:
+            return failed
+        document = base.json_document(response.body)
+        ids = parse_qs(urlsplit(response.request_url).query).get("id[]", [])
         if isinstance(document, dict):
             by_handle = {requested[0].casefold(): document}
         elif isinstance(document, list) and len(ids) == len(requested):
@@ -210,7 +191,7 @@ class MastodonConnector(Connector):
                 if account_id in by_id
             }
         else:
-            return [observation_without_counts(response, h, AccountStatus.ERROR) for h in requested]
+            return base.observations_without_counts(response, base.AccountStatus.ERROR)
         observations = []
         for handle in requested:
             if handle.casefold() in left_out:
@@ -218,26 +199,20 @@ class MastodonConnector(Connector):
             account = by_handle.get(handle.casefold())
             if account is None:
                 observations.append(
-                    observation_without_counts(response, handle, AccountStatus.NOT_FOUND)
+                    base.observation_without_counts(response, handle, base.AccountStatus.NOT_FOUND)
                 )
                 continue
-            followers = count_value(account, "followers_count")
-            if account.get("suspended") is True:
-                status = AccountStatus.SUSPENDED
-            elif followers is None:
-                status = AccountStatus.HIDDEN
-            else:
-                status = AccountStatus.OK
+            followers = base.count_value(account, "followers_count")
+            suspended = account.get("suspended") is True
             observations.append(
-                AccountObservation(
-                    platform=cls.platform,
-                    account_handle=handle,
-                    account_id=str(account["id"]) if account.get("id") is not None else None,
-                    status=status,
-                    followers=followers if status is AccountStatus.OK else None,
-                    following=count_value(account, "following_count"),
-                    posts=count_value(account, "statuses_count"),
-                    observed_at=response.fetched_at,
+                base.counted_observation(
+                    response,
+                    handle,
+                    account.get("id"),
+                    followers=None if suspended else followers,
+                    following=base.count_value(account, "following_count"),
+                    posts=base.count_value(account, "statuses_count"),
+                    status=base.AccountStatus.SUSPENDED if suspended else None,
                 )
             )
         return observations
@@ -257,14 +232,16 @@ def instance_hosts(listed: Sequence[str] | str | None) -> frozenset[str]:
     elif isinstance(listed, list | tuple | set | frozenset):
         entries = list(listed)
     else:
-        raise PlatformError(
+        raise base.PlatformError(
             "mastodon: allowed_instances (connection extra) must be a list or a "
             f"comma-separated string of instance host names, not {type(listed).__name__}"
         )
     hosts = set()
     for entry in entries:
         if not isinstance(entry, str):
-            raise PlatformError(f"mastodon: allowed_instances entry {entry!r} is not a host name")
+            raise base.PlatformError(
+                f"mastodon: allowed_instances entry {entry!r} is not a host name"
+            )
         host = entry.strip()
         if "://" in host:
             host = urlsplit(host).netloc
@@ -272,7 +249,9 @@ def instance_hosts(listed: Sequence[str] | str | None) -> frozenset[str]:
         if not host:
             continue
         if not _HOST.match(host):
-            raise PlatformError(f"mastodon: allowed_instances entry {entry!r} is not a host name")
+            raise base.PlatformError(
+                f"mastodon: allowed_instances entry {entry!r} is not a host name"
+            )
         hosts.add(host)
     return frozenset(hosts)
 
@@ -281,7 +260,7 @@ def _instance_of(handle: str) -> str:
     return handle.rsplit("@", 1)[-1].casefold()
 
 
-def _merge(result: ExtractResult, more: ExtractResult) -> None:
+def _merge(result: base.ExtractResult, more: base.ExtractResult) -> None:
     result.responses.extend(more.responses)
     result.requests_sent += more.requests_sent
     result.deferred_handles.extend(more.deferred_handles)
@@ -291,7 +270,7 @@ def _merge(result: ExtractResult, more: ExtractResult) -> None:
         result.message = f"{result.message}; {more.message}" if result.message else more.message
 
 
-def _left_out_of_batch(response: RawResponse) -> list[str]:
+def _left_out_of_batch(response: base.RawResponse) -> list[str]:
     """The accounts an id batch did not answer for: all of them when the instance has no
     batch route (404), else those whose id is not in the reply."""
     if not urlsplit(response.request_url).path.endswith(ACCOUNTS_PATH):
@@ -300,7 +279,7 @@ def _left_out_of_batch(response: RawResponse) -> list[str]:
         return list(response.requested_handles)
     if response.status_code != 200:
         return []
-    document = json_document(response.body)
+    document = base.json_document(response.body)
     ids = parse_qs(urlsplit(response.request_url).query).get("id[]", [])
     if not isinstance(document, list) or len(ids) != len(response.requested_handles):
         return []

@@ -208,4 +208,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    # `python -m` runs this file as a second module, __main__, whose registry no connector
+    # fills: run the package's own copy, the one the connectors register with.
+    from social_leadership.platforms import registry
+
+    raise SystemExit(registry.main())

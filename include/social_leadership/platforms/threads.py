@@ -15,13 +15,7 @@ from typing import Any
 
 import httpx
 
-from social_leadership.platforms.base import (
-    AccountObservation,
-    ConnectionField,
-    RawResponse,
-    Verdict,
-    json_document,
-)
+from social_leadership.platforms import base
 from social_leadership.platforms.graph import GraphConnector, graph_error
 from social_leadership.platforms.registry import register
 
@@ -43,7 +37,7 @@ class ThreadsConnector(GraphConnector):
     display_name = "Threads"
     public_base_url = THREADS_API
     connection_fields = (
-        ConnectionField(
+        base.ConnectionField(
             "access_token",
             "password",
             f"an access token with the {DISCOVERY_PERMISSION} permission",
@@ -65,10 +59,10 @@ class ThreadsConnector(GraphConnector):
             headers=self._headers(),
         )
 
-    def judge(self, status: int, body: bytes, headers: httpx.Headers) -> Verdict:
-        error = graph_error(json_document(body))
+    def judge(self, status: int, body: bytes, headers: httpx.Headers) -> base.Verdict:
+        error = graph_error(base.json_document(body))
         if error is not None and status != 200 and is_permission_error(error.get("code")):
-            return Verdict(
+            return base.Verdict(
                 "fatal",
                 f"Graph error {error['code']}: the token lacks the {DISCOVERY_PERMISSION} "
                 "permission needed to look up other profiles",
@@ -76,6 +70,6 @@ class ThreadsConnector(GraphConnector):
         return super().judge(status, body, headers)
 
     @classmethod
-    def parse(cls, response: RawResponse) -> list[AccountObservation]:
+    def parse(cls, response: base.RawResponse) -> list[base.AccountObservation]:
         # Threads' profile lookup says follower_count (singular); insights say followers_.
         return cls._parse_profile(response, followers=("follower_count", "followers_count"))

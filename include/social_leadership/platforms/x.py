@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
 from typing import Any
 
 import httpx
 
-from social_leadership.platforms.base import (
-    AccountObservation,
-    AccountStatus,
-    ConnectionField,
-    Connector,
-    RawResponse,
-    count_value,
-    failed_response_observations,
-    observation_without_counts,
-)
+from social_leadership.platforms import base
 from social_leadership.platforms.registry import register
 
 X_API = "https://api.x.com"
@@ -28,12 +18,12 @@ _NOT_AUTHORIZED_TYPE = "https://api.twitter.com/2/problems/not-authorized-for-re
 
 
 @register
-class XConnector(Connector):
+class XConnector(base.Connector):
     platform = "x"
     display_name = "X (Twitter)"
     public_base_url = X_API
     connection_fields = (
-        ConnectionField("bearer_token", "password", "the app's bearer token", required=True),
+        base.ConnectionField("bearer_token", "password", "the app's bearer token", required=True),
     )
     handle_pattern = re.compile(r"^[A-Za-z0-9_]{1,15}$")
     drops_at_sign = True
@@ -65,73 +55,60 @@ class XConnector(Connector):
         )
 
     @classmethod
-    def parse(cls, response: RawResponse) -> list[AccountObservation]:
-        requested = response.requested_handles
-        failed = failed_response_observations(response)
-        if failed is not None:
-            return failed
-        try:
-            document = json.loads(response.body)
-            users = document.get("data") or []
-            errors = document.get("errors") or []
-        except (ValueError, AttributeError):
-            return [observation_without_counts(response, h, AccountStatus.ERROR) for h in requested]
+    def parse(cls, response: base.RawResponse) -> list[base.AccountObservation]:
+        reply = base.read_reply(response)
+        if isinstance(reply, list):
+            return reply
         users_by_name = {
             user["username"].casefold(): user
-            for user in users
+            for user in reply.get("data") or []
             if isinstance(user, dict) and isinstance(user.get("username"), str)
         }
-        error_status: dict[str, AccountStatus] = {}
-        for error in errors:
+        error_status: dict[str, base.AccountStatus] = {}
+        for error in reply.get("errors") or []:
             if not isinstance(error, dict):
                 continue
             name = error.get("value") or error.get("resource_id")
             if isinstance(name, str):
                 error_status[name.casefold()] = _status_of_error(error)
         observations = []
-        for handle in requested:
+        for handle in response.requested_handles:
             key = handle.casefold()
             user = users_by_name.get(key)
             if user is None:
-                status = error_status.get(key, AccountStatus.NOT_FOUND)
-                observations.append(observation_without_counts(response, handle, status))
+                status = error_status.get(key, base.AccountStatus.NOT_FOUND)
+                observations.append(base.observation_without_counts(response, handle, status))
                 continue
             metrics = user.get("public_metrics")
             if not isinstance(metrics, dict):
                 metrics = {}
-            followers = count_value(metrics, "followers_count")
-            posts = count_value(metrics, "post_count")
+            followers = base.count_value(metrics, "followers_count")
+            posts = base.count_value(metrics, "post_count")
             if posts is None:
-                posts = count_value(metrics, "tweet_count")
-            if followers is None:
-                status = AccountStatus.HIDDEN
-            elif user.get("protected") is True:
-                status = AccountStatus.PROTECTED
-            else:
-                status = AccountStatus.OK
+                posts = base.count_value(metrics, "tweet_count")
+            protected = followers is not None and user.get("protected") is True
             observations.append(
-                AccountObservation(
-                    platform=cls.platform,
-                    account_handle=handle,
-                    account_id=str(user["id"]) if user.get("id") is not None else None,
-                    status=status,
+                base.counted_observation(
+                    response,
+                    handle,
+                    user.get("id"),
                     followers=followers,
-                    following=count_value(metrics, "following_count"),
+                    following=base.count_value(metrics, "following_count"),
                     posts=posts,
-                    observed_at=response.fetched_at,
+                    status=base.AccountStatus.PROTECTED if protected else None,
                 )
             )
         return observations
 
 
-def _status_of_error(error: dict[str, Any]) -> AccountStatus:
+def _status_of_error(error: dict[str, Any]) -> base.AccountStatus:
     # X reports suspended users under the not-found problem type; only the detail tells.
     detail = f"{error.get('detail', '')} {error.get('title', '')}".casefold()
     problem = str(error.get("type", ""))
     if "suspended" in detail:
-        return AccountStatus.SUSPENDED
+        return base.AccountStatus.SUSPENDED
     if "protected" in detail or problem == _NOT_AUTHORIZED_TYPE:
-        return AccountStatus.PROTECTED
+        return base.AccountStatus.PROTECTED
     if problem == _NOT_FOUND_TYPE or "not found" in detail:
-        return AccountStatus.NOT_FOUND
-    return AccountStatus.ERROR
+        return base.AccountStatus.NOT_FOUND
+    return base.AccountStatus.ERROR

@@ -3,7 +3,6 @@ one ``@handle`` a call). The API key travels as ``key=`` and is redacted everywh
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -12,16 +11,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
-from social_leadership.platforms.base import (
-    AccountObservation,
-    AccountStatus,
-    ConnectionField,
-    Connector,
-    RawResponse,
-    Verdict,
-    json_document,
-    observation_without_counts,
-)
+from social_leadership.platforms import base
 from social_leadership.platforms.registry import register
 
 YOUTUBE_API = "https://www.googleapis.com"
@@ -36,11 +26,11 @@ _PACIFIC = ZoneInfo("America/Los_Angeles")
 
 
 @register
-class YouTubeConnector(Connector):
+class YouTubeConnector(base.Connector):
     platform = "youtube"
     display_name = "YouTube"
     public_base_url = YOUTUBE_API
-    connection_fields = (ConnectionField("api_key", "password", "an API key", required=True),)
+    connection_fields = (base.ConnectionField("api_key", "password", "an API key", required=True),)
     # A channel id (UC + 22 characters, case-sensitive) or an @handle.
     handle_pattern = re.compile(r"^(?:UC[A-Za-z0-9_-]{22}|@[A-Za-z0-9._-]{3,30})$")
     batch_size = YOUTUBE_MAX_IDS
@@ -72,14 +62,14 @@ class YouTubeConnector(Connector):
             headers={"Accept": "application/json"},
         )
 
-    def judge(self, status: int, body: bytes, headers: httpx.Headers) -> Verdict:
-        reasons = _error_reasons(json_document(body))
+    def judge(self, status: int, body: bytes, headers: httpx.Headers) -> base.Verdict:
+        reasons = _error_reasons(base.json_document(body))
         if status in (403, 429) and reasons & QUOTA_REASONS:
-            return Verdict("rate_limited", wait_seconds=self._seconds_until_quota_reset())
+            return base.Verdict("rate_limited", wait_seconds=self._seconds_until_quota_reset())
         if status in (403, 429) and reasons & SHORT_TERM_REASONS:
-            return Verdict("retry", f"HTTP {status}: short-term rate limit")
+            return base.Verdict("retry", f"HTTP {status}: short-term rate limit")
         if status == 200 and reasons:
-            return Verdict("retry", "HTTP 200 carrying an error body")
+            return base.Verdict("retry", "HTTP 200 carrying an error body")
         return super().judge(status, body, headers)
 
     def _seconds_until_quota_reset(self) -> float:
@@ -87,20 +77,15 @@ class YouTubeConnector(Connector):
         return (quota_reset_after(now) - now).total_seconds()
 
     @classmethod
-    def parse(cls, response: RawResponse) -> list[AccountObservation]:
+    def parse(cls, response: base.RawResponse) -> list[base.AccountObservation]:
+        if response.status_code in (403, 429):
+            # YouTube signals a spent quota with a 403 as well as a 429.
+            return base.observations_without_counts(response, base.AccountStatus.DEFERRED)
+        reply = base.read_reply(response)
+        if isinstance(reply, list):
+            return reply
+        items = [item for item in reply.get("items") or [] if isinstance(item, dict)]
         requested = response.requested_handles
-        if response.status_code != 200:
-            status = (
-                AccountStatus.DEFERRED
-                if response.status_code in (403, 429)
-                else AccountStatus.ERROR
-            )
-            return [observation_without_counts(response, h, status) for h in requested]
-        try:
-            items = json.loads(response.body).get("items") or []
-        except (ValueError, AttributeError):
-            return [observation_without_counts(response, h, AccountStatus.ERROR) for h in requested]
-        items = [item for item in items if isinstance(item, dict)]
         if requested[0].startswith("@"):
             by_handle = {requested[0]: items[0]} if items else {}
         else:
@@ -110,22 +95,18 @@ class YouTubeConnector(Connector):
             item = by_handle.get(handle)
             if item is None:
                 observations.append(
-                    observation_without_counts(response, handle, AccountStatus.NOT_FOUND)
+                    base.observation_without_counts(response, handle, base.AccountStatus.NOT_FOUND)
                 )
                 continue
             stats = item.get("statistics") if isinstance(item.get("statistics"), dict) else {}
             hidden = stats.get("hiddenSubscriberCount") is True
-            followers = None if hidden else _count(stats.get("subscriberCount"))
             observations.append(
-                AccountObservation(
-                    platform=cls.platform,
-                    account_handle=handle,
-                    account_id=str(item["id"]) if item.get("id") is not None else None,
-                    status=AccountStatus.OK if followers is not None else AccountStatus.HIDDEN,
-                    followers=followers,
-                    following=None,
+                base.counted_observation(
+                    response,
+                    handle,
+                    item.get("id"),
+                    followers=None if hidden else _count(stats.get("subscriberCount")),
                     posts=_count(stats.get("videoCount")),
-                    observed_at=response.fetched_at,
                 )
             )
         return observations

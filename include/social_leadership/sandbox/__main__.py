@@ -1,6 +1,6 @@
 """Run the sandbox API until SIGTERM or SIGINT.
 
-    python -m social_leadership.sandbox --port 8765 [--roster PATH] [--ready-file PATH]
+    python -m social_leadership.sandbox --port 8765 [--roster PATH] [--ready-file PATH] [--token T]
 
 With ``--port 0`` the system picks a free port; ``--ready-file`` receives the base URL once
 the server listens, so a supervisor (a test, docker-compose healthcheck) knows where and when.
@@ -16,7 +16,7 @@ import threading
 from pathlib import Path
 from types import FrameType
 
-from social_leadership.sandbox.server import SANDBOX_X_TOKEN, SandboxServer
+from social_leadership.sandbox.server import SANDBOX_TOKEN, SandboxServer
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,7 +28,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8765, help="0 picks a free port")
     parser.add_argument("--roster", type=Path, help="roster CSV (default: SLW_ROSTER_PATH)")
     parser.add_argument("--ready-file", type=Path, help="write the base URL here when listening")
-    parser.add_argument("--x-token", default=os.environ.get("SLW_SANDBOX_X_TOKEN", SANDBOX_X_TOKEN))
+    parser.add_argument(
+        "--token",
+        default=os.environ.get("SLW_SANDBOX_TOKEN", SANDBOX_TOKEN),
+        help="the bearer token of every platform route that takes one "
+        f"(default: SLW_SANDBOX_TOKEN, else {SANDBOX_TOKEN!r})",
+    )
     args = parser.parse_args(argv)
 
     stopping = threading.Event()
@@ -39,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
 
-    server = SandboxServer(roster=args.roster, host=args.host, port=args.port, x_token=args.x_token)
+    server = SandboxServer(roster=args.roster, host=args.host, port=args.port, token=args.token)
     base_url = server.start()
     try:
         print(f"sandbox listening on {base_url}", flush=True)

@@ -55,8 +55,9 @@ X_NOT_FOUND = "https://api.twitter.com/2/problems/resource-not-found"
 X_INVALID_REQUEST = "https://api.twitter.com/2/problems/invalid-request"
 # A fixed moment for profile timestamps: they must not change between runs.
 _CREATED_AT = "2023-04-01T00:00:00.000Z"
-# Not a secret: the sandbox's well-known token, so demo connections work out of the box.
-SANDBOX_X_TOKEN = "sandbox-token"  # noqa: S105
+# Not a secret: the sandbox's well-known token (every platform that takes one), so demo
+# connections work out of the box.
+SANDBOX_TOKEN = "sandbox-token"  # noqa: S105
 
 MASTODON_LOOKUP_PATH = "/api/v1/accounts/lookup"
 MASTODON_ACCOUNTS_PATH = "/api/v1/accounts"
@@ -149,15 +150,34 @@ class Reply:
         return json.dumps(self.body, separators=(",", ":")).encode()
 
 
-def rate_limit_headers(
-    server: SandboxServer, budget: Budget, remaining: int, reset: int
-) -> dict[str, str]:
-    """The common ``x-rate-limit-*`` triple (X's spelling; reset in epoch seconds)."""
-    return {
-        "x-rate-limit-limit": str(budget.limit),
-        "x-rate-limit-remaining": str(remaining),
-        "x-rate-limit-reset": str(reset),
-    }
+RateHeaders = Callable[["SandboxServer", Budget, int, int], dict[str, str]]
+
+
+def limit_headers(
+    limit: str,
+    remaining: str,
+    reset: str,
+    *,
+    reset_text: Callable[[int], str] = str,
+    policy: str | None = None,
+) -> RateHeaders:
+    """Rate-limit headers under the given names: the budget's limit, the requests it has
+    left and when it resets (epoch seconds, as ``reset_text`` writes them), and with
+    ``policy`` the budget as ``<limit>;w=<window seconds>``."""
+
+    def headers(server: SandboxServer, budget: Budget, left: int, reset_at: int) -> dict[str, str]:
+        named = {limit: str(budget.limit), remaining: str(left), reset: reset_text(reset_at)}
+        if policy is not None:
+            named[policy] = f"{budget.limit};w={budget.window_seconds}"
+        return named
+
+    return headers
+
+
+# The common x-rate-limit-* triple (X's spelling; reset in epoch seconds).
+rate_limit_headers = limit_headers(
+    "x-rate-limit-limit", "x-rate-limit-remaining", "x-rate-limit-reset"
+)
 
 
 def too_many_requests(server: SandboxServer, rate_headers: dict[str, str], wait: float) -> Reply:
@@ -192,7 +212,7 @@ class SandboxRoute:
     matches: Callable[[str, Params], bool]
     answer: Callable[[SandboxServer, str, Params, Headers], Reply]
     budget: tuple[int, int] = (1000, 3600)
-    rate_headers: Callable[[SandboxServer, Budget, int, int], dict[str, str]] = rate_limit_headers
+    rate_headers: RateHeaders = rate_limit_headers
     throttled: Callable[[SandboxServer, dict[str, str], float], Reply] = too_many_requests
     server_error: Callable[[int], Any] = server_error
     # Platforms that send their rate-limit headers on every reply, faults included.
@@ -245,7 +265,7 @@ class SandboxServer:
         roster: Roster | Path | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
-        x_token: str = SANDBOX_X_TOKEN,
+        token: str = SANDBOX_TOKEN,
         clock: Callable[[], datetime] | None = None,
         *,
         bluesky_limit: int | None = None,
@@ -255,7 +275,6 @@ class SandboxServer:
         x_post_count_field: Literal["tweet_count", "post_count"] = "tweet_count",
         x_suspended: tuple[str, ...] = (),
         rate_clock: Callable[[], float] = time.time,
-        token: str | None = None,
         youtube_key: str = SANDBOX_YOUTUBE_KEY,
         instagram_user_id: str = SANDBOX_IG_USER_ID,
         youtube_hidden: tuple[str, ...] = (),
@@ -271,12 +290,11 @@ class SandboxServer:
             roster = load_roster(roster)
         self.host = host
         self.port = port
-        self.x_token = x_token
+        # The bearer token of every platform that takes one (YouTube takes a key instead).
+        self.token = token
         self.clock = clock or (lambda: datetime.now(UTC))
         self.rate_clock = rate_clock
         self.x_post_count_field = x_post_count_field
-        # Graph, LinkedIn and a login-only Mastodon instance take the X token too.
-        self.token = token or x_token
         self.youtube_key = youtube_key
         self.instagram_user_id = instagram_user_id
         self.mastodon_requires_login = mastodon_requires_login
@@ -378,31 +396,19 @@ class SandboxServer:
     ) -> None:
         self.stop()
 
-    def add_fault(
-        self,
-        kind: FaultKind,
-        *,
-        platform: str | None = None,
-        reset_seconds: float = 60.0,
-        times: int = 1,
-        delay_seconds: float = 2.0,
-        status: int = 400,
-    ) -> None:
+    def add_fault(self, kind: FaultKind, *, times: int = 1, **details: Any) -> None:
+        """Serve ``kind`` instead of the next ``times`` answers (of ``platform``);
+        ``details`` are the other fields of :class:`Fault`."""
+        fault = Fault(kind, **details)
         for _ in range(times):
-            self.faults.append(Fault(kind, platform, reset_seconds, delay_seconds, status))
+            self.faults.append(fault)
 
-    def set_fault(
-        self,
-        kind: FaultKind,
-        *,
-        platform: str | None = None,
-        reset_seconds: float = 60.0,
-        delay_seconds: float = 2.0,
-        status: int = 400,
-    ) -> None:
-        """Serve ``kind`` to every request (of ``platform``) until :meth:`clear_faults`."""
+    def set_fault(self, kind: FaultKind, **details: Any) -> None:
+        """Serve ``kind`` to every request (of ``platform``) until :meth:`clear_faults`;
+        ``details`` are the other fields of :class:`Fault`."""
+        fault = Fault(kind, **details)
         with self._lock:
-            self.run_faults[platform] = Fault(kind, platform, reset_seconds, delay_seconds, status)
+            self.run_faults[fault.platform] = fault
 
     def clear_faults(self) -> None:
         with self._lock:
@@ -488,12 +494,16 @@ class SandboxServer:
             budget = self._budgets[route.platform] = Budget(*window)
         return budget
 
-    def _bearer_ok(self, authorization: str, params: dict[str, list[str]]) -> bool:
+    def _bearer_ok(self, headers: Headers, params: dict[str, list[str]]) -> bool:
+        """Whether the request carries the token, as a header or as ``access_token=``."""
         token = params.get("access_token", [""])[0]
-        return authorization == f"Bearer {self.token}" or token == self.token
+        return self._has_bearer(headers) or token == self.token
 
-    def _mastodon(self, path: str, params: dict[str, list[str]], authorization: str) -> Reply:
-        if self.mastodon_requires_login and authorization != f"Bearer {self.token}":
+    def _has_bearer(self, headers: Headers) -> bool:
+        return headers.get("authorization", "") == f"Bearer {self.token}"
+
+    def _mastodon(self, path: str, params: dict[str, list[str]], headers: Headers) -> Reply:
+        if self.mastodon_requires_login and not self._has_bearer(headers):
             return Reply(401, {"error": "This API requires an authenticated user"})
         day = self.clock().date()
         known = self._accounts.get("mastodon", {})
@@ -591,9 +601,9 @@ class SandboxServer:
         return Reply(200, document)
 
     def _graph(
-        self, platform: str, path: str, params: dict[str, list[str]], authorization: str
+        self, platform: str, path: str, params: dict[str, list[str]], headers: Headers
     ) -> Reply:
-        if not self._bearer_ok(authorization, params):
+        if not self._bearer_ok(headers, params):
             return Reply(400, _graph_error(190, "Invalid OAuth access token.", "OAuthException"))
         node = unquote(GRAPH_PATH.match(path).group(1))  # type: ignore[union-attr]
         fields = params.get("fields", [""])[0]
@@ -646,8 +656,8 @@ class SandboxServer:
             page["fan_count"] = round(followers * 0.93)
         return Reply(200, page)
 
-    def _threads(self, params: dict[str, list[str]], authorization: str) -> Reply:
-        if not self._bearer_ok(authorization, params):
+    def _threads(self, params: dict[str, list[str]], headers: Headers) -> Reply:
+        if not self._bearer_ok(headers, params):
             return Reply(400, _graph_error(190, "Invalid OAuth access token.", "OAuthException"))
         if not self.threads_profile_discovery:
             return Reply(
@@ -690,7 +700,7 @@ class SandboxServer:
         return Reply(200, profile)
 
     def _linkedin(self, path: str, params: dict[str, list[str]], headers: dict[str, str]) -> Reply:
-        if headers.get("authorization", "") != f"Bearer {self.token}":
+        if not self._has_bearer(headers):
             return Reply(
                 401,
                 {
@@ -788,8 +798,8 @@ class SandboxServer:
             )
         return Reply(200, {"profiles": profiles})
 
-    def _users_by(self, params: dict[str, list[str]], authorization: str) -> Reply:
-        if authorization != f"Bearer {self.x_token}":
+    def _users_by(self, params: dict[str, list[str]], headers: Headers) -> Reply:
+        if not self._has_bearer(headers):
             return Reply(
                 401,
                 {
@@ -1016,15 +1026,9 @@ def _is_import_only(platform: str, handle: str) -> bool:
 # --- the built-in platforms' routes ---------------------------------------------------------
 
 
-def _bluesky_rate_headers(
-    server: SandboxServer, budget: Budget, remaining: int, reset: int
-) -> dict[str, str]:
-    return {
-        "RateLimit-Limit": str(budget.limit),
-        "RateLimit-Remaining": str(remaining),
-        "RateLimit-Reset": str(reset),
-        "RateLimit-Policy": f"{budget.limit};w={budget.window_seconds}",
-    }
+_bluesky_rate_headers = limit_headers(
+    "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset", policy="RateLimit-Policy"
+)
 
 
 def _bluesky_throttled(server: SandboxServer, rate_headers: dict[str, str], wait: float) -> Reply:
@@ -1034,16 +1038,15 @@ def _bluesky_throttled(server: SandboxServer, rate_headers: dict[str, str], wait
     return reply
 
 
-def _mastodon_rate_headers(
-    server: SandboxServer, budget: Budget, remaining: int, reset: int
-) -> dict[str, str]:
-    return {
-        "X-RateLimit-Limit": str(budget.limit),
-        "X-RateLimit-Remaining": str(remaining),
-        "X-RateLimit-Reset": datetime.fromtimestamp(reset, UTC)
-        .isoformat(timespec="milliseconds")
-        .replace("+00:00", "Z"),
-    }
+def _iso_millis(epoch_seconds: int) -> str:
+    """Mastodon's spelling of a moment: ISO 8601 in UTC, to the millisecond, with ``Z``."""
+    moment = datetime.fromtimestamp(epoch_seconds, UTC).isoformat(timespec="milliseconds")
+    return moment.replace("+00:00", "Z")
+
+
+_mastodon_rate_headers = limit_headers(
+    "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset", reset_text=_iso_millis
+)
 
 
 def _no_rate_headers(
@@ -1116,6 +1119,16 @@ def _linkedin_throttled(server: SandboxServer, rate_headers: dict[str, str], wai
     )
 
 
+# Meta's platforms (Facebook, Instagram, Threads) each have an app budget, Graph's usage
+# headers and Graph's throttle and error bodies.
+_META_LIMITS: dict[str, Any] = {
+    "budget": (200, 3_600),
+    "rate_headers": _graph_rate_headers,
+    "throttled": _graph_throttled,
+    "server_error": _graph_server_error,
+}
+
+
 def _is_graph_node(path: str, params: Params) -> bool:
     return path != THREADS_LOOKUP_PATH and GRAPH_PATH.match(path) is not None
 
@@ -1128,9 +1141,7 @@ for _route in (
     SandboxRoute(
         "x",
         matches=lambda path, params: path == X_PATH,
-        answer=lambda server, path, params, headers: server._users_by(
-            params, headers.get("authorization", "")
-        ),
+        answer=lambda server, path, params, headers: server._users_by(params, headers),
         budget=(300, 900),
         server_error=lambda status: {
             "title": "Service Unavailable",
@@ -1139,7 +1150,6 @@ for _route in (
             "detail": "Service Unavailable",
         },
         rate_headers_on_faults=True,
-        connection=lambda server: {"host": server.base_url, "password": server.x_token},
     ),
     SandboxRoute(
         "bluesky",
@@ -1161,9 +1171,7 @@ for _route in (
             path in (MASTODON_LOOKUP_PATH, MASTODON_ACCOUNTS_PATH)
             or MASTODON_INSTANCE_PATH.match(path) is not None
         ),
-        answer=lambda server, path, params, headers: server._mastodon(
-            path, params, headers.get("authorization", "")
-        ),
+        answer=lambda server, path, params, headers: server._mastodon(path, params, headers),
         budget=(300, 300),
         rate_headers=_mastodon_rate_headers,
         throttled=lambda server, rate_headers, wait: Reply(
@@ -1192,12 +1200,9 @@ for _route in (
             _is_graph_node(path, params) and not _asks_business_discovery(params)
         ),
         answer=lambda server, path, params, headers: server._graph(
-            "facebook", path, params, headers.get("authorization", "")
+            "facebook", path, params, headers
         ),
-        budget=(200, 3_600),
-        rate_headers=_graph_rate_headers,
-        throttled=_graph_throttled,
-        server_error=_graph_server_error,
+        **_META_LIMITS,
     ),
     SandboxRoute(
         "instagram",
@@ -1205,12 +1210,9 @@ for _route in (
             _is_graph_node(path, params) and _asks_business_discovery(params)
         ),
         answer=lambda server, path, params, headers: server._graph(
-            "instagram", path, params, headers.get("authorization", "")
+            "instagram", path, params, headers
         ),
-        budget=(200, 3_600),
-        rate_headers=_graph_rate_headers,
-        throttled=_graph_throttled,
-        server_error=_graph_server_error,
+        **_META_LIMITS,
         # Business discovery runs on the caller's own Instagram business account.
         connection=lambda server: {
             "host": server.base_url,
@@ -1229,13 +1231,8 @@ for _route in (
     SandboxRoute(
         "threads",
         matches=lambda path, params: path == THREADS_LOOKUP_PATH,
-        answer=lambda server, path, params, headers: server._threads(
-            params, headers.get("authorization", "")
-        ),
-        budget=(200, 3_600),
-        rate_headers=_graph_rate_headers,
-        throttled=_graph_throttled,
-        server_error=_graph_server_error,
+        answer=lambda server, path, params, headers: server._threads(params, headers),
+        **_META_LIMITS,
     ),
 ):
     register_route(_route)

@@ -15,36 +15,6 @@ declaration (:mod:`.microdata`); :mod:`.ingest` says how the shape is chosen. We
 shares of microdata are computed in dbt (``int_survey_shares_weighted``), not here.
 """
 
-from social_leadership.intake import RowIssue
-from social_leadership.surveys.common import (
-    SurveyFileOutcome,
-    SurveyValidationError,
-    file_sha256,
-)
-from social_leadership.surveys.ingest import (
-    BUNDLED_PUBLISHED_FILE,
-    detect_shape,
-    ingest_folder,
-    load_file,
-    load_published_file,
-)
-from social_leadership.surveys.published import (
-    PUBLISHED_COLUMNS,
-    parse_published_csv,
-    parse_published_file,
-)
+from social_leadership.surveys.ingest import ingest_folder, load_file
 
-__all__ = [
-    "BUNDLED_PUBLISHED_FILE",
-    "PUBLISHED_COLUMNS",
-    "RowIssue",
-    "SurveyFileOutcome",
-    "SurveyValidationError",
-    "detect_shape",
-    "file_sha256",
-    "ingest_folder",
-    "load_file",
-    "load_published_file",
-    "parse_published_csv",
-    "parse_published_file",
-]
+__all__ = ["ingest_folder", "load_file"]

@@ -1,8 +1,8 @@
 """The survey landing folder as a boundary: what is listed, followed, opened and blamed.
 
-Whatever lands in the folder, :func:`ingest.ingest_folder` ends with the file loaded or
-quarantined; only a fault of the warehouse (or of the machine) raises, so Airflow retries
-that and nothing else:
+Whatever lands in the folder, :func:`~social_leadership.surveys.ingest.ingest_folder` ends
+with the file loaded or quarantined; only a fault of the warehouse (or of the machine)
+raises, so Airflow retries that and nothing else:
 
 * :func:`landed_files` lists every entry with a survey file's name (a registered format's
   suffix, :mod:`.formats`), symlinks and special files included, so nothing is passed over

@@ -141,10 +141,6 @@ def content_sha256(path: Path, sidecar: Path | None) -> str:
     return digest.hexdigest()
 
 
-def file_sha256(path: Path) -> str:
-    return content_sha256(path, None)
-
-
 # --- cells and tables read as text ---------------------------------------------------------
 
 

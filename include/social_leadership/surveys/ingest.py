@@ -241,13 +241,6 @@ def _load_file(
     return SurveyFileOutcome(path.name, "loaded", shape, rows_loaded=rows)
 
 
-def load_published_file(
-    con: duckdb.DuckDBPyConnection, path: Path, *, loaded_at: datetime | None = None
-) -> SurveyFileOutcome:
-    """Load one published-aggregate file (the first slice's entry point)."""
-    return load_file(con, path, loaded_at=loaded_at)
-
-
 def ingest_folder(
     con: duckdb.DuckDBPyConnection,
     survey_dir: Path,

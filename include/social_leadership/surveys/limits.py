@@ -1,9 +1,10 @@
 """What reading one survey file may cost: the ``SLW_SURVEY_MAX_*`` limits in force.
 
-The limits are settings (:mod:`social_leadership.settings`). :func:`ingest.load_file` puts
-them in force while it reads a file, so every reader (CSV, XLSX, Parquet, published or
-microdata) checks the same values without each call passing them on. A file past a limit
-is rejected with a reason naming the limit and its setting.
+The limits are settings (:mod:`social_leadership.settings`).
+:func:`~social_leadership.surveys.ingest.load_file` puts them in force while it reads a file,
+so every reader (CSV, XLSX, Parquet, published or microdata) checks the same values without
+each call passing them on. A file past a limit is rejected with a reason naming the limit
+and its setting.
 """
 
 from __future__ import annotations

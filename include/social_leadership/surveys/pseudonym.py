@@ -151,13 +151,6 @@ def pseudonymise_array(survey_key_bytes: bytes, ids: pa.Array | pa.ChunkedArray)
     return pa.array(hashes, type=pa.uint64(), mask=missing)
 
 
-def pseudonymise(key: bytes, source_id: str, respondent_id: str) -> int | None:
-    """One respondent's pseudonym (for lookups with the key in hand); None for an empty id."""
-    array = pseudonymise_array(survey_key(key, source_id), pa.array([respondent_id]))
-    value = array[0].as_py()
-    return None if value is None else int(value)
-
-
 @contextlib.contextmanager
 def registered(con: duckdb.DuckDBPyConnection, key: bytes, source_id: str) -> Iterator[str]:
     """Register ``slw_respondent_pseudonym(varchar) -> ubigint`` for one survey on ``con``

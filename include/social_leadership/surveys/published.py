@@ -43,7 +43,7 @@ from social_leadership.surveys.common import (
     cap_issues,
     shown_cells,
 )
-from social_leadership.surveys.formats import FORMATS, format_of, read_sidecar, sidecar_path
+from social_leadership.surveys.formats import format_of, read_sidecar, sidecar_path
 
 PUBLISHED_COLUMNS = (
     "source_id",
@@ -637,11 +637,6 @@ def parse_published_file(
         else PublishedDeclaration()
     )
     return parse_published_table(path.name, read_published_table(path, sheet, declared), declared)
-
-
-def parse_published_csv(path: Path) -> pd.DataFrame:
-    """Validate a published-aggregate CSV (kept for callers of the first slice)."""
-    return parse_published_table(path.name, FORMATS[".csv"].read_table(path, HeaderSearch([])))
 
 
 def load_published_frame(

@@ -13,13 +13,14 @@ import pandas as pd
 import pytest
 
 from social_leadership import demo_hook
-from social_leadership.demo.history import demo_history_table, seed_demo_history
+from social_leadership.demo.follower_history import demo_history_table, seed_demo_history
 from social_leadership.demo.inputs import INPUTS
 from social_leadership.demo.microdata import DEMO_MICRODATA_FILE, build_frame
 from social_leadership.demo.synthetic import synthetic_metrics
 from social_leadership.roster import Account, Executive, Roster
 from social_leadership.settings import REPO_ROOT, load_settings
-from social_leadership.surveys import BUNDLED_PUBLISHED_FILE, ingest_folder
+from social_leadership.surveys import ingest_folder
+from social_leadership.surveys.ingest import BUNDLED_PUBLISHED_FILE
 from social_leadership.warehouse import ensure_schema
 
 KEY = b"demo-inputs-test-key-0123456789"

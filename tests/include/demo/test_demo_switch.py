@@ -61,7 +61,7 @@ def _imported_modules(tree: ast.AST) -> list[tuple[int, str]]:
 def test_production_code_never_imports_the_demo_or_the_sandbox() -> None:
     modules = _production_modules()
     assert PACKAGE_DIR / "tasks.py" in modules
-    assert PACKAGE_DIR / "history.py" in modules
+    assert PACKAGE_DIR / "follower_imports.py" in modules
     assert PACKAGE_DIR / "surveys" / "ingest.py" in modules
     assert REPO_ROOT / "dags" / "platform_metrics.py" in modules
     offending = [

@@ -10,7 +10,7 @@ import pytest
 
 from social_leadership.demo.synthetic import synthetic_did, synthetic_metrics
 from social_leadership.landing import read_landed
-from social_leadership.loading import extract_platform
+from social_leadership.platform_metrics import extract_platform
 from social_leadership.platforms import build_connector
 from social_leadership.platforms.base import AccountStatus, RawResponse
 from social_leadership.platforms.bluesky import GET_PROFILES_PATH, BlueskyConnector

@@ -21,7 +21,7 @@ from social_leadership.platforms.base import (
 from social_leadership.roster import Account, Executive, Roster
 from social_leadership.sandbox.server import (
     SANDBOX_IG_USER_ID,
-    SANDBOX_X_TOKEN,
+    SANDBOX_TOKEN,
     SANDBOX_YOUTUBE_KEY,
     SandboxServer,
     synthetic_channel_id,
@@ -89,7 +89,7 @@ class Sleeps(list[float]):
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[SandboxServer]:
-    with SandboxServer(roster(), x_token=SECRET, youtube_key=SECRET, clock=lambda: NOW) as sandbox:
+    with SandboxServer(roster(), token=SECRET, youtube_key=SECRET, clock=lambda: NOW) as sandbox:
         yield sandbox
 
 
@@ -313,7 +313,7 @@ def test_linkedin_members_are_never_requested(sandbox: SandboxServer) -> None:
 
 def test_instagram_needs_the_own_account_id() -> None:
     with pytest.raises(PlatformError, match="own business account id"):
-        build_connector("instagram", "http://127.0.0.1:1", SANDBOX_X_TOKEN, None)
+        build_connector("instagram", "http://127.0.0.1:1", SANDBOX_TOKEN, None)
 
 
 def test_threads_reads_follower_count_singular_and_leaves_posts_null(
@@ -353,7 +353,7 @@ def test_threads_also_accepts_followers_count() -> None:
 
 def test_threads_without_the_discovery_permission_stops_naming_it() -> None:
     with SandboxServer(
-        roster(), x_token=SECRET, threads_profile_discovery=False, clock=lambda: NOW
+        roster(), token=SECRET, threads_profile_discovery=False, clock=lambda: NOW
     ) as server:
         connector = build_connector("threads", server.base_url, SECRET, sleep=Sleeps())
         with pytest.raises(PlatformError, match="threads_profile_discovery") as raised:

@@ -50,7 +50,7 @@ def make(platform: str, base_url: str, **options: object) -> Connector:
 @pytest.fixture
 def small_budget() -> Iterator[SandboxServer]:
     limits = dict.fromkeys(GRAPH, (BUDGET, 3600))
-    with SandboxServer(roster(), x_token=TOKEN, clock=lambda: NOW, limits=limits) as server:
+    with SandboxServer(roster(), token=TOKEN, clock=lambda: NOW, limits=limits) as server:
         yield server
 
 
@@ -77,7 +77,7 @@ def test_the_business_use_case_header_alone_also_stops_the_run(platform: str) ->
     limits = dict.fromkeys(GRAPH, (BUDGET, 3600))
     with SandboxServer(
         roster(),
-        x_token=TOKEN,
+        token=TOKEN,
         clock=lambda: NOW,
         limits=limits,
         graph_usage_headers=("X-Business-Use-Case-Usage",),
@@ -91,7 +91,7 @@ def test_the_business_use_case_header_alone_also_stops_the_run(platform: str) ->
 
 
 def test_usage_below_the_threshold_lets_every_account_through() -> None:
-    with SandboxServer(roster(), x_token=TOKEN, clock=lambda: NOW) as server:
+    with SandboxServer(roster(), token=TOKEN, clock=lambda: NOW) as server:
         result = make("facebook", server.base_url).extract(
             [handle("facebook", n) for n in range(COUNT)]
         )
@@ -143,7 +143,7 @@ def test_a_custom_threshold_is_honoured(small_budget: SandboxServer) -> None:
 
 def test_a_profile_is_written_with_its_marker_and_never_requested() -> None:
     profile = Account("e000", "facebook", "profile:zuck")
-    with SandboxServer(roster(profile), x_token=TOKEN, clock=lambda: NOW) as server:
+    with SandboxServer(roster(profile), token=TOKEN, clock=lambda: NOW) as server:
         result = make("facebook", server.base_url).extract(["profile:zuck", handle("facebook", 0)])
         # The sandbox does not play a profile as a Page either.
         page = httpx.get(

@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 import pytest
 
-from social_leadership.loading import extract_platform
+from social_leadership.platform_metrics import extract_platform
 from social_leadership.platforms import build_connector
 from social_leadership.platforms.base import PlatformError
 
@@ -169,7 +169,7 @@ def _instances(path: str, headers: dict[str, str]) -> Reply:
 def test_one_mastodon_instance_that_redirects_fails_the_platform_but_not_the_others(
     tmp_path: Path,
 ) -> None:
-    from social_leadership.loading import load_platform_day
+    from social_leadership.platform_metrics import load_platform_day
     from social_leadership.warehouse import connect
 
     handles = ["ann@good.example", "bob@moved.example", "cy@other.example"]

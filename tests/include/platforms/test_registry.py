@@ -5,6 +5,8 @@ follow it, and the dbt project repeats no list of platforms."""
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -14,7 +16,7 @@ import pytest
 import yaml
 
 from social_leadership import domain, roster
-from social_leadership.platforms import build_connector, registered
+from social_leadership.platforms import build_connector
 from social_leadership.platforms.base import (
     AccountObservation,
     ConnectionField,
@@ -27,6 +29,7 @@ from social_leadership.platforms.registry import (
     connector_class,
     main,
     register,
+    registered,
     seed_drift,
     seed_text,
     unregister,
@@ -76,6 +79,20 @@ def test_a_seed_that_drifts_from_the_registry_is_named(
     assert complaint in capsys.readouterr().err
     assert main(["--write-seed", "--seed", str(seed)]) == 0
     assert seed_drift(seed) == []
+
+
+def test_the_seed_command_sees_the_registered_platforms(tmp_path: Path) -> None:
+    # As CONTRIBUTING.md runs it: `python -m` executes the module a second time, as
+    # __main__, beside the copy the connectors register with.
+    seed = tmp_path / "platforms.csv"
+    command = [sys.executable, "-m", "social_leadership.platforms.registry", "--seed", str(seed)]
+
+    written = subprocess.run([*command, "--write-seed"], capture_output=True, text=True)
+    checked = subprocess.run([*command, "--check"], capture_output=True, text=True)
+
+    assert written.returncode == 0, written.stderr
+    assert seed.read_text(encoding="utf-8") == SEED_PATH.read_text(encoding="utf-8")
+    assert checked.returncode == 0, checked.stderr
 
 
 def _data_tests(node: Any) -> Iterator[tuple[str, Any]]:

@@ -13,7 +13,7 @@ from urllib.parse import quote, quote_plus
 
 import pytest
 
-from social_leadership.loading import extract_platform
+from social_leadership.platform_metrics import extract_platform
 from social_leadership.platforms import build_connector
 from social_leadership.platforms.base import Connector, PlatformError
 from social_leadership.platforms.redaction import Redactor
@@ -59,7 +59,7 @@ def roster() -> Roster:
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[SandboxServer]:
-    with SandboxServer(roster(), x_token=SECRET, youtube_key=SECRET, clock=lambda: NOW) as sandbox:
+    with SandboxServer(roster(), token=SECRET, youtube_key=SECRET, clock=lambda: NOW) as sandbox:
         yield sandbox
 
 

@@ -36,7 +36,7 @@ class Sleeps(list[float]):
 @pytest.fixture
 def sandbox() -> Iterator[SandboxServer]:
     with SandboxServer(
-        roster_with_x(USERNAMES), x_token=TOKEN, clock=lambda: NOW, x_suspended=("Banned_1",)
+        roster_with_x(USERNAMES), token=TOKEN, clock=lambda: NOW, x_suspended=("Banned_1",)
     ) as server:
         yield server
 
@@ -128,7 +128,7 @@ def test_token_never_lands_in_the_raw_response(sandbox: SandboxServer) -> None:
 def test_post_count_variant_is_accepted() -> None:
     with SandboxServer(
         roster_with_x(USERNAMES[:5]),
-        x_token=TOKEN,
+        token=TOKEN,
         clock=lambda: NOW,
         x_post_count_field="post_count",
     ) as server:
@@ -154,7 +154,7 @@ def test_429_with_reset_beyond_max_wait_stops_and_defers(sandbox: SandboxServer)
 
 
 def test_spent_window_is_not_sent_into() -> None:
-    with SandboxServer(roster_with_x(USERNAMES), x_token=TOKEN, x_limit=1) as server:
+    with SandboxServer(roster_with_x(USERNAMES), token=TOKEN, x_limit=1) as server:
         result = connector(server).extract(USERNAMES[:150])
         assert server.requests_to(USERS_BY_PATH) == 1
     assert len(result.responses) == 1

@@ -50,28 +50,22 @@ Both paths read a CSV file with the same parser and options and check the same r
 they agree on every file (tests/include/test_survey_fast_path.py).
 """
 
-# A sidecar is read the same for either shape; here under the name a declaration goes by.
-from social_leadership.surveys.formats import read_sidecar as read_declaration_file
 from social_leadership.surveys.microdata.declaration import (
     MicrodataDeclaration,
-    QuestionDeclaration,
     insert_questions,
     parse_declaration,
 )
-from social_leadership.surveys.microdata.fast import FAST_BLOCK_BYTES, FastPathDeclined, insert_fast
+from social_leadership.surveys.microdata.fast import FastPathDeclined, insert_fast
 from social_leadership.surveys.microdata.staged import cleanup, insert, prepare, staged_waves
 
 __all__ = [
-    "FAST_BLOCK_BYTES",
     "FastPathDeclined",
     "MicrodataDeclaration",
-    "QuestionDeclaration",
     "cleanup",
     "insert",
     "insert_fast",
     "insert_questions",
     "parse_declaration",
     "prepare",
-    "read_declaration_file",
     "staged_waves",
 ]

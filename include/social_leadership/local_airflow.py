@@ -1,4 +1,6 @@
-"""Run the project's DAGs through real Airflow on a local, SQLite-backed home.
+"""Run the project's DAGs through real Airflow on a local, SQLite-backed home, from outside
+Airflow: this module prepares the environment and starts
+:mod:`social_leadership.local_airflow_process`, which runs them inside Airflow.
 
 Used by ``make run`` (the demo), ``slw dags test`` / ``slw dags list-runs``, the
 end-to-end tests and the benchmarks, so all of them exercise Airflow exactly as a user's
@@ -7,14 +9,13 @@ end-to-end tests and the benchmarks, so all of them exercise Airflow exactly as 
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from social_leadership.airflow_runner import RESULT_PREFIX
+from social_leadership.local_airflow_process import RESULT_PREFIX
 from social_leadership.orchestration import WAREHOUSE_POOL
 from social_leadership.settings import NO_TELEMETRY_ENV, REPO_ROOT
 
@@ -43,14 +44,6 @@ def airflow_environment(airflow_home: Path, extra: dict[str, str] | None = None)
     if extra:
         env.update(extra)
     return env
-
-
-def connection_env(platform: str, base_url: str, token: str | None = None) -> dict[str, str]:
-    """An Airflow connection ``slw_<platform>`` given as an AIRFLOW_CONN_* variable."""
-    connection: dict[str, str] = {"conn_type": "http", "host": base_url}
-    if token:
-        connection["password"] = token
-    return {f"AIRFLOW_CONN_SLW_{platform.upper()}": json.dumps(connection)}
 
 
 class AirflowCommandError(RuntimeError):
@@ -102,7 +95,7 @@ def run_dags(
 
 
 def _runner(*args: str) -> list[str]:
-    return [sys.executable, "-m", "social_leadership.airflow_runner", *args]
+    return [sys.executable, "-m", "social_leadership.local_airflow_process", *args]
 
 
 def run_one_dag(dag_id: str, env: dict[str, str], *, logical_date: str | None = None) -> int:

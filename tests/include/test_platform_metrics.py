@@ -10,7 +10,7 @@ import duckdb
 import pytest
 
 from social_leadership.demo.synthetic import synthetic_metrics
-from social_leadership.loading import (
+from social_leadership.platform_metrics import (
     extract_platform,
     load_platform_day,
     observation_date,
@@ -26,7 +26,7 @@ ROWS = "select * exclude (loaded_at) from raw.platform_metrics order by all"
 
 @pytest.fixture(scope="module")
 def sandbox():
-    with SandboxServer(x_token=TOKEN, clock=lambda: NOW) as server:
+    with SandboxServer(token=TOKEN, clock=lambda: NOW) as server:
         yield server
 
 
@@ -99,17 +99,17 @@ def _load_then_die(db_path: str, landing: str, day: str) -> None:
     import os
     from datetime import date
 
-    import social_leadership.loading as loading
+    import social_leadership.platform_metrics as platform_metrics
 
-    original = loading._write_audit
+    original = platform_metrics._write_audit
 
     def crash(*args, **kwargs):
         original(*args, **kwargs)
         os._exit(17)  # the process dies mid-transaction: no rollback, no commit
 
-    loading._write_audit = crash
+    platform_metrics._write_audit = crash
     with duckdb.connect(db_path) as con:
-        loading.load_platform_day(
+        platform_metrics.load_platform_day(
             con, __import__("pathlib").Path(landing), "x", date.fromisoformat(day), "crash"
         )
 

@@ -1,10 +1,11 @@
-"""Run DAGs through Airflow in one process: ``airflow dags test``, without paying Airflow's
-start-up once per DAG; and list a DAG's runs.
+"""The process :mod:`social_leadership.local_airflow` starts: inside Airflow, it runs DAGs
+as ``airflow dags test`` does, without paying Airflow's start-up once per DAG, and lists a
+DAG's runs.
 
 Each DAG is taken from the DAG bag exactly as ``airflow dags test`` takes it and run with
 ``dag.test()`` (what that command calls): a real DAG run, recorded in the metadata DB,
 tasks executed in-process. Must be started with AIRFLOW_HOME and the DAGs folder already
-in the environment (see :mod:`social_leadership.airflow_env`), since Airflow reads its
+in the environment (see :mod:`social_leadership.local_airflow`), since Airflow reads its
 configuration at import.
 
 Prints one machine-readable line per DAG: ``SLW_DAG_RESULT <dag_id> <state> <seconds>``.

@@ -1,4 +1,5 @@
-"""History import: follower history a user already has, loaded into ``raw.imported_metrics``.
+"""Follower-count imports: follower history a user already has, from files, loaded into
+``raw.imported_metrics`` (not the executives' versions, which the roster declares).
 
 Platform APIs return current counts only, so earlier days (and every LinkedIn member
 count: LinkedIn has no API for it) come in by file. File format, CSV (UTF-8, header
@@ -6,7 +7,7 @@ required) or Parquet, one row per account and day::
 
     executive_id,account_handle,platform,date,followers,following,posts
 
-- ``platform``: one of :data:`~social_leadership.platforms.base.PLATFORMS`.
+- ``platform``: one of :data:`~social_leadership.domain.PLATFORMS`.
 - ``account_handle`` or ``executive_id`` (at least one column; per row at least one
   value). An ``executive_id`` is resolved to that executive's account on the platform in
   the roster; one with several there (a changed handle) needs the handle, else the row is

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from social_leadership.demo.synthetic import synthetic_metrics
-from social_leadership.history import ImportOutcome, import_history, warehouse_has_imports
+from social_leadership.follower_imports import ImportOutcome, import_history, warehouse_has_imports
 from social_leadership.roster import Roster, is_linkedin_organization
 
 DEMO_HISTORY_DAYS = 730

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from social_leadership.cli import main as cli_main
-from social_leadership.history import HistoryFileError, import_folder, import_history
+from social_leadership.follower_imports import HistoryFileError, import_folder, import_history
 from social_leadership.roster import Account, Executive, Roster
 from social_leadership.warehouse import ensure_schema
 
