@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -18,5 +20,9 @@ os.environ.setdefault("SCARF_ANALYTICS", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 
 # Tests that import Airflow in-process get a throw-away home, never the repository's.
-os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="slw-test-airflow-"))
+if "AIRFLOW_HOME" not in os.environ:
+    _throwaway_airflow_home = tempfile.mkdtemp(prefix="slw-test-airflow-")
+    os.environ["AIRFLOW_HOME"] = _throwaway_airflow_home
+    # Removed when the session ends, or every test run would leave one behind in /tmp.
+    atexit.register(shutil.rmtree, _throwaway_airflow_home, ignore_errors=True)
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
