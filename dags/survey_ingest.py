@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from airflow.sdk import dag, task
 
+from social_leadership.alerts import run_callbacks
 from social_leadership.orchestration import (
     DEFAULT_ARGS,
     RAW_SURVEY_RESULTS,
@@ -23,6 +24,8 @@ from social_leadership.orchestration import (
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
+    # One alert per run, when it ends (social_leadership.alerts).
+    **run_callbacks(),
     tags=["social-leadership", "ingest", "surveys"],
 )
 def survey_ingest():

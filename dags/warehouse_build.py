@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from airflow.sdk import dag, task
 
+from social_leadership.alerts import run_callbacks
 from social_leadership.orchestration import (
     DEFAULT_ARGS,
     RAW_PLATFORM_METRICS,
@@ -21,6 +22,8 @@ from social_leadership.orchestration import (
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
+    # One alert per run, when it ends (social_leadership.alerts).
+    **run_callbacks(),
     tags=["social-leadership", "dbt", "quality", "publish"],
 )
 def warehouse_build():

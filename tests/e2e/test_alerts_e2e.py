@@ -1,0 +1,220 @@
+"""End to end through real Airflow (``dag.test()``, as ``airflow dags test``): alerts reach a
+real SMTP server (aiosmtpd) and a real HTTP receiver on loopback, once per run.
+
+Runs, sharing both receivers: a ``survey_ingest`` run with a bad file (quarantined, the
+run succeeds); a ``platform_metrics`` run whose ``load_roster`` fails on every one of its
+three tries; a ``warehouse_build`` run whose quality gate fails; and a ``survey_ingest``
+run without the connections (nothing is sent, the run still succeeds).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from email import message_from_bytes
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from social_leadership.local_airflow import AirflowCommandError, airflow_environment, run_dags
+from social_leadership.settings import load_settings
+
+pytestmark = pytest.mark.e2e
+
+RECIPIENTS = ["oncall@example.org", "data-team@example.org"]
+WEBHOOK_TOKEN = "T000-B000-sEcReTwEbHoOkToKeN"
+SMTP_PASSWORD = "smtp-pa55-sentinel"
+
+
+class MailBox:
+    def __init__(self) -> None:
+        self.messages: list[tuple[list[str], bytes]] = []
+
+    async def handle_AUTH(self, *args):  # pragma: no cover - auth is not offered on loopback
+        raise NotImplementedError
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append((list(envelope.rcpt_tos), envelope.original_content))
+        return "250 OK"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Receiver(BaseHTTPRequestHandler):
+    calls: ClassVar[list[tuple[str, dict]]] = []
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        Receiver.calls.append((self.path, json.loads(body)))
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *args):
+        pass
+
+
+def run(dag_id: str, env: dict[str, str], logs_dir: Path) -> str:
+    try:
+        run_dags([dag_id], env, logs_dir)
+    except AirflowCommandError:
+        return "failed"
+    return "success"
+
+
+def write_bad_survey(survey_dir: Path, name: str) -> None:
+    survey_dir.mkdir(parents=True, exist_ok=True)
+    (survey_dir / name).write_text("this,is,not\na,survey,file\n")
+
+
+@pytest.fixture(scope="module")
+def alerts(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("alerts")
+    mailbox = MailBox()
+    smtp = Controller(mailbox, hostname="127.0.0.1", port=free_port())
+    smtp.start()
+    http = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=http.serve_forever, daemon=True).start()
+    Receiver.calls = []
+    connections = {
+        "AIRFLOW_CONN_SLW_SMTP": json.dumps(
+            {
+                "conn_type": "smtp",
+                "host": "127.0.0.1",
+                "port": smtp.port,
+                "extra": {
+                    "disable_ssl": True,
+                    "disable_tls": True,
+                    "from_email": "slw@example.org",
+                    "retry_limit": 1,
+                },
+            }
+        ),
+        "AIRFLOW_CONN_SLW_WEBHOOK": json.dumps(
+            {
+                "conn_type": "http",
+                "host": f"http://127.0.0.1:{http.server_address[1]}/services/{WEBHOOK_TOKEN}",
+            }
+        ),
+    }
+    seen: dict[str, tuple[list, list]] = {}
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("SLW_DATA_DIR", str(tmp / "data"))
+            mp.setenv("SLW_ALERT_EMAILS", ",".join(RECIPIENTS))
+            mp.setenv("SLW_TASK_RETRY_DELAY_SECONDS", "1")
+            for name in [n for n in __import__("os").environ if n.startswith("AIRFLOW_CONN_")]:
+                mp.delenv(name)
+            settings = load_settings()
+            settings.ensure_dirs()
+            airflow_home = tmp / "airflow_home"
+            base_env = airflow_environment(airflow_home, settings.as_env())
+            env = {**base_env, **connections}
+
+            def observe(label, dag_id, run_env, logs):
+                mails, calls = len(mailbox.messages), len(Receiver.calls)
+                state = run(dag_id, run_env, logs)
+                seen[label] = (
+                    state,
+                    mailbox.messages[mails:],
+                    Receiver.calls[calls:],
+                    (logs / "airflow-dags-test.log").read_text(errors="replace"),
+                )
+
+            write_bad_survey(settings.survey_dir, "broken_wave.csv")
+            observe("quarantine", "survey_ingest", env, settings.logs_dir / "quarantine")
+
+            missing_roster = {**env, "SLW_ROSTER_PATH": str(tmp / "no_such_roster.csv")}
+            observe("failed_task", "platform_metrics", missing_roster, settings.logs_dir / "fail")
+
+            write_bad_survey(settings.survey_dir, "another_broken_wave.csv")
+            observe("no_connections", "survey_ingest", base_env, settings.logs_dir / "noconn")
+        yield seen, settings
+    finally:
+        smtp.stop()
+        http.shutdown()
+
+
+def _mail_text(raw: bytes) -> str:
+    message = message_from_bytes(raw)
+    parts = [message] if not message.is_multipart() else list(message.walk())
+    body = "".join(
+        part.get_payload(decode=True).decode(errors="replace")
+        for part in parts
+        if part.get_content_maintype() == "text"
+    )
+    return f"{message['Subject']}\n{body}"
+
+
+def test_a_failed_task_sends_one_mail_and_one_webhook_call_despite_retries(alerts):
+    seen, _ = alerts
+    state, mails, calls, log = seen["failed_task"]
+    assert state == "failed"
+    # load_roster ran three times (two retries): still one alert, when the run ended.
+    assert log.count("Executing on_failure dag callback") == 1
+    assert len(mails) == 1
+    assert len(calls) == 1
+    recipients, raw = mails[0]
+    assert sorted(recipients) == sorted(RECIPIENTS)
+    text = _mail_text(raw)
+    path, payload = calls[0]
+    assert path == f"/services/{WEBHOOK_TOKEN}"
+    assert payload["text"]
+    assert payload["blocks"]
+    details = payload["slw"]
+    assert details["dag_id"] == "platform_metrics"
+    assert details["state"] == "failed"
+    assert details["run_id"].startswith("manual__")
+    failed = [item for item in details["items"] if item["task_id"] == "load_roster"]
+    assert failed
+    assert failed[0]["what"].startswith("task failed")
+    assert "rows_kept_out" in failed[0]
+    assert any(
+        "dag_id=platform_metrics" in where and "task_id=load_roster" in where
+        for where in failed[0]["look_at"]
+    )
+    assert any(where.startswith("UI http") for where in failed[0]["look_at"])
+    for needle in ("platform_metrics", details["run_id"], "load_roster", "task failed"):
+        assert needle in text
+        assert needle in payload["text"]
+
+
+def test_a_quarantined_file_sends_one_alert_and_the_run_succeeds(alerts):
+    seen, settings = alerts
+    state, mails, calls, _ = seen["quarantine"]
+    assert state == "success"
+    assert len(mails) == 1
+    assert len(calls) == 1
+    items = calls[0][1]["slw"]["items"]
+    assert [item["task_id"] for item in items] == ["ingest_surveys"]
+    assert "broken_wave.csv quarantined" in items[0]["what"]
+    report = items[0]["look_at"][0]
+    assert report.startswith(str(settings.quarantine_dir))
+    assert Path(report).is_file()
+    assert "broken_wave.csv quarantined" in _mail_text(mails[0][1])
+
+
+def test_without_connections_nothing_is_sent_and_the_run_succeeds(alerts):
+    seen, _ = alerts
+    state, mails, calls, log = seen["no_connections"]
+    assert state == "success"
+    assert mails == []
+    assert calls == []
+    assert "not sent: no channel configured" in log
+
+
+def test_secrets_never_reach_the_logs(alerts):
+    seen, settings = alerts
+    for _, _, _, log in seen.values():
+        assert WEBHOOK_TOKEN not in log
+    for path in settings.logs_dir.rglob("*"):
+        if path.is_file():
+            assert WEBHOOK_TOKEN.encode() not in path.read_bytes(), path
