@@ -456,3 +456,20 @@ def publish_task(context: dict[str, Any]) -> dict[str, Any]:
         publication.parquet_dir,
     )
     return to_xcom(publication)
+
+
+def source_freshness_task(context: dict[str, Any]) -> dict[str, Any]:
+    """Run ``dbt source freshness`` and compute each platform's "data as of"; record both in
+    the audit (published with the marts). Stale data is reported for the run's alert, once
+    a day per platform, and never fails the task: the build goes on with what there is."""
+    from social_leadership.alerts import report_attention
+    from social_leadership.domain import PLATFORMS
+    from social_leadership.freshness import check_freshness
+
+    settings = load_settings()
+    settings.ensure_dirs()
+    facts = check_freshness(settings, _run_id(context), list(PLATFORMS))
+    for fact in facts:
+        log.warning("%s", fact.what)
+    report_attention(facts)
+    return {"needs_attention": len(facts)}
