@@ -9,14 +9,17 @@ run without the connections (nothing is sent, the run still succeeds).
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import socket
+import sys
 import threading
 from email import message_from_bytes
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import ClassVar
 
+import duckdb
 import pytest
 from aiosmtpd.controller import Controller
 
@@ -137,10 +140,36 @@ def alerts(tmp_path_factory):
 
             write_bad_survey(settings.survey_dir, "another_broken_wave.csv")
             observe("no_connections", "survey_ingest", base_env, settings.logs_dir / "noconn")
+
+            # A warehouse whose raw data passes dbt's tests but not the GX gate.
+            fixtures = _include_fixtures()
+            gate = fixtures.settings_for_data_dir(mp, tmp / "gate_data")
+            fixtures.load_synthetic_raw(gate.warehouse_path)
+            with duckdb.connect(str(gate.warehouse_path)) as con:
+                con.execute(
+                    "update raw.platform_metrics set followers = -5 "
+                    "where account_handle = 'us_one_x' and followers is not null"
+                )
+            gate_env = {
+                **airflow_environment(airflow_home, gate.as_env()),
+                **connections,
+                "SLW_ALERT_EMAILS": ",".join(RECIPIENTS),
+            }
+            observe("failed_gate", "warehouse_build", gate_env, gate.logs_dir / "gate")
         yield seen, settings
     finally:
         smtp.stop()
         http.shutdown()
+
+
+def _include_fixtures():
+    """The synthetic raw dataset of tests/include/conftest.py (the one the gate tests use)."""
+    path = Path(__file__).resolve().parents[1] / "include" / "conftest.py"
+    spec = importlib.util.spec_from_file_location("include_fixtures", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
 
 
 def _mail_text(raw: bytes) -> str:
@@ -200,6 +229,27 @@ def test_a_quarantined_file_sends_one_alert_and_the_run_succeeds(alerts):
     assert report.startswith(str(settings.quarantine_dir))
     assert Path(report).is_file()
     assert "broken_wave.csv quarantined" in _mail_text(mails[0][1])
+
+
+def test_a_failed_quality_gate_sends_one_alert_saying_what_failed(alerts):
+    seen, _ = alerts
+    state, mails, calls, _ = seen["failed_gate"]
+    assert state == "failed"
+    assert len(mails) == 1
+    assert len(calls) == 1
+    details = calls[0][1]["slw"]
+    assert details["dag_id"] == "warehouse_build"
+    gate = [item for item in details["items"] if item["what"].startswith("quality gate failed")]
+    assert len(gate) == 1
+    assert gate[0]["task_id"] == "quality_gate"
+    assert "publication stopped" in gate[0]["what"]
+    assert gate[0]["rows_kept_out"] > 0
+    assert gate[0]["look_at"][0] == "audit.quality_results"
+    failed = [item["task_id"] for item in details["items"] if item["what"].startswith("task ")]
+    assert failed == ["publish", "quality_gate"]
+    # The synthetic raw data is from 2025: its sources are stale too, in the same alert.
+    assert any("freshness error" in item["what"] for item in details["items"])
+    assert "quality gate failed" in _mail_text(mails[0][1])
 
 
 def test_without_connections_nothing_is_sent_and_the_run_succeeds(alerts):
