@@ -110,20 +110,20 @@ class Alert:
         return f"<p>{html.escape(self.subject)}</p><ul>{rows}</ul>"
 
 
-def _airflow_where(dag_id: str, run_id: str, task_id: str) -> list[str]:
-    """The task's log folder under the Airflow home and its page in the UI."""
+def _airflow_where(dag_id: str, run_id: str, task_id: str | None) -> list[str]:
+    """The task's log folder under the Airflow home and its page in the UI (for the run as
+    a whole, the run's page)."""
     from airflow.configuration import conf
 
-    base_log = conf.get("logging", "base_log_folder", fallback="") or ""
-    folder = f"{base_log.rstrip('/')}/dag_id={dag_id}/run_id={run_id}/task_id={task_id}/"
     base_url = conf.get("api", "base_url", fallback=None) or (
         f"http://127.0.0.1:{conf.get('api', 'port', fallback='8080')}"
     )
-    ui = (
-        f"{base_url.rstrip('/')}/dags/{quote(dag_id, safe='')}/runs/"
-        f"{quote(run_id, safe='')}/tasks/{quote(task_id, safe='')}"
-    )
-    return [f"log {folder}", f"UI {ui}"]
+    run_page = f"{base_url.rstrip('/')}/dags/{quote(dag_id, safe='')}/runs/{quote(run_id, safe='')}"
+    if task_id is None:
+        return [f"UI {run_page}"]
+    base_log = conf.get("logging", "base_log_folder", fallback="") or ""
+    folder = f"{base_log.rstrip('/')}/dag_id={dag_id}/run_id={run_id}/task_id={task_id}/"
+    return [f"log {folder}", f"UI {run_page}/tasks/{quote(task_id, safe='')}"]
 
 
 def build_alert(
@@ -150,11 +150,12 @@ def build_alert(
 
 
 def _item(
-    dag_id: str, run_id: str, task_id: str, what: str, kept: int | None, where: str | None
+    dag_id: str, run_id: str, task_id: str | None, what: str, kept: int | None, where: str | None
 ) -> dict[str, Any]:
+    """One line of an alert; ``task_id`` None for the run as a whole."""
     look_at = [where] if where else []
     return {
-        "task_id": task_id,
+        "task_id": task_id or "-",
         "what": what,
         "rows_kept_out": kept,
         "look_at": look_at + _airflow_where(dag_id, run_id, task_id),
@@ -338,7 +339,7 @@ class RunAlertNotifier(BaseNotifier):
         alert = build_alert(dag.dag_id, run_id, self.state, states, facts)
         if alert is None and self.state == "failed":
             alert = Alert(dag.dag_id, run_id, self.state, [
-                _item(dag.dag_id, run_id, "-", f"run failed: {context.get('reason')}", None, None)
+                _item(dag.dag_id, run_id, None, f"run failed: {context.get('reason')}", None, None)
             ])  # fmt: skip
         if alert is None:
             log.info("run %s of %s: nothing needs attention, no alert", run_id, dag.dag_id)
@@ -368,7 +369,9 @@ async def deadline_missed(context: dict[str, Any] | None = None, **_: Any) -> No
         f"run has not succeeded by its deadline {deadline.get('deadline_time', '')} "
         f"(logical date {run.get('logical_date')}, state {run.get('state')})"
     )
-    alert = Alert(dag_id, run_id, "deadline missed", [_item(dag_id, run_id, "-", what, None, None)])
+    alert = Alert(
+        dag_id, run_id, "deadline missed", [_item(dag_id, run_id, None, what, None, None)]
+    )
     # SMTP and httpx block: off the triggerer's event loop.
     await asyncio.to_thread(deliver, alert, None)
 
