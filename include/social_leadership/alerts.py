@@ -324,9 +324,11 @@ class RunAlertNotifier(BaseNotifier):
         super().__init__()
         self.state = state
 
-    def render_template_fields(self, context: Any, jinja_env: Any = None) -> None:
-        """Nothing to render; and under ``dag.test()`` the context's DAG is the scheduler's
-        serialized one, which has no template environment."""
+    def __call__(self, context: Any) -> None:
+        """Airflow calls a DAG callback with the run's context. Nothing to render (the
+        base class would: under ``dag.test()`` the context's DAG is the scheduler's
+        serialized one, which has no template environment)."""
+        self.notify(context)
 
     def notify(self, context: Any) -> None:
         dag = context["dag"]
