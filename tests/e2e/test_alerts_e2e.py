@@ -22,6 +22,7 @@ from typing import ClassVar
 import duckdb
 import pytest
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 
 from social_leadership.local_airflow import AirflowCommandError, airflow_environment, run_dags
 from social_leadership.settings import load_settings
@@ -36,9 +37,12 @@ SMTP_PASSWORD = "smtp-pa55-sentinel"
 class MailBox:
     def __init__(self) -> None:
         self.messages: list[tuple[list[str], bytes]] = []
+        self.logins: list[tuple[bytes, bool]] = []
 
-    async def handle_AUTH(self, *args):  # pragma: no cover - auth is not offered on loopback
-        raise NotImplementedError
+    def authenticate(self, server, session, envelope, mechanism, auth_data) -> AuthResult:
+        accepted = auth_data.password == SMTP_PASSWORD.encode()
+        self.logins.append((auth_data.login, accepted))
+        return AuthResult(success=accepted)
 
     async def handle_DATA(self, server, session, envelope):
         self.messages.append((list(envelope.rcpt_tos), envelope.original_content))
@@ -82,7 +86,14 @@ def write_bad_survey(survey_dir: Path, name: str) -> None:
 def alerts(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("alerts")
     mailbox = MailBox()
-    smtp = Controller(mailbox, hostname="127.0.0.1", port=free_port())
+    # Plain-text AUTH is allowed on loopback only, for the test.
+    smtp = Controller(
+        mailbox,
+        hostname="127.0.0.1",
+        port=free_port(),
+        authenticator=mailbox.authenticate,
+        auth_require_tls=False,
+    )
     smtp.start()
     http = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
     threading.Thread(target=http.serve_forever, daemon=True).start()
@@ -93,6 +104,8 @@ def alerts(tmp_path_factory):
                 "conn_type": "smtp",
                 "host": "127.0.0.1",
                 "port": smtp.port,
+                "login": "alerts",
+                "password": SMTP_PASSWORD,
                 "extra": {
                     "disable_ssl": True,
                     "disable_tls": True,
@@ -156,7 +169,7 @@ def alerts(tmp_path_factory):
                 "SLW_ALERT_EMAILS": ",".join(RECIPIENTS),
             }
             observe("failed_gate", "warehouse_build", gate_env, gate.logs_dir / "gate")
-        yield seen, settings
+        yield seen, settings, mailbox, airflow_home, tmp
     finally:
         smtp.stop()
         http.shutdown()
@@ -184,7 +197,7 @@ def _mail_text(raw: bytes) -> str:
 
 
 def test_a_failed_task_sends_one_mail_and_one_webhook_call_despite_retries(alerts):
-    seen, _ = alerts
+    seen, *_ = alerts
     state, mails, calls, log = seen["failed_task"]
     assert state == "failed"
     # load_roster ran three times (two retries): still one alert, when the run ended.
@@ -217,7 +230,7 @@ def test_a_failed_task_sends_one_mail_and_one_webhook_call_despite_retries(alert
 
 
 def test_a_quarantined_file_sends_one_alert_and_the_run_succeeds(alerts):
-    seen, settings = alerts
+    seen, settings, *_ = alerts
     state, mails, calls, _ = seen["quarantine"]
     assert state == "success"
     assert len(mails) == 1
@@ -232,7 +245,7 @@ def test_a_quarantined_file_sends_one_alert_and_the_run_succeeds(alerts):
 
 
 def test_a_failed_quality_gate_sends_one_alert_saying_what_failed(alerts):
-    seen, _ = alerts
+    seen, *_ = alerts
     state, mails, calls, _ = seen["failed_gate"]
     assert state == "failed"
     assert len(mails) == 1
@@ -253,7 +266,7 @@ def test_a_failed_quality_gate_sends_one_alert_saying_what_failed(alerts):
 
 
 def test_without_connections_nothing_is_sent_and_the_run_succeeds(alerts):
-    seen, _ = alerts
+    seen, *_ = alerts
     state, mails, calls, log = seen["no_connections"]
     assert state == "success"
     assert mails == []
@@ -261,10 +274,18 @@ def test_without_connections_nothing_is_sent_and_the_run_succeeds(alerts):
     assert "not sent: no channel configured" in log
 
 
-def test_secrets_never_reach_the_logs(alerts):
-    seen, settings = alerts
+def test_secrets_never_reach_the_logs_or_the_metadata_db(alerts):
+    seen, _, mailbox, airflow_home, tmp = alerts
+    # The mail server was logged in to, with the connection's password.
+    assert mailbox.logins
+    assert all(accepted for _, accepted in mailbox.logins)
+    secrets = (WEBHOOK_TOKEN.encode(), SMTP_PASSWORD.encode())
     for _, _, _, log in seen.values():
-        assert WEBHOOK_TOKEN not in log
-    for path in settings.logs_dir.rglob("*"):
-        if path.is_file():
-            assert WEBHOOK_TOKEN.encode() not in path.read_bytes(), path
+        assert not any(secret.decode() in log for secret in secrets)
+    # Every file the runs wrote: logs (the pipeline's and Airflow's), the metadata DB,
+    # the warehouses, quarantine reports.
+    written = [p for p in [*tmp.rglob("*"), *airflow_home.rglob("*")] if p.is_file()]
+    assert any(p.name == "airflow.db" for p in written)
+    for path in written:
+        content = path.read_bytes()
+        assert not any(secret in content for secret in secrets), path
