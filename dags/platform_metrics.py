@@ -60,6 +60,10 @@ def platform_metrics():
       `audit.platform_loads`.
 
     Endpoints and tokens come from the Airflow connections `slw_<platform>`.
+
+    Alerts (README "Alerts"): one per run for failed tasks, failed or unconfigured
+    platforms and rejected history rows; a deadline alert when a run has not succeeded
+    `SLW_PLATFORM_METRICS_DEADLINE_HOURS` after its logical date.
     """
 
     @task(pool=WAREHOUSE_POOL)

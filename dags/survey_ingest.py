@@ -49,7 +49,8 @@ def survey_ingest():
     warehouse itself (a held lock, a full disk) fails the task, and Airflow retries it.
     The same file dropped again is a no-op (content hash); a corrected file for the same
     source and wave replaces the earlier rows atomically. The warehouse build is signalled
-    only when a file was loaded.
+    only when a file was loaded. A quarantined file is alerted (README "Alerts"), once per
+    run.
     """
 
     @task(pool=WAREHOUSE_POOL)

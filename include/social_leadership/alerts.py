@@ -72,7 +72,7 @@ class Alert:
 
     @property
     def subject(self) -> str:
-        failed = sum(item["what"].startswith("task ") for item in self.items)
+        failed = sum(item["kind"] == "task_failed" for item in self.items)
         others = len(self.items) - failed
         parts = [f"{failed} task(s) failed"] if failed else []
         parts += [f"{others} problem(s) reported"] if others else []
@@ -82,8 +82,9 @@ class Alert:
         lines = [f"DAG: {self.dag_id}", f"Run: {self.run_id} ({self.state})"]
         for item in self.items:
             kept = item["rows_kept_out"]
+            subject = "run" if item["kind"] == "run" else f"task {item['task_id']}"
             lines.append(
-                f"- task {item['task_id']}: {item['what']}; rows kept out: "
+                f"- {subject}: {item['what']}; rows kept out: "
                 f"{kept if kept is not None else 'unknown'}"
             )
             lines += [f"  look at: {where}" for where in item["look_at"]]
@@ -141,7 +142,7 @@ def build_alert(
             if str(states[task_id]) == "failed"
             else "task did not run: an upstream task failed"
         )
-        items.append(_item(dag_id, run_id, task_id, what, None, None))
+        items.append(_item(dag_id, run_id, task_id, what, None, None, kind="task_failed"))
     for fact in facts:
         items.append(_item(dag_id, run_id, fact.task_id, fact.what, fact.rows_kept_out, fact.where))
     if not items:
@@ -150,11 +151,20 @@ def build_alert(
 
 
 def _item(
-    dag_id: str, run_id: str, task_id: str | None, what: str, kept: int | None, where: str | None
+    dag_id: str,
+    run_id: str,
+    task_id: str | None,
+    what: str,
+    kept: int | None,
+    where: str | None,
+    *,
+    kind: str = "attention",
 ) -> dict[str, Any]:
-    """One line of an alert; ``task_id`` None for the run as a whole."""
+    """One line of an alert: ``kind`` task_failed, attention (a task's report) or run (the
+    run as a whole, ``task_id`` None)."""
     look_at = [where] if where else []
     return {
+        "kind": "run" if task_id is None else kind,
         "task_id": task_id or "-",
         "what": what,
         "rows_kept_out": kept,

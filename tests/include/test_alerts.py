@@ -152,6 +152,7 @@ def test_the_deadline_callback_delivers_through_both_channels(receivers):
     assert details["dag_id"] == "platform_metrics"
     assert details["run_id"] == "scheduled__2026-12-01T00:00:00+00:00"
     assert details["state"] == "deadline missed"
+    assert [item["kind"] for item in details["items"]] == ["run"]
     assert "has not succeeded by its deadline" in calls[0]["text"]
     run_page = details["items"][0]["look_at"]
     assert run_page == [
@@ -173,10 +174,10 @@ def test_facts_and_failed_tasks_make_one_alert_with_where_to_look():
         [Attention(task_id="import_history", what="2 rows rejected", rows_kept_out=2, where="/q")],
     )
     assert alert is not None
-    assert [(i["task_id"], i["rows_kept_out"]) for i in alert.items] == [
-        ("check_platforms", None),
-        ("load_x", None),
-        ("import_history", 2),
+    assert [(i["kind"], i["task_id"], i["rows_kept_out"]) for i in alert.items] == [
+        ("task_failed", "check_platforms", None),
+        ("task_failed", "load_x", None),
+        ("attention", "import_history", 2),
     ]
     assert alert.items[2]["look_at"][0] == "/q"
     assert "2 task(s) failed, 1 problem(s) reported" in alert.subject
