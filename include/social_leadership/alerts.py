@@ -183,8 +183,8 @@ def _task_sdk_available() -> bool:
 def _run_record(dag_id: str, run_id: str, task_ids: Sequence[str]) -> tuple[dict, list[Attention]]:
     """The run's task states and reported facts."""
     if _task_sdk_available():
-        from airflow.sdk import XCom
         from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
+        from airflow.sdk.execution_time.xcom import XCom  # the configured XCom backend
 
         states = RuntimeTaskInstance.get_task_states(dag_id=dag_id, run_ids=[run_id]).get(
             run_id, {}

@@ -210,3 +210,40 @@ def test_alert_settings_are_validated(monkeypatch):
     assert "SLW_ALERT_EMAILS='a@example.org, not-an-address'" in message
     assert "comma-separated e-mail addresses" in message
     assert "SLW_PLATFORM_METRICS_DEADLINE_HOURS='0'" in message
+
+
+def test_in_the_dag_processor_the_run_is_read_through_the_task_sdk(monkeypatch):
+    """Where a deployment runs DAG callbacks (the DAG processor) there is no metadata DB,
+    only the Task SDK's channel to its supervisor: the notifier asks it for the run's task
+    states and each task's reported facts (answered here as the DAG processor answers)."""
+    from airflow.sdk.execution_time import task_runner
+    from airflow.sdk.execution_time.comms import (
+        GetTaskStates,
+        GetXCom,
+        TaskStatesResult,
+        XComResult,
+    )
+
+    from social_leadership.alerts import _run_record
+
+    asked = []
+    fact = Attention(task_id="ingest_surveys", what="survey file x.csv quarantined", where="/q")
+
+    class DagProcessorComms:
+        def send(self, msg):
+            asked.append(msg)
+            if isinstance(msg, GetTaskStates):
+                return TaskStatesResult(
+                    task_states={"r1": {"ingest_surveys": "success", "signal": "failed"}}
+                )
+            assert isinstance(msg, GetXCom)
+            value = [fact.to_xcom()] if msg.task_id == "ingest_surveys" else None
+            return XComResult(key=msg.key, value=value)
+
+    monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", DagProcessorComms(), raising=False)
+    states, facts = _run_record("survey_ingest", "r1", ["ingest_surveys", "signal"])
+
+    assert states == {"ingest_surveys": "success", "signal": "failed"}
+    assert facts == [fact]
+    assert [type(msg).__name__ for msg in asked] == ["GetTaskStates", "GetXCom", "GetXCom"]
+    assert {(msg.key, msg.run_id) for msg in asked[1:]} == {(ATTENTION_XCOM_KEY, "r1")}
