@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from airflow.sdk import dag, task
 
+from social_leadership.alerts import platform_metrics_deadline, run_callbacks
 from social_leadership.orchestration import (
     API_PLATFORMS,
     DEFAULT_ARGS,
@@ -21,6 +22,10 @@ from social_leadership.orchestration import (
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
+    # One alert per run, when it ends (social_leadership.alerts).
+    **run_callbacks(),
+    # SLW_PLATFORM_METRICS_DEADLINE_HOURS after the logical date, through the same channels.
+    deadline=platform_metrics_deadline(),
     tags=["social-leadership", "extract", "platforms"],
 )
 def platform_metrics():
@@ -55,6 +60,10 @@ def platform_metrics():
       `audit.platform_loads`.
 
     Endpoints and tokens come from the Airflow connections `slw_<platform>`.
+
+    Alerts (README "Alerts"): one per run for failed tasks, failed or unconfigured
+    platforms and rejected history rows; a deadline alert when a run has not succeeded
+    `SLW_PLATFORM_METRICS_DEADLINE_HOURS` after its logical date.
     """
 
     @task(pool=WAREHOUSE_POOL)

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from airflow.sdk import dag, task
 
+from social_leadership.alerts import run_callbacks
 from social_leadership.orchestration import (
     DEFAULT_ARGS,
     RAW_SURVEY_RESULTS,
@@ -23,6 +24,8 @@ from social_leadership.orchestration import (
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
+    # One alert per run, when it ends (social_leadership.alerts).
+    **run_callbacks(),
     tags=["social-leadership", "ingest", "surveys"],
 )
 def survey_ingest():
@@ -46,7 +49,8 @@ def survey_ingest():
     warehouse itself (a held lock, a full disk) fails the task, and Airflow retries it.
     The same file dropped again is a no-op (content hash); a corrected file for the same
     source and wave replaces the earlier rows atomically. The warehouse build is signalled
-    only when a file was loaded.
+    only when a file was loaded. A quarantined file is alerted (README "Alerts"), once per
+    run.
     """
 
     @task(pool=WAREHOUSE_POOL)

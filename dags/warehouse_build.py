@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from airflow.sdk import dag, task
 
+from social_leadership.alerts import run_callbacks
 from social_leadership.orchestration import (
     DEFAULT_ARGS,
     RAW_PLATFORM_METRICS,
@@ -21,6 +22,8 @@ from social_leadership.orchestration import (
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
+    # One alert per run, when it ends (social_leadership.alerts).
+    **run_callbacks(),
     tags=["social-leadership", "dbt", "quality", "publish"],
 )
 def warehouse_build():
@@ -29,13 +32,22 @@ def warehouse_build():
 
     Builds and publishes the marts whenever raw data changes (scheduled on the raw assets).
 
-    1. `dbt_build`: `dbt build` of staging, intermediate and marts with every data and unit
+    1. `source_freshness`: `dbt source freshness` of the raw tables and each platform's
+       "data as of" into `audit.source_freshness` / `audit.platform_data_as_of` (published
+       beside the marts); stale data is alerted (a stale platform once a day), never fatal.
+    2. `dbt_build`: `dbt build` of staging, intermediate and marts with every data and unit
        test; a failing test stops the run.
-    2. `quality_gate`: Great Expectations suites over each mart; results go to
+    3. `quality_gate`: Great Expectations suites over each mart; results go to
        `audit.quality_results`, and any critical failure stops publishing.
-    3. `publish`: atomic swap of the serving DuckDB file (what BI tools read) and a Parquet
+    4. `publish`: atomic swap of the serving DuckDB file (what BI tools read) and a Parquet
        export of the marts.
     """
+
+    @task(pool=WAREHOUSE_POOL)
+    def source_freshness(**context) -> dict:
+        from social_leadership.tasks import source_freshness_task
+
+        return source_freshness_task(context)
 
     @task(pool=WAREHOUSE_POOL)
     def dbt_build(**context) -> dict:
@@ -55,7 +67,10 @@ def warehouse_build():
 
         return publish_task(context)
 
-    dbt_build() >> quality_gate() >> publish()
+    built = dbt_build()
+    # First, so that this run's publication carries this run's "data as of".
+    source_freshness() >> built
+    built >> quality_gate() >> publish()
 
 
 warehouse_build()

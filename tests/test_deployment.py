@@ -22,8 +22,15 @@ def test_compose_has_the_production_services():
         "airflow-apiserver",
         "airflow-scheduler",
         "airflow-dag-processor",
+        # Runs the deadline alerts' callbacks.
+        "airflow-triggerer",
     } <= set(services)
-    for name in ("airflow-apiserver", "airflow-scheduler", "airflow-dag-processor"):
+    for name in (
+        "airflow-apiserver",
+        "airflow-scheduler",
+        "airflow-dag-processor",
+        "airflow-triggerer",
+    ):
         assert services[name]["depends_on"]["airflow-init"] == {
             "condition": "service_completed_successfully"
         }

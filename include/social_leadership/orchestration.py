@@ -30,10 +30,18 @@ class PlatformEndpoint(NamedTuple):
 
 START_DATE = pendulum.datetime(2026, 1, 1, tz="UTC")
 
+
+def _first_retry_delay() -> timedelta:
+    from social_leadership.settings import load_settings
+
+    return timedelta(seconds=load_settings().task_retry_delay_seconds)
+
+
 DEFAULT_ARGS = {
     "owner": "social-leadership",
     "retries": 2,
-    "retry_delay": timedelta(seconds=30),
+    # SLW_TASK_RETRY_DELAY_SECONDS (default 30), doubling per try.
+    "retry_delay": _first_retry_delay(),
     "retry_exponential_backoff": True,
     "max_retry_delay": timedelta(minutes=10),
 }

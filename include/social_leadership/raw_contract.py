@@ -372,6 +372,53 @@ TABLES: tuple[Table, ...] = (
             """
         ),
     ),
+    Table(
+        "audit.source_freshness",
+        "dbt source freshness of each raw source table, one row per table per warehouse_build "
+        "run (a rerun of the run replaces its rows).",
+        _columns(
+            """
+            run_id          varchar       Airflow run id.
+            source_name     varchar       dbt source (group of raw tables).
+            table_name      varchar       Raw table checked.
+            status          varchar       pass, warn, error or runtime error (dbt's verdict).
+            max_loaded_at   timestamptz?  Newest loaded_at in the table (UTC).
+            age_seconds     double?       Seconds between max_loaded_at and the check.
+            warn_after      varchar?      dbt's warn threshold (count and period).
+            error_after     varchar?      dbt's error threshold (count and period).
+            checked_at      timestamptz   When dbt checked (UTC).
+            """
+        ),
+    ),
+    Table(
+        "audit.platform_data_as_of",
+        "Per platform and warehouse_build run: the day its newest counts describe (its last "
+        "good load), and whether that is older than SLW_STALE_PLATFORM_DAYS.",
+        _columns(
+            """
+            run_id          varchar       Airflow run id.
+            platform        varchar       Platform id.
+            data_as_of      date?         Newest snapshot_date with counts (account_status ok);
+                                          null when none was ever loaded.
+            last_loaded_at  timestamptz?  When those newest counts were loaded (UTC).
+            days_behind     integer?      Days between data_as_of and the check date.
+            is_stale        boolean       True when days_behind exceeds SLW_STALE_PLATFORM_DAYS.
+            checked_at      timestamptz   When it was computed (UTC).
+            """
+        ),
+    ),
+    Table(
+        "audit.stale_platform_alerts",
+        "One row per platform and day a staleness alert was raised: one alert a day at most.",
+        _columns(
+            """
+            platform    varchar  Platform id.
+            alert_date  date     Day (UTC) the alert was raised.
+            run_id      varchar  Airflow run id that raised it.
+            """
+        ),
+        primary_key=("platform", "alert_date"),
+    ),
 )
 
 # Numbers for raw.history_imports.import_id.

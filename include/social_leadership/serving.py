@@ -35,6 +35,7 @@ from pathlib import Path
 
 import duckdb
 
+from social_leadership.freshness import copy_to_serving as copy_freshness_to_serving
 from social_leadership.landing import safe_run_id
 from social_leadership.settings import Settings
 from social_leadership.sql import quote_identifier, quote_literal
@@ -250,6 +251,8 @@ def _copy_marts(
             con.execute(f"create table {name} as select * from {WORKING_ALIAS}.{name}")
             comment = table_comment(table, run_id, published_at, synthetic=synthetic)
             con.execute(f"comment on table {name} is {quote_literal(comment)}")
+        # Beside the marts, not among them: "data as of" per platform for dashboards.
+        copy_freshness_to_serving(con, WORKING_ALIAS)
     finally:
         con.execute(f"detach {WORKING_ALIAS}")
     return tables

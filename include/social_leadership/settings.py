@@ -68,6 +68,18 @@ Days = Annotated[int, Field(ge=0)]
 Positive = Annotated[int, Field(ge=1)]
 
 
+def _email_list(text: str) -> str:
+    for address in filter(None, (part.strip() for part in text.split(","))):
+        local, at, domain = address.partition("@")
+        if not (local and at and domain) or any(c.isspace() for c in address):
+            raise ValueError(f"{address!r} is not an e-mail address")
+    return text
+
+
+# Comma-separated e-mail addresses (kept as text so that as_env passes it on unchanged).
+EmailList = Annotated[str, AfterValidator(_email_list)]
+
+
 @dataclass(frozen=True)
 class Settings:
     """Resolved settings. Build with :func:`load_settings`; never hard-code a path elsewhere.
@@ -98,6 +110,15 @@ class Settings:
     survey_max_xlsx_uncompressed_bytes: Positive = DEFAULT_SURVEY_MAX_XLSX_UNCOMPRESSED_BYTES
     # SLW_DEMO: whether the demo adds its synthetic inputs (social_leadership.demo_hook).
     demo: bool = False
+    alert_emails: EmailList = ""
+    platform_metrics_deadline_hours: Positive = 6
+    stale_platform_days: Positive = 3
+    task_retry_delay_seconds: Positive = 30
+
+    @property
+    def alert_recipients(self) -> tuple[str, ...]:
+        """``SLW_ALERT_EMAILS`` as a list of addresses (empty: no e-mail alerts)."""
+        return tuple(filter(None, (part.strip() for part in self.alert_emails.split(","))))
 
     def ensure_dirs(self) -> None:
         """Create every folder the pipeline writes to (idempotent)."""
@@ -146,6 +167,8 @@ def _allowed(field_name: str, message: str) -> str:
         return f"a folder ({message.removeprefix('Value error, ')})"
     if _not_an_existing_folder in checks:
         return f"a file ({message.removeprefix('Value error, ')})"
+    if _email_list in checks:
+        return f"comma-separated e-mail addresses ({message.removeprefix('Value error, ')})"
     if info.annotation is bool:
         return "true or false (also 1/0, yes/no, on/off)"
     if info.annotation is not int:
@@ -197,6 +220,22 @@ SETTING_DOCS: dict[str, str] = {
         "key for pseudonymising survey respondent ids (keyed SipHash-2-4), used when "
         "SLW_PSEUDONYM_KEY is unset; created once with mode 0600 (default: "
         "<data>/secrets/pseudonym.key)"
+    ),
+    "ALERT_EMAILS": (
+        "comma-separated addresses that receive alert e-mails through the connection "
+        "slw_smtp (default: none, no e-mail)"
+    ),
+    "PLATFORM_METRICS_DEADLINE_HOURS": (
+        "hours after its logical date by which a platform_metrics run must have succeeded, "
+        "else a deadline alert is sent (default 6)"
+    ),
+    "STALE_PLATFORM_DAYS": (
+        "days after a platform's last good load from which it is alerted as stale, once a "
+        "day (default 3)"
+    ),
+    "TASK_RETRY_DELAY_SECONDS": (
+        "first delay before Airflow retries a failed task, doubling per try up to 10 "
+        "minutes (default 30)"
     ),
     "DEMO": (
         "demo mode (1/0, default off): survey_ingest also loads the synthetic survey "

@@ -72,3 +72,13 @@ class QualityGateSummary(Payload):
     passed: NonNegativeInt
     failed: NonNegativeInt
     critical_failures: NonNegativeInt
+
+
+class Attention(Payload):
+    """One thing in a task that needs a person's attention (alerts.report_attention): what
+    it is, how many rows it kept out of the warehouse (None: not known) and where to look."""
+
+    task_id: str
+    what: str
+    rows_kept_out: NonNegativeInt | None = None
+    where: str | None = None

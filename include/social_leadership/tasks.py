@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from social_leadership.settings import load_settings
 from social_leadership.task_payloads import (
+    Attention,
     HistoryImportSummary,
     PlatformRunCheck,
     QualityGateSummary,
@@ -95,6 +96,20 @@ def import_history_task() -> dict[str, Any]:
                 log.info("demo history (synthetic) imported: %d rows", seeded.rows_loaded)
                 outcomes.append(seeded)
         outcomes.extend(import_folder(con, history_dir, roster, settings.quarantine_dir))
+    from social_leadership.alerts import report_attention
+
+    report_attention(
+        [
+            Attention(
+                task_id="import_history",
+                what=f"history file {o.file}: {o.rows_rejected} rows rejected (quarantined)",
+                rows_kept_out=o.rows_rejected,
+                where=str(o.quarantine_path) if o.quarantine_path else None,
+            )
+            for o in outcomes
+            if o.rows_rejected
+        ]
+    )
     for outcome in outcomes:
         log.info(
             "history %s: %d rows loaded, %d rejected%s",
@@ -229,6 +244,18 @@ def load_task(
         # anything_loaded signals the warehouse for them (a raise returns no XCom).
         if (ti := context.get("ti")) is not None:
             ti.xcom_push(BaseXCom.XCOM_RETURN_KEY, to_xcom(outcome))
+            from social_leadership.alerts import report_attention
+
+            report_attention(
+                [
+                    Attention(
+                        task_id=ti.task_id,
+                        what=f"platform {extract.platform} failed: {outcome.message}",
+                        rows_kept_out=max(outcome.accounts_requested - outcome.accounts_loaded, 0),
+                        where="audit.platform_loads",
+                    )
+                ]
+            )
         # Loading again would load the same landing: only a new extract can do better.
         raise AirflowFailException(f"{extract.platform} failed: {outcome.message}")
     if outcome.status == "not_configured":
@@ -263,6 +290,19 @@ def check_platforms_task(context: dict[str, Any]) -> dict[str, Any]:
     skipped = [p for p in API_PLATFORMS if str(states.get(f"load_{p}")) == "skipped"]
     if skipped:
         log.info("not configured (skipped): %s", ", ".join(skipped))
+        from social_leadership.alerts import report_attention
+
+        report_attention(
+            [
+                Attention(
+                    task_id=f"load_{platform}",
+                    what=f"platform {platform} is not configured (no connection "
+                    f"slw_{platform}): nothing extracted",
+                    where="audit.platform_loads",
+                )
+                for platform in skipped
+            ]
+        )
     if failed:
         platforms = [p for p in API_PLATFORMS if {f"extract_{p}", f"load_{p}"} & set(failed)]
         named = f"; platforms failed: {', '.join(platforms)}" if platforms else ""
@@ -311,6 +351,20 @@ def ingest_surveys_task() -> dict[str, Any]:
                 outcome.status,
                 outcome.rows_loaded,
             )
+    from social_leadership.alerts import report_attention
+
+    report_attention(
+        [
+            Attention(
+                task_id="ingest_surveys",
+                what=f"survey file {o.file} quarantined, the whole file kept out "
+                f"({len(o.issues)} problem(s), first: {o.issues[0] if o.issues else '-'})",
+                where=o.report_path,
+            )
+            for o in outcomes
+            if o.status == "quarantined"
+        ]
+    )
     loaded = [o for o in outcomes if o.status == "loaded"]
     return SurveyIntakeSummary(
         files_loaded=len(loaded),
@@ -354,6 +408,26 @@ def quality_gate_task(context: dict[str, Any]) -> dict[str, Any]:
         failed=len(report.failed),
         critical_failures=len(report.critical_failures),
     ).to_xcom()
+    from social_leadership.alerts import report_attention
+
+    if report.failed:
+        critical = len(report.critical_failures)
+        shown = "; ".join(check.describe() for check in report.failed[:5])
+        report_attention(
+            [
+                Attention(
+                    task_id="quality_gate",
+                    what=(
+                        f"quality gate failed: {critical} critical check(s), publication stopped"
+                        if critical
+                        else "quality gate warned"
+                    )
+                    + f"; {len(report.failed)} check(s) failed: {shown}",
+                    rows_kept_out=sum(c.unexpected_count or 0 for c in report.failed),
+                    where="audit.quality_results",
+                )
+            ]
+        )
     try:
         report.raise_if_critical()
     except QualityGateError as exc:
@@ -382,3 +456,20 @@ def publish_task(context: dict[str, Any]) -> dict[str, Any]:
         publication.parquet_dir,
     )
     return to_xcom(publication)
+
+
+def source_freshness_task(context: dict[str, Any]) -> dict[str, Any]:
+    """Run ``dbt source freshness`` and compute each platform's "data as of"; record both in
+    the audit (published with the marts). Stale data is reported for the run's alert, once
+    a day per platform, and never fails the task: the build goes on with what there is."""
+    from social_leadership.alerts import report_attention
+    from social_leadership.domain import PLATFORMS
+    from social_leadership.freshness import check_freshness
+
+    settings = load_settings()
+    settings.ensure_dirs()
+    facts = check_freshness(settings, _run_id(context), list(PLATFORMS))
+    for fact in facts:
+        log.warning("%s", fact.what)
+    report_attention(facts)
+    return {"needs_attention": len(facts)}

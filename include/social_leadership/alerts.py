@@ -1,0 +1,404 @@
+"""Alerts: one notification per DAG run when something needs a person's attention.
+
+What needs attention: a task that failed, and the facts the tasks report for the run under
+the XCom key :data:`ATTENTION_XCOM_KEY` (:func:`report_attention`): a quarantined file, a
+quality gate that failed or warned, a platform that failed or is not configured, a stale
+source or platform. The DAGs' ``on_success_callback`` and ``on_failure_callback``
+(:func:`run_callbacks`) run :class:`RunAlertNotifier` once when the run ends, never per
+try or per task; it gathers those and sends one message through each configured channel:
+
+* e-mail through the SMTP connection ``slw_smtp`` to the addresses in ``SLW_ALERT_EMAILS``
+  (the SMTP provider's ``SmtpNotifier``);
+* a Slack-compatible JSON ``POST`` (``text`` and ``blocks``, the details under ``slw``)
+  to the URL of the HTTP connection ``slw_webhook`` (:class:`WebhookNotifier`).
+
+A channel without its connection is not configured: nothing is sent through it and nothing
+fails (one info line says so). Secrets (the SMTP password, the webhook URL with its token)
+are never logged; a delivery failure is logged by kind only, and does not fail the run.
+
+Where a callback runs: under ``airflow dags test`` / ``dag.test()`` (``make run``) in the
+process that ran the DAG, which reads the run from the metadata DB; in a deployment in the
+DAG processor, which has no database and reads it through the Task SDK (task states and
+XComs). Neither path opens the DuckDB warehouse: another DAG's task may hold its lock.
+
+:func:`platform_metrics_deadline` is the ``platform_metrics`` DAG's Airflow deadline
+alert (``SLW_PLATFORM_METRICS_DEADLINE_HOURS`` after the run's logical date), delivered
+by :func:`deadline_missed` through the same channels.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from airflow.sdk import BaseNotifier
+
+from social_leadership.task_payloads import Attention
+
+if TYPE_CHECKING:
+    from airflow.sdk import DeadlineAlert
+
+log = logging.getLogger(__name__)
+
+ATTENTION_XCOM_KEY = "slw_attention"
+SMTP_CONN_ID = "slw_smtp"
+WEBHOOK_CONN_ID = "slw_webhook"
+DEFAULT_FROM_EMAIL = "social-leadership-alerts@localhost"
+FAILED_STATES = ("failed", "upstream_failed")
+
+
+def report_attention(facts: Sequence[Attention]) -> None:
+    """Record what in the running task needs attention, for the run's one notification."""
+    if facts:
+        from airflow.sdk import get_current_context
+
+        ti = get_current_context()["ti"]
+        ti.xcom_push(ATTENTION_XCOM_KEY, [fact.to_xcom() for fact in facts])
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One run's notification: what each channel sends is built from it."""
+
+    dag_id: str
+    run_id: str
+    state: str
+    items: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def subject(self) -> str:
+        failed = sum(item["kind"] == "task_failed" for item in self.items)
+        others = len(self.items) - failed
+        parts = [f"{failed} task(s) failed"] if failed else []
+        parts += [f"{others} problem(s) reported"] if others else []
+        return f"[social-leadership] {self.dag_id} {self.state}: {', '.join(parts)}"
+
+    def lines(self) -> list[str]:
+        lines = [f"DAG: {self.dag_id}", f"Run: {self.run_id} ({self.state})"]
+        for item in self.items:
+            kept = item["rows_kept_out"]
+            subject = "run" if item["kind"] == "run" else f"task {item['task_id']}"
+            lines.append(
+                f"- {subject}: {item['what']}; rows kept out: "
+                f"{kept if kept is not None else 'unknown'}"
+            )
+            lines += [f"  look at: {where}" for where in item["look_at"]]
+        return lines
+
+    def webhook_payload(self) -> dict[str, Any]:
+        text = "\n".join(self.lines())
+        return {
+            "text": f"{self.subject}\n{text}",
+            "blocks": [
+                {"type": "header", "text": {"type": "plain_text", "text": self.subject[:150]}},
+                {"type": "section", "text": {"type": "mrkdwn", "text": f"```{text[:2900]}```"}},
+            ],
+            "slw": {
+                "dag_id": self.dag_id,
+                "run_id": self.run_id,
+                "state": self.state,
+                "items": self.items,
+            },
+        }
+
+    def html(self) -> str:
+        rows = "".join(f"<li>{html.escape(line)}</li>" for line in self.lines())
+        return f"<p>{html.escape(self.subject)}</p><ul>{rows}</ul>"
+
+
+def _airflow_where(dag_id: str, run_id: str, task_id: str | None) -> list[str]:
+    """The task's log folder under the Airflow home and its page in the UI (for the run as
+    a whole, the run's page)."""
+    from airflow.configuration import conf
+
+    base_url = conf.get("api", "base_url", fallback=None) or (
+        f"http://127.0.0.1:{conf.get('api', 'port', fallback='8080')}"
+    )
+    run_page = f"{base_url.rstrip('/')}/dags/{quote(dag_id, safe='')}/runs/{quote(run_id, safe='')}"
+    if task_id is None:
+        return [f"UI {run_page}"]
+    base_log = conf.get("logging", "base_log_folder", fallback="") or ""
+    folder = f"{base_log.rstrip('/')}/dag_id={dag_id}/run_id={run_id}/task_id={task_id}/"
+    return [f"log {folder}", f"UI {run_page}/tasks/{quote(task_id, safe='')}"]
+
+
+def build_alert(
+    dag_id: str,
+    run_id: str,
+    state: str,
+    states: Mapping[str, str | None],
+    facts: Sequence[Attention],
+) -> Alert | None:
+    """The run's alert, or None when nothing in it needs attention."""
+    items = []
+    for task_id in sorted(t for t, s in states.items() if str(s) in FAILED_STATES):
+        what = (
+            "task failed (after its retries)"
+            if str(states[task_id]) == "failed"
+            else "task did not run: an upstream task failed"
+        )
+        items.append(_item(dag_id, run_id, task_id, what, None, None, kind="task_failed"))
+    for fact in facts:
+        items.append(_item(dag_id, run_id, fact.task_id, fact.what, fact.rows_kept_out, fact.where))
+    if not items:
+        return None
+    return Alert(dag_id, run_id, state, items)
+
+
+def _item(
+    dag_id: str,
+    run_id: str,
+    task_id: str | None,
+    what: str,
+    kept: int | None,
+    where: str | None,
+    *,
+    kind: str = "attention",
+) -> dict[str, Any]:
+    """One line of an alert: ``kind`` task_failed, attention (a task's report) or run (the
+    run as a whole, ``task_id`` None)."""
+    look_at = [where] if where else []
+    return {
+        "kind": "run" if task_id is None else kind,
+        "task_id": task_id or "-",
+        "what": what,
+        "rows_kept_out": kept,
+        "look_at": look_at + _airflow_where(dag_id, run_id, task_id),
+    }
+
+
+def _task_sdk_available() -> bool:
+    """Whether this process talks to Airflow through the Task SDK (the DAG processor, a
+    worker) rather than to the metadata DB directly (``dag.test()``)."""
+    from airflow.sdk.execution_time import task_runner
+
+    return getattr(task_runner, "SUPERVISOR_COMMS", None) is not None
+
+
+def _run_record(dag_id: str, run_id: str, task_ids: Sequence[str]) -> tuple[dict, list[Attention]]:
+    """The run's task states and reported facts."""
+    if _task_sdk_available():
+        from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
+        from airflow.sdk.execution_time.xcom import XCom  # the configured XCom backend
+
+        states = RuntimeTaskInstance.get_task_states(dag_id=dag_id, run_ids=[run_id]).get(
+            run_id, {}
+        )
+        raw = [
+            XCom.get_one(key=ATTENTION_XCOM_KEY, dag_id=dag_id, task_id=task_id, run_id=run_id)
+            for task_id in task_ids
+        ]
+    else:
+        from airflow.models.taskinstance import TaskInstance
+        from airflow.models.xcom import XComModel
+        from airflow.utils.session import create_session
+        from sqlalchemy import select
+
+        with create_session() as session:
+            states = {
+                task_id: str(state) if state else None
+                for task_id, state in session.execute(
+                    select(TaskInstance.task_id, TaskInstance.state).where(
+                        TaskInstance.dag_id == dag_id, TaskInstance.run_id == run_id
+                    )
+                )
+            }
+            rows = session.scalars(
+                select(XComModel)
+                .where(
+                    XComModel.dag_id == dag_id,
+                    XComModel.run_id == run_id,
+                    XComModel.key == ATTENTION_XCOM_KEY,
+                )
+                .order_by(XComModel.task_id)
+            ).all()
+            raw = [XComModel.deserialize_value(row) for row in rows]
+    facts = [Attention.from_xcom(item) for value in raw if value for item in value]
+    return states, facts
+
+
+def _connection(conn_id: str) -> Any | None:
+    from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    try:
+        return BaseHook.get_connection(conn_id)
+    except AirflowNotFoundException:
+        return None
+
+
+def webhook_url(connection: Any) -> str:
+    """The webhook URL of the HTTP connection: ``host`` holding the whole URL (as a Slack
+    incoming-webhook URL is given), or ``host``, ``port`` and ``extra.endpoint`` (the path),
+    with ``schema`` as the scheme (default https)."""
+    host = connection.host or ""
+    if "://" not in host:
+        port = f":{connection.port}" if connection.port else ""
+        host = f"{connection.schema or 'https'}://{host}{port}"
+    extra = connection.extra_dejson if connection.extra else {}
+    endpoint = str(extra.get("endpoint") or "")
+    return host.rstrip("/") + ("/" + endpoint.lstrip("/") if endpoint else "")
+
+
+class WebhookNotifier(BaseNotifier):
+    """POSTs a JSON payload to the URL of an HTTP connection (httpx; no HTTP provider)."""
+
+    def __init__(self, payload: dict[str, Any], http_conn_id: str = WEBHOOK_CONN_ID):
+        super().__init__()
+        self.payload = payload
+        self.http_conn_id = http_conn_id
+
+    def notify(self, context: Any) -> None:
+        import httpx
+        from airflow.sdk import BaseHook
+        from airflow.sdk.log import mask_secret
+
+        url = webhook_url(BaseHook.get_connection(self.http_conn_id))
+        # The URL carries the webhook's token: masked wherever Airflow logs, and httpx's
+        # own errors (which quote it) never reach a log (see _deliver).
+        mask_secret(url)
+        response = httpx.post(url, json=self.payload, timeout=15.0, follow_redirects=False)
+        if response.status_code >= 300:
+            raise DeliveryError(f"webhook answered HTTP {response.status_code}")
+
+
+class DeliveryError(RuntimeError):
+    """A channel refused or could not take the alert (its message holds no secret)."""
+
+
+def deliver(alert: Alert, context: Any = None) -> list[str]:
+    """Send the alert through every configured channel; return the channels used.
+
+    A channel that fails is logged (its kind of error, no URL or password) and does not
+    stop the other one, nor fail the caller.
+    """
+    from social_leadership.settings import load_settings
+
+    recipients = load_settings().alert_recipients
+    smtp = _connection(SMTP_CONN_ID) if recipients else None
+    webhook = _connection(WEBHOOK_CONN_ID)
+    sent = []
+    if smtp is not None:
+        from airflow.providers.smtp.notifications.smtp import SmtpNotifier
+
+        extra = smtp.extra_dejson if smtp.extra else {}
+        notifier = SmtpNotifier(
+            to=list(recipients),
+            from_email=extra.get("from_email") or DEFAULT_FROM_EMAIL,
+            subject=alert.subject,
+            html_content=alert.html(),
+            smtp_conn_id=SMTP_CONN_ID,
+        )
+        # notify() directly: the message is final text, not a Jinja template to render.
+        if _deliver("e-mail", notifier, context or {}):
+            sent.append("email")
+    if webhook is not None and _deliver(
+        "webhook", WebhookNotifier(alert.webhook_payload()), context or {}
+    ):
+        sent.append("webhook")
+    if not sent and smtp is None and webhook is None:
+        log.info(
+            "alert for %s run %s not sent: no channel configured (connection %s with "
+            "SLW_ALERT_EMAILS, or connection %s)",
+            alert.dag_id,
+            alert.run_id,
+            SMTP_CONN_ID,
+            WEBHOOK_CONN_ID,
+        )
+    return sent
+
+
+def _deliver(channel: str, notifier: BaseNotifier, context: Any) -> bool:
+    try:
+        notifier.notify(context)
+    except DeliveryError as exc:
+        log.error("alert %s not delivered: %s", channel, exc)
+        return False
+    except Exception as exc:  # an alert must never fail the run it reports
+        # Only the kind: a transport error's text may quote the URL and its token.
+        log.error("alert %s not delivered: %s", channel, type(exc).__name__)
+        return False
+    log.info("alert sent by %s", channel)
+    return True
+
+
+class RunAlertNotifier(BaseNotifier):
+    """The DAG-level callback: one alert per run when anything in it needs attention."""
+
+    def __init__(self, state: str):
+        super().__init__()
+        self.state = state
+
+    def __call__(self, context: Any) -> None:
+        """Airflow calls a DAG callback with the run's context. Nothing to render (the
+        base class would: under ``dag.test()`` the context's DAG is the scheduler's
+        serialized one, which has no template environment)."""
+        self.notify(context)
+
+    def notify(self, context: Any) -> None:
+        dag = context["dag"]
+        run_id = str(context["run_id"])
+        try:
+            states, facts = _run_record(dag.dag_id, run_id, list(dag.task_dict))
+        except Exception:
+            log.exception("alert for %s run %s: could not read the run", dag.dag_id, run_id)
+            states, facts = {}, []
+        alert = build_alert(dag.dag_id, run_id, self.state, states, facts)
+        if alert is None and self.state == "failed":
+            alert = Alert(dag.dag_id, run_id, self.state, [
+                _item(dag.dag_id, run_id, None, f"run failed: {context.get('reason')}", None, None)
+            ])  # fmt: skip
+        if alert is None:
+            log.info("run %s of %s: nothing needs attention, no alert", run_id, dag.dag_id)
+            return
+        deliver(alert, context)
+
+
+def run_callbacks() -> dict[str, Any]:
+    """The ``on_success_callback`` / ``on_failure_callback`` arguments of every DAG."""
+    return {
+        "on_success_callback": RunAlertNotifier("success"),
+        "on_failure_callback": RunAlertNotifier("failed"),
+    }
+
+
+async def deadline_missed(context: dict[str, Any] | None = None, **_: Any) -> None:
+    """The deadline alert's callback (run by the triggerer): the run has not succeeded in
+    time. ``context`` is what Airflow passes a deadline callback: the run and the deadline."""
+    import asyncio
+
+    context = context or {}
+    run = context.get("dag_run") or {}
+    deadline = context.get("deadline") or {}
+    dag_id = str(run.get("dag_id") or "platform_metrics")
+    run_id = str(run.get("dag_run_id") or run.get("run_id") or "-")
+    what = (
+        f"run has not succeeded by its deadline {deadline.get('deadline_time', '')} "
+        f"(logical date {run.get('logical_date')}, state {run.get('state')})"
+    )
+    alert = Alert(
+        dag_id, run_id, "deadline missed", [_item(dag_id, run_id, None, what, None, None)]
+    )
+    # SMTP and httpx block: off the triggerer's event loop.
+    await asyncio.to_thread(deliver, alert, None)
+
+
+def platform_metrics_deadline() -> DeadlineAlert:
+    """Alert when a ``platform_metrics`` run has not succeeded
+    ``SLW_PLATFORM_METRICS_DEADLINE_HOURS`` after its logical date."""
+    from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference
+
+    from social_leadership.settings import load_settings
+
+    hours = load_settings().platform_metrics_deadline_hours
+    return DeadlineAlert(
+        reference=DeadlineReference.DAGRUN_LOGICAL_DATE,
+        interval=timedelta(hours=hours),
+        callback=AsyncCallback(deadline_missed),
+        name="platform_metrics_not_succeeded",
+    )

@@ -1,0 +1,249 @@
+"""Alerts outside a DAG run: the DAGs carry the run callbacks and the deadline alert with the
+configured interval; the deadline callback, run as Airflow's triggerer runs it, reaches a
+real SMTP server and a real HTTP receiver on loopback; settings refuse bad addresses."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+from datetime import timedelta
+from email import message_from_bytes
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from social_leadership.alerts import (
+    ATTENTION_XCOM_KEY,
+    RunAlertNotifier,
+    build_alert,
+    webhook_url,
+)
+from social_leadership.settings import SettingsError, load_settings
+from social_leadership.task_payloads import Attention
+
+DAGS_DIR = Path(__file__).resolve().parents[2] / "dags"
+
+
+def _dag_bag():
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(DAGS_DIR))
+
+
+def test_every_dag_alerts_once_per_run_and_platform_metrics_has_its_deadline(monkeypatch):
+    from airflow.sdk import AsyncCallback
+    from airflow.sdk.definitions.deadline import DagRunLogicalDateDeadline
+
+    monkeypatch.setenv("SLW_PLATFORM_METRICS_DEADLINE_HOURS", "5")
+    bag = _dag_bag()
+    assert bag.import_errors == {}
+    for dag in bag.dags.values():
+        assert isinstance(dag.on_success_callback, RunAlertNotifier), dag.dag_id
+        assert isinstance(dag.on_failure_callback, RunAlertNotifier), dag.dag_id
+    deadlines = bag.dags["platform_metrics"].deadline
+    deadlines = deadlines if isinstance(deadlines, list) else [deadlines]
+    assert len(deadlines) == 1
+    deadline = deadlines[0]
+    assert isinstance(deadline.reference, DagRunLogicalDateDeadline)
+    assert deadline.interval == timedelta(hours=5)
+    assert isinstance(deadline.callback, AsyncCallback)
+    assert deadline.callback.path == "social_leadership.alerts.deadline_missed"
+
+
+class _Mailbox:
+    def __init__(self) -> None:
+        self.messages: list[tuple[list[str], bytes]] = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append((list(envelope.rcpt_tos), envelope.original_content))
+        return "250 OK"
+
+
+class _Receiver(BaseHTTPRequestHandler):
+    calls: ClassVar[list[dict]] = []
+
+    def do_POST(self):
+        _Receiver.calls.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def receivers(monkeypatch):
+    mailbox = _Mailbox()
+    smtp = Controller(mailbox, hostname="127.0.0.1", port=_free_port())
+    smtp.start()
+    http = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
+    threading.Thread(target=http.serve_forever, daemon=True).start()
+    _Receiver.calls = []
+    monkeypatch.setenv("SLW_ALERT_EMAILS", "oncall@example.org")
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_SLW_SMTP",
+        json.dumps(
+            {
+                "conn_type": "smtp",
+                "host": "127.0.0.1",
+                "port": smtp.port,
+                "extra": {"disable_ssl": True, "disable_tls": True, "retry_limit": 1},
+            }
+        ),
+    )
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_SLW_WEBHOOK",
+        json.dumps({"conn_type": "http", "host": f"http://127.0.0.1:{http.server_address[1]}/h"}),
+    )
+    try:
+        yield mailbox, _Receiver.calls
+    finally:
+        smtp.stop()
+        http.shutdown()
+
+
+def test_the_deadline_callback_delivers_through_both_channels(receivers):
+    from airflow.triggers.callback import PAYLOAD_STATUS_KEY, CallbackTrigger
+
+    mailbox, calls = receivers
+    context = {
+        "dag_run": {
+            "dag_id": "platform_metrics",
+            "dag_run_id": "scheduled__2026-12-01T00:00:00+00:00",
+            "logical_date": "2026-12-01T00:00:00Z",
+            "state": "running",
+        },
+        "deadline": {"id": "d-1", "deadline_time": "2026-12-01T06:00:00Z"},
+    }
+    # What the triggerer runs for an AsyncCallback of a missed deadline.
+    trigger = CallbackTrigger(
+        callback_path="social_leadership.alerts.deadline_missed",
+        callback_kwargs={"context": context},
+    )
+
+    async def run() -> list:
+        return [event async for event in trigger.run()]
+
+    events = asyncio.run(run())
+    assert [str(event.payload[PAYLOAD_STATUS_KEY]) for event in events] == ["running", "success"]
+    assert len(mailbox.messages) == 1
+    assert mailbox.messages[0][0] == ["oncall@example.org"]
+    mail = message_from_bytes(mailbox.messages[0][1])
+    body = "".join(
+        part.get_payload(decode=True).decode()
+        for part in mail.walk()
+        if part.get_content_maintype() == "text"
+    )
+    assert "platform_metrics" in mail["Subject"]
+    assert "has not succeeded by its deadline 2026-12-01T06:00:00Z" in body
+    assert len(calls) == 1
+    details = calls[0]["slw"]
+    assert details["dag_id"] == "platform_metrics"
+    assert details["run_id"] == "scheduled__2026-12-01T00:00:00+00:00"
+    assert details["state"] == "deadline missed"
+    assert [item["kind"] for item in details["items"]] == ["run"]
+    assert "has not succeeded by its deadline" in calls[0]["text"]
+    run_page = details["items"][0]["look_at"]
+    assert run_page == [
+        "UI http://127.0.0.1:8080/dags/platform_metrics/runs/"
+        "scheduled__2026-12-01T00%3A00%3A00%2B00%3A00"
+    ]
+
+
+def test_a_run_with_nothing_to_report_sends_nothing():
+    assert build_alert("survey_ingest", "r1", "success", {"ingest_surveys": "success"}, []) is None
+
+
+def test_facts_and_failed_tasks_make_one_alert_with_where_to_look():
+    alert = build_alert(
+        "platform_metrics",
+        "r1",
+        "failed",
+        {"load_x": "failed", "check_platforms": "upstream_failed", "load_bluesky": "success"},
+        [Attention(task_id="import_history", what="2 rows rejected", rows_kept_out=2, where="/q")],
+    )
+    assert alert is not None
+    assert [(i["kind"], i["task_id"], i["rows_kept_out"]) for i in alert.items] == [
+        ("task_failed", "check_platforms", None),
+        ("task_failed", "load_x", None),
+        ("attention", "import_history", 2),
+    ]
+    assert alert.items[2]["look_at"][0] == "/q"
+    assert "2 task(s) failed, 1 problem(s) reported" in alert.subject
+    assert ATTENTION_XCOM_KEY == "slw_attention"
+
+
+def test_webhook_url_from_a_whole_url_or_its_parts():
+    class Conn:
+        def __init__(self, host, schema=None, port=None, extra=None):
+            self.host, self.schema, self.port = host, schema, port
+            self.extra = json.dumps(extra) if extra else None
+            self.extra_dejson = extra or {}
+
+    assert webhook_url(Conn("https://hooks.example/services/T/B/x")) == (
+        "https://hooks.example/services/T/B/x"
+    )
+    assert webhook_url(Conn("127.0.0.1", "http", 8080, {"endpoint": "/hook/x"})) == (
+        "http://127.0.0.1:8080/hook/x"
+    )
+
+
+def test_alert_settings_are_validated(monkeypatch):
+    monkeypatch.setenv("SLW_ALERT_EMAILS", "a@example.org, b@example.org")
+    assert load_settings().alert_recipients == ("a@example.org", "b@example.org")
+    monkeypatch.setenv("SLW_ALERT_EMAILS", "a@example.org, not-an-address")
+    monkeypatch.setenv("SLW_PLATFORM_METRICS_DEADLINE_HOURS", "0")
+    with pytest.raises(SettingsError) as refused:
+        load_settings()
+    message = str(refused.value)
+    assert "SLW_ALERT_EMAILS='a@example.org, not-an-address'" in message
+    assert "comma-separated e-mail addresses" in message
+    assert "SLW_PLATFORM_METRICS_DEADLINE_HOURS='0'" in message
+
+
+def test_in_the_dag_processor_the_run_is_read_through_the_task_sdk(monkeypatch):
+    """Where a deployment runs DAG callbacks (the DAG processor) there is no metadata DB,
+    only the Task SDK's channel to its supervisor: the notifier asks it for the run's task
+    states and each task's reported facts (answered here as the DAG processor answers)."""
+    from airflow.sdk.execution_time import task_runner
+    from airflow.sdk.execution_time.comms import (
+        GetTaskStates,
+        GetXCom,
+        TaskStatesResult,
+        XComResult,
+    )
+
+    from social_leadership.alerts import _run_record
+
+    asked = []
+    fact = Attention(task_id="ingest_surveys", what="survey file x.csv quarantined", where="/q")
+
+    class DagProcessorComms:
+        def send(self, msg):
+            asked.append(msg)
+            if isinstance(msg, GetTaskStates):
+                return TaskStatesResult(
+                    task_states={"r1": {"ingest_surveys": "success", "signal": "failed"}}
+                )
+            assert isinstance(msg, GetXCom)
+            value = [fact.to_xcom()] if msg.task_id == "ingest_surveys" else None
+            return XComResult(key=msg.key, value=value)
+
+    monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", DagProcessorComms(), raising=False)
+    states, facts = _run_record("survey_ingest", "r1", ["ingest_surveys", "signal"])
+
+    assert states == {"ingest_surveys": "success", "signal": "failed"}
+    assert facts == [fact]
+    assert [type(msg).__name__ for msg in asked] == ["GetTaskStates", "GetXCom", "GetXCom"]
+    assert {(msg.key, msg.run_id) for msg in asked[1:]} == {(ATTENTION_XCOM_KEY, "r1")}

@@ -1,0 +1,94 @@
+"""Freshness on a warehouse built by a real dbt build: ``dbt source freshness`` into
+``audit.source_freshness``, "data as of" per platform, staleness alerted once a day, and
+the latest check published beside the marts."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import duckdb
+
+from social_leadership.freshness import check_freshness
+from social_leadership.raw_contract import TABLES
+from social_leadership.serving import publish
+from social_leadership.settings import Settings
+
+PLATFORMS = ["bluesky", "x", "youtube"]
+
+
+def _rows(path, sql, params=None):
+    with duckdb.connect(str(path), read_only=True) as con:
+        return con.execute(sql, params or []).fetchall()
+
+
+def test_freshness_is_recorded_once_per_run_and_stale_platforms_alerted_once_a_day(
+    copied_built_warehouse: Settings,
+) -> None:
+    settings = copied_built_warehouse
+    facts = check_freshness(settings, "run-1", PLATFORMS)
+
+    checked = _rows(
+        settings.warehouse_path,
+        "select source_name, table_name, status, warn_after, error_after "
+        "from audit.source_freshness where run_id = 'run-1' order by all",
+    )
+    # Tables with a threshold (history_imports only declares its loaded_at field).
+    declared = sorted(
+        (t.dbt_source, t.name)
+        for t in TABLES
+        if t.dbt_source
+        and t.freshness
+        and (t.freshness.warn_after_days or t.freshness.error_after_days)
+    )
+    assert [(source, table) for source, table, *_ in checked] == declared
+    # The synthetic dataset was loaded in 2025: past every error threshold.
+    roster = next(row for row in checked if row[1] == "roster_executives")
+    assert roster[2:] == ("error", "2 day", "4 day")
+
+    as_of = dict(
+        _rows(
+            settings.warehouse_path,
+            "select platform, data_as_of from audit.platform_data_as_of where run_id = 'run-1'",
+        )
+    )
+    assert set(as_of) == set(PLATFORMS)
+    newest = _rows(
+        settings.warehouse_path,
+        "select max(snapshot_date) from raw.platform_metrics "
+        "where platform = 'bluesky' and account_status = 'ok'",
+    )[0][0]
+    assert as_of["bluesky"] == newest
+
+    stale = [f.what for f in facts if f.what.startswith("platform ")]
+    assert any(what.startswith("platform bluesky is stale") for what in stale)
+    assert any("freshness error" in f.what for f in facts)
+
+    # The same run again: its rows replaced, not added; the platforms already alerted today.
+    again = check_freshness(settings, "run-1", PLATFORMS)
+    count = _rows(
+        settings.warehouse_path,
+        "select count(*) from audit.source_freshness where run_id = 'run-1'",
+    )[0][0]
+    assert count == len(declared)
+    assert not [f for f in again if f.what.startswith("platform ")]
+    alerts = _rows(
+        settings.warehouse_path, "select platform, alert_date from audit.stale_platform_alerts"
+    )
+    assert len(alerts) == len(stale)
+    assert {day for _, day in alerts} == {datetime.now(UTC).date()}
+
+
+def test_the_latest_check_is_published_beside_the_marts(copied_built_warehouse: Settings) -> None:
+    settings = copied_built_warehouse
+    check_freshness(settings, "run-old", PLATFORMS)
+    check_freshness(settings, "run-new", PLATFORMS)
+    publish(settings, "run-new", synthetic=True)
+
+    published = _rows(
+        settings.serving_path,
+        "select platform, data_as_of, is_stale from audit.platform_data_as_of order by platform",
+    )
+    assert [row[0] for row in published] == sorted(PLATFORMS)
+    assert _rows(settings.serving_path, "select distinct run_id from audit.source_freshness") == [
+        ("run-new",)
+    ]
