@@ -17,6 +17,7 @@ are created), by :mod:`social_leadership.local_airflow_process`.
 from __future__ import annotations
 
 import functools
+import io
 import sys
 import threading
 from collections.abc import Callable
@@ -24,10 +25,14 @@ from pathlib import Path
 from typing import Any, TextIO
 
 
-class TaskLogTee:
-    """A text stream writing to the console and, while a task runs, to its log file."""
+class TaskLogTee(io.TextIOBase):
+    """A text stream writing to the console and, while a task runs, to its log file.
+
+    Not a TTY (``isatty()`` is false), so Airflow writes no colour codes into log files.
+    """
 
     def __init__(self, console: TextIO) -> None:
+        super().__init__()
         self.console = console
         self._task_file: TextIO | None = None
         self._lock = threading.Lock()
@@ -44,19 +49,12 @@ class TaskLogTee:
                 self._task_file.flush()
             self.console.flush()
 
-    def isatty(self) -> bool:
-        # Log files must not receive colour codes.
-        return False
-
     @property
     def encoding(self) -> str:
         return getattr(self.console, "encoding", None) or "utf-8"
 
     def fileno(self) -> int:
         return self.console.fileno()
-
-    def writable(self) -> bool:
-        return True
 
     def start_task(self, path: Path) -> None:
         with self._lock:
