@@ -56,7 +56,7 @@ class RunSummary:
 
     def to_xcom(self) -> dict[str, Any]:
         """A flat dict (one figure a key, rows per source as ``rows_loaded.<source>``)
-        without the figures this DAG does not produce: what the UI shows as a table."""
+        without the figures this DAG does not produce: what the UI's XCom tab shows."""
         flat: dict[str, Any] = {}
         for key, value in asdict(self).items():
             if key == "rows_loaded_by_source":
