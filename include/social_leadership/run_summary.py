@@ -25,6 +25,17 @@ import duckdb
 from social_leadership.domain import API_PLATFORMS
 from social_leadership.warehouse import transaction
 
+# The tasks whose XComs hold figures (only theirs are read: a DAG may hold many more).
+FIGURE_TASKS = frozenset(
+    {
+        *(f"load_{platform}" for platform in API_PLATFORMS),
+        "import_history",
+        "ingest_surveys",
+        "dbt_build",
+        "publish",
+    }
+)
+
 # dbt result statuses counted as failed (run_results.json; the rest pass, warn or skip).
 _DBT_FAILED = frozenset({"error", "fail", "runtime error"})
 _DBT_PASSED = frozenset({"pass", "success"})
@@ -199,7 +210,9 @@ def run_summary_task(context: dict[str, Any]) -> dict[str, Any]:
     run_id = str(context["run_id"])
     states = ti.get_task_states(dag_id=ti.dag_id, run_ids=[run_id]).get(run_id, {})
     others = [task_id for task_id in context["dag"].task_ids if task_id != ti.task_id]
-    xcoms = {task_id: ti.xcom_pull(task_ids=task_id) for task_id in others}
+    xcoms = {
+        task_id: ti.xcom_pull(task_ids=task_id) for task_id in others if task_id in FIGURE_TASKS
+    }
     settings = load_settings()
     dbt_statuses = None
     if "dbt_build" in others and not isinstance(xcoms.get("dbt_build"), dict):
