@@ -13,7 +13,7 @@ export SCARF_ANALYTICS := false
 export DO_NOT_TRACK := 1
 export AIRFLOW__USAGE_DATA_COLLECTION__ENABLED := False
 
-.PHONY: install run test bench lint format airflow-ui summary pins clean
+.PHONY: install run test bench lint format airflow-ui docs summary pins clean
 
 install: $(STAMP)
 
@@ -47,14 +47,25 @@ format: install
 summary: install
 	$(BIN)/slw summary
 
-# The Airflow UI on the same files as `make run` (http://127.0.0.1:8080; the admin
-# password is printed by standalone and stored in $(AIRFLOW_HOME)).
+# The Airflow UI on the same files as `make run`: http://127.0.0.1:8080, user admin, the
+# password in $(AIRFLOW_HOME)/simple_auth_manager_passwords.json.generated. Loopback only
+# unless exposed on purpose: make airflow-ui AIRFLOW_UI_HOST=0.0.0.0 (see README).
+AIRFLOW_UI_HOST ?= 127.0.0.1
+AIRFLOW_UI_PORT ?= 8080
 airflow-ui: install
 	$(BIN)/airflow db migrate
 	$(BIN)/airflow pools set duckdb_warehouse 1 "Single writer to the DuckDB warehouse"
 	PATH=$(CURDIR)/$(BIN):$$PATH AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags \
 	  AIRFLOW__CORE__LOAD_EXAMPLES=False PYTHONPATH=$(CURDIR)/include \
+	  AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION=False \
+	  AIRFLOW__LOGGING__BASE_LOG_FOLDER=$(AIRFLOW_HOME)/logs \
+	  AIRFLOW__API__HOST=$(AIRFLOW_UI_HOST) AIRFLOW__API__PORT=$(AIRFLOW_UI_PORT) \
+	  AIRFLOW__CORE__EXECUTION_API_SERVER_URL=http://127.0.0.1:$(AIRFLOW_UI_PORT)/execution/ \
 	  $(BIN)/airflow standalone
+
+# dbt docs and GX Data Docs of the last publish, on http://127.0.0.1:$SLW_DOCS_PORT (8081).
+docs: install
+	$(BIN)/slw docs
 
 # Regenerate the pins after editing requirements.in (uv only resolves; pip installs).
 pins:

@@ -50,6 +50,8 @@ def platform_metrics():
       limit is not a failure: the accounts it left are `deferred`.
     * `check_platforms` runs last, after `signal_warehouse`: the run fails when any
       configured platform (or any other task) failed, once the others have loaded.
+    * `run_summary` (a teardown: it runs whatever happened and never changes the run's
+      state) shows the run's key figures as its XCom and writes them to `audit.runs`.
     * `import_history` imports follower history files dropped into
       `<SLW_LANDING_DIR>/history/` (CSV or Parquet, source `import`; LinkedIn member counts
       come in only this way); with `SLW_DEMO` on (as in `make run`; off by default) it
@@ -111,6 +113,14 @@ def platform_metrics():
 
         return check_platforms_task(context)
 
+    # The run's key figures for the UI (this task's XCom) and audit.runs. A teardown: it
+    # runs whatever happened upstream and never changes the run's state.
+    @task(pool=WAREHOUSE_POOL)
+    def run_summary(**context) -> dict:
+        from social_leadership.run_summary import run_summary_task
+
+        return run_summary_task(context)
+
     handles = load_roster()
     loaded = [import_history()]
     handles >> loaded[0]
@@ -119,7 +129,9 @@ def platform_metrics():
         loaded.append(load.override(task_id=f"load_{platform}")(platform, landed))
     signalled = signal_warehouse()
     loaded >> anything_loaded() >> signalled
-    [*loaded, signalled] >> check_platforms()
+    checked = check_platforms()
+    [*loaded, signalled] >> checked
+    checked >> run_summary().as_teardown()
 
 
 platform_metrics()

@@ -50,7 +50,8 @@ def survey_ingest():
     The same file dropped again is a no-op (content hash); a corrected file for the same
     source and wave replaces the earlier rows atomically. The warehouse build is signalled
     only when a file was loaded. A quarantined file is alerted (README "Alerts"), once per
-    run.
+    run. `run_summary` (a teardown: it runs whatever happened and never changes the run's
+    state) shows the run's key figures as its XCom and writes them to `audit.runs`.
     """
 
     @task(pool=WAREHOUSE_POOL)
@@ -67,9 +68,17 @@ def survey_ingest():
     def signal_warehouse(summary: dict) -> dict:
         return summary
 
-    summary = ingest_surveys()
-    gate = anything_loaded(summary)
-    gate >> signal_warehouse(summary)
+    # The run's key figures for the UI (this task's XCom) and audit.runs. A teardown: it
+    # runs whatever happened upstream and never changes the run's state.
+    @task(pool=WAREHOUSE_POOL)
+    def run_summary(**context) -> dict:
+        from social_leadership.run_summary import run_summary_task
+
+        return run_summary_task(context)
+
+    intake = ingest_surveys()
+    gate = anything_loaded(intake)
+    gate >> signal_warehouse(intake) >> run_summary().as_teardown()
 
 
 survey_ingest()

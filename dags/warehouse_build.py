@@ -41,6 +41,11 @@ def warehouse_build():
        `audit.quality_results`, and any critical failure stops publishing.
     4. `publish`: atomic swap of the serving DuckDB file (what BI tools read) and a Parquet
        export of the marts.
+    5. `publish_docs`: dbt docs (with the catalog) and the gate's GX Data Docs become the
+       current set in `SLW_DOCS_DIR` (`make docs` serves them).
+
+    `run_summary` (a teardown: it runs whatever happened and never changes the run's state)
+    shows the run's key figures as its XCom and writes them to `audit.runs`.
     """
 
     @task(pool=WAREHOUSE_POOL)
@@ -67,10 +72,24 @@ def warehouse_build():
 
         return publish_task(context)
 
+    @task(pool=WAREHOUSE_POOL)
+    def publish_docs(**context) -> dict:
+        from social_leadership.docs_site import publish_docs_task
+
+        return publish_docs_task(context)
+
+    # The run's key figures for the UI (this task's XCom) and audit.runs. A teardown: it
+    # runs whatever happened upstream and never changes the run's state.
+    @task(pool=WAREHOUSE_POOL)
+    def run_summary(**context) -> dict:
+        from social_leadership.run_summary import run_summary_task
+
+        return run_summary_task(context)
+
     built = dbt_build()
     # First, so that this run's publication carries this run's "data as of".
     source_freshness() >> built
-    built >> quality_gate() >> publish()
+    built >> quality_gate() >> publish() >> publish_docs() >> run_summary().as_teardown()
 
 
 warehouse_build()

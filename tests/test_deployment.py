@@ -73,3 +73,39 @@ def test_the_deployed_setup_leaves_the_demo_switch_off():
         names = env if isinstance(env, list) else list(env)
         assert not [name for name in names if str(name).split("=")[0] == "SLW_DEMO"]
     assert "SLW_DEMO" not in (REPO_ROOT / "Dockerfile").read_text()
+
+
+def _make_dry_run(*args: str) -> str:
+    import subprocess
+
+    # -n prints the commands without running them; the stamp skips the install step.
+    return subprocess.run(
+        ["make", "-n", "-o", ".venv/.installed", *args],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+
+def test_the_airflow_ui_binds_loopback_unless_exposed_on_purpose():
+    default = _make_dry_run("airflow-ui")
+    assert "AIRFLOW__API__HOST=127.0.0.1 " in default
+    assert "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION=False" in default
+    exposed = _make_dry_run("airflow-ui", "AIRFLOW_UI_HOST=0.0.0.0", "AIRFLOW_UI_PORT=9090")
+    assert "AIRFLOW__API__HOST=0.0.0.0 AIRFLOW__API__PORT=9090" in exposed
+    assert "http://127.0.0.1:9090/execution/" in exposed
+
+
+def test_compose_publishes_the_ui_on_loopback_and_unpauses_new_dags():
+    apiserver = _compose()["services"]["airflow-apiserver"]
+    assert apiserver["ports"] == ["${AIRFLOW_UI_BIND:-127.0.0.1}:8080:8080"]
+    env = apiserver["environment"]
+    assert env["AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION"] == "False"
+
+
+def test_local_airflow_creates_dags_unpaused(tmp_path):
+    from social_leadership.local_airflow import airflow_environment
+
+    env = airflow_environment(tmp_path)
+    assert env["AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION"] == "False"

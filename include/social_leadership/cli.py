@@ -45,6 +45,30 @@ def _summary(_: argparse.Namespace) -> int:
     return 0
 
 
+def _docs(_: argparse.Namespace) -> int:
+    from social_leadership.docs_site import DBT_SITE, GX_SITE, current_docs, docs_server
+
+    settings = load_settings()
+    if not current_docs(settings).is_dir():
+        print(
+            f"no docs in {settings.docs_dir} yet: a successful warehouse_build publishes them "
+            "(make run)",
+            file=sys.stderr,
+        )
+        return 1
+    server = docs_server(settings)
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    print(f"dbt docs: {base}/{DBT_SITE}/index.html\nGX Data Docs: {base}/{GX_SITE}/index.html")
+    print("serving on loopback only; Ctrl-C stops", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
 def _local_airflow_environment() -> dict[str, str]:
     from social_leadership.local_airflow import airflow_environment, default_airflow_home
 
@@ -121,6 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("summary", help="print the summary of the last run").set_defaults(
         func=_summary
     )
+    commands.add_parser(
+        "docs", help="serve the last publish's dbt docs and GX Data Docs on 127.0.0.1"
+    ).set_defaults(func=_docs)
     commands.add_parser("settings", help="print every SLW_* setting in force").set_defaults(
         func=_settings
     )

@@ -34,7 +34,8 @@ def airflow_environment(airflow_home: Path, extra: dict[str, str] | None = None)
             "AIRFLOW_HOME": str(airflow_home),
             "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+            # A DAG someone ran is one they want scheduled: `make airflow-ui` then runs it.
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
             "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(airflow_home / "logs"),
             "PYTHONPATH": os.pathsep.join(
                 p for p in (str(REPO_ROOT / "include"), env.get("PYTHONPATH", "")) if p

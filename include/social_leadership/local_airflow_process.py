@@ -4,9 +4,10 @@ DAG's runs.
 
 Each DAG is taken from the DAG bag exactly as ``airflow dags test`` takes it and run with
 ``dag.test()`` (what that command calls): a real DAG run, recorded in the metadata DB,
-tasks executed in-process. Must be started with AIRFLOW_HOME and the DAGs folder already
-in the environment (see :mod:`social_leadership.local_airflow`), since Airflow reads its
-configuration at import.
+tasks executed in-process, each task instance's log written to Airflow's own per-task log
+file (:mod:`social_leadership.task_logs`) for the UI to show. Must be started with
+AIRFLOW_HOME and the DAGs folder already in the environment (see
+:mod:`social_leadership.local_airflow`), since Airflow reads its configuration at import.
 
 Prints one machine-readable line per DAG: ``SLW_DAG_RESULT <dag_id> <state> <seconds>``.
 Exit codes: 0 every run succeeded, 1 a run did not succeed, 2 an unknown DAG id.
@@ -141,6 +142,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--list-runs", metavar="DAG_ID", help="list this DAG's runs instead")
     parser.add_argument("--limit", type=int, default=20, help="runs listed (default 20)")
     args = parser.parse_args(argv)
+    if not args.list_runs:
+        from social_leadership import task_logs
+
+        # Before Airflow configures its loggers: they keep the stream they start with.
+        task_logs.install()
     if args.prepare_pool:
         prepare(args.prepare_pool, "Single writer to the DuckDB warehouse")
     if args.list_runs:

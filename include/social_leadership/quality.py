@@ -29,6 +29,7 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 # GX documents GX_ANALYTICS_ENABLED as its telemetry switch. 1.24 ships no sender, but the
@@ -39,6 +40,7 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 import great_expectations as gx
 import great_expectations.expectations as gxe
 import pandas as pd
+from great_expectations.core.run_identifier import RunIdentifier
 from great_expectations.data_context.types.base import (
     DataContextConfig,
     InMemoryStoreBackendDefaults,
@@ -392,9 +394,11 @@ class _Merged:
 
 
 def _validate_table(
-    context: Any, suite: MartSuite, frames: Iterator[pd.DataFrame]
+    context: Any, suite: MartSuite, frames: Iterator[pd.DataFrame], run_name: str | None = None
 ) -> list[QualityCheck]:
-    """Validate ``suite.table`` frame by frame; the table expectations run on the first only."""
+    """Validate ``suite.table`` frame by frame; the table expectations run on the first only.
+
+    ``run_name`` (the Airflow run id) names the results, as the Data Docs show them."""
     table, suite_name, expectations = suite.table, suite.suite_name, suite.expectations
     datasource = context.data_sources.add_pandas(name=f"{table}_source")
     asset = datasource.add_dataframe_asset(name=table)
@@ -430,6 +434,7 @@ def _validate_table(
             outcome = runner.run(
                 batch_parameters={"dataframe": suite.prepare(frame) if suite.prepare else frame},
                 result_format="SUMMARY",
+                run_id=RunIdentifier(run_name=run_name) if run_name else None,
             )
             # GX keeps the last batch of a datasource: let each slice go before the next.
             del frame
@@ -498,8 +503,13 @@ def _record(settings: Settings, run_id: str, checks: Sequence[QualityCheck]) -> 
         )
 
 
-def check_marts(settings: Settings, run_id: str) -> QualityReport:
+def check_marts(
+    settings: Settings, run_id: str, *, data_docs_dir: Path | None = None
+) -> QualityReport:
     """Validate every mart, record each result in audit.quality_results, return the report.
+
+    With ``data_docs_dir``, also render the suites and this run's validation results there
+    as GX Data Docs (docs_site.py publishes them with the marts).
 
     The caller decides what a failure means; the publishing DAG's task calls
     :meth:`QualityReport.raise_if_critical` and fails without Airflow retries on its
@@ -517,6 +527,10 @@ def check_marts(settings: Settings, run_id: str) -> QualityReport:
             # A mart added without a suite of its own must still hold rows.
             suite = suites.get(table, MartSuite(table))
             frames = _frames(con, suite, settings.quality_slice_rows)
-            checks.extend(_validate_table(context, suite, frames))
+            checks.extend(_validate_table(context, suite, frames, run_name=run_id))
     _record(settings, run_id, checks)
+    if data_docs_dir is not None:
+        from social_leadership.docs_site import build_gx_data_docs
+
+        build_gx_data_docs(context, data_docs_dir)
     return QualityReport(run_id=run_id, results=checks)

@@ -308,6 +308,35 @@ TABLES: tuple[Table, ...] = (
         ),
     ),
     Table(
+        "audit.runs",
+        "One row per DAG run: its key figures, written by the run's last task (run_summary); "
+        "a rerun of the task replaces the row.",
+        _columns(
+            """
+            dag_id                 varchar      Airflow DAG id.
+            run_id                 varchar      Airflow run id.
+            outcome                varchar      success, or failed when any task of the run
+                                                failed.
+            failed_tasks           varchar?     Task ids that failed, comma-separated.
+            rows_loaded            bigint?      Rows loaded into raw, all sources together.
+            rows_loaded_by_source  varchar?     Rows loaded per source (each API platform,
+                                                history_import, surveys), a JSON object.
+            accounts_not_found     integer?     Accounts asked of the platforms but not
+                                                loaded.
+            files_quarantined      integer?     Input files moved to quarantine.
+            rows_quarantined       bigint?      Input rows rejected into quarantine.
+            dbt_passed             integer?     dbt nodes passed.
+            dbt_warned             integer?     dbt nodes that warned.
+            dbt_failed             integer?     dbt nodes that failed or errored.
+            checks_passed          integer?     Quality-gate checks passed.
+            checks_failed          integer?     Quality-gate checks failed.
+            publication_id         varchar?     The Parquet set published (its folder name).
+            recorded_at            timestamptz  When the row was written (UTC).
+            """
+        ),
+        primary_key=("dag_id", "run_id"),
+    ),
+    Table(
         "audit.platform_loads",
         "One row per platform, day and run: what was requested, loaded and missing.",
         _columns(

@@ -66,6 +66,7 @@ FilePath = Annotated[Path, AfterValidator(_not_an_existing_folder)]
 Days = Annotated[int, Field(ge=0)]
 # ... and sizes, row counts and durations, where 0 would stop the pipeline.
 Positive = Annotated[int, Field(ge=1)]
+Port = Annotated[int, Field(ge=1, le=65535)]
 
 
 def _email_list(text: str) -> str:
@@ -95,6 +96,7 @@ class Settings:
     quarantine_dir: FolderPath
     reports_dir: FolderPath
     logs_dir: FolderPath
+    docs_dir: FolderPath
     roster_path: FilePath
     survey_dir: FolderPath
     dbt_project_dir: FolderPath
@@ -108,6 +110,7 @@ class Settings:
     survey_max_file_bytes: Positive = DEFAULT_SURVEY_MAX_FILE_BYTES
     survey_max_cell_chars: Positive = DEFAULT_SURVEY_MAX_CELL_CHARS
     survey_max_xlsx_uncompressed_bytes: Positive = DEFAULT_SURVEY_MAX_XLSX_UNCOMPRESSED_BYTES
+    docs_port: Port = 8081
     # SLW_DEMO: whether the demo adds its synthetic inputs (social_leadership.demo_hook).
     demo: bool = False
     alert_emails: EmailList = ""
@@ -131,6 +134,7 @@ class Settings:
             self.quarantine_dir,
             self.reports_dir,
             self.logs_dir,
+            self.docs_dir,
             self.dbt_target_dir,
             self.survey_dir,
         ):
@@ -174,6 +178,9 @@ def _allowed(field_name: str, message: str) -> str:
     if info.annotation is not int:
         return message
     minimum = [item.ge for item in info.metadata if isinstance(item, annotated_types.Ge)]
+    maximum = [item.le for item in info.metadata if isinstance(item, annotated_types.Le)]
+    if minimum and maximum:
+        return f"a whole number from {minimum[0]} to {maximum[0]}"
     return "a whole number" + (f" of at least {minimum[0]}" if minimum else "")
 
 
@@ -192,6 +199,11 @@ SETTING_DOCS: dict[str, str] = {
     "QUARANTINE_DIR": "rejected input files with their error reports",
     "REPORTS_DIR": "rendered reports",
     "LOGS_DIR": "dbt and pipeline logs",
+    "DOCS_DIR": (
+        "generated docs of the last publish: current/dbt/index.html (dbt docs with catalog) "
+        "and current/gx/index.html (GX Data Docs); default <data>/docs"
+    ),
+    "DOCS_PORT": "port `make docs` serves the docs on, on 127.0.0.1 only (default 8081)",
     "ROSTER_PATH": "executive roster CSV (default: the bundled synthetic demo roster)",
     "SURVEY_DIR": "landing folder watched for survey files (default: <data>/landing/surveys)",
     "SURVEY_MAX_FILE_BYTES": (
@@ -270,6 +282,7 @@ def load_settings() -> Settings:
         "quarantine_dir": _path("quarantine_dir", data_dir / "quarantine"),
         "reports_dir": _path("reports_dir", data_dir / "reports"),
         "logs_dir": _path("logs_dir", data_dir / "logs"),
+        "docs_dir": _path("docs_dir", data_dir / "docs"),
         "roster_path": _path("roster_path", BUNDLED_DATA_DIR / "roster" / "executives.csv"),
         "survey_dir": _path("survey_dir", data_dir / "landing" / "surveys"),
         "dbt_project_dir": _path("dbt_project_dir", DBT_PROJECT_DIR),

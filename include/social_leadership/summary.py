@@ -7,6 +7,7 @@ from contextlib import contextmanager
 
 import duckdb
 
+from social_leadership.docs_site import DBT_SITE, GX_SITE, current_docs
 from social_leadership.serving import CURRENT_LINK
 from social_leadership.settings import Settings
 
@@ -103,6 +104,19 @@ def platform_load_lines(con: duckdb.DuckDBPyConnection, *, message_limit: int = 
             f"{missing} missing/deferred, {requests} requests for {requested} accounts"
         )
     return lines
+
+
+def docs_lines(settings: Settings) -> list[str]:
+    """Where the docs of the last publish are (``make docs`` serves them)."""
+    current = current_docs(settings)
+    pages = (
+        ("dbt docs", current / DBT_SITE / "index.html"),
+        ("GX docs", current / GX_SITE / "index.html"),
+    )
+    return [
+        f"  {label:<10} {page}" + ("" if page.is_file() else "  (not generated yet)")
+        for label, page in pages
+    ]
 
 
 def build_summary(settings: Settings, *, top_per_country: int = 3) -> str:
@@ -207,4 +221,5 @@ def build_summary(settings: Settings, *, top_per_country: int = 3) -> str:
     # The current set only: the folder also holds replaced sets kept for their readers.
     lines.append(f"  parquet    {settings.serving_parquet_dir / CURRENT_LINK}")
     lines.append(f"  logs       {settings.logs_dir}")
+    lines.extend(docs_lines(settings))
     return "\n".join(lines)

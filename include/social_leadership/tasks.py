@@ -399,10 +399,13 @@ def dbt_build_task(context: dict[str, Any]) -> dict[str, Any]:
 
 def quality_gate_task(context: dict[str, Any]) -> dict[str, Any]:
     """Validate the marts; a failed critical expectation fails the task without retries."""
+    from social_leadership.docs_site import pending_gx_dir
     from social_leadership.quality import QualityGateError, check_marts
 
     settings = load_settings()
-    report = check_marts(settings, _run_id(context))
+    report = check_marts(
+        settings, _run_id(context), data_docs_dir=pending_gx_dir(settings, _run_id(context))
+    )
     summary = QualityGateSummary(
         passed=len(report.passed),
         failed=len(report.failed),

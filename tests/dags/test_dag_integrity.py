@@ -110,7 +110,12 @@ def test_platform_metrics_ends_with_a_check_that_fails_the_run_on_a_failed_platf
     from social_leadership.domain import API_PLATFORMS
 
     dag = dag_bag.dags["platform_metrics"]
-    leaves = [task.task_id for task in dag.tasks if not task.downstream_task_ids]
+    # The leaves that decide the run's state (a teardown does not).
+    leaves = [
+        task.task_id
+        for task in dag.tasks
+        if not task.is_teardown and not any(not t.is_teardown for t in task.downstream_list)
+    ]
     # A failed load upstream of an all_done gate alone would leave the run "success".
     assert leaves == ["check_platforms"]
     check = dag.get_task("check_platforms")
@@ -119,3 +124,16 @@ def test_platform_metrics_ends_with_a_check_that_fails_the_run_on_a_failed_platf
     for platform in API_PLATFORMS:
         # A skipped extract (not configured) still reaches its load, which audits it.
         assert dag.get_task(f"load_{platform}").trigger_rule == "none_failed"
+
+
+@pytest.mark.parametrize("dag_id", ["platform_metrics", "survey_ingest", "warehouse_build"])
+def test_every_dag_ends_with_a_run_summary_that_leaves_the_runs_state_alone(dag_bag, dag_id):
+    dag = dag_bag.dags[dag_id]
+    summary = dag.get_task("run_summary")
+    # A teardown runs whatever happened upstream and is not a leaf for the run's state.
+    assert summary.is_teardown
+    assert not summary.on_failure_fail_dagrun
+    assert summary.pool == "duckdb_warehouse"
+    assert [task.task_id for task in dag.tasks if not task.downstream_task_ids] == ["run_summary"]
+    # Every other task is upstream of it: it reads their outcomes.
+    assert summary.get_flat_relative_ids(upstream=True) == set(dag.task_ids) - {"run_summary"}

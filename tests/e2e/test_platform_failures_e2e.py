@@ -262,3 +262,23 @@ def test_the_token_is_nowhere_it_was_stored_or_logged(runs):
     found += [("xcom table", f) for f in fragments if f in xcoms]
 
     assert found == []
+
+
+def test_the_failed_runs_summary_names_what_failed_without_changing_its_state(runs):
+    settings, airflow_home, run_id = runs["settings"], runs["airflow_home"], runs["first_run"]
+    # run_summary ran after the failure (a teardown), and the run stayed failed.
+    assert metadata(
+        airflow_home,
+        f"select state from task_instance where run_id = '{run_id}' and task_id = 'run_summary'",
+    ) == [("success",)]
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        outcome, failed, by_source = con.execute(
+            "select outcome, failed_tasks, rows_loaded_by_source from audit.runs "
+            "where dag_id = 'platform_metrics' and run_id = ?",
+            [run_id],
+        ).fetchone()
+    assert outcome == "failed"
+    assert {"load_youtube", "load_facebook", "check_platforms"} <= set(failed.split(", "))
+    rows = json.loads(by_source)
+    assert rows["x"] == rows["bluesky"] == len(ROSTER)
+    assert rows["youtube"] == rows["facebook"] == 0

@@ -46,6 +46,9 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         ("SLW_SURVEY_MAX_FILE_BYTES", "-1", "a whole number of at least 1"),
         ("SLW_SURVEY_MAX_CELL_CHARS", "0", "a whole number of at least 1"),
         ("SLW_SURVEY_MAX_XLSX_UNCOMPRESSED_BYTES", "0", "a whole number of at least 1"),
+        # a port
+        ("SLW_DOCS_PORT", "0", "a whole number from 1 to 65535"),
+        ("SLW_DOCS_PORT", "70000", "a whole number from 1 to 65535"),
     ],
 )
 def test_a_bad_number_is_refused_naming_variable_value_and_what_is_allowed(
@@ -138,6 +141,8 @@ def test_defaults_are_unchanged(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.survey_max_file_bytes == 1 << 30
     assert settings.survey_max_cell_chars == 131_072
     assert settings.survey_max_xlsx_uncompressed_bytes == 64 << 20
+    assert settings.docs_dir == data / "docs"
+    assert settings.docs_port == 8081
 
 
 def test_an_empty_variable_means_the_default(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -56,6 +56,7 @@ def run_pipeline(
             for dag_id in dags:
                 print(f"  {dag_id:<18} ok in {timings[dag_id]:5.1f}s", flush=True)
             print(f"  Airflow log: {settings.logs_dir / 'airflow-dags-test.log'}", flush=True)
+            print(f"  task logs:   {airflow_home / 'logs'} (also in the UI: make airflow-ui)")
     return timings
 
 

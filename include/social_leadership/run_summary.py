@@ -1,0 +1,232 @@
+"""A DAG run's key figures in one place: the ``run_summary`` task's XCom (shown by the
+Airflow UI on that task's XCom tab, no log to open) and a row of ``audit.runs``.
+
+The Task SDK cannot set a DAG run's note (Airflow 3.3 lets a note be given only when a run
+is triggered), so each DAG ends with a ``run_summary`` teardown task: it runs whatever
+happened upstream, never changes the run's state, and gathers the figures from the other
+tasks' XComs and the audit tables. Every figure a DAG does not produce stays empty (null).
+
+Figures: rows loaded per source (each API platform, history imports, survey files),
+accounts not found, files and rows quarantined, dbt nodes passed/warned/failed, quality
+checks passed/failed, and the publication id (the Parquet set published).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from social_leadership.domain import API_PLATFORMS
+from social_leadership.warehouse import transaction
+
+# The tasks whose XComs hold figures (only theirs are read: a DAG may hold many more).
+FIGURE_TASKS = frozenset(
+    {
+        *(f"load_{platform}" for platform in API_PLATFORMS),
+        "import_history",
+        "ingest_surveys",
+        "dbt_build",
+        "publish",
+    }
+)
+
+# dbt result statuses counted as failed (run_results.json; the rest pass, warn or skip).
+_DBT_FAILED = frozenset({"error", "fail", "runtime error"})
+_DBT_PASSED = frozenset({"pass", "success"})
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """One DAG run's figures. ``None``: the DAG does not produce that figure (or the task
+    that would was not reached)."""
+
+    dag_id: str
+    run_id: str
+    outcome: str  # success, or failed when any other task of the run failed
+    failed_tasks: str = ""  # comma-separated task ids
+    rows_loaded_by_source: dict[str, int] = field(default_factory=dict)
+    accounts_not_found: int | None = None
+    files_quarantined: int | None = None
+    rows_quarantined: int | None = None
+    dbt_passed: int | None = None
+    dbt_warned: int | None = None
+    dbt_failed: int | None = None
+    checks_passed: int | None = None
+    checks_failed: int | None = None
+    publication_id: str | None = None
+
+    @property
+    def rows_loaded(self) -> int | None:
+        return sum(self.rows_loaded_by_source.values()) if self.rows_loaded_by_source else None
+
+    def to_xcom(self) -> dict[str, Any]:
+        """A flat dict (one figure a key, rows per source as ``rows_loaded.<source>``)
+        without the figures this DAG does not produce: what the UI's XCom tab shows."""
+        flat: dict[str, Any] = {}
+        for key, value in asdict(self).items():
+            if key == "rows_loaded_by_source":
+                flat["rows_loaded"] = self.rows_loaded
+                flat.update({f"rows_loaded.{s}": n for s, n in sorted(value.items())})
+            else:
+                flat[key] = value
+        return {key: value for key, value in flat.items() if value is not None}
+
+
+def _int(value: Any) -> int:
+    return int(value or 0)
+
+
+def summarise(
+    dag_id: str,
+    run_id: str,
+    xcoms: Mapping[str, Any],
+    failed_tasks: list[str],
+    *,
+    checks: tuple[int, int] | None = None,
+    dbt_statuses: list[str] | None = None,
+) -> RunSummary:
+    """The figures of a run from its tasks' XComs (task id -> return value).
+
+    ``checks`` (passed, failed) comes from ``audit.quality_results`` (a failed gate returns
+    no XCom); ``dbt_statuses`` from ``run_results.json`` when the dbt task returned none
+    (a failed build raises).
+    """
+    rows: dict[str, int] = {}
+    not_found: int | None = None
+    files_quarantined: int | None = None
+    rows_quarantined: int | None = None
+    for platform in API_PLATFORMS:
+        load = xcoms.get(f"load_{platform}")
+        if isinstance(load, dict) and load.get("status") != "not_configured":
+            rows[platform] = _int(load.get("accounts_loaded"))
+            not_found = (not_found or 0) + _int(load.get("accounts_missing"))
+    if isinstance(history := xcoms.get("import_history"), dict):
+        rows["history_import"] = _int(history.get("rows_loaded"))
+        rows_quarantined = (rows_quarantined or 0) + _int(history.get("rows_rejected"))
+    if isinstance(surveys := xcoms.get("ingest_surveys"), dict):
+        rows["surveys"] = _int(surveys.get("rows_loaded"))
+        files_quarantined = (files_quarantined or 0) + _int(surveys.get("files_quarantined"))
+
+    dbt = xcoms.get("dbt_build")
+    dbt_counts: tuple[int | None, int | None, int | None] = (None, None, None)
+    if isinstance(dbt, dict):
+        dbt_counts = (_int(dbt.get("passed")), _int(dbt.get("warned")), _int(dbt.get("errored")))
+    elif dbt_statuses is not None:
+        dbt_counts = (
+            sum(s in _DBT_PASSED for s in dbt_statuses),
+            sum(s == "warn" for s in dbt_statuses),
+            sum(s in _DBT_FAILED for s in dbt_statuses),
+        )
+    publication = xcoms.get("publish")
+    publication_id = None
+    if isinstance(publication, dict) and publication.get("parquet_dir"):
+        publication_id = Path(str(publication["parquet_dir"])).name
+    return RunSummary(
+        dag_id=dag_id,
+        run_id=run_id,
+        outcome="failed" if failed_tasks else "success",
+        failed_tasks=", ".join(failed_tasks),
+        rows_loaded_by_source=rows,
+        accounts_not_found=not_found,
+        files_quarantined=files_quarantined,
+        rows_quarantined=rows_quarantined,
+        dbt_passed=dbt_counts[0],
+        dbt_warned=dbt_counts[1],
+        dbt_failed=dbt_counts[2],
+        checks_passed=checks[0] if checks else None,
+        checks_failed=checks[1] if checks else None,
+        publication_id=publication_id,
+    )
+
+
+def quality_counts(con: duckdb.DuckDBPyConnection, run_id: str) -> tuple[int, int] | None:
+    """(passed, failed) checks the run's quality gate recorded, or None if it recorded none."""
+    row = con.execute(
+        "select count(*) filter (where success), count(*) filter (where not success), count(*) "
+        "from audit.quality_results where run_id = ?",
+        [run_id],
+    ).fetchone()
+    return (int(row[0]), int(row[1])) if row and row[2] else None
+
+
+def dbt_statuses_since(run_results: Path, since: datetime) -> list[str] | None:
+    """The node statuses of ``run_results.json`` if dbt wrote it at or after ``since``
+    (this run's build), else None: an older file is another run's."""
+    try:
+        written = datetime.fromtimestamp(run_results.stat().st_mtime, tz=UTC)
+        if written < since:
+            return None
+        payload = json.loads(run_results.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return [str(node.get("status", "")).lower() for node in payload.get("results", [])]
+
+
+def record(con: duckdb.DuckDBPyConnection, summary: RunSummary) -> None:
+    """Write the run's row of ``audit.runs``, replacing the row of an earlier try."""
+    with transaction(con):
+        con.execute(
+            "delete from audit.runs where dag_id = ? and run_id = ?",
+            [summary.dag_id, summary.run_id],
+        )
+        con.execute(
+            "insert into audit.runs values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                summary.dag_id,
+                summary.run_id,
+                summary.outcome,
+                summary.failed_tasks or None,
+                summary.rows_loaded,
+                json.dumps(summary.rows_loaded_by_source, sort_keys=True)
+                if summary.rows_loaded_by_source
+                else None,
+                summary.accounts_not_found,
+                summary.files_quarantined,
+                summary.rows_quarantined,
+                summary.dbt_passed,
+                summary.dbt_warned,
+                summary.dbt_failed,
+                summary.checks_passed,
+                summary.checks_failed,
+                summary.publication_id,
+                datetime.now(UTC),
+            ],
+        )
+
+
+def run_summary_task(context: dict[str, Any]) -> dict[str, Any]:
+    """The ``run_summary`` task: gather, record in ``audit.runs``, return the flat figures."""
+    from social_leadership.settings import load_settings
+    from social_leadership.tasks import failed_tasks
+    from social_leadership.warehouse import connect
+
+    ti = context["ti"]
+    run_id = str(context["run_id"])
+    states = ti.get_task_states(dag_id=ti.dag_id, run_ids=[run_id]).get(run_id, {})
+    others = [task_id for task_id in context["dag"].task_ids if task_id != ti.task_id]
+    xcoms = {
+        task_id: ti.xcom_pull(task_ids=task_id) for task_id in others if task_id in FIGURE_TASKS
+    }
+    settings = load_settings()
+    dbt_statuses = None
+    if "dbt_build" in others and not isinstance(xcoms.get("dbt_build"), dict):
+        dbt_statuses = dbt_statuses_since(
+            settings.dbt_target_dir / "run_results.json", context["dag_run"].run_after
+        )
+    with connect(settings.warehouse_path) as con:
+        summary = summarise(
+            ti.dag_id,
+            run_id,
+            xcoms,
+            failed_tasks(states, exclude=ti.task_id),
+            checks=quality_counts(con, run_id) if "quality_gate" in others else None,
+            dbt_statuses=dbt_statuses,
+        )
+        record(con, summary)
+    return summary.to_xcom()

@@ -1,0 +1,106 @@
+"""The docs set each publish leaves (docs_site.py): swapped in whole, served on loopback.
+The real dbt docs and GX Data Docs of a real publish are in tests/e2e/test_monitoring_e2e.py.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+
+from social_leadership import docs_site
+from social_leadership.settings import load_settings
+
+
+@pytest.fixture
+def settings(tmp_path, monkeypatch):
+    monkeypatch.setenv("SLW_DATA_DIR", str(tmp_path / "data"))
+    settings = load_settings()
+    settings.ensure_dirs()
+    return settings
+
+
+def _fake_dbt_docs(contents: list[str], seen: list[str | None], settings):
+    """Stands in for dbt: records what a reader of ``current`` sees meanwhile."""
+
+    def generate(_settings, site_dir):
+        current = docs_site.current_docs(settings) / "dbt" / "index.html"
+        seen.append(current.read_text() if current.exists() else None)
+        site_dir.mkdir(parents=True)
+        (site_dir / "index.html").write_text(contents.pop(0))
+        return site_dir / "index.html"
+
+    return generate
+
+
+def test_a_publish_swaps_in_a_whole_set_and_keeps_the_one_it_replaced(settings, monkeypatch):
+    seen: list[str | None] = []
+    monkeypatch.setattr(
+        docs_site,
+        "_generate_dbt_docs",
+        _fake_dbt_docs(["first", "second", "third"], seen, settings),
+    )
+    start = datetime(2026, 1, 5, tzinfo=UTC)
+    for number, run_id in enumerate(("run-1", "run-2", "run-3")):
+        gx = docs_site.pending_gx_dir(settings, run_id)
+        gx.mkdir(parents=True)
+        (gx / "index.html").write_text(f"gx of {run_id}")
+        published = docs_site.publish_docs(settings, run_id, now=start + timedelta(hours=number))
+
+    # While a set was being built, readers saw the previous set whole.
+    assert seen == [None, "first", "second"]
+    current = docs_site.current_docs(settings)
+    assert (current / "dbt" / "index.html").read_text() == "third"
+    assert (current / "gx" / "index.html").read_text() == "gx of run-3"
+    assert published.path == current.resolve()
+    assert published.gx_index == published.path / "gx" / "index.html"
+    # The replaced set stays for readers still on it; the one before goes, and no pending
+    # Data Docs are left behind.
+    sets = sorted(p.name for p in (settings.docs_dir / "sets").iterdir())
+    assert len(sets) == 2
+    assert sets[-1] == published.path.name
+    assert not any((settings.docs_dir / "pending").iterdir())
+
+
+def test_a_failed_generation_leaves_the_current_set(settings, monkeypatch):
+    monkeypatch.setattr(docs_site, "_generate_dbt_docs", _fake_dbt_docs(["good"], [], settings))
+    docs_site.publish_docs(settings, "run-1")
+
+    def failing(_settings, _site_dir):
+        raise RuntimeError("dbt docs generate failed")
+
+    monkeypatch.setattr(docs_site, "_generate_dbt_docs", failing)
+    with pytest.raises(RuntimeError):
+        docs_site.publish_docs(settings, "run-2")
+    current = docs_site.current_docs(settings)
+    assert (current / "dbt" / "index.html").read_text() == "good"
+    assert [p.name for p in (settings.docs_dir / "sets").iterdir()] == [current.resolve().name]
+
+
+def test_the_docs_are_served_on_loopback_from_the_current_set(settings, monkeypatch):
+    contents = ["first", "second"]
+    monkeypatch.setattr(docs_site, "_generate_dbt_docs", _fake_dbt_docs(contents, [], settings))
+    docs_site.publish_docs(settings, "run-1")
+    server = docs_site.docs_server(settings, port=0)
+    host, port = server.server_address[:2]
+    assert host == "127.0.0.1"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{port}/dbt/index.html"
+        assert httpx.get(url, timeout=10).text == "first"
+        docs_site.publish_docs(settings, "run-2")
+        # The next request follows the new set, no restart.
+        assert httpx.get(url, timeout=10).text == "second"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_slw_docs_says_when_there_is_nothing_to_serve(settings, capsys):
+    from social_leadership.cli import main
+
+    assert main(["docs"]) == 1
+    assert "no docs in" in capsys.readouterr().err

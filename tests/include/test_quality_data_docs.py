@@ -1,0 +1,35 @@
+"""GX Data Docs of a quality gate (quality.check_marts with data_docs_dir): each suite and
+this run's results, named by its run id, the failures of a failed gate included."""
+
+from __future__ import annotations
+
+import re
+
+import duckdb
+
+from social_leadership.docs_site import pending_gx_dir
+from social_leadership.quality import check_marts
+from social_leadership.settings import Settings
+
+
+def test_a_failed_gate_leaves_data_docs_showing_what_failed(copied_built_warehouse: Settings):
+    with duckdb.connect(str(copied_built_warehouse.warehouse_path)) as con:
+        con.execute(
+            "update marts.fct_executive_reach_daily set followers = -5 "
+            "where executive_id = 'us_one'"
+        )
+    site = pending_gx_dir(copied_built_warehouse, "run-bad")
+
+    report = check_marts(copied_built_warehouse, "run-bad", data_docs_dir=site)
+
+    assert report.critical_failures
+    assert "marts.fct_executive_reach_daily" in (site / "index.html").read_text()
+    [page] = (site / "validations" / "marts" / "fct_executive_reach_daily" / "run-bad").glob(
+        "*/*.html"
+    )
+    text = " ".join(re.sub(r"<[^>]+>", " ", page.read_text()).split())
+    assert "Status: Failed" in text
+    assert "Unsuccessful Expectations 1" in text
+    assert "run-bad" in text
+    # Each suite has its page too.
+    assert (site / "expectations" / "marts" / "dim_executive.html").is_file()
