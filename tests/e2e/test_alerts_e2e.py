@@ -267,7 +267,7 @@ def test_a_failed_quality_gate_sends_one_alert_saying_what_failed(alerts):
     assert gate[0]["rows_kept_out"] > 0
     assert gate[0]["look_at"][0] == "audit.quality_results"
     failed = [item["task_id"] for item in details["items"] if item["kind"] == "task_failed"]
-    assert failed == ["publish", "quality_gate"]
+    assert failed == ["publish", "publish_docs", "quality_gate"]
     # The synthetic raw data is from 2025: its sources are stale too, in the same alert.
     assert any("freshness error" in item["what"] for item in details["items"])
     assert "quality gate failed" in _mail_text(mails[0][1])
