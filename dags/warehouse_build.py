@@ -47,13 +47,13 @@ def warehouse_build():
 
         return dbt_build_task(context)
 
-    @task(trigger_rule=TriggerRule.ALL_DONE, retries=0)
+    @task(trigger_rule=TriggerRule.ALL_DONE)
     def dbt_nodes(**context) -> list:
         from social_leadership.tasks import dbt_nodes_task
 
         return dbt_nodes_task(context)
 
-    @task(retries=0, map_index_template="{{ node_label }}")
+    @task(map_index_template="{{ node_label }}")
     def dbt_node(unit: dict) -> dict:
         from social_leadership.tasks import dbt_node_task
 

@@ -6,7 +6,7 @@ invocation's artefacts in a folder of its own per DAG run (:func:`run_folder`):
 - ``run_results.json`` of the latest invocation: the ``--state`` of a ``dbt retry``;
 - ``manifest.json``: what each node is (type, name, relation, the node a test checks);
 - ``try-<n>/``: each invocation's console output and run_results.json, and its JSON log
-  split per node (``try-<n>/nodes/<unique_id>.log``, with the SQL each node sent);
+  split per node (``try-<n>/nodes/<unique_id>.log``);
 - ``nodes.json``: every node's latest status, merged over the invocations.
 
 A later try of the same DAG run (an Airflow retry, or a user clearing the task) finds the
@@ -44,9 +44,6 @@ TEST_TYPES = ("test", "unit_test")
 # Run folders kept beside the newest: enough to retry any run still worth retrying.
 RUN_FOLDERS_KEPT = 14
 NODES_FILE = "nodes.json"
-# Log lines of a node at or above this level go into its Airflow instance's log; dbt's
-# debug lines (the SQL it sent) stay in the node's log file, named in that log.
-_SHOWN_LEVELS = ("info", "warn", "error")
 _ANSI_COLOUR = re.compile(r"\x1b\[[0-9;]*m")
 
 
@@ -69,12 +66,6 @@ class BuildAttempt:
     @property
     def succeeded(self) -> bool:
         return self.result.returncode == 0
-
-    @property
-    def data_tests_failed(self) -> bool:
-        """Whether only data (not models) failed: a retry would meet the same data."""
-        statuses = [node["status"] for node in self.nodes]
-        return "fail" in statuses and not {"error", "runtime error"} & set(statuses)
 
 
 def _retryable(run_results: Path) -> bool:
@@ -351,9 +342,4 @@ def _node_log(folder: Path | None, node: dict[str, Any]) -> list[str]:
     path = folder / f"try-{node['try']}" / "nodes" / _node_file_name(node["unique_id"])
     if not path.is_file():
         return []
-    shown = [
-        line
-        for line in path.read_text(encoding="utf-8", errors="replace").splitlines()
-        if any(f"[{level}]" in line for level in _SHOWN_LEVELS)
-    ]
-    return [*shown, f"(full dbt log of this node, with its SQL: {path})"]
+    return path.read_text(encoding="utf-8", errors="replace").splitlines()

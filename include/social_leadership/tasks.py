@@ -326,7 +326,6 @@ def dbt_build_task(context: dict[str, Any]) -> dict[str, Any]:
     """One ``dbt build`` (or, on a later try of the same DAG run, ``dbt retry`` of what
     failed or was skipped); its XCom lists every node with its status, also on failure."""
     from airflow.sdk import BaseXCom
-    from airflow.sdk.exceptions import AirflowFailException
 
     from social_leadership.dbt_nodes import build_or_retry
     from social_leadership.dbt_runner import DbtError, plan_build, record_build
@@ -358,12 +357,8 @@ def dbt_build_task(context: dict[str, Any]) -> dict[str, Any]:
     if not attempt.succeeded:
         # A raise returns no XCom: pushed first, so the node list is readable all the same.
         context["ti"].xcom_push(BaseXCom.XCOM_RETURN_KEY, summary)
-        error = DbtError(result)
-        if attempt.data_tests_failed:
-            # Only data tests failed: a retry would meet the same data. Clear the task once
-            # the data is fixed; that try retries only what failed or was skipped.
-            raise AirflowFailException(str(error))
-        raise error
+        # Airflow's retry (or the task cleared once the cause is fixed) runs `dbt retry`.
+        raise DbtError(result)
     with connect(settings.warehouse_path) as con:
         record_build(con, _run_id(context), plan, started_at, result)
     return summary
