@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from social_leadership.dbt_runner import (
-    _STATUS_BUCKETS,
+    STATUS_BUCKETS,
     BuildPlan,
     DbtError,
     DbtResult,
@@ -75,7 +75,7 @@ def _retryable(run_results: Path) -> bool:
     except (OSError, json.JSONDecodeError):
         return False
     return any(
-        _STATUS_BUCKETS.get(str(node.get("status", "")).lower(), "error") in ("error", "skip")
+        STATUS_BUCKETS.get(str(node.get("status", "")).lower(), "error") in ("error", "skip")
         and str(node.get("status", "")).lower() != "no-op"
         for node in payload.get("results", [])
     )
@@ -274,7 +274,7 @@ def _unit_order(unique_id: str) -> tuple[int, str]:
 def _bucket(status: str | None) -> str:
     if status is None:
         return "not run"
-    return _STATUS_BUCKETS.get(status, "error")
+    return STATUS_BUCKETS.get(status, "error")
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from social_leadership.settings import NO_TELEMETRY_ENV, Settings
 OUTPUT_TAIL_LINES = 60
 
 # dbt result statuses grouped into the four counts the pipeline reports.
-_STATUS_BUCKETS: dict[str, str] = {
+STATUS_BUCKETS: dict[str, str] = {
     "pass": "pass",
     "success": "pass",
     "warn": "warn",
@@ -103,7 +103,7 @@ def _parse_run_results(path: Path) -> tuple[Counter[str], list[str], dict[str, s
         status = str(node.get("status", "")).lower()
         unique_id = str(node.get("unique_id", "?"))
         statuses[unique_id] = status
-        bucket = _STATUS_BUCKETS.get(status, "error")
+        bucket = STATUS_BUCKETS.get(status, "error")
         counts[bucket] += 1
         if bucket == "error":
             failing.append(unique_id)
