@@ -3,13 +3,13 @@
 Two warehouses: the demo's (what `make run` builds) and the 3-year bench warehouse of
 bench_incremental_build (2,000 executives, 5 platforms, 3 years of daily counts). On each,
 in alternating rounds after an untimed first build (recorded, so every timed build is the
-daily incremental one), (a) `warehouse_build` runs through
-Airflow as `airflow dags test` does, its quality gate and publish marked successful
-instead of run, and (b) `dbt build` runs alone (which goes first alternates); on the
-3-year warehouse a new day arrives before each. The dbt stage of (a) is read from
-Airflow's metadata DB: first start to last end of `dbt_build`, `dbt_nodes` and every
-mapped `dbt_node` instance, less any other task that ran in between. The ratio is the
-larger of the two warehouses' median (a) / median (b).
+daily incremental one), (a) `warehouse_build` runs through Airflow as `airflow dags test`
+does, after survey_ingest in the same Airflow process (as in `make run`), its quality
+gate and publish marked successful instead of run, and (b) `dbt build` runs alone (which
+goes first alternates); on the 3-year warehouse a new day arrives before each. The dbt
+stage of (a) is read from Airflow's metadata DB: first start to last end of `dbt_build`,
+`dbt_nodes` and every mapped `dbt_node` instance, less any other task that ran in
+between. The ratio is the larger of the two warehouses' median (a) / median (b).
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ ROUNDS = 3
 DBT_TASKS = ("dbt_build", "dbt_nodes", "dbt_node")
 # Not part of the dbt stage: marked successful rather than run, so the rounds stay short.
 NOT_TIMED = "quality_gate|publish"
+WARM_THEN_BUILD = ("survey_ingest", "warehouse_build")
 
 
 def _moment(value: str) -> datetime:
@@ -71,7 +72,10 @@ def measure(label: str, settings, airflow_home: Path, new_day) -> tuple[float, f
         for side in ("airflow", "plain") if round_no % 2 else ("plain", "airflow"):
             new_day()
             if side == "airflow":
-                run_dags(["warehouse_build"], env, settings.logs_dir, mark_success=NOT_TIMED)
+                # survey_ingest first, as `make run` does: the Airflow process is warm (its
+                # in-process API started) when warehouse_build runs, as a long-lived worker
+                # would be. Its tasks are not part of the dbt stage.
+                run_dags(WARM_THEN_BUILD, env, settings.logs_dir, mark_success=NOT_TIMED)
                 stage, instances = dbt_stage_seconds(airflow_home / "airflow.db")
                 airflow_times.append(stage)
             else:
