@@ -53,6 +53,27 @@ def _unknown(dag_id: str, bag: Any = None) -> int:
     return EXIT_UNKNOWN_DAG
 
 
+def commit_without_fsync() -> None:
+    """Let this process's SQLite metadata DB commit without waiting for the disk.
+
+    Airflow opens SQLite in WAL mode; with ``synchronous=NORMAL`` a commit no longer syncs
+    the WAL to disk: a crash of this process loses nothing, a power cut may lose the last
+    commits of a local, re-creatable metadata DB. ``dag.test()`` commits several times per
+    task instance (measured here: about a quarter of each mapped instance's cost).
+    """
+    import sqlite3
+
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    @event.listens_for(Engine, "connect")
+    def _no_fsync(dbapi_connection: Any, _record: Any) -> None:
+        if isinstance(dbapi_connection, sqlite3.Connection):
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+
 def run(dag_ids: Sequence[str], logical_date: str | None, mark_success: str | None = None) -> int:
     import pendulum
     from airflow.cli.commands.dag_command import get_bagged_dag
@@ -140,6 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--list-runs", metavar="DAG_ID", help="list this DAG's runs instead")
     parser.add_argument("--limit", type=int, default=20, help="runs listed (default 20)")
     args = parser.parse_args(argv)
+    commit_without_fsync()
     if args.prepare_pool:
         prepare(args.prepare_pool, "Single writer to the DuckDB warehouse")
     if args.list_runs:
