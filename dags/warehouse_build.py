@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from airflow.sdk import dag, task
+from airflow.sdk import TriggerRule, dag, task
 
 from social_leadership.alerts import run_callbacks
 from social_leadership.orchestration import (
@@ -36,7 +36,10 @@ def warehouse_build():
        "data as of" into `audit.source_freshness` / `audit.platform_data_as_of` (published
        beside the marts); stale data is alerted (a stale platform once a day), never fatal.
     2. `dbt_build`: `dbt build` of staging, intermediate and marts with every data and unit
-       test; a failing test stops the run.
+       test; a failing test stops the run. A later try of the same run (a retry, or the
+       task cleared) runs `dbt retry`: only what failed or was skipped runs again.
+       `dbt_nodes` / `dbt_node`: the per-node view of the build (README "dbt in Airflow"),
+       shown also when the build failed.
     3. `quality_gate`: Great Expectations suites over each mart; results go to
        `audit.quality_results`, and any critical failure stops publishing.
     4. `publish`: atomic swap of the serving DuckDB file (what BI tools read) and a Parquet
@@ -59,6 +62,18 @@ def warehouse_build():
         from social_leadership.tasks import dbt_build_task
 
         return dbt_build_task(context)
+
+    @task(trigger_rule=TriggerRule.ALL_DONE)
+    def dbt_nodes(**context) -> list:
+        from social_leadership.tasks import dbt_nodes_task
+
+        return dbt_nodes_task(context)
+
+    @task(map_index_template="{{ node_label }}")
+    def dbt_node(unit: dict) -> dict:
+        from social_leadership.tasks import dbt_node_task
+
+        return dbt_node_task(unit)
 
     @task(pool=WAREHOUSE_POOL)
     def quality_gate(**context) -> dict:
@@ -89,7 +104,10 @@ def warehouse_build():
     built = dbt_build()
     # First, so that this run's publication carries this run's "data as of".
     source_freshness() >> built
-    built >> quality_gate() >> publish() >> publish_docs() >> run_summary().as_teardown()
+    nodes = dbt_node.expand(unit=built >> dbt_nodes())
+    summary = run_summary().as_teardown()
+    built >> quality_gate() >> publish() >> publish_docs() >> summary
+    nodes >> summary
 
 
 warehouse_build()

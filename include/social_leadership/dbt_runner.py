@@ -24,7 +24,7 @@ from social_leadership.settings import NO_TELEMETRY_ENV, Settings
 OUTPUT_TAIL_LINES = 60
 
 # dbt result statuses grouped into the four counts the pipeline reports.
-_STATUS_BUCKETS: dict[str, str] = {
+STATUS_BUCKETS: dict[str, str] = {
     "pass": "pass",
     "success": "pass",
     "warn": "warn",
@@ -103,7 +103,7 @@ def _parse_run_results(path: Path) -> tuple[Counter[str], list[str], dict[str, s
         status = str(node.get("status", "")).lower()
         unique_id = str(node.get("unique_id", "?"))
         statuses[unique_id] = status
-        bucket = _STATUS_BUCKETS.get(status, "error")
+        bucket = STATUS_BUCKETS.get(status, "error")
         counts[bucket] += 1
         if bucket == "error":
             failing.append(unique_id)
@@ -111,12 +111,22 @@ def _parse_run_results(path: Path) -> tuple[Counter[str], list[str], dict[str, s
     return counts, failing, statuses, float(elapsed) if elapsed is not None else None
 
 
-def run_dbt(args: list[str], settings: Settings, *, log_path: Path | None = None) -> DbtResult:
+def run_dbt(
+    args: list[str],
+    settings: Settings,
+    *,
+    log_path: Path | None = None,
+    json_log_dir: Path | None = None,
+) -> DbtResult:
     """Run ``dbt <args>`` against the warehouse in ``settings``.
 
-    ``log_path``, when given, receives the full console output. Raises :class:`DbtError` on
-    a non-zero exit. Counts come from run_results.json of this invocation: a stale file
-    from an earlier run is removed first so it can never be mistaken for this one.
+    ``log_path``, when given, receives the full console output; ``json_log_dir``, when
+    given, receives dbt's own log file (``dbt.log``) as JSON lines at info level, each
+    node's lines tagged with its ``node_info.unique_id`` (dbt's default file log holds every
+    debug line as text: formatting them costs a build seconds, and no one reads them).
+    Raises :class:`DbtError` on a non-zero exit.
+    Counts come from run_results.json of this invocation: a stale file from an earlier run
+    is removed first so it can never be mistaken for this one.
     """
     settings.dbt_target_dir.mkdir(parents=True, exist_ok=True)
     (settings.logs_dir / "dbt").mkdir(parents=True, exist_ok=True)
@@ -135,6 +145,16 @@ def run_dbt(args: list[str], settings: Settings, *, log_path: Path | None = None
         "--target-path",
         str(settings.dbt_target_dir),
     ]
+    if json_log_dir is not None:
+        json_log_dir.mkdir(parents=True, exist_ok=True)
+        command += [
+            "--log-path",
+            str(json_log_dir),
+            "--log-format-file",
+            "json",
+            "--log-level-file",
+            "info",
+        ]
     completed = subprocess.run(
         command,
         cwd=settings.dbt_project_dir,

@@ -377,7 +377,12 @@ def ingest_surveys_task() -> dict[str, Any]:
 
 
 def dbt_build_task(context: dict[str, Any]) -> dict[str, Any]:
-    from social_leadership.dbt_runner import plan_build, record_build, run_dbt
+    """One ``dbt build`` (or, on a later try of the same DAG run, ``dbt retry`` of what
+    failed or was skipped); its XCom lists every node with its status, also on failure."""
+    from airflow.sdk import BaseXCom
+
+    from social_leadership.dbt_nodes import build_or_retry
+    from social_leadership.dbt_runner import DbtError, plan_build, record_build
     from social_leadership.warehouse import connect
 
     settings = load_settings()
@@ -385,16 +390,80 @@ def dbt_build_task(context: dict[str, Any]) -> dict[str, Any]:
     # dbt opens the warehouse itself: this connection must be closed before it runs.
     with connect(settings.warehouse_path) as con:
         plan = plan_build(con)
-    log.info("dbt build plan: %s", plan.reason)
     started_at = datetime.now(UTC)
-    result = run_dbt(plan.args, settings, log_path=settings.logs_dir / "dbt-build.log")
-    log.info("dbt build output (end):\n%s", result.output_tail)
+    attempt = build_or_retry(settings, _run_id(context), plan)
+    result = attempt.result
+    log.info(
+        "dbt %s (try %d): %s",
+        "retry of the failed and skipped nodes" if attempt.retried else "build",
+        attempt.attempt,
+        "an earlier try of this run left nodes to rerun" if attempt.retried else plan.reason,
+    )
+    log.info("dbt output (end):\n%s", result.output_tail)
+    log.info("this run's dbt artefacts and per-node logs: %s", attempt.run_dir)
+    summary = to_xcom(result, drop=("statuses", "output_tail"))
+    summary.update(
+        full_refresh=plan.full_refresh,
+        retried=attempt.retried,
+        run_dir=str(attempt.run_dir),
+        nodes=attempt.nodes,
+    )
+    if not attempt.succeeded:
+        # A raise returns no XCom: pushed first, so the node list is readable all the same.
+        context["ti"].xcom_push(BaseXCom.XCOM_RETURN_KEY, summary)
+        # Airflow's retry (or the task cleared once the cause is fixed) runs `dbt retry`.
+        raise DbtError(result)
     with connect(settings.warehouse_path) as con:
         record_build(con, _run_id(context), plan, started_at, result)
-    # The per-node statuses and output are in the task log and target/run_results.json.
-    summary = to_xcom(result, drop=("statuses", "output_tail"))
-    summary["full_refresh"] = plan.full_refresh
     return summary
+
+
+def dbt_nodes_task(context: dict[str, Any]) -> list[dict[str, Any]]:
+    """The instances of the per-node view from this run's merged node list, whatever the
+    build's outcome: each model, seed or snapshot (with its tests) that needs a look on
+    its own, the ones that passed one instance per layer."""
+    from social_leadership.dbt_nodes import node_units, read_nodes, run_folder, view_units
+
+    units = node_units(read_nodes(run_folder(load_settings(), _run_id(context))))
+    views = view_units(units)
+    log.info("%d dbt units to show in %d instances", len(units), len(views))
+    return views
+
+
+def dbt_node_task(unit: dict[str, Any]) -> dict[str, Any]:
+    """One instance of the per-node view: labels it, logs each node's dbt log and each
+    test's result, and ends in the worst state of its nodes (failed, skipped, or
+    success)."""
+    from airflow.sdk import get_current_context
+    from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+    from social_leadership.dbt_nodes import report_view, run_folder
+
+    context = get_current_context()
+    report = report_view(unit, run_folder(load_settings(), _run_id(context)))
+    # Rendered by the task's map_index_template: the instance's name in the UI.
+    context["node_label"] = report.label  # type: ignore[typeddict-unknown-key]
+    log.info("\n".join(report.lines))
+    if report.state == "failed":
+        raise AirflowFailException(report.label)
+    if report.state == "skipped":
+        raise AirflowSkipException(report.label)
+    if report.state == "warn":
+        log.warning("%s", report.label)
+    # The XCom keeps the log lines too: readable from the UI and the REST API at once.
+    return {
+        "label": report.label,
+        "state": report.state,
+        "layer": unit.get("layer"),
+        "nodes": [
+            {
+                "node": {key: value for key, value in member.items() if key != "tests"},
+                "tests": member.get("tests", []),
+            }
+            for member in unit["units"]
+        ],
+        "log": report.lines,
+    }
 
 
 def quality_gate_task(context: dict[str, Any]) -> dict[str, Any]:

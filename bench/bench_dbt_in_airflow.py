@@ -1,0 +1,151 @@
+"""dbt_in_airflow: the dbt stage as Airflow runs it, per-node view included, over `dbt build`.
+
+Two warehouses: the demo's (what `make run` builds) and the 3-year bench warehouse of
+bench_incremental_build (2,000 executives, 5 platforms, 3 years of daily counts). On each,
+in alternating rounds after an untimed first build (recorded, so every timed build is the
+daily incremental one), (a) `warehouse_build` runs through Airflow as `airflow dags test`
+does, after survey_ingest in the same Airflow process (as in `make run`), its quality
+gate and publish marked successful instead of run, and (b) `dbt build` runs alone (which
+goes first alternates); on the 3-year warehouse a new day arrives before each. The dbt
+stage of (a) is read from Airflow's metadata DB: first start to last end of `dbt_build`,
+`dbt_nodes` and every mapped `dbt_node` instance, less any other task that ran in
+between. The ratio is the larger of the two warehouses' median (a) / median (b).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from _common import median, report
+from bench_incremental_build import LAST_HISTORY_DAY, LONG_DAYS, add_days, create_raw
+
+NAME = "dbt_in_airflow"
+BOUND = 1.3
+ROUNDS = 3
+DBT_TASKS = ("dbt_build", "dbt_nodes", "dbt_node")
+# Not part of the dbt stage: marked successful rather than run, so the rounds stay short.
+NOT_TIMED = "source_freshness|quality_gate|publish|publish_docs|run_summary"
+WARM_THEN_BUILD = ("survey_ingest", "warehouse_build")
+
+
+def _moment(value: str) -> datetime:
+    return datetime.fromisoformat(value)
+
+
+def dbt_stage_seconds(airflow_db: Path) -> tuple[float, int]:
+    """The latest warehouse_build run's dbt stage (seconds) and its dbt task instances."""
+    with sqlite3.connect(airflow_db) as meta:
+        rows = meta.execute(
+            """
+            select task_id, start_date, end_date from task_instance
+            where dag_id = 'warehouse_build' and run_id = (
+                select run_id from dag_run where dag_id = 'warehouse_build'
+                order by id desc limit 1
+            ) and start_date is not null and end_date is not null
+            """
+        ).fetchall()
+    dbt = [(_moment(start), _moment(end)) for task, start, end in rows if task in DBT_TASKS]
+    first, last = min(start for start, _ in dbt), max(end for _, end in dbt)
+    others = sum(
+        (end - start).total_seconds()
+        for task, start, end in ((t, _moment(s), _moment(e)) for t, s, e in rows)
+        if task not in DBT_TASKS and start >= first and end <= last
+    )
+    return (last - first).total_seconds() - others, len(dbt)
+
+
+def measure(label: str, settings, airflow_home: Path, new_day) -> tuple[float, float]:
+    from social_leadership.dbt_runner import run_dbt
+    from social_leadership.local_airflow import airflow_environment, run_dags
+
+    env = airflow_environment(airflow_home, settings.as_env())
+    airflow_times: list[float] = []
+    plain_times: list[float] = []
+    for round_no in range(1, ROUNDS + 1):
+        # Alternating which side goes first, so a drift in the machine's load hits both.
+        for side in ("airflow", "plain") if round_no % 2 else ("plain", "airflow"):
+            new_day()
+            if side == "airflow":
+                # survey_ingest first, as `make run` does: the Airflow process is warm (its
+                # in-process API started) when warehouse_build runs, as a long-lived worker
+                # would be. Its tasks are not part of the dbt stage.
+                run_dags(WARM_THEN_BUILD, env, settings.logs_dir, mark_success=NOT_TIMED)
+                stage, instances = dbt_stage_seconds(airflow_home / "airflow.db")
+                airflow_times.append(stage)
+            else:
+                started = time.perf_counter()
+                run_dbt(["build"], settings)
+                plain_times.append(time.perf_counter() - started)
+        print(
+            f"{label} round {round_no}: dbt stage in Airflow {airflow_times[-1]:.1f}s "
+            f"({instances} task instances), dbt build alone {plain_times[-1]:.1f}s",
+            flush=True,
+        )
+    return median(airflow_times), median(plain_times)
+
+
+def first_build(settings) -> None:
+    """The 3-year warehouse's first (full) build, recorded as the pipeline records it, so
+    that every timed build on both sides is the daily incremental one."""
+    from social_leadership.dbt_runner import BuildPlan, record_build, run_dbt
+    from social_leadership.warehouse import connect
+
+    started_at = datetime.now(UTC)
+    result = run_dbt(["build"], settings)
+    with connect(settings.warehouse_path) as con:
+        record_build(con, "bench-first-build", BuildPlan(True, "bench"), started_at, result)
+
+
+def main() -> int:
+    with tempfile.TemporaryDirectory(prefix="slw-bench-dbt-airflow-") as tmp:
+        for variable in ("SLW_WAREHOUSE_PATH", "SLW_DBT_TARGET_DIR", "SLW_LOGS_DIR"):
+            os.environ.pop(variable, None)
+        from social_leadership.demo.run import run_pipeline
+        from social_leadership.settings import load_settings
+        from social_leadership.warehouse import connect
+
+        ratios = {}
+        os.environ["SLW_DATA_DIR"] = str(Path(tmp) / "demo")
+        demo = load_settings()
+        started = time.perf_counter()
+        run_pipeline(demo, Path(tmp) / "demo_airflow", echo=False)
+        print(f"demo: pipeline run in {time.perf_counter() - started:.1f}s", flush=True)
+        in_airflow, plain = measure("demo", demo, Path(tmp) / "demo_airflow", lambda: None)
+        ratios["demo"] = in_airflow / plain
+
+        os.environ["SLW_DATA_DIR"] = str(Path(tmp) / "3y")
+        long = load_settings()
+        long.ensure_dirs()
+        started = time.perf_counter()
+        create_raw(long.warehouse_path, LONG_DAYS)
+        generated = time.perf_counter() - started
+        started = time.perf_counter()
+        first_build(long)
+        print(
+            f"3y: raw generated in {generated:.1f}s, first build "
+            f"{time.perf_counter() - started:.1f}s",
+            flush=True,
+        )
+        days = iter(range(1, 2 * ROUNDS + 1))
+
+        def next_day() -> None:
+            with connect(long.warehouse_path) as con:
+                add_days(con, LAST_HISTORY_DAY + timedelta(days=next(days)), 1)
+
+        in_airflow, plain = measure("3y", long, Path(tmp) / "3y_airflow", next_day)
+        ratios["3y"] = in_airflow / plain
+        print(
+            ", ".join(f"{label} ratio {ratio:.3f}" for label, ratio in ratios.items()),
+            flush=True,
+        )
+        return report(NAME, max(ratios.values()), BOUND)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

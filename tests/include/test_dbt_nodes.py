@@ -1,0 +1,182 @@
+"""The per-node view of a dbt build and ``dbt retry`` of a failed one (dbt_nodes.py)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from social_leadership.dbt_nodes import (
+    build_or_retry,
+    node_units,
+    read_nodes,
+    report_unit,
+    report_view,
+    run_folder,
+    split_node_logs,
+    view_units,
+)
+from social_leadership.dbt_runner import BuildPlan
+from social_leadership.warehouse import connect
+
+
+def _node(unique_id, status, seconds=0.5, attached_to=None, message=None, layer="marts"):
+    return {
+        "layer": layer,
+        "unique_id": unique_id,
+        "resource_type": unique_id.split(".")[0],
+        "name": unique_id.split(".")[2],
+        "status": status,
+        "execution_time": seconds,
+        "message": message,
+        "failures": None,
+        "relation": None,
+        "attached_to": attached_to,
+        "try": None,
+    }
+
+
+MODEL = "model.p.dim_company"
+
+
+def test_a_model_with_a_failing_test_is_a_failed_unit_labelled_with_its_tests():
+    nodes = [
+        _node(MODEL, "success", 1.0, message="OK"),
+        _node("test.p.unique_dim_company", "pass", 0.25, MODEL),
+        _node("test.p.not_null_dim_company", "fail", 0.25, MODEL, "Got 3 results"),
+        _node("unit_test.p.dim_company.keeps_one_row", "pass", 0.5, MODEL),
+    ]
+    (unit,) = node_units(nodes)
+    assert [t["unique_id"] for t in unit["tests"]] == [n["unique_id"] for n in nodes[1:]]
+    report = report_unit(unit, None)
+    assert report.state == "failed"
+    assert report.label == "model dim_company: success 2.0s, 3 tests 2 passed, 1 failed"
+    assert any("not_null_dim_company: fail 0.25s (Got 3 results)" in line for line in report.lines)
+
+
+@pytest.mark.parametrize(
+    ("model_status", "test_status", "state"),
+    [
+        ("success", "pass", "success"),
+        ("success", "warn", "warn"),
+        ("error", "skipped", "failed"),
+        ("skipped", "skipped", "skipped"),
+        (None, None, "skipped"),
+    ],
+)
+def test_the_unit_state_follows_the_node_and_its_tests(model_status, test_status, state):
+    nodes = [_node(MODEL, model_status), _node("test.p.t", test_status, attached_to=MODEL)]
+    assert report_unit(node_units(nodes)[0], None).state == state
+
+
+def test_a_source_test_gets_a_unit_of_its_own():
+    nodes = [_node("test.p.src_not_null", "pass", attached_to="source.p.raw.accounts")]
+    (unit,) = node_units(nodes)
+    assert (unit["resource_type"], unit["name"]) == ("source", "raw.accounts")
+    assert report_unit(unit, None).state == "success"
+
+
+def test_passing_units_share_one_instance_per_layer_and_the_rest_stand_alone():
+    nodes = [
+        _node("model.p.stg_a", "success", 1.0, layer="staging"),
+        _node("test.p.not_null_stg_a", "pass", 0.5, "model.p.stg_a"),
+        _node("model.p.stg_b", "success", 1.0, layer="staging"),
+        _node("model.p.dim_a", "success", 2.0),
+        _node("test.p.unique_dim_a", "pass", 0.5, "model.p.dim_a"),
+        _node("model.p.dim_b", "success", 1.0),
+        _node("test.p.unique_dim_b", "warn", 0.5, "model.p.dim_b", "Got 1 result"),
+        _node("model.p.fct_c", "skipped", 0.0),
+        _node("seed.p.countries", "success", 0.5, layer="seeds"),
+    ]
+    views = view_units(node_units(nodes))
+    reports = [report_view(view, None) for view in views]
+    assert [(r.label, r.state) for r in reports] == [
+        ("seeds: 1 nodes success 0.5s", "success"),
+        ("staging: 2 nodes success 2.5s, 1 tests 1 passed", "success"),
+        ("marts: 1 nodes success 2.5s, 1 tests 1 passed", "success"),
+        ("model dim_b: success 1.5s, 1 tests 1 warned", "warn"),
+        ("model fct_c: skipped 0.0s", "skipped"),
+    ]
+    # Every node and test of a layer is in its instance's log with its status and time.
+    staging_log = "\n".join(reports[1].lines)
+    assert "model stg_a: success 1.5s, 1 tests 1 passed" in staging_log
+    assert "model stg_b: success 1.0s" in staging_log
+    assert "test not_null_stg_a: pass 0.50s" in staging_log
+    shown = {n["unique_id"] for v in views for u in v["units"] for n in (u, *u["tests"])}
+    assert shown == {node["unique_id"] for node in nodes}
+
+
+def test_split_node_logs_writes_each_nodes_lines_without_colour_codes(tmp_path):
+    log = tmp_path / "dbt.log"
+    events = [
+        {"info": {"ts": "t1", "level": "info", "msg": "start"}, "data": {}},
+        {
+            "info": {"ts": "t2", "level": "info", "msg": "\x1b[32mOK\x1b[0m created"},
+            "data": {"node_info": {"unique_id": MODEL}},
+        },
+        {
+            "info": {"ts": "t3", "level": "debug", "msg": "select 1"},
+            "data": {"node_info": {"unique_id": MODEL}},
+        },
+    ]
+    log.write_text("\n".join(json.dumps(e) for e in events) + "\nnot json\n")
+    assert split_node_logs(log, tmp_path / "nodes") == 1
+    text = (tmp_path / "nodes" / f"{MODEL}.log").read_text()
+    assert text == "t2 [info] OK created\nt3 [debug] select 1\n"
+
+
+def _results(path):
+    payload = json.loads(path.read_text())
+    return {r["unique_id"]: r["status"] for r in payload["results"]}
+
+
+def test_a_later_try_retries_only_what_failed_or_was_skipped(copied_built_warehouse):
+    settings = copied_built_warehouse
+    settings.ensure_dirs()
+    plan = BuildPlan(False, "incremental")
+    # An account of an executive the roster does not hold: a relationships test fails.
+    with connect(settings.warehouse_path) as con:
+        con.execute(
+            "insert into raw.roster_accounts values ('ghost', 'x', 'ghost_handle', ?)",
+            [datetime.now(UTC)],
+        )
+    first = build_or_retry(settings, "manual__2026-01-05", plan)
+    assert not first.succeeded
+    assert not first.retried
+    folder = run_folder(settings, "manual__2026-01-05")
+    first_results = _results(folder / "try-1" / "run_results.json")
+    to_rerun = {uid for uid, status in first_results.items() if status in ("fail", "skipped")}
+    failed = [uid for uid, status in first_results.items() if status == "fail"]
+    assert failed
+    assert all("stg_roster__accounts" in uid for uid in failed)
+    assert any(uid.startswith("model.") for uid in to_rerun)  # the children were skipped
+    # The node view lists every node of the manifest, also for a failed build.
+    manifest = json.loads((folder / "manifest.json").read_text())
+    expected = {
+        uid
+        for uid, node in {**manifest["nodes"], **manifest["unit_tests"]}.items()
+        if node["resource_type"] in ("model", "seed", "snapshot", "test", "unit_test")
+    }
+    assert {n["unique_id"] for n in read_nodes(folder)} == expected
+    failed_unit = next(
+        u for u in node_units(first.nodes) if u["unique_id"].endswith(".stg_roster__accounts")
+    )
+    assert report_unit(failed_unit, folder).state == "failed"
+
+    with connect(settings.warehouse_path) as con:
+        con.execute("delete from raw.roster_accounts where executive_id = 'ghost'")
+    second = build_or_retry(settings, "manual__2026-01-05", plan)
+    assert second.succeeded
+    assert second.retried
+    assert second.attempt == 2
+    # dbt retry ran exactly what failed or was skipped: nothing that had succeeded.
+    assert set(_results(folder / "try-2" / "run_results.json")) == to_rerun
+    merged = {n["unique_id"]: n for n in read_nodes(folder)}
+    assert {n["status"] for n in merged.values()} <= {"success", "pass"}
+    # (dbt also lists exposures in run_results.json; they have no instance in the view.)
+    assert {uid for uid, n in merged.items() if n["try"] == 2} == to_rerun & expected
+    # A third try of a run that succeeded builds again rather than retrying nothing.
+    third = build_or_retry(settings, "manual__2026-01-05", plan)
+    assert third.succeeded
+    assert not third.retried
