@@ -10,8 +10,8 @@ Airflow", says why). Reproduce in a throw-away environment::
 
 It builds the demo warehouse (``make run``'s three DAGs), then times, in alternating
 rounds: (a) `dbt build` alone; (b) this project's dbt stage of ``warehouse_build`` (one
-build plus a mapped instance per model, seed and snapshot) under ``dag.test``, quality
-gate and publish marked successful instead of run; (c) the same dbt project rendered by
+build plus its per-node view) under ``dag.test``, the other tasks marked successful
+instead of run; (c) the same dbt project rendered by
 Cosmos's ``DbtTaskGroup`` in its default LOCAL mode (one dbt invocation per node, a test
 task after each model) under ``dag.test``. (b) and (c) are read from Airflow's metadata
 DB: first start to last end of their dbt task instances. Cosmos's WATCHER mode is left

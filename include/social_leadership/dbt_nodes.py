@@ -12,9 +12,10 @@ invocation's artefacts in a folder of its own per DAG run (:func:`run_folder`):
 A later try of the same DAG run (an Airflow retry, or a user clearing the task) finds the
 earlier run_results.json and runs ``dbt retry`` on it: only the nodes that failed or were
 skipped run again, and the merged view keeps what succeeded before. The per-node view in
-Airflow is one mapped task instance per model, seed and snapshot (their tests folded in,
-each listed with status, duration and message), built from ``nodes.json``
-(:func:`node_units`, :func:`report_unit`): one instance per test would cost more Airflow
+Airflow is a set of mapped task instances built from ``nodes.json``: units of a model,
+seed or snapshot with the tests that check it (:func:`node_units`, :func:`report_unit`),
+each unit needing a look on its own instance and those that passed one instance per layer
+(:func:`view_units`, :func:`report_view`). One instance per node would cost more Airflow
 overhead than the build itself (README, "dbt in Airflow").
 """
 
@@ -363,7 +364,7 @@ def view_units(units: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """What the mapped instances show: each unit that needs a look (failed, warned, skipped
     or not run) alone, under its own name; the units that passed together, one instance per
     layer, each member listed with its status, duration and tests. A green build is about
-    six instances instead of one per model: Airflow's cost per instance would otherwise
+    five instances instead of one per model: Airflow's cost per instance would otherwise
     outweigh the build (README, "dbt in Airflow")."""
     passed: dict[str, list[dict[str, Any]]] = {}
     alone: list[dict[str, Any]] = []
