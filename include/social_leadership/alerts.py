@@ -53,12 +53,21 @@ FAILED_STATES = ("failed", "upstream_failed")
 
 
 def report_attention(facts: Sequence[Attention]) -> None:
-    """Record what in the running task needs attention, for the run's one notification."""
-    if facts:
-        from airflow.sdk import get_current_context
+    """Record what in the running task needs attention, for the run's one notification.
 
+    Called outside an Airflow task (a task function run from Python, as the unit tests
+    do), there is no run to notify: the facts are logged instead."""
+    if not facts:
+        return
+    from airflow.sdk import get_current_context
+
+    try:
         ti = get_current_context()["ti"]
-        ti.xcom_push(ATTENTION_XCOM_KEY, [fact.to_xcom() for fact in facts])
+    except RuntimeError:
+        for fact in facts:
+            log.warning("needs attention (outside an Airflow run, not alerted): %s", fact.what)
+        return
+    ti.xcom_push(ATTENTION_XCOM_KEY, [fact.to_xcom() for fact in facts])
 
 
 @dataclass(frozen=True)

@@ -247,3 +247,12 @@ def test_in_the_dag_processor_the_run_is_read_through_the_task_sdk(monkeypatch):
     assert facts == [fact]
     assert [type(msg).__name__ for msg in asked] == ["GetTaskStates", "GetXCom", "GetXCom"]
     assert {(msg.key, msg.run_id) for msg in asked[1:]} == {(ATTENTION_XCOM_KEY, "r1")}
+
+
+def test_attention_outside_an_airflow_task_is_logged_not_raised(caplog):
+    from social_leadership.alerts import report_attention
+
+    fact = Attention(task_id="quality_gate", what="quality gate failed", rows_kept_out=3, where="q")
+    with caplog.at_level("WARNING", logger="social_leadership.alerts"):
+        report_attention([fact])
+    assert "quality gate failed" in caplog.text
