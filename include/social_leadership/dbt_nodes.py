@@ -21,10 +21,12 @@ overhead than the build itself (README, "dbt in Airflow").
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
 import shutil
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -238,6 +240,20 @@ def merge_nodes(folder: Path, attempt: int) -> list[dict[str, Any]]:
         json.dumps({"attempt": attempt, "nodes": nodes}, indent=1), encoding="utf-8"
     )
     return nodes
+
+
+def merged_result(result: DbtResult, nodes: list[dict[str, Any]]) -> DbtResult:
+    """``result`` with its counts taken from the run's merged node list: after a
+    ``dbt retry`` the invocation's own counts cover only the nodes it ran again, while the
+    run's figures (its XCom, ``audit.dbt_builds``, ``audit.runs``) are about every node."""
+    counts = Counter(_bucket(node["status"]) for node in nodes if node.get("status"))
+    return dataclasses.replace(
+        result,
+        passed=counts["pass"],
+        warned=counts["warn"],
+        errored=counts["error"],
+        skipped=counts["skip"],
+    )
 
 
 def read_nodes(folder: Path) -> list[dict[str, Any]]:

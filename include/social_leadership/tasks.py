@@ -381,7 +381,7 @@ def dbt_build_task(context: dict[str, Any]) -> dict[str, Any]:
     failed or was skipped); its XCom lists every node with its status, also on failure."""
     from airflow.sdk import BaseXCom
 
-    from social_leadership.dbt_nodes import build_or_retry
+    from social_leadership.dbt_nodes import build_or_retry, merged_result
     from social_leadership.dbt_runner import DbtError, plan_build, record_build
     from social_leadership.warehouse import connect
 
@@ -401,7 +401,9 @@ def dbt_build_task(context: dict[str, Any]) -> dict[str, Any]:
     )
     log.info("dbt output (end):\n%s", result.output_tail)
     log.info("this run's dbt artefacts and per-node logs: %s", attempt.run_dir)
-    summary = to_xcom(result, drop=("statuses", "output_tail"))
+    # The run's counts, over every try: a retry's own cover only what it ran again.
+    counted = merged_result(result, attempt.nodes)
+    summary = to_xcom(counted, drop=("statuses", "output_tail"))
     summary.update(
         full_refresh=plan.full_refresh,
         retried=attempt.retried,
@@ -414,7 +416,7 @@ def dbt_build_task(context: dict[str, Any]) -> dict[str, Any]:
         # Airflow's retry (or the task cleared once the cause is fixed) runs `dbt retry`.
         raise DbtError(result)
     with connect(settings.warehouse_path) as con:
-        record_build(con, _run_id(context), plan, started_at, result)
+        record_build(con, _run_id(context), plan, started_at, counted)
     return summary
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from social_leadership.dbt_nodes import (
     build_or_retry,
+    merged_result,
     node_units,
     read_nodes,
     report_unit,
@@ -105,6 +106,23 @@ def test_passing_units_share_one_instance_per_layer_and_the_rest_stand_alone():
     assert "test not_null_stg_a: pass 0.50s" in staging_log
     shown = {n["unique_id"] for v in views for u in v["units"] for n in (u, *u["tests"])}
     assert shown == {node["unique_id"] for node in nodes}
+
+
+def test_a_retrys_counts_cover_every_node_of_the_run():
+    from social_leadership.dbt_runner import DbtResult
+
+    # Try 1 built the model and passed one test; the retry ran the failed test again only.
+    retry = DbtResult(args=("retry",), returncode=0, passed=1)
+    nodes = [
+        _node(MODEL, "success"),
+        _node("test.p.unique_dim_company", "pass", attached_to=MODEL),
+        _node("test.p.not_null_dim_company", "pass", attached_to=MODEL),
+        _node("test.p.accepted_range", "warn", attached_to=MODEL),
+        _node("model.p.never_reached", None),
+    ]
+    counted = merged_result(retry, nodes)
+    assert (counted.passed, counted.warned, counted.errored, counted.skipped) == (3, 1, 0, 0)
+    assert counted.args == ("retry",)
 
 
 def test_split_node_logs_writes_each_nodes_lines_without_colour_codes(tmp_path):
