@@ -22,6 +22,7 @@ from typing import Any
 
 import duckdb
 
+from social_leadership.dbt_runner import STATUS_BUCKETS
 from social_leadership.domain import API_PLATFORMS
 from social_leadership.warehouse import transaction
 
@@ -35,10 +36,6 @@ FIGURE_TASKS = frozenset(
         "publish",
     }
 )
-
-# dbt result statuses counted as failed (run_results.json; the rest pass, warn or skip).
-_DBT_FAILED = frozenset({"error", "fail", "runtime error"})
-_DBT_PASSED = frozenset({"pass", "success"})
 
 
 @dataclass(frozen=True)
@@ -118,11 +115,8 @@ def summarise(
     if isinstance(dbt, dict):
         dbt_counts = (_int(dbt.get("passed")), _int(dbt.get("warned")), _int(dbt.get("errored")))
     elif dbt_statuses is not None:
-        dbt_counts = (
-            sum(s in _DBT_PASSED for s in dbt_statuses),
-            sum(s == "warn" for s in dbt_statuses),
-            sum(s in _DBT_FAILED for s in dbt_statuses),
-        )
+        buckets = [STATUS_BUCKETS.get(status, "error") for status in dbt_statuses]
+        dbt_counts = (buckets.count("pass"), buckets.count("warn"), buckets.count("error"))
     publication = xcoms.get("publish")
     publication_id = None
     if isinstance(publication, dict) and publication.get("parquet_dir"):

@@ -265,10 +265,12 @@ def load_task(
 
 def failed_tasks(states: dict[str, str | None], *, exclude: str) -> list[str]:
     """The task ids (but ``exclude``) whose state is failed or upstream_failed, sorted."""
+    from social_leadership.alerts import FAILED_STATES
+
     return sorted(
         task_id
         for task_id, state in states.items()
-        if task_id != exclude and str(state) in ("failed", "upstream_failed")
+        if task_id != exclude and str(state) in FAILED_STATES
     )
 
 
