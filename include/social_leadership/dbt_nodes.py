@@ -38,6 +38,7 @@ from social_leadership.dbt_runner import (
     DbtResult,
     run_dbt,
 )
+from social_leadership.landing import safe_run_id
 from social_leadership.settings import Settings
 
 # Resource types that run something in the warehouse: each gets its own instance in the
@@ -52,8 +53,7 @@ _ANSI_COLOUR = re.compile(r"\x1b\[[0-9;]*m")
 
 def run_folder(settings: Settings, run_id: str) -> Path:
     """The folder holding one DAG run's dbt artefacts (beside dbt's target folder)."""
-    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", run_id).strip("._") or "run"
-    return settings.dbt_target_dir.parent / "runs" / safe
+    return settings.dbt_target_dir.parent / "runs" / safe_run_id(run_id)
 
 
 @dataclass(frozen=True)
