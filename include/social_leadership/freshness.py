@@ -206,17 +206,31 @@ def check_freshness(settings: Settings, run_id: str, platforms: list[str]) -> li
 SERVING_FRESHNESS_TABLES = ("source_freshness", "platform_data_as_of")
 
 
-def copy_to_serving(con: duckdb.DuckDBPyConnection, working: str) -> None:
+def copy_to_serving(con: duckdb.DuckDBPyConnection, working: str, target: str) -> None:
     """Copy the latest freshness check from the attached working warehouse (alias
-    ``working``) into schema ``audit`` of the serving file being built (``con``)."""
-    con.execute("create schema if not exists audit")
+    ``working``) into schema ``audit`` of the attached serving database ``target``,
+    replacing the copy of the previous publication."""
+    con.execute(f"create schema if not exists {target}.audit")
+    present = {
+        row[0]
+        for row in con.execute(
+            "select table_name from duckdb_tables() "
+            "where database_name = ? and schema_name = 'audit'",
+            [working],
+        ).fetchall()
+    }
     for table in SERVING_FRESHNESS_TABLES:
         source = f"{working}.audit.{table}"
+        con.execute(f"drop table if exists {target}.audit.{table}")
+        if table not in present:
+            # A warehouse that never ran a freshness check (before its first build).
+            continue
         con.execute(
-            f"create table audit.{table} as select * from {source} "
+            f"create table {target}.audit.{table} as select * from {source} "
             f"where checked_at = (select max(checked_at) from {source})"
         )
         con.execute(
-            f"comment on table audit.{table} is 'Latest freshness check of the warehouse "
-            "(social_leadership.freshness): data as of per platform and per raw table.'"
+            f"comment on table {target}.audit.{table} is 'Latest freshness check of the "
+            "warehouse (social_leadership.freshness): data as of per platform and per raw "
+            "table.'"
         )

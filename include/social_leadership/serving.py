@@ -1,19 +1,37 @@
-"""Publish the marts to the serving copy that BI tools read.
+"""Publish the marts to the serving data that BI tools read.
 
 BI tools never open the working warehouse: DuckDB allows one writer or many readers, never
-both, so a dashboard holding the working file open would block the next pipeline run. The
-serving copy is written to a temporary file next to its final path and swapped in with
-``os.replace``, which is atomic on one filesystem: a reader sees the old file or the new one,
-never a half-written one.
+both, so a dashboard holding the working file open would block the next pipeline run. Each
+publish writes three things from the working warehouse, all from the same plan:
 
-The Parquet export is swapped as one set. Each publication writes every table into a new
-folder of ``SLW_SERVING_PARQUET_DIR``; only once the folder is complete does a pointer
-move to it, in one atomic step: the ``current`` symlink and, for readers that cannot follow
-symlinks, the ``CURRENT`` file naming the folder. A reader that resolves the pointer once
-reads all its tables from one publication, and each file names its publication in its
-key-value metadata (:data:`RUN_ID_KEY`). A replaced folder stays for
-``SLW_SERVING_PARQUET_RETENTION_MINUTES`` after it stopped being current, so a reader in
-the middle of a read still finds its files.
+- **The DuckLake catalog** (``SLW_SERVING_LAKE_PATH``, see ``serving_lake``): the path for
+  BI tools and connection pools. A publish is one DuckLake commit: a reader's next
+  transaction sees it, one transaction never sees a mix of two publications, and the
+  publish never waits for a reader.
+- **The single-file copy** (``SLW_SERVING_PATH``) for clients that cannot load extensions:
+  real tables with PRIMARY KEY, NOT NULL and FOREIGN KEY declarations, in storage version
+  v1.1.0 so older DuckDB clients open it. It is built beside its final path and swapped in
+  with ``os.replace`` (atomic on one filesystem); a client that holds the old file open
+  keeps reading it until it reconnects.
+- **The Parquet set**: a folder per publication in ``SLW_SERVING_PARQUET_DIR`` with a folder
+  per table (monthly files for the daily facts). Once the folder is complete a pointer moves
+  to it in one atomic step: the ``current`` symlink and, for readers that cannot follow
+  symlinks, the ``CURRENT`` file. A replaced folder stays for
+  ``SLW_SERVING_PARQUET_RETENTION_MINUTES`` after it stopped being current.
+
+Only what the build changed is published. The daily facts' dbt builds record the first day
+they recomputed in ``audit.incremental_windows``; a publish replaces those days (the
+earliest over every build since the previous publication) and leaves the rest: the
+DuckLake commit holds only those rows, the single file is the previous one plus those rows,
+and the Parquet set hard-links the months that did not change. Small tables are replaced
+whole; a table whose definition changed, a full dbt refresh or the first publish rewrites
+the table. A count check after each change falls back to rewriting a table whose row
+count differs from the working warehouse, so a missed window cannot go unnoticed.
+
+Comments, keys and metadata come from the dbt YAML through the manifest
+(``serving_contracts``); ``marts.publication`` and ``marts.publication_data_as_of`` say
+when, from which build, with how many rows and with data as of which day each publication
+was made.
 
 A publish killed mid-way (an OOM kill, a lost worker) leaves temporary files behind; the
 next publish removes them before it starts, under a lock that keeps two publishes apart.
@@ -22,21 +40,33 @@ next publish removes them before it starts, under a lock that keeps two publishe
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import itertools
+import json
 import logging
 import os
 import re
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from social_leadership.freshness import copy_to_serving as copy_freshness_to_serving
 from social_leadership.landing import safe_run_id
+from social_leadership.serving_contracts import (
+    ContractError,
+    MartContract,
+    check_contracts,
+    read_contracts,
+    referenced_tables,
+)
+from social_leadership.serving_lake import attach_lake, ensure_catalog
 from social_leadership.settings import Settings
 from social_leadership.sql import quote_identifier, quote_literal
 from social_leadership.warehouse import MARTS_SCHEMA, connect, transaction
@@ -44,6 +74,12 @@ from social_leadership.warehouse import MARTS_SCHEMA, connect, transaction
 log = logging.getLogger(__name__)
 
 WORKING_ALIAS = "working"
+LAKE_ALIAS = "lake"
+FILE_ALIAS = "single_file"
+# The oldest DuckDB whose clients must open the single-file copy (tested with 1.1.x).
+FILE_STORAGE_VERSION = "v1.1.0"
+# The column the daily facts' rebuilt windows are counted in (dbt's incremental macros).
+DATE_COLUMN = "metric_date"
 
 SYNTHETIC_NOTICE = (
     "SYNTHETIC DEMO DATA: generated for demonstration, not real figures about real people."
@@ -51,29 +87,171 @@ SYNTHETIC_NOTICE = (
 
 CURRENT_LINK = "current"
 CURRENT_FILE = "CURRENT"
+# Written into every publication folder: which publication it holds and its tables' files.
+FOLDER_MANIFEST = "publication.json"
 # Key-value metadata of every exported Parquet file.
 RUN_ID_KEY = "slw_run_id"
 PUBLISHED_AT_KEY = "slw_published_at"
+PUBLICATION_ID_KEY = "slw_publication_id"
+GRAIN_KEY = "slw_grain"
+DESCRIPTION_KEY = "slw_description"
+SYNTHETIC_KEY = "slw_contains_synthetic_data"
+PRIMARY_KEY_KEY = "slw_primary_key"
+COLUMN_DESCRIPTION_KEY = b"description"
 VERSION_PREFIX = "publication-"
 _STAMP_FORMAT = "%Y%m%dT%H%M%S%fZ"
 _VERSION_NAME = re.compile(rf"^{VERSION_PREFIX}(?P<stamp>\d{{8}}T\d{{12}}Z)-.+$")
 # Every temporary name a publish creates carries this marker; nothing else does.
 TEMPORARY_MARKER = ".tmp-"
 
+# How a table of the plan is published.
+FULL = "full"
+CHANGED_DAYS = "changed days"
+UNCHANGED = "unchanged"
+
+
+@dataclass(frozen=True)
+class PublicationColumn:
+    name: str
+    data_type: str
+    description: str
+    required: bool = True
+
+
+PUBLICATION_TABLE = "publication"
+PUBLICATION_DATA_AS_OF_TABLE = "publication_data_as_of"
+# Tables publish adds to schema marts beside dbt's marts: (columns, primary key, comment).
+PUBLICATION_TABLES: dict[str, tuple[tuple[PublicationColumn, ...], tuple[str, ...], str]] = {
+    PUBLICATION_TABLE: (
+        (
+            PublicationColumn("publication_id", "integer", "Sequence number of the publication."),
+            PublicationColumn(
+                "published_at", "timestamp with time zone", "When it was made (UTC)."
+            ),
+            PublicationColumn("run_id", "varchar", "Airflow run id of the publish."),
+            PublicationColumn(
+                "build_run_id", "varchar", "Airflow run id of the dbt build published.", False
+            ),
+            PublicationColumn(
+                "build_finished_at",
+                "timestamp with time zone",
+                "When that dbt build finished (UTC).",
+                False,
+            ),
+            PublicationColumn("table_name", "varchar", "Mart table (schema marts)."),
+            PublicationColumn("row_count", "bigint", "Rows of the table in this publication."),
+            PublicationColumn(
+                "publish_mode",
+                "varchar",
+                "How the table was published: 'full' (rewritten), 'changed days' (the days "
+                "the build recomputed, from republished_from on) or 'unchanged'.",
+            ),
+            PublicationColumn(
+                "republished_from",
+                "date",
+                "First day republished when publish_mode is 'changed days'.",
+                False,
+            ),
+            PublicationColumn(
+                "contains_synthetic_data",
+                "boolean",
+                "True when the table holds synthetic (demo) rows.",
+            ),
+        ),
+        ("publication_id", "table_name"),
+        "Each publication of the marts, one row per table: when, from which dbt build, how "
+        "many rows and how each table was published. Grain: publication x table.",
+    ),
+    PUBLICATION_DATA_AS_OF_TABLE: (
+        (
+            PublicationColumn("publication_id", "integer", "Publication (marts.publication)."),
+            PublicationColumn("platform", "varchar", "Platform id."),
+            PublicationColumn(
+                "data_as_of",
+                "date",
+                "Day the platform's newest published counts describe; null when none loaded.",
+                False,
+            ),
+            PublicationColumn(
+                "days_behind", "integer", "Days between data_as_of and the check date.", False
+            ),
+            PublicationColumn(
+                "is_stale", "boolean", "True when older than SLW_STALE_PLATFORM_DAYS.", False
+            ),
+        ),
+        ("publication_id", "platform"),
+        "Data as of per platform in each publication (from the build's freshness check). "
+        "Grain: publication x platform.",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class TableChange:
+    """How one table is published: ``mode`` is FULL, CHANGED_DAYS (from ``since``) or
+    UNCHANGED; ``reason`` says why, for the log and the audit."""
+
+    table: str
+    mode: str
+    since: date | None = None
+    reason: str = ""
+    definition_changed: bool = False
+
+    def describe(self) -> str:
+        if self.mode == CHANGED_DAYS:
+            return f"{self.mode} from {self.since}"
+        return self.mode
+
 
 @dataclass(frozen=True)
 class Publication:
     run_id: str
+    publication_id: int
     serving_path: Path
+    lake_path: Path
     parquet_dir: Path
+    # Each table's folder of Parquet files in this publication.
     parquet_paths: dict[str, Path]
     tables: tuple[str, ...]
     synthetic: bool
     published_at: datetime
+    # Table -> how it was published ("full", "changed days from 2026-11-20", "unchanged").
+    changes: dict[str, str] = field(default_factory=dict)
+    # Whether the single file was rebuilt from scratch rather than updated from the last.
+    serving_file_rebuilt: bool = True
 
     @property
     def tables_published(self) -> int:
         return len(self.tables)
+
+
+@dataclass(frozen=True)
+class _Previous:
+    publication_id: int
+    windows_recorded_until: datetime | None
+    definitions: dict[str, str]
+
+
+@dataclass
+class _Context:
+    """What one publish knows once it has read the working warehouse and the catalog."""
+
+    run_id: str
+    published_at: datetime
+    publication_id: int
+    columns: dict[str, tuple[tuple[str, str], ...]]
+    contracts: dict[str, MartContract]
+    definitions: dict[str, str]
+    partitioned: frozenset[str]
+    counts: dict[str, int]
+    synthetic_tables: dict[str, bool]
+    windows_recorded_until: datetime | None
+    # Tables of the working warehouse's audit schema, and each mart's column comments:
+    # read before the catalog is attached, whose listing is slow.
+    working_audit: frozenset[str]
+    column_comments: dict[str, dict[str, str]]
+    previous: _Previous | None = None
+    plan: dict[str, TableChange] = field(default_factory=dict)
 
 
 def _temporary_path(final_path: Path, run_id: str) -> Path:
@@ -100,15 +278,6 @@ def _became_current_at(name: str) -> datetime | None:
     if match is None:
         return None
     return datetime.strptime(match["stamp"], _STAMP_FORMAT).replace(tzinfo=UTC)
-
-
-def table_comment(table: str, run_id: str, published_at: datetime, *, synthetic: bool) -> str:
-    """The comment each served table carries, so any client can see where the data is from."""
-    provenance = (
-        f"marts.{table} published by social_leadership run {run_id} "
-        f"at {published_at.isoformat(timespec='seconds')}."
-    )
-    return f"{SYNTHETIC_NOTICE} {provenance}" if synthetic else provenance
 
 
 @contextmanager
@@ -217,65 +386,690 @@ def _switch_current(parquet_dir: Path, version: str, run_id: str) -> None:
     os.replace(new_pointer, pointer)
 
 
-@contextmanager
-def _staging_file(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    _remove_quietly(path, Path(f"{path}.wal"))
-    con = duckdb.connect(str(path))
+def _mart(alias: str, table: str) -> str:
+    return f"{alias}.{MARTS_SCHEMA}.{quote_identifier(table)}"
+
+
+def _column_list(columns: tuple[str, ...] | list[str]) -> str:
+    return ", ".join(quote_identifier(column) for column in columns)
+
+
+def _table_columns(
+    con: duckdb.DuckDBPyConnection, alias: str
+) -> dict[str, tuple[tuple[str, str], ...]]:
+    rows = con.execute(
+        "select table_name, column_name, data_type from duckdb_columns() "
+        "where database_name = ? and schema_name = ? order by table_name, column_index",
+        [alias, MARTS_SCHEMA],
+    ).fetchall()
+    tables: dict[str, list[tuple[str, str]]] = {}
+    for table, column, data_type in rows:
+        tables.setdefault(table, []).append((column, data_type))
+    return {table: tuple(columns) for table, columns in tables.items()}
+
+
+def table_definition(
+    columns: tuple[tuple[str, str], ...], contract: MartContract | None, *, keys: bool = True
+) -> str:
+    """The column list of a serving table's CREATE TABLE: NOT NULL where the contract
+    requires it and, with ``keys``, its primary and foreign keys (DuckLake has none)."""
+    required = contract.required_columns() if contract else frozenset()
+    parts = [
+        f"{quote_identifier(name)} {data_type}{' not null' if name in required else ''}"
+        for name, data_type in columns
+    ]
+    if keys and contract and contract.primary_key:
+        parts.append(f"primary key ({_column_list(contract.primary_key)})")
+    if keys and contract:
+        parts.extend(
+            f"foreign key ({_column_list(key.columns)}) references "
+            f"{quote_identifier(key.references)} ({_column_list(key.referenced_columns)})"
+            for key in contract.foreign_keys
+        )
+    return ", ".join(parts)
+
+
+def _fingerprint(definition: str) -> str:
+    return hashlib.sha256(definition.encode()).hexdigest()[:16]
+
+
+def _publication_contracts() -> dict[str, MartContract]:
+    return {
+        table: MartContract(
+            name=table,
+            description=comment,
+            primary_key=key,
+            not_null=frozenset(column.name for column in columns if column.required),
+            column_descriptions={column.name: column.description for column in columns},
+        )
+        for table, (columns, key, comment) in PUBLICATION_TABLES.items()
+    }
+
+
+def _publication_columns(table: str) -> tuple[tuple[str, str], ...]:
+    return tuple((column.name, column.data_type) for column in PUBLICATION_TABLES[table][0])
+
+
+def _schema_tables(con: duckdb.DuckDBPyConnection, alias: str, schema: str) -> frozenset[str]:
+    rows = con.execute(
+        "select table_name from duckdb_tables() where database_name = ? and schema_name = ?",
+        [alias, schema],
+    ).fetchall()
+    return frozenset(row[0] for row in rows)
+
+
+def _previous(con: duckdb.DuckDBPyConnection, alias: str) -> _Previous | None:
+    """The publication ``alias`` (the catalog or a copy of the single file) holds, or None."""
     try:
-        yield con
-    finally:
-        con.close()
+        row = con.execute(
+            f"select publication_id, windows_recorded_until from {alias}.audit.publish_cursor"
+        ).fetchone()
+    except duckdb.CatalogException:
+        return None
+    if row is None:
+        return None
+    definitions = dict(
+        con.execute(f"select table_name, definition from {alias}.audit.published_tables").fetchall()
+    )
+    return _Previous(int(row[0]), row[1], definitions)
 
 
-def _copy_marts(
+def _windowed_tables(
     con: duckdb.DuckDBPyConnection,
-    warehouse_path: Path,
+    columns: dict[str, tuple[tuple[str, str], ...]],
+    working_audit: frozenset[str],
+) -> tuple[frozenset[str], datetime | None]:
+    """The daily facts (marts whose dbt builds record the days they rebuilt, by
+    ``metric_date``) and the newest record: a publish consumes the records up to it."""
+    if "incremental_windows" not in working_audit:
+        return frozenset(), None
+    source = f"{WORKING_ALIAS}.audit.incremental_windows"
+    recorded = {
+        row[0] for row in con.execute(f"select distinct model_name from {source}").fetchall()
+    }
+    partitioned = frozenset(
+        table
+        for table, table_columns in columns.items()
+        if table in recorded and DATE_COLUMN in {name for name, _ in table_columns}
+    )
+    until = con.execute(f"select max(recorded_at) from {source}").fetchone()
+    return partitioned, until[0] if until else None
+
+
+def _windows_since(
+    con: duckdb.DuckDBPyConnection, since: datetime | None, until: datetime | None
+) -> dict[str, tuple[date | None, int]]:
+    """Per daily fact, the first day rebuilt by any dbt build recorded after ``since`` (the
+    previous publication's cursor) and how many of those builds rebuilt it whole."""
+    if until is None:
+        return {}
+    source = f"{WORKING_ALIAS}.audit.incremental_windows"
+    rows = con.execute(
+        f"select model_name, min(rebuild_from), count(*) - count(rebuild_from) from {source} "
+        "where (? is null or recorded_at > ?) and recorded_at <= ? group by model_name",
+        [since, since, until],
+    ).fetchall()
+    return {model: (first, int(full_builds)) for model, first, full_builds in rows}
+
+
+def plan_publication(
+    definitions: dict[str, str],
+    partitioned: frozenset[str],
+    windows: dict[str, tuple[date | None, int]],
+    previous: _Previous | None,
+) -> dict[str, TableChange]:
+    """How each table is published, given what the catalog holds (``previous``)."""
+    plan = {}
+    for table, definition in definitions.items():
+        if previous is None:
+            plan[table] = TableChange(table, FULL, reason="first publication")
+        elif previous.definitions.get(table) != _fingerprint(definition):
+            plan[table] = TableChange(
+                table, FULL, reason="new or changed table definition", definition_changed=True
+            )
+        elif table not in partitioned:
+            plan[table] = TableChange(table, FULL, reason="replaced whole (not a daily fact)")
+        elif table not in windows:
+            plan[table] = TableChange(table, UNCHANGED, reason="not rebuilt since")
+        elif windows[table][1] or windows[table][0] is None:
+            plan[table] = TableChange(table, FULL, reason="rebuilt in full by dbt")
+        else:
+            plan[table] = TableChange(
+                table, CHANGED_DAYS, since=windows[table][0], reason="days dbt recomputed"
+            )
+    return plan
+
+
+def _holds_synthetic(
+    con: duckdb.DuckDBPyConnection, table: str, columns: tuple[tuple[str, str], ...]
+) -> bool | None:
+    """Whether ``table`` shows synthetic data, by its own flags: an ``is_synthetic*``
+    boolean that is true somewhere or a ``*synthetic*_pct``/``_ratio`` share above 0.
+    None for a table without such flags (the publication's own flag then applies)."""
+    checks = [
+        f"bool_or({quote_identifier(name)})"
+        for name, data_type in columns
+        if name.startswith("is_synthetic") and data_type == "BOOLEAN"
+    ] + [
+        f"max({quote_identifier(name)}) > 0"
+        for name, _ in columns
+        if "synthetic" in name and name.endswith(("_pct", "_ratio"))
+    ]
+    if not checks:
+        return None
+    row = con.execute(
+        f"select coalesce({' or '.join(checks)}, false) from {_mart(WORKING_ALIAS, table)}"
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def table_comment(
+    table: str,
+    contract: MartContract | None,
     run_id: str,
     published_at: datetime,
     *,
     synthetic: bool,
-) -> tuple[str, ...]:
-    con.execute(f"attach {quote_literal(str(warehouse_path))} as {WORKING_ALIAS} (read_only)")
-    try:
-        tables = tuple(
-            row[0]
-            for row in con.execute(
-                "select table_name from duckdb_tables() "
-                "where database_name = ? and schema_name = ? order by table_name",
-                [WORKING_ALIAS, MARTS_SCHEMA],
-            ).fetchall()
-        )
-        con.execute(f"create schema if not exists {MARTS_SCHEMA}")
-        for table in tables:
-            name = f"{MARTS_SCHEMA}.{quote_identifier(table)}"
-            con.execute(f"create table {name} as select * from {WORKING_ALIAS}.{name}")
-            comment = table_comment(table, run_id, published_at, synthetic=synthetic)
-            con.execute(f"comment on table {name} is {quote_literal(comment)}")
-        # Beside the marts, not among them: "data as of" per platform for dashboards.
-        copy_freshness_to_serving(con, WORKING_ALIAS)
-    finally:
-        con.execute(f"detach {WORKING_ALIAS}")
-    return tables
-
-
-def _export_parquet(
-    con: duckdb.DuckDBPyConnection,
-    tables: tuple[str, ...],
-    folder: Path,
-    run_id: str,
-    published_at: datetime,
-) -> None:
-    folder.mkdir()
-    metadata = (
-        f"{{{RUN_ID_KEY}: {quote_literal(run_id)}, "
-        f"{PUBLISHED_AT_KEY}: {quote_literal(published_at.isoformat())}}}"
+) -> str:
+    """The comment each served table carries: what it is, its grain, whether synthetic
+    data is inside, and where and when it was published."""
+    parts = [SYNTHETIC_NOTICE] if synthetic else []
+    if contract and contract.description:
+        parts.append(contract.description)
+    if contract and contract.grain:
+        parts.append(f"Grain: {contract.grain.rstrip('.')}.")
+    if contract and contract.primary_key:
+        parts.append(f"Key: {', '.join(contract.primary_key)}.")
+    if not synthetic:
+        parts.append("Holds no synthetic data.")
+    parts.append(
+        f"marts.{table} published by social_leadership run {run_id} "
+        f"at {published_at.isoformat(timespec='seconds')}."
     )
-    for table in tables:
-        target = folder / f"{table}.parquet"
-        con.execute(
-            f"copy {MARTS_SCHEMA}.{quote_identifier(table)} "
-            f"to {quote_literal(str(target))} (format parquet, kv_metadata {metadata})"
+    return " ".join(parts)
+
+
+def _read_column_comments(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, str]]:
+    """Each mart's column comments in the working warehouse (dbt's persist_docs)."""
+    comments: dict[str, dict[str, str]] = {}
+    for table, column, comment in con.execute(
+        "select table_name, column_name, comment from duckdb_columns() "
+        "where database_name = ? and schema_name = ? and comment is not null",
+        [WORKING_ALIAS, MARTS_SCHEMA],
+    ).fetchall():
+        comments.setdefault(table, {})[column] = comment
+    return comments
+
+
+def _column_descriptions(ctx: _Context, table: str) -> dict[str, str]:
+    """Each column's dbt description: the manifest's, else the working warehouse's comment."""
+    contract = ctx.contracts.get(table)
+    described = contract.column_descriptions if contract else {}
+    stored = ctx.column_comments.get(table, {})
+    return {
+        column: described.get(column) or stored[column]
+        for column, _ in ctx.columns[table]
+        if described.get(column) or stored.get(column)
+    }
+
+
+def _comment_all(con: duckdb.DuckDBPyConnection, alias: str, ctx: _Context) -> None:
+    contracts = {**ctx.contracts, **_publication_contracts()}
+    for table in [*ctx.columns, *PUBLICATION_TABLES]:
+        contract = contracts.get(table)
+        synthetic = ctx.synthetic_tables.get(table, False)
+        comment = table_comment(table, contract, ctx.run_id, ctx.published_at, synthetic=synthetic)
+        con.execute(f"comment on table {_mart(alias, table)} is {quote_literal(comment)}")
+        described = (
+            contract.column_descriptions
+            if table in PUBLICATION_TABLES and contract
+            else _column_descriptions(ctx, table)
         )
+        for column, text in described.items():
+            con.execute(
+                f"comment on column {_mart(alias, table)}.{quote_identifier(column)} "
+                f"is {quote_literal(text)}"
+            )
+
+
+def _working_counts(con: duckdb.DuckDBPyConnection, tables: list[str]) -> dict[str, int]:
+    return {
+        table: int(con.execute(f"select count(*) from {_mart(WORKING_ALIAS, table)}").fetchone()[0])
+        for table in tables
+    }
+
+
+def _latest_build(
+    con: duckdb.DuckDBPyConnection, ctx: _Context
+) -> tuple[str | None, datetime | None, bool | None]:
+    if "dbt_builds" not in ctx.working_audit:
+        return None, None, None
+    row = con.execute(
+        f"select run_id, finished_at, full_refresh from {WORKING_ALIAS}.audit.dbt_builds "
+        "order by finished_at desc limit 1"
+    ).fetchone()
+    return (row[0], row[1], row[2]) if row else (None, None, None)
+
+
+def _record_publication(con: duckdb.DuckDBPyConnection, alias: str, ctx: _Context) -> None:
+    """Add this publication's rows to ``marts.publication*`` and move the cursor."""
+    build_run_id, build_finished_at, _ = _latest_build(con, ctx)
+    for table, change in ctx.plan.items():
+        con.execute(
+            f"insert into {_mart(alias, PUBLICATION_TABLE)} values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                ctx.publication_id,
+                ctx.published_at,
+                ctx.run_id,
+                build_run_id,
+                build_finished_at,
+                table,
+                ctx.counts[table],
+                change.mode,
+                change.since,
+                ctx.synthetic_tables.get(table, False),
+            ],
+        )
+    if "platform_data_as_of" in ctx.working_audit:
+        source = f"{WORKING_ALIAS}.audit.platform_data_as_of"
+        con.execute(
+            f"insert into {_mart(alias, PUBLICATION_DATA_AS_OF_TABLE)} "
+            f"select {ctx.publication_id}, platform, max(data_as_of), min(days_behind), "
+            f"bool_or(is_stale) from {source} "
+            f"where checked_at = (select max(checked_at) from {source}) group by platform"
+        )
+    con.execute(f"create schema if not exists {alias}.audit")
+    con.execute(
+        f"create or replace table {alias}.audit.publish_cursor "
+        "(publication_id integer not null, windows_recorded_until timestamp with time zone)"
+    )
+    con.execute(
+        f"insert into {alias}.audit.publish_cursor values (?, ?)",
+        [ctx.publication_id, ctx.windows_recorded_until],
+    )
+    con.execute(
+        f"create or replace table {alias}.audit.published_tables "
+        "(table_name varchar not null, definition varchar not null)"
+    )
+    for table, definition in ctx.definitions.items():
+        con.execute(
+            f"insert into {alias}.audit.published_tables values (?, ?)",
+            [table, _fingerprint(definition)],
+        )
+    copy_freshness_to_serving(con, WORKING_ALIAS, alias)
+
+
+def _ensure_publication_tables(con: duckdb.DuckDBPyConnection, alias: str, *, keys: bool) -> None:
+    contracts = _publication_contracts()
+    for table in PUBLICATION_TABLES:
+        definition = table_definition(_publication_columns(table), contracts[table], keys=keys)
+        con.execute(f"create table if not exists {_mart(alias, table)} ({definition})")
+
+
+def _replace_rows(
+    con: duckdb.DuckDBPyConnection, alias: str, table: str, change: TableChange
+) -> None:
+    target, source = _mart(alias, table), _mart(WORKING_ALIAS, table)
+    if change.mode == CHANGED_DAYS:
+        date_column = quote_identifier(DATE_COLUMN)
+        con.execute(f"delete from {target} where {date_column} >= ?", [change.since])
+        con.execute(
+            f"insert into {target} by name select * from {source} where {date_column} >= ?",
+            [change.since],
+        )
+    elif change.mode == FULL:
+        con.execute(f"delete from {target}")
+        con.execute(f"insert into {target} by name select * from {source}")
+
+
+def _count(con: duckdb.DuckDBPyConnection, alias: str, table: str) -> int:
+    return int(con.execute(f"select count(*) from {_mart(alias, table)}").fetchone()[0])
+
+
+def _publish_to_lake(con: duckdb.DuckDBPyConnection, ctx: _Context) -> None:
+    """Apply the plan to the catalog in one transaction: one new snapshot for readers."""
+    con.execute("begin transaction")
+    try:
+        con.execute(f"create schema if not exists {LAKE_ALIAS}.{MARTS_SCHEMA}")
+        served = set(ctx.previous.definitions) if ctx.previous else set()
+        for table in served - set(ctx.columns):
+            con.execute(f"drop table if exists {_mart(LAKE_ALIAS, table)}")
+        for table, change in ctx.plan.items():
+            if change.definition_changed or table not in served:
+                definition = table_definition(
+                    ctx.columns[table], ctx.contracts.get(table), keys=False
+                )
+                con.execute(f"drop table if exists {_mart(LAKE_ALIAS, table)}")
+                con.execute(f"create table {_mart(LAKE_ALIAS, table)} ({definition})")
+            _replace_rows(con, LAKE_ALIAS, table, change)
+            if _count(con, LAKE_ALIAS, table) != ctx.counts[table]:
+                log.warning(
+                    "serving catalog's %s did not match the warehouse after %s: rewriting it",
+                    table,
+                    change.describe(),
+                )
+                _replace_rows(con, LAKE_ALIAS, table, TableChange(table, FULL))
+        _ensure_publication_tables(con, LAKE_ALIAS, keys=False)
+        _record_publication(con, LAKE_ALIAS, ctx)
+        _comment_all(con, LAKE_ALIAS, ctx)
+    except BaseException:
+        con.execute("rollback")
+        raise
+    con.execute("commit")
+
+
+def _maintain_lake(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+    """Keep the catalog small: merge the small files daily publishes add, and drop
+    snapshots (and the files only they use) older than the time-travel retention."""
+    older_than = datetime.now(tz=UTC) - timedelta(days=settings.serving_snapshot_retention_days)
+    con.execute(f"call ducklake_merge_adjacent_files({quote_literal(LAKE_ALIAS)})")
+    con.execute(
+        f"call ducklake_expire_snapshots({quote_literal(LAKE_ALIAS)}, older_than => ?)",
+        [older_than],
+    )
+    con.execute(
+        f"call ducklake_cleanup_old_files({quote_literal(LAKE_ALIAS)}, older_than => ?)",
+        [older_than],
+    )
+
+
+def _creation_order(ctx: _Context) -> list[str]:
+    """Tables a foreign key references first, so each reference exists when declared."""
+    referenced = referenced_tables(ctx.contracts)
+    return sorted(ctx.columns, key=lambda table: (table not in referenced, table))
+
+
+def _build_file(con: duckdb.DuckDBPyConnection, ctx: _Context) -> None:
+    con.execute(f"create schema {FILE_ALIAS}.{MARTS_SCHEMA}")
+    con.execute(f"use {FILE_ALIAS}.{MARTS_SCHEMA}")
+    try:
+        for table in _creation_order(ctx):
+            definition = table_definition(ctx.columns[table], ctx.contracts.get(table))
+            con.execute(f"create table {quote_identifier(table)} ({definition})")
+            con.execute(
+                f"insert into {_mart(FILE_ALIAS, table)} by name "
+                f"select * from {_mart(WORKING_ALIAS, table)}"
+            )
+        _ensure_publication_tables(con, FILE_ALIAS, keys=True)
+    finally:
+        con.execute("use memory")
+    if ctx.previous is not None:
+        for table in PUBLICATION_TABLES:
+            con.execute(
+                f"insert into {_mart(FILE_ALIAS, table)} select * from {_mart(LAKE_ALIAS, table)}"
+            )
+
+
+def _update_file(con: duckdb.DuckDBPyConnection, ctx: _Context) -> None:
+    """Bring a copy of the previous single file up to this publication in place.
+
+    A table others reference (a dimension) cannot be emptied while facts point at it, so it
+    is upserted on its key and loses only the keys the warehouse no longer has; the facts
+    lose their changed rows before that and get the new ones after.
+    """
+    referenced = referenced_tables(ctx.contracts)
+    facts = [t for t in ctx.plan if t not in referenced]
+    for table in facts:
+        change = ctx.plan[table]
+        target = _mart(FILE_ALIAS, table)
+        if change.mode == CHANGED_DAYS:
+            con.execute(
+                f"delete from {target} where {quote_identifier(DATE_COLUMN)} >= ?", [change.since]
+            )
+        elif change.mode == FULL:
+            con.execute(f"delete from {target}")
+    for table in sorted(referenced & set(ctx.plan)):
+        _upsert_dimension(con, table, ctx)
+    for table in facts:
+        change = ctx.plan[table]
+        source, target = _mart(WORKING_ALIAS, table), _mart(FILE_ALIAS, table)
+        if change.mode == CHANGED_DAYS:
+            con.execute(
+                f"insert into {target} by name select * from {source} "
+                f"where {quote_identifier(DATE_COLUMN)} >= ?",
+                [change.since],
+            )
+        elif change.mode == FULL:
+            con.execute(f"insert into {target} by name select * from {source}")
+
+
+def _upsert_dimension(con: duckdb.DuckDBPyConnection, table: str, ctx: _Context) -> None:
+    key = ctx.contracts[table].primary_key
+    names = [name for name, _ in ctx.columns[table]]
+    others = [name for name in names if name not in key]
+    source, target = _mart(WORKING_ALIAS, table), _mart(FILE_ALIAS, table)
+    matches = " and ".join(
+        f"kept.{quote_identifier(c)} = served.{quote_identifier(c)}" for c in key
+    )
+    con.execute(
+        f"delete from {target} as served where not exists "
+        f"(select 1 from {source} as kept where {matches})"
+    )
+    update = (
+        "do update set "
+        + ", ".join(f"{quote_identifier(c)} = excluded.{quote_identifier(c)}" for c in others)
+        if others
+        else "do nothing"
+    )
+    con.execute(
+        f"insert into {target} ({_column_list(names)}) select {_column_list(names)} "
+        f"from {source} on conflict ({_column_list(key)}) {update}"
+    )
+
+
+class _FileMismatchError(RuntimeError):
+    """The updated single file does not match the warehouse; it is rebuilt whole."""
+
+
+def _stage_file(
+    con: duckdb.DuckDBPyConnection, settings: Settings, path: Path, ctx: _Context, *, update: bool
+) -> bool:
+    """Write this publication's single file to ``path``; True when built from scratch.
+
+    With ``update``, a copy of the current file is brought up to date when that file holds
+    the catalog's previous publication and no table's definition changed; else (or without
+    ``update``) the file is built whole.
+    """
+    incremental = (
+        update
+        and ctx.previous is not None
+        and settings.serving_path.is_file()
+        and not any(change.definition_changed for change in ctx.plan.values())
+    )
+    if incremental:
+        shutil.copyfile(settings.serving_path, path)
+        con.execute(f"attach {quote_literal(str(path))} as {FILE_ALIAS}")
+        held = _previous(con, FILE_ALIAS)
+        if (
+            held is None
+            or held.publication_id != ctx.previous.publication_id
+            or (held.definitions != ctx.previous.definitions)
+        ):
+            log.info("the serving file does not hold the previous publication: rebuilding it")
+            con.execute(f"detach {FILE_ALIAS}")
+            _remove_quietly(path, Path(f"{path}.wal"))
+            incremental = False
+    if not incremental:
+        con.execute(
+            f"attach {quote_literal(str(path))} as {FILE_ALIAS} "
+            f"(storage_version {quote_literal(FILE_STORAGE_VERSION)})"
+        )
+    try:
+        con.execute("begin transaction")
+        try:
+            if incremental:
+                _update_file(con, ctx)
+            else:
+                _build_file(con, ctx)
+            _record_publication(con, FILE_ALIAS, ctx)
+            _comment_all(con, FILE_ALIAS, ctx)
+        except BaseException:
+            con.execute("rollback")
+            raise
+        con.execute("commit")
+        mismatched = [t for t in ctx.plan if _count(con, FILE_ALIAS, t) != ctx.counts[t]]
+        if mismatched:
+            raise _FileMismatchError(
+                f"serving file rows differ from the warehouse for {', '.join(mismatched)}"
+            )
+        # Everything must be in the main file before the swap: a WAL left beside the
+        # temporary name would not follow it.
+        con.execute(f"checkpoint {FILE_ALIAS}")
+    finally:
+        con.execute(f"detach {FILE_ALIAS}")
+    return not incremental
+
+
+def _month_file(table: str, month: date) -> str:
+    return f"{table}-{month:%Y-%m}.parquet"
+
+
+def _arrow_schema_metadata(ctx: _Context, table: str) -> dict[bytes, bytes]:
+    contract = ctx.contracts.get(table)
+    values = {
+        RUN_ID_KEY: ctx.run_id,
+        PUBLISHED_AT_KEY: ctx.published_at.isoformat(),
+        PUBLICATION_ID_KEY: str(ctx.publication_id),
+        GRAIN_KEY: contract.grain if contract else "",
+        DESCRIPTION_KEY: contract.description if contract else "",
+        PRIMARY_KEY_KEY: ",".join(contract.primary_key) if contract else "",
+        SYNTHETIC_KEY: "true" if ctx.synthetic_tables.get(table) else "false",
+    }
+    return {key.encode(): value.encode() for key, value in values.items()}
+
+
+def _write_parquet(
+    con: duckdb.DuckDBPyConnection,
+    ctx: _Context,
+    table: str,
+    target: Path,
+    descriptions: dict[str, str],
+    month: date | None = None,
+) -> None:
+    """One Parquet file of ``table`` (one month of it for a daily fact), rows in key order,
+    each field described by its column's description and the file by the table's."""
+    contract = ctx.contracts.get(table)
+    where, params = "", []
+    if month is not None:
+        date_column = quote_identifier(DATE_COLUMN)
+        where = f" where {date_column} >= ? and {date_column} < ? + interval 1 month"
+        params = [month, month]
+    order = (
+        f" order by {_column_list(contract.primary_key)}"
+        if contract and contract.primary_key
+        else ""
+    )
+    arrow = con.execute(
+        f"select * from {_mart(WORKING_ALIAS, table)}{where}{order}", params
+    ).fetch_arrow_table()
+    schema = pa.schema(
+        [
+            arrow.schema.field(name).with_metadata(
+                {COLUMN_DESCRIPTION_KEY: descriptions.get(name, "").encode()}
+            )
+            for name in arrow.schema.names
+        ],
+        metadata=_arrow_schema_metadata(ctx, table),
+    )
+    pq.write_table(pa.Table.from_arrays(arrow.columns, schema=schema), target, compression="zstd")
+
+
+def _previous_parquet(parquet_dir: Path, ctx: _Context) -> Path | None:
+    """The current publication folder, when it holds the catalog's previous publication."""
+    if ctx.previous is None:
+        return None
+    current = parquet_dir / CURRENT_LINK
+    manifest = current / FOLDER_MANIFEST
+    if not manifest.is_file():
+        return None
+    held = json.loads(manifest.read_text(encoding="utf-8"))
+    if held.get("publication_id") != ctx.previous.publication_id:
+        return None
+    return current.resolve()
+
+
+def _stage_monthly_files(
+    con: duckdb.DuckDBPyConnection,
+    ctx: _Context,
+    table: str,
+    table_dir: Path,
+    previous: Path | None,
+) -> list[str]:
+    """A daily fact's month files; with ``previous`` (the last set, same definition), the
+    months before the first changed day are hard-linked from it instead of written."""
+    change = ctx.plan[table]
+    first_changed = None
+    if change.mode == CHANGED_DAYS and change.since is not None:
+        first_changed = change.since.replace(day=1)
+    months = [
+        row[0]
+        for row in con.execute(
+            f"select distinct cast(date_trunc('month', {quote_identifier(DATE_COLUMN)}) "
+            f"as date) from {_mart(WORKING_ALIAS, table)} order by 1"
+        ).fetchall()
+    ]
+    descriptions = _column_descriptions(ctx, table)
+    for month in months:
+        name = _month_file(table, month)
+        old = previous / table / name if previous is not None else None
+        unchanged = change.mode == UNCHANGED or (
+            first_changed is not None and month < first_changed
+        )
+        if unchanged and old is not None and old.is_file():
+            os.link(old, table_dir / name)
+        else:
+            _write_parquet(con, ctx, table, table_dir / name, descriptions, month)
+    return [_month_file(table, month) for month in months]
+
+
+def _stage_parquet(
+    con: duckdb.DuckDBPyConnection, folder: Path, parquet_dir: Path, ctx: _Context
+) -> None:
+    """Write this publication's Parquet set into ``folder``: unchanged files (whole tables,
+    or the months of a daily fact before the first changed day) are hard-linked from the
+    previous set, the rest written from the warehouse."""
+    folder.mkdir()
+    previous = _previous_parquet(parquet_dir, ctx)
+    files: dict[str, list[str]] = {}
+    for table, change in ctx.plan.items():
+        table_dir = folder / table
+        table_dir.mkdir()
+        reusable = previous is not None and not change.definition_changed and change.mode != FULL
+        descriptions = _column_descriptions(ctx, table)
+        if table not in ctx.partitioned:
+            if reusable and (previous / table / f"{table}.parquet").is_file():
+                os.link(previous / table / f"{table}.parquet", table_dir / f"{table}.parquet")
+            else:
+                _write_parquet(con, ctx, table, table_dir / f"{table}.parquet", descriptions)
+            files[table] = [f"{table}.parquet"]
+            continue
+        files[table] = _stage_monthly_files(
+            con, ctx, table, table_dir, previous if reusable else None
+        )
+        written = sum(pq.read_metadata(table_dir / name).num_rows for name in files[table])
+        if written != ctx.counts[table]:
+            log.warning(
+                "Parquet files of %s did not match the warehouse after %s: rewriting them",
+                table,
+                change.describe(),
+            )
+            shutil.rmtree(table_dir)
+            table_dir.mkdir()
+            files[table] = _stage_monthly_files(con, ctx, table, table_dir, None)
+    (folder / FOLDER_MANIFEST).write_text(
+        json.dumps(
+            {
+                "publication_id": ctx.publication_id,
+                "run_id": ctx.run_id,
+                "published_at": ctx.published_at.isoformat(),
+                "tables": files,
+            },
+            indent=2,
+            sort_keys=True,
+        )
+        + "\n",
+        encoding="utf-8",
+    )
 
 
 def _record(settings: Settings, publication: Publication) -> None:
@@ -293,44 +1087,115 @@ def _record(settings: Settings, publication: Publication) -> None:
         )
 
 
+def _read_working(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    run_id: str,
+    published_at: datetime,
+    *,
+    synthetic: bool,
+) -> _Context:
+    """Everything the publish needs from the working warehouse (attached as ``working``)."""
+    columns = _table_columns(con, WORKING_ALIAS)
+    if not columns:
+        raise RuntimeError(
+            f"no tables in schema {MARTS_SCHEMA} of {settings.warehouse_path}; "
+            "run dbt build before publishing"
+        )
+    clash = sorted(set(columns) & set(PUBLICATION_TABLES))
+    if clash:
+        raise ContractError(f"marts {', '.join(clash)} clash with the publication's own tables")
+    manifest = settings.dbt_target_dir / "manifest.json"
+    contracts = {name: c for name, c in read_contracts(manifest).items() if name in columns}
+    if not contracts:
+        log.warning("no dbt manifest at %s: publishing without keys or descriptions", manifest)
+    problems = check_contracts(contracts, {t: tuple(n for n, _ in c) for t, c in columns.items()})
+    if problems:
+        raise ContractError("; ".join(problems))
+    working_audit = _schema_tables(con, WORKING_ALIAS, "audit")
+    partitioned, until = _windowed_tables(con, columns, working_audit)
+    return _Context(
+        run_id=run_id,
+        published_at=published_at,
+        publication_id=1,
+        columns=columns,
+        contracts=contracts,
+        definitions={
+            table: table_definition(table_columns, contracts.get(table))
+            for table, table_columns in columns.items()
+        },
+        partitioned=partitioned,
+        counts=_working_counts(con, list(columns)),
+        synthetic_tables={
+            table: flagged
+            if (flagged := _holds_synthetic(con, table, c)) is not None
+            else synthetic
+            for table, c in columns.items()
+        },
+        windows_recorded_until=until,
+        working_audit=working_audit,
+        column_comments=_read_column_comments(con),
+    )
+
+
+def _plan_against(con: duckdb.DuckDBPyConnection, ctx: _Context) -> None:
+    """Plan the publication against what the catalog (attached as ``lake``) holds."""
+    ctx.previous = _previous(con, LAKE_ALIAS)
+    if ctx.previous is not None:
+        ctx.publication_id = ctx.previous.publication_id + 1
+    since = ctx.previous.windows_recorded_until if ctx.previous else None
+    windows = _windows_since(con, since, ctx.windows_recorded_until)
+    ctx.plan = plan_publication(ctx.definitions, ctx.partitioned, windows, ctx.previous)
+
+
 def publish(settings: Settings, run_id: str, *, synthetic: bool) -> Publication:
-    """Copy every table of schema marts to the serving DuckDB file and to a new Parquet set.
+    """Publish the marts: one DuckLake commit, the single file swapped in, a Parquet set.
 
     Must run when no other process holds the working warehouse for writing (the
     single-slot pool guarantees that in the DAGs). Removes the leftovers of an interrupted
     publish first, and replaced Parquet sets past their retention last. Raises if the
-    warehouse has no marts, leaving the previous serving copy and Parquet set untouched.
+    warehouse has no marts, leaving the previous publication untouched everywhere.
+    ``synthetic`` (the warehouse shows synthetic executives) marks the tables that carry
+    no synthetic flag of their own; a table with flags is marked by what they say.
     """
     settings.serving_path.parent.mkdir(parents=True, exist_ok=True)
     parquet_dir = settings.serving_parquet_dir
     parquet_dir.mkdir(parents=True, exist_ok=True)
     with _publish_lock(settings):
         remove_publish_debris(settings)
+        ensure_catalog(settings)
         published_at = datetime.now(tz=UTC)
         staging_path = _temporary_path(settings.serving_path, run_id)
         staging_parquet = _temporary_path(parquet_dir / "publication", run_id)
+        con = duckdb.connect()
         try:
-            with _staging_file(staging_path) as con:
-                tables = _copy_marts(
-                    con, settings.warehouse_path, run_id, published_at, synthetic=synthetic
-                )
-                if not tables:
-                    raise RuntimeError(
-                        f"no tables in schema {MARTS_SCHEMA} of {settings.warehouse_path}; "
-                        "run dbt build before publishing"
-                    )
-                _export_parquet(con, tables, staging_parquet, run_id, published_at)
-                # Everything must be in the main file before the swap: a WAL left beside
-                # the temporary name would not follow it.
-                con.execute("checkpoint")
+            con.execute(
+                f"attach {quote_literal(str(settings.warehouse_path))} as {WORKING_ALIAS} "
+                "(read_only)"
+            )
+            ctx = _read_working(con, settings, run_id, published_at, synthetic=synthetic)
+            attach_lake(con, settings, LAKE_ALIAS, read_only=False)
+            _plan_against(con, ctx)
+            for change in ctx.plan.values():
+                log.info("%s: %s (%s)", change.table, change.describe(), change.reason)
+            try:
+                rebuilt = _stage_file(con, settings, staging_path, ctx, update=True)
+            except (duckdb.ConstraintException, _FileMismatchError) as error:
+                log.warning("updating the serving file failed (%s): rebuilding it", error)
+                _remove_quietly(staging_path, Path(f"{staging_path}.wal"))
+                rebuilt = _stage_file(con, settings, staging_path, ctx, update=False)
+            _stage_parquet(con, staging_parquet, parquet_dir, ctx)
+            _publish_to_lake(con, ctx)
             os.replace(staging_path, settings.serving_path)
             became_current_at = datetime.now(tz=UTC)
             version = version_folder_name(run_id, became_current_at)
             os.replace(staging_parquet, parquet_dir / version)
             _switch_current(parquet_dir, version, run_id)
+            _maintain_lake(con, settings)
         finally:
+            con.close()
             _remove_quietly(staging_path, Path(f"{staging_path}.wal"), staging_parquet)
-        _remove_flat_parquet_files(parquet_dir, tables)
+        _remove_flat_parquet_files(parquet_dir, tuple(ctx.columns))
         removed = prune_parquet_versions(
             parquet_dir,
             version,
@@ -340,14 +1205,19 @@ def publish(settings: Settings, run_id: str, *, synthetic: bool) -> Publication:
         if removed:
             log.info("removed %d Parquet set(s) past their retention", len(removed))
 
+    tables = tuple(sorted(ctx.columns))
     publication = Publication(
         run_id=run_id,
+        publication_id=ctx.publication_id,
         serving_path=settings.serving_path,
+        lake_path=settings.serving_lake_path,
         parquet_dir=parquet_dir / version,
-        parquet_paths={table: parquet_dir / version / f"{table}.parquet" for table in tables},
+        parquet_paths={table: parquet_dir / version / table for table in tables},
         tables=tables,
         synthetic=synthetic,
         published_at=published_at,
+        changes={table: change.describe() for table, change in sorted(ctx.plan.items())},
+        serving_file_rebuilt=rebuilt,
     )
     _record(settings, publication)
     return publication

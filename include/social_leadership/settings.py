@@ -92,6 +92,8 @@ class Settings:
     warehouse_path: FilePath
     serving_path: FilePath
     serving_parquet_dir: FolderPath
+    serving_lake_path: FilePath
+    serving_lake_data_dir: FolderPath
     landing_dir: FolderPath
     quarantine_dir: FolderPath
     reports_dir: FolderPath
@@ -107,6 +109,7 @@ class Settings:
     pseudonym_key_file: FilePath
     quality_slice_rows: Positive = 500_000
     serving_parquet_retention_minutes: Positive = 60
+    serving_snapshot_retention_days: Positive = 30
     survey_max_file_bytes: Positive = DEFAULT_SURVEY_MAX_FILE_BYTES
     survey_max_cell_chars: Positive = DEFAULT_SURVEY_MAX_CELL_CHARS
     survey_max_xlsx_uncompressed_bytes: Positive = DEFAULT_SURVEY_MAX_XLSX_UNCOMPRESSED_BYTES
@@ -130,6 +133,8 @@ class Settings:
             self.warehouse_path.parent,
             self.serving_path.parent,
             self.serving_parquet_dir,
+            self.serving_lake_path.parent,
+            self.serving_lake_data_dir,
             self.landing_dir,
             self.quarantine_dir,
             self.reports_dir,
@@ -187,7 +192,20 @@ def _allowed(field_name: str, message: str) -> str:
 SETTING_DOCS: dict[str, str] = {
     "DATA_DIR": "root of everything the pipeline writes (default: <repo>/data)",
     "WAREHOUSE_PATH": "working DuckDB file, written only by the pipeline",
-    "SERVING_PATH": "published DuckDB copy for BI tools (read-only use)",
+    "SERVING_PATH": (
+        "published single-file DuckDB copy for BI clients that cannot load extensions "
+        "(keys, comments; storage version v1.1.0; reconnect to see a new publication)"
+    ),
+    "SERVING_LAKE_PATH": (
+        "DuckLake catalog (SQLite, WAL mode) of the published marts: pooled readers see each "
+        "publication on their next transaction (default <data>/serving/lake/serving.sqlite)"
+    ),
+    "SERVING_LAKE_DATA_DIR": (
+        "Parquet data files of the DuckLake serving catalog (default <data>/serving/lake/files)"
+    ),
+    "SERVING_SNAPSHOT_RETENTION_DAYS": (
+        "days a replaced DuckLake snapshot stays readable for time travel (default 30)"
+    ),
     "SERVING_PARQUET_DIR": (
         "published Parquet export of the marts: one folder per publication, the current one "
         "named by the symlink current and the file CURRENT"
@@ -278,6 +296,12 @@ def load_settings() -> Settings:
         "warehouse_path": _path("warehouse_path", data_dir / "warehouse" / "warehouse.duckdb"),
         "serving_path": _path("serving_path", data_dir / "serving" / "serving.duckdb"),
         "serving_parquet_dir": _path("serving_parquet_dir", data_dir / "serving" / "parquet"),
+        "serving_lake_path": _path(
+            "serving_lake_path", data_dir / "serving" / "lake" / "serving.sqlite"
+        ),
+        "serving_lake_data_dir": _path(
+            "serving_lake_data_dir", data_dir / "serving" / "lake" / "files"
+        ),
         "landing_dir": _path("landing_dir", data_dir / "landing"),
         "quarantine_dir": _path("quarantine_dir", data_dir / "quarantine"),
         "reports_dir": _path("reports_dir", data_dir / "reports"),

@@ -185,6 +185,8 @@ def settings_for_data_dir(monkeypatch: pytest.MonkeyPatch, data_dir: Path) -> Se
         "WAREHOUSE_PATH",
         "SERVING_PATH",
         "SERVING_PARQUET_DIR",
+        "SERVING_LAKE_PATH",
+        "SERVING_LAKE_DATA_DIR",
         "LOGS_DIR",
         "DBT_TARGET_DIR",
     ):
@@ -233,8 +235,11 @@ def copied_built_warehouse(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> Settings:
-    """A private copy of the built warehouse, for tests that corrupt or publish it."""
+    """A private copy of the built warehouse and of dbt's manifest (which publishing reads
+    for keys and descriptions), for tests that corrupt or publish it."""
     settings = settings_for_data_dir(monkeypatch, tmp_path / "data")
     settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(synthetic_built_warehouse.settings.warehouse_path, settings.warehouse_path)
+    manifest = synthetic_built_warehouse.settings.dbt_target_dir / "manifest.json"
+    shutil.copyfile(manifest, settings.dbt_target_dir / "manifest.json")
     return settings

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import signal
 import subprocess
@@ -19,6 +20,8 @@ import pytest
 from social_leadership.serving import (
     CURRENT_FILE,
     CURRENT_LINK,
+    FOLDER_MANIFEST,
+    PUBLICATION_ID_KEY,
     RUN_ID_KEY,
     SYNTHETIC_NOTICE,
     publish,
@@ -70,6 +73,11 @@ def publication_folders(settings: Settings) -> list[str]:
     )
 
 
+def table_files(folder: Path, table: str) -> list[Path]:
+    """The Parquet files of one table in a publication folder (one, or one per month)."""
+    return sorted((folder / table).glob("*.parquet"))
+
+
 def run_id_of(path: Path) -> str:
     metadata = pq.read_metadata(path).metadata or {}
     return metadata[RUN_ID_KEY.encode()].decode()
@@ -86,7 +94,20 @@ def test_publish_creates_read_only_copy_with_synthetic_comment(
     assert publication.serving_path == copied_built_warehouse.serving_path
     comments = served_tables(copied_built_warehouse)
     assert set(comments) >= EXPECTED_MARTS
-    assert all(comment.startswith(SYNTHETIC_NOTICE) for comment in comments.values())
+    # Every table showing the synthetic roster says so; the publication records the same.
+    for table in (
+        "dim_executive",
+        "fct_executive_reach_daily",
+        "fct_reach_by_country_sector_daily",
+    ):
+        assert comments[table].startswith(SYNTHETIC_NOTICE), table
+    with duckdb.connect(str(copied_built_warehouse.serving_path), read_only=True) as served:
+        flags = dict(
+            served.execute(
+                "select table_name, contains_synthetic_data from marts.publication"
+            ).fetchall()
+        )
+    assert {t: c.startswith(SYNTHETIC_NOTICE) for t, c in comments.items() if t in flags} == flags
     with (
         duckdb.connect(str(copied_built_warehouse.serving_path), read_only=True) as served,
         duckdb.connect(str(copied_built_warehouse.warehouse_path), read_only=True) as working,
@@ -101,6 +122,7 @@ def test_publishing_twice_swaps_the_file_and_leaves_no_temporaries(
 ) -> None:
     publish(copied_built_warehouse, "run-1", synthetic=True)
     first_inode = copied_built_warehouse.serving_path.stat().st_ino
+    assert served_tables(copied_built_warehouse)["dim_sector"].startswith(SYNTHETIC_NOTICE)
     # A BI tool holding the old copy open keeps reading it while the new one is swapped in.
     reader = duckdb.connect(str(copied_built_warehouse.serving_path), read_only=True)
     try:
@@ -112,12 +134,15 @@ def test_publishing_twice_swaps_the_file_and_leaves_no_temporaries(
     assert copied_built_warehouse.serving_path.stat().st_ino != first_inode
     comments = served_tables(copied_built_warehouse)
     assert all("run-2" in comment for comment in comments.values())
-    assert not any(SYNTHETIC_NOTICE in comment for comment in comments.values())
+    # Tables without synthetic flags of their own follow the publication's flag; those
+    # with flags (the executives of this synthetic warehouse) say what their rows are.
+    assert not comments["dim_sector"].startswith(SYNTHETIC_NOTICE)
+    assert comments["dim_executive"].startswith(SYNTHETIC_NOTICE)
     assert leftovers(copied_built_warehouse) == []
     with duckdb.connect(str(copied_built_warehouse.warehouse_path), read_only=True) as con:
         assert con.execute(
             "select run_id, tables_published from audit.publications order by published_at"
-        ).fetchall() == [("run-1", len(comments)), ("run-2", len(comments))]
+        ).fetchall() == [("run-1", len(EXPECTED_MARTS)), ("run-2", len(EXPECTED_MARTS))]
 
 
 def test_parquet_export_is_readable_through_the_pointer_and_names_its_run(
@@ -133,13 +158,15 @@ def test_parquet_export_is_readable_through_the_pointer_and_names_its_run(
     assert (parquet_dir / CURRENT_FILE).read_text() == publication.parquet_dir.name + "\n"
     with duckdb.connect(str(copied_built_warehouse.warehouse_path), read_only=True) as con:
         for table, path in publication.parquet_paths.items():
-            assert path == publication.parquet_dir / f"{table}.parquet"
-            through_link = parquet_dir / CURRENT_LINK / f"{table}.parquet"
+            assert path == publication.parquet_dir / table
+            through_link = parquet_dir / CURRENT_LINK / table
             exported = con.execute(
-                "select count(*) from read_parquet(?)", [str(through_link)]
+                "select count(*) from read_parquet(?)", [str(through_link / "*.parquet")]
             ).fetchone()
             assert exported == con.execute(f"select count(*) from marts.{table}").fetchone()
-            assert run_id_of(through_link) == "run-parquet"
+            assert {run_id_of(path) for path in table_files(parquet_dir / CURRENT_LINK, table)} == {
+                "run-parquet"
+            }
         recorded = con.execute("select parquet_dir from audit.publications").fetchall()
     assert recorded == [(str(publication.parquet_dir),)]
 
@@ -155,12 +182,12 @@ def test_no_marts_fails_and_keeps_previous_copy(copied_built_warehouse: Settings
 
     assert copied_built_warehouse.serving_path.read_bytes() == before
     assert leftovers(copied_built_warehouse) == []
-    assert [
+    assert {
         run_id_of(path)
         for path in current_parquet_dir(copied_built_warehouse.serving_parquet_dir).glob(
-            "*.parquet"
+            "*/*.parquet"
         )
-    ] == ["run-ok"] * len(EXPECTED_MARTS)
+    } == {"run-ok"}
 
 
 KILLED_PUBLISH = """
@@ -249,11 +276,20 @@ def test_a_reader_of_every_table_sees_one_publication_while_publishes_run(
                 else:
                     folder = current_parquet_dir(parquet_dir)
                 by_link = not by_link
-                run_ids = set()
+                # The folder's manifest names its publication and every file of it; a file
+                # kept from an earlier publication (hard-linked) names the one that wrote it.
+                manifest = json.loads((folder / FOLDER_MANIFEST).read_text(encoding="utf-8"))
+                run_ids = {manifest["run_id"]}
                 for table in sorted(EXPECTED_MARTS):
-                    path = folder / f"{table}.parquet"
-                    pq.read_table(path)
-                    run_ids.add(run_id_of(path))
+                    assert sorted(p.name for p in table_files(folder, table)) == sorted(
+                        manifest["tables"][table]
+                    )
+                    for path in table_files(folder, table):
+                        pq.read_table(path)
+                        written_by = int(
+                            pq.read_metadata(path).metadata[PUBLICATION_ID_KEY.encode()]
+                        )
+                        assert written_by <= manifest["publication_id"]
                 read_sets.append(run_ids)
         except BaseException as exc:  # handed to the test thread, which fails with it
             failures.append(exc)

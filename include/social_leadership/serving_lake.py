@@ -1,0 +1,100 @@
+"""The DuckLake serving catalog: what BI readers with open connections read.
+
+A DuckDB file cannot be rewritten while a reader holds it open, and a reader that opened
+it keeps the inode it opened, so swapping in a new file never reaches a connection pool.
+DuckLake keeps the tables as Parquet files plus a catalog database; every publish is one
+catalog commit (a snapshot). A reader's next transaction sees the newest snapshot, one
+transaction sees one snapshot (never a mix of two publications), and old snapshots stay
+readable for time travel until they expire.
+
+The catalog is a SQLite file in WAL mode. In SQLite's default rollback-journal mode a
+reader inside an open transaction makes the publisher's commit fail with "database is
+locked" (measured: ``bench/compare_serving.py``); in WAL mode readers never block the
+writer and the writer never blocks readers.
+
+DuckDB cannot download extensions on machines without internet access, so the ``ducklake``
+and ``sqlite_scanner`` extensions come from their PyPI wheels
+(``duckdb-extension-<name>``), loaded from the wheel's folder.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sqlite3
+from pathlib import Path
+
+import duckdb
+
+from social_leadership.settings import Settings
+from social_leadership.sql import quote_identifier, quote_literal
+
+LAKE_EXTENSIONS = ("ducklake", "sqlite_scanner")
+
+
+class ExtensionMissingError(RuntimeError):
+    """A DuckDB extension's wheel is not installed for this DuckDB version."""
+
+
+def extension_path(name: str) -> Path:
+    """The extension file shipped by the ``duckdb-extension-<name>`` wheel for this DuckDB."""
+    spec = importlib.util.find_spec(f"duckdb_extension_{name}")
+    version = f"v{duckdb.__version__}"
+    if spec is not None and spec.submodule_search_locations:
+        folder = Path(next(iter(spec.submodule_search_locations)))
+        path = folder / "extensions" / version / f"{name}.duckdb_extension"
+        if path.is_file():
+            return path
+    package = f"duckdb-extension-{name.replace('_', '-')}=={duckdb.__version__}"
+    raise ExtensionMissingError(
+        f"DuckDB extension {name!r} for DuckDB {duckdb.__version__} is not installed: "
+        f"pip install {package} (it is in requirements.txt)"
+    )
+
+
+def load_lake_extensions(con: duckdb.DuckDBPyConnection) -> None:
+    """Load DuckLake and its SQLite catalog support into ``con`` from the wheels."""
+    for name in LAKE_EXTENSIONS:
+        con.execute(f"load {quote_literal(str(extension_path(name)))}")
+
+
+def ensure_catalog(settings: Settings) -> bool:
+    """Create the catalog file in WAL mode if there is none; True when it was created.
+
+    WAL is a property of the SQLite file, so setting it once holds for every later
+    connection, the readers' included. A catalog created by something else is switched to
+    WAL on the next publish (``switch_to_wal``).
+    """
+    catalog = settings.serving_lake_path
+    catalog.parent.mkdir(parents=True, exist_ok=True)
+    settings.serving_lake_data_dir.mkdir(parents=True, exist_ok=True)
+    created = not catalog.exists()
+    switch_to_wal(catalog)
+    return created
+
+
+def switch_to_wal(catalog: Path) -> None:
+    with sqlite3.connect(catalog) as con:
+        mode = con.execute("pragma journal_mode").fetchone()[0]
+        if str(mode).lower() != "wal":
+            con.execute("pragma journal_mode = wal")
+    con.close()
+
+
+def attach_lake(
+    con: duckdb.DuckDBPyConnection, settings: Settings, alias: str, *, read_only: bool
+) -> None:
+    """Attach the serving catalog to ``con`` as ``alias`` (the extensions loaded first).
+
+    The data path is given only to the writer: DuckLake records it in the catalog when the
+    catalog is created and readers take it from there.
+    """
+    load_lake_extensions(con)
+    options = (
+        ["read_only"]
+        if read_only
+        else [f"data_path {quote_literal(str(settings.serving_lake_data_dir) + '/')}"]
+    )
+    con.execute(
+        f"attach {quote_literal('ducklake:sqlite:' + str(settings.serving_lake_path))} "
+        f"as {quote_identifier(alias)} ({', '.join(options)})"
+    )
