@@ -526,11 +526,17 @@ def publish_task(context: dict[str, Any]) -> dict[str, Any]:
         synthetic = holds_synthetic_executives(con)
     publication = publish(settings, _run_id(context), synthetic=synthetic)
     log.info(
-        "published %d tables: serving copy %s, Parquet set %s",
+        "publication %d: %d tables to the DuckLake catalog %s, the single file %s (%s) and "
+        "the Parquet set %s",
+        publication.publication_id,
         publication.tables_published,
+        publication.lake_path,
         publication.serving_path,
+        "rebuilt" if publication.serving_file_rebuilt else "updated",
         publication.parquet_dir,
     )
+    for table, change in publication.changes.items():
+        log.info("  %s: %s", table, change)
     return to_xcom(publication)
 
 

@@ -124,7 +124,8 @@ def test_quality_gate_and_publication_recorded(pipeline):
     assert failed[0][0] == 0
     published = _rows(settings.warehouse_path, "select count(*) from audit.publications")
     assert published[0][0] >= 1
-    assert (settings.serving_parquet_dir / "current" / "fct_executive_reach_daily.parquet").exists()
+    fact_files = settings.serving_parquet_dir / "current" / "fct_executive_reach_daily"
+    assert list(fact_files.glob("fct_executive_reach_daily-*.parquet"))
 
 
 def test_rerun_replaces_the_day_and_gives_the_same_marts(pipeline):
