@@ -304,3 +304,34 @@ def test_catalog_is_in_wal_mode(copied_built_warehouse: Settings) -> None:
     publish(copied_built_warehouse, "run-wal", synthetic=True)
     with sqlite3.connect(Path(copied_built_warehouse.serving_lake_path)) as con:
         assert con.execute("pragma journal_mode").fetchone()[0] == "wal"
+
+
+def test_an_earlier_publication_stays_readable_by_time_travel(
+    copied_built_warehouse: Settings,
+) -> None:
+    settings = copied_built_warehouse
+    publish(settings, "run-1", synthetic=True)
+    simulate_daily_build(settings)
+    publish(settings, "run-2", synthetic=True)
+    reader = lake_reader(settings)
+    try:
+        snapshots = [
+            row[0]
+            for row in reader.execute(
+                "select snapshot_id from ducklake_snapshots('serving') order by snapshot_id"
+            ).fetchall()
+        ]
+        names_then = {}
+        for snapshot in snapshots:
+            try:
+                names_then[snapshot] = reader.execute(
+                    "select min(platform_name) from serving.marts.dim_platform "
+                    f"at (version => {snapshot})"
+                ).fetchone()[0]
+            except duckdb.CatalogException:
+                continue  # a snapshot from before the first publication's tables
+    finally:
+        reader.close()
+    # The snapshot of publication 1 still shows the names before the rename.
+    assert any(not name.endswith("(renamed)") for name in names_then.values())
+    assert list(names_then.values())[-1].endswith("(renamed)")
