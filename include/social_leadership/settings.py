@@ -92,6 +92,8 @@ class Settings:
     warehouse_path: FilePath
     serving_path: FilePath
     serving_parquet_dir: FolderPath
+    serving_lake_path: FilePath
+    serving_lake_data_dir: FolderPath
     landing_dir: FolderPath
     quarantine_dir: FolderPath
     reports_dir: FolderPath
@@ -130,6 +132,8 @@ class Settings:
             self.warehouse_path.parent,
             self.serving_path.parent,
             self.serving_parquet_dir,
+            self.serving_lake_path.parent,
+            self.serving_lake_data_dir,
             self.landing_dir,
             self.quarantine_dir,
             self.reports_dir,
@@ -192,6 +196,11 @@ SETTING_DOCS: dict[str, str] = {
         "published Parquet export of the marts: one folder per publication, the current one "
         "named by the symlink current and the file CURRENT"
     ),
+    "SERVING_LAKE_PATH": (
+        "DuckLake catalog (SQLite, WAL) of the published marts: BI tools attach it read-only "
+        "and see each publication on their next transaction"
+    ),
+    "SERVING_LAKE_DATA_DIR": "Parquet data files of the DuckLake serving catalog",
     "SERVING_PARQUET_RETENTION_MINUTES": (
         "minutes a replaced Parquet set is kept for readers still reading it (default 60)"
     ),
@@ -278,6 +287,12 @@ def load_settings() -> Settings:
         "warehouse_path": _path("warehouse_path", data_dir / "warehouse" / "warehouse.duckdb"),
         "serving_path": _path("serving_path", data_dir / "serving" / "serving.duckdb"),
         "serving_parquet_dir": _path("serving_parquet_dir", data_dir / "serving" / "parquet"),
+        "serving_lake_path": _path(
+            "serving_lake_path", data_dir / "serving" / "lake" / "serving.sqlite"
+        ),
+        "serving_lake_data_dir": _path(
+            "serving_lake_data_dir", data_dir / "serving" / "lake" / "files"
+        ),
         "landing_dir": _path("landing_dir", data_dir / "landing"),
         "quarantine_dir": _path("quarantine_dir", data_dir / "quarantine"),
         "reports_dir": _path("reports_dir", data_dir / "reports"),
