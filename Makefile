@@ -20,7 +20,8 @@ install: $(STAMP)
 # The oldest DuckDB client the single-file serving copy promises to open (docs/bi.md), in
 # its own venv: tests/include/test_bi.py runs it as a subprocess, without network.
 OLD_DUCKDB_VENV := .venv-duckdb-1.1
-OLD_DUCKDB := duckdb==1.1.3
+# pytz: duckdb 1.1 needs it to fetch TIMESTAMP WITH TIME ZONE values into Python.
+OLD_DUCKDB := duckdb==1.1.3 pytz==2026.6
 old-duckdb: $(OLD_DUCKDB_VENV)/.installed
 
 $(OLD_DUCKDB_VENV)/.installed: Makefile
