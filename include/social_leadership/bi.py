@@ -22,6 +22,7 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
 import duckdb
 
@@ -71,6 +72,33 @@ def lake_setup_statements(settings: Settings) -> list[str]:
         f"attach {quote_literal(lake_attach_url(settings))} as {LAKE_ALIAS} (read_only)",
         f"use {LAKE_ALIAS}",
     ]
+
+
+def install_extensions(extension_directory: Path) -> list[Path]:
+    """Copy the lake's extensions from their wheels into a DuckDB extension directory (no
+    download). A DuckDB of the same version that uses this directory (the CLI and Python
+    use ``~/.duckdb/extensions`` by default; DBeaver and Superset too) then loads them by
+    itself when it attaches or opens ``ducklake:sqlite:...``. Returns the installed files."""
+    with duckdb.connect(config={"extension_directory": str(extension_directory)}) as con:
+        for name in LAKE_EXTENSIONS:
+            con.execute(f"install {quote_literal(str(extension_path(name)))}")
+        return [
+            Path(path)
+            for (path,) in con.execute(
+                "select install_path from duckdb_extensions() where extension_name in ?",
+                [list(LAKE_EXTENSIONS)],
+            ).fetchall()
+        ]
+
+
+def lake_sqlalchemy_url(settings: Settings, extension_directory: Path | None = None) -> str:
+    """A SQLAlchemy URL that opens the DuckLake catalog itself as the database, read-only:
+    for tools configured by URL alone (Superset). Needs the extensions installed in
+    ``extension_directory`` (or DuckDB's default one) with :func:`install_extensions`."""
+    query = {"access_mode": "read_only"}
+    if extension_directory is not None:
+        query["extension_directory"] = str(extension_directory)
+    return f"duckdb:///{lake_attach_url(settings)}?{urlencode(query)}"
 
 
 def connect_serving(settings: Settings, *, lake: bool = True) -> duckdb.DuckDBPyConnection:
@@ -144,7 +172,8 @@ def connection_guide(settings: Settings) -> str:
             f"  catalog    {settings.serving_lake_path}",
             f"  data files {settings.serving_lake_data_dir}",
             f"  in an in-memory DuckDB {duckdb.__version__}:\n  {setup}",
-            f"  SQLAlchemy {sqlalchemy_url(settings)} (attach on connect: docs/bi.md)",
+            f"  SQLAlchemy {lake_sqlalchemy_url(settings)}",
+            "             (after slw bi --install-extensions ~/.duckdb/extensions; docs/bi.md)",
             "Single-file copy (any DuckDB >= 1.1, read-only; reconnect after a publish):",
             f"  file       {settings.serving_path}",
             f"  SQLAlchemy {sqlalchemy_url(settings, lake=False)}?access_mode=read_only",

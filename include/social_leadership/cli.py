@@ -51,6 +51,14 @@ def _bi(args: argparse.Namespace) -> int:
     from social_leadership import bi
 
     settings = load_settings()
+    if args.install_extensions:
+        try:
+            installed = bi.install_extensions(args.install_extensions)
+        except (duckdb.Error, FileNotFoundError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        print("\n".join(f"installed {path}" for path in installed))
+        return 0
     if args.sql:
         try:
             con = bi.connect_serving(settings, lake=not args.single_file)
@@ -200,6 +208,13 @@ def build_parser() -> argparse.ArgumentParser:
     bi_command.add_argument("--sql", help="run one read-only query and print its rows")
     bi_command.add_argument(
         "--single-file", action="store_true", help="read the single-file copy, not DuckLake"
+    )
+    bi_command.add_argument(
+        "--install-extensions",
+        type=Path,
+        metavar="DIR",
+        help="install ducklake and sqlite_scanner from their wheels into a DuckDB extension "
+        "directory (e.g. ~/.duckdb/extensions), for the CLI, DBeaver and Superset",
     )
     bi_command.set_defaults(func=_bi)
     history = commands.add_parser(

@@ -274,14 +274,27 @@ def test_a_duckdb_connection_held_open_sees_each_publication_on_its_next_transac
         reader.close()
 
 
+def _engine_attaching_on_connect(settings: Settings, _: Path) -> sa.Engine:
+    return bi.sqlalchemy_engine(settings, pool_size=2)
+
+
+def _engine_by_url(settings: Settings, extension_directory: Path) -> sa.Engine:
+    # What Superset is given: a URL, the extensions installed once beforehand.
+    bi.install_extensions(extension_directory)
+    return sa.create_engine(
+        bi.lake_sqlalchemy_url(settings, extension_directory), pool_size=2, max_overflow=0
+    )
+
+
+@pytest.mark.parametrize("make_engine", [_engine_attaching_on_connect, _engine_by_url])
 def test_a_sqlalchemy_pool_held_open_sees_each_publication_on_its_next_transaction(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, make_engine
 ) -> None:
     from conftest import settings_for_data_dir
 
     settings = _lake_settings(settings_for_data_dir(monkeypatch, tmp_path / "data"))
     _publish_to_lake(settings, 1)
-    engine = bi.sqlalchemy_engine(settings, pool_size=2)
+    engine = make_engine(settings, tmp_path / "extensions")
     opened: list[object] = []
     sa.event.listen(engine, "connect", lambda dbapi_connection, _: opened.append(dbapi_connection))
 
@@ -313,6 +326,72 @@ def test_a_sqlalchemy_pool_held_open_sees_each_publication_on_its_next_transacti
         assert len(opened) == 2, "the pool reconnected instead of keeping its connections"
     finally:
         engine.dispose()
+
+
+PUBLISH_IN_ANOTHER_PROCESS = """
+import sys
+from social_leadership.serving import publish
+from social_leadership.settings import load_settings
+
+publish(load_settings(), sys.argv[1], synthetic=True)
+"""
+
+
+def _publish_elsewhere(settings: Settings, run_id: str) -> None:
+    """serving.publish in its own process, as Airflow runs it beside the BI tools."""
+    result = subprocess.run(
+        [sys.executable, "-c", PUBLISH_IN_ANOTHER_PROCESS, run_id],
+        env={**os.environ, **settings.as_env(), "PYTHONPATH": str(INCLUDE_DIR)},
+        capture_output=True,
+        text=True,
+        timeout=PUBLISH_TIMEOUT_SECONDS,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def _served_state(rows_of) -> tuple[str, int]:
+    """The publication rows as text and the reach fact's row count, read by one reader."""
+    publication = sorted(map(str, rows_of("select * from marts.publication")))
+    ((reach_rows,),) = rows_of("select count(*) from marts.fct_executive_reach_daily")
+    return "\n".join(publication), reach_rows
+
+
+@AWAITS_SERVING_PUBLISH
+def test_readers_held_open_see_each_serving_publish_on_their_next_transaction(
+    copied_built_warehouse: Settings,
+) -> None:
+    settings = copied_built_warehouse
+    _publish_elsewhere(settings, "run-first")
+    plain = bi.connect_serving(settings)
+    engine = bi.sqlalchemy_engine(settings, pool_size=2)
+    pooled = engine.connect()
+
+    def plain_rows(sql: str) -> list[tuple]:
+        return plain.execute(sql).fetchall()
+
+    def pooled_rows(sql: str) -> list[tuple]:
+        return [tuple(row) for row in pooled.execute(sa.text(sql))]
+
+    try:
+        plain.execute("begin")
+        transaction = pooled.begin()
+        before = _served_state(plain_rows)
+        assert "run-first" in before[0]
+        assert _served_state(pooled_rows) == before
+        _publish_elsewhere(settings, "run-second")  # while both readers hold a transaction
+        assert _served_state(plain_rows) == before
+        assert _served_state(pooled_rows) == before
+        plain.execute("commit")
+        transaction.commit()
+        after = _served_state(plain_rows)
+        assert "run-second" in after[0]
+        with pooled.begin():
+            assert _served_state(pooled_rows) == after
+    finally:
+        pooled.close()
+        engine.dispose()
+        plain.close()
 
 
 # --- an old client on the single-file copy ---------------------------------------------
