@@ -440,3 +440,65 @@ def test_duckdb_1_1_opens_the_published_copy_and_reads_every_mart(
     assert seen["version"].startswith("1.1.")
     assert expected
     assert seen["counts"] == expected
+
+
+# --- slw bi ----------------------------------------------------------------------------
+
+
+def test_slw_bi_prints_the_paths_and_checks_what_bi_tools_reflect(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from conftest import settings_for_data_dir
+
+    from social_leadership.cli import main
+
+    settings = _lake_settings(settings_for_data_dir(monkeypatch, tmp_path / "data"))
+    _star_file(settings.serving_path)
+    _publish_to_lake(settings, 2)
+
+    assert main(["bi"]) == 0
+    guide = capsys.readouterr().out
+    assert f"attach 'ducklake:sqlite:{settings.serving_lake_path}' as serving (read_only)" in guide
+    assert str(settings.serving_path) in guide
+
+    assert main(["bi", "--check", "--single-file"]) == 0
+    assert (
+        "marts.fct_reach_daily: 5 columns (5 commented), primary key (country_code, platform, "
+        "reach_date), references dim_country, dim_platform"
+    ) in capsys.readouterr().out.splitlines()
+
+    assert main(["bi", "--sql", "select publication_number from marts.publication"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["publication_number", "2"]
+
+    settings.serving_path.unlink()
+    assert main(["bi", "--check", "--single-file"]) == 1
+    assert "cannot reflect the serving data" in capsys.readouterr().err
+
+
+def test_the_single_file_engine_reads_a_swapped_copy_once_its_connections_are_closed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What docs/bi.md says of the copy: a kept connection stays on the file it opened,
+    the engine (no pool) reads the new one as soon as nothing holds the old one."""
+    from conftest import settings_for_data_dir
+
+    settings = settings_for_data_dir(monkeypatch, tmp_path / "data")
+    _star_file(settings.serving_path)
+    engine = bi.sqlalchemy_engine(settings, lake=False)
+    countries = "select string_agg(country_code, ',' order by country_code) from marts.dim_country"
+    try:
+        kept = engine.connect()
+        assert kept.execute(sa.text(countries)).scalar() == "DE"
+        replacement = _star_file(tmp_path / "replacement.duckdb")
+        with duckdb.connect(str(replacement)) as con:
+            con.execute("insert into marts.dim_country values ('FR', 'France')")
+        os.replace(replacement, settings.serving_path)  # as a publish swaps the copy in
+
+        with engine.connect() as other:
+            assert other.execute(sa.text(countries)).scalar() == "DE"  # the old file, still open
+        assert kept.execute(sa.text(countries)).scalar() == "DE"
+        kept.close()
+        with engine.connect() as fresh:
+            assert fresh.execute(sa.text(countries)).scalar() == "DE,FR"
+    finally:
+        engine.dispose()
