@@ -185,6 +185,8 @@ def settings_for_data_dir(monkeypatch: pytest.MonkeyPatch, data_dir: Path) -> Se
         "WAREHOUSE_PATH",
         "SERVING_PATH",
         "SERVING_PARQUET_DIR",
+        "SERVING_LAKE_PATH",
+        "SERVING_LAKE_DATA_DIR",
         "LOGS_DIR",
         "DBT_TARGET_DIR",
     ):

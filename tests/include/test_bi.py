@@ -502,3 +502,31 @@ def test_the_single_file_engine_reads_a_swapped_copy_once_its_connections_are_cl
             assert fresh.execute(sa.text(countries)).scalar() == "DE,FR"
     finally:
         engine.dispose()
+
+
+def test_the_bi_guide_names_only_real_settings_options_and_urls(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """docs/bi.md stays true to the code: its SLW_* names are settings, its `slw bi`
+    options exist, its DuckLake URL is the one the tested engine uses."""
+    import re
+
+    from conftest import settings_for_data_dir
+
+    from social_leadership.cli import main
+    from social_leadership.settings import ENV_PREFIX, SETTING_DOCS
+
+    guide = (REPO_ROOT / "docs" / "bi.md").read_text()
+    named = set(re.findall(r"\bSLW_[A-Z_]+\b", guide))
+    assert named
+    assert named <= {ENV_PREFIX + name for name in SETTING_DOCS}
+    with pytest.raises(SystemExit):
+        main(["bi", "--help"])
+    options = set(re.findall(r"--[a-z-]+", capsys.readouterr().out))
+    assert set(re.findall(r"slw bi (--[a-z-]+)", guide)) <= options
+    settings = settings_for_data_dir(monkeypatch, tmp_path / "data")
+    documented = bi.lake_sqlalchemy_url(settings).replace(
+        str(settings.serving_lake_path), "/abs/path/data/serving/lake/serving.sqlite"
+    )
+    assert documented in guide
+    assert "docs/bi.md" in (REPO_ROOT / "README.md").read_text()
