@@ -49,11 +49,8 @@ def extension_path(name: str) -> Path:
         module = importlib.import_module(f"duckdb_extension_{name}")
     except ImportError:
         raise FileNotFoundError(f"extension {name} is not installed: pip install {wheel}") from None
-    path = (
-        Path(module.__file__).parent / "extensions" / f"v{duckdb.__version__}"
-        if module.__file__
-        else Path()
-    ) / f"{name}.duckdb_extension"
+    package_dir = Path(module.__file__ or "").parent
+    path = package_dir / "extensions" / f"v{duckdb.__version__}" / f"{name}.duckdb_extension"
     if not path.is_file():
         raise FileNotFoundError(f"no {path} for duckdb {duckdb.__version__}: pip install {wheel}")
     return path
