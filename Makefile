@@ -13,9 +13,21 @@ export SCARF_ANALYTICS := false
 export DO_NOT_TRACK := 1
 export AIRFLOW__USAGE_DATA_COLLECTION__ENABLED := False
 
-.PHONY: install run test bench lint format airflow-ui docs summary pins clean
+.PHONY: install run test bench lint format airflow-ui docs summary pins clean old-duckdb
 
 install: $(STAMP)
+
+# The oldest DuckDB client the single-file serving copy promises to open (docs/bi.md), in
+# its own venv: tests/include/test_bi.py runs it as a subprocess, without network.
+OLD_DUCKDB_VENV := .venv-duckdb-1.1
+# pytz: duckdb 1.1 needs it to fetch TIMESTAMP WITH TIME ZONE values into Python.
+OLD_DUCKDB := duckdb==1.1.3 pytz==2026.6
+old-duckdb: $(OLD_DUCKDB_VENV)/.installed
+
+$(OLD_DUCKDB_VENV)/.installed: Makefile
+	test -x $(OLD_DUCKDB_VENV)/bin/python || $(PYTHON) -m venv $(OLD_DUCKDB_VENV)
+	$(OLD_DUCKDB_VENV)/bin/python -m pip install --quiet $(OLD_DUCKDB)
+	touch $@
 
 $(STAMP): requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required (set PYTHON=...)")'
@@ -27,7 +39,7 @@ $(STAMP): requirements.txt pyproject.toml
 run: install
 	$(BIN)/slw run
 
-test: install
+test: install old-duckdb
 	$(BIN)/pytest
 
 # make bench, or make bench NAME=pipeline_overhead

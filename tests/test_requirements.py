@@ -42,3 +42,20 @@ def test_installed_versions_match_the_pins():
         if installed != version:
             mismatched[name] = (version, installed)
     assert mismatched == {}
+
+
+def test_the_bi_extra_pins_what_requirements_txt_pins():
+    """``pip install .[bi]`` gives a BI reader the versions the tests ran with."""
+    import tomllib
+
+    extra = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]["bi"]
+    pins = _pins()
+    extra_pins = {}
+    for requirement in extra:
+        match = PIN.match(requirement)
+        assert match, f"not an exact pin in the bi extra: {requirement!r}"
+        extra_pins[match.group(1).lower()] = match.group(2)
+    assert {"duckdb-sqlalchemy", "sqlalchemy"} <= set(extra_pins)
+    assert {name: pins.get(name) for name in extra_pins} == extra_pins

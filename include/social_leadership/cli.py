@@ -45,6 +45,51 @@ def _summary(_: argparse.Namespace) -> int:
     return 0
 
 
+def _bi(args: argparse.Namespace) -> int:
+    import duckdb
+
+    from social_leadership import bi
+
+    settings = load_settings()
+    if args.install_extensions:
+        try:
+            installed = bi.install_extensions(args.install_extensions)
+        except (duckdb.Error, FileNotFoundError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        print("\n".join(f"installed {path}" for path in installed))
+        return 0
+    if args.sql:
+        try:
+            con = bi.connect_serving(settings, lake=not args.single_file)
+        except (duckdb.Error, FileNotFoundError) as exc:
+            print(f"error: cannot open the serving data: {exc}", file=sys.stderr)
+            return 1
+        with con:
+            result = con.execute(args.sql)
+            print("\t".join(column[0] for column in result.description or ()))
+            for row in result.fetchall():
+                print("\t".join("" if value is None else str(value) for value in row))
+        return 0
+    if not args.check:
+        print(bi.connection_guide(settings))
+        return 0
+    try:
+        engine = bi.sqlalchemy_engine(settings, lake=not args.single_file)
+    except ImportError as exc:
+        print(f"error: {exc}: pip install '.[bi]'", file=sys.stderr)
+        return 1
+    try:
+        lines = bi.reflected_tables(engine)
+    except Exception as exc:  # any driver error: the user needs the reason, not a traceback
+        print(f"error: cannot reflect the serving data: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
+    print("\n".join(lines) or "no tables in schema marts: publish first (make run)")
+    return 0 if lines else 1
+
+
 def _docs(_: argparse.Namespace) -> int:
     from social_leadership.docs_site import DBT_SITE, GX_SITE, current_docs, docs_server
 
@@ -151,6 +196,27 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("settings", help="print every SLW_* setting in force").set_defaults(
         func=_settings
     )
+    bi_command = commands.add_parser(
+        "bi",
+        help="how BI tools connect to the published marts (docs/bi.md); --check, --sql",
+        description="Without options: the paths, statements and URLs BI tools use. The "
+        "DuckLake catalog is read unless --single-file.",
+    )
+    bi_command.add_argument(
+        "--check", action="store_true", help="reflect the marts through SQLAlchemy, as BI tools do"
+    )
+    bi_command.add_argument("--sql", help="run one read-only query and print its rows")
+    bi_command.add_argument(
+        "--single-file", action="store_true", help="read the single-file copy, not DuckLake"
+    )
+    bi_command.add_argument(
+        "--install-extensions",
+        type=Path,
+        metavar="DIR",
+        help="install ducklake and sqlite_scanner from their wheels into a DuckDB extension "
+        "directory (e.g. ~/.duckdb/extensions), for the CLI, DBeaver and Superset",
+    )
+    bi_command.set_defaults(func=_bi)
     history = commands.add_parser(
         "import-history", help="import follower history files (CSV or Parquet) into raw"
     )

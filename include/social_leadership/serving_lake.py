@@ -31,7 +31,7 @@ from social_leadership.sql import quote_identifier, quote_literal
 LAKE_EXTENSIONS = ("ducklake", "sqlite_scanner")
 
 
-class ExtensionMissingError(RuntimeError):
+class ExtensionMissingError(FileNotFoundError):
     """A DuckDB extension's wheel is not installed for this DuckDB version."""
 
 
