@@ -217,6 +217,7 @@ def build_summary(settings: Settings, *, top_per_country: int = 3) -> str:
         )
     lines.append("Paths:")
     lines.append(f"  warehouse  {settings.warehouse_path}")
+    lines.append(f"  lake       {settings.serving_lake_path}  (BI: slw bi, docs/bi.md)")
     lines.append(f"  serving    {settings.serving_path}")
     # The current set only: the folder also holds replaced sets kept for their readers.
     lines.append(f"  parquet    {settings.serving_parquet_dir / CURRENT_LINK}")
