@@ -728,8 +728,7 @@ def _count(con: duckdb.DuckDBPyConnection, alias: str, table: str) -> int:
 
 def _publish_to_lake(con: duckdb.DuckDBPyConnection, ctx: _Context) -> None:
     """Apply the plan to the catalog in one transaction: one new snapshot for readers."""
-    con.execute("begin transaction")
-    try:
+    with transaction(con):
         con.execute(f"create schema if not exists {LAKE_ALIAS}.{MARTS_SCHEMA}")
         served = set(ctx.previous.definitions) if ctx.previous else set()
         for table in served - set(ctx.columns):
@@ -752,10 +751,6 @@ def _publish_to_lake(con: duckdb.DuckDBPyConnection, ctx: _Context) -> None:
         _ensure_publication_tables(con, LAKE_ALIAS, keys=False)
         _record_publication(con, LAKE_ALIAS, ctx)
         _comment_all(con, LAKE_ALIAS, ctx)
-    except BaseException:
-        con.execute("rollback")
-        raise
-    con.execute("commit")
 
 
 def _maintain_lake(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
@@ -895,18 +890,13 @@ def _stage_file(
             f"(storage_version {quote_literal(FILE_STORAGE_VERSION)})"
         )
     try:
-        con.execute("begin transaction")
-        try:
+        with transaction(con):
             if incremental:
                 _update_file(con, ctx)
             else:
                 _build_file(con, ctx)
             _record_publication(con, FILE_ALIAS, ctx)
             _comment_all(con, FILE_ALIAS, ctx)
-        except BaseException:
-            con.execute("rollback")
-            raise
-        con.execute("commit")
         mismatched = [t for t in ctx.plan if _count(con, FILE_ALIAS, t) != ctx.counts[t]]
         if mismatched:
             raise _FileMismatchError(
