@@ -22,8 +22,15 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from _common import median, report
-from bench_incremental_build import LAST_HISTORY_DAY, LONG_DAYS, add_days, create_raw
+from _common import (
+    LAST_HISTORY_DAY,
+    LONG_DAYS,
+    add_next_day,
+    clear_path_settings,
+    generate_warehouse,
+    median,
+    report,
+)
 
 NAME = "dbt_in_airflow"
 BOUND = 1.3
@@ -104,11 +111,9 @@ def first_build(settings) -> None:
 
 def main() -> int:
     with tempfile.TemporaryDirectory(prefix="slw-bench-dbt-airflow-") as tmp:
-        for variable in ("SLW_WAREHOUSE_PATH", "SLW_DBT_TARGET_DIR", "SLW_LOGS_DIR"):
-            os.environ.pop(variable, None)
+        clear_path_settings()
         from social_leadership.demo.run import run_pipeline
         from social_leadership.settings import load_settings
-        from social_leadership.warehouse import connect
 
         ratios = {}
         os.environ["SLW_DATA_DIR"] = str(Path(tmp) / "demo")
@@ -119,24 +124,11 @@ def main() -> int:
         in_airflow, plain = measure("demo", demo, Path(tmp) / "demo_airflow", lambda: None)
         ratios["demo"] = in_airflow / plain
 
-        os.environ["SLW_DATA_DIR"] = str(Path(tmp) / "3y")
-        long = load_settings()
-        long.ensure_dirs()
-        started = time.perf_counter()
-        create_raw(long.warehouse_path, LONG_DAYS)
-        generated = time.perf_counter() - started
-        started = time.perf_counter()
-        first_build(long)
-        print(
-            f"3y: raw generated in {generated:.1f}s, first build "
-            f"{time.perf_counter() - started:.1f}s",
-            flush=True,
-        )
+        long = generate_warehouse(Path(tmp), "3y", LONG_DAYS, first_build)
         days = iter(range(1, 2 * ROUNDS + 1))
 
         def next_day() -> None:
-            with connect(long.warehouse_path) as con:
-                add_days(con, LAST_HISTORY_DAY + timedelta(days=next(days)), 1)
+            add_next_day(long, LAST_HISTORY_DAY + timedelta(days=next(days)))
 
         in_airflow, plain = measure("3y", long, Path(tmp) / "3y_airflow", next_day)
         ratios["3y"] = in_airflow / plain
