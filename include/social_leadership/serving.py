@@ -1157,7 +1157,8 @@ def publish(settings: Settings, run_id: str, *, synthetic: bool) -> Publication:
         published_at = datetime.now(tz=UTC)
         staging_path = _temporary_path(settings.serving_path, run_id)
         staging_parquet = _temporary_path(parquet_dir / "publication", run_id)
-        con = duckdb.connect()
+        # No progress bar: a long copy would draw it on the task's (or caller's) stdout.
+        con = duckdb.connect(config={"enable_progress_bar": False})
         try:
             con.execute(
                 f"attach {quote_literal(str(settings.warehouse_path))} as {WORKING_ALIAS} "
