@@ -1158,8 +1158,9 @@ def publish(settings: Settings, run_id: str, *, synthetic: bool) -> Publication:
         staging_path = _temporary_path(settings.serving_path, run_id)
         staging_parquet = _temporary_path(parquet_dir / "publication", run_id)
         # No progress bar: a long copy would draw it on the task's (or caller's) stdout.
-        con = duckdb.connect(config={"enable_progress_bar": False})
+        con = duckdb.connect()
         try:
+            con.execute("set enable_progress_bar = false")
             con.execute(
                 f"attach {quote_literal(str(settings.warehouse_path))} as {WORKING_ALIAS} "
                 "(read_only)"
