@@ -252,6 +252,13 @@ class _Context:
     column_comments: dict[str, dict[str, str]]
     previous: _Previous | None = None
     plan: dict[str, TableChange] = field(default_factory=dict)
+    # Per daily fact published by changed days: where its changed months' rows were read
+    # into, once (the working table is scanned once, however many outputs need them).
+    staged: dict[str, str] = field(default_factory=dict)
+
+    def source(self, table: str) -> str:
+        """Where to read ``table``'s rows to publish: the staged changed months, or all."""
+        return self.staged.get(table) or _mart(WORKING_ALIAS, table)
 
 
 def _temporary_path(final_path: Path, run_id: str) -> Path:
@@ -707,9 +714,9 @@ def _ensure_publication_tables(con: duckdb.DuckDBPyConnection, alias: str, *, ke
 
 
 def _replace_rows(
-    con: duckdb.DuckDBPyConnection, alias: str, table: str, change: TableChange
+    con: duckdb.DuckDBPyConnection, ctx: _Context, alias: str, table: str, change: TableChange
 ) -> None:
-    target, source = _mart(alias, table), _mart(WORKING_ALIAS, table)
+    target, source = _mart(alias, table), ctx.source(table)
     if change.mode == CHANGED_DAYS:
         date_column = quote_identifier(DATE_COLUMN)
         con.execute(f"delete from {target} where {date_column} >= ?", [change.since])
@@ -740,14 +747,15 @@ def _publish_to_lake(con: duckdb.DuckDBPyConnection, ctx: _Context) -> None:
                 )
                 con.execute(f"drop table if exists {_mart(LAKE_ALIAS, table)}")
                 con.execute(f"create table {_mart(LAKE_ALIAS, table)} ({definition})")
-            _replace_rows(con, LAKE_ALIAS, table, change)
+            _replace_rows(con, ctx, LAKE_ALIAS, table, change)
             if _count(con, LAKE_ALIAS, table) != ctx.counts[table]:
                 log.warning(
                     "serving catalog's %s did not match the warehouse after %s: rewriting it",
                     table,
                     change.describe(),
                 )
-                _replace_rows(con, LAKE_ALIAS, table, TableChange(table, FULL))
+                ctx.staged.pop(table, None)
+                _replace_rows(con, ctx, LAKE_ALIAS, table, TableChange(table, FULL))
         _ensure_publication_tables(con, LAKE_ALIAS, keys=False)
         _record_publication(con, LAKE_ALIAS, ctx)
         _comment_all(con, LAKE_ALIAS, ctx)
@@ -817,7 +825,7 @@ def _update_file(con: duckdb.DuckDBPyConnection, ctx: _Context) -> None:
         _upsert_dimension(con, table, ctx)
     for table in facts:
         change = ctx.plan[table]
-        source, target = _mart(WORKING_ALIAS, table), _mart(FILE_ALIAS, table)
+        source, target = ctx.source(table), _mart(FILE_ALIAS, table)
         if change.mode == CHANGED_DAYS:
             con.execute(
                 f"insert into {target} by name select * from {source} "
@@ -932,12 +940,14 @@ def _write_parquet(
     con: duckdb.DuckDBPyConnection,
     ctx: _Context,
     table: str,
+    source: str,
     target: Path,
     descriptions: dict[str, str],
     month: date | None = None,
 ) -> None:
-    """One Parquet file of ``table`` (one month of it for a daily fact), rows in key order,
-    each field described by its column's description and the file by the table's."""
+    """One Parquet file of ``table`` read from ``source`` (one month of it for a daily fact),
+    rows in key order, each field described by its column's description and the file by
+    the table's."""
     contract = ctx.contracts.get(table)
     where, params = "", []
     if month is not None:
@@ -949,9 +959,7 @@ def _write_parquet(
         if contract and contract.primary_key
         else ""
     )
-    arrow = con.execute(
-        f"select * from {_mart(WORKING_ALIAS, table)}{where}{order}", params
-    ).fetch_arrow_table()
+    arrow = con.execute(f"select * from {source}{where}{order}", params).fetch_arrow_table()
     schema = pa.schema(
         [
             arrow.schema.field(name).with_metadata(
@@ -978,6 +986,15 @@ def _previous_parquet(parquet_dir: Path, ctx: _Context) -> Path | None:
     return current.resolve()
 
 
+def _month_of(table: str, name: str) -> date | None:
+    """The month a daily fact's Parquet file holds, from its name; None for another file."""
+    stem = name.removeprefix(f"{table}-").removesuffix(".parquet")
+    try:
+        return date.fromisoformat(f"{stem}-01")
+    except ValueError:
+        return None
+
+
 def _stage_monthly_files(
     con: duckdb.DuckDBPyConnection,
     ctx: _Context,
@@ -986,30 +1003,38 @@ def _stage_monthly_files(
     previous: Path | None,
 ) -> list[str]:
     """A daily fact's month files; with ``previous`` (the last set, same definition), the
-    months before the first changed day are hard-linked from it instead of written."""
+    months before the first changed day (every month, when the table did not change) are
+    hard-linked from it, and only the later months are read from the warehouse."""
     change = ctx.plan[table]
-    first_changed = None
-    if change.mode == CHANGED_DAYS and change.since is not None:
-        first_changed = change.since.replace(day=1)
+    kept: list[date] = []
+    rewrite_from: date | None = None
+    if previous is not None and change.mode in (CHANGED_DAYS, UNCHANGED):
+        first_changed = change.since.replace(day=1) if change.since else None
+        for path in sorted((previous / table).glob("*.parquet")):
+            month = _month_of(table, path.name)
+            if month is not None and (first_changed is None or month < first_changed):
+                os.link(path, table_dir / path.name)
+                kept.append(month)
+        if first_changed is None:
+            return [_month_file(table, month) for month in kept]
+        rewrite_from = first_changed
+    # Only the changed months are read, from where they were staged; else the whole table.
+    source = ctx.source(table) if rewrite_from is not None else _mart(WORKING_ALIAS, table)
+    date_column = quote_identifier(DATE_COLUMN)
     months = [
         row[0]
         for row in con.execute(
-            f"select distinct cast(date_trunc('month', {quote_identifier(DATE_COLUMN)}) "
-            f"as date) from {_mart(WORKING_ALIAS, table)} order by 1"
+            f"select distinct cast(date_trunc('month', {date_column}) as date) "
+            f"from {source} where ? is null or {date_column} >= ? "
+            "order by 1",
+            [rewrite_from, rewrite_from],
         ).fetchall()
     ]
     descriptions = _column_descriptions(ctx, table)
     for month in months:
-        name = _month_file(table, month)
-        old = previous / table / name if previous is not None else None
-        unchanged = change.mode == UNCHANGED or (
-            first_changed is not None and month < first_changed
-        )
-        if unchanged and old is not None and old.is_file():
-            os.link(old, table_dir / name)
-        else:
-            _write_parquet(con, ctx, table, table_dir / name, descriptions, month)
-    return [_month_file(table, month) for month in months]
+        target = table_dir / _month_file(table, month)
+        _write_parquet(con, ctx, table, source, target, descriptions, month)
+    return [_month_file(table, month) for month in [*kept, *months]]
 
 
 def _stage_parquet(
@@ -1030,7 +1055,8 @@ def _stage_parquet(
             if reusable and (previous / table / f"{table}.parquet").is_file():
                 os.link(previous / table / f"{table}.parquet", table_dir / f"{table}.parquet")
             else:
-                _write_parquet(con, ctx, table, table_dir / f"{table}.parquet", descriptions)
+                target = table_dir / f"{table}.parquet"
+                _write_parquet(con, ctx, table, _mart(WORKING_ALIAS, table), target, descriptions)
             files[table] = [f"{table}.parquet"]
             continue
         files[table] = _stage_monthly_files(
@@ -1128,6 +1154,21 @@ def _read_working(
     )
 
 
+def _stage_changed_rows(con: duckdb.DuckDBPyConnection, ctx: _Context) -> None:
+    """Read each daily fact's changed months once, into a temporary table: the catalog,
+    the single file and the Parquet months are then written from it."""
+    for table, change in ctx.plan.items():
+        if change.mode != CHANGED_DAYS or change.since is None:
+            continue
+        staged = f"memory.main.{quote_identifier('changed__' + table)}"
+        con.execute(
+            f"create or replace table {staged} as select * from {_mart(WORKING_ALIAS, table)} "
+            f"where {quote_identifier(DATE_COLUMN)} >= ?",
+            [change.since.replace(day=1)],
+        )
+        ctx.staged[table] = staged
+
+
 def _plan_against(con: duckdb.DuckDBPyConnection, ctx: _Context) -> None:
     """Plan the publication against what the catalog (attached as ``lake``) holds."""
     ctx.previous = _previous(con, LAKE_ALIAS)
@@ -1168,6 +1209,7 @@ def publish(settings: Settings, run_id: str, *, synthetic: bool) -> Publication:
             ctx = _read_working(con, settings, run_id, published_at, synthetic=synthetic)
             attach_lake(con, settings, LAKE_ALIAS, read_only=False)
             _plan_against(con, ctx)
+            _stage_changed_rows(con, ctx)
             for change in ctx.plan.values():
                 log.info("%s: %s (%s)", change.table, change.describe(), change.reason)
             try:

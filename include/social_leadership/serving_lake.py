@@ -20,6 +20,7 @@ and ``sqlite_scanner`` extensions come from their PyPI wheels
 from __future__ import annotations
 
 import importlib.util
+import logging
 import sqlite3
 from pathlib import Path
 
@@ -27,6 +28,8 @@ import duckdb
 
 from social_leadership.settings import Settings
 from social_leadership.sql import quote_identifier, quote_literal
+
+log = logging.getLogger(__name__)
 
 LAKE_EXTENSIONS = ("ducklake", "sqlite_scanner")
 
@@ -69,7 +72,31 @@ def ensure_catalog(settings: Settings) -> bool:
     settings.serving_lake_data_dir.mkdir(parents=True, exist_ok=True)
     created = not catalog.exists()
     switch_to_wal(catalog)
+    if not created:
+        follow_moved_data_dir(catalog, settings.serving_lake_data_dir)
     return created
+
+
+def follow_moved_data_dir(catalog: Path, data_dir: Path) -> None:
+    """Record ``data_dir`` as the catalog's data path when it names another folder.
+
+    DuckLake records the data path in the catalog when it creates it (``ducklake_metadata``
+    in the DuckLake specification) and keeps each file's path relative to it, so a data
+    folder moved or restored elsewhere (a backup, another mount point) is found again once
+    the catalog names its new place. Readers take the path from the catalog.
+    """
+    wanted = f"{data_dir}/"
+    with sqlite3.connect(catalog) as con:
+        row = con.execute(
+            "select value from ducklake_metadata where key = 'data_path' and scope is null"
+        ).fetchone()
+        if row is not None and row[0] != wanted:
+            log.warning("serving catalog %s: data path %s is now %s", catalog, row[0], wanted)
+            con.execute(
+                "update ducklake_metadata set value = ? where key = 'data_path' and scope is null",
+                [wanted],
+            )
+    con.close()
 
 
 def switch_to_wal(catalog: Path) -> None:
