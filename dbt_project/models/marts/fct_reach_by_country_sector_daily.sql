@@ -1,5 +1,7 @@
--- Every group with a tracked executive appears for every platform-day that has data, so a
--- country where no executive is active shows active_share 0 instead of dropping out of
+-- Per platform only: the cross-platform rollup is fct_reach_by_country_sector_all_platforms_daily,
+-- so summing a measure over this table's platforms never counts a platform twice. Every
+-- group with a tracked executive appears for every platform-day that has data, so a
+-- country where no executive is active shows active_share_pct 0 instead of dropping out of
 -- the comparison. Tracked counts executives by the dim_executive version valid that day.
 --
 -- Incremental like fct_executive_reach_daily, and never from a later day than that fact
@@ -14,44 +16,8 @@
         on_schema_change='fail',
     )
 }}
-{%- set tracked_changed_from -%}
-    with stored as (
-        select
-            country_code,
-            sector,
-            metric_date,
-            executives_tracked
-        from {{ this }}
-        where platform = 'all'
-    ),
-
-    stored_days as (
-        select distinct metric_date from stored
-    ),
-
-    expected as (
-        select
-            versions.country_code,
-            versions.sector,
-            stored_days.metric_date,
-            count(*) as executives_tracked
-        from stored_days
-        inner join {{ ref('dim_executive') }} as versions
-            on {{ executive_version_valid_on('versions', 'stored_days.metric_date') }}
-        group by versions.country_code, versions.sector, stored_days.metric_date
-    )
-
-    select min(coalesce(stored.metric_date, expected.metric_date))
-    from stored
-    full outer join expected
-        on
-            stored.country_code = expected.country_code
-            and stored.sector = expected.sector
-            and stored.metric_date = expected.metric_date
-    where stored.executives_tracked is distinct from expected.executives_tracked
-{%- endset %}
 {%- set rebuild_from = upstream_rebuild_from(
-    incremental_rebuild_from(earlier_start_sql=tracked_changed_from),
+    incremental_rebuild_from(earlier_start_sql=tracked_counts_changed_from()),
     'fct_executive_reach_daily',
 ) %}
 {%- do record_rebuild_from(rebuild_from) %}
@@ -73,16 +39,26 @@ reach_dates as (
     select distinct metric_date from reach
 ),
 
-tracked_groups as (
+tracked_executives as (
     select
+        executives.executive_id,
         executives.country_code,
         executives.sector,
-        reach_dates.metric_date,
-        count(*) as executives_tracked
+        executives.is_synthetic,
+        reach_dates.metric_date
     from reach_dates
     inner join executives
         on {{ executive_version_valid_on('executives', 'reach_dates.metric_date') }}
-    group by executives.country_code, executives.sector, reach_dates.metric_date
+),
+
+tracked_groups as (
+    select
+        country_code,
+        sector,
+        metric_date,
+        count(*) as executives_tracked
+    from tracked_executives
+    group by country_code, sector, metric_date
 ),
 
 platform_days as (
@@ -90,19 +66,44 @@ platform_days as (
         platform,
         metric_date
     from reach
-    union all
+),
+
+-- A tracked executive is synthetic on a platform-day when the roster says so (demo
+-- executive) or the counts of that platform are (sandbox reply, demo history).
+synthetic_members as (
     select
-        'all' as platform,
-        metric_date
-    from reach_dates
+        tracked_executives.country_code,
+        tracked_executives.sector,
+        platform_days.platform,
+        tracked_executives.metric_date,
+        tracked_executives.executive_id
+    from tracked_executives
+    inner join platform_days
+        on tracked_executives.metric_date = platform_days.metric_date
+    where tracked_executives.is_synthetic
+    union
+    select
+        country_code,
+        sector,
+        platform,
+        metric_date,
+        executive_id
+    from reach
+    where is_synthetic
 ),
 
-active_reach as (
-    select * from reach
-    where followers is not null
+synthetic_counts as (
+    select
+        country_code,
+        sector,
+        platform,
+        metric_date,
+        count(*) as executives_synthetic
+    from synthetic_members
+    group by country_code, sector, platform, metric_date
 ),
 
-per_platform as (
+measures as (
     select
         country_code,
         sector,
@@ -112,36 +113,9 @@ per_platform as (
         sum(followers) as total_followers,
         median(followers) as median_followers,
         sum(followers_change_28d) as followers_change_28d
-    from active_reach
+    from reach
+    where followers is not null
     group by country_code, sector, platform, metric_date
-),
-
--- The all-platforms median is over executives, so each executive's platforms are summed
--- first; a median over platform rows would count multi-platform executives twice.
-executive_totals as (
-    select
-        executive_id,
-        country_code,
-        sector,
-        metric_date,
-        sum(followers) as followers,
-        sum(followers_change_28d) as followers_change_28d
-    from active_reach
-    group by executive_id, country_code, sector, metric_date
-),
-
-across_platforms as (
-    select
-        country_code,
-        sector,
-        'all' as platform,
-        metric_date,
-        count(*) as executives_active,
-        sum(followers) as total_followers,
-        median(followers) as median_followers,
-        sum(followers_change_28d) as followers_change_28d
-    from executive_totals
-    group by country_code, sector, metric_date
 ),
 
 group_days as (
@@ -156,12 +130,6 @@ group_days as (
         on tracked_groups.metric_date = platform_days.metric_date
 ),
 
-measures as (
-    select * from per_platform
-    union all
-    select * from across_platforms
-),
-
 final as (
     select
         group_days.country_code,
@@ -170,12 +138,14 @@ final as (
         group_days.metric_date,
         group_days.executives_tracked,
         coalesce(measures.executives_active, 0) as executives_active,
-        cast(coalesce(measures.executives_active, 0) as double)
-        / group_days.executives_tracked as active_share,
+        100.0 * coalesce(measures.executives_active, 0)
+        / group_days.executives_tracked as active_share_pct,
         -- DuckDB widens sums of bigint to hugeint, which pandas and most BI drivers reject.
         cast(coalesce(measures.total_followers, 0) as bigint) as total_followers,
         cast(measures.median_followers as double) as median_followers,
-        cast(measures.followers_change_28d as bigint) as followers_change_28d
+        cast(measures.followers_change_28d as bigint) as followers_change_28d,
+        100.0 * coalesce(synthetic_counts.executives_synthetic, 0)
+        / group_days.executives_tracked as synthetic_executives_pct
     from group_days
     left join measures
         on
@@ -183,6 +153,12 @@ final as (
             and group_days.sector = measures.sector
             and group_days.platform = measures.platform
             and group_days.metric_date = measures.metric_date
+    left join synthetic_counts
+        on
+            group_days.country_code = synthetic_counts.country_code
+            and group_days.sector = synthetic_counts.sector
+            and group_days.platform = synthetic_counts.platform
+            and group_days.metric_date = synthetic_counts.metric_date
 )
 
 select * from final
