@@ -22,8 +22,8 @@ Each import gets a row in ``raw.history_imports`` (file, rows read, loaded, reje
 loaded_at, whether the file is synthetic) and its rows land in ``raw.imported_metrics``
 under that ``import_id``; dbt marks them ``source = 'import'`` beside the API's
 observations. Idempotent: the newest import of a (platform, account, date) replaces earlier
-imported rows of it, so re-importing a file (or a corrected version of it) never duplicates; API rows are never
-touched. Bad rows are reported (file, row, field, reason: a
+imported rows of it, so re-importing a file (or a corrected version of it) never
+duplicates; API rows are never touched. Bad rows are reported (file, row, field, reason: a
 :class:`~social_leadership.intake.RowIssue`), written with their reasons to
 ``<quarantine>/history/<time>-<file>/`` (a name too long for a folder is cut short and ends
 in a hash of itself) and skipped; the valid rows of the file still load. Their
