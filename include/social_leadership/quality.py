@@ -141,6 +141,8 @@ def _country_comparison_yearly() -> list[gxe.Expectation]:
         *_non_empty(),
         *_active_executives(),
         _percent("expectation_share_pct"),
+        _percent("expectation_ci_lower_pct"),
+        _percent("expectation_ci_upper_pct"),
     ]
 
 

@@ -28,7 +28,7 @@ def _result() -> DbtResult:
 def _import_at(con, moment: datetime) -> None:
     con.execute(
         "insert into raw.history_imports values (nextval('raw.history_import_ids'),"
-        " 'h.csv', 1, 1, 0, ?)",
+        " 'h.csv', 1, 1, 0, ?, false)",
         [moment],
     )
 

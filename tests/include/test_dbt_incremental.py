@@ -133,6 +133,8 @@ def _metric_row(
         source,
         None,
         load_time(loaded),
+        # Some days' counts synthetic, so the synthetic shares change from day to day.
+        number % 5 == 0,
     )
 
 
@@ -230,7 +232,7 @@ def apply_load(
     with connect(warehouse_path) as con, transaction(con):
         _write_roster(con, roster, loaded)
         con.executemany(
-            "insert into raw.platform_metrics values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "insert into raw.platform_metrics values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             metrics[index],
         )
 
@@ -289,7 +291,15 @@ def sorted_frame(frame: pd.DataFrame, key: list[str]) -> pd.DataFrame:
         ("intermediate.int_executive_reach_gap_filled", FACT_KEY),
         ("marts.fct_executive_reach_daily", FACT_KEY),
         ("marts.fct_reach_by_country_sector_daily", AGGREGATE_KEY),
+        (
+            "marts.fct_reach_by_country_sector_all_platforms_daily",
+            ["country_code", "sector", "metric_date"],
+        ),
         ("marts.fct_country_comparison_yearly", ["country_code", "calendar_year"]),
+        (
+            "marts.fct_country_expectations_yearly",
+            ["country_code", "calendar_year", "question_id"],
+        ),
         ("marts.dim_executive", ["executive_id", "valid_from"]),
     ],
 )
@@ -436,7 +446,7 @@ def pandas_aggregate(reach: pd.DataFrame) -> pd.DataFrame:
                 "metric_date": group.metric_date,
                 "executives_tracked": int(group.executives_tracked),
                 "executives_active": active,
-                "active_share": active / group.executives_tracked,
+                "active_share_pct": 100.0 * active / group.executives_tracked,
                 "total_followers": 0 if found is None else int(found["total_followers"]),
                 "median_followers": None if found is None else float(found["median_followers"]),
                 "followers_change_28d": None if change is None or pd.isna(change) else int(change),
@@ -487,7 +497,16 @@ def test_pandas_reproduces_the_country_sector_aggregate(
     raw_metrics: pd.DataFrame, builds: Builds
 ) -> None:
     expected = pandas_aggregate(pandas_reach(raw_metrics))
-    actual = read(builds.incremental, "select * from marts.fct_reach_by_country_sector_daily")
+    # The per-platform mart and the cross-platform one, as platform "all".
+    actual = read(
+        builds.incremental,
+        """
+        select * from marts.fct_reach_by_country_sector_daily
+        union all by name
+        select *, 'all' as platform
+        from marts.fct_reach_by_country_sector_all_platforms_daily
+        """,
+    )
     actual["metric_date"] = pd.to_datetime(actual["metric_date"]).dt.date
     columns = list(expected.columns)
     assert len(expected) > 400

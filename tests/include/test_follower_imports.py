@@ -108,7 +108,7 @@ def test_reimport_replaces_instead_of_duplicating_and_keeps_api_rows(
     con.execute(
         """
         insert into raw.platform_metrics values ('x', '2026-01-02', 'JoeKaeser', '1', 'ok',
-            63999, 1, 1, '2026-01-02 06:00:00+00', 'api', null, now())
+            63999, 1, 1, '2026-01-02 06:00:00+00', 'api', null, now(), false)
         """
     )
     path = write_csv(tmp_path, GOOD_AND_BAD)
