@@ -163,7 +163,8 @@ def test_synthetic_demo_data_is_labelled_from_raw_to_marts(pipeline):
         settings.warehouse_path,
         "select count(*), bool_and(is_synthetic) from raw.platform_metrics where source = 'api'",
     )
-    assert raw[0][0] > 0 and raw[0][1] is True
+    assert raw[0][0] > 0
+    assert raw[0][1] is True
     imports = _rows(
         settings.warehouse_path, "select count(*), bool_and(is_synthetic) from raw.history_imports"
     )

@@ -67,8 +67,10 @@ def test_every_mart_declares_grain_primary_key_and_foreign_keys(
     assert len(marts) == 12
     for name, node in marts.items():
         meta = _meta(node)
-        assert isinstance(meta.get("grain"), str) and meta["grain"].strip(), name
-        assert isinstance(meta.get("primary_key"), list) and meta["primary_key"], name
+        assert isinstance(meta.get("grain"), str), name
+        assert meta["grain"].strip(), name
+        assert isinstance(meta.get("primary_key"), list), name
+        assert meta["primary_key"], name
         assert isinstance(meta.get("foreign_keys"), list), name
 
 

@@ -203,9 +203,7 @@ def test_every_share_column_of_every_mart_is_a_checked_percentage_or_ratio(
     ]
     assert len(shares) >= 10
     unchecked = [
-        f"{table}.{column}"
-        for table, column in shares
-        if ranges.get((table, column)) != (0, 100)
+        f"{table}.{column}" for table, column in shares if ranges.get((table, column)) != (0, 100)
     ]
     assert unchecked == []
 
@@ -274,7 +272,9 @@ def test_daily_facts_are_validated_in_bounded_slices_with_the_same_verdicts(
             table = suite.table
             frames = list(_frames(con, suite, 40))
             total = con.execute(f"select count(*) from marts.{table}").fetchone()
-            assert len(frames) > 3
+            assert total is not None
+            # At least as many slices as 40 rows need (the rollup has 3 groups a day).
+            assert len(frames) >= max(3, -(-total[0] // 40))
             assert sum(len(frame) for frame in frames) == (total[0] if total else -1)
             assert max(len(frame) for frame in frames) <= 40
 
