@@ -224,7 +224,6 @@ MARTS_COMPARED = {
     "marts.fct_reach_by_country_sector_daily": "*",
     "marts.fct_reach_by_country_sector_all_platforms_daily": "*",
     "marts.fct_country_comparison_yearly": "*",
-    "marts.fct_country_expectations_yearly": "*",
 }
 
 

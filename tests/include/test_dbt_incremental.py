@@ -296,10 +296,6 @@ def sorted_frame(frame: pd.DataFrame, key: list[str]) -> pd.DataFrame:
             ["country_code", "sector", "metric_date"],
         ),
         ("marts.fct_country_comparison_yearly", ["country_code", "calendar_year"]),
-        (
-            "marts.fct_country_expectations_yearly",
-            ["country_code", "calendar_year", "question_id"],
-        ),
         ("marts.dim_executive", ["executive_id", "valid_from"]),
     ],
 )
