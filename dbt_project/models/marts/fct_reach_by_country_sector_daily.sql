@@ -56,7 +56,8 @@ tracked_groups as (
         country_code,
         sector,
         metric_date,
-        count(*) as executives_tracked
+        count(*) as executives_tracked,
+        count(*) filter (where is_synthetic) as executives_synthetic
     from tracked_executives
     group by country_code, sector, metric_date
 ),
@@ -68,39 +69,22 @@ platform_days as (
     from reach
 ),
 
--- A tracked executive is synthetic on a platform-day when the roster says so (demo
--- executive) or the counts of that platform are (sandbox reply, demo history).
-synthetic_members as (
+-- A tracked executive is synthetic on a platform-day when the roster says so (counted in
+-- tracked_groups) or when a real executive's counts on that platform are (sandbox reply,
+-- demo history). The roster flag comes by the version id, a join with the small dimension
+-- rather than with every tracked executive on every platform.
+real_executives_synthetic_counts as (
     select
-        tracked_executives.country_code,
-        tracked_executives.sector,
-        platform_days.platform,
-        tracked_executives.metric_date,
-        tracked_executives.executive_id
-    from tracked_executives
-    inner join platform_days
-        on tracked_executives.metric_date = platform_days.metric_date
-    where tracked_executives.is_synthetic
-    union
-    select
-        country_code,
-        sector,
-        platform,
-        metric_date,
-        executive_id
+        reach.country_code,
+        reach.sector,
+        reach.platform,
+        reach.metric_date,
+        count(distinct reach.executive_id) as executives_synthetic
     from reach
-    where is_synthetic
-),
-
-synthetic_counts as (
-    select
-        country_code,
-        sector,
-        platform,
-        metric_date,
-        count(*) as executives_synthetic
-    from synthetic_members
-    group by country_code, sector, platform, metric_date
+    inner join executives
+        on reach.executive_version_id = executives.executive_version_id
+    where reach.is_synthetic and not executives.is_synthetic
+    group by reach.country_code, reach.sector, reach.platform, reach.metric_date
 ),
 
 measures as (
@@ -123,6 +107,7 @@ group_days as (
         tracked_groups.country_code,
         tracked_groups.sector,
         tracked_groups.executives_tracked,
+        tracked_groups.executives_synthetic,
         platform_days.platform,
         platform_days.metric_date
     from tracked_groups
@@ -144,8 +129,10 @@ final as (
         cast(coalesce(measures.total_followers, 0) as bigint) as total_followers,
         cast(measures.median_followers as double) as median_followers,
         cast(measures.followers_change_28d as bigint) as followers_change_28d,
-        100.0 * coalesce(synthetic_counts.executives_synthetic, 0)
-        / group_days.executives_tracked as synthetic_executives_pct
+        100.0 * (
+            group_days.executives_synthetic
+            + coalesce(real_executives_synthetic_counts.executives_synthetic, 0)
+        ) / group_days.executives_tracked as synthetic_executives_pct
     from group_days
     left join measures
         on
@@ -153,12 +140,12 @@ final as (
             and group_days.sector = measures.sector
             and group_days.platform = measures.platform
             and group_days.metric_date = measures.metric_date
-    left join synthetic_counts
+    left join real_executives_synthetic_counts
         on
-            group_days.country_code = synthetic_counts.country_code
-            and group_days.sector = synthetic_counts.sector
-            and group_days.platform = synthetic_counts.platform
-            and group_days.metric_date = synthetic_counts.metric_date
+            group_days.country_code = real_executives_synthetic_counts.country_code
+            and group_days.sector = real_executives_synthetic_counts.sector
+            and group_days.platform = real_executives_synthetic_counts.platform
+            and group_days.metric_date = real_executives_synthetic_counts.metric_date
 )
 
 select * from final
