@@ -19,7 +19,8 @@ from typing import Any
 
 import duckdb
 
-from social_leadership.settings import NO_TELEMETRY_ENV, Settings
+from social_leadership.dbt_columns import changed_incremental_models
+from social_leadership.settings import DBT_PROJECT_DIR, NO_TELEMETRY_ENV, Settings
 
 OUTPUT_TAIL_LINES = 60
 
@@ -198,10 +199,12 @@ class BuildPlan:
         return ["build", "--full-refresh"] if self.full_refresh else ["build"]
 
 
-def plan_build(con: duckdb.DuckDBPyConnection) -> BuildPlan:
+def plan_build(con: duckdb.DuckDBPyConnection, project_dir: Path | None = None) -> BuildPlan:
     """Incremental by default; a full refresh when history was imported since the last
-    successful build (imports reach further back than the incremental lookback) or when
-    no build has succeeded yet."""
+    successful build (imports reach further back than the incremental lookback), when
+    no build has succeeded yet, or when an incremental table of the warehouse has other
+    columns than the dbt project in ``project_dir`` builds (an upgrade changed them)."""
+
     row = con.execute(
         """
         select
@@ -215,6 +218,11 @@ def plan_build(con: duckdb.DuckDBPyConnection) -> BuildPlan:
     if last_import is not None and last_import >= last_build:
         return BuildPlan(
             True, f"history imported at {last_import} after the last build: full refresh"
+        )
+    changed = changed_incremental_models(con, project_dir or DBT_PROJECT_DIR)
+    if changed:
+        return BuildPlan(
+            True, f"columns of {', '.join(changed)} changed in this version: full refresh"
         )
     return BuildPlan(False, "incremental: new days plus the late-data lookback")
 

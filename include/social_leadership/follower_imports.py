@@ -19,11 +19,11 @@ required) or Parquet, one row per account and day::
 - ``followers``: required whole number >= 0; ``following``, ``posts``: optional.
 
 Each import gets a row in ``raw.history_imports`` (file, rows read, loaded, rejected,
-loaded_at) and its rows land in ``raw.imported_metrics`` under that ``import_id``; dbt
-marks them ``source = 'import'`` beside the API's observations. Idempotent: the newest
-import of a (platform, account, date) replaces earlier imported rows of it, so
-re-importing a file (or a corrected version of it) never duplicates; API rows are never
-touched. Bad rows are reported (file, row, field, reason: a
+loaded_at, whether the file is synthetic) and its rows land in ``raw.imported_metrics``
+under that ``import_id``; dbt marks them ``source = 'import'`` beside the API's
+observations. Idempotent: the newest import of a (platform, account, date) replaces earlier
+imported rows of it, so re-importing a file (or a corrected version of it) never
+duplicates; API rows are never touched. Bad rows are reported (file, row, field, reason: a
 :class:`~social_leadership.intake.RowIssue`), written with their reasons to
 ``<quarantine>/history/<time>-<file>/`` (a name too long for a folder is cut short and ends
 in a hash of itself) and skipped; the valid rows of the file still load. Their
@@ -393,8 +393,13 @@ def import_history(
     *,
     today: date | None = None,
     loaded_at: datetime | None = None,
+    is_synthetic: bool = False,
 ) -> ImportOutcome:
     """Import one history file (format in the module docstring); see :class:`ImportOutcome`.
+
+    ``is_synthetic``: the file is generated, not observed counts; the import is recorded so
+    (``raw.history_imports.is_synthetic``) and every mart built from its rows says so. Only
+    the caller that generated the file knows: a file dropped by a user is never synthetic.
 
     One pass: a single DuckDB statement reads, checks and inserts the file. Only when rows
     were rejected is the file read again, numbered, to name each bad row. Raises
@@ -477,7 +482,7 @@ def import_history(
                     {"import_id": import_id},
                 )
             con.execute(
-                "insert into raw.history_imports values (?, ?, ?, ?, ?, ?)",
+                "insert into raw.history_imports values (?, ?, ?, ?, ?, ?, ?)",
                 [
                     import_id,
                     str(path),
@@ -485,6 +490,7 @@ def import_history(
                     outcome.rows_loaded,
                     outcome.rows_rejected,
                     loaded_at,
+                    is_synthetic,
                 ],
             )
         if outcome.rows_rejected:

@@ -87,6 +87,7 @@ def land_responses(
             "fetched_at": _utc_iso(response.fetched_at),
             "elapsed_ms": response.elapsed_ms,
             "body_sha256": hashlib.sha256(response.body).hexdigest(),
+            "is_synthetic": response.is_synthetic,
         }
         _write_atomic(run_dir / f"{stem}{_META_SUFFIX}", _json_bytes(meta))
     manifest = {
@@ -148,6 +149,8 @@ def read_landed(run_dir: Path) -> tuple[list[RawResponse], dict[str, Any]]:
                 body=body,
                 fetched_at=datetime.fromisoformat(meta["fetched_at"]),
                 elapsed_ms=float(meta["elapsed_ms"]),
+                # Landings from before the flag came only from real replies or unlabelled.
+                is_synthetic=bool(meta.get("is_synthetic", False)),
             )
         )
     expected = manifest.get("responses")

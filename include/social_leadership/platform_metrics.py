@@ -45,6 +45,7 @@ METRIC_COLUMNS = (
     "source",
     "landing_path",
     "loaded_at",
+    "is_synthetic",
 )
 
 
@@ -203,6 +204,7 @@ def _observations_frame(
     snapshot_date: date,
     landing_path: str,
     loaded_at: datetime,
+    synthetic_handles: set[str],
 ) -> pd.DataFrame:
     rows = [
         {
@@ -218,6 +220,7 @@ def _observations_frame(
             "source": "api",
             "landing_path": landing_path,
             "loaded_at": loaded_at,
+            "is_synthetic": o.account_handle in synthetic_handles,
         }
         for o in observations
     ]
@@ -305,11 +308,15 @@ def load_platform_day(
     responses, manifest = read_landed(run_dir)
     observations: list[AccountObservation] = []
     seen: set[str] = set()
+    # Handles whose counts came in a reply marked synthetic (base.SYNTHETIC_HEADER).
+    synthetic: set[str] = set()
     for response in responses:
         for observation in parse(response):
             if observation.account_handle not in seen:
                 seen.add(observation.account_handle)
                 observations.append(observation)
+                if response.is_synthetic:
+                    synthetic.add(observation.account_handle)
     deferred_at = datetime.now(UTC)
     for handle in manifest.get("deferred_handles", []):
         if handle not in seen:
@@ -319,7 +326,9 @@ def load_platform_day(
                     platform, handle, None, AccountStatus.DEFERRED, None, None, None, deferred_at
                 )
             )
-    frame = _observations_frame(observations, snapshot_date, str(run_dir), datetime.now(UTC))
+    frame = _observations_frame(
+        observations, snapshot_date, str(run_dir), datetime.now(UTC), synthetic
+    )
     ok = int((frame["account_status"] == str(AccountStatus.OK)).sum())
     outcome = LoadOutcome(
         platform,

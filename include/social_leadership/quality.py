@@ -80,12 +80,17 @@ def _executive_reach_daily() -> list[gxe.Expectation]:
     ]
 
 
+def _percent(column: str) -> gxe.Expectation:
+    # Every share in the marts is a percentage named *_pct, 0-100.
+    return _critical(gxe.ExpectColumnValuesToBeBetween(column=column, min_value=0, max_value=100))
+
+
 def _active_executives() -> list[gxe.Expectation]:
-    # The rules of every mart counting executives tracked and active, and their share.
+    # The rules of every mart counting executives tracked, active and synthetic, and their
+    # shares.
     return [
-        _critical(
-            gxe.ExpectColumnValuesToBeBetween(column="active_share", min_value=0, max_value=1)
-        ),
+        _percent("active_share_pct"),
+        _percent("synthetic_executives_pct"),
         _critical(
             gxe.ExpectColumnPairValuesAToBeGreaterThanB(
                 column_A="executives_tracked", column_B="executives_active", or_equal=True
@@ -135,14 +140,23 @@ def _country_comparison_yearly() -> list[gxe.Expectation]:
     return [
         *_non_empty(),
         *_active_executives(),
+        _percent("expectation_share_pct"),
+        _percent("expectation_ci_lower_pct"),
+        _percent("expectation_ci_upper_pct"),
+    ]
+
+
+def _country_expectations_yearly() -> list[gxe.Expectation]:
+    return [
+        *_non_empty(),
+        _percent("expectation_share_pct"),
+        _percent("ci_lower_pct"),
+        _percent("ci_upper_pct"),
         _critical(
-            gxe.ExpectColumnValuesToBeBetween(
-                column="expectation_share_pct", min_value=0, max_value=100
+            gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+                column_A="ci_upper_pct", column_B="ci_lower_pct", or_equal=True
             )
         ),
-        # Null by design for a year without any survey wave; many nulls mean a survey is
-        # missing, which the people watching the runs should hear about.
-        _warning(gxe.ExpectColumnValuesToNotBeNull(column="expectation_share_pct")),
     ]
 
 
@@ -181,7 +195,13 @@ MART_SUITES: tuple[MartSuite, ...] = (
     MartSuite("dim_platform"),
     MartSuite("dim_sector"),
     MartSuite("fct_country_comparison_yearly", _country_comparison_yearly),
+    MartSuite("fct_country_expectations_yearly", _country_expectations_yearly),
     MartSuite("fct_executive_reach_daily", _executive_reach_daily, sliced_by="metric_date"),
+    MartSuite(
+        "fct_reach_by_country_sector_all_platforms_daily",
+        _reach_by_country_sector_daily,
+        sliced_by="metric_date",
+    ),
     MartSuite(
         "fct_reach_by_country_sector_daily",
         _reach_by_country_sector_daily,

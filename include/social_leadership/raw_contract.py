@@ -183,6 +183,9 @@ TABLES: tuple[Table, ...] = (
             source          varchar      How the row arrived (api, import, sandbox, ...).
             landing_path    varchar?     Landing file holding the raw response, if any.
             loaded_at
+            is_synthetic    boolean      True when the platform's reply said its counts are
+                                         synthetic (the sandbox API's X-SLW-Synthetic header);
+                                         a real platform API never does.
             """
         ),
         dbt_source="platforms",
@@ -273,6 +276,8 @@ TABLES: tuple[Table, ...] = (
             rows_loaded    bigint       Rows loaded (the rest were rejected).
             rows_rejected  bigint       Rows rejected, each named in the quarantine report.
             loaded_at      timestamptz  When the import was committed (UTC).
+            is_synthetic   boolean      True when the file is generated demo history, not counts
+                                        anybody observed.
             """
         ),
         dbt_source="history",

@@ -46,9 +46,9 @@ def country_comparison_lines(
     """The latest year of marts.fct_country_comparison_yearly as a short table."""
     rows = con.execute(
         """
-        select country_code, calendar_year, executives_tracked, active_share,
-            median_followers, expectation_share_pct, is_country_expectation, expectation_wave,
-            is_synthetic_expectation
+        select country_code, calendar_year, executives_tracked, active_share_pct,
+            median_followers, synthetic_executives_pct, expectation_share_pct,
+            is_country_expectation, expectation_wave, is_synthetic_expectation
         from marts.fct_country_comparison_yearly
         where calendar_year = (select max(calendar_year) from marts.fct_country_comparison_yearly)
         order by executives_tracked desc, country_code
@@ -60,10 +60,13 @@ def country_comparison_lines(
         return []
     lines = [
         f"Country comparison {rows[0][1]} (leaders active on social platforms vs. public "
-        "expectation that CEOs lead):",
-        f"  {'country':<8}{'tracked':>8}{'active':>8}{'median reach':>14}{'expect CEOs':>13}",
+        "expectation that CEOs take a clear stand):",
+        f"  {'country':<8}{'tracked':>8}{'active':>8}{'median reach':>14}{'synthetic':>11}"
+        f"{'expect CEOs':>13}",
     ]
-    for country, _year, tracked, share, median, expected, is_country, wave, synthetic in rows:
+    for row in rows:
+        country, _year, tracked, share, median, synthetic_pct = row[:6]
+        expected, is_country, wave, synthetic = row[6:]
         if expected is None:
             expectation = "-"
         else:
@@ -71,7 +74,8 @@ def country_comparison_lines(
             label = ", synthetic" if synthetic else ""
             expectation = f"{expected:.0f}% ({scope} {wave}{label})"
         lines.append(
-            f"  {country:<8}{tracked:>8}{share:>8.0%}{_format_count(median):>14}  {expectation}"
+            f"  {country:<8}{tracked:>8}{share:>7.0f}%{_format_count(median):>14}"
+            f"{synthetic_pct:>10.0f}%  {expectation}"
         )
     return lines
 

@@ -391,7 +391,7 @@ def dbt_build_task(context: dict[str, Any]) -> dict[str, Any]:
     settings.ensure_dirs()
     # dbt opens the warehouse itself: this connection must be closed before it runs.
     with connect(settings.warehouse_path) as con:
-        plan = plan_build(con)
+        plan = plan_build(con, settings.dbt_project_dir)
     started_at = datetime.now(UTC)
     attempt = build_or_retry(settings, _run_id(context), plan)
     result = attempt.result

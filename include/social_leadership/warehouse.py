@@ -28,6 +28,7 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     earlier version up to date (idempotent)."""
     con.execute(RAW_DDL)
     _migrate_respondent_keys(con)
+    _migrate_synthetic_flags(con)
 
 
 def _migrate_respondent_keys(con: duckdb.DuckDBPyConnection) -> None:
@@ -43,6 +44,27 @@ def _migrate_respondent_keys(con: duckdb.DuckDBPyConnection) -> None:
             "alter table raw.survey_respondent_answers alter respondent_key "
             "set data type ubigint using hash(respondent_key)"
         )
+
+
+# Raw tables that gained is_synthetic (last column): rows loaded before were all real or
+# unlabelled, and false is what the loaders of that version wrote in effect.
+_SYNTHETIC_FLAG_TABLES = ("raw.platform_metrics", "raw.history_imports")
+
+
+def _migrate_synthetic_flags(con: duckdb.DuckDBPyConnection) -> None:
+    """Warehouses from before the synthetic flag lack ``is_synthetic`` in the tables above:
+    add it, false for the rows already there, and not null as the contract says."""
+    for table in _SYNTHETIC_FLAG_TABLES:
+        schema, name = table.split(".")
+        row = con.execute(
+            "select count(*) from information_schema.columns where table_schema = ? "
+            "and table_name = ? and column_name = 'is_synthetic'",
+            [schema, name],
+        ).fetchone()
+        if row and row[0] == 0:
+            con.execute(f"alter table {table} add column is_synthetic boolean default false")
+            con.execute(f"alter table {table} alter column is_synthetic drop default")
+            con.execute(f"alter table {table} alter column is_synthetic set not null")
 
 
 def holds_synthetic_executives(con: duckdb.DuckDBPyConnection) -> bool:

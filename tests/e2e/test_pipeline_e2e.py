@@ -103,16 +103,93 @@ def test_country_sector_mart_covers_roster_groups(pipeline):
         """,
     )
     by_key = {(c, p): (tracked, active) for c, p, tracked, active in rows}
-    assert {"bluesky", "x", "all"} <= {p for _, p in by_key}
+    # Per platform only: the cross-platform rollup has its own mart.
+    assert {"bluesky", "x"} <= {p for _, p in by_key}
+    assert "all" not in {p for _, p in by_key}
     assert len({c for c, _ in by_key}) >= 10
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         # Tracked counts each executive once, in the country of the version valid that day.
         roster_us = con.execute(
             "select count(*) from marts.dim_executive where is_current and country_code = 'US'"
         ).fetchone()[0]
-    tracked_us, active_us = by_key[("US", "all")]
+        tracked_us, active_us = con.execute(
+            """
+            select sum(executives_tracked), sum(executives_active)
+            from marts.fct_reach_by_country_sector_all_platforms_daily
+            where country_code = 'US' and metric_date = (
+                select max(metric_date) from marts.fct_reach_by_country_sector_all_platforms_daily
+            )
+            """
+        ).fetchone()
     assert tracked_us == roster_us
     assert 0 < active_us <= tracked_us
+
+
+def test_germany_shows_its_own_expectations_from_the_bundled_survey(pipeline):
+    # The founding brief's figures (Edelman 2019, bundled published_ceo_expectations.csv):
+    # Germany's own 76% want CEOs to take a clear stand, 71% a top-management matter; no
+    # global figure of another question stands in.
+    settings, _, _ = pipeline
+    year = datetime.now(UTC).year
+    comparison = _rows(
+        settings.warehouse_path,
+        "select expectation_question_id, expectation_share_pct, is_country_expectation, "
+        "expectation_wave, is_synthetic_expectation "
+        "from marts.fct_country_comparison_yearly where country_code = 'DE' and calendar_year = ?",
+        [year],
+    )
+    assert comparison == [("ceo_clear_stand", 76.0, True, 2019, False)]
+    expectations = _rows(
+        settings.warehouse_path,
+        "select question_id, expectation_share_pct, is_country_figure, wave, survey_source_id, "
+        "ci_lower_pct, ci_upper_pct, is_synthetic "
+        "from marts.fct_country_expectations_yearly "
+        "where country_code = 'DE' and calendar_year = ? order by question_id",
+        [year],
+    )
+    assert expectations == [
+        # Real beats synthetic: the demo's German 2024 microdata asks lead change too.
+        ("ceo_clear_stand", 76.0, True, 2019, "edelman_tb", 73.1, 78.9, False),
+        ("ceo_lead_change", 74.0, False, 2020, "edelman_tb", 73.4, 74.6, False),
+        ("ceo_top_management_matter", 71.0, True, 2019, "edelman_tb", 68.1, 73.9, False),
+    ]
+
+
+def test_synthetic_demo_data_is_labelled_from_raw_to_marts(pipeline):
+    settings, _, _ = pipeline
+    # The sandbox invents every count, the real executives' too: raw says so per row, and
+    # the demo history import is recorded synthetic.
+    raw = _rows(
+        settings.warehouse_path,
+        "select count(*), bool_and(is_synthetic) from raw.platform_metrics where source = 'api'",
+    )
+    assert raw[0][0] > 0
+    assert raw[0][1] is True
+    imports = _rows(
+        settings.warehouse_path, "select count(*), bool_and(is_synthetic) from raw.history_imports"
+    )
+    assert imports == [(1, True)]
+    real_executives = _rows(
+        settings.warehouse_path,
+        "select count(distinct executive_id) from marts.dim_executive where not is_synthetic",
+    )
+    assert real_executives[0][0] >= 1
+    facts = _rows(
+        settings.warehouse_path,
+        """
+        select
+            (select bool_and(is_synthetic) from marts.fct_executive_reach_daily),
+            -- Every count is invented, so a platform row with an active executive has a
+            -- synthetic one (a real executive without an account there is not).
+            (select min(synthetic_executives_pct) from marts.fct_reach_by_country_sector_daily
+                where executives_active > 0) > 0,
+            -- Every tracked executive is a demo one or shown with sandbox counts.
+            (select min(synthetic_executives_pct)
+                from marts.fct_reach_by_country_sector_all_platforms_daily),
+            (select min(synthetic_executives_pct) from marts.fct_country_comparison_yearly)
+        """,
+    )
+    assert facts == [(True, True, 100.0, 100.0)]
 
 
 def test_quality_gate_and_publication_recorded(pipeline):

@@ -11,6 +11,10 @@ latest snapshot in raw is day LAST_DAY):
 * ``de_two`` (DE / Industrials, x): 50 followers on days 0-5 only, inactive afterwards.
 * ``de_three`` (DE / Industrials): in the roster without any account.
 * ``fr_one`` (FR / Financials, x): 700 every day, but day 30 was rate limited (no counts).
+
+Every executive is synthetic (demo roster) except the two US ones; every count is synthetic
+(a sandbox reply) except ``us_two``'s, so the US has one real executive with invented counts
+and one wholly real. The survey rows ask ceo_clear_stand: a global figure and Germany's own.
 """
 
 from __future__ import annotations
@@ -39,6 +43,8 @@ EXECUTIVES = [
     ("de_three", "Eva Probe", "CEO", "Probe Anlagen", "DE", "Industrials"),
     ("fr_one", "Fleur Exemple", "CEO", "Exemple Banque", "FR", "Financials"),
 ]
+REAL_EXECUTIVES = {"us_one", "us_two"}
+REAL_COUNT_HANDLES = {"us_two_x"}
 
 ACCOUNTS = [
     ("us_one", "x", "us_one_x"),
@@ -84,6 +90,7 @@ def _metric_rows() -> list[tuple[object, ...]]:
                 source,
                 None,
                 LOADED_AT,
+                handle not in REAL_COUNT_HANDLES,
             )
         )
 
@@ -114,6 +121,7 @@ def _metric_rows() -> list[tuple[object, ...]]:
             "api",
             None,
             LOADED_AT,
+            True,
         )
     )
     return rows
@@ -125,8 +133,8 @@ SURVEY_ROWS = [
         "Synthetic Trust Barometer",
         2019,
         "global",
-        "ceo_lead_change",
-        "CEOs should take the lead on change",
+        "ceo_clear_stand",
+        "CEOs should take a clear stand",
         "share_pct",
         76.0,
         33000,
@@ -142,8 +150,8 @@ SURVEY_ROWS = [
         "Synthetic Trust Barometer",
         2019,
         "DE",
-        "ceo_lead_change",
-        "CEOs should take the lead on change",
+        "ceo_clear_stand",
+        "CEOs should take a clear stand",
         "share_pct",
         63.0,
         1150,
@@ -162,15 +170,15 @@ def load_synthetic_raw(warehouse_path: Path) -> None:
     with connect(warehouse_path) as con, transaction(con):
         con.executemany(
             "insert into raw.roster_executives "
-            "values (?, ?, ?, ?, ?, ?, true, null, 'synthetic.csv', ?)",
-            [(*row, LOADED_AT) for row in EXECUTIVES],
+            "values (?, ?, ?, ?, ?, ?, ?, null, 'synthetic.csv', ?)",
+            [(*row, row[0] not in REAL_EXECUTIVES, LOADED_AT) for row in EXECUTIVES],
         )
         con.executemany(
             "insert into raw.roster_accounts values (?, ?, ?, ?)",
             [(*row, LOADED_AT) for row in ACCOUNTS],
         )
         con.executemany(
-            "insert into raw.platform_metrics values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "insert into raw.platform_metrics values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             _metric_rows(),
         )
         con.executemany(

@@ -28,7 +28,7 @@ def _result() -> DbtResult:
 def _import_at(con, moment: datetime) -> None:
     con.execute(
         "insert into raw.history_imports values (nextval('raw.history_import_ids'),"
-        " 'h.csv', 1, 1, 0, ?)",
+        " 'h.csv', 1, 1, 0, ?, false)",
         [moment],
     )
 
@@ -54,3 +54,41 @@ def test_history_imported_after_the_last_build_forces_a_full_refresh(con):
     plan = plan_build(con)
     assert plan.full_refresh
     assert "history imported" in plan.reason
+
+
+def test_incremental_models_are_found_with_their_built_columns():
+    from social_leadership.dbt_columns import incremental_model_columns
+    from social_leadership.settings import DBT_PROJECT_DIR
+
+    columns = incremental_model_columns(DBT_PROJECT_DIR)
+    assert set(columns) == {
+        ("intermediate", "int_account_metrics_deduplicated"),
+        ("intermediate", "int_executive_reach_gap_filled"),
+        ("marts", "fct_executive_reach_daily"),
+        ("marts", "fct_reach_by_country_sector_daily"),
+        ("marts", "fct_reach_by_country_sector_all_platforms_daily"),
+    }
+    assert "is_synthetic" in columns[("marts", "fct_executive_reach_daily")]
+
+
+def test_an_incremental_table_built_with_other_columns_forces_a_full_refresh(con):
+    from social_leadership.dbt_columns import incremental_model_columns
+    from social_leadership.settings import DBT_PROJECT_DIR
+
+    record_build(con, "r1", plan_build(con), T0, _result())
+    expected = sorted(
+        incremental_model_columns(DBT_PROJECT_DIR)[("marts", "fct_executive_reach_daily")]
+    )
+    con.execute("create schema marts")
+    # As this version builds it: no reason for a full refresh.
+    con.execute(
+        "create table marts.fct_executive_reach_daily ("
+        + ", ".join(f"{column} varchar" for column in expected)
+        + ")"
+    )
+    assert not plan_build(con).full_refresh
+    # As an earlier version built it, before the synthetic flag.
+    con.execute("alter table marts.fct_executive_reach_daily drop column is_synthetic")
+    plan = plan_build(con)
+    assert plan.full_refresh
+    assert "marts.fct_executive_reach_daily" in plan.reason

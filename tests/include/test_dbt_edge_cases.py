@@ -83,7 +83,7 @@ def write_days(
             observed = loaded(number) + timedelta(hours=3)
             con.execute(
                 "insert into raw.platform_metrics values "
-                "(?, ?, ?, ?, 'ok', ?, 10, ?, ?, 'api', null, ?)",
+                "(?, ?, ?, ?, 'ok', ?, 10, ?, ?, 'api', null, ?, false)",
                 [
                     platform,
                     day(number),
@@ -222,6 +222,7 @@ MARTS_COMPARED = {
         "executive_id, platform, account_handle, metric_date, followers, followers_change_7d"
     ),
     "marts.fct_reach_by_country_sector_daily": "*",
+    "marts.fct_reach_by_country_sector_all_platforms_daily": "*",
     "marts.fct_country_comparison_yearly": "*",
 }
 

@@ -133,6 +133,8 @@ def _metric_row(
         source,
         None,
         load_time(loaded),
+        # Some days' counts synthetic, so the synthetic shares change from day to day.
+        number % 5 == 0,
     )
 
 
@@ -196,7 +198,7 @@ def _write_roster(
     con.execute("delete from raw.roster_executives")
     con.execute("delete from raw.roster_accounts")
     con.executemany(
-        "insert into raw.roster_executives values (?, ?, ?, ?, ?, ?, true, ?, 'gen.csv', ?)",
+        "insert into raw.roster_executives values (?, ?, ?, ?, ?, ?, ?, ?, 'gen.csv', ?)",
         [
             (
                 executive,
@@ -205,6 +207,8 @@ def _write_roster(
                 company,
                 country,
                 sector,
+                # Demo and real executives side by side, so both kinds of synthetic count.
+                is_demo_executive(executive),
                 valid_from,
                 load_time(loaded),
             )
@@ -230,7 +234,7 @@ def apply_load(
     with connect(warehouse_path) as con, transaction(con):
         _write_roster(con, roster, loaded)
         con.executemany(
-            "insert into raw.platform_metrics values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "insert into raw.platform_metrics values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             metrics[index],
         )
 
@@ -289,6 +293,10 @@ def sorted_frame(frame: pd.DataFrame, key: list[str]) -> pd.DataFrame:
         ("intermediate.int_executive_reach_gap_filled", FACT_KEY),
         ("marts.fct_executive_reach_daily", FACT_KEY),
         ("marts.fct_reach_by_country_sector_daily", AGGREGATE_KEY),
+        (
+            "marts.fct_reach_by_country_sector_all_platforms_daily",
+            ["country_code", "sector", "metric_date"],
+        ),
         ("marts.fct_country_comparison_yearly", ["country_code", "calendar_year"]),
         ("marts.dim_executive", ["executive_id", "valid_from"]),
     ],
@@ -335,6 +343,11 @@ def expected_version(executive: str, number: int) -> Version:
     return chosen
 
 
+def is_demo_executive(executive: str) -> bool:
+    """The roster flag _write_roster gives the executive."""
+    return len(executive) % 2 == 0
+
+
 def pandas_reach(raw: pd.DataFrame) -> pd.DataFrame:
     last_day = raw["snapshot_date"].max()
     ok = raw[raw["account_status"] == "ok"].sort_values(
@@ -365,6 +378,8 @@ def pandas_reach(raw: pd.DataFrame) -> pd.DataFrame:
                         "sector": sector,
                         "followers": last_seen.followers,
                         "is_observed": current == last_seen.snapshot_date,
+                        "is_synthetic": is_demo_executive(executive)
+                        or bool(last_seen.is_synthetic),
                     }
                 )
             current += timedelta(days=1)
@@ -411,6 +426,20 @@ def pandas_aggregate(reach: pd.DataFrame) -> pd.DataFrame:
         for executive in EXPECTED_VERSIONS:
             _, _, _, country, sector = expected_version(executive, number)
             tracked_rows.append((country, sector, metric_date, executive))
+    # Synthetic per group, platform and day: demo executives tracked there, and executives
+    # whose counts there are synthetic (for "all": on any platform).
+    synthetic: dict[tuple[object, ...], set[str]] = {}
+    platforms_of_day: dict[object, set[str]] = {}
+    for row in reach.itertuples():
+        platforms_of_day.setdefault(row.metric_date, set()).update((row.platform, "all"))
+        if row.is_synthetic:
+            for platform in (row.platform, "all"):
+                key = (row.country_code, row.sector, platform, row.metric_date)
+                synthetic.setdefault(key, set()).add(row.executive_id)
+    for country, sector, metric_date, executive in tracked_rows:
+        if is_demo_executive(executive):
+            for platform in platforms_of_day.get(metric_date, ()):
+                synthetic.setdefault((country, sector, platform, metric_date), set()).add(executive)
     tracked = (
         pd.DataFrame(tracked_rows, columns=["country_code", "sector", "metric_date", "e"])
         .groupby(["country_code", "sector", "metric_date"], as_index=False)
@@ -436,10 +465,13 @@ def pandas_aggregate(reach: pd.DataFrame) -> pd.DataFrame:
                 "metric_date": group.metric_date,
                 "executives_tracked": int(group.executives_tracked),
                 "executives_active": active,
-                "active_share": active / group.executives_tracked,
+                "active_share_pct": 100.0 * active / group.executives_tracked,
                 "total_followers": 0 if found is None else int(found["total_followers"]),
                 "median_followers": None if found is None else float(found["median_followers"]),
                 "followers_change_28d": None if change is None or pd.isna(change) else int(change),
+                "synthetic_executives_pct": 100.0
+                * len(synthetic.get(key, ()))
+                / group.executives_tracked,
             }
         )
     return pd.DataFrame(rows)
@@ -472,6 +504,7 @@ def test_pandas_reproduces_the_executive_reach_fact(
         "sector",
         "followers",
         "is_observed",
+        "is_synthetic",
         "followers_change_1d",
         "followers_change_7d",
         "followers_change_28d",
@@ -487,10 +520,21 @@ def test_pandas_reproduces_the_country_sector_aggregate(
     raw_metrics: pd.DataFrame, builds: Builds
 ) -> None:
     expected = pandas_aggregate(pandas_reach(raw_metrics))
-    actual = read(builds.incremental, "select * from marts.fct_reach_by_country_sector_daily")
+    # The per-platform mart and the cross-platform one, as platform "all".
+    actual = read(
+        builds.incremental,
+        """
+        select * from marts.fct_reach_by_country_sector_daily
+        union all by name
+        select *, 'all' as platform
+        from marts.fct_reach_by_country_sector_all_platforms_daily
+        """,
+    )
     actual["metric_date"] = pd.to_datetime(actual["metric_date"]).dt.date
     columns = list(expected.columns)
     assert len(expected) > 400
     assert comparable(actual, columns, AGGREGATE_KEY) == comparable(
         expected, columns, AGGREGATE_KEY
     )
+    # Demo executives, real ones with synthetic counts on some days, and real counts.
+    assert expected["synthetic_executives_pct"].nunique() > 3

@@ -47,11 +47,19 @@ def reach_row(con: duckdb.DuckDBPyConnection, executive_id: str, number: int) ->
 def group_row(
     con: duckdb.DuckDBPyConnection, country: str, sector: str, platform: str, number: int
 ) -> dict[str, Any]:
-    cursor = con.execute(
-        "select * from marts.fct_reach_by_country_sector_daily "
-        "where country_code = ? and sector = ? and platform = ? and metric_date = ?",
-        [country, sector, platform, day(number)],
-    )
+    """A row of the per-platform aggregate, or with platform "all" of the rollup mart."""
+    if platform == "all":
+        cursor = con.execute(
+            "select * from marts.fct_reach_by_country_sector_all_platforms_daily "
+            "where country_code = ? and sector = ? and metric_date = ?",
+            [country, sector, day(number)],
+        )
+    else:
+        cursor = con.execute(
+            "select * from marts.fct_reach_by_country_sector_daily "
+            "where country_code = ? and sector = ? and platform = ? and metric_date = ?",
+            [country, sector, platform, day(number)],
+        )
     columns = [description[0] for description in cursor.description]
     rows = cursor.fetchall()
     assert len(rows) == 1
@@ -104,6 +112,7 @@ def test_reach_mart_columns(marts: duckdb.DuckDBPyConnection) -> None:
         "platform",
         "metric_date",
         "account_handle",
+        "company_id",
         "company_name",
         "country_code",
         "sector",
@@ -116,6 +125,7 @@ def test_reach_mart_columns(marts: duckdb.DuckDBPyConnection) -> None:
         "is_observed",
         "observed_at",
         "source",
+        "is_synthetic",
         "executive_version_id",
     ]
 
@@ -172,18 +182,18 @@ def test_group_with_inactive_executives(marts: duckdb.DuckDBPyConnection) -> Non
     early = group_row(marts, "DE", "Industrials", "x", 3)
     assert early["executives_tracked"] == 3
     assert early["executives_active"] == 2
-    assert early["active_share"] == pytest.approx(2 / 3)
+    assert early["active_share_pct"] == pytest.approx(100 * 2 / 3)
     assert early["total_followers"] == 503 + 50
     assert early["median_followers"] == pytest.approx((503 + 50) / 2)
 
     late = group_row(marts, "DE", "Industrials", "x", LAST_DAY)
     assert (late["executives_active"], late["total_followers"]) == (1, 534)
-    assert late["active_share"] == pytest.approx(1 / 3)
+    assert late["active_share_pct"] == pytest.approx(100 / 3)
     assert late["median_followers"] == pytest.approx(534)
 
     us = group_row(marts, "US", "Information Technology", "x", 18)
     assert (us["executives_tracked"], us["executives_active"]) == (2, 1)
-    assert us["active_share"] == pytest.approx(0.5)
+    assert us["active_share_pct"] == pytest.approx(50.0)
 
 
 def test_group_without_any_account_on_a_platform_has_share_zero(
@@ -191,7 +201,7 @@ def test_group_without_any_account_on_a_platform_has_share_zero(
 ) -> None:
     row = group_row(marts, "FR", "Financials", "bluesky", LAST_DAY)
     assert (row["executives_tracked"], row["executives_active"]) == (1, 0)
-    assert row["active_share"] == 0.0
+    assert row["active_share_pct"] == 0.0
     assert row["total_followers"] == 0
     assert row["median_followers"] is None
 
@@ -206,6 +216,56 @@ def test_all_platforms_row_sums_each_executive_first(marts: duckdb.DuckDBPyConne
     assert late["total_followers"] == 534 + 268
     assert late["median_followers"] == pytest.approx(534 + 268)
     assert late["followers_change_28d"] == 28 + 56
+    assert (late["executives_tracked"], late["executives_active"]) == (3, 1)
+    assert late["active_share_pct"] == pytest.approx(100 / 3)
+
+
+def test_per_platform_aggregate_holds_no_cross_platform_rows(
+    marts: duckdb.DuckDBPyConnection,
+) -> None:
+    # Summing a day over platforms must not count anything twice: every row is a platform
+    # of dim_platform, and the sum over platforms equals the executives' own sum.
+    outside = marts.execute(
+        "select count(*) from marts.fct_reach_by_country_sector_daily "
+        "where platform not in (select platform from marts.dim_platform)"
+    ).fetchone()
+    assert outside == (0,)
+    sums = marts.execute(
+        """
+        select
+            (select sum(total_followers) from marts.fct_reach_by_country_sector_daily
+                where metric_date = $day),
+            (select sum(followers) from marts.fct_executive_reach_daily
+                where metric_date = $day),
+            (select sum(total_followers)
+                from marts.fct_reach_by_country_sector_all_platforms_daily
+                where metric_date = $day)
+        """,
+        {"day": day(LAST_DAY)},
+    ).fetchone()
+    assert sums is not None
+    assert sums[0] == sums[1] == sums[2]
+
+
+def test_synthetic_share_counts_synthetic_executives_and_counts(
+    marts: duckdb.DuckDBPyConnection,
+) -> None:
+    # conftest: us_one is a real executive with synthetic counts, us_two wholly real, every
+    # other executive is from the demo roster.
+    us_one = reach_row(marts, "us_one", 5)
+    us_two = reach_row(marts, "us_two", 5)
+    assert (us_one["is_synthetic"], us_two["is_synthetic"]) == (True, False)
+    for platform in ("x", "all"):
+        row = group_row(marts, "US", "Information Technology", platform, 5)
+        assert row["synthetic_executives_pct"] == pytest.approx(50.0)
+    # Demo executives are synthetic whether active or not (de_three has no account).
+    assert group_row(marts, "DE", "Industrials", "all", LAST_DAY)[
+        "synthetic_executives_pct"
+    ] == pytest.approx(100.0)
+    comparison = marts.execute(
+        "select country_code, synthetic_executives_pct from marts.fct_country_comparison_yearly"
+    ).fetchall()
+    assert dict(comparison) == {"US": 50.0, "DE": 100.0, "FR": 100.0}
 
 
 def test_aggregate_mart_columns_and_types(marts: duckdb.DuckDBPyConnection) -> None:
@@ -220,12 +280,13 @@ def test_aggregate_mart_columns_and_types(marts: duckdb.DuckDBPyConnection) -> N
         "metric_date",
         "executives_tracked",
         "executives_active",
-        "active_share",
+        "active_share_pct",
         "total_followers",
         "median_followers",
         "followers_change_28d",
+        "synthetic_executives_pct",
     ]
-    assert described["active_share"] == "DOUBLE"
+    assert described["active_share_pct"] == "DOUBLE"
     assert described["total_followers"] == "BIGINT"
 
 
@@ -287,18 +348,18 @@ def test_country_comparison_answers_does_germany_lag(marts: duckdb.DuckDBPyConne
     rows = {
         row[0]: row[1:]
         for row in marts.execute(
-            "select country_code, executives_tracked, executives_active, active_share, "
+            "select country_code, executives_tracked, executives_active, active_share_pct, "
             "median_followers, expectation_share_pct, is_country_expectation "
             "from marts.fct_country_comparison_yearly where calendar_year = 2025"
         ).fetchall()
     }
     # On the last day (day 34): de_one is active on x (534) and bluesky (268); de_two's
     # series has ended and de_three has no account.
-    assert rows["DE"] == (3, 1, pytest.approx(1 / 3), 534 + 268, 63.0, True)
+    assert rows["DE"] == (3, 1, pytest.approx(100 / 3), 534 + 268, 63.0, True)
     # The US has no figure of its own, so the global one stands in, flagged.
-    assert rows["US"] == (2, 2, 1.0, (1340 + 3170) / 2, 76.0, False)
+    assert rows["US"] == (2, 2, 100.0, (1340 + 3170) / 2, 76.0, False)
     lagging = marts.execute(
-        "select de.active_share < us.active_share "
+        "select de.active_share_pct < us.active_share_pct "
         "from marts.fct_country_comparison_yearly as de "
         "inner join marts.fct_country_comparison_yearly as us using (calendar_year) "
         "where de.country_code = 'DE' and us.country_code = 'US'"

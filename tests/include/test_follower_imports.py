@@ -76,8 +76,9 @@ def test_valid_rows_load_marked_as_import_and_bad_rows_are_named(
         ("x", "JoeKaeser", date(2026, 1, 2), 64_010, None, None),
     ]
     assert con.execute(
-        "select file_name, rows_read, rows_loaded, rows_rejected from raw.history_imports"
-    ).fetchall() == [(str(path.resolve()), 10, 3, 7)]
+        "select file_name, rows_read, rows_loaded, rows_rejected, is_synthetic "
+        "from raw.history_imports"
+    ).fetchall() == [(str(path.resolve()), 10, 3, 7, False)]
     assert (outcome.rows_read, outcome.rows_loaded, outcome.rows_rejected) == (10, 3, 7)
     assert [(e.row, e.column) for e in outcome.errors] == [
         (5, "executive_id"),
@@ -108,7 +109,7 @@ def test_reimport_replaces_instead_of_duplicating_and_keeps_api_rows(
     con.execute(
         """
         insert into raw.platform_metrics values ('x', '2026-01-02', 'JoeKaeser', '1', 'ok',
-            63999, 1, 1, '2026-01-02 06:00:00+00', 'api', null, now())
+            63999, 1, 1, '2026-01-02 06:00:00+00', 'api', null, now(), false)
         """
     )
     path = write_csv(tmp_path, GOOD_AND_BAD)

@@ -258,3 +258,73 @@ def test_a_rate_limit_deferral_is_not_a_failure(tmp_path, con, sandbox):
     assert (outcome.status, outcome.transient) == ("landed", False)
     assert loaded.status == "loaded"
     assert "rate limited" in loaded.message
+
+
+class _WithoutSyntheticHeader:
+    """A loopback proxy to the sandbox that drops its X-SLW-Synthetic header: the same
+    replies as a real platform API gives them, with nothing saying they are invented."""
+
+    def __init__(self, upstream: str) -> None:
+        import http.client
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        from urllib.parse import urlsplit
+
+        from social_leadership.platforms.base import SYNTHETIC_HEADER
+
+        target = urlsplit(upstream)
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                connection = http.client.HTTPConnection(target.hostname, target.port)
+                headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+                connection.request("GET", self.path, headers=headers)
+                reply = connection.getresponse()
+                body = reply.read()
+                self.send_response(reply.status)
+                for name, value in reply.getheaders():
+                    if name.lower() not in (SYNTHETIC_HEADER.lower(), "transfer-encoding"):
+                        self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(body)
+                connection.close()
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def __enter__(self) -> _WithoutSyntheticHeader:
+        import threading
+
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_sandbox_counts_are_recorded_synthetic_even_for_real_executives(tmp_path, con, sandbox):
+    # Elon Musk is a real executive of the demo roster, but the sandbox invents his counts:
+    # its replies say so, and the raw rows carry it.
+    extract_platform(
+        "x", ["elonmusk"], sandbox.base_url, TOKEN, tmp_path / "landing", "run-1", NOW, now=NOW
+    )
+    load_platform_day(con, tmp_path / "landing", "x", NOW.date(), "run-1")
+    rows = con.execute(
+        "select account_handle, source, is_synthetic from raw.platform_metrics"
+    ).fetchall()
+    assert rows == [("elonmusk", "api", True)]
+
+
+def test_a_reply_without_the_synthetic_header_is_real(tmp_path, con, sandbox):
+    with _WithoutSyntheticHeader(sandbox.base_url) as real_api:
+        extract_platform(
+            "x", ["elonmusk"], real_api.base_url, TOKEN, tmp_path / "landing", "run-1", NOW, now=NOW
+        )
+    load_platform_day(con, tmp_path / "landing", "x", NOW.date(), "run-1")
+    rows = con.execute(
+        "select account_handle, account_status, is_synthetic from raw.platform_metrics"
+    ).fetchall()
+    assert rows == [("elonmusk", "ok", False)]

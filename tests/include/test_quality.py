@@ -53,6 +53,8 @@ def test_good_marts_pass_and_are_recorded(copied_built_warehouse: Settings) -> N
         "dim_platform",
         "dim_date",
         "fct_country_comparison_yearly",
+        "fct_country_expectations_yearly",
+        "fct_reach_by_country_sector_all_platforms_daily",
     } <= tables
     assert len(audit_rows(copied_built_warehouse, "run-good")) == len(report.results)
 
@@ -152,20 +154,58 @@ def test_an_executive_without_a_current_version_is_critical(
     assert failed == [("dim_executive", "current_versions_of_executive", 1)]
 
 
-def test_share_outside_zero_to_one_in_country_comparison_is_critical(
+def test_percentage_outside_zero_to_hundred_in_country_comparison_is_critical(
     copied_built_warehouse: Settings,
 ) -> None:
     corrupt(
         copied_built_warehouse,
-        "update marts.fct_country_comparison_yearly set active_share = 1.5 "
-        "where country_code = 'DE'",
+        "update marts.fct_country_comparison_yearly set active_share_pct = 150, "
+        "synthetic_executives_pct = -1 where country_code = 'DE'",
     )
 
     report = check_marts(copied_built_warehouse, "run-share")
 
-    assert [(c.table_name, c.column_name) for c in report.critical_failures] == [
-        ("fct_country_comparison_yearly", "active_share")
+    assert sorted((c.table_name, c.column_name) for c in report.critical_failures) == [
+        ("fct_country_comparison_yearly", "active_share_pct"),
+        ("fct_country_comparison_yearly", "synthetic_executives_pct"),
     ]
+
+
+def test_every_share_column_of_every_mart_is_a_checked_percentage_or_ratio(
+    synthetic_built_warehouse: BuiltWarehouse,
+) -> None:
+    # Shares are named *_pct (0-100) or *_ratio (0-1), the same way in every mart, and GX
+    # holds each to its range; no column is a share under another name.
+    with duckdb.connect(
+        str(synthetic_built_warehouse.settings.warehouse_path), read_only=True
+    ) as con:
+        columns = con.execute(
+            "select table_name, column_name from duckdb_columns() where schema_name = 'marts'"
+        ).fetchall()
+    misnamed = [
+        f"{table}.{column}"
+        for table, column in columns
+        if ("share" in column or "percent" in column or "ratio" in column)
+        and not column.endswith(("_pct", "_ratio"))
+    ]
+    assert misnamed == []
+    ranges = {
+        (suite.table, expectation.column): (expectation.min_value, expectation.max_value)
+        for suite in MART_SUITES
+        for expectation in suite.expectations()
+        if expectation.expectation_type == "expect_column_values_to_be_between"
+    }
+    # margin_of_error_pct is in percentage points (a half-width), not a share.
+    shares = [
+        (table, column)
+        for table, column in columns
+        if column.endswith("_pct") and column != "margin_of_error_pct"
+    ]
+    assert len(shares) >= 10
+    unchecked = [
+        f"{table}.{column}" for table, column in shares if ranges.get((table, column)) != (0, 100)
+    ]
+    assert unchecked == []
 
 
 def _verdicts(report: object) -> list[tuple[str, str, str | None, bool, int | None]]:
@@ -187,7 +227,7 @@ def test_daily_facts_are_validated_in_bounded_slices_with_the_same_verdicts(
         "(select max(metric_date) from marts.fct_executive_reach_daily) "
         "and executive_id = 'us_one'",
         "insert into marts.fct_reach_by_country_sector_daily "
-        "select * replace (null as metric_date, 1.5 as active_share) "
+        "select * replace (null as metric_date, 150.0 as active_share_pct) "
         "from marts.fct_reach_by_country_sector_daily limit 1",
         # Missing counts, which GX leaves out of the unexpected share.
         "update marts.fct_executive_reach_daily set followers = null where executive_id = 'fr_one'",
@@ -204,7 +244,7 @@ def test_daily_facts_are_validated_in_bounded_slices_with_the_same_verdicts(
     assert _verdicts(sliced) == _verdicts(whole)
     failed = {(c.table_name, c.column_name, c.unexpected_count) for c in sliced.failed}
     assert ("fct_executive_reach_daily", "followers", 2) in failed
-    assert ("fct_reach_by_country_sector_daily", "active_share", 1) in failed
+    assert ("fct_reach_by_country_sector_daily", "active_share_pct", 1) in failed
     # The recorded figures are the table's, not a slice's.
     for table, expectation, column, key in (
         (
@@ -232,7 +272,9 @@ def test_daily_facts_are_validated_in_bounded_slices_with_the_same_verdicts(
             table = suite.table
             frames = list(_frames(con, suite, 40))
             total = con.execute(f"select count(*) from marts.{table}").fetchone()
-            assert len(frames) > 3
+            assert total is not None
+            # At least as many slices as 40 rows need (the rollup has 3 groups a day).
+            assert len(frames) >= max(3, -(-total[0] // 40))
             assert sum(len(frame) for frame in frames) == (total[0] if total else -1)
             assert max(len(frame) for frame in frames) <= 40
 
@@ -242,6 +284,7 @@ def test_no_sliced_table_needs_the_whole_table_at_once() -> None:
     assert {suite.table for suite in sliced} == {
         "fct_executive_reach_daily",
         "fct_reach_by_country_sector_daily",
+        "fct_reach_by_country_sector_all_platforms_daily",
     }
     for suite in sliced:
         assert suite.prepare is None

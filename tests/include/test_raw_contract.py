@@ -149,3 +149,30 @@ def test_a_column_table_line_that_says_too_little_is_refused(table: str, message
 
     with pytest.raises(ValueError, match=re.escape(message)):
         _columns(table)
+
+
+def test_a_warehouse_from_before_the_synthetic_flags_is_migrated() -> None:
+    import duckdb
+
+    from social_leadership.raw_contract import RAW_DDL
+    from social_leadership.warehouse import ensure_schema
+
+    con = duckdb.connect()
+    # The contract as it was: raw.platform_metrics and raw.history_imports without the flag.
+    con.execute(RAW_DDL.replace(",\n    is_synthetic boolean not null\n);", "\n);"))
+    assert con.execute(
+        "select count(*) from duckdb_columns() where schema_name = 'raw' "
+        "and column_name = 'is_synthetic' and table_name in ('platform_metrics', 'history_imports')"
+    ).fetchone() == (0,)
+    con.execute("insert into raw.history_imports values (1, 'h.csv', 1, 1, 0, now())")
+
+    ensure_schema(con)
+    ensure_schema(con)
+
+    assert con.execute("select is_synthetic from raw.history_imports").fetchall() == [(False,)]
+    flags = con.execute(
+        "select table_name, is_nullable, column_default from duckdb_columns() "
+        "where schema_name = 'raw' and column_name = 'is_synthetic' order by table_name"
+    ).fetchall()
+    assert ("history_imports", False, None) in flags
+    assert ("platform_metrics", False, None) in flags

@@ -114,7 +114,7 @@ def test_an_executive_in_luxembourg_or_chile_builds_the_warehouse(
                 for executive, *_ in EXECUTIVES_ABROAD:
                     con.execute(
                         "insert into raw.platform_metrics values "
-                        "('x', ?, ?, ?, 'ok', ?, 1, 1, ?, 'api', null, ?)",
+                        "('x', ?, ?, ?, 'ok', ?, 1, 1, ?, 'api', null, ?, false)",
                         [
                             snapshot,
                             f"{executive}_x",

@@ -37,7 +37,9 @@ EXPECTED_MARTS = {
     "dim_platform",
     "dim_sector",
     "fct_country_comparison_yearly",
+    "fct_country_expectations_yearly",
     "fct_executive_reach_daily",
+    "fct_reach_by_country_sector_all_platforms_daily",
     "fct_reach_by_country_sector_daily",
     "fct_survey_results",
 }

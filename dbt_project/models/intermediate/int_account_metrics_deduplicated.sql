@@ -42,7 +42,8 @@ imported as (
         imported_metrics.posts,
         cast(imported_metrics.snapshot_date as timestamp) at time zone 'UTC' as observed_at,
         'import' as metric_source,
-        imports.loaded_at
+        imports.loaded_at,
+        imports.is_synthetic
     from imported_metrics
     inner join imports on imported_metrics.import_id = imports.import_id
 ),
@@ -59,7 +60,8 @@ metrics as (
         posts,
         observed_at,
         metric_source,
-        loaded_at
+        loaded_at,
+        is_synthetic
     from api_metrics
     union all
     select * from imported
@@ -83,7 +85,8 @@ deduplicated as (
         posts,
         observed_at,
         metric_source,
-        loaded_at
+        loaded_at,
+        is_synthetic
     from counted
     qualify row_number() over (
         partition by platform, account_handle, snapshot_date

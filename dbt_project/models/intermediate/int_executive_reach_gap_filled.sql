@@ -115,7 +115,8 @@ executive_observations as (
         observations.following,
         observations.posts,
         observations.observed_at,
-        observations.metric_source
+        observations.metric_source,
+        observations.is_synthetic
     from observations
     inner join accounts
         on
@@ -181,6 +182,7 @@ gap_filled as (
         executive_observations.posts,
         executive_observations.observed_at,
         executive_observations.metric_source,
+        executive_observations.is_synthetic,
         spine_with_last_observation.last_observed_date,
         spine_with_last_observation.metric_date
         = spine_with_last_observation.last_observed_date as is_observed

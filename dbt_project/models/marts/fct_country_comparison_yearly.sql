@@ -2,8 +2,10 @@
 -- social platforms and how far they reach, beside what the public expects of CEOs. A year
 -- is measured on its last day with reach data (the latest day for the running year), so
 -- a year reads like a year-end balance, not an average over changing rosters.
--- The expectation is the country's own survey figure where one exists, else the global
--- one, each from the latest wave not after the year.
+-- The expectation shown is the headline question (var('ceo_expectation_question_id'), the
+-- founding brief's "CEOs should take a clear stand"), taken from
+-- fct_country_expectations_yearly, which holds every expectation question with its
+-- provenance and picks the country's own figure over the global one.
 with
 
 reach as (
@@ -18,8 +20,9 @@ countries as (
     select * from {{ ref('dim_country') }}
 ),
 
-survey_results as (
-    select * from {{ ref('fct_survey_results') }}
+expectations as (
+    select * from {{ ref('fct_country_expectations_yearly') }}
+    where question_id = '{{ var("ceo_expectation_question_id") }}'
 ),
 
 year_ends as (
@@ -30,16 +33,48 @@ year_ends as (
     group by year(metric_date)
 ),
 
-tracked as (
+tracked_executives as (
     select
+        executives.executive_id,
         executives.country_code,
+        executives.is_synthetic,
         year_ends.calendar_year,
-        year_ends.as_of_date,
-        count(*) as executives_tracked
+        year_ends.as_of_date
     from year_ends
     inner join executives
         on {{ executive_version_valid_on('executives', 'year_ends.as_of_date') }}
-    group by executives.country_code, year_ends.calendar_year, year_ends.as_of_date
+),
+
+-- Executives whose counts on the year's last day are synthetic (sandbox, demo history).
+synthetic_counts as (
+    select distinct
+        reach.executive_id,
+        reach.metric_date
+    from reach
+    inner join year_ends
+        on reach.metric_date = year_ends.as_of_date
+    where reach.is_synthetic
+),
+
+tracked as (
+    select
+        tracked_executives.country_code,
+        tracked_executives.calendar_year,
+        tracked_executives.as_of_date,
+        count(*) as executives_tracked,
+        -- Synthetic: a demo executive, or a real one shown with invented counts.
+        count(*) filter (
+            where tracked_executives.is_synthetic or synthetic_counts.executive_id is not null
+        ) as executives_synthetic
+    from tracked_executives
+    left join synthetic_counts
+        on
+            tracked_executives.executive_id = synthetic_counts.executive_id
+            and tracked_executives.as_of_date = synthetic_counts.metric_date
+    group by
+        tracked_executives.country_code,
+        tracked_executives.calendar_year,
+        tracked_executives.as_of_date
 ),
 
 -- Reach per executive is summed over platforms first, so the median is over leaders.
@@ -67,48 +102,6 @@ active as (
     group by country_code, calendar_year
 ),
 
-expectations as (
-    select
-        survey_source_id,
-        wave,
-        scope,
-        value,
-        is_synthetic,
-        lower(scope) = 'global' as is_global
-    from survey_results
-    where
-        question_id = '{{ var("ceo_expectation_question_id") }}'
-        and measure = '{{ var("ceo_expectation_measure") }}'
-),
-
-chosen_expectations as (
-    select
-        tracked.country_code,
-        tracked.calendar_year,
-        expectations.survey_source_id,
-        expectations.wave,
-        expectations.value,
-        expectations.is_synthetic,
-        not expectations.is_global as is_country_figure
-    from tracked
-    inner join expectations
-        on
-            tracked.calendar_year >= expectations.wave
-            and (
-                expectations.is_global
-                or tracked.country_code = upper(expectations.scope)
-            )
-    qualify row_number() over (
-        partition by tracked.country_code, tracked.calendar_year
-        -- A real figure always beats a synthetic (demo) one, whatever its scope or wave.
-        order by
-            expectations.is_synthetic asc,
-            expectations.is_global asc,
-            expectations.wave desc,
-            expectations.survey_source_id asc
-    ) = 1
-),
-
 final as (
     select
         tracked.country_code,
@@ -118,15 +111,21 @@ final as (
         tracked.as_of_date,
         tracked.executives_tracked,
         coalesce(active.executives_active, 0) as executives_active,
-        cast(coalesce(active.executives_active, 0) as double)
-        / tracked.executives_tracked as active_share,
+        100.0 * coalesce(active.executives_active, 0)
+        / tracked.executives_tracked as active_share_pct,
         cast(active.median_followers as double) as median_followers,
         cast(coalesce(active.total_followers, 0) as bigint) as total_followers,
-        chosen_expectations.value as expectation_share_pct,
-        chosen_expectations.is_country_figure as is_country_expectation,
-        chosen_expectations.wave as expectation_wave,
-        chosen_expectations.survey_source_id as expectation_source_id,
-        chosen_expectations.is_synthetic as is_synthetic_expectation
+        100.0 * tracked.executives_synthetic
+        / tracked.executives_tracked as synthetic_executives_pct,
+        '{{ var("ceo_expectation_question_id") }}' as expectation_question_id,
+        expectations.expectation_share_pct,
+        expectations.ci_lower_pct as expectation_ci_lower_pct,
+        expectations.ci_upper_pct as expectation_ci_upper_pct,
+        expectations.sample_size as expectation_sample_size,
+        expectations.is_country_figure as is_country_expectation,
+        expectations.wave as expectation_wave,
+        expectations.survey_source_id as expectation_source_id,
+        expectations.is_synthetic as is_synthetic_expectation
     from tracked
     inner join countries
         on tracked.country_code = countries.country_code
@@ -134,10 +133,10 @@ final as (
         on
             tracked.country_code = active.country_code
             and tracked.calendar_year = active.calendar_year
-    left join chosen_expectations
+    left join expectations
         on
-            tracked.country_code = chosen_expectations.country_code
-            and tracked.calendar_year = chosen_expectations.calendar_year
+            tracked.country_code = expectations.country_code
+            and tracked.calendar_year = expectations.calendar_year
 )
 
 select * from final

@@ -84,7 +84,8 @@ with_changes as (
         reach_days.followers - four_weeks_before.followers as followers_change_28d,
         reach_days.is_observed,
         reach_days.observed_at,
-        reach_days.metric_source
+        reach_days.metric_source,
+        reach_days.is_synthetic
     from reach_days
     left join reach_days as day_before
         on
@@ -112,6 +113,7 @@ final as (
         with_changes.platform,
         with_changes.metric_date,
         with_changes.account_handle,
+        executives.company_id,
         executives.company_name,
         executives.country_code,
         executives.sector,
@@ -124,6 +126,9 @@ final as (
         with_changes.is_observed,
         with_changes.observed_at,
         with_changes.metric_source as source,
+        -- Synthetic when the executive is (demo roster) or the counts are (sandbox reply,
+        -- demo history), so a real executive's invented counts are labelled too.
+        coalesce(executives.is_synthetic or with_changes.is_synthetic, false) as is_synthetic,
         executives.executive_version_id
     from with_changes
     inner join executives

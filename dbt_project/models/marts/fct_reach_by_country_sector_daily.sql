@@ -1,5 +1,7 @@
--- Every group with a tracked executive appears for every platform-day that has data, so a
--- country where no executive is active shows active_share 0 instead of dropping out of
+-- Per platform only: the cross-platform rollup is fct_reach_by_country_sector_all_platforms_daily,
+-- so summing a measure over this table's platforms never counts a platform twice. Every
+-- group with a tracked executive appears for every platform-day that has data, so a
+-- country where no executive is active shows active_share_pct 0 instead of dropping out of
 -- the comparison. Tracked counts executives by the dim_executive version valid that day.
 --
 -- Incremental like fct_executive_reach_daily, and never from a later day than that fact
@@ -14,44 +16,8 @@
         on_schema_change='fail',
     )
 }}
-{%- set tracked_changed_from -%}
-    with stored as (
-        select
-            country_code,
-            sector,
-            metric_date,
-            executives_tracked
-        from {{ this }}
-        where platform = 'all'
-    ),
-
-    stored_days as (
-        select distinct metric_date from stored
-    ),
-
-    expected as (
-        select
-            versions.country_code,
-            versions.sector,
-            stored_days.metric_date,
-            count(*) as executives_tracked
-        from stored_days
-        inner join {{ ref('dim_executive') }} as versions
-            on {{ executive_version_valid_on('versions', 'stored_days.metric_date') }}
-        group by versions.country_code, versions.sector, stored_days.metric_date
-    )
-
-    select min(coalesce(stored.metric_date, expected.metric_date))
-    from stored
-    full outer join expected
-        on
-            stored.country_code = expected.country_code
-            and stored.sector = expected.sector
-            and stored.metric_date = expected.metric_date
-    where stored.executives_tracked is distinct from expected.executives_tracked
-{%- endset %}
 {%- set rebuild_from = upstream_rebuild_from(
-    incremental_rebuild_from(earlier_start_sql=tracked_changed_from),
+    incremental_rebuild_from(earlier_start_sql=tracked_counts_changed_from()),
     'fct_executive_reach_daily',
 ) %}
 {%- do record_rebuild_from(rebuild_from) %}
@@ -73,16 +39,27 @@ reach_dates as (
     select distinct metric_date from reach
 ),
 
-tracked_groups as (
+tracked_executives as (
     select
+        executives.executive_id,
         executives.country_code,
         executives.sector,
-        reach_dates.metric_date,
-        count(*) as executives_tracked
+        executives.is_synthetic,
+        reach_dates.metric_date
     from reach_dates
     inner join executives
         on {{ executive_version_valid_on('executives', 'reach_dates.metric_date') }}
-    group by executives.country_code, executives.sector, reach_dates.metric_date
+),
+
+tracked_groups as (
+    select
+        country_code,
+        sector,
+        metric_date,
+        count(*) as executives_tracked,
+        count(*) filter (where is_synthetic) as executives_synthetic
+    from tracked_executives
+    group by country_code, sector, metric_date
 ),
 
 platform_days as (
@@ -90,19 +67,27 @@ platform_days as (
         platform,
         metric_date
     from reach
-    union all
+),
+
+-- A tracked executive is synthetic on a platform-day when the roster says so (counted in
+-- tracked_groups) or when a real executive's counts on that platform are (sandbox reply,
+-- demo history). The roster flag comes by the version id, a join with the small dimension
+-- rather than with every tracked executive on every platform.
+real_executives_synthetic_counts as (
     select
-        'all' as platform,
-        metric_date
-    from reach_dates
+        reach.country_code,
+        reach.sector,
+        reach.platform,
+        reach.metric_date,
+        count(distinct reach.executive_id) as executives_synthetic
+    from reach
+    inner join executives
+        on reach.executive_version_id = executives.executive_version_id
+    where reach.is_synthetic and not executives.is_synthetic
+    group by reach.country_code, reach.sector, reach.platform, reach.metric_date
 ),
 
-active_reach as (
-    select * from reach
-    where followers is not null
-),
-
-per_platform as (
+measures as (
     select
         country_code,
         sector,
@@ -112,36 +97,9 @@ per_platform as (
         sum(followers) as total_followers,
         median(followers) as median_followers,
         sum(followers_change_28d) as followers_change_28d
-    from active_reach
+    from reach
+    where followers is not null
     group by country_code, sector, platform, metric_date
-),
-
--- The all-platforms median is over executives, so each executive's platforms are summed
--- first; a median over platform rows would count multi-platform executives twice.
-executive_totals as (
-    select
-        executive_id,
-        country_code,
-        sector,
-        metric_date,
-        sum(followers) as followers,
-        sum(followers_change_28d) as followers_change_28d
-    from active_reach
-    group by executive_id, country_code, sector, metric_date
-),
-
-across_platforms as (
-    select
-        country_code,
-        sector,
-        'all' as platform,
-        metric_date,
-        count(*) as executives_active,
-        sum(followers) as total_followers,
-        median(followers) as median_followers,
-        sum(followers_change_28d) as followers_change_28d
-    from executive_totals
-    group by country_code, sector, metric_date
 ),
 
 group_days as (
@@ -149,17 +107,12 @@ group_days as (
         tracked_groups.country_code,
         tracked_groups.sector,
         tracked_groups.executives_tracked,
+        tracked_groups.executives_synthetic,
         platform_days.platform,
         platform_days.metric_date
     from tracked_groups
     inner join platform_days
         on tracked_groups.metric_date = platform_days.metric_date
-),
-
-measures as (
-    select * from per_platform
-    union all
-    select * from across_platforms
 ),
 
 final as (
@@ -170,12 +123,16 @@ final as (
         group_days.metric_date,
         group_days.executives_tracked,
         coalesce(measures.executives_active, 0) as executives_active,
-        cast(coalesce(measures.executives_active, 0) as double)
-        / group_days.executives_tracked as active_share,
+        100.0 * coalesce(measures.executives_active, 0)
+        / group_days.executives_tracked as active_share_pct,
         -- DuckDB widens sums of bigint to hugeint, which pandas and most BI drivers reject.
         cast(coalesce(measures.total_followers, 0) as bigint) as total_followers,
         cast(measures.median_followers as double) as median_followers,
-        cast(measures.followers_change_28d as bigint) as followers_change_28d
+        cast(measures.followers_change_28d as bigint) as followers_change_28d,
+        100.0 * (
+            group_days.executives_synthetic
+            + coalesce(real_executives_synthetic_counts.executives_synthetic, 0)
+        ) / group_days.executives_tracked as synthetic_executives_pct
     from group_days
     left join measures
         on
@@ -183,6 +140,12 @@ final as (
             and group_days.sector = measures.sector
             and group_days.platform = measures.platform
             and group_days.metric_date = measures.metric_date
+    left join real_executives_synthetic_counts
+        on
+            group_days.country_code = real_executives_synthetic_counts.country_code
+            and group_days.sector = real_executives_synthetic_counts.sector
+            and group_days.platform = real_executives_synthetic_counts.platform
+            and group_days.metric_date = real_executives_synthetic_counts.metric_date
 )
 
 select * from final

@@ -11,7 +11,8 @@ renamed as (
         rows_read,
         rows_loaded,
         rows_rejected,
-        loaded_at
+        loaded_at,
+        is_synthetic
     from source
 )
 

@@ -17,7 +17,8 @@ renamed as (
         observed_at,
         source as metric_source,
         landing_path,
-        loaded_at
+        loaded_at,
+        is_synthetic
     from source
 )
 

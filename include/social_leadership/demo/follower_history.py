@@ -1,6 +1,7 @@
 """Synthetic demo follower history: every roster account's counts for two years up to
 yesterday, on the sandbox's own curve (:mod:`.synthetic`), imported as an ordinary history
-file so that the demo's marts show time series after the first ``make run``."""
+file (recorded as synthetic) so that the demo's marts show time series after the first
+``make run``."""
 
 from __future__ import annotations
 
@@ -81,4 +82,6 @@ def seed_demo_history(
     partial = target.with_name(target.name + ".tmp")
     pq.write_table(demo_history_table(roster, today - timedelta(days=1)), partial)
     partial.replace(target)
-    return import_history(con, target, roster, quarantine_dir, today=today)
+    # Labelled at the source: the import records the file as synthetic, and every mart row
+    # built from it carries is_synthetic.
+    return import_history(con, target, roster, quarantine_dir, today=today, is_synthetic=True)

@@ -49,6 +49,14 @@ class PlatformError(Exception):
     """A platform call failed in a way retrying will not fix. Messages hold no credentials."""
 
 
+# A reply carrying this header with the value ``true`` holds invented counts: the sandbox
+# API (social_leadership.sandbox) sends it on every reply, no real platform API does. The
+# connectors keep it with the response and the loader records it per raw row
+# (raw.platform_metrics.is_synthetic), so synthetic data is labelled at its source without
+# production code knowing the demo.
+SYNTHETIC_HEADER = "X-SLW-Synthetic"
+
+
 @dataclass(frozen=True)
 class RawResponse:
     platform: str
@@ -58,6 +66,8 @@ class RawResponse:
     body: bytes
     fetched_at: datetime
     elapsed_ms: float
+    # The reply said its counts are synthetic (SYNTHETIC_HEADER).
+    is_synthetic: bool = False
 
 
 @dataclass(frozen=True)
@@ -543,6 +553,7 @@ class Connector(ABC):
                 body=body,
                 fetched_at=fetched_at,
                 elapsed_ms=round(elapsed_ms, 3),
+                is_synthetic=is_synthetic_reply(response.headers),
             )
             return raw, response.headers
 
@@ -595,6 +606,12 @@ class Connector(ABC):
                     reset = reset.replace(tzinfo=UTC)
                 return max(0.0, (reset - now).total_seconds())
         return None
+
+
+def is_synthetic_reply(headers: httpx.Headers | dict[str, str]) -> bool:
+    """Whether a reply's headers say its counts are synthetic (:data:`SYNTHETIC_HEADER`)."""
+    value = _header(headers, SYNTHETIC_HEADER.lower())
+    return value is not None and value.strip().lower() == "true"
 
 
 def _header(headers: httpx.Headers | dict[str, str], name: str) -> str | None:

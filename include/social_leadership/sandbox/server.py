@@ -39,7 +39,7 @@ from social_leadership.demo.synthetic import (
     synthetic_did,
     synthetic_metrics,
 )
-from social_leadership.platforms.base import redact_url
+from social_leadership.platforms.base import SYNTHETIC_HEADER, redact_url
 from social_leadership.platforms.registry import connector_class, is_registered
 from social_leadership.roster import Roster, load_roster
 from social_leadership.settings import load_settings
@@ -999,6 +999,11 @@ def _handler_for(sandbox: SandboxServer) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Length", str(len(payload)))
             for name, value in (reply.headers or {}).items():
                 self.send_header(name, value)
+            # Every count the sandbox serves is invented, the five real executives' too. An
+            # extra header (no real API sends it, and clients following the reference ignore
+            # unknown headers) lets the connectors record that per raw row without anything
+            # in production code knowing the demo: platforms.base.SYNTHETIC_HEADER.
+            self.send_header(SYNTHETIC_HEADER, "true")
             self.end_headers()
             self.wfile.write(payload)
 

@@ -70,6 +70,8 @@ def test_demo_history_is_seeded_once(con: duckdb.DuckDBPyConnection, tmp_path: P
     assert first.last_date == TODAY - timedelta(days=1)
     assert second is None
     assert con.execute("select count(*) from raw.imported_metrics").fetchone() == (3 * 730,)
+    # Invented counts, real executives' included: the import says so at the source.
+    assert con.execute("select is_synthetic from raw.history_imports").fetchall() == [(True,)]
 
 
 def test_demo_microdata_is_synthetic_deterministic_and_loads_beside_the_bundled_figures(
