@@ -777,9 +777,26 @@ def _maintain_lake(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
 
 
 def _creation_order(ctx: _Context) -> list[str]:
-    """Tables a foreign key references first, so each reference exists when declared."""
-    referenced = referenced_tables(ctx.contracts)
-    return sorted(ctx.columns, key=lambda table: (table not in referenced, table))
+    """Every table after the tables its foreign keys reference (a dimension may reference
+    another: an executive version its company), so each reference exists when declared."""
+    ordered: list[str] = []
+    visiting: set[str] = set()
+
+    def visit(table: str) -> None:
+        if table in ordered or table not in ctx.columns:
+            return
+        if table in visiting:
+            raise ContractError(f"foreign keys form a cycle through {table}")
+        visiting.add(table)
+        contract = ctx.contracts.get(table)
+        for key in contract.foreign_keys if contract else ():
+            visit(key.references)
+        visiting.discard(table)
+        ordered.append(table)
+
+    for table in sorted(ctx.columns):
+        visit(table)
+    return ordered
 
 
 def _build_file(con: duckdb.DuckDBPyConnection, ctx: _Context) -> None:
@@ -812,6 +829,7 @@ def _update_file(con: duckdb.DuckDBPyConnection, ctx: _Context) -> None:
     """
     referenced = referenced_tables(ctx.contracts)
     facts = [t for t in ctx.plan if t not in referenced]
+    dimensions = [t for t in _creation_order(ctx) if t in referenced]
     for table in facts:
         change = ctx.plan[table]
         target = _mart(FILE_ALIAS, table)
@@ -821,7 +839,11 @@ def _update_file(con: duckdb.DuckDBPyConnection, ctx: _Context) -> None:
             )
         elif change.mode == FULL:
             con.execute(f"delete from {target}")
-    for table in sorted(referenced & set(ctx.plan)):
+    # Keys gone from a dimension go once nothing references them any more (its referrers'
+    # stale rows first), new and changed rows come in before the rows that reference them.
+    for table in reversed(dimensions):
+        _delete_missing_keys(con, table, ctx)
+    for table in dimensions:
         _upsert_dimension(con, table, ctx)
     for table in facts:
         change = ctx.plan[table]
@@ -836,10 +858,8 @@ def _update_file(con: duckdb.DuckDBPyConnection, ctx: _Context) -> None:
             con.execute(f"insert into {target} by name select * from {source}")
 
 
-def _upsert_dimension(con: duckdb.DuckDBPyConnection, table: str, ctx: _Context) -> None:
+def _delete_missing_keys(con: duckdb.DuckDBPyConnection, table: str, ctx: _Context) -> None:
     key = ctx.contracts[table].primary_key
-    names = [name for name, _ in ctx.columns[table]]
-    others = [name for name in names if name not in key]
     source, target = _mart(WORKING_ALIAS, table), _mart(FILE_ALIAS, table)
     matches = " and ".join(
         f"kept.{quote_identifier(c)} = served.{quote_identifier(c)}" for c in key
@@ -848,15 +868,26 @@ def _upsert_dimension(con: duckdb.DuckDBPyConnection, table: str, ctx: _Context)
         f"delete from {target} as served where not exists "
         f"(select 1 from {source} as kept where {matches})"
     )
+
+
+def _upsert_dimension(con: duckdb.DuckDBPyConnection, table: str, ctx: _Context) -> None:
+    key = ctx.contracts[table].primary_key
+    names = [name for name, _ in ctx.columns[table]]
+    others = [name for name in names if name not in key]
+    source, target = _mart(WORKING_ALIAS, table), _mart(FILE_ALIAS, table)
     update = (
         "do update set "
         + ", ".join(f"{quote_identifier(c)} = excluded.{quote_identifier(c)}" for c in others)
         if others
         else "do nothing"
     )
+    # Only the rows that differ: rewriting an unchanged row that others reference is
+    # needless work and, for DuckDB, a delete of a referenced key.
+    columns = _column_list(names)
     con.execute(
-        f"insert into {target} ({_column_list(names)}) select {_column_list(names)} "
-        f"from {source} on conflict ({_column_list(key)}) {update}"
+        f"insert into {target} ({columns}) select {columns} from "
+        f"(select {columns} from {source} except select {columns} from {target}) "
+        f"on conflict ({_column_list(key)}) {update}"
     )
 
 
