@@ -137,4 +137,7 @@ final as (
             and {{ executive_version_valid_on('executives', 'with_changes.metric_date') }}
 )
 
+-- In day order: a full build lays the days out in sequence, so the filters on recent
+-- days of later daily builds and publishes skip the older row groups.
 select * from final
+order by metric_date

@@ -148,4 +148,7 @@ final as (
             and group_days.metric_date = real_executives_synthetic_counts.metric_date
 )
 
+-- In day order: a full build lays the days out in sequence, so the filters on recent
+-- days of later daily builds and publishes skip the older row groups.
 select * from final
+order by metric_date
