@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import statistics
 import sys
 import time
@@ -100,7 +101,8 @@ def add_days(con: object, first_day: date, days: int) -> None:
             cast(date '{first_day}' + cast(d as integer) as timestamp) + interval 6 hour,
             'api',
             null,
-            cast(date '{first_day}' + cast(d as integer) as timestamp) + interval 7 hour
+            cast(date '{first_day}' + cast(d as integer) as timestamp) + interval 7 hour,
+            false
         from raw.roster_accounts as accounts
         cross join range({days}) as t (d)
         where hash(accounts.account_handle || d) % 25 != 0
@@ -151,16 +153,33 @@ def generate_warehouse(
     return settings
 
 
+# Set by bench/run.py for one run of several benchmarks: the built warehouses are kept
+# there, so the benchmarks that start from the same ones generate and build them once.
+CACHE_VARIABLE = "SLW_BENCH_CACHE_DIR"
+
+
 def build_bench_warehouses(root: Path) -> dict[str, Settings]:
     """The 3-year (``3y``) and 30-day (``30d``) warehouses under ``root``, built in full
-    with ``dbt build``, each in its own ``SLW_DATA_DIR``."""
+    with ``dbt build``, each in its own ``SLW_DATA_DIR`` (copied from the run's cache when
+    an earlier benchmark built them)."""
     from social_leadership.dbt_runner import run_dbt
+    from social_leadership.settings import load_settings
 
     clear_path_settings()
-    return {
-        label: generate_warehouse(root, label, days, lambda s: run_dbt(["build"], s))
-        for label, days in (("3y", LONG_DAYS), ("30d", SHORT_DAYS))
-    }
+    cache = Path(os.environ[CACHE_VARIABLE]) if os.environ.get(CACHE_VARIABLE) else None
+    warehouses = {}
+    for label, days in (("3y", LONG_DAYS), ("30d", SHORT_DAYS)):
+        cached = cache / label if cache is not None else None
+        if cached is not None and cached.is_dir():
+            shutil.copytree(cached, root / label, symlinks=True)
+            os.environ["SLW_DATA_DIR"] = str(root / label)
+            warehouses[label] = load_settings()
+            print(f"{label}: built warehouse copied from this run's cache", flush=True)
+            continue
+        warehouses[label] = generate_warehouse(root, label, days, lambda s: run_dbt(["build"], s))
+        if cached is not None:
+            shutil.copytree(root / label, cached, symlinks=True)
+    return warehouses
 
 
 def clear_path_settings() -> None:

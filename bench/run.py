@@ -8,11 +8,15 @@ by side in one run. Exits non-zero when a benchmark fails or misses its bound.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
+# bench/_common.CACHE_VARIABLE (not imported: importing _common loads the package).
+CACHE_VARIABLE = "SLW_BENCH_CACHE_DIR"
 
 
 def available() -> dict[str, Path]:
@@ -27,11 +31,14 @@ def main(argv: list[str]) -> int:
         print(f"unknown benchmark(s): {', '.join(unknown)}; known: {', '.join(benches)}")
         return 2
     failed = []
-    for name in names:
-        print(f"== {name}", flush=True)
-        completed = subprocess.run([sys.executable, str(benches[name])], check=False)
-        if completed.returncode != 0:
-            failed.append(name)
+    # Warehouses built by one benchmark are reused by the next that starts from them.
+    with tempfile.TemporaryDirectory(prefix="slw-bench-cache-") as cache:
+        env = {**os.environ, CACHE_VARIABLE: cache}
+        for name in names:
+            print(f"== {name}", flush=True)
+            completed = subprocess.run([sys.executable, str(benches[name])], check=False, env=env)
+            if completed.returncode != 0:
+                failed.append(name)
     if failed:
         print(f"benchmarks failed or out of bound: {', '.join(failed)}")
         return 1
