@@ -97,6 +97,7 @@ GRAIN_KEY = "slw_grain"
 DESCRIPTION_KEY = "slw_description"
 SYNTHETIC_KEY = "slw_contains_synthetic_data"
 PRIMARY_KEY_KEY = "slw_primary_key"
+FOREIGN_KEYS_KEY = "slw_joins"
 COLUMN_DESCRIPTION_KEY = b"description"
 VERSION_PREFIX = "publication-"
 _STAMP_FORMAT = "%Y%m%dT%H%M%S%fZ"
@@ -432,6 +433,7 @@ def table_definition(
             f"foreign key ({_column_list(key.columns)}) references "
             f"{quote_identifier(key.references)} ({_column_list(key.referenced_columns)})"
             for key in contract.foreign_keys
+            if key.declared
         )
     return ", ".join(parts)
 
@@ -587,6 +589,8 @@ def table_comment(
         parts.append(f"Grain: {contract.grain.rstrip('.')}.")
     if contract and contract.primary_key:
         parts.append(f"Key: {', '.join(contract.primary_key)}.")
+    if contract and contract.foreign_keys:
+        parts.append(f"Joins: {'; '.join(key.describe() for key in contract.foreign_keys)}.")
     if not synthetic:
         parts.append("Holds no synthetic data.")
     parts.append(
@@ -962,6 +966,9 @@ def _arrow_schema_metadata(ctx: _Context, table: str) -> dict[bytes, bytes]:
         GRAIN_KEY: contract.grain if contract else "",
         DESCRIPTION_KEY: contract.description if contract else "",
         PRIMARY_KEY_KEY: ",".join(contract.primary_key) if contract else "",
+        FOREIGN_KEYS_KEY: "; ".join(k.describe() for k in contract.foreign_keys)
+        if contract
+        else "",
         SYNTHETIC_KEY: "true" if ctx.synthetic_tables.get(table) else "false",
     }
     return {key.encode(): value.encode() for key, value in values.items()}
