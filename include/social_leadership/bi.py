@@ -25,7 +25,7 @@ from urllib.parse import urlencode
 
 import duckdb
 
-from social_leadership.serving_lake import LAKE_EXTENSIONS, extension_path
+from social_leadership.serving_lake import LAKE_EXTENSIONS, extension_path, lake_attach_url
 from social_leadership.settings import Settings
 from social_leadership.sql import quote_literal
 
@@ -35,11 +35,6 @@ if TYPE_CHECKING:
 # The name readers use for the attached catalog: `select * from serving.marts.dim_country`,
 # or just `marts.dim_country` after `use serving`.
 LAKE_ALIAS = "serving"
-
-
-def lake_attach_url(settings: Settings) -> str:
-    """What ``ATTACH`` takes for the serving catalog: ``ducklake:sqlite:<catalog path>``."""
-    return f"ducklake:sqlite:{settings.serving_lake_path}"
 
 
 def lake_setup_statements(settings: Settings) -> list[str]:

@@ -107,6 +107,11 @@ def switch_to_wal(catalog: Path) -> None:
     con.close()
 
 
+def lake_attach_url(settings: Settings) -> str:
+    """What ``ATTACH`` takes for the serving catalog: ``ducklake:sqlite:<catalog path>``."""
+    return f"ducklake:sqlite:{settings.serving_lake_path}"
+
+
 def attach_lake(
     con: duckdb.DuckDBPyConnection, settings: Settings, alias: str, *, read_only: bool
 ) -> None:
@@ -122,6 +127,6 @@ def attach_lake(
         else [f"data_path {quote_literal(str(settings.serving_lake_data_dir) + '/')}"]
     )
     con.execute(
-        f"attach {quote_literal('ducklake:sqlite:' + str(settings.serving_lake_path))} "
+        f"attach {quote_literal(lake_attach_url(settings))} "
         f"as {quote_identifier(alias)} ({', '.join(options)})"
     )
