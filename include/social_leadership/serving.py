@@ -767,7 +767,17 @@ def _publish_to_lake(con: duckdb.DuckDBPyConnection, ctx: _Context) -> None:
 
 def _maintain_lake(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
     """Keep the catalog small: merge the small files daily publishes add, and drop
-    snapshots (and the files only they use) older than the time-travel retention."""
+    snapshots (and the files only they use) older than the time-travel retention.
+
+    Runs after the publication is complete: a failure here is logged, and the next
+    publish tries again, but never fails a publication that readers already see."""
+    try:
+        _compact_lake(con, settings)
+    except duckdb.Error as error:
+        log.warning("serving catalog maintenance failed (the next publish retries): %s", error)
+
+
+def _compact_lake(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
     older_than = datetime.now(tz=UTC) - timedelta(days=settings.serving_snapshot_retention_days)
     con.execute(f"call ducklake_merge_adjacent_files({quote_literal(LAKE_ALIAS)})")
     con.execute(

@@ -338,3 +338,20 @@ def test_an_earlier_publication_stays_readable_by_time_travel(
     # The snapshot of publication 1 still shows the names before the rename.
     assert any(not name.endswith("(renamed)") for name in names_then.values())
     assert list(names_then.values())[-1].endswith("(renamed)")
+
+
+def test_a_failed_catalog_maintenance_does_not_fail_a_finished_publication(
+    copied_built_warehouse: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from social_leadership import serving
+
+    def broken(*_: object) -> None:
+        raise duckdb.IOException("disk full while merging files")
+
+    monkeypatch.setattr(serving, "_compact_lake", broken)
+    publication = publish(copied_built_warehouse, "run-maintenance", synthetic=True)
+    reader = lake_reader(copied_built_warehouse)
+    try:
+        assert latest_publication(reader) == publication.publication_id
+    finally:
+        reader.close()
