@@ -125,6 +125,19 @@ def _survey_results() -> list[gxe.Expectation]:
     ]
 
 
+def _platform_coverage_daily() -> list[gxe.Expectation]:
+    # An API that answered for nobody still shows as a row with accounts_ok 0 (warned in
+    # the load's own audit); a row of no accounts asked would be a build error.
+    return [
+        _critical(gxe.ExpectColumnValuesToBeBetween(column="accounts_asked", min_value=1)),
+        _warning(
+            gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+                column_A="accounts_asked", column_B="accounts_ok", or_equal=True
+            )
+        ),
+    ]
+
+
 def _executive() -> list[gxe.Expectation]:
     return [
         *_non_empty(),
@@ -197,6 +210,7 @@ MART_SUITES: tuple[MartSuite, ...] = (
     MartSuite("fct_country_comparison_yearly", _country_comparison_yearly),
     MartSuite("fct_country_expectations_yearly", _country_expectations_yearly),
     MartSuite("fct_executive_reach_daily", _executive_reach_daily, sliced_by="metric_date"),
+    MartSuite("fct_platform_coverage_daily", _platform_coverage_daily, sliced_by="metric_date"),
     MartSuite(
         "fct_reach_by_country_sector_all_platforms_daily",
         _reach_by_country_sector_daily,

@@ -80,6 +80,11 @@ FILE_ALIAS = "single_file"
 FILE_STORAGE_VERSION = "v1.1.0"
 # The column the daily facts' rebuilt windows are counted in (dbt's incremental macros).
 DATE_COLUMN = "metric_date"
+# The working warehouse's run records copied into every serving form's ``audit`` schema.
+RUN_HISTORY_TABLES = {
+    "quality_results": "Every quality check of every run of the warehouse (GX gate).",
+    "runs": "One row per DAG run: outcome, rows loaded, files and rows quarantined, checks.",
+}
 
 SYNTHETIC_NOTICE = (
     "SYNTHETIC DEMO DATA: generated for demonstration, not real figures about real people."
@@ -708,6 +713,21 @@ def _record_publication(con: duckdb.DuckDBPyConnection, alias: str, ctx: _Contex
             [table, _fingerprint(definition)],
         )
     copy_freshness_to_serving(con, WORKING_ALIAS, alias)
+    _copy_run_history(con, alias, ctx)
+
+
+def _copy_run_history(con: duckdb.DuckDBPyConnection, alias: str, ctx: _Context) -> None:
+    """Replace the serving copy's :data:`RUN_HISTORY_TABLES` with the working warehouse's,
+    whole: readers of the serving copy alone (the weekly report) count quality checks and
+    quarantined files of any past week from them. Each grows by a few rows per run."""
+    for table, comment in RUN_HISTORY_TABLES.items():
+        con.execute(f"drop table if exists {alias}.audit.{table}")
+        if table not in ctx.working_audit:
+            continue
+        con.execute(
+            f"create table {alias}.audit.{table} as select * from {WORKING_ALIAS}.audit.{table}"
+        )
+        con.execute(f"comment on table {alias}.audit.{table} is {quote_literal(comment)}")
 
 
 def _ensure_publication_tables(con: duckdb.DuckDBPyConnection, alias: str, *, keys: bool) -> None:

@@ -81,6 +81,21 @@ def _email_list(text: str) -> str:
 EmailList = Annotated[str, AfterValidator(_email_list)]
 
 
+def _addresses(text: str) -> tuple[str, ...]:
+    return tuple(filter(None, (part.strip() for part in text.split(","))))
+
+
+def _cron(text: str) -> str:
+    from croniter import croniter
+
+    if not croniter.is_valid(text):
+        raise ValueError(f"{text!r} is not a cron expression (five fields, e.g. 0 6 * * 1)")
+    return text
+
+
+CronExpression = Annotated[str, AfterValidator(_cron)]
+
+
 @dataclass(frozen=True)
 class Settings:
     """Resolved settings. Build with :func:`load_settings`; never hard-code a path elsewhere.
@@ -120,11 +135,20 @@ class Settings:
     platform_metrics_deadline_hours: Positive = 6
     stale_platform_days: Positive = 3
     task_retry_delay_seconds: Positive = 30
+    report_emails: EmailList = ""
+    report_schedule: CronExpression = "0 6 * * 1"
+    report_min_executives: Positive = 5
+    report_movers: Positive = 5
 
     @property
     def alert_recipients(self) -> tuple[str, ...]:
         """``SLW_ALERT_EMAILS`` as a list of addresses (empty: no e-mail alerts)."""
-        return tuple(filter(None, (part.strip() for part in self.alert_emails.split(","))))
+        return _addresses(self.alert_emails)
+
+    @property
+    def report_recipients(self) -> tuple[str, ...]:
+        """``SLW_REPORT_EMAILS`` as a list of addresses (empty: the report is not mailed)."""
+        return _addresses(self.report_emails)
 
     def ensure_dirs(self) -> None:
         """Create every folder the pipeline writes to (idempotent)."""
@@ -178,6 +202,8 @@ def _allowed(field_name: str, message: str) -> str:
         return f"a file ({message.removeprefix('Value error, ')})"
     if _email_list in checks:
         return f"comma-separated e-mail addresses ({message.removeprefix('Value error, ')})"
+    if _cron in checks:
+        return message.removeprefix("Value error, ")
     if info.annotation is bool:
         return "true or false (also 1/0, yes/no, on/off)"
     if info.annotation is not int:
@@ -266,6 +292,22 @@ SETTING_DOCS: dict[str, str] = {
     "TASK_RETRY_DELAY_SECONDS": (
         "first delay before Airflow retries a failed task, doubling per try up to 10 "
         "minutes (default 30)"
+    ),
+    "REPORT_EMAILS": (
+        "comma-separated addresses that receive the weekly report (HTML body, PDF attached) "
+        "through the connection slw_smtp (default: none, the report is only written)"
+    ),
+    "REPORT_SCHEDULE": (
+        "cron expression (UTC) of the weekly_report DAG; each run reports the seven days "
+        "before it (default 0 6 * * 1, Monday 06:00)"
+    ),
+    "REPORT_MIN_EXECUTIVES": (
+        "tracked leaders a country needs to appear in the weekly report; DE and US always "
+        "appear (default 5)"
+    ),
+    "REPORT_MOVERS": (
+        "leaders and companies listed per platform and window among the weekly report's "
+        "movers (default 5)"
     ),
     "DEMO": (
         "demo mode (1/0, default off): survey_ingest also loads the synthetic survey "

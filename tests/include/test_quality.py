@@ -55,6 +55,7 @@ def test_good_marts_pass_and_are_recorded(copied_built_warehouse: Settings) -> N
         "fct_country_comparison_yearly",
         "fct_country_expectations_yearly",
         "fct_reach_by_country_sector_all_platforms_daily",
+        "fct_platform_coverage_daily",
     } <= tables
     assert len(audit_rows(copied_built_warehouse, "run-good")) == len(report.results)
 

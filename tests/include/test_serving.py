@@ -39,6 +39,7 @@ EXPECTED_MARTS = {
     "fct_country_comparison_yearly",
     "fct_country_expectations_yearly",
     "fct_executive_reach_daily",
+    "fct_platform_coverage_daily",
     "fct_reach_by_country_sector_all_platforms_daily",
     "fct_reach_by_country_sector_daily",
     "fct_survey_results",

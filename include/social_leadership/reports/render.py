@@ -1,0 +1,330 @@
+"""The weekly report's files: HTML (Jinja, inline SVG), PDF (fpdf2) and CSV figures.
+
+Both documents come from one :class:`~social_leadership.reports.data.WeeklyReportData` and
+the same charts. Nothing in them depends on when or where they are rendered: the same
+serving data gives byte-identical HTML and CSV files, and a PDF with the same text (its
+creation date is the report's last day).
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from datetime import UTC, datetime, time
+from pathlib import Path
+
+import jinja2
+import matplotlib
+from fpdf import FPDF
+
+from social_leadership.reports.charts import Chart, all_charts
+from social_leadership.reports.data import FOCUS_COUNTRIES, Expectation, WeeklyReportData
+from social_leadership.safe_csv import write_csv
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+HTML_NAME = "weekly_report.html"
+PDF_NAME = "weekly_report.pdf"
+# Typography of the report's figures: an en dash for "no value" and in ranges.
+EN_DASH = "\u2013"
+NO_VALUE = EN_DASH
+CAVEAT_MARKS = {"carried": " †", "imported": " ‡", "carried/imported": " †‡"}
+# DejaVu Sans ships with matplotlib: the PDF's font covers Latin, Greek and Cyrillic names.
+_FONT_DIR = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
+_FONT = "DejaVu"
+
+
+@dataclass(frozen=True)
+class RenderedReport:
+    html: str
+    pdf: bytes
+    # File name -> (header, rows): the figures behind each chart and table.
+    figures: dict[str, tuple[tuple[str, ...], list[tuple]]]
+    subject: str
+    text: str
+
+
+def pct(value: float | None) -> str:
+    return NO_VALUE if value is None else f"{value:.0f}%"
+
+
+def pts(value: float | None) -> str:
+    return NO_VALUE if value is None else f"{value:+.1f} pts"
+
+
+def compact(value: float | None) -> str:
+    if value is None:
+        return NO_VALUE
+    for unit, size in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(value) >= size:
+            return f"{value / size:.1f}{unit}"
+    return f"{value:.0f}"
+
+
+def signed(value: int | None) -> str:
+    return NO_VALUE if value is None else f"{'+' if value > 0 else ''}{compact(value)}"
+
+
+def interval(figure: Expectation) -> str:
+    if figure.ci_lower_pct is None or figure.ci_upper_pct is None:
+        return "not published"
+    return f"{figure.ci_lower_pct:.1f}{EN_DASH}{figure.ci_upper_pct:.1f}%"
+
+
+def expectation(figure: Expectation) -> str:
+    scope = "" if figure.is_country_figure else ", global figure"
+    return (
+        f"{figure.share_pct:.0f}% ({interval(figure)}; {figure.source_name} {figure.wave}"
+        f"{scope}) [{figure.ref}]"
+    )
+
+
+def count_or_unknown(value: int | None) -> str:
+    return "not recorded" if value is None else str(value)
+
+
+def _environment() -> jinja2.Environment:
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    environment.filters.update(
+        pct=pct,
+        pts=pts,
+        compact=compact,
+        signed=signed,
+        interval=interval,
+        expectation=expectation,
+        count_or_unknown=count_or_unknown,
+        caveat_mark=lambda caveat: CAVEAT_MARKS.get(caveat, ""),
+    )
+    return environment
+
+
+def headline_lines(report: WeeklyReportData) -> list[str]:
+    """The answer to the report's question in two or three sentences."""
+    rows = {row.country_code: row for row in report.headline}
+    lines = []
+    for code in FOCUS_COUNTRIES:
+        row = rows.get(code)
+        if row is None:
+            lines.append(f"{code}: no tracked leaders in the roster.")
+            continue
+        change = (
+            f" ({pts(row.active_share_change_pts)} on the week)"
+            if row.active_share_change_pts is not None
+            else ""
+        )
+        lines.append(
+            f"{row.country_name}: {pct(row.active_share_pct)} of {row.executives_tracked} "
+            f"tracked leaders active on social platforms{change}; median reach "
+            f"{compact(row.median_followers)} followers."
+        )
+    de, us = rows.get("DE"), rows.get("US")
+    if de and us:
+        gap = us.active_share_pct - de.active_share_pct
+        verdict = "lags" if gap > 0 else "does not lag"
+        lines.append(
+            f"Germany {verdict} the US: {abs(gap):.0f} percentage points "
+            f"{'fewer' if gap > 0 else 'more'} leaders active"
+            + (
+                f", median reach {compact(de.median_followers)} vs {compact(us.median_followers)}."
+                if de.median_followers is not None and us.median_followers is not None
+                else "."
+            )
+        )
+    return lines
+
+
+def synthetic_notice(report: WeeklyReportData) -> str:
+    if not report.synthetic_parts:
+        return ""
+    return (
+        "Figures in this report include " + ", ".join(report.synthetic_parts) + ": they are "
+        "invented for the demo and say nothing about real people or companies."
+    )
+
+
+def not_enough_data(report: WeeklyReportData) -> str:
+    if report.data_through is None and report.days_with_data == 0:
+        return (
+            f"The serving copy has no reach data for the week {report.week.start.isoformat()} to "
+            f"{report.week.end.isoformat()}: the warehouse has not published any day of it yet."
+        )
+    return (
+        f"The serving copy has reach data on {report.days_with_data} day(s) between "
+        f"{(report.week.start).isoformat()} and {report.week.end.isoformat()}; a weekly report "
+        "needs at least two days of the week to compare."
+    )
+
+
+def _title(report: WeeklyReportData) -> str:
+    return f"Social leadership weekly briefing, week {report.week.label}"
+
+
+def _period(report: WeeklyReportData) -> str:
+    return f"{report.week.start.strftime('%d %b %Y')} to {report.week.end.strftime('%d %b %Y')}"
+
+
+def _movers_rows(report: WeeklyReportData) -> list[tuple]:
+    rows = []
+    for entry in report.movers:
+        for kind, days, movers in (
+            ("executive", 7, entry.executives_7d),
+            ("executive", 28, entry.executives_28d),
+            ("company", 7, entry.companies_7d),
+            ("company", 28, entry.companies_28d),
+        ):
+            for rank, mover in enumerate(movers, start=1):
+                name = mover.name if kind == "executive" else None
+                rows.append(
+                    (
+                        entry.platform,
+                        kind,
+                        days,
+                        rank,
+                        name,
+                        mover.company,
+                        mover.country_code,
+                        mover.change,
+                        mover.followers,
+                        mover.caveat or None,
+                    )
+                )
+    return rows
+
+
+def figures(
+    report: WeeklyReportData, charts: list[Chart]
+) -> dict[str, tuple[tuple[str, ...], list[tuple]]]:
+    found = {f"{chart.name}.csv": (chart.header, chart.rows) for chart in charts}
+    if report.enough_data:
+        found["movers.csv"] = (
+            ("platform", "kind", "days", "rank", "executive", "company", "country_code",
+             "followers_change", "followers", "caveat"),
+            _movers_rows(report),
+        )  # fmt: skip
+        found["coverage.csv"] = (
+            ("platform", "days_asked", "accounts_asked", "accounts_ok", "accounts_not_found",
+             "accounts_suspended", "accounts_private", "accounts_deferred", "accounts_error",
+             "data_as_of", "days_behind"),
+            [(c.platform, c.days_asked, c.accounts_asked, c.accounts_ok, c.accounts_not_found,
+              c.accounts_suspended, c.accounts_private, c.accounts_deferred, c.accounts_error,
+              c.data_as_of.isoformat() if c.data_as_of else None, c.days_behind)
+             for c in report.coverage],
+        )  # fmt: skip
+        found["sources.csv"] = (
+            ("ref", "source", "wave", "question_id", "statement", "citation", "is_synthetic"),
+            [(s.ref, s.source_name, s.wave, s.question_id, s.question_text, s.citation,
+              s.is_synthetic) for s in report.sources],
+        )  # fmt: skip
+    return found
+
+
+def render(report: WeeklyReportData) -> RenderedReport:
+    charts = all_charts(report) if report.enough_data else []
+    by_name = {chart.name: chart for chart in charts}
+    context = {
+        "report": report,
+        "title": _title(report),
+        "period": _period(report),
+        "synthetic_notice": synthetic_notice(report),
+        "not_enough_data": "" if report.enough_data else not_enough_data(report),
+        "headline_lines": headline_lines(report) if report.enough_data else [],
+        "charts": by_name,
+        "trend_charts": [
+            by_name[n]
+            for n in ("trend_active_share", "trend_median_reach", "platform_mix")
+            if n in by_name
+        ],
+        "focus_names": " and ".join(FOCUS_COUNTRIES),
+    }
+    html = _environment().get_template("weekly.html.j2").render(context)
+    text_lines = [_title(report), _period(report)]
+    if context["synthetic_notice"]:
+        text_lines.append(context["synthetic_notice"])
+    text_lines.extend(context["headline_lines"] or [context["not_enough_data"]])
+    return RenderedReport(
+        html=html,
+        pdf=_pdf(report, context, charts),
+        figures=figures(report, charts),
+        subject=f"{_title(report)} ({_period(report)})",
+        text="\n\n".join(text_lines) + "\n",
+    )
+
+
+class _ReportPdf(FPDF):
+    def __init__(self, title: str, notice: str) -> None:
+        super().__init__(format="A4")
+        self.report_title = title
+        self.notice = notice
+        self.set_margins(15, 18, 15)
+        self.set_auto_page_break(auto=True, margin=18)
+        for style, suffix in (("", ""), ("B", "-Bold"), ("I", "-Oblique"), ("BI", "-BoldOblique")):
+            self.add_font(_FONT, style, str(_FONT_DIR / f"DejaVuSans{suffix}.ttf"))
+        self.set_font(_FONT, size=9)
+
+    def header(self) -> None:
+        self.set_font(_FONT, size=7)
+        self.set_text_color(90, 99, 110)
+        self.set_y(8)
+        self.cell(0, 4, self.report_title, align="L")
+        if self.notice:
+            self.set_y(12)
+            self.set_fill_color(255, 248, 197)
+            self.set_text_color(60, 50, 0)
+            self.multi_cell(0, 3.5, "SYNTHETIC DATA: " + self.notice, fill=True, align="L")
+        self.set_text_color(31, 35, 40)
+        self.set_y(max(self.get_y() + 2, 18))
+        self.set_font(_FONT, size=9)
+
+    def footer(self) -> None:
+        self.set_y(-12)
+        self.set_font(_FONT, size=7)
+        self.set_text_color(90, 99, 110)
+        self.cell(0, 4, f"Page {self.page_no()} of {{nb}}", align="C")
+
+
+def _pdf(report: WeeklyReportData, context: dict, charts: list[Chart]) -> bytes:
+    pdf = _ReportPdf(context["title"], context["synthetic_notice"])
+    pdf.set_title(context["title"])
+    pdf.set_author("Social leadership warehouse")
+    pdf.set_creator("social_leadership.reports")
+    pdf.set_creation_date(datetime.combine(report.week.end, time(), tzinfo=UTC))
+    pdf.add_page()
+    source = (
+        _environment()
+        .get_template("weekly_pdf.html.j2")
+        .render({**context, "pdf_charts": {chart.name: chart for chart in charts}})
+    )
+    by_name = {chart.name: chart for chart in charts}
+    for part in source.split("<!--chart:"):
+        name, marker, rest = part.partition("-->")
+        if marker and name in by_name:
+            chart = by_name[name]
+            pdf.image(io.BytesIO(chart.svg.encode("utf-8")), w=pdf.epw)
+            pdf.set_font(_FONT, "I", 7)
+            pdf.multi_cell(0, 3.5, f"{chart.title}. Figures: {chart.name}.csv")
+            pdf.ln(2)
+            pdf.set_font(_FONT, size=9)
+            part = rest
+        if part.strip():
+            pdf.write_html(part, font_family=_FONT)
+    return bytes(pdf.output())
+
+
+def write_files(rendered: RenderedReport, folder: Path) -> dict[str, Path]:
+    """Write the report into ``folder`` (which must exist); return its files by name."""
+    paths = {}
+    html = folder / HTML_NAME
+    html.write_text(rendered.html, encoding="utf-8")
+    paths[HTML_NAME] = html
+    pdf = folder / PDF_NAME
+    pdf.write_bytes(rendered.pdf)
+    paths[PDF_NAME] = pdf
+    for name, (header, rows) in rendered.figures.items():
+        paths[name] = write_csv(folder / name, header, rows)
+    return paths

@@ -1,0 +1,171 @@
+"""The weekly report: read the serving copy, write ``$SLW_REPORTS_DIR/<week>/``, mail it.
+
+The report reads only the published serving data (the DuckLake catalog, read-only), never
+the working warehouse, so it neither waits for nor blocks a build. A week's folder is
+replaced whole: the files are written into a new folder that then takes the old one's
+place. Mail goes through the SMTP connection ``slw_smtp`` to ``SLW_REPORT_EMAILS``, once
+per week: a record under ``<reports>/.deliveries/`` says it was sent, and a rerun of the
+week mails again only when asked (``resend``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from social_leadership.bi import connect_serving
+from social_leadership.reports.data import ReportWeek, WeeklyReportData, collect
+from social_leadership.reports.render import (
+    HTML_NAME,
+    PDF_NAME,
+    RenderedReport,
+    render,
+    write_files,
+)
+from social_leadership.settings import Settings
+
+log = logging.getLogger(__name__)
+
+DELIVERIES_DIR = ".deliveries"
+DEFAULT_FROM_EMAIL = "social-leadership-reports@localhost"
+
+
+class ReportError(RuntimeError):
+    """The report could not be written or mailed (the message says why)."""
+
+
+@dataclass(frozen=True)
+class WeeklyReport:
+    week: ReportWeek
+    folder: Path
+    files: dict[str, Path]
+    enough_data: bool
+    mailed_to: tuple[str, ...]
+    mail_skipped: str
+
+    @property
+    def html(self) -> Path:
+        return self.files[HTML_NAME]
+
+    @property
+    def pdf(self) -> Path:
+        return self.files[PDF_NAME]
+
+
+def read_report_data(settings: Settings, week: ReportWeek) -> WeeklyReportData:
+    """The week's figures from the serving copy, or an empty report before any publish."""
+    if not settings.serving_lake_path.exists():
+        return WeeklyReportData(week, None, 0, settings.report_min_executives)
+    with connect_serving(settings) as con:
+        con.execute("set enable_progress_bar = false")
+        return collect(
+            con, week, min_executives=settings.report_min_executives, movers=settings.report_movers
+        )
+
+
+def _replace_folder(folder: Path, rendered: RenderedReport) -> dict[str, Path]:
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        write_files(rendered, staging)
+        staging.chmod(0o755)
+        old = folder.with_name(f".{folder.name}.old-{os.getpid()}")
+        if folder.exists():
+            folder.rename(old)
+        staging.rename(folder)
+        shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return {path.name: path for path in sorted(folder.iterdir())}
+
+
+def _delivery_record(settings: Settings, week: ReportWeek) -> Path:
+    return settings.reports_dir / DELIVERIES_DIR / f"{week.label}.json"
+
+
+def _smtp_connection() -> object | None:
+    from social_leadership.alerts import SMTP_CONN_ID, _connection
+
+    return _connection(SMTP_CONN_ID)
+
+
+def mail_report(
+    settings: Settings, report: WeeklyReport, rendered: RenderedReport, *, resend: bool
+) -> tuple[tuple[str, ...], str]:
+    """Mail the report once per week; returns (recipients, why not sent)."""
+    recipients = settings.report_recipients
+    if not recipients:
+        return (), "SLW_REPORT_EMAILS is not set"
+    connection = _smtp_connection()
+    if connection is None:
+        return (), "no SMTP connection slw_smtp"
+    record = _delivery_record(settings, report.week)
+    if record.exists() and not resend:
+        sent = json.loads(record.read_text(encoding="utf-8"))
+        return (), f"already mailed to {', '.join(sent['to'])} (resend to mail again)"
+    from airflow.providers.smtp.hooks.smtp import SmtpHook
+
+    from social_leadership.alerts import SMTP_CONN_ID
+
+    extra = connection.extra_dejson if getattr(connection, "extra", None) else {}
+    try:
+        with SmtpHook(smtp_conn_id=SMTP_CONN_ID) as hook:
+            hook.send_email_smtp(
+                to=list(recipients),
+                from_email=extra.get("from_email") or DEFAULT_FROM_EMAIL,
+                subject=rendered.subject,
+                html_content=rendered.html,
+                files=[str(report.pdf)],
+            )
+    except Exception as exc:
+        # The kind only: an SMTP error's text can quote the server's reply to a login.
+        raise ReportError(
+            f"the weekly report {report.week.label} was not mailed: {type(exc).__name__}"
+        ) from None
+    record.parent.mkdir(parents=True, exist_ok=True)
+    record.write_text(
+        json.dumps(
+            {
+                "week": report.week.label,
+                "to": list(recipients),
+                "through": report.week.end.isoformat(),
+            },
+            indent=2,
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    return recipients, ""
+
+
+def write_weekly_report(
+    settings: Settings, week_end: date, *, mail: bool = True, resend: bool = False
+) -> WeeklyReport:
+    """Write the report of the seven days ending on ``week_end`` and mail it if configured."""
+    week = ReportWeek(week_end)
+    data = read_report_data(settings, week)
+    rendered = render(data)
+    folder = settings.reports_dir / week.label
+    files = _replace_folder(folder, rendered)
+    report = WeeklyReport(week, folder, files, data.enough_data, (), "not asked")
+    if mail:
+        to, skipped = mail_report(settings, report, rendered, resend=resend)
+        report = WeeklyReport(week, folder, files, data.enough_data, to, skipped)
+    log.info(
+        "weekly report %s (%s to %s) written to %s%s",
+        week.label,
+        week.start,
+        week.end,
+        folder,
+        f", mailed to {len(report.mailed_to)} recipient(s)"
+        if report.mailed_to
+        else f"; not mailed: {report.mail_skipped}",
+    )
+    return report
