@@ -181,6 +181,34 @@ def _import_history(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _week_end(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _report(args: argparse.Namespace) -> int:
+    from social_leadership.reports.weekly import ReportError, write_weekly_report
+
+    settings = load_settings()
+    week_end = args.week_end or datetime.now(UTC).date()
+    try:
+        report = write_weekly_report(settings, week_end, mail=not args.no_mail, resend=args.resend)
+    except ReportError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"Weekly report {report.week.label} ({report.week.start} to {report.week.end}):")
+    print(f"  html       {report.html}\n  pdf        {report.pdf}")
+    if not report.enough_data:
+        print("  not enough data: the report says so (see its first page)")
+    if report.mailed_to:
+        print(f"  mailed to  {', '.join(report.mailed_to)}")
+    else:
+        print(f"  not mailed: {report.mail_skipped}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="slw", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -217,6 +245,24 @@ def build_parser() -> argparse.ArgumentParser:
         "directory (e.g. ~/.duckdb/extensions), for the CLI, DBeaver and Superset",
     )
     bi_command.set_defaults(func=_bi)
+    report = commands.add_parser(
+        "report",
+        help="write (and mail, if configured) the weekly report from the serving copy",
+        description="Write $SLW_REPORTS_DIR/<ISO week>/ (HTML, PDF, CSV figures) for the 7 "
+        "days ending on WEEK_END, from the published serving copy only; mail it through "
+        "the connection slw_smtp to SLW_REPORT_EMAILS unless that week was mailed already.",
+    )
+    report.add_argument(
+        "week_end",
+        nargs="?",
+        type=_week_end,
+        help="last day of the week reported, YYYY-MM-DD (default today, UTC)",
+    )
+    report.add_argument("--no-mail", action="store_true", help="write the files only")
+    report.add_argument(
+        "--resend", action="store_true", help="mail again although this week was mailed"
+    )
+    report.set_defaults(func=_report)
     history = commands.add_parser(
         "import-history", help="import follower history files (CSV or Parquet) into raw"
     )

@@ -46,6 +46,19 @@ DEFAULT_ARGS = {
     "max_retry_delay": timedelta(minutes=10),
 }
 
+
+def report_timetable() -> Any:
+    """``weekly_report``'s schedule: ``SLW_REPORT_SCHEDULE`` (cron, UTC), each run's data
+    interval the 7 days before it (a manual run's too)."""
+    from airflow.timetables.trigger import CronTriggerTimetable
+
+    from social_leadership.settings import load_settings
+
+    return CronTriggerTimetable(
+        load_settings().report_schedule, timezone="UTC", interval=timedelta(days=7)
+    )
+
+
 # Assets link producers to consumers: warehouse_build runs when either raw input changes.
 RAW_PLATFORM_METRICS = Asset(
     name="raw_platform_metrics", uri="duckdb://warehouse/raw/platform_metrics"

@@ -540,6 +540,27 @@ def publish_task(context: dict[str, Any]) -> dict[str, Any]:
     return to_xcom(publication)
 
 
+def weekly_report_task(context: dict[str, Any]) -> dict[str, Any]:
+    """Write (and mail, if configured) the report of the 7 days before the run's data
+    interval ends; returns where its files are."""
+    from social_leadership.reports.data import ReportWeek
+    from social_leadership.reports.weekly import write_weekly_report
+
+    week = ReportWeek.ending_before(context["data_interval_end"])
+    resend = bool(context["params"].get("resend", False))
+    report = write_weekly_report(load_settings(), week.end, resend=resend)
+    return {
+        "week": week.label,
+        "start": week.start.isoformat(),
+        "end": week.end.isoformat(),
+        "enough_data": report.enough_data,
+        "html": str(report.html),
+        "pdf": str(report.pdf),
+        "mailed_to": len(report.mailed_to),
+        "not_mailed": report.mail_skipped,
+    }
+
+
 def source_freshness_task(context: dict[str, Any]) -> dict[str, Any]:
     """Run ``dbt source freshness`` and compute each platform's "data as of"; record both in
     the audit (published with the marts). Stale data is reported for the run's alert, once

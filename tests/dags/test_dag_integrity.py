@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC
 from pathlib import Path
 
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DAGS_DIR = REPO_ROOT / "dags"
-EXPECTED_DAG_IDS = {"platform_metrics", "survey_ingest", "warehouse_build"}
+EXPECTED_DAG_IDS = {"platform_metrics", "survey_ingest", "warehouse_build", "weekly_report"}
 
 
 @pytest.fixture(scope="module")
@@ -137,3 +138,24 @@ def test_every_dag_ends_with_a_run_summary_that_leaves_the_runs_state_alone(dag_
     assert [task.task_id for task in dag.tasks if not task.downstream_task_ids] == ["run_summary"]
     # Every other task is upstream of it: it reads their outcomes.
     assert summary.get_flat_relative_ids(upstream=True) == set(dag.task_ids) - {"run_summary"}
+
+
+def test_weekly_report_takes_no_warehouse_slot_and_runs_weekly(dag_bag):
+    from datetime import datetime
+
+    from social_leadership.orchestration import WAREHOUSE_POOL
+
+    dag = dag_bag.dags["weekly_report"]
+    assert all(task.pool != WAREHOUSE_POOL for task in dag.tasks)
+    # Monday 06:00 UTC by default; each run's interval is the 7 days before it.
+    after = datetime(2026, 11, 25, tzinfo=UTC)
+    assert dag.timetable.summary == "0 6 * * 1"
+    interval = dag.timetable.infer_manual_data_interval(run_after=after)
+    assert (interval.end - interval.start).days == 7
+
+
+def test_weekly_report_schedule_is_a_setting(monkeypatch):
+    from social_leadership.orchestration import report_timetable
+
+    monkeypatch.setenv("SLW_REPORT_SCHEDULE", "30 7 * * 5")
+    assert report_timetable().summary == "30 7 * * 5"

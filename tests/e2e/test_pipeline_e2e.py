@@ -4,6 +4,7 @@ sandbox API on loopback, into a temporary warehouse; assertions on the published
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -262,3 +263,31 @@ def test_summary_reports_loads_checks_top_reach_comparison_and_paths(pipeline):
     assert "SYNTHETIC DEMO DATA" in text
     for path in (settings.warehouse_path, settings.serving_path, settings.logs_dir):
         assert str(path) in text
+
+
+def test_weekly_report_ran_through_airflow_on_the_serving_copy(pipeline):
+    import sqlite3
+
+    from pypdf import PdfReader
+
+    from social_leadership.demo.run import report_lines
+
+    settings, airflow_home, timings = pipeline
+    assert "weekly_report" in timings
+    with sqlite3.connect(airflow_home / "airflow.db") as meta:
+        (state,) = meta.execute(
+            "select state from dag_run where dag_id = 'weekly_report'"
+        ).fetchone()
+    assert state == "success"
+    # This week's report, where `make run` says it is, with the demo's data in it.
+    lines = report_lines(settings).splitlines()
+    html = Path(lines[1].split()[-1])
+    pdf = Path(lines[2].split()[-1])
+    assert html.parent == pdf.parent
+    assert html.parent.parent == settings.reports_dir
+    text = html.read_text(encoding="utf-8")
+    assert "Does Germany lag the US?" in text
+    assert "Synthetic data." in text
+    first_page = PdfReader(pdf).pages[0].extract_text()
+    assert "Does Germany lag the US?" in first_page
+    assert "SYNTHETIC DATA" in first_page

@@ -5,8 +5,9 @@ Starts the sandbox platform API on a free loopback port, prepares a SQLite-backe
 home, runs ``survey_ingest``, ``platform_metrics`` and ``warehouse_build`` as
 ``airflow dags test`` does (in that order: the order the asset schedule produces) with
 ``SLW_DEMO`` on, so they load the demo's synthetic survey microdata and history
-(:mod:`.inputs`), stops the sandbox and prints a summary. Safe to run repeatedly: every
-load replaces its day.
+(:mod:`.inputs`), then ``weekly_report`` for the week ending today, stops the sandbox and
+prints a summary with the report's paths. Safe to run repeatedly: every load replaces its
+day, the report its week.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Sequence
+from datetime import UTC
 from pathlib import Path
 
 from social_leadership.local_airflow import (
@@ -26,7 +28,7 @@ from social_leadership.sandbox.server import SandboxServer
 from social_leadership.settings import Settings, load_settings
 from social_leadership.summary import build_summary
 
-DEMO_DAGS = ("survey_ingest", "platform_metrics", "warehouse_build")
+DEMO_DAGS = ("survey_ingest", "platform_metrics", "warehouse_build", "weekly_report")
 
 
 def run_pipeline(
@@ -70,4 +72,21 @@ def main() -> int:
         return 1
     print()
     print(build_summary(settings))
+    print(report_lines(settings))
     return 0
+
+
+def report_lines(settings: Settings) -> str:
+    """Where this week's report is (the week ``weekly_report`` wrote when run today)."""
+    from datetime import datetime
+
+    from social_leadership.reports.data import ReportWeek
+    from social_leadership.reports.render import HTML_NAME, PDF_NAME
+
+    week = ReportWeek.ending_before(datetime.now(UTC))
+    folder = settings.reports_dir / week.label
+    return (
+        f"Weekly report {week.label} ({week.start} to {week.end}):\n"
+        f"  html       {folder / HTML_NAME}\n"
+        f"  pdf        {folder / PDF_NAME}"
+    )

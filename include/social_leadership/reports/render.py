@@ -9,6 +9,7 @@ creation date is the report's last day).
 from __future__ import annotations
 
 import io
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
 from pathlib import Path
@@ -31,6 +32,7 @@ CAVEAT_MARKS = {"carried": " †", "imported": " ‡", "carried/imported": " †
 # DejaVu Sans ships with matplotlib: the PDF's font covers Latin, Greek and Cyrillic names.
 _FONT_DIR = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
 _FONT = "DejaVu"
+_SVG_TITLE = re.compile(r"<title>.*?</title>", re.S)
 
 
 @dataclass(frozen=True)
@@ -305,7 +307,9 @@ def _pdf(report: WeeklyReportData, context: dict, charts: list[Chart]) -> bytes:
         name, marker, rest = part.partition("-->")
         if marker and name in by_name:
             chart = by_name[name]
-            pdf.image(io.BytesIO(chart.svg.encode("utf-8")), w=pdf.epw)
+            # fpdf2 draws the SVG's shapes; the <title> (for screen readers) it cannot.
+            svg = _SVG_TITLE.sub("", chart.svg)
+            pdf.image(io.BytesIO(svg.encode("utf-8")), w=pdf.epw)
             pdf.set_font(_FONT, "I", 7)
             pdf.multi_cell(0, 3.5, f"{chart.title}. Figures: {chart.name}.csv")
             pdf.ln(2)

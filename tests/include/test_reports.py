@@ -1,0 +1,361 @@
+"""The weekly report, rendered for real from a published serving copy: sections, charts,
+PDF pages and text, CSV figures, reproducibility, mail on loopback, too little data."""
+
+from __future__ import annotations
+
+import csv
+import email
+import json
+import re
+import shutil
+import socket
+import subprocess
+from datetime import UTC, timedelta
+from html.parser import HTMLParser
+from pathlib import Path
+
+import duckdb
+import pytest
+from aiosmtpd.controller import Controller
+from conftest import LAST_DAY, BuiltWarehouse, day, settings_for_data_dir
+from pypdf import PdfReader
+
+from social_leadership.reports.data import ReportWeek
+from social_leadership.reports.weekly import write_weekly_report
+from social_leadership.serving import publish
+from social_leadership.settings import Settings
+
+ARTEFACTS = Path(__file__).resolve().parents[2] / "test-artefacts"
+SECTIONS = {"headline", "trends", "movers", "coverage", "sources"}
+CHARTS = {"headline", "trend_active_share", "trend_median_reach", "platform_mix"}
+
+
+def _published_copy(
+    built: BuiltWarehouse, data_dir: Path, monkeypatch: pytest.MonkeyPatch, *statements: str
+) -> Settings:
+    """A copy of the built warehouse, changed by ``statements``, published."""
+    settings = settings_for_data_dir(monkeypatch, data_dir)
+    shutil.copyfile(built.settings.warehouse_path, settings.warehouse_path)
+    shutil.copyfile(
+        built.settings.dbt_target_dir / "manifest.json", settings.dbt_target_dir / "manifest.json"
+    )
+    if statements:
+        with duckdb.connect(str(settings.warehouse_path)) as con:
+            for statement in statements:
+                con.execute(statement)
+    publish(settings, "test-report-publish", synthetic=False)
+    return settings
+
+
+@pytest.fixture(scope="module")
+def published(synthetic_built_warehouse, tmp_path_factory) -> Settings:
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        return _published_copy(
+            synthetic_built_warehouse, tmp_path_factory.mktemp("report_data"), monkeypatch
+        )
+
+
+@pytest.fixture
+def report_settings(published, monkeypatch, tmp_path) -> Settings:
+    """The published copy, with this test's own reports folder."""
+    settings_for_data_dir(monkeypatch, published.data_dir)
+    monkeypatch.setenv("SLW_REPORTS_DIR", str(tmp_path / "reports"))
+    from social_leadership.settings import load_settings
+
+    return load_settings()
+
+
+class _Structure(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.sections: set[str] = set()
+        self.svgs: list[str] = []
+        self.external: list[str] = []
+        self.tags: set[str] = set()
+        self.viewport = False
+
+    def handle_starttag(self, tag, attrs):
+        values = dict(attrs)
+        self.tags.add(tag)
+        if tag == "section" and values.get("id"):
+            self.sections.add(values["id"])
+        if tag == "svg":
+            self.svgs.append(values.get("aria-label") or "")
+        if tag == "meta" and values.get("name") == "viewport":
+            self.viewport = True
+        for name in ("src", "href", "data", "srcset", "xlink:href"):
+            value = values.get(name) or ""
+            if value and not value.startswith("#"):
+                self.external.append(f"{tag} {name}={value}")
+
+
+def _parse(html: str) -> _Structure:
+    structure = _Structure()
+    structure.feed(html)
+    structure.close()
+    return structure
+
+
+def test_report_has_every_section_and_chart_and_needs_nothing_from_outside(report_settings):
+    report = write_weekly_report(report_settings, day(LAST_DAY), mail=False)
+
+    assert report.enough_data
+    assert report.folder == report_settings.reports_dir / ReportWeek(day(LAST_DAY)).label
+    html = report.html.read_text(encoding="utf-8")
+    structure = _parse(html)
+    assert structure.sections == SECTIONS
+    assert len(structure.svgs) == len(CHARTS)
+    # Self-contained: no stylesheet, script, image or font fetched from anywhere.
+    assert structure.external == []
+    assert not {"script", "link", "img", "iframe"} & structure.tags
+    assert "@import" not in html
+    # url() only for the charts' own clip paths, inside the document.
+    assert all(ref.startswith("#") for ref in re.findall(r"url\((.*?)\)", html))
+    # Readable on a phone and printable.
+    assert structure.viewport
+    assert "@media print" in html
+    assert "Does Germany lag the US?" in html
+    # The synthetic dataset's DE and US leaders, and the public's expectation with source.
+    assert "Germany (DE)" in html
+    assert "United States of America (US)" in html
+    assert {f"{name}.csv" for name in CHARTS} <= set(report.files)
+
+
+def test_headline_figures_match_the_marts(report_settings):
+    report = write_weekly_report(report_settings, day(LAST_DAY), mail=False)
+    with (report.folder / "headline.csv").open(encoding="utf-8") as handle:
+        rows = {row["country_code"]: row for row in csv.DictReader(handle)}
+    with duckdb.connect(str(report_settings.serving_path), read_only=True) as con:
+        expected = dict(
+            con.execute(
+                "select country_code, 100.0 * sum(executives_active) / sum(executives_tracked) "
+                "from marts.fct_reach_by_country_sector_all_platforms_daily "
+                "where metric_date = ? group by all",
+                [day(LAST_DAY)],
+            ).fetchall()
+        )
+    assert set(rows) >= {"DE", "US"}
+    for country, row in rows.items():
+        assert float(row["active_share_pct"]) == pytest.approx(expected[country], abs=0.01)
+
+
+def test_pdf_has_the_pages_text_and_first_page_chart(report_settings):
+    report = write_weekly_report(report_settings, day(LAST_DAY), mail=False)
+    reader = PdfReader(report.pdf)
+
+    assert len(reader.pages) >= 3
+    first = reader.pages[0].extract_text()
+    assert "Social leadership weekly briefing" in first
+    assert "Does Germany lag the US?" in first
+    # The headline chart is drawn on page 1, as vector paths: one filled path per bar.
+    assert "Figures: headline.csv" in first
+    drawing = reader.pages[0].get_contents().get_data()
+    fills = re.findall(rb"\sf\*?\s", drawing)
+    curves = re.findall(rb"\sc\s", drawing)
+    # Bars, markers and the glyphs of the axis labels (drawn as paths, not text).
+    assert len(fills) >= 50
+    assert len(curves) >= 100
+    text = "\n".join(page.extract_text() for page in reader.pages)
+    for heading in ("Trends", "Movers", "Coverage and trust", "Sources"):
+        assert heading in text
+    if shutil.which("pdftoppm"):
+        ARTEFACTS.mkdir(exist_ok=True)
+        subprocess.run(
+            ["pdftoppm", "-png", "-r", "50", "-f", "1", "-l", "1", "-singlefile",
+             str(report.pdf), str(ARTEFACTS / "weekly_report_page1")],
+            check=True,
+        )  # fmt: skip
+        assert (ARTEFACTS / "weekly_report_page1.png").stat().st_size > 0
+
+
+def test_same_serving_data_gives_identical_html_csv_and_pdf_text(report_settings, tmp_path):
+    first = write_weekly_report(report_settings, day(LAST_DAY), mail=False)
+    kept = tmp_path / "first"
+    shutil.copytree(first.folder, kept)
+    second = write_weekly_report(report_settings, day(LAST_DAY), mail=False)
+
+    assert sorted(p.name for p in kept.iterdir()) == sorted(second.files)
+    for name, path in second.files.items():
+        if name.endswith((".html", ".csv")):
+            assert path.read_bytes() == (kept / name).read_bytes(), name
+    texts = [
+        [page.extract_text() for page in PdfReader(path).pages]
+        for path in (kept / second.pdf.name, second.pdf)
+    ]
+    assert texts[0] == texts[1]
+
+
+def test_a_rerun_replaces_the_week_folder(report_settings):
+    report = write_weekly_report(report_settings, day(LAST_DAY), mail=False)
+    stray = report.folder / "left_over.txt"
+    stray.write_text("from an earlier run")
+
+    again = write_weekly_report(report_settings, day(LAST_DAY), mail=False)
+
+    assert again.folder == report.folder
+    assert not stray.exists()
+    assert [p.name for p in report.folder.parent.iterdir() if p.name.startswith(".")] == []
+
+
+def test_csv_figures_neutralise_formulas(synthetic_built_warehouse, tmp_path, monkeypatch) -> None:
+    _published_copy(
+        synthetic_built_warehouse,
+        tmp_path / "data",
+        monkeypatch,
+        'update marts.dim_executive set full_name = \'=HYPERLINK("http://x","y")\' '
+        "where executive_id = 'de_one'",
+        "update marts.fct_executive_reach_daily set company_name = '@SUM(A1)' "
+        "where executive_id = 'de_one'",
+    )
+    monkeypatch.setenv("SLW_REPORT_MOVERS", "50")
+    from social_leadership.settings import load_settings
+
+    report = write_weekly_report(load_settings(), day(LAST_DAY), mail=False)
+    with (report.folder / "movers.csv").open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    names = {row["executive"] for row in rows} | {row["company"] for row in rows}
+    assert '\'=HYPERLINK("http://x","y")' in names
+    assert "'@SUM(A1)" in names
+    assert not any(name.startswith(("=", "@", "+")) for name in names if name)
+
+
+def test_no_serving_copy_gives_a_not_enough_data_report(tmp_path, monkeypatch):
+    settings = settings_for_data_dir(monkeypatch, tmp_path / "data")
+
+    report = write_weekly_report(settings, day(LAST_DAY), mail=False)
+
+    assert not report.enough_data
+    html = report.html.read_text(encoding="utf-8")
+    assert _parse(html).sections == {"not-enough-data"}
+    assert "Not enough data" in html
+    assert "has not published any day" in html
+    assert "Not enough data" in PdfReader(report.pdf).pages[0].extract_text()
+
+
+def test_a_one_day_warehouse_gives_a_not_enough_data_report(
+    synthetic_built_warehouse, tmp_path, monkeypatch
+):
+    last = day(LAST_DAY).isoformat()
+    settings = _published_copy(
+        synthetic_built_warehouse,
+        tmp_path / "data",
+        monkeypatch,
+        *(
+            f"delete from marts.{table} where metric_date <> date '{last}'"
+            for table in (
+                "fct_executive_reach_daily",
+                "fct_reach_by_country_sector_daily",
+                "fct_reach_by_country_sector_all_platforms_daily",
+                "fct_platform_coverage_daily",
+            )
+        ),
+    )
+
+    report = write_weekly_report(settings, day(LAST_DAY), mail=False)
+
+    assert not report.enough_data
+    text = PdfReader(report.pdf).pages[0].extract_text()
+    assert "Not enough data" in text
+    assert "reach data on 1 day(s)" in report.html.read_text(encoding="utf-8")
+
+
+def test_week_of_a_scheduled_run_is_the_seven_days_before_it():
+    from datetime import datetime
+
+    # Monday 2026-11-30 06:00 UTC: Monday 23 to Sunday 29 November, ISO week 48.
+    week = ReportWeek.ending_before(datetime(2026, 11, 30, 6, tzinfo=UTC))
+    assert (week.start.isoformat(), week.end.isoformat(), week.label) == (
+        "2026-11-24",
+        "2026-11-30",
+        "2026-W49",
+    )
+    midnight = ReportWeek.ending_before(datetime(2026, 11, 30, tzinfo=UTC))
+    assert (midnight.start.isoformat(), midnight.end.isoformat(), midnight.label) == (
+        "2026-11-23",
+        "2026-11-29",
+        "2026-W48",
+    )
+
+
+class _Mailbox:
+    def __init__(self) -> None:
+        self.messages: list[tuple[list[str], bytes]] = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append((list(envelope.rcpt_tos), envelope.original_content))
+        return "250 OK"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def smtp(monkeypatch):
+    mailbox = _Mailbox()
+    controller = Controller(mailbox, hostname="127.0.0.1", port=_free_port())
+    controller.start()
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_SLW_SMTP",
+        json.dumps(
+            {
+                "conn_type": "smtp",
+                "host": "127.0.0.1",
+                "port": controller.port,
+                "extra": {"disable_ssl": True, "disable_tls": True, "retry_limit": 1,
+                          "from_email": "briefing@example.org"},
+            }
+        ),
+    )  # fmt: skip
+    try:
+        yield mailbox
+    finally:
+        controller.stop()
+
+
+def test_report_is_mailed_once_with_the_pdf_attached(report_settings, smtp, monkeypatch):
+    monkeypatch.setenv("SLW_REPORT_EMAILS", "board@example.org, comms@example.org")
+    from social_leadership.settings import load_settings
+
+    settings = load_settings()
+    report = write_weekly_report(settings, day(LAST_DAY))
+
+    assert report.mailed_to == ("board@example.org", "comms@example.org")
+    assert len(smtp.messages) == 1
+    recipients, raw = smtp.messages[0]
+    assert sorted(recipients) == ["board@example.org", "comms@example.org"]
+    message = email.message_from_bytes(raw)
+    assert "weekly briefing" in message["Subject"]
+    assert message["From"] == "briefing@example.org"
+    parts = list(message.walk())
+    html = [p for p in parts if p.get_content_type() == "text/html"]
+    assert len(html) == 1
+    assert "Does Germany lag the US?" in html[0].get_payload(decode=True).decode()
+    attached = [p for p in parts if p.get_filename() == "weekly_report.pdf"]
+    assert len(attached) == 1
+    assert attached[0].get_payload(decode=True) == report.pdf.read_bytes()
+
+    # The same week again: files replaced, no second mail unless asked.
+    again = write_weekly_report(settings, day(LAST_DAY))
+    assert again.mailed_to == ()
+    assert "already mailed" in again.mail_skipped
+    assert len(smtp.messages) == 1
+    write_weekly_report(settings, day(LAST_DAY), resend=True)
+    assert len(smtp.messages) == 2
+    # Another week is another report.
+    write_weekly_report(settings, day(LAST_DAY) - timedelta(days=7))
+    assert len(smtp.messages) == 3
+
+
+def test_without_the_connection_the_report_is_only_written(report_settings, monkeypatch):
+    monkeypatch.setenv("SLW_REPORT_EMAILS", "board@example.org")
+    monkeypatch.delenv("AIRFLOW_CONN_SLW_SMTP", raising=False)
+    from social_leadership.settings import load_settings
+
+    report = write_weekly_report(load_settings(), day(LAST_DAY))
+
+    assert report.mailed_to == ()
+    assert "slw_smtp" in report.mail_skipped
+    assert report.pdf.exists()
