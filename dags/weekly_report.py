@@ -18,6 +18,13 @@ from social_leadership.orchestration import DEFAULT_ARGS, START_DATE, report_tim
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
     params={
+        "week_end": Param(
+            None,
+            type=["null", "string"],
+            format="date",
+            description="Last day of the week reported (YYYY-MM-DD); default: the day "
+            "before the run's data interval ends.",
+        ),
         "resend": Param(
             False,
             type="boolean",
@@ -41,9 +48,9 @@ def weekly_report():
     warehouse: it takes no slot of the `duckdb_warehouse` pool and never waits for a build.
     Writes `$SLW_REPORTS_DIR/<ISO week>/`: `weekly_report.html` (self-contained, inline SVG
     charts), `weekly_report.pdf` and the figures behind each chart as CSV. The week is the
-    7 days ending the day before the run's data interval ends: a scheduled Monday run
-    reports Monday to Sunday; trigger a run with a later logical date for any past week.
-    A rerun replaces that week's files.
+    7 days ending the day before the run's data interval ends (a scheduled Monday run
+    reports Monday to Sunday), or ending on the `week_end` parameter: trigger a run with
+    it for any past week. A rerun replaces that week's files.
 
     With the SMTP connection `slw_smtp` and `SLW_REPORT_EMAILS`, the report is mailed (HTML
     body, PDF attached) once per week; the `resend` parameter mails it again.

@@ -99,6 +99,7 @@ TEST_FACING = {
         "handle_error",  # socketserver's hook, called by the standard library
     },
     "platforms/registry.py": {"unregister"},
+    "reports/render.py": {"footer"},  # fpdf2's hook, called for every page
 }
 
 

@@ -9,11 +9,13 @@ end-to-end tests and the benchmarks, so all of them exercise Airflow exactly as 
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from social_leadership.local_airflow_process import RESULT_PREFIX
 from social_leadership.orchestration import WAREHOUSE_POOL
@@ -77,11 +79,13 @@ def run_dags(
     *,
     logical_date: str | None = None,
     mark_success: str | None = None,
+    confs: Mapping[str, dict[str, Any]] | None = None,
 ) -> dict[str, float]:
     """Run the DAGs in order, as ``airflow dags test`` does, in one Airflow process.
 
     ``mark_success``: a regex of task ids marked successful instead of run (``dag.test``'s
-    ``mark_success_pattern``), for benchmarks that time one stage of a DAG.
+    ``mark_success_pattern``), for benchmarks that time one stage of a DAG. ``confs``: the
+    run conf of a DAG's run, by DAG id (its params).
 
     Migrates the SQLite metadata DB and creates the one-slot warehouse pool first (both
     idempotent). Returns the seconds each DAG run took; raises AirflowCommandError (with
@@ -92,6 +96,8 @@ def run_dags(
         command += ["--logical-date", logical_date]
     if mark_success:
         command += ["--mark-success", mark_success]
+    for dag_id, conf in (confs or {}).items():
+        command += ["--conf", f"{dag_id}={json.dumps(conf)}"]
     output = _run(command, env, logs_dir / "airflow-dags-test.log")
     timings = {}
     for line in output.splitlines():

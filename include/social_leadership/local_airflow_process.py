@@ -16,9 +16,10 @@ Exit codes: 0 every run succeeded, 1 a run did not succeed, 2 an unknown DAG id.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 RESULT_PREFIX = "SLW_DAG_RESULT"
@@ -75,7 +76,12 @@ def commit_without_fsync() -> None:
             cursor.close()
 
 
-def run(dag_ids: Sequence[str], logical_date: str | None, mark_success: str | None = None) -> int:
+def run(
+    dag_ids: Sequence[str],
+    logical_date: str | None,
+    mark_success: str | None = None,
+    confs: Mapping[str, dict[str, Any]] | None = None,
+) -> int:
     import pendulum
     from airflow.cli.commands.dag_command import get_bagged_dag
     from airflow.exceptions import AirflowException
@@ -94,6 +100,8 @@ def run(dag_ids: Sequence[str], logical_date: str | None, mark_success: str | No
         # which dag.test() does not run.
         dag.deadline = None
         options: dict[str, Any] = {"mark_success_pattern": mark_success} if mark_success else {}
+        if confs and dag_id in confs:
+            options["run_conf"] = confs[dag_id]
         dag_run = dag.test(logical_date=when, **options) if when else dag.test(**options)
         state = str(dag_run.state) if dag_run else "missing"
         seconds = time.perf_counter() - started
@@ -164,6 +172,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--mark-success", help="regex of task ids marked success instead of run (benchmarks)"
     )
+    parser.add_argument(
+        "--conf",
+        action="append",
+        default=[],
+        metavar="DAG_ID=JSON",
+        help="the run conf of one DAG's run (repeatable)",
+    )
     parser.add_argument("--list-runs", metavar="DAG_ID", help="list this DAG's runs instead")
     parser.add_argument("--limit", type=int, default=20, help="runs listed (default 20)")
     args = parser.parse_args(argv)
@@ -177,7 +192,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         prepare(args.prepare_pool, "Single writer to the DuckDB warehouse")
     if args.list_runs:
         return list_runs(args.list_runs, args.limit)
-    return run(args.dag_ids, args.logical_date, args.mark_success)
+    confs = {}
+    for item in args.conf:
+        dag_id, _, text = item.partition("=")
+        confs[dag_id] = json.loads(text)
+    return run(args.dag_ids, args.logical_date, args.mark_success, confs)
 
 
 if __name__ == "__main__":

@@ -210,7 +210,8 @@ MART_SUITES: tuple[MartSuite, ...] = (
     MartSuite("fct_country_comparison_yearly", _country_comparison_yearly),
     MartSuite("fct_country_expectations_yearly", _country_expectations_yearly),
     MartSuite("fct_executive_reach_daily", _executive_reach_daily, sliced_by="metric_date"),
-    MartSuite("fct_platform_coverage_daily", _platform_coverage_daily, sliced_by="metric_date"),
+    # Small (platforms x days): validated whole.
+    MartSuite("fct_platform_coverage_daily", _platform_coverage_daily),
     MartSuite(
         "fct_reach_by_country_sector_all_platforms_daily",
         _reach_by_country_sector_daily,

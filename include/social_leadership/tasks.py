@@ -7,7 +7,7 @@ dump of a typed payload (task_payloads.py) that the reading task validates back.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -546,8 +546,12 @@ def weekly_report_task(context: dict[str, Any]) -> dict[str, Any]:
     from social_leadership.reports.data import ReportWeek
     from social_leadership.reports.weekly import write_weekly_report
 
-    week = ReportWeek.ending_before(context["data_interval_end"])
-    resend = bool(context["params"].get("resend", False))
+    params = context["params"]
+    if params.get("week_end"):
+        week = ReportWeek(date.fromisoformat(params["week_end"]))
+    else:
+        week = ReportWeek.ending_before(context["data_interval_end"])
+    resend = bool(params.get("resend", False))
     report = write_weekly_report(load_settings(), week.end, resend=resend)
     return {
         "week": week.label,

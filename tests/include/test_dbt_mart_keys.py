@@ -64,7 +64,7 @@ def _tests_of(manifest: dict[str, Any], model: str) -> list[tuple[str, tuple[str
 def test_every_mart_declares_grain_primary_key_and_foreign_keys(
     marts: dict[str, dict[str, Any]],
 ) -> None:
-    assert len(marts) == 12
+    assert len(marts) == 13
     for name, node in marts.items():
         meta = _meta(node)
         assert isinstance(meta.get("grain"), str), name
@@ -152,4 +152,4 @@ def test_every_mart_table_and_column_carries_its_description_as_a_comment(
     tables = warehouse.execute(
         "select count(*), count(comment) from duckdb_tables() where schema_name = 'marts'"
     ).fetchone()
-    assert tables == (12, 12)
+    assert tables == (13, 13)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Sequence
-from datetime import UTC
+from datetime import UTC, datetime
 from pathlib import Path
 
 from social_leadership.local_airflow import (
@@ -24,6 +24,7 @@ from social_leadership.local_airflow import (
     default_airflow_home,
     run_dags,
 )
+from social_leadership.reports.data import ReportWeek
 from social_leadership.sandbox.server import SandboxServer
 from social_leadership.settings import Settings, load_settings
 from social_leadership.summary import build_summary
@@ -52,7 +53,9 @@ def run_pipeline(
         if echo:
             print(f"sandbox API on {base_url}; Airflow home {airflow_home}", flush=True)
         started = time.perf_counter()
-        timings = run_dags(dags, env, settings.logs_dir, logical_date=logical_date)
+        # The report of the week to date: today's counts were just loaded.
+        confs = {"weekly_report": {"week_end": report_week().end.isoformat()}}
+        timings = run_dags(dags, env, settings.logs_dir, logical_date=logical_date, confs=confs)
         timings["total"] = time.perf_counter() - started
         if echo:
             for dag_id in dags:
@@ -76,14 +79,16 @@ def main() -> int:
     return 0
 
 
+def report_week() -> ReportWeek:
+    """The week ``make run``'s report covers: the 7 days ending today (UTC)."""
+    return ReportWeek(datetime.now(UTC).date())
+
+
 def report_lines(settings: Settings) -> str:
     """Where this week's report is (the week ``weekly_report`` wrote when run today)."""
-    from datetime import datetime
-
-    from social_leadership.reports.data import ReportWeek
     from social_leadership.reports.render import HTML_NAME, PDF_NAME
 
-    week = ReportWeek.ending_before(datetime.now(UTC))
+    week = report_week()
     folder = settings.reports_dir / week.label
     return (
         f"Weekly report {week.label} ({week.start} to {week.end}):\n"

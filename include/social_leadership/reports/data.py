@@ -30,8 +30,9 @@ class ReportWeek:
 
     @classmethod
     def ending_before(cls, moment: datetime) -> ReportWeek:
-        """The week of a schedule's data interval: the days before ``moment`` (its end)."""
-        return cls((moment - timedelta(microseconds=1)).date())
+        """The week of a run whose data interval ends at ``moment``: the 7 whole days before
+        ``moment``'s day (a Monday 06:00 run reports Monday to Sunday)."""
+        return cls(moment.date() - timedelta(days=1))
 
     @property
     def start(self) -> date:
