@@ -358,3 +358,36 @@ def test_without_the_connection_the_report_is_only_written(report_settings, monk
     assert report.mailed_to == ()
     assert "slw_smtp" in report.mail_skipped
     assert report.pdf.exists()
+
+
+def test_report_reads_only_the_serving_copy(synthetic_built_warehouse, tmp_path, monkeypatch):
+    settings = _published_copy(synthetic_built_warehouse, tmp_path / "data", monkeypatch)
+    # No working warehouse at all (as on a host that only sees the serving copy), and no
+    # single-file copy either: the report reads the DuckLake catalog.
+    settings.warehouse_path.unlink()
+    settings.serving_path.unlink()
+
+    report = write_weekly_report(settings, day(LAST_DAY), mail=False)
+
+    assert report.enough_data
+    assert not settings.warehouse_path.exists()
+
+
+def test_slw_report_writes_the_week_and_says_where(report_settings, capsys):
+    from social_leadership.cli import main
+
+    assert main(["report", day(LAST_DAY).isoformat(), "--no-mail"]) == 0
+    out = capsys.readouterr().out
+    folder = report_settings.reports_dir / ReportWeek(day(LAST_DAY)).label
+    assert f"html       {folder / 'weekly_report.html'}" in out
+    assert f"pdf        {folder / 'weekly_report.pdf'}" in out
+    assert (folder / "weekly_report.pdf").exists()
+
+
+def test_slw_report_refuses_a_bad_date(capsys):
+    from social_leadership.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["report", "2026-13-01"])
+    assert exit_info.value.code == 2
+    assert "'2026-13-01' is not a date (YYYY-MM-DD)" in capsys.readouterr().err
