@@ -18,6 +18,7 @@ FOCUS_COUNTRIES = ("DE", "US")
 TREND_WEEKS = 52
 # A report needs the week's last day with data and one earlier day of the same week.
 MIN_DAYS_OF_DATA = 2
+SYNTHETIC_ROSTER = "executives of the synthetic demo roster"
 # How far back "data as of" looks for a platform's last observed counts.
 DATA_AS_OF_LOOKBACK_DAYS = 90
 
@@ -286,7 +287,7 @@ def _headline(con: duckdb.DuckDBPyConnection, report: WeeklyReportData) -> None:
     )
     report.headline = rows
     if any(row.synthetic_executives_pct > 0 for row in rows):
-        report.synthetic_parts.append("executives of the synthetic demo roster")
+        report.synthetic_parts.append(SYNTHETIC_ROSTER)
     if any(figure.is_synthetic for figure in report.sources):
         report.synthetic_parts.append("synthetic survey figures")
 
@@ -358,135 +359,97 @@ def _platform_mix(con: duckdb.DuckDBPyConnection, report: WeeklyReportData) -> N
         report.platform_mix[(country, platform)] = int(active)
 
 
-def _caveat(
-    end_observed: bool, end_source: str, start_observed: bool | None, start_source: str | None
-) -> str:
-    if not end_observed or start_observed is False:
-        return "carried"
-    if "import" in (end_source, start_source):
-        return "imported"
-    return ""
-
-
-def _top(items: list[Mover], limit: int) -> list[Mover]:
-    """The ``limit`` largest changes, gains and losses alike; ties by name."""
-    return sorted(items, key=lambda m: (-abs(m.change), m.name, m.company))[:limit]
+_MOVERS_SQL = """
+with latest as (
+    select * from marts.fct_executive_reach_daily where metric_date = $day
+),
+earlier as (
+    select executive_id, platform, metric_date, is_observed, source
+    from marts.fct_executive_reach_daily
+    where metric_date in ($day - 7, $day - 28)
+),
+changes as (
+    select
+        l.platform,
+        w.days,
+        e.full_name,
+        l.company_name,
+        l.country_code,
+        l.followers,
+        e.is_synthetic,
+        case w.days when 7 then l.followers_change_7d else l.followers_change_28d end as change,
+        -- Why the change may not be two observed counts.
+        case
+            when not l.is_observed or not coalesce(s.is_observed, true) then 'carried'
+            when l.source = 'import' or s.source = 'import' then 'imported'
+        end as caveat
+    from latest as l
+    inner join marts.dim_executive as e on l.executive_version_id = e.executive_version_id
+    cross join (values (7), (28)) as w (days)
+    left join earlier as s
+        on l.executive_id = s.executive_id
+        and l.platform = s.platform
+        and s.metric_date = $day - w.days
+),
+movers as (
+    select 'executive' as kind, platform, days, full_name as name, company_name, country_code,
+        followers, change, caveat, is_synthetic
+    from changes
+    where change is not null
+    union all
+    select 'company', platform, days, company_name, company_name, any_value(country_code),
+        sum(followers), sum(change), string_agg(distinct caveat, '/' order by caveat),
+        bool_or(is_synthetic)
+    from changes
+    where change is not null
+    group by platform, days, company_name
+)
+select platform, kind, days, name, company_name, country_code, followers, change,
+    coalesce(caveat, ''), is_synthetic
+from movers
+qualify row_number() over (
+    partition by platform, kind, days order by abs(change) desc, name, company_name
+) <= $limit
+order by platform, kind desc, days, abs(change) desc, name, company_name
+"""
 
 
 def _movers(con: duckdb.DuckDBPyConnection, report: WeeklyReportData, limit: int) -> None:
-    day = report.data_through
-    assert day is not None
-    rows = con.execute(
-        """
-        with days as (
-            select executive_id, platform, metric_date, followers, is_observed, source,
-                followers_change_7d, followers_change_28d, company_name, country_code,
-                executive_version_id
-            from marts.fct_executive_reach_daily
-            where metric_date in (?, ?, ?)
-        ),
-        latest as (select * from days where metric_date = ?),
-        week_before as (select * from days where metric_date = ?),
-        month_before as (select * from days where metric_date = ?)
-        select l.platform, e.full_name, l.company_name, l.country_code, l.followers,
-            l.followers_change_7d, l.followers_change_28d, l.is_observed, l.source,
-            w.is_observed, w.source, m.is_observed, m.source, e.is_synthetic
-        from latest as l
-        inner join marts.dim_executive as e on l.executive_version_id = e.executive_version_id
-        left join week_before as w on l.executive_id = w.executive_id and l.platform = w.platform
-        left join month_before as m on l.executive_id = m.executive_id and l.platform = m.platform
-        order by l.platform, e.full_name, l.company_name
-        """,
-        [
-            day,
-            day - timedelta(days=7),
-            day - timedelta(days=28),
-            day,
-            day - timedelta(days=7),
-            day - timedelta(days=28),
-        ],
-    ).fetchall()
-    by_platform: dict[str, list[tuple]] = defaultdict(list)
-    for row in rows:
-        by_platform[row[0]].append(row)
-    synthetic = False
-    for platform in sorted(by_platform):
-        executives = {7: [], 28: []}
-        companies: dict[int, dict[str, list]] = {7: {}, 28: {}}
-        for (
-            _,
-            name,
-            company,
-            country,
-            followers,
-            c7,
-            c28,
-            obs,
-            src,
-            obs7,
-            src7,
-            obs28,
-            src28,
-            is_synthetic,
-        ) in by_platform[platform]:
-            for days, change, start_obs, start_src in (
-                (7, c7, obs7, src7),
-                (28, c28, obs28, src28),
-            ):
-                if change is None:
-                    continue
-                caveat = _caveat(obs, src, start_obs, start_src)
-                executives[days].append(
-                    Mover(
-                        platform,
-                        name,
-                        company,
-                        country,
-                        followers,
-                        int(change),
-                        caveat,
-                        bool(is_synthetic),
-                    )
-                )
-                total = companies[days].setdefault(company, [0, 0, set(), country, False])
-                total[0] += int(change)
-                total[1] += followers or 0
-                if caveat:
-                    total[2].add(caveat)
-                total[4] = total[4] or bool(is_synthetic)
-
-        company_movers = {
-            days: [
-                Mover(
-                    platform,
-                    company,
-                    company,
-                    country,
-                    followers,
-                    change,
-                    "/".join(sorted(caveats)),
-                    is_synthetic,
-                )
-                for company, (change, followers, caveats, country, is_synthetic) in companies[
-                    days
-                ].items()
-            ]
-            for days in (7, 28)
-        }
-        entry = PlatformMovers(
-            platform,
-            _top(executives[7], limit),
-            _top(executives[28], limit),
-            _top(company_movers[7], limit),
-            _top(company_movers[28], limit),
+    """Per platform, the ``limit`` largest 7- and 28-day changes of leaders and companies
+    (a company's: the sum over its leaders on the platform), gains and losses alike."""
+    lists: dict[str, dict[tuple[str, int], list[Mover]]] = defaultdict(lambda: defaultdict(list))
+    for (
+        platform,
+        kind,
+        days,
+        name,
+        company,
+        country,
+        followers,
+        change,
+        caveat,
+        synthetic,
+    ) in con.execute(_MOVERS_SQL, {"day": report.data_through, "limit": limit}).fetchall():
+        lists[platform][(kind, days)].append(
+            Mover(platform, name, company, country, followers, int(change), caveat, synthetic)
         )
-        if any(entry.executives_7d + entry.executives_28d):
-            report.movers.append(entry)
-            synthetic = synthetic or any(
-                m.is_synthetic for m in entry.executives_7d + entry.executives_28d
+    for platform in sorted(lists):
+        found = lists[platform]
+        report.movers.append(
+            PlatformMovers(
+                platform,
+                found[("executive", 7)],
+                found[("executive", 28)],
+                found[("company", 7)],
+                found[("company", 28)],
             )
-    if synthetic and "executives of the synthetic demo roster" not in report.synthetic_parts:
-        report.synthetic_parts.append("executives of the synthetic demo roster")
+        )
+    shown = [mover for entry in report.movers for mover in entry.executives_28d]
+    if (
+        any(mover.is_synthetic for mover in shown)
+        and SYNTHETIC_ROSTER not in report.synthetic_parts
+    ):
+        report.synthetic_parts.append(SYNTHETIC_ROSTER)
 
 
 def _coverage(con: duckdb.DuckDBPyConnection, report: WeeklyReportData, tables: set[str]) -> None:
