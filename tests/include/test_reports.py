@@ -155,7 +155,10 @@ def test_pdf_has_the_pages_text_and_first_page_chart(report_settings):
     # Bars, markers and the glyphs of the axis labels (drawn as paths, not text).
     assert len(fills) >= 50
     assert len(curves) >= 100
-    text = "\n".join(page.extract_text() for page in reader.pages)
+    pages = [page.extract_text() for page in reader.pages]
+    # The dataset's roster is partly synthetic: every page says so.
+    assert all("SYNTHETIC DATA" in page for page in pages)
+    text = "\n".join(pages)
     for heading in ("Trends", "Movers", "Coverage and trust", "Sources"):
         assert heading in text
     if shutil.which("pdftoppm"):
@@ -391,3 +394,25 @@ def test_slw_report_refuses_a_bad_date(capsys):
         main(["report", "2026-13-01"])
     assert exit_info.value.code == 2
     assert "'2026-13-01' is not a date (YYYY-MM-DD)" in capsys.readouterr().err
+
+
+def test_no_synthetic_notice_when_nothing_shown_is_synthetic(
+    synthetic_built_warehouse, tmp_path, monkeypatch
+):
+    settings = _published_copy(
+        synthetic_built_warehouse,
+        tmp_path / "data",
+        monkeypatch,
+        "update marts.dim_executive set is_synthetic = false",
+        "update marts.fct_reach_by_country_sector_all_platforms_daily "
+        "set synthetic_executives_pct = 0",
+        "update marts.fct_platform_coverage_daily set is_synthetic = false",
+        "update marts.fct_country_expectations_yearly set is_synthetic = false",
+    )
+
+    report = write_weekly_report(settings, day(LAST_DAY), mail=False)
+
+    html = report.html.read_text(encoding="utf-8")
+    assert "Does Germany lag the US?" in html
+    assert "Synthetic data." not in html
+    assert not any("SYNTHETIC DATA" in page.extract_text() for page in PdfReader(report.pdf).pages)
