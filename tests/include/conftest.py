@@ -20,6 +20,7 @@ and one wholly real. The survey rows ask ceo_clear_stand: a global figure and Ge
 from __future__ import annotations
 
 import shutil
+import socket
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -251,3 +252,21 @@ def copied_built_warehouse(
     manifest = synthetic_built_warehouse.settings.dbt_target_dir / "manifest.json"
     shutil.copyfile(manifest, settings.dbt_target_dir / "manifest.json")
     return settings
+
+
+class Mailbox:
+    """An aiosmtpd handler that keeps every message it receives (recipients, raw bytes)."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[list[str], bytes]] = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append((list(envelope.rcpt_tos), envelope.original_content))
+        return "250 OK"
+
+
+def free_port() -> int:
+    """A loopback TCP port free right now (for servers that need one up front)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

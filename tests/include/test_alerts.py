@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import threading
 from datetime import timedelta
 from email import message_from_bytes
@@ -16,6 +15,7 @@ from typing import ClassVar
 
 import pytest
 from aiosmtpd.controller import Controller
+from conftest import Mailbox, free_port
 
 from social_leadership.alerts import (
     ATTENTION_XCOM_KEY,
@@ -55,15 +55,6 @@ def test_every_dag_alerts_once_per_run_and_platform_metrics_has_its_deadline(mon
     assert deadline.callback.path == "social_leadership.alerts.deadline_missed"
 
 
-class _Mailbox:
-    def __init__(self) -> None:
-        self.messages: list[tuple[list[str], bytes]] = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append((list(envelope.rcpt_tos), envelope.original_content))
-        return "250 OK"
-
-
 class _Receiver(BaseHTTPRequestHandler):
     calls: ClassVar[list[dict]] = []
 
@@ -76,16 +67,10 @@ class _Receiver(BaseHTTPRequestHandler):
         pass
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def receivers(monkeypatch):
-    mailbox = _Mailbox()
-    smtp = Controller(mailbox, hostname="127.0.0.1", port=_free_port())
+    mailbox = Mailbox()
+    smtp = Controller(mailbox, hostname="127.0.0.1", port=free_port())
     smtp.start()
     http = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
     threading.Thread(target=http.serve_forever, daemon=True).start()

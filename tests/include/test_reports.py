@@ -8,7 +8,6 @@ import email
 import json
 import re
 import shutil
-import socket
 import subprocess
 from datetime import UTC, timedelta
 from html.parser import HTMLParser
@@ -17,7 +16,7 @@ from pathlib import Path
 import duckdb
 import pytest
 from aiosmtpd.controller import Controller
-from conftest import LAST_DAY, BuiltWarehouse, day, settings_for_data_dir
+from conftest import LAST_DAY, BuiltWarehouse, Mailbox, day, free_port, settings_for_data_dir
 from pypdf import PdfReader
 
 from social_leadership.reports.data import ReportWeek
@@ -279,25 +278,10 @@ def test_week_of_a_scheduled_run_is_the_seven_days_before_it():
         )
 
 
-class _Mailbox:
-    def __init__(self) -> None:
-        self.messages: list[tuple[list[str], bytes]] = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append((list(envelope.rcpt_tos), envelope.original_content))
-        return "250 OK"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def smtp(monkeypatch):
-    mailbox = _Mailbox()
-    controller = Controller(mailbox, hostname="127.0.0.1", port=_free_port())
+    mailbox = Mailbox()
+    controller = Controller(mailbox, hostname="127.0.0.1", port=free_port())
     controller.start()
     monkeypatch.setenv(
         "AIRFLOW_CONN_SLW_SMTP",
