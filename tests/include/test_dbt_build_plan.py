@@ -67,6 +67,7 @@ def test_incremental_models_are_found_with_their_built_columns():
         ("marts", "fct_executive_reach_daily"),
         ("marts", "fct_reach_by_country_sector_daily"),
         ("marts", "fct_reach_by_country_sector_all_platforms_daily"),
+        ("marts", "fct_platform_coverage_daily"),
     }
     assert "is_synthetic" in columns[("marts", "fct_executive_reach_daily")]
 
