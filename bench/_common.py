@@ -233,26 +233,37 @@ def _to_cache(cache: Path | None, key: str, root: Path, *, source: str | None = 
 
 INCLUDE = Path(__file__).resolve().parent.parent / "include"
 
-# Timed inside the child, so interpreter start-up and imports are not counted; ru_maxrss
-# (KiB on Linux) covers the whole process, imports included.
+# Given to every child: peak_bytes(), the child's own peak resident memory, imports
+# included. VmHWM, not ru_maxrss: Linux carries the parent's peak over to the child across
+# exec, so a child of a bench that ran dbt in-process reported the parent's peak.
+_CHILD_PRELUDE = """
+def peak_bytes():
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
+"""
+
+# Timed inside the child, so interpreter start-up and imports are not counted.
 _PUBLISH_CHILD = """
-import json, resource, sys, time
+import json, sys, time
 from social_leadership.serving import publish
 from social_leadership.settings import load_settings
 settings = load_settings()
 started = time.perf_counter()
 publish(settings, sys.argv[1], synthetic=False)
 seconds = time.perf_counter() - started
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-print(json.dumps({"seconds": seconds, "peak_bytes": peak}))
+print(json.dumps({"seconds": seconds, "peak_bytes": peak_bytes()}))
 """
 
 
 def run_child(code: str, data_dir: Path, *args: str) -> dict[str, float]:
-    """Run ``code`` in a fresh Python process on ``data_dir``; its last stdout line is JSON."""
+    """Run ``code`` in a fresh Python process on ``data_dir``; its last stdout line is JSON.
+    The code can call ``peak_bytes()``."""
     env = {**os.environ, "SLW_DATA_DIR": str(data_dir), "PYTHONPATH": str(INCLUDE)}
     completed = subprocess.run(
-        [sys.executable, "-c", code, *args],
+        [sys.executable, "-c", _CHILD_PRELUDE + code, *args],
         env=env,
         capture_output=True,
         text=True,
