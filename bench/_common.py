@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -163,23 +165,119 @@ def build_bench_warehouses(root: Path) -> dict[str, Settings]:
     with ``dbt build``, each in its own ``SLW_DATA_DIR`` (copied from the run's cache when
     an earlier benchmark built them)."""
     from social_leadership.dbt_runner import run_dbt
-    from social_leadership.settings import load_settings
 
     clear_path_settings()
-    cache = Path(os.environ[CACHE_VARIABLE]) if os.environ.get(CACHE_VARIABLE) else None
+    cache = _cache_dir()
     warehouses = {}
     for label, days in (("3y", LONG_DAYS), ("30d", SHORT_DAYS)):
-        cached = cache / label if cache is not None else None
-        if cached is not None and cached.is_dir():
-            shutil.copytree(cached, root / label, symlinks=True)
-            os.environ["SLW_DATA_DIR"] = str(root / label)
-            warehouses[label] = load_settings()
-            print(f"{label}: built warehouse copied from this run's cache", flush=True)
-            continue
-        warehouses[label] = generate_warehouse(root, label, days, lambda s: run_dbt(["build"], s))
-        if cached is not None:
-            shutil.copytree(root / label, cached, symlinks=True)
+        settings = _from_cache(cache, label, root)
+        if settings is None:
+            settings = generate_warehouse(root, label, days, lambda s: run_dbt(["build"], s))
+            _to_cache(cache, label, root)
+        warehouses[label] = settings
     return warehouses
+
+
+def published_bench_warehouses(root: Path) -> dict[str, Settings]:
+    """:func:`build_bench_warehouses`, each then published once in full (untimed, run id
+    ``bench-initial``, in a fresh process); the published folders are cached too, so a
+    later benchmark that reads the serving copy skips the build and the full publish."""
+    from social_leadership.serving_lake import follow_moved_data_dir
+
+    clear_path_settings()
+    cache = _cache_dir()
+    labels = ("3y", "30d")
+    if cache is not None and all((cache / f"{label}-published").is_dir() for label in labels):
+        published = {}
+        for label in labels:
+            settings = _from_cache(cache, f"{label}-published", root)
+            assert settings is not None
+            # The catalog names the data folder it was published in (the cache's source).
+            follow_moved_data_dir(settings.serving_lake_path, settings.serving_lake_data_dir)
+            published[label] = settings
+        return published
+    warehouses = build_bench_warehouses(root)
+    for label, settings in warehouses.items():
+        first = publish_in_child(settings.data_dir, "bench-initial")
+        print(f"{label}: first (full) publish {first['seconds']:.1f}s", flush=True)
+        _to_cache(cache, f"{label}-published", root, source=label)
+    return warehouses
+
+
+def _cache_dir() -> Path | None:
+    return Path(os.environ[CACHE_VARIABLE]) if os.environ.get(CACHE_VARIABLE) else None
+
+
+def _from_cache(cache: Path | None, key: str, root: Path) -> Settings | None:
+    """The cached folder ``key`` copied to ``root / <label>`` (its settings), or None."""
+    from social_leadership.settings import load_settings
+
+    cached = cache / key if cache is not None else None
+    if cached is None or not cached.is_dir():
+        return None
+    label = key.removesuffix("-published")
+    shutil.copytree(cached, root / label, symlinks=True)
+    os.environ["SLW_DATA_DIR"] = str(root / label)
+    print(
+        f"{label}: {'published' if key != label else 'built'} warehouse copied from "
+        "this run's cache",
+        flush=True,
+    )
+    return load_settings()
+
+
+def _to_cache(cache: Path | None, key: str, root: Path, *, source: str | None = None) -> None:
+    if cache is not None and not (cache / key).exists():
+        shutil.copytree(root / (source or key), cache / key, symlinks=True)
+
+
+INCLUDE = Path(__file__).resolve().parent.parent / "include"
+
+# Given to every child: peak_bytes(), the child's own peak resident memory, imports
+# included. VmHWM, not ru_maxrss: Linux carries the parent's peak over to the child across
+# exec, so a child of a bench that ran dbt in-process reported the parent's peak.
+_CHILD_PRELUDE = """
+def peak_bytes():
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
+"""
+
+# Timed inside the child, so interpreter start-up and imports are not counted.
+_PUBLISH_CHILD = """
+import json, sys, time
+from social_leadership.serving import publish
+from social_leadership.settings import load_settings
+settings = load_settings()
+started = time.perf_counter()
+publish(settings, sys.argv[1], synthetic=False)
+seconds = time.perf_counter() - started
+print(json.dumps({"seconds": seconds, "peak_bytes": peak_bytes()}))
+"""
+
+
+def run_child(code: str, data_dir: Path, *args: str) -> dict[str, float]:
+    """Run ``code`` in a fresh Python process on ``data_dir``; its last stdout line is JSON.
+    The code can call ``peak_bytes()``."""
+    env = {**os.environ, "SLW_DATA_DIR": str(data_dir), "PYTHONPATH": str(INCLUDE)}
+    completed = subprocess.run(
+        [sys.executable, "-c", _CHILD_PRELUDE + code, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if completed.returncode != 0:
+        raise RuntimeError(f"child process failed:\n{completed.stderr[-4000:]}")
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def publish_in_child(data_dir: Path, run_id: str) -> dict[str, float]:
+    """Publish the warehouse of ``data_dir`` in a fresh process, as an Airflow task would:
+    the publish's seconds and the process's peak memory."""
+    return run_child(_PUBLISH_CHILD, data_dir, run_id)
 
 
 def clear_path_settings() -> None:

@@ -11,59 +11,31 @@ publish that writes only the days the build changed costs about the same on both
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 import sys
 import tempfile
 from datetime import timedelta
 from pathlib import Path
 
-from _common import LAST_HISTORY_DAY, add_next_day, build_bench_warehouses, median, report
+from _common import (
+    LAST_HISTORY_DAY,
+    add_next_day,
+    median,
+    publish_in_child,
+    published_bench_warehouses,
+    report,
+)
 
 NAME = "publish_growth"
 BOUND = 1.5
 ROUNDS = 3
 PEAK_LIMIT_BYTES = 1 << 30
-INCLUDE = Path(__file__).resolve().parent.parent / "include"
-
-# Timed inside the child, so interpreter start-up and imports are not counted; ru_maxrss
-# (KiB on Linux) covers the whole process, imports included.
-_CHILD = """
-import json, resource, sys, time
-from social_leadership.serving import publish
-from social_leadership.settings import load_settings
-settings = load_settings()
-started = time.perf_counter()
-publish(settings, sys.argv[1], synthetic=False)
-seconds = time.perf_counter() - started
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-print(json.dumps({"seconds": seconds, "peak_bytes": peak}))
-"""
-
-
-def publish_in_child(data_dir: Path, run_id: str) -> dict[str, float]:
-    env = {**os.environ, "SLW_DATA_DIR": str(data_dir), "PYTHONPATH": str(INCLUDE)}
-    completed = subprocess.run(
-        [sys.executable, "-c", _CHILD, run_id],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if completed.returncode != 0:
-        raise RuntimeError(f"publish failed:\n{completed.stderr[-4000:]}")
-    return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
 def main() -> int:
     with tempfile.TemporaryDirectory(prefix="slw-bench-publish-") as tmp:
         from social_leadership.dbt_runner import run_dbt
 
-        warehouses = build_bench_warehouses(Path(tmp))
-        for label, settings in warehouses.items():
-            first = publish_in_child(settings.data_dir, "bench-initial")
-            print(f"{label}: first (full) publish {first['seconds']:.1f}s", flush=True)
+        warehouses = published_bench_warehouses(Path(tmp))
 
         timings: dict[str, list[float]] = {"3y": [], "30d": []}
         peaks: dict[str, list[float]] = {"3y": [], "30d": []}
