@@ -138,3 +138,18 @@ def test_an_incremental_table_built_with_other_columns_forces_a_full_refresh(con
     plan = plan_build(con)
     assert plan.full_refresh
     assert "marts.fct_executive_reach_daily" in plan.reason
+
+
+def test_the_dag_parameter_full_refresh_reaches_the_build(copied_built_warehouse):
+    from social_leadership.tasks import dbt_build_task
+
+    context = {"params": {"full_refresh": True}, "run_id": "manual__rebuild", "ti": None}
+    summary = dbt_build_task(context)
+
+    assert summary["full_refresh"] is True
+    with duckdb.connect(str(copied_built_warehouse.warehouse_path), read_only=True) as con:
+        row = con.execute(
+            "select full_refresh, reason from audit.dbt_builds "
+            "where run_id = 'manual__rebuild'"
+        ).fetchone()
+    assert row == (True, "full refresh asked for (slw rebuild --full)")
