@@ -149,7 +149,6 @@ def test_the_dag_parameter_full_refresh_reaches_the_build(copied_built_warehouse
     assert summary["full_refresh"] is True
     with duckdb.connect(str(copied_built_warehouse.warehouse_path), read_only=True) as con:
         row = con.execute(
-            "select full_refresh, reason from audit.dbt_builds "
-            "where run_id = 'manual__rebuild'"
+            "select full_refresh, reason from audit.dbt_builds where run_id = 'manual__rebuild'"
         ).fetchone()
     assert row == (True, "full refresh asked for (slw rebuild --full)")
