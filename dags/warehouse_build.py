@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from airflow.sdk import TriggerRule, dag, task
+from airflow.sdk import Param, TriggerRule, dag, task
 
 from social_leadership.alerts import run_callbacks
 from social_leadership.orchestration import (
@@ -22,6 +22,14 @@ from social_leadership.orchestration import (
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
+    params={
+        "full_refresh": Param(
+            False,
+            type="boolean",
+            description="Rebuild every day of history (dbt --full-refresh); otherwise the "
+            "build recomputes from the first day of the raw rows loaded since the last one.",
+        ),
+    },
     # One alert per run, when it ends (social_leadership.alerts).
     **run_callbacks(),
     tags=["social-leadership", "dbt", "quality", "publish"],
@@ -36,8 +44,12 @@ def warehouse_build():
        "data as of" into `audit.source_freshness` / `audit.platform_data_as_of` (published
        beside the marts); stale data is alerted (a stale platform once a day), never fatal.
     2. `dbt_build`: `dbt build` of staging, intermediate and marts with every data and unit
-       test; a failing test stops the run. A later try of the same run (a retry, or the
-       task cleared) runs `dbt retry`: only what failed or was skipped runs again.
+       test; a failing test stops the run. Incremental from the first day of the raw rows
+       loaded since the last build (an imported history file, a late API row) or the
+       late-data lookback, whichever is earlier; every day only with the `full_refresh`
+       parameter (`slw rebuild --full`), for a new warehouse or changed columns. A later
+       try of the same run (a retry, or the task cleared) runs `dbt retry`: only what
+       failed or was skipped runs again.
        `dbt_nodes` / `dbt_node`: the per-node view of the build (README "dbt in Airflow"),
        shown also when the build failed.
     3. `quality_gate`: Great Expectations suites over each mart; results go to

@@ -149,6 +149,13 @@ def _dags_list_runs(args: argparse.Namespace) -> int:
     return list_dag_runs(args.dag_id, _local_airflow_environment(), limit=args.limit)
 
 
+def _rebuild(args: argparse.Namespace) -> int:
+    from social_leadership.local_airflow import run_one_dag
+
+    conf = {"full_refresh": bool(args.full)}
+    return run_one_dag("warehouse_build", _local_airflow_environment(), conf=conf)
+
+
 def _sandbox(args: argparse.Namespace) -> int:
     from social_leadership.sandbox.__main__ import main
 
@@ -298,6 +305,17 @@ def build_parser() -> argparse.ArgumentParser:
     list_runs.add_argument("dag_id")
     list_runs.add_argument("--limit", type=int, default=20, help="runs shown (default 20)")
     list_runs.set_defaults(func=_dags_list_runs)
+    rebuild = commands.add_parser(
+        "rebuild",
+        help="run warehouse_build now (dbt build, quality gate, publish)",
+        description="Run warehouse_build through real Airflow, as `slw dags test "
+        "warehouse_build` does. A build recomputes from the first day of the raw rows "
+        "loaded since the last one; --full recomputes every day of history.",
+    )
+    rebuild.add_argument(
+        "--full", action="store_true", help="dbt build --full-refresh: every day of history"
+    )
+    rebuild.set_defaults(func=_rebuild)
     sandbox = commands.add_parser("sandbox", help="serve the sandbox platform API")
     sandbox.add_argument("sandbox_args", nargs=argparse.REMAINDER)
     sandbox.set_defaults(func=_sandbox)

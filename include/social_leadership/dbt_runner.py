@@ -13,7 +13,7 @@ import subprocess
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -189,42 +189,70 @@ def run_dbt(
 
 @dataclass(frozen=True)
 class BuildPlan:
-    """Whether the next ``dbt build`` must be a full refresh, and why."""
+    """Whether the next ``dbt build`` must be a full refresh, and why; for an incremental
+    one, the first day of raw rows loaded since the last build (``rebuild_from``)."""
 
     full_refresh: bool
     reason: str
+    rebuild_from: date | None = None
 
     @property
     def args(self) -> list[str]:
-        return ["build", "--full-refresh"] if self.full_refresh else ["build"]
+        if self.full_refresh:
+            return ["build", "--full-refresh"]
+        if self.rebuild_from is not None:
+            return ["build", "--vars", json.dumps({"rebuild_from": self.rebuild_from.isoformat()})]
+        return ["build"]
 
 
-def plan_build(con: duckdb.DuckDBPyConnection, project_dir: Path | None = None) -> BuildPlan:
-    """Incremental by default; a full refresh when history was imported since the last
-    successful build (imports reach further back than the incremental lookback), when
-    no build has succeeded yet, or when an incremental table of the warehouse has other
-    columns than the dbt project in ``project_dir`` builds (an upgrade changed them)."""
+# The first day of the raw rows loaded since a moment: imported history files and API
+# observations (a late row, a backfilled file), whichever reaches further back.
+_EARLIEST_NEW_RAW_DAY = """
+select least(
+    (
+        select min(metrics.snapshot_date)
+        from raw.imported_metrics as metrics
+        inner join raw.history_imports as imports on metrics.import_id = imports.import_id
+        where imports.loaded_at >= $since
+    ),
+    (select min(snapshot_date) from raw.platform_metrics where loaded_at >= $since)
+)
+"""
 
-    row = con.execute(
-        """
-        select
-            (select max(started_at) from audit.dbt_builds),
-            (select max(loaded_at) from raw.history_imports)
-        """
-    ).fetchone()
-    last_build, last_import = row if row else (None, None)
+
+def plan_build(
+    con: duckdb.DuckDBPyConnection,
+    project_dir: Path | None = None,
+    *,
+    full_refresh_asked: bool = False,
+) -> BuildPlan:
+    """Incremental by default, from the first day of the raw rows loaded since the last
+    successful build (an imported history file or a late API row reaches further back than
+    the daily lookback; roster changes the models find themselves). A full refresh only
+    when asked (``slw rebuild --full``), when no build has succeeded yet, or when an
+    incremental table of the warehouse has other columns than the dbt project in
+    ``project_dir`` builds (an upgrade changed them)."""
+    if full_refresh_asked:
+        return BuildPlan(True, "full refresh asked for (slw rebuild --full)")
+    row = con.execute("select max(started_at) from audit.dbt_builds").fetchone()
+    last_build = row[0] if row else None
     if last_build is None:
         return BuildPlan(True, "no successful build recorded yet: full refresh")
-    if last_import is not None and last_import >= last_build:
-        return BuildPlan(
-            True, f"history imported at {last_import} after the last build: full refresh"
-        )
     changed = changed_incremental_models(con, project_dir or DBT_PROJECT_DIR)
     if changed:
         return BuildPlan(
             True, f"columns of {', '.join(changed)} changed in this version: full refresh"
         )
-    return BuildPlan(False, "incremental: new days plus the late-data lookback")
+    earliest_row = con.execute(_EARLIEST_NEW_RAW_DAY, {"since": last_build}).fetchone()
+    earliest = earliest_row[0] if earliest_row else None
+    if earliest is None:
+        return BuildPlan(False, "incremental: the late-data lookback (no raw rows since)")
+    return BuildPlan(
+        False,
+        f"incremental from {earliest.isoformat()}, the first day of the raw rows loaded "
+        "since the last build (at least the late-data lookback)",
+        rebuild_from=earliest,
+    )
 
 
 def record_build(
@@ -236,6 +264,14 @@ def record_build(
 ) -> None:
     """Remember a successful build (the next plan compares imports against it)."""
     con.execute(
-        "insert into audit.dbt_builds values (?, ?, ?, ?, ?, ?)",
-        [run_id, plan.full_refresh, plan.reason, started_at, datetime.now(UTC), result.passed],
+        "insert into audit.dbt_builds values (?, ?, ?, ?, ?, ?, ?)",
+        [
+            run_id,
+            plan.full_refresh,
+            plan.reason,
+            started_at,
+            datetime.now(UTC),
+            result.passed,
+            plan.rebuild_from,
+        ],
     )

@@ -111,7 +111,13 @@ def _runner(*args: str) -> list[str]:
     return [sys.executable, "-m", "social_leadership.local_airflow_process", *args]
 
 
-def run_one_dag(dag_id: str, env: dict[str, str], *, logical_date: str | None = None) -> int:
+def run_one_dag(
+    dag_id: str,
+    env: dict[str, str],
+    *,
+    logical_date: str | None = None,
+    conf: dict[str, Any] | None = None,
+) -> int:
     """Run one DAG as ``airflow dags test`` does, its output streamed to this terminal.
 
     Migrates the metadata DB and creates the warehouse pool first (both idempotent), so a
@@ -121,6 +127,8 @@ def run_one_dag(dag_id: str, env: dict[str, str], *, logical_date: str | None = 
     command = _runner("--prepare-pool", WAREHOUSE_POOL, dag_id)
     if logical_date:
         command += ["--logical-date", logical_date]
+    if conf:
+        command += ["--conf", f"{dag_id}={json.dumps(conf)}"]
     return subprocess.run(command, env=env, check=False).returncode
 
 

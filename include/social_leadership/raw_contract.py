@@ -372,6 +372,9 @@ TABLES: tuple[Table, ...] = (
             started_at    timestamptz  When dbt started (UTC).
             finished_at   timestamptz  When dbt finished (UTC).
             nodes_passed  integer      Nodes dbt reported as passed.
+            rebuild_from  date?        First day of raw rows loaded since the previous build
+                                       that the build recomputed from (null: the lookback only,
+                                       or a full refresh).
             """
         ),
     ),

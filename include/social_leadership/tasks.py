@@ -391,7 +391,11 @@ def dbt_build_task(context: dict[str, Any]) -> dict[str, Any]:
     settings.ensure_dirs()
     # dbt opens the warehouse itself: this connection must be closed before it runs.
     with connect(settings.warehouse_path) as con:
-        plan = plan_build(con, settings.dbt_project_dir)
+        plan = plan_build(
+            con,
+            settings.dbt_project_dir,
+            full_refresh_asked=bool(context["params"].get("full_refresh", False)),
+        )
     started_at = datetime.now(UTC)
     attempt = build_or_retry(settings, _run_id(context), plan)
     result = attempt.result
@@ -408,6 +412,7 @@ def dbt_build_task(context: dict[str, Any]) -> dict[str, Any]:
     summary = to_xcom(counted, drop=("statuses", "output_tail"))
     summary.update(
         full_refresh=plan.full_refresh,
+        rebuild_from=plan.rebuild_from.isoformat() if plan.rebuild_from else None,
         retried=attempt.retried,
         run_dir=str(attempt.run_dir),
         nodes=attempt.nodes,

@@ -29,6 +29,25 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(RAW_DDL)
     _migrate_respondent_keys(con)
     _migrate_synthetic_flags(con)
+    _migrate_added_columns(con)
+
+
+def _migrate_added_columns(con: duckdb.DuckDBPyConnection) -> None:
+    """Add the nullable columns a later version appended to a contract table (null for the
+    rows already there: the fact was not recorded then)."""
+    existing = {
+        (schema, table, column)
+        for schema, table, column in con.execute(
+            "select table_schema, table_name, column_name from information_schema.columns"
+        ).fetchall()
+    }
+    for table in raw_contract.TABLES:
+        for column in table.columns:
+            if column.nullable and (table.schema, table.name, column.name) not in existing:
+                con.execute(
+                    f"alter table {table.qualified_name} add column {column.name} "
+                    f"{column.data_type}"
+                )
 
 
 def _migrate_respondent_keys(con: duckdb.DuckDBPyConnection) -> None:

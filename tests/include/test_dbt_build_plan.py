@@ -1,8 +1,8 @@
-"""When the warehouse build must be a full refresh instead of incremental."""
+"""What the next warehouse build recomputes: from which day, or everything."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import duckdb
 import pytest
@@ -46,14 +46,59 @@ def test_after_a_build_the_next_is_incremental(con):
     assert plan.args == ["build"]
 
 
-def test_history_imported_after_the_last_build_forces_a_full_refresh(con):
-    _import_at(con, T0 - timedelta(days=1))
+def _imported_rows(con, import_at: datetime, first: date, days: int) -> None:
+    _import_at(con, import_at)
+    con.executemany(
+        "insert into raw.imported_metrics values (currval('raw.history_import_ids'), 'x', ?, "
+        "'someone', 10, 1, 1)",
+        [[first + timedelta(days=number)] for number in range(days)],
+    )
+
+
+def test_history_imported_after_the_last_build_rebuilds_from_its_first_day(con):
+    _imported_rows(con, T0 - timedelta(days=1), date(2024, 1, 1), 5)
     record_build(con, "r1", plan_build(con), T0, _result())
-    assert not plan_build(con).full_refresh
-    _import_at(con, T0 + timedelta(hours=1))
+    assert plan_build(con).rebuild_from is None
+    # A month of history inside older years, imported after the last build.
+    _imported_rows(con, T0 + timedelta(hours=1), date(2025, 3, 1), 31)
+
     plan = plan_build(con)
+
+    assert not plan.full_refresh
+    assert plan.rebuild_from == date(2025, 3, 1)
+    assert plan.args == ["build", "--vars", '{"rebuild_from": "2025-03-01"}']
+    assert "2025-03-01" in plan.reason
+    record_build(con, "r2", plan, T0 + timedelta(hours=2), _result())
+    (recorded,) = con.execute(
+        "select rebuild_from from audit.dbt_builds where run_id = 'r2'"
+    ).fetchone()
+    assert recorded == date(2025, 3, 1)
+
+
+def test_a_late_api_row_rebuilds_from_its_day(con):
+    record_build(con, "r1", plan_build(con), T0, _result())
+    con.execute(
+        "insert into raw.platform_metrics (platform, snapshot_date, account_handle, "
+        "account_status, observed_at, source, loaded_at, is_synthetic) "
+        "values ('x', date '2026-03-02', 'someone', 'ok', ?, 'api', ?, false)",
+        [T0, T0 + timedelta(hours=1)],
+    )
+
+    plan = plan_build(con)
+
+    assert not plan.full_refresh
+    assert plan.rebuild_from == date(2026, 3, 2)
+
+
+def test_a_full_refresh_is_only_done_when_asked(con):
+    record_build(con, "r1", plan_build(con), T0, _result())
+    _imported_rows(con, T0 + timedelta(hours=1), date(2020, 1, 1), 3)
+    assert not plan_build(con).full_refresh
+
+    plan = plan_build(con, full_refresh_asked=True)
+
     assert plan.full_refresh
-    assert "history imported" in plan.reason
+    assert "slw rebuild --full" in plan.reason
 
 
 def test_incremental_models_are_found_with_their_built_columns():
@@ -93,3 +138,17 @@ def test_an_incremental_table_built_with_other_columns_forces_a_full_refresh(con
     plan = plan_build(con)
     assert plan.full_refresh
     assert "marts.fct_executive_reach_daily" in plan.reason
+
+
+def test_the_dag_parameter_full_refresh_reaches_the_build(copied_built_warehouse):
+    from social_leadership.tasks import dbt_build_task
+
+    context = {"params": {"full_refresh": True}, "run_id": "manual__rebuild", "ti": None}
+    summary = dbt_build_task(context)
+
+    assert summary["full_refresh"] is True
+    with duckdb.connect(str(copied_built_warehouse.warehouse_path), read_only=True) as con:
+        row = con.execute(
+            "select full_refresh, reason from audit.dbt_builds where run_id = 'manual__rebuild'"
+        ).fetchone()
+    assert row == (True, "full refresh asked for (slw rebuild --full)")

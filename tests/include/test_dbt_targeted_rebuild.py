@@ -1,0 +1,180 @@
+"""An imported month inside three years of history: the next build recomputes from that
+month only (no full refresh), and its result equals a ``--full-refresh`` of the same data.
+
+The builds go the way ``warehouse_build`` runs them: :func:`plan_build` decides from the
+raw data, ``dbt build`` runs with the plan's arguments, :func:`record_build` records it.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+from conftest import settings_for_data_dir
+
+from social_leadership.dbt_runner import BuildPlan, plan_build, record_build, run_dbt
+from social_leadership.settings import Settings
+from social_leadership.warehouse import connect, transaction
+
+FIRST_DAY = date(2023, 12, 1)
+LAST_DAY = date(2026, 11, 30)
+# The month a second history file brings, after the first builds.
+MONTH = (date(2025, 3, 1), date(2025, 3, 31))
+EXECUTIVES = [
+    ("de_a", "Anna Beispiel", "CEO", "Beispiel Werke", "DE", "Industrials"),
+    ("de_b", "Bernd Muster", "CEO", "Muster Bank", "DE", "Financials"),
+    ("us_a", "Cara Example", "CEO", "Example Soft", "US", "Information Technology"),
+]
+ACCOUNTS = [
+    ("de_a", "x", "de_a_x"),
+    ("de_a", "bluesky", "de-a.bsky.social"),
+    ("de_b", "x", "de_b_x"),
+    ("us_a", "x", "us_a_x"),
+]
+FACT_KEY = ["executive_id", "platform", "metric_date"]
+GROUP_KEY = ["country_code", "sector", "metric_date"]
+TABLES = {
+    "intermediate.int_account_metrics_deduplicated": [
+        "platform",
+        "account_handle",
+        "snapshot_date",
+    ],
+    "intermediate.int_executive_reach_gap_filled": FACT_KEY,
+    "marts.fct_executive_reach_daily": FACT_KEY,
+    "marts.fct_reach_by_country_sector_daily": [*GROUP_KEY, "platform"],
+    "marts.fct_reach_by_country_sector_all_platforms_daily": GROUP_KEY,
+    "marts.fct_country_comparison_yearly": ["country_code", "calendar_year"],
+}
+
+
+def _followers(handle: str, day: date) -> int:
+    # A smooth, distinct path per account; a weekly dip so 7-day changes are not constant.
+    base = 1_000 * (1 + sum(map(ord, handle)) % 7)
+    number = (day - FIRST_DAY).days
+    return base + 3 * number - (25 if day.weekday() == 6 else 0)
+
+
+def _import(con: duckdb.DuckDBPyConnection, loaded_at: datetime, days: list[date]) -> None:
+    (import_id,) = con.execute("select nextval('raw.history_import_ids')").fetchone()
+    rows = [
+        (import_id, platform, day, handle, _followers(handle, day), 10, 100)
+        for day in days
+        for _, platform, handle in ACCOUNTS
+    ]
+    con.execute(
+        "insert into raw.history_imports values (?, 'history.csv', ?, ?, 0, ?, false)",
+        [import_id, len(rows), len(rows), loaded_at],
+    )
+    con.executemany("insert into raw.imported_metrics values (?, ?, ?, ?, ?, ?, ?)", rows)
+
+
+def _days(first: date, last: date) -> list[date]:
+    return [first + timedelta(days=n) for n in range((last - first).days + 1)]
+
+
+def _build(settings: Settings, *, expect_full: bool) -> BuildPlan:
+    """One build as warehouse_build runs it (tests skipped to keep the module fast)."""
+    with connect(settings.warehouse_path) as con:
+        plan = plan_build(con, settings.dbt_project_dir)
+    assert plan.full_refresh is expect_full, plan.reason
+    started = datetime.now(UTC)
+    result = run_dbt(
+        [*plan.args, "--exclude-resource-type", "test", "unit_test"],
+        settings,
+        log_path=settings.logs_dir / f"build_{started.timestamp()}.log",
+    )
+    with connect(settings.warehouse_path) as con:
+        record_build(con, f"run-{started.timestamp()}", plan, started, result)
+    return plan
+
+
+@dataclass(frozen=True)
+class Builds:
+    targeted: Settings
+    full_refresh: Settings
+    plan: BuildPlan
+    compiled_fact_sql: str
+
+
+@pytest.fixture(scope="module")
+def builds(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Builds]:
+    loaded = datetime(2026, 11, 30, 6, tzinfo=UTC)
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        settings = settings_for_data_dir(monkeypatch, tmp_path_factory.mktemp("targeted"))
+        with connect(settings.warehouse_path) as con, transaction(con):
+            con.executemany(
+                "insert into raw.roster_executives values (?, ?, ?, ?, ?, ?, false, null, "
+                "'roster.csv', ?)",
+                [(*executive, loaded) for executive in EXECUTIVES],
+            )
+            con.executemany(
+                "insert into raw.roster_accounts values (?, ?, ?, ?)",
+                [(*account, loaded) for account in ACCOUNTS],
+            )
+            # Three years of history without March 2025 (the gap fill carries 7 days).
+            _import(
+                con,
+                loaded,
+                [d for d in _days(FIRST_DAY, LAST_DAY) if not MONTH[0] <= d <= MONTH[1]],
+            )
+        _build(settings, expect_full=True)
+        # The missing month arrives in a second file.
+        with connect(settings.warehouse_path) as con, transaction(con):
+            _import(con, datetime.now(UTC), _days(*MONTH))
+        plan = _build(settings, expect_full=False)
+        compiled = (
+            settings.dbt_target_dir
+            / "compiled/social_leadership/models/marts/fct_executive_reach_daily.sql"
+        ).read_text(encoding="utf-8")
+        full = settings_for_data_dir(monkeypatch, tmp_path_factory.mktemp("full"))
+        full.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(settings.warehouse_path, full.warehouse_path)
+        run_dbt(
+            ["build", "--full-refresh", "--exclude-resource-type", "test", "unit_test"],
+            full,
+            log_path=full.logs_dir / "full.log",
+        )
+        yield Builds(settings, full, plan, compiled)
+
+
+def _read(warehouse: Path, table: str, key: list[str]) -> pd.DataFrame:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        frame = con.sql(f"select * from {table}").df()
+    return frame.sort_values(key).reset_index(drop=True)
+
+
+def test_the_imported_month_is_rebuilt_from_its_first_day_not_in_full(builds: Builds) -> None:
+    assert builds.plan.rebuild_from == MONTH[0]
+    match = re.search(r"metric_date >= date '(\d{4}-\d{2}-\d{2})'", builds.compiled_fact_sql)
+    assert match is not None, "the second build was not incremental"
+    assert date.fromisoformat(match.group(1)) == MONTH[0]
+    with duckdb.connect(str(builds.targeted.warehouse_path), read_only=True) as con:
+        recorded = con.execute(
+            "select full_refresh, rebuild_from from audit.dbt_builds order by started_at"
+        ).fetchall()
+    assert recorded == [(True, None), (False, MONTH[0])]
+
+
+@pytest.mark.parametrize("table", sorted(TABLES))
+def test_targeted_rebuild_equals_a_full_refresh(builds: Builds, table: str) -> None:
+    targeted = _read(builds.targeted.warehouse_path, table, TABLES[table])
+    full = _read(builds.full_refresh.warehouse_path, table, TABLES[table])
+    assert len(targeted) > 0
+    pd.testing.assert_frame_equal(targeted, full)
+
+
+def test_the_month_is_observed_not_carried(builds: Builds) -> None:
+    with duckdb.connect(str(builds.targeted.warehouse_path), read_only=True) as con:
+        (carried,) = con.execute(
+            "select count(*) from marts.fct_executive_reach_daily "
+            "where metric_date between ? and ? and not is_observed",
+            list(MONTH),
+        ).fetchone()
+    assert carried == 0
