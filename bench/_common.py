@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -194,3 +196,23 @@ def add_next_day(settings: Settings, day: date) -> None:
 
     with connect(settings.warehouse_path) as con:
         add_days(con, day, 1)
+
+
+INCLUDE = Path(__file__).resolve().parent.parent / "include"
+
+
+def run_in_child(data_dir: Path, code: str, *args: str) -> dict[str, float]:
+    """Run ``code`` in a fresh Python process on the warehouse of ``data_dir``, as an
+    Airflow task would (its own imports, its own peak memory); the child prints a JSON
+    object as its last line, which is returned."""
+    env = {**os.environ, "SLW_DATA_DIR": str(data_dir), "PYTHONPATH": str(INCLUDE)}
+    completed = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if completed.returncode != 0:
+        raise RuntimeError(f"child process failed:\n{completed.stderr[-4000:]}")
+    return json.loads(completed.stdout.strip().splitlines()[-1])

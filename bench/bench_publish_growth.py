@@ -11,21 +11,24 @@ publish that writes only the days the build changed costs about the same on both
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 import sys
 import tempfile
 from datetime import timedelta
 from pathlib import Path
 
-from _common import LAST_HISTORY_DAY, add_next_day, build_bench_warehouses, median, report
+from _common import (
+    LAST_HISTORY_DAY,
+    add_next_day,
+    build_bench_warehouses,
+    median,
+    report,
+    run_in_child,
+)
 
 NAME = "publish_growth"
 BOUND = 1.5
 ROUNDS = 3
 PEAK_LIMIT_BYTES = 1 << 30
-INCLUDE = Path(__file__).resolve().parent.parent / "include"
 
 # Timed inside the child, so interpreter start-up and imports are not counted; ru_maxrss
 # (KiB on Linux) covers the whole process, imports included.
@@ -43,17 +46,7 @@ print(json.dumps({"seconds": seconds, "peak_bytes": peak}))
 
 
 def publish_in_child(data_dir: Path, run_id: str) -> dict[str, float]:
-    env = {**os.environ, "SLW_DATA_DIR": str(data_dir), "PYTHONPATH": str(INCLUDE)}
-    completed = subprocess.run(
-        [sys.executable, "-c", _CHILD, run_id],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if completed.returncode != 0:
-        raise RuntimeError(f"publish failed:\n{completed.stderr[-4000:]}")
-    return json.loads(completed.stdout.strip().splitlines()[-1])
+    return run_in_child(data_dir, _CHILD, run_id)
 
 
 def main() -> int:

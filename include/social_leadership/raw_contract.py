@@ -390,6 +390,24 @@ TABLES: tuple[Table, ...] = (
             unexpected_count  bigint?      Rows that failed the check.
             details           varchar?     Observed value and sample of failures (JSON).
             checked_at        timestamptz  When the gate ran (UTC).
+            validated_from    date?        First day of a daily fact validated (the days the
+                                           builds since the last passing gate rebuilt);
+                                           null: the whole table.
+            """
+        ),
+    ),
+    Table(
+        "audit.quality_cursor",
+        "Where the quality gate stands (one row): moved by each gate without a critical "
+        "failure, so a failed gate's days are validated again by the next.",
+        _columns(
+            """
+            run_id                  varchar       Airflow run id of the gate.
+            windows_recorded_until  timestamptz?  Newest audit.incremental_windows record
+                                                  the gate covered.
+            full_validated_at       timestamptz?  When a gate last validated every daily
+                                                  fact whole.
+            checked_at              timestamptz   When the gate ran (UTC).
             """
         ),
     ),

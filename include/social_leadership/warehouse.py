@@ -29,6 +29,8 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(RAW_DDL)
     _migrate_respondent_keys(con)
     _migrate_synthetic_flags(con)
+    # Columns added to audit tables after their first release: appended, null for old rows.
+    con.execute("alter table audit.quality_results add column if not exists validated_from date")
 
 
 def _migrate_respondent_keys(con: duckdb.DuckDBPyConnection) -> None:
