@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "include"))
 
@@ -201,7 +202,7 @@ def add_next_day(settings: Settings, day: date) -> None:
 INCLUDE = Path(__file__).resolve().parent.parent / "include"
 
 
-def run_in_child(data_dir: Path, code: str, *args: str) -> dict[str, float]:
+def run_in_child(data_dir: Path, code: str, *args: str) -> dict[str, Any]:
     """Run ``code`` in a fresh Python process on the warehouse of ``data_dir``, as an
     Airflow task would (its own imports, its own peak memory); the child prints a JSON
     object as its last line, which is returned."""

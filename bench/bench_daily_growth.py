@@ -38,8 +38,7 @@ from social_leadership.quality import check_marts
 from social_leadership.settings import load_settings
 settings = load_settings()
 report = check_marts(settings, sys.argv[1], data_docs_dir=pending_gx_dir(settings, sys.argv[1]))
-report.raise_if_critical()
-print(json.dumps({"checks": len(report.results)}))
+print(json.dumps({"checks": len(report.results), "failed": [c.table_name for c in report.failed]}))
 """
 
 _PUBLISH = """
@@ -51,6 +50,15 @@ print(json.dumps({}))
 """
 
 STEPS = ("dbt", "gate", "publish")
+# The bench warehouses hold no survey data: the gate fails the survey marts (empty), which
+# the publish, run directly, does not mind; any other failure stops the bench.
+EXPECTED_FAILURES = {"fct_survey_results", "fct_country_expectations_yearly"}
+
+
+def gate(data_dir: Path, run_id: str) -> None:
+    failed = set(run_in_child(data_dir, _GATE, run_id)["failed"])
+    if failed - EXPECTED_FAILURES:
+        raise RuntimeError(f"quality gate failed on {sorted(failed)}")
 
 
 def one_day(data_dir: Path, settings: object, run_id: str) -> dict[str, float]:
@@ -61,10 +69,12 @@ def one_day(data_dir: Path, settings: object, run_id: str) -> dict[str, float]:
     started = time.perf_counter()
     run_dbt(["build"], settings)  # type: ignore[arg-type]
     seconds["dbt"] = time.perf_counter() - started
-    for step, code in (("gate", _GATE), ("publish", _PUBLISH)):
-        started = time.perf_counter()
-        run_in_child(data_dir, code, run_id)
-        seconds[step] = time.perf_counter() - started
+    started = time.perf_counter()
+    gate(data_dir, run_id)
+    seconds["gate"] = time.perf_counter() - started
+    started = time.perf_counter()
+    run_in_child(data_dir, _PUBLISH, run_id)
+    seconds["publish"] = time.perf_counter() - started
     return seconds
 
 
@@ -73,7 +83,7 @@ def main() -> int:
         warehouses = build_bench_warehouses(Path(tmp))
         for label, settings in warehouses.items():
             started = time.perf_counter()
-            run_in_child(settings.data_dir, _GATE, "bench-initial")
+            gate(settings.data_dir, "bench-initial")
             run_in_child(settings.data_dir, _PUBLISH, "bench-initial")
             print(
                 f"{label}: first (full) gate and publish {time.perf_counter() - started:.1f}s",

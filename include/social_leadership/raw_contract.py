@@ -399,7 +399,7 @@ TABLES: tuple[Table, ...] = (
     Table(
         "audit.quality_cursor",
         "Where the quality gate stands (one row): moved by each gate without a critical "
-        "failure, so a failed gate's days are validated again by the next.",
+        "failure in a daily fact, so a failed gate's days are validated again by the next.",
         _columns(
             """
             run_id                  varchar       Airflow run id of the gate.

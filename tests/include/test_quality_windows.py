@@ -251,3 +251,32 @@ def test_a_bad_full_validation_interval_is_refused(
     monkeypatch.setenv("SLW_QUALITY_FULL_EVERY_DAYS", value)
     with pytest.raises(SettingsError, match="SLW_QUALITY_FULL_EVERY_DAYS"):
         load_settings()
+
+
+@pytest.mark.parametrize("max_rows", [1, 2, 100])
+def test_window_slices_hold_the_days_from_its_first_and_the_undated_rows_once(
+    max_rows: int,
+) -> None:
+    from social_leadership.quality import _slice_filters
+
+    con = duckdb.connect()
+    con.execute("create schema marts")
+    con.execute(
+        "create table marts.fct_executive_reach_daily as select * from (values "
+        "('2024-01-01'::date), ('2024-01-02'::date), ('2024-01-03'::date), "
+        "('2024-01-03'::date), ('2024-01-04'::date), (null), ('infinity'::date)) as t(metric_date)"
+    )
+
+    filters = _slice_filters(
+        con, "fct_executive_reach_daily", "metric_date", max_rows, date(2024, 1, 3)
+    )
+    counts = [
+        con.execute(
+            f"select count(*) from marts.fct_executive_reach_daily where {condition}"
+        ).fetchone()[0]
+        for condition in filters
+    ]
+
+    # 2024-01-03 twice, 2024-01-04, infinity and the row without a day; not the first days.
+    assert sum(counts) == 5
+    assert max(counts) <= max(max_rows, 2)
