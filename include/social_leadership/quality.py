@@ -587,8 +587,9 @@ def _record(
                 for check in checks
             ],
         )
+        # A rerun of the run (an Airflow retry) replaces its place too.
+        con.execute("delete from audit.quality_cursor where run_id = ?", [run_id])
         if cursor is not None:
-            con.execute("delete from audit.quality_cursor")
             con.execute(
                 "insert into audit.quality_cursor values (?, ?, ?, ?)",
                 [run_id, cursor.windows_recorded_until, cursor.full_validated_at, checked_at],
@@ -622,11 +623,15 @@ def _audit_tables(con: Any) -> frozenset[str]:
     return frozenset(row[0] for row in rows)
 
 
-def _read_cursor(con: Any, audit: frozenset[str]) -> _Cursor | None:
+def _read_cursor(con: Any, audit: frozenset[str], run_id: str) -> _Cursor | None:
+    """Where the last gate of another run left the cursor: a rerun of this run validates
+    what its first attempt did."""
     if "quality_cursor" not in audit:
         return None
     row = con.execute(
-        "select windows_recorded_until, full_validated_at, checked_at from audit.quality_cursor"
+        "select windows_recorded_until, full_validated_at, checked_at from audit.quality_cursor "
+        "where run_id <> ? order by checked_at desc limit 1",
+        [run_id],
     ).fetchone()
     return _Cursor(*row) if row else None
 
@@ -640,10 +645,12 @@ def _full_refresh_since(con: Any, audit: frozenset[str], since: datetime | None)
     return bool(row and row[0])
 
 
-def _scope(con: Any, settings: Settings, daily: Sequence[str], checked_at: datetime) -> _Scope:
+def _scope(
+    con: Any, settings: Settings, run_id: str, daily: Sequence[str], checked_at: datetime
+) -> _Scope:
     """Which days of each daily fact this gate validates (see the module's docstring)."""
     audit = _audit_tables(con)
-    previous = _read_cursor(con, audit)
+    previous = _read_cursor(con, audit, run_id)
     models, until = (
         recorded(con, INCREMENTAL_WINDOWS)
         if "incremental_windows" in audit
@@ -806,7 +813,7 @@ def check_marts(
     with connect(settings.warehouse_path, read_only=True) as con:
         present = set(_mart_tables(con))
         daily = {t: s for t, s in suites.items() if s.sliced_by and t in present}
-        scope = _scope(con, settings, sorted(daily), checked_at)
+        scope = _scope(con, settings, run_id, sorted(daily), checked_at)
         for table in sorted(present | set(suites)):
             if table not in present:
                 checks.append(_missing_table_check(table))

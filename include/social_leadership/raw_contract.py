@@ -398,8 +398,9 @@ TABLES: tuple[Table, ...] = (
     ),
     Table(
         "audit.quality_cursor",
-        "Where the quality gate stands (one row): moved by each gate without a critical "
-        "failure in a daily fact, so a failed gate's days are validated again by the next.",
+        "Where the quality gate stands: one row per run whose gate had no critical failure in "
+        "a daily fact (the newest is the gate's place), so a failed gate's days are validated "
+        "again by the next, and a rerun of a run validates what its first attempt did.",
         _columns(
             """
             run_id                  varchar       Airflow run id of the gate.
