@@ -734,10 +734,18 @@ def _invariants(con: Any, settings: Settings, daily: dict[str, MartSuite]) -> li
             log.warning("%s: no primary key in the dbt manifest, uniqueness not checked", table)
             continue
         columns = ", ".join(quote_identifier(column) for column in key)
-        duplicated = con.execute(
-            f"select count(*), sum(n - 1) from (select count(*) as n from {relation} "
-            f"group by {columns} having count(*) > 1)"
+        # Distinct hashes of the key are counted (one 64-bit column, about twice as fast as
+        # grouping by the key's columns): as many as rows proves the key unique; fewer
+        # (duplicates, or a collision) is settled by grouping by the key itself.
+        hashed = con.execute(
+            f"select count(*) - count(distinct hash({columns})) from {relation}"
         ).fetchone()
+        duplicated = (0, 0)
+        if hashed and hashed[0]:
+            duplicated = con.execute(
+                f"select count(*), sum(n - 1) from (select count(*) as n from {relation} "
+                f"group by {columns} having count(*) > 1)"
+            ).fetchone()
         details: dict[str, Any] = {"primary_key": list(key), "duplicated_keys": duplicated[0]}
         if duplicated[0]:
             details["partial_unexpected_list"] = [
