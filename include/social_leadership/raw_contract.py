@@ -393,6 +393,25 @@ TABLES: tuple[Table, ...] = (
             unexpected_count  bigint?      Rows that failed the check.
             details           varchar?     Observed value and sample of failures (JSON).
             checked_at        timestamptz  When the gate ran (UTC).
+            validated_from    date?        First day of a daily fact validated (the days the
+                                           builds since the last passing gate rebuilt);
+                                           null: the whole table.
+            """
+        ),
+    ),
+    Table(
+        "audit.quality_cursor",
+        "Where the quality gate stands: one row per run whose gate had no critical failure in "
+        "a daily fact (the newest is the gate's place), so a failed gate's days are validated "
+        "again by the next, and a rerun of a run validates what its first attempt did.",
+        _columns(
+            """
+            run_id                  varchar       Airflow run id of the gate.
+            windows_recorded_until  timestamptz?  Newest audit.incremental_windows record
+                                                  the gate covered.
+            full_validated_at       timestamptz?  When a gate last validated every daily
+                                                  fact whole.
+            checked_at              timestamptz   When the gate ran (UTC).
             """
         ),
     ),

@@ -59,6 +59,7 @@ import pyarrow.parquet as pq
 
 from social_leadership.freshness import copy_to_serving as copy_freshness_to_serving
 from social_leadership.landing import safe_run_id
+from social_leadership.rebuilt_days import INCREMENTAL_WINDOWS, RebuiltDays, rebuilt_since, recorded
 from social_leadership.serving_contracts import (
     ContractError,
     MartContract,
@@ -75,6 +76,7 @@ log = logging.getLogger(__name__)
 
 WORKING_ALIAS = "working"
 LAKE_ALIAS = "lake"
+_WORKING_WINDOWS = f"{WORKING_ALIAS}.{INCREMENTAL_WINDOWS}"
 FILE_ALIAS = "single_file"
 # The oldest DuckDB whose clients must open the single-file copy (tested with 1.1.x).
 FILE_STORAGE_VERSION = "v1.1.0"
@@ -497,39 +499,19 @@ def _windowed_tables(
     ``metric_date``) and the newest record: a publish consumes the records up to it."""
     if "incremental_windows" not in working_audit:
         return frozenset(), None
-    source = f"{WORKING_ALIAS}.audit.incremental_windows"
-    recorded = {
-        row[0] for row in con.execute(f"select distinct model_name from {source}").fetchall()
-    }
+    models, until = recorded(con, _WORKING_WINDOWS)
     partitioned = frozenset(
         table
         for table, table_columns in columns.items()
-        if table in recorded and DATE_COLUMN in {name for name, _ in table_columns}
+        if table in models and DATE_COLUMN in {name for name, _ in table_columns}
     )
-    until = con.execute(f"select max(recorded_at) from {source}").fetchone()
-    return partitioned, until[0] if until else None
-
-
-def _windows_since(
-    con: duckdb.DuckDBPyConnection, since: datetime | None, until: datetime | None
-) -> dict[str, tuple[date | None, int]]:
-    """Per daily fact, the first day rebuilt by any dbt build recorded after ``since`` (the
-    previous publication's cursor) and how many of those builds rebuilt it whole."""
-    if until is None:
-        return {}
-    source = f"{WORKING_ALIAS}.audit.incremental_windows"
-    rows = con.execute(
-        f"select model_name, min(rebuild_from), count(*) - count(rebuild_from) from {source} "
-        "where (? is null or recorded_at > ?) and recorded_at <= ? group by model_name",
-        [since, since, until],
-    ).fetchall()
-    return {model: (first, int(full_builds)) for model, first, full_builds in rows}
+    return partitioned, until
 
 
 def plan_publication(
     definitions: dict[str, str],
     partitioned: frozenset[str],
-    windows: dict[str, tuple[date | None, int]],
+    windows: dict[str, RebuiltDays],
     previous: _Previous | None,
 ) -> dict[str, TableChange]:
     """How each table is published, given what the catalog holds (``previous``)."""
@@ -545,11 +527,11 @@ def plan_publication(
             plan[table] = TableChange(table, FULL, reason="replaced whole (not a daily fact)")
         elif table not in windows:
             plan[table] = TableChange(table, UNCHANGED, reason="not rebuilt since")
-        elif windows[table][1] or windows[table][0] is None:
+        elif windows[table].whole:
             plan[table] = TableChange(table, FULL, reason="rebuilt in full by dbt")
         else:
             plan[table] = TableChange(
-                table, CHANGED_DAYS, since=windows[table][0], reason="days dbt recomputed"
+                table, CHANGED_DAYS, since=windows[table].first_day, reason="days dbt recomputed"
             )
     return plan
 
@@ -1243,7 +1225,7 @@ def _plan_against(con: duckdb.DuckDBPyConnection, ctx: _Context) -> None:
     if ctx.previous is not None:
         ctx.publication_id = ctx.previous.publication_id + 1
     since = ctx.previous.windows_recorded_until if ctx.previous else None
-    windows = _windows_since(con, since, ctx.windows_recorded_until)
+    windows = rebuilt_since(con, _WORKING_WINDOWS, since, ctx.windows_recorded_until)
     ctx.plan = plan_publication(ctx.definitions, ctx.partitioned, windows, ctx.previous)
 
 

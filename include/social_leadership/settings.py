@@ -123,6 +123,7 @@ class Settings:
     late_data_days: Days
     pseudonym_key_file: FilePath
     quality_slice_rows: Positive = 500_000
+    quality_full_every_days: Days = 7
     serving_parquet_retention_minutes: Positive = 60
     serving_snapshot_retention_days: Positive = 30
     survey_max_file_bytes: Positive = DEFAULT_SURVEY_MAX_FILE_BYTES
@@ -270,6 +271,11 @@ SETTING_DOCS: dict[str, str] = {
     "LATE_DATA_DAYS": "days beyond the gap-fill window a daily build recomputes (default 3)",
     "QUALITY_SLICE_ROWS": (
         "rows of a daily fact the quality gate holds in memory at once (default 500000)"
+    ),
+    "QUALITY_FULL_EVERY_DAYS": (
+        "days after which the quality gate validates the daily facts whole again; between "
+        "those it validates only the days the builds since the last passing gate rebuilt "
+        "(default 7; 0: always whole)"
     ),
     # The key itself (SLW_PSEUDONYM_KEY) is a secret and is never printed: only its file.
     "PSEUDONYM_KEY_FILE": (

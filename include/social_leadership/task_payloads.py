@@ -72,6 +72,9 @@ class QualityGateSummary(Payload):
     passed: NonNegativeInt
     failed: NonNegativeInt
     critical_failures: NonNegativeInt
+    # Per daily fact, what was validated: "whole table: <why>", "from <day>: ...", or
+    # "not rebuilt since the last gate".
+    validated: dict[str, str] = {}
 
 
 class Attention(Payload):

@@ -488,6 +488,7 @@ def quality_gate_task(context: dict[str, Any]) -> dict[str, Any]:
         passed=len(report.passed),
         failed=len(report.failed),
         critical_failures=len(report.critical_failures),
+        validated=report.validated,
     ).to_xcom()
     from social_leadership.alerts import report_attention
 
