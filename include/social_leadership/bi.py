@@ -25,6 +25,7 @@ from urllib.parse import urlencode
 
 import duckdb
 
+from social_leadership.duckdb_limits import open_duckdb
 from social_leadership.serving_lake import LAKE_EXTENSIONS, extension_path, lake_attach_url
 from social_leadership.settings import Settings
 from social_leadership.sql import quote_literal
@@ -81,8 +82,12 @@ def connect_serving(settings: Settings, *, lake: bool = True) -> duckdb.DuckDBPy
     single-file copy, fixed to the file that was current when the process first opened it.
     """
     if not lake:
+        # DuckDB's defaults, not the pipeline's limits: DuckDB refuses a second connection
+        # to an open file with another configuration, and readers open this file themselves
+        # (docs/bi.md) in the same processes.
         return duckdb.connect(str(settings.serving_path), read_only=True)
-    con = duckdb.connect()
+    # Within the pipeline's limits: the weekly report reads through it on a worker.
+    con = open_duckdb(settings)
     try:
         for statement in lake_setup_statements(settings):
             con.execute(statement)
@@ -108,6 +113,9 @@ def sqlalchemy_engine(
     new publication on their next transaction. ``lake=False``: the single-file copy opened
     read-only, without pooling (``NullPool``) so that a process sees a new copy once its
     open connections close. ``engine_options`` go to ``create_engine``.
+
+    DuckDB keeps its defaults here, not ``SLW_DUCKDB_*``: the engine runs in the BI tool's
+    process, sized by whoever runs it (``connect_args={"config": {...}}`` bounds it).
     """
     from sqlalchemy import create_engine, event
     from sqlalchemy.pool import NullPool, QueuePool

@@ -57,6 +57,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from social_leadership.duckdb_limits import open_duckdb
 from social_leadership.freshness import copy_to_serving as copy_freshness_to_serving
 from social_leadership.landing import safe_run_id
 from social_leadership.rebuilt_days import INCREMENTAL_WINDOWS, RebuiltDays, rebuilt_since, recorded
@@ -1249,7 +1250,7 @@ def publish(settings: Settings, run_id: str, *, synthetic: bool) -> Publication:
         staging_path = _temporary_path(settings.serving_path, run_id)
         staging_parquet = _temporary_path(parquet_dir / "publication", run_id)
         # No progress bar: a long copy would draw it on the task's (or caller's) stdout.
-        con = duckdb.connect()
+        con = open_duckdb(settings)
         try:
             con.execute("set enable_progress_bar = false")
             con.execute(

@@ -11,6 +11,7 @@ prints the values in force.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import fields
 from pathlib import Path
 from typing import Annotated, Any
@@ -95,6 +96,22 @@ def _cron(text: str) -> str:
 
 CronExpression = Annotated[str, AfterValidator(_cron)]
 
+# DuckDB's own memory syntax, kept as text (as_env and the dbt profile pass it on as is).
+_MEMORY_SIZE = re.compile(r"\s*(?P<number>[0-9]+(\.[0-9]+)?)\s*[KMGT]i?B\s*", re.IGNORECASE)
+
+
+def _memory_size(text: str) -> str:
+    matched = _MEMORY_SIZE.fullmatch(text)
+    if matched is None or float(matched["number"]) <= 0:
+        raise ValueError(
+            f"{text!r} is not a memory size (a positive number and a unit of KB, MB, GB, TB "
+            "or KiB, MiB, GiB, TiB, e.g. 2GB)"
+        )
+    return text
+
+
+MemorySize = Annotated[str, AfterValidator(_memory_size)]
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -140,6 +157,10 @@ class Settings:
     report_schedule: CronExpression = "0 6 * * 1"
     report_min_executives: Positive = 5
     report_movers: Positive = 5
+    # Sized for a 4 GiB worker: DuckDB's own default is 80% of the machine's memory, and
+    # the task's Python objects (GX's frames, dbt's manifest) need the rest.
+    duckdb_memory_limit: MemorySize = "2GB"
+    duckdb_threads: Positive = 2
 
     @property
     def alert_recipients(self) -> tuple[str, ...]:
@@ -150,6 +171,12 @@ class Settings:
     def report_recipients(self) -> tuple[str, ...]:
         """``SLW_REPORT_EMAILS`` as a list of addresses (empty: the report is not mailed)."""
         return _addresses(self.report_emails)
+
+    @property
+    def duckdb_temp_dir(self) -> Path:
+        """Where DuckDB spills what does not fit in ``SLW_DUCKDB_MEMORY_LIMIT``: one folder
+        per process below it (duckdb_limits.py); dbt_project/profiles.yml names it too."""
+        return self.data_dir / "tmp" / "duckdb"
 
     def ensure_dirs(self) -> None:
         """Create every folder the pipeline writes to (idempotent)."""
@@ -167,6 +194,7 @@ class Settings:
             self.docs_dir,
             self.dbt_target_dir,
             self.survey_dir,
+            self.duckdb_temp_dir,
         ):
             directory.mkdir(parents=True, exist_ok=True)
 
@@ -203,7 +231,7 @@ def _allowed(field_name: str, message: str) -> str:
         return f"a file ({message.removeprefix('Value error, ')})"
     if _email_list in checks:
         return f"comma-separated e-mail addresses ({message.removeprefix('Value error, ')})"
-    if _cron in checks:
+    if _cron in checks or _memory_size in checks:
         return message.removeprefix("Value error, ")
     if info.annotation is bool:
         return "true or false (also 1/0, yes/no, on/off)"
@@ -315,6 +343,12 @@ SETTING_DOCS: dict[str, str] = {
         "leaders and companies listed per platform and window among the weekly report's "
         "movers (default 5)"
     ),
+    "DUCKDB_MEMORY_LIMIT": (
+        "memory DuckDB may use in each process of the pipeline (dbt, quality gate, publish, "
+        "loaders, reports), in DuckDB's syntax; beyond it, DuckDB spills to "
+        "<data>/tmp/duckdb (default 2GB, for a 4 GiB worker)"
+    ),
+    "DUCKDB_THREADS": "threads DuckDB uses in each process of the pipeline (default 2)",
     "DEMO": (
         "demo mode (1/0, default off): survey_ingest also loads the synthetic survey "
         "microdata and platform_metrics seeds two years of synthetic history into a "

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 import duckdb
 
 from social_leadership.docs_site import DBT_SITE, GX_SITE, current_docs
+from social_leadership.duckdb_limits import open_duckdb
 from social_leadership.serving import CURRENT_LINK
 from social_leadership.settings import Settings
 
@@ -26,7 +27,7 @@ def _open_serving(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection | No
     if not settings.serving_path.exists():
         yield None
         return
-    with duckdb.connect(str(settings.serving_path), read_only=True) as serving:
+    with open_duckdb(settings, settings.serving_path, read_only=True) as serving:
         yield serving
 
 
@@ -125,7 +126,7 @@ def docs_lines(settings: Settings) -> list[str]:
 
 def build_summary(settings: Settings, *, top_per_country: int = 3) -> str:
     lines: list[str] = []
-    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+    with open_duckdb(settings, settings.warehouse_path, read_only=True) as con:
         lines.extend(platform_load_lines(con))
         raw_counts = con.execute(
             """

@@ -14,6 +14,8 @@ from pathlib import Path
 import duckdb
 
 from social_leadership import raw_contract
+from social_leadership.duckdb_limits import open_duckdb
+from social_leadership.settings import Settings, load_settings
 
 # The schema BI tools read (published to the serving copy) and the quality gate checks.
 MARTS_SCHEMA = "marts"
@@ -97,11 +99,15 @@ def holds_synthetic_executives(con: duckdb.DuckDBPyConnection) -> bool:
 
 
 @contextmanager
-def connect(path: Path, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Open the warehouse, creating its folder and the raw contract on first write."""
+def connect(
+    path: Path, *, read_only: bool = False, settings: Settings | None = None
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open the warehouse, creating its folder and the raw contract on first write.
+
+    Within the DuckDB limits of ``settings`` (default: the environment's, read now)."""
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(path), read_only=read_only)
+    con = open_duckdb(settings or load_settings(), path, read_only=read_only)
     try:
         if not read_only:
             ensure_schema(con)

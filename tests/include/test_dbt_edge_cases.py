@@ -236,6 +236,16 @@ def assert_same_as_full_refresh(
         incremental = query(settings.warehouse_path, statement)
         assert incremental, table
         assert incremental == query(full, statement), table
+    # The summary the daily check for changed accounts reads instead of the whole model.
+    series = "select executive_id, platform, account_handle, {} from {} order by all"
+    assert query(
+        settings.warehouse_path, series.format("first_date", "audit.reach_series_starts")
+    ) == query(
+        settings.warehouse_path,
+        series.format(
+            "min(metric_date)", "intermediate.int_executive_reach_gap_filled group by all"
+        ),
+    )
 
 
 US = ("a", "CEO", "A", "US", "Financials", None)

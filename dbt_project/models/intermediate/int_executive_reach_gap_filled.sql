@@ -7,27 +7,24 @@
 -- observations from gap_fill_days earlier, the oldest that can be carried into them. When
 -- the roster's accounts changed (an account removed or renamed, an executive leaving or
 -- coming back), the rebuild starts at the first day of any series that has to go or to
--- come back, as a full refresh would have it.
+-- come back, as a full refresh would have it. The series and their first days come from
+-- audit.reach_series_starts, which the post-hook keeps up to date from the rebuilt days.
 {{
     config(
         materialized='incremental',
         incremental_strategy='delete+insert',
         unique_key='metric_date',
         on_schema_change='fail',
+        post_hook="{{ record_series_starts() }}",
     )
 }}
 {%- set gap_fill_days = var('gap_fill_days') | int %}
 {%- set accounts_changed_from -%}
     with
 
+    -- One row per stored series (macros/series_starts.sql), not the whole model.
     stored_accounts as (
-        select
-            executive_id,
-            platform,
-            account_handle,
-            min(metric_date) as first_date
-        from {{ this }}
-        group by executive_id, platform, account_handle
+        {{ stored_series_starts_sql() }}
     ),
 
     roster_accounts as (
