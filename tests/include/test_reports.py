@@ -333,6 +333,11 @@ def test_report_is_mailed_once_with_the_pdf_attached(report_settings, smtp, monk
     # Another week is another report.
     write_weekly_report(settings, day(LAST_DAY) - timedelta(days=7))
     assert len(smtp.messages) == 3
+    # So is the same ISO week's folder for other days (a week-to-date report before it).
+    earlier = day(LAST_DAY) - timedelta(days=1)
+    assert ReportWeek(earlier).label == ReportWeek(day(LAST_DAY)).label
+    write_weekly_report(settings, earlier)
+    assert len(smtp.messages) == 4
 
 
 def test_without_the_connection_the_report_is_only_written(report_settings, monkeypatch):

@@ -4,8 +4,8 @@ The report reads only the published serving data (the DuckLake catalog, read-onl
 the working warehouse, so it neither waits for nor blocks a build. A week's folder is
 replaced whole: the files are written into a new folder that then takes the old one's
 place. Mail goes through the SMTP connection ``slw_smtp`` to ``SLW_REPORT_EMAILS``, once
-per week: a record under ``<reports>/.deliveries/`` says it was sent, and a rerun of the
-week mails again only when asked (``resend``).
+per week: a record under ``<reports>/.deliveries/`` (per week and last day) says it was
+sent, and a rerun of the same week mails again only when asked (``resend``).
 """
 
 from __future__ import annotations
@@ -87,7 +87,9 @@ def _replace_folder(folder: Path, rendered: RenderedReport) -> dict[str, Path]:
 
 
 def _delivery_record(settings: Settings, week: ReportWeek) -> Path:
-    return settings.reports_dir / DELIVERIES_DIR / f"{week.label}.json"
+    # Per period, not per folder: a week-to-date report (make run, a mid-week slw report)
+    # shares its ISO week's folder with the Monday run's full week, which still gets mailed.
+    return settings.reports_dir / DELIVERIES_DIR / f"{week.label}_{week.end.isoformat()}.json"
 
 
 def _smtp_connection() -> object | None:
