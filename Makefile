@@ -1,6 +1,13 @@
 # Quickstart: `make run` (install + run the pipeline for today) and `make test`.
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
+# One line saying what is wrong when no Python 3.11 is found (an empty $(PYTHON) would
+# make "-c" make's ignore-error prefix and skip the check).
+CHECK_PYTHON = if [ -z "$(PYTHON)" ]; then \
+	  echo "make: no python3.11 or python3 on PATH: install Python 3.11, or run make PYTHON=/path/to/python3.11" >&2; exit 1; \
+	elif ! command -v "$(PYTHON)" >/dev/null; then \
+	  echo "make: PYTHON=$(PYTHON) is not a program: install Python 3.11, or run make PYTHON=/path/to/python3.11" >&2; exit 1; \
+	fi; "$(PYTHON)" -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if v == (3, 11) else "make: Python 3.11 is required, %s is %d.%d: install Python 3.11, or run make PYTHON=/path/to/python3.11" % (sys.executable, v[0], v[1]))'
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -13,7 +20,9 @@ export SCARF_ANALYTICS := false
 export DO_NOT_TRACK := 1
 export AIRFLOW__USAGE_DATA_COLLECTION__ENABLED := False
 
-.PHONY: install run test bench lint format airflow-ui docs summary pins clean old-duckdb
+.PHONY: install run test bench lint format airflow-ui docs summary pins clean old-duckdb help
+# make alone installs, as it always did; make help lists the targets.
+.DEFAULT_GOAL := install
 
 install: $(STAMP)
 
@@ -25,12 +34,13 @@ OLD_DUCKDB := duckdb==1.1.3 pytz==2026.6
 old-duckdb: $(OLD_DUCKDB_VENV)/.installed
 
 $(OLD_DUCKDB_VENV)/.installed: Makefile
+	@test -x $(OLD_DUCKDB_VENV)/bin/python || { $(CHECK_PYTHON); }
 	test -x $(OLD_DUCKDB_VENV)/bin/python || $(PYTHON) -m venv $(OLD_DUCKDB_VENV)
 	$(OLD_DUCKDB_VENV)/bin/python -m pip install --quiet $(OLD_DUCKDB)
 	touch $@
 
 $(STAMP): requirements.txt pyproject.toml
-	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required (set PYTHON=...)")'
+	@$(CHECK_PYTHON)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --requirement requirements.txt
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation --editable .
@@ -87,3 +97,20 @@ pins:
 
 clean:
 	rm -rf data airflow_home dbt_project/target dbt_project/logs
+
+# One line per target; tests/test_makefile.py checks that every target is listed.
+help:
+	@echo "make targets (make alone = make install):"
+	@echo "  install     create .venv and install the pinned packages (Python 3.11)"
+	@echo "  run         install, then run the pipeline for today against the sandbox API"
+	@echo "  test        install, then run the whole test suite"
+	@echo "  bench       run the benchmarks (make bench NAME=<one>)"
+	@echo "  lint        ruff and SQLFluff checks"
+	@echo "  format      ruff format and fix, SQLFluff fix"
+	@echo "  summary     print the summary of the last run"
+	@echo "  airflow-ui  the Airflow UI on http://127.0.0.1:8080 over the same files as make run"
+	@echo "  docs        serve the last publish's dbt docs and GX Data Docs on 127.0.0.1"
+	@echo "  pins        regenerate requirements.txt from requirements.in"
+	@echo "  clean       remove data/, airflow_home/ and dbt's target and logs"
+	@echo "  old-duckdb  a venv with DuckDB 1.1 for the single-file compatibility test"
+	@echo "  help        this list"

@@ -1,96 +1,115 @@
-"""Command line: ``slw <command>`` (or ``python -m social_leadership <command>``)."""
+"""Command line: ``slw <command>`` (or ``python -m social_leadership <command>``), on click.
+
+:func:`main` returns each command's exit code: 0 done, 1 the command ran and something
+failed (rows rejected, a run failed, the warehouse is locked, a report was not mailed), 2
+the command was not given what it needs (a usage error, a bad ``SLW_*`` value, a path that
+does not exist). An error the user can fix is said in one or two lines, without a
+traceback; ``slw --debug`` or ``SLW_DEBUG=1`` shows the traceback.
+"""
 
 from __future__ import annotations
 
-import argparse
+import os
+import re
 import sys
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time
 from pathlib import Path
+from typing import Any
+
+import click
 
 from social_leadership.settings import ENV_PREFIX, SETTING_DOCS, SettingsError, load_settings
 
-
-def _settings(_: argparse.Namespace) -> int:
-    settings = load_settings()
-    values = settings.as_env()
-    for name, doc in SETTING_DOCS.items():
-        key = ENV_PREFIX + name
-        print(f"{key:<26} {values[key]}\n{'':<26} {doc}")
-    return 0
-
-
-def _run(_: argparse.Namespace) -> int:
-    from social_leadership.demo.run import main
-
-    return main()
+PACKAGE = "social-leadership-warehouse"
+# A DuckDB file that another process writes: 'Could not set lock on file "<path>":
+# Conflicting lock is held in <program> (PID <n>) ...'.
+_DUCKDB_LOCK = re.compile(r'Could not set lock on file "(?P<path>[^"]+)"(.*?\(PID (?P<pid>\d+)\))?')
+_TRUE = frozenset({"1", "true", "t", "yes", "y", "on"})
+_DEBUG_HINT = "run again with slw --debug (or SLW_DEBUG=1) for the traceback"
+_CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
-def _summary(_: argparse.Namespace) -> int:
-    import duckdb
+class _Date(click.ParamType):
+    """``YYYY-MM-DD``; with ``timestamp``, also a full ISO timestamp (then kept as text)."""
 
+    def __init__(self, *, timestamp: bool) -> None:
+        self.timestamp = timestamp
+        self.name = "datetime" if timestamp else "date"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, date | datetime):
+            return value
+        text = str(value)
+        try:
+            if not self.timestamp:
+                return date.fromisoformat(text)
+            return logical_date(text)
+        except ValueError:
+            wanted = "a date (YYYY-MM-DD) or an ISO timestamp" if self.timestamp else None
+            self.fail(f"{text!r} is not {wanted or 'a date (YYYY-MM-DD)'}", param, ctx)
+
+
+def logical_date(text: str) -> str:
+    """``YYYY-MM-DD`` (midnight UTC) or a full ISO timestamp (UTC unless it says otherwise),
+    as the ISO timestamp Airflow takes. Raises ValueError for anything else."""
+    if len(text) == 10:
+        return datetime.combine(date.fromisoformat(text), time(), tzinfo=UTC).isoformat()
+    moment = datetime.fromisoformat(text)
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()
+
+
+def _existing_file() -> click.Path:
+    return click.Path(exists=True, dir_okay=False, readable=True, path_type=Path)
+
+
+@click.group(
+    context_settings=_CONTEXT,
+    epilog="Settings are SLW_* environment variables (slw settings lists them). "
+    "Exit codes: 0 done, 1 failed, 2 usage error or bad setting.",
+)
+@click.version_option(package_name=PACKAGE, prog_name="slw", message="%(prog)s %(version)s")
+@click.option(
+    "--debug",
+    is_flag=True,
+    help="show the full traceback of an error (also SLW_DEBUG=1)",
+)
+def cli(debug: bool) -> None:
+    """The social leadership warehouse: run the pipeline, one DAG, or read its results."""
+
+
+@cli.command()
+def run() -> int:
+    """Run the whole pipeline for today against the sandbox API.
+
+    Starts the sandbox platform API on loopback, runs survey_ingest, platform_metrics,
+    warehouse_build and weekly_report through real Airflow with the demo switch on, then
+    prints the summary. What make run does after installing.
+    """
+    from social_leadership.demo.run import main as run_demo
+
+    return run_demo()
+
+
+@cli.command()
+def summary() -> int:
+    """Print the summary of the last run.
+
+    Platform loads, raw rows, quality checks, top reach per country, the country
+    comparison and where the files are.
+    """
     from social_leadership.summary import build_summary
 
-    settings = load_settings()
-    try:
-        print(build_summary(settings))
-    except duckdb.IOException as exc:
-        # DuckDB allows one writer or many readers: a running pipeline task holds the file.
-        print(
-            f"cannot read {settings.warehouse_path} now (a pipeline task is writing it; "
-            f"try again when the run ends): {str(exc).splitlines()[0]}",
-            file=sys.stderr,
-        )
-        return 1
+    print(build_summary(load_settings()))
     return 0
 
 
-def _bi(args: argparse.Namespace) -> int:
-    import duckdb
+@cli.command()
+def docs() -> int:
+    """Serve the dbt docs and GX Data Docs of the last publish.
 
-    from social_leadership import bi
-
-    settings = load_settings()
-    if args.install_extensions:
-        try:
-            installed = bi.install_extensions(args.install_extensions)
-        except (duckdb.Error, FileNotFoundError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 1
-        print("\n".join(f"installed {path}" for path in installed))
-        return 0
-    if args.sql:
-        try:
-            con = bi.connect_serving(settings, lake=not args.single_file)
-        except (duckdb.Error, FileNotFoundError) as exc:
-            print(f"error: cannot open the serving data: {exc}", file=sys.stderr)
-            return 1
-        with con:
-            result = con.execute(args.sql)
-            print("\t".join(column[0] for column in result.description or ()))
-            for row in result.fetchall():
-                print("\t".join("" if value is None else str(value) for value in row))
-        return 0
-    if not args.check:
-        print(bi.connection_guide(settings))
-        return 0
-    try:
-        engine = bi.sqlalchemy_engine(settings, lake=not args.single_file)
-    except ImportError as exc:
-        print(f"error: {exc}: pip install '.[bi]'", file=sys.stderr)
-        return 1
-    try:
-        lines = bi.reflected_tables(engine)
-    except Exception as exc:  # any driver error: the user needs the reason, not a traceback
-        print(f"error: cannot reflect the serving data: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        engine.dispose()
-    print("\n".join(lines) or "no tables in schema marts: publish first (make run)")
-    return 0 if lines else 1
-
-
-def _docs(_: argparse.Namespace) -> int:
+    On http://127.0.0.1:SLW_DOCS_PORT only; Ctrl-C stops.
+    """
     from social_leadership.docs_site import DBT_SITE, GX_SITE, current_docs, docs_server
 
     settings = load_settings()
@@ -114,56 +133,143 @@ def _docs(_: argparse.Namespace) -> int:
     return 0
 
 
-def _local_airflow_environment() -> dict[str, str]:
-    from social_leadership.local_airflow import airflow_environment, default_airflow_home
+@cli.command()
+def settings() -> int:
+    """Print every SLW_* setting in force, with what it means."""
+    values = load_settings().as_env()
+    for name, doc in SETTING_DOCS.items():
+        key = ENV_PREFIX + name
+        print(f"{key:<26} {values[key]}\n{'':<26} {doc}")
+    return 0
+
+
+@cli.command()
+@click.option("--check", is_flag=True, help="reflect the marts through SQLAlchemy, as BI tools do")
+@click.option("--sql", metavar="QUERY", help="run one read-only query and print its rows")
+@click.option("--single-file", is_flag=True, help="read the single-file copy, not DuckLake")
+@click.option(
+    "--install-extensions",
+    type=click.Path(file_okay=False, path_type=Path),
+    metavar="DIR",
+    help="install ducklake and sqlite_scanner from their wheels into a DuckDB extension "
+    "directory (e.g. ~/.duckdb/extensions), for the DuckDB CLI, DBeaver and Superset",
+)
+def bi(check: bool, sql: str | None, single_file: bool, install_extensions: Path | None) -> int:
+    """How BI tools connect to the published marts (docs/bi.md).
+
+    Without options: the paths, statements and URLs BI tools use. The DuckLake catalog is
+    read unless --single-file.
+    """
+    import duckdb
+
+    from social_leadership import bi as bi_module
 
     settings = load_settings()
-    settings.ensure_dirs()
-    return airflow_environment(default_airflow_home(), settings.as_env())
-
-
-def _logical_date(text: str | None) -> str | None:
-    """``YYYY-MM-DD`` (midnight UTC) or a full ISO timestamp; None means now."""
-    if text is None:
-        return None
+    if install_extensions:
+        try:
+            installed = bi_module.install_extensions(install_extensions)
+        except (duckdb.Error, FileNotFoundError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        print("\n".join(f"installed {path}" for path in installed))
+        return 0
+    if sql:
+        try:
+            con = bi_module.connect_serving(settings, lake=not single_file)
+        except (duckdb.Error, FileNotFoundError) as exc:
+            print(f"error: cannot open the serving data: {exc}", file=sys.stderr)
+            return 1
+        with con:
+            result = con.execute(sql)
+            print("\t".join(column[0] for column in result.description or ()))
+            for row in result.fetchall():
+                print("\t".join("" if value is None else str(value) for value in row))
+        return 0
+    if not check:
+        print(bi_module.connection_guide(settings))
+        return 0
     try:
-        if len(text) == 10:
-            return datetime.combine(date.fromisoformat(text), time(), tzinfo=UTC).isoformat()
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a date (YYYY-MM-DD) or an ISO timestamp"
-        ) from None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()
+        engine = bi_module.sqlalchemy_engine(settings, lake=not single_file)
+    except ImportError as exc:
+        print(f"error: {exc}: pip install '.[bi]'", file=sys.stderr)
+        return 1
+    try:
+        lines = bi_module.reflected_tables(engine)
+    except Exception as exc:  # any driver error: the user needs the reason, not a traceback
+        print(f"error: cannot reflect the serving data: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
+    print("\n".join(lines) or "no tables in schema marts: publish first (make run)")
+    return 0 if lines else 1
 
 
-def _dags_test(args: argparse.Namespace) -> int:
-    from social_leadership.local_airflow import run_one_dag
+@cli.command()
+@click.argument(
+    "week_end",
+    required=False,
+    type=_Date(timestamp=False),
+    help="last day of the week reported, YYYY-MM-DD (default: today, UTC)",
+)
+@click.option("--no-mail", is_flag=True, help="write the files only")
+@click.option("--resend", is_flag=True, help="mail again although this week was mailed")
+def report(week_end: date | None, no_mail: bool, resend: bool) -> int:
+    """Write (and mail, if configured) the weekly report.
 
-    return run_one_dag(args.dag_id, _local_airflow_environment(), logical_date=args.logical_date)
+    Writes SLW_REPORTS_DIR/<ISO week>/ (HTML, PDF, CSV figures) for the 7 days ending on
+    WEEK_END, from the published serving copy only, and mails it through the Airflow
+    connection slw_smtp to SLW_REPORT_EMAILS unless that week was mailed already.
+    """
+    from social_leadership.reports.weekly import (
+        NO_SMTP_CONNECTION,
+        ReportError,
+        write_weekly_report,
+    )
+
+    settings = load_settings()
+    week_end = week_end or datetime.now(UTC).date()
+    try:
+        written = write_weekly_report(settings, week_end, mail=not no_mail, resend=resend)
+    except ReportError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"Weekly report {written.week.label} ({written.week.start} to {written.week.end}):")
+    print(f"  html       {written.html}\n  pdf        {written.pdf}")
+    if not written.enough_data:
+        print("  not enough data: the report says so (see its first page)")
+    if written.mailed_to:
+        print(f"  mailed to  {', '.join(written.mailed_to)}")
+    elif written.mail_skipped == NO_SMTP_CONNECTION:
+        # Mail was wanted (SLW_REPORT_EMAILS is set) but cannot be sent: the user's to fix.
+        print(
+            "error: not mailed: SLW_REPORT_EMAILS is set but the Airflow connection slw_smtp "
+            "is not defined\n  fix: set AIRFLOW_CONN_SLW_SMTP (README, Alerts) or add it in "
+            "the Airflow UI, then run slw report again; --no-mail writes the files only",
+            file=sys.stderr,
+        )
+        return 1
+    else:
+        print(f"  not mailed: {written.mail_skipped}")
+    return 0
 
 
-def _dags_list_runs(args: argparse.Namespace) -> int:
-    from social_leadership.local_airflow import list_dag_runs
+@cli.command("import-history")
+@click.argument(
+    "paths",
+    nargs=-1,
+    required=True,
+    type=_existing_file(),
+    help="follower history files, CSV or Parquet (columns: README, History import)",
+)
+def import_history(paths: tuple[Path, ...]) -> int:
+    """Import follower history files into raw.imported_metrics.
 
-    return list_dag_runs(args.dag_id, _local_airflow_environment(), limit=args.limit)
-
-
-def _rebuild(args: argparse.Namespace) -> int:
-    from social_leadership.local_airflow import run_one_dag
-
-    conf = {"full_refresh": bool(args.full)}
-    return run_one_dag("warehouse_build", _local_airflow_environment(), conf=conf)
-
-
-def _sandbox(args: argparse.Namespace) -> int:
-    from social_leadership.sandbox.__main__ import main
-
-    return main(args.sandbox_args) or 0
-
-
-def _import_history(args: argparse.Namespace) -> int:
-    from social_leadership.follower_imports import HistoryFileError, import_history
+    Rows that are not valid are rejected, named on stderr and kept in SLW_QUARANTINE_DIR;
+    exit code 1 if any row was rejected. The executives must be in the roster
+    (SLW_ROSTER_PATH).
+    """
+    from social_leadership.follower_imports import HistoryFileError
+    from social_leadership.follower_imports import import_history as import_file
     from social_leadership.roster import load_roster
     from social_leadership.warehouse import connect
 
@@ -171,9 +277,9 @@ def _import_history(args: argparse.Namespace) -> int:
     roster = load_roster(settings.roster_path)
     failed = False
     with connect(settings.warehouse_path) as con:
-        for path in args.paths:
+        for path in paths:
             try:
-                outcome = import_history(con, path, roster, settings.quarantine_dir)
+                outcome = import_file(con, path, roster, settings.quarantine_dir)
             except HistoryFileError as exc:
                 print(f"error: {exc}", file=sys.stderr)
                 failed = True
@@ -188,148 +294,189 @@ def _import_history(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _week_end(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
-
-
-def _report(args: argparse.Namespace) -> int:
-    from social_leadership.reports.weekly import ReportError, write_weekly_report
+def _local_airflow_environment() -> dict[str, str]:
+    from social_leadership.local_airflow import airflow_environment, default_airflow_home
 
     settings = load_settings()
-    week_end = args.week_end or datetime.now(UTC).date()
-    try:
-        report = write_weekly_report(settings, week_end, mail=not args.no_mail, resend=args.resend)
-    except ReportError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    print(f"Weekly report {report.week.label} ({report.week.start} to {report.week.end}):")
-    print(f"  html       {report.html}\n  pdf        {report.pdf}")
-    if not report.enough_data:
-        print("  not enough data: the report says so (see its first page)")
-    if report.mailed_to:
-        print(f"  mailed to  {', '.join(report.mailed_to)}")
-    else:
-        print(f"  not mailed: {report.mail_skipped}")
-    return 0
+    settings.ensure_dirs()
+    return airflow_environment(default_airflow_home(), settings.as_env())
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="slw", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser(
-        "run", help="run the pipeline for today against the sandbox API (demo: SLW_DEMO on)"
-    ).set_defaults(func=_run)
-    commands.add_parser("summary", help="print the summary of the last run").set_defaults(
-        func=_summary
+@cli.group()
+def dags() -> None:
+    """Run one DAG through real Airflow, or list its runs.
+
+    Airflow with this project's Airflow home (AIRFLOW_HOME, default airflow_home/), DAGs
+    folder and SLW_* settings; the metadata DB is migrated first. Platform connections come
+    from the environment (AIRFLOW_CONN_SLW_*) or the metadata DB; no sandbox is started.
+    """
+
+
+@dags.command("test")
+@click.argument("dag_id", help="survey_ingest, platform_metrics, warehouse_build, weekly_report")
+@click.argument(
+    "logical_date",
+    required=False,
+    type=_Date(timestamp=True),
+    help="YYYY-MM-DD (midnight UTC) or an ISO timestamp; default now. A past date makes "
+    "platform_metrics skip extraction: APIs only give current counts",
+)
+def dags_test(dag_id: str, logical_date: str | None) -> int:
+    """Run one DAG now, as airflow dags test does.
+
+    A real DAG run, tasks in this process, recorded in the metadata DB. Exit code 0 when
+    the run succeeds, 1 when it fails, 2 for an unknown DAG id.
+    """
+    from social_leadership.local_airflow import run_one_dag
+
+    return run_one_dag(dag_id, _local_airflow_environment(), logical_date=logical_date)
+
+
+@dags.command("list-runs")
+@click.argument("dag_id", help="the DAG whose runs are listed, e.g. platform_metrics")
+@click.option(
+    "--limit", type=click.IntRange(min=1), default=20, show_default=True, help="runs shown"
+)
+def dags_list_runs(dag_id: str, limit: int) -> int:
+    """List a DAG's runs from the metadata DB, newest first."""
+    from social_leadership.local_airflow import list_dag_runs
+
+    return list_dag_runs(dag_id, _local_airflow_environment(), limit=limit)
+
+
+@cli.command()
+@click.option("--full", is_flag=True, help="dbt build --full-refresh: every day of history")
+def rebuild(full: bool) -> int:
+    """Run warehouse_build now: dbt build, quality gate, publish.
+
+    Through real Airflow, as slw dags test warehouse_build does. A build recomputes from
+    the first day of the raw rows loaded since the last one; --full recomputes every day.
+    """
+    from social_leadership.local_airflow import run_one_dag
+
+    return run_one_dag("warehouse_build", _local_airflow_environment(), conf={"full_refresh": full})
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="address to listen on")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8765,
+    show_default=True,
+    help="port to listen on; 0 picks a free one",
+)
+@click.option(
+    "--roster",
+    type=_existing_file(),
+    help="roster CSV of the accounts served (default: SLW_ROSTER_PATH)",
+)
+@click.option(
+    "--ready-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="write the base URL to this file once listening (for a supervisor or a test)",
+)
+@click.option(
+    "--token",
+    help="bearer token of every platform route that takes one (default: SLW_SANDBOX_TOKEN, "
+    "else the sandbox's fixed demo token)",
+)
+def sandbox(
+    host: str, port: int, roster: Path | None, ready_file: Path | None, token: str | None
+) -> int:
+    """Serve the sandbox platform API (synthetic counts).
+
+    Until Ctrl-C or SIGTERM. The same server as python -m social_leadership.sandbox;
+    point the slw_* connections at it to run platform_metrics without real credentials
+    (README, Airflow UI).
+    """
+    from social_leadership.sandbox.__main__ import serve
+    from social_leadership.sandbox.server import SANDBOX_TOKEN
+
+    token = token or os.environ.get("SLW_SANDBOX_TOKEN") or SANDBOX_TOKEN
+    return serve(host=host, port=port, roster=roster, ready_file=ready_file, token=token)
+
+
+def _debug_wanted(args: Sequence[str]) -> bool:
+    """``--debug`` before the command, or SLW_DEBUG on (read here, not through the settings:
+    a bad setting is one of the errors it is for)."""
+    options = list(
+        args[: next((i for i, a in enumerate(args) if not a.startswith("-")), len(args))]
     )
-    commands.add_parser(
-        "docs", help="serve the last publish's dbt docs and GX Data Docs on 127.0.0.1"
-    ).set_defaults(func=_docs)
-    commands.add_parser("settings", help="print every SLW_* setting in force").set_defaults(
-        func=_settings
-    )
-    bi_command = commands.add_parser(
-        "bi",
-        help="how BI tools connect to the published marts (docs/bi.md); --check, --sql",
-        description="Without options: the paths, statements and URLs BI tools use. The "
-        "DuckLake catalog is read unless --single-file.",
-    )
-    bi_command.add_argument(
-        "--check", action="store_true", help="reflect the marts through SQLAlchemy, as BI tools do"
-    )
-    bi_command.add_argument("--sql", help="run one read-only query and print its rows")
-    bi_command.add_argument(
-        "--single-file", action="store_true", help="read the single-file copy, not DuckLake"
-    )
-    bi_command.add_argument(
-        "--install-extensions",
-        type=Path,
-        metavar="DIR",
-        help="install ducklake and sqlite_scanner from their wheels into a DuckDB extension "
-        "directory (e.g. ~/.duckdb/extensions), for the CLI, DBeaver and Superset",
-    )
-    bi_command.set_defaults(func=_bi)
-    report = commands.add_parser(
-        "report",
-        help="write (and mail, if configured) the weekly report from the serving copy",
-        description="Write $SLW_REPORTS_DIR/<ISO week>/ (HTML, PDF, CSV figures) for the 7 "
-        "days ending on WEEK_END, from the published serving copy only; mail it through "
-        "the connection slw_smtp to SLW_REPORT_EMAILS unless that week was mailed already.",
-    )
-    report.add_argument(
-        "week_end",
-        nargs="?",
-        type=_week_end,
-        help="last day of the week reported, YYYY-MM-DD (default today, UTC)",
-    )
-    report.add_argument("--no-mail", action="store_true", help="write the files only")
-    report.add_argument(
-        "--resend", action="store_true", help="mail again although this week was mailed"
-    )
-    report.set_defaults(func=_report)
-    history = commands.add_parser(
-        "import-history", help="import follower history files (CSV or Parquet) into raw"
-    )
-    history.add_argument("paths", nargs="+", type=Path)
-    history.set_defaults(func=_import_history)
-    dags = commands.add_parser(
-        "dags",
-        help="run one DAG through real Airflow, or list its runs",
-        description=(
-            "Airflow with this project's Airflow home ($AIRFLOW_HOME, default airflow_home/), "
-            "DAGs folder and SLW_* settings; the metadata DB is migrated first. Platform "
-            "connections come from the environment (AIRFLOW_CONN_SLW_*) or the metadata DB; "
-            "no sandbox is started."
-        ),
-    )
-    dag_commands = dags.add_subparsers(dest="dags_command", required=True)
-    dag_test = dag_commands.add_parser(
-        "test",
-        help="run one DAG now, as `airflow dags test` does",
-        description="Run one DAG as `airflow dags test` does: a real DAG run, tasks "
-        "in this process, recorded in the metadata DB. Exit code 0 when the run succeeds.",
-    )
-    dag_test.add_argument("dag_id", help="e.g. survey_ingest, platform_metrics")
-    dag_test.add_argument(
-        "logical_date",
-        nargs="?",
-        type=_logical_date,
-        help="YYYY-MM-DD (midnight UTC) or ISO timestamp; default now. A past date makes "
-        "platform_metrics skip extraction: APIs only give current counts",
-    )
-    dag_test.set_defaults(func=_dags_test)
-    list_runs = dag_commands.add_parser("list-runs", help="list a DAG's runs, newest first")
-    list_runs.add_argument("dag_id")
-    list_runs.add_argument("--limit", type=int, default=20, help="runs shown (default 20)")
-    list_runs.set_defaults(func=_dags_list_runs)
-    rebuild = commands.add_parser(
-        "rebuild",
-        help="run warehouse_build now (dbt build, quality gate, publish)",
-        description="Run warehouse_build through real Airflow, as `slw dags test "
-        "warehouse_build` does. A build recomputes from the first day of the raw rows "
-        "loaded since the last one; --full recomputes every day of history.",
-    )
-    rebuild.add_argument(
-        "--full", action="store_true", help="dbt build --full-refresh: every day of history"
-    )
-    rebuild.set_defaults(func=_rebuild)
-    sandbox = commands.add_parser("sandbox", help="serve the sandbox platform API")
-    sandbox.add_argument("sandbox_args", nargs=argparse.REMAINDER)
-    sandbox.set_defaults(func=_sandbox)
-    return parser
+    return "--debug" in options or os.environ.get("SLW_DEBUG", "").strip().lower() in _TRUE
+
+
+def explain(exc: Exception) -> tuple[str, int]:
+    """What went wrong and how to fix it, in one or two lines, and the exit code."""
+    import duckdb
+
+    from social_leadership.roster import RosterFileError
+
+    if isinstance(exc, SettingsError):
+        lines = [
+            f"error: {variable}={value!r} is not allowed: it must be {allowed}"
+            for variable, value, allowed in exc.problems
+        ]
+        lines.append("  fix: set an allowed value, or unset it for the default (README, Settings)")
+        return "\n".join(lines), 2
+    if isinstance(exc, RosterFileError):
+        return (
+            f"error: {exc}\n  fix: point SLW_ROSTER_PATH at a roster CSV (README, The roster); "
+            "slw settings shows the path in force",
+            2,
+        )
+    if isinstance(exc, duckdb.IOException) and (locked := _DUCKDB_LOCK.search(str(exc))):
+        holder = f"process {locked['pid']}" if locked["pid"] else "another process"
+        return (
+            f"error: {locked['path']} is locked by {holder} (a pipeline task is writing it, or "
+            "another DuckDB session holds it)\n  fix: wait until that run ends (or close that "
+            "session), then run this command again",
+            1,
+        )
+    if isinstance(
+        exc, FileNotFoundError | IsADirectoryError | NotADirectoryError | PermissionError
+    ):
+        return (
+            f"error: {exc.filename or exc}: {exc.strerror or 'cannot open'}\n  fix: check the "
+            "path (slw settings shows the SLW_* paths in force)",
+            2,
+        )
+    first_line = (str(exc).strip().splitlines() or [""])[0]
+    return f"error: {type(exc).__name__}: {first_line}\n  {_DEBUG_HINT}", 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run ``slw`` with ``argv`` (default: the process's arguments); return the exit code.
+
+    ``--help`` and ``--version`` raise SystemExit(0), a usage error SystemExit(2) after
+    two lines on stderr, as argparse did.
+    """
+    args = list(sys.argv[1:] if argv is None else argv)  # click consumes its copy
     try:
-        return int(args.func(args))
-    except SettingsError as exc:
-        # A mistyped SLW_* value is the user's to fix: say which, without a traceback.
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        with cli.make_context("slw", list(args)) as ctx:
+            result = cli.invoke(ctx)
+    except click.exceptions.Exit as exc:
+        raise SystemExit(exc.exit_code) from None
+    except click.UsageError as exc:
+        command = exc.ctx.command_path if exc.ctx else "slw"
+        print(
+            f"{command}: {exc.format_message()}\n  see: {command} --help",
+            file=sys.stderr,
+        )
+        raise SystemExit(exc.exit_code) from None
+    except click.ClickException as exc:
+        print(f"error: {exc.format_message()}", file=sys.stderr)
+        return exc.exit_code
+    except (click.Abort, KeyboardInterrupt):
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if _debug_wanted(args):
+            raise
+        message, code = explain(exc)
+        print(message, file=sys.stderr)
+        return code
+    return int(result or 0)
 
 
 if __name__ == "__main__":

@@ -161,6 +161,8 @@ class Settings:
     # the task's Python objects (GX's frames, dbt's manifest) need the rest.
     duckdb_memory_limit: MemorySize = "2GB"
     duckdb_threads: Positive = 2
+    # SLW_DEBUG: slw shows the traceback of an error instead of its short message.
+    debug: bool = False
 
     @property
     def alert_recipients(self) -> tuple[str, ...]:
@@ -214,6 +216,8 @@ class SettingsError(ValueError):
 
     def __init__(self, problems: list[tuple[str, str, str]]) -> None:
         self.variables = tuple(variable for variable, _, _ in problems)
+        # (variable, value, what is allowed): for one line each (slw's error message).
+        self.problems = tuple(problems)
         listing = "\n".join(
             f"  {variable}={value!r}: not allowed, must be {allowed}"
             for variable, value, allowed in problems
@@ -353,6 +357,10 @@ SETTING_DOCS: dict[str, str] = {
         "demo mode (1/0, default off): survey_ingest also loads the synthetic survey "
         "microdata and platform_metrics seeds two years of synthetic history into a "
         "warehouse without imported history; `slw run` turns it on, never set it for real data"
+    ),
+    "DEBUG": (
+        "slw prints the full traceback of an error instead of its one- or two-line message "
+        "(1/0, default off; the same as slw --debug)"
     ),
 }
 

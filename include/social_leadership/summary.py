@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 
 import duckdb
 
 from social_leadership.docs_site import DBT_SITE, GX_SITE, current_docs
 from social_leadership.duckdb_limits import open_duckdb
+from social_leadership.formatting import compact_count
 from social_leadership.serving import CURRENT_LINK
 from social_leadership.settings import Settings
 
@@ -31,14 +32,22 @@ def _open_serving(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection | No
         yield serving
 
 
-def _format_count(value: float | int | None) -> str:
-    if value is None:
-        return "-"
-    value = float(value)
-    for unit, size in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(value) >= size:
-            return f"{value / size:.1f}{unit}"
-    return f"{value:.0f}"
+def aligned_table(
+    header: Sequence[str], rows: Iterable[Sequence[object]], *, right: Collection[int] = ()
+) -> list[str]:
+    """Header and rows as lines indented by two spaces, each column as wide as its widest
+    cell (so any platform, country or name lines up); the columns in ``right`` (numbers)
+    are right-aligned. The last column is not padded."""
+    table = [[str(cell) for cell in header], *([str(cell) for cell in row] for row in rows)]
+    widths = [max(len(line[column]) for line in table) for column in range(len(header))]
+    lines = []
+    for line in table:
+        cells = [
+            cell.rjust(width) if column in right else cell.ljust(width)
+            for column, (cell, width) in enumerate(zip(line, widths, strict=True))
+        ]
+        lines.append(("  " + "  ".join(cells)).rstrip())
+    return lines
 
 
 def country_comparison_lines(
@@ -59,12 +68,7 @@ def country_comparison_lines(
     ).fetchall()
     if not rows:
         return []
-    lines = [
-        f"Country comparison {rows[0][1]} (leaders active on social platforms vs. public "
-        "expectation that CEOs take a clear stand):",
-        f"  {'country':<8}{'tracked':>8}{'active':>8}{'median reach':>14}{'synthetic':>11}"
-        f"{'expect CEOs':>13}",
-    ]
+    table = []
     for row in rows:
         country, _year, tracked, share, median, synthetic_pct = row[:6]
         expected, is_country, wave, synthetic = row[6:]
@@ -74,10 +78,22 @@ def country_comparison_lines(
             scope = "own" if is_country else "global"
             label = ", synthetic" if synthetic else ""
             expectation = f"{expected:.0f}% ({scope} {wave}{label})"
-        lines.append(
-            f"  {country:<8}{tracked:>8}{share:>7.0f}%{_format_count(median):>14}"
-            f"{synthetic_pct:>10.0f}%  {expectation}"
+        table.append(
+            (
+                country,
+                tracked,
+                f"{share:.0f}%",
+                compact_count(median),
+                f"{synthetic_pct:.0f}%",
+                expectation,
+            )
         )
+    header = ("country", "tracked", "active", "median reach", "synthetic", "expect CEOs")
+    lines = [
+        f"Country comparison {rows[0][1]} (leaders active on social platforms vs. public "
+        "expectation that CEOs take a clear stand):",
+        *aligned_table(header, table, right={1, 2, 3, 4}),
+    ]
     return lines
 
 
@@ -101,14 +117,38 @@ def platform_load_lines(con: duckdb.DuckDBPyConnection, *, message_limit: int = 
     if not_configured:
         named = ", ".join(f"{p} (connection slw_{p})" for p in not_configured)
         lines.append(f"  Not configured (no connection, nothing sent): {named}")
-    for platform, day, status, requested, loaded, missing, requests, _ in loads:
-        if status == "not_configured":
-            continue
-        lines.append(
-            f"  {platform:<9} {day}  {status:<16} {loaded:>5} accounts loaded, "
-            f"{missing} missing/deferred, {requests} requests for {requested} accounts"
+    table = [
+        (platform, day, status, loaded, missing, requests, requested)
+        for platform, day, status, requested, loaded, missing, requests, _ in loads
+        if status != "not_configured"
+    ]
+    if table:
+        header = (
+            *("platform", "day", "status", "accounts loaded", "missing/deferred"),
+            *("requests", "for accounts"),
         )
+        lines.extend(aligned_table(header, table, right={3, 4, 5, 6}))
     return lines
+
+
+def top_reach_lines(rows: Sequence[tuple[str, str, str, float, str]]) -> list[str]:
+    """(country, executive, company, followers, platforms) rows, ordered by country, as a
+    table naming each country once."""
+    table = []
+    current = None
+    for country, executive, company, followers, platforms in rows:
+        table.append(
+            (
+                country if country != current else "",
+                executive,
+                company[:26],
+                compact_count(followers),
+                f"({platforms})",
+            )
+        )
+        current = country
+    header = ("country", "executive", "company", "followers", "platforms")
+    return aligned_table(header, table, right={3})
 
 
 def docs_lines(settings: Settings) -> list[str]:
@@ -206,14 +246,7 @@ def build_summary(settings: Settings, *, top_per_country: int = 3) -> str:
                 [top_per_country],
             ).fetchall()
             lines.append(f"Top executives by reach per country (top {top_per_country}):")
-            current = None
-            for country, executive, company, followers, platforms in top:
-                prefix = f"  {country}" if country != current else "    "
-                current = country
-                lines.append(
-                    f"{prefix:<4} {executive:<28} {company[:26]:<26} "
-                    f"{_format_count(followers):>8}  ({platforms})"
-                )
+            lines.extend(top_reach_lines(top))
             if _table_exists(serving, "marts", "fct_country_comparison_yearly"):
                 lines.extend(country_comparison_lines(serving))
     if is_synthetic:

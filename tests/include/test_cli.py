@@ -1,15 +1,22 @@
-"""The slw command line."""
+"""The slw command line: help for every command, --version, short errors, exit codes."""
 
 from __future__ import annotations
 
+import importlib.metadata
+import os
+import re
+import socket
 import subprocess
 import sys
+import time
+from pathlib import Path
 
+import click
 import duckdb
 import pytest
 
-from social_leadership.cli import build_parser, main
-from social_leadership.settings import load_settings
+from social_leadership.cli import PACKAGE, cli, dags_test, main
+from social_leadership.settings import REPO_ROOT, load_settings
 from social_leadership.warehouse import ensure_schema
 
 HOLD_WRITER = """
@@ -18,6 +25,104 @@ con = duckdb.connect(sys.argv[1])
 print("holding", flush=True)
 time.sleep(60)
 """
+ROSTER = """executive_id,full_name,title,company,country,sector,is_synthetic,x
+joe,J,Chair,Siemens Energy,DE,Industrials,false,JoeKaeser
+"""
+
+
+def _commands(group: click.Group = cli, path: tuple[str, ...] = ()):
+    """Every command below ``group``: (path of names, command)."""
+    for name, command in sorted(group.commands.items()):
+        yield (*path, name), command
+        if isinstance(command, click.Group):
+            yield from _commands(command, (*path, name))
+
+
+def _help(capsys: pytest.CaptureFixture[str], *args: str) -> str:
+    with pytest.raises(SystemExit) as exited:
+        main([*args, "--help"])
+    assert exited.value.code == 0
+    return capsys.readouterr().out
+
+
+def _slw(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "social_leadership", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+
+@pytest.fixture
+def slw_env(tmp_path: Path) -> dict[str, str]:
+    """A new user's environment: own data folder, no SLW_* or connection of the caller."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLW_", "AIRFLOW_CONN_"))}
+    env["SLW_DATA_DIR"] = str(tmp_path / "data")
+    env["PYTHONPATH"] = str(REPO_ROOT / "include")
+    return env
+
+
+def _short(stderr: str) -> list[str]:
+    """The error's lines, checked to be a short message and not a traceback."""
+    lines = stderr.strip().splitlines()
+    assert "Traceback" not in stderr
+    assert 1 <= len(lines) <= 2, stderr
+    return lines
+
+
+# --- help and version -----------------------------------------------------------------
+
+
+def test_every_command_argument_and_option_has_help_without_markup(capsys):
+    top = _help(capsys)
+    assert "`" not in top
+    for path, command in _commands():
+        assert command.help, path
+        # Listed with its one line in its group's help.
+        parent = _help(capsys, *path[:-1])
+        listed = next(line for line in parent.splitlines() if line.split()[:1] == [path[-1]])
+        assert command.get_short_help_str(limit=80) in listed
+        text = _help(capsys, *path)
+        assert "`" not in text, path
+        for param in command.params:
+            assert param.help, (path, param.name)
+            if isinstance(param, click.Argument):
+                assert param.help in " ".join(text.split()), (path, param.name)
+
+
+def test_import_history_documents_its_argument(capsys):
+    text = " ".join(_help(capsys, "import-history").split())
+    assert "PATHS... follower history files, CSV or Parquet" in text
+
+
+def test_sandbox_help_shows_the_sandboxs_options(capsys):
+    text = _help(capsys, "sandbox")
+    for option in ("--host", "--port", "--roster", "--ready-file", "--token"):
+        assert option in text
+    assert "0 picks a free one" in text
+
+
+def test_version_comes_from_the_package_metadata(capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out == f"slw {importlib.metadata.version(PACKAGE)}\n"
+
+
+def test_readme_lists_every_command_with_its_help_line():
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    rows = [line for line in readme.splitlines() if line.startswith("| `slw ")]
+    for path, command in _commands():
+        name = f"| `slw {' '.join(path)}"
+        line = next((row for row in rows if re.match(re.escape(name) + "[ `]", row)), None)
+        assert line is not None, name
+        assert command.get_short_help_str(limit=200) in line, path
+
+
+# --- the commands -----------------------------------------------------------------------
 
 
 def test_settings_lists_every_variable(monkeypatch, tmp_path, capsys):
@@ -28,8 +133,123 @@ def test_settings_lists_every_variable(monkeypatch, tmp_path, capsys):
     assert str(tmp_path) in out
 
 
-def test_summary_says_so_when_a_pipeline_task_holds_the_warehouse(monkeypatch, tmp_path, capsys):
-    monkeypatch.setenv("SLW_DATA_DIR", str(tmp_path))
+def test_dags_test_reads_a_day_as_midnight_utc():
+    def parsed(*args: str) -> str | None:
+        return dags_test.make_context("test", list(args)).params["logical_date"]
+
+    assert parsed("platform_metrics", "2026-03-04") == "2026-03-04T00:00:00+00:00"
+    assert parsed("platform_metrics", "2026-03-04T06:30:00") == "2026-03-04T06:30:00+00:00"
+    assert parsed("x") is None
+
+
+def test_slw_sandbox_serves_with_its_options(slw_env, tmp_path):
+    roster = tmp_path / "roster.csv"
+    roster.write_text(ROSTER)
+    ready = tmp_path / "ready.txt"
+    command = [sys.executable, "-m", "social_leadership", "sandbox", "--port", "0"]
+    server = subprocess.Popen(
+        [*command, "--roster", str(roster), "--ready-file", str(ready), "--token", "t0k"],
+        env=slw_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not ready.exists():
+            assert server.poll() is None, server.communicate()
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        base_url = ready.read_text().strip()
+        assert base_url.startswith("http://127.0.0.1:")
+        # Any HTTP answer will do: the server listens where the ready file says.
+        with socket.create_connection(("127.0.0.1", int(base_url.rsplit(":", 1)[1])), 10):
+            pass
+    finally:
+        server.terminate()
+        _, stderr = server.communicate(timeout=30)
+    assert server.returncode == 0, stderr
+    assert "sandbox stopped" in stderr
+
+
+# --- errors: usage (exit 2) ------------------------------------------------------------
+
+
+def test_dags_test_rejects_a_date_that_is_not_one(capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["dags", "test", "platform_metrics", "2026-13-01"])
+    assert exited.value.code == 2
+    lines = _short(capsys.readouterr().err)
+    assert "'2026-13-01' is not a date" in lines[0]
+    assert lines[1].strip() == "see: slw dags test --help"
+
+
+def test_an_unknown_command_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["nope"])
+    assert exited.value.code == 2
+    assert "No such command 'nope'" in _short(capsys.readouterr().err)[0]
+
+
+def test_a_history_file_that_does_not_exist_is_named(slw_env, tmp_path):
+    missing = tmp_path / "no_such_history.csv"
+    ran = _slw("import-history", str(missing), env=slw_env)
+    assert ran.returncode == 2
+    lines = _short(ran.stderr)
+    assert str(missing) in lines[0]
+    assert "does not exist" in lines[0]
+
+
+# --- errors: configuration (exit 2) ----------------------------------------------------
+
+
+def test_a_wrong_roster_path_says_which_setting_to_fix(slw_env, tmp_path):
+    history = tmp_path / "history.csv"
+    history.write_text("executive_id,platform,date,followers\n")
+    slw_env["SLW_ROSTER_PATH"] = str(tmp_path / "missing_roster.csv")
+
+    ran = _slw("import-history", str(history), env=slw_env)
+
+    assert ran.returncode == 2
+    lines = _short(ran.stderr)
+    assert f"{tmp_path / 'missing_roster.csv'}: cannot read roster file" in lines[0]
+    assert "SLW_ROSTER_PATH" in lines[1]
+
+
+def test_a_bad_setting_is_one_line_and_a_fix(slw_env):
+    slw_env["SLW_GAP_FILL_DAYS"] = "abc"
+
+    ran = _slw("summary", env=slw_env)
+
+    assert ran.returncode == 2
+    error, fix = _short(ran.stderr)
+    assert error == (
+        "error: SLW_GAP_FILL_DAYS='abc' is not allowed: it must be a whole number of at least 0"
+    )
+    assert "unset it for the default" in fix
+
+
+def test_debug_shows_the_traceback(slw_env, tmp_path):
+    slw_env["SLW_ROSTER_PATH"] = str(tmp_path / "missing_roster.csv")
+    history = tmp_path / "history.csv"
+    history.write_text("executive_id,platform,date,followers\n")
+
+    flagged = _slw("--debug", "import-history", str(history), env=slw_env)
+    by_setting = _slw("import-history", str(history), env={**slw_env, "SLW_DEBUG": "1"})
+
+    for ran in (flagged, by_setting):
+        assert ran.returncode == 1
+        assert "Traceback (most recent call last)" in ran.stderr
+        assert "RosterFileError" in ran.stderr
+
+
+# --- errors: the command failed (exit 1) -----------------------------------------------
+
+
+@pytest.fixture
+def held_warehouse(monkeypatch, tmp_path):
+    """A warehouse another process writes (as a pipeline task does): its PID."""
+    monkeypatch.setenv("SLW_DATA_DIR", str(tmp_path / "data"))
     warehouse = load_settings().warehouse_path
     warehouse.parent.mkdir(parents=True)
     with duckdb.connect(str(warehouse)) as con:
@@ -40,21 +260,103 @@ def test_summary_says_so_when_a_pipeline_task_holds_the_warehouse(monkeypatch, t
     try:
         assert writer.stdout is not None
         assert writer.stdout.readline().strip() == "holding"
-        assert main(["summary"]) == 1
+        yield warehouse, writer.pid
     finally:
         writer.kill()
         writer.wait()
-    assert "a pipeline task is writing it" in capsys.readouterr().err
 
 
-def test_dags_test_rejects_a_date_that_is_not_one(capsys):
-    with pytest.raises(SystemExit) as exited:
-        main(["dags", "test", "platform_metrics", "2026-13-01"])
-    assert exited.value.code == 2
-    assert "'2026-13-01' is not a date" in capsys.readouterr().err
+def test_summary_says_so_when_a_pipeline_task_holds_the_warehouse(held_warehouse, capsys):
+    warehouse, pid = held_warehouse
+    assert main(["summary"]) == 1
+    lines = _short(capsys.readouterr().err)
+    assert f"{warehouse} is locked by process {pid}" in lines[0]
+    assert "a pipeline task is writing it" in lines[0]
 
 
-def test_dags_test_reads_a_day_as_midnight_utc():
-    args = build_parser().parse_args(["dags", "test", "platform_metrics", "2026-03-04"])
-    assert args.logical_date == "2026-03-04T00:00:00+00:00"
-    assert build_parser().parse_args(["dags", "test", "x"]).logical_date is None
+def test_a_locked_warehouse_says_what_to_do(held_warehouse, monkeypatch, tmp_path, capsys):
+    warehouse, pid = held_warehouse
+    roster = tmp_path / "roster.csv"
+    roster.write_text(ROSTER)
+    monkeypatch.setenv("SLW_ROSTER_PATH", str(roster))
+    history = tmp_path / "history.csv"
+    history.write_text("executive_id,platform,date,followers\njoe,x,2026-01-01,7\n")
+
+    assert main(["import-history", str(history)]) == 1
+
+    error, fix = _short(capsys.readouterr().err)
+    assert error.startswith(f"error: {warehouse} is locked by process {pid}")
+    assert fix.strip().startswith("fix: wait until that run ends")
+
+
+def test_an_unexpected_error_is_short_and_points_at_debug(monkeypatch, capsys):
+    import social_leadership.summary
+
+    def broken(settings):
+        raise RuntimeError("something no one foresaw\nsecond line")
+
+    monkeypatch.setattr(social_leadership.summary, "build_summary", broken)
+    monkeypatch.delenv("SLW_DEBUG", raising=False)
+
+    assert main(["summary"]) == 1
+
+    error, hint = _short(capsys.readouterr().err)
+    assert error == "error: RuntimeError: something no one foresaw"
+    assert "--debug" in hint
+    assert "SLW_DEBUG=1" in hint
+
+
+def test_the_module_and_the_console_script_share_main():
+    script = re.search(r'^slw = "(.+)"$', (REPO_ROOT / "pyproject.toml").read_text(), re.M)
+    assert script is not None
+    assert script[1] == "social_leadership.cli:main"
+
+
+# --- the docs' examples ----------------------------------------------------------------
+
+# Shell words an example may start with besides the venv's own programs.
+SHELL_WORDS = {"make", "export", "cd", "git", "docker"}
+CLI_NOT_INSTALLED = "The DuckDB command line is not part of the install"
+
+
+def _commands_of(block: str):
+    """The first line of each shell command in a code block (quotes and a trailing
+    backslash carry a command over to the next lines)."""
+    quote, continued = None, False
+    for line in block.splitlines():
+        stripped = line.strip()
+        if quote is None and not continued and stripped and not stripped.startswith("#"):
+            yield stripped
+        previous = " "
+        for char in line:
+            if quote:
+                quote = None if char == quote else quote
+            elif char in "'\"":
+                quote = char
+            elif char == "#" and previous.isspace():
+                break
+            previous = char
+        continued = quote is None and line.rstrip().endswith("\\")
+
+
+def test_readme_and_docs_examples_use_only_installed_tools():
+    """A shell example names a program of the venv (.venv/bin/...), make or the shell; the
+    DuckDB CLI only where the page says it is not installed."""
+    installed = {path.name for path in Path(sys.executable).parent.iterdir()}
+    assert {"slw", "python", "airflow", "dbt"} <= installed
+    pages = [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").glob("*.md"))]
+    checked = 0
+    for page in pages:
+        text = page.read_text(encoding="utf-8")
+        for block in re.findall(r"```(?:bash|sh|shell)\n(.*?)```", text, re.S):
+            for command in _commands_of(block):
+                words = [word for word in command.split() if "=" not in word]  # VAR=value
+                program = words[0].removeprefix(".venv/bin/")
+                if program == "D":
+                    continue  # a statement at the DuckDB CLI's prompt
+                if program == "duckdb":
+                    assert CLI_NOT_INSTALLED in text, (page.name, command)
+                    continue
+                assert program in installed or program in SHELL_WORDS, (page.name, command)
+                checked += 1
+    assert checked > 10

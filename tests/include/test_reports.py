@@ -376,6 +376,24 @@ def test_slw_report_writes_the_week_and_says_where(report_settings, capsys):
     assert (folder / "weekly_report.pdf").exists()
 
 
+def test_slw_report_says_how_to_add_a_missing_smtp_connection(report_settings, monkeypatch, capsys):
+    from social_leadership.cli import main
+
+    monkeypatch.setenv("SLW_REPORT_EMAILS", "board@example.org")
+    monkeypatch.delenv("AIRFLOW_CONN_SLW_SMTP", raising=False)
+
+    assert main(["report", day(LAST_DAY).isoformat()]) == 1
+
+    captured = capsys.readouterr()
+    error, fix = captured.err.strip().splitlines()
+    assert "SLW_REPORT_EMAILS is set but the Airflow connection slw_smtp is not defined" in error
+    assert "AIRFLOW_CONN_SLW_SMTP" in fix
+    assert "--no-mail" in fix
+    assert "Traceback" not in captured.err
+    folder = report_settings.reports_dir / ReportWeek(day(LAST_DAY)).label
+    assert (folder / "weekly_report.pdf").exists()  # written all the same
+
+
 def test_slw_report_refuses_a_bad_date(capsys):
     from social_leadership.cli import main
 

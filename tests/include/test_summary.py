@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 
 import pytest
 
+from social_leadership.domain import PLATFORMS
 from social_leadership.settings import load_settings
-from social_leadership.summary import build_summary, platform_load_lines
+from social_leadership.summary import (
+    build_summary,
+    platform_load_lines,
+    top_reach_lines,
+)
 from social_leadership.warehouse import connect
 
 DAY = date(2026, 3, 2)
@@ -41,8 +47,8 @@ def test_failed_and_not_configured_platforms_are_named_with_the_reason(settings)
     assert "FAILED: youtube" in text
     assert "gave up after 4 attempts" in text
     assert "Not configured (no connection, nothing sent): threads (connection slw_threads)" in text
-    assert "bluesky" in text
-    assert "38 accounts loaded" in text
+    bluesky = next(line.split() for line in text.splitlines() if line.split()[:1] == ["bluesky"])
+    assert bluesky == ["bluesky", "2026-03-02", "loaded", "38", "2", "2", "40"]
 
 
 def test_the_summary_works_before_anything_was_published(settings):
@@ -50,3 +56,59 @@ def test_the_summary_works_before_anything_was_published(settings):
 
     assert "FAILED: youtube" in text
     assert "not published yet" in text
+
+
+def _cells(line: str) -> list[tuple[int, int]]:
+    """Where each cell of a table line starts and ends (cells are two or more spaces apart)."""
+    return [m.span() for m in re.finditer(r"\S+(?: \S+)*", line)]
+
+
+def _assert_aligned(table: list[str], right: set[int]) -> None:
+    """Every cell starts where its header does, or ends there for a right-aligned column."""
+    header = _cells(table[0])
+    for line in table[1:]:
+        cells = _cells(line)
+        assert len(cells) == len(header), line
+        for column, ((start, end), (head_start, head_end)) in enumerate(
+            zip(cells, header, strict=True)
+        ):
+            if column in right:
+                assert end == head_end, "\n".join(table)
+            else:
+                assert start == head_start, "\n".join(table)
+
+
+def test_the_platform_table_is_aligned_for_every_platform(tmp_path, monkeypatch):
+    monkeypatch.setenv("SLW_DATA_DIR", str(tmp_path / "data"))
+    settings = load_settings()
+    settings.ensure_dirs()
+    assert "instagram" in PLATFORMS
+    with connect(settings.warehouse_path) as con:
+        for number, platform in enumerate(PLATFORMS):
+            # Counts of 1 to 4 digits, so that right-aligned columns must line up.
+            loaded, missing = 10 ** (number % 4), 7 * 10 ** ((number + 2) % 4)
+            con.execute(
+                "insert into audit.platform_loads values (?, ?, 'run', 'loaded', ?, ?, ?, ?, "
+                "null, ?, ?)",
+                [platform, DAY, loaded + missing, loaded, missing, number + 1, AT, AT],
+            )
+        table = platform_load_lines(con)[1:]
+
+    assert table[0].split()[:3] == ["platform", "day", "status"]
+    assert [line.split()[0] for line in table[1:]] == sorted(PLATFORMS)
+    _assert_aligned(table, right={3, 4, 5, 6})
+
+
+def test_the_top_reach_table_is_aligned_for_long_names():
+    rows = [
+        ("DE", "Ada Example", "Example Co", 1_234_567, "x+bluesky"),
+        ("DE", "Bartholomew Quite-A-Bit-Longer-Name Example", "Sample Co", 12, "instagram"),
+        ("US", "Zed", "Q", None, "x"),
+    ]
+    table = top_reach_lines(rows)
+
+    assert [line.split()[0] for line in table] == ["country", "DE", "Bartholomew", "US"]
+    assert "1.2M" in table[1]
+    # The second DE row names no country: its cells are the executive's onwards.
+    _assert_aligned([table[0], table[1], table[3]], right={3})
+    assert table[2].index("Sample Co") == table[0].index("company")

@@ -21,6 +21,7 @@ matplotlib.use("svg")
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
+from social_leadership.formatting import compact_count
 from social_leadership.reports.data import FOCUS_COUNTRIES, WeeklyReportData, trend_days
 
 FOCUS_COLOURS = {"DE": "#b2182b", "US": "#2166ac"}
@@ -166,7 +167,9 @@ def _trend_chart(
             )
         if log_scale and any(v > 0 for v in values.values()):
             axes.set_yscale("log")
-            axes.yaxis.set_major_formatter(FuncFormatter(lambda v, _: _compact(v)))
+            axes.yaxis.set_major_formatter(
+                FuncFormatter(lambda v, _: compact_count(v, scaled="g", whole="g"))
+            )
         figure.autofmt_xdate(rotation=0, ha="center")
         axes.legend(ncols=min(7, max(1, len(countries))), fontsize=7, frameon=False,
                     loc="upper center", bbox_to_anchor=(0.5, -0.12))  # fmt: skip
@@ -179,13 +182,6 @@ def _trend_chart(
     return Chart(
         name, title, description, _svg(figure, title), ("week_end", "country_code", column), rows
     )
-
-
-def _compact(value: float) -> str:
-    for unit, size in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(value) >= size:
-            return f"{value / size:g}{unit}"
-    return f"{value:g}"
 
 
 def trend_charts(report: WeeklyReportData) -> list[Chart]:

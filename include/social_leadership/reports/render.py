@@ -18,6 +18,7 @@ import jinja2
 import matplotlib
 from fpdf import FPDF
 
+from social_leadership.formatting import compact_count
 from social_leadership.reports.charts import Chart, all_charts
 from social_leadership.reports.data import FOCUS_COUNTRIES, Expectation, WeeklyReportData
 from social_leadership.safe_csv import write_csv
@@ -54,12 +55,7 @@ def pts(value: float | None) -> str:
 
 
 def compact(value: float | None) -> str:
-    if value is None:
-        return NO_VALUE
-    for unit, size in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(value) >= size:
-            return f"{value / size:.1f}{unit}"
-    return f"{value:.0f}"
+    return compact_count(value, missing=NO_VALUE)
 
 
 def signed(value: int | None) -> str:

@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 
 DELIVERIES_DIR = ".deliveries"
 DEFAULT_FROM_EMAIL = "social-leadership-reports@localhost"
+# Why a report was not mailed when recipients are set but no connection is.
+NO_SMTP_CONNECTION = "no SMTP connection slw_smtp"
 
 
 class ReportError(RuntimeError):
@@ -107,7 +109,7 @@ def mail_report(
         return (), "SLW_REPORT_EMAILS is not set"
     connection = _smtp_connection()
     if connection is None:
-        return (), "no SMTP connection slw_smtp"
+        return (), NO_SMTP_CONNECTION
     record = _delivery_record(settings, report.week)
     if record.exists() and not resend:
         sent = json.loads(record.read_text(encoding="utf-8"))

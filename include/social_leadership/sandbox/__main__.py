@@ -35,7 +35,17 @@ def main(argv: list[str] | None = None) -> int:
         f"(default: SLW_SANDBOX_TOKEN, else {SANDBOX_TOKEN!r})",
     )
     args = parser.parse_args(argv)
+    return serve(
+        host=args.host,
+        port=args.port,
+        roster=args.roster,
+        ready_file=args.ready_file,
+        token=args.token,
+    )
 
+
+def serve(*, host: str, port: int, roster: Path | None, ready_file: Path | None, token: str) -> int:
+    """Serve until SIGTERM or SIGINT (also what ``slw sandbox`` runs)."""
     stopping = threading.Event()
 
     def request_stop(signum: int, frame: FrameType | None) -> None:
@@ -44,16 +54,16 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
 
-    server = SandboxServer(roster=args.roster, host=args.host, port=args.port, token=args.token)
+    server = SandboxServer(roster=roster, host=host, port=port, token=token)
     base_url = server.start()
     try:
         print(f"sandbox listening on {base_url}", flush=True)
-        if args.ready_file:
-            args.ready_file.parent.mkdir(parents=True, exist_ok=True)
-            partial = args.ready_file.with_name(args.ready_file.name + ".tmp")
+        if ready_file:
+            ready_file.parent.mkdir(parents=True, exist_ok=True)
+            partial = ready_file.with_name(ready_file.name + ".tmp")
             partial.write_text(base_url + "\n", encoding="utf-8")
             # Atomic, so a poller never reads half a URL.
-            os.replace(partial, args.ready_file)
+            os.replace(partial, ready_file)
         while not stopping.wait(timeout=1.0):
             pass
     finally:
