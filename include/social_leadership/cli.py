@@ -25,6 +25,9 @@ PACKAGE = "social-leadership-warehouse"
 # A DuckDB file that another process writes: 'Could not set lock on file "<path>":
 # Conflicting lock is held in <program> (PID <n>) ...'.
 _DUCKDB_LOCK = re.compile(r'Could not set lock on file "(?P<path>[^"]+)"(.*?\(PID (?P<pid>\d+)\))?')
+# Opening a DuckDB file read-only that is not there: 'Cannot open database "<path>" in
+# read-only mode: database does not exist'.
+_DUCKDB_MISSING = re.compile(r'Cannot open database "(?P<path>[^"]+)".*database does not exist')
 _TRUE = frozenset({"1", "true", "t", "yes", "y", "on"})
 _DEBUG_HINT = "run again with slw --debug (or SLW_DEBUG=1) for the traceback"
 _CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -46,8 +49,8 @@ class _Date(click.ParamType):
                 return date.fromisoformat(text)
             return logical_date(text)
         except ValueError:
-            wanted = "a date (YYYY-MM-DD) or an ISO timestamp" if self.timestamp else None
-            self.fail(f"{text!r} is not {wanted or 'a date (YYYY-MM-DD)'}", param, ctx)
+            wanted = "a date (YYYY-MM-DD)" + (" or an ISO timestamp" if self.timestamp else "")
+            self.fail(f"{text!r} is not {wanted}", param, ctx)
 
 
 def logical_date(text: str) -> str:
@@ -180,7 +183,11 @@ def bi(check: bool, sql: str | None, single_file: bool, install_extensions: Path
             print(f"error: cannot open the serving data: {exc}", file=sys.stderr)
             return 1
         with con:
-            result = con.execute(sql)
+            try:
+                result = con.execute(sql)
+            except duckdb.Error as exc:
+                print(f"error: {str(exc).splitlines()[0]}", file=sys.stderr)
+                return 1
             print("\t".join(column[0] for column in result.description or ()))
             for row in result.fetchall():
                 print("\t".join("" if value is None else str(value) for value in row))
@@ -433,6 +440,12 @@ def explain(exc: Exception) -> tuple[str, int]:
             "session), then run this command again",
             1,
         )
+    if isinstance(exc, duckdb.IOException) and (missing := _DUCKDB_MISSING.search(str(exc))):
+        return (
+            f"error: no DuckDB database at {missing['path']}\n  fix: run the pipeline first "
+            "(make run), or set the SLW_* path that names it (slw settings shows them)",
+            2,
+        )
     if isinstance(
         exc, FileNotFoundError | IsADirectoryError | NotADirectoryError | PermissionError
     ):
@@ -451,8 +464,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ``--help`` and ``--version`` raise SystemExit(0), a usage error SystemExit(2) after
     two lines on stderr, as argparse did.
     """
-    args = list(sys.argv[1:] if argv is None else argv)  # click consumes its copy
+    args = list(sys.argv[1:] if argv is None else argv)
     try:
+        # A copy: click's parser consumes the list it is given, --debug is looked up later.
         with cli.make_context("slw", list(args)) as ctx:
             result = cli.invoke(ctx)
     except click.exceptions.Exit as exc:

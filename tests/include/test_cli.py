@@ -229,6 +229,31 @@ def test_a_bad_setting_is_one_line_and_a_fix(slw_env):
     assert "unset it for the default" in fix
 
 
+def test_summary_before_the_first_run_says_to_run_the_pipeline(slw_env):
+    ran = _slw("summary", env=slw_env)
+
+    assert ran.returncode == 2
+    error, fix = _short(ran.stderr)
+    warehouse = Path(slw_env["SLW_DATA_DIR"]) / "warehouse" / "warehouse.duckdb"
+    assert error == f"error: no DuckDB database at {warehouse}"
+    assert "make run" in fix
+
+
+def test_a_file_that_vanished_is_named(monkeypatch, capsys):
+    import social_leadership.summary
+
+    def vanished(settings):
+        raise FileNotFoundError(2, "No such file or directory", "/data/gone.parquet")
+
+    monkeypatch.setattr(social_leadership.summary, "build_summary", vanished)
+
+    assert main(["summary"]) == 2
+
+    error, fix = _short(capsys.readouterr().err)
+    assert error == "error: /data/gone.parquet: No such file or directory"
+    assert "slw settings" in fix
+
+
 def test_debug_shows_the_traceback(slw_env, tmp_path):
     slw_env["SLW_ROSTER_PATH"] = str(tmp_path / "missing_roster.csv")
     history = tmp_path / "history.csv"

@@ -1,0 +1,32 @@
+"""One count formatter for the summary, the report's tables and its chart axes."""
+
+from __future__ import annotations
+
+import pytest
+
+from social_leadership.formatting import compact_count
+from social_leadership.reports.render import NO_VALUE, compact
+
+VALUES = [0, 7, 999, 999.4, 1000, 1234, 99_950, 1_234_567, 2_500_000_000, -1500, -12, 0.5]
+
+
+def _as_written_before(value, scaled, whole):
+    """The three copies this replaced (summary, render.compact, charts._compact)."""
+    for unit, size in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(value) >= size:
+            return f"{value / size:{scaled}}{unit}"
+    return f"{value:{whole}}"
+
+
+@pytest.mark.parametrize("value", VALUES)
+def test_the_three_styles_print_what_their_copies_did(value):
+    assert compact_count(value) == _as_written_before(float(value), ".1f", ".0f")
+    assert compact(value) == _as_written_before(value, ".1f", ".0f")
+    assert compact_count(value, scaled="g", whole="g") == _as_written_before(value, "g", "g")
+
+
+def test_examples_and_missing_values():
+    assert compact_count(1_234_567) == "1.2M"
+    assert compact_count(None) == "-"
+    assert compact(None) == NO_VALUE
+    assert compact_count(1e6, scaled="g", whole="g") == "1M"
