@@ -45,16 +45,18 @@ def _our_lines(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if not line.startswith("make: ***")]
 
 
-def test_without_python_on_path_make_says_so_in_one_line(clone, tmp_path):
+@pytest.mark.parametrize("target", ["install", "old-duckdb"])
+def test_without_python_on_path_make_says_so_in_one_line(clone, tmp_path, target):
     empty = tmp_path / "bin"
     empty.mkdir()
 
-    made = _make(clone, "install", path=str(empty))
+    made = _make(clone, target, path=str(empty))
 
     assert made.returncode != 0
     assert _our_lines(made.stderr) == [f"make: no python3.11 or python3 on PATH: {FIX}"]
     assert "command not found" not in made.stderr
     assert not (clone / ".venv").exists()
+    assert not (clone / ".venv-duckdb-1.1").exists()
 
 
 def test_a_python_that_is_not_a_program_is_named(clone, tmp_path):
