@@ -396,6 +396,10 @@ def dbt_build_task(context: dict[str, Any]) -> dict[str, Any]:
             settings.dbt_project_dir,
             full_refresh_asked=bool(context["params"].get("full_refresh", False)),
         )
+    from social_leadership.progress import step
+
+    full = " --full-refresh" if plan.full_refresh else ""
+    step(f"dbt build{full} of every model, seed, snapshot and test: {plan.reason}")
     started_at = datetime.now(UTC)
     attempt = build_or_retry(settings, _run_id(context), plan)
     result = attempt.result
@@ -478,9 +482,11 @@ def dbt_node_task(unit: dict[str, Any]) -> dict[str, Any]:
 def quality_gate_task(context: dict[str, Any]) -> dict[str, Any]:
     """Validate the marts; a failed critical expectation fails the task without retries."""
     from social_leadership.docs_site import pending_gx_dir
+    from social_leadership.progress import step
     from social_leadership.quality import QualityGateError, check_marts
 
     settings = load_settings()
+    step("quality gate: validating the marts with Great Expectations")
     report = check_marts(
         settings, _run_id(context), data_docs_dir=pending_gx_dir(settings, _run_id(context))
     )
