@@ -81,8 +81,7 @@ def _run(
             errors="replace",
         ) as process,
     ):
-        assert process.stdout is not None
-        for line in process.stdout:
+        for line in process.stdout or ():
             log_file.write(line)
             event = progress_lines.parse(line) if on_progress else None
             if on_progress and event is not None:
@@ -129,6 +128,9 @@ def run_dags(
         command += ["--conf", f"{dag_id}={json.dumps(conf)}"]
     if progress:
         command.append("--progress")
+        # The seconds before the first DAG starts: Airflow's import, migration, DAG parsing.
+        starting = "starting Airflow: metadata DB migration, warehouse pool, DAG parsing"
+        progress(progress_lines.describe({"event": "note", "text": starting}))
     output = _run(command, env, logs_dir / "airflow-dags-test.log", progress)
     timings = {}
     for line in output.splitlines():

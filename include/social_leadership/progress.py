@@ -138,6 +138,8 @@ def describe(event: dict[str, Any], now: datetime | None = None) -> str:
         return f"{stamp}   {dag}.{event['task']}: {event['state']} in {_duration(event['seconds'])}"
     if kind == "task_not_run":
         return f"{stamp}   {dag}.{event['task']}: {event['state']} (not run)"
+    if kind == "note":
+        return f"{stamp} {event['text']}"
     if kind == "step":
         return f"{stamp}     {event['task']}: {event['text']}"
     return f"{stamp} {event}"
