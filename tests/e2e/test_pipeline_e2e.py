@@ -322,13 +322,21 @@ def test_backfill_run_does_not_label_todays_counts_with_a_past_date(pipeline):
     from social_leadership.demo.run import run_pipeline
 
     past = (datetime.now(UTC) - timedelta(days=3)).replace(microsecond=0)
+    shown: list[str] = []
     run_pipeline(
         settings,
         airflow_home,
         dags=("platform_metrics",),
         logical_date=past.isoformat(),
         echo=False,
+        progress=shown.append,
     )
+    # Nothing loaded, so the short circuit skipped the warehouse's signal: named, not run.
+    assert any(
+        re.search(_STAMP + r"   platform_metrics\.signal_warehouse: skipped \(not run\)$", line)
+        for line in shown
+    ), shown
+    assert not [line for line in shown if "signal_warehouse: started" in line]
     audit = _rows(
         settings.warehouse_path,
         "select distinct status from audit.platform_loads where snapshot_date = ?",
