@@ -39,11 +39,23 @@ $(OLD_DUCKDB_VENV)/.installed: Makefile
 	$(OLD_DUCKDB_VENV)/bin/python -m pip install --quiet $(OLD_DUCKDB)
 	touch $@
 
+# uv installs the pins (several times faster than pip on a cold cache), itself pinned and
+# installed from PyPI by the venv's pip. When uv cannot be installed or cannot install
+# (an index only pip is configured for, say), pip installs the same requirements.txt.
+UV_PIN := uv==0.13.9
+
 $(STAMP): requirements.txt pyproject.toml
 	@$(CHECK_PYTHON)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --requirement requirements.txt
-	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation --editable .
+	@echo "Installing $(UV_PIN) into $(VENV), then requirements.txt with it"
+	@if $(BIN)/python -m pip install --quiet --disable-pip-version-check $(UV_PIN) \
+	  && $(BIN)/uv pip install --python $(BIN)/python --requirement requirements.txt \
+	  && $(BIN)/uv pip install --python $(BIN)/python --no-deps --no-build-isolation --editable .; \
+	then :; else \
+	  echo "uv could not install the requirements: installing them with pip instead (slower)"; \
+	  $(BIN)/python -m pip install --disable-pip-version-check --requirement requirements.txt \
+	  && $(BIN)/python -m pip install --quiet --no-deps --no-build-isolation --editable .; \
+	fi
 	touch $(STAMP)
 
 run: install
@@ -89,9 +101,9 @@ airflow-ui: install
 docs: install
 	$(BIN)/slw docs
 
-# Regenerate the pins after editing requirements.in (uv only resolves; pip installs).
+# Regenerate the pins after editing requirements.in (uv resolves).
 pins:
-	$(BIN)/python -m pip install --quiet uv==0.13.9
+	$(BIN)/python -m pip install --quiet $(UV_PIN)
 	$(BIN)/uv pip compile requirements.in --python-version 3.11 \
 	  --python-platform x86_64-unknown-linux-gnu -o requirements.txt
 

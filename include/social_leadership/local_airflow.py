@@ -13,10 +13,11 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from social_leadership import progress as progress_lines
 from social_leadership.local_airflow_process import RESULT_PREFIX
 from social_leadership.orchestration import WAREHOUSE_POOL
 from social_leadership.settings import NO_TELEMETRY_ENV, REPO_ROOT
@@ -57,18 +58,41 @@ class AirflowCommandError(RuntimeError):
         )
 
 
-def _run(command: list[str], env: dict[str, str], log_path: Path) -> str:
+def _run(
+    command: list[str],
+    env: dict[str, str],
+    log_path: Path,
+    on_progress: Callable[[str], None] | None = None,
+) -> str:
+    """Run the command, its whole output written to ``log_path`` as it comes; each
+    progress event line (:mod:`social_leadership.progress`) also goes to ``on_progress``,
+    described, the moment it arrives."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("w") as log_file:
-        completed = subprocess.run(
-            command, env=env, stdout=log_file, stderr=subprocess.STDOUT, check=False
-        )
+    # Unbuffered: the log file follows the run (tail -f), and events are not held back.
+    env = {**env, "PYTHONUNBUFFERED": "1"}
+    with (
+        log_path.open("w", buffering=1) as log_file,
+        subprocess.Popen(
+            command,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+        ) as process,
+    ):
+        for line in process.stdout or ():
+            log_file.write(line)
+            event = progress_lines.parse(line) if on_progress else None
+            if on_progress and event is not None:
+                on_progress(progress_lines.describe(event))
+        returncode = process.wait()
     output = log_path.read_text(errors="replace")
-    if completed.returncode != 0:
+    if returncode != 0:
         lines = output.splitlines()
         errors = [line for line in lines if "ERROR" in line or "Error" in line][-15:]
         tail = "\n".join(errors or lines[-30:])
-        raise AirflowCommandError(command, completed.returncode, log_path, tail)
+        raise AirflowCommandError(command, returncode, log_path, tail)
     return output
 
 
@@ -80,12 +104,16 @@ def run_dags(
     logical_date: str | None = None,
     mark_success: str | None = None,
     confs: Mapping[str, dict[str, Any]] | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> dict[str, float]:
     """Run the DAGs in order, as ``airflow dags test`` does, in one Airflow process.
 
     ``mark_success``: a regex of task ids marked successful instead of run (``dag.test``'s
     ``mark_success_pattern``), for benchmarks that time one stage of a DAG. ``confs``: the
-    run conf of a DAG's run, by DAG id (its params).
+    run conf of a DAG's run, by DAG id (its params). ``progress``: called with a line as
+    each DAG and task instance starts and ends (with its duration) and as a long step
+    says what it does, while the run goes on; Airflow's whole output is in
+    ``logs_dir/airflow-dags-test.log``.
 
     Migrates the SQLite metadata DB and creates the one-slot warehouse pool first (both
     idempotent). Returns the seconds each DAG run took; raises AirflowCommandError (with
@@ -98,7 +126,12 @@ def run_dags(
         command += ["--mark-success", mark_success]
     for dag_id, conf in (confs or {}).items():
         command += ["--conf", f"{dag_id}={json.dumps(conf)}"]
-    output = _run(command, env, logs_dir / "airflow-dags-test.log")
+    if progress:
+        command.append("--progress")
+        # The seconds before the first DAG starts: Airflow's import, migration, DAG parsing.
+        starting = "starting Airflow: metadata DB migration, warehouse pool, DAG parsing"
+        progress(progress_lines.describe({"event": "note", "text": starting}))
+    output = _run(command, env, logs_dir / "airflow-dags-test.log", progress)
     timings = {}
     for line in output.splitlines():
         if line.startswith(RESULT_PREFIX):

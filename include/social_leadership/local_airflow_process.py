@@ -9,7 +9,9 @@ file (:mod:`social_leadership.task_logs`) for the UI to show. Must be started wi
 AIRFLOW_HOME and the DAGs folder already in the environment (see
 :mod:`social_leadership.local_airflow`), since Airflow reads its configuration at import.
 
-Prints one machine-readable line per DAG: ``SLW_DAG_RESULT <dag_id> <state> <seconds>``.
+Prints one machine-readable line per DAG: ``SLW_DAG_RESULT <dag_id> <state> <seconds>``;
+with ``--progress``, also one per DAG and task instance as it starts and ends
+(:mod:`social_leadership.progress`).
 Exit codes: 0 every run succeeded, 1 a run did not succeed, 2 an unknown DAG id.
 """
 
@@ -87,6 +89,8 @@ def run(
     from airflow.exceptions import AirflowException
     from airflow.utils.state import DagRunState
 
+    from social_leadership import progress
+
     when = pendulum.parse(logical_date) if logical_date else None
     for dag_id in dag_ids:
         started = time.perf_counter()
@@ -94,6 +98,7 @@ def run(
             dag = get_bagged_dag(bundle_names=None, dag_id=dag_id)
         except AirflowException:
             return _unknown(dag_id)
+        progress.dag_started(dag_id)
         # dag.test() cannot end a successful run of a DAG with a deadline alert (Airflow
         # 3.3.2: the run's DAG holds the alerts' definitions where the success path looks
         # up their ids); a deadline is watched by the scheduler and the triggerer anyway,
@@ -105,10 +110,31 @@ def run(
         dag_run = dag.test(logical_date=when, **options) if when else dag.test(**options)
         state = str(dag_run.state) if dag_run else "missing"
         seconds = time.perf_counter() - started
+        if dag_run is not None:
+            _report_tasks_not_run(dag_run)
+        progress.dag_ended(dag_id, state, seconds)
         print(f"{RESULT_PREFIX} {dag_id} {state} {seconds:.3f}", flush=True)
         if dag_run is None or dag_run.state != DagRunState.SUCCESS:
             return 1
     return 0
+
+
+def _report_tasks_not_run(dag_run: Any) -> None:
+    """Name the run's task instances that ended without running (a platform without
+    connection, a branch not taken, an upstream failure)."""
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    from social_leadership import progress
+
+    with create_session() as session:
+        rows = session.execute(
+            select(TaskInstance.task_id, TaskInstance.map_index, TaskInstance.state)
+            .where(TaskInstance.dag_id == dag_run.dag_id, TaskInstance.run_id == dag_run.run_id)
+            .order_by(TaskInstance.task_id, TaskInstance.map_index)
+        ).all()
+    progress.tasks_not_run(dag_run.dag_id, [(task, index, state) for task, index, state in rows])
 
 
 def list_runs(dag_id: str, limit: int) -> int:
@@ -179,6 +205,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="DAG_ID=JSON",
         help="the run conf of one DAG's run (repeatable)",
     )
+    parser.add_argument(
+        "--progress", action="store_true", help="a line per DAG and task as it starts and ends"
+    )
     parser.add_argument("--list-runs", metavar="DAG_ID", help="list this DAG's runs instead")
     parser.add_argument("--limit", type=int, default=20, help="runs listed (default 20)")
     args = parser.parse_args(argv)
@@ -186,7 +215,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         from social_leadership import task_logs
 
         # Before Airflow configures its loggers: they keep the stream they start with.
-        task_logs.install()
+        tee = task_logs.install()
+        if args.progress:
+            from social_leadership import progress
+
+            # Installed after the log files' wrapper: its lines stay out of task logs.
+            progress.install(tee.write_console)
     commit_without_fsync()
     if args.prepare_pool:
         prepare(args.prepare_pool, "Single writer to the DuckDB warehouse")

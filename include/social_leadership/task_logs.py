@@ -56,6 +56,12 @@ class TaskLogTee(io.TextIOBase):
     def fileno(self) -> int:
         return self.console.fileno()
 
+    def write_console(self, text: str) -> None:
+        """Write to the console only (never into a task's log file), flushed."""
+        with self._lock:
+            self.console.write(text)
+            self.console.flush()
+
     def start_task(self, path: Path) -> None:
         with self._lock:
             # Appending: a task resumed after deferral keeps its first part.

@@ -319,12 +319,19 @@ def ingest_surveys_task() -> dict[str, Any]:
     microdata too) and the landed survey files. A bad file is quarantined and counted, never
     raised: a retry would meet the same file. Only a fault of the warehouse or the machine (a
     held lock, a full disk) or an unusable pseudonym key raises, for Airflow to retry."""
+    from social_leadership.progress import step
+
+    settings = load_settings()
+    step(
+        "loading the survey files: the bundled published figures, "
+        + ("the demo's synthetic microdata, " if settings.demo else "")
+        + f"the files landed in {settings.survey_dir}"
+    )
     from social_leadership.demo_hook import demo_inputs
     from social_leadership.surveys import ingest_folder
     from social_leadership.surveys.limits import IntakeLimits
     from social_leadership.warehouse import connect
 
-    settings = load_settings()
     settings.ensure_dirs()
     demo = demo_inputs(settings)
     with connect(settings.warehouse_path) as con:
@@ -396,6 +403,10 @@ def dbt_build_task(context: dict[str, Any]) -> dict[str, Any]:
             settings.dbt_project_dir,
             full_refresh_asked=bool(context["params"].get("full_refresh", False)),
         )
+    from social_leadership.progress import step
+
+    full = " --full-refresh" if plan.full_refresh else ""
+    step(f"dbt build{full} of every model, seed, snapshot and test: {plan.reason}")
     started_at = datetime.now(UTC)
     attempt = build_or_retry(settings, _run_id(context), plan)
     result = attempt.result
@@ -477,6 +488,10 @@ def dbt_node_task(unit: dict[str, Any]) -> dict[str, Any]:
 
 def quality_gate_task(context: dict[str, Any]) -> dict[str, Any]:
     """Validate the marts; a failed critical expectation fails the task without retries."""
+    from social_leadership.progress import step
+
+    # Before the imports: Great Expectations takes seconds to import.
+    step("quality gate: validating the marts with Great Expectations")
     from social_leadership.docs_site import pending_gx_dir
     from social_leadership.quality import QualityGateError, check_marts
 
@@ -523,6 +538,9 @@ def quality_gate_task(context: dict[str, Any]) -> dict[str, Any]:
 
 
 def publish_task(context: dict[str, Any]) -> dict[str, Any]:
+    from social_leadership.progress import step
+
+    step("publishing the marts: the DuckLake catalog, the serving file and the Parquet set")
     from social_leadership.serving import publish
     from social_leadership.warehouse import connect, holds_synthetic_executives
 
@@ -575,6 +593,9 @@ def source_freshness_task(context: dict[str, Any]) -> dict[str, Any]:
     """Run ``dbt source freshness`` and compute each platform's "data as of"; record both in
     the audit (published with the marts). Stale data is reported for the run's alert, once
     a day per platform, and never fails the task: the build goes on with what there is."""
+    from social_leadership.progress import step
+
+    step("dbt source freshness: how recent each platform's raw data is")
     from social_leadership.alerts import report_attention
     from social_leadership.domain import PLATFORMS
     from social_leadership.freshness import check_freshness

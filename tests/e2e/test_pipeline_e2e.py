@@ -3,6 +3,9 @@ sandbox API on loopback, into a temporary warehouse; assertions on the published
 
 from __future__ import annotations
 
+import itertools
+import re
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -22,9 +25,22 @@ def pipeline(tmp_path_factory):
 
     settings = load_settings()
     airflow_home = tmp / "airflow_home"
-    timings = run_pipeline(settings, airflow_home, echo=False)
+    # Each progress line with the moment it reached this process: `make run` prints them.
+    received: list[tuple[float, str]] = []
+    timings = run_pipeline(
+        settings,
+        airflow_home,
+        echo=False,
+        progress=lambda line: received.append((time.monotonic(), line)),
+    )
+    PROGRESS.extend(received)
+    PROGRESS.append((time.monotonic(), "<run_pipeline returned>"))
     yield settings, airflow_home, timings
     mp.undo()
+
+
+# The first run's progress lines (time received, line), then the moment it returned.
+PROGRESS: list[tuple[float, str]] = []
 
 
 def _rows(path, sql, params=None):
@@ -50,6 +66,84 @@ def test_all_dags_ran_through_airflow(pipeline):
         "platform_metrics": "success",
         "warehouse_build": "success",
     }
+
+
+_STAMP = r"\d\d:\d\d:\d\d"
+_DURATION = r"(\d+m)?\d+\.\ds"
+
+
+def test_progress_shows_each_dag_and_task_as_it_starts_and_ends_while_it_runs(pipeline):
+    import sqlite3
+
+    _, airflow_home, timings = pipeline
+    returned_at = PROGRESS[-1][0]
+    lines = [line for _, line in PROGRESS[:-1]]
+    assert all(re.match(_STAMP + " ", line) for line in lines), lines
+    assert lines[0].endswith("starting Airflow: metadata DB migration, warehouse pool, DAG parsing")
+    dags = ["survey_ingest", "platform_metrics", "warehouse_build", "weekly_report"]
+    bounds = []
+    for dag_id in dags:
+        start = lines.index(next(line for line in lines if line.endswith(f"DAG {dag_id}: started")))
+        end = next(i for i, line in enumerate(lines) if f"DAG {dag_id}: success in" in line)
+        assert re.search(f"DAG {dag_id}: success in {_DURATION}$", lines[end])
+        bounds.append((dag_id, start, end))
+    # The DAGs one after the other, in the order they ran.
+    assert [start for _, start, _ in bounds] == sorted(start for _, start, _ in bounds)
+    assert all(e < s for (_, _, e), (_, s, _) in itertools.pairwise(bounds))
+
+    with sqlite3.connect(airflow_home / "airflow.db") as meta:
+        for dag_id, start, end in bounds:
+            instances = meta.execute(
+                "select task_id, map_index, state from task_instance where run_id = "
+                "(select run_id from dag_run where dag_id = ? order by id limit 1) "
+                "and dag_id = ?",
+                (dag_id, dag_id),
+            ).fetchall()
+            assert instances
+            block = lines[start + 1 : end]
+            for task_id, map_index, state in instances:
+                label = f"{dag_id}.{task_id}" + (f"[{map_index}]" if map_index >= 0 else "")
+                started = [i for i, line in enumerate(block) if line.endswith(f"{label}: started")]
+                if not started:
+                    # Never run (a short-circuit's downstream, a platform without connection).
+                    assert any(line.endswith(f"{label}: {state} (not run)") for line in block), (
+                        label,
+                        block,
+                    )
+                    continue
+                ended = [
+                    i
+                    for i, line in enumerate(block)
+                    if re.search(f"{re.escape(label)}: {state} in {_DURATION}$", line)
+                ]
+                assert len(started) == 1, (label, block)
+                assert len(ended) == 1, (label, block)
+                assert started[0] < ended[0]
+
+    # Live, not a dump at the end: each DAG's last line arrived while the later DAGs ran.
+    for i, (dag_id, _, end) in enumerate(bounds[:-1]):
+        later = sum(timings[later_dag] for later_dag, _, _ in bounds[i + 1 :])
+        assert returned_at - PROGRESS[end][0] >= 0.9 * later, dag_id
+    # The long steps say what they do, under their task, when they begin.
+    steps = {
+        "survey_ingest.ingest_surveys": "ingest_surveys: loading the survey files",
+        "platform_metrics.import_history": "import_history: seeding the demo's synthetic",
+        "warehouse_build.source_freshness": "source_freshness: dbt source freshness",
+        "warehouse_build.publish": "publish: publishing the marts",
+        "warehouse_build.dbt_build": "dbt_build: dbt build --full-refresh of every model",
+        "warehouse_build.quality_gate": "quality_gate: quality gate: validating the marts",
+    }
+    for label, text in steps.items():
+        first = lines.index(next(line for line in lines if line.endswith(f"{label}: started")))
+        said = next(i for i, line in enumerate(lines) if text in line)
+        done = next(i for i, line in enumerate(lines) if f"{label}: success in" in line)
+        assert first < said < done, (label, lines[first : done + 1])
+        if label in {"warehouse_build.dbt_build", "warehouse_build.quality_gate"}:
+            # Said as the step began, not with the task's end line (the first task of the
+            # process spends seconds in Airflow before its function starts: not these).
+            minutes, seconds = re.search(r"in (?:(\d+)m)?([\d.]+)s$", lines[done]).groups()
+            took = 60 * int(minutes or 0) + float(seconds)
+            assert PROGRESS[done][0] - PROGRESS[said][0] >= 0.5 * took, label
 
 
 def test_executive_reach_mart_holds_todays_sandbox_counts(pipeline):
@@ -228,13 +322,21 @@ def test_backfill_run_does_not_label_todays_counts_with_a_past_date(pipeline):
     from social_leadership.demo.run import run_pipeline
 
     past = (datetime.now(UTC) - timedelta(days=3)).replace(microsecond=0)
+    shown: list[str] = []
     run_pipeline(
         settings,
         airflow_home,
         dags=("platform_metrics",),
         logical_date=past.isoformat(),
         echo=False,
+        progress=shown.append,
     )
+    # Nothing loaded, so the short circuit skipped the warehouse's signal: named, not run.
+    assert any(
+        re.search(_STAMP + r"   platform_metrics\.signal_warehouse: skipped \(not run\)$", line)
+        for line in shown
+    ), shown
+    assert not [line for line in shown if "signal_warehouse: started" in line]
     audit = _rows(
         settings.warehouse_path,
         "select distinct status from audit.platform_loads where snapshot_date = ?",

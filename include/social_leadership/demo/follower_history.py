@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 
 from social_leadership.demo.synthetic import synthetic_metrics
 from social_leadership.follower_imports import ImportOutcome, import_history, warehouse_has_imports
+from social_leadership.progress import step
 from social_leadership.roster import Roster, is_linkedin_organization
 
 DEMO_HISTORY_DAYS = 730
@@ -77,6 +78,11 @@ def seed_demo_history(
     if warehouse_has_imports(con):
         return None
     today = today or datetime.now(UTC).date()
+    step(
+        f"seeding the demo's synthetic follower history: {DEMO_HISTORY_DAYS} days of "
+        f"{len(roster.accounts)} accounts "
+        "(first run only)"
+    )
     history_dir.mkdir(parents=True, exist_ok=True)
     target = history_dir / f"{DEMO_HISTORY_PREFIX}{today.isoformat()}.parquet"
     partial = target.with_name(target.name + ".tmp")
