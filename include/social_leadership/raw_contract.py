@@ -375,6 +375,8 @@ TABLES: tuple[Table, ...] = (
             rebuild_from  date?        First day of raw rows loaded since the previous build
                                        that the build recomputed from (null: the lookback only,
                                        or a full refresh).
+            rebuild_windows varchar?   The days of those raw rows, as the windows passed to
+                                       dbt: 'first..last' joined by ', ' (null: none).
             """
         ),
     ),
