@@ -418,6 +418,21 @@ TABLES: tuple[Table, ...] = (
         ),
     ),
     Table(
+        "audit.key_fingerprints",
+        "Per daily fact and day, the row count and the sum of the primary key's hashes when a "
+        "gate last proved the key unique: the next gate reads every day's fingerprint (one "
+        "cheap scan) and checks the key exactly only on the days whose fingerprint changed.",
+        _columns(
+            """
+            table_name  varchar  Daily fact (marts schema).
+            day         date     Day of the fact's rows.
+            row_count   bigint   Rows of that day.
+            key_sum     varchar  Sum of hash(primary key) over those rows (a HUGEINT, as text).
+            run_id      varchar  Airflow run id of the gate that recorded it.
+            """
+        ),
+    ),
+    Table(
         "audit.publications",
         "Each publication of the marts to the serving copy and Parquet.",
         _columns(
