@@ -219,7 +219,4 @@ gap_filled as (
         and {{ in_windows('spine_with_last_observation.metric_date', windows) }}
 )
 
--- In day order, like the facts: the daily build's filters on the days it rebuilds then
--- skip the other row groups instead of reading (and caching) the whole history.
 select * from gap_filled
-order by metric_date
