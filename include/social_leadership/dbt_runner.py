@@ -187,36 +187,66 @@ def run_dbt(
     return result
 
 
+# Raw days less than this many days apart are rebuilt as one window: the days derived from
+# a raw day (gap fill, 28-day changes) reach about as far, and one scan beats two.
+WINDOW_MERGE_DAYS = 28
+
+
 @dataclass(frozen=True)
 class BuildPlan:
     """Whether the next ``dbt build`` must be a full refresh, and why; for an incremental
-    one, the first day of raw rows loaded since the last build (``rebuild_from``)."""
+    one, the days of raw rows loaded since the last build (``rebuild_windows``: first and
+    last day of each run of them), which the daily models recompute with the days derived
+    from them, besides the late-data lookback."""
 
     full_refresh: bool
     reason: str
-    rebuild_from: date | None = None
+    rebuild_windows: tuple[tuple[date, date], ...] = ()
+
+    @property
+    def rebuild_from(self) -> date | None:
+        """The first day of raw rows loaded since the last build (None: none)."""
+        return self.rebuild_windows[0][0] if self.rebuild_windows else None
+
+    @property
+    def windows_text(self) -> str | None:
+        """The windows as ``first..last`` joined by ``, `` (None: none)."""
+        if not self.rebuild_windows:
+            return None
+        return ", ".join(f"{first}..{last}" for first, last in self.rebuild_windows)
 
     @property
     def args(self) -> list[str]:
         if self.full_refresh:
             return ["build", "--full-refresh"]
-        if self.rebuild_from is not None:
-            return ["build", "--vars", json.dumps({"rebuild_from": self.rebuild_from.isoformat()})]
+        if self.rebuild_windows:
+            windows = [
+                [first.isoformat(), last.isoformat()] for first, last in self.rebuild_windows
+            ]
+            return ["build", "--vars", json.dumps({"rebuild_windows": windows})]
         return ["build"]
 
 
-# The first day of the raw rows loaded since a moment: imported history files and API
-# observations (a late row, a backfilled file), whichever reaches further back.
-_EARLIEST_NEW_RAW_DAY = """
-select least(
-    (
-        select min(metrics.snapshot_date)
-        from raw.imported_metrics as metrics
-        inner join raw.history_imports as imports on metrics.import_id = imports.import_id
-        where imports.loaded_at >= $since
-    ),
-    (select min(snapshot_date) from raw.platform_metrics where loaded_at >= $since)
+# The days of the raw rows loaded since a moment: imported history files and API
+# observations (a late row, a backfilled file), each run of days less than
+# WINDOW_MERGE_DAYS apart as one window.
+_NEW_RAW_WINDOWS = f"""
+with days as (
+    select distinct metrics.snapshot_date as day
+    from raw.imported_metrics as metrics
+    inner join raw.history_imports as imports on metrics.import_id = imports.import_id
+    where imports.loaded_at >= $since
+    union
+    select distinct snapshot_date from raw.platform_metrics where loaded_at >= $since
+),
+runs as (
+    select day, coalesce(day - lag(day) over (order by day) > {WINDOW_MERGE_DAYS}, true) as starts
+    from days
+),
+numbered as (
+    select day, sum(cast(starts as integer)) over (order by day) as run from runs
 )
+select min(day), max(day) from numbered group by run order by 1
 """
 
 
@@ -226,9 +256,10 @@ def plan_build(
     *,
     full_refresh_asked: bool = False,
 ) -> BuildPlan:
-    """Incremental by default, from the first day of the raw rows loaded since the last
-    successful build (an imported history file or a late API row reaches further back than
-    the daily lookback; roster changes the models find themselves). A full refresh only
+    """Incremental by default: the late-data lookback, and the days of the raw rows loaded
+    since the last successful build (an imported history file or a late API row reaches
+    further back than the lookback) with the days derived from them, as windows with an
+    end (roster changes the models find themselves). A full refresh only
     when asked (``slw rebuild --full``), when no build has succeeded yet, or when an
     incremental table of the warehouse has other columns than the dbt project in
     ``project_dir`` builds (an upgrade changed them)."""
@@ -243,16 +274,25 @@ def plan_build(
         return BuildPlan(
             True, f"columns of {', '.join(changed)} changed in this version: full refresh"
         )
-    earliest_row = con.execute(_EARLIEST_NEW_RAW_DAY, {"since": last_build}).fetchone()
-    earliest = earliest_row[0] if earliest_row else None
-    if earliest is None:
+    windows = tuple(
+        (first, last)
+        for first, last in con.execute(_NEW_RAW_WINDOWS, {"since": last_build}).fetchall()
+    )
+    if not windows:
         return BuildPlan(False, "incremental: the late-data lookback (no raw rows since)")
+    days = sum((last - first).days + 1 for first, last in windows)
     return BuildPlan(
         False,
-        f"incremental from {earliest.isoformat()}, the first day of the raw rows loaded "
-        "since the last build (at least the late-data lookback)",
-        rebuild_from=earliest,
+        f"incremental: the late-data lookback and {len(windows)} window(s) of {days} day(s) of "
+        f"raw rows loaded since the last build ({_shorten(windows)}), with the days derived "
+        "from them",
+        rebuild_windows=windows,
     )
+
+
+def _shorten(windows: tuple[tuple[date, date], ...], shown: int = 3) -> str:
+    text = ", ".join(f"{first}..{last}" for first, last in windows[:shown])
+    return text if len(windows) <= shown else f"{text} and {len(windows) - shown} more"
 
 
 def record_build(
@@ -264,7 +304,7 @@ def record_build(
 ) -> None:
     """Remember a successful build (the next plan compares imports against it)."""
     con.execute(
-        "insert into audit.dbt_builds values (?, ?, ?, ?, ?, ?, ?)",
+        "insert into audit.dbt_builds values (?, ?, ?, ?, ?, ?, ?, ?)",
         [
             run_id,
             plan.full_refresh,
@@ -273,5 +313,6 @@ def record_build(
             datetime.now(UTC),
             result.passed,
             plan.rebuild_from,
+            plan.windows_text,
         ],
     )

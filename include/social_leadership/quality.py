@@ -561,9 +561,11 @@ def _record(
     checks: Sequence[QualityCheck],
     checked_at: datetime,
     cursor: _Cursor | None,
+    fingerprints: Sequence[_Fingerprints] = (),
 ) -> None:
-    """Record the results, and move the cursor to ``cursor`` (None: leave it, so the next
-    gate validates these days again)."""
+    """Record the results, move the cursor to ``cursor`` (None: leave it, so the next gate
+    validates these days again), and store the key fingerprints of the facts whose key was
+    proved unique."""
     with connect(settings.warehouse_path) as con, transaction(con):
         # A retried task must not leave two verdicts for one run.
         con.execute("delete from audit.quality_results where run_id = ?", [run_id])
@@ -593,6 +595,20 @@ def _record(
             con.execute(
                 "insert into audit.quality_cursor values (?, ?, ?, ?)",
                 [run_id, cursor.windows_recorded_until, cursor.full_validated_at, checked_at],
+            )
+        for stored in fingerprints:
+            days = sorted(stored.days)
+            con.execute("delete from audit.key_fingerprints where table_name = ?", [stored.table])
+            con.execute(
+                "insert into audit.key_fingerprints select ?, unnest(?::date[]), "
+                "unnest(?::bigint[]), unnest(?::varchar[]), ?",
+                [
+                    stored.table,
+                    days,
+                    [stored.days[d][0] for d in days],
+                    [stored.days[d][1] for d in days],
+                    run_id,
+                ],
             )
 
 
@@ -712,14 +728,54 @@ def _invariant(
     )
 
 
-def _invariants(con: Any, settings: Settings, daily: dict[str, MartSuite]) -> list[QualityCheck]:
-    """Whole-table checks of the daily facts computed in SQL (a scan each, no rows leave
-    DuckDB): the primary key of the dbt contract is unique (critical: the serving copy
-    declares it), and every day from the first to the latest day of any daily fact has
-    rows (a gap or a fact behind the others is a warning: a long outage of every platform
-    can leave one)."""
+@dataclass(frozen=True)
+class _Fingerprints:
+    """Per day of one daily fact: its row count and the sum of its key's hashes."""
+
+    table: str
+    days: dict[Any, tuple[int, str]]
+
+
+def _key_fingerprints(
+    con: Any, relation: str, day: str, columns: str
+) -> dict[Any, tuple[int, str]]:
+    rows = con.execute(
+        f"select {day}, count(*), cast(sum(hash({columns})) as varchar) from {relation} "
+        f"group by {day}"
+    ).fetchall()
+    return {row[0]: (int(row[1]), str(row[2])) for row in rows}
+
+
+def _stored_fingerprints(con: Any, table: str) -> dict[Any, tuple[int, str]]:
+    if "key_fingerprints" not in _audit_tables(con):
+        return {}
+    rows = con.execute(
+        "select day, row_count, key_sum from audit.key_fingerprints where table_name = ?",
+        [table],
+    ).fetchall()
+    return {row[0]: (int(row[1]), str(row[2])) for row in rows}
+
+
+def _invariants(
+    con: Any, settings: Settings, daily: dict[str, MartSuite], whole: frozenset[str]
+) -> tuple[list[QualityCheck], list[_Fingerprints]]:
+    """Whole-table checks of the daily facts computed in SQL (no rows leave DuckDB): the
+    primary key of the dbt contract is unique (critical: the serving copy declares it), and
+    every day from the first to the latest day of any daily fact has rows (a gap or a fact
+    behind the others is a warning: a long outage of every platform can leave one).
+
+    The key is proved unique over the whole table without grouping all of it: every day's
+    fingerprint (row count, sum of the key's hashes; one scan, a row per day) is compared
+    with the one stored when a gate last proved the key unique, and the key is checked
+    exactly on the days whose fingerprint differs (rebuilt by dbt or changed by anyone
+    else); an unchanged day still holds the keys found unique then (a change that keeps
+    both the count and the 64-bit hash sum is as likely as a hash collision). Tables in
+    ``whole`` (a whole validation) and tables without stored fingerprints are checked
+    exactly everywhere. Returns the checks and the fingerprints to store once the key
+    passed."""
     contracts = read_contracts(settings.dbt_target_dir / "manifest.json")
     checks = []
+    fingerprints = []
     ends: dict[str, tuple[Any, Any, int, int | None, int | None]] = {}
     for table, suite in daily.items():
         relation = qualified_name(MARTS_SCHEMA, table)
@@ -734,27 +790,50 @@ def _invariants(con: Any, settings: Settings, daily: dict[str, MartSuite]) -> li
             log.warning("%s: no primary key in the dbt manifest, uniqueness not checked", table)
             continue
         columns = ", ".join(quote_identifier(column) for column in key)
+        current = _key_fingerprints(con, relation, day, columns)
+        stored = {} if table in whole else _stored_fingerprints(con, table)
+        changed = (
+            None
+            if not stored
+            else sorted(
+                d for d in current.keys() | stored.keys() if current.get(d) != stored.get(d)
+            )
+        )
+        relation = (
+            relation
+            if changed is None
+            else f"(select * from {relation} where {day} in (select unnest(?::date[])))"
+        )
+        parameters = [] if changed is None else [changed]
         # Distinct hashes of the key are counted (one 64-bit column, about twice as fast as
         # grouping by the key's columns): as many as rows proves the key unique; fewer
         # (duplicates, or a collision) is settled by grouping by the key itself.
         hashed = con.execute(
-            f"select count(*) - count(distinct hash({columns})) from {relation}"
+            f"select count(*) - count(distinct hash({columns})) from {relation}", parameters
         ).fetchone()
         duplicated = (0, 0)
         if hashed and hashed[0]:
             duplicated = con.execute(
                 f"select count(*), sum(n - 1) from (select count(*) as n from {relation} "
-                f"group by {columns} having count(*) > 1)"
+                f"group by {columns} having count(*) > 1)",
+                parameters,
             ).fetchone()
-        details: dict[str, Any] = {"primary_key": list(key), "duplicated_keys": duplicated[0]}
+        details: dict[str, Any] = {
+            "primary_key": list(key),
+            "duplicated_keys": duplicated[0],
+            "days_checked_exactly": "all" if changed is None else len(changed),
+        }
         if duplicated[0]:
             details["partial_unexpected_list"] = [
                 list(sample)
                 for sample in con.execute(
                     f"select {columns} from {relation} group by {columns} "
-                    "having count(*) > 1 limit 5"
+                    "having count(*) > 1 limit 5",
+                    parameters,
                 ).fetchall()
             ]
+        else:
+            fingerprints.append(_Fingerprints(table, current))
         checks.append(
             _invariant(
                 table,
@@ -797,7 +876,7 @@ def _invariants(con: Any, settings: Settings, daily: dict[str, MartSuite]) -> li
                 critical=False,
             )
         )
-    return checks
+    return checks, fingerprints
 
 
 def check_marts(
@@ -833,7 +912,10 @@ def check_marts(
             suite = suites.get(table, MartSuite(table))
             frames = _frames(con, suite, settings.quality_slice_rows, since)
             checks.extend(_validate_table(context, suite, frames, run_name=run_id, since=since))
-        checks.extend(_invariants(con, settings, daily))
+        invariants, fingerprints = _invariants(
+            con, settings, daily, frozenset(t for t in daily if scope.since.get(t, 0) is None)
+        )
+        checks.extend(invariants)
     for table, described in scope.described.items():
         log.info("%s: validated %s", table, described)
     # The cursor only says which days of the daily facts were validated (the other marts
@@ -841,7 +923,14 @@ def check_marts(
     daily_failed = any(
         check.table_name in daily and check.is_critical and not check.success for check in checks
     )
-    _record(settings, run_id, checks, checked_at, None if daily_failed else scope.cursor)
+    _record(
+        settings,
+        run_id,
+        checks,
+        checked_at,
+        None if daily_failed else scope.cursor,
+        fingerprints,
+    )
     if data_docs_dir is not None:
         from social_leadership.docs_site import build_gx_data_docs
 

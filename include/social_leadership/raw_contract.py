@@ -375,6 +375,8 @@ TABLES: tuple[Table, ...] = (
             rebuild_from  date?        First day of raw rows loaded since the previous build
                                        that the build recomputed from (null: the lookback only,
                                        or a full refresh).
+            rebuild_windows varchar?   The days of those raw rows, as the windows passed to
+                                       dbt: 'first..last' joined by ', ' (null: none).
             """
         ),
     ),
@@ -412,6 +414,21 @@ TABLES: tuple[Table, ...] = (
             full_validated_at       timestamptz?  When a gate last validated every daily
                                                   fact whole.
             checked_at              timestamptz   When the gate ran (UTC).
+            """
+        ),
+    ),
+    Table(
+        "audit.key_fingerprints",
+        "Per daily fact and day, the row count and the sum of the primary key's hashes when a "
+        "gate last proved the key unique: the next gate reads every day's fingerprint (one "
+        "cheap scan) and checks the key exactly only on the days whose fingerprint changed.",
+        _columns(
+            """
+            table_name  varchar  Daily fact (marts schema).
+            day         date     Day of the fact's rows.
+            row_count   bigint   Rows of that day.
+            key_sum     varchar  Sum of hash(primary key) over those rows (a HUGEINT, as text).
+            run_id      varchar  Airflow run id of the gate that recorded it.
             """
         ),
     ),

@@ -424,6 +424,7 @@ def dbt_build_task(context: dict[str, Any]) -> dict[str, Any]:
     summary.update(
         full_refresh=plan.full_refresh,
         rebuild_from=plan.rebuild_from.isoformat() if plan.rebuild_from else None,
+        rebuild_windows=plan.windows_text,
         retried=attempt.retried,
         run_dir=str(attempt.run_dir),
         nodes=attempt.nodes,

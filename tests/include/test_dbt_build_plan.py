@@ -55,7 +55,7 @@ def _imported_rows(con, import_at: datetime, first: date, days: int) -> None:
     )
 
 
-def test_history_imported_after_the_last_build_rebuilds_from_its_first_day(con):
+def test_history_imported_after_the_last_build_rebuilds_its_days_only(con):
     _imported_rows(con, T0 - timedelta(days=1), date(2024, 1, 1), 5)
     record_build(con, "r1", plan_build(con), T0, _result())
     assert plan_build(con).rebuild_from is None
@@ -65,14 +65,35 @@ def test_history_imported_after_the_last_build_rebuilds_from_its_first_day(con):
     plan = plan_build(con)
 
     assert not plan.full_refresh
+    assert plan.rebuild_windows == ((date(2025, 3, 1), date(2025, 3, 31)),)
     assert plan.rebuild_from == date(2025, 3, 1)
-    assert plan.args == ["build", "--vars", '{"rebuild_from": "2025-03-01"}']
-    assert "2025-03-01" in plan.reason
+    assert plan.args == [
+        "build",
+        "--vars",
+        '{"rebuild_windows": [["2025-03-01", "2025-03-31"]]}',
+    ]
+    assert "2025-03-01..2025-03-31" in plan.reason
     record_build(con, "r2", plan, T0 + timedelta(hours=2), _result())
-    (recorded,) = con.execute(
-        "select rebuild_from from audit.dbt_builds where run_id = 'r2'"
+    recorded = con.execute(
+        "select rebuild_from, rebuild_windows from audit.dbt_builds where run_id = 'r2'"
     ).fetchone()
-    assert recorded == date(2025, 3, 1)
+    assert recorded == (date(2025, 3, 1), "2025-03-01..2025-03-31")
+
+
+def test_days_far_apart_are_separate_windows_and_close_ones_one(con):
+    record_build(con, "r1", plan_build(con), T0, _result())
+    _imported_rows(con, T0 + timedelta(hours=1), date(2024, 6, 1), 2)
+    # 20 days after the first run ends: within WINDOW_MERGE_DAYS, one window.
+    _imported_rows(con, T0 + timedelta(hours=1), date(2024, 6, 22), 1)
+    # A year later: a window of its own.
+    _imported_rows(con, T0 + timedelta(hours=1), date(2025, 6, 1), 3)
+
+    plan = plan_build(con)
+
+    assert plan.rebuild_windows == (
+        (date(2024, 6, 1), date(2024, 6, 22)),
+        (date(2025, 6, 1), date(2025, 6, 3)),
+    )
 
 
 def test_a_late_api_row_rebuilds_from_its_day(con):
@@ -87,7 +108,7 @@ def test_a_late_api_row_rebuilds_from_its_day(con):
     plan = plan_build(con)
 
     assert not plan.full_refresh
-    assert plan.rebuild_from == date(2026, 3, 2)
+    assert plan.rebuild_windows == ((date(2026, 3, 2), date(2026, 3, 2)),)
 
 
 def test_a_full_refresh_is_only_done_when_asked(con):

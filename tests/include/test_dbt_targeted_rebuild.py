@@ -1,5 +1,7 @@
-"""An imported month inside three years of history: the next build recomputes from that
-month only (no full refresh), and its result equals a ``--full-refresh`` of the same data.
+"""An imported month inside three years of history: the next build recomputes that month
+and the days derived from it (gap fill, 28-day changes) besides the late-data lookback, not
+every day since, and no full refresh; its result equals a ``--full-refresh`` of the same
+data.
 
 The builds go the way ``warehouse_build`` runs them: :func:`plan_build` decides from the
 raw data, ``dbt build`` runs with the plan's arguments, :func:`record_build` records it.
@@ -79,14 +81,15 @@ def _days(first: date, last: date) -> list[date]:
     return [first + timedelta(days=n) for n in range((last - first).days + 1)]
 
 
-def _build(settings: Settings, *, expect_full: bool) -> BuildPlan:
-    """One build as warehouse_build runs it (tests skipped to keep the module fast)."""
+def _build(settings: Settings, *, expect_full: bool, data_tests: bool = False) -> BuildPlan:
+    """One build as warehouse_build runs it (unit tests skipped, and data tests unless
+    asked, to keep the module fast)."""
     with connect(settings.warehouse_path) as con:
         plan = plan_build(con, settings.dbt_project_dir)
     assert plan.full_refresh is expect_full, plan.reason
     started = datetime.now(UTC)
     result = run_dbt(
-        [*plan.args, "--exclude-resource-type", "test", "unit_test"],
+        [*plan.args, "--exclude-resource-type", *(() if data_tests else ("test",)), "unit_test"],
         settings,
         log_path=settings.logs_dir / f"build_{started.timestamp()}.log",
     )
@@ -128,7 +131,7 @@ def builds(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Builds]:
         # The missing month arrives in a second file.
         with connect(settings.warehouse_path) as con, transaction(con):
             _import(con, datetime.now(UTC), _days(*MONTH))
-        plan = _build(settings, expect_full=False)
+        plan = _build(settings, expect_full=False, data_tests=True)
         compiled = (
             settings.dbt_target_dir
             / "compiled/social_leadership/models/marts/fct_executive_reach_daily.sql"
@@ -150,16 +153,50 @@ def _read(warehouse: Path, table: str, key: list[str]) -> pd.DataFrame:
     return frame.sort_values(key).reset_index(drop=True)
 
 
-def test_the_imported_month_is_rebuilt_from_its_first_day_not_in_full(builds: Builds) -> None:
-    assert builds.plan.rebuild_from == MONTH[0]
-    match = re.search(r"metric_date >= date '(\d{4}-\d{2}-\d{2})'", builds.compiled_fact_sql)
-    assert match is not None, "the second build was not incremental"
-    assert date.fromisoformat(match.group(1)) == MONTH[0]
+def test_the_imported_month_and_the_days_derived_from_it_are_rebuilt_not_all(
+    builds: Builds,
+) -> None:
+    assert builds.plan.rebuild_windows == (MONTH,)
+    # The month, then 7 days of gap fill and 28 days of follower changes derived from it.
+    derived_until = MONTH[1] + timedelta(days=7 + 28)
+    window = re.search(
+        r"\(reach_days\.metric_date >= date '([\d-]+)' "
+        r"and reach_days\.metric_date <= date '([\d-]+)'\)",
+        builds.compiled_fact_sql,
+    )
+    assert window is not None, "the second build did not rebuild a window with an end"
+    assert (date.fromisoformat(window.group(1)), date.fromisoformat(window.group(2))) == (
+        MONTH[0],
+        derived_until,
+    )
     with duckdb.connect(str(builds.targeted.warehouse_path), read_only=True) as con:
         recorded = con.execute(
-            "select full_refresh, rebuild_from from audit.dbt_builds order by started_at"
+            "select full_refresh, rebuild_from, rebuild_windows from audit.dbt_builds "
+            "order by started_at"
         ).fetchall()
-    assert recorded == [(True, None), (False, MONTH[0])]
+        windows = con.execute(
+            "select rebuild_from, rebuild_to from audit.incremental_windows "
+            "where model_name = 'fct_executive_reach_daily' order by recorded_at desc, "
+            "rebuild_from limit 2"
+        ).fetchall()
+    assert recorded == [(True, None, None), (False, MONTH[0], f"{MONTH[0]}..{MONTH[1]}")]
+    # The month's window, and the late-data lookback before the last day (7 + 3 days).
+    assert windows == [(MONTH[0], derived_until), (LAST_DAY - timedelta(days=10), None)]
+
+
+def test_the_key_test_of_the_fact_reads_the_rebuilt_days_only(builds: Builds) -> None:
+    compiled = builds.targeted.dbt_target_dir / "compiled/social_leadership/models/marts"
+    [key_test] = [
+        text
+        for path in compiled.glob("_marts__models.yml/*.sql")
+        if "duplicate_rows" in (text := path.read_text(encoding="utf-8"))
+        and '"fct_executive_reach_daily"' in text
+    ]
+    derived_until = MONTH[1] + timedelta(days=7 + 28)
+    assert (
+        f"(metric_date >= date '{MONTH[0]}' and metric_date <= date '{derived_until}') "
+        f"or (metric_date >= date '{LAST_DAY - timedelta(days=10)}')"
+    ) in key_test
 
 
 @pytest.mark.parametrize("table", sorted(TABLES))

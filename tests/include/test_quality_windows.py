@@ -1,6 +1,7 @@
 """The gate validates what changed: of the daily facts, only the days the dbt builds since
 the last passing gate rebuilt (audit.incremental_windows), everything after a full refresh
-and every SLW_QUALITY_FULL_EVERY_DAYS days, plus whole-table invariants in SQL. Real dbt
+and every SLW_QUALITY_FULL_EVERY_DAYS days, plus whole-table invariants in SQL (the key
+checked exactly on the days whose fingerprint changed). Real dbt
 builds on a copy of the shared synthetic warehouse (conftest.py)."""
 
 from __future__ import annotations
@@ -192,6 +193,54 @@ def test_a_duplicate_key_outside_the_window_is_caught_by_the_sql_invariant(
     [failed] = [r for r in results(settings, "gate-2") if not r["success"]]
     assert failed["validated_from"] is None
     assert "2025-01-03" in str(failed["details"])
+
+
+def key_check(settings: Settings, run_id: str, table: str) -> dict[str, object]:
+    [row] = [
+        r
+        for r in results(settings, run_id)
+        if r["table_name"] == table and r["expectation"] == "expect_primary_key_to_be_unique"
+    ]
+    return row
+
+
+def test_the_key_is_checked_exactly_only_on_days_whose_fingerprint_changed(
+    copied_built_warehouse: Settings,
+) -> None:
+    settings = copied_built_warehouse
+    table = "fct_executive_reach_daily"
+    assert check_marts(settings, "gate-1").critical_failures == []
+    first = json.loads(str(key_check(settings, "gate-1", table)["details"]))
+    assert first["days_checked_exactly"] == "all"
+    [(days,)] = sql(settings, f"select count(distinct metric_date) from marts.{table}")
+    [(stored,)] = sql(
+        settings, f"select count(*) from audit.key_fingerprints where table_name = '{table}'"
+    )
+    assert stored == days
+
+    add_a_day_and_build(settings)
+    assert check_marts(settings, "gate-2").critical_failures == []
+    daily = json.loads(str(key_check(settings, "gate-2", table)["details"]))
+    # The new day, and the rebuilt days whose rows changed: not the whole history.
+    assert 1 <= daily["days_checked_exactly"] <= 11 < days
+
+    # A key changed in place on an old day (same row count): another row's key, copied.
+    sql(
+        settings,
+        f"update marts.{table} set executive_id = (select min(executive_id) from marts.{table} "
+        "where metric_date = date '2025-01-04' and platform = 'x') "
+        f"where metric_date = date '2025-01-04' and platform = 'x' and executive_id = "
+        f"(select max(executive_id) from marts.{table} where metric_date = date '2025-01-04' "
+        "and platform = 'x')",
+    )
+    report = check_marts(settings, "gate-3")
+
+    assert [(c.table_name, c.expectation) for c in report.critical_failures] == [
+        (table, "expect_primary_key_to_be_unique")
+    ]
+    caught = json.loads(str(key_check(settings, "gate-3", table)["details"]))
+    assert caught["days_checked_exactly"] == 1
+    assert "2025-01-04" in str(caught["partial_unexpected_list"])
 
 
 def test_a_gap_in_a_daily_fact_is_recorded_as_a_warning(copied_built_warehouse: Settings) -> None:

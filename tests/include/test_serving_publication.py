@@ -85,7 +85,8 @@ def simulate_daily_build(settings: Settings, *, changed_days: int = 4) -> object
             f"update marts.{FACT} set followers = followers + 7 where metric_date >= ?", [since]
         )
         con.execute(
-            "insert into audit.incremental_windows values ('daily-build', ?, ?, now())",
+            "insert into audit.incremental_windows (invocation_id, model_name, rebuild_from, "
+            "recorded_at) values ('daily-build', ?, ?, now())",
             [FACT, since],
         )
         con.execute("update marts.dim_platform set platform_name = platform_name || ' (renamed)'")

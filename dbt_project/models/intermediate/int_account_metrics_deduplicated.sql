@@ -4,7 +4,7 @@
 -- missing (gap-filled downstream) rather than as zero followers.
 --
 -- Incremental like the reach facts: a daily build redoes the last gap_fill_days +
--- late_data_days days of snapshots.
+-- late_data_days days of snapshots, and the days of raw rows loaded since the last build.
 {{
     config(
         materialized='incremental',
@@ -13,7 +13,8 @@
         on_schema_change='fail',
     )
 }}
-{%- set rebuild_from = incremental_rebuild_from(date_column='snapshot_date') %}
+{%- set windows = rebuild_windows(date_column='snapshot_date') %}
+{%- do record_rebuild_windows(windows) %}
 with
 
 api_metrics as (
@@ -71,7 +72,7 @@ counted as (
     select * from metrics
     where
         account_status = 'ok'
-        and snapshot_date >= date '{{ rebuild_from or "0001-01-01" }}'
+        and {{ in_windows('snapshot_date', windows) }}
 ),
 
 deduplicated as (
@@ -94,4 +95,7 @@ deduplicated as (
     ) = 1
 )
 
+-- In day order, like the facts: the daily build's filters on the days it rebuilds then
+-- skip the other row groups instead of reading (and caching) the whole history.
 select * from deduplicated
+order by snapshot_date

@@ -3,8 +3,10 @@
 -- gap_fill_days days (is_observed = false); after that the series stops until the
 -- account is observed again.
 --
--- Incremental: a daily build redoes the days from incremental_rebuild_from() on, reading
--- observations from gap_fill_days earlier, the oldest that can be carried into them. When
+-- Incremental: a daily build redoes the days of rebuild_windows() (the late-data lookback,
+-- and the days of raw rows loaded since the last build and the gap_fill_days after each,
+-- which they can be carried into), reading observations from gap_fill_days before each
+-- window, the oldest that can be carried into it. When
 -- the roster's accounts changed (an account removed or renamed, an executive leaving or
 -- coming back), the rebuild starts at the first day of any series that has to go or to
 -- come back, as a full refresh would have it. The series and their first days come from
@@ -68,16 +70,18 @@
         select first_date from arriving
     )
 {%- endset %}
-{%- set rebuild_from = incremental_rebuild_from(earlier_start_sql=accounts_changed_from) %}
-{%- do record_rebuild_from(rebuild_from) %}
+{%- set windows = upstream_windows(
+    rebuild_windows(earlier_start_sql=accounts_changed_from, reach_days=gap_fill_days),
+    'int_account_metrics_deduplicated',
+    reach_days=gap_fill_days,
+) %}
+{%- do record_rebuild_windows(windows) %}
 
 with
 
 observations as (
     select * from {{ ref('int_account_metrics_deduplicated') }}
-    {%- if rebuild_from %}
-        where snapshot_date >= date '{{ rebuild_from }}' - {{ gap_fill_days }}
-    {%- endif %}
+    where {{ in_windows('snapshot_date', windows, before=gap_fill_days) }}
 ),
 
 accounts as (
@@ -132,17 +136,36 @@ series_bounds as (
     group by executive_observations.executive_id, executive_observations.platform
 ),
 
+-- The days rebuilt, each window from gap_fill_days earlier: the days whose observations
+-- the running max below carries into the window (merge_windows keeps them disjoint).
+rebuilt_windows as (
+    select
+        window_rows.window_start,
+        window_rows.window_end
+    from ({{ windows_values(windows, before=gap_fill_days) }})
+        as window_rows (window_start, window_end)
+),
+
 date_spine as (
     select
         series_bounds.executive_id,
         series_bounds.platform,
         cast(spine.metric_day as date) as metric_date
     from series_bounds
+    cross join rebuilt_windows
     cross join
         unnest(
             generate_series(
-                cast(series_bounds.first_snapshot_date as timestamp),
-                cast(series_bounds.last_snapshot_date as timestamp),
+                cast(
+                    greatest(series_bounds.first_snapshot_date, rebuilt_windows.window_start)
+                    as timestamp
+                ),
+                cast(
+                    least(
+                        series_bounds.last_snapshot_date,
+                        coalesce(rebuilt_windows.window_end, series_bounds.last_snapshot_date)
+                    ) as timestamp
+                ),
                 interval 1 day
             )
         ) as spine (metric_day)
@@ -193,8 +216,7 @@ gap_filled as (
     where
         spine_with_last_observation.metric_date
         - spine_with_last_observation.last_observed_date <= {{ gap_fill_days }}
-        and spine_with_last_observation.metric_date
-        >= date '{{ rebuild_from or "0001-01-01" }}'
+        and {{ in_windows('spine_with_last_observation.metric_date', windows) }}
 )
 
 select * from gap_filled

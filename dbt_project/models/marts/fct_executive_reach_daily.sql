@@ -1,11 +1,12 @@
 -- Changes are looked up by calendar date, not by row offset, so a day missing from the
 -- series yields a null change instead of silently comparing against an older day.
 --
--- Incremental: a daily build redoes the days from incremental_rebuild_from() on, reading
--- the gap-filled series from 28 days earlier as input for the changes. When dim_executive
--- changed (a version added, edited or removed), the rebuild starts early enough to
--- re-attribute every day the change touches; and it starts no later than the gap-filled
--- series did in the same build (upstream_rebuild_from).
+-- Incremental: a daily build redoes the days of rebuild_windows() (the late-data lookback,
+-- and the days of raw rows loaded since the last build), reading the gap-filled series
+-- from 28 days before each window as input for the changes. When dim_executive changed (a
+-- version added, edited or removed), the rebuild starts early enough to re-attribute every
+-- day the change touches; and it redoes every day the gap-filled series redid in the same
+-- build, and the 28 days after each, whose changes compare with them (upstream_windows).
 {{
     config(
         materialized='incremental',
@@ -51,19 +52,21 @@
         )
     )
 {%- endset %}
-{%- set rebuild_from = upstream_rebuild_from(
-    incremental_rebuild_from(earlier_start_sql=attribution_changed_from),
+{%- set windows = upstream_windows(
+    rebuild_windows(
+        earlier_start_sql=attribution_changed_from,
+        reach_days=(var('gap_fill_days') | int) + 28,
+    ),
     'int_executive_reach_gap_filled',
+    reach_days=28,
 ) %}
-{%- do record_rebuild_from(rebuild_from) %}
+{%- do record_rebuild_windows(windows) %}
 
 with
 
 reach_days as (
     select * from {{ ref('int_executive_reach_gap_filled') }}
-    {%- if rebuild_from %}
-        where metric_date >= date '{{ rebuild_from }}' - 28
-    {%- endif %}
+    where {{ in_windows('metric_date', windows, before=28) }}
 ),
 
 executives as (
@@ -102,9 +105,7 @@ with_changes as (
             reach_days.executive_id = four_weeks_before.executive_id
             and reach_days.platform = four_weeks_before.platform
             and reach_days.metric_date - 28 = four_weeks_before.metric_date
-    {%- if rebuild_from %}
-        where reach_days.metric_date >= date '{{ rebuild_from }}'
-    {%- endif %}
+    where {{ in_windows('reach_days.metric_date', windows) }}
 ),
 
 final as (

@@ -13,16 +13,14 @@
         on_schema_change='fail',
     )
 }}
-{%- set rebuild_from = incremental_rebuild_from() %}
-{%- do record_rebuild_from(rebuild_from) %}
+{%- set windows = rebuild_windows() %}
+{%- do record_rebuild_windows(windows) %}
 
 with
 
 observations as (
     select * from {{ ref('stg_platforms__metrics') }}
-    {%- if rebuild_from %}
-        where snapshot_date >= date '{{ rebuild_from }}'
-    {%- endif %}
+    where {{ in_windows('snapshot_date', windows) }}
 ),
 
 last_answers as (

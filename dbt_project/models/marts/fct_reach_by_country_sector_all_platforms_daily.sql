@@ -15,11 +15,14 @@
         on_schema_change='fail',
     )
 }}
-{%- set rebuild_from = upstream_rebuild_from(
-    incremental_rebuild_from(earlier_start_sql=tracked_counts_changed_from()),
+{%- set windows = upstream_windows(
+    rebuild_windows(
+        earlier_start_sql=tracked_counts_changed_from(),
+        reach_days=(var('gap_fill_days') | int) + 28,
+    ),
     'fct_executive_reach_daily',
 ) %}
-{%- do record_rebuild_from(rebuild_from) %}
+{%- do record_rebuild_windows(windows) %}
 
 with
 
@@ -29,9 +32,7 @@ executives as (
 
 reach as (
     select * from {{ ref('fct_executive_reach_daily') }}
-    {%- if rebuild_from %}
-        where metric_date >= date '{{ rebuild_from }}'
-    {%- endif %}
+    where {{ in_windows('metric_date', windows) }}
 ),
 
 reach_dates as (
