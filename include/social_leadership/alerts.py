@@ -231,7 +231,8 @@ def _run_record(dag_id: str, run_id: str, task_ids: Sequence[str]) -> tuple[dict
     return states, facts
 
 
-def _connection(conn_id: str) -> Any | None:
+def airflow_connection(conn_id: str) -> Any | None:
+    """The Airflow connection ``conn_id``, or None when it is not defined."""
     from airflow.sdk import BaseHook
     from airflow.sdk.exceptions import AirflowNotFoundException
 
@@ -289,8 +290,8 @@ def deliver(alert: Alert, context: Any = None) -> list[str]:
     from social_leadership.settings import load_settings
 
     recipients = load_settings().alert_recipients
-    smtp = _connection(SMTP_CONN_ID) if recipients else None
-    webhook = _connection(WEBHOOK_CONN_ID)
+    smtp = airflow_connection(SMTP_CONN_ID) if recipients else None
+    webhook = airflow_connection(WEBHOOK_CONN_ID)
     sent = []
     if smtp is not None:
         from airflow.providers.smtp.notifications.smtp import SmtpNotifier

@@ -94,12 +94,6 @@ def _delivery_record(settings: Settings, week: ReportWeek) -> Path:
     return settings.reports_dir / DELIVERIES_DIR / f"{week.label}_{week.end.isoformat()}.json"
 
 
-def _smtp_connection() -> object | None:
-    from social_leadership.alerts import SMTP_CONN_ID, _connection
-
-    return _connection(SMTP_CONN_ID)
-
-
 def mail_report(
     settings: Settings, report: WeeklyReport, rendered: RenderedReport, *, resend: bool
 ) -> tuple[tuple[str, ...], str]:
@@ -107,7 +101,10 @@ def mail_report(
     recipients = settings.report_recipients
     if not recipients:
         return (), "SLW_REPORT_EMAILS is not set"
-    connection = _smtp_connection()
+    # Airflow is imported only to mail: writing the report needs none of it.
+    from social_leadership.alerts import SMTP_CONN_ID, airflow_connection
+
+    connection = airflow_connection(SMTP_CONN_ID)
     if connection is None:
         return (), NO_SMTP_CONNECTION
     record = _delivery_record(settings, report.week)
@@ -115,8 +112,6 @@ def mail_report(
         sent = json.loads(record.read_text(encoding="utf-8"))
         return (), f"already mailed to {', '.join(sent['to'])} (resend to mail again)"
     from airflow.providers.smtp.hooks.smtp import SmtpHook
-
-    from social_leadership.alerts import SMTP_CONN_ID
 
     extra = connection.extra_dejson if getattr(connection, "extra", None) else {}
     try:
