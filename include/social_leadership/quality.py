@@ -353,12 +353,39 @@ def _slice_filters(
     return filters
 
 
+def _columns_read(suite: MartSuite) -> list[str] | None:
+    """The columns a daily fact's expectations read, with its day column: the frames hold
+    only these (a slice of every column of the executive fact is several times larger).
+    None (every column) for another table, or when an expectation's columns are not known
+    (a row condition, another kind of expectation)."""
+    if not suite.sliced_by or suite.prepare is not None:
+        return None
+    names = {suite.sliced_by}
+    for expectation in suite.expectations():
+        if getattr(expectation, "row_condition", None):
+            return None
+        if expectation.expectation_type in TABLE_EXPECTATIONS:
+            continue
+        found = [
+            value
+            for attribute in ("column", "column_A", "column_B")
+            if isinstance(value := getattr(expectation, attribute, None), str)
+        ]
+        if not found:
+            return None
+        names.update(found)
+    return sorted(names)
+
+
 def _frames(
     con: Any, suite: MartSuite, max_rows: int, since: date | None = None
 ) -> Iterator[pd.DataFrame]:
     """The table as one frame, or a daily fact (its days from ``since`` when given, and
-    its rows without a day) as frames of whole days, each read by its own query."""
+    its rows without a day) as frames of whole days, each read by its own query, holding
+    the columns its expectations read."""
     relation = qualified_name(MARTS_SCHEMA, suite.table)
+    read = _columns_read(suite)
+    columns = "*" if read is None else ", ".join(quote_identifier(name) for name in read)
     column = suite.sliced_by
     filters = _slice_filters(con, suite.table, column, max_rows, since) if column else ["true"]
     scope = "true"
@@ -368,7 +395,7 @@ def _frames(
     total = con.execute(f"select count(*) from {relation} where {scope}").fetchone()
     seen = 0
     for condition in filters:
-        frame = con.sql(f"select * from {relation} where {condition}").df()
+        frame = con.sql(f"select {columns} from {relation} where {condition}").df()
         seen += len(frame)
         yield frame
     if total is None or seen != total[0]:
@@ -741,7 +768,7 @@ def _key_fingerprints(
 ) -> dict[Any, tuple[int, str]]:
     rows = con.execute(
         f"select {day}, count(*), cast(sum(hash({columns})) as varchar) from {relation} "
-        f"group by {day}"
+        f"where {day} is not null group by {day}"
     ).fetchall()
     return {row[0]: (int(row[1]), str(row[2])) for row in rows}
 
@@ -768,8 +795,9 @@ def _invariants(
     fingerprint (row count, sum of the key's hashes; one scan, a row per day) is compared
     with the one stored when a gate last proved the key unique, and the key is checked
     exactly on the days whose fingerprint differs (rebuilt by dbt or changed by anyone
-    else); an unchanged day still holds the keys found unique then (a change that keeps
-    both the count and the 64-bit hash sum is as likely as a hash collision). Tables in
+    else), and on rows without a day; an unchanged day still holds the keys found unique
+    then (a change that keeps both the count and the 64-bit hash sum is as likely as a hash
+    collision). Tables in
     ``whole`` (a whole validation) and tables without stored fingerprints are checked
     exactly everywhere. Returns the checks and the fingerprints to store once the key
     passed."""
@@ -802,7 +830,8 @@ def _invariants(
         relation = (
             relation
             if changed is None
-            else f"(select * from {relation} where {day} in (select unnest(?::date[])))"
+            else f"(select * from {relation} where {day} in (select unnest(?::date[])) "
+            f"or {day} is null)"
         )
         parameters = [] if changed is None else [changed]
         # Distinct hashes of the key are counted (one 64-bit column, about twice as fast as

@@ -282,6 +282,29 @@ def test_daily_facts_are_validated_in_bounded_slices_with_the_same_verdicts(
             assert max(len(frame) for frame in frames) <= 40
 
 
+def test_slices_of_a_daily_fact_hold_only_the_columns_its_expectations_read(
+    copied_built_warehouse: Settings,
+) -> None:
+    from social_leadership.quality import _frames
+
+    suites = {suite.table: suite for suite in MART_SUITES}
+    with duckdb.connect(str(copied_built_warehouse.warehouse_path), read_only=True) as con:
+        [frame, *_] = _frames(con, suites["fct_executive_reach_daily"], 1_000_000)
+        [whole] = _frames(con, suites["dim_executive"], 1_000_000)
+        width = {
+            table: count
+            for table, count in con.execute(
+                "select table_name, count(*) from information_schema.columns "
+                "where table_schema = 'marts' group by table_name"
+            ).fetchall()
+        }
+    # The day, and the counts the range checks read: not the 19 columns of the fact.
+    assert set(frame.columns) == {"metric_date", "followers", "following", "posts"}
+    assert width["fct_executive_reach_daily"] > len(frame.columns)
+    # A table that is not sliced (here one with a prepared column) is read whole.
+    assert len(whole.columns) == width["dim_executive"]
+
+
 def test_no_sliced_table_needs_the_whole_table_at_once() -> None:
     sliced = [suite for suite in MART_SUITES if suite.sliced_by]
     assert {suite.table for suite in sliced} == {
