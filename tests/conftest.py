@@ -19,10 +19,10 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("SCARF_ANALYTICS", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 
-# Tests that import Airflow in-process get a throw-away home, never the repository's.
-if "AIRFLOW_HOME" not in os.environ:
-    _throwaway_airflow_home = tempfile.mkdtemp(prefix="slw-test-airflow-")
-    os.environ["AIRFLOW_HOME"] = _throwaway_airflow_home
-    # Removed when the session ends, or every test run would leave one behind in /tmp.
-    atexit.register(shutil.rmtree, _throwaway_airflow_home, ignore_errors=True)
+# Tests that import Airflow in-process get a throw-away home, never the repository's: even
+# when one is exported, as `make test` does (the Makefile's AIRFLOW_HOME is `make run`'s).
+_throwaway_airflow_home = tempfile.mkdtemp(prefix="slw-test-airflow-")
+os.environ["AIRFLOW_HOME"] = _throwaway_airflow_home
+# Removed when the session ends, or every test run would leave one behind in /tmp.
+atexit.register(shutil.rmtree, _throwaway_airflow_home, ignore_errors=True)
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
