@@ -26,6 +26,9 @@ from social_leadership.dbt_runner import run_dbt
 from social_leadership.settings import Settings
 from social_leadership.warehouse import connect, transaction
 
+pytestmark = pytest.mark.dbt
+
+
 DAY_ZERO = date(2025, 3, 1)
 
 Executive = tuple[str, str, str, str, str, date | None]  # id, title, company, country, sector
