@@ -12,19 +12,10 @@ import pytest
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="module")
-def pipeline(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("e2e")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("SLW_DATA_DIR", str(tmp / "data"))
-    from social_leadership.demo.run import run_pipeline
-    from social_leadership.settings import load_settings
-
-    settings = load_settings()
-    airflow_home = tmp / "airflow_home"
-    timings = run_pipeline(settings, airflow_home, echo=False)
-    yield settings, airflow_home, timings
-    mp.undo()
+@pytest.fixture
+def pipeline(demo_run):
+    """The session's demo run (tests/e2e/conftest.py)."""
+    return demo_run.settings, demo_run.airflow_home, demo_run.timings
 
 
 def _rows(path, sql, params=None):
@@ -206,6 +197,7 @@ def test_quality_gate_and_publication_recorded(pipeline):
     assert list(fact_files.glob("fct_executive_reach_daily-*.parquet"))
 
 
+@pytest.mark.changes_demo_run
 def test_rerun_replaces_the_day_and_gives_the_same_marts(pipeline):
     settings, airflow_home, _ = pipeline
     from social_leadership.demo.run import run_pipeline
@@ -223,6 +215,7 @@ def test_rerun_replaces_the_day_and_gives_the_same_marts(pipeline):
     )
 
 
+@pytest.mark.changes_demo_run
 def test_backfill_run_does_not_label_todays_counts_with_a_past_date(pipeline):
     settings, airflow_home, _ = pipeline
     from social_leadership.demo.run import run_pipeline
