@@ -61,8 +61,10 @@ $(STAMP): requirements.txt pyproject.toml
 run: install
 	$(BIN)/slw run
 
+# Every test, the slow end-to-end (-m e2e) and real-dbt (-m dbt) ones too; then the 10
+# slowest. Locally, `.venv/bin/pytest -m "not e2e and not dbt"` skips the slow ones.
 test: install old-duckdb
-	$(BIN)/pytest
+	$(BIN)/pytest --durations=10
 
 # make bench, or make bench NAME=pipeline_overhead
 bench: install

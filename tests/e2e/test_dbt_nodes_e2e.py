@@ -1,6 +1,6 @@
 """End to end: every dbt node of a warehouse_build run, read through Airflow's REST API.
 
-One demo pipeline run (the three DAGs through ``dag.test``) is shared by the module; an
+The session's demo pipeline run (tests/e2e/conftest.py) is read by the module; an
 ``airflow api-server`` on a loopback port reads the same Airflow home, as the UI would.
 Then a run with a failing dbt test: its node's instance fails, the nodes after it are
 skipped, and Airflow's retries of the build run ``dbt retry``: only what failed or was
@@ -27,19 +27,10 @@ pytestmark = pytest.mark.e2e
 NODE_TYPES = ("model", "seed", "snapshot", "test", "unit_test")
 
 
-@pytest.fixture(scope="module")
-def pipeline(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("dbt_nodes_e2e")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("SLW_DATA_DIR", str(tmp / "data"))
-    from social_leadership.demo.run import run_pipeline
-    from social_leadership.settings import load_settings
-
-    settings = load_settings()
-    airflow_home = tmp / "airflow_home"
-    run_pipeline(settings, airflow_home, echo=False)
-    yield settings, airflow_home
-    mp.undo()
+@pytest.fixture
+def pipeline(demo_run):
+    """The session's demo run (tests/e2e/conftest.py)."""
+    return demo_run.settings, demo_run.airflow_home
 
 
 def _free_port() -> int:
@@ -66,11 +57,12 @@ class RestApi:
 
 
 @pytest.fixture(scope="module")
-def rest_api(pipeline):
-    """``airflow api-server`` on the pipeline's Airflow home, every user an admin."""
+def rest_api(shared_demo_run):
+    """``airflow api-server`` on the demo run's Airflow home, every user an admin."""
     from social_leadership.local_airflow import airflow_environment
 
-    settings, airflow_home = pipeline
+    run = shared_demo_run.unchanged()
+    settings, airflow_home = run.settings, run.airflow_home
     port = _free_port()
     env = airflow_environment(
         airflow_home, {"AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True"}
@@ -178,6 +170,7 @@ def _results(path: Path) -> dict[str, str]:
     return {r["unique_id"]: r["status"] for r in json.loads(path.read_text())["results"]}
 
 
+@pytest.mark.changes_demo_run
 def test_a_failing_dbt_test_fails_its_node_and_retries_rerun_only_the_rest(pipeline):
     from social_leadership.dbt_nodes import run_folder
     from social_leadership.local_airflow import (

@@ -81,19 +81,16 @@ def _login(base_url: str, airflow_home: Path, deadline: float) -> str:
 
 
 @pytest.fixture(scope="module")
-def monitored(tmp_path_factory):
+def monitored(tmp_path_factory, shared_demo_run):
+    # The session's demo run (tests/e2e/conftest.py): the DAGs, then survey_ingest again.
+    run = shared_demo_run.unchanged()
     tmp = tmp_path_factory.mktemp("monitoring")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("SLW_DATA_DIR", str(tmp / "data"))
-        from social_leadership.demo.run import run_pipeline
+        mp.setenv("SLW_DATA_DIR", str(run.settings.data_dir))
         from social_leadership.local_airflow import airflow_environment
-        from social_leadership.settings import load_settings
 
-        settings = load_settings()
-        airflow_home = tmp / "airflow_home"
-        run_pipeline(settings, airflow_home, echo=False)
-        # A second run of one DAG: its logs must land beside the first run's.
-        run_pipeline(settings, airflow_home, dags=("survey_ingest",), echo=False)
+        settings = run.settings
+        airflow_home = run.airflow_home
 
         port = _free_port()
         log = (tmp / "api-server.log").open("w")

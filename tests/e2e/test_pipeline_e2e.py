@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import itertools
 import re
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,32 +14,10 @@ import pytest
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="module")
-def pipeline(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("e2e")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("SLW_DATA_DIR", str(tmp / "data"))
-    from social_leadership.demo.run import run_pipeline
-    from social_leadership.settings import load_settings
-
-    settings = load_settings()
-    airflow_home = tmp / "airflow_home"
-    # Each progress line with the moment it reached this process: `make run` prints them.
-    received: list[tuple[float, str]] = []
-    timings = run_pipeline(
-        settings,
-        airflow_home,
-        echo=False,
-        progress=lambda line: received.append((time.monotonic(), line)),
-    )
-    PROGRESS.extend(received)
-    PROGRESS.append((time.monotonic(), "<run_pipeline returned>"))
-    yield settings, airflow_home, timings
-    mp.undo()
-
-
-# The first run's progress lines (time received, line), then the moment it returned.
-PROGRESS: list[tuple[float, str]] = []
+@pytest.fixture
+def pipeline(demo_run):
+    """The session's demo run (tests/e2e/conftest.py)."""
+    return demo_run.settings, demo_run.airflow_home, demo_run.timings
 
 
 def _rows(path, sql, params=None):
@@ -72,12 +49,12 @@ _STAMP = r"\d\d:\d\d:\d\d"
 _DURATION = r"(\d+m)?\d+\.\ds"
 
 
-def test_progress_shows_each_dag_and_task_as_it_starts_and_ends_while_it_runs(pipeline):
+def test_progress_shows_each_dag_and_task_as_it_starts_and_ends_while_it_runs(pipeline, demo_run):
     import sqlite3
 
     _, airflow_home, timings = pipeline
-    returned_at = PROGRESS[-1][0]
-    lines = [line for _, line in PROGRESS[:-1]]
+    returned_at = demo_run.progress[-1][0]
+    lines = [line for _, line in demo_run.progress[:-1]]
     assert all(re.match(_STAMP + " ", line) for line in lines), lines
     assert lines[0].endswith("starting Airflow: metadata DB migration, warehouse pool, DAG parsing")
     dags = ["survey_ingest", "platform_metrics", "warehouse_build", "weekly_report"]
@@ -123,7 +100,7 @@ def test_progress_shows_each_dag_and_task_as_it_starts_and_ends_while_it_runs(pi
     # Live, not a dump at the end: each DAG's last line arrived while the later DAGs ran.
     for i, (dag_id, _, end) in enumerate(bounds[:-1]):
         later = sum(timings[later_dag] for later_dag, _, _ in bounds[i + 1 :])
-        assert returned_at - PROGRESS[end][0] >= 0.9 * later, dag_id
+        assert returned_at - demo_run.progress[end][0] >= 0.9 * later, dag_id
     # The long steps say what they do, under their task, when they begin.
     steps = {
         "survey_ingest.ingest_surveys": "ingest_surveys: loading the survey files",
@@ -143,7 +120,7 @@ def test_progress_shows_each_dag_and_task_as_it_starts_and_ends_while_it_runs(pi
             # process spends seconds in Airflow before its function starts: not these).
             minutes, seconds = re.search(r"in (?:(\d+)m)?([\d.]+)s$", lines[done]).groups()
             took = 60 * int(minutes or 0) + float(seconds)
-            assert PROGRESS[done][0] - PROGRESS[said][0] >= 0.5 * took, label
+            assert demo_run.progress[done][0] - demo_run.progress[said][0] >= 0.5 * took, label
 
 
 def test_executive_reach_mart_holds_todays_sandbox_counts(pipeline):
@@ -300,6 +277,7 @@ def test_quality_gate_and_publication_recorded(pipeline):
     assert list(fact_files.glob("fct_executive_reach_daily-*.parquet"))
 
 
+@pytest.mark.changes_demo_run
 def test_rerun_replaces_the_day_and_gives_the_same_marts(pipeline):
     settings, airflow_home, _ = pipeline
     from social_leadership.demo.run import run_pipeline
@@ -317,6 +295,7 @@ def test_rerun_replaces_the_day_and_gives_the_same_marts(pipeline):
     )
 
 
+@pytest.mark.changes_demo_run
 def test_backfill_run_does_not_label_todays_counts_with_a_past_date(pipeline):
     settings, airflow_home, _ = pipeline
     from social_leadership.demo.run import run_pipeline

@@ -26,6 +26,9 @@ from social_leadership.dbt_runner import run_dbt
 from social_leadership.settings import Settings
 from social_leadership.warehouse import connect, transaction
 
+pytestmark = pytest.mark.dbt
+
+
 DAY_ZERO = date(2025, 3, 1)
 
 Executive = tuple[str, str, str, str, str, date | None]  # id, title, company, country, sector
@@ -97,6 +100,13 @@ def write_days(
             )
 
 
+# Every build of this module, data tests included; without the unit tests, which read no
+# warehouse data (fixed inputs in the YAML) and pass once per session in the shared build
+# (test_dbt_models.py's test_build_passes_every_node_including_unit_tests).
+BUILD = ["build", "--exclude-resource-type", "unit_test"]
+FULL_REFRESH = [*BUILD, "--full-refresh"]
+
+
 def query(path: Path, sql: str) -> list[tuple[object, ...]]:
     with duckdb.connect(str(path), read_only=True) as con:
         return con.execute(sql).fetchall()
@@ -107,7 +117,9 @@ def full_refresh_of(settings: Settings, tmp_path: Path, monkeypatch: pytest.Monk
     copy = settings_for_data_dir(monkeypatch, tmp_path / "full")
     copy.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(settings.warehouse_path, copy.warehouse_path)
-    run_dbt(["build", "--full-refresh"], copy)
+    # The reference only has to hold the full refresh's rows, which the test compares with
+    # the incremental build's (whose data tests ran), as test_dbt_incremental.py's does.
+    run_dbt(["build", "--full-refresh", "--exclude-resource-type", "test", "unit_test"], copy)
     return copy.warehouse_path
 
 
@@ -129,10 +141,10 @@ def test_daily_builds_after_an_empty_first_build_load_every_day(
         ],
         0,
     )
-    run_dbt(["build", "--full-refresh"], settings)  # before any platform data
+    run_dbt(FULL_REFRESH, settings)  # before any platform data
     for number in range(4):
         write_days(settings, "k", range(number, number + 1))
-        run_dbt(["build"], settings)
+        run_dbt(BUILD, settings)
 
     rows = query(settings.warehouse_path, FACT)
 
@@ -153,10 +165,10 @@ def test_a_version_before_the_history_does_not_rebuild_from_the_first_day(
         0,
     )
     write_days(settings, "k", range(40))
-    run_dbt(["build"], settings)
+    run_dbt(BUILD, settings)
     write_days(settings, "k", range(40, 41))
 
-    run_dbt(["build"], settings)
+    run_dbt(BUILD, settings)
 
     compiled = next(settings.dbt_target_dir.rglob("compiled/**/fct_executive_reach_daily.sql"))
     lookback = settings.gap_fill_days + settings.late_data_days
@@ -173,12 +185,12 @@ def test_editing_a_future_version_keeps_its_declared_start(
     current = ("k", "CEO", "Old Co", "DE", "Industrials", date(2020, 1, 1))
     write_roster(settings, [current, ("k", "CEO-designate", "New Co", "US", "Energy", day(30))], 10)
     write_days(settings, "k", range(11))
-    run_dbt(["build"], settings)
+    run_dbt(BUILD, settings)
     # Day 15: the future version's title is corrected, its declared start unchanged.
     write_roster(settings, [current, ("k", "CEO", "New Co", "US", "Energy", day(30))], 15)
     write_days(settings, "k", range(11, 16))
 
-    run_dbt(["build"], settings)
+    run_dbt(BUILD, settings)
 
     versions = query(
         settings.warehouse_path,
@@ -202,7 +214,7 @@ def test_a_published_index_outside_0_to_100_builds_with_its_own_interval(
             "true, 'Acme 2024', 'f.csv', 'sha', now())"
         )
 
-    run_dbt(["build"], settings)
+    run_dbt(BUILD, settings)
 
     rows = query(
         settings.warehouse_path,
@@ -259,15 +271,15 @@ def test_an_executive_who_leaves_and_comes_back_keeps_their_history(
     write_roster(settings, [US, DE], 29)
     for executive in ("a", "b"):
         write_days(settings, executive, range(30))
-    run_dbt(["build"], settings)
+    run_dbt(BUILD, settings)
     write_roster(settings, [DE], 39)  # a leaves the roster
     write_days(settings, "b", range(30, 40))
-    run_dbt(["build"], settings)
+    run_dbt(BUILD, settings)
     write_roster(settings, [US, DE], 49)  # and comes back
     for executive in ("a", "b"):
         write_days(settings, executive, range(40, 50))
 
-    run_dbt(["build"], settings)
+    run_dbt(BUILD, settings)
 
     days_of_a = query(
         settings.warehouse_path,
@@ -286,14 +298,14 @@ def test_a_renamed_or_dropped_account_leaves_no_stale_series(
     write_roster(settings, [US, DE], 29, before)
     for executive, platform, handle in before:
         write_days(settings, executive, range(30), platform, handle)
-    run_dbt(["build"], settings)
+    run_dbt(BUILD, settings)
     # Day 30: a's x handle is renamed, b drops bluesky.
     after = [("a", "x", "a_new"), ("b", "x", "b_x")]
     write_roster(settings, [US, DE], 30, after)
     for executive, platform, handle in after:
         write_days(settings, executive, range(30, 40), platform, handle)
 
-    run_dbt(["build"], settings)
+    run_dbt(BUILD, settings)
 
     handles = query(
         settings.warehouse_path,
@@ -316,7 +328,7 @@ def test_two_executives_swapping_country_on_a_back_dated_day_rebuild_the_aggrega
     with connect(settings.warehouse_path) as con:  # b's audience is ten times a's
         con.execute("update raw.platform_metrics set followers = followers * 10")
     write_days(settings, "b", range(30))
-    run_dbt(["build"], settings)
+    run_dbt(BUILD, settings)
     write_roster(
         settings,
         [
@@ -330,6 +342,6 @@ def test_two_executives_swapping_country_on_a_back_dated_day_rebuild_the_aggrega
     write_days(settings, "a", range(30, 31))
     write_days(settings, "b", range(30, 31))
 
-    run_dbt(["build"], settings)
+    run_dbt(BUILD, settings)
 
     assert_same_as_full_refresh(settings, tmp_path, monkeypatch)

@@ -37,6 +37,9 @@ from social_leadership.dbt_runner import run_dbt
 from social_leadership.settings import Settings
 from social_leadership.warehouse import connect, transaction
 
+pytestmark = pytest.mark.dbt
+
+
 DAY_ZERO = date(2025, 3, 1)
 GAP_FILL_DAYS = 7
 LOADS = ((0, 49), (50, 59), (60, 69))

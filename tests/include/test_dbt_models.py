@@ -308,6 +308,7 @@ def test_dimensions_from_seeds(marts: duckdb.DuckDBPyConnection) -> None:
     ).fetchone() == ("Germany",)
 
 
+@pytest.mark.dbt
 def test_dbt_failure_raises_with_output_tail(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -25,6 +25,9 @@ from social_leadership.dbt_runner import BuildPlan, plan_build, record_build, ru
 from social_leadership.settings import Settings
 from social_leadership.warehouse import connect, transaction
 
+pytestmark = pytest.mark.dbt
+
+
 FIRST_DAY = date(2023, 12, 1)
 LAST_DAY = date(2026, 11, 30)
 # The month a second history file brings, after the first builds.

@@ -160,6 +160,7 @@ def test_folders_of_dead_processes_are_removed(tmp_path: Path) -> None:
     assert {p.name for p in root.iterdir()} == {alive.name, other_host.name, dbt.name}
 
 
+@pytest.mark.dbt
 def test_dbt_runs_within_the_limits(tmp_path: Path) -> None:
     settings = load_settings()
     settings.ensure_dirs()

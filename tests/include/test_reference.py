@@ -80,6 +80,7 @@ SEED_BEFORE_ISSUE_10 = {
 }
 
 
+@pytest.mark.dbt
 def test_an_executive_in_luxembourg_or_chile_builds_the_warehouse(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

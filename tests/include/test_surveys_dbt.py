@@ -19,6 +19,9 @@ from social_leadership.settings import load_settings
 from social_leadership.surveys import ingest_folder
 from social_leadership.warehouse import connect
 
+pytestmark = pytest.mark.dbt
+
+
 SURVEY_MODELS = "+fct_survey_results"
 
 

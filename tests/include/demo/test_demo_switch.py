@@ -134,6 +134,7 @@ def _intake(settings: Settings) -> tuple[dict, dict]:
     return surveys, history
 
 
+@pytest.mark.dbt
 def test_a_warehouse_built_with_the_switch_off_has_no_synthetic_survey_rows(
     clean_env: Path,
 ) -> None:

@@ -202,6 +202,7 @@ class _TaskInstance:
 
 
 @pytest.mark.usefixtures("ninth")
+@pytest.mark.dbt
 def test_a_ninth_platform_runs_through_the_pipeline_with_no_other_edit(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

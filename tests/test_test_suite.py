@@ -1,0 +1,195 @@
+"""The test suite itself: ``make test`` runs every test and prints the 10 slowest; the slow
+ones are marked (``-m "not dbt and not e2e"`` skips them); no test touches the repository's
+Airflow home; the end-to-end modules share one demo run that no reader sees changed."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_tests_use_a_throw_away_airflow_home_even_when_one_is_exported(tmp_path: Path):
+    # `make test` exports AIRFLOW_HOME=airflow_home/ (the Makefile's default for `make run`):
+    # a test importing Airflow must still get its own metadata DB, never the user's.
+    exported = tmp_path / "airflow_home"
+    conftest = REPO_ROOT / "tests" / "conftest.py"
+    probe = (
+        "import importlib.util, os\n"
+        f"spec = importlib.util.spec_from_file_location('c', {str(conftest)!r})\n"
+        "spec.loader.exec_module(importlib.util.module_from_spec(spec))\n"
+        "print(os.environ['AIRFLOW_HOME'])\n"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", probe],
+        env={**os.environ, "AIRFLOW_HOME": str(exported)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    home = Path(completed.stdout.strip())
+    assert home != exported
+    assert home.parent == Path(tempfile.gettempdir())
+    assert home.name.startswith("slw-test-airflow-")
+    # This very session too.
+    assert Path(os.environ["AIRFLOW_HOME"]).name.startswith("slw-test-airflow-")
+
+
+def make_test_command() -> list[str]:
+    """The pytest command line `make test` runs (printed by make, not run)."""
+    dry_run = subprocess.run(
+        ["make", "--dry-run", "--always-make", "test"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    [command] = [line for line in dry_run.splitlines() if "/pytest" in line]
+    return command.split()
+
+
+def test_make_test_prints_the_10_slowest_tests():
+    assert "--durations=10" in make_test_command()
+
+
+def _e2e_conftest():
+    """tests/e2e/conftest.py, imported under its own name (every conftest is `conftest`)."""
+    import importlib.util
+
+    path = REPO_ROOT / "tests" / "e2e" / "conftest.py"
+    spec = importlib.util.spec_from_file_location("e2e_conftest", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_shared_demo_run_is_made_once_and_again_only_after_a_change(monkeypatch, tmp_path):
+    e2e = _e2e_conftest()
+    shared = e2e.SharedDemoRun(tmp_path_factory=None)
+    made = []
+
+    def new_run():
+        made.append(e2e.DemoRun(settings=None, airflow_home=tmp_path / str(len(made)), timings={}))
+        return made[-1]
+
+    monkeypatch.setattr(shared, "_new_run", new_run)
+    first = shared.unchanged()
+    assert shared.unchanged() is first
+    assert len(made) == 1
+    # A test that changes it gets that same run; a reader after it gets a new one.
+    assert shared.to_change() is first
+    assert shared.to_change() is first
+    second = shared.unchanged()
+    assert second is not first
+    assert shared.unchanged() is second
+    assert len(made) == 2
+
+
+class _Item:
+    def __init__(self, name: str, changes: bool) -> None:
+        self.name = name
+        self.changes = changes
+
+    def get_closest_marker(self, name: str):
+        return name if self.changes and name == "changes_demo_run" else None
+
+
+def test_tests_changing_the_demo_run_are_moved_last_in_their_order():
+    e2e = _e2e_conftest()
+    items = [
+        _Item("read_1", False),
+        _Item("change_1", True),
+        _Item("read_2", False),
+        _Item("change_2", True),
+        _Item("other", False),
+    ]
+    e2e.pytest_collection_modifyitems(items)
+    assert [item.name for item in items] == ["read_1", "read_2", "other", "change_1", "change_2"]
+
+
+def test_in_this_session_no_reader_of_the_demo_run_comes_after_a_test_changing_it(
+    request: pytest.FixtureRequest,
+):
+    # The session's real order (all of `make test`'s tests when run by it).
+    seen_change = False
+    for item in request.session.items:
+        changes = item.get_closest_marker("changes_demo_run") is not None
+        reads = {"demo_run", "shared_demo_run"} & set(getattr(item, "fixturenames", ()))
+        assert not (seen_change and reads and not changes), item.nodeid
+        seen_change = seen_change or changes
+
+
+# What runs dbt: the runner, the build task, and Airflow runs of the DAGs (which build).
+DBT_ENTRY_POINTS = frozenset({"run_dbt", "dbt_build_task", "run_pipeline", "run_dags"})
+# Fixtures of a conftest.py that build for real (a test module's own are followed below).
+DBT_FIXTURES = frozenset(
+    {"synthetic_built_warehouse", "copied_built_warehouse", "demo_run", "shared_demo_run"}
+)
+
+
+def _tests_reaching_dbt(path: Path) -> set[str]:
+    """Names of the test functions of a module that run dbt: by a call or a fixture, directly
+    or through the module's own functions."""
+    import ast
+
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    functions = {
+        node.name: node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+    }
+
+    def uses(function: ast.FunctionDef) -> set[str]:
+        called = {
+            node.func.id if isinstance(node.func, ast.Name) else node.func.attr
+            for node in ast.walk(function)
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name | ast.Attribute)
+        }
+        return called | {argument.arg for argument in function.args.args}
+
+    reaching: set[str] = set()
+    changed = True
+    while changed:
+        changed = False
+        for name, function in functions.items():
+            if name not in reaching and uses(function) & (
+                DBT_ENTRY_POINTS | DBT_FIXTURES | reaching
+            ):
+                reaching.add(name)
+                changed = True
+    return {name for name in reaching if name.startswith("test_")}
+
+
+def test_every_test_running_dbt_or_the_dags_is_marked_dbt_or_e2e():
+    # `pytest -m "not dbt and not e2e"` (the quick local run) must run none of them.
+    reaching = {
+        f"{path.relative_to(REPO_ROOT).as_posix()}::{name}"
+        for path in sorted((REPO_ROOT / "tests").rglob("test_*.py"))
+        for name in _tests_reaching_dbt(path)
+    }
+    modules = sorted({test.split("::")[0] for test in reaching})
+    collect = [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider"]
+    quick = subprocess.run(
+        [*collect, "-m", "not dbt and not e2e", *modules],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,  # a module that fails to import must not pass for one without dbt tests
+    ).stdout
+    collected = {line.split("[")[0] for line in quick.splitlines() if "::" in line}
+    assert reaching & collected == set()
+    # The check sees them: one through a module function, one through a module fixture.
+    dbt_tests = REPO_ROOT / "tests" / "include"
+    assert "test_a_renamed_or_dropped_account_leaves_no_stale_series" in _tests_reaching_dbt(
+        dbt_tests / "test_dbt_edge_cases.py"
+    )
+    assert "test_incremental_builds_equal_a_full_refresh" in _tests_reaching_dbt(
+        dbt_tests / "test_dbt_incremental.py"
+    )
