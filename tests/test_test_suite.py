@@ -76,7 +76,11 @@ def test_the_shared_demo_run_is_made_once_and_again_only_after_a_change(monkeypa
     made = []
 
     def new_run():
-        made.append(e2e.DemoRun(settings=None, airflow_home=tmp_path / str(len(made)), timings={}))
+        made.append(
+            e2e.DemoRun(
+                settings=None, airflow_home=tmp_path / str(len(made)), timings={}, progress=()
+            )
+        )
         return made[-1]
 
     monkeypatch.setattr(shared, "_new_run", new_run)
