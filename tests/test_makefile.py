@@ -27,7 +27,11 @@ def clone(tmp_path: Path) -> Path:
 
 
 def _make(clone: Path, *args: str, path: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHON", "MAKEFLAGS", "MFLAGS")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("PYTHON", "MAKEFLAGS", "MFLAGS", "MAKELEVEL")
+    }
     env["PATH"] = path
     return subprocess.run(
         [str(MAKE), "--no-print-directory", *args],
