@@ -211,9 +211,7 @@ class BuildPlan:
     @property
     def windows_text(self) -> str | None:
         """The windows as ``first..last`` joined by ``, `` (None: none)."""
-        if not self.rebuild_windows:
-            return None
-        return ", ".join(f"{first}..{last}" for first, last in self.rebuild_windows)
+        return _windows_text(self.rebuild_windows) if self.rebuild_windows else None
 
     @property
     def args(self) -> list[str]:
@@ -284,15 +282,18 @@ def plan_build(
     return BuildPlan(
         False,
         f"incremental: the late-data lookback and {len(windows)} window(s) of {days} day(s) of "
-        f"raw rows loaded since the last build ({_shorten(windows)}), with the days derived "
-        "from them",
+        f"raw rows loaded since the last build ({_windows_text(windows, shown=3)}), with the "
+        "days derived from them",
         rebuild_windows=windows,
     )
 
 
-def _shorten(windows: tuple[tuple[date, date], ...], shown: int = 3) -> str:
+def _windows_text(windows: tuple[tuple[date, date], ...], shown: int | None = None) -> str:
+    """``first..last`` per window, joined by ``, ``; past ``shown`` windows, how many more."""
     text = ", ".join(f"{first}..{last}" for first, last in windows[:shown])
-    return text if len(windows) <= shown else f"{text} and {len(windows) - shown} more"
+    if shown is None or len(windows) <= shown:
+        return text
+    return f"{text} and {len(windows) - shown} more"
 
 
 def record_build(
