@@ -1,17 +1,60 @@
-"""docker-compose.yml cannot run here (no Docker engine): check it statically."""
+"""docker-compose.yml cannot run here (no Docker engine): check it statically.
+
+The Compose specification's JSON schema is vendored in tests/schemas/compose-spec.json,
+from github.com/compose-spec/compose-spec, file schema/compose-spec.json at commit
+170098ba07d9f53c383a41bfd4c5166b0a4529a6 (2026-06-23; Apache-2.0). Replace it from a newer
+commit (and update this line) when compose files use newer keys.
+"""
 
 from __future__ import annotations
 
+import copy
+import fnmatch
+import json
 import re
+import subprocess
 from pathlib import Path
 
 import yaml
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+COMPOSE_SCHEMA = REPO_ROOT / "tests" / "schemas" / "compose-spec.json"
+# Services that run once and exit; every other one runs for good.
+ONE_SHOT_SERVICES = {"airflow-init", "lake-catalog-init"}
+SECRETS = ("POSTGRES_PASSWORD", "DUCKLAKE_DB_PASSWORD", "AIRFLOW_JWT_SECRET", "AIRFLOW_FERNET_KEY")
+RUNTIME_REQUIREMENTS = REPO_ROOT / "include" / "social_leadership" / "runtime_requirements.py"
 
 
 def _compose() -> dict:
     return yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())
+
+
+def _airflow_services(compose: dict) -> dict[str, dict]:
+    return {
+        name: service
+        for name, service in compose["services"].items()
+        if "AIRFLOW__CORE__EXECUTOR" in (service.get("environment") or {})
+    }
+
+
+def _command(service: dict) -> str:
+    command = service.get("command", "")
+    return command if isinstance(command, str) else " ".join(command)
+
+
+def _mounts(service: dict) -> dict[str, str]:
+    """Each mount's target folder and its source (``source:target[:mode]``)."""
+    return {volume.split(":")[1]: volume.split(":")[0] for volume in service.get("volumes", [])}
+
+
+def _env_example() -> dict[str, str]:
+    """The assignments .env.example makes (commented-out ones left out)."""
+    assignments = {}
+    for line in (REPO_ROOT / ".env.example").read_text().splitlines():
+        match = re.match(r"^([A-Z][A-Z0-9_]*)=(.*)$", line)
+        if match:
+            assignments[match.group(1)] = match.group(2).strip().strip("'")
+    return assignments
 
 
 def test_compose_has_the_production_services():
@@ -40,7 +83,7 @@ def test_compose_metadata_db_is_postgres_and_pool_is_created():
     services = _compose()["services"]
     env = services["airflow-scheduler"]["environment"]
     assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql+psycopg2://")
-    assert "pools set duckdb_warehouse 1" in services["airflow-init"]["command"]
+    assert "pools set duckdb_warehouse 1" in _command(services["airflow-init"])
 
 
 def test_compose_has_no_literal_secrets_and_no_telemetry():
@@ -55,10 +98,18 @@ def test_compose_has_no_literal_secrets_and_no_telemetry():
     assert env["DO_NOT_TRACK"] == "1"
 
 
-def test_dockerfile_installs_the_pinned_requirements():
+def test_dockerfile_installs_the_pinned_runtime_requirements_only():
     dockerfile = (REPO_ROOT / "Dockerfile").read_text()
     assert "FROM python:3.11" in dockerfile
-    assert "--requirement requirements.txt" in dockerfile
+    # requirements.txt is filtered first, and only the filtered list is installed.
+    steps = " ".join(dockerfile.replace("\\\n", " ").split())
+    assert (
+        "RUN python /tmp/build/runtime_requirements.py /tmp/build/requirements.txt"
+        " > /tmp/build/requirements-runtime.txt"
+    ) in steps
+    installs = re.findall(r"pip install (--requirement \S+)", steps)
+    assert installs == ["--requirement /tmp/build/requirements-runtime.txt"]
+    assert "COPY . ." not in dockerfile
     compose = _compose()
     assert compose["x-airflow-common"]["build"]["dockerfile"] == "Dockerfile"
 
@@ -109,3 +160,345 @@ def test_local_airflow_creates_dags_unpaused(tmp_path):
 
     env = airflow_environment(tmp_path)
     assert env["AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION"] == "False"
+
+
+def test_compose_file_is_valid_against_the_compose_specification():
+    import jsonschema
+
+    schema = json.loads(COMPOSE_SCHEMA.read_text())
+    validator = jsonschema.Draft7Validator(schema)
+    compose = _compose()
+    errors = [
+        f"{'/'.join(map(str, error.absolute_path))}: {error.message}"
+        for error in validator.iter_errors(compose)
+    ]
+    assert errors == []
+    # The schema is strict enough to catch a misspelt key.
+    broken = copy.deepcopy(compose)
+    broken["services"]["airflow-scheduler"]["healthcheck"]["intervall"] = "30s"
+    assert not validator.is_valid(broken)
+
+
+def test_compose_runs_airflow_on_celery_with_two_workers():
+    compose = _compose()
+    services = compose["services"]
+    assert {
+        "postgres",
+        "redis",
+        "lake-catalog-init",
+        "airflow-init",
+        "airflow-apiserver",
+        "airflow-scheduler",
+        "airflow-dag-processor",
+        "airflow-triggerer",
+        "airflow-worker",
+        "sandbox",
+    } <= set(services)
+    airflow = _airflow_services(compose)
+    for name, service in airflow.items():
+        env = service["environment"]
+        assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor", name
+        assert env["AIRFLOW__CELERY__BROKER_URL"].startswith("redis://redis:6379/"), name
+        assert env["AIRFLOW__CELERY__RESULT_BACKEND"].startswith("db+postgresql://"), name
+        assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == (
+            "http://airflow-apiserver:8080/execution/"
+        )
+    commands = {name: _command(service) for name, service in services.items()}
+    assert commands["airflow-scheduler"] == "airflow scheduler"
+    assert commands["airflow-dag-processor"] == "airflow dag-processor"
+    assert commands["airflow-triggerer"] == "airflow triggerer"
+    assert commands["airflow-apiserver"] == "airflow api-server"
+    workers = [name for name, command in commands.items() if command == "airflow celery worker"]
+    replicas = sum(services[name].get("deploy", {}).get("replicas", 1) for name in workers)
+    assert replicas >= 2
+    # Workers need the Execution API up before they take tasks.
+    for name in workers:
+        assert services[name]["depends_on"]["airflow-apiserver"] == {"condition": "service_healthy"}
+        assert services[name]["depends_on"]["redis"] == {"condition": "service_healthy"}
+
+
+def _runtime_pins() -> dict[str, str]:
+    """What the image installs: the Dockerfile's filter run on requirements.txt, with the
+    standard library only (-I -S: nothing installed yet, as in the image build)."""
+    import sys
+
+    printed = subprocess.run(
+        [sys.executable, "-I", "-S", str(RUNTIME_REQUIREMENTS), "requirements.txt"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    lines = [line for line in printed.splitlines() if line and not line.startswith("#")]
+    return dict(line.split("==") for line in lines)
+
+
+def _requirements_txt() -> dict[str, str]:
+    lines = (REPO_ROOT / "requirements.txt").read_text().splitlines()
+    return dict(line.split("==") for line in lines if "==" in line and not line.startswith(" "))
+
+
+def test_the_image_gets_requirements_txt_pins_without_the_test_and_lint_tools():
+    pinned = _requirements_txt()
+    runtime = _runtime_pins()
+    # The same versions as the tests ran with.
+    assert {name: pinned.get(name) for name in runtime} == runtime
+    # The Celery executor's packages, the pipeline's own, and every runtime requirement.
+    assert {
+        "apache-airflow",
+        "apache-airflow-providers-celery",
+        "celery",
+        "redis",
+        "psycopg2-binary",
+        "dbt-duckdb",
+        "duckdb-extension-ducklake",
+        "great-expectations",
+        "httpx",
+        "openpyxl",
+    } <= set(runtime)
+    # Neither the tools nor what only they need (pytest's iniconfig, SQLFluff's tblib).
+    assert not {
+        "pytest",
+        "pytest-timeout",
+        "ruff",
+        "sqlfluff",
+        "aiosmtpd",
+        "pypdf",
+        "statsmodels",
+        "iniconfig",
+        "tblib",
+        "diff-cover",
+    } & set(runtime)
+    # What the tools share with the pipeline stays (Airflow needs pluggy too).
+    assert "pluggy" in runtime
+
+
+def test_postgres_holds_the_metadata_and_the_ducklake_catalog():
+    compose = _compose()
+    services = compose["services"]
+    init_sql = _command(services["lake-catalog-init"])
+    assert "create database slw_lake owner slw" in init_sql
+    assert "create role slw login password %L" in init_sql
+    # Created only when missing, so a second `up` (or an older volume) is fine.
+    assert "where not exists (select from pg_database where datname = 'slw_lake')" in init_sql
+    assert services["lake-catalog-init"]["environment"]["PGHOST"] == "postgres"
+    assert services["airflow-init"]["depends_on"]["lake-catalog-init"] == {
+        "condition": "service_completed_successfully"
+    }
+    for name, service in _airflow_services(compose).items():
+        env = service["environment"]
+        assert "@postgres/airflow" in env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"], name
+        assert env["SLW_WAREHOUSE_BACKEND"] == "ducklake", name
+        catalog = env["SLW_DUCKLAKE_CATALOG"]
+        assert catalog.startswith("postgres:"), name
+        parameters = set(catalog.removeprefix("postgres:").split())
+        assert parameters == {"dbname=slw_lake", "host=postgres", "user=slw"}, name
+        assert "password" not in catalog.lower(), name
+        assert env["PGPASSWORD"].startswith("${DUCKLAKE_DB_PASSWORD:?"), name
+        # Every worker sees the same data folder: a named volume mounted at the data path.
+        data_path = re.fullmatch(
+            r"\$\{SLW_DUCKLAKE_DATA_PATH:-(.+)\}", env["SLW_DUCKLAKE_DATA_PATH"]
+        )
+        assert data_path, name
+        assert _mounts(service).get(data_path.group(1)) in compose["volumes"], name
+
+
+def test_every_platform_connection_comes_from_the_environment():
+    from social_leadership.platforms.registry import platform_names
+
+    platforms = platform_names()
+    assert len(platforms) == 8
+    connections = [f"AIRFLOW_CONN_SLW_{platform.upper()}" for platform in platforms]
+    for name, service in _airflow_services(_compose()).items():
+        env = service["environment"]
+        for variable in [*connections, "AIRFLOW_CONN_SLW_SMTP", "AIRFLOW_CONN_SLW_WEBHOOK"]:
+            # From .env only: no value of its own (an empty one means not configured).
+            assert env.get(variable) == f"${{{variable}:-}}", (name, variable)
+        assert not [
+            key
+            for key in env
+            if key.startswith("AIRFLOW_CONN_")
+            and key not in [*connections, "AIRFLOW_CONN_SLW_SMTP", "AIRFLOW_CONN_SLW_WEBHOOK"]
+        ]
+    example = _env_example()
+    for variable in connections:
+        fields = json.loads(example[variable])
+        # The demo: every platform at the sandbox service, none at a real endpoint.
+        assert fields["conn_type"] == "http"
+        assert fields["host"].startswith("http://sandbox:8765"), variable
+    assert example["COMPOSE_PROFILES"] == "demo"
+    assert compose_profiles("sandbox") == ["demo"]
+
+
+def compose_profiles(service: str) -> list[str]:
+    return _compose()["services"][service].get("profiles", [])
+
+
+def test_env_example_lists_every_variable_and_how_to_generate_the_secrets():
+    compose_text = (REPO_ROOT / "docker-compose.yml").read_text()
+    read = set(re.findall(r"(?<!\$)\$\{([A-Z][A-Z0-9_]*)[:}]", compose_text))
+    required = set(re.findall(r"\$\{([A-Z][A-Z0-9_]*):\?", compose_text))
+    assert required == set(SECRETS)
+    example_text = (REPO_ROOT / ".env.example").read_text()
+    example = _env_example()
+    for variable in read - required:
+        assert variable in example, variable
+    lines = example_text.splitlines()
+    all_at_once = next(line for line in lines if line.startswith("#   for name in"))
+    assert all_at_once.endswith(">> .env")
+    for secret in SECRETS:
+        # Listed, commented out (no value in the example), with a command generating it.
+        assert secret not in example, secret
+        position = lines.index(f"# {secret}=")
+        command = lines[position - 1]
+        assert "openssl rand" in command or "python3 -c" in command, secret
+        # ... and the one command writing them all names it.
+        assert secret in all_at_once
+
+
+def test_long_running_services_have_health_checks_and_restart_policies():
+    services = _compose()["services"]
+    for name, service in services.items():
+        if name in ONE_SHOT_SERVICES:
+            assert service["restart"] == "no", name
+            continue
+        assert service.get("restart") in ("always", "unless-stopped"), name
+        healthcheck = service.get("healthcheck") or {}
+        assert healthcheck.get("test"), name
+        assert not healthcheck.get("disable"), name
+        assert healthcheck["test"][0] in ("CMD", "CMD-SHELL"), name
+        for key in ("interval", "timeout", "retries"):
+            assert key in healthcheck, (name, key)
+    # A dependency waited on as healthy has a health check (else compose waits forever).
+    for name, service in services.items():
+        for dependency, condition in (service.get("depends_on") or {}).items():
+            if condition["condition"] == "service_healthy":
+                assert "healthcheck" in services[dependency], (name, dependency)
+            if condition["condition"] == "service_completed_successfully":
+                assert dependency in ONE_SHOT_SERVICES, (name, dependency)
+
+
+def test_airflow_logs_go_to_a_volume():
+    compose = _compose()
+    for name, service in _airflow_services(compose).items():
+        folder = service["environment"]["AIRFLOW__LOGGING__BASE_LOG_FOLDER"]
+        assert _mounts(service).get(folder) == "airflow-logs", name
+    assert "airflow-logs" in compose["volumes"]
+
+
+def test_the_image_runs_as_a_user_that_is_not_root():
+    dockerfile = (REPO_ROOT / "Dockerfile").read_text()
+    users = re.findall(r"^USER\s+(\S+)", dockerfile, flags=re.MULTILINE)
+    assert users, "no USER instruction: the image runs as root"
+    assert users[-1].split(":")[0] not in ("root", "0")
+    uid = re.search(r"useradd .*--uid (\d+)", dockerfile)
+    assert uid
+    assert int(uid.group(1)) != 0
+    for service in _compose()["services"].values():
+        assert str(service.get("user", "slw")).split(":")[0] not in ("root", "0")
+
+
+def _dockerignored(path: str, patterns: list[str]) -> bool:
+    """Whether .dockerignore keeps ``path`` out of the build context (its rules: a pattern
+    matches from the context's root, ``**`` any number of folders, a folder takes its
+    contents along, the last matching pattern wins and ``!`` re-includes)."""
+    parts = path.split("/")
+    prefixes = ["/".join(parts[: end + 1]) for end in range(len(parts))]
+    ignored = False
+    for pattern in patterns:
+        negated = pattern.startswith("!")
+        pattern = pattern.removeprefix("!").strip("/")
+        tail = pattern.removeprefix("**/")
+        for prefix in prefixes:
+            candidates = [prefix]
+            if tail != pattern:
+                prefix_parts = prefix.split("/")
+                candidates = ["/".join(prefix_parts[start:]) for start in range(len(prefix_parts))]
+            if any(fnmatch.fnmatchcase(candidate, tail) for candidate in candidates):
+                ignored = not negated
+                break
+    return ignored
+
+
+def test_dockerignore_keeps_secrets_data_and_tooling_out_of_the_image():
+    patterns = [
+        line.strip()
+        for line in (REPO_ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    for kept_out in (
+        ".env",
+        ".git/HEAD",
+        ".venv/bin/python",
+        ".venv-duckdb-1.1/bin/python",
+        "airflow_home/simple_auth_manager_passwords.json.generated",
+        "data/secrets/pseudonym.key",
+        "data/warehouse/warehouse.duckdb",
+        "test-artefacts/run.log",
+        "include/social_leadership/__pycache__/settings.cpython-311.pyc",
+        ".pytest_cache/v/cache/lastfailed",
+        ".ruff_cache/CACHEDIR.TAG",
+        "dbt_project/target/manifest.json",
+        "include/social_leadership_warehouse.egg-info/PKG-INFO",
+    ):
+        assert _dockerignored(kept_out, patterns), kept_out
+    assert not _dockerignored(".env.example", patterns)
+    # Everything the image copies is in the context (the bundled roster is in include/data).
+    tracked = subprocess.run(
+        [
+            "git",
+            "ls-files",
+            "dags",
+            "include",
+            "dbt_project",
+            "pyproject.toml",
+            "README.md",
+            "requirements.txt",
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert "include/data/roster/executives.csv" in tracked
+    assert [path for path in tracked if _dockerignored(path, patterns)] == []
+
+
+def test_no_literal_secrets_in_compose_dockerfile_or_env_example():
+    compose = _compose()
+    secretish = re.compile(r"(PASSWORD|SECRET|FERNET_KEY|TOKEN|_KEY)$")
+    for name, service in compose["services"].items():
+        for key, value in (service.get("environment") or {}).items():
+            value = str(value)
+            if secretish.search(key):
+                assert re.fullmatch(r"\$\{[A-Z_]+:[?-][^}]*\}", value), (name, key)
+            for credentials in re.findall(r"://[^/@\s]*:([^@\s]*)@", value):
+                assert re.fullmatch(r"\$\{[A-Z_]+:\?[^}]+\}", credentials), (name, key)
+    dockerfile = (REPO_ROOT / "Dockerfile").read_text()
+    assert not re.search(r"(PASSWORD|SECRET|FERNET|TOKEN)", dockerfile)
+    # .env.example's only credentials are the sandbox's well-known demo ones.
+    for variable, value in _env_example().items():
+        if variable.startswith("AIRFLOW_CONN_") and value:
+            password = json.loads(value).get("password")
+            assert password in (None, "sandbox-token", "sandbox-key"), variable
+    for line in (REPO_ROOT / ".env.example").read_text().splitlines():
+        assert not re.search(r"\b[0-9a-f]{32,}\b", line), line
+    ignored = (REPO_ROOT / ".gitignore").read_text().splitlines()
+    assert ".env" in ignored
+
+
+def test_the_image_and_every_service_switch_telemetry_off():
+    dockerfile = (REPO_ROOT / "Dockerfile").read_text()
+    for setting in (
+        "AIRFLOW__USAGE_DATA_COLLECTION__ENABLED=False",
+        "SCARF_ANALYTICS=false",
+        "DO_NOT_TRACK=1",
+        "DBT_SEND_ANONYMOUS_USAGE_STATS=false",
+        "GX_ANALYTICS_ENABLED=false",
+    ):
+        assert setting in dockerfile, setting
+    for name, service in _airflow_services(_compose()).items():
+        env = service["environment"]
+        assert env["AIRFLOW__USAGE_DATA_COLLECTION__ENABLED"] == "False", name
+        assert env["SCARF_ANALYTICS"] == "false", name
+        assert env["DBT_SEND_ANONYMOUS_USAGE_STATS"] == "false", name
