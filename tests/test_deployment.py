@@ -15,6 +15,7 @@ import re
 import subprocess
 from pathlib import Path
 
+import pytest
 import yaml
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -502,3 +503,54 @@ def test_the_image_and_every_service_switch_telemetry_off():
         assert env["AIRFLOW__USAGE_DATA_COLLECTION__ENABLED"] == "False", name
         assert env["SCARF_ANALYTICS"] == "false", name
         assert env["DBT_SEND_ANONYMOUS_USAGE_STATS"] == "false", name
+
+
+def _dotenv(text: str) -> dict[str, str]:
+    """The variables a .env file sets, read as docker compose reads them (comments and
+    blank lines skipped, one pair of quotes removed, the last assignment wins)."""
+    values = {}
+    for line in text.splitlines():
+        match = re.match(r"^\s*([A-Za-z_][A-Za-z0-9_]*)=(.*)$", line)
+        if match:
+            value = match.group(2).strip()
+            if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+                value = value[1:-1]
+            values[match.group(1)] = value
+    return values
+
+
+def test_readme_start_is_copy_one_edit_and_up(tmp_path):
+    """README's three steps give every variable compose requires a usable value."""
+    import base64
+    import shutil
+
+    from cryptography.fernet import Fernet
+
+    readme = (REPO_ROOT / "README.md").read_text()
+    section = readme.split("## Deployment (docker compose)")[1].split("\n## ")[0]
+    start = section.split("### Start")[1].split("```bash\n")[1].split("```")[0].splitlines()
+    assert start[0] == "cp .env.example .env"
+    assert start[-1].startswith("docker compose ps")
+    assert any(line.startswith("docker compose up") for line in start)
+    one_edit = [line for line in start if line.startswith("for name in")]
+    assert len(one_edit) == 1
+    # The same command as .env.example's own.
+    assert f"#   {one_edit[0]}" in (REPO_ROOT / ".env.example").read_text().splitlines()
+    if not shutil.which("openssl"):
+        pytest.skip("openssl is not installed: README's secrets command needs it")
+    shutil.copy(REPO_ROOT / ".env.example", tmp_path / ".env")
+    subprocess.run(["bash", "-c", one_edit[0]], cwd=tmp_path, check=True)
+    values = _dotenv((tmp_path / ".env").read_text())
+    compose_text = (REPO_ROOT / "docker-compose.yml").read_text()
+    for required in set(re.findall(r"\$\{([A-Z][A-Z0-9_]*):\?", compose_text)):
+        assert values.get(required), required
+    for secret in ("POSTGRES_PASSWORD", "DUCKLAKE_DB_PASSWORD", "AIRFLOW_JWT_SECRET"):
+        # Long, and safe inside a connection URL without escaping.
+        assert re.fullmatch(r"[0-9a-f]{64}", values[secret]), secret
+    assert len({values[secret] for secret in SECRETS}) == len(SECRETS)
+    Fernet(values["AIRFLOW_FERNET_KEY"])
+    assert len(base64.urlsafe_b64decode(values["AIRFLOW_FERNET_KEY"])) == 32
+    # The demo's connections are JSON, as Airflow reads AIRFLOW_CONN_* values.
+    for variable, value in values.items():
+        if variable.startswith("AIRFLOW_CONN_") and value:
+            assert json.loads(value)["conn_type"], variable
