@@ -105,6 +105,10 @@ def test_dockerfile_installs_the_pinned_runtime_requirements_only():
     # requirements.txt is filtered first, and only the filtered list is installed.
     steps = " ".join(dockerfile.replace("\\\n", " ").split())
     assert (
+        "COPY requirements.txt include/social_leadership/runtime_requirements.py /tmp/build/"
+        in (steps)
+    )
+    assert (
         "RUN python /tmp/build/runtime_requirements.py /tmp/build/requirements.txt"
         " > /tmp/build/requirements-runtime.txt"
     ) in steps
