@@ -18,6 +18,7 @@ from social_leadership.settings import load_settings
 from social_leadership.sql import quote_identifier
 from social_leadership.warehouse_backend import (
     LAKE_ALIAS,
+    configure_object_store,
     load_lake_extensions,
     prepare_lake_storage,
 )
@@ -31,6 +32,7 @@ class Plugin(BasePlugin):
         settings = load_settings()
         prepare_lake_storage(settings)
         load_lake_extensions(conn, settings)
+        configure_object_store(conn, settings)
 
     def configure_cursor(self, cursor: DuckDBPyConnection) -> DuckDBPyConnection:
         cursor.execute(f"use {quote_identifier(LAKE_ALIAS)}")

@@ -32,10 +32,26 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     """Create the raw and audit tables if they do not exist, and bring a warehouse made by an
     earlier version up to date (idempotent). A DuckLake gets the contract without sequences
     and keys, which it does not support."""
-    con.execute(raw_contract.LAKE_DDL if is_lake_connection(con) else RAW_DDL)
+    if not is_lake_connection(con):
+        con.execute(RAW_DDL)
+    elif _lacks_contract_tables(con):
+        # Only then: every statement is a catalog commit, and the tasks of several workers
+        # connect at once.
+        con.execute(raw_contract.LAKE_DDL)
     _migrate_respondent_keys(con)
     _migrate_synthetic_flags(con)
     _migrate_added_columns(con)
+
+
+def _lacks_contract_tables(con: duckdb.DuckDBPyConnection) -> bool:
+    existing = {
+        f"{schema}.{name}"
+        for schema, name in con.execute(
+            "select table_schema, table_name from information_schema.tables "
+            "where table_catalog = current_database()"
+        ).fetchall()
+    }
+    return any(table.qualified_name not in existing for table in raw_contract.TABLES)
 
 
 def _migrate_added_columns(con: duckdb.DuckDBPyConnection) -> None:

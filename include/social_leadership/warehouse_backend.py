@@ -25,11 +25,13 @@ requirements.txt), never downloaded at run time.
 from __future__ import annotations
 
 import logging
+import os
 import random
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
+from urllib.parse import urlsplit
 
 import duckdb
 
@@ -101,6 +103,23 @@ def load_lake_extensions(con: duckdb.DuckDBPyConnection, settings: Settings) -> 
         con.execute(f"load {quote_literal(str(extension_path(name)))}")
 
 
+def configure_object_store(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+    """Point httpfs at an S3-compatible store (MinIO, Ceph, R2) for a remote data path.
+
+    httpfs reads the AWS SDK's credential variables itself (``AWS_ACCESS_KEY_ID``,
+    ``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN``, ``AWS_REGION``), so no key passes
+    through the settings or SQL text; the endpoint variable of the SDK,
+    ``AWS_ENDPOINT_URL``, it does not read: it is set here, with path-style URLs as such
+    stores serve them. Without it, the data path is on AWS S3."""
+    endpoint = os.environ.get("AWS_ENDPOINT_URL", "")
+    if not _is_remote(settings.ducklake_data_path) or not endpoint:
+        return
+    parsed = urlsplit(endpoint if "://" in endpoint else f"https://{endpoint}")
+    con.execute(f"set global s3_endpoint = {quote_literal(parsed.netloc)}")
+    con.execute(f"set global s3_use_ssl = {str(parsed.scheme == 'https').lower()}")
+    con.execute("set global s3_url_style = 'path'")
+
+
 def lake_attach_url(settings: Settings) -> str:
     """What ``ATTACH`` takes: ``ducklake:`` and the catalog (``postgres:...``,
     ``sqlite:<file>`` or ``duckdb:<file>``), as dbt_project/profiles.yml writes it too."""
@@ -143,6 +162,7 @@ def attach_working(
     if not read_only:
         prepare_lake_storage(settings)
     load_lake_extensions(con, settings)
+    configure_object_store(con, settings)
     options = (
         ["read_only"]
         if read_only
