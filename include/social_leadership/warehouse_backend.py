@@ -50,13 +50,6 @@ DUCKLAKE = "ducklake"
 # The attached lake's name in every process (dbt's database in the lake target).
 LAKE_ALIAS = "warehouse"
 
-# No inlining of small inserts into the catalog: a transaction that deletes inlined rows
-# conflicts with every concurrent insert into the table (measured: two of four platform
-# loads replacing their day failed "another transaction has deleted inlined data"), while
-# deletes from Parquet files conflict only on the same file. dbt's attach says the same
-# (dbt_project/profiles.yml).
-WRITER_OPTIONS = ("data_inlining_row_limit 0",)
-
 # Data paths DuckDB reaches through httpfs rather than the local file system.
 _REMOTE_SCHEMES = ("s3://", "s3a://", "s3n://", "r2://", "gcs://", "gs://", "http://", "https://")
 
@@ -163,11 +156,7 @@ def attach_working(
         prepare_lake_storage(settings)
     load_lake_extensions(con, settings)
     configure_object_store(con, settings)
-    options = (
-        ["read_only"]
-        if read_only
-        else [f"data_path {quote_literal(data_path(settings))}", *WRITER_OPTIONS]
-    )
+    options = ["read_only"] if read_only else [f"data_path {quote_literal(data_path(settings))}"]
     con.execute(
         f"attach {quote_literal(lake_attach_url(settings))} as {quote_identifier(alias)} "
         f"({', '.join(options)})"
@@ -213,7 +202,7 @@ def describe_working(settings: Settings) -> str:
 _CONFLICTS = ("Transaction conflict", "database is locked")
 
 
-def retry_conflicts(work: Callable[[], _T], *, attempts: int = 6, first_wait: float = 0.5) -> _T:
+def retry_conflicts(work: Callable[[], _T], *, attempts: int = 8, first_wait: float = 0.5) -> _T:
     """Run ``work`` (a whole transaction, idempotent: it opens its own connection), again
     after a DuckLake write conflict, waiting longer (with jitter) each time.
 
