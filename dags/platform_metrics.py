@@ -11,6 +11,7 @@ from social_leadership.orchestration import (
     RAW_PLATFORM_METRICS,
     START_DATE,
     WAREHOUSE_POOL,
+    platform_load_pool,
 )
 
 
@@ -80,8 +81,9 @@ def platform_metrics():
 
         return extract_task(platform, handles_by_platform.get(platform, []), context)
 
-    # A skipped extract (no connection) still reaches its load, which audits why.
-    @task(pool=WAREHOUSE_POOL, trigger_rule="none_failed")
+    # A skipped extract (no connection) still reaches its load, which audits why. On a
+    # DuckLake the loads write at once (orchestration.platform_load_pool).
+    @task(pool=platform_load_pool(), trigger_rule="none_failed")
     def load(platform: str, extract_outcome: dict | None, **context) -> dict:
         from social_leadership.tasks import load_task
 

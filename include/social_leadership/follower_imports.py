@@ -51,6 +51,7 @@ from social_leadership.intake import QuarantineFolder, RowIssue, move_file, stam
 from social_leadership.roster import Roster, normalize_handle
 from social_leadership.sql import quote_identifier, quote_literal
 from social_leadership.warehouse import ensure_schema, transaction
+from social_leadership.warehouse_backend import is_lake_connection
 
 log = logging.getLogger(__name__)
 
@@ -416,9 +417,7 @@ def import_history(
     try:
         with transaction(con):
             had_imports = warehouse_has_imports(con)
-            id_row = con.execute("select nextval('raw.history_import_ids')").fetchone()
-            assert id_row is not None
-            import_id = int(id_row[0])
+            import_id = _next_import_id(con)
             try:
                 outcome.rows_read = _data_rows(path)
                 bulk_rows = _bulk_insert(con, path, import_id, today, outcome.rows_read)
@@ -668,6 +667,20 @@ def _quarantine_file(path: Path, quarantine_dir: Path, error: HistoryFileError) 
     folder.keep(path)
     outcome.quarantine_path = str(folder.path)
     return outcome
+
+
+def _next_import_id(con: duckdb.DuckDBPyConnection) -> int:
+    """The next import number: the sequence's, or on a DuckLake (no sequences) one past the
+    highest used, which holds as imports run one at a time (the warehouse pool)."""
+    if is_lake_connection(con):
+        row = con.execute(
+            "select greatest((select max(import_id) from raw.history_imports), "
+            "(select max(import_id) from raw.imported_metrics))"
+        ).fetchone()
+        return int(row[0] or 0) + 1 if row else 1
+    row = con.execute("select nextval('raw.history_import_ids')").fetchone()
+    assert row is not None
+    return int(row[0])
 
 
 def warehouse_has_imports(con: duckdb.DuckDBPyConnection) -> bool:

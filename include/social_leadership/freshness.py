@@ -160,12 +160,17 @@ def record_platform_data_as_of(
                 ],
             )
             if row.is_stale:
-                inserted = con.execute(
-                    "insert into audit.stale_platform_alerts values (?, ?, ?) "
-                    "on conflict do nothing returning platform",
-                    [row.platform, today, run_id],
-                ).fetchall()
-                if inserted:
+                # Not "on conflict ... returning": a DuckLake has neither keys nor RETURNING.
+                alerted = con.execute(
+                    "select count(*) from audit.stale_platform_alerts "
+                    "where platform = ? and alert_date = ?",
+                    [row.platform, today],
+                ).fetchone()
+                if not (alerted and alerted[0]):
+                    con.execute(
+                        "insert into audit.stale_platform_alerts values (?, ?, ?)",
+                        [row.platform, today, run_id],
+                    )
                     to_alert.append(row)
     return to_alert
 

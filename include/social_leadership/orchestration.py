@@ -18,6 +18,19 @@ from social_leadership.domain import API_PLATFORMS
 
 # Every task that writes the DuckDB warehouse runs in this one-slot pool (one writer).
 WAREHOUSE_POOL = "duckdb_warehouse"
+# Airflow's own pool, which every task without one uses.
+DEFAULT_POOL = "default_pool"
+
+
+def platform_load_pool() -> str:
+    """The pool of the per-platform loads: the warehouse's single slot while the warehouse
+    takes one writer at a time (a DuckDB file, a DuckLake on a SQLite or DuckDB-file
+    catalog); Airflow's default pool on a DuckLake with a PostgreSQL catalog, whose commits
+    are catalog transactions, so the platforms load at once, on as many workers as there are."""
+    from social_leadership.settings import load_settings
+    from social_leadership.warehouse_backend import takes_concurrent_writers
+
+    return DEFAULT_POOL if takes_concurrent_writers(load_settings()) else WAREHOUSE_POOL
 
 
 class PlatformEndpoint(NamedTuple):
@@ -75,6 +88,7 @@ __all__ = [
     "START_DATE",
     "WAREHOUSE_POOL",
     "platform_endpoint",
+    "platform_load_pool",
 ]
 
 

@@ -498,17 +498,21 @@ TABLES: tuple[Table, ...] = (
 SEQUENCES: tuple[str, ...] = ("raw.history_import_ids",)
 
 
-def render_ddl(tables: tuple[Table, ...] = TABLES) -> str:
-    """``create ... if not exists`` for every schema, sequence and table (idempotent)."""
+def render_ddl(tables: tuple[Table, ...] = TABLES, *, lake: bool = False) -> str:
+    """``create ... if not exists`` for every schema, sequence and table (idempotent).
+
+    ``lake``: for a DuckLake, which has neither sequences nor primary keys (the loaders
+    replace what they write, so the keys hold there by construction)."""
     schemas = dict.fromkeys(table.schema for table in tables)
     statements = [f"create schema if not exists {schema};" for schema in schemas]
-    statements += [f"create sequence if not exists {name} start 1;" for name in SEQUENCES]
+    if not lake:
+        statements += [f"create sequence if not exists {name} start 1;" for name in SEQUENCES]
     for table in tables:
         lines = [
             f"    {column.name} {column.data_type}{'' if column.nullable else ' not null'}"
             for column in table.columns
         ]
-        if table.primary_key:
+        if table.primary_key and not lake:
             lines.append(f"    primary key ({', '.join(table.primary_key)})")
         body = ",\n".join(lines)
         statements.append(f"create table if not exists {table.qualified_name} (\n{body}\n);")
@@ -516,6 +520,7 @@ def render_ddl(tables: tuple[Table, ...] = TABLES) -> str:
 
 
 RAW_DDL = render_ddl()
+LAKE_DDL = render_ddl(lake=True)
 
 
 def _scalar(key: str, text: str, indent: int) -> list[str]:

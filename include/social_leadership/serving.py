@@ -72,6 +72,7 @@ from social_leadership.serving_lake import attach_lake, ensure_catalog
 from social_leadership.settings import Settings
 from social_leadership.sql import quote_identifier, quote_literal
 from social_leadership.warehouse import MARTS_SCHEMA, connect, transaction
+from social_leadership.warehouse_backend import attach_working, describe_working
 
 log = logging.getLogger(__name__)
 
@@ -1166,7 +1167,7 @@ def _read_working(
     columns = _table_columns(con, WORKING_ALIAS)
     if not columns:
         raise RuntimeError(
-            f"no tables in schema {MARTS_SCHEMA} of {settings.warehouse_path}; "
+            f"no tables in schema {MARTS_SCHEMA} of {describe_working(settings)}; "
             "run dbt build before publishing"
         )
     clash = sorted(set(columns) & set(PUBLICATION_TABLES))
@@ -1253,10 +1254,7 @@ def publish(settings: Settings, run_id: str, *, synthetic: bool) -> Publication:
         con = open_duckdb(settings)
         try:
             con.execute("set enable_progress_bar = false")
-            con.execute(
-                f"attach {quote_literal(str(settings.warehouse_path))} as {WORKING_ALIAS} "
-                "(read_only)"
-            )
+            attach_working(con, settings, WORKING_ALIAS, read_only=True)
             ctx = _read_working(con, settings, run_id, published_at, synthetic=synthetic)
             attach_lake(con, settings, LAKE_ALIAS, read_only=False)
             _plan_against(con, ctx)

@@ -112,6 +112,42 @@ def _memory_size(text: str) -> str:
 
 MemorySize = Annotated[str, AfterValidator(_memory_size)]
 
+# The working warehouse's backends (warehouse_backend.py).
+WAREHOUSE_BACKENDS = ("duckdb", "ducklake")
+_CATALOG_KINDS = ("postgres:", "sqlite:", "duckdb:")
+
+
+def _warehouse_backend(text: str) -> str:
+    if text not in WAREHOUSE_BACKENDS:
+        raise ValueError(f"one of {', '.join(WAREHOUSE_BACKENDS)}")
+    return text
+
+
+# A password in the catalog would travel into dbt's environment, logs and error messages.
+_CATALOG_PASSWORD = re.compile(r"(password\s*=\s*)(\S+)", re.IGNORECASE)
+
+
+def _ducklake_catalog(text: str) -> str:
+    if not text.startswith(_CATALOG_KINDS):
+        raise ValueError(
+            "a DuckLake catalog: postgres:<libpq connection string>, sqlite:<file> or duckdb:<file>"
+        )
+    if _CATALOG_PASSWORD.search(text):
+        raise ValueError(
+            "a catalog without a password (PostgreSQL's comes from PGPASSWORD, a service "
+            "file or .pgpass)"
+        )
+    return text
+
+
+def redact_catalog(text: str) -> str:
+    """``text`` with any ``password=...`` replaced by ``***`` (for messages)."""
+    return _CATALOG_PASSWORD.sub(r"\1***", text)
+
+
+WarehouseBackend = Annotated[str, AfterValidator(_warehouse_backend)]
+DuckLakeCatalog = Annotated[str, AfterValidator(_ducklake_catalog)]
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -139,6 +175,11 @@ class Settings:
     gap_fill_days: Days
     late_data_days: Days
     pseudonym_key_file: FilePath
+    # DuckLake's catalog and data path: text, as a PostgreSQL catalog and an s3:// data
+    # path are not local paths (used only with warehouse_backend ducklake).
+    ducklake_catalog: DuckLakeCatalog
+    ducklake_data_path: str
+    warehouse_backend: WarehouseBackend = "duckdb"
     quality_slice_rows: Positive = 500_000
     quality_full_every_days: Days = 7
     serving_parquet_retention_minutes: Positive = 60
@@ -235,7 +276,7 @@ def _allowed(field_name: str, message: str) -> str:
         return f"a file ({message.removeprefix('Value error, ')})"
     if _email_list in checks:
         return f"comma-separated e-mail addresses ({message.removeprefix('Value error, ')})"
-    if _cron in checks or _memory_size in checks:
+    if checks & {_cron, _memory_size, _warehouse_backend, _ducklake_catalog}:
         return message.removeprefix("Value error, ")
     if info.annotation is bool:
         return "true or false (also 1/0, yes/no, on/off)"
@@ -251,6 +292,22 @@ def _allowed(field_name: str, message: str) -> str:
 SETTING_DOCS: dict[str, str] = {
     "DATA_DIR": "root of everything the pipeline writes (default: <repo>/data)",
     "WAREHOUSE_PATH": "working DuckDB file, written only by the pipeline",
+    "WAREHOUSE_BACKEND": (
+        "where the working warehouse lives: duckdb (default, the file SLW_WAREHOUSE_PATH, one "
+        "writer at a time) or ducklake (catalog SLW_DUCKLAKE_CATALOG, Parquet files in "
+        "SLW_DUCKLAKE_DATA_PATH; several writers, e.g. platform loads on several workers)"
+    ),
+    "DUCKLAKE_CATALOG": (
+        "DuckLake catalog of the working warehouse (backend ducklake): postgres:<libpq "
+        "connection string, e.g. dbname=slw_lake host=db user=slw; password from PGPASSWORD, "
+        "never here>, sqlite:<file> or duckdb:<file> (default sqlite:<data>/warehouse/lake/"
+        "catalog.sqlite)"
+    ),
+    "DUCKLAKE_DATA_PATH": (
+        "where the DuckLake working warehouse keeps its Parquet files: a folder all workers "
+        "share, or s3://bucket/prefix/ (credentials from the AWS variables; default "
+        "<data>/warehouse/lake/files/)"
+    ),
     "SERVING_PATH": (
         "published single-file DuckDB copy for BI clients that cannot load extensions "
         "(keys, comments; storage version v1.1.0; reconnect to see a new publication)"
@@ -405,6 +462,10 @@ def load_settings() -> Settings:
         "gap_fill_days": _from_env("gap_fill_days") or 7,
         "late_data_days": _from_env("late_data_days") or 3,
         "pseudonym_key_file": _path("pseudonym_key_file", data_dir / "secrets" / "pseudonym.key"),
+        "ducklake_catalog": _from_env("ducklake_catalog")
+        or f"sqlite:{data_dir / 'warehouse' / 'lake' / 'catalog.sqlite'}",
+        "ducklake_data_path": _from_env("ducklake_data_path")
+        or f"{data_dir / 'warehouse' / 'lake' / 'files'}/",
     }
     # The rest take the model's defaults when unset.
     for field in fields(Settings):
@@ -418,5 +479,7 @@ def load_settings() -> Settings:
             name = str(error["loc"][0])
             raw = _from_env(name)
             shown = raw if raw is not None else str(values.get(name))
+            if name == "ducklake_catalog":
+                shown = redact_catalog(shown)
             problems.append((env_variable(name), shown, _allowed(name, error["msg"])))
         raise SettingsError(problems) from None

@@ -12,6 +12,7 @@ from social_leadership.duckdb_limits import open_duckdb
 from social_leadership.formatting import compact_count
 from social_leadership.serving import CURRENT_LINK
 from social_leadership.settings import Settings
+from social_leadership.warehouse_backend import describe_working, open_working
 
 
 def _table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
@@ -166,7 +167,7 @@ def docs_lines(settings: Settings) -> list[str]:
 
 def build_summary(settings: Settings, *, top_per_country: int = 3) -> str:
     lines: list[str] = []
-    with open_duckdb(settings, settings.warehouse_path, read_only=True) as con:
+    with open_working(settings, read_only=True) as con:
         lines.extend(platform_load_lines(con))
         raw_counts = con.execute(
             """
@@ -254,7 +255,7 @@ def build_summary(settings: Settings, *, top_per_country: int = 3) -> str:
             "SYNTHETIC DEMO DATA: generated roster and sandbox counts, not real platform data."
         )
     lines.append("Paths:")
-    lines.append(f"  warehouse  {settings.warehouse_path}")
+    lines.append(f"  warehouse  {describe_working(settings)}")
     lines.append(f"  lake       {settings.serving_lake_path}  (BI: slw bi, docs/bi.md)")
     lines.append(f"  serving    {settings.serving_path}")
     # The current set only: the folder also holds replaced sets kept for their readers.

@@ -210,12 +210,14 @@ def load_task(
 
     from social_leadership.platform_metrics import (
         ExtractOutcome,
+        LoadOutcome,
         load_platform_day,
         not_configured_message,
         observation_date,
         record_skipped,
     )
     from social_leadership.warehouse import connect
+    from social_leadership.warehouse_backend import retry_conflicts
 
     settings = load_settings()
     if extract_outcome is None:
@@ -226,18 +228,23 @@ def load_task(
         )
     else:
         extract = from_xcom(ExtractOutcome, extract_outcome)
-    with connect(settings.warehouse_path) as con:
-        if extract.landing_dir:
-            outcome = load_platform_day(
-                con,
-                settings.landing_dir,
-                extract.platform,
-                extract.snapshot_date,
-                _run_id(context),
-                run_dir=Path(extract.landing_dir),
-            )
-        else:
-            outcome = record_skipped(con, extract, _run_id(context))
+
+    def load_once() -> LoadOutcome:
+        with connect(settings.warehouse_path, settings=settings) as con:
+            if extract.landing_dir:
+                return load_platform_day(
+                    con,
+                    settings.landing_dir,
+                    extract.platform,
+                    extract.snapshot_date,
+                    _run_id(context),
+                    run_dir=Path(extract.landing_dir),
+                )
+            return record_skipped(con, extract, _run_id(context))
+
+    # On a DuckLake the platforms load at once: a load that lost a write conflict to
+    # another runs again (it replaces its day, so a second run is safe).
+    outcome = retry_conflicts(load_once)
     log.info("load %s: %s", extract.platform, outcome)
     if outcome.status == "failed":
         # The rows it did load are in raw all the same: its outcome stays readable, so that

@@ -1,8 +1,10 @@
-"""The working DuckDB warehouse: connections and the raw/audit tables of raw_contract.py.
+"""The working warehouse: connections and the raw/audit tables of raw_contract.py.
 
-DuckDB allows one writer process. Every writer in the DAGs runs in the one-slot pool
-``orchestration.WAREHOUSE_POOL``, opens the file with :func:`connect`, and closes it
-before the task ends, so dbt (a separate process) can open it afterwards.
+Every connection to it is opened by :func:`connect`, on the backend of
+``SLW_WAREHOUSE_BACKEND`` (warehouse_backend.py). A DuckDB file allows one writer process:
+every writer in the DAGs runs in the one-slot pool ``orchestration.WAREHOUSE_POOL``, opens
+the file with :func:`connect`, and closes it before the task ends, so dbt (a separate
+process) can open it afterwards. A DuckLake takes several writers at once.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import duckdb
 from social_leadership import raw_contract
 from social_leadership.duckdb_limits import open_duckdb
 from social_leadership.settings import Settings, load_settings
+from social_leadership.warehouse_backend import is_lake_connection, open_working, uses_lake
 
 # The schema BI tools read (published to the serving copy) and the quality gate checks.
 MARTS_SCHEMA = "marts"
@@ -27,11 +30,28 @@ RAW_DDL = raw_contract.RAW_DDL
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     """Create the raw and audit tables if they do not exist, and bring a warehouse made by an
-    earlier version up to date (idempotent)."""
-    con.execute(RAW_DDL)
+    earlier version up to date (idempotent). A DuckLake gets the contract without sequences
+    and keys, which it does not support."""
+    if not is_lake_connection(con):
+        con.execute(RAW_DDL)
+    elif _lacks_contract_tables(con):
+        # Only then: every statement is a catalog commit, and the tasks of several workers
+        # connect at once.
+        con.execute(raw_contract.LAKE_DDL)
     _migrate_respondent_keys(con)
     _migrate_synthetic_flags(con)
     _migrate_added_columns(con)
+
+
+def _lacks_contract_tables(con: duckdb.DuckDBPyConnection) -> bool:
+    existing = {
+        f"{schema}.{name}"
+        for schema, name in con.execute(
+            "select table_schema, table_name from information_schema.tables "
+            "where table_catalog = current_database()"
+        ).fetchall()
+    }
+    return any(table.qualified_name not in existing for table in raw_contract.TABLES)
 
 
 def _migrate_added_columns(con: duckdb.DuckDBPyConnection) -> None:
@@ -104,10 +124,16 @@ def connect(
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open the warehouse, creating its folder and the raw contract on first write.
 
-    Within the DuckDB limits of ``settings`` (default: the environment's, read now)."""
-    if not read_only:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    con = open_duckdb(settings or load_settings(), path, read_only=read_only)
+    Within the DuckDB limits of ``settings`` (default: the environment's, read now). On the
+    DuckDB backend it opens the file ``path``; on the DuckLake backend, the lake the
+    settings name (``path`` is the DuckDB file's and is not used), its default database."""
+    settings = settings or load_settings()
+    if uses_lake(settings):
+        con = open_working(settings, read_only=read_only)
+    else:
+        if not read_only:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        con = open_duckdb(settings, path, read_only=read_only)
     try:
         if not read_only:
             ensure_schema(con)

@@ -1,0 +1,222 @@
+"""Where the working warehouse lives: a DuckDB file (default) or DuckLake.
+
+``SLW_WAREHOUSE_BACKEND=duckdb`` (the default, what ``make run`` uses): one DuckDB file,
+``SLW_WAREHOUSE_PATH``, which one process at a time may write (DuckDB's file lock), so
+every writer in the DAGs runs in the one-slot pool ``orchestration.WAREHOUSE_POOL``.
+
+``SLW_WAREHOUSE_BACKEND=ducklake``: a DuckLake, whose catalog is a database
+(``SLW_DUCKLAKE_CATALOG``: PostgreSQL for a deployment on several hosts, or a SQLite or
+DuckDB file on one) and whose tables are Parquet files under ``SLW_DUCKLAKE_DATA_PATH`` (a
+folder every worker mounts, or ``s3://`` through httpfs). Every commit is a catalog
+transaction, so several processes write at once (platform loads on several workers) and a
+reader sees the latest committed snapshot. Each process opens an in-memory DuckDB,
+attaches the lake as ``warehouse`` and makes it the default database, so the same
+unqualified SQL (``raw.platform_metrics``, ``marts.dim_executive``) works on both. dbt
+attaches it the same way (dbt_project/profiles.yml, target ``lake``).
+
+DuckLake has no sequences, primary keys or unique constraints, and no ``RETURNING`` on
+insert: the raw contract is created without them there (``raw_contract.render_ddl``) and
+the few statements that used them have a form for both backends.
+
+The extensions come from their PyPI wheels (``duckdb-extension-<name>``, pinned in
+requirements.txt), never downloaded at run time.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+import duckdb
+
+from social_leadership.duckdb_limits import open_duckdb
+from social_leadership.serving_lake import extension_path, switch_to_wal
+from social_leadership.settings import Settings, redact_catalog
+from social_leadership.sql import quote_identifier, quote_literal
+
+log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
+
+DUCKDB = "duckdb"
+DUCKLAKE = "ducklake"
+
+# The attached lake's name in every process (dbt's database in the lake target).
+LAKE_ALIAS = "warehouse"
+
+# Data paths DuckDB reaches through httpfs rather than the local file system.
+_REMOTE_SCHEMES = ("s3://", "s3a://", "s3n://", "r2://", "gcs://", "gs://", "http://", "https://")
+
+
+def uses_lake(settings: Settings) -> bool:
+    """Whether the working warehouse is a DuckLake (``SLW_WAREHOUSE_BACKEND=ducklake``)."""
+    return settings.warehouse_backend == DUCKLAKE
+
+
+def _catalog_kind(settings: Settings) -> str:
+    return settings.ducklake_catalog.partition(":")[0]
+
+
+def takes_concurrent_writers(settings: Settings) -> bool:
+    """Whether several processes may write the working warehouse at once: a DuckLake on a
+    PostgreSQL catalog. A DuckDB file, and a DuckLake on a DuckDB-file catalog, take one
+    process at a time; on a SQLite catalog two commits at once fail with "database is
+    locked" (measured: four processes replacing a day's rows, three failed), as DuckLake
+    retries its own conflicts but not SQLite's busy snapshot."""
+    return uses_lake(settings) and _catalog_kind(settings) == "postgres"
+
+
+def _is_remote(data_path: str) -> bool:
+    return data_path.lower().startswith(_REMOTE_SCHEMES)
+
+
+def lake_extensions(settings: Settings) -> tuple[str, ...]:
+    """The extensions the lake of ``settings`` needs: DuckLake, its catalog's scanner, and
+    httpfs for a remote data path."""
+    names = [DUCKLAKE]
+    scanner = {"sqlite": "sqlite_scanner", "postgres": "postgres_scanner"}.get(
+        _catalog_kind(settings)
+    )
+    if scanner:
+        names.append(scanner)
+    if _is_remote(settings.ducklake_data_path):
+        names.append("httpfs")
+    return tuple(names)
+
+
+def load_lake_extensions(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+    """Load :func:`lake_extensions` into ``con`` from their wheels (idempotent)."""
+    for name in lake_extensions(settings):
+        con.execute(f"load {quote_literal(str(extension_path(name)))}")
+
+
+def configure_object_store(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+    """Point httpfs at an S3-compatible store (MinIO, Ceph, R2) for a remote data path.
+
+    httpfs reads the AWS SDK's credential variables itself (``AWS_ACCESS_KEY_ID``,
+    ``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN``, ``AWS_REGION``), so no key passes
+    through the settings or SQL text; the endpoint variable of the SDK,
+    ``AWS_ENDPOINT_URL``, it does not read: it is set here, with path-style URLs as such
+    stores serve them. Without it, the data path is on AWS S3."""
+    endpoint = os.environ.get("AWS_ENDPOINT_URL", "")
+    if not _is_remote(settings.ducklake_data_path) or not endpoint:
+        return
+    parsed = urlsplit(endpoint if "://" in endpoint else f"https://{endpoint}")
+    con.execute(f"set global s3_endpoint = {quote_literal(parsed.netloc)}")
+    con.execute(f"set global s3_use_ssl = {str(parsed.scheme == 'https').lower()}")
+    con.execute("set global s3_url_style = 'path'")
+
+
+def lake_attach_url(settings: Settings) -> str:
+    """What ``ATTACH`` takes: ``ducklake:`` and the catalog (``postgres:...``,
+    ``sqlite:<file>`` or ``duckdb:<file>``), as dbt_project/profiles.yml writes it too."""
+    return f"ducklake:{settings.ducklake_catalog}"
+
+
+def data_path(settings: Settings) -> str:
+    """The data path as DuckLake records it: a folder, always with its trailing slash."""
+    path = settings.ducklake_data_path
+    return path if path.endswith("/") else f"{path}/"
+
+
+def prepare_lake_storage(settings: Settings) -> None:
+    """Create a local catalog's folder and a local data folder (a remote one exists already).
+
+    A SQLite catalog is created in WAL mode before DuckLake first opens it: in SQLite's
+    default rollback-journal mode one process's open read transaction makes another's
+    commit fail with "database is locked" (see serving_lake.py), and workers on one host
+    share the file."""
+    kind, _, rest = settings.ducklake_catalog.partition(":")
+    if kind in ("sqlite", DUCKDB):
+        Path(rest).parent.mkdir(parents=True, exist_ok=True)
+    if kind == "sqlite":
+        switch_to_wal(Path(rest))
+    if not _is_remote(settings.ducklake_data_path):
+        Path(settings.ducklake_data_path).mkdir(parents=True, exist_ok=True)
+
+
+def attach_working(
+    con: duckdb.DuckDBPyConnection, settings: Settings, alias: str, *, read_only: bool
+) -> None:
+    """Attach the working warehouse of ``settings`` to ``con`` as ``alias``."""
+    if not uses_lake(settings):
+        mode = " (read_only)" if read_only else ""
+        con.execute(
+            f"attach {quote_literal(str(settings.warehouse_path))} as "
+            f"{quote_identifier(alias)}{mode}"
+        )
+        return
+    if not read_only:
+        prepare_lake_storage(settings)
+    load_lake_extensions(con, settings)
+    configure_object_store(con, settings)
+    options = ["read_only"] if read_only else [f"data_path {quote_literal(data_path(settings))}"]
+    con.execute(
+        f"attach {quote_literal(lake_attach_url(settings))} as {quote_identifier(alias)} "
+        f"({', '.join(options)})"
+    )
+
+
+def open_working(settings: Settings, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """A connection whose default database is the working warehouse (within the DuckDB
+    limits of ``settings``): the file itself, or an in-memory DuckDB using the lake."""
+    if not uses_lake(settings):
+        if not read_only:
+            settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
+        return open_duckdb(settings, settings.warehouse_path, read_only=read_only)
+    con = open_duckdb(settings)
+    try:
+        attach_working(con, settings, LAKE_ALIAS, read_only=read_only)
+        con.execute(f"use {LAKE_ALIAS}")
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+def is_lake_connection(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether ``con``'s default database is a DuckLake (no sequences, keys or RETURNING)."""
+    row = con.execute(
+        "select type from duckdb_databases() where database_name = current_database()"
+    ).fetchone()
+    return bool(row and row[0] == DUCKLAKE)
+
+
+def describe_working(settings: Settings) -> str:
+    """The working warehouse in words, for messages and ``slw`` (no password shown)."""
+    if not uses_lake(settings):
+        return str(settings.warehouse_path)
+    catalog = redact_catalog(settings.ducklake_catalog)
+    return f"DuckLake {catalog} (data {data_path(settings)})"
+
+
+# DuckLake's commit refuses a transaction that deleted from a table another transaction
+# inserted into since it began (and the other way round), whatever the rows; on a SQLite
+# catalog a commit racing another's fails on SQLite's lock instead.
+_CONFLICTS = ("Transaction conflict", "database is locked")
+
+
+def retry_conflicts(work: Callable[[], _T], *, attempts: int = 8, first_wait: float = 0.5) -> _T:
+    """Run ``work`` (a whole transaction, idempotent: it opens its own connection), again
+    after a DuckLake write conflict, waiting longer (with jitter) each time.
+
+    Concurrent platform loads each replace their day of ``raw.platform_metrics``: a delete
+    and an insert, which DuckLake's table-level conflict check refuses to commit side by
+    side. The loser's work is undone whole, so running it again is safe. A DuckDB file
+    never conflicts (one writer), so the wrapper changes nothing there."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return work()
+        except duckdb.TransactionException as error:
+            if not any(text in str(error) for text in _CONFLICTS) or attempt == attempts:
+                raise
+            wait = first_wait * 2 ** (attempt - 1) * random.uniform(1, 2)  # noqa: S311 - jitter, not a secret
+            log.info("write conflict (attempt %d of %d), again in %.1f s", attempt, attempts, wait)
+            time.sleep(wait)
+    raise AssertionError("unreachable")

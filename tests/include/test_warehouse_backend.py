@@ -1,0 +1,323 @@
+"""The working warehouse on DuckLake (SLW_WAREHOUSE_BACKEND=ducklake) against the DuckDB file.
+
+The catalogs here are a SQLite and a DuckDB file (``make test`` needs only Python); a
+PostgreSQL catalog takes the same code with the postgres_scanner extension (README
+"Warehouse backend"). The marts test builds the shared synthetic dataset on a DuckLake
+with real dbt, runs the real GX gate and publish on it, and compares every mart with the
+session's build on the DuckDB file.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import duckdb
+import pytest
+from conftest import BuiltWarehouse, load_synthetic_raw, settings_for_data_dir
+from test_follower_imports import GOOD_AND_BAD, ROSTER, TODAY, write_csv
+
+from social_leadership.dbt_runner import run_dbt
+from social_leadership.follower_imports import import_history
+from social_leadership.freshness import PlatformDataAsOf, record_platform_data_as_of
+from social_leadership.orchestration import DEFAULT_POOL, WAREHOUSE_POOL, platform_load_pool
+from social_leadership.quality import check_marts
+from social_leadership.serving import publish
+from social_leadership.settings import REPO_ROOT, Settings, SettingsError, load_settings
+from social_leadership.warehouse import connect, transaction
+from social_leadership.warehouse_backend import (
+    LAKE_ALIAS,
+    configure_object_store,
+    is_lake_connection,
+    lake_extensions,
+    load_lake_extensions,
+    open_working,
+    retry_conflicts,
+)
+
+
+def lake_settings(
+    monkeypatch: pytest.MonkeyPatch, data_dir: Path, catalog: str | None = None
+) -> Settings:
+    """Settings of a DuckLake under ``data_dir`` (the default SQLite catalog, or ``catalog``)."""
+    for name in ("DUCKLAKE_CATALOG", "DUCKLAKE_DATA_PATH"):
+        monkeypatch.delenv(f"SLW_{name}", raising=False)
+    monkeypatch.setenv("SLW_WAREHOUSE_BACKEND", "ducklake")
+    if catalog is not None:
+        monkeypatch.setenv("SLW_DUCKLAKE_CATALOG", catalog)
+    return settings_for_data_dir(monkeypatch, data_dir)
+
+
+def contract_columns(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, str, str]]:
+    return con.execute(
+        "select table_schema, table_name, column_name, data_type from information_schema.columns "
+        "where table_catalog = current_database() and table_schema in ('raw', 'audit') "
+        "order by all"
+    ).fetchall()
+
+
+def test_the_backend_setting_is_checked_and_no_catalog_password_is_shown(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SLW_WAREHOUSE_BACKEND", "lake")
+    monkeypatch.setenv("SLW_DUCKLAKE_CATALOG", "postgres:dbname=lake user=slw password=hunter2")
+    with pytest.raises(SettingsError) as refused:
+        load_settings()
+    message = str(refused.value)
+    assert "SLW_WAREHOUSE_BACKEND='lake'" in message
+    assert "one of duckdb, ducklake" in message
+    assert "SLW_DUCKLAKE_CATALOG" in message
+    assert "PGPASSWORD" in message
+    assert "hunter2" not in message
+
+    monkeypatch.setenv("SLW_WAREHOUSE_BACKEND", "ducklake")
+    monkeypatch.setenv("SLW_DUCKLAKE_CATALOG", "/srv/catalog.sqlite")
+    with pytest.raises(SettingsError, match="postgres:<libpq connection string>, sqlite:"):
+        load_settings()
+
+
+def test_the_default_is_the_duckdb_file_and_a_lake_defaults_to_the_data_folder(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("SLW_WAREHOUSE_BACKEND", raising=False)
+    settings = settings_for_data_dir(monkeypatch, tmp_path)
+    assert settings.warehouse_backend == "duckdb"
+    with connect(settings.warehouse_path) as con:
+        assert not is_lake_connection(con)
+    assert settings.warehouse_path.is_file()
+
+    lake = lake_settings(monkeypatch, tmp_path / "lake")
+    assert lake.ducklake_catalog == f"sqlite:{tmp_path / 'lake' / 'warehouse/lake/catalog.sqlite'}"
+    assert lake.ducklake_data_path == f"{tmp_path / 'lake' / 'warehouse/lake/files'}/"
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "duckdb"])
+def test_the_raw_contract_lives_in_the_lake_with_the_file_s_columns(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, kind: str
+) -> None:
+    file_settings = settings_for_data_dir(monkeypatch, tmp_path / "file")
+    with connect(file_settings.warehouse_path) as con:
+        expected = contract_columns(con)
+    catalog = tmp_path / "lake" / f"catalog.{kind}"
+    settings = lake_settings(monkeypatch, tmp_path / "lake", f"{kind}:{catalog}")
+
+    with connect(settings.warehouse_path) as con:
+        assert is_lake_connection(con)
+        assert con.execute("select current_database()").fetchone() == (LAKE_ALIAS,)
+        assert contract_columns(con) == expected
+    # Nothing went to a DuckDB file: the catalog and the lake's folder hold it.
+    assert catalog.is_file()
+    assert not settings.warehouse_path.exists()
+    with connect(settings.warehouse_path, read_only=True) as con:
+        assert contract_columns(con) == expected
+
+
+def test_history_imports_are_numbered_and_replaced_on_a_lake(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The sequence's stand-in (no sequences in DuckLake): each import a higher number, and
+    a re-import still replaces the older import's rows."""
+    settings = lake_settings(monkeypatch, tmp_path / "data")
+    path = write_csv(tmp_path, GOOD_AND_BAD)
+    with connect(settings.warehouse_path) as con:
+        import_history(con, path, ROSTER, tmp_path / "q", today=TODAY)
+        import_history(con, path, ROSTER, tmp_path / "q", today=TODAY)
+        numbers = con.execute(
+            "select import_id from raw.history_imports order by import_id"
+        ).fetchall()
+        kept = con.execute("select distinct import_id from raw.imported_metrics").fetchall()
+    assert numbers == [(1,), (2,)]
+    assert kept == [(2,)]
+
+
+@pytest.mark.parametrize("backend", ["duckdb", "ducklake"])
+def test_a_stale_platform_is_alerted_once_a_day_on_both_backends(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, backend: str
+) -> None:
+    monkeypatch.setenv("SLW_WAREHOUSE_BACKEND", backend)
+    settings = settings_for_data_dir(monkeypatch, tmp_path)
+    stale = PlatformDataAsOf("x", date(2026, 1, 1), None, 9, True)
+    checked_at = datetime(2026, 1, 10, 8, tzinfo=UTC)
+    with connect(settings.warehouse_path) as con:
+        first = record_platform_data_as_of(con, "run-1", [stale], checked_at)
+        again = record_platform_data_as_of(con, "run-2", [stale], checked_at)
+        next_day = record_platform_data_as_of(con, "run-3", [stale], checked_at.replace(day=11))
+    assert [row.platform for row in first] == ["x"]
+    assert again == []
+    assert [row.platform for row in next_day] == ["x"]
+
+
+def test_a_write_conflict_on_a_lake_is_run_again(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Two writers replacing their rows of one table at once: the second commit is refused
+    (on this SQLite catalog by SQLite's lock; on PostgreSQL by DuckLake's conflict check,
+    README "Warehouse backend"); retry_conflicts runs its whole transaction again and both
+    end up loaded."""
+    settings = lake_settings(monkeypatch, tmp_path / "data")
+    with connect(settings.warehouse_path) as con:
+        con.execute("insert into raw.survey_files values ('a', 'old', now()), ('b', 'old', now())")
+    other = open_working(settings)
+    tries = []
+
+    def replace_b() -> None:
+        tries.append(1)
+        with connect(settings.warehouse_path, settings=settings) as con, transaction(con):
+            con.execute("delete from raw.survey_files where file_sha256 = 'b'")
+            if len(tries) == 1:
+                # Another writer replaces its own rows and commits in between.
+                with transaction(other):
+                    other.execute("delete from raw.survey_files where file_sha256 = 'a'")
+                    other.execute("insert into raw.survey_files values ('a', 'new', now())")
+            con.execute("insert into raw.survey_files values ('b', 'new', now())")
+
+    retry_conflicts(replace_b, first_wait=0.01)
+    other.close()
+    with connect(settings.warehouse_path, read_only=True) as con:
+        rows = con.execute(
+            "select file_sha256, file_name from raw.survey_files order by 1"
+        ).fetchall()
+    assert len(tries) == 2
+    assert rows == [("a", "new"), ("b", "new")]
+
+
+def test_a_conflict_is_raised_once_the_tries_are_used_up(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    calls = []
+
+    def conflicting() -> None:
+        calls.append(1)
+        raise duckdb.TransactionException("Failed to commit: Transaction conflict - ...")
+
+    with pytest.raises(duckdb.TransactionException):
+        retry_conflicts(conflicting, attempts=3, first_wait=0.001)
+    assert len(calls) == 3
+    with pytest.raises(duckdb.TransactionException, match="other"):
+        retry_conflicts(lambda: (_ for _ in ()).throw(duckdb.TransactionException("other")))
+
+
+def _parse_platform_metrics_dag() -> object:
+    spec = importlib.util.spec_from_file_location(
+        "platform_metrics_dag_file", REPO_ROOT / "dags" / "platform_metrics.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.platform_metrics()
+
+
+@pytest.mark.parametrize(
+    ("backend", "catalog", "pool"),
+    [
+        ("duckdb", None, WAREHOUSE_POOL),
+        ("ducklake", None, WAREHOUSE_POOL),
+        ("ducklake", "postgres:dbname=slw_lake host=db user=slw", DEFAULT_POOL),
+    ],
+)
+def test_platform_loads_share_the_warehouse_slot_unless_the_lake_takes_writers_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    backend: str,
+    catalog: str | None,
+    pool: str,
+) -> None:
+    """A DuckDB file and a SQLite catalog take one writer at a time; PostgreSQL several."""
+    monkeypatch.setenv("SLW_WAREHOUSE_BACKEND", backend)
+    if catalog:
+        monkeypatch.setenv("SLW_DUCKLAKE_CATALOG", catalog)
+    settings_for_data_dir(monkeypatch, tmp_path)
+    assert platform_load_pool() == pool
+
+    dag = _parse_platform_metrics_dag()
+    loads = [task for task in dag.tasks if task.task_id.startswith("load_")]
+    assert {task.pool for task in loads if task.task_id != "load_roster"} == {pool}
+    # The other writers keep the slot: roster, history imports, the summary.
+    assert dag.get_task("load_roster").pool == WAREHOUSE_POOL
+    assert dag.get_task("import_history").pool == WAREHOUSE_POOL
+
+
+MARTS = (
+    "select table_name from information_schema.tables where table_catalog = current_database() "
+    "and table_schema = 'marts' and table_type = 'BASE TABLE' order by 1"
+)
+
+
+def _marts(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[object, ...]]]:
+    tables = [row[0] for row in con.execute(MARTS).fetchall()]
+    return {
+        table: con.execute(f"select * from marts.{table} order by all").fetchall()
+        for table in tables
+    }
+
+
+@pytest.mark.dbt
+def test_the_marts_are_equal_on_a_ducklake_and_its_gate_and_publish_work(
+    synthetic_built_warehouse: BuiltWarehouse,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    settings = lake_settings(monkeypatch, tmp_path / "data")
+    load_synthetic_raw(settings.warehouse_path)
+
+    # The models, seeds and snapshot; not dbt's 200-odd data tests, which the shared build
+    # runs on the file (the suite's time limit; on a lake they pass too, README).
+    build = run_dbt(
+        ["build", "--exclude-resource-type", "test", "unit_test"],
+        settings,
+        log_path=settings.logs_dir / "dbt_build.log",
+    )
+
+    assert build.returncode == 0, build.output_tail
+    assert build.errored == 0
+    assert not settings.warehouse_path.exists()
+    with connect(synthetic_built_warehouse.settings.warehouse_path, read_only=True) as con:
+        expected = _marts(con)
+    with connect(settings.warehouse_path, read_only=True) as con:
+        got = _marts(con)
+    assert sorted(got) == sorted(expected)
+    assert len(expected) >= 10
+    for table, rows in expected.items():
+        assert got[table] == rows, table
+
+    report = check_marts(settings, "run-lake")
+    assert report.critical_failures == []
+    assert report.failed == []
+
+    publication = publish(settings, "run-lake", synthetic=True)
+    assert publication.tables_published == len(expected)
+    with duckdb.connect(str(settings.serving_path), read_only=True) as serving:
+        published = _marts(serving)
+    assert {table: published[table] for table in expected} == expected
+    with connect(settings.warehouse_path, read_only=True) as con:
+        recorded = con.execute("select run_id from audit.publications").fetchall()
+    assert recorded == [("run-lake",)]
+
+
+def test_an_s3_data_path_loads_httpfs_and_takes_the_sdk_endpoint(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("SLW_DUCKLAKE_DATA_PATH", "s3://lake-bucket/warehouse/")
+    monkeypatch.setenv("SLW_WAREHOUSE_BACKEND", "ducklake")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9000")
+    settings = settings_for_data_dir(monkeypatch, tmp_path)
+    assert lake_extensions(settings) == ("ducklake", "sqlite_scanner", "httpfs")
+    con = duckdb.connect()
+    load_lake_extensions(con, settings)
+
+    configure_object_store(con, settings)
+
+    values = dict(
+        con.execute(
+            "select name, value from duckdb_settings() "
+            "where name in ('s3_endpoint', 's3_use_ssl', 's3_url_style')"
+        ).fetchall()
+    )
+    con.close()
+    assert values == {
+        "s3_endpoint": "127.0.0.1:9000",
+        "s3_use_ssl": "false",
+        "s3_url_style": "path",
+    }
