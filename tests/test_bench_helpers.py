@@ -42,3 +42,30 @@ def test_an_empty_serving_copy_gives_a_report_the_bench_rejects(tmp_path, monkey
     # The page's wording is what the bench looks for, not only the flag.
     assert bench_report_growth.NOT_ENOUGH_DATA in result.html.read_text(encoding="utf-8")
     assert bench_report_growth.has_data({**measured, "enough_data": True}) is False
+
+
+def test_the_bench_runner_prints_each_bench_time_and_the_total_and_fails_on_a_failure(
+    tmp_path, capfd
+):
+    import run
+
+    (tmp_path / "bench_fine.py").write_text("print('BENCH fine ratio=1.000 bound=1.5 ok')\n")
+    (tmp_path / "bench_slow.py").write_text(
+        "import sys, time\ntime.sleep(0.3)\nprint('BENCH slow ratio=9.000 bound=1.5 FAIL')\n"
+        "sys.exit(1)\n"
+    )
+
+    returncode = run.main([], bench_dir=tmp_path)
+    out = capfd.readouterr().out
+
+    assert returncode == 1
+    assert "== fine: 0s (0.0 min), ok" in out
+    assert "== slow: 0s (0.0 min), exit 1" in out
+    times = out.split("== times\n", 1)[1].splitlines()
+    assert times[0].split()[0] == "fine"
+    assert times[1].split()[0] == "slow"
+    assert float(times[1].split()[1].removesuffix("s")) >= 0.3
+    assert times[1].split()[2] == "FAIL"
+    assert times[2].startswith("total ")
+    assert times[2].endswith(" min")
+    assert run.main(["fine"], bench_dir=tmp_path) == 0
