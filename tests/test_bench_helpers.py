@@ -69,3 +69,24 @@ def test_the_bench_runner_prints_each_bench_time_and_the_total_and_fails_on_a_fa
     assert times[2].startswith("total ")
     assert times[2].endswith(" min")
     assert run.main(["fine"], bench_dir=tmp_path) == 0
+
+
+def test_a_measurement_is_taken_once_per_bench_run_and_read_back_by_later_benchmarks(
+    tmp_path, monkeypatch
+):
+    taken = []
+
+    def measure():
+        taken.append(1)
+        return {"3y": [{"dbt": 21.5}], "30d": [{"dbt": 17.0}]}
+
+    monkeypatch.setenv(_common.CACHE_VARIABLE, str(tmp_path))
+    first = _common.cached_measurement("daily-rounds", measure)
+    again = _common.cached_measurement("daily-rounds", measure)
+
+    assert taken == [1]
+    assert again == first == {"3y": [{"dbt": 21.5}], "30d": [{"dbt": 17.0}]}
+    # Outside bench/run.py (no cache), every benchmark measures for itself.
+    monkeypatch.delenv(_common.CACHE_VARIABLE)
+    _common.cached_measurement("daily-rounds", measure)
+    assert taken == [1, 1]
