@@ -341,7 +341,7 @@ def add_next_day(settings: Settings, day: date) -> None:
         add_days(con, day, 1)
 
 
-# bench daily_growth's quality gate, in a fresh process as the Airflow task runs it.
+# The quality gate, in a fresh process as its Airflow task runs it (imports included).
 _GATE_CHILD = """
 import json, sys
 from social_leadership.docs_site import pending_gx_dir
