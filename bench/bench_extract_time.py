@@ -122,6 +122,11 @@ def main() -> int:
             flush=True,
         )
     print(f"{'all':<10} connector={total_connector:.3f}s bare={total_bare:.3f}s", flush=True)
+    # Each repeat's ratio over all platforms: their spread shows how many repeats it needs.
+    for repeat in range(REPEATS):
+        connector_s = sum(kinds["connector"][repeat] for kinds in times.values())
+        bare_s = sum(kinds["bare"][repeat] for kinds in times.values())
+        print(f"repeat {repeat + 1}: ratio {connector_s / bare_s:.3f}", flush=True)
     return _common.report("extract_time", total_connector / total_bare, BOUND)
 
 

@@ -22,6 +22,7 @@ from _common import (
     add_next_day,
     build_bench_warehouses,
     median,
+    record_initial_build,
     report,
 )
 
@@ -71,20 +72,9 @@ def _planned_build(settings: object, run_id: str) -> tuple[float, str]:
 
 
 def main() -> int:
-    from social_leadership.dbt_runner import BuildPlan, DbtResult, record_build
-    from social_leadership.warehouse import connect
-
     with tempfile.TemporaryDirectory(prefix="slw-bench-history-refresh-") as tmp:
-        settings = build_bench_warehouses(Path(tmp))["3y"]
-        # The cached warehouse was built outside warehouse_build: record that build.
-        with connect(settings.warehouse_path) as con:
-            record_build(
-                con,
-                "bench-initial",
-                BuildPlan(True, "bench: initial full build"),
-                datetime.now(UTC),
-                DbtResult(args=("build",), returncode=0),
-            )
+        settings = build_bench_warehouses(Path(tmp), labels=("3y",))["3y"]
+        record_initial_build(settings)
         middle = LAST_HISTORY_DAY - timedelta(days=LONG_DAYS // 2)
         timings: dict[str, list[float]] = {"daily": [], "history": []}
         for round_no in range(1, ROUNDS + 1):

@@ -1,11 +1,11 @@
 """report_growth: the weekly report on 3 years of history against 30 days.
 
 The same two warehouses as publish_growth (2,000 executives, 5 platforms; 3 years and 30
-days of daily counts), built in full by the dbt project and published once (untimed). Then,
-in alternating rounds (the order swapped every round), the weekly report of the week ending
-on the last day of history is written from each serving copy, each in a fresh Python
-process timed from outside, so interpreter start-up and imports weigh the same on both
-sides. The ratio is the median 3-year report over the median 30-day report: a report whose
+days of daily counts), built in full by the dbt project, gated and published once
+(untimed). Then, in alternating rounds (the order swapped every round), the weekly report
+of the week ending on the last day of history is written from each serving copy, each in a
+fresh Python process timed from outside, so interpreter start-up and imports weigh the same
+on both sides. The ratio is the median 3-year report over the median 30-day report: a report whose
 queries read only the days it shows (the week, the 52 trend week-ends, the 7- and 28-day
 comparisons) costs about the same on both. Each report must have data (not the "Not enough
 data" page); the time spent reading the serving copy and each side's peak memory are

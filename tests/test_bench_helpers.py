@@ -3,6 +3,7 @@ process, and the check that keeps bench report_growth from timing an empty repor
 
 from __future__ import annotations
 
+import re
 import sys
 from datetime import date
 from pathlib import Path
@@ -42,3 +43,52 @@ def test_an_empty_serving_copy_gives_a_report_the_bench_rejects(tmp_path, monkey
     # The page's wording is what the bench looks for, not only the flag.
     assert bench_report_growth.NOT_ENOUGH_DATA in result.html.read_text(encoding="utf-8")
     assert bench_report_growth.has_data({**measured, "enough_data": True}) is False
+
+
+def test_the_bench_runner_prints_each_bench_time_and_the_total_and_fails_on_a_failure(
+    tmp_path, capfd
+):
+    import run
+
+    (tmp_path / "bench_fine.py").write_text("print('BENCH fine ratio=1.000 bound=1.5 ok')\n")
+    (tmp_path / "bench_slow.py").write_text(
+        "import sys, time\ntime.sleep(0.3)\nprint('BENCH slow ratio=9.000 bound=1.5 FAIL')\n"
+        "sys.exit(1)\n"
+    )
+
+    returncode = run.main([], bench_dir=tmp_path)
+    out = capfd.readouterr().out
+
+    assert returncode == 1
+    # Seconds, then minutes, then the outcome (the seconds vary with the machine's load).
+    assert re.search(r"^== fine: \d+s \(0\.0 min\), ok$", out, re.MULTILINE)
+    assert re.search(r"^== slow: \d+s \(0\.0 min\), exit 1$", out, re.MULTILINE)
+    times = out.split("== times\n", 1)[1].splitlines()
+    assert times[0].split()[0] == "fine"
+    assert times[1].split()[0] == "slow"
+    assert float(times[1].split()[1].removesuffix("s")) >= 0.3
+    assert times[1].split()[2] == "FAIL"
+    assert times[2].startswith("total ")
+    assert times[2].endswith(" min")
+    assert run.main(["fine"], bench_dir=tmp_path) == 0
+
+
+def test_a_measurement_is_taken_once_per_bench_run_and_read_back_by_later_benchmarks(
+    tmp_path, monkeypatch
+):
+    taken = []
+
+    def measure():
+        taken.append(1)
+        return {"3y": [{"dbt": 21.5}], "30d": [{"dbt": 17.0}]}
+
+    monkeypatch.setenv(_common.CACHE_VARIABLE, str(tmp_path))
+    first = _common.cached_measurement("daily-rounds", measure)
+    again = _common.cached_measurement("daily-rounds", measure)
+
+    assert taken == [1]
+    assert again == first == {"3y": [{"dbt": 21.5}], "30d": [{"dbt": 17.0}]}
+    # Outside bench/run.py (no cache), every benchmark measures for itself.
+    monkeypatch.delenv(_common.CACHE_VARIABLE)
+    _common.cached_measurement("daily-rounds", measure)
+    assert taken == [1, 1]
