@@ -61,10 +61,12 @@ $(STAMP): requirements.txt pyproject.toml
 run: install
 	$(BIN)/slw run
 
-# Every test, the slow end-to-end (-m e2e) and real-dbt (-m dbt) ones too; then the 10
-# slowest. Locally, `.venv/bin/pytest -m "not e2e and not dbt"` skips the slow ones.
+# Every test, the slow end-to-end (-m e2e) and real-dbt (-m dbt) ones too, on every core
+# (TEST_WORKERS=1 for one process; tests/conftest.py keeps shared runs on one worker); then
+# the 10 slowest. Locally, `.venv/bin/pytest -m "not e2e and not dbt"` skips the slow ones.
+TEST_WORKERS ?= auto
 test: install old-duckdb
-	$(BIN)/pytest --durations=10
+	$(BIN)/pytest --numprocesses=$(TEST_WORKERS) --dist=loadgroup --durations=10
 
 # make bench, or make bench NAME=pipeline_overhead
 bench: install

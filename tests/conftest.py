@@ -34,7 +34,47 @@ os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 DBT_BUILD_FIXTURES = frozenset({"synthetic_built_warehouse"})
 
 
+# `make test` runs on every core (pytest-xdist, --dist loadgroup): a test using one of these
+# session fixtures joins the group of that name, so the session's one demo run is made, read
+# and changed (readers first) on one worker, as in a serial run.
+SHARED_RUN_GROUPS = {"demo_run": "demo_run", "shared_demo_run": "demo_run"}
+# Fixtures shared by a module's (or class's) tests: the module stays on one worker, or each
+# worker would make its own.
+_SHARED_SCOPES = frozenset({"module", "class", "package"})
+
+
+def xdist_group(item: pytest.Item) -> str | None:
+    """The worker group a test must share (None: any worker will do)."""
+    names = set(getattr(item, "fixturenames", ()))
+    for fixture, group in SHARED_RUN_GROUPS.items():
+        if fixture in names:
+            return group
+    fixture_info = getattr(item, "_fixtureinfo", None)
+    definitions = fixture_info.name2fixturedefs if fixture_info is not None else {}
+    for name in names:
+        if any(d.scope in _SHARED_SCOPES for d in definitions.get(name, ())):
+            return item.nodeid.split("::", 1)[0]
+    return None
+
+
+# First, so that xdist's own hook sees the groups (it appends them to the test ids).
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if DBT_BUILD_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.dbt)
+        group = xdist_group(item)
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
+            _put_group_in_test_id(item, group)
+
+
+def _put_group_in_test_id(item: pytest.Item, group: str) -> None:
+    """What xdist's ``--dist loadgroup`` does on a worker (the controller schedules by the
+    ``@group`` suffix of each test id): xdist 3.8 writes ``item._nodeid``, which pytest 9.2 no
+    longer reads (the id is ``item._id``), so without this no test would be grouped."""
+    if not getattr(item.config.option, "loadgroup", False) or "@" in item.nodeid:
+        return
+    node_id = getattr(item, "_id", None)
+    if node_id is not None and hasattr(node_id, "parse"):
+        item._id = node_id.parse(f"{item.nodeid}@{group}")

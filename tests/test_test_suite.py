@@ -197,3 +197,91 @@ def test_every_test_running_dbt_or_the_dags_is_marked_dbt_or_e2e():
     assert "test_incremental_builds_equal_a_full_refresh" in _tests_reaching_dbt(
         dbt_tests / "test_dbt_incremental.py"
     )
+
+
+def test_make_test_runs_on_every_core_with_shared_runs_kept_on_one_worker():
+    command = make_test_command()
+    assert "--numprocesses=auto" in command
+    assert "--dist=loadgroup" in command
+
+
+# Records, in the pytest session it is loaded into, each test's xdist group (collection) or
+# the worker that ran it (run), one JSON line per test.
+_RECORDER = """
+import json, os
+
+def pytest_collection_finish(session):
+    path = os.environ.get("SLW_TEST_GROUPS_FILE")
+    if path:
+        with open(path, "w") as out:
+            for item in session.items:
+                marks = [m.args[0] for m in item.iter_markers("xdist_group")]
+                out.write(json.dumps([item.nodeid, sorted(item.fixturenames), marks]) + "\\n")
+
+def pytest_runtest_setup(item):
+    path = os.environ.get("SLW_TEST_WORKERS_FILE")
+    if path:
+        with open(path, "a") as out:
+            worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+            out.write(json.dumps([item.nodeid, worker]) + "\\n")
+"""
+
+
+def _pytest_with_recorder(tmp_path: Path, args: list[str], **files: Path):
+    (tmp_path / "slw_recorder.py").write_text(_RECORDER, encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST")}
+    env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), str(REPO_ROOT / "include")])
+    env.update({name: str(path) for name, path in files.items()})
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "slw_recorder", "-p", "no:cacheprovider", *args],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+
+
+def test_readers_of_a_shared_run_or_module_fixture_are_given_one_xdist_group(tmp_path: Path):
+    import json
+
+    groups_file = tmp_path / "groups.jsonl"
+    _pytest_with_recorder(
+        tmp_path,
+        ["--collect-only", "-q", "tests/e2e", "tests/include/test_formatting.py"],
+        SLW_TEST_GROUPS_FILE=groups_file,
+    )
+    tests = [json.loads(line) for line in groups_file.read_text().splitlines()]
+    by_module: dict[str, set[str]] = {}
+    for nodeid, fixtures, groups in tests:
+        module = nodeid.split("::")[0]
+        if {"demo_run", "shared_demo_run"} & set(fixtures):
+            # The pipeline, monitoring and dbt-nodes modules: one demo run, one worker.
+            assert groups == ["demo_run"], nodeid
+        elif module == "tests/e2e/test_alerts_e2e.py":  # a module-scoped Airflow run
+            assert groups == [module], nodeid
+        elif module == "tests/include/test_formatting.py":  # nothing shared: any worker
+            assert groups == [], nodeid
+        by_module.setdefault(module, set()).update(groups)
+    assert {
+        "tests/e2e/test_pipeline_e2e.py",
+        "tests/e2e/test_monitoring_e2e.py",
+        "tests/e2e/test_dbt_nodes_e2e.py",
+    } <= {module for module, groups in by_module.items() if groups == {"demo_run"}}
+
+
+def test_under_xdist_a_modules_shared_fixture_is_used_on_one_worker(tmp_path: Path):
+    # test_secrets.py: 12 tests read a module-scoped sandbox server, 12 use none.
+    import json
+
+    workers_file = tmp_path / "workers.jsonl"
+    _pytest_with_recorder(
+        tmp_path,
+        ["--numprocesses=2", "--dist=loadgroup", "tests/include/platforms/test_secrets.py"],
+        SLW_TEST_WORKERS_FILE=workers_file,
+    )
+    ran = [json.loads(line) for line in workers_file.read_text().splitlines()]
+    assert len(ran) == 24
+    grouped = {worker for nodeid, worker in ran if nodeid.endswith("@" + nodeid.split("::")[0])}
+    assert len([1 for nodeid, _ in ran if "@" in nodeid]) == 12
+    assert len(grouped) == 1
