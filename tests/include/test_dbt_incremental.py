@@ -337,6 +337,26 @@ def test_a_full_build_stores_the_gap_filled_series_in_day_order(builds: Builds) 
     assert (days < pd.to_datetime(stored["previous"])).sum() == 0
 
 
+def test_the_country_comparison_reads_only_the_year_end_days_of_the_reach_fact(
+    builds: Builds,
+) -> None:
+    # As constants in the query, which DuckDB checks against each row group's days: a
+    # join on days computed in the query read the whole 3-year fact on every daily build.
+    compiled = (
+        builds.incremental.dbt_target_dir
+        / "compiled/social_leadership/models/marts/fct_country_comparison_yearly.sql"
+    ).read_text(encoding="utf-8")
+    match = re.search(r"where metric_date in \(([^)]*)\)", compiled)
+    assert match is not None, "the reach fact is read without a filter on its days"
+    filtered = sorted(date.fromisoformat(d) for d in re.findall(r"'([\d-]+)'", match.group(1)))
+    year_ends = read(
+        builds.incremental,
+        "select max(metric_date) as day from marts.fct_executive_reach_daily "
+        "group by year(metric_date) order by day",
+    )
+    assert filtered == [pd.Timestamp(d).date() for d in year_ends["day"]]
+
+
 def test_last_build_was_incremental_and_went_back_for_the_redeclared_history(
     builds: Builds,
 ) -> None:
