@@ -100,6 +100,7 @@ LATE_IN_LOAD_2 = range(45, 49)
 LATE_IN_LOAD_3 = {"mover_x": 58, "UC-stetig": 58}
 
 FACT_KEY = ["executive_id", "platform", "metric_date"]
+DAY_ORDER_CHUNK_DAYS = 20
 AGGREGATE_KEY = ["country_code", "sector", "platform", "metric_date"]
 
 
@@ -269,8 +270,18 @@ def builds(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Builds]:
         full = settings_for_data_dir(monkeypatch, tmp_path_factory.mktemp("full_refresh"))
         full.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(settings.warehouse_path, full.warehouse_path)
+        # Chunks of 20 days: the full build's rewrite in day order copies the 70 days
+        # in four chunks, and the comparisons below prove no row is lost or doubled.
         run_dbt(
-            ["build", "--full-refresh", "--exclude-resource-type", "test", "unit_test"],
+            [
+                "build",
+                "--full-refresh",
+                "--exclude-resource-type",
+                "test",
+                "unit_test",
+                "--vars",
+                f"{{day_order_chunk_days: {DAY_ORDER_CHUNK_DAYS}}}",
+            ],
             full,
             log_path=full.logs_dir / "full.log",
         )
@@ -311,6 +322,39 @@ def test_incremental_builds_equal_a_full_refresh(
     full = sorted_frame(read(builds.full_refresh, f"select * from {table}"), key)
     assert len(incremental) > 0
     pd.testing.assert_frame_equal(incremental, full)
+
+
+def test_a_full_build_stores_the_gap_filled_series_in_day_order(builds: Builds) -> None:
+    # Stored in day order, the daily builds' filters on recent days skip the row groups of
+    # older days (fct_executive_reach_daily read the whole 3-year series every day).
+    stored = read(
+        builds.full_refresh,
+        "select metric_date, lag(metric_date) over (order by rowid) as previous "
+        "from intermediate.int_executive_reach_gap_filled",
+    )
+    days = pd.to_datetime(stored["metric_date"])
+    assert (days.max() - days.min()).days > 2 * DAY_ORDER_CHUNK_DAYS
+    assert (days < pd.to_datetime(stored["previous"])).sum() == 0
+
+
+def test_the_country_comparison_reads_only_the_year_end_days_of_the_reach_fact(
+    builds: Builds,
+) -> None:
+    # As constants in the query, which DuckDB checks against each row group's days: a
+    # join on days computed in the query read the whole 3-year fact on every daily build.
+    compiled = (
+        builds.incremental.dbt_target_dir
+        / "compiled/social_leadership/models/marts/fct_country_comparison_yearly.sql"
+    ).read_text(encoding="utf-8")
+    match = re.search(r"where metric_date in \(([^)]*)\)", compiled)
+    assert match is not None, "the reach fact is read without a filter on its days"
+    filtered = sorted(date.fromisoformat(d) for d in re.findall(r"'([\d-]+)'", match.group(1)))
+    year_ends = read(
+        builds.incremental,
+        "select max(metric_date) as day from marts.fct_executive_reach_daily "
+        "group by year(metric_date) order by day",
+    )
+    assert filtered == [pd.Timestamp(d).date() for d in year_ends["day"]]
 
 
 def test_last_build_was_incremental_and_went_back_for_the_redeclared_history(

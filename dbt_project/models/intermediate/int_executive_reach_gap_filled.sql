@@ -11,13 +11,17 @@
 -- coming back), the rebuild starts at the first day of any series that has to go or to
 -- come back, as a full refresh would have it. The series and their first days come from
 -- audit.reach_series_starts, which the post-hook keeps up to date from the rebuilt days.
+--
+-- A full build is rewritten in day order by its other post-hook (macros/day_ordered.sql),
+-- so the daily builds of fct_executive_reach_daily, which read the recent days, skip the
+-- row groups of older days.
 {{
     config(
         materialized='incremental',
         incremental_strategy='delete+insert',
         unique_key='metric_date',
         on_schema_change='fail',
-        post_hook="{{ record_series_starts() }}",
+        post_hook=["{{ rewrite_in_day_order() }}", "{{ record_series_starts() }}"],
     )
 }}
 {%- set gap_fill_days = var('gap_fill_days') | int %}

@@ -6,10 +6,23 @@
 -- founding brief's "CEOs should take a clear stand"), taken from
 -- fct_country_expectations_yearly, which holds every expectation question with its
 -- provenance and picks the country's own figure over the global one.
+--
+-- Only the year-end days of the daily fact are read: they are looked up first and given
+-- as constants, which DuckDB checks against each row group's days (the fact is stored in
+-- day order), so the rebuild every day reads four days, not the whole history (a join
+-- on the days computed in the query read every row group: 680 MiB at 3 years).
+{%- set last_days = year_end_days(ref('fct_executive_reach_daily')) %}
 with
 
 reach as (
     select * from {{ ref('fct_executive_reach_daily') }}
+    {%- if last_days %}
+        where metric_date in (
+            {%- for year_end in last_days %}
+                date '{{ year_end }}'{{ ', ' if not loop.last }}
+            {%- endfor %}
+        )
+    {%- endif %}
 ),
 
 executives as (

@@ -1,0 +1,13 @@
+{#- The last day of each year in `relation`'s `date_column`, as 'yyyy-mm-dd' strings in
+    day order, looked up before the model's SQL runs so the model can filter on them as
+    constants; an empty list when not executing (parse, sqlfluff) or in a unit test. -#}
+{% macro year_end_days(relation, date_column='metric_date') %}
+    {%- if not execute or model.resource_type == 'unit_test' -%}
+        {{ return([]) }}
+    {%- endif -%}
+    {%- set rows = run_query(
+        "select cast(max(" ~ date_column ~ ") as varchar) as year_end from " ~ relation
+        ~ " group by year(" ~ date_column ~ ") order by year_end"
+    ).rows -%}
+    {{ return(rows | map(attribute=0) | list) }}
+{% endmacro %}
