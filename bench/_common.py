@@ -283,7 +283,7 @@ INCLUDE = Path(__file__).resolve().parent.parent / "include"
 # Given to every child: peak_bytes(), the child's own peak resident memory, imports
 # included. VmHWM, not ru_maxrss: Linux carries the parent's peak over to the child across
 # exec, so a child of a bench that ran dbt in-process reported the parent's peak.
-_CHILD_PRELUDE = """
+CHILD_PRELUDE = """
 def peak_bytes():
     with open("/proc/self/status", encoding="ascii") as status:
         for line in status:
@@ -310,7 +310,7 @@ def run_child(code: str, data_dir: Path, *args: str) -> dict[str, float]:
     The code can call ``peak_bytes()``."""
     env = {**os.environ, "SLW_DATA_DIR": str(data_dir), "PYTHONPATH": str(INCLUDE)}
     completed = subprocess.run(
-        [sys.executable, "-c", _CHILD_PRELUDE + code, *args],
+        [sys.executable, "-c", CHILD_PRELUDE + code, *args],
         env=env,
         capture_output=True,
         text=True,

@@ -32,7 +32,14 @@ from dataclasses import fields
 from datetime import timedelta
 from pathlib import Path
 
-from _common import LAST_HISTORY_DAY, add_next_day, build_bench_warehouses, report
+from _common import (
+    CHILD_PRELUDE,
+    INCLUDE,
+    LAST_HISTORY_DAY,
+    add_next_day,
+    build_bench_warehouses,
+    report,
+)
 
 from social_leadership.settings import Settings
 
@@ -40,25 +47,16 @@ NAME = "daily_memory"
 BOUND = 1.5
 ROUNDS = 2
 PEAK_LIMIT_BYTES = 2 << 30
-INCLUDE = Path(__file__).resolve().parent.parent / "include"
 STAGES = ("build", "gate", "publish")
 # The setting's default: the daily gates below follow a whole validation on the same day.
 FULL_EVERY_DAYS = str(
     next(f.default for f in fields(Settings) if f.name == "quality_full_every_days")
 )
 
-_PEAK = """
-def peak_bytes():
-    with open("/proc/self/status", encoding="ascii") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError("no VmHWM in /proc/self/status")
-"""
 
 # dbt as the venv's `dbt` script runs it, recording its own peak in BENCH_DBT_PEAK_FILE.
 _DBT = (
-    _PEAK
+    CHILD_PRELUDE
     + """
 import atexit, os, sys
 def _record():
@@ -72,7 +70,7 @@ sys.exit(cli())
 )
 
 _CHILD = (
-    _PEAK
+    CHILD_PRELUDE
     + """
 import json, os, sys, tempfile
 from social_leadership.settings import load_settings
