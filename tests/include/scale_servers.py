@@ -74,6 +74,23 @@ class Postgres:
     password: str
     programs: Path
 
+    def create_database(self, database: str) -> None:
+        subprocess.run(
+            [
+                str(self.programs / "createdb"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                self.user,
+                database,
+            ],
+            check=True,
+            capture_output=True,
+            env={**os.environ, "PGPASSWORD": self.password},
+        )
+
     def catalog(self, database: str) -> str:
         """SLW_DUCKLAKE_CATALOG for ``database`` (no password: PGPASSWORD carries it)."""
         return f"postgres:dbname={database} host=127.0.0.1 port={self.port} user={self.user}"
@@ -91,8 +108,8 @@ def postgres_server(databases: tuple[str, ...], password: str) -> Iterator[Postg
         programs = _postgres_programs()
     if programs is None:
         pytest.skip(
-            "PostgreSQL's server programs (initdb, pg_ctl) are not installed, and this is not "
-            "root to install them: apt-get install postgresql (or your system's package)"
+            "PostgreSQL's server programs (initdb, pg_ctl) are not installed (apt-get installs "
+            "them only as root): apt-get install postgresql, or your system's package"
         )
     # Not below pytest's temporary root: that is private to this user, and the server's
     # user must reach its folder.
@@ -142,24 +159,10 @@ def postgres_server(databases: tuple[str, ...], password: str) -> Iterator[Postg
             check=True,
             capture_output=True,
         )
-        env = {**os.environ, "PGPASSWORD": password}
+        server = Postgres(port, "slw", password, programs)
         for database in databases:
-            subprocess.run(
-                [
-                    str(programs / "createdb"),
-                    "-h",
-                    "127.0.0.1",
-                    "-p",
-                    str(port),
-                    "-U",
-                    "slw",
-                    database,
-                ],
-                check=True,
-                capture_output=True,
-                env=env,
-            )
-        yield Postgres(port, "slw", password, programs)
+            server.create_database(database)
+        yield server
     finally:
         subprocess.run(
             _as_server_user([pg_ctl, "-D", str(data), "-m", "immediate", "stop"]),
@@ -178,8 +181,8 @@ def redis_server() -> Iterator[int]:
         program = shutil.which("redis-server")
     if program is None:
         pytest.skip(
-            "redis-server is not installed, and this is not root to install it: "
-            "apt-get install redis-server (or your system's package)"
+            "redis-server is not installed (apt-get installs it only as root): "
+            "apt-get install redis-server, or your system's package"
         )
     folder = Path(tempfile.mkdtemp(prefix="slw-redis-"))
     port = free_port()

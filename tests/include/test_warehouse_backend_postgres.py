@@ -3,7 +3,8 @@
 Outside ``make test`` (CI's time limit): runs with ``SLW_TEST_SCALE=1`` on a machine with
 PostgreSQL's server programs (``initdb``, ``pg_ctl``), started here on loopback in a
 temporary folder (as the ``postgres`` user when run as root, as initdb refuses root), and
-stopped afterwards. Without them it is skipped, saying so.
+stopped afterwards (``scale_servers``: installed with apt-get when run as root; otherwise,
+without them, it is skipped, saying so). ``make test-scale`` runs it.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from conftest import BuiltWarehouse, load_synthetic_raw, settings_for_data_dir
-from scale_servers import marts, postgres_server
+from scale_servers import Postgres, marts, postgres_server
 
 from social_leadership.dbt_runner import run_dbt
 from social_leadership.orchestration import DEFAULT_POOL, platform_load_pool
@@ -38,11 +39,19 @@ PASSWORD = "lake-test-password"
 
 
 @pytest.fixture(scope="module")
-def postgres_catalog() -> Iterator[str]:
-    """A PostgreSQL server on loopback with the database ``slw_lake`` of the role ``slw``
-    (password authentication); yields SLW_DUCKLAKE_CATALOG for it, no password in it."""
-    with postgres_server(("slw_lake",), PASSWORD) as server:
-        yield server.catalog("slw_lake")
+def postgres() -> Iterator[Postgres]:
+    with postgres_server((), PASSWORD) as server:
+        yield server
+
+
+@pytest.fixture
+def postgres_catalog(postgres: Postgres, request: pytest.FixtureRequest) -> str:
+    """A new database of the role ``slw`` (password authentication) on the module's
+    PostgreSQL server; SLW_DUCKLAKE_CATALOG for it, no password in it. One per test: a
+    DuckLake catalog keeps the data path it was made with."""
+    database = f"slw_lake_{request.node.name.removeprefix('test_')[:40]}"
+    postgres.create_database(database)
+    return postgres.catalog(database)
 
 
 def _lake_settings(monkeypatch: pytest.MonkeyPatch, data_dir: Path, catalog: str) -> Settings:
