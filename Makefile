@@ -20,7 +20,7 @@ export SCARF_ANALYTICS := false
 export DO_NOT_TRACK := 1
 export AIRFLOW__USAGE_DATA_COLLECTION__ENABLED := False
 
-.PHONY: install run test bench lint format airflow-ui docs summary pins clean old-duckdb help
+.PHONY: install run test test-scale bench lint format airflow-ui docs summary pins clean old-duckdb help
 # make alone installs, as it always did; make help lists the targets.
 .DEFAULT_GOAL := install
 
@@ -67,6 +67,13 @@ run: install
 TEST_WORKERS ?= auto
 test: install old-duckdb
 	$(BIN)/pytest --numprocesses=$(TEST_WORKERS) --dist=loadgroup --durations=10
+
+# The scale tests (-m scale): real PostgreSQL and Redis servers from the system's packages
+# (apt-get installs them when run as root; otherwise the tests skip, saying so), Airflow on
+# CeleryExecutor with two workers, the DuckLake warehouse on a PostgreSQL catalog. README
+# "Tests". One process: the servers and workers are the parallelism.
+test-scale: install
+	SLW_TEST_SCALE=1 $(BIN)/pytest -m scale -rs --durations=10 tests
 
 # make bench, or make bench NAME=pipeline_overhead
 bench: install
@@ -120,6 +127,7 @@ help:
 	@echo "  install     create .venv and install the pinned packages (Python 3.11)"
 	@echo "  run         install, then run the pipeline for today against the sandbox API"
 	@echo "  test        install, then run the whole test suite"
+	@echo "  test-scale  the scale tests: PostgreSQL, Redis, Airflow on two Celery workers, DuckLake"
 	@echo "  bench       run the benchmarks (make bench NAME=<one>)"
 	@echo "  lint        ruff and SQLFluff checks"
 	@echo "  format      ruff format and fix, SQLFluff fix"

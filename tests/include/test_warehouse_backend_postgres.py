@@ -3,23 +3,22 @@
 Outside ``make test`` (CI's time limit): runs with ``SLW_TEST_SCALE=1`` on a machine with
 PostgreSQL's server programs (``initdb``, ``pg_ctl``), started here on loopback in a
 temporary folder (as the ``postgres`` user when run as root, as initdb refuses root), and
-stopped afterwards. Without them it is skipped, saying so.
+stopped afterwards (``scale_servers``: installed with apt-get when run as root; otherwise,
+without them, it is skipped, saying so). ``make test-scale`` runs it.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
-import duckdb
 import pytest
-from conftest import BuiltWarehouse, free_port, load_synthetic_raw, settings_for_data_dir
+from conftest import BuiltWarehouse, load_synthetic_raw, settings_for_data_dir
+from scale_servers import Postgres, marts, postgres_server
 
 from social_leadership.dbt_runner import run_dbt
 from social_leadership.orchestration import DEFAULT_POOL, platform_load_pool
@@ -39,100 +38,20 @@ pytestmark = [
 PASSWORD = "lake-test-password"
 
 
-def _server_programs() -> Path | None:
-    for candidate in (
-        shutil.which("pg_ctl"),
-        *sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl")),
-    ):
-        if candidate and Path(candidate).is_file():
-            return Path(candidate).resolve().parent
-    return None
-
-
-def _as_server_user(command: list[str]) -> list[str]:
-    """initdb and the server refuse to run as root: run them as ``postgres`` then."""
-    if os.geteuid() != 0:
-        return command
-    return ["runuser", "-u", "postgres", "--", *command]
-
-
 @pytest.fixture(scope="module")
-def postgres_catalog() -> Iterator[str]:
-    """A PostgreSQL server on loopback with the database ``slw_lake`` of the role ``slw``
-    (password authentication); yields SLW_DUCKLAKE_CATALOG for it, no password in it."""
-    programs = _server_programs()
-    if programs is None:
-        pytest.skip("PostgreSQL's server programs (initdb, pg_ctl) are not installed")
-    # Not below pytest's temporary root: that is private to this user, and the server's
-    # user must reach its folder.
-    folder = Path(tempfile.mkdtemp(prefix="slw-postgres-"))
-    if os.geteuid() == 0:
-        shutil.chown(folder, "postgres")
-    data, port = folder / "data", free_port()
-    password_file = folder / "password"
-    password_file.write_text(PASSWORD)
-    if os.geteuid() == 0:
-        shutil.chown(password_file, "postgres")
-    subprocess.run(
-        _as_server_user(
-            [
-                str(programs / "initdb"),
-                "-D",
-                str(data),
-                "-U",
-                "slw",
-                "--auth",
-                "scram-sha-256",
-                "--pwfile",
-                str(password_file),
-            ]
-        ),
-        check=True,
-        capture_output=True,
-    )
-    options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1"
-    subprocess.run(
-        _as_server_user(
-            [
-                str(programs / "pg_ctl"),
-                "-D",
-                str(data),
-                "-o",
-                options,
-                "-l",
-                str(folder / "server.log"),
-                "-w",
-                "start",
-            ]
-        ),
-        check=True,
-        capture_output=True,
-    )
-    env = {**os.environ, "PGPASSWORD": PASSWORD}
-    try:
-        subprocess.run(
-            [
-                str(programs / "createdb"),
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(port),
-                "-U",
-                "slw",
-                "slw_lake",
-            ],
-            check=True,
-            capture_output=True,
-            env=env,
-        )
-        yield f"postgres:dbname=slw_lake host=127.0.0.1 port={port} user=slw"
-    finally:
-        subprocess.run(
-            _as_server_user([str(programs / "pg_ctl"), "-D", str(data), "-m", "fast", "stop"]),
-            check=False,
-            capture_output=True,
-        )
-        shutil.rmtree(folder, ignore_errors=True)
+def postgres() -> Iterator[Postgres]:
+    with postgres_server((), PASSWORD) as server:
+        yield server
+
+
+@pytest.fixture
+def postgres_catalog(postgres: Postgres, request: pytest.FixtureRequest) -> str:
+    """A new database of the role ``slw`` (password authentication) on the module's
+    PostgreSQL server; SLW_DUCKLAKE_CATALOG for it, no password in it. One per test: a
+    DuckLake catalog keeps the data path it was made with."""
+    database = f"slw_lake_{request.node.name.removeprefix('test_')[:40]}"
+    postgres.create_database(database)
+    return postgres.catalog(database)
 
 
 def _lake_settings(monkeypatch: pytest.MonkeyPatch, data_dir: Path, catalog: str) -> Settings:
@@ -141,19 +60,6 @@ def _lake_settings(monkeypatch: pytest.MonkeyPatch, data_dir: Path, catalog: str
     monkeypatch.setenv("SLW_DUCKLAKE_DATA_PATH", str(data_dir / "shared" / "lake"))
     monkeypatch.setenv("PGPASSWORD", PASSWORD)
     return settings_for_data_dir(monkeypatch, data_dir)
-
-
-MARTS = (
-    "select table_name from information_schema.tables where table_catalog = current_database() "
-    "and table_schema = 'marts' and table_type = 'BASE TABLE' order by 1"
-)
-
-
-def _marts(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[object, ...]]]:
-    return {
-        table: con.execute(f"select * from marts.{table} order by all").fetchall()
-        for (table,) in con.execute(MARTS).fetchall()
-    }
 
 
 @pytest.mark.dbt
@@ -170,9 +76,9 @@ def test_the_marts_are_equal_on_a_postgres_catalog(
 
     assert build.returncode == 0, build.output_tail
     with connect(synthetic_built_warehouse.settings.warehouse_path, read_only=True) as con:
-        expected = _marts(con)
+        expected = marts(con)
     with connect(settings.warehouse_path, read_only=True) as con:
-        assert _marts(con) == expected
+        assert marts(con) == expected
     assert check_marts(settings, "run-pg").failed == []
     assert publish(settings, "run-pg", synthetic=True).tables_published == len(expected)
     assert not settings.warehouse_path.exists()
