@@ -339,8 +339,10 @@ def test_the_module_and_the_console_script_share_main():
 
 # --- the docs' examples ----------------------------------------------------------------
 
-# Shell words an example may start with besides the venv's own programs.
-SHELL_WORDS = {"make", "export", "cd", "git", "docker"}
+# Shell words an example may start with besides the venv's own programs: the shell's own
+# (`for` loops, as README's secrets one-liner for the Docker host), coreutils' `cp`, and the
+# programs the deployment's host has (git, make, docker).
+SHELL_WORDS = {"make", "export", "cd", "for", "cp", "git", "docker"}
 CLI_NOT_INSTALLED = "The DuckDB command line is not part of the install"
 
 
