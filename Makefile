@@ -20,7 +20,7 @@ export SCARF_ANALYTICS := false
 export DO_NOT_TRACK := 1
 export AIRFLOW__USAGE_DATA_COLLECTION__ENABLED := False
 
-.PHONY: install run test test-scale bench lint format airflow-ui docs summary pins clean old-duckdb help
+.PHONY: install run test test-scale bench sizing lint format airflow-ui docs summary pins clean old-duckdb help
 # make alone installs, as it always did; make help lists the targets.
 .DEFAULT_GOAL := install
 
@@ -79,6 +79,12 @@ test-scale: install
 bench: install
 	$(BIN)/python bench/run.py $(NAME)
 
+# Rows, bytes, time and memory of one day per component at 1x, 4x and 16x the demo roster
+# (README "Scaling"); make sizing SCALES=1,2 for a shorter run.
+SCALES ?= 1,4,16
+sizing: install
+	$(BIN)/python bench/sizing.py --scales $(SCALES)
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -129,6 +135,7 @@ help:
 	@echo "  test        install, then run the whole test suite"
 	@echo "  test-scale  the scale tests: PostgreSQL, Redis, Airflow on two Celery workers, DuckLake"
 	@echo "  bench       run the benchmarks (make bench NAME=<one>)"
+	@echo "  sizing      measure one day per component at 1x, 4x, 16x the demo roster (README Scaling)"
 	@echo "  lint        ruff and SQLFluff checks"
 	@echo "  format      ruff format and fix, SQLFluff fix"
 	@echo "  summary     print the summary of the last run"
