@@ -17,10 +17,10 @@ figures README's "Scaling" section quotes. For each scale, in its own ``SLW_DATA
   (written, not mailed). Each records its process's peak resident memory (``VmHWM``; dbt's
   own process for the build), the rows it wrote or read, and the bytes of what it wrote.
 
-History (bytes per executive-day and daily build time against history length) comes from
-the bench generators' 30-day and 3-year warehouses at 2,000 executives when a bench cache
-(``SLW_BENCH_CACHE_DIR``) holds them; without one, README's Benchmarks section has those
-figures.
+History (warehouse bytes and rows per executive-day, and what each day beyond 30 adds)
+comes from the bench generators' 30-day and 3-year warehouses at 2,000 executives when a
+bench cache (``SLW_BENCH_CACHE_DIR``) holds them; the time and memory of a day against
+history length are the benchmarks' own (README's Benchmarks section).
 
 Usage: ``python bench/sizing.py [--scales 1,4,16] [--history-days 30] [--keep DIR]``.
 """
@@ -344,7 +344,10 @@ def measure_scale(
 ) -> tuple[list[Measured], dict]:
     """One day of every component on the roster ``base_rows`` replicated ``scale`` times,
     after ``history_days`` days of history and a first build; the measured rows and the
-    setup's figures."""
+    setup's figures. Points ``SLW_DATA_DIR`` and ``SLW_ROSTER_PATH`` of this process at the
+    scale's folder, as the pipeline's own helpers read them."""
+    import duckdb
+
     from social_leadership.sandbox.server import SandboxServer
     from social_leadership.settings import load_settings
 
@@ -365,7 +368,14 @@ def measure_scale(
         settings.serving_lake_path.parent,
     )
 
-    def row(component: str, result: dict, rows_are: str, size: int, size_is: str, growth=None):
+    def row(
+        component: str,
+        result: dict,
+        rows_are: str,
+        size: int,
+        size_is: str,
+        growth: int | None = None,
+    ) -> Measured:
         return Measured(
             scale,
             executives,
@@ -427,7 +437,7 @@ def measure_scale(
     before = tree_bytes(*serving)
     published = run_stage(data_dir, "publish", run_id)
     after = tree_bytes(*serving)
-    with _serving_reader(settings.serving_path) as con:
+    with duckdb.connect(str(settings.serving_path), read_only=True) as con:
         published["rows"] = con.execute(
             "select count(*) from marts.fct_executive_reach_daily where metric_date = ?", [today]
         ).fetchone()[0]
@@ -460,12 +470,6 @@ def measure_scale(
         "gate_failed": gated["failed"],
     }
     return measured, figures
-
-
-def _serving_reader(path: Path):
-    import duckdb
-
-    return duckdb.connect(str(path), read_only=True)
 
 
 def _csv_rows(folder: Path) -> int:
