@@ -19,7 +19,19 @@ import sys
 from pathlib import Path
 
 # requirements.in's packages that only the tests and the linters use; `pytest-*` plugins too.
-DEV_TOOLS = frozenset({"aiosmtpd", "pypdf", "pytest", "ruff", "sqlfluff", "statsmodels"})
+DEV_TOOLS = frozenset(
+    {
+        "aiosmtpd",
+        "flask",
+        "flask-cors",
+        "moto",
+        "pypdf",
+        "pytest",
+        "ruff",
+        "sqlfluff",
+        "statsmodels",
+    }
+)
 REQUIREMENTS_IN = "-r requirements.in"
 _PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==\S+")
 _VIA = re.compile(r"^#\s+(?:via\s+)?(\S.*)$")

@@ -1,4 +1,6 @@
-"""The DuckLake working warehouse on a real PostgreSQL catalog (a ``scale`` test).
+"""The DuckLake working warehouse on a real PostgreSQL catalog (a ``scale`` test), with its
+data on a local folder or on an S3-compatible store (moto's server on loopback), and a BI
+reader connecting the way README's "How each user group connects" says.
 
 Outside ``make test`` (CI's time limit): runs with ``SLW_TEST_SCALE=1`` on a machine with
 PostgreSQL's server programs (``initdb``, ``pg_ctl``), started here on loopback in a
@@ -9,23 +11,30 @@ without them, it is skipped, saying so). ``make test-scale`` runs it.
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
+from datetime import UTC, date, datetime
 from pathlib import Path
 
+import boto3
+import psycopg2
 import pytest
-from conftest import BuiltWarehouse, load_synthetic_raw, settings_for_data_dir
+from conftest import BuiltWarehouse, free_port, load_synthetic_raw, settings_for_data_dir
+from moto.server import ThreadedMotoServer
 from scale_servers import Postgres, marts, postgres_server
 
 from social_leadership.dbt_runner import run_dbt
 from social_leadership.orchestration import DEFAULT_POOL, platform_load_pool
 from social_leadership.quality import check_marts
 from social_leadership.serving import publish
+from social_leadership.serving_lake import extension_path
 from social_leadership.settings import REPO_ROOT, Settings
-from social_leadership.warehouse import connect
+from social_leadership.warehouse import connect, transaction
 
 pytestmark = [
     pytest.mark.scale,
@@ -144,3 +153,183 @@ def test_platform_loads_write_at_once_on_a_postgres_catalog(
             "from raw.platform_metrics group by all order by all"
         ).fetchall()
     assert rows == [(platform, 20, 3, 3) for platform in sorted(platforms)]
+
+
+# The S3-compatible store's test credentials: moto accepts any key; httpfs reads these
+# variables itself, the reader gets them in a DuckDB secret as README says.
+S3_KEY, S3_SECRET, BUCKET = "slw-test-key", "slw-test-secret", "slw-lake"
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint() -> Iterator[str]:
+    """An S3-compatible server (moto) on loopback with the bucket ``BUCKET``."""
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # a line per request otherwise
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        _s3(endpoint).create_bucket(Bucket=BUCKET)
+        yield endpoint
+    finally:
+        server.stop()
+
+
+def _s3(endpoint: str):  # boto3's client class is generated at run time: no annotation
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id=S3_KEY,
+        aws_secret_access_key=S3_SECRET,
+        region_name="us-east-1",
+    )
+
+
+def _readme_sql_after(marker: str) -> str:
+    """The first ```sql block after ``marker`` in README.md (the steps a reader follows)."""
+    text = (REPO_ROOT / "README.md").read_text()
+    start = text.index(marker)
+    return re.search(r"```sql\n(.*?)```", text[start:], re.DOTALL).group(1)
+
+
+READER = textwrap.dedent(
+    """
+    import sys
+    import duckdb
+
+    attach, key, secret, endpoint, ducklake, postgres, httpfs = sys.argv[1:]
+    con = duckdb.connect()
+    for path in (ducklake, postgres, httpfs):
+        con.execute(f"load '{path}'")
+    con.execute(
+        f"create secret (type s3, key_id '{key}', secret '{secret}', endpoint '{endpoint}', "
+        "url_style 'path', use_ssl false, region 'us-east-1')"
+    )
+    con.execute(attach)
+
+    def counts():
+        return [
+            con.execute("select count(*) from lake.raw.platform_metrics").fetchone()[0],
+            con.execute(
+                "select count(*) from lake.marts.fct_reach_by_country_sector_daily"
+            ).fetchone()[0],
+        ]
+
+    print(*counts(), flush=True)
+    sys.stdin.readline()  # the writer committed
+    print(*counts(), flush=True)
+    try:
+        con.execute("delete from lake.raw.platform_metrics")
+        print("wrote", flush=True)
+    except duckdb.Error as error:
+        print("refused", type(error).__name__, flush=True)
+    """
+)
+
+
+@pytest.mark.dbt
+def test_an_s3_data_path_builds_equal_marts_and_a_bi_reader_reads_the_latest_snapshot(
+    synthetic_built_warehouse: BuiltWarehouse,
+    postgres: Postgres,
+    postgres_catalog: str,
+    s3_endpoint: str,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """The deployed layout: catalog on PostgreSQL, data on S3 (httpfs). dbt builds the
+    marts there equal to the DuckDB file's; a reader in another process, with a read-only
+    role made by README's SQL and attached as README says, sees each commit the writer
+    makes while it stays connected, and cannot write."""
+    _lake_settings(monkeypatch, tmp_path / "data", postgres_catalog)  # the catalog, PGPASSWORD
+    monkeypatch.setenv("SLW_DUCKLAKE_DATA_PATH", f"s3://{BUCKET}/warehouse/")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_endpoint)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", S3_KEY)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", S3_SECRET)
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    settings = settings_for_data_dir(monkeypatch, tmp_path / "data")
+    load_synthetic_raw(settings.warehouse_path)
+
+    # The models, seeds and snapshot (the data tests run on the file's shared build).
+    build = run_dbt(
+        ["build", "--exclude-resource-type", "test", "unit_test"],
+        settings,
+        log_path=settings.logs_dir / "dbt_build.log",
+    )
+
+    assert build.returncode == 0, build.output_tail
+    with connect(synthetic_built_warehouse.settings.warehouse_path, read_only=True) as con:
+        expected = marts(con)
+    with connect(settings.warehouse_path, read_only=True) as con:
+        assert marts(con) == expected
+        raw_rows = con.execute("select count(*) from raw.platform_metrics").fetchone()[0]
+    keys = [o["Key"] for o in _s3(s3_endpoint).list_objects_v2(Bucket=BUCKET)["Contents"]]
+    assert any(key.startswith("warehouse/") and key.endswith(".parquet") for key in keys)
+    assert not (tmp_path / "data" / "shared").exists()  # nothing fell back to a folder
+
+    database = postgres_catalog.split("dbname=")[1].split()[0]
+    role_sql = "\n".join(
+        line
+        for line in _readme_sql_after("The role, once:").splitlines()
+        if not line.lstrip().startswith("--")
+    )
+    role_sql = role_sql.replace("<openssl rand -hex 32>", "reader-password").replace(
+        "slw_lake", database
+    )
+    with psycopg2.connect(postgres.sqlalchemy_url(database).replace("+psycopg2", "")) as pg:
+        pg.autocommit = True
+        with pg.cursor() as cursor:
+            for statement in filter(str.strip, role_sql.split(";")):
+                cursor.execute(statement)
+    attach = (
+        _readme_sql_after("and in the reader's DuckDB")
+        .split(";")[0]
+        .replace("dbname=slw_lake", f"dbname={database}")
+        .replace("host=<docker host>", f"host=127.0.0.1 port={postgres.port}")
+        .replace("s3://<bucket>/<prefix>/", f"s3://{BUCKET}/warehouse/")
+    )
+    assert "user=bi_reader" in attach
+    assert "read_only" in attach
+    reader_env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("AWS_", "PG", "SLW_"))
+    }
+    reader = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            READER,
+            attach,
+            S3_KEY,
+            S3_SECRET,
+            s3_endpoint.removeprefix("http://"),
+            *(str(extension_path(name)) for name in ("ducklake", "postgres_scanner", "httpfs")),
+        ],
+        env={**reader_env, "PGPASSWORD": "reader-password"},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        first = reader.stdout.readline().split()
+        assert first, reader.stderr.read()
+        assert int(first[0]) == raw_rows
+        assert int(first[1]) == len(expected["fct_reach_by_country_sector_daily"])
+
+        now = datetime.now(UTC)
+        with connect(settings.warehouse_path) as con, transaction(con):
+            con.executemany(
+                "insert into raw.platform_metrics values "
+                "(?, ?, ?, null, 'ok', 7, 1, 1, ?, 'api', null, ?, false)",
+                [("x", date(2030, 1, 1), f"late{k}", now, now) for k in range(20)],
+            )
+        reader.stdin.write("\n")
+        reader.stdin.flush()
+        second = reader.stdout.readline().split()
+        assert int(second[0]) == raw_rows + 20, reader.stderr.read()
+        third = reader.stdout.readline().split()
+        assert third[0] == "refused", third
+    finally:
+        reader.kill()
+        reader.wait()
