@@ -285,3 +285,52 @@ def test_under_xdist_a_modules_shared_fixture_is_used_on_one_worker(tmp_path: Pa
     grouped = {worker for nodeid, worker in ran if nodeid.endswith("@" + nodeid.split("::")[0])}
     assert len([1 for nodeid, _ in ran if "@" in nodeid]) == 12
     assert len(grouped) == 1
+
+
+def _include_conftest():
+    """tests/include/conftest.py, imported under its own name."""
+    import importlib.util
+
+    path = REPO_ROOT / "tests" / "include" / "conftest.py"
+    spec = importlib.util.spec_from_file_location("include_conftest", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def _make_slowly(data_dir: Path) -> str:
+    import time
+
+    with (data_dir.parent / "makers.txt").open("a") as makers:
+        makers.write(f"{os.getpid()}\n")
+    time.sleep(0.5)  # long enough for the other process to find the lock held
+    data_dir.mkdir()
+    return f"made in {data_dir}"
+
+
+def _share(root: Path, results: Path) -> None:
+    shared = _include_conftest().shared_by_workers(
+        root,
+        _make_slowly,
+        lambda made, path: path.write_text(made),
+        lambda data_dir, path: path.read_text(),
+    )
+    with results.open("a") as out:
+        out.write(shared + "\n")
+
+
+def test_the_synthetic_build_is_made_once_for_all_workers(tmp_path: Path):
+    import multiprocessing
+
+    root = tmp_path / "synthetic_build"
+    results = tmp_path / "results.txt"
+    context = multiprocessing.get_context("fork")
+    workers = [context.Process(target=_share, args=(root, results)) for _ in range(3)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+    assert [worker.exitcode for worker in workers] == [0, 0, 0]
+    assert len((root / "makers.txt").read_text().splitlines()) == 1
+    assert results.read_text().splitlines() == [f"made in {root / 'data'}"] * 3
