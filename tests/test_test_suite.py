@@ -96,6 +96,53 @@ def test_the_shared_demo_run_is_made_once_and_again_only_after_a_change(monkeypa
     assert len(made) == 2
 
 
+class _FakeServer:
+    def __init__(self) -> None:
+        self.stopped = False
+
+    def terminate(self) -> None:
+        self.stopped = True
+
+    def wait(self, timeout: float) -> int:
+        return 0
+
+
+def test_the_demo_runs_readers_share_one_api_server_stopped_before_a_change(monkeypatch, tmp_path):
+    e2e = _e2e_conftest()
+    shared = e2e.SharedDemoRun(tmp_path_factory=None)
+    runs = []
+
+    def new_run():
+        runs.append(
+            e2e.DemoRun(
+                settings=None, airflow_home=tmp_path / str(len(runs)), timings={}, progress=()
+            )
+        )
+        return runs[-1]
+
+    servers = []
+
+    def start(run):
+        servers.append((run, _FakeServer()))
+        return servers[-1][1], e2e.ApiServer(f"http://127.0.0.1/{len(servers)}", "token")
+
+    monkeypatch.setattr(shared, "_new_run", new_run)
+    monkeypatch.setattr(shared, "_start_api_server", start)
+    first = shared.api_server()
+    # The monitoring and dbt-nodes modules: one server.
+    assert shared.api_server() is first
+    assert [(run, server.stopped) for run, server in servers] == [(runs[0], False)]
+    # A test changing the run stops it; a reader after that gets one on the new run.
+    shared.to_change()
+    assert servers[0][1].stopped
+    second = shared.api_server()
+    assert second is not first
+    assert servers[1][0] is runs[1]
+    assert shared.api_servers_started == 2
+    shared.stop_api_server()
+    assert servers[1][1].stopped
+
+
 class _Item:
     def __init__(self, name: str, changes: bool) -> None:
         self.name = name
