@@ -96,6 +96,53 @@ def test_the_shared_demo_run_is_made_once_and_again_only_after_a_change(monkeypa
     assert len(made) == 2
 
 
+class _FakeServer:
+    def __init__(self) -> None:
+        self.stopped = False
+
+    def terminate(self) -> None:
+        self.stopped = True
+
+    def wait(self, timeout: float) -> int:
+        return 0
+
+
+def test_the_demo_runs_readers_share_one_api_server_stopped_before_a_change(monkeypatch, tmp_path):
+    e2e = _e2e_conftest()
+    shared = e2e.SharedDemoRun(tmp_path_factory=None)
+    runs = []
+
+    def new_run():
+        runs.append(
+            e2e.DemoRun(
+                settings=None, airflow_home=tmp_path / str(len(runs)), timings={}, progress=()
+            )
+        )
+        return runs[-1]
+
+    servers = []
+
+    def start(run):
+        servers.append((run, _FakeServer()))
+        return servers[-1][1], e2e.ApiServer(f"http://127.0.0.1/{len(servers)}", "token")
+
+    monkeypatch.setattr(shared, "_new_run", new_run)
+    monkeypatch.setattr(shared, "_start_api_server", start)
+    first = shared.api_server()
+    # The monitoring and dbt-nodes modules: one server.
+    assert shared.api_server() is first
+    assert [(run, server.stopped) for run, server in servers] == [(runs[0], False)]
+    # A test changing the run stops it; a reader after that gets one on the new run.
+    shared.to_change()
+    assert servers[0][1].stopped
+    second = shared.api_server()
+    assert second is not first
+    assert servers[1][0] is runs[1]
+    assert shared.api_servers_started == 2
+    shared.stop_api_server()
+    assert servers[1][1].stopped
+
+
 class _Item:
     def __init__(self, name: str, changes: bool) -> None:
         self.name = name
@@ -285,3 +332,52 @@ def test_under_xdist_a_modules_shared_fixture_is_used_on_one_worker(tmp_path: Pa
     grouped = {worker for nodeid, worker in ran if nodeid.endswith("@" + nodeid.split("::")[0])}
     assert len([1 for nodeid, _ in ran if "@" in nodeid]) == 12
     assert len(grouped) == 1
+
+
+def _include_conftest():
+    """tests/include/conftest.py, imported under its own name."""
+    import importlib.util
+
+    path = REPO_ROOT / "tests" / "include" / "conftest.py"
+    spec = importlib.util.spec_from_file_location("include_conftest", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def _make_slowly(data_dir: Path) -> str:
+    import time
+
+    with (data_dir.parent / "makers.txt").open("a") as makers:
+        makers.write(f"{os.getpid()}\n")
+    time.sleep(0.5)  # long enough for the other process to find the lock held
+    data_dir.mkdir()
+    return f"made in {data_dir}"
+
+
+def _share(root: Path, results: Path) -> None:
+    shared = _include_conftest().shared_by_workers(
+        root,
+        _make_slowly,
+        lambda made, path: path.write_text(made),
+        lambda data_dir, path: path.read_text(),
+    )
+    with results.open("a") as out:
+        out.write(shared + "\n")
+
+
+def test_the_synthetic_build_is_made_once_for_all_workers(tmp_path: Path):
+    import multiprocessing
+
+    root = tmp_path / "synthetic_build"
+    results = tmp_path / "results.txt"
+    context = multiprocessing.get_context("fork")
+    workers = [context.Process(target=_share, args=(root, results)) for _ in range(3)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+    assert [worker.exitcode for worker in workers] == [0, 0, 0]
+    assert len((root / "makers.txt").read_text().splitlines()) == 1
+    assert results.read_text().splitlines() == [f"made in {root / 'data'}"] * 3

@@ -65,7 +65,10 @@ class TaskLogTee(io.TextIOBase):
     def start_task(self, path: Path) -> None:
         with self._lock:
             # Appending: a task resumed after deferral keeps its first part.
-            self._task_file = path.open("a", encoding="utf-8", buffering=1)
+            # A file name in another encoding (lone surrogates) is logged as \xNN escapes.
+            self._task_file = path.open(
+                "a", encoding="utf-8", errors="backslashreplace", buffering=1
+            )
 
     def end_task(self) -> None:
         with self._lock:

@@ -10,9 +10,9 @@ are dataclasses of their own module and travel the same way through :func:`to_xc
 
 from __future__ import annotations
 
-from typing import Any, Self, TypeVar
+from typing import Annotated, Any, Self, TypeVar
 
-from pydantic import BaseModel, ConfigDict, NonNegativeInt, TypeAdapter
+from pydantic import AfterValidator, BaseModel, ConfigDict, NonNegativeInt, TypeAdapter
 
 
 def to_xcom(outcome: object, *, drop: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -77,11 +77,30 @@ class QualityGateSummary(Payload):
     validated: dict[str, str] = {}
 
 
+def encodable(text: str) -> str:
+    """``text`` with its lone surrogates as ``\\xNN`` escapes: a file name with bytes of
+    another encoding (``os.fsdecode`` keeps them as lone surrogates) cannot be sent as UTF-8
+    JSON, which XCom is."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        try:
+            raw = text.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:  # a surrogate that stands for no byte
+            return text.encode("utf-8", "backslashreplace").decode("utf-8")
+        return raw.decode("utf-8", "backslashreplace")
+    return text
+
+
+# Text that may name a landed file.
+EncodableStr = Annotated[str, AfterValidator(encodable)]
+
+
 class Attention(Payload):
     """One thing in a task that needs a person's attention (alerts.report_attention): what
     it is, how many rows it kept out of the warehouse (None: not known) and where to look."""
 
     task_id: str
-    what: str
+    what: EncodableStr
     rows_kept_out: NonNegativeInt | None = None
-    where: str | None = None
+    where: EncodableStr | None = None

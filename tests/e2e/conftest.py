@@ -10,15 +10,24 @@ their own. Now they share one, as it was right after those runs:
   its change;
 * should a reader come after such a test all the same (an explicit order on the command
   line, another plugin's reordering), it gets a new run, never a changed one.
+
+Readers of Airflow's REST API (test_monitoring_e2e, test_dbt_nodes_e2e) share one
+``airflow api-server`` on the unchanged run (:meth:`SharedDemoRun.api_server`), stopped
+before a test changes the run.
 """
 
 from __future__ import annotations
 
+import json
+import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 
 from social_leadership.settings import Settings, load_settings
@@ -38,14 +47,101 @@ class DemoRun:
     progress: tuple[tuple[float, str], ...]
 
 
+@dataclass(frozen=True)
+class ApiServer:
+    """An ``airflow api-server`` on loopback reading a demo run's Airflow home; ``token``
+    is the admin's, logged in as README says (the generated password file)."""
+
+    base_url: str
+    token: str
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _login(base_url: str, airflow_home: Path, server: subprocess.Popen, log: Path) -> str:
+    passwords = airflow_home / "simple_auth_manager_passwords.json.generated"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            ready = httpx.get(f"{base_url}/api/v2/monitor/health", timeout=5).is_success
+        except httpx.TransportError:
+            ready = False
+        if ready and passwords.is_file():
+            break
+        if server.poll() is not None or time.monotonic() > deadline:
+            raise TimeoutError(f"airflow api-server did not come up: {log.read_text()[-3000:]}")
+        time.sleep(0.5)
+    password = json.loads(passwords.read_text())["admin"]
+    response = httpx.post(
+        f"{base_url}/auth/token", json={"username": "admin", "password": password}, timeout=30
+    )
+    response.raise_for_status()
+    return response.json()["access_token"]
+
+
+def start_api_server(run: DemoRun) -> tuple[subprocess.Popen, ApiServer]:
+    from social_leadership.local_airflow import airflow_environment
+
+    port = _free_port()
+    log_path = run.settings.logs_dir / "api-server.log"
+    with log_path.open("w") as log:
+        server = subprocess.Popen(
+            [
+                str(Path(sys.executable).with_name("airflow")),
+                "api-server",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            env=airflow_environment(run.airflow_home),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        return server, ApiServer(base_url, _login(base_url, run.airflow_home, server, log_path))
+    except BaseException:
+        server.terminate()
+        server.wait(timeout=30)
+        raise
+
+
 class SharedDemoRun:
-    """The session's demo run, made on first use and again after a test changed it."""
+    """The session's demo run, made on first use and again after a test changed it; and
+    one API server on it for the tests that read the run through Airflow's REST API."""
 
     def __init__(self, tmp_path_factory: pytest.TempPathFactory) -> None:
         self._tmp_path_factory = tmp_path_factory
         self._run: DemoRun | None = None
         self._changed = False
         self.runs_made = 0
+        self._api: tuple[DemoRun, subprocess.Popen, ApiServer] | None = None
+        self.api_servers_started = 0
+
+    def api_server(self) -> ApiServer:
+        """The API server on the unchanged run (started on first use)."""
+        run = self.unchanged()
+        if self._api is None or self._api[0] is not run:
+            self.stop_api_server()
+            server, api = self._start_api_server(run)
+            self._api = (run, server, api)
+            self.api_servers_started += 1
+        return self._api[2]
+
+    def _start_api_server(self, run: DemoRun) -> tuple[subprocess.Popen, ApiServer]:
+        return start_api_server(run)
+
+    def stop_api_server(self) -> None:
+        if self._api is not None:
+            _, server, _ = self._api
+            self._api = None
+            server.terminate()
+            server.wait(timeout=30)
 
     def _new_run(self) -> DemoRun:
         from social_leadership.demo.run import run_pipeline
@@ -76,7 +172,9 @@ class SharedDemoRun:
         return self._run
 
     def to_change(self) -> DemoRun:
-        """The run for a test that changes it (once changed, readers get a new one)."""
+        """The run for a test that changes it (once changed, readers get a new one); its
+        API server is stopped first: no reader is left to use it."""
+        self.stop_api_server()
         if self._run is None:
             self._run = self._new_run()
         self._changed = True
@@ -84,8 +182,12 @@ class SharedDemoRun:
 
 
 @pytest.fixture(scope="session")
-def shared_demo_run(tmp_path_factory: pytest.TempPathFactory) -> SharedDemoRun:
-    return SharedDemoRun(tmp_path_factory)
+def shared_demo_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SharedDemoRun]:
+    shared = SharedDemoRun(tmp_path_factory)
+    try:
+        yield shared
+    finally:
+        shared.stop_api_server()
 
 
 @pytest.fixture

@@ -2,9 +2,10 @@
 real SMTP server (aiosmtpd) and a real HTTP receiver on loopback, once per run.
 
 Runs, sharing both receivers: a ``survey_ingest`` run with a bad file (quarantined, the
-run succeeds); a ``platform_metrics`` run whose ``load_roster`` fails on every one of its
-three tries; a ``warehouse_build`` run whose quality gate fails; and a ``survey_ingest``
-run without the connections (nothing is sent, the run still succeeds).
+run succeeds) and then, in the same Airflow process, a ``platform_metrics`` run whose
+``load_roster`` fails on every one of its three tries; a ``survey_ingest`` run without the
+connections (nothing is sent, the run still succeeds); and a ``warehouse_build`` run whose
+quality gate fails.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
 from social_leadership.local_airflow import AirflowCommandError, airflow_environment, run_dags
+from social_leadership.local_airflow_process import RESULT_PREFIX as RESULT
 from social_leadership.settings import load_settings
 
 pytestmark = pytest.mark.e2e
@@ -70,12 +72,17 @@ class Receiver(BaseHTTPRequestHandler):
         pass
 
 
-def run(dag_id: str, env: dict[str, str], logs_dir: Path) -> str:
+def run(dag_ids: str | list[str], env: dict[str, str], logs_dir: Path) -> str:
     try:
-        run_dags([dag_id], env, logs_dir)
+        run_dags([dag_ids] if isinstance(dag_ids, str) else dag_ids, env, logs_dir)
     except AirflowCommandError:
         return "failed"
     return "success"
+
+
+def _mail_dag(raw: bytes) -> str:
+    """The DAG id an alert mail is about (its subject: ``[social-leadership] <dag_id> ...``)."""
+    return message_from_bytes(raw)["Subject"].split()[1]
 
 
 def write_bad_survey(survey_dir: Path, name: str) -> None:
@@ -146,11 +153,36 @@ def alerts(tmp_path_factory):
                     (logs / "airflow-dags-test.log").read_text(errors="replace"),
                 )
 
-            write_bad_survey(settings.survey_dir, "broken_wave.csv")
-            observe("quarantine", "survey_ingest", env, settings.logs_dir / "quarantine")
+            def observe_each(labels: dict[str, str], run_env, logs):
+                """The DAGs (label: DAG id) run one after another in one Airflow process
+                (its start-up paid once), each DAG's alerts told apart by its id."""
+                mails, calls = len(mailbox.messages), len(Receiver.calls)
+                run(list(labels.values()), run_env, logs)
+                log = (logs / "airflow-dags-test.log").read_text(errors="replace")
+                states = dict(
+                    line.split()[1:3] for line in log.splitlines() if line.startswith(RESULT)
+                )
+                new_mails, new_calls = mailbox.messages[mails:], Receiver.calls[calls:]
+                for label, dag_id in labels.items():
+                    seen[label] = (
+                        "success" if states.get(dag_id) == "success" else "failed",
+                        [m for m in new_mails if _mail_dag(m[1]) == dag_id],
+                        [c for c in new_calls if c[1]["slw"]["dag_id"] == dag_id],
+                        log,
+                    )
+                # Every alert is about one of these DAGs: none is left out of the tests.
+                assert sum(len(seen[label][1]) for label in labels) == len(new_mails)
+                assert sum(len(seen[label][2]) for label in labels) == len(new_calls)
 
+            # A quarantined file (survey_ingest succeeds), then a roster that is not there
+            # (platform_metrics' load_roster fails on every try).
+            write_bad_survey(settings.survey_dir, "broken_wave.csv")
             missing_roster = {**env, "SLW_ROSTER_PATH": str(tmp / "no_such_roster.csv")}
-            observe("failed_task", "platform_metrics", missing_roster, settings.logs_dir / "fail")
+            observe_each(
+                {"quarantine": "survey_ingest", "failed_task": "platform_metrics"},
+                missing_roster,
+                settings.logs_dir / "quarantine_and_fail",
+            )
 
             write_bad_survey(settings.survey_dir, "another_broken_wave.csv")
             observe("no_connections", "survey_ingest", base_env, settings.logs_dir / "noconn")

@@ -10,11 +10,7 @@ skipped runs again.
 from __future__ import annotations
 
 import json
-import socket
 import sqlite3
-import subprocess
-import sys
-import time
 import urllib.parse
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,17 +29,10 @@ def pipeline(demo_run):
     return demo_run.settings, demo_run.airflow_home
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class RestApi:
     """A token-authenticated client of Airflow's /api/v2 on loopback."""
 
-    def __init__(self, base_url: str) -> None:
-        token = httpx.get(f"{base_url}/auth/token", timeout=30).json()["access_token"]
+    def __init__(self, base_url: str, token: str) -> None:
         self.client = httpx.Client(
             base_url=f"{base_url}/api/v2/",
             headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
@@ -58,49 +47,10 @@ class RestApi:
 
 @pytest.fixture(scope="module")
 def rest_api(shared_demo_run):
-    """``airflow api-server`` on the demo run's Airflow home, every user an admin."""
-    from social_leadership.local_airflow import airflow_environment
-
-    run = shared_demo_run.unchanged()
-    settings, airflow_home = run.settings, run.airflow_home
-    port = _free_port()
-    env = airflow_environment(
-        airflow_home, {"AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True"}
-    )
-    log_path = settings.logs_dir / "api-server.log"
-    with log_path.open("w") as log_file:
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "airflow",
-                "api-server",
-                "-H",
-                "127.0.0.1",
-                "-p",
-                str(port),
-                "-w",
-                "1",
-            ],
-            env=env,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                httpx.get(f"{base_url}/api/v2/monitor/health", timeout=5).raise_for_status()
-                break
-            except httpx.HTTPError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"api-server did not start: {log_path.read_text()[-3000:]}")
-                time.sleep(0.5)
-        yield RestApi(base_url)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    """The session's ``airflow api-server`` on the demo run's Airflow home, as the UI would
+    read it (tests/e2e/conftest.py), logged in as admin."""
+    server = shared_demo_run.api_server()
+    return RestApi(server.base_url, server.token)
 
 
 def _latest_run_id(airflow_home: Path) -> str:

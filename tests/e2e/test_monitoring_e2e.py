@@ -11,11 +11,6 @@ dbt docs with their catalog and GX Data Docs in ``SLW_DOCS_DIR``, which the summ
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
 from urllib.parse import quote
 
 import duckdb
@@ -25,12 +20,6 @@ import pytest
 pytestmark = pytest.mark.e2e
 
 DEMO_DAGS = ("survey_ingest", "platform_metrics", "warehouse_build")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class AirflowApi:
@@ -60,61 +49,15 @@ class AirflowApi:
         return "\n".join(str(line.get("event", "")) for line in content)
 
 
-def _login(base_url: str, airflow_home: Path, deadline: float) -> str:
-    passwords = airflow_home / "simple_auth_manager_passwords.json.generated"
-    while True:
-        try:
-            ready = httpx.get(f"{base_url}/api/v2/monitor/health", timeout=5).is_success
-        except httpx.TransportError:
-            ready = False
-        if ready and passwords.is_file():
-            break
-        if time.monotonic() > deadline:
-            raise TimeoutError("airflow api-server did not come up")
-        time.sleep(0.5)
-    password = json.loads(passwords.read_text())["admin"]
-    response = httpx.post(
-        f"{base_url}/auth/token", json={"username": "admin", "password": password}, timeout=30
-    )
-    response.raise_for_status()
-    return response.json()["access_token"]
-
-
 @pytest.fixture(scope="module")
-def monitored(tmp_path_factory, shared_demo_run):
-    # The session's demo run (tests/e2e/conftest.py): the DAGs, then survey_ingest again.
+def monitored(shared_demo_run):
+    # The session's demo run (tests/e2e/conftest.py): the DAGs, then survey_ingest again;
+    # and its API server, logged in as admin with the generated password.
     run = shared_demo_run.unchanged()
-    tmp = tmp_path_factory.mktemp("monitoring")
+    server = shared_demo_run.api_server()
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("SLW_DATA_DIR", str(run.settings.data_dir))
-        from social_leadership.local_airflow import airflow_environment
-
-        settings = run.settings
-        airflow_home = run.airflow_home
-
-        port = _free_port()
-        log = (tmp / "api-server.log").open("w")
-        server = subprocess.Popen(
-            [
-                str(Path(sys.executable).with_name("airflow")),
-                "api-server",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
-            env=airflow_environment(airflow_home),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            base_url = f"http://127.0.0.1:{port}"
-            token = _login(base_url, airflow_home, time.monotonic() + 120)
-            yield settings, airflow_home, AirflowApi(base_url, token)
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
-            log.close()
+        yield run.settings, run.airflow_home, AirflowApi(server.base_url, server.token)
 
 
 def test_the_dags_are_unpaused_after_a_run(monitored):

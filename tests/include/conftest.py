@@ -19,17 +19,25 @@ and one wholly real. The survey rows ask ceo_clear_stand: a global figure and Ge
 
 from __future__ import annotations
 
+import dataclasses
+import fcntl
+import json
+import os
 import shutil
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
 from social_leadership.dbt_runner import DbtResult, run_dbt
 from social_leadership.settings import Settings, load_settings
 from social_leadership.warehouse import connect, transaction
+
+T = TypeVar("T")
 
 DAY_ZERO = date(2025, 1, 1)
 LAST_DAY = 34
@@ -221,14 +229,7 @@ class BuiltWarehouse:
         return day(number)
 
 
-@pytest.fixture(scope="session")
-def synthetic_built_warehouse(tmp_path_factory: pytest.TempPathFactory) -> BuiltWarehouse:
-    """One real ``dbt build`` per test session over the synthetic raw dataset.
-
-    Tests only read it (or copy it with ``copied_built_warehouse``). The SLW_* variables
-    are restored before the first test runs: everything needed travels in ``settings``.
-    """
-    data_dir = tmp_path_factory.mktemp("slw_data")
+def _build_synthetic(data_dir: Path) -> BuiltWarehouse:
     with pytest.MonkeyPatch.context() as monkeypatch:
         settings = settings_for_data_dir(monkeypatch, data_dir)
         load_synthetic_raw(settings.warehouse_path)
@@ -236,6 +237,66 @@ def synthetic_built_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Built
         build = run_dbt(["build"], settings, log_path=settings.logs_dir / "dbt_build.log")
         seconds = (datetime.now(tz=UTC) - started).total_seconds()
     return BuiltWarehouse(settings=settings, build=build, build_seconds=seconds)
+
+
+def _dump_built(built: BuiltWarehouse, path: Path) -> None:
+    path.write_text(
+        json.dumps({"build": dataclasses.asdict(built.build), "seconds": built.build_seconds}),
+        encoding="utf-8",
+    )
+
+
+def _load_built(data_dir: Path, path: Path) -> BuiltWarehouse:
+    saved = json.loads(path.read_text(encoding="utf-8"))
+    build = saved["build"]
+    build["args"] = tuple(build["args"])
+    build["failing_nodes"] = tuple(build["failing_nodes"])
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        settings = settings_for_data_dir(monkeypatch, data_dir)
+    return BuiltWarehouse(
+        settings=settings, build=DbtResult(**build), build_seconds=saved["seconds"]
+    )
+
+
+def shared_by_workers(root: Path, make: Callable[[Path], T], dump, load) -> T:
+    """``make(root / "data")`` once for every process of a test run that asks: the first
+    makes it while holding ``root``'s lock and records it with ``dump(made, path)``; the
+    others wait for the lock and get ``load(root / "data", path)``."""
+    root.mkdir(parents=True, exist_ok=True)
+    record = root / "made.json"
+    with (root / "lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if record.is_file():
+                return load(root / "data", record)
+            made = make(root / "data")
+            dump(made, record)
+            return made
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def shared_build_root(tmp_path_factory: pytest.TempPathFactory) -> Path | None:
+    """Where the workers of this run (pytest-xdist) share the synthetic build: their common
+    temporary directory; None without workers."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return None
+    return tmp_path_factory.getbasetemp().parent / "synthetic_build"
+
+
+@pytest.fixture(scope="session")
+def synthetic_built_warehouse(tmp_path_factory: pytest.TempPathFactory) -> BuiltWarehouse:
+    """One real ``dbt build`` per test run over the synthetic raw dataset, shared by the
+    xdist workers (the first to need it builds it, the others wait for it).
+
+    Tests only read it (read-only connections, from several processes at once) or copy it
+    with ``copied_built_warehouse``. The SLW_* variables are restored before the first test
+    runs: everything needed travels in ``settings``.
+    """
+    root = shared_build_root(tmp_path_factory)
+    if root is None:
+        return _build_synthetic(tmp_path_factory.mktemp("slw_data"))
+    return shared_by_workers(root, _build_synthetic, _dump_built, _load_built)
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import threading
 from datetime import timedelta
 from email import message_from_bytes
@@ -241,3 +242,19 @@ def test_attention_outside_an_airflow_task_is_logged_not_raised(caplog):
     with caplog.at_level("WARNING", logger="social_leadership.alerts"):
         report_attention([fact])
     assert "quality gate failed" in caplog.text
+
+
+def test_a_file_name_in_another_encoding_can_be_alerted():
+    # A landed file named in Latin-1 reaches Python as lone surrogates (os.fsdecode): XCom
+    # stores JSON as UTF-8, which cannot encode them, so the task reporting the quarantined
+    # file failed and its DAG run waited for a retry.
+    name = os.fsdecode("r\u00e9sum\u00e9.csv".encode("latin-1"))
+    fact = Attention(
+        task_id="ingest_surveys", what=f"survey file {name} quarantined", where=f"/q/{name}"
+    )
+    payload = fact.to_xcom()
+    json.dumps(payload, ensure_ascii=False).encode("utf-8")  # as the Task SDK sends it
+    assert payload["what"] == "survey file r\\xe9sum\\xe9.csv quarantined"
+    assert payload["where"] == "/q/r\\xe9sum\\xe9.csv"
+    # Anything decodable is kept as it is.
+    assert Attention(task_id="t", what="Zürich ✓").to_xcom()["what"] == "Zürich ✓"

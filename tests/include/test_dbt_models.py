@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pytest
+from conftest import shared_build_root
 
 from social_leadership.dbt_runner import DbtError, run_dbt
 from social_leadership.settings import load_settings
@@ -376,3 +378,18 @@ def test_summary_prints_the_country_comparison(marts: duckdb.DuckDBPyConnection)
     assert "33%" in by_country["DE"]
     assert "63% (own 2019)" in by_country["DE"]
     assert "76% (global 2019)" in by_country["US"]
+
+
+def test_the_xdist_workers_share_one_build(
+    synthetic_built_warehouse: BuiltWarehouse, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    # Under `make test` (pytest-xdist) one worker builds, the others read the same files.
+    root = shared_build_root(tmp_path_factory)
+    if root is None:
+        assert "PYTEST_XDIST_WORKER" not in os.environ
+        assert synthetic_built_warehouse.settings.data_dir.is_relative_to(
+            tmp_path_factory.getbasetemp()
+        )
+    else:
+        assert synthetic_built_warehouse.settings.data_dir == root / "data"
+        assert (root / "made.json").is_file()

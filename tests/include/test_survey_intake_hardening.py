@@ -14,6 +14,7 @@ import io
 import json
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -777,6 +778,14 @@ def test_survey_ingest_dag_succeeds_and_quarantines_whatever_lands(tmp_path):
     )
 
     run_dags(["survey_ingest"], env, tmp_path / "logs")
+
+    # On the first try: a retry would hide a file that fails the task (and wait for it).
+    with sqlite3.connect(tmp_path / "airflow_home" / "airflow.db") as meta:
+        tries = meta.execute(
+            "select task_id, try_number, state from task_instance "
+            "where dag_id = 'survey_ingest' and task_id = 'ingest_surveys'"
+        ).fetchall()
+    assert tries == [("ingest_surveys", 1, "success")]
 
     reports = list((data_dir / "quarantine" / "surveys").glob("*/report.json"))
     assert len(reports) == 6
