@@ -238,17 +238,39 @@ def published_bench_warehouses(root: Path) -> dict[str, Settings]:
             published[label] = settings
         return published
     warehouses = build_bench_warehouses(root)
+    first_gates = {}
     for label, settings in warehouses.items():
         started = time.perf_counter()
-        gate_in_child(settings.data_dir, "bench-initial")
+        first_gates[label] = gate_in_child(settings.data_dir, "bench-initial")
         gated = time.perf_counter() - started
         first = publish_in_child(settings.data_dir, "bench-initial")
         print(
-            f"{label}: first (full) gate {gated:.1f}s, publish {first['seconds']:.1f}s",
+            f"{label}: first (full) gate {gated:.1f}s (peak "
+            f"{first_gates[label]['peak_bytes'] / 2**20:,.0f} MiB), publish "
+            f"{first['seconds']:.1f}s",
             flush=True,
         )
         _to_cache(cache, f"{label}-published", root, source=label)
+    _FIRST_GATES.update(first_gates)
+    if cache is not None:
+        (cache / FIRST_GATES_FILE).write_text(json.dumps(first_gates), encoding="utf-8")
     return warehouses
+
+
+# What the first gate of each published bench warehouse validated and its peak memory
+# (bench daily_memory's whole validation): kept in the run's cache with the published
+# folders, and here for a run without a cache.
+FIRST_GATES_FILE = "first-gates.json"
+_FIRST_GATES: dict[str, dict[str, Any]] = {}
+
+
+def first_gates() -> dict[str, dict[str, Any]]:
+    """Per warehouse label, the first gate's ``validated`` and ``peak_bytes``, as
+    :func:`published_bench_warehouses` measured them in this process or this run."""
+    cache = _cache_dir()
+    if not _FIRST_GATES and cache is not None and (cache / FIRST_GATES_FILE).is_file():
+        _FIRST_GATES.update(json.loads((cache / FIRST_GATES_FILE).read_text(encoding="utf-8")))
+    return dict(_FIRST_GATES)
 
 
 def _cache_dir() -> Path | None:
@@ -305,10 +327,17 @@ print(json.dumps({"seconds": seconds, "peak_bytes": peak_bytes()}))
 """
 
 
-def run_child(code: str, data_dir: Path, *args: str) -> dict[str, float]:
+def run_child(code: str, data_dir: Path, *args: str) -> dict[str, Any]:
     """Run ``code`` in a fresh Python process on ``data_dir``; its last stdout line is JSON.
     The code can call ``peak_bytes()``."""
-    env = {**os.environ, "SLW_DATA_DIR": str(data_dir), "PYTHONPATH": str(INCLUDE)}
+    env = {
+        **os.environ,
+        "SLW_DATA_DIR": str(data_dir),
+        "PYTHONPATH": str(INCLUDE),
+        # The setting's default, whatever the caller's environment says: a daily gate
+        # validates the days rebuilt, the first gate of a warehouse everything.
+        "SLW_QUALITY_FULL_EVERY_DAYS": str(FULL_EVERY_DAYS),
+    }
     completed = subprocess.run(
         [sys.executable, "-c", CHILD_PRELUDE + code, *args],
         env=env,
@@ -321,7 +350,7 @@ def run_child(code: str, data_dir: Path, *args: str) -> dict[str, float]:
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
-def publish_in_child(data_dir: Path, run_id: str) -> dict[str, float]:
+def publish_in_child(data_dir: Path, run_id: str) -> dict[str, Any]:
     """Publish the warehouse of ``data_dir`` in a fresh process, as an Airflow task would:
     the publish's seconds and the process's peak memory."""
     return run_child(_PUBLISH_CHILD, data_dir, run_id)
@@ -341,7 +370,8 @@ def add_next_day(settings: Settings, day: date) -> None:
         add_days(con, day, 1)
 
 
-# The quality gate, in a fresh process as its Airflow task runs it (imports included).
+# The quality gate, in a fresh process as its Airflow task runs it (imports included):
+# what it validated (whole tables or the days rebuilt) and the process's peak memory.
 _GATE_CHILD = """
 import json, sys
 from social_leadership.docs_site import pending_gx_dir
@@ -349,44 +379,110 @@ from social_leadership.quality import check_marts
 from social_leadership.settings import load_settings
 settings = load_settings()
 report = check_marts(settings, sys.argv[1], data_docs_dir=pending_gx_dir(settings, sys.argv[1]))
-print(json.dumps({"checks": len(report.results), "failed": [c.table_name for c in report.failed]}))
+print(json.dumps({
+    "checks": len(report.results),
+    "failed": [c.table_name for c in report.failed],
+    "validated": report.validated,
+    "peak_bytes": peak_bytes(),
+}))
 """
+
+# quality_full_every_days' default (the weekly whole validation), read from the settings'
+# definition so the benches follow it.
+FULL_EVERY_DAYS = next(
+    f.default for f in dataclasses.fields(Settings) if f.name == "quality_full_every_days"
+)
+
+# dbt as the venv's `dbt` script runs it, recording its own peak in BENCH_DBT_PEAK_FILE.
+DBT_WRAPPER = (
+    CHILD_PRELUDE
+    + """
+import atexit, os, sys
+def _record():
+    with open(os.environ["BENCH_DBT_PEAK_FILE"], "w", encoding="ascii") as out:
+        out.write(str(peak_bytes()))
+atexit.register(_record)
+from dbt.cli.main import cli
+sys.argv[0] = "dbt"
+sys.exit(cli())
+"""
+)
+
+# The daily `dbt build`, in a fresh process as its Airflow task runs it, dbt in its own
+# process below (through DBT_WRAPPER): the build's own seconds (run_dbt, as when the bench
+# called it itself), the task process's peak memory and dbt's.
+_BUILD_CHILD = """
+import json, os, sys, tempfile, time
+from social_leadership import dbt_runner
+from social_leadership.settings import load_settings
+settings = load_settings()
+dbt_runner.dbt_command = lambda: [sys.executable, "-c", sys.argv[1]]
+with tempfile.TemporaryDirectory() as tmp:
+    os.environ["BENCH_DBT_PEAK_FILE"] = peak_file = os.path.join(tmp, "peak")
+    started = time.perf_counter()
+    dbt_runner.run_dbt(["build"], settings)
+    seconds = time.perf_counter() - started
+    with open(peak_file, encoding="ascii") as recorded:
+        dbt_peak = int(recorded.read())
+print(json.dumps({"seconds": seconds, "dbt_peak_bytes": dbt_peak, "peak_bytes": peak_bytes()}))
+"""
+
+
+def build_in_child(data_dir: Path) -> dict[str, Any]:
+    """The daily ``dbt build`` of ``data_dir`` in a fresh process (see ``_BUILD_CHILD``)."""
+    return run_child(_BUILD_CHILD, data_dir, DBT_WRAPPER)
+
 
 # The bench warehouses hold no survey data: the gate fails the survey marts (empty), which
 # the publish, run directly, does not mind; any other failure stops the bench.
 EXPECTED_GATE_FAILURES = frozenset({"fct_survey_results", "fct_country_expectations_yearly"})
 
 
-def gate_in_child(data_dir: Path, run_id: str) -> None:
-    failed = set(run_child(_GATE_CHILD, data_dir, run_id)["failed"])
+def gate_in_child(data_dir: Path, run_id: str) -> dict[str, Any]:
+    """The quality gate of ``data_dir`` in a fresh process: what it validated (table: scope)
+    and its peak memory; raises when a mart other than the empty survey marts failed."""
+    gated = run_child(_GATE_CHILD, data_dir, run_id)
+    failed = set(gated["failed"])
     if failed - EXPECTED_GATE_FAILURES:
         raise RuntimeError(f"quality gate failed on {sorted(failed)}")
+    return {"validated": gated["validated"], "peak_bytes": gated["peak_bytes"]}
+
+
+def validated_whole(validated: dict[str, str]) -> bool | None:
+    """True when a gate validated every daily fact whole, False when each only the days
+    rebuilt, None when it validated neither (or a mix)."""
+    whole = {scope.startswith("whole table") for scope in validated.values()}
+    return whole.pop() if len(whole) == 1 else None
 
 
 DAILY_ROUNDS = 3
 DAILY_STEPS = ("dbt", "gate", "publish")
 
 
-def one_day(settings: Settings, run_id: str) -> dict[str, float]:
+def one_day(settings: Settings, run_id: str) -> dict[str, Any]:
     """One day's work on a bench warehouse whose new day has arrived: the daily
     ``dbt build``, then the quality gate and the publish, each in a fresh process as
-    Airflow tasks are. Wall-clock seconds of each step (process start-up included), and the
-    publish's own seconds and peak memory as :func:`publish_in_child` measures them."""
-    from social_leadership.dbt_runner import run_dbt
-
-    seconds: dict[str, float] = {}
+    Airflow tasks are. Seconds of each step: the build's own (``run_dbt``, process
+    start-up not counted, as when the bench ran it itself), the gate's and the publish's
+    wall clock (start-up and imports included), and the publish's own seconds as
+    :func:`publish_in_child` measures them. Peak memory (``VmHWM``) of each step's process
+    and of dbt's (``*_peak_bytes``, bench daily_memory's), and what the gate validated."""
+    day: dict[str, Any] = {}
+    built = build_in_child(settings.data_dir)
+    day["dbt"] = built["seconds"]
+    day["build_peak_bytes"] = built["peak_bytes"]
+    day["dbt_peak_bytes"] = built["dbt_peak_bytes"]
     started = time.perf_counter()
-    run_dbt(["build"], settings)
-    seconds["dbt"] = time.perf_counter() - started
-    started = time.perf_counter()
-    gate_in_child(settings.data_dir, run_id)
-    seconds["gate"] = time.perf_counter() - started
+    gated = gate_in_child(settings.data_dir, run_id)
+    day["gate"] = time.perf_counter() - started
+    day["gate_peak_bytes"] = gated["peak_bytes"]
+    day["gate_validated"] = gated["validated"]
     started = time.perf_counter()
     published = publish_in_child(settings.data_dir, run_id)
-    seconds["publish"] = time.perf_counter() - started
-    seconds["publish_own"] = published["seconds"]
-    seconds["publish_peak_bytes"] = published["peak_bytes"]
-    return seconds
+    day["publish"] = time.perf_counter() - started
+    day["publish_own"] = published["seconds"]
+    day["publish_peak_bytes"] = published["peak_bytes"]
+    return day
 
 
 def cached_measurement(key: str, measure: Callable[[], Any]) -> Any:
@@ -403,22 +499,29 @@ def cached_measurement(key: str, measure: Callable[[], Any]) -> Any:
     return measured
 
 
-def daily_rounds(root: Path) -> dict[str, list[dict[str, float]]]:
+def daily_rounds(root: Path) -> dict[str, list[dict[str, Any]]]:
     """One day's work (:func:`one_day`) in each bench warehouse, ``DAILY_ROUNDS`` rounds,
     the 3-year and 30-day warehouses alternating, from :func:`published_bench_warehouses`
     (an untimed first, full, gate and publish of each); per warehouse label, each round's
     :func:`one_day` figures.
 
     bench daily_growth times the whole day, incremental_build its ``dbt build``,
-    publish_growth its publish: the same rounds serve all three in one ``make bench`` (the
-    first to run measures them, the run's cache keeps them), since each round's steps run
-    one after the other, each timed alone."""
+    publish_growth its publish, daily_memory takes each step's peak memory: the same rounds
+    serve all four in one ``make bench`` (the first to run measures them, the run's cache
+    keeps them), since each round's steps run one after the other, each timed and measured
+    alone."""
+    return daily_run(root)["rounds"]
+
+
+def daily_run(root: Path) -> dict[str, Any]:
+    """:func:`daily_rounds` (``rounds``) and, per warehouse label, what its first gate
+    validated and its peak memory (``first_gates``, see :func:`first_gates`)."""
     return cached_measurement("daily-rounds", lambda: _measure_daily_rounds(root))
 
 
-def _measure_daily_rounds(root: Path) -> dict[str, list[dict[str, float]]]:
+def _measure_daily_rounds(root: Path) -> dict[str, Any]:
     warehouses = published_bench_warehouses(root)
-    rounds: dict[str, list[dict[str, float]]] = {label: [] for label in warehouses}
+    rounds: dict[str, list[dict[str, Any]]] = {label: [] for label in warehouses}
     for round_no in range(1, DAILY_ROUNDS + 1):
         new_day = LAST_HISTORY_DAY + timedelta(days=round_no)
         for label, settings in warehouses.items():
@@ -437,4 +540,4 @@ def _measure_daily_rounds(root: Path) -> dict[str, list[dict[str, float]]]:
         )
     for label, settings in warehouses.items():
         print(f"{label} rows: {row_counts(settings.warehouse_path)}", flush=True)
-    return rounds
+    return {"rounds": rounds, "first_gates": first_gates()}

@@ -10,7 +10,9 @@ pays them every day). The ratio is the median 3-year day over the median 30-day 
 each step works on the days that changed, a day costs about the same on both.
 
 The rounds are bench/_common.daily_rounds: in one `make bench`, incremental_build and
-publish_growth read their `dbt build` and publish times from the same rounds.
+publish_growth read their `dbt build` and publish times from the same rounds, and
+daily_memory each step's peak memory (the `dbt build` runs in a fresh process too, dbt
+below it, timed by `run_dbt` inside it as when the bench ran it itself).
 """
 
 from __future__ import annotations

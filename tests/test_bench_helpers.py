@@ -3,6 +3,7 @@ process, and the check that keeps bench report_growth from timing an empty repor
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 from datetime import date
@@ -92,3 +93,50 @@ def test_a_measurement_is_taken_once_per_bench_run_and_read_back_by_later_benchm
     monkeypatch.delenv(_common.CACHE_VARIABLE)
     _common.cached_measurement("daily-rounds", measure)
     assert taken == [1, 1]
+
+
+def test_daily_memory_reads_its_peaks_from_the_shared_daily_rounds_without_building(
+    tmp_path, monkeypatch, capsys
+):
+    import bench_daily_memory
+
+    def no_build(*args, **kwargs):
+        raise AssertionError("daily_memory built a warehouse of its own")
+
+    monkeypatch.setattr(_common, "generate_warehouse", no_build)
+    monkeypatch.setattr(_common, "_measure_daily_rounds", no_build)
+    mib = 2**20
+
+    def day(build, dbt, gate, publish):
+        return {
+            "build_peak_bytes": build * mib,
+            "dbt_peak_bytes": dbt * mib,
+            "gate_peak_bytes": gate * mib,
+            "gate_validated": {"fct_executive_reach_daily": "from 2026-06-21"},
+            "publish_peak_bytes": publish * mib,
+        }
+
+    whole = {"fct_executive_reach_daily": "whole table: first gate"}
+    (tmp_path / "daily-rounds.json").write_text(
+        json.dumps(
+            {
+                # The largest stage of any round counts: dbt's 600 at 3 years, the
+                # publish's 500 at 30 days.
+                "rounds": {
+                    "3y": [day(100, 600, 400, 450), day(100, 550, 420, 460)],
+                    "30d": [day(100, 300, 350, 500), day(100, 310, 360, 480)],
+                },
+                "first_gates": {
+                    "3y": {"validated": whole, "peak_bytes": 900 * mib},
+                    "30d": {"validated": whole, "peak_bytes": 400 * mib},
+                },
+            }
+        ),
+        encoding="utf-8",
+    )
+    monkeypatch.setenv(_common.CACHE_VARIABLE, str(tmp_path))
+
+    assert bench_daily_memory.main() == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[-1] == "BENCH daily_memory ratio=1.200 bound=1.5 ok"
+    assert "3y: first gate (whole validation) 900 MiB" in out
