@@ -40,7 +40,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import _common
-from _common import CHILD_PRELUDE, INCLUDE
+from _common import CHILD_PRELUDE, DBT_WRAPPER, INCLUDE
 
 from social_leadership.roster import ACCOUNT_COLUMNS, ROSTER_COLUMNS
 from social_leadership.settings import BUNDLED_DATA_DIR
@@ -122,21 +122,6 @@ def write_roster_rows(rows: list[dict[str, str]], path: Path) -> None:
 
 # --- the stages, each in a fresh process ---------------------------------------------
 
-# dbt as the venv's `dbt` script runs it, recording its own peak in SIZING_DBT_PEAK_FILE.
-_DBT = (
-    CHILD_PRELUDE
-    + """
-import atexit, os, sys
-def _record():
-    with open(os.environ["SIZING_DBT_PEAK_FILE"], "w", encoding="ascii") as out:
-        out.write(str(peak_bytes()))
-atexit.register(_record)
-from dbt.cli.main import cli
-sys.argv[0] = "dbt"
-sys.exit(cli())
-"""
-)
-
 _STAGE = (
     CHILD_PRELUDE
     + """
@@ -163,7 +148,7 @@ def build(run_id):
         plan = dbt_runner.plan_build(con, settings.dbt_project_dir)
     started_at = datetime.now(UTC)
     with tempfile.TemporaryDirectory() as tmp:
-        os.environ["SIZING_DBT_PEAK_FILE"] = peak_file = os.path.join(tmp, "peak")
+        os.environ["BENCH_DBT_PEAK_FILE"] = peak_file = os.path.join(tmp, "peak")
         result = dbt_runner.run_dbt(plan.args, settings)
         with open(peak_file, encoding="ascii") as recorded:
             out["dbt_peak"] = max(out["dbt_peak"], int(recorded.read()))
@@ -313,7 +298,7 @@ def run_stage(data_dir: Path, stage: str, run_id: str, arg: dict | None = None) 
             _STAGE,
             stage,
             run_id,
-            json.dumps({**(arg or {}), "dbt_wrapper": _DBT}),
+            json.dumps({**(arg or {}), "dbt_wrapper": DBT_WRAPPER}),
         ],
         env=env,
         capture_output=True,
