@@ -327,9 +327,11 @@ print(json.dumps({"seconds": seconds, "peak_bytes": peak_bytes()}))
 """
 
 
-def run_child(code: str, data_dir: Path, *args: str) -> dict[str, Any]:
-    """Run ``code`` in a fresh Python process on ``data_dir``; its last stdout line is JSON.
-    The code can call ``peak_bytes()``."""
+def run_child(
+    code: str, data_dir: Path, *args: str, env: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """Run ``code`` in a fresh Python process on ``data_dir`` (``env``: more variables);
+    its last stdout line is JSON. The code can call ``peak_bytes()``."""
     env = {
         **os.environ,
         "SLW_DATA_DIR": str(data_dir),
@@ -337,6 +339,7 @@ def run_child(code: str, data_dir: Path, *args: str) -> dict[str, Any]:
         # The setting's default, whatever the caller's environment says: a daily gate
         # validates the days rebuilt, the first gate of a warehouse everything.
         "SLW_QUALITY_FULL_EVERY_DAYS": str(FULL_EVERY_DAYS),
+        **(env or {}),
     }
     completed = subprocess.run(
         [sys.executable, "-c", CHILD_PRELUDE + code, *args],

@@ -32,7 +32,6 @@ import csv
 import dataclasses
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,7 +39,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import _common
-from _common import CHILD_PRELUDE, DBT_WRAPPER, INCLUDE
+from _common import DBT_WRAPPER, run_child
 
 from social_leadership.roster import ACCOUNT_COLUMNS, ROSTER_COLUMNS
 from social_leadership.settings import BUNDLED_DATA_DIR
@@ -122,9 +121,7 @@ def write_roster_rows(rows: list[dict[str, str]], path: Path) -> None:
 
 # --- the stages, each in a fresh process ---------------------------------------------
 
-_STAGE = (
-    CHILD_PRELUDE
-    + """
+_STAGE = """
 import json, os, sys, tempfile, time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -276,40 +273,29 @@ out["seconds"] = time.perf_counter() - started
 out["peak"] = peak_bytes()
 print(json.dumps(out))
 """
-)
 
 
 def run_stage(data_dir: Path, stage: str, run_id: str, arg: dict | None = None) -> dict:
     """Run ``stage`` in a fresh process on ``data_dir``; its result, with ``wall``: the
     process's seconds, start-up and imports included."""
     env = {
-        **os.environ,
-        "SLW_DATA_DIR": str(data_dir),
         "SLW_ROSTER_PATH": str(data_dir / "roster.csv"),
-        "PYTHONPATH": str(INCLUDE),
         # Only the setup loads the demo's survey microdata; the day runs as in production.
         "SLW_DEMO": "1" if stage == "setup" else "0",
     }
     started = time.perf_counter()
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-c",
+    try:
+        result = run_child(
             _STAGE,
+            data_dir,
             stage,
             run_id,
             json.dumps({**(arg or {}), "dbt_wrapper": DBT_WRAPPER}),
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    wall = time.perf_counter() - started
-    if completed.returncode != 0:
-        raise RuntimeError(f"sizing stage {stage} failed:\n{completed.stderr[-4000:]}")
-    result = json.loads(completed.stdout.strip().splitlines()[-1])
-    result["wall"] = wall
+            env=env,
+        )
+    except RuntimeError as error:
+        raise RuntimeError(f"sizing stage {stage} failed: {error}") from error
+    result["wall"] = time.perf_counter() - started
     return result
 
 
