@@ -42,6 +42,10 @@ $(OLD_DUCKDB_VENV)/.installed: Makefile
 # uv installs the pins (several times faster than pip on a cold cache), itself pinned and
 # installed from PyPI by the venv's pip. When uv cannot be installed or cannot install
 # (an index only pip is configured for, say), pip installs the same requirements.txt.
+# --compile-bytecode: uv, unlike pip, leaves no .pyc files by default, and a Python told not
+# to write them (PYTHONDONTWRITEBYTECODE, as on many CI machines and containers) compiles
+# every imported module again in each process: each dbt run, Airflow task and test worker.
+# pip compiles at install by default.
 UV_PIN := uv==0.13.9
 
 $(STAMP): requirements.txt pyproject.toml
@@ -49,7 +53,7 @@ $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@echo "Installing $(UV_PIN) into $(VENV), then requirements.txt with it"
 	@if $(BIN)/python -m pip install --quiet --disable-pip-version-check $(UV_PIN) \
-	  && $(BIN)/uv pip install --python $(BIN)/python --requirement requirements.txt \
+	  && $(BIN)/uv pip install --python $(BIN)/python --compile-bytecode --requirement requirements.txt \
 	  && $(BIN)/uv pip install --python $(BIN)/python --no-deps --no-build-isolation --editable .; \
 	then :; else \
 	  echo "uv could not install the requirements: installing them with pip instead (slower)"; \

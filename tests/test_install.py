@@ -53,6 +53,9 @@ def _install(project, *args: str) -> subprocess.CompletedProcess[str]:
         for key, value in os.environ.items()
         if key not in {"VIRTUAL_ENV", "PYTHONPATH", "MAKEFLAGS", "MAKELEVEL"}
     }
+    # As on many CI machines and containers: a module's bytecode is only ever what the
+    # install wrote (see _compiled).
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
     return subprocess.run(
         ["make", "install", f"PYTHON={sys.executable}", *args],
         cwd=project,
@@ -79,6 +82,14 @@ def _installed(project) -> dict[str, str]:
     return dict(line.split("==", 1) for line in listed)
 
 
+def _compiled(project, package: str) -> bool:
+    """Whether the install left bytecode for ``package`` (no process wrote it: see
+    _install), so that every process importing it need not compile it again."""
+    tag = sys.implementation.cache_tag  # cpython-311
+    cache = f"{package}/__pycache__/__init__.{tag}.pyc"
+    return any((project / ".venv").glob(f"lib/python*/site-packages/{cache}"))
+
+
 def _imports_the_project(project) -> bool:
     # Editable: the module is read from the project folder, not copied into the venv.
     found = subprocess.run(
@@ -100,6 +111,7 @@ def test_install_uses_the_pinned_uv_and_says_what_it_installs(project):
     assert f"uv=={installed['uv']}" == pin.group(1)
     assert f"iniconfig=={installed['iniconfig']}" == PINNED
     assert _imports_the_project(project)
+    assert _compiled(project, "iniconfig")
     output = done.stdout + done.stderr
     # Not silent: uv reports what it resolved and installed (with bars on a terminal).
     assert f"Installing {pin.group(1)}" in output
@@ -119,5 +131,6 @@ def test_install_falls_back_to_pip_when_uv_cannot_be_installed(project):
     assert "uv" not in installed
     assert f"iniconfig=={installed['iniconfig']}" == PINNED
     assert _imports_the_project(project)
+    assert _compiled(project, "iniconfig")
     # pip's own lines show the progress.
     assert "Successfully installed iniconfig-2.3.0" in output

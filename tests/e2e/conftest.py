@@ -19,7 +19,6 @@ before a test changes the run.
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -29,6 +28,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from slw_testing import free_port
 
 from social_leadership.settings import Settings, load_settings
 
@@ -56,12 +56,6 @@ class ApiServer:
     token: str
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _login(base_url: str, airflow_home: Path, server: subprocess.Popen, log: Path) -> str:
     passwords = airflow_home / "simple_auth_manager_passwords.json.generated"
     deadline = time.monotonic() + 120
@@ -86,7 +80,7 @@ def _login(base_url: str, airflow_home: Path, server: subprocess.Popen, log: Pat
 def start_api_server(run: DemoRun) -> tuple[subprocess.Popen, ApiServer]:
     from social_leadership.local_airflow import airflow_environment
 
-    port = _free_port()
+    port = free_port()
     log_path = run.settings.logs_dir / "api-server.log"
     with log_path.open("w") as log:
         server = subprocess.Popen(

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import socket
 import sqlite3
 import sys
 import threading
@@ -25,6 +24,7 @@ import duckdb
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
+from slw_testing import Mailbox, free_port
 
 from social_leadership.local_airflow import AirflowCommandError, airflow_environment, run_dags
 from social_leadership.local_airflow_process import RESULT_PREFIX as RESULT
@@ -37,25 +37,17 @@ WEBHOOK_TOKEN = "T000-B000-sEcReTwEbHoOkToKeN"
 SMTP_PASSWORD = "smtp-pa55-sentinel"
 
 
-class MailBox:
+class MailBox(Mailbox):
+    """The mailbox of an SMTP server that asks for a login (the connection's password)."""
+
     def __init__(self) -> None:
-        self.messages: list[tuple[list[str], bytes]] = []
+        super().__init__()
         self.logins: list[tuple[bytes, bool]] = []
 
     def authenticate(self, server, session, envelope, mechanism, auth_data) -> AuthResult:
         accepted = auth_data.password == SMTP_PASSWORD.encode()
         self.logins.append((auth_data.login, accepted))
         return AuthResult(success=accepted)
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append((list(envelope.rcpt_tos), envelope.original_content))
-        return "250 OK"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Receiver(BaseHTTPRequestHandler):

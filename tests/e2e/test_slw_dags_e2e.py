@@ -12,12 +12,12 @@ import json
 import os
 import sqlite3
 import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
 import pytest
+from slw_testing import run_slw
 
 from social_leadership.sandbox.server import SandboxServer
 
@@ -30,14 +30,7 @@ e2,Ben Sample,CEO,Sample Co,US,Financials,true,ben_sample
 
 
 def _slw(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "social_leadership", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=600,
-    )
+    return run_slw(*args, env=env, timeout=600)
 
 
 @pytest.fixture

@@ -24,7 +24,6 @@ import fcntl
 import json
 import os
 import shutil
-import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -313,21 +312,3 @@ def copied_built_warehouse(
     manifest = synthetic_built_warehouse.settings.dbt_target_dir / "manifest.json"
     shutil.copyfile(manifest, settings.dbt_target_dir / "manifest.json")
     return settings
-
-
-class Mailbox:
-    """An aiosmtpd handler that keeps every message it receives (recipients, raw bytes)."""
-
-    def __init__(self) -> None:
-        self.messages: list[tuple[list[str], bytes]] = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append((list(envelope.rcpt_tos), envelope.original_content))
-        return "250 OK"
-
-
-def free_port() -> int:
-    """A loopback TCP port free right now (for servers that need one up front)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]

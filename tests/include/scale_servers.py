@@ -21,7 +21,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import free_port
+from slw_testing import free_port
 
 MARTS = (
     "select table_name from information_schema.tables where table_catalog = current_database() "

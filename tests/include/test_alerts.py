@@ -16,7 +16,7 @@ from typing import ClassVar
 
 import pytest
 from aiosmtpd.controller import Controller
-from conftest import Mailbox, free_port
+from slw_testing import Mailbox, free_port
 
 from social_leadership.alerts import (
     ATTENTION_XCOM_KEY,

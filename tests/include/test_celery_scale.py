@@ -28,8 +28,8 @@ from pathlib import Path
 
 import psycopg2
 import pytest
-from conftest import free_port
 from scale_servers import Postgres, marts, postgres_server, redis_server
+from slw_testing import free_port
 
 from social_leadership.dbt_runner import run_dbt
 from social_leadership.local_airflow import airflow_environment

@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 import duckdb
 import pytest
+from slw_testing import run_slw
 
 from social_leadership.cli import PACKAGE, cli, dags_test, main
 from social_leadership.settings import REPO_ROOT, load_settings
@@ -46,14 +47,7 @@ def _help(capsys: pytest.CaptureFixture[str], *args: str) -> str:
 
 
 def _slw(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "social_leadership", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
+    return run_slw(*args, env=env, timeout=120)
 
 
 @pytest.fixture

@@ -16,8 +16,9 @@ from pathlib import Path
 import duckdb
 import pytest
 from aiosmtpd.controller import Controller
-from conftest import LAST_DAY, BuiltWarehouse, Mailbox, day, free_port, settings_for_data_dir
+from conftest import LAST_DAY, BuiltWarehouse, day, settings_for_data_dir
 from pypdf import PdfReader
+from slw_testing import Mailbox, free_port
 
 from social_leadership.reports.data import ReportWeek
 from social_leadership.reports.weekly import write_weekly_report

@@ -24,9 +24,10 @@ from pathlib import Path
 import boto3
 import psycopg2
 import pytest
-from conftest import BuiltWarehouse, free_port, load_synthetic_raw, settings_for_data_dir
+from conftest import BuiltWarehouse, load_synthetic_raw, settings_for_data_dir
 from moto.server import ThreadedMotoServer
 from scale_servers import Postgres, marts, postgres_server
+from slw_testing import free_port
 
 from social_leadership.dbt_runner import run_dbt
 from social_leadership.orchestration import DEFAULT_POOL, platform_load_pool
