@@ -37,7 +37,7 @@ WEBHOOK_TOKEN = "T000-B000-sEcReTwEbHoOkToKeN"
 SMTP_PASSWORD = "smtp-pa55-sentinel"
 
 
-class MailBox(Mailbox):
+class AuthMailbox(Mailbox):
     """The mailbox of an SMTP server that asks for a login (the connection's password)."""
 
     def __init__(self) -> None:
@@ -85,7 +85,7 @@ def write_bad_survey(survey_dir: Path, name: str) -> None:
 @pytest.fixture(scope="module")
 def alerts(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("alerts")
-    mailbox = MailBox()
+    mailbox = AuthMailbox()
     # Plain-text AUTH is allowed on loopback only, for the test.
     smtp = Controller(
         mailbox,

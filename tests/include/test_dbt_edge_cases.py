@@ -105,8 +105,8 @@ def write_days(
 # pass once per session in the shared build (test_dbt_models.py's
 # test_build_passes_every_node_including_unit_tests).
 BUILD = ["build", "--exclude-resource-type", "unit_test"]
-# The builds before it (the days leading up to the state asserted on) run the models and
-# the snapshot alone: the ~220 data tests are two thirds of a build's time on this data.
+# The builds before it (the days leading up to the state asserted on) run the models, seeds
+# and the snapshot alone: the ~220 data tests are two thirds of a build's time on this data.
 STEP = ["build", "--exclude-resource-type", "test", "unit_test"]
 
 
