@@ -43,6 +43,10 @@ LAST_DAY = 34
 GAP_FILL_DAYS = 7
 LOADED_AT = datetime(2025, 2, 5, 3, 0, tzinfo=UTC)
 
+# `dbt build` of the models, seeds and snapshot, without dbt's tests (data and unit): for a
+# build whose tests the test does not need (the shared build runs them all once).
+BUILD_WITHOUT_TESTS = ["build", "--exclude-resource-type", "test", "unit_test"]
+
 EXECUTIVES = [
     ("us_one", "Ada Example", "CEO", "Example Systems", "US", "Information Technology"),
     ("us_two", "Ben Sample", "CEO", "Sample Software", "US", "Information Technology"),

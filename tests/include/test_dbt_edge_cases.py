@@ -20,7 +20,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import settings_for_data_dir
+from conftest import BUILD_WITHOUT_TESTS, settings_for_data_dir
 
 from social_leadership.dbt_runner import run_dbt
 from social_leadership.settings import Settings
@@ -107,7 +107,7 @@ def write_days(
 BUILD = ["build", "--exclude-resource-type", "unit_test"]
 # The builds before it (the days leading up to the state asserted on) run the models, seeds
 # and the snapshot alone: the ~220 data tests are two thirds of a build's time on this data.
-STEP = ["build", "--exclude-resource-type", "test", "unit_test"]
+STEP = BUILD_WITHOUT_TESTS
 
 
 # dbt's partial parse (target/partial_parse.msgpack) is thrown away whenever the profile it

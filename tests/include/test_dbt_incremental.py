@@ -31,7 +31,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import settings_for_data_dir
+from conftest import BUILD_WITHOUT_TESTS, settings_for_data_dir
 
 from social_leadership.dbt_runner import run_dbt
 from social_leadership.settings import Settings
@@ -274,11 +274,8 @@ def builds(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Builds]:
         # in four chunks, and the comparisons below prove no row is lost or doubled.
         run_dbt(
             [
-                "build",
+                *BUILD_WITHOUT_TESTS,
                 "--full-refresh",
-                "--exclude-resource-type",
-                "test",
-                "unit_test",
                 "--vars",
                 f"{{day_order_chunk_days: {DAY_ORDER_CHUNK_DAYS}}}",
             ],

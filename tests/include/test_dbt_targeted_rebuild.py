@@ -19,7 +19,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pytest
-from conftest import settings_for_data_dir
+from conftest import BUILD_WITHOUT_TESTS, settings_for_data_dir
 
 from social_leadership.dbt_runner import BuildPlan, plan_build, record_build, run_dbt
 from social_leadership.settings import Settings
@@ -143,7 +143,7 @@ def builds(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Builds]:
         full.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(settings.warehouse_path, full.warehouse_path)
         run_dbt(
-            ["build", "--full-refresh", "--exclude-resource-type", "test", "unit_test"],
+            [*BUILD_WITHOUT_TESTS, "--full-refresh"],
             full,
             log_path=full.logs_dir / "full.log",
         )

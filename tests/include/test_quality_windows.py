@@ -12,6 +12,7 @@ from datetime import date
 
 import duckdb
 import pytest
+from conftest import BUILD_WITHOUT_TESTS
 
 from social_leadership.dbt_runner import run_dbt
 from social_leadership.quality import MART_SUITES, check_marts
@@ -50,7 +51,7 @@ def add_a_day_and_build(settings: Settings, *args: str) -> None:
         "from raw.platform_metrics where account_status = 'ok' and snapshot_date = "
         "(select max(snapshot_date) from raw.platform_metrics)",
     )
-    run_dbt(["build", "--exclude-resource-type", "test", "unit_test", *args], settings)
+    run_dbt([*BUILD_WITHOUT_TESTS, *args], settings)
 
 
 def rebuilt_from(settings: Settings) -> dict[str, date]:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import BuiltWarehouse, load_synthetic_raw, settings_for_data_dir
+from conftest import BUILD_WITHOUT_TESTS, BuiltWarehouse, load_synthetic_raw, settings_for_data_dir
 from test_follower_imports import GOOD_AND_BAD, ROSTER, TODAY, write_csv
 
 from social_leadership.dbt_runner import run_dbt
@@ -265,7 +265,7 @@ def test_the_marts_are_equal_on_a_ducklake_and_its_gate_and_publish_work(
     # The models, seeds and snapshot; not dbt's 200-odd data tests, which the shared build
     # runs on the file (the suite's time limit; on a lake they pass too, README).
     build = run_dbt(
-        ["build", "--exclude-resource-type", "test", "unit_test"],
+        BUILD_WITHOUT_TESTS,
         settings,
         log_path=settings.logs_dir / "dbt_build.log",
     )

@@ -24,7 +24,7 @@ from pathlib import Path
 import boto3
 import psycopg2
 import pytest
-from conftest import BuiltWarehouse, load_synthetic_raw, settings_for_data_dir
+from conftest import BUILD_WITHOUT_TESTS, BuiltWarehouse, load_synthetic_raw, settings_for_data_dir
 from moto.server import ThreadedMotoServer
 from scale_servers import Postgres, marts, postgres_server
 from slw_testing import free_port
@@ -252,7 +252,7 @@ def test_an_s3_data_path_builds_equal_marts_and_a_bi_reader_reads_the_latest_sna
 
     # The models, seeds and snapshot (the data tests run on the file's shared build).
     build = run_dbt(
-        ["build", "--exclude-resource-type", "test", "unit_test"],
+        BUILD_WITHOUT_TESTS,
         settings,
         log_path=settings.logs_dir / "dbt_build.log",
     )
