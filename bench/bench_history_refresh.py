@@ -64,7 +64,7 @@ def _planned_build(settings: object, run_id: str) -> tuple[float, str]:
         raise SystemExit(f"{run_id}: planned a full refresh ({plan.reason})")
     started_at = datetime.now(UTC)
     started = time.perf_counter()
-    result = run_dbt(plan.args, settings)  # type: ignore[arg-type]
+    result = run_dbt(plan.args, settings, env=plan.env)  # type: ignore[arg-type]
     seconds = time.perf_counter() - started
     with connect(settings.warehouse_path) as con:  # type: ignore[attr-defined]
         record_build(con, run_id, plan, started_at, result)

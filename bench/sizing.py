@@ -146,7 +146,7 @@ def build(run_id):
     started_at = datetime.now(UTC)
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["BENCH_DBT_PEAK_FILE"] = peak_file = os.path.join(tmp, "peak")
-        result = dbt_runner.run_dbt(plan.args, settings)
+        result = dbt_runner.run_dbt(plan.args, settings, env=plan.env)
         with open(peak_file, encoding="ascii") as recorded:
             out["dbt_peak"] = max(out["dbt_peak"], int(recorded.read()))
     with connect(settings.warehouse_path) as con:

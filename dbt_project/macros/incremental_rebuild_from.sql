@@ -2,9 +2,9 @@
     [first day, last day or none for "to the end"] as 'yyyy-mm-dd' strings, sorted and
     disjoint, or none for a full build. Always the last gap_fill_days + late_data_days days
     (a late observation reaches every gap-filled day it feeds); earlier_start_sql can add
-    an open window from an earlier day (e.g. when attribution changed); the var
-    rebuild_windows (set by warehouse_build: the days of raw rows loaded since the last
-    build, such as an imported month) adds closed windows, each lengthened by reach_days,
+    an open window from an earlier day (e.g. when attribution changed); passed_windows()
+    (the days of raw rows loaded since the last build, such as an imported month) adds
+    closed windows, each lengthened by reach_days,
     the days after a changed raw day that this model derives from it (gap fill, changes
     over 28 days). Computed before the model's SQL runs so the filters are constants that
     DuckDB pushes down to the scans. -#}
@@ -29,12 +29,27 @@
     {%- if row[1] is not none -%}
         {%- do windows.append([row[1], none]) -%}
     {%- endif -%}
-    {%- for window in var('rebuild_windows', none) or [] -%}
+    {%- for window in passed_windows() -%}
         {%- do windows.append([
             window[0], shift_day(window[1], reach_days) if window[1] else none
         ]) -%}
     {%- endfor -%}
     {{ return(merge_windows(windows)) }}
+{% endmacro %}
+
+
+{#- The windows of raw rows to rebuild, [[first, last], ...]: the var rebuild_windows when
+    given (`dbt build --vars`, by hand), else what warehouse_build passes in the environment
+    variable SLW_DBT_REBUILD_WINDOWS (dbt_runner.py). Read when the models run, not when
+    dbt parses them: a var that changes every day would make dbt parse the whole project
+    again for each build. -#}
+{% macro passed_windows() %}
+    {%- set given = var('rebuild_windows', none) -%}
+    {%- if given is none -%}
+        {%- set passed = env_var('SLW_DBT_REBUILD_WINDOWS', '') -%}
+        {%- set given = fromjson(passed) if passed else none -%}
+    {%- endif -%}
+    {{ return(given or []) }}
 {% endmacro %}
 
 

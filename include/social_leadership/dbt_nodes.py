@@ -95,7 +95,9 @@ def build_or_retry(settings: Settings, run_id: str, plan: BuildPlan) -> BuildAtt
     args = ["retry", "--state", str(folder)] if retried else plan.args
     try_dir = folder / f"try-{attempt}"
     try:
-        result = run_dbt(args, settings, log_path=try_dir / "console.log", json_log_dir=try_dir)
+        result = run_dbt(
+            args, settings, log_path=try_dir / "console.log", json_log_dir=try_dir, env=plan.env
+        )
     except DbtError as exc:
         result = exc.result
     target = settings.dbt_target_dir

@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -81,12 +82,21 @@ def dbt_command() -> list[str]:
     return [sys.executable, "-m", "dbt.cli.main"]
 
 
-def dbt_env(settings: Settings) -> dict[str, str]:
-    """Environment for dbt: the caller's, the SLW_* settings, telemetry off, logs in logs_dir."""
+# The rebuild windows of one `dbt build` (BuildPlan.env), read by the daily models' macros
+# when they run (macros/incremental_rebuild_from.sql). Not passed with `--vars`: dbt parses
+# the whole project again whenever its vars change, and they would change every day.
+REBUILD_WINDOWS_ENV = "SLW_DBT_REBUILD_WINDOWS"
+
+
+def dbt_env(settings: Settings, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Environment for dbt: the caller's, the SLW_* settings, telemetry off, logs in logs_dir,
+    then ``extra`` (the rebuild windows of this invocation, if any: never inherited)."""
     env = dict(os.environ)
+    env.pop(REBUILD_WINDOWS_ENV, None)
     env.update(settings.as_env())
     env.update(NO_TELEMETRY_ENV)
     env["DBT_LOG_PATH"] = str(settings.logs_dir / "dbt")
+    env.update(extra or {})
     return env
 
 
@@ -118,8 +128,10 @@ def run_dbt(
     *,
     log_path: Path | None = None,
     json_log_dir: Path | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> DbtResult:
-    """Run ``dbt <args>`` against the warehouse in ``settings``.
+    """Run ``dbt <args>`` against the warehouse in ``settings``, with ``env`` added to its
+    environment (:attr:`BuildPlan.env`).
 
     ``log_path``, when given, receives the full console output; ``json_log_dir``, when
     given, receives dbt's own log file (``dbt.log``) as JSON lines at info level, each
@@ -159,7 +171,7 @@ def run_dbt(
     completed = subprocess.run(
         command,
         cwd=settings.dbt_project_dir,
-        env=dbt_env(settings),
+        env=dbt_env(settings, env),
         capture_output=True,
         text=True,
         check=False,
@@ -215,14 +227,16 @@ class BuildPlan:
 
     @property
     def args(self) -> list[str]:
-        if self.full_refresh:
-            return ["build", "--full-refresh"]
-        if self.rebuild_windows:
-            windows = [
-                [first.isoformat(), last.isoformat()] for first, last in self.rebuild_windows
-            ]
-            return ["build", "--vars", json.dumps({"rebuild_windows": windows})]
-        return ["build"]
+        return ["build", "--full-refresh"] if self.full_refresh else ["build"]
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The environment dbt runs with besides its args: the rebuild windows, if any, as
+        ``[["yyyy-mm-dd", "yyyy-mm-dd"], ...]`` in :data:`REBUILD_WINDOWS_ENV`."""
+        if self.full_refresh or not self.rebuild_windows:
+            return {}
+        windows = [[first.isoformat(), last.isoformat()] for first, last in self.rebuild_windows]
+        return {REBUILD_WINDOWS_ENV: json.dumps(windows)}
 
 
 # The days of the raw rows loaded since a moment: imported history files and API

@@ -67,11 +67,8 @@ def test_history_imported_after_the_last_build_rebuilds_its_days_only(con):
     assert not plan.full_refresh
     assert plan.rebuild_windows == ((date(2025, 3, 1), date(2025, 3, 31)),)
     assert plan.rebuild_from == date(2025, 3, 1)
-    assert plan.args == [
-        "build",
-        "--vars",
-        '{"rebuild_windows": [["2025-03-01", "2025-03-31"]]}',
-    ]
+    assert plan.args == ["build"]
+    assert plan.env == {"SLW_DBT_REBUILD_WINDOWS": '[["2025-03-01", "2025-03-31"]]'}
     assert "2025-03-01..2025-03-31" in plan.reason
     record_build(con, "r2", plan, T0 + timedelta(hours=2), _result())
     recorded = con.execute(
