@@ -365,6 +365,42 @@ def clear_path_settings() -> None:
         os.environ.pop(variable, None)
 
 
+# The demo pipeline's first run on a new data folder (its first build, a full refresh, and
+# the demo history seeded): the first step of dbt_in_airflow and pipeline_overhead's
+# warm-up. Made once per `make bench`; the second to need it copies it from the cache.
+DEMO_RUN = "demo-run"
+
+
+def demo_run(root: Path) -> tuple[Settings, Path]:
+    """The settings and Airflow home of the demo pipeline run once in ``root / DEMO_RUN``
+    (data folder ``data``, Airflow home ``airflow_home``), copied from the run's cache
+    when an earlier benchmark made it. Its Airflow home has no airflow.cfg (every path in
+    it comes from AIRFLOW_HOME when Airflow starts) and the serving catalog is told where
+    its data folder now is, so the copy runs as the original would."""
+    from social_leadership.demo.run import run_pipeline
+    from social_leadership.serving_lake import follow_moved_data_dir
+    from social_leadership.settings import load_settings
+
+    clear_path_settings()
+    folder = root / DEMO_RUN
+    airflow_home = folder / "airflow_home"
+    cache = _cache_dir()
+    copied = cache is not None and (cache / DEMO_RUN).is_dir()
+    if copied:
+        shutil.copytree(cache / DEMO_RUN, folder, symlinks=True)
+    os.environ["SLW_DATA_DIR"] = str(folder / "data")
+    settings = load_settings()
+    if copied:
+        follow_moved_data_dir(settings.serving_lake_path, settings.serving_lake_data_dir)
+        print("demo: pipeline run copied from this run's cache", flush=True)
+        return settings, airflow_home
+    started = time.perf_counter()
+    run_pipeline(settings, airflow_home, echo=False)
+    print(f"demo: pipeline run in {time.perf_counter() - started:.1f}s", flush=True)
+    _to_cache(cache, DEMO_RUN, root)
+    return settings, airflow_home
+
+
 def add_next_day(settings: Settings, day: date) -> None:
     """One new day of counts for every account (the daily build is the caller's)."""
     from social_leadership.warehouse import connect
