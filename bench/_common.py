@@ -374,9 +374,11 @@ DEMO_RUN = "demo-run"
 def demo_run(root: Path) -> tuple[Settings, Path]:
     """The settings and Airflow home of the demo pipeline run once in ``root / DEMO_RUN``
     (data folder ``data``, Airflow home ``airflow_home``), copied from the run's cache
-    when an earlier benchmark made it. Its Airflow home has no airflow.cfg (every path in
-    it comes from AIRFLOW_HOME when Airflow starts) and the serving catalog is told where
-    its data folder now is, so the copy runs as the original would."""
+    when an earlier benchmark made it. Cached only when its Airflow home has no
+    airflow.cfg (every path then comes from AIRFLOW_HOME when Airflow starts); a copy's
+    serving catalog is told where its data folder now is, and dbt parses the project for
+    it (untimed), so the copy runs as the original would."""
+    from social_leadership.dbt_runner import run_dbt
     from social_leadership.demo.run import run_pipeline
     from social_leadership.serving_lake import follow_moved_data_dir
     from social_leadership.settings import load_settings
@@ -392,12 +394,18 @@ def demo_run(root: Path) -> tuple[Settings, Path]:
     settings = load_settings()
     if copied:
         follow_moved_data_dir(settings.serving_lake_path, settings.serving_lake_data_dir)
+        # The saved parse names the folder it was made in: dbt would parse again in the
+        # first timed build.
+        run_dbt(["parse"], settings)
         print("demo: pipeline run copied from this run's cache", flush=True)
         return settings, airflow_home
     started = time.perf_counter()
     run_pipeline(settings, airflow_home, echo=False)
     print(f"demo: pipeline run in {time.perf_counter() - started:.1f}s", flush=True)
-    _to_cache(cache, DEMO_RUN, root)
+    if (airflow_home / "airflow.cfg").exists():
+        print("demo: not cached, its airflow.cfg would name this folder", flush=True)
+    else:
+        _to_cache(cache, DEMO_RUN, root)
     return settings, airflow_home
 
 

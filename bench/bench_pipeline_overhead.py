@@ -1,6 +1,6 @@
 """pipeline_overhead: the whole `make run` pipeline against the same `dbt build` alone.
 
-Measures, in one process and alternating rounds, (a) the three DAGs run through
+Measures, in one process and round after round, (a) the three DAGs run through
 `airflow dags test` against the sandbox (what `make run` does after installing) and
 (b) `dbt build` alone on the warehouse that run produced. The ratio is the median
 pipeline time over the median dbt time: what Airflow, extraction, loading, the quality
@@ -18,8 +18,9 @@ from _common import demo_run, median, report
 
 NAME = "pipeline_overhead"
 BOUND = 5.0
-ROUNDS = 2  # after the warm-up: the first pipeline run (first build, a full refresh, and
-# demo history seeding, shared with dbt_in_airflow in one `make bench`) and one `dbt build`
+# After the warm-up: the first pipeline run (first build, a full refresh, and demo history
+# seeding; shared with dbt_in_airflow in one `make bench`) and one `dbt build` alone.
+ROUNDS = 2
 
 
 def main() -> int:
@@ -28,8 +29,7 @@ def main() -> int:
         from social_leadership.demo.run import run_pipeline
 
         settings, airflow_home = demo_run(Path(tmp))
-        # The warm-up's build alone, untimed: it also has dbt parse the project for this
-        # folder (a copied run's saved parse names the folder it was made in).
+        # The warm-up's build alone, untimed, as after the first run before.
         started = time.perf_counter()
         run_dbt(["build"], settings)
         print(f"warm-up: dbt build alone {time.perf_counter() - started:.1f}s", flush=True)

@@ -147,10 +147,13 @@ def test_the_second_benchmark_to_need_the_demo_run_copies_it_and_follows_the_mov
 ):
     import sqlite3
 
+    import social_leadership.dbt_runner as dbt_runner
     import social_leadership.demo.run as demo
 
     def no_pipeline(*args, **kwargs):
         raise AssertionError("the demo pipeline ran again")
+
+    dbt_commands = []
 
     # What the first benchmark left in the cache: its run's folder, the serving catalog
     # naming the data folder it was made in.
@@ -166,6 +169,9 @@ def test_the_second_benchmark_to_need_the_demo_run_copies_it_and_follows_the_mov
     con.close()
     monkeypatch.setenv(_common.CACHE_VARIABLE, str(cache))
     monkeypatch.setattr(demo, "run_pipeline", no_pipeline)
+    monkeypatch.setattr(
+        dbt_runner, "run_dbt", lambda args, settings: dbt_commands.append((args, settings))
+    )
     # demo_run sets SLW_DATA_DIR and drops the path settings, as a benchmark's process
     # wants: recorded here so that they are restored after the test.
     monkeypatch.setenv("SLW_DATA_DIR", str(tmp_path))
@@ -180,4 +186,6 @@ def test_the_second_benchmark_to_need_the_demo_run_copies_it_and_follows_the_mov
         (data_path,) = con.execute("select value from ducklake_metadata").fetchone()
     con.close()
     assert data_path == f"{settings.serving_lake_data_dir}/"
+    # dbt parses the project for the new folder before any timed build.
+    assert dbt_commands == [(["parse"], settings)]
     assert "copied from this run's cache" in capsys.readouterr().out

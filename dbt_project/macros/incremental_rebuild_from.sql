@@ -44,10 +44,19 @@
     dbt parses them: a var that changes every day would make dbt parse the whole project
     again for each build. -#}
 {% macro passed_windows() %}
+    {%- if not execute -%}
+        {{ return([]) }}
+    {%- endif -%}
     {%- set given = var('rebuild_windows', none) -%}
     {%- if given is none -%}
         {%- set passed = env_var('SLW_DBT_REBUILD_WINDOWS', '') -%}
         {%- set given = fromjson(passed) if passed else none -%}
+        {%- if passed and given is none -%}
+            {%- do exceptions.raise_compiler_error(
+                'SLW_DBT_REBUILD_WINDOWS is not JSON: ' ~ passed
+                ~ ' (expected [["yyyy-mm-dd", "yyyy-mm-dd"], ...])'
+            ) -%}
+        {%- endif -%}
     {%- endif -%}
     {{ return(given or []) }}
 {% endmacro %}

@@ -4,6 +4,8 @@
 invocation's artefacts in a folder of its own per DAG run (:func:`run_folder`):
 
 - ``run_results.json`` of the latest invocation: the ``--state`` of a ``dbt retry``;
+- ``build_env.json``: the environment the build ran with besides the settings (its rebuild
+  windows, :attr:`BuildPlan.env`), which a ``dbt retry`` must run with too;
 - ``manifest.json``: what each node is (type, name, relation, the node a test checks);
 - ``try-<n>/``: each invocation's console output and run_results.json, and its JSON log
   split per node (``try-<n>/nodes/<unique_id>.log``);
@@ -48,6 +50,7 @@ TEST_TYPES = ("test", "unit_test")
 # Run folders kept beside the newest: enough to retry any run still worth retrying.
 RUN_FOLDERS_KEPT = 14
 NODES_FILE = "nodes.json"
+BUILD_ENV_FILE = "build_env.json"
 _ANSI_COLOUR = re.compile(r"\x1b\[[0-9;]*m")
 
 
@@ -93,10 +96,18 @@ def build_or_retry(settings: Settings, run_id: str, plan: BuildPlan) -> BuildAtt
     attempt = 1 + sum(1 for path in folder.glob("try-*") if path.is_dir())
     retried = _retryable(folder / "run_results.json")
     args = ["retry", "--state", str(folder)] if retried else plan.args
+    # A retry runs the build's own nodes with the build's own windows: dbt retry repeats
+    # the build's args, and the windows travel beside them (a new plan could differ).
+    build_env = folder / BUILD_ENV_FILE
+    if retried and build_env.is_file():
+        env = json.loads(build_env.read_text(encoding="utf-8"))
+    else:
+        env = plan.env
+        build_env.write_text(json.dumps(env), encoding="utf-8")
     try_dir = folder / f"try-{attempt}"
     try:
         result = run_dbt(
-            args, settings, log_path=try_dir / "console.log", json_log_dir=try_dir, env=plan.env
+            args, settings, log_path=try_dir / "console.log", json_log_dir=try_dir, env=env
         )
     except DbtError as exc:
         result = exc.result

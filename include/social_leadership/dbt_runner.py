@@ -199,7 +199,7 @@ def run_dbt(
     return result
 
 
-# Raw days less than this many days apart are rebuilt as one window: the days derived from
+# Raw days at most this many days apart are rebuilt as one window: the days derived from
 # a raw day (gap fill, 28-day changes) reach about as far, and one scan beats two.
 WINDOW_MERGE_DAYS = 28
 
@@ -240,7 +240,7 @@ class BuildPlan:
 
 
 # The days of the raw rows loaded since a moment: imported history files and API
-# observations (a late row, a backfilled file), each run of days less than
+# observations (a late row, a backfilled file), each run of days at most
 # WINDOW_MERGE_DAYS apart as one window.
 _NEW_RAW_WINDOWS = f"""
 with days as (

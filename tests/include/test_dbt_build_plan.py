@@ -7,7 +7,14 @@ from datetime import UTC, date, datetime, timedelta
 import duckdb
 import pytest
 
-from social_leadership.dbt_runner import DbtResult, plan_build, record_build
+from social_leadership.dbt_runner import (
+    REBUILD_WINDOWS_ENV,
+    DbtResult,
+    dbt_env,
+    plan_build,
+    record_build,
+)
+from social_leadership.settings import load_settings
 from social_leadership.warehouse import ensure_schema
 
 T0 = datetime(2026, 5, 1, 6, 0, tzinfo=UTC)
@@ -37,6 +44,7 @@ def test_first_build_is_a_full_refresh(con):
     plan = plan_build(con)
     assert plan.full_refresh
     assert plan.args == ["build", "--full-refresh"]
+    assert plan.env == {}
 
 
 def test_after_a_build_the_next_is_incremental(con):
@@ -44,6 +52,7 @@ def test_after_a_build_the_next_is_incremental(con):
     plan = plan_build(con)
     assert not plan.full_refresh
     assert plan.args == ["build"]
+    assert plan.env == {}
 
 
 def _imported_rows(con, import_at: datetime, first: date, days: int) -> None:
@@ -75,6 +84,16 @@ def test_history_imported_after_the_last_build_rebuilds_its_days_only(con):
         "select rebuild_from, rebuild_windows from audit.dbt_builds where run_id = 'r2'"
     ).fetchone()
     assert recorded == (date(2025, 3, 1), "2025-03-01..2025-03-31")
+
+
+def test_dbt_gets_the_windows_of_its_own_build_only_never_an_inherited_value(monkeypatch, tmp_path):
+    monkeypatch.setenv("SLW_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv(REBUILD_WINDOWS_ENV, '[["2020-01-01", "2020-01-31"]]')
+    settings = load_settings()
+
+    assert REBUILD_WINDOWS_ENV not in dbt_env(settings)
+    windows = {REBUILD_WINDOWS_ENV: '[["2025-03-01", "2025-03-31"]]'}
+    assert dbt_env(settings, windows)[REBUILD_WINDOWS_ENV] == windows[REBUILD_WINDOWS_ENV]
 
 
 def test_days_far_apart_are_separate_windows_and_close_ones_one(con):

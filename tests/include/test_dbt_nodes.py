@@ -1,4 +1,5 @@
-"""The per-node view of a dbt build and ``dbt retry`` of a failed one (dbt_nodes.py)."""
+"""The per-node view of a dbt build and ``dbt retry`` of a failed one (dbt_nodes.py), with
+the failed build's rebuild windows."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import json
 from datetime import UTC, datetime
 
 import pytest
+from conftest import day
 
 from social_leadership.dbt_nodes import (
     build_or_retry,
@@ -152,7 +154,8 @@ def _results(path):
 def test_a_later_try_retries_only_what_failed_or_was_skipped(copied_built_warehouse):
     settings = copied_built_warehouse
     settings.ensure_dirs()
-    plan = BuildPlan(False, "incremental")
+    # Days 5-6 reloaded since the last build: windows reaching back before the lookback.
+    plan = BuildPlan(False, "incremental", rebuild_windows=((day(5), day(6)),))
     # An account of an executive the roster does not hold: a relationships test fails.
     with connect(settings.warehouse_path) as con:
         con.execute(
@@ -184,10 +187,22 @@ def test_a_later_try_retries_only_what_failed_or_was_skipped(copied_built_wareho
 
     with connect(settings.warehouse_path) as con:
         con.execute("delete from raw.roster_accounts where executive_id = 'ghost'")
-    second = build_or_retry(settings, "manual__2026-01-05", plan)
+    # Planned again for the retry, the windows could differ (here: none); the retry runs
+    # with the failed build's own.
+    second = build_or_retry(settings, "manual__2026-01-05", BuildPlan(False, "incremental"))
     assert second.succeeded
     assert second.retried
     assert second.attempt == 2
+    retry_invocation = json.loads((folder / "try-2" / "run_results.json").read_text())["metadata"][
+        "invocation_id"
+    ]
+    with connect(settings.warehouse_path, read_only=True) as con:
+        rebuilt_from = con.execute(
+            "select min(rebuild_from) from audit.incremental_windows "
+            "where invocation_id = ? and model_name = 'fct_executive_reach_daily'",
+            [retry_invocation],
+        ).fetchone()
+    assert rebuilt_from == (day(5),)
     # dbt retry ran exactly what failed or was skipped: nothing that had succeeded.
     assert set(_results(folder / "try-2" / "run_results.json")) == to_rerun
     merged = {n["unique_id"]: n for n in read_nodes(folder)}
