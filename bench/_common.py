@@ -371,7 +371,7 @@ def clear_path_settings() -> None:
 DEMO_RUN = "demo-run"
 
 
-def demo_run(root: Path) -> tuple[Settings, Path]:
+def demo_pipeline_run(root: Path) -> tuple[Settings, Path]:
     """The settings and Airflow home of the demo pipeline run once in ``root / DEMO_RUN``
     (data folder ``data``, Airflow home ``airflow_home``), copied from the run's cache
     when an earlier benchmark made it. Cached only when its Airflow home has no

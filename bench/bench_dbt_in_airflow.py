@@ -27,7 +27,7 @@ from _common import (
     LAST_HISTORY_DAY,
     add_next_day,
     build_bench_warehouses,
-    demo_run,
+    demo_pipeline_run,
     median,
     record_initial_build,
     report,
@@ -101,7 +101,7 @@ def measure(label: str, settings, airflow_home: Path, new_day) -> tuple[float, f
 def main() -> int:
     with tempfile.TemporaryDirectory(prefix="slw-bench-dbt-airflow-") as tmp:
         ratios = {}
-        demo, demo_airflow = demo_run(Path(tmp))
+        demo, demo_airflow = demo_pipeline_run(Path(tmp))
         in_airflow, plain = measure("demo", demo, demo_airflow, lambda: None)
         ratios["demo"] = in_airflow / plain
 

@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import demo_run, median, report
+from _common import demo_pipeline_run, median, report
 
 NAME = "pipeline_overhead"
 BOUND = 5.0
@@ -28,7 +28,7 @@ def main() -> int:
         from social_leadership.dbt_runner import run_dbt
         from social_leadership.demo.run import run_pipeline
 
-        settings, airflow_home = demo_run(Path(tmp))
+        settings, airflow_home = demo_pipeline_run(Path(tmp))
         # The warm-up's build alone, untimed, as after the first run before.
         started = time.perf_counter()
         run_dbt(["build"], settings)

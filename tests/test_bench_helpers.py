@@ -172,13 +172,13 @@ def test_the_second_benchmark_to_need_the_demo_run_copies_it_and_follows_the_mov
     monkeypatch.setattr(
         dbt_runner, "run_dbt", lambda args, settings: dbt_commands.append((args, settings))
     )
-    # demo_run sets SLW_DATA_DIR and drops the path settings, as a benchmark's process
+    # demo_pipeline_run sets SLW_DATA_DIR and drops the path settings, as a benchmark's process
     # wants: recorded here so that they are restored after the test.
     monkeypatch.setenv("SLW_DATA_DIR", str(tmp_path))
     for variable in ("SLW_WAREHOUSE_PATH", "SLW_DBT_TARGET_DIR", "SLW_LOGS_DIR"):
         monkeypatch.delenv(variable, raising=False)
 
-    settings, airflow_home = _common.demo_run(tmp_path / "bench")
+    settings, airflow_home = _common.demo_pipeline_run(tmp_path / "bench")
 
     assert settings.data_dir == tmp_path / "bench" / _common.DEMO_RUN / "data"
     assert (airflow_home / "airflow.db").read_bytes() == b"metadata"
