@@ -4,8 +4,8 @@
 invocation's artefacts in a folder of its own per DAG run (:func:`run_folder`):
 
 - ``run_results.json`` of the latest invocation: the ``--state`` of a ``dbt retry``;
-- ``build_env.json``: the environment the build ran with besides the settings (its rebuild
-  windows, :attr:`BuildPlan.env`), which a ``dbt retry`` must run with too;
+- ``build.json``: the build's plan (its rebuild windows, :attr:`BuildPlan.env`) and start,
+  which a ``dbt retry`` runs with and records, not a plan made again at the retry;
 - ``manifest.json``: what each node is (type, name, relation, the node a test checks);
 - ``try-<n>/``: each invocation's console output and run_results.json, and its JSON log
   split per node (``try-<n>/nodes/<unique_id>.log``);
@@ -30,6 +30,7 @@ import re
 import shutil
 from collections import Counter
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +51,7 @@ TEST_TYPES = ("test", "unit_test")
 # Run folders kept beside the newest: enough to retry any run still worth retrying.
 RUN_FOLDERS_KEPT = 14
 NODES_FILE = "nodes.json"
-BUILD_ENV_FILE = "build_env.json"
+BUILD_FILE = "build.json"
 _ANSI_COLOUR = re.compile(r"\x1b\[[0-9;]*m")
 
 
@@ -68,6 +69,10 @@ class BuildAttempt:
     attempt: int
     run_dir: Path
     nodes: list[dict[str, Any]]
+    # The build this invocation ran or, for a retry, continued: its plan and its start,
+    # what the run records (raw rows loaded after that start are the next build's).
+    plan: BuildPlan
+    started_at: datetime
 
     @property
     def succeeded(self) -> bool:
@@ -87,9 +92,33 @@ def _retryable(run_results: Path) -> bool:
     )
 
 
-def build_or_retry(settings: Settings, run_id: str, plan: BuildPlan) -> BuildAttempt:
-    """``dbt build`` for this DAG run, or ``dbt retry`` when an earlier try of the same run
-    left failed or skipped nodes; the run folder is updated either way, even on failure."""
+def _save_build(path: Path, plan: BuildPlan, started_at: datetime) -> None:
+    windows = [[first.isoformat(), last.isoformat()] for first, last in plan.rebuild_windows]
+    build = {
+        "full_refresh": plan.full_refresh,
+        "reason": plan.reason,
+        "rebuild_windows": windows,
+        "started_at": started_at.isoformat(),
+    }
+    path.write_text(json.dumps(build), encoding="utf-8")
+
+
+def _load_build(path: Path) -> tuple[BuildPlan, datetime]:
+    build = json.loads(path.read_text(encoding="utf-8"))
+    windows = tuple(
+        (date.fromisoformat(first), date.fromisoformat(last))
+        for first, last in build["rebuild_windows"]
+    )
+    plan = BuildPlan(build["full_refresh"], build["reason"], windows)
+    return plan, datetime.fromisoformat(build["started_at"])
+
+
+def build_or_retry(
+    settings: Settings, run_id: str, plan: BuildPlan, started_at: datetime | None = None
+) -> BuildAttempt:
+    """``dbt build`` for this DAG run with ``plan`` (started now unless ``started_at``), or
+    ``dbt retry`` when an earlier try of the same run left failed or skipped nodes, with
+    that build's own plan; the run folder is updated either way, even on failure."""
     folder = run_folder(settings, run_id)
     folder.mkdir(parents=True, exist_ok=True)
     _prune_run_folders(folder.parent, keep=folder)
@@ -98,16 +127,16 @@ def build_or_retry(settings: Settings, run_id: str, plan: BuildPlan) -> BuildAtt
     args = ["retry", "--state", str(folder)] if retried else plan.args
     # A retry runs the build's own nodes with the build's own windows: dbt retry repeats
     # the build's args, and the windows travel beside them (a new plan could differ).
-    build_env = folder / BUILD_ENV_FILE
-    if retried and build_env.is_file():
-        env = json.loads(build_env.read_text(encoding="utf-8"))
+    build = folder / BUILD_FILE
+    if retried and build.is_file():
+        plan, started_at = _load_build(build)
     else:
-        env = plan.env
-        build_env.write_text(json.dumps(env), encoding="utf-8")
+        started_at = started_at or datetime.now(UTC)
+        _save_build(build, plan, started_at)
     try_dir = folder / f"try-{attempt}"
     try:
         result = run_dbt(
-            args, settings, log_path=try_dir / "console.log", json_log_dir=try_dir, env=env
+            args, settings, log_path=try_dir / "console.log", json_log_dir=try_dir, env=plan.env
         )
     except DbtError as exc:
         result = exc.result
@@ -126,7 +155,7 @@ def build_or_retry(settings: Settings, run_id: str, plan: BuildPlan) -> BuildAtt
     # Split into the node files (the rest of it is in console.log): not kept twice.
     (try_dir / "dbt.log").unlink(missing_ok=True)
     nodes = merge_nodes(folder, attempt)
-    return BuildAttempt(result, retried, attempt, folder, nodes)
+    return BuildAttempt(result, retried, attempt, folder, nodes, plan, started_at)
 
 
 def _prune_run_folders(runs_dir: Path, *, keep: Path) -> None:

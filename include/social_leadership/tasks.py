@@ -414,8 +414,7 @@ def dbt_build_task(context: dict[str, Any]) -> dict[str, Any]:
 
     full = " --full-refresh" if plan.full_refresh else ""
     step(f"dbt build{full} of every model, seed, snapshot and test: {plan.reason}")
-    started_at = datetime.now(UTC)
-    attempt = build_or_retry(settings, _run_id(context), plan)
+    attempt = build_or_retry(settings, _run_id(context), plan, datetime.now(UTC))
     result = attempt.result
     log.info(
         "dbt %s (try %d): %s",
@@ -427,6 +426,8 @@ def dbt_build_task(context: dict[str, Any]) -> dict[str, Any]:
     log.info("this run's dbt artefacts and per-node logs: %s", attempt.run_dir)
     # The run's counts, over every try: a retry's own cover only what it ran again.
     counted = merged_result(result, attempt.nodes)
+    # A retry ran the failed build's plan: that is what the run reports and records.
+    plan = attempt.plan
     summary = to_xcom(counted, drop=("statuses", "output_tail"))
     summary.update(
         full_refresh=plan.full_refresh,
@@ -442,7 +443,7 @@ def dbt_build_task(context: dict[str, Any]) -> dict[str, Any]:
         # Airflow's retry (or the task cleared once the cause is fixed) runs `dbt retry`.
         raise DbtError(result)
     with connect(settings.warehouse_path) as con:
-        record_build(con, _run_id(context), plan, started_at, counted)
+        record_build(con, _run_id(context), plan, attempt.started_at, counted)
     return summary
 
 

@@ -203,6 +203,10 @@ def test_a_later_try_retries_only_what_failed_or_was_skipped(copied_built_wareho
             [retry_invocation],
         ).fetchone()
     assert rebuilt_from == (day(5),)
+    # And the run records that build: its plan and its start (raw rows loaded after it
+    # are the next build's to plan).
+    assert second.plan == plan
+    assert second.started_at == first.started_at
     # dbt retry ran exactly what failed or was skipped: nothing that had succeeded.
     assert set(_results(folder / "try-2" / "run_results.json")) == to_rerun
     merged = {n["unique_id"]: n for n in read_nodes(folder)}
