@@ -4,8 +4,8 @@ daily build of the same warehouse (bound 2.0).
 The 3-year bench warehouse (2,000 executives x 5 platforms, bench/_common.py) is built
 once. Then, in alternating rounds, (a) one new day of API counts arrives and the build
 that ``warehouse_build`` plans runs (:func:`plan_build`, ``dbt build`` with its
-arguments and windows), and (b) a history file of one month for every account, in the middle of the
-3 years, is imported and the planned build runs. Before, (b) was a ``--full-refresh``.
+arguments and windows), and (b) a history file of one month for every account, in the
+middle of the 3 years, is imported and the planned build runs. Before, (b) was a ``--full-refresh``.
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ import re
 import shutil
 from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -93,24 +93,13 @@ def _retryable(run_results: Path) -> bool:
 
 
 def _save_build(path: Path, plan: BuildPlan, started_at: datetime) -> None:
-    windows = [[first.isoformat(), last.isoformat()] for first, last in plan.rebuild_windows]
-    build = {
-        "full_refresh": plan.full_refresh,
-        "reason": plan.reason,
-        "rebuild_windows": windows,
-        "started_at": started_at.isoformat(),
-    }
+    build = {**plan.as_dict(), "started_at": started_at.isoformat()}
     path.write_text(json.dumps(build), encoding="utf-8")
 
 
 def _load_build(path: Path) -> tuple[BuildPlan, datetime]:
     build = json.loads(path.read_text(encoding="utf-8"))
-    windows = tuple(
-        (date.fromisoformat(first), date.fromisoformat(last))
-        for first, last in build["rebuild_windows"]
-    )
-    plan = BuildPlan(build["full_refresh"], build["reason"], windows)
-    return plan, datetime.fromisoformat(build["started_at"])
+    return BuildPlan.from_dict(build), datetime.fromisoformat(build["started_at"])
 
 
 def build_or_retry(

@@ -235,8 +235,24 @@ class BuildPlan:
         ``[["yyyy-mm-dd", "yyyy-mm-dd"], ...]`` in :data:`REBUILD_WINDOWS_ENV`."""
         if self.full_refresh or not self.rebuild_windows:
             return {}
+        return {REBUILD_WINDOWS_ENV: json.dumps(self.as_dict()["rebuild_windows"])}
+
+    def as_dict(self) -> dict[str, Any]:
+        """The plan as JSON values (windows as ``yyyy-mm-dd`` pairs): :meth:`from_dict`."""
         windows = [[first.isoformat(), last.isoformat()] for first, last in self.rebuild_windows]
-        return {REBUILD_WINDOWS_ENV: json.dumps(windows)}
+        return {
+            "full_refresh": self.full_refresh,
+            "reason": self.reason,
+            "rebuild_windows": windows,
+        }
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> BuildPlan:
+        windows = tuple(
+            (date.fromisoformat(first), date.fromisoformat(last))
+            for first, last in values["rebuild_windows"]
+        )
+        return cls(values["full_refresh"], values["reason"], windows)
 
 
 # The days of the raw rows loaded since a moment: imported history files and API
