@@ -25,6 +25,7 @@ import functools
 import gettext
 import io
 import os
+import re
 import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Iterable
@@ -163,6 +164,25 @@ COUNTRY_ALIASES: dict[str, str] = {
     "south korea": "KR",
     "republic of ireland": "IE",
     "mainland china": "CN",
+    "chinese mainland": "CN",
+    # The World Bank's and the UN's inverted forms, as exports of their tables write them.
+    "korea, rep.": "KR",
+    "korea, south": "KR",
+    "korea republic": "KR",
+    "iran, islamic rep.": "IR",
+    "egypt, arab rep.": "EG",
+    "hong kong sar, china": "HK",
+    "macao sar, china": "MO",
+    "venezuela, rb": "VE",
+    "yemen, rep.": "YE",
+    "congo, dem. rep.": "CD",
+    "congo, rep.": "CG",
+    "gambia, the": "GM",
+    "bahamas, the": "BS",
+    "lao pdr": "LA",
+    "slovak republic": "SK",
+    "kyrgyz republic": "KG",
+    "micronesia, fed. sts.": "FM",
     # German
     "vereinigte arabische emirate": "AE",
     "elfenbeinkuste": "CI",
@@ -311,6 +331,17 @@ def normalize_country(value: str) -> str:
     translated = _translated_country_names().get(_alias_key(text))
     if translated:
         return translated
+    # "Korea (South)", "China (Mainland)", "Deutschland (DE)": the name before the brackets,
+    # else what they hold; "Ireland, Republic of": the two parts the other way round.
+    bracketed = re.fullmatch(r"(.+?)\s*\((.+)\)", text)
+    inverted = re.fullmatch(r"([^,]+),\s*([^,]+)", text)
+    candidates = bracketed.groups() if bracketed else ()
+    candidates += (f"{inverted[2]} {inverted[1]}",) if inverted else ()
+    for candidate in candidates:
+        try:
+            return normalize_country(candidate)
+        except ValueError:
+            continue
     raise ValueError(f"unknown country {text!r}")
 
 

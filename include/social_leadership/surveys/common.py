@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
@@ -47,6 +48,29 @@ GLOBAL_SCOPES = {
     "mundial",
     "todos los países",
 }
+# Cells that mark an answer (or any number) as missing, compared in lower case: R's and
+# pandas' NA, Excel's #N/A, SPSS's and Stata's system-missing dot, a dash, German "keine
+# Angabe". Read as empty cells are.
+MISSING_MARKS = frozenset({"na", "n/a", "n.a.", "#n/a", "-", ".", "null", "nan", "k.a.", "k. a."})
+# What a global scope's label may add: the number of countries averaged (``Global 26``,
+# ``Global (28)``, ``Global-27``) and a word saying it is an average (``Global average``);
+# an ``Average`` row alone is the all-countries figure too.
+_GLOBAL_COUNT = re.compile(r"[\s\-\u2013]*\(?\s*\d+\s*\)?$")
+_AVERAGE_WORDS = ("average", "avg", "avg.", "mean", "durchschnitt", "mittelwert", "moyenne")
+_AVERAGE_WORDS += ("promedio", "media")
+
+
+def is_global_scope(text: str) -> bool:
+    """Whether a scope cell means all countries surveyed (:data:`GLOBAL_SCOPES`), with or
+    without a count of countries or an "average" word: ``Global 26``, ``Global average``."""
+    label = " ".join(text.casefold().split())
+    label = _GLOBAL_COUNT.sub("", label) if label[:1].isalpha() else label
+    words = label.split()
+    if words and words[-1] in _AVERAGE_WORDS:
+        label = " ".join(words[:-1]) or words[-1]
+    return label in GLOBAL_SCOPES or label in _AVERAGE_WORDS
+
+
 # DuckDB's faults of the database itself: I/O (a full disk, a held lock), a fatal or
 # internal error, a write conflict, memory, an interrupt. DuckDB reads no landed file
 # itself (pyarrow does, and what pyarrow raises inside a DuckDB scan arrives as
@@ -161,6 +185,17 @@ def long_cell_issues(file: str, row: int, cells: list[str], header: list[str]) -
     ]
 
 
+# What an Excel number format shows rather than computes: quoted text (``0" %"``), an
+# escaped character (``0\%``), a bracketed colour, condition or locale (``[Red]``, ``[$-407]``).
+_FORMAT_LITERALS = re.compile(r'"[^"]*"|\\.|\[[^\]]*\]')
+
+
+def is_percent_format(number_format: str) -> bool:
+    r"""Whether an Excel number format multiplies by 100 (a ``%`` outside quoted or escaped
+    text): ``0%`` and ``0.0%`` do; ``0" %"`` and ``0\%`` only show a percent sign."""
+    return "%" in _FORMAT_LITERALS.sub("", number_format)
+
+
 def cell_text(value: Any, number_format: str | None = None) -> str:
     if value is None:
         return ""
@@ -168,7 +203,7 @@ def cell_text(value: Any, number_format: str | None = None) -> str:
         return "true" if value else "false"
     if isinstance(value, int | float):
         number = float(value)
-        if number_format and "%" in number_format:
+        if number_format and is_percent_format(number_format):
             # An Excel percent cell shows 76 % but stores 0.76.
             number = round(number * 100, 10)
         return str(int(number)) if number.is_integer() else repr(number)

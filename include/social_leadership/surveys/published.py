@@ -26,7 +26,7 @@ import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,11 +36,11 @@ import pandas as pd
 from social_leadership.intake import RowIssue
 from social_leadership.reference import normalize_country
 from social_leadership.surveys.common import (
-    GLOBAL_SCOPES,
     HeaderSearch,
     SurveyValidationError,
     TextTable,
     cap_issues,
+    is_global_scope,
     shown_cells,
 )
 from social_leadership.surveys.formats import format_of, read_sidecar, sidecar_path
@@ -63,7 +63,10 @@ REQUIRED_COLUMNS = ("source_id", "source_name", "wave", "scope", "question_id", 
 MEASURES = ("share_pct", "index")
 # Columns a published sidecar may give one value for, for every row of its file.
 CONSTANT_COLUMNS = ("source_id", "source_name", "wave", "scope", "measure", "citation")
-SIDECAR_FIELDS = ("shape", "sheet", "columns", *CONSTANT_COLUMNS)
+SIDECAR_FIELDS = ("shape", "sheet", "columns", "share_scale", *CONSTANT_COLUMNS)
+# How a file writes its shares (sidecar "share_scale"): as percentages (76) or as
+# proportions (0.76, margins too), which load multiplied by 100.
+SHARE_SCALES = ("percent", "proportion")
 # Derived column -> the column it is derived from.
 DERIVED_FROM = {"source_id": "source_name", "question_id": "question_text"}
 
@@ -84,14 +87,31 @@ HEADER_NAMES: dict[str, dict[str, tuple[str, ...]]] = {
         "es": ("fuente", "nombre de la fuente", "nombre fuente", "estudio", "encuesta"),
     },
     "wave": {
-        "en": ("year", "survey year", "fieldwork year", "edition"),
-        "de": ("Welle", "Jahr", "Erhebungsjahr", "Befragungsjahr", "Ausgabe"),
+        "en": ("year", "survey year", "fieldwork year", "edition", "year of survey", "survey wave"),
+        "de": (
+            "Welle",
+            "Jahr",
+            "Erhebungsjahr",
+            "Befragungsjahr",
+            "Ausgabe",
+            "Jahr der Erhebung",
+            "Erhebungswelle",
+        ),
         "fr": ("vague", "année", "année d'enquête", "édition"),
         "es": ("ola", "oleada", "año", "año de la encuesta", "edición"),
     },
     "scope": {
-        "en": ("country", "market", "region", "geography", "country/market", "territory"),
-        "de": ("Land", "Markt", "Staat", "Gebiet"),
+        "en": (
+            "country",
+            "market",
+            "region",
+            "geography",
+            "country/market",
+            "territory",
+            "country/region",
+            "country or region",
+        ),
+        "de": ("Land", "Markt", "Staat", "Gebiet", "Land/Region", "Länder"),
         "fr": ("pays", "marché", "zone", "territoire"),
         "es": ("país", "mercado", "región", "ámbito", "territorio"),
     },
@@ -120,8 +140,26 @@ HEADER_NAMES: dict[str, dict[str, tuple[str, ...]]] = {
         "es": ("valor", "porcentaje", "proporción", "cuota"),
     },
     "sample_size": {
-        "en": ("sample size", "sample", "n", "base", "respondents", "unweighted base"),
-        "de": ("Stichprobe", "Stichprobengröße", "Befragte", "Anzahl Befragte", "Fallzahl"),
+        "en": (
+            "sample size",
+            "sample",
+            "n",
+            "base",
+            "respondents",
+            "unweighted base",
+            "total n",
+            "unweighted n",
+            "base size",
+        ),
+        "de": (
+            "Stichprobe",
+            "Stichprobengröße",
+            "Befragte",
+            "Anzahl Befragte",
+            "Fallzahl",
+            "Basis",
+            "N (ungewichtet)",
+        ),
         "fr": ("échantillon", "taille de l'échantillon", "taille d'échantillon", "répondants"),
         "es": ("muestra", "tamaño de la muestra", "tamaño muestral", "encuestados"),
     },
@@ -143,9 +181,11 @@ HEADER_NAMES: dict[str, dict[str, tuple[str, ...]]] = {
 _LETTERS = str.maketrans(
     {"ß": "ss", "æ": "ae", "œ": "oe", "ø": "o", "ł": "l", "đ": "d", "ð": "d", "þ": "th"}
 )
-# "in %", "(%)", "en porcentaje" and a bare "%" say the unit, not the column.
+# "in %", "(%)", "en porcentaje" and a bare "%" say the unit, not the column; so does the
+# "(n)" of a count ("Befragte (n)", "Sample (n)").
 _UNIT = re.compile(
     r"\(\s*(?:(?:in|en)\s+)?%\s*\)"
+    r"|\(\s*n\s*\)"
     r"|\b(?:in|en)\s*(?:%|percent\b|prozent\b|pourcentage\b|porcentaje\b)"
     r"|%"
 )
@@ -205,29 +245,71 @@ class PublishedDeclaration:
     columns: dict[str, str] = field(default_factory=dict)
     constants: dict[str, str] = field(default_factory=dict)
     sheet: str | None = None
+    # None: not declared (a file whose every share lies between 0 and 1 is then refused).
+    share_scale: str | None = None
+
+
+# Spaces people and spreadsheets put in numbers (``76 %``, ``1 150``): a no-break, a narrow
+# no-break and a thin space read as a plain one; a typographic minus as ``-``.
+_NUMBER_SPACES = str.maketrans({"\u00a0": " ", "\u202f": " ", "\u2009": " ", "\u2212": "-"})
+# Digits grouped by thousands with one separator throughout: 1.150, 1,150, 1 150, 1'150.
+_GROUPED = re.compile(r"[+-]?\d{1,3}(?P<sep>[.,' ])\d{3}(?:(?P=sep)\d{3})*")
+# Grouped digits and a decimal part after the other mark: 1.234,5 and 1,234.5.
+_GROUPED_DECIMAL = re.compile(
+    r"(?P<whole>[+-]?\d{1,3}(?:(?P<sep>[.,' ])\d{3})+)(?P<mark>[.,])(?P<fraction>\d+)"
+)
+# A margin of error written with its sign: ±2,9, +/- 2.9, +-2.9.
+_PLUS_MINUS = re.compile(r"^(?:±|\+\s*/?\s*-)\s*")
+
+
+def _number_text(text: str) -> str:
+    cleaned = text.translate(_NUMBER_SPACES).strip()
+    return cleaned[:-1].rstrip() if cleaned.endswith("%") else cleaned
 
 
 def _number(text: str) -> float:
-    """``76``, ``76.5``, ``76,5``, ``76 %`` and ``76,5%`` all read as numbers."""
-    cleaned = text.replace("\u00a0", " ").strip().rstrip("%").strip().replace(",", ".")
-    return float(cleaned)
+    """``76``, ``76.5``, ``76,5``, ``76 %``, ``76,5%``, ``1.234,5`` and ``1,234.5`` all read as
+    numbers. A lone ``.`` or ``,`` is the decimal mark (``1,000`` is one); the same mark
+    between several groups of three digits, or a space between them, groups thousands."""
+    cleaned = _number_text(text)
+    grouped = _GROUPED_DECIMAL.fullmatch(cleaned)
+    if grouped and grouped["sep"] != grouped["mark"]:
+        return float(f"{grouped['whole'].replace(grouped['sep'], '')}.{grouped['fraction']}")
+    grouped = _GROUPED.fullmatch(cleaned)
+    if grouped and (grouped["sep"] in " '" or cleaned.count(grouped["sep"]) > 1):
+        return float(cleaned.replace(grouped["sep"], ""))
+    if "_" in cleaned:  # float() would read 1_000 as 1000
+        raise ValueError(text)
+    return float(cleaned.replace(",", "."))
+
+
+def _whole(text: str) -> int:
+    """A whole number, its thousands grouped or not: ``1150``, ``1.150``, ``1,150``,
+    ``1 150``, ``1150,0``. A separator before three digits groups thousands here, as a count
+    has no decimal part."""
+    cleaned = _number_text(text)
+    grouped = _GROUPED.fullmatch(cleaned)
+    if grouped:
+        return int(cleaned.replace(grouped["sep"], ""))
+    number = _number(cleaned)
+    if not number.is_integer():
+        raise ValueError(text)
+    return int(number)
 
 
 def _optional(text: str, *, whole: bool) -> float | int | None:
     text = text.strip()
     if not text:
         return None
-    number = _number(text)
     if whole:
-        if not number.is_integer():
-            raise ValueError(text)
-        return int(number)
-    return number
+        return _whole(text)
+    return _number(_PLUS_MINUS.sub("", text))
 
 
 def _wave(text: str) -> int:
     try:
-        wave = int(_number(text))
+        # A date (an XLSX year cell holding 2019-01-01, formatted to show 2019) is its year.
+        wave = date.fromisoformat(text[:10]).year if len(text) >= 10 else _whole(text)
     except (ValueError, OverflowError):  # OverflowError: '1e999' reads as infinity
         raise ValueError(f"{text!r} is not a year") from None
     if not 1990 <= wave <= 2100:
@@ -236,15 +318,16 @@ def _wave(text: str) -> int:
 
 
 def _scope(text: str) -> str:
-    if text.casefold() in GLOBAL_SCOPES:
+    if is_global_scope(text):
         return "global"
     return normalize_country(text)
 
 
 def _measure(text: str) -> str:
-    if text not in MEASURES:
+    measure = text.strip().casefold()
+    if measure not in MEASURES:
         raise ValueError(f"{text!r} is not one of {', '.join(MEASURES)}")
-    return text
+    return measure
 
 
 _CONSTANT_CHECKS = {"wave": _wave, "scope": _scope, "measure": _measure}
@@ -265,6 +348,9 @@ def parse_published_declaration(sidecar_name: str, data: dict[str, Any]) -> Publ
     sheet = data.get("sheet")
     if sheet is not None and (not isinstance(sheet, str) or not sheet.strip()):
         problem("sheet", "needs a sheet name")
+    share_scale = data.get("share_scale")
+    if share_scale is not None and share_scale not in SHARE_SCALES:
+        problem("share_scale", f"{share_scale!r} is not one of {', '.join(SHARE_SCALES)}")
     columns: dict[str, str] = {}
     mapping = data.get("columns")
     if mapping is not None and not isinstance(mapping, dict):
@@ -302,7 +388,7 @@ def parse_published_declaration(sidecar_name: str, data: dict[str, Any]) -> Publ
         constants[column] = text
     if issues:
         raise SurveyValidationError(issues)
-    return PublishedDeclaration(sidecar_name, columns, constants, sheet)
+    return PublishedDeclaration(sidecar_name, columns, constants, sheet, share_scale)
 
 
 def _read_sidecar(path: Path) -> tuple[str, dict[str, Any] | None]:
@@ -551,8 +637,9 @@ def parse_published_table(
                     problem(column, str(exc))
         measure = record["measure"] or "share_pct"
         record["measure"] = measure
+        scale = 100 if measure == "share_pct" and declaration.share_scale == "proportion" else 1
         try:
-            value = _number(record["value"])
+            value = _number(record["value"]) * scale
             if measure == "share_pct" and not 0 <= value <= 100:
                 problem("value", f"share {value} is outside 0-100")
             record["value"] = value
@@ -561,16 +648,20 @@ def parse_published_table(
                 problem("value", f"{record['value']!r} is not a number")
         try:
             record["sample_size"] = _optional(record["sample_size"], whole=True)
-            if record["sample_size"] is not None and abs(record["sample_size"]) > _MAX_INTEGER:
+            if record["sample_size"] is not None and not 1 <= record["sample_size"] <= _MAX_INTEGER:
                 problem(
                     "sample_size",
                     f"{record['sample_size']} is out of range for a sample size "
-                    f"(at most {_MAX_INTEGER})",
+                    f"(1 to {_MAX_INTEGER})",
                 )
         except ValueError:
             problem("sample_size", f"{record['sample_size']!r} is not a whole number")
         try:
-            record["margin_of_error_pct"] = _optional(record["margin_of_error_pct"], whole=False)
+            margin = _optional(record["margin_of_error_pct"], whole=False)
+            margin = margin * scale if margin is not None else None
+            if margin is not None and not 0 <= margin <= 100:
+                problem("margin_of_error_pct", f"margin {margin} is outside 0-100")
+            record["margin_of_error_pct"] = margin
         except ValueError:
             problem("margin_of_error_pct", f"{record['margin_of_error_pct']!r} is not a number")
         record["question_text"] = record["question_text"] or record["question_id"]
@@ -578,6 +669,8 @@ def parse_published_table(
         records.append(record)
     if not records and not issues:
         issues.append(RowIssue(name, table.header_row + 1, "*", "file has no data rows"))
+    if not issues and declaration.share_scale is None:
+        issues += _proportion_issue(name, declaration, table, records, label("value"))
     if not issues:
         frame = pd.DataFrame.from_records(records, columns=list(PUBLISHED_COLUMNS))
         duplicated = frame.duplicated(["source_id", "wave", "scope", "question_id", "measure"])
@@ -593,6 +686,33 @@ def parse_published_table(
     if issues:
         raise SurveyValidationError(cap_issues(issues, name))
     return frame
+
+
+def _proportion_issue(
+    name: str,
+    declaration: PublishedDeclaration,
+    table: TextTable,
+    records: list[dict[str, Any]],
+    value_label: str,
+) -> list[RowIssue]:
+    """A file whose every share lies between 0 and 1, one at least not a whole number,
+    writes proportions (0.76 for 76 %): read as percentages, every figure would be a
+    hundred times too small. Refused unless its sidecar says how shares are written."""
+    shares = [r["value"] for r in records if r["measure"] == "share_pct"]
+    if not shares or max(shares) > 1 or all(float(v).is_integer() for v in shares):
+        return []
+    sidecar = declaration.sidecar or sidecar_path(Path(name)).name
+    first = next(i for i, r in enumerate(records) if r["measure"] == "share_pct")
+    return [
+        RowIssue(
+            name,
+            table.rows[first][0],
+            value_label,
+            f"every share is between 0 and 1, as proportions are written (0.76 for 76 %): "
+            f'write percentages, or declare "share_scale": "proportion" (loaded times 100, '
+            f'margins too) or "percent" (as written) in {sidecar}',
+        )
+    ]
 
 
 # What an XLSX header row is searched for (named in the report when no row has it).

@@ -1,5 +1,6 @@
-"""CSV survey files (also ``.csv.gz``): ``,`` ``;`` or tab; UTF-8 with or without BOM,
-UTF-16, or Windows-1252 as German Excel writes it.
+"""CSV survey files (also ``.csv.gz``): ``,`` ``;`` or tab (or the delimiter Excel's first
+line ``sep=;`` names); UTF-8 with or without BOM, UTF-16, or Windows-1252 as German Excel
+writes it (Latin-1 for a file holding a byte Windows-1252 leaves undefined).
 
 Two readers, which agree on every cell: the csv module reads a published-aggregate table
 as text (:func:`read_table`), and pyarrow's CSV reader reads the declared columns of a
@@ -35,7 +36,13 @@ STAGED_BLOCK_BYTES = 64 << 20
 _CHUNK = 1 << 20
 _CSV_LIMIT_ERROR = "field larger than field limit"
 # pyarrow decodes UTF-8 itself (and drops a BOM); other encodings it transcodes.
-_PYARROW_ENCODINGS = {"utf-8": "utf8", "utf-8-sig": "utf8", "utf-16": "utf-16", "cp1252": "cp1252"}
+_PYARROW_ENCODINGS = {
+    "utf-8": "utf8",
+    "utf-8-sig": "utf8",
+    "utf-16": "utf-16",
+    "cp1252": "cp1252",
+    "latin-1": "latin1",
+}
 
 
 def open_binary(path: Path) -> IO[bytes]:
@@ -53,22 +60,35 @@ def open_text(path: Path, encoding: str) -> IO[str]:
 
 
 def detect_encoding(path: Path) -> str:
-    """``utf-8-sig`` (BOM), ``utf-16`` (BOM), ``utf-8``, else ``cp1252`` (German Excel)."""
+    """``utf-8-sig`` (BOM), ``utf-16`` (BOM), ``utf-8``, else ``cp1252`` (German Excel), or
+    ``latin-1`` for a text file holding one of the five bytes cp1252 leaves undefined (a file
+    with a NUL byte is no text: it stays cp1252, whose reader then refuses it)."""
     with open_binary(path) as handle:
         head = handle.read(4)
         if head.startswith(codecs.BOM_UTF8):
             return "utf-8-sig"
         if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
             return "utf-16"
-        decoder = codecs.getincrementaldecoder("utf-8")()
-        try:
-            decoder.decode(head)
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                decoder.decode(chunk)
-            decoder.decode(b"", final=True)
-        except UnicodeDecodeError:
-            return "cp1252"
-    return "utf-8"
+        handle.seek(0)
+        if _decodes(handle, "utf-8"):
+            return "utf-8"
+        handle.seek(0)
+        return "cp1252" if _decodes(handle, "cp1252", text_only=True) else "latin-1"
+
+
+def _decodes(handle: IO[bytes], encoding: str, *, text_only: bool = False) -> bool:
+    """Whether the rest of ``handle`` decodes; with ``text_only``, a NUL byte counts as
+    decoding (the caller keeps its encoding for a file that is no text)."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    try:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            if text_only and b"\x00" in chunk:
+                return True
+            decoder.decode(chunk)
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def detect_delimiter(header_line: str) -> str:
@@ -135,13 +155,25 @@ class _LastLine:
         return self.last
 
 
+# The first lines a table's header is looked for in, below title lines (as in a sheet).
+HEADER_SEARCH_LINES = 50
+# Excel's first line naming the delimiter of the lines below it: sep=;
+_SEPARATOR_LINE = re.compile(r"sep=([^\r\n])\r?\n?")
+
+
 def read_csv_header(path: Path, encoding: str) -> tuple[list[str], str]:
-    """The header cells and the delimiter of a CSV file (its first line that is not blank);
-    raise SurveyValidationError for a header cell over the cell limit."""
+    """The header cells and the delimiter of a CSV file (its first line that is not blank,
+    below Excel's ``sep=;`` line if there is one); raise SurveyValidationError for a header
+    cell over the cell limit."""
+    declared: str | None = None
     with open_text(path, encoding) as text, _csv_cell_limit():
         for number, line in enumerate(text, start=1):
             if line and not line.isspace():  # not blank, without copying a long line
-                delimiter = detect_delimiter(line)
+                hint = _SEPARATOR_LINE.fullmatch(line) if declared is None else None
+                if hint:
+                    declared = hint[1]
+                    continue
+                delimiter = declared or detect_delimiter(line)
                 try:
                     cells = next(csv.reader([line], delimiter=delimiter))
                 except csv.Error as exc:
@@ -150,19 +182,57 @@ def read_csv_header(path: Path, encoding: str) -> tuple[list[str], str]:
                     issue = _long_cell_issue(path.name, number, line, delimiter, [])
                     raise common.SurveyValidationError([issue]) from None
                 return [cell.strip() for cell in cells], delimiter
-    return [], ","
+    return [], declared or ","
+
+
+def _find_header(
+    path: Path, encoding: str, search: common.HeaderSearch
+) -> tuple[list[str], str, int]:
+    """The header cells of a table, their delimiter and the header's line: the first of the
+    first :data:`HEADER_SEARCH_LINES` lines that are not blank which ``search`` accepts
+    (title lines above it are skipped), else the first of them (whose report then says what
+    it lacks). Excel's ``sep=;`` line gives the delimiter of every line below it."""
+    accepts = search.is_header or (
+        lambda cells: len(common.find_columns(cells, search.required)) == len(search.required)
+    )
+    first: tuple[list[str], str, int] | None = None
+    declared: str | None = None
+    with open_text(path, encoding) as text, _csv_cell_limit():
+        searched = 0
+        for number, line in enumerate(text, start=1):
+            if not line or line.isspace():
+                continue
+            hint = _SEPARATOR_LINE.fullmatch(line) if first is None and declared is None else None
+            if hint:
+                declared = hint[1]
+                continue
+            delimiter = declared or detect_delimiter(line)
+            try:
+                cells = [cell.strip() for cell in next(csv.reader([line], delimiter=delimiter))]
+            except csv.Error as exc:
+                if not str(exc).startswith(_CSV_LIMIT_ERROR):
+                    raise
+                issue = _long_cell_issue(path.name, number, line, delimiter, [])
+                raise common.SurveyValidationError([issue]) from None
+            if accepts(cells):
+                return cells, delimiter, number
+            first = first or (cells, delimiter, number)
+            searched += 1
+            if searched == HEADER_SEARCH_LINES:
+                break
+    return first or ([], declared or ",", 1)
 
 
 def read_header(path: Path, search: common.HeaderSearch) -> list[str]:
-    """The header cells (the first line that is not blank holds them)."""
-    return read_csv_header(path, detect_encoding(path))[0]
+    """The header cells: the first line ``search`` accepts, below any title lines."""
+    return _find_header(path, detect_encoding(path), search)[0]
 
 
 def read_table(path: Path, search: common.HeaderSearch) -> common.TextTable:
-    """Read a CSV file as text; raise SurveyValidationError listing every cell over the
-    cell limit, by row and column."""
+    """Read a CSV file as text, its header found as :func:`read_header` finds it; raise
+    SurveyValidationError listing every cell over the cell limit, by row and column."""
     encoding = detect_encoding(path)
-    _, delimiter = read_csv_header(path, encoding)
+    found_header, delimiter, header_line = _find_header(path, encoding, search)
     too_long: list[RowIssue] = []
     with open_text(path, encoding) as text, _csv_cell_limit():
         lines = _LastLine(text)
@@ -186,14 +256,14 @@ def read_table(path: Path, search: common.HeaderSearch) -> common.TextTable:
                 continue
             first_line = reader.line_num + 1
             if not header:
-                if any(cell.strip() for cell in cells):
-                    header = [cell.strip() for cell in cells]
+                if reader.line_num >= header_line and any(cell.strip() for cell in cells):
+                    header = found_header
                 continue
             if any(cell.strip() for cell in cells):
                 rows.append((reader.line_num, [cell.strip() for cell in cells]))
     if too_long:
         raise common.SurveyValidationError(common.cap_issues(too_long, path.name))
-    return common.TextTable(header, rows)
+    return common.TextTable(header, rows, header_line)
 
 
 def parse_failure(exc: BaseException) -> str:
@@ -206,12 +276,16 @@ def parse_failure(exc: BaseException) -> str:
 
 
 def _lines_before_data(path: Path, encoding: str) -> int:
-    """Blank lines before the header, and the header line itself."""
+    """Blank lines before the header, Excel's ``sep=;`` line, and the header line itself."""
     with open_text(path, encoding) as text:
         skipped = 0
+        hinted = False
         for line in text:
             skipped += 1
             if not line.isspace():
+                if not hinted and _SEPARATOR_LINE.fullmatch(line):
+                    hinted = True
+                    continue
                 return skipped
     return skipped
 
@@ -276,7 +350,9 @@ def open_columns(
             convert_options=pcsv.ConvertOptions(
                 include_columns=list(types),
                 column_types=types,
-                null_values=[""],
+                # Numbers only (text is never null): a missing-value mark in the spellings
+                # files use; another spelling sends the file to the staged path.
+                null_values=["", *common.MISSING_MARKS, *(m.upper() for m in common.MISSING_MARKS)],
                 strings_can_be_null=False,
             ),
         )

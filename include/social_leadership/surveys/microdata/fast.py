@@ -22,7 +22,7 @@ import pandas as pd
 import pyarrow as pa
 
 from social_leadership.reference import country_spellings
-from social_leadership.surveys.common import GLOBAL_SCOPES
+from social_leadership.surveys.common import is_global_scope
 from social_leadership.surveys.formats.delimited import detect_encoding, open_columns
 from social_leadership.surveys.microdata.declaration import MicrodataDeclaration
 from social_leadership.surveys.microdata.rules import (
@@ -53,9 +53,7 @@ def _country_spellings() -> pa.Table:
     scope, no country) fails the country rule here and sends the file to the staged path,
     which normalises every distinct text."""
     spellings = {
-        text: code
-        for text, code in country_spellings().items()
-        if text.casefold() not in GLOBAL_SCOPES
+        text: code for text, code in country_spellings().items() if not is_global_scope(text)
     }
     return pa.table(
         {"spelling": list(spellings), "country_code": list(spellings.values())},

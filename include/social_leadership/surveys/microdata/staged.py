@@ -18,13 +18,14 @@ import pandas as pd
 
 from social_leadership.intake import RowIssue
 from social_leadership.reference import normalize_country
-from social_leadership.sql import quote_identifier
+from social_leadership.sql import quote_identifier, quote_literal
 from social_leadership.surveys.common import (
-    GLOBAL_SCOPES,
     MAX_REPORTED_ISSUES,
+    MISSING_MARKS,
     ROW_COLUMN,
     SurveyValidationError,
     file_problem,
+    is_global_scope,
     is_warehouse_fault,
 )
 from social_leadership.surveys.formats import format_of
@@ -51,9 +52,12 @@ STAGED_RELATION = (
 
 
 def _number_sql(text: str) -> str:
-    """Empty -> null; a number (decimal point or comma) -> double; anything else -> NaN."""
+    """Empty or a missing-value mark (``NA``, ``-``, ...: :data:`MISSING_MARKS`) -> null; a
+    number (decimal point or comma) -> double; anything else -> NaN."""
+    marks = ", ".join(quote_literal(mark) for mark in sorted(MISSING_MARKS))
     return (
-        f"case when nullif(trim({text}), '') is null then null "
+        f"case when nullif(trim({text}), '') is null or lower(trim({text})) in ({marks}) "
+        f"then null "
         f"else coalesce(try_cast(replace(trim({text}), ',', '.') as double), 'nan'::double) end"
     )
 
@@ -85,12 +89,19 @@ def stage(
     """Read only the declared columns, typed and pseudonymised, into a temporary table."""
     con.execute(f"drop table if exists {STAGING_TABLE}")
     declared = format_of(path).read_columns(path, decl.file_columns(), decl.sheet)
+    # Rows with every declared cell empty (the ;;; rows a spreadsheet export ends with)
+    # are no respondents: left out, as blank lines are.
+    filled = ", ".join(
+        f"nullif(trim(cast({quote_identifier(name)} as varchar)), '')"
+        for name in declared.columns.values()
+    )
     with registered(con, key, decl.source_id):
         con.register(_COLUMNS_VIEW, declared.batches)
         try:
             con.execute(
                 f"create temp table {STAGING_TABLE} as select {ROW_COLUMN}, "
-                f"{_typed_select(decl, declared.columns)} from {_COLUMNS_VIEW}"
+                f"{_typed_select(decl, declared.columns)} from {_COLUMNS_VIEW} "
+                f"where coalesce({filled}) is not null"
             )
         finally:
             con.unregister(_COLUMNS_VIEW)
@@ -108,7 +119,7 @@ def _country_codes(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     records = []
     for text in texts:
         code, reason = None, None
-        if text.strip().casefold() in GLOBAL_SCOPES:
+        if is_global_scope(text):
             reason = "a respondent needs a country, not a global scope"
         else:
             try:

@@ -1,0 +1,342 @@
+"""Survey files as real exports write them, found by a review with inputs our examples did not
+hold: counts with thousands separators, shares written as proportions, Excel formats that only
+show a percent sign, labels of global averages and inverted country names, title lines above
+a CSV header, Excel's ``sep=;`` line, missing-answer marks and the empty rows a spreadsheet
+ends with. Each either loads the figures the file means or is refused naming the row and
+column, never loaded as other numbers."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pytest
+from openpyxl import Workbook
+from survey_microdata import KEY, sidecar
+
+from social_leadership.surveys import ingest_folder
+from social_leadership.warehouse import ensure_schema
+
+HEADER = "Quelle;Jahr;Land;Frage;Anteil in %;Befragte"
+SAMPLE, MARGIN = "Befragte (sample_size)", "Fehlermarge (margin_of_error_pct)"
+
+
+@pytest.fixture
+def con(tmp_path):
+    connection = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
+    ensure_schema(connection)
+    yield connection
+    connection.close()
+
+
+@pytest.fixture
+def landing(tmp_path) -> Path:
+    folder = tmp_path / "landing"
+    folder.mkdir()
+    return folder
+
+
+def _ingest(con, landing: Path) -> dict:
+    outcomes = ingest_folder(
+        con, landing, landing.parent / "quarantine", include_bundled=False, pseudonym_key=KEY
+    )
+    return {outcome.file: outcome for outcome in outcomes}
+
+
+def _write(path: Path, lines: list[str], encoding: str = "utf-8") -> Path:
+    path.write_bytes(("\r\n".join(lines) + "\r\n").encode(encoding))
+    return path
+
+
+def _reasons(outcome) -> list[tuple[int, str, str]]:
+    """(row, column, reason) of each issue in a quarantined file's report."""
+    assert outcome.status == "quarantined", outcome
+    issues = json.loads(Path(outcome.report_path).read_text(encoding="utf-8"))["issues"]
+    return [(issue["row"], issue["column"], issue["reason"]) for issue in issues]
+
+
+def _results(con) -> list[tuple]:
+    return con.execute(
+        "select scope, wave, measure, value, sample_size, margin_of_error_pct "
+        "from raw.survey_results order by scope, wave, question_id"
+    ).fetchall()
+
+
+@pytest.mark.parametrize(
+    ("lines", "encoding"),
+    [
+        (
+            [
+                "Source,Year,Country,Question,Share,Respondents",
+                'Edelman,2019,Germany,Q,76,"1,150"',
+                'Edelman,2019,France,Q,70,"2,000"',
+            ],
+            "utf-8",
+        ),
+        (
+            [HEADER, "Edelman;2019;Deutschland;Q;76,0;1.150", "Edelman;2019;Frankreich;Q;70;2.000"],
+            "cp1252",
+        ),
+        ([HEADER, "Edelman;2019;DE;Q;76;1\u202f150", "Edelman;2019;FR;Q;70;2\u00a0000"], "utf-8"),
+        ([HEADER, 'Edelman;2019;DE;Q;76;"1.150,0"', "Edelman;2019;FR;Q;70;2000"], "utf-8"),
+    ],
+    ids=["english_comma", "german_dot", "spaces", "grouped_with_decimal"],
+)
+def test_a_sample_size_with_thousands_separators_is_the_whole_number(con, landing, lines, encoding):
+    _write(landing / "n.csv", lines, encoding)
+
+    assert _ingest(con, landing)["n.csv"].status == "loaded"
+    assert [(row[0], row[4]) for row in _results(con)] == [("DE", 1150), ("FR", 2000)]
+
+
+def test_shares_written_as_proportions_are_refused_unless_the_sidecar_says_so(con, landing):
+    lines = [
+        f"{HEADER};Fehlermarge",
+        "Edelman;2019;DE;Q;0,76;1150;0,029",
+        "Edelman;2019;FR;Q;0,64;1000;",
+    ]
+    _write(landing / "ratios.csv", lines)
+
+    [(row, column, reason)] = _reasons(_ingest(con, landing)["ratios.csv"])
+    assert (row, column) == (2, "Anteil in % (value)")
+    assert "between 0 and 1" in reason
+    assert '"share_scale": "proportion"' in reason
+    assert _results(con) == []
+
+    _write(landing / "ratios.csv", lines)
+    (landing / "ratios.survey.json").write_text(json.dumps({"share_scale": "proportion"}))
+    assert _ingest(con, landing)["ratios.csv"].status == "loaded"
+    assert _results(con) == [
+        ("DE", 2019, "share_pct", 76.0, 1150, pytest.approx(2.9)),
+        ("FR", 2019, "share_pct", 64.0, 1000, None),
+    ]
+
+
+def test_a_file_of_small_whole_shares_or_declared_percent_loads_as_written(con, landing):
+    _write(landing / "whole.csv", [HEADER, "Edelman;2019;DE;Q;1;1150", "Edelman;2019;FR;Q;0;1150"])
+    _write(landing / "declared.csv", [HEADER, "Edelman;2020;DE;Q;0,5;1150"])
+    (landing / "declared.survey.json").write_text(json.dumps({"share_scale": "percent"}))
+
+    outcomes = _ingest(con, landing)
+
+    assert {name: o.status for name, o in outcomes.items()} == {
+        "whole.csv": "loaded",
+        "declared.csv": "loaded",
+    }
+    assert sorted((row[0], row[1], row[3]) for row in _results(con)) == [
+        ("DE", 2019, 1.0),
+        ("DE", 2020, 0.5),
+        ("FR", 2019, 0.0),
+    ]
+
+
+def test_an_unknown_share_scale_is_reported_in_the_sidecar(con, landing):
+    _write(landing / "s.csv", [HEADER, "Edelman;2019;DE;Q;76;1150"])
+    (landing / "s.survey.json").write_text(json.dumps({"share_scale": "ratio"}))
+
+    assert _reasons(_ingest(con, landing)["s.csv"]) == [
+        (0, "share_scale", "'ratio' is not one of percent, proportion")
+    ]
+
+
+def test_an_excel_format_that_only_shows_a_percent_sign_keeps_the_number(con, landing):
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["Quelle", "Jahr", "Land", "Frage", "Anteil", "Fehlermarge"])
+    sheet.append(["Edelman", 2019, "DE", "Q", 76, 2.9])
+    sheet.append(["Edelman", 2019, "FR", "Q", 0.7, 3.1])
+    sheet["E2"].number_format = '0" %"'
+    sheet["F2"].number_format = '0.0" %"'
+    sheet["E3"].number_format = "0%"  # a real percent cell: 0.7 shows as 70 %
+    sheet["F3"].number_format = "0.0\\%"
+    book.save(landing / "formats.xlsx")
+
+    assert _ingest(con, landing)["formats.xlsx"].status == "loaded"
+    assert [(row[0], row[3], row[5]) for row in _results(con)] == [
+        ("DE", 76.0, 2.9),
+        ("FR", 70.0, 3.1),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("row", "column", "reason"),
+    [
+        ("Edelman;2019;DE;Q;76;-1150;2,9", SAMPLE, "-1150 is out of range for a sample size"),
+        ("Edelman;2019;DE;Q;76;0;2,9", SAMPLE, "0 is out of range for a sample size"),
+        ("Edelman;2019;DE;Q;76;1150;-2,9", MARGIN, "margin -2.9 is outside 0-100"),
+        ("Edelman;2019,5;DE;Q;76;1150;2,9", "Jahr (wave)", "'2019,5' is not a year"),
+    ],
+    ids=["negative_sample", "zero_sample", "negative_margin", "fractional_wave"],
+)
+def test_impossible_counts_margins_and_waves_are_refused_by_row_and_column(
+    con, landing, row, column, reason
+):
+    _write(landing / "bad.csv", [f"{HEADER};Fehlermarge", "Edelman;2019;FR;Q;70;1000;3", row])
+
+    [(at, named, text)] = _reasons(_ingest(con, landing)["bad.csv"])
+    assert (at, named) == (3, column)
+    assert text.startswith(reason)
+
+
+def test_margins_written_with_their_sign_load(con, landing):
+    _write(
+        landing / "pm.csv",
+        [
+            f"{HEADER};Fehlermarge",
+            "Edelman;2019;DE;Q;76;1150;±2,9",
+            "Edelman;2019;FR;Q;70;1000;+/- 3.1",
+            "Edelman;2019;GB;Q;71;1000;+-2.5",
+        ],
+    )
+
+    assert _ingest(con, landing)["pm.csv"].status == "loaded"
+    assert [(row[0], row[5]) for row in _results(con)] == [("DE", 2.9), ("FR", 3.1), ("GB", 2.5)]
+
+
+def test_headers_with_a_count_mark_and_usual_names_are_recognised(con, landing):
+    _write(
+        landing / "names.csv",
+        [
+            "QUELLE;Jahr der Erhebung;Land/Region;FRAGE;ANTEIL (%);BEFRAGTE (n)",
+            "Edelman;2019;Deutschland;Q;76;1150",
+        ],
+    )
+    _write(
+        landing / "english.csv",
+        [
+            "Source,Year of survey,Country/Region,Question,Share,Total N",
+            "Edelman,2020,Germany,Q,77,1200",
+        ],
+    )
+    _write(
+        landing / "basis.csv", ["Quelle;Jahr;Land;Frage;Anteil;Basis", "Edelman;2021;DE;Q;78;1100"]
+    )
+
+    outcomes = _ingest(con, landing)
+
+    assert {o.status for o in outcomes.values()} == {"loaded"}
+    assert [(row[1], row[4]) for row in _results(con)] == [(2019, 1150), (2020, 1200), (2021, 1100)]
+
+
+@pytest.mark.parametrize(
+    ("text", "scope"),
+    [
+        ("Global 26", "global"),
+        ("Global (28)", "global"),
+        ("Global average", "global"),
+        ("Durchschnitt", "global"),
+        ("Korea, Rep.", "KR"),
+        ("Korea (South)", "KR"),
+        ("Korea, South", "KR"),
+        ("China (Mainland)", "CN"),
+        ("Ireland, Republic of", "IE"),
+        ("Deutschland (DE)", "DE"),
+    ],
+)
+def test_labels_of_global_averages_and_inverted_country_names_are_understood(
+    con, landing, text, scope
+):
+    _write(landing / "scope.csv", [HEADER, f"Edelman;2019;{text};Q;76;1150"])
+
+    assert _ingest(con, landing)["scope.csv"].status == "loaded"
+    assert [row[0] for row in _results(con)] == [scope]
+
+
+def test_an_unknown_bracketed_or_inverted_name_is_still_refused(con, landing):
+    _write(landing / "scope.csv", [HEADER, "Edelman;2019;Atlantis (Lost);Q;76;1150"])
+
+    [(row, column, reason)] = _reasons(_ingest(con, landing)["scope.csv"])
+    assert (row, column, reason) == (2, "Land (scope)", "unknown country 'Atlantis (Lost)'")
+
+
+def test_measure_names_are_read_without_case_and_a_date_cell_is_its_year(con, landing):
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["Source", "Wave", "Scope", "Question", "Measure", "Value"])
+    sheet.append(["Edelman", 2019, "DE", "Trust index", "Index", 44])
+    sheet.append(["Edelman", None, "DE", "Share", "Share_pct", 76])
+    sheet["B3"].value = date(2019, 1, 1)
+    sheet["B3"].number_format = "yyyy"
+    book.save(landing / "measures.xlsx")
+
+    assert _ingest(con, landing)["measures.xlsx"].status == "loaded"
+    assert sorted((row[1], row[2], row[3]) for row in _results(con)) == [
+        (2019, "index", 44.0),
+        (2019, "share_pct", 76.0),
+    ]
+
+
+def test_a_csv_header_below_title_lines_and_after_a_sep_line_is_found(con, landing):
+    _write(
+        landing / "titled.csv",
+        [
+            "Edelman Trust Barometer 2019, Erwartungen an CEOs",
+            "Stand: Januar 2019",
+            "",
+            HEADER,
+            "Edelman;2019;DE;Q;76;1150",
+        ],
+        encoding="cp1252",
+    )
+    _write(landing / "sep.csv", ["sep=;", HEADER, "Edelman;2020;FR;Q;70,5;1000"])
+
+    outcomes = _ingest(con, landing)
+
+    assert (outcomes["titled.csv"].status, outcomes["sep.csv"].status) == ("loaded", "loaded")
+    assert [(row[0], row[1], row[3]) for row in _results(con)] == [
+        ("DE", 2019, 76.0),
+        ("FR", 2020, 70.5),
+    ]
+
+
+def test_a_title_line_is_named_when_no_header_follows(con, landing):
+    _write(landing / "title.csv", ["Edelman Trust Barometer 2019", "nothing; here"])
+
+    issues = _reasons(_ingest(con, landing)["title.csv"])
+    assert issues[-1][0] == 1
+    assert "Edelman Trust Barometer 2019" in issues[-1][2]
+
+
+def test_a_windows_1252_file_with_a_byte_it_leaves_undefined_still_loads(con, landing):
+    text = f"{HEADER}\r\nEdelman \x81;2019;Österreich;Q;76;1150\r\n"
+    (landing / "latin.csv").write_bytes(text.encode("latin-1"))
+
+    assert _ingest(con, landing)["latin.csv"].status == "loaded"
+    assert [row[0] for row in _results(con)] == ["AT"]
+
+
+def _microdata(landing: Path, rows: list[str]) -> None:
+    _write(landing / "panel.csv", ["resp;land;gewicht;q1;q2", *rows])
+    (landing / "panel.survey.json").write_text(json.dumps(sidecar()))
+
+
+def test_respondent_rows_of_empty_cells_at_the_end_are_no_respondents(con, landing):
+    _microdata(landing, ["1;DE;1;7;4", "2;DE;1;5;2", ";;;;", ";;;;"])
+
+    outcome = _ingest(con, landing)["panel.csv"]
+
+    assert (outcome.status, outcome.rows_loaded) == ("loaded", 2)
+
+
+@pytest.mark.parametrize("mark", ["NA", "n/a", "-", ".", "#N/A", "k.A."])
+def test_missing_answer_marks_read_as_missing_answers(con, landing, mark):
+    _microdata(landing, ["1;DE;1;7;4", f"2;DE;1;{mark};2", f"3;DE;1,5;8;{mark}"])
+
+    outcome = _ingest(con, landing)["panel.csv"]
+
+    assert (outcome.status, outcome.rows_loaded) == ("loaded", 3)
+    answers = con.execute("select answers from raw.survey_respondent_answers").fetchall()
+    assert sorted(answers, key=str) == [([7, 4],), ([8, None],), ([None, 2],)]
+
+
+def test_respondent_microdata_after_a_sep_line_loads(con, landing):
+    _write(
+        landing / "panel.csv", ["sep=;", "resp;land;gewicht;q1;q2", "1;DE;1;7;4", "2;FR;1,5;5;2"]
+    )
+    (landing / "panel.survey.json").write_text(json.dumps(sidecar()))
+
+    outcome = _ingest(con, landing)["panel.csv"]
+
+    assert (outcome.status, outcome.rows_loaded) == ("loaded", 2)
