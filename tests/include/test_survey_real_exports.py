@@ -340,3 +340,31 @@ def test_respondent_microdata_after_a_sep_line_loads(con, landing):
     outcome = _ingest(con, landing)["panel.csv"]
 
     assert (outcome.status, outcome.rows_loaded) == ("loaded", 2)
+
+
+def test_a_wave_split_into_files_by_country_or_question_keeps_every_file(con, landing):
+    _write(landing / "de.csv", [HEADER, "Edelman;2019;DE;Stand;76;1150"])
+    _ingest(con, landing)
+    _write(landing / "fr.csv", [HEADER, "Edelman;2019;FR;Stand;70;1000"])
+    _write(landing / "trust.csv", [HEADER, "Edelman;2019;DE;Trust;44;1150"])
+    _ingest(con, landing)
+
+    rows = con.execute("select scope, question_id, value, file_name from raw.survey_results")
+    assert sorted(rows.fetchall()) == [
+        ("DE", "stand", 76.0, "de.csv"),
+        ("DE", "trust", 44.0, "trust.csv"),
+        ("FR", "stand", 70.0, "fr.csv"),
+    ]
+
+    # A file of another name stating a figure again replaces that figure alone; a new
+    # version of a file replaces all it held before, figures it no longer has included.
+    _write(landing / "de_revised.csv", [HEADER, "Edelman;2019;DE;Stand;77;1150"])
+    _write(landing / "trust.csv", [HEADER, "Edelman;2019;FR;Trust;40;1000"])
+    _ingest(con, landing)
+
+    rows = con.execute("select scope, question_id, value, file_name from raw.survey_results")
+    assert sorted(rows.fetchall()) == [
+        ("DE", "stand", 77.0, "de_revised.csv"),
+        ("FR", "stand", 70.0, "fr.csv"),
+        ("FR", "trust", 40.0, "trust.csv"),
+    ]

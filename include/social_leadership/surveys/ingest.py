@@ -9,9 +9,12 @@ Boundary: whatever lands in the folder ends loaded or quarantined with a report,
 limits in force (:mod:`.boundary`, :mod:`.limits`); only a fault of the warehouse or of the
 machine, or an unusable pseudonym key, raises, so Airflow retries only what a retry can mend.
 
-Replacement: a file is authoritative for every (source, wave) it holds. Loading it deletes
-the earlier rows of those (source, wave) pairs from all survey raw tables and inserts its
-own, in one transaction, so readers see the old figures or the new, never a mix.
+Replacement, in one transaction (readers see the old figures or the new, never a mix): a
+published file replaces its own earlier version (the rows loaded from a file of the same
+name) and, from other files, the figures of each (source, wave, scope, question, measure)
+it holds, so one wave may come split into files by country or by question; it also replaces
+the respondent data of its (source, wave) pairs. A microdata file is authoritative for every
+(source, wave) it holds: it replaces their earlier rows in all survey raw tables.
 """
 
 from __future__ import annotations
@@ -95,13 +98,16 @@ def _record_file(
 
 
 def _replace_keys(
-    con: duckdb.DuckDBPyConnection, keys: pd.DataFrame, keep_sha: str | None = None
+    con: duckdb.DuckDBPyConnection,
+    keys: pd.DataFrame,
+    keep_sha: str | None = None,
+    tables: Sequence[str] = SURVEY_TABLES,
 ) -> None:
-    """Delete the earlier rows of each (source, wave); rows of ``keep_sha`` (the file being
-    loaded, when its rows went in first) stay."""
+    """Delete the earlier rows of each (source, wave) from ``tables``; rows of ``keep_sha``
+    (the file being loaded, when its rows went in first) stay."""
     con.register("incoming_survey_keys", keys[["source_id", "wave"]].drop_duplicates())
     try:
-        for table in SURVEY_TABLES:
+        for table in tables:
             con.execute(
                 f"delete from {table} as r using incoming_survey_keys as k "
                 "where r.source_id = k.source_id and r.wave = k.wave "
@@ -110,6 +116,24 @@ def _replace_keys(
             )
     finally:
         con.unregister("incoming_survey_keys")
+
+
+def _replace_published(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame, file_name: str) -> None:
+    """Delete what a published file replaces (the module docstring): the rows of its earlier
+    version, the published figures of its keys, the respondent data of its (source, wave)."""
+    keys = frame[["source_id", "wave", "scope", "question_id", "measure"]].drop_duplicates()
+    con.register("incoming_survey_keys", keys)
+    try:
+        con.execute(
+            "delete from raw.survey_results as r where r.file_name = $name or exists ("
+            "select 1 from incoming_survey_keys as k where r.source_id = k.source_id "
+            "and r.wave = k.wave and r.scope = k.scope and r.question_id = k.question_id "
+            "and r.measure = k.measure)",
+            {"name": file_name},
+        )
+    finally:
+        con.unregister("incoming_survey_keys")
+    _replace_keys(con, keys, tables=SURVEY_TABLES[1:])
 
 
 def _wave_keys(decl: microdata.MicrodataDeclaration, waves: list[int]) -> pd.DataFrame:
@@ -196,7 +220,7 @@ def _load_file(
             path, (declaration or {}).get("sheet"), declaration=declaration
         )
         with transaction(con):
-            _replace_keys(con, frame)
+            _replace_published(con, frame, stored_name)
             rows = load_published_frame(
                 con, frame, file_name=stored_name, sha=sha, loaded_at=loaded_at
             )
