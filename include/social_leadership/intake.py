@@ -6,11 +6,18 @@ reject the same way (:class:`QuarantineFolder`): one folder per rejected file,
 ``<quarantine>/<area>/<time>-<file>/``, holding ``report.json``, the file itself where the
 intake gives it up, and where the rows are what went wrong, ``rejected_rows.csv``, its cells
 neutralised for spreadsheets (:mod:`social_leadership.safe_csv`).
+
+Text files come from spreadsheets as often as from programs, so the delimited intakes (the
+roster, survey CSVs) read them the same way: the encoding (:func:`detect_encoding`: UTF-8
+with or without a byte-order mark, UTF-16, else Windows-1252, as German Excel writes) and
+the delimiter (:func:`detect_delimiter`: ``,``, ``;`` or tab).
 """
 
 from __future__ import annotations
 
+import codecs
 import errno
+import gzip
 import hashlib
 import json
 import os
@@ -20,7 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import duckdb
 
@@ -133,3 +140,42 @@ class QuarantineFolder:
             f"to {quote_literal(str(target))} (header, delimiter ',')"
         )
         return target
+
+
+# --- reading delimited text --------------------------------------------------------------
+
+
+def open_binary(path: Path) -> IO[bytes]:
+    """The file's bytes, decompressed when it is a ``.gz``."""
+    if path.name.lower().endswith(".gz"):
+        return gzip.open(path, "rb")
+    return path.open("rb")
+
+
+def detect_encoding(path: Path) -> str:
+    """``utf-8-sig`` (BOM), ``utf-16`` (BOM), ``utf-8``, else ``cp1252`` (German Excel)."""
+    with open_binary(path) as handle:
+        head = handle.read(4)
+        if head.startswith(codecs.BOM_UTF8):
+            return "utf-8-sig"
+        if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            return "utf-16"
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        try:
+            decoder.decode(head)
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                decoder.decode(chunk)
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            return "cp1252"
+    return "utf-8"
+
+
+def detect_delimiter(header_line: str) -> str:
+    """The most frequent of ``;``, ``,`` and tab outside quotes in the header line."""
+    # Each quote toggles quoting, so every other piece between quotes is unquoted text;
+    # counting there (in C) keeps a header line of many megabytes cheap.
+    unquoted = header_line.split('"')[::2] if '"' in header_line else [header_line]
+    counts = {d: sum(piece.count(d) for piece in unquoted) for d in (";", ",", "\t")}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] else ","

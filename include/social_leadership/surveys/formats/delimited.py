@@ -10,7 +10,6 @@ and column without being held.
 
 from __future__ import annotations
 
-import codecs
 import csv
 import gzip
 import io
@@ -23,7 +22,12 @@ from typing import IO, Any
 
 import pyarrow as pa
 
-from social_leadership.intake import RowIssue
+from social_leadership.intake import (
+    RowIssue,
+    detect_delimiter,
+    detect_encoding,
+    open_binary,
+)
 from social_leadership.surveys import common
 from social_leadership.surveys.limits import IntakeLimits, limits_in_force
 
@@ -38,47 +42,11 @@ _CSV_LIMIT_ERROR = "field larger than field limit"
 _PYARROW_ENCODINGS = {"utf-8": "utf8", "utf-8-sig": "utf8", "utf-16": "utf-16", "cp1252": "cp1252"}
 
 
-def open_binary(path: Path) -> IO[bytes]:
-    """The file's bytes, decompressed when it is a ``.gz``."""
-    if path.name.lower().endswith(".gz"):
-        return gzip.open(path, "rb")
-    return path.open("rb")
-
-
 def open_text(path: Path, encoding: str) -> IO[str]:
     """The file as text, split into lines at ``\\n``, ``\\r`` and ``\\r\\n`` only (as the csv
     module and pyarrow split them). Time is linear in a line's length: codecs' stream
     readers re-scan a growing line for every chunk they add to it."""
     return io.TextIOWrapper(open_binary(path), encoding=encoding, newline="")
-
-
-def detect_encoding(path: Path) -> str:
-    """``utf-8-sig`` (BOM), ``utf-16`` (BOM), ``utf-8``, else ``cp1252`` (German Excel)."""
-    with open_binary(path) as handle:
-        head = handle.read(4)
-        if head.startswith(codecs.BOM_UTF8):
-            return "utf-8-sig"
-        if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-            return "utf-16"
-        decoder = codecs.getincrementaldecoder("utf-8")()
-        try:
-            decoder.decode(head)
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                decoder.decode(chunk)
-            decoder.decode(b"", final=True)
-        except UnicodeDecodeError:
-            return "cp1252"
-    return "utf-8"
-
-
-def detect_delimiter(header_line: str) -> str:
-    """The most frequent of ``;``, ``,`` and tab outside quotes in the header line."""
-    # Each quote toggles quoting, so every other piece between quotes is unquoted text;
-    # counting there (in C) keeps a header line of many megabytes cheap.
-    unquoted = header_line.split('"')[::2] if '"' in header_line else [header_line]
-    counts = {d: sum(piece.count(d) for piece in unquoted) for d in (";", ",", "\t")}
-    best = max(counts, key=lambda d: counts[d])
-    return best if counts[best] else ","
 
 
 @contextmanager
