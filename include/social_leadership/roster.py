@@ -43,22 +43,27 @@ stop the daily run.
 from __future__ import annotations
 
 import csv
+import itertools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 
 from social_leadership.domain import PLATFORMS
-from social_leadership.intake import RowIssue
+from social_leadership.intake import RowIssue, detect_delimiter, detect_encoding
 
 # Re-exported: callers that read roster handles ask it here.
 from social_leadership.platforms.linkedin import is_linkedin_organization  # noqa: F401
 from social_leadership.platforms.registry import connector_class, is_registered
 from social_leadership.reference import normalize_country, normalize_sector
 from social_leadership.warehouse import ensure_schema, transaction
+
+if TYPE_CHECKING:
+    from _csv import Reader as CsvReader
 
 # The registered platforms, read from the registry on each use.
 ACCOUNT_COLUMNS: Sequence[str] = PLATFORMS
@@ -87,8 +92,15 @@ ROSTER_COLUMNS: tuple[str, ...] = roster_columns()
 
 EXECUTIVE_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{1,63}$")
 
-_TRUE = frozenset({"true", "1", "yes", "y", "t"})
-_FALSE = frozenset({"false", "0", "no", "n", "f", ""})
+# German Excel writes booleans as WAHR / FALSCH; people write ja / nein.
+_TRUE = frozenset({"true", "1", "yes", "y", "t", "wahr", "ja"})
+_FALSE = frozenset({"false", "0", "no", "n", "f", "falsch", "nein", ""})
+# DD.MM.YYYY, the German order: a four-digit year last leaves no doubt which is the day.
+_DOTTED_DATE = re.compile(r"(\d{1,2})\.(\d{1,2})\.(\d{4})")
+# A date cell Excel wrote with its (midnight) time.
+_AT_MIDNIGHT = re.compile(r"(.+?)[ T]00:00(?::00(?:\.0+)?)?")
+# A date cell Excel wrote as its serial number (days since 1899-12-30).
+_EXCEL_SERIAL = re.compile(r"\d{1,6}(?:\.\d+)?")
 
 
 class RosterFileError(ValueError):
@@ -120,6 +132,11 @@ class Roster:
     executives: list[Executive] = field(default_factory=list)
     accounts: list[Account] = field(default_factory=list)
     errors: list[RowIssue] = field(default_factory=list)
+    # Header cells that name no roster column (row 1): ignored, but said.
+    warnings: list[RowIssue] = field(default_factory=list)
+    file: str = ""
+    # The file's header cells as it wrote them (the rejected rows' columns).
+    header: tuple[str, ...] = ()
 
 
 def normalize_handle(platform: str, value: str) -> str:
@@ -143,37 +160,93 @@ def _parse_valid_from(value: str) -> date | None:
     text = value.strip()
     if not text:
         return None
+    midnight = _AT_MIDNIGHT.fullmatch(text)
+    day_text = midnight.group(1) if midnight else text
+    dotted = _DOTTED_DATE.fullmatch(day_text)
     try:
-        return date.fromisoformat(text)
+        if dotted:
+            day, month, year = (int(part) for part in dotted.groups())
+            return date(year, month, day)
+        return date.fromisoformat(day_text)
     except ValueError:
-        raise ValueError(f"{text!r} is not an ISO date (YYYY-MM-DD)") from None
+        if dotted:
+            raise ValueError(f"{text!r} is no calendar date (write YYYY-MM-DD)") from None
+    if _EXCEL_SERIAL.fullmatch(text):
+        raise ValueError(
+            f"{text!r} is an Excel date serial number, not a date: write YYYY-MM-DD "
+            "(format the column as text)"
+        )
+    raise ValueError(
+        f"{text!r} is not a date the roster reads: write YYYY-MM-DD (DD.MM.YYYY is read too; "
+        "a date with '/' is ambiguous)"
+    )
 
 
 def load_roster(path: Path) -> Roster:
     """Read and validate a roster file (format in the module docstring).
 
-    Invalid rows are reported in ``Roster.errors`` and skipped. A missing file or missing
-    required header columns raise :class:`RosterFileError`.
+    Invalid rows are reported in ``Roster.errors`` and skipped; header cells that name no
+    column are reported in ``Roster.warnings``. An unreadable file (missing, or in no
+    encoding :func:`detect_encoding` knows), a required header column missing or a column
+    given twice raise :class:`RosterFileError`.
     """
     file_name = str(path)
     try:
-        handle = path.open(encoding="utf-8-sig", newline="")
+        encoding = detect_encoding(path)
+        handle = path.open(encoding=encoding, newline="")
     except OSError as exc:
         raise RosterFileError(f"{file_name}: cannot read roster file ({exc.strerror})") from exc
     with handle:
-        reader = csv.DictReader(handle)
-        header = [name.strip() for name in (reader.fieldnames or [])]
-        missing = [column for column in REQUIRED_COLUMNS if column not in header]
-        if missing:
-            raise RosterFileError(
-                f"{file_name}: roster header lacks required column(s): {', '.join(missing)}"
+        try:
+            first_line = handle.readline()
+            reader = csv.reader(
+                itertools.chain([first_line], handle), delimiter=detect_delimiter(first_line)
             )
-        reader.fieldnames = header
-        return _read_rows(file_name, reader, [c for c in ACCOUNT_COLUMNS if c in header])
+            header = next(reader, [])
+            roster = Roster(file=file_name, header=tuple(header))
+            columns = _header_columns(roster, header)
+            _read_rows(roster, reader, columns)
+        except UnicodeDecodeError as exc:
+            raise RosterFileError(
+                f"{file_name}: cannot be read as {encoding} text ({exc.reason}); save it as"
+                " CSV UTF-8"
+            ) from exc
+        except csv.Error as exc:
+            raise RosterFileError(f"{file_name}: line {reader.line_num}: {exc}") from exc
+    return roster
 
 
-def _read_rows(file_name: str, reader: csv.DictReader[str], account_columns: list[str]) -> Roster:
-    roster = Roster()
+def _header_columns(roster: Roster, header: list[str]) -> dict[str, tuple[int, str]]:
+    """Roster column -> its position in the file and the name the file gives it. Header
+    cells match trimmed and in any case; one that names no column is a warning."""
+    known = {column.casefold(): column for column in roster_columns()}
+    columns: dict[str, tuple[int, str]] = {}
+    for index, raw_cell in enumerate(header):
+        cell = raw_cell.strip()
+        if not cell:
+            continue
+        column = known.get(cell.casefold())
+        if column is None:
+            roster.warnings.append(RowIssue(roster.file, 1, cell, "not a roster column: ignored"))
+        elif column in columns:
+            raise RosterFileError(
+                f"{roster.file}: roster header names column {column!r} twice:"
+                f" {columns[column][1]!r} and {cell!r}"
+            )
+        else:
+            columns[column] = (index, cell)
+    missing = [column for column in REQUIRED_COLUMNS if column not in columns]
+    if missing:
+        raise RosterFileError(
+            f"{roster.file}: roster header lacks required column(s): {', '.join(missing)}"
+        )
+    return columns
+
+
+def _read_rows(roster: Roster, reader: CsvReader, columns: dict[str, tuple[int, str]]) -> None:
+    file_name = roster.file
+    account_columns = [platform for platform in ACCOUNT_COLUMNS if platform in columns]
+    width = len(roster.header)
     # executive_id -> row number and valid_from of each accepted version
     seen_ids: dict[str, list[tuple[int, date | None]]] = {}
     seen_accounts: dict[tuple[str, str], tuple[str, int]] = {}
@@ -182,6 +255,9 @@ def _read_rows(file_name: str, reader: csv.DictReader[str], account_columns: lis
         # A quoted field may span lines: report the line where the row starts.
         row_number = previous_line + 1
         previous_line = reader.line_num
+        if not any(cell.strip() for cell in record):
+            # Excel writes rows whose cells were once filled, and blank rows at the end.
+            continue
         row_errors: list[RowIssue] = []
 
         def error(
@@ -190,10 +266,14 @@ def _read_rows(file_name: str, reader: csv.DictReader[str], account_columns: lis
             row: int = row_number,
             sink: list[RowIssue] = row_errors,
         ) -> None:
-            sink.append(RowIssue(file_name, row, field_name, message))
+            name = columns[field_name][1] if field_name in columns else field_name
+            sink.append(RowIssue(file_name, row, name, message))
 
-        values = {key: (value or "").strip() for key, value in record.items() if key}
-        if None in record:
+        values = {
+            column: record[index].strip() if index < len(record) else ""
+            for column, (index, _) in columns.items()
+        }
+        if any(cell.strip() for cell in record[width:]):
             error("row", "more values than header columns")
 
         executive_id = values.get("executive_id", "")
@@ -281,7 +361,6 @@ def _read_rows(file_name: str, reader: csv.DictReader[str], account_columns: lis
             )
         )
         roster.accounts.extend(row_accounts)
-    return roster
 
 
 def write_roster(

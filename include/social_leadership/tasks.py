@@ -41,6 +41,8 @@ def load_roster_task() -> dict[str, list[str]]:
 
     settings = load_settings()
     roster = load_roster(settings.roster_path)
+    for warning in roster.warnings:
+        log.warning("roster column ignored: %s", warning)
     for error in roster.errors:
         log.warning("roster row skipped: %s", error)
     with connect(settings.warehouse_path) as con:
