@@ -23,7 +23,7 @@ import json
 import os
 import shutil
 import stat
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,7 +31,7 @@ from typing import IO, Any
 
 import duckdb
 
-from social_leadership.safe_csv import neutralised_sql
+from social_leadership.safe_csv import neutralised_sql, write_csv
 from social_leadership.sql import quote_identifier, quote_literal
 
 # A folder or file name holds 255 bytes on common file systems; the time stamp takes 23 of
@@ -115,6 +115,11 @@ class QuarantineFolder:
     def keep(self, source: Path) -> None:
         """Move the rejected file (or its sidecar) in, under its own name."""
         move_file(source, self.path / source.name)
+
+    def write_rejected_rows(self, header: Sequence[str], rows: Iterable[Sequence[object]]) -> Path:
+        """Write rows an intake holds in Python to ``rejected_rows.csv``, every cell
+        neutralised against formulas (the intake's own columns hold none to spoil)."""
+        return write_csv(self.path / REJECTED_ROWS_NAME, header, rows)
 
     def copy_rejected_rows(
         self,

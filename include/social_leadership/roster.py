@@ -1,17 +1,21 @@
 """The executive roster: who is tracked, where they work, and their platform accounts.
 
-Roster file format (CSV, UTF-8, an Excel byte-order mark is accepted), one executive per row::
+Roster file format (CSV), one executive per row::
 
     executive_id,full_name,title,company,country,sector,is_synthetic,x,bluesky,mastodon,youtube,facebook,instagram,linkedin,threads,valid_from
 
 - ``executive_id``: stable key, ``^[a-z0-9][a-z0-9_-]{1,63}$``. Unique in the file unless
   the rows declare a history (see ``valid_from``).
-- ``valid_from`` (optional column): ISO date (``YYYY-MM-DD``) from which the row's title,
-  company, country and sector hold. Several rows may share an ``executive_id`` when each
-  has a distinct ``valid_from``; together they are the executive's declared history (the
-  source of the SCD2 ``dim_executive``). A row without ``valid_from`` must be the
-  executive's only row. Accounts belong to the executive, not to a version: the accounts
-  of all its rows are united (a handle may repeat across the executive's own rows).
+- ``valid_from`` (optional column): the date from which the row's title, company, country
+  and sector hold: ``YYYY-MM-DD``, or ``DD.MM.YYYY`` (the German order, unambiguous with
+  its four-digit year), either also with a midnight time as Excel adds it
+  (``2021-02-03 00:00:00``). Dates with ``/`` (``02/03/2021``: which is the day?), two-digit
+  years and Excel serial numbers (``44230``) are rejected, saying to write ``YYYY-MM-DD``.
+  Several rows may share an ``executive_id`` when each has a distinct ``valid_from``;
+  together they are the executive's declared history (the source of the SCD2
+  ``dim_executive``). A row without ``valid_from`` must be the executive's only row.
+  Accounts belong to the executive, not to a version: the accounts of all its rows are
+  united (a handle may repeat across the executive's own rows).
 - ``full_name``, ``company``: required. ``title``: free text, may be empty.
 - ``country``: any common form of the country, in English, German, French or Spanish among
   others ("DE", "DEU", "Germany", "Deutschland", "UK", "USA", "Vereinigte Staaten",
@@ -19,7 +23,8 @@ Roster file format (CSV, UTF-8, an Excel byte-order mark is accepted), one execu
   (:func:`social_leadership.reference.normalize_country`).
 - ``sector``: one of the 11 GICS sectors (:data:`social_leadership.reference.GICS_SECTORS`),
   case-insensitive.
-- ``is_synthetic``: ``true``/``false`` (also ``1``/``0``, ``yes``/``no``; empty means false).
+- ``is_synthetic``: ``true``/``false`` (also ``1``/``0``, ``yes``/``no``, and German Excel's
+  ``WAHR``/``FALSCH`` and ``ja``/``nein``, in any case; empty means false).
   Demo rows are synthetic and every output that shows them says so.
 - One column per registered platform (:data:`ACCOUNT_COLUMNS`), holding that executive's
   account handle on it, or empty for none. Platform columns missing from the header mean
@@ -35,9 +40,27 @@ Roster file format (CSV, UTF-8, an Excel byte-order mark is accepted), one execu
   (an organization is written ``urn:li:organization:<numeric id>`` and is fetched) and a
   Facebook profile, written ``profile:<name>`` (a plain name is a Page, fetched).
 
-Rows with errors are skipped and reported (file, line number, field, message: a
-:class:`~social_leadership.intake.RowIssue`); the valid rows still load, so one typo does not
-stop the daily run.
+The file is often kept in Excel, and is read as Excel writes it:
+
+- Encoding UTF-8 (with or without byte-order mark), UTF-16 (Excel's "Unicode text"), else
+  Windows-1252 (German Excel's "CSV (Trennzeichen-getrennt)"); cells separated by ``,``,
+  ``;`` or tab, whichever the header line holds most of
+  (:func:`~social_leadership.intake.detect_encoding`,
+  :func:`~social_leadership.intake.detect_delimiter`, shared with the survey intake).
+- Header cells match trimmed and in any case (``Executive_ID``, ``X``, ``LinkedIn``). A
+  header cell that names no column is ignored with a warning naming the file and the cell;
+  an empty one silently. A column named twice (``x`` and ``X``) makes the file unreadable.
+- Rows whose cells are all empty (``,,,,`` or ``;;;;``, blank lines at the end) are
+  skipped silently; line numbers in reports still count them.
+
+Rows with errors are skipped and reported (file, line number, field as the header names it,
+message: a :class:`~social_leadership.intake.RowIssue`); the valid rows still load, so one
+typo does not stop the daily run. :func:`quarantine_rejected_rows` keeps them, as the file
+had them, with their reasons in ``<quarantine>/roster/<time>-<file>/``
+(``rejected_rows.csv``, cells neutralised for spreadsheets, and ``report.json``, which also
+names the executives left out: those none of whose rows loaded). The raw tables hold the
+file's valid rows only, so such an executive is missing from ``raw.roster_*`` until the
+row is fixed.
 """
 
 from __future__ import annotations
@@ -54,7 +77,12 @@ from typing import TYPE_CHECKING
 import duckdb
 
 from social_leadership.domain import PLATFORMS
-from social_leadership.intake import RowIssue, detect_delimiter, detect_encoding
+from social_leadership.intake import (
+    QuarantineFolder,
+    RowIssue,
+    detect_delimiter,
+    detect_encoding,
+)
 
 # Re-exported: callers that read roster handles ask it here.
 from social_leadership.platforms.linkedin import is_linkedin_organization  # noqa: F401
@@ -101,6 +129,7 @@ _DOTTED_DATE = re.compile(r"(\d{1,2})\.(\d{1,2})\.(\d{4})")
 _AT_MIDNIGHT = re.compile(r"(.+?)[ T]00:00(?::00(?:\.0+)?)?")
 # A date cell Excel wrote as its serial number (days since 1899-12-30).
 _EXCEL_SERIAL = re.compile(r"\d{1,6}(?:\.\d+)?")
+QUARANTINE_AREA = "roster"
 
 
 class RosterFileError(ValueError):
@@ -127,6 +156,17 @@ class Account:
     account_handle: str
 
 
+@dataclass(frozen=True)
+class RejectedRow:
+    """A row of the file that was skipped: its line, its cells as the file had them, and
+    what is wrong with it."""
+
+    row: int
+    executive_id: str
+    cells: tuple[str, ...]
+    issues: tuple[RowIssue, ...]
+
+
 @dataclass
 class Roster:
     executives: list[Executive] = field(default_factory=list)
@@ -134,9 +174,24 @@ class Roster:
     errors: list[RowIssue] = field(default_factory=list)
     # Header cells that name no roster column (row 1): ignored, but said.
     warnings: list[RowIssue] = field(default_factory=list)
+    rejected_rows: list[RejectedRow] = field(default_factory=list)
     file: str = ""
     # The file's header cells as it wrote them (the rejected rows' columns).
     header: tuple[str, ...] = ()
+    # Rows read, the empty ones not counted.
+    rows_read: int = 0
+
+    def skipped_executive_ids(self) -> list[str]:
+        """The ids of rejected rows whose executive has no row loaded: executives missing
+        from ``raw.roster_*`` because of this file's errors."""
+        loaded = {executive.executive_id for executive in self.executives}
+        return sorted(
+            {
+                rejected.executive_id
+                for rejected in self.rejected_rows
+                if rejected.executive_id and rejected.executive_id not in loaded
+            }
+        )
 
 
 def normalize_handle(platform: str, value: str) -> str:
@@ -185,10 +240,10 @@ def _parse_valid_from(value: str) -> date | None:
 def load_roster(path: Path) -> Roster:
     """Read and validate a roster file (format in the module docstring).
 
-    Invalid rows are reported in ``Roster.errors`` and skipped; header cells that name no
-    column are reported in ``Roster.warnings``. An unreadable file (missing, or in no
-    encoding :func:`detect_encoding` knows), a required header column missing or a column
-    given twice raise :class:`RosterFileError`.
+    Invalid rows are reported in ``Roster.errors``, kept in ``Roster.rejected_rows`` and
+    skipped; header cells that name no column are reported in ``Roster.warnings``. An
+    unreadable file (missing, or in no encoding :func:`detect_encoding` knows), a required
+    header column missing or a column given twice raise :class:`RosterFileError`.
     """
     file_name = str(path)
     try:
@@ -258,6 +313,7 @@ def _read_rows(roster: Roster, reader: CsvReader, columns: dict[str, tuple[int, 
         if not any(cell.strip() for cell in record):
             # Excel writes rows whose cells were once filled, and blank rows at the end.
             continue
+        roster.rows_read += 1
         row_errors: list[RowIssue] = []
 
         def error(
@@ -341,6 +397,9 @@ def _read_rows(roster: Roster, reader: CsvReader, columns: dict[str, tuple[int, 
 
         if row_errors:
             roster.errors.extend(row_errors)
+            roster.rejected_rows.append(
+                RejectedRow(row_number, executive_id, tuple(record), tuple(row_errors))
+            )
             continue
         seen_ids.setdefault(executive_id, []).append((row_number, valid_from))
         for account in row_accounts:
@@ -361,6 +420,47 @@ def _read_rows(roster: Roster, reader: CsvReader, columns: dict[str, tuple[int, 
             )
         )
         roster.accounts.extend(row_accounts)
+
+
+def quarantine_rejected_rows(roster: Roster, quarantine_dir: Path) -> Path | None:
+    """Keep the rejected rows of ``roster`` with their reasons in
+    ``<quarantine_dir>/roster/<time>-<file>/`` (``rejected_rows.csv``, cells neutralised
+    for spreadsheets, and ``report.json``); return the folder, or None when no row was
+    rejected (then nothing is written)."""
+    if not roster.rejected_rows:
+        return None
+    folder = QuarantineFolder(quarantine_dir, QUARANTINE_AREA, Path(roster.file).name)
+    width = max(len(roster.header), *(len(rejected.cells) for rejected in roster.rejected_rows))
+    extra_columns = [f"column_{number}" for number in range(len(roster.header) + 1, width + 1)]
+    folder.write_rejected_rows(
+        ["line", "error_field", "error", *roster.header, *extra_columns],
+        (
+            (
+                rejected.row,
+                ", ".join(dict.fromkeys(issue.column for issue in rejected.issues)),
+                "; ".join(f"{issue.column}: {issue.reason}" for issue in rejected.issues),
+                *rejected.cells,
+                *[""] * (width - len(rejected.cells)),
+            )
+            for rejected in roster.rejected_rows
+        ),
+    )
+    folder.write_report(
+        {
+            "file": roster.file,
+            "quarantined_at": folder.stamp,
+            "rows_read": roster.rows_read,
+            "rows_loaded": len(roster.executives),
+            "rows_rejected": len(roster.rejected_rows),
+            "executives_skipped": roster.skipped_executive_ids(),
+            "columns_ignored": [warning.column for warning in roster.warnings],
+            "errors": [
+                {"row": issue.row, "field": issue.column, "message": issue.reason}
+                for issue in roster.errors
+            ],
+        }
+    )
+    return folder.path
 
 
 def write_roster(

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import csv
+import json
 from collections import Counter
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -15,6 +17,7 @@ from social_leadership.roster import (
     Roster,
     RosterFileError,
     load_roster,
+    quarantine_rejected_rows,
     write_roster,
 )
 from social_leadership.settings import BUNDLED_DATA_DIR
@@ -507,6 +510,54 @@ def test_ambiguous_dates_and_excel_serials_are_rejected_saying_how_to_write_them
     assert (error.row, error.column) == (2, "valid_from")
     assert repr(written) in error.reason
     assert "YYYY-MM-DD" in error.reason
+
+
+def test_rejected_rows_are_quarantined_with_their_reasons(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "ok1,Good One,CEO,Good Co,DE,Energy,true,good_one,,,,,,,",  # line 2
+        'gone,=HYPERLINK("http://x"),CEO,Co,Atlantis,Energy,maybe,,,,,,,,',  # line 3
+        "jk,J,CEO,A,DE,Energy,false,,,,,,,,,2020-01-01",  # line 4
+        "jk,J,CEO,B,DE,Energy,false,,,,,,,,,2020-01-01",  # line 5: a version of jk
+        "Bad Id,Name,CEO,Co,DE,Energy,true,,,,,,,,",  # line 6
+    )
+    roster = load_roster(path)
+
+    folder = quarantine_rejected_rows(roster, tmp_path / "quarantine")
+
+    assert folder is not None
+    assert folder.parent == tmp_path / "quarantine" / "roster"
+    assert folder.name.endswith("-roster.csv")
+    with (folder / "rejected_rows.csv").open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0] == ["line", "error_field", "error", *ROSTER_COLUMNS]
+    assert [row[:2] for row in rows[1:]] == [
+        ["3", "country, is_synthetic"],
+        ["5", "valid_from"],
+        ["6", "executive_id"],
+    ]
+    # As the file had it, but a spreadsheet shows the formula as text.
+    assert rows[1][3:6] == ["gone", '\'=HYPERLINK("http://x")', "CEO"]
+    assert "'Atlantis'" in rows[1][2]
+    assert "'maybe'" in rows[1][2]
+    report = json.loads((folder / "report.json").read_text(encoding="utf-8"))
+    assert report["file"] == str(path)
+    assert (report["rows_read"], report["rows_loaded"], report["rows_rejected"]) == (5, 2, 3)
+    # jk still has a version; "gone" and the bad id are not in the warehouse at all.
+    assert report["executives_skipped"] == ["Bad Id", "gone"]
+    assert [(e["row"], e["field"]) for e in report["errors"]] == [
+        (3, "country"),
+        (3, "is_synthetic"),
+        (5, "valid_from"),
+        (6, "executive_id"),
+    ]
+
+
+def test_nothing_is_quarantined_without_rejected_rows(tmp_path: Path) -> None:
+    roster = load_roster(write(tmp_path, "ok1,Good One,CEO,Good Co,DE,Energy,true,,,,,,,,"))
+
+    assert quarantine_rejected_rows(roster, tmp_path / "quarantine") is None
+    assert not (tmp_path / "quarantine").exists()
 
 
 def test_a_file_no_encoding_reads_is_refused_naming_the_file(tmp_path: Path) -> None:
