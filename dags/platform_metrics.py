@@ -36,8 +36,11 @@ def platform_metrics():
     Daily snapshot of every rostered executive's public counts (followers, following, posts)
     on each platform with an API.
 
-    * `load_roster` validates the roster file (bad rows are logged with file, row and field,
-      and skipped) and writes it to `raw.roster_*`.
+    * `load_roster` validates the roster file and writes it to `raw.roster_*`. Bad rows are
+      skipped, logged with file, row and field, and kept with their reasons in
+      `<SLW_QUARANTINE_DIR>/roster/<time>-<file>/`; its XCom counts them and names the
+      executives left out (an alert says so too). The extract tasks read the handles from
+      that XCom.
     * Per platform, `extract_<platform>` fetches today's counts in the API's largest batches
       and lands the raw responses under `landing/platform=<p>/date=<d>/`; `load_<platform>`
       replays that landing into `raw.platform_metrics`, replacing the day (idempotent). Each
@@ -65,21 +68,21 @@ def platform_metrics():
     Endpoints and tokens come from the Airflow connections `slw_<platform>`.
 
     Alerts (README "Alerts"): one per run for failed tasks, failed or unconfigured
-    platforms and rejected history rows; a deadline alert when a run has not succeeded
-    `SLW_PLATFORM_METRICS_DEADLINE_HOURS` after its logical date.
+    platforms and rejected roster and history rows; a deadline alert when a run has not
+    succeeded `SLW_PLATFORM_METRICS_DEADLINE_HOURS` after its logical date.
     """
 
     @task(pool=WAREHOUSE_POOL)
-    def load_roster() -> dict[str, list[str]]:
+    def load_roster() -> dict:
         from social_leadership.tasks import load_roster_task
 
         return load_roster_task()
 
     @task
-    def extract(platform: str, handles_by_platform: dict[str, list[str]], **context) -> dict:
-        from social_leadership.tasks import extract_task
+    def extract(platform: str, roster: dict, **context) -> dict:
+        from social_leadership.tasks import extract_task, roster_handles
 
-        return extract_task(platform, handles_by_platform.get(platform, []), context)
+        return extract_task(platform, roster_handles(roster, platform), context)
 
     # A skipped extract (no connection) still reaches its load, which audits why. On a
     # DuckLake the loads write at once (orchestration.platform_load_pool).
@@ -123,11 +126,11 @@ def platform_metrics():
 
         return run_summary_task(context)
 
-    handles = load_roster()
+    roster = load_roster()
     loaded = [import_history()]
-    handles >> loaded[0]
+    roster >> loaded[0]
     for platform in API_PLATFORMS:
-        landed = extract.override(task_id=f"extract_{platform}")(platform, handles)
+        landed = extract.override(task_id=f"extract_{platform}")(platform, roster)
         loaded.append(load.override(task_id=f"load_{platform}")(platform, landed))
     signalled = signal_warehouse()
     loaded >> anything_loaded() >> signalled

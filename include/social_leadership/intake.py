@@ -6,25 +6,32 @@ reject the same way (:class:`QuarantineFolder`): one folder per rejected file,
 ``<quarantine>/<area>/<time>-<file>/``, holding ``report.json``, the file itself where the
 intake gives it up, and where the rows are what went wrong, ``rejected_rows.csv``, its cells
 neutralised for spreadsheets (:mod:`social_leadership.safe_csv`).
+
+Text files come from spreadsheets as often as from programs, so the delimited intakes (the
+roster, survey CSVs) read them the same way: the encoding (:func:`detect_encoding`: UTF-8
+with or without a byte-order mark, UTF-16, else Windows-1252, as German Excel writes) and
+the delimiter (:func:`detect_delimiter`: ``,``, ``;`` or tab).
 """
 
 from __future__ import annotations
 
+import codecs
 import errno
+import gzip
 import hashlib
 import json
 import os
 import shutil
 import stat
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import duckdb
 
-from social_leadership.safe_csv import neutralised_sql
+from social_leadership.safe_csv import neutralised_sql, write_csv
 from social_leadership.sql import quote_identifier, quote_literal
 
 # A folder or file name holds 255 bytes on common file systems; the time stamp takes 23 of
@@ -109,6 +116,11 @@ class QuarantineFolder:
         """Move the rejected file (or its sidecar) in, under its own name."""
         move_file(source, self.path / source.name)
 
+    def write_rejected_rows(self, header: Sequence[str], rows: Iterable[Sequence[object]]) -> Path:
+        """Write rows an intake holds in Python to ``rejected_rows.csv``, every cell
+        neutralised against formulas (the intake's own columns hold none to spoil)."""
+        return write_csv(self.path / REJECTED_ROWS_NAME, header, rows)
+
     def copy_rejected_rows(
         self,
         con: duckdb.DuckDBPyConnection,
@@ -133,3 +145,55 @@ class QuarantineFolder:
             f"to {quote_literal(str(target))} (header, delimiter ',')"
         )
         return target
+
+
+# --- reading delimited text --------------------------------------------------------------
+
+
+def open_binary(path: Path) -> IO[bytes]:
+    """The file's bytes, decompressed when it is a ``.gz``."""
+    if path.name.lower().endswith(".gz"):
+        return gzip.open(path, "rb")
+    return path.open("rb")
+
+
+def detect_encoding(path: Path) -> str:
+    """``utf-8-sig`` (BOM), ``utf-16`` (BOM), ``utf-8``, else ``cp1252`` (German Excel), or
+    ``latin-1`` for a text file holding one of the five bytes cp1252 leaves undefined (a file
+    with a NUL byte is no text: it stays cp1252, whose reader then refuses it)."""
+    with open_binary(path) as handle:
+        head = handle.read(4)
+        if head.startswith(codecs.BOM_UTF8):
+            return "utf-8-sig"
+        if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            return "utf-16"
+        handle.seek(0)
+        if _decodes(handle, "utf-8"):
+            return "utf-8"
+        handle.seek(0)
+        return "cp1252" if _decodes(handle, "cp1252", text_only=True) else "latin-1"
+
+
+def _decodes(handle: IO[bytes], encoding: str, *, text_only: bool = False) -> bool:
+    """Whether the rest of ``handle`` decodes; with ``text_only``, a NUL byte counts as
+    decoding (the caller keeps its encoding for a file that is no text)."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    try:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            if text_only and b"\x00" in chunk:
+                return True
+            decoder.decode(chunk)
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def detect_delimiter(header_line: str) -> str:
+    """The most frequent of ``;``, ``,`` and tab outside quotes in the header line."""
+    # Each quote toggles quoting, so every other piece between quotes is unquoted text;
+    # counting there (in C) keeps a header line of many megabytes cheap.
+    unquoted = header_line.split('"')[::2] if '"' in header_line else [header_line]
+    counts = {d: sum(piece.count(d) for piece in unquoted) for d in (";", ",", "\t")}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] else ","

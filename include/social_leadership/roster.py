@@ -1,17 +1,21 @@
 """The executive roster: who is tracked, where they work, and their platform accounts.
 
-Roster file format (CSV, UTF-8, an Excel byte-order mark is accepted), one executive per row::
+Roster file format (CSV), one executive per row::
 
     executive_id,full_name,title,company,country,sector,is_synthetic,x,bluesky,mastodon,youtube,facebook,instagram,linkedin,threads,valid_from
 
 - ``executive_id``: stable key, ``^[a-z0-9][a-z0-9_-]{1,63}$``. Unique in the file unless
   the rows declare a history (see ``valid_from``).
-- ``valid_from`` (optional column): ISO date (``YYYY-MM-DD``) from which the row's title,
-  company, country and sector hold. Several rows may share an ``executive_id`` when each
-  has a distinct ``valid_from``; together they are the executive's declared history (the
-  source of the SCD2 ``dim_executive``). A row without ``valid_from`` must be the
-  executive's only row. Accounts belong to the executive, not to a version: the accounts
-  of all its rows are united (a handle may repeat across the executive's own rows).
+- ``valid_from`` (optional column): the date from which the row's title, company, country
+  and sector hold: ``YYYY-MM-DD``, or ``DD.MM.YYYY`` (the German order, unambiguous with
+  its four-digit year), either also with a midnight time as Excel adds it
+  (``2021-02-03 00:00:00``). Dates with ``/`` (``02/03/2021``: which is the day?), two-digit
+  years and Excel serial numbers (``44230``) are rejected, saying to write ``YYYY-MM-DD``.
+  Several rows may share an ``executive_id`` when each has a distinct ``valid_from``;
+  together they are the executive's declared history (the source of the SCD2
+  ``dim_executive``). A row without ``valid_from`` must be the executive's only row.
+  Accounts belong to the executive, not to a version: the accounts of all its rows are
+  united (a handle may repeat across the executive's own rows).
 - ``full_name``, ``company``: required. ``title``: free text, may be empty.
 - ``country``: any common form of the country, in English, German, French or Spanish among
   others ("DE", "DEU", "Germany", "Deutschland", "UK", "USA", "Vereinigte Staaten",
@@ -19,7 +23,8 @@ Roster file format (CSV, UTF-8, an Excel byte-order mark is accepted), one execu
   (:func:`social_leadership.reference.normalize_country`).
 - ``sector``: one of the 11 GICS sectors (:data:`social_leadership.reference.GICS_SECTORS`),
   case-insensitive.
-- ``is_synthetic``: ``true``/``false`` (also ``1``/``0``, ``yes``/``no``; empty means false).
+- ``is_synthetic``: ``true``/``false`` (also ``1``/``0``, ``yes``/``no``, and German Excel's
+  ``WAHR``/``FALSCH`` and ``ja``/``nein``, in any case; empty means false).
   Demo rows are synthetic and every output that shows them says so.
 - One column per registered platform (:data:`ACCOUNT_COLUMNS`), holding that executive's
   account handle on it, or empty for none. Platform columns missing from the header mean
@@ -35,30 +40,58 @@ Roster file format (CSV, UTF-8, an Excel byte-order mark is accepted), one execu
   (an organization is written ``urn:li:organization:<numeric id>`` and is fetched) and a
   Facebook profile, written ``profile:<name>`` (a plain name is a Page, fetched).
 
-Rows with errors are skipped and reported (file, line number, field, message: a
-:class:`~social_leadership.intake.RowIssue`); the valid rows still load, so one typo does not
-stop the daily run.
+The file is often kept in Excel, and is read as Excel writes it:
+
+- Encoding UTF-8 (with or without byte-order mark), UTF-16 (Excel's "Unicode text"), else
+  Windows-1252 (German Excel's "CSV (Trennzeichen-getrennt)"); cells separated by ``,``,
+  ``;`` or tab, whichever the header line holds most of
+  (:func:`~social_leadership.intake.detect_encoding`,
+  :func:`~social_leadership.intake.detect_delimiter`, shared with the survey intake).
+- Header cells match trimmed and in any case (``Executive_ID``, ``X``, ``LinkedIn``). A
+  header cell that names no column is ignored with a warning naming the file and the cell;
+  an empty one silently. A column named twice (``x`` and ``X``) makes the file unreadable.
+- Rows whose cells are all empty (``,,,,`` or ``;;;;``, blank lines at the end) are
+  skipped silently; line numbers in reports still count them.
+
+Rows with errors are skipped and reported (file, line number, field as the header names it,
+message: a :class:`~social_leadership.intake.RowIssue`); the valid rows still load, so one
+typo does not stop the daily run. :func:`quarantine_rejected_rows` keeps them, as the file
+had them, with their reasons in ``<quarantine>/roster/<time>-<file>/``
+(``rejected_rows.csv``, cells neutralised for spreadsheets, and ``report.json``, which also
+names the executives left out: those none of whose rows loaded). The raw tables hold the
+file's valid rows only, so such an executive is missing from ``raw.roster_*`` until the
+row is fixed.
 """
 
 from __future__ import annotations
 
 import csv
+import itertools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 
 from social_leadership.domain import PLATFORMS
-from social_leadership.intake import RowIssue
+from social_leadership.intake import (
+    QuarantineFolder,
+    RowIssue,
+    detect_delimiter,
+    detect_encoding,
+)
 
 # Re-exported: callers that read roster handles ask it here.
 from social_leadership.platforms.linkedin import is_linkedin_organization  # noqa: F401
 from social_leadership.platforms.registry import connector_class, is_registered
 from social_leadership.reference import normalize_country, normalize_sector
 from social_leadership.warehouse import ensure_schema, transaction
+
+if TYPE_CHECKING:
+    from _csv import Reader as CsvReader
 
 # The registered platforms, read from the registry on each use.
 ACCOUNT_COLUMNS: Sequence[str] = PLATFORMS
@@ -87,8 +120,16 @@ ROSTER_COLUMNS: tuple[str, ...] = roster_columns()
 
 EXECUTIVE_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{1,63}$")
 
-_TRUE = frozenset({"true", "1", "yes", "y", "t"})
-_FALSE = frozenset({"false", "0", "no", "n", "f", ""})
+# German Excel writes booleans as WAHR / FALSCH; people write ja / nein.
+_TRUE = frozenset({"true", "1", "yes", "y", "t", "wahr", "ja"})
+_FALSE = frozenset({"false", "0", "no", "n", "f", "falsch", "nein", ""})
+# DD.MM.YYYY, the German order: a four-digit year last leaves no doubt which is the day.
+_DOTTED_DATE = re.compile(r"(\d{1,2})\.(\d{1,2})\.(\d{4})")
+# A date cell Excel wrote with its (midnight) time.
+_AT_MIDNIGHT = re.compile(r"(.+?)[ T]00:00(?::00(?:\.0+)?)?")
+# A date cell Excel wrote as its serial number (days since 1899-12-30).
+_EXCEL_SERIAL = re.compile(r"\d{1,6}(?:\.\d+)?")
+QUARANTINE_AREA = "roster"
 
 
 class RosterFileError(ValueError):
@@ -115,11 +156,42 @@ class Account:
     account_handle: str
 
 
+@dataclass(frozen=True)
+class RejectedRow:
+    """A row of the file that was skipped: its line, its cells as the file had them, and
+    what is wrong with it."""
+
+    row: int
+    executive_id: str
+    cells: tuple[str, ...]
+    issues: tuple[RowIssue, ...]
+
+
 @dataclass
 class Roster:
     executives: list[Executive] = field(default_factory=list)
     accounts: list[Account] = field(default_factory=list)
     errors: list[RowIssue] = field(default_factory=list)
+    # Header cells that name no roster column (row 1): ignored, but said.
+    warnings: list[RowIssue] = field(default_factory=list)
+    rejected_rows: list[RejectedRow] = field(default_factory=list)
+    file: str = ""
+    # The file's header cells as it wrote them (the rejected rows' columns).
+    header: tuple[str, ...] = ()
+    # Rows read, the empty ones not counted.
+    rows_read: int = 0
+
+    def skipped_executive_ids(self) -> list[str]:
+        """The ids of rejected rows whose executive has no row loaded: executives missing
+        from ``raw.roster_*`` because of this file's errors."""
+        loaded = {executive.executive_id for executive in self.executives}
+        return sorted(
+            {
+                rejected.executive_id
+                for rejected in self.rejected_rows
+                if rejected.executive_id and rejected.executive_id not in loaded
+            }
+        )
 
 
 def normalize_handle(platform: str, value: str) -> str:
@@ -143,37 +215,93 @@ def _parse_valid_from(value: str) -> date | None:
     text = value.strip()
     if not text:
         return None
+    midnight = _AT_MIDNIGHT.fullmatch(text)
+    day_text = midnight.group(1) if midnight else text
+    dotted = _DOTTED_DATE.fullmatch(day_text)
     try:
-        return date.fromisoformat(text)
+        if dotted:
+            day, month, year = (int(part) for part in dotted.groups())
+            return date(year, month, day)
+        return date.fromisoformat(day_text)
     except ValueError:
-        raise ValueError(f"{text!r} is not an ISO date (YYYY-MM-DD)") from None
+        if dotted:
+            raise ValueError(f"{text!r} is no calendar date (write YYYY-MM-DD)") from None
+    if _EXCEL_SERIAL.fullmatch(text):
+        raise ValueError(
+            f"{text!r} is an Excel date serial number, not a date: write YYYY-MM-DD "
+            "(format the column as text)"
+        )
+    raise ValueError(
+        f"{text!r} is not a date the roster reads: write YYYY-MM-DD (DD.MM.YYYY is read too; "
+        "a date with '/' is ambiguous)"
+    )
 
 
 def load_roster(path: Path) -> Roster:
     """Read and validate a roster file (format in the module docstring).
 
-    Invalid rows are reported in ``Roster.errors`` and skipped. A missing file or missing
-    required header columns raise :class:`RosterFileError`.
+    Invalid rows are reported in ``Roster.errors``, kept in ``Roster.rejected_rows`` and
+    skipped; header cells that name no column are reported in ``Roster.warnings``. An
+    unreadable file (missing, or in no encoding :func:`detect_encoding` knows), a required
+    header column missing or a column given twice raise :class:`RosterFileError`.
     """
     file_name = str(path)
     try:
-        handle = path.open(encoding="utf-8-sig", newline="")
+        encoding = detect_encoding(path)
+        handle = path.open(encoding=encoding, newline="")
     except OSError as exc:
         raise RosterFileError(f"{file_name}: cannot read roster file ({exc.strerror})") from exc
     with handle:
-        reader = csv.DictReader(handle)
-        header = [name.strip() for name in (reader.fieldnames or [])]
-        missing = [column for column in REQUIRED_COLUMNS if column not in header]
-        if missing:
-            raise RosterFileError(
-                f"{file_name}: roster header lacks required column(s): {', '.join(missing)}"
+        try:
+            first_line = handle.readline()
+            reader = csv.reader(
+                itertools.chain([first_line], handle), delimiter=detect_delimiter(first_line)
             )
-        reader.fieldnames = header
-        return _read_rows(file_name, reader, [c for c in ACCOUNT_COLUMNS if c in header])
+            header = next(reader, [])
+            roster = Roster(file=file_name, header=tuple(header))
+            columns = _header_columns(roster, header)
+            _read_rows(roster, reader, columns)
+        except UnicodeDecodeError as exc:
+            raise RosterFileError(
+                f"{file_name}: cannot be read as {encoding} text ({exc.reason}); save it as"
+                " CSV UTF-8"
+            ) from exc
+        except csv.Error as exc:
+            raise RosterFileError(f"{file_name}: line {reader.line_num}: {exc}") from exc
+    return roster
 
 
-def _read_rows(file_name: str, reader: csv.DictReader[str], account_columns: list[str]) -> Roster:
-    roster = Roster()
+def _header_columns(roster: Roster, header: list[str]) -> dict[str, tuple[int, str]]:
+    """Roster column -> its position in the file and the name the file gives it. Header
+    cells match trimmed and in any case; one that names no column is a warning."""
+    known = {column.casefold(): column for column in roster_columns()}
+    columns: dict[str, tuple[int, str]] = {}
+    for index, raw_cell in enumerate(header):
+        cell = raw_cell.strip()
+        if not cell:
+            continue
+        column = known.get(cell.casefold())
+        if column is None:
+            roster.warnings.append(RowIssue(roster.file, 1, cell, "not a roster column: ignored"))
+        elif column in columns:
+            raise RosterFileError(
+                f"{roster.file}: roster header names column {column!r} twice:"
+                f" {columns[column][1]!r} and {cell!r}"
+            )
+        else:
+            columns[column] = (index, cell)
+    missing = [column for column in REQUIRED_COLUMNS if column not in columns]
+    if missing:
+        raise RosterFileError(
+            f"{roster.file}: roster header lacks required column(s): {', '.join(missing)}"
+        )
+    return columns
+
+
+def _read_rows(roster: Roster, reader: CsvReader, columns: dict[str, tuple[int, str]]) -> None:
+    file_name = roster.file
+    account_columns = [platform for platform in ACCOUNT_COLUMNS if platform in columns]
+    width = len(roster.header)
     # executive_id -> row number and valid_from of each accepted version
     seen_ids: dict[str, list[tuple[int, date | None]]] = {}
     seen_accounts: dict[tuple[str, str], tuple[str, int]] = {}
@@ -182,6 +310,10 @@ def _read_rows(file_name: str, reader: csv.DictReader[str], account_columns: lis
         # A quoted field may span lines: report the line where the row starts.
         row_number = previous_line + 1
         previous_line = reader.line_num
+        if not any(cell.strip() for cell in record):
+            # Excel writes rows whose cells were once filled, and blank rows at the end.
+            continue
+        roster.rows_read += 1
         row_errors: list[RowIssue] = []
 
         def error(
@@ -190,10 +322,14 @@ def _read_rows(file_name: str, reader: csv.DictReader[str], account_columns: lis
             row: int = row_number,
             sink: list[RowIssue] = row_errors,
         ) -> None:
-            sink.append(RowIssue(file_name, row, field_name, message))
+            name = columns[field_name][1] if field_name in columns else field_name
+            sink.append(RowIssue(file_name, row, name, message))
 
-        values = {key: (value or "").strip() for key, value in record.items() if key}
-        if None in record:
+        values = {
+            column: record[index].strip() if index < len(record) else ""
+            for column, (index, _) in columns.items()
+        }
+        if any(cell.strip() for cell in record[width:]):
             error("row", "more values than header columns")
 
         executive_id = values.get("executive_id", "")
@@ -261,6 +397,9 @@ def _read_rows(file_name: str, reader: csv.DictReader[str], account_columns: lis
 
         if row_errors:
             roster.errors.extend(row_errors)
+            roster.rejected_rows.append(
+                RejectedRow(row_number, executive_id, tuple(record), tuple(row_errors))
+            )
             continue
         seen_ids.setdefault(executive_id, []).append((row_number, valid_from))
         for account in row_accounts:
@@ -281,7 +420,47 @@ def _read_rows(file_name: str, reader: csv.DictReader[str], account_columns: lis
             )
         )
         roster.accounts.extend(row_accounts)
-    return roster
+
+
+def quarantine_rejected_rows(roster: Roster, quarantine_dir: Path) -> Path | None:
+    """Keep the rejected rows of ``roster`` with their reasons in
+    ``<quarantine_dir>/roster/<time>-<file>/`` (``rejected_rows.csv``, cells neutralised
+    for spreadsheets, and ``report.json``); return the folder, or None when no row was
+    rejected (then nothing is written)."""
+    if not roster.rejected_rows:
+        return None
+    folder = QuarantineFolder(quarantine_dir, QUARANTINE_AREA, Path(roster.file).name)
+    width = max(len(roster.header), *(len(rejected.cells) for rejected in roster.rejected_rows))
+    extra_columns = [f"column_{number}" for number in range(len(roster.header) + 1, width + 1)]
+    folder.write_rejected_rows(
+        ["line", "error_field", "error", *roster.header, *extra_columns],
+        (
+            (
+                rejected.row,
+                ", ".join(dict.fromkeys(issue.column for issue in rejected.issues)),
+                "; ".join(f"{issue.column}: {issue.reason}" for issue in rejected.issues),
+                *rejected.cells,
+                *[""] * (width - len(rejected.cells)),
+            )
+            for rejected in roster.rejected_rows
+        ),
+    )
+    folder.write_report(
+        {
+            "file": roster.file,
+            "quarantined_at": folder.stamp,
+            "rows_read": roster.rows_read,
+            "rows_loaded": len(roster.executives),
+            "rows_rejected": len(roster.rejected_rows),
+            "executives_skipped": roster.skipped_executive_ids(),
+            "columns_ignored": [warning.column for warning in roster.warnings],
+            "errors": [
+                {"row": issue.row, "field": issue.column, "message": issue.reason}
+                for issue in roster.errors
+            ],
+        }
+    )
+    return folder.path
 
 
 def write_roster(

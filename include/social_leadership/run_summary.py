@@ -7,8 +7,9 @@ happened upstream, never changes the run's state, and gathers the figures from t
 tasks' XComs and the audit tables. Every figure a DAG does not produce stays empty (null).
 
 Figures: rows loaded per source (each API platform, history imports, survey files),
-accounts not found, files and rows quarantined, dbt nodes passed/warned/failed, quality
-checks passed/failed, and the publication id (the Parquet set published).
+accounts not found, files quarantined, rows quarantined (rejected roster and history rows),
+dbt nodes passed/warned/failed, quality checks passed/failed, and the publication id (the
+Parquet set published).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from social_leadership.warehouse import transaction
 # The tasks whose XComs hold figures (only theirs are read: a DAG may hold many more).
 FIGURE_TASKS = frozenset(
     {
+        "load_roster",
         *(f"load_{platform}" for platform in API_PLATFORMS),
         "import_history",
         "ingest_surveys",
@@ -103,6 +105,8 @@ def summarise(
         if isinstance(load, dict) and load.get("status") != "not_configured":
             rows[platform] = _int(load.get("accounts_loaded"))
             not_found = (not_found or 0) + _int(load.get("accounts_missing"))
+    if isinstance(roster := xcoms.get("load_roster"), dict):
+        rows_quarantined = (rows_quarantined or 0) + _int(roster.get("rows_rejected"))
     if isinstance(history := xcoms.get("import_history"), dict):
         rows["history_import"] = _int(history.get("rows_loaded"))
         rows_quarantined = (rows_quarantined or 0) + _int(history.get("rows_rejected"))

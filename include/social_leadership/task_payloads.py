@@ -96,6 +96,20 @@ def encodable(text: str) -> str:
 EncodableStr = Annotated[str, AfterValidator(encodable)]
 
 
+class RosterLoadSummary(Payload):
+    """``load_roster``: the roster file this run loaded, and the handles the extract tasks
+    ask each platform for."""
+
+    handles: dict[str, list[str]]
+    rows_loaded: NonNegativeInt
+    rows_rejected: NonNegativeInt
+    # Executives with rows in the file but none loaded: absent from raw.roster_* this run.
+    executives_skipped: list[EncodableStr]
+    # Header cells that name no roster column.
+    columns_ignored: list[EncodableStr]
+    quarantine_path: EncodableStr | None = None
+
+
 class Attention(Payload):
     """One thing in a task that needs a person's attention (alerts.report_attention): what
     it is, how many rows it kept out of the warehouse (None: not known) and where to look."""

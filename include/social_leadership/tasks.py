@@ -17,6 +17,7 @@ from social_leadership.task_payloads import (
     HistoryImportSummary,
     PlatformRunCheck,
     QualityGateSummary,
+    RosterLoadSummary,
     SurveyIntakeSummary,
     from_xcom,
     to_xcom,
@@ -34,27 +35,73 @@ def _run_id(context: dict[str, Any]) -> str:
     return str(context["run_id"])
 
 
-def load_roster_task() -> dict[str, list[str]]:
-    """Validate and store the roster; return the handles to fetch per platform."""
-    from social_leadership.roster import load_roster, write_roster
+def load_roster_task() -> dict[str, Any]:
+    """Validate and store the roster, quarantine its rejected rows; return the handles to
+    fetch per platform with the load's figures (:class:`RosterLoadSummary`)."""
+    from social_leadership.alerts import report_attention
+    from social_leadership.roster import load_roster, quarantine_rejected_rows, write_roster
     from social_leadership.warehouse import connect
 
     settings = load_settings()
     roster = load_roster(settings.roster_path)
+    for warning in roster.warnings:
+        log.warning("roster column ignored: %s", warning)
     for error in roster.errors:
         log.warning("roster row skipped: %s", error)
     with connect(settings.warehouse_path) as con:
         write_roster(con, roster, str(settings.roster_path), datetime.now(UTC))
+    # Only once the valid rows are stored, as for history imports.
+    quarantine = quarantine_rejected_rows(roster, settings.quarantine_dir)
+    skipped = roster.skipped_executive_ids()
+    if quarantine is not None:
+        report_attention(
+            [
+                Attention(
+                    task_id="load_roster",
+                    what=_rejected_roster_rows(roster.file, len(roster.rejected_rows), skipped),
+                    rows_kept_out=len(roster.rejected_rows),
+                    where=str(quarantine),
+                )
+            ]
+        )
     log.info(
-        "roster: %d executives, %d accounts, %d rows skipped",
+        "roster: %d executives, %d accounts, %d rows skipped%s",
         len(roster.executives),
         len(roster.accounts),
         len(roster.errors),
+        f" (quarantine {quarantine}; executives left out: {', '.join(skipped) or 'none'})"
+        if quarantine
+        else "",
     )
     handles: dict[str, list[str]] = {}
     for account in roster.accounts:
         handles.setdefault(account.platform, []).append(account.account_handle)
-    return handles
+    return RosterLoadSummary(
+        handles=handles,
+        rows_loaded=len(roster.executives),
+        rows_rejected=len(roster.rejected_rows),
+        executives_skipped=skipped,
+        columns_ignored=[warning.column for warning in roster.warnings],
+        quarantine_path=str(quarantine) if quarantine else None,
+    ).to_xcom()
+
+
+# An alert line names this many executives at most; the XCom and report.json name all.
+NAMED_SKIPPED_EXECUTIVES = 20
+
+
+def _rejected_roster_rows(file: str, rows: int, skipped: list[str]) -> str:
+    named = ", ".join(skipped[:NAMED_SKIPPED_EXECUTIVES])
+    more = len(skipped) - NAMED_SKIPPED_EXECUTIVES
+    if more > 0:
+        named += f" and {more} more"
+    left_out = f"; executives left out: {named}" if skipped else ""
+    return f"roster file {file}: {rows} rows rejected (quarantined){left_out}"
+
+
+def roster_handles(roster: dict[str, Any], platform: str) -> list[str]:
+    """The handles on ``platform`` in ``load_roster``'s XCom."""
+    return RosterLoadSummary.from_xcom(roster).handles.get(platform, [])
 
 
 def _loaded_roster(con: duckdb.DuckDBPyConnection) -> Roster:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import csv
+import json
 from collections import Counter
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -15,6 +17,7 @@ from social_leadership.roster import (
     Roster,
     RosterFileError,
     load_roster,
+    quarantine_rejected_rows,
     write_roster,
 )
 from social_leadership.settings import BUNDLED_DATA_DIR
@@ -242,10 +245,10 @@ def test_declared_history_keeps_every_version_and_unites_accounts(tmp_path: Path
         (
             (
                 "jk,J,CEO,A,DE,Energy,false,,,,,,,,,2020-01-01",
-                "jk,J,CEO,B,DE,Energy,false,,,,,,,,,01.02.2021",
+                "jk,J,CEO,B,DE,Energy,false,,,,,,,,,02/01/2021",
             ),
             "valid_from",
-            "ISO date",
+            "YYYY-MM-DD",
         ),
         (
             (
@@ -318,3 +321,258 @@ def test_bundled_roster_declares_joe_kaesers_move_and_synthetic_moves() -> None:
         for executive_id in movers
     }
     assert all(valid_from >= date(2024, 11, 1) for valid_from in latest.values())
+
+
+# --- Excel exports -------------------------------------------------------------------------
+#
+# Files as Excel writes them: CRLF line ends, the header as typed by a person, German
+# Excel's "CSV (Trennzeichen-getrennt)" (Windows-1252, ';'), empty rows where cells were
+# once filled, and German spellings of booleans and dates.
+
+JOE = "joe-kaeser,Joe Käser,Chair,Siemens Energy,DE,Industrials,false,JoeKaeser,,,,,,,"
+
+
+def excel_file(tmp_path: Path, *lines: str, encoding: str = "utf-8", name: str = "r.csv") -> Path:
+    path = tmp_path / name
+    path.write_bytes("".join(f"{line}\r\n" for line in lines).encode(encoding))
+    return path
+
+
+def test_header_cells_match_trimmed_and_in_any_case(tmp_path: Path) -> None:
+    header = (
+        " Executive_ID ,Full_Name,Title,Company,Country,Sector,IS_SYNTHETIC,"
+        "X,Bluesky,Mastodon,YouTube,Facebook,Instagram,LinkedIn,Threads,Valid_From"
+    )
+    path = excel_file(
+        tmp_path, header, "ada,Ada,CEO,Acme,DE,Energy,false,Ada_X,,,,,,ada-li,,2021-02-03"
+    )
+
+    roster = load_roster(path)
+
+    assert roster.errors == []
+    assert [(e.executive_id, e.valid_from) for e in roster.executives] == [
+        ("ada", date(2021, 2, 3))
+    ]
+    assert [(a.platform, a.account_handle) for a in roster.accounts] == [
+        ("x", "Ada_X"),
+        ("linkedin", "ada-li"),
+    ]
+
+
+def test_a_platform_column_in_another_case_keeps_its_accounts(tmp_path: Path) -> None:
+    header = "executive_id,full_name,title,company,country,sector,is_synthetic,X,LinkedIn"
+    path = excel_file(tmp_path, header, "ada,Ada,CEO,Acme,DE,Energy,false,@Ada_X,ada-li")
+
+    roster = load_roster(path)
+
+    assert [(a.platform, a.account_handle) for a in roster.accounts] == [
+        ("x", "Ada_X"),
+        ("linkedin", "ada-li"),
+    ]
+    assert roster.warnings == []
+
+
+def test_an_unknown_header_cell_is_reported_as_a_warning_naming_file_and_column(
+    tmp_path: Path,
+) -> None:
+    header = "executive_id,full_name,title,company,country,sector,is_synthetic,x,Twitter,Notes,"
+    path = excel_file(tmp_path, header, "ada,Ada,CEO,Acme,DE,Energy,false,ada_x,ada_tw,hi,")
+
+    roster = load_roster(path)
+
+    # The row still loads; the unknown columns are named, the empty header cell is not.
+    assert [e.executive_id for e in roster.executives] == ["ada"]
+    assert roster.errors == []
+    assert [(w.file, w.row, w.column) for w in roster.warnings] == [
+        (str(path), 1, "Twitter"),
+        (str(path), 1, "Notes"),
+    ]
+    assert "not a roster column" in roster.warnings[0].reason
+
+
+def test_a_column_given_twice_in_any_case_makes_the_file_unreadable(tmp_path: Path) -> None:
+    header = "executive_id,full_name,title,company,country,sector,is_synthetic,x,X"
+    path = excel_file(tmp_path, header, "ada,Ada,CEO,Acme,DE,Energy,false,ada_x,other_x")
+
+    with pytest.raises(RosterFileError, match="'x' and 'X'") as raised:
+        load_roster(path)
+    assert str(path) in str(raised.value)
+
+
+def test_a_windows_1252_file_loads_with_its_umlauts(tmp_path: Path) -> None:
+    path = excel_file(tmp_path, HEADER, JOE, encoding="cp1252")
+
+    roster = load_roster(path)
+
+    assert roster.errors == []
+    assert [e.full_name for e in roster.executives] == ["Joe Käser"]
+
+
+@pytest.mark.parametrize(
+    ("delimiter", "encoding"),
+    [(";", "cp1252"), (";", "utf-8-sig"), ("\t", "utf-16"), ("\t", "utf-8")],
+    ids=["german-excel", "semicolon-utf8-bom", "unicode-text", "tab"],
+)
+def test_semicolon_and_tab_delimited_files_load(
+    tmp_path: Path, delimiter: str, encoding: str
+) -> None:
+    path = excel_file(
+        tmp_path,
+        HEADER.replace(",", delimiter),
+        JOE.replace(",", delimiter),
+        # A comma inside a cell is text when ';' or tab separates the cells.
+        delimiter.join(["ada", "Ada, Dr.", "CEO", "Acme", "DE", "Energy", "true"]) + delimiter * 8,
+        encoding=encoding,
+    )
+
+    roster = load_roster(path)
+
+    assert roster.errors == []
+    assert [(e.full_name, e.company_name) for e in roster.executives] == [
+        ("Joe Käser", "Siemens Energy"),
+        ("Ada, Dr.", "Acme"),
+    ]
+    assert [a.account_handle for a in roster.accounts] == ["JoeKaeser"]
+
+
+def test_empty_rows_are_skipped_silently_and_lines_keep_their_numbers(tmp_path: Path) -> None:
+    empty = "," * (len(ROSTER_COLUMNS) - 1)
+    path = excel_file(
+        tmp_path,
+        HEADER,
+        JOE,  # line 2
+        empty,  # line 3
+        " , ,",  # line 4: blanks only
+        "",  # line 5
+        "c1,Name,CEO,Co,Atlantis,Energy,true,,,,,,,,",  # line 6
+        empty,
+        empty,
+    )
+
+    roster = load_roster(path)
+
+    assert [e.executive_id for e in roster.executives] == ["joe-kaeser"]
+    assert [(e.row, e.column) for e in roster.errors] == [(6, "country")]
+
+
+def test_a_german_excel_export_with_empty_rows_loads(tmp_path: Path) -> None:
+    empty = ";" * (len(ROSTER_COLUMNS) - 1)
+    row = "joe-kaeser;Joe Käser;Chair;Siemens Energy;Deutschland;Industrials;FALSCH;JoeKaeser"
+    path = excel_file(
+        tmp_path,
+        HEADER.replace(",", ";"),
+        row + ";" * 7 + ";03.02.2021",
+        empty,
+        empty,
+        encoding="cp1252",
+    )
+
+    roster = load_roster(path)
+
+    assert roster.errors == []
+    assert [(e.full_name, e.is_synthetic, e.valid_from) for e in roster.executives] == [
+        ("Joe Käser", False, date(2021, 2, 3))
+    ]
+
+
+@pytest.mark.parametrize(
+    ("written", "synthetic"),
+    [("WAHR", True), ("FALSCH", False), ("ja", True), ("Nein", False), ("TRUE", True)],
+)
+def test_is_synthetic_in_german(tmp_path: Path, written: str, synthetic: bool) -> None:
+    roster = load_roster(write(tmp_path, f"a1,Ada,CEO,Co,DE,Energy,{written},,,,,,,,"))
+
+    assert roster.errors == []
+    assert [e.is_synthetic for e in roster.executives] == [synthetic]
+
+
+@pytest.mark.parametrize(
+    "written", ["03.02.2021", "3.2.2021", "2021-02-03 00:00:00", "2021-02-03 00:00", "2021-02-03"]
+)
+def test_valid_from_as_excel_writes_it(tmp_path: Path, written: str) -> None:
+    roster = load_roster(write(tmp_path, f"a1,Ada,CEO,Co,DE,Energy,false,,,,,,,,,{written}"))
+
+    assert roster.errors == []
+    assert [e.valid_from for e in roster.executives] == [date(2021, 2, 3)]
+
+
+@pytest.mark.parametrize(
+    "written",
+    ["02/03/2021", "2/3/21", "44230", "44230.0", "03.02.21", "31.02.2021", "2021-02-03 10:30:00"],
+)
+def test_ambiguous_dates_and_excel_serials_are_rejected_saying_how_to_write_them(
+    tmp_path: Path, written: str
+) -> None:
+    roster = load_roster(write(tmp_path, f"a1,Ada,CEO,Co,DE,Energy,false,,,,,,,,,{written}"))
+
+    assert roster.executives == []
+    [error] = roster.errors
+    assert (error.row, error.column) == (2, "valid_from")
+    assert repr(written) in error.reason
+    assert "YYYY-MM-DD" in error.reason
+
+
+def test_rejected_rows_are_quarantined_with_their_reasons(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "ok1,Good One,CEO,Good Co,DE,Energy,true,good_one,,,,,,,",  # line 2
+        'gone,=HYPERLINK("http://x"),CEO,Co,Atlantis,Energy,maybe,,,,,,,,',  # line 3
+        "jk,J,CEO,A,DE,Energy,false,,,,,,,,,2020-01-01",  # line 4
+        "jk,J,CEO,B,DE,Energy,false,,,,,,,,,2020-01-01",  # line 5: a version of jk
+        "Bad Id,Name,CEO,Co,DE,Energy,true,,,,,,,,",  # line 6
+    )
+    roster = load_roster(path)
+
+    folder = quarantine_rejected_rows(roster, tmp_path / "quarantine")
+
+    assert folder is not None
+    assert folder.parent == tmp_path / "quarantine" / "roster"
+    assert folder.name.endswith("-roster.csv")
+    with (folder / "rejected_rows.csv").open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0] == ["line", "error_field", "error", *ROSTER_COLUMNS]
+    assert [row[:2] for row in rows[1:]] == [
+        ["3", "country, is_synthetic"],
+        ["5", "valid_from"],
+        ["6", "executive_id"],
+    ]
+    # As the file had it, but a spreadsheet shows the formula as text.
+    assert rows[1][3:6] == ["gone", '\'=HYPERLINK("http://x")', "CEO"]
+    assert "'Atlantis'" in rows[1][2]
+    assert "'maybe'" in rows[1][2]
+    report = json.loads((folder / "report.json").read_text(encoding="utf-8"))
+    assert report["file"] == str(path)
+    assert (report["rows_read"], report["rows_loaded"], report["rows_rejected"]) == (5, 2, 3)
+    # jk still has a version; "gone" and the bad id are not in the warehouse at all.
+    assert report["executives_skipped"] == ["Bad Id", "gone"]
+    assert [(e["row"], e["field"]) for e in report["errors"]] == [
+        (3, "country"),
+        (3, "is_synthetic"),
+        (5, "valid_from"),
+        (6, "executive_id"),
+    ]
+
+
+def test_nothing_is_quarantined_without_rejected_rows(tmp_path: Path) -> None:
+    roster = load_roster(write(tmp_path, "ok1,Good One,CEO,Good Co,DE,Energy,true,,,,,,,,"))
+
+    assert quarantine_rejected_rows(roster, tmp_path / "quarantine") is None
+    assert not (tmp_path / "quarantine").exists()
+
+
+def test_a_byte_windows_1252_leaves_undefined_reads_as_latin_1(tmp_path: Path) -> None:
+    # 0x81 is not UTF-8 and has no character in Windows-1252: the file is Latin-1.
+    path = tmp_path / "r.csv"
+    path.write_bytes(f"{HEADER}\r\n".encode() + b"a1,Ad\x81a,CEO,Co,DE,Energy,true,,,,,,,,\r\n")
+
+    assert [e.full_name for e in load_roster(path).executives] == ["Ad\x81a"]
+
+
+def test_a_file_no_encoding_reads_is_refused_naming_the_file(tmp_path: Path) -> None:
+    # A NUL byte: no text file, so no Latin-1 fallback; 0x81 then fails Windows-1252.
+    path = tmp_path / "r.csv"
+    path.write_bytes(f"{HEADER}\r\n".encode() + b"a1,Ad\x81a\x00,CEO,Co,DE,Energy,true,,,,,,,,\r\n")
+
+    with pytest.raises(RosterFileError, match="cannot be read as cp1252 text") as raised:
+        load_roster(path)
+    assert str(path) in str(raised.value)

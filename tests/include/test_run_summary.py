@@ -120,3 +120,14 @@ def test_quality_counts_are_this_runs(tmp_path):
                 [run_id, success, now],
             )
         assert run_summary.quality_counts(con, "run-2") == (1, 1)
+
+
+def test_rejected_roster_rows_count_as_quarantined_rows():
+    xcoms = {
+        **PLATFORM_XCOMS,
+        "load_roster": {"handles": {}, "rows_loaded": 200, "rows_rejected": 3},
+    }
+    summary = run_summary.summarise("platform_metrics", "run-1", xcoms, [])
+    assert summary.rows_quarantined == 4 + 3
+    # The roster is no source of rows in raw.platform_metrics.
+    assert "roster" not in summary.rows_loaded_by_source

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -329,3 +330,54 @@ def test_history_is_checked_against_the_roster_this_run_loaded_not_the_file_agai
     summary = import_history_task()
 
     assert (summary["files"], summary["rows_loaded"], summary["rows_rejected"]) == (1, 1, 0)
+
+
+def test_rejected_roster_rows_are_quarantined_and_the_skipped_executives_named(
+    monkeypatch, tmp_path
+):
+    from social_leadership.task_payloads import RosterLoadSummary
+    from social_leadership.tasks import load_roster_task
+
+    monkeypatch.setenv("SLW_DATA_DIR", str(tmp_path / "data"))
+    roster = tmp_path / "roster.csv"
+    roster.write_text(
+        "executive_id,full_name,title,company,country,sector,is_synthetic,x,Notes\n"
+        "joe,J,Chair,Siemens Energy,DE,Industrials,false,JoeKaeser,\n"
+        "ada,Ada,CEO,Acme,Atlantis,Energy,false,ada_x,moved abroad\n"
+        "ben,Ben,CEO,Beta,DE,Energy,maybe,,\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("SLW_ROSTER_PATH", str(roster))
+
+    summary = load_roster_task()
+
+    assert RosterLoadSummary.from_xcom(summary).to_xcom() == summary
+    assert summary["handles"] == {"x": ["JoeKaeser"]}
+    assert (summary["rows_loaded"], summary["rows_rejected"]) == (1, 2)
+    assert summary["executives_skipped"] == ["ada", "ben"]
+    assert summary["columns_ignored"] == ["Notes"]
+    folder = Path(summary["quarantine_path"])
+    assert folder.parent == load_settings().quarantine_dir / "roster"
+    assert sorted(p.name for p in folder.iterdir()) == ["rejected_rows.csv", "report.json"]
+    with duckdb.connect(str(load_settings().warehouse_path), read_only=True) as con:
+        stored = con.execute("select executive_id from raw.roster_executives").fetchall()
+    assert stored == [("joe",)]
+
+
+def test_a_clean_roster_quarantines_nothing(monkeypatch, tmp_path):
+    from social_leadership.tasks import load_roster_task
+
+    monkeypatch.setenv("SLW_DATA_DIR", str(tmp_path / "data"))
+    roster = tmp_path / "roster.csv"
+    roster.write_text(
+        "executive_id,full_name,title,company,country,sector,is_synthetic,x\n"
+        "joe,J,Chair,Siemens Energy,DE,Industrials,false,JoeKaeser\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("SLW_ROSTER_PATH", str(roster))
+
+    summary = load_roster_task()
+
+    assert (summary["rows_rejected"], summary["quarantine_path"]) == (0, None)
+    assert summary["executives_skipped"] == []
+    assert not (load_settings().quarantine_dir / "roster").exists()

@@ -223,7 +223,7 @@ def test_a_ninth_platform_runs_through_the_pipeline_with_no_other_edit(
     now = datetime.now(UTC)
 
     # The roster has its column and checks its handles with the connector's pattern.
-    handles = load_roster_task()
+    handles = load_roster_task()["handles"]
     assert handles == {NINTH: HANDLES}
     [error] = load_roster(roster_path).errors
     assert (error.row, error.column) == (5, NINTH)

@@ -11,7 +11,6 @@ and column without being held.
 
 from __future__ import annotations
 
-import codecs
 import csv
 import gzip
 import io
@@ -24,7 +23,12 @@ from typing import IO, Any
 
 import pyarrow as pa
 
-from social_leadership.intake import RowIssue
+from social_leadership.intake import (
+    RowIssue,
+    detect_delimiter,
+    detect_encoding,
+    open_binary,
+)
 from social_leadership.surveys import common
 from social_leadership.surveys.limits import IntakeLimits, limits_in_force
 
@@ -45,60 +49,11 @@ _PYARROW_ENCODINGS = {
 }
 
 
-def open_binary(path: Path) -> IO[bytes]:
-    """The file's bytes, decompressed when it is a ``.gz``."""
-    if path.name.lower().endswith(".gz"):
-        return gzip.open(path, "rb")
-    return path.open("rb")
-
-
 def open_text(path: Path, encoding: str) -> IO[str]:
     """The file as text, split into lines at ``\\n``, ``\\r`` and ``\\r\\n`` only (as the csv
     module and pyarrow split them). Time is linear in a line's length: codecs' stream
     readers re-scan a growing line for every chunk they add to it."""
     return io.TextIOWrapper(open_binary(path), encoding=encoding, newline="")
-
-
-def detect_encoding(path: Path) -> str:
-    """``utf-8-sig`` (BOM), ``utf-16`` (BOM), ``utf-8``, else ``cp1252`` (German Excel), or
-    ``latin-1`` for a text file holding one of the five bytes cp1252 leaves undefined (a file
-    with a NUL byte is no text: it stays cp1252, whose reader then refuses it)."""
-    with open_binary(path) as handle:
-        head = handle.read(4)
-        if head.startswith(codecs.BOM_UTF8):
-            return "utf-8-sig"
-        if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-            return "utf-16"
-        handle.seek(0)
-        if _decodes(handle, "utf-8"):
-            return "utf-8"
-        handle.seek(0)
-        return "cp1252" if _decodes(handle, "cp1252", text_only=True) else "latin-1"
-
-
-def _decodes(handle: IO[bytes], encoding: str, *, text_only: bool = False) -> bool:
-    """Whether the rest of ``handle`` decodes; with ``text_only``, a NUL byte counts as
-    decoding (the caller keeps its encoding for a file that is no text)."""
-    decoder = codecs.getincrementaldecoder(encoding)()
-    try:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            if text_only and b"\x00" in chunk:
-                return True
-            decoder.decode(chunk)
-        decoder.decode(b"", final=True)
-    except UnicodeDecodeError:
-        return False
-    return True
-
-
-def detect_delimiter(header_line: str) -> str:
-    """The most frequent of ``;``, ``,`` and tab outside quotes in the header line."""
-    # Each quote toggles quoting, so every other piece between quotes is unquoted text;
-    # counting there (in C) keeps a header line of many megabytes cheap.
-    unquoted = header_line.split('"')[::2] if '"' in header_line else [header_line]
-    counts = {d: sum(piece.count(d) for piece in unquoted) for d in (";", ",", "\t")}
-    best = max(counts, key=lambda d: counts[d])
-    return best if counts[best] else ","
 
 
 @contextmanager

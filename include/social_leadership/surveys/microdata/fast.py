@@ -21,9 +21,10 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from social_leadership.intake import detect_encoding
 from social_leadership.reference import country_spellings
 from social_leadership.surveys.common import is_global_scope
-from social_leadership.surveys.formats.delimited import detect_encoding, open_columns
+from social_leadership.surveys.formats.delimited import open_columns
 from social_leadership.surveys.microdata.declaration import MicrodataDeclaration
 from social_leadership.surveys.microdata.rules import (
     NO_ROWS_REASON,
