@@ -597,9 +597,13 @@ class Connector(ABC):
                     return max(0.0, float(value) - now.timestamp())
                 except ValueError:
                     pass
-                # Mastodon names the reset as an ISO-8601 timestamp.
+                # Mastodon names the reset as an ISO-8601 timestamp; RFC 3339 allows the
+                # UTC designator in either case.
+                text = value.strip()
+                if text[-1:] in ("Z", "z"):
+                    text = text[:-1] + "+00:00"
                 try:
-                    reset = datetime.fromisoformat(value.replace("Z", "+00:00"))
+                    reset = datetime.fromisoformat(text)
                 except ValueError:
                     continue
                 if reset.tzinfo is None:

@@ -1,6 +1,7 @@
 """Replies the sandbox does not serve: a redirect to another host, a body whose declared
 gzip encoding is garbage, an error page that escapes the echoed token the way Gson or an
-HTML template does. Each comes from a real loopback HTTP server."""
+HTML template does, a rate-limit reset spelled with a lowercase ``z``. Each comes from a
+real loopback HTTP server."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import json
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote
 
@@ -211,3 +212,30 @@ def test_one_mastodon_instance_that_redirects_fails_the_platform_but_not_the_oth
         "bob@moved.example": "deferred",
         "cy@other.example": "ok",
     }
+
+
+def _throttled_once(reset: str) -> Answer:
+    """A Mastodon instance whose first reply is a 429 naming its reset as ``reset``."""
+    replies = iter(
+        [(429, {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": reset}, b'{"error": "x"}')]
+    )
+
+    def answer(path: str, headers: dict[str, str]) -> Reply:
+        account = {"id": "7", "username": "acct0001", "acct": "acct0001", "followers_count": 5}
+        return next(replies, (200, {}, json.dumps(account).encode()))
+
+    return answer
+
+
+@pytest.mark.parametrize("designator", ["Z", "z"])
+def test_an_iso_reset_in_either_case_of_the_utc_designator_is_waited_for(designator: str) -> None:
+    reset = (NOW + timedelta(seconds=20)).strftime("%Y-%m-%dT%H:%M:%S.000") + designator
+    sleeps: list[float] = []
+    with serving(_throttled_once(reset)) as api:
+        result = build_connector(
+            "mastodon", url(api), None, None, sleep=sleeps.append, clock=lambda: NOW
+        ).extract([HANDLES["mastodon"]])
+
+    assert sleeps == [20.0]
+    assert result.is_complete
+    assert len(api.received) == 2
