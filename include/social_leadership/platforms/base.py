@@ -33,6 +33,10 @@ SECRET_QUERY_PARAMS = frozenset(
     {"key", "api_key", "apikey", "access_token", "token", "client_secret", "bearer_token"}
 )
 USER_AGENT = "social-leadership-warehouse/0.1"
+# The first wait after a 429 whose reset time is now or past (a clock ahead of the
+# server's, a reset rounded down): the window has not reopened yet, so the retry waits at
+# least this long, doubled at each further 429 of the same request.
+MIN_RATE_LIMIT_WAIT_SECONDS = 1.0
 
 
 class AccountStatus(StrEnum):
@@ -262,9 +266,13 @@ class ConnectionField:
 
 
 class _RateLimited(Exception):
-    def __init__(self, wait_seconds: float | None) -> None:
+    """The rate limit stops the run: the reset is unknown or too far (``wait_seconds``), or
+    the request met a 429 again after every wait allowed (``waits_spent`` of them)."""
+
+    def __init__(self, wait_seconds: float | None, waits_spent: int | None = None) -> None:
         super().__init__(wait_seconds)
         self.wait_seconds = wait_seconds
+        self.waits_spent = waits_spent
 
 
 class _Exhausted(Exception):
@@ -488,6 +496,11 @@ class Connector(ABC):
         result.message = message
 
     def _rate_limit_message(self, limited: _RateLimited) -> str:
+        if limited.waits_spent is not None:
+            return (
+                f"{self.platform}: still rate limited after {limited.waits_spent} wait(s) for "
+                "the reset, all the run may make for one request (max_rate_limit_waits)"
+            )
         if limited.wait_seconds is None:
             return f"{self.platform}: rate limited and the server named no reset time"
         return (
@@ -530,13 +543,17 @@ class Connector(ABC):
             verdict = self.judge(status, body, response.headers)
             if verdict.action == "rate_limited":
                 wait = verdict.wait_seconds
-                rate_limit_waits += 1
-                if (
-                    wait is None
-                    or wait > self.max_wait_seconds
-                    or rate_limit_waits > self.max_rate_limit_waits
-                ):
+                if wait is None or wait > self.max_wait_seconds:
                     raise _RateLimited(wait)
+                if rate_limit_waits >= self.max_rate_limit_waits:
+                    raise _RateLimited(wait, waits_spent=rate_limit_waits)
+                if wait <= 0:
+                    # A reset already past: retrying at once would only meet the 429 again.
+                    wait = min(
+                        self.max_wait_seconds,
+                        MIN_RATE_LIMIT_WAIT_SECONDS * 2**rate_limit_waits,
+                    )
+                rate_limit_waits += 1
                 self._sleep(wait)
                 continue
             if verdict.action == "retry":

@@ -153,6 +153,31 @@ def test_429_with_reset_beyond_max_wait_stops_and_defers(sandbox: SandboxServer)
     assert sleeps == []
 
 
+def test_a_429_whose_reset_is_past_waits_a_growing_minimum(sandbox: SandboxServer) -> None:
+    # A reset now or past (a clock ahead of X's) must not be retried at once, with no wait.
+    sandbox.add_fault("429", platform="x", reset_seconds=-5)
+    sleeps = Sleeps()
+
+    result = connector(sandbox, sleep=sleeps).extract(USERNAMES[:3])
+
+    assert sleeps == [1.0]
+    assert result.requests_sent == 2
+    assert result.is_complete
+
+
+def test_429s_after_every_allowed_wait_say_the_waits_ran_out(sandbox: SandboxServer) -> None:
+    sandbox.add_fault("429", platform="x", reset_seconds=-5, times=4)
+    sleeps = Sleeps()
+
+    result = connector(sandbox, sleep=sleeps, max_rate_limit_waits=3).extract(USERNAMES[:3])
+
+    assert sleeps == [1.0, 2.0, 4.0]
+    assert sandbox.requests_to(USERS_BY_PATH) == 4
+    assert result.deferred_handles == USERNAMES[:3]
+    assert "still rate limited after 3 wait(s)" in (result.message or "")
+    assert "exceeds" not in (result.message or "")
+
+
 def test_spent_window_is_not_sent_into() -> None:
     with SandboxServer(roster_with_x(USERNAMES), token=TOKEN, x_limit=1) as server:
         result = connector(server).extract(USERNAMES[:150])
