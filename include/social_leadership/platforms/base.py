@@ -33,6 +33,7 @@ SECRET_QUERY_PARAMS = frozenset(
     {"key", "api_key", "apikey", "access_token", "token", "client_secret", "bearer_token"}
 )
 USER_AGENT = "social-leadership-warehouse/0.1"
+log = logging.getLogger(__name__)
 # The first wait after a 429 whose reset time is now or past (a clock ahead of the
 # server's, a reset rounded down): the window has not reopened yet, so the retry waits at
 # least this long, doubled at each further 429 of the same request.
@@ -208,13 +209,40 @@ def quiet_http_logs() -> None:
             logger.setLevel(logging.WARNING)
 
 
+class UnreadableCount(ValueError):
+    """A reply sent a count that is not a whole number (``12.5``, ``"1.2K"``, ``true``)."""
+
+
+_DIGITS = re.compile(r"-?[0-9]+")
+
+
 def count_value(document: Mapping[str, Any], key: str) -> int | None:
-    """An integer count from a JSON object, or ``None`` when absent, not an integer or
-    negative (some Mastodon forks send -1 for a hidden count)."""
+    """A count from a JSON object: an integer, a float with a whole value (``583423.0``, as
+    a JSON encoder working in doubles writes it) or a string of digits (YouTube's form).
+    ``None`` when absent or null, or negative (some Mastodon forks send -1 for a hidden
+    count). Raises :class:`UnreadableCount` for any other value: the account's counts are
+    then unknown, an error, not a hidden count."""
     value = document.get(key)
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return value
-    return None
+    if value is None:
+        return None
+    whole_float = isinstance(value, float) and value.is_integer()
+    digits = isinstance(value, str) and _DIGITS.fullmatch(value) is not None
+    if whole_float or digits:
+        count = int(value)
+    elif isinstance(value, int) and not isinstance(value, bool):
+        count = value
+    else:
+        raise UnreadableCount(f"{key} = {json.dumps(value)[:40]} is not a whole number")
+    return count if count >= 0 else None
+
+
+def unreadable_counts(
+    response: RawResponse, handle: str, problem: UnreadableCount
+) -> AccountObservation:
+    """The observation of ``handle`` whose reply held a count that is not a whole number:
+    an error for that account alone (the reply's other accounts are read as usual)."""
+    log.warning("%s: %s for %s: recorded as an error", response.platform, problem, handle)
+    return observation_without_counts(response, handle, AccountStatus.ERROR)
 
 
 @dataclass(frozen=True)

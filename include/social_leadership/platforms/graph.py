@@ -161,8 +161,10 @@ def _profile_observation(
     """One account per Graph call: its counts, or why there are none.
 
     ``followers`` lists the field names to try in order (the Graph APIs disagree:
-    ``followers_count``, ``fan_count``, Threads' ``follower_count``); ``within`` names
-    the object holding them when they are nested (Instagram's business_discovery).
+    ``followers_count``, ``fan_count``, Threads' ``follower_count``): the first the reply
+    holds is the count, a later one is read only when the earlier ones are absent (never
+    when one is there but unreadable: a Page's likes are not its followers). ``within``
+    names the object holding them when they are nested (Instagram's business_discovery).
     """
     failed = cls._failed(response)
     if failed is not None:
@@ -173,17 +175,21 @@ def _profile_observation(
         document = document.get(within)
     if not isinstance(document, dict):
         return [base.observation_without_counts(response, handle, base.AccountStatus.ERROR)]
-    count = next(
-        (value for key in followers if (value := base.count_value(document, key)) is not None), None
-    )
+    sent = next((key for key in followers if document.get(key) is not None), None)
+    try:
+        count = base.count_value(document, sent) if sent else None
+        following_count = base.count_value(document, following) if following else None
+        post_count = base.count_value(document, posts) if posts else None
+    except base.UnreadableCount as problem:
+        return [base.unreadable_counts(response, handle, problem)]
     return [
         base.counted_observation(
             response,
             handle,
             document.get("id"),
             followers=count,
-            following=base.count_value(document, following) if following else None,
-            posts=base.count_value(document, posts) if posts else None,
+            following=following_count,
+            posts=post_count,
         )
     ]
 

@@ -202,7 +202,13 @@ class MastodonConnector(base.Connector):
                     base.observation_without_counts(response, handle, base.AccountStatus.NOT_FOUND)
                 )
                 continue
-            followers = base.count_value(account, "followers_count")
+            try:
+                followers = base.count_value(account, "followers_count")
+                following = base.count_value(account, "following_count")
+                posts = base.count_value(account, "statuses_count")
+            except base.UnreadableCount as problem:
+                observations.append(base.unreadable_counts(response, handle, problem))
+                continue
             suspended = account.get("suspended") is True
             observations.append(
                 base.counted_observation(
@@ -210,8 +216,8 @@ class MastodonConnector(base.Connector):
                     handle,
                     account.get("id"),
                     followers=None if suspended else followers,
-                    following=base.count_value(account, "following_count"),
-                    posts=base.count_value(account, "statuses_count"),
+                    following=following,
+                    posts=posts,
                     status=base.AccountStatus.SUSPENDED if suspended else None,
                 )
             )

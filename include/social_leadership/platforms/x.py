@@ -81,11 +81,21 @@ class XConnector(base.Connector):
                 continue
             metrics = user.get("public_metrics")
             if not isinstance(metrics, dict):
-                metrics = {}
-            followers = base.count_value(metrics, "followers_count")
-            posts = base.count_value(metrics, "post_count")
-            if posts is None:
-                posts = base.count_value(metrics, "tweet_count")
+                # X sends the metrics of every user when the request asks for them: a user
+                # without them is no answer, not an account hiding its counts.
+                observations.append(
+                    base.observation_without_counts(response, handle, base.AccountStatus.ERROR)
+                )
+                continue
+            try:
+                followers = base.count_value(metrics, "followers_count")
+                following = base.count_value(metrics, "following_count")
+                posts = base.count_value(metrics, "post_count")
+                if posts is None:
+                    posts = base.count_value(metrics, "tweet_count")
+            except base.UnreadableCount as problem:
+                observations.append(base.unreadable_counts(response, handle, problem))
+                continue
             protected = followers is not None and user.get("protected") is True
             observations.append(
                 base.counted_observation(
@@ -93,7 +103,7 @@ class XConnector(base.Connector):
                     handle,
                     user.get("id"),
                     followers=followers,
-                    following=base.count_value(metrics, "following_count"),
+                    following=following,
                     posts=posts,
                     status=base.AccountStatus.PROTECTED if protected else None,
                 )

@@ -400,11 +400,12 @@ def test_youtube_waits_for_midnight_only_for_the_daily_quota(reason: str, action
 
 
 def test_a_negative_count_is_not_a_count() -> None:
-    from social_leadership.platforms.base import count_value
+    from social_leadership.platforms.base import UnreadableCount, count_value
 
     assert count_value({"followers_count": -1}, "followers_count") is None
     assert count_value({"followers_count": 0}, "followers_count") == 0
-    assert count_value({"followers_count": True}, "followers_count") is None
+    with pytest.raises(UnreadableCount):
+        count_value({"followers_count": True}, "followers_count")
 
 
 def test_request_urls_with_keys_are_not_logged_by_the_http_client(
