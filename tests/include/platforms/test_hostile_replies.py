@@ -1,7 +1,8 @@
 """Replies the sandbox does not serve: a redirect to another host, a body whose declared
 gzip encoding is garbage, an error page that escapes the echoed token the way Gson or an
-HTML template does, a rate-limit reset spelled with a lowercase ``z``. Each comes from a
-real loopback HTTP server."""
+HTML template does, a rate-limit reset spelled with a lowercase ``z``, counts in every form
+a JSON encoder may write them, Instagram's code 24 for an account that is no business
+account. Each comes from a real loopback HTTP server."""
 
 from __future__ import annotations
 
@@ -405,3 +406,29 @@ def test_a_reply_without_its_counts_block_is_an_error_not_a_hidden_count(
     seen = _observe(platform, _answering(body), [HANDLES[platform]])
 
     assert seen == {HANDLES[platform]: ("error", None)}
+
+
+def _instagram_discovery(path: str, headers: dict[str, str]) -> Reply:
+    """Business discovery where ``personal`` is no business account: Graph's code 24 with
+    the "cannot find user" subcode."""
+    if "username%28personal%29" in path:
+        error = {
+            "message": "Invalid parameter",
+            "type": "OAuthException",
+            "code": 24,
+            "error_subcode": 2207013,
+            "fbtrace_id": "x",
+        }
+        return 400, {}, json.dumps({"error": error}).encode()
+    found = {"followers_count": 267793, "follows_count": 1, "media_count": 1205, "id": "9"}
+    return 200, {}, json.dumps({"business_discovery": found, "id": "1"}).encode()
+
+
+def test_an_instagram_account_answered_with_code_24_is_not_found_alone() -> None:
+    seen = _observe("instagram", _instagram_discovery, ["biz1", "personal", "biz2"])
+
+    assert seen == {
+        "biz1": ("ok", 267793),
+        "personal": ("not_found", None),
+        "biz2": ("ok", 267793),
+    }
