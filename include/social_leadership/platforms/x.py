@@ -13,6 +13,8 @@ from social_leadership.platforms.registry import register
 
 X_API = "https://api.x.com"
 USERS_BY_PATH = "/2/users/by"
+# X sends a user's ``protected`` flag only when the request asks for it.
+USER_FIELDS = "public_metrics,protected"
 _NOT_FOUND_TYPE = "https://api.twitter.com/2/problems/resource-not-found"
 _NOT_AUTHORIZED_TYPE = "https://api.twitter.com/2/problems/not-authorized-for-resource"
 
@@ -41,7 +43,7 @@ class XConnector(base.Connector):
         return httpx.Request(
             "GET",
             self.base_url + USERS_BY_PATH,
-            params={"usernames": ",".join(handles), "user.fields": "public_metrics"},
+            params={"usernames": ",".join(handles), "user.fields": USER_FIELDS},
             headers={"Authorization": f"Bearer {self._bearer_token}", "Accept": "application/json"},
         )
 

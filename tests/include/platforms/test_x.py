@@ -5,6 +5,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from urllib.parse import parse_qs
 
+import httpx
 import pytest
 
 from social_leadership.demo.synthetic import synthetic_metrics
@@ -65,7 +66,7 @@ def test_250_usernames_take_exactly_3_requests(sandbox: SandboxServer) -> None:
     )
     assert first.account_id is not None
     _, query = sandbox.request_log[0]
-    assert parse_qs(query)["user.fields"] == ["public_metrics"]
+    assert parse_qs(query)["user.fields"] == ["public_metrics,protected"]
 
 
 def test_duplicates_are_requested_once_ignoring_case(sandbox: SandboxServer) -> None:
@@ -123,6 +124,40 @@ def test_token_never_lands_in_the_raw_response(sandbox: SandboxServer) -> None:
     assert TOKEN not in response.request_url
     assert TOKEN.encode() not in response.body
     assert TOKEN not in repr(connector(sandbox))
+
+
+def test_a_protected_account_is_asked_for_and_labelled_protected() -> None:
+    # X sends "protected" only when user.fields asks for it: without, no account was ever
+    # labelled protected.
+    names = [*USERNAMES[:2], "Locked_1"]
+    with SandboxServer(
+        roster_with_x(names), token=TOKEN, clock=lambda: NOW, x_protected=("Locked_1",)
+    ) as server:
+        result = connector(server).extract(names)
+        assert server.requests_to(USERS_BY_PATH) == 1
+
+    seen = {
+        o.account_handle: (o.status, o.followers)
+        for o in observations_of(result.responses).values()
+    }
+    assert seen[USERNAMES[0]][0] is AccountStatus.OK
+    assert seen["Locked_1"] == (
+        AccountStatus.PROTECTED,
+        synthetic_metrics("x", "Locked_1", NOW.date())[0],
+    )
+
+
+def test_the_sandbox_sends_protected_only_when_asked(sandbox: SandboxServer) -> None:
+    def users(fields: str) -> list[dict[str, object]]:
+        reply = httpx.get(
+            sandbox.base_url + USERS_BY_PATH,
+            params={"usernames": USERNAMES[0], "user.fields": fields},
+            headers={"Authorization": f"Bearer {TOKEN}"},
+        )
+        return reply.json()["data"]
+
+    assert "protected" not in users("public_metrics")[0]
+    assert users("public_metrics,protected")[0]["protected"] is False
 
 
 def test_post_count_variant_is_accepted() -> None:
