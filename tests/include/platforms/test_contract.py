@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from social_leadership.demo.synthetic import synthetic_account_id
+from social_leadership.demo.synthetic import synthetic_account_id, synthetic_metrics
 from social_leadership.platforms import build_connector, connector_class
 from social_leadership.platforms.base import (
     AccountStatus,
@@ -492,3 +492,28 @@ def test_mastodon_looks_up_an_account_a_batch_left_out_before_calling_it_not_fou
     seen = statuses(connector, result.responses)
     assert seen == dict.fromkeys(handles, AccountStatus.OK)
     assert result.requests_sent == 2  # the batch, then one lookup
+
+
+def test_mastodon_never_counts_another_account_under_a_stored_id(
+    sandbox: SandboxServer,
+) -> None:
+    handles = [handle("mastodon", n) for n in range(3)]
+    ids = {h: synthetic_account_id("mastodon", h) for h in handles}
+    # A stored id that now names someone else (or was learned from another instance):
+    # the instance answers it with that account, whose counts are not this handle's.
+    stale = {**ids, handles[1]: ids[handles[2]]}
+    connector = make("mastodon", sandbox, account_ids=stale)
+
+    result = connector.extract(handles)
+
+    observed = {
+        o.account_handle: (o.status, o.account_id, o.followers)
+        for r in result.responses
+        for o in connector_class("mastodon").parse(r)
+    }
+    assert observed == {
+        h: (AccountStatus.OK, ids[h], synthetic_metrics("mastodon", h, NOW.date())[0])
+        for h in handles
+    }
+    assert result.requests_sent == 2  # the batch, then a lookup of the mismatched handle
+    assert connector_class("mastodon").learn_state(result.responses) == ids
