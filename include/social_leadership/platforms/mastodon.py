@@ -19,7 +19,8 @@ request. An id batch that leaves an account out (an id that changed, or one lear
 another instance), one that answers a stored id with another account (its ``username`` or
 ``acct`` not the handle's), and an instance older than Mastodon 4.3, which answers the
 batch route 404, are all followed by lookups of the accounts concerned (whose ids then
-replace the stored ones): only a lookup says an account is not found.
+replace the stored ones): only a lookup says an account is not found. When the batches
+were stopped early (rate limited), the accounts to look up are deferred with the rest.
 """
 
 from __future__ import annotations
@@ -133,7 +134,12 @@ class MastodonConnector(base.Connector):
         if retry:
             for handle in retry:
                 self._ids.pop(handle.casefold(), None)
-            _merge(result, super().extract(retry))
+            if result.deferred_handles:
+                # The batches stopped early (the instance's rate limit, or its faults): one
+                # lookup per account would only be sent into the same limit.
+                result.deferred_handles.extend(retry)
+            else:
+                _merge(result, super().extract(retry))
         return result
 
     def build_request(self, handles: Sequence[str]) -> httpx.Request:

@@ -517,3 +517,23 @@ def test_mastodon_never_counts_another_account_under_a_stored_id(
     }
     assert result.requests_sent == 2  # the batch, then a lookup of the mismatched handle
     assert connector_class("mastodon").learn_state(result.responses) == ids
+
+
+def test_mastodon_defers_the_accounts_a_batch_left_out_once_rate_limited(
+    sandbox: SandboxServer,
+) -> None:
+    handles = [handle("mastodon", n) for n in range(41)]  # two id batches
+    stale = {h: synthetic_account_id("mastodon", h) for h in handles}
+    stale[handles[5]] = "999999999"  # left out of the first batch
+    sandbox.add_fault("slow", platform="mastodon", delay_seconds=0)  # answered as usual
+    sandbox.add_fault("429", platform="mastodon", reset_seconds=900)
+    connector = make("mastodon", sandbox, account_ids=stale)
+
+    result = connector.extract(handles)
+
+    # No lookup is sent into the spent window: the left-out account waits with the rest.
+    assert result.requests_sent == 2
+    assert sorted(result.deferred_handles) == sorted([handles[5], handles[40]])
+    assert "rate limited" in (result.message or "")
+    seen = statuses(connector, result.responses)
+    assert seen == {h: AccountStatus.OK for h in handles[:40] if h != handles[5]}
