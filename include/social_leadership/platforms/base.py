@@ -33,6 +33,11 @@ SECRET_QUERY_PARAMS = frozenset(
     {"key", "api_key", "apikey", "access_token", "token", "client_secret", "bearer_token"}
 )
 USER_AGENT = "social-leadership-warehouse/0.1"
+log = logging.getLogger(__name__)
+# The first wait after a 429 whose reset time is now or past (a clock ahead of the
+# server's, a reset rounded down): the window has not reopened yet, so the retry waits at
+# least this long, doubled at each further 429 of the same request.
+MIN_RATE_LIMIT_WAIT_SECONDS = 1.0
 
 
 class AccountStatus(StrEnum):
@@ -204,13 +209,40 @@ def quiet_http_logs() -> None:
             logger.setLevel(logging.WARNING)
 
 
+class UnreadableCount(ValueError):
+    """A reply sent a count that is not a whole number (``12.5``, ``"1.2K"``, ``true``)."""
+
+
+_DIGITS = re.compile(r"-?[0-9]+")
+
+
 def count_value(document: Mapping[str, Any], key: str) -> int | None:
-    """An integer count from a JSON object, or ``None`` when absent, not an integer or
-    negative (some Mastodon forks send -1 for a hidden count)."""
+    """A count from a JSON object: an integer, a float with a whole value (``583423.0``, as
+    a JSON encoder working in doubles writes it) or a string of digits (YouTube's form).
+    ``None`` when absent or null, or negative (some Mastodon forks send -1 for a hidden
+    count). Raises :class:`UnreadableCount` for any other value: the account's counts are
+    then unknown, an error, not a hidden count."""
     value = document.get(key)
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return value
-    return None
+    if value is None:
+        return None
+    whole_float = isinstance(value, float) and value.is_integer()
+    digits = isinstance(value, str) and _DIGITS.fullmatch(value) is not None
+    if whole_float or digits:
+        count = int(value)
+    elif isinstance(value, int) and not isinstance(value, bool):
+        count = value
+    else:
+        raise UnreadableCount(f"{key} = {json.dumps(value)[:40]} is not a whole number")
+    return count if count >= 0 else None
+
+
+def unreadable_counts(
+    response: RawResponse, handle: str, problem: UnreadableCount
+) -> AccountObservation:
+    """The observation of ``handle`` whose reply held a count that is not a whole number:
+    an error for that account alone (the reply's other accounts are read as usual)."""
+    log.warning("%s: %s for %s: recorded as an error", response.platform, problem, handle)
+    return observation_without_counts(response, handle, AccountStatus.ERROR)
 
 
 @dataclass(frozen=True)
@@ -262,9 +294,13 @@ class ConnectionField:
 
 
 class _RateLimited(Exception):
-    def __init__(self, wait_seconds: float | None) -> None:
+    """The rate limit stops the run: the reset is unknown or too far (``wait_seconds``), or
+    the request met a 429 again after every wait allowed (``waits_spent`` of them)."""
+
+    def __init__(self, wait_seconds: float | None, waits_spent: int | None = None) -> None:
         super().__init__(wait_seconds)
         self.wait_seconds = wait_seconds
+        self.waits_spent = waits_spent
 
 
 class _Exhausted(Exception):
@@ -488,6 +524,11 @@ class Connector(ABC):
         result.message = message
 
     def _rate_limit_message(self, limited: _RateLimited) -> str:
+        if limited.waits_spent is not None:
+            return (
+                f"{self.platform}: still rate limited after {limited.waits_spent} wait(s) for "
+                "the reset, all the run may make for one request (max_rate_limit_waits)"
+            )
         if limited.wait_seconds is None:
             return f"{self.platform}: rate limited and the server named no reset time"
         return (
@@ -530,13 +571,17 @@ class Connector(ABC):
             verdict = self.judge(status, body, response.headers)
             if verdict.action == "rate_limited":
                 wait = verdict.wait_seconds
-                rate_limit_waits += 1
-                if (
-                    wait is None
-                    or wait > self.max_wait_seconds
-                    or rate_limit_waits > self.max_rate_limit_waits
-                ):
+                if wait is None or wait > self.max_wait_seconds:
                     raise _RateLimited(wait)
+                if rate_limit_waits >= self.max_rate_limit_waits:
+                    raise _RateLimited(wait, waits_spent=rate_limit_waits)
+                if wait <= 0:
+                    # A reset already past: retrying at once would only meet the 429 again.
+                    wait = min(
+                        self.max_wait_seconds,
+                        MIN_RATE_LIMIT_WAIT_SECONDS * 2**rate_limit_waits,
+                    )
+                rate_limit_waits += 1
                 self._sleep(wait)
                 continue
             if verdict.action == "retry":
@@ -597,9 +642,13 @@ class Connector(ABC):
                     return max(0.0, float(value) - now.timestamp())
                 except ValueError:
                     pass
-                # Mastodon names the reset as an ISO-8601 timestamp.
+                # Mastodon names the reset as an ISO-8601 timestamp; RFC 3339 allows the
+                # UTC designator in either case.
+                text = value.strip()
+                if text[-1:] in ("Z", "z"):
+                    text = text[:-1] + "+00:00"
                 try:
-                    reset = datetime.fromisoformat(value.replace("Z", "+00:00"))
+                    reset = datetime.fromisoformat(text)
                 except ValueError:
                     continue
                 if reset.tzinfo is None:

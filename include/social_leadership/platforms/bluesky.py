@@ -88,14 +88,21 @@ class BlueskyConnector(base.Connector):
                     base.observation_without_counts(response, handle, base.AccountStatus.NOT_FOUND)
                 )
                 continue
+            try:
+                followers = base.count_value(profile, "followersCount")
+                following = base.count_value(profile, "followsCount")
+                posts = base.count_value(profile, "postsCount")
+            except base.UnreadableCount as problem:
+                observations.append(base.unreadable_counts(response, handle, problem))
+                continue
             observations.append(
                 base.counted_observation(
                     response,
                     handle,
                     profile.get("did"),
-                    followers=base.count_value(profile, "followersCount"),
-                    following=base.count_value(profile, "followsCount"),
-                    posts=base.count_value(profile, "postsCount"),
+                    followers=followers,
+                    following=following,
+                    posts=posts,
                 )
             )
         return observations

@@ -33,6 +33,13 @@ THROTTLE_CODES = frozenset({4, 17, 32, 613, 80001, 80002})
 AUTH_CODES = frozenset({102, 190})
 # "Object does not exist", "Cannot find user", unsupported get (unknown or private node).
 NOT_FOUND_CODES = frozenset({100, 110, 803})
+# Instagram's "cannot find user" (an unknown account, or one that is not a business or
+# creator account), sent with code 110 or 24.
+IG_USER_NOT_FOUND_SUBCODE = 2207013
+# Code 100 with this subcode, "Unsupported get request": the node asked for does not exist
+# or the token cannot read it. A Page that is not there on Facebook; on Instagram the node
+# is the caller's own business user id, so every account would get it alike.
+UNSUPPORTED_GET_SUBCODE = 33
 INSTAGRAM_FIELDS = "followers_count,follows_count,media_count"
 USAGE_HEADERS = ("X-App-Usage", "X-Business-Use-Case-Usage")
 USAGE_METRICS = ("call_count", "total_cputime", "total_time")
@@ -123,7 +130,7 @@ class GraphConnector(base.Connector):
                 return base.Verdict("rate_limited", wait_seconds=self._seconds_until_reset(headers))
             if code in AUTH_CODES:
                 return base.Verdict("fatal", f"Graph error {code}: access token rejected")
-            if code in NOT_FOUND_CODES and status in (400, 404):
+            if self._account_not_found(error) and status in (400, 404):
                 return base.LAND
             if status == 200 or error.get("is_transient") is True or code in (1, 2):
                 return base.Verdict("retry", f"Graph error {code} (HTTP {status})")
@@ -134,13 +141,18 @@ class GraphConnector(base.Connector):
         if response.status_code == 200:
             return None
         error = graph_error(base.json_document(response.body))
-        if error is not None and error.get("code") in NOT_FOUND_CODES:
+        if error is not None and cls._account_not_found(error):
             status = base.AccountStatus.NOT_FOUND
         elif error is not None and error.get("code") in THROTTLE_CODES:
             status = base.AccountStatus.DEFERRED
         else:
             status = base.AccountStatus.ERROR
         return base.observations_without_counts(response, status)
+
+    @classmethod
+    def _account_not_found(cls, error: dict[str, Any]) -> bool:
+        """Whether a Graph error says that the one account asked for is not there."""
+        return error.get("code") in NOT_FOUND_CODES
 
     @classmethod
     def _parse_profile(
@@ -161,8 +173,10 @@ def _profile_observation(
     """One account per Graph call: its counts, or why there are none.
 
     ``followers`` lists the field names to try in order (the Graph APIs disagree:
-    ``followers_count``, ``fan_count``, Threads' ``follower_count``); ``within`` names
-    the object holding them when they are nested (Instagram's business_discovery).
+    ``followers_count``, ``fan_count``, Threads' ``follower_count``): the first the reply
+    holds is the count, a later one is read only when the earlier ones are absent (never
+    when one is there but unreadable: a Page's likes are not its followers). ``within``
+    names the object holding them when they are nested (Instagram's business_discovery).
     """
     failed = cls._failed(response)
     if failed is not None:
@@ -173,17 +187,21 @@ def _profile_observation(
         document = document.get(within)
     if not isinstance(document, dict):
         return [base.observation_without_counts(response, handle, base.AccountStatus.ERROR)]
-    count = next(
-        (value for key in followers if (value := base.count_value(document, key)) is not None), None
-    )
+    sent = next((key for key in followers if document.get(key) is not None), None)
+    try:
+        count = base.count_value(document, sent) if sent else None
+        following_count = base.count_value(document, following) if following else None
+        post_count = base.count_value(document, posts) if posts else None
+    except base.UnreadableCount as problem:
+        return [base.unreadable_counts(response, handle, problem)]
     return [
         base.counted_observation(
             response,
             handle,
             document.get("id"),
             followers=count,
-            following=base.count_value(document, following) if following else None,
-            posts=base.count_value(document, posts) if posts else None,
+            following=following_count,
+            posts=post_count,
         )
     ]
 
@@ -244,6 +262,27 @@ class InstagramConnector(GraphConnector):
         super().__init__(base_url, access_token, **options)
         self._ig_user_id = ig_user_id
 
+    def judge(self, status: int, body: bytes, headers: httpx.Headers) -> base.Verdict:
+        error = graph_error(base.json_document(body))
+        if error is not None and status != 200 and _is_unsupported_get(error):
+            return base.Verdict(
+                "fatal",
+                f"Graph error 100 (subcode {UNSUPPORTED_GET_SUBCODE}), unsupported get request "
+                f"on the own Instagram user id {self._ig_user_id!r}: the connection's login "
+                "must be the id of an Instagram business or creator account the token can "
+                "read",
+            )
+        return super().judge(status, body, headers)
+
+    @classmethod
+    def _account_not_found(cls, error: dict[str, Any]) -> bool:
+        if _is_unsupported_get(error):
+            # About the own id, not the account looked up (see judge).
+            return False
+        return error.get("error_subcode") == IG_USER_NOT_FOUND_SUBCODE or (
+            super()._account_not_found(error)
+        )
+
     def build_request(self, handles: Sequence[str]) -> httpx.Request:
         fields = f"business_discovery.username({handles[0]}){{{INSTAGRAM_FIELDS}}}"
         return httpx.Request(
@@ -262,6 +301,10 @@ class InstagramConnector(GraphConnector):
             following="follows_count",
             posts="media_count",
         )
+
+
+def _is_unsupported_get(error: dict[str, Any]) -> bool:
+    return error.get("code") == 100 and error.get("error_subcode") == UNSUPPORTED_GET_SUBCODE
 
 
 def graph_error(document: Any) -> dict[str, Any] | None:

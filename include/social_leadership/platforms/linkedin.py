@@ -84,7 +84,10 @@ class LinkedInConnector(base.Connector):
         reply = base.read_reply(response)
         if isinstance(reply, list):
             return reply
-        followers = base.count_value(reply, "firstDegreeSize")
+        try:
+            followers = base.count_value(reply, "firstDegreeSize")
+        except base.UnreadableCount as problem:
+            return [base.unreadable_counts(response, handle, problem)]
         # An organization's URN is its id; a reply without a count is not an answer.
         status = base.AccountStatus.OK if followers is not None else base.AccountStatus.ERROR
         return [

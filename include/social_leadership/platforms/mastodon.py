@@ -16,9 +16,11 @@ a redirect, another 4xx) leaves its own accounts unread (deferred) and the extra
 A Mastodon id is only known once an account has been looked up, so the first run looks
 every account up and later runs (given the ids found, see ``account_ids``) fetch 40 per
 request. An id batch that leaves an account out (an id that changed, or one learned from
-another instance) and an instance older than Mastodon 4.3, which answers the batch route
-404, are both followed by lookups of the accounts concerned: only a lookup says an account
-is not found.
+another instance), one that answers a stored id with another account (its ``username`` or
+``acct`` not the handle's), and an instance older than Mastodon 4.3, which answers the
+batch route 404, are all followed by lookups of the accounts concerned (whose ids then
+replace the stored ones): only a lookup says an account is not found. When the batches
+were stopped early (rate limited), the accounts to look up are deferred with the rest.
 """
 
 from __future__ import annotations
@@ -132,7 +134,12 @@ class MastodonConnector(base.Connector):
         if retry:
             for handle in retry:
                 self._ids.pop(handle.casefold(), None)
-            _merge(result, super().extract(retry))
+            if result.deferred_handles:
+                # The batches stopped early (the instance's rate limit, or its faults): one
+                # lookup per account would only be sent into the same limit.
+                result.deferred_handles.extend(retry)
+            else:
+                _merge(result, super().extract(retry))
         return result
 
     def build_request(self, handles: Sequence[str]) -> httpx.Request:
@@ -202,7 +209,13 @@ class MastodonConnector(base.Connector):
                     base.observation_without_counts(response, handle, base.AccountStatus.NOT_FOUND)
                 )
                 continue
-            followers = base.count_value(account, "followers_count")
+            try:
+                followers = base.count_value(account, "followers_count")
+                following = base.count_value(account, "following_count")
+                posts = base.count_value(account, "statuses_count")
+            except base.UnreadableCount as problem:
+                observations.append(base.unreadable_counts(response, handle, problem))
+                continue
             suspended = account.get("suspended") is True
             observations.append(
                 base.counted_observation(
@@ -210,8 +223,8 @@ class MastodonConnector(base.Connector):
                     handle,
                     account.get("id"),
                     followers=None if suspended else followers,
-                    following=base.count_value(account, "following_count"),
-                    posts=base.count_value(account, "statuses_count"),
+                    following=following,
+                    posts=posts,
                     status=base.AccountStatus.SUSPENDED if suspended else None,
                 )
             )
@@ -272,7 +285,8 @@ def _merge(result: base.ExtractResult, more: base.ExtractResult) -> None:
 
 def _left_out_of_batch(response: base.RawResponse) -> list[str]:
     """The accounts an id batch did not answer for: all of them when the instance has no
-    batch route (404), else those whose id is not in the reply."""
+    batch route (404), else those whose id is not in the reply or was answered with
+    another account (a stored id that now names someone else, or one learned elsewhere)."""
     if not urlsplit(response.request_url).path.endswith(ACCOUNTS_PATH):
         return []
     if response.status_code == 404:
@@ -283,9 +297,20 @@ def _left_out_of_batch(response: base.RawResponse) -> list[str]:
     ids = parse_qs(urlsplit(response.request_url).query).get("id[]", [])
     if not isinstance(document, list) or len(ids) != len(response.requested_handles):
         return []
-    answered = {str(a.get("id")) for a in document if isinstance(a, dict)}
+    answered = {str(a.get("id")): a for a in document if isinstance(a, dict)}
     return [
         handle
         for handle, account_id in zip(response.requested_handles, ids, strict=True)
-        if account_id not in answered
+        if account_id not in answered or not _is_account_of(answered[account_id], handle)
     ]
+
+
+def _is_account_of(account: dict[str, Any], handle: str) -> bool:
+    """Whether an account an instance returned is ``handle``'s (``user@domain``): its
+    ``username`` is the user, and its ``acct`` the user alone (an account local to the
+    instance) or the whole handle, ignoring case."""
+    user = handle.rsplit("@", 1)[0].casefold()
+    username, acct = account.get("username"), account.get("acct")
+    if not isinstance(username, str) or not isinstance(acct, str):
+        return False
+    return username.casefold() == user and acct.casefold() in (user, handle.casefold())

@@ -13,6 +13,8 @@ from social_leadership.platforms.registry import register
 
 X_API = "https://api.x.com"
 USERS_BY_PATH = "/2/users/by"
+# X sends a user's ``protected`` flag only when the request asks for it.
+USER_FIELDS = "public_metrics,protected"
 _NOT_FOUND_TYPE = "https://api.twitter.com/2/problems/resource-not-found"
 _NOT_AUTHORIZED_TYPE = "https://api.twitter.com/2/problems/not-authorized-for-resource"
 
@@ -41,7 +43,7 @@ class XConnector(base.Connector):
         return httpx.Request(
             "GET",
             self.base_url + USERS_BY_PATH,
-            params={"usernames": ",".join(handles), "user.fields": "public_metrics"},
+            params={"usernames": ",".join(handles), "user.fields": USER_FIELDS},
             headers={"Authorization": f"Bearer {self._bearer_token}", "Accept": "application/json"},
         )
 
@@ -81,11 +83,21 @@ class XConnector(base.Connector):
                 continue
             metrics = user.get("public_metrics")
             if not isinstance(metrics, dict):
-                metrics = {}
-            followers = base.count_value(metrics, "followers_count")
-            posts = base.count_value(metrics, "post_count")
-            if posts is None:
-                posts = base.count_value(metrics, "tweet_count")
+                # X sends the metrics of every user when the request asks for them: a user
+                # without them is no answer, not an account hiding its counts.
+                observations.append(
+                    base.observation_without_counts(response, handle, base.AccountStatus.ERROR)
+                )
+                continue
+            try:
+                followers = base.count_value(metrics, "followers_count")
+                following = base.count_value(metrics, "following_count")
+                posts = base.count_value(metrics, "post_count")
+                if posts is None:
+                    posts = base.count_value(metrics, "tweet_count")
+            except base.UnreadableCount as problem:
+                observations.append(base.unreadable_counts(response, handle, problem))
+                continue
             protected = followers is not None and user.get("protected") is True
             observations.append(
                 base.counted_observation(
@@ -93,7 +105,7 @@ class XConnector(base.Connector):
                     handle,
                     user.get("id"),
                     followers=followers,
-                    following=base.count_value(metrics, "following_count"),
+                    following=following,
                     posts=posts,
                     status=base.AccountStatus.PROTECTED if protected else None,
                 )

@@ -98,29 +98,27 @@ class YouTubeConnector(base.Connector):
                     base.observation_without_counts(response, handle, base.AccountStatus.NOT_FOUND)
                 )
                 continue
-            stats = item.get("statistics") if isinstance(item.get("statistics"), dict) else {}
+            stats = item.get("statistics")
+            if not isinstance(stats, dict):
+                # part=statistics gives every channel its statistics: none is no answer.
+                observations.append(
+                    base.observation_without_counts(response, handle, base.AccountStatus.ERROR)
+                )
+                continue
             hidden = stats.get("hiddenSubscriberCount") is True
+            try:
+                # Counts are JSON strings ("36200000"); numbers are accepted too.
+                followers = None if hidden else base.count_value(stats, "subscriberCount")
+                posts = base.count_value(stats, "videoCount")
+            except base.UnreadableCount as problem:
+                observations.append(base.unreadable_counts(response, handle, problem))
+                continue
             observations.append(
                 base.counted_observation(
-                    response,
-                    handle,
-                    item.get("id"),
-                    followers=None if hidden else _count(stats.get("subscriberCount")),
-                    posts=_count(stats.get("videoCount")),
+                    response, handle, item.get("id"), followers=followers, posts=posts
                 )
             )
         return observations
-
-
-def _count(value: object) -> int | None:
-    """YouTube sends counts as JSON strings; integers are accepted too."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
-    return None
 
 
 def _error_reasons(document: Any) -> set[str]:

@@ -274,6 +274,7 @@ class SandboxServer:
         x_window_seconds: int | None = None,
         x_post_count_field: Literal["tweet_count", "post_count"] = "tweet_count",
         x_suspended: tuple[str, ...] = (),
+        x_protected: tuple[str, ...] = (),
         rate_clock: Callable[[], float] = time.time,
         youtube_key: str = SANDBOX_YOUTUBE_KEY,
         instagram_user_id: str = SANDBOX_IG_USER_ID,
@@ -350,6 +351,7 @@ class SandboxServer:
                 self._bluesky[lowered] = self._bluesky[did] = (lowered, did, entry[1])
         self._x = self._accounts.setdefault("x", {})
         self._x_suspended = {name.casefold() for name in x_suspended}
+        self._x_protected = {name.casefold() for name in x_protected}
         self._youtube_hidden = {name.casefold() for name in youtube_hidden}
 
     # --- lifecycle ---------------------------------------------------------------------
@@ -846,6 +848,9 @@ class SandboxServer:
                     "name": display_name,
                     "username": username,
                 }
+                if "protected" in fields:
+                    # Like X, only when asked for (user.fields), and then for every user.
+                    user["protected"] = key in self._x_protected
                 if "public_metrics" in fields:
                     followers, following, posts = synthetic_metrics("x", username, day)
                     user["public_metrics"] = {

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from social_leadership.demo.synthetic import synthetic_account_id
+from social_leadership.demo.synthetic import synthetic_account_id, synthetic_metrics
 from social_leadership.platforms import build_connector, connector_class
 from social_leadership.platforms.base import (
     AccountStatus,
@@ -400,11 +400,12 @@ def test_youtube_waits_for_midnight_only_for_the_daily_quota(reason: str, action
 
 
 def test_a_negative_count_is_not_a_count() -> None:
-    from social_leadership.platforms.base import count_value
+    from social_leadership.platforms.base import UnreadableCount, count_value
 
     assert count_value({"followers_count": -1}, "followers_count") is None
     assert count_value({"followers_count": 0}, "followers_count") == 0
-    assert count_value({"followers_count": True}, "followers_count") is None
+    with pytest.raises(UnreadableCount):
+        count_value({"followers_count": True}, "followers_count")
 
 
 def test_request_urls_with_keys_are_not_logged_by_the_http_client(
@@ -491,3 +492,48 @@ def test_mastodon_looks_up_an_account_a_batch_left_out_before_calling_it_not_fou
     seen = statuses(connector, result.responses)
     assert seen == dict.fromkeys(handles, AccountStatus.OK)
     assert result.requests_sent == 2  # the batch, then one lookup
+
+
+def test_mastodon_never_counts_another_account_under_a_stored_id(
+    sandbox: SandboxServer,
+) -> None:
+    handles = [handle("mastodon", n) for n in range(3)]
+    ids = {h: synthetic_account_id("mastodon", h) for h in handles}
+    # A stored id that now names someone else (or was learned from another instance):
+    # the instance answers it with that account, whose counts are not this handle's.
+    stale = {**ids, handles[1]: ids[handles[2]]}
+    connector = make("mastodon", sandbox, account_ids=stale)
+
+    result = connector.extract(handles)
+
+    observed = {
+        o.account_handle: (o.status, o.account_id, o.followers)
+        for r in result.responses
+        for o in connector_class("mastodon").parse(r)
+    }
+    assert observed == {
+        h: (AccountStatus.OK, ids[h], synthetic_metrics("mastodon", h, NOW.date())[0])
+        for h in handles
+    }
+    assert result.requests_sent == 2  # the batch, then a lookup of the mismatched handle
+    assert connector_class("mastodon").learn_state(result.responses) == ids
+
+
+def test_mastodon_defers_the_accounts_a_batch_left_out_once_rate_limited(
+    sandbox: SandboxServer,
+) -> None:
+    handles = [handle("mastodon", n) for n in range(41)]  # two id batches
+    stale = {h: synthetic_account_id("mastodon", h) for h in handles}
+    stale[handles[5]] = "999999999"  # left out of the first batch
+    sandbox.add_fault("slow", platform="mastodon", delay_seconds=0)  # answered as usual
+    sandbox.add_fault("429", platform="mastodon", reset_seconds=900)
+    connector = make("mastodon", sandbox, account_ids=stale)
+
+    result = connector.extract(handles)
+
+    # No lookup is sent into the spent window: the left-out account waits with the rest.
+    assert result.requests_sent == 2
+    assert sorted(result.deferred_handles) == sorted([handles[5], handles[40]])
+    assert "rate limited" in (result.message or "")
+    seen = statuses(connector, result.responses)
+    assert seen == {h: AccountStatus.OK for h in handles[:40] if h != handles[5]}

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from social_leadership.platforms import build_connector, connector_class
-from social_leadership.platforms.base import AccountStatus, Connector
+from social_leadership.platforms.base import AccountStatus, Connector, PlatformError
 from social_leadership.platforms.graph import graph_usage
 from social_leadership.roster import Account, Executive, Roster, load_roster
 from social_leadership.sandbox.server import SANDBOX_IG_USER_ID, SandboxServer
@@ -168,3 +168,39 @@ def test_the_roster_accepts_the_profile_marker_and_the_bundled_zuck_is_a_profile
     bundled = load_roster(BUNDLED_DATA_DIR / "roster" / "executives.csv")
     zuckerberg = [a for a in bundled.accounts if a.executive_id == "mark-zuckerberg"]
     assert zuckerberg == [Account("mark-zuckerberg", "facebook", "profile:zuck")]
+
+
+# --- Instagram business discovery: the own id and the accounts looked up ------------------
+
+
+def test_a_wrong_own_instagram_id_stops_the_run_naming_the_login() -> None:
+    # Graph answers an own id it cannot read with code 100, subcode 33, for every account
+    # alike: a configuration error, not a roster of accounts that are not found.
+    handles = [handle("instagram", n) for n in range(3)]
+    with SandboxServer(roster(), token=TOKEN, clock=lambda: NOW) as server:
+        connector = build_connector(
+            "instagram", server.base_url, TOKEN, "17841499999999999", sleep=lambda _: None
+        )
+        with pytest.raises(PlatformError) as raised:
+            connector.extract(handles)
+
+        assert server.requests_to("/v21.0/17841499999999999") == 1
+    message = str(raised.value)
+    assert "17841499999999999" in message
+    assert "login" in message
+    assert "business" in message
+
+
+def test_an_unknown_instagram_account_is_not_found_and_the_others_are_read() -> None:
+    handles = [handle("instagram", 0), "not.in.roster", handle("instagram", 1)]
+    with SandboxServer(roster(), token=TOKEN, clock=lambda: NOW) as server:
+        result = make("instagram", server.base_url).extract(handles)
+
+    parse = connector_class("instagram").parse
+    seen = {o.account_handle: o.status for r in result.responses for o in parse(r)}
+    assert seen == {
+        handles[0]: AccountStatus.OK,
+        "not.in.roster": AccountStatus.NOT_FOUND,
+        handles[2]: AccountStatus.OK,
+    }
+    assert result.is_complete

@@ -1,6 +1,8 @@
 """Replies the sandbox does not serve: a redirect to another host, a body whose declared
 gzip encoding is garbage, an error page that escapes the echoed token the way Gson or an
-HTML template does. Each comes from a real loopback HTTP server."""
+HTML template does, a rate-limit reset spelled with a lowercase ``z``, counts in every form
+a JSON encoder may write them, Instagram's code 24 for an account that is no business
+account. Each comes from a real loopback HTTP server."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import json
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote
 
@@ -210,4 +212,223 @@ def test_one_mastodon_instance_that_redirects_fails_the_platform_but_not_the_oth
         "ann@good.example": "ok",
         "bob@moved.example": "deferred",
         "cy@other.example": "ok",
+    }
+
+
+def _throttled_once(reset: str) -> Answer:
+    """A Mastodon instance whose first reply is a 429 naming its reset as ``reset``."""
+    replies = iter(
+        [(429, {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": reset}, b'{"error": "x"}')]
+    )
+
+    def answer(path: str, headers: dict[str, str]) -> Reply:
+        account = {"id": "7", "username": "acct0001", "acct": "acct0001", "followers_count": 5}
+        return next(replies, (200, {}, json.dumps(account).encode()))
+
+    return answer
+
+
+@pytest.mark.parametrize("designator", ["Z", "z"])
+def test_an_iso_reset_in_either_case_of_the_utc_designator_is_waited_for(designator: str) -> None:
+    reset = (NOW + timedelta(seconds=20)).strftime("%Y-%m-%dT%H:%M:%S.000") + designator
+    sleeps: list[float] = []
+    with serving(_throttled_once(reset)) as api:
+        result = build_connector(
+            "mastodon", url(api), None, None, sleep=sleeps.append, clock=lambda: NOW
+        ).extract([HANDLES["mastodon"]])
+
+    assert sleeps == [20.0]
+    assert result.is_complete
+    assert len(api.received) == 2
+
+
+# --- counts in every form a JSON encoder may give them -----------------------------------
+
+
+def _reply_counting(platform: str, followers: object) -> dict[str, object]:
+    """The platform's reply for its account in HANDLES, ``followers`` as sent."""
+    handle = HANDLES[platform]
+    return {
+        "x": {
+            "data": [
+                {
+                    "id": "1",
+                    "username": handle,
+                    "public_metrics": {
+                        "followers_count": followers,
+                        "following_count": 2,
+                        "tweet_count": 3,
+                    },
+                }
+            ]
+        },
+        "bluesky": {
+            "profiles": [
+                {
+                    "did": "did:plc:" + "a" * 24,
+                    "handle": handle,
+                    "followersCount": followers,
+                    "followsCount": 2,
+                    "postsCount": 3,
+                }
+            ]
+        },
+        "mastodon": {
+            "id": "7",
+            "username": "acct0001",
+            "acct": "acct0001",
+            "followers_count": followers,
+            "following_count": 2,
+            "statuses_count": 3,
+        },
+        "youtube": {
+            "kind": "youtube#channelListResponse",
+            "items": [
+                {
+                    "id": "UC" + "a" * 22,
+                    "statistics": {
+                        "subscriberCount": followers,
+                        "hiddenSubscriberCount": False,
+                        "videoCount": "3",
+                    },
+                }
+            ],
+        },
+        "facebook": {"followers_count": followers, "fan_count": 900, "id": "1"},
+        "instagram": {
+            "business_discovery": {
+                "followers_count": followers,
+                "follows_count": 2,
+                "media_count": 3,
+                "id": "9",
+            },
+            "id": "1",
+        },
+        "threads": {"username": handle, "follower_count": followers, "id": "5"},
+        "linkedin": {"firstDegreeSize": followers},
+    }[platform]
+
+
+def _observe(platform: str, answer: Answer, handles: list[str]) -> dict[str, tuple[str, object]]:
+    """(status, followers) per handle, as the platform's connector reads ``answer``."""
+    login = "1" if platform == "instagram" else None
+    with serving(answer) as api:
+        connector = build_connector(platform, url(api), SECRET, login, sleep=lambda _: None)
+        result = connector.extract(handles)
+    assert result.is_complete
+    return {
+        o.account_handle: (o.status.value, o.followers)
+        for r in result.responses
+        for o in connector.parse(r)
+    }
+
+
+def _answering(body: object) -> Answer:
+    return lambda path, headers: (200, {}, json.dumps(body).encode())
+
+
+@pytest.mark.parametrize("platform", sorted(HANDLES))
+@pytest.mark.parametrize(
+    "followers", [583423, 583423.0, "583423"], ids=["integer", "float", "digits"]
+)
+def test_a_whole_number_count_is_read_as_an_integer_float_or_digit_string(
+    platform: str, followers: object
+) -> None:
+    answer = _answering(_reply_counting(platform, followers))
+
+    seen = _observe(platform, answer, [HANDLES[platform]])
+
+    assert seen == {HANDLES[platform]: ("ok", 583423)}
+
+
+@pytest.mark.parametrize("platform", sorted(HANDLES))
+@pytest.mark.parametrize(
+    "followers",
+    [12.5, "1.2K", True, {"value": 3}],
+    ids=["fraction", "abbreviated", "boolean", "object"],
+)
+def test_a_count_that_is_not_a_whole_number_is_an_error_for_its_account(
+    platform: str, followers: object
+) -> None:
+    answer = _answering(_reply_counting(platform, followers))
+
+    seen = _observe(platform, answer, [HANDLES[platform]])
+
+    assert seen == {HANDLES[platform]: ("error", None)}
+
+
+def test_an_unreadable_count_costs_only_its_own_account_of_a_batch() -> None:
+    def user(name: str, followers: object) -> dict[str, object]:
+        metrics = {"followers_count": followers, "following_count": 1, "tweet_count": 1}
+        return {"id": name, "username": name, "public_metrics": metrics}
+
+    answer = _answering({"data": [user("whole", 10.0), user("half", 12.5), user("text", "7")]})
+
+    seen = _observe("x", answer, ["whole", "half", "text"])
+
+    assert seen == {"whole": ("ok", 10), "half": ("error", None), "text": ("ok", 7)}
+
+
+@pytest.mark.parametrize(
+    ("page", "seen"),
+    [
+        ({"followers_count": 1000.0, "fan_count": 900}, ("ok", 1000)),
+        # followers_count sent but unreadable: the likes are not its followers.
+        ({"followers_count": 12.5, "fan_count": 900}, ("error", None)),
+        ({"followers_count": "many", "fan_count": 900}, ("error", None)),
+        # Only a Page that sends no followers_count at all is counted by its likes.
+        ({"fan_count": 900}, ("ok", 900)),
+        ({"followers_count": None, "fan_count": "900"}, ("ok", 900)),
+    ],
+    ids=["float", "fraction", "text", "absent", "null"],
+)
+def test_facebook_counts_likes_only_when_no_follower_count_was_sent(
+    page: dict[str, object], seen: tuple[str, object]
+) -> None:
+    answer = _answering({**page, "id": "1"})
+
+    assert _observe("facebook", answer, [HANDLES["facebook"]]) == {HANDLES["facebook"]: seen}
+
+
+@pytest.mark.parametrize(
+    ("platform", "body"),
+    [
+        # Asked for public_metrics, X sends them for every user it returns.
+        ("x", {"data": [{"id": "1", "username": HANDLES["x"]}]}),
+        # Asked for part=statistics, YouTube sends them for every channel it returns.
+        ("youtube", {"items": [{"id": "UC" + "a" * 22}]}),
+    ],
+    ids=["x", "youtube"],
+)
+def test_a_reply_without_its_counts_block_is_an_error_not_a_hidden_count(
+    platform: str, body: dict[str, object]
+) -> None:
+    seen = _observe(platform, _answering(body), [HANDLES[platform]])
+
+    assert seen == {HANDLES[platform]: ("error", None)}
+
+
+def _instagram_discovery(path: str, headers: dict[str, str]) -> Reply:
+    """Business discovery where ``personal`` is no business account: Graph's code 24 with
+    the "cannot find user" subcode."""
+    if "username%28personal%29" in path:
+        error = {
+            "message": "Invalid parameter",
+            "type": "OAuthException",
+            "code": 24,
+            "error_subcode": 2207013,
+            "fbtrace_id": "x",
+        }
+        return 400, {}, json.dumps({"error": error}).encode()
+    found = {"followers_count": 267793, "follows_count": 1, "media_count": 1205, "id": "9"}
+    return 200, {}, json.dumps({"business_discovery": found, "id": "1"}).encode()
+
+
+def test_an_instagram_account_answered_with_code_24_is_not_found_alone() -> None:
+    seen = _observe("instagram", _instagram_discovery, ["biz1", "personal", "biz2"])
+
+    assert seen == {
+        "biz1": ("ok", 267793),
+        "personal": ("not_found", None),
+        "biz2": ("ok", 267793),
     }

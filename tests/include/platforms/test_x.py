@@ -5,6 +5,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from urllib.parse import parse_qs
 
+import httpx
 import pytest
 
 from social_leadership.demo.synthetic import synthetic_metrics
@@ -65,7 +66,7 @@ def test_250_usernames_take_exactly_3_requests(sandbox: SandboxServer) -> None:
     )
     assert first.account_id is not None
     _, query = sandbox.request_log[0]
-    assert parse_qs(query)["user.fields"] == ["public_metrics"]
+    assert parse_qs(query)["user.fields"] == ["public_metrics,protected"]
 
 
 def test_duplicates_are_requested_once_ignoring_case(sandbox: SandboxServer) -> None:
@@ -125,6 +126,40 @@ def test_token_never_lands_in_the_raw_response(sandbox: SandboxServer) -> None:
     assert TOKEN not in repr(connector(sandbox))
 
 
+def test_a_protected_account_is_asked_for_and_labelled_protected() -> None:
+    # X sends "protected" only when user.fields asks for it: without, no account was ever
+    # labelled protected.
+    names = [*USERNAMES[:2], "Locked_1"]
+    with SandboxServer(
+        roster_with_x(names), token=TOKEN, clock=lambda: NOW, x_protected=("Locked_1",)
+    ) as server:
+        result = connector(server).extract(names)
+        assert server.requests_to(USERS_BY_PATH) == 1
+
+    seen = {
+        o.account_handle: (o.status, o.followers)
+        for o in observations_of(result.responses).values()
+    }
+    assert seen[USERNAMES[0]][0] is AccountStatus.OK
+    assert seen["Locked_1"] == (
+        AccountStatus.PROTECTED,
+        synthetic_metrics("x", "Locked_1", NOW.date())[0],
+    )
+
+
+def test_the_sandbox_sends_protected_only_when_asked(sandbox: SandboxServer) -> None:
+    def users(fields: str) -> list[dict[str, object]]:
+        reply = httpx.get(
+            sandbox.base_url + USERS_BY_PATH,
+            params={"usernames": USERNAMES[0], "user.fields": fields},
+            headers={"Authorization": f"Bearer {TOKEN}"},
+        )
+        return reply.json()["data"]
+
+    assert "protected" not in users("public_metrics")[0]
+    assert users("public_metrics,protected")[0]["protected"] is False
+
+
 def test_post_count_variant_is_accepted() -> None:
     with SandboxServer(
         roster_with_x(USERNAMES[:5]),
@@ -153,6 +188,31 @@ def test_429_with_reset_beyond_max_wait_stops_and_defers(sandbox: SandboxServer)
     assert sleeps == []
 
 
+def test_a_429_whose_reset_is_past_waits_a_growing_minimum(sandbox: SandboxServer) -> None:
+    # A reset now or past (a clock ahead of X's) must not be retried at once, with no wait.
+    sandbox.add_fault("429", platform="x", reset_seconds=-5)
+    sleeps = Sleeps()
+
+    result = connector(sandbox, sleep=sleeps).extract(USERNAMES[:3])
+
+    assert sleeps == [1.0]
+    assert result.requests_sent == 2
+    assert result.is_complete
+
+
+def test_429s_after_every_allowed_wait_say_the_waits_ran_out(sandbox: SandboxServer) -> None:
+    sandbox.add_fault("429", platform="x", reset_seconds=-5, times=4)
+    sleeps = Sleeps()
+
+    result = connector(sandbox, sleep=sleeps, max_rate_limit_waits=3).extract(USERNAMES[:3])
+
+    assert sleeps == [1.0, 2.0, 4.0]
+    assert sandbox.requests_to(USERS_BY_PATH) == 4
+    assert result.deferred_handles == USERNAMES[:3]
+    assert "still rate limited after 3 wait(s)" in (result.message or "")
+    assert "exceeds" not in (result.message or "")
+
+
 def test_spent_window_is_not_sent_into() -> None:
     with SandboxServer(roster_with_x(USERNAMES), token=TOKEN, x_limit=1) as server:
         result = connector(server).extract(USERNAMES[:150])
@@ -172,7 +232,7 @@ def test_500_then_success_is_retried(sandbox: SandboxServer) -> None:
     assert result.deferred_handles == []
 
 
-def test_parse_protected_hidden_and_tweet_count() -> None:
+def test_parse_protected_without_metrics_and_tweet_count() -> None:
     body = {
         "data": [
             {
@@ -204,7 +264,8 @@ def test_parse_protected_hidden_and_tweet_count() -> None:
     assert [(o.status, o.posts) for o in observations] == [
         (AccountStatus.OK, 9),
         (AccountStatus.PROTECTED, 2),
-        (AccountStatus.HIDDEN, None),
+        # Asked for, public_metrics come with every user: none is no answer.
+        (AccountStatus.ERROR, None),
     ]
 
 
