@@ -503,6 +503,39 @@ def test_the_single_file_engine_reads_a_swapped_copy_once_its_connections_are_cl
         engine.dispose()
 
 
+@pytest.mark.parametrize("engine_first", [False, True], ids=["connection-first", "engine-first"])
+def test_a_duckdb_connection_and_the_engine_read_one_form_in_one_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, engine_first: bool
+) -> None:
+    """A notebook opens the copy both ways: ``connect_serving`` (or the
+    ``duckdb.connect(path, read_only=True)`` docs/bi.md shows) and the engine for pandas.
+    DuckDB refuses a second connection to an open file with another configuration, so the
+    engine must open the file as they do; the lake forms are each in-memory databases."""
+    from conftest import settings_for_data_dir
+
+    settings = _lake_settings(settings_for_data_dir(monkeypatch, tmp_path / "data"))
+    _star_file(settings.serving_path)
+    _publish_to_lake(settings, 1)
+    countries = "select count(*) from marts.dim_country"
+    for lake, query in ((False, countries), (True, "select count(*) from marts.publication")):
+        engine = bi.sqlalchemy_engine(settings, lake=lake)
+        try:
+            if engine_first:
+                held = engine.connect()
+                assert held.execute(sa.text(query)).scalar() == 1
+            with bi.connect_serving(settings, lake=lake) as con:
+                assert con.sql(query).fetchone() == (1,)
+                if not lake:
+                    with duckdb.connect(str(settings.serving_path), read_only=True) as plain:
+                        assert plain.sql(query).fetchone() == (1,)
+                with engine.connect() as connection:
+                    assert connection.execute(sa.text(query)).scalar() == 1
+            if engine_first:
+                held.close()
+        finally:
+            engine.dispose()
+
+
 def test_the_bi_guide_names_only_real_settings_options_and_urls(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
