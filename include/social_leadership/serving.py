@@ -1012,16 +1012,44 @@ def _write_parquet(
         else ""
     )
     arrow = con.execute(f"select * from {source}{where}{order}", params).fetch_arrow_table()
-    schema = pa.schema(
-        [
-            arrow.schema.field(name).with_metadata(
-                {COLUMN_DESCRIPTION_KEY: descriptions.get(name, "").encode()}
-            )
-            for name in arrow.schema.names
-        ],
-        metadata=_arrow_schema_metadata(ctx, table),
+    schema = _described_schema(arrow.schema, descriptions).with_metadata(
+        _arrow_schema_metadata(ctx, table)
     )
     pq.write_table(pa.Table.from_arrays(arrow.columns, schema=schema), target, compression="zstd")
+
+
+def _described_schema(schema: pa.Schema, descriptions: dict[str, str]) -> pa.Schema:
+    """``schema`` with each field described by its column's description."""
+    return pa.schema(
+        [
+            field.with_metadata({COLUMN_DESCRIPTION_KEY: descriptions.get(field.name, "").encode()})
+            for field in schema
+        ]
+    )
+
+
+def _fields(schema: pa.Schema) -> list[tuple[str, pa.DataType, bool, dict | None]]:
+    return [(field.name, field.type, field.nullable, field.metadata) for field in schema]
+
+
+def _linkable(
+    con: duckdb.DuckDBPyConnection, ctx: _Context, table: str, previous_files: list[Path]
+) -> bool:
+    """Whether the previous set's files of ``table`` have the fields (names, types, time
+    zones, descriptions) a rewrite would give them now, so that they can be hard-linked.
+
+    A file written by an earlier version of the publish, or whose descriptions changed
+    since, differs; linked beside rewritten months it would leave one table folder with
+    two schemas, which readers of the folder (Polars, Spark) refuse."""
+    expected = _fields(
+        _described_schema(
+            con.execute(f"select * from {_mart(WORKING_ALIAS, table)} limit 0")
+            .fetch_arrow_table()
+            .schema,
+            _column_descriptions(ctx, table),
+        )
+    )
+    return all(_fields(pq.read_schema(path)) == expected for path in previous_files)
 
 
 def _previous_parquet(parquet_dir: Path, ctx: _Context) -> Path | None:
@@ -1101,7 +1129,12 @@ def _stage_parquet(
     for table, change in ctx.plan.items():
         table_dir = folder / table
         table_dir.mkdir()
-        reusable = previous is not None and not change.definition_changed and change.mode != FULL
+        reusable = (
+            previous is not None
+            and not change.definition_changed
+            and change.mode != FULL
+            and _linkable(con, ctx, table, sorted((previous / table).glob("*.parquet")))
+        )
         descriptions = _column_descriptions(ctx, table)
         if table not in ctx.partitioned:
             if reusable and (previous / table / f"{table}.parquet").is_file():
@@ -1254,6 +1287,9 @@ def publish(settings: Settings, run_id: str, *, synthetic: bool) -> Publication:
         con = open_duckdb(settings)
         try:
             con.execute("set enable_progress_bar = false")
+            # Arrow tags timestamps with a time zone in the session's zone, which DuckDB takes
+            # from the host: the Parquet files must say UTC whatever host publishes them.
+            con.execute("set TimeZone = 'UTC'")
             attach_working(con, settings, WORKING_ALIAS, read_only=True)
             ctx = _read_working(con, settings, run_id, published_at, synthetic=synthetic)
             attach_lake(con, settings, LAKE_ALIAS, read_only=False)
