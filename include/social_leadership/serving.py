@@ -14,9 +14,9 @@ publish writes three things from the working warehouse, all from the same plan:
   with ``os.replace`` (atomic on one filesystem); a client that holds the old file open
   keeps reading it until it reconnects.
 - **The Parquet set**: a folder per publication in ``SLW_SERVING_PARQUET_DIR`` with a folder
-  per table (monthly files for the daily facts). Once the folder is complete a pointer moves
-  to it in one atomic step: the ``current`` symlink and, for readers that cannot follow
-  symlinks, the ``CURRENT`` file. A replaced folder stays for
+  per table (monthly files for the daily facts) and per publication table. Once the folder
+  is complete a pointer moves to it in one atomic step: the ``current`` symlink and, for
+  readers that cannot follow symlinks, the ``CURRENT`` file. A replaced folder stays for
   ``SLW_SERVING_PARQUET_RETENTION_MINUTES`` after it stopped being current.
 
 Only what the build changed is published. The daily facts' dbt builds record the first day
@@ -971,8 +971,13 @@ def _month_file(table: str, month: date) -> str:
     return f"{table}-{month:%Y-%m}.parquet"
 
 
+def _contract_of(ctx: _Context, table: str) -> MartContract | None:
+    """A mart's contract (from dbt) or a publication table's own."""
+    return ctx.contracts.get(table) or _publication_contracts().get(table)
+
+
 def _arrow_schema_metadata(ctx: _Context, table: str) -> dict[bytes, bytes]:
-    contract = ctx.contracts.get(table)
+    contract = _contract_of(ctx, table)
     values = {
         RUN_ID_KEY: ctx.run_id,
         PUBLISHED_AT_KEY: ctx.published_at.isoformat(),
@@ -1000,7 +1005,7 @@ def _write_parquet(
     """One Parquet file of ``table`` read from ``source`` (one month of it for a daily fact),
     rows in key order, each field described by its column's description and the file by
     the table's."""
-    contract = ctx.contracts.get(table)
+    contract = _contract_of(ctx, table)
     where, params = "", []
     if month is not None:
         date_column = quote_identifier(DATE_COLUMN)
@@ -1117,12 +1122,41 @@ def _stage_monthly_files(
     return [_month_file(table, month) for month in [*kept, *months]]
 
 
+def _stage_publication_tables(
+    con: duckdb.DuckDBPyConnection, folder: Path, ctx: _Context, staged_file: Path
+) -> dict[str, list[str]]:
+    """``marts.publication`` and ``marts.publication_data_as_of`` (every publication up to
+    this one) into ``folder``, one file each, read from the staged single file: Parquet
+    readers put them on their dashboards as the other forms' readers do."""
+    alias = "staged_publications"
+    con.execute(f"attach {quote_literal(str(staged_file))} as {alias} (read_only)")
+    try:
+        for table in PUBLICATION_TABLES:
+            (folder / table).mkdir()
+            _write_parquet(
+                con,
+                ctx,
+                table,
+                _mart(alias, table),
+                folder / table / f"{table}.parquet",
+                _publication_contracts()[table].column_descriptions,
+            )
+    finally:
+        con.execute(f"detach {alias}")
+    return {table: [f"{table}.parquet"] for table in PUBLICATION_TABLES}
+
+
 def _stage_parquet(
-    con: duckdb.DuckDBPyConnection, folder: Path, parquet_dir: Path, ctx: _Context
+    con: duckdb.DuckDBPyConnection,
+    folder: Path,
+    parquet_dir: Path,
+    ctx: _Context,
+    staged_file: Path,
 ) -> None:
     """Write this publication's Parquet set into ``folder``: unchanged files (whole tables,
     or the months of a daily fact before the first changed day) are hard-linked from the
-    previous set, the rest written from the warehouse."""
+    previous set, the rest written from the warehouse; the publication tables from the
+    staged single file (``staged_file``)."""
     folder.mkdir()
     previous = _previous_parquet(parquet_dir, ctx)
     files: dict[str, list[str]] = {}
@@ -1157,6 +1191,7 @@ def _stage_parquet(
             shutil.rmtree(table_dir)
             table_dir.mkdir()
             files[table] = _stage_monthly_files(con, ctx, table, table_dir, None)
+    files.update(_stage_publication_tables(con, folder, ctx, staged_file))
     (folder / FOLDER_MANIFEST).write_text(
         json.dumps(
             {
@@ -1303,7 +1338,7 @@ def publish(settings: Settings, run_id: str, *, synthetic: bool) -> Publication:
                 log.warning("updating the serving file failed (%s): rebuilding it", error)
                 _remove_quietly(staging_path, Path(f"{staging_path}.wal"))
                 rebuilt = _stage_file(con, settings, staging_path, ctx, update=False)
-            _stage_parquet(con, staging_parquet, parquet_dir, ctx)
+            _stage_parquet(con, staging_parquet, parquet_dir, ctx, staging_path)
             _publish_to_lake(con, ctx)
             os.replace(staging_path, settings.serving_path)
             became_current_at = datetime.now(tz=UTC)
