@@ -170,7 +170,9 @@ def connection_guide(settings: Settings) -> str:
             f"  file       {settings.serving_path}",
             f"  SQLAlchemy {sqlalchemy_url(settings, lake=False)}?access_mode=read_only",
             "Parquet (one folder per table, field metadata holds the column descriptions):",
-            f"  folder     {parquet}/<table>/*.parquet",
+            f"  pointer    {parquet} (symlink), {settings.serving_parquet_dir / 'CURRENT'} (file)",
+            f"  files      {settings.serving_parquet_dir}/<folder>/<table>/*.parquet, <folder>"
+            " resolved once per read",
         ]
     )
 
