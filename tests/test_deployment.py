@@ -523,6 +523,61 @@ def _dotenv(text: str) -> dict[str, str]:
     return values
 
 
+def _bi_compose_example() -> dict:
+    """README's compose lines for a BI tool's container (Deployment, "BI tools")."""
+    readme = (REPO_ROOT / "README.md").read_text()
+    section = readme.split("**BI tools** read either of two things:")[1]
+    return yaml.safe_load(section.split("```yaml\n")[1].split("```")[0])
+
+
+def _mount_of(service: dict, folder: str) -> tuple[str, str, bool]:
+    """The mount that ``folder`` is under in ``service`` (the deepest target holding it):
+    its source volume, the folder of the volume mounted and whether it is read-only."""
+    mounts = []
+    for volume in service.get("volumes", []):
+        if isinstance(volume, str):
+            source, target, *mode = volume.split(":")
+            mounts.append((target, source, "", mode == ["ro"]))
+        else:
+            subpath = (volume.get("volume") or {}).get("subpath", "")
+            mounts.append(
+                (volume["target"], volume["source"], subpath, bool(volume.get("read_only")))
+            )
+    holding = [m for m in mounts if folder == m[0] or folder.startswith(m[0].rstrip("/") + "/")]
+    target, source, subpath, read_only = max(holding, key=lambda m: len(m[0]))
+    inside = folder.removeprefix(target).strip("/")
+    return source, "/".join(part for part in (subpath, inside) if part), read_only
+
+
+def test_readme_s_bi_containers_mount_the_serving_catalog_s_folder_writable_when_they_read_it():
+    """SQLite in WAL mode writes beside the serving catalog for every reader (docs/bi.md):
+    the example's DuckLake reader gets that folder writable, as the pipeline's uid, and
+    nothing else of the volume; the single-file reader stays read-only."""
+    import jsonschema
+
+    example = _bi_compose_example()
+    validator = jsonschema.Draft7Validator(json.loads(COMPOSE_SCHEMA.read_text()))
+    assert [error.message for error in validator.iter_errors(example)] == []
+    data_dir = _compose()["x-airflow-common"]["environment"]["SLW_DATA_DIR"]
+    catalog_folder = f"{data_dir}/serving/lake"
+    uid = re.search(r"useradd .*--uid (\d+)", (REPO_ROOT / "Dockerfile").read_text()).group(1)
+    services = example["services"]
+    assert _mount_of(services["metabase"], f"{data_dir}/serving") == (
+        "slw_pipeline-data",
+        "serving",
+        True,
+    )
+    lake_reader = services["superset"]
+    assert _mount_of(lake_reader, catalog_folder) == ("slw_pipeline-data", "serving/lake", False)
+    assert str(lake_reader["user"]).split(":")[0] == uid
+    for folder in (data_dir, f"{data_dir}/serving", f"{data_dir}/landing"):
+        assert _mount_of(lake_reader, folder)[2], folder
+    assert "pipeline-data" in _compose()["volumes"]
+    guide = (REPO_ROOT / "docs" / "bi.md").read_text()
+    assert "read-only is enough" not in guide
+    assert "The DuckLake catalog's folder must be writable" in guide
+
+
 def test_readme_start_is_copy_one_edit_and_up(tmp_path):
     """README's three steps give every variable compose requires a usable value."""
     import base64

@@ -115,17 +115,28 @@ def sqlalchemy_engine(
     open connections close. ``engine_options`` go to ``create_engine``.
 
     DuckDB keeps its defaults here, not ``SLW_DUCKDB_*``: the engine runs in the BI tool's
-    process, sized by whoever runs it (``connect_args={"config": {...}}`` bounds it).
+    process, sized by whoever runs it (``connect_args={"config": {...}}`` bounds it). The
+    copy's connections are opened as :func:`connect_serving` opens them (a read-only
+    ``duckdb.connect`` with that configuration), so both can be used in one process.
     """
     from sqlalchemy import create_engine, event
     from sqlalchemy.pool import NullPool, QueuePool
 
     if not lake:
+        from duckdb_sqlalchemy import ConnectionWrapper
+
         engine_options.setdefault("poolclass", NullPool)
+        config = dict(engine_options.pop("connect_args", {}).get("config", {}))
+        path = str(settings.serving_path)
+
+        def open_copy() -> ConnectionWrapper:
+            # As connect_serving opens it: the dialect's own connect adds a user agent to
+            # DuckDB's configuration, and DuckDB refuses a second connection to an open
+            # file with another configuration, so one process could not use both.
+            return ConnectionWrapper(duckdb.connect(path, read_only=True, config=config))
+
         return create_engine(
-            sqlalchemy_url(settings, lake=False),
-            connect_args={"read_only": True},
-            **engine_options,
+            sqlalchemy_url(settings, lake=False), creator=open_copy, **engine_options
         )
     engine_options.setdefault("poolclass", QueuePool)
     engine_options.setdefault("pool_size", pool_size)
@@ -159,7 +170,9 @@ def connection_guide(settings: Settings) -> str:
             f"  file       {settings.serving_path}",
             f"  SQLAlchemy {sqlalchemy_url(settings, lake=False)}?access_mode=read_only",
             "Parquet (one folder per table, field metadata holds the column descriptions):",
-            f"  folder     {parquet}/<table>/*.parquet",
+            f"  pointer    {parquet} (symlink), {settings.serving_parquet_dir / 'CURRENT'} (file)",
+            f"  files      {settings.serving_parquet_dir}/<folder>/<table>/*.parquet, <folder>"
+            " resolved once per read",
         ]
     )
 

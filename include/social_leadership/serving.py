@@ -14,9 +14,9 @@ publish writes three things from the working warehouse, all from the same plan:
   with ``os.replace`` (atomic on one filesystem); a client that holds the old file open
   keeps reading it until it reconnects.
 - **The Parquet set**: a folder per publication in ``SLW_SERVING_PARQUET_DIR`` with a folder
-  per table (monthly files for the daily facts). Once the folder is complete a pointer moves
-  to it in one atomic step: the ``current`` symlink and, for readers that cannot follow
-  symlinks, the ``CURRENT`` file. A replaced folder stays for
+  per table (monthly files for the daily facts) and per publication table. Once the folder
+  is complete a pointer moves to it in one atomic step: the ``current`` symlink and, for
+  readers that cannot follow symlinks, the ``CURRENT`` file. A replaced folder stays for
   ``SLW_SERVING_PARQUET_RETENTION_MINUTES`` after it stopped being current.
 
 Only what the build changed is published. The daily facts' dbt builds record the first day
@@ -971,8 +971,13 @@ def _month_file(table: str, month: date) -> str:
     return f"{table}-{month:%Y-%m}.parquet"
 
 
+def _contract_of(ctx: _Context, table: str) -> MartContract | None:
+    """A mart's contract (from dbt) or a publication table's own."""
+    return ctx.contracts.get(table) or _publication_contracts().get(table)
+
+
 def _arrow_schema_metadata(ctx: _Context, table: str) -> dict[bytes, bytes]:
-    contract = ctx.contracts.get(table)
+    contract = _contract_of(ctx, table)
     values = {
         RUN_ID_KEY: ctx.run_id,
         PUBLISHED_AT_KEY: ctx.published_at.isoformat(),
@@ -1000,7 +1005,7 @@ def _write_parquet(
     """One Parquet file of ``table`` read from ``source`` (one month of it for a daily fact),
     rows in key order, each field described by its column's description and the file by
     the table's."""
-    contract = ctx.contracts.get(table)
+    contract = _contract_of(ctx, table)
     where, params = "", []
     if month is not None:
         date_column = quote_identifier(DATE_COLUMN)
@@ -1012,16 +1017,44 @@ def _write_parquet(
         else ""
     )
     arrow = con.execute(f"select * from {source}{where}{order}", params).fetch_arrow_table()
-    schema = pa.schema(
-        [
-            arrow.schema.field(name).with_metadata(
-                {COLUMN_DESCRIPTION_KEY: descriptions.get(name, "").encode()}
-            )
-            for name in arrow.schema.names
-        ],
-        metadata=_arrow_schema_metadata(ctx, table),
+    schema = _described_schema(arrow.schema, descriptions).with_metadata(
+        _arrow_schema_metadata(ctx, table)
     )
     pq.write_table(pa.Table.from_arrays(arrow.columns, schema=schema), target, compression="zstd")
+
+
+def _described_schema(schema: pa.Schema, descriptions: dict[str, str]) -> pa.Schema:
+    """``schema`` with each field described by its column's description."""
+    return pa.schema(
+        [
+            field.with_metadata({COLUMN_DESCRIPTION_KEY: descriptions.get(field.name, "").encode()})
+            for field in schema
+        ]
+    )
+
+
+def _fields(schema: pa.Schema) -> list[tuple[str, pa.DataType, bool, dict | None]]:
+    return [(field.name, field.type, field.nullable, field.metadata) for field in schema]
+
+
+def _linkable(
+    con: duckdb.DuckDBPyConnection, ctx: _Context, table: str, previous_files: list[Path]
+) -> bool:
+    """Whether the previous set's files of ``table`` have the fields (names, types, time
+    zones, descriptions) a rewrite would give them now, so that they can be hard-linked.
+
+    A file written by an earlier version of the publish, or whose descriptions changed
+    since, differs; linked beside rewritten months it would leave one table folder with
+    two schemas, which readers of the folder (Polars, Spark) refuse."""
+    expected = _fields(
+        _described_schema(
+            con.execute(f"select * from {_mart(WORKING_ALIAS, table)} limit 0")
+            .fetch_arrow_table()
+            .schema,
+            _column_descriptions(ctx, table),
+        )
+    )
+    return all(_fields(pq.read_schema(path)) == expected for path in previous_files)
 
 
 def _previous_parquet(parquet_dir: Path, ctx: _Context) -> Path | None:
@@ -1089,19 +1122,53 @@ def _stage_monthly_files(
     return [_month_file(table, month) for month in [*kept, *months]]
 
 
+def _stage_publication_tables(
+    con: duckdb.DuckDBPyConnection, folder: Path, ctx: _Context, staged_file: Path
+) -> dict[str, list[str]]:
+    """``marts.publication`` and ``marts.publication_data_as_of`` (every publication up to
+    this one) into ``folder``, one file each, read from the staged single file: Parquet
+    readers put them on their dashboards as the other forms' readers do."""
+    alias = "staged_publications"
+    con.execute(f"attach {quote_literal(str(staged_file))} as {alias} (read_only)")
+    try:
+        for table in PUBLICATION_TABLES:
+            (folder / table).mkdir()
+            _write_parquet(
+                con,
+                ctx,
+                table,
+                _mart(alias, table),
+                folder / table / f"{table}.parquet",
+                _publication_contracts()[table].column_descriptions,
+            )
+    finally:
+        con.execute(f"detach {alias}")
+    return {table: [f"{table}.parquet"] for table in PUBLICATION_TABLES}
+
+
 def _stage_parquet(
-    con: duckdb.DuckDBPyConnection, folder: Path, parquet_dir: Path, ctx: _Context
+    con: duckdb.DuckDBPyConnection,
+    folder: Path,
+    parquet_dir: Path,
+    ctx: _Context,
+    staged_file: Path,
 ) -> None:
     """Write this publication's Parquet set into ``folder``: unchanged files (whole tables,
     or the months of a daily fact before the first changed day) are hard-linked from the
-    previous set, the rest written from the warehouse."""
+    previous set, the rest written from the warehouse; the publication tables from the
+    staged single file (``staged_file``)."""
     folder.mkdir()
     previous = _previous_parquet(parquet_dir, ctx)
     files: dict[str, list[str]] = {}
     for table, change in ctx.plan.items():
         table_dir = folder / table
         table_dir.mkdir()
-        reusable = previous is not None and not change.definition_changed and change.mode != FULL
+        reusable = (
+            previous is not None
+            and not change.definition_changed
+            and change.mode != FULL
+            and _linkable(con, ctx, table, sorted((previous / table).glob("*.parquet")))
+        )
         descriptions = _column_descriptions(ctx, table)
         if table not in ctx.partitioned:
             if reusable and (previous / table / f"{table}.parquet").is_file():
@@ -1124,6 +1191,7 @@ def _stage_parquet(
             shutil.rmtree(table_dir)
             table_dir.mkdir()
             files[table] = _stage_monthly_files(con, ctx, table, table_dir, None)
+    files.update(_stage_publication_tables(con, folder, ctx, staged_file))
     (folder / FOLDER_MANIFEST).write_text(
         json.dumps(
             {
@@ -1254,6 +1322,9 @@ def publish(settings: Settings, run_id: str, *, synthetic: bool) -> Publication:
         con = open_duckdb(settings)
         try:
             con.execute("set enable_progress_bar = false")
+            # Arrow tags timestamps with a time zone in the session's zone, which DuckDB takes
+            # from the host: the Parquet files must say UTC whatever host publishes them.
+            con.execute("set TimeZone = 'UTC'")
             attach_working(con, settings, WORKING_ALIAS, read_only=True)
             ctx = _read_working(con, settings, run_id, published_at, synthetic=synthetic)
             attach_lake(con, settings, LAKE_ALIAS, read_only=False)
@@ -1267,7 +1338,7 @@ def publish(settings: Settings, run_id: str, *, synthetic: bool) -> Publication:
                 log.warning("updating the serving file failed (%s): rebuilding it", error)
                 _remove_quietly(staging_path, Path(f"{staging_path}.wal"))
                 rebuilt = _stage_file(con, settings, staging_path, ctx, update=False)
-            _stage_parquet(con, staging_parquet, parquet_dir, ctx)
+            _stage_parquet(con, staging_parquet, parquet_dir, ctx, staging_path)
             _publish_to_lake(con, ctx)
             os.replace(staging_path, settings.serving_path)
             became_current_at = datetime.now(tz=UTC)

@@ -459,6 +459,10 @@ def test_slw_bi_prints_the_paths_and_checks_what_bi_tools_reflect(
     guide = capsys.readouterr().out
     assert f"attach 'ducklake:sqlite:{settings.serving_lake_path}' as serving (read_only)" in guide
     assert str(settings.serving_path) in guide
+    # The Parquet set through its pointer, resolved once: a glob through `current` can mix
+    # two publications of a multi-file table.
+    assert str(settings.serving_parquet_dir / "CURRENT") in guide
+    assert "current/<table>" not in guide
 
     assert main(["bi", "--check", "--single-file"]) == 0
     assert (
@@ -501,6 +505,55 @@ def test_the_single_file_engine_reads_a_swapped_copy_once_its_connections_are_cl
             assert fresh.execute(sa.text(countries)).scalar() == "DE,FR"
     finally:
         engine.dispose()
+
+
+@pytest.mark.parametrize("engine_first", [False, True], ids=["connection-first", "engine-first"])
+def test_a_duckdb_connection_and_the_engine_read_one_form_in_one_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, engine_first: bool
+) -> None:
+    """A notebook opens the copy both ways: ``connect_serving`` (or the
+    ``duckdb.connect(path, read_only=True)`` docs/bi.md shows) and the engine for pandas.
+    DuckDB refuses a second connection to an open file with another configuration, so the
+    engine must open the file as they do; the lake forms are each in-memory databases."""
+    from conftest import settings_for_data_dir
+
+    settings = _lake_settings(settings_for_data_dir(monkeypatch, tmp_path / "data"))
+    _star_file(settings.serving_path)
+    _publish_to_lake(settings, 1)
+    countries = "select count(*) from marts.dim_country"
+    for lake, query in ((False, countries), (True, "select count(*) from marts.publication")):
+        engine = bi.sqlalchemy_engine(settings, lake=lake)
+        try:
+            if engine_first:
+                held = engine.connect()
+                assert held.execute(sa.text(query)).scalar() == 1
+            with bi.connect_serving(settings, lake=lake) as con:
+                assert con.sql(query).fetchone() == (1,)
+                if not lake:
+                    with duckdb.connect(str(settings.serving_path), read_only=True) as plain:
+                        assert plain.sql(query).fetchone() == (1,)
+                with engine.connect() as connection:
+                    assert connection.execute(sa.text(query)).scalar() == 1
+            if engine_first:
+                held.close()
+        finally:
+            engine.dispose()
+
+
+def test_the_bi_guide_states_the_duckdb_the_catalog_needs_and_the_pin_meets_it() -> None:
+    """An older DuckDB cannot read the catalog, whatever extension files it gets (1.4.4's
+    ducklake refuses it): the guide says which version it needs, and sends older clients
+    to the single file, which DuckDB 1.1 opens."""
+    import re
+
+    guide = (REPO_ROOT / "docs" / "bi.md").read_text()
+    (needed,) = set(re.findall(r"The catalog needs DuckDB (\d+\.\d+) or later", guide))
+    pinned = re.search(
+        r"^duckdb==(\d+)\.(\d+)\.", (REPO_ROOT / "requirements.txt").read_text(), re.M
+    )
+    assert tuple(map(int, needed.split("."))) <= (int(pinned[1]), int(pinned[2]))
+    assert tuple(map(int, needed.split("."))) > (1, 4)
+    assert "Older clients read the single-file copy" in guide
 
 
 def test_the_bi_guide_names_only_real_settings_options_and_urls(

@@ -174,6 +174,41 @@ def test_parquet_export_is_readable_through_the_pointer_and_names_its_run(
     assert recorded == [(str(publication.parquet_dir),)]
 
 
+def test_each_parquet_set_carries_the_publication_tables_of_the_other_forms(
+    copied_built_warehouse: Settings,
+) -> None:
+    """docs/bi.md puts marts.publication and marts.publication_data_as_of on every
+    dashboard: a Parquet reader finds them in the folder, as of that publication."""
+    settings = copied_built_warehouse
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        con.execute(
+            "insert into audit.platform_data_as_of by name select 'check' as run_id, "
+            "'x' as platform, date '2026-11-30' as data_as_of, 1 as days_behind, "
+            "false as is_stale, now() as checked_at"
+        )
+    publish(settings, "run-1", synthetic=True)
+    second = publish(settings, "run-2", synthetic=True)
+
+    folder = current_parquet_dir(settings.serving_parquet_dir)
+    manifest = json.loads((folder / FOLDER_MANIFEST).read_text(encoding="utf-8"))
+    with duckdb.connect(str(settings.serving_path), read_only=True) as con:
+        for table in ("publication", "publication_data_as_of"):
+            assert manifest["tables"][table] == [f"{table}.parquet"]
+            (path,) = table_files(folder, table)
+            assert run_id_of(path) == "run-2"
+            exported = con.execute(
+                "select * from read_parquet(?) order by all", [str(path)]
+            ).fetchall()
+            assert exported == con.execute(f"select * from marts.{table} order by all").fetchall()
+            assert {row[0] for row in exported} == {1, 2}, table
+            schema = pq.read_schema(path)
+            assert all(schema.field(name).metadata[b"description"] for name in schema.names)
+        assert con.execute(
+            "select count(*) from read_parquet(?) where table_name = 'fct_executive_reach_daily'",
+            [str(second.parquet_dir / "publication" / "publication.parquet")],
+        ).fetchone() == (2,)
+
+
 def test_no_marts_fails_and_keeps_previous_copy(copied_built_warehouse: Settings) -> None:
     publish(copied_built_warehouse, "run-ok", synthetic=True)
     before = copied_built_warehouse.serving_path.read_bytes()

@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -199,6 +200,97 @@ def test_a_daily_publish_republishes_only_the_changed_days_and_matches_the_wareh
             "where publication_id = 2 and table_name = ?",
             [FACT],
         ).fetchone() == (CHANGED_DAYS, since)
+
+
+PUBLISH = """
+import sys
+from social_leadership.serving import publish
+from social_leadership.settings import load_settings
+
+publish(load_settings(), sys.argv[1], synthetic=True)
+"""
+
+
+def _publish_in_time_zone(settings: Settings, run_id: str, time_zone: str) -> None:
+    """A publish by a process whose host time zone is ``time_zone`` (DuckDB takes its
+    session zone from the host when the process starts)."""
+    result = subprocess.run(
+        [sys.executable, "-c", PUBLISH, run_id],
+        env={**os.environ, "PYTHONPATH": str(PACKAGE_DIR.parent), "TZ": time_zone},
+        cwd=settings.data_dir,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def _time_zones(folder: Path) -> dict[str, set[str]]:
+    """Each Parquet file's time zones of its timestamp columns, by file name."""
+    return {
+        path.name: {
+            field.type.tz
+            for field in pq.read_schema(path)
+            if pa.types.is_timestamp(field.type) and field.type.tz is not None
+        }
+        for path in sorted(folder.glob("*.parquet"))
+    }
+
+
+def test_parquet_timestamps_are_utc_whatever_the_publishing_host_s_time_zone(
+    copied_built_warehouse: Settings,
+) -> None:
+    settings = copied_built_warehouse
+    _publish_in_time_zone(settings, "run-utc", "Etc/UTC")
+    simulate_daily_build(settings)
+    _publish_in_time_zone(settings, "run-new-york", "America/New_York")
+
+    current = settings.serving_parquet_dir / CURRENT_LINK
+    zones = _time_zones(current / FACT)
+    assert zones
+    # The fact's timestamps (observed_at) are stored as UTC in every month, the months
+    # linked from the first set and those the second rewrote alike.
+    assert {zone for file_zones in zones.values() for zone in file_zones} == {"UTC"}
+    assert all(zones.values())
+    for folder in current.iterdir():
+        if folder.is_dir():
+            assert all(z <= {"UTC"} for z in _time_zones(folder).values()), folder.name
+    assert pq.read_table(current / FACT).num_rows > 0
+
+
+def test_a_month_whose_schema_differs_from_a_rewrite_is_rewritten_not_linked(
+    copied_built_warehouse: Settings,
+) -> None:
+    """A previous set written by an earlier version (its timestamps in the host's zone)
+    must not be linked beside newly written months: one folder would hold two schemas."""
+    settings = copied_built_warehouse
+    first = publish(settings, "run-1", synthetic=True)
+    months = sorted(first.parquet_paths[FACT].glob("*.parquet"))
+    assert len(months) > 1
+    oldest = months[0]
+    table = pq.read_table(oldest)
+    local = pa.schema(
+        [
+            field.with_type(pa.timestamp(field.type.unit, tz="America/New_York"))
+            if pa.types.is_timestamp(field.type) and field.type.tz
+            else field
+            for field in table.schema
+        ],
+        metadata=table.schema.metadata,
+    )
+    assert local != table.schema
+    pq.write_table(table.cast(local), oldest)
+    since = simulate_daily_build(settings)
+    assert oldest.name < f"{FACT}-{since:%Y-%m}.parquet"  # a month the publish would link
+
+    second = publish(settings, "run-2", synthetic=True)
+
+    assert second.changes[FACT] == f"{CHANGED_DAYS} from {since}"
+    rewritten = second.parquet_paths[FACT] / oldest.name
+    assert rewritten.stat().st_ino != oldest.stat().st_ino
+    assert set().union(*_time_zones(second.parquet_paths[FACT]).values()) == {"UTC"}
+    assert_served_equals_working(settings)
 
 
 def test_rows_changed_outside_any_recorded_window_are_still_published(
