@@ -38,6 +38,9 @@ log = logging.getLogger(__name__)
 # server's, a reset rounded down): the window has not reopened yet, so the retry waits at
 # least this long, doubled at each further 429 of the same request.
 MIN_RATE_LIMIT_WAIT_SECONDS = 1.0
+# A numeric reset header below this (2001-09-09 as epoch seconds) is a number of seconds
+# from now: no server names a reset in the past by an epoch time that old.
+RESET_AS_DELTA_BELOW = 1_000_000_000
 
 
 class AccountStatus(StrEnum):
@@ -639,7 +642,12 @@ class Connector(ABC):
             value = _header(headers, name)
             if value:
                 try:
-                    return max(0.0, float(value) - now.timestamp())
+                    reset = float(value)
+                    # Epoch seconds as the reference says; a small number is the seconds
+                    # left, as the IETF RateLimit headers define the field.
+                    if reset < RESET_AS_DELTA_BELOW:
+                        return max(0.0, reset)
+                    return max(0.0, reset - now.timestamp())
                 except ValueError:
                     pass
                 # Mastodon names the reset as an ISO-8601 timestamp; RFC 3339 allows the

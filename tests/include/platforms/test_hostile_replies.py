@@ -432,3 +432,21 @@ def test_an_instagram_account_answered_with_code_24_is_not_found_alone() -> None
         "personal": ("not_found", None),
         "biz2": ("ok", 267793),
     }
+
+
+@pytest.mark.parametrize(
+    "reset",
+    [str(int((NOW + timedelta(seconds=20)).timestamp())), "20", "20.0"],
+    ids=["epoch_seconds", "seconds_left", "seconds_left_decimal"],
+)
+def test_a_numeric_reset_is_read_as_epoch_seconds_or_as_the_seconds_left(reset: str) -> None:
+    # The reference names epoch seconds; the IETF RateLimit headers name the seconds left.
+    sleeps: list[float] = []
+    with serving(_throttled_once(reset)) as api:
+        result = build_connector(
+            "mastodon", url(api), None, None, sleep=sleeps.append, clock=lambda: NOW
+        ).extract([HANDLES["mastodon"]])
+
+    assert sleeps == [20.0]
+    assert result.is_complete
+    assert len(api.received) == 2
