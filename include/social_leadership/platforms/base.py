@@ -107,6 +107,17 @@ class ExtractResult:
         return not self.deferred_handles and self.message is None
 
 
+def merge_results(result: ExtractResult, more: ExtractResult) -> None:
+    """Add what a further extraction of the same run (``more``) fetched to ``result``."""
+    result.responses.extend(more.responses)
+    result.requests_sent += more.requests_sent
+    result.deferred_handles.extend(more.deferred_handles)
+    result.gave_up = result.gave_up or more.gave_up
+    result.refused = result.refused or more.refused
+    if more.message and more.message != result.message:
+        result.message = f"{result.message}; {more.message}" if result.message else more.message
+
+
 def redact_url(url: str) -> str:
     """``url`` with credential-bearing query values replaced by ``REDACTED``."""
     parts = urlsplit(url)
