@@ -427,12 +427,13 @@ class Connector(ABC):
     @classmethod
     def learn_state(cls, responses: Iterable[RawResponse]) -> dict[str, str]:
         """What landed responses teach a later run: handle -> the platform's account id,
-        for every account they read (a later response wins). Used when
-        :attr:`state_option` is set."""
+        for every account they read (a later response wins), its counts public or hidden.
+        Used when :attr:`state_option` is set."""
         learned: dict[str, str] = {}
+        found = (AccountStatus.OK, AccountStatus.HIDDEN)
         for response in responses:
             for observation in cls.parse(response):
-                if observation.account_id and observation.status is AccountStatus.OK:
+                if observation.account_id and observation.status in found:
                     learned[observation.account_handle] = observation.account_id
         return learned
 
