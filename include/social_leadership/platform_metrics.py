@@ -107,9 +107,9 @@ def extract_platform(
     ``login`` is the connection's own-account field (Instagram); ``connector_options`` go
     to the connector (tests pass ``sleep``, ``max_wait_seconds``; Mastodon
     ``allowed_instances``). A connector that keeps state between runs (its
-    ``state_option``: Mastodon ids, Bluesky DIDs) gets what the earlier landings taught.
-    Without ``base_url`` nothing is sent (``not_configured``). A refused request raises
-    :class:`PlatformError`; no message holds ``credentials``.
+    ``state_option``: Mastodon ids, Bluesky DIDs, YouTube channel ids) gets what the
+    earlier landings taught. Without ``base_url`` nothing is sent (``not_configured``). A
+    refused request raises :class:`PlatformError`; no message holds ``credentials``.
     """
     snapshot_date = observation_date(logical_date, now)
     if snapshot_date is None:

@@ -110,6 +110,17 @@ class ExtractResult:
         return not self.deferred_handles and self.message is None
 
 
+def merge_results(result: ExtractResult, more: ExtractResult) -> None:
+    """Add what a further extraction of the same run (``more``) fetched to ``result``."""
+    result.responses.extend(more.responses)
+    result.requests_sent += more.requests_sent
+    result.deferred_handles.extend(more.deferred_handles)
+    result.gave_up = result.gave_up or more.gave_up
+    result.refused = result.refused or more.refused
+    if more.message and more.message != result.message:
+        result.message = f"{result.message}; {more.message}" if result.message else more.message
+
+
 def redact_url(url: str) -> str:
     """``url`` with credential-bearing query values replaced by ``REDACTED``."""
     parts = urlsplit(url)
@@ -419,12 +430,13 @@ class Connector(ABC):
     @classmethod
     def learn_state(cls, responses: Iterable[RawResponse]) -> dict[str, str]:
         """What landed responses teach a later run: handle -> the platform's account id,
-        for every account they read (a later response wins). Used when
-        :attr:`state_option` is set."""
+        for every account they read (a later response wins), its counts public or hidden.
+        Used when :attr:`state_option` is set."""
         learned: dict[str, str] = {}
+        found = (AccountStatus.OK, AccountStatus.HIDDEN)
         for response in responses:
             for observation in cls.parse(response):
-                if observation.account_id and observation.status is AccountStatus.OK:
+                if observation.account_id and observation.status in found:
                     learned[observation.account_handle] = observation.account_id
         return learned
 

@@ -116,13 +116,13 @@ class MastodonConnector(base.Connector):
                 self.base_url = template.replace(INSTANCE, instance)
                 self._send_token = instance in self._token_instances
                 try:
-                    _merge(result, self._extract_from_one_instance(members))
+                    base.merge_results(result, self._extract_from_one_instance(members))
                 except base.PlatformError as refusal:
                     # Anyone's instance can be in the roster: its refusal (a login it was
                     # not given, a redirect, a 4xx) leaves only its own accounts unread.
                     unread = base.ExtractResult(self.platform, deferred_handles=list(members))
                     unread.message, unread.refused = str(refusal), True
-                    _merge(result, unread)
+                    base.merge_results(result, unread)
         finally:
             self.base_url = template
             self._send_token = False
@@ -139,7 +139,7 @@ class MastodonConnector(base.Connector):
                 # lookup per account would only be sent into the same limit.
                 result.deferred_handles.extend(retry)
             else:
-                _merge(result, super().extract(retry))
+                base.merge_results(result, super().extract(retry))
         return result
 
     def build_request(self, handles: Sequence[str]) -> httpx.Request:
@@ -271,16 +271,6 @@ def instance_hosts(listed: Sequence[str] | str | None) -> frozenset[str]:
 
 def _instance_of(handle: str) -> str:
     return handle.rsplit("@", 1)[-1].casefold()
-
-
-def _merge(result: base.ExtractResult, more: base.ExtractResult) -> None:
-    result.responses.extend(more.responses)
-    result.requests_sent += more.requests_sent
-    result.deferred_handles.extend(more.deferred_handles)
-    result.gave_up = result.gave_up or more.gave_up
-    result.refused = result.refused or more.refused
-    if more.message and more.message != result.message:
-        result.message = f"{result.message}; {more.message}" if result.message else more.message
 
 
 def _left_out_of_batch(response: base.RawResponse) -> list[str]:

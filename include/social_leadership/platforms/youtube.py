@@ -1,12 +1,22 @@
 """YouTube Data API v3: ``channels?part=statistics``, 50 channel ids a call (``forHandle``
-one ``@handle`` a call). The API key travels as ``key=`` and is redacted everywhere."""
+one ``@handle`` a call). The API key travels as ``key=`` and is redacted everywhere.
+
+Every call costs a unit of the daily quota, so an ``@handle`` is looked up by
+``forHandle`` once: its channel id, learned from the landing (``account_ids``), puts it
+in the 50-id batches of later runs, beside the channels the roster names by id, and its
+counts are still stored under the roster's handle. A learned id a batch no longer answers
+(a deleted channel, a stale id) is followed by a ``forHandle`` lookup of the handle, whose
+id then replaces the stored one: only that lookup says a handle is not found. When the
+batches were stopped early (the quota spent), those handles are deferred with the rest.
+"""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -23,6 +33,8 @@ QUOTA_REASONS = frozenset({"quotaExceeded", "dailyLimitExceeded"})
 SHORT_TERM_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded"})
 # The daily quota resets at midnight Pacific time.
 _PACIFIC = ZoneInfo("America/Los_Angeles")
+# A channel id: UC + 22 characters, case-sensitive.
+_CHANNEL_ID = re.compile(r"^UC[A-Za-z0-9_-]{22}$")
 
 
 @register
@@ -34,10 +46,25 @@ class YouTubeConnector(base.Connector):
     # A channel id (UC + 22 characters, case-sensitive) or an @handle.
     handle_pattern = re.compile(r"^(?:UC[A-Za-z0-9_-]{22}|@[A-Za-z0-9._-]{3,30})$")
     batch_size = YOUTUBE_MAX_IDS
+    # Channel ids of @handles seen in earlier landings put them in the 50-id batches.
+    state_option = "account_ids"
 
-    def __init__(self, base_url: str = YOUTUBE_API, api_key: str | None = None, **options: Any):
+    def __init__(
+        self,
+        base_url: str = YOUTUBE_API,
+        api_key: str | None = None,
+        *,
+        account_ids: Mapping[str, str] | None = None,
+        **options: Any,
+    ):
+        """``account_ids``: roster ``@handle`` -> channel id, as earlier landings read them."""
         super().__init__(base_url, **options)
         self._api_key = self.keep_secret(api_key)
+        self._ids = {
+            self.handle_key(handle): channel_id
+            for handle, channel_id in (account_ids or {}).items()
+            if handle.startswith("@") and _CHANNEL_ID.match(channel_id)
+        }
 
     @staticmethod
     def handle_key(handle: str) -> str:
@@ -45,16 +72,38 @@ class YouTubeConnector(base.Connector):
         return handle.casefold() if handle.startswith("@") else handle
 
     def plan_batches(self, handles: list[str]) -> list[list[str]]:
-        ids = [h for h in handles if not h.startswith("@")]
-        named = [h for h in handles if h.startswith("@")]
-        return super().plan_batches(ids) + [[handle] for handle in named]
+        by_id = [h for h in handles if self._channel_id(h) is not None]
+        by_handle = [h for h in handles if self._channel_id(h) is None]
+        return super().plan_batches(by_id) + [[handle] for handle in by_handle]
+
+    def _channel_id(self, handle: str) -> str | None:
+        """The id ``handle`` is asked for by: its own, or the one learned for an @handle."""
+        if not handle.startswith("@"):
+            return handle
+        return self._ids.get(self.handle_key(handle))
+
+    def extract(self, handles: Sequence[str]) -> base.ExtractResult:
+        result = super().extract(handles)
+        retry = [handle for response in result.responses for handle in _left_out_of_batch(response)]
+        if retry:
+            for handle in retry:
+                self._ids.pop(self.handle_key(handle), None)
+            if result.deferred_handles:
+                # The batches stopped early (the quota spent, or faults): a lookup per
+                # handle would only be sent into the same wall.
+                result.deferred_handles.extend(retry)
+            else:
+                base.merge_results(result, super().extract(retry))
+        return result
 
     def build_request(self, handles: Sequence[str]) -> httpx.Request:
         params = {"part": "statistics", "key": self._api_key}
-        if handles[0].startswith("@"):
+        ids = [self._channel_id(handle) for handle in handles]
+        if len(handles) == 1 and ids[0] is None:
             params["forHandle"] = handles[0]
         else:
-            params["id"] = ",".join(handles)
+            # The ids in the order of the handles: parse matches them back by position.
+            params["id"] = ",".join(str(channel_id) for channel_id in ids)
         return httpx.Request(
             "GET",
             self.base_url + CHANNELS_PATH,
@@ -86,12 +135,25 @@ class YouTubeConnector(base.Connector):
             return reply
         items = [item for item in reply.get("items") or [] if isinstance(item, dict)]
         requested = response.requested_handles
-        if requested[0].startswith("@"):
+        ids = _requested_ids(response)
+        if ids is None:
             by_handle = {requested[0]: items[0]} if items else {}
         else:
-            by_handle = {str(item.get("id")): item for item in items}
+            # The API answers in an order of its own: each item goes to the handle whose
+            # id it carries, never by position.
+            by_id = {str(item.get("id")): item for item in items}
+            by_handle = {
+                handle: by_id[channel_id]
+                for handle, channel_id in zip(requested, ids, strict=True)
+                if channel_id in by_id
+            }
+        # Learned ids the batch did not answer were looked up by handle (see extract): the
+        # batch says nothing about them.
+        left_out = set(_left_out_of_batch(response))
         observations = []
         for handle in requested:
+            if handle in left_out:
+                continue
             item = by_handle.get(handle)
             if item is None:
                 observations.append(
@@ -119,6 +181,41 @@ class YouTubeConnector(base.Connector):
                 )
             )
         return observations
+
+
+def _requested_ids(response: base.RawResponse) -> list[str] | None:
+    """The channel ids a batch asked for, one per requested handle in its order (a
+    handle's own id, or the one learned for it); None for a ``forHandle`` lookup."""
+    query = parse_qs(urlsplit(response.request_url).query)
+    if "forHandle" in query:
+        return None
+    ids = [i for i in ",".join(query.get("id", [])).split(",") if i]
+    if len(ids) != len(response.requested_handles):
+        # A landing that does not name its ids: the roster named the channels by id.
+        return list(response.requested_handles)
+    return ids
+
+
+def _left_out_of_batch(response: base.RawResponse) -> list[str]:
+    """The @handles an id batch asked for by a learned channel id and got no channel for
+    (a deleted channel, a stale id): each is looked up by ``forHandle`` instead."""
+    ids = _requested_ids(response)
+    if ids is None or response.status_code != 200:
+        return []
+    document = base.json_document(response.body)
+    if not isinstance(document, dict):
+        return []
+    items = document.get("items")
+    answered = {
+        str(item.get("id"))
+        for item in (items if isinstance(items, list) else [])
+        if isinstance(item, dict)
+    }
+    return [
+        handle
+        for handle, channel_id in zip(response.requested_handles, ids, strict=True)
+        if handle.startswith("@") and channel_id not in answered
+    ]
 
 
 def _error_reasons(document: Any) -> set[str]:

@@ -173,7 +173,11 @@ def test_every_connector_declares_its_facts(platform: str) -> None:
 def test_state_kept_between_runs_is_declared_where_it_exists() -> None:
     keeping = {c.platform: c.state_option for c in registered() if c.state_option}
 
-    assert keeping == {"mastodon": "account_ids", "bluesky": "account_ids"}
+    assert keeping == {
+        "mastodon": "account_ids",
+        "bluesky": "account_ids",
+        "youtube": "account_ids",
+    }
 
 
 @pytest.mark.parametrize(
