@@ -14,7 +14,9 @@ been replaced by ``REDACTED`` (see :mod:`social_leadership.platforms.redaction`)
 
 A run folder without ``_SUCCESS`` is an interrupted landing and is never read. Landing the
 same run id again (an Airflow retry) claims a fresh folder (``run=<id>.2``, ...) instead
-of touching the earlier one, so nothing landed is ever overwritten.
+of touching the earlier one, so nothing landed is ever overwritten. A try after a failed
+one starts from the failed landing (:func:`failed_landing_of_run`): its folder holds the
+replies the earlier tries read, copied, and the ones it read itself.
 """
 
 from __future__ import annotations
@@ -124,6 +126,42 @@ def latest_complete_run(landing_dir: Path, platform: str, snapshot_date: date) -
     if not candidates:
         return None
     return max(candidates)[3]
+
+
+def failed_landing_of_run(
+    landing_dir: Path, platform: str, snapshot_date: date, run_id: str
+) -> Path | None:
+    """The latest complete landing of ``run_id`` (of any of its tries) when its extraction
+    failed, or ``None``: when the run landed nothing yet, or its latest landing did not
+    fail (a try after it starts over, as a new run does)."""
+    partition = partition_dir(landing_dir, platform, snapshot_date)
+    if not partition.is_dir():
+        return None
+    base = f"run={safe_run_id(run_id)}"
+    tries: list[tuple[int, dict[str, Any], Path]] = []
+    for run_dir in partition.iterdir():
+        suffix = run_dir.name.removeprefix(base)
+        is_try = suffix == "" or (suffix[:1] == "." and suffix[1:].isdigit())
+        if suffix == run_dir.name or not is_try:
+            continue
+        manifest = _manifest(run_dir)
+        # Another run's id may look like a later try's folder name ("<id>.2"): its
+        # manifest tells them apart.
+        if manifest is not None and manifest.get("run_id") == run_id:
+            tries.append((int(suffix[1:] or 1), manifest, run_dir))
+    if not tries:
+        return None
+    _, manifest, latest = max(tries, key=lambda entry: entry[0])
+    return latest if manifest.get("failed") is True else None
+
+
+def _manifest(run_dir: Path) -> dict[str, Any] | None:
+    """The ``_SUCCESS`` manifest of a complete landing, or None (incomplete, unreadable)."""
+    try:
+        manifest = json.loads((run_dir / SUCCESS_MARKER).read_bytes())
+    except (OSError, ValueError):
+        return None
+    return manifest if isinstance(manifest, dict) else None
 
 
 def read_landed(run_dir: Path) -> tuple[list[RawResponse], dict[str, Any]]:

@@ -11,6 +11,11 @@ duplicate, and a crash mid-load leaves the previous state.
 An extraction that gave up on transient faults (retries spent on 5xx, timeouts, garbled
 replies) is ``failed``, and so is its load, though what it did fetch is landed and loaded.
 A rate-limit deferral (stop, keep what we have, defer the rest) is not a failure.
+
+A later try of the same run (an Airflow retry) starts from the run's failed landing: it
+asks only for the accounts no earlier try read, and lands the earlier replies with its
+own, so its load sees each account once and the platform bills it once. A new run of the
+day asks for every account.
 """
 
 from __future__ import annotations
@@ -24,9 +29,20 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from social_leadership.landing import land_responses, latest_complete_run, read_landed
+from social_leadership.landing import (
+    failed_landing_of_run,
+    land_responses,
+    latest_complete_run,
+    read_landed,
+)
 from social_leadership.platforms import build_connector, connector_class
-from social_leadership.platforms.base import AccountObservation, AccountStatus, PlatformError
+from social_leadership.platforms.base import (
+    AccountObservation,
+    AccountStatus,
+    ExtractResult,
+    PlatformError,
+    RawResponse,
+)
 from social_leadership.platforms.redaction import Redactor
 from social_leadership.warehouse import transaction
 
@@ -61,6 +77,8 @@ class ExtractOutcome:
     message: str | None = None
     # A failure on transient faults (a later try may get through), not a refused request.
     transient: bool = False
+    # Accounts an earlier, failed try of the same run had read: not requested again.
+    accounts_reused: int = 0
 
 
 @dataclass
@@ -131,31 +149,34 @@ def extract_platform(
         log.warning(message)
         return ExtractOutcome(platform, snapshot_date, "not_configured", message=message)
     redactor = Redactor([credentials])
+    earlier = EarlierTries.of_run(landing_dir, platform, snapshot_date, run_id)
+    to_request = earlier.unanswered(handles)
+    reused = len(set(handles)) - len(set(to_request))
     try:
         state_option = connector_class(platform).state_option
         if state_option is not None:
             connector_options.setdefault(state_option, known_account_ids(landing_dir, platform))
         connector = build_connector(platform, base_url, credentials, login, **connector_options)
-        result = connector.extract(handles)
+        result = connector.extract(to_request)
     except PlatformError as exc:
-        raise PlatformError(redactor.text(str(exc))) from None
+        refusal = PlatformError(redactor.text(str(exc)))
+        partial = exc.partial
+        if partial is not None and (partial.responses or earlier.responses):
+            # Landed all the same: the rows it read are loaded, and a later try of the run
+            # asks only for the accounts left.
+            partial.message = str(refusal)
+            refusal.landing_dir = str(_land(landing_dir, snapshot_date, run_id, partial, earlier))
+        raise refusal from None
     message = redactor.text(result.message) if result.message else None
-    run_dir = land_responses(
-        landing_dir,
-        platform,
-        snapshot_date,
-        run_id,
-        result.responses,
-        deferred_handles=result.deferred_handles,
-        requests_sent=result.requests_sent,
-        message=message,
-        failed=result.gave_up or result.refused,
-    )
+    result.message = message
+    run_dir = _land(landing_dir, snapshot_date, run_id, result, earlier)
     log.info(
-        "%s: %d requests for %d accounts, %d deferred, landed in %s%s",
+        "%s: %d requests for %d accounts (%d read by earlier tries of the run), %d deferred, "
+        "landed in %s%s",
         platform,
         result.requests_sent,
         len(set(handles)),
+        reused,
         len(result.deferred_handles),
         run_dir,
         f" ({message})" if message else "",
@@ -170,6 +191,67 @@ def extract_platform(
         landing_dir=str(run_dir),
         message=message,
         transient=result.gave_up,
+        accounts_reused=reused,
+    )
+
+
+@dataclass(frozen=True)
+class EarlierTries:
+    """What earlier tries of the same run read, kept in its failed landing: the replies
+    the platform answered, and the requests they cost. A try after a failed one asks only
+    for the accounts they left unread (:meth:`unanswered`) and lands their replies with
+    its own, so the load reads every account once and the platform bills it once."""
+
+    platform: str
+    responses: tuple[RawResponse, ...] = ()
+    requests_sent: int = 0
+    landing: Path | None = None
+
+    @classmethod
+    def of_run(
+        cls, landing_dir: Path, platform: str, snapshot_date: date, run_id: str
+    ) -> EarlierTries:
+        landing = failed_landing_of_run(landing_dir, platform, snapshot_date, run_id)
+        if landing is None:
+            return cls(platform)
+        responses, manifest = read_landed(landing)
+        requests_sent = manifest.get("requests_sent")
+        if not isinstance(requests_sent, int):
+            requests_sent = len(responses)
+        log.info("%s: starting from the failed landing %s of this run", platform, landing)
+        return cls(platform, tuple(responses), requests_sent, landing)
+
+    def unanswered(self, handles: list[str]) -> list[str]:
+        """``handles`` but those the earlier replies answered (an account a reply left for
+        another request, as a Mastodon batch does, is asked again)."""
+        connector = connector_class(self.platform)
+        answered = {
+            connector.handle_key(observation.account_handle)
+            for response in self.responses
+            for observation in connector.parse(response)
+            if observation.status is not AccountStatus.DEFERRED
+        }
+        return [handle for handle in handles if connector.handle_key(handle) not in answered]
+
+
+def _land(
+    landing_dir: Path,
+    snapshot_date: date,
+    run_id: str,
+    result: ExtractResult,
+    earlier: EarlierTries,
+) -> Path:
+    """Land the earlier tries' replies, then this try's, as one complete landing of the run."""
+    return land_responses(
+        landing_dir,
+        result.platform,
+        snapshot_date,
+        run_id,
+        [*earlier.responses, *result.responses],
+        deferred_handles=result.deferred_handles,
+        requests_sent=earlier.requests_sent + result.requests_sent,
+        message=result.message,
+        failed=result.gave_up or result.refused,
     )
 
 

@@ -226,9 +226,16 @@ def extract_task(platform: str, handles: list[str], context: dict[str, Any]) -> 
         # Permanent (bad token, missing permission, refused request): a retry would meet
         # the same answer. The load task records it in the audit and fails visibly.
         # extract_platform has scrubbed the credential from the message.
+        # What the batches before the refusal read is landed (exc.landing_dir): loaded,
+        # and not asked for again by a later try of the run.
         day = observation_date(logical_date) or logical_date.date()
         outcome = ExtractOutcome(
-            platform, day, "failed", accounts_requested=len(set(handles)), message=str(exc)
+            platform,
+            day,
+            "failed",
+            accounts_requested=len(set(handles)),
+            landing_dir=exc.landing_dir,
+            message=str(exc),
         )
     if outcome.status == "not_configured":
         raise AirflowSkipException(outcome.message)

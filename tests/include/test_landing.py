@@ -12,6 +12,7 @@ from social_leadership import landing
 from social_leadership.landing import (
     SUCCESS_MARKER,
     LandingError,
+    failed_landing_of_run,
     land_responses,
     latest_complete_run,
     read_landed,
@@ -128,6 +129,35 @@ def test_landing_the_same_run_again_never_overwrites(tmp_path: Path) -> None:
     assert (first / "0000.json.gz").read_bytes() == first_bytes
     assert latest_complete_run(tmp_path, "bluesky", DAY) == second
     assert len(read_landed(second)[0]) == 2
+
+
+def test_a_later_try_starts_from_its_runs_latest_landing_only_when_that_failed(
+    tmp_path: Path,
+) -> None:
+    run = "scheduled__2026-03-02T00:00:00+00:00"
+    assert failed_landing_of_run(tmp_path, "bluesky", DAY, run) is None
+    first = land_responses(tmp_path, "bluesky", DAY, run, [response(0)], failed=True)
+    assert failed_landing_of_run(tmp_path, "bluesky", DAY, run) == first
+    # An interrupted landing (no _SUCCESS) of a later try is not read.
+    (first.parent / f"{first.name}.2").mkdir()
+    assert failed_landing_of_run(tmp_path, "bluesky", DAY, run) == first
+    third = land_responses(tmp_path, "bluesky", DAY, run, [response(0)], failed=True)
+    assert third.name == f"{first.name}.3"
+    assert failed_landing_of_run(tmp_path, "bluesky", DAY, run) == third
+    # Neither another run of the day nor another day reads it.
+    assert failed_landing_of_run(tmp_path, "bluesky", DAY, "manual__2026-03-02") is None
+    assert failed_landing_of_run(tmp_path, "bluesky", date(2026, 3, 3), run) is None
+    # A try that succeeded ends the run's failed state: a try after it starts over.
+    land_responses(tmp_path, "bluesky", DAY, run, [response(0)])
+    assert failed_landing_of_run(tmp_path, "bluesky", DAY, run) is None
+
+
+def test_another_run_whose_id_looks_like_a_later_try_is_not_taken_for_one(
+    tmp_path: Path,
+) -> None:
+    land_responses(tmp_path, "bluesky", DAY, "nightly", [response(0)])
+    land_responses(tmp_path, "bluesky", DAY, "nightly.2", [response(1)], failed=True)
+    assert failed_landing_of_run(tmp_path, "bluesky", DAY, "nightly") is None
 
 
 def test_safe_run_id() -> None:

@@ -16,6 +16,7 @@ from social_leadership.platform_metrics import (
     observation_date,
     record_skipped,
 )
+from social_leadership.platforms.base import PlatformError
 from social_leadership.sandbox.server import SandboxServer
 from social_leadership.warehouse import ensure_schema
 
@@ -328,3 +329,138 @@ def test_a_reply_without_the_synthetic_header_is_real(tmp_path, con, sandbox):
         "select account_handle, account_status, is_synthetic from raw.platform_metrics"
     ).fetchall()
     assert rows == [("elonmusk", "ok", False)]
+
+
+BLUESKY_PATH = "/xrpc/app.bsky.actor.getProfiles"
+# What a load writes that depends on when, or in which landing, the counts were read.
+SAME_AS_A_CLEAN_RUN = (
+    "select platform, snapshot_date, account_handle, account_id, account_status, followers,"
+    " following, posts, source, is_synthetic from raw.platform_metrics order by all"
+)
+
+
+def _retry_handles(server: SandboxServer) -> list[str]:
+    # Two batches of at most 25; the second holds an account the platform does not know.
+    return [*_bluesky_handles(server)[:29], "nobody-zz.bsky.social"]
+
+
+def _extract_bluesky(sandbox: SandboxServer, landing: Path, run_id: str, handles: list[str]):
+    return extract_platform(
+        "bluesky",
+        handles,
+        sandbox.base_url,
+        None,
+        landing,
+        run_id,
+        NOW,
+        now=NOW,
+        sleep=lambda _: None,
+    )
+
+
+def _actors_asked(sandbox: SandboxServer, since: int) -> list[list[str]]:
+    from urllib.parse import parse_qs
+
+    return [
+        parse_qs(query)["actors"]
+        for path, query in sandbox.request_log[since:]
+        if path == BLUESKY_PATH
+    ]
+
+
+def _clean_run_rows(tmp_path: Path, sandbox: SandboxServer, handles: list[str]) -> list[tuple]:
+    landing = tmp_path / "clean-landing"
+    outcome = _extract_bluesky(sandbox, landing, "clean-run", handles)
+    assert (outcome.status, outcome.requests_sent) == ("landed", 2)
+    with duckdb.connect(str(tmp_path / "clean.duckdb")) as clean:
+        ensure_schema(clean)
+        load_platform_day(
+            clean, landing, "bluesky", NOW.date(), "clean-run", run_dir=Path(outcome.landing_dir)
+        )
+        return clean.execute(SAME_AS_A_CLEAN_RUN).fetchall()
+
+
+def test_a_retry_asks_only_for_the_accounts_the_failed_try_left_and_loads_as_a_clean_run(
+    tmp_path, con, sandbox
+):
+    handles = _retry_handles(sandbox)
+    landing = tmp_path / "l"
+    sandbox.add_fault("slow", platform="bluesky", delay_seconds=0)  # the first batch: read
+    sandbox.add_fault("503", platform="bluesky", times=4)  # the second: every attempt fails
+    try:
+        failed = _extract_bluesky(sandbox, landing, "run-1", handles)
+    finally:
+        sandbox.clear_faults()
+    assert (failed.status, failed.transient, failed.deferred) == ("failed", True, 5)
+
+    before = len(sandbox.request_log)
+    retried = _extract_bluesky(sandbox, landing, "run-1", handles)  # Airflow's next try
+
+    assert _actors_asked(sandbox, before) == [handles[25:]]
+    assert (retried.status, retried.requests_sent, retried.accounts_reused) == ("landed", 1, 25)
+    loaded = load_platform_day(
+        con, landing, "bluesky", NOW.date(), "run-1", run_dir=Path(retried.landing_dir)
+    )
+    assert (loaded.status, loaded.accounts_loaded, loaded.accounts_missing) == ("loaded", 29, 1)
+    assert loaded.requests_sent == 6  # the run's: 1 + 4 attempts, then 1
+    rows = con.execute(SAME_AS_A_CLEAN_RUN).fetchall()
+    assert rows == _clean_run_rows(tmp_path, sandbox, handles)
+    assert len(rows) == len(handles)
+
+
+def test_a_new_run_of_the_day_asks_for_every_account(tmp_path, con, sandbox):
+    handles = _retry_handles(sandbox)
+    landing = tmp_path / "l"
+    sandbox.add_fault("slow", platform="bluesky", delay_seconds=0)
+    sandbox.add_fault("503", platform="bluesky", times=4)
+    try:
+        _extract_bluesky(sandbox, landing, "run-1", handles)
+    finally:
+        sandbox.clear_faults()
+
+    before = len(sandbox.request_log)
+    rerun = _extract_bluesky(sandbox, landing, "run-2", handles)
+
+    # Every account, the first batch's by the DIDs the failed try taught.
+    assert [len(actors) for actors in _actors_asked(sandbox, before)] == [25, 5]
+    assert (rerun.status, rerun.requests_sent, rerun.accounts_reused) == ("landed", 2, 0)
+
+
+def test_a_try_after_a_successful_one_asks_for_every_account(tmp_path, sandbox):
+    # A task cleared after it succeeded asks again: only a failed try's replies are reused.
+    handles = _retry_handles(sandbox)
+    _extract_bluesky(sandbox, tmp_path / "l", "run-1", handles)
+    before = len(sandbox.request_log)
+    again = _extract_bluesky(sandbox, tmp_path / "l", "run-1", handles)
+    assert len(_actors_asked(sandbox, before)) == 2
+    assert again.accounts_reused == 0
+
+
+def test_a_refusal_midway_lands_what_was_read_and_a_later_try_asks_only_for_the_rest(
+    tmp_path, con, sandbox
+):
+    handles = _retry_handles(sandbox)
+    landing = tmp_path / "l"
+    sandbox.add_fault("slow", platform="bluesky", delay_seconds=0)  # the first batch: read
+    sandbox.add_fault("echo", platform="bluesky", status=403)  # the second: refused
+    try:
+        with pytest.raises(PlatformError, match="403") as refused:
+            _extract_bluesky(sandbox, landing, "run-1", handles)
+    finally:
+        sandbox.clear_faults()
+    assert refused.value.landing_dir is not None
+    partial = load_platform_day(
+        con, landing, "bluesky", NOW.date(), "run-1", run_dir=Path(refused.value.landing_dir)
+    )
+    assert (partial.status, partial.accounts_loaded, partial.accounts_missing) == ("failed", 25, 5)
+
+    before = len(sandbox.request_log)
+    retried = _extract_bluesky(sandbox, landing, "run-1", handles)
+
+    assert _actors_asked(sandbox, before) == [handles[25:]]
+    load_platform_day(
+        con, landing, "bluesky", NOW.date(), "run-1", run_dir=Path(retried.landing_dir)
+    )
+    assert con.execute(SAME_AS_A_CLEAN_RUN).fetchall() == _clean_run_rows(
+        tmp_path, sandbox, handles
+    )

@@ -14,6 +14,7 @@ from social_leadership.settings import load_settings
 from social_leadership.tasks import extract_task, load_task, platform_rows_arrived
 
 WRONG_TOKEN = "wrong-token-secret-123"
+BLUESKY_PATH = "/xrpc/app.bsky.actor.getProfiles"
 
 
 class _TaskInstance:
@@ -162,12 +163,59 @@ def test_transient_failure_retries_the_extract_then_loads_what_it_got_and_fails(
         with pytest.raises(AirflowException) as retried:
             extract_task("bluesky", handles, {**context, "ti": _Try(1)})
         assert not isinstance(retried.value, AirflowFailException)  # Airflow may retry it
-        sandbox.add_fault("slow", platform="bluesky", delay_seconds=0)
         sandbox.add_fault("500", platform="bluesky", times=4)
+        before = sandbox.requests_to(BLUESKY_PATH)
         extracted = extract_task("bluesky", handles, {**context, "ti": _Try(3)})  # the last try
+        # Only the accounts the first try left unread: one batch, its 4 attempts.
+        assert sandbox.requests_to(BLUESKY_PATH) - before == 4
+
+    assert (extracted["status"], extracted["accounts_reused"]) == ("failed", 25)
+    with pytest.raises(AirflowFailException, match="gave up"):
+        load_task("bluesky", extracted, context)
+    [(platform, status, loaded, _)] = _audit()
+    assert (platform, status, loaded) == ("bluesky", "failed", 25)
+
+
+def test_a_retried_extract_asks_only_for_the_unread_accounts_and_loads_each_once(
+    context, monkeypatch, no_retry_sleep
+):
+    from airflow.sdk.exceptions import AirflowException
+
+    with SandboxServer() as sandbox:
+        _use_connection(monkeypatch, "bluesky", {"conn_type": "http", "host": sandbox.base_url})
+        handles = sorted({handle for handle, _, _ in sandbox._bluesky.values()})[:30]
+        sandbox.add_fault("slow", platform="bluesky", delay_seconds=0)  # first batch answered
+        sandbox.add_fault("503", platform="bluesky", times=4)  # the second: never
+        with pytest.raises(AirflowException):
+            extract_task("bluesky", handles, {**context, "ti": _Try(1)})
+        first_try = sandbox.requests_to(BLUESKY_PATH)
+        extracted = extract_task("bluesky", handles, {**context, "ti": _Try(2)})
+        retry_requests = sandbox.requests_to(BLUESKY_PATH) - first_try
+
+    assert retry_requests == 1
+    assert (extracted["status"], extracted["accounts_reused"]) == ("landed", 25)
+    loaded = load_task("bluesky", extracted, context)
+    assert (loaded["status"], loaded["accounts_loaded"]) == ("loaded", 30)
+    with duckdb.connect(str(load_settings().warehouse_path), read_only=True) as con:
+        rows = con.execute(
+            "select account_handle, count(*) from raw.platform_metrics group by all"
+        ).fetchall()
+    assert sorted(handle for handle, count in rows if count == 1) == handles
+
+
+def test_a_refusal_after_some_batches_loads_what_they_read(context, monkeypatch):
+    from airflow.sdk.exceptions import AirflowFailException
+
+    with SandboxServer() as sandbox:
+        _use_connection(monkeypatch, "bluesky", {"conn_type": "http", "host": sandbox.base_url})
+        handles = sorted({handle for handle, _, _ in sandbox._bluesky.values()})[:30]
+        sandbox.add_fault("slow", platform="bluesky", delay_seconds=0)  # first batch answered
+        sandbox.add_fault("echo", platform="bluesky", status=403)  # the second refused
+        extracted = extract_task("bluesky", handles, {**context, "ti": _Try(1)})
 
     assert extracted["status"] == "failed"
-    with pytest.raises(AirflowFailException, match="gave up"):
+    assert extracted["landing_dir"]
+    with pytest.raises(AirflowFailException, match="403"):
         load_task("bluesky", extracted, context)
     [(platform, status, loaded, _)] = _audit()
     assert (platform, status, loaded) == ("bluesky", "failed", 25)

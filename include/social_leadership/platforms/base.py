@@ -54,7 +54,15 @@ class AccountStatus(StrEnum):
 
 
 class PlatformError(Exception):
-    """A platform call failed in a way retrying will not fix. Messages hold no credentials."""
+    """A platform call failed in a way retrying will not fix. Messages hold no credentials.
+
+    Raised by :meth:`Connector.extract` after some batches were answered, ``partial`` holds
+    what was read (the accounts left listed as deferred), for it to be landed all the same;
+    ``landing_dir`` is where it was landed.
+    """
+
+    partial: ExtractResult | None = None
+    landing_dir: str | None = None
 
 
 # A reply carrying this header with the value ``true`` holds invented counts: the sandbox
@@ -485,7 +493,8 @@ class Connector(ABC):
         Stops early, without error, when the platform's rate limit would need a longer wait
         than ``max_wait_seconds`` or a batch keeps failing (then ``gave_up`` is set); the
         handles not fetched are listed in ``deferred_handles`` and ``message`` says why.
-        Authentication and other non-retryable failures raise :class:`PlatformError`.
+        Authentication and other non-retryable failures raise :class:`PlatformError`,
+        carrying what the batches before read (its ``partial``).
         Import-only accounts (:meth:`is_import_only`) are not requested.
         """
         unique = dedupe_handles(handles, self.handle_key)
@@ -495,6 +504,13 @@ class Connector(ABC):
             for index, batch in enumerate(batches):
                 try:
                     response, headers = self._fetch_batch(client, batch, result)
+                except PlatformError as refusal:
+                    # What the earlier batches read is kept with the refusal: a later try
+                    # of the run lands it and need not ask for those accounts again.
+                    self._defer(result, batches[index:], str(refusal))
+                    result.refused = True
+                    refusal.partial = result
+                    raise
                 except _RateLimited as limited:
                     self._defer(result, batches[index:], self._rate_limit_message(limited))
                     break
