@@ -68,6 +68,22 @@ MASTODON_INSTANCE_PATH = re.compile(r"^/mastodon/([A-Za-z0-9.-]+)(/api/v1/accoun
 MASTODON_MAX_IDS = 40
 YOUTUBE_PATH = "/youtube/v3/channels"
 YOUTUBE_MAX_IDS = 50
+# The parts channels.list knows; the sandbox serves id, snippet and statistics, and a request
+# must ask for statistics (the counts are the point).
+YOUTUBE_PARTS = frozenset(
+    {
+        "auditDetails",
+        "brandingSettings",
+        "contentDetails",
+        "contentOwnerDetails",
+        "id",
+        "localizations",
+        "snippet",
+        "statistics",
+        "status",
+        "topicDetails",
+    }
+)
 GRAPH_PATH = re.compile(r"^/v\d+\.\d+/([^/]+)$")
 LINKEDIN_PATH = re.compile(r"^/v2/networkSizes/(.+)$")
 INSTAGRAM_DISCOVERY = re.compile(r"^business_discovery\.username\(([^)]*)\)")
@@ -340,11 +356,15 @@ class SandboxServer:
             handle = account.account_handle
             entry = (handle, names.get(account.executive_id, handle))
             known = self._accounts.setdefault(account.platform, {})
-            known[handle.casefold()] = entry
+            if account.platform == "youtube" and _is_channel_id(handle):
+                known[handle] = entry
+            else:
+                known[handle.casefold()] = entry
             if account.platform == "mastodon":
                 known[synthetic_account_id("mastodon", handle)] = entry
             if account.platform == "youtube":
-                known[synthetic_channel_id(handle).casefold()] = entry
+                # Channel ids are case-sensitive (handles are not): an exact key.
+                known[synthetic_channel_id(handle)] = entry
             if account.platform == "bluesky":
                 lowered = handle.lower()
                 did = lowered if lowered.startswith("did:") else synthetic_did(lowered)
@@ -538,27 +558,53 @@ class SandboxServer:
         return Reply(200, accounts)
 
     def _youtube(self, params: dict[str, list[str]]) -> Reply:
-        if params.get("key", [""])[0] != self.youtube_key:
+        key = params.get("key", [""])[0]
+        if not key:
+            return Reply(
+                403,
+                _google_error(
+                    403, "The request is missing a valid API key.", "forbidden", "global"
+                ),
+            )
+        if key != self.youtube_key:
             return Reply(
                 400,
                 _google_error(
                     400, "API key not valid. Please pass a valid API key.", "badRequest", "global"
                 ),
             )
-        if params.get("part", [""])[0] != "statistics":
+        parts = {part.strip() for part in ",".join(params.get("part", [])).split(",")}
+        if "statistics" not in parts or not parts <= YOUTUBE_PARTS:
             return Reply(
                 400,
                 _google_error(
-                    400, "part must include statistics", "invalidPart", "youtube.parameter"
+                    400,
+                    "'part' must be a comma-separated list of "
+                    f"{', '.join(sorted(YOUTUBE_PARTS))} that includes statistics",
+                    "invalidPart",
+                    "youtube.parameter",
+                ),
+            )
+        if "forHandle" in params and "id" in params:
+            return Reply(
+                400,
+                _google_error(
+                    400,
+                    "Incompatible parameters specified in the request: a maximum of one of "
+                    "the filters id, forHandle, forUsername, mine may be specified.",
+                    "invalidCriteria",
+                    "youtube.parameter",
                 ),
             )
         known = self._accounts.get("youtube", {})
         if "forHandle" in params:
-            wanted = [params["forHandle"][0]]
-            wanted = [w if w.startswith("@") else "@" + w for w in wanted]
+            handle = params["forHandle"][0]
+            wanted = [(handle if handle.startswith("@") else "@" + handle).casefold()]
         else:
-            wanted = [i for i in ",".join(params.get("id", [])).split(",") if i]
-            if len(wanted) > YOUTUBE_MAX_IDS:
+            # Ids match exactly; an @handle is no id.
+            ids = [i for i in ",".join(params.get("id", [])).split(",") if i]
+            wanted = [i for i in ids if not i.startswith("@")]
+            if len(ids) > YOUTUBE_MAX_IDS:
                 return Reply(
                     400,
                     _google_error(
@@ -571,10 +617,10 @@ class SandboxServer:
         day = self.clock().date()
         items = []
         for value in wanted:
-            entry = known.get(value.casefold())
+            entry = known.get(value)
             if entry is None:
                 continue
-            handle = entry[0]
+            handle, name = entry
             followers, _, posts = synthetic_metrics("youtube", handle, day)
             statistics: dict[str, Any] = {
                 "viewCount": str(followers * 37 + posts * 1000),
@@ -585,14 +631,20 @@ class SandboxServer:
             else:
                 statistics["subscriberCount"] = str(_three_significant(followers))
                 statistics["hiddenSubscriberCount"] = False
-            items.append(
-                {
-                    "kind": "youtube#channel",
-                    "etag": synthetic_account_id("etag", handle),
-                    "id": synthetic_channel_id(handle),
-                    "statistics": statistics,
+            item: dict[str, Any] = {
+                "kind": "youtube#channel",
+                "etag": synthetic_account_id("etag", handle),
+                "id": synthetic_channel_id(handle),
+            }
+            if "snippet" in parts:
+                item["snippet"] = {
+                    "title": name,
+                    "description": "A synthetic sandbox channel.",
+                    "customUrl": handle.casefold() if handle.startswith("@") else "",
+                    "publishedAt": _CREATED_AT,
                 }
-            )
+            item["statistics"] = statistics
+            items.append(item)
         document: dict[str, Any] = {
             "kind": "youtube#channelListResponse",
             "etag": "sandbox",
@@ -812,7 +864,8 @@ class SandboxServer:
                 },
             )
         raw = ",".join(params.get("usernames", []))
-        usernames = [name for name in raw.split(",") if name] if raw else []
+        # An empty element (``a,,b``) is a value that fails the pattern below, as on X.
+        usernames = raw.split(",") if raw else []
         if not 1 <= len(usernames) <= X_MAX_USERNAMES:
             return _x_invalid(
                 usernames,
@@ -868,9 +921,13 @@ class SandboxServer:
         return Reply(200, document)
 
 
+def _is_channel_id(handle: str) -> bool:
+    return handle.startswith("UC") and len(handle) == 24
+
+
 def synthetic_channel_id(handle: str) -> str:
     """A stable ``UC`` + 22 character YouTube channel id for a handle or id."""
-    if handle.startswith("UC") and len(handle) == 24:
+    if _is_channel_id(handle):
         return handle
     digest = hashlib.sha256(f"channel\x00{handle.casefold()}".encode()).digest()
     alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"

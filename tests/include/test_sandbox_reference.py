@@ -1,0 +1,139 @@
+"""The sandbox answers as shared/reference/platform-apis.md says the real services do, for
+requests written from the reference rather than by our connectors: Graph's batch endpoint and
+throttle codes, LinkedIn's ``/rest`` headers, YouTube's ``part`` lists and filters, business
+discovery among other fields, and Mastodon's local ``acct``. Each test runs against the real
+loopback server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+
+from social_leadership.roster import Account, Executive, Roster
+from social_leadership.sandbox.server import (
+    SANDBOX_TOKEN,
+    SANDBOX_YOUTUBE_KEY,
+    X_PATH,
+    YOUTUBE_PATH,
+    SandboxServer,
+    synthetic_channel_id,
+)
+
+NOW = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
+AUTH = {"Authorization": f"Bearer {SANDBOX_TOKEN}"}
+ACCOUNTS = [
+    ("x", "user_a"),
+    ("x", "user_b"),
+    ("youtube", "@chan0"),
+    ("mastodon", "alice@mastodon.social"),
+    ("mastodon", "bob@fosstodon.org"),
+    ("facebook", "acmepage"),
+    ("instagram", "acmeig"),
+    ("linkedin", "urn:li:organization:1337"),
+]
+
+
+def roster(accounts: list[tuple[str, str]] = ACCOUNTS) -> Roster:
+    executives = [
+        Executive(f"e{n}", f"Person {n}", "CEO", "Synthetic Co", "DE", "Energy", True)
+        for n in range(len(accounts))
+    ]
+    return Roster(
+        executives=executives,
+        accounts=[Account(f"e{n}", p, h) for n, (p, h) in enumerate(accounts)],
+    )
+
+
+@pytest.fixture
+def sandbox() -> Iterator[SandboxServer]:
+    with SandboxServer(roster(), clock=lambda: NOW) as server:
+        yield server
+
+
+@pytest.fixture
+def client(sandbox: SandboxServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=sandbox.base_url, timeout=10) as http:
+        yield http
+
+
+# --- YouTube ------------------------------------------------------------------------------
+
+
+def youtube(client: httpx.Client, **params: str) -> httpx.Response:
+    return client.get(YOUTUBE_PATH, params={"key": SANDBOX_YOUTUBE_KEY, **params})
+
+
+@pytest.mark.parametrize("part", ["statistics", "snippet,statistics", "id,statistics"])
+def test_youtube_part_is_a_list_that_includes_statistics(client: httpx.Client, part: str) -> None:
+    reply = youtube(client, part=part, forHandle="@chan0")
+
+    assert reply.status_code == 200
+    [item] = reply.json()["items"]
+    assert item["id"] == synthetic_channel_id("@chan0")
+    assert int(item["statistics"]["subscriberCount"]) > 0
+    assert ("snippet" in item) is ("snippet" in part)
+
+
+@pytest.mark.parametrize("part", ["snippet", "id", "statistics,nonsense", ""])
+def test_youtube_part_without_statistics_or_with_an_unknown_part_is_400(
+    client: httpx.Client, part: str
+) -> None:
+    reply = youtube(client, part=part, forHandle="@chan0")
+
+    assert reply.status_code == 400
+    assert reply.json()["error"]["errors"][0]["reason"] == "invalidPart"
+
+
+def test_youtube_channel_ids_match_exactly_and_handles_ignore_case(client: httpx.Client) -> None:
+    channel_id = synthetic_channel_id("@chan0")
+
+    exact = youtube(client, part="statistics", id=channel_id).json()
+    other_case = youtube(client, part="statistics", id=channel_id.lower()).json()
+    handle = youtube(client, part="statistics", forHandle="@CHAN0").json()
+
+    assert [item["id"] for item in exact["items"]] == [channel_id]
+    assert "items" not in other_case
+    assert other_case["pageInfo"]["totalResults"] == 0
+    assert [item["id"] for item in handle["items"]] == [channel_id]
+
+
+def test_youtube_without_a_key_is_403_forbidden(client: httpx.Client) -> None:
+    reply = client.get(YOUTUBE_PATH, params={"part": "statistics", "forHandle": "@chan0"})
+
+    assert reply.status_code == 403
+    error = reply.json()["error"]
+    assert error["code"] == 403
+    assert error["message"] == "The request is missing a valid API key."
+    assert error["errors"][0]["reason"] == "forbidden"
+    assert error["errors"][0]["domain"] == "global"
+
+
+def test_youtube_wrong_key_stays_400_bad_request(client: httpx.Client) -> None:
+    reply = client.get(
+        YOUTUBE_PATH, params={"part": "statistics", "forHandle": "@chan0", "key": "nope"}
+    )
+
+    assert reply.status_code == 400
+    assert reply.json()["error"]["errors"][0]["reason"] == "badRequest"
+
+
+def test_youtube_id_and_for_handle_together_are_incompatible(client: httpx.Client) -> None:
+    reply = youtube(
+        client, part="statistics", forHandle="@chan0", id=synthetic_channel_id("@chan0")
+    )
+
+    assert reply.status_code == 400
+    assert reply.json()["error"]["errors"][0]["reason"] == "invalidCriteria"
+
+
+# --- X ------------------------------------------------------------------------------------
+
+
+def test_x_an_empty_username_in_the_list_is_an_invalid_request(client: httpx.Client) -> None:
+    reply = client.get(X_PATH, params={"usernames": "user_a,,user_b"}, headers=AUTH)
+
+    assert reply.status_code == 400
+    assert reply.json()["type"] == "https://api.twitter.com/2/problems/invalid-request"
