@@ -137,3 +137,95 @@ def test_x_an_empty_username_in_the_list_is_an_invalid_request(client: httpx.Cli
 
     assert reply.status_code == 400
     assert reply.json()["type"] == "https://api.twitter.com/2/problems/invalid-request"
+
+
+# --- Mastodon -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("acct", ["alice", "alice@mastodon.social"])
+def test_mastodon_a_local_account_on_its_own_instance_has_the_user_alone_as_acct(
+    client: httpx.Client, acct: str
+) -> None:
+    instance = "/mastodon/mastodon.social"
+
+    looked_up = client.get(instance + "/api/v1/accounts/lookup", params={"acct": acct})
+    by_id = client.get(instance + "/api/v1/accounts", params={"id[]": looked_up.json()["id"]})
+
+    assert looked_up.status_code == 200
+    assert looked_up.json()["acct"] == "alice"
+    assert looked_up.json()["username"] == "alice"
+    assert [account["acct"] for account in by_id.json()] == ["alice"]
+
+
+def test_mastodon_a_remote_account_keeps_user_at_domain(client: httpx.Client) -> None:
+    everywhere = client.get("/api/v1/accounts/lookup", params={"acct": "bob@fosstodon.org"})
+    elsewhere = client.get("/api/v1/accounts/lookup", params={"acct": "alice@mastodon.social"})
+
+    assert everywhere.json()["acct"] == "bob@fosstodon.org"
+    assert elsewhere.json()["acct"] == "alice@mastodon.social"
+
+
+# --- Facebook and Instagram ---------------------------------------------------------------
+
+
+def test_facebook_a_page_is_fetched_by_the_id_the_sandbox_returned(client: httpx.Client) -> None:
+    fields = {"fields": "followers_count,fan_count"}
+    by_name = client.get("/v19.0/acmepage", params=fields, headers=AUTH).json()
+
+    by_id = client.get(f"/v19.0/{by_name['id']}", params=fields, headers=AUTH)
+
+    assert by_id.status_code == 200
+    assert by_id.json() == by_name
+
+
+IG_NODE = "/v19.0/17841400000000001"
+DISCOVERY = "business_discovery.username(acmeig){followers_count,follows_count,media_count}"
+
+
+@pytest.mark.parametrize(
+    "fields", [DISCOVERY, "id," + DISCOVERY, DISCOVERY + ",id", "id, " + DISCOVERY]
+)
+def test_instagram_business_discovery_anywhere_in_fields(client: httpx.Client, fields: str) -> None:
+    reply = client.get(IG_NODE, params={"fields": fields}, headers=AUTH)
+
+    assert reply.status_code == 200
+    body = reply.json()
+    assert body["id"] == "17841400000000001"
+    assert set(body["business_discovery"]) == {
+        "followers_count",
+        "follows_count",
+        "media_count",
+        "id",
+    }
+
+
+def test_instagram_business_discovery_returns_only_the_listed_subfields(
+    client: httpx.Client,
+) -> None:
+    only_followers = client.get(
+        IG_NODE,
+        params={"fields": "business_discovery.username(acmeig){followers_count}"},
+        headers=AUTH,
+    ).json()
+    with_username = client.get(
+        IG_NODE,
+        params={"fields": "business_discovery.username(acmeig){username,media_count}"},
+        headers=AUTH,
+    ).json()
+
+    assert set(only_followers["business_discovery"]) == {"followers_count", "id"}
+    assert with_username["business_discovery"]["username"] == "acmeig"
+    assert set(with_username["business_discovery"]) == {"username", "media_count", "id"}
+
+
+def test_instagram_an_unknown_business_discovery_field_is_a_graph_error(
+    client: httpx.Client,
+) -> None:
+    reply = client.get(
+        IG_NODE,
+        params={"fields": "business_discovery.username(acmeig){followers_count,nonsense}"},
+        headers=AUTH,
+    )
+
+    assert reply.status_code == 400
+    assert reply.json()["error"]["code"] == 100

@@ -86,7 +86,24 @@ YOUTUBE_PARTS = frozenset(
 )
 GRAPH_PATH = re.compile(r"^/v\d+\.\d+/([^/]+)$")
 LINKEDIN_PATH = re.compile(r"^/v2/networkSizes/(.+)$")
-INSTAGRAM_DISCOVERY = re.compile(r"^business_discovery\.username\(([^)]*)\)")
+# One field of a Graph ``fields`` list: business discovery, with its subfields in braces.
+INSTAGRAM_DISCOVERY = re.compile(r"^business_discovery\.username\(([^)]*)\)(?:\{(.*)\})?$")
+# What business discovery knows of an account (the sandbox leaves out the ones it has no
+# value for, as Graph leaves out unset fields).
+BUSINESS_DISCOVERY_FIELDS = frozenset(
+    {
+        "biography",
+        "followers_count",
+        "follows_count",
+        "id",
+        "ig_id",
+        "media_count",
+        "name",
+        "profile_picture_url",
+        "username",
+        "website",
+    }
+)
 THREADS_LOOKUP_PATH = "/v1.0/profile_lookup"
 THREADS_PERMISSION = "threads_profile_discovery"
 # Meta's usage headers, JSON percentages of the app's (and the business's) budget.
@@ -360,8 +377,9 @@ class SandboxServer:
                 known[handle] = entry
             else:
                 known[handle.casefold()] = entry
-            if account.platform == "mastodon":
-                known[synthetic_account_id("mastodon", handle)] = entry
+            if account.platform in ("mastodon", "facebook"):
+                # The id the sandbox returns for the account names it too.
+                known[synthetic_account_id(account.platform, handle)] = entry
             if account.platform == "youtube":
                 # Channel ids are case-sensitive (handles are not): an exact key.
                 known[synthetic_channel_id(handle)] = entry
@@ -545,7 +563,7 @@ class SandboxServer:
             entry = known.get(acct.casefold())
             if entry is None:
                 return Reply(404, {"error": "Record not found"})
-            return Reply(200, _mastodon_account(entry, day))
+            return Reply(200, _mastodon_account(entry, day, local=instance_path is not None))
         if not self.mastodon_batch_route:
             return Reply(404, {"error": "Not Found"})
         ids = params.get("id[]", [])
@@ -554,7 +572,11 @@ class SandboxServer:
                 422,
                 {"error": f"Validation failed: id[] must not hold more than {MASTODON_MAX_IDS}"},
             )
-        accounts = [_mastodon_account(known[i], day) for i in dict.fromkeys(ids) if i in known]
+        accounts = [
+            _mastodon_account(known[i], day, local=instance_path is not None)
+            for i in dict.fromkeys(ids)
+            if i in known
+        ]
         return Reply(200, accounts)
 
     def _youtube(self, params: dict[str, list[str]]) -> Reply:
@@ -668,28 +690,7 @@ class SandboxServer:
                 return Reply(
                     400, _graph_error(100, "Unsupported get request.", "GraphMethodException", 33)
                 )
-            username = INSTAGRAM_DISCOVERY.match(fields).group(1)  # type: ignore[union-attr]
-            entry = known.get(username.casefold())
-            if entry is None:
-                return Reply(
-                    400,
-                    _graph_error(
-                        110, "Invalid user id", "OAuthException", 2207013, "Cannot find User"
-                    ),
-                )
-            followers, following, posts = synthetic_metrics("instagram", entry[0], day)
-            return Reply(
-                200,
-                {
-                    "business_discovery": {
-                        "followers_count": followers,
-                        "follows_count": following,
-                        "media_count": posts,
-                        "id": synthetic_account_id("instagram", entry[0]),
-                    },
-                    "id": self.instagram_user_id,
-                },
-            )
+            return self._business_discovery(fields, known, day)
         entry = known.get(node.casefold())
         if entry is None:
             return Reply(
@@ -709,6 +710,51 @@ class SandboxServer:
         if "fan_count" in fields:
             page["fan_count"] = round(followers * 0.93)
         return Reply(200, page)
+
+    def _business_discovery(
+        self, fields: str, known: Mapping[str, tuple[str, str]], day: Any
+    ) -> Reply:
+        """Business discovery, wherever it stands in ``fields``: the subfields asked for (and
+        the id) of the account named, beside the own account's id."""
+        discovery = next(
+            match
+            for field_text in _graph_fields(fields)
+            if (match := INSTAGRAM_DISCOVERY.match(field_text))
+        )
+        username, listed = discovery.group(1), discovery.group(2) or ""
+        subfields = [name for name in _graph_fields(listed) if name]
+        unknown = [name for name in subfields if name not in BUSINESS_DISCOVERY_FIELDS]
+        if unknown:
+            return Reply(
+                400,
+                _graph_error(
+                    100,
+                    f"(#100) Tried accessing nonexisting field ({unknown[0]}) "
+                    "on node type (BusinessDiscovery)",
+                    "OAuthException",
+                ),
+            )
+        entry = known.get(username.casefold())
+        if entry is None:
+            return Reply(
+                400,
+                _graph_error(110, "Invalid user id", "OAuthException", 2207013, "Cannot find User"),
+            )
+        handle, name = entry
+        followers, following, posts = synthetic_metrics("instagram", handle, day)
+        account_id = synthetic_account_id("instagram", handle)
+        values: dict[str, Any] = {
+            "biography": "A synthetic sandbox account.",
+            "followers_count": followers,
+            "follows_count": following,
+            "ig_id": int(account_id) % 10**10,
+            "media_count": posts,
+            "name": name,
+            "username": handle,
+        }
+        account = {wanted: values[wanted] for wanted in subfields if wanted in values}
+        account["id"] = account_id
+        return Reply(200, {"business_discovery": account, "id": self.instagram_user_id})
 
     def _threads(self, params: dict[str, list[str]], headers: Headers) -> Reply:
         if not self._bearer_ok(headers, params):
@@ -942,13 +988,16 @@ def _three_significant(value: int) -> int:
     return value // scale * scale
 
 
-def _mastodon_account(entry: tuple[str, str], day: Any) -> dict[str, Any]:
+def _mastodon_account(entry: tuple[str, str], day: Any, *, local: bool) -> dict[str, Any]:
+    """An account as an instance shows it: ``acct`` is the user alone on the account's own
+    instance (``local``), ``user@domain`` elsewhere."""
     handle, name = entry
     followers, following, posts = synthetic_metrics("mastodon", handle, day)
+    username = handle.split("@")[0]
     return {
         "id": synthetic_account_id("mastodon", handle),
-        "username": handle.split("@")[0],
-        "acct": handle,
+        "username": username,
+        "acct": username if local else handle,
         "display_name": name,
         "locked": False,
         "bot": False,
@@ -1200,8 +1249,25 @@ def _is_graph_node(path: str, params: Params) -> bool:
     return path != THREADS_LOOKUP_PATH and GRAPH_PATH.match(path) is not None
 
 
+def _graph_fields(text: str) -> list[str]:
+    """A Graph ``fields`` list split at its top-level commas (not those inside a field's
+    ``(...)`` arguments or ``{...}`` subfields), each field stripped."""
+    fields, depth, start = [], 0, 0
+    for position, char in enumerate(text):
+        if char in "({":
+            depth += 1
+        elif char in ")}":
+            depth = max(0, depth - 1)
+        elif char == "," and depth == 0:
+            fields.append(text[start:position].strip())
+            start = position + 1
+    fields.append(text[start:].strip())
+    return fields
+
+
 def _asks_business_discovery(params: Params) -> bool:
-    return INSTAGRAM_DISCOVERY.match(params.get("fields", [""])[0]) is not None
+    fields = params.get("fields", [""])[0]
+    return any(INSTAGRAM_DISCOVERY.match(field_text) for field_text in _graph_fields(fields))
 
 
 for _route in (
