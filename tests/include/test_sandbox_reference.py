@@ -229,3 +229,50 @@ def test_instagram_an_unknown_business_discovery_field_is_a_graph_error(
 
     assert reply.status_code == 400
     assert reply.json()["error"]["code"] == 100
+
+
+# --- LinkedIn -----------------------------------------------------------------------------
+
+ORGANIZATION = "urn%3Ali%3Aorganization%3A1337"
+EDGE = {"edgeType": "CompanyFollowedByMember"}
+REST_HEADERS = {"LinkedIn-Version": "202601", "X-Restli-Protocol-Version": "2.0.0"}
+
+
+def test_linkedin_rest_serves_network_sizes_with_its_version_headers(client: httpx.Client) -> None:
+    rest = client.get(
+        f"/rest/networkSizes/{ORGANIZATION}", params=EDGE, headers={**AUTH, **REST_HEADERS}
+    )
+    v2 = client.get(f"/v2/networkSizes/{ORGANIZATION}", params=EDGE, headers=AUTH)
+
+    assert rest.status_code == 200
+    assert rest.json() == v2.json()
+    assert rest.json()["firstDegreeSize"] > 0
+
+
+@pytest.mark.parametrize("missing", list(REST_HEADERS))
+def test_linkedin_rest_without_a_version_header_is_a_4xx_naming_it(
+    client: httpx.Client, missing: str
+) -> None:
+    headers = {**AUTH, **{k: v for k, v in REST_HEADERS.items() if k != missing}}
+
+    reply = client.get(f"/rest/networkSizes/{ORGANIZATION}", params=EDGE, headers=headers)
+
+    assert 400 <= reply.status_code < 500
+    body = reply.json()
+    assert body["status"] == reply.status_code
+    assert missing in body["message"]
+
+
+def test_linkedin_rest_rejects_a_version_not_yyyymm(client: httpx.Client) -> None:
+    headers = {**AUTH, **REST_HEADERS, "LinkedIn-Version": "2026"}
+
+    reply = client.get(f"/rest/networkSizes/{ORGANIZATION}", params=EDGE, headers=headers)
+
+    assert reply.status_code == 400
+    assert "LinkedIn-Version" in reply.json()["message"]
+
+
+def test_linkedin_v2_needs_no_version_headers(client: httpx.Client) -> None:
+    reply = client.get("/v2/networkSizes/urn:li:organization:1337", params=EDGE, headers=AUTH)
+
+    assert reply.status_code == 200

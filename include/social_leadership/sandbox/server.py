@@ -85,7 +85,11 @@ YOUTUBE_PARTS = frozenset(
     }
 )
 GRAPH_PATH = re.compile(r"^/v\d+\.\d+/([^/]+)$")
-LINKEDIN_PATH = re.compile(r"^/v2/networkSizes/(.+)$")
+# The versioned API (/rest, which wants the two headers below) and the older /v2 one.
+LINKEDIN_PATH = re.compile(r"^/(?:v2|rest)/networkSizes/(.+)$")
+LINKEDIN_REST_PREFIX = "/rest/"
+LINKEDIN_VERSION = re.compile(r"^\d{6}$")
+RESTLI_PROTOCOL_VERSION = "2.0.0"
 # One field of a Graph ``fields`` list: business discovery, with its subfields in braces.
 INSTAGRAM_DISCOVERY = re.compile(r"^business_discovery\.username\(([^)]*)\)(?:\{(.*)\})?$")
 # What business discovery knows of an account (the sandbox leaves out the ones it has no
@@ -810,6 +814,10 @@ class SandboxServer:
                     "message": "Invalid access token",
                 },
             )
+        if path.startswith(LINKEDIN_REST_PREFIX):
+            refused = _linkedin_rest_headers_refused(headers)
+            if refused is not None:
+                return refused
         if params.get("edgeType", [""])[0] != "CompanyFollowedByMember":
             return Reply(
                 400, {"status": 400, "message": "edgeType must be CompanyFollowedByMember"}
@@ -1221,6 +1229,43 @@ def _graph_server_error(status: int) -> Any:
         "OAuthException",
         transient=True,
     )
+
+
+def _linkedin_rest_headers_refused(headers: Headers) -> Reply | None:
+    """LinkedIn's answer to a ``/rest`` call without its version headers (None: both are
+    there): ``LinkedIn-Version: YYYYMM`` and ``X-Restli-Protocol-Version: 2.0.0``."""
+    version = headers.get("linkedin-version")
+    if version is None:
+        return Reply(
+            400,
+            {
+                "status": 400,
+                "code": "VERSION_MISSING",
+                "message": "A version must be present. Please specify a version by adding "
+                "the LinkedIn-Version header.",
+            },
+        )
+    if not LINKEDIN_VERSION.match(version):
+        return Reply(
+            400,
+            {
+                "status": 400,
+                "code": "INVALID_VERSION",
+                "message": f"Invalid LinkedIn-Version header {version!r}: expected YYYYMM.",
+            },
+        )
+    protocol = headers.get("x-restli-protocol-version")
+    if protocol != RESTLI_PROTOCOL_VERSION:
+        return Reply(
+            400,
+            {
+                "status": 400,
+                "code": "ILLEGAL_ARGUMENT",
+                "message": "The X-Restli-Protocol-Version header must be "
+                f"{RESTLI_PROTOCOL_VERSION} (got {protocol!r}).",
+            },
+        )
+    return None
 
 
 def _linkedin_throttled(server: SandboxServer, rate_headers: dict[str, str], wait: float) -> Reply:
