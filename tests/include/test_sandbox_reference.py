@@ -276,3 +276,78 @@ def test_linkedin_v2_needs_no_version_headers(client: httpx.Client) -> None:
     reply = client.get("/v2/networkSizes/urn:li:organization:1337", params=EDGE, headers=AUTH)
 
     assert reply.status_code == 200
+
+
+# --- Graph throttling ---------------------------------------------------------------------
+
+PAGE = ("/v19.0/acmepage", {"fields": "followers_count,fan_count"})
+
+
+def graph_error(reply: httpx.Response) -> tuple[int, int, str]:
+    error = reply.json()["error"]
+    return reply.status_code, error["code"], error["message"]
+
+
+def test_graph_throttle_default_stays_code_4_with_403(
+    client: httpx.Client, sandbox: SandboxServer
+) -> None:
+    sandbox.add_fault("429", platform="facebook")
+
+    reply = client.get(PAGE[0], params=PAGE[1], headers=AUTH)
+
+    assert graph_error(reply) == (403, 4, "(#4) Application request limit reached")
+    assert reply.json()["error"]["is_transient"] is True
+
+
+@pytest.mark.parametrize(
+    ("throttle", "message"),
+    [
+        ((17, 400), "(#17) User request limit reached"),
+        ((32, 403), "(#32) Page request limit reached"),
+        ((613, 400), "(#613) Calls to this api have exceeded the rate limit."),
+    ],
+)
+def test_a_spent_graph_budget_answers_the_servers_chosen_code_and_status(
+    throttle: tuple[int, int], message: str
+) -> None:
+    limits = {"facebook": (1, 3600)}
+    with (
+        SandboxServer(roster(), clock=lambda: NOW, limits=limits, graph_throttle=throttle) as s,
+        httpx.Client(base_url=s.base_url) as client,
+    ):
+        first = client.get(PAGE[0], params=PAGE[1], headers=AUTH)
+        spent = client.get(PAGE[0], params=PAGE[1], headers=AUTH)
+
+    assert first.status_code == 200
+    assert graph_error(spent) == (throttle[1], throttle[0], message)
+    assert '"call_count": 100' in spent.headers["X-App-Usage"]
+
+
+def test_a_throttle_fault_chooses_its_own_graph_code(
+    client: httpx.Client, sandbox: SandboxServer
+) -> None:
+    sandbox.add_fault("429", platform="instagram", graph_throttle=(613, 400))
+    sandbox.add_fault("429", platform="facebook", graph_throttle=(32, 403))
+
+    instagram = client.get(
+        "/v19.0/17841400000000001",
+        params={"fields": "business_discovery.username(acmeig){followers_count}"},
+        headers=AUTH,
+    )
+    facebook = client.get(PAGE[0], params=PAGE[1], headers=AUTH)
+    sandbox.add_fault("429", platform="facebook")
+    default = client.get(PAGE[0], params=PAGE[1], headers=AUTH)
+
+    assert graph_error(instagram) == (
+        400,
+        613,
+        "(#613) Calls to this api have exceeded the rate limit.",
+    )
+    assert graph_error(facebook) == (403, 32, "(#32) Page request limit reached")
+    assert graph_error(default)[:2] == (403, 4)
+
+
+@pytest.mark.parametrize("throttle", [(5, 403), (4, 429)])
+def test_a_graph_throttle_that_graph_never_sends_is_refused(throttle: tuple[int, int]) -> None:
+    with pytest.raises(ValueError, match="Graph throttle"):
+        SandboxServer(roster(), graph_throttle=throttle)

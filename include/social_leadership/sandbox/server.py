@@ -117,9 +117,22 @@ BUSINESS_USAGE_HEADER = "X-Business-Use-Case-Usage"
 SANDBOX_YOUTUBE_KEY = "sandbox-key"
 SANDBOX_IG_USER_ID = "17841400000000001"
 SANDBOX_BUSINESS_ID = "1000000000000001"
+# Graph's throttle signals: error code -> message (app, user, page, custom limit), each sent
+# with HTTP 403 or 400 (GRAPH_THROTTLE_STATUSES). A server chooses one (``graph_throttle``),
+# a "429" fault may choose another.
+GRAPH_THROTTLE_MESSAGES = MappingProxyType(
+    {
+        4: "(#4) Application request limit reached",
+        17: "(#17) User request limit reached",
+        32: "(#32) Page request limit reached",
+        613: "(#613) Calls to this api have exceeded the rate limit.",
+    }
+)
+GRAPH_THROTTLE_STATUSES = (403, 400)
+DEFAULT_GRAPH_THROTTLE = (4, 403)
 
 FaultKind = Literal[
-    "429",  # the platform's own throttle signal (429, YouTube 403 quota, Graph code 4)
+    "429",  # the platform's own throttle signal (429, YouTube 403 quota, Graph codes 4-613)
     "500",
     "503",
     "malformed_json",  # 200 with a body that is not JSON
@@ -144,6 +157,22 @@ class Fault:
     reset_seconds: float = 60.0  # for "429": when the server says the window resets
     delay_seconds: float = 2.0  # for "slow"
     status: int = 400  # for "echo"
+    # For "429" on Meta's platforms: (Graph error code, HTTP status) instead of the server's
+    # graph_throttle, e.g. (613, 400).
+    graph_throttle: tuple[int, int] | None = None
+
+    def __post_init__(self) -> None:
+        if self.graph_throttle is not None:
+            _check_graph_throttle(self.graph_throttle)
+
+
+def _check_graph_throttle(throttle: tuple[int, int]) -> None:
+    code, status = throttle
+    if code not in GRAPH_THROTTLE_MESSAGES or status not in GRAPH_THROTTLE_STATUSES:
+        raise ValueError(
+            f"a Graph throttle is a code of {sorted(GRAPH_THROTTLE_MESSAGES)} with HTTP "
+            f"{' or '.join(map(str, GRAPH_THROTTLE_STATUSES))}, not {throttle!r}"
+        )
 
 
 class Budget:
@@ -320,6 +349,7 @@ class SandboxServer:
         mastodon_batch_route: bool = True,
         threads_profile_discovery: bool = True,
         graph_usage_headers: tuple[str, ...] = (APP_USAGE_HEADER, BUSINESS_USAGE_HEADER),
+        graph_throttle: tuple[int, int] = DEFAULT_GRAPH_THROTTLE,
         limits: dict[str, tuple[int, int]] | None = None,
     ) -> None:
         if roster is None:
@@ -342,6 +372,11 @@ class SandboxServer:
         self.threads_profile_discovery = threads_profile_discovery
         # Which of Meta's usage headers the Graph platforms send with each answer.
         self.graph_usage_headers = graph_usage_headers
+        # How Meta's platforms signal a spent budget: (Graph error code, HTTP status).
+        _check_graph_throttle(graph_throttle)
+        self.graph_throttle = graph_throttle
+        # Per request thread: the throttle a "429" fault chose for the reply being made.
+        self._fault_context = threading.local()
         self.faults: deque[Fault] = deque()
         self.run_faults: dict[str | None, Fault] = {}
         self.request_log: list[tuple[str, str]] = []
@@ -831,6 +866,12 @@ class SandboxServer:
         followers, _, _ = synthetic_metrics("linkedin", entry[0], self.clock().date())
         return Reply(200, {"firstDegreeSize": followers})
 
+    def current_graph_throttle(self) -> tuple[int, int]:
+        """The (Graph error code, HTTP status) of the throttled reply being made: the
+        fault's choice while a "429" fault is served, else the server's."""
+        chosen = getattr(self._fault_context, "graph_throttle", None)
+        return chosen if chosen is not None else self.graph_throttle
+
     def _current_rate_headers(
         self, route: SandboxRoute, budget: Budget, now: float
     ) -> dict[str, str]:
@@ -853,7 +894,11 @@ class SandboxServer:
         if fault.kind == "429":
             reset = int(now + fault.reset_seconds)
             rate_headers = route.rate_headers(self, budget, 0, reset)
-            return route.throttled(self, rate_headers, fault.reset_seconds)
+            self._fault_context.graph_throttle = fault.graph_throttle
+            try:
+                return route.throttled(self, rate_headers, fault.reset_seconds)
+            finally:
+                self._fault_context.graph_throttle = None
         if fault.kind in ("500", "503"):
             return Reply(int(fault.kind), route.server_error(int(fault.kind)))
         if fault.kind == "error_200":
@@ -1216,10 +1261,9 @@ def _graph_rate_headers(
 
 
 def _graph_throttled(server: SandboxServer, rate_headers: dict[str, str], wait: float) -> Reply:
-    error = _graph_error(
-        4, "(#4) Application request limit reached", "OAuthException", transient=True
-    )
-    return Reply(403, error, headers=_graph_usage(server, 100))
+    code, status = server.current_graph_throttle()
+    error = _graph_error(code, GRAPH_THROTTLE_MESSAGES[code], "OAuthException", transient=True)
+    return Reply(status, error, headers=_graph_usage(server, 100))
 
 
 def _graph_server_error(status: int) -> Any:
