@@ -6,6 +6,7 @@ loopback server."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -351,3 +352,87 @@ def test_a_throttle_fault_chooses_its_own_graph_code(
 def test_a_graph_throttle_that_graph_never_sends_is_refused(throttle: tuple[int, int]) -> None:
     with pytest.raises(ValueError, match="Graph throttle"):
         SandboxServer(roster(), graph_throttle=throttle)
+
+
+# --- Graph batch --------------------------------------------------------------------------
+
+
+def batch_of(*relative_urls: str) -> str:
+    return json.dumps([{"method": "GET", "relative_url": url} for url in relative_urls])
+
+
+PAGE_URL = "v19.0/acmepage?fields=followers_count,fan_count"
+
+
+@pytest.mark.parametrize(
+    ("path", "as_form"), [("/", False), ("/", True), ("/v19.0/", True), ("/v19.0", False)]
+)
+def test_graph_batch_answers_each_sub_request_as_its_get_would(
+    client: httpx.Client, sandbox: SandboxServer, path: str, as_form: bool
+) -> None:
+    fields = {"batch": batch_of(PAGE_URL, "v19.0/nosuchpage?fields=followers_count")}
+    fields["access_token"] = SANDBOX_TOKEN
+    single = client.get("/" + PAGE_URL, headers=AUTH)
+    used_before = sandbox.requests_to("/v19.0/acmepage")
+
+    reply = client.post(path, data=fields) if as_form else client.post(path, params=fields)
+
+    assert reply.status_code == 200
+    found, missing = reply.json()
+    assert found["code"] == 200
+    assert json.loads(found["body"]) == single.json()
+    assert "X-App-Usage" in {header["name"] for header in found["headers"]}
+    assert missing["code"] == 400
+    assert json.loads(missing["body"])["error"]["code"] == 100
+    assert sandbox.requests_to("/v19.0/acmepage") == used_before + 1
+
+
+def test_graph_batch_charges_each_sub_request_to_the_budget_once() -> None:
+    with (
+        SandboxServer(roster(), clock=lambda: NOW, limits={"facebook": (3, 3600)}) as server,
+        httpx.Client(base_url=server.base_url) as client,
+    ):
+        reply = client.post(
+            "/", data={"batch": batch_of(*[PAGE_URL] * 4), "access_token": SANDBOX_TOKEN}
+        )
+
+    codes = [answer["code"] for answer in reply.json()]
+    assert codes == [200, 200, 200, 403]
+    assert json.loads(reply.json()[3]["body"])["error"]["code"] == 4
+
+
+def test_graph_batch_serves_business_discovery_too(client: httpx.Client) -> None:
+    discovery = "v19.0/17841400000000001?fields=" + DISCOVERY
+    reply = client.post("/", params={"batch": batch_of(discovery)}, headers=AUTH)
+
+    [answer] = reply.json()
+    assert answer["code"] == 200
+    assert json.loads(answer["body"])["business_discovery"]["followers_count"] > 0
+
+
+def test_graph_batch_needs_the_token(client: httpx.Client) -> None:
+    reply = client.post("/", data={"batch": batch_of(PAGE_URL)})
+
+    assert reply.status_code == 400
+    assert reply.json()["error"]["code"] == 190
+
+
+def test_graph_batch_of_more_than_50_is_a_code_100_error(client: httpx.Client) -> None:
+    reply = client.post(
+        "/", data={"batch": batch_of(*[PAGE_URL] * 51), "access_token": SANDBOX_TOKEN}
+    )
+
+    assert reply.status_code == 400
+    assert reply.json()["error"]["code"] == 100
+    assert "50" in reply.json()["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    "batch", ["", "not json", "{}", "[]", '[{"method": "GET"}]', '["v19.0/acmepage"]']
+)
+def test_a_malformed_graph_batch_is_a_graph_error(client: httpx.Client, batch: str) -> None:
+    reply = client.post("/", data={"batch": batch, "access_token": SANDBOX_TOKEN})
+
+    assert reply.status_code == 400
+    assert reply.json()["error"]["code"] == 100
+    assert reply.json()["error"]["type"] == "OAuthException"

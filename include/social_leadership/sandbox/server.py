@@ -85,6 +85,13 @@ YOUTUBE_PARTS = frozenset(
     }
 )
 GRAPH_PATH = re.compile(r"^/v\d+\.\d+/([^/]+)$")
+# Graph's batch endpoint: POST / or /v{N}.0/ with ``batch``, a JSON list of sub-requests.
+GRAPH_BATCH_PATH = re.compile(r"^/(v\d+\.\d+/?)?$")
+GRAPH_MAX_BATCH = 50
+# The version a batch's unversioned relative_url gets when the batch's path names none.
+GRAPH_BATCH_DEFAULT_VERSION = "v21.0"
+# The platforms served on graph.facebook.com, which its batch endpoint reaches.
+GRAPH_BATCH_PLATFORMS = ("facebook", "instagram")
 # The versioned API (/rest, which wants the two headers below) and the older /v2 one.
 LINKEDIN_PATH = re.compile(r"^/(?:v2|rest)/networkSizes/(.+)$")
 LINKEDIN_REST_PREFIX = "/rest/"
@@ -565,6 +572,83 @@ class SandboxServer:
             payload = reply.payload()
             reply.raw = payload[: max(1, len(payload) // 2)]
         return reply
+
+    def handle_post(self, path: str, query: str, body: bytes, headers: Headers) -> Reply:
+        """A POST: Graph's batch endpoint (``batch`` in the query or the form body)."""
+        with self._lock:
+            self.request_log.append((path, query))
+            self.authorization_log.append((path, headers.get("authorization")))
+        batch_path = GRAPH_BATCH_PATH.match(path)
+        if batch_path is None:
+            return Reply(404, {"error": "MethodNotImplemented", "message": "Not Found"})
+        params = parse_qs(query, keep_blank_values=True)
+        if body and headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+            form = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
+            for name, values in form.items():
+                params.setdefault(name, []).extend(values)
+        version = (batch_path.group(1) or GRAPH_BATCH_DEFAULT_VERSION).rstrip("/")
+        return self._graph_batch(version, params, headers)
+
+    def _graph_batch(self, version: str, params: Params, headers: Headers) -> Reply:
+        """Each sub-request answered by the GET routes (and charged to their budget), as
+        ``{"code", "headers", "body"}`` with the body a JSON string; null for one whose
+        connection was dropped (Graph's null for a sub-request that did not complete)."""
+        if not self._bearer_ok(headers, params):
+            return Reply(400, _graph_error(190, "Invalid OAuth access token.", "OAuthException"))
+        requests = _batch_requests(params.get("batch", [""])[0])
+        if isinstance(requests, Reply):
+            return requests
+        include_headers = params.get("include_headers", ["true"])[0] != "false"
+        # Sub-requests carry the batch's token the way the batch did.
+        token = params.get("access_token", [""])[0]
+        sub_headers = {k: v for k, v in headers.items() if k in ("authorization", "user-agent")}
+        answers: list[dict[str, Any] | None] = []
+        delay = 0.0
+        for request in requests:
+            reply = self._batch_sub_request(version, request, sub_headers, token)
+            if reply.drop:
+                answers.append(None)
+                continue
+            delay = max(delay, reply.delay_seconds)
+            answer: dict[str, Any] = {"code": reply.status}
+            if include_headers:
+                answer["headers"] = [
+                    {"name": "Content-Type", "value": "application/json; charset=UTF-8"},
+                    *({"name": name, "value": value} for name, value in reply.headers.items()),
+                ]
+            answer["body"] = reply.payload().decode("utf-8", "replace")
+            answers.append(answer)
+        with self._lock:
+            facebook = _ROUTES["facebook"]
+            usage = self._current_rate_headers(facebook, self._budget(facebook), self.rate_clock())
+        return Reply(200, answers, headers=usage, delay_seconds=delay)
+
+    def _batch_sub_request(
+        self, version: str, request: dict[str, Any], headers: Headers, token: str
+    ) -> Reply:
+        method = str(request.get("method", "GET")).upper()
+        if method != "GET":
+            return Reply(
+                400,
+                _graph_error(
+                    100, f"(#100) The sandbox batch serves GET only, not {method}", "OAuthException"
+                ),
+            )
+        relative = urlsplit(request["relative_url"])
+        path = "/" + relative.path.lstrip("/")
+        if not GRAPH_PATH.match(path):
+            path = f"/{version}{path}"
+        query = relative.query
+        if token and "access_token" not in parse_qs(query):
+            query = f"{query}&access_token={token}" if query else f"access_token={token}"
+        params = parse_qs(query, keep_blank_values=True)
+        route = next((r for r in routes() if r.matches(path, params)), None)
+        if route is None or route.platform not in GRAPH_BATCH_PLATFORMS:
+            return Reply(
+                400,
+                _graph_error(100, "Unsupported get request.", "GraphMethodException", 33),
+            )
+        return self.handle(path, query, headers)
 
     def _budget(self, route: SandboxRoute) -> Budget:
         budget = self._budgets.get(route.platform)
@@ -1112,6 +1196,30 @@ def _echo(
     )
 
 
+def _batch_requests(text: str) -> list[dict[str, Any]] | Reply:
+    """A batch's sub-requests, or the Graph error for a missing, malformed or too long one."""
+
+    def refused(message: str) -> Reply:
+        return Reply(400, _graph_error(100, message, "OAuthException"))
+
+    if not text:
+        return refused("(#100) The parameter batch is required")
+    try:
+        requests = json.loads(text)
+    except ValueError:
+        return refused("(#100) The parameter batch must be a JSON-encoded array")
+    if not isinstance(requests, list) or not requests:
+        return refused("(#100) The parameter batch must be a non-empty JSON-encoded array")
+    if len(requests) > GRAPH_MAX_BATCH:
+        return refused(
+            f"(#100) Too many requests in batch message. Maximum batch size is {GRAPH_MAX_BATCH}"
+        )
+    for request in requests:
+        if not isinstance(request, dict) or not isinstance(request.get("relative_url"), str):
+            return refused("(#100) Each batch request must be an object with a relative_url")
+    return requests
+
+
 def _x_error(name: str, detail: str, title: str) -> dict[str, str]:
     return {
         "value": name,
@@ -1145,10 +1253,20 @@ def _handler_for(sandbox: SandboxServer) -> type[BaseHTTPRequestHandler]:
         disable_nagle_algorithm = True
 
         def do_GET(self) -> None:
+            self._answer(lambda path, query, headers: sandbox.handle(path, query, headers))
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length > 0 else b""
+            self._answer(
+                lambda path, query, headers: sandbox.handle_post(path, query, body, headers)
+            )
+
+        def _answer(self, serve: Callable[[str, str, Headers], Reply]) -> None:
             parts = urlsplit(self.path)
             headers = {key.lower(): value for key, value in self.headers.items()}
             try:
-                reply = sandbox.handle(parts.path, parts.query, headers)
+                reply = serve(parts.path, parts.query, headers)
             except Exception:
                 log.exception("sandbox failed on %s", parts.path)
                 reply = Reply(500, {"error": "InternalServerError", "message": "sandbox bug"})
