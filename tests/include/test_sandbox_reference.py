@@ -436,3 +436,54 @@ def test_a_malformed_graph_batch_is_a_graph_error(client: httpx.Client, batch: s
     assert reply.status_code == 400
     assert reply.json()["error"]["code"] == 100
     assert reply.json()["error"]["type"] == "OAuthException"
+
+
+# --- stand-ins where the roster has no account ---------------------------------------------
+
+
+def stand_in_replies(server: SandboxServer) -> dict[str, httpx.Response]:
+    with httpx.Client(base_url=server.base_url, headers=AUTH) as client:
+        return {
+            "facebook": client.get("/v19.0/sandbox_page_1", params={"fields": "followers_count"}),
+            "instagram": client.get(
+                IG_NODE,
+                params={
+                    "fields": "business_discovery.username(sandbox_business_1){followers_count}"
+                },
+            ),
+            "linkedin": client.get("/v2/networkSizes/urn:li:organization:1001", params=EDGE),
+        }
+
+
+def test_the_default_roster_gets_synthetic_stand_ins_on_its_empty_platforms() -> None:
+    with SandboxServer() as server:
+        replies = stand_in_replies(server)
+        stand_ins = server.stand_ins
+
+    assert {platform: reply.status_code for platform, reply in replies.items()} == {
+        "facebook": 200,
+        "instagram": 200,
+        "linkedin": 200,
+    }
+    assert replies["facebook"].json()["followers_count"] > 0
+    assert set(stand_ins) == {"facebook", "instagram", "linkedin"}
+    # Fetchable by the id returned, as any page.
+    with SandboxServer() as server:
+        page_id = replies["facebook"].json()["id"]
+        again = httpx.get(
+            f"{server.base_url}/v19.0/{page_id}", params={"fields": "followers_count"}, headers=AUTH
+        )
+    assert again.json() == replies["facebook"].json()
+
+
+def test_a_roster_with_accounts_on_a_platform_gets_no_stand_ins_there(
+    sandbox: SandboxServer,
+) -> None:
+    replies = stand_in_replies(sandbox)
+
+    assert sandbox.stand_ins == {}
+    assert {platform: reply.status_code for platform, reply in replies.items()} == {
+        "facebook": 400,
+        "instagram": 400,
+        "linkedin": 404,
+    }

@@ -138,6 +138,21 @@ GRAPH_THROTTLE_MESSAGES = MappingProxyType(
 GRAPH_THROTTLE_STATUSES = (403, 400)
 DEFAULT_GRAPH_THROTTLE = (4, 403)
 
+# Served on a platform when the roster has no account the sandbox serves there (the bundled
+# roster names no Facebook Page, Instagram business account or LinkedIn organization), so a
+# client run against plain ``slw sandbox`` gets answers on every platform. Clearly synthetic.
+SYNTHETIC_STAND_INS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "facebook": ("sandbox_page_1", "sandbox_page_2", "sandbox_page_3"),
+        "instagram": ("sandbox_business_1", "sandbox_business_2", "sandbox_business_3"),
+        "linkedin": (
+            "urn:li:organization:1001",
+            "urn:li:organization:1002",
+            "urn:li:organization:1003",
+        ),
+    }
+)
+
 FaultKind = Literal[
     "429",  # the platform's own throttle signal (429, YouTube 403 quota, Graph codes 4-613)
     "500",
@@ -433,6 +448,18 @@ class SandboxServer:
                 lowered = handle.lower()
                 did = lowered if lowered.startswith("did:") else synthetic_did(lowered)
                 self._bluesky[lowered] = self._bluesky[did] = (lowered, did, entry[1])
+        # The stand-ins served on each platform the roster leaves empty.
+        self.stand_ins: dict[str, tuple[str, ...]] = {}
+        for platform, handles in SYNTHETIC_STAND_INS.items():
+            if self._accounts.get(platform):
+                continue
+            known = self._accounts.setdefault(platform, {})
+            for handle in handles:
+                entry = (handle, f"Sandbox stand-in {handle} (synthetic)")
+                known[handle.casefold()] = entry
+                if platform == "facebook":
+                    known[synthetic_account_id(platform, handle)] = entry
+            self.stand_ins[platform] = handles
         self._x = self._accounts.setdefault("x", {})
         self._x_suspended = {name.casefold() for name in x_suspended}
         self._x_protected = {name.casefold() for name in x_protected}
