@@ -4,11 +4,13 @@ Each platform is one :class:`SandboxRoute` (which requests are its, what it answ
 request budget, how it signals throttling and outages, the Airflow connection the demo
 gives it), registered with :func:`register_route`: Bluesky ``getProfiles``, X
 ``users/by``, Mastodon ``accounts/lookup`` and ``accounts``, YouTube ``channels``, Graph
-pages and Instagram business discovery, LinkedIn ``networkSizes``, Threads
-``profile_lookup``, with the real paths, parameters, authentication, batch limits, error
-bodies, rate-limit signals and count types. A new platform registers its own route (see
-CONTRIBUTING.md). Known accounts are the roster's handles (an import-only one, such as a
-LinkedIn member or a Facebook profile, is not served); their counts come from
+pages (and Graph's batch endpoint, a POST) and Instagram business discovery, LinkedIn
+``networkSizes`` (``/v2`` and ``/rest``), Threads ``profile_lookup``, with the real paths,
+parameters, authentication, batch limits, error bodies, rate-limit signals and count types.
+A new platform registers its own route (see CONTRIBUTING.md). Known accounts are the
+roster's handles (an import-only one, such as a LinkedIn member or a Facebook profile, is
+not served) and, on Facebook, Instagram and LinkedIn where the roster has none, a few
+synthetic stand-ins (``SYNTHETIC_STAND_INS``); their counts come from
 :func:`~social_leadership.demo.synthetic.synthetic_metrics` for the date of the server's
 clock. Tests inject faults per request (``add_fault``: a queue) or per run (``set_fault``:
 until ``clear_faults``), rename a Bluesky account (``rename_account``);
