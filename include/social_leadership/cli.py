@@ -396,6 +396,12 @@ def sandbox(
     Until Ctrl-C or SIGTERM. The same server as python -m social_leadership.sandbox;
     point the slw_* connections at it to run platform_metrics without real credentials
     (README, Airflow UI).
+
+    On a platform where the roster has no account it serves, it serves synthetic stand-ins
+    and says so at startup: Facebook Pages sandbox_page_1, sandbox_page_2, sandbox_page_3;
+    Instagram business accounts sandbox_business_1, sandbox_business_2, sandbox_business_3;
+    LinkedIn organizations urn:li:organization:1001, urn:li:organization:1002,
+    urn:li:organization:1003.
     """
     from social_leadership.sandbox.__main__ import serve
     from social_leadership.sandbox.server import SANDBOX_TOKEN

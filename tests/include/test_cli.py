@@ -99,6 +99,15 @@ def test_sandbox_help_shows_the_sandboxs_options(capsys):
     assert "0 picks a free one" in text
 
 
+def test_sandbox_help_lists_the_synthetic_stand_ins(capsys):
+    from social_leadership.sandbox.server import SYNTHETIC_STAND_INS
+
+    text = " ".join(_help(capsys, "sandbox").split())
+    for handles in SYNTHETIC_STAND_INS.values():
+        for handle in handles:
+            assert handle in text
+
+
 def test_version_comes_from_the_package_metadata(capsys):
     with pytest.raises(SystemExit) as exited:
         main(["--version"])

@@ -220,6 +220,11 @@ def test_command_line_runs_until_sigterm(tmp_path: Path) -> None:
         stdout, _ = process.communicate(timeout=10)
     assert process.returncode == 0
     assert f"sandbox listening on {base_url}" in stdout
+    # The bundled roster has no Facebook Page, Instagram business account or LinkedIn
+    # organization: the stand-ins served instead are named at startup.
+    assert "facebook: the roster has none; serving synthetic sandbox_page_1" in stdout
+    assert "instagram: the roster has none; serving synthetic sandbox_business_1" in stdout
+    assert "linkedin: the roster has none; serving synthetic urn:li:organization:1001" in stdout
 
 
 @pytest.mark.parametrize(

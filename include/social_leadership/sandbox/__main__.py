@@ -16,13 +16,25 @@ import threading
 from pathlib import Path
 from types import FrameType
 
-from social_leadership.sandbox.server import SANDBOX_TOKEN, SandboxServer
+from social_leadership.sandbox.server import SANDBOX_TOKEN, SYNTHETIC_STAND_INS, SandboxServer
+
+
+def stand_ins_help() -> str:
+    """The synthetic accounts served where the roster has none (for --help)."""
+    lines = ["When the roster has no account on one of these platforms, the sandbox serves"]
+    lines.append("synthetic stand-ins there:")
+    lines += [
+        f"  {platform}: {', '.join(handles)}" for platform, handles in SYNTHETIC_STAND_INS.items()
+    ]
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m social_leadership.sandbox",
         description="Local sandbox of the platform APIs serving synthetic counts.",
+        epilog=stand_ins_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765, help="0 picks a free port")
@@ -58,6 +70,11 @@ def serve(*, host: str, port: int, roster: Path | None, ready_file: Path | None,
     base_url = server.start()
     try:
         print(f"sandbox listening on {base_url}", flush=True)
+        for platform, handles in server.stand_ins.items():
+            print(
+                f"  {platform}: the roster has none; serving synthetic {', '.join(handles)}",
+                flush=True,
+            )
         if ready_file:
             ready_file.parent.mkdir(parents=True, exist_ok=True)
             partial = ready_file.with_name(ready_file.name + ".tmp")

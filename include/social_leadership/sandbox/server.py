@@ -4,11 +4,13 @@ Each platform is one :class:`SandboxRoute` (which requests are its, what it answ
 request budget, how it signals throttling and outages, the Airflow connection the demo
 gives it), registered with :func:`register_route`: Bluesky ``getProfiles``, X
 ``users/by``, Mastodon ``accounts/lookup`` and ``accounts``, YouTube ``channels``, Graph
-pages and Instagram business discovery, LinkedIn ``networkSizes``, Threads
-``profile_lookup``, with the real paths, parameters, authentication, batch limits, error
-bodies, rate-limit signals and count types. A new platform registers its own route (see
-CONTRIBUTING.md). Known accounts are the roster's handles (an import-only one, such as a
-LinkedIn member or a Facebook profile, is not served); their counts come from
+pages (and Graph's batch endpoint, a POST) and Instagram business discovery, LinkedIn
+``networkSizes`` (``/v2`` and ``/rest``), Threads ``profile_lookup``, with the real paths,
+parameters, authentication, batch limits, error bodies, rate-limit signals and count types.
+A new platform registers its own route (see CONTRIBUTING.md). Known accounts are the
+roster's handles (an import-only one, such as a LinkedIn member or a Facebook profile, is
+not served) and, on Facebook, Instagram and LinkedIn where the roster has none, a few
+synthetic stand-ins (``SYNTHETIC_STAND_INS``); their counts come from
 :func:`~social_leadership.demo.synthetic.synthetic_metrics` for the date of the server's
 clock. Tests inject faults per request (``add_fault``: a queue) or per run (``set_fault``:
 until ``clear_faults``), rename a Bluesky account (``rename_account``);
@@ -68,9 +70,53 @@ MASTODON_INSTANCE_PATH = re.compile(r"^/mastodon/([A-Za-z0-9.-]+)(/api/v1/accoun
 MASTODON_MAX_IDS = 40
 YOUTUBE_PATH = "/youtube/v3/channels"
 YOUTUBE_MAX_IDS = 50
+# The parts channels.list knows; the sandbox serves id, snippet and statistics, and a request
+# must ask for statistics (the counts are the point).
+YOUTUBE_PARTS = frozenset(
+    {
+        "auditDetails",
+        "brandingSettings",
+        "contentDetails",
+        "contentOwnerDetails",
+        "id",
+        "localizations",
+        "snippet",
+        "statistics",
+        "status",
+        "topicDetails",
+    }
+)
 GRAPH_PATH = re.compile(r"^/v\d+\.\d+/([^/]+)$")
-LINKEDIN_PATH = re.compile(r"^/v2/networkSizes/(.+)$")
-INSTAGRAM_DISCOVERY = re.compile(r"^business_discovery\.username\(([^)]*)\)")
+# Graph's batch endpoint: POST / or /v{N}.0/ with ``batch``, a JSON list of sub-requests.
+GRAPH_BATCH_PATH = re.compile(r"^/(v\d+\.\d+/?)?$")
+GRAPH_MAX_BATCH = 50
+# The version a batch's unversioned relative_url gets when the batch's path names none.
+GRAPH_BATCH_DEFAULT_VERSION = "v21.0"
+# The platforms served on graph.facebook.com, which its batch endpoint reaches.
+GRAPH_BATCH_PLATFORMS = ("facebook", "instagram")
+# The versioned API (/rest, which wants the two headers below) and the older /v2 one.
+LINKEDIN_PATH = re.compile(r"^/(?:v2|rest)/networkSizes/(.+)$")
+LINKEDIN_REST_PREFIX = "/rest/"
+LINKEDIN_VERSION = re.compile(r"^\d{6}$")
+RESTLI_PROTOCOL_VERSION = "2.0.0"
+# One field of a Graph ``fields`` list: business discovery, with its subfields in braces.
+INSTAGRAM_DISCOVERY = re.compile(r"^business_discovery\.username\(([^)]*)\)(?:\{(.*)\})?$")
+# What business discovery knows of an account (the sandbox leaves out the ones it has no
+# value for, as Graph leaves out unset fields).
+BUSINESS_DISCOVERY_FIELDS = frozenset(
+    {
+        "biography",
+        "followers_count",
+        "follows_count",
+        "id",
+        "ig_id",
+        "media_count",
+        "name",
+        "profile_picture_url",
+        "username",
+        "website",
+    }
+)
 THREADS_LOOKUP_PATH = "/v1.0/profile_lookup"
 THREADS_PERMISSION = "threads_profile_discovery"
 # Meta's usage headers, JSON percentages of the app's (and the business's) budget.
@@ -80,9 +126,37 @@ BUSINESS_USAGE_HEADER = "X-Business-Use-Case-Usage"
 SANDBOX_YOUTUBE_KEY = "sandbox-key"
 SANDBOX_IG_USER_ID = "17841400000000001"
 SANDBOX_BUSINESS_ID = "1000000000000001"
+# Graph's throttle signals: error code -> message (app, user, page, custom limit), each sent
+# with HTTP 403 or 400 (GRAPH_THROTTLE_STATUSES). A server chooses one (``graph_throttle``),
+# a "429" fault may choose another.
+GRAPH_THROTTLE_MESSAGES = MappingProxyType(
+    {
+        4: "(#4) Application request limit reached",
+        17: "(#17) User request limit reached",
+        32: "(#32) Page request limit reached",
+        613: "(#613) Calls to this api have exceeded the rate limit.",
+    }
+)
+GRAPH_THROTTLE_STATUSES = (403, 400)
+DEFAULT_GRAPH_THROTTLE = (4, 403)
+
+# Served on a platform when the roster has no account the sandbox serves there (the bundled
+# roster names no Facebook Page, Instagram business account or LinkedIn organization), so a
+# client run against plain ``slw sandbox`` gets answers on every platform. Clearly synthetic.
+SYNTHETIC_STAND_INS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "facebook": ("sandbox_page_1", "sandbox_page_2", "sandbox_page_3"),
+        "instagram": ("sandbox_business_1", "sandbox_business_2", "sandbox_business_3"),
+        "linkedin": (
+            "urn:li:organization:1001",
+            "urn:li:organization:1002",
+            "urn:li:organization:1003",
+        ),
+    }
+)
 
 FaultKind = Literal[
-    "429",  # the platform's own throttle signal (429, YouTube 403 quota, Graph code 4)
+    "429",  # the platform's own throttle signal (429, YouTube 403 quota, Graph codes 4-613)
     "500",
     "503",
     "malformed_json",  # 200 with a body that is not JSON
@@ -107,6 +181,22 @@ class Fault:
     reset_seconds: float = 60.0  # for "429": when the server says the window resets
     delay_seconds: float = 2.0  # for "slow"
     status: int = 400  # for "echo"
+    # For "429" on Meta's platforms: (Graph error code, HTTP status) instead of the server's
+    # graph_throttle, e.g. (613, 400).
+    graph_throttle: tuple[int, int] | None = None
+
+    def __post_init__(self) -> None:
+        if self.graph_throttle is not None:
+            _check_graph_throttle(self.graph_throttle)
+
+
+def _check_graph_throttle(throttle: tuple[int, int]) -> None:
+    code, status = throttle
+    if code not in GRAPH_THROTTLE_MESSAGES or status not in GRAPH_THROTTLE_STATUSES:
+        raise ValueError(
+            f"a Graph throttle is a code of {sorted(GRAPH_THROTTLE_MESSAGES)} with HTTP "
+            f"{' or '.join(map(str, GRAPH_THROTTLE_STATUSES))}, not {throttle!r}"
+        )
 
 
 class Budget:
@@ -283,6 +373,7 @@ class SandboxServer:
         mastodon_batch_route: bool = True,
         threads_profile_discovery: bool = True,
         graph_usage_headers: tuple[str, ...] = (APP_USAGE_HEADER, BUSINESS_USAGE_HEADER),
+        graph_throttle: tuple[int, int] = DEFAULT_GRAPH_THROTTLE,
         limits: dict[str, tuple[int, int]] | None = None,
     ) -> None:
         if roster is None:
@@ -305,6 +396,11 @@ class SandboxServer:
         self.threads_profile_discovery = threads_profile_discovery
         # Which of Meta's usage headers the Graph platforms send with each answer.
         self.graph_usage_headers = graph_usage_headers
+        # How Meta's platforms signal a spent budget: (Graph error code, HTTP status).
+        _check_graph_throttle(graph_throttle)
+        self.graph_throttle = graph_throttle
+        # Per request thread: the throttle a "429" fault chose for the reply being made.
+        self._fault_context = threading.local()
         self.faults: deque[Fault] = deque()
         self.run_faults: dict[str | None, Fault] = {}
         self.request_log: list[tuple[str, str]] = []
@@ -340,15 +436,32 @@ class SandboxServer:
             handle = account.account_handle
             entry = (handle, names.get(account.executive_id, handle))
             known = self._accounts.setdefault(account.platform, {})
-            known[handle.casefold()] = entry
-            if account.platform == "mastodon":
-                known[synthetic_account_id("mastodon", handle)] = entry
+            if account.platform == "youtube" and _is_channel_id(handle):
+                known[handle] = entry
+            else:
+                known[handle.casefold()] = entry
+            if account.platform in ("mastodon", "facebook"):
+                # The id the sandbox returns for the account names it too.
+                known[synthetic_account_id(account.platform, handle)] = entry
             if account.platform == "youtube":
-                known[synthetic_channel_id(handle).casefold()] = entry
+                # Channel ids are case-sensitive (handles are not): an exact key.
+                known[synthetic_channel_id(handle)] = entry
             if account.platform == "bluesky":
                 lowered = handle.lower()
                 did = lowered if lowered.startswith("did:") else synthetic_did(lowered)
                 self._bluesky[lowered] = self._bluesky[did] = (lowered, did, entry[1])
+        # The stand-ins served on each platform the roster leaves empty.
+        self.stand_ins: dict[str, tuple[str, ...]] = {}
+        for platform, handles in SYNTHETIC_STAND_INS.items():
+            if self._accounts.get(platform):
+                continue
+            known = self._accounts.setdefault(platform, {})
+            for handle in handles:
+                entry = (handle, f"Sandbox stand-in {handle} (synthetic)")
+                known[handle.casefold()] = entry
+                if platform == "facebook":
+                    known[synthetic_account_id(platform, handle)] = entry
+            self.stand_ins[platform] = handles
         self._x = self._accounts.setdefault("x", {})
         self._x_suspended = {name.casefold() for name in x_suspended}
         self._x_protected = {name.casefold() for name in x_protected}
@@ -489,6 +602,83 @@ class SandboxServer:
             reply.raw = payload[: max(1, len(payload) // 2)]
         return reply
 
+    def handle_post(self, path: str, query: str, body: bytes, headers: Headers) -> Reply:
+        """A POST: Graph's batch endpoint (``batch`` in the query or the form body)."""
+        with self._lock:
+            self.request_log.append((path, query))
+            self.authorization_log.append((path, headers.get("authorization")))
+        batch_path = GRAPH_BATCH_PATH.match(path)
+        if batch_path is None:
+            return Reply(404, {"error": "MethodNotImplemented", "message": "Not Found"})
+        params = parse_qs(query, keep_blank_values=True)
+        if body and headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+            form = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
+            for name, values in form.items():
+                params.setdefault(name, []).extend(values)
+        version = (batch_path.group(1) or GRAPH_BATCH_DEFAULT_VERSION).rstrip("/")
+        return self._graph_batch(version, params, headers)
+
+    def _graph_batch(self, version: str, params: Params, headers: Headers) -> Reply:
+        """Each sub-request answered by the GET routes (and charged to their budget), as
+        ``{"code", "headers", "body"}`` with the body a JSON string; null for one whose
+        connection was dropped (Graph's null for a sub-request that did not complete)."""
+        if not self._bearer_ok(headers, params):
+            return Reply(400, _graph_error(190, "Invalid OAuth access token.", "OAuthException"))
+        requests = _batch_requests(params.get("batch", [""])[0])
+        if isinstance(requests, Reply):
+            return requests
+        include_headers = params.get("include_headers", ["true"])[0] != "false"
+        # Sub-requests carry the batch's token the way the batch did.
+        token = params.get("access_token", [""])[0]
+        sub_headers = {k: v for k, v in headers.items() if k in ("authorization", "user-agent")}
+        answers: list[dict[str, Any] | None] = []
+        delay = 0.0
+        for request in requests:
+            reply = self._batch_sub_request(version, request, sub_headers, token)
+            if reply.drop:
+                answers.append(None)
+                continue
+            delay = max(delay, reply.delay_seconds)
+            answer: dict[str, Any] = {"code": reply.status}
+            if include_headers:
+                answer["headers"] = [
+                    {"name": "Content-Type", "value": "application/json; charset=UTF-8"},
+                    *({"name": name, "value": value} for name, value in reply.headers.items()),
+                ]
+            answer["body"] = reply.payload().decode("utf-8", "replace")
+            answers.append(answer)
+        with self._lock:
+            facebook = _ROUTES["facebook"]
+            usage = self._current_rate_headers(facebook, self._budget(facebook), self.rate_clock())
+        return Reply(200, answers, headers=usage, delay_seconds=delay)
+
+    def _batch_sub_request(
+        self, version: str, request: dict[str, Any], headers: Headers, token: str
+    ) -> Reply:
+        method = str(request.get("method", "GET")).upper()
+        if method != "GET":
+            return Reply(
+                400,
+                _graph_error(
+                    100, f"(#100) The sandbox batch serves GET only, not {method}", "OAuthException"
+                ),
+            )
+        relative = urlsplit(request["relative_url"])
+        path = "/" + relative.path.lstrip("/")
+        if not GRAPH_PATH.match(path):
+            path = f"/{version}{path}"
+        query = relative.query
+        if token and "access_token" not in parse_qs(query):
+            query = f"{query}&access_token={token}" if query else f"access_token={token}"
+        params = parse_qs(query, keep_blank_values=True)
+        route = next((r for r in routes() if r.matches(path, params)), None)
+        if route is None or route.platform not in GRAPH_BATCH_PLATFORMS:
+            return Reply(
+                400,
+                _graph_error(100, "Unsupported get request.", "GraphMethodException", 33),
+            )
+        return self.handle(path, query, headers)
+
     def _budget(self, route: SandboxRoute) -> Budget:
         budget = self._budgets.get(route.platform)
         if budget is None:
@@ -525,7 +715,7 @@ class SandboxServer:
             entry = known.get(acct.casefold())
             if entry is None:
                 return Reply(404, {"error": "Record not found"})
-            return Reply(200, _mastodon_account(entry, day))
+            return Reply(200, _mastodon_account(entry, day, local=instance_path is not None))
         if not self.mastodon_batch_route:
             return Reply(404, {"error": "Not Found"})
         ids = params.get("id[]", [])
@@ -534,31 +724,61 @@ class SandboxServer:
                 422,
                 {"error": f"Validation failed: id[] must not hold more than {MASTODON_MAX_IDS}"},
             )
-        accounts = [_mastodon_account(known[i], day) for i in dict.fromkeys(ids) if i in known]
+        accounts = [
+            _mastodon_account(known[i], day, local=instance_path is not None)
+            for i in dict.fromkeys(ids)
+            if i in known
+        ]
         return Reply(200, accounts)
 
     def _youtube(self, params: dict[str, list[str]]) -> Reply:
-        if params.get("key", [""])[0] != self.youtube_key:
+        key = params.get("key", [""])[0]
+        if not key:
+            return Reply(
+                403,
+                _google_error(
+                    403, "The request is missing a valid API key.", "forbidden", "global"
+                ),
+            )
+        if key != self.youtube_key:
             return Reply(
                 400,
                 _google_error(
                     400, "API key not valid. Please pass a valid API key.", "badRequest", "global"
                 ),
             )
-        if params.get("part", [""])[0] != "statistics":
+        parts = {part.strip() for part in ",".join(params.get("part", [])).split(",")}
+        if "statistics" not in parts or not parts <= YOUTUBE_PARTS:
             return Reply(
                 400,
                 _google_error(
-                    400, "part must include statistics", "invalidPart", "youtube.parameter"
+                    400,
+                    "'part' must be a comma-separated list of "
+                    f"{', '.join(sorted(YOUTUBE_PARTS))} that includes statistics",
+                    "invalidPart",
+                    "youtube.parameter",
+                ),
+            )
+        if "forHandle" in params and "id" in params:
+            return Reply(
+                400,
+                _google_error(
+                    400,
+                    "Incompatible parameters specified in the request: a maximum of one of "
+                    "the filters id, forHandle, forUsername, mine may be specified.",
+                    "invalidCriteria",
+                    "youtube.parameter",
                 ),
             )
         known = self._accounts.get("youtube", {})
         if "forHandle" in params:
-            wanted = [params["forHandle"][0]]
-            wanted = [w if w.startswith("@") else "@" + w for w in wanted]
+            handle = params["forHandle"][0]
+            wanted = [(handle if handle.startswith("@") else "@" + handle).casefold()]
         else:
-            wanted = [i for i in ",".join(params.get("id", [])).split(",") if i]
-            if len(wanted) > YOUTUBE_MAX_IDS:
+            # Ids match exactly; an @handle is no id.
+            ids = [i for i in ",".join(params.get("id", [])).split(",") if i]
+            wanted = [i for i in ids if not i.startswith("@")]
+            if len(ids) > YOUTUBE_MAX_IDS:
                 return Reply(
                     400,
                     _google_error(
@@ -571,10 +791,10 @@ class SandboxServer:
         day = self.clock().date()
         items = []
         for value in wanted:
-            entry = known.get(value.casefold())
+            entry = known.get(value)
             if entry is None:
                 continue
-            handle = entry[0]
+            handle, name = entry
             followers, _, posts = synthetic_metrics("youtube", handle, day)
             statistics: dict[str, Any] = {
                 "viewCount": str(followers * 37 + posts * 1000),
@@ -585,14 +805,20 @@ class SandboxServer:
             else:
                 statistics["subscriberCount"] = str(_three_significant(followers))
                 statistics["hiddenSubscriberCount"] = False
-            items.append(
-                {
-                    "kind": "youtube#channel",
-                    "etag": synthetic_account_id("etag", handle),
-                    "id": synthetic_channel_id(handle),
-                    "statistics": statistics,
+            item: dict[str, Any] = {
+                "kind": "youtube#channel",
+                "etag": synthetic_account_id("etag", handle),
+                "id": synthetic_channel_id(handle),
+            }
+            if "snippet" in parts:
+                item["snippet"] = {
+                    "title": name,
+                    "description": "A synthetic sandbox channel.",
+                    "customUrl": handle.casefold() if handle.startswith("@") else "",
+                    "publishedAt": _CREATED_AT,
                 }
-            )
+            item["statistics"] = statistics
+            items.append(item)
         document: dict[str, Any] = {
             "kind": "youtube#channelListResponse",
             "etag": "sandbox",
@@ -616,28 +842,7 @@ class SandboxServer:
                 return Reply(
                     400, _graph_error(100, "Unsupported get request.", "GraphMethodException", 33)
                 )
-            username = INSTAGRAM_DISCOVERY.match(fields).group(1)  # type: ignore[union-attr]
-            entry = known.get(username.casefold())
-            if entry is None:
-                return Reply(
-                    400,
-                    _graph_error(
-                        110, "Invalid user id", "OAuthException", 2207013, "Cannot find User"
-                    ),
-                )
-            followers, following, posts = synthetic_metrics("instagram", entry[0], day)
-            return Reply(
-                200,
-                {
-                    "business_discovery": {
-                        "followers_count": followers,
-                        "follows_count": following,
-                        "media_count": posts,
-                        "id": synthetic_account_id("instagram", entry[0]),
-                    },
-                    "id": self.instagram_user_id,
-                },
-            )
+            return self._business_discovery(fields, known, day)
         entry = known.get(node.casefold())
         if entry is None:
             return Reply(
@@ -657,6 +862,51 @@ class SandboxServer:
         if "fan_count" in fields:
             page["fan_count"] = round(followers * 0.93)
         return Reply(200, page)
+
+    def _business_discovery(
+        self, fields: str, known: Mapping[str, tuple[str, str]], day: Any
+    ) -> Reply:
+        """Business discovery, wherever it stands in ``fields``: the subfields asked for (and
+        the id) of the account named, beside the own account's id."""
+        discovery = next(
+            match
+            for field_text in _graph_fields(fields)
+            if (match := INSTAGRAM_DISCOVERY.match(field_text))
+        )
+        username, listed = discovery.group(1), discovery.group(2) or ""
+        subfields = [name for name in _graph_fields(listed) if name]
+        unknown = [name for name in subfields if name not in BUSINESS_DISCOVERY_FIELDS]
+        if unknown:
+            return Reply(
+                400,
+                _graph_error(
+                    100,
+                    f"(#100) Tried accessing nonexisting field ({unknown[0]}) "
+                    "on node type (BusinessDiscovery)",
+                    "OAuthException",
+                ),
+            )
+        entry = known.get(username.casefold())
+        if entry is None:
+            return Reply(
+                400,
+                _graph_error(110, "Invalid user id", "OAuthException", 2207013, "Cannot find User"),
+            )
+        handle, name = entry
+        followers, following, posts = synthetic_metrics("instagram", handle, day)
+        account_id = synthetic_account_id("instagram", handle)
+        values: dict[str, Any] = {
+            "biography": "A synthetic sandbox account.",
+            "followers_count": followers,
+            "follows_count": following,
+            "ig_id": int(account_id) % 10**10,
+            "media_count": posts,
+            "name": name,
+            "username": handle,
+        }
+        account = {wanted: values[wanted] for wanted in subfields if wanted in values}
+        account["id"] = account_id
+        return Reply(200, {"business_discovery": account, "id": self.instagram_user_id})
 
     def _threads(self, params: dict[str, list[str]], headers: Headers) -> Reply:
         if not self._bearer_ok(headers, params):
@@ -712,6 +962,10 @@ class SandboxServer:
                     "message": "Invalid access token",
                 },
             )
+        if path.startswith(LINKEDIN_REST_PREFIX):
+            refused = _linkedin_rest_headers_refused(headers)
+            if refused is not None:
+                return refused
         if params.get("edgeType", [""])[0] != "CompanyFollowedByMember":
             return Reply(
                 400, {"status": 400, "message": "edgeType must be CompanyFollowedByMember"}
@@ -724,6 +978,12 @@ class SandboxServer:
             )
         followers, _, _ = synthetic_metrics("linkedin", entry[0], self.clock().date())
         return Reply(200, {"firstDegreeSize": followers})
+
+    def current_graph_throttle(self) -> tuple[int, int]:
+        """The (Graph error code, HTTP status) of the throttled reply being made: the
+        fault's choice while a "429" fault is served, else the server's."""
+        chosen = getattr(self._fault_context, "graph_throttle", None)
+        return chosen if chosen is not None else self.graph_throttle
 
     def _current_rate_headers(
         self, route: SandboxRoute, budget: Budget, now: float
@@ -747,7 +1007,11 @@ class SandboxServer:
         if fault.kind == "429":
             reset = int(now + fault.reset_seconds)
             rate_headers = route.rate_headers(self, budget, 0, reset)
-            return route.throttled(self, rate_headers, fault.reset_seconds)
+            self._fault_context.graph_throttle = fault.graph_throttle
+            try:
+                return route.throttled(self, rate_headers, fault.reset_seconds)
+            finally:
+                self._fault_context.graph_throttle = None
         if fault.kind in ("500", "503"):
             return Reply(int(fault.kind), route.server_error(int(fault.kind)))
         if fault.kind == "error_200":
@@ -812,7 +1076,8 @@ class SandboxServer:
                 },
             )
         raw = ",".join(params.get("usernames", []))
-        usernames = [name for name in raw.split(",") if name] if raw else []
+        # An empty element (``a,,b``) is a value that fails the pattern below, as on X.
+        usernames = raw.split(",") if raw else []
         if not 1 <= len(usernames) <= X_MAX_USERNAMES:
             return _x_invalid(
                 usernames,
@@ -868,9 +1133,13 @@ class SandboxServer:
         return Reply(200, document)
 
 
+def _is_channel_id(handle: str) -> bool:
+    return handle.startswith("UC") and len(handle) == 24
+
+
 def synthetic_channel_id(handle: str) -> str:
     """A stable ``UC`` + 22 character YouTube channel id for a handle or id."""
-    if handle.startswith("UC") and len(handle) == 24:
+    if _is_channel_id(handle):
         return handle
     digest = hashlib.sha256(f"channel\x00{handle.casefold()}".encode()).digest()
     alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
@@ -885,13 +1154,16 @@ def _three_significant(value: int) -> int:
     return value // scale * scale
 
 
-def _mastodon_account(entry: tuple[str, str], day: Any) -> dict[str, Any]:
+def _mastodon_account(entry: tuple[str, str], day: Any, *, local: bool) -> dict[str, Any]:
+    """An account as an instance shows it: ``acct`` is the user alone on the account's own
+    instance (``local``), ``user@domain`` elsewhere."""
     handle, name = entry
     followers, following, posts = synthetic_metrics("mastodon", handle, day)
+    username = handle.split("@")[0]
     return {
         "id": synthetic_account_id("mastodon", handle),
-        "username": handle.split("@")[0],
-        "acct": handle,
+        "username": username,
+        "acct": username if local else handle,
         "display_name": name,
         "locked": False,
         "bot": False,
@@ -953,6 +1225,30 @@ def _echo(
     )
 
 
+def _batch_requests(text: str) -> list[dict[str, Any]] | Reply:
+    """A batch's sub-requests, or the Graph error for a missing, malformed or too long one."""
+
+    def refused(message: str) -> Reply:
+        return Reply(400, _graph_error(100, message, "OAuthException"))
+
+    if not text:
+        return refused("(#100) The parameter batch is required")
+    try:
+        requests = json.loads(text)
+    except ValueError:
+        return refused("(#100) The parameter batch must be a JSON-encoded array")
+    if not isinstance(requests, list) or not requests:
+        return refused("(#100) The parameter batch must be a non-empty JSON-encoded array")
+    if len(requests) > GRAPH_MAX_BATCH:
+        return refused(
+            f"(#100) Too many requests in batch message. Maximum batch size is {GRAPH_MAX_BATCH}"
+        )
+    for request in requests:
+        if not isinstance(request, dict) or not isinstance(request.get("relative_url"), str):
+            return refused("(#100) Each batch request must be an object with a relative_url")
+    return requests
+
+
 def _x_error(name: str, detail: str, title: str) -> dict[str, str]:
     return {
         "value": name,
@@ -986,10 +1282,20 @@ def _handler_for(sandbox: SandboxServer) -> type[BaseHTTPRequestHandler]:
         disable_nagle_algorithm = True
 
         def do_GET(self) -> None:
+            self._answer(lambda path, query, headers: sandbox.handle(path, query, headers))
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length > 0 else b""
+            self._answer(
+                lambda path, query, headers: sandbox.handle_post(path, query, body, headers)
+            )
+
+        def _answer(self, serve: Callable[[str, str, Headers], Reply]) -> None:
             parts = urlsplit(self.path)
             headers = {key.lower(): value for key, value in self.headers.items()}
             try:
-                reply = sandbox.handle(parts.path, parts.query, headers)
+                reply = serve(parts.path, parts.query, headers)
             except Exception:
                 log.exception("sandbox failed on %s", parts.path)
                 reply = Reply(500, {"error": "InternalServerError", "message": "sandbox bug"})
@@ -1102,10 +1408,9 @@ def _graph_rate_headers(
 
 
 def _graph_throttled(server: SandboxServer, rate_headers: dict[str, str], wait: float) -> Reply:
-    error = _graph_error(
-        4, "(#4) Application request limit reached", "OAuthException", transient=True
-    )
-    return Reply(403, error, headers=_graph_usage(server, 100))
+    code, status = server.current_graph_throttle()
+    error = _graph_error(code, GRAPH_THROTTLE_MESSAGES[code], "OAuthException", transient=True)
+    return Reply(status, error, headers=_graph_usage(server, 100))
 
 
 def _graph_server_error(status: int) -> Any:
@@ -1115,6 +1420,43 @@ def _graph_server_error(status: int) -> Any:
         "OAuthException",
         transient=True,
     )
+
+
+def _linkedin_rest_headers_refused(headers: Headers) -> Reply | None:
+    """LinkedIn's answer to a ``/rest`` call without its version headers (None: both are
+    there): ``LinkedIn-Version: YYYYMM`` and ``X-Restli-Protocol-Version: 2.0.0``."""
+    version = headers.get("linkedin-version")
+    if version is None:
+        return Reply(
+            400,
+            {
+                "status": 400,
+                "code": "VERSION_MISSING",
+                "message": "A version must be present. Please specify a version by adding "
+                "the LinkedIn-Version header.",
+            },
+        )
+    if not LINKEDIN_VERSION.match(version):
+        return Reply(
+            400,
+            {
+                "status": 400,
+                "code": "INVALID_VERSION",
+                "message": f"Invalid LinkedIn-Version header {version!r}: expected YYYYMM.",
+            },
+        )
+    protocol = headers.get("x-restli-protocol-version")
+    if protocol != RESTLI_PROTOCOL_VERSION:
+        return Reply(
+            400,
+            {
+                "status": 400,
+                "code": "ILLEGAL_ARGUMENT",
+                "message": "The X-Restli-Protocol-Version header must be "
+                f"{RESTLI_PROTOCOL_VERSION} (got {protocol!r}).",
+            },
+        )
+    return None
 
 
 def _linkedin_throttled(server: SandboxServer, rate_headers: dict[str, str], wait: float) -> Reply:
@@ -1143,8 +1485,25 @@ def _is_graph_node(path: str, params: Params) -> bool:
     return path != THREADS_LOOKUP_PATH and GRAPH_PATH.match(path) is not None
 
 
+def _graph_fields(text: str) -> list[str]:
+    """A Graph ``fields`` list split at its top-level commas (not those inside a field's
+    ``(...)`` arguments or ``{...}`` subfields), each field stripped."""
+    fields, depth, start = [], 0, 0
+    for position, char in enumerate(text):
+        if char in "({":
+            depth += 1
+        elif char in ")}":
+            depth = max(0, depth - 1)
+        elif char == "," and depth == 0:
+            fields.append(text[start:position].strip())
+            start = position + 1
+    fields.append(text[start:].strip())
+    return fields
+
+
 def _asks_business_discovery(params: Params) -> bool:
-    return INSTAGRAM_DISCOVERY.match(params.get("fields", [""])[0]) is not None
+    fields = params.get("fields", [""])[0]
+    return any(INSTAGRAM_DISCOVERY.match(field_text) for field_text in _graph_fields(fields))
 
 
 for _route in (
