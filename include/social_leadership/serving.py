@@ -1037,16 +1037,18 @@ def _fields(schema: pa.Schema) -> list[tuple[str, pa.DataType, bool, dict | None
     return [(field.name, field.type, field.nullable, field.metadata) for field in schema]
 
 
-def _linkable(
-    con: duckdb.DuckDBPyConnection, ctx: _Context, table: str, previous_files: list[Path]
-) -> bool:
-    """Whether the previous set's files of ``table`` have the fields (names, types, time
-    zones, descriptions) a rewrite would give them now, so that they can be hard-linked.
+def _schema_fingerprint(con: duckdb.DuckDBPyConnection, ctx: _Context, table: str) -> str:
+    """A hash of the fields (names, types, time zones, descriptions) a rewrite of ``table``'s
+    Parquet files would give them now, kept in the folder manifest of the set.
 
-    A file written by an earlier version of the publish, or whose descriptions changed
-    since, differs; linked beside rewritten months it would leave one table folder with
-    two schemas, which readers of the folder (Polars, Spark) refuse."""
-    expected = _fields(
+    The previous set's files of a table are hard-linked only when its manifest holds the
+    same hash (:func:`_stage_parquet`): a file written by an earlier version of the
+    publish, or whose descriptions changed since, differs, and linked beside rewritten
+    months it would leave one table folder with two schemas, which readers of the folder
+    (Polars, Spark) refuse. A set without hashes (written before them) is rewritten once.
+    Read from the manifest, not the files: a file per month would make every daily
+    publish read more footers as history grows."""
+    fields = _fields(
         _described_schema(
             con.execute(f"select * from {_mart(WORKING_ALIAS, table)} limit 0")
             .fetch_arrow_table()
@@ -1054,7 +1056,7 @@ def _linkable(
             _column_descriptions(ctx, table),
         )
     )
-    return all(_fields(pq.read_schema(path)) == expected for path in previous_files)
+    return hashlib.sha256(repr(fields).encode("utf-8")).hexdigest()
 
 
 def _previous_parquet(parquet_dir: Path, ctx: _Context) -> Path | None:
@@ -1159,15 +1161,22 @@ def _stage_parquet(
     staged single file (``staged_file``)."""
     folder.mkdir()
     previous = _previous_parquet(parquet_dir, ctx)
+    previous_schemas = (
+        json.loads((previous / FOLDER_MANIFEST).read_text(encoding="utf-8")).get("schemas", {})
+        if previous is not None
+        else {}
+    )
     files: dict[str, list[str]] = {}
+    schemas: dict[str, str] = {}
     for table, change in ctx.plan.items():
         table_dir = folder / table
         table_dir.mkdir()
+        schemas[table] = _schema_fingerprint(con, ctx, table)
         reusable = (
             previous is not None
             and not change.definition_changed
             and change.mode != FULL
-            and _linkable(con, ctx, table, sorted((previous / table).glob("*.parquet")))
+            and previous_schemas.get(table) == schemas[table]
         )
         descriptions = _column_descriptions(ctx, table)
         if table not in ctx.partitioned:
@@ -1199,6 +1208,7 @@ def _stage_parquet(
                 "run_id": ctx.run_id,
                 "published_at": ctx.published_at.isoformat(),
                 "tables": files,
+                "schemas": schemas,
             },
             indent=2,
             sort_keys=True,
