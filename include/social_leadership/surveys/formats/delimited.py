@@ -120,24 +120,12 @@ def read_csv_header(path: Path, encoding: str) -> tuple[list[str], str]:
     """The header cells and the delimiter of a CSV file (its first line that is not blank,
     below Excel's ``sep=;`` line if there is one); raise SurveyValidationError for a header
     cell over the cell limit."""
-    declared: str | None = None
-    with open_text(path, encoding) as text, _csv_cell_limit():
-        for number, line in enumerate(text, start=1):
-            if line and not line.isspace():  # not blank, without copying a long line
-                hint = _SEPARATOR_LINE.fullmatch(line) if declared is None else None
-                if hint:
-                    declared = hint[1]
-                    continue
-                delimiter = declared or detect_delimiter(line)
-                try:
-                    cells = next(csv.reader([line], delimiter=delimiter))
-                except csv.Error as exc:
-                    if not str(exc).startswith(_CSV_LIMIT_ERROR):
-                        raise
-                    issue = _long_cell_issue(path.name, number, line, delimiter, [])
-                    raise common.SurveyValidationError([issue]) from None
-                return [cell.strip() for cell in cells], delimiter
-    return [], declared or ","
+    cells, delimiter, _ = _find_header(path, encoding, _FIRST_LINE)
+    return cells, delimiter
+
+
+# What takes the first line that is not blank as the header.
+_FIRST_LINE = common.HeaderSearch([], None, lambda cells: True)
 
 
 def _find_header(
