@@ -47,6 +47,7 @@ import logging
 import os
 import re
 import shutil
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -848,10 +849,21 @@ def _update_file(con: duckdb.DuckDBPyConnection, ctx: _Context) -> None:
     referenced = referenced_tables(ctx.contracts)
     facts = [t for t in ctx.plan if t not in referenced]
     dimensions = [t for t in _creation_order(ctx) if t in referenced]
+    # A fact keyed by day has its changed days merged row by row (most of a rebuilt
+    # window's rows come back as they were, and each row deleted and inserted again costs
+    # its key's index, which grows with history); another's are replaced.
+    merged = {
+        t
+        for t in facts
+        if ctx.plan[t].mode == CHANGED_DAYS
+        and DATE_COLUMN in (ctx.contracts[t].primary_key if t in ctx.contracts else ())
+    }
     for table in facts:
         change = ctx.plan[table]
         target = _mart(FILE_ALIAS, table)
-        if change.mode == CHANGED_DAYS:
+        if table in merged:
+            _delete_missing_keys(con, table, ctx, since=change.since)
+        elif change.mode == CHANGED_DAYS:
             con.execute(
                 f"delete from {target} where {quote_identifier(DATE_COLUMN)} >= ?", [change.since]
             )
@@ -862,11 +874,13 @@ def _update_file(con: duckdb.DuckDBPyConnection, ctx: _Context) -> None:
     for table in reversed(dimensions):
         _delete_missing_keys(con, table, ctx)
     for table in dimensions:
-        _upsert_dimension(con, table, ctx)
+        _upsert_changed_rows(con, table, ctx)
     for table in facts:
         change = ctx.plan[table]
         source, target = ctx.source(table), _mart(FILE_ALIAS, table)
-        if change.mode == CHANGED_DAYS:
+        if table in merged:
+            _upsert_changed_rows(con, table, ctx, since=change.since)
+        elif change.mode == CHANGED_DAYS:
             con.execute(
                 f"insert into {target} by name select * from {source} "
                 f"where {quote_identifier(DATE_COLUMN)} >= ?",
@@ -876,23 +890,45 @@ def _update_file(con: duckdb.DuckDBPyConnection, ctx: _Context) -> None:
             con.execute(f"insert into {target} by name select * from {source}")
 
 
-def _delete_missing_keys(con: duckdb.DuckDBPyConnection, table: str, ctx: _Context) -> None:
+def _delete_missing_keys(
+    con: duckdb.DuckDBPyConnection, table: str, ctx: _Context, *, since: date | None = None
+) -> None:
+    """Delete the rows of ``table`` in the file whose key the warehouse no longer has (of
+    the days from ``since`` only, when given)."""
     key = ctx.contracts[table].primary_key
     source, target = _mart(WORKING_ALIAS, table), _mart(FILE_ALIAS, table)
     matches = " and ".join(
         f"kept.{quote_identifier(c)} = served.{quote_identifier(c)}" for c in key
     )
+    if since is None:
+        con.execute(
+            f"delete from {target} as served where not exists "
+            f"(select 1 from {source} as kept where {matches})"
+        )
+        return
+    source, day = ctx.source(table), quote_identifier(DATE_COLUMN)
     con.execute(
-        f"delete from {target} as served where not exists "
-        f"(select 1 from {source} as kept where {matches})"
+        f"delete from {target} as served where served.{day} >= $since and not exists "
+        f"(select 1 from {source} as kept where kept.{day} >= $since and {matches})",
+        {"since": since},
     )
 
 
-def _upsert_dimension(con: duckdb.DuckDBPyConnection, table: str, ctx: _Context) -> None:
+def _upsert_changed_rows(
+    con: duckdb.DuckDBPyConnection, table: str, ctx: _Context, *, since: date | None = None
+) -> None:
+    """Insert or update the rows of ``table`` (of the days from ``since`` only, when
+    given) that differ from the file's on its key."""
     key = ctx.contracts[table].primary_key
     names = [name for name, _ in ctx.columns[table]]
     others = [name for name in names if name not in key]
     source, target = _mart(WORKING_ALIAS, table), _mart(FILE_ALIAS, table)
+    params: dict[str, object] = {}
+    if since is not None:
+        day = quote_identifier(DATE_COLUMN)
+        source = f"(select * from {ctx.source(table)} where {day} >= $since)"
+        target = f"(select * from {target} where {day} >= $since)"
+        params["since"] = since
     update = (
         "do update set "
         + ", ".join(f"{quote_identifier(c)} = excluded.{quote_identifier(c)}" for c in others)
@@ -903,9 +939,10 @@ def _upsert_dimension(con: duckdb.DuckDBPyConnection, table: str, ctx: _Context)
     # needless work and, for DuckDB, a delete of a referenced key.
     columns = _column_list(names)
     con.execute(
-        f"insert into {target} ({columns}) select {columns} from "
+        f"insert into {_mart(FILE_ALIAS, table)} ({columns}) select {columns} from "
         f"(select {columns} from {source} except select {columns} from {target}) "
-        f"on conflict ({_column_list(key)}) {update}"
+        f"on conflict ({_column_list(key)}) {update}",
+        params,
     )
 
 
@@ -913,23 +950,69 @@ class _FileMismatchError(RuntimeError):
     """The updated single file does not match the warehouse; it is rebuilt whole."""
 
 
+class _FileCopy:
+    """The current single file copied to the staging path on a thread of its own, started
+    as the publish begins: the copy (a read and a write of the whole file, the one step of
+    a daily publish that grows with history) runs while the publish reads the warehouse,
+    plans and writes the Parquet set, instead of before the update that needs it."""
+
+    def __init__(self, source: Path, target: Path) -> None:
+        self.target = target
+        self._error: OSError | None = None
+        self._thread: threading.Thread | None = None
+        self._held: bool | None = None
+        if source.is_file():
+            self._thread = threading.Thread(
+                target=self._copy, args=(source,), name="serving-file-copy", daemon=True
+            )
+            self._thread.start()
+
+    def _copy(self, source: Path) -> None:
+        try:
+            shutil.copyfile(source, self.target)
+        except OSError as error:
+            self._error = error
+
+    def wait(self) -> bool:
+        """Wait for the copy to end; True when the staging path holds it."""
+        if self._held is None:
+            if self._thread is not None:
+                self._thread.join()
+            if self._error is not None:
+                log.warning("copying the serving file failed (%s): building it whole", self._error)
+            self._held = self._thread is not None and self._error is None
+        return self._held
+
+    def discard(self) -> None:
+        """Wait for the copy to end and remove it (the file is built whole instead)."""
+        self.wait()
+        _remove_quietly(self.target, Path(f"{self.target}.wal"))
+
+
 def _stage_file(
-    con: duckdb.DuckDBPyConnection, settings: Settings, path: Path, ctx: _Context, *, update: bool
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    ctx: _Context,
+    *,
+    update: _FileCopy | None,
 ) -> bool:
     """Write this publication's single file to ``path``; True when built from scratch.
 
-    With ``update``, a copy of the current file is brought up to date when that file holds
-    the catalog's previous publication and no table's definition changed; else (or without
-    ``update``) the file is built whole.
+    With ``update`` (the current file being copied to ``path``), that copy is brought up
+    to date when it holds the catalog's previous publication and no table's definition
+    changed; else (or without ``update``) the file is built whole.
     """
     incremental = (
-        update
+        update is not None
         and ctx.previous is not None
-        and settings.serving_path.is_file()
         and not any(change.definition_changed for change in ctx.plan.values())
+        and update.wait()
     )
-    if incremental:
-        shutil.copyfile(settings.serving_path, path)
+    if not incremental:
+        if update is not None:
+            update.discard()
+        _remove_quietly(path, Path(f"{path}.wal"))
+    else:
         con.execute(f"attach {quote_literal(str(path))} as {FILE_ALIAS}")
         held = _previous(con, FILE_ALIAS)
         if (
@@ -1148,17 +1231,22 @@ def _stage_publication_tables(
     return {table: [f"{table}.parquet"] for table in PUBLICATION_TABLES}
 
 
+@dataclass(frozen=True)
+class _ParquetFiles:
+    """The marts' files of a Parquet set being staged (table: file names) and the hash of
+    each table's fields (:func:`_schema_fingerprint`)."""
+
+    files: dict[str, list[str]]
+    schemas: dict[str, str]
+
+
 def _stage_parquet(
-    con: duckdb.DuckDBPyConnection,
-    folder: Path,
-    parquet_dir: Path,
-    ctx: _Context,
-    staged_file: Path,
-) -> None:
-    """Write this publication's Parquet set into ``folder``: unchanged files (whole tables,
-    or the months of a daily fact before the first changed day) are hard-linked from the
-    previous set, the rest written from the warehouse; the publication tables from the
-    staged single file (``staged_file``)."""
+    con: duckdb.DuckDBPyConnection, folder: Path, parquet_dir: Path, ctx: _Context
+) -> _ParquetFiles:
+    """Write the marts of this publication's Parquet set into ``folder``: unchanged files
+    (whole tables, or the months of a daily fact before the first changed day) are
+    hard-linked from the previous set, the rest written from the warehouse.
+    :func:`_complete_parquet` adds the publication tables and the manifest."""
     folder.mkdir()
     previous = _previous_parquet(parquet_dir, ctx)
     previous_schemas = (
@@ -1200,7 +1288,19 @@ def _stage_parquet(
             shutil.rmtree(table_dir)
             table_dir.mkdir()
             files[table] = _stage_monthly_files(con, ctx, table, table_dir, None)
-    files.update(_stage_publication_tables(con, folder, ctx, staged_file))
+    return _ParquetFiles(files, schemas)
+
+
+def _complete_parquet(
+    con: duckdb.DuckDBPyConnection,
+    folder: Path,
+    ctx: _Context,
+    staged: _ParquetFiles,
+    staged_file: Path,
+) -> None:
+    """Add the publication tables, read from the staged single file (``staged_file``), and
+    the manifest to the Parquet set :func:`_stage_parquet` staged in ``folder``."""
+    files = {**staged.files, **_stage_publication_tables(con, folder, ctx, staged_file)}
     (folder / FOLDER_MANIFEST).write_text(
         json.dumps(
             {
@@ -1208,7 +1308,7 @@ def _stage_parquet(
                 "run_id": ctx.run_id,
                 "published_at": ctx.published_at.isoformat(),
                 "tables": files,
-                "schemas": schemas,
+                "schemas": staged.schemas,
             },
             indent=2,
             sort_keys=True,
@@ -1328,6 +1428,8 @@ def publish(settings: Settings, run_id: str, *, synthetic: bool) -> Publication:
         published_at = datetime.now(tz=UTC)
         staging_path = _temporary_path(settings.serving_path, run_id)
         staging_parquet = _temporary_path(parquet_dir / "publication", run_id)
+        # Started first, used (or discarded) once the publication is planned.
+        file_copy = _FileCopy(settings.serving_path, staging_path)
         # No progress bar: a long copy would draw it on the task's (or caller's) stdout.
         con = open_duckdb(settings)
         try:
@@ -1342,13 +1444,15 @@ def publish(settings: Settings, run_id: str, *, synthetic: bool) -> Publication:
             _stage_changed_rows(con, ctx)
             for change in ctx.plan.values():
                 log.info("%s: %s (%s)", change.table, change.describe(), change.reason)
+            # The marts' Parquet files first, while the current single file is copied.
+            parquet_files = _stage_parquet(con, staging_parquet, parquet_dir, ctx)
             try:
-                rebuilt = _stage_file(con, settings, staging_path, ctx, update=True)
+                rebuilt = _stage_file(con, staging_path, ctx, update=file_copy)
             except (duckdb.ConstraintException, _FileMismatchError) as error:
                 log.warning("updating the serving file failed (%s): rebuilding it", error)
                 _remove_quietly(staging_path, Path(f"{staging_path}.wal"))
-                rebuilt = _stage_file(con, settings, staging_path, ctx, update=False)
-            _stage_parquet(con, staging_parquet, parquet_dir, ctx, staging_path)
+                rebuilt = _stage_file(con, staging_path, ctx, update=None)
+            _complete_parquet(con, staging_parquet, ctx, parquet_files, staging_path)
             _publish_to_lake(con, ctx)
             os.replace(staging_path, settings.serving_path)
             became_current_at = datetime.now(tz=UTC)
@@ -1358,6 +1462,7 @@ def publish(settings: Settings, run_id: str, *, synthetic: bool) -> Publication:
             _maintain_lake(con, settings)
         finally:
             con.close()
+            file_copy.wait()
             _remove_quietly(staging_path, Path(f"{staging_path}.wal"), staging_parquet)
         _remove_flat_parquet_files(parquet_dir, tuple(ctx.columns))
         removed = prune_parquet_versions(

@@ -454,3 +454,73 @@ def test_a_failed_catalog_maintenance_does_not_fail_a_finished_publication(
         assert latest_publication(reader) == publication.publication_id
     finally:
         reader.close()
+
+
+def test_a_daily_publish_merges_the_changed_days_row_by_row_into_the_single_file(
+    copied_built_warehouse: Settings,
+) -> None:
+    """Rows of the rebuilt days that dbt dropped leave the single file, changed ones are
+    updated, new ones added, unchanged ones stay as they were; older days are untouched."""
+    settings = copied_built_warehouse
+    publish(settings, "run-1", synthetic=True)
+    since = simulate_daily_build(settings)
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        key = "executive_id, platform, metric_date"
+        gone = con.execute(
+            f"select {key} from marts.{FACT} where metric_date = ? order by all limit 2", [since]
+        ).fetchall()
+        for row in gone:
+            con.execute(
+                f"delete from marts.{FACT} where executive_id = ? and platform = ? "
+                "and metric_date = ?",
+                list(row),
+            )
+        con.execute(
+            f"insert into marts.{FACT} select * replace (metric_date + 1 as metric_date) "
+            f"from marts.{FACT} where metric_date = (select max(metric_date) from marts.{FACT})"
+        )
+    with duckdb.connect(str(settings.serving_path), read_only=True) as served:
+        before = rows(served, f"(select * from marts.{FACT} where metric_date < '{since}')")
+
+    publication = publish(settings, "run-2", synthetic=True)
+
+    assert publication.changes[FACT] == f"{CHANGED_DAYS} from {since}"
+    assert not publication.serving_file_rebuilt
+    assert_served_equals_working(settings)
+    with duckdb.connect(str(settings.serving_path), read_only=True) as served:
+        assert rows(served, f"(select * from marts.{FACT} where metric_date < '{since}')") == (
+            before
+        )
+        for row in gone:
+            assert not served.execute(
+                f"select count(*) from marts.{FACT} where executive_id = ? and platform = ? "
+                "and metric_date = ?",
+                list(row),
+            ).fetchone()[0]
+
+
+def test_a_serving_file_that_cannot_be_copied_is_built_whole(
+    copied_built_warehouse: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from social_leadership import serving
+
+    settings = copied_built_warehouse
+    publish(settings, "run-1", synthetic=True)
+    simulate_daily_build(settings)
+
+    def no_space(source: object, target: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(serving.shutil, "copyfile", no_space)
+    publication = publish(settings, "run-2", synthetic=True)
+
+    assert publication.serving_file_rebuilt
+    assert "copying the serving file failed" in caplog.text
+    assert "No space left on device" in caplog.text
+    assert_served_equals_working(settings)
+    assert sorted(p.name for p in settings.serving_path.parent.iterdir() if p.is_file()) == [
+        ".serving.duckdb.publish-lock",
+        "serving.duckdb",
+    ]
