@@ -4,7 +4,11 @@ the connector's settings. Bound 1.5: batching, retries, rate-limit bookkeeping a
 checks may cost at most half again what the HTTP round trips cost.
 
 The sandbox runs in its own process, so its request handling does not share the client's
-interpreter (and its lock). Connector and bare loop alternate, repeated; medians compared.
+interpreter (and its lock). Connector and bare loop alternate, platform by platform (which
+goes first alternates too, so a drift in the machine's load hits both sides alike). One
+pass: 41,000 requests each way average out the noise of single requests (three passes gave
+ratios within 0.08 of each other, against a bound 0.25 above them), and each further pass
+cost `make bench` 70 s.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from social_leadership.platforms import build_connector
 from social_leadership.platforms.base import Connector, dedupe_handles
 from social_leadership.sandbox.server import SandboxServer
 
-REPEATS = 3
+REPEATS = 1
 BOUND = 1.5
 
 
@@ -94,12 +98,12 @@ def main() -> int:
             plans[platform] = (connector, handles, wire_requests(connector, handles))
         times: dict[str, dict[str, list[float]]] = {p: {"connector": [], "bare": []} for p in plans}
         for repeat in range(REPEATS):
-            for platform, (connector, handles, wire) in plans.items():
+            for index, (platform, (connector, handles, wire)) in enumerate(plans.items()):
                 runs = {
                     "connector": lambda c=connector, h=handles: extract(c, h),
                     "bare": lambda c=connector, w=wire: bare_loop(c, w),
                 }
-                order = ["connector", "bare"] if repeat % 2 == 0 else ["bare", "connector"]
+                order = ["connector", "bare"] if (repeat + index) % 2 == 0 else ["bare", "connector"]
                 for kind in order:
                     seconds, sent = timed(runs[kind])
                     if sent != len(wire):
