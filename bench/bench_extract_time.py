@@ -103,7 +103,9 @@ def main() -> int:
                     "connector": lambda c=connector, h=handles: extract(c, h),
                     "bare": lambda c=connector, w=wire: bare_loop(c, w),
                 }
-                order = ["connector", "bare"] if (repeat + index) % 2 == 0 else ["bare", "connector"]
+                order = ["connector", "bare"]
+                if (repeat + index) % 2:
+                    order.reverse()
                 for kind in order:
                     seconds, sent = timed(runs[kind])
                     if sent != len(wire):
