@@ -851,12 +851,16 @@ def _update_file(con: duckdb.DuckDBPyConnection, ctx: _Context) -> None:
     dimensions = [t for t in _creation_order(ctx) if t in referenced]
     # A fact keyed by day has its changed days merged row by row (most of a rebuilt
     # window's rows come back as they were, and each row deleted and inserted again costs
-    # its key's index, which grows with history); another's are replaced.
+    # its key's index, which grows with history); another's are replaced. Not one with a
+    # declared foreign key: its rows kept until the upsert would still reference the
+    # dimension keys deleted before it.
     merged = {
         t
         for t in facts
         if ctx.plan[t].mode == CHANGED_DAYS
-        and DATE_COLUMN in (ctx.contracts[t].primary_key if t in ctx.contracts else ())
+        and (contract := ctx.contracts.get(t)) is not None
+        and DATE_COLUMN in contract.primary_key
+        and not any(key.declared for key in contract.foreign_keys)
     }
     for table in facts:
         change = ctx.plan[table]
@@ -958,7 +962,7 @@ class _FileCopy:
 
     def __init__(self, source: Path, target: Path) -> None:
         self.target = target
-        self._error: OSError | None = None
+        self._error: Exception | None = None
         self._thread: threading.Thread | None = None
         self._held: bool | None = None
         if source.is_file():
@@ -970,7 +974,7 @@ class _FileCopy:
     def _copy(self, source: Path) -> None:
         try:
             shutil.copyfile(source, self.target)
-        except OSError as error:
+        except Exception as error:  # reported by wait(), which the publish always calls
             self._error = error
 
     def wait(self) -> bool:
@@ -1428,11 +1432,13 @@ def publish(settings: Settings, run_id: str, *, synthetic: bool) -> Publication:
         published_at = datetime.now(tz=UTC)
         staging_path = _temporary_path(settings.serving_path, run_id)
         staging_parquet = _temporary_path(parquet_dir / "publication", run_id)
-        # Started first, used (or discarded) once the publication is planned.
-        file_copy = _FileCopy(settings.serving_path, staging_path)
-        # No progress bar: a long copy would draw it on the task's (or caller's) stdout.
         con = open_duckdb(settings)
+        file_copy: _FileCopy | None = None
         try:
+            # Started first, used (or discarded) once the publication is planned; always
+            # waited for (finally) before the staging path is removed.
+            file_copy = _FileCopy(settings.serving_path, staging_path)
+            # No progress bar: a long copy would draw it on the task's (or caller's) stdout.
             con.execute("set enable_progress_bar = false")
             # Arrow tags timestamps with a time zone in the session's zone, which DuckDB takes
             # from the host: the Parquet files must say UTC whatever host publishes them.
@@ -1462,7 +1468,8 @@ def publish(settings: Settings, run_id: str, *, synthetic: bool) -> Publication:
             _maintain_lake(con, settings)
         finally:
             con.close()
-            file_copy.wait()
+            if file_copy is not None:
+                file_copy.wait()
             _remove_quietly(staging_path, Path(f"{staging_path}.wal"), staging_parquet)
         _remove_flat_parquet_files(parquet_dir, tuple(ctx.columns))
         removed = prune_parquet_versions(

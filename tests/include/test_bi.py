@@ -417,6 +417,23 @@ def test_duckdb_1_1_opens_the_published_copy_and_reads_every_mart(
         pytest.fail(f"{OLD_DUCKDB_PYTHON} is missing: `make old-duckdb` (part of make test)")
     settings = copied_built_warehouse
     publish(settings, "run-old-client", synthetic=True)
+    # The next day's publish updates the file in place (rows merged on their keys): the old
+    # client must read that file too, not only one built whole.
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        (last,) = con.execute(
+            "select max(metric_date) from marts.fct_executive_reach_daily"
+        ).fetchone()
+        con.execute(
+            "update marts.fct_executive_reach_daily set followers = followers + 1 "
+            "where metric_date = ?",
+            [last],
+        )
+        con.execute(
+            "insert into audit.incremental_windows (invocation_id, model_name, rebuild_from, "
+            "recorded_at) values ('daily-build', 'fct_executive_reach_daily', ?, now())",
+            [last],
+        )
+    assert not publish(settings, "run-old-client-2", synthetic=True).serving_file_rebuilt
     with duckdb.connect(str(settings.serving_path), read_only=True) as con:
         expected = {
             name: con.execute(f'select count(*) from marts."{name}"').fetchone()[0]

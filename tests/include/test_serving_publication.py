@@ -460,14 +460,28 @@ def test_a_daily_publish_merges_the_changed_days_row_by_row_into_the_single_file
     copied_built_warehouse: Settings,
 ) -> None:
     """Rows of the rebuilt days that dbt dropped leave the single file, changed ones are
-    updated, new ones added, unchanged ones stay as they were; older days are untouched."""
+    updated, new ones added; the rows dbt gave back unchanged are not written again (their
+    row ids stay), and older days are untouched."""
     settings = copied_built_warehouse
     publish(settings, "run-1", synthetic=True)
     since = simulate_daily_build(settings)
+    key = "executive_id, platform, metric_date"
     with duckdb.connect(str(settings.warehouse_path)) as con:
-        key = "executive_id, platform, metric_date"
+        # One platform's rebuilt days come back as they were.
+        (platform,) = con.execute(f"select min(platform) from marts.{FACT}").fetchone()
+        con.execute(
+            f"update marts.{FACT} set followers = followers - 7 "
+            "where metric_date >= ? and platform = ?",
+            [since, platform],
+        )
+        unchanged = con.execute(
+            f"select {key} from marts.{FACT} where metric_date >= ? and platform = ? order by all",
+            [since, platform],
+        ).fetchall()
         gone = con.execute(
-            f"select {key} from marts.{FACT} where metric_date = ? order by all limit 2", [since]
+            f"select {key} from marts.{FACT} where metric_date = ? and platform != ? "
+            "order by all limit 2",
+            [since, platform],
         ).fetchall()
         for row in gone:
             con.execute(
@@ -479,24 +493,27 @@ def test_a_daily_publish_merges_the_changed_days_row_by_row_into_the_single_file
             f"insert into marts.{FACT} select * replace (metric_date + 1 as metric_date) "
             f"from marts.{FACT} where metric_date = (select max(metric_date) from marts.{FACT})"
         )
-    with duckdb.connect(str(settings.serving_path), read_only=True) as served:
-        before = rows(served, f"(select * from marts.{FACT} where metric_date < '{since}')")
+    assert unchanged
+    assert gone
+
+    def served_rows(where: str) -> list[tuple]:
+        with duckdb.connect(str(settings.serving_path), read_only=True) as served:
+            return served.execute(
+                f"select rowid, {key} from marts.{FACT} where {where} order by all", [since]
+            ).fetchall()
+
+    before_window = served_rows("metric_date < ?")
+    kept = [row for row in served_rows("metric_date >= ?") if tuple(row[1:]) in set(unchanged)]
 
     publication = publish(settings, "run-2", synthetic=True)
 
     assert publication.changes[FACT] == f"{CHANGED_DAYS} from {since}"
     assert not publication.serving_file_rebuilt
     assert_served_equals_working(settings)
-    with duckdb.connect(str(settings.serving_path), read_only=True) as served:
-        assert rows(served, f"(select * from marts.{FACT} where metric_date < '{since}')") == (
-            before
-        )
-        for row in gone:
-            assert not served.execute(
-                f"select count(*) from marts.{FACT} where executive_id = ? and platform = ? "
-                "and metric_date = ?",
-                list(row),
-            ).fetchone()[0]
+    assert served_rows("metric_date < ?") == before_window
+    after = served_rows("metric_date >= ?")
+    assert [row for row in after if tuple(row[1:]) in set(unchanged)] == kept
+    assert not {tuple(row[1:]) for row in after} & set(gone)
 
 
 def test_a_serving_file_that_cannot_be_copied_is_built_whole(
@@ -510,7 +527,8 @@ def test_a_serving_file_that_cannot_be_copied_is_built_whole(
     publish(settings, "run-1", synthetic=True)
     simulate_daily_build(settings)
 
-    def no_space(source: object, target: object) -> None:
+    def no_space(source: Path, target: Path) -> None:
+        target.write_bytes(source.read_bytes()[:4096])  # part of it, then the disk is full
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(serving.shutil, "copyfile", no_space)
