@@ -1015,7 +1015,6 @@ def _stage_file(
     if not incremental:
         if update is not None:
             update.discard()
-        _remove_quietly(path, Path(f"{path}.wal"))
     else:
         con.execute(f"attach {quote_literal(str(path))} as {FILE_ALIAS}")
         held = _previous(con, FILE_ALIAS)
