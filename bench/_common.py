@@ -6,12 +6,13 @@ import dataclasses
 import json
 import os
 import shutil
+import sqlite3
 import statistics
 import subprocess
 import sys
 import time
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -218,11 +219,12 @@ def record_initial_build(settings: Settings) -> None:
         )
 
 
-def published_bench_warehouses(root: Path) -> dict[str, Settings]:
+def published_bench_warehouses(root: Path, *, parse: bool = True) -> dict[str, Settings]:
     """:func:`build_bench_warehouses`, each then gated and published once in full, as the
     pipeline does after a first build (untimed, run id ``bench-initial``, each in a fresh
     process); the published folders are cached too, so a later benchmark that starts from
-    them skips the build, the full gate and the full publish."""
+    them skips the build, the full gate and the full publish (with ``parse=False`` a copy
+    is not parsed by dbt: for a caller that only reads the published forms)."""
     from social_leadership.serving_lake import follow_moved_data_dir
 
     clear_path_settings()
@@ -231,7 +233,7 @@ def published_bench_warehouses(root: Path) -> dict[str, Settings]:
     if cache is not None and all((cache / f"{label}-published").is_dir() for label in labels):
         published = {}
         for label in labels:
-            settings = _from_cache(cache, f"{label}-published", root)
+            settings = _from_cache(cache, f"{label}-published", root, parse=parse)
             assert settings is not None
             # The catalog names the data folder it was published in (the cache's source).
             follow_moved_data_dir(settings.serving_lake_path, settings.serving_lake_data_dir)
@@ -277,8 +279,9 @@ def _cache_dir() -> Path | None:
     return Path(os.environ[CACHE_VARIABLE]) if os.environ.get(CACHE_VARIABLE) else None
 
 
-def _from_cache(cache: Path | None, key: str, root: Path) -> Settings | None:
-    """The cached folder ``key`` copied to ``root / <label>`` (its settings), or None."""
+def _from_cache(cache: Path | None, key: str, root: Path, *, parse: bool = True) -> Settings | None:
+    """The cached folder ``key`` copied to ``root / <label>`` (its settings), or None;
+    ``parse=False`` for a caller that runs no dbt on it."""
     from social_leadership.settings import load_settings
 
     cached = cache / key if cache is not None else None
@@ -294,7 +297,8 @@ def _from_cache(cache: Path | None, key: str, root: Path) -> Settings | None:
     # timed build of the copy would parse the whole project again (4-10 s: the first
     # Airflow round of dbt_in_airflow on the 3-year copy took 22.8 and 25.4 s against
     # 15.8-19.9 s for the others).
-    run_dbt(["parse"], settings)
+    if parse:
+        run_dbt(["parse"], settings)
     print(
         f"{label}: {'published' if key != label else 'built'} warehouse copied from "
         "this run's cache",
@@ -415,6 +419,88 @@ def demo_pipeline_run(root: Path) -> tuple[Settings, Path]:
     else:
         _to_cache(cache, DEMO_RUN, root)
     return settings, airflow_home
+
+
+# The dbt stage of a warehouse_build run: its dbt task instances, first start to last end.
+DBT_TASKS = ("dbt_build", "dbt_nodes", "dbt_node")
+
+
+def dbt_stage_seconds(airflow_db: Path) -> tuple[float, int]:
+    """The latest warehouse_build run's dbt stage (seconds: first start to last end of
+    :data:`DBT_TASKS`, less any other task that ran in between) and its dbt task
+    instances, read from the Airflow metadata DB."""
+    with sqlite3.connect(airflow_db) as meta:
+        rows = meta.execute(
+            """
+            select task_id, start_date, end_date from task_instance
+            where dag_id = 'warehouse_build' and run_id = (
+                select run_id from dag_run where dag_id = 'warehouse_build'
+                order by id desc limit 1
+            ) and start_date is not null and end_date is not null
+            """
+        ).fetchall()
+    spans = [(task, datetime.fromisoformat(s), datetime.fromisoformat(e)) for task, s, e in rows]
+    dbt = [(start, end) for task, start, end in spans if task in DBT_TASKS]
+    first, last = min(start for start, _ in dbt), max(end for _, end in dbt)
+    others = sum(
+        (end - start).total_seconds()
+        for task, start, end in spans
+        if task not in DBT_TASKS and start >= first and end <= last
+    )
+    return (last - first).total_seconds() - others, len(dbt)
+
+
+DEMO_ROUNDS = 3
+
+
+def demo_rounds(root: Path) -> list[dict[str, Any]]:
+    """The demo warehouse's daily rounds, shared by pipeline_overhead and dbt_in_airflow
+    (the first to run measures them, the run's cache keeps them).
+
+    After :func:`demo_pipeline_run` and one untimed ``dbt build`` alone, each of
+    :data:`DEMO_ROUNDS` rounds runs, which goes first alternating, (a) the whole pipeline
+    as ``make run`` does (:func:`run_pipeline`: every DAG through ``airflow dags test``
+    against the sandbox) and (b) ``dbt build`` alone on the warehouse it produced. Per
+    round: the pipeline's seconds (``pipeline``, and per DAG in ``dags``), the dbt stage
+    of its warehouse_build run as Airflow ran it (``dbt_stage``, :func:`dbt_stage_seconds`,
+    with ``dbt_instances``) and the build alone (``plain``)."""
+    return cached_measurement("demo-rounds", lambda: _measure_demo_rounds(root))
+
+
+def _measure_demo_rounds(root: Path) -> list[dict[str, Any]]:
+    from social_leadership.dbt_runner import run_dbt
+    from social_leadership.demo.run import run_pipeline
+
+    settings, airflow_home = demo_pipeline_run(root)
+    # The first run's build was a full refresh: every timed build is the daily one.
+    started = time.perf_counter()
+    run_dbt(["build"], settings)
+    print(f"demo warm-up: dbt build alone {time.perf_counter() - started:.1f}s", flush=True)
+    rounds: list[dict[str, Any]] = []
+    for round_no in range(1, DEMO_ROUNDS + 1):
+        measured: dict[str, Any] = {}
+        # Alternating which side goes first, so a drift in the machine's load hits both.
+        for side in ("pipeline", "plain") if round_no % 2 else ("plain", "pipeline"):
+            if side == "pipeline":
+                dags = run_pipeline(settings, airflow_home, echo=False)
+                measured["pipeline"] = dags["total"]
+                measured["dags"] = dags
+                stage, instances = dbt_stage_seconds(airflow_home / "airflow.db")
+                measured["dbt_stage"], measured["dbt_instances"] = stage, instances
+            else:
+                started = time.perf_counter()
+                run_dbt(["build"], settings)
+                measured["plain"] = time.perf_counter() - started
+        rounds.append(measured)
+        dag_times = ", ".join(f"{k} {v:.1f}s" for k, v in measured["dags"].items())
+        print(
+            f"demo round {round_no}: pipeline {measured['pipeline']:.1f}s ({dag_times}), "
+            f"its dbt stage in Airflow {measured['dbt_stage']:.1f}s "
+            f"({measured['dbt_instances']} task instances); "
+            f"dbt build alone {measured['plain']:.1f}s",
+            flush=True,
+        )
+    return rounds
 
 
 def add_next_day(settings: Settings, day: date) -> None:

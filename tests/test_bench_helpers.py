@@ -189,3 +189,46 @@ def test_the_second_benchmark_to_need_the_demo_run_copies_it_and_follows_the_mov
     # dbt parses the project for the new folder before any timed build.
     assert dbt_commands == [(["parse"], settings)]
     assert "copied from this run's cache" in capsys.readouterr().out
+
+
+def test_the_dbt_stage_is_first_start_to_last_end_of_the_latest_build_less_other_tasks(
+    tmp_path,
+):
+    import sqlite3
+
+    database = tmp_path / "airflow.db"
+    with sqlite3.connect(database) as con:
+        con.execute("create table dag_run (id integer, dag_id text, run_id text)")
+        con.execute(
+            "create table task_instance "
+            "(dag_id text, run_id text, task_id text, start_date text, end_date text)"
+        )
+        con.executemany(
+            "insert into dag_run values (?, ?, ?)",
+            [
+                (1, "warehouse_build", "old"),
+                (2, "survey_ingest", "s"),
+                (3, "warehouse_build", "new"),
+            ],
+        )
+        at = "2026-12-02T10:00:{:02d}+00:00".format
+        con.executemany(
+            "insert into task_instance values ('warehouse_build', ?, ?, ?, ?)",
+            [
+                # An earlier run's dbt task, much longer: not the latest run.
+                ("old", "dbt_build", at(0), at(50)),
+                ("new", "source_freshness", at(0), at(4)),
+                ("new", "dbt_build", at(5), at(20)),
+                # Ran between dbt tasks: not part of the dbt stage.
+                ("new", "plan_check", at(21), at(23)),
+                ("new", "dbt_nodes", at(24), at(25)),
+                ("new", "dbt_node", at(25), at(26)),
+                ("new", "dbt_node", at(26), at(28)),
+                ("new", "quality_gate", at(29), at(40)),
+                # Never started: left out.
+                ("new", "publish", None, None),
+            ],
+        )
+    con.close()
+
+    assert _common.dbt_stage_seconds(database) == (28 - 5 - 2, 4)

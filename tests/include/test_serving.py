@@ -228,6 +228,35 @@ def test_no_marts_fails_and_keeps_previous_copy(copied_built_warehouse: Settings
     } == {"run-ok"}
 
 
+def test_a_duplicated_key_fails_naming_the_table_and_key_and_keeps_previous_copy(
+    copied_built_warehouse: Settings,
+) -> None:
+    settings = copied_built_warehouse
+    publish(settings, "run-ok", synthetic=True)
+    before = settings.serving_path.read_bytes()
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        # Every fact row of one day twice: the rebuilt single file must refuse the key.
+        con.execute(
+            "insert into marts.fct_executive_reach_daily select * from "
+            "marts.fct_executive_reach_daily where metric_date = "
+            "(select max(metric_date) from marts.fct_executive_reach_daily)"
+        )
+        executive, platform, day = con.execute(
+            "select executive_id, platform, metric_date from marts.fct_executive_reach_daily "
+            "group by all having count(*) > 1 order by all limit 1"
+        ).fetchone()
+
+    with pytest.raises(duckdb.ConstraintException) as raised:
+        publish(settings, "run-duplicated", synthetic=True)
+
+    assert str(raised.value).startswith(
+        "fct_executive_reach_daily: duplicate key (executive_id, platform, metric_date) = "
+        f"({executive}, {platform}, {day}) in working.marts.fct_executive_reach_daily"
+    ), str(raised.value)
+    assert settings.serving_path.read_bytes() == before
+    assert leftovers(settings) == []
+
+
 KILLED_PUBLISH = """
 import sys
 from social_leadership.serving import publish
