@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -378,46 +379,24 @@ def clear_path_settings() -> None:
 
 
 # The demo pipeline's first run on a new data folder (its first build, a full refresh, and
-# the demo history seeded): the first step of dbt_in_airflow and pipeline_overhead's
-# warm-up. Made once per `make bench`; the second to need it copies it from the cache.
+# the demo history seeded): the untimed start of the demo rounds (:func:`demo_rounds`).
 DEMO_RUN = "demo-run"
 
 
 def demo_pipeline_run(root: Path) -> tuple[Settings, Path]:
     """The settings and Airflow home of the demo pipeline run once in ``root / DEMO_RUN``
-    (data folder ``data``, Airflow home ``airflow_home``), copied from the run's cache
-    when an earlier benchmark made it. Cached only when its Airflow home has no
-    airflow.cfg (every path then comes from AIRFLOW_HOME when Airflow starts); a copy's
-    serving catalog is told where its data folder now is, and dbt parses the project for
-    it (untimed), so the copy runs as the original would."""
-    from social_leadership.dbt_runner import run_dbt
+    (data folder ``data``, Airflow home ``airflow_home``)."""
     from social_leadership.demo.run import run_pipeline
-    from social_leadership.serving_lake import follow_moved_data_dir
     from social_leadership.settings import load_settings
 
     clear_path_settings()
     folder = root / DEMO_RUN
     airflow_home = folder / "airflow_home"
-    cache = _cache_dir()
-    copied = cache is not None and (cache / DEMO_RUN).is_dir()
-    if copied:
-        shutil.copytree(cache / DEMO_RUN, folder, symlinks=True)
     os.environ["SLW_DATA_DIR"] = str(folder / "data")
     settings = load_settings()
-    if copied:
-        follow_moved_data_dir(settings.serving_lake_path, settings.serving_lake_data_dir)
-        # The saved parse names the folder it was made in: dbt would parse again in the
-        # first timed build.
-        run_dbt(["parse"], settings)
-        print("demo: pipeline run copied from this run's cache", flush=True)
-        return settings, airflow_home
     started = time.perf_counter()
     run_pipeline(settings, airflow_home, echo=False)
     print(f"demo: pipeline run in {time.perf_counter() - started:.1f}s", flush=True)
-    if (airflow_home / "airflow.cfg").exists():
-        print("demo: not cached, its airflow.cfg would name this folder", flush=True)
-    else:
-        _to_cache(cache, DEMO_RUN, root)
     return settings, airflow_home
 
 
@@ -429,7 +408,7 @@ def dbt_stage_seconds(airflow_db: Path) -> tuple[float, int]:
     """The latest warehouse_build run's dbt stage (seconds: first start to last end of
     :data:`DBT_TASKS`, less any other task that ran in between) and its dbt task
     instances, read from the Airflow metadata DB."""
-    with sqlite3.connect(airflow_db) as meta:
+    with contextlib.closing(sqlite3.connect(airflow_db)) as meta:
         rows = meta.execute(
             """
             select task_id, start_date, end_date from task_instance
@@ -492,15 +471,18 @@ def _measure_demo_rounds(root: Path) -> list[dict[str, Any]]:
                 run_dbt(["build"], settings)
                 measured["plain"] = time.perf_counter() - started
         rounds.append(measured)
-        dag_times = ", ".join(f"{k} {v:.1f}s" for k, v in measured["dags"].items())
-        print(
-            f"demo round {round_no}: pipeline {measured['pipeline']:.1f}s ({dag_times}), "
-            f"its dbt stage in Airflow {measured['dbt_stage']:.1f}s "
-            f"({measured['dbt_instances']} task instances); "
-            f"dbt build alone {measured['plain']:.1f}s",
-            flush=True,
-        )
+        print(f"demo round {round_no}: {describe_demo_round(measured)}", flush=True)
     return rounds
+
+
+def describe_demo_round(measured: dict[str, Any]) -> str:
+    """One demo round as the benchmarks print it."""
+    dag_times = ", ".join(f"{k} {v:.1f}s" for k, v in measured["dags"].items() if k != "total")
+    return (
+        f"pipeline {measured['pipeline']:.1f}s ({dag_times}), its dbt stage in Airflow "
+        f"{measured['dbt_stage']:.1f}s ({measured['dbt_instances']} task instances); "
+        f"dbt build alone {measured['plain']:.1f}s"
+    )
 
 
 def add_next_day(settings: Settings, day: date) -> None:

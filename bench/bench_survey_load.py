@@ -83,7 +83,7 @@ def main() -> int:
         for round_no in range(1, ROUNDS + 1):
             warehouse = folder / f"loader-{round_no}.duckdb"
             # The loader loads into a warehouse that exists (the pipeline's): its schema is
-            # created first, untimed, as read_csv's side gets an empty DuckDB file.
+            # created first, untimed. read_csv's side creates its new, empty file, timed.
             with connect(warehouse):
                 pass
             baseline = folder / f"baseline-{round_no}.duckdb"

@@ -819,44 +819,39 @@ def _creation_order(ctx: _Context) -> list[str]:
 
 
 def _build_file(con: duckdb.DuckDBPyConnection, ctx: _Context) -> None:
+    """Create and fill every table of a new single file, inside the caller's transaction;
+    on an error the caller leaves the file's schema (``use memory``)."""
     con.execute(f"create schema {FILE_ALIAS}.{MARTS_SCHEMA}")
     con.execute(f"use {FILE_ALIAS}.{MARTS_SCHEMA}")
-    # Tables a declared foreign key references: DuckDB 1.5 fails an insert that checks a
-    # key added by ALTER TABLE in the same transaction (an internal error), so they are
-    # created with their keys, as are the tables that declare one (it cannot be added).
-    referenced = {
-        key.references
-        for contract in ctx.contracts.values()
-        for key in contract.foreign_keys
-        if key.declared
-    }
-    try:
-        for table in _creation_order(ctx):
-            contract = ctx.contracts.get(table)
-            # A primary key added once the rows are in costs about a third less than one
-            # kept up row by row (3-year bench warehouse: the daily fact's 11 million rows
-            # 15-20 s against 26-28 s, insert and commit).
-            key_after = (
-                contract is not None
-                and bool(contract.primary_key)
-                and table not in referenced
-                and not any(key.declared for key in contract.foreign_keys)
-            )
-            definition = table_definition(ctx.columns[table], contract, keys=not key_after)
-            con.execute(f"create table {quote_identifier(table)} ({definition})")
+    # A table other marts reference is created with its keys: DuckDB 1.5 fails an insert
+    # that checks a foreign key against a primary key added by ALTER TABLE in the same
+    # transaction (an internal error). A table that declares a foreign key keeps its keys in
+    # its CREATE TABLE too (DuckDB cannot add a foreign key later).
+    referenced = referenced_tables(ctx.contracts)
+    for table in _creation_order(ctx):
+        contract = ctx.contracts.get(table)
+        # A primary key added once the rows are in costs about a third less than one kept
+        # up row by row (3-year bench warehouse: the daily fact's 11 million rows 15-20 s
+        # against 26-28 s, insert and commit). DuckDB checks it at commit.
+        key_after = (
+            contract is not None
+            and bool(contract.primary_key)
+            and table not in referenced
+            and not any(key.declared for key in contract.foreign_keys)
+        )
+        definition = table_definition(ctx.columns[table], contract, keys=not key_after)
+        con.execute(f"create table {quote_identifier(table)} ({definition})")
+        con.execute(
+            f"insert into {_mart(FILE_ALIAS, table)} by name "
+            f"select * from {_mart(WORKING_ALIAS, table)}"
+        )
+        if key_after:
             con.execute(
-                f"insert into {_mart(FILE_ALIAS, table)} by name "
-                f"select * from {_mart(WORKING_ALIAS, table)}"
+                f"alter table {quote_identifier(table)} "
+                f"add primary key ({_column_list(contract.primary_key)})"
             )
-            if key_after:
-                # Checked at commit: a duplicate fails the transaction (see _stage_file).
-                con.execute(
-                    f"alter table {quote_identifier(table)} "
-                    f"add primary key ({_column_list(contract.primary_key)})"
-                )
-        _ensure_publication_tables(con, FILE_ALIAS, keys=True)
-    finally:
-        con.execute("use memory")
+    _ensure_publication_tables(con, FILE_ALIAS, keys=True)
+    con.execute("use memory")
     if ctx.previous is not None:
         for table in PUBLICATION_TABLES:
             con.execute(
@@ -864,23 +859,33 @@ def _build_file(con: duckdb.DuckDBPyConnection, ctx: _Context) -> None:
             )
 
 
+class DuplicateKeyError(duckdb.ConstraintException):
+    """A mart of the working warehouse repeats its primary key: no serving file can hold
+    it, so the publish stops without building the file again."""
+
+
 def _duplicate_key(con: duckdb.DuckDBPyConnection, ctx: _Context) -> str | None:
     """The first mart of the working warehouse whose rows repeat a primary key, with one
-    repeated key; None when every key is unique. Asked only once a write failed."""
-    for table, contract in sorted(ctx.contracts.items()):
-        if not contract.primary_key:
-            continue
-        columns = _column_list(contract.primary_key)
-        duplicate = con.execute(
-            f"select {columns} from {_mart(WORKING_ALIAS, table)} group by all "
-            "having count(*) > 1 order by all limit 1"
-        ).fetchone()
-        if duplicate is not None:
-            return (
-                f"{table}: duplicate key ({', '.join(contract.primary_key)}) = "
-                f"({', '.join(map(str, duplicate))}) in {WORKING_ALIAS}.{MARTS_SCHEMA}.{table}: "
-                "a mart's primary key must be unique (its dbt tests say so too)"
-            )
+    repeated key; None when every key is unique, or when the search itself fails (logged:
+    the caller then raises the error it had). Asked only once a write failed."""
+    try:
+        for table, contract in sorted(ctx.contracts.items()):
+            if not contract.primary_key:
+                continue
+            columns = _column_list(contract.primary_key)
+            duplicate = con.execute(
+                f"select {columns} from {_mart(WORKING_ALIAS, table)} group by all "
+                "having count(*) > 1 order by all limit 1"
+            ).fetchone()
+            if duplicate is not None:
+                return (
+                    f"{table}: duplicate key ({', '.join(contract.primary_key)}) = "
+                    f"({', '.join(map(repr, duplicate))}) in "
+                    f"{WORKING_ALIAS}.{MARTS_SCHEMA}.{table}: "
+                    "a mart's primary key must be unique (its dbt tests say so too)"
+                )
+    except duckdb.Error as error:
+        log.warning("could not look for a repeated key in the marts: %s", error)
     return None
 
 
@@ -1089,12 +1094,17 @@ def _stage_file(
         except (duckdb.ConstraintException, duckdb.TransactionException) as error:
             # DuckDB names the key but not the table (and a key added after the insert
             # fails only the commit): say which mart repeats which key.
+            con.execute("use memory")
             duplicate = _duplicate_key(con, ctx)
             if duplicate is None:
                 raise
-            raise duckdb.ConstraintException(duplicate) from error
+            raise DuplicateKeyError(duplicate) from error
         mismatched = [t for t in ctx.plan if _count(con, FILE_ALIAS, t) != ctx.counts[t]]
         if mismatched:
+            # A merge on the key keeps one of a mart's repeated rows: no rebuild would help.
+            duplicate = _duplicate_key(con, ctx)
+            if duplicate is not None:
+                raise DuplicateKeyError(duplicate)
             raise _FileMismatchError(
                 f"serving file rows differ from the warehouse for {', '.join(mismatched)}"
             )
@@ -1102,6 +1112,9 @@ def _stage_file(
         # temporary name would not follow it.
         con.execute(f"checkpoint {FILE_ALIAS}")
     finally:
+        # Out of the file's schema (which _build_file entered) whatever happened: the
+        # default database cannot be detached.
+        con.execute("use memory")
         con.execute(f"detach {FILE_ALIAS}")
     return not incremental
 
@@ -1506,6 +1519,9 @@ def publish(settings: Settings, run_id: str, *, synthetic: bool) -> Publication:
             parquet_files = _stage_parquet(con, staging_parquet, parquet_dir, ctx)
             try:
                 rebuilt = _stage_file(con, staging_path, ctx, update=file_copy)
+            except DuplicateKeyError:
+                # The warehouse's rows, not the copy, are at fault: a whole build fails too.
+                raise
             except (duckdb.ConstraintException, _FileMismatchError) as error:
                 log.warning("updating the serving file failed (%s): rebuilding it", error)
                 _remove_quietly(staging_path, Path(f"{staging_path}.wal"))

@@ -17,6 +17,7 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
+from social_leadership import serving
 from social_leadership.serving import (
     CURRENT_FILE,
     CURRENT_LINK,
@@ -228,32 +229,75 @@ def test_no_marts_fails_and_keeps_previous_copy(copied_built_warehouse: Settings
     } == {"run-ok"}
 
 
-def test_a_duplicated_key_fails_naming_the_table_and_key_and_keeps_previous_copy(
-    copied_built_warehouse: Settings,
+def _publish_fails_naming_the_repeated_key(
+    settings: Settings, table: str, key: tuple[str, ...], repeated: str
 ) -> None:
-    settings = copied_built_warehouse
+    """Publish once, add ``repeated`` (a SELECT of rows already in ``table``) to the
+    working mart, and check that the next publish fails at once naming the mart and one
+    repeated key, leaving the previous publication as it was."""
     publish(settings, "run-ok", synthetic=True)
     before = settings.serving_path.read_bytes()
     with duckdb.connect(str(settings.warehouse_path)) as con:
-        # Every fact row of one day twice: the rebuilt single file must refuse the key.
-        con.execute(
-            "insert into marts.fct_executive_reach_daily select * from "
-            "marts.fct_executive_reach_daily where metric_date = "
-            "(select max(metric_date) from marts.fct_executive_reach_daily)"
-        )
-        executive, platform, day = con.execute(
-            "select executive_id, platform, metric_date from marts.fct_executive_reach_daily "
-            "group by all having count(*) > 1 order by all limit 1"
+        con.execute(f"insert into marts.{table} {repeated}")
+        expected = con.execute(
+            f"select {', '.join(key)} from marts.{table} group by all "
+            "having count(*) > 1 order by all limit 1"
         ).fetchone()
-
-    with pytest.raises(duckdb.ConstraintException) as raised:
-        publish(settings, "run-duplicated", synthetic=True)
+    builds = []
+    original = serving._build_file
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(serving, "_build_file", lambda *a: builds.append(1) or original(*a))
+        with pytest.raises(serving.DuplicateKeyError) as raised:
+            publish(settings, "run-duplicated", synthetic=True)
 
     assert str(raised.value).startswith(
-        "fct_executive_reach_daily: duplicate key (executive_id, platform, metric_date) = "
-        f"({executive}, {platform}, {day}) in working.marts.fct_executive_reach_daily"
+        f"{table}: duplicate key ({', '.join(key)}) = "
+        f"({', '.join(map(repr, expected))}) in working.marts.{table}"
     ), str(raised.value)
+    # The copy's update failed on the key: the file is not built whole again, in vain.
+    assert builds == []
     assert settings.serving_path.read_bytes() == before
+    assert leftovers(settings) == []
+
+
+def test_a_fact_with_a_repeated_key_fails_the_publish_naming_the_mart_and_key(
+    copied_built_warehouse: Settings,
+) -> None:
+    # Its key is added once its rows are in: DuckDB finds the repeat at commit.
+    _publish_fails_naming_the_repeated_key(
+        copied_built_warehouse,
+        "fct_executive_reach_daily",
+        ("executive_id", "platform", "metric_date"),
+        "select * from marts.fct_executive_reach_daily where metric_date = "
+        "(select max(metric_date) from marts.fct_executive_reach_daily)",
+    )
+
+
+def test_a_dimension_with_a_repeated_key_fails_the_publish_naming_the_mart_and_key(
+    copied_built_warehouse: Settings,
+) -> None:
+    # Referenced by the facts' foreign keys, it is created with its key: the insert fails.
+    _publish_fails_naming_the_repeated_key(
+        copied_built_warehouse,
+        "dim_sector",
+        ("sector_name",),
+        "select * from marts.dim_sector order by all limit 1",
+    )
+
+
+def test_a_first_publish_with_a_repeated_key_fails_naming_the_mart_and_key(
+    copied_built_warehouse: Settings,
+) -> None:
+    settings = copied_built_warehouse
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        con.execute("insert into marts.dim_sector select * from marts.dim_sector limit 1")
+
+    with pytest.raises(
+        serving.DuplicateKeyError, match=r"^dim_sector: duplicate key \(sector_name\)"
+    ):
+        publish(settings, "run-first", synthetic=True)
+
+    assert not settings.serving_path.exists()
     assert leftovers(settings) == []
 
 
