@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import os
 import shutil
-import sqlite3
 import statistics
 import subprocess
 import sys
 import time
 from collections.abc import Callable
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -379,110 +377,47 @@ def clear_path_settings() -> None:
 
 
 # The demo pipeline's first run on a new data folder (its first build, a full refresh, and
-# the demo history seeded): the untimed start of the demo rounds (:func:`demo_rounds`).
+# the demo history seeded): the first step of dbt_in_airflow and pipeline_overhead's
+# warm-up. Made once per `make bench`; the second to need it copies it from the cache.
 DEMO_RUN = "demo-run"
 
 
 def demo_pipeline_run(root: Path) -> tuple[Settings, Path]:
     """The settings and Airflow home of the demo pipeline run once in ``root / DEMO_RUN``
-    (data folder ``data``, Airflow home ``airflow_home``)."""
+    (data folder ``data``, Airflow home ``airflow_home``), copied from the run's cache
+    when an earlier benchmark made it. Cached only when its Airflow home has no
+    airflow.cfg (every path then comes from AIRFLOW_HOME when Airflow starts); a copy's
+    serving catalog is told where its data folder now is, and dbt parses the project for
+    it (untimed), so the copy runs as the original would."""
+    from social_leadership.dbt_runner import run_dbt
     from social_leadership.demo.run import run_pipeline
+    from social_leadership.serving_lake import follow_moved_data_dir
     from social_leadership.settings import load_settings
 
     clear_path_settings()
     folder = root / DEMO_RUN
     airflow_home = folder / "airflow_home"
+    cache = _cache_dir()
+    copied = cache is not None and (cache / DEMO_RUN).is_dir()
+    if copied:
+        shutil.copytree(cache / DEMO_RUN, folder, symlinks=True)
     os.environ["SLW_DATA_DIR"] = str(folder / "data")
     settings = load_settings()
+    if copied:
+        follow_moved_data_dir(settings.serving_lake_path, settings.serving_lake_data_dir)
+        # The saved parse names the folder it was made in: dbt would parse again in the
+        # first timed build.
+        run_dbt(["parse"], settings)
+        print("demo: pipeline run copied from this run's cache", flush=True)
+        return settings, airflow_home
     started = time.perf_counter()
     run_pipeline(settings, airflow_home, echo=False)
     print(f"demo: pipeline run in {time.perf_counter() - started:.1f}s", flush=True)
+    if (airflow_home / "airflow.cfg").exists():
+        print("demo: not cached, its airflow.cfg would name this folder", flush=True)
+    else:
+        _to_cache(cache, DEMO_RUN, root)
     return settings, airflow_home
-
-
-# The dbt stage of a warehouse_build run: its dbt task instances, first start to last end.
-DBT_TASKS = ("dbt_build", "dbt_nodes", "dbt_node")
-
-
-def dbt_stage_seconds(airflow_db: Path) -> tuple[float, int]:
-    """The latest warehouse_build run's dbt stage (seconds: first start to last end of
-    :data:`DBT_TASKS`, less any other task that ran in between) and its dbt task
-    instances, read from the Airflow metadata DB."""
-    with contextlib.closing(sqlite3.connect(airflow_db)) as meta:
-        rows = meta.execute(
-            """
-            select task_id, start_date, end_date from task_instance
-            where dag_id = 'warehouse_build' and run_id = (
-                select run_id from dag_run where dag_id = 'warehouse_build'
-                order by id desc limit 1
-            ) and start_date is not null and end_date is not null
-            """
-        ).fetchall()
-    spans = [(task, datetime.fromisoformat(s), datetime.fromisoformat(e)) for task, s, e in rows]
-    dbt = [(start, end) for task, start, end in spans if task in DBT_TASKS]
-    first, last = min(start for start, _ in dbt), max(end for _, end in dbt)
-    others = sum(
-        (end - start).total_seconds()
-        for task, start, end in spans
-        if task not in DBT_TASKS and start >= first and end <= last
-    )
-    return (last - first).total_seconds() - others, len(dbt)
-
-
-DEMO_ROUNDS = 3
-
-
-def demo_rounds(root: Path) -> list[dict[str, Any]]:
-    """The demo warehouse's daily rounds, shared by pipeline_overhead and dbt_in_airflow
-    (the first to run measures them, the run's cache keeps them).
-
-    After :func:`demo_pipeline_run` and one untimed ``dbt build`` alone, each of
-    :data:`DEMO_ROUNDS` rounds runs, which goes first alternating, (a) the whole pipeline
-    as ``make run`` does (:func:`run_pipeline`: every DAG through ``airflow dags test``
-    against the sandbox) and (b) ``dbt build`` alone on the warehouse it produced. Per
-    round: the pipeline's seconds (``pipeline``, and per DAG in ``dags``), the dbt stage
-    of its warehouse_build run as Airflow ran it (``dbt_stage``, :func:`dbt_stage_seconds`,
-    with ``dbt_instances``) and the build alone (``plain``)."""
-    return cached_measurement("demo-rounds", lambda: _measure_demo_rounds(root))
-
-
-def _measure_demo_rounds(root: Path) -> list[dict[str, Any]]:
-    from social_leadership.dbt_runner import run_dbt
-    from social_leadership.demo.run import run_pipeline
-
-    settings, airflow_home = demo_pipeline_run(root)
-    # The first run's build was a full refresh: every timed build is the daily one.
-    started = time.perf_counter()
-    run_dbt(["build"], settings)
-    print(f"demo warm-up: dbt build alone {time.perf_counter() - started:.1f}s", flush=True)
-    rounds: list[dict[str, Any]] = []
-    for round_no in range(1, DEMO_ROUNDS + 1):
-        measured: dict[str, Any] = {}
-        # Alternating which side goes first, so a drift in the machine's load hits both.
-        for side in ("pipeline", "plain") if round_no % 2 else ("plain", "pipeline"):
-            if side == "pipeline":
-                dags = run_pipeline(settings, airflow_home, echo=False)
-                measured["pipeline"] = dags["total"]
-                measured["dags"] = dags
-                stage, instances = dbt_stage_seconds(airflow_home / "airflow.db")
-                measured["dbt_stage"], measured["dbt_instances"] = stage, instances
-            else:
-                started = time.perf_counter()
-                run_dbt(["build"], settings)
-                measured["plain"] = time.perf_counter() - started
-        rounds.append(measured)
-        print(f"demo round {round_no}: {describe_demo_round(measured)}", flush=True)
-    return rounds
-
-
-def describe_demo_round(measured: dict[str, Any]) -> str:
-    """One demo round as the benchmarks print it."""
-    dag_times = ", ".join(f"{k} {v:.1f}s" for k, v in measured["dags"].items() if k != "total")
-    return (
-        f"pipeline {measured['pipeline']:.1f}s ({dag_times}), its dbt stage in Airflow "
-        f"{measured['dbt_stage']:.1f}s ({measured['dbt_instances']} task instances); "
-        f"dbt build alone {measured['plain']:.1f}s"
-    )
 
 
 def add_next_day(settings: Settings, day: date) -> None:

@@ -29,8 +29,8 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from _common import dbt_stage_seconds, median
-from bench_dbt_in_airflow import NOT_TIMED
+from _common import median
+from bench_dbt_in_airflow import NOT_TIMED, dbt_stage_seconds
 
 ROUNDS = 2
 NO_TELEMETRY = {
