@@ -837,7 +837,7 @@ def _build_file(con: duckdb.DuckDBPyConnection, ctx: _Context) -> None:
             contract is not None
             and bool(contract.primary_key)
             and table not in referenced
-            and not any(key.declared for key in contract.foreign_keys)
+            and not contract.declares_foreign_key
         )
         definition = table_definition(ctx.columns[table], contract, keys=not key_after)
         con.execute(f"create table {quote_identifier(table)} ({definition})")
@@ -910,7 +910,7 @@ def _update_file(con: duckdb.DuckDBPyConnection, ctx: _Context) -> None:
         if ctx.plan[t].mode == CHANGED_DAYS
         and (contract := ctx.contracts.get(t)) is not None
         and DATE_COLUMN in contract.primary_key
-        and not any(key.declared for key in contract.foreign_keys)
+        and not contract.declares_foreign_key
     }
     for table in facts:
         change = ctx.plan[table]
@@ -1094,7 +1094,6 @@ def _stage_file(
         except (duckdb.ConstraintException, duckdb.TransactionException) as error:
             # DuckDB names the key but not the table (and a key added after the insert
             # fails only the commit): say which mart repeats which key.
-            con.execute("use memory")
             duplicate = _duplicate_key(con, ctx)
             if duplicate is None:
                 raise

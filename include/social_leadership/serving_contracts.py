@@ -43,6 +43,11 @@ class MartContract:
     not_null: frozenset[str] = frozenset()
     column_descriptions: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def declares_foreign_key(self) -> bool:
+        """Whether one of its foreign keys is declared as a constraint."""
+        return any(key.declared for key in self.foreign_keys)
+
     def required_columns(self) -> frozenset[str]:
         """Columns declared NOT NULL: the primary key's and those dbt tests as not null."""
         return self.not_null | frozenset(self.primary_key)
