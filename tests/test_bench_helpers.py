@@ -1,13 +1,18 @@
 """The benchmarks' own measurements: what bench/_common.run_child reports of a child
-process, and the check that keeps bench report_growth from timing an empty report."""
+process, the check that keeps bench report_growth from timing an empty report, and the
+long-lived Airflow process of bench dbt_in_airflow's rounds."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import sqlite3
 import sys
 from datetime import date
 from pathlib import Path
+
+import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 
@@ -233,3 +238,74 @@ def test_the_dbt_stage_is_first_start_to_last_end_of_the_latest_build_less_other
     con.close()
 
     assert bench_dbt_in_airflow.dbt_stage_seconds(database) == (28 - 5 - 2, 4)
+
+
+_WORKER_DAGS = """
+import os
+
+import pendulum
+from airflow.sdk import dag, task
+
+
+@dag(schedule=None, start_date=pendulum.datetime(2026, 1, 1), catchup=False)
+def writes_its_pid():
+    @task
+    def write():
+        with open(os.environ["SLW_TEST_PID_FILE"], "a") as pids:
+            pids.write(f"{os.getpid()}\\n")
+
+    write()
+
+
+@dag(schedule=None, start_date=pendulum.datetime(2026, 1, 1), catchup=False)
+def fails():
+    @task
+    def fail():
+        raise RuntimeError("this task fails")
+
+    fail()
+
+
+writes_its_pid()
+fails()
+"""
+
+
+@pytest.mark.e2e
+def test_the_airflow_worker_runs_round_after_round_in_one_process_and_raises_on_a_failure(
+    tmp_path,
+):
+    from _airflow_worker import AirflowWorker
+
+    from social_leadership.local_airflow import airflow_environment
+
+    dags = tmp_path / "dags"
+    dags.mkdir()
+    (dags / "worker_dags.py").write_text(_WORKER_DAGS)
+    pids = tmp_path / "pids.txt"
+    env = airflow_environment(
+        tmp_path / "airflow_home",
+        {"AIRFLOW__CORE__DAGS_FOLDER": str(dags), "SLW_TEST_PID_FILE": str(pids)},
+    )
+    log = tmp_path / "worker.log"
+    with AirflowWorker(env, log) as worker:
+        worker.run(("writes_its_pid",))
+        worker.run(("writes_its_pid",))
+        with pytest.raises(RuntimeError, match=f"fails exited 1; see {re.escape(str(log))}"):
+            worker.run(("fails",))
+        worker.run(("writes_its_pid",))
+
+    # Three rounds ran in the one process the worker started; none ran in this one.
+    ran_in = pids.read_text().split()
+    assert len(ran_in) == 3
+    assert len(set(ran_in)) == 1
+    assert ran_in[0] != str(os.getpid())
+    with sqlite3.connect(tmp_path / "airflow_home" / "airflow.db") as meta:
+        states = meta.execute("select dag_id, state from dag_run order by id").fetchall()
+    assert states == [
+        ("writes_its_pid", "success"),
+        ("writes_its_pid", "success"),
+        ("fails", "failed"),
+        ("writes_its_pid", "success"),
+    ]
+    assert "this task fails" in log.read_text()

@@ -197,7 +197,7 @@ def test_a_version_before_the_history_does_not_rebuild_from_the_first_day(
 
     compiled = next(settings.dbt_target_dir.rglob("compiled/**/fct_executive_reach_daily.sql"))
     lookback = settings.gap_fill_days + settings.late_data_days
-    assert f"reach_days.metric_date >= date '{day(39 - lookback)}'" in compiled.read_text()
+    assert f"reach_with_changes.metric_date >= date '{day(39 - lookback)}'" in compiled.read_text()
     rows = query(settings.warehouse_path, FACT)
     assert len(rows) == 41
     assert {row[2] for row in rows} == {"Siemens Energy"}

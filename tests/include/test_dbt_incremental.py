@@ -361,7 +361,7 @@ def test_last_build_was_incremental_and_went_back_for_the_redeclared_history(
     # versions re-attribute every day of its series, so the build starts on its first day.
     # The first day of the first window the fact recomputes (windows are in day order).
     match = re.search(
-        r"\(reach_days\.metric_date >= date '(\d{4}-\d{2}-\d{2})'", builds.compiled_fact_sql
+        r"\(reach_with_changes\.metric_date >= date '(\d{4}-\d{2}-\d{2})'", builds.compiled_fact_sql
     )
     assert match is not None, "the last build was not incremental"
     assert date.fromisoformat(match.group(1)) <= day(20)

@@ -178,8 +178,8 @@ def test_the_imported_month_and_the_days_derived_from_it_are_rebuilt_not_all(
     # The month, then 7 days of gap fill and 28 days of follower changes derived from it.
     derived_until = MONTH[1] + timedelta(days=7 + 28)
     window = re.search(
-        r"\(reach_days\.metric_date >= date '([\d-]+)' "
-        r"and reach_days\.metric_date <= date '([\d-]+)'\)",
+        r"\(reach_with_changes\.metric_date >= date '([\d-]+)' "
+        r"and reach_with_changes\.metric_date <= date '([\d-]+)'\)",
         builds.compiled_fact_sql,
     )
     assert window is not None, "the second build did not rebuild a window with an end"

@@ -73,39 +73,40 @@ executives as (
     select * from {{ ref('dim_executive') }}
 ),
 
-with_changes as (
+-- Each change reads the same account's count exactly 1, 7 or 28 calendar days earlier:
+-- a range frame of that one day, empty (a null change) when the day is missing. One sort
+-- per account serves all three, where self-joins built three hash tables of the series
+-- (a 3-year full build: 18-20 s against 32-33 s, the same rows). The days before the
+-- windows are only read for these changes.
+reach_with_changes as (
     select
-        reach_days.executive_id,
-        reach_days.platform,
-        reach_days.metric_date,
-        reach_days.account_handle,
-        reach_days.followers,
-        reach_days.following,
-        reach_days.posts,
-        reach_days.followers - day_before.followers as followers_change_1d,
-        reach_days.followers - week_before.followers as followers_change_7d,
-        reach_days.followers - four_weeks_before.followers as followers_change_28d,
-        reach_days.is_observed,
-        reach_days.observed_at,
-        reach_days.metric_source,
-        reach_days.is_synthetic
+        executive_id,
+        platform,
+        metric_date,
+        account_handle,
+        followers,
+        following,
+        posts,
+        followers - max(followers) over (
+            by_account range between interval 1 day preceding and interval 1 day preceding
+        ) as followers_change_1d,
+        followers - max(followers) over (
+            by_account range between interval 7 day preceding and interval 7 day preceding
+        ) as followers_change_7d,
+        followers - max(followers) over (
+            by_account range between interval 28 day preceding and interval 28 day preceding
+        ) as followers_change_28d,
+        is_observed,
+        observed_at,
+        metric_source,
+        is_synthetic
     from reach_days
-    left join reach_days as day_before
-        on
-            reach_days.executive_id = day_before.executive_id
-            and reach_days.platform = day_before.platform
-            and reach_days.metric_date - 1 = day_before.metric_date
-    left join reach_days as week_before
-        on
-            reach_days.executive_id = week_before.executive_id
-            and reach_days.platform = week_before.platform
-            and reach_days.metric_date - 7 = week_before.metric_date
-    left join reach_days as four_weeks_before
-        on
-            reach_days.executive_id = four_weeks_before.executive_id
-            and reach_days.platform = four_weeks_before.platform
-            and reach_days.metric_date - 28 = four_weeks_before.metric_date
-    where {{ in_windows('reach_days.metric_date', windows) }}
+    window by_account as (partition by executive_id, platform order by metric_date)
+),
+
+with_changes as (
+    select * from reach_with_changes
+    where {{ in_windows('reach_with_changes.metric_date', windows) }}
 ),
 
 final as (
