@@ -18,8 +18,8 @@ from _common import demo_pipeline_run, median, report
 
 NAME = "pipeline_overhead"
 BOUND = 5.0
-# After the warm-up: the first pipeline run (first build, a full refresh, and demo history
-# seeding; shared with dbt_in_airflow in one `make bench`) and one `dbt build` alone.
+# After the first pipeline run (first build, a full refresh, and demo history seeding;
+# shared with dbt_in_airflow in one `make bench`), untimed.
 ROUNDS = 2
 
 
@@ -29,10 +29,6 @@ def main() -> int:
         from social_leadership.demo.run import run_pipeline
 
         settings, airflow_home = demo_pipeline_run(Path(tmp))
-        # The warm-up's build alone, untimed, as after the first run before.
-        started = time.perf_counter()
-        run_dbt(["build"], settings)
-        print(f"warm-up: dbt build alone {time.perf_counter() - started:.1f}s", flush=True)
         pipeline_times: list[float] = []
         dbt_times: list[float] = []
         # Every round is the daily case on both sides: an incremental build of the same
