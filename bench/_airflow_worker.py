@@ -5,9 +5,10 @@ Started (by :class:`AirflowWorker`) with the environment of
 and creates the warehouse pool once, then reads one JSON request per line from stdin,
 ``{"dag_ids": [...], "mark_success": "regex or null"}``, runs those DAGs as
 :mod:`social_leadership.local_airflow_process` does (``dag.test()``, tasks in-process,
-per-task log files) and answers with a line ``SLW_ROUND_DONE <exit code>``. Airflow's
-start-up (imports, migration check, DAG parsing) is then paid once per benchmark, not
-once per round, as a worker that stays up pays it once.
+per-task log files; each DAG taken from the DAG bag as ``airflow dags test`` takes it)
+and answers with a line ``SLW_ROUND_DONE <exit code>``. Airflow's imports and the
+metadata DB's migration are then paid once per worker, not once per round, as a worker
+that stays up pays them once.
 """
 
 from __future__ import annotations
@@ -15,10 +16,15 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from contextlib import suppress
 from pathlib import Path
 from types import TracebackType
 
+from social_leadership.local_airflow_process import RESULT_PREFIX
+
 DONE = "SLW_ROUND_DONE"
+ERROR_LINES = 15
+EXIT_SECONDS = 60
 
 
 class AirflowWorker:
@@ -39,22 +45,38 @@ class AirflowWorker:
         )
 
     def run(self, dag_ids: tuple[str, ...], mark_success: str | None = None) -> None:
-        """Run the DAGs in the worker; raises RuntimeError (naming the log) unless every
-        run succeeded."""
+        """Run the DAGs in the worker; raises RuntimeError (the DAGs that did not succeed,
+        the round's error lines, the log's path) unless every run succeeded."""
         stdin, stdout = self._process.stdin, self._process.stdout
         if stdin is None or stdout is None:
             raise RuntimeError("the Airflow worker was started without pipes")
         request = {"dag_ids": list(dag_ids), "mark_success": mark_success}
-        stdin.write(json.dumps(request) + "\n")
-        stdin.flush()
+        try:
+            stdin.write(json.dumps(request) + "\n")
+            stdin.flush()
+        except BrokenPipeError:
+            pass  # It ended: said below, with its exit code.
+        lines: list[str] = []
         for line in stdout:
             if line.startswith(DONE):
-                code = int(line.split()[1])
-                if code != 0:
-                    raise RuntimeError(f"{' '.join(dag_ids)} exited {code}; see {self.log_path}")
+                if int(line.split()[1]) != 0:
+                    raise RuntimeError(self._failure(dag_ids, lines))
                 return
             self._log.write(line)
-        raise RuntimeError(f"the Airflow worker ended; see {self.log_path}")
+            lines.append(line)
+        code = self._process.wait()
+        raise RuntimeError(
+            f"the Airflow worker ended with exit code {code} during {' '.join(dag_ids)}; "
+            f"see {self.log_path}\n{''.join(lines[-ERROR_LINES:])}"
+        )
+
+    def _failure(self, dag_ids: tuple[str, ...], lines: list[str]) -> str:
+        results = [line.split() for line in lines if line.startswith(RESULT_PREFIX)]
+        succeeded = {fields[1] for fields in results if fields[2] == "success"}
+        failed = [dag_id for dag_id in dag_ids if dag_id not in succeeded]
+        errors = [line for line in lines if "ERROR" in line or "Error" in line]
+        header = f"{', '.join(failed)} did not succeed; see {self.log_path}\n"
+        return header + "".join(errors[-ERROR_LINES:])
 
     def __enter__(self) -> AirflowWorker:
         return self
@@ -65,28 +87,42 @@ class AirflowWorker:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        if self._process.stdin is not None:
-            self._process.stdin.close()
-        for line in self._process.stdout or ():
-            self._log.write(line)
-        self._process.wait()
-        self._log.close()
+        """Ends the worker: told to (stdin closed) and its output kept, or, when the block
+        raised (it may be mid-round), stopped at once."""
+        try:
+            if exc_type is not None:
+                self._process.kill()
+            elif self._process.stdin is not None:
+                with suppress(BrokenPipeError):
+                    self._process.stdin.close()
+            for line in self._process.stdout or ():
+                self._log.write(line)
+            self._process.wait(timeout=EXIT_SECONDS)
+        finally:
+            if self._process.poll() is None:
+                self._process.kill()
+                self._process.wait()
+            self._log.close()
 
 
 def serve() -> int:
     """The worker's loop: a request per stdin line, until stdin closes."""
     from social_leadership import task_logs
+
+    # As local_airflow_process: before Airflow is imported, which configures its loggers
+    # with the stream it finds.
+    task_logs.install()
+
     from social_leadership.local_airflow_process import commit_without_fsync, prepare, run
     from social_leadership.orchestration import WAREHOUSE_POOL
 
-    # As local_airflow_process: before Airflow configures its loggers.
-    task_logs.install()
     commit_without_fsync()
     prepare(WAREHOUSE_POOL, "Single writer to the DuckDB warehouse")
     for line in sys.stdin:
         request = json.loads(line)
         code = run(request["dag_ids"], None, request.get("mark_success"))
-        print(f"{DONE} {code}", flush=True)
+        # On a line of its own, whatever the last task wrote without a newline.
+        print(f"\n{DONE} {code}", flush=True)
     return 0
 
 

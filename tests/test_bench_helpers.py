@@ -9,6 +9,7 @@ import os
 import re
 import sqlite3
 import sys
+from contextlib import closing
 from datetime import date
 from pathlib import Path
 
@@ -254,7 +255,11 @@ def writes_its_pid():
         with open(os.environ["SLW_TEST_PID_FILE"], "a") as pids:
             pids.write(f"{os.getpid()}\\n")
 
-    write()
+    @task
+    def marked():
+        raise RuntimeError("this task runs only when not marked successful")
+
+    write() >> marked()
 
 
 @dag(schedule=None, start_date=pendulum.datetime(2026, 1, 1), catchup=False)
@@ -283,29 +288,39 @@ def test_the_airflow_worker_runs_round_after_round_in_one_process_and_raises_on_
     dags.mkdir()
     (dags / "worker_dags.py").write_text(_WORKER_DAGS)
     pids = tmp_path / "pids.txt"
+    airflow_home = tmp_path / "airflow_home"
     env = airflow_environment(
-        tmp_path / "airflow_home",
-        {"AIRFLOW__CORE__DAGS_FOLDER": str(dags), "SLW_TEST_PID_FILE": str(pids)},
+        airflow_home, {"AIRFLOW__CORE__DAGS_FOLDER": str(dags), "SLW_TEST_PID_FILE": str(pids)}
     )
     log = tmp_path / "worker.log"
     with AirflowWorker(env, log) as worker:
-        worker.run(("writes_its_pid",))
-        worker.run(("writes_its_pid",))
-        with pytest.raises(RuntimeError, match=f"fails exited 1; see {re.escape(str(log))}"):
-            worker.run(("fails",))
-        worker.run(("writes_its_pid",))
+        worker.run(("writes_its_pid",), mark_success="marked")
+        # Two DAGs in one round, as bench dbt_in_airflow's first: the failed one is named.
+        with pytest.raises(
+            RuntimeError, match=f"^fails did not succeed; see {re.escape(str(log))}"
+        ):
+            worker.run(("writes_its_pid", "fails"), mark_success="marked")
+        worker.run(("writes_its_pid",), mark_success="marked")
+        # Not marked: the task runs and fails its DAG.
+        with pytest.raises(RuntimeError, match=r"^writes_its_pid did not succeed"):
+            worker.run(("writes_its_pid",))
 
-    # Three rounds ran in the one process the worker started; none ran in this one.
+    # Every round ran in the one process the worker started, none in this one.
     ran_in = pids.read_text().split()
-    assert len(ran_in) == 3
+    assert len(ran_in) == 4
     assert len(set(ran_in)) == 1
     assert ran_in[0] != str(os.getpid())
-    with sqlite3.connect(tmp_path / "airflow_home" / "airflow.db") as meta:
+    with closing(sqlite3.connect(airflow_home / "airflow.db")) as meta:
         states = meta.execute("select dag_id, state from dag_run order by id").fetchall()
     assert states == [
         ("writes_its_pid", "success"),
         ("writes_its_pid", "success"),
         ("fails", "failed"),
         ("writes_its_pid", "success"),
+        ("writes_its_pid", "failed"),
     ]
+    # Airflow's task logger writes each task's own log file, as in the pipeline's runs.
+    fail_logs = list((airflow_home / "logs" / "dag_id=fails").rglob("*.log"))
+    assert fail_logs
+    assert "this task fails" in "".join(path.read_text() for path in fail_logs)
     assert "this task fails" in log.read_text()
