@@ -20,10 +20,10 @@ from contextlib import suppress
 from pathlib import Path
 from types import TracebackType
 
+from social_leadership.local_airflow import error_tail
 from social_leadership.local_airflow_process import RESULT_PREFIX
 
 DONE = "SLW_ROUND_DONE"
-ERROR_LINES = 15
 EXIT_SECONDS = 60
 
 
@@ -63,20 +63,18 @@ class AirflowWorker:
                     raise RuntimeError(self._failure(dag_ids, lines))
                 return
             self._log.write(line)
-            lines.append(line)
+            lines.append(line.rstrip("\n"))
         code = self._process.wait()
         raise RuntimeError(
             f"the Airflow worker ended with exit code {code} during {' '.join(dag_ids)}; "
-            f"see {self.log_path}\n{''.join(lines[-ERROR_LINES:])}"
+            f"see {self.log_path}\n{error_tail(lines)}"
         )
 
     def _failure(self, dag_ids: tuple[str, ...], lines: list[str]) -> str:
         results = [line.split() for line in lines if line.startswith(RESULT_PREFIX)]
         succeeded = {fields[1] for fields in results if fields[2] == "success"}
         failed = [dag_id for dag_id in dag_ids if dag_id not in succeeded]
-        errors = [line for line in lines if "ERROR" in line or "Error" in line]
-        header = f"{', '.join(failed)} did not succeed; see {self.log_path}\n"
-        return header + "".join(errors[-ERROR_LINES:])
+        return f"{', '.join(failed)} did not succeed; see {self.log_path}\n{error_tail(lines)}"
 
     def __enter__(self) -> AirflowWorker:
         return self

@@ -1,7 +1,7 @@
 """dbt_in_airflow: the dbt stage as Airflow runs it, per-node view included, over `dbt build`.
 
 Two warehouses: the demo's (what `make run` builds; its first pipeline run is shared with
-pipeline_overhead's warm-up in one `make bench`) and the 3-year bench warehouse of
+pipeline_overhead in one `make bench`) and the 3-year bench warehouse of
 bench_incremental_build (2,000 executives, 5 platforms, 3 years of daily counts; copied
 from the run's cache when an earlier benchmark built it). On each, in alternating rounds
 after an untimed first build (recorded, so every timed build is the daily incremental
@@ -9,10 +9,10 @@ one), (a) `warehouse_build` runs through Airflow as `airflow dags test` does, in
 Airflow process that stays up for all of that warehouse's rounds and that ran survey_ingest
 first (as in `make run`: its in-process API started), its quality gate and publish marked
 successful instead of run, and (b) `dbt build` runs alone (which goes first alternates);
-on the 3-year warehouse a new day arrives before each. The dbt
-stage of (a) is read from Airflow's metadata DB: first start to last end of `dbt_build`,
-`dbt_nodes` and every mapped `dbt_node` instance, less any other task that ran in
-between. The ratio is the larger of the two warehouses' median (a) / median (b).
+on the 3-year warehouse a new day arrives before each. The dbt stage of (a) is read from
+Airflow's metadata DB: first start to last end of `dbt_build`, `dbt_nodes` and every
+mapped `dbt_node` instance, less any other task that ran in between. The ratio is the
+larger of the two warehouses' median (a) / median (b).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import sqlite3
 import sys
 import tempfile
 import time
+from contextlib import closing
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -44,13 +45,9 @@ NOT_TIMED = "source_freshness|quality_gate|publish|publish_docs|run_summary"
 WARM_THEN_BUILD = ("survey_ingest", "warehouse_build")
 
 
-def _moment(value: str) -> datetime:
-    return datetime.fromisoformat(value)
-
-
 def dbt_stage_seconds(airflow_db: Path) -> tuple[float, int]:
     """The latest warehouse_build run's dbt stage (seconds) and its dbt task instances."""
-    with sqlite3.connect(airflow_db) as meta:
+    with closing(sqlite3.connect(airflow_db)) as meta:
         rows = meta.execute(
             """
             select task_id, start_date, end_date from task_instance
@@ -60,11 +57,12 @@ def dbt_stage_seconds(airflow_db: Path) -> tuple[float, int]:
             ) and start_date is not null and end_date is not null
             """
         ).fetchall()
-    dbt = [(_moment(start), _moment(end)) for task, start, end in rows if task in DBT_TASKS]
+    spans = [(task, datetime.fromisoformat(s), datetime.fromisoformat(e)) for task, s, e in rows]
+    dbt = [(start, end) for task, start, end in spans if task in DBT_TASKS]
     first, last = min(start for start, _ in dbt), max(end for _, end in dbt)
     others = sum(
         (end - start).total_seconds()
-        for task, start, end in ((t, _moment(s), _moment(e)) for t, s, e in rows)
+        for task, start, end in spans
         if task not in DBT_TASKS and start >= first and end <= last
     )
     return (last - first).total_seconds() - others, len(dbt)

@@ -89,11 +89,15 @@ def _run(
         returncode = process.wait()
     output = log_path.read_text(errors="replace")
     if returncode != 0:
-        lines = output.splitlines()
-        errors = [line for line in lines if "ERROR" in line or "Error" in line][-15:]
-        tail = "\n".join(errors or lines[-30:])
-        raise AirflowCommandError(command, returncode, log_path, tail)
+        raise AirflowCommandError(command, returncode, log_path, error_tail(output.splitlines()))
     return output
+
+
+def error_tail(lines: list[str]) -> str:
+    """What to show of a failed Airflow run's output: its last 15 error lines, else its
+    last 30 lines."""
+    errors = [line for line in lines if "ERROR" in line or "Error" in line][-15:]
+    return "\n".join(errors or lines[-30:])
 
 
 def run_dags(
