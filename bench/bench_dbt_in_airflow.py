@@ -38,7 +38,10 @@ from _common import (
 
 NAME = "dbt_in_airflow"
 BOUND = 1.3
-ROUNDS = 3
+# Five, not three: the Airflow side adds about 1 s (the task's plan, its XCom, the per-node
+# view's instances) to a build of 9-15 s, and one slow round out of three on a busy host
+# moved a median enough to print 1.299 and 1.325.
+ROUNDS = 5
 DBT_TASKS = ("dbt_build", "dbt_nodes", "dbt_node")
 # Not part of the dbt stage: marked successful rather than run, so the rounds stay short.
 NOT_TIMED = "source_freshness|quality_gate|publish|publish_docs|run_summary"
