@@ -218,12 +218,11 @@ def record_initial_build(settings: Settings) -> None:
         )
 
 
-def published_bench_warehouses(root: Path, *, parse: bool = True) -> dict[str, Settings]:
+def published_bench_warehouses(root: Path) -> dict[str, Settings]:
     """:func:`build_bench_warehouses`, each then gated and published once in full, as the
     pipeline does after a first build (untimed, run id ``bench-initial``, each in a fresh
     process); the published folders are cached too, so a later benchmark that starts from
-    them skips the build, the full gate and the full publish (with ``parse=False`` a copy
-    is not parsed by dbt: for a caller that only reads the published forms)."""
+    them skips the build, the full gate and the full publish."""
     from social_leadership.serving_lake import follow_moved_data_dir
 
     clear_path_settings()
@@ -232,7 +231,7 @@ def published_bench_warehouses(root: Path, *, parse: bool = True) -> dict[str, S
     if cache is not None and all((cache / f"{label}-published").is_dir() for label in labels):
         published = {}
         for label in labels:
-            settings = _from_cache(cache, f"{label}-published", root, parse=parse)
+            settings = _from_cache(cache, f"{label}-published", root)
             assert settings is not None
             # The catalog names the data folder it was published in (the cache's source).
             follow_moved_data_dir(settings.serving_lake_path, settings.serving_lake_data_dir)
@@ -278,26 +277,19 @@ def _cache_dir() -> Path | None:
     return Path(os.environ[CACHE_VARIABLE]) if os.environ.get(CACHE_VARIABLE) else None
 
 
-def _from_cache(cache: Path | None, key: str, root: Path, *, parse: bool = True) -> Settings | None:
-    """The cached folder ``key`` copied to ``root / <label>`` (its settings), or None;
-    ``parse=False`` for a caller that runs no dbt on it."""
+def _from_cache(cache: Path | None, key: str, root: Path) -> Settings | None:
+    """The cached folder ``key`` copied to ``root / <label>`` (its settings), or None. dbt's
+    saved parse comes with it and stays valid: the profile names the warehouse relative to
+    the data folder (dbt_runner.dbt_env)."""
     from social_leadership.settings import load_settings
 
     cached = cache / key if cache is not None else None
     if cached is None or not cached.is_dir():
         return None
-    from social_leadership.dbt_runner import run_dbt
-
     label = key.removesuffix("-published")
     shutil.copytree(cached, root / label, symlinks=True)
     os.environ["SLW_DATA_DIR"] = str(root / label)
     settings = load_settings()
-    # dbt's saved parse names the folder it was made in: without a parse here, the first
-    # timed build of the copy would parse the whole project again (4-10 s: the first
-    # Airflow round of dbt_in_airflow on the 3-year copy took 22.8 and 25.4 s against
-    # 15.8-19.9 s for the others).
-    if parse:
-        run_dbt(["parse"], settings)
     print(
         f"{label}: {'published' if key != label else 'built'} warehouse copied from "
         "this run's cache",
@@ -387,9 +379,8 @@ def demo_pipeline_run(root: Path) -> tuple[Settings, Path]:
     (data folder ``data``, Airflow home ``airflow_home``), copied from the run's cache
     when an earlier benchmark made it. Cached only when its Airflow home has no
     airflow.cfg (every path then comes from AIRFLOW_HOME when Airflow starts); a copy's
-    serving catalog is told where its data folder now is, and dbt parses the project for
-    it (untimed), so the copy runs as the original would."""
-    from social_leadership.dbt_runner import run_dbt
+    serving catalog is told where its data folder now is (dbt's saved parse stays valid:
+    see :func:`_from_cache`), so the copy runs as the original would."""
     from social_leadership.demo.run import run_pipeline
     from social_leadership.serving_lake import follow_moved_data_dir
     from social_leadership.settings import load_settings
@@ -405,9 +396,6 @@ def demo_pipeline_run(root: Path) -> tuple[Settings, Path]:
     settings = load_settings()
     if copied:
         follow_moved_data_dir(settings.serving_lake_path, settings.serving_lake_data_dir)
-        # The saved parse names the folder it was made in: dbt would parse again in the
-        # first timed build.
-        run_dbt(["parse"], settings)
         print("demo: pipeline run copied from this run's cache", flush=True)
         return settings, airflow_home
     started = time.perf_counter()

@@ -70,8 +70,7 @@ def has_data(measured: dict) -> bool:
 
 def main() -> int:
     with tempfile.TemporaryDirectory(prefix="slw-bench-report-") as tmp:
-        # The report reads the serving copy only: dbt need not parse the copies.
-        warehouses = published_bench_warehouses(Path(tmp), parse=False)
+        warehouses = published_bench_warehouses(Path(tmp))
         labels = list(warehouses)
         runs: dict[str, list[dict]] = {label: [] for label in labels}
         for round_no in range(1, ROUNDS + 1):

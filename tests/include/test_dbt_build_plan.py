@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import shutil
 from datetime import UTC, date, datetime, timedelta
 
 import duckdb
 import pytest
 
 from social_leadership.dbt_runner import (
+    DBT_TEMP_DIRECTORY_ENV,
+    DBT_WAREHOUSE_PATH_ENV,
     REBUILD_WINDOWS_ENV,
     DbtResult,
     dbt_env,
     plan_build,
     record_build,
+    run_dbt,
 )
 from social_leadership.settings import load_settings
 from social_leadership.warehouse import ensure_schema
@@ -94,6 +98,36 @@ def test_dbt_gets_the_windows_of_its_own_build_only_never_an_inherited_value(mon
     assert REBUILD_WINDOWS_ENV not in dbt_env(settings)
     windows = {REBUILD_WINDOWS_ENV: '[["2025-03-01", "2025-03-31"]]'}
     assert dbt_env(settings, windows)[REBUILD_WINDOWS_ENV] == windows[REBUILD_WINDOWS_ENV]
+
+
+def test_dbt_gets_the_warehouse_and_its_spill_folder_relative_to_the_data_folder(
+    monkeypatch, tmp_path
+):
+    monkeypatch.setenv("SLW_DATA_DIR", str(tmp_path / "data"))
+    env = dbt_env(load_settings())
+    assert env[DBT_WAREHOUSE_PATH_ENV] == "warehouse/warehouse.duckdb"
+    assert env[DBT_TEMP_DIRECTORY_ENV] == "tmp/duckdb/dbt"
+    # A warehouse kept outside the data folder is named as it is.
+    elsewhere = tmp_path / "elsewhere" / "w.duckdb"
+    monkeypatch.setenv("SLW_WAREHOUSE_PATH", str(elsewhere))
+    assert dbt_env(load_settings())[DBT_WAREHOUSE_PATH_ENV] == str(elsewhere)
+
+
+@pytest.mark.dbt
+def test_a_copied_data_folder_keeps_dbts_saved_parse(monkeypatch, tmp_path):
+    # dbt's own saved parse, not the test session's (tests/conftest.py).
+    monkeypatch.delenv("DBT_PARTIAL_PARSE_FILE_PATH", raising=False)
+    monkeypatch.setenv("SLW_DATA_DIR", str(tmp_path / "first"))
+    first = load_settings()
+    run_dbt(["parse"], first, log_path=tmp_path / "first.log")
+    shutil.copytree(first.data_dir, tmp_path / "copy")
+    monkeypatch.setenv("SLW_DATA_DIR", str(tmp_path / "copy"))
+    run_dbt(["parse"], load_settings(), log_path=tmp_path / "copy.log")
+
+    # dbt says when it parses the whole project (a new folder has nothing to reuse)...
+    assert "Unable to do partial parsing" in (tmp_path / "first.log").read_text()
+    # ...and the copy's profile, naming its own folder, did not void the saved parse.
+    assert "Unable to do partial parsing" not in (tmp_path / "copy.log").read_text()
 
 
 def test_days_far_apart_are_separate_windows_and_close_ones_one(con):
