@@ -173,10 +173,13 @@ FIRST_BUILD_MEMORY_LIMIT = "6GB"
 
 
 def first_build(settings: Settings) -> None:
-    """``dbt build`` of a new bench warehouse, within :data:`FIRST_BUILD_MEMORY_LIMIT`."""
+    """``dbt build`` of a new bench warehouse, within :data:`FIRST_BUILD_MEMORY_LIMIT`; then
+    ``dbt parse`` with the settings' own limit, untimed: the limit is part of the profile
+    that dbt's saved parse is kept for, and the first timed build would parse otherwise."""
     from social_leadership.dbt_runner import run_dbt
 
     run_dbt(["build"], dataclasses.replace(settings, duckdb_memory_limit=FIRST_BUILD_MEMORY_LIMIT))
+    run_dbt(["parse"], settings)
 
 
 def build_bench_warehouses(
@@ -279,8 +282,9 @@ def _cache_dir() -> Path | None:
 
 def _from_cache(cache: Path | None, key: str, root: Path) -> Settings | None:
     """The cached folder ``key`` copied to ``root / <label>`` (its settings), or None. dbt's
-    saved parse comes with it and stays valid: the profile names the warehouse relative to
-    the data folder (dbt_runner.dbt_env)."""
+    saved parse comes with it (made with the settings' own memory limit, see
+    :func:`first_build`) and stays valid: the profile names the warehouse relative to the
+    data folder (dbt_runner.dbt_env)."""
     from social_leadership.settings import load_settings
 
     cached = cache / key if cache is not None else None

@@ -7,11 +7,13 @@ import contextlib
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 import pytest
+from slw_testing import PARSE_SEED_VARIABLE
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT / "include"))
@@ -84,34 +86,35 @@ def _put_group_in_test_id(item: pytest.Item, group: str) -> None:
 
 # dbt's saved parse of the project, made once per test process in the background when the
 # selected tests run dbt, and read by every dbt command they start (dbt reads
-# DBT_PARTIAL_PARSE_FILE_PATH and still writes its own saved parse in its target folder).
-# Without it, the first dbt command in each test's new data folder parsed the whole project:
-# 2.7 s of CPU against 0.3 s. Until the file is there (moved into place whole), dbt parses
-# as it did; a test that changes the project has those files parsed again by dbt itself.
-PARSE_SEED_VARIABLE = "DBT_PARTIAL_PARSE_FILE_PATH"
-
-
+# DBT_PARTIAL_PARSE_FILE_PATH instead of its target folder's saved parse, and still writes
+# its own there). Without it, the first dbt command in each test's new data folder parsed
+# the whole project: 2.7 s of CPU against 0.3 s. Until the file is there (moved into place
+# whole), dbt parses as it did. Made with the settings' defaults: a test whose profile
+# differs unsets the variable (slw_testing.PARSE_SEED_VARIABLE).
 @pytest.hookimpl(trylast=True)
 def pytest_collection_finish(session: pytest.Session) -> None:
-    runs_dbt = any(
-        item.get_closest_marker("dbt") or item.get_closest_marker("e2e") for item in session.items
-    )
-    if runs_dbt and PARSE_SEED_VARIABLE not in os.environ:
+    if session.config.option.collectonly or PARSE_SEED_VARIABLE in os.environ:
+        return
+    markers = ("dbt", "e2e")
+    if any(item.get_closest_marker(m) for item in session.items for m in markers):
         _start_parse_seed()
 
 
 def _start_parse_seed() -> None:
     import shlex
-    import subprocess
 
     from social_leadership.dbt_runner import dbt_env, dbt_invocation
     from social_leadership.settings import load_settings
 
     folder = Path(tempfile.mkdtemp(prefix="slw-test-dbt-parse-"))
-    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    _at_exit_of_this_process(shutil.rmtree, folder, ignore_errors=True)
     with pytest.MonkeyPatch.context() as mp:
+        # Every setting at its default (none of the caller's folders written to).
+        for name in [n for n in os.environ if n.startswith("SLW_")]:
+            mp.delenv(name)
         mp.setenv("SLW_DATA_DIR", str(folder / "data"))
         settings = load_settings()
+        env = dbt_env(settings)
     seed = folder / "partial_parse.msgpack"
     parse = shlex.join(dbt_invocation(["parse"], settings))
     saved = shlex.quote(str(settings.dbt_target_dir / seed.name))
@@ -119,17 +122,29 @@ def _start_parse_seed() -> None:
     process = subprocess.Popen(
         ["/bin/sh", "-c", f"{parse} && mv {saved} {shlex.quote(str(seed))}"],
         cwd=settings.data_dir,
-        env=dbt_env(settings),
+        env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
     # The shell and its dbt, should the session end first.
-    atexit.register(_stop_group, process)
+    _at_exit_of_this_process(_stop_group, process)
     os.environ[PARSE_SEED_VARIABLE] = str(seed)
 
 
-def _stop_group(process) -> None:
+def _at_exit_of_this_process(function, *args, **kwargs) -> None:
+    """atexit, but not in a forked child that exits normally (it inherits the handlers)."""
+    owner = os.getpid()
+
+    def call() -> None:
+        if os.getpid() == owner:
+            function(*args, **kwargs)
+
+    atexit.register(call)
+
+
+def _stop_group(process: subprocess.Popen) -> None:
     if process.poll() is None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
+        process.wait()

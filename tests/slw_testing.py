@@ -11,6 +11,13 @@ import socket
 import subprocess
 import sys
 
+# dbt reads its saved parse from this file instead of its target folder's: set by
+# tests/conftest.py to the project's parse made once per test process. A test whose dbt
+# renders another profile (a DuckLake) or builds a copy of the project unsets it, so that
+# dbt keeps its own (each command would parse the whole project otherwise, or reuse the
+# seeds' paths of the repository's project).
+PARSE_SEED_VARIABLE = "DBT_PARTIAL_PARSE_FILE_PATH"
+
 
 def free_port() -> int:
     """A loopback TCP port free right now (for servers that need one up front)."""

@@ -21,7 +21,9 @@ def test_tests_use_a_throw_away_airflow_home_even_when_one_is_exported(tmp_path:
     exported = tmp_path / "airflow_home"
     conftest = REPO_ROOT / "tests" / "conftest.py"
     probe = (
-        "import importlib.util, os\n"
+        "import importlib.util, os, sys\n"
+        # As pytest loads it: its folder first on sys.path (it imports slw_testing).
+        f"sys.path.insert(0, {str(conftest.parent)!r})\n"
         f"spec = importlib.util.spec_from_file_location('c', {str(conftest)!r})\n"
         "spec.loader.exec_module(importlib.util.module_from_spec(spec))\n"
         "print(os.environ['AIRFLOW_HOME'])\n"
@@ -381,3 +383,20 @@ def test_the_synthetic_build_is_made_once_for_all_workers(tmp_path: Path):
     assert [worker.exitcode for worker in workers] == [0, 0, 0]
     assert len((root / "makers.txt").read_text().splitlines()) == 1
     assert results.read_text().splitlines() == [f"made in {root / 'data'}"] * 3
+
+
+@pytest.mark.dbt
+def test_a_session_running_dbt_reads_one_saved_parse_made_in_the_background():
+    import time
+
+    import msgpack
+    from slw_testing import PARSE_SEED_VARIABLE
+
+    # Set by tests/conftest.py when the selected tests run dbt (this one is marked dbt).
+    seed = Path(os.environ[PARSE_SEED_VARIABLE])
+    deadline = time.monotonic() + 120
+    while not seed.is_file() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    # dbt's saved parse of the repository's project, moved into place whole.
+    saved = msgpack.unpackb(seed.read_bytes(), strict_map_key=False)
+    assert "model.social_leadership.fct_executive_reach_daily" in saved["nodes"]

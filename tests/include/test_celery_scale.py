@@ -29,7 +29,7 @@ from pathlib import Path
 import psycopg2
 import pytest
 from scale_servers import Postgres, marts, postgres_server, redis_server
-from slw_testing import free_port
+from slw_testing import PARSE_SEED_VARIABLE, free_port
 
 from social_leadership.dbt_runner import run_dbt
 from social_leadership.local_airflow import airflow_environment
@@ -166,6 +166,9 @@ def deployment() -> Iterator[Deployment]:
     password = secrets.token_urlsafe(16)
     folder = Path(tempfile.mkdtemp(prefix="slw-scale-"))
     processes: dict[str, subprocess.Popen] = {}
+    # dbt's own saved parse in the workers: the lake's profile is not the shared parse's
+    # (tests/conftest.py).
+    shared_parse = os.environ.pop(PARSE_SEED_VARIABLE, None)
     try:
         with (
             postgres_server(("airflow", "slw_lake"), password) as postgres,
@@ -292,6 +295,8 @@ def deployment() -> Iterator[Deployment]:
             "PGPASSWORD",
         ):
             os.environ.pop(name, None)
+        if shared_parse is not None:
+            os.environ[PARSE_SEED_VARIABLE] = shared_parse
         shutil.rmtree(folder, ignore_errors=True)
         print(f"deployment up and down in {time.monotonic() - started:.0f}s")
 

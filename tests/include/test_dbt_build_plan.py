@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from datetime import UTC, date, datetime, timedelta
 
 import duckdb
 import pytest
+from conftest import settings_for_data_dir
+from slw_testing import PARSE_SEED_VARIABLE
 
 from social_leadership.dbt_runner import (
     DBT_TEMP_DIRECTORY_ENV,
     DBT_WAREHOUSE_PATH_ENV,
+    PARSED_PROJECT_FILE,
     REBUILD_WINDOWS_ENV,
     DbtResult,
     dbt_env,
+    forget_parse_of_moved_project,
     plan_build,
     record_build,
     run_dbt,
@@ -103,8 +108,7 @@ def test_dbt_gets_the_windows_of_its_own_build_only_never_an_inherited_value(mon
 def test_dbt_gets_the_warehouse_and_its_spill_folder_relative_to_the_data_folder(
     monkeypatch, tmp_path
 ):
-    monkeypatch.setenv("SLW_DATA_DIR", str(tmp_path / "data"))
-    env = dbt_env(load_settings())
+    env = dbt_env(settings_for_data_dir(monkeypatch, tmp_path / "data"))
     assert env[DBT_WAREHOUSE_PATH_ENV] == "warehouse/warehouse.duckdb"
     assert env[DBT_TEMP_DIRECTORY_ENV] == "tmp/duckdb/dbt"
     # A warehouse kept outside the data folder is named as it is.
@@ -113,16 +117,33 @@ def test_dbt_gets_the_warehouse_and_its_spill_folder_relative_to_the_data_folder
     assert dbt_env(load_settings())[DBT_WAREHOUSE_PATH_ENV] == str(elsewhere)
 
 
+def test_a_saved_parse_made_for_the_project_in_another_folder_is_not_reused(monkeypatch, tmp_path):
+    settings = settings_for_data_dir(monkeypatch, tmp_path / "data")
+    saved = settings.dbt_target_dir / "partial_parse.msgpack"
+    saved.write_bytes(b"parse")
+    forget_parse_of_moved_project(settings)
+    # A first command, or one in the same project: the saved parse stays.
+    forget_parse_of_moved_project(settings)
+    assert saved.read_bytes() == b"parse"
+
+    moved = dataclasses.replace(settings, dbt_project_dir=tmp_path / "new-checkout" / "dbt")
+    forget_parse_of_moved_project(moved)
+    assert not saved.exists()
+    assert (settings.dbt_target_dir / PARSED_PROJECT_FILE).read_text() == str(moved.dbt_project_dir)
+
+
 @pytest.mark.dbt
 def test_a_copied_data_folder_keeps_dbts_saved_parse(monkeypatch, tmp_path):
     # dbt's own saved parse, not the test session's (tests/conftest.py).
-    monkeypatch.delenv("DBT_PARTIAL_PARSE_FILE_PATH", raising=False)
-    monkeypatch.setenv("SLW_DATA_DIR", str(tmp_path / "first"))
-    first = load_settings()
+    monkeypatch.delenv(PARSE_SEED_VARIABLE, raising=False)
+    first = settings_for_data_dir(monkeypatch, tmp_path / "first")
     run_dbt(["parse"], first, log_path=tmp_path / "first.log")
     shutil.copytree(first.data_dir, tmp_path / "copy")
-    monkeypatch.setenv("SLW_DATA_DIR", str(tmp_path / "copy"))
-    run_dbt(["parse"], load_settings(), log_path=tmp_path / "copy.log")
+    run_dbt(
+        ["parse"],
+        settings_for_data_dir(monkeypatch, tmp_path / "copy"),
+        log_path=tmp_path / "copy.log",
+    )
 
     # dbt says when it parses the whole project (a new folder has nothing to reuse)...
     assert "Unable to do partial parsing" in (tmp_path / "first.log").read_text()

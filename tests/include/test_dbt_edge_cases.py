@@ -110,26 +110,11 @@ BUILD = ["build", "--exclude-resource-type", "unit_test"]
 STEP = BUILD_WITHOUT_TESTS
 
 
-# dbt's partial parse (target/partial_parse.msgpack) is thrown away whenever the profile it
-# renders changes, and the warehouse path is in it: in a new directory per test, each first
-# build of a test parsed the whole project again (~4 s of CPU each, 11 times here).
-PARTIAL_PARSE = Path("dbt") / "target" / "partial_parse.msgpack"
-
-
 @pytest.fixture
-def build_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The same directory for every test of this module in this process (one per xdist
-    worker), emptied before each test but for dbt's partial-parse files of its warehouse
-    (``data``) and of the full-refresh copy (``full``)."""
-    root = tmp_path_factory.getbasetemp() / "dbt_edge_cases"
-    for data_dir in (root / "data", root / "full"):
-        parse = data_dir / PARTIAL_PARSE
-        kept = parse.read_bytes() if parse.is_file() else None
-        shutil.rmtree(data_dir, ignore_errors=True)
-        if kept is not None:
-            parse.parent.mkdir(parents=True)
-            parse.write_bytes(kept)
-    return root
+def build_dir(tmp_path: Path) -> Path:
+    """The test's folder: its warehouse in ``data``, the full-refresh copy in ``full``. dbt
+    reads the session's saved parse of the project in both (tests/conftest.py)."""
+    return tmp_path
 
 
 def query(path: Path, sql: str) -> list[tuple[object, ...]]:

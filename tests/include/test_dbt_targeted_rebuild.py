@@ -22,6 +22,7 @@ import duckdb
 import pandas as pd
 import pytest
 from conftest import BUILD_WITHOUT_TESTS, settings_for_data_dir
+from slw_testing import PARSE_SEED_VARIABLE
 
 from social_leadership.dbt_runner import (
     REBUILD_WINDOWS_ENV,
@@ -130,7 +131,7 @@ def builds(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Builds]:
     with pytest.MonkeyPatch.context() as monkeypatch:
         # dbt's own parse, without the session's saved one (tests/conftest.py): the first
         # build says that it had nothing to reuse, the message the last test looks for.
-        monkeypatch.delenv("DBT_PARTIAL_PARSE_FILE_PATH", raising=False)
+        monkeypatch.delenv(PARSE_SEED_VARIABLE, raising=False)
         settings = settings_for_data_dir(monkeypatch, tmp_path_factory.mktemp("targeted"))
         with connect(settings.warehouse_path) as con, transaction(con):
             con.executemany(

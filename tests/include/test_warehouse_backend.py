@@ -16,6 +16,7 @@ from pathlib import Path
 import duckdb
 import pytest
 from conftest import BUILD_WITHOUT_TESTS, BuiltWarehouse, load_synthetic_raw, settings_for_data_dir
+from slw_testing import PARSE_SEED_VARIABLE
 from test_follower_imports import GOOD_AND_BAD, ROSTER, TODAY, write_csv
 
 from social_leadership.dbt_runner import run_dbt
@@ -41,6 +42,8 @@ def lake_settings(
     monkeypatch: pytest.MonkeyPatch, data_dir: Path, catalog: str | None = None
 ) -> Settings:
     """Settings of a DuckLake under ``data_dir`` (the default SQLite catalog, or ``catalog``)."""
+    # dbt's own saved parse: the lake's profile is not the shared parse's (tests/conftest.py).
+    monkeypatch.delenv(PARSE_SEED_VARIABLE, raising=False)
     for name in ("DUCKLAKE_CATALOG", "DUCKLAKE_DATA_PATH"):
         monkeypatch.delenv(f"SLW_{name}", raising=False)
     monkeypatch.setenv("SLW_WAREHOUSE_BACKEND", "ducklake")

@@ -27,7 +27,7 @@ import pytest
 from conftest import BUILD_WITHOUT_TESTS, BuiltWarehouse, load_synthetic_raw, settings_for_data_dir
 from moto.server import ThreadedMotoServer
 from scale_servers import Postgres, marts, postgres_server
-from slw_testing import free_port
+from slw_testing import PARSE_SEED_VARIABLE, free_port
 
 from social_leadership.dbt_runner import run_dbt
 from social_leadership.orchestration import DEFAULT_POOL, platform_load_pool
@@ -65,6 +65,8 @@ def postgres_catalog(postgres: Postgres, request: pytest.FixtureRequest) -> str:
 
 
 def _lake_settings(monkeypatch: pytest.MonkeyPatch, data_dir: Path, catalog: str) -> Settings:
+    # dbt's own saved parse: the lake's profile is not the shared parse's (tests/conftest.py).
+    monkeypatch.delenv(PARSE_SEED_VARIABLE, raising=False)
     monkeypatch.setenv("SLW_WAREHOUSE_BACKEND", "ducklake")
     monkeypatch.setenv("SLW_DUCKLAKE_CATALOG", catalog)
     monkeypatch.setenv("SLW_DUCKLAKE_DATA_PATH", str(data_dir / "shared" / "lake"))

@@ -18,6 +18,7 @@ from urllib.parse import parse_qs
 import duckdb
 import httpx
 import pytest
+from slw_testing import PARSE_SEED_VARIABLE
 
 from social_leadership.dbt_runner import run_dbt
 from social_leadership.demo.synthetic import synthetic_account_id, synthetic_metrics
@@ -278,6 +279,9 @@ def test_a_ninth_platform_runs_through_the_pipeline_with_no_other_edit(
     # ... and with it the unchanged models and tests build the platform into the marts.
     monkeypatch.setenv("SLW_DBT_PROJECT_DIR", str(project))
     monkeypatch.setenv("SLW_DBT_PROFILES_DIR", str(project))
+    # dbt parses the copy itself: the shared parse (tests/conftest.py) would give the
+    # unchanged seeds the repository project's paths.
+    monkeypatch.delenv(PARSE_SEED_VARIABLE, raising=False)
     settings = load_settings()
     build = run_dbt(["build"], settings, log_path=settings.logs_dir / "dbt_build.log")
     assert build.errored == 0, build.failing_nodes
