@@ -240,6 +240,7 @@ def test_the_dbt_stage_is_first_start_to_last_end_of_the_latest_build_less_other
     con.close()
 
     assert bench_dbt_in_airflow.dbt_stage_seconds(database) == (28 - 5 - 2, 4)
+    assert bench_dbt_in_airflow.build_task_seconds(database) == 20 - 5
 
 
 _WORKER_DAGS = """
