@@ -7,7 +7,9 @@ timed. Each publish runs in a fresh Python process, as an Airflow task would, so
 memory is its own; it is timed inside that process (imports not counted). The ratio is the
 median 3-year publish over the median 30-day publish: a publish that writes only the days
 the build changed costs about the same on both. The 3-year publish must also peak under
-1 GiB.
+1 GiB. Each round also prints how long each publish's copy of the last single file took
+(on a thread of its own, beside the Parquet staging): the one step of a daily publish that
+grows with history.
 
 The rounds are bench/_common.daily_rounds, bench daily_growth's: the quality gate also runs
 (untimed here) between each day's build and publish, as in the pipeline; in one
@@ -27,17 +29,26 @@ BOUND = 1.5
 PEAK_LIMIT_BYTES = 1 << 30
 
 
+def copy_text(seconds: float | None) -> str:
+    """The serving-file copy of one publish, which runs beside its Parquet staging."""
+    return "no copy of the serving file" if seconds is None else f"its file copy {seconds:.2f}s"
+
+
 def main() -> int:
     with tempfile.TemporaryDirectory(prefix="slw-bench-publish-") as tmp:
         rounds = daily_rounds(Path(tmp))
     timings = {label: [day["publish_own"] for day in days] for label, days in rounds.items()}
     peaks = {label: [day["publish_peak_bytes"] for day in days] for label, days in rounds.items()}
+    copies = {label: [day["publish_copy"] for day in days] for label, days in rounds.items()}
     for round_no in range(len(timings["3y"])):
         print(
-            f"round {round_no + 1}: publish 3y {timings['3y'][round_no]:.2f}s "
-            f"(peak {peaks['3y'][round_no] / 2**20:.0f} MiB), "
-            f"30d {timings['30d'][round_no]:.2f}s "
-            f"(peak {peaks['30d'][round_no] / 2**20:.0f} MiB)",
+            f"round {round_no + 1}: "
+            + ", ".join(
+                f"publish {label} {timings[label][round_no]:.2f}s "
+                f"(peak {peaks[label][round_no] / 2**20:.0f} MiB, "
+                f"{copy_text(copies[label][round_no])})"
+                for label in ("3y", "30d")
+            ),
             flush=True,
         )
     peak = max(peaks["3y"])

@@ -88,9 +88,10 @@ def _put_group_in_test_id(item: pytest.Item, group: str) -> None:
 # selected tests run dbt, and read by every dbt command they start (dbt reads
 # DBT_PARTIAL_PARSE_FILE_PATH instead of its target folder's saved parse, and still writes
 # its own there). Without it, the first dbt command in each test's new data folder parsed
-# the whole project: 2.7 s of CPU against 0.3 s. Until the file is there (moved into place
-# whole), dbt parses as it did. Made with the settings' defaults: a test whose profile
-# differs unsets the variable (slw_testing.PARSE_SEED_VARIABLE).
+# the whole project: 2.7 s of CPU against 0.3 s. Until the parse is moved into place
+# whole, the file is empty and dbt parses as it did (it refuses a variable naming no file).
+# Made with the settings' defaults: a test whose profile differs unsets the variable
+# (slw_testing.PARSE_SEED_VARIABLE).
 @pytest.hookimpl(trylast=True)
 def pytest_collection_finish(session: pytest.Session) -> None:
     if session.config.option.collectonly or PARSE_SEED_VARIABLE in os.environ:
@@ -116,6 +117,9 @@ def _start_parse_seed() -> None:
         settings = load_settings()
         env = dbt_env(settings)
     seed = folder / "partial_parse.msgpack"
+    # dbt exits with 2 when DBT_PARTIAL_PARSE_FILE_PATH names no file, and reads an empty
+    # one as no saved parse: a dbt command started before the parse is done parses itself.
+    seed.touch()
     parse = shlex.join(dbt_invocation(["parse"], settings))
     saved = shlex.quote(str(settings.dbt_target_dir / seed.name))
     settings.data_dir.mkdir(parents=True)

@@ -395,8 +395,32 @@ def test_a_session_running_dbt_reads_one_saved_parse_made_in_the_background():
     # Set by tests/conftest.py when the selected tests run dbt (this one is marked dbt).
     seed = Path(os.environ[PARSE_SEED_VARIABLE])
     deadline = time.monotonic() + 120
-    while not seed.is_file() and time.monotonic() < deadline:
+    # Empty until the background parse is moved into place whole.
+    while seed.stat().st_size == 0 and time.monotonic() < deadline:
         time.sleep(0.5)
     # dbt's saved parse of the repository's project, moved into place whole.
     saved = msgpack.unpackb(seed.read_bytes(), strict_map_key=False)
     assert "model.social_leadership.fct_executive_reach_daily" in saved["nodes"]
+
+
+@pytest.mark.dbt
+def test_a_dbt_command_started_before_the_shared_parse_is_made_parses_itself(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    from slw_testing import PARSE_SEED_VARIABLE
+
+    from social_leadership.dbt_runner import run_dbt
+    from social_leadership.settings import load_settings
+
+    # tests/conftest.py names the file before the background parse has made it.
+    assert Path(os.environ[PARSE_SEED_VARIABLE]).is_file()
+    placeholder = tmp_path / "partial_parse.msgpack"
+    placeholder.touch()
+    monkeypatch.setenv(PARSE_SEED_VARIABLE, str(placeholder))
+    monkeypatch.setenv("SLW_DATA_DIR", str(tmp_path / "data"))
+
+    result = run_dbt(["ls", "--resource-type", "seed"], load_settings())
+
+    assert result.returncode == 0
+    assert "social_leadership.platforms" in result.output_tail
+    assert (load_settings().dbt_target_dir / "partial_parse.msgpack").stat().st_size > 0

@@ -516,6 +516,28 @@ def test_a_daily_publish_merges_the_changed_days_row_by_row_into_the_single_file
     assert not {tuple(row[1:]) for row in after} & set(gone)
 
 
+def test_a_daily_publish_says_how_long_its_copy_of_the_last_single_file_took(
+    copied_built_warehouse: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = copied_built_warehouse
+    first = publish(settings, "run-1", synthetic=True)
+    simulate_daily_build(settings)
+    size_mib = settings.serving_path.stat().st_size / 2**20
+
+    with caplog.at_level("INFO", logger="social_leadership.serving"):
+        second = publish(settings, "run-2", synthetic=True)
+
+    # The first publication had no file to copy; the next copied the first's.
+    assert first.serving_file_copy_seconds is None
+    assert second.serving_file_copy_seconds is not None
+    assert second.serving_file_copy_seconds > 0
+    assert not second.serving_file_rebuilt
+    copied = [r.getMessage() for r in caplog.records if "copied the serving file" in r.getMessage()]
+    assert copied == [
+        f"copied the serving file ({size_mib:.0f} MiB) in {second.serving_file_copy_seconds:.2f} s"
+    ]
+
+
 def test_a_serving_file_that_cannot_be_copied_is_built_whole(
     copied_built_warehouse: Settings,
     monkeypatch: pytest.MonkeyPatch,
