@@ -398,6 +398,7 @@ def test_a_session_running_dbt_reads_one_saved_parse_made_in_the_background():
     # Empty until the background parse is moved into place whole.
     while seed.stat().st_size == 0 and time.monotonic() < deadline:
         time.sleep(0.5)
+    assert seed.stat().st_size > 0, "the shared dbt parse was not made within 120 s"
     # dbt's saved parse of the repository's project, moved into place whole.
     saved = msgpack.unpackb(seed.read_bytes(), strict_map_key=False)
     assert "model.social_leadership.fct_executive_reach_daily" in saved["nodes"]
@@ -424,3 +425,39 @@ def test_a_dbt_command_started_before_the_shared_parse_is_made_parses_itself(
     assert result.returncode == 0
     assert "social_leadership.platforms" in result.output_tail
     assert (load_settings().dbt_target_dir / "partial_parse.msgpack").stat().st_size > 0
+
+
+def test_the_shared_parse_file_exists_empty_before_its_background_parse_ends(
+    pytestconfig: pytest.Config, monkeypatch: pytest.MonkeyPatch
+):
+    from slw_testing import PARSE_SEED_VARIABLE
+
+    conftest_path = str(REPO_ROOT / "tests" / "conftest.py")
+    conftest = next(
+        plugin
+        for plugin in pytestconfig.pluginmanager.get_plugins()
+        if getattr(plugin, "__file__", None) == conftest_path
+    )
+    started: list[list[str]] = []
+
+    class NotDoneYet:
+        """The background parse, started but not ended."""
+
+        pid = -1
+
+        def __init__(self, args: list[str], **_: object) -> None:
+            started.append(args)
+
+        def poll(self) -> int:
+            return 0
+
+    monkeypatch.setattr(conftest.subprocess, "Popen", NotDoneYet)
+    monkeypatch.setenv(PARSE_SEED_VARIABLE, "restored after the test")
+
+    conftest._start_parse_seed()
+
+    seed = Path(os.environ[PARSE_SEED_VARIABLE])
+    assert seed.is_file()
+    assert seed.stat().st_size == 0
+    assert " parse " in started[0][-1]
+    assert started[0][-1].endswith(f"{seed}")

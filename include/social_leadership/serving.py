@@ -232,7 +232,9 @@ class Publication:
     # Whether the single file was rebuilt from scratch rather than updated from the last.
     serving_file_rebuilt: bool = True
     # Seconds the copy of the last single file took (on its own thread, beside the Parquet
-    # staging): the one step of a daily publish that grows with history. None: no copy.
+    # staging): the one step of a daily publish that grows with history. None: no file to
+    # copy, or the copy failed. A copy made and then set aside (the file built whole after
+    # a changed definition or a failed update) still has its time.
     serving_file_copy_seconds: float | None = None
 
     @property
@@ -1030,15 +1032,13 @@ class _FileCopy:
         started = time.perf_counter()
         try:
             shutil.copyfile(source, self.target)
+            self.seconds = time.perf_counter() - started
+            size_mib = self.target.stat().st_size / 2**20
         except Exception as error:  # reported by wait(), which the publish always calls
             self._error = error
+            self.seconds = None
             return
-        self.seconds = time.perf_counter() - started
-        log.info(
-            "copied the serving file (%.0f MiB) in %.2f s",
-            self.target.stat().st_size / 2**20,
-            self.seconds,
-        )
+        log.info("copied the serving file (%.0f MiB) in %.2f s", size_mib, self.seconds)
 
     def wait(self) -> bool:
         """Wait for the copy to end; True when the staging path holds it."""

@@ -557,6 +557,7 @@ def test_a_serving_file_that_cannot_be_copied_is_built_whole(
     publication = publish(settings, "run-2", synthetic=True)
 
     assert publication.serving_file_rebuilt
+    assert publication.serving_file_copy_seconds is None
     assert "copying the serving file failed" in caplog.text
     assert "No space left on device" in caplog.text
     assert_served_equals_working(settings)
