@@ -12,7 +12,9 @@ publish writes three things from the working warehouse, all from the same plan:
   real tables with PRIMARY KEY, NOT NULL and FOREIGN KEY declarations, in storage version
   v1.1.0 so older DuckDB clients open it. It is built beside its final path and swapped in
   with ``os.replace`` (atomic on one filesystem); a client that holds the old file open
-  keeps reading it until it reconnects.
+  keeps reading it until it reconnects. The replaced file is kept as the spare
+  (``SLW_SERVING_FILE_SPARE``): the next publish brings it up to date in place, unless
+  somebody may still read it, instead of copying the current file.
 - **The Parquet set**: a folder per publication in ``SLW_SERVING_PARQUET_DIR`` with a folder
   per table (monthly files for the daily facts) and per publication table. Once the folder
   is complete a pointer moves to it in one atomic step: the ``current`` symlink and, for
@@ -22,11 +24,12 @@ publish writes three things from the working warehouse, all from the same plan:
 Only what the build changed is published. The daily facts' dbt builds record the first day
 they recomputed in ``audit.incremental_windows``; a publish replaces those days (the
 earliest over every build since the previous publication) and leaves the rest: the
-DuckLake commit holds only those rows, the single file is the previous one plus those rows,
-and the Parquet set hard-links the months that did not change. Small tables are replaced
-whole; a table whose definition changed, a full dbt refresh or the first publish rewrites
-the table. A count check after each change falls back to rewriting a table whose row
-count differs from the working warehouse, so a missed window cannot go unnoticed.
+DuckLake commit holds only those rows, the single file is an earlier one (the spare, or a
+copy of the current one) plus the rows changed since, and the Parquet set hard-links the
+months that did not change. Small tables are replaced whole; a table whose definition
+changed, a full dbt refresh or the first publish rewrites the table. A count check after
+each change falls back to rewriting a table whose row count differs from the working
+warehouse, so a missed window cannot go unnoticed.
 
 Comments, keys and metadata come from the dbt YAML through the manifest
 (``serving_contracts``); ``marts.publication`` and ``marts.publication_data_as_of`` say
@@ -39,6 +42,7 @@ next publish removes them before it starts, under a lock that keeps two publishe
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import itertools
@@ -51,7 +55,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -229,13 +233,18 @@ class Publication:
     published_at: datetime
     # Table -> how it was published ("full", "changed days from 2026-11-20", "unchanged").
     changes: dict[str, str] = field(default_factory=dict)
-    # Whether the single file was rebuilt from scratch rather than updated from the last.
+    # Whether the single file was rebuilt from scratch rather than updated from an earlier
+    # one (the spare, or a copy of the last).
     serving_file_rebuilt: bool = True
     # Seconds the copy of the last single file took (on its own thread, beside the Parquet
-    # staging): the one step of a daily publish that grows with history. None: no file to
-    # copy, or the copy failed. A copy made and then set aside (the file built whole after
-    # a changed definition or a failed update) still has its time.
+    # staging): the one step of a daily publish that grows with history. None: nothing
+    # copied (the spare updated, no file to copy, the file built whole from the start) or
+    # the copy failed. A copy made and then set aside (the file built whole after a failed
+    # update) still has its time.
     serving_file_copy_seconds: float | None = None
+    # Whether the single file was updated from the spare (the file before last, kept at
+    # the previous publish, see SLW_SERVING_FILE_SPARE) instead of a copy of the last.
+    serving_file_from_spare: bool = False
 
     @property
     def tables_published(self) -> int:
@@ -247,6 +256,8 @@ class _Previous:
     publication_id: int
     windows_recorded_until: datetime | None
     definitions: dict[str, str]
+    # Which publication of which catalog: its run id and time (None: not recorded).
+    stamp: tuple[str, datetime] | None = None
 
 
 @dataclass
@@ -496,7 +507,22 @@ def _previous(con: duckdb.DuckDBPyConnection, alias: str) -> _Previous | None:
     definitions = dict(
         con.execute(f"select table_name, definition from {alias}.audit.published_tables").fetchall()
     )
-    return _Previous(int(row[0]), row[1], definitions)
+    return _Previous(int(row[0]), row[1], definitions, _stamp(con, alias, int(row[0])))
+
+
+def _stamp(
+    con: duckdb.DuckDBPyConnection, alias: str, publication_id: int
+) -> tuple[str, datetime] | None:
+    """Publication ``publication_id``'s run id and time as ``alias`` records them."""
+    try:
+        row = con.execute(
+            f"select run_id, published_at from {_mart(alias, PUBLICATION_TABLE)} "
+            "where publication_id = ? limit 1",
+            [publication_id],
+        ).fetchone()
+    except duckdb.CatalogException:
+        return None
+    return (row[0], row[1]) if row else None
 
 
 def _windowed_tables(
@@ -896,7 +922,8 @@ def _duplicate_key(con: duckdb.DuckDBPyConnection, ctx: _Context) -> str | None:
 
 
 def _update_file(con: duckdb.DuckDBPyConnection, ctx: _Context) -> None:
-    """Bring a copy of the previous single file up to this publication in place.
+    """Bring an earlier single file (attached as ``FILE_ALIAS``) up to this publication in
+    place, as ``ctx.plan`` says (planned from the publication the file holds).
 
     A table others reference (a dimension) cannot be emptied while facts point at it, so it
     is upserted on its key and loses only the keys the warehouse no longer has; the facts
@@ -1006,6 +1033,17 @@ def _upsert_changed_rows(
     )
 
 
+def _add_publications_since(con: duckdb.DuckDBPyConnection, publication_id: int) -> None:
+    """Give a file that holds publication ``publication_id`` the catalog's records of the
+    publications after it (this one's are added by ``_record_publication``)."""
+    for table in PUBLICATION_TABLES:
+        con.execute(
+            f"insert into {_mart(FILE_ALIAS, table)} select * from {_mart(LAKE_ALIAS, table)} "
+            "where publication_id > ?",
+            [publication_id],
+        )
+
+
 class _FileMismatchError(RuntimeError):
     """The updated single file does not match the warehouse; it is rebuilt whole."""
 
@@ -1056,18 +1094,197 @@ class _FileCopy:
         _remove_quietly(self.target, Path(f"{self.target}.wal"))
 
 
+def spare_path(serving_path: Path) -> Path:
+    """Where the replaced single file is kept for the next publish to update in place."""
+    return serving_path.with_name(f".{serving_path.name}.spare")
+
+
+def _held_open(path: Path) -> bool | None:
+    """Whether any process of this host, this one included, holds ``path``'s file open
+    (through any of its names); None when this cannot be told here.
+
+    Asked with a write lease, which Linux grants only on a file nobody else has open, and
+    given back at once. DuckDB's own file lock does not tell it: a POSIX lock belongs to a
+    process and goes when that process closes any descriptor of the file (a client that
+    opened it in two DuckDB instances and closed one still reads it, unlocked), and it
+    never stops the process that holds it. Without leases (another system, a network file
+    system, ``fs.leases-enable`` off) the answer is None.
+    """
+    set_lease = getattr(fcntl, "F_SETLEASE", None)
+    if set_lease is None:
+        return None
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    try:
+        fcntl.fcntl(descriptor, set_lease, fcntl.F_WRLCK)
+    except OSError as error:
+        return True if error.errno in (errno.EAGAIN, errno.EBUSY) else None
+    else:
+        fcntl.fcntl(descriptor, set_lease, fcntl.F_UNLCK)
+        return False
+    finally:
+        os.close(descriptor)
+
+
+class _SpareFile:
+    """The file before last, moved to the staging path to be updated in place: nothing
+    to copy. Same interface as :class:`_FileCopy`."""
+
+    seconds: float | None = None
+
+    def __init__(self, target: Path) -> None:
+        self.target = target
+
+    def wait(self) -> bool:
+        return True
+
+    def discard(self) -> None:
+        _remove_quietly(self.target, Path(f"{self.target}.wal"))
+
+
+def _spare_held(target: Path) -> tuple[_Previous | None, str | None]:
+    """The publication the spare (moved to ``target``) holds, or why it cannot be used."""
+    if target.stat().st_nlink > 1:
+        return None, "it has another name (a hard link)"
+    held_open = _held_open(target)
+    if held_open is None:
+        return None, "this system cannot tell whether a reader holds it (no file leases)"
+    if held_open:
+        return None, "a reader still has it open"
+    con = duckdb.connect()
+    try:
+        con.execute(f"attach {quote_literal(str(target))} as {FILE_ALIAS}")
+        held = _previous(con, FILE_ALIAS)
+    except duckdb.Error as error:
+        return None, f"it cannot be opened for writing ({str(error).splitlines()[0]})"
+    finally:
+        con.close()
+    return (held, None) if held is not None else (None, "it holds no publication")
+
+
+def _take_spare(
+    settings: Settings, target: Path, con: duckdb.DuckDBPyConnection, ctx: _Context
+) -> _SpareFile | None:
+    """The spare moved to ``target`` when it can be brought up to this publication there,
+    else None (the spare is then removed, and the caller copies the current file).
+
+    Never a file somebody still reads: a client that opened the single file before the
+    last publish, and has not reconnected, still holds the spare (:func:`_held_open`). Nor
+    a file with another name (a hard link made by hand, or the current file itself after a
+    publish killed between keeping the spare and the swap), nor a symbolic link.
+    """
+    spare = spare_path(settings.serving_path)
+    if not settings.serving_file_spare:
+        if spare.exists() or spare.is_symlink():
+            log.info("SLW_SERVING_FILE_SPARE is off: removing %s", spare)
+            _remove_quietly(spare)
+        return None
+    if spare.is_symlink():
+        held, reason = None, "it is a symbolic link"
+        _remove_quietly(spare)
+    elif not spare.is_file():
+        return None
+    else:
+        try:
+            os.replace(spare, target)
+            held, reason = _spare_held(target)
+        except OSError as error:
+            held, reason = None, f"it cannot be moved or read ({error})"
+    if held is not None and _file_context(con, ctx, held) is None:
+        reason = f"it holds publication {held.publication_id}, which cannot be brought up"
+    if reason is not None:
+        log.info(
+            "not updating the spare serving file in place: %s; copying the current one", reason
+        )
+        # Unlinked only: a reader that holds it keeps reading it.
+        _remove_quietly(target, Path(f"{target}.wal"))
+        return None
+    assert held is not None
+    log.info("updating the spare serving file (publication %d) in place", held.publication_id)
+    return _SpareFile(target)
+
+
+def _earlier_file(
+    settings: Settings, target: Path, con: duckdb.DuckDBPyConnection, ctx: _Context
+) -> _FileCopy | _SpareFile | None:
+    """The earlier single file this publication updates, at ``target``: the spare, else a
+    copy of the current file (on its own thread); None when the file is built whole (the
+    first publication, a changed definition)."""
+    if ctx.previous is None or any(change.definition_changed for change in ctx.plan.values()):
+        return None
+    return _take_spare(settings, target, con, ctx) or _FileCopy(settings.serving_path, target)
+
+
+def _keep_spare(settings: Settings, staged: Path) -> None:
+    """Keep the single file about to be replaced as the spare (a second name for it), where
+    the file system can tell whether a reader holds it (asked on the ``staged`` file)."""
+    spare = spare_path(settings.serving_path)
+    _remove_quietly(spare)
+    if not settings.serving_file_spare or not settings.serving_path.is_file():
+        return
+    if _held_open(staged) is None:
+        log.info(
+            "keeping no spare serving file: this system has no file leases to tell "
+            "whether a reader holds it"
+        )
+        return
+    try:
+        os.link(settings.serving_path, spare)
+    except OSError as error:  # a file system without hard links: the next publish copies
+        log.info("keeping no spare serving file: %s", error)
+
+
+def _file_context(
+    con: duckdb.DuckDBPyConnection, ctx: _Context, held: _Previous | None
+) -> _Context | None:
+    """How to bring a single file holding publication ``held`` up to this one: ``ctx``
+    itself when it holds the catalog's previous publication, a context with its own plan
+    (the days rebuilt since ``held``'s cursor) when it holds an earlier one, or None when
+    it cannot be brought up (it must be built whole)."""
+    previous = ctx.previous
+    if held is None or previous is None or set(held.definitions) != set(ctx.definitions):
+        return None
+    # The same publication of the same catalog (a catalog made anew counts from 1 again).
+    if held.stamp is None or held.stamp != _stamp(con, LAKE_ALIAS, held.publication_id):
+        return None
+    if held.publication_id == previous.publication_id:
+        return ctx if held.definitions == previous.definitions else None
+    if held.publication_id > previous.publication_id:
+        return None
+    windows = rebuilt_since(
+        con, _WORKING_WINDOWS, held.windows_recorded_until, ctx.windows_recorded_until
+    )
+    plan = plan_publication(ctx.definitions, ctx.partitioned, windows, held)
+    if any(change.definition_changed for change in plan.values()):
+        return None
+    # A staged table holds its changed months from the catalog plan's first day: enough for
+    # this plan only when it starts no earlier; else the rows come from the warehouse.
+    staged = {
+        table: relation
+        for table, relation in ctx.staged.items()
+        if plan[table].mode == CHANGED_DAYS
+        and plan[table].since is not None
+        and (since := ctx.plan[table].since) is not None
+        and plan[table].since >= since.replace(day=1)
+    }
+    return replace(ctx, plan=plan, staged=staged)
+
+
 def _stage_file(
     con: duckdb.DuckDBPyConnection,
     path: Path,
     ctx: _Context,
     *,
-    update: _FileCopy | None,
+    update: _FileCopy | _SpareFile | None,
 ) -> bool:
     """Write this publication's single file to ``path``; True when built from scratch.
 
-    With ``update`` (the current file being copied to ``path``), that copy is brought up
-    to date when it holds the catalog's previous publication and no table's definition
-    changed; else (or without ``update``) the file is built whole.
+    With ``update`` (an earlier single file at ``path``: a copy of the current one, or the
+    spare), that file is brought up to date when it holds the catalog's previous
+    publication or an earlier one (then with the days rebuilt since its own cursor) and no
+    table's definition changed; else (or without ``update``) the file is built whole.
     """
     incremental = (
         update is not None
@@ -1075,18 +1292,18 @@ def _stage_file(
         and not any(change.definition_changed for change in ctx.plan.values())
         and update.wait()
     )
+    file_ctx: _Context | None = None
     if not incremental:
         if update is not None:
             update.discard()
     else:
         con.execute(f"attach {quote_literal(str(path))} as {FILE_ALIAS}")
         held = _previous(con, FILE_ALIAS)
-        if (
-            held is None
-            or held.publication_id != ctx.previous.publication_id
-            or (held.definitions != ctx.previous.definitions)
-        ):
-            log.info("the serving file does not hold the previous publication: rebuilding it")
+        file_ctx = _file_context(con, ctx, held)
+        if file_ctx is None:
+            log.info(
+                "the serving file holds no publication it can be brought up from: rebuilding it"
+            )
             con.execute(f"detach {FILE_ALIAS}")
             _remove_quietly(path, Path(f"{path}.wal"))
             incremental = False
@@ -1098,8 +1315,10 @@ def _stage_file(
     try:
         try:
             with transaction(con):
-                if incremental:
-                    _update_file(con, ctx)
+                if file_ctx is not None:
+                    _update_file(con, file_ctx)
+                    if file_ctx is not ctx:
+                        _add_publications_since(con, held.publication_id)
                 else:
                     _build_file(con, ctx)
                 _record_publication(con, FILE_ALIAS, ctx)
@@ -1510,11 +1729,8 @@ def publish(settings: Settings, run_id: str, *, synthetic: bool) -> Publication:
         staging_path = _temporary_path(settings.serving_path, run_id)
         staging_parquet = _temporary_path(parquet_dir / "publication", run_id)
         con = open_duckdb(settings)
-        file_copy: _FileCopy | None = None
+        file_source: _FileCopy | _SpareFile | None = None
         try:
-            # Started first, used (or discarded) once the publication is planned; always
-            # waited for (finally) before the staging path is removed.
-            file_copy = _FileCopy(settings.serving_path, staging_path)
             # No progress bar: a long copy would draw it on the task's (or caller's) stdout.
             con.execute("set enable_progress_bar = false")
             # Arrow tags timestamps with a time zone in the session's zone, which DuckDB takes
@@ -1524,13 +1740,17 @@ def publish(settings: Settings, run_id: str, *, synthetic: bool) -> Publication:
             ctx = _read_working(con, settings, run_id, published_at, synthetic=synthetic)
             attach_lake(con, settings, LAKE_ALIAS, read_only=False)
             _plan_against(con, ctx)
+            # The spare, or a copy of the current file started now, on its own thread, while
+            # the Parquet set is written; always waited for (finally) before the staging
+            # path is removed.
+            file_source = _earlier_file(settings, staging_path, con, ctx)
             _stage_changed_rows(con, ctx)
             for change in ctx.plan.values():
                 log.info("%s: %s (%s)", change.table, change.describe(), change.reason)
             # The marts' Parquet files first, while the current single file is copied.
             parquet_files = _stage_parquet(con, staging_parquet, parquet_dir, ctx)
             try:
-                rebuilt = _stage_file(con, staging_path, ctx, update=file_copy)
+                rebuilt = _stage_file(con, staging_path, ctx, update=file_source)
             except DuplicateKeyError:
                 # The warehouse's rows, not the copy, are at fault: a whole build fails too.
                 raise
@@ -1540,6 +1760,7 @@ def publish(settings: Settings, run_id: str, *, synthetic: bool) -> Publication:
                 rebuilt = _stage_file(con, staging_path, ctx, update=None)
             _complete_parquet(con, staging_parquet, ctx, parquet_files, staging_path)
             _publish_to_lake(con, ctx)
+            _keep_spare(settings, staging_path)
             os.replace(staging_path, settings.serving_path)
             became_current_at = datetime.now(tz=UTC)
             version = version_folder_name(run_id, became_current_at)
@@ -1548,8 +1769,8 @@ def publish(settings: Settings, run_id: str, *, synthetic: bool) -> Publication:
             _maintain_lake(con, settings)
         finally:
             con.close()
-            if file_copy is not None:
-                file_copy.wait()
+            if file_source is not None:
+                file_source.wait()
             _remove_quietly(staging_path, Path(f"{staging_path}.wal"), staging_parquet)
         _remove_flat_parquet_files(parquet_dir, tuple(ctx.columns))
         removed = prune_parquet_versions(
@@ -1574,7 +1795,8 @@ def publish(settings: Settings, run_id: str, *, synthetic: bool) -> Publication:
         published_at=published_at,
         changes={table: change.describe() for table, change in sorted(ctx.plan.items())},
         serving_file_rebuilt=rebuilt,
-        serving_file_copy_seconds=file_copy.seconds if file_copy is not None else None,
+        serving_file_copy_seconds=file_source.seconds if file_source is not None else None,
+        serving_file_from_spare=isinstance(file_source, _SpareFile) and not rebuilt,
     )
     _record(settings, publication)
     return publication

@@ -183,6 +183,8 @@ class Settings:
     quality_slice_rows: Positive = 500_000
     quality_full_every_days: Days = 7
     serving_parquet_retention_minutes: Positive = 60
+    # SLW_SERVING_FILE_SPARE: keep the replaced single file to update in place next time.
+    serving_file_spare: bool = True
     serving_snapshot_retention_days: Positive = 30
     survey_max_file_bytes: Positive = DEFAULT_SURVEY_MAX_FILE_BYTES
     survey_max_cell_chars: Positive = DEFAULT_SURVEY_MAX_CELL_CHARS
@@ -328,6 +330,11 @@ SETTING_DOCS: dict[str, str] = {
     ),
     "SERVING_PARQUET_RETENTION_MINUTES": (
         "minutes a replaced Parquet set is kept for readers still reading it (default 60)"
+    ),
+    "SERVING_FILE_SPARE": (
+        "keep the replaced single-file copy beside it (.<name>.spare) for the next publish to "
+        "update in place instead of copying the current one (1/0, default on; costs the "
+        "file's size again in disk)"
     ),
     "LANDING_DIR": "raw API responses, immutable, platform=<p>/date=<d>/",
     "QUARANTINE_DIR": "rejected input files with their error reports",

@@ -3,8 +3,10 @@ catalog, only what changed republished, and every table self-describing and keye
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import shutil
 import subprocess
 import sys
 from datetime import timedelta
@@ -21,7 +23,9 @@ from social_leadership.serving import (
     CURRENT_LINK,
     GRAIN_KEY,
     SYNTHETIC_NOTICE,
+    Publication,
     publish,
+    spare_path,
 )
 from social_leadership.serving_contracts import read_contracts
 from social_leadership.serving_lake import attach_lake
@@ -561,7 +565,286 @@ def test_a_serving_file_that_cannot_be_copied_is_built_whole(
     assert "copying the serving file failed" in caplog.text
     assert "No space left on device" in caplog.text
     assert_served_equals_working(settings)
+    # No temporary file left: the lock, the spare (the first publication's file) and the file.
     assert sorted(p.name for p in settings.serving_path.parent.iterdir() if p.is_file()) == [
         ".serving.duckdb.publish-lock",
+        ".serving.duckdb.spare",
         "serving.duckdb",
     ]
+
+
+def served_records(settings: Settings) -> tuple[dict[str, list[tuple]], dict[str, list[tuple]]]:
+    """The publication tables as the single file and the catalog hold them."""
+    tables = ("publication", "publication_data_as_of")
+    with duckdb.connect(str(settings.serving_path), read_only=True) as served:
+        in_file = {table: rows(served, f"marts.{table}") for table in tables}
+    reader = lake_reader(settings)
+    try:
+        return in_file, {table: rows(reader, f"serving.marts.{table}") for table in tables}
+    finally:
+        reader.close()
+
+
+def publish_logged(
+    settings: Settings, run_id: str, caplog: pytest.LogCaptureFixture
+) -> tuple[Publication, str]:
+    """Publish, and what the publish logged."""
+    caplog.clear()
+    with caplog.at_level("INFO", logger="social_leadership.serving"):
+        publication = publish(settings, run_id, synthetic=True)
+    return publication, caplog.text
+
+
+# The fixture's last day is 2025-02-04: a first build of 9 days rebuilds from January,
+# earlier than the month the catalog's plan stages rows from (February); one of 3 days from
+# February 2, inside it.
+@pytest.mark.parametrize("earlier_days", [9, 3])
+def test_a_daily_publish_updates_the_file_before_last_in_place_instead_of_copying(
+    copied_built_warehouse: Settings, caplog: pytest.LogCaptureFixture, earlier_days: int
+) -> None:
+    """From the third publication on, the file the previous publish replaced (the spare)
+    is brought up to date with the days rebuilt since its own publication, here more than
+    since the last one, and swapped in: nothing is copied."""
+    settings = copied_built_warehouse
+    spare = spare_path(settings.serving_path)
+    publish(settings, "run-1", synthetic=True)
+    assert not spare.exists()
+    first_file = settings.serving_path.stat().st_ino
+    simulate_daily_build(settings, changed_days=earlier_days)
+    second = publish(settings, "run-2", synthetic=True)
+    assert not second.serving_file_from_spare
+    assert spare.stat().st_ino == first_file
+    second_file = settings.serving_path.stat().st_ino
+    simulate_daily_build(settings, changed_days=2)
+
+    third, logged = publish_logged(settings, "run-3", caplog)
+
+    assert third.serving_file_from_spare
+    assert not third.serving_file_rebuilt
+    assert third.serving_file_copy_seconds is None
+    assert "copied the serving file" not in logged
+    assert "updating the spare serving file (publication 1) in place" in logged
+    assert settings.serving_path.stat().st_ino == first_file
+    assert spare.stat().st_ino == second_file
+    assert_served_equals_working(settings)
+    # The file's records of the publications match the catalog's, the skipped one's too.
+    in_file, in_catalog = served_records(settings)
+    assert in_file == in_catalog
+    assert {row[0] for row in in_file["publication"]} == {1, 2, 3}
+    with duckdb.connect(str(settings.serving_path), read_only=True) as served:
+        assert served.execute(
+            "select publication_id, windows_recorded_until is not null from audit.publish_cursor"
+        ).fetchall() == [(3, True)]
+
+
+def test_a_spare_this_process_still_reads_is_left_to_it_and_the_current_file_is_copied(
+    copied_built_warehouse: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A client that opened the single file before the last publish still reads the
+    spare; DuckDB's file lock never stops the process that holds it."""
+    settings = copied_built_warehouse
+    publish(settings, "run-1", synthetic=True)
+    here = duckdb.connect(str(settings.serving_path), read_only=True)
+    try:
+        before = rows(here, f"marts.{FACT}")
+        simulate_daily_build(settings)
+        publish(settings, "run-2", synthetic=True)
+        simulate_daily_build(settings)
+
+        third, logged = publish_logged(settings, "run-3", caplog)
+
+        assert not third.serving_file_from_spare
+        assert third.serving_file_copy_seconds is not None
+        assert not third.serving_file_rebuilt
+        assert "a reader still has it open" in logged
+        assert rows(here, f"marts.{FACT}") == before
+    finally:
+        here.close()
+    # Once it is closed, the next spare (the second publication's file) is updated.
+    simulate_daily_build(settings)
+    fourth = publish(settings, "run-4", synthetic=True)
+    assert fourth.serving_file_from_spare
+    assert_served_equals_working(settings)
+
+
+# A reader that opened the file in two DuckDB instances and closed one: the kernel dropped
+# the process's POSIX lock on the file with that close, the other instance still reads it.
+HOLD_OPEN_UNLOCKED = """
+import sys, duckdb
+reader = duckdb.connect(sys.argv[1], read_only=True)
+second = duckdb.connect()
+second.execute(f"attach '{sys.argv[1]}' as again (read_only)")
+second.close()
+query = "select sum(followers) from marts.fct_executive_reach_daily"
+print(reader.execute(query).fetchone()[0], flush=True)
+sys.stdin.readline()
+print(reader.execute(query).fetchone()[0], flush=True)
+"""
+
+
+def test_a_spare_another_process_reads_is_not_written_even_without_duckdb_s_lock(
+    copied_built_warehouse: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = copied_built_warehouse
+    publish(settings, "run-1", synthetic=True)
+    reader = subprocess.Popen(
+        [sys.executable, "-c", HOLD_OPEN_UNLOCKED, str(settings.serving_path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        before = reader.stdout.readline()
+        # The reader holds the first publication's file without a lock: DuckDB alone
+        # would open it for writing.
+        with duckdb.connect() as con:
+            con.execute(f"attach '{settings.serving_path}' as unlocked")
+        simulate_daily_build(settings)
+        publish(settings, "run-2", synthetic=True)
+        simulate_daily_build(settings)
+        third, logged = publish_logged(settings, "run-3", caplog)
+        out, _ = reader.communicate("\n", timeout=60)
+    finally:
+        reader.kill()
+    assert not third.serving_file_from_spare
+    assert "a reader still has it open" in logged
+    assert out.strip() == before.strip()
+    assert_served_equals_working(settings)
+
+
+def test_a_spare_that_is_another_name_of_a_file_is_never_written(
+    copied_built_warehouse: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A publish killed between keeping the spare and swapping the new file in leaves the
+    spare as a second name of the current file; a symbolic link may point anywhere: the
+    next publish copies instead, and the current file stays as it was."""
+    settings = copied_built_warehouse
+    spare = spare_path(settings.serving_path)
+    publish(settings, "run-1", synthetic=True)
+    for run_no, (make_spare, reason) in enumerate(
+        [
+            (os.link, "it has another name (a hard link)"),
+            (os.symlink, "it is a symbolic link"),
+        ],
+        start=2,
+    ):
+        spare.unlink(missing_ok=True)
+        make_spare(settings.serving_path, spare)
+        current = settings.serving_path.stat().st_ino
+        with duckdb.connect(str(settings.serving_path), read_only=True) as served:
+            before = rows(served, f"marts.{FACT}")
+        simulate_daily_build(settings)
+
+        publication, logged = publish_logged(settings, f"run-{run_no}", caplog)
+
+        assert not publication.serving_file_from_spare
+        assert reason in logged
+        assert not settings.serving_path.is_symlink()
+        assert settings.serving_path.stat().st_ino != current
+        # The replaced file (now the spare) still holds the earlier publication untouched.
+        assert not spare.is_symlink()
+        assert spare.stat().st_ino == current
+        with duckdb.connect(str(spare), read_only=True) as kept:
+            assert rows(kept, f"marts.{FACT}") == before
+        assert_served_equals_working(settings)
+
+
+def test_a_spare_from_before_a_changed_definition_is_not_updated(
+    copied_built_warehouse: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = copied_built_warehouse
+    publish(settings, "run-1", synthetic=True)
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        con.execute("alter table marts.dim_platform add column note varchar default 'new'")
+    second, logged = publish_logged(settings, "run-2", caplog)
+    # Built whole: nothing earlier to copy or update.
+    assert second.serving_file_rebuilt
+    assert second.serving_file_copy_seconds is None
+    assert "copied the serving file" not in logged
+    simulate_daily_build(settings)
+
+    third, logged = publish_logged(settings, "run-3", caplog)
+
+    assert not third.serving_file_from_spare
+    assert not third.serving_file_rebuilt
+    assert "it holds publication 1, which cannot be brought up" in logged
+    assert_served_equals_working(settings)
+
+
+def test_a_spare_from_a_catalog_made_anew_is_not_taken_for_its_publication(
+    copied_built_warehouse: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A new catalog counts its publications from 1 again: the spare holding the old
+    catalog's publication 1 is not the new one's."""
+    settings = copied_built_warehouse
+    publish(settings, "run-1", synthetic=True)
+    simulate_daily_build(settings, changed_days=9)
+    settings.serving_lake_path.unlink()
+    shutil.rmtree(settings.serving_lake_data_dir)
+    again = publish(settings, "run-2", synthetic=True)
+    assert again.publication_id == 1
+    assert spare_path(settings.serving_path).is_file()
+    simulate_daily_build(settings, changed_days=2)
+
+    third, logged = publish_logged(settings, "run-3", caplog)
+
+    assert not third.serving_file_from_spare
+    assert "it holds publication 1, which cannot be brought up" in logged
+    assert_served_equals_working(settings)
+
+
+def test_a_mart_dropped_from_the_warehouse_leaves_the_single_file(
+    copied_built_warehouse: Settings,
+) -> None:
+    settings = copied_built_warehouse
+    publish(settings, "run-1", synthetic=True)
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        con.execute("drop table marts.fct_reach_by_country_sector_daily")
+
+    publication = publish(settings, "run-2", synthetic=True)
+
+    assert publication.serving_file_rebuilt
+    assert_served_equals_working(settings)
+
+
+def test_no_spare_is_kept_when_the_setting_is_off(copied_built_warehouse: Settings) -> None:
+    settings = copied_built_warehouse
+    spare = spare_path(settings.serving_path)
+    publish(settings, "run-1", synthetic=True)
+    simulate_daily_build(settings)
+    publish(settings, "run-2", synthetic=True)
+    assert spare.is_file()
+    off = dataclasses.replace(settings, serving_file_spare=False)
+    simulate_daily_build(settings)
+
+    third = publish(off, "run-3", synthetic=True)
+
+    assert not spare.exists()
+    assert not third.serving_file_from_spare
+    assert third.serving_file_copy_seconds is not None
+    simulate_daily_build(settings)
+    publish(off, "run-4", synthetic=True)
+    assert not spare.exists()
+    assert_served_equals_working(settings)
+
+
+def test_no_spare_is_kept_where_the_system_cannot_tell_who_holds_a_file(
+    copied_built_warehouse: Settings,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without file leases (another system than Linux) a spare could not be checked for
+    readers: none is kept, and every publish copies the current file."""
+    from social_leadership import serving
+
+    settings = copied_built_warehouse
+    monkeypatch.delattr(serving.fcntl, "F_SETLEASE")
+    publish(settings, "run-1", synthetic=True)
+    simulate_daily_build(settings)
+
+    second, logged = publish_logged(settings, "run-2", caplog)
+
+    assert not spare_path(settings.serving_path).exists()
+    assert second.serving_file_copy_seconds is not None
+    assert "keeping no spare serving file: this system has no file leases" in logged
+    assert_served_equals_working(settings)
