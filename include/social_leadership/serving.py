@@ -51,6 +51,7 @@ import logging
 import os
 import re
 import shutil
+import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -1050,9 +1051,9 @@ class _FileMismatchError(RuntimeError):
 
 class _FileCopy:
     """The current single file copied to the staging path on a thread of its own, started
-    as the publish begins: the copy (a read and a write of the whole file, the one step of
-    a daily publish that grows with history) runs while the publish reads the warehouse,
-    plans and writes the Parquet set, instead of before the update that needs it."""
+    once the publication is planned and no spare could be used: the copy (a read and a
+    write of the whole file, the one step of a daily publish that grows with history) runs
+    while the publish writes the Parquet set, instead of before the update that needs it."""
 
     def __init__(self, source: Path, target: Path) -> None:
         self.target = target
@@ -1118,14 +1119,37 @@ def _held_open(path: Path) -> bool | None:
     except OSError:
         return None
     try:
-        fcntl.fcntl(descriptor, set_lease, fcntl.F_WRLCK)
-    except OSError as error:
-        return True if error.errno in (errno.EAGAIN, errno.EBUSY) else None
-    else:
+        # An open by another process breaks the lease and signals its holder, with SIGIO
+        # by default, which would end this process: SIGURG instead, ignored by default.
+        fcntl.fcntl(descriptor, fcntl.F_SETSIG, signal.SIGURG)
+        try:
+            fcntl.fcntl(descriptor, set_lease, fcntl.F_WRLCK)
+        except OSError as error:
+            return True if error.errno in (errno.EAGAIN, errno.EBUSY) else None
+        # An open that came while the lease was held is breaking it: the file is held.
+        broken = fcntl.fcntl(descriptor, fcntl.F_GETLEASE) != fcntl.F_WRLCK
         fcntl.fcntl(descriptor, set_lease, fcntl.F_UNLCK)
-        return False
+        return broken
+    except OSError:
+        return None
     finally:
         os.close(descriptor)
+
+
+def _leases_tell(settings: Settings) -> bool:
+    """Whether this file system can tell that nobody holds a file: a write lease on a new
+    file of the serving folder is granted (not on a network file system, which refuses or
+    lacks leases, nor where the publishing user may not take them)."""
+    probe = settings.serving_path.with_name(
+        f"{settings.serving_path.name}{TEMPORARY_MARKER}lease-probe"
+    )
+    try:
+        probe.write_bytes(b"")
+        return _held_open(probe) is False
+    except OSError:
+        return False
+    finally:
+        probe.unlink(missing_ok=True)
 
 
 class _SpareFile:
@@ -1150,7 +1174,7 @@ def _spare_held(target: Path) -> tuple[_Previous | None, str | None]:
         return None, "it has another name (a hard link)"
     held_open = _held_open(target)
     if held_open is None:
-        return None, "this system cannot tell whether a reader holds it (no file leases)"
+        return None, "this system cannot tell whether a reader holds it (no file lease)"
     if held_open:
         return None, "a reader still has it open"
     con = duckdb.connect()
@@ -1192,8 +1216,14 @@ def _take_spare(
             held, reason = _spare_held(target)
         except OSError as error:
             held, reason = None, f"it cannot be moved or read ({error})"
-    if held is not None and _file_context(con, ctx, held) is None:
-        reason = f"it holds publication {held.publication_id}, which cannot be brought up"
+    if held is not None:
+        try:
+            brought_up = _file_context(con, ctx, held) is not None
+        except duckdb.Error as error:
+            log.warning("could not plan the spare serving file's update: %s", error)
+            brought_up = False
+        if not brought_up:
+            reason = f"it holds publication {held.publication_id}, which cannot be brought up"
     if reason is not None:
         log.info(
             "not updating the spare serving file in place: %s; copying the current one", reason
@@ -1212,28 +1242,77 @@ def _earlier_file(
     """The earlier single file this publication updates, at ``target``: the spare, else a
     copy of the current file (on its own thread); None when the file is built whole (the
     first publication, a changed definition)."""
-    if ctx.previous is None or any(change.definition_changed for change in ctx.plan.values()):
+    if not _same_tables(ctx):
         return None
     return _take_spare(settings, target, con, ctx) or _FileCopy(settings.serving_path, target)
 
 
-def _keep_spare(settings: Settings, staged: Path) -> None:
-    """Keep the single file about to be replaced as the spare (a second name for it), where
-    the file system can tell whether a reader holds it (asked on the ``staged`` file)."""
+def _same_tables(ctx: _Context) -> bool:
+    """Whether this publication has the previous one's tables, each defined as it was: the
+    single file can then be an earlier one brought up to date."""
+    previous = ctx.previous
+    return previous is not None and previous.definitions == {
+        table: _fingerprint(definition) for table, definition in ctx.definitions.items()
+    }
+
+
+def _keep_spare(settings: Settings, ctx: _Context) -> None:
+    """Keep the single file about to be replaced as the spare (a second name for it), when
+    the next publish can use it: the spare setting is on, this publication has the same
+    tables as the file (else the next publish would refuse it), and the file system can
+    tell whether a reader holds it. Never fails the publish (the catalog is committed by
+    then): a spare not kept only means a copy next time."""
     spare = spare_path(settings.serving_path)
-    _remove_quietly(spare)
-    if not settings.serving_file_spare or not settings.serving_path.is_file():
-        return
-    if _held_open(staged) is None:
-        log.info(
-            "keeping no spare serving file: this system has no file leases to tell "
-            "whether a reader holds it"
-        )
-        return
     try:
+        _remove_quietly(spare)
+        if (
+            not settings.serving_file_spare
+            or not settings.serving_path.is_file()
+            or not _same_tables(ctx)
+        ):
+            return
+        if not _leases_tell(settings):
+            log.info(
+                "keeping no spare serving file: this file system cannot tell whether a "
+                "reader holds a file (no file leases)"
+            )
+            return
         os.link(settings.serving_path, spare)
     except OSError as error:  # a file system without hard links: the next publish copies
         log.info("keeping no spare serving file: %s", error)
+
+
+def _widened_by_publications(
+    con: duckdb.DuckDBPyConnection, plan: dict[str, TableChange], after: int, until: int
+) -> dict[str, TableChange]:
+    """``plan`` widened by what the catalog's publications after ``after`` (up to
+    ``until``) did, as ``marts.publication`` records it: a file that missed them gets at
+    least as much. A table one of them rewrote whole (say, while it was not yet a daily
+    fact) is rewritten whole; one they republished from an earlier day, from that day."""
+    rows = con.execute(
+        f"select table_name, bool_or(publish_mode = ?), "
+        f"min(republished_from) filter (where publish_mode = ?) "
+        f"from {_mart(LAKE_ALIAS, PUBLICATION_TABLE)} "
+        "where publication_id > ? and publication_id <= ? group by table_name",
+        [FULL, CHANGED_DAYS, after, until],
+    ).fetchall()
+    widened = dict(plan)
+    for table, rewritten, earliest in rows:
+        change = plan.get(table)
+        if change is None or change.mode == FULL:
+            continue
+        if rewritten:
+            widened[table] = TableChange(
+                table, FULL, reason="rewritten whole by a publication the file missed"
+            )
+        elif earliest is not None and (change.since is None or earliest < change.since):
+            widened[table] = TableChange(
+                table,
+                CHANGED_DAYS,
+                since=earliest,
+                reason="days republished by a publication the file missed",
+            )
+    return widened
 
 
 def _file_context(
@@ -1259,6 +1338,7 @@ def _file_context(
     plan = plan_publication(ctx.definitions, ctx.partitioned, windows, held)
     if any(change.definition_changed for change in plan.values()):
         return None
+    plan = _widened_by_publications(con, plan, held.publication_id, previous.publication_id)
     # A staged table holds its changed months from the catalog plan's first day: enough for
     # this plan only when it starts no earlier; else the rows come from the warehouse.
     staged = {
@@ -1760,7 +1840,7 @@ def publish(settings: Settings, run_id: str, *, synthetic: bool) -> Publication:
                 rebuilt = _stage_file(con, staging_path, ctx, update=None)
             _complete_parquet(con, staging_parquet, ctx, parquet_files, staging_path)
             _publish_to_lake(con, ctx)
-            _keep_spare(settings, staging_path)
+            _keep_spare(settings, ctx)
             os.replace(staging_path, settings.serving_path)
             became_current_at = datetime.now(tz=UTC)
             version = version_folder_name(run_id, became_current_at)

@@ -4,6 +4,7 @@ catalog, only what changed republished, and every table self-describing and keye
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import shutil
@@ -573,6 +574,23 @@ def test_a_serving_file_that_cannot_be_copied_is_built_whole(
     ]
 
 
+def file_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def held_file(pid: int, identity: os.stat_result) -> Path:
+    """The /proc path of the descriptor through which process ``pid`` holds the file
+    ``identity`` describes (whatever its name now): its bytes, read without a new name."""
+    for descriptor in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            held = descriptor.stat()
+        except OSError:
+            continue
+        if (held.st_dev, held.st_ino) == (identity.st_dev, identity.st_ino):
+            return descriptor
+    raise AssertionError(f"process {pid} does not hold the file")
+
+
 def served_records(settings: Settings) -> tuple[dict[str, list[tuple]], dict[str, list[tuple]]]:
     """The publication tables as the single file and the catalog hold them."""
     tables = ("publication", "publication_data_as_of")
@@ -647,6 +665,8 @@ def test_a_spare_this_process_still_reads_is_left_to_it_and_the_current_file_is_
     here = duckdb.connect(str(settings.serving_path), read_only=True)
     try:
         before = rows(here, f"marts.{FACT}")
+        identity = settings.serving_path.stat()
+        digest = file_digest(settings.serving_path)
         simulate_daily_build(settings)
         publish(settings, "run-2", synthetic=True)
         simulate_daily_build(settings)
@@ -657,6 +677,8 @@ def test_a_spare_this_process_still_reads_is_left_to_it_and_the_current_file_is_
         assert third.serving_file_copy_seconds is not None
         assert not third.serving_file_rebuilt
         assert "a reader still has it open" in logged
+        # Not a byte of the file it reads changed (its rows could come from its cache).
+        assert file_digest(held_file(os.getpid(), identity)) == digest
         assert rows(here, f"marts.{FACT}") == before
     finally:
         here.close()
@@ -695,6 +717,8 @@ def test_a_spare_another_process_reads_is_not_written_even_without_duckdb_s_lock
     )
     try:
         before = reader.stdout.readline()
+        identity = settings.serving_path.stat()
+        digest = file_digest(settings.serving_path)
         # The reader holds the first publication's file without a lock: DuckDB alone
         # would open it for writing.
         with duckdb.connect() as con:
@@ -703,11 +727,13 @@ def test_a_spare_another_process_reads_is_not_written_even_without_duckdb_s_lock
         publish(settings, "run-2", synthetic=True)
         simulate_daily_build(settings)
         third, logged = publish_logged(settings, "run-3", caplog)
+        unchanged = file_digest(held_file(reader.pid, identity)) == digest
         out, _ = reader.communicate("\n", timeout=60)
     finally:
         reader.kill()
     assert not third.serving_file_from_spare
     assert "a reader still has it open" in logged
+    assert unchanged
     assert out.strip() == before.strip()
     assert_served_equals_working(settings)
 
@@ -749,47 +775,95 @@ def test_a_spare_that_is_another_name_of_a_file_is_never_written(
         assert_served_equals_working(settings)
 
 
-def test_a_spare_from_before_a_changed_definition_is_not_updated(
+def test_a_publish_that_changed_a_definition_builds_whole_and_keeps_no_spare(
     copied_built_warehouse: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """The file it replaces has the old definition: no later publish could update it."""
     settings = copied_built_warehouse
+    spare = spare_path(settings.serving_path)
     publish(settings, "run-1", synthetic=True)
+    simulate_daily_build(settings)
+    publish(settings, "run-2", synthetic=True)
+    assert spare.is_file()
     with duckdb.connect(str(settings.warehouse_path)) as con:
         con.execute("alter table marts.dim_platform add column note varchar default 'new'")
-    second, logged = publish_logged(settings, "run-2", caplog)
-    # Built whole: nothing earlier to copy or update.
-    assert second.serving_file_rebuilt
-    assert second.serving_file_copy_seconds is None
-    assert "copied the serving file" not in logged
-    simulate_daily_build(settings)
 
     third, logged = publish_logged(settings, "run-3", caplog)
 
-    assert not third.serving_file_from_spare
-    assert not third.serving_file_rebuilt
-    assert "it holds publication 1, which cannot be brought up" in logged
+    # Built whole: nothing earlier to copy or update, and no spare kept.
+    assert third.serving_file_rebuilt
+    assert third.serving_file_copy_seconds is None
+    assert "copied the serving file" not in logged
+    assert not spare.exists()
+    assert_served_equals_working(settings)
+    simulate_daily_build(settings)
+    fourth = publish(settings, "run-4", synthetic=True)
+    assert not fourth.serving_file_from_spare
+    assert not fourth.serving_file_rebuilt
+    assert spare.is_file()
     assert_served_equals_working(settings)
 
 
 def test_a_spare_from_a_catalog_made_anew_is_not_taken_for_its_publication(
-    copied_built_warehouse: Settings, caplog: pytest.LogCaptureFixture
+    copied_built_warehouse: Settings, caplog: pytest.LogCaptureFixture, tmp_path: Path
 ) -> None:
-    """A new catalog counts its publications from 1 again: the spare holding the old
-    catalog's publication 1 is not the new one's."""
+    """A new catalog counts its publications from 1 again: a spare holding the old
+    catalog's publication 1 (here a file restored by hand) is not the new one's."""
     settings = copied_built_warehouse
+    spare = spare_path(settings.serving_path)
     publish(settings, "run-1", synthetic=True)
-    simulate_daily_build(settings, changed_days=9)
+    old_file = tmp_path / "old-serving.duckdb"
+    shutil.copyfile(settings.serving_path, old_file)
     settings.serving_lake_path.unlink()
     shutil.rmtree(settings.serving_lake_data_dir)
+    simulate_daily_build(settings, changed_days=9)
     again = publish(settings, "run-2", synthetic=True)
     assert again.publication_id == 1
-    assert spare_path(settings.serving_path).is_file()
+    simulate_daily_build(settings, changed_days=2)
+    publish(settings, "run-3", synthetic=True)
+    os.replace(old_file, spare)
     simulate_daily_build(settings, changed_days=2)
 
-    third, logged = publish_logged(settings, "run-3", caplog)
+    fourth, logged = publish_logged(settings, "run-4", caplog)
 
-    assert not third.serving_file_from_spare
+    assert not fourth.serving_file_from_spare
     assert "it holds publication 1, which cannot be brought up" in logged
+    assert_served_equals_working(settings)
+    in_file, in_catalog = served_records(settings)
+    assert in_file == in_catalog
+
+
+def test_a_spare_gets_what_the_publications_it_missed_did_beyond_the_recorded_windows(
+    copied_built_warehouse: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A daily fact that recorded no rebuilt days at the second publication was replaced
+    whole there; the spare (the first publication's file) gets it whole too, although
+    the windows since the spare's publication name only its last day."""
+    settings = copied_built_warehouse
+    other = "fct_reach_by_country_sector_daily"
+    publish(settings, "run-1", synthetic=True)
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        con.execute("delete from audit.incremental_windows where model_name = ?", [other])
+        con.execute(f"update marts.{other} set executives_tracked = executives_tracked + 1")
+    second = publish(settings, "run-2", synthetic=True)
+    assert second.changes[other] == "full"
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        (last,) = con.execute(f"select max(metric_date) from marts.{other}").fetchone()
+        con.execute(
+            f"update marts.{other} set executives_active = executives_active + 1 "
+            "where metric_date = ?",
+            [last],
+        )
+        con.execute(
+            "insert into audit.incremental_windows (invocation_id, model_name, rebuild_from, "
+            "recorded_at) values ('daily-build-3', ?, ?, now())",
+            [other, last],
+        )
+
+    third = publish(settings, "run-3", synthetic=True)
+
+    assert third.changes[other] == f"{CHANGED_DAYS} from {last}"
+    assert third.serving_file_from_spare
     assert_served_equals_working(settings)
 
 
@@ -846,5 +920,5 @@ def test_no_spare_is_kept_where_the_system_cannot_tell_who_holds_a_file(
 
     assert not spare_path(settings.serving_path).exists()
     assert second.serving_file_copy_seconds is not None
-    assert "keeping no spare serving file: this system has no file leases" in logged
+    assert "keeping no spare serving file: this file system cannot tell" in logged
     assert_served_equals_working(settings)
