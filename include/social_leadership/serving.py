@@ -724,7 +724,7 @@ def _comment_file(con: duckdb.DuckDBPyConnection, ctx: _Context, *, updated: boo
     for table, (comment, described) in wanted.items():
         held = held_columns.get(table, {})
         if held_tables.get(table) == comment and all(
-            held.get(column) == text for column, text in described.items()
+            text == described.get(column) for column, text in held.items()
         ):
             continue
         contract = contracts.get(table)
@@ -1323,7 +1323,7 @@ def _same_tables(ctx: _Context) -> bool:
     }
 
 
-def _keep_spare(settings: Settings, ctx: _Context) -> None:
+def _keep_spare(settings: Settings, ctx: _Context, *, rebuilt: bool) -> None:
     """Keep the single file about to be replaced as the spare (a second name for it), when
     the next publish can use it: the spare setting is on, this publication has the same
     tables as the file (else the next publish would refuse it), and the file system can
@@ -1336,6 +1336,9 @@ def _keep_spare(settings: Settings, ctx: _Context) -> None:
             not settings.serving_file_spare
             or not settings.serving_path.is_file()
             or not _same_tables(ctx)
+            # Built whole: the replaced file could not be updated (its comments differ, or
+            # its update failed), and the next publish could not update it either.
+            or rebuilt
         ):
             return
         if not _leases_tell(settings):
@@ -1907,7 +1910,7 @@ def publish(settings: Settings, run_id: str, *, synthetic: bool) -> Publication:
                 rebuilt = _stage_file(con, staging_path, ctx, update=None)
             _complete_parquet(con, staging_parquet, ctx, parquet_files, staging_path)
             _publish_to_lake(con, ctx)
-            _keep_spare(settings, ctx)
+            _keep_spare(settings, ctx, rebuilt=rebuilt)
             os.replace(staging_path, settings.serving_path)
             became_current_at = datetime.now(tz=UTC)
             version = version_folder_name(run_id, became_current_at)

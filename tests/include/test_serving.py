@@ -77,6 +77,14 @@ def catalog_tables(settings: Settings) -> dict[str, str]:
         con.close()
 
 
+def latest_file_run(settings: Settings) -> str:
+    """The run of the publication the single file holds."""
+    with duckdb.connect(str(settings.serving_path), read_only=True) as con:
+        return con.execute(
+            "select run_id from marts.publication order by publication_id desc limit 1"
+        ).fetchone()[0]
+
+
 def leftovers(settings: Settings) -> list[str]:
     folders = (settings.serving_path.parent, settings.serving_parquet_dir)
     return sorted(
@@ -156,6 +164,7 @@ def test_publishing_twice_swaps_the_file_and_leaves_no_temporaries(
     assert all("run-2" in comment for comment in catalog_tables(copied_built_warehouse).values())
     comments = served_tables(copied_built_warehouse)
     assert all("marts.publication says which run" in comment for comment in comments.values())
+    assert latest_file_run(copied_built_warehouse) == "run-2"
     # Tables without synthetic flags of their own follow the publication's flag; those
     # with flags (the executives of this synthetic warehouse) say what their rows are.
     assert not comments["dim_sector"].startswith(SYNTHETIC_NOTICE)
@@ -385,6 +394,7 @@ def test_a_publish_killed_mid_way_leaves_debris_that_the_next_publish_removes(
         "after",
     ]
     assert all("run-after" in comment for comment in catalog_tables(settings).values())
+    assert latest_file_run(settings) == "run-after"
 
 
 def test_a_reader_of_every_table_sees_one_publication_while_publishes_run(
