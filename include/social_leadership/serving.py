@@ -598,15 +598,13 @@ def _holds_synthetic(
 def table_comment(
     table: str,
     contract: MartContract | None,
-    run_id: str | None,
+    run_id: str,
     published_at: datetime,
     *,
     synthetic: bool,
 ) -> str:
     """The comment each served table carries: what it is, its grain, whether synthetic
-    data is inside, and where and when it was published (without ``run_id``: where to
-    read that, for the single file, whose comments stay as they are from one publication
-    to the next)."""
+    data is inside, and where and when it was published."""
     parts = [SYNTHETIC_NOTICE] if synthetic else []
     if contract and contract.description:
         parts.append(contract.description)
@@ -618,13 +616,10 @@ def table_comment(
         parts.append(f"Joins: {'; '.join(key.describe() for key in contract.foreign_keys)}.")
     if not synthetic:
         parts.append("Holds no synthetic data.")
-    if run_id is None:
-        parts.append(f"marts.{table} of social_leadership; marts.publication says which run.")
-    else:
-        parts.append(
-            f"marts.{table} published by social_leadership run {run_id} "
-            f"at {published_at.isoformat(timespec='seconds')}."
-        )
+    parts.append(
+        f"marts.{table} published by social_leadership run {run_id} "
+        f"at {published_at.isoformat(timespec='seconds')}."
+    )
     return " ".join(parts)
 
 
@@ -652,85 +647,23 @@ def _column_descriptions(ctx: _Context, table: str) -> dict[str, str]:
     }
 
 
-def _comments(ctx: _Context, *, with_run: bool) -> dict[str, tuple[str, dict[str, str]]]:
-    """Per served table, its comment and its columns' comments."""
+def _comment_all(con: duckdb.DuckDBPyConnection, alias: str, ctx: _Context) -> None:
     contracts = {**ctx.contracts, **_publication_contracts()}
-    comments = {}
     for table in [*ctx.columns, *PUBLICATION_TABLES]:
         contract = contracts.get(table)
         synthetic = ctx.synthetic_tables.get(table, False)
-        run_id = ctx.run_id if with_run else None
-        comment = table_comment(table, contract, run_id, ctx.published_at, synthetic=synthetic)
+        comment = table_comment(table, contract, ctx.run_id, ctx.published_at, synthetic=synthetic)
+        con.execute(f"comment on table {_mart(alias, table)} is {quote_literal(comment)}")
         described = (
             contract.column_descriptions
             if table in PUBLICATION_TABLES and contract
             else _column_descriptions(ctx, table)
         )
-        comments[table] = (comment, dict(described))
-    return comments
-
-
-def _comment(
-    con: duckdb.DuckDBPyConnection, alias: str, table: str, comments: tuple[str, dict[str, str]]
-) -> None:
-    comment, described = comments
-    con.execute(f"comment on table {_mart(alias, table)} is {quote_literal(comment)}")
-    for column, text in described.items():
-        con.execute(
-            f"comment on column {_mart(alias, table)}.{quote_identifier(column)} "
-            f"is {quote_literal(text)}"
-        )
-
-
-def _comment_all(con: duckdb.DuckDBPyConnection, alias: str, ctx: _Context) -> None:
-    """Comment every served table and column of ``alias`` (the catalog: naming this run)."""
-    for table, comments in _comments(ctx, with_run=True).items():
-        _comment(con, alias, table, comments)
-
-
-def _comment_file(con: duckdb.DuckDBPyConnection, ctx: _Context, *, updated: bool) -> None:
-    """Comment the single file's tables and columns; in a file brought up to date, only
-    those whose comment changed, and never a table with an index (a primary or foreign
-    key): its file is built whole instead (:class:`_FileMismatchError`).
-
-    DuckDB 1.5.5 breaks a table's index in a file when the table is altered (COMMENT ON
-    is an ALTER) while that index was read from the file and not changed: the next insert
-    into the table fails ("node without metadata in ARTOperator::Insert") or crashes the
-    process. Measured on the 3-year bench warehouse: a publish that changed no row of the
-    daily fact but gave it a new comment left it so, and the next daily publish died with
-    a segmentation fault. So the single file's comments do not name the run (they would
-    change at every publication); ``marts.publication`` does.
-    """
-    wanted = _comments(ctx, with_run=False)
-    if not updated:
-        for table, comments in wanted.items():
-            _comment(con, FILE_ALIAS, table, comments)
-        return
-    held_tables = dict(
-        con.execute(
-            "select table_name, comment from duckdb_tables() "
-            "where database_name = ? and schema_name = ?",
-            [FILE_ALIAS, MARTS_SCHEMA],
-        ).fetchall()
-    )
-    held_columns: dict[str, dict[str, str | None]] = {}
-    for table, column, comment in con.execute(
-        "select table_name, column_name, comment from duckdb_columns() "
-        "where database_name = ? and schema_name = ?",
-        [FILE_ALIAS, MARTS_SCHEMA],
-    ).fetchall():
-        held_columns.setdefault(table, {})[column] = comment
-    contracts = {**ctx.contracts, **_publication_contracts()}
-    for table, (comment, described) in wanted.items():
-        held = held_columns.get(table, {})
-        if held_tables.get(table) == comment and all(
-            text == described.get(column) for column, text in held.items()
-        ):
-            continue
-        contract = contracts.get(table)
-        if contract is not None and (contract.primary_key or contract.declares_foreign_key):
-            raise _FileMismatchError(f"the comments of {table} changed")
-        _comment(con, FILE_ALIAS, table, (comment, described))
+        for column, text in described.items():
+            con.execute(
+                f"comment on column {_mart(alias, table)}.{quote_identifier(column)} "
+                f"is {quote_literal(text)}"
+            )
 
 
 def _working_counts(con: duckdb.DuckDBPyConnection, tables: list[str]) -> dict[str, int]:
@@ -1323,7 +1256,7 @@ def _same_tables(ctx: _Context) -> bool:
     }
 
 
-def _keep_spare(settings: Settings, ctx: _Context, *, rebuilt: bool) -> None:
+def _keep_spare(settings: Settings, ctx: _Context) -> None:
     """Keep the single file about to be replaced as the spare (a second name for it), when
     the next publish can use it: the spare setting is on, this publication has the same
     tables as the file (else the next publish would refuse it), and the file system can
@@ -1336,9 +1269,6 @@ def _keep_spare(settings: Settings, ctx: _Context, *, rebuilt: bool) -> None:
             not settings.serving_file_spare
             or not settings.serving_path.is_file()
             or not _same_tables(ctx)
-            # Built whole: the replaced file could not be updated (its comments differ, or
-            # its update failed), and the next publish could not update it either.
-            or rebuilt
         ):
             return
         if not _leases_tell(settings):
@@ -1472,7 +1402,7 @@ def _stage_file(
                 else:
                     _build_file(con, ctx)
                 _record_publication(con, FILE_ALIAS, ctx)
-                _comment_file(con, ctx, updated=file_ctx is not None)
+                _comment_all(con, FILE_ALIAS, ctx)
         except (duckdb.ConstraintException, duckdb.TransactionException) as error:
             # DuckDB names the key but not the table (and a key added after the insert
             # fails only the commit): say which mart repeats which key.
@@ -1910,7 +1840,7 @@ def publish(settings: Settings, run_id: str, *, synthetic: bool) -> Publication:
                 rebuilt = _stage_file(con, staging_path, ctx, update=None)
             _complete_parquet(con, staging_parquet, ctx, parquet_files, staging_path)
             _publish_to_lake(con, ctx)
-            _keep_spare(settings, ctx, rebuilt=rebuilt)
+            _keep_spare(settings, ctx)
             os.replace(staging_path, settings.serving_path)
             became_current_at = datetime.now(tz=UTC)
             version = version_folder_name(run_id, became_current_at)

@@ -28,7 +28,6 @@ from social_leadership.serving import (
     publish,
     version_folder_name,
 )
-from social_leadership.serving_lake import attach_lake
 from social_leadership.settings import PACKAGE_DIR, Settings
 
 EXPECTED_MARTS = {
@@ -61,28 +60,6 @@ def served_tables(settings: Settings) -> dict[str, str]:
                 "select table_name, comment from duckdb_tables() where schema_name = 'marts'"
             ).fetchall()
         )
-
-
-def catalog_tables(settings: Settings) -> dict[str, str]:
-    con = duckdb.connect()
-    try:
-        attach_lake(con, settings, "serving", read_only=True)
-        return dict(
-            con.execute(
-                "select table_name, comment from duckdb_tables() "
-                "where database_name = 'serving' and schema_name = 'marts'"
-            ).fetchall()
-        )
-    finally:
-        con.close()
-
-
-def latest_file_run(settings: Settings) -> str:
-    """The run of the publication the single file holds."""
-    with duckdb.connect(str(settings.serving_path), read_only=True) as con:
-        return con.execute(
-            "select run_id from marts.publication order by publication_id desc limit 1"
-        ).fetchone()[0]
 
 
 def leftovers(settings: Settings) -> list[str]:
@@ -159,12 +136,8 @@ def test_publishing_twice_swaps_the_file_and_leaves_no_temporaries(
         reader.close()
 
     assert copied_built_warehouse.serving_path.stat().st_ino != first_inode
-    # The catalog's comments name the run; the single file's say where to read it (they
-    # stay as they are from one publication to the next).
-    assert all("run-2" in comment for comment in catalog_tables(copied_built_warehouse).values())
     comments = served_tables(copied_built_warehouse)
-    assert all("marts.publication says which run" in comment for comment in comments.values())
-    assert latest_file_run(copied_built_warehouse) == "run-2"
+    assert all("run-2" in comment for comment in comments.values())
     # Tables without synthetic flags of their own follow the publication's flag; those
     # with flags (the executives of this synthetic warehouse) say what their rows are.
     assert not comments["dim_sector"].startswith(SYNTHETIC_NOTICE)
@@ -393,8 +366,7 @@ def test_a_publish_killed_mid_way_leaves_debris_that_the_next_publish_removes(
         "before",
         "after",
     ]
-    assert all("run-after" in comment for comment in catalog_tables(settings).values())
-    assert latest_file_run(settings) == "run-after"
+    assert all("run-after" in comment for comment in served_tables(settings).values())
 
 
 def test_a_reader_of_every_table_sees_one_publication_while_publishes_run(

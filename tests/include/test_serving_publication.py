@@ -348,10 +348,7 @@ def test_every_served_column_and_table_describes_itself(copied_built_warehouse: 
             con.close()
         for table, contract in contracts.items():
             assert contract.description in comments[table], (database, table)
-            # The catalog names the run; the single file's comments stay as they are from
-            # one publication to the next (serving._comment_file) and say where to read it.
-            run = "run-docs" if database == "serving" else "marts.publication says which run"
-            assert run in comments[table], (database, table)
+            assert "run-docs" in comments[table]
             if contract.grain:
                 assert f"Grain: {contract.grain.rstrip('.')}" in comments[table]
             for key in contract.foreign_keys:
@@ -569,9 +566,10 @@ def test_a_serving_file_that_cannot_be_copied_is_built_whole(
     assert "copying the serving file failed" in caplog.text
     assert "No space left on device" in caplog.text
     assert_served_equals_working(settings)
-    # No temporary file left, and no spare: a publish that built the file whole keeps none.
+    # No temporary file left: the lock, the spare (the first publication's file) and the file.
     assert sorted(p.name for p in settings.serving_path.parent.iterdir() if p.is_file()) == [
         ".serving.duckdb.publish-lock",
+        ".serving.duckdb.spare",
         "serving.duckdb",
     ]
 
@@ -923,57 +921,4 @@ def test_no_spare_is_kept_where_the_system_cannot_tell_who_holds_a_file(
     assert not spare_path(settings.serving_path).exists()
     assert second.serving_file_copy_seconds is not None
     assert "keeping no spare serving file: this file system cannot tell" in logged
-    assert_served_equals_working(settings)
-
-
-def test_an_updated_single_file_alters_no_keyed_table_and_a_changed_comment_rebuilds_it(
-    copied_built_warehouse: Settings,
-    caplog: pytest.LogCaptureFixture,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """COMMENT ON is an ALTER, which breaks a table's index in the file in DuckDB 1.5.5
-    when the index was not changed too (serving._comment_file): a daily update leaves the
-    keyed tables' comments as they are; a changed comment of one builds the file whole."""
-    from social_leadership import serving
-
-    settings = copied_built_warehouse
-    publish(settings, "run-1", synthetic=True)
-    simulate_daily_build(settings)
-    commented: list[tuple[str, str]] = []
-    comment = serving._comment
-
-    def recording(con: duckdb.DuckDBPyConnection, alias: str, table: str, *rest: object) -> None:
-        commented.append((alias, table))
-        comment(con, alias, table, *rest)
-
-    monkeypatch.setattr(serving, "_comment", recording)
-    daily = publish(settings, "run-2", synthetic=True)
-    monkeypatch.undo()
-    assert not daily.serving_file_rebuilt
-    # The catalog's tables get their new comments; not one of the single file's.
-    assert {alias for alias, _ in commented} == {"lake"}
-    manifest_path = settings.dbt_target_dir / "manifest.json"
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    (node,) = [n for n in manifest["nodes"].values() if n.get("alias", n["name"]) == FACT]
-    node["columns"]["followers"]["description"] = "Followers, counted anew."
-    manifest_path.write_text(json.dumps(manifest), encoding="utf-8")
-    simulate_daily_build(settings)
-
-    described, logged = publish_logged(settings, "run-3", caplog)
-
-    assert described.serving_file_rebuilt
-    assert f"the comments of {FACT} changed" in logged
-    # The replaced file (the old comment) is kept as no spare: the next publish copies the
-    # new file and updates it.
-    assert not spare_path(settings.serving_path).exists()
-    simulate_daily_build(settings)
-    after = publish(settings, "run-4", synthetic=True)
-    assert not after.serving_file_rebuilt
-    assert after.serving_file_copy_seconds is not None
-    with duckdb.connect(str(settings.serving_path), read_only=True) as served:
-        assert served.execute(
-            "select comment from duckdb_columns() where table_name = ? "
-            "and column_name = 'followers'",
-            [FACT],
-        ).fetchone() == ("Followers, counted anew.",)
     assert_served_equals_working(settings)
