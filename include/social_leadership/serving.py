@@ -303,6 +303,11 @@ def _remove_quietly(*paths: Path) -> None:
             path.unlink(missing_ok=True)
 
 
+def _remove_duckdb_file(path: Path) -> None:
+    """Remove a DuckDB file and the WAL beside it, if any."""
+    _remove_quietly(path, Path(f"{path}.wal"))
+
+
 def version_folder_name(run_id: str, became_current_at: datetime) -> str:
     """The folder of one publication's Parquet files, named by when it became current."""
     stamp = became_current_at.astimezone(UTC).strftime(_STAMP_FORMAT)
@@ -1092,7 +1097,7 @@ class _FileCopy:
     def discard(self) -> None:
         """Wait for the copy to end and remove it (the file is built whole instead)."""
         self.wait()
-        _remove_quietly(self.target, Path(f"{self.target}.wal"))
+        _remove_duckdb_file(self.target)
 
 
 def spare_path(serving_path: Path) -> Path:
@@ -1140,9 +1145,7 @@ def _leases_tell(settings: Settings) -> bool:
     """Whether this file system can tell that nobody holds a file: a write lease on a new
     file of the serving folder is granted (not on a network file system, which refuses or
     lacks leases, nor where the publishing user may not take them)."""
-    probe = settings.serving_path.with_name(
-        f"{settings.serving_path.name}{TEMPORARY_MARKER}lease-probe"
-    )
+    probe = _temporary_path(settings.serving_path, "lease-probe")
     try:
         probe.write_bytes(b"")
         return _held_open(probe) is False
@@ -1165,7 +1168,7 @@ class _SpareFile:
         return True
 
     def discard(self) -> None:
-        _remove_quietly(self.target, Path(f"{self.target}.wal"))
+        _remove_duckdb_file(self.target)
 
 
 def _spare_held(target: Path) -> tuple[_Previous | None, str | None]:
@@ -1229,7 +1232,7 @@ def _take_spare(
             "not updating the spare serving file in place: %s; copying the current one", reason
         )
         # Unlinked only: a reader that holds it keeps reading it.
-        _remove_quietly(target, Path(f"{target}.wal"))
+        _remove_duckdb_file(target)
         return None
     assert held is not None
     log.info("updating the spare serving file (publication %d) in place", held.publication_id)
@@ -1385,7 +1388,7 @@ def _stage_file(
                 "the serving file holds no publication it can be brought up from: rebuilding it"
             )
             con.execute(f"detach {FILE_ALIAS}")
-            _remove_quietly(path, Path(f"{path}.wal"))
+            _remove_duckdb_file(path)
             incremental = False
     if not incremental:
         con.execute(
@@ -1836,7 +1839,7 @@ def publish(settings: Settings, run_id: str, *, synthetic: bool) -> Publication:
                 raise
             except (duckdb.ConstraintException, _FileMismatchError) as error:
                 log.warning("updating the serving file failed (%s): rebuilding it", error)
-                _remove_quietly(staging_path, Path(f"{staging_path}.wal"))
+                _remove_duckdb_file(staging_path)
                 rebuilt = _stage_file(con, staging_path, ctx, update=None)
             _complete_parquet(con, staging_parquet, ctx, parquet_files, staging_path)
             _publish_to_lake(con, ctx)
