@@ -1,8 +1,8 @@
 """daily_memory: peak memory of one daily run over 3 years of history against 30 days.
 
 The same two warehouses as incremental_build (2,000 executives, 5 platforms; 3 years and
-30 days of daily counts), built in full, then gated once and published once, as the
-previous day's run would have left them. Then, in alternating rounds, one new day arrives
+30 days of daily counts), built in full, then gated once and published twice, as the
+previous days' runs would have left them. Then, in alternating rounds, one new day arrives
 in each and the daily run's three stages run as Airflow runs them, each in a fresh Python
 process: the `dbt build` (dbt in its own process below it), the quality gate, and the
 publish. The ratio is the largest 3-year run peak over the largest 30-day one.

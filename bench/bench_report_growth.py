@@ -1,7 +1,7 @@
 """report_growth: the weekly report on 3 years of history against 30 days.
 
 The same two warehouses as publish_growth (2,000 executives, 5 platforms; 3 years and 30
-days of daily counts), built in full by the dbt project, gated and published once
+days of daily counts), built in full by the dbt project, gated once and published twice
 (untimed). Then, in alternating rounds (the order swapped every round), the weekly report
 of the week ending on the last day of history is written from each serving copy, each in a
 fresh Python process timed from outside, so interpreter start-up and imports weigh the same

@@ -87,8 +87,15 @@ WORKING_ALIAS = "working"
 LAKE_ALIAS = "lake"
 _WORKING_WINDOWS = f"{WORKING_ALIAS}.{INCREMENTAL_WINDOWS}"
 FILE_ALIAS = "single_file"
-# The oldest DuckDB whose clients must open the single-file copy (tested with 1.1.x).
+# The oldest DuckDB whose clients must open the single-file copy (tested with 1.1.x). Every
+# attach of the file names it (:func:`_attach_file`).
 FILE_STORAGE_VERSION = "v1.1.0"
+# The single file's format, recorded in its ``audit.serving_file_format``: a file of another
+# (or no) format is built whole, never brought up to date in place. Format 2: every write
+# attaches the file with its storage version. Files written before (no format recorded)
+# were updated without it, which can leave a broken key index (:func:`_attach_file`).
+FILE_FORMAT = 2
+FILE_FORMAT_TABLE = "serving_file_format"
 # The column the daily facts' rebuilt windows are counted in (dbt's incremental macros).
 DATE_COLUMN = "metric_date"
 # The working warehouse's run records copied into every serving form's ``audit`` schema.
@@ -259,6 +266,8 @@ class _Previous:
     definitions: dict[str, str]
     # Which publication of which catalog: its run id and time (None: not recorded).
     stamp: tuple[str, datetime] | None = None
+    # A single file's FILE_FORMAT (None: not recorded, or the catalog).
+    file_format: int | None = None
 
 
 @dataclass
@@ -513,7 +522,17 @@ def _previous(con: duckdb.DuckDBPyConnection, alias: str) -> _Previous | None:
     definitions = dict(
         con.execute(f"select table_name, definition from {alias}.audit.published_tables").fetchall()
     )
-    return _Previous(int(row[0]), row[1], definitions, _stamp(con, alias, int(row[0])))
+    try:
+        recorded = con.execute(f"select format from {alias}.audit.{FILE_FORMAT_TABLE}").fetchone()
+    except duckdb.CatalogException:
+        recorded = None
+    return _Previous(
+        int(row[0]),
+        row[1],
+        definitions,
+        _stamp(con, alias, int(row[0])),
+        int(recorded[0]) if recorded else None,
+    )
 
 
 def _stamp(
@@ -737,6 +756,35 @@ def _record_publication(con: duckdb.DuckDBPyConnection, alias: str, ctx: _Contex
         )
     copy_freshness_to_serving(con, WORKING_ALIAS, alias)
     _copy_run_history(con, alias, ctx)
+
+
+def _record_file_format(con: duckdb.DuckDBPyConnection) -> None:
+    """Record :data:`FILE_FORMAT` in the single file (attached as ``FILE_ALIAS``)."""
+    table = f"{FILE_ALIAS}.audit.{FILE_FORMAT_TABLE}"
+    con.execute(f"create or replace table {table} (format integer not null)")
+    con.execute(f"insert into {table} values (?)", [FILE_FORMAT])
+    con.execute(
+        f"comment on table {table} is "
+        + quote_literal(
+            "The format of this file, for the publish that brings it up to date (a file of "
+            "another format is built whole)."
+        )
+    )
+
+
+def _attach_file(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """Attach the single file at ``path`` (new or not) as ``FILE_ALIAS``, for writing.
+
+    Always with :data:`FILE_STORAGE_VERSION`: DuckDB 1.5.5 (1.5.6 and 2.0.1 too) attaching
+    a v1.1.0 file without naming its storage version, then checkpointing it while a
+    table's primary-key index is left unchanged (a write to another table, a comment),
+    breaks that index: the next insert into the table fails ('node without metadata in
+    ARTOperator::Insert') or crashes the process.
+    """
+    con.execute(
+        f"attach {quote_literal(str(path))} as {FILE_ALIAS} "
+        f"(storage_version {quote_literal(FILE_STORAGE_VERSION)})"
+    )
 
 
 def _copy_run_history(con: duckdb.DuckDBPyConnection, alias: str, ctx: _Context) -> None:
@@ -1182,7 +1230,7 @@ def _spare_held(target: Path) -> tuple[_Previous | None, str | None]:
         return None, "a reader still has it open"
     con = duckdb.connect()
     try:
-        con.execute(f"attach {quote_literal(str(target))} as {FILE_ALIAS}")
+        _attach_file(con, target)
         held = _previous(con, FILE_ALIAS)
     except duckdb.Error as error:
         return None, f"it cannot be opened for writing ({str(error).splitlines()[0]})"
@@ -1328,6 +1376,14 @@ def _file_context(
     previous = ctx.previous
     if held is None or previous is None or set(held.definitions) != set(ctx.definitions):
         return None
+    if held.file_format != FILE_FORMAT:
+        log.info(
+            "the serving file is of format %s, not %d (an earlier version's update in place "
+            "can leave a broken key index): building it whole",
+            held.file_format,
+            FILE_FORMAT,
+        )
+        return None
     # The same publication of the same catalog (a catalog made anew counts from 1 again).
     if held.stamp is None or held.stamp != _stamp(con, LAKE_ALIAS, held.publication_id):
         return None
@@ -1380,7 +1436,7 @@ def _stage_file(
         if update is not None:
             update.discard()
     else:
-        con.execute(f"attach {quote_literal(str(path))} as {FILE_ALIAS}")
+        _attach_file(con, path)
         held = _previous(con, FILE_ALIAS)
         file_ctx = _file_context(con, ctx, held)
         if file_ctx is None:
@@ -1391,10 +1447,7 @@ def _stage_file(
             _remove_duckdb_file(path)
             incremental = False
     if not incremental:
-        con.execute(
-            f"attach {quote_literal(str(path))} as {FILE_ALIAS} "
-            f"(storage_version {quote_literal(FILE_STORAGE_VERSION)})"
-        )
+        _attach_file(con, path)
     try:
         try:
             with transaction(con):
@@ -1405,6 +1458,7 @@ def _stage_file(
                 else:
                     _build_file(con, ctx)
                 _record_publication(con, FILE_ALIAS, ctx)
+                _record_file_format(con)
                 _comment_all(con, FILE_ALIAS, ctx)
         except (duckdb.ConstraintException, duckdb.TransactionException) as error:
             # DuckDB names the key but not the table (and a key added after the insert

@@ -22,6 +22,8 @@ from social_leadership.serving import (
     CHANGED_DAYS,
     COLUMN_DESCRIPTION_KEY,
     CURRENT_LINK,
+    FILE_FORMAT,
+    FILE_FORMAT_TABLE,
     GRAIN_KEY,
     SYNTHETIC_NOTICE,
     Publication,
@@ -922,3 +924,110 @@ def test_no_spare_is_kept_where_the_system_cannot_tell_who_holds_a_file(
     assert second.serving_file_copy_seconds is not None
     assert "keeping no spare serving file: this file system cannot tell" in logged
     assert_served_equals_working(settings)
+
+
+CHILD_PUBLISH = """
+import sys
+from social_leadership.serving import publish
+from social_leadership.settings import load_settings
+
+publication = publish(load_settings(), sys.argv[1], synthetic=True)
+print("from spare" if publication.serving_file_from_spare else "copied or built")
+"""
+
+
+def publish_in_child(settings: Settings, run_id: str) -> subprocess.CompletedProcess[str]:
+    """Publish in a process of its own: a DuckDB crash fails the test, not the worker."""
+    return subprocess.run(
+        [sys.executable, "-c", CHILD_PUBLISH, run_id],
+        env={**os.environ, "PYTHONPATH": str(PACKAGE_DIR.parent)},
+        cwd=settings.data_dir,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+INSERT_INTO_THE_FACT = """
+import sys
+import duckdb
+
+con = duckdb.connect()
+con.execute(f"attach '{sys.argv[1]}' as f (storage_version 'v1.1.0')")
+fact = f"f.marts.{sys.argv[2]}"
+con.execute(
+    f"insert into {fact} select * replace (metric_date + 1 as metric_date) from {fact} "
+    f"where metric_date = (select max(metric_date) from {fact})"
+)
+con.execute("checkpoint f")
+print("inserted")
+try:
+    con.execute(f"insert into {fact} select * from {fact} limit 1")
+except duckdb.ConstraintException:
+    print("refused")
+"""
+
+
+def test_a_publish_that_changed_nothing_leaves_the_single_file_s_key_index_whole(
+    copied_built_warehouse: Settings,
+) -> None:
+    """A rerun with nothing rebuilt still writes the single file (its publication records,
+    run history, comments) and leaves the daily fact's primary-key index as it was. DuckDB
+    1.5.5 attaching a v1.1.0 file without naming its storage version broke that index
+    then, and the next publish that inserted into the fact died (an internal error, or a
+    segmentation fault): once for the copy of the rerun's file, once for the rerun's file
+    as the spare."""
+    settings = copied_built_warehouse
+    publish(settings, "run-1", synthetic=True)
+    publish(settings, "run-rerun", synthetic=True)  # the current file copied, nothing changed
+    outputs = []
+    for run_id in ("run-2", "run-3"):
+        simulate_daily_build(settings, changed_days=2)
+        result = publish_in_child(settings, run_id)
+        assert result.returncode == 0, f"{run_id}: exit {result.returncode}\n{result.stderr}"
+        outputs.append(result.stdout.strip())
+
+    assert outputs == ["from spare", "from spare"]  # run-3's spare is the rerun's file
+    assert_served_equals_working(settings)
+    with duckdb.connect(str(settings.serving_path), read_only=True) as served:
+        assert served.execute(f"select format from audit.{FILE_FORMAT_TABLE}").fetchall() == [
+            (FILE_FORMAT,)
+        ]
+    # The index still takes a new key and refuses a repeated one (in a scratch copy, in a
+    # process of its own: the broken index crashed DuckDB).
+    scratch = settings.serving_path.with_name("scratch.duckdb")
+    shutil.copyfile(settings.serving_path, scratch)
+    result = subprocess.run(
+        [sys.executable, "-c", INSERT_INTO_THE_FACT, str(scratch), FACT],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, f"exit {result.returncode}\n{result.stderr}"
+    assert result.stdout.split() == ["inserted", "refused"]
+
+
+def test_a_single_file_of_an_earlier_format_is_built_whole_not_updated(
+    copied_built_warehouse: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A file written before its format was recorded may hold a key index an update in
+    place broke: the next publish builds the file whole instead of updating it."""
+    settings = copied_built_warehouse
+    publish(settings, "run-1", synthetic=True)
+    con = duckdb.connect()
+    con.execute(f"attach '{settings.serving_path}' as f (storage_version 'v1.1.0')")
+    con.execute(f"drop table f.audit.{FILE_FORMAT_TABLE}")
+    con.close()
+    simulate_daily_build(settings)
+
+    publication, logged = publish_logged(settings, "run-2", caplog)
+
+    assert publication.serving_file_rebuilt
+    assert "the serving file is of format None, not 2" in logged
+    assert_served_equals_working(settings)
+    with duckdb.connect(str(settings.serving_path), read_only=True) as served:
+        assert served.execute(f"select format from audit.{FILE_FORMAT_TABLE}").fetchall() == [
+            (FILE_FORMAT,)
+        ]
