@@ -1378,8 +1378,8 @@ def _file_context(
         return None
     if held.file_format != FILE_FORMAT:
         log.info(
-            "the serving file is of format %s, not %d (an earlier version's update in place "
-            "can leave a broken key index): building it whole",
+            "not updating a serving file of format %s in place (this version writes format "
+            "%d; an earlier version's update in place can leave a broken key index)",
             held.file_format,
             FILE_FORMAT,
         )
@@ -1436,16 +1436,24 @@ def _stage_file(
         if update is not None:
             update.discard()
     else:
-        _attach_file(con, path)
-        held = _previous(con, FILE_ALIAS)
-        file_ctx = _file_context(con, ctx, held)
-        if file_ctx is None:
-            log.info(
-                "the serving file holds no publication it can be brought up from: rebuilding it"
-            )
-            con.execute(f"detach {FILE_ALIAS}")
+        try:
+            _attach_file(con, path)
+        except duckdb.Error as error:
+            # A file of a newer storage version (put there by hand) cannot be lowered to
+            # FILE_STORAGE_VERSION: built whole instead of failing every publish.
+            log.warning("cannot update the serving file in place, rebuilding it: %s", error)
             _remove_duckdb_file(path)
             incremental = False
+        else:
+            held = _previous(con, FILE_ALIAS)
+            file_ctx = _file_context(con, ctx, held)
+            if file_ctx is None:
+                log.info(
+                    "the serving file holds no publication it can be brought up from: rebuilding it"
+                )
+                con.execute(f"detach {FILE_ALIAS}")
+                _remove_duckdb_file(path)
+                incremental = False
     if not incremental:
         _attach_file(con, path)
     try:

@@ -510,8 +510,10 @@ def test_the_single_file_engine_reads_a_swapped_copy_once_its_connections_are_cl
         kept = engine.connect()
         assert kept.execute(sa.text(countries)).scalar() == "DE"
         replacement = _star_file(tmp_path / "replacement.duckdb")
-        with duckdb.connect(str(replacement)) as con:
-            con.execute("insert into marts.dim_country values ('FR', 'France')")
+        with duckdb.connect() as con:
+            # Named: a v1.1.0 file written without its storage version can break its keys.
+            con.execute(f"attach '{replacement}' as star (storage_version 'v1.1.0')")
+            con.execute("insert into star.marts.dim_country values ('FR', 'France')")
         os.replace(replacement, settings.serving_path)  # as a publish swaps the copy in
 
         with engine.connect() as other:
