@@ -11,8 +11,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -456,6 +458,67 @@ def test_duckdb_1_1_opens_the_published_copy_and_reads_every_mart(
     assert seen["version"].startswith("1.1.")
     assert expected
     assert seen["counts"] == expected
+
+
+OLD_CLIENT_TRIES_REPEATED_KEYS = """
+import json, sys
+import duckdb
+
+con = duckdb.connect(sys.argv[1])
+keyed = con.execute(
+    "select distinct table_name from duckdb_constraints() where schema_name = 'marts' "
+    "and constraint_type = 'PRIMARY KEY' order by 1"
+).fetchall()
+outcomes = {}
+for (name,) in keyed:
+    table = f'marts."{name}"'
+    if con.execute(f"select count(*) from {table}").fetchone()[0] == 0:
+        continue
+    try:
+        con.execute(f"insert into {table} select * from {table} limit 1")
+        outcomes[name] = "accepted"
+    except duckdb.ConstraintException:
+        outcomes[name] = "refused"
+print(json.dumps({"version": duckdb.__version__, "outcomes": outcomes}))
+"""
+
+
+def test_duckdb_1_1_still_refuses_repeated_keys_after_a_rerun_and_a_daily_publish(
+    copied_built_warehouse: Settings, tmp_path: Path
+) -> None:
+    """A rerun with nothing rebuilt, then a daily publish, each updating a copy of the
+    current single file in place: DuckDB 1.1 still finds every key in the file's indexes.
+    A file DuckDB 1.5.5 had written without naming its storage version let DuckDB 1.1.3
+    insert a repeated key without an error (README, Serving)."""
+    if not OLD_DUCKDB_PYTHON.is_file():
+        pytest.fail(f"{OLD_DUCKDB_PYTHON} is missing: `make old-duckdb` (part of make test)")
+    settings = dataclasses.replace(copied_built_warehouse, serving_file_spare=False)
+    publish(settings, "run-first", synthetic=True)
+    assert not publish(settings, "run-rerun", synthetic=True).serving_file_rebuilt
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        con.execute(
+            "update marts.fct_executive_reach_daily set followers = followers + 1 "
+            "where metric_date = (select max(metric_date) from marts.fct_executive_reach_daily)"
+        )
+    assert not publish(settings, "run-daily", synthetic=True).serving_file_rebuilt
+    scratch = tmp_path / "scratch.duckdb"
+    shutil.copyfile(settings.serving_path, scratch)
+
+    result = subprocess.run(
+        [str(OLD_DUCKDB_PYTHON), "-c", OLD_CLIENT_TRIES_REPEATED_KEYS, str(scratch)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "")},
+    )
+
+    assert result.returncode == 0, f"exit {result.returncode}\n{result.stderr}"
+    seen = json.loads(result.stdout)
+    assert seen["version"].startswith("1.1.")
+    assert "fct_executive_reach_daily" in seen["outcomes"]
+    assert len(seen["outcomes"]) > 3
+    assert set(seen["outcomes"].values()) == {"refused"}, seen["outcomes"]
 
 
 # --- slw bi ----------------------------------------------------------------------------
