@@ -7,9 +7,11 @@ other, being all named ``conftest``.
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 # dbt reads its saved parse from this file instead of its target folder's: set by
 # tests/conftest.py to the project's parse made once per test process. A test whose dbt
@@ -48,3 +50,60 @@ def run_slw(*args: str, env: dict[str, str], timeout: float) -> subprocess.Compl
         check=False,
         timeout=timeout,
     )
+
+
+_KEYS_PROBE = """
+import json, sys
+import duckdb
+
+con = duckdb.connect()
+try:  # the option (DuckDB 1.2 and later) keeps the file at the version it has
+    con.execute(f"attach '{sys.argv[1]}' as f (storage_version 'v1.1.0')")
+except duckdb.BinderException:  # DuckDB 1.1 writes v1.1.0 itself
+    con.execute(f"attach '{sys.argv[1]}' as f")
+if len(sys.argv) > 2:
+    fact = f'f.marts."{sys.argv[2]}"'
+    con.execute(
+        f"insert into {fact} select * replace (metric_date + 1 as metric_date) from {fact} "
+        f"where metric_date = (select max(metric_date) from {fact})"
+    )
+    con.execute("checkpoint f")
+keyed = con.execute(
+    "select distinct table_name from duckdb_constraints() where database_name = 'f' "
+    "and schema_name = 'marts' and constraint_type = 'PRIMARY KEY' order by 1"
+).fetchall()
+outcomes = {}
+for (name,) in keyed:
+    table = f'f.marts."{name}"'
+    if con.execute(f"select count(*) from {table}").fetchone()[0] == 0:
+        continue
+    try:
+        con.execute(f"insert into {table} select * from {table} limit 1")
+        outcomes[name] = "accepted"
+    except duckdb.ConstraintException:
+        outcomes[name] = "refused"
+print(json.dumps({"version": duckdb.__version__, "outcomes": outcomes}))
+"""
+
+
+def probe_single_file_keys(
+    python: str, path: Path, fact: str | None = None, *, env: dict[str, str] | None = None
+) -> tuple[str, dict[str, str]]:
+    """Give every non-empty keyed mart of the single file at ``path`` (a scratch copy) one
+    of its rows again, with the DuckDB of ``python``, in a process of its own (a broken key
+    index crashed DuckDB); ``fact`` first takes a new day, when given. Returns that
+    DuckDB's version and, per keyed mart, ``refused`` or ``accepted``; fails on a crash.
+
+    No new day for DuckDB 1.1: its own checkpoint of a file DuckDB 1.5 wrote breaks other
+    tables' keys (a client of the file reads it, README)."""
+    result = subprocess.run(
+        [python, "-c", _KEYS_PROBE, str(path), *([fact] if fact else [])],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=env,
+    )
+    assert result.returncode == 0, f"exit {result.returncode}\n{result.stderr}"
+    seen = json.loads(result.stdout)
+    return seen["version"], seen["outcomes"]

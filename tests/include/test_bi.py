@@ -22,6 +22,7 @@ from pathlib import Path
 import duckdb
 import pytest
 import sqlalchemy as sa
+from slw_testing import probe_single_file_keys
 
 from social_leadership import bi
 from social_leadership.serving import publish
@@ -460,29 +461,6 @@ def test_duckdb_1_1_opens_the_published_copy_and_reads_every_mart(
     assert seen["counts"] == expected
 
 
-OLD_CLIENT_TRIES_REPEATED_KEYS = """
-import json, sys
-import duckdb
-
-con = duckdb.connect(sys.argv[1])
-keyed = con.execute(
-    "select distinct table_name from duckdb_constraints() where schema_name = 'marts' "
-    "and constraint_type = 'PRIMARY KEY' order by 1"
-).fetchall()
-outcomes = {}
-for (name,) in keyed:
-    table = f'marts."{name}"'
-    if con.execute(f"select count(*) from {table}").fetchone()[0] == 0:
-        continue
-    try:
-        con.execute(f"insert into {table} select * from {table} limit 1")
-        outcomes[name] = "accepted"
-    except duckdb.ConstraintException:
-        outcomes[name] = "refused"
-print(json.dumps({"version": duckdb.__version__, "outcomes": outcomes}))
-"""
-
-
 def test_duckdb_1_1_still_refuses_repeated_keys_after_a_rerun_and_a_daily_publish(
     copied_built_warehouse: Settings, tmp_path: Path
 ) -> None:
@@ -504,21 +482,16 @@ def test_duckdb_1_1_still_refuses_repeated_keys_after_a_rerun_and_a_daily_publis
     scratch = tmp_path / "scratch.duckdb"
     shutil.copyfile(settings.serving_path, scratch)
 
-    result = subprocess.run(
-        [str(OLD_DUCKDB_PYTHON), "-c", OLD_CLIENT_TRIES_REPEATED_KEYS, str(scratch)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    version, outcomes = probe_single_file_keys(
+        str(OLD_DUCKDB_PYTHON),
+        scratch,
         env={"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "")},
     )
 
-    assert result.returncode == 0, f"exit {result.returncode}\n{result.stderr}"
-    seen = json.loads(result.stdout)
-    assert seen["version"].startswith("1.1.")
-    assert "fct_executive_reach_daily" in seen["outcomes"]
-    assert len(seen["outcomes"]) > 3
-    assert set(seen["outcomes"].values()) == {"refused"}, seen["outcomes"]
+    assert version.startswith("1.1.")
+    assert "fct_executive_reach_daily" in outcomes
+    assert len(outcomes) > 3
+    assert set(outcomes.values()) == {"refused"}, outcomes
 
 
 # --- slw bi ----------------------------------------------------------------------------

@@ -17,6 +17,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from slw_testing import probe_single_file_keys
 
 from social_leadership.serving import (
     CHANGED_DAYS,
@@ -949,35 +950,6 @@ def publish_in_child(settings: Settings, run_id: str) -> subprocess.CompletedPro
     )
 
 
-KEYS_STILL_HOLD = """
-import sys
-import duckdb
-
-con = duckdb.connect()
-con.execute(f"attach '{sys.argv[1]}' as f (storage_version 'v1.1.0')")
-fact = f"f.marts.{sys.argv[2]}"
-con.execute(
-    f"insert into {fact} select * replace (metric_date + 1 as metric_date) from {fact} "
-    f"where metric_date = (select max(metric_date) from {fact})"
-)
-con.execute("checkpoint f")
-keyed = con.execute(
-    "select distinct table_name from duckdb_constraints() where database_name = 'f' "
-    "and schema_name = 'marts' and constraint_type = 'PRIMARY KEY' order by 1"
-).fetchall()
-for (name,) in keyed:
-    table = f'f.marts."{name}"'
-    if con.execute(f"select count(*) from {table}").fetchone()[0] == 0:
-        continue
-    try:
-        con.execute(f"insert into {table} select * from {table} limit 1")
-    except duckdb.ConstraintException:
-        print("refused", name)
-    else:
-        print("accepted", name)
-"""
-
-
 def test_a_publish_that_changed_nothing_leaves_the_single_file_s_key_index_whole(
     copied_built_warehouse: Settings,
 ) -> None:
@@ -1006,15 +978,7 @@ def test_a_publish_that_changed_nothing_leaves_the_single_file_s_key_index_whole
     # copy, in a process of its own: a broken index crashed DuckDB).
     scratch = settings.serving_path.with_name("scratch.duckdb")
     shutil.copyfile(settings.serving_path, scratch)
-    result = subprocess.run(
-        [sys.executable, "-c", KEYS_STILL_HOLD, str(scratch), FACT],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, f"exit {result.returncode}\n{result.stderr}"
-    outcomes = dict(line.split()[::-1] for line in result.stdout.splitlines())
+    _, outcomes = probe_single_file_keys(sys.executable, scratch, FACT)
     assert outcomes[FACT] == "refused"
     assert len(outcomes) > 3
     assert set(outcomes.values()) == {"refused"}, outcomes
