@@ -4,13 +4,16 @@ Each benchmark is a ``bench/bench_<name>.py`` script whose last line is
 ``BENCH <name> ratio=<measured> bound=<goal> ok|FAIL``. Ratios, not absolute times: these
 machines are shared and noisy, so each benchmark times its subject and its baseline side
 by side in one run. Each benchmark's wall-clock time is printed after it, and all of them
-with the total at the end (``make bench`` is meant to finish in under 15 minutes). Exits
+with the total at the end (``make bench`` is meant to finish in under 15 minutes), with the
+CPU time the benchmarks' processes used and what the rest of the host used meanwhile: on a
+shared machine the total follows the other jobs' load, which the last line shows. Exits
 non-zero when a benchmark fails or misses its bound.
 """
 
 from __future__ import annotations
 
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -30,6 +33,48 @@ def minutes(seconds: float) -> str:
     return f"{seconds:.0f}s ({seconds / 60:.1f} min)"
 
 
+def children_cpu_seconds() -> float:
+    """User and system CPU seconds of this process's finished children (and theirs)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def host_cpu_seconds(stat: Path = Path("/proc/stat")) -> tuple[float, float] | None:
+    """CPU seconds the whole host has been busy (every process, every core) and those a
+    hypervisor took from it (steal), since boot, from ``/proc/stat``; None where there is
+    none. Busy is everything but idle, I/O wait and steal."""
+    try:
+        fields = stat.read_text(encoding="ascii").splitlines()[0].split()
+    except OSError:
+        return None
+    if not fields or fields[0] != "cpu":
+        return None
+    # user nice system idle iowait irq softirq steal (guest time is already in user).
+    ticks = [int(value) for value in fields[1:9]] + [0] * max(0, 9 - len(fields))
+    per_second = os.sysconf("SC_CLK_TCK")
+    busy = sum(ticks[:3]) + sum(ticks[5:7])
+    return busy / per_second, ticks[7] / per_second
+
+
+def host_share(
+    wall: float, own_cpu: float, host_before, host_after, cores: int | None
+) -> str | None:
+    """One line: the cores, the benchmarks' CPU, the rest of the host's CPU in the same
+    wall-clock time (other jobs: what makes one run's total longer than another's) and
+    the steal; None without /proc/stat."""
+    if host_before is None or host_after is None:
+        return None
+    busy = host_after[0] - host_before[0]
+    steal = host_after[1] - host_before[1]
+    others = max(0.0, busy - own_cpu)
+    capacity = wall * (cores or 1)
+    return (
+        f"host: {cores or '?'} cores ({capacity:,.0f} core-seconds in {wall:,.0f} s); the "
+        f"benchmarks' processes used {own_cpu:,.0f} s of CPU, other processes "
+        f"{others:,.0f} s ({others / capacity:.0%} of the host), steal {steal:,.0f} s"
+    )
+
+
 def main(argv: list[str], bench_dir: Path = BENCH_DIR) -> int:
     benches = available(bench_dir)
     names = argv or list(benches)
@@ -39,25 +84,40 @@ def main(argv: list[str], bench_dir: Path = BENCH_DIR) -> int:
         return 2
     failed = []
     elapsed: dict[str, float] = {}
+    cpu: dict[str, float] = {}
     started_all = time.perf_counter()
+    host_before = host_cpu_seconds()
+    cpu_before_all = children_cpu_seconds()
     # Warehouses built by one benchmark are reused by the next that starts from them.
     with tempfile.TemporaryDirectory(prefix="slw-bench-cache-") as cache:
         env = {**os.environ, CACHE_VARIABLE: cache}
         for name in names:
             print(f"== {name}", flush=True)
             started = time.perf_counter()
+            cpu_before = children_cpu_seconds()
             completed = subprocess.run([sys.executable, str(benches[name])], check=False, env=env)
             elapsed[name] = time.perf_counter() - started
+            cpu[name] = children_cpu_seconds() - cpu_before
             status = "ok" if completed.returncode == 0 else f"exit {completed.returncode}"
-            print(f"== {name}: {minutes(elapsed[name])}, {status}", flush=True)
+            print(
+                f"== {name}: {minutes(elapsed[name])}, {status} (CPU {cpu[name]:.0f}s)",
+                flush=True,
+            )
             if completed.returncode != 0:
                 failed.append(name)
     total = time.perf_counter() - started_all
+    own_cpu = children_cpu_seconds() - cpu_before_all
+    share = host_share(total, own_cpu, host_before, host_cpu_seconds(), os.cpu_count())
     width = max(map(len, names))
-    print("== times", flush=True)
+    print("== times (wall clock, then the CPU of the benchmark's processes)", flush=True)
     for name in names:
-        print(f"{name:<{width}} {elapsed[name]:7.1f}s{'  FAIL' if name in failed else ''}")
+        print(
+            f"{name:<{width}} {elapsed[name]:7.1f}s  CPU {cpu[name]:7.1f}s"
+            f"{'  FAIL' if name in failed else ''}"
+        )
     print(f"{'total':<{width}} {total:7.1f}s = {total / 60:.1f} min", flush=True)
+    if share is not None:
+        print(share, flush=True)
     if failed:
         print(f"benchmarks failed or out of bound: {', '.join(failed)}")
         return 1

@@ -53,14 +53,18 @@ def test_an_empty_serving_copy_gives_a_report_the_bench_rejects(tmp_path, monkey
     assert bench_report_growth.has_data({**measured, "enough_data": True}) is False
 
 
-def test_the_bench_runner_prints_each_bench_time_and_the_total_and_fails_on_a_failure(
+def test_the_bench_runner_prints_each_bench_time_and_cpu_and_the_total_and_fails_on_a_failure(
     tmp_path, capfd
 ):
     import run
 
     (tmp_path / "bench_fine.py").write_text("print('BENCH fine ratio=1.000 bound=1.5 ok')\n")
+    # Busy for 0.3 s of CPU in a child of its own: a benchmark's CPU counts its children's.
+    busy = "import time\nend = time.process_time() + 0.3\nwhile time.process_time() < end: pass\n"
     (tmp_path / "bench_slow.py").write_text(
-        "import sys, time\ntime.sleep(0.3)\nprint('BENCH slow ratio=9.000 bound=1.5 FAIL')\n"
+        "import subprocess, sys\n"
+        f"subprocess.run([sys.executable, '-c', {busy!r}], check=True)\n"
+        "print('BENCH slow ratio=9.000 bound=1.5 FAIL')\n"
         "sys.exit(1)\n"
     )
 
@@ -68,17 +72,44 @@ def test_the_bench_runner_prints_each_bench_time_and_the_total_and_fails_on_a_fa
     out = capfd.readouterr().out
 
     assert returncode == 1
-    # Seconds, then minutes, then the outcome (the seconds vary with the machine's load).
-    assert re.search(r"^== fine: \d+s \(0\.0 min\), ok$", out, re.MULTILINE)
-    assert re.search(r"^== slow: \d+s \(0\.0 min\), exit 1$", out, re.MULTILINE)
-    times = out.split("== times\n", 1)[1].splitlines()
-    assert times[0].split()[0] == "fine"
-    assert times[1].split()[0] == "slow"
-    assert float(times[1].split()[1].removesuffix("s")) >= 0.3
-    assert times[1].split()[2] == "FAIL"
-    assert times[2].startswith("total ")
-    assert times[2].endswith(" min")
+    # Seconds, then minutes, then the outcome and the CPU (both vary with the machine).
+    assert re.search(r"^== fine: \d+s \(0\.0 min\), ok \(CPU \d+s\)$", out, re.MULTILINE)
+    assert re.search(r"^== slow: \d+s \(0\.0 min\), exit 1 \(CPU \d+s\)$", out, re.MULTILINE)
+    times = out.split("== times (wall clock, then the CPU of the benchmark's processes)\n", 1)[1]
+    lines = times.splitlines()
+    assert lines[0].split()[0] == "fine"
+    name, wall, cpu_label, cpu, outcome = lines[1].split()
+    assert (name, cpu_label, outcome) == ("slow", "CPU", "FAIL")
+    assert float(wall.removesuffix("s")) >= 0.3
+    assert float(cpu.removesuffix("s")) >= 0.3
+    assert float(lines[0].split()[3].removesuffix("s")) < 0.3
+    assert lines[2].startswith("total ")
+    assert lines[2].endswith(" min")
+    # What the benchmarks used and what the rest of the host did meanwhile.
+    assert re.fullmatch(
+        r"host: \d+ cores \([\d,]+ core-seconds in [\d,]+ s\); the benchmarks' processes "
+        r"used [\d,]+ s of CPU, other processes [\d,]+ s \(\d+% of the host\), steal [\d,]+ s",
+        lines[3],
+    )
     assert run.main(["fine"], bench_dir=tmp_path) == 0
+
+
+def test_the_bench_runner_tells_the_benchmarks_cpu_from_the_other_processes(tmp_path):
+    import run
+
+    stat = tmp_path / "stat"
+    # user nice system idle iowait irq softirq steal guest guest_nice, in clock ticks.
+    ticks = os.sysconf("SC_CLK_TCK")
+    stat.write_text(f"cpu  {100 * ticks} 0 {20 * ticks} 999 7 {ticks} {ticks} {3 * ticks} 0 0\n")
+    assert run.host_cpu_seconds(stat) == (122.0, 3.0)
+    assert run.host_cpu_seconds(tmp_path / "missing") is None
+
+    line = run.host_share(100.0, 150.0, (1000.0, 5.0), (1200.0, 9.0), 2)
+    assert line == (
+        "host: 2 cores (200 core-seconds in 100 s); the benchmarks' processes used 150 s of "
+        "CPU, other processes 50 s (25% of the host), steal 4 s"
+    )
+    assert run.host_share(100.0, 150.0, None, (1200.0, 9.0), 2) is None
 
 
 def test_a_measurement_is_taken_once_per_bench_run_and_read_back_by_later_benchmarks(
