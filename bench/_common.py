@@ -231,64 +231,70 @@ def record_initial_build(settings: Settings) -> None:
         )
 
 
-def published_bench_warehouses(root: Path) -> dict[str, Settings]:
-    """:func:`build_bench_warehouses`, each then gated and published once in full, as the
-    pipeline does after a first build (untimed, run id ``bench-initial``, each in a fresh
-    process), and published once more (run id ``bench-settled``, nothing changed): a
-    pipeline that has published twice keeps the file before last as the spare that its
-    daily publish updates in place (serving.py, ``SLW_SERVING_FILE_SPARE``), so every timed
-    round is a publish as it runs day after day. The published folders are cached too, so
-    a later benchmark that starts from them skips the build, the full gate and the
-    publishes."""
+def published_bench_warehouses(
+    root: Path, labels: tuple[str, ...] = tuple(BENCH_WAREHOUSE_DAYS)
+) -> dict[str, Settings]:
+    """:func:`build_bench_warehouses` (those of ``labels``), each then gated and published
+    once in full, as the pipeline does after a first build (untimed, run id
+    ``bench-initial``, each in a fresh process), and published once more (run id
+    ``bench-settled``, nothing changed): a pipeline that has published twice keeps the file
+    before last as the spare that its daily publish updates in place (serving.py,
+    ``SLW_SERVING_FILE_SPARE``), so every timed round is a publish as it runs day after day.
+    The published folders are cached too, each apart (bench/_prepare.py makes them side by
+    side), so a later benchmark that starts from them skips the build, the full gate and
+    the publishes."""
     from social_leadership.serving_lake import follow_moved_data_dir
 
     clear_path_settings()
     cache = _cache_dir()
-    labels = ("3y", "30d")
-    if cache is not None and all((cache / f"{label}-published").is_dir() for label in labels):
-        published = {}
-        for label in labels:
-            settings = _from_cache(cache, f"{label}-published", root)
-            assert settings is not None
+    published = {}
+    for label in labels:
+        settings = _from_cache(cache, f"{label}-published", root)
+        if settings is not None:
             # The catalog names the data folder it was published in (the cache's source).
             follow_moved_data_dir(settings.serving_lake_path, settings.serving_lake_data_dir)
             published[label] = settings
-        return published
-    warehouses = build_bench_warehouses(root)
-    first_gates = {}
-    for label, settings in warehouses.items():
+            continue
+        settings = build_bench_warehouses(root, labels=(label,))[label]
         started = time.perf_counter()
-        first_gates[label] = gate_in_child(settings.data_dir, "bench-initial")
+        gate = gate_in_child(settings.data_dir, "bench-initial")
         gated = time.perf_counter() - started
         first = publish_in_child(settings.data_dir, "bench-initial")
         settled = publish_in_child(settings.data_dir, "bench-settled")
         print(
             f"{label}: first (full) gate {gated:.1f}s (peak "
-            f"{first_gates[label]['peak_bytes'] / 2**20:,.0f} MiB), publish "
+            f"{gate['peak_bytes'] / 2**20:,.0f} MiB), publish "
             f"{first['seconds']:.1f}s, a second publish (the spare kept) "
             f"{settled['seconds']:.1f}s",
             flush=True,
         )
         _to_cache(cache, f"{label}-published", root, source=label)
-    _FIRST_GATES.update(first_gates)
-    if cache is not None:
-        (cache / FIRST_GATES_FILE).write_text(json.dumps(first_gates), encoding="utf-8")
-    return warehouses
+        _FIRST_GATES[label] = gate
+        if cache is not None:
+            (cache / _first_gate_file(label)).write_text(json.dumps(gate), encoding="utf-8")
+        published[label] = settings
+    return published
 
 
 # What the first gate of each published bench warehouse validated and its peak memory
 # (bench daily_memory's whole validation): kept in the run's cache with the published
-# folders, and here for a run without a cache.
-FIRST_GATES_FILE = "first-gates.json"
+# folders (a file per warehouse), and here for a run without a cache.
 _FIRST_GATES: dict[str, dict[str, Any]] = {}
+
+
+def _first_gate_file(label: str) -> str:
+    return f"first-gate-{label}.json"
 
 
 def first_gates() -> dict[str, dict[str, Any]]:
     """Per warehouse label, the first gate's ``validated`` and ``peak_bytes``, as
     :func:`published_bench_warehouses` measured them in this process or this run."""
     cache = _cache_dir()
-    if not _FIRST_GATES and cache is not None and (cache / FIRST_GATES_FILE).is_file():
-        _FIRST_GATES.update(json.loads((cache / FIRST_GATES_FILE).read_text(encoding="utf-8")))
+    if cache is not None:
+        for label in BENCH_WAREHOUSE_DAYS:
+            path = cache / _first_gate_file(label)
+            if label not in _FIRST_GATES and path.is_file():
+                _FIRST_GATES[label] = json.loads(path.read_text(encoding="utf-8"))
     return dict(_FIRST_GATES)
 
 

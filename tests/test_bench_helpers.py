@@ -112,6 +112,114 @@ def test_the_bench_runner_tells_the_benchmarks_cpu_from_the_other_processes(tmp_
     assert run.host_share(100.0, 150.0, None, (1200.0, 9.0), 2) is None
 
 
+FAKE_PREPARE = """
+import sys, time
+from pathlib import Path
+step = sys.argv[1]
+record = Path(__file__).with_name(step + ".times")
+started = time.time()
+time.sleep(0.5)
+record.write_text(f"{started} {time.time()}")
+sys.exit(3 if step == "demo" and Path(__file__).with_name("fail-demo").exists() else 0)
+"""
+
+FAKE_BENCH = """
+import time
+from pathlib import Path
+Path(__file__).with_suffix(".started").write_text(str(time.time()))
+print("BENCH x ratio=1.000 bound=1.5 ok")
+"""
+
+
+def test_the_setup_benchmarks_start_from_is_made_side_by_side_before_the_first_of_them(
+    tmp_path, capfd
+):
+    import run
+
+    (tmp_path / "_prepare.py").write_text(FAKE_PREPARE)
+    for name in ("daily_growth", "dbt_in_airflow", "pipeline_overhead", "intake_linear"):
+        (tmp_path / f"bench_{name}.py").write_text(FAKE_BENCH)
+
+    assert run.main([], bench_dir=tmp_path) == 0
+    out = capfd.readouterr().out
+
+    assert "== prepare: published-3y, demo, published-30d, side by side (untimed setup)" in out
+    steps = ("published-3y", "demo", "published-30d")
+    spans = {
+        step: [float(t) for t in (tmp_path / f"{step}.times").read_text().split()] for step in steps
+    }
+    # The 3-year warehouse is built by its published step, not once more apart.
+    assert not (tmp_path / "built.times").exists()
+    # Side by side: each started before any other ended.
+    assert max(start for start, _ in spans.values()) < min(end for _, end in spans.values())
+    # Every benchmark after the setup, which is in the times printed at the end.
+    starts = [float(p.read_text()) for p in tmp_path.glob("bench_*.started")]
+    assert len(starts) == 4
+    assert min(starts) >= max(end for _, end in spans.values())
+    times = out.split("== times (wall clock, then the CPU of the benchmark's processes)\n")[1]
+    assert times.splitlines()[0].split()[0] == "prepare"
+
+    # Alone, a benchmark that needs no setup starts none.
+    (tmp_path / "published-3y.times").unlink()
+    assert run.main(["intake_linear"], bench_dir=tmp_path) == 0
+    assert not (tmp_path / "published-3y.times").exists()
+    assert "== prepare" not in capfd.readouterr().out
+
+    # A failed step fails the run, and the benchmarks still run.
+    (tmp_path / "fail-demo").touch()
+    for started in tmp_path.glob("bench_*.started"):
+        started.unlink()
+    assert run.main(["pipeline_overhead", "dbt_in_airflow"], bench_dir=tmp_path) == 1
+    out = capfd.readouterr().out
+    assert "== prepare: built, demo, side by side (untimed setup)" in out
+    assert re.search(r"^== prepare: \d+s \(0\.0 min\), failed: demo \(CPU \d+s\)$", out, re.M)
+    assert "benchmarks failed or out of bound: prepare" in out
+    assert (tmp_path / "bench_pipeline_overhead.started").exists()
+
+
+def test_each_setup_step_lists_exactly_the_benchmarks_that_start_from_it():
+    import run
+
+    published = ("published_bench_warehouses(", "daily_rounds(", "daily_run(")
+    calls = {
+        "published-3y": published,
+        "published-30d": published,
+        "built": ("build_bench_warehouses(",),
+        "demo": ("demo_pipeline_run(",),
+    }
+    bench_dir = Path(run.__file__).parent
+    for step, helpers in calls.items():
+        users = {
+            path.stem.removeprefix("bench_")
+            for path in bench_dir.glob("bench_*.py")
+            if any(helper in path.read_text(encoding="utf-8") for helper in helpers)
+        }
+        assert users == set(run.PREPARE_STEPS[step]), step
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (["nothing"], {}, "usage: python bench/_prepare.py published-3y|published-30d|built|demo"),
+        (["demo"], {"SLW_BENCH_CACHE_DIR": ""}, "SLW_BENCH_CACHE_DIR is not set"),
+    ],
+)
+def test_a_setup_step_refuses_an_unknown_step_or_no_cache(args, env, message):
+    import subprocess
+
+    import run
+
+    completed = subprocess.run(
+        [sys.executable, str(Path(run.__file__).with_name("_prepare.py")), *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert completed.returncode == 2
+    assert message in completed.stderr
+
+
 def test_a_measurement_is_taken_once_per_bench_run_and_read_back_by_later_benchmarks(
     tmp_path, monkeypatch
 ):

@@ -522,10 +522,15 @@ def _previous(con: duckdb.DuckDBPyConnection, alias: str) -> _Previous | None:
     definitions = dict(
         con.execute(f"select table_name, definition from {alias}.audit.published_tables").fetchall()
     )
-    try:
-        recorded = con.execute(f"select format from {alias}.audit.{FILE_FORMAT_TABLE}").fetchone()
-    except duckdb.CatalogException:
-        recorded = None
+    recorded = None
+    # Only a single file records its format: the catalog is not asked for a missing table.
+    if alias == FILE_ALIAS:
+        try:
+            recorded = con.execute(
+                f"select format from {alias}.audit.{FILE_FORMAT_TABLE}"
+            ).fetchone()
+        except duckdb.CatalogException:
+            recorded = None
     return _Previous(
         int(row[0]),
         row[1],
