@@ -192,7 +192,7 @@ def build_bench_warehouses(
 ) -> dict[str, Settings]:
     """The 3-year (``3y``) and 30-day (``30d``) warehouses under ``root`` (or those of
     ``labels``), built in full with ``dbt build``, each in its own ``SLW_DATA_DIR`` (copied
-    from the run's cache when an earlier benchmark built them)."""
+    from the run's cache when it holds them: bench/_prepare.py builds them first)."""
     from social_leadership.dbt_runner import run_dbt
 
     clear_path_settings()
@@ -268,10 +268,11 @@ def published_bench_warehouses(
             f"{settled['seconds']:.1f}s",
             flush=True,
         )
-        _to_cache(cache, f"{label}-published", root, source=label)
+        # The gate's record first: a published folder in the cache always has one.
         _FIRST_GATES[label] = gate
         if cache is not None:
-            (cache / _first_gate_file(label)).write_text(json.dumps(gate), encoding="utf-8")
+            (cache / first_gate_file(label)).write_text(json.dumps(gate), encoding="utf-8")
+        _to_cache(cache, f"{label}-published", root, source=label)
         published[label] = settings
     return published
 
@@ -282,7 +283,7 @@ def published_bench_warehouses(
 _FIRST_GATES: dict[str, dict[str, Any]] = {}
 
 
-def _first_gate_file(label: str) -> str:
+def first_gate_file(label: str) -> str:
     return f"first-gate-{label}.json"
 
 
@@ -292,7 +293,7 @@ def first_gates() -> dict[str, dict[str, Any]]:
     cache = _cache_dir()
     if cache is not None:
         for label in BENCH_WAREHOUSE_DAYS:
-            path = cache / _first_gate_file(label)
+            path = cache / first_gate_file(label)
             if label not in _FIRST_GATES and path.is_file():
                 _FIRST_GATES[label] = json.loads(path.read_text(encoding="utf-8"))
     return dict(_FIRST_GATES)
@@ -325,8 +326,19 @@ def _from_cache(cache: Path | None, key: str, root: Path) -> Settings | None:
 
 
 def _to_cache(cache: Path | None, key: str, root: Path, *, source: str | None = None) -> None:
-    if cache is not None and not (cache / key).exists():
-        shutil.copytree(root / (source or key), cache / key, symlinks=True)
+    """Copy ``root / (source or key)`` to the run's cache as ``key``: under a temporary name,
+    then renamed, so a process that dies mid-copy leaves no folder that looks whole."""
+    if cache is None or (cache / key).exists():
+        return
+    partial = cache / f".{key}.partial-{os.getpid()}"
+    shutil.copytree(root / (source or key), partial, symlinks=True)
+    partial.rename(cache / key)
+
+
+def cached(key: str) -> bool:
+    """Whether the run's cache holds ``key`` (a folder or a file)."""
+    cache = _cache_dir()
+    return cache is not None and (cache / key).exists()
 
 
 INCLUDE = Path(__file__).resolve().parent.parent / "include"
@@ -402,14 +414,14 @@ def clear_path_settings() -> None:
 
 # The demo pipeline's first run on a new data folder (its first build, a full refresh, and
 # the demo history seeded): the first step of dbt_in_airflow and pipeline_overhead's
-# warm-up. Made once per `make bench`; the second to need it copies it from the cache.
+# warm-up. Made once per `make bench` (bench/_prepare.py); the benchmarks copy it.
 DEMO_RUN = "demo-run"
 
 
 def demo_pipeline_run(root: Path) -> tuple[Settings, Path]:
     """The settings and Airflow home of the demo pipeline run once in ``root / DEMO_RUN``
     (data folder ``data``, Airflow home ``airflow_home``), copied from the run's cache
-    when an earlier benchmark made it. Cached only when its Airflow home has no
+    when it is there (bench/_prepare.py makes it first). Cached only when its Airflow home has no
     airflow.cfg (every path then comes from AIRFLOW_HOME when Airflow starts); a copy's
     serving catalog is told where its data folder now is (dbt's saved parse stays valid:
     see :func:`_from_cache`), so the copy runs as the original would."""
@@ -620,4 +632,8 @@ def _measure_daily_rounds(root: Path) -> dict[str, Any]:
         )
     for label, settings in warehouses.items():
         print(f"{label} rows: {row_counts(settings.warehouse_path)}", flush=True)
-    return {"rounds": rounds, "first_gates": first_gates()}
+    gates = first_gates()
+    missing = [label for label in warehouses if label not in gates]
+    if missing:
+        raise RuntimeError(f"no first gate recorded for the {', '.join(missing)} warehouse")
+    return {"rounds": rounds, "first_gates": gates}

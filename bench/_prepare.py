@@ -11,8 +11,10 @@ Steps (what each leaves in the run's cache, ``SLW_BENCH_CACHE_DIR``):
 
 Each step is work its benchmarks would otherwise do first, one after the other, mostly on
 one core of the two: a `dbt build` runs its nodes one at a time. Made side by side before
-the first benchmark, the steps use both cores (the 3-year warehouse on one, the demo run and
-the 30-day warehouse on the other), and no timed round runs beside them.
+the first benchmark, the steps keep both cores busy (the 3-year warehouse about one, the
+demo run and the 30-day warehouse the other, as the system schedules them), and no timed
+round runs beside them. A step exits non-zero when what it promises is not in the cache
+afterwards (the benchmarks then make it themselves).
 """
 
 from __future__ import annotations
@@ -31,8 +33,11 @@ def main(argv: list[str]) -> int:
         return 2
     from _common import (
         CACHE_VARIABLE,
+        DEMO_RUN,
         build_bench_warehouses,
+        cached,
         demo_pipeline_run,
+        first_gate_file,
         published_bench_warehouses,
     )
 
@@ -42,11 +47,19 @@ def main(argv: list[str]) -> int:
     step = argv[0]
     with tempfile.TemporaryDirectory(prefix=f"slw-bench-prepare-{step}-") as tmp:
         if step.startswith("published-"):
-            published_bench_warehouses(Path(tmp), labels=(step.removeprefix("published-"),))
+            label = step.removeprefix("published-")
+            published_bench_warehouses(Path(tmp), labels=(label,))
+            promised = [label, f"{label}-published", first_gate_file(label)]
         elif step == "built":
             build_bench_warehouses(Path(tmp), labels=("3y",))
+            promised = ["3y"]
         else:
             demo_pipeline_run(Path(tmp))
+            promised = [DEMO_RUN]
+    missing = [key for key in promised if not cached(key)]
+    if missing:
+        print(f"{step}: not in the run's cache afterwards: {', '.join(missing)}", file=sys.stderr)
+        return 1
     return 0
 
 

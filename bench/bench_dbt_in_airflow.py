@@ -3,7 +3,8 @@
 Two warehouses: the demo's (what `make run` builds; its first pipeline run is shared with
 pipeline_overhead in one `make bench`) and the 3-year bench warehouse of
 bench_incremental_build (2,000 executives, 5 platforms, 3 years of daily counts; copied
-from the run's cache when an earlier benchmark built it). On each, in alternating rounds
+from the run's cache, where `make bench` builds it before the first benchmark). On each,
+in alternating rounds
 after an untimed first build (recorded, so every timed build is the daily incremental
 one), (a) `warehouse_build` runs through Airflow as `airflow dags test` does, in one
 Airflow process that stays up for all of that warehouse's rounds and that ran survey_ingest

@@ -71,16 +71,26 @@ def prepare_steps(names: list[str]) -> list[str]:
 
 def prepare(steps: list[str], env: dict[str, str], bench_dir: Path) -> list[str]:
     """Run the setup ``steps`` side by side, one process each (their output as they print
-    it); the steps that failed (the benchmarks then make what they need themselves)."""
-    processes = {
-        step: subprocess.Popen([sys.executable, str(bench_dir / "_prepare.py"), step], env=env)
-        for step in steps
-    }
-    return [step for step, process in processes.items() if process.wait() != 0]
+    it); the steps that failed (the benchmarks then make what they need themselves). On an
+    interruption the steps still running are stopped before the cache is removed."""
+    processes: dict[str, subprocess.Popen] = {}
+    try:
+        for step in steps:
+            processes[step] = subprocess.Popen(
+                [sys.executable, str(bench_dir / "_prepare.py"), step], env=env
+            )
+        return [step for step, process in processes.items() if process.wait() != 0]
+    finally:
+        for process in processes.values():
+            if process.poll() is None:
+                process.kill()
+                process.wait()
 
 
 def children_cpu_seconds() -> float:
-    """User and system CPU seconds of this process's finished children (and theirs)."""
+    """User and system CPU seconds of this process's finished children and of the
+    descendants they waited for (a process left running or not waited for is not counted:
+    the host line shows it among the other processes)."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
 
@@ -181,7 +191,7 @@ def main(argv: list[str], bench_dir: Path = BENCH_DIR) -> int:
     if share is not None:
         print(share, flush=True)
     if failed:
-        print(f"benchmarks failed or out of bound: {', '.join(failed)}")
+        print(f"failed or out of bound: {', '.join(failed)}")
         return 1
     return 0
 

@@ -115,12 +115,17 @@ def test_the_bench_runner_tells_the_benchmarks_cpu_from_the_other_processes(tmp_
 FAKE_PREPARE = """
 import sys, time
 from pathlib import Path
+here = Path(__file__).parent
 step = sys.argv[1]
-record = Path(__file__).with_name(step + ".times")
 started = time.time()
-time.sleep(0.5)
-record.write_text(f"{started} {time.time()}")
-sys.exit(3 if step == "demo" and Path(__file__).with_name("fail-demo").exists() else 0)
+(here / (step + ".began")).touch()
+# Each waits for every step the test expects to have begun: side by side, or a timeout.
+expected = (here / "expected").read_text().split()
+deadline = time.time() + 60
+while not all((here / (s + ".began")).exists() for s in expected) and time.time() < deadline:
+    time.sleep(0.01)
+(here / (step + ".times")).write_text(f"{started} {time.time()}")
+sys.exit(3 if step == "demo" and (here / "fail-demo").exists() else 0)
 """
 
 FAKE_BENCH = """
@@ -139,6 +144,7 @@ def test_the_setup_benchmarks_start_from_is_made_side_by_side_before_the_first_o
     (tmp_path / "_prepare.py").write_text(FAKE_PREPARE)
     for name in ("daily_growth", "dbt_in_airflow", "pipeline_overhead", "intake_linear"):
         (tmp_path / f"bench_{name}.py").write_text(FAKE_BENCH)
+    (tmp_path / "expected").write_text("published-3y demo published-30d")
 
     assert run.main([], bench_dir=tmp_path) == 0
     out = capfd.readouterr().out
@@ -167,14 +173,79 @@ def test_the_setup_benchmarks_start_from_is_made_side_by_side_before_the_first_o
 
     # A failed step fails the run, and the benchmarks still run.
     (tmp_path / "fail-demo").touch()
-    for started in tmp_path.glob("bench_*.started"):
+    (tmp_path / "expected").write_text("built demo")
+    for started in [*tmp_path.glob("bench_*.started"), *tmp_path.glob("*.began")]:
         started.unlink()
     assert run.main(["pipeline_overhead", "dbt_in_airflow"], bench_dir=tmp_path) == 1
     out = capfd.readouterr().out
     assert "== prepare: built, demo, side by side (untimed setup)" in out
     assert re.search(r"^== prepare: \d+s \(0\.0 min\), failed: demo \(CPU \d+s\)$", out, re.M)
-    assert "benchmarks failed or out of bound: prepare" in out
+    assert "failed or out of bound: prepare" in out
     assert (tmp_path / "bench_pipeline_overhead.started").exists()
+
+
+def test_each_bench_warehouse_is_published_and_cached_apart_and_only_once(tmp_path, monkeypatch):
+    """bench/_prepare.py's published-3y and published-30d steps: each makes and caches its
+    own warehouse (the built one, the published one, its first gate's record); a later
+    call copies what the cache holds and makes only what it lacks. The build, gate and
+    publishes are replaced by stand-ins that write a marker: the cache logic is the
+    subject here, `make bench` runs the real ones."""
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    monkeypatch.setenv(_common.CACHE_VARIABLE, str(cache))
+    monkeypatch.setattr(_common, "_FIRST_GATES", {})
+    made: list[str] = []
+
+    def generate(root, label, days, build):
+        from social_leadership.settings import load_settings
+
+        monkeypatch.setenv("SLW_DATA_DIR", str(root / label))
+        settings = load_settings()
+        settings.warehouse_path.parent.mkdir(parents=True)
+        settings.warehouse_path.write_text(label)
+        made.append(f"build {label}")
+        return settings
+
+    monkeypatch.setattr(_common, "generate_warehouse", generate)
+    monkeypatch.setattr(
+        "social_leadership.dbt_runner.run_dbt", lambda args, settings, **kw: made.append("parse")
+    )
+
+    def gate(data_dir, run_id):
+        made.append(f"gate {data_dir.name}")
+        return {"validated": {"scope": "all"}, "peak_bytes": len(data_dir.name)}
+
+    def publish(data_dir, run_id):
+        (data_dir / f"published-{run_id}").touch()
+        return {"seconds": 0.0}
+
+    monkeypatch.setattr(_common, "gate_in_child", gate)
+    monkeypatch.setattr(_common, "publish_in_child", publish)
+    monkeypatch.setattr("social_leadership.serving_lake.follow_moved_data_dir", lambda *args: None)
+
+    first = _common.published_bench_warehouses(tmp_path / "one", labels=("3y",))
+    assert made == ["build 3y", "parse", "gate 3y"]
+    assert set(first) == {"3y"}
+    assert sorted(p.name for p in cache.iterdir()) == ["3y", "3y-published", "first-gate-3y.json"]
+    assert (cache / "3y-published" / "published-bench-settled").is_file()
+    # What the published folder was copied from is the built warehouse, not a partial copy.
+    assert (
+        cache / "3y" / first["3y"].warehouse_path.relative_to(first["3y"].data_dir)
+    ).read_text() == "3y"
+
+    made.clear()
+    monkeypatch.setattr(_common, "_FIRST_GATES", {})
+    both = _common.published_bench_warehouses(tmp_path / "two")
+    # The 3-year warehouse is copied, only the 30-day one is made.
+    assert made == ["build 30d", "parse", "gate 30d"]
+    assert list(both) == ["3y", "30d"]
+    assert both["3y"].data_dir == tmp_path / "two" / "3y"
+    assert (tmp_path / "two" / "3y" / "published-bench-settled").is_file()
+    monkeypatch.setattr(_common, "_FIRST_GATES", {})
+    assert _common.first_gates() == {
+        "3y": {"validated": {"scope": "all"}, "peak_bytes": 2},
+        "30d": {"validated": {"scope": "all"}, "peak_bytes": 3},
+    }
 
 
 def test_each_setup_step_lists_exactly_the_benchmarks_that_start_from_it():
