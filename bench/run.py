@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -85,6 +86,26 @@ def prepare(steps: list[str], env: dict[str, str], bench_dir: Path) -> list[str]
             if process.poll() is None:
                 process.kill()
                 process.wait()
+
+
+def run_timed(
+    label: str,
+    run: Callable[[], str | None],
+    elapsed: dict[str, float],
+    cpu: dict[str, float],
+) -> str | None:
+    """``run()`` (None when it went well, else what went wrong), its wall-clock and CPU
+    seconds kept under ``label`` and printed with the outcome; what went wrong, if anything."""
+    started = time.perf_counter()
+    cpu_before = children_cpu_seconds()
+    failure = run()
+    elapsed[label] = time.perf_counter() - started
+    cpu[label] = children_cpu_seconds() - cpu_before
+    print(
+        f"== {label}: {minutes(elapsed[label])}, {failure or 'ok'} (CPU {cpu[label]:.0f}s)",
+        flush=True,
+    )
+    return failure
 
 
 def children_cpu_seconds() -> float:
@@ -150,31 +171,22 @@ def main(argv: list[str], bench_dir: Path = BENCH_DIR) -> int:
         steps = prepare_steps(names)
         if steps:
             print(f"== prepare: {', '.join(steps)}, side by side (untimed setup)", flush=True)
-            started = time.perf_counter()
-            cpu_before = children_cpu_seconds()
-            unprepared = prepare(steps, env, bench_dir)
-            elapsed[PREPARE] = time.perf_counter() - started
-            cpu[PREPARE] = children_cpu_seconds() - cpu_before
-            status = f"failed: {', '.join(unprepared)}" if unprepared else "ok"
-            print(
-                f"== prepare: {minutes(elapsed[PREPARE])}, {status} (CPU {cpu[PREPARE]:.0f}s)",
-                flush=True,
-            )
-            if unprepared:
+
+            def run_prepare() -> str | None:
+                unprepared = prepare(steps, env, bench_dir)
+                return f"failed: {', '.join(unprepared)}" if unprepared else None
+
+            if run_timed(PREPARE, run_prepare, elapsed, cpu):
                 failed.append(PREPARE)
         for name in names:
             print(f"== {name}", flush=True)
-            started = time.perf_counter()
-            cpu_before = children_cpu_seconds()
-            completed = subprocess.run([sys.executable, str(benches[name])], check=False, env=env)
-            elapsed[name] = time.perf_counter() - started
-            cpu[name] = children_cpu_seconds() - cpu_before
-            status = "ok" if completed.returncode == 0 else f"exit {completed.returncode}"
-            print(
-                f"== {name}: {minutes(elapsed[name])}, {status} (CPU {cpu[name]:.0f}s)",
-                flush=True,
-            )
-            if completed.returncode != 0:
+
+            def run_bench(name: str = name) -> str | None:
+                command = [sys.executable, str(benches[name])]
+                returncode = subprocess.run(command, check=False, env=env).returncode
+                return f"exit {returncode}" if returncode != 0 else None
+
+            if run_timed(name, run_bench, elapsed, cpu):
                 failed.append(name)
     total = time.perf_counter() - started_all
     own_cpu = children_cpu_seconds() - cpu_before_all
