@@ -161,6 +161,35 @@ def test_every_model_has_a_tested_unique_key(manifest: dict[str, Any]) -> None:
     assert unkeyed == []
 
 
+def test_required_columns_are_one_test_a_node_naming_documented_columns(
+    manifest: dict[str, Any],
+) -> None:
+    """A model's, seed's or snapshot's required columns are one not_null_columns test
+    (macros/tests/not_null_columns.sql), not a not_null test each: every dbt node costs a
+    build its own work. The columns it lists exist in the node's YAML."""
+    wrong = []
+    per_node: dict[str, int] = {}
+    for test in project_nodes(manifest, "test"):
+        name = (test.get("test_metadata") or {}).get("name")
+        attached = test.get("attached_node") or ""
+        if name == "not_null" and not attached.startswith("source."):
+            wrong.append(f"{test['name']}: a not_null test of one column")
+        if name != "not_null_columns":
+            continue
+        per_node[attached] = per_node.get(attached, 0) + 1
+        node = manifest["nodes"][attached]
+        wrong.extend(
+            f"{node['name']}.{column}: in not_null_columns, not in the YAML"
+            for column in test["test_metadata"]["kwargs"]["column_names"]
+            if column not in node["columns"]
+        )
+    wrong.extend(
+        f"{node}: {count} not_null_columns tests" for node, count in per_node.items() if count > 1
+    )
+    assert len(per_node) > 20
+    assert wrong == []
+
+
 def test_sources_declare_freshness(manifest: dict[str, Any]) -> None:
     fresh = {
         source["name"]

@@ -265,7 +265,7 @@ def test_the_marts_are_equal_on_a_ducklake_and_its_gate_and_publish_work(
     settings = lake_settings(monkeypatch, tmp_path / "data")
     load_synthetic_raw(settings.warehouse_path)
 
-    # The models, seeds and snapshot; not dbt's 200-odd data tests, which the shared build
+    # The models, seeds and snapshot; not dbt's 100-odd data tests, which the shared build
     # runs on the file (the suite's time limit; on a lake they pass too, README).
     build = run_dbt(
         BUILD_WITHOUT_TESTS,
