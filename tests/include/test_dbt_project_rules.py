@@ -166,7 +166,8 @@ def test_required_columns_are_one_test_a_node_naming_documented_columns(
 ) -> None:
     """A model's, seed's or snapshot's required columns are one not_null_columns test
     (macros/tests/not_null_columns.sql), not a not_null test each: every dbt node costs a
-    build its own work. The columns it lists exist in the node's YAML."""
+    build its own work. It is named not_null_columns_<node> (the default name strings
+    every column together), and the columns it lists exist in the node's YAML."""
     wrong = []
     per_node: dict[str, int] = {}
     for test in project_nodes(manifest, "test"):
@@ -178,6 +179,8 @@ def test_required_columns_are_one_test_a_node_naming_documented_columns(
             continue
         per_node[attached] = per_node.get(attached, 0) + 1
         node = manifest["nodes"][attached]
+        if test["name"] != f"not_null_columns_{node['name']}":
+            wrong.append(f"{test['name']}: not named not_null_columns_{node['name']}")
         wrong.extend(
             f"{node['name']}.{column}: in not_null_columns, not in the YAML"
             for column in test["test_metadata"]["kwargs"]["column_names"]
