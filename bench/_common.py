@@ -407,9 +407,13 @@ def publish_in_child(data_dir: Path, run_id: str) -> dict[str, Any]:
 
 
 def clear_path_settings() -> None:
-    """Drop path settings that would point every bench warehouse at one file."""
-    for variable in ("SLW_WAREHOUSE_PATH", "SLW_DBT_TARGET_DIR", "SLW_LOGS_DIR"):
-        os.environ.pop(variable, None)
+    """Drop the settings that would point every bench warehouse (a data folder each, the
+    setup's side by side) at one file or folder: every one whose default is in the data
+    folder."""
+    from social_leadership.settings import DATA_DIR_SETTINGS, env_variable
+
+    for name in DATA_DIR_SETTINGS:
+        os.environ.pop(env_variable(name), None)
 
 
 # The demo pipeline's first run on a new data folder (its first build, a full refresh, and

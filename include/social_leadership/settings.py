@@ -434,6 +434,28 @@ def _from_env(field_name: str) -> str | None:
     return os.environ.get(env_variable(field_name)) or None
 
 
+# The settings whose default lies in the data folder (load_settings): set in the
+# environment, one of them stops following SLW_DATA_DIR. Two pipelines on two data folders
+# (the benchmarks' warehouses, side by side) must leave them unset.
+DATA_DIR_SETTINGS = (
+    "warehouse_path",
+    "serving_path",
+    "serving_parquet_dir",
+    "serving_lake_path",
+    "serving_lake_data_dir",
+    "landing_dir",
+    "quarantine_dir",
+    "reports_dir",
+    "logs_dir",
+    "docs_dir",
+    "survey_dir",
+    "dbt_target_dir",
+    "pseudonym_key_file",
+    "ducklake_catalog",
+    "ducklake_data_path",
+)
+
+
 def _path(field_name: str, default: Path) -> Path:
     raw = _from_env(field_name)
     return Path(raw).expanduser().resolve() if raw else default

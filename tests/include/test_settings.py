@@ -10,6 +10,7 @@ import pytest
 
 from social_leadership.cli import main
 from social_leadership.settings import (
+    DATA_DIR_SETTINGS,
     ENV_PREFIX,
     REPO_ROOT,
     SETTING_DOCS,
@@ -143,6 +144,22 @@ def test_defaults_are_unchanged(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.survey_max_xlsx_uncompressed_bytes == 64 << 20
     assert settings.docs_dir == data / "docs"
     assert settings.docs_port == 8081
+
+
+def test_data_dir_settings_are_exactly_those_that_follow_the_data_folder(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # The benchmarks clear these so that each warehouse's data folder holds all of its files.
+    monkeypatch.setenv("SLW_DATA_DIR", str(tmp_path / "one"))
+    one = load_settings().as_env()
+    monkeypatch.setenv("SLW_DATA_DIR", str(tmp_path / "two"))
+    two = load_settings().as_env()
+    following = {
+        name.removeprefix(ENV_PREFIX).lower()
+        for name, value in one.items()
+        if value != two[name] and name != "SLW_DATA_DIR"
+    }
+    assert following == set(DATA_DIR_SETTINGS)
 
 
 def test_an_empty_variable_means_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
