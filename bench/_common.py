@@ -249,7 +249,7 @@ def published_bench_warehouses(
     cache = _cache_dir()
     published = {}
     for label in labels:
-        settings = _from_cache(cache, f"{label}-published", root)
+        settings = _from_cache(cache, published_key(label), root)
         if settings is not None:
             # The catalog names the data folder it was published in (the cache's source).
             follow_moved_data_dir(settings.serving_lake_path, settings.serving_lake_data_dir)
@@ -272,7 +272,7 @@ def published_bench_warehouses(
         _FIRST_GATES[label] = gate
         if cache is not None:
             (cache / first_gate_file(label)).write_text(json.dumps(gate), encoding="utf-8")
-        _to_cache(cache, f"{label}-published", root, source=label)
+        _to_cache(cache, published_key(label), root, source=label)
         published[label] = settings
     return published
 
@@ -285,6 +285,16 @@ _FIRST_GATES: dict[str, dict[str, Any]] = {}
 
 def first_gate_file(label: str) -> str:
     return f"first-gate-{label}.json"
+
+
+# The run's cache holds each bench warehouse as built (key: its label) and as gated and
+# published twice (this suffix added).
+PUBLISHED_SUFFIX = "-published"
+
+
+def published_key(label: str) -> str:
+    """The cache key of the ``label`` warehouse gated and published twice."""
+    return label + PUBLISHED_SUFFIX
 
 
 def first_gates() -> dict[str, dict[str, Any]]:
@@ -313,7 +323,7 @@ def _from_cache(cache: Path | None, key: str, root: Path) -> Settings | None:
     cached = cache / key if cache is not None else None
     if cached is None or not cached.is_dir():
         return None
-    label = key.removesuffix("-published")
+    label = key.removesuffix(PUBLISHED_SUFFIX)
     shutil.copytree(cached, root / label, symlinks=True)
     os.environ["SLW_DATA_DIR"] = str(root / label)
     settings = load_settings()

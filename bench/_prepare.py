@@ -39,6 +39,7 @@ def main(argv: list[str]) -> int:
         demo_pipeline_run,
         first_gate_file,
         published_bench_warehouses,
+        published_key,
     )
 
     if not os.environ.get(CACHE_VARIABLE):
@@ -49,7 +50,7 @@ def main(argv: list[str]) -> int:
         if step.startswith("published-"):
             label = step.removeprefix("published-")
             published_bench_warehouses(Path(tmp), labels=(label,))
-            promised = [label, f"{label}-published", first_gate_file(label)]
+            promised = [label, published_key(label), first_gate_file(label)]
         elif step == "built":
             build_bench_warehouses(Path(tmp), labels=("3y",))
             promised = ["3y"]

@@ -528,7 +528,12 @@ def history_figures(cache: Path | None) -> list[str]:
     sizes = {}
     for label, days in _common.BENCH_WAREHOUSE_DAYS.items():
         folder = next(
-            (cache / key for key in (label, f"{label}-published") if (cache / key).is_dir()), None
+            (
+                cache / key
+                for key in (label, _common.published_key(label))
+                if (cache / key).is_dir()
+            ),
+            None,
         )
         if folder is None:
             return [f"history: {cache} holds no {label} bench warehouse"]
