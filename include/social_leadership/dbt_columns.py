@@ -17,6 +17,9 @@ import duckdb
 import yaml
 
 _INCREMENTAL = re.compile(r"materialized\s*=\s*['\"]incremental['\"]")
+# libyaml's loader when PyYAML has it (its wheels do): read before every build, the
+# project's YAML took the pure-Python loader about 0.14 s of a build task's 0.4 s of own work.
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def incremental_model_columns(project_dir: Path) -> dict[tuple[str, str], frozenset[str]]:
@@ -31,7 +34,8 @@ def incremental_model_columns(project_dir: Path) -> dict[tuple[str, str], frozen
     }
     columns: dict[tuple[str, str], frozenset[str]] = {}
     for path in models_dir.rglob("*.yml"):
-        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        text = path.read_text(encoding="utf-8")
+        document = yaml.load(text, Loader=_SAFE_LOADER) or {}  # noqa: S506 - a safe loader
         for model in document.get("models") or []:
             name = model.get("name")
             if name in incremental:
