@@ -504,7 +504,7 @@ def dbt_build_task(context: dict[str, Any]) -> dict[str, Any]:
 def dbt_nodes_task(context: dict[str, Any]) -> list[dict[str, Any]]:
     """The instances of the per-node view from this run's merged node list, whatever the
     build's outcome: each model, seed or snapshot (with its tests) that needs a look on
-    its own, the ones that passed one instance per layer."""
+    its own, the ones that passed together in one."""
     from social_leadership.dbt_nodes import node_units, read_nodes, run_folder, view_units
 
     units = node_units(read_nodes(run_folder(load_settings(), _run_id(context))))
@@ -537,7 +537,7 @@ def dbt_node_task(unit: dict[str, Any]) -> dict[str, Any]:
     return {
         "label": report.label,
         "state": report.state,
-        "layer": unit.get("layer"),
+        "group": unit.get("group"),
         "nodes": [
             {
                 "node": {key: value for key, value in member.items() if key != "tests"},

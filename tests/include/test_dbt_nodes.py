@@ -80,7 +80,7 @@ def test_a_source_test_gets_a_unit_of_its_own():
     assert report_unit(unit, None).state == "success"
 
 
-def test_passing_units_share_one_instance_per_layer_and_the_rest_stand_alone():
+def test_passing_units_share_one_instance_listed_by_layer_and_the_rest_stand_alone():
     nodes = [
         _node("model.p.stg_a", "success", 1.0, layer="staging"),
         _node("test.p.not_null_stg_a", "pass", 0.5, "model.p.stg_a"),
@@ -95,19 +95,34 @@ def test_passing_units_share_one_instance_per_layer_and_the_rest_stand_alone():
     views = view_units(node_units(nodes))
     reports = [report_view(view, None) for view in views]
     assert [(r.label, r.state) for r in reports] == [
-        ("seeds: 1 nodes success 0.5s", "success"),
-        ("staging: 2 nodes success 2.5s, 1 tests 1 passed", "success"),
-        ("marts: 1 nodes success 2.5s, 1 tests 1 passed", "success"),
+        ("passed: 4 nodes success 5.5s, 2 tests 2 passed", "success"),
         ("model dim_b: success 1.5s, 1 tests 1 warned", "warn"),
         ("model fct_c: skipped 0.0s", "skipped"),
     ]
-    # Every node and test of a layer is in its instance's log with its status and time.
-    staging_log = "\n".join(reports[1].lines)
-    assert "model stg_a: success 1.5s, 1 tests 1 passed" in staging_log
-    assert "model stg_b: success 1.0s" in staging_log
-    assert "test not_null_stg_a: pass 0.50s" in staging_log
+    # Every node and test that passed is in the one instance's log with its status and
+    # time, under a heading per layer, the layers in the order the build runs them.
+    passed_log = reports[0].lines
+    headings = [line for line in passed_log if line.startswith("== ")]
+    assert headings == [
+        "== seeds: 1 nodes success 0.5s",
+        "== staging: 2 nodes success 2.5s, 1 tests 1 passed",
+        "== marts: 1 nodes success 2.5s, 1 tests 1 passed",
+    ]
+    staging = passed_log[passed_log.index(headings[1]) : passed_log.index(headings[2])]
+    assert "model stg_a: success 1.5s, 1 tests 1 passed" in staging
+    assert "model stg_b: success 1.0s" in staging
+    assert "test not_null_stg_a: pass 0.50s" in staging
     shown = {n["unique_id"] for v in views for u in v["units"] for n in (u, *u["tests"])}
     assert shown == {node["unique_id"] for node in nodes}
+
+
+def test_a_build_with_nothing_passed_has_no_passed_instance():
+    nodes = [_node("model.p.fct_c", "error", 0.1), _node("model.p.fct_d", "skipped", 0.0)]
+    views = view_units(node_units(nodes))
+    assert [report_view(view, None).label for view in views] == [
+        "model fct_c: error 0.1s",
+        "model fct_d: skipped 0.0s",
+    ]
 
 
 def test_a_retrys_counts_cover_every_node_of_the_run():
