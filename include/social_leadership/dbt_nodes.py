@@ -346,7 +346,7 @@ class UnitReport:
 
 
 def report_unit(unit: dict[str, Any], folder: Path | None) -> UnitReport:
-    """The label (``model dim_company: success 0.4s, 6 tests passed``), the instance state
+    """The label (``model dim_company: success 0.4s, 5 tests passed``), the instance state
     and the log lines of one unit: the node's dbt log, then each test's result (with the
     log of any test that did not pass)."""
     tests = unit.get("tests", [])
@@ -454,8 +454,8 @@ def _summary(units: list[dict[str, Any]], state: str) -> str:
 
 def report_view(view: dict[str, Any], folder: Path | None) -> UnitReport:
     """One instance's label, state and log: a lone unit's own report, or the passed group's
-    (``passed: 30 nodes success 8.1s, 111 tests 111 passed``) followed, layer by layer
-    (``== staging: 8 nodes success 1.9s, 61 tests 61 passed``), by each member's."""
+    (``passed: 30 nodes success 8.5s, 111 tests 111 passed``) followed, layer by layer
+    (``== staging: 8 nodes success 0.9s, 17 tests 17 passed``), by each member's."""
     units = view["units"]
     if view.get("group") is None and len(units) == 1:
         return report_unit(units[0], folder)

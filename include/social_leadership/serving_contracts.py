@@ -1,8 +1,9 @@
 """What each mart promises its readers, read from dbt's manifest.
 
 The dbt YAML is the one place a mart is described: its description, each column's, and in
-``config: meta:`` its grain, primary key and foreign keys. dbt's ``not_null`` tests name the
-columns that cannot be null. Publishing turns these into comments, NOT NULL, PRIMARY KEY and
+``config: meta:`` its grain, primary key and foreign keys. dbt's ``not_null_columns`` tests
+(one a model, macros/tests/not_null_columns.sql) and any ``not_null`` test name the columns
+that cannot be null. Publishing turns these into comments, NOT NULL, PRIMARY KEY and
 FOREIGN KEY declarations of the serving tables and into Parquet metadata, so a BI tool sees
 what the dbt docs say without reading them.
 """
@@ -53,6 +54,20 @@ class MartContract:
         return self.not_null | frozenset(self.primary_key)
 
 
+def columns_tested_not_null(test: dict[str, Any]) -> tuple[str, ...]:
+    """The columns a dbt test node of the manifest proves not null: every column of a
+    ``not_null_columns`` test, the column of a ``not_null`` test, none for other tests nor
+    for a test limited by a ``where`` (it proves nothing of the other rows)."""
+    metadata = test.get("test_metadata") or {}
+    if (test.get("config") or {}).get("where"):
+        return ()
+    if metadata.get("name") == "not_null_columns":
+        return tuple((metadata.get("kwargs") or {}).get("column_names") or ())
+    if metadata.get("name") == "not_null" and test.get("column_name"):
+        return (str(test["column_name"]),)
+    return ()
+
+
 class ContractError(ValueError):
     """The manifest declares keys that do not fit the marts (a typo in the dbt YAML)."""
 
@@ -91,11 +106,9 @@ def read_contracts(manifest_path: Path) -> dict[str, MartContract]:
     }
     not_null: dict[str, set[str]] = {unique_id: set() for unique_id in models}
     for node in nodes.values():
-        metadata = node.get("test_metadata") or {}
         attached = node.get("attached_node")
-        column = node.get("column_name")
-        if metadata.get("name") == "not_null" and attached in not_null and column:
-            not_null[attached].add(column)
+        if attached in not_null:
+            not_null[attached].update(columns_tested_not_null(node))
     contracts = {}
     for unique_id, node in models.items():
         name = node.get("alias") or node["name"]

@@ -106,7 +106,7 @@ def write_days(
 # test_build_passes_every_node_including_unit_tests).
 BUILD = ["build", "--exclude-resource-type", "unit_test"]
 # The builds before it (the days leading up to the state asserted on) run the models, seeds
-# and the snapshot alone: the ~220 data tests are two thirds of a build's time on this data.
+# and the snapshot alone: the ~100 data tests are about a quarter of a build's CPU.
 STEP = BUILD_WITHOUT_TESTS
 
 

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import pytest
 
+from social_leadership.serving_contracts import columns_tested_not_null
+
 if TYPE_CHECKING:
     from conftest import BuiltWarehouse
 
@@ -50,13 +52,17 @@ def _tests_of(manifest: dict[str, Any], model: str) -> list[tuple[str, tuple[str
             continue
         metadata = node.get("test_metadata") or {}
         kwargs = metadata.get("kwargs", {})
+        # A test limited by a where (only current versions, say) proves nothing of the key.
+        if node["config"].get("where"):
+            continue
+        if metadata.get("name") == "not_null_columns":
+            # One test a model checks every column that must not be null: a not_null each.
+            tests += [("not_null", (column,)) for column in columns_tested_not_null(node)]
+            continue
         if kwargs.get("combination_of_columns"):
             columns = tuple(kwargs["combination_of_columns"])
         else:
             columns = (node.get("column_name") or "",)
-        # A test limited by a where (only current versions, say) proves nothing of the key.
-        if node["config"].get("where"):
-            continue
         tests.append((metadata.get("name", ""), columns))
     return tests
 
@@ -153,3 +159,20 @@ def test_every_mart_table_and_column_carries_its_description_as_a_comment(
         "select count(*), count(comment) from duckdb_tables() where schema_name = 'marts'"
     ).fetchone()
     assert tables == (13, 13)
+
+
+def test_the_columns_a_test_proves_not_null() -> None:
+    def test(name: str, column: str | None = None, **config: Any) -> dict[str, Any]:
+        kwargs = {"column_names": ["a", "b"]} if name == "not_null_columns" else {}
+        return {
+            "test_metadata": {"name": name, "kwargs": kwargs},
+            "column_name": column,
+            "config": config,
+        }
+
+    assert columns_tested_not_null(test("not_null_columns")) == ("a", "b")
+    assert columns_tested_not_null(test("not_null", "c")) == ("c",)
+    assert columns_tested_not_null(test("unique", "c")) == ()
+    # Limited to some rows, it proves nothing of the others.
+    assert columns_tested_not_null(test("not_null_columns", where="is_current")) == ()
+    assert columns_tested_not_null(test("not_null", "c", where="is_current")) == ()

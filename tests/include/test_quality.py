@@ -12,6 +12,7 @@ import pytest
 
 from social_leadership.dbt_runner import DbtError, run_dbt
 from social_leadership.quality import MART_SUITES, QualityGateError, check_marts
+from social_leadership.serving_contracts import columns_tested_not_null
 from social_leadership.settings import Settings
 
 if TYPE_CHECKING:
@@ -374,6 +375,12 @@ def _dbt_checks(manifest: dict[str, Any]) -> dict[str, list[tuple[str, set[str]]
         if node["resource_type"] != "test" or not model.startswith(("dim_", "fct_")):
             continue
         kwargs = metadata.get("kwargs", {})
+        if metadata.get("name") == "not_null_columns":
+            # One test a model checks every column that must not be null: a not_null each.
+            checks.setdefault(model, []).extend(
+                ("not_null", {column}) for column in columns_tested_not_null(node)
+            )
+            continue
         columns = set(kwargs.get("combination_of_columns") or [])
         columns |= {node["column_name"]} if node.get("column_name") else set()
         columns |= set(re.findall(r"[a-z_]+", str(kwargs.get("expression", ""))))
@@ -445,10 +452,28 @@ def test_dbt_catches_the_structural_faults_gx_no_longer_looks_for(
     }
     assert {
         ("unique_combination_of_columns", "fct_executive_reach_daily", None),
-        ("not_null", "fct_survey_results", "question_id"),
-        ("not_null", "fct_executive_reach_daily", "is_observed"),
+        ("not_null_columns", "fct_survey_results", None),
+        ("not_null_columns", "fct_executive_reach_daily", None),
         ("unique", "dim_executive", "executive_id"),
     } <= failing
+    # A model's one not_null test names the columns holding nulls in its failing rows, and
+    # counts the null values as its failures.
+    results = json.loads(
+        (copied_built_warehouse.dbt_target_dir / "run_results.json").read_text(encoding="utf-8")
+    )["results"]
+    nulls = {}
+    with duckdb.connect(str(copied_built_warehouse.warehouse_path), read_only=True) as con:
+        fr_one_rows = con.execute(
+            "select count(*) from marts.fct_executive_reach_daily where executive_id = 'fr_one'"
+        ).fetchone()[0]
+        for result in results:
+            node = nodes.get(result["unique_id"], {})
+            if result["status"] == "fail" and columns_tested_not_null(node):
+                model = node["attached_node"].rsplit(".", 1)[-1]
+                rows = con.execute(result["compiled_code"]).fetchall()
+                nulls[model] = (dict(rows), result["failures"])
+    assert nulls["fct_survey_results"] == ({"question_id": 1}, 1)
+    assert nulls["fct_executive_reach_daily"] == ({"is_observed": fr_one_rows}, fr_one_rows)
     assert any(
         (model, column) == ("fct_reach_by_country_sector_daily", "platform")
         for _, model, column in failing

@@ -379,6 +379,9 @@ def test_the_single_file_declares_the_keys_and_not_null_columns_of_each_grain(
             "where schema_name = 'marts'"
         ).fetchall()
     declared = {(t, kind, tuple(cols)) for t, kind, cols, _, _ in constraints}
+    # Beyond the keys: the columns of each mart's not_null_columns test (dbt YAML).
+    assert contracts["dim_country"].not_null == {"country_code", "country_name", "region"}
+    assert ("dim_country", "NOT NULL", ("region",)) in declared
     for table, contract in contracts.items():
         if contract.primary_key:
             assert (table, "PRIMARY KEY", contract.primary_key) in declared, table
