@@ -44,8 +44,8 @@ from social_leadership.dbt_runner import (
 from social_leadership.landing import safe_run_id
 from social_leadership.settings import Settings
 
-# Resource types that run something in the warehouse: each gets its own instance in the
-# view. Tests are folded into the node they check.
+# Resource types that run something in the warehouse: each is a unit of the view, with
+# the tests that check it folded in.
 EXECUTABLE_TYPES = ("model", "seed", "snapshot")
 TEST_TYPES = ("test", "unit_test")
 # Run folders kept beside the newest: enough to retry any run still worth retrying.
@@ -294,7 +294,8 @@ def read_nodes(folder: Path) -> list[dict[str, Any]]:
 
 def node_units(nodes: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One unit per model, seed and snapshot (and per source that has tests), each with the
-    tests that check it: what one mapped task instance shows."""
+    tests that check it: what one mapped task instance shows when it needs a look, or one
+    member of the instance of what passed."""
     units: dict[str, dict[str, Any]] = {}
     for node in nodes:
         if node["resource_type"] in EXECUTABLE_TYPES:
@@ -346,7 +347,7 @@ class UnitReport:
 
 
 def report_unit(unit: dict[str, Any], folder: Path | None) -> UnitReport:
-    """The label (``model dim_company: success 0.4s, 5 tests passed``), the instance state
+    """The label (``model dim_company: success 0.4s, 5 tests 5 passed``), the instance state
     and the log lines of one unit: the node's dbt log, then each test's result (with the
     log of any test that did not pass)."""
     tests = unit.get("tests", [])
@@ -361,9 +362,7 @@ def report_unit(unit: dict[str, Any], folder: Path | None) -> UnitReport:
         state = "warn"
     else:
         state = "success"
-    seconds = float(unit.get("execution_time") or 0.0) + sum(
-        float(test.get("execution_time") or 0.0) for test in tests
-    )
+    seconds = _seconds([unit])
     shown_status = unit.get("status") or ("not run" if own else state)
     counted = {
         word: sum(b == bucket for b in test_buckets)
@@ -372,6 +371,7 @@ def report_unit(unit: dict[str, Any], folder: Path | None) -> UnitReport:
             ("warned", "warn"),
             ("failed", "error"),
             ("skipped", "skip"),
+            ("not run", "not run"),
         )
     }
     tests_text = ", ".join(f"{n} {word}" for word, n in counted.items() if n)
@@ -413,24 +413,35 @@ def _layer_order(name: str) -> tuple[int, str]:
     return (LAYER_ORDER.index(name) if name in LAYER_ORDER else 99, name)
 
 
+def _passed(unit: dict[str, Any]) -> bool:
+    """Whether the unit and every test of it passed (a skipped or not-run test is a
+    reason to look, as a warning is)."""
+    nodes = [*((unit,) if unit["resource_type"] in EXECUTABLE_TYPES else ()), *unit["tests"]]
+    return all(_bucket(node.get("status")) == "pass" for node in nodes)
+
+
 def view_units(units: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """What the mapped instances show: each unit that needs a look (failed, warned, skipped
-    or not run) alone, under its own name; the units that passed together in one instance,
-    listed layer by layer, each with its status, duration and tests. A green build is one
-    instance: each instance costs Airflow a fixed 0.2-0.3 s, which grouping by layer (five)
-    or by model (about thirty) would add to every build (README, "dbt in Airflow")."""
-    passed: list[dict[str, Any]] = []
-    alone: list[dict[str, Any]] = []
-    for unit in units:
-        if report_unit(unit, None).state == "success":
-            passed.append(unit)
-        else:
-            alone.append({"group": None, "units": [unit]})
+    or not run, itself or one of its tests) alone, under its own name; the units that
+    passed together in one instance, listed layer by layer, each with its status, duration
+    and tests. A green build is one instance: each instance costs Airflow a fixed 0.2-0.3 s,
+    which grouping by layer (five) or by model (about thirty) would add to every build
+    (README, "dbt in Airflow")."""
+    passed = [unit for unit in units if _passed(unit)]
+    alone = [{"group": None, "units": [unit]} for unit in units if not _passed(unit)]
     return ([{"group": PASSED, "units": passed}] if passed else []) + alone
 
 
 def _unit_layer(unit: dict[str, Any]) -> str:
-    return str(unit.get("layer") or unit["resource_type"])
+    """The unit's layer (a node list written before nodes had one: its type, as _layer
+    names it)."""
+    return str(unit.get("layer") or f"{unit['resource_type']}s")
+
+
+def _seconds(units: list[dict[str, Any]]) -> float:
+    """The run time of ``units`` and of their tests."""
+    tests = [test for unit in units for test in unit.get("tests", [])]
+    return sum(float(node.get("execution_time") or 0.0) for node in (*units, *tests))
 
 
 def _worst(states: set[str]) -> str:
@@ -445,9 +456,8 @@ def _worst(states: set[str]) -> str:
 def _summary(units: list[dict[str, Any]], state: str) -> str:
     """``<n> nodes <state> <seconds>s, <m> tests <k> passed`` of ``units`` and their tests."""
     tests = [test for unit in units for test in unit.get("tests", [])]
-    seconds = sum(float(node.get("execution_time") or 0.0) for node in (*units, *tests))
     passed = sum(_bucket(test.get("status")) == "pass" for test in tests)
-    return f"{len(units)} nodes {state} {seconds:.1f}s" + (
+    return f"{len(units)} nodes {state} {_seconds(units):.1f}s" + (
         f", {len(tests)} tests {passed} passed" if tests else ""
     )
 
@@ -457,8 +467,9 @@ def report_view(view: dict[str, Any], folder: Path | None) -> UnitReport:
     (``passed: 30 nodes success 8.5s, 111 tests 111 passed``) followed, layer by layer
     (``== staging: 8 nodes success 0.9s, 17 tests 17 passed``), by each member's."""
     units = view["units"]
-    if view.get("group") is None and len(units) == 1:
-        return report_unit(units[0], folder)
+    if view.get("group") is None:
+        (unit,) = units
+        return report_unit(unit, folder)
     reports = {unit["unique_id"]: report_unit(unit, folder) for unit in units}
     state = _worst({report.state for report in reports.values()})
     label = f"{view['group']}: {_summary(units, state)}"
@@ -467,9 +478,7 @@ def report_view(view: dict[str, Any], folder: Path | None) -> UnitReport:
     for unit in units:
         layers.setdefault(_unit_layer(unit), []).append(unit)
     for name in sorted(layers, key=_layer_order):
-        members = layers[name]
-        member_state = _worst({reports[unit["unique_id"]].state for unit in members})
-        lines += ["", f"== {name}: {_summary(members, member_state)}"]
-        for unit in members:
+        lines += ["", f"== {name}: {_summary(layers[name], state)}"]
+        for unit in layers[name]:
             lines += ["", *reports[unit["unique_id"]].lines]
     return UnitReport(label, state, lines)

@@ -514,9 +514,10 @@ def dbt_nodes_task(context: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def dbt_node_task(unit: dict[str, Any]) -> dict[str, Any]:
-    """One instance of the per-node view: labels it, logs each node's dbt log and each
-    test's result, and ends in the worst state of its nodes (failed, skipped, or
-    success)."""
+    """One instance of the per-node view (``unit``: a view of :func:`view_units`, one unit
+    needing a look or the units that passed): labels it, logs each node's dbt log and each
+    test's result, and ends in the worst state of its nodes (failed, skipped, or success;
+    a warning is logged as one)."""
     from airflow.sdk import get_current_context
     from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 

@@ -90,6 +90,11 @@ def test_the_rest_api_shows_every_dbt_node_with_its_state(pipeline, rest_api):
         # lists each of its nodes and tests with status and duration.
         assert ti["rendered_map_index"] == xcom["label"]
         assert ti["rendered_map_index"].startswith(f"passed: {len(xcom['nodes'])} nodes success")
+        assert xcom["group"] == "passed"
+        # Listed layer by layer, a heading each, in the order the build runs them.
+        headings = [line.split(":")[0] for line in xcom["log"] if line.startswith("== ")]
+        layers = ["seeds", "snapshots", "staging", "intermediate", "marts"]
+        assert headings == [f"== {layer}" for layer in layers]
         log = "\n".join(xcom["log"])
         for member in xcom["nodes"]:
             node = member["node"]

@@ -108,12 +108,36 @@ def test_passing_units_share_one_instance_listed_by_layer_and_the_rest_stand_alo
         "== staging: 2 nodes success 2.5s, 1 tests 1 passed",
         "== marts: 1 nodes success 2.5s, 1 tests 1 passed",
     ]
-    staging = passed_log[passed_log.index(headings[1]) : passed_log.index(headings[2])]
+    starts = [passed_log.index(heading) for heading in headings]
+    seeds, staging, marts = (
+        passed_log[start:end] for start, end in zip(starts, [*starts[1:], None], strict=True)
+    )
+    assert "seed countries: success 0.5s" in seeds
     assert "model stg_a: success 1.5s, 1 tests 1 passed" in staging
     assert "model stg_b: success 1.0s" in staging
     assert "test not_null_stg_a: pass 0.50s" in staging
+    assert "model dim_a: success 2.5s, 1 tests 1 passed" in marts
+    assert not any(line.startswith("model stg_") for line in (*seeds, *marts))
     shown = {n["unique_id"] for v in views for u in v["units"] for n in (u, *u["tests"])}
     assert shown == {node["unique_id"] for node in nodes}
+
+
+def test_a_unit_whose_test_was_skipped_or_not_run_stands_alone():
+    # dbt skips a relationships test when the other model it reads failed: the model
+    # itself succeeded, but the unit is not one that passed.
+    nodes = [
+        _node("model.p.dim_a", "success", 1.0),
+        _node("test.p.relationships_dim_a", "skipped", 0.0, "model.p.dim_a"),
+        _node("model.p.dim_b", "success", 1.0),
+        _node("test.p.unique_dim_b", None, 0.0, "model.p.dim_b"),
+        _node("model.p.dim_c", "success", 1.0),
+    ]
+    views = view_units(node_units(nodes))
+    assert [report_view(view, None).label for view in views] == [
+        "passed: 1 nodes success 1.0s",
+        "model dim_a: success 1.0s, 1 tests 1 skipped",
+        "model dim_b: success 1.0s, 1 tests 1 not run",
+    ]
 
 
 def test_a_build_with_nothing_passed_has_no_passed_instance():
