@@ -427,8 +427,13 @@ def view_units(units: list[dict[str, Any]]) -> list[dict[str, Any]]:
     and tests. A green build is one instance: each instance costs Airflow a fixed 0.2-0.3 s,
     which grouping by layer (five) or by model (about thirty) would add to every build
     (README, "dbt in Airflow")."""
-    passed = [unit for unit in units if _passed(unit)]
-    alone = [{"group": None, "units": [unit]} for unit in units if not _passed(unit)]
+    passed: list[dict[str, Any]] = []
+    alone: list[dict[str, Any]] = []
+    for unit in units:
+        if _passed(unit):
+            passed.append(unit)
+        else:
+            alone.append({"group": None, "units": [unit]})
     return ([{"group": PASSED, "units": passed}] if passed else []) + alone
 
 
