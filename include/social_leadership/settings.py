@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
 from typing import Annotated, Any
@@ -434,26 +435,28 @@ def _from_env(field_name: str) -> str | None:
     return os.environ.get(env_variable(field_name)) or None
 
 
-# The settings whose default lies in the data folder (load_settings): set in the
-# environment, one of them stops following SLW_DATA_DIR. Two pipelines on two data folders
-# (the benchmarks' warehouses, side by side) must leave them unset.
-DATA_DIR_SETTINGS = (
-    "warehouse_path",
-    "serving_path",
-    "serving_parquet_dir",
-    "serving_lake_path",
-    "serving_lake_data_dir",
-    "landing_dir",
-    "quarantine_dir",
-    "reports_dir",
-    "logs_dir",
-    "docs_dir",
-    "survey_dir",
-    "dbt_target_dir",
-    "pseudonym_key_file",
-    "ducklake_catalog",
-    "ducklake_data_path",
-)
+# The settings whose default lies in the data folder, each with its default there: set in
+# the environment, one of them stops following SLW_DATA_DIR. Two pipelines on two data
+# folders (the benchmarks' warehouses, side by side) must leave them unset.
+_DATA_DIR_DEFAULTS: dict[str, Callable[[Path], Path | str]] = {
+    "warehouse_path": lambda data: data / "warehouse" / "warehouse.duckdb",
+    "serving_path": lambda data: data / "serving" / "serving.duckdb",
+    "serving_parquet_dir": lambda data: data / "serving" / "parquet",
+    "serving_lake_path": lambda data: data / "serving" / "lake" / "serving.sqlite",
+    "serving_lake_data_dir": lambda data: data / "serving" / "lake" / "files",
+    "landing_dir": lambda data: data / "landing",
+    "quarantine_dir": lambda data: data / "quarantine",
+    "reports_dir": lambda data: data / "reports",
+    "logs_dir": lambda data: data / "logs",
+    "docs_dir": lambda data: data / "docs",
+    "survey_dir": lambda data: data / "landing" / "surveys",
+    "dbt_target_dir": lambda data: data / "dbt" / "target",
+    "pseudonym_key_file": lambda data: data / "secrets" / "pseudonym.key",
+    # Not paths: a catalog's connection text and a folder as DuckLake writes it.
+    "ducklake_catalog": lambda data: f"sqlite:{data / 'warehouse' / 'lake' / 'catalog.sqlite'}",
+    "ducklake_data_path": lambda data: f"{data / 'warehouse' / 'lake' / 'files'}/",
+}
+DATA_DIR_SETTINGS = tuple(_DATA_DIR_DEFAULTS)
 
 
 def _path(field_name: str, default: Path) -> Path:
@@ -469,33 +472,17 @@ def load_settings() -> Settings:
     data_dir = _path("data_dir", REPO_ROOT / "data")
     values: dict[str, Any] = {
         "data_dir": data_dir,
-        "warehouse_path": _path("warehouse_path", data_dir / "warehouse" / "warehouse.duckdb"),
-        "serving_path": _path("serving_path", data_dir / "serving" / "serving.duckdb"),
-        "serving_parquet_dir": _path("serving_parquet_dir", data_dir / "serving" / "parquet"),
-        "serving_lake_path": _path(
-            "serving_lake_path", data_dir / "serving" / "lake" / "serving.sqlite"
-        ),
-        "serving_lake_data_dir": _path(
-            "serving_lake_data_dir", data_dir / "serving" / "lake" / "files"
-        ),
-        "landing_dir": _path("landing_dir", data_dir / "landing"),
-        "quarantine_dir": _path("quarantine_dir", data_dir / "quarantine"),
-        "reports_dir": _path("reports_dir", data_dir / "reports"),
-        "logs_dir": _path("logs_dir", data_dir / "logs"),
-        "docs_dir": _path("docs_dir", data_dir / "docs"),
         "roster_path": _path("roster_path", BUNDLED_DATA_DIR / "roster" / "executives.csv"),
-        "survey_dir": _path("survey_dir", data_dir / "landing" / "surveys"),
         "dbt_project_dir": _path("dbt_project_dir", DBT_PROJECT_DIR),
         "dbt_profiles_dir": _path("dbt_profiles_dir", DBT_PROJECT_DIR),
-        "dbt_target_dir": _path("dbt_target_dir", data_dir / "dbt" / "target"),
         "gap_fill_days": _from_env("gap_fill_days") or 7,
         "late_data_days": _from_env("late_data_days") or 3,
-        "pseudonym_key_file": _path("pseudonym_key_file", data_dir / "secrets" / "pseudonym.key"),
-        "ducklake_catalog": _from_env("ducklake_catalog")
-        or f"sqlite:{data_dir / 'warehouse' / 'lake' / 'catalog.sqlite'}",
-        "ducklake_data_path": _from_env("ducklake_data_path")
-        or f"{data_dir / 'warehouse' / 'lake' / 'files'}/",
     }
+    for name, default_in in _DATA_DIR_DEFAULTS.items():
+        default = default_in(data_dir)
+        values[name] = (
+            _path(name, default) if isinstance(default, Path) else _from_env(name) or default
+        )
     # The rest take the model's defaults when unset.
     for field in fields(Settings):
         if field.name not in values and (raw := _from_env(field.name)) is not None:
