@@ -7,6 +7,7 @@ the same rows, or reject the file with the same file, row, column and reason.
 
 from __future__ import annotations
 
+import warnings
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -210,6 +211,36 @@ def test_clean_files_take_the_one_pass_path_in_one_or_many_waves(tmp_path, monke
     assert usual[0] == "loaded"
     assert {row[0] for row in usual[1]} == {2023, 2024}
     assert len(usual[1]) == len(frame)
+
+
+@pytest.mark.parametrize(
+    "cell", ["2024.0", "", "NaN", "inf", "-inf", "1e300", "-9.3e18", "2024.5", "1989"]
+)
+def test_a_wave_cell_loads_or_fails_as_the_staged_path_says(tmp_path, monkeypatch, cell):
+    # The one-pass load mixes each block's waves into its keys as DuckDB takes the block,
+    # before the rules check the rows: a cell that is no survey year must still fail as the
+    # staged path says, without a numpy warning on the way.
+    frame = microdata_frame(seed=21, per_country=6)[COLUMNS]
+    frame.insert(1, "wave", 2024)
+    path = write_microdata(frame, tmp_path / "panel.csv", sidecar(wave=None), german=False)
+    lines = path.read_text(encoding="utf-8").splitlines()
+    cells = lines[EDITED_LINE - 1].split(",")
+    cells[1] = cell
+    lines[EDITED_LINE - 1] = ",".join(cells)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        usual, staged, fast = _both_ways(tmp_path, path, monkeypatch)
+
+    assert usual == staged
+    assert [str(w.message) for w in seen if issubclass(w.category, RuntimeWarning)] == []
+    if cell == "2024.0":
+        assert fast, "a whole-number wave written with a decimal point loads in one pass"
+        assert {row[0] for row in usual[1]} == {2024}
+    else:
+        assert usual[0] == "rejected"
+        assert [issue[1:3] for issue in usual[1]] == [(EDITED_LINE, "wave")]
 
 
 def test_a_repeat_within_a_wave_is_found_in_one_or_many_waves(tmp_path, monkeypatch):

@@ -2,12 +2,11 @@
 
 pyarrow's CSV reader parses the declared columns (only those) in blocks on its own threads,
 the ids of each block are pseudonymised and its countries looked up, and DuckDB checks and
-inserts the blocks as they come, inside the caller's transaction, through the statement the
-staged path inserts with
-(:func:`.rules.insert_respondents`: a row failing any rule fails it). Whatever would be
-reported (a bad cell, a repeated respondent, anything pyarrow reads differently from the
-staged path) raises instead: the caller rolls back and the staged path names file, row and
-column.
+inserts the blocks as they come, inside the caller's transaction, through the statement
+the staged path inserts with (:func:`.rules.insert_respondents`: a row failing any rule
+fails it). Whatever would be reported (a bad cell, a repeated respondent, anything pyarrow
+reads differently from the staged path) raises instead: the caller rolls back and the
+staged path names file, row and column.
 """
 
 from __future__ import annotations
@@ -71,11 +70,12 @@ def _fast_reader(
     (an empty id is a null key, which the rules reject) and countries looked up (null: no
     exact spelling), named as the typed relation of :mod:`.rules` names them.
 
-    As each batch is handed out, its pseudonyms mixed with their waves (for the repeat
-    check) and its waves are collected in the list and the set returned: the work is done
-    block by block on the thread reading, not on a million rows once DuckDB has finished
-    (every fresh array that size costs page faults). A wave that is not a whole number in
-    range mixes to a meaningless value; the rules fail its row, and the load, anyway."""
+    As DuckDB takes each batch (on the thread of its scan), the batch's pseudonyms mixed
+    with their waves (for the repeat check) and its waves are collected in the list and the
+    set returned: that work is done block by block while the insert runs, and only the
+    mixed keys are joined into one array afterwards (every fresh array of a million rows
+    costs page faults). A wave that is not a whole number in range is mixed, and collected,
+    as a meaningless value; the rules fail its row, and the load, anyway."""
     encoding = detect_encoding(path)
     if encoding not in {"utf-8", "utf-8-sig"}:
         raise FastPathDeclined("not a UTF-8 file")
