@@ -4,13 +4,16 @@ the connector's settings. Bound 1.5: batching, retries, rate-limit bookkeeping a
 checks may cost at most half again what the HTTP round trips cost.
 
 The sandbox runs in its own process, so its request handling does not share the client's
-interpreter (and its lock). Connector and bare loop alternate, platform by platform (which
-goes first alternates too, so a drift in the machine's load hits both sides alike). One
-pass: 41,000 requests each way average out the noise of single requests (three passes gave
-ratios within 0.08 of each other, against a bound 0.25 above them), and each further pass
-cost `make bench` 70 s. The connector is given every account twice, as bench
-extract_requests asks (it must not fetch any again); that benchmark reads its request
-counts from this same pass (:func:`extraction`), which one `make bench` runs once.
+interpreter (and its lock). Connector and bare loop alternate in slices of 2,000 accounts
+of a platform (which goes first alternates too), so a drift in the machine's load hits
+both sides alike: with whole platforms alternated, one slow stretch of the host gave one
+side of one platform twice the other's time (threads 10.7 s against 5.0 s, 2026-12-03),
+and the run's ratio 1.43 against a bound of 1.5. One pass: 41,000 requests each way
+average out the noise of single requests (three passes gave ratios within 0.08 of each
+other, against a bound 0.25 above them), and each further pass cost `make bench` 70 s. The
+connector is given every account of a slice twice, as bench extract_requests asks (it
+must not fetch any again); that benchmark reads its request counts, summed over the
+slices, from this same pass (:func:`extraction`), which one `make bench` runs once.
 """
 
 from __future__ import annotations
@@ -39,6 +42,9 @@ from social_leadership.platforms.base import Connector, dedupe_handles
 from social_leadership.sandbox.server import SandboxServer
 
 REPEATS = 1
+# Accounts per slice: a multiple of every platform's batch maximum (bench extract_requests'
+# BATCH_MAX), so the slices need as many requests as the whole and the minimum holds.
+SLICE = 2_000
 WARM_UP_ACCOUNTS = 500
 BOUND = 1.5
 
@@ -90,32 +96,44 @@ def _measure() -> dict[str, dict[str, Any]]:
         for platform in BATCH_MAX:
             handles = [handle(platform, n) for n in range(ACCOUNTS)]
             connector = connector_for(platform, base_url, handles)
-            plans[platform] = (connector, handles, wire_requests(connector, handles))
+            slices = [handles[start : start + SLICE] for start in range(0, ACCOUNTS, SLICE)]
+            plans[platform] = (
+                connector,
+                [(part, wire_requests(connector, part)) for part in slices],
+            )
         # Untimed: the first platform's first accounts each way, so neither timed side pays
         # for the first connections and imports.
-        warm_connector, warm_handles, _ = next(iter(plans.values()))
-        warm_connector.extract(warm_handles[:WARM_UP_ACCOUNTS])
-        bare_loop(warm_connector, wire_requests(warm_connector, warm_handles[:WARM_UP_ACCOUNTS]))
+        warm_connector, warm_slices = next(iter(plans.values()))
+        warm_handles = warm_slices[0][0][:WARM_UP_ACCOUNTS]
+        warm_connector.extract(warm_handles)
+        bare_loop(warm_connector, wire_requests(warm_connector, warm_handles))
         measured: dict[str, dict[str, Any]] = {}
         for repeat in range(REPEATS):
-            for index, (platform, (connector, handles, wire)) in enumerate(plans.items()):
+            for index, (platform, (connector, slices)) in enumerate(plans.items()):
                 record = measured.setdefault(
-                    platform, {"connector": [], "bare": [], "wire": len(wire)}
+                    platform,
+                    {"connector": [], "bare": [], "wire": sum(len(w) for _, w in slices)},
                 )
-                order = ["connector", "bare"]
-                if (repeat + index) % 2:
-                    order.reverse()
-                for kind in order:
-                    started = time.perf_counter()
-                    if kind == "connector":
-                        result = connector.extract(handles + handles[::-1])
-                    else:
-                        bare_loop(connector, wire)
-                    record[kind].append(time.perf_counter() - started)
-                    if kind == "connector":
-                        record["requests"] = result.requests_sent
-                        record["deferred"] = len(result.deferred_handles)
-                        record["complete"] = result.is_complete
+                spent = {"connector": 0.0, "bare": 0.0}
+                requests = deferred = 0
+                complete = True
+                for number, (part, wire) in enumerate(slices):
+                    order = ["connector", "bare"]
+                    if (repeat + index + number) % 2:
+                        order.reverse()
+                    for kind in order:
+                        started = time.perf_counter()
+                        if kind == "connector":
+                            result = connector.extract(part + part[::-1])
+                        else:
+                            bare_loop(connector, wire)
+                        spent[kind] += time.perf_counter() - started
+                    requests += result.requests_sent
+                    deferred += len(result.deferred_handles)
+                    complete = complete and result.is_complete
+                record["connector"].append(spent["connector"])
+                record["bare"].append(spent["bare"])
+                record.update(requests=requests, deferred=deferred, complete=complete)
         return measured
     finally:
         parent.send("stop")

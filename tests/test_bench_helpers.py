@@ -5,6 +5,7 @@ long-lived Airflow process of bench dbt_in_airflow's rounds."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import sqlite3
@@ -19,6 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 
 import _common
 import bench_dbt_in_airflow
+import bench_extract_requests
+import bench_extract_time
 import bench_report_growth
 
 PARENT_BYTES = 300 * 2**20
@@ -536,3 +539,18 @@ def test_the_airflow_worker_runs_round_after_round_in_one_process_and_raises_on_
     assert fail_logs
     assert "this task fails" in "".join(path.read_text() for path in fail_logs)
     assert "this task fails" in log.read_text()
+
+
+def test_extract_time_slices_every_platform_into_parts_that_need_the_minimum_of_requests():
+    # bench extract_requests counts the requests of extract_time's slices, summed: slicing
+    # must neither add a request (a part batch per slice) nor leave an account out.
+    slices = range(0, bench_extract_requests.ACCOUNTS, bench_extract_time.SLICE)
+    assert len(slices) > 1
+    for platform, batch in bench_extract_requests.BATCH_MAX.items():
+        parts = [
+            min(bench_extract_time.SLICE, bench_extract_requests.ACCOUNTS - start)
+            for start in slices
+        ]
+        assert sum(parts) == bench_extract_requests.ACCOUNTS
+        minimum = math.ceil(bench_extract_requests.ACCOUNTS / batch)
+        assert sum(math.ceil(part / batch) for part in parts) == minimum, platform
