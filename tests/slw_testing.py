@@ -8,6 +8,7 @@ other, being all named ``conftest``.
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -19,6 +20,26 @@ from pathlib import Path
 # dbt keeps its own (each command would parse the whole project otherwise, or reuse the
 # seeds' paths of the repository's project).
 PARSE_SEED_VARIABLE = "DBT_PARTIAL_PARSE_FILE_PATH"
+
+
+# A real publish in a Python process of its own: ``[sys.executable, "-c", PUBLISH_SCRIPT,
+# run_id]`` with :func:`package_env`, the data folder its working directory. It prints
+# whether the single file was updated from the spare.
+PUBLISH_SCRIPT = """
+import sys
+from social_leadership.serving import publish
+from social_leadership.settings import load_settings
+
+publication = publish(load_settings(), sys.argv[1], synthetic=True)
+print("from spare" if publication.serving_file_from_spare else "copied or built")
+"""
+
+
+def package_env(**extra: str) -> dict[str, str]:
+    """This environment, the package importable (for ``python -c`` children), and ``extra``."""
+    from social_leadership.settings import PACKAGE_DIR
+
+    return {**os.environ, "PYTHONPATH": str(PACKAGE_DIR.parent), **extra}
 
 
 def free_port() -> int:

@@ -22,7 +22,7 @@ from pathlib import Path
 import duckdb
 import pytest
 import sqlalchemy as sa
-from slw_testing import probe_single_file_keys
+from slw_testing import PUBLISH_SCRIPT, package_env, probe_single_file_keys
 
 from social_leadership import bi
 from social_leadership.serving import publish
@@ -31,7 +31,6 @@ from social_leadership.settings import Settings
 from social_leadership.warehouse import MARTS_SCHEMA
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-INCLUDE_DIR = REPO_ROOT / "include"
 # Made by `make test` (Makefile target old-duckdb), never downloaded by a test.
 OLD_DUCKDB_PYTHON = REPO_ROOT / ".venv-duckdb-1.1" / "bin" / "python"
 # A publish that does not finish in this time is taken as blocked by a reader.
@@ -226,7 +225,7 @@ def _publish_to_lake(settings: Settings, number: int) -> float:
             str(settings.serving_lake_data_dir),
             str(number),
         ],
-        env={**os.environ, "PYTHONPATH": str(INCLUDE_DIR)},
+        env=package_env(),
         capture_output=True,
         text=True,
         timeout=PUBLISH_TIMEOUT_SECONDS,
@@ -331,20 +330,11 @@ def test_a_sqlalchemy_pool_held_open_sees_each_publication_on_its_next_transacti
         engine.dispose()
 
 
-PUBLISH_IN_ANOTHER_PROCESS = """
-import sys
-from social_leadership.serving import publish
-from social_leadership.settings import load_settings
-
-publish(load_settings(), sys.argv[1], synthetic=True)
-"""
-
-
 def _publish_elsewhere(settings: Settings, run_id: str) -> None:
     """serving.publish in its own process, as Airflow runs it beside the BI tools."""
     result = subprocess.run(
-        [sys.executable, "-c", PUBLISH_IN_ANOTHER_PROCESS, run_id],
-        env={**os.environ, **settings.as_env(), "PYTHONPATH": str(INCLUDE_DIR)},
+        [sys.executable, "-c", PUBLISH_SCRIPT, run_id],
+        env=package_env(**settings.as_env()),
         capture_output=True,
         text=True,
         timeout=PUBLISH_TIMEOUT_SECONDS,

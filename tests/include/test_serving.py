@@ -16,6 +16,7 @@ from pathlib import Path
 import duckdb
 import pyarrow.parquet as pq
 import pytest
+from slw_testing import PUBLISH_SCRIPT, package_env
 
 from social_leadership import serving
 from social_leadership.serving import (
@@ -28,7 +29,7 @@ from social_leadership.serving import (
     publish,
     version_folder_name,
 )
-from social_leadership.settings import PACKAGE_DIR, Settings
+from social_leadership.settings import Settings
 
 EXPECTED_MARTS = {
     "dim_company",
@@ -301,21 +302,13 @@ def test_a_first_publish_with_a_repeated_key_fails_naming_the_mart_and_key(
     assert leftovers(settings) == []
 
 
-KILLED_PUBLISH = """
-import sys
-from social_leadership.serving import publish
-from social_leadership.settings import load_settings
-
-publish(load_settings(), sys.argv[1], synthetic=True)
-"""
-
-
 def _start_publish_and_kill_it_mid_export(settings: Settings) -> None:
     """Run a real publish in a subprocess and SIGKILL it while it writes Parquet files (and
     copies the last single file: a daily publish, no definition changed since the last)."""
-    env = {**os.environ, "PYTHONPATH": str(PACKAGE_DIR.parent)}
     process = subprocess.Popen(
-        [sys.executable, "-c", KILLED_PUBLISH, "run-killed"], env=env, cwd=settings.data_dir
+        [sys.executable, "-c", PUBLISH_SCRIPT, "run-killed"],
+        env=package_env(),
+        cwd=settings.data_dir,
     )
     try:
         deadline = time.monotonic() + 120

@@ -17,7 +17,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from slw_testing import probe_single_file_keys
+from slw_testing import PUBLISH_SCRIPT, package_env, probe_single_file_keys
 
 from social_leadership.serving import (
     CHANGED_DAYS,
@@ -33,7 +33,7 @@ from social_leadership.serving import (
 )
 from social_leadership.serving_contracts import read_contracts
 from social_leadership.serving_lake import attach_lake
-from social_leadership.settings import PACKAGE_DIR, Settings
+from social_leadership.settings import Settings
 
 FACT = "fct_executive_reach_daily"
 
@@ -152,7 +152,7 @@ def test_a_reader_inside_a_transaction_sees_one_snapshot_and_never_blocks_the_pu
 ) -> None:
     settings = copied_built_warehouse
     publish(settings, "run-1", synthetic=True)
-    env = {**os.environ, "PYTHONPATH": str(PACKAGE_DIR.parent)}
+    env = package_env()
     reader = subprocess.Popen(
         [sys.executable, "-c", READER_HOLDING_A_TRANSACTION],
         env=env,
@@ -211,21 +211,12 @@ def test_a_daily_publish_republishes_only_the_changed_days_and_matches_the_wareh
         ).fetchone() == (CHANGED_DAYS, since)
 
 
-PUBLISH = """
-import sys
-from social_leadership.serving import publish
-from social_leadership.settings import load_settings
-
-publish(load_settings(), sys.argv[1], synthetic=True)
-"""
-
-
 def _publish_in_time_zone(settings: Settings, run_id: str, time_zone: str) -> None:
     """A publish by a process whose host time zone is ``time_zone`` (DuckDB takes its
     session zone from the host when the process starts)."""
     result = subprocess.run(
-        [sys.executable, "-c", PUBLISH, run_id],
-        env={**os.environ, "PYTHONPATH": str(PACKAGE_DIR.parent), "TZ": time_zone},
+        [sys.executable, "-c", PUBLISH_SCRIPT, run_id],
+        env=package_env(TZ=time_zone),
         cwd=settings.data_dir,
         capture_output=True,
         text=True,
@@ -930,21 +921,11 @@ def test_no_spare_is_kept_where_the_system_cannot_tell_who_holds_a_file(
     assert_served_equals_working(settings)
 
 
-CHILD_PUBLISH = """
-import sys
-from social_leadership.serving import publish
-from social_leadership.settings import load_settings
-
-publication = publish(load_settings(), sys.argv[1], synthetic=True)
-print("from spare" if publication.serving_file_from_spare else "copied or built")
-"""
-
-
 def publish_in_child(settings: Settings, run_id: str) -> subprocess.CompletedProcess[str]:
     """Publish in a process of its own: a DuckDB crash fails the test, not the worker."""
     return subprocess.run(
-        [sys.executable, "-c", CHILD_PUBLISH, run_id],
-        env={**os.environ, "PYTHONPATH": str(PACKAGE_DIR.parent)},
+        [sys.executable, "-c", PUBLISH_SCRIPT, run_id],
+        env=package_env(),
         cwd=settings.data_dir,
         capture_output=True,
         text=True,
