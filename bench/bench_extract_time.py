@@ -65,6 +65,11 @@ def connector_for(platform: str, base_url: str, handles: list[str]) -> Connector
     return build_connector(platform, base_url, credentials, login, **options)
 
 
+def slices(handles: list[str]) -> list[list[str]]:
+    """``handles`` in slices of :data:`SLICE`, in order (the last may be shorter)."""
+    return [handles[start : start + SLICE] for start in range(0, len(handles), SLICE)]
+
+
 def wire_requests(connector: Connector, handles: list[str]) -> list[tuple[str, dict[str, str]]]:
     """The URL and headers of every request the connector sends for ``handles``."""
     batches = connector.plan_batches(dedupe_handles(handles, connector.handle_key))
@@ -96,28 +101,27 @@ def _measure() -> dict[str, dict[str, Any]]:
         for platform in BATCH_MAX:
             handles = [handle(platform, n) for n in range(ACCOUNTS)]
             connector = connector_for(platform, base_url, handles)
-            slices = [handles[start : start + SLICE] for start in range(0, ACCOUNTS, SLICE)]
             plans[platform] = (
                 connector,
-                [(part, wire_requests(connector, part)) for part in slices],
+                [(part, wire_requests(connector, part)) for part in slices(handles)],
             )
         # Untimed: the first platform's first accounts each way, so neither timed side pays
         # for the first connections and imports.
-        warm_connector, warm_slices = next(iter(plans.values()))
-        warm_handles = warm_slices[0][0][:WARM_UP_ACCOUNTS]
+        warm_connector, warm_parts = next(iter(plans.values()))
+        warm_handles = warm_parts[0][0][:WARM_UP_ACCOUNTS]
         warm_connector.extract(warm_handles)
         bare_loop(warm_connector, wire_requests(warm_connector, warm_handles))
         measured: dict[str, dict[str, Any]] = {}
         for repeat in range(REPEATS):
-            for index, (platform, (connector, slices)) in enumerate(plans.items()):
+            for index, (platform, (connector, parts)) in enumerate(plans.items()):
                 record = measured.setdefault(
                     platform,
-                    {"connector": [], "bare": [], "wire": sum(len(w) for _, w in slices)},
+                    {"connector": [], "bare": [], "wire": sum(len(w) for _, w in parts)},
                 )
                 spent = {"connector": 0.0, "bare": 0.0}
                 requests = deferred = 0
                 complete = True
-                for number, (part, wire) in enumerate(slices):
+                for number, (part, wire) in enumerate(parts):
                     order = ["connector", "bare"]
                     if (repeat + index + number) % 2:
                         order.reverse()

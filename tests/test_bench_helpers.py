@@ -544,13 +544,13 @@ def test_the_airflow_worker_runs_round_after_round_in_one_process_and_raises_on_
 def test_extract_time_slices_every_platform_into_parts_that_need_the_minimum_of_requests():
     # bench extract_requests counts the requests of extract_time's slices, summed: slicing
     # must neither add a request (a part batch per slice) nor leave an account out.
-    slices = range(0, bench_extract_requests.ACCOUNTS, bench_extract_time.SLICE)
-    assert len(slices) > 1
     for platform, batch in bench_extract_requests.BATCH_MAX.items():
-        parts = [
-            min(bench_extract_time.SLICE, bench_extract_requests.ACCOUNTS - start)
-            for start in slices
+        handles = [
+            bench_extract_requests.handle(platform, n)
+            for n in range(bench_extract_requests.ACCOUNTS)
         ]
-        assert sum(parts) == bench_extract_requests.ACCOUNTS
-        minimum = math.ceil(bench_extract_requests.ACCOUNTS / batch)
-        assert sum(math.ceil(part / batch) for part in parts) == minimum, platform
+        parts = bench_extract_time.slices(handles)
+        assert len(parts) > 1
+        assert [h for part in parts for h in part] == handles
+        minimum = math.ceil(len(handles) / batch)
+        assert sum(math.ceil(len(part) / batch) for part in parts) == minimum, platform
