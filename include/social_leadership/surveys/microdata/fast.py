@@ -47,20 +47,17 @@ class FastPathDeclined(Exception):
 
 
 @functools.cache
-def _country_spellings() -> pa.Table:
+def _country_spellings() -> tuple[pa.Array, pa.Array]:
     """The reference's country spellings (:func:`country_spellings`: codes, names and
-    aliases in their usual cases) without the global scopes, as a table. The one-pass load
-    matches a cell to it exactly, in Arrow as each block is read (DuckDB's insert, the
-    load's slowest step, is spared a join); any other text (extra spaces, a rare spelling, a
-    global scope, no country) fails the country rule here and sends the file to the staged
-    path, which normalises every distinct text."""
+    aliases in their usual cases) without the global scopes, and the code of each. The
+    one-pass load matches a cell to them exactly, in Arrow as each block is read (DuckDB's
+    insert, the load's slowest step, is spared a join); any other text (extra spaces, a rare
+    spelling, a global scope, no country) fails the country rule here and sends the file to
+    the staged path, which normalises every distinct text."""
     spellings = {
         text: code for text, code in country_spellings().items() if not is_global_scope(text)
     }
-    return pa.table(
-        {"spelling": list(spellings), "country_code": list(spellings.values())},
-        schema=pa.schema([("spelling", pa.string()), ("country_code", pa.string())]),
-    )
+    return pa.array(list(spellings), pa.string()), pa.array(list(spellings.values()), pa.string())
 
 
 def _fast_reader(
@@ -94,7 +91,7 @@ def _fast_reader(
         [("respondent_key", pa.uint64()), ("country", pa.string()), ("country_code", pa.string())]
         + [(name, pa.float64()) for name, _ in roles[1:]]
     )
-    spelling, country_code = (column.combine_chunks() for column in _country_spellings().columns)
+    spelling, country_code = _country_spellings()
     survey = survey_key(key, decl.source_id)
     mixed_keys: list[np.ndarray] = []
     waves: set[int] = set() if decl.wave_column else {int(decl.wave or 0)}
