@@ -158,6 +158,8 @@ COUNTRY_ALIASES: dict[str, str] = {
     "the usa": "US",
     "uae": "AE",
     "u.a.e.": "AE",
+    "vae": "AE",
+    "v.a.e.": "AE",
     "emirates": "AE",
     "ivory coast": "CI",
     "republic of korea": "KR",
@@ -312,6 +314,9 @@ def _translated_country_names() -> dict[str, str]:
     return names
 
 
+_FOOTNOTE_MARKS = re.compile(r"(.+?)\s*[*\u2020\u2021\u00b9\u00b2\u00b3\u2070-\u2079]+")
+
+
 def normalize_country(value: str) -> str:
     """ISO 3166-1 alpha-2 code for a country given in any common form or language.
 
@@ -335,8 +340,11 @@ def normalize_country(value: str) -> str:
     # else what they hold; "Ireland, Republic of": the two parts the other way round.
     bracketed = re.fullmatch(r"(.+?)\s*\((.+)\)", text)
     inverted = re.fullmatch(r"([^,]+),\s*([^,]+)", text)
+    footnoted = _FOOTNOTE_MARKS.fullmatch(text)
     candidates = bracketed.groups() if bracketed else ()
     candidates += (f"{inverted[2]} {inverted[1]}",) if inverted else ()
+    # "Deutschland*", "Germany¹": a table's footnote mark after the name.
+    candidates += (footnoted[1],) if footnoted else ()
     for candidate in candidates:
         try:
             return normalize_country(candidate)

@@ -227,6 +227,23 @@ def test_headers_with_a_count_mark_and_usual_names_are_recognised(con, landing):
         ("Global (28)", "global"),
         ("Global average", "global"),
         ("Durchschnitt", "global"),
+        ("Globaler Durchschnitt", "global"),
+        ("Weltweiter Durchschnitt", "global"),
+        ("Durchschnitt weltweit", "global"),
+        ("Global-Durchschnitt", "global"),
+        ("28-country global average", "global"),
+        ("26-mkt avg.", "global"),
+        ("Global 28 countries", "global"),
+        ("Gesamt (28 Länder)", "global"),
+        ("Durchschnitt aller Länder", "global"),
+        ("Moyenne mondiale", "global"),
+        ("Moyenne des 28 pays", "global"),
+        ("Promedio global", "global"),
+        ("Global 26*", "global"),
+        ("Global\u00b9", "global"),
+        ("Deutschland*", "DE"),
+        ("Germany\u00b9", "DE"),
+        ("VAE", "AE"),
         ("Korea, Rep.", "KR"),
         ("Korea (South)", "KR"),
         ("Korea, South", "KR"),
@@ -242,6 +259,14 @@ def test_labels_of_global_averages_and_inverted_country_names_are_understood(
 
     assert _ingest(con, landing)["scope.csv"].status == "loaded"
     assert [row[0] for row in _results(con)] == [scope]
+
+
+@pytest.mark.parametrize("text", ["EU 27 average", "Global ex China", "Durchschnitt DE"])
+def test_an_average_of_something_else_than_every_country_is_no_global_figure(con, landing, text):
+    _write(landing / "scope.csv", [HEADER, f"Edelman;2019;{text};Q;76;1150"])
+
+    [(row, column, reason)] = _reasons(_ingest(con, landing)["scope.csv"])
+    assert (row, column, reason) == (2, "Land (scope)", f"unknown country {text!r}")
 
 
 def test_an_unknown_bracketed_or_inverted_name_is_still_refused(con, landing):
@@ -320,7 +345,13 @@ def test_respondent_rows_of_empty_cells_at_the_end_are_no_respondents(con, landi
     assert (outcome.status, outcome.rows_loaded) == ("loaded", 2)
 
 
-@pytest.mark.parametrize("mark", ["NA", "n/a", "-", ".", "#N/A", "k.A."])
+@pytest.mark.parametrize(
+    "mark",
+    [
+        *("NA", "n/a", "-", ".", "#N/A", "k.A.", "keine Angabe", "Weiß nicht", "WEISS NICHT"),
+        *("don't know", "Don\u2019t know", "No answer", "ne sait pas", "NS/NC"),
+    ],
+)
 def test_missing_answer_marks_read_as_missing_answers(con, landing, mark):
     _microdata(landing, ["1;DE;1;7;4", f"2;DE;1;{mark};2", f"3;DE;1,5;8;{mark}"])
 
@@ -367,4 +398,83 @@ def test_a_wave_split_into_files_by_country_or_question_keeps_every_file(con, la
         ("DE", "stand", 77.0, "de_revised.csv"),
         ("FR", "stand", 70.0, "fr.csv"),
         ("FR", "trust", 40.0, "trust.csv"),
+    ]
+
+
+def test_a_row_with_more_filled_fields_than_the_header_refuses_the_file_and_names_it(con, landing):
+    # An unquoted decimal comma in a comma-separated file: read by position it would load
+    # 76 with a sample of 5, the 1150 dropped.
+    _write(
+        landing / "shifted.csv",
+        [
+            "Source,Year,Country,Question,Share,Respondents",
+            "Edelman,2019,FR,Q,70,1000",
+            "Edelman,2019,DE,Q,76,5,1150",
+        ],
+    )
+    # The empty cells a spreadsheet writes after the last column are no fields, nor does a
+    # row that stops short (its empty sample size is allowed) count as one.
+    _write(
+        landing / "trailing.csv", [HEADER, "Edelman;2019;DE;Q;76;1150;;;", "Edelman;2019;FR;Q;70"]
+    )
+
+    outcomes = _ingest(con, landing)
+
+    assert _reasons(outcomes["shifted.csv"]) == [(3, "*", "has 7 fields; the header has 6")]
+    assert outcomes["trailing.csv"].status == "loaded"
+    assert [(row[0], row[3], row[4]) for row in _results(con)] == [
+        ("DE", 76.0, 1150),
+        ("FR", 70.0, None),
+    ]
+
+
+def test_notes_below_the_table_are_no_rows_but_a_one_cell_row_inside_it_is(con, landing):
+    _write(
+        landing / "notes.csv",
+        [
+            HEADER,
+            "Edelman;2019;DE;Q;76;1150",
+            ";;;;;",
+            "Quelle: Edelman Trust Barometer 2019;;;;;",
+            "* Basis: alle Befragten",
+        ],
+    )
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["Quelle", "Jahr", "Land", "Frage", "Anteil"])
+    sheet.append(["Edelman", 2019, "FR", "Q", 70])
+    sheet.append([])
+    sheet.append(["Source: Edelman Trust Barometer 2019"])
+    book.save(landing / "notes.xlsx")
+    _write(
+        landing / "inside.csv",
+        [HEADER, "Edelman;2019;DE;Q;76;1150", "Edelman;;;;;", "Edelman;2019;FR;Q;70;1000"],
+    )
+
+    outcomes = _ingest(con, landing)
+
+    assert outcomes["notes.csv"].status == "loaded"
+    assert outcomes["notes.xlsx"].status == "loaded"
+    assert [(row[0], row[3]) for row in _results(con)] == [("DE", 76.0), ("FR", 70.0)]
+    assert ("inside.csv", 3, "Jahr (wave)", "value is empty") in {
+        ("inside.csv", *reason) for reason in _reasons(outcomes["inside.csv"])
+    }
+
+
+@pytest.mark.parametrize(
+    ("cell", "wave"),
+    [("01.01.2019", 2019), ("1.1.2020", 2020), ("12/31/2021", 2021), ("31.12.2022 00:00", 2022)],
+)
+def test_a_wave_written_as_a_local_date_is_its_year(con, landing, cell, wave):
+    _write(landing / "dated.csv", [HEADER, f"Edelman;{cell};DE;Q;76;1150"])
+
+    assert _ingest(con, landing)["dated.csv"].status == "loaded"
+    assert [row[1] for row in _results(con)] == [wave]
+
+
+def test_a_wave_that_is_no_date_is_refused(con, landing):
+    _write(landing / "dated.csv", [HEADER, "Edelman;31.13.2019;DE;Q;76;1150"])
+
+    assert _reasons(_ingest(con, landing)["dated.csv"]) == [
+        (2, "Jahr (wave)", "'31.13.2019' is not a year")
     ]

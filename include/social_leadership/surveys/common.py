@@ -50,25 +50,72 @@ GLOBAL_SCOPES = {
 }
 # Cells that mark an answer (or any number) as missing, compared in lower case: R's and
 # pandas' NA, Excel's #N/A, SPSS's and Stata's system-missing dot, a dash, German "keine
-# Angabe". Read as empty cells are.
-MISSING_MARKS = frozenset({"na", "n/a", "n.a.", "#n/a", "-", ".", "null", "nan", "k.a.", "k. a."})
-# What a global scope's label may add: the number of countries averaged (``Global 26``,
-# ``Global (28)``, ``Global-27``) and a word saying it is an average (``Global average``);
-# an ``Average`` row alone is the all-countries figure too.
-_GLOBAL_COUNT = re.compile(r"[\s\-\u2013]*\(?\s*\d+\s*\)?$")
-_AVERAGE_WORDS = ("average", "avg", "avg.", "mean", "durchschnitt", "mittelwert", "moyenne")
-_AVERAGE_WORDS += ("promedio", "media")
+# Angabe" (``k.A.``) and "weiß nicht", and their English, French and Spanish counterparts
+# (don't know, no answer). Read as empty cells are.
+MISSING_MARKS = frozenset(
+    {"na", "n/a", "n.a.", "#n/a", "-", ".", "null", "nan", "k.a.", "k. a.", "keine angabe"}
+    | {"weiß nicht", "weiss nicht", "keine antwort", "don't know", "don\u2019t know"}
+    | {"dont know", "no answer", "ne sait pas", "ns/nc", "no sabe", "no contesta"}
+)
+# What a global scope's label may add, in any order: the number of countries averaged
+# (``Global 26``, ``Global (28)``, ``Global-27``, ``28-country global average``, ``Gesamt (28
+# Länder)``), a word saying it is an average (``Global average``, ``Durchschnitt weltweit``,
+# ``Moyenne mondiale``) and small words (``Average of all countries``). An ``Average`` row
+# alone is the all-countries figure too. Any other word (``EU 27 average``, ``Global ex
+# China``) makes it no global scope.
+_AVERAGE_WORDS = frozenset(
+    {"average", "avg", "mean", "durchschnitt", "mittel", "mittelwert", "moyenne", "promedio"}
+    | {"media"}
+)
+# Every one-word label of GLOBAL_SCOPES, and German adjective forms (``Globaler
+# Durchschnitt``, ``Weltweiter Durchschnitt``).
+_GLOBAL_WORDS = frozenset(
+    {"global", "globaler", "globale", "globalen", "globales", "world", "worldwide", "overall"}
+    | {"welt", "weltweit", "weltweiter", "weltweite", "weltweiten", "gesamt", "insgesamt"}
+    | {"total", "monde", "mondial", "mondiale", "mundo", "mundial", "ensemble"}
+)
+_COUNT_WORDS = frozenset(
+    {"countries", "country", "markets", "market", "mkt", "mkts", "nations", "länder", "laender"}
+    | {"märkte", "maerkte", "pays", "marchés", "países", "paises", "mercados"}
+)
+_SMALL_WORDS = frozenset(
+    {"of", "the", "all", "across", "alle", "aller", "der", "die", "über", "des", "les", "tous"}
+    | {"los", "las", "del", "todos"}
+)
+# Small words that are also country codes (``Durchschnitt DE`` is Germany's average): small
+# only beside a word counting countries (``Promedio de los países``).
+_CODE_LIKE_SMALL_WORDS = frozenset({"de", "la", "el"})
+# Digits and the marks that join a count to its word (``28-country``, ``26-mkt.``), brackets,
+# and footnote marks (``Global 26*``, ``Global¹``): separators between a label's words.
+_LABEL_SEPARATORS = re.compile(
+    r"[\s()\[\],.;:/\-\u2013*\u2020\u2021\u00b9\u00b2\u00b3\u2070-\u2079]+"
+)
 
 
 def is_global_scope(text: str) -> bool:
     """Whether a scope cell means all countries surveyed (:data:`GLOBAL_SCOPES`), with or
-    without a count of countries or an "average" word: ``Global 26``, ``Global average``."""
+    without a count of countries, an "average" word or small words, in any order:
+    ``Global 26``, ``Global average``, ``Durchschnitt weltweit``, ``28-country global
+    average``."""
     label = " ".join(text.casefold().split())
-    label = _GLOBAL_COUNT.sub("", label) if label[:1].isalpha() else label
-    words = label.split()
-    if words and words[-1] in _AVERAGE_WORDS:
-        label = " ".join(words[:-1]) or words[-1]
-    return label in GLOBAL_SCOPES or label in _AVERAGE_WORDS
+    if label in GLOBAL_SCOPES:
+        return True
+    words = [word for word in _LABEL_SEPARATORS.split(label) if word and not word.isdigit()]
+    small = _SMALL_WORDS
+    if any(word in _COUNT_WORDS for word in words):
+        small |= _CODE_LIKE_SMALL_WORDS
+    meaning = [word for word in words if word not in _COUNT_WORDS | small]
+    if not meaning:
+        return _counts_countries(words)
+    return all(word in _GLOBAL_WORDS | _AVERAGE_WORDS for word in meaning)
+
+
+def _counts_countries(words: list[str]) -> bool:
+    """``All countries``, ``alle Länder``, ``tous pays`` with other small words or a count:
+    every country (GLOBAL_SCOPES holds the plain forms)."""
+    return any(word in _COUNT_WORDS for word in words) and any(
+        word in {"all", "alle", "aller", "tous", "todos"} for word in words
+    )
 
 
 # DuckDB's faults of the database itself: I/O (a full disk, a held lock), a fatal or

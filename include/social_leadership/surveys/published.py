@@ -23,6 +23,7 @@ the header is rejected, as it is without a wave, a scope, a question or a value.
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -44,6 +45,8 @@ from social_leadership.surveys.common import (
     shown_cells,
 )
 from social_leadership.surveys.formats import format_of, read_sidecar, sidecar_path
+
+log = logging.getLogger(__name__)
 
 PUBLISHED_COLUMNS = (
     "source_id",
@@ -297,6 +300,21 @@ def _whole(text: str) -> int:
     return int(number)
 
 
+def _without_notes_below(
+    rows: list[tuple[int, list[str]]],
+) -> tuple[list[tuple[int, list[str]]], list[tuple[int, list[str]]]]:
+    """The table's rows without the notes below it (a source line, a footnote: ``Quelle:
+    Edelman Trust Barometer 2019``), and those notes. A note is a row of one filled cell
+    after the last row of more: a figure needs at least a question and a value, so such a
+    row can hold none, and it is what a spreadsheet's footer looks like."""
+    end = len(rows)
+    while end and sum(1 for cell in rows[end - 1][1] if cell) == 1:
+        end -= 1
+    if end == 0:
+        return rows, []
+    return rows[:end], rows[end:]
+
+
 def _optional(text: str, *, whole: bool) -> float | int | None:
     text = text.strip()
     if not text:
@@ -306,10 +324,31 @@ def _optional(text: str, *, whole: bool) -> float | int | None:
     return _number(_PLUS_MINUS.sub("", text))
 
 
+# A date as spreadsheets write one to CSV, the year last (German ``01.01.2019``, US
+# ``1/1/2019``), a time of day after it or not: its year is the wave.
+_LOCAL_DATE = re.compile(r"(\d{1,2})([./])(\d{1,2})\2(\d{4})(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?")
+
+
+def _local_date_year(local: re.Match[str]) -> int:
+    """The year of a date written with the year last, day and month in either order
+    (``31.12.2019``, ``12/31/2019``); ValueError when it is no date."""
+    first, second, year = int(local[1]), int(local[3]), int(local[4])
+    for day, month in ((first, second), (second, first)):
+        try:
+            return date(year, month, day).year
+        except ValueError:
+            continue
+    raise ValueError(f"{local[0]!r} is not a date")
+
+
 def _wave(text: str) -> int:
     try:
-        # A date (an XLSX year cell holding 2019-01-01, formatted to show 2019) is its year.
-        wave = date.fromisoformat(text[:10]).year if len(text) >= 10 else _whole(text)
+        # A date (an XLSX year cell holding 2019-01-01, formatted to show 2019; the same
+        # cell written to CSV by a German Excel, 01.01.2019) is its year.
+        if local := _LOCAL_DATE.fullmatch(text):
+            wave = _local_date_year(local)
+        else:
+            wave = date.fromisoformat(text[:10]).year if len(text) >= 10 else _whole(text)
     except (ValueError, OverflowError):  # OverflowError: '1e999' reads as infinity
         raise ValueError(f"{text!r} is not a year") from None
     if not 1990 <= wave <= 2100:
@@ -612,7 +651,16 @@ def parse_published_table(
     required = [derived.get(column, column) for column in REQUIRED_COLUMNS]
     issues: list[RowIssue] = []
     records = []
-    for line_no, cells in table.rows:
+    rows, notes = _without_notes_below(table.rows)
+    if notes:
+        log.info(
+            "%s: %s below the table read as %s, not data: %s",
+            name,
+            ", ".join(f"row {line_no}" for line_no, _ in notes),
+            "a note" if len(notes) == 1 else "notes",
+            "; ".join(repr(next(cell for cell in cells if cell)) for _, cells in notes),
+        )
+    for line_no, cells in rows:
 
         def problem(column: str, reason: str, line_no: int = line_no) -> None:
             issues.append(RowIssue(name, line_no, label(column), reason))

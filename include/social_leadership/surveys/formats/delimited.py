@@ -173,7 +173,10 @@ def read_header(path: Path, search: common.HeaderSearch) -> list[str]:
 
 def read_table(path: Path, search: common.HeaderSearch) -> common.TextTable:
     """Read a CSV file as text, its header found as :func:`read_header` finds it; raise
-    SurveyValidationError listing every cell over the cell limit, by row and column."""
+    SurveyValidationError listing every cell over the cell limit, by row and column, or
+    else every row with more fields than the header (a filled cell past the header's last:
+    ``76,5`` unquoted in a comma-separated file; the empty trailing cells a spreadsheet
+    writes, ``;;``, are no more fields, nor a row that stops short)."""
     encoding = detect_encoding(path)
     found_header, delimiter, header_line = _find_header(path, encoding, search)
     too_long: list[RowIssue] = []
@@ -206,6 +209,14 @@ def read_table(path: Path, search: common.HeaderSearch) -> common.TextTable:
                 rows.append((reader.line_num, [cell.strip() for cell in cells]))
     if too_long:
         raise common.SurveyValidationError(common.cap_issues(too_long, path.name))
+    misfits = [
+        RowIssue(path.name, line, "*", f"has {len(cells)} fields; the header has {len(header)}")
+        for line, cells in rows
+        if any(cells[len(header) :])
+    ]
+    if misfits:
+        # Alone, as for microdata (open_columns): the other rows' cells may be shifted too.
+        raise common.SurveyValidationError(common.cap_issues(misfits, path.name))
     return common.TextTable(header, rows, header_line)
 
 
