@@ -68,7 +68,11 @@ class LinkedInConnector(base.Connector):
         )
 
     def judge(self, status: int, body: bytes, headers: httpx.Headers) -> base.Verdict:
-        if status == 404:
+        # An unknown organization: LinkedIn's 404 carries a JSON error (or, from an
+        # emulator, nothing). A 404 page of something else (a proxy's or another host's
+        # HTML, a wrong base URL) would make every organization "not found" on a green run:
+        # it fails the platform as any other 4xx does, naming what answered.
+        if status == 404 and (not body.strip() or base.json_document(body) is not None):
             return base.LAND
         return super().judge(status, body, headers)
 

@@ -446,3 +446,26 @@ def test_an_instagram_account_answered_with_code_24_is_not_found_alone() -> None
         "personal": ("not_found", None),
         "biz2": ("ok", 267793),
     }
+
+
+@pytest.mark.parametrize(
+    ("body", "not_found"),
+    [
+        (b'{"status": 404, "serviceErrorCode": 0, "message": "Not Found"}', True),
+        (b"", True),
+        (b"<html><body><h1>404 Not Found</h1>nginx</body></html>", False),
+    ],
+    ids=["json_error", "empty", "html_page"],
+)
+def test_a_linkedin_404_is_an_unknown_organization_only_when_the_api_sent_it(
+    body: bytes, not_found: bool
+) -> None:
+    handle = HANDLES["linkedin"]
+    answer: Answer = lambda path, headers: (404, {"Content-Type": "text/html"}, body)  # noqa: E731
+    if not_found:
+        assert _observe("linkedin", answer, [handle]) == {handle: ("not_found", None)}
+        return
+    with serving(answer) as api, pytest.raises(PlatformError) as raised:
+        connector("linkedin", url(api)).extract([handle])
+    assert "HTTP 404" in str(raised.value)
+    assert "nginx" in str(raised.value)
