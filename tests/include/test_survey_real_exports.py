@@ -478,3 +478,32 @@ def test_a_wave_that_is_no_date_is_refused(con, landing):
     assert _reasons(_ingest(con, landing)["dated.csv"]) == [
         (2, "Jahr (wave)", "'31.13.2019' is not a year")
     ]
+
+
+def test_a_cell_merged_over_the_rows_of_its_figures_is_each_row_s_value(con, landing):
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["Ergebnisse 2019 (Auszug)"])
+    sheet.merge_cells("A1:E1")
+    sheet.append(["Quelle", "Jahr", "Land", "Frage", "Anteil"])
+    sheet.append(["Edelman", 2019, "DE", "Klare Haltung", 76])
+    sheet.append([None, None, "FR", "Klare Haltung", 70])
+    sheet.append([None, 2020, "DE", "Klare Haltung", 77])
+    sheet.append(["Acme", 2020, "DE", "Klare Haltung", 60])
+    sheet.append([])
+    sheet.append(["Quelle: Edelman Trust Barometer; Acme Research"])
+    sheet.merge_cells("A3:A5")
+    sheet.merge_cells("B3:B4")
+    sheet.merge_cells("A8:E8")  # a note below the table, merged across it
+    book.save(landing / "merged.xlsx")
+
+    assert _ingest(con, landing)["merged.xlsx"].status == "loaded"
+    rows = con.execute(
+        "select source_name, wave, scope, value from raw.survey_results order by all"
+    ).fetchall()
+    assert rows == [
+        ("Acme", 2020, "DE", 60.0),
+        ("Edelman", 2019, "DE", 76.0),
+        ("Edelman", 2019, "FR", 70.0),
+        ("Edelman", 2020, "DE", 77.0),
+    ]

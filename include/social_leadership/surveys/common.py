@@ -305,11 +305,14 @@ def declared_positions(file_name: str, header: list[str], wanted: list[str]) -> 
 class HeaderSearch:
     """What a header row is found by where it may sit below title rows (an XLSX sheet): the
     first row holding every ``required`` column, or the first row ``is_header`` accepts
-    (``required`` then only names what is looked for). ``sheet``: the sheet to read."""
+    (``required`` then only names what is looked for). ``sheet``: the sheet to read.
+    ``fill_merged``: an XLSX cell merged over several below the header gives them its value
+    (a table laid out for reading: ``Edelman`` once for the rows of its figures)."""
 
     required: list[str]
     sheet: str | None = None
     is_header: Callable[[list[str]], bool] | None = None
+    fill_merged: bool = False
 
 
 @dataclass

@@ -778,7 +778,10 @@ def read_published_table(
 ) -> TextTable:
     declared = declaration or PublishedDeclaration()
     search = HeaderSearch(
-        HEADER_WANTED, sheet or declared.sheet, lambda cells: _is_header_row(cells, declared)
+        HEADER_WANTED,
+        sheet or declared.sheet,
+        lambda cells: _is_header_row(cells, declared),
+        fill_merged=True,
     )
     return format_of(path).read_table(path, search)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import zipfile
 import zlib
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 
@@ -91,6 +92,8 @@ def read_table(path: Path, search: common.HeaderSearch) -> common.TextTable:
                     reason = limits_in_force().xlsx_table_too_large(width)
                     raise common.SurveyValidationError([RowIssue(path.name, number, "*", reason)])
                 rows.append((number, cells))
+        if search.fill_merged and header:
+            _fill_merged(worksheet, header_row, rows)
     finally:
         workbook.close()
     if too_long:
@@ -106,6 +109,47 @@ def read_table(path: Path, search: common.HeaderSearch) -> common.TextTable:
         )
         raise common.file_problem(path.name, reason)
     return common.TextTable(header, rows, header_row)
+
+
+def _merged_ranges(worksheet: Any) -> list[tuple[int, int, int, int]]:
+    """(first column, first row, last column, last row) of each merged range of a sheet read
+    with openpyxl's read-only mode, which reads cells only: the ranges are listed in the
+    sheet's XML after its cells, so this reads the sheet's XML once more."""
+    from openpyxl.utils.cell import range_boundaries
+    from openpyxl.xml.functions import iterparse  # defusedxml's, as openpyxl reads sheets
+
+    ranges = []
+    source = worksheet._get_source()
+    try:
+        for _, element in iterparse(source):
+            if element.tag.endswith("}mergeCell") and element.get("ref"):
+                ranges.append(range_boundaries(element.get("ref")))
+            element.clear()
+    finally:
+        source.close()
+    return ranges
+
+
+def _fill_merged(worksheet: Any, header_row: int, rows: list[tuple[int, list[str]]]) -> None:
+    """Give every cell of a merged range below the header that spans rows its first cell's
+    value, in place (openpyxl's read-only mode leaves them empty): ``Edelman`` merged down
+    A5:A8 is the source of rows 5 to 8. A range within one row is left as it is: a note
+    merged across the table's width below it stays one cell (a note, not a figure)."""
+    cells_of = dict(rows)
+    for first_column, first_row, last_column, last_row in _merged_ranges(worksheet):
+        if first_row <= header_row or first_row == last_row or first_row not in cells_of:
+            continue
+        first = cells_of[first_row]
+        if first_column > len(first):
+            continue
+        value = first[first_column - 1]
+        for number in range(first_row, last_row + 1):
+            cells = cells_of.get(number)
+            if cells is None:
+                continue
+            for column in range(first_column, min(last_column, len(cells)) + 1):
+                if not cells[column - 1]:
+                    cells[column - 1] = value
 
 
 def read_header(path: Path, search: common.HeaderSearch) -> list[str]:
