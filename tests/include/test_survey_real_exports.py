@@ -507,3 +507,18 @@ def test_a_cell_merged_over_the_rows_of_its_figures_is_each_row_s_value(con, lan
         ("Edelman", 2019, "FR", 70.0),
         ("Edelman", 2020, "DE", 77.0),
     ]
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "Quelle;Jahr der Befragung;Land/Markt;Frage;Anteil;Befragte",
+        "Quelle;Jahr/Welle;Ländercode;Frage;Anteil;Befragte",
+        "Source;Year/Wave;Country code;Question;Share;Respondents",
+    ],
+)
+def test_more_usual_names_of_the_wave_and_the_country_are_understood(con, landing, header):
+    _write(landing / "names.csv", [header, "Edelman;2019;DE;Q;76;1150"])
+
+    assert _ingest(con, landing)["names.csv"].status == "loaded"
+    assert [(row[0], row[1]) for row in _results(con)] == [("DE", 2019)]
