@@ -314,7 +314,10 @@ def _translated_country_names() -> dict[str, str]:
     return names
 
 
-_FOOTNOTE_MARKS = re.compile(r"(.+?)\s*[*\u2020\u2021\u00b9\u00b2\u00b3\u2070-\u2079]+")
+# The marks a table puts after a name to point at its footnote (``Deutschland*``,
+# ``Germany¹``), as a regular expression character class's contents.
+FOOTNOTE_MARKS = "*\u2020\u2021\u00b9\u00b2\u00b3\u2070-\u2079"
+_FOOTNOTED = re.compile(rf"(.+?)\s*[{FOOTNOTE_MARKS}]+")
 
 
 def normalize_country(value: str) -> str:
@@ -340,7 +343,7 @@ def normalize_country(value: str) -> str:
     # else what they hold; "Ireland, Republic of": the two parts the other way round.
     bracketed = re.fullmatch(r"(.+?)\s*\((.+)\)", text)
     inverted = re.fullmatch(r"([^,]+),\s*([^,]+)", text)
-    footnoted = _FOOTNOTE_MARKS.fullmatch(text)
+    footnoted = _FOOTNOTED.fullmatch(text)
     candidates = bracketed.groups() if bracketed else ()
     candidates += (f"{inverted[2]} {inverted[1]}",) if inverted else ()
     # "Deutschland*", "Germany¹": a table's footnote mark after the name.

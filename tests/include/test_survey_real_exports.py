@@ -261,7 +261,13 @@ def test_labels_of_global_averages_and_inverted_country_names_are_understood(
     assert [row[0] for row in _results(con)] == [scope]
 
 
-@pytest.mark.parametrize("text", ["EU 27 average", "Global ex China", "Durchschnitt DE"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        *("EU 27 average", "Global ex China", "Durchschnitt DE", "Global informed public"),
+        *("Global (excl. China)", "Global 18-34", "Total 18\u201329", "Welt 2/3"),
+    ],
+)
 def test_an_average_of_something_else_than_every_country_is_no_global_figure(con, landing, text):
     _write(landing / "scope.csv", [HEADER, f"Edelman;2019;{text};Q;76;1150"])
 
@@ -409,7 +415,7 @@ def test_a_row_with_more_filled_fields_than_the_header_refuses_the_file_and_name
         [
             "Source,Year,Country,Question,Share,Respondents",
             "Edelman,2019,FR,Q,70,1000",
-            "Edelman,2019,DE,Q,76,5,1150",
+            "Edelman,2019,DE,Q,76,5,1150,,,",
         ],
     )
     # The empty cells a spreadsheet writes after the last column are no fields, nor does a
@@ -428,7 +434,7 @@ def test_a_row_with_more_filled_fields_than_the_header_refuses_the_file_and_name
     ]
 
 
-def test_notes_below_the_table_are_no_rows_but_a_one_cell_row_inside_it_is(con, landing):
+def test_notes_below_the_table_are_left_out_but_a_row_that_may_be_a_cut_figure_is_not(con, landing):
     _write(
         landing / "notes.csv",
         [
@@ -450,15 +456,27 @@ def test_notes_below_the_table_are_no_rows_but_a_one_cell_row_inside_it_is(con, 
         landing / "inside.csv",
         [HEADER, "Edelman;2019;DE;Q;76;1150", "Edelman;;;;;", "Edelman;2019;FR;Q;70;1000"],
     )
+    # A one-cell row right under the figures, with no empty row between and not opening as
+    # a note does, may be a figure cut short: reported, not dropped.
+    _write(landing / "cut.csv", [HEADER, "Edelman;2019;DE;Q;76;1150", "Misstrauen"])
+    # A note to the right of the table is no row with too many fields.
+    _write(
+        landing / "right.csv",
+        [HEADER, "Edelman;2019;GB;Q;71;1000", "", ";;;;;;;* Basis: alle Befragten"],
+    )
 
     outcomes = _ingest(con, landing)
 
     assert outcomes["notes.csv"].status == "loaded"
     assert outcomes["notes.xlsx"].status == "loaded"
-    assert [(row[0], row[3]) for row in _results(con)] == [("DE", 76.0), ("FR", 70.0)]
-    assert ("inside.csv", 3, "Jahr (wave)", "value is empty") in {
-        ("inside.csv", *reason) for reason in _reasons(outcomes["inside.csv"])
-    }
+    assert outcomes["right.csv"].status == "loaded"
+    assert [(row[0], row[3]) for row in _results(con)] == [
+        ("DE", 76.0),
+        ("FR", 70.0),
+        ("GB", 71.0),
+    ]
+    assert (3, "Jahr (wave)", "value is empty") in _reasons(outcomes["cut.csv"])
+    assert (3, "Jahr (wave)", "value is empty") in _reasons(outcomes["inside.csv"])
 
 
 @pytest.mark.parametrize(

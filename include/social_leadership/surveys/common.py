@@ -22,6 +22,7 @@ import duckdb
 import pyarrow as pa
 
 from social_leadership.intake import QuarantineFolder, RowIssue
+from social_leadership.reference import FOOTNOTE_MARKS
 from social_leadership.surveys.limits import limits_in_force
 
 # A report lists at most this many problems; a million-row file could otherwise produce a
@@ -54,42 +55,44 @@ GLOBAL_SCOPES = {
 # (don't know, no answer). Read as empty cells are.
 MISSING_MARKS = frozenset(
     {"na", "n/a", "n.a.", "#n/a", "-", ".", "null", "nan", "k.a.", "k. a.", "keine angabe"}
-    | {"weiß nicht", "weiss nicht", "keine antwort", "don't know", "don\u2019t know"}
-    | {"dont know", "no answer", "ne sait pas", "ns/nc", "no sabe", "no contesta"}
+    | {"weiß nicht", "weiss nicht", "keine antwort", "dont know", "no answer", "ne sait pas"}
+    | {"ns/nc", "no sabe", "no contesta"}
+    # Don't know with each apostrophe a keyboard or a word processor writes.
+    | {f"don{apostrophe}t know" for apostrophe in "'\u2019\u2018\u00b4`"}
 )
 # What a global scope's label may add, in any order: the number of countries averaged
 # (``Global 26``, ``Global (28)``, ``Global-27``, ``28-country global average``, ``Gesamt (28
 # Länder)``), a word saying it is an average (``Global average``, ``Durchschnitt weltweit``,
 # ``Moyenne mondiale``) and small words (``Average of all countries``). An ``Average`` row
 # alone is the all-countries figure too. Any other word (``EU 27 average``, ``Global ex
-# China``) makes it no global scope.
+# China``, ``Global informed public``) or a second number (``Global 18-34``, an age band)
+# makes it no global scope.
 _AVERAGE_WORDS = frozenset(
-    {"average", "avg", "mean", "durchschnitt", "mittel", "mittelwert", "moyenne", "promedio"}
-    | {"media"}
+    {"average", "avg", "mean", "durchschnitt", "mittelwert", "moyenne", "promedio", "media"}
 )
-# Every one-word label of GLOBAL_SCOPES, and German adjective forms (``Globaler
-# Durchschnitt``, ``Weltweiter Durchschnitt``).
-_GLOBAL_WORDS = frozenset(
-    {"global", "globaler", "globale", "globalen", "globales", "world", "worldwide", "overall"}
-    | {"welt", "weltweit", "weltweiter", "weltweite", "weltweiten", "gesamt", "insgesamt"}
-    | {"total", "monde", "mondial", "mondiale", "mundo", "mundial", "ensemble"}
+# Each one-word label of GLOBAL_SCOPES, German adjective forms of them (``Globaler
+# Durchschnitt``, ``Weltweiter Durchschnitt``) and ``Overall``.
+_GLOBAL_WORDS = frozenset(label for label in GLOBAL_SCOPES if " " not in label) | frozenset(
+    {"globaler", "globale", "globalen", "globales", "weltweiter", "weltweite", "weltweiten"}
+    | {"mondiale", "overall"}
 )
 _COUNT_WORDS = frozenset(
     {"countries", "country", "markets", "market", "mkt", "mkts", "nations", "länder", "laender"}
     | {"märkte", "maerkte", "pays", "marchés", "países", "paises", "mercados"}
 )
-_SMALL_WORDS = frozenset(
-    {"of", "the", "all", "across", "alle", "aller", "der", "die", "über", "des", "les", "tous"}
-    | {"los", "las", "del", "todos"}
+# "All": with a word counting countries, every country (``All countries``, ``alle Länder``).
+_ALL_WORDS = frozenset({"all", "alle", "aller", "tous", "todos"})
+_SMALL_WORDS = _ALL_WORDS | frozenset(
+    {"of", "the", "across", "der", "die", "über", "des", "les", "los", "las", "del"}
 )
 # Small words that are also country codes (``Durchschnitt DE`` is Germany's average): small
 # only beside a word counting countries (``Promedio de los países``).
 _CODE_LIKE_SMALL_WORDS = frozenset({"de", "la", "el"})
-# Digits and the marks that join a count to its word (``28-country``, ``26-mkt.``), brackets,
-# and footnote marks (``Global 26*``, ``Global¹``): separators between a label's words.
-_LABEL_SEPARATORS = re.compile(
-    r"[\s()\[\],.;:/\-\u2013*\u2020\u2021\u00b9\u00b2\u00b3\u2070-\u2079]+"
-)
+# What separates a label's words: spaces, brackets, punctuation, the dash of ``28-country``
+# and footnote marks (``Global 26*``, ``Global¹``).
+_LABEL_SEPARATORS = re.compile(rf"[\s()\[\],.;:/\-\u2013{FOOTNOTE_MARKS}]+")
+# Two numbers in a label: a range (an age band, ``18-34``) or more than a count of countries.
+_TWO_NUMBERS = re.compile(r"\d\D+\d")
 
 
 def is_global_scope(text: str) -> bool:
@@ -100,22 +103,15 @@ def is_global_scope(text: str) -> bool:
     label = " ".join(text.casefold().split())
     if label in GLOBAL_SCOPES:
         return True
+    if _TWO_NUMBERS.search(label):
+        return False
     words = [word for word in _LABEL_SEPARATORS.split(label) if word and not word.isdigit()]
-    small = _SMALL_WORDS
-    if any(word in _COUNT_WORDS for word in words):
-        small |= _CODE_LIKE_SMALL_WORDS
+    counted = any(word in _COUNT_WORDS for word in words)
+    small = _SMALL_WORDS | (_CODE_LIKE_SMALL_WORDS if counted else frozenset())
     meaning = [word for word in words if word not in _COUNT_WORDS | small]
     if not meaning:
-        return _counts_countries(words)
+        return counted and any(word in _ALL_WORDS for word in words)
     return all(word in _GLOBAL_WORDS | _AVERAGE_WORDS for word in meaning)
-
-
-def _counts_countries(words: list[str]) -> bool:
-    """``All countries``, ``alle Länder``, ``tous pays`` with other small words or a count:
-    every country (GLOBAL_SCOPES holds the plain forms)."""
-    return any(word in _COUNT_WORDS for word in words) and any(
-        word in {"all", "alle", "aller", "tous", "todos"} for word in words
-    )
 
 
 # DuckDB's faults of the database itself: I/O (a full disk, a held lock), a fatal or

@@ -35,7 +35,7 @@ import duckdb
 import pandas as pd
 
 from social_leadership.intake import RowIssue
-from social_leadership.reference import normalize_country
+from social_leadership.reference import FOOTNOTE_MARKS, normalize_country
 from social_leadership.surveys.common import (
     HeaderSearch,
     SurveyValidationError,
@@ -323,19 +323,35 @@ def _whole(text: str) -> int:
     return int(number)
 
 
+# How a note under a table starts: a footnote mark, a numbered note, or a word saying what
+# follows (the source, the base, a remark), in English, German, French and Spanish.
+_NOTE_OPENING = re.compile(
+    rf"\s*(?:[{FOOTNOTE_MARKS}\u00a9]|\(?\d+\)"
+    r"|(?:quellen?|sources?|notes?|anmerkung(?:en)?|hinweise?|basis|base|fu(?:ß|ss)note"
+    r"|footnote|lesehilfe|stand|fuente|nota|remarque)\b)",
+    re.IGNORECASE,
+)
+
+
 def _without_notes_below(
     rows: list[tuple[int, list[str]]],
 ) -> tuple[list[tuple[int, list[str]]], list[tuple[int, list[str]]]]:
     """The table's rows without the notes below it (a source line, a footnote: ``Quelle:
-    Edelman Trust Barometer 2019``), and those notes. A note is a row of one filled cell
-    after the last row of more: a figure needs at least a question and a value, so such a
-    row can hold none, and it is what a spreadsheet's footer looks like."""
+    Edelman Trust Barometer 2019``), and those notes. Notes are rows of one filled cell
+    after the last row of more, from the first that starts as a note does
+    (:data:`_NOTE_OPENING`) or sits below an empty row: a one-cell row right under the
+    figures may be a figure cut short (``Misstrauen;``), which is reported, not dropped."""
     end = len(rows)
-    while end and sum(1 for cell in rows[end - 1][1] if cell) == 1:
+    while end and sum(map(bool, rows[end - 1][1])) == 1:
         end -= 1
     if end == 0:
         return rows, []
-    return rows[:end], rows[end:]
+    for first in range(end, len(rows)):
+        line_no, cells = rows[first]
+        text = next(cell for cell in cells if cell)
+        if line_no > rows[first - 1][0] + 1 or _NOTE_OPENING.match(text):
+            return rows[:first], rows[first:]
+    return rows, []
 
 
 def _optional(text: str, *, whole: bool) -> float | int | None:
@@ -356,6 +372,7 @@ def _local_date_year(local: re.Match[str]) -> int:
     """The year of a date written with the year last, day and month in either order
     (``31.12.2019``, ``12/31/2019``); ValueError when it is no date."""
     first, second, year = int(local[1]), int(local[3]), int(local[4])
+    # The date is built only to tell a real one from 31.13.2019.
     for day, month in ((first, second), (second, first)):
         try:
             return date(year, month, day).year

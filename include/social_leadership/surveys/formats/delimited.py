@@ -176,7 +176,8 @@ def read_table(path: Path, search: common.HeaderSearch) -> common.TextTable:
     SurveyValidationError listing every cell over the cell limit, by row and column, or
     else every row with more fields than the header (a filled cell past the header's last:
     ``76,5`` unquoted in a comma-separated file; the empty trailing cells a spreadsheet
-    writes, ``;;``, are no more fields, nor a row that stops short)."""
+    writes, ``;;``, are no more fields, nor a row that stops short, and a row of one filled
+    cell is a note, wherever it sits)."""
     encoding = detect_encoding(path)
     found_header, delimiter, header_line = _find_header(path, encoding, search)
     too_long: list[RowIssue] = []
@@ -210,9 +211,10 @@ def read_table(path: Path, search: common.HeaderSearch) -> common.TextTable:
     if too_long:
         raise common.SurveyValidationError(common.cap_issues(too_long, path.name))
     misfits = [
-        RowIssue(path.name, line, "*", f"has {len(cells)} fields; the header has {len(header)}")
+        RowIssue(path.name, line, "*", f"has {filled} fields; the header has {len(header)}")
         for line, cells in rows
-        if any(cells[len(header) :])
+        if any(cells[len(header) :]) and sum(map(bool, cells)) > 1
+        for filled in [max(i + 1 for i, cell in enumerate(cells) if cell)]
     ]
     if misfits:
         # Alone, as for microdata (open_columns): the other rows' cells may be shifted too.
