@@ -459,6 +459,11 @@ def test_notes_below_the_table_are_left_out_but_a_row_that_may_be_a_cut_figure_i
     # A one-cell row right under the figures, with no empty row between and not opening as
     # a note does, may be a figure cut short: reported, not dropped.
     _write(landing / "cut.csv", [HEADER, "Edelman;2019;DE;Q;76;1150", "Misstrauen"])
+    # Right under the figures, a row that opens as a note does is one.
+    _write(
+        landing / "under.csv",
+        [HEADER, "Edelman;2019;IT;Q;66;1000", "Quelle: Edelman;;;;;", "n = 1.000 Befragte"],
+    )
     # A note to the right of the table is no row with too many fields.
     _write(
         landing / "right.csv",
@@ -470,10 +475,12 @@ def test_notes_below_the_table_are_left_out_but_a_row_that_may_be_a_cut_figure_i
     assert outcomes["notes.csv"].status == "loaded"
     assert outcomes["notes.xlsx"].status == "loaded"
     assert outcomes["right.csv"].status == "loaded"
+    assert outcomes["under.csv"].status == "loaded"
     assert [(row[0], row[3]) for row in _results(con)] == [
         ("DE", 76.0),
         ("FR", 70.0),
         ("GB", 71.0),
+        ("IT", 66.0),
     ]
     assert (3, "Jahr (wave)", "value is empty") in _reasons(outcomes["cut.csv"])
     assert (3, "Jahr (wave)", "value is empty") in _reasons(outcomes["inside.csv"])
@@ -510,20 +517,39 @@ def test_a_cell_merged_over_the_rows_of_its_figures_is_each_row_s_value(con, lan
     sheet.append(["Acme", 2020, "DE", "Klare Haltung", 60])
     sheet.append([])
     sheet.append(["Quelle: Edelman Trust Barometer; Acme Research"])
+    sheet.append(["Basis: alle Befragten"])
     sheet.merge_cells("A3:A5")
     sheet.merge_cells("B3:B4")
     sheet.merge_cells("A8:E8")  # a note below the table, merged across it
+    sheet.merge_cells("A9:E10")  # and one over two rows
     book.save(landing / "merged.xlsx")
+    # The cells a merge covers need not be in the sheet (E3 here), and a merge may reach
+    # far below the last row the table holds.
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["Jahr", "Land", "Frage", "Anteil", "Quelle"])
+    sheet.append([2019, "DE", "Chefsache", 71, "Edelman"])
+    sheet.append([2019, "FR", "Chefsache", 65])
+    sheet.merge_cells("E2:E3")
+    sheet.merge_cells("A3:A2000")
+    book.save(landing / "covered.xlsx")
 
-    assert _ingest(con, landing)["merged.xlsx"].status == "loaded"
+    outcomes = _ingest(con, landing)
+
+    assert {name: outcome.status for name, outcome in outcomes.items()} == {
+        "merged.xlsx": "loaded",
+        "covered.xlsx": "loaded",
+    }
     rows = con.execute(
-        "select source_name, wave, scope, value from raw.survey_results order by all"
+        "select file_name, source_name, wave, scope, value from raw.survey_results order by all"
     ).fetchall()
     assert rows == [
-        ("Acme", 2020, "DE", 60.0),
-        ("Edelman", 2019, "DE", 76.0),
-        ("Edelman", 2019, "FR", 70.0),
-        ("Edelman", 2020, "DE", 77.0),
+        ("covered.xlsx", "Edelman", 2019, "DE", 71.0),
+        ("covered.xlsx", "Edelman", 2019, "FR", 65.0),
+        ("merged.xlsx", "Acme", 2020, "DE", 60.0),
+        ("merged.xlsx", "Edelman", 2019, "DE", 76.0),
+        ("merged.xlsx", "Edelman", 2019, "FR", 70.0),
+        ("merged.xlsx", "Edelman", 2020, "DE", 77.0),
     ]
 
 
@@ -531,12 +557,15 @@ def test_a_cell_merged_over_the_rows_of_its_figures_is_each_row_s_value(con, lan
     "header",
     [
         "Quelle;Jahr der Befragung;Land/Markt;Frage;Anteil;Befragte",
-        "Quelle;Jahr/Welle;Ländercode;Frage;Anteil;Befragte",
-        "Source;Year/Wave;Country code;Question;Share;Respondents",
+        "Quelle;Jahr/Welle;Land;Frage;Anteil;Befragte",
+        "Source;Year/Wave;Country;Question;Share;Respondents",
+        # A code column beside the name is kept as an extra column, not a second country.
+        "Source;Year;Country;Country code;Question;Share",
     ],
 )
 def test_more_usual_names_of_the_wave_and_the_country_are_understood(con, landing, header):
-    _write(landing / "names.csv", [header, "Edelman;2019;DE;Q;76;1150"])
+    row = "Edelman;2019;DE;DEU;Q;76" if "code" in header else "Edelman;2019;DE;Q;76;1150"
+    _write(landing / "names.csv", [header, row])
 
     assert _ingest(con, landing)["names.csv"].status == "loaded"
     assert [(row[0], row[1]) for row in _results(con)] == [("DE", 2019)]

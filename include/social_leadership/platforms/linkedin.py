@@ -68,11 +68,11 @@ class LinkedInConnector(base.Connector):
         )
 
     def judge(self, status: int, body: bytes, headers: httpx.Headers) -> base.Verdict:
-        # An unknown organization: LinkedIn's 404 carries a JSON error (or, from an
-        # emulator, nothing). A 404 page of something else (a proxy's or another host's
-        # HTML, a wrong base URL) would make every organization "not found" on a green run:
-        # it fails the platform as any other 4xx does, naming what answered.
-        if status == 404 and (not body.strip() or base.json_document(body) is not None):
+        # An unknown organization: LinkedIn's 404 carries its error object (status,
+        # serviceErrorCode, message), or nothing. A 404 of something else (a proxy's HTML
+        # page, another server's {"error": ...}) would make every organization "not found"
+        # on a green run: it fails the platform as any other 4xx does, naming what answered.
+        if status == 404 and (not body.strip() or _linkedin_error(base.json_document(body))):
             return base.LAND
         return super().judge(status, body, headers)
 
@@ -97,3 +97,13 @@ class LinkedInConnector(base.Connector):
         return [
             base.counted_observation(response, handle, handle, followers=followers, status=status)
         ]
+
+
+def _linkedin_error(document: Any) -> bool:
+    """Whether a reply's JSON is LinkedIn's error object: ``{"status": 404,
+    "serviceErrorCode": 0, "message": "..."}``, never ``{"error": ...}``."""
+    return (
+        isinstance(document, dict)
+        and "error" not in document
+        and ("status" in document or "serviceErrorCode" in document or "message" in document)
+    )

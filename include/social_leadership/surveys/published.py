@@ -124,8 +124,6 @@ HEADER_NAMES: dict[str, dict[str, tuple[str, ...]]] = {
             "territory",
             "country/region",
             "country or region",
-            "country code",
-            "market code",
         ),
         "de": (
             "Land",
@@ -135,8 +133,6 @@ HEADER_NAMES: dict[str, dict[str, tuple[str, ...]]] = {
             "Land/Region",
             "Land/Markt",
             "Länder",
-            "Ländercode",
-            "Landeskürzel",
         ),
         "fr": ("pays", "marché", "zone", "territoire"),
         "es": ("país", "mercado", "región", "ámbito", "territorio"),
@@ -323,12 +319,14 @@ def _whole(text: str) -> int:
     return int(number)
 
 
-# How a note under a table starts: a footnote mark, a numbered note, or a word saying what
-# follows (the source, the base, a remark), in English, German, French and Spanish.
+# How a note under a table starts: a footnote mark, a numbered note, a base (``n = 1.150
+# Befragte``), or a word saying what follows (the source, the base, the fieldwork, the
+# unit, a remark), in English, German, French and Spanish.
 _NOTE_OPENING = re.compile(
-    rf"\s*(?:[{FOOTNOTE_MARKS}\u00a9]|\(?\d+\)"
-    r"|(?:quellen?|sources?|notes?|anmerkung(?:en)?|hinweise?|basis|base|fu(?:ß|ss)note"
-    r"|footnote|lesehilfe|stand|fuente|nota|remarque)\b)",
+    rf"\s*(?:[{FOOTNOTE_MARKS}\u00a9]|\(?\d+\)|n\s*=|"
+    r"(?:quellen?|sources?|notes?|anmerkung(?:en)?|hinweise?|basis|base|fu(?:ß|ss)note"
+    r"|footnote|lesehilfe|stand|angaben|befragungszeitraum|erhebungszeitraum|feldzeit"
+    r"|fieldwork|survey period|fuente|nota|remarque|terrain)\b)",
     re.IGNORECASE,
 )
 

@@ -83,11 +83,15 @@ def sent_with_the_secret(sandbox: SandboxServer) -> bool:
     return bool(leaked(query)) or bool(authorization and SECRET in authorization)
 
 
-@pytest.mark.parametrize("platform", TOKEN_PLATFORMS)
+@pytest.mark.parametrize(
+    ("platform", "status"),
+    # LinkedIn's 404 fails the platform too when the body is not LinkedIn's error object.
+    [*((platform, 400) for platform in TOKEN_PLATFORMS), ("linkedin", 404)],
+)
 def test_an_echoed_request_in_a_4xx_body_never_reaches_the_error(
-    platform: str, sandbox: SandboxServer
+    platform: str, status: int, sandbox: SandboxServer
 ) -> None:
-    sandbox.set_fault("echo", platform=platform, status=400)
+    sandbox.set_fault("echo", platform=platform, status=status)
 
     with pytest.raises(PlatformError) as raised:
         make(platform, sandbox).extract([HANDLES[platform]])
@@ -98,11 +102,12 @@ def test_an_echoed_request_in_a_4xx_body_never_reaches_the_error(
     assert leaked(repr(raised.value)) == set()
 
 
-@pytest.mark.parametrize("platform", ["mastodon", "linkedin"])
+@pytest.mark.parametrize("platform", ["mastodon"])
 def test_an_echoed_request_in_a_landed_body_is_scrubbed_before_landing(
     platform: str, sandbox: SandboxServer, tmp_path: Path
 ) -> None:
-    # Both platforms land a 404 as a per-account answer: the body is kept.
+    # Mastodon lands a lookup's 404 with a JSON body as a per-account answer: the body is
+    # kept. (LinkedIn lands only its own error object; a gateway's echo fails it, above.)
     sandbox.set_fault("echo", platform=platform, status=404)
 
     outcome = extract_platform(

@@ -177,7 +177,7 @@ def read_table(path: Path, search: common.HeaderSearch) -> common.TextTable:
     else every row with more fields than the header (a filled cell past the header's last:
     ``76,5`` unquoted in a comma-separated file; the empty trailing cells a spreadsheet
     writes, ``;;``, are no more fields, nor a row that stops short, and a row of one filled
-    cell is a note, wherever it sits)."""
+    cell is not counted as one with too many fields: a note beside the table)."""
     encoding = detect_encoding(path)
     found_header, delimiter, header_line = _find_header(path, encoding, search)
     too_long: list[RowIssue] = []

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import zipfile
 import zlib
+from bisect import bisect_left, bisect_right
 from pathlib import Path
 from typing import Any
 
@@ -93,7 +94,7 @@ def read_table(path: Path, search: common.HeaderSearch) -> common.TextTable:
                     raise common.SurveyValidationError([RowIssue(path.name, number, "*", reason)])
                 rows.append((number, cells))
         if search.fill_merged and header:
-            _fill_merged(worksheet, header_row, rows)
+            _fill_merged(worksheet, header_row, width, rows)
     finally:
         workbook.close()
     if too_long:
@@ -130,24 +131,31 @@ def _merged_ranges(worksheet: Any) -> list[tuple[int, int, int, int]]:
     return ranges
 
 
-def _fill_merged(worksheet: Any, header_row: int, rows: list[tuple[int, list[str]]]) -> None:
+def _fill_merged(
+    worksheet: Any, header_row: int, width: int, rows: list[tuple[int, list[str]]]
+) -> None:
     """Give every cell of a merged range below the header that spans rows its first cell's
     value, in place (openpyxl's read-only mode leaves them empty): ``Edelman`` merged down
-    A5:A8 is the source of rows 5 to 8. A range within one row is left as it is: a note
-    merged across the table's width below it stays one cell (a note, not a figure)."""
+    A5:A8 is the source of rows 5 to 8. Only a range whose first row holds a figure (more
+    than one filled cell): a note merged across the table below it, over one row or two,
+    stays one cell (a note, not a figure). Rows are padded to the range (a sheet need not
+    list the cells a merge covers), up to the header's ``width``. Each range visits only
+    the rows the table holds, however far down it reaches."""
     cells_of = dict(rows)
+    numbers = sorted(cells_of)
     for first_column, first_row, last_column, last_row in _merged_ranges(worksheet):
-        if first_row <= header_row or first_row == last_row or first_row not in cells_of:
+        first = cells_of.get(first_row)
+        if first_row <= header_row or first_row == last_row or first is None:
             continue
-        first = cells_of[first_row]
-        if first_column > len(first):
+        if first_column > len(first) or sum(map(bool, first)) < 2:
             continue
         value = first[first_column - 1]
-        for number in range(first_row, last_row + 1):
-            cells = cells_of.get(number)
-            if cells is None:
-                continue
-            for column in range(first_column, min(last_column, len(cells)) + 1):
+        last_column = min(last_column, width)
+        below = numbers[bisect_left(numbers, first_row) : bisect_right(numbers, last_row)]
+        for number in below:
+            cells = cells_of[number]
+            cells.extend([""] * (last_column - len(cells)))
+            for column in range(first_column, last_column + 1):
                 if not cells[column - 1]:
                     cells[column - 1] = value
 
