@@ -266,6 +266,14 @@ def shown_cells(cells: list[str], limit: int = 30) -> str:
     return ", ".join(repr(cell) for cell in filled[:limit]) + more
 
 
+def lone_cell(cells: list[str]) -> str | None:
+    """The text of a table row's only filled cell, or None when it has several (or none).
+    A row of one filled cell holds no figure, which needs a question and a value at least:
+    beside or below a published table it is a note."""
+    filled = [cell for cell in cells if cell]
+    return filled[0] if len(filled) == 1 else None
+
+
 def _normalised(name: str) -> str:
     return name.strip().casefold()
 

@@ -42,6 +42,7 @@ from social_leadership.surveys.common import (
     TextTable,
     cap_issues,
     is_global_scope,
+    lone_cell,
     shown_cells,
 )
 from social_leadership.surveys.formats import format_of, read_sidecar, sidecar_path
@@ -340,14 +341,13 @@ def _without_notes_below(
     (:data:`_NOTE_OPENING`) or sits below an empty row: a one-cell row right under the
     figures may be a figure cut short (``Misstrauen;``), which is reported, not dropped."""
     end = len(rows)
-    while end and sum(map(bool, rows[end - 1][1])) == 1:
+    while end and lone_cell(rows[end - 1][1]) is not None:
         end -= 1
     if end == 0:
         return rows, []
     for first in range(end, len(rows)):
         line_no, cells = rows[first]
-        text = next(cell for cell in cells if cell)
-        if line_no > rows[first - 1][0] + 1 or _NOTE_OPENING.match(text):
+        if line_no > rows[first - 1][0] + 1 or _NOTE_OPENING.match(lone_cell(cells) or ""):
             return rows[:first], rows[first:]
     return rows, []
 
@@ -696,7 +696,7 @@ def parse_published_table(
             name,
             ", ".join(f"row {line_no}" for line_no, _ in notes),
             "a note" if len(notes) == 1 else "notes",
-            "; ".join(repr(next(cell for cell in cells if cell)) for _, cells in notes),
+            "; ".join(repr(lone_cell(cells)) for _, cells in notes),
         )
     for line_no, cells in rows:
 

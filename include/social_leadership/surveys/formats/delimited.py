@@ -213,7 +213,7 @@ def read_table(path: Path, search: common.HeaderSearch) -> common.TextTable:
     misfits = [
         RowIssue(path.name, line, "*", f"has {filled} fields; the header has {len(header)}")
         for line, cells in rows
-        if any(cells[len(header) :]) and sum(map(bool, cells)) > 1
+        if any(cells[len(header) :]) and common.lone_cell(cells) is None
         for filled in [max(i + 1 for i, cell in enumerate(cells) if cell)]
     ]
     if misfits:

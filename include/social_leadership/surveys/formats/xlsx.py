@@ -147,7 +147,7 @@ def _fill_merged(
         first = cells_of.get(first_row)
         if first_row <= header_row or first_row == last_row or first is None:
             continue
-        if first_column > len(first) or sum(map(bool, first)) < 2:
+        if first_column > len(first) or common.lone_cell(first) is not None:
             continue
         value = first[first_column - 1]
         last_column = min(last_column, width)
