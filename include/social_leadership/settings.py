@@ -207,6 +207,8 @@ class Settings:
     duckdb_threads: Positive = 2
     # SLW_DEBUG: slw shows the traceback of an error instead of its short message.
     debug: bool = False
+    # SLW_DBT_WARM_START: fork each dbt command from a helper that imported dbt once.
+    dbt_warm_start: bool = True
 
     @property
     def alert_recipients(self) -> tuple[str, ...]:
@@ -426,6 +428,11 @@ SETTING_DOCS: dict[str, str] = {
     "DEBUG": (
         "slw prints the full traceback of an error instead of its one- or two-line message "
         "(1/0, default off; the same as slw --debug)"
+    ),
+    "DBT_WARM_START": (
+        "each dbt command is a process forked from a helper that imported dbt once, so a "
+        "process's later dbt commands skip dbt's 1.5 s start (1/0, default on; off starts "
+        "each command as a new dbt process)"
     ),
 }
 

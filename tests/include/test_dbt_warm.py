@@ -1,0 +1,220 @@
+"""dbt started warm (social_leadership.dbt_warm): each command a process forked from one
+starter that imported dbt, with the command's own folder, environment and output; the cold
+start whenever the starter is off, busy, replaced or gone; an interrupted wait ends dbt."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from conftest import settings_for_data_dir
+
+from social_leadership import dbt_runner
+from social_leadership.dbt_runner import DbtError, run_dbt
+from social_leadership.dbt_warm import WarmDbt
+
+pytestmark = pytest.mark.dbt
+
+
+@pytest.fixture
+def warm(monkeypatch: pytest.MonkeyPatch) -> WarmDbt:
+    """A starter of the test's own, stopped after it."""
+    starter = WarmDbt()
+    monkeypatch.setattr(dbt_runner, "WARM", starter)
+    yield starter
+    starter.stop()
+
+
+def _dbt_pids(output_tail: str) -> set[int]:
+    """The process ids dbt's JSON log lines (``--log-format json``) name."""
+    pids = set()
+    for line in output_tail.splitlines():
+        if line.startswith("{"):
+            pids.add(json.loads(line)["info"]["pid"])
+    return pids
+
+
+def test_later_commands_are_forked_from_one_starter_each_a_process_of_its_own(
+    warm: WarmDbt, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    settings = settings_for_data_dir(monkeypatch, tmp_path / "data")
+    listed = run_dbt(["ls", "--resource-type", "seed", "--log-format", "json"], settings)
+    starter = warm.starter_pid
+    first = warm.last_pid
+    again = run_dbt(["ls", "--resource-type", "seed", "--log-format", "json"], settings)
+
+    assert listed.returncode == again.returncode == 0
+    assert starter is not None
+    assert warm.starter_pid == starter  # one starter serves both commands
+    # dbt ran in the processes the starter forked: two, neither of them the starter.
+    assert _dbt_pids(listed.output_tail) == {first}
+    assert _dbt_pids(again.output_tail) == {warm.last_pid}
+    assert len({starter, first, warm.last_pid, os.getpid()}) == 4
+    # The command's output is dbt's: the project's seeds, listed.
+    seeds = [
+        json.loads(line)["data"]["msg"]
+        for line in again.output_tail.splitlines()
+        if line.startswith("{") and json.loads(line)["info"]["name"] == "PrintEvent"
+    ]
+    assert "social_leadership.countries" in seeds
+
+
+def test_each_command_has_its_own_folder_and_environment_and_a_failure_ends_only_it(
+    warm: WarmDbt, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    first = settings_for_data_dir(monkeypatch, tmp_path / "first")
+    second = settings_for_data_dir(monkeypatch, tmp_path / "second")
+    run_dbt(["parse"], first)
+    starter = warm.starter_pid
+
+    with pytest.raises(DbtError) as failed:
+        run_dbt(["parse", "--profile", "no_such_profile"], second)
+    run_dbt(["parse"], second)
+
+    assert failed.value.result.returncode != 0
+    assert "no_such_profile" in failed.value.result.output_tail
+    # Each command wrote its log where its own environment said (DBT_LOG_PATH), and its
+    # target folder as its own arguments said, from its own working folder.
+    for settings in (first, second):
+        assert (settings.logs_dir / "dbt" / "dbt.log").is_file()
+        assert (settings.dbt_target_dir / "manifest.json").is_file()
+    assert "no_such_profile" in (second.logs_dir / "dbt" / "dbt.log").read_text()
+    assert "no_such_profile" not in (first.logs_dir / "dbt" / "dbt.log").read_text()
+    assert warm.starter_pid == starter  # the failed command ended, the starter did not
+
+
+def test_dbt_starts_cold_when_the_setting_is_off_or_dbt_is_another_program(
+    warm: WarmDbt, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    settings = settings_for_data_dir(monkeypatch, tmp_path / "data")
+    off = dataclasses.replace(settings, dbt_warm_start=False)
+    assert run_dbt(["parse"], off).returncode == 0
+    # A wrapper in dbt's place (as the benchmarks put one to measure dbt's memory) runs
+    # itself, not this environment's dbt.
+    marker = tmp_path / "wrapper-ran"
+    wrapper = (
+        f"import pathlib, sys; pathlib.Path({str(marker)!r}).touch(); "
+        "from dbt.cli.main import cli; sys.argv[0] = 'dbt'; sys.exit(cli())"
+    )
+    monkeypatch.setattr(dbt_runner, "dbt_command", lambda: [sys.executable, "-c", wrapper])
+    assert run_dbt(["parse"], settings).returncode == 0
+
+    assert marker.is_file()
+    assert warm.starter_pid is None
+    assert warm.last_pid is None
+
+
+def test_a_busy_or_lost_starter_leaves_the_command_to_a_cold_start(
+    warm: WarmDbt, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    settings = settings_for_data_dir(monkeypatch, tmp_path / "data")
+    run_dbt(["parse"], settings)
+    starter, forked = warm.starter_pid, warm.last_pid
+    assert starter is not None
+
+    # Busy with another thread's command: this one starts as a new dbt process.
+    with warm._lock:
+        assert run_dbt(["parse"], settings).returncode == 0
+    assert (warm.starter_pid, warm.last_pid) == (starter, forked)
+
+    # The starter gone (killed between commands): the next command gets a new one.
+    os.kill(starter, signal.SIGKILL)
+    deadline = time.monotonic() + 20
+    while warm.starter_pid is not None and time.monotonic() < deadline:
+        time.sleep(0.05)  # starter_pid reaps it once it has ended
+    assert warm.starter_pid is None
+    assert run_dbt(["parse"], settings).returncode == 0
+    assert warm.starter_pid not in (None, starter)
+    assert warm.last_pid != forked
+
+
+class _Interrupted(Exception):
+    pass
+
+
+# A dbt command that runs for many minutes (a sum over 10^12 rows): ended only by a kill,
+# so a test seeing it gone within seconds saw it killed.
+ENDLESS = ["show", "--inline", "select sum(range) as s from range(1000000000000)"]
+
+
+def _when_started(warm: WarmDbt, before: int | None, then) -> threading.Thread:
+    """A thread calling ``then(pid)`` once a command other than ``before`` runs warm."""
+
+    def wait() -> None:
+        deadline = time.monotonic() + 60
+        while warm.last_pid == before and time.monotonic() < deadline:
+            time.sleep(0.01)
+        then(warm.last_pid)
+
+    thread = threading.Thread(target=wait, daemon=True)
+    thread.start()
+    return thread
+
+
+def _wait_gone(pid: int, seconds: float = 20) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_an_interrupted_wait_ends_the_dbt_command_it_waited_for(
+    warm: WarmDbt, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    settings = settings_for_data_dir(monkeypatch, tmp_path / "data")
+    run_dbt(["parse"], settings)
+    first_starter, first_pid = warm.starter_pid, warm.last_pid
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise _Interrupted
+
+    # As a task's timeout or Ctrl-C interrupts it: once the next command runs, a signal
+    # whose handler raises reaches the waiting thread.
+    previous = signal.signal(signal.SIGUSR1, interrupt)
+    main = threading.main_thread().ident
+
+    sender = _when_started(warm, first_pid, lambda _: signal.pthread_kill(main, signal.SIGUSR1))
+    try:
+        with pytest.raises(_Interrupted):
+            run_dbt(ENDLESS, settings)
+    finally:
+        sender.join(timeout=30)
+        signal.signal(signal.SIGUSR1, previous)
+
+    interrupted = warm.last_pid
+    assert interrupted not in (None, first_pid)
+    assert _wait_gone(interrupted), "the interrupted dbt command still runs"
+    assert _wait_gone(first_starter), "its starter still runs"
+    # The next command gets a new starter.
+    assert run_dbt(["parse"], settings).returncode == 0
+    assert warm.starter_pid not in (None, first_starter)
+
+
+def test_a_starter_lost_while_dbt_runs_fails_the_command_and_ends_dbt(
+    warm: WarmDbt, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    settings = settings_for_data_dir(monkeypatch, tmp_path / "data")
+    run_dbt(["parse"], settings)
+    starter, first_pid = warm.starter_pid, warm.last_pid
+    assert starter is not None
+
+    killer = _when_started(warm, first_pid, lambda _: os.kill(starter, signal.SIGKILL))
+    with pytest.raises(DbtError) as failed:
+        run_dbt(ENDLESS, settings)
+    killer.join(timeout=30)
+
+    assert f"the process that started dbt (pid {starter}) ended" in str(failed.value)
+    assert _wait_gone(warm.last_pid), "dbt still runs without its starter"
+    assert run_dbt(["parse"], settings).returncode == 0
+    assert warm.starter_pid not in (None, starter)
