@@ -368,6 +368,32 @@ def test_missing_answer_marks_read_as_missing_answers(con, landing, mark):
     assert sorted(answers, key=str) == [([7, 4],), ([8, None],), ([None, 2],)]
 
 
+def test_cells_padded_with_no_break_spaces_or_tabs_read_as_their_content(con, landing):
+    # Spreadsheets pad cells with no-break spaces (U+00A0, U+202F) and tabs: around a
+    # number, a country, a missing-value mark, and as the whole of an empty cell.
+    _microdata(
+        landing,
+        [
+            "1;\u00a0DE\u00a0;1;7\u00a0;4",
+            "2;DE\t;\u202f1,5;\tkeine Angabe\u00a0;2",
+            "3;FR;1;\u00a0;\t5",
+            "\u00a0;\u00a0;\t;\u202f;\u00a0",
+        ],
+    )
+
+    outcome = _ingest(con, landing)["panel.csv"]
+
+    assert (outcome.status, outcome.rows_loaded) == ("loaded", 3)
+    rows = con.execute(
+        "select country_code, weight, answers from raw.survey_respondent_answers"
+    ).fetchall()
+    assert sorted(rows, key=str) == [
+        ("DE", 1.0, [7, 4]),
+        ("DE", 1.5, [None, 2]),
+        ("FR", 1.0, [None, 5]),
+    ]
+
+
 def test_respondent_microdata_after_a_sep_line_loads(con, landing):
     _write(
         landing / "panel.csv", ["sep=;", "resp;land;gewicht;q1;q2", "1;DE;1;7;4", "2;FR;1,5;5;2"]

@@ -51,14 +51,24 @@ STAGED_RELATION = (
 )
 
 
+# Unicode's white space, as str.isspace and the pseudonyms' trim have it: DuckDB's trim()
+# alone takes off spaces only, and spreadsheets pad cells with no-break spaces and tabs.
+_SPACES = quote_literal("".join(chr(c) for c in range(0x110000) if chr(c).isspace()))
+
+
+def _trimmed(text: str) -> str:
+    """SQL: ``text`` without white space at either end."""
+    return f"trim({text}, {_SPACES})"
+
+
 def _number_sql(text: str) -> str:
     """Empty or a missing-value mark (``NA``, ``-``, ...: :data:`MISSING_MARKS`) -> null; a
     number (decimal point or comma) -> double; anything else -> NaN."""
     marks = ", ".join(quote_literal(mark) for mark in sorted(MISSING_MARKS))
+    cell = _trimmed(text)
     return (
-        f"case when nullif(trim({text}), '') is null or lower(trim({text})) in ({marks}) "
-        f"then null "
-        f"else coalesce(try_cast(replace(trim({text}), ',', '.') as double), 'nan'::double) end"
+        f"case when nullif({cell}, '') is null or lower({cell}) in ({marks}) then null "
+        f"else coalesce(try_cast(replace({cell}, ',', '.') as double), 'nan'::double) end"
     )
 
 
@@ -71,7 +81,7 @@ def _typed_select(decl: MicrodataDeclaration, columns: dict[str, str]) -> str:
 
     parts = [
         f"{PSEUDONYM}({text(decl.respondent_id_column)}) as respondent_key",
-        f"nullif(trim({text(decl.country_column)}), '') as country",
+        f"nullif({_trimmed(text(decl.country_column))}, '') as country",
         _number_sql(text(decl.wave_column)) + " as wave_num"
         if decl.wave_column
         else f"cast({decl.wave} as double) as wave_num",
@@ -92,7 +102,7 @@ def stage(
     # Rows with every declared cell empty (the ;;; rows a spreadsheet export ends with)
     # are no respondents: left out, as blank lines are.
     filled = ", ".join(
-        f"nullif(trim(cast({quote_identifier(name)} as varchar)), '')"
+        f"nullif({_trimmed(f'cast({quote_identifier(name)} as varchar)')}, '')"
         for name in declared.columns.values()
     )
     with registered(con, key, decl.source_id):
