@@ -118,6 +118,30 @@ def test_bluesky_batch_limit_and_unknown_actors(sandbox: SandboxServer) -> None:
     assert ok.headers["RateLimit-Policy"] == "3000;w=300"
 
 
+@pytest.mark.parametrize(
+    "actor",
+    ["a.bsky.social,b.bsky.social", "not a handle", "@a.bsky.social", "bsky.social.", "x"],
+)
+def test_bluesky_refuses_the_request_for_an_actor_that_is_no_handle_or_did(
+    sandbox: SandboxServer, actor: str
+) -> None:
+    # As the AppView checks each actor (the at-identifier format): two actors joined by a
+    # comma, a name with spaces or an at sign, a bare word are a 400 for the whole request.
+    refused = get_profiles(sandbox.base_url, [BLUESKY[0], actor])
+    assert refused.status_code == 400
+    assert refused.json() == {
+        "error": "InvalidRequest",
+        "message": "Error: actors/1 must be a valid did or a handle",
+    }
+    # Handles and DIDs of every form are asked for, found or not.
+    fine = get_profiles(
+        sandbox.base_url,
+        [BLUESKY[0], "did:plc:abcdefghijklmnopqrstuvwx", "did:web:example.com", "a-b.example.org"],
+    )
+    assert fine.status_code == 200
+    assert [p["handle"] for p in fine.json()["profiles"]] == [BLUESKY[0]]
+
+
 def test_x_auth_batch_limit_and_headers(sandbox: SandboxServer) -> None:
     url = sandbox.base_url + X_PATH
     params = {"usernames": "Person_A,nobody", "user.fields": "public_metrics"}

@@ -53,6 +53,14 @@ X_PATH = "/2/users/by"
 BLUESKY_MAX_ACTORS = 25
 X_MAX_USERNAMES = 100
 X_USERNAME = re.compile(r"^[A-Za-z0-9_]{1,15}$")
+# The AT Protocol's at-identifier, as the AppView checks each actor: a handle (a domain
+# name whose last label starts with a letter) or a DID. Anything else, two actors joined
+# by a comma among them, is a 400 for the whole request.
+BLUESKY_ACTOR = re.compile(
+    r"^(?:(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)+"
+    r"[a-zA-Z](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?"
+    r"|did:[a-z]+:[a-zA-Z0-9._:%-]*[a-zA-Z0-9._-])$"
+)
 X_NOT_FOUND = "https://api.twitter.com/2/problems/resource-not-found"
 X_INVALID_REQUEST = "https://api.twitter.com/2/problems/invalid-request"
 # A fixed moment for profile timestamps: they must not change between runs.
@@ -1039,6 +1047,15 @@ class SandboxServer:
                     ),
                 },
             )
+        for index, actor in enumerate(actors):
+            if len(actor) > 253 or not BLUESKY_ACTOR.match(actor):
+                return Reply(
+                    400,
+                    {
+                        "error": "InvalidRequest",
+                        "message": f"Error: actors/{index} must be a valid did or a handle",
+                    },
+                )
         day = self.clock().date()
         profiles = []
         served: set[str] = set()
