@@ -96,6 +96,9 @@ def measure(label: str, settings, airflow_home: Path, new_day) -> tuple[float, f
     from social_leadership.dbt_runner import run_dbt
     from social_leadership.local_airflow import airflow_environment
 
+    # Both sides start dbt cold, as a deployed worker does (docker-compose.yml: one dbt
+    # command per task process) and as dbt's own command line does.
+    settings = dataclasses.replace(settings, dbt_warm_start=False)
     env = airflow_environment(airflow_home, settings.as_env())
     airflow_times: list[float] = []
     plain_times: list[float] = []
@@ -116,9 +119,7 @@ def measure(label: str, settings, airflow_home: Path, new_day) -> tuple[float, f
                     airflow_times.append(stage)
                 else:
                     started = time.perf_counter()
-                    # dbt's own command line, started cold as from a shell (not forked
-                    # from this process's warm starter, social_leadership.dbt_warm).
-                    run_dbt(["build"], dataclasses.replace(settings, dbt_warm_start=False))
+                    run_dbt(["build"], settings)
                     plain_times.append(time.perf_counter() - started)
             print(
                 f"{label} round {round_no}: dbt stage in Airflow {airflow_times[-1]:.1f}s "

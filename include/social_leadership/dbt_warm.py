@@ -1,19 +1,24 @@
 """dbt started warm: a helper process imports dbt once and forks a fresh process per command.
 
 A dbt command spends about 1.5 s of CPU importing dbt and its DuckDB adapter before it reads
-its project (measured on this project: ``dbt ls`` 2.4 s started cold, 0.9 s forked from a
-process that has imported dbt; the demo's ``dbt build`` 7.9 s against 5.9 s). A process
-that runs several dbt commands (``slw run``'s one Airflow process, a worker running the
-build and the freshness check, the tests) pays the import once: :class:`WarmDbt` starts
-this module as a helper (the *starter*), which imports dbt and waits. For each command it
-forks a child that takes the command's working directory, environment and arguments,
-writes its output to the caller's files and runs dbt's own entry point, as the ``dbt``
-executable does.
+its project (measured through :func:`~social_leadership.dbt_runner.run_dbt` on the demo
+warehouse: ``dbt ls`` 2.1 s started cold, 0.8 s forked from a process that has imported
+dbt; the demo's ``dbt build`` 6.9 s against 5.4 s). A process that runs several dbt
+commands (``slw run``'s and ``slw dags test``'s one Airflow process, the tests, the
+benchmarks) pays the import once: :class:`WarmDbt` starts this module as a helper (the
+*starter*), which imports dbt and waits. For each command it forks a child that takes the
+command's working directory, environment and arguments, writes its output to the caller's
+files and runs dbt's own entry point, as the ``dbt`` executable does. A process that runs
+one dbt command (a deployed worker's task) gains nothing: docker-compose.yml turns it off.
 
 Each command is still a process of its own, forked from a process that never ran dbt: no
 state of one command (adapters, logging, the DuckDB connection, the parsed project) reaches
-the next, and a crash ends only that command. The starter runs one thread (so forking it
-is safe) and one command at a time; it exits when its parent closes its input or ends.
+the next, and a crash ends only that command. The starter runs no Python thread but its
+main one (DuckDB's import starts one idle native thread for its default connection, which
+dbt never uses: dbt-duckdb opens its own database), serves one command at a time, ignores
+the interrupts sent to its process group (the command they are meant for gets them, and
+its status says so) and exits when its parent closes its input or ends. On Linux a
+command dies with its starter.
 
 Protocol, one JSON object per line: the parent sends ``{"argv", "cwd", "env", "stdout",
 "stderr"}``; the starter answers ``{"pid"}`` once the child runs, then ``{"returncode"}``
@@ -26,6 +31,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -35,6 +41,8 @@ import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
+
+log = logging.getLogger(__name__)
 
 # What a dbt command imports before its first node, imported once by the starter: the
 # command line, the DuckDB adapter and the tasks the pipeline runs.
@@ -49,6 +57,11 @@ PRELOADED = (
     "dbt.task.docs.generate",
     "agate",
 )
+# The signals a terminal (Ctrl-C) or Airflow (a task's timeout, a killed task: SIGINT, then
+# SIGTERM, to the task's process group) sends: the starter ignores them, its children
+# take them as a dbt process does.
+_INTERRUPTS = (signal.SIGINT, signal.SIGTERM)
+_PR_SET_PDEATHSIG = 1
 
 
 def _exit_code(exc: SystemExit) -> int:
@@ -61,12 +74,30 @@ def _exit_code(exc: SystemExit) -> int:
     return 1
 
 
-def _run_child(request: dict[str, Any]) -> None:
+def _die_with_starter(starter: int) -> None:
+    """Linux: the kernel kills this child when its starter ends (a starter killed while
+    its command runs takes the command with it); a starter already gone ends it now."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != starter:
+        os._exit(1)
+
+
+def _run_child(request: dict[str, Any], starter: int) -> None:
     """In the forked child: become the dbt command, then exit with its status."""
     code = 1
+    interrupted = False
     try:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        _die_with_starter(starter)
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)
+        os.close(null)
         for fd, name in ((1, "stdout"), (2, "stderr")):
             out = os.open(request[name], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             os.dup2(out, fd)
@@ -82,18 +113,24 @@ def _run_child(request: dict[str, Any]) -> None:
             code = 0
         except SystemExit as exc:
             code = _exit_code(exc)
+    except KeyboardInterrupt:
+        interrupted = True
     except BaseException:  # a child must never return into the starter's loop
         import traceback
 
         traceback.print_exc()
     finally:
-        # What a Python process runs as it ends (multiprocessing's clean-up of its locks,
-        # among others), then the status; never back into the starter's loop.
+        # What a Python process runs as it ends (dbt-duckdb's closing of its connections,
+        # multiprocessing's clean-up of its locks, among others), then the status; never
+        # back into the starter's loop.
         with contextlib.suppress(BaseException):
             atexit._run_exitfuncs()
         with contextlib.suppress(BaseException):
             sys.stdout.flush()
             sys.stderr.flush()
+        if interrupted:  # ended by SIGINT, as Python ends a process Ctrl-C interrupted
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGINT)
         os._exit(code)
 
 
@@ -101,6 +138,8 @@ def serve(requests: IO[bytes], replies: IO[bytes]) -> None:
     """The starter's loop: import dbt, then run each requested command in a forked child."""
     import importlib
 
+    for number in _INTERRUPTS:
+        signal.signal(number, signal.SIG_IGN)
     for name in PRELOADED:
         importlib.import_module(name)
 
@@ -108,11 +147,12 @@ def serve(requests: IO[bytes], replies: IO[bytes]) -> None:
         replies.write(json.dumps(message).encode() + b"\n")
         replies.flush()
 
+    starter = os.getpid()
     for line in iter(requests.readline, b""):
         request = json.loads(line)
         pid = os.fork()
         if pid == 0:
-            _run_child(request)
+            _run_child(request, starter)
         reply({"pid": pid})
         _, status = os.waitpid(pid, 0)
         reply({"returncode": os.waitstatus_to_exitcode(status)})
@@ -125,6 +165,11 @@ class WarmDbt:
         self._lock = threading.Lock()
         self._process: subprocess.Popen[bytes] | None = None
         self._owner = 0
+        # Why this process starts dbt cold from now on: its starter failed before it served
+        # a command (cannot import dbt, say), logged once.
+        self._broken: str | None = None
+        self._served = 0
+        self._errors: IO[bytes] | None = None
         # The process id of the last command started warm (dbt's logs name it too).
         self.last_pid: int | None = None
 
@@ -136,6 +181,10 @@ class WarmDbt:
             return None
         return process.pid
 
+    def _starter_command(self) -> list[str]:
+        # -P: no working folder on the starter's import path, as for the dbt executable.
+        return [sys.executable, "-P", "-m", __name__]
+
     def _started(self) -> subprocess.Popen[bytes]:
         if self.starter_pid is not None:
             assert self._process is not None
@@ -143,32 +192,34 @@ class WarmDbt:
         # A starter that ended, or the parent's (in a forked copy of this process, a task
         # runner): let go of its pipes; this process gets a starter of its own.
         self.stop()
-        # -P: no working folder on the starter's import path, as for the dbt executable.
+        self._owner = os.getpid()
+        self._served = 0
+        # Its own errors (a failed import) go to a file, read should it end before serving.
+        self._errors = tempfile.TemporaryFile()  # noqa: SIM115 - kept open with the starter
         self._process = subprocess.Popen(
-            [sys.executable, "-P", "-m", __name__],
+            self._starter_command(),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
+            stderr=self._errors,
             env=_starter_env(),
             close_fds=True,
         )
-        self._owner = os.getpid()
         return self._process
 
     def run(
         self, argv: list[str], cwd: Path, env: Mapping[str, str]
     ) -> subprocess.CompletedProcess[str] | None:
         """Run ``argv`` (this environment's dbt and its arguments) as a forked child; None
-        when the starter is busy with another thread's command or cannot start one (the
-        caller then starts dbt itself, as nothing ran)."""
-        if not self._lock.acquire(blocking=False):
+        when the starter is busy with another thread's command or cannot serve (the caller
+        then starts dbt itself, as nothing ran)."""
+        if self._broken is not None or not self._lock.acquire(blocking=False):
             return None
         try:
             with tempfile.TemporaryDirectory(prefix="slw-dbt-") as tmp:
                 outputs = {"stdout": Path(tmp) / "stdout", "stderr": Path(tmp) / "stderr"}
                 request = {
                     "argv": argv,
-                    "cwd": str(cwd),
+                    "cwd": str(Path(cwd).resolve()),
                     "env": dict(env),
                     **{name: str(path) for name, path in outputs.items()},
                 }
@@ -189,40 +240,71 @@ class WarmDbt:
 
     def _exchange(self, request: dict[str, Any]) -> tuple[int | None, str]:
         """The command's status (None: it never started) and, when the starter was lost
-        while it ran, why it counts as failed."""
+        while it ran, why it counts as failed. Anything that interrupts the exchange (a
+        task's timeout, Ctrl-C, a reply that is no reply) ends the starter and its command
+        before it goes on, so the next command never reads this one's replies."""
+        pid = None
         try:
             process = self._started()
             assert process.stdin is not None
             assert process.stdout is not None
-            process.stdin.write(json.dumps(request).encode() + b"\n")
-            process.stdin.flush()
-            started = process.stdout.readline()
-        except OSError:
-            self.stop()
-            return None, ""
-        if not started:  # the starter ended before it forked: nothing ran
-            self.stop()
-            return None, ""
-        pid = self.last_pid = int(json.loads(started)["pid"])
-        try:
+            try:
+                process.stdin.write(json.dumps(request).encode() + b"\n")
+                process.stdin.flush()
+                started = process.stdout.readline()
+            except OSError:
+                started = b""
+            if not started:  # the starter ended before it forked: nothing ran
+                self._lost_before_serving()
+                return None, ""
+            pid = self.last_pid = int(json.loads(started)["pid"])
             finished = process.stdout.readline()
+            if not finished:
+                self._abort(pid)
+                return 1, (
+                    f"\nthe process that started dbt (pid {process.pid}) ended while dbt "
+                    f"(pid {pid}) ran: the command's outcome is unknown\n"
+                )
+            self._served += 1
+            return int(json.loads(finished)["returncode"]), ""
         except BaseException:
-            # Interrupted (a task's timeout, Ctrl-C): dbt ends with its caller, as
-            # subprocess.run kills a child it was waiting for; a new starter serves next.
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGKILL)
-            self.stop()
+            self._abort(pid)
             raise
-        if not finished:
-            # dbt may outlive its starter: it is ended too, so nothing writes on unseen.
+
+    def _lost_before_serving(self) -> None:
+        """The starter ended before it forked this command: a starter that never served one
+        cannot (dbt or this module not importable): this process starts dbt cold from now
+        on, saying why once."""
+        never_served = self._served == 0
+        errors = self._errors_text()
+        self._abort(None)
+        if never_served:
+            self._broken = errors.strip().splitlines()[-1] if errors.strip() else "no output"
+            log.warning(
+                "dbt cannot be started warm in this process (its starter ended: %s); "
+                "every dbt command starts cold",
+                self._broken,
+            )
+
+    def _errors_text(self) -> str:
+        if self._errors is None:
+            return ""
+        with contextlib.suppress(OSError, ValueError):
+            self._errors.seek(0)
+            return self._errors.read().decode("utf-8", "replace")[-2000:]
+        return ""
+
+    def _abort(self, pid: int | None) -> None:
+        """End the starter now, and the command it runs: on Linux the command dies with it;
+        elsewhere it is killed by its process id first."""
+        if pid is not None and not sys.platform.startswith("linux"):
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
-            self.stop()
-            return 1, (
-                f"\nthe process that started dbt (pid {process.pid}) ended while dbt "
-                f"(pid {pid}) ran: the command's outcome is unknown\n"
-            )
-        return int(json.loads(finished)["returncode"]), ""
+        process = self._process
+        if process is not None and self._owner == os.getpid():
+            with contextlib.suppress(OSError):
+                process.kill()
+        self.stop()
 
     def stop(self) -> None:
         """End this process's starter (it exits once its input closes); in a forked copy of
@@ -230,7 +312,7 @@ class WarmDbt:
         process, self._process = self._process, None
         if process is None:
             return
-        for pipe in (process.stdin, process.stdout):
+        for pipe in (process.stdin, process.stdout, self._errors):
             with contextlib.suppress(OSError):
                 if pipe is not None:
                     pipe.close()

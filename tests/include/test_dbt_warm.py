@@ -29,7 +29,7 @@ def warm(monkeypatch: pytest.MonkeyPatch) -> WarmDbt:
     starter = WarmDbt()
     monkeypatch.setattr(dbt_runner, "WARM", starter)
     yield starter
-    starter.stop()
+    starter._abort(None)  # a command left running (a failed test) ends with its starter
 
 
 def _dbt_pids(output_tail: str) -> set[int]:
@@ -72,7 +72,8 @@ def test_each_command_has_its_own_folder_and_environment_and_a_failure_ends_only
     first = settings_for_data_dir(monkeypatch, tmp_path / "first")
     second = settings_for_data_dir(monkeypatch, tmp_path / "second")
     run_dbt(["parse"], first)
-    starter = warm.starter_pid
+    starter, forked = warm.starter_pid, warm.last_pid
+    assert starter is not None
 
     with pytest.raises(DbtError) as failed:
         run_dbt(["parse", "--profile", "no_such_profile"], second)
@@ -88,6 +89,78 @@ def test_each_command_has_its_own_folder_and_environment_and_a_failure_ends_only
     assert "no_such_profile" in (second.logs_dir / "dbt" / "dbt.log").read_text()
     assert "no_such_profile" not in (first.logs_dir / "dbt" / "dbt.log").read_text()
     assert warm.starter_pid == starter  # the failed command ended, the starter did not
+    assert warm.last_pid != forked
+
+
+def test_a_commands_environment_never_reaches_the_next_command(
+    warm: WarmDbt, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    settings = settings_for_data_dir(monkeypatch, tmp_path / "data")
+    show = ["show", "--inline", 'select \'{{ env_var("SLW_TEST_MARK", "unset") }}\' as mark']
+
+    marked = run_dbt(show, settings, env={"SLW_TEST_MARK": "marked"})
+    starter = warm.starter_pid
+    unmarked = run_dbt(show, settings)
+
+    assert starter is not None
+    assert warm.starter_pid == starter
+    assert "| marked |" in marked.output_tail
+    assert "| unset |" in unmarked.output_tail
+
+
+@pytest.mark.timeout(180)  # ENDLESS runs on should the code under test break
+def test_a_signal_meant_for_dbt_ends_dbt_alone_with_dbts_status(
+    warm: WarmDbt, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Airflow ends a task by signalling its whole process group, the starter included:
+    # the starter stays, the command ends as a dbt process ends (-15: SIGTERM).
+    settings = settings_for_data_dir(monkeypatch, tmp_path / "data")
+    run_dbt(["parse"], settings)
+    starter, first_pid = warm.starter_pid, warm.last_pid
+    assert starter is not None
+    os.kill(starter, signal.SIGINT)
+    os.kill(starter, signal.SIGTERM)
+
+    def terminate(pid: int | None) -> None:
+        assert pid is not None
+        os.kill(starter, signal.SIGTERM)
+        os.kill(pid, signal.SIGTERM)
+
+    sender = _when_started(warm, first_pid, terminate)
+    with pytest.raises(DbtError) as ended:
+        run_dbt(ENDLESS, settings)
+    sender.join(timeout=30)
+
+    assert ended.value.result.returncode == -signal.SIGTERM
+    assert "outcome is unknown" not in str(ended.value)
+    assert warm.starter_pid == starter
+    assert run_dbt(["parse"], settings).returncode == 0
+
+
+def test_a_starter_that_cannot_start_leaves_every_command_cold_saying_why_once(
+    warm: WarmDbt,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    settings = settings_for_data_dir(monkeypatch, tmp_path / "data")
+    tries = []
+
+    def failing_starter() -> list[str]:
+        tries.append(1)
+        return [sys.executable, "-c", "import sys; sys.exit('ModuleNotFoundError: no dbt here')"]
+
+    monkeypatch.setattr(warm, "_starter_command", failing_starter)
+    with caplog.at_level("WARNING", logger="social_leadership.dbt_warm"):
+        assert run_dbt(["parse"], settings).returncode == 0
+        assert run_dbt(["parse"], settings).returncode == 0
+
+    assert len(tries) == 1
+    assert warm.starter_pid is None
+    assert warm.last_pid is None
+    warnings = [r.getMessage() for r in caplog.records if r.name == "social_leadership.dbt_warm"]
+    assert len(warnings) == 1
+    assert "ModuleNotFoundError: no dbt here" in warnings[0]
 
 
 def test_dbt_starts_cold_when_the_setting_is_off_or_dbt_is_another_program(
@@ -169,6 +242,7 @@ def _wait_gone(pid: int, seconds: float = 20) -> bool:
     return False
 
 
+@pytest.mark.timeout(180)  # ENDLESS runs on should the code under test break
 def test_an_interrupted_wait_ends_the_dbt_command_it_waited_for(
     warm: WarmDbt, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -201,6 +275,7 @@ def test_an_interrupted_wait_ends_the_dbt_command_it_waited_for(
     assert warm.starter_pid not in (None, first_starter)
 
 
+@pytest.mark.timeout(180)  # ENDLESS runs on should the code under test break
 def test_a_starter_lost_while_dbt_runs_fails_the_command_and_ends_dbt(
     warm: WarmDbt, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -218,3 +293,31 @@ def test_a_starter_lost_while_dbt_runs_fails_the_command_and_ends_dbt(
     assert _wait_gone(warm.last_pid), "dbt still runs without its starter"
     assert run_dbt(["parse"], settings).returncode == 0
     assert warm.starter_pid not in (None, starter)
+
+
+def test_a_wait_interrupted_before_dbt_started_leaves_the_next_commands_their_own_replies(
+    warm: WarmDbt, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # The first command of a process waits about a second for its starter to import dbt:
+    # a task's timeout (a signal whose handler raises) may come then.
+    settings = settings_for_data_dir(monkeypatch, tmp_path / "data")
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise _Interrupted
+
+    previous = signal.signal(signal.SIGUSR1, interrupt)
+    main = threading.main_thread().ident
+    timer = threading.Timer(0.05, signal.pthread_kill, (main, signal.SIGUSR1))
+    try:
+        timer.start()
+        with pytest.raises(_Interrupted):
+            run_dbt(["parse"], settings)
+    finally:
+        timer.join(timeout=30)
+        signal.signal(signal.SIGUSR1, previous)
+
+    for _ in range(2):
+        listed = run_dbt(["ls", "--resource-type", "seed", "--log-format", "json"], settings)
+        assert listed.returncode == 0
+        assert _dbt_pids(listed.output_tail) == {warm.last_pid}
+        assert '"social_leadership.countries"' in listed.output_tail

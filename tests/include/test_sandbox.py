@@ -120,7 +120,10 @@ def test_bluesky_batch_limit_and_unknown_actors(sandbox: SandboxServer) -> None:
 
 @pytest.mark.parametrize(
     "actor",
-    ["a.bsky.social,b.bsky.social", "not a handle", "@a.bsky.social", "bsky.social.", "x"],
+    [
+        *("a.bsky.social,b.bsky.social", "not a handle", "@a.bsky.social", "bsky.social."),
+        *("x", "a.bsky.social\n", f"{'a' * 63}.{'b' * 63}.{'c' * 63}.{'d' * 63}.social"),
+    ],
 )
 def test_bluesky_refuses_the_request_for_an_actor_that_is_no_handle_or_did(
     sandbox: SandboxServer, actor: str

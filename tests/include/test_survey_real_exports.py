@@ -17,6 +17,7 @@ from openpyxl import Workbook
 from survey_microdata import KEY, sidecar
 
 from social_leadership.surveys import ingest_folder
+from social_leadership.surveys.microdata.staged import UNICODE_SPACES
 from social_leadership.warehouse import ensure_schema
 
 HEADER = "Quelle;Jahr;Land;Frage;Anteil in %;Befragte"
@@ -595,3 +596,7 @@ def test_more_usual_names_of_the_wave_and_the_country_are_understood(con, landin
 
     assert _ingest(con, landing)["names.csv"].status == "loaded"
     assert [(row[0], row[1]) for row in _results(con)] == [("DE", 2019)]
+
+
+def test_the_white_space_trimmed_around_a_respondent_cell_is_all_of_unicodes():
+    assert set(UNICODE_SPACES) == {chr(c) for c in range(0x110000) if chr(c).isspace()}

@@ -57,9 +57,9 @@ X_USERNAME = re.compile(r"^[A-Za-z0-9_]{1,15}$")
 # name whose last label starts with a letter) or a DID. Anything else, two actors joined
 # by a comma among them, is a 400 for the whole request.
 BLUESKY_ACTOR = re.compile(
-    r"^(?:(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)+"
+    r"(?:(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)+"
     r"[a-zA-Z](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?"
-    r"|did:[a-z]+:[a-zA-Z0-9._:%-]*[a-zA-Z0-9._-])$"
+    r"|did:[a-z]+:[a-zA-Z0-9._:%-]{0,2040}[a-zA-Z0-9._-])"
 )
 X_NOT_FOUND = "https://api.twitter.com/2/problems/resource-not-found"
 X_INVALID_REQUEST = "https://api.twitter.com/2/problems/invalid-request"
@@ -1048,7 +1048,8 @@ class SandboxServer:
                 },
             )
         for index, actor in enumerate(actors):
-            if len(actor) > 253 or not BLUESKY_ACTOR.match(actor):
+            handle_too_long = not actor.startswith("did:") and len(actor) > 253
+            if handle_too_long or not BLUESKY_ACTOR.fullmatch(actor):
                 return Reply(
                     400,
                     {
