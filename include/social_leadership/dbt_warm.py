@@ -15,7 +15,7 @@ Each command is still a process of its own, forked from a process that never ran
 state of one command (adapters, logging, the DuckDB connection, the parsed project) reaches
 the next, and a crash ends only that command. The starter runs no Python thread but its
 main one (DuckDB's import starts one idle native thread for its default connection, which
-dbt never uses: dbt-duckdb opens its own database), serves one command at a time, ignores
+dbt never uses: dbt-duckdb opens its own database), serves one command at a time, blocks
 the interrupts sent to its process group (the command they are meant for gets them, and
 its status says so) and exits when its parent closes its input or ends. On Linux a
 command dies with its starter.
@@ -58,9 +58,10 @@ PRELOADED = (
     "agate",
 )
 # The signals a terminal (Ctrl-C) or Airflow (a task's timeout, a killed task: SIGINT, then
-# SIGTERM, to the task's process group) sends: the starter ignores them, its children
-# take them as a dbt process does.
-_INTERRUPTS = (signal.SIGINT, signal.SIGTERM)
+# SIGTERM, to the task's process group) sends: the starter blocks them; a child, forked
+# with them blocked, unblocks them once it is the dbt command (one sent in between waits
+# for it), and takes them as a dbt process does, with the handlers the starter was given.
+_INTERRUPTS = {signal.SIGINT, signal.SIGTERM}
 _PR_SET_PDEATHSIG = 1
 
 
@@ -82,7 +83,7 @@ def _die_with_starter(starter: int) -> None:
     import ctypes
 
     with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     if os.getppid() != starter:
         os._exit(1)
 
@@ -92,8 +93,6 @@ def _run_child(request: dict[str, Any], starter: int) -> None:
     code = 1
     interrupted = False
     try:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
         _die_with_starter(starter)
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)
@@ -108,6 +107,7 @@ def _run_child(request: dict[str, Any], starter: int) -> None:
         sys.argv = list(request["argv"])
         from dbt.cli.main import cli
 
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _INTERRUPTS)
         try:
             cli()
             code = 0
@@ -138,8 +138,7 @@ def serve(requests: IO[bytes], replies: IO[bytes]) -> None:
     """The starter's loop: import dbt, then run each requested command in a forked child."""
     import importlib
 
-    for number in _INTERRUPTS:
-        signal.signal(number, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_BLOCK, _INTERRUPTS)
     for name in PRELOADED:
         importlib.import_module(name)
 
@@ -196,14 +195,19 @@ class WarmDbt:
         self._served = 0
         # Its own errors (a failed import) go to a file, read should it end before serving.
         self._errors = tempfile.TemporaryFile()  # noqa: SIM115 - kept open with the starter
-        self._process = subprocess.Popen(
-            self._starter_command(),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self._errors,
-            env=_starter_env(),
-            close_fds=True,
-        )
+        try:
+            self._process = subprocess.Popen(
+                self._starter_command(),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=self._errors,
+                env=_starter_env(),
+                close_fds=True,
+            )
+        except BaseException:
+            self._errors.close()
+            self._errors = None
+            raise
         return self._process
 
     def run(
@@ -245,7 +249,10 @@ class WarmDbt:
         before it goes on, so the next command never reads this one's replies."""
         pid = None
         try:
-            process = self._started()
+            try:
+                process = self._started()
+            except OSError:  # no process to be had (too many open files, say): start cold
+                return None, ""
             assert process.stdin is not None
             assert process.stdout is not None
             try:
@@ -272,13 +279,16 @@ class WarmDbt:
             raise
 
     def _lost_before_serving(self) -> None:
-        """The starter ended before it forked this command: a starter that never served one
-        cannot (dbt or this module not importable): this process starts dbt cold from now
-        on, saying why once."""
+        """The starter ended before it forked this command. One that exited with an error
+        before it served any cannot serve (dbt or this module not importable): this process
+        starts dbt cold from now on, saying why once."""
         never_served = self._served == 0
         errors = self._errors_text()
+        process = self._process
         self._abort(None)
-        if never_served:
+        # Exited with an error of its own (dbt not importable), not killed (a signal, the
+        # machine out of memory): a new starter would fail the same way.
+        if never_served and process is not None and (process.returncode or 0) > 0:
             self._broken = errors.strip().splitlines()[-1] if errors.strip() else "no output"
             log.warning(
                 "dbt cannot be started warm in this process (its starter ended: %s); "
@@ -300,23 +310,25 @@ class WarmDbt:
         if pid is not None and not sys.platform.startswith("linux"):
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
-        process = self._process
-        if process is not None and self._owner == os.getpid():
-            with contextlib.suppress(OSError):
-                process.kill()
-        self.stop()
+        self._end(kill=True)
 
     def stop(self) -> None:
         """End this process's starter (it exits once its input closes); in a forked copy of
         this process, only close the copies of its parent's starter's pipes."""
+        self._end(kill=False)
+
+    def _end(self, *, kill: bool) -> None:
+        # Detached first: whatever interrupts the rest, no later command talks to it.
         process, self._process = self._process, None
-        if process is None:
-            return
-        for pipe in (process.stdin, process.stdout, self._errors):
+        errors, self._errors = self._errors, None
+        if process is not None and self._owner == os.getpid() and kill:
+            with contextlib.suppress(OSError):
+                process.kill()
+        for pipe in (process and process.stdin, process and process.stdout, errors):
             with contextlib.suppress(OSError):
                 if pipe is not None:
                     pipe.close()
-        if self._owner != os.getpid():
+        if process is None or self._owner != os.getpid():
             return
         try:
             process.wait(timeout=5)

@@ -19,6 +19,7 @@ from conftest import settings_for_data_dir
 from social_leadership import dbt_runner
 from social_leadership.dbt_runner import DbtError, run_dbt
 from social_leadership.dbt_warm import WarmDbt
+from social_leadership.settings import Settings
 
 pytestmark = pytest.mark.dbt
 
@@ -26,10 +27,30 @@ pytestmark = pytest.mark.dbt
 @pytest.fixture
 def warm(monkeypatch: pytest.MonkeyPatch) -> WarmDbt:
     """A starter of the test's own, stopped after it."""
+    monkeypatch.setenv("SLW_DBT_WARM_START", "1")
     starter = WarmDbt()
     monkeypatch.setattr(dbt_runner, "WARM", starter)
     yield starter
     starter._abort(None)  # a command left running (a failed test) ends with its starter
+
+
+@dataclasses.dataclass(frozen=True)
+class Served:
+    """A data folder's settings and the starter that served its first command."""
+
+    settings: Settings
+    starter: int
+    first_pid: int
+
+
+@pytest.fixture
+def served(warm: WarmDbt, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Served:
+    """One command run warm (a parse): its starter and its process id."""
+    settings = settings_for_data_dir(monkeypatch, tmp_path / "data")
+    run_dbt(["parse"], settings)
+    assert warm.starter_pid is not None
+    assert warm.last_pid is not None
+    return Served(settings, warm.starter_pid, warm.last_pid)
 
 
 def _dbt_pids(output_tail: str) -> set[int]:
@@ -110,14 +131,11 @@ def test_a_commands_environment_never_reaches_the_next_command(
 
 @pytest.mark.timeout(180)  # ENDLESS runs on should the code under test break
 def test_a_signal_meant_for_dbt_ends_dbt_alone_with_dbts_status(
-    warm: WarmDbt, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    warm: WarmDbt, served: Served
 ) -> None:
     # Airflow ends a task by signalling its whole process group, the starter included:
     # the starter stays, the command ends as a dbt process ends (-15: SIGTERM).
-    settings = settings_for_data_dir(monkeypatch, tmp_path / "data")
-    run_dbt(["parse"], settings)
-    starter, first_pid = warm.starter_pid, warm.last_pid
-    assert starter is not None
+    settings, starter, first_pid = served.settings, served.starter, served.first_pid
     os.kill(starter, signal.SIGINT)
     os.kill(starter, signal.SIGTERM)
 
@@ -126,10 +144,8 @@ def test_a_signal_meant_for_dbt_ends_dbt_alone_with_dbts_status(
         os.kill(starter, signal.SIGTERM)
         os.kill(pid, signal.SIGTERM)
 
-    sender = _when_started(warm, first_pid, terminate)
-    with pytest.raises(DbtError) as ended:
+    with _WhenStarted(warm, first_pid, terminate), pytest.raises(DbtError) as ended:
         run_dbt(ENDLESS, settings)
-    sender.join(timeout=30)
 
     assert ended.value.result.returncode == -signal.SIGTERM
     assert "outcome is unknown" not in str(ended.value)
@@ -184,13 +200,10 @@ def test_dbt_starts_cold_when_the_setting_is_off_or_dbt_is_another_program(
     assert warm.last_pid is None
 
 
-def test_a_busy_or_lost_starter_leaves_the_command_to_a_cold_start(
-    warm: WarmDbt, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+def test_a_busy_starter_leaves_the_command_to_a_cold_start_and_a_lost_one_is_replaced(
+    warm: WarmDbt, served: Served
 ) -> None:
-    settings = settings_for_data_dir(monkeypatch, tmp_path / "data")
-    run_dbt(["parse"], settings)
-    starter, forked = warm.starter_pid, warm.last_pid
-    assert starter is not None
+    settings, starter, forked = served.settings, served.starter, served.first_pid
 
     # Busy with another thread's command: this one starts as a new dbt process.
     with warm._lock:
@@ -212,31 +225,52 @@ class _Interrupted(Exception):
     pass
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    """A signal handler that raises, as a task's timeout does."""
+    raise _Interrupted
+
+
 # A dbt command that runs for many minutes (a sum over 10^12 rows): ended only by a kill,
 # so a test seeing it gone within seconds saw it killed.
 ENDLESS = ["show", "--inline", "select sum(range) as s from range(1000000000000)"]
 
 
-def _when_started(warm: WarmDbt, before: int | None, then) -> threading.Thread:
-    """A thread calling ``then(pid)`` once a command other than ``before`` runs warm."""
+class _WhenStarted:
+    """While in its ``with`` block, calls ``then(pid)`` once a command other than
+    ``before`` runs warm; never after the block, nor when no such command came."""
 
-    def wait() -> None:
-        deadline = time.monotonic() + 60
-        while warm.last_pid == before and time.monotonic() < deadline:
-            time.sleep(0.01)
-        then(warm.last_pid)
+    def __init__(self, warm: WarmDbt, before: int | None, then) -> None:
+        self._done = threading.Event()
 
-    thread = threading.Thread(target=wait, daemon=True)
-    thread.start()
-    return thread
+        def wait() -> None:
+            deadline = time.monotonic() + 60
+            while warm.last_pid == before and time.monotonic() < deadline:
+                if self._done.wait(0.01):
+                    return
+            if warm.last_pid != before and not self._done.is_set():
+                then(warm.last_pid)
+
+        self._thread = threading.Thread(target=wait, daemon=True)
+
+    def __enter__(self) -> _WhenStarted:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join(timeout=30)
 
 
 def _wait_gone(pid: int, seconds: float = 20) -> bool:
+    """Whether the process ends within ``seconds``: no such process, or a zombie (ended,
+    not yet reaped by whoever adopted it)."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except FileNotFoundError:
+            return True
+        if stat.rsplit(")", 1)[1].split()[0] == "Z":
             return True
         time.sleep(0.05)
     return False
@@ -244,26 +278,20 @@ def _wait_gone(pid: int, seconds: float = 20) -> bool:
 
 @pytest.mark.timeout(180)  # ENDLESS runs on should the code under test break
 def test_an_interrupted_wait_ends_the_dbt_command_it_waited_for(
-    warm: WarmDbt, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    warm: WarmDbt, served: Served
 ) -> None:
-    settings = settings_for_data_dir(monkeypatch, tmp_path / "data")
-    run_dbt(["parse"], settings)
-    first_starter, first_pid = warm.starter_pid, warm.last_pid
-
-    def interrupt(signum: int, frame: object) -> None:
-        raise _Interrupted
+    settings, first_starter, first_pid = served.settings, served.starter, served.first_pid
 
     # As a task's timeout or Ctrl-C interrupts it: once the next command runs, a signal
     # whose handler raises reaches the waiting thread.
-    previous = signal.signal(signal.SIGUSR1, interrupt)
+    previous = signal.signal(signal.SIGUSR1, _interrupt)
     main = threading.main_thread().ident
 
-    sender = _when_started(warm, first_pid, lambda _: signal.pthread_kill(main, signal.SIGUSR1))
+    interrupt_main = lambda _: signal.pthread_kill(main, signal.SIGUSR1)  # noqa: E731
     try:
-        with pytest.raises(_Interrupted):
+        with _WhenStarted(warm, first_pid, interrupt_main), pytest.raises(_Interrupted):
             run_dbt(ENDLESS, settings)
     finally:
-        sender.join(timeout=30)
         signal.signal(signal.SIGUSR1, previous)
 
     interrupted = warm.last_pid
@@ -277,17 +305,13 @@ def test_an_interrupted_wait_ends_the_dbt_command_it_waited_for(
 
 @pytest.mark.timeout(180)  # ENDLESS runs on should the code under test break
 def test_a_starter_lost_while_dbt_runs_fails_the_command_and_ends_dbt(
-    warm: WarmDbt, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    warm: WarmDbt, served: Served
 ) -> None:
-    settings = settings_for_data_dir(monkeypatch, tmp_path / "data")
-    run_dbt(["parse"], settings)
-    starter, first_pid = warm.starter_pid, warm.last_pid
-    assert starter is not None
+    settings, starter, first_pid = served.settings, served.starter, served.first_pid
 
-    killer = _when_started(warm, first_pid, lambda _: os.kill(starter, signal.SIGKILL))
-    with pytest.raises(DbtError) as failed:
+    kill_starter = lambda _: os.kill(starter, signal.SIGKILL)  # noqa: E731
+    with _WhenStarted(warm, first_pid, kill_starter), pytest.raises(DbtError) as failed:
         run_dbt(ENDLESS, settings)
-    killer.join(timeout=30)
 
     assert f"the process that started dbt (pid {starter}) ended" in str(failed.value)
     assert _wait_gone(warm.last_pid), "dbt still runs without its starter"
@@ -302,18 +326,24 @@ def test_a_wait_interrupted_before_dbt_started_leaves_the_next_commands_their_ow
     # a task's timeout (a signal whose handler raises) may come then.
     settings = settings_for_data_dir(monkeypatch, tmp_path / "data")
 
-    def interrupt(signum: int, frame: object) -> None:
-        raise _Interrupted
-
-    previous = signal.signal(signal.SIGUSR1, interrupt)
+    previous = signal.signal(signal.SIGUSR1, _interrupt)
     main = threading.main_thread().ident
-    timer = threading.Timer(0.05, signal.pthread_kill, (main, signal.SIGUSR1))
+    done = threading.Event()
+
+    def interrupt_while_the_starter_imports() -> None:
+        while warm.starter_pid is None and not done.wait(0.005):
+            pass
+        if not done.is_set():  # the starter started and imports dbt: about a second
+            signal.pthread_kill(main, signal.SIGUSR1)
+
+    sender = threading.Thread(target=interrupt_while_the_starter_imports, daemon=True)
     try:
-        timer.start()
+        sender.start()
         with pytest.raises(_Interrupted):
             run_dbt(["parse"], settings)
     finally:
-        timer.join(timeout=30)
+        done.set()
+        sender.join(timeout=30)
         signal.signal(signal.SIGUSR1, previous)
 
     for _ in range(2):
