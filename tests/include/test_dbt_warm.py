@@ -4,6 +4,7 @@ start whenever the starter is off, busy, replaced or gone; an interrupted wait e
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -11,6 +12,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -139,12 +141,13 @@ def test_a_signal_meant_for_dbt_ends_dbt_alone_with_dbts_status(
     os.kill(starter, signal.SIGINT)
     os.kill(starter, signal.SIGTERM)
 
-    def terminate(pid: int | None) -> None:
-        assert pid is not None
+    def terminate() -> None:
+        assert warm.last_pid is not None
         os.kill(starter, signal.SIGTERM)
-        os.kill(pid, signal.SIGTERM)
+        os.kill(warm.last_pid, signal.SIGTERM)
 
-    with _WhenStarted(warm, first_pid, terminate), pytest.raises(DbtError) as ended:
+    started = _Once(lambda: warm.last_pid != first_pid, terminate)
+    with started, pytest.raises(DbtError) as ended:
         run_dbt(ENDLESS, settings)
 
     assert ended.value.result.returncode == -signal.SIGTERM
@@ -235,30 +238,42 @@ def _interrupt(signum: int, frame: object) -> None:
 ENDLESS = ["show", "--inline", "select sum(range) as s from range(1000000000000)"]
 
 
-class _WhenStarted:
-    """While in its ``with`` block, calls ``then(pid)`` once a command other than
-    ``before`` runs warm; never after the block, nor when no such command came."""
+class _Once:
+    """While in its ``with`` block, calls ``then()`` once ``ready()`` holds (polled for up
+    to 60 s); never after the block, nor when it never held."""
 
-    def __init__(self, warm: WarmDbt, before: int | None, then) -> None:
+    def __init__(self, ready: Callable[[], bool], then: Callable[[], object]) -> None:
         self._done = threading.Event()
 
         def wait() -> None:
             deadline = time.monotonic() + 60
-            while warm.last_pid == before and time.monotonic() < deadline:
-                if self._done.wait(0.01):
+            while not ready() and time.monotonic() < deadline:
+                if self._done.wait(0.005):
                     return
-            if warm.last_pid != before and not self._done.is_set():
-                then(warm.last_pid)
+            if ready() and not self._done.is_set():
+                then()
 
         self._thread = threading.Thread(target=wait, daemon=True)
 
-    def __enter__(self) -> _WhenStarted:
+    def __enter__(self) -> _Once:
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._done.set()
         self._thread.join(timeout=30)
+
+
+@contextlib.contextmanager
+def _interruptible_main() -> Iterator[Callable[[], None]]:
+    """For the block, SIGUSR1 raises :class:`_Interrupted` in the main thread, as a task's
+    timeout does; yields what sends it."""
+    previous = signal.signal(signal.SIGUSR1, _interrupt)
+    main = threading.main_thread().ident
+    try:
+        yield lambda: signal.pthread_kill(main, signal.SIGUSR1)
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
 
 
 def _wait_gone(pid: int, seconds: float = 20) -> bool:
@@ -284,15 +299,12 @@ def test_an_interrupted_wait_ends_the_dbt_command_it_waited_for(
 
     # As a task's timeout or Ctrl-C interrupts it: once the next command runs, a signal
     # whose handler raises reaches the waiting thread.
-    previous = signal.signal(signal.SIGUSR1, _interrupt)
-    main = threading.main_thread().ident
-
-    interrupt_main = lambda _: signal.pthread_kill(main, signal.SIGUSR1)  # noqa: E731
-    try:
-        with _WhenStarted(warm, first_pid, interrupt_main), pytest.raises(_Interrupted):
-            run_dbt(ENDLESS, settings)
-    finally:
-        signal.signal(signal.SIGUSR1, previous)
+    with (
+        _interruptible_main() as interrupt,
+        _Once(lambda: warm.last_pid != first_pid, interrupt),
+        pytest.raises(_Interrupted),
+    ):
+        run_dbt(ENDLESS, settings)
 
     interrupted = warm.last_pid
     assert interrupted not in (None, first_pid)
@@ -309,8 +321,10 @@ def test_a_starter_lost_while_dbt_runs_fails_the_command_and_ends_dbt(
 ) -> None:
     settings, starter, first_pid = served.settings, served.starter, served.first_pid
 
-    kill_starter = lambda _: os.kill(starter, signal.SIGKILL)  # noqa: E731
-    with _WhenStarted(warm, first_pid, kill_starter), pytest.raises(DbtError) as failed:
+    kill_starter = _Once(
+        lambda: warm.last_pid != first_pid, lambda: os.kill(starter, signal.SIGKILL)
+    )
+    with kill_starter, pytest.raises(DbtError) as failed:
         run_dbt(ENDLESS, settings)
 
     assert f"the process that started dbt (pid {starter}) ended" in str(failed.value)
@@ -326,25 +340,13 @@ def test_a_wait_interrupted_before_dbt_started_leaves_the_next_commands_their_ow
     # a task's timeout (a signal whose handler raises) may come then.
     settings = settings_for_data_dir(monkeypatch, tmp_path / "data")
 
-    previous = signal.signal(signal.SIGUSR1, _interrupt)
-    main = threading.main_thread().ident
-    done = threading.Event()
-
-    def interrupt_while_the_starter_imports() -> None:
-        while warm.starter_pid is None and not done.wait(0.005):
-            pass
-        if not done.is_set():  # the starter started and imports dbt: about a second
-            signal.pthread_kill(main, signal.SIGUSR1)
-
-    sender = threading.Thread(target=interrupt_while_the_starter_imports, daemon=True)
-    try:
-        sender.start()
-        with pytest.raises(_Interrupted):
-            run_dbt(["parse"], settings)
-    finally:
-        done.set()
-        sender.join(timeout=30)
-        signal.signal(signal.SIGUSR1, previous)
+    # Once the starter runs: it imports dbt for about a second before it answers.
+    with (
+        _interruptible_main() as interrupt,
+        _Once(lambda: warm.starter_pid is not None, interrupt),
+        pytest.raises(_Interrupted),
+    ):
+        run_dbt(["parse"], settings)
 
     for _ in range(2):
         listed = run_dbt(["ls", "--resource-type", "seed", "--log-format", "json"], settings)
