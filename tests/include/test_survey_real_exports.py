@@ -251,6 +251,12 @@ def test_headers_with_a_count_mark_and_usual_names_are_recognised(con, landing):
         ("China (Mainland)", "CN"),
         ("Ireland, Republic of", "IE"),
         ("Deutschland (DE)", "DE"),
+        ("Weltdurchschnitt", "global"),
+        ("S. Korea", "KR"),
+        ("S. Africa", "ZA"),
+        ("Korea, Süd", "KR"),
+        ("Rep. Korea", "KR"),
+        ("KSA", "SA"),
     ],
 )
 def test_labels_of_global_averages_and_inverted_country_names_are_understood(
@@ -600,3 +606,72 @@ def test_more_usual_names_of_the_wave_and_the_country_are_understood(con, landin
 
 def test_the_white_space_trimmed_around_a_respondent_cell_is_all_of_unicodes():
     assert set(UNICODE_SPACES) == {chr(c) for c in range(0x110000) if chr(c).isspace()}
+
+
+def test_missing_marks_in_the_sample_size_and_margin_columns_read_as_unknown(con, landing):
+    _write(
+        landing / "marks.csv",
+        [
+            "Quelle;Jahr;Land;Frage;Anteil in %;Befragte;Fehlermarge",
+            "Edelman;2019;DE;Q;76;n.a.;±2,9",
+            "Edelman;2019;FR;Q;70;-;k.A.",
+            "Edelman;2019;IT;Q;68;k.A.;n/a",
+            "Edelman;2019;ES;Q;66;#NV;NaN",
+        ],
+        encoding="cp1252",
+    )
+
+    assert _ingest(con, landing)["marks.csv"].status == "loaded"
+    assert _results(con) == [
+        ("DE", 2019, "share_pct", 76.0, None, 2.9),
+        ("ES", 2019, "share_pct", 66.0, None, None),
+        ("FR", 2019, "share_pct", 70.0, None, None),
+        ("IT", 2019, "share_pct", 68.0, None, None),
+    ]
+
+
+def test_rows_whose_figure_is_marked_missing_are_skipped_and_the_others_load(con, landing, caplog):
+    _write(
+        landing / "not_asked.csv",
+        [
+            HEADER,
+            "Edelman;2019;DE;Q;76;1150",
+            "Edelman;2019;FR;Q;n.a.;1000",
+            "Edelman;2019;IT;Q;-;1000",
+        ],
+    )
+
+    with caplog.at_level("WARNING"):
+        outcome = _ingest(con, landing)["not_asked.csv"]
+
+    assert outcome.status == "loaded"
+    assert _results(con) == [("DE", 2019, "share_pct", 76.0, 1150, None)]
+    assert "not_asked.csv: row 3, row 4 have no figure ('-', 'n.a.') and were skipped" in (
+        caplog.text
+    )
+
+
+def test_a_file_whose_every_figure_is_marked_missing_is_refused_saying_so(con, landing):
+    _write(landing / "none.csv", [HEADER, "Edelman;2019;DE;Q;n.a.;1150", "Edelman;2019;FR;Q;-;"])
+
+    reasons = _reasons(_ingest(con, landing)["none.csv"])
+
+    assert reasons == [(2, "*", "no row has a figure: Anteil in % (value) marks each missing")]
+    assert _results(con) == []
+
+
+@pytest.mark.parametrize("figure", ["inf", "-Infinity", "1e999"])
+def test_a_figure_that_is_not_finite_is_refused_naming_its_row_and_column(con, landing, figure):
+    _write(
+        landing / "index.csv",
+        [
+            "Quelle;Jahr;Land;Frage;Maß;Wert;Befragte",
+            "Edelman;2019;DE;Trust Index;index;44;1150",
+            f"Edelman;2019;FR;Trust Index;index;{figure};1000",
+        ],
+    )
+
+    reasons = _reasons(_ingest(con, landing)["index.csv"])
+
+    assert reasons == [(3, "Wert (value)", f"{figure!r} is not a number")]
+    assert _results(con) == []

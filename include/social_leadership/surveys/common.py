@@ -38,6 +38,7 @@ GLOBAL_SCOPES = {
     "total",
     "welt",
     "weltweit",
+    "weltdurchschnitt",
     "gesamt",
     "insgesamt",
     "alle länder",
@@ -50,11 +51,11 @@ GLOBAL_SCOPES = {
     "todos los países",
 }
 # Cells that mark an answer (or any number) as missing, compared in lower case: R's and
-# pandas' NA, Excel's #N/A, SPSS's and Stata's system-missing dot, a dash, German "keine
-# Angabe" (``k.A.``) and "weiß nicht", and their English, French and Spanish counterparts
-# (don't know, no answer). Read as empty cells are.
+# pandas' NA, Excel's #N/A (German Excel's #NV), SPSS's and Stata's system-missing dot, a
+# dash, German "keine Angabe" (``k.A.``) and "weiß nicht", and their English, French and
+# Spanish counterparts (don't know, no answer). Read as empty cells are.
 MISSING_MARKS = frozenset(
-    {"na", "n/a", "n.a.", "#n/a", "-", ".", "null", "nan", "k.a.", "k. a.", "keine angabe"}
+    {"na", "n/a", "n.a.", "#n/a", "#nv", "-", ".", "null", "nan", "k.a.", "k. a.", "keine angabe"}
     | {"weiß nicht", "weiss nicht", "keine antwort", "dont know", "no answer", "ne sait pas"}
     | {"ns/nc", "no sabe", "no contesta"}
     # Don't know with each apostrophe a keyboard or a word processor writes.

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -37,6 +38,7 @@ import pandas as pd
 from social_leadership.intake import RowIssue
 from social_leadership.reference import FOOTNOTE_MARKS, normalize_country
 from social_leadership.surveys.common import (
+    MISSING_MARKS,
     HeaderSearch,
     SurveyValidationError,
     TextTable,
@@ -293,7 +295,15 @@ def _number_text(text: str) -> str:
 def _number(text: str) -> float:
     """``76``, ``76.5``, ``76,5``, ``76 %``, ``76,5%``, ``1.234,5`` and ``1,234.5`` all read as
     numbers. A lone ``.`` or ``,`` is the decimal mark (``1,000`` is one); the same mark
-    between several groups of three digits, or a space between them, groups thousands."""
+    between several groups of three digits, or a space between them, groups thousands.
+    ``inf`` and ``nan``, which float() reads, are no figures: ValueError."""
+    number = _finite_or_not(text)
+    if not math.isfinite(number):
+        raise ValueError(text)
+    return number
+
+
+def _finite_or_not(text: str) -> float:
     cleaned = _number_text(text)
     grouped = _GROUPED_DECIMAL.fullmatch(cleaned)
     if grouped and grouped["sep"] != grouped["mark"]:
@@ -353,8 +363,10 @@ def _without_notes_below(
 
 
 def _optional(text: str, *, whole: bool) -> float | int | None:
+    """An optional figure (sample size, margin): None when the cell is empty or marks it
+    missing (``n.a.``, ``-``, ``k.A.``: :data:`MISSING_MARKS`)."""
     text = text.strip()
-    if not text:
+    if not text or text.lower() in MISSING_MARKS:
         return None
     if whole:
         return _whole(text)
@@ -689,6 +701,9 @@ def parse_published_table(
     required = [derived.get(column, column) for column in REQUIRED_COLUMNS]
     issues: list[RowIssue] = []
     records = []
+    # Rows whose figure is marked missing (``n.a.``, ``-``: a question not asked in a
+    # country, as dashboard exports mark it): nothing to load, so skipped and logged.
+    without_figure: list[tuple[int, str]] = []
     rows, notes = _without_notes_below(table.rows)
     if notes:
         log.info(
@@ -710,6 +725,9 @@ def parse_published_table(
             return declaration.constants.get(column, "")
 
         record: dict[str, Any] = {column: cell(column) for column in PUBLISHED_COLUMNS}
+        if record["value"].lower() in MISSING_MARKS:
+            without_figure.append((line_no, record["value"]))
+            continue
         for column, source in derived.items():
             record[column] = slug(record[source]) if record[source] else ""
         for column in dict.fromkeys(required):
@@ -753,8 +771,21 @@ def parse_published_table(
         record["question_text"] = record["question_text"] or record["question_id"]
         record["citation"] = record["citation"] or record["source_name"]
         records.append(record)
+    if without_figure:
+        one = len(without_figure) == 1
+        log.warning(
+            "%s: %s %s no figure (%s) and %s skipped",
+            name,
+            ", ".join(f"row {line_no}" for line_no, _ in without_figure),
+            "has" if one else "have",
+            ", ".join(sorted({repr(mark) for _, mark in without_figure})),
+            "was" if one else "were",
+        )
     if not records and not issues:
-        issues.append(RowIssue(name, table.header_row + 1, "*", "file has no data rows"))
+        reason = "file has no data rows"
+        if without_figure:
+            reason = f"no row has a figure: {label('value')} marks each missing"
+        issues.append(RowIssue(name, table.header_row + 1, "*", reason))
     if not issues and declaration.share_scale is None:
         issues += _proportion_issue(name, declaration, table, records, label("value"))
     if not issues:
