@@ -675,3 +675,27 @@ def test_a_figure_that_is_not_finite_is_refused_naming_its_row_and_column(con, l
 
     assert reasons == [(3, "Wert (value)", f"{figure!r} is not a number")]
     assert _results(con) == []
+
+
+@pytest.mark.parametrize("name", ["wave.xls", "wave.xlsm", "wave.tsv", "wave.txt", "wave.sav"])
+def test_survey_data_in_a_format_not_read_is_quarantined_saying_which_are(con, landing, name):
+    (landing / name).write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1 not read")
+    _write(landing / "figures.csv", [HEADER, "Edelman;2019;DE;Q;76;1150"])
+
+    outcomes = _ingest(con, landing)
+
+    [(row, column, reason)] = _reasons(outcomes[name])
+    assert (row, column) == (0, "*")
+    assert reason.startswith(f"{name!r} is in a format the survey intake does not read")
+    assert ".csv, .csv.gz" in reason
+    assert ".xlsx" in reason
+    assert not (landing / name).exists()
+    assert outcomes["figures.csv"].status == "loaded"
+
+
+@pytest.mark.parametrize("name", ["README.md", "Thumbs.db", "wave.csv.part", "~$wave.xlsx"])
+def test_files_that_are_no_survey_data_are_left_alone(con, landing, name):
+    (landing / name).write_bytes(b"kept")
+
+    assert _ingest(con, landing) == {}
+    assert (landing / name).read_bytes() == b"kept"

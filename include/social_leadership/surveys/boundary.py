@@ -5,8 +5,9 @@ with the file loaded or quarantined; only a fault of the warehouse (or of the ma
 raises, so Airflow retries that and nothing else:
 
 * :func:`landed_files` lists every entry with a survey file's name (a registered format's
-  suffix, :mod:`.formats`), symlinks and special files included, so nothing is passed over
-  in silence;
+  suffix, :mod:`.formats`), symlinks and special files included, and every one named as
+  survey data in a format the intake does not read (``.xls``, ``.tsv``: quarantined saying
+  which formats are read), so nothing is passed over in silence;
 * :func:`check_landed` follows a symlink only to a regular file inside the folder, and
   checks a sidecar the same way; a FIFO is never opened (reading one would block);
 * :func:`check_size` and :func:`check_contents` enforce the limits
@@ -26,7 +27,12 @@ from pathlib import Path
 
 from social_leadership.intake import RowIssue
 from social_leadership.surveys.common import SurveyValidationError, cannot_read, file_problem
-from social_leadership.surveys.formats import existing_sidecar, format_of, is_survey_name
+from social_leadership.surveys.formats import (
+    existing_sidecar,
+    format_of,
+    is_survey_name,
+    is_unread_data_name,
+)
 from social_leadership.surveys.limits import IntakeLimits
 
 # A declaration is a few hundred bytes; a megabyte is no declaration, and it is read whole.
@@ -39,13 +45,14 @@ def unreadable_reason(path: Path, exc: BaseException) -> str:
 
 
 def landed_files(folder: Path) -> list[Path]:
-    """Every entry named like a survey data file (not hidden, not a sidecar), sorted;
-    folders are left alone, but a symlink to one is listed (and rejected)."""
+    """Every entry named like a survey data file (not hidden, not a sidecar), of a format
+    the intake reads or not, sorted; folders are left alone, but a symlink to one is listed
+    (and rejected)."""
     if not folder.exists():
         return []
     found = []
     for entry in folder.iterdir():
-        if not is_survey_name(entry.name):
+        if not (is_survey_name(entry.name) or is_unread_data_name(entry.name)):
             continue
         try:
             if stat.S_ISDIR(entry.lstat().st_mode):

@@ -50,8 +50,10 @@ from social_leadership.surveys.common import (
 from social_leadership.surveys.formats import (
     existing_sidecar,
     format_of,
+    is_survey_name,
     read_sidecar,
     sidecar_path,
+    unread_format_reason,
 )
 from social_leadership.surveys.limits import IntakeLimits, applied
 from social_leadership.surveys.pseudonym import KeySource, PseudonymKey
@@ -294,6 +296,8 @@ def ingest_folder(
             outcomes.append(load_file(con, bundled, pseudonym_key=key, limits=limits))
     for path in landed_files(survey_dir):
         try:
+            if not is_survey_name(path.name):
+                raise file_problem(path.name, unread_format_reason(path.name))
             check_landed(path, survey_dir)
             outcomes.append(load_file(con, path, pseudonym_key=key, limits=limits))
             continue

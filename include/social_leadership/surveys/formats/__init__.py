@@ -105,11 +105,64 @@ def _matching(name: str) -> SurveyFormat | None:
 
 
 def is_survey_name(name: str) -> bool:
-    """Whether a file of this name is a survey data file (not hidden, not a sidecar)."""
+    """Whether a file of this name is a survey data file (not hidden, not a sidecar, not
+    the lock file an office program keeps beside a workbook it has open: ``~$wave.xlsx``)."""
     lowered = name.lower()
-    if lowered.startswith(".") or lowered.endswith(SIDECAR_SUFFIX):
+    if lowered.startswith((".", "~$")) or lowered.endswith(SIDECAR_SUFFIX):
         return False
     return _matching(name) is not None
+
+
+# Suffixes of data files the intake does not read but a user plausibly saves a survey
+# table or export as: Excel's binary and macro workbooks, OpenDocument, tab-separated and
+# Excel's "Unicode text", SPSS and Stata files, JSON, zip archives and compressed CSV of
+# another kind. Landed, such a file is quarantined saying which formats are read, not left
+# in the folder unread and unreported. Anything else (a README, an OS's Thumbs.db, a
+# download still in progress, ``.part``) is no arrival of the intake's and is left alone.
+UNREAD_DATA_SUFFIXES = (
+    ".xls",
+    ".xlsm",
+    ".xlsb",
+    ".ods",
+    ".tsv",
+    ".tab",
+    ".txt",
+    ".json",
+    ".jsonl",
+    ".ndjson",
+    ".sav",
+    ".zsav",
+    ".por",
+    ".dta",
+    ".rds",
+    ".zip",
+    ".csv.zip",
+    ".csv.bz2",
+    ".csv.xz",
+    ".csv.zst",
+    ".gz",
+    ".xml",
+    ".numbers",
+)
+
+
+def is_unread_data_name(name: str) -> bool:
+    """Whether a file of this name looks like survey data in a format the intake does not
+    read (:data:`UNREAD_DATA_SUFFIXES`): not hidden, not a sidecar, not a read format, not
+    an office program's lock file (``~$wave.xls``)."""
+    lowered = name.lower()
+    if lowered.startswith((".", "~$")) or lowered.endswith(SIDECAR_SUFFIX):
+        return False
+    return _matching(name) is None and lowered.endswith(UNREAD_DATA_SUFFIXES)
+
+
+def unread_format_reason(name: str) -> str:
+    """Why a file of an unread format was quarantined, and what to send instead."""
+    return (
+        f"{name!r} is in a format the survey intake does not read; it reads "
+        f"{', '.join(FORMATS)} (save the sheet as .xlsx or as CSV, and put it in the folder "
+        "again)"
+    )
 
 
 def format_of(path: Path) -> SurveyFormat:
