@@ -129,6 +129,33 @@ def merge_results(result: ExtractResult, more: ExtractResult) -> None:
         result.message = f"{result.message}; {more.message}" if result.message else more.message
 
 
+def merge_follow_up(
+    result: ExtractResult,
+    extract: Callable[[Sequence[str]], ExtractResult],
+    handles: Sequence[str],
+) -> None:
+    """Add to ``result`` what ``extract(handles)``, a further extraction of the same run
+    (the lookups of accounts a batch left out), fetched.
+
+    Its refusal is raised carrying ``result`` merged with what the follow-up read before
+    it (its ``partial``): the whole run's replies and requests, as :meth:`Connector.extract`
+    promises, so the batches already answered are landed and not asked for again.
+    """
+    try:
+        more = extract(handles)
+    except PlatformError as refusal:
+        read = refusal.partial
+        if read is None:
+            # Refused with nothing to tell of what it read: none of its handles counts as read.
+            read = ExtractResult(result.platform, deferred_handles=list(handles))
+            read.message = str(refusal)
+        merge_results(result, read)
+        result.refused = True
+        refusal.partial = result
+        raise
+    merge_results(result, more)
+
+
 def redact_url(url: str) -> str:
     """``url`` with credential-bearing query values replaced by ``REDACTED``."""
     parts = urlsplit(url)

@@ -10,8 +10,9 @@ The token (for instances in whitelist mode) belongs to one account on one instan
 ``{instance}`` it is sent only to the instances named in ``allowed_instances`` (the
 connection extra), and every other instance is asked anonymously. A fixed instance, chosen
 by the user in the URL, always gets it. An instance that refuses (a login it was not given,
-a redirect, another 4xx) leaves its own accounts unread (deferred) and the extraction
-``refused``, failed; the other instances' accounts are read all the same.
+a redirect, another 4xx) leaves those of its own accounts it had not answered yet unread
+(deferred) and the extraction ``refused``, failed; the other instances' accounts are read
+all the same.
 
 A Mastodon id is only known once an account has been looked up, so the first run looks
 every account up and later runs (given the ids found, see ``account_ids``) fetch 40 per
@@ -119,10 +120,14 @@ class MastodonConnector(base.Connector):
                     base.merge_results(result, self._extract_from_one_instance(members))
                 except base.PlatformError as refusal:
                     # Anyone's instance can be in the roster: its refusal (a login it was
-                    # not given, a redirect, a 4xx) leaves only its own accounts unread.
-                    unread = base.ExtractResult(self.platform, deferred_handles=list(members))
-                    unread.message, unread.refused = str(refusal), True
-                    base.merge_results(result, unread)
+                    # not given, a redirect, a 4xx) leaves only its own accounts unread, and
+                    # of those only the ones it had not answered yet (its ``partial``): the
+                    # replies before the refusal are landed and cost no request again.
+                    read = refusal.partial
+                    if read is None:
+                        read = base.ExtractResult(self.platform, deferred_handles=list(members))
+                    read.message, read.refused = str(refusal), True
+                    base.merge_results(result, read)
         finally:
             self.base_url = template
             self._send_token = False
@@ -139,7 +144,7 @@ class MastodonConnector(base.Connector):
                 # lookup per account would only be sent into the same limit.
                 result.deferred_handles.extend(retry)
             else:
-                base.merge_results(result, super().extract(retry))
+                base.merge_follow_up(result, super().extract, retry)
         return result
 
     def build_request(self, handles: Sequence[str]) -> httpx.Request:

@@ -93,7 +93,7 @@ class YouTubeConnector(base.Connector):
                 # handle would only be sent into the same wall.
                 result.deferred_handles.extend(retry)
             else:
-                base.merge_results(result, super().extract(retry))
+                base.merge_follow_up(result, super().extract, retry)
         return result
 
     def build_request(self, handles: Sequence[str]) -> httpx.Request:

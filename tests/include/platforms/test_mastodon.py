@@ -8,8 +8,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from social_leadership.demo.synthetic import synthetic_account_id
 from social_leadership.platforms import build_connector, connector_class
-from social_leadership.platforms.base import AccountStatus
+from social_leadership.platforms.base import AccountStatus, PlatformError, RawResponse
 from social_leadership.roster import Account, Executive, Roster
 from social_leadership.sandbox.server import SandboxServer
 
@@ -36,6 +37,11 @@ def extract(sandbox: SandboxServer, base_url: str, **options: object):
     result = connector.extract(HANDLES)
     parse = connector_class("mastodon").parse
     return {o.account_handle: o.status for r in result.responses for o in parse(r)}
+
+
+def statuses(responses: list[RawResponse]) -> dict[str, AccountStatus]:
+    parse = connector_class("mastodon").parse
+    return {o.account_handle: o.status for r in responses for o in parse(r)}
 
 
 def test_the_token_reaches_only_the_listed_instances(sandbox: SandboxServer) -> None:
@@ -118,3 +124,46 @@ def test_an_instance_that_refuses_leaves_the_other_instances_accounts_read() -> 
     assert "allowed_instances" in (result.message or "")
     assert "beta.example" in (result.message or "")
     assert "gamma.example" in (result.message or "")
+
+
+def test_a_refused_lookup_after_a_batch_keeps_what_the_batch_read(
+    sandbox: SandboxServer,
+) -> None:
+    handles = HANDLES[:3]
+    ids = {h: synthetic_account_id("mastodon", h) for h in handles}
+    ids[handles[1]] = "999999999"  # a stale id: the batch leaves it out, a lookup follows
+    sandbox.add_fault("slow", platform="mastodon", delay_seconds=0)  # the batch: answered
+    sandbox.add_fault("echo", platform="mastodon", status=403)  # the lookup: refused
+    connector = build_connector(
+        "mastodon", sandbox.base_url, TOKEN, None, sleep=lambda _: None, account_ids=ids
+    )
+
+    with pytest.raises(PlatformError, match="403") as refused:
+        connector.extract(handles)
+
+    # The refusal carries the whole run: the batch's accounts are landed, not asked again.
+    partial = refused.value.partial
+    assert partial is not None
+    assert statuses(partial.responses) == dict.fromkeys([handles[0], handles[2]], AccountStatus.OK)
+    assert partial.deferred_handles == [handles[1]]
+    assert partial.requests_sent == 2
+    assert partial.refused
+
+
+def test_an_instance_refusing_midway_keeps_the_accounts_it_answered(
+    sandbox: SandboxServer,
+) -> None:
+    sandbox.add_fault("slow", platform="mastodon", delay_seconds=0)  # ann's lookup: answered
+    sandbox.add_fault("echo", platform="mastodon", status=403)  # bob's, same instance: refused
+    connector = build_connector(
+        "mastodon", sandbox.base_url + "/mastodon/{instance}", None, None, sleep=lambda _: None
+    )
+
+    result = connector.extract(HANDLES)
+
+    read = [h for h in HANDLES if h != "bob@alpha.example"]
+    assert statuses(result.responses) == dict.fromkeys(read, AccountStatus.OK)
+    assert result.deferred_handles == ["bob@alpha.example"]
+    assert result.requests_sent == len(HANDLES)
+    assert result.refused
+    assert "403" in (result.message or "")

@@ -20,7 +20,7 @@ from social_leadership.platform_metrics import (
     load_platform_day,
 )
 from social_leadership.platforms import build_connector
-from social_leadership.platforms.base import AccountStatus, RawResponse
+from social_leadership.platforms.base import AccountStatus, PlatformError, RawResponse
 from social_leadership.platforms.youtube import CHANNELS_PATH, YouTubeConnector
 from social_leadership.roster import Account, Executive, Roster
 from social_leadership.sandbox.server import (
@@ -179,6 +179,31 @@ def test_a_handle_left_out_of_a_batch_waits_once_the_quota_is_spent(
         h for h in handles[:50] if h != handles[5]
     }
     assert handles[5] not in seen
+
+
+def test_a_refused_for_handle_lookup_keeps_what_the_batch_read(sandbox: SandboxServer) -> None:
+    handles = HANDLES[:3]
+    stale = {h: synthetic_channel_id(h) for h in handles} | {handles[1]: STALE_ID}
+    sandbox.add_fault("slow", platform="youtube", delay_seconds=0)  # the batch: answered
+    sandbox.add_fault("echo", platform="youtube", status=400)  # the forHandle: refused
+    connector = build_connector(
+        "youtube", sandbox.base_url, SANDBOX_YOUTUBE_KEY, sleep=lambda _: None, account_ids=stale
+    )
+
+    with pytest.raises(PlatformError, match="400") as refused:
+        connector.extract(handles)
+
+    # The refusal carries the whole run: the batch's channels are landed, not asked again.
+    partial = refused.value.partial
+    assert partial is not None
+    assert "forHandle" in queries(sandbox)[-1]
+    assert {h: status for h, (status, *_) in observed(partial.responses).items()} == {
+        handles[0]: AccountStatus.OK,
+        handles[2]: AccountStatus.OK,
+    }
+    assert partial.deferred_handles == [handles[1]]
+    assert partial.requests_sent == 2
+    assert partial.refused
 
 
 def test_handles_and_ids_in_one_batch_are_counted_under_their_own_handles(
