@@ -1,14 +1,16 @@
 """The sandbox answers as shared/reference/platform-apis.md says the real services do, for
 requests written from the reference rather than by our connectors: Graph's batch endpoint and
-throttle codes, LinkedIn's ``/rest`` headers, YouTube's ``part`` lists and filters, business
-discovery among other fields, and Mastodon's local ``acct``. Each test runs against the real
-loopback server."""
+throttle codes, LinkedIn's ``/rest`` headers, YouTube's ``part`` lists, filters and daily
+quota, business discovery among other fields, Mastodon's local ``acct``, routes and limits
+per instance, and the Bearer scheme in any case. Each test runs against the real loopback
+server."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -130,6 +132,27 @@ def test_youtube_id_and_for_handle_together_are_incompatible(client: httpx.Clien
     assert reply.json()["error"]["errors"][0]["reason"] == "invalidCriteria"
 
 
+def test_youtube_quota_resets_at_midnight_pacific_not_a_day_after_the_first_call() -> None:
+    pacific = ZoneInfo("America/Los_Angeles")
+    now = [datetime(2026, 3, 10, 23, 50, tzinfo=pacific).timestamp()]
+    with (
+        SandboxServer(
+            roster(), clock=lambda: NOW, limits={"youtube": (1, 86_400)}, rate_clock=lambda: now[0]
+        ) as server,
+        httpx.Client(base_url=server.base_url) as client,
+    ):
+        first = youtube(client, part="statistics", forHandle="@chan0")
+        now[0] = datetime(2026, 3, 10, 23, 55, tzinfo=pacific).timestamp()
+        spent = youtube(client, part="statistics", forHandle="@chan0")
+        now[0] = datetime(2026, 3, 11, 0, 5, tzinfo=pacific).timestamp()
+        next_day = youtube(client, part="statistics", forHandle="@chan0")
+
+    assert first.status_code == 200
+    assert spent.status_code == 403
+    assert spent.json()["error"]["errors"][0]["reason"] == "quotaExceeded"
+    assert next_day.status_code == 200
+
+
 # --- X ------------------------------------------------------------------------------------
 
 
@@ -138,6 +161,19 @@ def test_x_an_empty_username_in_the_list_is_an_invalid_request(client: httpx.Cli
 
     assert reply.status_code == 400
     assert reply.json()["type"] == "https://api.twitter.com/2/problems/invalid-request"
+
+
+@pytest.mark.parametrize("scheme", ["Bearer", "bearer", "BEARER"])
+def test_the_bearer_auth_scheme_is_case_insensitive(client: httpx.Client, scheme: str) -> None:
+    params = {"usernames": "user_a", "user.fields": "public_metrics"}
+
+    right = client.get(
+        X_PATH, params=params, headers={"Authorization": f"{scheme} {SANDBOX_TOKEN}"}
+    )
+    wrong = client.get(X_PATH, params=params, headers={"Authorization": f"{scheme} nope"})
+
+    assert right.status_code == 200
+    assert wrong.status_code == 401
 
 
 # --- Mastodon -----------------------------------------------------------------------------
@@ -164,6 +200,48 @@ def test_mastodon_a_remote_account_keeps_user_at_domain(client: httpx.Client) ->
 
     assert everywhere.json()["acct"] == "bob@fosstodon.org"
     assert elsewhere.json()["acct"] == "alice@mastodon.social"
+
+
+@pytest.mark.parametrize("instance", ["", "/mastodon/mastodon.social"])
+def test_mastodon_the_batch_takes_only_ids_and_the_lookup_only_handles(
+    client: httpx.Client, instance: str
+) -> None:
+    handle = "alice@mastodon.social"
+    account = client.get(instance + "/api/v1/accounts/lookup", params={"acct": handle}).json()
+
+    by_id = client.get(instance + "/api/v1/accounts", params={"id[]": account["id"]})
+    by_handle = client.get(instance + "/api/v1/accounts", params={"id[]": handle})
+    looked_up_by_id = client.get(
+        instance + "/api/v1/accounts/lookup", params={"acct": account["id"]}
+    )
+
+    assert [found["id"] for found in by_id.json()] == [account["id"]]
+    assert by_handle.status_code == 200
+    assert by_handle.json() == []
+    assert looked_up_by_id.status_code == 404
+    assert looked_up_by_id.json() == {"error": "Record not found"}
+
+
+def test_mastodon_each_instance_has_a_rate_limit_of_its_own() -> None:
+    def lookup(client: httpx.Client, instance: str, acct: str) -> httpx.Response:
+        return client.get(instance + "/api/v1/accounts/lookup", params={"acct": acct})
+
+    with (
+        SandboxServer(roster(), clock=lambda: NOW, limits={"mastodon": (1, 300)}) as server,
+        httpx.Client(base_url=server.base_url) as client,
+    ):
+        first = lookup(client, "/mastodon/mastodon.social", "alice")
+        spent = lookup(client, "/mastodon/mastodon.social", "alice")
+        other_instance = lookup(client, "/mastodon/fosstodon.org", "bob")
+        same_in_other_case = lookup(client, "/mastodon/Fosstodon.org", "bob")
+        no_instance = lookup(client, "", "bob@fosstodon.org")
+
+    assert first.status_code == 200
+    assert spent.status_code == 429
+    assert other_instance.status_code == 200
+    assert other_instance.headers["X-RateLimit-Remaining"] == "0"
+    assert same_in_other_case.status_code == 429
+    assert no_instance.status_code == 200
 
 
 # --- Facebook and Instagram ---------------------------------------------------------------

@@ -29,12 +29,13 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import MappingProxyType, TracebackType
 from typing import Any, Literal
 from urllib.parse import parse_qs, unquote, urlsplit
+from zoneinfo import ZoneInfo
 
 from social_leadership.demo.synthetic import (
     synthetic_account_id,
@@ -78,6 +79,8 @@ MASTODON_INSTANCE_PATH = re.compile(r"^/mastodon/([A-Za-z0-9.-]+)(/api/v1/accoun
 MASTODON_MAX_IDS = 40
 YOUTUBE_PATH = "/youtube/v3/channels"
 YOUTUBE_MAX_IDS = 50
+# YouTube's daily quota resets at midnight Pacific time, whenever it was first drawn on.
+YOUTUBE_QUOTA_ZONE = ZoneInfo("America/Los_Angeles")
 # The parts channels.list knows; the sandbox serves id, snippet and statistics, and a request
 # must ask for statistics (the counts are the point).
 YOUTUBE_PARTS = frozenset(
@@ -208,24 +211,39 @@ def _check_graph_throttle(throttle: tuple[int, int]) -> None:
 
 
 class Budget:
-    """A fixed window request budget, like the platforms' per-app limits."""
+    """A fixed window request budget, like the platforms' per-app limits.
 
-    def __init__(self, limit: int, window_seconds: int) -> None:
+    A window opens with the first request after the last one ended and lasts
+    ``window_seconds``; with ``resets``, it ends instead at ``resets(opened)`` (epoch
+    seconds), for a quota that resets at a set time of day whenever it was first drawn on.
+    """
+
+    def __init__(
+        self,
+        limit: int,
+        window_seconds: int,
+        resets: Callable[[float], float] | None = None,
+    ) -> None:
         self.limit = limit
         self.window_seconds = window_seconds
-        self.window_start: float | None = None
+        self.resets = resets
+        self.window_end: float | None = None
         self.used = 0
 
     def spend(self, now: float) -> tuple[bool, int, int]:
         """Count one request; returns (allowed, remaining, reset epoch seconds)."""
-        if self.window_start is None or now >= self.window_start + self.window_seconds:
-            self.window_start = now
+        if self.window_end is None or now >= self.window_end:
+            self.window_end = self.end_of_window_opened(now)
             self.used = 0
-        reset = int(self.window_start + self.window_seconds)
+        reset = int(self.window_end)
         if self.used >= self.limit:
             return False, 0, reset
         self.used += 1
         return True, self.limit - self.used, reset
+
+    def end_of_window_opened(self, now: float) -> float:
+        """When a window opened at ``now`` ends (epoch seconds)."""
+        return self.resets(now) if self.resets is not None else now + self.window_seconds
 
     def used_percent(self, remaining: int) -> int:
         return round(100 * (self.limit - remaining) / self.limit)
@@ -299,9 +317,12 @@ class SandboxRoute:
 
     ``matches(path, params)`` claims a request; ``answer(server, path, params, headers)``
     serves it (after the budget and the faults). ``budget`` is (requests, window seconds)
-    unless the server's ``limits`` say otherwise. ``rate_headers(server, budget,
-    remaining, reset)`` go on every answer and ``throttled(server, rate_headers, wait)``
-    is the reply once the budget is spent; ``server_error(status)`` is the body of a 5xx.
+    unless the server's ``limits`` say otherwise; with ``budget_resets(opened)`` a window
+    ends at that moment instead (epoch seconds), and ``budget_scope(path)`` names which of
+    the platform's budgets a request draws on (one per Mastodon instance).
+    ``rate_headers(server, budget, remaining, reset)`` go on every answer and
+    ``throttled(server, rate_headers, wait)`` is the reply once the budget is spent;
+    ``server_error(status)`` is the body of a 5xx.
     ``connection(server)`` holds the Airflow connection fields (``host``, ``password``,
     ``login``) that point the platform's connector at this sandbox, as the demo does.
     """
@@ -310,6 +331,8 @@ class SandboxRoute:
     matches: Callable[[str, Params], bool]
     answer: Callable[[SandboxServer, str, Params, Headers], Reply]
     budget: tuple[int, int] = (1000, 3600)
+    budget_resets: Callable[[float], float] | None = None
+    budget_scope: Callable[[str], str] = lambda path: ""
     rate_headers: RateHeaders = rate_limit_headers
     throttled: Callable[[SandboxServer, dict[str, str], float], Reply] = too_many_requests
     server_error: Callable[[int], Any] = server_error
@@ -426,7 +449,8 @@ class SandboxServer:
                     default_limit if limit is None else limit,
                     default_window if window is None else window,
                 )
-        self._budgets: dict[str, Budget] = {}
+        # (platform, budget scope) -> its budget.
+        self._budgets: dict[tuple[str, str], Budget] = {}
         self._lock = threading.Lock()
         self._httpd: _QuietHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -435,6 +459,9 @@ class SandboxServer:
         # platform -> lookup key (handle casefolded, or an id the platform also answers
         # to) -> (handle, display name)
         self._accounts: dict[str, dict[str, tuple[str, str]]] = {}
+        # Mastodon's id -> (handle, display name): its two routes take different keys, the
+        # batch ids only and the lookup handles only, so its ids are kept apart.
+        self._mastodon_ids: dict[str, tuple[str, str]] = {}
         self._bluesky: dict[str, tuple[str, str, str]] = {}  # key -> (handle, did, name)
         # A renamed Bluesky account keeps its counts: did -> the handle they are drawn for.
         self._counted_as: dict[str, str] = {}
@@ -448,9 +475,11 @@ class SandboxServer:
                 known[handle] = entry
             else:
                 known[handle.casefold()] = entry
-            if account.platform in ("mastodon", "facebook"):
+            if account.platform == "facebook":
                 # The id the sandbox returns for the account names it too.
                 known[synthetic_account_id(account.platform, handle)] = entry
+            if account.platform == "mastodon":
+                self._mastodon_ids[synthetic_account_id(account.platform, handle)] = entry
             if account.platform == "youtube":
                 # Channel ids are case-sensitive (handles are not): an exact key.
                 known[synthetic_channel_id(handle)] = entry
@@ -584,7 +613,7 @@ class SandboxServer:
         platform = route.platform
         now = self.rate_clock()
         with self._lock:
-            budget = self._budget(route)
+            budget = self._budget(route, route.budget_scope(path))
             fault = self._take_fault(platform)
             passes = fault is not None and fault.kind in ("slow", "truncated_json")
             allowed, remaining, reset = (
@@ -687,11 +716,13 @@ class SandboxServer:
             )
         return self.handle(path, query, headers)
 
-    def _budget(self, route: SandboxRoute) -> Budget:
-        budget = self._budgets.get(route.platform)
+    def _budget(self, route: SandboxRoute, scope: str = "") -> Budget:
+        """The platform's budget for ``scope`` (each scope has the whole limit to itself)."""
+        key = (route.platform, scope)
+        budget = self._budgets.get(key)
         if budget is None:
-            window = self._limits.get(route.platform, route.budget)
-            budget = self._budgets[route.platform] = Budget(*window)
+            limit, window = self._limits.get(route.platform, route.budget)
+            budget = self._budgets[key] = Budget(limit, window, route.budget_resets)
         return budget
 
     def _bearer_ok(self, headers: Headers, params: dict[str, list[str]]) -> bool:
@@ -700,17 +731,26 @@ class SandboxServer:
         return self._has_bearer(headers) or token == self.token
 
     def _has_bearer(self, headers: Headers) -> bool:
-        return headers.get("authorization", "") == f"Bearer {self.token}"
+        # The auth scheme is case-insensitive (RFC 7235), the token is not.
+        scheme, _, token = headers.get("authorization", "").partition(" ")
+        return scheme.casefold() == "bearer" and token == self.token
 
     def _mastodon(self, path: str, params: dict[str, list[str]], headers: Headers) -> Reply:
         if self.mastodon_requires_login and not self._has_bearer(headers):
             return Reply(401, {"error": "This API requires an authenticated user"})
         day = self.clock().date()
-        known = self._accounts.get("mastodon", {})
         instance_path = MASTODON_INSTANCE_PATH.match(path)
         if instance_path:
-            instance = instance_path.group(1).casefold()
             path = instance_path.group(2)
+        # The lookup takes an acct (a handle), the batch ids: a handle is no account's id,
+        # and an id no acct.
+        known = (
+            self._accounts.get("mastodon", {})
+            if path == MASTODON_LOOKUP_PATH
+            else self._mastodon_ids
+        )
+        if instance_path:
+            instance = instance_path.group(1).casefold()
             known = {
                 key: entry
                 for key, entry in known.items()
@@ -996,10 +1036,10 @@ class SandboxServer:
     def _current_rate_headers(
         self, route: SandboxRoute, budget: Budget, now: float
     ) -> dict[str, str]:
-        start = budget.window_start if budget.window_start is not None else now
-        return route.rate_headers(
-            self, budget, budget.limit - budget.used, int(start + budget.window_seconds)
+        end = (
+            budget.window_end if budget.window_end is not None else budget.end_of_window_opened(now)
         )
+        return route.rate_headers(self, budget, budget.limit - budget.used, int(end))
 
     def _take_fault(self, platform: str) -> Fault | None:
         for key in (platform, None):
@@ -1372,6 +1412,20 @@ def _bluesky_throttled(server: SandboxServer, rate_headers: dict[str, str], wait
     return reply
 
 
+def _mastodon_instance(path: str) -> str:
+    """The instance a Mastodon request is asked of, whose budget it draws on (Mastodon
+    limits each instance on its own); the paths without one play an instance of their own."""
+    instance_path = MASTODON_INSTANCE_PATH.match(path)
+    return instance_path.group(1).casefold() if instance_path else ""
+
+
+def _next_pacific_midnight(now: float) -> float:
+    """The first midnight Pacific time after ``now`` (epoch seconds both)."""
+    tomorrow = datetime.fromtimestamp(now, YOUTUBE_QUOTA_ZONE).date() + timedelta(days=1)
+    midnight = datetime(tomorrow.year, tomorrow.month, tomorrow.day, tzinfo=YOUTUBE_QUOTA_ZONE)
+    return midnight.timestamp()
+
+
 def _iso_millis(epoch_seconds: int) -> str:
     """Mastodon's spelling of a moment: ISO 8601 in UTC, to the millisecond, with ``Z``."""
     moment = datetime.fromtimestamp(epoch_seconds, UTC).isoformat(timespec="milliseconds")
@@ -1559,7 +1613,9 @@ for _route in (
             or MASTODON_INSTANCE_PATH.match(path) is not None
         ),
         answer=lambda server, path, params, headers: server._mastodon(path, params, headers),
+        # 300 requests per 5 minutes per IP, on each instance.
         budget=(300, 300),
+        budget_scope=_mastodon_instance,
         rate_headers=_mastodon_rate_headers,
         throttled=lambda server, rate_headers, wait: Reply(
             429, {"error": "Too many requests"}, headers=dict(rate_headers)
@@ -1573,7 +1629,9 @@ for _route in (
         "youtube",
         matches=lambda path, params: path == YOUTUBE_PATH,
         answer=lambda server, path, params, headers: server._youtube(params),
+        # 10,000 units a day (a unit a request here), reset at midnight Pacific time.
         budget=(10_000, 86_400),
+        budget_resets=_next_pacific_midnight,
         rate_headers=_no_rate_headers,
         throttled=_youtube_throttled,
         server_error=lambda status: _google_error(
