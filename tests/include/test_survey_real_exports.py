@@ -699,3 +699,29 @@ def test_files_that_are_no_survey_data_are_left_alone(con, landing, name):
 
     assert _ingest(con, landing) == {}
     assert (landing / name).read_bytes() == b"kept"
+
+
+def test_notes_below_the_table_with_their_label_in_a_cell_of_its_own_are_left_out(con, landing):
+    _write(
+        landing / "labelled.csv",
+        [
+            HEADER,
+            "Edelman;2019;DE;Q;76;1.150",
+            "Edelman;2019;FR;Q;70;1.000",
+            ";;;;;",
+            "Quelle:;Edelman Trust Barometer 2019;;;;",
+            "Basis:;n = 1.150 je Land;;;;",
+            "*;Werte gerundet;;;;",
+        ],
+    )
+    # Right under the figures, a row of two cells whose first is no note's label is no note.
+    _write(landing / "cut.csv", [HEADER, "Edelman;2019;DE;Q;76;1150", "Edelman;Misstrauen"])
+
+    outcomes = _ingest(con, landing)
+
+    assert outcomes["labelled.csv"].status == "loaded"
+    assert [(row[0], row[3], row[4]) for row in _results(con)] == [
+        ("DE", 76.0, 1150),
+        ("FR", 70.0, 1000),
+    ]
+    assert (3, "Land (scope)", "value is empty") in _reasons(outcomes["cut.csv"])

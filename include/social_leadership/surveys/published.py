@@ -342,22 +342,46 @@ _NOTE_OPENING = re.compile(
 )
 
 
+# A note's label in a cell of its own, the note's text in the next (``Quelle:`` |
+# ``Edelman Trust Barometer 2019``, ``*`` | ``Werte gerundet``): the whole cell is the label.
+_NOTE_LABEL = re.compile(
+    rf"\s*(?:[{FOOTNOTE_MARKS}\u00a9]+|\(?\d+\)|"
+    r"(?:quellen?|sources?|notes?|anmerkung(?:en)?|hinweise?|basis|base|fu(?:ß|ss)note"
+    r"|footnote|lesehilfe|stand|befragungszeitraum|erhebungszeitraum|feldzeit"
+    r"|fieldwork|survey period|fuente|nota|remarque|terrain)\s*:?)\s*",
+    re.IGNORECASE,
+)
+
+
+def _note_text(cells: list[str]) -> str | None:
+    """A row's text if it can be a note: its one filled cell, or a label cell
+    (:data:`_NOTE_LABEL`) and what follows it; None for any other row."""
+    lone = lone_cell(cells)
+    if lone is not None:
+        return lone
+    filled = [cell for cell in cells if cell]
+    if filled and _NOTE_LABEL.fullmatch(filled[0]):
+        return " ".join(filled)
+    return None
+
+
 def _without_notes_below(
     rows: list[tuple[int, list[str]]],
 ) -> tuple[list[tuple[int, list[str]]], list[tuple[int, list[str]]]]:
     """The table's rows without the notes below it (a source line, a footnote: ``Quelle:
-    Edelman Trust Barometer 2019``), and those notes. Notes are rows of one filled cell
-    after the last row of more, from the first that starts as a note does
-    (:data:`_NOTE_OPENING`) or sits below an empty row: a one-cell row right under the
-    figures may be a figure cut short (``Misstrauen;``), which is reported, not dropped."""
+    Edelman Trust Barometer 2019``, or ``Quelle:`` and the source in the next cell), and
+    those notes. Notes are the rows that can be one (:func:`_note_text`) after the last
+    row that cannot, from the first that starts as a note does (:data:`_NOTE_OPENING`) or
+    sits below an empty row: a one-cell row right under the figures may be a figure cut
+    short (``Misstrauen;``), which is reported, not dropped."""
     end = len(rows)
-    while end and lone_cell(rows[end - 1][1]) is not None:
+    while end and _note_text(rows[end - 1][1]) is not None:
         end -= 1
     if end == 0:
         return rows, []
     for first in range(end, len(rows)):
         line_no, cells = rows[first]
-        if line_no > rows[first - 1][0] + 1 or _NOTE_OPENING.match(lone_cell(cells) or ""):
+        if line_no > rows[first - 1][0] + 1 or _NOTE_OPENING.match(_note_text(cells) or ""):
             return rows[:first], rows[first:]
     return rows, []
 
@@ -711,7 +735,7 @@ def parse_published_table(
             name,
             ", ".join(f"row {line_no}" for line_no, _ in notes),
             "a note" if len(notes) == 1 else "notes",
-            "; ".join(repr(lone_cell(cells)) for _, cells in notes),
+            "; ".join(repr(_note_text(cells)) for _, cells in notes),
         )
     for line_no, cells in rows:
 
