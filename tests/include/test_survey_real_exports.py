@@ -725,3 +725,31 @@ def test_notes_below_the_table_with_their_label_in_a_cell_of_its_own_are_left_ou
         ("FR", 70.0, 1000),
     ]
     assert (3, "Land (scope)", "value is empty") in _reasons(outcomes["cut.csv"])
+
+
+def test_a_title_row_naming_two_columns_gives_way_to_the_header_below_it(con, landing):
+    title = ["Quelle:", "Edelman Trust Barometer", "Jahr:", "2019"]
+    _write(
+        landing / "titled.csv",
+        [";".join(title), "", HEADER, "Edelman;2019;DE;Q;76;1150"],
+    )
+    book = Workbook()
+    sheet = book.active
+    sheet.append(title)
+    sheet.append([])
+    sheet.append(["Quelle", "Jahr", "Land", "Frage", "Anteil"])
+    sheet.append(["Edelman", 2019, "FR", "Q", 70])
+    book.save(landing / "titled.xlsx")
+    # With no row holding every column, the first row naming two is still the header, and
+    # the report says what it lacks.
+    _write(landing / "lacking.csv", ["Quelle;Jahr;Land", "Edelman;2019;DE"])
+
+    outcomes = _ingest(con, landing)
+
+    assert outcomes["titled.csv"].status == "loaded"
+    assert outcomes["titled.xlsx"].status == "loaded"
+    assert [(row[0], row[1], row[3]) for row in _results(con)] == [
+        ("DE", 2019, 76.0),
+        ("FR", 2019, 70.0),
+    ]
+    assert any(column == "question_id" for _, column, _ in _reasons(outcomes["lacking.csv"]))

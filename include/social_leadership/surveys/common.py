@@ -312,12 +312,16 @@ class HeaderSearch:
     first row holding every ``required`` column, or the first row ``is_header`` accepts
     (``required`` then only names what is looked for). ``sheet``: the sheet to read.
     ``fill_merged``: an XLSX cell merged over several below the header gives them its value
-    (a table laid out for reading: ``Edelman`` once for the rows of its figures)."""
+    (a table laid out for reading: ``Edelman`` once for the rows of its figures).
+    ``fits``: among the rows ``is_header`` accepts in the search window, the first that
+    ``fits`` wins over an earlier one (a title row naming two columns, ``Quelle:`` |
+    ``Edelman`` | ``Jahr:`` | ``2019``, above the real header)."""
 
     required: list[str]
     sheet: str | None = None
     is_header: Callable[[list[str]], bool] | None = None
     fill_merged: bool = False
+    fits: Callable[[list[str]], bool] | None = None
 
 
 @dataclass

@@ -687,9 +687,12 @@ def looks_like_header(cells: list[str], declaration: dict[str, Any] | None = Non
 
 def header_fits(header: list[str], declaration: dict[str, Any] | None = None) -> bool:
     """Whether a header (with its sidecar's mapping) holds every required published column."""
-    declared = _as_declaration(declaration)
-    located = _locate(header, declared)
-    return not located.repeated and not located.missing(declared)
+    return _holds_every_column(header, _as_declaration(declaration))
+
+
+def _holds_every_column(header: list[str], declaration: PublishedDeclaration) -> bool:
+    located = _locate(header, declaration)
+    return not located.repeated and not located.missing(declaration)
 
 
 # --- rows ----------------------------------------------------------------------------------
@@ -875,6 +878,7 @@ def read_published_table(
         sheet or declared.sheet,
         lambda cells: _is_header_row(cells, declared),
         fill_merged=True,
+        fits=lambda cells: _holds_every_column(cells, declared),
     )
     return format_of(path).read_table(path, search)
 

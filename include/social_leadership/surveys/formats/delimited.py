@@ -132,13 +132,16 @@ def _find_header(
     path: Path, encoding: str, search: common.HeaderSearch
 ) -> tuple[list[str], str, int]:
     """The header cells of a table, their delimiter and the header's line: the first of the
-    first :data:`HEADER_SEARCH_LINES` lines that are not blank which ``search`` accepts
-    (title lines above it are skipped), else the first of them (whose report then says what
+    first :data:`HEADER_SEARCH_LINES` lines that are not blank which ``search`` accepts (and
+    fits, if one does: :class:`~.common.HeaderSearch`; title lines above it are skipped),
+    else the first of them (whose report then says what
     it lacks). Excel's ``sep=;`` line gives the delimiter of every line below it."""
     accepts = search.is_header or (
         lambda cells: len(common.find_columns(cells, search.required)) == len(search.required)
     )
     first: tuple[list[str], str, int] | None = None
+    # The first line accepted that does not fit (search.fits), taken if none does.
+    accepted: tuple[list[str], str, int] | None = None
     declared: str | None = None
     with open_text(path, encoding) as text, _csv_cell_limit():
         searched = 0
@@ -158,12 +161,14 @@ def _find_header(
                 issue = _long_cell_issue(path.name, number, line, delimiter, [])
                 raise common.SurveyValidationError([issue]) from None
             if accepts(cells):
-                return cells, delimiter, number
+                if search.fits is None or search.fits(cells):
+                    return cells, delimiter, number
+                accepted = accepted or (cells, delimiter, number)
             first = first or (cells, delimiter, number)
             searched += 1
             if searched == HEADER_SEARCH_LINES:
                 break
-    return first or ([], declared or ",", 1)
+    return accepted or first or ([], declared or ",", 1)
 
 
 def read_header(path: Path, search: common.HeaderSearch) -> list[str]:

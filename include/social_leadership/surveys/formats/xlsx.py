@@ -11,6 +11,7 @@ from __future__ import annotations
 import zipfile
 import zlib
 from bisect import bisect_left, bisect_right
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,8 @@ def read_table(path: Path, search: common.HeaderSearch) -> common.TextTable:
             return len(common.find_columns(cells, required)) == len(required)
 
         accepts = search.is_header or holds_required
+        # The header's row when a title row above it is accepted too (search.fits).
+        fitting = _first_fitting_row(worksheet, accepts, search.fits)
         header: list[str] = []
         header_row = 0
         width = SHEET_MAX_COLUMNS
@@ -80,7 +83,7 @@ def read_table(path: Path, search: common.HeaderSearch) -> common.TextTable:
                 too_long.extend(problems)
                 continue
             if not header:
-                if accepts(cells):
+                if number == fitting if fitting is not None else accepts(cells):
                     width = max((i + 1 for i, cell in enumerate(cells) if cell), default=0)
                     header, header_row = cells[:width], number
                     continue
@@ -110,6 +113,29 @@ def read_table(path: Path, search: common.HeaderSearch) -> common.TextTable:
         )
         raise common.file_problem(path.name, reason)
     return common.TextTable(header, rows, header_row)
+
+
+def _first_fitting_row(
+    worksheet: Any,
+    accepts: Callable[[list[str]], bool],
+    fits: Callable[[list[str]], bool] | None,
+) -> list[str] | None:
+    """The number of the first of the first :data:`HEADER_SEARCH_ROWS` rows that ``accepts``
+    and ``fits`` (:class:`~.common.HeaderSearch`), when an earlier row is accepted without
+    fitting; else None (the first accepted row is the header)."""
+    if fits is None:
+        return None
+    accepted_before = False
+    for number, row in enumerate(worksheet.iter_rows(max_row=HEADER_SEARCH_ROWS), start=1):
+        cells = [
+            common.cell_text(getattr(cell, "value", None), getattr(cell, "number_format", None))
+            for cell in row
+        ]
+        if accepts(cells):
+            if fits(cells):
+                return number if accepted_before else None
+            accepted_before = True
+    return None
 
 
 def _merged_ranges(worksheet: Any) -> list[tuple[int, int, int, int]]:
