@@ -6,8 +6,10 @@ checked against an independent computation (statsmodels) on the same synthetic d
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from pathlib import Path
+from statistics import NormalDist
 
 import duckdb
 import pytest
@@ -23,6 +25,16 @@ pytestmark = pytest.mark.dbt
 
 
 SURVEY_MODELS = "+fct_survey_results"
+# Published figures: a share with its sample size and no margin, one with both, an index
+# with a sample size, and a share with neither.
+PUBLISHED = (
+    "source_id,source_name,wave,scope,question_id,question_text,measure,value,sample_size,"
+    "margin_of_error_pct,citation\n"
+    "acme_pub,Acme,2024,DE,q_n,Q,share_pct,50,1150,,Acme\n"
+    "acme_pub,Acme,2024,DE,q_both,Q,share_pct,76,1150,3.5,Acme\n"
+    "acme_pub,Acme,2024,DE,q_index,Q,index,44,1150,,Acme\n"
+    "acme_pub,Acme,2024,DE,q_none,Q,share_pct,99.5,,,Acme\n"
+)
 
 
 @pytest.fixture(scope="module")
@@ -35,6 +47,7 @@ def survey_build(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Pat
         settings = load_settings()
         settings.ensure_dirs()
         write_microdata(microdata_frame(seed=42), settings.survey_dir / "panel.csv", sidecar())
+        (settings.survey_dir / "published.csv").write_text(PUBLISHED, encoding="utf-8")
         with connect(settings.warehouse_path) as con:
             # With the demo's synthetic microdata, as survey_ingest loads it with SLW_DEMO on.
             outcomes = ingest_folder(
@@ -101,7 +114,7 @@ def test_published_and_computed_rows_side_by_side(marts: duckdb.DuckDBPyConnecti
             "select is_published_aggregate, count(*) from marts.fct_survey_results group by 1"
         ).fetchall()
     )
-    assert rows[True] == 10  # the bundled published figures
+    assert rows[True] == 10 + 4  # the bundled published figures and the test's
     # 8 from the test panel, 12 countries x 3 questions from the bundled synthetic demo.
     assert rows[False] == 8 + 36
     demo = marts.execute(
@@ -115,3 +128,27 @@ def test_published_and_computed_rows_side_by_side(marts: duckdb.DuckDBPyConnecti
         "select bool_or(is_synthetic) from marts.fct_survey_results where is_published_aggregate"
     ).fetchone()
     assert published == (False,)
+
+
+def test_a_published_share_with_its_sample_size_but_no_margin_gets_the_wald_interval_on_it(
+    marts: duckdb.DuckDBPyConnection,
+) -> None:
+    rows = {
+        question: (margin, lower, upper, method)
+        for question, margin, lower, upper, method in marts.execute(
+            "select question_id, margin_of_error_pct, ci_lower, ci_upper, interval_method "
+            "from marts.fct_survey_results where survey_source_id = 'acme_pub'"
+        ).fetchall()
+    }
+    # +/-2.9 points for 1,150 respondents at 50%, as the Trust Barometer publishes it.
+    margin = 100 * NormalDist().inv_cdf(0.975) * math.sqrt(0.5 * 0.5 / 1150)
+    assert round(margin, 1) == 2.9
+    assert rows["q_n"][0] == pytest.approx(margin, abs=1e-9)
+    assert rows["q_n"][1:] == (
+        pytest.approx(50 - margin),
+        pytest.approx(50 + margin),
+        "wald_published_n",
+    )
+    assert rows["q_both"] == (3.5, 72.5, 79.5, "published_margin")
+    assert rows["q_index"] == (None, None, None, None)
+    assert rows["q_none"] == (None, None, None, None)

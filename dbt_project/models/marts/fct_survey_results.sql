@@ -1,12 +1,34 @@
 -- Published figures and shares computed from respondent microdata, side by side. The
 -- interval is value +/- the 95% margin, clipped to what a percentage can be; for computed
 -- rows the margin is the Wald margin on the effective sample size (see
--- int_survey_shares_weighted). Where no margin is known the bounds stay null rather than
--- pretending the share is exact.
+-- int_survey_shares_weighted). A published share with its sample size but no margin gets
+-- the Wald margin on that sample size, the convention behind published margins (+/-2.9
+-- points for 1,150 respondents at 50%); labelled wald_published_n, as the published size
+-- may count respondents before weighting. Where neither is known the bounds stay null
+-- rather than pretending the share is exact.
 with
 
-published as (
+published_rows as (
     select * from {{ ref('stg_surveys__results') }}
+),
+
+published as (
+    select
+        * exclude (margin_of_error_pct),
+        coalesce(
+            margin_of_error_pct,
+            case
+                when measure = 'share_pct' and sample_size > 0
+                    then
+                        100 * cast(1.959963984540054 as double)
+                        * sqrt((value / 100) * (1 - value / 100) / sample_size)
+            end
+        ) as margin_of_error_pct,
+        case
+            when margin_of_error_pct is not null then 'published_margin'
+            when measure = 'share_pct' and sample_size > 0 then 'wald_published_n'
+        end as interval_method
+    from published_rows
 ),
 
 computed as (
@@ -28,8 +50,7 @@ unioned as (
         is_published_aggregate,
         citation,
         cast(null as double) as effective_sample_size,
-        case when margin_of_error_pct is not null then 'published_margin' end
-            as interval_method,
+        interval_method,
         false as is_synthetic
     from published
 
@@ -67,12 +88,15 @@ final as (
         sample_size,
         margin_of_error_pct,
         is_published_aggregate,
-        -- A share cannot leave 0-100; an index has no such bounds.
+        -- A share cannot leave 0-100; an index has no such bounds. No margin, no bounds:
+        -- greatest() and least() pass over a null, which would make them 0 and 100.
         case
+            when margin_of_error_pct is null then null
             when measure = 'share_pct' then greatest(value - margin_of_error_pct, 0.0)
             else value - margin_of_error_pct
         end as ci_lower,
         case
+            when margin_of_error_pct is null then null
             when measure = 'share_pct' then least(value + margin_of_error_pct, 100.0)
             else value + margin_of_error_pct
         end as ci_upper,
