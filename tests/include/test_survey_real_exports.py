@@ -753,3 +753,31 @@ def test_a_title_row_naming_two_columns_gives_way_to_the_header_below_it(con, la
         ("FR", 2019, 70.0),
     ]
     assert any(column == "question_id" for _, column, _ in _reasons(outcomes["lacking.csv"]))
+
+
+def test_a_workbook_opening_on_a_cover_sheet_is_read_from_the_sheet_holding_the_table(con, landing):
+    book = Workbook()
+    book.active.title = "Info"
+    book.active.append(["Edelman Trust Barometer 2019: Datenexport"])
+    table = book.create_sheet("Daten")
+    table.append(["Quelle", "Jahr", "Land", "Frage", "Anteil in %"])
+    table.append(["Edelman", 2019, "DE", "Q", 76])
+    book.save(landing / "cover.xlsx")
+    # No sheet holds a header: the report names the sheet read, the others, and the fix.
+    book = Workbook()
+    book.active.title = "Info"
+    book.active.append(["Datenexport"])
+    book.create_sheet("Notizen").append(["keine Tabelle"])
+    book.save(landing / "none.xlsx")
+
+    outcomes = _ingest(con, landing)
+
+    assert outcomes["cover.xlsx"].status == "loaded"
+    assert [(row[0], row[3]) for row in _results(con)] == [("DE", 76.0)]
+    [(row, column, reason)] = _reasons(outcomes["none.xlsx"])
+    assert (row, column) == (0, "*")
+    assert " in the first 50 rows of sheet 'Info'; the first filled row is row 1" in reason
+    assert reason.endswith(
+        "nor in the workbook's other sheets ('Notizen'): name the table's sheet in the "
+        'sidecar\'s "sheet"'
+    )

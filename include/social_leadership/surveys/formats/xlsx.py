@@ -11,7 +11,7 @@ from __future__ import annotations
 import zipfile
 import zlib
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -44,15 +44,24 @@ def read_table(path: Path, search: common.HeaderSearch) -> common.TextTable:
     try:
         if sheet is not None and sheet not in workbook.sheetnames:
             raise common.file_problem(path.name, f"no sheet named {sheet!r}", column="sheet")
-        worksheet = workbook[sheet] if sheet else workbook.worksheets[0]
-        # The size a writer recorded can be smaller than the sheet; trusting it would drop
-        # rows silently. Every row is read, and numbered as the sheet numbers it.
-        worksheet.reset_dimensions()
 
         def holds_required(cells: list[str]) -> bool:
             return len(common.find_columns(cells, required)) == len(required)
 
         accepts = search.is_header or holds_required
+        # The declared sheet; else the first whose header is found (a workbook may open on
+        # a cover sheet, its table on the next), else the first sheet, whose report says so.
+        worksheet = (
+            workbook[sheet]
+            if sheet
+            else next(
+                (each for each in workbook.worksheets if _header_row(each, accepts)),
+                workbook.worksheets[0],
+            )
+        )
+        # The size a writer recorded can be smaller than the sheet; trusting it would drop
+        # rows silently. Every row is read, and numbered as the sheet numbers it.
+        worksheet.reset_dimensions()
         # The header's row when a title row above it is accepted too (search.fits).
         fitting = _first_fitting_row(worksheet, accepts, search.fits)
         header: list[str] = []
@@ -98,6 +107,7 @@ def read_table(path: Path, search: common.HeaderSearch) -> common.TextTable:
                 rows.append((number, cells))
         if search.fill_merged and header:
             _fill_merged(worksheet, header_row, width, rows)
+        title, sheets = worksheet.title, workbook.sheetnames
     finally:
         workbook.close()
     if too_long:
@@ -109,28 +119,49 @@ def read_table(path: Path, search: common.HeaderSearch) -> common.TextTable:
             first = f"; the first filled row is row {first_filled[0]}: {shown}"
         reason = (
             f"no header row with {', '.join(required)} in the first {HEADER_SEARCH_ROWS} rows"
-            + first
+            f" of sheet {title!r}" + first
         )
+        if sheet is None and len(sheets) > 1:
+            others = ", ".join(repr(name) for name in sheets if name != title)
+            reason += (
+                f"; nor in the workbook's other sheets ({others}): name the table's sheet in "
+                'the sidecar\'s "sheet"'
+            )
         raise common.file_problem(path.name, reason)
     return common.TextTable(header, rows, header_row)
+
+
+def _searched_rows(worksheet: Any) -> Iterator[tuple[int, list[str]]]:
+    """The first :data:`HEADER_SEARCH_ROWS` rows of a sheet, numbered, as text."""
+    for number, row in enumerate(worksheet.iter_rows(max_row=HEADER_SEARCH_ROWS), start=1):
+        yield (
+            number,
+            [
+                common.cell_text(getattr(cell, "value", None), getattr(cell, "number_format", None))
+                for cell in row
+            ],
+        )
+
+
+def _header_row(worksheet: Any, accepts: Callable[[list[str]], bool]) -> int | None:
+    """The number of the first of a sheet's searched rows that ``accepts``, or None (its
+    recorded size forgotten first, as for the sheet read)."""
+    worksheet.reset_dimensions()
+    return next((number for number, cells in _searched_rows(worksheet) if accepts(cells)), None)
 
 
 def _first_fitting_row(
     worksheet: Any,
     accepts: Callable[[list[str]], bool],
     fits: Callable[[list[str]], bool] | None,
-) -> list[str] | None:
+) -> int | None:
     """The number of the first of the first :data:`HEADER_SEARCH_ROWS` rows that ``accepts``
     and ``fits`` (:class:`~.common.HeaderSearch`), when an earlier row is accepted without
     fitting; else None (the first accepted row is the header)."""
     if fits is None:
         return None
     accepted_before = False
-    for number, row in enumerate(worksheet.iter_rows(max_row=HEADER_SEARCH_ROWS), start=1):
-        cells = [
-            common.cell_text(getattr(cell, "value", None), getattr(cell, "number_format", None))
-            for cell in row
-        ]
+    for number, cells in _searched_rows(worksheet):
         if accepts(cells):
             if fits(cells):
                 return number if accepted_before else None
