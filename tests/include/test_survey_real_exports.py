@@ -781,3 +781,32 @@ def test_a_workbook_opening_on_a_cover_sheet_is_read_from_the_sheet_holding_the_
         "nor in the workbook's other sheets ('Notizen'): name the table's sheet in the "
         'sidecar\'s "sheet"'
     )
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "cp1252"])
+def test_a_respondent_file_with_title_lines_above_its_header_loads(con, landing, encoding):
+    # UTF-8 is read by the staged path, Windows-1252 by the streaming one: both find it.
+    _write(
+        landing / "panel.csv",
+        [
+            "Acme Panel Export 2024 (Rohdaten)",
+            "",
+            "resp;land;gewicht;q1;q2",
+            "1;DE;1;7;4",
+            "2;DE;1,5;5;2",
+            "3;FR;1;8;#NV",
+        ],
+        encoding=encoding,
+    )
+    (landing / "panel.survey.json").write_text(json.dumps(sidecar()))
+    # A file lacking a declared column is reported at its header's line, below the title.
+    _write(landing / "short.csv", ["Acme Panel Export 2024", "resp;land;q1;q2", "1;DE;7;4"])
+    (landing / "short.survey.json").write_text(json.dumps(sidecar()))
+
+    outcomes = _ingest(con, landing)
+
+    assert (outcomes["panel.csv"].status, outcomes["panel.csv"].rows_loaded) == ("loaded", 3)
+    assert con.execute(
+        "select country_code, weight, answers from raw.survey_respondent_answers order by all"
+    ).fetchall() == [("DE", 1.0, [7, 4]), ("DE", 1.5, [5, 2]), ("FR", 1.0, [8, None])]
+    assert _reasons(outcomes["short.csv"]) == [(2, "gewicht", "declared column missing")]

@@ -285,19 +285,22 @@ def find_columns(header: list[str], wanted: list[str]) -> dict[str, str]:
     return {name: by_key[_normalised(name)] for name in wanted if _normalised(name) in by_key}
 
 
-def declared_positions(file_name: str, header: list[str], wanted: list[str]) -> dict[str, int]:
+def declared_positions(
+    file_name: str, header: list[str], wanted: list[str], row: int = 1
+) -> dict[str, int]:
     """Each declared column's position in the header (case and surrounding spaces ignored);
-    raise naming every missing column, and every one the header holds twice."""
+    raise naming every missing column, and every one the header holds twice, at the
+    header's ``row``."""
     keys = [_normalised(cell) for cell in header]
     positions: dict[str, int] = {}
     issues: list[RowIssue] = []
     for name in wanted:
         found = [i for i, key in enumerate(keys) if key == _normalised(name)]
         if not found:
-            issues.append(RowIssue(file_name, 1, name, "declared column missing"))
+            issues.append(RowIssue(file_name, row, name, "declared column missing"))
         elif len(found) > 1:
             issues.append(
-                RowIssue(file_name, 1, name, f"declared column appears {len(found)} times")
+                RowIssue(file_name, row, name, f"declared column appears {len(found)} times")
             )
         else:
             positions[name] = found[0]

@@ -16,7 +16,7 @@ import gzip
 import io
 import re
 import zlib
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
@@ -116,12 +116,24 @@ HEADER_SEARCH_LINES = 50
 _SEPARATOR_LINE = re.compile(r"sep=([^\r\n])\r?\n?")
 
 
-def read_csv_header(path: Path, encoding: str) -> tuple[list[str], str]:
-    """The header cells and the delimiter of a CSV file (its first line that is not blank,
-    below Excel's ``sep=;`` line if there is one); raise SurveyValidationError for a header
-    cell over the cell limit."""
-    cells, delimiter, _ = _find_header(path, encoding, _FIRST_LINE)
-    return cells, delimiter
+def read_csv_header(
+    path: Path, encoding: str, wanted: list[str] | None = None
+) -> tuple[list[str], str, int]:
+    """The header cells, the delimiter and the header's line of a CSV file: its first line
+    holding every ``wanted`` column (below title lines, as a sheet's), else its first
+    holding two of them (whose report then names the others), else its first line that is
+    not blank, below Excel's ``sep=;`` line if there is one; raise SurveyValidationError
+    for a header cell over the cell limit."""
+    if not wanted:
+        return _find_header(path, encoding, _FIRST_LINE)
+
+    def holding(least: int) -> Callable[[list[str]], bool]:
+        return lambda cells: len(common.find_columns(cells, wanted)) >= least
+
+    search = common.HeaderSearch(
+        wanted, is_header=holding(min(2, len(wanted))), fits=holding(len(wanted))
+    )
+    return _find_header(path, encoding, search)
 
 
 # What takes the first line that is not blank as the header.
@@ -236,21 +248,6 @@ def parse_failure(exc: BaseException) -> str:
     return f"cannot be read as CSV ({message})"
 
 
-def _lines_before_data(path: Path, encoding: str) -> int:
-    """Blank lines before the header, Excel's ``sep=;`` line, and the header line itself."""
-    with open_text(path, encoding) as text:
-        skipped = 0
-        hinted = False
-        for line in text:
-            skipped += 1
-            if not line.isspace():
-                if not hinted and _SEPARATOR_LINE.fullmatch(line):
-                    hinted = True
-                    continue
-                return skipped
-    return skipped
-
-
 def open_columns(
     path: Path,
     wanted: list[str],
@@ -271,8 +268,10 @@ def open_columns(
     import pyarrow.csv as pcsv
 
     encoding = encoding or detect_encoding(path)
-    header, delimiter = read_csv_header(path, encoding)
-    columns = common.position_names(common.declared_positions(path.name, header, wanted))
+    header, delimiter, header_line = read_csv_header(path, encoding, wanted)
+    columns = common.position_names(
+        common.declared_positions(path.name, header, wanted, header_line)
+    )
     typed = {columns[name] for name in numeric}
     types = {name: pa.float64() if name in typed else pa.string() for name in columns.values()}
 
@@ -296,7 +295,8 @@ def open_columns(
                 encoding=_PYARROW_ENCODINGS[encoding],
                 # Line numbers of bad rows are only known to a single-threaded parse.
                 use_threads=bad_rows is None,
-                skip_rows=_lines_before_data(path, encoding),
+                # Title lines, blank lines, Excel's sep=; line and the header itself.
+                skip_rows=header_line,
                 column_names=[f"c{i}" for i in range(len(header))],
             ),
             parse_options=pcsv.ParseOptions(

@@ -224,7 +224,9 @@ def read_header(path: Path, search: common.HeaderSearch) -> list[str]:
 def read_columns(path: Path, wanted: list[str], sheet: str | None) -> common.DeclaredColumns:
     """The wanted columns of the sheet as text, each row numbered as the sheet numbers it."""
     table = read_table(path, common.HeaderSearch(wanted, sheet))
-    columns = common.position_names(common.declared_positions(path.name, table.header, wanted))
+    columns = common.position_names(
+        common.declared_positions(path.name, table.header, wanted, table.header_row)
+    )
     positions = sorted({int(name[1:]) for name in columns.values()})
     arrays = [
         pa.array(
