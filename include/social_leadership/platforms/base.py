@@ -129,31 +129,54 @@ def merge_results(result: ExtractResult, more: ExtractResult) -> None:
         result.message = f"{result.message}; {more.message}" if result.message else more.message
 
 
-def merge_follow_up(
-    result: ExtractResult,
+def read_before(refusal: PlatformError, platform: str, handles: Sequence[str]) -> ExtractResult:
+    """What an extraction of ``handles`` read before ``refusal`` (its ``partial``: the
+    replies landed, the accounts not answered deferred), marked refused; every handle
+    deferred when the refusal tells nothing of what was read."""
+    read = refusal.partial
+    if read is None:
+        read = ExtractResult(platform, deferred_handles=list(handles))
+    read.message, read.refused = str(refusal), True
+    return read
+
+
+def extract_with_follow_up(
     extract: Callable[[Sequence[str]], ExtractResult],
     handles: Sequence[str],
-) -> None:
-    """Add to ``result`` what ``extract(handles)``, a further extraction of the same run
-    (the lookups of accounts a batch left out), fetched.
+    left_out: Callable[[RawResponse], list[str]],
+    forget: Callable[[str], object],
+) -> ExtractResult:
+    """``extract(handles)``, then each account an answered batch left out (``left_out`` of
+    its response: an id gone stale) looked up on its own, its learned id ``forget``-ed first.
 
-    Its refusal is raised carrying ``result`` merged with what the follow-up read before
-    it (its ``partial``): the whole run's replies and requests, as :meth:`Connector.extract`
-    promises, so the batches already answered are landed and not asked for again.
+    When the batches stopped early (a rate limit, a quota, faults), the left-out accounts
+    are deferred with the rest: a lookup each would only be sent into the same wall. A
+    refusal, in either pass, is raised carrying the whole run's replies and requests and
+    every account not yet answered, those left out included, as :meth:`Connector.extract`
+    promises: the replies already given are landed and not asked for again.
     """
     try:
-        more = extract(handles)
+        result = extract(handles)
     except PlatformError as refusal:
-        read = refusal.partial
-        if read is None:
-            # Refused with nothing to tell of what it read: none of its handles counts as read.
-            read = ExtractResult(result.platform, deferred_handles=list(handles))
-            read.message = str(refusal)
-        merge_results(result, read)
-        result.refused = True
-        refusal.partial = result
+        if refusal.partial is not None:
+            for response in refusal.partial.responses:
+                for handle in left_out(response):
+                    forget(handle)
+                    refusal.partial.deferred_handles.append(handle)
         raise
-    merge_results(result, more)
+    retry = [handle for response in result.responses for handle in left_out(response)]
+    for handle in retry:
+        forget(handle)
+    if retry and result.deferred_handles:
+        result.deferred_handles.extend(retry)
+    elif retry:
+        try:
+            merge_results(result, extract(retry))
+        except PlatformError as refusal:
+            merge_results(result, read_before(refusal, result.platform, retry))
+            refusal.partial = result
+            raise
+    return result
 
 
 def redact_url(url: str) -> str:

@@ -123,29 +123,19 @@ class MastodonConnector(base.Connector):
                     # not given, a redirect, a 4xx) leaves only its own accounts unread, and
                     # of those only the ones it had not answered yet (its ``partial``): the
                     # replies before the refusal are landed and cost no request again.
-                    read = refusal.partial
-                    if read is None:
-                        read = base.ExtractResult(self.platform, deferred_handles=list(members))
-                    read.message, read.refused = str(refusal), True
-                    base.merge_results(result, read)
+                    base.merge_results(result, base.read_before(refusal, self.platform, members))
         finally:
             self.base_url = template
             self._send_token = False
         return result
 
     def _extract_from_one_instance(self, handles: Sequence[str]) -> base.ExtractResult:
-        result = super().extract(handles)
-        retry = [handle for response in result.responses for handle in _left_out_of_batch(response)]
-        if retry:
-            for handle in retry:
-                self._ids.pop(handle.casefold(), None)
-            if result.deferred_handles:
-                # The batches stopped early (the instance's rate limit, or its faults): one
-                # lookup per account would only be sent into the same limit.
-                result.deferred_handles.extend(retry)
-            else:
-                base.merge_follow_up(result, super().extract, retry)
-        return result
+        return base.extract_with_follow_up(
+            super().extract,
+            handles,
+            _left_out_of_batch,
+            lambda handle: self._ids.pop(handle.casefold(), None),
+        )
 
     def build_request(self, handles: Sequence[str]) -> httpx.Request:
         headers = {"Accept": "application/json"}

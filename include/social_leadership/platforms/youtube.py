@@ -83,18 +83,12 @@ class YouTubeConnector(base.Connector):
         return self._ids.get(self.handle_key(handle))
 
     def extract(self, handles: Sequence[str]) -> base.ExtractResult:
-        result = super().extract(handles)
-        retry = [handle for response in result.responses for handle in _left_out_of_batch(response)]
-        if retry:
-            for handle in retry:
-                self._ids.pop(self.handle_key(handle), None)
-            if result.deferred_handles:
-                # The batches stopped early (the quota spent, or faults): a lookup per
-                # handle would only be sent into the same wall.
-                result.deferred_handles.extend(retry)
-            else:
-                base.merge_follow_up(result, super().extract, retry)
-        return result
+        return base.extract_with_follow_up(
+            super().extract,
+            handles,
+            _left_out_of_batch,
+            lambda handle: self._ids.pop(self.handle_key(handle), None),
+        )
 
     def build_request(self, handles: Sequence[str]) -> httpx.Request:
         params = {"part": "statistics", "key": self._api_key}

@@ -167,3 +167,28 @@ def test_an_instance_refusing_midway_keeps_the_accounts_it_answered(
     assert result.requests_sent == len(HANDLES)
     assert result.refused
     assert "403" in (result.message or "")
+
+
+def test_a_refusal_after_a_batch_that_left_an_account_out_defers_that_account(
+    sandbox: SandboxServer,
+) -> None:
+    handles = HANDLES[:3]
+    ids = {h: synthetic_account_id("mastodon", h) for h in handles[:2]}
+    ids[handles[0]] = "999999999"  # a stale id: the batch answers without it
+    # The batch of the two known ids is answered; the lookup of the third is refused before
+    # the stale one's lookup could follow.
+    sandbox.add_fault("slow", platform="mastodon", delay_seconds=0)
+    sandbox.add_fault("echo", platform="mastodon", status=403)
+    connector = build_connector(
+        "mastodon", sandbox.base_url, TOKEN, None, sleep=lambda _: None, account_ids=ids
+    )
+
+    with pytest.raises(PlatformError, match="403") as refused:
+        connector.extract(handles)
+
+    partial = refused.value.partial
+    assert partial is not None
+    assert statuses(partial.responses) == {handles[1]: AccountStatus.OK}
+    # Neither observed nor lost: the account the batch left out is deferred with the rest.
+    assert sorted(partial.deferred_handles) == sorted([handles[0], handles[2]])
+    assert partial.requests_sent == 2
