@@ -677,7 +677,7 @@ def test_a_figure_that_is_not_finite_is_refused_naming_its_row_and_column(con, l
     assert _results(con) == []
 
 
-@pytest.mark.parametrize("name", ["wave.xls", "wave.xlsm", "wave.tsv", "wave.txt", "wave.sav"])
+@pytest.mark.parametrize("name", ["wave.xls", "wave.xlsm", "wave.ods", "wave.tsv", "wave.sav"])
 def test_survey_data_in_a_format_not_read_is_quarantined_saying_which_are(con, landing, name):
     (landing / name).write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1 not read")
     _write(landing / "figures.csv", [HEADER, "Edelman;2019;DE;Q;76;1150"])
@@ -693,7 +693,9 @@ def test_survey_data_in_a_format_not_read_is_quarantined_saying_which_are(con, l
     assert outcomes["figures.csv"].status == "loaded"
 
 
-@pytest.mark.parametrize("name", ["README.md", "Thumbs.db", "wave.csv.part", "~$wave.xlsx"])
+@pytest.mark.parametrize(
+    "name", ["README.md", "README.txt", "notes.json", "Thumbs.db", "wave.csv.part", "~$wave.xlsx"]
+)
 def test_files_that_are_no_survey_data_are_left_alone(con, landing, name):
     (landing / name).write_bytes(b"kept")
 
@@ -716,13 +718,25 @@ def test_notes_below_the_table_with_their_label_in_a_cell_of_its_own_are_left_ou
     )
     # Right under the figures, a row of two cells whose first is no note's label is no note.
     _write(landing / "cut.csv", [HEADER, "Edelman;2019;DE;Q;76;1150", "Edelman;Misstrauen"])
+    # A figure flagged in a column of its own (a low base) is a figure, not a note.
+    _write(
+        landing / "flagged.csv",
+        [
+            "Hinweis;Quelle;Jahr;Land;Frage;Anteil in %;Befragte",
+            ";Edelman;2019;IT;Q;66;1150",
+            "*;Edelman;2019;ES;Q;64;200",
+        ],
+    )
 
     outcomes = _ingest(con, landing)
 
     assert outcomes["labelled.csv"].status == "loaded"
+    assert outcomes["flagged.csv"].status == "loaded"
     assert [(row[0], row[3], row[4]) for row in _results(con)] == [
         ("DE", 76.0, 1150),
+        ("ES", 64.0, 200),
         ("FR", 70.0, 1000),
+        ("IT", 66.0, 1150),
     ]
     assert (3, "Land (scope)", "value is empty") in _reasons(outcomes["cut.csv"])
 
@@ -763,6 +777,15 @@ def test_a_workbook_opening_on_a_cover_sheet_is_read_from_the_sheet_holding_the_
     table.append(["Quelle", "Jahr", "Land", "Frage", "Anteil in %"])
     table.append(["Edelman", 2019, "DE", "Q", 76])
     book.save(landing / "cover.xlsx")
+    # A cover sheet whose title row names two columns gives way to the sheet whose header
+    # names every required one.
+    book = Workbook()
+    book.active.title = "Info"
+    book.active.append(["Quelle:", "Edelman Trust Barometer", "Jahr:", "2019"])
+    table = book.create_sheet("Daten")
+    table.append(["Quelle", "Jahr", "Land", "Frage", "Anteil in %"])
+    table.append(["Edelman", 2019, "FR", "Q", 70])
+    book.save(landing / "titled_cover.xlsx")
     # No sheet holds a header: the report names the sheet read, the others, and the fix.
     book = Workbook()
     book.active.title = "Info"
@@ -773,7 +796,8 @@ def test_a_workbook_opening_on_a_cover_sheet_is_read_from_the_sheet_holding_the_
     outcomes = _ingest(con, landing)
 
     assert outcomes["cover.xlsx"].status == "loaded"
-    assert [(row[0], row[3]) for row in _results(con)] == [("DE", 76.0)]
+    assert outcomes["titled_cover.xlsx"].status == "loaded"
+    assert [(row[0], row[3]) for row in _results(con)] == [("DE", 76.0), ("FR", 70.0)]
     [(row, column, reason)] = _reasons(outcomes["none.xlsx"])
     assert (row, column) == (0, "*")
     assert " in the first 50 rows of sheet 'Info'; the first filled row is row 1" in reason
@@ -785,7 +809,7 @@ def test_a_workbook_opening_on_a_cover_sheet_is_read_from_the_sheet_holding_the_
 
 @pytest.mark.parametrize("encoding", ["utf-8", "cp1252"])
 def test_a_respondent_file_with_title_lines_above_its_header_loads(con, landing, encoding):
-    # UTF-8 is read by the staged path, Windows-1252 by the streaming one: both find it.
+    # A decimal comma and a missing mark send the file to the staged path.
     _write(
         landing / "panel.csv",
         [
@@ -802,6 +826,20 @@ def test_a_respondent_file_with_title_lines_above_its_header_loads(con, landing,
     # A file lacking a declared column is reported at its header's line, below the title.
     _write(landing / "short.csv", ["Acme Panel Export 2024", "resp;land;q1;q2", "1;DE;7;4"])
     (landing / "short.survey.json").write_text(json.dumps(sidecar()))
+    # A bad answer is reported at its own line, the title and blank lines counted.
+    _write(
+        landing / "bad.csv",
+        [
+            "Acme Panel Export 2024",
+            "Stand: 2024",
+            "",
+            "resp;land;gewicht;q1;q2",
+            "1;DE;1;7;4",
+            "2;DE;1;12;2",
+        ],
+        encoding=encoding,
+    )
+    (landing / "bad.survey.json").write_text(json.dumps(sidecar("acme_bad")))
 
     outcomes = _ingest(con, landing)
 
@@ -810,3 +848,33 @@ def test_a_respondent_file_with_title_lines_above_its_header_loads(con, landing,
         "select country_code, weight, answers from raw.survey_respondent_answers order by all"
     ).fetchall() == [("DE", 1.0, [7, 4]), ("DE", 1.5, [5, 2]), ("FR", 1.0, [8, None])]
     assert _reasons(outcomes["short.csv"]) == [(2, "gewicht", "declared column missing")]
+    assert [(row, column) for row, column, _ in _reasons(outcomes["bad.csv"])] == [(6, "q1")]
+
+
+def test_a_respondent_file_of_plain_numbers_with_title_lines_loads_in_one_pass(
+    con, landing, monkeypatch
+):
+    from social_leadership.surveys import microdata
+
+    one_pass = []
+    insert_fast = microdata.insert_fast
+
+    def recorded(*args, **kwargs):
+        rows = insert_fast(*args, **kwargs)
+        one_pass.append(rows)
+        return rows
+
+    monkeypatch.setattr(microdata, "insert_fast", recorded)
+    _write(
+        landing / "panel.csv",
+        ["Acme Panel Export 2024", "", "resp;land;gewicht;q1;q2", "1;DE;1;7;4", "2;FR;2;5;2"],
+    )
+    (landing / "panel.survey.json").write_text(json.dumps(sidecar()))
+
+    outcome = _ingest(con, landing)["panel.csv"]
+
+    assert (outcome.status, outcome.rows_loaded) == ("loaded", 2)
+    assert one_pass
+    assert con.execute(
+        "select country_code, weight, answers from raw.survey_respondent_answers order by all"
+    ).fetchall() == [("DE", 1.0, [7, 4]), ("FR", 2.0, [5, 2])]

@@ -437,7 +437,9 @@ class SandboxServer:
         self.request_log: list[tuple[str, str]] = []
         # (path, Authorization header or None) per request, in arrival order.
         self.authorization_log: list[tuple[str, str | None]] = []
-        # Request budgets that differ from the routes' own: (requests, window seconds).
+        # Request budgets that differ from the routes' own: (requests, window seconds); a
+        # route whose budget resets at a set time (YouTube's quota, at midnight Pacific)
+        # takes the requests and keeps its own reset.
         self._limits = dict(limits or {})
         for platform, limit, window in (
             ("bluesky", bluesky_limit, bluesky_window_seconds),

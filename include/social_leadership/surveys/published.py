@@ -297,13 +297,13 @@ def _number(text: str) -> float:
     numbers. A lone ``.`` or ``,`` is the decimal mark (``1,000`` is one); the same mark
     between several groups of three digits, or a space between them, groups thousands.
     ``inf`` and ``nan``, which float() reads, are no figures: ValueError."""
-    number = _finite_or_not(text)
+    number = _parsed_number(text)
     if not math.isfinite(number):
         raise ValueError(text)
     return number
 
 
-def _finite_or_not(text: str) -> float:
+def _parsed_number(text: str) -> float:
     cleaned = _number_text(text)
     grouped = _GROUPED_DECIMAL.fullmatch(cleaned)
     if grouped and grouped["sep"] != grouped["mark"]:
@@ -355,12 +355,14 @@ _NOTE_LABEL = re.compile(
 
 def _note_text(cells: list[str]) -> str | None:
     """A row's text if it can be a note: its one filled cell, or a label cell
-    (:data:`_NOTE_LABEL`) and what follows it; None for any other row."""
+    (:data:`_NOTE_LABEL`) and the one cell of text after it; None for any other row (a
+    figure fills more cells: a row ``*`` | ``Edelman`` | ``2019`` | ... with a flag column is
+    a figure)."""
     lone = lone_cell(cells)
     if lone is not None:
         return lone
     filled = [cell for cell in cells if cell]
-    if filled and _NOTE_LABEL.fullmatch(filled[0]):
+    if len(filled) == 2 and _NOTE_LABEL.fullmatch(filled[0]):
         return " ".join(filled)
     return None
 

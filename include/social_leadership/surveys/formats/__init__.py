@@ -107,53 +107,49 @@ def _matching(name: str) -> SurveyFormat | None:
 def is_survey_name(name: str) -> bool:
     """Whether a file of this name is a survey data file (not hidden, not a sidecar, not
     the lock file an office program keeps beside a workbook it has open: ``~$wave.xlsx``)."""
-    lowered = name.lower()
-    if lowered.startswith((".", "~$")) or lowered.endswith(SIDECAR_SUFFIX):
-        return False
-    return _matching(name) is not None
+    return _may_be_data(name.lower()) and _matching(name) is not None
 
 
 # Suffixes of data files the intake does not read but a user plausibly saves a survey
-# table or export as: Excel's binary and macro workbooks, OpenDocument, tab-separated and
-# Excel's "Unicode text", SPSS and Stata files, JSON, zip archives and compressed CSV of
-# another kind. Landed, such a file is quarantined saying which formats are read, not left
-# in the folder unread and unreported. Anything else (a README, an OS's Thumbs.db, a
-# download still in progress, ``.part``) is no arrival of the intake's and is left alone.
+# table or export as: Excel's binary and macro workbooks, OpenDocument, tab-separated
+# text, SPSS and Stata files, zip archives and compressed CSV of another kind. Landed, such
+# a file is quarantined saying which formats are read, not left in the folder unread and
+# unreported. Anything else (a README.txt, notes, an OS's Thumbs.db, a download still in
+# progress, ``.part``) is no arrival of the intake's and is left alone.
 UNREAD_DATA_SUFFIXES = (
     ".xls",
     ".xlsm",
     ".xlsb",
     ".ods",
+    ".numbers",
     ".tsv",
     ".tab",
-    ".txt",
-    ".json",
-    ".jsonl",
-    ".ndjson",
     ".sav",
     ".zsav",
     ".por",
     ".dta",
     ".rds",
     ".zip",
-    ".csv.zip",
+    ".gz",
     ".csv.bz2",
     ".csv.xz",
     ".csv.zst",
-    ".gz",
-    ".xml",
-    ".numbers",
 )
+
+
+def _may_be_data(lowered: str) -> bool:
+    """Not hidden, not a sidecar, not the lock file an office program keeps beside a
+    workbook it has open (``~$wave.xlsx``)."""
+    return not lowered.startswith((".", "~$")) and not lowered.endswith(SIDECAR_SUFFIX)
 
 
 def is_unread_data_name(name: str) -> bool:
     """Whether a file of this name looks like survey data in a format the intake does not
-    read (:data:`UNREAD_DATA_SUFFIXES`): not hidden, not a sidecar, not a read format, not
-    an office program's lock file (``~$wave.xls``)."""
+    read (:data:`UNREAD_DATA_SUFFIXES`)."""
     lowered = name.lower()
-    if lowered.startswith((".", "~$")) or lowered.endswith(SIDECAR_SUFFIX):
-        return False
-    return _matching(name) is None and lowered.endswith(UNREAD_DATA_SUFFIXES)
+    return (
+        _may_be_data(lowered) and _matching(name) is None and lowered.endswith(UNREAD_DATA_SUFFIXES)
+    )
 
 
 def unread_format_reason(name: str) -> str:

@@ -256,9 +256,10 @@ def open_columns(
     numeric: Collection[str] = (),
     bad_rows: list[RowIssue] | None = None,
     encoding: str | None = None,
-) -> tuple[Any, dict[str, str]]:
+) -> tuple[Any, dict[str, str], int]:
     """pyarrow's streaming reader of the ``wanted`` columns (only those), both microdata load
-    paths alike, and each wanted column's name in its batches.
+    paths alike, each wanted column's name in its batches, and the header's line (the
+    first data row is the line after it).
 
     ``numeric``: wanted columns parsed as numbers (a cell that is not a plain number fails
     the read); the others are text. ``bad_rows``: rows with another number of fields than
@@ -321,7 +322,7 @@ def open_columns(
         )
     except (pa.ArrowException, OSError) as exc:
         raise common.file_problem(path.name, parse_failure(exc)) from None
-    return reader, columns
+    return reader, columns, header_line
 
 
 def read_columns(path: Path, wanted: list[str], sheet: str | None) -> common.DeclaredColumns:
@@ -329,11 +330,15 @@ def read_columns(path: Path, wanted: list[str], sheet: str | None) -> common.Dec
     header's number of fields are reported by line, and a file pyarrow cannot read at all
     by its reason."""
     bad_rows: list[RowIssue] = []
-    reader, columns = open_columns(path, wanted, block_size=STAGED_BLOCK_BYTES, bad_rows=bad_rows)
+    reader, columns, header_line = open_columns(
+        path, wanted, block_size=STAGED_BLOCK_BYTES, bad_rows=bad_rows
+    )
     failures: list[BaseException] = []
     schema = reader.schema.append(pa.field(common.ROW_COLUMN, pa.int64()))
-    # The header is row 1.
-    batches = common.numbered_batches(reader, schema, 2, failures, failing=(pa.ArrowException,))
+    # Rows are numbered as lines, from the one after the header (below any title lines).
+    batches = common.numbered_batches(
+        reader, schema, header_line + 1, failures, failing=(pa.ArrowException,)
+    )
 
     def finish() -> None:
         if failures:

@@ -49,16 +49,7 @@ def read_table(path: Path, search: common.HeaderSearch) -> common.TextTable:
             return len(common.find_columns(cells, required)) == len(required)
 
         accepts = search.is_header or holds_required
-        # The declared sheet; else the first whose header is found (a workbook may open on
-        # a cover sheet, its table on the next), else the first sheet, whose report says so.
-        worksheet = (
-            workbook[sheet]
-            if sheet
-            else next(
-                (each for each in workbook.worksheets if _header_row(each, accepts)),
-                workbook.worksheets[0],
-            )
-        )
+        worksheet = workbook[sheet] if sheet else _table_sheet(workbook, accepts, search.fits)
         # The size a writer recorded can be smaller than the sheet; trusting it would drop
         # rows silently. Every row is read, and numbered as the sheet numbers it.
         worksheet.reset_dimensions()
@@ -83,10 +74,7 @@ def read_table(path: Path, search: common.HeaderSearch) -> common.TextTable:
                 break
             if not row:
                 continue  # a row the sheet skips
-            cells = [
-                common.cell_text(getattr(cell, "value", None), getattr(cell, "number_format", None))
-                for cell in row[:width]  # right of the header no cell is in a column
-            ]
+            cells = _row_text(row[:width])  # right of the header no cell is in a column
             problems = common.long_cell_issues(path.name, number, cells, header)
             if problems:
                 too_long.extend(problems)
@@ -107,7 +95,7 @@ def read_table(path: Path, search: common.HeaderSearch) -> common.TextTable:
                 rows.append((number, cells))
         if search.fill_merged and header:
             _fill_merged(worksheet, header_row, width, rows)
-        title, sheets = worksheet.title, workbook.sheetnames
+        title, sheets = worksheet.title, [each.title for each in workbook.worksheets]
     finally:
         workbook.close()
     if too_long:
@@ -131,23 +119,39 @@ def read_table(path: Path, search: common.HeaderSearch) -> common.TextTable:
     return common.TextTable(header, rows, header_row)
 
 
+def _row_text(row: Any) -> list[str]:
+    """A sheet row's cells as text (read-only mode's empty cells have no value)."""
+    return [
+        common.cell_text(getattr(cell, "value", None), getattr(cell, "number_format", None))
+        for cell in row
+    ]
+
+
 def _searched_rows(worksheet: Any) -> Iterator[tuple[int, list[str]]]:
     """The first :data:`HEADER_SEARCH_ROWS` rows of a sheet, numbered, as text."""
     for number, row in enumerate(worksheet.iter_rows(max_row=HEADER_SEARCH_ROWS), start=1):
-        yield (
-            number,
-            [
-                common.cell_text(getattr(cell, "value", None), getattr(cell, "number_format", None))
-                for cell in row
-            ],
-        )
+        yield number, _row_text(row)
 
 
-def _header_row(worksheet: Any, accepts: Callable[[list[str]], bool]) -> int | None:
-    """The number of the first of a sheet's searched rows that ``accepts``, or None (its
-    recorded size forgotten first, as for the sheet read)."""
-    worksheet.reset_dimensions()
-    return next((number for number, cells in _searched_rows(worksheet) if accepts(cells)), None)
+def _table_sheet(
+    workbook: Any,
+    accepts: Callable[[list[str]], bool],
+    fits: Callable[[list[str]], bool] | None,
+) -> Any:
+    """The sheet a table is read from when none is declared: the first holding a header
+    that fits (:class:`~.common.HeaderSearch`), else the first holding one accepted (a
+    workbook may open on a cover or methodology sheet, its table on the next), else the
+    first sheet, whose report then says what it lacks. Each sheet's recorded size is
+    forgotten first, as for the sheet read."""
+    sheets = workbook.worksheets
+    for each in sheets:
+        each.reset_dimensions()
+    tests = [accepts] if fits is None else [lambda cells: accepts(cells) and fits(cells), accepts]
+    for test in tests:
+        for each in sheets:
+            if any(test(cells) for _, cells in _searched_rows(each)):
+                return each
+    return sheets[0]
 
 
 def _first_fitting_row(

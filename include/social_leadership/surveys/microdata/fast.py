@@ -80,7 +80,7 @@ def _fast_reader(
     roles += [("wave_num", decl.wave_column)] if decl.wave_column else []
     roles += [("weight_num", decl.weight_column)] if decl.weight_column else []
     roles += [(f"a{i}", q.column) for i, q in enumerate(decl.questions)]
-    reader, columns = open_columns(
+    reader, columns, _ = open_columns(
         path,
         decl.file_columns(),
         block_size=FAST_BLOCK_BYTES,
