@@ -733,9 +733,10 @@ class SandboxServer:
         return self._has_bearer(headers) or token == self.token
 
     def _has_bearer(self, headers: Headers) -> bool:
-        # The auth scheme is case-insensitive (RFC 7235), the token is not.
+        # The auth scheme is case-insensitive and followed by one or more spaces (RFC 7235,
+        # 6750); the token is compared exactly.
         scheme, _, token = headers.get("authorization", "").partition(" ")
-        return scheme.casefold() == "bearer" and token == self.token
+        return scheme.casefold() == "bearer" and token.lstrip(" ") == self.token
 
     def _mastodon(self, path: str, params: dict[str, list[str]], headers: Headers) -> Reply:
         if self.mastodon_requires_login and not self._has_bearer(headers):
