@@ -878,3 +878,45 @@ def test_a_respondent_file_of_plain_numbers_with_title_lines_loads_in_one_pass(
     assert con.execute(
         "select country_code, weight, answers from raw.survey_respondent_answers order by all"
     ).fetchall() == [("DE", 1.0, [7, 4]), ("FR", 2.0, [5, 2])]
+
+
+def test_a_one_question_export_takes_its_question_from_the_sidecar(con, landing):
+    _write(
+        landing / "chart.csv",
+        [
+            "Land;Anteil in %;Befragte",
+            "Deutschland;76;1.150",
+            "Frankreich;70;1.000",
+            "Global 26;74;",
+        ],
+    )
+    (landing / "chart.survey.json").write_text(
+        json.dumps(
+            {
+                "source_name": "Edelman Trust Barometer",
+                "wave": 2019,
+                "question_text": "CEOs should take the lead on change",
+            }
+        )
+    )
+    _write(landing / "both.csv", ["Quelle;Jahr;Land;Frage;Anteil in %", "Edelman;2019;DE;Q;76"])
+    (landing / "both.survey.json").write_text(json.dumps({"question_text": "Another question"}))
+
+    outcomes = _ingest(con, landing)
+
+    assert outcomes["chart.csv"].status == "loaded"
+    assert con.execute(
+        "select scope, question_id, question_text, value from raw.survey_results order by scope"
+    ).fetchall() == [
+        ("DE", "ceos_should_take_the_lead_on_change", "CEOs should take the lead on change", 76.0),
+        ("FR", "ceos_should_take_the_lead_on_change", "CEOs should take the lead on change", 70.0),
+        (
+            "global",
+            "ceos_should_take_the_lead_on_change",
+            "CEOs should take the lead on change",
+            74.0,
+        ),
+    ]
+    [(_, column, reason)] = _reasons(outcomes["both.csv"])
+    assert column == "question_text"
+    assert reason.startswith("the file has a question_text column ('Frage')")
