@@ -920,3 +920,35 @@ def test_a_one_question_export_takes_its_question_from_the_sidecar(con, landing)
     [(_, column, reason)] = _reasons(outcomes["both.csv"])
     assert column == "question_text"
     assert reason.startswith("the file has a question_text column ('Frage')")
+
+
+def test_usual_header_names_bases_points_and_flagged_figures_are_read(con, landing):
+    _write(
+        landing / "spelled.csv",
+        [
+            "Source;Wave/Year;Market/Country;Question;% agree;Respondents (unweighted);MoE",
+            "Edelman;2019;DE;Q;76*;n=1.150;+/- 2,9 Pp.",
+            "Edelman;2019;FR;Q;70¹;(1.000);3,1 Prozentpunkte",
+            "Edelman;2019;IT;Q;68;N = 1 000;3.1 pp",
+        ],
+    )
+    _write(
+        landing / "german.csv",
+        [
+            "Quelle;Welle/Jahr;Land;Frage;Agree (%);Befragte (ungewichtet)",
+            "Edelman;2020;ES;Q;66;(n=950)",
+        ],
+    )
+
+    outcomes = _ingest(con, landing)
+
+    assert {name: outcome.status for name, outcome in outcomes.items()} == {
+        "spelled.csv": "loaded",
+        "german.csv": "loaded",
+    }
+    assert _results(con) == [
+        ("DE", 2019, "share_pct", 76.0, 1150, 2.9),
+        ("ES", 2020, "share_pct", 66.0, 950, None),
+        ("FR", 2019, "share_pct", 70.0, 1000, 3.1),
+        ("IT", 2019, "share_pct", 68.0, 1000, 3.1),
+    ]

@@ -111,6 +111,7 @@ HEADER_NAMES: dict[str, dict[str, tuple[str, ...]]] = {
             "year of survey",
             "survey wave",
             "year/wave",
+            "wave/year",
         ),
         "de": (
             "Welle",
@@ -123,6 +124,7 @@ HEADER_NAMES: dict[str, dict[str, tuple[str, ...]]] = {
             "Erhebungswelle",
             "Befragungswelle",
             "Jahr/Welle",
+            "Welle/Jahr",
         ),
         "fr": ("vague", "année", "année d'enquête", "édition"),
         "es": ("ola", "oleada", "año", "año de la encuesta", "edición"),
@@ -137,6 +139,7 @@ HEADER_NAMES: dict[str, dict[str, tuple[str, ...]]] = {
             "territory",
             "country/region",
             "country or region",
+            "market/country",
         ),
         "de": (
             "Land",
@@ -145,6 +148,7 @@ HEADER_NAMES: dict[str, dict[str, tuple[str, ...]]] = {
             "Gebiet",
             "Land/Region",
             "Land/Markt",
+            "Markt/Land",
             "Länder",
         ),
         "fr": ("pays", "marché", "zone", "territoire"),
@@ -169,7 +173,16 @@ HEADER_NAMES: dict[str, dict[str, tuple[str, ...]]] = {
         "es": ("medida", "tipo de medida"),
     },
     "value": {
-        "en": ("share", "share pct", "percent", "percentage", "share agreeing"),
+        "en": (
+            "share",
+            "share pct",
+            "percent",
+            "percentage",
+            "share agreeing",
+            "agree",
+            "percent agree",
+            "agreement",
+        ),
         "de": ("Wert", "Anteil", "Prozent", "Zustimmung", "Anteil Zustimmung"),
         "fr": ("valeur", "part", "pourcentage", "proportion", "taux"),
         "es": ("valor", "porcentaje", "proporción", "cuota"),
@@ -185,6 +198,7 @@ HEADER_NAMES: dict[str, dict[str, tuple[str, ...]]] = {
             "total n",
             "unweighted n",
             "base size",
+            "respondents (unweighted)",
         ),
         "de": (
             "Stichprobe",
@@ -194,6 +208,9 @@ HEADER_NAMES: dict[str, dict[str, tuple[str, ...]]] = {
             "Fallzahl",
             "Basis",
             "N (ungewichtet)",
+            "Befragte (ungewichtet)",
+            "Basis (ungewichtet)",
+            "Fallzahl (ungewichtet)",
         ),
         "fr": ("échantillon", "taille de l'échantillon", "taille d'échantillon", "répondants"),
         "es": ("muestra", "tamaño de la muestra", "tamaño muestral", "encuestados"),
@@ -297,9 +314,23 @@ _GROUPED_DECIMAL = re.compile(
 _PLUS_MINUS = re.compile(r"^(?:±|\+\s*/?\s*-)\s*")
 
 
+# After a figure: a footnote mark (``76*``, a flag such as "low base", read as the figure).
+_TRAILING_MARKS = re.compile(rf"\s*[{FOOTNOTE_MARKS}]+$")
+
+
 def _number_text(text: str) -> str:
-    cleaned = text.translate(_NUMBER_SPACES).strip()
+    cleaned = _TRAILING_MARKS.sub("", text.translate(_NUMBER_SPACES).strip())
     return cleaned[:-1].rstrip() if cleaned.endswith("%") else cleaned
+
+
+# A margin's unit, percentage points: ``2,9 Pp.``, ``2.9 pp``, ``2,9 Prozentpunkte``.
+_POINTS = re.compile(
+    r"\s*(?:pp\.?|pkt\.?|prozentpunkte|percentage points|points|points de pourcentage"
+    r"|puntos porcentuales|p\.p\.)$",
+    re.IGNORECASE,
+)
+# A sample size written as a base: ``n=1.150``, ``N = 1 150``, ``(1.150)``, ``(n=1.150)``.
+_BASE = re.compile(r"\(?\s*(?:n\s*=\s*)?(?P<count>[^()=]*?)\s*\)?", re.IGNORECASE)
 
 
 def _number(text: str) -> float:
@@ -405,8 +436,9 @@ def _optional(text: str, *, whole: bool) -> float | int | None:
     if not text or text.lower() in MISSING_MARKS:
         return None
     if whole:
-        return _whole(text)
-    return _number(_PLUS_MINUS.sub("", text))
+        base = _BASE.fullmatch(text)
+        return _whole(base["count"] if base else text)
+    return _number(_POINTS.sub("", _PLUS_MINUS.sub("", text)))
 
 
 # A date as spreadsheets write one to CSV, the year last (German ``01.01.2019``, US
