@@ -164,7 +164,9 @@ def test_x_an_empty_username_in_the_list_is_an_invalid_request(client: httpx.Cli
 
 
 @pytest.mark.parametrize("scheme", ["Bearer", "bearer", "BEARER", "Bearer "])
-def test_the_bearer_auth_scheme_is_case_insensitive(client: httpx.Client, scheme: str) -> None:
+def test_the_bearer_scheme_is_read_in_any_case_and_with_any_spaces_after_it(
+    client: httpx.Client, scheme: str
+) -> None:
     # The scheme in any case, and one space or more after it (RFC 7235).
     params = {"usernames": "user_a", "user.fields": "public_metrics"}
 

@@ -718,6 +718,15 @@ def test_notes_below_the_table_with_their_label_in_a_cell_of_its_own_are_left_ou
     )
     # Right under the figures, a row of two cells whose first is no note's label is no note.
     _write(landing / "cut.csv", [HEADER, "Edelman;2019;DE;Q;76;1150", "Edelman;Misstrauen"])
+    # In a sheet, the note's text merged over the cells right of its label.
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["Quelle", "Jahr", "Land", "Frage", "Anteil"])
+    sheet.append(["Edelman", 2019, "GB", "Q", 71])
+    sheet.append([])
+    sheet.append(["Quelle:", "Edelman Trust Barometer 2019"])
+    sheet.merge_cells("B4:E5")
+    book.save(landing / "merged.xlsx")
     # A figure flagged in a column of its own (a low base) is a figure, not a note.
     _write(
         landing / "flagged.csv",
@@ -732,10 +741,12 @@ def test_notes_below_the_table_with_their_label_in_a_cell_of_its_own_are_left_ou
 
     assert outcomes["labelled.csv"].status == "loaded"
     assert outcomes["flagged.csv"].status == "loaded"
+    assert outcomes["merged.xlsx"].status == "loaded"
     assert [(row[0], row[3], row[4]) for row in _results(con)] == [
         ("DE", 76.0, 1150),
         ("ES", 64.0, 200),
         ("FR", 70.0, 1000),
+        ("GB", 71.0, None),
         ("IT", 66.0, 1150),
     ]
     assert (3, "Land (scope)", "value is empty") in _reasons(outcomes["cut.csv"])
@@ -926,7 +937,7 @@ def test_usual_header_names_bases_points_and_flagged_figures_are_read(con, landi
     _write(
         landing / "spelled.csv",
         [
-            "Source;Wave/Year;Market/Country;Question;% agree;Respondents (unweighted);MoE",
+            "Source;Wave/Year;Market/Country;Question;Percent agree;Sample size;MoE",
             "Edelman;2019;DE;Q;76*;n=1.150;+/- 2,9 Pp.",
             "Edelman;2019;FR;Q;70¹;(1.000);3,1 Prozentpunkte",
             "Edelman;2019;IT;Q;68;N = 1 000;3.1 pp",
@@ -935,7 +946,7 @@ def test_usual_header_names_bases_points_and_flagged_figures_are_read(con, landi
     _write(
         landing / "german.csv",
         [
-            "Quelle;Welle/Jahr;Land;Frage;Agree (%);Befragte (ungewichtet)",
+            "Quelle;Welle/Jahr;Markt/Land;Frage;Total agree (%);Befragte",
             "Edelman;2020;ES;Q;66;(n=950)",
         ],
     )
@@ -952,3 +963,34 @@ def test_usual_header_names_bases_points_and_flagged_figures_are_read(con, landi
         ("FR", 2019, "share_pct", 70.0, 1000, 3.1),
         ("IT", 2019, "share_pct", 68.0, 1000, 3.1),
     ]
+
+
+def test_a_table_of_answer_boxes_is_not_read_as_shares_agreeing(con, landing):
+    # "Agree" is one box of the scale here, not the share agreeing (30 + 46): refused.
+    _write(
+        landing / "boxes.csv",
+        ["Quelle;Jahr;Land;Frage;Strongly agree;Agree;Disagree", "Edelman;2019;DE;Q;30;46;24"],
+    )
+
+    reasons = _reasons(_ingest(con, landing)["boxes.csv"])
+
+    assert any(column == "value" for _, column, _ in reasons)
+    assert _results(con) == []
+
+
+# Reading is linear: a pattern that tried each split of the spaces ran for hours here.
+@pytest.mark.timeout(120)
+def test_a_long_run_of_spaces_in_a_figure_cell_is_refused_without_hanging(con, landing):
+    spaces = " " * 100_000
+    _write(
+        landing / "spaces.csv",
+        [HEADER + ";Fehlermarge", f"Edelman;2019;DE;Q;7{spaces}x;({spaces}((;n={spaces}x("],
+    )
+
+    reasons = _reasons(_ingest(con, landing)["spaces.csv"])
+
+    assert {column for _, column, _ in reasons} == {
+        "Anteil in % (value)",
+        "Befragte (sample_size)",
+        "Fehlermarge (margin_of_error_pct)",
+    }

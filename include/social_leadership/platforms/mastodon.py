@@ -169,8 +169,8 @@ class MastodonConnector(base.Connector):
     @classmethod
     def parse(cls, response: base.RawResponse) -> list[base.AccountObservation]:
         requested = response.requested_handles
-        # Accounts a batch left out were looked up one by one (see extract): the batch says
-        # nothing about them.
+        # Accounts a batch left out are looked up one by one, or deferred when the run
+        # stopped early (base.extract_with_follow_up): the batch says nothing about them.
         left_out = {handle.casefold() for handle in _left_out_of_batch(response)}
         if response.status_code == 404:
             return (

@@ -173,15 +173,16 @@ HEADER_NAMES: dict[str, dict[str, tuple[str, ...]]] = {
         "es": ("medida", "tipo de medida"),
     },
     "value": {
+        # Not a bare "Agree" (also "% agree", "Agree (%)"): in a table of answer boxes it
+        # is one box (beside "Strongly agree"), not the share agreeing.
         "en": (
             "share",
             "share pct",
             "percent",
             "percentage",
             "share agreeing",
-            "agree",
             "percent agree",
-            "agreement",
+            "total agree",
         ),
         "de": ("Wert", "Anteil", "Prozent", "Zustimmung", "Anteil Zustimmung"),
         "fr": ("valeur", "part", "pourcentage", "proportion", "taux"),
@@ -198,7 +199,6 @@ HEADER_NAMES: dict[str, dict[str, tuple[str, ...]]] = {
             "total n",
             "unweighted n",
             "base size",
-            "respondents (unweighted)",
         ),
         "de": (
             "Stichprobe",
@@ -208,9 +208,6 @@ HEADER_NAMES: dict[str, dict[str, tuple[str, ...]]] = {
             "Fallzahl",
             "Basis",
             "N (ungewichtet)",
-            "Befragte (ungewichtet)",
-            "Basis (ungewichtet)",
-            "Fallzahl (ungewichtet)",
         ),
         "fr": ("échantillon", "taille de l'échantillon", "taille d'échantillon", "répondants"),
         "es": ("muestra", "tamaño de la muestra", "tamaño muestral", "encuestados"),
@@ -315,22 +312,46 @@ _PLUS_MINUS = re.compile(r"^(?:±|\+\s*/?\s*-)\s*")
 
 
 # After a figure: a footnote mark (``76*``, a flag such as "low base", read as the figure).
-_TRAILING_MARKS = re.compile(rf"\s*[{FOOTNOTE_MARKS}]+$")
+# String operations, not a pattern: a long run of spaces costs a pattern time per position.
+_MARK_CHARACTERS = "*\u2020\u2021\u00b9\u00b2\u00b3" + "".join(map(chr, range(0x2070, 0x207A)))
 
 
 def _number_text(text: str) -> str:
-    cleaned = _TRAILING_MARKS.sub("", text.translate(_NUMBER_SPACES).strip())
+    cleaned = text.translate(_NUMBER_SPACES).strip().rstrip(_MARK_CHARACTERS).rstrip()
     return cleaned[:-1].rstrip() if cleaned.endswith("%") else cleaned
 
 
-# A margin's unit, percentage points: ``2,9 Pp.``, ``2.9 pp``, ``2,9 Prozentpunkte``.
-_POINTS = re.compile(
-    r"\s*(?:pp\.?|pkt\.?|prozentpunkte|percentage points|points|points de pourcentage"
-    r"|puntos porcentuales|p\.p\.)$",
-    re.IGNORECASE,
+# A margin's unit, percentage points, longest first: ``2,9 Pp.``, ``2,9 Prozentpunkte``.
+_POINTS = (
+    "points de pourcentage",
+    "puntos porcentuales",
+    "percentage points",
+    "prozentpunkte",
+    "points",
+    "p.p.",
+    "pkt.",
+    "pp.",
+    "pkt",
+    "pp",
 )
-# A sample size written as a base: ``n=1.150``, ``N = 1 150``, ``(1.150)``, ``(n=1.150)``.
-_BASE = re.compile(r"\(?\s*(?:n\s*=\s*)?(?P<count>[^()=]*?)\s*\)?", re.IGNORECASE)
+
+
+def _without_points(text: str) -> str:
+    """A margin without its unit, percentage points (``2,9 Pp.`` -> ``2,9``)."""
+    stripped = text.rstrip()
+    unit = next((unit for unit in _POINTS if stripped[-len(unit) :].casefold() == unit), "")
+    return stripped[: -len(unit)].rstrip() if unit else text
+
+
+def _base_count(text: str) -> str:
+    """A sample size written as a base, without its marks: ``n=1.150``, ``N = 1 150``,
+    ``(1.150)``, ``(n=1.150)`` -> the count."""
+    count = text.strip()
+    if count.startswith("(") and count.endswith(")"):
+        count = count[1:-1].strip()
+    if count[:1] in "nN" and count[1:].lstrip().startswith("="):
+        count = count[1:].lstrip()[1:].strip()
+    return count
 
 
 def _number(text: str) -> float:
@@ -396,15 +417,16 @@ _NOTE_LABEL = re.compile(
 
 def _note_text(cells: list[str]) -> str | None:
     """A row's text if it can be a note: its one filled cell, or a label cell
-    (:data:`_NOTE_LABEL`) and the one cell of text after it; None for any other row (a
-    figure fills more cells: a row ``*`` | ``Edelman`` | ``2019`` | ... with a flag column is
-    a figure)."""
+    (:data:`_NOTE_LABEL`) and one text after it (in one cell or merged over several); None
+    for any other row (a figure fills cells with different texts: a row ``*`` |
+    ``Edelman`` | ``2019`` | ... with a flag column is a figure)."""
     lone = lone_cell(cells)
     if lone is not None:
         return lone
     filled = [cell for cell in cells if cell]
-    if len(filled) == 2 and _NOTE_LABEL.fullmatch(filled[0]):
-        return " ".join(filled)
+    # The text may fill several cells as one (merged across them in a sheet).
+    if len(filled) >= 2 and len(set(filled[1:])) == 1 and _NOTE_LABEL.fullmatch(filled[0]):
+        return " ".join(filled[:2])
     return None
 
 
@@ -436,9 +458,8 @@ def _optional(text: str, *, whole: bool) -> float | int | None:
     if not text or text.lower() in MISSING_MARKS:
         return None
     if whole:
-        base = _BASE.fullmatch(text)
-        return _whole(base["count"] if base else text)
-    return _number(_POINTS.sub("", _PLUS_MINUS.sub("", text)))
+        return _whole(_base_count(text))
+    return _number(_without_points(_PLUS_MINUS.sub("", text)))
 
 
 # A date as spreadsheets write one to CSV, the year last (German ``01.01.2019``, US
@@ -594,7 +615,8 @@ class _Header:
         if not has("question_id") and not has("question_text"):
             missing["question_id"] = (
                 "required column missing: no question id and no question text column (the "
-                "question id is derived from the text when there is no id column)"
+                "question id is derived from the text when there is no id column; a file of "
+                'one question can take it from its sidecar\'s "question_text")'
             )
         return missing
 

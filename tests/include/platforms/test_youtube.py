@@ -286,3 +286,28 @@ def test_a_channel_that_hides_its_subscriber_count_is_learned_too(tmp_path: Path
     )
     assert (first.requests_sent, second.requests_sent) == (2, 1)
     assert landed(second.landing_dir) == landed(first.landing_dir)
+
+
+def test_a_refusal_after_a_batch_that_left_a_channel_out_defers_that_channel(
+    sandbox: SandboxServer,
+) -> None:
+    handles = HANDLES[:3]
+    # The first two asked by id (the first's gone stale), the third by forHandle.
+    learned = {handles[0]: STALE_ID, handles[1]: synthetic_channel_id(handles[1])}
+    sandbox.add_fault("slow", platform="youtube", delay_seconds=0)  # the id batch: answered
+    sandbox.add_fault("echo", platform="youtube", status=400)  # the forHandle: refused
+    connector = build_connector(
+        "youtube", sandbox.base_url, SANDBOX_YOUTUBE_KEY, sleep=lambda _: None, account_ids=learned
+    )
+
+    with pytest.raises(PlatformError, match="400") as refused:
+        connector.extract(handles)
+
+    partial = refused.value.partial
+    assert partial is not None
+    assert {h: status for h, (status, *_) in observed(partial.responses).items()} == {
+        handles[1]: AccountStatus.OK
+    }
+    # Neither observed nor lost: the channel the batch left out is deferred with the rest.
+    assert sorted(partial.deferred_handles) == sorted([handles[0], handles[2]])
+    assert partial.requests_sent == 2

@@ -1,5 +1,6 @@
-"""XLSX survey files: the first sheet, or the one a sidecar names; the header row is found
-below title rows; percent-formatted cells read as percent.
+"""XLSX survey files: the sheet a sidecar names, else the first whose header is found (a
+workbook may open on a cover sheet); the header row is found below title rows;
+percent-formatted cells read as percent.
 
 A sheet is read down to a sheet's last row and right to its header's last cell, holding no
 more cells than the XLSX limit allows bytes; the archive is checked part by part, declared
