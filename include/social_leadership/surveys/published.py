@@ -308,7 +308,7 @@ _GROUPED_DECIMAL = re.compile(
     r"(?P<whole>[+-]?\d{1,3}(?:(?P<sep>[.,' ])\d{3})+)(?P<mark>[.,])(?P<fraction>\d+)"
 )
 # A margin of error written with its sign: ±2,9, +/- 2.9, +-2.9.
-_PLUS_MINUS = re.compile(r"^(?:±|\+\s*/?\s*-)\s*")
+_PLUS_MINUS = re.compile(r"^(?:±|\+\s*(?:/\s*)?-)\s*")
 
 
 # After a figure: a footnote mark (``76*``, a flag such as "low base", read as the figure).
@@ -406,11 +406,13 @@ _NOTE_OPENING = re.compile(
 
 # A note's label in a cell of its own, the note's text in the next (``Quelle:`` |
 # ``Edelman Trust Barometer 2019``, ``*`` | ``Werte gerundet``): the whole cell is the label.
+# Matched against the stripped cell, one run of spaces at most (before the colon): two
+# quantifiers over one run would try each split of it.
 _NOTE_LABEL = re.compile(
-    rf"\s*(?:[{FOOTNOTE_MARKS}\u00a9]+|\(?\d+\)|"
+    rf"(?:[{FOOTNOTE_MARKS}\u00a9]+|\(?\d+\)|"
     r"(?:quellen?|sources?|notes?|anmerkung(?:en)?|hinweise?|basis|base|fu(?:ß|ss)note"
     r"|footnote|lesehilfe|stand|befragungszeitraum|erhebungszeitraum|feldzeit"
-    r"|fieldwork|survey period|fuente|nota|remarque|terrain)\s*:?)\s*",
+    r"|fieldwork|survey period|fuente|nota|remarque|terrain)(?:\s*:)?)",
     re.IGNORECASE,
 )
 
@@ -425,7 +427,7 @@ def _note_text(cells: list[str]) -> str | None:
         return lone
     filled = [cell for cell in cells if cell]
     # The text may fill several cells as one (merged across them in a sheet).
-    if len(filled) >= 2 and len(set(filled[1:])) == 1 and _NOTE_LABEL.fullmatch(filled[0]):
+    if len(filled) >= 2 and len(set(filled[1:])) == 1 and _NOTE_LABEL.fullmatch(filled[0].strip()):
         return " ".join(filled[:2])
     return None
 
