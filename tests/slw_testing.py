@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 # dbt reads its saved parse from this file instead of its target folder's: set by
 # tests/conftest.py to the project's parse made once per test process. A test whose dbt
@@ -128,3 +129,19 @@ def probe_single_file_keys(
     assert result.returncode == 0, f"exit {result.returncode}\n{result.stderr}"
     seen = json.loads(result.stdout)
     return seen["version"], seen["outcomes"]
+
+
+def refused_after_a_batch(sandbox: Any, connector: Any, handles: list[str], status: int) -> Any:
+    """What ``connector.extract(handles)`` read when its first request to ``sandbox`` (the
+    id batch) is answered and its second refused with ``status``: the refusal's
+    ``partial``."""
+    import pytest
+
+    from social_leadership.platforms.base import PlatformError
+
+    sandbox.add_fault("slow", platform=connector.platform, delay_seconds=0)
+    sandbox.add_fault("echo", platform=connector.platform, status=status)
+    with pytest.raises(PlatformError, match=str(status)) as refused:
+        connector.extract(handles)
+    assert refused.value.partial is not None
+    return refused.value.partial

@@ -780,29 +780,33 @@ def test_a_title_row_naming_two_columns_gives_way_to_the_header_below_it(con, la
     assert any(column == "question_id" for _, column, _ in _reasons(outcomes["lacking.csv"]))
 
 
-def test_a_workbook_opening_on_a_cover_sheet_is_read_from_the_sheet_holding_the_table(con, landing):
+def _workbook(path: Path, **sheets: list[list[object]]) -> None:
+    """A workbook of these sheets, in this order, each given its rows."""
     book = Workbook()
-    book.active.title = "Info"
-    book.active.append(["Edelman Trust Barometer 2019: Datenexport"])
-    table = book.create_sheet("Daten")
-    table.append(["Quelle", "Jahr", "Land", "Frage", "Anteil in %"])
-    table.append(["Edelman", 2019, "DE", "Q", 76])
-    book.save(landing / "cover.xlsx")
+    book.remove(book.active)
+    for title, rows in sheets.items():
+        sheet = book.create_sheet(title)
+        for row in rows:
+            sheet.append(row)
+    book.save(path)
+
+
+def test_a_workbook_opening_on_a_cover_sheet_is_read_from_the_sheet_holding_the_table(con, landing):
+    header = ["Quelle", "Jahr", "Land", "Frage", "Anteil in %"]
+    _workbook(
+        landing / "cover.xlsx",
+        Info=[["Edelman Trust Barometer 2019: Datenexport"]],
+        Daten=[header, ["Edelman", 2019, "DE", "Q", 76]],
+    )
     # A cover sheet whose title row names two columns gives way to the sheet whose header
     # names every required one.
-    book = Workbook()
-    book.active.title = "Info"
-    book.active.append(["Quelle:", "Edelman Trust Barometer", "Jahr:", "2019"])
-    table = book.create_sheet("Daten")
-    table.append(["Quelle", "Jahr", "Land", "Frage", "Anteil in %"])
-    table.append(["Edelman", 2019, "FR", "Q", 70])
-    book.save(landing / "titled_cover.xlsx")
+    _workbook(
+        landing / "titled_cover.xlsx",
+        Info=[["Quelle:", "Edelman Trust Barometer", "Jahr:", "2019"]],
+        Daten=[header, ["Edelman", 2019, "FR", "Q", 70]],
+    )
     # No sheet holds a header: the report names the sheet read, the others, and the fix.
-    book = Workbook()
-    book.active.title = "Info"
-    book.active.append(["Datenexport"])
-    book.create_sheet("Notizen").append(["keine Tabelle"])
-    book.save(landing / "none.xlsx")
+    _workbook(landing / "none.xlsx", Info=[["Datenexport"]], Notizen=[["keine Tabelle"]])
 
     outcomes = _ingest(con, landing)
 

@@ -67,17 +67,12 @@ PUBLISHED_COLUMNS = (
 # Every loaded row has these; source_id and question_id may be derived (see the docstring).
 REQUIRED_COLUMNS = ("source_id", "source_name", "wave", "scope", "question_id", "value")
 MEASURES = ("share_pct", "index")
-# Columns a published sidecar may give one value for, for every row of its file (the
-# question too: a chart's or dashboard's export of one question is a table of countries).
-CONSTANT_COLUMNS = (
-    "source_id",
-    "source_name",
-    "wave",
-    "scope",
-    "question_id",
-    "question_text",
-    "measure",
-    "citation",
+# Columns a published sidecar may give one value for, for every row of its file: all but
+# the figures (the question too: a chart's export of one question is a table of countries).
+CONSTANT_COLUMNS = tuple(
+    column
+    for column in PUBLISHED_COLUMNS
+    if column not in ("value", "sample_size", "margin_of_error_pct")
 )
 SIDECAR_FIELDS = ("shape", "sheet", "columns", "share_scale", *CONSTANT_COLUMNS)
 # How a file writes its shares (sidecar "share_scale"): as percentages (76) or as

@@ -7,10 +7,15 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
+from slw_testing import refused_after_a_batch
 
 from social_leadership.demo.synthetic import synthetic_account_id
 from social_leadership.platforms import build_connector, connector_class
-from social_leadership.platforms.base import AccountStatus, PlatformError, RawResponse
+from social_leadership.platforms.base import (
+    AccountStatus,
+    ExtractResult,
+    RawResponse,
+)
 from social_leadership.roster import Account, Executive, Roster
 from social_leadership.sandbox.server import SandboxServer
 
@@ -126,24 +131,24 @@ def test_an_instance_that_refuses_leaves_the_other_instances_accounts_read() -> 
     assert "gamma.example" in (result.message or "")
 
 
+def _refused_after_a_batch(
+    sandbox: SandboxServer, ids: dict[str, str], handles: list[str]
+) -> ExtractResult:
+    connector = build_connector(
+        "mastodon", sandbox.base_url, TOKEN, None, sleep=lambda _: None, account_ids=ids
+    )
+    return refused_after_a_batch(sandbox, connector, handles, 403)
+
+
 def test_a_refused_lookup_after_a_batch_keeps_what_the_batch_read(
     sandbox: SandboxServer,
 ) -> None:
     handles = HANDLES[:3]
     ids = {h: synthetic_account_id("mastodon", h) for h in handles}
     ids[handles[1]] = "999999999"  # a stale id: the batch leaves it out, a lookup follows
-    sandbox.add_fault("slow", platform="mastodon", delay_seconds=0)  # the batch: answered
-    sandbox.add_fault("echo", platform="mastodon", status=403)  # the lookup: refused
-    connector = build_connector(
-        "mastodon", sandbox.base_url, TOKEN, None, sleep=lambda _: None, account_ids=ids
-    )
-
-    with pytest.raises(PlatformError, match="403") as refused:
-        connector.extract(handles)
+    partial = _refused_after_a_batch(sandbox, ids, handles)  # the lookup is refused
 
     # The refusal carries the whole run: the batch's accounts are landed, not asked again.
-    partial = refused.value.partial
-    assert partial is not None
     assert statuses(partial.responses) == dict.fromkeys([handles[0], handles[2]], AccountStatus.OK)
     assert partial.deferred_handles == [handles[1]]
     assert partial.requests_sent == 2
@@ -177,17 +182,8 @@ def test_a_refusal_after_a_batch_that_left_an_account_out_defers_that_account(
     ids[handles[0]] = "999999999"  # a stale id: the batch answers without it
     # The batch of the two known ids is answered; the lookup of the third is refused before
     # the stale one's lookup could follow.
-    sandbox.add_fault("slow", platform="mastodon", delay_seconds=0)
-    sandbox.add_fault("echo", platform="mastodon", status=403)
-    connector = build_connector(
-        "mastodon", sandbox.base_url, TOKEN, None, sleep=lambda _: None, account_ids=ids
-    )
+    partial = _refused_after_a_batch(sandbox, ids, handles)
 
-    with pytest.raises(PlatformError, match="403") as refused:
-        connector.extract(handles)
-
-    partial = refused.value.partial
-    assert partial is not None
     assert statuses(partial.responses) == {handles[1]: AccountStatus.OK}
     # Neither observed nor lost: the account the batch left out is deferred with the rest.
     assert sorted(partial.deferred_handles) == sorted([handles[0], handles[2]])

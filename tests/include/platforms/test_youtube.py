@@ -12,6 +12,7 @@ from urllib.parse import parse_qs
 
 import duckdb
 import pytest
+from slw_testing import refused_after_a_batch
 
 from social_leadership.landing import read_landed
 from social_leadership.platform_metrics import (
@@ -20,7 +21,11 @@ from social_leadership.platform_metrics import (
     load_platform_day,
 )
 from social_leadership.platforms import build_connector
-from social_leadership.platforms.base import AccountStatus, PlatformError, RawResponse
+from social_leadership.platforms.base import (
+    AccountStatus,
+    ExtractResult,
+    RawResponse,
+)
 from social_leadership.platforms.youtube import CHANNELS_PATH, YouTubeConnector
 from social_leadership.roster import Account, Executive, Roster
 from social_leadership.sandbox.server import (
@@ -181,21 +186,21 @@ def test_a_handle_left_out_of_a_batch_waits_once_the_quota_is_spent(
     assert handles[5] not in seen
 
 
+def _refused_after_a_batch(
+    sandbox: SandboxServer, learned: dict[str, str], handles: list[str]
+) -> ExtractResult:
+    connector = build_connector(
+        "youtube", sandbox.base_url, SANDBOX_YOUTUBE_KEY, sleep=lambda _: None, account_ids=learned
+    )
+    return refused_after_a_batch(sandbox, connector, handles, 400)
+
+
 def test_a_refused_for_handle_lookup_keeps_what_the_batch_read(sandbox: SandboxServer) -> None:
     handles = HANDLES[:3]
     stale = {h: synthetic_channel_id(h) for h in handles} | {handles[1]: STALE_ID}
-    sandbox.add_fault("slow", platform="youtube", delay_seconds=0)  # the batch: answered
-    sandbox.add_fault("echo", platform="youtube", status=400)  # the forHandle: refused
-    connector = build_connector(
-        "youtube", sandbox.base_url, SANDBOX_YOUTUBE_KEY, sleep=lambda _: None, account_ids=stale
-    )
-
-    with pytest.raises(PlatformError, match="400") as refused:
-        connector.extract(handles)
+    partial = _refused_after_a_batch(sandbox, stale, handles)  # the forHandle is refused
 
     # The refusal carries the whole run: the batch's channels are landed, not asked again.
-    partial = refused.value.partial
-    assert partial is not None
     assert "forHandle" in queries(sandbox)[-1]
     assert {h: status for h, (status, *_) in observed(partial.responses).items()} == {
         handles[0]: AccountStatus.OK,
@@ -294,17 +299,8 @@ def test_a_refusal_after_a_batch_that_left_a_channel_out_defers_that_channel(
     handles = HANDLES[:3]
     # The first two asked by id (the first's gone stale), the third by forHandle.
     learned = {handles[0]: STALE_ID, handles[1]: synthetic_channel_id(handles[1])}
-    sandbox.add_fault("slow", platform="youtube", delay_seconds=0)  # the id batch: answered
-    sandbox.add_fault("echo", platform="youtube", status=400)  # the forHandle: refused
-    connector = build_connector(
-        "youtube", sandbox.base_url, SANDBOX_YOUTUBE_KEY, sleep=lambda _: None, account_ids=learned
-    )
+    partial = _refused_after_a_batch(sandbox, learned, handles)  # the forHandle is refused
 
-    with pytest.raises(PlatformError, match="400") as refused:
-        connector.extract(handles)
-
-    partial = refused.value.partial
-    assert partial is not None
     assert {h: status for h, (status, *_) in observed(partial.responses).items()} == {
         handles[1]: AccountStatus.OK
     }
