@@ -323,9 +323,10 @@ def _translated_country_names() -> dict[str, str]:
     return names
 
 
-# The marks a table puts after a name to point at its footnote (``Deutschland*``,
-# ``Germany¹``), as a regular expression character class's contents.
-FOOTNOTE_MARKS = "*\u2020\u2021\u00b9\u00b2\u00b3\u2070-\u2079"
+# The marks a table puts after a name or a figure to point at its footnote
+# (``Deutschland*``, ``Germany¹``, ``76*``): the characters themselves, for a regular
+# expression's character class and for str.rstrip() alike.
+FOOTNOTE_MARKS = "*\u2020\u2021\u00b9\u00b2\u00b3" + "".join(map(chr, range(0x2070, 0x207A)))
 _FOOTNOTED = re.compile(rf"(.+?)\s*[{FOOTNOTE_MARKS}]+")
 
 

@@ -326,6 +326,16 @@ class HeaderSearch:
     fill_merged: bool = False
     fits: Callable[[list[str]], bool] | None = None
 
+    def accepts(self, cells: list[str]) -> bool:
+        """Whether a row may be the header: ``is_header``'s answer, else whether it holds
+        every ``required`` column."""
+        if self.is_header is not None:
+            return self.is_header(cells)
+        return len(find_columns(cells, self.required)) == len(self.required)
+
+    def accepts_and_fits(self, cells: list[str]) -> bool:
+        return self.accepts(cells) and (self.fits is None or self.fits(cells))
+
 
 @dataclass
 class TextTable:

@@ -306,13 +306,10 @@ _GROUPED_DECIMAL = re.compile(
 _PLUS_MINUS = re.compile(r"^(?:±|\+\s*(?:/\s*)?-)\s*")
 
 
-# After a figure: a footnote mark (``76*``, a flag such as "low base", read as the figure).
-# String operations, not a pattern: a long run of spaces costs a pattern time per position.
-_MARK_CHARACTERS = "*\u2020\u2021\u00b9\u00b2\u00b3" + "".join(map(chr, range(0x2070, 0x207A)))
-
-
 def _number_text(text: str) -> str:
-    cleaned = text.translate(_NUMBER_SPACES).strip().rstrip(_MARK_CHARACTERS).rstrip()
+    # A footnote mark after a figure (``76*``, a flag such as "low base") is no part of
+    # it; taken off by str.rstrip(), as a pattern would cost time per space of a long run.
+    cleaned = text.translate(_NUMBER_SPACES).strip().rstrip(FOOTNOTE_MARKS).rstrip()
     return cleaned[:-1].rstrip() if cleaned.endswith("%") else cleaned
 
 

@@ -148,9 +148,6 @@ def _find_header(
     fits, if one does: :class:`~.common.HeaderSearch`; title lines above it are skipped),
     else the first of them (whose report then says what
     it lacks). Excel's ``sep=;`` line gives the delimiter of every line below it."""
-    accepts = search.is_header or (
-        lambda cells: len(common.find_columns(cells, search.required)) == len(search.required)
-    )
     first: tuple[list[str], str, int] | None = None
     # The first line accepted that does not fit (search.fits), taken if none does.
     accepted: tuple[list[str], str, int] | None = None
@@ -172,9 +169,9 @@ def _find_header(
                     raise
                 issue = _long_cell_issue(path.name, number, line, delimiter, [])
                 raise common.SurveyValidationError([issue]) from None
-            if accepts(cells):
-                if search.fits is None or search.fits(cells):
-                    return cells, delimiter, number
+            if search.accepts_and_fits(cells):
+                return cells, delimiter, number
+            if search.accepts(cells):
                 accepted = accepted or (cells, delimiter, number)
             first = first or (cells, delimiter, number)
             searched += 1

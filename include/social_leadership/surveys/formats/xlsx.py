@@ -12,7 +12,7 @@ from __future__ import annotations
 import zipfile
 import zlib
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +32,7 @@ _CHUNK = 1 << 20
 
 
 def read_table(path: Path, search: common.HeaderSearch) -> common.TextTable:
-    """Read a sheet as text; the header is the first row holding every required column, or
-    the first row ``search.is_header`` accepts.
+    """Read a sheet as text, its sheet and header found as :func:`_header_place` finds them.
 
     Rows are read as far right as the header's last cell, down to a sheet's last row, and
     the table holds at most as many cells as the XLSX limit allows bytes: a cell far right
@@ -45,17 +44,9 @@ def read_table(path: Path, search: common.HeaderSearch) -> common.TextTable:
     try:
         if sheet is not None and sheet not in workbook.sheetnames:
             raise common.file_problem(path.name, f"no sheet named {sheet!r}", column="sheet")
-
-        def holds_required(cells: list[str]) -> bool:
-            return len(common.find_columns(cells, required)) == len(required)
-
-        accepts = search.is_header or holds_required
-        worksheet = workbook[sheet] if sheet else _table_sheet(workbook, accepts, search.fits)
-        # The size a writer recorded can be smaller than the sheet; trusting it would drop
-        # rows silently. Every row is read, and numbered as the sheet numbers it.
-        worksheet.reset_dimensions()
-        # The header's row when a title row above it is accepted too (search.fits).
-        fitting = _first_fitting_row(worksheet, accepts, search.fits)
+        worksheet, header_at = _header_place(
+            [workbook[sheet]] if sheet else workbook.worksheets, search
+        )
         header: list[str] = []
         header_row = 0
         width = SHEET_MAX_COLUMNS
@@ -81,7 +72,7 @@ def read_table(path: Path, search: common.HeaderSearch) -> common.TextTable:
                 too_long.extend(problems)
                 continue
             if not header:
-                if number == fitting if fitting is not None else accepts(cells):
+                if number == header_at:
                     width = max((i + 1 for i, cell in enumerate(cells) if cell), default=0)
                     header, header_row = cells[:width], number
                     continue
@@ -134,44 +125,22 @@ def _searched_rows(worksheet: Any) -> Iterator[tuple[int, list[str]]]:
         yield number, _row_text(row)
 
 
-def _table_sheet(
-    workbook: Any,
-    accepts: Callable[[list[str]], bool],
-    fits: Callable[[list[str]], bool] | None,
-) -> Any:
-    """The sheet a table is read from when none is declared: the first holding a header
-    that fits (:class:`~.common.HeaderSearch`), else the first holding one accepted (a
-    workbook may open on a cover or methodology sheet, its table on the next), else the
-    first sheet, whose report then says what it lacks. Each sheet's recorded size is
-    forgotten first, as for the sheet read."""
-    sheets = workbook.worksheets
+def _header_place(sheets: list[Any], search: common.HeaderSearch) -> tuple[Any, int | None]:
+    """The sheet a table is read from and its header's row: the first row that the search
+    accepts and that fits (:class:`~.common.HeaderSearch`), in the first sheet holding one;
+    else the first row accepted, in the first sheet holding one (a workbook may open on a
+    cover or methodology sheet, its table on the next); else the first sheet and None
+    (its report then says what it lacks). The size a writer recorded for a sheet can be
+    smaller than the sheet; trusting it would drop rows silently, so it is forgotten: every
+    row is read, and numbered as the sheet numbers it."""
     for each in sheets:
         each.reset_dimensions()
-    tests = [accepts] if fits is None else [lambda cells: accepts(cells) and fits(cells), accepts]
-    for test in tests:
+    for test in (search.accepts_and_fits, search.accepts):
         for each in sheets:
-            if any(test(cells) for _, cells in _searched_rows(each)):
-                return each
-    return sheets[0]
-
-
-def _first_fitting_row(
-    worksheet: Any,
-    accepts: Callable[[list[str]], bool],
-    fits: Callable[[list[str]], bool] | None,
-) -> int | None:
-    """The number of the first of the first :data:`HEADER_SEARCH_ROWS` rows that ``accepts``
-    and ``fits`` (:class:`~.common.HeaderSearch`), when an earlier row is accepted without
-    fitting; else None (the first accepted row is the header)."""
-    if fits is None:
-        return None
-    accepted_before = False
-    for number, cells in _searched_rows(worksheet):
-        if accepts(cells):
-            if fits(cells):
-                return number if accepted_before else None
-            accepted_before = True
-    return None
+            row = next((number for number, cells in _searched_rows(each) if test(cells)), None)
+            if row is not None:
+                return each, row
+    return sheets[0], None
 
 
 def _merged_ranges(worksheet: Any) -> list[tuple[int, int, int, int]]:
