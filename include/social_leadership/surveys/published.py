@@ -387,12 +387,13 @@ def _whole(text: str) -> int:
 # How a note under a table starts: a footnote mark, a numbered note, a base (``n = 1.150
 # Befragte``), or a word saying what follows (the source, the base, the fieldwork, the
 # unit, a remark), in English, German, French and Spanish.
-_NOTE_OPENING = re.compile(
-    rf"\s*(?:[{FOOTNOTE_MARKS}\u00a9]|\(?\d+\)|n\s*=|"
-    r"(?:quellen?|sources?|notes?|anmerkung(?:en)?|hinweise?|basis|base|fu(?:ß|ss)note"
+_NOTE_WORDS = (
+    r"quellen?|sources?|notes?|anmerkung(?:en)?|hinweise?|basis|base|fu(?:ß|ss)note"
     r"|footnote|lesehilfe|stand|angaben|befragungszeitraum|erhebungszeitraum|feldzeit"
-    r"|fieldwork|survey period|fuente|nota|remarque|terrain)\b)",
-    re.IGNORECASE,
+    r"|fieldwork|survey period|fuente|nota|remarque|terrain"
+)
+_NOTE_OPENING = re.compile(
+    rf"\s*(?:[{FOOTNOTE_MARKS}\u00a9]|\(?\d+\)|n\s*=|(?:{_NOTE_WORDS})\b)", re.IGNORECASE
 )
 
 
@@ -401,11 +402,7 @@ _NOTE_OPENING = re.compile(
 # Matched against the stripped cell, one run of spaces at most (before the colon): two
 # quantifiers over one run would try each split of it.
 _NOTE_LABEL = re.compile(
-    rf"(?:[{FOOTNOTE_MARKS}\u00a9]+|\(?\d+\)|"
-    r"(?:quellen?|sources?|notes?|anmerkung(?:en)?|hinweise?|basis|base|fu(?:ß|ss)note"
-    r"|footnote|lesehilfe|stand|befragungszeitraum|erhebungszeitraum|feldzeit"
-    r"|fieldwork|survey period|fuente|nota|remarque|terrain)(?:\s*:)?)",
-    re.IGNORECASE,
+    rf"(?:[{FOOTNOTE_MARKS}\u00a9]+|\(?\d+\)|(?:{_NOTE_WORDS})(?:\s*:)?)", re.IGNORECASE
 )
 
 
