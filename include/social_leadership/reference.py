@@ -327,7 +327,10 @@ def _translated_country_names() -> dict[str, str]:
 # (``Deutschland*``, ``Germany¹``, ``76*``): the characters themselves, for a regular
 # expression's character class and for str.rstrip() alike.
 FOOTNOTE_MARKS = "*\u2020\u2021\u00b9\u00b2\u00b3" + "".join(map(chr, range(0x2070, 0x207A)))
-_FOOTNOTED = re.compile(rf"(.+?)\s*[{FOOTNOTE_MARKS}]+")
+# "Korea (South)": the name and what the brackets hold. No spaces matched before the bracket
+# (they are stripped after): two quantifiers over one run of spaces would try each split of
+# it, and a long run in a garbled cell took minutes.
+_BRACKETED = re.compile(r"(.+?)\((.+)\)")
 
 
 def normalize_country(value: str) -> str:
@@ -351,13 +354,13 @@ def normalize_country(value: str) -> str:
         return translated
     # "Korea (South)", "China (Mainland)", "Deutschland (DE)": the name before the brackets,
     # else what they hold; "Ireland, Republic of": the two parts the other way round.
-    bracketed = re.fullmatch(r"(.+?)\s*\((.+)\)", text)
+    bracketed = _BRACKETED.fullmatch(text)
     inverted = re.fullmatch(r"([^,]+),\s*([^,]+)", text)
-    footnoted = _FOOTNOTED.fullmatch(text)
-    candidates = bracketed.groups() if bracketed else ()
+    candidates = (bracketed[1].rstrip(), bracketed[2]) if bracketed else ()
     candidates += (f"{inverted[2]} {inverted[1]}",) if inverted else ()
     # "Deutschland*", "Germany¹": a table's footnote mark after the name.
-    candidates += (footnoted[1],) if footnoted else ()
+    unmarked = text.rstrip(FOOTNOTE_MARKS).rstrip()
+    candidates += (unmarked,) if unmarked and unmarked != text else ()
     for candidate in candidates:
         try:
             return normalize_country(candidate)

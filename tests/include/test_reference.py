@@ -291,3 +291,12 @@ def test_country_normalisation(given: str, expected: str) -> None:
 def test_unknown_country_is_rejected() -> None:
     with pytest.raises(ValueError, match="Atlantis"):
         normalize_country("Atlantis")
+
+
+# Linear in the text: a bracket pattern with spaces matched before it, and one for a
+# footnote mark, tried each split of a long run of spaces and ran for minutes here.
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("ending", ["y", "y)", "(y)", "*"])
+def test_a_long_run_of_spaces_in_a_country_is_refused_without_hanging(ending: str) -> None:
+    with pytest.raises(ValueError, match="unknown country"):
+        normalize_country("x" + " " * 400_000 + ending)
