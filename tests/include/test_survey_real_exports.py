@@ -257,6 +257,12 @@ def test_headers_with_a_count_mark_and_usual_names_are_recognised(con, landing):
         ("Korea, Süd", "KR"),
         ("Rep. Korea", "KR"),
         ("KSA", "SA"),
+        ("\u00d8 Global", "global"),
+        ("\u2300 global", "global"),
+        ("Globaler Schnitt", "global"),
+        ("Gesamt (n=32.000)", "global"),
+        ("Total (N = 32,000)", "global"),
+        ("Global 26 (n=32.000)", "global"),
     ],
 )
 def test_labels_of_global_averages_and_inverted_country_names_are_understood(
@@ -273,6 +279,7 @@ def test_labels_of_global_averages_and_inverted_country_names_are_understood(
     [
         *("EU 27 average", "Global ex China", "Durchschnitt DE", "Global informed public"),
         *("Global (excl. China)", "Global 18-34", "Total 18\u201329", "Welt 2/3"),
+        *("\u00d8 DE", "Global (n=1.000) 18-34"),
     ],
 )
 def test_an_average_of_something_else_than_every_country_is_no_global_figure(con, landing, text):
@@ -303,6 +310,29 @@ def test_measure_names_are_read_without_case_and_a_date_cell_is_its_year(con, la
     assert sorted((row[1], row[2], row[3]) for row in _results(con)) == [
         (2019, "index", 44.0),
         (2019, "share_pct", 76.0),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("cell", "measure"),
+    [("Prozent", "share_pct"), ("%", "share_pct"), ("Anteil", "share_pct"), ("Index", "index")],
+)
+def test_a_measure_written_in_words_people_use_is_read(con, landing, cell, measure):
+    _write(
+        landing / "measure.csv", ["Quelle;Jahr;Land;Frage;Messgröße;Wert", f"E;2019;DE;Q;{cell};76"]
+    )
+
+    assert _ingest(con, landing)["measure.csv"].status == "loaded"
+    assert [row[2] for row in _results(con)] == [measure]
+
+
+def test_a_measure_that_names_none_is_refused_naming_the_measures(con, landing):
+    _write(
+        landing / "measure.csv", ["Quelle;Jahr;Land;Frage;Messgröße;Wert", "E;2019;DE;Q;Mittel;76"]
+    )
+
+    assert _reasons(_ingest(con, landing)["measure.csv"]) == [
+        (2, "Messgröße (measure)", "'Mittel' is not one of share_pct, index")
     ]
 
 
@@ -530,12 +560,26 @@ def test_a_wave_written_as_a_local_date_is_its_year(con, landing, cell, wave):
     assert [row[1] for row in _results(con)] == [wave]
 
 
-def test_a_wave_that_is_no_date_is_refused(con, landing):
-    _write(landing / "dated.csv", [HEADER, "Edelman;31.13.2019;DE;Q;76;1150"])
+@pytest.mark.parametrize("cell", ["31.13.2019", "2018/19", "Q4 2019", "2019 Edelman", "Welle"])
+def test_a_wave_that_is_no_date_or_no_one_year_is_refused(con, landing, cell):
+    _write(landing / "dated.csv", [HEADER, f"Edelman;{cell};DE;Q;76;1150"])
 
     assert _reasons(_ingest(con, landing)["dated.csv"]) == [
-        (2, "Jahr (wave)", "'31.13.2019' is not a year")
+        (2, "Jahr (wave)", f"{cell!r} is not a year")
     ]
+
+
+@pytest.mark.parametrize(
+    ("cell", "wave"),
+    [("Januar 2019", 2019), ("Nov. 2018", 2018), ("Wave 2020", 2020), ("März 2021", 2021)],
+)
+def test_a_wave_written_as_one_year_beside_a_month_or_wave_word_is_that_year(
+    con, landing, cell, wave
+):
+    _write(landing / "month.csv", [HEADER, f"Edelman;{cell};DE;Q;76;1150"])
+
+    assert _ingest(con, landing)["month.csv"].status == "loaded"
+    assert [row[1] for row in _results(con)] == [wave]
 
 
 def test_a_cell_merged_over_the_rows_of_its_figures_is_each_row_s_value(con, landing):

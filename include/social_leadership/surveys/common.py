@@ -68,8 +68,11 @@ MISSING_MARKS = frozenset(
 # alone is the all-countries figure too. Any other word (``EU 27 average``, ``Global ex
 # China``, ``Global informed public``) or a second number (``Global 18-34``, an age band)
 # makes it no global scope.
+# ``Ø`` (and the diameter sign typed for it) is German shorthand for an average (``Ø
+# Global``); ``Schnitt`` short for ``Durchschnitt`` (``Globaler Schnitt``).
 _AVERAGE_WORDS = frozenset(
     {"average", "avg", "mean", "durchschnitt", "mittelwert", "moyenne", "promedio", "media"}
+    | {"schnitt", "gesamtschnitt", "\u00f8", "\u2300", "\u2205"}
 )
 # Each one-word label of GLOBAL_SCOPES, German adjective forms of them (``Globaler
 # Durchschnitt``, ``Weltweiter Durchschnitt``) and ``Overall``.
@@ -94,6 +97,9 @@ _CODE_LIKE_SMALL_WORDS = frozenset({"de", "la", "el"})
 _LABEL_SEPARATORS = re.compile(rf"[\s()\[\],.;:/\-\u2013{FOOTNOTE_MARKS}]+")
 # Two numbers in a label: a range (an age band, ``18-34``) or more than a count of countries.
 _TWO_NUMBERS = re.compile(r"\d\D+\d")
+# The base a label may give (``Gesamt (n=32.000)``, ``Total (N = 32,000)``): the number of
+# respondents, not part of the scope's name.
+_BASE_IN_LABEL = re.compile(r"\bn\s*=\s*\d[\d.,' ]*")
 
 
 def is_global_scope(text: str) -> bool:
@@ -104,6 +110,7 @@ def is_global_scope(text: str) -> bool:
     label = " ".join(text.casefold().split())
     if label in GLOBAL_SCOPES:
         return True
+    label = _BASE_IN_LABEL.sub(" ", label)
     if _TWO_NUMBERS.search(label):
         return False
     words = [word for word in _LABEL_SEPARATORS.split(label) if word and not word.isdigit()]

@@ -471,6 +471,35 @@ def _local_date_year(local: re.Match[str]) -> int:
     raise ValueError(f"{local[0]!r} is not a date")
 
 
+# Words a wave cell may hold beside its one year (``Januar 2019``, ``Wave 2020``, ``Nov.
+# 2018``): month names and their short forms in English, German, French and Spanish, and a
+# word for the wave. A second number (``2018/19``, ``Q4 2019``) leaves the year unclear.
+_WAVE_WORDS = frozenset(
+    {"january", "february", "march", "april", "may", "june", "july", "august", "september"}
+    | {"october", "november", "december", "januar", "jänner", "februar", "märz", "mai"}
+    | {"juni", "juli", "oktober", "dezember", "janvier", "février", "fevrier", "mars"}
+    | {"avril", "juin", "juillet", "août", "aout", "septembre", "octobre", "novembre"}
+    | {"décembre", "decembre", "enero", "febrero", "marzo", "abril", "mayo", "junio", "julio"}
+    | {"agosto", "septiembre", "setiembre", "octubre", "noviembre", "diciembre"}
+    | {"jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec"}
+    | {"mär", "mrz", "okt", "dez", "wave", "welle", "vague", "ola", "edition", "ausgabe"}
+    | {"year", "jahr"}
+)
+_WAVE_WORD_SEPARATORS = re.compile(r"[\s.,:;()\-\u2013]+")
+
+
+def _year_among_words(text: str) -> int:
+    """The year of a wave cell that is one four-digit year among :data:`_WAVE_WORDS`;
+    ValueError otherwise."""
+    words = [word for word in _WAVE_WORD_SEPARATORS.split(text.casefold()) if word]
+    years = [word for word in words if word.isdigit()]
+    if len(years) != 1 or len(years[0]) != 4 or len(words) == 1:
+        raise ValueError(text)
+    if not all(word in _WAVE_WORDS for word in words if not word.isdigit()):
+        raise ValueError(text)
+    return int(years[0])
+
+
 def _wave(text: str) -> int:
     try:
         # A date (an XLSX year cell holding 2019-01-01, formatted to show 2019; the same
@@ -480,7 +509,10 @@ def _wave(text: str) -> int:
         else:
             wave = date.fromisoformat(text[:10]).year if len(text) >= 10 else _whole(text)
     except (ValueError, OverflowError):  # OverflowError: '1e999' reads as infinity
-        raise ValueError(f"{text!r} is not a year") from None
+        try:
+            wave = _year_among_words(text)
+        except ValueError:
+            raise ValueError(f"{text!r} is not a year") from None
     if not 1990 <= wave <= 2100:
         raise ValueError(f"{wave} is not a plausible survey year")
     return wave
@@ -492,9 +524,18 @@ def _scope(text: str) -> str:
     return normalize_country(text)
 
 
+# How a measure cell may name one, besides its own name: a share in percent (``Prozent``,
+# ``%``, ``Anteil``), an index.
+MEASURE_NAMES = {
+    **{name: "share_pct" for name in ("share_pct", "share", "percent", "per cent", "pct", "%")},
+    **{name: "share_pct" for name in ("prozent", "anteil", "pourcentage", "porcentaje")},
+    **{name: "index" for name in ("index", "indexwert", "indice", "índice")},
+}
+
+
 def _measure(text: str) -> str:
-    measure = text.strip().casefold()
-    if measure not in MEASURES:
+    measure = MEASURE_NAMES.get(" ".join(text.casefold().split()))
+    if measure is None:
         raise ValueError(f"{text!r} is not one of {', '.join(MEASURES)}")
     return measure
 
