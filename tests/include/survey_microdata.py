@@ -119,7 +119,10 @@ def expected_shares(frame: pd.DataFrame) -> dict[tuple[str, str], dict[str, floa
             ("ceo_lead_change", "q1", 6, 9, {99}),
             ("trust_business", "q2", 4, 5, set()),
         ):
-            answered = country[country[column].notna() & ~country[column].isin(missing)]
+            # A respondent weighted 0 is in no share and no count (as SPSS's WEIGHT BY).
+            answered = country[
+                country[column].notna() & ~country[column].isin(missing) & (country["gewicht"] > 0)
+            ]
             weights = answered["gewicht"].to_numpy()
             agree = answered[column].between(low, high).to_numpy(dtype=float)
             share = DescrStatsW(agree, weights=weights).mean

@@ -291,7 +291,7 @@ def test_utf8_csv_loads_in_one_statement_as_the_staged_path_would(tmp_path, con,
     [
         ("land", "Atlantis", "unknown country"),
         ("land", "Global", "global scope"),
-        ("gewicht", "-1", "positive weight"),
+        ("gewicht", "-1", "is not a weight (0 or more)"),
         ("q2", "7", "scale 1-5"),
         ("q1", "sehr", "not a number"),
         ("resp", "r0-1", "repeats"),
@@ -334,12 +334,28 @@ def test_microdata_weights_with_decimal_commas_are_exact(tmp_path, con):
     assert stored == frame["gewicht"].tolist()
 
 
+@pytest.mark.parametrize("suffix", [".csv", ".parquet", ".xlsx"])
+def test_a_respondent_weighted_0_is_loaded_on_either_path(tmp_path, con, suffix):
+    """Weight 0 is how exports mark a respondent left out (SPSS's WEIGHT BY skips one):
+    stored as sent, and left out of the shares by dbt (test_surveys_dbt.py)."""
+    frame = microdata_frame(seed=5, per_country=10)
+    frame.loc[[2, 30], "gewicht"] = 0.0
+    path = write_microdata(frame, tmp_path / f"panel{suffix}", sidecar())
+
+    outcome = load_file(con, path, pseudonym_key=KEY)
+
+    assert (outcome.status, outcome.rows_loaded) == ("loaded", len(frame))
+    assert con.execute(
+        "select count(*) from raw.survey_respondent_answers where weight = 0"
+    ).fetchone() == (2,)
+
+
 def test_bad_microdata_is_quarantined_with_its_sidecar_and_row_report(tmp_path, con):
     landing = tmp_path / "landing"
     landing.mkdir()
     frame = microdata_frame(seed=3, per_country=10)
     frame.loc[3, "land"] = "Atlantis"
-    frame.loc[5, "gewicht"] = 0.0
+    frame.loc[5, "gewicht"] = -0.5
     frame.loc[7, "q2"] = 12.0
     frame.loc[9, "resp"] = frame.loc[8, "resp"]
     write_microdata(frame, landing / "panel.csv", sidecar())

@@ -12,6 +12,7 @@ from pathlib import Path
 from statistics import NormalDist
 
 import duckdb
+import pandas as pd
 import pytest
 from survey_microdata import KEY, expected_shares, microdata_frame, sidecar, write_microdata
 
@@ -37,6 +38,14 @@ PUBLISHED = (
 )
 
 
+def panel_frame() -> pd.DataFrame:
+    """The synthetic panel, some of its respondents weighted 0 (excluded, as exports mark
+    them): they must count in no share and in no number of respondents."""
+    frame = microdata_frame(seed=42)
+    frame.loc[frame.index % 29 == 3, "gewicht"] = 0.0
+    return frame
+
+
 @pytest.fixture(scope="module")
 def survey_build(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, DbtResult]]:
     data_dir = tmp_path_factory.mktemp("slw_surveys")
@@ -46,7 +55,7 @@ def survey_build(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Pat
         monkeypatch.setenv("SLW_DATA_DIR", str(data_dir))
         settings = load_settings()
         settings.ensure_dirs()
-        write_microdata(microdata_frame(seed=42), settings.survey_dir / "panel.csv", sidecar())
+        write_microdata(panel_frame(), settings.survey_dir / "panel.csv", sidecar())
         (settings.survey_dir / "published.csv").write_text(PUBLISHED, encoding="utf-8")
         with connect(settings.warehouse_path) as con:
             # With the demo's synthetic microdata, as survey_ingest loads it with SLW_DEMO on.
@@ -84,7 +93,7 @@ def test_survey_models_and_their_tests_pass(survey_build: tuple[Path, DbtResult]
 def test_weighted_shares_and_intervals_match_an_independent_computation(
     marts: duckdb.DuckDBPyConnection,
 ) -> None:
-    expected = expected_shares(microdata_frame(seed=42))
+    expected = expected_shares(panel_frame())
     cursor = marts.execute(
         "select scope, question_id, value, sample_size, effective_sample_size, ci_lower, "
         "ci_upper, margin_of_error_pct, interval_method, is_synthetic, measure "

@@ -3,7 +3,8 @@
 -- four boxes of a 9-point scale). Sampling error uses Kish's effective sample size
 -- n_eff = (sum w)^2 / sum(w^2) and the Wald interval p +/- z * sqrt(p (1 - p) / n_eff) with
 -- z = 1.959963984540054, the 97.5% normal quantile (the convention behind published
--- margins of error such as +/-2.9 points for 1,150 respondents).
+-- margins of error such as +/-2.9 points for 1,150 respondents). A respondent weighted 0 (an
+-- export's mark of someone excluded) counts in no share and in no number of respondents.
 with
 
 answers as (
@@ -44,7 +45,7 @@ classified as (
             answered.survey_source_id = questions.survey_source_id
             and answered.wave = questions.wave
             and answered.question_position = questions.question_position
-    where answered.answer is not null
+    where answered.answer is not null and answered.weight > 0
 ),
 
 aggregated as (

@@ -87,8 +87,10 @@ def row_rules(decl: MicrodataDeclaration) -> list[RowRule]:
         rules.append(
             RowRule(
                 decl.weight_column,
-                "weight_num is null or isnan(weight_num) or isinf(weight_num) or weight_num <= 0",
-                _number_reason("weight_num", "is not a positive weight"),
+                # A weight of 0 leaves its respondent out of every share (as SPSS's WEIGHT BY
+                # does; exports mark excluded respondents so): kept, counted nowhere.
+                "weight_num is null or isnan(weight_num) or isinf(weight_num) or weight_num < 0",
+                _number_reason("weight_num", "is not a weight (0 or more)"),
             )
         )
     for index, question in enumerate(decl.questions):
