@@ -49,11 +49,16 @@ class XConnector(base.Connector):
 
     @classmethod
     def body_is_error(cls, document: Any) -> bool:
-        # A problem document (RFC 7807) without user data is X failing, not an answer.
+        # A problem document (RFC 7807), or errors naming no user, without user data: X
+        # failing, not an answer (an answer's errors name each unknown user).
         return (
             isinstance(document, dict)
             and "data" not in document
-            and ("errors" not in document or "status" in document)
+            and (
+                "errors" not in document
+                or "status" in document
+                or not any(_named_user(error) for error in _errors(document))
+            )
         )
 
     @classmethod
@@ -67,18 +72,22 @@ class XConnector(base.Connector):
             if isinstance(user, dict) and isinstance(user.get("username"), str)
         }
         error_status: dict[str, base.AccountStatus] = {}
-        for error in reply.get("errors") or []:
-            if not isinstance(error, dict):
-                continue
-            name = error.get("value") or error.get("resource_id")
-            if isinstance(name, str):
+        unnamed_error = False
+        for error in _errors(reply):
+            name = _named_user(error)
+            if name is None:
+                unnamed_error = True
+            else:
                 error_status[name.casefold()] = _status_of_error(error)
+        # X lists each unknown user among the errors: a user in neither list went unanswered
+        # when an error names no user (X failing part-way), else is taken for not found.
+        unanswered = base.AccountStatus.ERROR if unnamed_error else base.AccountStatus.NOT_FOUND
         observations = []
         for handle in response.requested_handles:
             key = handle.casefold()
             user = users_by_name.get(key)
             if user is None:
-                status = error_status.get(key, base.AccountStatus.NOT_FOUND)
+                status = error_status.get(key, unanswered)
                 observations.append(base.observation_without_counts(response, handle, status))
                 continue
             metrics = user.get("public_metrics")
@@ -111,6 +120,19 @@ class XConnector(base.Connector):
                 )
             )
         return observations
+
+
+def _errors(document: dict[str, Any]) -> list[dict[str, Any]]:
+    errors = document.get("errors")
+    return (
+        [error for error in errors if isinstance(error, dict)] if isinstance(errors, list) else []
+    )
+
+
+def _named_user(error: dict[str, Any]) -> str | None:
+    """The username an error is about (``value``, else ``resource_id``), or None."""
+    name = error.get("value") or error.get("resource_id")
+    return name if isinstance(name, str) and name else None
 
 
 def _status_of_error(error: dict[str, Any]) -> base.AccountStatus:

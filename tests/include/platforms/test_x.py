@@ -269,6 +269,52 @@ def test_parse_protected_without_metrics_and_tweet_count() -> None:
     ]
 
 
+def _reply(body: object, handles: tuple[str, ...]) -> RawResponse:
+    return RawResponse(
+        platform="x",
+        requested_handles=handles,
+        request_url="https://api.x.com/2/users/by?usernames=" + ",".join(handles),
+        status_code=200,
+        body=json.dumps(body).encode(),
+        fetched_at=NOW,
+        elapsed_ms=1.0,
+    )
+
+
+# The problem type of an unknown user (reference/platform-apis.md).
+X_NOT_FOUND = "https://api.twitter.com/2/problems/resource-not-found"
+GENERIC_ERROR = {"title": "Service Unavailable", "detail": "Internal error", "type": "about:blank"}
+
+
+def test_a_200_whose_errors_name_no_user_is_x_failing_and_retried() -> None:
+    assert XConnector.body_is_error({"errors": [GENERIC_ERROR]})
+    assert (
+        XConnector(bearer_token=TOKEN)
+        .judge(200, json.dumps({"errors": [GENERIC_ERROR]}).encode(), httpx.Headers())
+        .action
+        == "retry"
+    )
+    # An answer whose errors name the unknown users is no failure.
+    assert not XConnector.body_is_error(
+        {"errors": [{"value": "nosuchuser", "title": "Not Found Error"}]}
+    )
+
+
+def test_a_user_left_unanswered_beside_an_error_naming_no_user_is_an_error_not_gone() -> None:
+    user = {"id": "1", "username": "Open", "public_metrics": {"followers_count": 5}}
+    gone = {"value": "Gone", "title": "Not Found Error", "type": X_NOT_FOUND}
+    partial = _reply({"data": [user], "errors": [gone, GENERIC_ERROR]}, ("Open", "Gone", "Other"))
+    complete = _reply({"data": [user], "errors": [gone]}, ("Open", "Gone", "Other"))
+
+    assert [o.status for o in XConnector.parse(partial)] == [
+        AccountStatus.OK,
+        AccountStatus.NOT_FOUND,
+        AccountStatus.ERROR,
+    ]
+    # Without such an error, a user in neither list is taken for not found, as before.
+    assert [o.status for o in XConnector.parse(complete)][2] is AccountStatus.NOT_FOUND
+
+
 def test_build_connector() -> None:
     assert isinstance(build_connector("x", "http://127.0.0.1:1", "t"), XConnector)
     with pytest.raises(PlatformError, match="bearer token"):
