@@ -17,6 +17,7 @@ writes it ``profile:<name>`` and it is import-only, like a LinkedIn member.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -82,12 +83,25 @@ def graph_usage(headers: httpx.Headers) -> GraphUsage | None:
             if not isinstance(usage, dict):
                 continue
             for metric in USAGE_METRICS:
-                value = usage.get(metric)
-                if not isinstance(value, int | float) or isinstance(value, bool):
-                    continue
-                if highest is None or value > highest.percent:
-                    highest = GraphUsage(float(value), name, metric)
+                value = _percent(usage.get(metric))
+                if value is not None and (highest is None or value > highest.percent):
+                    highest = GraphUsage(value, name, metric)
     return highest
+
+
+def _percent(value: Any) -> float | None:
+    """A usage percentage as a number, or as a numeric string (``"96"``, ``"96.5"``,
+    ``"96%"``: gateways and older API versions send strings); None for anything else."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        try:
+            value = float(value.strip().removesuffix("%"))
+        except ValueError:
+            return None
+    if not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return float(value)
 
 
 class GraphConnector(base.Connector):

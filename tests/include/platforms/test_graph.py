@@ -119,6 +119,9 @@ def test_usage_below_the_threshold_lets_every_account_through() -> None:
         ),
         ({"X-App-Usage": "not json", "X-Business-Use-Case-Usage": "[]"}, None),
         ({"X-App-Usage": '{"call_count": "lots", "total_time": true}'}, None),
+        ({"X-App-Usage": '{"call_count": "96", "total_cputime": "12.5", "total_time": 3}'}, 96),
+        ({"X-App-Usage": '{"call_count": "97%", "total_time": "NaN"}'}, 97),
+        ({"X-App-Usage": '{"call_count": "inf", "total_time": 4}'}, 4),
         ({}, None),
     ],
 )
