@@ -910,6 +910,39 @@ def test_a_respondent_file_with_title_lines_above_its_header_loads(con, landing,
     assert [(row, column) for row, column, _ in _reasons(outcomes["bad.csv"])] == [(6, "q1")]
 
 
+@pytest.mark.parametrize("encoding", ["utf-8", "cp1252"])
+def test_a_respondent_row_is_reported_at_its_line_below_blank_lines_and_quoted_line_breaks(
+    con, landing, encoding
+):
+    _write(
+        landing / "gaps.csv",
+        [
+            "resp;land;gewicht;q1;q2;kommentar",
+            "1;DE;1;7;4;kurz",
+            "",
+            '2;DE;1;5;2;"über zwei',
+            'Zeilen"',
+            "",
+            "3;FR;1;12;2;x",
+            "4;FR;1;5;2;y",
+            "5;FR;;5;2;z",
+        ],
+        encoding=encoding,
+    )
+    (landing / "gaps.survey.json").write_text(json.dumps(sidecar()))
+    # A row with too few fields, below blank lines, is reported at its own line too.
+    _write(landing / "fields.csv", ["resp;land;gewicht;q1;q2", "1;DE;1;7;4", "", "", "2;DE;1;5"])
+    (landing / "fields.survey.json").write_text(json.dumps(sidecar("acme_fields")))
+
+    outcomes = _ingest(con, landing)
+
+    assert [(row, column) for row, column, _ in _reasons(outcomes["gaps.csv"])] == [
+        (7, "q1"),
+        (9, "gewicht"),
+    ]
+    assert _reasons(outcomes["fields.csv"]) == [(5, "*", "has 4 fields; the header has 5")]
+
+
 def test_a_respondent_file_of_plain_numbers_with_title_lines_loads_in_one_pass(
     con, landing, monkeypatch
 ):

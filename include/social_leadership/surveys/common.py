@@ -372,13 +372,16 @@ class DeclaredColumns:
 
     ``columns``: each declared column's name in the batches (``c<position>``: header cells
     may repeat, be empty or carry spaces, positions cannot); the batches also number their
-    rows in :data:`ROW_COLUMN` as a person finds them. ``finish``, called once the batches
-    are read, raises what the reader met on the way (rows it could not read).
+    rows in :data:`ROW_COLUMN`. ``finish``, called once the batches are read, raises what
+    the reader met on the way (rows it could not read). ``as_lines`` renumbers issues of
+    rows so numbered by the line a person finds each row on (a CSV's rows are numbered as
+    records: a blank line or a line break in a quoted cell puts a row further down).
     """
 
     batches: pa.RecordBatchReader
     columns: dict[str, str]
     finish: Callable[[], None] = lambda: None
+    as_lines: Callable[[list[RowIssue]], list[RowIssue]] = lambda issues: issues
 
 
 def position_names(positions: dict[str, int]) -> dict[str, str]:

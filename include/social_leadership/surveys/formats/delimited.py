@@ -12,12 +12,15 @@ and column without being held.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import gzip
 import io
+import itertools
 import re
 import zlib
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -245,6 +248,19 @@ def parse_failure(exc: BaseException) -> str:
     return f"cannot be read as CSV ({message})"
 
 
+@dataclass(frozen=True)
+class OpenedColumns:
+    """pyarrow's streaming reader of a file's wanted columns, each wanted column's name in
+    its batches, and what the file was found to be: the header's line (the first data row
+    is the line after it), its delimiter and its encoding."""
+
+    reader: Any
+    columns: dict[str, str]
+    header_line: int
+    delimiter: str
+    encoding: str
+
+
 def open_columns(
     path: Path,
     wanted: list[str],
@@ -253,10 +269,12 @@ def open_columns(
     numeric: Collection[str] = (),
     bad_rows: list[RowIssue] | None = None,
     encoding: str | None = None,
-) -> tuple[Any, dict[str, str], int]:
+) -> OpenedColumns:
     """pyarrow's streaming reader of the ``wanted`` columns (only those), both microdata load
-    paths alike, each wanted column's name in its batches, and the header's line (the
-    first data row is the line after it).
+    paths alike (:class:`OpenedColumns`). pyarrow numbers a file's rows below the header
+    as records, passing over blank lines and line breaks inside quoted cells: its rows
+    are the header's line plus the record's number (:func:`record_lines` finds their
+    lines).
 
     ``numeric``: wanted columns parsed as numbers (a cell that is not a plain number fails
     the read); the others are text. ``bad_rows``: rows with another number of fields than
@@ -319,7 +337,54 @@ def open_columns(
         )
     except (pa.ArrowException, OSError) as exc:
         raise common.file_problem(path.name, parse_failure(exc)) from None
-    return reader, columns, header_line
+    return OpenedColumns(reader, columns, header_line, delimiter, encoding)
+
+
+def record_lines(path: Path, opened: OpenedColumns, records: Collection[int]) -> dict[int, int]:
+    """The line each of the data ``records`` starts on (1 = the first record below the
+    header), counted as pyarrow counts records: a blank line is none, and a record goes on
+    over the line breaks inside its quoted cells. Reads the file up to the last record
+    asked for; a record the csv module cannot read (a cell over the cell limit) ends the
+    count, and the records after it are left out."""
+    wanted = set(records)
+    last = max(wanted, default=0)
+    found: dict[int, int] = {}
+    with open_text(path, opened.encoding) as text, _csv_cell_limit():
+        lines = iter(text)
+        for _ in itertools.islice(lines, opened.header_line):
+            pass
+        reader = csv.reader(lines, delimiter=opened.delimiter, quotechar='"', doublequote=True)
+        record, read = 0, 0
+        try:
+            for cells in reader:
+                start, read = opened.header_line + read + 1, reader.line_num
+                if not cells:
+                    continue
+                record += 1
+                if record in wanted:
+                    found[record] = start
+                if record >= last:
+                    break
+        except csv.Error:
+            pass
+    return found
+
+
+def as_lines(path: Path, opened: OpenedColumns) -> Callable[[list[RowIssue]], list[RowIssue]]:
+    """What renumbers the issues of a file's rows, numbered as pyarrow numbers them (the
+    header's line plus the record's number), by the line each row starts on."""
+
+    def renumber(issues: list[RowIssue]) -> list[RowIssue]:
+        records = {i.row - opened.header_line for i in issues if i.row > opened.header_line}
+        if not records:
+            return issues
+        lines = record_lines(path, opened, records)
+        return [
+            dataclasses.replace(issue, row=lines.get(issue.row - opened.header_line, issue.row))
+            for issue in issues
+        ]
+
+    return renumber
 
 
 def read_columns(path: Path, wanted: list[str], sheet: str | None) -> common.DeclaredColumns:
@@ -327,23 +392,23 @@ def read_columns(path: Path, wanted: list[str], sheet: str | None) -> common.Dec
     header's number of fields are reported by line, and a file pyarrow cannot read at all
     by its reason."""
     bad_rows: list[RowIssue] = []
-    reader, columns, header_line = open_columns(
-        path, wanted, block_size=STAGED_BLOCK_BYTES, bad_rows=bad_rows
-    )
+    opened = open_columns(path, wanted, block_size=STAGED_BLOCK_BYTES, bad_rows=bad_rows)
     failures: list[BaseException] = []
-    schema = reader.schema.append(pa.field(common.ROW_COLUMN, pa.int64()))
-    # Rows are numbered as lines, from the one after the header (below any title lines).
+    schema = opened.reader.schema.append(pa.field(common.ROW_COLUMN, pa.int64()))
+    # Rows are numbered as pyarrow numbers them, from the one after the header (below any
+    # title lines); a report gives the line each starts on (as_lines).
     batches = common.numbered_batches(
-        reader, schema, header_line + 1, failures, failing=(pa.ArrowException,)
+        opened.reader, schema, opened.header_line + 1, failures, failing=(pa.ArrowException,)
     )
+    renumber = as_lines(path, opened)
 
     def finish() -> None:
         if failures:
             raise common.file_problem(path.name, parse_failure(failures[0]))
         if bad_rows:
-            raise common.SurveyValidationError(bad_rows)
+            raise common.SurveyValidationError(renumber(bad_rows))
 
-    return common.DeclaredColumns(batches, columns, finish)
+    return common.DeclaredColumns(batches, opened.columns, finish, renumber)
 
 
 def check_gzip(path: Path, limits: IntakeLimits) -> None:

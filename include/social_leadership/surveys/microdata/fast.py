@@ -80,13 +80,14 @@ def _fast_reader(
     roles += [("wave_num", decl.wave_column)] if decl.wave_column else []
     roles += [("weight_num", decl.weight_column)] if decl.weight_column else []
     roles += [(f"a{i}", q.column) for i, q in enumerate(decl.questions)]
-    reader, columns, _ = open_columns(
+    opened = open_columns(
         path,
         decl.file_columns(),
         block_size=FAST_BLOCK_BYTES,
         numeric=[column for _, column in roles[1:]],
         encoding=encoding,
     )
+    reader, columns = opened.reader, opened.columns
     schema = pa.schema(
         [("respondent_key", pa.uint64()), ("country", pa.string()), ("country_code", pa.string())]
         + [(name, pa.float64()) for name, _ in roles[1:]]

@@ -10,6 +10,7 @@ the one-pass load uses.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -100,8 +101,10 @@ def _typed_select(decl: MicrodataDeclaration, columns: dict[str, str]) -> str:
 
 def stage(
     con: duckdb.DuckDBPyConnection, path: Path, decl: MicrodataDeclaration, key: bytes
-) -> None:
-    """Read only the declared columns, typed and pseudonymised, into a temporary table."""
+) -> Callable[[list[RowIssue]], list[RowIssue]]:
+    """Read only the declared columns, typed and pseudonymised, into a temporary table;
+    return what gives the issues of its rows the lines they are on
+    (:attr:`DeclaredColumns.as_lines`)."""
     con.execute(f"drop table if exists {STAGING_TABLE}")
     declared = format_of(path).read_columns(path, decl.file_columns(), decl.sheet)
     # Rows with every declared cell empty (the ;;; rows a spreadsheet export ends with)
@@ -121,6 +124,7 @@ def stage(
         finally:
             con.unregister(_COLUMNS_VIEW)
     declared.finish()
+    return declared.as_lines
 
 
 def _country_codes(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
@@ -198,7 +202,7 @@ def prepare(
     """Stage and validate; raise SurveyValidationError (the staging is then dropped)."""
     try:
         try:
-            stage(con, path, decl, key)
+            as_lines = stage(con, path, decl, key)
         except duckdb.Error as exc:
             if is_warehouse_fault(exc):
                 raise
@@ -206,7 +210,7 @@ def prepare(
         con.register(COUNTRY_TABLE, _country_codes(con))
         issues = validate(con, path.name, decl)
         if issues:
-            raise SurveyValidationError(issues)
+            raise SurveyValidationError(as_lines(issues))
     except BaseException:
         cleanup(con)
         raise
