@@ -638,6 +638,11 @@ def test_a_cell_merged_over_the_rows_of_its_figures_is_each_row_s_value(con, lan
         "Source;Year/Wave;Country;Question;Share;Respondents",
         # A code column beside the name is kept as an extra column, not a second country.
         "Source;Year;Country;Country code;Question;Share",
+        # The figure of a chart's export, as statistics portals head it.
+        "Quelle;Jahr;Land;Frage;Anteil der Befragten in Prozent;Befragte",
+        "Source;Year;Country;Question;% of respondents;Respondents",
+        "Source;Year;Country;Question;Share of respondents;Base",
+        "Source;Année;Pays;Question;Part des répondants;Échantillon",
     ],
 )
 def test_more_usual_names_of_the_wave_and_the_country_are_understood(con, landing, header):

@@ -178,10 +178,33 @@ HEADER_NAMES: dict[str, dict[str, tuple[str, ...]]] = {
             "share agreeing",
             "percent agree",
             "total agree",
+            # A chart's export of one question (the statistics portals'): the share of
+            # the respondents who gave the answer shown.
+            "share of respondents",
+            "percentage of respondents",
+            "percent of respondents",
+            "% of respondents",
         ),
-        "de": ("Wert", "Anteil", "Prozent", "Zustimmung", "Anteil Zustimmung"),
-        "fr": ("valeur", "part", "pourcentage", "proportion", "taux"),
-        "es": ("valor", "porcentaje", "proporción", "cuota"),
+        "de": (
+            "Wert",
+            "Anteil",
+            "Prozent",
+            "Zustimmung",
+            "Anteil Zustimmung",
+            "Anteil der Befragten",
+            "Anteil Befragte",
+        ),
+        "fr": (
+            "valeur",
+            "part",
+            "pourcentage",
+            "proportion",
+            "taux",
+            "part des répondants",
+            "pourcentage de répondants",
+            "% des répondants",
+        ),
+        "es": ("valor", "porcentaje", "proporción", "cuota", "porcentaje de encuestados"),
     },
     "sample_size": {
         "en": (
