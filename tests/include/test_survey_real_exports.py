@@ -977,6 +977,69 @@ def test_a_respondent_file_of_plain_numbers_with_title_lines_loads_in_one_pass(
     ).fetchall() == [("DE", 1.0, [7, 4]), ("FR", 2.0, [5, 2])]
 
 
+ONE_QUESTION = {
+    "source_name": "Edelman Trust Barometer",
+    "wave": 2019,
+    "question_text": "CEOs should take a stand",
+}
+
+
+def test_a_chart_export_s_unheaded_row_labels_are_its_scope(con, landing):
+    """A chart's export (as statistics portals give one) heads its figures and leaves the
+    corner above the country names empty: that column is the scope."""
+    _workbook(
+        landing / "portal.xlsx",
+        Übersicht=[[], [None, "Erwartungen an CEOs"], [], [None, "Quelle: Edelman"]],
+        Daten=[
+            [],
+            [None, "Erwartungen an CEOs 2019"],
+            [],
+            [None, None, "Anteil der Befragten"],
+            [None, "Deutschland", "76 %"],
+            [None, "Frankreich", "70 %"],
+            [],
+            [None, "Quelle: Edelman Trust Barometer 2019"],
+        ],
+    )
+    (landing / "portal.survey.json").write_text(json.dumps(ONE_QUESTION))
+    _write(landing / "chart.csv", [";Anteil in %", "USA;81", "Global 26;74"])
+    (landing / "chart.survey.json").write_text(json.dumps(ONE_QUESTION))
+    # Labels that name no country are reported under the column's place.
+    _write(landing / "ages.csv", [";Anteil in %", "18-34;81"])
+    (landing / "ages.survey.json").write_text(json.dumps(ONE_QUESTION))
+
+    outcomes = _ingest(con, landing)
+
+    assert outcomes["portal.xlsx"].status == "loaded"
+    assert outcomes["chart.csv"].status == "loaded"
+    assert [(row[0], row[3]) for row in _results(con)] == [
+        ("DE", 76.0),
+        ("FR", 70.0),
+        ("US", 81.0),
+        ("global", 74.0),
+    ]
+    assert _reasons(outcomes["ages.csv"]) == [(2, "column 1 (scope)", "unknown country '18-34'")]
+
+
+@pytest.mark.parametrize(
+    ("lines", "sidecar"),
+    [
+        # A named scope column is the scope: the empty corner is a column of its own.
+        ([";Land;Anteil in %", "x;DE;76"], ONE_QUESTION),
+        # The sidecar's scope is the scope of every row.
+        ([";Anteil in %", "Deutschland;76"], {**ONE_QUESTION, "scope": "FR"}),
+    ],
+)
+def test_an_unheaded_column_is_no_scope_when_the_header_or_sidecar_gives_one(
+    con, landing, lines, sidecar
+):
+    _write(landing / "chart.csv", lines)
+    (landing / "chart.survey.json").write_text(json.dumps(sidecar))
+
+    assert _ingest(con, landing)["chart.csv"].status == "loaded"
+    assert [row[0] for row in _results(con)] == [sidecar.get("scope", "DE")]
+
+
 def test_a_one_question_export_takes_its_question_from_the_sidecar(con, landing):
     _write(
         landing / "chart.csv",

@@ -315,6 +315,11 @@ class PublishedDeclaration:
     # None: not declared (a file whose every share lies between 0 and 1 is then refused).
     share_scale: str | None = None
 
+    @property
+    def has_scope(self) -> bool:
+        """Whether the sidecar gives the scope: a header cell for it, or its one value."""
+        return "scope" in self.columns or "scope" in self.constants
+
 
 # Spaces people and spreadsheets put in numbers (``76 %``, ``1 150``): a no-break, a narrow
 # no-break and a thin space read as a plain one; a typographic minus as ``-``.
@@ -710,7 +715,32 @@ def _locate(header: list[str], declaration: PublishedDeclaration) -> _Header:
             repeated[column] = found
         else:
             positions[column] = found[0]
+    row_labels = _row_labels(header, positions, repeated, declaration)
+    if row_labels is not None:
+        positions["scope"] = row_labels
     return _Header(positions, unmatched, repeated)
+
+
+def _row_labels(
+    header: list[str],
+    positions: dict[str, int],
+    repeated: dict[str, list[int]],
+    declaration: PublishedDeclaration,
+) -> int | None:
+    """The column of a table's row labels, headed by no cell, read as the scope when nothing
+    else gives one: the empty cell just left of the first column the header names, the
+    cells left of it empty too (a pivot table's or a chart export's corner: `` | Anteil der
+    Befragten`` over ``Deutschland | 76 %``). None when the header or the sidecar gives the
+    scope, or the header names no column."""
+    if "scope" in positions or "scope" in repeated or declaration.has_scope:
+        return None
+    named = [*positions.values(), *(i for found in repeated.values() for i in found)]
+    if not named or min(named) == 0:
+        return None
+    corner = min(named) - 1
+    if any(cell.strip() for cell in header[: corner + 1]):
+        return None
+    return corner
 
 
 def _cell_meanings(header: list[str], located: _Header, declaration: PublishedDeclaration) -> str:
@@ -844,6 +874,8 @@ def parse_published_table(
         if column not in positions:
             return column
         cell = table.header[positions[column]].strip()
+        if not cell:  # the row labels' column (_row_labels)
+            return f"column {positions[column] + 1} ({column})"
         return cell if header_key(cell) == header_key(column) else f"{cell} ({column})"
 
     required = [derived.get(column, column) for column in REQUIRED_COLUMNS]
