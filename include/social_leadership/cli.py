@@ -388,8 +388,18 @@ def rebuild(full: bool) -> int:
     help="bearer token of every platform route that takes one (default: SLW_SANDBOX_TOKEN, "
     "else the sandbox's fixed demo token)",
 )
+@click.option(
+    "--youtube-key",
+    help="API key YouTube's route takes (key=), where the others take the token (default: "
+    "SLW_SANDBOX_YOUTUBE_KEY, else the sandbox's fixed demo key, sandbox-key)",
+)
 def sandbox(
-    host: str, port: int, roster: Path | None, ready_file: Path | None, token: str | None
+    host: str,
+    port: int,
+    roster: Path | None,
+    ready_file: Path | None,
+    token: str | None,
+    youtube_key: str | None,
 ) -> int:
     """Serve the sandbox platform API (synthetic counts).
 
@@ -403,11 +413,19 @@ def sandbox(
     LinkedIn organizations urn:li:organization:1001, urn:li:organization:1002,
     urn:li:organization:1003.
     """
-    from social_leadership.sandbox.__main__ import serve
-    from social_leadership.sandbox.server import SANDBOX_TOKEN
+    from social_leadership.sandbox.__main__ import YOUTUBE_KEY_ENV, serve
+    from social_leadership.sandbox.server import SANDBOX_TOKEN, SANDBOX_YOUTUBE_KEY
 
     token = token or os.environ.get("SLW_SANDBOX_TOKEN") or SANDBOX_TOKEN
-    return serve(host=host, port=port, roster=roster, ready_file=ready_file, token=token)
+    youtube_key = youtube_key or os.environ.get(YOUTUBE_KEY_ENV) or SANDBOX_YOUTUBE_KEY
+    return serve(
+        host=host,
+        port=port,
+        roster=roster,
+        ready_file=ready_file,
+        token=token,
+        youtube_key=youtube_key,
+    )
 
 
 def _debug_wanted(args: Sequence[str]) -> bool:

@@ -18,6 +18,8 @@ from social_leadership.platforms.registry import register
 LINKEDIN_API = "https://api.linkedin.com"
 NETWORK_SIZES_PATH = "/v2/networkSizes/"
 LINKEDIN_VERSION = "202601"
+# The code of LinkedIn's 404 for a route it does not have ("No virtual resource found").
+UNKNOWN_ROUTE_CODE = "RESOURCE_NOT_FOUND"
 ORGANIZATION_PREFIX = "urn:li:organization:"
 
 
@@ -100,10 +102,14 @@ class LinkedInConnector(base.Connector):
 
 
 def _linkedin_error(document: Any) -> bool:
-    """Whether a reply's JSON is LinkedIn's error object: ``{"status": 404,
-    "serviceErrorCode": 0, "message": "..."}``, never ``{"error": ...}``."""
+    """Whether a reply's JSON is LinkedIn's error object about the organization:
+    ``{"status": 404, "serviceErrorCode": 0, "message": "..."}``, never ``{"error": ...}``,
+    and not its answer to a route it does not have (``"code": "RESOURCE_NOT_FOUND"``,
+    "No virtual resource found": a wrong base URL or path, which would otherwise make every
+    organization "not found")."""
     return (
         isinstance(document, dict)
         and "error" not in document
+        and document.get("code") != UNKNOWN_ROUTE_CODE
         and ("status" in document or "serviceErrorCode" in document or "message" in document)
     )

@@ -1,6 +1,7 @@
 """Run the sandbox API until SIGTERM or SIGINT.
 
     python -m social_leadership.sandbox --port 8765 [--roster PATH] [--ready-file PATH] [--token T]
+        [--youtube-key K]
 
 With ``--port 0`` the system picks a free port; ``--ready-file`` receives the base URL once
 the server listens, so a supervisor (a test, docker-compose healthcheck) knows where and when.
@@ -16,7 +17,19 @@ import threading
 from pathlib import Path
 from types import FrameType
 
-from social_leadership.sandbox.server import SANDBOX_TOKEN, SYNTHETIC_STAND_INS, SandboxServer
+from social_leadership.sandbox.server import (
+    SANDBOX_TOKEN,
+    SANDBOX_YOUTUBE_KEY,
+    SYNTHETIC_STAND_INS,
+    SandboxServer,
+)
+
+# YouTube takes an API key (key=) where the other platforms take the bearer token.
+YOUTUBE_KEY_ENV = "SLW_SANDBOX_YOUTUBE_KEY"
+YOUTUBE_KEY_HELP = (
+    "the API key YouTube's route takes (key=), where the others take the token "
+    f"(default: {YOUTUBE_KEY_ENV}, else {SANDBOX_YOUTUBE_KEY!r})"
+)
 
 
 def stand_ins_help() -> str:
@@ -46,6 +59,11 @@ def main(argv: list[str] | None = None) -> int:
         help="the bearer token of every platform route that takes one "
         f"(default: SLW_SANDBOX_TOKEN, else {SANDBOX_TOKEN!r})",
     )
+    parser.add_argument(
+        "--youtube-key",
+        default=os.environ.get(YOUTUBE_KEY_ENV, SANDBOX_YOUTUBE_KEY),
+        help=YOUTUBE_KEY_HELP,
+    )
     args = parser.parse_args(argv)
     return serve(
         host=args.host,
@@ -53,10 +71,19 @@ def main(argv: list[str] | None = None) -> int:
         roster=args.roster,
         ready_file=args.ready_file,
         token=args.token,
+        youtube_key=args.youtube_key,
     )
 
 
-def serve(*, host: str, port: int, roster: Path | None, ready_file: Path | None, token: str) -> int:
+def serve(
+    *,
+    host: str,
+    port: int,
+    roster: Path | None,
+    ready_file: Path | None,
+    token: str,
+    youtube_key: str = SANDBOX_YOUTUBE_KEY,
+) -> int:
     """Serve until SIGTERM or SIGINT (also what ``slw sandbox`` runs)."""
     stopping = threading.Event()
 
@@ -66,10 +93,15 @@ def serve(*, host: str, port: int, roster: Path | None, ready_file: Path | None,
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
 
-    server = SandboxServer(roster=roster, host=host, port=port, token=token)
+    server = SandboxServer(
+        roster=roster, host=host, port=port, token=token, youtube_key=youtube_key
+    )
     base_url = server.start()
     try:
         print(f"sandbox listening on {base_url}", flush=True)
+        if youtube_key == SANDBOX_YOUTUBE_KEY:
+            # The well-known demo key, no secret: a client needs it to reach YouTube's route.
+            print(f"  youtube: takes the API key {youtube_key!r} (key=)", flush=True)
         for platform, handles in server.stand_ins.items():
             print(
                 f"  {platform}: the roster has none; serving synthetic {', '.join(handles)}",

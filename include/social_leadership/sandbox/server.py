@@ -6,7 +6,10 @@ gives it), registered with :func:`register_route`: Bluesky ``getProfiles``, X
 ``users/by``, Mastodon ``accounts/lookup`` and ``accounts``, YouTube ``channels``, Graph
 pages (and Graph's batch endpoint, a POST) and Instagram business discovery, LinkedIn
 ``networkSizes`` (``/v2`` and ``/rest``), Threads ``profile_lookup``, with the real paths,
-parameters, authentication, batch limits, error bodies, rate-limit signals and count types.
+parameters, authentication, batch limits, error bodies, rate-limit signals and count types;
+and what widely used client libraries ask besides (X's user by username or id, Bluesky's
+``getProfile``, a Mastodon instance's description and an account by id, Graph's ``?ids=``),
+a route it does not play answered in its platform's error form.
 A new platform registers its own route (see CONTRIBUTING.md). Known accounts are the
 roster's handles (an import-only one, such as a LinkedIn member or a Facebook profile, is
 not served) and, on Facebook, Instagram and LinkedIn where the roster has none, a few
@@ -30,6 +33,8 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from email import policy as email_policy
+from email.parser import BytesParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import MappingProxyType, TracebackType
@@ -50,7 +55,15 @@ from social_leadership.settings import load_settings
 log = logging.getLogger(__name__)
 
 BLUESKY_PATH = "/xrpc/app.bsky.actor.getProfiles"
+# One actor's profile (what atproto's get_profile asks).
+BLUESKY_PROFILE_PATH = "/xrpc/app.bsky.actor.getProfile"
 X_PATH = "/2/users/by"
+# X's other user lookups, as client libraries (tweepy's get_user, get_users(ids=)) send
+# them: one user by username, users by id (``?ids=``, up to 100) and one user by id.
+X_USER_BY_USERNAME = re.compile(r"^/2/users/by/username/([^/]+)$")
+X_USERS_PATH = "/2/users"
+X_USER_BY_ID = re.compile(r"^/2/users/([0-9]+)$")
+X_USER_ID = re.compile(r"^[0-9]{1,19}$")
 BLUESKY_MAX_ACTORS = 25
 X_MAX_USERNAMES = 100
 X_USERNAME = re.compile(r"^[A-Za-z0-9_]{1,15}$")
@@ -75,8 +88,15 @@ MASTODON_ACCOUNTS_PATH = "/api/v1/accounts"
 # One sandbox plays every Mastodon instance: /mastodon/<instance>/api/v1/... is that
 # instance, which knows only its own accounts (the paths without the prefix play one
 # instance that knows every account).
-MASTODON_INSTANCE_PATH = re.compile(r"^/mastodon/([A-Za-z0-9.-]+)(/api/v1/accounts(?:/lookup)?)$")
+MASTODON_INSTANCE_PATH = re.compile(r"^/mastodon/([A-Za-z0-9.-]+)(/api/v[12]/[^?]*)$")
+# An instance's own description, which clients read first (Mastodon.py's version check),
+# and one account by its id (Mastodon.py's account()).
+MASTODON_INSTANCE_INFO = re.compile(r"^/api/v[12]/instance$")
+MASTODON_ACCOUNT_BY_ID = re.compile(r"^/api/v1/accounts/([0-9]+)$")
 MASTODON_MAX_IDS = 40
+# The version an instance reports: 4.3 has the accounts?id[]= route, 4.2 not.
+MASTODON_VERSION = "4.3.0"
+MASTODON_VERSION_WITHOUT_BATCH = "4.2.0"
 YOUTUBE_PATH = "/youtube/v3/channels"
 YOUTUBE_MAX_IDS = 50
 # YouTube's daily quota resets at midnight Pacific time, whenever it was first drawn on.
@@ -98,6 +118,8 @@ YOUTUBE_PARTS = frozenset(
     }
 )
 GRAPH_PATH = re.compile(r"^/v\d+\.\d+/([^/]+)$")
+GRAPH_UNVERSIONED_NODE = re.compile(r"^/([^/v][^/]*|v[^/\d][^/]*)$")
+GRAPH_VERSION_PREFIX = re.compile(r"^/(v\d+\.\d+)(?:/|$)")
 # Graph's batch endpoint: POST / or /v{N}.0/ with ``batch``, a JSON list of sub-requests.
 GRAPH_BATCH_PATH = re.compile(r"^/(v\d+\.\d+/?)?$")
 GRAPH_MAX_BATCH = 50
@@ -107,13 +129,16 @@ GRAPH_BATCH_DEFAULT_VERSION = "v21.0"
 GRAPH_BATCH_PLATFORMS = ("facebook", "instagram")
 # The versioned API (/rest, which wants the two headers below) and the older /v2 one.
 LINKEDIN_PATH = re.compile(r"^/(?:v2|rest)/networkSizes/(.+)$")
+# The edge type of an organization's followers: the /v2 docs spell it in camel case, the
+# /rest docs (and the clients that follow them) in capitals; both are taken on both.
+LINKEDIN_FOLLOWER_EDGES = frozenset({"CompanyFollowedByMember", "COMPANY_FOLLOWED_BY_MEMBER"})
 LINKEDIN_REST_PREFIX = "/rest/"
 LINKEDIN_VERSION = re.compile(r"^\d{6}$")
 RESTLI_PROTOCOL_VERSION = "2.0.0"
 # One field of a Graph ``fields`` list: business discovery, with its subfields in braces.
 INSTAGRAM_DISCOVERY = re.compile(r"^business_discovery\.username\(([^)]*)\)(?:\{(.*)\})?$")
 # What business discovery knows of an account (the sandbox leaves out the ones it has no
-# value for, as Graph leaves out unset fields).
+# value for, as Graph leaves out unset fields; the account's media is an empty list).
 BUSINESS_DISCOVERY_FIELDS = frozenset(
     {
         "biography",
@@ -121,6 +146,7 @@ BUSINESS_DISCOVERY_FIELDS = frozenset(
         "follows_count",
         "id",
         "ig_id",
+        "media",
         "media_count",
         "name",
         "profile_picture_url",
@@ -128,6 +154,8 @@ BUSINESS_DISCOVERY_FIELDS = frozenset(
         "website",
     }
 )
+# A field's name, before its modifiers (``media.limit(5){like_count}``, ``media{id}``).
+GRAPH_FIELD_NAME = re.compile(r"[A-Za-z_]*")
 THREADS_LOOKUP_PATH = "/v1.0/profile_lookup"
 THREADS_PERMISSION = "threads_profile_discovery"
 # Meta's usage headers, JSON percentages of the app's (and the business's) budget.
@@ -502,6 +530,8 @@ class SandboxServer:
                     known[synthetic_account_id(platform, handle)] = entry
             self.stand_ins[platform] = handles
         self._x = self._accounts.setdefault("x", {})
+        # X's user id -> the key of its account in self._x.
+        self._x_by_id = {synthetic_account_id("x", entry[0]): key for key, entry in self._x.items()}
         self._x_suspended = {name.casefold() for name in x_suspended}
         self._x_protected = {name.casefold() for name in x_protected}
         self._youtube_hidden = {name.casefold() for name in youtube_hidden}
@@ -611,7 +641,7 @@ class SandboxServer:
         params = parse_qs(query, keep_blank_values=True)
         route = next((r for r in routes() if r.matches(path, params)), None)
         if route is None:
-            return Reply(404, {"error": "MethodNotImplemented", "message": "Not Found"})
+            return _not_served(path)
         platform = route.platform
         now = self.rate_clock()
         with self._lock:
@@ -642,19 +672,21 @@ class SandboxServer:
         return reply
 
     def handle_post(self, path: str, query: str, body: bytes, headers: Headers) -> Reply:
-        """A POST: Graph's batch endpoint (``batch`` in the query or the form body)."""
+        """A POST: Graph's batch endpoint, ``batch`` in the query or the body (a form,
+        URL-encoded or multipart, or JSON), posted to the root or to any node (``/me``),
+        with or without a version."""
         with self._lock:
             self.request_log.append((path, query))
             self.authorization_log.append((path, headers.get("authorization")))
-        batch_path = GRAPH_BATCH_PATH.match(path)
-        if batch_path is None:
-            return Reply(404, {"error": "MethodNotImplemented", "message": "Not Found"})
         params = parse_qs(query, keep_blank_values=True)
-        if body and headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
-            form = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
-            for name, values in form.items():
-                params.setdefault(name, []).extend(values)
-        version = (batch_path.group(1) or GRAPH_BATCH_DEFAULT_VERSION).rstrip("/")
+        for name, values in _posted_fields(body, headers.get("content-type", "")).items():
+            params.setdefault(name, []).extend(values)
+        batch_path = GRAPH_BATCH_PATH.match(path)
+        node_path = GRAPH_PATH.match(path) or GRAPH_UNVERSIONED_NODE.match(path)
+        if batch_path is None and not (node_path and "batch" in params):
+            return _not_served(path)
+        versioned = GRAPH_VERSION_PREFIX.match(path)
+        version = versioned.group(1) if versioned else GRAPH_BATCH_DEFAULT_VERSION
         return self._graph_batch(version, params, headers)
 
     def _graph_batch(self, version: str, params: Params, headers: Headers) -> Reply:
@@ -728,23 +760,33 @@ class SandboxServer:
         return budget
 
     def _bearer_ok(self, headers: Headers, params: dict[str, list[str]]) -> bool:
-        """Whether the request carries the token, as a header or as ``access_token=``."""
+        """Whether a Graph request carries the token: as ``access_token=`` or in the
+        ``Authorization`` header, under the Bearer scheme or Graph's own ``OAuth``."""
         token = params.get("access_token", [""])[0]
-        return self._has_bearer(headers) or token == self.token
+        return self._has_bearer(headers, schemes=("bearer", "oauth")) or token == self.token
 
-    def _has_bearer(self, headers: Headers) -> bool:
+    def _has_bearer(self, headers: Headers, schemes: tuple[str, ...] = ("bearer",)) -> bool:
         # The auth scheme is case-insensitive and followed by one or more spaces (RFC 7235,
         # 6750); the token is compared exactly.
         scheme, _, token = headers.get("authorization", "").partition(" ")
-        return scheme.casefold() == "bearer" and token.lstrip(" ") == self.token
+        return scheme.casefold() in schemes and token.lstrip(" ") == self.token
 
     def _mastodon(self, path: str, params: dict[str, list[str]], headers: Headers) -> Reply:
-        if self.mastodon_requires_login and not self._has_bearer(headers):
-            return Reply(401, {"error": "This API requires an authenticated user"})
-        day = self.clock().date()
         instance_path = MASTODON_INSTANCE_PATH.match(path)
         if instance_path:
             path = instance_path.group(2)
+        # Rails takes a path with or without a slash at its end (Mastodon.py sends one).
+        path = path.rstrip("/") or "/"
+        if MASTODON_INSTANCE_INFO.match(path):
+            # An instance describes itself to anyone, even one that requires login.
+            domain = instance_path.group(1) if instance_path else "mastodon.sandbox.invalid"
+            return Reply(200, self._mastodon_instance_info(domain, path))
+        if self.mastodon_requires_login and not self._has_bearer(headers):
+            return Reply(401, {"error": "This API requires an authenticated user"})
+        day = self.clock().date()
+        by_id = MASTODON_ACCOUNT_BY_ID.match(path)
+        if path not in (MASTODON_LOOKUP_PATH, MASTODON_ACCOUNTS_PATH) and not by_id:
+            return Reply(404, {"error": "Not Found"})
         # The lookup takes an acct (a handle), the batch ids: a handle is no account's id,
         # and an id no acct.
         known = (
@@ -767,6 +809,11 @@ class SandboxServer:
             if entry is None:
                 return Reply(404, {"error": "Record not found"})
             return Reply(200, _mastodon_account(entry, day, local=instance_path is not None))
+        if by_id:
+            entry = known.get(by_id.group(1))
+            if entry is None:
+                return Reply(404, {"error": "Record not found"})
+            return Reply(200, _mastodon_account(entry, day, local=instance_path is not None))
         if not self.mastodon_batch_route:
             return Reply(404, {"error": "Not Found"})
         ids = params.get("id[]", [])
@@ -781,6 +828,45 @@ class SandboxServer:
             if i in known
         ]
         return Reply(200, accounts)
+
+    def _mastodon_instance_info(self, domain: str, path: str) -> dict[str, Any]:
+        """``/api/v1/instance`` or ``/api/v2/instance``: the instance's domain, title and
+        version (4.3, or 4.2 when it has no ``accounts?id[]=`` route), as each spells them."""
+        version = MASTODON_VERSION if self.mastodon_batch_route else MASTODON_VERSION_WITHOUT_BATCH
+        title = f"Sandbox instance {domain} (synthetic)"
+        registrations = not self.mastodon_requires_login
+        if path.startswith("/api/v2/"):
+            # 4.3 added the API's own version beside the software's; clients check it.
+            api_versions = {"api_versions": {"mastodon": 2}} if self.mastodon_batch_route else {}
+            return {
+                **api_versions,
+                "domain": domain,
+                "title": title,
+                "version": version,
+                "source_url": "https://github.com/mastodon/mastodon",
+                "description": "A sandbox instance serving synthetic accounts.",
+                "usage": {"users": {"active_month": 0}},
+                "languages": ["en"],
+                "configuration": {"accounts": {"max_featured_tags": 10}},
+                "registrations": {"enabled": registrations, "approval_required": False},
+                "contact": {"email": ""},
+                "rules": [],
+            }
+        return {
+            "uri": domain,
+            "title": title,
+            "short_description": "A sandbox instance serving synthetic accounts.",
+            "description": "A sandbox instance serving synthetic accounts.",
+            "email": "",
+            "version": version,
+            "urls": {},
+            "stats": {"user_count": 0, "status_count": 0, "domain_count": 0},
+            "languages": ["en"],
+            "registrations": registrations,
+            "approval_required": False,
+            "invites_enabled": False,
+            "rules": [],
+        }
 
     def _youtube(self, params: dict[str, list[str]]) -> Reply:
         key = params.get("key", [""])[0]
@@ -884,10 +970,13 @@ class SandboxServer:
     ) -> Reply:
         if not self._bearer_ok(headers, params):
             return Reply(400, _graph_error(190, "Invalid OAuth access token.", "OAuthException"))
-        node = unquote(GRAPH_PATH.match(path).group(1))  # type: ignore[union-attr]
         fields = params.get("fields", [""])[0]
         day = self.clock().date()
         known = self._accounts.get(platform, {})
+        node_path = GRAPH_PATH.match(path)
+        if node_path is None:  # the root with ?ids=: several nodes in one request
+            return self._graph_pages(params.get("ids", [""])[0], fields, known, day)
+        node = unquote(node_path.group(1))
         if platform == "instagram":
             if node != self.instagram_user_id:
                 return Reply(
@@ -906,13 +995,31 @@ class SandboxServer:
                     33,
                 ),
             )
-        followers, _, _ = synthetic_metrics("facebook", entry[0], day)
-        page: dict[str, Any] = {"id": synthetic_account_id("facebook", entry[0])}
-        if "followers_count" in fields:
-            page["followers_count"] = followers
-        if "fan_count" in fields:
-            page["fan_count"] = round(followers * 0.93)
-        return Reply(200, page)
+        return Reply(200, _graph_page(entry, fields, day))
+
+    def _graph_pages(
+        self, ids: str, fields: str, known: Mapping[str, tuple[str, str]], day: Any
+    ) -> Reply:
+        """``?ids=a,b``: each page by the name or id asked with, or Graph's error naming
+        the ones that are not there (the whole request fails, as on Graph)."""
+        names = [name.strip() for name in unquote(ids).split(",") if name.strip()]
+        if not names:
+            return Reply(
+                400, _graph_error(100, "(#100) The parameter ids is required", "OAuthException")
+            )
+        missing = [name for name in names if name.casefold() not in known]
+        if missing:
+            return Reply(
+                404,
+                _graph_error(
+                    803,
+                    f"(#803) Some of the aliases you requested do not exist: {','.join(missing)}",
+                    "OAuthException",
+                ),
+            )
+        return Reply(
+            200, {name: _graph_page(known[name.casefold()], fields, day) for name in names}
+        )
 
     def _business_discovery(
         self, fields: str, known: Mapping[str, tuple[str, str]], day: Any
@@ -925,7 +1032,7 @@ class SandboxServer:
             if (match := INSTAGRAM_DISCOVERY.match(field_text))
         )
         username, listed = discovery.group(1), discovery.group(2) or ""
-        subfields = [name for name in _graph_fields(listed) if name]
+        subfields = [_field_name(text) for text in _graph_fields(listed) if text]
         unknown = [name for name in subfields if name not in BUSINESS_DISCOVERY_FIELDS]
         if unknown:
             return Reply(
@@ -951,6 +1058,7 @@ class SandboxServer:
             "followers_count": followers,
             "follows_count": following,
             "ig_id": int(account_id) % 10**10,
+            "media": {"data": []},
             "media_count": posts,
             "name": name,
             "username": handle,
@@ -1017,7 +1125,7 @@ class SandboxServer:
             refused = _linkedin_rest_headers_refused(headers)
             if refused is not None:
                 return refused
-        if params.get("edgeType", [""])[0] != "CompanyFollowedByMember":
+        if params.get("edgeType", [""])[0] not in LINKEDIN_FOLLOWER_EDGES:
             return Reply(
                 400, {"status": 400, "message": "edgeType must be CompanyFollowedByMember"}
             )
@@ -1100,42 +1208,58 @@ class SandboxServer:
                         "message": f"Error: actors/{index} must be a valid did or a handle",
                     },
                 )
-        day = self.clock().date()
         profiles = []
         served: set[str] = set()
         for actor in actors:
             entry = self._bluesky.get(actor.strip().lower())
             if entry is None or entry[1] in served:
                 continue
-            handle, did, name = entry
-            served.add(did)
-            counted_as = self._counted_as.get(did, handle)
-            followers, following, posts = synthetic_metrics("bluesky", counted_as, day)
-            profiles.append(
-                {
-                    "did": did,
-                    "handle": handle,
-                    "displayName": name,
-                    "followersCount": followers,
-                    "followsCount": following,
-                    "postsCount": posts,
-                    "indexedAt": f"{day.isoformat()}T00:00:00.000Z",
-                    "createdAt": _CREATED_AT,
-                }
-            )
+            served.add(entry[1])
+            profiles.append(self._bluesky_profile(entry))
         return Reply(200, {"profiles": profiles})
+
+    def _get_profile(self, actors: list[str]) -> Reply:
+        """``getProfile``: one actor's profile, or the AppView's 400 for an unknown one."""
+        if len(actors) != 1 or not actors[0]:
+            return Reply(
+                400,
+                {
+                    "error": "InvalidRequest",
+                    "message": 'Error: Params must have the property "actor"',
+                },
+            )
+        if not BLUESKY_ACTOR.fullmatch(actors[0]):
+            return Reply(
+                400,
+                {
+                    "error": "InvalidRequest",
+                    "message": "Error: actor must be a valid did or a handle",
+                },
+            )
+        entry = self._bluesky.get(actors[0].strip().lower())
+        if entry is None:
+            return Reply(400, {"error": "InvalidRequest", "message": "Profile not found"})
+        return Reply(200, self._bluesky_profile(entry))
+
+    def _bluesky_profile(self, entry: tuple[str, str, str]) -> dict[str, Any]:
+        handle, did, name = entry
+        day = self.clock().date()
+        counted_as = self._counted_as.get(did, handle)
+        followers, following, posts = synthetic_metrics("bluesky", counted_as, day)
+        return {
+            "did": did,
+            "handle": handle,
+            "displayName": name,
+            "followersCount": followers,
+            "followsCount": following,
+            "postsCount": posts,
+            "indexedAt": f"{day.isoformat()}T00:00:00.000Z",
+            "createdAt": _CREATED_AT,
+        }
 
     def _users_by(self, params: dict[str, list[str]], headers: Headers) -> Reply:
         if not self._has_bearer(headers):
-            return Reply(
-                401,
-                {
-                    "title": "Unauthorized",
-                    "type": "about:blank",
-                    "status": 401,
-                    "detail": "Unauthorized",
-                },
-            )
+            return _x_unauthorized()
         raw = ",".join(params.get("usernames", []))
         # An empty element (``a,,b``) is a value that fails the pattern below, as on X.
         usernames = raw.split(",") if raw else []
@@ -1152,19 +1276,69 @@ class SandboxServer:
                 f"The `usernames` query parameter value [{invalid[0]}] does not match "
                 f"{X_USERNAME.pattern}",
             )
+        return self._x_users(usernames, params, parameter="usernames")
+
+    def _x_lookup(self, path: str, params: Params, headers: Headers) -> Reply:
+        """X's lookups besides ``users/by``: one user by username or by id (``data`` is
+        the user), users by id (``?ids=``, 1 to 100)."""
+        if not self._has_bearer(headers):
+            return _x_unauthorized()
+        if path == X_PATH:
+            return self._users_by(params, headers)
+        by_username = X_USER_BY_USERNAME.match(path)
+        if by_username:
+            name = unquote(by_username.group(1))
+            if not X_USERNAME.match(name):
+                return _x_invalid(
+                    [name],
+                    f"The `username` query parameter value [{name}] does not match "
+                    f"{X_USERNAME.pattern}",
+                    parameter="username",
+                )
+            return self._x_users([name], params, parameter="username", one=True)
+        by_id = X_USER_BY_ID.match(path)
+        if by_id:
+            return self._x_users([by_id.group(1)], params, parameter="id", one=True)
+        raw = ",".join(params.get("ids", []))
+        ids = raw.split(",") if raw else []
+        if not 1 <= len(ids) <= X_MAX_USERNAMES:
+            return _x_invalid(
+                ids,
+                f"The number of values in the `ids` query parameter list [{len(ids)}] is not "
+                f"between 1 and {X_MAX_USERNAMES}",
+                parameter="ids",
+            )
+        invalid = [value for value in ids if not X_USER_ID.match(value)]
+        if invalid:
+            return _x_invalid(
+                invalid,
+                f"The `ids` query parameter value [{invalid[0]}] is not valid",
+                parameter="ids",
+            )
+        return self._x_users(ids, params, parameter="ids")
+
+    def _x_users(
+        self, names: list[str], params: Params, *, parameter: str, one: bool = False
+    ) -> Reply:
+        """The users asked for by username or id (``parameter`` says which): ``data``
+        holds the users found (the user itself when ``one``), ``errors`` the rest."""
         fields = ",".join(params.get("user.fields", [])).split(",")
         day = self.clock().date()
         data: list[dict[str, Any]] = []
         errors: list[dict[str, Any]] = []
-        for name in usernames:
-            key = name.casefold()
-            known = self._x.get(key)
-            if key in self._x_suspended:
-                errors.append(_x_error(name, f"User has been suspended: [{name}].", "Forbidden"))
+        by_id = parameter in ("id", "ids")
+        for name in names:
+            key = self._x_by_id.get(name) if by_id else name.casefold()
+            known = self._x.get(key) if key is not None else None
+            listed = f"{'ids' if by_id else 'usernames'}: [{name}]"
+            if key is not None and key in self._x_suspended:
+                errors.append(
+                    _x_error(name, f"User has been suspended: [{name}].", "Forbidden", parameter)
+                )
             elif known is None:
                 errors.append(
                     _x_error(
-                        name, f"Could not find user with usernames: [{name}].", "Not Found Error"
+                        name, f"Could not find user with {listed}.", "Not Found Error", parameter
                     )
                 )
             else:
@@ -1188,7 +1362,7 @@ class SandboxServer:
                 data.append(user)
         document: dict[str, Any] = {}
         if data:
-            document["data"] = data
+            document["data"] = data[0] if one else data
         if errors:
             document["errors"] = errors
         return Reply(200, document)
@@ -1286,6 +1460,76 @@ def _echo(
     )
 
 
+def _posted_fields(body: bytes, content_type: str) -> dict[str, list[str]]:
+    """The fields of a POST body: a URL-encoded or multipart form (what ``curl -F`` and
+    form posts send), or a JSON object (a list value, such as ``batch``, kept as JSON
+    text); nothing for any other body."""
+    if not body:
+        return {}
+    kind = content_type.split(";", 1)[0].strip().casefold()
+    if kind == "application/x-www-form-urlencoded":
+        return parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
+    if kind == "multipart/form-data":
+        message = BytesParser(policy=email_policy.HTTP).parsebytes(
+            f"Content-Type: {content_type}\r\n\r\n".encode("latin-1", "replace") + body
+        )
+        fields: dict[str, list[str]] = {}
+        for part in message.iter_parts() if message.is_multipart() else ():
+            name = part.get_param("name", header="content-disposition")
+            payload = part.get_payload(decode=True)
+            if isinstance(name, str) and isinstance(payload, bytes):
+                fields.setdefault(name, []).append(payload.decode("utf-8", "replace"))
+        return fields
+    if kind == "application/json":
+        try:
+            document = json.loads(body)
+        except ValueError:
+            return {}
+        if isinstance(document, dict):
+            return {
+                str(name): [value if isinstance(value, str) else json.dumps(value)]
+                for name, value in document.items()
+            }
+    return {}
+
+
+def _not_served(path: str) -> Reply:
+    """What the platform whose API the path belongs to answers a route the sandbox does
+    not play, in that platform's error form (a client's own error handling then reads it)."""
+    if path.startswith("/xrpc/"):
+        return Reply(501, {"error": "MethodNotImplemented", "message": "Method Not Implemented"})
+    if path.startswith(("/api/v1/", "/api/v2/", "/mastodon/")):
+        return Reply(404, {"error": "Not Found"})
+    if path.startswith("/2/"):
+        return Reply(
+            404,
+            {
+                "title": "Not Found Error",
+                "detail": f"Sorry, the sandbox does not serve {path}",
+                "type": "about:blank",
+                "status": 404,
+            },
+        )
+    if path.startswith("/youtube/"):
+        return Reply(404, _google_error(404, "Not Found", "notFound", "global"))
+    if path.startswith(("/v2/", "/rest/")):
+        return Reply(
+            404,
+            {
+                "status": 404,
+                "serviceErrorCode": 0,
+                "code": "RESOURCE_NOT_FOUND",
+                "message": "No virtual resource found",
+            },
+        )
+    if GRAPH_VERSION_PREFIX.match(path):
+        return Reply(
+            400,
+            _graph_error(2500, f"Unknown path components: {path}", "OAuthException"),
+        )
+    return Reply(404, {"error": "NotFound", "message": f"The sandbox does not serve {path}"})
+
+
 def _batch_requests(text: str) -> list[dict[str, Any]] | Reply:
     """A batch's sub-requests, or the Graph error for a missing, malformed or too long one."""
 
@@ -1310,23 +1554,30 @@ def _batch_requests(text: str) -> list[dict[str, Any]] | Reply:
     return requests
 
 
-def _x_error(name: str, detail: str, title: str) -> dict[str, str]:
+def _x_error(name: str, detail: str, title: str, parameter: str = "usernames") -> dict[str, str]:
     return {
         "value": name,
         "detail": detail,
         "title": title,
         "resource_type": "user",
-        "parameter": "usernames",
+        "parameter": parameter,
         "resource_id": name,
         "type": X_NOT_FOUND,
     }
 
 
-def _x_invalid(values: list[str], message: str) -> Reply:
+def _x_unauthorized() -> Reply:
+    return Reply(
+        401,
+        {"title": "Unauthorized", "type": "about:blank", "status": 401, "detail": "Unauthorized"},
+    )
+
+
+def _x_invalid(values: list[str], message: str, parameter: str = "usernames") -> Reply:
     return Reply(
         400,
         {
-            "errors": [{"parameters": {"usernames": values}, "message": message}],
+            "errors": [{"parameters": {parameter: values}, "message": message}],
             "title": "Invalid Request",
             "detail": "One or more parameters to your request was invalid.",
             "type": X_INVALID_REQUEST,
@@ -1413,6 +1664,20 @@ def _bluesky_throttled(server: SandboxServer, rate_headers: dict[str, str], wait
     reply.headers["Retry-After"] = str(max(0, round(wait)))
     reply.headers.update(rate_headers)
     return reply
+
+
+def _is_mastodon_path(path: str) -> bool:
+    """A Mastodon route the sandbox plays: an instance's (``/mastodon/<instance>/api/...``,
+    any route, its unknown ones answered as Mastodon does), or one of the routes at the root
+    (the lookup, the batch, one account by id, the instance's description)."""
+    if MASTODON_INSTANCE_PATH.match(path):
+        return True
+    path = path.rstrip("/")
+    return (
+        path in (MASTODON_LOOKUP_PATH, MASTODON_ACCOUNTS_PATH)
+        or MASTODON_INSTANCE_INFO.match(path) is not None
+        or MASTODON_ACCOUNT_BY_ID.match(path) is not None
+    )
 
 
 def _mastodon_instance(path: str) -> str:
@@ -1557,7 +1822,33 @@ _META_LIMITS: dict[str, Any] = {
 
 
 def _is_graph_node(path: str, params: Params) -> bool:
-    return path != THREADS_LOOKUP_PATH and GRAPH_PATH.match(path) is not None
+    """A Graph node (``/v21.0/<node>``), or several at the root (``/v21.0/?ids=a,b``)."""
+    if path == THREADS_LOOKUP_PATH:
+        return False
+    return GRAPH_PATH.match(path) is not None or (
+        "ids" in params and GRAPH_BATCH_PATH.match(path) is not None
+    )
+
+
+def _graph_page(entry: tuple[str, str], fields: str, day: Any) -> dict[str, Any]:
+    """A Facebook Page with the fields asked for that the sandbox knows (and its id)."""
+    handle, name = entry
+    followers, _, _ = synthetic_metrics("facebook", handle, day)
+    asked = {_field_name(text) for text in _graph_fields(fields)}
+    page: dict[str, Any] = {"id": synthetic_account_id("facebook", handle)}
+    if "name" in asked:
+        page["name"] = name
+    if "followers_count" in asked:
+        page["followers_count"] = followers
+    if "fan_count" in asked:
+        page["fan_count"] = round(followers * 0.93)
+    return page
+
+
+def _field_name(text: str) -> str:
+    """A Graph field's name without its modifiers (``media{id}`` -> ``media``)."""
+    match = GRAPH_FIELD_NAME.match(text.strip())
+    return match.group() if match and match.group() else text.strip()
 
 
 def _graph_fields(text: str) -> list[str]:
@@ -1584,8 +1875,12 @@ def _asks_business_discovery(params: Params) -> bool:
 for _route in (
     SandboxRoute(
         "x",
-        matches=lambda path, params: path == X_PATH,
-        answer=lambda server, path, params, headers: server._users_by(params, headers),
+        matches=lambda path, params: (
+            path in (X_PATH, X_USERS_PATH)
+            or X_USER_BY_USERNAME.match(path) is not None
+            or X_USER_BY_ID.match(path) is not None
+        ),
+        answer=lambda server, path, params, headers: server._x_lookup(path, params, headers),
         budget=(300, 900),
         server_error=lambda status: {
             "title": "Service Unavailable",
@@ -1597,8 +1892,12 @@ for _route in (
     ),
     SandboxRoute(
         "bluesky",
-        matches=lambda path, params: path == BLUESKY_PATH,
-        answer=lambda server, path, params, headers: server._get_profiles(params.get("actors", [])),
+        matches=lambda path, params: path in (BLUESKY_PATH, BLUESKY_PROFILE_PATH),
+        answer=lambda server, path, params, headers: (
+            server._get_profiles(params.get("actors", []))
+            if path == BLUESKY_PATH
+            else server._get_profile(params.get("actor", []))
+        ),
         budget=(3000, 300),
         rate_headers=_bluesky_rate_headers,
         throttled=_bluesky_throttled,
@@ -1611,10 +1910,7 @@ for _route in (
     ),
     SandboxRoute(
         "mastodon",
-        matches=lambda path, params: (
-            path in (MASTODON_LOOKUP_PATH, MASTODON_ACCOUNTS_PATH)
-            or MASTODON_INSTANCE_PATH.match(path) is not None
-        ),
+        matches=lambda path, params: _is_mastodon_path(path),
         answer=lambda server, path, params, headers: server._mastodon(path, params, headers),
         # 300 requests per 5 minutes per IP, on each instance.
         budget=(300, 300),

@@ -456,8 +456,21 @@ def test_an_instagram_account_answered_with_code_24_is_not_found_alone() -> None
         (b"<html><body><h1>404 Not Found</h1>nginx</body></html>", False),
         (b'{"error": "MethodNotImplemented", "message": "no such route"}', False),
         (b"true", False),
+        # LinkedIn's answer to a route it does not have (a wrong base URL): no organization's.
+        (
+            b'{"status": 404, "serviceErrorCode": 0, "code": "RESOURCE_NOT_FOUND", '
+            b'"message": "No virtual resource found"}',
+            False,
+        ),
     ],
-    ids=["json_error", "empty", "html_page", "another_servers_error", "json_not_an_error"],
+    ids=[
+        "json_error",
+        "empty",
+        "html_page",
+        "another_servers_error",
+        "json_not_an_error",
+        "unknown_route",
+    ],
 )
 def test_a_linkedin_404_is_an_unknown_organization_only_when_the_api_sent_it(
     body: bytes, not_found: bool
