@@ -432,6 +432,84 @@ def test_microdata_again_is_a_no_op_and_a_correction_replaces(tmp_path, con):
     ).fetchone() == (1,)
 
 
+def _respondents_by_country(con) -> dict[str, tuple[int, int]]:
+    """country -> (respondents, files they came from)."""
+    rows = con.execute(
+        "select country_code, count(*), count(distinct file_sha256) "
+        "from raw.survey_respondent_answers group by 1 order by 1"
+    ).fetchall()
+    return {country: (count, files) for country, count, files in rows}
+
+
+def test_a_wave_split_into_files_by_country_keeps_every_country(tmp_path, con):
+    frame = microdata_frame(seed=21, per_country=10)
+    de, gb = frame[frame["land"] == "Deutschland"], frame[frame["land"] == "UK"]
+    rest = frame[~frame["land"].isin(["Deutschland", "UK"])]
+    for name, part in (("acme_de.csv", de), ("acme_gb.csv", gb), ("acme_rest.csv", rest)):
+        path = write_microdata(part, tmp_path / name, sidecar())
+        assert load_file(con, path, pseudonym_key=KEY).status == "loaded"
+
+    assert _respondents_by_country(con) == {
+        "CH": (len(frame[frame["land"] == "Schweiz"]), 1),
+        "DE": (len(de), 1),
+        "FR": (len(frame[frame["land"] == "FRA"]), 1),
+        "GB": (len(gb), 1),
+    }
+    # One set of questions for the wave, however many files it came in.
+    assert con.execute(
+        "select count(*), count(distinct question_id) from raw.survey_questions"
+    ).fetchone() == (2, 2)
+    # Another file of the same wave holding Germany again replaces Germany's respondents.
+    newer_de = microdata_frame(seed=22, per_country=3)
+    newer_de = newer_de[newer_de["land"] == "Deutschland"]
+    write_microdata(newer_de, tmp_path / "acme_de_v2.csv", sidecar())
+    load_file(con, tmp_path / "acme_de_v2.csv", pseudonym_key=KEY)
+    assert _respondents_by_country(con)["DE"] == (len(newer_de), 1)
+    assert _respondents_by_country(con)["GB"] == (len(gb), 1)
+
+
+def test_a_corrected_file_replaces_all_of_its_earlier_version(tmp_path, con):
+    frame = microdata_frame(seed=23, per_country=10)
+    write_microdata(frame, tmp_path / "panel.csv", sidecar())
+    load_file(con, tmp_path / "panel.csv", pseudonym_key=KEY)
+    # The correction leaves Switzerland out: its earlier respondents go too.
+    corrected = frame[frame["land"] != "Schweiz"].head(12)
+    write_microdata(corrected, tmp_path / "panel.csv", sidecar())
+
+    assert load_file(con, tmp_path / "panel.csv", pseudonym_key=KEY).status == "loaded"
+
+    assert sum(count for count, _ in _respondents_by_country(con).values()) == len(corrected)
+    assert "CH" not in _respondents_by_country(con)
+
+
+def test_files_of_one_wave_that_declare_other_questions_are_refused(tmp_path, con):
+    frame = microdata_frame(seed=24, per_country=10)
+    de, fr = frame[frame["land"] == "Deutschland"], frame[frame["land"] == "FRA"]
+    write_microdata(de, tmp_path / "acme_de.csv", sidecar())
+    load_file(con, tmp_path / "acme_de.csv", pseudonym_key=KEY)
+    before = con.execute("select * from raw.survey_respondent_answers order by all").fetchall()
+    other = sidecar()
+    other["questions"] = list(reversed(other["questions"]))
+    write_microdata(fr, tmp_path / "acme_fr.csv", other)
+
+    with pytest.raises(SurveyValidationError) as caught:
+        load_file(con, tmp_path / "acme_fr.csv", pseudonym_key=KEY)
+
+    (issue,) = caught.value.issues
+    assert (issue.file, issue.row, issue.column) == ("acme_fr.csv", 0, "questions")
+    assert "than 'acme_de.csv', whose respondents (DE) stay" in issue.reason
+    assert con.execute("select * from raw.survey_respondent_answers order by all").fetchall() == (
+        before
+    )
+    # The same file holding Germany too replaces acme_de.csv's respondents: no conflict left.
+    write_microdata(pd.concat([de, fr]), tmp_path / "acme_all.csv", other)
+    assert load_file(con, tmp_path / "acme_all.csv", pseudonym_key=KEY).status == "loaded"
+    assert set(_respondents_by_country(con)) == {"DE", "FR"}
+    assert con.execute(
+        "select list(question_id order by question_position) from raw.survey_questions"
+    ).fetchone() == (["trust_business", "ceo_lead_change"],)
+
+
 def test_a_failing_replacement_keeps_the_earlier_rows(tmp_path, con, monkeypatch):
     from social_leadership.surveys import microdata
 

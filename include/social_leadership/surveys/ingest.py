@@ -13,8 +13,12 @@ Replacement, in one transaction (readers see the old figures or the new, never a
 published file replaces its own earlier version (the rows loaded from a file of the same
 name) and, from other files, the figures of each (source, wave, scope, question, measure)
 it holds, so one wave may come split into files by country or by question; it also replaces
-the respondent data of its (source, wave) pairs. A microdata file is authoritative for every
-(source, wave) it holds: it replaces their earlier rows in all survey raw tables.
+the respondent data of its (source, wave) pairs. A microdata file likewise replaces its own
+earlier version and, from other files, the respondents of each (source, wave, country) it
+holds, so a wave may come split into files by country; it replaces the published figures
+of its (source, wave) pairs. Files that share a wave must declare the same questions (the
+answers are stored in question order): one that declares others than a file whose
+respondents stay is refused, naming that file.
 """
 
 from __future__ import annotations
@@ -142,6 +146,105 @@ def _wave_keys(decl: microdata.MicrodataDeclaration, waves: list[int]) -> pd.Dat
     return pd.DataFrame({"source_id": decl.source_id, "wave": waves})
 
 
+class QuestionsConflict(SurveyValidationError):
+    """A microdata file declares other questions than a file whose respondents of the same
+    wave stay (reported under the sidecar's ``questions``)."""
+
+    def __init__(self, file_name: str, reason: str) -> None:
+        super().__init__([RowIssue(file_name, 0, "questions", reason)])
+
+
+# What a question is to the answers stored under it: its place in the answers list and how
+# they are read. Its text, the source's name and the citation may differ between files.
+_QUESTION_SHAPE = "question_id, question_position, scale_min, scale_max, agree_min, agree_max"
+
+
+def _replace_respondents(
+    con: duckdb.DuckDBPyConnection,
+    decl: microdata.MicrodataDeclaration,
+    waves: list[int],
+    *,
+    file_name: str,
+    sha: str,
+) -> None:
+    """Delete what a microdata file replaces (the module docstring), its respondents
+    already in under ``sha``, its questions not yet; raise SurveyValidationError when it
+    declares other questions than a file whose respondents of the same wave stay."""
+    params = {"source": decl.source_id, "sha": sha}
+    # Its earlier version (the same name), whatever it held, and from other files the
+    # respondents of each (source, wave, country) it holds.
+    con.execute(
+        "delete from raw.survey_respondent_answers as r where r.file_sha256 <> $sha and "
+        "r.file_sha256 in (select file_sha256 from raw.survey_files where file_name = $name)",
+        {"sha": sha, "name": file_name},
+    )
+    con.execute(
+        """
+        delete from raw.survey_respondent_answers as r
+        using (
+            select distinct wave, country_code from raw.survey_respondent_answers
+            where file_sha256 = $sha
+        ) as k
+        where r.source_id = $source and r.file_sha256 <> $sha
+            and r.wave = k.wave and r.country_code = k.country_code
+        """,
+        params,
+    )
+    _replace_keys(con, _wave_keys(decl, waves), tables=("raw.survey_results",))
+    con.register("incoming_waves", pd.DataFrame({"wave": waves}))
+    try:
+        staying = con.execute(
+            """
+            select r.wave, coalesce(f.file_name, r.file_sha256), string_agg(
+                distinct r.country_code, ', ' order by r.country_code
+            )
+            from raw.survey_respondent_answers as r
+            left join raw.survey_files as f using (file_sha256)
+            where r.source_id = $source and r.file_sha256 <> $sha
+                and r.wave in (select wave from incoming_waves)
+            group by all order by all
+            """,
+            params,
+        ).fetchall()
+        declared = [
+            (q.question_id, position, q.scale_min, q.scale_max, q.agree_min, q.agree_max)
+            for position, q in enumerate(decl.questions, start=1)
+        ]
+        for wave, other, countries in staying:
+            stored = con.execute(
+                f"select {_QUESTION_SHAPE} from raw.survey_questions where source_id = $source "
+                "and wave = $wave and file_sha256 <> $sha order by question_position",
+                {"source": decl.source_id, "wave": wave, "sha": sha},
+            ).fetchall()
+            if [tuple(row) for row in stored] != declared:
+                raise QuestionsConflict(
+                    file_name,
+                    f"declares other questions for {decl.source_id!r} wave {wave} than "
+                    f"{other!r}, whose respondents ({countries}) stay: files of one wave "
+                    "must declare the same questions, in the same order, with the same "
+                    "scales and agreeing answers (or replace that file: give this one its "
+                    "name)",
+                )
+        con.execute(
+            "delete from raw.survey_questions where source_id = $source and file_sha256 <> $sha "
+            "and wave in (select wave from incoming_waves)",
+            params,
+        )
+    finally:
+        con.unregister("incoming_waves")
+    # The questions of waves left without respondents (an earlier version's other waves).
+    con.execute(
+        """
+        delete from raw.survey_questions as q
+        where q.file_sha256 <> $sha and not exists (
+            select 1 from raw.survey_respondent_answers as r
+            where r.source_id = q.source_id and r.wave = q.wave
+        )
+        """,
+        {"sha": sha},
+    )
+
+
 def detect_shape(path: Path, declaration: dict | None) -> str:
     """``published`` or ``microdata``; raise SurveyValidationError for respondent data
     without a sidecar. A file of neither shape is given to the published checks, whose
@@ -237,12 +340,14 @@ def _load_file(
         try:
             with transaction(con):
                 rows, waves = microdata.insert_fast(con, path, decl, key, sha=sha, loaded_at=stamp)
-                _replace_keys(con, _wave_keys(decl, waves), keep_sha=sha)
+                _replace_respondents(con, decl, waves, file_name=stored_name, sha=sha)
                 microdata.insert_questions(
                     con, decl, waves, file_name=stored_name, sha=sha, loaded_at=stamp
                 )
                 _record_file(con, sha, stored_name, stamp)
             return SurveyFileOutcome(path.name, "loaded", shape, rows_loaded=rows)
+        except QuestionsConflict:
+            raise  # the file's respondents are fine: the staged path would only say it again
         except (
             duckdb.Error,
             pa.ArrowException,
@@ -256,8 +361,8 @@ def _load_file(
     try:
         waves = microdata.staged_waves(con)
         with transaction(con):
-            _replace_keys(con, _wave_keys(decl, waves))
             rows = microdata.insert(con, decl, sha=sha, loaded_at=stamp)
+            _replace_respondents(con, decl, waves, file_name=stored_name, sha=sha)
             microdata.insert_questions(
                 con, decl, waves, file_name=stored_name, sha=sha, loaded_at=stamp
             )
