@@ -713,7 +713,11 @@ class Connector(ABC):
                 return max(0.0, float(retry_after))
             except ValueError:
                 try:
-                    return max(0.0, (parsedate_to_datetime(retry_after) - now).total_seconds())
+                    when = parsedate_to_datetime(retry_after)
+                    # An HTTP date is in GMT; its asctime form names no zone.
+                    if when.tzinfo is None:
+                        when = when.replace(tzinfo=UTC)
+                    return max(0.0, (when - now).total_seconds())
                 except (TypeError, ValueError):
                     pass
         for name in self.rate_limit_reset_headers:
@@ -750,8 +754,11 @@ def is_synthetic_reply(headers: httpx.Headers | dict[str, str]) -> bool:
 
 
 def _header(headers: httpx.Headers | dict[str, str], name: str) -> str | None:
+    """The header's value; of a header sent twice (a proxy may repeat one), the first line
+    (httpx would join them with a comma, which no number or date reads)."""
     if isinstance(headers, httpx.Headers):
-        return headers.get(name)
+        values = headers.get_list(name)
+        return values[0] if values else None
     for key, value in headers.items():
         if key.lower() == name:
             return value

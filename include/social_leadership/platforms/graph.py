@@ -322,6 +322,13 @@ def _is_unsupported_get(error: dict[str, Any]) -> bool:
 
 
 def graph_error(document: Any) -> dict[str, Any] | None:
+    """The ``error`` object of a Graph reply, its ``code`` and ``error_subcode`` as numbers
+    (a gateway may send them as strings, ``"17"``), or None."""
     if isinstance(document, dict) and isinstance(document.get("error"), dict):
-        return document["error"]
+        error = dict(document["error"])
+        for name in ("code", "error_subcode"):
+            value = error.get(name)
+            if isinstance(value, str) and value.strip().isdigit():
+                error[name] = int(value.strip())
+        return error
     return None

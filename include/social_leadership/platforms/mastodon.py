@@ -39,6 +39,8 @@ from social_leadership.platforms.registry import register
 
 log = logging.getLogger(__name__)
 
+# HTTP 410 Gone: an account deleted for good.
+GONE = 410
 LOOKUP_PATH = "/api/v1/accounts/lookup"
 ACCOUNTS_PATH = "/api/v1/accounts"
 MASTODON_MAX_IDS = 40
@@ -158,6 +160,10 @@ class MastodonConnector(base.Connector):
         if status == 404 and (self._batch_sent or isinstance(base.json_document(body), dict)):
             # A lookup's 404 is a per-account answer; a batch's, that the route is missing.
             return base.LAND
+        if status == GONE and not self._batch_sent and isinstance(base.json_document(body), dict):
+            # An account removed for good (Mastodon's 410 for a deleted or purged account):
+            # that account's answer, not the instance failing.
+            return base.LAND
         if status == 401 and self._access_token and not self._send_token:
             return base.Verdict(
                 "fatal",
@@ -172,7 +178,7 @@ class MastodonConnector(base.Connector):
         # Accounts a batch left out are looked up one by one, or deferred when the run
         # stopped early (base.extract_with_follow_up): the batch says nothing about them.
         left_out = {handle.casefold() for handle in _left_out_of_batch(response)}
-        if response.status_code == 404:
+        if response.status_code in (404, GONE):
             return (
                 []
                 if left_out

@@ -17,6 +17,11 @@ USERS_BY_PATH = "/2/users/by"
 USER_FIELDS = "public_metrics,protected"
 _NOT_FOUND_TYPE = "https://api.twitter.com/2/problems/resource-not-found"
 _NOT_AUTHORIZED_TYPE = "https://api.twitter.com/2/problems/not-authorized-for-resource"
+# The top-level keys of a problem document (RFC 7807) or a gateway's error body.
+_PROBLEM_KEYS = ("status", "title", "detail", "type", "error", "message")
+# The usernames an error's detail names, when it names them only there ("Could not find
+# user with usernames: [ghost].").
+_DETAIL_NAMES = re.compile(r"\[([A-Za-z0-9_]{1,15})\]")
 
 
 @register
@@ -49,26 +54,27 @@ class XConnector(base.Connector):
 
     @classmethod
     def body_is_error(cls, document: Any) -> bool:
-        # A problem document (RFC 7807), or errors naming no user, without user data: X
-        # failing, not an answer (an answer's errors name each unknown user).
-        return (
-            isinstance(document, dict)
-            and "data" not in document
-            and (
-                "errors" not in document
-                or "status" in document
-                or not any(_named_user(error) for error in _errors(document))
-            )
-        )
+        # Without user data: a problem document (RFC 7807) or a gateway's error, or errors
+        # that name no user, is X failing; anything else (the errors naming each unknown
+        # user, an empty list, only "meta") answers that no user asked for exists.
+        if not isinstance(document, dict) or "data" in document:
+            return False
+        if any(key in document for key in _PROBLEM_KEYS):
+            return True
+        errors = _errors(document)
+        return bool(errors) and not any(_named_user(error) for error in errors)
 
     @classmethod
     def parse(cls, response: base.RawResponse) -> list[base.AccountObservation]:
         reply = base.read_reply(response)
         if isinstance(reply, list):
             return reply
+        data = reply.get("data")
+        # One user's route sends the user itself: read as a list of one, wherever it comes.
+        users = [data] if isinstance(data, dict) else data if isinstance(data, list) else []
         users_by_name = {
             user["username"].casefold(): user
-            for user in reply.get("data") or []
+            for user in users
             if isinstance(user, dict) and isinstance(user.get("username"), str)
         }
         error_status: dict[str, base.AccountStatus] = {}
@@ -130,9 +136,13 @@ def _errors(document: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _named_user(error: dict[str, Any]) -> str | None:
-    """The username an error is about (``value``, else ``resource_id``), or None."""
+    """The username an error is about (``value``, else ``resource_id``, else the one its
+    ``detail`` names in brackets), or None."""
     name = error.get("value") or error.get("resource_id")
-    return name if isinstance(name, str) and name else None
+    if isinstance(name, str) and name:
+        return name
+    named = _DETAIL_NAMES.findall(str(error.get("detail") or ""))
+    return named[0] if len(named) == 1 else None
 
 
 def _status_of_error(error: dict[str, Any]) -> base.AccountStatus:

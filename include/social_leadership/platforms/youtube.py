@@ -29,6 +29,8 @@ CHANNELS_PATH = "/youtube/v3/channels"
 YOUTUBE_MAX_IDS = 50
 # The daily quota: nothing more until midnight Pacific.
 QUOTA_REASONS = frozenset({"quotaExceeded", "dailyLimitExceeded"})
+# Google's newer error form names a spent quota or limit by status alone.
+RESOURCE_EXHAUSTED = "RESOURCE_EXHAUSTED"
 # Short-term limits (requests per second or per user): retried with backoff.
 SHORT_TERM_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded"})
 # The daily quota resets at midnight Pacific time.
@@ -213,10 +215,15 @@ def _left_out_of_batch(response: base.RawResponse) -> list[str]:
 
 
 def _error_reasons(document: Any) -> set[str]:
+    """The reasons a Google error names (``errors[].reason``); a spent quota for one that
+    names none but says ``RESOURCE_EXHAUSTED`` (Google's newer error form)."""
     if not isinstance(document, dict) or not isinstance(document.get("error"), dict):
         return set()
-    errors = document["error"].get("errors") or []
-    reasons = {str(e.get("reason")) for e in errors if isinstance(e, dict)}
+    error = document["error"]
+    errors = error.get("errors") if isinstance(error.get("errors"), list) else []
+    reasons = {str(e.get("reason")) for e in errors if isinstance(e, dict) and e.get("reason")}
+    if not reasons and error.get("status") == RESOURCE_EXHAUSTED:
+        return {"quotaExceeded"}
     return reasons or {"unknown"}
 
 

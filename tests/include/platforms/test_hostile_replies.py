@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -32,8 +33,9 @@ HANDLES = {
     "linkedin": "urn:li:organization:1001",
     "threads": "acct.th0001",
 }
-# (status, headers, body) for a request (its path with query, its headers).
-Reply = tuple[int, dict[str, str], bytes]
+# (status, headers, body) for a request (its path with query, its headers); a header given
+# a list of values is sent once per value.
+Reply = tuple[int, dict[str, Any], bytes]
 Answer = Callable[[str, dict[str, str]], Reply]
 
 
@@ -51,7 +53,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         status, reply_headers, body = self.server.answer(self.path, headers)
         self.send_response(status)
         for name, value in {"Content-Type": "application/json", **reply_headers}.items():
-            self.send_header(name, value)
+            # A list: the header sent once per value, as a proxy that repeats one does.
+            for each in value if isinstance(value, list) else [value]:
+                self.send_header(name, each)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -325,10 +329,15 @@ def _reply_counting(platform: str, followers: object) -> dict[str, object]:
 
 def _observe(platform: str, answer: Answer, handles: list[str]) -> dict[str, tuple[str, object]]:
     """(status, followers) per handle, as the platform's connector reads ``answer``."""
-    login = "1" if platform == "instagram" else None
     with serving(answer) as api:
-        connector = build_connector(platform, url(api), SECRET, login, sleep=lambda _: None)
-        result = connector.extract(handles)
+        return _observe_in(api, platform, handles)
+
+
+def _observe_in(api: _Server, platform: str, handles: list[str]) -> dict[str, tuple[str, object]]:
+    """(status, followers) per handle, as the platform's connector reads ``api``'s replies."""
+    login = "1" if platform == "instagram" else None
+    connector = build_connector(platform, url(api), SECRET, login, sleep=lambda _: None)
+    result = connector.extract(handles)
     assert result.is_complete
     return {
         o.account_handle: (o.status.value, o.followers)
@@ -483,3 +492,107 @@ def test_a_linkedin_404_is_an_unknown_organization_only_when_the_api_sent_it(
     with serving(answer) as api, pytest.raises(PlatformError) as raised:
         connector("linkedin", url(api)).extract([handle])
     assert "HTTP 404" in str(raised.value)
+
+
+# --- what other emulators of the reference may send ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"errors": []}, {"meta": {"result_count": 0}}, {}],
+    ids=["empty_errors", "meta_only", "empty_object"],
+)
+def test_an_x_answer_with_no_user_and_no_failure_is_every_user_not_found(body: object) -> None:
+    """Nothing says X failed (no problem document, no error naming no user): the users
+    asked for do not exist. One request, no retry."""
+    with serving(_answering(body)) as api:
+        seen = _observe_in(api, "x", ["ghost"])
+        assert len(api.received) == 1
+
+    assert seen == {"ghost": ("not_found", None)}
+
+
+def test_an_x_user_sent_as_an_object_is_read() -> None:
+    user = {"id": "1", "username": "Open", "public_metrics": {"followers_count": 5}}
+
+    assert _observe("x", _answering({"data": user}), ["open"]) == {"open": ("ok", 5)}
+
+
+def test_an_x_error_that_names_its_user_only_in_its_detail_is_that_user_s() -> None:
+    errors = [
+        {"title": "Not Found Error", "detail": "Could not find user with usernames: [ghost]."}
+    ]
+    user = {"id": "1", "username": "Open", "public_metrics": {"followers_count": 5}}
+
+    seen = _observe("x", _answering({"data": [user], "errors": errors}), ["Open", "ghost"])
+
+    assert seen == {"Open": ("ok", 5), "ghost": ("not_found", None)}
+
+
+def _x_throttled_once(headers: dict[str, Any]) -> Answer:
+    replies = iter([(429, headers, b'{"title": "Too Many Requests", "status": 429}')])
+    user = {"id": "1", "username": "acct_0001", "public_metrics": {"followers_count": 5}}
+    return lambda path, request_headers: next(
+        replies, (200, {}, json.dumps({"data": [user]}).encode())
+    )
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        # RFC 9110's three HTTP-date forms; asctime names no zone (it is GMT).
+        {"Retry-After": (NOW + timedelta(seconds=20)).strftime("%a %b %d %H:%M:%S %Y")},
+        {"Retry-After": (NOW + timedelta(seconds=20)).strftime("%a, %d %b %Y %H:%M:%S GMT")},
+        # A proxy that repeats the reset header.
+        {"x-rate-limit-reset": [str(int(NOW.timestamp()) + 20)] * 2},
+    ],
+    ids=["retry_after_asctime", "retry_after_imf", "reset_sent_twice"],
+)
+def test_a_wait_is_read_from_every_form_a_server_may_give_it(headers: dict[str, Any]) -> None:
+    sleeps: list[float] = []
+    with serving(_x_throttled_once(headers)) as api:
+        result = build_connector(
+            "x", url(api), SECRET, None, sleep=sleeps.append, clock=lambda: NOW
+        ).extract([HANDLES["x"]])
+
+    assert sleeps == [20.0]
+    assert result.is_complete
+
+
+def test_a_graph_throttle_code_sent_as_a_string_stops_the_run() -> None:
+    throttled = {
+        "error": {"message": "(#17) User request limit reached", "code": "17", "is_transient": True}
+    }
+    with serving(lambda path, headers: (400, {}, json.dumps(throttled).encode())) as api:
+        result = connector("facebook", url(api)).extract(["page.one", "page.two"])
+        sent = len(api.received)
+
+    assert sent == 1
+    assert sorted(result.deferred_handles) == ["page.one", "page.two"]
+
+
+def test_a_mastodon_account_gone_for_good_is_not_found_alone() -> None:
+    def answer(path: str, headers: dict[str, str]) -> Reply:
+        if "gone" in path:
+            return 410, {}, b'{"error": "Record not found"}'
+        account = {"id": "7", "username": "ann", "acct": "ann", "followers_count": 5}
+        return 200, {}, json.dumps(account).encode()
+
+    seen = _observe("mastodon", answer, ["ann@mastodon.example", "gone@mastodon.example"])
+
+    assert seen == {
+        "ann@mastodon.example": ("ok", 5),
+        "gone@mastodon.example": ("not_found", None),
+    }
+
+
+def test_a_youtube_limit_named_by_google_s_status_alone_defers_the_rest() -> None:
+    # As a 403, which YouTube also sends for a spent quota (a 429 is a throttle anyway).
+    exhausted = {
+        "error": {"code": 403, "message": "Quota exceeded", "status": "RESOURCE_EXHAUSTED"}
+    }
+    with serving(lambda path, headers: (403, {}, json.dumps(exhausted).encode())) as api:
+        result = connector("youtube", url(api)).extract([HANDLES["youtube"]])
+
+    assert result.deferred_handles == [HANDLES["youtube"]]
+    assert not result.is_complete
