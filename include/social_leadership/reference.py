@@ -184,6 +184,19 @@ COUNTRY_ALIASES: dict[str, str] = {
     "egypt, arab rep.": "EG",
     "hong kong sar, china": "HK",
     "macao sar, china": "MO",
+    "hong kong sar": "HK",
+    "macao sar": "MO",
+    "macau sar": "MO",
+    # UN and World Bank names, also as their bracketed forms read the other way round
+    # ("Congo (Democratic Republic of the)", "China (Hong Kong SAR)").
+    "hong kong sar china": "HK",
+    "macao sar china": "MO",
+    "democratic republic of the congo": "CD",
+    "dr congo": "CD",
+    "u.s. virgin islands": "VI",
+    "us virgin islands": "VI",
+    "british virgin islands": "VG",
+    "the former yugoslav republic of macedonia": "MK",
     "venezuela, rb": "VE",
     "yemen, rep.": "YE",
     "congo, dem. rep.": "CD",
@@ -331,6 +344,15 @@ FOOTNOTE_MARKS = "*\u2020\u2021\u00b9\u00b2\u00b3" + "".join(map(chr, range(0x20
 # (they are stripped after): two quantifiers over one run of spaces would try each split of
 # it, and a long run in a garbled cell took minutes.
 _BRACKETED = re.compile(r"(.+?)\((.+)\)")
+# What brackets after a country's name may hold and still mean the whole country: the words
+# of its formal name (``Iran (Islamic Republic of)``, ``Korea (Republic of)``) or
+# ``Mainland``. Anything else (``Germany (Informed Public)``, ``U.S. (18-34)``, ``Deutschland
+# (Ost)``) is a part of it, or another place (``Korea (Democratic People's Republic of)``),
+# never the country itself.
+_FORMAL_NAME_WORDS = frozenset(
+    {"the", "of", "republic", "rep", "islamic", "federal", "kingdom", "state", "states"}
+    | {"plurinational", "bolivarian", "united", "federative", "mainland", "commonwealth"}
+)
 
 
 def normalize_country(value: str) -> str:
@@ -352,12 +374,12 @@ def normalize_country(value: str) -> str:
     translated = _translated_country_names().get(_alias_key(text))
     if translated:
         return translated
-    # "Korea (South)", "China (Mainland)", "Deutschland (DE)": the name before the brackets,
-    # else what they hold; "Ireland, Republic of": the two parts the other way round.
     bracketed = _BRACKETED.fullmatch(text)
+    if bracketed:
+        return _bracketed_country(text, bracketed[1].rstrip(), bracketed[2].strip())
+    # "Ireland, Republic of": the two parts the other way round.
     inverted = re.fullmatch(r"([^,]+),\s*([^,]+)", text)
-    candidates = (bracketed[1].rstrip(), bracketed[2]) if bracketed else ()
-    candidates += (f"{inverted[2]} {inverted[1]}",) if inverted else ()
+    candidates: tuple[str, ...] = (f"{inverted[2]} {inverted[1]}",) if inverted else ()
     # "Deutschland*", "Germany¹": a table's footnote mark after the name.
     unmarked = text.rstrip(FOOTNOTE_MARKS).rstrip()
     candidates += (unmarked,) if unmarked and unmarked != text else ()
@@ -366,6 +388,32 @@ def normalize_country(value: str) -> str:
             return normalize_country(candidate)
         except ValueError:
             continue
+    raise ValueError(f"unknown country {text!r}")
+
+
+def _bracketed_country(text: str, outer: str, inner: str) -> str:
+    """A name with brackets: ``Korea (South)``, ``Samoa (American)`` (the two parts the other
+    way round), ``China (Mainland)``, ``Iran (Islamic Republic of)``, ``Deutschland (DE)``
+    (the name, the brackets adding words of its formal name or naming it again), else
+    none: ``Germany (Informed Public)`` is a part of Germany's population, ``Korea
+    (Democratic People's Republic of)`` another country than Korea."""
+    for candidate in (f"{inner} {outer}", f"{outer} {inner}"):
+        try:
+            return normalize_country(candidate)
+        except ValueError:
+            continue
+    try:
+        code = normalize_country(outer)
+    except ValueError:
+        raise ValueError(f"unknown country {text!r}") from None
+    words = re.split(r"[\s.,'\u2019]+", inner.casefold())
+    if all(word in _FORMAL_NAME_WORDS for word in words if word):
+        return code
+    try:
+        if normalize_country(inner) == code:
+            return code
+    except ValueError:
+        pass
     raise ValueError(f"unknown country {text!r}")
 
 

@@ -263,6 +263,16 @@ def test_headers_with_a_count_mark_and_usual_names_are_recognised(con, landing):
         ("Gesamt (n=32.000)", "global"),
         ("Total (N = 32,000)", "global"),
         ("Global 26 (n=32.000)", "global"),
+        # UN and World Bank bracketed names, read the other way round or as a formal name.
+        ("Korea (North)", "KP"),
+        ("Korea (Democratic People's Republic of)", "KP"),
+        ("Sudan (South)", "SS"),
+        ("Samoa (American)", "AS"),
+        ("Congo (Democratic Republic of the)", "CD"),
+        ("Virgin Islands (U.S.)", "VI"),
+        ("China (Hong Kong SAR)", "HK"),
+        ("Hong Kong SAR", "HK"),
+        ("Iran (Islamic Republic of)", "IR"),
     ],
 )
 def test_labels_of_global_averages_and_inverted_country_names_are_understood(
@@ -287,6 +297,30 @@ def test_an_average_of_something_else_than_every_country_is_no_global_figure(con
 
     [(row, column, reason)] = _reasons(_ingest(con, landing)["scope.csv"])
     assert (row, column, reason) == (2, "Land (scope)", f"unknown country {text!r}")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Germany (Informed Public)",
+        "U.S. (18-34)",
+        "Deutschland (Ost)",
+        "Germany (Mass Population)",
+        "Deutschland (Männer)",
+    ],
+)
+def test_a_part_of_a_country_s_population_is_no_country_s_figure(con, landing, text):
+    """A sub-group's figure (Edelman's informed public, an age band, a region) loaded as the
+    country's would be a wrong figure on a green run: refused, as ``Global informed public``
+    is."""
+    _write(
+        landing / "scope.csv",
+        [HEADER, f"Edelman;2019;{text};Q;63;500", "Edelman;2019;FR;Q;70;1000"],
+    )
+
+    assert _reasons(_ingest(con, landing)["scope.csv"]) == [
+        (2, "Land (scope)", f"unknown country {text!r}")
+    ]
 
 
 def test_an_unknown_bracketed_or_inverted_name_is_still_refused(con, landing):
@@ -687,6 +721,11 @@ def test_rows_whose_figure_is_marked_missing_are_skipped_and_the_others_load(con
             "Edelman;2019;DE;Q;76;1150",
             "Edelman;2019;FR;Q;n.a.;1000",
             "Edelman;2019;IT;Q;-;1000",
+            # The dashes autocorrect makes of "-", official statistics' "x", "nicht befragt".
+            "Edelman;2019;ES;Q;\u2013;1000",
+            "Edelman;2019;AT;Q;\u2014;1000",
+            "Edelman;2019;CH;Q;x;1000",
+            "Edelman;2019;PL;Q;n. b.;1000",
         ],
     )
 
@@ -695,9 +734,7 @@ def test_rows_whose_figure_is_marked_missing_are_skipped_and_the_others_load(con
 
     assert outcome.status == "loaded"
     assert _results(con) == [("DE", 2019, "share_pct", 76.0, 1150, None)]
-    assert "not_asked.csv: row 3, row 4 have no figure ('-', 'n.a.') and were skipped" in (
-        caplog.text
-    )
+    assert "not_asked.csv: row 3, row 4, row 5, row 6, row 7, row 8 have no figure" in caplog.text
 
 
 def test_a_file_whose_every_figure_is_marked_missing_is_refused_saying_so(con, landing):

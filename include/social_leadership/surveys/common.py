@@ -52,10 +52,13 @@ GLOBAL_SCOPES = {
 }
 # Cells that mark an answer (or any number) as missing, compared in lower case: R's and
 # pandas' NA, Excel's #N/A (German Excel's #NV), SPSS's and Stata's system-missing dot, a
-# dash, German "keine Angabe" (``k.A.``) and "weiß nicht", and their English, French and
-# Spanish counterparts (don't know, no answer). Read as empty cells are.
+# dash (also the en and em dashes a word processor's autocorrect makes of one), German
+# "keine Angabe" (``k.A.``), "nicht befragt" (``n. b.``), the official statistics' ``x``
+# (no figure: the question was not asked there) and "weiß nicht", and their English,
+# French and Spanish counterparts (don't know, no answer). Read as empty cells are.
 MISSING_MARKS = frozenset(
     {"na", "n/a", "n.a.", "#n/a", "#nv", "-", ".", "null", "nan", "k.a.", "k. a.", "keine angabe"}
+    | {"\u2013", "\u2014", "\u2012", "n.b.", "n. b.", "x"}
     | {"weiß nicht", "weiss nicht", "keine antwort", "dont know", "no answer", "ne sait pas"}
     | {"ns/nc", "no sabe", "no contesta"}
     # Don't know with each apostrophe a keyboard or a word processor writes.
