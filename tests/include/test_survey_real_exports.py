@@ -616,6 +616,43 @@ def test_a_wave_written_as_one_year_beside_a_month_or_wave_word_is_that_year(
     assert [row[1] for row in _results(con)] == [wave]
 
 
+def test_a_published_row_is_named_by_the_line_it_starts_on(con, landing):
+    """Question cells with line breaks (Alt+Enter in Excel) make a row go on over lines."""
+    _write(
+        landing / "multi.csv",
+        [
+            HEADER,
+            'Edelman;2019;DE;"CEOs sollen',
+            'Stellung beziehen";76;1150',
+            'Edelman;2019;Atlantis;"Zweite',
+            'Frage";70;1000',
+        ],
+    )
+    # A one-cell row right under a figure that goes on over lines has no empty row above it.
+    _write(
+        landing / "cut.csv",
+        [HEADER, 'Edelman;2019;DE;"CEOs sollen', 'Stellung beziehen";76;1150', "Misstrauen"],
+    )
+
+    outcomes = _ingest(con, landing)
+
+    assert _reasons(outcomes["multi.csv"]) == [(4, "Land (scope)", "unknown country 'Atlantis'")]
+    assert (4, "Jahr (wave)", "value is empty") in _reasons(outcomes["cut.csv"])
+
+
+def test_a_lone_cell_under_the_figures_is_reported_with_how_a_note_is_left_out(con, landing):
+    _write(
+        landing / "notes.csv", [HEADER, "Edelman;2019;DE;Q;76;1150", "Rundungsdifferenzen möglich"]
+    )
+
+    reasons = _reasons(_ingest(con, landing)["notes.csv"])
+
+    (hint,) = [reason for row, column, reason in reasons if column == "*"]
+    assert hint.startswith("holds only 'Rundungsdifferenzen möglich': a figure cut short, or a")
+    assert "when an empty row is above it or it opens as a note does" in hint
+    assert (3, "Jahr (wave)", "value is empty") in reasons
+
+
 def test_a_cell_merged_over_the_rows_of_its_figures_is_each_row_s_value(con, landing):
     book = Workbook()
     sheet = book.active

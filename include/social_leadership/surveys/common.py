@@ -353,11 +353,18 @@ class TextTable:
 
     ``header_row`` is where the header is: 1 for CSV (the header is record 1), the sheet row
     of an XLSX header below title rows, 0 for Parquet (its column names are not a row).
+    ``spans``: the rows that go on over more lines than one (a CSV row with a line break in
+    a quoted cell), by their number, with the lines they take.
     """
 
     header: list[str]
     rows: list[tuple[int, list[str]]]
     header_row: int = 1
+    spans: dict[int, int] = field(default_factory=dict)
+
+    def next_row_after(self, row: int) -> int:
+        """The number the row after ``row`` has when no empty row comes between."""
+        return row + self.spans.get(row, 1)
 
     def records(self) -> Iterator[tuple[int, dict[str, str]]]:
         for number, cells in self.rows:

@@ -449,8 +449,17 @@ def _note_text(cells: list[str]) -> str | None:
     return None
 
 
+def _cut_short_or_note(text: str) -> str:
+    """What a report says of a row of one filled cell right under the figures."""
+    return (
+        f"holds only {shown_cells([text])}: a figure cut short, or a note below the table? "
+        "A note is left out when an empty row is above it or it opens as a note does "
+        "('Quelle:', 'Anmerkung:', 'Basis:', '*', '1)')"
+    )
+
+
 def _without_notes_below(
-    rows: list[tuple[int, list[str]]],
+    table: TextTable,
 ) -> tuple[list[tuple[int, list[str]]], list[tuple[int, list[str]]]]:
     """The table's rows without the notes below it (a source line, a footnote: ``Quelle:
     Edelman Trust Barometer 2019``, or ``Quelle:`` and the source in the next cell), and
@@ -458,6 +467,7 @@ def _without_notes_below(
     row that cannot, from the first that starts as a note does (:data:`_NOTE_OPENING`) or
     sits below an empty row: a one-cell row right under the figures may be a figure cut
     short (``Misstrauen;``), which is reported, not dropped."""
+    rows = table.rows
     end = len(rows)
     while end and _note_text(rows[end - 1][1]) is not None:
         end -= 1
@@ -465,7 +475,8 @@ def _without_notes_below(
         return rows, []
     for first in range(end, len(rows)):
         line_no, cells = rows[first]
-        if line_no > rows[first - 1][0] + 1 or _NOTE_OPENING.match(_note_text(cells) or ""):
+        below_empty = line_no > table.next_row_after(rows[first - 1][0])
+        if below_empty or _NOTE_OPENING.match(_note_text(cells) or ""):
             return rows[:first], rows[first:]
     return rows, []
 
@@ -884,7 +895,7 @@ def parse_published_table(
     # Rows whose figure is marked missing (``n.a.``, ``-``: a question not asked in a
     # country, as dashboard exports mark it): nothing to load, so skipped and logged.
     without_figure: list[tuple[int, str]] = []
-    rows, notes = _without_notes_below(table.rows)
+    rows, notes = _without_notes_below(table)
     if notes:
         log.info(
             "%s: %s below the table read as %s, not data: %s",
@@ -893,10 +904,19 @@ def parse_published_table(
             "a note" if len(notes) == 1 else "notes",
             "; ".join(repr(_note_text(cells)) for _, cells in notes),
         )
-    for line_no, cells in rows:
+    # The rows of one filled cell at the table's end, kept as they may be figures cut
+    # short: their report also says how a note below the table is left out.
+    last_figure = max(
+        (index for index, (_, cells) in enumerate(rows) if lone_cell(cells) is None), default=-1
+    )
+    for index, (line_no, cells) in enumerate(rows):
 
         def problem(column: str, reason: str, line_no: int = line_no) -> None:
             issues.append(RowIssue(name, line_no, label(column), reason))
+
+        lone = lone_cell(cells)
+        if lone is not None and index > last_figure:
+            issues.append(RowIssue(name, line_no, "*", _cut_short_or_note(lone)))
 
         def cell(column: str, cells: list[str] = cells) -> str:
             if column in positions:

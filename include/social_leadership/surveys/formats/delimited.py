@@ -203,6 +203,9 @@ def read_table(path: Path, search: common.HeaderSearch) -> common.TextTable:
         reader = csv.reader(lines, delimiter=delimiter)
         header: list[str] = []
         rows: list[tuple[int, list[str]]] = []
+        # The rows that go on over more lines (a line break in a quoted cell): first line
+        # -> lines.
+        spans: dict[int, int] = {}
         first_line = 1  # of the row being read
         while True:
             try:
@@ -218,13 +221,16 @@ def read_table(path: Path, search: common.HeaderSearch) -> common.TextTable:
                 )
                 first_line = reader.line_num + 1
                 continue
-            first_line = reader.line_num + 1
+            start, first_line = first_line, reader.line_num + 1
             if not header:
                 if reader.line_num >= header_line and any(cell.strip() for cell in cells):
                     header = found_header
                 continue
             if any(cell.strip() for cell in cells):
-                rows.append((reader.line_num, [cell.strip() for cell in cells]))
+                # A row is named by the line it starts on, as an editor shows it.
+                rows.append((start, [cell.strip() for cell in cells]))
+                if reader.line_num > start:
+                    spans[start] = reader.line_num - start + 1
     if too_long:
         raise common.SurveyValidationError(common.cap_issues(too_long, path.name))
     misfits = [
@@ -236,7 +242,7 @@ def read_table(path: Path, search: common.HeaderSearch) -> common.TextTable:
     if misfits:
         # Alone, as for microdata (open_columns): the other rows' cells may be shifted too.
         raise common.SurveyValidationError(common.cap_issues(misfits, path.name))
-    return common.TextTable(header, rows, header_line)
+    return common.TextTable(header, rows, header_line, spans)
 
 
 def parse_failure(exc: BaseException) -> str:
