@@ -1225,3 +1225,121 @@ def test_a_long_run_of_spaces_in_a_figure_cell_is_refused_without_hanging(con, l
         (3, "Fehlermarge (margin_of_error_pct)"),
         (4, "Jahr (wave)"),  # a row of two cells whose first is no note's label: a figure
     } <= found
+
+
+# --- exports as tools and portals write them (found by a probe of 43 real-style files) ---
+
+
+def test_a_header_s_units_row_and_the_header_repeated_further_down_are_no_figures(con, landing):
+    _write(
+        landing / "units.csv",
+        [
+            "Quelle;Jahr;Land;Frage;Zustimmung;Befragte",
+            ";;;;in %;n",
+            "Edelman;2019;DE;Q;76;1150",
+            # The header again, as a table pasted from pages each headed anew.
+            "Quelle;Jahr;Land;Frage;Zustimmung;Befragte",
+            "Edelman;2019;FR;Q;70;1000",
+        ],
+    )
+
+    assert _ingest(con, landing)["units.csv"].status == "loaded"
+    assert [(row[0], row[3]) for row in _results(con)] == [("DE", 76.0), ("FR", 70.0)]
+
+
+def test_a_note_whose_first_cell_says_what_it_is_may_fill_more_cells(con, landing):
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["Quelle", "Jahr", "Land", "Frage", "Anteil"])
+    sheet.append(["Edelman", 2019, "DE", "Q", 76])
+    sheet.append(["Basis: alle Befragten", None, None, None, "n = 2.300"])
+    sheet.append(["Quelle: Edelman Trust Barometer", None, "Stand: Januar 2019"])
+    book.save(landing / "notes.xlsx")
+
+    assert _ingest(con, landing)["notes.xlsx"].status == "loaded"
+    assert [(row[0], row[3]) for row in _results(con)] == [("DE", 76.0)]
+
+
+def test_a_country_s_time_series_takes_its_waves_from_its_unheaded_row_labels(con, landing):
+    _workbook(
+        landing / "series.xlsx",
+        Daten=[
+            [None, "Vertrauen in CEOs, Deutschland"],
+            [],
+            [None, None, "Anteil der Befragten"],
+            [None, 2018, "64 %"],
+            [None, 2019, "76 %"],
+        ],
+    )
+    # The sidecar gives the scope and no wave: the row labels are the waves.
+    sidecar = {"source_name": "Edelman", "question_text": "Trust in CEOs", "scope": "DE"}
+    (landing / "series.survey.json").write_text(json.dumps(sidecar))
+
+    assert _ingest(con, landing)["series.xlsx"].status == "loaded"
+    assert [(row[0], row[1], row[3]) for row in _results(con)] == [
+        ("DE", 2018, 64.0),
+        ("DE", 2019, 76.0),
+    ]
+
+
+@pytest.mark.parametrize(("cell", "wave"), [("2019-01", 2019), ("Jan-19", 2019), ("Nov 98", 1998)])
+def test_a_wave_written_as_a_month_of_a_year_is_that_year(con, landing, cell, wave):
+    _write(landing / "month.csv", [HEADER, f"Edelman;{cell};DE;Q;76;1150"])
+
+    assert _ingest(con, landing)["month.csv"].status == "loaded"
+    assert [row[1] for row in _results(con)] == [wave]
+
+
+def test_swiss_thousands_are_read(con, landing):
+    _write(landing / "ch.csv", [HEADER, "Edelman;2019;CH;Q;76;1\u2019150"])
+
+    assert _ingest(con, landing)["ch.csv"].status == "loaded"
+    assert [row[4] for row in _results(con)] == [1150]
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "cp1252"])
+def test_a_sidecar_saved_by_windows_editors_is_read(con, landing, encoding):
+    _write(landing / "chart.csv", ["Land;Anteil in %", "Deutschland;76"])
+    sidecar = {**ONE_QUESTION, "question_text": "Führungskräfte sollen Stellung beziehen"}
+    (landing / "chart.survey.json").write_bytes(
+        json.dumps(sidecar, ensure_ascii=False).encode(encoding)
+    )
+
+    assert _ingest(con, landing)["chart.csv"].status == "loaded"
+    assert con.execute("select question_text from raw.survey_results").fetchone() == (
+        "Führungskräfte sollen Stellung beziehen",
+    )
+
+
+def test_a_share_without_its_percent_format_among_percentages_is_refused_by_row(con, landing):
+    """0.71 among 76 % and 65 %: a cell left without the percent format of the others would
+    load as 0.71 %."""
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["Quelle", "Jahr", "Land", "Frage", "Anteil"])
+    for row, (country, share) in enumerate([("DE", 0.76), ("FR", 0.65), ("AT", 0.71)], start=2):
+        sheet.append(["Edelman", 2019, country, "Q", share])
+        if country != "AT":
+            sheet.cell(row=row, column=5).number_format = "0%"
+    book.save(landing / "mixed.xlsx")
+
+    [(row, column, reason)] = _reasons(_ingest(con, landing)["mixed.xlsx"])
+
+    assert (row, column) == (4, "Anteil (value)")
+    assert reason.startswith("a share up to 1 without a percent sign, beside shares written in")
+
+
+def test_a_repeated_figure_is_named_by_its_own_row_after_a_row_without_figure(con, landing):
+    _write(
+        landing / "dup.csv",
+        [
+            HEADER,
+            "Edelman;2019;DE;Q;n.a.;1150",
+            "Edelman;2019;FR;Q;70;1000",
+            "Edelman;2019;FR;Q;71;1000",
+        ],
+    )
+
+    [(row, _column, reason)] = _reasons(_ingest(con, landing)["dup.csv"])
+
+    assert (row, reason) == (4, "same source, wave, scope, question and measure as an earlier row")

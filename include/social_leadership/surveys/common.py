@@ -250,17 +250,21 @@ def is_percent_format(number_format: str) -> bool:
     return "%" in _FORMAT_LITERALS.sub("", number_format)
 
 
-def cell_text(value: Any, number_format: str | None = None) -> str:
+def cell_text(value: Any, number_format: str | None = None, *, percent_sign: bool = False) -> str:
+    """A cell's value as text; a number in a percent format as it shows (``76``, with
+    ``percent_sign`` ``76 %``), never as the fraction it stores."""
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):
         number = float(value)
-        if number_format and is_percent_format(number_format):
+        percent = bool(number_format and is_percent_format(number_format))
+        if percent:
             # An Excel percent cell shows 76 % but stores 0.76.
             number = round(number * 100, 10)
-        return str(int(number)) if number.is_integer() else repr(number)
+        text = str(int(number)) if number.is_integer() else repr(number)
+        return f"{text} %" if percent and percent_sign else text
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, bytes):

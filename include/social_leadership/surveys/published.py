@@ -315,15 +315,13 @@ class PublishedDeclaration:
     # None: not declared (a file whose every share lies between 0 and 1 is then refused).
     share_scale: str | None = None
 
-    @property
-    def has_scope(self) -> bool:
-        """Whether the sidecar gives the scope: a header cell for it, or its one value."""
-        return "scope" in self.columns or "scope" in self.constants
-
 
 # Spaces people and spreadsheets put in numbers (``76 %``, ``1 150``): a no-break, a narrow
 # no-break and a thin space read as a plain one; a typographic minus as ``-``.
-_NUMBER_SPACES = str.maketrans({"\u00a0": " ", "\u202f": " ", "\u2009": " ", "\u2212": "-"})
+# The typographic apostrophe (U+2019) Swiss formats group thousands with reads as ``'``.
+_NUMBER_SPACES = str.maketrans(
+    {"\u00a0": " ", "\u202f": " ", "\u2009": " ", "\u2212": "-", "\u2019": "'"}
+)
 # Digits grouped by thousands with one separator throughout: 1.150, 1,150, 1 150, 1'150.
 _GROUPED = re.compile(r"[+-]?\d{1,3}(?P<sep>[.,' ])\d{3}(?:(?P=sep)\d{3})*")
 # Grouped digits and a decimal part after the other mark: 1.234,5 and 1,234.5.
@@ -434,6 +432,9 @@ _NOTE_LABEL = re.compile(
 )
 
 
+_LABELLED_NOTE = re.compile(rf"\s*(?:{_NOTE_WORDS})\s*:\s*\S", re.IGNORECASE)
+
+
 def _note_text(cells: list[str]) -> str | None:
     """A row's text if it can be a note: its one filled cell, or a label cell
     (:data:`_NOTE_LABEL`) and one text after it (in one cell or merged over several); None
@@ -446,7 +447,44 @@ def _note_text(cells: list[str]) -> str | None:
     # The text may fill several cells as one (merged across them in a sheet).
     if len(filled) >= 2 and len(set(filled[1:])) == 1 and _NOTE_LABEL.fullmatch(filled[0].strip()):
         return " ".join(filled[:2])
+    # A note whose first cell says what it is (``Basis: alle Befragten`` | ``n = 2.300``,
+    # ``Quelle: Edelman`` | ``Stand: Januar 2019``): no figure opens with such a label.
+    if filled and _LABELLED_NOTE.match(filled[0]):
+        return " ".join(filled)
     return None
+
+
+# A header's second row giving units (``in %`` | ``n`` under ``Zustimmung`` | ``Befragte``):
+# every filled cell one of these.
+_UNIT_CELLS = frozenset(
+    {"%", "in %", "(%)", "in prozent", "prozent", "percent", "n", "(n)", "anzahl", "abs."}
+    | {"absolut", "pp", "pp.", "basis", "count", "en %", "en pourcentage", "en porcentaje"}
+)
+
+
+def _without_repeated_headers(
+    name: str, table: TextTable, rows: list[tuple[int, list[str]]]
+) -> list[tuple[int, list[str]]]:
+    """The rows without the header's second row of units right under it and without the
+    header repeated further down (a table pasted from pages, each headed again); logged."""
+    header = [cell.strip().casefold() for cell in table.header]
+    kept, left_out = [], []
+    for position, (line_no, cells) in enumerate(rows):
+        folded = [cell.strip().casefold() for cell in cells]
+        filled = [cell for cell in folded if cell]
+        units = position == 0 and filled and all(cell in _UNIT_CELLS for cell in filled)
+        repeated = filled and folded[: len(header)] + [""] * (len(header) - len(folded)) == header
+        if units or repeated:
+            left_out.append(line_no)
+        else:
+            kept.append((line_no, cells))
+    if left_out:
+        log.info(
+            "%s: %s read as the header's, not data",
+            name,
+            ", ".join(f"row {line_no}" for line_no in left_out),
+        )
+    return kept
 
 
 def _cut_short_or_note(text: str) -> str:
@@ -527,9 +565,22 @@ _WAVE_WORDS = frozenset(
 _WAVE_WORD_SEPARATORS = re.compile(r"[\s.,:;()\-\u2013]+")
 
 
+# A month of a year, as a date column formatted ``yyyy-mm`` or Excel's ``mmm-yy`` is written
+# to CSV (``2019-01``, ``Jan-19``, ``Jan 19``): the year is the wave.
+_YEAR_MONTH = re.compile(r"(\d{4})[-/.](\d{1,2})")
+_MONTH_SHORT_YEAR = re.compile(r"([^\W\d_]+)\.?[-\s](\d{2})")
+
+
 def _year_among_words(text: str) -> int:
-    """The year of a wave cell that is one four-digit year among :data:`_WAVE_WORDS`;
-    ValueError otherwise."""
+    """The year of a wave cell that is one four-digit year among :data:`_WAVE_WORDS`, a
+    year and month (``2019-01``), or a month and a two-digit year (``Jan-19``: 2019, and
+    ``Nov-98``: 1998); ValueError otherwise."""
+    if (month := _YEAR_MONTH.fullmatch(text.strip())) and 1 <= int(month[2]) <= 12:
+        return int(month[1])
+    short = _MONTH_SHORT_YEAR.fullmatch(text.strip())
+    if short and short[1].casefold() in _WAVE_WORDS - {"wave", "welle", "vague", "ola"}:
+        year = int(short[2])
+        return 2000 + year if year < 90 else 1900 + year
     words = [word for word in _WAVE_WORD_SEPARATORS.split(text.casefold()) if word]
     years = [word for word in words if word.isdigit()]
     if len(years) != 1 or len(years[0]) != 4 or len(words) == 1:
@@ -728,7 +779,7 @@ def _locate(header: list[str], declaration: PublishedDeclaration) -> _Header:
             positions[column] = found[0]
     row_labels = _row_labels(header, positions, repeated, declaration)
     if row_labels is not None:
-        positions["scope"] = row_labels
+        positions[row_labels[0]] = row_labels[1]
     return _Header(positions, unmatched, repeated)
 
 
@@ -737,13 +788,24 @@ def _row_labels(
     positions: dict[str, int],
     repeated: dict[str, list[int]],
     declaration: PublishedDeclaration,
-) -> int | None:
-    """The column of a table's row labels, headed by no cell, read as the scope when nothing
-    else gives one: the empty cell just left of the first column the header names, the
-    cells left of it empty too (a pivot table's or a chart export's corner: `` | Anteil der
-    Befragten`` over ``Deutschland | 76 %``). None when the header or the sidecar gives the
-    scope, or the header names no column."""
-    if "scope" in positions or "scope" in repeated or declaration.has_scope:
+) -> tuple[str, int] | None:
+    """The column of a table's row labels, headed by no cell: the empty cell just left of
+    the first column the header names, the cells left of it empty too (a pivot table's or
+    a chart export's corner: `` | Anteil der Befragten`` over ``Deutschland | 76 %``). It
+    is the scope when nothing else gives one, else the wave when nothing gives that (a
+    country's time series: ``2019 | 76 %``). None when both are given, or the header names
+    no column."""
+
+    def given(column: str) -> bool:
+        return (
+            column in positions
+            or column in repeated
+            or column in declaration.columns
+            or column in declaration.constants
+        )
+
+    column = next((column for column in ("scope", "wave") if not given(column)), None)
+    if column is None:
         return None
     named = [*positions.values(), *(i for found in repeated.values() for i in found)]
     if not named or min(named) == 0:
@@ -751,7 +813,7 @@ def _row_labels(
     corner = min(named) - 1
     if any(cell.strip() for cell in header[: corner + 1]):
         return None
-    return corner
+    return column, corner
 
 
 def _cell_meanings(header: list[str], located: _Header, declaration: PublishedDeclaration) -> str:
@@ -896,6 +958,13 @@ def parse_published_table(
     # country, as dashboard exports mark it): nothing to load, so skipped and logged.
     without_figure: list[tuple[int, str]] = []
     rows, notes = _without_notes_below(table)
+    rows = _without_repeated_headers(name, table, rows)
+    # The row each record came from (rows without a figure are skipped).
+    record_rows: list[int] = []
+    # The rows whose share was written with a percent sign, and those written as a number
+    # up to 1 without one (0.71 among 76 %: a cell left without its percent format).
+    written_percent: list[int] = []
+    bare_fractions: list[int] = []
     if notes:
         log.info(
             "%s: %s below the table read as %s, not data: %s",
@@ -946,6 +1015,10 @@ def parse_published_table(
             value = _number(record["value"]) * scale
             if measure == "share_pct" and not 0 <= value <= 100:
                 problem("value", f"share {value} is outside 0-100")
+            if measure == "share_pct" and "%" in record["value"]:
+                written_percent.append(line_no)
+            elif measure == "share_pct" and 0 < value <= 1 and scale == 1:
+                bare_fractions.append(line_no)
             record["value"] = value
         except ValueError:
             if record["value"]:
@@ -971,6 +1044,19 @@ def parse_published_table(
         record["question_text"] = record["question_text"] or record["question_id"]
         record["citation"] = record["citation"] or record["source_name"]
         records.append(record)
+        record_rows.append(line_no)
+    if written_percent and declaration.share_scale is None:
+        issues += [
+            RowIssue(
+                name,
+                line_no,
+                label("value"),
+                "a share up to 1 without a percent sign, beside shares written in percent "
+                f"(row {written_percent[0]}): a proportion (write it in percent, 71 % for "
+                '0.71) or a share under 1 % (write "0,5 %"), or declare "share_scale"',
+            )
+            for line_no in bare_fractions
+        ]
     if without_figure:
         one = len(without_figure) == 1
         log.warning(
@@ -987,7 +1073,7 @@ def parse_published_table(
             reason = f"no row has a figure: {label('value')} marks each missing"
         issues.append(RowIssue(name, table.header_row + 1, "*", reason))
     if not issues and declaration.share_scale is None:
-        issues += _proportion_issue(name, declaration, table, records, label("value"))
+        issues += _proportion_issue(name, declaration, record_rows, records, label("value"))
     if not issues:
         frame = pd.DataFrame.from_records(records, columns=list(PUBLISHED_COLUMNS))
         duplicated = frame.duplicated(["source_id", "wave", "scope", "question_id", "measure"])
@@ -995,7 +1081,7 @@ def parse_published_table(
             issues.append(
                 RowIssue(
                     name,
-                    table.rows[index][0],
+                    record_rows[index],
                     label("question_id"),
                     "same source, wave, scope, question and measure as an earlier row",
                 )
@@ -1008,7 +1094,7 @@ def parse_published_table(
 def _proportion_issue(
     name: str,
     declaration: PublishedDeclaration,
-    table: TextTable,
+    record_rows: list[int],
     records: list[dict[str, Any]],
     value_label: str,
 ) -> list[RowIssue]:
@@ -1023,7 +1109,7 @@ def _proportion_issue(
     return [
         RowIssue(
             name,
-            table.rows[first][0],
+            record_rows[first],
             value_label,
             f"every share is between 0 and 1, as proportions are written (0.76 for 76 %): "
             f'write percentages, or declare "share_scale": "proportion" (loaded times 100, '

@@ -183,11 +183,23 @@ def existing_sidecar(path: Path) -> Path | None:
     return candidate if os.path.lexists(candidate) else None
 
 
+def _sidecar_text(raw: bytes) -> str:
+    """A sidecar's text in the encodings editors save JSON in: UTF-8 (with or without a
+    BOM), UTF-16 with its BOM (PowerShell 5's Out-File), else Windows-1252 (Notepad's
+    "ANSI"); ValueError for bytes none of them reads."""
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return raw.decode("utf-16")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return raw.decode("cp1252")
+
+
 def read_sidecar(path: Path) -> dict[str, Any]:
     """A sidecar's declaration, as JSON; raise SurveyValidationError when it is none."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8-sig"))
-    except (ValueError, UnicodeDecodeError) as exc:
+        data = json.loads(_sidecar_text(path.read_bytes()))
+    except ValueError as exc:
         raise file_problem(path.name, f"not JSON: {exc}") from None
     except RecursionError:
         raise file_problem(path.name, "not JSON: nested too deeply to read") from None

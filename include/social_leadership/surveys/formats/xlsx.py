@@ -31,7 +31,9 @@ SHEET_MAX_COLUMNS = 16_384
 _CHUNK = 1 << 20
 
 
-def read_table(path: Path, search: common.HeaderSearch) -> common.TextTable:
+def read_table(
+    path: Path, search: common.HeaderSearch, *, percent_sign: bool = True
+) -> common.TextTable:
     """Read a sheet as text, its sheet and header found as :func:`_header_place` finds them.
 
     Rows are read as far right as the header's last cell, down to a sheet's last row, and
@@ -66,7 +68,8 @@ def read_table(path: Path, search: common.HeaderSearch) -> common.TextTable:
                 break
             if not row:
                 continue  # a row the sheet skips
-            cells = _row_text(row[:width])  # right of the header no cell is in a column
+            # Right of the header no cell is in a column.
+            cells = _row_text(row[:width], percent_sign=percent_sign)
             problems = common.long_cell_issues(path.name, number, cells, header)
             if problems:
                 too_long.extend(problems)
@@ -111,10 +114,16 @@ def read_table(path: Path, search: common.HeaderSearch) -> common.TextTable:
     return common.TextTable(header, rows, header_row)
 
 
-def _row_text(row: Any) -> list[str]:
-    """A sheet row's cells as text (read-only mode's empty cells have no value)."""
+def _row_text(row: Any, *, percent_sign: bool = True) -> list[str]:
+    """A sheet row's cells as text (read-only mode's empty cells have no value); a percent
+    cell as it shows, ``76 %``, or without its sign (``percent_sign`` off: a respondent's
+    number)."""
     return [
-        common.cell_text(getattr(cell, "value", None), getattr(cell, "number_format", None))
+        common.cell_text(
+            getattr(cell, "value", None),
+            getattr(cell, "number_format", None),
+            percent_sign=percent_sign,
+        )
         for cell in row
     ]
 
@@ -197,7 +206,7 @@ def read_header(path: Path, search: common.HeaderSearch) -> list[str]:
 
 def read_columns(path: Path, wanted: list[str], sheet: str | None) -> common.DeclaredColumns:
     """The wanted columns of the sheet as text, each row numbered as the sheet numbers it."""
-    table = read_table(path, common.HeaderSearch(wanted, sheet))
+    table = read_table(path, common.HeaderSearch(wanted, sheet), percent_sign=False)
     columns = common.position_names(
         common.declared_positions(path.name, table.header, wanted, table.header_row)
     )
