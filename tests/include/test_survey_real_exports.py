@@ -1343,3 +1343,39 @@ def test_a_repeated_figure_is_named_by_its_own_row_after_a_row_without_figure(co
     [(row, _column, reason)] = _reasons(_ingest(con, landing)["dup.csv"])
 
     assert (row, reason) == (4, "same source, wave, scope, question and measure as an earlier row")
+
+
+def test_a_figure_of_one_answer_or_one_audience_is_a_question_of_its_own(con, landing):
+    """An Edelman-style export by audience and by answer: the informed public's figure and
+    the share distrusting are no figures of the whole population agreeing."""
+    _write(
+        landing / "audiences.csv",
+        [
+            "Source;Year;Country;Question;Audience;Response;Share",
+            "Edelman;2019;DE;Trust in business;General Population;Trust;47",
+            "Edelman;2019;DE;Trust in business;Informed Public;Trust;63",
+            "Edelman;2019;DE;Trust in business;General Population;Distrust;33",
+        ],
+    )
+    # A sidecar may name the column.
+    _write(landing / "mapped.csv", [HEADER + ";Befragte Gruppe", "Edelman;2019;FR;Q;70;1000;18-34"])
+    (landing / "mapped.survey.json").write_text(
+        json.dumps({"columns": {"audience": "Befragte Gruppe"}})
+    )
+
+    outcomes = _ingest(con, landing)
+
+    assert {o.status for o in outcomes.values()} == {"loaded"}
+    assert con.execute(
+        "select scope, question_id, question_text, value from raw.survey_results order by all"
+    ).fetchall() == [
+        ("DE", "trust_in_business_distrust", "Trust in business \u2014 Distrust", 33.0),
+        ("DE", "trust_in_business_trust", "Trust in business \u2014 Trust", 47.0),
+        (
+            "DE",
+            "trust_in_business_trust_informed_public",
+            "Trust in business \u2014 Trust (Informed Public)",
+            63.0,
+        ),
+        ("FR", "q_18_34", "Q (18-34)", 70.0),
+    ]

@@ -64,9 +64,25 @@ PUBLISHED_COLUMNS = (
     "margin_of_error_pct",
     "citation",
 )
+# Columns read to qualify a figure's question, not stored: whose answer it counts (a table
+# by answer box: ``Response`` = ``Distrust``) and which part of the population (an
+# ``Audience`` of ``Informed Public``). A figure with either is its own question (``Trust in
+# business — Distrust (Informed Public)``), never the plain question's for the whole
+# population of its scope.
+QUALIFIER_COLUMNS = ("response", "audience")
+# An audience that is the whole population: no qualifier.
+WHOLE_POPULATION = frozenset(
+    {"total", "all", "all respondents", "total respondents", "general population", "gen pop"}
+    | {"genpop", "general public", "total population", "gesamt", "insgesamt", "alle"}
+    | {"alle befragten", "gesamtbevölkerung", "bevölkerung", "allgemeine bevölkerung"}
+    | {"ensemble", "population générale", "ensemble de la population", "total población"}
+    | {"población general", "todos", "población total"}
+)
 # Every loaded row has these; source_id and question_id may be derived (see the docstring).
 REQUIRED_COLUMNS = ("source_id", "source_name", "wave", "scope", "question_id", "value")
 MEASURES = ("share_pct", "index")
+# Every column a header (or a sidecar's "columns") may name.
+READ_COLUMNS = (*PUBLISHED_COLUMNS, *QUALIFIER_COLUMNS)
 # Columns a published sidecar may give one value for, for every row of its file: all but
 # the figures (the question too: a chart's export of one question is a table of countries).
 CONSTANT_COLUMNS = tuple(
@@ -235,6 +251,32 @@ HEADER_NAMES: dict[str, dict[str, tuple[str, ...]]] = {
         "de": ("Fehlermarge", "Fehlertoleranz", "Fehlerspanne", "Stichprobenfehler"),
         "fr": ("marge d'erreur", "marge", "erreur d'échantillonnage"),
         "es": ("margen de error", "margen", "error muestral"),
+    },
+    "response": {
+        "en": (
+            "answer",
+            "answer option",
+            "response option",
+            "answer category",
+            "response category",
+        ),
+        "de": ("Antwort", "Antwortoption", "Antwortkategorie", "Antwortmöglichkeit"),
+        "fr": ("réponse", "modalité de réponse", "modalité"),
+        "es": ("respuesta", "opción de respuesta", "categoría de respuesta"),
+    },
+    "audience": {
+        # Not "population" alone: a country table's population is a number of people.
+        "en": (
+            "segment",
+            "subgroup",
+            "sub-group",
+            "target group",
+            "demographic",
+            "respondent group",
+        ),
+        "de": ("Zielgruppe", "Teilgruppe", "Bevölkerungsgruppe", "Befragtengruppe"),
+        "fr": ("cible", "sous-groupe", "groupe cible", "public cible"),
+        "es": ("segmento", "subgrupo", "grupo objetivo", "público objetivo"),
     },
     "citation": {
         "en": ("reference", "cite as"),
@@ -487,6 +529,24 @@ def _without_repeated_headers(
     return kept
 
 
+def _qualify_question(record: dict[str, Any], qualifiers: list[str]) -> None:
+    """Make a figure of one answer or one part of the population a question of its own:
+    ``Trust in business`` with ``Response`` ``Distrust`` and ``Audience`` ``Informed Public``
+    is ``Trust in business — Distrust (Informed Public)``, id ``..._distrust_informed_public``
+    (:data:`QUALIFIER_COLUMNS`; an audience of the whole population qualifies nothing)."""
+    response, audience = (text.strip() for text in qualifiers)
+    if " ".join(audience.casefold().split()) in WHOLE_POPULATION:
+        audience = ""
+    if not response and not audience:
+        return
+    suffix = (f" \u2014 {response}" if response else "") + (f" ({audience})" if audience else "")
+    words = " ".join(text for text in (response, audience) if text)
+    if record["question_text"]:
+        record["question_text"] += suffix
+    if record["question_id"]:
+        record["question_id"] = f"{record['question_id']}_{slug(words)}"
+
+
 def _cut_short_or_note(text: str) -> str:
     """What a report says of a row of one filled cell right under the figures."""
     return (
@@ -659,8 +719,8 @@ def parse_published_declaration(sidecar_name: str, data: dict[str, Any]) -> Publ
     mapped_to: dict[str, str] = {}
     for column, cell in (mapping or {}).items():
         where = f"columns.{column}"
-        if column not in PUBLISHED_COLUMNS:
-            problem(where, f"not a published column (one of: {', '.join(PUBLISHED_COLUMNS)})")
+        if column not in READ_COLUMNS:
+            problem(where, f"not a published column (one of: {', '.join(READ_COLUMNS)})")
         elif not isinstance(cell, str) or not cell.strip():
             problem(where, "needs a header cell name")
         elif cell.strip().casefold() in mapped_to:
@@ -997,6 +1057,7 @@ def parse_published_table(
         if record["value"].lower() in MISSING_MARKS:
             without_figure.append((line_no, record["value"]))
             continue
+        _qualify_question(record, [cell(column) for column in QUALIFIER_COLUMNS])
         for column, source in derived.items():
             record[column] = slug(record[source]) if record[source] else ""
         for column in dict.fromkeys(required):
