@@ -1379,3 +1379,84 @@ def test_a_figure_of_one_answer_or_one_audience_is_a_question_of_its_own(con, la
         ),
         ("FR", "q_18_34", "Q (18-34)", 70.0),
     ]
+
+
+QUALTRICS = [
+    "StartDate,ResponseId,Q_Country,Q1,Q2,weight",
+    "Start Date,Response ID,In which country do you live?,CEOs should lead,CEOs inform,weight",
+    '"{""ImportId"":""startDate""}","{""ImportId"":""_recordId""}","{""ImportId"":""QID1""}",'
+    '"{""ImportId"":""QID2""}","{""ImportId"":""QID3""}","{""ImportId"":""weight""}"',
+    "2024-11-01 10:00:00,R_1abc,Germany,7,9,1.1",
+    "2024-11-01 10:01:00,R_2abc,Germany,3,,0.9",
+    "2024-11-01 10:02:00,R_3abc,France,six,6,1.0",
+]
+
+
+def _tool_sidecar(id_column: str, country: str, questions: list[str]) -> dict:
+    return {
+        "shape": "microdata",
+        "source_id": "acme_ceo",
+        "source_name": "Acme CEO survey",
+        "wave": 2024,
+        "columns": {"respondent_id": id_column, "country": country, "weight": "weight"},
+        "questions": [
+            {"question_id": f"q{n}", "column": column, "scale": [1, 9], "agree": [6, 9]}
+            for n, column in enumerate(questions)
+        ],
+    }
+
+
+def test_a_survey_tool_s_further_header_rows_are_no_respondents(con, landing, caplog):
+    """Qualtrics writes the question texts and a row of import ids under its header,
+    SurveyMonkey a row of answer options; the rows after them are respondents."""
+    _write(landing / "qualtrics.csv", QUALTRICS[:-1])
+    (landing / "qualtrics.survey.json").write_text(
+        json.dumps(_tool_sidecar("ResponseId", "Q_Country", ["Q1", "Q2"]))
+    )
+    # A bad answer after them is reported at its own line.
+    _write(landing / "bad.csv", QUALTRICS)
+    (landing / "bad.survey.json").write_text(
+        json.dumps({**_tool_sidecar("ResponseId", "Q_Country", ["Q1", "Q2"]), "source_id": "b"})
+    )
+    _write(
+        landing / "monkey.csv",
+        [
+            "Respondent ID,Collector ID,Country,CEOs should lead (1-9),weight",
+            ",,Response,Response,",
+            "114212345678,4321,Germany,7,1.0",
+            "114212345679,4321,France,4,1.2",
+        ],
+    )
+    (landing / "monkey.survey.json").write_text(
+        json.dumps(
+            {
+                **_tool_sidecar("Respondent ID", "Country", ["CEOs should lead (1-9)"]),
+                "source_id": "monkey",
+            }
+        )
+    )
+
+    with caplog.at_level("INFO"):
+        outcomes = _ingest(con, landing)
+
+    assert (outcomes["qualtrics.csv"].status, outcomes["qualtrics.csv"].rows_loaded) == (
+        "loaded",
+        2,
+    )
+    assert (outcomes["monkey.csv"].status, outcomes["monkey.csv"].rows_loaded) == ("loaded", 2)
+    assert _reasons(outcomes["bad.csv"]) == [(6, "Q1", "is not a number")]
+    assert "qualtrics.csv: row 2, row 3 under the header read as more header" in caplog.text
+
+
+def test_a_file_whose_every_row_answers_in_words_keeps_its_rows_and_is_reported(con, landing):
+    """Labelled answers (``stimme zu``) are not read as numbers: every row is reported,
+    none taken for a further header row."""
+    _write(
+        landing / "labels.csv",
+        ["id,land,q1,weight", "1,DE,stimme zu,1", "2,FR,stimme nicht zu,1", "3,DE,weiß ich,1"],
+    )
+    (landing / "labels.survey.json").write_text(json.dumps(_tool_sidecar("id", "land", ["q1"])))
+
+    reasons = _reasons(_ingest(con, landing)["labels.csv"])
+
+    assert [(row, column) for row, column, _ in reasons] == [(2, "q1"), (3, "q1"), (4, "q1")]

@@ -10,6 +10,7 @@ the one-pass load uses.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -40,6 +41,8 @@ from social_leadership.surveys.microdata.rules import (
 )
 from social_leadership.surveys.pseudonym import FUNCTION_NAME as PSEUDONYM
 from social_leadership.surveys.pseudonym import registered
+
+log = logging.getLogger(__name__)
 
 STAGING_TABLE = "incoming_respondents"
 COUNTRY_TABLE = "incoming_country_codes"
@@ -124,7 +127,57 @@ def stage(
         finally:
             con.unregister(_COLUMNS_VIEW)
     declared.finish()
+    _drop_further_header_rows(con, path.name, decl, declared.as_lines)
     return declared.as_lines
+
+
+# How many rows under the header a survey tool fills with more header: Qualtrics writes the
+# question texts and a row of import ids ({"ImportId":"QID1"}), SurveyMonkey one row of
+# answer options ("Response").
+FURTHER_HEADER_ROWS = 2
+
+
+def _drop_further_header_rows(
+    con: duckdb.DuckDBPyConnection,
+    file_name: str,
+    decl: MicrodataDeclaration,
+    as_lines: Callable[[list[RowIssue]], list[RowIssue]],
+) -> None:
+    """Leave out the rows right under the header that are more header: each declared
+    answer text that is no number, where the row after them answers with numbers (a file
+    whose every row answers in words, labelled answers, keeps its rows and is reported)."""
+    if not decl.questions:
+        return
+    answers = [f"a{index}" for index in range(len(decl.questions))]
+    worded = " and ".join(f"{a} is not null and isnan({a})" for a in answers)
+    numbered = " or ".join(f"{a} is not null and not isnan({a})" for a in answers)
+    first = con.execute(
+        f"select {ROW_COLUMN}, {worded}, {numbered} from {STAGING_TABLE} "
+        f"order by {ROW_COLUMN} limit {FURTHER_HEADER_ROWS + 1}"
+    ).fetchall()
+    further = []
+    for row, is_worded, is_numbered in first:
+        if is_numbered:
+            break
+        if not is_worded or len(further) == FURTHER_HEADER_ROWS:
+            return
+        further.append(row)
+    else:
+        return
+    if not further:
+        return
+    con.execute(
+        f"delete from {STAGING_TABLE} where {ROW_COLUMN} in ({', '.join(map(str, further))})"
+    )
+    lines = [
+        issue.row for issue in as_lines([RowIssue(file_name, row, "*", "") for row in further])
+    ]
+    log.info(
+        "%s: %s under the header read as more header (a survey tool's question texts or "
+        "import ids), not respondents",
+        file_name,
+        ", ".join(f"row {line}" for line in lines),
+    )
 
 
 def _country_codes(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
