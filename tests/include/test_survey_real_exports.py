@@ -1460,3 +1460,39 @@ def test_a_file_whose_every_row_answers_in_words_keeps_its_rows_and_is_reported(
     reasons = _reasons(_ingest(con, landing)["labels.csv"])
 
     assert [(row, column) for row, column, _ in reasons] == [(2, "q1"), (3, "q1"), (4, "q1")]
+
+
+def test_a_workbook_with_a_table_per_sheet_loads_every_sheet(con, landing):
+    header = ["Quelle", "Jahr", "Land", "Frage", "Anteil in %"]
+    _workbook(
+        landing / "waves.xlsx",
+        Info=[["Edelman Trust Barometer: Datenexport"]],
+        **{"2019": [header, ["Edelman", 2019, "DE", "Q", 76]]},
+        **{"2020": [header, ["Edelman", 2020, "DE", "Q", 77]]},
+    )
+    # A problem is reported under its sheet's name; the same figure in two sheets is one.
+    _workbook(
+        landing / "bad.xlsx",
+        A=[header, ["Edelman", 2019, "FR", "Q", 70]],
+        B=[header, ["Edelman", 2019, "Atlantis", "Q", 71]],
+    )
+    _workbook(
+        landing / "twice.xlsx",
+        Daten=[header, ["Edelman", 2019, "IT", "Q", 66]],
+        Kopie=[header, ["Edelman", 2019, "IT", "Q", 66]],
+    )
+
+    outcomes = _ingest(con, landing)
+
+    assert (outcomes["waves.xlsx"].status, outcomes["waves.xlsx"].rows_loaded) == ("loaded", 2)
+    assert [(row[0], row[1], row[3]) for row in _results(con)] == [
+        ("DE", 2019, 76.0),
+        ("DE", 2020, 77.0),
+    ]
+    assert _reasons(outcomes["bad.xlsx"]) == [
+        (2, "Land (scope)", "sheet 'B': unknown country 'Atlantis'")
+    ]
+    [(row, column, reason)] = _reasons(outcomes["twice.xlsx"])
+    assert (row, column) == (0, "*")
+    assert reason.startswith("sheets 'Daten' and 'Kopie' both hold source_id 'edelman'")
+    assert reason.endswith('or name the sheet to read in the sidecar\'s "sheet"')

@@ -1189,18 +1189,63 @@ HEADER_WANTED = [
 ]
 
 
-def read_published_table(
-    path: Path, sheet: str | None = None, declaration: PublishedDeclaration | None = None
-) -> TextTable:
-    declared = declaration or PublishedDeclaration()
-    search = HeaderSearch(
+def _published_search(sheet: str | None, declared: PublishedDeclaration) -> HeaderSearch:
+    return HeaderSearch(
         HEADER_WANTED,
         sheet or declared.sheet,
         lambda cells: _is_header_row(cells, declared),
         fill_merged=True,
         fits=lambda cells: _holds_every_column(cells, declared),
     )
-    return format_of(path).read_table(path, search)
+
+
+def read_published_table(
+    path: Path, sheet: str | None = None, declaration: PublishedDeclaration | None = None
+) -> TextTable:
+    declared = declaration or PublishedDeclaration()
+    return format_of(path).read_table(path, _published_search(sheet, declared))
+
+
+def _parse_every_sheet(
+    path: Path, sheets: list[str], declared: PublishedDeclaration
+) -> pd.DataFrame:
+    """A workbook holding a table in each of several sheets (one per wave, one per country),
+    none named in its sidecar: every sheet's figures, each sheet's problems reported under
+    its name; a figure in two sheets is refused, as a figure twice in one sheet is."""
+    frames, issues = [], []
+    for title in sheets:
+        try:
+            frames.append(
+                parse_published_table(
+                    path.name, read_published_table(path, title, declared), declared
+                )
+            )
+        except SurveyValidationError as exc:
+            issues += [
+                RowIssue(i.file, i.row, i.column, f"sheet {title!r}: {i.reason}")
+                for i in exc.issues
+            ]
+    if not issues:
+        keys = ["source_id", "wave", "scope", "question_id", "measure"]
+        tagged = pd.concat(
+            [frame.assign(_sheet=title) for frame, title in zip(frames, sheets, strict=True)],
+            ignore_index=True,
+        )
+        for _, repeated in tagged[tagged.duplicated(keys, keep=False)].groupby(keys):
+            key = ", ".join(f"{column} {repeated.iloc[0][column]!r}" for column in keys)
+            issues.append(
+                RowIssue(
+                    path.name,
+                    0,
+                    "*",
+                    f"sheets {' and '.join(map(repr, repeated['_sheet']))} both hold {key}: "
+                    'keep it in one, or name the sheet to read in the sidecar\'s "sheet"',
+                )
+            )
+    if issues:
+        raise SurveyValidationError(cap_issues(issues, path.name))
+    log.info("%s: read the tables of sheets %s", path.name, ", ".join(map(repr, sheets)))
+    return pd.concat(frames, ignore_index=True)
 
 
 # ``parse_published_file``'s default: read the sidecar beside the file, if there is one.
@@ -1224,6 +1269,10 @@ def parse_published_file(
         if declaration is not None
         else PublishedDeclaration()
     )
+    if not (sheet or declared.sheet):
+        sheets = format_of(path).tables(path, _published_search(None, declared))
+        if len(sheets) > 1:
+            return _parse_every_sheet(path, sheets, declared)
     return parse_published_table(path.name, read_published_table(path, sheet, declared), declared)
 
 

@@ -34,6 +34,11 @@ def _nothing_to_check(path: Path, limits: IntakeLimits) -> None:
     """A plain file: its size, checked before, is what a parser reads."""
 
 
+def _one_table(path: Path, search: HeaderSearch) -> list[str]:
+    """A file of one table: no sheets to name."""
+    return []
+
+
 @dataclass(frozen=True)
 class SurveyFormat:
     """How the files whose name ends in ``suffix`` (lowercase) are read.
@@ -45,6 +50,8 @@ class SurveyFormat:
     ``check_contents``: raise SurveyValidationError for a file past the limits in a way its
     size does not show (decompressed or decoded size), before any parser reads it.
     ``one_pass``: respondent files may first try the one-pass load (a UTF-8 CSV file).
+    ``tables``: the sheets that each hold a table whose header fits ``search`` (none for a
+    format without sheets), read each when a file names no sheet.
     """
 
     suffix: str
@@ -54,6 +61,7 @@ class SurveyFormat:
     read_columns: Callable[[Path, list[str], str | None], DeclaredColumns]
     check_contents: Callable[[Path, IntakeLimits], None] = _nothing_to_check
     one_pass: bool = False
+    tables: Callable[[Path, HeaderSearch], list[str]] = _one_table
 
 
 FORMATS: dict[str, SurveyFormat] = {
@@ -82,6 +90,7 @@ FORMATS: dict[str, SurveyFormat] = {
             xlsx.read_table,
             xlsx.read_columns,
             check_contents=xlsx.check_archive,
+            tables=xlsx.fitting_sheets,
         ),
         SurveyFormat(
             ".parquet",

@@ -134,6 +134,23 @@ def _searched_rows(worksheet: Any) -> Iterator[tuple[int, list[str]]]:
         yield number, _row_text(row)
 
 
+def fitting_sheets(path: Path, search: common.HeaderSearch) -> list[str]:
+    """The sheets whose first rows hold a header that fits ``search`` (a workbook of one
+    table per wave or per country), in the workbook's order."""
+    from openpyxl import load_workbook
+
+    workbook = load_workbook(path, read_only=True, data_only=True)
+    try:
+        fitting = []
+        for each in workbook.worksheets:
+            each.reset_dimensions()
+            if any(search.accepts_and_fits(cells) for _, cells in _searched_rows(each)):
+                fitting.append(each.title)
+        return fitting
+    finally:
+        workbook.close()
+
+
 def _header_place(sheets: list[Any], search: common.HeaderSearch) -> tuple[Any, int | None]:
     """The sheet a table is read from and its header's row: the first row that the search
     accepts and that fits (:class:`~.common.HeaderSearch`), in the first sheet holding one;
