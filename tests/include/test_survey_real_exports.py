@@ -1496,3 +1496,44 @@ def test_a_workbook_with_a_table_per_sheet_loads_every_sheet(con, landing):
     assert (row, column) == (0, "*")
     assert reason.startswith("sheets 'Daten' and 'Kopie' both hold source_id 'edelman'")
     assert reason.endswith('or name the sheet to read in the sidecar\'s "sheet"')
+
+
+def test_a_wide_table_of_years_or_countries_as_columns_is_read_as_its_figures(con, landing):
+    _write(
+        landing / "years.csv",
+        [
+            "Land;Frage;2018;2019;2020",
+            "Deutschland;Vertrauensindex;41;44;",
+            "Global;Vertrauensindex;52;52;54",
+        ],
+    )
+    (landing / "years.survey.json").write_text(
+        json.dumps({"source_name": "Edelman", "measure": "index"})
+    )
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["Statement", "Global", "DE", "U.S.", "Frankreich"])
+    sheet.append(["CEOs should lead", 76, 71, 72, None])
+    book.save(landing / "countries.xlsx")
+    (landing / "countries.survey.json").write_text(
+        json.dumps({"source_name": "Edelman", "wave": 2019})
+    )
+    # Two countries beside a country column are no wide table: the columns are extra.
+    _write(landing / "plain.csv", ["Quelle;Jahr;Land;Frage;Anteil;DE;FR", "E;2019;IT;Q;66;x;y"])
+
+    outcomes = _ingest(con, landing)
+
+    assert {o.status for o in outcomes.values()} == {"loaded"}
+    assert con.execute(
+        "select file_name, scope, wave, value from raw.survey_results order by all"
+    ).fetchall() == [
+        ("countries.xlsx", "DE", 2019, 71.0),
+        ("countries.xlsx", "US", 2019, 72.0),
+        ("countries.xlsx", "global", 2019, 76.0),
+        ("plain.csv", "IT", 2019, 66.0),
+        ("years.csv", "DE", 2018, 41.0),
+        ("years.csv", "DE", 2019, 44.0),
+        ("years.csv", "global", 2018, 52.0),
+        ("years.csv", "global", 2019, 52.0),
+        ("years.csv", "global", 2020, 54.0),
+    ]

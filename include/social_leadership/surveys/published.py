@@ -957,9 +957,83 @@ def _as_declaration(data: dict[str, Any] | None) -> PublishedDeclaration:
         return PublishedDeclaration()
 
 
+def _wide_block(
+    header: list[str], declaration: PublishedDeclaration
+) -> tuple[str, int, int] | None:
+    """A wide table's columns: the longest run of two or more header cells that each name a
+    country (the scope) or a year (the wave), when neither the header nor the sidecar gives
+    that column or the figure's (``Frage;DE;FR;IT``, ``Land;2018;2019;2020``). (column,
+    first, last position), or None."""
+    located = _locate(header, declaration)
+    if "value" in located.positions or "value" in located.repeated:
+        return None
+    best: tuple[str, int, int] | None = None
+    for column, names in (("scope", _names_a_scope), ("wave", _names_a_year)):
+        if located.has(column, declaration) or column in located.repeated:
+            continue
+        start = None
+        for position, cell in enumerate([*header, ""]):
+            if cell.strip() and names(cell.strip()):
+                start = position if start is None else start
+                continue
+            longer = best is None or position - (start or 0) > best[2] - best[1] + 1
+            if start is not None and position - start >= 2 and longer:
+                best = (column, start, position - 1)
+            start = None
+    return best
+
+
+def _names_a_scope(cell: str) -> bool:
+    if _HEADER_INDEX.get(header_key(cell)):
+        return False  # a column's usual name ("Land") is no country here
+    try:
+        _scope(cell)
+    except ValueError:
+        return False
+    return True
+
+
+def _names_a_year(cell: str) -> bool:
+    return len(cell) == 4 and cell.isdigit() and 1990 <= int(cell) <= 2100
+
+
+def _long_header(header: list[str], declaration: PublishedDeclaration) -> list[str]:
+    """The header as the long table a wide one is read as (:func:`_long_table`)."""
+    block = _wide_block(header, declaration)
+    if block is None:
+        return header
+    column, first, last = block
+    return [*header[:first], *header[last + 1 :], column, "value"]
+
+
+def _long_table(name: str, table: TextTable, declaration: PublishedDeclaration) -> TextTable:
+    """A wide table (countries or years as columns) as the long one it stands for: each of
+    its figures a row of the other cells, the column's country or year and the figure; an
+    empty figure cell is no figure. Each row keeps the number of the row it came from."""
+    block = _wide_block(table.header, declaration)
+    if block is None:
+        return table
+    column, first, last = block
+    heads = table.header[first : last + 1]
+    rows = []
+    for line_no, cells in table.rows:
+        padded = cells + [""] * (len(table.header) - len(cells))
+        rest = [*padded[:first], *padded[last + 1 : len(table.header)]]
+        for head, figure in zip(heads, padded[first : last + 1], strict=True):
+            if figure.strip():
+                rows.append((line_no, [*rest, head, figure]))
+    log.info(
+        "%s: read as a wide table, %s as columns: %s",
+        name,
+        "countries" if column == "scope" else "years",
+        ", ".join(heads),
+    )
+    return TextTable(_long_header(table.header, declaration), rows, table.header_row, table.spans)
+
+
 def _is_header_row(cells: list[str], declaration: PublishedDeclaration) -> bool:
     # Title rows above a header name at most one contract column; a header names several.
-    located = _locate(cells, declaration)
+    located = _locate(_long_header(cells, declaration), declaration)
     return len(located.positions) + len(located.repeated) >= 2
 
 
@@ -975,7 +1049,7 @@ def header_fits(header: list[str], declaration: dict[str, Any] | None = None) ->
 
 
 def _holds_every_column(header: list[str], declaration: PublishedDeclaration) -> bool:
-    located = _locate(header, declaration)
+    located = _locate(_long_header(header, declaration), declaration)
     return not located.repeated and not located.missing(declaration)
 
 
@@ -991,6 +1065,7 @@ def parse_published_table(
     file heads it, with the contract column beside a localized name: ``Land (scope)``.
     """
     declaration = declaration or PublishedDeclaration()
+    table = _long_table(name, table, declaration)
     located = _locate(table.header, declaration)
     header_issues = _header_issues(name, table, declaration, located)
     if header_issues:
