@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -145,3 +147,52 @@ def refused_after_a_batch(sandbox: Any, connector: Any, handles: list[str], stat
         connector.extract(handles)
     assert refused.value.partial is not None
     return refused.value.partial
+
+
+class SandboxProcess:
+    """``python -m social_leadership.sandbox`` on a free port with ``options``, run for the
+    ``with`` block and stopped with SIGTERM: ``base_url`` once it listens, ``stdout`` and
+    ``returncode`` once it ended."""
+
+    def __init__(self, ready: Path, *options: str) -> None:
+        self.ready = ready
+        self.options = options
+        self.base_url = ""
+        self.stdout = ""
+        self.returncode: int | None = None
+
+    def __enter__(self) -> SandboxProcess:
+        from social_leadership.settings import REPO_ROOT
+
+        command = [sys.executable, "-m", "social_leadership.sandbox", "--port", "0"]
+        self._process = subprocess.Popen(
+            [*command, "--ready-file", str(self.ready), *self.options],
+            env={**os.environ, "PYTHONPATH": str(REPO_ROOT / "include")},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 20
+        while not self.ready.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.base_url = self.ready.read_text().strip() if self.ready.exists() else ""
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._process.send_signal(signal.SIGTERM)
+        self.stdout, _ = self._process.communicate(timeout=10)
+        self.returncode = self._process.returncode
+
+
+def roster_of(accounts: list[tuple[str, str]]) -> Any:
+    """A roster of one executive per (platform, handle)."""
+    from social_leadership.roster import Account, Executive, Roster
+
+    executives = [
+        Executive(f"e{n}", f"Person {n}", "CEO", "Synthetic Co", "DE", "Energy", True)
+        for n in range(len(accounts))
+    ]
+    return Roster(
+        executives=executives,
+        accounts=[Account(f"e{n}", p, h) for n, (p, h) in enumerate(accounts)],
+    )

@@ -2,10 +2,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -13,6 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from slw_testing import SandboxProcess
 
 from social_leadership.demo.synthetic import (
     SYNTHETIC_FOLLOWERS_MAX,
@@ -21,7 +18,6 @@ from social_leadership.demo.synthetic import (
 )
 from social_leadership.roster import Account, Executive, Roster
 from social_leadership.sandbox.server import BLUESKY_PATH, X_PATH, SandboxServer
-from social_leadership.settings import REPO_ROOT
 
 DAY = date(2026, 3, 2)
 BLUESKY = [f"person{n:02d}.bsky.social" for n in range(30)]
@@ -218,34 +214,12 @@ def test_default_roster_is_the_bundled_one() -> None:
 
 
 def test_command_line_runs_until_sigterm(tmp_path: Path) -> None:
-    ready = tmp_path / "ready.txt"
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT / "include")}
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "social_leadership.sandbox",
-            "--port",
-            "0",
-            "--ready-file",
-            str(ready),
-        ],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 20
-        while not ready.exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        base_url = ready.read_text().strip()
+    with SandboxProcess(tmp_path / "ready.txt") as sandbox:
+        base_url = sandbox.base_url
         assert base_url.startswith("http://127.0.0.1:")
         assert get_profiles(base_url, ["nobody.bsky.social"]).json() == {"profiles": []}
-    finally:
-        process.send_signal(signal.SIGTERM)
-        stdout, _ = process.communicate(timeout=10)
-    assert process.returncode == 0
+    stdout = sandbox.stdout
+    assert sandbox.returncode == 0
     assert f"sandbox listening on {base_url}" in stdout
     # The bundled roster has no Facebook Page, Instagram business account or LinkedIn
     # organization: the stand-ins served instead are named at startup.

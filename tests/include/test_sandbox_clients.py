@@ -10,21 +10,16 @@ the real loopback server, with the request as the library sends it."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
+from slw_testing import SandboxProcess, roster_of
 
-from social_leadership.roster import Account, Executive, Roster
+from social_leadership.roster import Roster
 from social_leadership.sandbox.server import SANDBOX_TOKEN, SANDBOX_YOUTUBE_KEY, SandboxServer
-from social_leadership.settings import REPO_ROOT
 
 NOW = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
 AUTH = {"Authorization": f"Bearer {SANDBOX_TOKEN}"}
@@ -41,14 +36,7 @@ ACCOUNTS = [
 
 
 def roster() -> Roster:
-    executives = [
-        Executive(f"e{n}", f"Person {n}", "CEO", "Synthetic Co", "DE", "Energy", True)
-        for n in range(len(ACCOUNTS))
-    ]
-    return Roster(
-        executives=executives,
-        accounts=[Account(f"e{n}", p, h) for n, (p, h) in enumerate(ACCOUNTS)],
-    )
+    return roster_of(ACCOUNTS)
 
 
 @pytest.fixture
@@ -338,34 +326,16 @@ def test_a_post_that_is_no_batch_is_not_served(client: httpx.Client) -> None:
 # --- YouTube's key ------------------------------------------------------------------------
 
 
-SANDBOX_COMMAND = (sys.executable, "-m", "social_leadership.sandbox", "--port", "0")
-
-
 def test_the_youtube_key_is_chosen_at_startup_and_named_when_it_is_the_demo_s(
     tmp_path: Path,
 ) -> None:
     def started(*options: str) -> tuple[str, str]:
-        ready = tmp_path / f"ready{len(options)}.txt"
-        env = {**os.environ, "PYTHONPATH": str(REPO_ROOT / "include")}
-        process = subprocess.Popen(
-            [*SANDBOX_COMMAND, "--ready-file", str(ready), *options],
-            env=env,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        try:
-            deadline = time.monotonic() + 20
-            while not ready.exists() and time.monotonic() < deadline:
-                time.sleep(0.05)
-            base_url = ready.read_text().strip()
+        with SandboxProcess(tmp_path / f"ready{len(options)}.txt", *options) as sandbox:
             reply = httpx.get(
-                base_url + "/youtube/v3/channels",
+                sandbox.base_url + "/youtube/v3/channels",
                 params={"part": "statistics", "forHandle": "@nobody", "key": "probe-key"},
             )
-        finally:
-            process.send_signal(signal.SIGTERM)
-            stdout, _ = process.communicate(timeout=10)
-        return str(reply.status_code), stdout
+        return str(reply.status_code), sandbox.stdout
 
     status_default, said_default = started()
     status_chosen, said_chosen = started("--youtube-key", "probe-key")

@@ -14,8 +14,9 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+from slw_testing import roster_of
 
-from social_leadership.roster import Account, Executive, Roster
+from social_leadership.roster import Roster
 from social_leadership.sandbox.server import (
     SANDBOX_TOKEN,
     SANDBOX_YOUTUBE_KEY,
@@ -40,14 +41,7 @@ ACCOUNTS = [
 
 
 def roster(accounts: list[tuple[str, str]] = ACCOUNTS) -> Roster:
-    executives = [
-        Executive(f"e{n}", f"Person {n}", "CEO", "Synthetic Co", "DE", "Energy", True)
-        for n in range(len(accounts))
-    ]
-    return Roster(
-        executives=executives,
-        accounts=[Account(f"e{n}", p, h) for n, (p, h) in enumerate(accounts)],
-    )
+    return roster_of(accounts)
 
 
 @pytest.fixture

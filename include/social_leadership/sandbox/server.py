@@ -1260,22 +1260,9 @@ class SandboxServer:
     def _users_by(self, params: dict[str, list[str]], headers: Headers) -> Reply:
         if not self._has_bearer(headers):
             return _x_unauthorized()
-        raw = ",".join(params.get("usernames", []))
-        # An empty element (``a,,b``) is a value that fails the pattern below, as on X.
-        usernames = raw.split(",") if raw else []
-        if not 1 <= len(usernames) <= X_MAX_USERNAMES:
-            return _x_invalid(
-                usernames,
-                f"The number of values in the `usernames` query parameter list "
-                f"[{len(usernames)}] is not between 1 and {X_MAX_USERNAMES}",
-            )
-        invalid = [name for name in usernames if not X_USERNAME.match(name)]
-        if invalid:
-            return _x_invalid(
-                invalid,
-                f"The `usernames` query parameter value [{invalid[0]}] does not match "
-                f"{X_USERNAME.pattern}",
-            )
+        usernames = _x_listed(params, "usernames", X_USERNAME)
+        if isinstance(usernames, Reply):
+            return usernames
         return self._x_users(usernames, params, parameter="usernames")
 
     def _x_lookup(self, path: str, params: Params, headers: Headers) -> Reply:
@@ -1299,22 +1286,9 @@ class SandboxServer:
         by_id = X_USER_BY_ID.match(path)
         if by_id:
             return self._x_users([by_id.group(1)], params, parameter="id", one=True)
-        raw = ",".join(params.get("ids", []))
-        ids = raw.split(",") if raw else []
-        if not 1 <= len(ids) <= X_MAX_USERNAMES:
-            return _x_invalid(
-                ids,
-                f"The number of values in the `ids` query parameter list [{len(ids)}] is not "
-                f"between 1 and {X_MAX_USERNAMES}",
-                parameter="ids",
-            )
-        invalid = [value for value in ids if not X_USER_ID.match(value)]
-        if invalid:
-            return _x_invalid(
-                invalid,
-                f"The `ids` query parameter value [{invalid[0]}] is not valid",
-                parameter="ids",
-            )
+        ids = _x_listed(params, "ids", X_USER_ID)
+        if isinstance(ids, Reply):
+            return ids
         return self._x_users(ids, params, parameter="ids")
 
     def _x_users(
@@ -1564,6 +1538,30 @@ def _x_error(name: str, detail: str, title: str, parameter: str = "usernames") -
         "resource_id": name,
         "type": X_NOT_FOUND,
     }
+
+
+def _x_listed(params: Params, parameter: str, valid: re.Pattern[str]) -> list[str] | Reply:
+    """The comma-separated values of ``parameter`` (1 to 100, each matching ``valid``), or
+    X's 400 naming the ones that are not."""
+    raw = ",".join(params.get(parameter, []))
+    # An empty element (``a,,b``) is a value that fails the pattern, as on X.
+    values = raw.split(",") if raw else []
+    if not 1 <= len(values) <= X_MAX_USERNAMES:
+        return _x_invalid(
+            values,
+            f"The number of values in the `{parameter}` query parameter list "
+            f"[{len(values)}] is not between 1 and {X_MAX_USERNAMES}",
+            parameter=parameter,
+        )
+    invalid = [value for value in values if not valid.match(value)]
+    if invalid:
+        return _x_invalid(
+            invalid,
+            f"The `{parameter}` query parameter value [{invalid[0]}] does not match "
+            f"{valid.pattern}",
+            parameter=parameter,
+        )
+    return values
 
 
 def _x_unauthorized() -> Reply:
