@@ -174,13 +174,23 @@ class SandboxProcess:
         )
         deadline = time.monotonic() + 20
         while not self.ready.exists() and time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                break
             time.sleep(0.05)
-        self.base_url = self.ready.read_text().strip() if self.ready.exists() else ""
+        if not self.ready.exists():
+            self._process.kill()
+            _, errors = self._process.communicate(timeout=10)
+            raise AssertionError(f"the sandbox did not start: {errors[-2000:]}")
+        self.base_url = self.ready.read_text().strip()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._process.send_signal(signal.SIGTERM)
-        self.stdout, _ = self._process.communicate(timeout=10)
+        try:
+            self.stdout, _ = self._process.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self.stdout, _ = self._process.communicate(timeout=10)
         self.returncode = self._process.returncode
 
 

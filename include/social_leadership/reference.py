@@ -397,6 +397,11 @@ def _bracketed_country(text: str, outer: str, inner: str) -> str:
     (the name, the brackets adding words of its formal name or naming it again), else
     none: ``Germany (Informed Public)`` is a part of Germany's population, ``Korea
     (Democratic People's Republic of)`` another country than Korea."""
+    unknown = ValueError(f"unknown country {text!r}")
+    # One level of brackets: names hold no more (and a garbled cell of nested brackets
+    # would cost a lookup per level).
+    if "(" in inner or ")" in inner:
+        raise unknown
     for candidate in (f"{inner} {outer}", f"{outer} {inner}"):
         try:
             return normalize_country(candidate)
@@ -405,7 +410,7 @@ def _bracketed_country(text: str, outer: str, inner: str) -> str:
     try:
         code = normalize_country(outer)
     except ValueError:
-        raise ValueError(f"unknown country {text!r}") from None
+        raise unknown from None
     words = re.split(r"[\s.,'\u2019]+", inner.casefold())
     if all(word in _FORMAL_NAME_WORDS for word in words if word):
         return code
@@ -414,7 +419,7 @@ def _bracketed_country(text: str, outer: str, inner: str) -> str:
             return code
     except ValueError:
         pass
-    raise ValueError(f"unknown country {text!r}")
+    raise unknown
 
 
 @functools.cache

@@ -1537,3 +1537,87 @@ def test_a_wide_table_of_years_or_countries_as_columns_is_read_as_its_figures(co
         ("years.csv", "global", 2019, 52.0),
         ("years.csv", "global", 2020, 54.0),
     ]
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "Source;Wave;Question;Yes;No;DK",
+        "Source;Wave;Question;Mean;SD;SE",
+        "Quelle;Jahr;Frage;Total;AT;IN",
+    ],
+)
+def test_answer_and_statistics_columns_are_no_wide_table_of_countries(con, landing, header):
+    """``No`` is Norway's code and ``DK`` Denmark's, ``SD`` Sudan's and ``SE`` Sweden's; as
+    column heads they are answers and statistics, and the file has no scope."""
+    _write(landing / "answers.csv", [header, "Acme;2020;Should CEOs speak up?;61;30;9"])
+
+    reasons = _reasons(_ingest(con, landing)["answers.csv"])
+
+    assert any(column == "scope" and "required column missing" in r for _, column, r in reasons)
+    assert _results(con) == []
+
+
+def test_a_wide_table_s_units_row_repeated_header_and_notes_are_no_figures(con, landing):
+    _write(
+        landing / "wide.csv",
+        [
+            "Frage;DE;FR",
+            ";in %;in %",
+            "CEOs sollen handeln;76;70",
+            "Frage;DE;FR",
+            "CEOs sollen informieren;80;78",
+            "",
+            "Quelle: Edelman Trust Barometer 2019",
+        ],
+    )
+    (landing / "wide.survey.json").write_text(json.dumps({"source_name": "Edelman", "wave": 2019}))
+    # A figure cut short under a wide table is reported, not dropped.
+    _write(landing / "cut.csv", ["Frage;DE;FR", "CEOs sollen handeln;76;70", "CEOs sollen"])
+    (landing / "cut.survey.json").write_text(json.dumps({"source_name": "Edelman", "wave": 2019}))
+
+    outcomes = _ingest(con, landing)
+
+    assert (outcomes["wide.csv"].status, outcomes["wide.csv"].rows_loaded) == ("loaded", 4)
+    assert outcomes["cut.csv"].status == "quarantined"
+    assert 3 in {row for row, _, _ in _reasons(outcomes["cut.csv"])}
+
+
+@pytest.mark.parametrize("cell", ["Edition 19", "Jahr 19", "2011/12"])
+def test_a_wave_with_a_short_year_beside_no_month_or_a_season_is_refused(con, landing, cell):
+    _write(landing / "wave.csv", [HEADER, f"Edelman;{cell};DE;Q;76;1150"])
+
+    assert _reasons(_ingest(con, landing)["wave.csv"]) == [
+        (2, "Jahr (wave)", f"{cell!r} is not a year")
+    ]
+
+
+def test_a_hidden_sheet_is_no_table_of_the_workbook(con, landing):
+    header = ["Quelle", "Jahr", "Land", "Frage", "Anteil in %"]
+    book = Workbook()
+    book.remove(book.active)
+    for title, country, state in (("Daten", "DE", "visible"), ("Kopie", "DE", "hidden")):
+        sheet = book.create_sheet(title)
+        sheet.append(header)
+        sheet.append(["Edelman", 2019, country, "Q", 76])
+        sheet.sheet_state = state
+    book.save(landing / "hidden.xlsx")
+
+    assert _ingest(con, landing)["hidden.xlsx"].status == "loaded"
+    assert [(row[0], row[3]) for row in _results(con)] == [("DE", 76.0)]
+
+
+def test_a_respondent_with_a_country_and_a_bad_first_answer_is_reported_not_dropped(con, landing):
+    _write(landing / "typo.csv", ["resp,land,weight,q1", "1,DE,1,5a", "2,DE,1,4"])
+    (landing / "typo.survey.json").write_text(json.dumps(_tool_sidecar("resp", "land", ["q1"])))
+
+    assert _reasons(_ingest(con, landing)["typo.csv"]) == [(2, "q1", "is not a number")]
+
+
+@pytest.mark.timeout(120)
+def test_nested_brackets_in_a_country_cell_cost_no_more_than_one_level():
+    from social_leadership.reference import normalize_country
+
+    for text in ("Germany" + " (x)" * 25_000, "x" + " (x" * 3_000 + ")" * 3_000):
+        with pytest.raises(ValueError, match="unknown country"):
+            normalize_country(text)

@@ -20,8 +20,9 @@ _NOT_AUTHORIZED_TYPE = "https://api.twitter.com/2/problems/not-authorized-for-re
 # The top-level keys of a problem document (RFC 7807) or a gateway's error body.
 _PROBLEM_KEYS = ("status", "title", "detail", "type", "error", "message")
 # The usernames an error's detail names, when it names them only there ("Could not find
-# user with usernames: [ghost].").
-_DETAIL_NAMES = re.compile(r"\[([A-Za-z0-9_]{1,15})\]")
+# user with usernames: [ghost].", "User has been suspended: [ghost]."): a bracket after
+# the word user, never any bracketed word ("Upstream [timeout]").
+_DETAIL_NAMES = re.compile(r"\buser\b[^\[\]]{0,40}\[([A-Za-z0-9_]{1,15})\]", re.IGNORECASE)
 
 
 @register
@@ -54,15 +55,19 @@ class XConnector(base.Connector):
 
     @classmethod
     def body_is_error(cls, document: Any) -> bool:
-        # Without user data: a problem document (RFC 7807) or a gateway's error, or errors
-        # that name no user, is X failing; anything else (the errors naming each unknown
-        # user, an empty list, only "meta") answers that no user asked for exists.
+        # Without user data, only errors naming users answer (X names each unknown user
+        # among them, reference): a problem document (RFC 7807) or a gateway's error,
+        # errors naming no user or that are no objects, or no errors at all is X failing.
         if not isinstance(document, dict) or "data" in document:
             return False
         if any(key in document for key in _PROBLEM_KEYS):
             return True
-        errors = _errors(document)
-        return bool(errors) and not any(_named_user(error) for error in errors)
+        errors = document.get("errors")
+        if not isinstance(errors, list) or not errors:
+            return True
+        return not all(isinstance(e, dict) for e in errors) or not any(
+            _named_user(error) for error in _errors(document)
+        )
 
     @classmethod
     def parse(cls, response: base.RawResponse) -> list[base.AccountObservation]:

@@ -23,6 +23,7 @@ respondents stay is refused, naming that file.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -75,6 +76,8 @@ BUNDLED_PUBLISHED_FILE = BUNDLED_DIR / "published_ceo_expectations.csv"
 # Real published figures, part of the product: loaded into every warehouse. The demo's
 # synthetic microdata comes only with SLW_DEMO on, passed in as ``extra_bundled``.
 BUNDLED_FILES = (BUNDLED_PUBLISHED_FILE,)
+log = logging.getLogger(__name__)
+
 SURVEY_TABLES = ("raw.survey_results", "raw.survey_questions", "raw.survey_respondent_answers")
 
 
@@ -211,6 +214,16 @@ def _replace_respondents(
             for position, q in enumerate(decl.questions, start=1)
         ]
         for wave, other, countries in staying:
+            # Kept, as this file does not hold them (a correction under another name that
+            # left a country out keeps that country's earlier respondents): said in the log.
+            log.info(
+                "%s: the respondents of %r wave %s from %r (%s) stay",
+                file_name,
+                decl.source_id,
+                wave,
+                other,
+                countries,
+            )
             stored = con.execute(
                 f"select {_QUESTION_SHAPE} from raw.survey_questions where source_id = $source "
                 "and wave = $wave and file_sha256 <> $sha order by question_position",

@@ -541,8 +541,8 @@ def _qualify_question(record: dict[str, Any], qualifiers: list[str]) -> None:
         return
     suffix = (f" \u2014 {response}" if response else "") + (f" ({audience})" if audience else "")
     words = " ".join(text for text in (response, audience) if text)
-    if record["question_text"]:
-        record["question_text"] += suffix
+    if record["question_text"] or record["question_id"]:
+        record["question_text"] = (record["question_text"] or record["question_id"]) + suffix
     if record["question_id"]:
         record["question_id"] = f"{record['question_id']}_{slug(words)}"
 
@@ -622,12 +622,20 @@ _WAVE_WORDS = frozenset(
     | {"mär", "mrz", "okt", "dez", "wave", "welle", "vague", "ola", "edition", "ausgabe"}
     | {"year", "jahr"}
 )
+_MONTH_WORDS = (
+    _WAVE_WORDS
+    - {"wave", "welle", "vague", "ola", "edition", "ausgabe"}
+    - {
+        "year",
+        "jahr",
+    }
+)
 _WAVE_WORD_SEPARATORS = re.compile(r"[\s.,:;()\-\u2013]+")
 
 
 # A month of a year, as a date column formatted ``yyyy-mm`` or Excel's ``mmm-yy`` is written
 # to CSV (``2019-01``, ``Jan-19``, ``Jan 19``): the year is the wave.
-_YEAR_MONTH = re.compile(r"(\d{4})[-/.](\d{1,2})")
+_YEAR_MONTH = re.compile(r"(\d{4})[-.](\d{1,2})")
 _MONTH_SHORT_YEAR = re.compile(r"([^\W\d_]+)\.?[-\s](\d{2})")
 
 
@@ -638,9 +646,10 @@ def _year_among_words(text: str) -> int:
     if (month := _YEAR_MONTH.fullmatch(text.strip())) and 1 <= int(month[2]) <= 12:
         return int(month[1])
     short = _MONTH_SHORT_YEAR.fullmatch(text.strip())
-    if short and short[1].casefold() in _WAVE_WORDS - {"wave", "welle", "vague", "ola"}:
+    if short and short[1].casefold() in _MONTH_WORDS:
+        # Two digits as Excel reads them: 00-29 are 2000-2029, 30-99 are 1930-1999.
         year = int(short[2])
-        return 2000 + year if year < 90 else 1900 + year
+        return 2000 + year if year < 30 else 1900 + year
     words = [word for word in _WAVE_WORD_SEPARATORS.split(text.casefold()) if word]
     years = [word for word in words if word.isdigit()]
     if len(years) != 1 or len(years[0]) != 4 or len(words) == 1:
@@ -983,7 +992,20 @@ def _wide_block(
     return best
 
 
+# Header words of answer and statistics columns that are also country codes or read as the
+# global average: ``Yes;No;DK`` (Norway, Denmark), ``Mean;SD;SE`` (global, Sudan, Sweden).
+# Never a wide table's country columns.
+_NOT_WIDE_COUNTRIES = frozenset(
+    {"yes", "no", "dk", "sd", "se", "ci", "na", "id", "or", "in", "is", "am", "pm", "pt", "ma"}
+    | {"mean", "median", "average", "avg", "total", "min", "max", "base", "n", "pct", "std"}
+)
+# No country's name is longer: a longer header cell is looked up no further.
+_LONGEST_SCOPE_CELL = 80
+
+
 def _names_a_scope(cell: str) -> bool:
+    if len(cell) > _LONGEST_SCOPE_CELL or cell.casefold() in _NOT_WIDE_COUNTRIES:
+        return False
     if _HEADER_INDEX.get(header_key(cell)):
         return False  # a column's usual name ("Land") is no country here
     try:
@@ -1016,12 +1038,18 @@ def _long_table(name: str, table: TextTable, declaration: PublishedDeclaration) 
     column, first, last = block
     heads = table.header[first : last + 1]
     rows = []
-    for line_no, cells in table.rows:
+    for line_no, cells in _without_repeated_headers(name, table, table.rows):
         padded = cells + [""] * (len(table.header) - len(cells))
         rest = [*padded[:first], *padded[last + 1 : len(table.header)]]
-        for head, figure in zip(heads, padded[first : last + 1], strict=True):
-            if figure.strip():
-                rows.append((line_no, [*rest, head, figure]))
+        figures = [
+            (head, figure)
+            for head, figure in zip(heads, padded[first : last + 1], strict=True)
+            if figure.strip()
+        ]
+        # A row without a figure (a note below the table, a figure cut short) stays one
+        # row, for the notes and the report to see as it is.
+        for head, figure in figures or [("", "")]:
+            rows.append((line_no, [*rest, head, figure]))
     log.info(
         "%s: read as a wide table, %s as columns: %s",
         name,

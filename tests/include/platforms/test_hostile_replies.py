@@ -499,17 +499,25 @@ def test_a_linkedin_404_is_an_unknown_organization_only_when_the_api_sent_it(
 
 @pytest.mark.parametrize(
     "body",
-    [{"errors": []}, {"meta": {"result_count": 0}}, {}],
-    ids=["empty_errors", "meta_only", "empty_object"],
+    [
+        {"errors": []},
+        {"meta": {"result_count": 0}},
+        {},
+        {"errors": ["Internal error"]},
+        {"errors": [{"title": "Service Unavailable", "detail": "Upstream [timeout]"}]},
+    ],
+    ids=["empty_errors", "meta_only", "empty_object", "errors_not_objects", "bracket_no_user"],
 )
-def test_an_x_answer_with_no_user_and_no_failure_is_every_user_not_found(body: object) -> None:
-    """Nothing says X failed (no problem document, no error naming no user): the users
-    asked for do not exist. One request, no retry."""
+def test_an_x_reply_without_users_that_names_none_is_x_failing(body: object) -> None:
+    """X names each unknown user among its errors (reference): a reply with no user data
+    that names no user answers nothing, and is retried, never every user not found."""
     with serving(_answering(body)) as api:
-        seen = _observe_in(api, "x", ["ghost"])
-        assert len(api.received) == 1
+        result = connector("x", url(api)).extract(["ghost"])
+        sent = len(api.received)
 
-    assert seen == {"ghost": ("not_found", None)}
+    assert sent > 1
+    assert result.deferred_handles == ["ghost"]
+    assert not result.is_complete
 
 
 def test_an_x_user_sent_as_an_object_is_read() -> None:

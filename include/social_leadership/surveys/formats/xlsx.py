@@ -143,6 +143,8 @@ def fitting_sheets(path: Path, search: common.HeaderSearch) -> list[str]:
     try:
         fitting = []
         for each in workbook.worksheets:
+            if getattr(each, "sheet_state", "visible") != "visible":
+                continue  # a hidden sheet (a copy, a lookup) is no table of the export
             each.reset_dimensions()
             if any(search.accepts_and_fits(cells) for _, cells in _searched_rows(each)):
                 fitting.append(each.title)

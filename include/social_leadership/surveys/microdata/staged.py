@@ -144,22 +144,24 @@ def _drop_further_header_rows(
     as_lines: Callable[[list[RowIssue]], list[RowIssue]],
 ) -> None:
     """Leave out the rows right under the header that are more header: each declared
-    answer text that is no number, where the row after them answers with numbers (a file
-    whose every row answers in words, labelled answers, keeps its rows and is reported)."""
+    answer text that is no number and the country cell no country (a question's wording, an
+    import id, "Response"), where the row after them answers with numbers. A respondent with
+    a country is never one (its bad answer is reported), nor are the rows of a file that
+    answers in words throughout (labelled answers: reported)."""
     if not decl.questions:
         return
     answers = [f"a{index}" for index in range(len(decl.questions))]
     worded = " and ".join(f"{a} is not null and isnan({a})" for a in answers)
     numbered = " or ".join(f"{a} is not null and not isnan({a})" for a in answers)
     first = con.execute(
-        f"select {ROW_COLUMN}, {worded}, {numbered} from {STAGING_TABLE} "
+        f"select {ROW_COLUMN}, {worded}, {numbered}, country from {STAGING_TABLE} "
         f"order by {ROW_COLUMN} limit {FURTHER_HEADER_ROWS + 1}"
     ).fetchall()
     further = []
-    for row, is_worded, is_numbered in first:
+    for row, is_worded, is_numbered, country in first:
         if is_numbered:
             break
-        if not is_worded or len(further) == FURTHER_HEADER_ROWS:
+        if not is_worded or _names_a_place(country) or len(further) == FURTHER_HEADER_ROWS:
             return
         further.append(row)
     else:
@@ -178,6 +180,19 @@ def _drop_further_header_rows(
         file_name,
         ", ".join(f"row {line}" for line in lines),
     )
+
+
+def _names_a_place(text: str | None) -> bool:
+    """Whether a country cell names a country or the global scope."""
+    if text is None:
+        return False
+    if is_global_scope(text):
+        return True
+    try:
+        normalize_country(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _country_codes(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
