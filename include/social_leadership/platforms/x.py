@@ -63,11 +63,9 @@ class XConnector(base.Connector):
         if any(key in document for key in _PROBLEM_KEYS):
             return True
         errors = document.get("errors")
-        if not isinstance(errors, list) or not errors:
+        if not isinstance(errors, list) or not all(isinstance(e, dict) for e in errors):
             return True
-        return not all(isinstance(e, dict) for e in errors) or not any(
-            _named_user(error) for error in _errors(document)
-        )
+        return not any(_named_user(error) for error in errors)
 
     @classmethod
     def parse(cls, response: base.RawResponse) -> list[base.AccountObservation]:

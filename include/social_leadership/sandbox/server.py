@@ -1257,21 +1257,16 @@ class SandboxServer:
             "createdAt": _CREATED_AT,
         }
 
-    def _users_by(self, params: dict[str, list[str]], headers: Headers) -> Reply:
-        if not self._has_bearer(headers):
-            return _x_unauthorized()
-        usernames = _x_listed(params, "usernames", X_USERNAME)
-        if isinstance(usernames, Reply):
-            return usernames
-        return self._x_users(usernames, params, parameter="usernames")
-
     def _x_lookup(self, path: str, params: Params, headers: Headers) -> Reply:
-        """X's lookups besides ``users/by``: one user by username or by id (``data`` is
-        the user), users by id (``?ids=``, 1 to 100)."""
+        """X's user lookups: ``users/by`` (usernames, 1 to 100), one user by username or by
+        id (``data`` is the user), users by id (``?ids=``, 1 to 100)."""
         if not self._has_bearer(headers):
             return _x_unauthorized()
         if path == X_PATH:
-            return self._users_by(params, headers)
+            usernames = _x_listed(params, "usernames", X_USERNAME)
+            if isinstance(usernames, Reply):
+                return usernames
+            return self._x_users(usernames, params, parameter="usernames")
         by_username = X_USER_BY_USERNAME.match(path)
         if by_username:
             name = unquote(by_username.group(1))

@@ -22,7 +22,7 @@ import duckdb
 import pyarrow as pa
 
 from social_leadership.intake import QuarantineFolder, RowIssue
-from social_leadership.reference import FOOTNOTE_MARKS
+from social_leadership.reference import FOOTNOTE_MARKS, normalize_country
 from social_leadership.surveys.limits import limits_in_force
 
 # A report lists at most this many problems; a million-row file could otherwise produce a
@@ -123,6 +123,17 @@ def is_global_scope(text: str) -> bool:
     if not meaning:
         return counted and any(word in _ALL_WORDS for word in words)
     return all(word in _GLOBAL_WORDS | _AVERAGE_WORDS for word in meaning)
+
+
+def names_a_place(text: str) -> bool:
+    """Whether a cell names a country (:func:`normalize_country`) or the global scope."""
+    if is_global_scope(text):
+        return True
+    try:
+        normalize_country(text)
+    except ValueError:
+        return False
+    return True
 
 
 # DuckDB's faults of the database itself: I/O (a full disk, a held lock), a fatal or

@@ -63,6 +63,7 @@ from social_leadership.surveys.formats import (
 from social_leadership.surveys.limits import IntakeLimits, applied
 from social_leadership.surveys.pseudonym import KeySource, PseudonymKey
 from social_leadership.surveys.published import (
+    FIGURE_KEY,
     REQUIRED_COLUMNS,
     header_fits,
     load_published_frame,
@@ -109,19 +110,15 @@ def _record_file(
 def _replace_keys(
     con: duckdb.DuckDBPyConnection,
     keys: pd.DataFrame,
-    keep_sha: str | None = None,
     tables: Sequence[str] = SURVEY_TABLES,
 ) -> None:
-    """Delete the earlier rows of each (source, wave) from ``tables``; rows of ``keep_sha``
-    (the file being loaded, when its rows went in first) stay."""
+    """Delete the earlier rows of each (source, wave) from ``tables``."""
     con.register("incoming_survey_keys", keys[["source_id", "wave"]].drop_duplicates())
     try:
         for table in tables:
             con.execute(
                 f"delete from {table} as r using incoming_survey_keys as k "
-                "where r.source_id = k.source_id and r.wave = k.wave "
-                "and r.file_sha256 is distinct from $keep_sha",
-                {"keep_sha": keep_sha},
+                "where r.source_id = k.source_id and r.wave = k.wave"
             )
     finally:
         con.unregister("incoming_survey_keys")
@@ -130,7 +127,7 @@ def _replace_keys(
 def _replace_published(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame, file_name: str) -> None:
     """Delete what a published file replaces (the module docstring): the rows of its earlier
     version, the published figures of its keys, the respondent data of its (source, wave)."""
-    keys = frame[["source_id", "wave", "scope", "question_id", "measure"]].drop_duplicates()
+    keys = frame[list(FIGURE_KEY)].drop_duplicates()
     con.register("incoming_survey_keys", keys)
     try:
         con.execute(

@@ -22,6 +22,7 @@ the header is rejected, as it is without a wave, a scope, a question or a value.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import math
@@ -45,6 +46,7 @@ from social_leadership.surveys.common import (
     cap_issues,
     is_global_scope,
     lone_cell,
+    names_a_place,
     shown_cells,
 )
 from social_leadership.surveys.formats import format_of, read_sidecar, sidecar_path
@@ -78,6 +80,8 @@ WHOLE_POPULATION = frozenset(
     | {"ensemble", "population générale", "ensemble de la population", "total población"}
     | {"población general", "todos", "población total"}
 )
+# What one figure is: a file holds at most one row of each.
+FIGURE_KEY = ("source_id", "wave", "scope", "question_id", "measure")
 # Every loaded row has these; source_id and question_id may be derived (see the docstring).
 REQUIRED_COLUMNS = ("source_id", "source_name", "wave", "scope", "question_id", "value")
 MEASURES = ("share_pct", "index")
@@ -611,7 +615,7 @@ def _local_date_year(local: re.Match[str]) -> int:
 # Words a wave cell may hold beside its one year (``Januar 2019``, ``Wave 2020``, ``Nov.
 # 2018``): month names and their short forms in English, German, French and Spanish, and a
 # word for the wave. A second number (``2018/19``, ``Q4 2019``) leaves the year unclear.
-_WAVE_WORDS = frozenset(
+_MONTH_WORDS = frozenset(
     {"january", "february", "march", "april", "may", "june", "july", "august", "september"}
     | {"october", "november", "december", "januar", "jänner", "februar", "märz", "mai"}
     | {"juni", "juli", "oktober", "dezember", "janvier", "février", "fevrier", "mars"}
@@ -619,17 +623,9 @@ _WAVE_WORDS = frozenset(
     | {"décembre", "decembre", "enero", "febrero", "marzo", "abril", "mayo", "junio", "julio"}
     | {"agosto", "septiembre", "setiembre", "octubre", "noviembre", "diciembre"}
     | {"jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec"}
-    | {"mär", "mrz", "okt", "dez", "wave", "welle", "vague", "ola", "edition", "ausgabe"}
-    | {"year", "jahr"}
+    | {"mär", "mrz", "okt", "dez"}
 )
-_MONTH_WORDS = (
-    _WAVE_WORDS
-    - {"wave", "welle", "vague", "ola", "edition", "ausgabe"}
-    - {
-        "year",
-        "jahr",
-    }
-)
+_WAVE_WORDS = _MONTH_WORDS | {"wave", "welle", "vague", "ola", "edition", "ausgabe", "year", "jahr"}
 _WAVE_WORD_SEPARATORS = re.compile(r"[\s.,:;()\-\u2013]+")
 
 
@@ -976,7 +972,7 @@ def _wide_block(
     located = _locate(header, declaration)
     if "value" in located.positions or "value" in located.repeated:
         return None
-    best: tuple[str, int, int] | None = None
+    runs: list[tuple[str, int, int]] = []
     for column, names in (("scope", _names_a_scope), ("wave", _names_a_year)):
         if located.has(column, declaration) or column in located.repeated:
             continue
@@ -984,12 +980,12 @@ def _wide_block(
         for position, cell in enumerate([*header, ""]):
             if cell.strip() and names(cell.strip()):
                 start = position if start is None else start
-                continue
-            longer = best is None or position - (start or 0) > best[2] - best[1] + 1
-            if start is not None and position - start >= 2 and longer:
-                best = (column, start, position - 1)
-            start = None
-    return best
+            else:
+                if start is not None and position - start >= 2:
+                    runs.append((column, start, position - 1))
+                start = None
+    # The longest; of runs as long, the first found.
+    return max(runs, key=lambda run: run[2] - run[1], default=None)
 
 
 # Header words of answer and statistics columns that are also country codes or read as the
@@ -1006,13 +1002,8 @@ _LONGEST_SCOPE_CELL = 80
 def _names_a_scope(cell: str) -> bool:
     if len(cell) > _LONGEST_SCOPE_CELL or cell.casefold() in _NOT_WIDE_COUNTRIES:
         return False
-    if _HEADER_INDEX.get(header_key(cell)):
-        return False  # a column's usual name ("Land") is no country here
-    try:
-        _scope(cell)
-    except ValueError:
-        return False
-    return True
+    # A column's usual name ("Land") is no country here.
+    return not _HEADER_INDEX.get(header_key(cell)) and names_a_place(cell)
 
 
 def _names_a_year(cell: str) -> bool:
@@ -1022,8 +1013,10 @@ def _names_a_year(cell: str) -> bool:
 def _long_header(header: list[str], declaration: PublishedDeclaration) -> list[str]:
     """The header as the long table a wide one is read as (:func:`_long_table`)."""
     block = _wide_block(header, declaration)
-    if block is None:
-        return header
+    return header if block is None else _long_header_of(header, block)
+
+
+def _long_header_of(header: list[str], block: tuple[str, int, int]) -> list[str]:
     column, first, last = block
     return [*header[:first], *header[last + 1 :], column, "value"]
 
@@ -1038,7 +1031,7 @@ def _long_table(name: str, table: TextTable, declaration: PublishedDeclaration) 
     column, first, last = block
     heads = table.header[first : last + 1]
     rows = []
-    for line_no, cells in _without_repeated_headers(name, table, table.rows):
+    for line_no, cells in table.rows:
         padded = cells + [""] * (len(table.header) - len(cells))
         rest = [*padded[:first], *padded[last + 1 : len(table.header)]]
         figures = [
@@ -1056,7 +1049,7 @@ def _long_table(name: str, table: TextTable, declaration: PublishedDeclaration) 
         "countries" if column == "scope" else "years",
         ", ".join(heads),
     )
-    return TextTable(_long_header(table.header, declaration), rows, table.header_row, table.spans)
+    return TextTable(_long_header_of(table.header, block), rows, table.header_row, table.spans)
 
 
 def _is_header_row(cells: list[str], declaration: PublishedDeclaration) -> bool:
@@ -1093,6 +1086,7 @@ def parse_published_table(
     file heads it, with the contract column beside a localized name: ``Land (scope)``.
     """
     declaration = declaration or PublishedDeclaration()
+    table = dataclasses.replace(table, rows=_without_repeated_headers(name, table, table.rows))
     table = _long_table(name, table, declaration)
     located = _locate(table.header, declaration)
     header_issues = _header_issues(name, table, declaration, located)
@@ -1121,7 +1115,6 @@ def parse_published_table(
     # country, as dashboard exports mark it): nothing to load, so skipped and logged.
     without_figure: list[tuple[int, str]] = []
     rows, notes = _without_notes_below(table)
-    rows = _without_repeated_headers(name, table, rows)
     # The row each record came from (rows without a figure are skipped).
     record_rows: list[int] = []
     # The rows whose share was written with a percent sign, and those written as a number
@@ -1240,7 +1233,7 @@ def parse_published_table(
         issues += _proportion_issue(name, declaration, record_rows, records, label("value"))
     if not issues:
         frame = pd.DataFrame.from_records(records, columns=list(PUBLISHED_COLUMNS))
-        duplicated = frame.duplicated(["source_id", "wave", "scope", "question_id", "measure"])
+        duplicated = frame.duplicated(list(FIGURE_KEY))
         for index in frame.index[duplicated]:
             issues.append(
                 RowIssue(
@@ -1329,7 +1322,7 @@ def _parse_every_sheet(
                 for i in exc.issues
             ]
     if not issues:
-        keys = ["source_id", "wave", "scope", "question_id", "measure"]
+        keys = list(FIGURE_KEY)
         tagged = pd.concat(
             [frame.assign(_sheet=title) for frame, title in zip(frames, sheets, strict=True)],
             ignore_index=True,

@@ -29,6 +29,7 @@ from social_leadership.surveys.common import (
     file_problem,
     is_global_scope,
     is_warehouse_fault,
+    names_a_place,
 )
 from social_leadership.surveys.formats import format_of
 from social_leadership.surveys.microdata.declaration import MicrodataDeclaration
@@ -161,7 +162,8 @@ def _drop_further_header_rows(
     for row, is_worded, is_numbered, country in first:
         if is_numbered:
             break
-        if not is_worded or _names_a_place(country) or len(further) == FURTHER_HEADER_ROWS:
+        named = country is not None and names_a_place(country)
+        if not is_worded or named or len(further) == FURTHER_HEADER_ROWS:
             return
         further.append(row)
     else:
@@ -180,19 +182,6 @@ def _drop_further_header_rows(
         file_name,
         ", ".join(f"row {line}" for line in lines),
     )
-
-
-def _names_a_place(text: str | None) -> bool:
-    """Whether a country cell names a country or the global scope."""
-    if text is None:
-        return False
-    if is_global_scope(text):
-        return True
-    try:
-        normalize_country(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _country_codes(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
