@@ -9,8 +9,8 @@ neutralised for spreadsheets (:mod:`social_leadership.safe_csv`).
 
 Text files come from spreadsheets as often as from programs, so the delimited intakes (the
 roster, survey CSVs) read them the same way: the encoding (:func:`detect_encoding`: UTF-8
-with or without a byte-order mark, UTF-16, else Windows-1252, as German Excel writes) and
-the delimiter (:func:`detect_delimiter`: ``,``, ``;`` or tab).
+with or without a byte-order mark, UTF-16, else Windows-1252, as German Excel writes, or
+Mac Roman, as Mac Excel writes) and the delimiter (:func:`detect_delimiter`: ``,``, ``;`` or tab).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import gzip
 import hashlib
 import json
 import os
+import re
 import shutil
 import stat
 from collections.abc import Iterable, Sequence
@@ -160,7 +161,9 @@ def open_binary(path: Path) -> IO[bytes]:
 def detect_encoding(path: Path) -> str:
     """``utf-8-sig`` (BOM), ``utf-16`` (BOM), ``utf-8``, else ``cp1252`` (German Excel), or
     ``latin-1`` for a text file holding one of the five bytes cp1252 leaves undefined (a file
-    with a NUL byte is no text: it stays cp1252, whose reader then refuses it)."""
+    with a NUL byte is no text: it stays cp1252, whose reader then refuses it), or
+    ``mac_roman`` for text that reads as words only in Mac Excel's encoding
+    (:func:`_reads_as_mac_roman`)."""
     with open_binary(path) as handle:
         head = handle.read(4)
         if head.startswith(codecs.BOM_UTF8):
@@ -171,7 +174,60 @@ def detect_encoding(path: Path) -> str:
         if _decodes(handle, "utf-8"):
             return "utf-8"
         handle.seek(0)
-        return "cp1252" if _decodes(handle, "cp1252", text_only=True) else "latin-1"
+        windows = "cp1252" if _decodes(handle, "cp1252", text_only=True) else "latin-1"
+        handle.seek(0)
+        sample = handle.read(_ENCODING_SAMPLE_BYTES)
+    if b"\x00" not in sample and _reads_as_mac_roman(sample, windows):
+        return "mac_roman"
+    return windows
+
+
+# Mac Excel's "CSV" and "CSV (Macintosh)" write Mac Roman, whose letters (ä 0x8A, ö 0x9A,
+# ü 0x9F, ß 0xA7) are Windows-1252's Š, š, Ÿ and §: both decode any such file, so the
+# encoding is the one whose reading has words. The first megabyte decides.
+_ENCODING_SAMPLE_BYTES = 1 << 20
+# What a Western European text holds besides ASCII: Latin-1's letters, quotation marks
+# and apostrophes anywhere, other typographic signs (dashes, the ellipsis, €, §, °, ©, a
+# no-break space) before no letter (both encodings have them all, at other bytes).
+_LATIN_LETTERS = frozenset(
+    chr(code) for code in range(0xC0, 0x100) if chr(code) not in "\u00d7\u00f7"
+)
+_QUOTES = frozenset("\u2018\u2019\u201a\u201c\u201d\u201e\u00ab\u00bb")
+_SIGNS = frozenset("\u2013\u2014\u2026\u20ac\u2022\u00b0\u00a7\u00a9\u00ae\u2122\u00a0")
+# Letters of other alphabets Windows-1252 holds (Š š Ž ž Œ œ Ÿ): a word may start with one
+# (Škoda), but inside a word they are Mac Roman's ä, ö, ü (FŸhrung, Kšln).
+_OTHER_LETTERS = frozenset("\u0160\u0161\u017d\u017e\u0152\u0153\u0178")
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+
+
+def _reads_as_mac_roman(sample: bytes, windows: str) -> bool:
+    """Whether more of ``sample``'s non-ASCII characters read as a Western European text's
+    in Mac Roman than in ``windows`` (cp1252 or latin-1): a tie is Windows'."""
+    if not _NON_ASCII.search(sample.decode("latin-1")):
+        return False
+    as_windows = sample.decode(windows, errors="replace")
+    return _plausible(sample.decode("mac_roman")) > _plausible(as_windows)
+
+
+def _plausible(text: str) -> int:
+    """How many of ``text``'s non-ASCII characters are where a Western European text has
+    them (Mac Roman's Ö read as Windows-1252 is an ellipsis before a letter: ``…sterreich``;
+    its ß a section sign inside a word: ``Stra§e``)."""
+    count = 0
+    for found in _NON_ASCII.finditer(text):
+        char = found.group()
+        at = found.start()
+        before = text[at - 1] if at else " "
+        after = text[at + 1] if at + 1 < len(text) else " "
+        if char in _QUOTES:
+            count += 1
+        elif char in _SIGNS:
+            count += not after.isalpha()
+        elif char in _LATIN_LETTERS:
+            count += not (before.islower() and char.isupper())
+        elif char in _OTHER_LETTERS:
+            count += not before.isalpha()
+    return count
 
 
 def _decodes(handle: IO[bytes], encoding: str, *, text_only: bool = False) -> bool:

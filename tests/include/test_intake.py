@@ -18,7 +18,7 @@ import pytest
 from survey_microdata import KEY, microdata_frame, sidecar, write_microdata
 
 from social_leadership.follower_imports import import_folder, import_history
-from social_leadership.intake import RowIssue
+from social_leadership.intake import RowIssue, detect_encoding
 from social_leadership.roster import Account, Executive, Roster, load_roster, roster_columns
 from social_leadership.sql import quote_identifier, quote_literal
 from social_leadership.surveys import ingest_folder, load_file
@@ -43,6 +43,33 @@ def con(tmp_path: Path) -> duckdb.DuckDBPyConnection:
     ensure_schema(connection)
     yield connection
     connection.close()
+
+
+# --- encodings -----------------------------------------------------------------------------
+
+# Mac Roman and Windows-1252 both decode any byte: the reading with words wins, a tie is
+# Windows'. Texts of Windows-1252 whose signs are Mac Roman's letters stay Windows-1252.
+ENCODED_TEXTS = [
+    ("Land;Frage\rDeutschland;Glaubwürdigkeit der Führungskräfte\r", "mac_roman"),
+    ("Stadt\rKöln\r", "mac_roman"),
+    ("Straße\rGroße Straße\r", "mac_roman"),
+    ("Land\rÖsterreich\r", "mac_roman"),
+    ("pays\rmédias, ça va\r", "mac_roman"),
+    ("Frage\rdon\u2019t \u201cwait\u201d\r", "mac_roman"),
+    ("Land;Frage\r\nDeutschland;Glaubwürdigkeit der Führungskräfte\r\n", "cp1252"),
+    ("Frage\r\n\u201cCEOs lead\u201d \u2013 don\u2019t wait\u2026\r\n", "cp1252"),
+    ("Firma\r\nŠkoda Auto\r\n", "cp1252"),
+    ("Preis\r\n5 €\r\n", "cp1252"),
+    ("question\r\nConfiance dans les médias, cœur, España, Bjørn\r\n", "cp1252"),
+]
+
+
+@pytest.mark.parametrize(("text", "encoding"), ENCODED_TEXTS)
+def test_mac_roman_is_told_from_windows_1252_by_its_words(tmp_path, text, encoding):
+    path = tmp_path / "t.csv"
+    path.write_bytes(text.encode(encoding))
+
+    assert detect_encoding(path) == encoding
 
 
 # --- one row-issue type --------------------------------------------------------------------

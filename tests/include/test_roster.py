@@ -408,6 +408,18 @@ def test_a_windows_1252_file_loads_with_its_umlauts(tmp_path: Path) -> None:
     assert [e.full_name for e in roster.executives] == ["Joe Käser"]
 
 
+def test_a_mac_excel_file_loads_with_its_umlauts(tmp_path: Path) -> None:
+    """Mac Excel's "CSV (Macintosh)": Mac Roman, lines ended by CR (read as Windows-1252,
+    its ä is Š: "Joe KŠser")."""
+    path = tmp_path / "r.csv"
+    path.write_bytes(f"{HEADER}\r{JOE}\r".encode("mac_roman"))
+
+    roster = load_roster(path)
+
+    assert roster.errors == []
+    assert [e.full_name for e in roster.executives] == ["Joe Käser"]
+
+
 @pytest.mark.parametrize(
     ("delimiter", "encoding"),
     [(";", "cp1252"), (";", "utf-8-sig"), ("\t", "utf-16"), ("\t", "utf-8")],

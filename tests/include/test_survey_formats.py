@@ -40,23 +40,23 @@ def con(tmp_path):
 
 
 @pytest.fixture
-def tsv(monkeypatch):
+def dat_format(monkeypatch):
     """A ninth survey format, registered as a new one would be: its registry entry only."""
-    entry = replace(FORMATS[".csv"], suffix=".tsv", kind="tab-separated text", one_pass=False)
-    monkeypatch.setitem(FORMATS, ".tsv", entry)
+    entry = replace(FORMATS[".csv"], suffix=".dat", kind="data text", one_pass=False)
+    monkeypatch.setitem(FORMATS, ".dat", entry)
     return entry
 
 
-def test_a_format_added_to_the_registry_is_listed_loaded_and_quarantined(tsv, con, tmp_path):
+def test_a_format_added_to_the_registry_is_listed_loaded_and_quarantined(dat_format, con, tmp_path):
     landing = tmp_path / "landing"
     landing.mkdir()
-    (landing / "figures.tsv").write_text(PUBLISHED, encoding="utf-8")
+    (landing / "figures.dat").write_text(PUBLISHED, encoding="utf-8")
     frame = microdata_frame(seed=3, per_country=10)
     panel = landing / "panel.csv"
     write_microdata(frame, panel, sidecar(), german=False)
-    frame.to_csv(landing / "panel.tsv", sep="\t", index=False)
-    panel.unlink()  # its sidecar, panel.survey.json, stays for panel.tsv
-    (landing / "broken.tsv").write_text(PUBLISHED.replace("\t40\n", "\tmany\n"))
+    frame.to_csv(landing / "panel.dat", sep="\t", index=False)
+    panel.unlink()  # its sidecar, panel.survey.json, stays for panel.dat
+    (landing / "broken.dat").write_text(PUBLISHED.replace("\t40\n", "\tmany\n"))
     (landing / "broken.survey.json").write_text(json.dumps({"shape": "published"}))
 
     outcomes = {
@@ -66,24 +66,24 @@ def test_a_format_added_to_the_registry_is_listed_loaded_and_quarantined(tsv, co
         )
     }
 
-    assert (outcomes["figures.tsv"].status, outcomes["figures.tsv"].rows_loaded) == ("loaded", 2)
-    assert (outcomes["panel.tsv"].shape, outcomes["panel.tsv"].rows_loaded) == (
+    assert (outcomes["figures.dat"].status, outcomes["figures.dat"].rows_loaded) == ("loaded", 2)
+    assert (outcomes["panel.dat"].shape, outcomes["panel.dat"].rows_loaded) == (
         "microdata",
         len(frame),
     )
-    broken = outcomes["broken.tsv"]
+    broken = outcomes["broken.dat"]
     assert broken.status == "quarantined"
     assert [(i.row, i.column) for i in broken.issues] == [(2, "value")]
     kept = Path(broken.report_path).parent
-    assert {p.name for p in kept.iterdir()} == {"report.json", "broken.tsv", "broken.survey.json"}
+    assert {p.name for p in kept.iterdir()} == {"report.json", "broken.dat", "broken.survey.json"}
 
 
-def test_a_registered_format_names_itself_in_a_report(tsv, tmp_path):
+def test_a_registered_format_names_itself_in_a_report(dat_format, tmp_path):
     from social_leadership.surveys.boundary import unreadable_reason
 
-    reason = unreadable_reason(tmp_path / "x.tsv", ValueError("bad bytes"))
+    reason = unreadable_reason(tmp_path / "x.dat", ValueError("bad bytes"))
 
-    assert reason == "cannot be read as tab-separated text (ValueError: bad bytes)"
+    assert reason == "cannot be read as data text (ValueError: bad bytes)"
     assert format_of(tmp_path / "wave.CSV.GZ").kind == "gzip-compressed CSV"
 
 

@@ -800,7 +800,7 @@ def test_a_figure_that_is_not_finite_is_refused_naming_its_row_and_column(con, l
     assert _results(con) == []
 
 
-@pytest.mark.parametrize("name", ["wave.xls", "wave.xlsm", "wave.ods", "wave.tsv", "wave.sav"])
+@pytest.mark.parametrize("name", ["wave.xls", "wave.xlsm", "wave.ods", "wave.dta", "wave.sav"])
 def test_survey_data_in_a_format_not_read_is_quarantined_saying_which_are(con, landing, name):
     (landing / name).write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1 not read")
     _write(landing / "figures.csv", [HEADER, "Edelman;2019;DE;Q;76;1150"])
@@ -824,6 +824,52 @@ def test_files_that_are_no_survey_data_are_left_alone(con, landing, name):
 
     assert _ingest(con, landing) == {}
     assert (landing / name).read_bytes() == b"kept"
+
+
+@pytest.mark.parametrize(
+    "text", ["kept", "\n\nSteps:\tcopy the export\n\tthen wait", "Land\tAnteil\nDE\t76\n"]
+)
+def test_a_text_file_whose_first_line_is_no_table_is_left_alone(con, landing, text):
+    """A ``.txt`` is data only when its first line holding anything has two tabs or more."""
+    (landing / "notes.txt").write_text(text, encoding="utf-8")
+
+    assert _ingest(con, landing) == {}
+    assert (landing / "notes.txt").read_text(encoding="utf-8") == text
+
+
+# Excel's "Unicode Text" (UTF-16 with BOM, tabs) and "Text (Tab delimited)" (Windows-1252)
+# are saved as .txt; other tools write tab-separated text as .tsv or .tab.
+@pytest.mark.parametrize(
+    ("name", "encoding"),
+    [("etb.txt", "utf-16"), ("etb.txt", "cp1252"), ("etb.tsv", "utf-8"), ("etb.tab", "utf-8")],
+)
+def test_tab_separated_text_of_figures_loads(con, landing, name, encoding):
+    _write(
+        landing / name,
+        ["Quelle\tJahr\tLand\tFrage\tAnteil", "Edelman\t2019\tÖsterreich\tFührung\t76"],
+        encoding,
+    )
+
+    assert _ingest(con, landing)[name].status == "loaded"
+    rows = con.execute("select scope, question_text, value from raw.survey_results")
+    assert rows.fetchall() == [("AT", "Führung", 76.0)]
+
+
+def test_excel_unicode_text_of_respondents_loads_and_a_bad_row_is_named(con, landing):
+    lines = ["resp\tland\tgewicht\tq1\tq2", "1\tÖsterreich\t1\t7\t4", "2\tSchweiz\t1,5\t5\t2"]
+    _write(landing / "panel.txt", lines, "utf-16")
+    (landing / "panel.survey.json").write_text(json.dumps(sidecar()))
+    _write(landing / "bad.txt", [*lines, "3\tSchweiz\tviel\t5\t2"], "utf-16")
+    (landing / "bad.survey.json").write_text(json.dumps(sidecar("other_panel")))
+
+    outcomes = _ingest(con, landing)
+
+    assert outcomes["panel.txt"].status == "loaded"
+    rows = con.execute(
+        "select country_code, weight, answers from raw.survey_respondent_answers order by all"
+    )
+    assert rows.fetchall() == [("AT", 1.0, [7, 4]), ("CH", 1.5, [5, 2])]
+    assert [(row, column) for row, column, _ in _reasons(outcomes["bad.txt"])] == [(4, "gewicht")]
 
 
 def test_notes_below_the_table_with_their_label_in_a_cell_of_its_own_are_left_out(con, landing):
@@ -1621,3 +1667,33 @@ def test_nested_brackets_in_a_country_cell_cost_no_more_than_one_level():
     for text in ("Germany" + " (x)" * 25_000, "x" + " (x" * 3_000 + ")" * 3_000):
         with pytest.raises(ValueError, match="unknown country"):
             normalize_country(text)
+
+
+# Mac Excel's "CSV (Macintosh)" and "Comma Separated Values": Mac Roman, lines ended by CR.
+# Read as Windows-1252, its ä, ö, ü and ß are Š, š, Ÿ and § and its Ö an ellipsis.
+def test_a_mac_excel_csv_of_figures_loads_with_its_umlauts(con, landing):
+    lines = [
+        "Quelle;Jahr;Land;Frage;Anteil",
+        "Edelman;2019;Österreich;Glaubwürdigkeit der Führungskräfte;44",
+        "Edelman;2019;Frankreich;Glaubwürdigkeit der Führungskräfte;41",
+    ]
+    (landing / "mac.csv").write_bytes(("\r".join(lines) + "\r").encode("mac_roman"))
+
+    assert _ingest(con, landing)["mac.csv"].status == "loaded"
+    rows = con.execute("select scope, question_text, value from raw.survey_results order by 1")
+    assert rows.fetchall() == [
+        ("AT", "Glaubwürdigkeit der Führungskräfte", 44.0),
+        ("FR", "Glaubwürdigkeit der Führungskräfte", 41.0),
+    ]
+
+
+def test_a_mac_excel_csv_of_respondents_loads(con, landing):
+    lines = ["resp;land;gewicht;q1;q2", "1;Österreich;1;7;4", "2;Schweiz;1,5;5;2"]
+    (landing / "panel.csv").write_bytes(("\r".join(lines) + "\r").encode("mac_roman"))
+    (landing / "panel.survey.json").write_text(json.dumps(sidecar()))
+
+    assert _ingest(con, landing)["panel.csv"].status == "loaded"
+    rows = con.execute(
+        "select country_code, weight, answers from raw.survey_respondent_answers order by all"
+    )
+    assert rows.fetchall() == [("AT", 1.0, [7, 4]), ("CH", 1.5, [5, 2])]

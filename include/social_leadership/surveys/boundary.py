@@ -5,8 +5,9 @@ with the file loaded or quarantined; only a fault of the warehouse (or of the ma
 raises, so Airflow retries that and nothing else:
 
 * :func:`landed_files` lists every entry with a survey file's name (a registered format's
-  suffix, :mod:`.formats`), symlinks and special files included, and every one named as
-  survey data in a format the intake does not read (``.xls``, ``.tsv``: quarantined saying
+  suffix, :mod:`.formats`; a ``.txt`` only when it is a regular file whose first line is
+  tab-separated cells), symlinks and special files included, and every one named as
+  survey data in a format the intake does not read (``.xls``, ``.ods``: quarantined saying
   which formats are read), so nothing is passed over in silence;
 * :func:`check_landed` follows a symlink only to a regular file inside the folder, and
   checks a sidecar the same way; a FIFO is never opened (reading one would block);
@@ -30,7 +31,7 @@ from social_leadership.surveys.common import SurveyValidationError, cannot_read,
 from social_leadership.surveys.formats import (
     existing_sidecar,
     format_of,
-    is_survey_name,
+    is_survey_file,
     is_unread_data_name,
 )
 from social_leadership.surveys.limits import IntakeLimits
@@ -52,7 +53,7 @@ def landed_files(folder: Path) -> list[Path]:
         return []
     found = []
     for entry in folder.iterdir():
-        if not (is_survey_name(entry.name) or is_unread_data_name(entry.name)):
+        if not (is_survey_file(entry) or is_unread_data_name(entry.name)):
             continue
         try:
             if stat.S_ISDIR(entry.lstat().st_mode):

@@ -55,7 +55,7 @@ from social_leadership.surveys.common import (
 from social_leadership.surveys.formats import (
     existing_sidecar,
     format_of,
-    is_survey_name,
+    is_survey_file,
     read_sidecar,
     sidecar_path,
     unread_format_reason,
@@ -411,7 +411,7 @@ def ingest_folder(
             outcomes.append(load_file(con, bundled, pseudonym_key=key, limits=limits))
     for path in landed_files(survey_dir):
         try:
-            if not is_survey_name(path.name):
+            if not is_survey_file(path):
                 raise file_problem(path.name, unread_format_reason(path.name))
             check_landed(path, survey_dir)
             outcomes.append(load_file(con, path, pseudonym_key=key, limits=limits))

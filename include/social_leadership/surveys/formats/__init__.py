@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +53,8 @@ class SurveyFormat:
     ``one_pass``: respondent files may first try the one-pass load (a UTF-8 CSV file).
     ``tables``: the sheets that each hold a table whose header fits ``search`` (none for a
     format without sheets), read each when a file names no sheet.
+    ``holds_data``: for a suffix that files other than data have too (``.txt``), whether a
+    file of it is survey data, from its first bytes; any other file is left alone.
     """
 
     suffix: str
@@ -62,6 +65,7 @@ class SurveyFormat:
     check_contents: Callable[[Path, IntakeLimits], None] = _nothing_to_check
     one_pass: bool = False
     tables: Callable[[Path, HeaderSearch], list[str]] = _one_table
+    holds_data: Callable[[Path], bool] | None = None
 
 
 FORMATS: dict[str, SurveyFormat] = {
@@ -82,6 +86,17 @@ FORMATS: dict[str, SurveyFormat] = {
             delimited.read_table,
             delimited.read_columns,
             check_contents=delimited.check_gzip,
+        ),
+        *(
+            SurveyFormat(
+                suffix,
+                delimited.TAB_KIND,
+                delimited.read_header,
+                delimited.read_table,
+                delimited.read_columns,
+                holds_data=delimited.is_tab_separated if suffix == ".txt" else None,
+            )
+            for suffix in (".tsv", ".tab", ".txt")
         ),
         SurveyFormat(
             ".xlsx",
@@ -113,15 +128,25 @@ def _matching(name: str) -> SurveyFormat | None:
     return None
 
 
-def is_survey_name(name: str) -> bool:
-    """Whether a file of this name is a survey data file (not hidden, not a sidecar, not
-    the lock file an office program keeps beside a workbook it has open: ``~$wave.xlsx``)."""
-    return _may_be_data(name.lower()) and _matching(name) is not None
+def is_survey_file(path: Path) -> bool:
+    """Whether ``path`` is a survey data file: named as one (not hidden, not a sidecar, not
+    the lock file an office program keeps beside a workbook it has open: ``~$wave.xlsx``),
+    and for a suffix other files have too, a regular file whose first bytes are data."""
+    found = _matching(path.name)
+    if found is None or not _may_be_data(path.name.lower()):
+        return False
+    if found.holds_data is None:
+        return True
+    try:
+        regular = stat.S_ISREG(path.lstat().st_mode)
+        return regular and found.holds_data(path)
+    except OSError:
+        return False
 
 
 # Suffixes of data files the intake does not read but a user plausibly saves a survey
-# table or export as: Excel's binary and macro workbooks, OpenDocument, tab-separated
-# text, SPSS and Stata files, zip archives and compressed CSV of another kind. Landed, such
+# table or export as: Excel's binary and macro workbooks, OpenDocument, SPSS and Stata
+# files, zip archives and compressed CSV of another kind. Landed, such
 # a file is quarantined saying which formats are read, not left in the folder unread and
 # unreported. Anything else (a README.txt, notes, an OS's Thumbs.db, a download still in
 # progress, ``.part``) is no arrival of the intake's and is left alone.
@@ -131,8 +156,6 @@ UNREAD_DATA_SUFFIXES = (
     ".xlsb",
     ".ods",
     ".numbers",
-    ".tsv",
-    ".tab",
     ".sav",
     ".zsav",
     ".por",

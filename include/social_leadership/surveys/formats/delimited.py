@@ -1,6 +1,8 @@
-"""CSV survey files (also ``.csv.gz``): ``,`` ``;`` or tab (or the delimiter Excel's first
-line ``sep=;`` names); UTF-8 with or without BOM, UTF-16, or Windows-1252 as German Excel
-writes it (Latin-1 for a file holding a byte Windows-1252 leaves undefined).
+"""CSV survey files (also ``.csv.gz``, and tab-separated text: ``.tsv``, ``.tab``, Excel's
+``.txt``): ``,`` ``;`` or tab (or the delimiter Excel's first
+line ``sep=;`` names); UTF-8 with or without BOM, UTF-16, Windows-1252 as German Excel
+writes it (Latin-1 for a file holding a byte Windows-1252 leaves undefined), or Mac Roman as
+Mac Excel writes it.
 
 Two readers, which agree on every cell: the csv module reads a published-aggregate table
 as text (:func:`read_table`), and pyarrow's CSV reader reads the declared columns of a
@@ -11,6 +13,7 @@ and column without being held.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import dataclasses
 import gzip
@@ -37,6 +40,12 @@ from social_leadership.surveys.limits import IntakeLimits, limits_in_force
 
 KIND = "CSV"
 GZIP_KIND = "gzip-compressed CSV"
+TAB_KIND = "tab-separated text"
+# Excel's "Text (Tab delimited)" and "Unicode Text" (UTF-16) are named ``.txt``, as notes
+# and READMEs are: such a file is data when its first line holding anything has two tabs
+# or more (a table of three columns at least); the first kilobytes tell.
+_SNIFF_BYTES = 1 << 16
+_TABS_IN_A_TABLE = 2
 # A block must hold a whole row: the staged path, which has no speed to keep, reads large
 # blocks, so a row with a megabyte of free text is still read.
 STAGED_BLOCK_BYTES = 64 << 20
@@ -49,7 +58,20 @@ _PYARROW_ENCODINGS = {
     "utf-16": "utf-16",
     "cp1252": "cp1252",
     "latin-1": "latin1",
+    "mac_roman": "mac_roman",
 }
+
+
+def is_tab_separated(path: Path) -> bool:
+    """Whether the first line of ``path`` that holds anything is cells separated by tabs."""
+    with open_binary(path) as handle:
+        head = handle.read(_SNIFF_BYTES)
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        text = head.decode("utf-16", errors="ignore")
+    else:
+        text = head.decode("latin-1")
+    first = next((line for line in text.splitlines() if line.strip()), "")
+    return first.count("\t") >= _TABS_IN_A_TABLE
 
 
 def open_text(path: Path, encoding: str) -> IO[str]:
