@@ -1697,3 +1697,97 @@ def test_a_mac_excel_csv_of_respondents_loads(con, landing):
         "select country_code, weight, answers from raw.survey_respondent_answers order by all"
     )
     assert rows.fetchall() == [("AT", 1.0, [7, 4]), ("CH", 1.5, [5, 2])]
+
+
+# A pivot table pasted as values (its tabular form without "Repeat all item labels") writes
+# each label once, blank in the rows under it, and adds total rows.
+PIVOT = [
+    "Quelle;Jahr;Land;Frage;Anteil",
+    "Edelman;2019;Deutschland;CEOs sollen führen;76",
+    ";;;CEOs sollen mitgestalten;71",
+    ";;Frankreich;CEOs sollen führen;65",
+    ";;;CEOs sollen mitgestalten;60",
+]
+PIVOT_FIGURES = [
+    ("DE", "ceos_sollen_fuhren", 76.0),
+    ("DE", "ceos_sollen_mitgestalten", 71.0),
+    ("FR", "ceos_sollen_fuhren", 65.0),
+    ("FR", "ceos_sollen_mitgestalten", 60.0),
+]
+
+
+def _figures(con) -> list[tuple]:
+    return con.execute(
+        "select scope, question_id, value from raw.survey_results order by all"
+    ).fetchall()
+
+
+def test_a_pivot_table_s_labels_written_once_are_read_for_the_rows_under_them(con, landing, caplog):
+    _write(landing / "pivot.csv", PIVOT)
+
+    assert _ingest(con, landing)["pivot.csv"].status == "loaded"
+    assert _figures(con) == PIVOT_FIGURES
+    assert "pivot.csv: row 3, row 4, row 5 empty label cells at the start" in caplog.text
+
+
+def test_a_pivot_table_s_total_rows_are_left_out(con, landing, caplog):
+    book = Workbook()
+    sheet = book.active
+    for line in PIVOT[:3]:
+        sheet.append(line.split(";"))
+    sheet.append([None, None, "Deutschland Ergebnis", None, 73.5])
+    for line in PIVOT[3:]:
+        sheet.append(line.split(";"))
+    sheet.append(["Gesamtergebnis", None, None, None, 68])
+    book.save(landing / "pivot.xlsx")
+
+    assert _ingest(con, landing)["pivot.xlsx"].status == "loaded"
+    assert _figures(con) == PIVOT_FIGURES
+    assert "pivot.xlsx: row 4, row 7 a pivot table's total: left out" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("rows", "empty_at"),
+    [
+        # An empty label after a filled one is no pivot table's layout.
+        (["Edelman;2019;DE;Q1;76", "Edelman;;FR;Q1;65"], [(3, "Jahr (wave)")]),
+        # Nothing above to take the label from.
+        ([";2019;DE;Q1;76", "Edelman;2019;FR;Q1;65"], [(2, "Quelle (source_name)")]),
+        # Nor from a row above that lacks a label itself.
+        (
+            ["Edelman;;DE;Q1;76", ";;FR;Q1;65"],
+            [(2, "Jahr (wave)"), (3, "Quelle (source_name)"), (3, "Jahr (wave)")],
+        ),
+    ],
+)
+def test_an_empty_label_not_under_a_written_one_is_still_reported(con, landing, rows, empty_at):
+    _write(landing / "gaps.csv", ["Quelle;Jahr;Land;Frage;Anteil", *rows])
+
+    reasons = _reasons(_ingest(con, landing)["gaps.csv"])
+
+    assert [(row, column) for row, column, reason in reasons] == empty_at
+    assert {reason for _, _, reason in reasons} == {"value is empty"}
+
+
+def test_an_empty_audience_is_the_whole_population_and_never_taken_from_above(con, landing):
+    _write(
+        landing / "audience.csv",
+        [
+            "Audience;Quelle;Jahr;Land;Frage;Anteil",
+            "Informed Public;Edelman;2019;DE;Trust;60",
+            ";Edelman;2019;DE;Trust;47",
+        ],
+    )
+
+    assert _ingest(con, landing)["audience.csv"].status == "loaded"
+    assert _figures(con) == [("DE", "trust", 47.0), ("DE", "trust_informed_public", 60.0)]
+
+
+def test_a_question_named_as_a_total_is_a_figure(con, landing):
+    _write(
+        landing / "total.csv",
+        ["Quelle;Jahr;Land;Frage;Anteil", "Edelman;2019;DE;Vertrauen Total;70"],
+    )
+
+    assert _ingest(con, landing)["total.csv"].status == "loaded"
+    assert _figures(con) == [("DE", "vertrauen_total", 70.0)]

@@ -583,6 +583,71 @@ def _without_notes_below(
     return rows, []
 
 
+# The columns that say which figure a row holds, each required: a pivot table writes each
+# such label once, blank in the rows under it that share it. (An optional column, such as
+# an audience or a citation, may be empty on purpose, so it is never filled.)
+LABEL_COLUMNS = ("source_id", "source_name", "wave", "scope", "question_id", "question_text")
+
+
+# A pivot table's total rows: its grand total (``Gesamtergebnis``, ``Grand Total``) or a
+# subtotal (``Deutschland Ergebnis``, ``Germany Total``) in a label cell, the label cells
+# after it empty. Their figure is an average or sum of others, no figure of its own.
+_TOTAL_LABEL = re.compile(
+    r"(?:^|.*\s)(?:gesamtergebnis|ergebnis|gesamtsumme|grand total|total|totale|"
+    r"total g[ée]n[ée]ral|total general|totaal|summe|sum)$",
+    re.IGNORECASE,
+)
+
+
+def _pivot_layout(
+    name: str, rows: list[tuple[int, list[str]]], labels: set[int], value: int
+) -> list[tuple[int, list[str]]]:
+    """``rows`` read as a pivot table pasted as values lays them out, each change logged:
+
+    * a total row (:data:`_TOTAL_LABEL`, the required labels after it empty: no figure's
+      row) is left out;
+    * the leading label cells a pivot table leaves empty (its tabular form without "Repeat
+      all item labels", or merged cells saved as CSV: ``;;Frankreich;Q;65`` under
+      ``Edelman;2019;Deutschland;Q;76``) are taken from the row above. Only a row with a
+      figure whose empty label cells are the first ones (in the file's order) and not all
+      of them is filled, from a row above whose labels are all filled: an empty label
+      after a filled one, or a first row with one, is reported as before.
+    """
+    in_order = sorted(labels)
+    kept: list[tuple[int, list[str]]] = []
+    filled: list[int] = []
+    totals: list[int] = []
+    above: list[str] | None = None
+    for line_no, cells in rows:
+
+        def text(index: int, cells: list[str] = cells) -> str:
+            return cells[index].strip() if index < len(cells) else ""
+
+        named = [index for index in in_order if text(index)]
+        empty = [index for index in in_order if not text(index)]
+        if named and empty and empty[-1] > named[-1] and _TOTAL_LABEL.match(text(named[-1])):
+            totals.append(line_no)
+            continue
+        leading = empty and empty == in_order[: len(empty)]
+        if above is not None and text(value) and named and leading:
+            cells = [*cells, *[""] * (max(empty) + 1 - len(cells))]
+            for index in empty:
+                cells[index] = above[index]
+            filled.append(line_no)
+        elif empty or not text(value):
+            kept.append((line_no, cells))
+            continue
+        above = cells
+        kept.append((line_no, cells))
+    for lines, what in (
+        (totals, "a pivot table's total: left out"),
+        (filled, "empty label cells at the start, read as the labels of the row above"),
+    ):
+        if lines:
+            log.warning("%s: %s %s", name, ", ".join(f"row {n}" for n in lines), what)
+    return kept
+
+
 def _optional(text: str, *, whole: bool) -> float | int | None:
     """An optional figure (sample size, margin): None when the cell is empty or marks it
     missing (``n.a.``, ``-``, ``k.A.``: :data:`MISSING_MARKS`)."""
@@ -1115,6 +1180,9 @@ def parse_published_table(
     # country, as dashboard exports mark it): nothing to load, so skipped and logged.
     without_figure: list[tuple[int, str]] = []
     rows, notes = _without_notes_below(table)
+    if "value" in positions:
+        labels = {positions[column] for column in LABEL_COLUMNS if column in positions}
+        rows = _pivot_layout(name, rows, labels, positions["value"])
     # The row each record came from (rows without a figure are skipped).
     record_rows: list[int] = []
     # The rows whose share was written with a percent sign, and those written as a number
