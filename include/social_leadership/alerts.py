@@ -232,13 +232,32 @@ def _run_record(dag_id: str, run_id: str, task_ids: Sequence[str]) -> tuple[dict
 
 
 def airflow_connection(conn_id: str) -> Any | None:
-    """The Airflow connection ``conn_id``, or None when it is not defined."""
+    """The Airflow connection ``conn_id``, or None when it is not defined; raises
+    :class:`~social_leadership.orchestration.UnreadableConnectionError` when its
+    environment variable is set but unreadable."""
     from airflow.sdk import BaseHook
     from airflow.sdk.exceptions import AirflowNotFoundException
 
+    from social_leadership.orchestration import unreadable_connection
+
+    unreadable = unreadable_connection(conn_id)
+    if unreadable is not None:
+        raise unreadable
     try:
         return BaseHook.get_connection(conn_id)
     except AirflowNotFoundException:
+        return None
+
+
+def _channel(conn_id: str) -> Any | None:
+    """An alert channel's connection; one whose variable is unreadable is logged as an
+    error and not used, so the other channel still gets the alert."""
+    from social_leadership.orchestration import UnreadableConnectionError
+
+    try:
+        return airflow_connection(conn_id)
+    except UnreadableConnectionError as exc:
+        log.error("alert channel %s not used: %s", conn_id, exc)
         return None
 
 
@@ -290,8 +309,8 @@ def deliver(alert: Alert, context: Any = None) -> list[str]:
     from social_leadership.settings import load_settings
 
     recipients = load_settings().alert_recipients
-    smtp = airflow_connection(SMTP_CONN_ID) if recipients else None
-    webhook = airflow_connection(WEBHOOK_CONN_ID)
+    smtp = _channel(SMTP_CONN_ID) if recipients else None
+    webhook = _channel(WEBHOOK_CONN_ID)
     sent = []
     if smtp is not None:
         from airflow.providers.smtp.notifications.smtp import SmtpNotifier

@@ -6,6 +6,8 @@ DAG files often.
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Mapping
 from datetime import timedelta
 from types import MappingProxyType
@@ -92,6 +94,37 @@ __all__ = [
 ]
 
 
+class UnreadableConnectionError(ValueError):
+    """An ``AIRFLOW_CONN_<ID>`` variable is set but Airflow cannot read it as a connection."""
+
+
+def unreadable_connection(conn_id: str) -> UnreadableConnectionError | None:
+    """The error saying that the environment variable ``AIRFLOW_CONN_<ID>`` defining
+    connection ``conn_id`` is set but is neither JSON nor a connection URI; None when it is
+    unset or either. Airflow skips invalid JSON, saying only that the connection is not
+    defined, and takes a value without ``://`` for a URI of empty fields: either would pass
+    for a connection never set up. The value is never quoted: it holds the credential."""
+    name = f"AIRFLOW_CONN_{conn_id.upper()}"
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return None
+    if value.startswith("{"):
+        try:
+            json.loads(value)
+            return None
+        except ValueError as exc:
+            reason = f"it is not valid JSON ({exc})"
+    elif "://" in value:
+        return None
+    else:
+        reason = "it is no connection URI (<type>://<login>:<password>@<host>:<port>/<schema>)"
+    return UnreadableConnectionError(
+        f"{name} is set but Airflow cannot read it as connection {conn_id}: {reason}; "
+        "correct it (JSON or URI, as Airflow's docs on connections in environment variables "
+        "give them) or unset it"
+    )
+
+
 def platform_endpoint(platform: str) -> PlatformEndpoint:
     """Base URL and credential from the Airflow connection ``slw_<platform>``.
 
@@ -102,7 +135,8 @@ def platform_endpoint(platform: str) -> PlatformEndpoint:
     declares (Mastodon's ``allowed_instances``, naming where its token may go) become
     connector options. A platform's public endpoint is opt-in too: without a connection
     the platform is not configured (``base_url`` None): nothing is sent anywhere, and the
-    run is not failed for it.
+    run is not failed for it. A connection's variable set but unreadable
+    (:func:`unreadable_connection`) raises PlatformError: the platform fails, saying so.
 
     The password is registered with Airflow's secrets masker in every form it travels in
     (Airflow masks only the literal value), so no task log shows it percent-encoded.
@@ -111,9 +145,13 @@ def platform_endpoint(platform: str) -> PlatformEndpoint:
     from airflow.sdk.exceptions import AirflowNotFoundException
     from airflow.sdk.log import mask_secret
 
+    from social_leadership.platforms.base import PlatformError
     from social_leadership.platforms.redaction import travelling_forms
     from social_leadership.platforms.registry import connector_class
 
+    unreadable = unreadable_connection(f"slw_{platform}")
+    if unreadable is not None:
+        raise PlatformError(str(unreadable))
     try:
         connection = BaseHook.get_connection(f"slw_{platform}")
     except AirflowNotFoundException:

@@ -207,10 +207,10 @@ def extract_task(platform: str, handles: list[str], context: dict[str, Any]) -> 
     from social_leadership.platforms.base import PlatformError
 
     settings = load_settings()
-    endpoint = platform_endpoint(platform)
     # A manually triggered Airflow 3 run may have no logical date: it runs for now.
     logical_date = context.get("logical_date") or context["dag_run"].run_after
     try:
+        endpoint = platform_endpoint(platform)
         outcome = extract_platform(
             platform,
             handles,
@@ -223,8 +223,9 @@ def extract_task(platform: str, handles: list[str], context: dict[str, Any]) -> 
             **endpoint.options,
         )
     except PlatformError as exc:
-        # Permanent (bad token, missing permission, refused request): a retry would meet
-        # the same answer. The load task records it in the audit and fails visibly.
+        # Permanent (bad token, missing permission, refused request, a connection that
+        # cannot be read): a retry would meet the same answer. The load task records it
+        # in the audit and fails visibly.
         # extract_platform has scrubbed the credential from the message.
         # What the batches before the refusal read is landed (exc.landing_dir): loaded,
         # and not asked for again by a later try of the run.

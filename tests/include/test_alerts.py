@@ -22,6 +22,7 @@ from social_leadership.alerts import (
     ATTENTION_XCOM_KEY,
     RunAlertNotifier,
     build_alert,
+    deliver,
     webhook_url,
 )
 from social_leadership.settings import SettingsError, load_settings
@@ -145,6 +146,28 @@ def test_the_deadline_callback_delivers_through_both_channels(receivers):
         "UI http://127.0.0.1:8080/dags/platform_metrics/runs/"
         "scheduled__2026-12-01T00%3A00%3A00%2B00%3A00"
     ]
+
+
+def test_a_channel_whose_variable_airflow_cannot_read_is_logged_and_the_other_still_sent(
+    receivers, monkeypatch, caplog
+):
+    """Airflow skips an AIRFLOW_CONN_ value it cannot parse and reports the connection as not
+    defined; the alert says the channel is set but broken, and still goes by mail."""
+    mailbox, calls = receivers
+    monkeypatch.setenv("AIRFLOW_CONN_SLW_WEBHOOK", '{"conn_type": "http", host: "hook-secret"}')
+    alert = build_alert("survey_ingest", "r1", "failed", {"ingest_surveys": "failed"}, [])
+
+    assert deliver(alert) == ["email"]
+
+    assert len(mailbox.messages) == 1
+    assert calls == []
+    [error] = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert error.startswith(
+        "alert channel slw_webhook not used: AIRFLOW_CONN_SLW_WEBHOOK is set but Airflow "
+        "cannot read it as connection slw_webhook: it is not valid JSON (Expecting property "
+        "name enclosed in double quotes"
+    )
+    assert "hook-secret" not in caplog.text
 
 
 def test_a_run_with_nothing_to_report_sends_nothing():

@@ -66,3 +66,28 @@ def test_every_form_of_the_password_is_masked_in_airflow_logs(monkeypatch):
     assert [
         form for form in (SECRET, quote(SECRET, safe=""), quote(SECRET)) if form in masked
     ] == []
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ('{"conn_type": "http", host: "h", "password": "tok-secret"}', "it is not valid JSON ("),
+        ("http//tok-secret@host", "it is no connection URI ("),
+    ],
+)
+def test_a_connection_variable_airflow_cannot_read_fails_the_platform(monkeypatch, value, reason):
+    """Airflow skips such a value and says only that the connection is not defined: read as
+    not configured, the platform would pass green, never extracted."""
+    from social_leadership.platforms.base import PlatformError
+
+    monkeypatch.setenv("AIRFLOW_CONN_SLW_BLUESKY", value)
+
+    with pytest.raises(PlatformError) as failed:
+        platform_endpoint("bluesky")
+
+    message = str(failed.value)
+    assert message.startswith(
+        "AIRFLOW_CONN_SLW_BLUESKY is set but Airflow cannot read it as connection slw_bluesky: "
+        + reason
+    )
+    assert "tok-secret" not in message

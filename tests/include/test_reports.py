@@ -397,6 +397,22 @@ def test_slw_report_says_how_to_add_a_missing_smtp_connection(report_settings, m
     assert (folder / "weekly_report.pdf").exists()  # written all the same
 
 
+def test_slw_report_says_an_smtp_connection_airflow_cannot_read_is_broken(
+    report_settings, monkeypatch, capsys
+):
+    from social_leadership.cli import main
+
+    monkeypatch.setenv("SLW_REPORT_EMAILS", "board@example.org")
+    monkeypatch.setenv("AIRFLOW_CONN_SLW_SMTP", "smtp//mailer:pw-secret@127.0.0.1")
+
+    assert main(["report", day(LAST_DAY).isoformat()]) == 1
+
+    error = capsys.readouterr().err
+    assert "AIRFLOW_CONN_SLW_SMTP is set but Airflow cannot read it as connection slw_smtp" in error
+    assert "pw-secret" not in error
+    assert "Traceback" not in error
+
+
 def test_slw_report_refuses_a_bad_date(capsys):
     from social_leadership.cli import main
 

@@ -221,6 +221,19 @@ def test_a_refusal_after_some_batches_loads_what_they_read(context, monkeypatch)
     assert (platform, status, loaded) == ("bluesky", "failed", 25)
 
 
+def test_a_connection_airflow_cannot_read_fails_the_platform_and_is_audited(context, monkeypatch):
+    from airflow.sdk.exceptions import AirflowFailException
+
+    monkeypatch.setenv("AIRFLOW_CONN_SLW_THREADS", '{"conn_type": "http", password: "tok"}')
+
+    extracted = extract_task("threads", ["someone"], context)
+    assert extracted["status"] == "failed"
+    with pytest.raises(AirflowFailException, match="AIRFLOW_CONN_SLW_THREADS is set but"):
+        load_task("threads", extracted, context)
+
+    assert [(p, s) for p, s, _, _ in _audit()] == [("threads", "failed")]
+
+
 def test_a_platform_without_connection_is_skipped_and_audited_not_configured(context):
     from airflow.sdk.exceptions import AirflowSkipException
 

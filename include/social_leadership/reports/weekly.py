@@ -103,8 +103,12 @@ def mail_report(
         return (), "SLW_REPORT_EMAILS is not set"
     # Airflow is imported only to mail: writing the report needs none of it.
     from social_leadership.alerts import SMTP_CONN_ID, airflow_connection
+    from social_leadership.orchestration import UnreadableConnectionError
 
-    connection = airflow_connection(SMTP_CONN_ID)
+    try:
+        connection = airflow_connection(SMTP_CONN_ID)
+    except UnreadableConnectionError as exc:
+        raise ReportError(f"the weekly report {report.week.label} was not mailed: {exc}") from None
     if connection is None:
         return (), NO_SMTP_CONNECTION
     record = _delivery_record(settings, report.week)
