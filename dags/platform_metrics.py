@@ -84,12 +84,15 @@ def platform_metrics():
 
         return extract_task(platform, roster_handles(roster, platform), context)
 
-    # A skipped extract (no connection) still reaches its load, which audits why. On a
-    # DuckLake the loads write at once (orchestration.platform_load_pool).
+    # A skipped extract (no connection) still reaches its load, which audits why. Its
+    # outcome is pulled, not passed: a skipped extract has none, and Airflow logs an error
+    # for a passed one it cannot find, in a run that went well. On a DuckLake the loads
+    # write at once (orchestration.platform_load_pool).
     @task(pool=platform_load_pool(), trigger_rule="none_failed")
-    def load(platform: str, extract_outcome: dict | None, **context) -> dict:
+    def load(platform: str, **context) -> dict:
         from social_leadership.tasks import load_task
 
+        extract_outcome = context["ti"].xcom_pull(task_ids=f"extract_{platform}")
         return load_task(platform, extract_outcome, context)
 
     @task(pool=WAREHOUSE_POOL)
@@ -131,7 +134,8 @@ def platform_metrics():
     roster >> loaded[0]
     for platform in API_PLATFORMS:
         landed = extract.override(task_id=f"extract_{platform}")(platform, roster)
-        loaded.append(load.override(task_id=f"load_{platform}")(platform, landed))
+        loaded.append(load.override(task_id=f"load_{platform}")(platform))
+        landed >> loaded[-1]
     signalled = signal_warehouse()
     loaded >> anything_loaded() >> signalled
     checked = check_platforms()

@@ -189,6 +189,22 @@ def test_the_audit_says_which_platform_failed_loaded_or_is_not_configured(runs):
     assert "request rejected" in audit["youtube"][2]  # the server's reason is kept
 
 
+def test_an_unconfigured_platform_logs_no_error(runs):
+    """The second run went well: no task log of its unconfigured platforms holds an error
+    line for someone on call to chase (Airflow logged 'XCom not found' for each)."""
+    airflow_home = runs["airflow_home"]
+    [(second_run,)] = metadata(airflow_home, "select run_id from dag_run order by id desc limit 1")
+    run_logs = airflow_home / "logs" / "dag_id=platform_metrics" / f"run_id={second_run}"
+    found = {}
+    for platform in NOT_CONFIGURED:
+        for task in (f"extract_{platform}", f"load_{platform}"):
+            [log] = (run_logs / f"task_id={task}").glob("attempt=*.log")
+            found[task] = [line for line in log.read_text().splitlines() if "[error" in line]
+
+    assert runs["states"][1] == "success"
+    assert found == {task: [] for task in found}
+
+
 def test_good_platforms_rows_are_in_the_warehouse(runs):
     settings = runs["settings"]
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
