@@ -9,9 +9,11 @@ traceback; ``slw --debug`` or ``SLW_DEBUG=1`` shows the traceback.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import sys
+import traceback
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time
 from pathlib import Path
@@ -123,7 +125,10 @@ def docs() -> int:
             file=sys.stderr,
         )
         return 1
-    server = docs_server(settings)
+    try:
+        server = docs_server(settings)
+    except OSError as exc:
+        raise _port_taken(exc, settings.docs_port, "set SLW_DOCS_PORT to a free port") from None
     base = f"http://127.0.0.1:{server.server_address[1]}"
     print(f"dbt docs: {base}/{DBT_SITE}/index.html\nGX Data Docs: {base}/{GX_SITE}/index.html")
     print("serving on loopback only; Ctrl-C stops", flush=True)
@@ -319,8 +324,27 @@ def dags() -> None:
     """
 
 
+def _dag_id(ctx: click.Context, param: click.Parameter, dag_id: str) -> str:
+    """``dag_id`` if a file of the DAGs folder names it; else a usage error at once, before
+    Airflow starts (its start-up logs would hide the one line that matters)."""
+    from social_leadership.local_airflow import DAGS_FOLDER
+
+    texts = [path.read_text(encoding="utf-8") for path in sorted(DAGS_FOLDER.glob("*.py"))]
+    named = re.compile(rf"""(["']){re.escape(dag_id)}\1|\bdef {re.escape(dag_id)}\(""")
+    if any(named.search(text) for text in texts):
+        return dag_id
+    defined = sorted({m for text in texts for m in re.findall(r"dag_id=[\"']([^\"']+)", text)})
+    raise click.BadParameter(
+        f"unknown DAG id {dag_id!r}; the DAGs folder defines: {', '.join(defined)}", ctx, param
+    )
+
+
 @dags.command("test")
-@click.argument("dag_id", help="survey_ingest, platform_metrics, warehouse_build, weekly_report")
+@click.argument(
+    "dag_id",
+    callback=_dag_id,
+    help="survey_ingest, platform_metrics, warehouse_build, weekly_report",
+)
 @click.argument(
     "logical_date",
     required=False,
@@ -332,7 +356,7 @@ def dags_test(dag_id: str, logical_date: str | None) -> int:
     """Run one DAG now, as airflow dags test does.
 
     A real DAG run, tasks in this process, recorded in the metadata DB. Exit code 0 when
-    the run succeeds, 1 when it fails, 2 for an unknown DAG id.
+    the run succeeds, 1 when it fails, 2 for an unknown DAG id or a bad date.
     """
     from social_leadership.local_airflow import run_one_dag
 
@@ -340,7 +364,9 @@ def dags_test(dag_id: str, logical_date: str | None) -> int:
 
 
 @dags.command("list-runs")
-@click.argument("dag_id", help="the DAG whose runs are listed, e.g. platform_metrics")
+@click.argument(
+    "dag_id", callback=_dag_id, help="the DAG whose runs are listed, e.g. platform_metrics"
+)
 @click.option(
     "--limit", type=click.IntRange(min=1), default=20, show_default=True, help="runs shown"
 )
@@ -418,13 +444,27 @@ def sandbox(
 
     token = token or os.environ.get("SLW_SANDBOX_TOKEN") or SANDBOX_TOKEN
     youtube_key = youtube_key or os.environ.get(YOUTUBE_KEY_ENV) or SANDBOX_YOUTUBE_KEY
-    return serve(
-        host=host,
-        port=port,
-        roster=roster,
-        ready_file=ready_file,
-        token=token,
-        youtube_key=youtube_key,
+    try:
+        return serve(
+            host=host,
+            port=port,
+            roster=roster,
+            ready_file=ready_file,
+            token=token,
+            youtube_key=youtube_key,
+        )
+    except OSError as exc:
+        raise _port_taken(exc, port, "choose another with --port (0 picks a free one)") from None
+
+
+def _port_taken(exc: OSError, port: int, fix: str) -> Exception:
+    """A server's port in use said with its number and how to choose another; any other
+    error as it was."""
+    if exc.errno != errno.EADDRINUSE:
+        return exc
+    return click.ClickException(
+        f"port {port} is in use (another slw docs, slw sandbox or program listens on it)\n"
+        f"  fix: stop it, or {fix}"
     )
 
 
@@ -493,6 +533,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # A copy: click's parser consumes the list it is given, --debug is looked up later.
         with cli.make_context("slw", list(args)) as ctx:
             result = cli.invoke(ctx)
+        # Here, not at exit: a reader gone away is then the BrokenPipeError handled below.
+        sys.stdout.flush()
     except click.exceptions.Exit as exc:
         raise SystemExit(exc.exit_code) from None
     except click.UsageError as exc:
@@ -508,10 +550,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (click.Abort, KeyboardInterrupt):
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (slw summary | head): the rest of the output is not wanted.
+        # Python would report the pipe again when it flushes stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except Exception as exc:
-        if _debug_wanted(args):
-            raise
         message, code = explain(exc)
+        if _debug_wanted(args):
+            traceback.print_exc()
         print(message, file=sys.stderr)
         return code
     return int(result or 0)

@@ -22,6 +22,8 @@ from social_leadership.local_airflow_process import RESULT_PREFIX
 from social_leadership.orchestration import WAREHOUSE_POOL
 from social_leadership.settings import NO_TELEMETRY_ENV, REPO_ROOT
 
+DAGS_FOLDER = REPO_ROOT / "dags"
+
 
 def default_airflow_home() -> Path:
     """``$AIRFLOW_HOME``, else the repository's git-ignored ``airflow_home/``."""
@@ -35,7 +37,7 @@ def airflow_environment(airflow_home: Path, extra: dict[str, str] | None = None)
     env.update(
         {
             "AIRFLOW_HOME": str(airflow_home),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_FOLDER),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             # A DAG someone ran is one they want scheduled: `make airflow-ui` then runs it.
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",

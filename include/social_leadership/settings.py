@@ -91,7 +91,7 @@ def _cron(text: str) -> str:
     from croniter import croniter
 
     if not croniter.is_valid(text):
-        raise ValueError(f"{text!r} is not a cron expression (five fields, e.g. 0 6 * * 1)")
+        raise ValueError("a cron expression (five fields, e.g. 0 6 * * 1)")
     return text
 
 
@@ -105,8 +105,8 @@ def _memory_size(text: str) -> str:
     matched = _MEMORY_SIZE.fullmatch(text)
     if matched is None or float(matched["number"]) <= 0:
         raise ValueError(
-            f"{text!r} is not a memory size (a positive number and a unit of KB, MB, GB, TB "
-            "or KiB, MiB, GiB, TiB, e.g. 2GB)"
+            "a memory size (a positive number and a unit of KB, MB, GB, TB or KiB, MiB, GiB, "
+            "TiB, e.g. 2GB)"
         )
     return text
 

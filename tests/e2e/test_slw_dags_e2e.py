@@ -92,13 +92,6 @@ def test_dags_test_uses_the_environments_connections_and_starts_no_sandbox(new_u
     assert loaded == [("ada_example",), ("ben_sample",)]
 
 
-def test_unknown_dag_id_says_which_dags_exist(new_user_env):
-    ran = _slw("dags", "list-runs", "no_such_dag", env=new_user_env)
-    assert ran.returncode == 2
-    assert "unknown DAG id 'no_such_dag'" in ran.stderr
-    assert "survey_ingest" in ran.stderr
-
-
 def test_list_runs_shows_when_a_past_dated_run_really_ran_and_for_how_long(new_user_env):
     # dag.test() records a run's start_date as its logical date: a run for a past day
     # showed that day as its start and months as its duration.

@@ -142,7 +142,7 @@ def test_dags_test_reads_a_day_as_midnight_utc():
 
     assert parsed("platform_metrics", "2026-03-04") == "2026-03-04T00:00:00+00:00"
     assert parsed("platform_metrics", "2026-03-04T06:30:00") == "2026-03-04T06:30:00+00:00"
-    assert parsed("x") is None
+    assert parsed("survey_ingest") is None
 
 
 def test_slw_sandbox_serves_with_its_options(slw_env, tmp_path):
@@ -266,9 +266,74 @@ def test_debug_shows_the_traceback(slw_env, tmp_path):
     by_setting = _slw("import-history", str(history), env={**slw_env, "SLW_DEBUG": "1"})
 
     for ran in (flagged, by_setting):
-        assert ran.returncode == 1
+        # The traceback, then the same short message and exit code as without it.
+        assert ran.returncode == 2
         assert "Traceback (most recent call last)" in ran.stderr
         assert "RosterFileError" in ran.stderr
+        assert ran.stderr.strip().splitlines()[-1].startswith("  fix: point SLW_ROSTER_PATH")
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "allowed"),
+    [
+        ("SLW_DUCKDB_MEMORY_LIMIT", "lots", "a memory size (a positive number and a unit"),
+        ("SLW_REPORT_SCHEDULE", "never", "a cron expression (five fields, e.g. 0 6 * * 1)"),
+    ],
+)
+def test_a_bad_setting_checked_by_its_form_reads_as_a_sentence(
+    monkeypatch, capsys, variable, value, allowed
+):
+    monkeypatch.setenv(variable, value)
+
+    assert main(["settings"]) == 2
+
+    error, _ = _short(capsys.readouterr().err)
+    assert error.startswith(f"error: {variable}={value!r} is not allowed: it must be {allowed}")
+
+
+@pytest.mark.parametrize("command", [["test"], ["list-runs"]])
+def test_an_unknown_dag_id_is_a_usage_error_before_airflow_starts(capsys, command):
+    with pytest.raises(SystemExit) as exited:
+        main(["dags", *command, "no_such_dag"])
+
+    assert exited.value.code == 2
+    error, see = _short(capsys.readouterr().err)
+    assert "unknown DAG id 'no_such_dag'; the DAGs folder defines: platform_metrics, " in error
+    assert "survey_ingest, warehouse_build, weekly_report" in error
+    assert see == f"  see: slw dags {command[0]} --help"
+
+
+def test_output_cut_short_by_its_reader_is_no_error(slw_env):
+    """slw settings | head -1: the reader goes away before slw writes."""
+    slw = subprocess.Popen(
+        [sys.executable, "-m", "social_leadership", "settings"],
+        env=slw_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert slw.stdout is not None
+    slw.stdout.close()
+    _, stderr = slw.communicate(timeout=120)
+
+    assert slw.returncode == 1
+    assert stderr == ""
+
+
+def test_a_sandbox_port_in_use_is_named_with_how_to_choose_another(slw_env):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+
+        ran = _slw("sandbox", "--port", str(port), env=slw_env)
+
+    assert ran.returncode == 1
+    error, fix = _short(ran.stderr)
+    assert error == (
+        f"error: port {port} is in use (another slw docs, slw sandbox or program listens on it)"
+    )
+    assert fix == "  fix: stop it, or choose another with --port (0 picks a free one)"
 
 
 # --- errors: the command failed (exit 1) -----------------------------------------------

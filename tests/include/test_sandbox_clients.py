@@ -342,5 +342,6 @@ def test_the_youtube_key_is_chosen_at_startup_and_named_when_it_is_the_demo_s(
 
     assert status_default == "400"
     assert f"youtube: takes the API key {SANDBOX_YOUTUBE_KEY!r}" in said_default
+    assert f"bearer token {SANDBOX_TOKEN!r}: every route that takes one" in said_default
     assert status_chosen == "200"
     assert "probe-key" not in said_chosen

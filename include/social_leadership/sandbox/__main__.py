@@ -99,6 +99,9 @@ def serve(
     base_url = server.start()
     try:
         print(f"sandbox listening on {base_url}", flush=True)
+        if token == SANDBOX_TOKEN:
+            # The well-known demo token, no secret: a client needs it for the other routes.
+            print(f"  bearer token {token!r}: every route that takes one", flush=True)
         if youtube_key == SANDBOX_YOUTUBE_KEY:
             # The well-known demo key, no secret: a client needs it to reach YouTube's route.
             print(f"  youtube: takes the API key {youtube_key!r} (key=)", flush=True)
