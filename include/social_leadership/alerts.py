@@ -324,7 +324,8 @@ def deliver(alert: Alert, context: Any = None) -> list[str]:
             smtp_conn_id=SMTP_CONN_ID,
         )
         # notify() directly: the message is final text, not a Jinja template to render.
-        if _deliver("e-mail", notifier, context or {}):
+        server = (smtp.host or "") + (f":{smtp.port}" if smtp.port else "")
+        if _deliver(f"e-mail (SMTP server {server})", notifier, context or {}):
             sent.append("email")
     if webhook is not None and _deliver(
         "webhook", WebhookNotifier(alert.webhook_payload()), context or {}

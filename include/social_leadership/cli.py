@@ -30,6 +30,10 @@ _DUCKDB_LOCK = re.compile(r'Could not set lock on file "(?P<path>[^"]+)"(.*?\(PI
 # Opening a DuckDB file read-only that is not there: 'Cannot open database "<path>" in
 # read-only mode: database does not exist'.
 _DUCKDB_MISSING = re.compile(r'Cannot open database "(?P<path>[^"]+)".*database does not exist')
+# Attaching a DuckLake whose SQLite catalog file is not there.
+_DUCKLAKE_MISSING = re.compile(
+    r'Failed to probe DuckLake metadata: Unable to open database "(?P<path>[^"]+)"'
+)
 _TRUE = frozenset({"1", "true", "t", "yes", "y", "on"})
 _DEBUG_HINT = "run again with slw --debug (or SLW_DEBUG=1) for the traceback"
 _CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -185,6 +189,9 @@ def bi(check: bool, sql: str | None, single_file: bool, install_extensions: Path
         try:
             con = bi_module.connect_serving(settings, lake=not single_file)
         except (duckdb.Error, FileNotFoundError) as exc:
+            if missing := _missing_database(exc):
+                print(missing, file=sys.stderr)
+                return 2
             print(f"error: cannot open the serving data: {exc}", file=sys.stderr)
             return 1
         with con:
@@ -208,6 +215,9 @@ def bi(check: bool, sql: str | None, single_file: bool, install_extensions: Path
     try:
         lines = bi_module.reflected_tables(engine)
     except Exception as exc:  # any driver error: the user needs the reason, not a traceback
+        if missing := _missing_database(exc):
+            print(missing, file=sys.stderr)
+            return 2
         print(f"error: cannot reflect the serving data: {exc}", file=sys.stderr)
         return 1
     finally:
@@ -457,6 +467,23 @@ def sandbox(
         raise _port_taken(exc, port, "choose another with --port (0 picks a free one)") from None
 
 
+def _missing_database(exc: Exception) -> str | None:
+    """The error and its fix when ``exc`` (DuckDB's, or a driver's wrapping it) is a
+    database or DuckLake catalog that is not there yet; None for any other error."""
+    text = str(exc)
+    found = _DUCKDB_MISSING.search(text)
+    what = "DuckDB database"
+    if found is None:
+        found = _DUCKLAKE_MISSING.search(text)
+        what = "DuckLake catalog"
+    if found is None:
+        return None
+    return (
+        f"error: no {what} at {found['path']}\n  fix: run the pipeline first (make run), "
+        "or set the SLW_* path that names it (slw settings shows them)"
+    )
+
+
 def _port_taken(exc: OSError, port: int, fix: str) -> Exception:
     """A server's port in use said with its number and how to choose another; any other
     error as it was."""
@@ -504,12 +531,8 @@ def explain(exc: Exception) -> tuple[str, int]:
             "session), then run this command again",
             1,
         )
-    if isinstance(exc, duckdb.IOException) and (missing := _DUCKDB_MISSING.search(str(exc))):
-        return (
-            f"error: no DuckDB database at {missing['path']}\n  fix: run the pipeline first "
-            "(make run), or set the SLW_* path that names it (slw settings shows them)",
-            2,
-        )
+    if isinstance(exc, duckdb.Error) and (missing := _missing_database(exc)):
+        return missing, 2
     if isinstance(
         exc, FileNotFoundError | IsADirectoryError | NotADirectoryError | PermissionError
     ):

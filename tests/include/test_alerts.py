@@ -170,6 +170,23 @@ def test_a_channel_whose_variable_airflow_cannot_read_is_logged_and_the_other_st
     assert "hook-secret" not in caplog.text
 
 
+def test_a_channel_that_fails_is_named_with_its_server(receivers, monkeypatch, caplog):
+    _, calls = receivers
+    port = free_port()  # nothing listens there
+    smtp = {"conn_type": "smtp", "host": "127.0.0.1", "port": port}
+    smtp["extra"] = {"disable_ssl": True, "disable_tls": True, "retry_limit": 1}
+    monkeypatch.setenv("AIRFLOW_CONN_SLW_SMTP", json.dumps(smtp))
+    alert = build_alert("survey_ingest", "r1", "failed", {"ingest_surveys": "failed"}, [])
+
+    assert deliver(alert) == ["webhook"]
+
+    assert len(calls) == 1
+    assert (
+        f"alert e-mail (SMTP server 127.0.0.1:{port}) not delivered: ConnectionRefusedError"
+        in caplog.text
+    )
+
+
 def test_a_run_with_nothing_to_report_sends_nothing():
     assert build_alert("survey_ingest", "r1", "success", {"ingest_surveys": "success"}, []) is None
 

@@ -242,6 +242,32 @@ def test_summary_before_the_first_run_says_to_run_the_pipeline(slw_env):
     assert "make run" in fix
 
 
+@pytest.mark.parametrize(
+    ("backend", "command", "missing"),
+    [
+        ("ducklake", ["summary"], "no DuckLake catalog at {data}/warehouse/lake/catalog.sqlite"),
+        ("duckdb", ["bi", "--sql", "select 1"], "no DuckLake catalog at {data}/serving/lake/"),
+        ("duckdb", ["bi", "--check"], "no DuckLake catalog at {data}/serving/lake/"),
+        (
+            "duckdb",
+            ["bi", "--single-file", "--check"],
+            "no DuckDB database at {data}/serving/serving.duckdb",
+        ),
+    ],
+)
+def test_nothing_published_yet_says_to_run_the_pipeline(
+    monkeypatch, capsys, tmp_path, backend, command, missing
+):
+    monkeypatch.setenv("SLW_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("SLW_WAREHOUSE_BACKEND", backend)
+
+    assert main(command) == 2
+
+    error, fix = _short(capsys.readouterr().err)
+    assert error.startswith("error: " + missing.format(data=tmp_path / "data"))
+    assert "run the pipeline first (make run)" in fix
+
+
 def test_a_file_that_vanished_is_named(monkeypatch, capsys):
     import social_leadership.summary
 

@@ -413,6 +413,32 @@ def test_slw_report_says_an_smtp_connection_airflow_cannot_read_is_broken(
     assert "Traceback" not in error
 
 
+def test_slw_report_names_the_smtp_server_that_failed(report_settings, monkeypatch, capsys):
+    from social_leadership.cli import main
+
+    port = free_port()  # nothing listens there
+    monkeypatch.setenv("SLW_REPORT_EMAILS", "board@example.org")
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_SLW_SMTP",
+        json.dumps(
+            {
+                "conn_type": "smtp",
+                "host": "127.0.0.1",
+                "port": port,
+                "extra": {"disable_ssl": True, "disable_tls": True, "retry_limit": 1},
+            }
+        ),
+    )
+
+    assert main(["report", day(LAST_DAY).isoformat()]) == 1
+
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error.endswith(
+        f"was not mailed: ConnectionRefusedError from the SMTP server 127.0.0.1:{port} "
+        "(connection slw_smtp)"
+    )
+
+
 def test_slw_report_refuses_a_bad_date(capsys):
     from social_leadership.cli import main
 
