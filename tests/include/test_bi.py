@@ -517,8 +517,8 @@ def test_slw_bi_prints_the_paths_and_checks_what_bi_tools_reflect(
     assert capsys.readouterr().out.splitlines() == ["publication_number", "2"]
 
     settings.serving_path.unlink()
-    assert main(["bi", "--check", "--single-file"]) == 1
-    assert "cannot reflect the serving data" in capsys.readouterr().err
+    assert main(["bi", "--check", "--single-file"]) == 2
+    assert f"no DuckDB database at {settings.serving_path}" in capsys.readouterr().err
 
 
 def test_the_single_file_engine_reads_a_swapped_copy_once_its_connections_are_closed(
