@@ -2,7 +2,7 @@
 ``raw.imported_metrics`` (not the executives' versions, which the roster declares).
 
 Platform APIs return current counts only, so earlier days (and every LinkedIn member
-count: LinkedIn has no API for it) come in by file. File format, CSV (UTF-8, header
+count: LinkedIn has no API for it) come in by file. File format, CSV (header
 required) or Parquet, one row per account and day::
 
     executive_id,account_handle,platform,date,followers,following,posts
@@ -15,8 +15,13 @@ required) or Parquet, one row per account and day::
   case-insensitively (and, as in the roster, with or without a leading ``@`` on X,
   Mastodon and Bluesky); it is stored in the roster's spelling. Any other handle, valid or
   not, is a bad row: history is kept only for accounts the warehouse tracks.
-- ``date`` (or ``snapshot_date``): ISO date, not after today (UTC).
-- ``followers``: required whole number >= 0; ``following``, ``posts``: optional.
+- ``date`` (or ``snapshot_date``): ISO date (or ``DD.MM.YYYY``, as a German spreadsheet
+  shows it), not after today (UTC).
+- ``followers``: required whole number >= 0 (thousands separators allowed: ``64.000``,
+  ``64,000``); ``following``, ``posts``: optional.
+
+A CSV saved by a spreadsheet is read as the roster is: UTF-8, UTF-16, Windows-1252 or Mac
+Roman, cells separated by ``,``, ``;`` or tab.
 
 Each import gets a row in ``raw.history_imports`` (file, rows read, loaded, rejected,
 loaded_at, whether the file is synthetic) and its rows land in ``raw.imported_metrics``
@@ -37,7 +42,9 @@ from __future__ import annotations
 
 import csv
 import logging
-from collections.abc import Iterable
+import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -47,7 +54,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from social_leadership.domain import PLATFORMS
-from social_leadership.intake import QuarantineFolder, RowIssue, move_file, stamped_name
+from social_leadership.intake import (
+    QuarantineFolder,
+    RowIssue,
+    detect_delimiter,
+    detect_encoding,
+    move_file,
+    stamped_name,
+)
 from social_leadership.roster import Roster, normalize_handle
 from social_leadership.sql import quote_identifier, quote_literal
 from social_leadership.warehouse import ensure_schema, transaction
@@ -104,10 +118,92 @@ def _column_map(names: Iterable[str]) -> dict[str, str]:
     return mapping
 
 
-TYPED_COLUMNS = {"date": "DATE", "followers": "BIGINT", "following": "BIGINT", "posts": "BIGINT"}
+# Counts are typed DOUBLE, not BIGINT: DuckDB's reader (as its casts) rounds 64.5 to 65,
+# and a count with a fraction is no count (:func:`_whole`); 250.0, as pandas writes a count
+# of a column with gaps, is 250.
+TYPED_COLUMNS = {"date": "DATE", "followers": "DOUBLE", "following": "DOUBLE", "posts": "DOUBLE"}
 
 
-def _source_relation(path: Path, *, with_lines: bool) -> tuple[str, set[str]]:
+def _whole(number: str) -> str:
+    """SQL: the DOUBLE ``number`` as a BIGINT when it is a whole number, else null."""
+    return f"case when {number} = trunc({number}) then try_cast({number} as bigint) end"
+
+
+@contextmanager
+def _readable_csv(path: Path) -> Iterator[Path]:
+    """``path`` when DuckDB's reader takes it as it is (not CSV, or UTF-8 CSV separated by
+    ``,``), else a UTF-8, ``,``-separated copy of it: a spreadsheet's CSV (German Excel's
+    Windows-1252 and ``;``, Mac Roman, UTF-16 "Unicode Text" with tabs: the encodings and
+    delimiters the roster takes, :func:`~social_leadership.intake.detect_encoding`) is
+    rewritten record by record, each on the line it was on, so reports name its lines."""
+    if path.suffix.lower() != ".csv":
+        yield path
+        return
+    try:
+        encoding = detect_encoding(path)
+        with path.open(encoding=encoding, newline="") as handle:
+            delimiter = detect_delimiter(handle.readline())
+    except (OSError, UnicodeDecodeError):
+        yield path  # the reader says what is wrong with it
+        return
+    if encoding in ("utf-8", "utf-8-sig") and delimiter == ",":
+        yield path
+        return
+    with tempfile.TemporaryDirectory(prefix="slw-history-") as folder:
+        copy = Path(folder) / path.name
+        with (
+            path.open(encoding=encoding, newline="") as source,
+            copy.open("w", encoding="utf-8", newline="") as target,
+        ):
+            writer = csv.writer(target, lineterminator="\n")
+            writer.writerows(csv.reader(source, delimiter=delimiter))
+        yield copy
+
+
+# A whole number written with a thousands separator, as spreadsheets show counts: 64.000
+# (German), 64,000 (English), 64 000 and 64\u2019000 (Swiss). A count has no decimals, so
+# the groups of three digits tell.
+_GROUPED_COUNT = quote_literal("[0-9]{1,3}([.,' \u2019\u00a0][0-9]{3})+")
+
+
+# How a file's values are read (:func:`_source_relation`): typed by DuckDB's reader, as
+# text, or as text a spreadsheet wrote (:func:`_readable_csv`).
+TYPED, TEXT, SPREADSHEET = "typed", "text", "spreadsheet"
+# A whole count with a zero fraction in the decimal comma or point (250,0: pandas'
+# to_csv(decimal=",") of a column with gaps).
+_ZERO_FRACTION = quote_literal("[0-9]+[.,]0{1,2}")
+
+
+def _as_date(value: str, reading: str) -> str:
+    """SQL: ``value`` as a date, ISO (and in a spreadsheet's CSV, a German spreadsheet's
+    day: 30.06.2025, day first as the dots say); null for anything else."""
+    if reading != SPREADSHEET:
+        return f"try_cast({value} as date)"
+    german = f"try_strptime(trim({value}), '%d.%m.%Y')"
+    return f"coalesce(try_cast({value} as date), cast({german} as date))"
+
+
+def _as_count(value: str, reading: str) -> str:
+    """SQL: ``value`` as a whole number; null for anything else, a fraction included. In a
+    spreadsheet's CSV, digits grouped by thousands separators (:data:`_GROUPED_COUNT`:
+    64.000 is German for 64000) or with a zero fraction (250,0); elsewhere a number as
+    DuckDB reads it (64.000 and 250.0 are then 64 and 250; 64.5 is refused, where DuckDB's
+    cast would round it)."""
+    if reading != SPREADSHEET:
+        return _whole(f"try_cast({value} as double)")
+    text = f"trim({value})"
+    return (
+        f"case when regexp_full_match({text}, '\\+?[0-9]+') then try_cast({text} as bigint) "
+        f"when regexp_full_match({text}, {_GROUPED_COUNT}) "
+        f"then try_cast(regexp_replace({text}, '[^0-9]', '', 'g') as bigint) "
+        f"when regexp_full_match({text}, {_ZERO_FRACTION}) "
+        f"then try_cast(regexp_replace({text}, '[.,]0+$', '') as bigint) end"
+    )
+
+
+def _source_relation(
+    path: Path, *, with_lines: bool, spreadsheet: bool = False
+) -> tuple[str, set[str], str]:
     """SQL reading ``path``, with the 1-based ``line`` a user counts when ``with_lines``.
 
     Without lines (the fast pass) a CSV is read with its count and date columns typed, as
@@ -157,7 +253,7 @@ def _source_relation(path: Path, *, with_lines: bool) -> tuple[str, set[str]]:
     if missing:
         raise HistoryFileError(path, f"header lacks required column(s): {', '.join(missing)}")
 
-    typed_read = suffix == ".csv" and not with_lines
+    typed_read = suffix == ".csv" and not with_lines and not spreadsheet
 
     def text(column: str) -> str:
         if column not in mapping:
@@ -173,17 +269,18 @@ def _source_relation(path: Path, *, with_lines: bool) -> tuple[str, set[str]]:
 
     select = ", ".join(text(column) for column in COLUMN_ALIASES)
     line = f"row_number() over () + {line_offset}" if with_lines else "cast(null as bigint)"
-    return f"select {line} as line, {select} from {reader}", set(mapping)
+    reading = TYPED if typed_read else SPREADSHEET if spreadsheet else TEXT
+    return f"select {line} as line, {select} from {reader}", set(mapping), reading
 
 
-def _validated_sql(relation: tuple[str, set[str]]) -> str:
+def _validated_sql(relation: tuple[str, set[str], str]) -> str:
     """Every row of the file, typed, resolved against the roster and checked.
 
     ``error_field`` names the first field at fault, or is null for a row that loads. A
     roster join is only made for a key column the file has (each join is a pass over
     every row).
     """
-    source_sql, columns = relation
+    source_sql, columns, reading = relation
     joins, by_handle, by_executive = [], "null", "null"
     executive_accounts, executive_handles = "cast(null as bigint)", "cast(null as varchar)"
     if "account_handle" in columns:
@@ -219,10 +316,10 @@ def _validated_sql(relation: tuple[str, set[str]]) -> str:
             select
                 source.*,
                 lower(source.platform) as platform_key,
-                try_cast(source.date as date) as snapshot_date,
-                try_cast(source.followers as bigint) as followers_n,
-                try_cast(source.following as bigint) as following_n,
-                try_cast(source.posts as bigint) as posts_n
+                {_as_date("source.date", reading)} as snapshot_date,
+                {_as_count("source.followers", reading)} as followers_n,
+                {_as_count("source.following", reading)} as following_n,
+                {_as_count("source.posts", reading)} as posts_n
             from source
         ),
         resolved as (
@@ -315,11 +412,16 @@ def _bulk_insert(
         insert into raw.imported_metrics (import_id, platform, snapshot_date, account_handle,
             followers, following, posts)
         select $import_id, {column("platform")}, {column("date")}, {column("account_handle")},
-            {column("followers")}, {column("following")}, {column("posts")}
+            try_cast({column("followers")} as bigint), try_cast({column("following")} as bigint),
+            try_cast({column("posts")} as bigint)
         from read_csv({quote_literal(str(path))}, header = true, auto_detect = true, delim = ',',
             quote = '"', escape = '"', ignore_errors = true, types = {{{types}}})
         where {column("platform")} is not null and {column("account_handle")} is not null
-            and {column("date")} is not null and {column("followers")} is not null
+            and {column("date")} is not null
+            and {column("followers")} = trunc({column("followers")})
+            and ({column("following")} is null
+                or {column("following")} = trunc({column("following")}))
+            and ({column("posts")} is null or {column("posts")} = trunc({column("posts")}))
         """,
         {"import_id": import_id},
     ).fetchone()
@@ -408,20 +510,49 @@ def import_history(
     row-level problems are reported, quarantined and skipped.
     """
     path = Path(path).resolve()
+    with _readable_csv(path) as source:
+        try:
+            return _import(
+                con, path, source, roster, quarantine_dir, today, loaded_at, is_synthetic
+            )
+        except HistoryFileError as exc:
+            if exc.path == path:
+                raise
+            raise HistoryFileError(path, exc.reason) from exc.__cause__
+
+
+def _import(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    source: Path,
+    roster: Roster,
+    quarantine_dir: Path,
+    today: date | None,
+    loaded_at: datetime | None,
+    is_synthetic: bool,
+) -> ImportOutcome:
+    """:func:`import_history` of ``path``, its rows read from ``source`` (:func:`_readable_csv`).
+
+    A spreadsheet's CSV (``source`` is not ``path``) is read as text only: its counts and
+    days as a spreadsheet writes them (``64.000``, ``30.06.2025``) are no numbers and dates
+    to DuckDB's typed reader, which would read ``64.000`` as 64."""
+    spreadsheet = source != path
     today = today or datetime.now(UTC).date()
     loaded_at = loaded_at or datetime.now(UTC)
     ensure_schema(con)
     outcome = ImportOutcome(file=str(path))
-    unnumbered = _source_relation(path, with_lines=False)
+    unnumbered = _source_relation(source, with_lines=False)
     con.register("history_roster_accounts", _roster_accounts_table(roster))
     try:
         with transaction(con):
             had_imports = warehouse_has_imports(con)
             import_id = _next_import_id(con)
             try:
-                outcome.rows_read = _data_rows(path)
-                bulk_rows = _bulk_insert(con, path, import_id, today, outcome.rows_read)
-                if bulk_rows is None:
+                outcome.rows_read = _data_rows(source)
+                bulk_rows = None
+                if not spreadsheet:
+                    bulk_rows = _bulk_insert(con, source, import_id, today, outcome.rows_read)
+                if bulk_rows is None and not spreadsheet:
                     con.execute("delete from raw.imported_metrics where import_id = ?", [import_id])
                     inserted = con.execute(
                         f"""
@@ -437,12 +568,13 @@ def import_history(
                     bulk_rows = int(inserted[0]) if inserted else 0
             except duckdb.Error as exc:
                 raise HistoryFileError(path, f"cannot be parsed ({_first_line(exc)})") from exc
-            outcome.rows_loaded = bulk_rows
-            if outcome.rows_read != outcome.rows_loaded:
+            outcome.rows_loaded = bulk_rows or 0
+            if bulk_rows is None or bulk_rows != outcome.rows_read:
                 # The numbered text pass decides: it names every bad row and loads exactly
-                # the rows it finds valid (the fast pass skipped unparsable lines unseen).
+                # the rows it finds valid (the fast pass skipped unparsable lines unseen);
+                # a spreadsheet's CSV is read by it alone.
                 con.execute("delete from raw.imported_metrics where import_id = ?", [import_id])
-                _diagnose(con, path, today, outcome)
+                _diagnose(con, source, today, outcome, spreadsheet=spreadsheet)
                 loaded = con.execute(
                     """
                     insert into raw.imported_metrics (import_id, platform, snapshot_date,
@@ -506,12 +638,15 @@ def import_history(
 
 def _diagnose(
     con: duckdb.DuckDBPyConnection,
-    path: Path,
+    source: Path,
     today: date,
     outcome: ImportOutcome,
+    *,
+    spreadsheet: bool,
 ) -> None:
-    """Number the file's rows into ``history_staged`` and name every rejected one."""
-    numbered = _validated_sql(_source_relation(path, with_lines=True))
+    """Number the rows of ``source`` (what is read of ``outcome.file``) into
+    ``history_staged`` and name every rejected one."""
+    numbered = _validated_sql(_source_relation(source, with_lines=True, spreadsheet=spreadsheet))
     con.execute(
         f"create or replace temp table history_staged as {numbered}",
         {"today": today, "platforms": list(PLATFORMS)},
@@ -523,7 +658,52 @@ def _diagnose(
     outcome.rows_read, outcome.rows_loaded = int(counts[0]), int(counts[1])
     outcome.rows_rejected = outcome.rows_read - outcome.rows_loaded
     if outcome.rows_rejected:
-        outcome.errors = _row_errors(con, str(path), today)
+        if source.suffix.lower() == ".csv":
+            _number_rejected_by_line(con, source)
+        outcome.errors = _row_errors(con, outcome.file, today)
+
+
+def _number_rejected_by_line(con: duckdb.DuckDBPyConnection, source: Path) -> None:
+    """Give each rejected row of ``history_staged`` the line of ``source`` it starts on.
+    DuckDB numbers records (the header's line plus the record's number), but it skips
+    blank lines, and a quoted cell may hold line breaks: each would name the rows below
+    it a line short. One pass of the csv module, up to the last rejected record."""
+    staged = con.execute(
+        "select distinct line from history_staged where error_field is not null order by 1"
+    ).fetchall()
+    wanted = [int(line) - 1 for (line,) in staged]  # record numbers: the header is line 1
+    starts: dict[int, int] = {}
+    with source.open(encoding="utf-8-sig", newline="") as handle:
+        reader = csv.reader(handle)
+        next(reader, None)
+        record, last_line, pending = 0, reader.line_num, iter(wanted)
+        target = next(pending, None)
+        for cells in reader:
+            start, last_line = last_line + 1, reader.line_num
+            if not cells:
+                continue  # a blank line: no record for DuckDB
+            record += 1
+            if record == target:
+                starts[record + 1] = start
+                target = next(pending, None)
+                if target is None:
+                    break
+    moved = pa.table(
+        {"record_line": list(starts), "file_line": list(starts.values())},
+        schema=pa.schema([("record_line", pa.int64()), ("file_line", pa.int64())]),
+    )
+    con.register("history_file_lines", moved)
+    try:
+        con.execute(
+            """
+            update history_staged set line = lines.file_line
+            from history_file_lines as lines
+            where history_staged.line = lines.record_line
+                and history_staged.error_field is not null
+            """
+        )
+    finally:
+        con.unregister("history_file_lines")
 
 
 def _first_line(exc: BaseException) -> str:
@@ -567,7 +747,8 @@ _ERROR_MESSAGES = """
             else '''' || platform || ''' is not a known platform' end
         when 'date' then
             case when date is null then 'is empty'
-            when snapshot_date is null then '''' || date || ''' is not an ISO date (YYYY-MM-DD)'
+            when snapshot_date is null
+                then '''' || date || ''' is not a date (YYYY-MM-DD, or DD.MM.YYYY)'
             else date || ' is after today (' || $today || '): counts cannot come from the future'
             end
         when 'followers' then

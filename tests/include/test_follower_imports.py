@@ -352,7 +352,9 @@ def test_formula_cells_stay_raw_in_the_warehouse_and_are_neutralised_in_rejected
         (6, "followers"),
         (7, "following"),
         (8, "posts"),
-        (9, "followers"),
+        # Its row starts on line 10: the carriage return quoted in line 8's cell breaks
+        # the line, as the csv module and the survey intake count lines.
+        (10, "followers"),
     ]
     assert outcome.quarantine_path is not None
     quarantine = Path(outcome.quarantine_path)
@@ -365,7 +367,7 @@ def test_formula_cells_stay_raw_in_the_warehouse_and_are_neutralised_in_rejected
     assert rejected[7]["following"] == "'\t=1+1"
     assert rejected[8]["posts"] == "'\r=2+2"
     # A plain number is no formula: the rejected value stays readable as a number.
-    assert rejected[9]["followers"] == "-5"
+    assert rejected[10]["followers"] == "-5"
     # report.json is no spreadsheet: it names the value exactly as the file had it.
     report = json.loads((quarantine / "report.json").read_text(encoding="utf-8"))
     assert HYPERLINK in report["errors"][1]["message"]
@@ -465,3 +467,111 @@ def test_a_row_naming_only_an_executive_with_two_accounts_on_its_platform_is_rej
             "name the account_handle",
         )
     ]
+
+
+# --- spreadsheets -------------------------------------------------------------------------
+#
+# History kept in a spreadsheet and saved as CSV: German Excel's "CSV (Trennzeichen-
+# getrennt)" (Windows-1252, ';', days as 30.06.2025, counts as 64.000), Mac Excel's (Mac
+# Roman, lines ended by CR), Excel's "Unicode Text" (UTF-16, tabs).
+GERMAN_EXCEL = [
+    "Konto;account_handle;platform;date;followers;following;posts",
+    "Jörg;JoeKaeser;x;30.06.2025;64.000;250;4.100",
+    "",
+    "Jörg;satyanadella;linkedin;01.07.2025;11.000.000;;",
+    "Jörg;JoeKaeser;x;31.06.2025;64.010;;",
+    "Jörg;JoeKaeser;x;02.07.2025;1,5;;",
+]
+
+
+@pytest.mark.parametrize(
+    ("encoding", "delimiter", "line_end"),
+    [("cp1252", ";", "\r\n"), ("mac_roman", ";", "\r"), ("utf-16", "\t", "\r\n")],
+    ids=["german-excel", "mac-excel", "unicode-text"],
+)
+def test_a_spreadsheet_s_csv_loads_and_its_bad_rows_are_named_by_line(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path, encoding: str, delimiter: str, line_end: str
+) -> None:
+    path = tmp_path / "verlauf.csv"
+    lines = [line.replace(";", delimiter) for line in GERMAN_EXCEL]
+    path.write_bytes((line_end.join(lines) + line_end).encode(encoding))
+
+    outcome = import_history(con, path, ROSTER, tmp_path / "quarantine", today=TODAY)
+
+    assert imported(con) == [
+        ("linkedin", "satyanadella", date(2025, 7, 1), 11_000_000, None, None),
+        ("x", "JoeKaeser", date(2025, 6, 30), 64_000, 250, 4_100),
+    ]
+    assert [(e.file, e.row, e.column) for e in outcome.errors] == [
+        (str(path.resolve()), 5, "date"),
+        (str(path.resolve()), 6, "followers"),
+    ]
+    assert "'31.06.2025' is not a date (YYYY-MM-DD, or DD.MM.YYYY)" in outcome.errors[0].reason
+
+
+def test_a_spreadsheet_s_csv_without_a_required_column_names_the_file(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    path = tmp_path / "verlauf.csv"
+    path.write_bytes("account_handle;platform;followers\r\nJoeKaeser;x;64.000\r\n".encode("cp1252"))
+
+    with pytest.raises(HistoryFileError) as refused:
+        import_history(con, path, ROSTER, tmp_path / "quarantine", today=TODAY)
+
+    assert str(refused.value) == f"{path.resolve()}: header lacks required column(s): date"
+
+
+def test_a_rejected_row_below_blank_lines_is_named_by_its_own_line(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    """DuckDB skips blank lines: numbered by record, a row below one was named a line short."""
+    path = write_csv(
+        tmp_path,
+        "account_handle,platform,date,followers\n\nJoeKaeser,x,2026-01-01,5\n\n\n"
+        "JoeKaeser,x,2026-13-01,5\n",
+    )
+
+    outcome = import_history(con, path, ROSTER, tmp_path / "quarantine", today=TODAY)
+
+    assert [(e.row, e.column) for e in outcome.errors] == [(6, "date")]
+    with (Path(outcome.quarantine_path) / "rejected_rows.csv").open(newline="") as handle:
+        assert [row["line"] for row in csv.DictReader(handle)] == ["6"]
+
+
+@pytest.mark.parametrize("key", ["account_handle", "executive_id"])
+@pytest.mark.parametrize(("column", "count"), [("followers", "64.5"), ("following", "6.4000")])
+def test_a_count_that_is_no_whole_number_is_rejected_not_rounded(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path, key: str, column: str, count: str
+) -> None:
+    """DuckDB casts '64.5' to 65: read so, a decimal would load as another count. A count
+    of 250.0, as pandas writes one in a column with gaps, is 250."""
+    who = "JoeKaeser" if key == "account_handle" else "joe"
+    counts = {"followers": "100", "following": "250.0", column: count}
+    path = write_csv(
+        tmp_path,
+        f"{key},platform,date,followers,following\n"
+        f"{who},x,2026-01-01,{counts['followers']},{counts['following']}\n"
+        f"{who},x,2026-01-02,64000.0,250.0\n",
+    )
+
+    outcome = import_history(con, path, ROSTER, tmp_path / "quarantine", today=TODAY)
+
+    assert [(e.row, e.column) for e in outcome.errors] == [(2, column)]
+    assert imported(con) == [("x", "JoeKaeser", date(2026, 1, 2), 64_000, 250, None)]
+
+
+def test_a_spreadsheet_s_csv_without_a_bad_row_reads_its_grouped_counts_whole(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    """DuckDB's typed reader takes 64.000 for 64: a spreadsheet's CSV is read as text."""
+    path = tmp_path / "verlauf.csv"
+    # pandas' to_csv(sep=";", decimal=",") writes a count of a column with gaps as 250,0.
+    path.write_bytes(
+        b"account_handle;platform;date;followers;following\r\n"
+        b"JoeKaeser;x;30.06.2025;64.000;250,0\r\n"
+    )
+
+    outcome = import_history(con, path, ROSTER, tmp_path / "quarantine", today=TODAY)
+
+    assert (outcome.rows_read, outcome.rows_loaded, outcome.rows_rejected) == (1, 1, 0)
+    assert imported(con) == [("x", "JoeKaeser", date(2025, 6, 30), 64_000, 250, None)]
