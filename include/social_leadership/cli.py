@@ -195,6 +195,13 @@ def bi(check: bool, sql: str | None, single_file: bool, install_extensions: Path
             print(f"error: cannot open the serving data: {exc}", file=sys.stderr)
             return 1
         with con:
+            refused = _not_one_query(con, sql)
+            if refused:
+                print(
+                    f"error: {refused}\n  fix: give one SELECT (or DESCRIBE, SHOW, EXPLAIN)",
+                    file=sys.stderr,
+                )
+                return 2
             try:
                 result = con.execute(sql)
             except duckdb.Error as exc:
@@ -465,6 +472,24 @@ def sandbox(
         )
     except OSError as exc:
         raise _port_taken(exc, port, "choose another with --port (0 picks a free one)") from None
+
+
+def _not_one_query(con: Any, sql: str) -> str | None:
+    """Why ``sql`` is not the one read-only query ``slw bi --sql`` runs (several statements,
+    or one that attaches, writes or copies: the connection is read-only, but ATTACH and COPY
+    reach other files); None when it is one."""
+    import duckdb
+
+    try:
+        statements = con.extract_statements(sql)
+    except duckdb.Error as exc:
+        return str(exc).splitlines()[0]
+    if len(statements) != 1:
+        return f"--sql runs one query; this gives {len(statements)} statements"
+    kind = statements[0].type
+    if kind not in (duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN):
+        return f"--sql runs a read-only query; {kind.name} is none"
+    return None
 
 
 def _missing_database(exc: Exception) -> str | None:

@@ -515,6 +515,15 @@ def test_slw_bi_prints_the_paths_and_checks_what_bi_tools_reflect(
 
     assert main(["bi", "--sql", "select publication_number from marts.publication"]) == 0
     assert capsys.readouterr().out.splitlines() == ["publication_number", "2"]
+    # One read-only query: ATTACH or COPY would reach files beside the published data.
+    elsewhere = tmp_path / "elsewhere.duckdb"
+    for sql, said in (
+        (f"attach '{elsewhere}' as other", "--sql runs a read-only query; ATTACH is none"),
+        ("select 1; select 2", "--sql runs one query; this gives 2 statements"),
+    ):
+        assert main(["bi", "--sql", sql]) == 2
+        assert capsys.readouterr().err.splitlines()[0] == f"error: {said}"
+    assert not elsewhere.exists()
 
     settings.serving_path.unlink()
     assert main(["bi", "--check", "--single-file"]) == 2
