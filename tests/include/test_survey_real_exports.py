@@ -1791,3 +1791,50 @@ def test_a_question_named_as_a_total_is_a_figure(con, landing):
 
     assert _ingest(con, landing)["total.csv"].status == "loaded"
     assert _figures(con) == [("DE", "vertrauen_total", 70.0)]
+
+
+def test_a_pivot_table_s_audience_and_measure_written_once_are_read_below_too(con, landing):
+    _write(
+        landing / "pivot.csv",
+        [
+            "source_id;source_name;wave;scope;audience;measure;question_id;value",
+            "edelman;Edelman;2024;DE;Informed Public;index;q1;70",
+            ";;;;;;q2;60",
+            ";;;FR;General Population;share_pct;q1;50",
+        ],
+    )
+
+    assert _ingest(con, landing)["pivot.csv"].status == "loaded"
+    rows = con.execute(
+        "select scope, question_id, measure, value from raw.survey_results order by all"
+    )
+    assert rows.fetchall() == [
+        ("DE", "q1_informed_public", "index", 70.0),
+        ("DE", "q2_informed_public", "index", 60.0),
+        ("FR", "q1", "share_pct", 50.0),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("header", "rows", "loaded"),
+    [
+        # An optional question text is the question id where empty, never the row above's.
+        (
+            "question_text;source_id;source_name;wave;scope;question_id;value",
+            ["Trust in CEOs;edelman;Edelman;2024;DE;q1;70", ";edelman;Edelman;2024;DE;q2;60"],
+            [("q1", "Trust in CEOs"), ("q2", "q2")],
+        ),
+        # A question named like a total, its optional text empty, is a figure.
+        (
+            "source_id;source_name;wave;scope;question_id;question_text;value",
+            ["edelman;Edelman;2024;DE;Total;;66", "edelman;Edelman;2024;DE;trust sum;;61"],
+            [("Total", "Total"), ("trust sum", "trust sum")],
+        ),
+    ],
+)
+def test_an_optional_label_left_empty_is_no_pivot_layout(con, landing, header, rows, loaded):
+    _write(landing / "figures.csv", [header, *rows])
+
+    assert _ingest(con, landing)["figures.csv"].status == "loaded"
+    texts = con.execute("select question_id, question_text from raw.survey_results order by 1")
+    assert texts.fetchall() == loaded

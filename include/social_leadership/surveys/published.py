@@ -583,10 +583,10 @@ def _without_notes_below(
     return rows, []
 
 
-# The columns that say which figure a row holds, each required: a pivot table writes each
-# such label once, blank in the rows under it that share it. (An optional column, such as
-# an audience or a citation, may be empty on purpose, so it is never filled.)
-LABEL_COLUMNS = ("source_id", "source_name", "wave", "scope", "question_id", "question_text")
+# The optional columns that say what a figure is (beside the required ones: source, wave,
+# scope, question): a pivot table writes each of these labels once too, blank in the rows
+# under it that share it.
+OPTIONAL_LABEL_COLUMNS = ("question_text", "measure", "citation", *QUALIFIER_COLUMNS)
 
 
 # A pivot table's total rows: its grand total (``Gesamtergebnis``, ``Grand Total``) or a
@@ -600,20 +600,28 @@ _TOTAL_LABEL = re.compile(
 
 
 def _pivot_layout(
-    name: str, rows: list[tuple[int, list[str]]], labels: set[int], value: int
+    name: str,
+    rows: list[tuple[int, list[str]]],
+    required: list[int],
+    optional: list[int],
+    value: int,
 ) -> list[tuple[int, list[str]]]:
-    """``rows`` read as a pivot table pasted as values lays them out, each change logged:
+    """``rows`` read as a pivot table pasted as values lays them out, each change logged.
+    ``required``, ``optional``: the positions of the required and optional label columns.
 
-    * a total row (:data:`_TOTAL_LABEL`, the required labels after it empty: no figure's
-      row) is left out;
-    * the leading label cells a pivot table leaves empty (its tabular form without "Repeat
-      all item labels", or merged cells saved as CSV: ``;;Frankreich;Q;65`` under
-      ``Edelman;2019;Deutschland;Q;76``) are taken from the row above. Only a row with a
-      figure whose empty label cells are the first ones (in the file's order) and not all
-      of them is filled, from a row above whose labels are all filled: an empty label
-      after a filled one, or a first row with one, is reported as before.
+    * A total row is left out: a total word (:data:`_TOTAL_LABEL`) in a required label and
+      the required labels after it empty, which no figure's row has.
+    * A row under a row whose required labels are all filled, with a figure and with its
+      first required labels (in the file's order) empty but not all of them, is a row
+      under labels a pivot table wrote once (its tabular form without "Repeat all item
+      labels", or merged cells saved as CSV: ``;;Frankreich;Q;65`` under
+      ``Edelman;2019;Deutschland;Q;76``): its label cells before its first filled one,
+      optional ones included (an audience, a measure), are taken from the row above. An
+      empty required label after a filled one, or with no full row above, is reported as
+      before; an optional label left empty after the first filled one stays empty.
     """
-    in_order = sorted(labels)
+    required = sorted(required)
+    every_label = sorted({*required, *optional})
     kept: list[tuple[int, list[str]]] = []
     filled: list[int] = []
     totals: list[int] = []
@@ -623,16 +631,19 @@ def _pivot_layout(
         def text(index: int, cells: list[str] = cells) -> str:
             return cells[index].strip() if index < len(cells) else ""
 
-        named = [index for index in in_order if text(index)]
-        empty = [index for index in in_order if not text(index)]
+        named = [index for index in required if text(index)]
+        empty = [index for index in required if not text(index)]
         if named and empty and empty[-1] > named[-1] and _TOTAL_LABEL.match(text(named[-1])):
             totals.append(line_no)
             continue
-        leading = empty and empty == in_order[: len(empty)]
+        leading = empty and empty == required[: len(empty)]
         if above is not None and text(value) and named and leading:
-            cells = [*cells, *[""] * (max(empty) + 1 - len(cells))]
-            for index in empty:
-                cells[index] = above[index]
+            first = next(index for index in every_label if text(index))
+            cells = [*cells, *[""] * (first + 1 - len(cells))]
+            for index in every_label:
+                if index >= first:
+                    break
+                cells[index] = above[index] if index < len(above) else ""
             filled.append(line_no)
         elif empty or not text(value):
             kept.append((line_no, cells))
@@ -1181,8 +1192,11 @@ def parse_published_table(
     without_figure: list[tuple[int, str]] = []
     rows, notes = _without_notes_below(table)
     if "value" in positions:
-        labels = {positions[column] for column in LABEL_COLUMNS if column in positions}
-        rows = _pivot_layout(name, rows, labels, positions["value"])
+        required_labels = [positions[c] for c in required if c in positions and c != "value"]
+        optional_labels = [
+            positions[c] for c in OPTIONAL_LABEL_COLUMNS if c in positions and c not in required
+        ]
+        rows = _pivot_layout(name, rows, required_labels, optional_labels, positions["value"])
     # The row each record came from (rows without a figure are skipped).
     record_rows: list[int] = []
     # The rows whose share was written with a percent sign, and those written as a number
