@@ -186,17 +186,23 @@ def detect_encoding(path: Path) -> str:
 # ü 0x9F, ß 0xA7) are Windows-1252's Š, š, Ÿ and §: both decode any such file, so the
 # encoding is the one whose reading has words. The first megabyte decides.
 _ENCODING_SAMPLE_BYTES = 1 << 20
-# What a Western European text holds besides ASCII: Latin-1's letters, quotation marks
-# and apostrophes anywhere, other typographic signs (dashes, the ellipsis, €, §, °, ©, a
-# no-break space) before no letter (both encodings have them all, at other bytes).
+# What a Western European text holds besides ASCII: Latin-1's letters, quotation marks,
+# bullets and trademark signs anywhere, other typographic signs (dashes, the ellipsis,
+# currency, §, °, ‰, a no-break space) before no letter (both encodings have them, at other
+# bytes).
 _LATIN_LETTERS = frozenset(
     chr(code) for code in range(0xC0, 0x100) if chr(code) not in "\u00d7\u00f7"
+) | frozenset("\u0152\u0153")
+_QUOTES = frozenset(
+    "\u2018\u2019\u201a\u201c\u201d\u201e\u00ab\u00bb\u2022\u2122\u00ae\u00a9"
 )
-_QUOTES = frozenset("\u2018\u2019\u201a\u201c\u201d\u201e\u00ab\u00bb")
-_SIGNS = frozenset("\u2013\u2014\u2026\u20ac\u2022\u00b0\u00a7\u00a9\u00ae\u2122\u00a0")
-# Letters of other alphabets Windows-1252 holds (Š š Ž ž Œ œ Ÿ): a word may start with one
-# (Škoda), but inside a word they are Mac Roman's ä, ö, ü (FŸhrung, Kšln).
-_OTHER_LETTERS = frozenset("\u0160\u0161\u017d\u017e\u0152\u0153\u0178")
+_SIGNS = frozenset(
+    "\u2013\u2014\u2026\u20ac\u00a3\u00a5\u00a2\u00b0\u00a7\u2030\u00b1\u00b5\u00a0"
+)
+# Letters of other alphabets Windows-1252 holds (Š š Ž ž Ÿ): a word may start with one
+# (Škoda), but inside a word they are Mac Roman's ä, ö, ü (FŸhrung, Kšln). French Œ and œ
+# are Latin letters (Cœur).
+_OTHER_LETTERS = frozenset("\u0160\u0161\u017d\u017e\u0178")
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
 
 

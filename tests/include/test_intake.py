@@ -58,7 +58,12 @@ ENCODED_TEXTS = [
     ("Frage\rdon\u2019t \u201cwait\u201d\r", "mac_roman"),
     ("Land;Frage\r\nDeutschland;Glaubwürdigkeit der Führungskräfte\r\n", "cp1252"),
     ("Frage\r\n\u201cCEOs lead\u201d \u2013 don\u2019t wait\u2026\r\n", "cp1252"),
+    ("País\rEspaña, años\r", "mac_roman"),
     ("Firma\r\nŠkoda Auto\r\n", "cp1252"),
+    ("Name\r\nMarc Lœwenthal, Anne Cœurdacier\r\n", "cp1252"),
+    ("Preis\r\n¥1000, 5‰\r\n", "cp1252"),
+    ("Marke\r\nWindows\u2122Server\r\n", "cp1252"),
+    ("Frage\r\n\u2022Vertrauen;\u2022Führung\r\n", "cp1252"),
     ("Preis\r\n5 €\r\n", "cp1252"),
     ("question\r\nConfiance dans les médias, cœur, España, Bjørn\r\n", "cp1252"),
 ]
