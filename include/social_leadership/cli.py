@@ -341,16 +341,28 @@ def dags() -> None:
     """
 
 
+# How a DAG file names its DAG: dag_id="..." (DAG(...) or @dag(...)), DAG("..."), or the
+# name of the function @dag decorates when it gives no dag_id.
+_NAMED_DAG = re.compile(r"""dag_id\s*=\s*["']([^"']+)["']|\bDAG\(\s*["']([^"']+)["']""")
+_DECORATED_DAG = re.compile(r"@dag\b(\((?:[^()]|\([^()]*\))*\))?\s*def\s+(\w+)")
+
+
+def _dag_ids(text: str) -> set[str]:
+    """The DAG ids a DAG file's text defines."""
+    found = {named or called for named, called in _NAMED_DAG.findall(text)}
+    found |= {name for args, name in _DECORATED_DAG.findall(text) if "dag_id" not in args}
+    return found
+
+
 def _dag_id(ctx: click.Context, param: click.Parameter, dag_id: str) -> str:
     """``dag_id`` if a file of the DAGs folder names it; else a usage error at once, before
     Airflow starts (its start-up logs would hide the one line that matters)."""
     from social_leadership.local_airflow import DAGS_FOLDER
 
     texts = [path.read_text(encoding="utf-8") for path in sorted(DAGS_FOLDER.glob("*.py"))]
-    named = re.compile(rf"""(["']){re.escape(dag_id)}\1|\bdef {re.escape(dag_id)}\(""")
-    if any(named.search(text) for text in texts):
+    defined = sorted({dag for text in texts for dag in _dag_ids(text)})
+    if dag_id in defined:
         return dag_id
-    defined = sorted({m for text in texts for m in re.findall(r"dag_id=[\"']([^\"']+)", text)})
     raise click.BadParameter(
         f"unknown DAG id {dag_id!r}; the DAGs folder defines: {', '.join(defined)}", ctx, param
     )

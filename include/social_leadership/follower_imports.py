@@ -15,13 +15,14 @@ required) or Parquet, one row per account and day::
   case-insensitively (and, as in the roster, with or without a leading ``@`` on X,
   Mastodon and Bluesky); it is stored in the roster's spelling. Any other handle, valid or
   not, is a bad row: history is kept only for accounts the warehouse tracks.
-- ``date`` (or ``snapshot_date``): ISO date (or ``DD.MM.YYYY``, as a German spreadsheet
-  shows it), not after today (UTC).
-- ``followers``: required whole number >= 0 (thousands separators allowed: ``64.000``,
-  ``64,000``); ``following``, ``posts``: optional.
+- ``date`` (or ``snapshot_date``): ISO date, not after today (UTC).
+- ``followers``: required whole number >= 0; ``following``, ``posts``: optional.
 
 A CSV saved by a spreadsheet is read as the roster is: UTF-8, UTF-16, Windows-1252 or Mac
-Roman, cells separated by ``,``, ``;`` or tab.
+Roman, cells separated by ``,``, ``;`` or tab. Such a file (any but UTF-8 with ``,``) is
+read as text, where a day may also be ``DD.MM.YYYY`` and a count grouped by thousands
+(``64.000``, ``64,000``) or end in a zero fraction (``250,0``); a UTF-8 file with ``,`` is
+read as a program writes one (``64.000`` is the number 64).
 
 Each import gets a row in ``raw.history_imports`` (file, rows read, loaded, rejected,
 loaded_at, whether the file is synthetic) and its rows land in ``raw.imported_metrics``
@@ -124,9 +125,15 @@ def _column_map(names: Iterable[str]) -> dict[str, str]:
 TYPED_COLUMNS = {"date": "DATE", "followers": "DOUBLE", "following": "DOUBLE", "posts": "DOUBLE"}
 
 
+def _is_whole(number: str) -> str:
+    """SQL: whether the DOUBLE ``number`` is a whole number a BIGINT holds (not NaN, not
+    infinite, which DuckDB's reader takes for numbers too)."""
+    return f"(isfinite({number}) and {number} = trunc({number}) and abs({number}) < 9e18)"
+
+
 def _whole(number: str) -> str:
     """SQL: the DOUBLE ``number`` as a BIGINT when it is a whole number, else null."""
-    return f"case when {number} = trunc({number}) then try_cast({number} as bigint) end"
+    return f"case when {_is_whole(number)} then cast({number} as bigint) end"
 
 
 @contextmanager
@@ -179,7 +186,11 @@ def _as_date(value: str, reading: str) -> str:
     day: 30.06.2025, day first as the dots say); null for anything else."""
     if reading != SPREADSHEET:
         return f"try_cast({value} as date)"
-    german = f"try_strptime(trim({value}), '%d.%m.%Y')"
+    # Four-digit years only: strptime reads 01.07.25 as the year 25.
+    german = (
+        f"case when regexp_full_match(trim({value}), '[0-9]{{1,2}}\\.[0-9]{{1,2}}\\.[0-9]{{4}}') "
+        f"then try_strptime(trim({value}), '%d.%m.%Y') end"
+    )
     return f"coalesce(try_cast({value} as date), cast({german} as date))"
 
 
@@ -418,10 +429,9 @@ def _bulk_insert(
             quote = '"', escape = '"', ignore_errors = true, types = {{{types}}})
         where {column("platform")} is not null and {column("account_handle")} is not null
             and {column("date")} is not null
-            and {column("followers")} = trunc({column("followers")})
-            and ({column("following")} is null
-                or {column("following")} = trunc({column("following")}))
-            and ({column("posts")} is null or {column("posts")} = trunc({column("posts")}))
+            and {_is_whole(column("followers"))}
+            and ({column("following")} is null or {_is_whole(column("following"))})
+            and ({column("posts")} is null or {_is_whole(column("posts"))})
         """,
         {"import_id": import_id},
     ).fetchone()

@@ -193,12 +193,8 @@ _ENCODING_SAMPLE_BYTES = 1 << 20
 _LATIN_LETTERS = frozenset(
     chr(code) for code in range(0xC0, 0x100) if chr(code) not in "\u00d7\u00f7"
 ) | frozenset("\u0152\u0153")
-_QUOTES = frozenset(
-    "\u2018\u2019\u201a\u201c\u201d\u201e\u00ab\u00bb\u2022\u2122\u00ae\u00a9"
-)
-_SIGNS = frozenset(
-    "\u2013\u2014\u2026\u20ac\u00a3\u00a5\u00a2\u00b0\u00a7\u2030\u00b1\u00b5\u00a0"
-)
+_QUOTES = frozenset("\u2018\u2019\u201a\u201c\u201d\u201e\u00ab\u00bb\u2022\u2122\u00ae\u00a9")
+_SIGNS = frozenset("\u2013\u2014\u2026\u20ac\u00a3\u00a5\u00a2\u00b0\u00a7\u2030\u00b1\u00b5\u00a0")
 # Letters of other alphabets Windows-1252 holds (Š š Ž ž Ÿ): a word may start with one
 # (Škoda), but inside a word they are Mac Roman's ä, ö, ü (FŸhrung, Kšln). French Œ and œ
 # are Latin letters (Cœur).

@@ -317,14 +317,16 @@ def test_a_bad_setting_checked_by_its_form_reads_as_a_sentence(
     assert error.startswith(f"error: {variable}={value!r} is not allowed: it must be {allowed}")
 
 
+# none_failed: a word the DAG files hold (a trigger rule), but no DAG id.
+@pytest.mark.parametrize("dag_id", ["no_such_dag", "none_failed"])
 @pytest.mark.parametrize("command", [["test"], ["list-runs"]])
-def test_an_unknown_dag_id_is_a_usage_error_before_airflow_starts(capsys, command):
+def test_an_unknown_dag_id_is_a_usage_error_before_airflow_starts(capsys, command, dag_id):
     with pytest.raises(SystemExit) as exited:
-        main(["dags", *command, "no_such_dag"])
+        main(["dags", *command, dag_id])
 
     assert exited.value.code == 2
     error, see = _short(capsys.readouterr().err)
-    assert "unknown DAG id 'no_such_dag'; the DAGs folder defines: platform_metrics, " in error
+    assert f"unknown DAG id {dag_id!r}; the DAGs folder defines: platform_metrics, " in error
     assert "survey_ingest, warehouse_build, weekly_report" in error
     assert see == f"  see: slw dags {command[0]} --help"
 
@@ -481,3 +483,22 @@ def test_readme_and_docs_examples_use_only_installed_tools():
                 assert program in installed or program in SHELL_WORDS, (page.name, command)
                 checked += 1
     assert checked > 10
+
+
+def test_a_dag_file_names_its_dag_by_dag_id_by_dag_or_by_its_function():
+    from social_leadership.cli import _dag_ids
+
+    text = """
+@dag(schedule="@daily", default_args=dict(retries=1))
+def decorated():
+    pass
+
+@dag(dag_id="named_in_decorator", schedule=None)
+def not_its_id():
+    pass
+
+classic = DAG("classic")
+with DAG(dag_id="by_keyword", trigger_rule="none_failed") as keyword:
+    pass
+"""
+    assert _dag_ids(text) == {"decorated", "named_in_decorator", "classic", "by_keyword"}

@@ -575,3 +575,43 @@ def test_a_spreadsheet_s_csv_without_a_bad_row_reads_its_grouped_counts_whole(
 
     assert (outcome.rows_read, outcome.rows_loaded, outcome.rows_rejected) == (1, 1, 0)
     assert imported(con) == [("x", "JoeKaeser", date(2025, 6, 30), 64_000, 250, None)]
+
+
+@pytest.mark.parametrize(
+    ("followers", "following", "column"),
+    [
+        ("nan", "250", "followers"),
+        ("99999999999999999999", "250", "followers"),
+        ("100", "inf", "following"),
+        ("100", "nan", "following"),
+    ],
+)
+def test_a_count_duckdb_reads_as_a_number_but_no_count_is_its_row_s_error(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path, followers: str, following: str, column: str
+) -> None:
+    path = write_csv(
+        tmp_path,
+        "account_handle,platform,date,followers,following\n"
+        f"JoeKaeser,x,2026-01-01,{followers},{following}\nJoeKaeser,x,2026-01-02,5,6\n",
+    )
+
+    outcome = import_history(con, path, ROSTER, tmp_path / "quarantine", today=TODAY)
+
+    assert [(e.row, e.column) for e in outcome.errors] == [(2, column)]
+    assert imported(con) == [("x", "JoeKaeser", date(2026, 1, 2), 5, 6, None)]
+
+
+def test_a_spreadsheet_s_day_needs_its_four_digit_year(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    """strptime reads 01.07.25 as the year 25."""
+    path = tmp_path / "verlauf.csv"
+    path.write_bytes(
+        b"account_handle;platform;date;followers\r\n"
+        b"JoeKaeser;x;01.07.25;5\r\nJoeKaeser;x;1.7.2025;6\r\n"
+    )
+
+    outcome = import_history(con, path, ROSTER, tmp_path / "quarantine", today=TODAY)
+
+    assert [(e.row, e.column) for e in outcome.errors] == [(2, "date")]
+    assert imported(con) == [("x", "JoeKaeser", date(2025, 7, 1), 6, None, None)]

@@ -827,7 +827,13 @@ def test_files_that_are_no_survey_data_are_left_alone(con, landing, name):
 
 
 @pytest.mark.parametrize(
-    "text", ["kept", "\n\nSteps:\tcopy the export\n\tthen wait", "Land\tAnteil\nDE\t76\n"]
+    "text",
+    [
+        "kept",
+        "\n\nSteps:\tcopy the export\n\tthen wait",
+        "Land\tAnteil\nDE\t76\n",
+        "\t\tPROJECT NOTES\nThis folder holds the exports.\n",
+    ],
 )
 def test_a_text_file_whose_first_line_is_no_table_is_left_alone(con, landing, text):
     """A ``.txt`` is data only when its first line holding anything has two tabs or more."""

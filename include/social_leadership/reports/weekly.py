@@ -130,10 +130,14 @@ def mail_report(
     except Exception as exc:
         # The kind only: an SMTP error's text can quote the server's reply to a login. The
         # server is named (no secret in a host and port) to say where to look.
-        server = connection.host + (f":{connection.port}" if connection.port else "")
+        server = "the SMTP server " + (
+            connection.host + (f":{connection.port}" if connection.port else "")
+            if connection.host
+            else "the connection leaves unnamed"
+        )
         raise ReportError(
             f"the weekly report {report.week.label} was not mailed: {type(exc).__name__} "
-            f"from the SMTP server {server} (connection {SMTP_CONN_ID})"
+            f"from {server} (connection {SMTP_CONN_ID})"
         ) from None
     record.parent.mkdir(parents=True, exist_ok=True)
     record.write_text(

@@ -43,7 +43,8 @@ GZIP_KIND = "gzip-compressed CSV"
 TAB_KIND = "tab-separated text"
 # Excel's "Text (Tab delimited)" and "Unicode Text" (UTF-16) are named ``.txt``, as notes
 # and READMEs are: such a file is data when its first line holding anything has two tabs
-# or more (a table of three columns at least); the first kilobytes tell.
+# or more (a table of three columns at least) and two cells holding something (a text
+# indented by tabs has one); the first kilobytes tell.
 _SNIFF_BYTES = 1 << 16
 _TABS_IN_A_TABLE = 2
 # A block must hold a whole row: the staged path, which has no speed to keep, reads large
@@ -71,7 +72,9 @@ def is_tab_separated(path: Path) -> bool:
     else:
         text = head.decode("latin-1")
     first = next((line for line in text.splitlines() if line.strip()), "")
-    return first.count("\t") >= _TABS_IN_A_TABLE
+    cells = first.split("\t")
+    # Tabs between cells, not a text indented by them.
+    return len(cells) > _TABS_IN_A_TABLE and sum(bool(cell.strip()) for cell in cells) > 1
 
 
 def open_text(path: Path, encoding: str) -> IO[str]:
