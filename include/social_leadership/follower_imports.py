@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import re
 import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -136,25 +137,32 @@ def _whole(number: str) -> str:
     return f"case when {_is_whole(number)} then cast({number} as bigint) end"
 
 
+# Excel's first line naming the delimiter of the lines below it: sep=;
+_SEPARATOR_LINE = re.compile(r"sep=([^\r\n])\r?\n?")
+
+
 @contextmanager
-def _readable_csv(path: Path) -> Iterator[Path]:
+def _readable_csv(path: Path) -> Iterator[tuple[Path, int]]:
     """``path`` when DuckDB's reader takes it as it is (not CSV, or UTF-8 CSV separated by
     ``,``), else a UTF-8, ``,``-separated copy of it: a spreadsheet's CSV (German Excel's
     Windows-1252 and ``;``, Mac Roman, UTF-16 "Unicode Text" with tabs: the encodings and
-    delimiters the roster takes, :func:`~social_leadership.intake.detect_encoding`) is
-    rewritten record by record, each on the line it was on, so reports name its lines."""
+    delimiters the roster takes, :func:`~social_leadership.intake.detect_encoding`; Excel's
+    ``sep=;`` line) is rewritten record by record, each on the line it was on, so reports
+    name its lines. With it, the lines left out above the header (1 for a ``sep=`` line)."""
     if path.suffix.lower() != ".csv":
-        yield path
+        yield path, 0
         return
     try:
         encoding = detect_encoding(path)
         with path.open(encoding=encoding, newline="") as handle:
-            delimiter = detect_delimiter(handle.readline())
+            first = handle.readline()
     except (OSError, UnicodeDecodeError):
-        yield path  # the reader says what is wrong with it
+        yield path, 0  # the reader says what is wrong with it
         return
-    if encoding in ("utf-8", "utf-8-sig") and delimiter == ",":
-        yield path
+    separator = _SEPARATOR_LINE.fullmatch(first)
+    delimiter = separator[1] if separator else detect_delimiter(first)
+    if encoding in ("utf-8", "utf-8-sig") and delimiter == "," and not separator:
+        yield path, 0
         return
     with tempfile.TemporaryDirectory(prefix="slw-history-") as folder:
         copy = Path(folder) / path.name
@@ -162,9 +170,11 @@ def _readable_csv(path: Path) -> Iterator[Path]:
             path.open(encoding=encoding, newline="") as source,
             copy.open("w", encoding="utf-8", newline="") as target,
         ):
+            if separator:
+                source.readline()
             writer = csv.writer(target, lineterminator="\n")
             writer.writerows(csv.reader(source, delimiter=delimiter))
-        yield copy
+        yield copy, 1 if separator else 0
 
 
 # A whole number written with a thousands separator, as spreadsheets show counts: 64.000
@@ -520,10 +530,17 @@ def import_history(
     row-level problems are reported, quarantined and skipped.
     """
     path = Path(path).resolve()
-    with _readable_csv(path) as source:
+    with _readable_csv(path) as (source, lines_above):
         try:
             return _import(
-                con, path, source, roster, quarantine_dir, today, loaded_at, is_synthetic
+                con,
+                path,
+                (source, lines_above),
+                roster,
+                quarantine_dir,
+                today,
+                loaded_at,
+                is_synthetic,
             )
         except HistoryFileError as exc:
             if exc.path == path:
@@ -534,7 +551,7 @@ def import_history(
 def _import(
     con: duckdb.DuckDBPyConnection,
     path: Path,
-    source: Path,
+    readable: tuple[Path, int],
     roster: Roster,
     quarantine_dir: Path,
     today: date | None,
@@ -546,6 +563,7 @@ def _import(
     A spreadsheet's CSV (``source`` is not ``path``) is read as text only: its counts and
     days as a spreadsheet writes them (``64.000``, ``30.06.2025``) are no numbers and dates
     to DuckDB's typed reader, which would read ``64.000`` as 64."""
+    source = readable[0]
     spreadsheet = source != path
     today = today or datetime.now(UTC).date()
     loaded_at = loaded_at or datetime.now(UTC)
@@ -584,7 +602,7 @@ def _import(
                 # the rows it finds valid (the fast pass skipped unparsable lines unseen);
                 # a spreadsheet's CSV is read by it alone.
                 con.execute("delete from raw.imported_metrics where import_id = ?", [import_id])
-                _diagnose(con, source, today, outcome, spreadsheet=spreadsheet)
+                _diagnose(con, readable, today, outcome, spreadsheet=spreadsheet)
                 loaded = con.execute(
                     """
                     insert into raw.imported_metrics (import_id, platform, snapshot_date,
@@ -648,14 +666,16 @@ def _import(
 
 def _diagnose(
     con: duckdb.DuckDBPyConnection,
-    source: Path,
+    readable: tuple[Path, int],
     today: date,
     outcome: ImportOutcome,
     *,
     spreadsheet: bool,
 ) -> None:
-    """Number the rows of ``source`` (what is read of ``outcome.file``) into
-    ``history_staged`` and name every rejected one."""
+    """Number the rows of the file read (:func:`_readable_csv`: what is read of
+    ``outcome.file``, and the lines left out above its header) into ``history_staged`` and
+    name every rejected one."""
+    source, lines_above = readable
     numbered = _validated_sql(_source_relation(source, with_lines=True, spreadsheet=spreadsheet))
     con.execute(
         f"create or replace temp table history_staged as {numbered}",
@@ -669,12 +689,15 @@ def _diagnose(
     outcome.rows_rejected = outcome.rows_read - outcome.rows_loaded
     if outcome.rows_rejected:
         if source.suffix.lower() == ".csv":
-            _number_rejected_by_line(con, source)
+            _number_rejected_by_line(con, source, lines_above)
         outcome.errors = _row_errors(con, outcome.file, today)
 
 
-def _number_rejected_by_line(con: duckdb.DuckDBPyConnection, source: Path) -> None:
-    """Give each rejected row of ``history_staged`` the line of ``source`` it starts on.
+def _number_rejected_by_line(
+    con: duckdb.DuckDBPyConnection, source: Path, lines_above: int
+) -> None:
+    """Give each rejected row of ``history_staged`` the line of ``source`` it starts on
+    (plus ``lines_above``, the lines of the user's file left out above the header).
     DuckDB numbers records (the header's line plus the record's number), but it skips
     blank lines, and a quoted cell may hold line breaks: each would name the rows below
     it a line short. One pass of the csv module, up to the last rejected record."""
@@ -694,7 +717,7 @@ def _number_rejected_by_line(con: duckdb.DuckDBPyConnection, source: Path) -> No
                 continue  # a blank line: no record for DuckDB
             record += 1
             if record == target:
-                starts[record + 1] = start
+                starts[record + 1] = start + lines_above
                 target = next(pending, None)
                 if target is None:
                     break

@@ -615,3 +615,18 @@ def test_a_spreadsheet_s_day_needs_its_four_digit_year(
 
     assert [(e.row, e.column) for e in outcome.errors] == [(2, "date")]
     assert imported(con) == [("x", "JoeKaeser", date(2025, 7, 1), 6, None, None)]
+
+
+def test_excel_s_separator_line_gives_the_delimiter_and_lines_keep_their_numbers(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    path = tmp_path / "verlauf.csv"
+    path.write_bytes(
+        b"sep=;\r\naccount_handle;platform;date;followers\r\n"
+        b"JoeKaeser;x;2026-01-01;5\r\nJoeKaeser;x;2026-13-01;6\r\n"
+    )
+
+    outcome = import_history(con, path, ROSTER, tmp_path / "quarantine", today=TODAY)
+
+    assert [(e.row, e.column) for e in outcome.errors] == [(4, "date")]
+    assert imported(con) == [("x", "JoeKaeser", date(2026, 1, 1), 5, None, None)]
