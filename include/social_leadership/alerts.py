@@ -231,28 +231,10 @@ def _run_record(dag_id: str, run_id: str, task_ids: Sequence[str]) -> tuple[dict
     return states, facts
 
 
-def airflow_connection(conn_id: str) -> Any | None:
-    """The Airflow connection ``conn_id``, or None when it is not defined; raises
-    :class:`~social_leadership.orchestration.UnreadableConnectionError` when its
-    environment variable is set but unreadable."""
-    from airflow.sdk import BaseHook
-    from airflow.sdk.exceptions import AirflowNotFoundException
-
-    from social_leadership.orchestration import unreadable_connection
-
-    unreadable = unreadable_connection(conn_id)
-    if unreadable is not None:
-        raise unreadable
-    try:
-        return BaseHook.get_connection(conn_id)
-    except AirflowNotFoundException:
-        return None
-
-
 def _channel(conn_id: str) -> Any | None:
     """An alert channel's connection; one whose variable is unreadable is logged as an
     error and not used, so the other channel still gets the alert."""
-    from social_leadership.orchestration import UnreadableConnectionError
+    from social_leadership.orchestration import UnreadableConnectionError, airflow_connection
 
     try:
         return airflow_connection(conn_id)

@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import csv
 import logging
-import re
 import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -57,11 +56,13 @@ import pyarrow.parquet as pq
 
 from social_leadership.domain import PLATFORMS
 from social_leadership.intake import (
+    SEPARATOR_LINE,
     QuarantineFolder,
     RowIssue,
     detect_delimiter,
     detect_encoding,
     move_file,
+    record_start_lines,
     stamped_name,
 )
 from social_leadership.roster import Roster, normalize_handle
@@ -137,10 +138,6 @@ def _whole(number: str) -> str:
     return f"case when {_is_whole(number)} then cast({number} as bigint) end"
 
 
-# Excel's first line naming the delimiter of the lines below it: sep=;
-_SEPARATOR_LINE = re.compile(r"sep=([^\r\n])\r?\n?")
-
-
 @contextmanager
 def _readable_csv(path: Path) -> Iterator[tuple[Path, int]]:
     """``path`` when DuckDB's reader takes it as it is (not CSV, or UTF-8 CSV separated by
@@ -159,7 +156,7 @@ def _readable_csv(path: Path) -> Iterator[tuple[Path, int]]:
     except (OSError, UnicodeDecodeError):
         yield path, 0  # the reader says what is wrong with it
         return
-    separator = _SEPARATOR_LINE.fullmatch(first)
+    separator = SEPARATOR_LINE.fullmatch(first)
     delimiter = separator[1] if separator else detect_delimiter(first)
     if encoding in ("utf-8", "utf-8-sig") and delimiter == "," and not separator:
         yield path, 0
@@ -700,27 +697,15 @@ def _number_rejected_by_line(
     (plus ``lines_above``, the lines of the user's file left out above the header).
     DuckDB numbers records (the header's line plus the record's number), but it skips
     blank lines, and a quoted cell may hold line breaks: each would name the rows below
-    it a line short. One pass of the csv module, up to the last rejected record."""
+    it a line short (:func:`~social_leadership.intake.record_start_lines`, up to the last
+    rejected record)."""
     staged = con.execute(
-        "select distinct line from history_staged where error_field is not null order by 1"
+        "select distinct line from history_staged where error_field is not null"
     ).fetchall()
-    wanted = [int(line) - 1 for (line,) in staged]  # record numbers: the header is line 1
-    starts: dict[int, int] = {}
+    # Record numbers: the header is line 1 (the line DuckDB numbers from).
     with source.open(encoding="utf-8-sig", newline="") as handle:
-        reader = csv.reader(handle)
-        next(reader, None)
-        record, last_line, pending = 0, reader.line_num, iter(wanted)
-        target = next(pending, None)
-        for cells in reader:
-            start, last_line = last_line + 1, reader.line_num
-            if not cells:
-                continue  # a blank line: no record for DuckDB
-            record += 1
-            if record == target:
-                starts[record + 1] = start + lines_above
-                target = next(pending, None)
-                if target is None:
-                    break
+        found = record_start_lines(handle, 1, ",", [int(line) - 1 for (line,) in staged])
+    starts = {record + 1: start + lines_above for record, start in found.items()}
     moved = pa.table(
         {"record_line": list(starts), "file_line": list(starts.values())},
         schema=pa.schema([("record_line", pa.int64()), ("file_line", pa.int64())]),

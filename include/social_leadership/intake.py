@@ -16,15 +16,17 @@ Mac Roman, as Mac Excel writes) and the delimiter (:func:`detect_delimiter`: ``,
 from __future__ import annotations
 
 import codecs
+import csv
 import errno
 import gzip
 import hashlib
+import itertools
 import json
 import os
 import re
 import shutil
 import stat
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -205,7 +207,7 @@ _NON_ASCII = re.compile(r"[^\x00-\x7f]")
 def _reads_as_mac_roman(sample: bytes, windows: str) -> bool:
     """Whether more of ``sample``'s non-ASCII characters read as a Western European text's
     in Mac Roman than in ``windows`` (cp1252 or latin-1): a tie is Windows'."""
-    if not _NON_ASCII.search(sample.decode("latin-1")):
+    if sample.isascii():
         return False
     as_windows = sample.decode(windows, errors="replace")
     return _plausible(sample.decode("mac_roman")) > _plausible(as_windows)
@@ -245,6 +247,42 @@ def _decodes(handle: IO[bytes], encoding: str, *, text_only: bool = False) -> bo
     except UnicodeDecodeError:
         return False
     return True
+
+
+def record_start_lines(
+    text: Iterable[str], header_lines: int, delimiter: str, records: Collection[int]
+) -> dict[int, int]:
+    """The line each of the data ``records`` of the delimited ``text`` starts on (record 1
+    is the first below the ``header_lines`` lines above the data), counted as DuckDB and
+    pyarrow count records: a blank line is none, and a record goes on over the line breaks
+    inside its quoted cells. Reads up to the last record asked for; a record the csv module
+    cannot read (a cell over its field size limit) ends the count, and the records after
+    it are left out."""
+    wanted = set(records)
+    last = max(wanted, default=0)
+    found: dict[int, int] = {}
+    lines = iter(text)
+    for _ in itertools.islice(lines, header_lines):
+        pass
+    reader = csv.reader(lines, delimiter=delimiter, quotechar='"', doublequote=True)
+    record, read = 0, 0
+    try:
+        for cells in reader:
+            start, read = header_lines + read + 1, reader.line_num
+            if not cells:
+                continue
+            record += 1
+            if record in wanted:
+                found[record] = start
+            if record >= last:
+                break
+    except csv.Error:
+        pass
+    return found
+
+
+# Excel's first line naming the delimiter of the lines below it: sep=;
+SEPARATOR_LINE = re.compile(r"sep=([^\r\n])\r?\n?")
 
 
 def detect_delimiter(header_line: str) -> str:

@@ -89,8 +89,11 @@ __all__ = [
     "SERVING_MARTS",
     "START_DATE",
     "WAREHOUSE_POOL",
+    "UnreadableConnectionError",
+    "airflow_connection",
     "platform_endpoint",
     "platform_load_pool",
+    "unreadable_connection",
 ]
 
 
@@ -125,6 +128,22 @@ def unreadable_connection(conn_id: str) -> UnreadableConnectionError | None:
     )
 
 
+def airflow_connection(conn_id: str) -> Any | None:
+    """The Airflow connection ``conn_id``, or None when it is not defined; raises
+    :class:`UnreadableConnectionError` when its environment variable is set but
+    unreadable (:func:`unreadable_connection`)."""
+    from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    unreadable = unreadable_connection(conn_id)
+    if unreadable is not None:
+        raise unreadable
+    try:
+        return BaseHook.get_connection(conn_id)
+    except AirflowNotFoundException:
+        return None
+
+
 def platform_endpoint(platform: str) -> PlatformEndpoint:
     """Base URL and credential from the Airflow connection ``slw_<platform>``.
 
@@ -141,20 +160,17 @@ def platform_endpoint(platform: str) -> PlatformEndpoint:
     The password is registered with Airflow's secrets masker in every form it travels in
     (Airflow masks only the literal value), so no task log shows it percent-encoded.
     """
-    from airflow.sdk import BaseHook
-    from airflow.sdk.exceptions import AirflowNotFoundException
     from airflow.sdk.log import mask_secret
 
     from social_leadership.platforms.base import PlatformError
     from social_leadership.platforms.redaction import travelling_forms
     from social_leadership.platforms.registry import connector_class
 
-    unreadable = unreadable_connection(f"slw_{platform}")
-    if unreadable is not None:
-        raise PlatformError(str(unreadable))
     try:
-        connection = BaseHook.get_connection(f"slw_{platform}")
-    except AirflowNotFoundException:
+        connection = airflow_connection(f"slw_{platform}")
+    except UnreadableConnectionError as exc:
+        raise PlatformError(str(exc)) from None
+    if connection is None:
         return PlatformEndpoint(None, None)
     password = connection.password or None
     if password:

@@ -102,8 +102,8 @@ def mail_report(
     if not recipients:
         return (), "SLW_REPORT_EMAILS is not set"
     # Airflow is imported only to mail: writing the report needs none of it.
-    from social_leadership.alerts import SMTP_CONN_ID, airflow_connection
-    from social_leadership.orchestration import UnreadableConnectionError
+    from social_leadership.alerts import SMTP_CONN_ID
+    from social_leadership.orchestration import UnreadableConnectionError, airflow_connection
 
     try:
         connection = airflow_connection(SMTP_CONN_ID)

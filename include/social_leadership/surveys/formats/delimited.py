@@ -18,7 +18,6 @@ import csv
 import dataclasses
 import gzip
 import io
-import itertools
 import re
 import zlib
 from collections.abc import Callable, Collection, Iterator
@@ -30,10 +29,12 @@ from typing import IO, Any
 import pyarrow as pa
 
 from social_leadership.intake import (
+    SEPARATOR_LINE,
     RowIssue,
     detect_delimiter,
     detect_encoding,
     open_binary,
+    record_start_lines,
 )
 from social_leadership.surveys import common
 from social_leadership.surveys.limits import IntakeLimits, limits_in_force
@@ -140,8 +141,6 @@ class _LastLine:
 
 # The first lines a table's header is looked for in, below title lines (as in a sheet).
 HEADER_SEARCH_LINES = 50
-# Excel's first line naming the delimiter of the lines below it: sep=;
-_SEPARATOR_LINE = re.compile(r"sep=([^\r\n])\r?\n?")
 
 
 def read_csv_header(
@@ -185,7 +184,7 @@ def _find_header(
         for number, line in enumerate(text, start=1):
             if not line or line.isspace():
                 continue
-            hint = _SEPARATOR_LINE.fullmatch(line) if first is None and declared is None else None
+            hint = SEPARATOR_LINE.fullmatch(line) if first is None and declared is None else None
             if hint:
                 declared = hint[1]
                 continue
@@ -376,29 +375,9 @@ def record_lines(path: Path, opened: OpenedColumns, records: Collection[int]) ->
     header), counted as pyarrow counts records: a blank line is none, and a record goes on
     over the line breaks inside its quoted cells. Reads the file up to the last record
     asked for; a record the csv module cannot read (a cell over the cell limit) ends the
-    count, and the records after it are left out."""
-    wanted = set(records)
-    last = max(wanted, default=0)
-    found: dict[int, int] = {}
+    count, and the records after it are left out (``intake.record_start_lines``)."""
     with open_text(path, opened.encoding) as text, _csv_cell_limit():
-        lines = iter(text)
-        for _ in itertools.islice(lines, opened.header_line):
-            pass
-        reader = csv.reader(lines, delimiter=opened.delimiter, quotechar='"', doublequote=True)
-        record, read = 0, 0
-        try:
-            for cells in reader:
-                start, read = opened.header_line + read + 1, reader.line_num
-                if not cells:
-                    continue
-                record += 1
-                if record in wanted:
-                    found[record] = start
-                if record >= last:
-                    break
-        except csv.Error:
-            pass
-    return found
+        return record_start_lines(text, opened.header_line, opened.delimiter, records)
 
 
 def as_lines(path: Path, opened: OpenedColumns) -> Callable[[list[RowIssue]], list[RowIssue]]:
