@@ -14,6 +14,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +52,30 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def clear_of_midnight(
+    seconds: float,
+    *,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    sleep: Callable[[float], None] = time.sleep,
+) -> float:
+    """Wait, when the UTC day ends within ``seconds``, until the next day has begun; return
+    the seconds waited.
+
+    A platform run labels its counts with its logical date only while that date is today
+    (UTC): a run started just before midnight and extracting just after is a backfill, and
+    loads nothing. A test whose runs must load today's counts calls this first, with the
+    seconds those runs may take, rather than fail when a suite crosses midnight.
+    """
+    moment = now().astimezone(UTC)
+    midnight = datetime.combine(moment.date() + timedelta(days=1), datetime.min.time(), UTC)
+    left = (midnight - moment).total_seconds()
+    if left >= seconds:
+        return 0.0
+    print(f"waiting {left:.0f}s for the UTC day to change before a same-day run", flush=True)
+    sleep(left + 1)
+    return left + 1
 
 
 class Mailbox:

@@ -461,3 +461,26 @@ def test_the_shared_parse_file_exists_empty_before_its_background_parse_ends(
     assert seed.stat().st_size == 0
     assert " parse " in started[0][-1]
     assert started[0][-1].endswith(f"{seed}")
+
+
+@pytest.mark.parametrize(
+    ("moment", "needed", "waited"),
+    [
+        ("2026-12-04T23:58:00+00:00", 300, 121.0),  # two minutes left: wait past midnight
+        ("2026-12-05T01:58:00+01:00", 300, 0.0),  # 00:58 UTC: the offset is not the day
+        ("2026-12-04T23:50:00+00:00", 300, 0.0),  # ten minutes left, five needed
+        ("2026-12-04T23:59:59.500000+00:00", 1, 1.5),
+    ],
+)
+def test_a_same_day_run_waits_out_a_coming_midnight_only_when_it_would_cross_it(
+    moment: str, needed: float, waited: float
+):
+    from datetime import datetime
+
+    from slw_testing import clear_of_midnight
+
+    slept: list[float] = []
+    assert clear_of_midnight(
+        needed, now=lambda: datetime.fromisoformat(moment), sleep=slept.append
+    ) == (waited)
+    assert slept == ([waited] if waited else [])

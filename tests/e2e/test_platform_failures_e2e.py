@@ -20,6 +20,7 @@ from urllib.parse import quote, quote_plus
 
 import duckdb
 import pytest
+from slw_testing import clear_of_midnight
 
 from social_leadership.local_airflow import AirflowCommandError, airflow_environment, run_dags
 from social_leadership.sandbox.server import SandboxServer
@@ -121,6 +122,8 @@ def runs(tmp_path_factory):
             for platform in FAILING:
                 sandbox.set_fault("echo", platform=platform, status=400)
             sandbox.set_fault("echo", platform="mastodon", status=404)
+            # Both runs load today's counts: none may cross midnight (UTC).
+            clear_of_midnight(300)
             first = run_platform_metrics(env, settings.logs_dir)
             first_requests = list(zip(sandbox.request_log, sandbox.authorization_log, strict=True))
             first_run = metadata(

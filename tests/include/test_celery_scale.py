@@ -29,7 +29,7 @@ from pathlib import Path
 import psycopg2
 import pytest
 from scale_servers import Postgres, marts, postgres_server, redis_server
-from slw_testing import PARSE_SEED_VARIABLE, free_port
+from slw_testing import PARSE_SEED_VARIABLE, clear_of_midnight, free_port
 
 from social_leadership.dbt_runner import run_dbt
 from social_leadership.local_airflow import airflow_environment
@@ -251,6 +251,8 @@ def deployment() -> Iterator[Deployment]:
                 logs,
             )
             sandbox.add_fault("slow", platform="youtube", delay_seconds=HOLD_SECONDS)
+            # The platform run loads today's counts: it may not cross midnight (UTC).
+            clear_of_midnight(RUN_TIMEOUT)
             for dag_id in DAGS[:2]:
                 deployment.airflow("dags", "trigger", dag_id)
 
