@@ -65,6 +65,7 @@ from social_leadership.intake import (
     record_start_lines,
     stamped_name,
 )
+from social_leadership.platforms.registry import connector_class
 from social_leadership.roster import Roster, normalize_handle
 from social_leadership.sql import quote_identifier, quote_literal
 from social_leadership.warehouse import ensure_schema, transaction
@@ -83,8 +84,6 @@ COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
     "following": ("following", "following_count"),
     "posts": ("posts", "posts_count"),
 }
-# The roster stores these platforms' handles without the '@' people often write before them.
-AT_PREFIXED_PLATFORMS = ("x", "mastodon", "bluesky")
 
 
 class HistoryFileError(ValueError):
@@ -730,11 +729,12 @@ def _first_line(exc: BaseException) -> str:
 
 def _roster_accounts_table(roster: Roster) -> pa.Table:
     """The roster's accounts keyed for matching, plus an ``@``-prefixed alias key per
-    account on :data:`AT_PREFIXED_PLATFORMS`: a join then accepts ``@JoeKaeser`` without
+    account on a platform whose stored handles drop the ``@`` people write before them
+    (its connector's ``drops_at_sign``): a join then accepts ``@JoeKaeser`` without
     string work on every row of the file. Aliases are marked so that resolving an
     executive's account does not find it twice."""
     accounts = roster.accounts
-    aliased = [a for a in accounts if a.platform in AT_PREFIXED_PLATFORMS]
+    aliased = [a for a in accounts if connector_class(a.platform).drops_at_sign]
     keyed = [*accounts, *aliased]
     handle_keys = [a.account_handle.lower() for a in accounts]
     handle_keys += ["@" + a.account_handle.lower() for a in aliased]

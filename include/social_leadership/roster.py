@@ -30,8 +30,11 @@ Roster file format (CSV), one executive per row::
   account handle on it, or empty for none. Platform columns missing from the header mean
   "no accounts on that platform"; the other columns are required. Each platform's
   connector states its handle rule (``handle_pattern``, checked by its
-  ``normalize_handle``; README's platform table lists them): X, Mastodon and Bluesky drop
-  a leading ``@``, Bluesky handles are stored lowercase.
+  ``normalize_handle``; README's platform table lists them): all but YouTube and
+  LinkedIn drop a leading ``@``, Bluesky handles are stored lowercase. A link to the
+  account's profile page (``https://x.com/JoeKaeser``, ``https://mastodon.social/@ann``)
+  is stored as the handle it names (each connector's ``profile_links``); a link to the
+  platform naming no profile is an error on its row saying which links are read.
 
   An account (platform and handle, compared case-insensitively) belongs to one
   executive: a repeat on a row of another executive is an error on that row.

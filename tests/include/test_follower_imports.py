@@ -404,6 +404,45 @@ def write_handle_rows(tmp_path: Path, suffix: str) -> Path:
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_an_at_sign_before_an_instagram_threads_or_facebook_handle_is_dropped(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path, suffix: str
+) -> None:
+    # As the apps show these handles (@zuck), and as the roster reads them.
+    roster = Roster(
+        executives=ROSTER.executives,
+        accounts=[
+            Account("satya", "instagram", "satya.n"),
+            Account("satya", "threads", "satya.n"),
+            Account("joe", "facebook", "SiemensEnergy"),
+        ],
+    )
+    rows = [
+        ("@satya.n", "instagram", date(2026, 1, 1), 10),
+        ("@Satya.N", "threads", date(2026, 1, 1), 20),
+        ("@SiemensEnergy", "facebook", date(2026, 1, 1), 30),
+    ]
+    path = tmp_path / f"at_signs{suffix}"
+    if suffix == ".parquet":
+        columns = ["account_handle", "platform", "date", "followers"]
+        pq.write_table(
+            pa.table(dict(zip(columns, map(list, zip(*rows, strict=True)), strict=True))), path
+        )
+    else:
+        lines = ["account_handle,platform,date,followers"]
+        lines += [",".join(map(str, row)) for row in rows]
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    outcome = import_history(con, path, roster, tmp_path / "q", today=TODAY)
+
+    assert outcome.rows_rejected == 0
+    assert [row[:4] for row in imported(con)] == [
+        ("facebook", "SiemensEnergy", date(2026, 1, 1), 30),
+        ("instagram", "satya.n", date(2026, 1, 1), 10),
+        ("threads", "satya.n", date(2026, 1, 1), 20),
+    ]
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
 def test_a_handle_that_is_no_roster_account_of_its_platform_is_rejected(
     con: duckdb.DuckDBPyConnection, tmp_path: Path, suffix: str
 ) -> None:

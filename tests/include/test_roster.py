@@ -282,6 +282,32 @@ def test_account_of_another_executive_is_still_an_error(tmp_path: Path) -> None:
     assert [(e.row, e.column) for e in roster.errors] == [(3, "x")]
 
 
+def test_profile_links_load_as_handles_and_are_one_account_with_the_handle(
+    tmp_path: Path,
+) -> None:
+    # A roster put together in a browser: links copied from the profile pages.
+    roster = load_roster(
+        write(
+            tmp_path,
+            "a1,A,CEO,Co,DE,Energy,true,https://x.com/Same_X,https://bsky.app/profile/a.example"
+            ",https://mastodon.social/@a,https://www.youtube.com/@a_channel,,"
+            "https://www.instagram.com/a.insta/,https://www.linkedin.com/in/a-one/,,",
+            "b1,B,CEO,Co,DE,Energy,true,@same_x,,,,,,,,",
+        )
+    )
+
+    assert [(a.platform, a.account_handle) for a in roster.accounts] == [
+        ("x", "Same_X"),
+        ("bluesky", "a.example"),
+        ("mastodon", "a@mastodon.social"),
+        ("youtube", "@a_channel"),
+        ("instagram", "a.insta"),
+        ("linkedin", "a-one"),
+    ]
+    # The link and the handle name one account: the second executive's row is an error.
+    assert [(e.row, e.column) for e in roster.errors] == [(3, "x")]
+
+
 def test_write_roster_stores_valid_from(tmp_path: Path) -> None:
     con = duckdb.connect(str(tmp_path / "w.duckdb"))
     ensure_schema(con)

@@ -342,6 +342,31 @@ def json_document(body: bytes) -> Any:
         return None
 
 
+# A link's host: an http(s) URL's, or a bare host.domain/ before a path.
+_LINK_HOST = re.compile(r"(?:https?://)?(?P<host>[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)(?:/|$)", re.I)
+# What may follow a profile link's handle: more of the page's path, a query, a fragment.
+_LINK_TAIL = r"(?:/[^?#]*)?(?:[?#].*)?"
+
+
+def profile_link(
+    hosts: Sequence[str] | None, path: str, reserved: Sequence[str] = ()
+) -> re.Pattern[str]:
+    """A pattern of links to a profile page: on one of ``hosts`` (any case, with or without
+    scheme, ``www.`` or another one-label subdomain such as ``m.`` or ``de.``), or on any
+    host when ``hosts`` is None (the group ``instance``); then ``path`` (a regular
+    expression, its group ``handle`` the handle), then anything below the page. A first
+    path segment in ``reserved`` (the site's own pages: ``x.com/home``) is no profile."""
+    if hosts is None:
+        host = r"(?P<instance>[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)"
+    else:
+        host = r"(?:[a-z-]+\.)?(?:" + "|".join(re.escape(h) for h in hosts) + ")"
+    not_reserved = ""
+    if reserved:
+        words = "|".join(re.escape(word) for word in reserved)
+        not_reserved = rf"(?!(?:{words})(?:[/?#]|$))"
+    return re.compile(rf"(?:https?://)?{host}/{not_reserved}{path}{_LINK_TAIL}", re.I)
+
+
 @dataclass(frozen=True)
 class ConnectionField:
     """One field of the Airflow connection ``slw_<platform>`` that a connector takes.
@@ -400,6 +425,13 @@ class Connector(ABC):
     handle_pattern: ClassVar[re.Pattern[str]]
     # Whether the "@" people write before a handle is dropped from the stored form.
     drops_at_sign: ClassVar[bool] = False
+    # The links to an account's profile page a roster may hold in place of its handle, as
+    # copied from a browser (made with profile_link): each one's group "handle" is the
+    # handle. A link to one of profile_hosts that none of them reads is refused, saying
+    # which links are read (profile_link_forms).
+    profile_links: ClassVar[tuple[re.Pattern[str], ...]] = ()
+    profile_hosts: ClassVar[tuple[str, ...]] = ()
+    profile_link_forms: ClassVar[str] = ""
     # The most accounts one request may ask for.
     batch_size: ClassVar[int]
     # "api" when an API returns executives' follower counts, "import" when only files can
@@ -468,11 +500,35 @@ class Connector(ABC):
 
     @classmethod
     def normalize_handle(cls, value: str) -> str:
-        """The stored form of a roster handle; raises ``ValueError`` when it is not one."""
-        handle = cls.clean_handle(value.strip())
+        """The stored form of a roster handle, or of a link to the account's profile page;
+        raises ``ValueError`` when it is neither."""
+        text = value.strip()
+        handle = cls.clean_handle(cls.handle_in_link(text))
         if not cls.handle_pattern.match(handle):
-            raise ValueError(f"{value.strip()!r} is not a valid {cls.platform} handle")
+            raise ValueError(f"{text!r} is not a valid {cls.platform} handle")
         return handle
+
+    @classmethod
+    def handle_in_link(cls, text: str) -> str:
+        """The handle a profile link names (:attr:`profile_links`), else ``text``; raises
+        ``ValueError`` for a link to the platform that names no account the roster reads."""
+        for pattern in cls.profile_links:
+            match = pattern.fullmatch(text)
+            if match:
+                return cls.link_handle(match)
+        link = _LINK_HOST.match(text)
+        host = link.group("host").lower() if link else ""
+        if any(host == h or host.endswith("." + h) for h in cls.profile_hosts):
+            raise ValueError(
+                f"{text!r} links to no {cls.display_name} profile: write the handle, or the "
+                f"profile's link ({cls.profile_link_forms})"
+            )
+        return text
+
+    @classmethod
+    def link_handle(cls, match: re.Match[str]) -> str:
+        """The handle in a matched profile link."""
+        return match.group("handle")
 
     @classmethod
     def clean_handle(cls, handle: str) -> str:

@@ -231,6 +231,22 @@ class FacebookConnector(GraphConnector):
     )
     # A Page's name, or profile:<name> for a person's profile (import-only).
     handle_pattern = re.compile(r"^(?:profile:)?[A-Za-z0-9.]{1,50}$")
+    drops_at_sign = True
+    profile_links = (
+        base.profile_link(
+            ("facebook.com", "fb.com"),
+            r"(?P<handle>[A-Za-z0-9.]{1,50})",
+            reserved=(
+                "profile.php", "people", "pages", "pg", "groups", "events", "watch", "share",
+                "sharer.php", "story.php", "permalink.php", "photo.php", "home.php", "login",
+                "hashtag", "marketplace", "gaming",
+            ),
+        ),
+    )  # fmt: skip
+    profile_hosts = ("facebook.com", "fb.com")
+    profile_link_forms = (
+        "https://www.facebook.com/<page>; a person's profile is written profile:<name>"
+    )
 
     @classmethod
     def is_import_only(cls, handle: str) -> bool:
@@ -265,6 +281,16 @@ class InstagramConnector(GraphConnector):
         ),
     )
     handle_pattern = re.compile(r"^[A-Za-z0-9._]{1,30}$")
+    drops_at_sign = True
+    profile_links = (
+        base.profile_link(
+            ("instagram.com",),
+            r"@?(?P<handle>[A-Za-z0-9._]{1,30})",
+            reserved=("p", "reel", "reels", "tv", "explore", "stories", "accounts", "direct"),
+        ),
+    )
+    profile_hosts = ("instagram.com",)
+    profile_link_forms = "https://www.instagram.com/<username>"
 
     def __init__(
         self,

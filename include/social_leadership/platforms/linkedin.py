@@ -38,6 +38,17 @@ class LinkedInConnector(base.Connector):
     )
     # A member's vanity name (import-only) or an organization's URN (fetched).
     handle_pattern = re.compile(r"^(?:[A-Za-z0-9_-]{2,100}|urn:li:organization:[0-9]{1,20})$")
+    # A member's profile, or an organization's page by its numeric id (its name in the
+    # link, linkedin.com/company/<name>, is not the URN's id).
+    profile_links = (
+        base.profile_link(("linkedin.com",), r"in/(?P<handle>[A-Za-z0-9_-]{2,100})"),
+        base.profile_link(("linkedin.com",), r"company/(?P<organization>[0-9]{1,20})"),
+    )
+    profile_hosts = ("linkedin.com",)
+    profile_link_forms = (
+        "https://www.linkedin.com/in/<name> for a member; an organization as "
+        "urn:li:organization:<id> or https://www.linkedin.com/company/<id>, its numeric id"
+    )
     batch_size = 1
     # Executives are members: their counts come in by import only.
     follower_source = "import"
@@ -55,6 +66,11 @@ class LinkedInConnector(base.Connector):
     @classmethod
     def is_import_only(cls, handle: str) -> bool:
         return not is_linkedin_organization(handle)
+
+    @classmethod
+    def link_handle(cls, match: re.Match[str]) -> str:
+        organization = match.groupdict().get("organization")
+        return f"urn:li:organization:{organization}" if organization else match.group("handle")
 
     def build_request(self, handles: Sequence[str]) -> httpx.Request:
         return httpx.Request(

@@ -68,6 +68,14 @@ class MastodonConnector(base.Connector):
     )
     handle_pattern = re.compile(r"^[A-Za-z0-9_]{1,30}@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
     drops_at_sign = True
+    # https://<instance>/@<user>, https://<instance>/@<user>@<home> (an account of another
+    # instance, as that one shows it) and https://<instance>/users/<user>.
+    profile_links = (
+        base.profile_link(
+            None, r"@(?P<user>[A-Za-z0-9_]{1,30})(?:@(?P<home>[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+))?"
+        ),
+        base.profile_link(None, r"users/(?P<user>[A-Za-z0-9_]{1,30})"),
+    )
     batch_size = MASTODON_MAX_IDS
     # Ids seen in earlier landings let later runs fetch 40 accounts a request.
     state_option = "account_ids"
@@ -90,6 +98,11 @@ class MastodonConnector(base.Connector):
         self._token_instances = instance_hosts(allowed_instances)
         # A fixed instance is the user's own choice; per-account instances are not.
         self._send_token = INSTANCE not in self.base_url
+
+    @classmethod
+    def link_handle(cls, match: re.Match[str]) -> str:
+        home = match.groupdict().get("home") or match.group("instance")
+        return f"{match.group('user')}@{home}"
 
     def plan_batches(self, handles: list[str]) -> list[list[str]]:
         known = [h for h in handles if h.casefold() in self._ids]

@@ -45,6 +45,12 @@ class ThreadsConnector(GraphConnector):
         ),
     )
     handle_pattern = re.compile(r"^[A-Za-z0-9._]{1,30}$")
+    drops_at_sign = True
+    profile_links = (
+        base.profile_link(("threads.net", "threads.com"), r"@(?P<handle>[A-Za-z0-9._]{1,30})"),
+    )
+    profile_hosts = ("threads.net", "threads.com")
+    profile_link_forms = "https://www.threads.net/@<username>"
 
     def __init__(
         self, base_url: str = THREADS_API, access_token: str | None = None, **options: Any

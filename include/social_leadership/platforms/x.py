@@ -35,6 +35,18 @@ class XConnector(base.Connector):
     )
     handle_pattern = re.compile(r"^[A-Za-z0-9_]{1,15}$")
     drops_at_sign = True
+    profile_links = (
+        base.profile_link(
+            ("x.com", "twitter.com"),
+            r"@?(?P<handle>[A-Za-z0-9_]{1,15})",
+            reserved=(
+                "i", "home", "explore", "search", "notifications", "messages", "settings",
+                "intent", "share", "hashtag", "login", "signup", "tos", "privacy",
+            ),
+        ),
+    )  # fmt: skip
+    profile_hosts = ("x.com", "twitter.com")
+    profile_link_forms = "https://x.com/<handle>"
     batch_size = 100
     rate_limit_reset_headers = ("x-rate-limit-reset",)
     rate_limit_remaining_headers = ("x-rate-limit-remaining",)

@@ -47,6 +47,12 @@ class YouTubeConnector(base.Connector):
     connection_fields = (base.ConnectionField("api_key", "password", "an API key", required=True),)
     # A channel id (UC + 22 characters, case-sensitive) or an @handle.
     handle_pattern = re.compile(r"^(?:UC[A-Za-z0-9_-]{22}|@[A-Za-z0-9._-]{3,30})$")
+    profile_links = (
+        base.profile_link(("youtube.com",), r"(?P<handle>@[A-Za-z0-9._-]{3,30})"),
+        base.profile_link(("youtube.com",), r"channel/(?P<handle>UC[A-Za-z0-9_-]{22})"),
+    )
+    profile_hosts = ("youtube.com", "youtu.be")
+    profile_link_forms = "https://www.youtube.com/@<handle> or https://www.youtube.com/channel/UC…"
     batch_size = YOUTUBE_MAX_IDS
     # Channel ids of @handles seen in earlier landings put them in the 50-id batches.
     state_option = "account_ids"

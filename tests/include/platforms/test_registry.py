@@ -197,6 +197,82 @@ def test_the_roster_validates_handles_with_the_connectors_pattern(
     assert roster.normalize_handle(platform, written) == stored
 
 
+@pytest.mark.parametrize(
+    ("platform", "link", "stored"),
+    [
+        ("x", "https://x.com/JoeKaeser", "JoeKaeser"),
+        ("x", "https://twitter.com/tim_cook?lang=en", "tim_cook"),
+        ("x", "x.com/jack/", "jack"),
+        ("x", "HTTPS://MOBILE.TWITTER.COM/jack/status/20", "jack"),
+        ("bluesky", "https://bsky.app/profile/Ada.BSKY.social", "ada.bsky.social"),
+        (
+            "bluesky",
+            "https://bsky.app/profile/did:plc:z72i7hdynmk6r22z27h6tvur/post/3k",
+            "did:plc:z72i7hdynmk6r22z27h6tvur",
+        ),
+        ("mastodon", "https://mastodon.social/@Gargron", "Gargron@mastodon.social"),
+        ("mastodon", "https://social.example.org/@ann/", "ann@social.example.org"),
+        # An account of another instance, as this one shows it: its home instance counts.
+        ("mastodon", "https://mastodon.social/@bob@fosstodon.org", "bob@fosstodon.org"),
+        ("mastodon", "https://fosstodon.org/users/carl", "carl@fosstodon.org"),
+        ("youtube", "https://www.youtube.com/@MrBeast", "@MrBeast"),
+        ("youtube", "https://m.youtube.com/@MrBeast/videos", "@MrBeast"),
+        (
+            "youtube",
+            "https://www.youtube.com/channel/UCX6OQ3DkcsbYNE6H8uQQuVA/featured",
+            "UCX6OQ3DkcsbYNE6H8uQQuVA",
+        ),
+        ("facebook", "https://www.facebook.com/coca.cola/", "coca.cola"),
+        ("facebook", "https://de-de.facebook.com/Siemens?ref=page", "Siemens"),
+        ("facebook", "@Siemens", "Siemens"),
+        ("instagram", "https://www.instagram.com/zuck/", "zuck"),
+        ("instagram", "instagram.com/zuck?igsh=abc", "zuck"),
+        ("instagram", "@zuck", "zuck"),
+        ("threads", "https://www.threads.net/@zuck", "zuck"),
+        ("threads", "https://www.threads.com/@zuck/post/C1", "zuck"),
+        ("threads", "@zuck", "zuck"),
+        ("linkedin", "https://www.linkedin.com/in/satyanadella/", "satyanadella"),
+        ("linkedin", "de.linkedin.com/in/joe-kaeser-123", "joe-kaeser-123"),
+        ("linkedin", "https://www.linkedin.com/company/1035/", "urn:li:organization:1035"),
+    ],
+)
+def test_a_link_to_the_profile_page_is_read_as_its_handle(
+    platform: str, link: str, stored: str
+) -> None:
+    assert roster.normalize_handle(platform, link) == stored
+
+
+@pytest.mark.parametrize(
+    ("platform", "link", "forms"),
+    [
+        ("x", "https://x.com/home", "https://x.com/<handle>"),
+        ("x", "https://x.com/i/lists/1", "https://x.com/<handle>"),
+        ("bluesky", "https://bsky.app/", "https://bsky.app/profile/<handle>"),
+        ("youtube", "https://www.youtube.com/c/MrBeast6000", "https://www.youtube.com/@<handle>"),
+        ("youtube", "https://youtu.be/dQw4w9WgXcQ", "https://www.youtube.com/@<handle>"),
+        ("facebook", "https://www.facebook.com/profile.php?id=4", "profile:<name>"),
+        ("instagram", "https://www.instagram.com/p/Cxyz/", "https://www.instagram.com/<username>"),
+        ("threads", "https://www.threads.net/zuck", "https://www.threads.net/@<username>"),
+        # An organization's name in its link is not the id its URN needs.
+        ("linkedin", "https://www.linkedin.com/company/microsoft/", "urn:li:organization:<id>"),
+    ],
+)
+def test_a_link_to_the_platform_naming_no_profile_is_an_error_saying_what_to_write(
+    platform: str, link: str, forms: str
+) -> None:
+    with pytest.raises(ValueError, match=r"links to no .* profile: write the handle") as raised:
+        roster.normalize_handle(platform, link)
+    assert forms in str(raised.value)
+    assert repr(link) in str(raised.value)
+
+
+def test_a_link_to_another_platform_is_no_handle() -> None:
+    with pytest.raises(ValueError, match="not a valid instagram handle"):
+        roster.normalize_handle("instagram", "https://x.com/zuck")
+    with pytest.raises(ValueError, match="not a valid mastodon handle"):
+        roster.normalize_handle("mastodon", "https://mastodon.social/about")
+
+
 def test_a_handle_the_pattern_refuses_is_an_error_naming_the_platform() -> None:
     with pytest.raises(ValueError, match="not a valid x handle"):
         roster.normalize_handle("x", "far_too_long_for_x_names")
