@@ -247,8 +247,18 @@ class Settings:
             directory.mkdir(parents=True, exist_ok=True)
 
     def as_env(self) -> dict[str, str]:
-        """The settings as ``SLW_*`` variables, for subprocesses such as dbt."""
-        return {env_variable(field.name): str(getattr(self, field.name)) for field in fields(self)}
+        """The settings as ``SLW_*`` variables, for subprocesses such as dbt (a switch as
+        ``1`` or ``0``, as README writes it)."""
+        return {
+            env_variable(field.name): _env_value(getattr(self, field.name))
+            for field in fields(self)
+        }
+
+
+def _env_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    return str(value)
 
 
 def env_variable(field_name: str) -> str:

@@ -136,6 +136,19 @@ def test_settings_lists_every_variable(monkeypatch, tmp_path, capsys):
     assert str(tmp_path) in out
 
 
+def test_settings_shows_a_switch_as_1_or_0_as_readme_writes_it(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("SLW_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("SLW_SERVING_FILE_SPARE", "off")
+    assert main(["settings"]) == 0
+    lines = capsys.readouterr().out.splitlines()[::2]
+    shown = {line.split()[0]: line.split()[1:] for line in lines}
+    assert shown["SLW_SERVING_FILE_SPARE"] == ["0"]
+    assert shown["SLW_DBT_WARM_START"] == ["1"]
+    # The form taken back: a subprocess given these variables reads the same settings.
+    monkeypatch.setenv("SLW_SERVING_FILE_SPARE", shown["SLW_SERVING_FILE_SPARE"][0])
+    assert load_settings().serving_file_spare is False
+
+
 def test_dags_test_reads_a_day_as_midnight_utc():
     def parsed(*args: str) -> str | None:
         return dags_test.make_context("test", list(args)).params["logical_date"]
@@ -201,6 +214,25 @@ def test_a_history_file_that_does_not_exist_is_named(slw_env, tmp_path):
     lines = _short(ran.stderr)
     assert str(missing) in lines[0]
     assert "does not exist" in lines[0]
+
+
+def test_import_history_names_each_rejected_row_once(slw_env, tmp_path):
+    history = tmp_path / "history.csv"
+    history.write_text(
+        "executive_id,account_handle,platform,date,followers\n"
+        ",nobody,x,2026-01-01,5\n"
+        ",nobody_else,x,2026-01-02,6\n"
+    )
+
+    ran = _slw("import-history", str(history), env=slw_env)
+
+    assert ran.returncode == 1
+    assert "0 rows loaded, 2 rejected" in ran.stdout
+    lines = ran.stderr.strip().splitlines()
+    assert [line.split(": ")[0] for line in lines] == [
+        f"rejected {history}:2",
+        f"rejected {history}:3",
+    ], ran.stderr
 
 
 # --- errors: configuration (exit 2) ----------------------------------------------------
