@@ -106,6 +106,47 @@ def test_same_file_twice_is_a_no_op_and_a_correction_replaces(tmp_path, con):
     ]
 
 
+def test_a_file_of_another_wave_under_the_same_name_says_what_it_removes(tmp_path, con, caplog):
+    # A tool that always exports to export.csv: the second wave replaces the first.
+    path = tmp_path / "export.csv"
+    path.write_text(
+        HEADER
+        + "acme,Acme,2022,FR,q1,Q one,share_pct,40,,,x\n"
+        + "acme,Acme,2022,FR,q2,Q two,share_pct,41,,,x\n"
+    )
+    load_file(con, path)
+    path.write_text(HEADER + "acme,Acme,2023,FR,q1,Q one,share_pct,45,,,x\n")
+
+    with caplog.at_level("WARNING", logger="social_leadership.surveys.ingest"):
+        assert load_file(con, path).status == "loaded"
+
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warning.startswith("export.csv replaces its earlier version, whose 2 figure(s) of ")
+    assert "acme wave 2022 it does not hold: they are removed" in warning
+    assert con.execute("select wave, value from raw.survey_results").fetchall() == [(2023, 45.0)]
+
+
+def test_a_respondent_file_of_another_wave_under_the_same_name_says_what_it_removes(
+    tmp_path, con, caplog
+):
+    frame = microdata_frame(seed=9, per_country=5)
+    write_microdata(frame, tmp_path / "export.csv", sidecar(wave=2023))
+    load_file(con, tmp_path / "export.csv", pseudonym_key=KEY)
+    write_microdata(frame, tmp_path / "export.csv", sidecar(wave=2024))
+
+    with caplog.at_level("WARNING", logger="social_leadership.surveys.ingest"):
+        assert load_file(con, tmp_path / "export.csv", pseudonym_key=KEY).status == "loaded"
+
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert f"whose {len(frame)} respondent(s) of acme_panel wave 2023 it does not" in warning
+    # A correction of the same wave says nothing: it removes nothing of another wave.
+    caplog.clear()
+    write_microdata(frame.head(9), tmp_path / "export.csv", sidecar(wave=2024))
+    with caplog.at_level("WARNING", logger="social_leadership.surveys.ingest"):
+        assert load_file(con, tmp_path / "export.csv", pseudonym_key=KEY).status == "loaded"
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
+
+
 # --- formats ---------------------------------------------------------------------------
 
 GERMAN_ROWS = [

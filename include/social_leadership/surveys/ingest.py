@@ -130,6 +130,13 @@ def _replace_published(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame, file
     keys = frame[list(FIGURE_KEY)].drop_duplicates()
     con.register("incoming_survey_keys", keys)
     try:
+        dropped = con.execute(
+            "select source_id, wave, count(*) from raw.survey_results as r "
+            "where r.file_name = $name and not exists (select 1 from incoming_survey_keys as k "
+            "where r.source_id = k.source_id and r.wave = k.wave) group by all order by all",
+            {"name": file_name},
+        ).fetchall()
+        _log_waves_dropped(file_name, "figure(s)", dropped)
         con.execute(
             "delete from raw.survey_results as r where r.file_name = $name or exists ("
             "select 1 from incoming_survey_keys as k where r.source_id = k.source_id "
@@ -140,6 +147,22 @@ def _replace_published(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame, file
     finally:
         con.unregister("incoming_survey_keys")
     _replace_keys(con, keys, tables=SURVEY_TABLES[1:])
+
+
+def _log_waves_dropped(file_name: str, what: str, dropped: list[tuple[str, int, int]]) -> None:
+    """Say which (source, wave) pairs of a file's earlier version its new version no longer
+    holds: they are removed with it (a correction), which a file of another wave under a
+    tool's fixed export name (export.csv) would do by mistake."""
+    for source_id, wave, count in dropped:
+        log.warning(
+            "%s replaces its earlier version, whose %d %s of %s wave %s it does not hold: "
+            "they are removed (a file of another wave keeps them under a name of its own)",
+            file_name,
+            count,
+            what,
+            source_id,
+            wave,
+        )
 
 
 def _wave_keys(decl: microdata.MicrodataDeclaration, waves: list[int]) -> pd.DataFrame:
@@ -171,11 +194,20 @@ def _replace_respondents(
     already in under ``sha``, its questions not yet; raise SurveyValidationError when it
     declares other questions than a file whose respondents of the same wave stay."""
     params = {"source": decl.source_id, "sha": sha}
+    earlier = "select file_sha256 from raw.survey_files where file_name = $name"
+    dropped = con.execute(
+        f"select source_id, wave, count(*) from raw.survey_respondent_answers "
+        f"where file_sha256 <> $sha and file_sha256 in ({earlier}) "
+        f"and not (source_id = $source and list_contains($waves, wave)) "
+        "group by all order by all",
+        {**params, "name": file_name, "waves": waves},
+    ).fetchall()
+    _log_waves_dropped(file_name, "respondent(s)", dropped)
     # Its earlier version (the same name), whatever it held, and from other files the
     # respondents of each (source, wave, country) it holds.
     con.execute(
-        "delete from raw.survey_respondent_answers as r where r.file_sha256 <> $sha and "
-        "r.file_sha256 in (select file_sha256 from raw.survey_files where file_name = $name)",
+        f"delete from raw.survey_respondent_answers as r where r.file_sha256 <> $sha and "
+        f"r.file_sha256 in ({earlier})",
         {"sha": sha, "name": file_name},
     )
     con.execute(
