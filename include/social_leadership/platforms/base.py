@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
 from typing import Any, ClassVar, Literal
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 import httpx
 
@@ -344,18 +344,22 @@ def json_document(body: bytes) -> Any:
 
 # A link's host: an http(s) URL's, or a bare host.domain/ before a path.
 _LINK_HOST = re.compile(r"(?:https?://)?(?P<host>[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)(?:/|$)", re.I)
-# What may follow a profile link's handle: more of the page's path, a query, a fragment.
-_LINK_TAIL = r"(?:/[^?#]*)?(?:[?#].*)?"
 
 
 def profile_link(
-    hosts: Sequence[str] | None, path: str, reserved: Sequence[str] = ()
+    hosts: Sequence[str] | None,
+    path: str,
+    *,
+    reserved: Sequence[str] = (),
+    tabs: Sequence[str] = (),
 ) -> re.Pattern[str]:
     """A pattern of links to a profile page: on one of ``hosts`` (any case, with or without
     scheme, ``www.`` or another one-label subdomain such as ``m.`` or ``de.``), or on any
     host when ``hosts`` is None (the group ``instance``); then ``path`` (a regular
-    expression, its group ``handle`` the handle), then anything below the page. A first
-    path segment in ``reserved`` (the site's own pages: ``x.com/home``) is no profile."""
+    expression, its group ``handle`` the handle), then one of the profile's ``tabs``
+    (regular expressions: ``videos``), a query or a fragment. A first path segment in
+    ``reserved`` (the site's own pages: ``x.com/home``) is no profile, nor is any other
+    page below one (a post: ``x.com/jack/status/20``, whose author it names)."""
     if hosts is None:
         host = r"(?P<instance>[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)"
     else:
@@ -364,7 +368,11 @@ def profile_link(
     if reserved:
         words = "|".join(re.escape(word) for word in reserved)
         not_reserved = rf"(?!(?:{words})(?:[/?#]|$))"
-    return re.compile(rf"(?:https?://)?{host}/{not_reserved}{path}{_LINK_TAIL}", re.I)
+    tab = ""
+    if tabs:
+        tab = "(?:/(?:" + "|".join(tabs) + "))?"
+    tail = rf"{tab}/?(?:[?#].*)?"
+    return re.compile(rf"(?:https?://)?{host}/{not_reserved}{path}{tail}", re.I)
 
 
 @dataclass(frozen=True)
@@ -512,12 +520,14 @@ class Connector(ABC):
     def handle_in_link(cls, text: str) -> str:
         """The handle a profile link names (:attr:`profile_links`), else ``text``; raises
         ``ValueError`` for a link to the platform that names no account the roster reads."""
+        # A browser copies a name in another script percent-encoded (/in/j%C3%B6rg).
+        link = unquote(text) if "%" in text else text
         for pattern in cls.profile_links:
-            match = pattern.fullmatch(text)
+            match = pattern.fullmatch(link)
             if match:
                 return cls.link_handle(match)
-        link = _LINK_HOST.match(text)
-        host = link.group("host").lower() if link else ""
+        on_host = _LINK_HOST.match(link)
+        host = on_host.group("host").lower() if on_host else ""
         if any(host == h or host.endswith("." + h) for h in cls.profile_hosts):
             raise ValueError(
                 f"{text!r} links to no {cls.display_name} profile: write the handle, or the "

@@ -32,7 +32,13 @@ class BlueskyConnector(base.Connector):
         rf"^(?:{_DOMAIN_HANDLE}|did:plc:[a-z2-7]{{24}}|did:web:{_DOMAIN_HANDLE})$"
     )
     drops_at_sign = True
-    profile_links = (base.profile_link(("bsky.app",), r"profile/(?P<handle>[^/?#]+)"),)
+    profile_links = (
+        base.profile_link(
+            ("bsky.app",),
+            r"profile/(?P<handle>[^/?#]+)",
+            tabs=("followers", "follows", "known-followers", "lists", "feed"),
+        ),
+    )
     profile_hosts = ("bsky.app",)
     profile_link_forms = "https://bsky.app/profile/<handle>"
     batch_size = 25

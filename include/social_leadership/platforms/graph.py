@@ -238,8 +238,17 @@ class FacebookConnector(GraphConnector):
             r"(?P<handle>[A-Za-z0-9.]{1,50})",
             reserved=(
                 "profile.php", "people", "pages", "pg", "groups", "events", "watch", "share",
-                "sharer.php", "story.php", "permalink.php", "photo.php", "home.php", "login",
-                "hashtag", "marketplace", "gaming",
+                "sharer", "sharer.php", "story.php", "permalink.php", "photo.php", "photo",
+                "home.php", "login", "login.php", "hashtag", "marketplace", "gaming", "help",
+                "policies", "privacy", "settings", "business", "ads", "notifications",
+                "messages", "friends", "bookmarks", "reel", "reels", "stories", "search",
+                "dialog", "plugins", "legal", "terms", "about", "careers", "fundraisers",
+                "live", "media", "places", "permalink", "posts", "videos", "photos",
+            ),
+            tabs=(
+                "about", "photos", "videos", "posts", "reviews", "events", "community",
+                "mentions", "reels", "followers", "following", "friends", "live_videos",
+                "about_profile_transparency",
             ),
         ),
     )  # fmt: skip
@@ -286,7 +295,27 @@ class InstagramConnector(GraphConnector):
         base.profile_link(
             ("instagram.com",),
             r"@?(?P<handle>[A-Za-z0-9._]{1,30})",
-            reserved=("p", "reel", "reels", "tv", "explore", "stories", "accounts", "direct"),
+            reserved=(
+                "p",
+                "reel",
+                "reels",
+                "tv",
+                "explore",
+                "stories",
+                "accounts",
+                "direct",
+                "about",
+                "legal",
+                "developer",
+                "directory",
+                "web",
+                "challenge",
+                "emails",
+                "session",
+                "privacy",
+                "help",
+            ),
+            tabs=("reels", "tagged", "guides", "followers", "following"),
         ),
     )
     profile_hosts = ("instagram.com",)

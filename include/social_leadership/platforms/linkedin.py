@@ -37,12 +37,21 @@ class LinkedInConnector(base.Connector):
         base.ConnectionField("access_token", "password", "an OAuth access token", required=True),
     )
     # A member's vanity name (import-only) or an organization's URN (fetched).
-    handle_pattern = re.compile(r"^(?:[A-Za-z0-9_-]{2,100}|urn:li:organization:[0-9]{1,20})$")
+    # Vanity names may hold letters of any script (/in/jörg-müller).
+    handle_pattern = re.compile(r"^(?:[\w-]{2,100}|urn:li:organization:[0-9]{1,20})$")
     # A member's profile, or an organization's page by its numeric id (its name in the
     # link, linkedin.com/company/<name>, is not the URN's id).
     profile_links = (
-        base.profile_link(("linkedin.com",), r"in/(?P<handle>[A-Za-z0-9_-]{2,100})"),
-        base.profile_link(("linkedin.com",), r"company/(?P<organization>[0-9]{1,20})"),
+        base.profile_link(
+            ("linkedin.com",),
+            r"in/(?P<handle>[\w-]{2,100})",
+            tabs=(r"details(?:/[^?#]*)?", r"recent-activity(?:/[^?#]*)?", r"overlay(?:/[^?#]*)?"),
+        ),
+        base.profile_link(
+            ("linkedin.com",),
+            r"company/(?P<organization>[0-9]{1,20})",
+            tabs=("about", "posts", "people", "jobs", "life", "mycompany"),
+        ),
     )
     profile_hosts = ("linkedin.com",)
     profile_link_forms = (

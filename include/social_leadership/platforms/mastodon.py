@@ -44,6 +44,11 @@ GONE = 410
 LOOKUP_PATH = "/api/v1/accounts/lookup"
 ACCOUNTS_PATH = "/api/v1/accounts"
 MASTODON_MAX_IDS = 40
+# The tabs of a profile page (https://<instance>/@user/media).
+_PROFILE_TABS = ("with_replies", "media", "followers", "following", "tagged")
+# Sites with /@name pages that are not Mastodon instances (besides the other platforms'
+# profile_hosts): a link to one of them in the Mastodon column is a mistake.
+_OTHER_AT_SITES = ("medium.com", "tiktok.com", "substack.com", "pinterest.com", "vk.com")
 
 
 @register
@@ -72,9 +77,11 @@ class MastodonConnector(base.Connector):
     # instance, as that one shows it) and https://<instance>/users/<user>.
     profile_links = (
         base.profile_link(
-            None, r"@(?P<user>[A-Za-z0-9_]{1,30})(?:@(?P<home>[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+))?"
+            None,
+            r"@(?P<user>[A-Za-z0-9_]{1,30})(?:@(?P<home>[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+))?",
+            tabs=_PROFILE_TABS,
         ),
-        base.profile_link(None, r"users/(?P<user>[A-Za-z0-9_]{1,30})"),
+        base.profile_link(None, r"users/(?P<user>[A-Za-z0-9_]{1,30})", tabs=_PROFILE_TABS),
     )
     batch_size = MASTODON_MAX_IDS
     # Ids seen in earlier landings let later runs fetch 40 accounts a request.
@@ -101,6 +108,15 @@ class MastodonConnector(base.Connector):
 
     @classmethod
     def link_handle(cls, match: re.Match[str]) -> str:
+        from social_leadership.platforms.registry import registered
+
+        instance = match.group("instance").lower()
+        other_sites = {h for c in registered() for h in c.profile_hosts} | set(_OTHER_AT_SITES)
+        if any(instance == h or instance.endswith("." + h) for h in other_sites):
+            raise ValueError(
+                f"{match.string!r} is a link to {instance}, no Mastodon instance: write the "
+                "handle (user@instance) or the link to the profile on its instance"
+            )
         home = match.groupdict().get("home") or match.group("instance")
         return f"{match.group('user')}@{home}"
 

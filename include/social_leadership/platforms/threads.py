@@ -47,7 +47,11 @@ class ThreadsConnector(GraphConnector):
     handle_pattern = re.compile(r"^[A-Za-z0-9._]{1,30}$")
     drops_at_sign = True
     profile_links = (
-        base.profile_link(("threads.net", "threads.com"), r"@(?P<handle>[A-Za-z0-9._]{1,30})"),
+        base.profile_link(
+            ("threads.net", "threads.com"),
+            r"@(?P<handle>[A-Za-z0-9._]{1,30})",
+            tabs=("replies", "reposts", "media"),
+        ),
     )
     profile_hosts = ("threads.net", "threads.com")
     profile_link_forms = "https://www.threads.net/@<username>"

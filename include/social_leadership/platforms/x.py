@@ -41,7 +41,13 @@ class XConnector(base.Connector):
             r"@?(?P<handle>[A-Za-z0-9_]{1,15})",
             reserved=(
                 "i", "home", "explore", "search", "notifications", "messages", "settings",
-                "intent", "share", "hashtag", "login", "signup", "tos", "privacy",
+                "intent", "share", "hashtag", "login", "logout", "signup", "tos", "privacy",
+                "compose", "account", "jobs", "about", "download", "rules", "lists",
+                "communities", "premium", "topics", "bookmarks", "help", "en",
+            ),
+            tabs=(
+                "with_replies", "media", "likes", "highlights", "articles", "followers",
+                "following", "verified_followers", "superfollows",
             ),
         ),
     )  # fmt: skip

@@ -39,17 +39,28 @@ _PACIFIC = ZoneInfo("America/Los_Angeles")
 _CHANNEL_ID = re.compile(r"^UC[A-Za-z0-9_-]{22}$")
 
 
+# The tabs of a channel's page (https://www.youtube.com/@name/videos).
+_PROFILE_TABS = (
+    "featured", "videos", "shorts", "streams", "live", "playlists", "community", "posts",
+    "about", "podcasts", "releases", "courses", "store", "channels", "search",
+)  # fmt: skip
+
+
 @register
 class YouTubeConnector(base.Connector):
     platform = "youtube"
     display_name = "YouTube"
     public_base_url = YOUTUBE_API
     connection_fields = (base.ConnectionField("api_key", "password", "an API key", required=True),)
-    # A channel id (UC + 22 characters, case-sensitive) or an @handle.
-    handle_pattern = re.compile(r"^(?:UC[A-Za-z0-9_-]{22}|@[A-Za-z0-9._-]{3,30})$")
-    profile_links = (
-        base.profile_link(("youtube.com",), r"(?P<handle>@[A-Za-z0-9._-]{3,30})"),
-        base.profile_link(("youtube.com",), r"channel/(?P<handle>UC[A-Za-z0-9_-]{22})"),
+    # A channel id (UC + 22 characters, case-sensitive) or an @handle, which may hold
+    # letters of any script (@Südwest).
+    handle_pattern = re.compile(r"^(?:UC[A-Za-z0-9_-]{22}|@[\w.-]{3,30})$")
+    profile_links = tuple(
+        base.profile_link(("youtube.com",), path, tabs=_PROFILE_TABS)
+        for path in (
+            r"(?P<handle>@[\w.-]{3,30})",
+            r"channel/(?P<handle>UC[A-Za-z0-9_-]{22})",
+        )
     )
     profile_hosts = ("youtube.com", "youtu.be")
     profile_link_forms = "https://www.youtube.com/@<handle> or https://www.youtube.com/channel/UC…"

@@ -203,11 +203,11 @@ def test_the_roster_validates_handles_with_the_connectors_pattern(
         ("x", "https://x.com/JoeKaeser", "JoeKaeser"),
         ("x", "https://twitter.com/tim_cook?lang=en", "tim_cook"),
         ("x", "x.com/jack/", "jack"),
-        ("x", "HTTPS://MOBILE.TWITTER.COM/jack/status/20", "jack"),
+        ("x", "HTTPS://MOBILE.TWITTER.COM/jack/media", "jack"),
         ("bluesky", "https://bsky.app/profile/Ada.BSKY.social", "ada.bsky.social"),
         (
             "bluesky",
-            "https://bsky.app/profile/did:plc:z72i7hdynmk6r22z27h6tvur/post/3k",
+            "https://bsky.app/profile/did:plc:z72i7hdynmk6r22z27h6tvur",
             "did:plc:z72i7hdynmk6r22z27h6tvur",
         ),
         ("mastodon", "https://mastodon.social/@Gargron", "Gargron@mastodon.social"),
@@ -215,6 +215,7 @@ def test_the_roster_validates_handles_with_the_connectors_pattern(
         # An account of another instance, as this one shows it: its home instance counts.
         ("mastodon", "https://mastodon.social/@bob@fosstodon.org", "bob@fosstodon.org"),
         ("mastodon", "https://fosstodon.org/users/carl", "carl@fosstodon.org"),
+        ("mastodon", "https://mastodon.social/@Gargron/media", "Gargron@mastodon.social"),
         ("youtube", "https://www.youtube.com/@MrBeast", "@MrBeast"),
         ("youtube", "https://m.youtube.com/@MrBeast/videos", "@MrBeast"),
         (
@@ -229,11 +230,18 @@ def test_the_roster_validates_handles_with_the_connectors_pattern(
         ("instagram", "instagram.com/zuck?igsh=abc", "zuck"),
         ("instagram", "@zuck", "zuck"),
         ("threads", "https://www.threads.net/@zuck", "zuck"),
-        ("threads", "https://www.threads.com/@zuck/post/C1", "zuck"),
+        ("threads", "https://www.threads.com/@zuck/media", "zuck"),
         ("threads", "@zuck", "zuck"),
         ("linkedin", "https://www.linkedin.com/in/satyanadella/", "satyanadella"),
         ("linkedin", "de.linkedin.com/in/joe-kaeser-123", "joe-kaeser-123"),
-        ("linkedin", "https://www.linkedin.com/company/1035/", "urn:li:organization:1035"),
+        ("linkedin", "https://www.linkedin.com/company/1035/about/", "urn:li:organization:1035"),
+        ("linkedin", "https://www.linkedin.com/in/satya/details/experience/", "satya"),
+        # Letters of another script, percent-encoded as a browser copies them.
+        ("linkedin", "https://de.linkedin.com/in/j%C3%B6rg-m%C3%BCller-4b2a1", "jörg-müller-4b2a1"),
+        ("youtube", "https://www.youtube.com/@S%C3%BCdwest", "@Südwest"),
+        ("facebook", "https://www.facebook.com/Siemens/about", "Siemens"),
+        ("bluesky", "https://bsky.app/profile/jay.bsky.team/followers", "jay.bsky.team"),
+        ("instagram", "https://www.instagram.com/zuck/reels/", "zuck"),
     ],
 )
 def test_a_link_to_the_profile_page_is_read_as_its_handle(
@@ -247,6 +255,18 @@ def test_a_link_to_the_profile_page_is_read_as_its_handle(
     [
         ("x", "https://x.com/home", "https://x.com/<handle>"),
         ("x", "https://x.com/i/lists/1", "https://x.com/<handle>"),
+        ("x", "https://x.com/compose/post", "https://x.com/<handle>"),
+        ("x", "x.com/jobs", "https://x.com/<handle>"),
+        # A post names its author, who may be someone else than the executive.
+        ("x", "https://x.com/SomeoneElse/status/179", "https://x.com/<handle>"),
+        (
+            "facebook",
+            "https://www.facebook.com/Siemens/posts/123",
+            "https://www.facebook.com/<page>",
+        ),
+        ("facebook", "https://www.facebook.com/sharer/sharer.php?u=x", "profile:<name>"),
+        ("bluesky", "https://bsky.app/profile/jay.bsky.team/post/3k", "bsky.app/profile/<handle>"),
+        ("threads", "https://www.threads.net/@zuck/post/C1", "threads.net/@<username>"),
         ("bluesky", "https://bsky.app/", "https://bsky.app/profile/<handle>"),
         ("youtube", "https://www.youtube.com/c/MrBeast6000", "https://www.youtube.com/@<handle>"),
         ("youtube", "https://youtu.be/dQw4w9WgXcQ", "https://www.youtube.com/@<handle>"),
@@ -271,6 +291,10 @@ def test_a_link_to_another_platform_is_no_handle() -> None:
         roster.normalize_handle("instagram", "https://x.com/zuck")
     with pytest.raises(ValueError, match="not a valid mastodon handle"):
         roster.normalize_handle("mastodon", "https://mastodon.social/about")
+    # Other sites with /@name pages are no Mastodon instances.
+    for link in ("https://medium.com/@joe", "https://www.youtube.com/@SiemensTV"):
+        with pytest.raises(ValueError, match=r"is a link to .*, no Mastodon instance"):
+            roster.normalize_handle("mastodon", link)
 
 
 def test_a_handle_the_pattern_refuses_is_an_error_naming_the_platform() -> None:
