@@ -160,6 +160,23 @@ def open_binary(path: Path) -> IO[bytes]:
     return path.open("rb")
 
 
+# The first bytes of a spreadsheet workbook: XLSX, XLSM and ODS are ZIP archives; XLS is an
+# OLE2 compound file.
+_WORKBOOK_SIGNATURES = (
+    (b"PK\x03\x04", "a spreadsheet workbook (XLSX or ODS, a ZIP archive)"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an Excel 97-2003 workbook (XLS)"),
+)
+
+
+def workbook_kind(path: Path) -> str | None:
+    """What workbook the file is, saved under a text name (``roster.csv``), or None."""
+    with path.open("rb") as file:
+        start = file.read(8)
+    return next(
+        (kind for signature, kind in _WORKBOOK_SIGNATURES if start.startswith(signature)), None
+    )
+
+
 def detect_encoding(path: Path) -> str:
     """``utf-8-sig`` (BOM), ``utf-16`` (BOM), ``utf-8``, else ``cp1252`` (German Excel), or
     ``latin-1`` for a text file holding one of the five bytes cp1252 leaves undefined (a file

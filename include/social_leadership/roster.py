@@ -50,11 +50,18 @@ The file is often kept in Excel, and is read as Excel writes it:
   ``;`` or tab, whichever the header line holds most of
   (:func:`~social_leadership.intake.detect_encoding`,
   :func:`~social_leadership.intake.detect_delimiter`, shared with the survey intake).
-- Header cells match trimmed and in any case (``Executive_ID``, ``X``, ``LinkedIn``). A
-  header cell that names no column is ignored with a warning naming the file and the cell;
-  an empty one silently. A column named twice (``x`` and ``X``) makes the file unreadable.
+- Header cells match in any case and spelling of their words (``Executive ID``), a
+  platform's column also by its name and a word such as ``URL`` (``X (Twitter)``,
+  ``LinkedIn URL``). A header cell that names no column is ignored with a warning naming
+  the file and the cell; an empty one silently. A column named twice (``x`` and ``X``)
+  makes the file unreadable. The header is the first of the first
+  :data:`HEADER_SEARCH_LINES` lines naming every required column (a title line above it
+  is skipped, said in a warning).
 - Rows whose cells are all empty (``,,,,`` or ``;;;;``, blank lines at the end) are
   skipped silently; line numbers in reports still count them.
+- Every cell is cleaned (:func:`clean_cell`): composed Unicode, no invisible characters,
+  whitespace runs one space.
+- A workbook saved under a ``.csv`` name is refused, saying so.
 
 Rows with errors are skipped and reported (file, line number, field as the header names it,
 message: a :class:`~social_leadership.intake.RowIssue`); the valid rows still load, so one
@@ -71,11 +78,12 @@ from __future__ import annotations
 import csv
 import itertools
 import re
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 import duckdb
 
@@ -85,6 +93,7 @@ from social_leadership.intake import (
     RowIssue,
     detect_delimiter,
     detect_encoding,
+    workbook_kind,
 )
 
 # Re-exported: callers that read roster handles ask it here.
@@ -133,6 +142,20 @@ _AT_MIDNIGHT = re.compile(r"(.+?)[ T]00:00(?::00(?:\.0+)?)?")
 # A date cell Excel wrote as its serial number (days since 1899-12-30).
 _EXCEL_SERIAL = re.compile(r"\d{1,6}(?:\.\d+)?")
 QUARANTINE_AREA = "roster"
+# How far down the header is looked for: a title line or blank lines may come first.
+HEADER_SEARCH_LINES = 20
+# What may follow a platform's name in its column's header: "LinkedIn URL", "X handle".
+_PLATFORM_HEADER_WORDS = frozenset(
+    {"handle", "handles", "url", "link", "profile", "account", "channel", "page", "username"}
+)
+# Platforms by another name people give them in a header.
+_PLATFORM_HEADER_ALIASES = {"twitter": "x", "bsky": "bluesky"}
+# Characters a cell pasted from the web carries unseen: zero-width space, word joiner,
+# byte-order mark, soft hyphen, direction marks and embeddings. Dropped from every cell
+# (the zero-width joiners, which shape some scripts' letters, stay).
+_INVISIBLE = dict.fromkeys(
+    [0x200B, 0x2060, 0xFEFF, 0x00AD, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)]
+)
 
 
 class RosterFileError(ValueError):
@@ -179,8 +202,11 @@ class Roster:
     warnings: list[RowIssue] = field(default_factory=list)
     rejected_rows: list[RejectedRow] = field(default_factory=list)
     file: str = ""
-    # The file's header cells as it wrote them (the rejected rows' columns).
+    # The file's header cells as it wrote them (the rejected rows' columns), and its line;
+    # the first line above it with something written, a title (ignored).
     header: tuple[str, ...] = ()
+    header_row: int = 1
+    above_header: str = ""
     # Rows read, the empty ones not counted.
     rows_read: int = 0
 
@@ -234,10 +260,36 @@ def _parse_valid_from(value: str) -> date | None:
             f"{text!r} is an Excel date serial number, not a date: write YYYY-MM-DD "
             "(format the column as text)"
         )
+    ambiguous = "; a date with '/' is ambiguous" if "/" in text else ""
     raise ValueError(
-        f"{text!r} is not a date the roster reads: write YYYY-MM-DD (DD.MM.YYYY is read too; "
-        "a date with '/' is ambiguous)"
+        f"{text!r} is not a date the roster reads: write YYYY-MM-DD (DD.MM.YYYY is read "
+        f"too{ambiguous})"
     )
+
+
+def clean_cell(value: str) -> str:
+    """A cell as meant: in Unicode's composed form (NFC: a decomposed ``ü`` is the same
+    name), without invisible characters, every run of whitespace (a line break Excel's
+    Alt+Enter put in, a no-break space) one space, trimmed."""
+    text = unicodedata.normalize("NFC", value).translate(_INVISIBLE)
+    return " ".join(text.split())
+
+
+def _column_key(cell: str) -> str:
+    """A header cell as compared with column names: letters and digits only, in any case
+    (``Executive ID``, ``executive-id`` and ``EXECUTIVE_ID`` are one)."""
+    return re.sub(r"[^0-9a-z]+", "", clean_cell(cell).casefold())
+
+
+def _platform_of_header(cell: str) -> str | None:
+    """The platform a header such as ``X (Twitter)``, ``LinkedIn URL`` or ``YouTube
+    channel`` names, or None."""
+    words = re.findall(r"[0-9a-z]+", clean_cell(cell).casefold())
+    named = {_PLATFORM_HEADER_ALIASES.get(word, word) for word in words}
+    platforms = named & set(ACCOUNT_COLUMNS)
+    if len(platforms) == 1 and not named - platforms - _PLATFORM_HEADER_WORDS:
+        return platforms.pop()
+    return None
 
 
 def load_roster(path: Path) -> Roster:
@@ -250,18 +302,29 @@ def load_roster(path: Path) -> Roster:
     """
     file_name = str(path)
     try:
+        workbook = workbook_kind(path)
+        if workbook:
+            raise RosterFileError(
+                f"{file_name}: is {workbook}, not CSV text: save the roster from the "
+                "spreadsheet as CSV UTF-8"
+            )
         encoding = detect_encoding(path)
         handle = path.open(encoding=encoding, newline="")
     except OSError as exc:
         raise RosterFileError(f"{file_name}: cannot read roster file ({exc.strerror})") from exc
     with handle:
         try:
-            first_line = handle.readline()
+            header_line, lines_above = _find_header(handle)
             reader = csv.reader(
-                itertools.chain([first_line], handle), delimiter=detect_delimiter(first_line)
+                itertools.chain([header_line], handle), delimiter=detect_delimiter(header_line)
             )
             header = next(reader, [])
-            roster = Roster(file=file_name, header=tuple(header))
+            roster = Roster(
+                file=file_name,
+                header=tuple(header),
+                header_row=len(lines_above) + 1,
+                above_header=next((clean_cell(line) for line in lines_above if line.strip()), ""),
+            )
             columns = _header_columns(roster, header)
             _read_rows(roster, reader, columns)
         except UnicodeDecodeError as exc:
@@ -274,18 +337,43 @@ def load_roster(path: Path) -> Roster:
     return roster
 
 
+def _find_header(handle: TextIO) -> tuple[str, list[str]]:
+    """The header line (the first of the first :data:`HEADER_SEARCH_LINES` that names
+    every required column, else the first line) and the lines above it."""
+    lines: list[str] = []
+    for _ in range(HEADER_SEARCH_LINES):
+        line = handle.readline()
+        if not line:
+            break
+        cells = next(csv.reader([line], delimiter=detect_delimiter(line)), [])
+        keys = {_column_key(cell) for cell in cells}
+        if all(_column_key(column) in keys for column in REQUIRED_COLUMNS):
+            return line, lines
+        lines.append(line)
+    if not lines:
+        return "", []
+    # No header found: the first line is read as one, to say what it lacks; the rest
+    # go back to the reader.
+    handle.seek(0)
+    return handle.readline(), []
+
+
 def _header_columns(roster: Roster, header: list[str]) -> dict[str, tuple[int, str]]:
     """Roster column -> its position in the file and the name the file gives it. Header
-    cells match trimmed and in any case; one that names no column is a warning."""
-    known = {column.casefold(): column for column in roster_columns()}
+    cells match in any case and spelling of their words (``Executive ID``), a platform's
+    column also by its name and a word such as ``URL`` or ``handle`` (``X (Twitter)``,
+    ``LinkedIn URL``), unless the file has that column by its own name; a cell that names
+    no column is a warning."""
+    known = {_column_key(column): column for column in roster_columns()}
     columns: dict[str, tuple[int, str]] = {}
+    by_platform: list[tuple[int, str, str | None]] = []
     for index, raw_cell in enumerate(header):
         cell = raw_cell.strip()
         if not cell:
             continue
-        column = known.get(cell.casefold())
+        column = known.get(_column_key(cell))
         if column is None:
-            roster.warnings.append(RowIssue(roster.file, 1, cell, "not a roster column: ignored"))
+            by_platform.append((index, cell, _platform_of_header(cell)))
         elif column in columns:
             raise RosterFileError(
                 f"{roster.file}: roster header names column {column!r} twice:"
@@ -293,10 +381,22 @@ def _header_columns(roster: Roster, header: list[str]) -> dict[str, tuple[int, s
             )
         else:
             columns[column] = (index, cell)
+    for index, cell, platform in by_platform:
+        if platform is None:
+            reason = "not a roster column: ignored"
+        elif platform in columns:
+            reason = f"names column {platform!r} again ({columns[platform][1]!r}): ignored"
+        else:
+            columns[platform] = (index, cell)
+            continue
+        roster.warnings.append(RowIssue(roster.file, roster.header_row, cell, reason))
     missing = [column for column in REQUIRED_COLUMNS if column not in columns]
     if missing:
+        shown = ", ".join(cell.strip() for cell in header if cell.strip())
         raise RosterFileError(
             f"{roster.file}: roster header lacks required column(s): {', '.join(missing)}"
+            f" (line {roster.header_row}, read as the header, holds: {shown[:120]!r}; none of"
+            f" the first {HEADER_SEARCH_LINES} lines names them all)"
         )
     return columns
 
@@ -308,11 +408,12 @@ def _read_rows(roster: Roster, reader: CsvReader, columns: dict[str, tuple[int, 
     # executive_id -> row number and valid_from of each accepted version
     seen_ids: dict[str, list[tuple[int, date | None]]] = {}
     seen_accounts: dict[tuple[str, str], tuple[str, int]] = {}
-    previous_line = reader.line_num
+    # Line numbers count the lines above the header too (a title line).
+    previous_line = reader.line_num + roster.header_row - 1
     for record in reader:
         # A quoted field may span lines: report the line where the row starts.
         row_number = previous_line + 1
-        previous_line = reader.line_num
+        previous_line = reader.line_num + roster.header_row - 1
         if not any(cell.strip() for cell in record):
             # Excel writes rows whose cells were once filled, and blank rows at the end.
             continue
@@ -329,7 +430,7 @@ def _read_rows(roster: Roster, reader: CsvReader, columns: dict[str, tuple[int, 
             sink.append(RowIssue(file_name, row, name, message))
 
         values = {
-            column: record[index].strip() if index < len(record) else ""
+            column: clean_cell(record[index]) if index < len(record) else ""
             for column, (index, _) in columns.items()
         }
         if any(cell.strip() for cell in record[width:]):

@@ -44,6 +44,13 @@ def load_roster_task() -> dict[str, Any]:
 
     settings = load_settings()
     roster = load_roster(settings.roster_path)
+    if roster.header_row > 1:
+        log.warning(
+            "roster %s: the header is line %d, the lines above it are ignored (%r)",
+            roster.file,
+            roster.header_row,
+            roster.above_header[:80],
+        )
     for warning in roster.warnings:
         log.warning("roster column ignored: %s", warning)
     for error in roster.errors:

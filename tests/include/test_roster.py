@@ -398,6 +398,100 @@ def test_a_platform_column_in_another_case_keeps_its_accounts(tmp_path: Path) ->
     assert roster.warnings == []
 
 
+def test_headers_as_people_write_them_name_their_columns(tmp_path: Path) -> None:
+    header = (
+        "Executive ID;Full name;Title;Company;Country;Sector;Is synthetic;X (Twitter);"
+        "LinkedIn URL;YouTube Channel;Bluesky handle;Valid-from"
+    )
+    row = (
+        "ada;Ada;CEO;Acme;DE;Energy;nein;https://x.com/Ada_X;"
+        "https://www.linkedin.com/in/ada-li/;https://www.youtube.com/@ada_tv;ada.bsky.social;"
+        "01.02.2021"
+    )
+    roster = load_roster(excel_file(tmp_path, header, row, encoding="cp1252"))
+
+    assert roster.errors == roster.warnings == []
+    assert [(a.platform, a.account_handle) for a in roster.accounts] == [
+        ("x", "Ada_X"),
+        ("bluesky", "ada.bsky.social"),
+        ("youtube", "@ada_tv"),
+        ("linkedin", "ada-li"),
+    ]
+    assert roster.executives[0].valid_from == date(2021, 2, 1)
+
+
+def test_a_title_line_and_blank_lines_above_the_header_are_skipped_and_said(
+    tmp_path: Path,
+) -> None:
+    path = excel_file(
+        tmp_path,
+        "Executive roster Q4;;;;;;;",
+        ";;;;;;;",
+        "executive_id;full_name;title;company;country;sector;is_synthetic;x",
+        "ada;Ada;CEO;Acme;DE;Energy;false;ada_x",
+        "bad;Bad;CEO;Acme;Atlantis;Energy;false;bad_x",
+    )
+
+    roster = load_roster(path)
+
+    assert [e.executive_id for e in roster.executives] == ["ada"]
+    # Rows are named by their line in the file, the lines above the header counted.
+    assert [(e.row, e.column) for e in roster.errors] == [(5, "country")]
+    assert roster.warnings == []
+    assert (roster.header_row, roster.above_header) == (3, "Executive roster Q4;;;;;;;")
+
+
+def test_a_file_without_a_header_says_what_its_first_line_holds(tmp_path: Path) -> None:
+    path = excel_file(tmp_path, "Executive roster Q4", "ada,Ada,CEO,Acme,DE,Energy,false,ada_x")
+
+    with pytest.raises(RosterFileError) as raised:
+        load_roster(path)
+
+    message = str(raised.value)
+    assert "lacks required column(s): executive_id, full_name" in message
+    assert "line 1, read as the header, holds: 'Executive roster Q4'" in message
+
+
+def test_a_workbook_saved_under_a_csv_name_is_refused_saying_so(tmp_path: Path) -> None:
+    import openpyxl
+
+    workbook = openpyxl.Workbook()
+    workbook.active.append(list(ROSTER_COLUMNS))
+    path = tmp_path / "roster.csv"
+    workbook.save(path)
+
+    with pytest.raises(RosterFileError, match=r"is a spreadsheet workbook \(XLSX") as raised:
+        load_roster(path)
+    assert "save the roster from the spreadsheet as CSV UTF-8" in str(raised.value)
+
+
+def test_cells_pasted_from_the_web_are_stored_as_meant(tmp_path: Path) -> None:
+    # No-break and zero-width spaces, a byte-order mark, a soft hyphen, direction marks,
+    # a decomposed umlaut, a line break from Excel's Alt+Enter, doubled spaces.
+    rows = [
+        "a1,Ann\u00a0One,CEO,Deutsche\u00a0Bank,DE,Financials,false,\u200bann_x",
+        "a2,\u200fBen Two\u200f,CEO,Deutsche  Bank,DE,Financials,false,",
+        "a3,Cem\u00adThree,CEO,\ufeffDeutsche Bank,DE,Financials,false,",
+        "a4,Dora Four,CEO,Mu\u0308ller AG,DE,Financials,false,",
+        'a5,Eve Five,"Chief\nExecutive",Müller\u200b AG,DE,Financials,false,',
+    ]
+    header = "executive_id,full_name,title,company,country,sector,is_synthetic,x"
+    path = tmp_path / "r.csv"
+    path.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+
+    roster = load_roster(path)
+
+    assert roster.errors == []
+    assert [(e.full_name, e.title, e.company_name) for e in roster.executives] == [
+        ("Ann One", "CEO", "Deutsche Bank"),
+        ("Ben Two", "CEO", "Deutsche Bank"),
+        ("CemThree", "CEO", "Deutsche Bank"),
+        ("Dora Four", "CEO", "Müller AG"),
+        ("Eve Five", "Chief Executive", "Müller AG"),
+    ]
+    assert [a.account_handle for a in roster.accounts] == ["ann_x"]
+
+
 def test_an_unknown_header_cell_is_reported_as_a_warning_naming_file_and_column(
     tmp_path: Path,
 ) -> None:
@@ -413,7 +507,10 @@ def test_an_unknown_header_cell_is_reported_as_a_warning_naming_file_and_column(
         (str(path), 1, "Twitter"),
         (str(path), 1, "Notes"),
     ]
-    assert "not a roster column" in roster.warnings[0].reason
+    # Another name of a column the file has by its own: that one is read.
+    assert roster.warnings[0].reason == "names column 'x' again ('x'): ignored"
+    assert [a.account_handle for a in roster.accounts] == ["ada_x"]
+    assert roster.warnings[1].reason == "not a roster column: ignored"
 
 
 def test_a_column_given_twice_in_any_case_makes_the_file_unreadable(tmp_path: Path) -> None:
@@ -548,6 +645,8 @@ def test_ambiguous_dates_and_excel_serials_are_rejected_saying_how_to_write_them
     assert (error.row, error.column) == (2, "valid_from")
     assert repr(written) in error.reason
     assert "YYYY-MM-DD" in error.reason
+    # The '/' is named as the doubt only where the date has one.
+    assert ("'/' is ambiguous" in error.reason) == ("/" in written)
 
 
 def test_rejected_rows_are_quarantined_with_their_reasons(tmp_path: Path) -> None:

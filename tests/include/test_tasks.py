@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -431,13 +432,29 @@ def test_a_clean_roster_quarantines_nothing(monkeypatch, tmp_path):
     monkeypatch.setenv("SLW_DATA_DIR", str(tmp_path / "data"))
     roster = tmp_path / "roster.csv"
     roster.write_text(
+        "Executive roster, Q4\n"
         "executive_id,full_name,title,company,country,sector,is_synthetic,x\n"
         "joe,J,Chair,Siemens Energy,DE,Industrials,false,JoeKaeser\n",
         encoding="utf-8",
     )
     monkeypatch.setenv("SLW_ROSTER_PATH", str(roster))
 
-    summary = load_roster_task()
+    # On the task's logger itself: Airflow's logging set-up may replace the root's handlers.
+    said: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = said.append
+    logging.getLogger("social_leadership.tasks").addHandler(handler)
+    try:
+        summary = load_roster_task()
+    finally:
+        logging.getLogger("social_leadership.tasks").removeHandler(handler)
+
+    # The title line above the header is said in the task log, and is no column.
+    assert [r.getMessage() for r in said] == [
+        f"roster {roster}: the header is line 2, the lines above it are ignored "
+        "('Executive roster, Q4')"
+    ]
+    assert summary["columns_ignored"] == []
 
     assert (summary["rows_rejected"], summary["quarantine_path"]) == (0, None)
     assert summary["executives_skipped"] == []
