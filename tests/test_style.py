@@ -101,6 +101,8 @@ TEST_FACING = {
     "platforms/registry.py": {"unregister"},
     "reports/render.py": {"footer"},  # fpdf2's hook, called for every page
     "cli.py": {"convert"},  # click's hook, called for each value of a parameter type
+    # codecs' hook: BufferedIncrementalDecoder.decode calls it for each piece read.
+    "intake.py": {"_buffer_decode"},
     # dbt-duckdb's plugin and its hooks, named by dbt_project/profiles.yml (target lake).
     "dbt_lake_plugin.py": {"Plugin", "configure_connection", "configure_cursor"},
 }

@@ -182,7 +182,9 @@ def detect_encoding(path: Path) -> str:
     ``latin-1`` for a text file holding one of the five bytes cp1252 leaves undefined (a file
     with a NUL byte is no text: it stays cp1252, whose reader then refuses it), or
     ``mac_roman`` for text that reads as words only in Mac Excel's encoding
-    (:func:`_reads_as_mac_roman`)."""
+    (:func:`_reads_as_mac_roman`). A file that is UTF-8 but for a few bytes (a row pasted
+    from a Windows file) is :data:`UTF8_WITH_CP1252`: read as Windows-1252, each of its
+    UTF-8 letters would be two (``KÃ¤ser``)."""
     with open_binary(path) as handle:
         head = handle.read(4)
         if head.startswith(codecs.BOM_UTF8):
@@ -196,6 +198,8 @@ def detect_encoding(path: Path) -> str:
         windows = "cp1252" if _decodes(handle, "cp1252", text_only=True) else "latin-1"
         handle.seek(0)
         sample = handle.read(_ENCODING_SAMPLE_BYTES)
+    if _mostly_utf8(sample):
+        return UTF8_WITH_CP1252
     if b"\x00" not in sample and _reads_as_mac_roman(sample, windows):
         return "mac_roman"
     return windows
@@ -215,10 +219,74 @@ _LATIN_LETTERS = frozenset(
 _QUOTES = frozenset("\u2018\u2019\u201a\u201c\u201d\u201e\u00ab\u00bb\u2022\u2122\u00ae\u00a9")
 _SIGNS = frozenset("\u2013\u2014\u2026\u20ac\u00a3\u00a5\u00a2\u00b0\u00a7\u2030\u00b1\u00b5\u00a0")
 # Letters of other alphabets Windows-1252 holds (Š š Ž ž Ÿ): a word may start with one
-# (Škoda), but inside a word they are Mac Roman's ä, ö, ü (FŸhrung, Kšln). French Œ and œ
-# are Latin letters (Cœur).
+# (Škoda), and a small š or ž may end a word or come before a vowel (Babiš, Hašek); other
+# places inside a word are Mac Roman's ä, ö, ü (FŸhrung, Kšln, Schršder: German's ö comes
+# before a consonant). French Œ and œ are Latin letters (Cœur).
 _OTHER_LETTERS = frozenset("\u0160\u0161\u017d\u017e\u0178")
+_VOWELS = frozenset("aeiouyáéíóúýěů")
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
+
+
+# UTF-8 whose bytes UTF-8 does not decode are Windows-1252's (Latin-1's for the five it
+# leaves undefined): a UTF-8 file with a row pasted from a Windows one. A codec of Python's,
+# registered below, so every reader that takes an encoding's name reads it.
+UTF8_WITH_CP1252 = "slw_utf8_with_cp1252"
+_WINDOWS_BYTES = "slw_windows_bytes"
+
+
+def _windows_bytes(error: UnicodeError) -> tuple[str, int]:
+    if not isinstance(error, UnicodeDecodeError):
+        raise error
+    bad = error.object[error.start : error.end]
+    text = "".join(bytes([byte]).decode("cp1252", errors="ignore") or chr(byte) for byte in bad)
+    return text, error.end
+
+
+def _utf8_with_cp1252_decode(data: bytes, errors: str = "strict") -> tuple[str, int]:
+    return codecs.utf_8_decode(data, _WINDOWS_BYTES, True)
+
+
+class _Utf8WithCp1252Decoder(codecs.BufferedIncrementalDecoder):
+    def _buffer_decode(self, data: bytes, errors: str, final: bool) -> tuple[str, int]:
+        return codecs.utf_8_decode(data, _WINDOWS_BYTES, final)
+
+
+def _find_codec(name: str) -> codecs.CodecInfo | None:
+    if name != UTF8_WITH_CP1252:
+        return None
+    utf8 = codecs.lookup("utf-8")
+    return codecs.CodecInfo(
+        name=UTF8_WITH_CP1252,
+        encode=utf8.encode,
+        decode=_utf8_with_cp1252_decode,
+        incrementalencoder=utf8.incrementalencoder,
+        incrementaldecoder=_Utf8WithCp1252Decoder,
+        streamreader=utf8.streamreader,
+        streamwriter=utf8.streamwriter,
+    )
+
+
+codecs.register_error(_WINDOWS_BYTES, _windows_bytes)
+codecs.register(_find_codec)
+
+
+# UTF-8's Latin-1 letters (à to ÿ, À to ß), signs (no-break space to ¿) and typographic
+# quotes, dashes, ellipsis and euro sign: read as Windows-1252, each is nonsense (Ã¤, Â°,
+# â€™) that no text of that encoding holds.
+_UTF8_TELLTALE = re.compile(rb"\xc3[\x80-\xbf]|\xc2[\xa0-\xbf]|\xe2\x80[\x93-\xa6]|\xe2\x82\xac")
+
+
+_HIGH_BYTES = bytes(range(0x80, 0x100))
+
+
+def _mostly_utf8(sample: bytes) -> bool:
+    """Whether ``sample``, which UTF-8 does not decode, holds UTF-8's letters or signs all
+    the same: a UTF-8 file with a few bytes of another encoding. A text's (no NUL byte, most
+    bytes ASCII): binary data holds such pairs by chance."""
+    ascii_bytes = len(sample.translate(None, _HIGH_BYTES))
+    if b"\x00" in sample or (len(sample) - ascii_bytes) * 4 > len(sample):
+        return False
+    return _UTF8_TELLTALE.search(sample) is not None
 
 
 def _reads_as_mac_roman(sample: bytes, windows: str) -> bool:
@@ -247,7 +315,9 @@ def _plausible(text: str) -> int:
         elif char in _LATIN_LETTERS:
             count += not (before.islower() and char.isupper())
         elif char in _OTHER_LETTERS:
-            count += not before.isalpha()
+            count += not before.isalpha() or (
+                char.islower() and (not after.isalpha() or after in _VOWELS)
+            )
     return count
 
 

@@ -7,6 +7,7 @@ The real parts throughout: real files on disk, a real DuckDB file, the real load
 
 from __future__ import annotations
 
+import codecs
 import json
 import os
 import re
@@ -18,7 +19,7 @@ import pytest
 from survey_microdata import KEY, microdata_frame, sidecar, write_microdata
 
 from social_leadership.follower_imports import import_folder, import_history
-from social_leadership.intake import RowIssue, detect_encoding
+from social_leadership.intake import UTF8_WITH_CP1252, RowIssue, detect_encoding
 from social_leadership.roster import Account, Executive, Roster, load_roster, roster_columns
 from social_leadership.sql import quote_identifier, quote_literal
 from social_leadership.surveys import ingest_folder, load_file
@@ -66,6 +67,11 @@ ENCODED_TEXTS = [
     ("Frage\r\n\u2022Vertrauen;\u2022Führung\r\n", "cp1252"),
     ("Preis\r\n5 €\r\n", "cp1252"),
     ("question\r\nConfiance dans les médias, cœur, España, Bjørn\r\n", "cp1252"),
+    # Slovak and Czech names: š or ž ending a word or before a vowel; German's ö (Mac Roman
+    # 0x9A, Windows' š) comes before a consonant.
+    ("Name;Firma\r\nAndrej Babiš;Agrofert\r\n", "cp1252"),
+    ("Name\r\nJaroslav Hašek, Miloš\r\n", "cp1252"),
+    ("Name\rGerhard Schröder\r", "mac_roman"),
 ]
 
 
@@ -75,6 +81,70 @@ def test_mac_roman_is_told_from_windows_1252_by_its_words(tmp_path, text, encodi
     path.write_bytes(text.encode(encoding))
 
     assert detect_encoding(path) == encoding
+
+
+MIXED = "Name;Firma\r\nJoe Käser;Süßwaren AG\r\n".encode() + "Hans Müller;Groß “AG”\r\n".encode(
+    "cp1252"
+)
+
+
+def test_a_utf8_file_with_a_row_pasted_from_a_windows_file_reads_both_rows_right(tmp_path):
+    # Read as Windows-1252 (the file is no UTF-8), the first row was Joe KÃ¤ser.
+    path = tmp_path / "mixed.csv"
+    path.write_bytes(MIXED)
+
+    assert detect_encoding(path) == UTF8_WITH_CP1252
+    assert path.read_bytes().decode(UTF8_WITH_CP1252) == (
+        "Name;Firma\r\nJoe Käser;Süßwaren AG\r\nHans Müller;Groß “AG”\r\n"
+    )
+    # Read in pieces, as files are: a UTF-8 letter or a Windows byte at a piece's end.
+    decoder = codecs.getincrementaldecoder(UTF8_WITH_CP1252)()
+    pieces = [decoder.decode(MIXED[i : i + 1]) for i in range(len(MIXED))]
+    assert "".join(pieces) + decoder.decode(b"", final=True) == MIXED.decode(UTF8_WITH_CP1252)
+
+
+def test_a_windows_file_with_a_byte_pair_utf8_would_read_stays_windows(tmp_path):
+    # ß before a typographic quote is a UTF-8 sequence by chance (0xDF 0x93), no UTF-8 text.
+    path = tmp_path / "windows.csv"
+    path.write_bytes("Name\r\nStraße „groß“ und Käse\r\n".encode("cp1252"))
+
+    assert detect_encoding(path) == "cp1252"
+
+
+def test_roster_history_and_surveys_read_a_utf8_file_with_a_windows_row(con, tmp_path):
+    roster_file = tmp_path / "roster.csv"
+    header = ",".join(roster_columns()).encode()
+    rows = [
+        "jk,Joe Käser,CEO,Siemens,DE,Industrials,false,JoeKaeser".encode(),
+        "hm,Hans Müller,CEO,Süßwaren AG,DE,Industrials,false,".encode("cp1252"),
+    ]
+    roster_file.write_bytes(b"\n".join([header, *rows]) + b"\n")
+    roster = load_roster(roster_file)
+    assert [(e.full_name, e.company_name) for e in roster.executives] == [
+        ("Joe Käser", "Siemens"),
+        ("Hans Müller", "Süßwaren AG"),
+    ]
+    survey_file = tmp_path / "figures.csv"
+    survey_file.write_bytes(
+        b"source_id,source_name,wave,scope,question_id,question_text,value\n"
+        + "acme,Acme,2024,DE,q1,Führung,40\n".encode()
+        + "acme,Acme,2024,AT,q1,Führung,41\n".encode("cp1252")
+    )
+    assert load_file(con, survey_file).status == "loaded"
+    assert con.execute("select distinct question_text from raw.survey_results").fetchall() == [
+        ("Führung",)
+    ]
+    history_file = tmp_path / "history.csv"
+    history_file.write_bytes(
+        b"executive_id,platform,date,followers\n"
+        + b"joe,x,2026-01-01,5\n"
+        + "Käse,x,2026-01-02,5\n".encode("cp1252")
+        + "Käse,x,2026-01-03,5\n".encode()
+    )
+    outcome = import_history(con, history_file, ROSTER, tmp_path / "q", today=TODAY)
+    assert outcome.rows_loaded == 1
+    # Both spellings of the unknown executive read alike, as written.
+    assert {e.reason.split("'")[1] for e in outcome.errors} == {"Käse"}
 
 
 # --- one row-issue type --------------------------------------------------------------------
