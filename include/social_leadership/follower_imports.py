@@ -64,6 +64,7 @@ from social_leadership.intake import (
     move_file,
     record_start_lines,
     stamped_name,
+    workbook_kind,
 )
 from social_leadership.platforms.registry import connector_class
 from social_leadership.roster import Roster, normalize_handle
@@ -526,8 +527,11 @@ def import_history(
     row-level problems are reported, quarantined and skipped.
     """
     path = Path(path).resolve()
-    with _readable_csv(path) as (source, lines_above):
-        try:
+    workbook = workbook_kind(path) if path.suffix.lower() == ".csv" else None
+    if workbook:
+        raise HistoryFileError(path, f"is {workbook}, not CSV text: save it as CSV UTF-8")
+    try:
+        with _readable_csv(path) as (source, lines_above):
             return _import(
                 con,
                 path,
@@ -538,10 +542,14 @@ def import_history(
                 loaded_at,
                 is_synthetic,
             )
-        except HistoryFileError as exc:
-            if exc.path == path:
-                raise
-            raise HistoryFileError(path, exc.reason) from exc.__cause__
+    except HistoryFileError as exc:
+        if exc.path == path:
+            raise
+        raise HistoryFileError(path, exc.reason) from exc.__cause__
+    except UnicodeDecodeError as exc:
+        raise HistoryFileError(
+            path, f"cannot be read as {exc.encoding} text ({exc.reason}); save it as CSV UTF-8"
+        ) from exc
 
 
 def _import(

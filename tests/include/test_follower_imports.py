@@ -403,6 +403,33 @@ def write_handle_rows(tmp_path: Path, suffix: str) -> Path:
     return path
 
 
+def test_a_workbook_saved_as_csv_is_refused_saying_so(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    import openpyxl
+
+    workbook = openpyxl.Workbook()
+    workbook.active.append(["executive_id", "platform", "date", "followers"])
+    workbook.active.append(["joe", "x", "2026-01-01", 7])
+    path = tmp_path / "history.csv"
+    workbook.save(path)
+
+    with pytest.raises(HistoryFileError, match=r"is a spreadsheet workbook \(XLSX or ODS"):
+        import_history(con, path, ROSTER, tmp_path / "q", today=TODAY)
+
+
+def test_a_file_no_encoding_reads_is_refused_not_raised(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    # Binary bytes (a NUL: no text) where Windows-1252 leaves 0x81 undefined: the import
+    # folder quarantines a refused file, where a decoding error failed the task.
+    path = tmp_path / "history.csv"
+    path.write_bytes(b"executive_id,platform,date,followers\n\x00\x81\n")
+
+    with pytest.raises(HistoryFileError, match=r"cannot be read as [\w-]+ text"):
+        import_history(con, path, ROSTER, tmp_path / "q", today=TODAY)
+
+
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
 def test_an_at_sign_before_an_instagram_threads_or_facebook_handle_is_dropped(
     con: duckdb.DuckDBPyConnection, tmp_path: Path, suffix: str

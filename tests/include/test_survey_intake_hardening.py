@@ -153,6 +153,19 @@ UNREADABLE = {
         "cannot be read",
     ),
     "random_xlsx": ("figures.xlsx", b"PK\x03\x04" + os.urandom(3000), None, "XLSX"),
+    # A workbook saved under a text name: said so, where decoding it as text failed.
+    "xlsx_named_csv": (
+        "figures.csv",
+        _xlsx_bytes([HEADER.strip().split(",")] * 5),
+        None,
+        "is a spreadsheet workbook (XLSX or ODS, a ZIP archive), not CSV: save it as CSV",
+    ),
+    "xls_named_tsv": (
+        "figures.tsv",
+        b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(500),
+        None,
+        "is an Excel 97-2003 workbook (XLS), not tab-separated text",
+    ),
     "truncated_xlsx": (
         "figures.xlsx",
         _xlsx_bytes([HEADER.strip().split(",")] * 50)[:-700],

@@ -77,6 +77,7 @@ FORMATS: dict[str, SurveyFormat] = {
             delimited.read_header,
             delimited.read_table,
             delimited.read_columns,
+            check_contents=delimited.check_text,
             one_pass=True,
         ),
         SurveyFormat(
@@ -94,6 +95,7 @@ FORMATS: dict[str, SurveyFormat] = {
                 delimited.read_header,
                 delimited.read_table,
                 delimited.read_columns,
+                check_contents=delimited.check_text,
                 holds_data=delimited.is_tab_separated if suffix == ".txt" else None,
             )
             for suffix in (".tsv", ".tab", ".txt")

@@ -35,6 +35,7 @@ from social_leadership.intake import (
     detect_encoding,
     open_binary,
     record_start_lines,
+    workbook_kind,
 )
 from social_leadership.surveys import common
 from social_leadership.surveys.limits import IntakeLimits, limits_in_force
@@ -419,6 +420,18 @@ def read_columns(path: Path, wanted: list[str], sheet: str | None) -> common.Dec
             raise common.SurveyValidationError(renumber(bad_rows))
 
     return common.DeclaredColumns(batches, opened.columns, finish, renumber)
+
+
+def check_text(path: Path, limits: IntakeLimits) -> None:
+    """Refuse a spreadsheet workbook saved under a text name (``figures.csv``), saying so:
+    read as text, it was bytes no encoding decodes."""
+    workbook = workbook_kind(path)
+    if workbook:
+        raise common.file_problem(
+            path.name,
+            f"is {workbook}, not {KIND if path.suffix.lower() == '.csv' else TAB_KIND}: "
+            "save it as CSV, or give it the workbook's name (.xlsx) to load its sheet",
+        )
 
 
 def check_gzip(path: Path, limits: IntakeLimits) -> None:
