@@ -391,6 +391,8 @@ def _header_columns(roster: Roster, header: list[str]) -> dict[str, tuple[int, s
             continue
         roster.warnings.append(RowIssue(roster.file, roster.header_row, cell, reason))
     missing = [column for column in REQUIRED_COLUMNS if column not in columns]
+    if missing and not any(cell.strip() for cell in header):
+        raise RosterFileError(f"{roster.file}: the roster file is empty (no header line)")
     if missing:
         shown = ", ".join(cell.strip() for cell in header if cell.strip())
         raise RosterFileError(

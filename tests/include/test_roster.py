@@ -452,6 +452,14 @@ def test_a_file_without_a_header_says_what_its_first_line_holds(tmp_path: Path) 
     assert "line 1, read as the header, holds: 'Executive roster Q4'" in message
 
 
+def test_an_empty_file_is_refused_saying_so(tmp_path: Path) -> None:
+    path = tmp_path / "r.csv"
+    path.write_bytes(b"")
+
+    with pytest.raises(RosterFileError, match=r"r\.csv: the roster file is empty"):
+        load_roster(path)
+
+
 def test_a_workbook_saved_under_a_csv_name_is_refused_saying_so(tmp_path: Path) -> None:
     import openpyxl
 
