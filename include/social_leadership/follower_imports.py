@@ -815,8 +815,14 @@ def _row_errors(con: duckdb.DuckDBPyConnection, file: str, today: date) -> list[
             key = (platform, handle)
             if key not in invalid_handle:
                 try:
-                    normalize_handle(platform, handle)
-                    invalid_handle[key] = None
+                    stored = normalize_handle(platform, handle)
+                    # The roster reads a link to the profile; a history file, the handle.
+                    invalid_handle[key] = (
+                        f"{handle!r} is a link to {stored!r}'s profile: write the handle, "
+                        "as the roster has it"
+                        if "/" in handle
+                        else None
+                    )
                 except ValueError as exc:
                     invalid_handle[key] = str(exc)
             message = invalid_handle[key] or message

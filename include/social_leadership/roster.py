@@ -287,9 +287,11 @@ def _platform_of_header(cell: str) -> str | None:
     words = re.findall(r"[0-9a-z]+", clean_cell(cell).casefold())
     named = {_PLATFORM_HEADER_ALIASES.get(word, word) for word in words}
     platforms = named & set(ACCOUNT_COLUMNS)
-    if len(platforms) == 1 and not named - platforms - _PLATFORM_HEADER_WORDS:
-        return platforms.pop()
-    return None
+    if len(platforms) != 1 or named - platforms - _PLATFORM_HEADER_WORDS:
+        return None
+    platform = platforms.pop()
+    # A Facebook column is Pages; a column of people's profiles needs profile:<name>.
+    return None if platform == "facebook" and "profile" in named else platform
 
 
 def load_roster(path: Path) -> Roster:
@@ -323,7 +325,9 @@ def load_roster(path: Path) -> Roster:
                 file=file_name,
                 header=tuple(header),
                 header_row=len(lines_above) + 1,
-                above_header=next((clean_cell(line) for line in lines_above if line.strip()), ""),
+                above_header=next(
+                    (clean_cell(line) for line in lines_above if re.search(r"\w", line)), ""
+                ),
             )
             columns = _header_columns(roster, header)
             _read_rows(roster, reader, columns)

@@ -403,6 +403,23 @@ def write_handle_rows(tmp_path: Path, suffix: str) -> Path:
     return path
 
 
+def test_a_profile_link_in_a_history_file_is_rejected_saying_to_write_the_handle(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    path = write_csv(
+        tmp_path, "account_handle,platform,date,followers\nhttps://x.com/JoeKaeser,x,2026-01-01,7\n"
+    )
+
+    outcome = import_history(con, path, ROSTER, tmp_path / "q", today=TODAY)
+
+    (error,) = outcome.errors
+    assert error.column == "account_handle"
+    assert error.reason == (
+        "'https://x.com/JoeKaeser' is a link to 'JoeKaeser''s profile: write the handle, as "
+        "the roster has it"
+    )
+
+
 def test_a_workbook_saved_as_csv_is_refused_saying_so(
     con: duckdb.DuckDBPyConnection, tmp_path: Path
 ) -> None:

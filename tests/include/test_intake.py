@@ -145,6 +145,14 @@ def test_roster_history_and_surveys_read_a_utf8_file_with_a_windows_row(con, tmp
     assert outcome.rows_loaded == 1
     # Both spellings of the unknown executive read alike, as written.
     assert {e.reason.split("'")[1] for e in outcome.errors} == {"Käse"}
+    # A respondent file, read column by column (pyarrow) rather than as text.
+    frame = microdata_frame(seed=3, per_country=4)
+    panel = write_microdata(frame, tmp_path / "panel.csv", sidecar())
+    # Written as German Excel writes it; here UTF-8 with one Windows-1252 letter left.
+    utf8 = panel.read_bytes().decode("cp1252").encode()
+    panel.write_bytes(utf8.replace("ä".encode(), "ä".encode("cp1252"), 1))
+    assert detect_encoding(panel) == UTF8_WITH_CP1252
+    assert load_file(con, panel, pseudonym_key=KEY).rows_loaded == len(frame)
 
 
 # --- one row-issue type --------------------------------------------------------------------

@@ -420,6 +420,17 @@ def test_headers_as_people_write_them_name_their_columns(tmp_path: Path) -> None
     assert roster.executives[0].valid_from == date(2021, 2, 1)
 
 
+def test_a_facebook_profile_column_is_not_read_as_pages(tmp_path: Path) -> None:
+    # The Facebook column holds Pages; people's profiles are written profile:<name>.
+    header = "executive_id,full_name,title,company,country,sector,is_synthetic,Facebook profile"
+    roster = load_roster(excel_file(tmp_path, header, "ada,Ada,CEO,Acme,DE,Energy,false,ada.k"))
+
+    assert roster.accounts == []
+    assert [(w.column, w.reason) for w in roster.warnings] == [
+        ("Facebook profile", "not a roster column: ignored")
+    ]
+
+
 def test_a_title_line_and_blank_lines_above_the_header_are_skipped_and_said(
     tmp_path: Path,
 ) -> None:
@@ -439,6 +450,9 @@ def test_a_title_line_and_blank_lines_above_the_header_are_skipped_and_said(
     assert [(e.row, e.column) for e in roster.errors] == [(5, "country")]
     assert roster.warnings == []
     assert (roster.header_row, roster.above_header) == (3, "Executive roster Q4;;;;;;;")
+    # Empty rows above the header are no title.
+    path.write_bytes(path.read_bytes().split(b"\r\n", 1)[1])
+    assert (load_roster(path).header_row, load_roster(path).above_header) == (2, "")
 
 
 def test_a_file_without_a_header_says_what_its_first_line_holds(tmp_path: Path) -> None:

@@ -526,7 +526,8 @@ class Connector(ABC):
             match = pattern.fullmatch(link)
             if match:
                 return cls.link_handle(match)
-        on_host = _LINK_HOST.match(link)
+        # A page of the site, not a bare name: bsky.app is a Bluesky handle.
+        on_host = _LINK_HOST.match(link) if "/" in link else None
         host = on_host.group("host").lower() if on_host else ""
         if any(host == h or host.endswith("." + h) for h in cls.profile_hosts):
             raise ValueError(

@@ -28,6 +28,11 @@ def is_linkedin_organization(handle: str) -> bool:
     return handle.startswith(ORGANIZATION_PREFIX)
 
 
+# How LinkedIn's internal member ids begin (/in/ACoAAB...), in links from search results
+# and Sales Navigator: no vanity name, and no history file names a member so.
+_MEMBER_ID_PREFIX = "ACoAA"
+
+
 @register
 class LinkedInConnector(base.Connector):
     platform = "linkedin"
@@ -79,7 +84,15 @@ class LinkedInConnector(base.Connector):
     @classmethod
     def link_handle(cls, match: re.Match[str]) -> str:
         organization = match.groupdict().get("organization")
-        return f"urn:li:organization:{organization}" if organization else match.group("handle")
+        if organization:
+            return f"urn:li:organization:{organization}"
+        if match.group("handle").startswith(_MEMBER_ID_PREFIX):
+            raise ValueError(
+                f"{match.string!r} names the member by an internal id (a link from search or "
+                "Sales Navigator), not by the profile's name: open the profile and copy its "
+                "link, https://www.linkedin.com/in/<name>"
+            )
+        return match.group("handle")
 
     def build_request(self, handles: Sequence[str]) -> httpx.Request:
         return httpx.Request(

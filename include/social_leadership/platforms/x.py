@@ -47,7 +47,7 @@ class XConnector(base.Connector):
             ),
             tabs=(
                 "with_replies", "media", "likes", "highlights", "articles", "followers",
-                "following", "verified_followers", "superfollows",
+                "following", "verified_followers", "superfollows", "lists",
             ),
         ),
     )  # fmt: skip

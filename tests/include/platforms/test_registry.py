@@ -242,6 +242,10 @@ def test_the_roster_validates_handles_with_the_connectors_pattern(
         ("facebook", "https://www.facebook.com/Siemens/about", "Siemens"),
         ("bluesky", "https://bsky.app/profile/jay.bsky.team/followers", "jay.bsky.team"),
         ("instagram", "https://www.instagram.com/zuck/reels/", "zuck"),
+        ("x", "x.com/jack/lists", "jack"),
+        # A bare domain handle on a profile host's domain is a handle, no link.
+        ("bluesky", "bsky.app", "bsky.app"),
+        ("bluesky", "team.bsky.app", "team.bsky.app"),
     ],
 )
 def test_a_link_to_the_profile_page_is_read_as_its_handle(
@@ -275,12 +279,16 @@ def test_a_link_to_the_profile_page_is_read_as_its_handle(
         ("threads", "https://www.threads.net/zuck", "https://www.threads.net/@<username>"),
         # An organization's name in its link is not the id its URN needs.
         ("linkedin", "https://www.linkedin.com/company/microsoft/", "urn:li:organization:<id>"),
+        # A member's internal id, from search results or Sales Navigator: no vanity name.
+        ("linkedin", "https://www.linkedin.com/in/ACoAAA123xyz", "linkedin.com/in/<name>"),
     ],
 )
 def test_a_link_to_the_platform_naming_no_profile_is_an_error_saying_what_to_write(
     platform: str, link: str, forms: str
 ) -> None:
-    with pytest.raises(ValueError, match=r"links to no .* profile: write the handle") as raised:
+    with pytest.raises(
+        ValueError, match=r"links to no .* profile|names the member by an"
+    ) as raised:
         roster.normalize_handle(platform, link)
     assert forms in str(raised.value)
     assert repr(link) in str(raised.value)

@@ -30,6 +30,7 @@ import pyarrow as pa
 
 from social_leadership.intake import (
     SEPARATOR_LINE,
+    UTF8_WITH_CP1252,
     RowIssue,
     detect_delimiter,
     detect_encoding,
@@ -62,6 +63,7 @@ _PYARROW_ENCODINGS = {
     "cp1252": "cp1252",
     "latin-1": "latin1",
     "mac_roman": "mac_roman",
+    UTF8_WITH_CP1252: UTF8_WITH_CP1252,
 }
 
 
