@@ -61,6 +61,7 @@ from social_leadership.intake import (
     RowIssue,
     detect_delimiter,
     detect_encoding,
+    header_key,
     move_file,
     record_start_lines,
     stamped_name,
@@ -75,15 +76,17 @@ from social_leadership.warehouse_backend import is_lake_connection
 log = logging.getLogger(__name__)
 
 HISTORY_SUFFIXES = (".csv", ".parquet")
-# Accepted spellings of each column; the first is the documented name.
+# Accepted spellings of each column, compared as header_key compares them (any case,
+# spaces or hyphens for underscores: "Account Handle", "Followers count"); the first is
+# the documented name. The others include the platforms' own API field names.
 COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
     "executive_id": ("executive_id", "executive"),
-    "account_handle": ("account_handle", "account", "handle"),
+    "account_handle": ("account_handle", "account", "handle", "username", "screen_name"),
     "platform": ("platform",),
     "date": ("date", "snapshot_date"),
-    "followers": ("followers", "followers_count"),
-    "following": ("following", "following_count"),
-    "posts": ("posts", "posts_count"),
+    "followers": ("followers", "followers_count", "follower_count", "total_followers"),
+    "following": ("following", "following_count", "follows_count", "friends_count"),
+    "posts": ("posts", "posts_count", "media_count", "statuses_count", "tweet_count"),
 }
 
 
@@ -111,12 +114,14 @@ class ImportOutcome:
 
 def _column_map(names: Iterable[str]) -> dict[str, str]:
     """Documented column name -> the file's column name."""
-    present = {name.strip().casefold(): name for name in names}
+    present: dict[str, str] = {}
+    for name in names:
+        present.setdefault(header_key(name), name)
     mapping: dict[str, str] = {}
     for column, aliases in COLUMN_ALIASES.items():
         for alias in aliases:
-            if alias in present:
-                mapping[column] = present[alias]
+            if header_key(alias) in present:
+                mapping[column] = present[header_key(alias)]
                 break
     return mapping
 

@@ -26,6 +26,7 @@ import os
 import re
 import shutil
 import stat
+import unicodedata
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -166,6 +167,12 @@ _WORKBOOK_SIGNATURES = (
     (b"PK\x03\x04", "a spreadsheet workbook (XLSX or ODS, a ZIP archive)"),
     (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an Excel 97-2003 workbook (XLS)"),
 )
+
+
+def header_key(cell: str) -> str:
+    """A header cell as compared with a column's name: its letters and digits only, in any
+    case (``Executive ID``, ``executive-id`` and ``EXECUTIVE_ID`` are one)."""
+    return re.sub(r"[^0-9a-z]+", "", unicodedata.normalize("NFKC", cell).casefold())
 
 
 def workbook_kind(path: Path) -> str | None:

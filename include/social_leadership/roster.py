@@ -93,6 +93,7 @@ from social_leadership.intake import (
     RowIssue,
     detect_delimiter,
     detect_encoding,
+    header_key,
     workbook_kind,
 )
 
@@ -275,12 +276,6 @@ def clean_cell(value: str) -> str:
     return " ".join(text.split())
 
 
-def _column_key(cell: str) -> str:
-    """A header cell as compared with column names: letters and digits only, in any case
-    (``Executive ID``, ``executive-id`` and ``EXECUTIVE_ID`` are one)."""
-    return re.sub(r"[^0-9a-z]+", "", clean_cell(cell).casefold())
-
-
 def _platform_of_header(cell: str) -> str | None:
     """The platform a header such as ``X (Twitter)``, ``LinkedIn URL`` or ``YouTube
     channel`` names, or None."""
@@ -350,8 +345,8 @@ def _find_header(handle: TextIO) -> tuple[str, list[str]]:
         if not line:
             break
         cells = next(csv.reader([line], delimiter=detect_delimiter(line)), [])
-        keys = {_column_key(cell) for cell in cells}
-        if all(_column_key(column) in keys for column in REQUIRED_COLUMNS):
+        keys = {header_key(cell) for cell in cells}
+        if all(header_key(column) in keys for column in REQUIRED_COLUMNS):
             return line, lines
         lines.append(line)
     if not lines:
@@ -368,14 +363,14 @@ def _header_columns(roster: Roster, header: list[str]) -> dict[str, tuple[int, s
     column also by its name and a word such as ``URL`` or ``handle`` (``X (Twitter)``,
     ``LinkedIn URL``), unless the file has that column by its own name; a cell that names
     no column is a warning."""
-    known = {_column_key(column): column for column in roster_columns()}
+    known = {header_key(column): column for column in roster_columns()}
     columns: dict[str, tuple[int, str]] = {}
     by_platform: list[tuple[int, str, str | None]] = []
     for index, raw_cell in enumerate(header):
         cell = raw_cell.strip()
         if not cell:
             continue
-        column = known.get(_column_key(cell))
+        column = known.get(header_key(cell))
         if column is None:
             by_platform.append((index, cell, _platform_of_header(cell)))
         elif column in columns:

@@ -132,6 +132,27 @@ def test_reimport_replaces_instead_of_duplicating_and_keeps_api_rows(
     assert api_rows == [("api", 63999)]
 
 
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_headers_in_other_spellings_and_api_field_names_name_their_columns(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path, suffix: str
+) -> None:
+    header = ["Account Handle", "Platform", "Snapshot Date", "Followers Count", "friends_count"]
+    header += ["statuses_count"]
+    rows = [["JoeKaeser", "x", "2026-01-02", "64020", "250", "4100"]]
+    path = tmp_path / f"export{suffix}"
+    if suffix == ".parquet":
+        pq.write_table(
+            pa.table(dict(zip(header, map(list, zip(*rows, strict=True)), strict=True))), path
+        )
+    else:
+        path.write_text("\n".join(",".join(row) for row in [header, *rows]) + "\n")
+
+    outcome = import_history(con, path, ROSTER, tmp_path / "q", today=TODAY)
+
+    assert outcome.errors == []
+    assert imported(con) == [("x", "JoeKaeser", date(2026, 1, 2), 64020, 250, 4100)]
+
+
 def test_parquet_import_counts_rows_from_one(
     con: duckdb.DuckDBPyConnection, tmp_path: Path
 ) -> None:
