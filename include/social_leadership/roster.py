@@ -56,7 +56,7 @@ The file is often kept in Excel, and is read as Excel writes it:
   the file and the cell; an empty one silently. A column named twice (``x`` and ``X``)
   makes the file unreadable. The header is the first of the first
   :data:`HEADER_SEARCH_LINES` lines naming every required column (a title line above it
-  is skipped, said in a warning).
+  is skipped: :attr:`Roster.header_row`, :attr:`Roster.above_header`).
 - Rows whose cells are all empty (``,,,,`` or ``;;;;``, blank lines at the end) are
   skipped silently; line numbers in reports still count them.
 - Every cell is cleaned (:func:`clean_cell`): composed Unicode, no invisible characters,
