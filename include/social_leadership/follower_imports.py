@@ -185,6 +185,10 @@ def _readable_csv(path: Path) -> Iterator[tuple[Path, int]]:
 _GROUPED_COUNT = quote_literal("[0-9]{1,3}([.,' \u2019\u00a0][0-9]{3})+")
 
 
+# DuckDB's reader takes a date column's format from the file (06/30/2025 month first, or
+# day first, as the rows tell): only ISO days are typed; any other goes to the checks,
+# which refuse it (the fast path asks the sniffer which format it found).
+ISO_DATES = "dateformat = '%Y-%m-%d'"
 # How a file's values are read (:func:`_source_relation`): typed by DuckDB's reader, as
 # text, or as text a spreadsheet wrote (:func:`_readable_csv`).
 TYPED, TEXT, SPREADSHEET = "typed", "text", "spreadsheet"
@@ -225,7 +229,11 @@ def _as_count(value: str, reading: str) -> str:
 
 
 def _source_relation(
-    path: Path, *, with_lines: bool, spreadsheet: bool = False
+    path: Path,
+    *,
+    with_lines: bool,
+    spreadsheet: bool = False,
+    con: duckdb.DuckDBPyConnection | None = None,
 ) -> tuple[str, set[str], str]:
     """SQL reading ``path``, with the 1-based ``line`` a user counts when ``with_lines``.
 
@@ -233,7 +241,9 @@ def _source_relation(
     DuckDB's own reader does best, and a line that does not parse is skipped: the caller
     sees fewer rows loaded than the file holds and runs the diagnosis. With lines (the
     diagnosis: numbering forces an ordered scan) every column is read as text, short
-    lines padded, so each bad value becomes a reported row."""
+    lines padded, so each bad value becomes a reported row; given ``con``, a CSV's values
+    past the header's columns are ``extra_value`` (a row with more fields than the header,
+    as an unquoted ``64,000`` makes: read, its values would sit one column off)."""
     literal = quote_literal(str(path))
     suffix = path.suffix.lower()
     if suffix == ".csv":
@@ -253,7 +263,7 @@ def _source_relation(
                 f"{quote_literal(name)}: '{TYPED_COLUMNS[column]}'"
                 for column, name in present.items()
             )
-            options = f"ignore_errors = true, types = {{{types}}}"
+            options = f"ignore_errors = true, {ISO_DATES}, types = {{{types}}}"
         reader = (
             f"read_csv({literal}, header = true, auto_detect = true, "
             f"delim = ',', quote = '\"', escape = '\"', {options})"
@@ -291,6 +301,14 @@ def _source_relation(
         return f"{value} as {column}"
 
     select = ", ".join(text(column) for column in COLUMN_ALIASES)
+    extra = "cast(null as varchar)"
+    if with_lines and con is not None and suffix == ".csv":
+        # The reader pads rows to the widest it sniffed, naming the columns past the header.
+        read = [row[0] for row in con.execute(f"describe select * from {reader}").fetchall()]
+        beyond = [quote_identifier(name) for name in read[len(header) :]]
+        if beyond:
+            extra = f"coalesce({', '.join(beyond)})"
+    select += f", {extra} as extra_value"
     line = f"row_number() over () + {line_offset}" if with_lines else "cast(null as bigint)"
     reading = TYPED if typed_read else SPREADSHEET if spreadsheet else TEXT
     return f"select {line} as line, {select} from {reader}", set(mapping), reading
@@ -306,8 +324,10 @@ def _validated_sql(relation: tuple[str, set[str], str]) -> str:
     source_sql, columns, reading = relation
     joins, by_handle, by_executive = [], "null", "null"
     executive_accounts, executive_handles = "cast(null as bigint)", "cast(null as varchar)"
+    handle_executive = "cast(null as varchar)"
     if "account_handle" in columns:
         by_handle = "by_handle.account_handle"
+        handle_executive = "by_handle.executive_id"
         joins.append(
             """left join history_roster_accounts as by_handle
                 on by_handle.platform = typed.platform_key
@@ -344,6 +364,13 @@ def _validated_sql(relation: tuple[str, set[str], str]) -> str:
                 {_as_count("source.following", reading)} as following_n,
                 {_as_count("source.posts", reading)} as posts_n
             from source
+            -- A row of empty cells (,,,, as a spreadsheet writes below its table) is none.
+            where coalesce(
+                source.executive_id, source.account_handle, source.platform,
+                cast(source.date as varchar), cast(source.followers as varchar),
+                cast(source.following as varchar), cast(source.posts as varchar),
+                source.extra_value
+            ) is not null
         ),
         resolved as (
             select
@@ -352,6 +379,7 @@ def _validated_sql(relation: tuple[str, set[str], str]) -> str:
                 coalesce({by_handle}, {by_executive}, typed.account_handle)
                     as handle_resolved,
                 {by_executive} as executive_handle,
+                {handle_executive} as handle_executive,
                 {executive_accounts} as executive_accounts,
                 {executive_handles} as executive_handles,
                 {by_handle} as roster_handle
@@ -361,6 +389,7 @@ def _validated_sql(relation: tuple[str, set[str], str]) -> str:
         select
             *,
             case
+                when extra_value is not null then 'row'
                 when platform is null then 'platform'
                 when not platform_known then 'platform'
                 when date is null then 'date'
@@ -376,6 +405,8 @@ def _validated_sql(relation: tuple[str, set[str], str]) -> str:
                 when account_handle is not null and roster_handle is null
                     then 'account_handle'
                 when account_handle is null and executive_handle is null
+                    then 'executive_id'
+                when executive_id is not null and handle_executive <> executive_id
                     then 'executive_id'
             end as error_field
         from resolved
@@ -419,7 +450,21 @@ def _bulk_insert(
         return None
     with path.open(encoding="utf-8-sig", newline="") as handle:
         mapping = _column_map(next(csv.reader(handle), []))
-    if "account_handle" not in mapping:
+    # A file naming executives too takes the checking path, which checks the two agree.
+    if "account_handle" not in mapping or "executive_id" in mapping:
+        return None
+    # Days in another order than ISO (06/30/2025, as the reader takes it from the rows):
+    # the checking path refuses them. (Its dateformat option would cost this path a tenth.)
+    # On a connection of its own: a sniffer's error would abort the import's transaction.
+    try:
+        with duckdb.connect() as sniffer:
+            sniffed = sniffer.execute(
+                f"select DateFormat from sniff_csv({quote_literal(str(path))}, header = true, "
+                "delim = ',', quote = '\"', escape = '\"')"
+            ).fetchone()
+    except duckdb.Error:
+        return None  # rows the sniffer cannot agree on: the checking path names them
+    if sniffed is not None and sniffed[0] not in (None, "%Y-%m-%d"):
         return None
     types = ", ".join(
         f"{quote_literal(mapping[column])}: '{kind}'"
@@ -510,6 +555,20 @@ def _bulk_insert(
     return rows
 
 
+@contextmanager
+def _utc_session(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """The session's time zone UTC while a file is read, as it was after: a timestamp with
+    a time zone (pandas writes them to Parquet) is then a UTC day, as snapshot_date is,
+    whatever the machine's time zone."""
+    zone = con.execute("select current_setting('TimeZone')").fetchone()
+    con.execute("set TimeZone = 'UTC'")
+    try:
+        yield
+    finally:
+        if zone is not None:
+            con.execute(f"set TimeZone = {quote_literal(zone[0])}")
+
+
 def import_history(
     con: duckdb.DuckDBPyConnection,
     path: Path,
@@ -536,7 +595,7 @@ def import_history(
     if workbook:
         raise HistoryFileError(path, f"is {workbook}, not CSV text: save it as CSV UTF-8")
     try:
-        with _readable_csv(path) as (source, lines_above):
+        with _utc_session(con), _readable_csv(path) as (source, lines_above):
             return _import(
                 con,
                 path,
@@ -685,7 +744,9 @@ def _diagnose(
     ``outcome.file``, and the lines left out above its header) into ``history_staged`` and
     name every rejected one."""
     source, lines_above = readable
-    numbered = _validated_sql(_source_relation(source, with_lines=True, spreadsheet=spreadsheet))
+    numbered = _validated_sql(
+        _source_relation(source, with_lines=True, spreadsheet=spreadsheet, con=con)
+    )
     con.execute(
         f"create or replace temp table history_staged as {numbered}",
         {"today": today, "platforms": list(PLATFORMS)},
@@ -773,6 +834,10 @@ def _roster_accounts_table(roster: Roster) -> pa.Table:
 
 _ERROR_MESSAGES = """
     case error_field
+        when 'row' then
+            'has more values than the header has columns (''' || extra_value
+            || ''' past the last): a value holding the delimiter, such as 64,000, '
+            || 'must be quoted or written without it'
         when 'platform' then
             case when platform is null then 'is empty'
             else '''' || platform || ''' is not a known platform' end
@@ -793,7 +858,11 @@ _ERROR_MESSAGES = """
             else '''' || account_handle || ''' is not one of the roster''s ' || platform_key
                 || ' accounts' end
         when 'executive_id' then
-            case when executive_accounts > 1
+            case when handle_executive <> executive_id
+                then 'account ''' || account_handle || ''' is '
+                    || handle_executive || '''s in the roster, not ''' || executive_id
+                    || ''''
+            when executive_accounts > 1
                 then 'executive ''' || executive_id || ''' has ' || executive_accounts || ' '
                     || platform_key || ' accounts in the roster (' || executive_handles
                     || '): name the account_handle'

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import csv
 import json
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import duckdb
@@ -151,6 +151,100 @@ def test_headers_in_other_spellings_and_api_field_names_name_their_columns(
 
     assert outcome.errors == []
     assert imported(con) == [("x", "JoeKaeser", date(2026, 1, 2), 64020, 250, 4100)]
+
+
+def test_days_written_with_slashes_are_refused_whatever_order_the_file_suggests(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    # DuckDB's reader took the order from the rows: 07/01/2025 .. 07/03/2025 became
+    # January 7th to March 7th, and monthly US rows 01/01 .. 06/01 six days of January.
+    path = write_csv(
+        tmp_path,
+        "account_handle,platform,date,followers\n"
+        "JoeKaeser,x,07/01/2025,1\nJoeKaeser,x,07/02/2025,2\nJoeKaeser,x,07/03/2025,3\n",
+    )
+
+    outcome = import_history(con, path, ROSTER, tmp_path / "q", today=TODAY)
+
+    assert (outcome.rows_loaded, outcome.rows_rejected) == (0, 3)
+    assert {(e.column, e.reason.split(" is ")[1]) for e in outcome.errors} == {
+        ("date", "not a date (YYYY-MM-DD, or DD.MM.YYYY)")
+    }
+    assert imported(con) == []
+
+
+def test_a_row_with_more_values_than_the_header_is_rejected_not_shifted(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    # An unquoted 64,000: read, followers were 64, following 0, posts 250.
+    path = write_csv(
+        tmp_path,
+        "account_handle,platform,date,followers,following,posts\n"
+        "JoeKaeser,x,2026-01-01,64,000,250,4100\n"
+        "JoeKaeser,x,2026-01-02,64010,250,4101\n",
+    )
+
+    outcome = import_history(con, path, ROSTER, tmp_path / "q", today=TODAY)
+
+    (error,) = outcome.errors
+    assert (error.row, error.column) == (2, "row")
+    assert error.reason.startswith("has more values than the header has columns ('4100'")
+    assert imported(con) == [("x", "JoeKaeser", date(2026, 1, 2), 64010, 250, 4101)]
+
+
+def test_an_executive_id_the_handle_contradicts_rejects_its_row(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    path = write_csv(
+        tmp_path,
+        "executive_id,account_handle,platform,date,followers\n"
+        "satya,JoeKaeser,x,2026-01-01,1\n"
+        "nobody,JoeKaeser,x,2026-01-02,2\n"
+        "joe,JoeKaeser,x,2026-01-03,3\n",
+    )
+
+    outcome = import_history(con, path, ROSTER, tmp_path / "q", today=TODAY)
+
+    assert [(e.row, e.column, e.reason) for e in outcome.errors] == [
+        (2, "executive_id", "account 'JoeKaeser' is joe's in the roster, not 'satya'"),
+        (3, "executive_id", "account 'JoeKaeser' is joe's in the roster, not 'nobody'"),
+    ]
+    assert imported(con) == [("x", "JoeKaeser", date(2026, 1, 3), 3, None, None)]
+
+
+def test_rows_of_empty_cells_below_the_table_are_no_rows(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    path = write_csv(
+        tmp_path, "account_handle,platform,date,followers\nJoeKaeser,x,2026-01-01,7\n,,,\n,,,\n"
+    )
+
+    outcome = import_history(con, path, ROSTER, tmp_path / "q", today=TODAY)
+
+    assert (outcome.rows_read, outcome.rows_loaded, outcome.errors) == (1, 1, [])
+
+
+def test_a_timestamp_with_a_time_zone_is_its_utc_day_whatever_the_session_zone(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    # pandas writes time-zone-aware timestamps to Parquet as instants: read in New York's
+    # zone, midnight UTC on 2 January was 1 January.
+    path = tmp_path / "history.parquet"
+    stamps = pa.array(
+        [datetime(2026, 1, 2, tzinfo=UTC), datetime(2026, 1, 2, 23, 30, tzinfo=UTC)],
+        pa.timestamp("us", tz="UTC"),
+    )
+    table = pa.table(
+        {"account_handle": ["JoeKaeser"] * 2, "platform": ["x"] * 2, "date": stamps,
+         "followers": [1, 2]}
+    )  # fmt: skip
+    pq.write_table(table, path)
+    con.execute("set TimeZone = 'America/New_York'")
+
+    import_history(con, path, ROSTER, tmp_path / "q", today=TODAY)
+
+    assert {row[2] for row in imported(con)} == {date(2026, 1, 2)}
+    assert con.execute("select current_setting('TimeZone')").fetchone() == ("America/New_York",)
 
 
 def test_parquet_import_counts_rows_from_one(
