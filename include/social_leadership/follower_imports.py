@@ -284,7 +284,16 @@ def _source_relation(
     if "executive_id" not in mapping and "account_handle" not in mapping:
         missing.append("executive_id or account_handle")
     if missing:
-        raise HistoryFileError(path, f"header lacks required column(s): {', '.join(missing)}")
+        reason = f"header lacks required column(s): {', '.join(missing)}"
+        if not mapping.keys() & {"platform", "date", "executive_id", "account_handle"}:
+            # No key, platform or day at all: a title line above the header, as exports
+            # write one (Followers, Aggregated data).
+            shown = ", ".join(cell.strip() for cell in header if str(cell).strip())
+            reason += (
+                f" (the first line is the header; it holds: {shown[:120]!r}; a title line "
+                "above the header must go)"
+            )
+        raise HistoryFileError(path, reason)
 
     typed_read = suffix == ".csv" and not with_lines and not spreadsheet
 
@@ -663,7 +672,11 @@ def _import(
                     ).fetchone()
                     bulk_rows = int(inserted[0]) if inserted else 0
             except duckdb.Error as exc:
-                raise HistoryFileError(path, f"cannot be parsed ({_first_line(exc)})") from exc
+                where = (
+                    _csv_problem(source, readable[1]) if source.suffix.lower() == ".csv" else None
+                )
+                reason = where or f"cannot be parsed ({_first_line(exc)})"
+                raise HistoryFileError(path, reason) from exc
             outcome.rows_loaded = bulk_rows or 0
             if bulk_rows is None or bulk_rows != outcome.rows_read:
                 # The numbered text pass decides: it names every bad row and loads exactly
@@ -795,6 +808,23 @@ def _number_rejected_by_line(
         )
     finally:
         con.unregister("history_file_lines")
+
+
+def _csv_problem(source: Path, lines_above: int) -> str | None:
+    """Where a CSV the reader cannot parse goes wrong, read by the standard's rules (a
+    quote opened and never closed, text after a closing quote), or None."""
+    start = 1
+    try:
+        with source.open(encoding="utf-8-sig", newline="") as handle:
+            reader = csv.reader(handle, strict=True)
+            for _ in reader:
+                start = reader.line_num + 1
+    except csv.Error as exc:
+        hint = " (a quote opened there is never closed)" if "end of data" in str(exc) else ""
+        return f"cannot be read as CSV: the row on line {start + lines_above}: {exc}{hint}"
+    except (OSError, UnicodeDecodeError):
+        return None
+    return None
 
 
 def _first_line(exc: BaseException) -> str:

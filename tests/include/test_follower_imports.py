@@ -535,6 +535,37 @@ def test_a_profile_link_in_a_history_file_is_rejected_saying_to_write_the_handle
     )
 
 
+def test_an_unclosed_quote_is_refused_naming_its_line(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    path = write_csv(
+        tmp_path,
+        "account_handle,platform,date,followers\n"
+        "JoeKaeser,x,2026-01-01,7\n"
+        '"JoeKaeser,x,2026-01-02,8\n',
+    )
+
+    with pytest.raises(HistoryFileError) as raised:
+        import_history(con, path, ROSTER, tmp_path / "q", today=TODAY)
+
+    assert raised.value.reason == (
+        "cannot be read as CSV: the row on line 3: unexpected end of data (a quote opened "
+        "there is never closed)"
+    )
+
+
+def test_a_title_line_above_the_header_is_said_to_be_read_as_the_header(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    path = write_csv(
+        tmp_path,
+        "Followers,,,\nexecutive_id,platform,date,followers\njoe,x,2026-01-01,7\n",
+    )
+
+    with pytest.raises(HistoryFileError, match="it holds: 'Followers'; a title line above"):
+        import_history(con, path, ROSTER, tmp_path / "q", today=TODAY)
+
+
 def test_a_workbook_saved_as_csv_is_refused_saying_so(
     con: duckdb.DuckDBPyConnection, tmp_path: Path
 ) -> None:
