@@ -89,9 +89,13 @@ deduplicated as (
         loaded_at,
         is_synthetic
     from counted
+    -- Ties (one import giving an account's day twice) go to the larger counts, so that
+    -- every build keeps the same row.
     qualify row_number() over (
         partition by platform, account_handle, snapshot_date
-        order by observed_at desc, loaded_at desc, metric_source asc
+        order by
+            observed_at desc, loaded_at desc, metric_source asc,
+            followers desc, following desc nulls last, posts desc nulls last
     ) = 1
 )
 
