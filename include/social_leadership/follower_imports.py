@@ -415,7 +415,7 @@ def _validated_sql(relation: tuple[str, set[str], str]) -> str:
                     then 'account_handle'
                 when account_handle is null and executive_handle is null
                     then 'executive_id'
-                when executive_id is not null and handle_executive <> executive_id
+                when executive_id is not null and handle_executive <> lower(executive_id)
                     then 'executive_id'
             end as error_field
         from resolved
@@ -888,7 +888,7 @@ _ERROR_MESSAGES = """
             else '''' || account_handle || ''' is not one of the roster''s ' || platform_key
                 || ' accounts' end
         when 'executive_id' then
-            case when handle_executive <> executive_id
+            case when handle_executive <> lower(executive_id)
                 then 'account ''' || account_handle || ''' is '
                     || handle_executive || '''s in the roster, not ''' || executive_id
                     || ''''
