@@ -81,7 +81,7 @@ HISTORY_SUFFIXES = (".csv", ".parquet")
 # the documented name. The others include the platforms' own API field names.
 COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
     "executive_id": ("executive_id", "executive"),
-    "account_handle": ("account_handle", "account", "handle", "username", "screen_name"),
+    "account_handle": ("account_handle", "handle", "username", "screen_name", "account"),
     "platform": ("platform",),
     "date": ("date", "snapshot_date"),
     "followers": ("followers", "followers_count", "follower_count", "total_followers"),
@@ -198,9 +198,9 @@ _ZERO_FRACTION = quote_literal("[0-9]+[.,]0{1,2}")
 
 
 def _as_date(value: str, reading: str) -> str:
-    """SQL: ``value`` as a date, ISO (and in a spreadsheet's CSV, a German spreadsheet's
-    day: 30.06.2025, day first as the dots say); null for anything else."""
-    if reading != SPREADSHEET:
+    """SQL: ``value`` as a date, ISO, or read as text a German day (30.06.2025, day first
+    as the dots say); null for anything else."""
+    if reading == TYPED:
         return f"try_cast({value} as date)"
     # Four-digit years only: strptime reads 01.07.25 as the year 25.
     german = (
@@ -241,8 +241,8 @@ def _source_relation(
     DuckDB's own reader does best, and a line that does not parse is skipped: the caller
     sees fewer rows loaded than the file holds and runs the diagnosis. With lines (the
     diagnosis: numbering forces an ordered scan) every column is read as text, short
-    lines padded, so each bad value becomes a reported row; given ``con``, a CSV's values
-    past the header's columns are ``extra_value`` (a row with more fields than the header,
+    lines padded, so each bad value becomes a reported row. Given ``con``, a CSV's values
+    past the header's named columns are ``extra_value`` (a row with more fields than the header,
     as an unquoted ``64,000`` makes: read, its values would sit one column off)."""
     literal = quote_literal(str(path))
     suffix = path.suffix.lower()
@@ -311,10 +311,15 @@ def _source_relation(
 
     select = ", ".join(text(column) for column in COLUMN_ALIASES)
     extra = "cast(null as varchar)"
-    if with_lines and con is not None and suffix == ".csv":
-        # The reader pads rows to the widest it sniffed, naming the columns past the header.
-        read = [row[0] for row in con.execute(f"describe select * from {reader}").fetchall()]
-        beyond = [quote_identifier(name) for name in read[len(header) :]]
+    if con is not None and suffix == ".csv":
+        # The reader pads rows to the widest it sniffed, naming the columns past the header;
+        # a header's trailing empty cells (a spreadsheet's) name none either.
+        try:
+            read = [row[0] for row in con.execute(f"describe select * from {reader}").fetchall()]
+        except duckdb.Error:
+            read = []  # the read itself fails, and says why
+        named = max((i for i, cell in enumerate(header) if cell.strip()), default=-1)
+        beyond = [f"nullif(trim({quote_identifier(name)}), '')" for name in read[named + 1 :]]
         if beyond:
             extra = f"coalesce({', '.join(beyond)})"
     select += f", {extra} as extra_value"
@@ -458,9 +463,12 @@ def _bulk_insert(
     if path.suffix.lower() != ".csv":
         return None
     with path.open(encoding="utf-8-sig", newline="") as handle:
-        mapping = _column_map(next(csv.reader(handle), []))
-    # A file naming executives too takes the checking path, which checks the two agree.
-    if "account_handle" not in mapping or "executive_id" in mapping:
+        header = next(csv.reader(handle), [""])
+    mapping = _column_map(header)
+    # A file naming executives too takes the checking path, which checks the two agree;
+    # so does one whose header ends in empty cells, under which a value split by an
+    # unquoted delimiter (64,000) would be read one column off.
+    if "account_handle" not in mapping or "executive_id" in mapping or not header[-1].strip():
         return None
     # Days in another order than ISO (06/30/2025, as the reader takes it from the rows):
     # the checking path refuses them. (Its dateformat option would cost this path a tenth.)
@@ -646,7 +654,7 @@ def _import(
     loaded_at = loaded_at or datetime.now(UTC)
     ensure_schema(con)
     outcome = ImportOutcome(file=str(path))
-    unnumbered = _source_relation(source, with_lines=False)
+    unnumbered = _source_relation(source, with_lines=False, con=con)
     con.register("history_roster_accounts", _roster_accounts_table(roster))
     try:
         with transaction(con):
@@ -757,13 +765,18 @@ def _diagnose(
     ``outcome.file``, and the lines left out above its header) into ``history_staged`` and
     name every rejected one."""
     source, lines_above = readable
-    numbered = _validated_sql(
-        _source_relation(source, with_lines=True, spreadsheet=spreadsheet, con=con)
-    )
-    con.execute(
-        f"create or replace temp table history_staged as {numbered}",
-        {"today": today, "platforms": list(PLATFORMS)},
-    )
+    try:
+        numbered = _validated_sql(
+            _source_relation(source, with_lines=True, spreadsheet=spreadsheet, con=con)
+        )
+        con.execute(
+            f"create or replace temp table history_staged as {numbered}",
+            {"today": today, "platforms": list(PLATFORMS)},
+        )
+    except duckdb.Error as exc:
+        # A row wider than the rows the reader sniffed its columns from, far down a file.
+        reason = _csv_problem(source, lines_above) if source.suffix.lower() == ".csv" else None
+        raise HistoryFileError(source, reason or f"cannot be parsed ({_first_line(exc)})") from exc
     counts = con.execute(
         "select count(*), count(*) filter (where error_field is null) from history_staged"
     ).fetchone()
@@ -812,12 +825,22 @@ def _number_rejected_by_line(
 
 def _csv_problem(source: Path, lines_above: int) -> str | None:
     """Where a CSV the reader cannot parse goes wrong, read by the standard's rules (a
-    quote opened and never closed, text after a closing quote), or None."""
+    quote opened and never closed, text after a closing quote, a row with values past the
+    header's columns further down than the reader looked), or None."""
     start = 1
+    named = None
     try:
         with source.open(encoding="utf-8-sig", newline="") as handle:
             reader = csv.reader(handle, strict=True)
-            for _ in reader:
+            for record in reader:
+                if named is None:
+                    named = max((i for i, cell in enumerate(record) if cell.strip()), default=-1)
+                elif any(cell.strip() for cell in record[named + 1 :]):
+                    return (
+                        f"cannot be read as CSV: the row on line {start + lines_above} has "
+                        "more values than the header has columns: a value holding the "
+                        "delimiter, such as 64,000, must be quoted or written without it"
+                    )
                 start = reader.line_num + 1
     except csv.Error as exc:
         hint = " (a quote opened there is never closed)" if "end of data" in str(exc) else ""

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import csv
 import json
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -190,6 +190,63 @@ def test_a_row_with_more_values_than_the_header_is_rejected_not_shifted(
     assert (error.row, error.column) == (2, "row")
     assert error.reason.startswith("has more values than the header has columns ('4100'")
     assert imported(con) == [("x", "JoeKaeser", date(2026, 1, 2), 64010, 250, 4101)]
+
+
+def test_a_value_split_into_a_spreadsheets_trailing_empty_column_is_rejected(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    # Excel ends the header with a comma: the split 64,000 sat in that empty column.
+    path = write_csv(
+        tmp_path,
+        "platform,date,account_handle,followers,\n"
+        "x,2026-01-01,JoeKaeser,64,000\n"
+        "x,2026-01-02,JoeKaeser,64010,\n"
+        "x,2026-01-03,JoeKaeser,64020, \n",
+    )
+
+    outcome = import_history(con, path, ROSTER, tmp_path / "q", today=TODAY)
+
+    assert [(e.row, e.column) for e in outcome.errors] == [(2, "row")]
+    assert [row[2:4] for row in imported(con)] == [
+        (date(2026, 1, 2), 64010),
+        (date(2026, 1, 3), 64020),
+    ]
+
+
+def test_a_wide_row_past_what_the_reader_samples_refuses_the_file_naming_its_line(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    # DuckDB sniffs its columns from the first rows: a wider row far down was its error.
+    rows = [f"JoeKaeser,x,{date(2000, 1, 1) + timedelta(days=n)},{n}" for n in range(30_000)]
+    path = write_csv(
+        tmp_path,
+        "account_handle,platform,date,followers\n"
+        + "\n".join([*rows, "JoeKaeser,x,2026-01-01,64,000"])
+        + "\n",
+    )
+
+    with pytest.raises(HistoryFileError) as raised:
+        import_history(con, path, ROSTER, tmp_path / "q", today=TODAY)
+
+    assert raised.value.reason.startswith(
+        "cannot be read as CSV: the row on line 30002 has more values than the header"
+    )
+    assert imported(con) == []
+
+
+def test_a_german_day_in_a_utf8_file_loads_and_names_read_specific_columns_first(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    # Account is a display name beside Username, the handle.
+    path = write_csv(
+        tmp_path,
+        "Account,Username,platform,date,followers\nJoe Kaeser,JoeKaeser,x,30.12.2025,7\n",
+    )
+
+    outcome = import_history(con, path, ROSTER, tmp_path / "q", today=TODAY)
+
+    assert outcome.errors == []
+    assert [row[1:4] for row in imported(con)] == [("JoeKaeser", date(2025, 12, 30), 7)]
 
 
 def test_an_executive_id_the_handle_contradicts_rejects_its_row(
