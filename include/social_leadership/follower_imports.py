@@ -44,7 +44,7 @@ from __future__ import annotations
 import csv
 import logging
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -318,7 +318,7 @@ def _source_relation(
             read = [row[0] for row in con.execute(f"describe select * from {reader}").fetchall()]
         except duckdb.Error:
             read = []  # the read itself fails, and says why
-        named = max((i for i, cell in enumerate(header) if cell.strip()), default=-1)
+        named = _last_named_column(header)
         beyond = [f"nullif(trim({quote_identifier(name)}), '')" for name in read[named + 1 :]]
         if beyond:
             extra = f"coalesce({', '.join(beyond)})"
@@ -468,7 +468,11 @@ def _bulk_insert(
     # A file naming executives too takes the checking path, which checks the two agree;
     # so does one whose header ends in empty cells, under which a value split by an
     # unquoted delimiter (64,000) would be read one column off.
-    if "account_handle" not in mapping or "executive_id" in mapping or not header[-1].strip():
+    if (
+        "account_handle" not in mapping
+        or "executive_id" in mapping
+        or _last_named_column(header) < len(header) - 1
+    ):
         return None
     # Days in another order than ISO (06/30/2025, as the reader takes it from the rows):
     # the checking path refuses them. (Its dateformat option would cost this path a tenth.)
@@ -823,6 +827,12 @@ def _number_rejected_by_line(
         con.unregister("history_file_lines")
 
 
+def _last_named_column(header: Sequence[str]) -> int:
+    """The position of the header's last cell naming a column (-1 for none): a
+    spreadsheet's header may end in empty cells, under which no value belongs."""
+    return max((i for i, cell in enumerate(header) if cell.strip()), default=-1)
+
+
 def _csv_problem(source: Path, lines_above: int) -> str | None:
     """Where a CSV the reader cannot parse goes wrong, read by the standard's rules (a
     quote opened and never closed, text after a closing quote, a row with values past the
@@ -834,7 +844,7 @@ def _csv_problem(source: Path, lines_above: int) -> str | None:
             reader = csv.reader(handle, strict=True)
             for record in reader:
                 if named is None:
-                    named = max((i for i, cell in enumerate(record) if cell.strip()), default=-1)
+                    named = _last_named_column(record)
                 elif any(cell.strip() for cell in record[named + 1 :]):
                     return (
                         f"cannot be read as CSV: the row on line {start + lines_above} has "

@@ -205,7 +205,7 @@ def detect_encoding(path: Path) -> str:
         windows = "cp1252" if _decodes(handle, "cp1252", text_only=True) else "latin-1"
         handle.seek(0)
         sample = handle.read(_ENCODING_SAMPLE_BYTES)
-    if _mostly_utf8(sample):
+    if _holds_utf8_text(sample):
         return UTF8_WITH_CP1252
     if b"\x00" not in sample and _reads_as_mac_roman(sample, windows):
         return "mac_roman"
@@ -281,12 +281,10 @@ codecs.register(_find_codec)
 # quotes, dashes, ellipsis and euro sign: read as Windows-1252, each is nonsense (Ã¤, Â°,
 # â€™) that no text of that encoding holds.
 _UTF8_TELLTALE = re.compile(rb"\xc3[\x80-\xbf]|\xc2[\xa0-\xbf]|\xe2\x80[\x93-\xa6]|\xe2\x82\xac")
-
-
 _HIGH_BYTES = bytes(range(0x80, 0x100))
 
 
-def _mostly_utf8(sample: bytes) -> bool:
+def _holds_utf8_text(sample: bytes) -> bool:
     """Whether ``sample``, which UTF-8 does not decode, holds UTF-8's letters or signs all
     the same: a UTF-8 file with a few bytes of another encoding. A text's (no NUL byte, most
     bytes ASCII): binary data holds such pairs by chance."""

@@ -346,6 +346,11 @@ def json_document(body: bytes) -> Any:
 _LINK_HOST = re.compile(r"(?:https?://)?(?P<host>[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)(?:/|$)", re.I)
 
 
+def on_site(host: str, sites: Iterable[str]) -> bool:
+    """Whether ``host`` (lowercase) is one of ``sites`` or a subdomain of one."""
+    return any(host == site or host.endswith("." + site) for site in sites)
+
+
 def profile_link(
     hosts: Sequence[str] | None,
     path: str,
@@ -529,7 +534,7 @@ class Connector(ABC):
         # A page of the site, not a bare name: bsky.app is a Bluesky handle.
         on_host = _LINK_HOST.match(link) if "/" in link else None
         host = on_host.group("host").lower() if on_host else ""
-        if any(host == h or host.endswith("." + h) for h in cls.profile_hosts):
+        if on_site(host, cls.profile_hosts):
             raise ValueError(
                 f"{text!r} links to no {cls.display_name} profile: write the handle, or the "
                 f"profile's link ({cls.profile_link_forms})"

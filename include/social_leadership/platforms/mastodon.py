@@ -112,7 +112,7 @@ class MastodonConnector(base.Connector):
 
         instance = match.group("instance").lower()
         other_sites = {h for c in registered() for h in c.profile_hosts} | set(_OTHER_AT_SITES)
-        if any(instance == h or instance.endswith("." + h) for h in other_sites):
+        if base.on_site(instance, other_sites):
             raise ValueError(
                 f"{match.string!r} is a link to {instance}, no Mastodon instance: write the "
                 "handle (user@instance) or the link to the profile on its instance"
