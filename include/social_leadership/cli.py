@@ -9,14 +9,12 @@ traceback; ``slw --debug`` or ``SLW_DEBUG=1`` shows the traceback.
 
 from __future__ import annotations
 
-import contextlib
 import errno
-import logging
 import os
 import re
 import sys
 import traceback
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any
@@ -299,7 +297,6 @@ def import_history(paths: tuple[Path, ...]) -> int:
     exit code 1 if any row was rejected. The executives must be in the roster
     (SLW_ROSTER_PATH).
     """
-    from social_leadership import follower_imports
     from social_leadership.follower_imports import HistoryFileError
     from social_leadership.follower_imports import import_history as import_file
     from social_leadership.roster import load_roster
@@ -308,9 +305,7 @@ def import_history(paths: tuple[Path, ...]) -> int:
     settings = load_settings()
     roster = load_roster(settings.roster_path)
     failed = False
-    # The import logs its first rejected rows (for task logs); here each is printed once.
-    quiet = _log_level(follower_imports.__name__, logging.ERROR)
-    with quiet, connect(settings.warehouse_path) as con:
+    with connect(settings.warehouse_path) as con:
         for path in paths:
             try:
                 outcome = import_file(con, path, roster, settings.quarantine_dir)
@@ -326,18 +321,6 @@ def import_history(paths: tuple[Path, ...]) -> int:
             )
             failed = failed or outcome.rows_rejected > 0
     return 1 if failed else 0
-
-
-@contextlib.contextmanager
-def _log_level(logger_name: str, level: int) -> Iterator[None]:
-    """The logger at ``level`` for the block, as it was after."""
-    logger = logging.getLogger(logger_name)
-    before = logger.level
-    logger.setLevel(level)
-    try:
-        yield
-    finally:
-        logger.setLevel(before)
 
 
 def _local_airflow_environment() -> dict[str, str]:

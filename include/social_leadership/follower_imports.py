@@ -752,8 +752,6 @@ def _import(
         con.execute("drop table if exists history_staged")
         con.execute("drop table if exists history_keys")
         con.unregister("history_roster_accounts")
-    for error in outcome.errors[:20]:
-        log.warning("history row skipped: %s", error)
     return outcome
 
 
@@ -1060,6 +1058,9 @@ def import_folder(
             log.error("history file rejected: %s", exc)
             outcomes.append(_quarantine_file(path, quarantine_dir, exc))
             continue
+        # The task log names the first rejected rows (the quarantine's report, every one).
+        for error in outcome.errors[:20]:
+            log.warning("history row skipped: %s", error)
         done.mkdir(parents=True, exist_ok=True)
         # Stamped, so a file dropped again under the same name never overwrites the first.
         move_file(path, done / stamped_name(path.name))
