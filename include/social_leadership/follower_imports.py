@@ -12,8 +12,9 @@ required) or Parquet, one row per account and day::
   value). An ``executive_id`` is resolved to that executive's account on the platform in
   the roster; one with several there (a changed handle) needs the handle, else the row is
   bad. A handle must be one of the roster's accounts on that platform, matched
-  case-insensitively (and, as in the roster, with or without a leading ``@`` on X,
-  Mastodon and Bluesky); it is stored in the roster's spelling. Any other handle, valid or
+  case-insensitively (and, as in the roster, with or without a leading ``@`` on every
+  platform whose connector drops one: all but YouTube and LinkedIn); it is stored in the
+  roster's spelling. Any other handle, valid or
   not, is a bad row: history is kept only for accounts the warehouse tracks.
 - ``date`` (or ``snapshot_date``): ISO date, not after today (UTC).
 - ``followers``: required whole number >= 0; ``following``, ``posts``: optional.
@@ -22,7 +23,9 @@ A CSV saved by a spreadsheet is read as the roster is: UTF-8, UTF-16, Windows-12
 Roman, cells separated by ``,``, ``;`` or tab. Such a file (any but UTF-8 with ``,``) is
 read as text, where a day may also be ``DD.MM.YYYY`` and a count grouped by thousands
 (``64.000``, ``64,000``) or end in a zero fraction (``250,0``); a UTF-8 file with ``,`` is
-read as a program writes one (``64.000`` is the number 64).
+read as a program writes one (``64.000`` is the number 64). The header is the first of
+the first lines that names a day and followers: title lines above it, as exports write
+them, are left out (:func:`_readable_csv`).
 
 Each import gets a row in ``raw.history_imports`` (file, rows read, loaded, rejected,
 loaded_at, whether the file is synthetic) and its rows land in ``raw.imported_metrics``
@@ -43,12 +46,14 @@ from __future__ import annotations
 
 import csv
 import logging
+import shutil
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import NamedTuple
 
 import duckdb
 import pyarrow as pa
@@ -56,11 +61,12 @@ import pyarrow.parquet as pq
 
 from social_leadership.domain import PLATFORMS
 from social_leadership.intake import (
-    SEPARATOR_LINE,
+    HEADER_SEARCH_LINES,
+    HeaderLineError,
     QuarantineFolder,
     RowIssue,
-    detect_delimiter,
     detect_encoding,
+    find_header,
     header_key,
     move_file,
     record_start_lines,
@@ -143,28 +149,50 @@ def _whole(number: str) -> str:
     return f"case when {_is_whole(number)} then cast({number} as bigint) end"
 
 
+class Readable(NamedTuple):
+    """What is read of a history file (:func:`_readable_csv`): ``source``, the lines of the
+    user's file left out above its header (``lines_above``), and whether ``source`` is a
+    spreadsheet's CSV rewritten (``spreadsheet``: read as text, :func:`_as_count`)."""
+
+    source: Path
+    lines_above: int
+    spreadsheet: bool
+
+
+def _names_day_and_followers(cells: list[str]) -> bool:
+    """Whether header ``cells`` name a day and followers, as a history file's header does
+    and a title line above it (``Followers``, ``Date range: …``) does not."""
+    return {"date", "followers"} <= _column_map(cells).keys()
+
+
 @contextmanager
-def _readable_csv(path: Path) -> Iterator[tuple[Path, int]]:
+def _readable_csv(path: Path) -> Iterator[Readable]:
     """``path`` when DuckDB's reader takes it as it is (not CSV, or UTF-8 CSV separated by
-    ``,``), else a UTF-8, ``,``-separated copy of it: a spreadsheet's CSV (German Excel's
+    ``,`` whose first line is the header), else a UTF-8, ``,``-separated copy of it from
+    its header on: title and blank lines above the header (an export's, a sheet's) are left
+    out, the header being the first line that names a day and followers
+    (:func:`~social_leadership.intake.find_header`), and a spreadsheet's CSV (German Excel's
     Windows-1252 and ``;``, Mac Roman, UTF-16 "Unicode Text" with tabs: the encodings and
     delimiters the roster takes, :func:`~social_leadership.intake.detect_encoding`; Excel's
     ``sep=;`` line) is rewritten record by record, each on the line it was on, so reports
-    name its lines. With it, the lines left out above the header (1 for a ``sep=`` line)."""
+    name its lines."""
     if path.suffix.lower() != ".csv":
-        yield path, 0
+        yield Readable(path, 0, spreadsheet=False)
         return
     try:
         encoding = detect_encoding(path)
         with path.open(encoding=encoding, newline="") as handle:
-            first = handle.readline()
+            header = find_header(handle, _names_day_and_followers)
     except (OSError, UnicodeDecodeError):
-        yield path, 0  # the reader says what is wrong with it
+        yield Readable(path, 0, spreadsheet=False)  # the reader says what is wrong with it
         return
-    separator = SEPARATOR_LINE.fullmatch(first)
-    delimiter = separator[1] if separator else detect_delimiter(first)
-    if encoding in ("utf-8", "utf-8-sig") and delimiter == "," and not separator:
-        yield path, 0
+    except HeaderLineError as exc:
+        raise HistoryFileError(path, f"cannot be read as CSV: {exc}") from exc
+    as_written = (
+        encoding in ("utf-8", "utf-8-sig") and header.delimiter == "," and not header.declared
+    )
+    if as_written and header.number == 1:
+        yield Readable(path, 0, spreadsheet=False)
         return
     with tempfile.TemporaryDirectory(prefix="slw-history-") as folder:
         copy = Path(folder) / path.name
@@ -172,11 +200,15 @@ def _readable_csv(path: Path) -> Iterator[tuple[Path, int]]:
             path.open(encoding=encoding, newline="") as source,
             copy.open("w", encoding="utf-8", newline="") as target,
         ):
-            if separator:
+            for _ in range(header.number - 1):
                 source.readline()
-            writer = csv.writer(target, lineterminator="\n")
-            writer.writerows(csv.reader(source, delimiter=delimiter))
-        yield copy, 1 if separator else 0
+            if as_written:
+                # A program's CSV below title lines: the same text from its header on.
+                shutil.copyfileobj(source, target)
+            else:
+                writer = csv.writer(target, lineterminator="\n")
+                writer.writerows(csv.reader(source, delimiter=header.delimiter))
+        yield Readable(copy, header.number - 1, spreadsheet=not as_written)
 
 
 # A whole number written with a thousands separator, as spreadsheets show counts: 64.000
@@ -285,13 +317,18 @@ def _source_relation(
         missing.append("executive_id or account_handle")
     if missing:
         reason = f"header lacks required column(s): {', '.join(missing)}"
-        if not mapping.keys() & {"platform", "date", "executive_id", "account_handle"}:
-            # No key, platform or day at all: a title line above the header, as exports
-            # write one (Followers, Aggregated data).
+        if suffix == ".csv" and not mapping.keys() & {
+            "platform",
+            "date",
+            "executive_id",
+            "account_handle",
+        }:
+            # No key, platform or day: no line named a day and followers
+            # (:func:`_readable_csv`), and the first is no header, a title line perhaps.
             shown = ", ".join(cell.strip() for cell in header if str(cell).strip())
             reason += (
-                f" (the first line is the header; it holds: {shown[:120]!r}; a title line "
-                "above the header must go)"
+                f" (none of the first {HEADER_SEARCH_LINES} lines names both a day and "
+                f"followers; the first, read as the header, holds: {shown[:120]!r})"
             )
         raise HistoryFileError(path, reason)
 
@@ -616,11 +653,11 @@ def import_history(
     if workbook:
         raise HistoryFileError(path, f"is {workbook}, not CSV text: save it as CSV UTF-8")
     try:
-        with _utc_session(con), _readable_csv(path) as (source, lines_above):
+        with _utc_session(con), _readable_csv(path) as readable:
             return _import(
                 con,
                 path,
-                (source, lines_above),
+                readable,
                 roster,
                 quarantine_dir,
                 today,
@@ -640,7 +677,7 @@ def import_history(
 def _import(
     con: duckdb.DuckDBPyConnection,
     path: Path,
-    readable: tuple[Path, int],
+    readable: Readable,
     roster: Roster,
     quarantine_dir: Path,
     today: date | None,
@@ -649,11 +686,10 @@ def _import(
 ) -> ImportOutcome:
     """:func:`import_history` of ``path``, its rows read from ``source`` (:func:`_readable_csv`).
 
-    A spreadsheet's CSV (``source`` is not ``path``) is read as text only: its counts and
+    A spreadsheet's CSV (``readable.spreadsheet``) is read as text only: its counts and
     days as a spreadsheet writes them (``64.000``, ``30.06.2025``) are no numbers and dates
     to DuckDB's typed reader, which would read ``64.000`` as 64."""
-    source = readable[0]
-    spreadsheet = source != path
+    source, spreadsheet = readable.source, readable.spreadsheet
     today = today or datetime.now(UTC).date()
     loaded_at = loaded_at or datetime.now(UTC)
     ensure_schema(con)
@@ -684,9 +720,9 @@ def _import(
                     ).fetchone()
                     bulk_rows = int(inserted[0]) if inserted else 0
             except duckdb.Error as exc:
-                where = (
-                    _csv_problem(source, readable[1]) if source.suffix.lower() == ".csv" else None
-                )
+                where = None
+                if source.suffix.lower() == ".csv":
+                    where = _csv_problem(source, readable.lines_above)
                 reason = where or f"cannot be parsed ({_first_line(exc)})"
                 raise HistoryFileError(path, reason) from exc
             outcome.rows_loaded = bulk_rows or 0
@@ -695,7 +731,7 @@ def _import(
                 # the rows it finds valid (the fast pass skipped unparsable lines unseen);
                 # a spreadsheet's CSV is read by it alone.
                 con.execute("delete from raw.imported_metrics where import_id = ?", [import_id])
-                _diagnose(con, readable, today, outcome, spreadsheet=spreadsheet)
+                _diagnose(con, readable, today, outcome)
                 loaded = con.execute(
                     """
                     insert into raw.imported_metrics (import_id, platform, snapshot_date,
@@ -757,16 +793,14 @@ def _import(
 
 def _diagnose(
     con: duckdb.DuckDBPyConnection,
-    readable: tuple[Path, int],
+    readable: Readable,
     today: date,
     outcome: ImportOutcome,
-    *,
-    spreadsheet: bool,
 ) -> None:
     """Number the rows of the file read (:func:`_readable_csv`: what is read of
     ``outcome.file``, and the lines left out above its header) into ``history_staged`` and
     name every rejected one."""
-    source, lines_above = readable
+    source, lines_above, spreadsheet = readable
     try:
         numbered = _validated_sql(
             _source_relation(source, with_lines=True, spreadsheet=spreadsheet, con=con)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import dataclasses
 import errno
 import gzip
 import hashlib
@@ -27,7 +28,7 @@ import re
 import shutil
 import stat
 import unicodedata
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -375,6 +376,98 @@ def record_start_lines(
 
 # Excel's first line naming the delimiter of the lines below it: sep=;
 SEPARATOR_LINE = re.compile(r"sep=([^\r\n])\r?\n?")
+
+
+# The lines that are not blank a table's header is looked for in (the roster, history
+# files), below the title lines an export or a sheet has above its table.
+HEADER_SEARCH_LINES = 20
+
+
+@dataclass(frozen=True)
+class HeaderLine:
+    """A text file's header line, as :func:`find_header` finds it.
+
+    ``number``: its line in the file (1-based); ``line``: as read; ``delimiter``: the one
+    Excel's ``sep=`` line declares (``declared``), else :func:`detect_delimiter`'s;
+    ``cells``: its cells, stripped; ``above``: the lines above it (blank ones and a ``sep=``
+    line included); ``found``: whether the search accepted it, else it is the first line
+    that is not blank, read as the header so that the caller says what it lacks (``""`` on
+    line 1 for a file of blank lines).
+    """
+
+    number: int
+    line: str
+    delimiter: str
+    declared: bool
+    cells: list[str]
+    above: tuple[str, ...]
+    found: bool
+
+    @property
+    def title(self) -> str:
+        """The first line above the header that holds a word (a title), else ``""``."""
+        return next(
+            (
+                line.strip()
+                for line in self.above
+                if re.search(r"\w", line) and not SEPARATOR_LINE.fullmatch(line)
+            ),
+            "",
+        )
+
+
+class HeaderLineError(csv.Error):
+    """A line searched for the header that the csv module cannot split (a cell over its
+    limit): ``number``, ``line`` and ``delimiter`` say which; the csv error is the cause."""
+
+    def __init__(self, number: int, line: str, delimiter: str, error: csv.Error) -> None:
+        super().__init__(f"line {number}: {error}")
+        self.number, self.line, self.delimiter = number, line, delimiter
+
+
+def find_header(
+    text: Iterable[str],
+    accepts: Callable[[list[str]], bool],
+    *,
+    fits: Callable[[list[str]], bool] | None = None,
+    limit: int = HEADER_SEARCH_LINES,
+) -> HeaderLine:
+    """The header among the first ``limit`` lines of ``text`` that are not blank: the first
+    whose cells ``accepts`` and ``fits``, else the first ``accepts`` (a title row naming two
+    columns above the real header does not fit), else the first of them
+    (:attr:`HeaderLine.found` says which). Title and blank lines above it are skipped.
+    Excel's ``sep=;`` first line gives the delimiter of every line below it. Reads ``text``
+    up to the header's line at most: to go on below the header, skip ``number`` lines."""
+    lines: list[str] = []
+    declared: str | None = None
+    first: HeaderLine | None = None
+    accepted: HeaderLine | None = None
+    searched = 0
+    for line in text:
+        lines.append(line)
+        if line.isspace() or not line:
+            continue
+        hint = SEPARATOR_LINE.fullmatch(line) if first is None and declared is None else None
+        if hint:
+            declared = hint[1]
+            continue
+        delimiter = declared or detect_delimiter(line)
+        try:
+            cells = [cell.strip() for cell in next(csv.reader([line], delimiter=delimiter), [])]
+        except csv.Error as exc:
+            raise HeaderLineError(len(lines), line, delimiter, exc) from exc
+        here = HeaderLine(
+            len(lines), line, delimiter, declared is not None, cells, tuple(lines[:-1]), True
+        )
+        if accepts(cells):
+            if fits is None or fits(cells):
+                return here
+            accepted = accepted or here
+        first = first or dataclasses.replace(here, found=False)
+        searched += 1
+        if searched == limit:
+            break
+    return accepted or first or HeaderLine(1, "", declared or ",", bool(declared), [], (), False)
 
 
 def detect_delimiter(header_line: str) -> str:

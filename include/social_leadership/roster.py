@@ -55,8 +55,10 @@ The file is often kept in Excel, and is read as Excel writes it:
   ``LinkedIn URL``). A header cell that names no column is ignored with a warning naming
   the file and the cell; an empty one silently. A column named twice (``x`` and ``X``)
   makes the file unreadable. The header is the first of the first
-  :data:`HEADER_SEARCH_LINES` lines naming every required column (a title line above it
-  is skipped: :attr:`Roster.header_row`, :attr:`Roster.above_header`).
+  :data:`~social_leadership.intake.HEADER_SEARCH_LINES` lines that are not blank naming
+  every required column (title and blank lines above it are skipped:
+  :attr:`Roster.header_row`, :attr:`Roster.above_header`; Excel's ``sep=;`` first line
+  gives the delimiter), :func:`~social_leadership.intake.find_header`.
 - Rows whose cells are all empty (``,,,,`` or ``;;;;``, blank lines at the end) are
   skipped silently; line numbers in reports still count them.
 - Every cell is cleaned (:func:`clean_cell`): composed Unicode, no invisible characters,
@@ -83,16 +85,18 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING
 
 import duckdb
 
 from social_leadership.domain import PLATFORMS
 from social_leadership.intake import (
+    HEADER_SEARCH_LINES,
+    HeaderLineError,
     QuarantineFolder,
     RowIssue,
-    detect_delimiter,
     detect_encoding,
+    find_header,
     header_key,
     workbook_kind,
 )
@@ -143,8 +147,6 @@ _AT_MIDNIGHT = re.compile(r"(.+?)[ T]00:00(?::00(?:\.0+)?)?")
 # A date cell Excel wrote as its serial number (days since 1899-12-30).
 _EXCEL_SERIAL = re.compile(r"\d{1,6}(?:\.\d+)?")
 QUARANTINE_AREA = "roster"
-# How far down the header is looked for: a title line or blank lines may come first.
-HEADER_SEARCH_LINES = 20
 # What may follow a platform's name in its column's header: "LinkedIn URL", "X handle".
 _PLATFORM_HEADER_WORDS = frozenset(
     {"handle", "handles", "url", "link", "profile", "account", "channel", "page", "username"}
@@ -311,18 +313,17 @@ def load_roster(path: Path) -> Roster:
         raise RosterFileError(f"{file_name}: cannot read roster file ({exc.strerror})") from exc
     with handle:
         try:
-            header_line, lines_above = _find_header(handle)
-            reader = csv.reader(
-                itertools.chain([header_line], handle), delimiter=detect_delimiter(header_line)
-            )
+            found = find_header(handle, _names_required_columns)
+            handle.seek(0)
+            for _ in range(found.number):
+                handle.readline()
+            reader = csv.reader(itertools.chain([found.line], handle), delimiter=found.delimiter)
             header = next(reader, [])
             roster = Roster(
                 file=file_name,
                 header=tuple(header),
-                header_row=len(lines_above) + 1,
-                above_header=next(
-                    (clean_cell(line) for line in lines_above if re.search(r"\w", line)), ""
-                ),
+                header_row=found.number,
+                above_header=clean_cell(found.title),
             )
             columns = _header_columns(roster, header)
             _read_rows(roster, reader, columns)
@@ -331,30 +332,16 @@ def load_roster(path: Path) -> Roster:
                 f"{file_name}: cannot be read as {encoding} text ({exc.reason}); save it as"
                 " CSV UTF-8"
             ) from exc
+        except HeaderLineError as exc:
+            raise RosterFileError(f"{file_name}: {exc}") from exc
         except csv.Error as exc:
             raise RosterFileError(f"{file_name}: line {reader.line_num}: {exc}") from exc
     return roster
 
 
-def _find_header(handle: TextIO) -> tuple[str, list[str]]:
-    """The header line (the first of the first :data:`HEADER_SEARCH_LINES` that names
-    every required column, else the first line) and the lines above it."""
-    lines: list[str] = []
-    for _ in range(HEADER_SEARCH_LINES):
-        line = handle.readline()
-        if not line:
-            break
-        cells = next(csv.reader([line], delimiter=detect_delimiter(line)), [])
-        keys = {header_key(cell) for cell in cells}
-        if all(header_key(column) in keys for column in REQUIRED_COLUMNS):
-            return line, lines
-        lines.append(line)
-    if not lines:
-        return "", []
-    # No header found: the first line is read as one, to say what it lacks; the rest
-    # go back to the reader.
-    handle.seek(0)
-    return handle.readline(), []
+def _names_required_columns(cells: list[str]) -> bool:
+    keys = {header_key(cell) for cell in cells}
+    return all(header_key(column) in keys for column in REQUIRED_COLUMNS)
 
 
 def _header_columns(roster: Roster, header: list[str]) -> dict[str, tuple[int, str]]:

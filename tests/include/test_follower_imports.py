@@ -613,16 +613,65 @@ def test_an_unclosed_quote_is_refused_naming_its_line(
     )
 
 
-def test_a_title_line_above_the_header_is_said_to_be_read_as_the_header(
+def test_title_and_blank_lines_above_the_header_are_left_out_and_lines_keep_their_numbers(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    # An export's title block: a title, a date range, a blank line, then the table.
+    path = write_csv(
+        tmp_path,
+        "Followers,,,\nDate range: 2026-01-01 - 2026-01-31,,,\n\n"
+        "account_handle,platform,date,followers\n"
+        "JoeKaeser,x,2026-01-01,64000\nJoeKaeser,x,2026-01-02,many\n",
+    )
+
+    outcome = import_history(con, path, ROSTER, tmp_path / "q", today=TODAY)
+
+    assert [(e.row, e.column) for e in outcome.errors] == [(6, "followers")]
+    assert imported(con) == [("x", "JoeKaeser", date(2026, 1, 1), 64000, None, None)]
+
+
+def test_a_spreadsheet_s_title_line_below_excel_s_separator_line_is_left_out(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    path = tmp_path / "verlauf.csv"
+    path.write_bytes(
+        "sep=;\r\nFollower-Verlauf Käser;;;\r\naccount_handle;platform;date;followers\r\n"
+        "JoeKaeser;x;30.06.2025;64.000\r\nJoeKaeser;x;31.06.2025;6\r\n".encode("cp1252")
+    )
+
+    outcome = import_history(con, path, ROSTER, tmp_path / "q", today=TODAY)
+
+    assert [(e.row, e.column) for e in outcome.errors] == [(5, "date")]
+    assert imported(con) == [("x", "JoeKaeser", date(2025, 6, 30), 64000, None, None)]
+
+
+def test_a_file_with_no_line_naming_a_day_and_followers_says_what_its_first_holds(
     con: duckdb.DuckDBPyConnection, tmp_path: Path
 ) -> None:
     path = write_csv(
         tmp_path,
-        "Followers,,,\nexecutive_id,platform,date,followers\njoe,x,2026-01-01,7\n",
+        "Followers,,,\nexecutive_id,platform,date,audience\njoe,x,2026-01-01,7\n",
     )
 
-    with pytest.raises(HistoryFileError, match="it holds: 'Followers'; a title line above"):
+    with pytest.raises(HistoryFileError) as raised:
         import_history(con, path, ROSTER, tmp_path / "q", today=TODAY)
+
+    assert raised.value.reason == (
+        "header lacks required column(s): platform, date, executive_id or account_handle "
+        "(none of the first 20 lines names both a day and followers; the first, read as the "
+        "header, holds: 'Followers')"
+    )
+
+
+def test_a_header_below_a_title_line_that_lacks_a_column_is_named_as_the_header(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    path = write_csv(tmp_path, "Followers\naccount_handle,date,followers\nJoeKaeser,2026-01-01,7\n")
+
+    with pytest.raises(HistoryFileError) as raised:
+        import_history(con, path, ROSTER, tmp_path / "q", today=TODAY)
+
+    assert raised.value.reason == "header lacks required column(s): platform"
 
 
 def test_a_workbook_saved_as_csv_is_refused_saying_so(

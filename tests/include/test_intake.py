@@ -8,6 +8,7 @@ The real parts throughout: real files on disk, a real DuckDB file, the real load
 from __future__ import annotations
 
 import codecs
+import csv
 import json
 import os
 import re
@@ -19,7 +20,13 @@ import pytest
 from survey_microdata import KEY, microdata_frame, sidecar, write_microdata
 
 from social_leadership.follower_imports import import_folder, import_history
-from social_leadership.intake import UTF8_WITH_CP1252, RowIssue, detect_encoding
+from social_leadership.intake import (
+    UTF8_WITH_CP1252,
+    HeaderLineError,
+    RowIssue,
+    detect_encoding,
+    find_header,
+)
 from social_leadership.roster import Account, Executive, Roster, load_roster, roster_columns
 from social_leadership.sql import quote_identifier, quote_literal
 from social_leadership.surveys import ingest_folder, load_file
@@ -337,3 +344,49 @@ def test_the_settings_key_is_read_once_and_only_for_respondent_files(con, tmp_pa
 
     assert [o.status for o in outcomes] == ["loaded", "loaded", "unchanged"]
     assert reads == [tmp_path / "data" / "secrets" / "pseudonym.key"]
+
+
+def _names_a_and_b(cells: list[str]) -> bool:
+    return {"a", "b"} <= set(cells)
+
+
+def test_the_header_is_found_below_excel_s_separator_line_title_and_blank_lines() -> None:
+    lines = ["sep=;\r\n", "Report;;\r\n", "\r\n", "a;b;c\r\n", "1;2;3\r\n"]
+
+    found = find_header(iter(lines), _names_a_and_b)
+
+    assert (found.number, found.delimiter, found.declared, found.found) == (4, ";", True, True)
+    assert (found.cells, found.title, len(found.above)) == (["a", "b", "c"], "Report;;", 3)
+
+
+def test_a_line_that_fits_wins_over_an_earlier_one_only_accepted() -> None:
+    lines = ["a,b\n", "a,b,c\n", "1,2,3\n"]
+
+    found = find_header(lines, _names_a_and_b, fits=lambda cells: "c" in cells)
+    assert found.number == 2
+    # None fits: the first accepted.
+    found = find_header(lines, _names_a_and_b, fits=lambda cells: "d" in cells)
+    assert (found.number, found.found) == (1, True)
+
+
+def test_with_no_header_within_the_limit_the_first_line_that_is_not_blank_is_given() -> None:
+    lines = ["\n", "Title\n", *[f"x{i},y\n" for i in range(30)], "a,b\n"]
+
+    found = find_header(lines, _names_a_and_b, limit=20)
+
+    assert (found.number, found.cells, found.found) == (2, ["Title"], False)
+    assert find_header(lines, _names_a_and_b, limit=40).number == 33
+    assert (find_header(["\n", "\n"], _names_a_and_b).number, find_header([], bool).line) == (
+        1,
+        "",
+    )
+
+
+def test_a_line_the_csv_module_cannot_split_is_named() -> None:
+    previous = csv.field_size_limit(10)
+    try:
+        with pytest.raises(HeaderLineError, match="line 2: field larger than field limit") as e:
+            find_header(["Title\n", "a," + "b" * 20 + "\n"], _names_a_and_b)
+    finally:
+        csv.field_size_limit(previous)
+    assert (e.value.number, e.value.delimiter) == (2, ",")

@@ -455,6 +455,29 @@ def test_a_title_line_and_blank_lines_above_the_header_are_skipped_and_said(
     assert (load_roster(path).header_row, load_roster(path).above_header) == (2, "")
 
 
+def test_excel_s_separator_line_gives_the_delimiter_and_is_no_title(tmp_path: Path) -> None:
+    path = excel_file(
+        tmp_path,
+        "sep=;",
+        "executive_id;full_name;title;company;country;sector;is_synthetic;x",
+        "ada;Ada, Lady Lovelace;CEO;Acme, Inc.;DE;Energy;false;ada_x",
+    )
+
+    roster = load_roster(path)
+
+    assert [(e.full_name, e.company_name) for e in roster.executives] == [
+        ("Ada, Lady Lovelace", "Acme, Inc.")
+    ]
+    assert (roster.header_row, roster.above_header) == (2, "")
+
+
+def test_a_header_cell_over_the_csv_module_s_limit_names_its_line(tmp_path: Path) -> None:
+    path = excel_file(tmp_path, "Executive roster Q4", "executive_id;" + "x" * 200_000)
+
+    with pytest.raises(RosterFileError, match=r"r\.csv: line 2: field larger than field limit"):
+        load_roster(path)
+
+
 def test_a_file_without_a_header_says_what_its_first_line_holds(tmp_path: Path) -> None:
     path = excel_file(tmp_path, "Executive roster Q4", "ada,Ada,CEO,Acme,DE,Energy,false,ada_x")
 

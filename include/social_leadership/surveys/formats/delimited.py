@@ -29,11 +29,11 @@ from typing import IO, Any
 import pyarrow as pa
 
 from social_leadership.intake import (
-    SEPARATOR_LINE,
     UTF8_WITH_CP1252,
+    HeaderLineError,
     RowIssue,
-    detect_delimiter,
     detect_encoding,
+    find_header,
     open_binary,
     record_start_lines,
     workbook_kind,
@@ -176,38 +176,23 @@ def _find_header(
     """The header cells of a table, their delimiter and the header's line: the first of the
     first :data:`HEADER_SEARCH_LINES` lines that are not blank which ``search`` accepts (and
     fits, if one does: :class:`~.common.HeaderSearch`; title lines above it are skipped),
-    else the first of them (whose report then says what
-    it lacks). Excel's ``sep=;`` line gives the delimiter of every line below it."""
-    first: tuple[list[str], str, int] | None = None
-    # The first line accepted that does not fit (search.fits), taken if none does.
-    accepted: tuple[list[str], str, int] | None = None
-    declared: str | None = None
+    else the first of them (whose report then says what it lacks):
+    :func:`~social_leadership.intake.find_header`. Excel's ``sep=;`` line gives the
+    delimiter of every line below it."""
     with open_text(path, encoding) as text, _csv_cell_limit():
-        searched = 0
-        for number, line in enumerate(text, start=1):
-            if not line or line.isspace():
-                continue
-            hint = SEPARATOR_LINE.fullmatch(line) if first is None and declared is None else None
-            if hint:
-                declared = hint[1]
-                continue
-            delimiter = declared or detect_delimiter(line)
-            try:
-                cells = [cell.strip() for cell in next(csv.reader([line], delimiter=delimiter))]
-            except csv.Error as exc:
-                if not str(exc).startswith(_CSV_LIMIT_ERROR):
-                    raise
-                issue = _long_cell_issue(path.name, number, line, delimiter, [])
-                raise common.SurveyValidationError([issue]) from None
-            if search.accepts_and_fits(cells):
-                return cells, delimiter, number
-            if search.accepts(cells):
-                accepted = accepted or (cells, delimiter, number)
-            first = first or (cells, delimiter, number)
-            searched += 1
-            if searched == HEADER_SEARCH_LINES:
-                break
-    return accepted or first or ([], declared or ",", 1)
+        try:
+            found = find_header(
+                text,
+                search.accepts,
+                fits=search.fits,
+                limit=HEADER_SEARCH_LINES,
+            )
+        except HeaderLineError as exc:
+            if not str(exc.__cause__).startswith(_CSV_LIMIT_ERROR):
+                raise
+            issue = _long_cell_issue(path.name, exc.number, exc.line, exc.delimiter, [])
+            raise common.SurveyValidationError([issue]) from None
+    return found.cells, found.delimiter, found.number
 
 
 def read_header(path: Path, search: common.HeaderSearch) -> list[str]:
