@@ -38,24 +38,15 @@ expectations as (
     where question_id = '{{ var("ceo_expectation_question_id") }}'
 ),
 
-year_ends as (
-    select
-        cast(year(metric_date) as integer) as calendar_year,
-        max(metric_date) as as_of_date
-    from reach
-    group by year(metric_date)
+tracked_executives as (
+    {{ executives_at_year_ends('reach', 'executives') }}
 ),
 
-tracked_executives as (
-    select
-        executives.executive_id,
-        executives.country_code,
-        executives.is_synthetic,
-        year_ends.calendar_year,
-        year_ends.as_of_date
-    from year_ends
-    inner join executives
-        on {{ executive_version_valid_on('executives', 'year_ends.as_of_date') }}
+year_ends as (
+    select distinct
+        calendar_year,
+        as_of_date
+    from tracked_executives
 ),
 
 -- Executives whose counts on the year's last day are synthetic (sandbox, demo history).

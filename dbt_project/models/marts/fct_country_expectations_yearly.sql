@@ -1,10 +1,15 @@
 -- What the public of a country expects of CEOs, per year and expectation question: the
 -- country's own survey figure where one exists, else the global one, each from the latest
 -- wave not after the year. A real figure always beats a synthetic (demo) one, whatever its
--- scope or wave. One row per roster country, year with reach data and question
--- (var('ceo_expectation_question_ids')), so a question without any figure shows as such
--- (has_figure false) instead of vanishing. Joins fct_country_comparison_yearly on
--- country_code and calendar_year.
+-- scope or wave. One row per country and year of fct_country_comparison_yearly (a country
+-- with a tracked executive on the year's last day with reach data: macro
+-- executives_at_year_ends) and question (var('ceo_expectation_question_ids')), so a
+-- question without any figure shows as such (has_figure false) instead of vanishing, and
+-- each row joins its comparison row on country_code and calendar_year.
+--
+-- Only the year-end days of the daily fact are read, given as constants (as in
+-- fct_country_comparison_yearly).
+{%- set last_days = year_end_days(ref('fct_executive_reach_daily')) %}
 with
 
 survey_results as (
@@ -16,15 +21,21 @@ executives as (
 ),
 
 reach as (
-    select * from {{ ref('fct_executive_reach_daily') }}
+    select metric_date from {{ ref('fct_executive_reach_daily') }}
+    {%- if last_days %}
+        where metric_date in (
+            {%- for year_end in last_days %}
+                date '{{ year_end }}'{{ ', ' if not loop.last }}
+            {%- endfor %}
+        )
+    {%- endif %}
 ),
 
-countries as (
-    select distinct country_code from executives
-),
-
-years as (
-    select distinct cast(year(metric_date) as integer) as calendar_year from reach
+tracked_country_years as (
+    select distinct
+        tracked.country_code,
+        tracked.calendar_year
+    from ({{ executives_at_year_ends('reach', 'executives') }}) as tracked
 ),
 
 expectation_figures as (
@@ -55,12 +66,11 @@ questions as (
 
 country_years as (
     select
-        countries.country_code,
-        years.calendar_year,
+        tracked_country_years.country_code,
+        tracked_country_years.calendar_year,
         questions.question_id,
         questions.question_text
-    from countries
-    cross join years
+    from tracked_country_years
     cross join questions
 ),
 
