@@ -14,7 +14,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -79,10 +79,18 @@ def clear_of_midnight(
 
 
 class Mailbox:
-    """An aiosmtpd handler that keeps every message it receives (recipients, raw bytes)."""
+    """An aiosmtpd handler that keeps every message it receives (recipients, raw bytes),
+    refusing the recipients in ``refuse`` (550, as a server does for an unknown user)."""
 
-    def __init__(self) -> None:
+    def __init__(self, refuse: Iterable[str] = ()) -> None:
         self.messages: list[tuple[list[str], bytes]] = []
+        self.refuse = set(refuse)
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address in self.refuse:
+            return "550 5.1.1 no such user"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
         self.messages.append((list(envelope.rcpt_tos), envelope.original_content))

@@ -8,7 +8,7 @@ source or platform. The DAGs' ``on_success_callback`` and ``on_failure_callback`
 try or per task; it gathers those and sends one message through each configured channel:
 
 * e-mail through the SMTP connection ``slw_smtp`` to the addresses in ``SLW_ALERT_EMAILS``
-  (the SMTP provider's ``SmtpNotifier``);
+  (:class:`MailNotifier`, through the SMTP provider's hook);
 * a Slack-compatible JSON ``POST`` (``text`` and ``blocks``, the details under ``slw``)
   to the URL of the HTTP connection ``slw_webhook`` (:class:`WebhookNotifier`).
 
@@ -282,6 +282,31 @@ class DeliveryError(RuntimeError):
     """A channel refused or could not take the alert (its message holds no secret)."""
 
 
+class MailNotifier(BaseNotifier):
+    """Mails the alert through the SMTP connection (:mod:`social_leadership.mail`: a text
+    part beside the HTML; a recipient the server refuses is an error naming it, where
+    Airflow's SmtpNotifier counts the mail as sent)."""
+
+    def __init__(self, alert: Alert, recipients: Sequence[str], sender: str):
+        super().__init__()
+        self.alert, self.recipients, self.sender = alert, tuple(recipients), sender
+
+    def notify(self, context: Any) -> None:
+        from social_leadership.mail import RecipientsRefusedError, build_message, send_message
+
+        message = build_message(
+            sender=self.sender,
+            recipients=self.recipients,
+            subject=self.alert.subject,
+            text="\n".join([self.alert.subject, *self.alert.lines()]) + "\n",
+            html=self.alert.html(),
+        )
+        try:
+            send_message(SMTP_CONN_ID, message, self.recipients)
+        except RecipientsRefusedError as exc:
+            raise DeliveryError(str(exc)) from None
+
+
 def deliver(alert: Alert, context: Any = None) -> list[str]:
     """Send the alert through every configured channel; return the channels used.
 
@@ -295,17 +320,8 @@ def deliver(alert: Alert, context: Any = None) -> list[str]:
     webhook = _channel(WEBHOOK_CONN_ID)
     sent = []
     if smtp is not None:
-        from airflow.providers.smtp.notifications.smtp import SmtpNotifier
-
         extra = smtp.extra_dejson if smtp.extra else {}
-        notifier = SmtpNotifier(
-            to=list(recipients),
-            from_email=extra.get("from_email") or DEFAULT_FROM_EMAIL,
-            subject=alert.subject,
-            html_content=alert.html(),
-            smtp_conn_id=SMTP_CONN_ID,
-        )
-        # notify() directly: the message is final text, not a Jinja template to render.
+        notifier = MailNotifier(alert, recipients, extra.get("from_email") or DEFAULT_FROM_EMAIL)
         server = (smtp.host or "") + (f":{smtp.port}" if smtp.port else "")
         if _deliver(f"e-mail (SMTP server {server})", notifier, context or {}):
             sent.append("email")

@@ -39,11 +39,22 @@ _DEBUG_HINT = "run again with slw --debug (or SLW_DEBUG=1) for the traceback"
 _CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
-class _Date(click.ParamType):
-    """``YYYY-MM-DD``; with ``timestamp``, also a full ISO timestamp (then kept as text)."""
+def calendar_day(text: str) -> date:
+    """``YYYY-MM-DD``; raises ValueError for anything else (Python's fromisoformat also
+    takes 20261129 and ISO week dates: 2026-W48 is its Monday, which a user means
+    otherwise)."""
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        raise ValueError(f"{text!r} is not YYYY-MM-DD")
+    return date.fromisoformat(text)
 
-    def __init__(self, *, timestamp: bool) -> None:
-        self.timestamp = timestamp
+
+class _Date(click.ParamType):
+    """``YYYY-MM-DD``; with ``timestamp``, also a full ISO timestamp (then kept as text);
+    with ``week``, also an ISO week ``YYYY-Www``, read as its Sunday (the report's folder
+    names its week so)."""
+
+    def __init__(self, *, timestamp: bool, week: bool = False) -> None:
+        self.timestamp, self.week = timestamp, week
         self.name = "datetime" if timestamp else "date"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
@@ -51,11 +62,16 @@ class _Date(click.ParamType):
             return value
         text = str(value)
         try:
+            if self.week:
+                from social_leadership.reports.data import week_end_day
+
+                return week_end_day(text)
             if not self.timestamp:
-                return date.fromisoformat(text)
+                return calendar_day(text)
             return logical_date(text)
         except ValueError:
             wanted = "a date (YYYY-MM-DD)" + (" or an ISO timestamp" if self.timestamp else "")
+            wanted += " or an ISO week (YYYY-Www)" if self.week else ""
             self.fail(f"{text!r} is not {wanted}", param, ctx)
 
 
@@ -63,7 +79,8 @@ def logical_date(text: str) -> str:
     """``YYYY-MM-DD`` (midnight UTC) or a full ISO timestamp (UTC unless it says otherwise),
     as the ISO timestamp Airflow takes. Raises ValueError for anything else."""
     if len(text) == 10:
-        return datetime.combine(date.fromisoformat(text), time(), tzinfo=UTC).isoformat()
+        return datetime.combine(calendar_day(text), time(), tzinfo=UTC).isoformat()
+    calendar_day(text[:10])
     moment = datetime.fromisoformat(text)
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()
 
@@ -237,8 +254,8 @@ def bi(check: bool, sql: str | None, single_file: bool, install_extensions: Path
 @click.argument(
     "week_end",
     required=False,
-    type=_Date(timestamp=False),
-    help="last day of the week reported, YYYY-MM-DD (default: today, UTC)",
+    type=_Date(timestamp=False, week=True),
+    help="last day of the week reported: a day or an ISO week (default: today, UTC)",
 )
 @click.option("--no-mail", is_flag=True, help="write the files only")
 @click.option("--resend", is_flag=True, help="mail again although this week was mailed")
@@ -247,7 +264,9 @@ def report(week_end: date | None, no_mail: bool, resend: bool) -> int:
 
     Writes SLW_REPORTS_DIR/<ISO week>/ (HTML, PDF, CSV figures) for the 7 days ending on
     WEEK_END, from the published serving copy only, and mails it through the Airflow
-    connection slw_smtp to SLW_REPORT_EMAILS unless that week was mailed already.
+    connection slw_smtp to SLW_REPORT_EMAILS unless that week was mailed already. WEEK_END
+    is a day, YYYY-MM-DD, or an ISO week as the folders are named, YYYY-Www, for its
+    Sunday.
     """
     from social_leadership.reports.weekly import (
         NO_SMTP_CONNECTION,

@@ -72,19 +72,20 @@ Port = Annotated[int, Field(ge=1, le=65535)]
 
 
 def _email_list(text: str) -> str:
-    for address in filter(None, (part.strip() for part in text.split(","))):
+    for address in _addresses(text):
         local, at, domain = address.partition("@")
-        if not (local and at and domain) or any(c.isspace() for c in address):
+        if not (local and at and domain) or any(c.isspace() for c in address) or "@" in domain:
             raise ValueError(f"{address!r} is not an e-mail address")
     return text
 
 
-# Comma-separated e-mail addresses (kept as text so that as_env passes it on unchanged).
+# E-mail addresses separated by commas, or by semicolons as Outlook lists them (kept as text
+# so that as_env passes it on unchanged).
 EmailList = Annotated[str, AfterValidator(_email_list)]
 
 
 def _addresses(text: str) -> tuple[str, ...]:
-    return tuple(filter(None, (part.strip() for part in text.split(","))))
+    return tuple(filter(None, (part.strip() for part in re.split(r"[,;]", text))))
 
 
 def _cron(text: str) -> str:
@@ -290,7 +291,7 @@ def _allowed(field_name: str, message: str) -> str:
     if _not_an_existing_folder in checks:
         return f"a file ({message.removeprefix('Value error, ')})"
     if _email_list in checks:
-        return f"comma-separated e-mail addresses ({message.removeprefix('Value error, ')})"
+        return f"e-mail addresses separated by , or ; ({message.removeprefix('Value error, ')})"
     if checks & {_cron, _memory_size, _warehouse_backend, _ducklake_catalog}:
         return message.removeprefix("Value error, ")
     if info.annotation is bool:
@@ -393,8 +394,8 @@ SETTING_DOCS: dict[str, str] = {
         "<data>/secrets/pseudonym.key)"
     ),
     "ALERT_EMAILS": (
-        "comma-separated addresses that receive alert e-mails through the connection "
-        "slw_smtp (default: none, no e-mail)"
+        "addresses (separated by , or ;) that receive alert e-mails through the "
+        "connection slw_smtp (default: none, no e-mail)"
     ),
     "PLATFORM_METRICS_DEADLINE_HOURS": (
         "hours after its logical date by which a platform_metrics run must have succeeded, "
@@ -409,8 +410,8 @@ SETTING_DOCS: dict[str, str] = {
         "minutes (default 30)"
     ),
     "REPORT_EMAILS": (
-        "comma-separated addresses that receive the weekly report (HTML body, PDF attached) "
-        "through the connection slw_smtp (default: none, the report is only written)"
+        "addresses (separated by , or ;) that receive the weekly report (HTML body, PDF "
+        "attached) through the connection slw_smtp (default: none, the report is only written)"
     ),
     "REPORT_SCHEDULE": (
         "cron expression (UTC) of the weekly_report DAG; each run reports the seven days "

@@ -7,7 +7,7 @@ dump of a typed payload (task_payloads.py) that the reading task validates back.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -639,12 +639,12 @@ def publish_task(context: dict[str, Any]) -> dict[str, Any]:
 def weekly_report_task(context: dict[str, Any]) -> dict[str, Any]:
     """Write (and mail, if configured) the report of the 7 days before the run's data
     interval ends; returns where its files are."""
-    from social_leadership.reports.data import ReportWeek
+    from social_leadership.reports.data import ReportWeek, week_end_day
     from social_leadership.reports.weekly import write_weekly_report
 
     params = context["params"]
     if params.get("week_end"):
-        week = ReportWeek(date.fromisoformat(params["week_end"]))
+        week = ReportWeek(week_end_day(params["week_end"]))
     else:
         week = ReportWeek.ending_before(context["data_interval_end"])
     resend = bool(params.get("resend", False))

@@ -187,6 +187,25 @@ def test_a_channel_that_fails_is_named_with_its_server(receivers, monkeypatch, c
     )
 
 
+def test_a_recipient_the_server_refuses_is_logged_by_address_and_the_others_mailed(
+    receivers, monkeypatch, caplog
+):
+    mailbox, calls = receivers
+    mailbox.refuse = {"gone@example.org"}
+    monkeypatch.setenv("SLW_ALERT_EMAILS", "oncall@example.org;gone@example.org")
+    alert = build_alert("survey_ingest", "r1", "failed", {"ingest_surveys": "failed"}, [])
+
+    assert deliver(alert) == ["webhook"]
+
+    assert [recipients for recipients, _ in mailbox.messages] == [["oncall@example.org"]]
+    assert len(calls) == 1
+    assert "alert e-mail (SMTP server 127.0.0.1:" in caplog.text
+    assert "not delivered: the SMTP server refused gone@example.org (550)" in caplog.text
+    mail = message_from_bytes(mailbox.messages[0][1])
+    (text,) = [p for p in mail.walk() if p.get_content_type() == "text/plain"]
+    assert "ingest_surveys" in text.get_payload(decode=True).decode()
+
+
 def test_a_run_with_nothing_to_report_sends_nothing():
     assert build_alert("survey_ingest", "r1", "success", {"ingest_surveys": "success"}, []) is None
 
@@ -228,13 +247,16 @@ def test_webhook_url_from_a_whole_url_or_its_parts():
 def test_alert_settings_are_validated(monkeypatch):
     monkeypatch.setenv("SLW_ALERT_EMAILS", "a@example.org, b@example.org")
     assert load_settings().alert_recipients == ("a@example.org", "b@example.org")
+    # Outlook's way of listing addresses.
+    monkeypatch.setenv("SLW_ALERT_EMAILS", "a@example.org; b@example.org;")
+    assert load_settings().alert_recipients == ("a@example.org", "b@example.org")
     monkeypatch.setenv("SLW_ALERT_EMAILS", "a@example.org, not-an-address")
     monkeypatch.setenv("SLW_PLATFORM_METRICS_DEADLINE_HOURS", "0")
     with pytest.raises(SettingsError) as refused:
         load_settings()
     message = str(refused.value)
     assert "SLW_ALERT_EMAILS='a@example.org, not-an-address'" in message
-    assert "comma-separated e-mail addresses" in message
+    assert "e-mail addresses separated by , or ;" in message
     assert "SLW_PLATFORM_METRICS_DEADLINE_HOURS='0'" in message
 
 

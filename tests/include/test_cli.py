@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import date
 from pathlib import Path
 
 import click
@@ -16,7 +17,7 @@ import duckdb
 import pytest
 from slw_testing import run_slw
 
-from social_leadership.cli import PACKAGE, cli, dags_test, main
+from social_leadership.cli import PACKAGE, cli, dags_test, main, report
 from social_leadership.settings import REPO_ROOT, load_settings
 from social_leadership.warehouse import ensure_schema
 
@@ -198,6 +199,29 @@ def test_dags_test_rejects_a_date_that_is_not_one(capsys):
     lines = _short(capsys.readouterr().err)
     assert "'2026-13-01' is not a date" in lines[0]
     assert lines[1].strip() == "see: slw dags test --help"
+
+
+@pytest.mark.parametrize("given", ["2026-W48", "20261129", "2026-W48-1T06:00:00"])
+def test_a_date_in_another_iso_form_is_refused_not_read_as_another_day(given, capsys):
+    # Python's fromisoformat reads 2026-W48 as its Monday: a user means the week.
+    with pytest.raises(SystemExit) as exited:
+        main(["dags", "test", "platform_metrics", given])
+    assert exited.value.code == 2
+    assert f"{given!r} is not a date (YYYY-MM-DD) or an ISO timestamp" in capsys.readouterr().err
+
+
+def test_the_report_takes_its_day_or_an_iso_week_as_that_week_s_sunday(capsys):
+    def parsed(*args: str) -> object:
+        return report.make_context("report", list(args)).params["week_end"]
+
+    assert parsed("2026-11-29") == date(2026, 11, 29)
+    assert parsed("2026-W48") == date(2026, 11, 29)
+    assert parsed("2020-W53") == date(2021, 1, 3)
+    with pytest.raises(SystemExit) as exited:
+        main(["report", "20261129", "--no-mail"])
+    assert exited.value.code == 2
+    error = capsys.readouterr().err
+    assert "'20261129' is not a date (YYYY-MM-DD) or an ISO week (YYYY-Www)" in error
 
 
 def test_an_unknown_command_is_a_usage_error(capsys):

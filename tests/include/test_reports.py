@@ -9,7 +9,7 @@ import json
 import re
 import shutil
 import subprocess
-from datetime import UTC, timedelta
+from datetime import UTC, date, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -20,8 +20,8 @@ from conftest import LAST_DAY, BuiltWarehouse, day, settings_for_data_dir
 from pypdf import PdfReader
 from slw_testing import Mailbox, free_port
 
-from social_leadership.reports.data import ReportWeek
-from social_leadership.reports.weekly import write_weekly_report
+from social_leadership.reports.data import ReportWeek, WeeklyReportData, _run_history
+from social_leadership.reports.weekly import ReportError, write_weekly_report
 from social_leadership.serving import publish
 from social_leadership.settings import Settings
 
@@ -262,6 +262,62 @@ def test_a_one_day_warehouse_gives_a_not_enough_data_report(
     assert "reach data on 1 day(s)" in report.html.read_text(encoding="utf-8")
 
 
+def test_a_week_with_one_day_of_data_is_not_enough_whatever_the_day_before_it(
+    synthetic_built_warehouse, tmp_path, monkeypatch
+):
+    week = ReportWeek(day(LAST_DAY))
+    kept = f"date '{week.start - timedelta(days=1)}', date '{week.start}'"
+    settings = _published_copy(
+        synthetic_built_warehouse,
+        tmp_path / "data",
+        monkeypatch,
+        *(
+            f"delete from marts.{table} where metric_date not in ({kept})"
+            for table in (
+                "fct_executive_reach_daily",
+                "fct_reach_by_country_sector_daily",
+                "fct_reach_by_country_sector_all_platforms_daily",
+                "fct_platform_coverage_daily",
+            )
+        ),
+    )
+
+    report = write_weekly_report(settings, week.end, mail=False)
+
+    assert not report.enough_data
+    assert f"reach data on 1 day(s) between {week.start}" in report.html.read_text("utf-8")
+
+
+def test_audit_times_count_in_the_week_of_their_utc_day_whatever_the_session_zone():
+    con = duckdb.connect()
+    con.execute("set TimeZone = 'Pacific/Kiritimati'")  # UTC+14, as a machine's zone
+    con.execute("create schema audit")
+    con.execute(
+        "create table audit.quality_results (suite_name varchar, expectation varchar, "
+        "column_name varchar, is_critical boolean, run_id varchar, success boolean, "
+        "checked_at timestamptz)"
+    )
+    con.execute(
+        "create table audit.runs (files_quarantined int, rows_quarantined int, "
+        "recorded_at timestamptz)"
+    )
+    week = ReportWeek(date(2026, 11, 29))
+    # Late on the week's last UTC day (already the next day in the session's zone), and
+    # early on the day after it (still the last day in a zone west of UTC).
+    con.execute(
+        "insert into audit.quality_results values "
+        "('s', 'e', 'c', true, 'r1', false, timestamptz '2026-11-29 23:30:00+00'), "
+        "('s', 'e', 'c', true, 'r2', true, timestamptz '2026-11-30 00:30:00+00')"
+    )
+    con.execute("insert into audit.runs values (1, 5, timestamptz '2026-11-29 23:30:00+00')")
+    report = WeeklyReportData(week, week.end, 7, 1)
+
+    _run_history(con, report, {"audit.quality_results", "audit.runs"})
+
+    assert (report.checks_passed, report.checks_failed) == (0, 1)
+    assert (report.files_quarantined, report.rows_quarantined) == (1, 5)
+
+
 def test_week_of_a_scheduled_run_is_the_seven_days_before_it():
     from datetime import datetime
 
@@ -320,9 +376,14 @@ def test_report_is_mailed_once_with_the_pdf_attached(report_settings, smtp, monk
     html = [p for p in parts if p.get_content_type() == "text/html"]
     assert len(html) == 1
     assert "Does Germany lag the US?" in html[0].get_payload(decode=True).decode()
-    attached = [p for p in parts if p.get_filename() == "weekly_report.pdf"]
+    # A text part for clients that show no HTML: the headline lines.
+    (text,) = [p for p in parts if p.get_content_type() == "text/plain"]
+    assert "Germany lags the US" in text.get_payload(decode=True).decode()
+    attached = [p for p in parts if p.get_filename() == f"weekly_report_{report.week.label}.pdf"]
     assert len(attached) == 1
+    assert attached[0].get_content_type() == "application/pdf"
     assert attached[0].get_payload(decode=True) == report.pdf.read_bytes()
+    assert message["Message-ID"]
 
     # The same week again: files replaced, no second mail unless asked.
     again = write_weekly_report(settings, day(LAST_DAY))
@@ -339,6 +400,32 @@ def test_report_is_mailed_once_with_the_pdf_attached(report_settings, smtp, monk
     assert ReportWeek(earlier).label == ReportWeek(day(LAST_DAY)).label
     write_weekly_report(settings, earlier)
     assert len(smtp.messages) == 4
+
+
+def test_a_refused_recipient_fails_the_mail_and_a_retry_mails_only_that_one(
+    report_settings, smtp, monkeypatch
+):
+    monkeypatch.setenv("SLW_REPORT_EMAILS", "board@example.org; gone@example.org")
+    from social_leadership.settings import load_settings
+
+    settings = load_settings()
+    smtp.refuse = {"gone@example.org"}
+
+    with pytest.raises(ReportError) as refused:
+        write_weekly_report(settings, day(LAST_DAY))
+
+    assert "was not mailed to all recipients" in str(refused.value)
+    assert "gone@example.org (550)" in str(refused.value)
+    assert "mailed to board@example.org" in str(refused.value)
+    assert [recipients for recipients, _ in smtp.messages] == [["board@example.org"]]
+    # The address mended on the server: the retry mails the one refused, not the board again.
+    smtp.refuse = set()
+    retried = write_weekly_report(settings, day(LAST_DAY))
+    assert retried.mailed_to == ("gone@example.org",)
+    assert [recipients for recipients, _ in smtp.messages][1:] == [["gone@example.org"]]
+    again = write_weekly_report(settings, day(LAST_DAY))
+    assert again.mailed_to == ()
+    assert "already mailed to board@example.org, gone@example.org" in again.mail_skipped
 
 
 def test_without_the_connection_the_report_is_only_written(report_settings, monkeypatch):

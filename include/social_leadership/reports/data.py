@@ -7,6 +7,7 @@ the report costs the same on 30 days or 3 years of data (``bench report_growth``
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -43,6 +44,18 @@ class ReportWeek:
     def label(self) -> str:
         year, week, _ = self.end.isocalendar()
         return f"{year}-W{week:02d}"
+
+
+def week_end_day(text: str) -> date:
+    """The last day of a report's week given as ``YYYY-MM-DD``, or as an ISO week
+    ``YYYY-Www`` (the name of its folder): its Sunday. Raises ValueError for anything
+    else (Python's fromisoformat would read 2026-W48 as its Monday, and 20261129 too)."""
+    iso_week = re.fullmatch(r"(\d{4})-W(\d{2})", text)
+    if iso_week:
+        return date.fromisocalendar(int(iso_week[1]), int(iso_week[2]), 7)
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        raise ValueError(f"{text!r} is neither YYYY-MM-DD nor an ISO week YYYY-Www")
+    return date.fromisoformat(text)
 
 
 @dataclass(frozen=True)
@@ -184,11 +197,10 @@ def collect(
         "select max(metric_date), count(distinct metric_date) "
         "from marts.fct_reach_by_country_sector_all_platforms_daily "
         "where metric_date between ? and ?",
-        [week.end - timedelta(days=7), week.end],
+        [week.start, week.end],
     ).fetchone()
     report = WeeklyReportData(week, through, int(days), min_executives)
-    if not report.enough_data or through < week.start:
-        report.data_through = through if through and through >= week.start else None
+    if not report.enough_data:
         return report
     _headline(con, report)
     _trends(con, report)
@@ -499,18 +511,21 @@ def _coverage(con: duckdb.DuckDBPyConnection, report: WeeklyReportData, tables: 
 def _run_history(
     con: duckdb.DuckDBPyConnection, report: WeeklyReportData, tables: set[str]
 ) -> None:
+    # An audit time's day is its UTC day (the report's days are), whatever the session's
+    # time zone (DuckDB's default is the machine's).
     bounds = [report.week.start, report.week.end]
     if "audit.runs" in tables:
         files, rows = con.execute(
             "select coalesce(sum(files_quarantined), 0), coalesce(sum(rows_quarantined), 0) "
-            "from audit.runs where cast(recorded_at as date) between ? and ?",
+            "from audit.runs where cast(timezone('UTC', recorded_at) as date) between ? and ?",
             bounds,
         ).fetchone()
         report.files_quarantined, report.rows_quarantined = int(files), int(rows)
     if "audit.quality_results" in tables:
         passed, failed = con.execute(
             "select count(*) filter (where success), count(*) filter (where not success) "
-            "from audit.quality_results where cast(checked_at as date) between ? and ?",
+            "from audit.quality_results "
+            "where cast(timezone('UTC', checked_at) as date) between ? and ?",
             bounds,
         ).fetchone()
         report.checks_passed, report.checks_failed = int(passed), int(failed)
@@ -521,7 +536,8 @@ def _run_history(
                 select suite_name, expectation, column_name, bool_or(is_critical),
                     count(distinct run_id)
                 from audit.quality_results
-                where not success and cast(checked_at as date) between ? and ?
+                where not success
+                    and cast(timezone('UTC', checked_at) as date) between ? and ?
                 group by suite_name, expectation, column_name
                 order by 4 desc, 5 desc, 1, 2, 3
                 """,

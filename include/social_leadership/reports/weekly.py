@@ -4,8 +4,9 @@ The report reads only the published serving data (the DuckLake catalog, read-onl
 the working warehouse, so it neither waits for nor blocks a build. A week's folder is
 replaced whole: the files are written into a new folder that then takes the old one's
 place. Mail goes through the SMTP connection ``slw_smtp`` to ``SLW_REPORT_EMAILS``, once
-per week: a record under ``<reports>/.deliveries/`` (per week and last day) says it was
-sent, and a rerun of the same week mails again only when asked (``resend``).
+per week and recipient: a record under ``<reports>/.deliveries/`` (per week and last day)
+names who has it, and a rerun of the same week mails again only those who have not (a
+recipient the server refused, one added since) unless asked to mail all (``resend``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from datetime import date
 from pathlib import Path
 
 from social_leadership.bi import connect_serving
+from social_leadership.mail import Attachment, RecipientsRefusedError, build_message, send_message
 from social_leadership.reports.data import ReportWeek, WeeklyReportData, collect
 from social_leadership.reports.render import (
     HTML_NAME,
@@ -97,7 +99,9 @@ def _delivery_record(settings: Settings, week: ReportWeek) -> Path:
 def mail_report(
     settings: Settings, report: WeeklyReport, rendered: RenderedReport, *, resend: bool
 ) -> tuple[tuple[str, ...], str]:
-    """Mail the report once per week; returns (recipients, why not sent)."""
+    """Mail the report once per week and recipient; returns (recipients mailed now, why
+    none was). A recipient the server refuses fails it (:class:`ReportError`) once the
+    others have it and are recorded, so that a retry mails only the one refused."""
     recipients = settings.report_recipients
     if not recipients:
         return (), "SLW_REPORT_EMAILS is not set"
@@ -112,21 +116,33 @@ def mail_report(
     if connection is None:
         return (), NO_SMTP_CONNECTION
     record = _delivery_record(settings, report.week)
+    mailed: tuple[str, ...] = ()
     if record.exists() and not resend:
-        sent = json.loads(record.read_text(encoding="utf-8"))
-        return (), f"already mailed to {', '.join(sent['to'])} (resend to mail again)"
-    from airflow.providers.smtp.hooks.smtp import SmtpHook
-
+        mailed = tuple(json.loads(record.read_text(encoding="utf-8"))["to"])
+    pending = [address for address in recipients if address not in mailed]
+    if not pending:
+        return (), f"already mailed to {', '.join(mailed)} (resend to mail again)"
     extra = connection.extra_dejson if getattr(connection, "extra", None) else {}
-    try:
-        with SmtpHook(smtp_conn_id=SMTP_CONN_ID) as hook:
-            hook.send_email_smtp(
-                to=list(recipients),
-                from_email=extra.get("from_email") or DEFAULT_FROM_EMAIL,
-                subject=rendered.subject,
-                html_content=rendered.html,
-                files=[str(report.pdf)],
+    message = build_message(
+        sender=extra.get("from_email") or DEFAULT_FROM_EMAIL,
+        recipients=pending,
+        subject=rendered.subject,
+        text=rendered.text,
+        html=rendered.html,
+        attachments=[
+            Attachment(
+                f"weekly_report_{report.week.label}.pdf", report.pdf.read_bytes(), "application/pdf"
             )
+        ],
+    )
+    try:
+        send_message(SMTP_CONN_ID, message, pending)
+    except RecipientsRefusedError as exc:
+        _record_delivery(record, report.week, [*mailed, *exc.delivered])
+        raise ReportError(
+            f"the weekly report {report.week.label} was not mailed to all recipients: {exc}"
+            + (f"; mailed to {', '.join(exc.delivered)}" if exc.delivered else "")
+        ) from None
     except Exception as exc:
         # The kind only: an SMTP error's text can quote the server's reply to a login. The
         # server is named (no secret in a host and port) to say where to look.
@@ -139,20 +155,24 @@ def mail_report(
             f"the weekly report {report.week.label} was not mailed: {type(exc).__name__} "
             f"from {server} (connection {SMTP_CONN_ID})"
         ) from None
+    _record_delivery(record, report.week, [*mailed, *pending])
+    return tuple(pending), ""
+
+
+def _record_delivery(record: Path, week: ReportWeek, recipients: list[str]) -> None:
     record.parent.mkdir(parents=True, exist_ok=True)
     record.write_text(
         json.dumps(
             {
-                "week": report.week.label,
-                "to": list(recipients),
-                "through": report.week.end.isoformat(),
+                "week": week.label,
+                "to": list(dict.fromkeys(recipients)),
+                "through": week.end.isoformat(),
             },
             indent=2,
         )
         + "\n",
         encoding="utf-8",
     )
-    return recipients, ""
 
 
 def write_weekly_report(

@@ -1,0 +1,83 @@
+"""E-mail through the SMTP connection: a message as mail clients and servers expect one.
+
+Airflow's SMTP hook connects and logs in as its connection says (TLS, SSL, OAuth, time-out,
+retries); the message is built here with the standard library's e-mail policy, which
+encodes a display name without its address (``Équipe <reports@example.org>``), and holds a
+plain-text part beside the HTML, a ``Message-ID`` and a UTC ``Date``. A server that refuses
+some recipients and takes the others is told apart from one that takes all
+(:class:`RecipientsRefusedError`), where the hook would report both as sent.
+"""
+
+from __future__ import annotations
+
+import smtplib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid, parseaddr
+
+
+@dataclass(frozen=True)
+class Attachment:
+    name: str
+    data: bytes
+    content_type: str = "application/octet-stream"
+
+
+class RecipientsRefusedError(Exception):
+    """The server refused ``refused`` (address -> its SMTP reply code); ``delivered`` took
+    the message."""
+
+    def __init__(self, refused: dict[str, int], delivered: Sequence[str]) -> None:
+        self.refused, self.delivered = refused, tuple(delivered)
+        said = ", ".join(f"{address} ({code})" for address, code in refused.items())
+        super().__init__(f"the SMTP server refused {said}")
+
+
+def build_message(
+    *,
+    sender: str,
+    recipients: Sequence[str],
+    subject: str,
+    text: str,
+    html: str | None = None,
+    attachments: Sequence[Attachment] = (),
+) -> EmailMessage:
+    """A message of ``text`` (and ``html`` as its alternative) with ``attachments``."""
+    message = EmailMessage()
+    message["Subject"] = subject
+    message["From"] = sender
+    message["To"] = ", ".join(recipients)
+    message["Date"] = formatdate(usegmt=True)
+    # The sender's domain, not the machine's name: make_msgid would ask the resolver for it.
+    domain = parseaddr(sender)[1].rpartition("@")[2] or "localhost"
+    message["Message-ID"] = make_msgid(domain=domain)
+    message.set_content(text)
+    if html is not None:
+        message.add_alternative(html, subtype="html")
+    for attachment in attachments:
+        maintype, _, subtype = attachment.content_type.partition("/")
+        message.add_attachment(
+            attachment.data, maintype=maintype, subtype=subtype, filename=attachment.name
+        )
+    return message
+
+
+def send_message(conn_id: str, message: EmailMessage, recipients: Sequence[str]) -> None:
+    """Send ``message`` to ``recipients`` through the Airflow SMTP connection ``conn_id``;
+    raise :class:`RecipientsRefusedError` when the server refuses any of them (all of them
+    included), and the SMTP or socket error when it fails otherwise."""
+    from airflow.providers.smtp.hooks.smtp import SmtpHook
+
+    try:
+        with SmtpHook(smtp_conn_id=conn_id) as hook:
+            # The hook's client, connected and logged in; its send_email_smtp builds its
+            # own message and drops the recipients the server refused.
+            client = hook._smtp_client
+            assert isinstance(client, smtplib.SMTP)
+            refused = client.send_message(message, to_addrs=list(recipients))
+    except smtplib.SMTPRecipientsRefused as exc:
+        refused = exc.recipients
+    if refused:
+        codes = {address: int(reply[0]) for address, reply in refused.items()}
+        raise RecipientsRefusedError(codes, [r for r in recipients if r not in codes])
