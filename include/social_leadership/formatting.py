@@ -18,7 +18,14 @@ def compact_count(
     if value is None:
         return missing
     number = float(value)
-    for unit, size in _UNITS:
-        if abs(number) >= size:
-            return f"{number / size:{scaled}}{unit}"
-    return f"{number:{whole}}"
+    shown = f"{number:{whole}}"
+    if abs(float(shown)) < 1000:
+        return shown
+    # From the smallest unit up, the first in which the number, as written, is under 1000
+    # (999,950 is 1.0M, not 1000.0k); the largest unit takes any number.
+    *smaller, (largest, largest_size) = reversed(_UNITS)
+    for unit, size in smaller:
+        shown = f"{number / size:{scaled}}"
+        if abs(float(shown)) < 1000:
+            return f"{shown}{unit}"
+    return f"{number / largest_size:{scaled}}{largest}"

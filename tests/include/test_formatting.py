@@ -30,3 +30,14 @@ def test_examples_and_missing_values():
     assert compact_count(None) == "-"
     assert compact(None) == NO_VALUE
     assert compact_count(1e6, scaled="g", whole="g") == "1M"
+
+
+def test_a_count_that_rounds_to_a_thousand_of_its_unit_is_written_in_the_next():
+    assert [compact_count(v) for v in (999.7, 999_950, -999_950, 999_960_000)] == [
+        "1.0k",
+        "1.0M",
+        "-1.0M",
+        "1.0B",
+    ]
+    assert compact_count(5e12) == "5000.0B"
+    assert compact_count(999_950, scaled="g", whole="g") == "999.95k"

@@ -20,7 +20,13 @@ from conftest import LAST_DAY, BuiltWarehouse, day, settings_for_data_dir
 from pypdf import PdfReader
 from slw_testing import Mailbox, free_port
 
-from social_leadership.reports.data import ReportWeek, WeeklyReportData, _run_history
+from social_leadership.reports.data import (
+    CountryHeadline,
+    ReportWeek,
+    WeeklyReportData,
+    _run_history,
+)
+from social_leadership.reports.render import headline_lines
 from social_leadership.reports.weekly import ReportError, write_weekly_report
 from social_leadership.serving import publish
 from social_leadership.settings import Settings
@@ -316,6 +322,26 @@ def test_audit_times_count_in_the_week_of_their_utc_day_whatever_the_session_zon
 
     assert (report.checks_passed, report.checks_failed) == (0, 1)
     assert (report.files_quarantined, report.rows_quarantined) == (1, 5)
+
+
+@pytest.mark.parametrize(
+    ("de_share", "us_share", "said"),
+    [
+        (68.6, 69.4, "Germany lags the US: 0.8 percentage points fewer leaders active"),
+        (69.0, 70.0, "Germany lags the US: 1.0 percentage point fewer leaders active"),
+        (70.02, 70.0, "Germany does not lag the US: the same share of leaders active"),
+        (72.5, 60.0, "Germany does not lag the US: 12.5 percentage points more leaders active"),
+    ],
+)
+def test_the_gap_between_germany_and_the_us_is_said_to_a_tenth_of_a_point(de_share, us_share, said):
+    def row(code: str, share: float) -> CountryHeadline:
+        return CountryHeadline(code, code, 10, 7, share, None, 1000.0, 0.0, None)
+
+    week = ReportWeek(date(2026, 11, 29))
+    report = WeeklyReportData(week, week.end, 7, 1)
+    report.headline = [row("DE", de_share), row("US", us_share)]
+
+    assert headline_lines(report)[-1] == f"{said}, median reach 1.0k vs 1.0k."
 
 
 def test_week_of_a_scheduled_run_is_the_seven_days_before_it():

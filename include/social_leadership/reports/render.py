@@ -123,11 +123,18 @@ def headline_lines(report: WeeklyReportData) -> list[str]:
         )
     de, us = rows.get("DE"), rows.get("US")
     if de and us:
-        gap = us.active_share_pct - de.active_share_pct
-        verdict = "lags" if gap > 0 else "does not lag"
+        # One decimal, as the week's changes are shown: a gap of 0.2 points is no "0".
+        gap = round(us.active_share_pct - de.active_share_pct, 1)
+        points = "percentage point" if abs(gap) == 1 else "percentage points"
+        if gap == 0:
+            comparison = "Germany does not lag the US: the same share of leaders active"
+        else:
+            comparison = (
+                f"Germany {'lags' if gap > 0 else 'does not lag'} the US: {abs(gap):.1f} "
+                f"{points} {'fewer' if gap > 0 else 'more'} leaders active"
+            )
         lines.append(
-            f"Germany {verdict} the US: {abs(gap):.0f} percentage points "
-            f"{'fewer' if gap > 0 else 'more'} leaders active"
+            comparison
             + (
                 f", median reach {compact(de.median_followers)} vs {compact(us.median_followers)}."
                 if de.median_followers is not None and us.median_followers is not None
