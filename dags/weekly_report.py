@@ -53,7 +53,8 @@ def weekly_report():
     it for any past week. A rerun replaces that week's files.
 
     With the SMTP connection `slw_smtp` and `SLW_REPORT_EMAILS`, the report is mailed (HTML
-    body, PDF attached) once per week; the `resend` parameter mails it again.
+    body, PDF attached) once per week and recipient: a retry mails only those not reached
+    yet (one the server refused); the `resend` parameter mails all again.
     """
 
     @task

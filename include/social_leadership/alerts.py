@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import html
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -50,6 +50,8 @@ SMTP_CONN_ID = "slw_smtp"
 WEBHOOK_CONN_ID = "slw_webhook"
 DEFAULT_FROM_EMAIL = "social-leadership-alerts@localhost"
 FAILED_STATES = ("failed", "upstream_failed")
+# What an alert says of a task that failed after its retries.
+TASK_FAILED = "task failed (after its retries)"
 
 
 def report_attention(facts: Sequence[Attention]) -> None:
@@ -81,9 +83,11 @@ class Alert:
 
     @property
     def subject(self) -> str:
-        failed = sum(item["kind"] == "task_failed" for item in self.items)
-        others = len(self.items) - failed
+        tasks = [item for item in self.items if item["kind"] == "task_failed"]
+        failed = sum(item["what"] == TASK_FAILED for item in tasks)
+        others = len(self.items) - len(tasks)
         parts = [f"{failed} task(s) failed"] if failed else []
+        parts += [f"{len(tasks) - failed} did not run"] if len(tasks) > failed else []
         parts += [f"{others} problem(s) reported"] if others else []
         return f"[social-leadership] {self.dag_id} {self.state}: {', '.join(parts)}"
 
@@ -145,13 +149,13 @@ def build_alert(
 ) -> Alert | None:
     """The run's alert, or None when nothing in it needs attention."""
     items = []
-    for task_id in sorted(t for t, s in states.items() if str(s) in FAILED_STATES):
-        what = (
-            "task failed (after its retries)"
-            if str(states[task_id]) == "failed"
-            else "task did not run: an upstream task failed"
-        )
-        items.append(_item(dag_id, run_id, task_id, what, None, None, kind="task_failed"))
+    # The tasks that failed first (the causes), then those that did not run for them.
+    for state, what in (
+        ("failed", TASK_FAILED),
+        ("upstream_failed", "task did not run: an upstream task failed"),
+    ):
+        for task_id in sorted(t for t, s in states.items() if str(s) == state):
+            items.append(_item(dag_id, run_id, task_id, what, None, None, kind="task_failed"))
     for fact in facts:
         items.append(_item(dag_id, run_id, fact.task_id, fact.what, fact.rows_kept_out, fact.where))
     if not items:
@@ -189,6 +193,24 @@ def _task_sdk_available() -> bool:
     return getattr(task_runner, "SUPERVISOR_COMMS", None) is not None
 
 
+# Which state of a mapped task's instances stands for the task: failed first.
+_STATE_RANK = {"failed": 0, "upstream_failed": 1}
+
+
+def task_states(instances: Iterable[tuple[str, Any]]) -> dict[str, str | None]:
+    """Task id -> state, of (task id, state) per task instance. A mapped task has an
+    instance per index: its state is its worst one's (a failed instance among skipped and
+    successful ones fails the task, whatever order the rows come in)."""
+    states: dict[str, str | None] = {}
+    for task_id, state in instances:
+        text = str(state) if state else None
+        if task_id not in states or _STATE_RANK.get(text or "", 9) < _STATE_RANK.get(
+            states[task_id] or "", 9
+        ):
+            states[task_id] = text
+    return states
+
+
 def _run_record(dag_id: str, run_id: str, task_ids: Sequence[str]) -> tuple[dict, list[Attention]]:
     """The run's task states and reported facts."""
     if _task_sdk_available():
@@ -209,14 +231,13 @@ def _run_record(dag_id: str, run_id: str, task_ids: Sequence[str]) -> tuple[dict
         from sqlalchemy import select
 
         with create_session() as session:
-            states = {
-                task_id: str(state) if state else None
-                for task_id, state in session.execute(
+            states = task_states(
+                session.execute(
                     select(TaskInstance.task_id, TaskInstance.state).where(
                         TaskInstance.dag_id == dag_id, TaskInstance.run_id == run_id
                     )
                 )
-            }
+            )
             rows = session.scalars(
                 select(XComModel)
                 .where(
@@ -246,14 +267,22 @@ def _channel(conn_id: str) -> Any | None:
 def webhook_url(connection: Any) -> str:
     """The webhook URL of the HTTP connection: ``host`` holding the whole URL (as a Slack
     incoming-webhook URL is given), or ``host``, ``port`` and ``extra.endpoint`` (the path),
-    with ``schema`` as the scheme (default https)."""
+    with ``schema`` as the scheme (default https). A connection given as a URI
+    (``http://host:port/path``) has its path in ``schema`` and its scheme as its type."""
     host = connection.host or ""
+    path = ""
     if "://" not in host:
         port = f":{connection.port}" if connection.port else ""
-        host = f"{connection.schema or 'https'}://{host}{port}"
+        scheme = connection.schema or "https"
+        if scheme.lower() not in ("http", "https"):
+            path = scheme
+            conn_type = str(getattr(connection, "conn_type", "") or "").lower()
+            scheme = conn_type if conn_type in ("http", "https") else "https"
+        host = f"{scheme}://{host}{port}"
     extra = connection.extra_dejson if connection.extra else {}
     endpoint = str(extra.get("endpoint") or "")
-    return host.rstrip("/") + ("/" + endpoint.lstrip("/") if endpoint else "")
+    url = host.rstrip("/") + ("/" + path.strip("/") if path else "")
+    return url + ("/" + endpoint.lstrip("/") if endpoint else "")
 
 
 class WebhookNotifier(BaseNotifier):
@@ -319,15 +348,23 @@ def deliver(alert: Alert, context: Any = None) -> list[str]:
     smtp = _channel(SMTP_CONN_ID) if recipients else None
     webhook = _channel(WEBHOOK_CONN_ID)
     sent = []
+    # The webhook first: one request with a short time-out, where an SMTP server that does
+    # not answer holds the mail for the connection's time-out times its retries.
+    webhook_sent = webhook is not None and _deliver(
+        "webhook", WebhookNotifier(alert.webhook_payload()), context or {}
+    )
     if smtp is not None:
         extra = smtp.extra_dejson if smtp.extra else {}
         notifier = MailNotifier(alert, recipients, extra.get("from_email") or DEFAULT_FROM_EMAIL)
         server = (smtp.host or "") + (f":{smtp.port}" if smtp.port else "")
         if _deliver(f"e-mail (SMTP server {server})", notifier, context or {}):
             sent.append("email")
-    if webhook is not None and _deliver(
-        "webhook", WebhookNotifier(alert.webhook_payload()), context or {}
-    ):
+    elif recipients and webhook is not None:
+        log.info(
+            "alert e-mail not sent: SLW_ALERT_EMAILS is set but connection %s is not",
+            SMTP_CONN_ID,
+        )
+    if webhook_sent:
         sent.append("webhook")
     if not sent and smtp is None and webhook is None:
         log.info(

@@ -23,9 +23,9 @@ A CSV saved by a spreadsheet is read as the roster is: UTF-8, UTF-16, Windows-12
 Roman, cells separated by ``,``, ``;`` or tab. Such a file (any but UTF-8 with ``,``) is
 read as text, where a day may also be ``DD.MM.YYYY`` and a count grouped by thousands
 (``64.000``, ``64,000``) or end in a zero fraction (``250,0``); a UTF-8 file with ``,`` is
-read as a program writes one (``64.000`` is the number 64). The header is the first of
-the first lines that names a day and followers: title lines above it, as exports write
-them, are left out (:func:`_readable_csv`).
+read as a program writes one (``64.000`` is the number 64). The header is the first line
+naming a day and followers among the first 20 that are not blank: title lines above it, as
+exports write them, are left out (:func:`_readable_csv`).
 
 Each import gets a row in ``raw.history_imports`` (file, rows read, loaded, rejected,
 loaded_at, whether the file is synthetic) and its rows land in ``raw.imported_metrics``
@@ -116,6 +116,12 @@ class ImportOutcome:
     last_date: date | None = None
     errors: list[RowIssue] = field(default_factory=list)
     quarantine_path: str | None = None
+
+    @property
+    def refused(self) -> bool:
+        """Whether the file was refused whole (unreadable, a required column missing: an
+        error of row 0) and moved to quarantine, none of it imported."""
+        return any(error.row == 0 for error in self.errors)
 
 
 def _column_map(names: Iterable[str]) -> dict[str, str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from decimal import Decimal
 
 _UNITS = (("B", 1e9), ("M", 1e6), ("k", 1e3))
@@ -19,7 +20,7 @@ def compact_count(
         return missing
     number = float(value)
     shown = f"{number:{whole}}"
-    if abs(float(shown)) < 1000:
+    if not math.isfinite(number) or abs(float(shown)) < 1000:
         return shown
     # From the smallest unit up, the first in which the number, as written, is under 1000
     # (999,950 is 1.0M, not 1000.0k); the largest unit takes any number.

@@ -8,9 +8,11 @@ intake gives it up, and where the rows are what went wrong, ``rejected_rows.csv`
 neutralised for spreadsheets (:mod:`social_leadership.safe_csv`).
 
 Text files come from spreadsheets as often as from programs, so the delimited intakes (the
-roster, survey CSVs) read them the same way: the encoding (:func:`detect_encoding`: UTF-8
-with or without a byte-order mark, UTF-16, else Windows-1252, as German Excel writes, or
-Mac Roman, as Mac Excel writes) and the delimiter (:func:`detect_delimiter`: ``,``, ``;`` or tab).
+roster, history CSVs, survey CSVs) read them the same way: the encoding
+(:func:`detect_encoding`: UTF-8 with or without a byte-order mark, UTF-16, else
+Windows-1252, as German Excel writes, or Mac Roman, as Mac Excel writes), the delimiter
+(:func:`detect_delimiter`: ``,``, ``;`` or tab) and the header below title lines
+(:func:`find_header`).
 """
 
 from __future__ import annotations
@@ -437,7 +439,8 @@ def find_header(
     columns above the real header does not fit), else the first of them
     (:attr:`HeaderLine.found` says which). Title and blank lines above it are skipped.
     Excel's ``sep=;`` first line gives the delimiter of every line below it. Reads ``text``
-    up to the header's line at most: to go on below the header, skip ``number`` lines."""
+    as far as the search goes, past the header when one accepted does not fit or none is
+    found: to go on below the header, read ``text`` anew and skip ``number`` lines."""
     lines: list[str] = []
     declared: str | None = None
     first: HeaderLine | None = None

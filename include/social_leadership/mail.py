@@ -1,10 +1,11 @@
 """E-mail through the SMTP connection: a message as mail clients and servers expect one.
 
 Airflow's SMTP hook connects and logs in as its connection says (TLS, SSL, OAuth, time-out,
-retries); the message is built here with the standard library's e-mail policy, which
-encodes a display name without its address (``Équipe <reports@example.org>``), and holds a
-plain-text part beside the HTML, a ``Message-ID`` and a UTC ``Date``. A server that refuses
-some recipients and takes the others is told apart from one that takes all
+retries of the connection; a send is not retried, the task's retries are); the message is
+built here with the standard library's e-mail policy, which encodes a display name without
+its address (``Équipe <reports@example.org>``), and holds a plain-text part beside the
+HTML, a ``Message-ID`` and a UTC ``Date``, every part 7-bit. A server that refuses some
+recipients and takes the others is told apart from one that takes all
 (:class:`RecipientsRefusedError`), where the hook would report both as sent.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 import smtplib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from email import policy
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
 
@@ -44,7 +46,9 @@ def build_message(
     attachments: Sequence[Attachment] = (),
 ) -> EmailMessage:
     """A message of ``text`` (and ``html`` as its alternative) with ``attachments``."""
-    message = EmailMessage()
+    # 7-bit: parts outside ASCII go quoted-printable or base64, as any relay takes them
+    # (8-bit bodies need the server's 8BITMIME, which a send does not ask for).
+    message = EmailMessage(policy=policy.SMTP.clone(cte_type="7bit"))
     message["Subject"] = subject
     message["From"] = sender
     message["To"] = ", ".join(recipients)

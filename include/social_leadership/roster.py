@@ -335,7 +335,9 @@ def load_roster(path: Path) -> Roster:
         except HeaderLineError as exc:
             raise RosterFileError(f"{file_name}: {exc}") from exc
         except csv.Error as exc:
-            raise RosterFileError(f"{file_name}: line {reader.line_num}: {exc}") from exc
+            # The reader starts at the header: its line numbers count from there.
+            line = reader.line_num + found.number - 1
+            raise RosterFileError(f"{file_name}: line {line}: {exc}") from exc
     return roster
 
 

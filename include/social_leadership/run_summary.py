@@ -110,6 +110,7 @@ def summarise(
     if isinstance(history := xcoms.get("import_history"), dict):
         rows["history_import"] = _int(history.get("rows_loaded"))
         rows_quarantined = (rows_quarantined or 0) + _int(history.get("rows_rejected"))
+        files_quarantined = (files_quarantined or 0) + _int(history.get("files_quarantined"))
     if isinstance(surveys := xcoms.get("ingest_surveys"), dict):
         rows["surveys"] = _int(surveys.get("rows_loaded"))
         files_quarantined = (files_quarantined or 0) + _int(surveys.get("files_quarantined"))

@@ -46,6 +46,8 @@ class HistoryImportSummary(Payload):
     files: NonNegativeInt
     rows_loaded: NonNegativeInt
     rows_rejected: NonNegativeInt
+    # Files refused whole (unreadable, a required column missing): moved to quarantine.
+    files_quarantined: NonNegativeInt = 0
 
 
 class PlatformRunCheck(Payload):

@@ -39,7 +39,12 @@ def load_roster_task() -> dict[str, Any]:
     """Validate and store the roster, quarantine its rejected rows; return the handles to
     fetch per platform with the load's figures (:class:`RosterLoadSummary`)."""
     from social_leadership.alerts import report_attention
-    from social_leadership.roster import load_roster, quarantine_rejected_rows, write_roster
+    from social_leadership.roster import (
+        RosterFileError,
+        load_roster,
+        quarantine_rejected_rows,
+        write_roster,
+    )
     from social_leadership.warehouse import connect
 
     settings = load_settings()
@@ -55,6 +60,20 @@ def load_roster_task() -> dict[str, Any]:
         log.warning("roster column ignored: %s", warning)
     for error in roster.errors:
         log.warning("roster row skipped: %s", error)
+    if not roster.executives:
+        # A roster of nobody is never meant (a header-only export, every row refused):
+        # stored, it would empty the roster and each platform load would replace the day
+        # with nothing. The stored roster stays; the rejected rows go to quarantine.
+        quarantine = quarantine_rejected_rows(roster, settings.quarantine_dir)
+        raise RosterFileError(
+            f"{roster.file}: no valid executive row"
+            + (
+                f" ({len(roster.rejected_rows)} rows rejected, see {quarantine})"
+                if quarantine
+                else " (the file holds none)"
+            )
+            + "; the roster stored before is kept"
+        )
     with connect(settings.warehouse_path) as con:
         write_roster(con, roster, str(settings.roster_path), datetime.now(UTC))
     # Only once the valid rows are stored, as for history imports.
@@ -152,6 +171,7 @@ def import_history_task() -> dict[str, Any]:
         outcomes.extend(import_folder(con, history_dir, roster, settings.quarantine_dir))
     from social_leadership.alerts import report_attention
 
+    refused = [o for o in outcomes if o.refused]
     report_attention(
         [
             Attention(
@@ -162,6 +182,15 @@ def import_history_task() -> dict[str, Any]:
             )
             for o in outcomes
             if o.rows_rejected
+        ]
+        + [
+            Attention(
+                task_id="import_history",
+                what=f"history file {o.file} not imported: {o.errors[0].reason} (quarantined)",
+                rows_kept_out=None,
+                where=o.quarantine_path,
+            )
+            for o in refused
         ]
     )
     for outcome in outcomes:
@@ -176,6 +205,7 @@ def import_history_task() -> dict[str, Any]:
         files=len(outcomes),
         rows_loaded=sum(o.rows_loaded for o in outcomes),
         rows_rejected=sum(o.rows_rejected for o in outcomes),
+        files_quarantined=len(refused),
     ).to_xcom()
 
 
@@ -647,7 +677,8 @@ def weekly_report_task(context: dict[str, Any]) -> dict[str, Any]:
         week = ReportWeek(week_end_day(params["week_end"]))
     else:
         week = ReportWeek.ending_before(context["data_interval_end"])
-    resend = bool(params.get("resend", False))
+    # A retry of a resend goes on with it: it mails only those the first try did not reach.
+    resend = bool(params.get("resend", False)) and context["ti"].try_number <= 1
     report = write_weekly_report(load_settings(), week.end, resend=resend)
     return {
         "week": week.label,

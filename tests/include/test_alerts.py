@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import threading
 from datetime import timedelta
 from email import message_from_bytes
@@ -23,6 +24,7 @@ from social_leadership.alerts import (
     RunAlertNotifier,
     build_alert,
     deliver,
+    task_states,
     webhook_url,
 )
 from social_leadership.settings import SettingsError, load_settings
@@ -206,6 +208,46 @@ def test_a_recipient_the_server_refuses_is_logged_by_address_and_the_others_mail
     assert "ingest_surveys" in text.get_payload(decode=True).decode()
 
 
+def test_the_webhook_goes_first_so_an_smtp_server_that_never_answers_delays_only_the_mail(
+    receivers, monkeypatch, caplog
+):
+    _, calls = receivers
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()  # takes connections, never says a word
+    smtp = {"conn_type": "smtp", "host": "127.0.0.1", "port": silent.getsockname()[1]}
+    smtp["extra"] = {"disable_ssl": True, "disable_tls": True, "retry_limit": 0, "timeout": 1}
+    monkeypatch.setenv("AIRFLOW_CONN_SLW_SMTP", json.dumps(smtp))
+    alert = build_alert("survey_ingest", "r1", "failed", {"ingest_surveys": "failed"}, [])
+    calls_when_mail_was_tried = []
+    from social_leadership import mail
+
+    send = mail.send_message
+
+    def send_noting_the_webhook_calls(*args, **kwargs):
+        calls_when_mail_was_tried.append(len(calls))
+        return send(*args, **kwargs)
+
+    monkeypatch.setattr(mail, "send_message", send_noting_the_webhook_calls)
+    try:
+        assert deliver(alert) == ["webhook"]
+    finally:
+        silent.close()
+
+    assert calls_when_mail_was_tried == [1]
+    assert "alert e-mail (SMTP server 127.0.0.1:" in caplog.text
+
+
+def test_a_mapped_task_with_one_failed_instance_is_failed_whatever_the_order():
+    instances = [("dbt_node", "success"), ("dbt_node", "failed"), ("dbt_node", "skipped")]
+    for order in (instances, instances[::-1]):
+        assert task_states([*order, ("publish", "upstream_failed")]) == {
+            "dbt_node": "failed",
+            "publish": "upstream_failed",
+        }
+    assert task_states([("a", None), ("a", "upstream_failed")]) == {"a": "upstream_failed"}
+
+
 def test_a_run_with_nothing_to_report_sends_nothing():
     assert build_alert("survey_ingest", "r1", "success", {"ingest_surveys": "success"}, []) is None
 
@@ -219,13 +261,15 @@ def test_facts_and_failed_tasks_make_one_alert_with_where_to_look():
         [Attention(task_id="import_history", what="2 rows rejected", rows_kept_out=2, where="/q")],
     )
     assert alert is not None
+    # The task that failed first (the cause), then the one that did not run for it.
     assert [(i["kind"], i["task_id"], i["rows_kept_out"]) for i in alert.items] == [
-        ("task_failed", "check_platforms", None),
         ("task_failed", "load_x", None),
+        ("task_failed", "check_platforms", None),
         ("attention", "import_history", 2),
     ]
+    assert alert.items[1]["what"] == "task did not run: an upstream task failed"
     assert alert.items[2]["look_at"][0] == "/q"
-    assert "2 task(s) failed, 1 problem(s) reported" in alert.subject
+    assert "1 task(s) failed, 1 did not run, 1 problem(s) reported" in alert.subject
     assert ATTENTION_XCOM_KEY == "slw_attention"
 
 
@@ -242,6 +286,17 @@ def test_webhook_url_from_a_whole_url_or_its_parts():
     assert webhook_url(Conn("127.0.0.1", "http", 8080, {"endpoint": "/hook/x"})) == (
         "http://127.0.0.1:8080/hook/x"
     )
+
+
+@pytest.mark.parametrize(
+    "uri",
+    ["http://127.0.0.1:18080/services/T9/B9/secret", "https://hooks.example/services/T9/B9/x"],
+)
+def test_webhook_url_of_a_connection_given_as_a_uri(uri):
+    from airflow.models.connection import Connection
+
+    # Airflow keeps such a URI's path in the connection's schema, its scheme as its type.
+    assert webhook_url(Connection(conn_id="slw_webhook", uri=uri)) == uri
 
 
 def test_alert_settings_are_validated(monkeypatch):

@@ -41,3 +41,4 @@ def test_a_count_that_rounds_to_a_thousand_of_its_unit_is_written_in_the_next():
     ]
     assert compact_count(5e12) == "5000.0B"
     assert compact_count(999_950, scaled="g", whole="g") == "999.95k"
+    assert [compact_count(v) for v in (float("nan"), float("inf"))] == ["nan", "inf"]

@@ -454,6 +454,35 @@ def test_a_refused_recipient_fails_the_mail_and_a_retry_mails_only_that_one(
     assert "already mailed to board@example.org, gone@example.org" in again.mail_skipped
 
 
+def test_a_retry_of_a_resend_mails_only_those_its_first_try_did_not_reach(
+    report_settings, smtp, monkeypatch
+):
+    from types import SimpleNamespace
+
+    from social_leadership.settings import load_settings
+    from social_leadership.tasks import weekly_report_task
+
+    monkeypatch.setenv("SLW_REPORT_EMAILS", "board@example.org, gone@example.org")
+    settings = load_settings()
+    write_weekly_report(settings, day(LAST_DAY))
+    smtp.refuse = {"gone@example.org"}
+
+    def task_try(number: int) -> dict:
+        params = {"week_end": day(LAST_DAY).isoformat(), "resend": True}
+        return weekly_report_task({"params": params, "ti": SimpleNamespace(try_number=number)})
+
+    with pytest.raises(ReportError):
+        task_try(1)
+    smtp.refuse = set()
+    assert task_try(2)["mailed_to"] == 1
+
+    assert [recipients for recipients, _ in smtp.messages] == [
+        ["board@example.org", "gone@example.org"],
+        ["board@example.org"],
+        ["gone@example.org"],
+    ]
+
+
 def test_without_the_connection_the_report_is_only_written(report_settings, monkeypatch):
     monkeypatch.setenv("SLW_REPORT_EMAILS", "board@example.org")
     monkeypatch.delenv("AIRFLOW_CONN_SLW_SMTP", raising=False)

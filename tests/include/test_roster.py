@@ -476,6 +476,11 @@ def test_a_header_cell_over_the_csv_module_s_limit_names_its_line(tmp_path: Path
 
     with pytest.raises(RosterFileError, match=r"r\.csv: line 2: field larger than field limit"):
         load_roster(path)
+    # And a row's, counted from the top of the file, the lines above the header too.
+    header = "executive_id,full_name,title,company,country,sector,is_synthetic,x"
+    path = excel_file(tmp_path, "Executive roster Q4", "", header, "ada," + "A" * 200_000)
+    with pytest.raises(RosterFileError, match=r"r\.csv: line 4: field larger than field limit"):
+        load_roster(path)
 
 
 def test_a_file_without_a_header_says_what_its_first_line_holds(tmp_path: Path) -> None:

@@ -45,6 +45,8 @@ def test_the_xcom_is_flat_and_leaves_out_what_the_dag_does_not_produce():
         "rows_loaded.history_import": 1000,
         "rows_loaded.x": 5,
         "accounts_not_found": 10,
+        # History files refused whole: none in this run.
+        "files_quarantined": 0,
         "rows_quarantined": 4,
     }
     assert all(not isinstance(value, dict | list) for value in xcom.values())
@@ -84,6 +86,19 @@ def test_a_survey_run_counts_quarantined_files():
     summary = run_summary.summarise("survey_ingest", "run-4", xcoms, [])
     assert summary.files_quarantined == 2
     assert summary.rows_loaded_by_source == {"surveys": 10}
+
+
+def test_a_history_file_refused_whole_counts_as_a_quarantined_file():
+    xcoms = {
+        "import_history": {
+            "files": 2,
+            "rows_loaded": 5,
+            "rows_rejected": 1,
+            "files_quarantined": 1,
+        }
+    }
+    summary = run_summary.summarise("platform_metrics", "run-5", xcoms, [])
+    assert (summary.files_quarantined, summary.rows_quarantined) == (1, 1)
 
 
 def test_a_rerun_replaces_the_runs_row(tmp_path):

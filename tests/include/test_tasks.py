@@ -394,6 +394,57 @@ def test_history_is_checked_against_the_roster_this_run_loaded_not_the_file_agai
     assert (summary["files"], summary["rows_loaded"], summary["rows_rejected"]) == (1, 1, 0)
 
 
+def test_a_history_file_refused_whole_is_an_alert_item_and_a_quarantined_file(
+    context, monkeypatch, tmp_path
+):
+    from social_leadership import alerts
+    from social_leadership.tasks import import_history_task
+
+    reported: list = []
+    monkeypatch.setattr(alerts, "report_attention", reported.extend)
+    inbox = load_settings().landing_dir / "history"
+    inbox.mkdir(parents=True)
+    (inbox / "garbage.csv").write_text("foo,bar\n1,2\n", encoding="utf-8")
+
+    summary = import_history_task()
+
+    assert (summary["files"], summary["files_quarantined"], summary["rows_rejected"]) == (1, 1, 0)
+    (item,) = reported
+    assert item.task_id == "import_history"
+    assert item.what.startswith(f"history file {inbox / 'garbage.csv'} not imported: header lacks")
+    assert item.where is not None
+    assert Path(item.where).parent == load_settings().quarantine_dir / "history"
+
+
+@pytest.mark.parametrize(
+    "rows",
+    ["", "ada,Ada,CEO,Acme,Atlantis,Energy,false,ada_x\n"],
+    ids=["header only", "every row rejected"],
+)
+def test_a_roster_without_a_valid_executive_fails_and_the_stored_one_stays(
+    rows, monkeypatch, tmp_path
+):
+    from social_leadership.roster import RosterFileError
+    from social_leadership.tasks import load_roster_task
+
+    monkeypatch.setenv("SLW_DATA_DIR", str(tmp_path / "data"))
+    header = "executive_id,full_name,title,company,country,sector,is_synthetic,x\n"
+    roster = tmp_path / "roster.csv"
+    roster.write_text(header + "joe,J,Chair,Siemens Energy,DE,Industrials,false,JoeKaeser\n")
+    monkeypatch.setenv("SLW_ROSTER_PATH", str(roster))
+    load_roster_task()
+    roster.write_text(header + rows, encoding="utf-8")
+
+    with pytest.raises(RosterFileError, match="no valid executive row") as refused:
+        load_roster_task()
+
+    assert "the roster stored before is kept" in str(refused.value)
+    assert ("rows rejected, see" in str(refused.value)) is bool(rows)
+    with duckdb.connect(str(load_settings().warehouse_path), read_only=True) as con:
+        stored = con.execute("select executive_id from raw.roster_executives").fetchall()
+    assert stored == [("joe",)]
+
+
 def test_rejected_roster_rows_are_quarantined_and_the_skipped_executives_named(
     monkeypatch, tmp_path
 ):

@@ -22,13 +22,7 @@ executives as (
 
 reach as (
     select metric_date from {{ ref('fct_executive_reach_daily') }}
-    {%- if last_days %}
-        where metric_date in (
-            {%- for year_end in last_days %}
-                date '{{ year_end }}'{{ ', ' if not loop.last }}
-            {%- endfor %}
-        )
-    {%- endif %}
+    {{ where_year_end_days(last_days) }}
 ),
 
 tracked_country_years as (

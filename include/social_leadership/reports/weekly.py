@@ -116,8 +116,12 @@ def mail_report(
     if connection is None:
         return (), NO_SMTP_CONNECTION
     record = _delivery_record(settings, report.week)
+    if resend:
+        # Mailed to all anew: the record starts over, and names those this send reaches
+        # (a retry that is no resend then mails only the others).
+        record.unlink(missing_ok=True)
     mailed: tuple[str, ...] = ()
-    if record.exists() and not resend:
+    if record.exists():
         mailed = tuple(json.loads(record.read_text(encoding="utf-8"))["to"])
     pending = [address for address in recipients if address not in mailed]
     if not pending:
