@@ -46,6 +46,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ATTENTION_XCOM_KEY = "slw_attention"
+# The XCom in which a failed task keeps why it failed (record_failure), for the alert.
+FAILURE_XCOM_KEY = "slw_failure"
+# How much of an error's first line an alert quotes.
+FAILURE_TEXT_CHARS = 300
 SMTP_CONN_ID = "slw_smtp"
 WEBHOOK_CONN_ID = "slw_webhook"
 DEFAULT_FROM_EMAIL = "social-leadership-alerts@localhost"
@@ -84,7 +88,7 @@ class Alert:
     @property
     def subject(self) -> str:
         tasks = [item for item in self.items if item["kind"] == "task_failed"]
-        failed = sum(item["what"] == TASK_FAILED for item in tasks)
+        failed = sum(item["what"].startswith(TASK_FAILED) for item in tasks)
         others = len(self.items) - len(tasks)
         parts = [f"{failed} task(s) failed"] if failed else []
         parts += [f"{len(tasks) - failed} did not run"] if len(tasks) > failed else []
@@ -146,16 +150,21 @@ def build_alert(
     state: str,
     states: Mapping[str, str | None],
     facts: Sequence[Attention],
+    reasons: Mapping[str, str] | None = None,
 ) -> Alert | None:
-    """The run's alert, or None when nothing in it needs attention."""
+    """The run's alert, or None when nothing in it needs attention. ``reasons``: why each
+    failed task failed, where it said (:func:`record_failure`)."""
+    reasons = reasons or {}
     items = []
     # The tasks that failed first (the causes), then those that did not run for them.
-    for state, what in (
+    for task_state, what in (
         ("failed", TASK_FAILED),
         ("upstream_failed", "task did not run: an upstream task failed"),
     ):
-        for task_id in sorted(t for t, s in states.items() if str(s) == state):
-            items.append(_item(dag_id, run_id, task_id, what, None, None, kind="task_failed"))
+        for task_id in sorted(t for t, s in states.items() if str(s) == task_state):
+            why = reasons.get(task_id) if task_state == "failed" else None
+            said = f"{what}: {why}" if why else what
+            items.append(_item(dag_id, run_id, task_id, said, None, None, kind="task_failed"))
     for fact in facts:
         items.append(_item(dag_id, run_id, fact.task_id, fact.what, fact.rows_kept_out, fact.where))
     if not items:
@@ -211,8 +220,10 @@ def task_states(instances: Iterable[tuple[str, Any]]) -> dict[str, str | None]:
     return states
 
 
-def _run_record(dag_id: str, run_id: str, task_ids: Sequence[str]) -> tuple[dict, list[Attention]]:
-    """The run's task states and reported facts."""
+def _run_record(
+    dag_id: str, run_id: str, task_ids: Sequence[str]
+) -> tuple[dict, list[Attention], dict[str, str]]:
+    """The run's task states, reported facts, and why its failed tasks failed."""
     if _task_sdk_available():
         from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
         from airflow.sdk.execution_time.xcom import XCom  # the configured XCom backend
@@ -224,6 +235,13 @@ def _run_record(dag_id: str, run_id: str, task_ids: Sequence[str]) -> tuple[dict
             XCom.get_one(key=ATTENTION_XCOM_KEY, dag_id=dag_id, task_id=task_id, run_id=run_id)
             for task_id in task_ids
         ]
+        failed = [t for t in task_ids if str(states.get(t)) == "failed"]
+        said = {
+            task_id: XCom.get_one(
+                key=FAILURE_XCOM_KEY, dag_id=dag_id, task_id=task_id, run_id=run_id
+            )
+            for task_id in failed
+        }
     else:
         from airflow.models.taskinstance import TaskInstance
         from airflow.models.xcom import XComModel
@@ -243,13 +261,18 @@ def _run_record(dag_id: str, run_id: str, task_ids: Sequence[str]) -> tuple[dict
                 .where(
                     XComModel.dag_id == dag_id,
                     XComModel.run_id == run_id,
-                    XComModel.key == ATTENTION_XCOM_KEY,
+                    XComModel.key.in_([ATTENTION_XCOM_KEY, FAILURE_XCOM_KEY]),
                 )
-                .order_by(XComModel.task_id)
+                .order_by(XComModel.task_id, XComModel.map_index)
             ).all()
-            raw = [XComModel.deserialize_value(row) for row in rows]
+            raw = [XComModel.deserialize_value(r) for r in rows if r.key == ATTENTION_XCOM_KEY]
+            said = {}
+            for row in rows:
+                if row.key == FAILURE_XCOM_KEY:
+                    said.setdefault(row.task_id, XComModel.deserialize_value(row))
     facts = [Attention.from_xcom(item) for value in raw if value for item in value]
-    return states, facts
+    reasons = {task_id: str(text) for task_id, text in said.items() if text}
+    return states, facts, reasons
 
 
 def _channel(conn_id: str) -> Any | None:
@@ -409,11 +432,11 @@ class RunAlertNotifier(BaseNotifier):
         dag = context["dag"]
         run_id = str(context["run_id"])
         try:
-            states, facts = _run_record(dag.dag_id, run_id, list(dag.task_dict))
+            states, facts, reasons = _run_record(dag.dag_id, run_id, list(dag.task_dict))
         except Exception:
             log.exception("alert for %s run %s: could not read the run", dag.dag_id, run_id)
-            states, facts = {}, []
-        alert = build_alert(dag.dag_id, run_id, self.state, states, facts)
+            states, facts, reasons = {}, [], {}
+        alert = build_alert(dag.dag_id, run_id, self.state, states, facts, reasons)
         if alert is None and self.state == "failed":
             alert = Alert(dag.dag_id, run_id, self.state, [
                 _item(dag.dag_id, run_id, None, f"run failed: {context.get('reason')}", None, None)
@@ -422,6 +445,32 @@ class RunAlertNotifier(BaseNotifier):
             log.info("run %s of %s: nothing needs attention, no alert", run_id, dag.dag_id)
             return
         deliver(alert, context)
+
+
+def failure_text(error: BaseException) -> str:
+    """An error as an alert quotes it: its type and the first line of its message, cut
+    short, with every secret Airflow masks replaced by ``***``."""
+    from airflow.sdk.log import redact
+
+    first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    text = f"{type(error).__name__}: {first}" if first else type(error).__name__
+    if len(text) > FAILURE_TEXT_CHARS:
+        text = text[: FAILURE_TEXT_CHARS - 1] + "\u2026"
+    return str(redact(text))
+
+
+def record_failure(context: Any) -> None:
+    """Every task's ``on_failure_callback`` (after its last try): keep why it failed in the
+    XCom :data:`FAILURE_XCOM_KEY`, which the run's alert quotes beside the task. Never
+    raises: the alert names the task all the same."""
+    error = context.get("exception")
+    if error is None:
+        return
+    try:
+        context["ti"].xcom_push(key=FAILURE_XCOM_KEY, value=failure_text(error))
+    except Exception as exc:  # the task has failed already: nothing to add to that
+        task = getattr(context.get("ti"), "task_id", "the task")
+        log.warning("why %s failed is not kept for the alert: %s", task, type(exc).__name__)
 
 
 def run_callbacks() -> dict[str, Any]:

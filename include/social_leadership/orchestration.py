@@ -52,6 +52,14 @@ def _first_retry_delay() -> timedelta:
     return timedelta(seconds=load_settings().task_retry_delay_seconds)
 
 
+def _record_task_failure(context: Any) -> None:
+    """A task's ``on_failure_callback``: why it failed, for the run's alert
+    (:func:`social_leadership.alerts.record_failure`)."""
+    from social_leadership.alerts import record_failure
+
+    record_failure(context)
+
+
 DEFAULT_ARGS = {
     "owner": "social-leadership",
     "retries": 2,
@@ -59,6 +67,7 @@ DEFAULT_ARGS = {
     "retry_delay": _first_retry_delay(),
     "retry_exponential_backoff": True,
     "max_retry_delay": timedelta(minutes=10),
+    "on_failure_callback": _record_task_failure,
 }
 
 

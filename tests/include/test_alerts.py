@@ -21,9 +21,11 @@ from slw_testing import Mailbox, free_port
 
 from social_leadership.alerts import (
     ATTENTION_XCOM_KEY,
+    FAILURE_XCOM_KEY,
     RunAlertNotifier,
     build_alert,
     deliver,
+    failure_text,
     task_states,
     webhook_url,
 )
@@ -248,6 +250,32 @@ def test_a_mapped_task_with_one_failed_instance_is_failed_whatever_the_order():
     assert task_states([("a", None), ("a", "upstream_failed")]) == {"a": "upstream_failed"}
 
 
+def test_a_failed_task_is_said_with_why_it_failed_its_secrets_masked():
+    from airflow.sdk.log import mask_secret
+
+    mask_secret("pw-sentinel-123")
+    error = RuntimeError("login pw-sentinel-123 refused\nTraceback line " + "x" * 400)
+    assert failure_text(error) == "RuntimeError: login *** refused"
+    assert len(failure_text(RuntimeError("y" * 1000))) == 300
+
+    alert = build_alert(
+        "platform_metrics",
+        "r1",
+        "failed",
+        {"load_roster": "failed", "extract_x": "upstream_failed"},
+        [],
+        {"load_roster": "RosterFileError: r.csv: no valid executive row"},
+    )
+    assert alert is not None
+    assert [i["what"] for i in alert.items] == [
+        "task failed (after its retries): RosterFileError: r.csv: no valid executive row",
+        "task did not run: an upstream task failed",
+    ]
+    assert alert.subject == (
+        "[social-leadership] platform_metrics failed: 1 task(s) failed, 1 did not run"
+    )
+
+
 def test_a_run_with_nothing_to_report_sends_nothing():
     assert build_alert("survey_ingest", "r1", "success", {"ingest_surveys": "success"}, []) is None
 
@@ -340,16 +368,25 @@ def test_in_the_dag_processor_the_run_is_read_through_the_task_sdk(monkeypatch):
                     task_states={"r1": {"ingest_surveys": "success", "signal": "failed"}}
                 )
             assert isinstance(msg, GetXCom)
-            value = [fact.to_xcom()] if msg.task_id == "ingest_surveys" else None
+            if msg.key == FAILURE_XCOM_KEY:
+                value = "DbtError: 1 node failed" if msg.task_id == "signal" else None
+            else:
+                value = [fact.to_xcom()] if msg.task_id == "ingest_surveys" else None
             return XComResult(key=msg.key, value=value)
 
     monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", DagProcessorComms(), raising=False)
-    states, facts = _run_record("survey_ingest", "r1", ["ingest_surveys", "signal"])
+    states, facts, reasons = _run_record("survey_ingest", "r1", ["ingest_surveys", "signal"])
 
     assert states == {"ingest_surveys": "success", "signal": "failed"}
     assert facts == [fact]
-    assert [type(msg).__name__ for msg in asked] == ["GetTaskStates", "GetXCom", "GetXCom"]
-    assert {(msg.key, msg.run_id) for msg in asked[1:]} == {(ATTENTION_XCOM_KEY, "r1")}
+    assert reasons == {"signal": "DbtError: 1 node failed"}
+    assert [type(msg).__name__ for msg in asked] == ["GetTaskStates", *["GetXCom"] * 3]
+    assert {(msg.key, msg.task_id, msg.run_id) for msg in asked[1:]} == {
+        (ATTENTION_XCOM_KEY, "ingest_surveys", "r1"),
+        (ATTENTION_XCOM_KEY, "signal", "r1"),
+        # Why a failed task failed: asked of the failed ones only.
+        (FAILURE_XCOM_KEY, "signal", "r1"),
+    }
 
 
 def test_attention_outside_an_airflow_task_is_logged_not_raised(caplog):
