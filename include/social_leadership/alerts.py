@@ -50,6 +50,9 @@ ATTENTION_XCOM_KEY = "slw_attention"
 FAILURE_XCOM_KEY = "slw_failure"
 # How much of an error's first line an alert quotes.
 FAILURE_TEXT_CHARS = 300
+# How much of a problem an alert line says (a platform's error can quote its request of a
+# hundred handles): the audit table, report or log the line points to has it whole.
+ALERT_WHAT_CHARS = 500
 SMTP_CONN_ID = "slw_smtp"
 WEBHOOK_CONN_ID = "slw_webhook"
 DEFAULT_FROM_EMAIL = "social-leadership-alerts@localhost"
@@ -185,6 +188,8 @@ def _item(
     """One line of an alert: ``kind`` task_failed, attention (a task's report) or run (the
     run as a whole, ``task_id`` None)."""
     look_at = [where] if where else []
+    if len(what) > ALERT_WHAT_CHARS:
+        what = what[: ALERT_WHAT_CHARS - 1] + "\u2026"
     return {
         "kind": "run" if task_id is None else kind,
         "task_id": task_id or "-",

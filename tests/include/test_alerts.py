@@ -276,6 +276,16 @@ def test_a_failed_task_is_said_with_why_it_failed_its_secrets_masked():
     )
 
 
+def test_a_long_problem_is_cut_short_in_its_alert_line():
+    long = "platform x failed: GET http://x/2/users/by?usernames=" + ",".join(["h"] * 800)
+    alert = build_alert(
+        "platform_metrics", "r1", "failed", {}, [Attention(task_id="load_x", what=long)]
+    )
+    assert alert is not None
+    assert len(alert.items[0]["what"]) == 500
+    assert alert.items[0]["what"].endswith(",\u2026")
+
+
 def test_a_run_with_nothing_to_report_sends_nothing():
     assert build_alert("survey_ingest", "r1", "success", {"ingest_surveys": "success"}, []) is None
 
