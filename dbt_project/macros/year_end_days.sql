@@ -15,11 +15,12 @@
 {#- The filter that reads only the days `last_days` (year_end_days) of a daily fact, as
     constants DuckDB checks against each row group's days; no filter for an empty list. -#}
 {% macro where_year_end_days(last_days, date_column='metric_date') -%}
-    {%- if last_days %}
-        where {{ date_column }} in (
-            {%- for year_end in last_days %}
-                date '{{ year_end }}'{{ ', ' if not loop.last }}
-            {%- endfor %}
-        )
-    {%- endif %}
+    {%- if not last_days -%}
+        {{ return('') }}
+    {%- endif -%}
+    {%- set days = [] -%}
+    {%- for year_end in last_days -%}
+        {%- do days.append("date '" ~ year_end ~ "'") -%}
+    {%- endfor -%}
+    {{ return('where ' ~ date_column ~ ' in (' ~ days | join(', ') ~ ')') }}
 {%- endmacro %}

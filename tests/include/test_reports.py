@@ -26,8 +26,8 @@ from social_leadership.reports.data import (
     WeeklyReportData,
     _run_history,
 )
-from social_leadership.reports.render import headline_lines
-from social_leadership.reports.weekly import ReportError, write_weekly_report
+from social_leadership.reports.render import headline_lines, render
+from social_leadership.reports.weekly import ReportError, read_report_data, write_weekly_report
 from social_leadership.serving import publish
 from social_leadership.settings import Settings
 
@@ -266,6 +266,7 @@ def test_a_one_day_warehouse_gives_a_not_enough_data_report(
     text = PdfReader(report.pdf).pages[0].extract_text()
     assert "Not enough data" in text
     assert "reach data on 1 day(s)" in report.html.read_text(encoding="utf-8")
+    assert render(read_report_data(settings, report.week)).subject.endswith(": not enough data")
 
 
 def test_a_week_with_one_day_of_data_is_not_enough_whatever_the_day_before_it(

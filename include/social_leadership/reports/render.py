@@ -256,7 +256,9 @@ def render(report: WeeklyReportData) -> RenderedReport:
         html=html,
         pdf=_pdf(report, context, charts),
         figures=figures(report, charts),
-        subject=f"{_title(report)} ({_period(report)})",
+        # A reader sees from the subject alone that a report has no figures.
+        subject=f"{_title(report)} ({_period(report)})"
+        + ("" if report.enough_data else ": not enough data"),
         text="\n\n".join(text_lines) + "\n",
     )
 
