@@ -7,6 +7,7 @@ other, being all named ``conftest``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -14,7 +15,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -95,6 +96,27 @@ class Mailbox:
     async def handle_DATA(self, server, session, envelope):
         self.messages.append((list(envelope.rcpt_tos), envelope.original_content))
         return "250 OK"
+
+
+@contextlib.contextmanager
+def loopback_smtp(
+    monkeypatch: Any, mailbox: Mailbox | None = None, **extra: Any
+) -> Iterator[Mailbox]:
+    """A real SMTP server on loopback (aiosmtpd) keeping what it receives in ``mailbox``,
+    and the Airflow connection ``slw_smtp`` to it (plain SMTP, one connection retry, and
+    ``extra``, such as ``from_email``); stopped on leaving."""
+    from aiosmtpd.controller import Controller
+
+    mailbox = mailbox if mailbox is not None else Mailbox()
+    controller = Controller(mailbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    options = {"disable_ssl": True, "disable_tls": True, "retry_limit": 1, **extra}
+    connection = {"conn_type": "smtp", "host": "127.0.0.1", "port": controller.port}
+    monkeypatch.setenv("AIRFLOW_CONN_SLW_SMTP", json.dumps({**connection, "extra": options}))
+    try:
+        yield mailbox
+    finally:
+        controller.stop()
 
 
 def run_slw(*args: str, env: dict[str, str], timeout: float) -> subprocess.CompletedProcess[str]:

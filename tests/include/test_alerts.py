@@ -16,8 +16,7 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
-from aiosmtpd.controller import Controller
-from slw_testing import Mailbox, free_port
+from slw_testing import free_port, loopback_smtp
 
 from social_leadership.alerts import (
     ATTENTION_XCOM_KEY,
@@ -75,32 +74,18 @@ class _Receiver(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def receivers(monkeypatch):
-    mailbox = Mailbox()
-    smtp = Controller(mailbox, hostname="127.0.0.1", port=free_port())
-    smtp.start()
     http = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
     threading.Thread(target=http.serve_forever, daemon=True).start()
     _Receiver.calls = []
     monkeypatch.setenv("SLW_ALERT_EMAILS", "oncall@example.org")
     monkeypatch.setenv(
-        "AIRFLOW_CONN_SLW_SMTP",
-        json.dumps(
-            {
-                "conn_type": "smtp",
-                "host": "127.0.0.1",
-                "port": smtp.port,
-                "extra": {"disable_ssl": True, "disable_tls": True, "retry_limit": 1},
-            }
-        ),
-    )
-    monkeypatch.setenv(
         "AIRFLOW_CONN_SLW_WEBHOOK",
         json.dumps({"conn_type": "http", "host": f"http://127.0.0.1:{http.server_address[1]}/h"}),
     )
     try:
-        yield mailbox, _Receiver.calls
+        with loopback_smtp(monkeypatch) as mailbox:
+            yield mailbox, _Receiver.calls
     finally:
-        smtp.stop()
         http.shutdown()
 
 

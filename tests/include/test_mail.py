@@ -3,12 +3,10 @@ loopback (aiosmtpd), sent through Airflow's SMTP hook."""
 
 from __future__ import annotations
 
-import json
 from email import message_from_bytes, policy
 
 import pytest
-from aiosmtpd.controller import Controller
-from slw_testing import Mailbox, free_port
+from slw_testing import Mailbox, loopback_smtp
 
 from social_leadership.mail import (
     Attachment,
@@ -22,24 +20,9 @@ CONN_ID = "slw_smtp"
 
 @pytest.fixture
 def mailbox(monkeypatch):
-    box = Mailbox(refuse={"gone@example.org", "left@example.org"})
-    controller = Controller(box, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_SLW_SMTP",
-        json.dumps(
-            {
-                "conn_type": "smtp",
-                "host": "127.0.0.1",
-                "port": controller.port,
-                "extra": {"disable_ssl": True, "disable_tls": True, "retry_limit": 0},
-            }
-        ),
-    )
-    try:
+    refusing = Mailbox(refuse={"gone@example.org", "left@example.org"})
+    with loopback_smtp(monkeypatch, refusing, retry_limit=0) as box:
         yield box
-    finally:
-        controller.stop()
 
 
 def message(recipients: list[str]):

@@ -15,10 +15,9 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from aiosmtpd.controller import Controller
 from conftest import LAST_DAY, BuiltWarehouse, day, settings_for_data_dir
 from pypdf import PdfReader
-from slw_testing import Mailbox, free_port
+from slw_testing import free_port, loopback_smtp
 
 from social_leadership.reports.data import (
     CountryHeadline,
@@ -364,25 +363,8 @@ def test_week_of_a_scheduled_run_is_the_seven_days_before_it():
 
 @pytest.fixture
 def smtp(monkeypatch):
-    mailbox = Mailbox()
-    controller = Controller(mailbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_SLW_SMTP",
-        json.dumps(
-            {
-                "conn_type": "smtp",
-                "host": "127.0.0.1",
-                "port": controller.port,
-                "extra": {"disable_ssl": True, "disable_tls": True, "retry_limit": 1,
-                          "from_email": "briefing@example.org"},
-            }
-        ),
-    )  # fmt: skip
-    try:
+    with loopback_smtp(monkeypatch, from_email="briefing@example.org") as mailbox:
         yield mailbox
-    finally:
-        controller.stop()
 
 
 def test_report_is_mailed_once_with_the_pdf_attached(report_settings, smtp, monkeypatch):
