@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import html
 import logging
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -91,7 +92,7 @@ class Alert:
     @property
     def subject(self) -> str:
         tasks = [item for item in self.items if item["kind"] == "task_failed"]
-        failed = sum(item["what"].startswith(TASK_FAILED) for item in tasks)
+        failed = sum(item.get("state") == "failed" for item in tasks)
         others = len(self.items) - len(tasks)
         parts = [f"{failed} task(s) failed"] if failed else []
         parts += [f"{len(tasks) - failed} did not run"] if len(tasks) > failed else []
@@ -167,7 +168,8 @@ def build_alert(
         for task_id in sorted(t for t, s in states.items() if str(s) == task_state):
             why = reasons.get(task_id) if task_state == "failed" else None
             said = f"{what}: {why}" if why else what
-            items.append(_item(dag_id, run_id, task_id, said, None, None, kind="task_failed"))
+            item = _item(dag_id, run_id, task_id, said, None, None, kind="task_failed")
+            items.append({**item, "state": task_state})
     for fact in facts:
         items.append(_item(dag_id, run_id, fact.task_id, fact.what, fact.rows_kept_out, fact.where))
     if not items:
@@ -188,8 +190,7 @@ def _item(
     """One line of an alert: ``kind`` task_failed, attention (a task's report) or run (the
     run as a whole, ``task_id`` None)."""
     look_at = [where] if where else []
-    if len(what) > ALERT_WHAT_CHARS:
-        what = what[: ALERT_WHAT_CHARS - 1] + "\u2026"
+    what = cut_short(what, ALERT_WHAT_CHARS)
     return {
         "kind": "run" if task_id is None else kind,
         "task_id": task_id or "-",
@@ -229,24 +230,33 @@ def _run_record(
     dag_id: str, run_id: str, task_ids: Sequence[str]
 ) -> tuple[dict, list[Attention], dict[str, str]]:
     """The run's task states, reported facts, and why its failed tasks failed."""
+    said: dict[str, list[str]] = {}
     if _task_sdk_available():
         from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
         from airflow.sdk.execution_time.xcom import XCom  # the configured XCom backend
 
-        states = RuntimeTaskInstance.get_task_states(dag_id=dag_id, run_ids=[run_id]).get(
-            run_id, {}
-        )
+        instances = [
+            (*_task_instance(key, task_ids), state)
+            for key, state in RuntimeTaskInstance.get_task_states(dag_id=dag_id, run_ids=[run_id])
+            .get(run_id, {})
+            .items()
+        ]
+        states = task_states((task_id, state) for task_id, _, state in instances)
         raw = [
             XCom.get_one(key=ATTENTION_XCOM_KEY, dag_id=dag_id, task_id=task_id, run_id=run_id)
             for task_id in task_ids
         ]
-        failed = [t for t in task_ids if str(states.get(t)) == "failed"]
-        said = {
-            task_id: XCom.get_one(
-                key=FAILURE_XCOM_KEY, dag_id=dag_id, task_id=task_id, run_id=run_id
-            )
-            for task_id in failed
-        }
+        for task_id, map_index, state in sorted(instances, key=lambda i: (i[0], i[1] or -1)):
+            if str(state) == "failed":
+                text = XCom.get_one(
+                    key=FAILURE_XCOM_KEY,
+                    dag_id=dag_id,
+                    task_id=task_id,
+                    run_id=run_id,
+                    map_index=map_index,
+                )
+                if text:
+                    said.setdefault(task_id, []).append(str(text))
     else:
         from airflow.models.taskinstance import TaskInstance
         from airflow.models.xcom import XComModel
@@ -271,13 +281,28 @@ def _run_record(
                 .order_by(XComModel.task_id, XComModel.map_index)
             ).all()
             raw = [XComModel.deserialize_value(r) for r in rows if r.key == ATTENTION_XCOM_KEY]
-            said = {}
             for row in rows:
-                if row.key == FAILURE_XCOM_KEY:
-                    said.setdefault(row.task_id, XComModel.deserialize_value(row))
+                text = XComModel.deserialize_value(row) if row.key == FAILURE_XCOM_KEY else None
+                if text:
+                    said.setdefault(row.task_id, []).append(str(text))
     facts = [Attention.from_xcom(item) for value in raw if value for item in value]
-    reasons = {task_id: str(text) for task_id, text in said.items() if text}
-    return states, facts, reasons
+    return states, facts, {task_id: _instances_said(texts) for task_id, texts in said.items()}
+
+
+def _task_instance(key: str, task_ids: Sequence[str]) -> tuple[str, int | None]:
+    """The task and map index of a key of the Task SDK's task states: the task id, or for an
+    instance of a mapped task ``<task id>_<map index>``."""
+    mapped = re.fullmatch(r"(.+)_(\d+)", key)
+    if key not in task_ids and mapped and mapped[1] in task_ids:
+        return mapped[1], int(mapped[2])
+    return key, None
+
+
+def _instances_said(texts: list[str]) -> str:
+    """Why a task failed, of each of its failed instances (a mapped task's): the first
+    three, and how many more."""
+    said = "; ".join(texts[:3])
+    return said + (f" (and {len(texts) - 3} more)" if len(texts) > 3 else "")
 
 
 def _channel(conn_id: str) -> Any | None:
@@ -453,15 +478,19 @@ class RunAlertNotifier(BaseNotifier):
 
 
 def failure_text(error: BaseException) -> str:
-    """An error as an alert quotes it: its type and the first line of its message, cut
-    short, with every secret Airflow masks replaced by ``***``."""
+    """An error as an alert quotes it: its type and the first line of its message, every
+    secret Airflow masks replaced by ``***`` (before it is cut short: a secret cut in two
+    would be masked no more)."""
     from airflow.sdk.log import redact
 
     first = str(error).strip().splitlines()[0] if str(error).strip() else ""
     text = f"{type(error).__name__}: {first}" if first else type(error).__name__
-    if len(text) > FAILURE_TEXT_CHARS:
-        text = text[: FAILURE_TEXT_CHARS - 1] + "\u2026"
-    return str(redact(text))
+    return cut_short(str(redact(text)), FAILURE_TEXT_CHARS)
+
+
+def cut_short(text: str, limit: int) -> str:
+    """``text``, or its first ``limit`` characters ending in an ellipsis."""
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
 
 
 def record_failure(context: Any) -> None:

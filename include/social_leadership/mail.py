@@ -1,12 +1,12 @@
 """E-mail through the SMTP connection: a message as mail clients and servers expect one.
 
 Airflow's SMTP hook connects and logs in as its connection says (TLS, SSL, OAuth, time-out,
-retries of the connection; a send is not retried, the task's retries are); the message is
-built here with the standard library's e-mail policy, which encodes a display name without
-its address (``Équipe <reports@example.org>``), and holds a plain-text part beside the
-HTML, a ``Message-ID`` and a UTC ``Date``, every part 7-bit. A server that refuses some
-recipients and takes the others is told apart from one that takes all
-(:class:`RecipientsRefusedError`), where the hook would report both as sent.
+retries of the connection; a send is not retried: a report's task retries, an alert goes
+once); the message is built here with the standard library's e-mail policy, which encodes
+a display name without its address (``Équipe <reports@example.org>``), and holds a
+plain-text part beside the HTML, a ``Message-ID`` and a UTC ``Date``, every part 7-bit. A
+server that refuses some recipients and takes the others is told apart from one that takes
+all (:class:`RecipientsRefusedError`), where the hook would report both as sent.
 """
 
 from __future__ import annotations

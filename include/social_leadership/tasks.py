@@ -677,9 +677,11 @@ def weekly_report_task(context: dict[str, Any]) -> dict[str, Any]:
         week = ReportWeek(week_end_day(params["week_end"]))
     else:
         week = ReportWeek.ending_before(context["data_interval_end"])
-    # A retry of a resend goes on with it: it mails only those the first try did not reach.
-    resend = bool(params.get("resend", False)) and context["ti"].try_number <= 1
-    report = write_weekly_report(load_settings(), week.end, resend=resend)
+    resend = bool(params.get("resend", False))
+    # A retry of a resend run goes on with that resend: it mails only those not reached yet.
+    report = write_weekly_report(
+        load_settings(), week.end, resend=resend, resend_run=str(context["run_id"])
+    )
     return {
         "week": week.label,
         "start": week.start.isoformat(),

@@ -242,6 +242,10 @@ def test_a_failed_task_is_said_with_why_it_failed_its_secrets_masked():
     error = RuntimeError("login pw-sentinel-123 refused\nTraceback line " + "x" * 400)
     assert failure_text(error) == "RuntimeError: login *** refused"
     assert len(failure_text(RuntimeError("y" * 1000))) == 300
+    # A secret across the cut is masked whole, not cut into a part the masker misses.
+    mask_secret("xoxb-SECRETTOKEN-0123456789abcdef")
+    text = failure_text(RuntimeError("a" * 270 + " token=xoxb-SECRETTOKEN-0123456789abcdef"))
+    assert "SECRETTOKEN" not in text
 
     alert = build_alert(
         "platform_metrics",
@@ -252,9 +256,12 @@ def test_a_failed_task_is_said_with_why_it_failed_its_secrets_masked():
         {"load_roster": "RosterFileError: r.csv: no valid executive row"},
     )
     assert alert is not None
-    assert [i["what"] for i in alert.items] == [
-        "task failed (after its retries): RosterFileError: r.csv: no valid executive row",
-        "task did not run: an upstream task failed",
+    assert [(i["what"], i["state"]) for i in alert.items] == [
+        (
+            "task failed (after its retries): RosterFileError: r.csv: no valid executive row",
+            "failed",
+        ),
+        ("task did not run: an upstream task failed", "upstream_failed"),
     ]
     assert alert.subject == (
         "[social-leadership] platform_metrics failed: 1 task(s) failed, 1 did not run"
@@ -350,38 +357,59 @@ def test_in_the_dag_processor_the_run_is_read_through_the_task_sdk(monkeypatch):
         XComResult,
     )
 
-    from social_leadership.alerts import _run_record
+    from social_leadership.alerts import _instances_said, _run_record
 
     asked = []
     fact = Attention(task_id="ingest_surveys", what="survey file x.csv quarantined", where="/q")
+
+    # The API keys a mapped task's instances <task id>_<map index> (dbt_node's here).
+    answered_states = {
+        "ingest_surveys": "success",
+        "signal": "failed",
+        "dbt_node_0": "success",
+        "dbt_node_1": "failed",
+        "dbt_node_2": "failed",
+    }
 
     class DagProcessorComms:
         def send(self, msg):
             asked.append(msg)
             if isinstance(msg, GetTaskStates):
-                return TaskStatesResult(
-                    task_states={"r1": {"ingest_surveys": "success", "signal": "failed"}}
-                )
+                return TaskStatesResult(task_states={"r1": answered_states})
             assert isinstance(msg, GetXCom)
             if msg.key == FAILURE_XCOM_KEY:
-                value = "DbtError: 1 node failed" if msg.task_id == "signal" else None
+                value = {
+                    ("signal", None): "DbtError: 1 node failed",
+                    ("dbt_node", 1): "AirflowFailException: model a",
+                    ("dbt_node", 2): "AirflowFailException: test b",
+                }.get((msg.task_id, msg.map_index))
             else:
                 value = [fact.to_xcom()] if msg.task_id == "ingest_surveys" else None
             return XComResult(key=msg.key, value=value)
 
     monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", DagProcessorComms(), raising=False)
-    states, facts, reasons = _run_record("survey_ingest", "r1", ["ingest_surveys", "signal"])
+    states, facts, reasons = _run_record(
+        "survey_ingest", "r1", ["ingest_surveys", "signal", "dbt_node"]
+    )
 
-    assert states == {"ingest_surveys": "success", "signal": "failed"}
+    assert states == {"ingest_surveys": "success", "signal": "failed", "dbt_node": "failed"}
     assert facts == [fact]
-    assert reasons == {"signal": "DbtError: 1 node failed"}
-    assert [type(msg).__name__ for msg in asked] == ["GetTaskStates", *["GetXCom"] * 3]
-    assert {(msg.key, msg.task_id, msg.run_id) for msg in asked[1:]} == {
-        (ATTENTION_XCOM_KEY, "ingest_surveys", "r1"),
-        (ATTENTION_XCOM_KEY, "signal", "r1"),
-        # Why a failed task failed: asked of the failed ones only.
-        (FAILURE_XCOM_KEY, "signal", "r1"),
+    assert reasons == {
+        "signal": "DbtError: 1 node failed",
+        "dbt_node": "AirflowFailException: model a; AirflowFailException: test b",
     }
+    assert [type(msg).__name__ for msg in asked] == ["GetTaskStates", *["GetXCom"] * 6]
+    assert {(msg.key, msg.task_id, msg.map_index) for msg in asked[1:]} == {
+        (ATTENTION_XCOM_KEY, "ingest_surveys", None),
+        (ATTENTION_XCOM_KEY, "signal", None),
+        (ATTENTION_XCOM_KEY, "dbt_node", None),
+        # Why a failed task failed: asked of the failed instances only.
+        (FAILURE_XCOM_KEY, "signal", None),
+        (FAILURE_XCOM_KEY, "dbt_node", 1),
+        (FAILURE_XCOM_KEY, "dbt_node", 2),
+    }
+    assert {msg.run_id for msg in asked[1:]} == {"r1"}
+    assert _instances_said([f"node {n}" for n in range(5)]) == "node 0; node 1; node 2 (and 2 more)"
 
 
 def test_attention_outside_an_airflow_task_is_logged_not_raised(caplog):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import email
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -440,29 +441,39 @@ def test_a_refused_recipient_fails_the_mail_and_a_retry_mails_only_that_one(
 def test_a_retry_of_a_resend_mails_only_those_its_first_try_did_not_reach(
     report_settings, smtp, monkeypatch
 ):
-    from types import SimpleNamespace
-
     from social_leadership.settings import load_settings
     from social_leadership.tasks import weekly_report_task
 
     monkeypatch.setenv("SLW_REPORT_EMAILS", "board@example.org, gone@example.org")
     settings = load_settings()
     write_weekly_report(settings, day(LAST_DAY))
-    smtp.refuse = {"gone@example.org"}
+    working = os.environ["AIRFLOW_CONN_SLW_SMTP"]
 
-    def task_try(number: int) -> dict:
+    def task_try(run_id: str) -> dict:
         params = {"week_end": day(LAST_DAY).isoformat(), "resend": True}
-        return weekly_report_task({"params": params, "ti": SimpleNamespace(try_number=number)})
+        return weekly_report_task({"params": params, "run_id": run_id})
 
+    # The resend run's first try fails before it mails anyone (a broken connection): its
+    # retry mails all, not "already mailed".
+    monkeypatch.setenv("AIRFLOW_CONN_SLW_SMTP", "smtp//broken")
     with pytest.raises(ReportError):
-        task_try(1)
+        task_try("manual__resend")
+    monkeypatch.setenv("AIRFLOW_CONN_SLW_SMTP", working)
+    smtp.refuse = {"gone@example.org"}
+    with pytest.raises(ReportError):
+        task_try("manual__resend")
+    # Its next retry goes on with that resend: only the one refused.
     smtp.refuse = set()
-    assert task_try(2)["mailed_to"] == 1
+    assert task_try("manual__resend")["mailed_to"] == 1
+    assert task_try("manual__resend")["mailed_to"] == 0
+    # Another resend run mails all again.
+    assert task_try("manual__resend_2")["mailed_to"] == 2
 
     assert [recipients for recipients, _ in smtp.messages] == [
         ["board@example.org", "gone@example.org"],
         ["board@example.org"],
         ["gone@example.org"],
+        ["board@example.org", "gone@example.org"],
     ]
 
 

@@ -97,11 +97,19 @@ def _delivery_record(settings: Settings, week: ReportWeek) -> Path:
 
 
 def mail_report(
-    settings: Settings, report: WeeklyReport, rendered: RenderedReport, *, resend: bool
+    settings: Settings,
+    report: WeeklyReport,
+    rendered: RenderedReport,
+    *,
+    resend: bool,
+    resend_run: str | None = None,
 ) -> tuple[tuple[str, ...], str]:
     """Mail the report once per week and recipient; returns (recipients mailed now, why
     none was). A recipient the server refuses fails it (:class:`ReportError`) once the
-    others have it and are recorded, so that a retry mails only the one refused."""
+    others have it and are recorded, so that a retry mails only the one refused.
+
+    ``resend`` mails every recipient again; a resend of ``resend_run`` (an Airflow run, whose
+    retries must not mail twice) goes on where that run's earlier tries stopped."""
     recipients = settings.report_recipients
     if not recipients:
         return (), "SLW_REPORT_EMAILS is not set"
@@ -116,13 +124,11 @@ def mail_report(
     if connection is None:
         return (), NO_SMTP_CONNECTION
     record = _delivery_record(settings, report.week)
-    if resend:
-        # Mailed to all anew: the record starts over, and names those this send reaches
-        # (a retry that is no resend then mails only the others).
-        record.unlink(missing_ok=True)
-    mailed: tuple[str, ...] = ()
-    if record.exists():
-        mailed = tuple(json.loads(record.read_text(encoding="utf-8"))["to"])
+    recorded = json.loads(record.read_text(encoding="utf-8")) if record.exists() else {}
+    # A resend starts over, unless the record is of this very resend (a retry of its run).
+    going_on = resend_run is not None and recorded.get("resend_run") == resend_run
+    mailed = tuple(recorded.get("to", ())) if going_on or not resend else ()
+    marker = resend_run if resend or going_on else recorded.get("resend_run")
     pending = [address for address in recipients if address not in mailed]
     if not pending:
         return (), f"already mailed to {', '.join(mailed)} (resend to mail again)"
@@ -142,7 +148,7 @@ def mail_report(
     try:
         send_message(SMTP_CONN_ID, message, pending)
     except RecipientsRefusedError as exc:
-        _record_delivery(record, report.week, [*mailed, *exc.delivered])
+        _record_delivery(record, report.week, [*mailed, *exc.delivered], marker)
         raise ReportError(
             f"the weekly report {report.week.label} was not mailed to all recipients: {exc}"
             + (f"; mailed to {', '.join(exc.delivered)}" if exc.delivered else "")
@@ -159,30 +165,35 @@ def mail_report(
             f"the weekly report {report.week.label} was not mailed: {type(exc).__name__} "
             f"from {server} (connection {SMTP_CONN_ID})"
         ) from None
-    _record_delivery(record, report.week, [*mailed, *pending])
+    _record_delivery(record, report.week, [*mailed, *pending], marker)
     return tuple(pending), ""
 
 
-def _record_delivery(record: Path, week: ReportWeek, recipients: list[str]) -> None:
+def _record_delivery(
+    record: Path, week: ReportWeek, recipients: list[str], resend_run: str | None
+) -> None:
+    """Record who has the week's mail (``resend_run``: the run whose resend it is)."""
+    delivered: dict[str, object] = {
+        "week": week.label,
+        "to": list(dict.fromkeys(recipients)),
+        "through": week.end.isoformat(),
+    }
+    if resend_run is not None:
+        delivered["resend_run"] = resend_run
     record.parent.mkdir(parents=True, exist_ok=True)
-    record.write_text(
-        json.dumps(
-            {
-                "week": week.label,
-                "to": list(dict.fromkeys(recipients)),
-                "through": week.end.isoformat(),
-            },
-            indent=2,
-        )
-        + "\n",
-        encoding="utf-8",
-    )
+    record.write_text(json.dumps(delivered, indent=2) + "\n", encoding="utf-8")
 
 
 def write_weekly_report(
-    settings: Settings, week_end: date, *, mail: bool = True, resend: bool = False
+    settings: Settings,
+    week_end: date,
+    *,
+    mail: bool = True,
+    resend: bool = False,
+    resend_run: str | None = None,
 ) -> WeeklyReport:
-    """Write the report of the seven days ending on ``week_end`` and mail it if configured."""
+    """Write the report of the seven days ending on ``week_end`` and mail it if configured
+    (:func:`mail_report`)."""
     week = ReportWeek(week_end)
     data = read_report_data(settings, week)
     rendered = render(data)
@@ -190,7 +201,7 @@ def write_weekly_report(
     files = _replace_folder(folder, rendered)
     report = WeeklyReport(week, folder, files, data.enough_data, (), "not asked")
     if mail:
-        to, skipped = mail_report(settings, report, rendered, resend=resend)
+        to, skipped = mail_report(settings, report, rendered, resend=resend, resend_run=resend_run)
         report = WeeklyReport(week, folder, files, data.enough_data, to, skipped)
     log.info(
         "weekly report %s (%s to %s) written to %s%s",
