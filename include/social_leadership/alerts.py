@@ -246,7 +246,8 @@ def _run_record(
             XCom.get_one(key=ATTENTION_XCOM_KEY, dag_id=dag_id, task_id=task_id, run_id=run_id)
             for task_id in task_ids
         ]
-        for task_id, map_index, state in sorted(instances, key=lambda i: (i[0], i[1] or -1)):
+        in_order = sorted(instances, key=lambda i: (i[0], -1 if i[1] is None else i[1]))
+        for task_id, map_index, state in in_order:
             if str(state) == "failed":
                 text = XCom.get_one(
                     key=FAILURE_XCOM_KEY,
@@ -414,7 +415,7 @@ def deliver(alert: Alert, context: Any = None) -> list[str]:
             sent.append("email")
     elif recipients and webhook is not None:
         log.info(
-            "alert e-mail not sent: SLW_ALERT_EMAILS is set but connection %s is not",
+            "alert e-mail not sent: SLW_ALERT_EMAILS is set but connection %s is not usable",
             SMTP_CONN_ID,
         )
     if webhook_sent:

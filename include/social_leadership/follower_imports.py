@@ -14,8 +14,8 @@ required) or Parquet, one row per account and day::
   bad. A handle must be one of the roster's accounts on that platform, matched
   case-insensitively (and, as in the roster, with or without a leading ``@`` on every
   platform whose connector drops one: all but YouTube and LinkedIn); it is stored in the
-  roster's spelling. Any other handle, valid or
-  not, is a bad row: history is kept only for accounts the warehouse tracks.
+  roster's spelling. Any other handle, valid or not, is a bad row: history is kept only
+  for accounts the warehouse tracks.
 - ``date`` (or ``snapshot_date``): ISO date, not after today (UTC).
 - ``followers``: required whole number >= 0; ``following``, ``posts``: optional.
 
