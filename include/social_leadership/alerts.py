@@ -57,9 +57,14 @@ ALERT_WHAT_CHARS = 500
 SMTP_CONN_ID = "slw_smtp"
 WEBHOOK_CONN_ID = "slw_webhook"
 DEFAULT_FROM_EMAIL = "social-leadership-alerts@localhost"
-FAILED_STATES = ("failed", "upstream_failed")
 # What an alert says of a task that failed after its retries.
 TASK_FAILED = "task failed (after its retries)"
+# The task states an alert lists, in its order (the causes first), with what it says of them.
+TASK_STATES_SAID = {
+    "failed": TASK_FAILED,
+    "upstream_failed": "task did not run: an upstream task failed",
+}
+FAILED_STATES = tuple(TASK_STATES_SAID)
 
 
 def report_attention(facts: Sequence[Attention]) -> None:
@@ -161,10 +166,7 @@ def build_alert(
     reasons = reasons or {}
     items = []
     # The tasks that failed first (the causes), then those that did not run for them.
-    for task_state, what in (
-        ("failed", TASK_FAILED),
-        ("upstream_failed", "task did not run: an upstream task failed"),
-    ):
+    for task_state, what in TASK_STATES_SAID.items():
         for task_id in sorted(t for t, s in states.items() if str(s) == task_state):
             why = reasons.get(task_id) if task_state == "failed" else None
             said = f"{what}: {why}" if why else what
@@ -408,10 +410,10 @@ def deliver(alert: Alert, context: Any = None) -> list[str]:
         "webhook", WebhookNotifier(alert.webhook_payload()), context or {}
     )
     if smtp is not None:
-        extra = smtp.extra_dejson if smtp.extra else {}
-        notifier = MailNotifier(alert, recipients, extra.get("from_email") or DEFAULT_FROM_EMAIL)
-        server = (smtp.host or "") + (f":{smtp.port}" if smtp.port else "")
-        if _deliver(f"e-mail (SMTP server {server})", notifier, context or {}):
+        from social_leadership.mail import sender_of, server_of
+
+        notifier = MailNotifier(alert, recipients, sender_of(smtp, DEFAULT_FROM_EMAIL))
+        if _deliver(f"e-mail (SMTP server {server_of(smtp)})", notifier, context or {}):
             sent.append("email")
     elif recipients and webhook is not None:
         log.info(

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from email import policy
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,18 @@ class RecipientsRefusedError(Exception):
         self.refused, self.delivered = refused, tuple(delivered)
         said = ", ".join(f"{address} ({code})" for address, code in refused.items())
         super().__init__(f"the SMTP server refused {said}")
+
+
+def sender_of(connection: Any, default: str) -> str:
+    """The sender an SMTP connection names (its extra ``from_email``), else ``default``."""
+    extra = connection.extra_dejson if getattr(connection, "extra", None) else {}
+    return str(extra.get("from_email") or default)
+
+
+def server_of(connection: Any) -> str:
+    """The SMTP server a connection names, ``host:port`` (no secret: it says where to
+    look when a mail fails); ``""`` when it names none."""
+    return (connection.host or "") + (f":{connection.port}" if connection.port else "")
 
 
 def build_message(

@@ -21,7 +21,14 @@ from datetime import date
 from pathlib import Path
 
 from social_leadership.bi import connect_serving
-from social_leadership.mail import Attachment, RecipientsRefusedError, build_message, send_message
+from social_leadership.mail import (
+    Attachment,
+    RecipientsRefusedError,
+    build_message,
+    send_message,
+    sender_of,
+    server_of,
+)
 from social_leadership.reports.data import ReportWeek, WeeklyReportData, collect
 from social_leadership.reports.render import (
     HTML_NAME,
@@ -132,9 +139,8 @@ def mail_report(
     pending = [address for address in recipients if address not in mailed]
     if not pending:
         return (), f"already mailed to {', '.join(mailed)} (resend to mail again)"
-    extra = connection.extra_dejson if getattr(connection, "extra", None) else {}
     message = build_message(
-        sender=extra.get("from_email") or DEFAULT_FROM_EMAIL,
+        sender=sender_of(connection, DEFAULT_FROM_EMAIL),
         recipients=pending,
         subject=rendered.subject,
         text=rendered.text,
@@ -157,9 +163,7 @@ def mail_report(
         # The kind only: an SMTP error's text can quote the server's reply to a login. The
         # server is named (no secret in a host and port) to say where to look.
         server = "the SMTP server " + (
-            connection.host + (f":{connection.port}" if connection.port else "")
-            if connection.host
-            else "the connection leaves unnamed"
+            server_of(connection) if connection.host else "the connection leaves unnamed"
         )
         raise ReportError(
             f"the weekly report {report.week.label} was not mailed: {type(exc).__name__} "

@@ -334,6 +334,11 @@ def declared_positions(
     return positions
 
 
+# How far down a survey table its header is looked for, below title lines: the lines of a
+# CSV that are not blank, the rows of a sheet.
+HEADER_SEARCH_DEPTH = 50
+
+
 @dataclass(frozen=True)
 class HeaderSearch:
     """What a header row is found by where it may sit below title rows (an XLSX sheet): the

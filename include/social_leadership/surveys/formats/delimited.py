@@ -142,10 +142,6 @@ class _LastLine:
         return self.last
 
 
-# The first lines a table's header is looked for in, below title lines (as in a sheet).
-HEADER_SEARCH_LINES = 50
-
-
 def read_csv_header(
     path: Path, encoding: str, wanted: list[str] | None = None
 ) -> tuple[list[str], str, int]:
@@ -173,10 +169,10 @@ _FIRST_LINE = common.HeaderSearch([], None, lambda cells: True)
 def _find_header(
     path: Path, encoding: str, search: common.HeaderSearch
 ) -> tuple[list[str], str, int]:
-    """The header cells of a table, their delimiter and the header's line: the first of the
-    first :data:`HEADER_SEARCH_LINES` lines that are not blank which ``search`` accepts (and
-    fits, if one does: :class:`~.common.HeaderSearch`; title lines above it are skipped),
-    else the first of them (whose report then says what it lacks):
+    """The header cells of a table, their delimiter and the header's line: the first of
+    the first :data:`~.common.HEADER_SEARCH_DEPTH` lines that are not blank which
+    ``search`` accepts (and fits, if one does: :class:`~.common.HeaderSearch`; title lines
+    above it are skipped), else the first of them (whose report then says what it lacks):
     :func:`~social_leadership.intake.find_header`. Excel's ``sep=;`` line gives the
     delimiter of every line below it."""
     with open_text(path, encoding) as text, _csv_cell_limit():
@@ -185,7 +181,7 @@ def _find_header(
                 text,
                 search.accepts,
                 fits=search.fits,
-                limit=HEADER_SEARCH_LINES,
+                limit=common.HEADER_SEARCH_DEPTH,
             )
         except HeaderLineError as exc:
             if not str(exc.__cause__).startswith(_CSV_LIMIT_ERROR):

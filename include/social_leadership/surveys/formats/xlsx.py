@@ -24,7 +24,7 @@ from social_leadership.surveys.limits import IntakeLimits, limits_in_force
 
 KIND = "XLSX"
 # How far down a sheet the header row is looked for (title rows sit above it).
-HEADER_SEARCH_ROWS = 50
+HEADER_SEARCH_ROWS = common.HEADER_SEARCH_DEPTH
 # The size of a sheet: no spreadsheet program writes a row or column beyond it.
 SHEET_MAX_ROWS = 1_048_576
 SHEET_MAX_COLUMNS = 16_384
