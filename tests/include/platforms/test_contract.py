@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import math
+import ssl
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
+import certifi
 import httpx
 import pytest
 
@@ -538,3 +541,29 @@ def test_mastodon_defers_the_accounts_a_batch_left_out_once_rate_limited(
     assert "rate limited" in (result.message or "")
     seen = statuses(connector, result.responses)
     assert seen == {h: AccountStatus.OK for h in handles[:40] if h != handles[5]}
+
+
+def _client_tls(client: httpx.Client) -> ssl.SSLContext:
+    return client._transport._pool._ssl_context  # type: ignore[attr-defined]
+
+
+def test_every_client_verifies_servers_with_one_tls_context_per_ca_bundle(
+    sandbox: SandboxServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    x, youtube = make("x", sandbox), make("youtube", sandbox)
+    with x.new_client() as first, youtube.new_client() as second:
+        shared = _client_tls(first)
+        assert _client_tls(second) is shared
+    assert shared.verify_mode == ssl.CERT_REQUIRED
+    assert shared.check_hostname
+    # A bundle named in the environment, as httpx reads it, gets a context of its own.
+    bundle = tmp_path / "ca.pem"
+    bundle.write_bytes(Path(certifi.where()).read_bytes())
+    monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
+    with x.new_client() as client:
+        own = _client_tls(client)
+    assert own is not shared
+    assert own.verify_mode == ssl.CERT_REQUIRED
+    assert own.cert_store_stats() == shared.cert_store_stats()
