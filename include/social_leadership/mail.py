@@ -4,7 +4,8 @@ Airflow's SMTP hook connects and logs in as its connection says (TLS, SSL, OAuth
 retries of the connection; a send is not retried: a report's task retries, an alert goes
 once); the message is built here with the standard library's e-mail policy, which encodes
 a display name without its address (``Équipe <reports@example.org>``), and holds a
-plain-text part beside the HTML, a ``Message-ID`` and a UTC ``Date``, every part 7-bit. A
+plain-text part beside the HTML (and the images the HTML shows by Content-ID, in one
+``multipart/related`` with it), a ``Message-ID`` and a UTC ``Date``, every part 7-bit. A
 server that refuses some recipients and takes the others is told apart from one that takes
 all (:class:`RecipientsRefusedError`), where the hook would report both as sent.
 """
@@ -25,6 +26,15 @@ class Attachment:
     name: str
     data: bytes
     content_type: str = "application/octet-stream"
+
+
+@dataclass(frozen=True)
+class InlineImage:
+    """An image the HTML part shows as ``<img src="cid:CONTENT_ID">``."""
+
+    content_id: str  # without the angle brackets of its header
+    data: bytes
+    content_type: str = "image/png"
 
 
 class RecipientsRefusedError(Exception):
@@ -57,8 +67,12 @@ def build_message(
     text: str,
     html: str | None = None,
     attachments: Sequence[Attachment] = (),
+    inline_images: Sequence[InlineImage] = (),
 ) -> EmailMessage:
-    """A message of ``text`` (and ``html`` as its alternative) with ``attachments``."""
+    """A message of ``text`` (and ``html`` as its alternative, with the ``inline_images``
+    it shows) with ``attachments``."""
+    if inline_images and html is None:
+        raise ValueError("inline images need an HTML part to show them")
     # 7-bit: parts outside ASCII go quoted-printable or base64, as any relay takes them
     # (8-bit bodies need the server's 8BITMIME, which a send does not ask for).
     message = EmailMessage(policy=policy.SMTP.clone(cte_type="7bit"))
@@ -72,6 +86,17 @@ def build_message(
     message.set_content(text)
     if html is not None:
         message.add_alternative(html, subtype="html")
+    if inline_images:
+        html_part = message.get_body(("html",))
+        assert html_part is not None
+        for image in inline_images:
+            maintype, _, subtype = image.content_type.partition("/")
+            html_part.add_related(
+                image.data,
+                maintype=maintype,
+                subtype=subtype,
+                cid=f"<{image.content_id}>",
+            )
     for attachment in attachments:
         maintype, _, subtype = attachment.content_type.partition("/")
         message.add_attachment(

@@ -10,6 +10,7 @@ from slw_testing import Mailbox, loopback_smtp
 
 from social_leadership.mail import (
     Attachment,
+    InlineImage,
     RecipientsRefusedError,
     build_message,
     send_message,
@@ -85,3 +86,41 @@ def test_all_recipients_refused_is_the_same_error_with_none_delivered(mailbox) -
     assert refused.value.delivered == ()
     assert set(refused.value.refused) == set(to)
     assert mailbox.messages == []
+
+
+def test_inline_images_go_with_the_html_in_one_related_part_and_need_it() -> None:
+    images = [InlineImage("chart@example.org", b"\x89PNG one"), InlineImage("b@x", b"two")]
+    built = build_message(
+        sender="reports@example.org",
+        recipients=["board@example.org"],
+        subject="Charts",
+        text="See the charts.\n",
+        html='<img src="cid:chart@example.org" alt="chart"><img src="cid:b@x" alt="b">',
+        inline_images=images,
+        attachments=[Attachment("report.pdf", b"%PDF-1.7 x", "application/pdf")],
+    )
+
+    received = message_from_bytes(built.as_bytes(), policy=policy.default)
+    assert built.as_bytes().isascii()
+    (alternative,) = [p for p in received.walk() if p.get_content_type() == "multipart/alternative"]
+    text, related = alternative.get_payload()
+    assert (text.get_content_type(), related.get_content_type()) == (
+        "text/plain",
+        "multipart/related",
+    )
+    html, *shown = related.get_payload()
+    assert html.get_content_type() == "text/html"
+    assert [(p["Content-ID"], p.get_content_type(), p.get_content()) for p in shown] == [
+        ("<chart@example.org>", "image/png", b"\x89PNG one"),
+        ("<b@x>", "image/png", b"two"),
+    ]
+    # The images are not attachments: only the PDF is.
+    assert [p.get_filename() for p in received.iter_attachments()] == ["report.pdf"]
+    with pytest.raises(ValueError, match="HTML part"):
+        build_message(
+            sender="reports@example.org",
+            recipients=["board@example.org"],
+            subject="Charts",
+            text="No HTML.\n",
+            inline_images=images,
+        )

@@ -192,6 +192,9 @@ def test_same_serving_data_gives_identical_html_csv_and_pdf_text(report_settings
         for path in (kept / second.pdf.name, second.pdf)
     ]
     assert texts[0] == texts[1]
+    # The charts as mailed too: the same PNG bytes.
+    data = read_report_data(report_settings, ReportWeek(day(LAST_DAY)))
+    assert render(data).images == render(data).images
 
 
 def test_a_rerun_replaces_the_week_folder(report_settings):
@@ -410,6 +413,55 @@ def test_report_is_mailed_once_with_the_pdf_attached(report_settings, smtp, monk
     assert ReportWeek(earlier).label == ReportWeek(day(LAST_DAY)).label
     write_weekly_report(settings, earlier)
     assert len(smtp.messages) == 4
+
+
+class _Images(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.sources: list[str] = []
+        self.alts: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "img":
+            self.sources.append(dict(attrs)["src"])
+            self.alts.append(dict(attrs)["alt"])
+
+
+# Gmail shows a message's first 102 KB of HTML and clips the rest behind a link.
+GMAIL_CLIPS_AT = 102 * 1024
+
+
+def test_the_mailed_report_shows_its_charts_as_images_mail_clients_show(
+    report_settings, smtp, monkeypatch
+):
+    monkeypatch.setenv("SLW_REPORT_EMAILS", "board@example.org")
+    from social_leadership.settings import load_settings
+
+    report = write_weekly_report(load_settings(), day(LAST_DAY))
+
+    ((_, raw),) = smtp.messages
+    message = email.message_from_bytes(raw)
+    (related,) = [p for p in message.walk() if p.get_content_type() == "multipart/related"]
+    html_part, *images = related.get_payload()
+    html = html_part.get_payload(decode=True).decode()
+    assert html_part.get_content_type() == "text/html"
+    # No inline SVG, which Gmail removes and Outlook does not draw; under Gmail's clipping.
+    assert "<svg" not in html
+    assert len(html.encode()) < GMAIL_CLIPS_AT
+    shown = _Images()
+    shown.feed(html)
+    by_id = {image["Content-ID"].strip("<>"): image for image in images}
+    assert shown.sources == [f"cid:{content_id}" for content_id in by_id]
+    assert len(shown.sources) == 4  # the headline, two trends, the platform mix
+    assert all(alt for alt in shown.alts)
+    for image in images:
+        assert image.get_content_type() == "image/png"
+        assert image.get_content_disposition() == "inline"
+        png = image.get_payload(decode=True)
+        assert png.startswith(b"\x89PNG\r\n\x1a\n")
+        assert int.from_bytes(png[16:20], "big") == 1080  # its width: 7.2 inches at 150 dpi
+    # The written file keeps its charts as SVG for browsers and the PDF.
+    assert report.html.read_text(encoding="utf-8").count("<svg") == 4
 
 
 def test_a_refused_recipient_fails_the_mail_and_a_retry_mails_only_that_one(

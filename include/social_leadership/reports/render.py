@@ -39,6 +39,9 @@ _SVG_TITLE = re.compile(r"<title>.*?</title>", re.S)
 @dataclass(frozen=True)
 class RenderedReport:
     html: str
+    # The HTML as mailed: each chart a PNG of ``images`` (Content-ID -> PNG), not SVG.
+    mail_html: str
+    images: dict[str, bytes]
     pdf: bytes
     # File name -> (header, rows): the figures behind each chart and table.
     figures: dict[str, tuple[tuple[str, ...], list[tuple]]]
@@ -80,6 +83,11 @@ def count_or_unknown(value: int | None) -> str:
     return "not recorded" if value is None else str(value)
 
 
+def content_id(chart_name: str) -> str:
+    """The Content-ID the mailed HTML shows a chart's PNG by."""
+    return f"{chart_name}.chart@social-leadership"
+
+
 def _environment() -> jinja2.Environment:
     environment = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
@@ -98,6 +106,7 @@ def _environment() -> jinja2.Environment:
         expectation=expectation,
         count_or_unknown=count_or_unknown,
         caveat_mark=lambda caveat: CAVEAT_MARKS.get(caveat, ""),
+        content_id=content_id,
     )
     return environment
 
@@ -246,14 +255,18 @@ def render(report: WeeklyReportData) -> RenderedReport:
             if n in by_name
         ],
         "focus_names": " and ".join(FOCUS_COUNTRIES),
+        "mail": False,
     }
-    html = _environment().get_template("weekly.html.j2").render(context)
+    template = _environment().get_template("weekly.html.j2")
+    html = template.render(context)
     text_lines = [_title(report), _period(report)]
     if context["synthetic_notice"]:
         text_lines.append(context["synthetic_notice"])
     text_lines.extend(context["headline_lines"] or [context["not_enough_data"]])
     return RenderedReport(
         html=html,
+        mail_html=template.render({**context, "mail": True}),
+        images={content_id(chart.name): chart.png for chart in charts},
         pdf=_pdf(report, context, charts),
         figures=figures(report, charts),
         # A reader sees from the subject alone that a report has no figures.

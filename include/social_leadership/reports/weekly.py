@@ -23,6 +23,7 @@ from pathlib import Path
 from social_leadership.bi import connect_serving
 from social_leadership.mail import (
     Attachment,
+    InlineImage,
     RecipientsRefusedError,
     build_message,
     send_message,
@@ -144,7 +145,8 @@ def mail_report(
         recipients=pending,
         subject=rendered.subject,
         text=rendered.text,
-        html=rendered.html,
+        html=rendered.mail_html,
+        inline_images=[InlineImage(cid, png) for cid, png in rendered.images.items()],
         attachments=[
             Attachment(
                 f"weekly_report_{report.week.label}.pdf", report.pdf.read_bytes(), "application/pdf"
