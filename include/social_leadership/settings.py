@@ -423,7 +423,7 @@ SETTING_DOCS: dict[str, str] = {
     ),
     "REPORT_MOVERS": (
         "leaders and companies listed per platform and window among the weekly report's "
-        "movers (default 5)"
+        "movers, for the largest gains and again for the largest losses (default 5)"
     ),
     "DUCKDB_MEMORY_LIMIT": (
         "memory DuckDB may use in each process of the pipeline (dbt, quality gate, publish, "

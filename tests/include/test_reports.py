@@ -231,6 +231,44 @@ def test_csv_figures_neutralise_formulas(synthetic_built_warehouse, tmp_path, mo
     assert not any(name.startswith(("=", "@", "+")) for name in names if name)
 
 
+def test_movers_show_the_largest_losses_beside_the_largest_gains(
+    synthetic_built_warehouse, tmp_path, monkeypatch
+) -> None:
+    # One leader loses followers on every platform, fewer than the others gain.
+    _published_copy(
+        synthetic_built_warehouse,
+        tmp_path / "data",
+        monkeypatch,
+        "update marts.fct_executive_reach_daily set followers_change_7d = -1 "
+        f"where executive_id = 'de_one' and metric_date = date '{day(LAST_DAY).isoformat()}'",
+    )
+    monkeypatch.setenv("SLW_REPORT_MOVERS", "1")
+    from social_leadership.settings import load_settings
+
+    report = write_weekly_report(load_settings(), day(LAST_DAY), mail=False)
+
+    with (report.folder / "movers.csv").open(encoding="utf-8") as handle:
+        rows = [row for row in csv.DictReader(handle) if row["days"] == "7"]
+    shown = {
+        platform: [
+            (row["direction"], row["rank"], int(row["followers_change"]), row["country_code"])
+            for row in rows
+            if row["platform"] == platform and row["kind"] == "executive"
+        ]
+        for platform in ("x", "bluesky")
+    }
+    # The largest gain first, then the loss, each ranked on its own side.
+    (gain, loss) = shown["x"]
+    assert gain[:2] == ("gain", "1")
+    assert gain[2] > 1
+    assert loss == ("loss", "1", -1, "DE")
+    # A platform with no gain shows its loss alone.
+    assert shown["bluesky"] == [("loss", "1", -1, "DE")]
+    assert not any(row["followers_change"] == "0" for row in rows)  # no change, no move
+    html = report.html.read_text(encoding="utf-8")
+    assert "Largest follower gains, then largest losses" in html
+
+
 def test_no_serving_copy_gives_a_not_enough_data_report(tmp_path, monkeypatch):
     settings = settings_for_data_dir(monkeypatch, tmp_path / "data")
 

@@ -416,19 +416,23 @@ movers as (
     where change is not null
     group by platform, days, company_name
 )
+-- The largest gains and, apart from them, the largest losses: a week of large gains
+-- still shows who lost most. No change is no move.
 select platform, kind, days, name, company_name, country_code, followers, change,
     coalesce(caveat, ''), is_synthetic
 from movers
+where change != 0
 qualify row_number() over (
-    partition by platform, kind, days order by abs(change) desc, name, company_name
+    partition by platform, kind, days, change > 0 order by abs(change) desc, name, company_name
 ) <= $limit
-order by platform, kind desc, days, abs(change) desc, name, company_name
+order by platform, kind desc, days, change > 0 desc, abs(change) desc, name, company_name
 """
 
 
 def _movers(con: duckdb.DuckDBPyConnection, report: WeeklyReportData, limit: int) -> None:
-    """Per platform, the ``limit`` largest 7- and 28-day changes of leaders and companies
-    (a company's: the sum over its leaders on the platform), gains and losses alike."""
+    """Per platform, the ``limit`` largest 7- and 28-day gains of leaders and companies (a
+    company's: the sum over its leaders on the platform), then the ``limit`` largest
+    losses."""
     lists: dict[str, dict[tuple[str, int], list[Mover]]] = defaultdict(lambda: defaultdict(list))
     for (
         platform,

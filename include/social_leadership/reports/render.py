@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import re
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
 from pathlib import Path
@@ -192,14 +193,18 @@ def _movers_rows(report: WeeklyReportData) -> list[tuple]:
             ("company", 7, entry.companies_7d),
             ("company", 28, entry.companies_28d),
         ):
-            for rank, mover in enumerate(movers, start=1):
+            ranks: Counter[str] = Counter()
+            for mover in movers:
+                direction = "gain" if mover.change > 0 else "loss"
+                ranks[direction] += 1
                 name = mover.name if kind == "executive" else None
                 rows.append(
                     (
                         entry.platform,
                         kind,
                         days,
-                        rank,
+                        direction,
+                        ranks[direction],
                         name,
                         mover.company,
                         mover.country_code,
@@ -217,8 +222,8 @@ def figures(
     found = {f"{chart.name}.csv": (chart.header, chart.rows) for chart in charts}
     if report.enough_data:
         found["movers.csv"] = (
-            ("platform", "kind", "days", "rank", "executive", "company", "country_code",
-             "followers_change", "followers", "caveat"),
+            ("platform", "kind", "days", "direction", "rank", "executive", "company",
+             "country_code", "followers_change", "followers", "caveat"),
             _movers_rows(report),
         )  # fmt: skip
         found["coverage.csv"] = (
