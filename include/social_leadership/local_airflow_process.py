@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -84,9 +85,11 @@ def serve_only_this_sdks_api_version() -> None:
 
     Airflow builds that API (Cadwyn) with the routes of every version it still serves to
     older workers, nine in Airflow 3.3: 2.7 s of CPU in each process before its first task,
-    against 0.3 s for the one version its own tasks ask for (measured here). Nothing else
-    calls this in-process API. Left as Airflow builds it when its newest version is not the
-    SDK's, or when the one-version API cannot be built (a later Airflow or Cadwyn).
+    against 0.3 s for the one version its own tasks ask for (measured here); the routes of
+    that version are the same. Nothing else calls this in-process API. Left as Airflow
+    builds it when its newest version is not the SDK's, and built as Airflow builds it
+    (with a warning) when the one-version API cannot be built (a later Airflow or Cadwyn).
+    Calling it again changes nothing.
     """
     try:
         from airflow.api_fastapi.execution_api import app as execution_app
@@ -96,15 +99,15 @@ def serve_only_this_sdks_api_version() -> None:
         from cadwyn.route_generation import _DELETED_ROUTE_TAG
     except ImportError:
         return
-    every_version = versions.bundle
-    if every_version.versions[0].value != API_VERSION:
-        return
     build = execution_app.create_task_execution_api_app
+    every_version = versions.bundle
+    if getattr(build, "one_version", False) or every_version.versions[0].value != API_VERSION:
+        return
 
-    def build_one_version(lifespan: Any = execution_app.lifespan) -> Any:
+    def one_version(*args: Any, **kwargs: Any) -> Any:
         versions.bundle = VersionBundle(HeadVersion(), Version(API_VERSION))
         try:
-            app = build(lifespan=lifespan)
+            app = build(*args, **kwargs)
         finally:
             versions.bundle = every_version
         # Routes kept only for older versions: none here to keep them for.
@@ -112,12 +115,22 @@ def serve_only_this_sdks_api_version() -> None:
         router.routes[:] = [
             route for route in router.routes if _DELETED_ROUTE_TAG not in getattr(route, "tags", ())
         ]
-        try:
-            app._cadwyn_initialize()
-        except Exception:  # any failure: the API as Airflow builds it
-            return build(lifespan=lifespan)
+        app._cadwyn_initialize()
         return app
 
+    def build_one_version(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return one_version(*args, **kwargs)
+        except Exception:  # any failure: the API as Airflow builds it
+            logging.getLogger(__name__).warning(
+                "the Execution API for Task SDK version %s alone could not be built; "
+                "building every version's, as Airflow does",
+                API_VERSION,
+                exc_info=True,
+            )
+            return build(*args, **kwargs)
+
+    build_one_version.one_version = True  # type: ignore[attr-defined]
     execution_app.create_task_execution_api_app = build_one_version
 
 
@@ -265,11 +278,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             # Installed after the log files' wrapper: its lines stay out of task logs.
             progress.install(tee.write_console)
     commit_without_fsync()
-    serve_only_this_sdks_api_version()
     if args.prepare_pool:
         prepare(args.prepare_pool, "Single writer to the DuckDB warehouse")
     if args.list_runs:
         return list_runs(args.list_runs, args.limit)
+    serve_only_this_sdks_api_version()
     confs = {}
     for item in args.conf:
         dag_id, _, text = item.partition("=")

@@ -97,6 +97,8 @@ def build_message(
                 subtype=subtype,
                 cid=f"<{image.content_id}>",
             )
+        # Now the multipart/related: its root's type, as RFC 2387 asks.
+        html_part.set_param("type", "text/html")
     for attachment in attachments:
         maintype, _, subtype = attachment.content_type.partition("/")
         message.add_attachment(

@@ -4,6 +4,7 @@ the Execution API ``dag.test()`` runs in it is built for the Task SDK's version 
 from __future__ import annotations
 
 import httpx
+import pytest
 import sqlalchemy
 
 
@@ -19,33 +20,64 @@ def test_sqlite_connections_opened_after_it_commit_without_fsync(tmp_path):
         assert after.exec_driver_sql("pragma synchronous").scalar() == 1  # NORMAL
 
 
-def _in_process_api() -> tuple[object, httpx.Client]:
+def _routes(app) -> list[tuple[str, tuple[str, ...], str]]:
+    from airflow.sdk.api.datamodels._generated import API_VERSION
+
+    return [
+        (route.path, tuple(sorted(getattr(route, "methods", ()) or ())), route.name)
+        for route in app.router.versioned_routers[API_VERSION].routes
+    ]
+
+
+@pytest.fixture
+def execution_app(monkeypatch):
+    """Airflow's Execution API module, its app builder restored after the test."""
+    from airflow.api_fastapi.execution_api import app
+
+    monkeypatch.setattr(app, "create_task_execution_api_app", app.create_task_execution_api_app)
+    return app
+
+
+def test_the_in_process_execution_api_serves_only_the_task_sdk_s_version(execution_app):
     from airflow.api_fastapi.execution_api.app import InProcessExecutionAPI
-
-    api = InProcessExecutionAPI()
-    return api.app, httpx.Client(transport=api.transport, base_url="http://in-process")
-
-
-def test_the_in_process_execution_api_serves_only_the_task_sdk_s_version(monkeypatch):
-    from airflow.api_fastapi.execution_api import app as execution_app
     from airflow.sdk.api.datamodels._generated import API_VERSION
 
     from social_leadership.local_airflow_process import serve_only_this_sdks_api_version
 
-    # Restored after the test, as every other process builds it.
-    monkeypatch.setattr(
-        execution_app, "create_task_execution_api_app", execution_app.create_task_execution_api_app
-    )
-    every_version, _ = _in_process_api()
+    every_version = execution_app.create_task_execution_api_app()
+    every_version._cadwyn_initialize()
     assert len(every_version.versions.versions) > 1
     assert every_version.versions.versions[0].value == API_VERSION
 
     serve_only_this_sdks_api_version()
-    app, client = _in_process_api()
+    serve_only_this_sdks_api_version()  # again: no second wrapper
+    api = InProcessExecutionAPI()
+    app = api.app
     assert [version.value for version in app.versions.versions] == [API_VERSION]
-    with client:
+    # The routes the SDK's version has, as Airflow builds them.
+    assert _routes(app) == _routes(every_version)
+    with httpx.Client(transport=api.transport, base_url="http://in-process") as client:
         current = client.get("/health", headers={"Airflow-API-Version": API_VERSION})
         older = every_version.versions.versions[-1].value
         refused = client.get("/health", headers={"Airflow-API-Version": older})
     assert current.status_code == 200, current.text
     assert refused.status_code >= 400
+
+
+def test_an_execution_api_that_cannot_be_built_for_one_version_is_built_as_airflow_does(
+    execution_app, monkeypatch, caplog
+):
+    from airflow.api_fastapi.execution_api.app import CadwynWithOpenAPICustomization
+
+    from social_leadership.local_airflow_process import serve_only_this_sdks_api_version
+
+    def fails(self):
+        raise RuntimeError("a later Cadwyn")
+
+    serve_only_this_sdks_api_version()
+    monkeypatch.setattr(CadwynWithOpenAPICustomization, "_cadwyn_initialize", fails)
+    with caplog.at_level("WARNING", logger="social_leadership.local_airflow_process"):
+        app = execution_app.create_task_execution_api_app()
+
+    assert len(app.versions.versions) > 1
+    assert "could not be built" in caplog.text

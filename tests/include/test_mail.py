@@ -108,6 +108,7 @@ def test_inline_images_go_with_the_html_in_one_related_part_and_need_it() -> Non
         "text/plain",
         "multipart/related",
     )
+    assert related.get_param("type") == "text/html"  # its root's, as RFC 2387 asks
     html, *shown = related.get_payload()
     assert html.get_content_type() == "text/html"
     assert [(p["Content-ID"], p.get_content_type(), p.get_content()) for p in shown] == [

@@ -20,13 +20,15 @@ from conftest import LAST_DAY, BuiltWarehouse, day, settings_for_data_dir
 from pypdf import PdfReader
 from slw_testing import free_port, loopback_smtp
 
+from social_leadership.reports.charts import all_charts
 from social_leadership.reports.data import (
     CountryHeadline,
     ReportWeek,
     WeeklyReportData,
+    _movers,
     _run_history,
 )
-from social_leadership.reports.render import headline_lines, render
+from social_leadership.reports.render import _movers_rows, headline_lines, render
 from social_leadership.reports.weekly import ReportError, read_report_data, write_weekly_report
 from social_leadership.serving import publish
 from social_leadership.settings import Settings
@@ -192,9 +194,11 @@ def test_same_serving_data_gives_identical_html_csv_and_pdf_text(report_settings
         for path in (kept / second.pdf.name, second.pdf)
     ]
     assert texts[0] == texts[1]
-    # The charts as mailed too: the same PNG bytes.
+    # The charts as mailed too: the same PNG bytes, with no software named in them.
     data = read_report_data(report_settings, ReportWeek(day(LAST_DAY)))
-    assert render(data).images == render(data).images
+    drawn = [[chart.png() for chart in all_charts(data)] for _ in range(2)]
+    assert drawn[0] == drawn[1]
+    assert not any(b"Software" in png or b"matplotlib" in png for png in drawn[0])
 
 
 def test_a_rerun_replaces_the_week_folder(report_settings):
@@ -264,9 +268,64 @@ def test_movers_show_the_largest_losses_beside_the_largest_gains(
     assert loss == ("loss", "1", -1, "DE")
     # A platform with no gain shows its loss alone.
     assert shown["bluesky"] == [("loss", "1", -1, "DE")]
-    assert not any(row["followers_change"] == "0" for row in rows)  # no change, no move
     html = report.html.read_text(encoding="utf-8")
     assert "Largest follower gains, then largest losses" in html
+
+
+# (platform, executive, company, 7-day change) on the last day; names sort as their ids.
+MOVES = [
+    ("x", "a", "K", 5), ("x", "b", "K", -5), ("x", "c", "L", 0), ("x", "d", "L", None),
+    ("x", "e", "M", 3), ("x", "f", "N", -7), ("x", "g", "O", 3), ("x", "h", "P", -2),
+    ("x", "i", "P", 2),
+    ("y", "a", "K", 4), ("y", "e", "M", 1),
+    ("z", "b", "K", -1), ("z", "f", "N", -3),
+]  # fmt: skip
+
+
+def test_movers_are_the_largest_gains_then_the_largest_losses_each_ranked_apart() -> None:
+    last = date(2026, 11, 29)
+    con = duckdb.connect()
+    con.execute(
+        "create schema marts; "
+        "create table marts.dim_executive as select * from (values "
+        "('a', 'A'), ('b', 'B'), ('c', 'C'), ('d', 'D'), ('e', 'E'), ('f', 'F'), ('g', 'G'), "
+        "('h', 'H'), ('i', 'I')) as t (executive_version_id, full_name), "
+        "(select false as is_synthetic); "
+        "create table marts.fct_executive_reach_daily (metric_date date, platform varchar, "
+        "executive_id varchar, executive_version_id varchar, company_name varchar, "
+        "country_code varchar, followers bigint, followers_change_7d bigint, "
+        "followers_change_28d bigint, is_observed boolean, source varchar)"
+    )
+    for platform, executive, company, change in MOVES:
+        for metric_date in (last, last - timedelta(days=7), last - timedelta(days=28)):
+            con.execute(
+                "insert into marts.fct_executive_reach_daily values "
+                "(?, ?, ?, ?, ?, 'DE', 100, ?, null, true, 'api')",
+                [metric_date, platform, executive, executive, company, change],
+            )
+    report = WeeklyReportData(ReportWeek(last), last, 7, 1)
+
+    _movers(con, report, 2)
+
+    def said(movers):
+        return [(mover.name, mover.change) for mover in movers]
+
+    found = {entry.platform: entry for entry in report.movers}
+    # No change (c), no figure (d) and a company whose changes sum to 0 (P) are no moves;
+    # a tie at the limit goes by name (E before G); a loss of 5 is as large as a gain of 5.
+    assert said(found["x"].executives_7d) == [("A", 5), ("E", 3), ("F", -7), ("B", -5)]
+    assert said(found["x"].companies_7d) == [("M", 3), ("O", 3), ("N", -7)]
+    assert said(found["y"].executives_7d) == [("A", 4), ("E", 1)]
+    assert said(found["z"].executives_7d) == [("F", -3), ("B", -1)]
+    assert found["x"].executives_28d == []
+    rows = [row for row in _movers_rows(report) if row[:3] == ("x", "executive", 7)]
+    # rank (4th) and direction (last): each side ranked apart.
+    assert [(row[3], row[-1]) for row in rows] == [
+        (1, "gain"),
+        (2, "gain"),
+        (1, "loss"),
+        (2, "loss"),
+    ]
 
 
 def test_no_serving_copy_gives_a_not_enough_data_report(tmp_path, monkeypatch):

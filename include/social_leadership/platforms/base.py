@@ -48,7 +48,9 @@ def tls_context() -> ssl.SSLContext:
     """The TLS context every client of this process verifies servers with, made once per
     CA bundle (``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` if set, else certifi's, as httpx
     chooses): a client made with none loads the bundle itself, about 20 ms of CPU (measured
-    here), for each run of each platform. A context is meant to be shared by connections."""
+    here), for each run of each platform. A context is meant to be shared by connections.
+    The bundle is read once per process: a bundle replaced in place reaches the processes
+    started after it."""
     return _tls_context(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
 
 

@@ -6,7 +6,8 @@ date in the metadata, glyphs drawn as paths (no dependence on the reader's fonts
 XML prologue and metadata block removed so the SVG can sit inline in HTML. The same SVG is
 drawn into the PDF (fpdf2 reads it as vector graphics). Mail clients show no inline SVG
 (Gmail removes it, Outlook draws nothing), so the mailed report shows each chart as a PNG of
-the same figure, with no software name in its metadata: the same data gives the same bytes.
+the same figure (:meth:`Chart.png`, drawn only for a mail), with no software name in its
+metadata: the same data and matplotlib give the same bytes.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 import matplotlib
@@ -58,10 +59,16 @@ class Chart:
     # Text alternative for screen readers and the e-mail body's text part.
     description: str
     svg: str
-    # The same chart for mail clients (:data:`PNG_DPI`).
-    png: bytes
+    figure: Figure = field(repr=False, compare=False)
     header: tuple[str, ...]
     rows: list[tuple]
+
+    def png(self) -> bytes:
+        """The chart as mail clients show it (:data:`PNG_DPI`)."""
+        buffer = io.BytesIO()
+        with matplotlib.rc_context(_RC):
+            self.figure.savefig(buffer, format="png", dpi=PNG_DPI, metadata={"Software": None})
+        return buffer.getvalue()
 
 
 def _svg(figure: Figure, title: str) -> str:
@@ -70,13 +77,6 @@ def _svg(figure: Figure, title: str) -> str:
         figure.savefig(buffer, format="svg", metadata={"Date": None, "Title": title})
     svg = _METADATA.sub("", _PROLOGUE.sub("", buffer.getvalue(), count=1), count=1)
     return svg.replace("<svg ", f'<svg role="img" aria-label="{_attribute(title)}" ', 1)
-
-
-def _png(figure: Figure) -> bytes:
-    buffer = io.BytesIO()
-    with matplotlib.rc_context(_RC):
-        figure.savefig(buffer, format="png", dpi=PNG_DPI, metadata={"Software": None})
-    return buffer.getvalue()
 
 
 def _attribute(text: str) -> str:
@@ -140,7 +140,7 @@ def headline_chart(report: WeeklyReportData) -> Chart:
         "Share of tracked leaders active on any platform per country, with the share of "
         "the public expecting CEOs to act where a survey figure exists.",
         _svg(figure, title),
-        _png(figure),
+        figure,
         ("country_code", "executives_tracked", "executives_active", "active_share_pct",
          "median_followers", "expectation_question_id", "expectation_share_pct",
          "expectation_ci_lower_pct", "expectation_ci_upper_pct", "source_ref"),
@@ -200,7 +200,7 @@ def _trend_chart(
         title,
         description,
         _svg(figure, title),
-        _png(figure),
+        figure,
         ("week_end", "country_code", column),
         rows,
     )
@@ -261,7 +261,7 @@ def platform_mix_chart(report: WeeklyReportData) -> Chart:
         title,
         "Per country, how the active leader accounts divide between platforms.",
         _svg(figure, title),
-        _png(figure),
+        figure,
         ("country_code", "platform", "executives_active", "share_of_active_accounts_pct"),
         rows,
     )

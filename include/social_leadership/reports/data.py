@@ -384,6 +384,7 @@ changes as (
     select
         l.platform,
         w.days,
+        l.executive_id,
         e.full_name,
         l.company_name,
         l.country_code,
@@ -405,13 +406,13 @@ changes as (
 ),
 movers as (
     select 'executive' as kind, platform, days, full_name as name, company_name, country_code,
-        followers, change, caveat, is_synthetic
+        followers, change, caveat, is_synthetic, executive_id
     from changes
     where change is not null
     union all
     select 'company', platform, days, company_name, company_name, any_value(country_code),
         sum(followers), sum(change), string_agg(distinct caveat, '/' order by caveat),
-        bool_or(is_synthetic)
+        bool_or(is_synthetic), null
     from changes
     where change is not null
     group by platform, days, company_name
@@ -423,9 +424,11 @@ select platform, kind, days, name, company_name, country_code, followers, change
 from movers
 where change != 0
 qualify row_number() over (
-    partition by platform, kind, days, change > 0 order by abs(change) desc, name, company_name
+    partition by platform, kind, days, change > 0
+    order by abs(change) desc, name, company_name, executive_id
 ) <= $limit
-order by platform, kind desc, days, change > 0 desc, abs(change) desc, name, company_name
+order by platform, kind desc, days, change > 0 desc, abs(change) desc, name, company_name,
+    executive_id
 """
 
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import io
 import re
 from collections import Counter
-from dataclasses import dataclass
-from datetime import UTC, datetime, time
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 
 import jinja2
@@ -40,14 +40,20 @@ _SVG_TITLE = re.compile(r"<title>.*?</title>", re.S)
 @dataclass(frozen=True)
 class RenderedReport:
     html: str
-    # The HTML as mailed: each chart a PNG of ``images`` (Content-ID -> PNG), not SVG.
+    # The HTML as mailed: each chart the PNG :meth:`inline_images` gives by its Content-ID.
     mail_html: str
-    images: dict[str, bytes]
     pdf: bytes
     # File name -> (header, rows): the figures behind each chart and table.
     figures: dict[str, tuple[tuple[str, ...], list[tuple]]]
     subject: str
     text: str
+    # Content-ID -> the chart it shows.
+    charts: dict[str, Chart] = field(default_factory=dict, repr=False, compare=False)
+
+    def inline_images(self) -> dict[str, bytes]:
+        """The PNG of each chart the mailed HTML shows, by Content-ID (drawn now: only a
+        report that is mailed needs them)."""
+        return {cid: chart.png() for cid, chart in self.charts.items()}
 
 
 def pct(value: float | None) -> str:
@@ -84,9 +90,10 @@ def count_or_unknown(value: int | None) -> str:
     return "not recorded" if value is None else str(value)
 
 
-def content_id(chart_name: str) -> str:
-    """The Content-ID the mailed HTML shows a chart's PNG by."""
-    return f"{chart_name}.chart@social-leadership"
+def content_id(chart_name: str, week_end: date) -> str:
+    """The Content-ID the mailed HTML shows a chart's PNG by: the chart and the report's
+    last day, as no other report's."""
+    return f"{chart_name}.{week_end.isoformat()}.chart@social-leadership"
 
 
 def _environment() -> jinja2.Environment:
@@ -203,7 +210,6 @@ def _movers_rows(report: WeeklyReportData) -> list[tuple]:
                         entry.platform,
                         kind,
                         days,
-                        direction,
                         ranks[direction],
                         name,
                         mover.company,
@@ -211,6 +217,7 @@ def _movers_rows(report: WeeklyReportData) -> list[tuple]:
                         mover.change,
                         mover.followers,
                         mover.caveat or None,
+                        direction,
                     )
                 )
     return rows
@@ -222,8 +229,8 @@ def figures(
     found = {f"{chart.name}.csv": (chart.header, chart.rows) for chart in charts}
     if report.enough_data:
         found["movers.csv"] = (
-            ("platform", "kind", "days", "direction", "rank", "executive", "company",
-             "country_code", "followers_change", "followers", "caveat"),
+            ("platform", "kind", "days", "rank", "executive", "company", "country_code",
+             "followers_change", "followers", "caveat", "direction"),
             _movers_rows(report),
         )  # fmt: skip
         found["coverage.csv"] = (
@@ -271,13 +278,13 @@ def render(report: WeeklyReportData) -> RenderedReport:
     return RenderedReport(
         html=html,
         mail_html=template.render({**context, "mail": True}),
-        images={content_id(chart.name): chart.png for chart in charts},
         pdf=_pdf(report, context, charts),
         figures=figures(report, charts),
         # A reader sees from the subject alone that a report has no figures.
         subject=f"{_title(report)} ({_period(report)})"
         + ("" if report.enough_data else ": not enough data"),
         text="\n\n".join(text_lines) + "\n",
+        charts={content_id(chart.name, report.week.end): chart for chart in charts},
     )
 
 

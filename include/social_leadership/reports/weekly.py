@@ -146,7 +146,7 @@ def mail_report(
         subject=rendered.subject,
         text=rendered.text,
         html=rendered.mail_html,
-        inline_images=[InlineImage(cid, png) for cid, png in rendered.images.items()],
+        inline_images=[InlineImage(cid, png) for cid, png in rendered.inline_images().items()],
         attachments=[
             Attachment(
                 f"weekly_report_{report.week.label}.pdf", report.pdf.read_bytes(), "application/pdf"
