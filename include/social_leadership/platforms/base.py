@@ -36,24 +36,6 @@ SECRET_QUERY_PARAMS = frozenset(
     {"key", "api_key", "apikey", "access_token", "token", "client_secret", "bearer_token"}
 )
 USER_AGENT = "social-leadership-warehouse/0.1"
-
-
-@functools.cache
-def _tls_context(cert_file: str | None, cert_dir: str | None) -> ssl.SSLContext:
-    del cert_file, cert_dir  # the cache key: httpx reads them from the environment
-    return httpx.create_ssl_context()
-
-
-def tls_context() -> ssl.SSLContext:
-    """The TLS context every client of this process verifies servers with, made once per
-    CA bundle (``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` if set, else certifi's, as httpx
-    chooses): a client made with none loads the bundle itself, about 20 ms of CPU (measured
-    here), for each run of each platform. A context is meant to be shared by connections.
-    The bundle is read once per process: a bundle replaced in place reaches the processes
-    started after it."""
-    return _tls_context(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
-
-
 log = logging.getLogger(__name__)
 # The first wait after a 429 whose reset time is now or past (a clock ahead of the
 # server's, a reset rounded down): the window has not reopened yet, so the retry waits at
@@ -291,6 +273,22 @@ def counted_observation(
         posts=posts,
         observed_at=response.fetched_at,
     )
+
+
+@functools.cache
+def _tls_context(cert_file: str | None, cert_dir: str | None) -> ssl.SSLContext:
+    del cert_file, cert_dir  # the cache key: httpx reads them from the environment
+    return httpx.create_ssl_context()
+
+
+def tls_context() -> ssl.SSLContext:
+    """The TLS context every client of this process verifies servers with, made once per
+    CA bundle (``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` if set, else certifi's, as httpx
+    chooses): a client made with none loads the bundle itself, about 20 ms of CPU (measured
+    here), for each run of each platform. A context is meant to be shared by connections.
+    The bundle is read once per process: a bundle replaced in place reaches the processes
+    started after it."""
+    return _tls_context(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
 
 
 def quiet_http_logs() -> None:
