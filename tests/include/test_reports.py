@@ -78,6 +78,8 @@ class _Structure(HTMLParser):
         super().__init__()
         self.sections: set[str] = set()
         self.svgs: list[str] = []
+        # Each <img>: its src and alt.
+        self.images: list[tuple[str, str]] = []
         self.external: list[str] = []
         self.tags: set[str] = set()
         self.viewport = False
@@ -89,6 +91,8 @@ class _Structure(HTMLParser):
             self.sections.add(values["id"])
         if tag == "svg":
             self.svgs.append(values.get("aria-label") or "")
+        if tag == "img":
+            self.images.append((values.get("src") or "", values.get("alt") or ""))
         if tag == "meta" and values.get("name") == "viewport":
             self.viewport = True
         for name in ("src", "href", "data", "srcset", "xlink:href"):
@@ -512,18 +516,6 @@ def test_report_is_mailed_once_with_the_pdf_attached(report_settings, smtp, monk
     assert len(smtp.messages) == 4
 
 
-class _Images(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.sources: list[str] = []
-        self.alts: list[str] = []
-
-    def handle_starttag(self, tag, attrs):
-        if tag == "img":
-            self.sources.append(dict(attrs)["src"])
-            self.alts.append(dict(attrs)["alt"])
-
-
 # Gmail shows a message's first 102 KB of HTML and clips the rest behind a link.
 GMAIL_CLIPS_AT = 102 * 1024
 
@@ -545,12 +537,11 @@ def test_the_mailed_report_shows_its_charts_as_images_mail_clients_show(
     # No inline SVG, which Gmail removes and Outlook does not draw; under Gmail's clipping.
     assert "<svg" not in html
     assert len(html.encode()) < GMAIL_CLIPS_AT
-    shown = _Images()
-    shown.feed(html)
+    shown = _parse(html).images
     by_id = {image["Content-ID"].strip("<>"): image for image in images}
-    assert shown.sources == [f"cid:{content_id}" for content_id in by_id]
-    assert len(shown.sources) == 4  # the headline, two trends, the platform mix
-    assert all(alt for alt in shown.alts)
+    assert [source for source, _ in shown] == [f"cid:{content_id}" for content_id in by_id]
+    assert len(shown) == 4  # the headline, two trends, the platform mix
+    assert all(alt for _, alt in shown)
     for image in images:
         assert image.get_content_type() == "image/png"
         assert image.get_content_disposition() == "inline"

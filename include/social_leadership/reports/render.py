@@ -3,7 +3,8 @@
 Both documents come from one :class:`~social_leadership.reports.data.WeeklyReportData` and
 the same charts. Nothing in them depends on when or where they are rendered: the same
 serving data gives byte-identical HTML and CSV files, and a PDF with the same text (its
-creation date is the report's last day).
+creation date is the report's last day). The HTML as mailed is the same page with each
+chart a PNG shown by its Content-ID (:func:`content_id`), drawn only for a mail.
 """
 
 from __future__ import annotations
