@@ -26,7 +26,12 @@ from urllib.parse import urlencode
 import duckdb
 
 from social_leadership.duckdb_limits import open_duckdb
-from social_leadership.serving_lake import LAKE_EXTENSIONS, extension_path, lake_attach_url
+from social_leadership.serving_lake import (
+    LAKE_EXTENSIONS,
+    extension_path,
+    lake_attach_url,
+    load_lake_extensions,
+)
 from social_leadership.settings import Settings
 from social_leadership.sql import quote_literal
 
@@ -43,6 +48,12 @@ def lake_setup_statements(settings: Settings) -> list[str]:
     extensions from their wheels, attach the catalog read-only as ``serving``, use it."""
     return [
         *(f"load {quote_literal(str(extension_path(name)))}" for name in LAKE_EXTENSIONS),
+        *_attach_statements(settings),
+    ]
+
+
+def _attach_statements(settings: Settings) -> list[str]:
+    return [
         f"attach {quote_literal(lake_attach_url(settings))} as {LAKE_ALIAS} (read_only)",
         f"use {LAKE_ALIAS}",
     ]
@@ -87,9 +98,10 @@ def connect_serving(settings: Settings, *, lake: bool = True) -> duckdb.DuckDBPy
         # (docs/bi.md) in the same processes.
         return duckdb.connect(str(settings.serving_path), read_only=True)
     # Within the pipeline's limits: the weekly report reads through it on a worker.
-    con = open_duckdb(settings)
+    con = open_duckdb(settings, extensions_checked=True)
     try:
-        for statement in lake_setup_statements(settings):
+        load_lake_extensions(con)
+        for statement in _attach_statements(settings):
             con.execute(statement)
     except BaseException:
         con.close()

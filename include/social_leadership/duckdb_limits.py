@@ -75,11 +75,28 @@ def duckdb_config(settings: Settings, database: Path | None = None) -> dict[str,
 
 
 def open_duckdb(
-    settings: Settings, database: Path | None = None, *, read_only: bool = False
+    settings: Settings,
+    database: Path | None = None,
+    *,
+    read_only: bool = False,
+    extensions_checked: bool = False,
 ) -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection within the settings' limits: on ``database``, or in memory."""
+    """A DuckDB connection within the settings' limits: on ``database``, or in memory.
+
+    ``extensions_checked``: the connection loads extensions only through
+    ``serving_lake.load_extensions``, which checks each file's signature once per process,
+    so DuckDB need not hash the file again on each load (``allow_unsigned_extensions``).
+    """
+    config = duckdb_config(settings, database)
+    if extensions_checked:
+        # Nor may DuckDB load one by itself from its extension folder, unchecked.
+        config |= {
+            "allow_unsigned_extensions": "true",
+            "autoload_known_extensions": "false",
+            "autoinstall_known_extensions": "false",
+        }
     return duckdb.connect(
         str(database) if database is not None else ":memory:",
         read_only=read_only,
-        config=duckdb_config(settings, database),
+        config=config,
     )

@@ -1878,7 +1878,7 @@ def publish(settings: Settings, run_id: str, *, synthetic: bool) -> Publication:
         published_at = datetime.now(tz=UTC)
         staging_path = _temporary_path(settings.serving_path, run_id)
         staging_parquet = _temporary_path(parquet_dir / "publication", run_id)
-        con = open_duckdb(settings)
+        con = open_duckdb(settings, extensions_checked=True)
         file_source: _FileCopy | _SpareFile | None = None
         try:
             # No progress bar: a long copy would draw it on the task's (or caller's) stdout.

@@ -36,7 +36,7 @@ from urllib.parse import urlsplit
 import duckdb
 
 from social_leadership.duckdb_limits import open_duckdb
-from social_leadership.serving_lake import extension_path, switch_to_wal
+from social_leadership.serving_lake import load_extensions, switch_to_wal
 from social_leadership.settings import Settings, redact_catalog
 from social_leadership.sql import quote_identifier, quote_literal
 
@@ -92,8 +92,7 @@ def lake_extensions(settings: Settings) -> tuple[str, ...]:
 
 def load_lake_extensions(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
     """Load :func:`lake_extensions` into ``con`` from their wheels (idempotent)."""
-    for name in lake_extensions(settings):
-        con.execute(f"load {quote_literal(str(extension_path(name)))}")
+    load_extensions(con, lake_extensions(settings))
 
 
 def configure_object_store(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
@@ -170,7 +169,7 @@ def open_working(settings: Settings, *, read_only: bool = False) -> duckdb.DuckD
         if not read_only:
             settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
         return open_duckdb(settings, settings.warehouse_path, read_only=read_only)
-    con = open_duckdb(settings)
+    con = open_duckdb(settings, extensions_checked=True)
     try:
         attach_working(con, settings, LAKE_ALIAS, read_only=read_only)
         con.execute(f"use {LAKE_ALIAS}")

@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 from slw_testing import PUBLISH_SCRIPT, package_env, probe_single_file_keys
 
+from social_leadership.duckdb_limits import open_duckdb
 from social_leadership.serving import (
     CHANGED_DAYS,
     COLUMN_DESCRIPTION_KEY,
@@ -66,7 +67,7 @@ def mart_names(con: duckdb.DuckDBPyConnection, alias: str) -> list[str]:
 
 def assert_served_equals_working(settings: Settings) -> None:
     """Catalog, single file and current Parquet set hold exactly the working marts."""
-    con = duckdb.connect()
+    con = open_duckdb(settings, extensions_checked=True)
     try:
         con.execute(f"attach '{settings.warehouse_path}' as working (read_only)")
         con.execute(f"attach '{settings.serving_path}' as single_file (read_only)")
