@@ -176,3 +176,28 @@ def test_a_warehouse_from_before_the_synthetic_flags_is_migrated() -> None:
     ).fetchall()
     assert ("history_imports", False, None) in flags
     assert ("platform_metrics", False, None) in flags
+
+
+def test_a_nullable_column_a_later_version_added_is_added_whatever_else_is_attached() -> None:
+    import duckdb
+
+    from social_leadership.raw_contract import RAW_DDL
+    from social_leadership.warehouse import ensure_schema
+
+    con = duckdb.connect()
+    con.execute(RAW_DDL)
+    con.execute("alter table raw.survey_results drop column margin_of_error_pct")
+    # Another database with the whole contract attached beside it: its columns are not
+    # the warehouse's.
+    con.execute("attach ':memory:' as other")
+    con.execute("use other")
+    con.execute(RAW_DDL)
+    con.execute("use memory")
+
+    ensure_schema(con)
+    ensure_schema(con)
+
+    assert con.execute(
+        "select data_type, is_nullable from duckdb_columns() where database_name = 'memory' "
+        "and table_name = 'survey_results' and column_name = 'margin_of_error_pct'"
+    ).fetchall() == [("DOUBLE", True)]
