@@ -353,3 +353,35 @@ def test_a_wait_interrupted_before_dbt_started_leaves_the_next_commands_their_ow
         assert listed.returncode == 0
         assert _dbt_pids(listed.output_tail) == {warm.last_pid}
         assert '"social_leadership.countries"' in listed.output_tail
+
+
+def test_the_starter_builds_the_schemas_every_command_validates_against(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import importlib
+
+    import yaml
+    from dbt_common import dataclass_schema
+
+    from social_leadership import dbt_warm
+    from social_leadership.settings import DBT_PROJECT_DIR
+
+    def refuse(cls: type) -> None:
+        raise AssertionError(f"built the schema of {cls.__name__} again")
+
+    dbt_warm.build_schemas()
+    classes = [getattr(importlib.import_module(m), n) for m, n in dbt_warm.VALIDATED_CLASSES]
+    # dbt_common caches every class's schema in one cache: emptied, each is built anew.
+    classes[0].json_schema.__func__.cache_clear()
+    with monkeypatch.context() as patched:
+        patched.setattr(dataclass_schema, "build_json_schema", refuse)
+        with pytest.raises(AssertionError, match="built the schema"):
+            classes[0].json_schema()
+
+    dbt_warm.build_schemas()
+
+    monkeypatch.setattr(dataclass_schema, "build_json_schema", refuse)
+    for cls in classes:
+        assert cls.json_schema()["type"] == "object", cls
+    project = yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text(encoding="utf-8"))
+    classes[0].validate(project)
