@@ -25,12 +25,11 @@ from urllib.parse import urlencode
 
 import duckdb
 
-from social_leadership.duckdb_limits import open_duckdb
 from social_leadership.serving_lake import (
     LAKE_EXTENSIONS,
     extension_path,
     lake_attach_url,
-    load_lake_extensions,
+    open_with_extensions,
 )
 from social_leadership.settings import Settings
 from social_leadership.sql import quote_literal
@@ -98,9 +97,8 @@ def connect_serving(settings: Settings, *, lake: bool = True) -> duckdb.DuckDBPy
         # (docs/bi.md) in the same processes.
         return duckdb.connect(str(settings.serving_path), read_only=True)
     # Within the pipeline's limits: the weekly report reads through it on a worker.
-    con = open_duckdb(settings, extensions_checked=True)
+    con = open_with_extensions(settings, LAKE_EXTENSIONS)
     try:
-        load_lake_extensions(con)
         for statement in _attach_statements(settings):
             con.execute(statement)
     except BaseException:

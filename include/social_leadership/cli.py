@@ -518,9 +518,23 @@ def _not_one_query(con: Any, sql: str) -> str | None:
     if len(statements) != 1:
         return f"--sql runs one query; this gives {len(statements)} statements"
     kind = statements[0].type
-    if kind not in (duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN):
+    if kind == duckdb.StatementType.EXPLAIN:
+        # EXPLAIN ANALYZE runs what it explains: a COPY ... TO writes its file.
+        explained = _EXPLAINED.sub("", statements[0].query, count=1)
+        try:
+            inner = con.extract_statements(explained)
+        except duckdb.Error:
+            inner = []
+        if len(inner) != 1 or inner[0].type != duckdb.StatementType.SELECT:
+            return "--sql explains a SELECT only; this explains another statement"
+        return None
+    if kind != duckdb.StatementType.SELECT:
         return f"--sql runs a read-only query; {kind.name} is none"
     return None
+
+
+# The head of an EXPLAIN: the keyword, ANALYZE, and DuckDB's options in parentheses.
+_EXPLAINED = re.compile(r"^\s*explain\s+(analy[sz]e\s+)?(\([^)]*\)\s*)?", re.IGNORECASE)
 
 
 def _missing_database(exc: Exception) -> str | None:

@@ -58,14 +58,17 @@ PRELOADED = (
     "dbt.task.docs.generate",
     "agate",
 )
-# The classes whose JSON schemas each dbt command validates its project, flags, packages
-# and profile against: dbt builds each schema once per process (dbt_common's
+# The classes whose JSON schemas each dbt command validates its project, flags, packages,
+# selectors and profile against: dbt builds each schema once per process (dbt_common's
 # ``json_schema()``, cached per class), 0.3 s of CPU that the starter spends once for all
 # its commands (:func:`build_schemas`).
 VALIDATED_CLASSES = (
     ("dbt.contracts.project", "Project"),
     ("dbt.contracts.project", "ProjectFlags"),
     ("dbt.contracts.project", "PackageConfig"),
+    ("dbt.contracts.project", "ProfileConfig"),
+    ("dbt.contracts.project", "Configuration"),
+    ("dbt.contracts.selection", "SelectorFile"),
     ("dbt.adapters.duckdb.credentials", "DuckDBCredentials"),
 )
 # The signals a terminal (Ctrl-C) or Airflow (a task's timeout, a killed task: SIGINT, then
@@ -153,18 +156,25 @@ def build_schemas() -> None:
     import importlib
 
     for module, name in VALIDATED_CLASSES:
-        with contextlib.suppress(ImportError, AttributeError):
+        # Whatever a later dbt changed here must not end the starter.
+        with contextlib.suppress(Exception):
             getattr(importlib.import_module(module), name).json_schema()
+
+
+def warm_up() -> None:
+    """What the starter does once, before its first command: import :data:`PRELOADED`, then
+    :func:`build_schemas`."""
+    import importlib
+
+    for name in PRELOADED:
+        importlib.import_module(name)
+    build_schemas()
 
 
 def serve(requests: IO[bytes], replies: IO[bytes]) -> None:
     """The starter's loop: import dbt, then run each requested command in a forked child."""
-    import importlib
-
     signal.pthread_sigmask(signal.SIG_BLOCK, _INTERRUPTS)
-    for name in PRELOADED:
-        importlib.import_module(name)
-    build_schemas()
+    warm_up()
 
     def reply(message: dict[str, int]) -> None:
         replies.write(json.dumps(message).encode() + b"\n")

@@ -23,6 +23,7 @@ import itertools
 import os
 import shutil
 import socket
+from collections.abc import Mapping
 from pathlib import Path
 
 import duckdb
@@ -79,24 +80,12 @@ def open_duckdb(
     database: Path | None = None,
     *,
     read_only: bool = False,
-    extensions_checked: bool = False,
+    config: Mapping[str, str] | None = None,
 ) -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection within the settings' limits: on ``database``, or in memory.
-
-    ``extensions_checked``: the connection loads extensions only through
-    ``serving_lake.load_extensions``, which checks each file's signature once per process,
-    so DuckDB need not hash the file again on each load (``allow_unsigned_extensions``).
-    """
-    config = duckdb_config(settings, database)
-    if extensions_checked:
-        # Nor may DuckDB load one by itself from its extension folder, unchecked.
-        config |= {
-            "allow_unsigned_extensions": "true",
-            "autoload_known_extensions": "false",
-            "autoinstall_known_extensions": "false",
-        }
+    """A DuckDB connection within the settings' limits: on ``database``, or in memory;
+    ``config``: more of DuckDB's settings, as it starts."""
     return duckdb.connect(
         str(database) if database is not None else ":memory:",
         read_only=read_only,
-        config=config,
+        config={**duckdb_config(settings, database), **(config or {})},
     )

@@ -64,7 +64,6 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from social_leadership.duckdb_limits import open_duckdb
 from social_leadership.freshness import copy_to_serving as copy_freshness_to_serving
 from social_leadership.landing import safe_run_id
 from social_leadership.rebuilt_days import INCREMENTAL_WINDOWS, RebuiltDays, rebuilt_since, recorded
@@ -75,11 +74,21 @@ from social_leadership.serving_contracts import (
     read_contracts,
     referenced_tables,
 )
-from social_leadership.serving_lake import attach_lake, ensure_catalog
+from social_leadership.serving_lake import (
+    LAKE_EXTENSIONS,
+    attach_lake,
+    ensure_catalog,
+    open_with_extensions,
+)
 from social_leadership.settings import Settings
 from social_leadership.sql import quote_identifier, quote_literal
 from social_leadership.warehouse import MARTS_SCHEMA, connect, transaction
-from social_leadership.warehouse_backend import attach_working, describe_working
+from social_leadership.warehouse_backend import (
+    attach_working,
+    describe_working,
+    lake_extensions,
+    uses_lake,
+)
 
 log = logging.getLogger(__name__)
 
@@ -1859,6 +1868,12 @@ def _plan_against(con: duckdb.DuckDBPyConnection, ctx: _Context) -> None:
     ctx.plan = plan_publication(ctx.definitions, ctx.partitioned, windows, ctx.previous)
 
 
+def _publish_extensions(settings: Settings) -> tuple[str, ...]:
+    """The extensions a publish loads: the serving catalog's, and the working lake's."""
+    working = lake_extensions(settings) if uses_lake(settings) else ()
+    return tuple(dict.fromkeys((*LAKE_EXTENSIONS, *working)))
+
+
 def publish(settings: Settings, run_id: str, *, synthetic: bool) -> Publication:
     """Publish the marts: one DuckLake commit, the single file swapped in, a Parquet set.
 
@@ -1878,7 +1893,7 @@ def publish(settings: Settings, run_id: str, *, synthetic: bool) -> Publication:
         published_at = datetime.now(tz=UTC)
         staging_path = _temporary_path(settings.serving_path, run_id)
         staging_parquet = _temporary_path(parquet_dir / "publication", run_id)
-        con = open_duckdb(settings, extensions_checked=True)
+        con = open_with_extensions(settings, _publish_extensions(settings))
         file_source: _FileCopy | _SpareFile | None = None
         try:
             # No progress bar: a long copy would draw it on the task's (or caller's) stdout.

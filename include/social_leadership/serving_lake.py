@@ -27,6 +27,7 @@ from pathlib import Path
 
 import duckdb
 
+from social_leadership.duckdb_limits import open_duckdb
 from social_leadership.settings import Settings
 from social_leadership.sql import quote_identifier, quote_literal
 
@@ -59,6 +60,15 @@ def extension_path(name: str) -> Path:
 # if the file were replaced or written to: (path, device, inode, size, mtime, ctime).
 _SIGNATURES_CHECKED: set[tuple[str, int, int, int, int, int]] = set()
 
+# How open_with_extensions opens its connection, until its extensions are loaded: DuckDB's
+# check of each file is left out (done once per process instead), and DuckDB loads nothing
+# by itself meanwhile.
+_LOADING_CHECKED_FILES = {
+    "allow_unsigned_extensions": "true",
+    "autoload_known_extensions": "false",
+    "autoinstall_known_extensions": "false",
+}
+
 
 def _file_identity(path: Path) -> tuple[str, int, int, int, int, int]:
     stat = path.stat()
@@ -70,36 +80,55 @@ def check_signature(path: Path) -> None:
     while the file stays the same); DuckDB's error when the file is not signed.
 
     The check loads the file in a connection of its own with DuckDB's default
-    configuration, which refuses an extension without a valid signature."""
+    configuration, which refuses an extension without a valid signature (no query runs
+    there, so it needs none of the pipeline's limits). The file is taken as checked only if
+    it is the same file after the check as before it."""
     identity = _file_identity(path)
     if identity in _SIGNATURES_CHECKED:
         return
     with duckdb.connect() as con:
         con.execute(f"load {quote_literal(str(path))}")
-    _SIGNATURES_CHECKED.add(identity)
+    if _file_identity(path) == identity:
+        _SIGNATURES_CHECKED.add(identity)
 
 
-def load_extensions(con: duckdb.DuckDBPyConnection, names: Iterable[str]) -> None:
-    """Load the extensions ``names`` into ``con`` from their wheels.
+def open_with_extensions(settings: Settings, names: Iterable[str]) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB within the limits of ``settings``, the extensions ``names``
+    loaded from their wheels, each file's signature checked once per process.
 
     DuckDB checks an extension's signature on each ``LOAD`` into a new connection by hashing
     the whole file: 0.45 s of CPU for DuckLake and its SQLite scanner (71 MB), on every
-    publish and every reader the pipeline opens. A connection opened with
-    ``allow_unsigned_extensions`` (``open_duckdb(..., extensions_checked=True)``) skips that
-    hash, so it is given only files that passed :func:`check_signature` in this process: a
-    file replaced or written to since is checked again. Any other connection checks each
-    signature itself, as DuckDB always does.
-
-    Load every extension a connection attaches with before the ``ATTACH``: DuckDB loads
-    the extension of an ``ATTACH 'ducklake:...'`` (or ``sqlite:``, ``postgres:``) from its
-    extension folder by itself, even with autoloading off.
+    publish and reader the pipeline opens. Here each file passes :func:`check_signature`
+    (once per process; again when the file was replaced or written to), then loads into a
+    connection opened with ``allow_unsigned_extensions``, which skips DuckDB's hash; before
+    the connection is returned, that setting is switched off for good (DuckDB cannot switch
+    it on again) and autoloading is DuckDB's default again. Whoever uses the connection,
+    the pipeline or a notebook (``bi.connect_serving``), has DuckDB's own check for any
+    other extension. A file swapped between its check and its load (by someone who can
+    write to the wheel's folder) is loaded unchecked.
     """
-    (unchecked,) = con.execute("select current_setting('allow_unsigned_extensions')").fetchone()
+    paths = [extension_path(name) for name in names]
+    for path in paths:
+        check_signature(path)
+    con = open_duckdb(settings, config=_LOADING_CHECKED_FILES)
+    try:
+        for path in paths:
+            con.execute(f"load {quote_literal(str(path))}")
+        con.execute("set allow_unsigned_extensions = false")
+        con.execute("reset autoload_known_extensions")
+        con.execute("reset autoinstall_known_extensions")
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+def load_extensions(con: duckdb.DuckDBPyConnection, names: Iterable[str]) -> None:
+    """Load the extensions ``names`` into ``con`` from their wheels, DuckDB checking each
+    signature (an extension the connection has loaded already, as
+    :func:`open_with_extensions` loads them, is not loaded or checked again)."""
     for name in names:
-        path = extension_path(name)
-        if unchecked:
-            check_signature(path)
-        con.execute(f"load {quote_literal(str(path))}")
+        con.execute(f"load {quote_literal(str(extension_path(name)))}")
 
 
 def load_lake_extensions(con: duckdb.DuckDBPyConnection) -> None:

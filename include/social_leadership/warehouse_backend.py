@@ -36,7 +36,7 @@ from urllib.parse import urlsplit
 import duckdb
 
 from social_leadership.duckdb_limits import open_duckdb
-from social_leadership.serving_lake import load_extensions, switch_to_wal
+from social_leadership.serving_lake import load_extensions, open_with_extensions, switch_to_wal
 from social_leadership.settings import Settings, redact_catalog
 from social_leadership.sql import quote_identifier, quote_literal
 
@@ -169,7 +169,7 @@ def open_working(settings: Settings, *, read_only: bool = False) -> duckdb.DuckD
         if not read_only:
             settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
         return open_duckdb(settings, settings.warehouse_path, read_only=read_only)
-    con = open_duckdb(settings, extensions_checked=True)
+    con = open_with_extensions(settings, lake_extensions(settings))
     try:
         attach_working(con, settings, LAKE_ALIAS, read_only=read_only)
         con.execute(f"use {LAKE_ALIAS}")

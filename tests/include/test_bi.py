@@ -517,13 +517,22 @@ def test_slw_bi_prints_the_paths_and_checks_what_bi_tools_reflect(
     assert capsys.readouterr().out.splitlines() == ["publication_number", "2"]
     # One read-only query: ATTACH or COPY would reach files beside the published data.
     elsewhere = tmp_path / "elsewhere.duckdb"
+    written = tmp_path / "written.csv"
+    explains_another = "--sql explains a SELECT only; this explains another statement"
     for sql, said in (
         (f"attach '{elsewhere}' as other", "--sql runs a read-only query; ATTACH is none"),
         ("select 1; select 2", "--sql runs one query; this gives 2 statements"),
+        # EXPLAIN ANALYZE runs what it explains.
+        (f"explain analyze copy (select 1) to '{written}'", explains_another),
+        ("EXPLAIN ANALYZE create table t as select 1", explains_another),
     ):
         assert main(["bi", "--sql", sql]) == 2
         assert capsys.readouterr().err.splitlines()[0] == f"error: {said}"
     assert not elsewhere.exists()
+    assert not written.exists()
+    for sql in ("explain select 1", "EXPLAIN ANALYZE select 1", "explain (format json) select 1"):
+        assert main(["bi", "--sql", sql]) == 0, sql
+        capsys.readouterr()
 
     settings.serving_path.unlink()
     assert main(["bi", "--check", "--single-file"]) == 2

@@ -134,6 +134,12 @@ def test_the_serving_reader_of_the_pipeline_gets_the_limits(
 
     with connect_serving(settings) as con:
         assert limits_of(con)["memory_limit"] == duckdb_says("300MB")
+        # A notebook's reader too: its extensions were loaded without DuckDB's hash, and
+        # DuckDB's own check is back on for any other (serving_lake.open_with_extensions).
+        assert con.execute(
+            "select current_setting('allow_unsigned_extensions'), "
+            "current_setting('autoload_known_extensions')"
+        ).fetchone() == (False, True)
 
 
 def test_folders_of_dead_processes_are_removed(tmp_path: Path) -> None:

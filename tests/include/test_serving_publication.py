@@ -19,7 +19,6 @@ import pyarrow.parquet as pq
 import pytest
 from slw_testing import PUBLISH_SCRIPT, package_env, probe_single_file_keys
 
-from social_leadership.duckdb_limits import open_duckdb
 from social_leadership.serving import (
     CHANGED_DAYS,
     COLUMN_DESCRIPTION_KEY,
@@ -33,7 +32,7 @@ from social_leadership.serving import (
     spare_path,
 )
 from social_leadership.serving_contracts import read_contracts
-from social_leadership.serving_lake import attach_lake
+from social_leadership.serving_lake import LAKE_EXTENSIONS, attach_lake, open_with_extensions
 from social_leadership.settings import Settings
 
 FACT = "fct_executive_reach_daily"
@@ -67,7 +66,7 @@ def mart_names(con: duckdb.DuckDBPyConnection, alias: str) -> list[str]:
 
 def assert_served_equals_working(settings: Settings) -> None:
     """Catalog, single file and current Parquet set hold exactly the working marts."""
-    con = open_duckdb(settings, extensions_checked=True)
+    con = open_with_extensions(settings, LAKE_EXTENSIONS)
     try:
         con.execute(f"attach '{settings.warehouse_path}' as working (read_only)")
         con.execute(f"attach '{settings.serving_path}' as single_file (read_only)")
