@@ -215,7 +215,8 @@ def bi(check: bool, sql: str | None, single_file: bool, install_extensions: Path
             refused = _not_one_query(con, sql)
             if refused:
                 print(
-                    f"error: {refused}\n  fix: give one SELECT (or DESCRIBE, SHOW, EXPLAIN)",
+                    f"error: {refused}\n"
+                    "  fix: give one SELECT (or DESCRIBE, SHOW, EXPLAIN [ANALYZE] SELECT)",
                     file=sys.stderr,
                 )
                 return 2

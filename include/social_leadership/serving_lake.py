@@ -40,6 +40,10 @@ class ExtensionMissingError(FileNotFoundError):
     """A DuckDB extension's wheel is not installed for this DuckDB version."""
 
 
+class ExtensionChangedError(OSError):
+    """A DuckDB extension file changed while it was checked or loaded."""
+
+
 def extension_path(name: str) -> Path:
     """The extension file shipped by the ``duckdb-extension-<name>`` wheel for this DuckDB."""
     spec = importlib.util.find_spec(f"duckdb_extension_{name}")
@@ -75,21 +79,31 @@ def _file_identity(path: Path) -> tuple[str, int, int, int, int, int]:
     return (str(path), stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
 
 
-def check_signature(path: Path) -> None:
+def check_signature(path: Path) -> tuple[str, int, int, int, int, int]:
     """Have DuckDB check the signature of the extension file ``path`` (once per process
-    while the file stays the same); DuckDB's error when the file is not signed.
+    while the file stays the same) and return what identifies the file checked; DuckDB's
+    error when the file is not signed, :class:`ExtensionChangedError` when it changed while
+    DuckDB checked it.
 
     The check loads the file in a connection of its own with DuckDB's default
     configuration, which refuses an extension without a valid signature (no query runs
-    there, so it needs none of the pipeline's limits). The file is taken as checked only if
-    it is the same file after the check as before it."""
+    there, so it needs none of the pipeline's limits)."""
     identity = _file_identity(path)
     if identity in _SIGNATURES_CHECKED:
-        return
+        return identity
     with duckdb.connect() as con:
         con.execute(f"load {quote_literal(str(path))}")
-    if _file_identity(path) == identity:
-        _SIGNATURES_CHECKED.add(identity)
+    _unchanged(path, identity)
+    _SIGNATURES_CHECKED.add(identity)
+    return identity
+
+
+def _unchanged(path: Path, identity: tuple[str, int, int, int, int, int]) -> None:
+    if _file_identity(path) != identity:
+        raise ExtensionChangedError(
+            f"DuckDB extension {path} changed while it was loaded: an install or upgrade in "
+            "progress? Run again once it has finished."
+        )
 
 
 def open_with_extensions(settings: Settings, names: Iterable[str]) -> duckdb.DuckDBPyConnection:
@@ -104,16 +118,15 @@ def open_with_extensions(settings: Settings, names: Iterable[str]) -> duckdb.Duc
     the connection is returned, that setting is switched off for good (DuckDB cannot switch
     it on again) and autoloading is DuckDB's default again. Whoever uses the connection,
     the pipeline or a notebook (``bi.connect_serving``), has DuckDB's own check for any
-    other extension. A file swapped between its check and its load (by someone who can
-    write to the wheel's folder) is loaded unchecked.
+    other extension. Each file is the one checked before its load and after it (device,
+    inode, size, modification and change times), or :class:`ExtensionChangedError`.
     """
-    paths = [extension_path(name) for name in names]
-    for path in paths:
-        check_signature(path)
+    checked = {path: check_signature(path) for path in map(extension_path, names)}
     con = open_duckdb(settings, config=_LOADING_CHECKED_FILES)
     try:
-        for path in paths:
+        for path, identity in checked.items():
             con.execute(f"load {quote_literal(str(path))}")
+            _unchanged(path, identity)
         con.execute("set allow_unsigned_extensions = false")
         con.execute("reset autoload_known_extensions")
         con.execute("reset autoinstall_known_extensions")

@@ -106,10 +106,49 @@ def test_a_file_replaced_after_its_check_is_checked_again(tmp_path: Path) -> Non
 def test_a_file_written_to_is_another_file_to_the_check(tmp_path: Path) -> None:
     path = tmp_path / "ducklake.duckdb_extension"
     path.write_bytes(b"a" * 100)
+    # Times in the past, so that the write below moves them whatever the clock's tick.
+    os.utime(path, ns=(0, 0))
     before = serving_lake._file_identity(path)
     with path.open("r+b") as file:
         file.write(b"b")
     assert serving_lake._file_identity(path) != before
+
+
+@pytest.mark.parametrize(
+    "changes_at",
+    [2, 3],  # the 2nd look at the file: after its check; the 3rd: after its load
+)
+def test_a_file_that_changes_while_it_is_checked_or_loaded_is_refused(
+    monkeypatch: pytest.MonkeyPatch, changes_at: int
+) -> None:
+    monkeypatch.setattr(serving_lake, "_SIGNATURES_CHECKED", set())
+    identity = serving_lake._file_identity
+    looks = iter(range(1, 10))
+
+    def changing(path: Path) -> tuple[object, ...]:
+        # Another change time from the look ``changes_at`` on.
+        return (*identity(path)[:-1], int(next(looks) >= changes_at))
+
+    opened: list[duckdb.DuckDBPyConnection] = []
+    open_duckdb = serving_lake.open_duckdb
+
+    def recording(*args: object, **kwargs: object) -> duckdb.DuckDBPyConnection:
+        opened.append(open_duckdb(*args, **kwargs))
+        return opened[-1]
+
+    monkeypatch.setattr(serving_lake, "_file_identity", changing)
+    monkeypatch.setattr(serving_lake, "open_duckdb", recording)
+    with pytest.raises(serving_lake.ExtensionChangedError, match="changed while"):
+        open_with_extensions(load_settings(), ["ducklake"])
+
+    # Only a file that stayed the same through its check is taken as checked.
+    assert len(serving_lake._SIGNATURES_CHECKED) == (changes_at - 2)
+    # A change during the check comes before the connection is opened; one during the load,
+    # after: the connection is closed.
+    assert len(opened) == (changes_at - 2)
+    for con in opened:
+        with pytest.raises(duckdb.ConnectionException):
+            con.execute("select 1")
 
 
 def test_each_file_is_checked_once_per_process(monkeypatch: pytest.MonkeyPatch) -> None:
