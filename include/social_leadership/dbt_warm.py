@@ -9,8 +9,8 @@ benchmarks) pays the import once: :class:`WarmDbt` starts this module as a helpe
 *starter*), which imports dbt, builds the JSON schemas each command validates against,
 and waits. For each command it forks a child that takes the command's working directory,
 environment and arguments, writes its output to the caller's files and runs dbt's own
-entry point, as the ``dbt`` executable does. A process that runs
-one dbt command (a deployed worker's task) gains nothing: docker-compose.yml turns it off.
+entry point, as the ``dbt`` executable does. A process that runs one dbt command (a
+deployed worker's task) gains nothing: docker-compose.yml turns it off.
 
 Each command is still a process of its own, forked from a process that never ran dbt: no
 state of one command (adapters, logging, the DuckDB connection, the parsed project) reaches
