@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import settings_for_data_dir
@@ -455,3 +456,164 @@ def test_the_starter_builds_the_schemas_every_command_validates_against(
         cls.json_schema()
     project = yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text(encoding="utf-8"))
     classes[0].validate(project)
+
+
+SERVED_IN_TURN = """
+import io, json, sys
+from social_leadership import dbt_warm
+
+reports = []
+
+class Recording(dbt_warm.FirstUse):
+    def learn(self):
+        reports.append(self.reported())
+        return super().learn()
+
+dbt_warm.warm_up()
+first_use = Recording()
+replies = io.BytesIO()
+dbt_warm.serve(io.BytesIO(sys.argv[1].encode()), replies, first_use)
+print(json.dumps({
+    "replies": [json.loads(line) for line in replies.getvalue().splitlines()],
+    "reports": reports,
+}))
+"""
+
+
+def test_the_starter_builds_between_commands_what_the_last_one_built_on_first_use(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import subprocess
+
+    from slw_testing import PARSE_SEED_VARIABLE
+
+    from social_leadership.settings import PACKAGE_DIR
+
+    # Each parse a full one: no saved parse of the session's.
+    monkeypatch.delenv(PARSE_SEED_VARIABLE, raising=False)
+    settings = settings_for_data_dir(monkeypatch, tmp_path / "data")
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+
+    def request(number: int, args: list[str], target: Path) -> dict[str, Any]:
+        argv = dbt_runner.dbt_invocation(args, settings)
+        argv[argv.index("--target-path") + 1] = str(target)
+        return {
+            "argv": argv,
+            "cwd": str(settings.data_dir),
+            "env": dbt_runner.dbt_env(settings),
+            "stdout": str(tmp_path / f"stdout{number}"),
+            "stderr": str(tmp_path / f"stderr{number}"),
+        }
+
+    # A full parse (no saved parse yet), two lists reading the parse it saved, then a full
+    # parse into a new target folder.
+    listing = ["ls", "--resource-type", "model"]
+    requests = [
+        request(0, ["parse"], tmp_path / "target"),
+        request(1, listing, tmp_path / "target"),
+        request(2, listing, tmp_path / "target"),
+        request(3, ["parse"], tmp_path / "other_target"),
+    ]
+    ran = subprocess.run(
+        [sys.executable, "-c", SERVED_IN_TURN, "".join(json.dumps(r) + "\n" for r in requests)],
+        env={**os.environ, "PYTHONPATH": str(PACKAGE_DIR.parent)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    outcome = json.loads(ran.stdout.splitlines()[-1])
+
+    assert [reply.get("returncode") for reply in outcome["replies"][1::2]] == [0, 0, 0, 0]
+    first_parse, first_list, second_list, second_parse = outcome["reports"]
+    # The full parse compiled serializers and built the schemas of the nodes it validated;
+    # the first list read the saved parse with serializers no parse had used.
+    assert first_parse["serializers"]
+    assert first_parse["schemas"]
+    assert first_list["serializers"]
+    # Each built nothing the starter had built after the command before.
+    assert second_list == {"serializers": [], "schemas": []}
+    assert second_parse == {"serializers": [], "schemas": []}
+    # What they did with what the starter built is what the first ones did.
+    listed = [(tmp_path / f"stdout{number}").read_text(encoding="utf-8") for number in (1, 2)]
+    assert "social_leadership.marts.fct_executive_reach_daily" in listed[1]
+    assert _models(listed[0]) == _models(listed[1])
+    manifests = [
+        json.loads((tmp_path / folder / "manifest.json").read_text(encoding="utf-8"))
+        for folder in ("target", "other_target")
+    ]
+    assert manifests[0]["nodes"].keys() == manifests[1]["nodes"].keys()
+    for unique_id, node in manifests[0]["nodes"].items():
+        assert {k: v for k, v in node.items() if k != "created_at"} == {
+            k: v for k, v in manifests[1]["nodes"][unique_id].items() if k != "created_at"
+        }
+
+
+def _models(output: str) -> list[str]:
+    return sorted(line for line in output.splitlines() if line.startswith("social_leadership."))
+
+
+def test_a_compiled_serializer_gives_what_the_one_compiled_on_first_use_gives() -> None:
+    from dbt_classes import Point, Tag, Twin
+
+    from social_leadership import dbt_warm
+
+    def waiting() -> list[tuple[type, str, object]]:
+        return [entry for entry in dbt_warm._lazy_serializers() if entry[0] in (Tag, Point)]
+
+    assert {name for _, name, _ in waiting()} == {
+        "__mashumaro_from_dict__",
+        "__mashumaro_to_dict__",
+        "__mashumaro_from_msgpack__",
+        "__mashumaro_to_msgpack__",
+    }
+    assert {name for cls, name, _ in dbt_warm._lazy_serializers() if cls is Twin}
+    # Compiled, Point's MessagePack serializers leave stand-ins for Tag's as a field's.
+    rounds = 0
+    while (entries := waiting()) and rounds < 5:
+        assert sum(dbt_warm._compile(*entry) for entry in entries) == len(entries)
+        rounds += 1
+    assert rounds == 2
+    assert not waiting()
+
+    value = {"x": 1, "tags": [{"name": "ceo"}], "label": None}
+    point, twin = Point.from_dict(value), Twin.from_dict(value)
+    assert point.to_dict(omit_none=False) == twin.to_dict(omit_none=False) == value
+    assert Point.from_msgpack(point.to_msgpack()) == point
+    assert point.to_msgpack() == twin.to_msgpack()
+    with pytest.raises(Exception, match="x"):
+        Point.from_dict({"tags": []})
+
+
+def test_a_report_that_is_no_report_of_what_was_built_builds_nothing() -> None:
+    from dbt_classes import Lone
+
+    from social_leadership import dbt_warm
+
+    first_use = dbt_warm.FirstUse()
+    try:
+        waiting = len(first_use)
+        nothing = {"serializers": [], "schemas": []}
+        for report in (
+            b"",
+            b"{",
+            b"[1, 2]",
+            b'{"serializers": {"0": 1}, "schemas": "0"}',
+            b'{"serializers": ["0", -1, 1e9, true, 99999999], "schemas": [-1, 99999999]}',
+        ):
+            first_use.clear_report()
+            os.pwrite(first_use._reports.fileno(), report, 0)
+            assert first_use.reported() == nothing
+            assert first_use.learn() == 0
+        assert len(first_use) == waiting
+        # A child's report: what it compiled, by its place in the starter's list.
+        first_use.clear_report()
+        assert Lone.from_dict({"x": 2}) == Lone(2)
+        first_use.report()
+        assert first_use.reported()["serializers"] == [
+            index
+            for index, (cls, name, _) in enumerate(first_use._waiting)
+            if cls is Lone and name == "__mashumaro_from_dict__"
+        ]
+    finally:
+        first_use.close()
