@@ -84,31 +84,67 @@ def _put_group_in_test_id(item: pytest.Item, group: str) -> None:
         item._id = node_id.parse(f"{item.nodeid}@{group}")
 
 
-# dbt's saved parse of the project, made once per test process in the background when the
+# dbt's saved parse of the project, made once per test run in the background when the
 # selected tests run dbt, and read by every dbt command they start (dbt reads
 # DBT_PARTIAL_PARSE_FILE_PATH instead of its target folder's saved parse, and still writes
 # its own there). Without it, the first dbt command in each test's new data folder parsed
 # the whole project: 2.7 s of CPU against 0.3 s. Until the parse is moved into place
 # whole, the file is empty and dbt parses as it did (it refuses a variable naming no file).
 # Made with the settings' defaults: a test whose profile differs unsets the variable
-# (slw_testing.PARSE_SEED_VARIABLE).
+# (slw_testing.PARSE_SEED_VARIABLE). The workers of one run (pytest-xdist) share one: the
+# first to get there starts it (a cold dbt parse, 6-12 s of CPU), the others read it.
 @pytest.hookimpl(trylast=True)
 def pytest_collection_finish(session: pytest.Session) -> None:
     if session.config.option.collectonly or PARSE_SEED_VARIABLE in os.environ:
         return
     markers = ("dbt", "e2e")
     if any(item.get_closest_marker(m) for item in session.items for m in markers):
-        _start_parse_seed()
+        shared = _shared_parse_folder(session.config)
+        if shared is None:
+            _start_parse_seed()
+        else:
+            _share_parse_seed(shared)
 
 
-def _start_parse_seed() -> None:
+def _shared_parse_folder(config: pytest.Config) -> Path | None:
+    """Where the workers of this run share the saved parse: in the run's temporary folder,
+    which they share and pytest keeps after the run; None without workers."""
+    factory = getattr(config, "_tmp_path_factory", None)
+    if not os.environ.get("PYTEST_XDIST_WORKER") or factory is None:
+        return None
+    return factory.getbasetemp().parent / "dbt_parse"
+
+
+def _share_parse_seed(folder: Path) -> None:
+    """The run's one saved parse: started by the first worker to ask, named to the others."""
+    import fcntl
+
+    folder.mkdir(parents=True, exist_ok=True)
+    named = folder / "seed.txt"
+    with (folder / "lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if named.is_file():
+                os.environ[PARSE_SEED_VARIABLE] = named.read_text(encoding="utf-8")
+            else:
+                _start_parse_seed(folder / "parse")
+                named.write_text(os.environ[PARSE_SEED_VARIABLE], encoding="utf-8")
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _start_parse_seed(folder: Path | None = None) -> None:
+    """Start the parse into ``folder`` (a temporary one of this process's when None) and
+    name its file in the environment, empty until the parse is done."""
     import shlex
 
     from social_leadership.dbt_runner import dbt_env, dbt_invocation
     from social_leadership.settings import load_settings
 
-    folder = Path(tempfile.mkdtemp(prefix="slw-test-dbt-parse-"))
-    _at_exit_of_this_process(shutil.rmtree, folder, ignore_errors=True)
+    if folder is None:
+        folder = Path(tempfile.mkdtemp(prefix="slw-test-dbt-parse-"))
+        _at_exit_of_this_process(shutil.rmtree, folder, ignore_errors=True)
+    folder.mkdir(parents=True, exist_ok=True)
     with pytest.MonkeyPatch.context() as mp:
         # Every setting at its default (none of the caller's folders written to).
         for name in [n for n in os.environ if n.startswith("SLW_")]:

@@ -432,12 +432,7 @@ def test_the_shared_parse_file_exists_empty_before_its_background_parse_ends(
 ):
     from slw_testing import PARSE_SEED_VARIABLE
 
-    conftest_path = str(REPO_ROOT / "tests" / "conftest.py")
-    conftest = next(
-        plugin
-        for plugin in pytestconfig.pluginmanager.get_plugins()
-        if getattr(plugin, "__file__", None) == conftest_path
-    )
+    conftest = _conftest(pytestconfig)
     started: list[list[str]] = []
 
     class NotDoneYet:
@@ -461,6 +456,67 @@ def test_the_shared_parse_file_exists_empty_before_its_background_parse_ends(
     assert seed.stat().st_size == 0
     assert " parse " in started[0][-1]
     assert started[0][-1].endswith(f"{seed}")
+
+
+def _conftest(pytestconfig: pytest.Config):
+    conftest_path = str(REPO_ROOT / "tests" / "conftest.py")
+    return next(
+        plugin
+        for plugin in pytestconfig.pluginmanager.get_plugins()
+        if getattr(plugin, "__file__", None) == conftest_path
+    )
+
+
+def _name_shared_parse(conftest, folder: Path, results: Path) -> None:
+    from slw_testing import PARSE_SEED_VARIABLE
+
+    os.environ.pop(PARSE_SEED_VARIABLE, None)
+    conftest._share_parse_seed(folder)
+    with results.open("a") as out:
+        out.write(os.environ[PARSE_SEED_VARIABLE] + "\n")
+
+
+def test_the_workers_of_a_run_share_one_background_parse(
+    pytestconfig: pytest.Config, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+):
+    import multiprocessing
+
+    from slw_testing import PARSE_SEED_VARIABLE
+
+    conftest = _conftest(pytestconfig)
+    starts = tmp_path / "starts.txt"
+
+    class NotDoneYet:
+        """The background parse, started (and counted) but not ended."""
+
+        pid = -1
+
+        def __init__(self, args: list[str], **_: object) -> None:
+            with starts.open("a") as out:
+                out.write(args[-1] + "\n")
+
+        def poll(self) -> int:
+            return 0
+
+    monkeypatch.setattr(conftest.subprocess, "Popen", NotDoneYet)
+    monkeypatch.setenv(PARSE_SEED_VARIABLE, "restored after the test")
+    folder = tmp_path / "dbt_parse"
+    results = tmp_path / "results.txt"
+    context = multiprocessing.get_context("fork")
+    workers = [
+        context.Process(target=_name_shared_parse, args=(conftest, folder, results))
+        for _ in range(3)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+
+    assert [worker.exitcode for worker in workers] == [0, 0, 0]
+    assert len(starts.read_text().splitlines()) == 1
+    named = results.read_text().splitlines()
+    assert named == [str(folder / "parse" / "partial_parse.msgpack")] * 3
+    assert Path(named[0]).is_file()
 
 
 @pytest.mark.parametrize(
