@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from slw_testing import PARSE_SEED_VARIABLE
+from slw_testing import PARSE_SEED_VARIABLE, shared_by_workers
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT / "include"))
@@ -117,25 +117,17 @@ def _shared_parse_folder(config: pytest.Config) -> Path | None:
 
 def _share_parse_seed(folder: Path) -> None:
     """The run's one saved parse: started by the first worker to ask, named to the others."""
-    import fcntl
-
-    folder.mkdir(parents=True, exist_ok=True)
-    named = folder / "seed.txt"
-    with (folder / "lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            if named.is_file():
-                os.environ[PARSE_SEED_VARIABLE] = named.read_text(encoding="utf-8")
-            else:
-                _start_parse_seed(folder / "parse")
-                named.write_text(os.environ[PARSE_SEED_VARIABLE], encoding="utf-8")
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    os.environ[PARSE_SEED_VARIABLE] = shared_by_workers(
+        folder,
+        _start_parse_seed,
+        lambda seed, record: record.write_text(seed, encoding="utf-8"),
+        lambda _, record: record.read_text(encoding="utf-8"),
+    )
 
 
-def _start_parse_seed(folder: Path | None = None) -> None:
+def _start_parse_seed(folder: Path | None = None) -> str:
     """Start the parse into ``folder`` (a temporary one of this process's when None) and
-    name its file in the environment, empty until the parse is done."""
+    name its file in the environment (and return it), empty until the parse is done."""
     import shlex
 
     from social_leadership.dbt_runner import dbt_env, dbt_invocation
@@ -170,6 +162,7 @@ def _start_parse_seed(folder: Path | None = None) -> None:
     # The shell and its dbt, should the session end first.
     _at_exit_of_this_process(_stop_group, process)
     os.environ[PARSE_SEED_VARIABLE] = str(seed)
+    return str(seed)
 
 
 def _at_exit_of_this_process(function, *args, **kwargs) -> None:

@@ -8,6 +8,7 @@ other, being all named ``conftest``.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import signal
@@ -18,7 +19,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 # dbt reads its saved parse from this file instead of its target folder's: set by
 # tests/conftest.py to the project's parse made once per test process. A test whose dbt
@@ -26,6 +27,26 @@ from typing import Any
 # dbt keeps its own (each command would parse the whole project otherwise, or reuse the
 # seeds' paths of the repository's project).
 PARSE_SEED_VARIABLE = "DBT_PARTIAL_PARSE_FILE_PATH"
+
+T = TypeVar("T")
+
+
+def shared_by_workers(root: Path, make: Callable[[Path], T], dump, load) -> T:
+    """``make(root / "data")`` once for every process of a test run that asks: the first
+    makes it while holding ``root``'s lock and records it with ``dump(made, path)``; the
+    others wait for the lock and get ``load(root / "data", path)``."""
+    root.mkdir(parents=True, exist_ok=True)
+    record = root / "made.json"
+    with (root / "lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if record.is_file():
+                return load(root / "data", record)
+            made = make(root / "data")
+            dump(made, record)
+            return made
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 # A real publish in a Python process of its own: ``[sys.executable, "-c", PUBLISH_SCRIPT,

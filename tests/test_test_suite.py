@@ -336,18 +336,6 @@ def test_under_xdist_a_modules_shared_fixture_is_used_on_one_worker(tmp_path: Pa
     assert len(grouped) == 1
 
 
-def _include_conftest():
-    """tests/include/conftest.py, imported under its own name."""
-    import importlib.util
-
-    path = REPO_ROOT / "tests" / "include" / "conftest.py"
-    spec = importlib.util.spec_from_file_location("include_conftest", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
 def _make_slowly(data_dir: Path) -> str:
     import time
 
@@ -359,7 +347,9 @@ def _make_slowly(data_dir: Path) -> str:
 
 
 def _share(root: Path, results: Path) -> None:
-    shared = _include_conftest().shared_by_workers(
+    from slw_testing import shared_by_workers
+
+    shared = shared_by_workers(
         root,
         _make_slowly,
         lambda made, path: path.write_text(made),
@@ -515,7 +505,7 @@ def test_the_workers_of_a_run_share_one_background_parse(
     assert [worker.exitcode for worker in workers] == [0, 0, 0]
     assert len(starts.read_text().splitlines()) == 1
     named = results.read_text().splitlines()
-    assert named == [str(folder / "parse" / "partial_parse.msgpack")] * 3
+    assert named == [str(folder / "data" / "partial_parse.msgpack")] * 3
     assert Path(named[0]).is_file()
 
 

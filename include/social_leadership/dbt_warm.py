@@ -125,7 +125,8 @@ def _run_child(request: dict[str, Any], starter: int, first_use: FirstUse | None
         from dbt.cli.main import cli
 
         if first_use is not None:
-            first_use.record_schemas()
+            with contextlib.suppress(Exception):  # never the command's failure
+                first_use.record_schemas()
         signal.pthread_sigmask(signal.SIG_UNBLOCK, _INTERRUPTS)
         try:
             cli()
@@ -189,7 +190,8 @@ class FirstUse:
     it used: about 150 serializers for the demo's ``dbt build`` or ``dbt source freshness``
     (0.4-0.7 s of CPU), and a full parse 17 schemas (1 s). A child reports what it built
     (:meth:`report`, into a file the starter keeps open); between commands the starter
-    builds the same (:meth:`learn`), so the commands forked after it find them built. Code
+    builds them too, with the serializers compiling those leaves for their fields' classes
+    (:meth:`learn`), so each command finds built what the commands before it built. Code
     and schemas are all it keeps: what dbt would have built in the command, from the
     classes alone, with no data of any command.
     """
@@ -199,10 +201,6 @@ class FirstUse:
         self._classes = {cls: index for index, cls in enumerate(_dbt_classes())}
         self._schemas: set[type] = set()
         self._reports = tempfile.TemporaryFile()  # noqa: SIM115 - open as long as the starter
-
-    def __len__(self) -> int:
-        """How many serializers wait to be compiled."""
-        return len(self._waiting)
 
     def clear_report(self) -> None:
         """Before a fork: no report yet."""
@@ -267,8 +265,8 @@ class FirstUse:
         while compiling:
             built += sum(_compile(*entry) for entry in compiling)
             # Compiling a class's serializer leaves stand-ins for those of the classes of its
-            # fields that it calls (how each reads its fields from a MessagePack map, say),
-            # which the child compiled as it used them: compiled too.
+            # fields that it calls (how each reads its fields from a MessagePack map, say):
+            # compiled too, as the child compiled those it used.
             self._waiting = _lazy_serializers()
             compiling = [entry for entry in self._waiting if entry[:2] not in known]
             known.update(entry[:2] for entry in compiling)
@@ -288,8 +286,8 @@ def _places(reported: object, count: int) -> list[int]:
 def _is_lazy(value: object) -> bool:
     """Whether ``value`` is mashumaro's stand-in for a serializer it compiles on first use."""
     function = getattr(value, "__func__", value)
-    code = getattr(function, "__code__", None)
-    return code is not None and "CodeBuilder" in code.co_names
+    names = getattr(getattr(function, "__code__", None), "co_names", ())
+    return "CodeBuilder" in names and ("add_unpack_method" in names or "add_pack_method" in names)
 
 
 def _dbt_classes() -> list[type]:
@@ -319,13 +317,21 @@ def _lazy_serializers() -> list[tuple[type, str, Any]]:
 
 
 def _compile(cls: type, name: str, stub: Any) -> int:
-    """Have mashumaro compile ``cls.<name>`` as its first use would; 1 if it did. The
-    stand-in compiles, then calls what it compiled, which refuses the empty input given."""
+    """Have mashumaro compile ``cls.<name>`` as its first use would; 1 if it did.
+
+    The stand-in compiles (with what its class's definition wrote into it), then calls what
+    it compiled. A serializer is called on an instance that names nothing under ``name``,
+    so the call fails before any compiled code runs; a deserializer is given None, which
+    it refuses (a class that needs no input makes an instance, dropped). An abstract class
+    has no instance: its serializers stay as they are, and no command can use them."""
     with contextlib.suppress(Exception):
         if isinstance(stub, classmethod):
             getattr(cls, name)(None)
         else:
-            stub(object.__new__(cls))
+            nothing = object.__new__(cls)
+            with contextlib.suppress(AttributeError, TypeError):
+                nothing.__dict__[name] = None
+            stub(nothing)
     return int(vars(cls).get(name) is not stub)
 
 
@@ -336,7 +342,10 @@ def serve(requests: IO[bytes], replies: IO[bytes], first_use: FirstUse | None = 
     signal.pthread_sigmask(signal.SIG_BLOCK, _INTERRUPTS)
     warm_up()
     if first_use is None:
-        first_use = FirstUse()
+        try:
+            first_use = FirstUse()
+        except Exception:  # no temporary file to be had, say: the commands build their own
+            log.warning("dbt commands will each build dbt's serializers", exc_info=True)
 
     def reply(message: dict[str, int]) -> None:
         replies.write(json.dumps(message).encode() + b"\n")
@@ -345,16 +354,20 @@ def serve(requests: IO[bytes], replies: IO[bytes], first_use: FirstUse | None = 
     starter = os.getpid()
     for line in iter(requests.readline, b""):
         request = json.loads(line)
-        first_use.clear_report()
+        if first_use is not None:
+            with contextlib.suppress(OSError, ValueError):
+                first_use.clear_report()
         pid = os.fork()
         if pid == 0:
             _run_child(request, starter, first_use)
         reply({"pid": pid})
         _, status = os.waitpid(pid, 0)
         reply({"returncode": os.waitstatus_to_exitcode(status)})
-        # Whatever a later dbt or mashumaro changed here must not end the starter.
-        with contextlib.suppress(Exception):
-            first_use.learn()
+        if first_use is not None:
+            # Whatever a later dbt or mashumaro changed here must not end the starter, nor
+            # write into its replies (mashumaro prints the code it compiles when debugging).
+            with contextlib.suppress(Exception), contextlib.redirect_stdout(sys.stderr):
+                first_use.learn()
 
 
 class WarmDbt:

@@ -20,23 +20,19 @@ and one wholly real. The survey rows ask ceo_clear_stand: a global figure and Ge
 from __future__ import annotations
 
 import dataclasses
-import fcntl
 import json
 import os
 import shutil
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
+from slw_testing import shared_by_workers
 
 from social_leadership.dbt_runner import DbtResult, run_dbt
 from social_leadership.settings import Settings, load_settings
 from social_leadership.warehouse import connect, transaction
-
-T = TypeVar("T")
 
 DAY_ZERO = date(2025, 1, 1)
 LAST_DAY = 34
@@ -259,24 +255,6 @@ def _load_built(data_dir: Path, path: Path) -> BuiltWarehouse:
     return BuiltWarehouse(
         settings=settings, build=DbtResult(**build), build_seconds=saved["seconds"]
     )
-
-
-def shared_by_workers(root: Path, make: Callable[[Path], T], dump, load) -> T:
-    """``make(root / "data")`` once for every process of a test run that asks: the first
-    makes it while holding ``root``'s lock and records it with ``dump(made, path)``; the
-    others wait for the lock and get ``load(root / "data", path)``."""
-    root.mkdir(parents=True, exist_ok=True)
-    record = root / "made.json"
-    with (root / "lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            if record.is_file():
-                return load(root / "data", record)
-            made = make(root / "data")
-            dump(made, record)
-            return made
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def shared_build_root(tmp_path_factory: pytest.TempPathFactory) -> Path | None:

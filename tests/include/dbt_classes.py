@@ -30,3 +30,17 @@ class Twin(dbtClassMixin):  # Point's fields, left to mashumaro to compile on fi
 @dataclasses.dataclass
 class Lone(dbtClassMixin):
     x: int
+
+
+SERIALIZED: list[int] = []
+
+
+@dataclasses.dataclass
+class Hooked(dbtClassMixin):
+    """Says when an instance is serialized (its hook runs in ``to_dict``)."""
+
+    x: int = 1
+
+    def __post_serialize__(self, data: dict, context: dict | None = None) -> dict:
+        SERIALIZED.append(self.x)
+        return data
