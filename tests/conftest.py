@@ -108,26 +108,30 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 def _shared_parse_folder(config: pytest.Config) -> Path | None:
     """Where the workers of this run share the saved parse: in the run's temporary folder,
-    which they share and pytest keeps after the run; None without workers."""
+    which they share and no worker removes; None in a process that is no worker."""
     factory = getattr(config, "_tmp_path_factory", None)
-    if not os.environ.get("PYTEST_XDIST_WORKER") or factory is None:
+    if not hasattr(config, "workerinput") or factory is None:
         return None
     return factory.getbasetemp().parent / "dbt_parse"
 
 
 def _share_parse_seed(folder: Path) -> None:
     """The run's one saved parse: started by the first worker to ask, named to the others."""
-    os.environ[PARSE_SEED_VARIABLE] = shared_by_workers(
+    seed = shared_by_workers(
         folder,
-        _start_parse_seed,
+        lambda data: _start_parse_seed(data, shared=True),
         lambda seed, record: record.write_text(seed, encoding="utf-8"),
         lambda _, record: record.read_text(encoding="utf-8"),
     )
+    # A seed gone (a run sharing another's --basetemp, say) would fail every dbt command.
+    os.environ[PARSE_SEED_VARIABLE] = seed if Path(seed).is_file() else _start_parse_seed()
 
 
-def _start_parse_seed(folder: Path | None = None) -> str:
+def _start_parse_seed(folder: Path | None = None, *, shared: bool = False) -> str:
     """Start the parse into ``folder`` (a temporary one of this process's when None) and
-    name its file in the environment (and return it), empty until the parse is done."""
+    name its file in the environment (and return it), empty until the parse is done.
+    ``shared`` (other workers read it): this process, should it end first, gives the parse
+    a minute to end before it stops it."""
     import shlex
 
     from social_leadership.dbt_runner import dbt_env, dbt_invocation
@@ -150,7 +154,7 @@ def _start_parse_seed(folder: Path | None = None) -> str:
     seed.touch()
     parse = shlex.join(dbt_invocation(["parse"], settings))
     saved = shlex.quote(str(settings.dbt_target_dir / seed.name))
-    settings.data_dir.mkdir(parents=True)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
     process = subprocess.Popen(
         ["/bin/sh", "-c", f"{parse} && mv {saved} {shlex.quote(str(seed))}"],
         cwd=settings.data_dir,
@@ -160,7 +164,10 @@ def _start_parse_seed(folder: Path | None = None) -> str:
         start_new_session=True,
     )
     # The shell and its dbt, should the session end first.
-    _at_exit_of_this_process(_stop_group, process)
+    if shared:
+        _at_exit_of_this_process(_end_or_stop_group, process)
+    else:
+        _at_exit_of_this_process(_stop_group, process)
     os.environ[PARSE_SEED_VARIABLE] = str(seed)
     return str(seed)
 
@@ -174,6 +181,12 @@ def _at_exit_of_this_process(function, *args, **kwargs) -> None:
             function(*args, **kwargs)
 
     atexit.register(call)
+
+
+def _end_or_stop_group(process: subprocess.Popen, seconds: float = 60) -> None:
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=seconds)
+    _stop_group(process)
 
 
 def _stop_group(process: subprocess.Popen) -> None:

@@ -488,6 +488,9 @@ def test_the_workers_of_a_run_share_one_background_parse(
         def poll(self) -> int:
             return 0
 
+        def wait(self, timeout: float | None = None) -> int:
+            return 0
+
     monkeypatch.setattr(conftest.subprocess, "Popen", NotDoneYet)
     monkeypatch.setenv(PARSE_SEED_VARIABLE, "restored after the test")
     folder = tmp_path / "dbt_parse"
@@ -497,10 +500,15 @@ def test_the_workers_of_a_run_share_one_background_parse(
         context.Process(target=_name_shared_parse, args=(conftest, folder, results))
         for _ in range(3)
     ]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(60)
+    try:
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(60)
+    finally:
+        for worker in workers:
+            if worker.is_alive():
+                worker.kill()
 
     assert [worker.exitcode for worker in workers] == [0, 0, 0]
     assert len(starts.read_text().splitlines()) == 1

@@ -322,15 +322,18 @@ def _compile(cls: type, name: str, stub: Any) -> int:
     The stand-in compiles (with what its class's definition wrote into it), then calls what
     it compiled. A serializer is called on an instance that names nothing under ``name``,
     so the call fails before any compiled code runs; a deserializer is given None, which
-    it refuses (a class that needs no input makes an instance, dropped). An abstract class
-    has no instance: its serializers stay as they are, and no command can use them."""
+    it refuses (a class that needs no input makes an instance, dropped). The serializers
+    of an abstract class, or of one whose instances have no ``__dict__``, stay as they
+    are: a command compiles them, should it use them."""
     with contextlib.suppress(Exception):
         if isinstance(stub, classmethod):
             getattr(cls, name)(None)
         else:
             nothing = object.__new__(cls)
-            with contextlib.suppress(AttributeError, TypeError):
-                nothing.__dict__[name] = None
+            try:
+                vars(nothing)[name] = None
+            except TypeError:  # no __dict__ (slots): the call would run the serializer
+                return 0
             stub(nothing)
     return int(vars(cls).get(name) is not stub)
 
@@ -345,7 +348,7 @@ def serve(requests: IO[bytes], replies: IO[bytes], first_use: FirstUse | None = 
         try:
             first_use = FirstUse()
         except Exception:  # no temporary file to be had, say: the commands build their own
-            log.warning("dbt commands will each build dbt's serializers", exc_info=True)
+            first_use = None
 
     def reply(message: dict[str, int]) -> None:
         replies.write(json.dumps(message).encode() + b"\n")
@@ -354,19 +357,25 @@ def serve(requests: IO[bytes], replies: IO[bytes], first_use: FirstUse | None = 
     starter = os.getpid()
     for line in iter(requests.readline, b""):
         request = json.loads(line)
+        cleared = False
         if first_use is not None:
             with contextlib.suppress(OSError, ValueError):
                 first_use.clear_report()
+                cleared = True
         pid = os.fork()
         if pid == 0:
+            # The command never writes a reply (standard descriptors are the command's own).
+            with contextlib.suppress(OSError, ValueError):
+                if replies.fileno() > 2:
+                    os.close(replies.fileno())
             _run_child(request, starter, first_use)
         reply({"pid": pid})
         _, status = os.waitpid(pid, 0)
         reply({"returncode": os.waitstatus_to_exitcode(status)})
-        if first_use is not None:
-            # Whatever a later dbt or mashumaro changed here must not end the starter, nor
-            # write into its replies (mashumaro prints the code it compiles when debugging).
-            with contextlib.suppress(Exception), contextlib.redirect_stdout(sys.stderr):
+        # Whatever a later dbt or mashumaro changed here must not end the starter; a report
+        # the starter could not clear may be the last command's, of places since renumbered.
+        if first_use is not None and cleared:
+            with contextlib.suppress(Exception):
                 first_use.learn()
 
 
@@ -560,5 +569,17 @@ WARM = WarmDbt()
 atexit.register(WARM.stop)
 
 
+def main(first_use: FirstUse | None = None) -> None:
+    """The starter: serve the requests on standard input, replying on standard output.
+
+    The replies keep a descriptor of their own; descriptor 1, which ``print`` and dbt's
+    console logger write to, goes where the starter's errors go, so that nothing but a
+    reply (a warning while importing dbt, a print of a dbt or mashumaro debugging switch)
+    ever reaches the pipe the parent reads."""
+    replies = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    serve(sys.stdin.buffer, replies, first_use)
+
+
 if __name__ == "__main__":
-    serve(sys.stdin.buffer, sys.stdout.buffer)
+    main()

@@ -37,7 +37,9 @@ SERIALIZED: list[int] = []
 
 @dataclasses.dataclass
 class Hooked(dbtClassMixin):
-    """Says when an instance is serialized (its hook runs in ``to_dict``)."""
+    """Says when an instance is serialized (its hook runs in ``to_dict``). Its field has a
+    default, so an instance made without ``__init__`` serializes too: a compile that ran
+    the serializer would show."""
 
     x: int = 1
 

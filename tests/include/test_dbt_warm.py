@@ -554,6 +554,75 @@ def _models(output: str) -> list[str]:
     return sorted(line for line in output.splitlines() if line.startswith("social_leadership."))
 
 
+STARTER_WITH = """
+import sys
+from social_leadership import dbt_warm
+
+dbt_warm.warm_up()
+if sys.argv[1] == "printing":
+    class Printing(dbt_warm.FirstUse):
+        def learn(self):
+            import os
+            print("printed while learning", flush=True)
+            os.write(1, b"written to descriptor 1 while learning\\n")
+            return super().learn()
+
+    dbt_warm.main(Printing())
+else:
+    class Failing(dbt_warm.FirstUse):
+        def __init__(self):
+            raise OSError("no temporary file to be had")
+
+    dbt_warm.FirstUse = Failing
+    dbt_warm.main()
+"""
+
+
+@pytest.mark.parametrize("first_use", ["printing", "failing"])
+def test_the_starter_replies_whatever_its_building_between_commands_prints_or_fails(
+    first_use: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import subprocess
+
+    from social_leadership.settings import PACKAGE_DIR
+
+    settings = settings_for_data_dir(monkeypatch, tmp_path / "data")
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    requests = "".join(
+        json.dumps(
+            {
+                "argv": dbt_runner.dbt_invocation(["ls", "--resource-type", "seed"], settings),
+                "cwd": str(settings.data_dir),
+                "env": dbt_runner.dbt_env(settings),
+                "stdout": str(tmp_path / f"stdout{number}"),
+                "stderr": str(tmp_path / f"stderr{number}"),
+            }
+        )
+        + "\n"
+        for number in (1, 2)
+    )
+    ran = subprocess.run(
+        [sys.executable, "-c", STARTER_WITH, first_use],
+        input=requests,
+        env={**os.environ, "PYTHONPATH": str(PACKAGE_DIR.parent)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+
+    # Its standard output holds its replies and nothing else.
+    replies = [json.loads(line) for line in ran.stdout.splitlines()]
+    assert [sorted(reply) for reply in replies] == [["pid"], ["returncode"]] * 2
+    assert [reply["returncode"] for reply in replies[1::2]] == [0, 0]
+    for number in (1, 2):
+        listed = (tmp_path / f"stdout{number}").read_text(encoding="utf-8")
+        assert "social_leadership.countries" in listed
+    if first_use == "printing":
+        assert ran.stderr.count("printed while learning") == 2
+        assert ran.stderr.count("written to descriptor 1 while learning") == 2
+
+
 def test_a_compiled_serializer_gives_what_the_one_compiled_on_first_use_gives() -> None:
     from dbt_classes import Point, Tag, Twin
 
