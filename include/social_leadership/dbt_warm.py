@@ -197,8 +197,9 @@ class FirstUse:
     """
 
     def __init__(self) -> None:
-        self._waiting = _lazy_serializers()
-        self._classes = {cls: index for index, cls in enumerate(_dbt_classes())}
+        self._classes = _dbt_classes()
+        self._places = {cls: place for place, cls in enumerate(self._classes)}
+        self._waiting = _lazy_serializers(self._classes)
         self._schemas: set[type] = set()
         self._reports = tempfile.TemporaryFile()  # noqa: SIM115 - open as long as the starter
 
@@ -232,7 +233,7 @@ class FirstUse:
             for index, (cls, name, stub) in enumerate(self._waiting)
             if vars(cls).get(name) is not stub
         ]
-        schemas = sorted(self._classes[cls] for cls in self._schemas if cls in self._classes)
+        schemas = sorted(self._places[cls] for cls in self._schemas if cls in self._places)
         report = {"serializers": compiled, "schemas": schemas}
         os.pwrite(self._reports.fileno(), json.dumps(report).encode(), 0)
 
@@ -254,11 +255,10 @@ class FirstUse:
     def learn(self) -> int:
         """In the starter, after a command: build what it reported; how many that was."""
         reported = self.reported()
-        classes = list(self._classes)
         built = 0
         for index in reported["schemas"]:
             with contextlib.suppress(Exception):
-                classes[index].json_schema()  # type: ignore[attr-defined]
+                self._classes[index].json_schema()  # type: ignore[attr-defined]
                 built += 1
         known = {(cls, name) for cls, name, _ in self._waiting}
         compiling = [self._waiting[index] for index in reported["serializers"]]
@@ -267,7 +267,7 @@ class FirstUse:
             # Compiling a class's serializer leaves stand-ins for those of the classes of its
             # fields that it calls (how each reads its fields from a MessagePack map, say):
             # compiled too, as the child compiled those it used.
-            self._waiting = _lazy_serializers()
+            self._waiting = _lazy_serializers(self._classes)
             compiling = [entry for entry in self._waiting if entry[:2] not in known]
             known.update(entry[:2] for entry in compiling)
         return built
@@ -306,11 +306,12 @@ def _dbt_classes() -> list[type]:
     return list(found)
 
 
-def _lazy_serializers() -> list[tuple[type, str, Any]]:
-    """Every serializer mashumaro has yet to compile, as (class, name, stand-in)."""
+def _lazy_serializers(classes: list[type]) -> list[tuple[type, str, Any]]:
+    """Every serializer of ``classes`` mashumaro has yet to compile, as (class, name,
+    stand-in)."""
     return [
         (cls, name, value)
-        for cls in _dbt_classes()
+        for cls in classes
         for name, value in vars(cls).items()
         if name.startswith("__mashumaro_") and _is_lazy(value)
     ]

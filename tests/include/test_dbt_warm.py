@@ -9,6 +9,7 @@ import dataclasses
 import json
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -356,6 +357,41 @@ def test_a_wait_interrupted_before_dbt_started_leaves_the_next_commands_their_ow
         assert '"social_leadership.countries"' in listed.output_tail
 
 
+def _python(
+    script: str, *args: str, env: dict[str, str], **kwargs: Any
+) -> subprocess.CompletedProcess[str]:
+    """``script`` run by this Python with the package importable, checked."""
+    from social_leadership.settings import PACKAGE_DIR
+
+    return subprocess.run(
+        [sys.executable, "-c", script, *args],
+        env={**env, "PYTHONPATH": str(PACKAGE_DIR.parent)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+        **kwargs,
+    )
+
+
+def _request(
+    settings: Settings, args: list[str], outputs: Path, number: int, target: Path | None = None
+) -> str:
+    """A starter's request line for ``dbt <args>`` (into ``target``, if given), its output
+    in ``outputs``' ``stdout<number>`` and ``stderr<number>``."""
+    argv = dbt_runner.dbt_invocation(args, settings)
+    if target is not None:
+        argv[argv.index("--target-path") + 1] = str(target)
+    request = {
+        "argv": argv,
+        "cwd": str(settings.data_dir),
+        "env": dbt_runner.dbt_env(settings),
+        "stdout": str(outputs / f"stdout{number}"),
+        "stderr": str(outputs / f"stderr{number}"),
+    }
+    return json.dumps(request) + "\n"
+
+
 SCHEMAS_BUILT_BY_A_COMMAND = """
 import json, sys
 from social_leadership import dbt_warm
@@ -385,24 +421,19 @@ print(json.dumps({"code": code, "built": built}))
 def test_a_command_after_the_starter_s_warm_up_builds_none_of_its_schemas(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    import subprocess
-
     from social_leadership import dbt_warm
-    from social_leadership.settings import PACKAGE_DIR
 
     def schemas_built(start: str, folder: str) -> set[str]:
         """The schemas ``dbt parse`` built in a process started ``start`` (warm, cold)."""
         settings = settings_for_data_dir(monkeypatch, tmp_path / folder)
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         command = dbt_runner.dbt_invocation(["parse"], settings)[len(dbt_runner.dbt_command()) :]
-        ran = subprocess.run(
-            [sys.executable, "-c", SCHEMAS_BUILT_BY_A_COMMAND, start, *command],
+        ran = _python(
+            SCHEMAS_BUILT_BY_A_COMMAND,
+            start,
+            *command,
+            env=dbt_runner.dbt_env(settings),
             cwd=settings.data_dir,
-            env={**dbt_runner.dbt_env(settings), "PYTHONPATH": str(PACKAGE_DIR.parent)},
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=True,
         )
         outcome = json.loads(ran.stdout.splitlines()[-1])
         assert outcome["code"] == 0, ran.stdout[-2000:]
@@ -483,11 +514,7 @@ print(json.dumps({
 def test_the_starter_builds_between_commands_what_the_last_one_built_on_first_use(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    import subprocess
-
     from slw_testing import PARSE_SEED_VARIABLE
-
-    from social_leadership.settings import PACKAGE_DIR
 
     # Each parse a full one: no saved parse of the session's; the lists read the parse's.
     monkeypatch.delenv(PARSE_SEED_VARIABLE, raising=False)
@@ -495,34 +522,16 @@ def test_the_starter_builds_between_commands_what_the_last_one_built_on_first_us
     settings = settings_for_data_dir(monkeypatch, tmp_path / "data")
     settings.data_dir.mkdir(parents=True, exist_ok=True)
 
-    def request(number: int, args: list[str], target: Path) -> dict[str, Any]:
-        argv = dbt_runner.dbt_invocation(args, settings)
-        argv[argv.index("--target-path") + 1] = str(target)
-        return {
-            "argv": argv,
-            "cwd": str(settings.data_dir),
-            "env": dbt_runner.dbt_env(settings),
-            "stdout": str(tmp_path / f"stdout{number}"),
-            "stderr": str(tmp_path / f"stderr{number}"),
-        }
-
     # A full parse (no saved parse yet), two lists reading the parse it saved, then a full
     # parse into a new target folder.
     listing = ["ls", "--resource-type", "model"]
     requests = [
-        request(0, ["parse"], tmp_path / "target"),
-        request(1, listing, tmp_path / "target"),
-        request(2, listing, tmp_path / "target"),
-        request(3, ["parse"], tmp_path / "other_target"),
+        _request(settings, ["parse"], tmp_path, 0, tmp_path / "target"),
+        _request(settings, listing, tmp_path, 1, tmp_path / "target"),
+        _request(settings, listing, tmp_path, 2, tmp_path / "target"),
+        _request(settings, ["parse"], tmp_path, 3, tmp_path / "other_target"),
     ]
-    ran = subprocess.run(
-        [sys.executable, "-c", SERVED_IN_TURN, "".join(json.dumps(r) + "\n" for r in requests)],
-        env={**os.environ, "PYTHONPATH": str(PACKAGE_DIR.parent)},
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=True,
-    )
+    ran = _python(SERVED_IN_TURN, "".join(requests), env=dict(os.environ))
     outcome = json.loads(ran.stdout.splitlines()[-1])
 
     assert [reply.get("returncode") for reply in outcome["replies"][1::2]] == [0, 0, 0, 0]
@@ -582,34 +591,11 @@ else:
 def test_the_starter_replies_whatever_its_building_between_commands_prints_or_fails(
     first_use: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    import subprocess
-
-    from social_leadership.settings import PACKAGE_DIR
-
     settings = settings_for_data_dir(monkeypatch, tmp_path / "data")
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    requests = "".join(
-        json.dumps(
-            {
-                "argv": dbt_runner.dbt_invocation(["ls", "--resource-type", "seed"], settings),
-                "cwd": str(settings.data_dir),
-                "env": dbt_runner.dbt_env(settings),
-                "stdout": str(tmp_path / f"stdout{number}"),
-                "stderr": str(tmp_path / f"stderr{number}"),
-            }
-        )
-        + "\n"
-        for number in (1, 2)
-    )
-    ran = subprocess.run(
-        [sys.executable, "-c", STARTER_WITH, first_use],
-        input=requests,
-        env={**os.environ, "PYTHONPATH": str(PACKAGE_DIR.parent)},
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=True,
-    )
+    listing = ["ls", "--resource-type", "seed"]
+    requests = "".join(_request(settings, listing, tmp_path, number) for number in (1, 2))
+    ran = _python(STARTER_WITH, first_use, env=dict(os.environ), input=requests)
 
     # Its standard output holds its replies and nothing else.
     replies = [json.loads(line) for line in ran.stdout.splitlines()]
@@ -629,7 +615,11 @@ def test_a_compiled_serializer_gives_what_the_one_compiled_on_first_use_gives() 
     from social_leadership import dbt_warm
 
     def waiting() -> list[tuple[type, str, object]]:
-        return [entry for entry in dbt_warm._lazy_serializers() if entry[0] in (Tag, Point)]
+        return [
+            entry
+            for entry in dbt_warm._lazy_serializers(dbt_warm._dbt_classes())
+            if entry[0] in (Tag, Point)
+        ]
 
     assert {name for _, name, _ in waiting()} == {
         "__mashumaro_from_dict__",
@@ -637,7 +627,9 @@ def test_a_compiled_serializer_gives_what_the_one_compiled_on_first_use_gives() 
         "__mashumaro_from_msgpack__",
         "__mashumaro_to_msgpack__",
     }
-    assert {name for cls, name, _ in dbt_warm._lazy_serializers() if cls is Twin}
+    assert {
+        name for cls, name, _ in dbt_warm._lazy_serializers(dbt_warm._dbt_classes()) if cls is Twin
+    }
     # Compiled, Point's MessagePack serializers leave stand-ins for Tag's as a field's
     # (mashumaro 3.14), compiled in a second round.
     rounds = 0
@@ -661,7 +653,9 @@ def test_compiling_a_serializer_runs_none_of_its_code() -> None:
 
     from social_leadership import dbt_warm
 
-    waiting = [entry for entry in dbt_warm._lazy_serializers() if entry[0] is Hooked]
+    waiting = [
+        entry for entry in dbt_warm._lazy_serializers(dbt_warm._dbt_classes()) if entry[0] is Hooked
+    ]
     serializers = [entry for entry in waiting if not isinstance(entry[2], classmethod)]
     assert {name for _, name, _ in serializers} == {
         "__mashumaro_to_dict__",
