@@ -178,10 +178,10 @@ def _readable_csv(path: Path) -> Iterator[Readable]:
     its header on: title and blank lines above the header (an export's, a sheet's) are left
     out, the header being the first line that names a day and followers
     (:func:`~social_leadership.intake.find_header`), and a spreadsheet's CSV (German Excel's
-    Windows-1252 and ``;``, Mac Roman, UTF-16 "Unicode Text" with tabs: the encodings and
-    delimiters the roster takes, :func:`~social_leadership.intake.detect_encoding`; Excel's
-    ``sep=;`` line) is rewritten record by record, each on the line it was on, so reports
-    name its lines."""
+    Windows-1252 and ``;``, Mac Roman, DOS Latin-1, UTF-16 "Unicode Text" with tabs: the
+    encodings and delimiters the roster takes,
+    :func:`~social_leadership.intake.detect_encoding`; Excel's ``sep=;`` line) is rewritten
+    record by record, each on the line it was on, so reports name its lines."""
     if path.suffix.lower() != ".csv":
         yield Readable(path, 0, spreadsheet=False)
         return

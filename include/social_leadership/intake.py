@@ -10,7 +10,8 @@ neutralised for spreadsheets (:mod:`social_leadership.safe_csv`).
 Text files come from spreadsheets as often as from programs, so the delimited intakes (the
 roster, history CSVs, survey CSVs) read them the same way: the encoding
 (:func:`detect_encoding`: UTF-8 with or without a byte-order mark, UTF-16, else
-Windows-1252, as German Excel writes, or Mac Roman, as Mac Excel writes), the delimiter
+Windows-1252, as German Excel writes, Mac Roman, as Mac Excel writes, or DOS Latin-1, as
+Excel's "CSV (MS-DOS)" writes), the delimiter
 (:func:`detect_delimiter`: ``,``, ``;`` or tab) and the header below title lines
 (:func:`find_header`).
 """
@@ -191,10 +192,11 @@ def detect_encoding(path: Path) -> str:
     """``utf-8-sig`` (BOM), ``utf-16`` (BOM), ``utf-8``, else ``cp1252`` (German Excel), or
     ``latin-1`` for a text file holding one of the five bytes cp1252 leaves undefined (a file
     with a NUL byte is no text: it stays cp1252, whose reader then refuses it), or
-    ``mac_roman`` for text that reads as words only in Mac Excel's encoding
-    (:func:`_reads_as_mac_roman`). A file that is UTF-8 but for a few bytes (a row pasted
-    from a Windows file) is :data:`UTF8_WITH_CP1252`: read as Windows-1252, each of its
-    UTF-8 letters would be two (``KÃ¤ser``)."""
+    ``mac_roman`` (Mac Excel's encoding) or ``cp850`` (DOS Latin-1: Excel's "CSV (MS-DOS)")
+    for text that reads as words better in that encoding (:func:`_reads_best`). A file that
+    is UTF-8 but for a few bytes (a row pasted from a Windows file) is
+    :data:`UTF8_WITH_CP1252`: read as Windows-1252, each of its UTF-8 letters would be two
+    (``KÃ¤ser``)."""
     with open_binary(path) as handle:
         head = handle.read(4)
         if head.startswith(codecs.BOM_UTF8):
@@ -210,23 +212,37 @@ def detect_encoding(path: Path) -> str:
         sample = handle.read(_ENCODING_SAMPLE_BYTES)
     if _holds_utf8_text(sample):
         return UTF8_WITH_CP1252
-    if b"\x00" not in sample and _reads_as_mac_roman(sample, windows):
-        return "mac_roman"
-    return windows
+    if b"\x00" in sample:
+        return windows
+    return _reads_best(sample, windows)
 
 
 # Mac Excel's "CSV" and "CSV (Macintosh)" write Mac Roman, whose letters (ä 0x8A, ö 0x9A,
-# ü 0x9F, ß 0xA7) are Windows-1252's Š, š, Ÿ and §: both decode any such file, so the
-# encoding is the one whose reading has words. The first megabyte decides.
+# ü 0x9F, ß 0xA7) are Windows-1252's Š, š, Ÿ and §; Windows Excel's "CSV (MS-DOS)" writes
+# the DOS code page 850 (ä 0x84, ö 0x94, ü 0x81, é 0x82, ß 0xE1), whose letters are Mac
+# Roman's Ñ, î, Å, Ç and ·: each of the three decodes any such file, so the encoding is the
+# one whose reading has words. The first megabyte decides.
 _ENCODING_SAMPLE_BYTES = 1 << 20
 # What a Western European text holds besides ASCII: Latin-1's letters, quotation marks,
-# bullets and trademark signs anywhere, other typographic signs (dashes, the ellipsis,
-# currency, §, °, ‰, a no-break space) before no letter (both encodings have them, at other
-# bytes).
+# bullets and trademark signs (each where words have them, below), other typographic signs
+# (dashes, the ellipsis, currency, §, °, ‰, a no-break space) before no letter (the
+# encodings have them, at other bytes).
 _LATIN_LETTERS = frozenset(
     chr(code) for code in range(0xC0, 0x100) if chr(code) not in "\u00d7\u00f7"
 ) | frozenset("\u0152\u0153")
 _QUOTES = frozenset("\u2018\u2019\u201a\u201c\u201d\u201e\u00ab\u00bb\u2022\u2122\u00ae\u00a9")
+# An apostrophe (U+2019) or a trademark sign (Windows™Server) may stand between two letters;
+# a quotation mark or bullet may not; a low quotation mark opens a quotation, so follows no
+# letter; a trademark or registered sign follows a name, so starts no word. DOS Latin-1's
+# ä, é and Ö read as Windows-1252 break these: a low double quote inside Käser, a low
+# single one ending Café, a trademark sign starting Österreich.
+_OUTSIDE_WORDS = frozenset("\u201c\u201d\u00ab\u00bb\u2022")
+_OPENING = frozenset("\u201a\u201e")
+_AFTER_WORDS = frozenset("\u2122\u00ae")
+# The letters Western European languages use most: when Mac Roman and DOS Latin-1 both read
+# a file better than Windows-1252 and equally well, the one with more of them wins (Köln:
+# Mac Roman reads DOS Latin-1's ö as î).
+_COMMON_LETTERS = frozenset("äöüßéèàáçñåøæíóúÄÖÜÉÅØ")
 _SIGNS = frozenset("\u2013\u2014\u2026\u20ac\u00a3\u00a5\u00a2\u00b0\u00a7\u2030\u00b1\u00b5\u00a0")
 # Letters of other alphabets Windows-1252 holds (Š š Ž ž Ÿ): a word may start with one
 # (Škoda), and a small š or ž may end a word or come before a vowel (Babiš, Hašek); other
@@ -297,36 +313,61 @@ def _holds_utf8_text(sample: bytes) -> bool:
     return _UTF8_TELLTALE.search(sample) is not None
 
 
-def _reads_as_mac_roman(sample: bytes, windows: str) -> bool:
-    """Whether more of ``sample``'s non-ASCII characters read as a Western European text's
-    in Mac Roman than in ``windows`` (cp1252 or latin-1): a tie is Windows'."""
+# The single-byte encodings told apart by their words, a tie going to the earlier one.
+_OTHER_SINGLE_BYTE = ("mac_roman", "cp850")
+
+
+def _reads_best(sample: bytes, windows: str) -> str:
+    """Of ``windows`` (cp1252 or latin-1), Mac Roman and DOS Latin-1, the encoding in which
+    the most of ``sample``'s non-ASCII characters read as a Western European text's: a tie
+    is Windows', then Mac Roman's."""
     if sample.isascii():
-        return False
-    as_windows = sample.decode(windows, errors="replace")
-    return _plausible(sample.decode("mac_roman")) > _plausible(as_windows)
+        return windows
+    windows_count = _plausible(sample.decode(windows, errors="replace"))[0]
+    best, best_count = windows, (windows_count, 0)
+    for encoding in _OTHER_SINGLE_BYTE:
+        count = _plausible(sample.decode(encoding))
+        if count[0] > windows_count and count > best_count:
+            best, best_count = encoding, count
+    return best
 
 
-def _plausible(text: str) -> int:
+def _plausible(text: str) -> tuple[int, int]:
     """How many of ``text``'s non-ASCII characters are where a Western European text has
     them (Mac Roman's Ö read as Windows-1252 is an ellipsis before a letter: ``…sterreich``;
-    its ß a section sign inside a word: ``Stra§e``)."""
-    count = 0
+    its ß a section sign inside a word: ``Stra§e``), and how many of those are its most
+    used letters. A letter's case fits its word: no capital after a small letter
+    (``GeschÑft``), no small letter before a capital (``JöRGEN``), no capital between a
+    letter and a small one (``JÅrgen``); a small letter alone is a word only as French à,
+    Portuguese é or Italian è (DOS Latin-1's ü alone is a byte Windows-1252 leaves
+    undefined), where a capital alone may be an initial (``Ö. Türeci``) or a sign (``Ø``)."""
+    count = common = 0
     for found in _NON_ASCII.finditer(text):
         char = found.group()
         at = found.start()
         before = text[at - 1] if at else " "
         after = text[at + 1] if at + 1 < len(text) else " "
         if char in _QUOTES:
-            count += 1
+            count += not (
+                (char in _OUTSIDE_WORDS and before.isalpha() and after.isalpha())
+                or (char in _OPENING and before.isalpha())
+                or (char in _AFTER_WORDS and after.isalpha() and not before.isalpha())
+            )
         elif char in _SIGNS:
             count += not after.isalpha()
         elif char in _LATIN_LETTERS:
-            count += not (before.islower() and char.isupper())
+            fits = not (
+                (char.isupper() and (before.islower() or (before.isalpha() and after.islower())))
+                or (char.islower() and after.isupper())
+                or (char.islower() and not (before.isalpha() or after.isalpha() or char in "àéè"))
+            )
+            count += fits
+            common += fits and char in _COMMON_LETTERS
         elif char in _OTHER_LETTERS:
             count += not before.isalpha() or (
                 char.islower() and (not after.isalpha() or after in _VOWELS)
             )
-    return count
+    return count, common
 
 
 def _decodes(handle: IO[bytes], encoding: str, *, text_only: bool = False) -> bool:

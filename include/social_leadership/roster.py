@@ -46,7 +46,8 @@ Roster file format (CSV), one executive per row::
 The file is often kept in Excel, and is read as Excel writes it:
 
 - Encoding UTF-8 (with or without byte-order mark), UTF-16 (Excel's "Unicode text"), else
-  Windows-1252 (German Excel's "CSV (Trennzeichen-getrennt)"); cells separated by ``,``,
+  Windows-1252 (German Excel's "CSV (Trennzeichen-getrennt)"), Mac Roman (Mac Excel's) or
+  DOS Latin-1 (Excel's "CSV (MS-DOS)"), whichever reads as words; cells separated by ``,``,
   ``;`` or tab, whichever the header line holds most of
   (:func:`~social_leadership.intake.detect_encoding`,
   :func:`~social_leadership.intake.detect_delimiter`, shared with the survey intake).

@@ -810,7 +810,8 @@ def test_a_row_naming_only_an_executive_with_two_accounts_on_its_platform_is_rej
 #
 # History kept in a spreadsheet and saved as CSV: German Excel's "CSV (Trennzeichen-
 # getrennt)" (Windows-1252, ';', days as 30.06.2025, counts as 64.000), Mac Excel's (Mac
-# Roman, lines ended by CR), Excel's "Unicode Text" (UTF-16, tabs).
+# Roman, lines ended by CR), Excel's "CSV (MS-DOS)" (DOS Latin-1), Excel's "Unicode Text"
+# (UTF-16, tabs).
 GERMAN_EXCEL = [
     "Konto;account_handle;platform;date;followers;following;posts",
     "Jörg;JoeKaeser;x;30.06.2025;64.000;250;4.100",
@@ -823,8 +824,13 @@ GERMAN_EXCEL = [
 
 @pytest.mark.parametrize(
     ("encoding", "delimiter", "line_end"),
-    [("cp1252", ";", "\r\n"), ("mac_roman", ";", "\r"), ("utf-16", "\t", "\r\n")],
-    ids=["german-excel", "mac-excel", "unicode-text"],
+    [
+        ("cp1252", ";", "\r\n"),
+        ("mac_roman", ";", "\r"),
+        ("cp850", ";", "\r\n"),
+        ("utf-16", "\t", "\r\n"),
+    ],
+    ids=["german-excel", "mac-excel", "ms-dos-excel", "unicode-text"],
 )
 def test_a_spreadsheet_s_csv_loads_and_its_bad_rows_are_named_by_line(
     con: duckdb.DuckDBPyConnection, tmp_path: Path, encoding: str, delimiter: str, line_end: str

@@ -90,6 +90,37 @@ def test_mac_roman_is_told_from_windows_1252_by_its_words(tmp_path, text, encodi
     assert detect_encoding(path) == encoding
 
 
+# Excel's "CSV (MS-DOS)" writes DOS Latin-1 (code page 850), which decodes any byte as the
+# two above do: its ä and é are Windows-1252's low quotation marks, its ü a byte Windows-1252
+# leaves undefined (read as Latin-1's), its Ö the trademark sign; in Mac Roman, its ä, é, ö
+# and ü are Ñ, Ç, î and Å.
+DOS_TEXTS = [
+    "Name;Stadt\r\nJoe Käser;München\r\n",
+    "name,city,title\r\nJürgen Müller,Köln,Geschäftsführer\r\n",
+    "Name\r\nRenée Dupré, Café\r\n",
+    "Land\r\nÖsterreich\r\n",
+    "Stadt\r\nKöln\r\n",
+    "NAME,STADT\r\nJÜRGEN MÜLLER,KÖLN\r\n",
+    "nombre\r\nJosé Ibáñez, Málaga\r\n",
+    "namn\r\nÅsa Öberg, Søren Ærø, København\r\n",
+    "pays\r\nmédias, ça va\r\n",
+    # A capital alone is an initial or a sign (Ø: an average), a small letter alone no word.
+    "Name\r\nÖ. Türeci, Ø 52\r\n",
+]
+
+
+@pytest.mark.parametrize("text", DOS_TEXTS)
+def test_dos_latin_1_is_told_from_windows_1252_and_mac_roman_by_its_words(tmp_path, text):
+    path = tmp_path / "t.csv"
+    path.write_bytes(text.encode("cp850"))
+
+    assert detect_encoding(path) == "cp850"
+    # The same words in the other encodings are not taken for DOS Latin-1.
+    for other in ("cp1252", "mac_roman"):
+        path.write_bytes(text.encode(other))
+        assert detect_encoding(path) == other
+
+
 MIXED = "Name;Firma\r\nJoe Käser;Süßwaren AG\r\n".encode() + "Hans Müller;Groß “AG”\r\n".encode(
     "cp1252"
 )

@@ -593,6 +593,17 @@ def test_a_mac_excel_file_loads_with_its_umlauts(tmp_path: Path) -> None:
     assert [e.full_name for e in roster.executives] == ["Joe Käser"]
 
 
+def test_an_excel_ms_dos_file_loads_with_its_umlauts(tmp_path: Path) -> None:
+    """Excel's "CSV (MS-DOS)": DOS Latin-1, code page 850 (read as Windows-1252, its ä is a
+    low quotation mark: "Joe K„ser"; as Mac Roman, an Ñ: "Joe KÑser")."""
+    path = excel_file(tmp_path, HEADER, JOE, encoding="cp850")
+
+    roster = load_roster(path)
+
+    assert roster.errors == []
+    assert [e.full_name for e in roster.executives] == ["Joe Käser"]
+
+
 @pytest.mark.parametrize(
     ("delimiter", "encoding"),
     [(";", "cp1252"), (";", "utf-8-sig"), ("\t", "utf-16"), ("\t", "utf-8")],
@@ -748,11 +759,14 @@ def test_nothing_is_quarantined_without_rejected_rows(tmp_path: Path) -> None:
 
 
 def test_a_byte_windows_1252_leaves_undefined_reads_as_latin_1(tmp_path: Path) -> None:
-    # 0x81 is not UTF-8 and has no character in Windows-1252: the file is Latin-1.
+    # 0x81 is not UTF-8 and has no character in Windows-1252; the ü (0xFC) before it is a
+    # letter in Latin-1 only (DOS Latin-1's ³, Mac Roman's cedilla): the file is Latin-1.
     path = tmp_path / "r.csv"
-    path.write_bytes(f"{HEADER}\r\n".encode() + b"a1,Ad\x81a,CEO,Co,DE,Energy,true,,,,,,,,\r\n")
+    path.write_bytes(
+        f"{HEADER}\r\n".encode() + b"a1,M\xfcller\x81,CEO,Co,DE,Energy,true,,,,,,,,\r\n"
+    )
 
-    assert [e.full_name for e in load_roster(path).executives] == ["Ad\x81a"]
+    assert [e.full_name for e in load_roster(path).executives] == ["M\u00fcller\x81"]
 
 
 def test_a_file_no_encoding_reads_is_refused_naming_the_file(tmp_path: Path) -> None:

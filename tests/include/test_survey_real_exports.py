@@ -1705,6 +1705,36 @@ def test_a_mac_excel_csv_of_respondents_loads(con, landing):
     assert rows.fetchall() == [("AT", 1.0, [7, 4]), ("CH", 1.5, [5, 2])]
 
 
+# Excel's "CSV (MS-DOS)": DOS Latin-1 (code page 850). Read as Windows-1252, its ä and ü
+# were a low quotation mark and a byte Windows-1252 leaves undefined; as Mac Roman, Ñ and Å.
+def test_an_excel_ms_dos_csv_of_figures_loads_with_its_umlauts(con, landing):
+    lines = [
+        "Quelle;Jahr;Land;Frage;Anteil",
+        "Edelman;2019;Österreich;Glaubwürdigkeit der Führungskräfte;44",
+        "Edelman;2019;Frankreich;Glaubwürdigkeit der Führungskräfte;41",
+    ]
+    (landing / "dos.csv").write_bytes(("\r\n".join(lines) + "\r\n").encode("cp850"))
+
+    assert _ingest(con, landing)["dos.csv"].status == "loaded"
+    rows = con.execute("select scope, question_text, value from raw.survey_results order by 1")
+    assert rows.fetchall() == [
+        ("AT", "Glaubwürdigkeit der Führungskräfte", 44.0),
+        ("FR", "Glaubwürdigkeit der Führungskräfte", 41.0),
+    ]
+
+
+def test_an_excel_ms_dos_csv_of_respondents_loads(con, landing):
+    lines = ["resp;land;gewicht;q1;q2", "1;Österreich;1;7;4", "2;Türkei;1,5;5;2"]
+    (landing / "panel.csv").write_bytes(("\r\n".join(lines) + "\r\n").encode("cp850"))
+    (landing / "panel.survey.json").write_text(json.dumps(sidecar()))
+
+    assert _ingest(con, landing)["panel.csv"].status == "loaded"
+    rows = con.execute(
+        "select country_code, weight, answers from raw.survey_respondent_answers order by all"
+    )
+    assert rows.fetchall() == [("AT", 1.0, [7, 4]), ("TR", 1.5, [5, 2])]
+
+
 # A pivot table pasted as values (its tabular form without "Repeat all item labels") writes
 # each label once, blank in the rows under it, and adds total rows.
 PIVOT = [

@@ -1,8 +1,8 @@
 """CSV survey files (also ``.csv.gz``, and tab-separated text: ``.tsv``, ``.tab``, Excel's
 ``.txt``): ``,`` ``;`` or tab (or the delimiter Excel's first
 line ``sep=;`` names); UTF-8 with or without BOM, UTF-16, Windows-1252 as German Excel
-writes it (Latin-1 for a file holding a byte Windows-1252 leaves undefined), or Mac Roman as
-Mac Excel writes it.
+writes it (Latin-1 for a file holding a byte Windows-1252 leaves undefined), Mac Roman as
+Mac Excel writes it, or DOS Latin-1 (code page 850) as Excel's "CSV (MS-DOS)" writes it.
 
 Two readers, which agree on every cell: the csv module reads a published-aggregate table
 as text (:func:`read_table`), and pyarrow's CSV reader reads the declared columns of a
@@ -63,6 +63,7 @@ _PYARROW_ENCODINGS = {
     "cp1252": "cp1252",
     "latin-1": "latin1",
     "mac_roman": "mac_roman",
+    "cp850": "cp850",
     UTF8_WITH_CP1252: UTF8_WITH_CP1252,
 }
 
