@@ -167,7 +167,9 @@ def platform_endpoint(platform: str) -> PlatformEndpoint:
     (:func:`unreadable_connection`) raises PlatformError: the platform fails, saying so.
 
     The password is registered with Airflow's secrets masker in every form it travels in
-    (Airflow masks only the literal value), so no task log shows it percent-encoded.
+    (Airflow masks only the literal value), so no task log shows it percent-encoded. Spaces
+    and line breaks around the password and login are no part of them (a line break left
+    by ``echo`` or a secrets file would make every request unsendable): they are dropped.
     """
     from airflow.sdk.log import mask_secret
 
@@ -181,7 +183,7 @@ def platform_endpoint(platform: str) -> PlatformEndpoint:
         raise PlatformError(str(exc)) from None
     if connection is None:
         return PlatformEndpoint(None, None)
-    password = connection.password or None
+    password = (connection.password or "").strip() or None
     if password:
         for form in travelling_forms(password):
             mask_secret(form)
@@ -196,4 +198,4 @@ def platform_endpoint(platform: str) -> PlatformEndpoint:
     for declared in connector.connection_fields:
         if declared.source == "extra" and extra.get(declared.key) is not None:
             options[declared.option] = extra[declared.key]
-    return PlatformEndpoint(host, password, connection.login or None, options)
+    return PlatformEndpoint(host, password, (connection.login or "").strip() or None, options)

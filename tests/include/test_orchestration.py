@@ -53,6 +53,16 @@ def test_allowed_instances_come_from_the_connection_extra(monkeypatch):
     }
 
 
+def test_spaces_and_line_breaks_around_a_password_or_login_are_dropped(monkeypatch):
+    # As ``echo`` or a secrets file leaves them: in a header, a line break makes every
+    # request unsendable.
+    _connection(monkeypatch, "instagram", password=" tok-12345\n", login="17841400000\r\n")
+
+    endpoint = platform_endpoint("instagram")
+
+    assert (endpoint.credentials, endpoint.login) == ("tok-12345", "17841400000")
+
+
 def test_every_form_of_the_password_is_masked_in_airflow_logs(monkeypatch):
     from airflow.sdk.log import redact
 

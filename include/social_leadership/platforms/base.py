@@ -728,6 +728,15 @@ class Connector(ABC):
                 response = client.send(request)
                 # Before anything reads it: a server quoting the request quotes its token.
                 body = self._redactor.bytes(response.read())
+            except httpx.LocalProtocolError as exc:
+                # The request as built breaks HTTP (a header value holding a line break or
+                # another control character): no retry sends it. Its text quotes the header.
+                message = (
+                    f"{self.platform}: {type(exc).__name__}: the request to {url} could not "
+                    "be sent, a header holds a character HTTP refuses (a line break?); "
+                    "check the credential in the platform's connection"
+                )
+                raise PlatformError(self._redactor.text(message)) from None
             except (httpx.TransportError, httpx.DecodingError) as exc:
                 # A DecodingError is a garbled reply (a body that is not the gzip it claims).
                 # The exception text can embed the request; name only its type.

@@ -132,6 +132,29 @@ def test_an_echoed_request_in_a_landed_body_is_scrubbed_before_landing(
     assert [form for text in texts for form in leaked(text)] == []
 
 
+@pytest.mark.parametrize("platform", sorted(set(TOKEN_PLATFORMS) - {"youtube"}))
+def test_a_token_http_headers_refuse_fails_the_platform_at_once_naming_no_secret(
+    platform: str, sandbox: SandboxServer
+) -> None:
+    # A line break in a header's token (YouTube's key travels in the URL, percent-encoded):
+    # no retry sends such a request, and the error quotes the header.
+    sleeps: list[float] = []
+    requests_before = len(sandbox.request_log)
+    login = SANDBOX_IG_USER_ID if platform == "instagram" else None
+    connector = build_connector(
+        platform, sandbox.base_url, SECRET + "\n", login, sleep=sleeps.append, backoff_seconds=0.0
+    )
+
+    with pytest.raises(PlatformError) as raised:
+        connector.extract([HANDLES[platform]])
+
+    message = str(raised.value)
+    assert message.startswith(f"{platform}: LocalProtocolError: the request to ")
+    assert "check the credential in the platform's connection" in message
+    assert leaked(message) == set()
+    assert (sleeps, len(sandbox.request_log)) == ([], requests_before)
+
+
 @pytest.mark.parametrize("platform", ["x", "youtube", "facebook"])
 def test_retry_and_give_up_messages_hold_no_secret(platform: str, sandbox: SandboxServer) -> None:
     # A 200 whose body is not JSON is retried; the echo of the request follows it.
