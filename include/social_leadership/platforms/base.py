@@ -305,14 +305,18 @@ class UnreadableCount(ValueError):
 
 
 _DIGITS = re.compile(r"-?[0-9]+")
+# The largest count the warehouse holds (BIGINT): far above any account's, so a larger one
+# is a broken reply.
+MAX_COUNT = 2**63 - 1
 
 
 def count_value(document: Mapping[str, Any], key: str) -> int | None:
     """A count from a JSON object: an integer, a float with a whole value (``583423.0``, as
     a JSON encoder working in doubles writes it) or a string of digits (YouTube's form).
     ``None`` when absent or null, or negative (some Mastodon forks send -1 for a hidden
-    count). Raises :class:`UnreadableCount` for any other value: the account's counts are
-    then unknown, an error, not a hidden count."""
+    count). Raises :class:`UnreadableCount` for any other value, or one above
+    :data:`MAX_COUNT`: the account's counts are then unknown, an error, not a hidden count
+    (and the platform's other accounts still load)."""
     value = document.get(key)
     if value is None:
         return None
@@ -324,6 +328,8 @@ def count_value(document: Mapping[str, Any], key: str) -> int | None:
         count = value
     else:
         raise UnreadableCount(f"{key} = {json.dumps(value)[:40]} is not a whole number")
+    if count > MAX_COUNT:
+        raise UnreadableCount(f"{key} = {str(count)[:40]} is larger than any count can be")
     return count if count >= 0 else None
 
 

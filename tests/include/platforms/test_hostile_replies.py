@@ -367,10 +367,10 @@ def test_a_whole_number_count_is_read_as_an_integer_float_or_digit_string(
 @pytest.mark.parametrize("platform", sorted(HANDLES))
 @pytest.mark.parametrize(
     "followers",
-    [12.5, "1.2K", True, {"value": 3}],
-    ids=["fraction", "abbreviated", "boolean", "object"],
+    [12.5, "1.2K", True, {"value": 3}, 2**63, str(10**30), 1e300],
+    ids=["fraction", "abbreviated", "boolean", "object", "beyond-bigint", "digits", "huge-float"],
 )
-def test_a_count_that_is_not_a_whole_number_is_an_error_for_its_account(
+def test_a_count_that_is_not_a_whole_number_or_too_large_is_an_error_for_its_account(
     platform: str, followers: object
 ) -> None:
     answer = _answering(_reply_counting(platform, followers))
