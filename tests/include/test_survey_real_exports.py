@@ -1735,6 +1735,29 @@ def test_an_excel_ms_dos_csv_of_respondents_loads(con, landing):
     assert rows.fetchall() == [("AT", 1.0, [7, 4]), ("TR", 1.5, [5, 2])]
 
 
+@pytest.mark.parametrize("flag", ["false", "no", 0, None])
+def test_a_respondent_sidecar_s_synthetic_flag_must_be_true_or_false(con, landing, flag):
+    # The string "false" was true to Python: a real survey was marked invented.
+    _write(landing / "panel.csv", ["resp;land;gewicht;q1;q2", "1;DE;1;7;4"])
+    (landing / "panel.survey.json").write_text(json.dumps({**sidecar(), "is_synthetic": flag}))
+
+    issues = _reasons(_ingest(con, landing)["panel.csv"])
+
+    assert [(column, reason) for _, column, reason in issues] == [
+        ("is_synthetic", f"{flag!r} is not true or false (a JSON boolean)")
+    ]
+
+
+@pytest.mark.parametrize("flag", [False, True])
+def test_a_respondent_sidecar_s_synthetic_flag_is_kept(con, landing, flag):
+    _write(landing / "panel.csv", ["resp;land;gewicht;q1;q2", "1;DE;1;7;4"])
+    (landing / "panel.survey.json").write_text(json.dumps({**sidecar(), "is_synthetic": flag}))
+
+    assert _ingest(con, landing)["panel.csv"].status == "loaded"
+    flags = con.execute("select distinct is_synthetic from raw.survey_questions").fetchall()
+    assert flags == [(flag,)]
+
+
 # A pivot table pasted as values (its tabular form without "Repeat all item labels") writes
 # each label once, blank in the rows under it, and adds total rows.
 PIVOT = [

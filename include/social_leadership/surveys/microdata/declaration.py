@@ -84,6 +84,10 @@ def parse_declaration(sidecar_name: str, data: dict[str, Any]) -> MicrodataDecla
     wave = data.get("wave")
     if wave is not None and (not isinstance(wave, int) or not 1990 <= wave <= 2100):
         problem("wave", f"{wave!r} is not a plausible survey year")
+    is_synthetic = data.get("is_synthetic", False)
+    if not isinstance(is_synthetic, bool):
+        # "false" as a string is true to Python: a real survey would be marked invented.
+        problem("is_synthetic", f"{is_synthetic!r} is not true or false (a JSON boolean)")
     roles = {**ROLE_DEFAULTS, "weight": "weight", **(data.get("columns") or {})}
     for role in ("respondent_id", "country"):
         if not isinstance(roles.get(role), str) or not roles[role].strip():
@@ -143,7 +147,7 @@ def parse_declaration(sidecar_name: str, data: dict[str, Any]) -> MicrodataDecla
         source_id=str(source_id),
         source_name=str(source_name),
         citation=str(data.get("citation") or source_name),
-        is_synthetic=bool(data.get("is_synthetic", False)),
+        is_synthetic=is_synthetic is True,
         respondent_id_column=roles["respondent_id"],
         country_column=roles["country"],
         wave_column=roles.get("wave") if wave is None else None,
