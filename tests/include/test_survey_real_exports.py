@@ -8,6 +8,7 @@ column, never loaded as other numbers."""
 from __future__ import annotations
 
 import json
+import os
 from datetime import date
 from pathlib import Path
 
@@ -1733,6 +1734,22 @@ def test_an_excel_ms_dos_csv_of_respondents_loads(con, landing):
         "select country_code, weight, answers from raw.survey_respondent_answers order by all"
     )
     assert rows.fetchall() == [("AT", 1.0, [7, 4]), ("TR", 1.5, [5, 2])]
+
+
+def test_files_landed_together_load_oldest_first_so_a_later_correction_wins(con, landing):
+    # By name, the correction (capital K sorts first) loaded first and the original it
+    # corrects overwrote it.
+    line = "Edelman;2019;Deutschland;CEOs sollen Stellung beziehen;{};1150"
+    original = _write(landing / "edelman_2019.csv", [HEADER, line.format(67)])
+    correction = _write(landing / "Korrektur_edelman_2019.csv", [HEADER, line.format(76)])
+    written = correction.stat().st_mtime
+    os.utime(original, (written - 3600, written - 3600))
+
+    outcomes = _ingest(con, landing)
+
+    assert list(outcomes) == ["edelman_2019.csv", "Korrektur_edelman_2019.csv"]
+    rows = con.execute("select scope, value, file_name from raw.survey_results").fetchall()
+    assert rows == [("DE", 76.0, "Korrektur_edelman_2019.csv")]
 
 
 @pytest.mark.parametrize("flag", ["false", "no", 0, None])

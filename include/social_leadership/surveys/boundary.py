@@ -47,8 +47,10 @@ def unreadable_reason(path: Path, exc: BaseException) -> str:
 
 def landed_files(folder: Path) -> list[Path]:
     """Every entry named like a survey data file (not hidden, not a sidecar), of a format
-    the intake reads or not, sorted; folders are left alone, but a symlink to one is listed
-    (and rejected)."""
+    the intake reads or not, oldest first (by modification time, then name): files landed
+    together load in the order they were written, so a correction saved after the file it
+    corrects replaces its figures, whatever the two are named. Folders are left alone, but
+    a symlink to one is listed (and rejected)."""
     if not folder.exists():
         return []
     found = []
@@ -56,12 +58,12 @@ def landed_files(folder: Path) -> list[Path]:
         if not (is_survey_file(entry) or is_unread_data_name(entry.name)):
             continue
         try:
-            if stat.S_ISDIR(entry.lstat().st_mode):
-                continue
+            status = entry.lstat()
         except FileNotFoundError:
             continue  # taken away since the folder was listed
-        found.append(entry)
-    return sorted(found)
+        if not stat.S_ISDIR(status.st_mode):
+            found.append((status.st_mtime_ns, entry.name, entry))
+    return [entry for _, _, entry in sorted(found)]
 
 
 def _within(path: str, folder: str) -> bool:
