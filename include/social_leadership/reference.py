@@ -340,6 +340,7 @@ def _translated_country_names() -> dict[str, str]:
 # (``Deutschland*``, ``Germany¹``, ``76*``): the characters themselves, for a regular
 # expression's character class and for str.rstrip() alike.
 FOOTNOTE_MARKS = "*\u2020\u2021\u00b9\u00b2\u00b3" + "".join(map(chr, range(0x2070, 0x207A)))
+_NUMERIC_CODE = re.compile(r"0*([0-9]{1,3})(?:\.0+)?")
 # "Korea (South)": the name and what the brackets hold. No spaces matched before the bracket
 # (they are stripped after): two quantifiers over one run of spaces would try each split of
 # it, and a long run in a garbled cell took minutes.
@@ -358,8 +359,10 @@ _FORMAL_NAME_WORDS = frozenset(
 def normalize_country(value: str) -> str:
     """ISO 3166-1 alpha-2 code for a country given in any common form or language.
 
-    Tried in turn: our aliases, pycountry's codes and English names, then the names in the
-    languages pycountry ships. Raises ``ValueError`` when the value is not recognised.
+    Tried in turn: our aliases, an ISO 3166-1 numeric code (``276``, also without its
+    leading zeros, ``40``, or as a float, ``276.0``), pycountry's codes and English names,
+    then the names in the languages pycountry ships. Raises ``ValueError`` when the value is
+    not recognised.
     """
     text = value.strip()
     if not text:
@@ -367,6 +370,14 @@ def normalize_country(value: str) -> str:
     alias = COUNTRY_ALIASES.get(_alias_key(text))
     if alias:
         return alias
+    numeric = _NUMERIC_CODE.fullmatch(text)
+    if numeric:
+        # ISO 3166-1 numeric, as a number column keeps it: its leading zeros gone (40 for
+        # Austria's 040), or written as a float (276.0) by a tool whose column has gaps.
+        country = pycountry.countries.get(numeric=numeric[1].zfill(3))
+        if country is None:
+            raise ValueError(f"unknown country {text!r} (no ISO 3166-1 numeric code)")
+        return str(country.alpha_2)
     try:
         return str(pycountry.countries.lookup(text).alpha_2)
     except LookupError:

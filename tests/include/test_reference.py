@@ -288,6 +288,22 @@ def test_country_normalisation(given: str, expected: str) -> None:
     assert normalize_country(given) == expected
 
 
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [("276", "DE"), ("040", "AT"), ("40", "AT"), ("36", "AU"), ("8", "AL"), ("276.0", "DE")],
+)
+def test_an_iso_numeric_code_is_read_with_or_without_its_leading_zeros(given, expected) -> None:
+    # As WVS, EVS and ISSP code countries, and as a number column keeps them (no leading
+    # zeros; a float where the column has gaps).
+    assert normalize_country(given) == expected
+
+
+@pytest.mark.parametrize("given", ["0", "1", "999", "27.5", "1276"])
+def test_a_number_that_is_no_iso_numeric_code_is_no_country(given) -> None:
+    with pytest.raises(ValueError, match="unknown country"):
+        normalize_country(given)
+
+
 def test_unknown_country_is_rejected() -> None:
     with pytest.raises(ValueError, match="Atlantis"):
         normalize_country("Atlantis")

@@ -1752,6 +1752,32 @@ def test_files_landed_together_load_oldest_first_so_a_later_correction_wins(con,
     assert rows == [("DE", 76.0, "Korrektur_edelman_2019.csv")]
 
 
+def test_respondents_coded_by_iso_numeric_country_codes_load(con, landing):
+    # WVS and ISSP code countries by ISO 3166-1 numeric: a number column drops the leading
+    # zero (40, Austria) and writes 276.0 where it has gaps.
+    _write(
+        landing / "wvs.csv",
+        ["resp;land;gewicht;q1;q2", "1;276;1;7;4", "2;40;1;5;2", "3;276.0;1;6;3", "4;36;1;8;5"],
+    )
+    (landing / "wvs.survey.json").write_text(json.dumps(sidecar()))
+
+    assert _ingest(con, landing)["wvs.csv"].status == "loaded"
+    rows = con.execute(
+        "select country_code, count(*) from raw.survey_respondent_answers group by all order by 1"
+    )
+    assert rows.fetchall() == [("AT", 1), ("AU", 1), ("DE", 2)]
+
+
+def test_numbers_heading_columns_are_no_countries_of_a_wide_table(con, landing):
+    # ISO numbers Antarctica 10, Andorra 20 and Austria 40: as a header they are percentiles.
+    _write(landing / "deciles.csv", ["Quelle;Jahr;Frage;10;20;40", "Edelman;2019;Q;1;2;3"])
+
+    outcome = _ingest(con, landing)["deciles.csv"]
+
+    assert outcome.status == "quarantined"
+    assert con.execute("select count(*) from raw.survey_results").fetchone() == (0,)
+
+
 @pytest.mark.parametrize("flag", ["false", "no", 0, None])
 def test_a_respondent_sidecar_s_synthetic_flag_must_be_true_or_false(con, landing, flag):
     # The string "false" was true to Python: a real survey was marked invented.

@@ -1078,6 +1078,10 @@ _LONGEST_SCOPE_CELL = 80
 def _names_a_scope(cell: str) -> bool:
     if len(cell) > _LONGEST_SCOPE_CELL or cell.casefold() in _NOT_WIDE_COUNTRIES:
         return False
+    if cell.replace(".", "").isdigit():
+        # A numeric country code is a cell's, never a header's: 10;20;40 are percentiles or
+        # answers, though ISO numbers Antarctica, Andorra and Austria so.
+        return False
     # A column's usual name ("Land") is no country here.
     return not _HEADER_INDEX.get(header_key(cell)) and names_a_place(cell)
 
