@@ -1597,17 +1597,55 @@ def test_a_wide_table_of_years_or_countries_as_columns_is_read_as_its_figures(co
     [
         "Source;Wave;Question;Yes;No;DK",
         "Source;Wave;Question;Mean;SD;SE",
-        "Quelle;Jahr;Frage;Total;AT;IN",
+        "Quelle;Jahr;Frage;Total;IN;NO",
     ],
 )
 def test_answer_and_statistics_columns_are_no_wide_table_of_countries(con, landing, header):
     """``No`` is Norway's code and ``DK`` Denmark's, ``SD`` Sudan's and ``SE`` Sweden's; as
-    column heads they are answers and statistics, and the file has no scope."""
+    column heads they are answers and statistics, and the file has no scope (with no
+    country named otherwise beside them, even in capitals)."""
     _write(landing / "answers.csv", [header, "Acme;2020;Should CEOs speak up?;61;30;9"])
 
     reasons = _reasons(_ingest(con, landing)["answers.csv"])
 
     assert any(column == "scope" and "required column missing" in r for _, column, r in reasons)
+    assert _results(con) == []
+
+
+@pytest.mark.parametrize(
+    ("header", "countries"),
+    [
+        # The Trust Barometer's markets by code: India, Indonesia and Sweden's codes are
+        # also answer and statistics heads; beside other countries, in capitals, they are
+        # countries.
+        ("Frage;AR;DE;IN;ID;IE;SE;US", ["AR", "DE", "ID", "IE", "IN", "SE", "US"]),
+        ("Frage;DE;DK;SE;NO;FI;IS", ["DE", "DK", "FI", "IS", "NO", "SE"]),
+        # An aggregate's column among them is not read, and the countries after it are.
+        ("Frage;Deutschland;Frankreich;Total;Italien;Spanien", ["DE", "ES", "FR", "IT"]),
+    ],
+)
+def test_every_country_column_of_a_wide_table_is_read(con, landing, header, countries):
+    figures = ";".join(str(40 + i) for i in range(header.count(";")))
+    _write(landing / "wide.csv", [header, f"Vertrauen in Unternehmen;{figures}"])
+    (landing / "wide.survey.json").write_text(json.dumps({"source_name": "Edelman", "wave": 2024}))
+
+    assert _ingest(con, landing)["wide.csv"].status == "loaded"
+    assert [row[0] for row in _results(con)] == countries
+
+
+def test_a_country_column_apart_from_a_wide_table_s_countries_is_refused(con, landing):
+    # Only one run of country columns is read: the one apart was left unread in silence.
+    _write(landing / "wide.csv", ["Frage;DE;FR;Notiz;IT", "Vertrauen;47;50;x;45"])
+    (landing / "wide.survey.json").write_text(json.dumps({"source_name": "Edelman", "wave": 2024}))
+
+    assert _reasons(_ingest(con, landing)["wide.csv"]) == [
+        (
+            0,
+            "*",
+            "read as a wide table, countries as columns (DE, FR), but 'IT' also heads a column "
+            "apart from them, which would be left unread: put every country column side by side",
+        )
+    ]
     assert _results(con) == []
 
 

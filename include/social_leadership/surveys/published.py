@@ -44,6 +44,7 @@ from social_leadership.surveys.common import (
     SurveyValidationError,
     TextTable,
     cap_issues,
+    file_problem,
     is_global_scope,
     lone_cell,
     names_a_place,
@@ -1040,50 +1041,77 @@ def _as_declaration(data: dict[str, Any] | None) -> PublishedDeclaration:
 
 def _wide_block(
     header: list[str], declaration: PublishedDeclaration
-) -> tuple[str, int, int] | None:
+) -> tuple[str, tuple[int, ...]] | None:
     """A wide table's columns: the longest run of two or more header cells that each name a
     country (the scope) or a year (the wave), when neither the header nor the sidecar gives
-    that column or the figure's (``Frage;DE;FR;IT``, ``Land;2018;2019;2020``). (column,
-    first, last position), or None."""
+    that column or the figure's (``Frage;DE;FR;IT``, ``Land;2018;2019;2020``). A run may
+    hold an aggregate's column (``Deutschland;Frankreich;Total;Italien``), which is not read,
+    and the country codes that are also answer or statistics heads (``SE;NO;DK``, ``IN``,
+    ``ID``) when written in capitals beside a country named otherwise: ``Yes;No;DK`` and
+    ``Mean;SD;SE`` are no countries. (column, positions of the cells read), or None."""
     located = _locate(header, declaration)
     if "value" in located.positions or "value" in located.repeated:
         return None
-    runs: list[tuple[str, int, int]] = []
-    for column, names in (("scope", _names_a_scope), ("wave", _names_a_year)):
+    runs: list[tuple[str, tuple[int, ...]]] = []
+    for column, kind in (("scope", _scope_head), ("wave", _wave_head)):
         if located.has(column, declaration) or column in located.repeated:
             continue
-        start = None
+        run: list[tuple[int, str]] = []
         for position, cell in enumerate([*header, ""]):
-            if cell.strip() and names(cell.strip()):
-                start = position if start is None else start
-            else:
-                if start is not None and position - start >= 2:
-                    runs.append((column, start, position - 1))
-                start = None
+            found = kind(cell.strip()) if cell.strip() else None
+            if found is not None:
+                run.append((position, found))
+                continue
+            read = tuple(at for at, head in run if head != _GAP)
+            if len(read) >= 2 and any(head == _NAMED for _, head in run):
+                runs.append((column, read))
+            run = []
     # The longest; of runs as long, the first found.
-    return max(runs, key=lambda run: run[2] - run[1], default=None)
+    return max(runs, key=lambda run: len(run[1]), default=None)
 
 
+# What a header cell is to a wide table's run: a country or year named plainly, a country
+# code that is also an answer or statistics head (read only beside a plain one), or an
+# aggregate's column inside the run (not read).
+_NAMED, _CODE, _GAP = "named", "code", "gap"
 # Header words of answer and statistics columns that are also country codes or read as the
 # global average: ``Yes;No;DK`` (Norway, Denmark), ``Mean;SD;SE`` (global, Sudan, Sweden).
-# Never a wide table's country columns.
+# Never a country on their own.
 _NOT_WIDE_COUNTRIES = frozenset(
     {"yes", "no", "dk", "sd", "se", "ci", "na", "id", "or", "in", "is", "am", "pm", "pt", "ma"}
     | {"mean", "median", "average", "avg", "total", "min", "max", "base", "n", "pct", "std"}
 )
+# Of those, an aggregate's column a run of countries or years may hold, not read (where
+# ``Global`` is read, as the global scope).
+_AGGREGATE_HEADS = frozenset({"mean", "median", "average", "avg", "total"})
 # No country's name is longer: a longer header cell is looked up no further.
 _LONGEST_SCOPE_CELL = 80
 
 
 def _names_a_scope(cell: str) -> bool:
-    if len(cell) > _LONGEST_SCOPE_CELL or cell.casefold() in _NOT_WIDE_COUNTRIES:
-        return False
-    if cell.replace(".", "").isdigit():
+    return _scope_head(cell) == _NAMED
+
+
+def _scope_head(cell: str) -> str | None:
+    folded = cell.casefold()
+    if folded in _AGGREGATE_HEADS:
+        return _GAP
+    if len(cell) > _LONGEST_SCOPE_CELL or cell.replace(".", "").isdigit():
         # A numeric country code is a cell's, never a header's: 10;20;40 are percentiles or
         # answers, though ISO numbers Antarctica, Andorra and Austria so.
-        return False
+        return None
     # A column's usual name ("Land") is no country here.
-    return not _HEADER_INDEX.get(header_key(cell)) and names_a_place(cell)
+    if _HEADER_INDEX.get(header_key(cell)) or not names_a_place(cell):
+        return None
+    if folded in _NOT_WIDE_COUNTRIES:
+        return _CODE if len(cell) == 2 and cell.isupper() else None
+    return _NAMED
+
+
+def _wave_head(cell: str) -> str | None:
+    if cell.casefold() in _AGGREGATE_HEADS:
+        return _GAP
+    return _NAMED if _names_a_year(cell) else None
 
 
 def _names_a_year(cell: str) -> bool:
@@ -1096,9 +1124,9 @@ def _long_header(header: list[str], declaration: PublishedDeclaration) -> list[s
     return header if block is None else _long_header_of(header, block)
 
 
-def _long_header_of(header: list[str], block: tuple[str, int, int]) -> list[str]:
-    column, first, last = block
-    return [*header[:first], *header[last + 1 :], column, "value"]
+def _long_header_of(header: list[str], block: tuple[str, tuple[int, ...]]) -> list[str]:
+    column, read = block
+    return [*(cell for at, cell in enumerate(header) if at not in read), column, "value"]
 
 
 def _long_table(name: str, table: TextTable, declaration: PublishedDeclaration) -> TextTable:
@@ -1108,15 +1136,17 @@ def _long_table(name: str, table: TextTable, declaration: PublishedDeclaration) 
     block = _wide_block(table.header, declaration)
     if block is None:
         return table
-    column, first, last = block
-    heads = table.header[first : last + 1]
+    column, read = block
+    heads = [table.header[at] for at in read]
+    _refuse_countries_apart(name, table.header, block)
+    width = len(table.header)
     rows = []
     for line_no, cells in table.rows:
-        padded = cells + [""] * (len(table.header) - len(cells))
-        rest = [*padded[:first], *padded[last + 1 : len(table.header)]]
+        padded = cells + [""] * (width - len(cells))
+        rest = [cell for at, cell in enumerate(padded[:width]) if at not in read]
         figures = [
             (head, figure)
-            for head, figure in zip(heads, padded[first : last + 1], strict=True)
+            for head, figure in zip(heads, (padded[at] for at in read), strict=True)
             if figure.strip()
         ]
         # A row without a figure (a note below the table, a figure cut short) stays one
@@ -1130,6 +1160,25 @@ def _long_table(name: str, table: TextTable, declaration: PublishedDeclaration) 
         ", ".join(heads),
     )
     return TextTable(_long_header_of(table.header, block), rows, table.header_row, table.spans)
+
+
+def _refuse_countries_apart(
+    name: str, header: list[str], block: tuple[str, tuple[int, ...]]
+) -> None:
+    """A wide table reads one run of country columns: a country heading a column apart from
+    it (``Frage;DE;FR;Notiz;IT``) would be left unread, so the file is refused naming it."""
+    column, read = block
+    if column != "scope":
+        return
+    apart = [cell for at, cell in enumerate(header) if at not in read and _names_a_scope(cell)]
+    if apart:
+        raise file_problem(
+            name,
+            f"read as a wide table, countries as columns ({', '.join(header[at] for at in read)}),"
+            f" but {', '.join(repr(cell) for cell in apart)}"
+            f" also head{'s a column' if len(apart) == 1 else ' columns'} apart from them,"
+            " which would be left unread: put every country column side by side",
+        )
 
 
 def _is_header_row(cells: list[str], declaration: PublishedDeclaration) -> bool:
