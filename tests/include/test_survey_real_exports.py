@@ -1335,7 +1335,23 @@ def test_a_country_s_time_series_takes_its_waves_from_its_unheaded_row_labels(co
     ]
 
 
-@pytest.mark.parametrize(("cell", "wave"), [("2019-01", 2019), ("Jan-19", 2019), ("Nov 98", 1998)])
+@pytest.mark.parametrize(
+    ("cell", "wave"),
+    [
+        ("2019-01", 2019),
+        ("Jan-19", 2019),
+        ("Nov 98", 1998),
+        # As French, Spanish and Austrian Excel write mmm-yy and mmm yyyy.
+        ("janv.-19", 2019),
+        ("févr.-19", 2019),
+        ("déc. 2018", 2018),
+        ("juil. 2019", 2019),
+        ("ene-19", 2019),
+        ("ago-19", 2019),
+        ("dic-19", 2019),
+        ("Jän. 2019", 2019),
+    ],
+)
 def test_a_wave_written_as_a_month_of_a_year_is_that_year(con, landing, cell, wave):
     _write(landing / "month.csv", [HEADER, f"Edelman;{cell};DE;Q;76;1150"])
 

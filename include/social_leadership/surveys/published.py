@@ -690,7 +690,8 @@ def _local_date_year(local: re.Match[str]) -> int:
 
 
 # Words a wave cell may hold beside its one year (``Januar 2019``, ``Wave 2020``, ``Nov.
-# 2018``): month names and their short forms in English, German, French and Spanish, and a
+# 2018``): month names and their short forms in English, German (Austrian Jänner too), French
+# and Spanish (as each language's Excel writes ``mmm-yy``: ``janv.-19``, ``ene-19``), and a
 # word for the wave. A second number (``2018/19``, ``Q4 2019``) leaves the year unclear.
 _MONTH_WORDS = frozenset(
     {"january", "february", "march", "april", "may", "june", "july", "august", "september"}
@@ -700,7 +701,9 @@ _MONTH_WORDS = frozenset(
     | {"décembre", "decembre", "enero", "febrero", "marzo", "abril", "mayo", "junio", "julio"}
     | {"agosto", "septiembre", "setiembre", "octubre", "noviembre", "diciembre"}
     | {"jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec"}
-    | {"mär", "mrz", "okt", "dez"}
+    | {"mär", "mrz", "okt", "dez", "jän"}
+    | {"janv", "févr", "fevr", "avr", "juil", "déc"}
+    | {"ene", "abr", "ago", "dic"}
 )
 _WAVE_WORDS = _MONTH_WORDS | {"wave", "welle", "vague", "ola", "edition", "ausgabe", "year", "jahr"}
 _WAVE_WORD_SEPARATORS = re.compile(r"[\s.,:;()\-\u2013]+")
