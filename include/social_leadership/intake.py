@@ -209,7 +209,7 @@ def detect_encoding(path: Path) -> str:
         handle.seek(0)
         windows = "cp1252" if _decodes(handle, "cp1252", text_only=True) else "latin-1"
         handle.seek(0)
-        sample = handle.read(_ENCODING_SAMPLE_BYTES)
+        sample = _encoding_sample(handle)
     if _holds_utf8_text(sample):
         return UTF8_WITH_CP1252
     if b"\x00" in sample:
@@ -221,8 +221,26 @@ def detect_encoding(path: Path) -> str:
 # ü 0x9F, ß 0xA7) are Windows-1252's Š, š, Ÿ and §; Windows Excel's "CSV (MS-DOS)" writes
 # the DOS code page 850 (ä 0x84, ö 0x94, ü 0x81, é 0x82, ß 0xE1), whose letters are Mac
 # Roman's Ñ, î, Å, Ç and ·: each of the three decodes any such file, so the encoding is the
-# one whose reading has words. The first megabyte decides.
+# one whose reading has words. A sample decides: the first megabyte, and the next
+# megabytes that hold non-ASCII bytes (a large file sorted by country may spell its first
+# umlaut far down).
 _ENCODING_SAMPLE_BYTES = 1 << 20
+_ENCODING_SAMPLE_PIECES = 3
+
+
+def _encoding_sample(handle: IO[bytes]) -> bytes:
+    """The file's first megabyte, then each later megabyte holding a non-ASCII byte, up to
+    :data:`_ENCODING_SAMPLE_PIECES` in all (each piece on a line of its own)."""
+    pieces = [handle.read(_ENCODING_SAMPLE_BYTES)]
+    while len(pieces) < _ENCODING_SAMPLE_PIECES:
+        piece = handle.read(_ENCODING_SAMPLE_BYTES)
+        if not piece:
+            break
+        if not piece.isascii():
+            pieces.append(piece)
+    return b"\n".join(pieces)
+
+
 # What a Western European text holds besides ASCII: Latin-1's letters, quotation marks,
 # bullets and trademark signs (each where words have them, below), other typographic signs
 # (dashes, the ellipsis, currency, §, °, ‰, a no-break space) before no letter (the

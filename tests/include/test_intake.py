@@ -121,6 +121,21 @@ def test_dos_latin_1_is_told_from_windows_1252_and_mac_roman_by_its_words(tmp_pa
         assert detect_encoding(path) == other
 
 
+@pytest.mark.parametrize("encoding", ["mac_roman", "cp850", "cp1252"])
+def test_the_encoding_is_told_by_words_far_down_a_large_file(tmp_path, encoding):
+    # Sorted by country, a file may spell its first umlaut megabytes down: the first
+    # megabyte alone read as ASCII, and the file as Windows-1252 (Österreich as …sterreich).
+    path = tmp_path / "panel.csv"
+    ascii_rows = "".join(f"{n};Deutschland;Frankfurt am Main\r\n" for n in range(80_000))
+    path.write_bytes(
+        ("id;land;stadt\r\n" + ascii_rows).encode()
+        + "80000;Österreich;Wien\r\n80001;Schweiz;Zürich\r\n".encode(encoding)
+    )
+    assert path.stat().st_size > 2 << 20
+
+    assert detect_encoding(path) == encoding
+
+
 MIXED = "Name;Firma\r\nJoe Käser;Süßwaren AG\r\n".encode() + "Hans Müller;Groß “AG”\r\n".encode(
     "cp1252"
 )
