@@ -967,6 +967,25 @@ def _workbook(path: Path, **sheets: list[list[object]]) -> None:
     book.save(path)
 
 
+def test_a_respondent_workbook_of_one_sheet_per_country_is_refused_naming_its_sheets(con, landing):
+    # Only the first sheet was read, and the file counted as loaded.
+    header = ["resp", "land", "gewicht", "q1", "q2"]
+    sheets = {land: [header, [1, land, 1, 7, 4], [2, land, 1, 5, 2]] for land in ("DE", "FR")}
+    _workbook(landing / "panel.xlsx", Titel=[["Acme panel 2024"]], **sheets)
+    (landing / "panel.survey.json").write_text(json.dumps(sidecar()))
+    _workbook(landing / "named.xlsx", **sheets)
+    (landing / "named.survey.json").write_text(json.dumps({**sidecar("acme_named"), "sheet": "FR"}))
+
+    outcomes = _ingest(con, landing)
+
+    [(row, column, reason)] = _reasons(outcomes["panel.xlsx"])
+    assert (row, column) == (0, "sheet")
+    assert reason.startswith("sheets 'DE', 'FR' each hold the declared columns")
+    assert outcomes["named.xlsx"].status == "loaded"
+    countries = "select distinct country_code from raw.survey_respondent_answers"
+    assert con.execute(countries).fetchall() == [("FR",)]
+
+
 def test_a_workbook_opening_on_a_cover_sheet_is_read_from_the_sheet_holding_the_table(con, landing):
     header = ["Quelle", "Jahr", "Land", "Frage", "Anteil in %"]
     _workbook(

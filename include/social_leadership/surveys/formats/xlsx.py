@@ -224,7 +224,22 @@ def read_header(path: Path, search: common.HeaderSearch) -> list[str]:
 
 
 def read_columns(path: Path, wanted: list[str], sheet: str | None) -> common.DeclaredColumns:
-    """The wanted columns of the sheet as text, each row numbered as the sheet numbers it."""
+    """The wanted columns of the sheet as text, each row numbered as the sheet numbers it.
+
+    Respondents are read from one sheet: without ``sheet`` declared, a workbook whose
+    other sheets hold the declared columns too (one sheet per country or wave) is refused
+    naming them, where the sheets after the first were left unread in silence."""
+    if sheet is None:
+        fitting = fitting_sheets(path, common.HeaderSearch(wanted, None))
+        if len(fitting) > 1:
+            raise common.file_problem(
+                path.name,
+                f"sheets {', '.join(repr(name) for name in fitting)} each hold the declared "
+                "columns, and respondents are read from one sheet: name it in the "
+                'sidecar\'s "sheet", or save each sheet as a file of its own (with a sidecar '
+                "each: the files of a panel's countries load side by side)",
+                column="sheet",
+            )
     table = read_table(path, common.HeaderSearch(wanted, sheet), percent_sign=False)
     columns = common.position_names(
         common.declared_positions(path.name, table.header, wanted, table.header_row)
