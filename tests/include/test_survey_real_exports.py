@@ -134,6 +134,33 @@ def test_a_file_of_small_whole_shares_or_declared_percent_loads_as_written(con, 
     ]
 
 
+def test_shares_under_one_percent_written_with_their_sign_are_percent(con, landing):
+    # Written with a percent sign, or in cells formatted as percent, a share is no
+    # proportion however small: such files were refused as writing proportions.
+    _write(
+        landing / "small.csv",
+        [HEADER, "Edelman;2019;DE;Q;0,5 %;1150", "Edelman;2019;FR;Q;0,8%;1000"],
+    )
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["Quelle", "Jahr", "Land", "Frage", "Anteil"])
+    sheet.append(["Edelman", 2020, "DE", "Q", 0.005])
+    sheet["E2"].number_format = "0.0%"
+    book.save(landing / "small.xlsx")
+
+    outcomes = _ingest(con, landing)
+
+    assert {name: o.status for name, o in outcomes.items()} == {
+        "small.csv": "loaded",
+        "small.xlsx": "loaded",
+    }
+    assert [(row[0], row[1], row[3]) for row in _results(con)] == [
+        ("DE", 2019, 0.5),
+        ("DE", 2020, 0.5),
+        ("FR", 2019, 0.8),
+    ]
+
+
 def test_an_unknown_share_scale_is_reported_in_the_sidecar(con, landing):
     _write(landing / "s.csv", [HEADER, "Edelman;2019;DE;Q;76;1150"])
     (landing / "s.survey.json").write_text(json.dumps({"share_scale": "ratio"}))

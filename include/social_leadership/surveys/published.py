@@ -1367,7 +1367,9 @@ def parse_published_table(
         if without_figure:
             reason = f"no row has a figure: {label('value')} marks each missing"
         issues.append(RowIssue(name, table.header_row + 1, "*", reason))
-    if not issues and declaration.share_scale is None:
+    if not issues and declaration.share_scale is None and not written_percent:
+        # Shares written with a percent sign (or in percent-formatted cells) are percent,
+        # however small: 0,5 % is no proportion.
         issues += _proportion_issue(name, declaration, record_rows, records, label("value"))
     if not issues:
         frame = pd.DataFrame.from_records(records, columns=list(PUBLISHED_COLUMNS))
