@@ -621,6 +621,31 @@ def test_only_the_real_published_figures_are_bundled(tmp_path, con):
     ).fetchone() == (10, True)
 
 
+def test_a_landed_file_named_as_the_bundled_one_is_refused_and_the_bundled_figures_stay(
+    tmp_path, con
+):
+    # Loaded, it replaced the bundled rows as its own earlier version, and the bundled file
+    # (already in the ledger) never came back.
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    copy = landing / BUNDLED_PUBLISHED_FILE.name
+    copy.write_text(HEADER + "acme,Acme,2022,FR,q1,Q one,share_pct,40,,,x\n")
+
+    first = ingest_folder(con, landing, tmp_path / "q", pseudonym_key=KEY)
+    ingest_folder(con, landing, tmp_path / "q", pseudonym_key=KEY)
+
+    [refused] = [o for o in first if o.status == "quarantined"]
+    assert refused.file == copy.name
+    report = json.loads(Path(refused.report_path).read_text(encoding="utf-8"))
+    assert [issue["reason"] for issue in report["issues"]] == [
+        "the name of a survey file the pipeline ships (and loads on every run): give the file "
+        "another name"
+    ]
+    assert con.execute(
+        "select source_id, count(*) from raw.survey_results group by all"
+    ).fetchall() == [("edelman_tb", 10)]
+
+
 def test_a_replaced_file_still_in_the_landing_folder_does_not_come_back(tmp_path, con):
     landing = tmp_path / "landing"
     landing.mkdir()

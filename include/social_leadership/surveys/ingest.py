@@ -441,10 +441,19 @@ def ingest_folder(
     for bundled in shipped:
         if bundled.exists():
             outcomes.append(load_file(con, bundled, pseudonym_key=key, limits=limits))
+    shipped_names = {text_name(bundled) for bundled in shipped}
     for path in landed_files(survey_dir):
         try:
             if not is_survey_file(path):
                 raise file_problem(path.name, unread_format_reason(path.name))
+            if text_name(path) in shipped_names:
+                # Its load would replace the shipped file's rows as its own earlier version,
+                # and the shipped file, already in the ledger, would not come back.
+                raise file_problem(
+                    path.name,
+                    "the name of a survey file the pipeline ships (and loads on every run): "
+                    "give the file another name",
+                )
             check_landed(path, survey_dir)
             outcomes.append(load_file(con, path, pseudonym_key=key, limits=limits))
             continue
