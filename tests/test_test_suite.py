@@ -320,7 +320,7 @@ def test_readers_of_a_shared_run_or_module_fixture_are_given_one_xdist_group(tmp
 
 
 def test_under_xdist_a_modules_shared_fixture_is_used_on_one_worker(tmp_path: Path):
-    # test_secrets.py: 12 tests read a module-scoped sandbox server, 12 use none.
+    # test_secrets.py: 18 tests read a module-scoped sandbox server, 12 use none.
     import json
 
     workers_file = tmp_path / "workers.jsonl"
@@ -330,9 +330,9 @@ def test_under_xdist_a_modules_shared_fixture_is_used_on_one_worker(tmp_path: Pa
         SLW_TEST_WORKERS_FILE=workers_file,
     )
     ran = [json.loads(line) for line in workers_file.read_text().splitlines()]
-    assert len(ran) == 24
+    assert len(ran) == 30
     grouped = {worker for nodeid, worker in ran if nodeid.endswith("@" + nodeid.split("::")[0])}
-    assert len([1 for nodeid, _ in ran if "@" in nodeid]) == 12
+    assert len([1 for nodeid, _ in ran if "@" in nodeid]) == 18
     assert len(grouped) == 1
 
 

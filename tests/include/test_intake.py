@@ -388,7 +388,11 @@ def test_the_settings_key_is_read_once_and_only_for_respondent_files(con, tmp_pa
         )
     outcomes = ingest_folder(con, landing, tmp_path / "quarantine", include_bundled=False)
 
-    assert [o.status for o in outcomes] == ["loaded", "loaded", "unchanged"]
+    assert {o.file: o.status for o in outcomes} == {
+        "figures.csv": "unchanged",
+        "a.csv": "loaded",
+        "b.parquet": "loaded",
+    }
     assert reads == [tmp_path / "data" / "secrets" / "pseudonym.key"]
 
 
