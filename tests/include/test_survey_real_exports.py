@@ -1777,16 +1777,24 @@ def test_nested_brackets_in_a_country_cell_cost_no_more_than_one_level():
 
 
 # Mac Excel's "CSV (Macintosh)" and "Comma Separated Values": Mac Roman, lines ended by CR.
-# Read as Windows-1252, its ä, ö, ü and ß are Š, š, Ÿ and § and its Ö an ellipsis.
-def test_a_mac_excel_csv_of_figures_loads_with_its_umlauts(con, landing):
+# Read as Windows-1252, its ä, ö, ü and ß are Š, š, Ÿ and § and its Ö an ellipsis. Excel's
+# "CSV (MS-DOS)": DOS Latin-1 (code page 850); read as Windows-1252, its ä and ü are a low
+# quotation mark and a byte Windows-1252 leaves undefined, as Mac Roman Ñ and Å.
+MAC_AND_DOS = pytest.mark.parametrize(
+    ("encoding", "line_end"), [("mac_roman", "\r"), ("cp850", "\r\n")], ids=["mac", "ms-dos"]
+)
+
+
+@MAC_AND_DOS
+def test_a_mac_or_dos_excel_csv_of_figures_loads_with_its_umlauts(con, landing, encoding, line_end):
     lines = [
         "Quelle;Jahr;Land;Frage;Anteil",
         "Edelman;2019;Österreich;Glaubwürdigkeit der Führungskräfte;44",
         "Edelman;2019;Frankreich;Glaubwürdigkeit der Führungskräfte;41",
     ]
-    (landing / "mac.csv").write_bytes(("\r".join(lines) + "\r").encode("mac_roman"))
+    (landing / "excel.csv").write_bytes((line_end.join(lines) + line_end).encode(encoding))
 
-    assert _ingest(con, landing)["mac.csv"].status == "loaded"
+    assert _ingest(con, landing)["excel.csv"].status == "loaded"
     rows = con.execute("select scope, question_text, value from raw.survey_results order by 1")
     assert rows.fetchall() == [
         ("AT", "Glaubwürdigkeit der Führungskräfte", 44.0),
@@ -1794,39 +1802,10 @@ def test_a_mac_excel_csv_of_figures_loads_with_its_umlauts(con, landing):
     ]
 
 
-def test_a_mac_excel_csv_of_respondents_loads(con, landing):
-    lines = ["resp;land;gewicht;q1;q2", "1;Österreich;1;7;4", "2;Schweiz;1,5;5;2"]
-    (landing / "panel.csv").write_bytes(("\r".join(lines) + "\r").encode("mac_roman"))
-    (landing / "panel.survey.json").write_text(json.dumps(sidecar()))
-
-    assert _ingest(con, landing)["panel.csv"].status == "loaded"
-    rows = con.execute(
-        "select country_code, weight, answers from raw.survey_respondent_answers order by all"
-    )
-    assert rows.fetchall() == [("AT", 1.0, [7, 4]), ("CH", 1.5, [5, 2])]
-
-
-# Excel's "CSV (MS-DOS)": DOS Latin-1 (code page 850). Read as Windows-1252, its ä and ü
-# were a low quotation mark and a byte Windows-1252 leaves undefined; as Mac Roman, Ñ and Å.
-def test_an_excel_ms_dos_csv_of_figures_loads_with_its_umlauts(con, landing):
-    lines = [
-        "Quelle;Jahr;Land;Frage;Anteil",
-        "Edelman;2019;Österreich;Glaubwürdigkeit der Führungskräfte;44",
-        "Edelman;2019;Frankreich;Glaubwürdigkeit der Führungskräfte;41",
-    ]
-    (landing / "dos.csv").write_bytes(("\r\n".join(lines) + "\r\n").encode("cp850"))
-
-    assert _ingest(con, landing)["dos.csv"].status == "loaded"
-    rows = con.execute("select scope, question_text, value from raw.survey_results order by 1")
-    assert rows.fetchall() == [
-        ("AT", "Glaubwürdigkeit der Führungskräfte", 44.0),
-        ("FR", "Glaubwürdigkeit der Führungskräfte", 41.0),
-    ]
-
-
-def test_an_excel_ms_dos_csv_of_respondents_loads(con, landing):
+@MAC_AND_DOS
+def test_a_mac_or_dos_excel_csv_of_respondents_loads(con, landing, encoding, line_end):
     lines = ["resp;land;gewicht;q1;q2", "1;Österreich;1;7;4", "2;Türkei;1,5;5;2"]
-    (landing / "panel.csv").write_bytes(("\r\n".join(lines) + "\r\n").encode("cp850"))
+    (landing / "panel.csv").write_bytes((line_end.join(lines) + line_end).encode(encoding))
     (landing / "panel.survey.json").write_text(json.dumps(sidecar()))
 
     assert _ingest(con, landing)["panel.csv"].status == "loaded"
