@@ -1050,8 +1050,9 @@ def _wide_block(
     that column or the figure's (``Frage;DE;FR;IT``, ``Land;2018;2019;2020``). A run may
     hold an aggregate's column (``Deutschland;Frankreich;Total;Italien``), which is not read,
     and the country codes that are also answer or statistics heads (``SE;NO;DK``, ``IN``,
-    ``ID``) when written in capitals beside a country named otherwise: ``Yes;No;DK`` and
-    ``Mean;SD;SE`` are no countries. (column, positions of the cells read), or None."""
+    ``ID``) when written in capitals in a run naming two countries otherwise
+    (:func:`_read_of`): ``Yes;No;DK`` and ``Mean;SD;SE;CV`` are no countries. (column,
+    positions of the cells read), or None."""
     located = _locate(header, declaration)
     if "value" in located.positions or "value" in located.repeated:
         return None
@@ -1065,23 +1066,44 @@ def _wide_block(
             if found is not None:
                 run.append((position, found))
                 continue
-            read = tuple(at for at, head in run if head != _GAP)
-            if len(read) >= 2 and any(head == _NAMED for _, head in run):
+            read = _read_of(run)
+            if len(read) >= 2:
                 runs.append((column, read))
             run = []
     # The longest; of runs as long, the first found.
     return max(runs, key=lambda run: len(run[1]), default=None)
 
 
+def _read_of(run: list[tuple[int, str]]) -> tuple[int, ...]:
+    """The positions a run of header cells reads: none unless it names two countries (or
+    years) plainly; then its plain ones, and its codes where the stretch between aggregate
+    columns they stand in names one plainly (``Deutschland;Frankreich;Total;NA`` reads no
+    Namibia)."""
+    if sum(head == _NAMED for _, head in run) < 2:
+        return ()
+    read: list[int] = []
+    stretch: list[tuple[int, str]] = []
+    for at, head in [*run, (-1, _GAP)]:
+        if head != _GAP:
+            stretch.append((at, head))
+            continue
+        if any(kind == _NAMED for _, kind in stretch):
+            read += [position for position, _ in stretch]
+        stretch = []
+    return tuple(read)
+
+
 # What a header cell is to a wide table's run: a country or year named plainly, a country
 # code that is also an answer or statistics head (read only beside a plain one), or an
 # aggregate's column inside the run (not read).
 _NAMED, _CODE, _GAP = "named", "code", "gap"
-# Header words of answer and statistics columns that are also country codes or read as the
-# global average: ``Yes;No;DK`` (Norway, Denmark), ``Mean;SD;SE`` (global, Sudan, Sweden).
-# Never a country on their own.
+# Header words of answer and statistics columns that are also country codes or places, or
+# read as the global average: ``Yes;No;DK`` (Norway, Denmark), ``Mean;SD;SE;CV`` (global,
+# Sudan, Sweden, Cape Verde), ``Female;Male`` (the Maldives' capital). Never a country on
+# their own.
 _NOT_WIDE_COUNTRIES = frozenset(
     {"yes", "no", "dk", "sd", "se", "ci", "na", "id", "or", "in", "is", "am", "pm", "pt", "ma"}
+    | {"cv", "me", "male"}
     | {"mean", "median", "average", "avg", "total", "min", "max", "base", "n", "pct", "std"}
 )
 # Of those, an aggregate's column a run of countries or years may hold, not read (where

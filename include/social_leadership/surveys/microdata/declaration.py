@@ -84,7 +84,9 @@ def parse_declaration(sidecar_name: str, data: dict[str, Any]) -> MicrodataDecla
     wave = data.get("wave")
     if wave is not None and (not isinstance(wave, int) or not 1990 <= wave <= 2100):
         problem("wave", f"{wave!r} is not a plausible survey year")
-    is_synthetic = data.get("is_synthetic", False)
+    is_synthetic = data.get("is_synthetic")
+    if is_synthetic is None:
+        is_synthetic = False  # absent, or null as tools write None
     if not isinstance(is_synthetic, bool):
         # "false" as a string is true to Python: a real survey would be marked invented.
         problem("is_synthetic", f"{is_synthetic!r} is not true or false (a JSON boolean)")
