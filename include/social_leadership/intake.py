@@ -265,16 +265,16 @@ _AFTER_WORDS = frozenset("\u2122\u00ae")
 _COMMON_LETTERS = frozenset("äöüßéèàáçñåøæíóúÄÖÜÉÅØ")
 _SIGNS = frozenset("\u2013\u2014\u2026\u20ac\u00a3\u00a5\u00a2\u00b0\u00a7\u2030\u00b1\u00b5\u00a0")
 # Signs before no letter too: the times sign (3 times a week, written with it), halves and
-# quarters, superscript figures (m², a footnote's ¹), ordinal marks (1º, 2ª); a middle dot
-# anywhere (CEO · Founder, Catalan col·lega). DOS Latin-1 reads their bytes as capitals
-# (À, Î) or box drawing.
-_SIGNS_AFTER_WORDS = frozenset("\u00d7\u00bd\u00bc\u00b9\u00b2\u00b3\u00aa\u00ba")
+# quarters; superscript figures and ordinal marks after a letter or figure (m², a
+# footnote's ¹, 1º, 2ª); a middle dot between spaces (CEO · Founder) or in Catalan's l·l.
+# DOS Latin-1 reads their bytes as capitals (À, Î) or box drawing; Mac Roman's ≤ and ≥
+# are Windows-1252's ² and ³ (before a figure), its · Windows-1252's á (inside a word).
+_FRACTIONS = frozenset("\u00d7\u00bd\u00bc")
+_SUPERSCRIPTS = frozenset("\u00b9\u00b2\u00b3\u00aa\u00ba")
 _MIDDLE_DOT = "\u00b7"
-# The accented letters that are words alone: French à, Portuguese é, Italian è,
-# Scandinavian å (Norwegian "to"), Spanish ó (1 ó 2); and capitals: Ø (an average), Å, É,
-# À, and German Ä, Ö, Ü as a heading's letter.
+# The accented small letters that are words alone: French à, Portuguese é, Italian è,
+# Scandinavian å (Norwegian "to"), Spanish ó (1 ó 2).
 _SMALL_WORDS = frozenset("\u00e0\u00e9\u00e8\u00e5\u00f3")
-_CAPITAL_WORDS = frozenset("\u00d8\u00c5\u00c9\u00c0\u00c4\u00d6\u00dc")
 # Letters of other alphabets Windows-1252 holds (Š š Ž ž Ÿ): a word may start with one
 # (Škoda), and a small š or ž may end a word or come before a vowel (Babiš, Hašek); other
 # places inside a word are Mac Roman's ä, ö, ü (FŸhrung, Kšln, Schršder: German's ö comes
@@ -369,9 +369,9 @@ def _plausible(text: str) -> tuple[int, int]:
     its ß a section sign inside a word: ``Stra§e``), and how many of those are its most
     used letters. A letter's case fits its word: no capital after a small letter
     (``GeschÑft``), no small letter before a capital (``JöRGEN``), no capital between a
-    letter and a small one (``JÅrgen``); a letter alone is a word only as one of
-    :data:`_SMALL_WORDS` (DOS Latin-1's ü alone is a byte Windows-1252 leaves undefined)
-    or :data:`_CAPITAL_WORDS` (``Ø``, an average), or an initial (``Ö. Türeci``)."""
+    letter and a small one (``JÅrgen``); a small letter alone is a word only as one of
+    :data:`_SMALL_WORDS` (DOS Latin-1's ü alone is a byte Windows-1252 leaves undefined),
+    where a capital alone may be a word (Italian È), an initial or a sign (``Ø``)."""
     count = common = 0
     for found in _NON_ASCII.finditer(text):
         char = found.group()
@@ -384,17 +384,18 @@ def _plausible(text: str) -> tuple[int, int]:
                 or (char in _OPENING and before.isalpha())
                 or (char in _AFTER_WORDS and after.isalpha() and not before.isalpha())
             )
-        elif char in _SIGNS or char in _SIGNS_AFTER_WORDS:
+        elif char in _SIGNS or char in _FRACTIONS:
             count += not after.isalpha()
+        elif char in _SUPERSCRIPTS:
+            count += before.isalnum() and not after.isalpha()
         elif char == _MIDDLE_DOT:
-            count += 1
+            count += (before == after == " ") or before.lower() == after.lower() == "l"
         elif char in _LATIN_LETTERS:
             alone = not (before.isalpha() or after.isalpha())
             fits = not (
                 (char.isupper() and (before.islower() or (before.isalpha() and after.islower())))
                 or (char.islower() and after.isupper())
                 or (alone and char.islower() and char not in _SMALL_WORDS)
-                or (alone and char.isupper() and after != "." and char not in _CAPITAL_WORDS)
             )
             count += fits
             common += fits and char in _COMMON_LETTERS

@@ -79,6 +79,28 @@ ENCODED_TEXTS = [
     ("Name;Firma\r\nAndrej Babiš;Agrofert\r\n", "cp1252"),
     ("Name\r\nJaroslav Hašek, Miloš\r\n", "cp1252"),
     ("Name\rGerhard Schröder\r", "mac_roman"),
+    # Signs Windows-1252 text holds where DOS Latin-1 reads capitals: a middle dot between
+    # words, the times sign, a half, superscripts after a figure or letter, ordinals.
+    (
+        "name;title\r\nJürgen Müller;CEO · Co-Founder\r\nAnna Schmidt;CFO · Board Member\r\n"
+        "Tom Weber;Founder · Investor\r\nLisa Braun;CTO · Speaker\r\n",
+        "cp1252",
+    ),
+    ("Frage\r\nWie oft pro Woche (3\u00d7 oder mehr)?\r\n", "cp1252"),
+    ("Dauer\r\n2 ½ Stunden, 10 m², Fußnote¹, 1º piso\r\n", "cp1252"),
+    # Letters alone: Norwegian å ("to"), Italian È, Irish Ó.
+    (
+        "spørsmål;andel\r\nHvor viktig er det å ha tillit til ledelsen;54\r\n"
+        "Er det lett å snakke med lederen din;61\r\nAnbefaler du andre å jobbe her;47\r\n"
+        "Ledelsen er flink til å kommunisere;39\r\nDet er trygt å si ifra;58\r\n",
+        "cp1252",
+    ),
+    ("spørsmål;andel\rEr det lett å snakke med lederen din;61\r", "mac_roman"),
+    ("Domanda\r\nÈ compito dei CEO prendere posizione?\r\n", "cp1252"),
+    ("Name\r\nFeargal Ó Briain\r\n", "cp1252"),
+    # Mac Roman's ≥ is Windows-1252's ³ before a figure, its · Windows-1252's á in a word.
+    ("Frage;Wert\rAlter ≥ 50;Männer\r", "mac_roman"),
+    ("Nombre\r\nIgnacio Sánchez Galán, Telefónica · Madrid\r\n", "cp1252"),
 ]
 
 

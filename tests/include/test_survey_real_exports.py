@@ -1663,6 +1663,7 @@ def test_a_wide_table_of_years_or_countries_as_columns_is_read_as_its_figures(co
         "Quelle;Jahr;Frage;Total;IN;NO",
         "Source;Wave;Question;Mean;SD;SE;CV",
         "Source;Wave;Question;Total;Female;Male;DK",
+        "Source;Wave;Question;HR;IT;Sales;Marketing",
     ],
 )
 def test_answer_and_statistics_columns_are_no_wide_table_of_countries(con, landing, header):
@@ -1690,6 +1691,11 @@ def test_answer_and_statistics_columns_are_no_wide_table_of_countries(con, landi
         # code after it is read only beside a country named otherwise.
         ("Frage;Deutschland;Frankreich;Total;Italien;Spanien", ["DE", "ES", "FR", "IT"]),
         ("Frage;Deutschland;Frankreich;Total;NA", ["DE", "FR"]),
+        # Codes after the aggregate are read when two stand together, or beside a country
+        # named otherwise; a run of codes reads when it names one country otherwise.
+        ("Frage;DE;FR;Total;SE;NO;DK", ["DE", "DK", "FR", "NO", "SE"]),
+        ("Frage;SE;NO;DK;FI", ["DK", "FI", "NO", "SE"]),
+        ("Question;US;IN;ID", ["ID", "IN", "US"]),
         # Answer heads after the countries are no countries apart from them.
         ("Question;Germany;France;Italy;Female;Male", ["DE", "FR", "IT"]),
     ],
@@ -1703,17 +1709,28 @@ def test_every_country_column_of_a_wide_table_is_read(con, landing, header, coun
     assert [row[0] for row in _results(con)] == countries
 
 
-def test_a_country_column_apart_from_a_wide_table_s_countries_is_refused(con, landing):
-    # Only one run of country columns is read: the one apart was left unread in silence.
-    _write(landing / "wide.csv", ["Frage;DE;FR;Notiz;IT", "Vertrauen;47;50;x;45"])
+@pytest.mark.parametrize(
+    ("header", "read", "apart"),
+    [
+        # Only one run of country columns is read: the one apart was left unread in silence.
+        ("Frage;DE;FR;Notiz;Italien", "DE, FR", "'Italien' also heads a column"),
+        # A lone code between countries read may be a country or an answer's head.
+        ("Frage;DE;FR;Total;NA;Mean;ES;AT", "DE, FR, ES, AT", "'NA' also heads a column"),
+    ],
+)
+def test_a_country_column_apart_from_a_wide_table_s_countries_is_refused(
+    con, landing, header, read, apart
+):
+    figures = ";".join(str(40 + i) for i in range(header.count(";")))
+    _write(landing / "wide.csv", [header, f"Vertrauen;{figures}"])
     (landing / "wide.survey.json").write_text(json.dumps({"source_name": "Edelman", "wave": 2024}))
 
     assert _reasons(_ingest(con, landing)["wide.csv"]) == [
         (
             0,
             "*",
-            "read as a wide table, countries as columns (DE, FR), but 'IT' also heads a column "
-            "apart from them, which would be left unread: put every country column side by side",
+            f"read as a wide table, countries as columns ({read}), but {apart} apart from "
+            "them, which would be left unread: put every country column side by side",
         )
     ]
     assert _results(con) == []

@@ -1076,10 +1076,14 @@ def _wide_block(
 
 def _read_of(run: list[tuple[int, str]]) -> tuple[int, ...]:
     """The positions a run of header cells reads: none unless it names two countries (or
-    years) plainly; then its plain ones, and its codes where the stretch between aggregate
-    columns they stand in names one plainly (``Deutschland;Frankreich;Total;NA`` reads no
-    Namibia)."""
-    if sum(head == _NAMED for _, head in run) < 2:
+    years) plainly, or one beside two codes (``Frage;SE;NO;DK;FI``); then each stretch
+    between aggregate columns that names one plainly or holds two codes
+    (``Frage;DE;FR;Total;SE;NO``). A lone code after an aggregate column is not read: at
+    the run's end it is an answer's head (``Deutschland;Frankreich;Total;NA``, no answer),
+    between countries read :func:`_refuse_countries_apart` refuses it."""
+    named = sum(head == _NAMED for _, head in run)
+    codes = sum(head == _CODE for _, head in run)
+    if named < 2 and not (named and codes >= 2):
         return ()
     read: list[int] = []
     stretch: list[tuple[int, str]] = []
@@ -1087,7 +1091,8 @@ def _read_of(run: list[tuple[int, str]]) -> tuple[int, ...]:
         if head != _GAP:
             stretch.append((at, head))
             continue
-        if any(kind == _NAMED for _, kind in stretch):
+        kinds = [kind for _, kind in stretch]
+        if _NAMED in kinds or kinds.count(_CODE) >= 2:
             read += [position for position, _ in stretch]
         stretch = []
     return tuple(read)
@@ -1099,11 +1104,11 @@ def _read_of(run: list[tuple[int, str]]) -> tuple[int, ...]:
 _NAMED, _CODE, _GAP = "named", "code", "gap"
 # Header words of answer and statistics columns that are also country codes or places, or
 # read as the global average: ``Yes;No;DK`` (Norway, Denmark), ``Mean;SD;SE;CV`` (global,
-# Sudan, Sweden, Cape Verde), ``Female;Male`` (the Maldives' capital). Never a country on
-# their own.
+# Sudan, Sweden, Cape Verde), ``Female;Male`` (the Maldives' capital), departments
+# (``HR;IT;PR``: Croatia, Italy, Puerto Rico). Never a country on their own.
 _NOT_WIDE_COUNTRIES = frozenset(
     {"yes", "no", "dk", "sd", "se", "ci", "na", "id", "or", "in", "is", "am", "pm", "pt", "ma"}
-    | {"cv", "me", "male"}
+    | {"cv", "me", "male", "hr", "it", "pr"}
     | {"mean", "median", "average", "avg", "total", "min", "max", "base", "n", "pct", "std"}
 )
 # Of those, an aggregate's column a run of countries or years may hold, not read (where
@@ -1191,11 +1196,19 @@ def _refuse_countries_apart(
     name: str, header: list[str], block: tuple[str, tuple[int, ...]]
 ) -> None:
     """A wide table reads one run of country columns: a country heading a column apart from
-    it (``Frage;DE;FR;Notiz;IT``) would be left unread, so the file is refused naming it."""
+    it (``Frage;DE;FR;Notiz;IT``), or a code between its countries that it cannot tell from
+    an answer's head (``Frage;DE;FR;Total;NA;Mean;ES;AT``), would be left unread, so the
+    file is refused naming it."""
     column, read = block
     if column != "scope":
         return
-    apart = [cell for at, cell in enumerate(header) if at not in read and _names_a_scope(cell)]
+    first, last = min(read), max(read)
+    apart = [
+        cell
+        for at, cell in enumerate(header)
+        if at not in read
+        and (_names_a_scope(cell) or (first < at < last and _scope_head(cell) == _CODE))
+    ]
     if apart:
         raise file_problem(
             name,
