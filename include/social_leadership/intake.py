@@ -265,12 +265,14 @@ _AFTER_WORDS = frozenset("\u2122\u00ae")
 _COMMON_LETTERS = frozenset("äöüßéèàáçñåøæíóúÄÖÜÉÅØ")
 _SIGNS = frozenset("\u2013\u2014\u2026\u20ac\u00a3\u00a5\u00a2\u00b0\u00a7\u2030\u00b1\u00b5\u00a0")
 # Signs before no letter too: the times sign (3 times a week, written with it), halves and
-# quarters; superscript figures and ordinal marks after a letter or figure (m², a
-# footnote's ¹, 1º, 2ª); a middle dot between spaces (CEO · Founder) or in Catalan's l·l.
-# DOS Latin-1 reads their bytes as capitals (À, Î) or box drawing; Mac Roman's ≤ and ≥
-# are Windows-1252's ² and ³ (before a figure), its · Windows-1252's á (inside a word).
+# quarters; superscript figures after a letter or figure (m², a footnote's ¹) and ordinal
+# marks after a figure (1º, 2ª, Nº), each before no letter or figure; a middle dot
+# anywhere but inside a word (CEO · Founder, CEO·CFO, · a bullet; Catalan's l·l). DOS
+# Latin-1 reads their bytes as capitals (À, Î) or box drawing; Mac Roman's ≤, ≥ and ™
+# are Windows-1252's ², ³ and ª (x≥3, Windows™), its · Windows-1252's á (inside a word).
 _FRACTIONS = frozenset("\u00d7\u00bd\u00bc")
-_SUPERSCRIPTS = frozenset("\u00b9\u00b2\u00b3\u00aa\u00ba")
+_SUPERSCRIPTS = frozenset("\u00b9\u00b2\u00b3")
+_ORDINALS = frozenset("\u00aa\u00ba")
 _MIDDLE_DOT = "\u00b7"
 # The accented small letters that are words alone: French à, Portuguese é, Italian è,
 # Scandinavian å (Norwegian "to"), Spanish ó (1 ó 2).
@@ -387,9 +389,12 @@ def _plausible(text: str) -> tuple[int, int]:
         elif char in _SIGNS or char in _FRACTIONS:
             count += not after.isalpha()
         elif char in _SUPERSCRIPTS:
-            count += before.isalnum() and not after.isalpha()
+            count += before.isalnum() and not after.isalnum()
+        elif char in _ORDINALS:
+            count += (before.isdigit() or before in "Nn") and not after.isalnum()
         elif char == _MIDDLE_DOT:
-            count += (before == after == " ") or before.lower() == after.lower() == "l"
+            # Not inside a word, where Mac Roman reads Windows' á so, but in Catalan's l·l.
+            count += not (before.isalpha() and after.islower()) or before.lower() == after == "l"
         elif char in _LATIN_LETTERS:
             alone = not (before.isalpha() or after.isalpha())
             fits = not (

@@ -98,8 +98,11 @@ ENCODED_TEXTS = [
     ("spørsmål;andel\rEr det lett å snakke med lederen din;61\r", "mac_roman"),
     ("Domanda\r\nÈ compito dei CEO prendere posizione?\r\n", "cp1252"),
     ("Name\r\nFeargal Ó Briain\r\n", "cp1252"),
-    # Mac Roman's ≥ is Windows-1252's ³ before a figure, its · Windows-1252's á in a word.
+    # A middle dot outside words, as a bullet or between abbreviations.
+    ("Vorstand;Team\r\n· Strategie;CEO·CFO\r\n", "cp1252"),
+    # Mac Roman's ≥, ™ are Windows-1252's ³, ª; its · Windows-1252's á in a word.
     ("Frage;Wert\rAlter ≥ 50;Männer\r", "mac_roman"),
+    ("Größe;Marke\rx≥3;Windows™ Server\r", "mac_roman"),
     ("Nombre\r\nIgnacio Sánchez Galán, Telefónica · Madrid\r\n", "cp1252"),
 ]
 

@@ -1050,7 +1050,7 @@ def _wide_block(
     that column or the figure's (``Frage;DE;FR;IT``, ``Land;2018;2019;2020``). A run may
     hold an aggregate's column (``Deutschland;Frankreich;Total;Italien``), which is not read,
     and the country codes that are also answer or statistics heads (``SE;NO;DK``, ``IN``,
-    ``ID``) when written in capitals in a run naming two countries otherwise
+    ``ID``) when written in capitals in a run that names countries otherwise
     (:func:`_read_of`): ``Yes;No;DK`` and ``Mean;SD;SE;CV`` are no countries. (column,
     positions of the cells read), or None."""
     located = _locate(header, declaration)
@@ -1099,16 +1099,16 @@ def _read_of(run: list[tuple[int, str]]) -> tuple[int, ...]:
 
 
 # What a header cell is to a wide table's run: a country or year named plainly, a country
-# code that is also an answer or statistics head (read only beside a plain one), or an
+# code that is also an answer or statistics head (read as :func:`_read_of` says), or an
 # aggregate's column inside the run (not read).
 _NAMED, _CODE, _GAP = "named", "code", "gap"
 # Header words of answer and statistics columns that are also country codes or places, or
 # read as the global average: ``Yes;No;DK`` (Norway, Denmark), ``Mean;SD;SE;CV`` (global,
-# Sudan, Sweden, Cape Verde), ``Female;Male`` (the Maldives' capital), departments
-# (``HR;IT;PR``: Croatia, Italy, Puerto Rico). Never a country on their own.
+# Sudan, Sweden, Cape Verde), ``Female;Male`` (the Maldives' capital). Never a country on
+# their own.
 _NOT_WIDE_COUNTRIES = frozenset(
     {"yes", "no", "dk", "sd", "se", "ci", "na", "id", "or", "in", "is", "am", "pm", "pt", "ma"}
-    | {"cv", "me", "male", "hr", "it", "pr"}
+    | {"cv", "me", "male"}
     | {"mean", "median", "average", "avg", "total", "min", "max", "base", "n", "pct", "std"}
 )
 # Of those, an aggregate's column a run of countries or years may hold, not read (where
@@ -1196,7 +1196,7 @@ def _refuse_countries_apart(
     name: str, header: list[str], block: tuple[str, tuple[int, ...]]
 ) -> None:
     """A wide table reads one run of country columns: a country heading a column apart from
-    it (``Frage;DE;FR;Notiz;IT``), or a code between its countries that it cannot tell from
+    it (``Frage;DE;FR;Notiz;Italien``), or a code between its countries that it cannot tell from
     an answer's head (``Frage;DE;FR;Total;NA;Mean;ES;AT``), would be left unread, so the
     file is refused naming it."""
     column, read = block
