@@ -455,6 +455,7 @@ def test_respondent_rows_of_empty_cells_at_the_end_are_no_respondents(con, landi
     [
         *("NA", "n/a", "-", ".", "#N/A", "k.A.", "keine Angabe", "Weiß nicht", "WEISS NICHT"),
         *("don't know", "Don\u2019t know", "No answer", "ne sait pas", "NS/NC"),
+        "#NULL!",  # SPSS's system-missing in an export opened in Excel
     ],
 )
 def test_missing_answer_marks_read_as_missing_answers(con, landing, mark):
@@ -1880,6 +1881,17 @@ def test_numbers_heading_columns_are_no_countries_of_a_wide_table(con, landing):
 
     assert outcome.status == "quarantined"
     assert con.execute("select count(*) from raw.survey_results").fetchone() == (0,)
+
+
+@pytest.mark.parametrize("wave", [2024, "2024"])
+def test_a_respondent_sidecar_s_wave_may_be_its_digits_as_text(con, landing, wave):
+    # As the published sidecar takes it; "2024" was refused as no plausible survey year.
+    _write(landing / "panel.csv", ["resp;land;gewicht;q1;q2", "1;DE;1;7;4"])
+    (landing / "panel.survey.json").write_text(json.dumps({**sidecar(), "wave": wave}))
+
+    assert _ingest(con, landing)["panel.csv"].status == "loaded"
+    waves = con.execute("select distinct wave from raw.survey_respondent_answers").fetchall()
+    assert waves == [(2024,)]
 
 
 @pytest.mark.parametrize("flag", ["false", "no", 0])

@@ -57,7 +57,8 @@ GLOBAL_SCOPES = {
 # (no figure: the question was not asked there) and "weiß nicht", and their English,
 # French and Spanish counterparts (don't know, no answer). Read as empty cells are.
 MISSING_MARKS = frozenset(
-    {"na", "n/a", "n.a.", "#n/a", "#nv", "-", ".", "null", "nan", "k.a.", "k. a.", "keine angabe"}
+    {"na", "n/a", "n.a.", "#n/a", "#nv", "#null!", "-", ".", "null", "nan", "k.a.", "k. a."}
+    | {"keine angabe"}
     | {"\u2013", "\u2014", "\u2012", "n.b.", "n. b.", "x"}
     | {"weiß nicht", "weiss nicht", "keine antwort", "dont know", "no answer", "ne sait pas"}
     | {"ns/nc", "no sabe", "no contesta"}

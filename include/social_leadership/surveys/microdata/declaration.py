@@ -82,6 +82,8 @@ def parse_declaration(sidecar_name: str, data: dict[str, Any]) -> MicrodataDecla
         problem("source_name", "needs the survey's name")
         source_name = ""
     wave = data.get("wave")
+    if isinstance(wave, str) and wave.strip().isdigit():
+        wave = int(wave)  # "2024", as the published sidecar takes it
     if wave is not None and (not isinstance(wave, int) or not 1990 <= wave <= 2100):
         problem("wave", f"{wave!r} is not a plausible survey year")
     is_synthetic = data.get("is_synthetic")
