@@ -263,14 +263,17 @@ _AFTER_WORDS = frozenset("\u2122\u00ae")
 # a file better than Windows-1252 and equally well, the one with more of them wins (Köln:
 # Mac Roman reads DOS Latin-1's ö as î).
 _COMMON_LETTERS = frozenset("äöüßéèàáçñåøæíóúÄÖÜÉÅØ")
-_SIGNS = frozenset("\u2013\u2014\u2026\u20ac\u00a3\u00a5\u00a2\u00b0\u00a7\u2030\u00b1\u00b5\u00a0")
-# Signs before no letter too: the times sign (3 times a week, written with it), halves and
-# quarters; superscript figures after a letter or figure (m², a footnote's ¹) and ordinal
+# Before no letter too: the times sign (3 times a week, written with it), halves and
+# quarters.
+_SIGNS = frozenset(
+    "\u2013\u2014\u2026\u20ac\u00a3\u00a5\u00a2\u00b0\u00a7\u2030\u00b1\u00b5\u00a0"
+    "\u00d7\u00bd\u00bc"
+)
+# Signs elsewhere: superscript figures after a letter or figure (m², a footnote's ¹) and ordinal
 # marks after a figure (1º, 2ª, Nº), each before no letter or figure; a middle dot
 # anywhere but inside a word (CEO · Founder, CEO·CFO, · a bullet; Catalan's l·l). DOS
 # Latin-1 reads their bytes as capitals (À, Î) or box drawing; Mac Roman's ≤, ≥ and ™
 # are Windows-1252's ², ³ and ª (x≥3, Windows™), its · Windows-1252's á (inside a word).
-_FRACTIONS = frozenset("\u00d7\u00bd\u00bc")
 _SUPERSCRIPTS = frozenset("\u00b9\u00b2\u00b3")
 _ORDINALS = frozenset("\u00aa\u00ba")
 _MIDDLE_DOT = "\u00b7"
@@ -386,7 +389,7 @@ def _plausible(text: str) -> tuple[int, int]:
                 or (char in _OPENING and before.isalpha())
                 or (char in _AFTER_WORDS and after.isalpha() and not before.isalpha())
             )
-        elif char in _SIGNS or char in _FRACTIONS:
+        elif char in _SIGNS:
             count += not after.isalpha()
         elif char in _SUPERSCRIPTS:
             count += before.isalnum() and not after.isalnum()
