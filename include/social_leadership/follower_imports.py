@@ -62,6 +62,8 @@ import pyarrow.parquet as pq
 from social_leadership.domain import PLATFORMS
 from social_leadership.intake import (
     HEADER_SEARCH_LINES,
+    UNCLOSED_QUOTE,
+    ClosedQuoteReader,
     HeaderLineError,
     QuarantineFolder,
     RowIssue,
@@ -213,7 +215,15 @@ def _readable_csv(path: Path) -> Iterator[Readable]:
                 shutil.copyfileobj(source, target)
             else:
                 writer = csv.writer(target, lineterminator="\n")
-                writer.writerows(csv.reader(source, delimiter=header.delimiter))
+                reader = ClosedQuoteReader(source, delimiter=header.delimiter)
+                for record in reader:
+                    if reader.unclosed:
+                        # Refused whole, as DuckDB's reader refuses a file of a program's.
+                        line = reader.line_num + header.number - 1
+                        raise HistoryFileError(
+                            path, f"cannot be read as CSV: the row on line {line}: {UNCLOSED_QUOTE}"
+                        )
+                    writer.writerow(record)
         yield Readable(copy, header.number - 1, spreadsheet=not as_written)
 
 
@@ -891,8 +901,8 @@ def _csv_problem(source: Path, lines_above: int) -> str | None:
                     )
                 start = reader.line_num + 1
     except csv.Error as exc:
-        hint = " (a quote opened there is never closed)" if "end of data" in str(exc) else ""
-        return f"cannot be read as CSV: the row on line {start + lines_above}: {exc}{hint}"
+        reason = UNCLOSED_QUOTE if "end of data" in str(exc) else str(exc)
+        return f"cannot be read as CSV: the row on line {start + lines_above}: {reason}"
     except (OSError, UnicodeDecodeError):
         return None
     return None

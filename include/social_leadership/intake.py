@@ -470,6 +470,83 @@ SEPARATOR_LINE = re.compile(r"sep=([^\r\n])\r?\n?")
 HEADER_SEARCH_LINES = 20
 
 
+# Why a row whose quote is never closed is rejected (:class:`ClosedQuoteReader`).
+UNCLOSED_QUOTE = (
+    "a quote opened in this row is never closed (close it; a quote inside a quoted cell is "
+    'written twice: "")'
+)
+
+
+class _RecordLines:
+    """The lines handed to a csv reader, the ones of the record being read kept."""
+
+    def __init__(self, lines: Iterable[str]) -> None:
+        self.source = iter(lines)
+        self.record: list[str] = []
+
+    def __iter__(self) -> _RecordLines:
+        return self
+
+    def __next__(self) -> str:
+        line = next(self.source)
+        self.record.append(line)
+        return line
+
+
+class ClosedQuoteReader:
+    """``csv.reader`` over ``lines``, except for a quote opened and never closed: the csv
+    reader (in its lenient mode, which the intakes keep for the rest: ``"Jane" Doe`` reads
+    as ``Jane Doe``) reads every line below it into one cell, silently, up to the end of the
+    text or the next quote. A record that does so (the rest of the text in one cell, or
+    lines in a cell that the strict rules cannot read: a quote that closes on a later line
+    with text after it) is read from its own first line alone, :attr:`unclosed` says so
+    (the caller rejects the row, or the file), and the lines below it are read as rows
+    again. ``line_num``: the line the record returned ends on, as the csv reader's."""
+
+    def __init__(self, lines: Iterable[str], **dialect: Any) -> None:
+        self._dialect = dialect
+        self._start(lines, 0)
+        self.line_num = 0
+        self.unclosed = False
+
+    def _start(self, lines: Iterable[str], offset: int) -> None:
+        self._lines = _RecordLines(lines)
+        self._reader = csv.reader(self._lines, **self._dialect)
+        self._offset = offset  # the lines of the text before the reader's first
+
+    def __iter__(self) -> ClosedQuoteReader:
+        return self
+
+    def __next__(self) -> list[str]:
+        start = self._offset + self._reader.line_num + 1
+        self._lines.record = []
+        try:
+            cells = next(self._reader)
+        finally:
+            self.line_num = self._offset + self._reader.line_num
+        lines = self._lines.record
+        # One line: its last cell holds the line break only when a quote left open there
+        # ran to the end of the text (at the end of a last line without one, nothing is
+        # lost). More: the strict rules say whether its cells are quoted as they should be.
+        if len(lines) > 1:
+            self.unclosed = self._not_strict(lines)
+        else:
+            self.unclosed = bool(cells) and cells[-1].endswith(("\n", "\r"))
+        if self.unclosed:
+            cells = next(csv.reader(lines[:1], **self._dialect), [])
+            self._start(itertools.chain(lines[1:], self._lines.source), start)
+            self.line_num = start
+        return cells
+
+    def _not_strict(self, lines: list[str]) -> bool:
+        try:
+            for _ in csv.reader(lines, strict=True, **self._dialect):
+                pass
+        except csv.Error:
+            return True
+        return False
+
+
 @dataclass(frozen=True)
 class HeaderLine:
     """A text file's header line, as :func:`find_header` finds it.

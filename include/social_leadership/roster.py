@@ -86,13 +86,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import duckdb
 
 from social_leadership.domain import PLATFORMS
 from social_leadership.intake import (
     HEADER_SEARCH_LINES,
+    UNCLOSED_QUOTE,
+    ClosedQuoteReader,
     HeaderLineError,
     QuarantineFolder,
     RowIssue,
@@ -107,9 +108,6 @@ from social_leadership.platforms.linkedin import is_linkedin_organization  # noq
 from social_leadership.platforms.registry import connector_class, is_registered
 from social_leadership.reference import normalize_country, normalize_sector
 from social_leadership.warehouse import ensure_schema, transaction
-
-if TYPE_CHECKING:
-    from _csv import Reader as CsvReader
 
 # The registered platforms, read from the registry on each use.
 ACCOUNT_COLUMNS: Sequence[str] = PLATFORMS
@@ -318,7 +316,9 @@ def load_roster(path: Path) -> Roster:
             handle.seek(0)
             for _ in range(found.number):
                 handle.readline()
-            reader = csv.reader(itertools.chain([found.line], handle), delimiter=found.delimiter)
+            reader = ClosedQuoteReader(
+                itertools.chain([found.line], handle), delimiter=found.delimiter
+            )
             header = next(reader, [])
             roster = Roster(
                 file=file_name,
@@ -392,7 +392,9 @@ def _header_columns(roster: Roster, header: list[str]) -> dict[str, tuple[int, s
     return columns
 
 
-def _read_rows(roster: Roster, reader: CsvReader, columns: dict[str, tuple[int, str]]) -> None:
+def _read_rows(
+    roster: Roster, reader: ClosedQuoteReader, columns: dict[str, tuple[int, str]]
+) -> None:
     file_name = roster.file
     account_columns = [platform for platform in ACCOUNT_COLUMNS if platform in columns]
     width = len(roster.header)
@@ -426,6 +428,9 @@ def _read_rows(roster: Roster, reader: CsvReader, columns: dict[str, tuple[int, 
         }
         if any(cell.strip() for cell in record[width:]):
             error("row", "more values than header columns")
+        if reader.unclosed:
+            # Read from its own line alone: the lines below it are rows of their own.
+            error("row", UNCLOSED_QUOTE)
 
         executive_id = values.get("executive_id", "")
         valid_from: date | None = None

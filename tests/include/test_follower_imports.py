@@ -594,23 +594,30 @@ def test_a_profile_link_in_a_history_file_is_rejected_saying_to_write_the_handle
     )
 
 
+@pytest.mark.parametrize(
+    "delimiter", [",", ";"], ids=["a program's CSV", "German Excel's, rewritten"]
+)
 def test_an_unclosed_quote_is_refused_naming_its_line(
-    con: duckdb.DuckDBPyConnection, tmp_path: Path
+    con: duckdb.DuckDBPyConnection, tmp_path: Path, delimiter: str
 ) -> None:
-    path = write_csv(
-        tmp_path,
-        "account_handle,platform,date,followers\n"
-        "JoeKaeser,x,2026-01-01,7\n"
-        '"JoeKaeser,x,2026-01-02,8\n',
+    # Read on, every line below the quote would be one cell: the rows there were lost.
+    text = (
+        "account_handle,platform,date,followers,note\n"
+        "JoeKaeser,x,2026-01-01,7,\n"
+        'JoeKaeser,x,2026-01-02,8,"quoted: growth\n'
+        "JoeKaeser,x,2026-01-03,9,\n"
+        "JoeKaeser,x,2026-01-04,10,\n"
     )
+    path = write_csv(tmp_path, text.replace(",", delimiter))
 
     with pytest.raises(HistoryFileError) as raised:
         import_history(con, path, ROSTER, tmp_path / "q", today=TODAY)
 
     assert raised.value.reason == (
-        "cannot be read as CSV: the row on line 3: unexpected end of data (a quote opened "
-        "there is never closed)"
+        "cannot be read as CSV: the row on line 3: a quote opened in this row is never closed "
+        '(close it; a quote inside a quoted cell is written twice: "")'
     )
+    assert con.execute("select count(*) from raw.imported_metrics").fetchone() == (0,)
 
 
 def test_title_and_blank_lines_above_the_header_are_left_out_and_lines_keep_their_numbers(

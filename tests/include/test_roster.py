@@ -91,6 +91,37 @@ def test_each_error_names_file_row_and_field_and_valid_rows_still_load(tmp_path:
     assert str(duplicate_account).startswith(f"{path}:8: x: ")
 
 
+def test_a_quote_never_closed_rejects_its_row_and_the_rows_below_it_still_load(
+    tmp_path: Path,
+) -> None:
+    # Read as the csv module reads it, every line below the quote was one cell of line 3:
+    # two executives vanished, reported nowhere.
+    path = write(
+        tmp_path,
+        "a1,Ann One,CEO,Acme,DE,Energy,false,ann_one,,,,,,,",  # line 2
+        'b2,Bob Two,"CEO,Beta,DE,Energy,false,bob_two,,,,,,,',  # line 3
+        "c3,Cee Three,CEO,Gamma,DE,Energy,false,cee_three,,,,,,,",  # line 4
+        'd4,Dee Four,"Chair, CEO",Delta,DE,Energy,false,dee_four,,,,,,,',  # line 5
+    )
+
+    roster = load_roster(path)
+
+    assert [e.executive_id for e in roster.executives] == ["a1", "c3", "d4"]
+    assert roster.executives[2].title == "Chair, CEO"
+    assert {error.row for error in roster.errors} == {3}
+    assert (
+        RowIssue(
+            str(path),
+            3,
+            "row",
+            "a quote opened in this row is never closed (close it; a quote inside a quoted cell "
+            'is written twice: "")',
+        )
+        in roster.errors
+    )
+    assert roster.rows_read == 4
+
+
 def test_error_str_format() -> None:
     assert str(RowIssue("r.csv", 7, "country", "unknown")) == "r.csv:7: country: unknown"
 

@@ -17,6 +17,7 @@ import pytest
 from openpyxl import Workbook
 from survey_microdata import KEY, sidecar
 
+from social_leadership.intake import UNCLOSED_QUOTE
 from social_leadership.surveys import ingest_folder
 from social_leadership.surveys.microdata.staged import UNICODE_SPACES
 from social_leadership.warehouse import ensure_schema
@@ -2057,3 +2058,43 @@ def test_an_optional_label_left_empty_is_no_pivot_layout(con, landing, header, r
     assert _ingest(con, landing)["figures.csv"].status == "loaded"
     texts = con.execute("select question_id, question_text from raw.survey_results order by 1")
     assert texts.fetchall() == loaded
+
+
+def test_a_quote_never_closed_refuses_a_table_naming_its_row(con, landing):
+    # Read by the csv module, every line below the quote was one cell of line 2: Germany
+    # loaded with a question of three lines, France and Italy were lost.
+    _write(
+        landing / "open.csv",
+        [
+            HEADER,
+            'Edelman;2019;DE;"Q;76;1150',
+            "Edelman;2019;FR;Q;70;2000",
+            "Edelman;2019;IT;Q;6;90",
+        ],
+    )
+
+    assert _reasons(_ingest(con, landing)["open.csv"]) == [(2, "*", UNCLOSED_QUOTE)]
+    assert _results(con) == []
+
+
+@pytest.mark.parametrize("pairs", [False, True], ids=["to_the_end", "closed_by_a_later_quote"])
+def test_a_quote_never_closed_refuses_a_respondent_file_naming_its_row(con, landing, pairs):
+    # pyarrow read every line below the quote into the comment cell, a column not read:
+    # rows 4 and 5 were lost and the file counted as loaded.
+    lines = [
+        "resp;land;gewicht;q1;q2;kommentar",
+        "1;DE;1;7;4;kurz",
+        '2;DE;1;5;2;"über',
+        "3;FR;1;3;2;x",
+        "4;FR;1;5;2;y",
+    ]
+    if pairs:
+        # A stray quote below closes the first, text after it (the strict rules refuse
+        # that); one more keeps the file's count of quotes odd, as a lone stray quote's is.
+        lines[3:] = ['3;FR;1;3;2;"x', '4;FR;1;5;2;"y']
+    _write(landing / "open.csv", lines)
+    (landing / "open.survey.json").write_text(json.dumps(sidecar()))
+
+    outcome = _ingest(con, landing)["open.csv"]
+
+    assert (3, "*", UNCLOSED_QUOTE) in _reasons(outcome)

@@ -18,6 +18,7 @@ import csv
 import dataclasses
 import gzip
 import io
+import itertools
 import re
 import zlib
 from collections.abc import Callable, Collection, Iterator
@@ -29,7 +30,9 @@ from typing import IO, Any
 import pyarrow as pa
 
 from social_leadership.intake import (
+    UNCLOSED_QUOTE,
     UTF8_WITH_CP1252,
+    ClosedQuoteReader,
     HeaderLineError,
     RowIssue,
     detect_encoding,
@@ -207,9 +210,12 @@ def read_table(path: Path, search: common.HeaderSearch) -> common.TextTable:
     encoding = detect_encoding(path)
     found_header, delimiter, header_line = _find_header(path, encoding, search)
     too_long: list[RowIssue] = []
+    # A quote never closed: the file is refused, naming the row (read on, its lines below
+    # would be one cell).
+    unclosed: list[RowIssue] = []
     with open_text(path, encoding) as text, _csv_cell_limit():
         lines = _LastLine(text)
-        reader = csv.reader(lines, delimiter=delimiter)
+        reader = ClosedQuoteReader(lines, delimiter=delimiter)
         header: list[str] = []
         rows: list[tuple[int, list[str]]] = []
         # The rows that go on over more lines (a line break in a quoted cell): first line
@@ -231,6 +237,8 @@ def read_table(path: Path, search: common.HeaderSearch) -> common.TextTable:
                 first_line = reader.line_num + 1
                 continue
             start, first_line = first_line, reader.line_num + 1
+            if reader.unclosed:
+                unclosed.append(RowIssue(path.name, start, "*", UNCLOSED_QUOTE))
             if not header:
                 if reader.line_num >= header_line and any(cell.strip() for cell in cells):
                     header = found_header
@@ -240,8 +248,8 @@ def read_table(path: Path, search: common.HeaderSearch) -> common.TextTable:
                 rows.append((start, [cell.strip() for cell in cells]))
                 if reader.line_num > start:
                     spans[start] = reader.line_num - start + 1
-    if too_long:
-        raise common.SurveyValidationError(common.cap_issues(too_long, path.name))
+    if too_long or unclosed:
+        raise common.SurveyValidationError(common.cap_issues(too_long + unclosed, path.name))
     misfits = [
         RowIssue(path.name, line, "*", f"has {filled} fields; the header has {len(header)}")
         for line, cells in rows
@@ -300,6 +308,7 @@ def open_columns(
 
     encoding = encoding or detect_encoding(path)
     header, delimiter, header_line = read_csv_header(path, encoding, wanted)
+    _refuse_unclosed_quotes(path, encoding, header_line, delimiter)
     columns = common.position_names(
         common.declared_positions(path.name, header, wanted, header_line)
     )
@@ -353,6 +362,36 @@ def open_columns(
     except (pa.ArrowException, OSError) as exc:
         raise common.file_problem(path.name, parse_failure(exc)) from None
     return OpenedColumns(reader, columns, header_line, delimiter, encoding)
+
+
+def _refuse_unclosed_quotes(path: Path, encoding: str, header_line: int, delimiter: str) -> None:
+    """Refuse a file with a quote never closed, naming its row: pyarrow reads every line
+    below it into one cell (the rows there lost, unseen, when that column is not one
+    read). Quotes come in pairs in a file without one, so only a file with an odd number
+    of quote bytes (or UTF-16, whose other characters may hold the byte) is read row by
+    row (:class:`~social_leadership.intake.ClosedQuoteReader`)."""
+    if not encoding.startswith("utf-16"):
+        quotes = 0
+        with open_binary(path) as handle:
+            for chunk in iter(lambda: handle.read(1 << 24), b""):
+                quotes += chunk.count(b'"')
+        if quotes % 2 == 0:
+            return
+    issues: list[RowIssue] = []
+    with open_text(path, encoding) as text, _csv_cell_limit():
+        for _ in itertools.islice(text, header_line):
+            pass
+        reader = ClosedQuoteReader(text, delimiter=delimiter)
+        try:
+            for _ in reader:
+                if reader.unclosed:
+                    issues.append(
+                        RowIssue(path.name, header_line + reader.line_num, "*", UNCLOSED_QUOTE)
+                    )
+        except csv.Error:
+            pass  # a cell over the cell limit: pyarrow's read reports it
+    if issues:
+        raise common.SurveyValidationError(common.cap_issues(issues, path.name))
 
 
 def record_lines(path: Path, opened: OpenedColumns, records: Collection[int]) -> dict[int, int]:
