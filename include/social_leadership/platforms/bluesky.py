@@ -72,12 +72,26 @@ class BlueskyConnector(base.Connector):
         )
 
     @classmethod
+    def body_is_error(cls, document: Any) -> bool:
+        # Unknown actors are left out of ``profiles``: a reply without the list (none, or
+        # null) says nothing of any actor, where read as an empty list it made every
+        # account not found. It is garbled, as is a reply that is no JSON object.
+        return (
+            not isinstance(document, dict)
+            or "error" in document
+            or not isinstance(document.get("profiles"), list)
+        )
+
+    @classmethod
     def parse(cls, response: base.RawResponse) -> list[base.AccountObservation]:
         reply = base.read_reply(response)
         if isinstance(reply, list):
             return reply
+        profiles = reply.get("profiles")
+        if not isinstance(profiles, list):
+            return base.observations_without_counts(response, base.AccountStatus.ERROR)
         by_key: dict[str, dict[str, Any]] = {}
-        for profile in reply.get("profiles") or []:
+        for profile in profiles:
             if not isinstance(profile, dict):
                 continue
             for key in (profile.get("handle"), profile.get("did")):

@@ -199,7 +199,15 @@ class MastodonConnector(base.Connector):
                 "HTTP 401: the instance requires a login, and the token goes only to the "
                 "instances in the connection's allowed_instances",
             )
-        return super().judge(status, body, headers)
+        verdict = super().judge(status, body, headers)
+        if verdict == base.LAND and status == 200:
+            # A batch is answered by a list of accounts, a lookup by one: a reply of the
+            # other shape is garbled (a lone account answering a batch was read as the
+            # first requested account's).
+            document = base.json_document(body)
+            if self._batch_sent != isinstance(document, list):
+                return base.Verdict("retry", "HTTP 200 with a reply of the wrong shape")
+        return verdict
 
     @classmethod
     def parse(cls, response: base.RawResponse) -> list[base.AccountObservation]:
@@ -218,7 +226,10 @@ class MastodonConnector(base.Connector):
             return failed
         document = base.json_document(response.body)
         ids = parse_qs(urlsplit(response.request_url).query).get("id[]", [])
-        if isinstance(document, dict):
+        if isinstance(document, dict) and not ids and len(requested) == 1:
+            # A lookup: its account, unless it names another (never another's counts).
+            if _names_another(document, requested[0]):
+                return base.observations_without_counts(response, base.AccountStatus.ERROR)
             by_handle = {requested[0].casefold(): document}
         elif isinstance(document, list) and len(ids) == len(requested):
             by_id = {str(a.get("id")): a for a in document if isinstance(a, dict)}
@@ -323,6 +334,14 @@ def _left_out_of_batch(response: base.RawResponse) -> list[str]:
         for handle, account_id in zip(response.requested_handles, ids, strict=True)
         if account_id not in answered or not _is_account_of(answered[account_id], handle)
     ]
+
+
+def _names_another(account: dict[str, Any], handle: str) -> bool:
+    """Whether an account a lookup returned names another account than ``handle`` (one
+    that names none, its ``username`` or ``acct`` missing, is taken as the one asked for:
+    a lookup answers for one account)."""
+    names = account.get("username"), account.get("acct")
+    return all(isinstance(name, str) for name in names) and not _is_account_of(account, handle)
 
 
 def _is_account_of(account: dict[str, Any], handle: str) -> bool:

@@ -73,10 +73,13 @@ class XConnector(base.Connector):
 
     @classmethod
     def body_is_error(cls, document: Any) -> bool:
-        # Without user data, only errors naming users answer (X names each unknown user
-        # among them, reference): a problem document (RFC 7807) or a gateway's error,
-        # errors naming no user or that are no objects, or no errors at all is X failing.
-        if not isinstance(document, dict) or "data" in document:
+        # Without user data (no ``data``, or an empty or null one), only errors naming users
+        # answer (X names each unknown user among them, reference): a problem document (RFC
+        # 7807) or a gateway's error, errors naming no user or that are no objects, no
+        # errors at all, or a reply that is no JSON object is X failing.
+        if not isinstance(document, dict):
+            return True
+        if document.get("data"):
             return False
         if any(key in document for key in _PROBLEM_KEYS):
             return True
@@ -99,22 +102,19 @@ class XConnector(base.Connector):
             if isinstance(user, dict) and isinstance(user.get("username"), str)
         }
         error_status: dict[str, base.AccountStatus] = {}
-        unnamed_error = False
         for error in _errors(reply):
             name = _named_user(error)
-            if name is None:
-                unnamed_error = True
-            else:
+            if name is not None:
                 error_status[name.casefold()] = _status_of_error(error)
-        # X lists each unknown user among the errors: a user in neither list went unanswered
-        # when an error names no user (X failing part-way), else is taken for not found.
-        unanswered = base.AccountStatus.ERROR if unnamed_error else base.AccountStatus.NOT_FOUND
+        # X lists each unknown user among the errors (``data`` holds the found users,
+        # ``errors`` the rest): a user in neither list went unanswered, X failing part-way.
+        # Taken for not found, it replaced the day's counts of an account that exists.
         observations = []
         for handle in response.requested_handles:
             key = handle.casefold()
             user = users_by_name.get(key)
             if user is None:
-                status = error_status.get(key, unanswered)
+                status = error_status.get(key, base.AccountStatus.ERROR)
                 observations.append(base.observation_without_counts(response, handle, status))
                 continue
             metrics = user.get("public_metrics")

@@ -180,6 +180,15 @@ def test_stored_malformed_json_parses_to_errors() -> None:
     assert statuses == [AccountStatus.ERROR]
 
 
+@pytest.mark.parametrize("body", [b"{}", b'{"profiles": null}', b"[]"])
+def test_a_reply_without_its_profiles_list_is_retried_and_no_account_is_gone(body) -> None:
+    # Read as an empty list, it made every account not found, replacing the day's counts.
+    assert BlueskyConnector.body_is_error(json.loads(body))
+    assert not BlueskyConnector.body_is_error({"profiles": []})
+    response = RawResponse("bluesky", ("a.bsky.social",), "http://x", 200, body, NOW, 1.0)
+    assert [o.status for o in BlueskyConnector.parse(response)] == [AccountStatus.ERROR]
+
+
 def test_parse_matches_by_did_and_case_from_the_stored_response() -> None:
     body = {
         "profiles": [

@@ -3,9 +3,11 @@ instance named in the roster is asked anonymously."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
+import httpx
 import pytest
 from slw_testing import refused_after_a_batch
 
@@ -188,3 +190,53 @@ def test_a_refusal_after_a_batch_that_left_an_account_out_defers_that_account(
     # Neither observed nor lost: the account the batch left out is deferred with the rest.
     assert sorted(partial.deferred_handles) == sorted([handles[0], handles[2]])
     assert partial.requests_sent == 2
+
+
+def _account(account_id: str, user: str) -> dict[str, object]:
+    return {"id": account_id, "username": user, "acct": user, "followers_count": 4}
+
+
+def test_a_batch_answered_by_one_account_is_retried_and_credits_no_one() -> None:
+    # A lone account answering a batch was read as the first requested account's: mm got
+    # nn's counts and id, and nn was not found.
+    connector = build_connector("mastodon", "https://m.example", None, None)
+    nn = _account("2", "nn")
+    connector._batch_sent = True
+    assert connector.judge(200, json.dumps(nn).encode(), httpx.Headers()).action == "retry"
+    connector._batch_sent = False
+    assert connector.judge(200, json.dumps(nn).encode(), httpx.Headers()).action == "land"
+    assert connector.judge(200, json.dumps([nn]).encode(), httpx.Headers()).action == "retry"
+
+    batch = RawResponse(
+        "mastodon",
+        ("mm@m.example", "nn@m.example"),
+        "https://m.example/api/v1/accounts?id[]=1&id[]=2",
+        200,
+        json.dumps(nn).encode(),
+        NOW,
+        1.0,
+    )
+    assert statuses([batch]) == {
+        "mm@m.example": AccountStatus.ERROR,
+        "nn@m.example": AccountStatus.ERROR,
+    }
+
+
+def test_a_lookup_answered_with_another_account_is_an_error_not_its_counts() -> None:
+    def lookup(account: dict[str, object]) -> RawResponse:
+        return RawResponse(
+            "mastodon",
+            ("dave@m.example",),
+            "https://m.example/api/v1/accounts/lookup?acct=dave%40m.example",
+            200,
+            json.dumps(account).encode(),
+            NOW,
+            1.0,
+        )
+
+    assert statuses([lookup(_account("3", "carol"))]) == {"dave@m.example": AccountStatus.ERROR}
+    assert statuses([lookup(_account("4", "Dave"))]) == {"dave@m.example": AccountStatus.OK}
+    # An account naming none is the one a lookup was asked for.
+    assert statuses([lookup({"id": "4", "followers_count": 4})]) == {
+        "dave@m.example": AccountStatus.OK
+    }

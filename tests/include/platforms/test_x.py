@@ -300,7 +300,27 @@ def test_a_200_whose_errors_name_no_user_is_x_failing_and_retried() -> None:
     )
 
 
-def test_a_user_left_unanswered_beside_an_error_naming_no_user_is_an_error_not_gone() -> None:
+@pytest.mark.parametrize(
+    "document",
+    [
+        {"data": []},
+        {"data": None},
+        {"data": [], "errors": []},
+        {"data": [], "errors": [GENERIC_ERROR]},
+        [],
+    ],
+    ids=["empty data", "null data", "empty both", "an error naming no user", "a list"],
+)
+def test_a_200_without_users_or_errors_naming_users_is_x_failing_and_retried(document) -> None:
+    # Read as an answer, it made every requested account not found: the day's counts of
+    # accounts that exist were replaced with nothing.
+    assert XConnector.body_is_error(document)
+    assert not XConnector.body_is_error(
+        {"data": [], "errors": [{"value": "nosuchuser", "title": "Not Found Error"}]}
+    )
+
+
+def test_a_user_in_neither_list_is_an_error_not_gone() -> None:
     user = {"id": "1", "username": "Open", "public_metrics": {"followers_count": 5}}
     gone = {"value": "Gone", "title": "Not Found Error", "type": X_NOT_FOUND}
     partial = _reply({"data": [user], "errors": [gone, GENERIC_ERROR]}, ("Open", "Gone", "Other"))
@@ -311,8 +331,14 @@ def test_a_user_left_unanswered_beside_an_error_naming_no_user_is_an_error_not_g
         AccountStatus.NOT_FOUND,
         AccountStatus.ERROR,
     ]
-    # Without such an error, a user in neither list is taken for not found, as before.
-    assert [o.status for o in XConnector.parse(complete)][2] is AccountStatus.NOT_FOUND
+    # X names each unknown user among its errors (``errors`` holds "the rest"): one in
+    # neither list went unanswered, without an error naming no user too (it was taken for
+    # not found, replacing the day's counts).
+    assert [o.status for o in XConnector.parse(complete)] == [
+        AccountStatus.OK,
+        AccountStatus.NOT_FOUND,
+        AccountStatus.ERROR,
+    ]
 
 
 def test_build_connector() -> None:
