@@ -30,12 +30,13 @@ from __future__ import annotations
 
 import html
 import logging
+import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from airflow.sdk import BaseNotifier
 
@@ -117,12 +118,18 @@ class Alert:
         return lines
 
     def webhook_payload(self) -> dict[str, Any]:
-        text = "\n".join(self.lines())
+        # Slack reads &, < and > in its text as markup (<!here> pings the channel, <url|x>
+        # is a link): escaped, as Slack asks, since file names and errors come from outside.
+        text = _slack_escaped("\n".join(self.lines()))
         return {
-            "text": f"{self.subject}\n{text}",
+            "text": f"{_slack_escaped(self.subject)}\n{text}",
             "blocks": [
                 {"type": "header", "text": {"type": "plain_text", "text": self.subject[:150]}},
-                {"type": "section", "text": {"type": "mrkdwn", "text": f"```{text[:2900]}```"}},
+                {
+                    "type": "section",
+                    # Slack takes 3,000 characters; an escape is not cut in two.
+                    "text": {"type": "mrkdwn", "text": f"```{_cut_escaped(text, 2900)}```"},
+                },
             ],
             "slw": {
                 "dag_id": self.dag_id,
@@ -135,6 +142,15 @@ class Alert:
     def html(self) -> str:
         rows = "".join(f"<li>{html.escape(line)}</li>" for line in self.lines())
         return f"<p>{html.escape(self.subject)}</p><ul>{rows}</ul>"
+
+
+def _slack_escaped(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _cut_escaped(text: str, limit: int) -> str:
+    cut = text[:limit]
+    return cut[: cut.rfind("&")] if re.search(r"&[a-z]{0,3}$", cut) else cut
 
 
 def _airflow_where(dag_id: str, run_id: str, task_id: str | None) -> list[str]:
@@ -320,11 +336,18 @@ def _channel(conn_id: str) -> Any | None:
         return None
 
 
-def webhook_url(connection: Any) -> str:
+def webhook_url(connection: Any, uri: str | None = None) -> str:
     """The webhook URL of the HTTP connection: ``host`` holding the whole URL (as a Slack
     incoming-webhook URL is given), or ``host``, ``port`` and ``extra.endpoint`` (the path),
-    with ``schema`` as the scheme (default https). A connection given as a URI
-    (``http://host:port/path``) has its path in ``schema`` and its scheme as its type."""
+    with ``schema`` as the scheme (default https). A connection given as an ``http`` or
+    ``https`` URI (``uri``, its environment variable's value) is the URL itself: read into
+    fields, its query went to the extras and its user and password to the login (a Google
+    Chat or Power Automate URL's ``?key=...&sig=...`` was lost), and one without a path
+    went over https."""
+    if uri is not None:
+        parts = urlsplit(uri.strip())
+        if parts.scheme.lower() in ("http", "https") and "__extra__" not in parts.query:
+            return uri.strip()
     host = connection.host or ""
     path = ""
     if "://" not in host:
@@ -354,7 +377,9 @@ class WebhookNotifier(BaseNotifier):
         from airflow.sdk import BaseHook
         from airflow.sdk.log import mask_secret
 
-        url = webhook_url(BaseHook.get_connection(self.http_conn_id))
+        variable = os.environ.get(f"AIRFLOW_CONN_{self.http_conn_id.upper()}", "")
+        uri = variable if "://" in variable and not variable.lstrip().startswith("{") else None
+        url = webhook_url(BaseHook.get_connection(self.http_conn_id), uri)
         # The URL carries the webhook's token: masked wherever Airflow logs, and httpx's
         # own errors (which quote it) never reach a log (see _deliver).
         mask_secret(url)
@@ -377,7 +402,12 @@ class MailNotifier(BaseNotifier):
         self.alert, self.recipients, self.sender = alert, tuple(recipients), sender
 
     def notify(self, context: Any) -> None:
-        from social_leadership.mail import RecipientsRefusedError, build_message, send_message
+        from social_leadership.mail import (
+            RecipientsRefusedError,
+            build_message,
+            failure_reason,
+            send_message,
+        )
 
         message = build_message(
             sender=self.sender,
@@ -390,6 +420,9 @@ class MailNotifier(BaseNotifier):
             send_message(SMTP_CONN_ID, message, self.recipients)
         except RecipientsRefusedError as exc:
             raise DeliveryError(str(exc)) from None
+        except Exception as exc:
+            # The kind, and for a TLS mismatch or a bad extra what to set (no server text).
+            raise DeliveryError(failure_reason(exc)) from None
 
 
 def deliver(alert: Alert, context: Any = None) -> list[str]:

@@ -13,6 +13,7 @@ all (:class:`RecipientsRefusedError`), where the hook would report both as sent.
 from __future__ import annotations
 
 import smtplib
+import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
 from email import policy
@@ -107,14 +108,89 @@ def build_message(
     return message
 
 
+class SmtpSettingError(ValueError):
+    """An SMTP connection's extra that is no setting (its message names the extra, never
+    the connection's secrets)."""
+
+
+# The port of SMTP over TLS from the start (RFC 8314); any other (587, 25) speaks STARTTLS.
+IMPLICIT_TLS_PORT = 465
+_TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
+
+
+def connection_flag(connection: Any, name: str) -> bool | None:
+    """The boolean extra ``name`` of a connection, None when it is not given. A URI's
+    extras are text (``?disable_tls=false``), which Airflow's SMTP hook reads as true
+    (any text that is not empty): ``false``, ``0``, ``no``, ``off`` are false here."""
+    extra = connection.extra_dejson if getattr(connection, "extra", None) else {}
+    value = extra.get(name)
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise SmtpSettingError(
+        f"the extra {name} of the SMTP connection is {str(value)[:20]!r}: give true or false"
+    )
+
+
+def tls_mode(connection: Any) -> tuple[bool, bool]:
+    """(TLS from the start, STARTTLS) for an SMTP connection: as its extras
+    ``disable_ssl`` and ``disable_tls`` say, and where they are not given, by its port:
+    TLS from the start on 465, else STARTTLS (Airflow's SMTP hook takes both by default,
+    which no server speaks: a connection of host, port and login failed on 587 with an
+    SSL error, and on 465 when the server offered no STARTTLS inside TLS)."""
+    disable_ssl = connection_flag(connection, "disable_ssl")
+    disable_tls = connection_flag(connection, "disable_tls")
+    implicit = (
+        (not disable_ssl) if disable_ssl is not None else connection.port == IMPLICIT_TLS_PORT
+    )
+    starttls = (not disable_tls) if disable_tls is not None else not implicit
+    return implicit, starttls
+
+
+def failure_reason(exc: BaseException) -> str:
+    """What a failed send says, without the server's text (an SMTP error's can quote its
+    reply to a login): the kind of error, and for the TLS mismatches a hint."""
+    if isinstance(exc, SmtpSettingError):
+        return str(exc)
+    kind = type(exc).__name__
+    if isinstance(exc, smtplib.SMTPNotSupportedError):
+        return (
+            f"{kind} (the server offers no STARTTLS here: for TLS from the start set the "
+            "extra disable_tls true and disable_ssl false, port 465; for a relay that takes "
+            "mail in clear, disable_tls true)"
+        )
+    if isinstance(exc, ssl.SSLError):
+        return (
+            f"{kind} (no TLS from the start on this port: a server on 587 or 25 speaks "
+            "STARTTLS, set the extra disable_ssl true)"
+        )
+    return kind
+
+
 def send_message(conn_id: str, message: EmailMessage, recipients: Sequence[str]) -> None:
-    """Send ``message`` to ``recipients`` through the Airflow SMTP connection ``conn_id``;
-    raise :class:`RecipientsRefusedError` when the server refuses any of them (all of them
-    included), and the SMTP or socket error when it fails otherwise."""
+    """Send ``message`` to ``recipients`` through the Airflow SMTP connection ``conn_id``
+    (TLS as :func:`tls_mode` says); raise :class:`RecipientsRefusedError` when the server
+    refuses any of them (all of them included), :class:`SmtpSettingError` for an extra
+    that is no setting, and the SMTP or socket error when it fails otherwise."""
     from airflow.providers.smtp.hooks.smtp import SmtpHook
 
+    class Hook(SmtpHook):  # type: ignore[misc]
+        @property
+        def use_ssl(self) -> bool:
+            return tls_mode(self.conn)[0]
+
+        @property
+        def smtp_starttls(self) -> bool:
+            return tls_mode(self.conn)[1]
+
     try:
-        with SmtpHook(smtp_conn_id=conn_id) as hook:
+        with Hook(smtp_conn_id=conn_id) as hook:
             # The hook's client, connected and logged in; its send_email_smtp builds its
             # own message and drops the recipients the server refused.
             client = hook._smtp_client

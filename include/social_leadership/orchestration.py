@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from types import MappingProxyType
 from typing import Any, NamedTuple
+from urllib.parse import urlsplit
 
 import pendulum
 from airflow.sdk import Asset
@@ -120,14 +121,38 @@ def unreadable_connection(conn_id: str) -> UnreadableConnectionError | None:
     value = os.environ.get(name, "").strip()
     if not value:
         return None
+    from airflow.sdk.definitions.connection import Connection
+
     if value.startswith("{"):
         try:
             json.loads(value)
-            return None
         except ValueError as exc:
             reason = f"it is not valid JSON ({exc})"
+        else:
+            try:
+                # As Airflow reads it: a field it does not know, a port that is no number.
+                Connection.from_json(value, conn_id=conn_id)
+                return None
+            except (TypeError, ValueError) as exc:
+                reason = f"Airflow cannot read its fields ({_first_line(exc)})"
     elif "://" in value:
-        return None
+        parts = urlsplit(value)
+        try:
+            parts.port  # noqa: B018 (a port that is no number raises)
+            Connection.from_uri(value, conn_id=conn_id)
+        except ValueError:
+            reason = (
+                "its port is no number, or a '/', '?', '#', '@' or ':' in its login or "
+                "password is not percent-encoded (%2F, %3F, %23, %40, %3A)"
+            )
+        else:
+            if "@" not in parts.path:
+                return None
+            # The host Airflow reads is then a piece of the password (and is logged).
+            reason = (
+                "an '@' stands after its host: a '/' in its login or password is not "
+                "percent-encoded (%2F)"
+            )
     else:
         reason = "it is no connection URI (<type>://<login>:<password>@<host>:<port>/<schema>)"
     return UnreadableConnectionError(
@@ -135,6 +160,10 @@ def unreadable_connection(conn_id: str) -> UnreadableConnectionError | None:
         "correct it (JSON or URI, as Airflow's docs on connections in environment variables "
         "give them) or unset it"
     )
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 def airflow_connection(conn_id: str) -> Any | None:

@@ -676,7 +676,10 @@ def weekly_report_task(context: dict[str, Any]) -> dict[str, Any]:
     if params.get("week_end"):
         week = ReportWeek(week_end_day(params["week_end"]))
     else:
-        week = ReportWeek.ending_before(context["data_interval_end"])
+        # A run triggered without a logical date (Airflow 3's default for a manual run, by
+        # the CLI or the REST API) has no data interval: the week before the run's time.
+        moment = context.get("data_interval_end") or context["dag_run"].run_after
+        week = ReportWeek.ending_before(moment)
     resend = bool(params.get("resend", False))
     # A retry of a resend run goes on with that resend: it mails only those not reached yet.
     report = write_weekly_report(

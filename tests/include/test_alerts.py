@@ -5,6 +5,7 @@ real SMTP server and a real HTTP receiver on loopback; settings refuse bad addre
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import socket
@@ -327,6 +328,66 @@ def test_webhook_url_of_a_connection_given_as_a_uri(uri):
 
     # Airflow keeps such a URI's path in the connection's schema, its scheme as its type.
     assert webhook_url(Connection(conn_id="slw_webhook", uri=uri)) == uri
+
+
+class _Recorder(BaseHTTPRequestHandler):
+    """Keeps each POST's path with its query, its Authorization header and its JSON."""
+
+    seen: ClassVar[list[tuple[str, str | None, dict]]] = []
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        _Recorder.seen.append((self.path, self.headers.get("Authorization"), body))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def recorder(monkeypatch):
+    http = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    threading.Thread(target=http.serve_forever, daemon=True).start()
+    _Recorder.seen = []
+    monkeypatch.delenv("SLW_ALERT_EMAILS", raising=False)
+    try:
+        yield http.server_address[1], _Recorder.seen
+    finally:
+        http.shutdown()
+
+
+def test_a_webhook_uri_is_posted_to_with_its_query_and_its_user(monkeypatch, recorder):
+    # Read into fields, the query went to the connection's extras and the user to its
+    # login: a Google Chat or Power Automate URL (?key=...&sig=...) was posted without them.
+    port, seen = recorder
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_SLW_WEBHOOK",
+        f"http://hook:p%40ss@127.0.0.1:{port}/v1/spaces/AAA/messages?key=K1&token=T2",
+    )
+
+    assert deliver(build_alert("survey_ingest", "r1", "failed", {"t": "failed"}, [])) == ["webhook"]
+
+    [(path, authorization, _)] = seen
+    assert path == "/v1/spaces/AAA/messages?key=K1&token=T2"
+    assert authorization == "Basic " + base64.b64encode(b"hook:p@ss").decode()
+
+
+def test_the_webhook_text_escapes_what_slack_reads_as_markup(monkeypatch, recorder):
+    # A file named "<!here> results.csv" pinged the whole channel.
+    port, seen = recorder
+    monkeypatch.setenv("AIRFLOW_CONN_SLW_WEBHOOK", f"http://127.0.0.1:{port}/hook")
+    said = "survey file <!here> results.csv quarantined & kept"
+    attention = Attention(task_id="ingest", what=said, rows_kept_out=3, where="/q")
+    alert = build_alert("survey_ingest", "r1", "success", {}, [attention])
+    assert alert is not None
+
+    deliver(alert)
+
+    [(_, _, body)] = seen
+    assert "survey file &lt;!here&gt; results.csv quarantined &amp; kept" in body["text"]
+    assert "<!here>" not in body["blocks"][1]["text"]["text"]
+    assert "<!here>" in json.dumps(body["slw"])  # the details as they are
 
 
 def test_alert_settings_are_validated(monkeypatch):

@@ -3,17 +3,25 @@ loopback (aiosmtpd), sent through Airflow's SMTP hook."""
 
 from __future__ import annotations
 
+import json
+import smtplib
+import ssl
+from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
+from pathlib import Path
 
 import pytest
-from slw_testing import Mailbox, loopback_smtp
+from slw_testing import Mailbox, free_port, loopback_smtp
 
 from social_leadership.mail import (
     Attachment,
     InlineImage,
     RecipientsRefusedError,
+    SmtpSettingError,
     build_message,
+    failure_reason,
     send_message,
+    tls_mode,
 )
 
 CONN_ID = "slw_smtp"
@@ -125,3 +133,166 @@ def test_inline_images_go_with_the_html_in_one_related_part_and_need_it() -> Non
             text="No HTML.\n",
             inline_images=images,
         )
+
+
+@pytest.mark.parametrize(
+    ("port", "extra", "expected"),
+    [
+        (587, {}, (False, True)),
+        (25, {}, (False, True)),
+        (465, {}, (True, False)),
+        (587, {"disable_ssl": True, "disable_tls": True}, (False, False)),
+        (465, {"disable_ssl": "false", "disable_tls": "true"}, (True, False)),
+        # A URI's extras are text: "false" is false (Airflow's hook took it for true and
+        # sent the password without STARTTLS).
+        (2525, {"disable_ssl": "true", "disable_tls": "false"}, (False, True)),
+        (2525, {"disable_ssl": "1", "disable_tls": "No"}, (False, True)),
+        (2525, {"disable_tls": "off"}, (False, True)),
+    ],
+)
+def test_tls_is_as_the_extras_say_and_else_as_the_port_says(port, extra, expected) -> None:
+    from airflow.sdk import Connection
+
+    connection = Connection(conn_id=CONN_ID, conn_type="smtp", port=port, extra=json.dumps(extra))
+
+    assert tls_mode(connection) == expected
+
+
+def test_an_extra_that_is_no_boolean_says_which() -> None:
+    from airflow.sdk import Connection
+
+    connection = Connection(
+        conn_id=CONN_ID, conn_type="smtp", extra=json.dumps({"disable_tls": "maybe"})
+    )
+
+    with pytest.raises(SmtpSettingError) as raised:
+        tls_mode(connection)
+    assert str(raised.value) == (
+        "the extra disable_tls of the SMTP connection is 'maybe': give true or false"
+    )
+
+
+def _self_signed(folder: Path) -> ssl.SSLContext:
+    """A server's TLS context with a certificate for localhost, signed by itself."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    (folder / "cert.pem").write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    (folder / "key.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(folder / "cert.pem", folder / "key.pem")
+    return context
+
+
+@pytest.fixture
+def starttls_server(tmp_path):
+    """A server that takes a login only over STARTTLS, as a submission server on 587
+    does; yields (mailbox, port, the logins it saw: (user, whether TLS was on))."""
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult, LoginPassword
+
+    logins: list[tuple[str, bool]] = []
+
+    def authenticate(server, session, envelope, mechanism, auth_data):
+        assert isinstance(auth_data, LoginPassword)
+        logins.append((auth_data.login.decode(), session.ssl is not None))
+        return AuthResult(success=auth_data.password == b"s3cret/pass")
+
+    mailbox = Mailbox()
+    controller = Controller(
+        mailbox,
+        hostname="127.0.0.1",
+        port=free_port(),
+        server_hostname="localhost",
+        tls_context=_self_signed(tmp_path),
+        require_starttls=True,
+        authenticator=authenticate,
+        auth_required=True,
+        auth_require_tls=False,
+    )
+    controller.start()
+    try:
+        yield mailbox, controller.port, logins
+    finally:
+        controller.stop()
+
+
+# The servers take a login without TLS, to see whether the client sends one so.
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+def test_a_connection_of_host_port_and_login_alone_sends_over_starttls(
+    monkeypatch, starttls_server
+) -> None:
+    # README's connection: no disable_ssl or disable_tls. Airflow's SMTP hook opened TLS
+    # from the start on any port, and the mail failed with an SSL error.
+    mailbox, port, logins = starttls_server
+    connection = {
+        "conn_type": "smtp",
+        "host": "127.0.0.1",
+        "port": port,
+        "login": "alerts",
+        "password": "s3cret/pass",
+        # The test's certificate is its own: not checked (a real server's is).
+        "extra": {"ssl_context": "none", "retry_limit": 0},
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_SLW_SMTP", json.dumps(connection))
+
+    send_message(CONN_ID, message(["a@example.org"]), ["a@example.org"])
+
+    assert [recipients for recipients, _ in mailbox.messages] == [["a@example.org"]]
+    assert logins == [("alerts", True)]
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+def test_disable_tls_false_in_a_uri_keeps_the_password_off_a_clear_line(monkeypatch) -> None:
+    from aiosmtpd.controller import Controller
+
+    logins: list[bytes] = []
+
+    def authenticate(server, session, envelope, mechanism, auth_data):
+        logins.append(auth_data.password)
+        raise AssertionError("a password sent in clear")
+
+    controller = Controller(
+        Mailbox(),
+        hostname="127.0.0.1",
+        port=free_port(),
+        authenticator=authenticate,
+        auth_require_tls=False,
+    )
+    controller.start()
+    try:
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_SLW_SMTP",
+            f"smtp://alerts:s3cret%2Fpass@127.0.0.1:{controller.port}"
+            "?disable_ssl=true&disable_tls=false&retry_limit=0",
+        )
+        with pytest.raises(smtplib.SMTPNotSupportedError) as raised:
+            send_message(CONN_ID, message(["a@example.org"]), ["a@example.org"])
+    finally:
+        controller.stop()
+
+    assert logins == []
+    assert failure_reason(raised.value).startswith(
+        "SMTPNotSupportedError (the server offers no STARTTLS here"
+    )

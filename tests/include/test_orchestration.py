@@ -83,6 +83,18 @@ def test_every_form_of_the_password_is_masked_in_airflow_logs(monkeypatch):
     [
         ('{"conn_type": "http", host: "h", "password": "tok-secret"}', "it is not valid JSON ("),
         ("http//tok-secret@host", "it is no connection URI ("),
+        # Airflow took these for connections never defined too: a port that is no number,
+        # a '/' of the password not percent-encoded (its host then a piece of the password).
+        ("https://:tok-secret@host:443x", "its port is no number, or a '/'"),
+        (
+            '{"conn_type": "http", "host": "h", "port": "443x", "password": "tok-secret"}',
+            "Airflow cannot read its fields (Expected integer value for `port`",
+        ),
+        (
+            '{"conn_type": "http", "hostname": "h", "password": "tok-secret"}',
+            "Airflow cannot read its fields (",
+        ),
+        ("https://:tok@se/cret@host/path", "an '@' stands after its host: a '/'"),
     ],
 )
 def test_a_connection_variable_airflow_cannot_read_fails_the_platform(monkeypatch, value, reason):

@@ -10,7 +10,7 @@ import os
 import re
 import shutil
 import subprocess
-from datetime import UTC, date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -615,6 +615,30 @@ def test_a_retry_of_a_resend_mails_only_those_its_first_try_did_not_reach(
         ["gone@example.org"],
         ["board@example.org", "gone@example.org"],
     ]
+
+
+def test_a_run_triggered_without_a_logical_date_reports_the_week_before_it(report_settings):
+    # Airflow 3 triggers a manual run (CLI, REST API) without a logical date: it has no
+    # data interval, and the task failed with a KeyError on every try.
+    from types import SimpleNamespace
+
+    from social_leadership.tasks import weekly_report_task
+
+    run_after = datetime.combine(day(LAST_DAY + 1), time(9, 30), tzinfo=UTC)
+    context = {
+        "params": {},
+        "run_id": "manual__no_date",
+        "data_interval_end": None,
+        "dag_run": SimpleNamespace(run_after=run_after, logical_date=None),
+    }
+
+    written = weekly_report_task(context)
+
+    assert (written["start"], written["end"]) == (
+        day(LAST_DAY - 6).isoformat(),
+        day(LAST_DAY).isoformat(),
+    )
+    assert Path(written["pdf"]).exists()
 
 
 def test_without_the_connection_the_report_is_only_written(report_settings, monkeypatch):

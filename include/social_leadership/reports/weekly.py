@@ -26,6 +26,7 @@ from social_leadership.mail import (
     InlineImage,
     RecipientsRefusedError,
     build_message,
+    failure_reason,
     send_message,
     sender_of,
     server_of,
@@ -168,7 +169,7 @@ def mail_report(
             server_of(connection) if connection.host else "the connection leaves unnamed"
         )
         raise ReportError(
-            f"the weekly report {report.week.label} was not mailed: {type(exc).__name__} "
+            f"the weekly report {report.week.label} was not mailed: {failure_reason(exc)} "
             f"from {server} (connection {SMTP_CONN_ID})"
         ) from None
     _record_delivery(record, report.week, [*mailed, *pending], marker)
