@@ -48,6 +48,7 @@ import csv
 import logging
 import shutil
 import tempfile
+import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -83,7 +84,10 @@ from social_leadership.warehouse_backend import is_lake_connection
 
 log = logging.getLogger(__name__)
 
-HISTORY_SUFFIXES = (".csv", ".parquet")
+# Delimited text: a program's CSV, a spreadsheet's (Excel's "Unicode Text" is saved as
+# .txt, with tabs), tab-separated values.
+TEXT_SUFFIXES = (".csv", ".txt", ".tsv")
+HISTORY_SUFFIXES = (*TEXT_SUFFIXES, ".parquet")
 # Accepted spellings of each column, compared as header_key compares them (any case,
 # spaces or hyphens for underscores: "Account Handle", "Followers count"); the first is
 # the documented name. The others include the platforms' own API field names.
@@ -184,7 +188,7 @@ def _readable_csv(path: Path) -> Iterator[Readable]:
     encodings and delimiters the roster takes,
     :func:`~social_leadership.intake.detect_encoding`; Excel's ``sep=;`` line) is rewritten
     record by record, each on the line it was on, so reports name its lines."""
-    if path.suffix.lower() != ".csv":
+    if path.suffix.lower() not in TEXT_SUFFIXES:
         yield Readable(path, 0, spreadsheet=False)
         return
     try:
@@ -199,11 +203,11 @@ def _readable_csv(path: Path) -> Iterator[Readable]:
     as_written = (
         encoding in ("utf-8", "utf-8-sig") and header.delimiter == "," and not header.declared
     )
-    if as_written and header.number == 1:
+    if as_written and header.number == 1 and path.suffix.lower() == ".csv":
         yield Readable(path, 0, spreadsheet=False)
         return
     with tempfile.TemporaryDirectory(prefix="slw-history-") as folder:
-        copy = Path(folder) / path.name
+        copy = Path(folder) / f"{path.stem}.csv"
         with (
             path.open(encoding=encoding, newline="") as source,
             copy.open("w", encoding="utf-8", newline="") as target,
@@ -228,9 +232,15 @@ def _readable_csv(path: Path) -> Iterator[Readable]:
 
 
 # A whole number written with a thousands separator, as spreadsheets show counts: 64.000
-# (German), 64,000 (English), 64 000 and 64\u2019000 (Swiss). A count has no decimals, so
-# the groups of three digits tell.
-_GROUPED_COUNT = quote_literal("[0-9]{1,3}([.,' \u2019\u00a0][0-9]{3})+")
+# (German), 64,000 (English), 64 000 and 64\u2019000 (Swiss), 64\u202f000 (French), one
+# separator throughout, and a zero fraction in the other mark (1.234,00; 1,234.0). A count
+# has no decimals, so the groups of three digits tell; 1.234,567 is a fraction (it was read
+# as 1234567, every separator dropped).
+_SPACE_MARKS = "' \u2019\u00a0\u202f"
+_GROUPED_COUNT = quote_literal(
+    "[0-9]{1,3}(([.][0-9]{3})+(,0{1,2})?|(,[0-9]{3})+([.]0{1,2})?"
+    f"|([{_SPACE_MARKS}][0-9]{{3}})+([.,]0{{1,2}})?)"
+)
 
 
 # DuckDB's reader takes a date column's format from the file (06/30/2025 month first, or
@@ -270,10 +280,26 @@ def _as_count(value: str, reading: str) -> str:
     return (
         f"case when regexp_full_match({text}, '\\+?[0-9]+') then try_cast({text} as bigint) "
         f"when regexp_full_match({text}, {_GROUPED_COUNT}) "
-        f"then try_cast(regexp_replace({text}, '[^0-9]', '', 'g') as bigint) "
+        f"then try_cast(regexp_replace(regexp_replace({text}, '[.,]0{{1,2}}$', ''), "
+        "'[^0-9]', '', 'g') as bigint) "
         f"when regexp_full_match({text}, {_ZERO_FRACTION}) "
         f"then try_cast(regexp_replace({text}, '[.,]0+$', '') as bigint) end"
     )
+
+
+# The spaces DuckDB's reader trims around a header's cells (Unicode's space separators: a
+# space, a no-break space; not a tab), which a column is named without.
+_NAME_SPACES = "".join(
+    chr(code) for code in range(0x3001) if unicodedata.category(chr(code)) == "Zs"
+)
+
+
+def _csv_header(path: Path) -> list[str]:
+    """The header cells of the UTF-8 CSV ``path``, each as DuckDB's reader names its column
+    (a header written ``account_handle, platform`` names ``platform``: matched as written,
+    the column was not found and the file could not be read at all)."""
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        return [cell.strip(_NAME_SPACES) for cell in next(csv.reader(handle), [])]
 
 
 def _source_relation(
@@ -296,8 +322,7 @@ def _source_relation(
     suffix = path.suffix.lower()
     if suffix == ".csv":
         try:
-            with path.open(encoding="utf-8-sig", newline="") as handle:
-                header = next(csv.reader(handle), [])
+            header = _csv_header(path)
         except OSError as exc:
             raise HistoryFileError(path, f"cannot read ({exc.strerror})") from exc
         if with_lines:
@@ -326,7 +351,7 @@ def _source_relation(
         reader = f"read_parquet({literal})"
         line_offset = 0
     else:
-        raise HistoryFileError(path, "unsupported file type (use .csv or .parquet)")
+        raise HistoryFileError(path, "unsupported file type (use .csv, .txt, .tsv or .parquet)")
     mapping = _column_map(header)
     missing = [c for c in ("platform", "date", "followers") if c not in mapping]
     if "executive_id" not in mapping and "account_handle" not in mapping:
@@ -462,6 +487,7 @@ def _validated_sql(relation: tuple[str, set[str], str]) -> str:
                 when date is null then 'date'
                 when snapshot_date is null then 'date'
                 when snapshot_date > $today then 'date'
+                when snapshot_date < {_EARLIEST_DAY} then 'date'
                 when followers is null then 'followers'
                 when followers_n is null or followers_n < 0 then 'followers'
                 when following is not null and (following_n is null or following_n < 0)
@@ -478,6 +504,11 @@ def _validated_sql(relation: tuple[str, set[str], str]) -> str:
             end as error_field
         from resolved
     """
+
+
+# No account counts from before it (the platforms began after it): a day before it is a
+# two-digit year read as the first century's (25-11-27, 27.11.0025 are the year 25).
+_EARLIEST_DAY = "date '2000-01-01'"
 
 
 def _data_rows(path: Path) -> int:
@@ -515,8 +546,7 @@ def _bulk_insert(
     """
     if path.suffix.lower() != ".csv":
         return None
-    with path.open(encoding="utf-8-sig", newline="") as handle:
-        header = next(csv.reader(handle), [""])
+    header = _csv_header(path) or [""]
     mapping = _column_map(header)
     # A file naming executives too takes the checking path, which checks the two agree;
     # so does one whose header ends in empty cells, under which a value split by an
@@ -570,9 +600,10 @@ def _bulk_insert(
     if rows != rows_read:
         return None
     checks = con.execute(
-        """
+        f"""
         select count(*) filter (
             where followers < 0 or following < 0 or posts < 0 or snapshot_date > $today
+                or snapshot_date < {_EARLIEST_DAY}
         )
         from raw.imported_metrics where import_id = $import_id
         """,
@@ -665,7 +696,7 @@ def import_history(
     row-level problems are reported, quarantined and skipped.
     """
     path = Path(path).resolve()
-    workbook = workbook_kind(path) if path.suffix.lower() == ".csv" else None
+    workbook = workbook_kind(path) if path.suffix.lower() in TEXT_SUFFIXES else None
     if workbook:
         raise HistoryFileError(path, f"is {workbook}, not CSV text: save it as CSV UTF-8")
     try:
@@ -772,7 +803,9 @@ def _import(
             outcome.platforms = list(summary[2] or [])
             if had_imports:
                 # The newest import of an account and day wins: re-importing a file, or a
-                # corrected one, replaces instead of duplicating.
+                # corrected one, replaces instead of duplicating. Handles are matched in
+                # any case, as a file's are: a roster corrected from joekaeser to JoeKaeser
+                # stores the new spelling, and the day held both.
                 con.execute(
                     """
                     delete from raw.imported_metrics as older
@@ -780,7 +813,7 @@ def _import(
                     where newer.import_id = $import_id
                         and older.import_id < $import_id
                         and older.platform = newer.platform
-                        and older.account_handle = newer.account_handle
+                        and lower(older.account_handle) = lower(newer.account_handle)
                         and older.snapshot_date = newer.snapshot_date
                     """,
                     {"import_id": import_id},
@@ -943,7 +976,7 @@ def _roster_accounts_table(roster: Roster) -> pa.Table:
     )
 
 
-_ERROR_MESSAGES = """
+_ERROR_MESSAGES = f"""
     case error_field
         when 'row' then
             'has more values than the header has columns (''' || extra_value
@@ -956,6 +989,9 @@ _ERROR_MESSAGES = """
             case when date is null then 'is empty'
             when snapshot_date is null
                 then '''' || date || ''' is not a date (YYYY-MM-DD, or DD.MM.YYYY)'
+            when snapshot_date < {_EARLIEST_DAY}
+                then date || ' is before ' || {_EARLIEST_DAY} || ', before any platform counted '
+                || '(a year of two digits?): write YYYY-MM-DD'
             else date || ' is after today (' || $today || '): counts cannot come from the future'
             end
         when 'followers' then
@@ -1087,6 +1123,19 @@ def warehouse_has_imports(con: duckdb.DuckDBPyConnection) -> bool:
     return bool(row and row[0])
 
 
+# Files an inbox holds that nobody dropped to import: a partial upload or download (it
+# becomes the file when done), a system's own.
+_IN_TRANSIT = (".part", ".partial", ".filepart", ".crdownload", ".download", ".tmp", "~")
+_SYSTEM_FILES = ("thumbs.db", "desktop.ini")
+
+
+def _not_a_drop(name: str) -> bool:
+    """Whether a file in the inbox is left alone: a hidden one (``.DS_Store``), an open
+    workbook's lock file (``~$history.xlsx``), one still in transit, a system's own."""
+    folded = name.casefold()
+    return name.startswith((".", "~$")) or folded.endswith(_IN_TRANSIT) or folded in _SYSTEM_FILES
+
+
 def import_folder(
     con: duckdb.DuckDBPyConnection, inbox: Path, roster: Roster, quarantine_dir: Path
 ) -> list[ImportOutcome]:
@@ -1100,7 +1149,18 @@ def import_folder(
         return outcomes
     done = inbox / "imported"
     for path in sorted(inbox.iterdir()):
-        if not path.is_file() or path.suffix.lower() not in HISTORY_SUFFIXES:
+        if not path.is_file() or _not_a_drop(path.name):
+            continue
+        if path.suffix.lower() not in HISTORY_SUFFIXES:
+            # Left in the inbox, it waited there for good, said nowhere.
+            error = HistoryFileError(
+                path,
+                f"is no history file ({path.suffix or 'no extension'}): save it as CSV UTF-8 "
+                "(.csv), tab-separated text (.txt, .tsv) or Parquet (.parquet) and drop that "
+                "into the inbox",
+            )
+            log.error("history file rejected: %s", error)
+            outcomes.append(_quarantine_file(path, quarantine_dir, error))
             continue
         try:
             outcome = import_history(con, path, roster, quarantine_dir)

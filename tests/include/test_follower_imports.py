@@ -334,7 +334,7 @@ def test_parquet_import_counts_rows_from_one(
     [
         ("h.csv", "platform,date,followers\nx,2026-01-01,1\n", "executive_id or account_handle"),
         ("h.csv", "account_handle,platform,date\nJoeKaeser,x,2026-01-01\n", "followers"),
-        ("h.txt", "whatever", "unsupported file type"),
+        ("h.json", "whatever", "unsupported file type"),
         ("h.parquet", "not parquet", "not a readable Parquet file"),
     ],
 )
@@ -364,6 +364,120 @@ def test_drop_folder_files_are_imported_and_moved(
     assert kept.name.endswith("-b.csv")
     assert sorted(p.name for p in kept.iterdir()) == ["b.csv", "report.json"]
     assert sorted(p.name for p in inbox.iterdir()) == ["imported"]
+
+
+def test_files_of_another_kind_in_the_inbox_are_quarantined_saying_what_to_save(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    # Left in the inbox, a workbook or a gzipped CSV waited there for good, said nowhere.
+    inbox = tmp_path / "history"
+    inbox.mkdir()
+    (inbox / "history.xlsx").write_bytes(b"PK\x03\x04")
+    (inbox / "history.csv.gz").write_bytes(b"\x1f\x8b")
+    # Not dropped to import: a lock file of a workbook open in Excel, a partial upload, a
+    # Mac's folder settings. They stay where they are.
+    left = ["~$history.xlsx", "big.csv.part", ".DS_Store"]
+    for name in left:
+        (inbox / name).write_bytes(b"x")
+
+    outcomes = import_folder(con, inbox, ROSTER, tmp_path / "q")
+
+    assert sorted((o.file.rsplit("/", 1)[-1], o.refused) for o in outcomes) == [
+        ("history.csv.gz", True),
+        ("history.xlsx", True),
+    ]
+    xlsx = next(o for o in outcomes if o.file.endswith(".xlsx"))
+    assert xlsx.errors[0].reason == (
+        "is no history file (.xlsx): save it as CSV UTF-8 (.csv), tab-separated text (.txt, "
+        ".tsv) or Parquet (.parquet) and drop that into the inbox"
+    )
+    assert sorted(p.name for p in inbox.iterdir()) == sorted(left)
+
+
+def test_excels_unicode_text_saved_as_txt_loads(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    path = tmp_path / "history.txt"
+    text = "account_handle\tplatform\tdate\tfollowers\r\nJoeKaeser\tx\t30.06.2025\t64.000\r\n"
+    path.write_bytes(text.encode("utf-16"))
+
+    outcome = import_history(con, path, ROSTER, tmp_path / "q", today=TODAY)
+
+    assert (outcome.rows_loaded, outcome.errors) == (1, [])
+    assert imported(con) == [("x", "JoeKaeser", date(2025, 6, 30), 64000, None, None)]
+
+
+@pytest.mark.parametrize("delimiter", [",", ";"])
+def test_spaces_around_header_cells_do_not_matter(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path, delimiter: str
+) -> None:
+    # DuckDB's reader names the column without them: matched as written, the column was
+    # not found and the file could not be read at all.
+    text = "account_handle, platform ,\u00a0date, followers\nJoeKaeser,x,2026-01-01,7\n"
+    path = write_csv(tmp_path, text.replace(",", delimiter))
+
+    outcome = import_history(con, path, ROSTER, tmp_path / "q", today=TODAY)
+
+    assert (outcome.rows_loaded, outcome.errors) == (1, [])
+
+
+def test_a_count_with_two_kinds_of_separator_is_a_fraction_and_refused(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    # Every separator was dropped: 1.234,567 loaded as 1234567.
+    path = write_csv(
+        tmp_path,
+        "account_handle;platform;date;followers\n"
+        "JoeKaeser;x;2026-01-01;1.234,567\n"
+        "JoeKaeser;x;2026-01-02;1,234.567\n"
+        "JoeKaeser;x;2026-01-03;1 234,500\n"
+        "JoeKaeser;x;2026-01-04;1.234,00\n"
+        "JoeKaeser;x;2026-01-05;1\u202f234\n",
+    )
+
+    outcome = import_history(con, path, ROSTER, tmp_path / "q", today=TODAY)
+
+    assert [(e.row, e.column) for e in outcome.errors] == [
+        (2, "followers"),
+        (3, "followers"),
+        (4, "followers"),
+    ]
+    assert [row[3] for row in imported(con)] == [1234, 1234]
+
+
+@pytest.mark.parametrize("day", ["25-11-27", "27.11.0025", "1999-12-31"])
+def test_a_day_before_any_platform_counted_is_refused(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path, day: str
+) -> None:
+    # A year of two digits loaded as the year 25.
+    path = write_csv(tmp_path, f"account_handle,platform,date,followers\nJoeKaeser,x,{day},7\n")
+
+    outcome = import_history(con, path, ROSTER, tmp_path / "q", today=TODAY)
+
+    [error] = outcome.errors
+    assert (error.row, error.column) == (2, "date")
+    assert error.reason == (
+        f"{day} is before 2000-01-01, before any platform counted (a year of two digits?): "
+        "write YYYY-MM-DD"
+    )
+    assert imported(con) == []
+
+
+def test_a_reimport_after_the_roster_changed_a_handles_case_replaces_the_day(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    text = "account_handle,platform,date,followers\nJoeKaeser,x,2026-01-01,7\n"
+    lower = Roster(
+        executives=ROSTER.executives,
+        accounts=[Account("joe", "x", "joekaeser")],
+    )
+    import_history(con, write_csv(tmp_path, text), lower, tmp_path / "q", today=TODAY)
+    upper = Roster(executives=ROSTER.executives, accounts=[Account("joe", "x", "JoeKaeser")])
+
+    import_history(con, write_csv(tmp_path, text), upper, tmp_path / "q", today=TODAY)
+
+    # The day held both spellings: its count twice.
+    assert imported(con) == [("x", "JoeKaeser", date(2026, 1, 1), 7, None, None)]
 
 
 def test_cli_imports_and_reports(
