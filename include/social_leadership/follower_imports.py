@@ -243,6 +243,10 @@ _GROUPED_COUNT = quote_literal(
 )
 
 
+# A count written as digits in groups of three after dots: 64.000, 1.234.567.
+_DOT_GROUPED = quote_literal("[0-9]{1,3}([.][0-9]{3})+")
+
+
 # DuckDB's reader takes a date column's format from the file (06/30/2025 month first, or
 # day first, as the rows tell): only ISO days are typed; any other goes to the checks,
 # which refuse it (the fast path asks the sniffer which format it found).
@@ -274,8 +278,15 @@ def _as_count(value: str, reading: str) -> str:
     64.000 is German for 64000) or with a zero fraction (250,0); elsewhere a number as
     DuckDB reads it (64.000 and 250.0 are then 64 and 250; 64.5 is refused, where DuckDB's
     cast would round it)."""
-    if reading != SPREADSHEET:
+    if reading == TYPED:
         return _whole(f"try_cast({value} as double)")
+    if reading == TEXT:
+        # 64.000 in a program's CSV: 64 with three decimals, or 64000 with a thousands
+        # separator (a German locale's sheet saved as CSV UTF-8)? Neither is guessed.
+        return (
+            f"case when not regexp_full_match(trim({value}), {_DOT_GROUPED}) "
+            f"then {_whole(f'try_cast({value} as double)')} end"
+        )
     text = f"trim({value})"
     return (
         f"case when regexp_full_match({text}, '\\+?[0-9]+') then try_cast({text} as bigint) "
@@ -530,8 +541,54 @@ def _data_rows(path: Path) -> int:
     return max(lines - 1, 0)
 
 
+class Sniffed(NamedTuple):
+    """What DuckDB's sniffer found of a program's CSV (its first rows): the days' format,
+    and each column's type by name."""
+
+    date_format: str | None
+    types: dict[str, str]
+
+
+def _sniff(path: Path) -> Sniffed | None:
+    """:class:`Sniffed` of the UTF-8 CSV ``path``; None when the sniffer cannot agree on its
+    rows (the checking path names them). On a connection of its own: a sniffer's error
+    would abort the import's transaction."""
+    try:
+        with duckdb.connect() as sniffer:
+            found = sniffer.execute(
+                f"select DateFormat, Columns from sniff_csv({quote_literal(str(path))}, "
+                "header = true, delim = ',', quote = '\"', escape = '\"')"
+            ).fetchone()
+    except duckdb.Error:
+        return None
+    if found is None:
+        return None
+    return Sniffed(found[0], {column["name"]: column["type"] for column in found[1] or []})
+
+
+# Counts DuckDB's sniffer types so: whole numbers in every row it read.
+_WHOLE_TYPES = ("BIGINT", "INTEGER", "SMALLINT", "TINYINT", "HUGEINT", "UBIGINT", "UINTEGER")
+
+
+def _counts_with_decimals(path: Path, sniffed: Sniffed | None) -> bool:
+    """Whether a count column of the program's CSV ``path`` holds decimals in the rows the
+    sniffer read (``64.000``, ``250.0``): then only the checking path reads it, as text,
+    which refuses a count that may be written with a thousands separator (the typed reader
+    read 64.000 as 64)."""
+    if sniffed is None:
+        return False
+    mapping = _column_map(_csv_header(path))
+    counts = [mapping[name] for name in ("followers", "following", "posts") if name in mapping]
+    return any(sniffed.types.get(name, "BIGINT") not in _WHOLE_TYPES for name in counts)
+
+
 def _bulk_insert(
-    con: duckdb.DuckDBPyConnection, path: Path, import_id: int, today: date, rows_read: int
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    import_id: int,
+    today: date,
+    rows_read: int,
+    sniffed: Sniffed | None,
 ) -> int | None:
     """The fast path: load a clean CSV keyed by handle straight from DuckDB's typed reader.
 
@@ -559,16 +616,7 @@ def _bulk_insert(
         return None
     # Days in another order than ISO (06/30/2025, as the reader takes it from the rows):
     # the checking path refuses them. (Its dateformat option would cost this path a tenth.)
-    # On a connection of its own: a sniffer's error would abort the import's transaction.
-    try:
-        with duckdb.connect() as sniffer:
-            sniffed = sniffer.execute(
-                f"select DateFormat from sniff_csv({quote_literal(str(path))}, header = true, "
-                "delim = ',', quote = '\"', escape = '\"')"
-            ).fetchone()
-    except duckdb.Error:
-        return None  # rows the sniffer cannot agree on: the checking path names them
-    if sniffed is not None and sniffed[0] not in (None, "%Y-%m-%d"):
+    if sniffed is None or sniffed.date_format not in (None, "%Y-%m-%d"):
         return None
     types = ", ".join(
         f"{quote_literal(mapping[column])}: '{kind}'"
@@ -750,9 +798,16 @@ def _import(
             try:
                 outcome.rows_read = _data_rows(source)
                 bulk_rows = None
-                if not spreadsheet:
-                    bulk_rows = _bulk_insert(con, source, import_id, today, outcome.rows_read)
-                if bulk_rows is None and not spreadsheet:
+                typed = not spreadsheet and source.suffix.lower() == ".csv"
+                sniffed = _sniff(source) if typed else None
+                # Read as text alone: a spreadsheet's CSV, or a program's whose counts hold
+                # decimals (the typed reader takes 64.000 for 64).
+                text_only = spreadsheet or _counts_with_decimals(source, sniffed)
+                if not text_only:
+                    bulk_rows = _bulk_insert(
+                        con, source, import_id, today, outcome.rows_read, sniffed
+                    )
+                if bulk_rows is None and not text_only:
                     con.execute("delete from raw.imported_metrics where import_id = ?", [import_id])
                     inserted = con.execute(
                         f"""
@@ -976,6 +1031,20 @@ def _roster_accounts_table(roster: Roster) -> pa.Table:
     )
 
 
+def _count_said(column: str) -> str:
+    """SQL: why the count in ``column`` was refused."""
+    grouped = (
+        " is a count with three decimals, or one with a thousands separator (a program's CSV "
+        "reads 64.000 as 64, German Excel as 64000): write it without separators"
+    )
+    return (
+        f"case when regexp_full_match(trim({column}), {_DOT_GROUPED}) "
+        f"then {quote_literal(chr(39))} || {column} || {quote_literal(chr(39) + grouped)} "
+        f"else {quote_literal(chr(39))} || {column} "
+        f"|| {quote_literal(chr(39) + ' is not a whole number >= 0')} end"
+    )
+
+
 _ERROR_MESSAGES = f"""
     case error_field
         when 'row' then
@@ -996,9 +1065,9 @@ _ERROR_MESSAGES = f"""
             end
         when 'followers' then
             case when followers is null then 'is empty'
-            else '''' || followers || ''' is not a whole number >= 0' end
-        when 'following' then '''' || following || ''' is not a whole number >= 0'
-        when 'posts' then '''' || posts || ''' is not a whole number >= 0'
+            else {_count_said("followers")} end
+        when 'following' then {_count_said("following")}
+        when 'posts' then {_count_said("posts")}
         when 'account_handle' then
             case when account_handle is null
                 then 'neither account_handle nor executive_id is given'

@@ -445,6 +445,35 @@ def test_a_count_with_two_kinds_of_separator_is_a_fraction_and_refused(
     assert [row[3] for row in imported(con)] == [1234, 1234]
 
 
+@pytest.mark.parametrize(
+    "day", ["2025-11-27", "27.11.2025"], ids=["ISO days: the typed pass", "German days"]
+)
+def test_a_count_that_may_hold_a_thousands_separator_in_a_programs_csv_is_refused(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path, day: str
+) -> None:
+    # A German locale's sheet saved as CSV UTF-8: 64.000 loaded as 64, where 64.120 was
+    # refused, so the user mended that row and the wrong one stayed.
+    path = write_csv(
+        tmp_path,
+        "account_handle,platform,date,followers,following\n"
+        f"JoeKaeser,x,{day},64.000,250\n"
+        f"satyanadella,linkedin,{day},250.0,1\n",
+    )
+
+    outcome = import_history(con, path, ROSTER, tmp_path / "q", today=TODAY)
+
+    [error] = outcome.errors
+    assert (error.row, error.column) == (2, "followers")
+    assert error.reason == (
+        "'64.000' is a count with three decimals, or one with a thousands separator (a "
+        "program's CSV reads 64.000 as 64, German Excel as 64000): write it without separators"
+    )
+    # A pandas float of a column with gaps is the whole number it holds.
+    assert [row[:4] for row in imported(con)] == [
+        ("linkedin", "satyanadella", date(2025, 11, 27), 250)
+    ]
+
+
 @pytest.mark.parametrize("day", ["25-11-27", "27.11.0025", "1999-12-31"])
 def test_a_day_before_any_platform_counted_is_refused(
     con: duckdb.DuckDBPyConnection, tmp_path: Path, day: str
