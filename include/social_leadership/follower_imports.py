@@ -1147,9 +1147,14 @@ def _quarantine(
 ) -> Path:
     """Keep the rejected rows beside a report naming row, field and reason.
 
-    The rows are as the file had them, except that a cell a spreadsheet would run as a
-    formula is neutralised: people open this file, and its content came from outside."""
+    The rows are as the file had them (a text file's: its header and every cell, however
+    the import read them, :func:`_write_rejected_lines`; a Parquet file's: the columns
+    read), except that a cell a spreadsheet would run as a formula is neutralised: people
+    open this file, and its content came from outside."""
     folder = QuarantineFolder(quarantine_dir, "history", path.name)
+    if path.suffix.lower() in TEXT_SUFFIXES and _write_rejected_lines(folder, path, outcome):
+        folder.write_report(_report(outcome))
+        return folder.path
     folder.copy_rejected_rows(
         con,
         "select * from history_staged where error_field is not null",
@@ -1159,6 +1164,60 @@ def _quarantine(
     )
     folder.write_report(_report(outcome))
     return folder.path
+
+
+def _write_rejected_lines(folder: QuarantineFolder, path: Path, outcome: ImportOutcome) -> bool:
+    """Write the rejected rows of the text file ``path`` as it has them: ``line``,
+    ``error_field`` and ``error`` first, then the file's own header and cells (a column the
+    import does not read, a value split by an unquoted delimiter: ``64,000`` in its two
+    cells, not the 64 read), as the roster's are kept. False when the file cannot be read
+    so again (it changed): the caller keeps the rows as read."""
+    by_line: dict[int, list[RowIssue]] = {}
+    for error in outcome.errors:
+        by_line.setdefault(error.row, []).append(error)
+    last = max(by_line, default=0)
+
+    def rejected() -> Iterator[tuple[int, list[str]]]:
+        encoding = detect_encoding(path)
+        with path.open(encoding=encoding, newline="") as handle:
+            header = find_header(handle, _names_day_and_followers)
+        with path.open(encoding=encoding, newline="") as handle:
+            for _ in range(header.number - 1):
+                handle.readline()
+            reader = csv.reader(handle, delimiter=header.delimiter)
+            yield 0, next(reader, [])
+            end = header.number - 1 + reader.line_num
+            for cells in reader:
+                start, end = end + 1, header.number - 1 + reader.line_num
+                if start in by_line:
+                    yield start, cells
+                if end >= last:
+                    break
+
+    try:
+        width = max(len(cells) for _, cells in rejected())
+        names: list[str] = []
+        rows = []
+        for line, cells in rejected():
+            if not line:
+                names = [*cells, *(f"column_{n}" for n in range(len(cells) + 1, width + 1))]
+                continue
+            issues = by_line.pop(line)
+            rows.append(
+                (
+                    line,
+                    ", ".join(dict.fromkeys(issue.column for issue in issues)),
+                    "; ".join(f"{issue.column}: {issue.reason}" for issue in issues),
+                    *cells,
+                    *[""] * (width - len(cells)),
+                )
+            )
+    except (OSError, UnicodeError, csv.Error, HeaderLineError):
+        return False
+    if by_line:
+        return False  # rows not found where the import found them
+    folder.write_rejected_rows(["line", "error_field", "error", *names], rows)
+    return True
 
 
 def _quarantine_file(path: Path, quarantine_dir: Path, error: HistoryFileError) -> ImportOutcome:

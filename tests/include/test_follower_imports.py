@@ -1031,6 +1031,36 @@ def test_a_rejected_row_below_blank_lines_is_named_by_its_own_line(
         assert [row["line"] for row in csv.DictReader(handle)] == ["6"]
 
 
+def test_rejected_rows_are_kept_as_the_file_has_them_with_their_reasons(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    # They were kept as read: the documented names for the file's, the columns not read
+    # left out, and an unquoted 64,000 as followers 64, its 000 lost.
+    path = write_csv(
+        tmp_path,
+        "Export\n\nAccount Handle,Platform,Date,Followers,Source,Comment\n"
+        "JoeKaeser,x,2025-06-01,64,000,LinkedIn export,ok\n"
+        "JoeKaeser,x,2025-06-02,70,manual,fine\n"
+        "JoeKaeser,x,2025-06-03,abc,manual,typed by hand\n",
+    )
+
+    outcome = import_history(con, path, ROSTER, tmp_path / "q", today=TODAY)
+
+    assert outcome.rows_loaded == 1
+    with (Path(outcome.quarantine_path) / "rejected_rows.csv").open(newline="") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0] == [
+        "line", "error_field", "error",
+        "Account Handle", "Platform", "Date", "Followers", "Source", "Comment", "column_7",
+    ]  # fmt: skip
+    assert rows[1][:2] == ["4", "row"]
+    assert rows[1][3:] == ["JoeKaeser", "x", "2025-06-01", "64", "000", "LinkedIn export", "ok"]
+    assert rows[2] == [
+        "6", "followers", "followers: 'abc' is not a whole number >= 0",
+        "JoeKaeser", "x", "2025-06-03", "abc", "manual", "typed by hand", "",
+    ]  # fmt: skip
+
+
 @pytest.mark.parametrize("key", ["account_handle", "executive_id"])
 @pytest.mark.parametrize(("column", "count"), [("followers", "64.5"), ("following", "6.4000")])
 def test_a_count_that_is_no_whole_number_is_rejected_not_rounded(
