@@ -203,7 +203,9 @@ def _readable_csv(path: Path) -> Iterator[Readable]:
     as_written = (
         encoding in ("utf-8", "utf-8-sig") and header.delimiter == "," and not header.declared
     )
-    if as_written and header.number == 1 and path.suffix.lower() == ".csv":
+    # A header cell holding line breaks (Excel's Alt+Enter) is rewritten on one line: DuckDB's
+    # sniffer cannot read it, and the rows below keep their lines (``lines_above``).
+    if as_written and header.number == 1 and header.span == 1 and path.suffix.lower() == ".csv":
         yield Readable(path, 0, spreadsheet=False)
         return
     with tempfile.TemporaryDirectory(prefix="slw-history-") as folder:
@@ -214,12 +216,13 @@ def _readable_csv(path: Path) -> Iterator[Readable]:
         ):
             for _ in range(header.number - 1):
                 source.readline()
-            if as_written:
+            if as_written and header.span == 1:
                 # A program's CSV below title lines: the same text from its header on.
                 shutil.copyfileobj(source, target)
             else:
                 writer = csv.writer(target, lineterminator="\n")
                 reader = ClosedQuoteReader(source, delimiter=header.delimiter)
+                writer.writerow([" ".join(cell.split()) for cell in next(reader, [])])
                 for record in reader:
                     if reader.unclosed:
                         # Refused whole, as DuckDB's reader refuses a file of a program's.
@@ -228,7 +231,7 @@ def _readable_csv(path: Path) -> Iterator[Readable]:
                             path, f"cannot be read as CSV: the row on line {line}: {UNCLOSED_QUOTE}"
                         )
                     writer.writerow(record)
-        yield Readable(copy, header.number - 1, spreadsheet=not as_written)
+        yield Readable(copy, header.end - 1, spreadsheet=not as_written)
 
 
 # A whole number written with a thousands separator, as spreadsheets show counts: 64.000

@@ -19,6 +19,7 @@ Excel's "CSV (MS-DOS)" writes), the delimiter
 from __future__ import annotations
 
 import codecs
+import collections
 import csv
 import dataclasses
 import errno
@@ -556,7 +557,8 @@ class HeaderLine:
     ``cells``: its cells, stripped; ``above``: the lines above it (blank ones and a ``sep=``
     line included); ``found``: whether the search accepted it, else it is the first line
     that is not blank, read as the header so that the caller says what it lacks (``""`` on
-    line 1 for a file of blank lines).
+    line 1 for a file of blank lines); ``span``: the lines it takes (a cell's line breaks:
+    ``line`` holds them all), :attr:`end` the last.
     """
 
     number: int
@@ -566,6 +568,13 @@ class HeaderLine:
     cells: list[str]
     above: tuple[str, ...]
     found: bool
+    span: int = 1
+
+    @property
+    def end(self) -> int:
+        """The line the header ends on: its ``number``, or a later one when a quoted cell
+        holds line breaks (``span``: the lines it takes)."""
+        return self.number + self.span - 1
 
     @property
     def title(self) -> str:
@@ -608,7 +617,12 @@ def find_header(
     first: HeaderLine | None = None
     accepted: HeaderLine | None = None
     searched = 0
-    for line in text:
+    source = iter(text)
+    pending: collections.deque[str] = collections.deque()
+    while True:
+        line = pending.popleft() if pending else next(source, None)
+        if line is None:
+            break
         lines.append(line)
         if line.isspace() or not line:
             continue
@@ -617,13 +631,21 @@ def find_header(
             declared = hint[1]
             continue
         delimiter = declared or detect_delimiter(line)
-        try:
-            cells = [cell.strip() for cell in next(csv.reader([line], delimiter=delimiter), [])]
-        except csv.Error as exc:
-            raise HeaderLineError(len(lines), line, delimiter, exc) from exc
+        cells = _header_cells(line, delimiter, len(lines))
         here = HeaderLine(
             len(lines), line, delimiter, declared is not None, cells, tuple(lines[:-1]), True
         )
+        if line.count('"') % 2:
+            # A quoted cell going on below (Excel's Alt+Enter in a header cell: "Snapshot
+            # <line break> date"): the header when the lines up to its closing quote are.
+            for _ in range(HEADER_SPAN_LINES - 1 - len(pending)):
+                more = next(source, None)
+                if more is None:
+                    break
+                pending.append(more)
+            joined = _joined_header(here, list(pending), accepts, fits)
+            if joined is not None:
+                return joined
         if accepts(cells):
             if fits is None or fits(cells):
                 return here
@@ -633,6 +655,37 @@ def find_header(
         if searched == limit:
             break
     return accepted or first or HeaderLine(1, "", declared or ",", bool(declared), [], (), False)
+
+
+# The lines one header may span: its cells' line breaks (Alt+Enter) and the line it starts on.
+HEADER_SPAN_LINES = 5
+
+
+def _header_cells(line: str, delimiter: str, number: int) -> list[str]:
+    try:
+        return [cell.strip() for cell in next(csv.reader([line], delimiter=delimiter), [])]
+    except csv.Error as exc:
+        raise HeaderLineError(number, line, delimiter, exc) from exc
+
+
+def _joined_header(
+    start: HeaderLine,
+    below: list[str],
+    accepts: Callable[[list[str]], bool],
+    fits: Callable[[list[str]], bool] | None,
+) -> HeaderLine | None:
+    """The header that starts on ``start`` and goes on over lines of ``below`` (up to the
+    line its last quoted cell closes on), when ``accepts`` and ``fits`` take its cells;
+    else None (a title line with a stray quote: the lines are read one by one)."""
+    for count in range(1, len(below) + 1):
+        text = start.line + "".join(below[:count])
+        if text.count('"') % 2:
+            continue  # its quote still open
+        cells = _header_cells(text, start.delimiter, start.number)
+        if accepts(cells) and (fits is None or fits(cells)):
+            return dataclasses.replace(start, line=text, cells=cells, span=count + 1)
+        return None
+    return None
 
 
 def detect_delimiter(header_line: str) -> str:

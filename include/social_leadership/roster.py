@@ -314,10 +314,11 @@ def load_roster(path: Path) -> Roster:
         try:
             found = find_header(handle, _names_required_columns)
             handle.seek(0)
-            for _ in range(found.number):
+            for _ in range(found.end):
                 handle.readline()
             reader = ClosedQuoteReader(
-                itertools.chain([found.line], handle), delimiter=found.delimiter
+                itertools.chain(found.line.splitlines(keepends=True), handle),
+                delimiter=found.delimiter,
             )
             header = next(reader, [])
             roster = Roster(

@@ -1031,6 +1031,25 @@ def test_a_rejected_row_below_blank_lines_is_named_by_its_own_line(
         assert [row["line"] for row in csv.DictReader(handle)] == ["6"]
 
 
+@pytest.mark.parametrize("delimiter", [",", ";"])
+def test_a_header_cell_with_a_line_break_is_the_header_and_rows_keep_their_lines(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path, delimiter: str
+) -> None:
+    # Excel's Alt+Enter in a header cell: the header search read lines, took the line
+    # below the break for the header and refused the file for columns it has.
+    text = (
+        'account_handle,platform,"Snapshot\r\ndate",Followers\r\n'
+        "JoeKaeser,x,2025-06-01,5\r\n"
+        "JoeKaeser,x,2025-06-02,x\r\n"
+    )
+    path = write_csv(tmp_path, text.replace(",", delimiter))
+
+    outcome = import_history(con, path, ROSTER, tmp_path / "q", today=TODAY)
+
+    assert outcome.rows_loaded == 1
+    assert [(e.row, e.column) for e in outcome.errors] == [(4, "followers")]
+
+
 def test_rejected_rows_are_kept_as_the_file_has_them_with_their_reasons(
     con: duckdb.DuckDBPyConnection, tmp_path: Path
 ) -> None:

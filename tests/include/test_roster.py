@@ -122,6 +122,21 @@ def test_a_quote_never_closed_rejects_its_row_and_the_rows_below_it_still_load(
     assert roster.rows_read == 4
 
 
+def test_a_header_cell_with_a_line_break_keeps_the_rows_on_their_lines(tmp_path: Path) -> None:
+    header = HEADER.replace("full_name", '"Full\nname"')
+    path = write(
+        tmp_path,
+        "a1,Ann One,CEO,Acme,DE,Energy,false,ann_one,,,,,,,",  # line 3
+        "b2,Bob Two,CEO,Beta,DE,Atlantis,false,bob_two,,,,,,,",  # line 4
+        header=header,
+    )
+
+    roster = load_roster(path)
+
+    assert [(e.executive_id, e.full_name) for e in roster.executives] == [("a1", "Ann One")]
+    assert [(error.row, error.column) for error in roster.errors] == [(4, "sector")]
+
+
 def test_error_str_format() -> None:
     assert str(RowIssue("r.csv", 7, "country", "unknown")) == "r.csv:7: country: unknown"
 

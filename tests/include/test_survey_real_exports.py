@@ -2098,3 +2098,22 @@ def test_a_quote_never_closed_refuses_a_respondent_file_naming_its_row(con, land
     outcome = _ingest(con, landing)["open.csv"]
 
     assert (3, "*", UNCLOSED_QUOTE) in _reasons(outcome)
+
+
+def test_a_header_cell_with_a_line_break_is_read_and_rows_keep_their_lines(con, landing):
+    # Excel's Alt+Enter in a header cell: the header search read lines, and pyarrow skipped
+    # the header's first line only.
+    _write(
+        landing / "wrapped.csv",
+        [
+            'resp;land;gewicht;q1;q2;"Kommentar\n(frei)"',
+            "1;DE;1;7;4;a",
+            "2;DE;1;5;2;b",
+            "3;FR;;5;2;c",
+        ],
+    )
+    (landing / "wrapped.survey.json").write_text(json.dumps(sidecar()))
+
+    outcome = _ingest(con, landing)["wrapped.csv"]
+
+    assert [(row, column) for row, column, _ in _reasons(outcome)] == [(5, "gewicht")]

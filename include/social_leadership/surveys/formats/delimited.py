@@ -192,7 +192,8 @@ def _find_header(
                 raise
             issue = _long_cell_issue(path.name, exc.number, exc.line, exc.delimiter, [])
             raise common.SurveyValidationError([issue]) from None
-    return found.cells, found.delimiter, found.number
+    # The line it ends on: a cell's line breaks (Alt+Enter) put the header on more than one.
+    return found.cells, found.delimiter, found.end
 
 
 def read_header(path: Path, search: common.HeaderSearch) -> list[str]:
