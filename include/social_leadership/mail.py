@@ -12,6 +12,7 @@ all (:class:`RecipientsRefusedError`), where the hook would report both as sent.
 
 from __future__ import annotations
 
+import re
 import smtplib
 import ssl
 from collections.abc import Sequence
@@ -49,9 +50,23 @@ class RecipientsRefusedError(Exception):
 
 
 def sender_of(connection: Any, default: str) -> str:
-    """The sender an SMTP connection names (its extra ``from_email``), else ``default``."""
+    """The sender an SMTP connection names (its extra ``from_email``), else ``default``. A
+    display name holding a comma, unquoted as people write it (``Data Team, ACME
+    <reports@acme.example>``), is quoted: read as written, it was two mailboxes, and the
+    envelope's sender was ``Data``."""
     extra = connection.extra_dejson if getattr(connection, "extra", None) else {}
-    return str(extra.get("from_email") or default)
+    sender = str(extra.get("from_email") or default).strip()
+    named = _NAMED_ADDRESS.fullmatch(sender)
+    if named and "," in named[1] and '"' not in named[1]:
+        # Quoted as written (not encoded here: the message's policy encodes a name
+        # outside ASCII, and kept the comma out of the encoding of formataddr's).
+        name = named[1].strip().replace("\\", "\\\\")
+        return f'"{name}" <{named[2].strip()}>'
+    return sender
+
+
+# A display name and its address in angle brackets: Équipe <reports@example.org>.
+_NAMED_ADDRESS = re.compile(r"(.*?)\s*<([^<>]+)>")
 
 
 def server_of(connection: Any) -> str:

@@ -296,3 +296,35 @@ def test_disable_tls_false_in_a_uri_keeps_the_password_off_a_clear_line(monkeypa
     assert failure_reason(raised.value).startswith(
         "SMTPNotSupportedError (the server offers no STARTTLS here"
     )
+
+
+@pytest.mark.parametrize(
+    ("written", "name"),
+    [
+        ("Data Team, ACME <reports@acme.example>", "Data Team, ACME"),
+        ('"Data Team, ACME" <reports@acme.example>', "Data Team, ACME"),
+        ("Équipe Rapports, Berlin <reports@acme.example>", "Équipe Rapports, Berlin"),
+        ("reports@acme.example", ""),
+    ],
+)
+def test_a_display_name_with_a_comma_is_one_sender(written, name) -> None:
+    # Unquoted, the comma made two mailboxes of it: the envelope's sender was "Data".
+
+    from airflow.sdk import Connection
+
+    from social_leadership.mail import sender_of
+
+    connection = Connection(
+        conn_id=CONN_ID, conn_type="smtp", extra=json.dumps({"from_email": written})
+    )
+    sent = build_message(
+        sender=sender_of(connection, "x@localhost"),
+        recipients=["a@example.org"],
+        subject="s",
+        text="t",
+    )
+
+    parsed = message_from_bytes(sent.as_bytes(), policy=policy.default)
+    assert [(a.display_name, a.addr_spec) for a in parsed["From"].addresses] == [
+        (name, "reports@acme.example")
+    ]
