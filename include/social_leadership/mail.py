@@ -75,6 +75,13 @@ def server_of(connection: Any) -> str:
     return (connection.host or "") + (f":{connection.port}" if connection.port else "")
 
 
+# 7-bit: parts outside ASCII go quoted-printable or base64, as any relay takes them (8-bit
+# bodies need the server's 8BITMIME, which a send does not ask for). Lines up to RFC 5322's
+# limit: at 78, a subject just over it was folded whole onto a second line ("Subject:"
+# alone on the first), which a filter on "^Subject: [social-leadership]" misses.
+_POLICY = policy.SMTP.clone(cte_type="7bit", max_line_length=998)
+
+
 def build_message(
     *,
     sender: str,
@@ -89,9 +96,7 @@ def build_message(
     it shows) with ``attachments``."""
     if inline_images and html is None:
         raise ValueError("inline images need an HTML part to show them")
-    # 7-bit: parts outside ASCII go quoted-printable or base64, as any relay takes them
-    # (8-bit bodies need the server's 8BITMIME, which a send does not ask for).
-    message = EmailMessage(policy=policy.SMTP.clone(cte_type="7bit"))
+    message = EmailMessage(policy=_POLICY)
     message["Subject"] = subject
     message["From"] = sender
     message["To"] = ", ".join(recipients)

@@ -328,3 +328,17 @@ def test_a_display_name_with_a_comma_is_one_sender(written, name) -> None:
     assert [(a.display_name, a.addr_spec) for a in parsed["From"].addresses] == [
         (name, "reports@acme.example")
     ]
+
+
+def test_a_subject_past_78_characters_starts_on_the_subject_line() -> None:
+    # Folded at 78, it went whole onto a second line ("Subject:" alone on the first), and a
+    # filter on "^Subject: [social-leadership]" missed every such alert.
+    subject = "[social-leadership] platform_metrics failed: 2 task(s) failed, 2 did not run"
+
+    lines = message(["a@example.org"]).as_bytes().split(b"\r\n")
+    sent = build_message(
+        sender="a@example.org", recipients=["b@example.org"], subject=subject, text="t"
+    )
+
+    assert f"Subject: {subject}".encode() in sent.as_bytes().split(b"\r\n")
+    assert all(len(line) <= 998 for line in lines)
