@@ -133,6 +133,10 @@ class SmtpSettingError(ValueError):
     the connection's secrets)."""
 
 
+class UnsendableError(Exception):
+    """A message the server cannot take as addressed (its message names the addresses)."""
+
+
 # The port of SMTP over TLS from the start (RFC 8314); any other (587, 25) speaks STARTTLS.
 IMPLICIT_TLS_PORT = 465
 _TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
@@ -176,10 +180,10 @@ def tls_mode(connection: Any) -> tuple[bool, bool]:
 def failure_reason(exc: BaseException) -> str:
     """What a failed send says, without the server's text (an SMTP error's can quote its
     reply to a login): the kind of error, and for the TLS mismatches a hint."""
-    if isinstance(exc, SmtpSettingError):
+    if isinstance(exc, SmtpSettingError | UnsendableError):
         return str(exc)
     kind = type(exc).__name__
-    if isinstance(exc, smtplib.SMTPNotSupportedError):
+    if isinstance(exc, smtplib.SMTPNotSupportedError) and "STARTTLS" in str(exc):
         return (
             f"{kind} (the server offers no STARTTLS here: for TLS from the start set the "
             "extra disable_tls true and disable_ssl false, port 465; for a relay that takes "
@@ -218,6 +222,14 @@ def send_message(conn_id: str, message: EmailMessage, recipients: Sequence[str])
             refused = client.send_message(message, to_addrs=list(recipients))
     except smtplib.SMTPRecipientsRefused as exc:
         refused = exc.recipients
+    except smtplib.SMTPNotSupportedError as exc:
+        if "SMTPUTF8" not in str(exc):
+            raise
+        outside = [address for address in recipients if not address.isascii()]
+        raise UnsendableError(
+            "the SMTP server takes no address outside ASCII (it offers no SMTPUTF8): "
+            + ", ".join(outside or [str(message["From"])])
+        ) from None
     if refused:
         codes = {address: int(reply[0]) for address, reply in refused.items()}
         raise RecipientsRefusedError(codes, [r for r in recipients if r not in codes])

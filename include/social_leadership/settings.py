@@ -85,7 +85,12 @@ EmailList = Annotated[str, AfterValidator(_email_list)]
 
 
 def _addresses(text: str) -> tuple[str, ...]:
-    return tuple(filter(None, (part.strip() for part in re.split(r"[,;]", text))))
+    """The addresses of an e-mail list, each once (in any case: the server got a twice
+    listed one twice, and a recipient two mails)."""
+    first: dict[str, str] = {}
+    for part in filter(None, (part.strip() for part in re.split(r"[,;]", text))):
+        first.setdefault(part.casefold(), part)
+    return tuple(first.values())
 
 
 def _cron(text: str) -> str:

@@ -396,6 +396,13 @@ def test_alert_settings_are_validated(monkeypatch):
     # Outlook's way of listing addresses.
     monkeypatch.setenv("SLW_ALERT_EMAILS", "a@example.org; b@example.org;")
     assert load_settings().alert_recipients == ("a@example.org", "b@example.org")
+    # An address listed twice (in any case) is mailed once, as first written.
+    monkeypatch.setenv(
+        "SLW_ALERT_EMAILS", "a@example.org, B@example.org; A@Example.org,b@example.org"
+    )
+    monkeypatch.setenv("SLW_REPORT_EMAILS", "r@example.org, R@example.org")
+    assert load_settings().alert_recipients == ("a@example.org", "B@example.org")
+    assert load_settings().report_recipients == ("r@example.org",)
     monkeypatch.setenv("SLW_ALERT_EMAILS", "a@example.org, not-an-address")
     monkeypatch.setenv("SLW_PLATFORM_METRICS_DEADLINE_HOURS", "0")
     with pytest.raises(SettingsError) as refused:

@@ -18,6 +18,7 @@ from social_leadership.mail import (
     InlineImage,
     RecipientsRefusedError,
     SmtpSettingError,
+    UnsendableError,
     build_message,
     failure_reason,
     send_message,
@@ -342,3 +343,26 @@ def test_a_subject_past_78_characters_starts_on_the_subject_line() -> None:
 
     assert f"Subject: {subject}".encode() in sent.as_bytes().split(b"\r\n")
     assert all(len(line) <= 998 for line in lines)
+
+
+def test_an_address_outside_ascii_to_a_server_without_smtputf8_is_named(monkeypatch) -> None:
+    # smtplib said only SMTPNotSupportedError, read as a TLS problem.
+    from aiosmtpd.controller import Controller
+
+    controller = Controller(
+        Mailbox(), hostname="127.0.0.1", port=free_port(), enable_SMTPUTF8=False
+    )
+    controller.start()
+    try:
+        connection = {"conn_type": "smtp", "host": "127.0.0.1", "port": controller.port}
+        extra = {"disable_ssl": True, "disable_tls": True, "retry_limit": 0}
+        monkeypatch.setenv("AIRFLOW_CONN_SLW_SMTP", json.dumps({**connection, "extra": extra}))
+        recipients = ["jürgen@example.de", "a@example.org"]
+        with pytest.raises(UnsendableError) as raised:
+            send_message(CONN_ID, message(recipients), recipients)
+    finally:
+        controller.stop()
+
+    assert failure_reason(raised.value) == (
+        "the SMTP server takes no address outside ASCII (it offers no SMTPUTF8): jürgen@example.de"
+    )
