@@ -188,7 +188,11 @@ def _record_delivery(
     if resend_run is not None:
         delivered["resend_run"] = resend_run
     record.parent.mkdir(parents=True, exist_ok=True)
-    record.write_text(json.dumps(delivered, indent=2) + "\n", encoding="utf-8")
+    # Whole or not at all (a new file moved over the old): a record cut short by a crash
+    # or a full disk failed every rerun of the week, unreadable.
+    partial = record.with_name(f".{record.name}.partial")
+    partial.write_text(json.dumps(delivered, indent=2) + "\n", encoding="utf-8")
+    os.replace(partial, record)
 
 
 def write_weekly_report(
