@@ -121,12 +121,24 @@ class PlatformDataAsOf:
 def platform_data_as_of(
     con: duckdb.DuckDBPyConnection, platforms: list[str], today: date, stale_after_days: int
 ) -> list[PlatformDataAsOf]:
-    """Each platform's newest day with counts (its last good load), and whether it is stale."""
+    """Each platform's newest day with counts, fetched (its last good load) or imported
+    (an import-only platform, LinkedIn members', has no other: it was never data as of any
+    day, and never stale), and whether it is stale."""
     newest = {
         platform: (as_of, loaded_at)
         for platform, as_of, loaded_at in con.execute(
-            "select platform, max(snapshot_date), arg_max(loaded_at, snapshot_date) "
-            "from raw.platform_metrics where account_status = 'ok' group by platform"
+            """
+            with days as (
+                select platform, snapshot_date, loaded_at
+                from raw.platform_metrics where account_status = 'ok'
+                union all
+                select metrics.platform, metrics.snapshot_date, imports.loaded_at
+                from raw.imported_metrics as metrics
+                join raw.history_imports as imports using (import_id)
+            )
+            select platform, max(snapshot_date), arg_max(loaded_at, snapshot_date)
+            from days group by platform
+            """
         ).fetchall()
     }
     rows = []

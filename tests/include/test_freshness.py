@@ -4,7 +4,7 @@ the latest check published beside the marts."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import duckdb
 
@@ -92,3 +92,40 @@ def test_the_latest_check_is_published_beside_the_marts(copied_built_warehouse: 
     assert _rows(settings.serving_path, "select distinct run_id from audit.source_freshness") == [
         ("run-new",)
     ]
+
+
+def test_imported_counts_make_a_platforms_data_as_of_and_can_make_it_stale(
+    copied_built_warehouse: Settings,
+) -> None:
+    # LinkedIn members' counts only come in by import: read from the API's rows alone, the
+    # platform was data as of no day, and never stale however old its history.
+    settings = copied_built_warehouse
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        con.execute(
+            "insert into raw.history_imports values "
+            "(901, 'old.csv', 1, 1, 0, timestamptz '2025-01-10 08:00:00+00', false), "
+            "(902, 'new.csv', 1, 1, 0, timestamptz '2025-01-20 08:00:00+00', false)"
+        )
+        con.execute(
+            "insert into raw.imported_metrics (import_id, platform, snapshot_date, "
+            "account_handle, followers) values "
+            "(901, 'linkedin', date '2025-01-09', 'someone', 5), "
+            "(902, 'linkedin', date '2025-01-19', 'someone', 6)"
+        )
+
+    facts = check_freshness(settings, "run-1", ["linkedin"])
+
+    assert _rows(
+        settings.warehouse_path,
+        "select platform, data_as_of, last_loaded_at, is_stale from audit.platform_data_as_of",
+    ) == [
+        (
+            "linkedin",
+            date(2025, 1, 19),
+            datetime(2025, 1, 20, 8, tzinfo=UTC),
+            True,
+        )
+    ]
+    assert any(
+        f.what.startswith("platform linkedin is stale: data as of 2025-01-19") for f in facts
+    )
