@@ -337,6 +337,8 @@ TABLES: tuple[Table, ...] = (
             checks_failed          integer?     Quality-gate checks failed.
             publication_id         varchar?     The Parquet set published (its folder name).
             recorded_at            timestamptz  When the row was written (UTC).
+            serving_publication_id integer?     The publication the run made in the serving
+                                                copy: marts.publication.publication_id.
             """
         ),
         primary_key=("dag_id", "run_id"),

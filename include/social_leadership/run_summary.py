@@ -59,6 +59,8 @@ class RunSummary:
     checks_passed: int | None = None
     checks_failed: int | None = None
     publication_id: str | None = None
+    # marts.publication's id of it: the Parquet folder's name joins nothing there.
+    serving_publication_id: int | None = None
 
     @property
     def rows_loaded(self) -> int | None:
@@ -123,9 +125,11 @@ def summarise(
         buckets = [STATUS_BUCKETS.get(status, "error") for status in dbt_statuses]
         dbt_counts = (buckets.count("pass"), buckets.count("warn"), buckets.count("error"))
     publication = xcoms.get("publish")
-    publication_id = None
+    publication_id, serving_publication_id = None, None
     if isinstance(publication, dict) and publication.get("parquet_dir"):
         publication_id = Path(str(publication["parquet_dir"])).name
+        number = publication.get("publication_id")
+        serving_publication_id = int(number) if number is not None else None
     return RunSummary(
         dag_id=dag_id,
         run_id=run_id,
@@ -141,6 +145,7 @@ def summarise(
         checks_passed=checks[0] if checks else None,
         checks_failed=checks[1] if checks else None,
         publication_id=publication_id,
+        serving_publication_id=serving_publication_id,
     )
 
 
@@ -175,7 +180,7 @@ def record(con: duckdb.DuckDBPyConnection, summary: RunSummary) -> None:
             [summary.dag_id, summary.run_id],
         )
         con.execute(
-            "insert into audit.runs values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "insert into audit.runs values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 summary.dag_id,
                 summary.run_id,
@@ -195,6 +200,7 @@ def record(con: duckdb.DuckDBPyConnection, summary: RunSummary) -> None:
                 summary.checks_failed,
                 summary.publication_id,
                 datetime.now(UTC),
+                summary.serving_publication_id,
             ],
         )
 

@@ -128,13 +128,19 @@ def test_each_runs_figures_are_its_summary_tasks_xcom_and_in_audit_runs(monitore
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         rows = con.execute(
             "select dag_id, run_id, outcome, rows_loaded, dbt_passed, checks_failed, "
-            "publication_id from audit.runs"
+            "publication_id, serving_publication_id from audit.runs"
         ).fetchall()
     by_run = {(dag_id, run_id): rest for dag_id, run_id, *rest in rows}
     # Both survey_ingest runs, one platform_metrics and one warehouse_build run.
     assert len(by_run) == 4
     build_row = by_run[("warehouse_build", build["run_id"])]
-    assert build_row == ["success", None, build["dbt_passed"], 0, build["publication_id"]]
+    assert build_row[:5] == ["success", None, build["dbt_passed"], 0, build["publication_id"]]
+    # The run's publication as the serving copy names it (the folder's name joins nothing).
+    with duckdb.connect(str(settings.serving_path), read_only=True) as serving:
+        published = serving.execute(
+            "select distinct run_id from marts.publication where publication_id = ?", [build_row[5]]
+        ).fetchall()
+    assert published == [(build["run_id"],)]
     assert by_run[("platform_metrics", platforms["run_id"])][1] == platforms["rows_loaded"]
 
 

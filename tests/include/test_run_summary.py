@@ -55,12 +55,17 @@ def test_the_xcom_is_flat_and_leaves_out_what_the_dag_does_not_produce():
 def test_a_build_run_counts_dbt_nodes_checks_and_names_the_publication():
     xcoms = {
         "dbt_build": {"passed": 150, "warned": 2, "errored": 0, "skipped": 0},
-        "publish": {"parquet_dir": "/data/serving/parquet/publication-20260105T000000Z-run"},
+        "publish": {
+            "parquet_dir": "/data/serving/parquet/publication-20260105T000000Z-run",
+            "publication_id": 7,
+        },
     }
     summary = run_summary.summarise("warehouse_build", "run-2", xcoms, [], checks=(24, 1))
     assert (summary.dbt_passed, summary.dbt_warned, summary.dbt_failed) == (150, 2, 0)
     assert (summary.checks_passed, summary.checks_failed) == (24, 1)
     assert summary.publication_id == "publication-20260105T000000Z-run"
+    # The id marts.publication has: the folder's name joined nothing there.
+    assert summary.serving_publication_id == 7
 
 
 def test_a_failed_build_is_counted_from_this_runs_run_results(tmp_path):
