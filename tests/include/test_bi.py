@@ -522,6 +522,12 @@ def test_slw_bi_prints_the_paths_and_checks_what_bi_tools_reflect(
     for sql, said in (
         (f"attach '{elsewhere}' as other", "--sql runs a read-only query; ATTACH is none"),
         ("select 1; select 2", "--sql runs one query; this gives 2 statements"),
+        # DuckDB makes a PIVOT without its values a CREATE TYPE and a SELECT: said so.
+        (
+            "pivot marts.publication on publication_number using count(*)",
+            "--sql runs one query; a PIVOT without its values first creates a type of them: "
+            "name them, PIVOT ... ON b IN ('x', 'y') USING ...",
+        ),
         # EXPLAIN ANALYZE runs what it explains.
         (f"explain analyze copy (select 1) to '{written}'", explains_another),
         ("EXPLAIN ANALYZE create table t as select 1", explains_another),
@@ -530,7 +536,12 @@ def test_slw_bi_prints_the_paths_and_checks_what_bi_tools_reflect(
         assert capsys.readouterr().err.splitlines()[0] == f"error: {said}"
     assert not elsewhere.exists()
     assert not written.exists()
-    for sql in ("explain select 1", "EXPLAIN ANALYZE select 1", "explain (format json) select 1"):
+    for sql in (
+        "explain select 1",
+        "EXPLAIN ANALYZE select 1",
+        "explain (format json) select 1",
+        "pivot marts.publication on publication_number in (2) using count(*)",
+    ):
         assert main(["bi", "--sql", sql]) == 0, sql
         capsys.readouterr()
 
