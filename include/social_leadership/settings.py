@@ -348,7 +348,8 @@ SETTING_DOCS: dict[str, str] = {
         "named by the symlink current and the file CURRENT"
     ),
     "SERVING_PARQUET_RETENTION_MINUTES": (
-        "minutes a replaced Parquet set is kept for readers still reading it (default 60)"
+        "minutes a replaced Parquet set is kept for readers still reading it (at least 1, default "
+        "60)"
     ),
     "SERVING_FILE_SPARE": (
         "keep the replaced single-file copy beside it (.<name>.spare) for the next publish to "
