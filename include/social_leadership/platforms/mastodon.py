@@ -251,6 +251,11 @@ class MastodonConnector(base.Connector):
                 )
                 continue
             try:
+                if "followers_count" not in account:
+                    # Mastodon sends every account's counts (a hidden one as -1, some forks):
+                    # an account without them is no answer, not one hiding its counts (read
+                    # so, it replaced the day's counts with none).
+                    raise base.UnreadableCount("followers_count is missing")
                 followers = base.count_value(account, "followers_count")
                 following = base.count_value(account, "following_count")
                 posts = base.count_value(account, "statuses_count")

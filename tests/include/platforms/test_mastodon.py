@@ -236,6 +236,11 @@ def test_a_lookup_answered_with_another_account_is_an_error_not_its_counts() -> 
 
     assert statuses([lookup(_account("3", "carol"))]) == {"dave@m.example": AccountStatus.ERROR}
     assert statuses([lookup(_account("4", "Dave"))]) == {"dave@m.example": AccountStatus.OK}
+    # Mastodon sends every account's counts: one without them is no answer (it was taken
+    # for hidden counts, replacing the day's).
+    assert statuses([lookup({"id": "4", "username": "dave", "acct": "dave"})]) == {
+        "dave@m.example": AccountStatus.ERROR
+    }
     # An account naming none is the one a lookup was asked for.
     assert statuses([lookup({"id": "4", "followers_count": 4})]) == {
         "dave@m.example": AccountStatus.OK
