@@ -32,6 +32,7 @@ import html
 import logging
 import os
 import re
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -383,9 +384,40 @@ class WebhookNotifier(BaseNotifier):
         # The URL carries the webhook's token: masked wherever Airflow logs, and httpx's
         # own errors (which quote it) never reach a log (see _deliver).
         mask_secret(url)
-        response = httpx.post(url, json=self.payload, timeout=15.0, follow_redirects=False)
-        if response.status_code >= 300:
-            raise DeliveryError(f"webhook answered HTTP {response.status_code}")
+        for attempt in range(1, WEBHOOK_ATTEMPTS + 1):
+            try:
+                response = httpx.post(url, json=self.payload, timeout=15.0, follow_redirects=False)
+            except httpx.ConnectError:
+                if attempt == WEBHOOK_ATTEMPTS:
+                    raise
+                time.sleep(attempt)
+                continue
+            status = response.status_code
+            if status < 300:
+                return
+            wait = _webhook_retry_wait(response, attempt)
+            if wait is None or attempt == WEBHOOK_ATTEMPTS:
+                raise DeliveryError(f"webhook answered HTTP {status}")
+            time.sleep(wait)
+
+
+# A webhook answering 429 or 5xx (a chat service busy for a moment), or refusing the
+# connection, is tried again: up to 3 times in all, a second and then two apart, or as its
+# Retry-After says when that is 10 seconds or less. A time-out is not (a hung receiver
+# would hold the alert for the mail's turn), nor any other answer.
+WEBHOOK_ATTEMPTS = 3
+_WEBHOOK_LONGEST_WAIT = 10.0
+
+
+def _webhook_retry_wait(response: Any, attempt: int) -> float | None:
+    """Seconds before the next try of a webhook that answered ``response``; None: no try."""
+    if response.status_code != 429 and response.status_code < 500:
+        return None
+    asked = response.headers.get("retry-after", "")
+    if asked.strip().isdigit():
+        wait = float(asked)
+        return wait if wait <= _WEBHOOK_LONGEST_WAIT else None
+    return float(attempt)
 
 
 class DeliveryError(RuntimeError):

@@ -331,14 +331,20 @@ def test_webhook_url_of_a_connection_given_as_a_uri(uri):
 
 
 class _Recorder(BaseHTTPRequestHandler):
-    """Keeps each POST's path with its query, its Authorization header and its JSON."""
+    """Keeps each POST's path with its query, its Authorization header and its JSON, and
+    answers with the next of ``answers`` (status, Retry-After), 200 when none is left."""
 
     seen: ClassVar[list[tuple[str, str | None, dict]]] = []
+    answers: ClassVar[list[tuple[int, str | None]]] = []
 
     def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         _Recorder.seen.append((self.path, self.headers.get("Authorization"), body))
-        self.send_response(200)
+        status, retry_after = _Recorder.answers.pop(0) if _Recorder.answers else (200, None)
+        self.send_response(status)
+        if retry_after is not None:
+            self.send_header("Retry-After", retry_after)
+        self.send_header("Content-Length", "0")
         self.end_headers()
 
     def log_message(self, *args):
@@ -349,7 +355,7 @@ class _Recorder(BaseHTTPRequestHandler):
 def recorder(monkeypatch):
     http = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
     threading.Thread(target=http.serve_forever, daemon=True).start()
-    _Recorder.seen = []
+    _Recorder.seen, _Recorder.answers = [], []
     monkeypatch.delenv("SLW_ALERT_EMAILS", raising=False)
     try:
         yield http.server_address[1], _Recorder.seen
@@ -371,6 +377,28 @@ def test_a_webhook_uri_is_posted_to_with_its_query_and_its_user(monkeypatch, rec
     [(path, authorization, _)] = seen
     assert path == "/v1/spaces/AAA/messages?key=K1&token=T2"
     assert authorization == "Basic " + base64.b64encode(b"hook:p@ss").decode()
+
+
+@pytest.mark.parametrize(
+    ("answers", "calls", "sent"),
+    [
+        ([(503, None)], 2, ["webhook"]),
+        ([(429, "1"), (500, None)], 3, ["webhook"]),
+        ([(500, None)] * 3, 3, []),
+        ([(429, "3600")], 1, []),  # a wait longer than an alert can hold the run
+        ([(400, None)], 1, []),
+    ],
+    ids=["busy once", "throttled then failing once", "failing", "throttled for long", "refused"],
+)
+def test_a_webhook_busy_for_a_moment_is_tried_again(monkeypatch, recorder, answers, calls, sent):
+    # One 503 of a chat service lost the alert.
+    port, seen = recorder
+    _Recorder.answers = list(answers)
+    monkeypatch.setenv("AIRFLOW_CONN_SLW_WEBHOOK", f"http://127.0.0.1:{port}/hook")
+    monkeypatch.setattr("social_leadership.alerts.time.sleep", lambda seconds: None)
+
+    assert deliver(build_alert("survey_ingest", "r1", "failed", {"t": "failed"}, [])) == sent
+    assert len(seen) == calls
 
 
 def test_the_webhook_text_escapes_what_slack_reads_as_markup(monkeypatch, recorder):
