@@ -456,7 +456,7 @@ def _validated_sql(relation: tuple[str, set[str], str]) -> str:
                 ) as by_executive
                 on typed.account_handle is null
                 and by_executive.platform = typed.platform_key
-                and by_executive.executive_id = typed.executive_id"""
+                and by_executive.executive_id = lower(typed.executive_id)"""
         )
     roster_joins = "\n            ".join(joins)
     return f"""

@@ -492,6 +492,19 @@ def test_a_day_before_any_platform_counted_is_refused(
     assert imported(con) == []
 
 
+def test_an_executive_id_in_another_case_is_the_executive(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    # Roster ids are lower case: "Joe" was "no x account in the roster", though the handle
+    # check of the same row ignores case.
+    path = write_csv(tmp_path, "executive_id,platform,date,followers\nJoe,x,2026-01-01,7\n")
+
+    outcome = import_history(con, path, ROSTER, tmp_path / "q", today=TODAY)
+
+    assert (outcome.rows_loaded, outcome.errors) == (1, [])
+    assert imported(con) == [("x", "JoeKaeser", date(2026, 1, 1), 7, None, None)]
+
+
 def test_a_reimport_after_the_roster_changed_a_handles_case_replaces_the_day(
     con: duckdb.DuckDBPyConnection, tmp_path: Path
 ) -> None:
