@@ -316,6 +316,15 @@ def _csv_header(path: Path) -> list[str]:
         return [cell.strip(_NAME_SPACES) for cell in next(csv.reader(handle), [])]
 
 
+# How a spreadsheet marks a count not known: Excel's #N/A (#NV in German), a dash.
+_NOT_KNOWN = "({})".format(
+    ", ".join(
+        quote_literal(mark)
+        for mark in ("n/a", "na", "n.a.", "#n/a", "#nv", "-", "\u2013", "\u2014", "null", "none")
+    )
+)
+
+
 def _source_relation(
     path: Path,
     *,
@@ -399,6 +408,10 @@ def _source_relation(
         # Casts to numbers and dates ignore surrounding spaces; only the keys need a trim.
         if column in ("executive_id", "account_handle", "platform"):
             value = f"nullif(trim({value}), '')"
+        elif column in ("following", "posts"):
+            # An optional count a spreadsheet marks as not known (n/a, -, #N/A) is none,
+            # as an empty cell is: the row's followers still load.
+            value = f"case when lower(trim({value})) not in {_NOT_KNOWN} then {value} end"
         return f"{value} as {column}"
 
     select = ", ".join(text(column) for column in COLUMN_ALIASES)

@@ -505,6 +505,25 @@ def test_an_executive_id_in_another_case_is_the_executive(
     assert imported(con) == [("x", "JoeKaeser", date(2026, 1, 1), 7, None, None)]
 
 
+@pytest.mark.parametrize("delimiter", [",", ";"])
+def test_an_optional_count_marked_not_known_is_none_and_the_row_loads(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path, delimiter: str
+) -> None:
+    # The whole row was rejected for its posts' "n/a".
+    text = (
+        "account_handle,platform,date,followers,following,posts\n"
+        "JoeKaeser,x,2026-01-01,7,n/a,-\n"
+        "JoeKaeser,x,2026-01-02,8,#N/A,\u2013\n"
+        "JoeKaeser,x,2026-01-03,n/a,1,2\n"
+    )
+    path = write_csv(tmp_path, text.replace(",", delimiter))
+
+    outcome = import_history(con, path, ROSTER, tmp_path / "q", today=TODAY)
+
+    assert [(e.row, e.column) for e in outcome.errors] == [(4, "followers")]
+    assert [row[3:] for row in imported(con)] == [(7, None, None), (8, None, None)]
+
+
 def test_a_reimport_after_the_roster_changed_a_handles_case_replaces_the_day(
     con: duckdb.DuckDBPyConnection, tmp_path: Path
 ) -> None:
