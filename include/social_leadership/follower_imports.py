@@ -267,11 +267,11 @@ def _as_date(value: str, reading: str) -> str:
     as the dots say); null for anything else."""
     if reading == TYPED:
         return f"try_cast({value} as date)"
-    # Four-digit years only: strptime reads 01.07.25 as the year 25.
-    german = (
-        f"case when regexp_full_match(trim({value}), '[0-9]{{1,2}}\\.[0-9]{{1,2}}\\.[0-9]{{4}}') "
-        f"then try_strptime(trim({value}), '%d.%m.%Y') end"
-    )
+    # Four-digit years only: strptime reads 01.07.25 as the year 25. A time after the day
+    # (27.11.2025 00:00, as German Excel writes a date cell that holds one) is left out.
+    day = f"regexp_extract(trim({value}), '^([0-9]{{1,2}}\\.[0-9]{{1,2}}\\.[0-9]{{4}})"
+    day += "( [0-9]{1,2}:[0-9]{2}(:[0-9]{2})?)?$', 1)"
+    german = f"case when {day} <> '' then try_strptime({day}, '%d.%m.%Y') end"
     return f"coalesce(try_cast({value} as date), cast({german} as date))"
 
 

@@ -524,6 +524,23 @@ def test_an_optional_count_marked_not_known_is_none_and_the_row_loads(
     assert [row[3:] for row in imported(con)] == [(7, None, None), (8, None, None)]
 
 
+def test_a_german_day_with_its_time_is_the_day(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    # German Excel writes a date cell holding a time so; the roster's valid_from took it.
+    path = write_csv(
+        tmp_path,
+        "account_handle;platform;date;followers\n"
+        "JoeKaeser;x;27.11.2025 00:00;7\n"
+        "JoeKaeser;x;28.11.2025 13:45:10;8\n",
+    )
+
+    outcome = import_history(con, path, ROSTER, tmp_path / "q", today=TODAY)
+
+    assert outcome.errors == []
+    assert [row[2] for row in imported(con)] == [date(2025, 11, 27), date(2025, 11, 28)]
+
+
 def test_a_reimport_after_the_roster_changed_a_handles_case_replaces_the_day(
     con: duckdb.DuckDBPyConnection, tmp_path: Path
 ) -> None:
