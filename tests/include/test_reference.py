@@ -282,6 +282,12 @@ def test_sector_normalisation() -> None:
         ("Brésil", "BR"),
         ("Espagne", "ES"),
         ("Rusia", "RU"),
+        # Short and former names of survey tables, and the fourth UK nation.
+        ("Northern Ireland", "GB"),
+        ("Macedonia", "MK"),
+        ("Czech Rep.", "CZ"),
+        ("Cape Verde", "CV"),
+        ("S. Arabia", "SA"),
     ],
 )
 def test_country_normalisation(given: str, expected: str) -> None:
