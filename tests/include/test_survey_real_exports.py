@@ -1265,6 +1265,9 @@ def test_usual_header_names_bases_points_and_flagged_figures_are_read(con, landi
             "Edelman;2019;DE;Q;76*;n=1.150;+/- 2,9 Pp.",
             "Edelman;2019;FR;Q;70¹;(1.000);3,1 Prozentpunkte",
             "Edelman;2019;IT;Q;68;N = 1 000;3.1 pp",
+            # Ipsos writes "pts", a German table "%-Punkte": they were refused.
+            "Edelman;2019;GB;Q;64;1000;2.5 pts",
+            "Edelman;2019;AT;Q;61;1000;3,4 %-Punkte",
         ],
     )
     _write(
@@ -1282,9 +1285,11 @@ def test_usual_header_names_bases_points_and_flagged_figures_are_read(con, landi
         "german.csv": "loaded",
     }
     assert _results(con) == [
+        ("AT", 2019, "share_pct", 61.0, 1000, 3.4),
         ("DE", 2019, "share_pct", 76.0, 1150, 2.9),
         ("ES", 2020, "share_pct", 66.0, 950, None),
         ("FR", 2019, "share_pct", 70.0, 1000, 3.1),
+        ("GB", 2019, "share_pct", 64.0, 1000, 2.5),
         ("IT", 2019, "share_pct", 68.0, 1000, 3.1),
     ]
 

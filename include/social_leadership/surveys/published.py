@@ -392,11 +392,14 @@ _POINTS = (
     "puntos porcentuales",
     "percentage points",
     "prozentpunkte",
+    "%-punkte",
     "points",
     "p.p.",
     "pkt.",
+    "pts.",
     "pp.",
     "pkt",
+    "pts",
     "pp",
 )
 
