@@ -615,7 +615,13 @@ def test_notes_below_the_table_are_left_out_but_a_row_that_may_be_a_cut_figure_i
 
 @pytest.mark.parametrize(
     ("cell", "wave"),
-    [("01.01.2019", 2019), ("1.1.2020", 2020), ("12/31/2021", 2021), ("31.12.2022 00:00", 2022)],
+    [
+        ("01.01.2019", 2019),
+        ("1.1.2020", 2020),
+        ("12/31/2021", 2021),
+        ("31.12.2022 00:00", 2022),
+        ("11/30/2023 12:00:00 AM", 2023),
+    ],
 )
 def test_a_wave_written_as_a_local_date_is_its_year(con, landing, cell, wave):
     _write(landing / "dated.csv", [HEADER, f"Edelman;{cell};DE;Q;76;1150"])

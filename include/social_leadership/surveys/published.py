@@ -676,7 +676,10 @@ def _optional(text: str, *, whole: bool) -> float | int | None:
 
 # A date as spreadsheets write one to CSV, the year last (German ``01.01.2019``, US
 # ``1/1/2019``), a time of day after it or not: its year is the wave.
-_LOCAL_DATE = re.compile(r"(\d{1,2})([./])(\d{1,2})\2(\d{4})(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?")
+# A time may follow, an English Excel's with AM or PM (11/30/2019 12:00:00 AM).
+_LOCAL_DATE = re.compile(
+    r"(\d{1,2})([./])(\d{1,2})\2(\d{4})(?:[ T]\d{1,2}:\d{2}(?::\d{2})?(?:\s*[AaPp]\.?[Mm]\.?)?)?"
+)
 
 
 def _local_date_year(local: re.Match[str]) -> int:
