@@ -1283,12 +1283,18 @@ def test_usual_header_names_bases_points_and_flagged_figures_are_read(con, landi
             "Edelman;2020;ES;Q;66;(n=950)",
         ],
     )
+    # A unit written out in parentheses, as German exports head a share: it was no column.
+    _write(
+        landing / "prozent.csv",
+        ["Quelle;Jahr;Land;Frage;Anteil (Prozent);Befragte", "Edelman;2021;PT;Q;59;1000"],
+    )
 
     outcomes = _ingest(con, landing)
 
     assert {name: outcome.status for name, outcome in outcomes.items()} == {
         "spelled.csv": "loaded",
         "german.csv": "loaded",
+        "prozent.csv": "loaded",
     }
     assert _results(con) == [
         ("AT", 2019, "share_pct", 61.0, 1000, 3.4),
@@ -1297,6 +1303,7 @@ def test_usual_header_names_bases_points_and_flagged_figures_are_read(con, landi
         ("FR", 2019, "share_pct", 70.0, 1000, 3.1),
         ("GB", 2019, "share_pct", 64.0, 1000, 2.5),
         ("IT", 2019, "share_pct", 68.0, 1000, 3.1),
+        ("PT", 2021, "share_pct", 59.0, 1000, None),
     ]
 
 

@@ -295,10 +295,10 @@ HEADER_NAMES: dict[str, dict[str, tuple[str, ...]]] = {
 _LETTERS = str.maketrans(
     {"ß": "ss", "æ": "ae", "œ": "oe", "ø": "o", "ł": "l", "đ": "d", "ð": "d", "þ": "th"}
 )
-# "in %", "(%)", "en porcentaje" and a bare "%" say the unit, not the column; so does the
-# "(n)" of a count ("Befragte (n)", "Sample (n)").
+# "in %", "(%)", "(Prozent)", "en porcentaje" and a bare "%" say the unit, not the column; so
+# does the "(n)" of a count ("Befragte (n)", "Sample (n)").
 _UNIT = re.compile(
-    r"\(\s*(?:(?:in|en)\s+)?%\s*\)"
+    r"\(\s*(?:(?:in|en)\s+)?(?:%|percent|prozent|pourcentage|porcentaje)\s*\)"
     r"|\(\s*n\s*\)"
     r"|\b(?:in|en)\s*(?:%|percent\b|prozent\b|pourcentage\b|porcentaje\b)"
     r"|%"
