@@ -1902,15 +1902,26 @@ def test_numbers_heading_columns_are_no_countries_of_a_wide_table(con, landing):
     assert con.execute("select count(*) from raw.survey_results").fetchone() == (0,)
 
 
-@pytest.mark.parametrize("wave", [2024, "2024"])
-def test_a_respondent_sidecar_s_wave_may_be_its_digits_as_text(con, landing, wave):
-    # As the published sidecar takes it; "2024" was refused as no plausible survey year.
+@pytest.mark.parametrize("wave", [2024, "2024", "Wave 2024", "Jan-24"])
+def test_a_respondent_sidecar_s_wave_may_be_written_as_text(con, landing, wave):
+    # As the published sidecar takes it; "2024" was refused as no plausible survey year,
+    # "Wave 2024" too.
     _write(landing / "panel.csv", ["resp;land;gewicht;q1;q2", "1;DE;1;7;4"])
     (landing / "panel.survey.json").write_text(json.dumps({**sidecar(), "wave": wave}))
 
     assert _ingest(con, landing)["panel.csv"].status == "loaded"
     waves = con.execute("select distinct wave from raw.survey_respondent_answers").fetchall()
     assert waves == [(2024,)]
+
+
+@pytest.mark.parametrize("wave", ["soon", "1850", True])
+def test_a_respondent_sidecar_s_wave_that_names_no_year_is_refused(con, landing, wave):
+    _write(landing / "panel.csv", ["resp;land;gewicht;q1;q2", "1;DE;1;7;4"])
+    (landing / "panel.survey.json").write_text(json.dumps({**sidecar(), "wave": wave}))
+
+    issues = _reasons(_ingest(con, landing)["panel.csv"])
+
+    assert [column for _, column, _ in issues] == ["wave"]
 
 
 @pytest.mark.parametrize("flag", ["false", "no", 0])

@@ -741,6 +741,12 @@ def _year_among_words(text: str) -> int:
     return int(years[0])
 
 
+def wave_year(text: str) -> int:
+    """The survey year a wave cell or a sidecar's ``wave`` names (``2019``, ``Jan-19``,
+    ``Wave 2020``, ``31.12.2019``); ValueError saying why when it names none."""
+    return _wave(text)
+
+
 def _wave(text: str) -> int:
     try:
         # A date (an XLSX year cell holding 2019-01-01, formatted to show 2019; the same

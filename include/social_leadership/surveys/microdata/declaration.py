@@ -82,9 +82,17 @@ def parse_declaration(sidecar_name: str, data: dict[str, Any]) -> MicrodataDecla
         problem("source_name", "needs the survey's name")
         source_name = ""
     wave = data.get("wave")
-    if isinstance(wave, str) and wave.strip().isdigit():
-        wave = int(wave)  # "2024", as the published sidecar takes it
-    if wave is not None and (not isinstance(wave, int) or not 1990 <= wave <= 2100):
+    if isinstance(wave, str):
+        # As text, read as the published sidecar reads it ("2024", "Wave 2024", "Jan-24").
+        from social_leadership.surveys.published import wave_year
+
+        try:
+            wave = wave_year(wave.strip())
+        except ValueError as exc:
+            problem("wave", str(exc))  # (kept as text: it was given, no column is needed)
+    elif wave is not None and (
+        isinstance(wave, bool) or not isinstance(wave, int) or not 1990 <= wave <= 2100
+    ):
         problem("wave", f"{wave!r} is not a plausible survey year")
     is_synthetic = data.get("is_synthetic")
     if is_synthetic is None:
