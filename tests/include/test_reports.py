@@ -617,6 +617,23 @@ def test_a_retry_of_a_resend_mails_only_those_its_first_try_did_not_reach(
     ]
 
 
+def test_a_report_of_an_iso_week_is_titled_by_it_and_one_to_another_day_by_that_day(
+    report_settings,
+):
+    # A week-to-date report was titled by its last day's ISO week: 29 January to
+    # 4 February 2025 was "week 2025-W06", a week it mostly is not.
+    sunday = day(LAST_DAY - 2)
+    assert sunday.weekday() == 6
+    full = write_weekly_report(report_settings, sunday, mail=False)
+    to_date = write_weekly_report(report_settings, day(LAST_DAY), mail=False)
+
+    assert "<title>Social leadership weekly briefing, week 2025-W05" in full.html.read_text()
+    assert (
+        "<title>Social leadership weekly briefing, the 7 days to 2025-02-04"
+        in to_date.html.read_text()
+    )
+
+
 def test_a_run_triggered_without_a_logical_date_reports_the_week_before_it(report_settings):
     # Airflow 3 triggers a manual run (CLI, REST API) without a logical date: it has no
     # data interval, and the task failed with a KeyError on every try.
