@@ -780,3 +780,22 @@ def test_no_synthetic_notice_when_nothing_shown_is_synthetic(
     assert "Does Germany lag the US?" in html
     assert "Synthetic data." not in html
     assert not any("SYNTHETIC DATA" in page.extract_text() for page in PdfReader(report.pdf).pages)
+
+
+def test_every_pdf_table_heading_word_fits_its_column():
+    # fpdf2 breaks a word wider than its cell between letters: "Suspende|d", "Countr|y".
+    from social_leadership.reports import render
+
+    pdf = render._ReportPdf("title", "notice")
+    pdf.add_page()
+    template = (render.TEMPLATES / "weekly_pdf.html.j2").read_text(encoding="utf-8")
+    headings = re.findall(r'<th width="(\d+)%"[^>]*>([^<]+)</th>', template)
+    assert len(headings) > 20
+    pdf.set_font(render._FONT, "B", 9)
+    too_wide = [
+        (word, percent)
+        for percent, label in headings
+        for word in label.split()
+        if pdf.get_string_width(word) + 2 * pdf.c_margin > pdf.epw * int(percent) / 100
+    ]
+    assert too_wide == []
