@@ -378,9 +378,14 @@ class WebhookNotifier(BaseNotifier):
         from airflow.sdk import BaseHook
         from airflow.sdk.log import mask_secret
 
-        variable = os.environ.get(f"AIRFLOW_CONN_{self.http_conn_id.upper()}", "")
-        uri = variable if "://" in variable and not variable.lstrip().startswith("{") else None
-        url = webhook_url(BaseHook.get_connection(self.http_conn_id), uri)
+        connection = BaseHook.get_connection(self.http_conn_id)
+        variable = os.environ.get(f"AIRFLOW_CONN_{self.http_conn_id.upper()}", "").strip()
+        # The variable's URI when it is the connection Airflow found (a secrets backend is
+        # asked before the environment: its connection wins there too).
+        as_uri = "://" in variable and not variable.startswith("{")
+        host = (urlsplit(variable).hostname or "") if as_uri else ""
+        same = as_uri and host.casefold() == str(connection.host or "").casefold()
+        url = webhook_url(connection, variable if same else None)
         # The URL carries the webhook's token: masked wherever Airflow logs, and httpx's
         # own errors (which quote it) never reach a log (see _deliver).
         mask_secret(url)

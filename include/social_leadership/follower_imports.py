@@ -222,15 +222,20 @@ def _readable_csv(path: Path) -> Iterator[Readable]:
             else:
                 writer = csv.writer(target, lineterminator="\n")
                 reader = ClosedQuoteReader(source, delimiter=header.delimiter)
-                writer.writerow([" ".join(cell.split()) for cell in next(reader, [])])
-                for record in reader:
-                    if reader.unclosed:
-                        # Refused whole, as DuckDB's reader refuses a file of a program's.
-                        line = reader.line_num + header.number - 1
-                        raise HistoryFileError(
-                            path, f"cannot be read as CSV: the row on line {line}: {UNCLOSED_QUOTE}"
-                        )
-                    writer.writerow(record)
+                try:
+                    writer.writerow([" ".join(cell.split()) for cell in next(reader, [])])
+                    for record in reader:
+                        if reader.unclosed:
+                            # Refused whole, as DuckDB's reader refuses a program's file.
+                            raise csv.Error(UNCLOSED_QUOTE)
+                        writer.writerow(record)
+                except csv.Error as exc:
+                    # Also a cell over the csv module's limit: refused, not a crash that
+                    # stopped the inbox's other files.
+                    line = reader.line_num + header.number - 1
+                    raise HistoryFileError(
+                        path, f"cannot be read as CSV: the row on line {line}: {exc}"
+                    ) from exc
         yield Readable(copy, header.end - 1, spreadsheet=not as_written)
 
 
@@ -241,13 +246,14 @@ def _readable_csv(path: Path) -> Iterator[Readable]:
 # as 1234567, every separator dropped).
 _SPACE_MARKS = "' \u2019\u00a0\u202f"
 _GROUPED_COUNT = quote_literal(
-    "[0-9]{1,3}(([.][0-9]{3})+(,0{1,2})?|(,[0-9]{3})+([.]0{1,2})?"
+    "[1-9][0-9]{0,2}(([.][0-9]{3})+(,0{1,2})?|(,[0-9]{3})+([.]0{1,2})?"
     f"|([{_SPACE_MARKS}][0-9]{{3}})+([.,]0{{1,2}})?)"
 )
 
 
-# A count written as digits in groups of three after dots: 64.000, 1.234.567.
-_DOT_GROUPED = quote_literal("[0-9]{1,3}([.][0-9]{3})+")
+# A count written as digits in groups of three after dots: 64.000, 1.234.567 (no grouped
+# number starts with 0: 0.000 is a program's zero).
+_DOT_GROUPED = quote_literal("[1-9][0-9]{0,2}([.][0-9]{3})+")
 
 
 # DuckDB's reader takes a date column's format from the file (06/30/2025 month first, or
@@ -582,8 +588,9 @@ def _sniff(path: Path) -> Sniffed | None:
     return Sniffed(found[0], {column["name"]: column["type"] for column in found[1] or []})
 
 
-# Counts DuckDB's sniffer types so: whole numbers in every row it read.
-_WHOLE_TYPES = ("BIGINT", "INTEGER", "SMALLINT", "TINYINT", "HUGEINT", "UBIGINT", "UINTEGER")
+# The types DuckDB's sniffer gives a column of numbers with decimals (an empty column,
+# LinkedIn's following in an export, is VARCHAR: no decimals in it).
+_DECIMAL_TYPES = ("DOUBLE", "FLOAT", "REAL", "DECIMAL")
 
 
 def _counts_with_decimals(path: Path, sniffed: Sniffed | None) -> bool:
@@ -595,7 +602,7 @@ def _counts_with_decimals(path: Path, sniffed: Sniffed | None) -> bool:
         return False
     mapping = _column_map(_csv_header(path))
     counts = [mapping[name] for name in ("followers", "following", "posts") if name in mapping]
-    return any(sniffed.types.get(name, "BIGINT") not in _WHOLE_TYPES for name in counts)
+    return any(sniffed.types.get(name, "").startswith(_DECIMAL_TYPES) for name in counts)
 
 
 def _bulk_insert(

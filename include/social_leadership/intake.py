@@ -479,39 +479,45 @@ UNCLOSED_QUOTE = (
 
 
 class _RecordLines:
-    """The lines handed to a csv reader, the ones of the record being read kept."""
+    """The lines handed to a csv reader, the ones of the record being read kept; lines
+    given back (:meth:`give_back`) come again before the rest of the text."""
 
     def __init__(self, lines: Iterable[str]) -> None:
         self.source = iter(lines)
+        self.pending: collections.deque[str] = collections.deque()
         self.record: list[str] = []
 
     def __iter__(self) -> _RecordLines:
         return self
 
     def __next__(self) -> str:
-        line = next(self.source)
+        line = self.pending.popleft() if self.pending else next(self.source)
         self.record.append(line)
         return line
+
+    def give_back(self, lines: list[str]) -> None:
+        self.pending.extendleft(reversed(lines))
 
 
 class ClosedQuoteReader:
     """``csv.reader`` over ``lines``, except for a quote opened and never closed: the csv
     reader (in its lenient mode, which the intakes keep for the rest: ``"Jane" Doe`` reads
     as ``Jane Doe``) reads every line below it into one cell, silently, up to the end of the
-    text or the next quote. A record that does so (the rest of the text in one cell, or
-    lines in a cell that the strict rules cannot read: a quote that closes on a later line
-    with text after it) is read from its own first line alone, :attr:`unclosed` says so
-    (the caller rejects the row, or the file), and the lines below it are read as rows
-    again. ``line_num``: the line the record returned ends on, as the csv reader's."""
+    text or the next quote. A record that does so (the rest of the text in one cell; lines
+    in a cell that the strict rules cannot read past its first line, a quote that closes on
+    a later line with text after it; lines that make a cell over the cell limit) is read
+    from its own first line alone, :attr:`unclosed` says so (the caller rejects the row, or
+    the file), and the lines below it are read as rows again. ``line_num``: the line the
+    record returned ends on, as the csv reader's."""
 
     def __init__(self, lines: Iterable[str], **dialect: Any) -> None:
         self._dialect = dialect
-        self._start(lines, 0)
+        self._lines = _RecordLines(lines)
+        self._start(0)
         self.line_num = 0
         self.unclosed = False
 
-    def _start(self, lines: Iterable[str], offset: int) -> None:
-        self._lines = _RecordLines(lines)
+    def _start(self, offset: int) -> None:
         self._reader = csv.reader(self._lines, **self._dialect)
         self._offset = offset  # the lines of the text before the reader's first
 
@@ -523,8 +529,18 @@ class ClosedQuoteReader:
         self._lines.record = []
         try:
             cells = next(self._reader)
-        finally:
+        except csv.Error:
+            # A cell over the limit is the caller's to say, but for a quote left open: one
+            # that took lines below it without a quote in them (read on, it took every row
+            # up to the limit). A cell that closes on a later line is a long cell.
             self.line_num = self._offset + self._reader.line_num
+            quote = self._dialect.get("quotechar", '"')
+            below = self._lines.record[1:]
+            if not below or any(quote in line for line in below):
+                raise
+            self.unclosed = True
+            return self._first_line_alone(start)
+        self.line_num = self._offset + self._reader.line_num
         lines = self._lines.record
         # One line: its last cell holds the line break only when a quote left open there
         # ran to the end of the text (at the end of a last line without one, nothing is
@@ -533,18 +549,27 @@ class ClosedQuoteReader:
             self.unclosed = self._not_strict(lines)
         else:
             self.unclosed = bool(cells) and cells[-1].endswith(("\n", "\r"))
-        if self.unclosed:
-            cells = next(csv.reader(lines[:1], **self._dialect), [])
-            self._start(itertools.chain(lines[1:], self._lines.source), start)
-            self.line_num = start
-        return cells
+        return self._first_line_alone(start) if self.unclosed else cells
+
+    def _first_line_alone(self, start: int) -> list[str]:
+        """The record starting on line ``start`` read from that line alone; the lines it
+        took after it are read again, as rows of their own."""
+        lines = self._lines.record
+        self._lines.give_back(lines[1:])
+        self._start(start)
+        self.line_num = start
+        return next(csv.reader(lines[:1], **self._dialect), [])
 
     def _not_strict(self, lines: list[str]) -> bool:
+        """Whether the strict rules refuse the record past its first line, or find its
+        quote open at its end (a refusal on the first line is of a lenient cell written
+        there, ``"Jane" Doe``, and the rest is not judged)."""
+        reader = csv.reader(lines, strict=True, **self._dialect)
         try:
-            for _ in csv.reader(lines, strict=True, **self._dialect):
+            for _ in reader:
                 pass
-        except csv.Error:
-            return True
+        except csv.Error as exc:
+            return reader.line_num > 1 or "end of data" in str(exc)
         return False
 
 

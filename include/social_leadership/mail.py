@@ -57,11 +57,13 @@ def sender_of(connection: Any, default: str) -> str:
     extra = connection.extra_dejson if getattr(connection, "extra", None) else {}
     sender = str(extra.get("from_email") or default).strip()
     named = _NAMED_ADDRESS.fullmatch(sender)
-    if named and "," in named[1] and '"' not in named[1]:
+    name = named[1].strip() if named else ""
+    if named and "," in name and not (len(name) > 1 and name[0] == name[-1] == '"'):
         # Quoted as written (not encoded here: the message's policy encodes a name
-        # outside ASCII, and kept the comma out of the encoding of formataddr's).
-        name = named[1].strip().replace("\\", "\\\\")
-        return f'"{name}" <{named[2].strip()}>'
+        # outside ASCII, and kept the comma out of the encoding of formataddr's), its own
+        # quotes and backslashes escaped.
+        escaped = name.replace("\\", "\\\\").replace('"', '\\"')
+        return f'"{escaped}" <{named[2].strip()}>'
     return sender
 
 
@@ -76,10 +78,13 @@ def server_of(connection: Any) -> str:
 
 
 # 7-bit: parts outside ASCII go quoted-printable or base64, as any relay takes them (8-bit
-# bodies need the server's 8BITMIME, which a send does not ask for). Lines up to RFC 5322's
-# limit: at 78, a subject just over it was folded whole onto a second line ("Subject:"
-# alone on the first), which a filter on "^Subject: [social-leadership]" misses.
-_POLICY = policy.SMTP.clone(cte_type="7bit", max_line_length=998)
+# bodies need the server's 8BITMIME, which a send does not ask for); their lines 76 long.
+_POLICY = policy.SMTP.clone(cte_type="7bit")
+# Sent with headers of ASCII alone: folded at RFC 5322's limit, not at 78, where a subject
+# just over it was folded whole onto a second line ("Subject:" alone on the first), which
+# a filter on "^Subject: [social-leadership]" misses. (The parts, already encoded, keep
+# their lines; a header outside ASCII keeps 78, its encoded words at most 75 long.)
+_LONG_HEADERS = _POLICY.clone(max_line_length=998)
 
 
 def build_message(
@@ -125,6 +130,8 @@ def build_message(
         message.add_attachment(
             attachment.data, maintype=maintype, subtype=subtype, filename=attachment.name
         )
+    if all(value.isascii() for value in (subject, sender, *recipients)):
+        message.policy = _LONG_HEADERS  # once the parts are encoded, with lines of 76
     return message
 
 
@@ -188,6 +195,12 @@ def failure_reason(exc: BaseException) -> str:
             f"{kind} (the server offers no STARTTLS here: for TLS from the start set the "
             "extra disable_tls true and disable_ssl false, port 465; for a relay that takes "
             "mail in clear, disable_tls true)"
+        )
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return (
+            f"{kind} (the server's certificate is not trusted: give the machine its "
+            "authority's certificate; the extra ssl_context none turns the check off, for "
+            "a test server only)"
         )
     if isinstance(exc, ssl.SSLError):
         return (

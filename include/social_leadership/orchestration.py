@@ -146,7 +146,9 @@ def unreadable_connection(conn_id: str) -> UnreadableConnectionError | None:
                 "password is not percent-encoded (%2F, %3F, %23, %40, %3A)"
             )
         else:
-            if "@" not in parts.path:
+            # In the path's first part only: further down, an '@' is the path's own (a
+            # Teams webhook's /webhookb2/<id>@<id>/).
+            if "@" not in parts.path.lstrip("/").split("/", 1)[0]:
                 return None
             # The host Airflow reads is then a piece of the password (and is logged).
             reason = (

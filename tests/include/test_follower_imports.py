@@ -474,6 +474,31 @@ def test_a_count_that_may_hold_a_thousands_separator_in_a_programs_csv_is_refuse
     ]
 
 
+def test_a_programs_csv_with_empty_optional_counts_takes_the_typed_pass(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An empty column is sniffed as text, not as numbers with decimals: such a file (a
+    # LinkedIn export without following or posts) went down the checking path.
+    from social_leadership import follower_imports
+
+    text_reads = []
+    diagnose = follower_imports._diagnose
+    monkeypatch.setattr(
+        follower_imports,
+        "_diagnose",
+        lambda *args: text_reads.append(args) or diagnose(*args),
+    )
+    path = write_csv(
+        tmp_path,
+        "account_handle,platform,date,followers,following,posts\n"
+        + "".join(f"JoeKaeser,x,2026-01-{day:02d},{day},,\n" for day in range(1, 29)),
+    )
+
+    outcome = import_history(con, path, ROSTER, tmp_path / "q", today=TODAY)
+
+    assert (outcome.rows_loaded, outcome.errors, text_reads) == (28, [], [])
+
+
 @pytest.mark.parametrize("day", ["25-11-27", "27.11.0025", "1999-12-31"])
 def test_a_day_before_any_platform_counted_is_refused(
     con: duckdb.DuckDBPyConnection, tmp_path: Path, day: str
@@ -810,6 +835,36 @@ def test_an_unclosed_quote_is_refused_naming_its_line(
         '(close it; a quote inside a quoted cell is written twice: "")'
     )
     assert con.execute("select count(*) from raw.imported_metrics").fetchone() == (0,)
+
+
+def test_a_spreadsheet_csv_with_a_cell_over_the_limit_is_refused_and_the_inbox_goes_on(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    # The csv module's error stopped the import of the inbox: the good file after it too,
+    # in every run after.
+    inbox = tmp_path / "history"
+    inbox.mkdir()
+    long_cell = "x" * 200_000
+    write_csv(
+        inbox,
+        f"account_handle;platform;date;followers;note\nJoeKaeser;x;2026-01-01;7;{long_cell}\n",
+        "a_long.csv",
+    )
+    write_csv(inbox, "account_handle,platform,date,followers\nJoeKaeser,x,2026-01-02,8\n", "b.csv")
+
+    outcomes = import_folder(con, inbox, ROSTER, tmp_path / "q")
+
+    assert [(o.file.rsplit("/", 1)[-1], o.refused, o.rows_loaded) for o in outcomes] == [
+        ("a_long.csv", True, 0),
+        ("b.csv", False, 1),
+    ]
+    assert (
+        outcomes[0]
+        .errors[0]
+        .reason.startswith(
+            "cannot be read as CSV: the row on line 2: field larger than field limit"
+        )
+    )
 
 
 def test_title_and_blank_lines_above_the_header_are_left_out_and_lines_keep_their_numbers(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import io
 import json
 import os
 import re
@@ -22,6 +23,7 @@ from survey_microdata import KEY, microdata_frame, sidecar, write_microdata
 from social_leadership.follower_imports import import_folder, import_history
 from social_leadership.intake import (
     UTF8_WITH_CP1252,
+    ClosedQuoteReader,
     HeaderLineError,
     RowIssue,
     detect_encoding,
@@ -465,3 +467,25 @@ def test_a_line_the_csv_module_cannot_split_is_named() -> None:
     finally:
         csv.field_size_limit(previous)
     assert (e.value.number, e.value.delimiter) == (2, ",")
+
+
+@pytest.mark.parametrize(
+    ("text", "read"),
+    [
+        # A line break in a quoted cell is no quote left open, beside a lenient cell too
+        # (the strict rules refuse "Jane" Doe: that record was rejected, and a row invented).
+        ('a;b\n"Jane" Doe;"CEO and\nChair"\n2;3\n', [(["Jane Doe", "CEO and\nChair"], 3, False)]),
+        ('a;b\n1;"x\ny";2\n3;4\n', [(["1", "x\ny", "2"], 3, False)]),
+        # Open to the end: its row read from its own line, the lines below as rows.
+        ('a;b\n1;"x\n2;y\n', [(["1", "x\n"], 2, True), (["2", "y"], 3, False)]),
+        # Closed lines below, text after the closing quote: the same.
+        ('a;b\n1;"x\n2;3\n4;"q" r\n', [(["1", "x\n"], 2, True), (["2", "3"], 3, False)]),
+    ],
+    ids=["lenient_and_line_break", "line_break", "open_to_the_end", "closed_lines_below"],
+)
+def test_a_quote_left_open_is_told_from_a_line_break_in_a_cell(text, read) -> None:
+    reader = ClosedQuoteReader(io.StringIO(text, newline=""), delimiter=";")
+
+    rows = [(cells, reader.line_num, reader.unclosed) for cells in reader]
+
+    assert rows[1 : 1 + len(read)] == read

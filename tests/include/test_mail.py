@@ -305,6 +305,7 @@ def test_disable_tls_false_in_a_uri_keeps_the_password_off_a_clear_line(monkeypa
         ("Data Team, ACME <reports@acme.example>", "Data Team, ACME"),
         ('"Data Team, ACME" <reports@acme.example>', "Data Team, ACME"),
         ("Équipe Rapports, Berlin <reports@acme.example>", "Équipe Rapports, Berlin"),
+        ('Data "Ops", ACME <reports@acme.example>', 'Data "Ops", ACME'),
         ("reports@acme.example", ""),
     ],
 )
@@ -335,14 +336,24 @@ def test_a_subject_past_78_characters_starts_on_the_subject_line() -> None:
     # Folded at 78, it went whole onto a second line ("Subject:" alone on the first), and a
     # filter on "^Subject: [social-leadership]" missed every such alert.
     subject = "[social-leadership] platform_metrics failed: 2 task(s) failed, 2 did not run"
-
-    lines = message(["a@example.org"]).as_bytes().split(b"\r\n")
     sent = build_message(
-        sender="a@example.org", recipients=["b@example.org"], subject=subject, text="t"
+        sender="a@example.org",
+        recipients=["b@example.org"],
+        subject=subject,
+        text="Führung " * 50,
+        html="<p>" + "x" * 3000 + "</p>",
+        attachments=[Attachment("r.pdf", b"%PDF" * 2000, "application/pdf")],
     )
 
-    assert f"Subject: {subject}".encode() in sent.as_bytes().split(b"\r\n")
-    assert all(len(line) <= 998 for line in lines)
+    lines = sent.as_bytes().split(b"\r\n")
+    assert f"Subject: {subject}".encode() in lines
+    # The parts keep their lines of 78 at most (base64's 76): only headers are longer
+    # (with a policy of 998, the parts were encoded in lines of 998).
+    body = lines[lines.index(b"") :]
+    assert max(len(line) for line in body if not line.startswith(b"Content-")) <= 78
+    # A subject outside ASCII is folded as before, its encoded words at most 75 long.
+    german = message(["a@example.org"]).as_bytes().split(b"\r\n")
+    assert max(len(line) for line in german) <= 78
 
 
 def test_an_address_outside_ascii_to_a_server_without_smtputf8_is_named(monkeypatch) -> None:
@@ -366,3 +377,12 @@ def test_an_address_outside_ascii_to_a_server_without_smtputf8_is_named(monkeypa
     assert failure_reason(raised.value) == (
         "the SMTP server takes no address outside ASCII (it offers no SMTPUTF8): jürgen@example.de"
     )
+
+
+def test_an_untrusted_certificate_says_so_not_which_tls_to_turn_off() -> None:
+    # An SSLCertVerificationError is an SSLError: it was told to turn TLS from the start
+    # off, wrong advice on 587.
+    reason = failure_reason(ssl.SSLCertVerificationError(1, "certificate verify failed"))
+
+    assert reason.startswith("SSLCertVerificationError (the server's certificate is not trusted")
+    assert "disable_ssl" not in reason

@@ -78,6 +78,17 @@ def test_every_form_of_the_password_is_masked_in_airflow_logs(monkeypatch):
     ] == []
 
 
+def test_a_webhook_url_with_an_at_sign_in_its_path_is_readable(monkeypatch):
+    # A Teams webhook's path holds an '@' (/webhookb2/<id>@<id>/): it was taken for an
+    # unencoded password, and the alert channel dropped.
+    from social_leadership.orchestration import unreadable_connection
+
+    teams = "https://acme.webhook.office.com/webhookb2/1a2b@3c4d/IncomingWebhook/5e6f/7a8b"
+    monkeypatch.setenv("AIRFLOW_CONN_SLW_WEBHOOK", teams)
+
+    assert unreadable_connection("slw_webhook") is None
+
+
 @pytest.mark.parametrize(
     ("value", "reason"),
     [

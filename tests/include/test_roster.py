@@ -122,6 +122,21 @@ def test_a_quote_never_closed_rejects_its_row_and_the_rows_below_it_still_load(
     assert roster.rows_read == 4
 
 
+def test_a_quote_never_closed_above_more_than_the_cell_limit_rejects_its_row_alone(
+    tmp_path: Path,
+) -> None:
+    # The csv module's cell limit ended the read: the whole roster was refused, with the
+    # line of the limit and its reason, not the quote's.
+    rows = [f"e{n},Name {n},CEO,Co {n},DE,Energy,false,,,,,,,," for n in range(5000)]
+    path = write(tmp_path, 'b2,Bob Two,"CEO,Beta,DE,Energy,false,bob_two,,,,,,,', *rows)
+
+    roster = load_roster(path)
+
+    assert len(roster.executives) == 5000
+    assert {(error.row, error.column) for error in roster.errors} >= {(2, "row")}
+    assert {error.row for error in roster.errors} == {2}
+
+
 def test_a_header_cell_with_a_line_break_keeps_the_rows_on_their_lines(tmp_path: Path) -> None:
     header = HEADER.replace("full_name", '"Full\nname"')
     path = write(

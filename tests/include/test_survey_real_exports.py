@@ -2106,21 +2106,24 @@ def test_a_quote_never_closed_refuses_a_table_naming_its_row(con, landing):
     assert _results(con) == []
 
 
-@pytest.mark.parametrize("pairs", [False, True], ids=["to_the_end", "closed_by_a_later_quote"])
-def test_a_quote_never_closed_refuses_a_respondent_file_naming_its_row(con, landing, pairs):
+@pytest.mark.parametrize(
+    "below",
+    [
+        ["3;FR;1;3;2;x", "4;FR;1;5;2;y"],
+        # A stray quote below closes the first, with text after it; the quotes' count is
+        # then even, which the first check of the file trusted.
+        ['3;FR;1;3;2;27" Monitor', "4;FR;1;5;2;y"],
+        ['3;FR;1;3;2;"x', '4;FR;1;5;2;"y'],
+        # More than the csv module's cell limit below the quote: its error was swallowed.
+        [f"{n};FR;1;3;2;{'x' * 200}" for n in range(3, 1003)],
+    ],
+    ids=["to_the_end", "closed_by_a_later_quote", "three_quotes", "over_the_cell_limit"],
+)
+def test_a_quote_never_closed_refuses_a_respondent_file_naming_its_row(con, landing, below):
     # pyarrow read every line below the quote into the comment cell, a column not read:
-    # rows 4 and 5 were lost and the file counted as loaded.
-    lines = [
-        "resp;land;gewicht;q1;q2;kommentar",
-        "1;DE;1;7;4;kurz",
-        '2;DE;1;5;2;"über',
-        "3;FR;1;3;2;x",
-        "4;FR;1;5;2;y",
-    ]
-    if pairs:
-        # A stray quote below closes the first, text after it (the strict rules refuse
-        # that); one more keeps the file's count of quotes odd, as a lone stray quote's is.
-        lines[3:] = ['3;FR;1;3;2;"x', '4;FR;1;5;2;"y']
+    # the rows below were lost and the file counted as loaded.
+    lines = ["resp;land;gewicht;q1;q2;kommentar", "1;DE;1;7;4;kurz", '2;DE;1;5;2;"über']
+    lines += below
     _write(landing / "open.csv", lines)
     (landing / "open.survey.json").write_text(json.dumps(sidecar()))
 

@@ -342,11 +342,14 @@ def _left_out_of_batch(response: base.RawResponse) -> list[str]:
 
 
 def _names_another(account: dict[str, Any], handle: str) -> bool:
-    """Whether an account a lookup returned names another account than ``handle`` (one
-    that names none, its ``username`` or ``acct`` missing, is taken as the one asked for:
-    a lookup answers for one account)."""
-    names = account.get("username"), account.get("acct")
-    return all(isinstance(name, str) for name in names) and not _is_account_of(account, handle)
+    """Whether an account a lookup returned is another user than ``handle``'s: its
+    ``username`` another (one naming none is taken as the one asked for: a lookup answers
+    for one account). Its domain is not compared: an instance whose accounts are named by
+    another domain than its own (``user@example.com`` served by ``social.example.com``)
+    answers for ``user@social.example.com`` too."""
+    username = account.get("username")
+    user = handle.rsplit("@", 1)[0].casefold()
+    return isinstance(username, str) and username.casefold() != user
 
 
 def _is_account_of(account: dict[str, Any], handle: str) -> bool:

@@ -236,6 +236,9 @@ def test_a_lookup_answered_with_another_account_is_an_error_not_its_counts() -> 
 
     assert statuses([lookup(_account("3", "carol"))]) == {"dave@m.example": AccountStatus.ERROR}
     assert statuses([lookup(_account("4", "Dave"))]) == {"dave@m.example": AccountStatus.OK}
+    # Named by its instance's other domain (user@example.com served by m.example): itself.
+    other_domain = {**_account("5", "dave"), "acct": "dave@example.com"}
+    assert statuses([lookup(other_domain)]) == {"dave@m.example": AccountStatus.OK}
     # Mastodon sends every account's counts: one without them is no answer (it was taken
     # for hidden counts, replacing the day's).
     assert statuses([lookup({"id": "4", "username": "dave", "acct": "dave"})]) == {

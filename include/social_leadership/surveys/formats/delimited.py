@@ -309,7 +309,6 @@ def open_columns(
 
     encoding = encoding or detect_encoding(path)
     header, delimiter, header_line = read_csv_header(path, encoding, wanted)
-    _refuse_unclosed_quotes(path, encoding, header_line, delimiter)
     columns = common.position_names(
         common.declared_positions(path.name, header, wanted, header_line)
     )
@@ -365,34 +364,52 @@ def open_columns(
     return OpenedColumns(reader, columns, header_line, delimiter, encoding)
 
 
-def _refuse_unclosed_quotes(path: Path, encoding: str, header_line: int, delimiter: str) -> None:
-    """Refuse a file with a quote never closed, naming its row: pyarrow reads every line
-    below it into one cell (the rows there lost, unseen, when that column is not one
-    read). Quotes come in pairs in a file without one, so only a file with an odd number
-    of quote bytes (or UTF-16, whose other characters may hold the byte) is read row by
-    row (:class:`~social_leadership.intake.ClosedQuoteReader`)."""
-    if not encoding.startswith("utf-16"):
-        quotes = 0
-        with open_binary(path) as handle:
-            for chunk in iter(lambda: handle.read(1 << 24), b""):
-                quotes += chunk.count(b'"')
-        if quotes % 2 == 0:
-            return
+def unclosed_quote_issues(path: Path, opened: OpenedColumns, records: int) -> list[RowIssue]:
+    """The rows of ``path`` whose quote is never closed, for a file pyarrow read as
+    ``records`` records: pyarrow reads every line below such a quote into one cell, the
+    rows there lost unseen when that column is not one read. Only a file with fewer records
+    than lines below its header (a record going on over lines; or blank lines) is read row
+    by row (:class:`~social_leadership.intake.ClosedQuoteReader`) to tell a quote left open
+    from a line break in a cell."""
+    if records >= lines_below(path, opened):
+        return []
     issues: list[RowIssue] = []
-    with open_text(path, encoding) as text, _csv_cell_limit():
-        for _ in itertools.islice(text, header_line):
+    with open_text(path, opened.encoding) as text, _csv_cell_limit():
+        for _ in itertools.islice(text, opened.header_line):
             pass
-        reader = ClosedQuoteReader(text, delimiter=delimiter)
-        try:
-            for _ in reader:
-                if reader.unclosed:
-                    issues.append(
-                        RowIssue(path.name, header_line + reader.line_num, "*", UNCLOSED_QUOTE)
-                    )
-        except csv.Error:
-            pass  # a cell over the cell limit: pyarrow's read reports it
-    if issues:
-        raise common.SurveyValidationError(common.cap_issues(issues, path.name))
+        reader = ClosedQuoteReader(text, delimiter=opened.delimiter)
+        while True:
+            try:
+                next(reader)
+            except StopIteration:
+                break
+            except csv.Error:
+                continue  # a cell over the cell limit on its own line: pyarrow says so
+            if reader.unclosed:
+                line = opened.header_line + reader.line_num
+                issues.append(RowIssue(path.name, line, "*", UNCLOSED_QUOTE))
+    return issues
+
+
+def lines_below(path: Path, opened: OpenedColumns) -> int:
+    """The lines of ``path`` below its header, counted in C (each of ``\\n``, ``\\r``
+    and ``\\r\\n`` ends one, as pyarrow ends records)."""
+    ends = 0
+    last = ""
+    if opened.encoding.startswith("utf-16"):
+        with open_text(path, opened.encoding) as text:
+            for chunk in iter(lambda: text.read(1 << 22), ""):
+                ends += chunk.count("\n") + chunk.count("\r") - chunk.count("\r\n")
+                ends -= last == "\r" and chunk.startswith("\n")
+                last = chunk[-1]
+    else:
+        with open_binary(path) as handle:
+            for block in iter(lambda: handle.read(1 << 24), b""):
+                ends += block.count(b"\n") + block.count(b"\r") - block.count(b"\r\n")
+                ends -= last == "\r" and block.startswith(b"\n")
+                last = chr(block[-1])
+    lines = ends + (last not in ("", "\n", "\r"))
+    return lines - opened.header_line
 
 
 def record_lines(path: Path, opened: OpenedColumns, records: Collection[int]) -> dict[int, int]:
@@ -430,16 +447,27 @@ def read_columns(path: Path, wanted: list[str], sheet: str | None) -> common.Dec
     opened = open_columns(path, wanted, block_size=STAGED_BLOCK_BYTES, bad_rows=bad_rows)
     failures: list[BaseException] = []
     schema = opened.reader.schema.append(pa.field(common.ROW_COLUMN, pa.int64()))
+    records = [0]
+
+    def counted() -> Iterator[pa.RecordBatch]:
+        for batch in opened.reader:
+            records[0] += batch.num_rows
+            yield batch
+
     # Rows are numbered as pyarrow numbers them, from the one after the header (below any
     # title lines); a report gives the line each starts on (as_lines).
     batches = common.numbered_batches(
-        opened.reader, schema, opened.header_line + 1, failures, failing=(pa.ArrowException,)
+        counted(), schema, opened.header_line + 1, failures, failing=(pa.ArrowException,)
     )
     renumber = as_lines(path, opened)
 
     def finish() -> None:
         if failures:
             raise common.file_problem(path.name, parse_failure(failures[0]))
+        # Alone, as a row with too many fields is: the rows below it cannot be read.
+        unclosed = unclosed_quote_issues(path, opened, records[0] + len(bad_rows))
+        if unclosed:
+            raise common.SurveyValidationError(common.cap_issues(unclosed, path.name))
         if bad_rows:
             raise common.SurveyValidationError(renumber(bad_rows))
 

@@ -25,7 +25,11 @@ import pyarrow.compute as pc
 from social_leadership.intake import detect_encoding
 from social_leadership.reference import country_spellings
 from social_leadership.surveys.common import is_global_scope
-from social_leadership.surveys.formats.delimited import open_columns
+from social_leadership.surveys.formats.delimited import (
+    OpenedColumns,
+    lines_below,
+    open_columns,
+)
 from social_leadership.surveys.microdata.declaration import MicrodataDeclaration
 from social_leadership.surveys.microdata.rules import (
     NO_ROWS_REASON,
@@ -35,6 +39,7 @@ from social_leadership.surveys.microdata.rules import (
 from social_leadership.surveys.pseudonym import pseudonymise_array, survey_key
 
 FAST_TABLE = "incoming_respondent_batches"
+RECORDS_OVER_LINES = "a record goes on over lines"
 # pyarrow parses the file in blocks of this size on its own threads while DuckDB inserts
 # the blocks already parsed; larger blocks pipeline worse (measured by bench/survey_load).
 FAST_BLOCK_BYTES = 1 << 20
@@ -62,10 +67,11 @@ def _country_spellings() -> tuple[pa.Array, pa.Array]:
 
 def _fast_reader(
     path: Path, decl: MicrodataDeclaration, key: bytes
-) -> tuple[pa.RecordBatchReader, list[np.ndarray], set[int]]:
+) -> tuple[pa.RecordBatchReader, list[np.ndarray], set[int], OpenedColumns]:
     """The declared columns of a UTF-8 CSV file as Arrow batches, ids already pseudonymised
     (an empty id is a null key, which the rules reject) and countries looked up (null: no
-    exact spelling), named as the typed relation of :mod:`.rules` names them.
+    exact spelling), named as the typed relation of :mod:`.rules` names them; and the file
+    as opened (its lines are counted against the records read).
 
     As DuckDB takes each batch (on the thread of its scan), the batch's pseudonyms mixed
     with their waves (for the repeat check) and its waves are collected in the list and the
@@ -113,7 +119,7 @@ def _fast_reader(
             codes = pc.take(country_code, pc.index_in(country, value_set=spelling))
             yield pa.RecordBatch.from_arrays([keys, country, codes, *values], schema=schema)
 
-    return pa.RecordBatchReader.from_batches(schema, batches()), mixed_keys, waves
+    return pa.RecordBatchReader.from_batches(schema, batches()), mixed_keys, waves, opened
 
 
 def insert_fast(
@@ -127,7 +133,7 @@ def insert_fast(
 ) -> tuple[int, list[int]]:
     """Read, check, pseudonymise and insert a UTF-8 CSV file in one pass; return the rows
     and the waves loaded. Raise for anything the staged path would report."""
-    reader, mixed_keys, waves = _fast_reader(path, decl, key)
+    reader, mixed_keys, waves, opened = _fast_reader(path, decl, key)
     wave = "s.wave_num" if decl.wave_column else f"cast({decl.wave} as double)"
     weight = "s.weight_num" if decl.weight_column else "cast(1 as double)"
     answers = "".join(f", s.a{index}" for index in range(len(decl.questions)))
@@ -143,6 +149,11 @@ def insert_fast(
     keys = np.concatenate(mixed_keys) if mixed_keys else np.empty(0, dtype=np.uint64)
     if not rows or len(keys) != rows:
         raise FastPathDeclined(NO_ROWS_REASON)
+    if len(keys) < lines_below(path, opened):
+        # A record going on over lines, a line break in a cell or a quote never closed:
+        # the staged path tells them apart (read on, a quote left open took every row
+        # below it, unseen when its column is not one read).
+        raise FastPathDeclined(RECORDS_OVER_LINES)
     # The repeat rule, proven cheaply: distinct values prove distinct respondents; a shared
     # value (a repeat, or two respondents of different waves whose mixes clash) is settled
     # exactly, and reported, by the staged path. Sorted in place, equal values are
