@@ -65,10 +65,17 @@ def _not_an_existing_folder(path: Path) -> Path:
 FolderPath = Annotated[Path, AfterValidator(_not_an_existing_file)]
 FilePath = Annotated[Path, AfterValidator(_not_an_existing_folder)]
 # A count that may be 0 (no gap filling, no late-data margin) ...
-Days = Annotated[int, Field(ge=0)]
+# At most ten years: a larger span is no setting, and made a date out of range later.
+Days = Annotated[int, Field(ge=0, le=3650)]
 # ... and sizes, row counts and durations, where 0 would stop the pipeline.
 Positive = Annotated[int, Field(ge=1)]
 Port = Annotated[int, Field(ge=1, le=65535)]
+# Durations the DAGs are built with: larger ones broke the DAG's import (a timedelta out of
+# range), and the DAG was then said to be unknown.
+DeadlineHours = Annotated[int, Field(ge=1, le=720)]
+RetryDelaySeconds = Annotated[int, Field(ge=1, le=86_400)]
+RetentionMinutes = Annotated[int, Field(ge=1, le=525_600)]
+RetentionDays = Annotated[int, Field(ge=1, le=3650)]
 
 
 def _email_list(text: str) -> str:
@@ -189,10 +196,10 @@ class Settings:
     warehouse_backend: WarehouseBackend = "duckdb"
     quality_slice_rows: Positive = 500_000
     quality_full_every_days: Days = 7
-    serving_parquet_retention_minutes: Positive = 60
+    serving_parquet_retention_minutes: RetentionMinutes = 60
     # SLW_SERVING_FILE_SPARE: keep the replaced single file to update in place next time.
     serving_file_spare: bool = True
-    serving_snapshot_retention_days: Positive = 30
+    serving_snapshot_retention_days: RetentionDays = 30
     survey_max_file_bytes: Positive = DEFAULT_SURVEY_MAX_FILE_BYTES
     survey_max_cell_chars: Positive = DEFAULT_SURVEY_MAX_CELL_CHARS
     survey_max_xlsx_uncompressed_bytes: Positive = DEFAULT_SURVEY_MAX_XLSX_UNCOMPRESSED_BYTES
@@ -200,9 +207,9 @@ class Settings:
     # SLW_DEMO: whether the demo adds its synthetic inputs (social_leadership.demo_hook).
     demo: bool = False
     alert_emails: EmailList = ""
-    platform_metrics_deadline_hours: Positive = 6
-    stale_platform_days: Positive = 3
-    task_retry_delay_seconds: Positive = 30
+    platform_metrics_deadline_hours: DeadlineHours = 6
+    stale_platform_days: RetentionDays = 3
+    task_retry_delay_seconds: RetryDelaySeconds = 30
     report_emails: EmailList = ""
     report_schedule: CronExpression = "0 6 * * 1"
     report_min_executives: Positive = 5
@@ -348,8 +355,8 @@ SETTING_DOCS: dict[str, str] = {
         "named by the symlink current and the file CURRENT"
     ),
     "SERVING_PARQUET_RETENTION_MINUTES": (
-        "minutes a replaced Parquet set is kept for readers still reading it (at least 1, default "
-        "60)"
+        "minutes a replaced Parquet set is kept for readers still reading it (1 to 525600, "
+        "default 60)"
     ),
     "SERVING_FILE_SPARE": (
         "keep the replaced single-file copy beside it (.<name>.spare) for the next publish to "
@@ -512,7 +519,7 @@ def load_settings() -> Settings:
         if field.name not in values and (raw := _from_env(field.name)) is not None:
             values[field.name] = raw
     try:
-        return Settings(**values)
+        settings = Settings(**values)
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
@@ -523,3 +530,33 @@ def load_settings() -> Settings:
                 shown = redact_catalog(shown)
             problems.append((env_variable(name), shown, _allowed(name, error["msg"])))
         raise SettingsError(problems) from None
+    clashes = _file_clashes(settings)
+    if clashes:
+        raise SettingsError(clashes)
+    return settings
+
+
+# Files the pipeline writes or reads whole, each its own: the serving copy given the working
+# warehouse's path was written over it by the next publish, every raw row lost, the run
+# green.
+_OWN_FILES = (
+    "warehouse_path",
+    "serving_path",
+    "serving_lake_path",
+    "roster_path",
+    "pseudonym_key_file",
+)
+
+
+def _file_clashes(settings: Settings) -> list[tuple[str, str, str]]:
+    """A problem for each of :data:`_OWN_FILES` that is the file of one named before it."""
+    seen: dict[Path, str] = {}
+    problems = []
+    for name in _OWN_FILES:
+        path = Path(getattr(settings, name)).resolve()
+        if path in seen:
+            other = env_variable(seen[path])
+            problems.append((env_variable(name), str(path), f"another file than {other}'s"))
+        else:
+            seen[path] = name
+    return problems

@@ -283,7 +283,7 @@ def test_a_bad_setting_is_one_line_and_a_fix(slw_env):
     assert ran.returncode == 2
     error, fix = _short(ran.stderr)
     assert error == (
-        "error: SLW_GAP_FILL_DAYS='abc' is not allowed: it must be a whole number of at least 0"
+        "error: SLW_GAP_FILL_DAYS='abc' is not allowed: it must be a whole number from 0 to 3650"
     )
     assert "unset it for the default" in fix
 

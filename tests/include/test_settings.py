@@ -35,21 +35,27 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     ("variable", "value", "allowed"),
     [
         # negative where days are counted
-        ("SLW_GAP_FILL_DAYS", "-5", "a whole number of at least 0"),
-        ("SLW_LATE_DATA_DAYS", "-1", "a whole number of at least 0"),
+        ("SLW_GAP_FILL_DAYS", "-5", "a whole number from 0 to 3650"),
+        ("SLW_LATE_DATA_DAYS", "-1", "a whole number from 0 to 3650"),
         # not a whole number
-        ("SLW_LATE_DATA_DAYS", "abc", "a whole number of at least 0"),
-        ("SLW_GAP_FILL_DAYS", "2.5", "a whole number of at least 0"),
+        ("SLW_LATE_DATA_DAYS", "abc", "a whole number from 0 to 3650"),
+        ("SLW_GAP_FILL_DAYS", "2.5", "a whole number from 0 to 3650"),
         ("SLW_QUALITY_SLICE_ROWS", "lots", "a whole number of at least 1"),
         # zero where it must be positive
         ("SLW_QUALITY_SLICE_ROWS", "0", "a whole number of at least 1"),
-        ("SLW_SERVING_PARQUET_RETENTION_MINUTES", "0", "a whole number of at least 1"),
+        ("SLW_SERVING_PARQUET_RETENTION_MINUTES", "0", "a whole number from 1 to 525600"),
         ("SLW_SURVEY_MAX_FILE_BYTES", "-1", "a whole number of at least 1"),
         ("SLW_SURVEY_MAX_CELL_CHARS", "0", "a whole number of at least 1"),
         ("SLW_SURVEY_MAX_XLSX_UNCOMPRESSED_BYTES", "0", "a whole number of at least 1"),
         # a port
         ("SLW_DOCS_PORT", "0", "a whole number from 1 to 65535"),
         ("SLW_DOCS_PORT", "70000", "a whole number from 1 to 65535"),
+        # durations the DAGs are built with: larger ones broke their import (a timedelta
+        # out of range), and the DAG was said to be unknown
+        ("SLW_PLATFORM_METRICS_DEADLINE_HOURS", "99999999999", "a whole number from 1 to 720"),
+        ("SLW_TASK_RETRY_DELAY_SECONDS", "99999999999999", "a whole number from 1 to 86400"),
+        ("SLW_LATE_DATA_DAYS", "9999999", "a whole number from 0 to 3650"),
+        ("SLW_STALE_PLATFORM_DAYS", "99999999999", "a whole number from 1 to 3650"),
     ],
 )
 def test_a_bad_number_is_refused_naming_variable_value_and_what_is_allowed(
@@ -64,6 +70,31 @@ def test_a_bad_number_is_refused_naming_variable_value_and_what_is_allowed(
     assert f"{variable}={value!r}" in message
     assert allowed in message
     assert refused.value.variables == (variable,)
+
+
+@pytest.mark.parametrize(
+    ("variable", "clashes_with"),
+    [
+        ("SLW_SERVING_PATH", "SLW_WAREHOUSE_PATH"),
+        ("SLW_SERVING_LAKE_PATH", "SLW_SERVING_PATH"),
+        ("SLW_PSEUDONYM_KEY_FILE", "SLW_ROSTER_PATH"),
+    ],
+)
+def test_a_file_setting_naming_another_settings_file_is_refused(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, variable: str, clashes_with: str
+) -> None:
+    # The serving copy given the warehouse's path was written over it by the next publish:
+    # every raw row lost, the run green.
+    monkeypatch.setenv("SLW_DATA_DIR", str(tmp_path / "data"))
+    shared = tmp_path / "shared.duckdb"
+    monkeypatch.setenv(clashes_with, str(shared))
+    monkeypatch.setenv(variable, str(shared))
+
+    with pytest.raises(SettingsError) as refused:
+        load_settings()
+
+    assert refused.value.variables == (variable,)
+    assert f"another file than {clashes_with}'s" in str(refused.value)
 
 
 def test_a_folder_setting_naming_a_file_is_refused(
