@@ -15,7 +15,7 @@ import re
 import sys
 import traceback
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -65,14 +65,46 @@ class _Date(click.ParamType):
             if self.week:
                 from social_leadership.reports.data import week_end_day
 
-                return week_end_day(text)
-            if not self.timestamp:
-                return calendar_day(text)
-            return logical_date(text)
+                parsed: Any = week_end_day(text)
+            elif not self.timestamp:
+                parsed = calendar_day(text)
+            else:
+                parsed = logical_date(text)
         except ValueError:
             wanted = "a date (YYYY-MM-DD)" + (" or an ISO timestamp" if self.timestamp else "")
             wanted += " or an ISO week (YYYY-Www)" if self.week else ""
             self.fail(f"{text!r} is not {wanted}", param, ctx)
+        outside = self._outside(parsed)
+        if outside:
+            self.fail(f"{text!r} {outside}", param, ctx)
+        return parsed
+
+    def _outside(self, parsed: Any) -> str | None:
+        """Why a date given is none a command can run for, or None. Before the DAGs' start
+        date Airflow runs none of a DAG's tasks (the run was green, nothing done); a day
+        not come yet has nothing to report (a future week was written, mailed as done)."""
+        from social_leadership.orchestration import START_DATE
+
+        today = datetime.now(UTC).date()
+        if self.timestamp:
+            day = datetime.fromisoformat(parsed).astimezone(UTC).date()
+            if day < START_DATE.date():
+                return (
+                    f"is before the DAGs' start date {START_DATE.date()}: Airflow would run "
+                    "none of their tasks"
+                )
+            if day > today + timedelta(days=1):
+                return f"is a day to come (today is {today}, UTC)"
+            return None
+        if parsed > today:
+            return f"ends after today ({today}, UTC): the week has not ended yet"
+        if parsed.year < EARLIEST_YEAR:
+            return f"is before {EARLIEST_YEAR}: no platform counted then"
+        return None
+
+
+# The earliest year a report can be of (no platform counted before it).
+EARLIEST_YEAR = 2000
 
 
 def logical_date(text: str) -> str:

@@ -210,6 +210,30 @@ def test_a_date_in_another_iso_form_is_refused_not_read_as_another_day(given, ca
     assert f"{given!r} is not a date (YYYY-MM-DD) or an ISO timestamp" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        # Airflow ran none of the DAG's tasks and called the run a success.
+        (
+            ["dags", "test", "warehouse_build", "2025-12-31"],
+            "'2025-12-31' is before the DAGs' start date 2026-01-01: Airflow would run none "
+            "of their tasks",
+        ),
+        (["dags", "test", "weekly_report", "0001-01-01"], "'0001-01-01' is before the DAGs'"),
+        (["dags", "test", "survey_ingest", "9999-12-31"], "'9999-12-31' is a day to come"),
+        # A future week was written and would be mailed, marked as done; the year 1 crashed.
+        (["report", "--no-mail", "2099-W01"], "'2099-W01' ends after today"),
+        (["report", "--no-mail", "0001-01-01"], "'0001-01-01' is before 2000"),
+    ],
+)
+def test_a_date_no_run_or_report_can_be_for_is_a_usage_error(args, said, capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(args)
+
+    assert exited.value.code == 2
+    assert said in capsys.readouterr().err
+
+
 def test_the_report_takes_its_day_or_an_iso_week_as_that_week_s_sunday(capsys):
     def parsed(*args: str) -> object:
         return report.make_context("report", list(args)).params["week_end"]
