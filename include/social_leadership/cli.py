@@ -153,13 +153,15 @@ def run() -> int:
 def summary() -> int:
     """Print the summary of the last run.
 
-    Platform loads, raw rows, quality checks, top reach per country, the country
-    comparison and where the files are.
+    The latest run of each DAG (failed ones first), platform loads, raw rows, quality
+    checks, top reach per country, the country comparison and where the files are. Exit
+    code 1 when the latest run of any DAG failed.
     """
-    from social_leadership.summary import build_summary
+    from social_leadership.summary import summarise
 
-    print(build_summary(load_settings()))
-    return 0
+    text, failed = summarise(load_settings())
+    print(text)
+    return 1 if failed else 0
 
 
 @cli.command()

@@ -132,6 +132,31 @@ def platform_load_lines(con: duckdb.DuckDBPyConnection, *, message_limit: int = 
     return lines
 
 
+def run_lines(con: duckdb.DuckDBPyConnection) -> tuple[list[str], bool]:
+    """The latest run of each DAG (``audit.runs``), failed ones first with their failed
+    tasks; and whether any latest run failed. (Read from the platform loads alone, a failed
+    run read as loaded: a roster refused whole fails the run, and the loads before stay.)"""
+    runs = con.execute(
+        """
+        select dag_id, run_id, outcome, failed_tasks, recorded_at
+        from audit.runs
+        qualify row_number() over (partition by dag_id order by recorded_at desc) = 1
+        order by outcome = 'success', dag_id
+        """
+    ).fetchall()
+    if not runs:
+        return [], False
+    lines = ["Latest run per DAG:"]
+    for dag_id, run_id, outcome, failed_tasks, recorded_at in runs:
+        when = f"{recorded_at:%Y-%m-%d %H:%M} UTC" if recorded_at else "time not recorded"
+        if outcome == "success":
+            lines.append(f"  {dag_id}: success ({run_id}, {when})")
+        else:
+            tasks = f": failed tasks {failed_tasks}" if failed_tasks else ""
+            lines.append(f"  FAILED: {dag_id} ({run_id}, {when}){tasks}")
+    return lines, any(outcome != "success" for *_, outcome, _, _ in runs)
+
+
 def top_reach_lines(rows: Sequence[tuple[str, str, str, float, str]]) -> list[str]:
     """(country, executive, company, followers, platforms) rows, ordered by country, as a
     table naming each country once."""
@@ -166,8 +191,15 @@ def docs_lines(settings: Settings) -> list[str]:
 
 
 def build_summary(settings: Settings, *, top_per_country: int = 3) -> str:
+    return summarise(settings, top_per_country=top_per_country)[0]
+
+
+def summarise(settings: Settings, *, top_per_country: int = 3) -> tuple[str, bool]:
+    """The summary's text, and whether the latest run of any DAG failed."""
     lines: list[str] = []
     with open_working(settings, read_only=True) as con:
+        runs, failed = run_lines(con)
+        lines.extend(runs)
         lines.extend(platform_load_lines(con))
         raw_counts = con.execute(
             """
@@ -262,4 +294,4 @@ def build_summary(settings: Settings, *, top_per_country: int = 3) -> str:
     lines.append(f"  parquet    {settings.serving_parquet_dir / CURRENT_LINK}")
     lines.append(f"  logs       {settings.logs_dir}")
     lines.extend(docs_lines(settings))
-    return "\n".join(lines)
+    return "\n".join(lines), failed

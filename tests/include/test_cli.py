@@ -354,7 +354,7 @@ def test_a_file_that_vanished_is_named(monkeypatch, capsys):
     def vanished(settings):
         raise FileNotFoundError(2, "No such file or directory", "/data/gone.parquet")
 
-    monkeypatch.setattr(social_leadership.summary, "build_summary", vanished)
+    monkeypatch.setattr(social_leadership.summary, "summarise", vanished)
 
     assert main(["summary"]) == 2
 
@@ -496,7 +496,7 @@ def test_an_unexpected_error_is_short_and_points_at_debug(monkeypatch, capsys):
     def broken(settings):
         raise RuntimeError("something no one foresaw\nsecond line")
 
-    monkeypatch.setattr(social_leadership.summary, "build_summary", broken)
+    monkeypatch.setattr(social_leadership.summary, "summarise", broken)
     monkeypatch.delenv("SLW_DEBUG", raising=False)
 
     assert main(["summary"]) == 1

@@ -112,3 +112,42 @@ def test_the_top_reach_table_is_aligned_for_long_names():
     # The second DE row names no country: its cells are the executive's onwards.
     _assert_aligned([table[0], table[1], table[3]], right={3})
     assert table[2].index("Sample Co") == table[0].index("company")
+
+
+def _record_run(settings, dag_id: str, run_id: str, outcome: str, failed: str, at) -> None:
+    with connect(settings.warehouse_path) as con:
+        con.execute(
+            "insert into audit.runs (dag_id, run_id, outcome, failed_tasks, recorded_at) "
+            "values (?, ?, ?, ?, ?)",
+            [dag_id, run_id, outcome, failed or None, at],
+        )
+
+
+def test_a_failed_latest_run_is_named_first_and_fails_slw_summary(settings, capsys):
+    # The summary read the platform loads alone: a platform_metrics run failed by a roster
+    # refused whole left the earlier loads, and the summary said loaded, exit 0.
+    from social_leadership.cli import main
+
+    earlier = datetime(2026, 3, 1, 6, tzinfo=UTC)
+    _record_run(settings, "platform_metrics", "run-0", "failed", "load_x", earlier)
+    _record_run(settings, "platform_metrics", "run-1", "success", "", earlier.replace(day=2))
+    _record_run(settings, "warehouse_build", "run-2", "success", "", AT)
+    assert main(["summary"]) == 0
+    capsys.readouterr()
+    _record_run(
+        settings,
+        "platform_metrics",
+        "run-3",
+        "failed",
+        "load_roster, check_platforms",
+        AT.replace(hour=7),
+    )
+
+    assert main(["summary"]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[:3] == [
+        "Latest run per DAG:",
+        "  FAILED: platform_metrics (run-3, 2026-03-02 07:00 UTC): failed tasks load_roster, "
+        "check_platforms",
+        "  warehouse_build: success (run-2, 2026-03-02 06:00 UTC)",
+    ]
