@@ -23,6 +23,7 @@ import logging
 import sys
 import time
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 RESULT_PREFIX = "SLW_DAG_RESULT"
@@ -48,6 +49,17 @@ def _dag_bag() -> Any:
 
 def _unknown(dag_id: str, bag: Any = None) -> int:
     bag = bag or _dag_bag()
+    failed = {
+        path: error for path, error in bag.import_errors.items() if dag_id in Path(path).read_text()
+    }
+    if failed:
+        # Its file names it: the DAG is known, its file failed to import (a setting a DAG is
+        # built with, out of range), which "unknown DAG id" hid below the tracebacks.
+        for path, error in failed.items():
+            last = str(error).strip().splitlines()[-1] if str(error).strip() else "?"
+            print(f"DAG {dag_id!r} failed to import from {path}: {last}", file=sys.stderr)
+        sys.stderr.flush()
+        return EXIT_UNKNOWN_DAG
     print(
         f"unknown DAG id {dag_id!r}; the DAGs folder defines: {', '.join(sorted(bag.dag_ids))}",
         file=sys.stderr,

@@ -81,3 +81,24 @@ def test_an_execution_api_that_cannot_be_built_for_one_version_is_built_as_airfl
 
     assert len(app.versions.versions) > 1
     assert "could not be built" in caplog.text
+
+
+def test_a_dag_whose_file_failed_to_import_is_said_so_not_unknown(tmp_path, capsys):
+    # A setting out of range broke platform_metrics' import, and the DAG was "unknown".
+    from types import SimpleNamespace
+
+    from social_leadership import local_airflow_process
+
+    dag_file = tmp_path / "platform_metrics.py"
+    dag_file.write_text('with DAG(dag_id="platform_metrics"): ...\n')
+    bag = SimpleNamespace(
+        dag_ids=["survey_ingest"],
+        import_errors={str(dag_file): "Traceback ...\nOverflowError: days=1157407407"},
+    )
+
+    code = local_airflow_process._unknown("platform_metrics", bag)
+
+    assert code == local_airflow_process.EXIT_UNKNOWN_DAG
+    assert capsys.readouterr().err.splitlines() == [
+        f"DAG 'platform_metrics' failed to import from {dag_file}: OverflowError: days=1157407407"
+    ]
