@@ -655,8 +655,27 @@ def explain(exc: Exception) -> tuple[str, int]:
             "path (slw settings shows the SLW_* paths in force)",
             2,
         )
+    if isinstance(exc, OSError) and exc.errno in _FULL_OR_READ_ONLY:
+        where = f"{exc.filename}: " if exc.filename else ""
+        return (
+            f"error: {where}{exc.strerror or os.strerror(exc.errno or 0)}\n  fix: free space on, "
+            "or mount writable, the disk of the data folder (slw settings shows SLW_DATA_DIR)",
+            1,
+        )
+    if isinstance(exc, duckdb.IOException) and _DUCKDB_DISK.search(str(exc)):
+        said = (str(exc).strip().splitlines() or [""])[0]
+        return (
+            f"error: {said}\n  fix: free space on, or mount writable, the disk of the data "
+            "folder (slw settings shows SLW_DATA_DIR)",
+            1,
+        )
     first_line = (str(exc).strip().splitlines() or [""])[0]
     return f"error: {type(exc).__name__}: {first_line}\n  {_DEBUG_HINT}", 1
+
+
+# A disk that is full or mounted read-only: a fault of the machine, said as one.
+_FULL_OR_READ_ONLY = (errno.ENOSPC, errno.EROFS, errno.EDQUOT)
+_DUCKDB_DISK = re.compile(r"No space left on device|Read-only file system")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import importlib.metadata
 import os
 import re
@@ -582,3 +583,27 @@ with DAG(dag_id="by_keyword", trigger_rule="none_failed") as keyword:
     pass
 """
     assert _dag_ids(text) == {"decorated", "named_in_decorator", "classic", "by_keyword"}
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        OSError(errno.EROFS, "Read-only file system", "/data/reports/2026-W48"),
+        OSError(errno.ENOSPC, "No space left on device", "/data/warehouse/warehouse.duckdb"),
+    ],
+    ids=["read_only", "full"],
+)
+def test_a_full_or_read_only_disk_is_said_with_what_to_do(error, monkeypatch, capsys):
+    # It was "OSError: ..." and a pointer at --debug, as for a bug.
+    import social_leadership.summary
+
+    def failing(settings):
+        raise error
+
+    monkeypatch.setattr(social_leadership.summary, "summarise", failing)
+
+    assert main(["summary"]) == 1
+
+    said, fix = _short(capsys.readouterr().err)
+    assert said == f"error: {error.filename}: {error.strerror}"
+    assert fix.strip().startswith("fix: free space on, or mount writable, the disk")
