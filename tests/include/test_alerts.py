@@ -61,12 +61,23 @@ def test_every_dag_alerts_once_per_run_and_platform_metrics_has_its_deadline(mon
     assert deadline.callback.path == "social_leadership.alerts.deadline_missed"
 
 
-class _Receiver(BaseHTTPRequestHandler):
-    calls: ClassVar[list[dict]] = []
+class _Recorder(BaseHTTPRequestHandler):
+    """Keeps each POST's path with its query, its Authorization header and its JSON, and
+    answers with the next of ``answers`` (status, Retry-After), 200 when none is left."""
+
+    seen: ClassVar[list[tuple[str, str | None, dict]]] = []
+    bodies: ClassVar[list[dict]] = []
+    answers: ClassVar[list[tuple[int, str | None]]] = []
 
     def do_POST(self):
-        _Receiver.calls.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-        self.send_response(204)
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        _Recorder.seen.append((self.path, self.headers.get("Authorization"), body))
+        _Recorder.bodies.append(body)
+        status, retry_after = _Recorder.answers.pop(0) if _Recorder.answers else (200, None)
+        self.send_response(status)
+        if retry_after is not None:
+            self.send_header("Retry-After", retry_after)
+        self.send_header("Content-Length", "0")
         self.end_headers()
 
     def log_message(self, *args):
@@ -75,9 +86,9 @@ class _Receiver(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def receivers(monkeypatch):
-    http = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
+    http = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
     threading.Thread(target=http.serve_forever, daemon=True).start()
-    _Receiver.calls = []
+    _Recorder.seen, _Recorder.answers, _Recorder.bodies = [], [], []
     monkeypatch.setenv("SLW_ALERT_EMAILS", "oncall@example.org")
     monkeypatch.setenv(
         "AIRFLOW_CONN_SLW_WEBHOOK",
@@ -85,7 +96,7 @@ def receivers(monkeypatch):
     )
     try:
         with loopback_smtp(monkeypatch) as mailbox:
-            yield mailbox, _Receiver.calls
+            yield mailbox, _Recorder.bodies
     finally:
         http.shutdown()
 
@@ -330,32 +341,11 @@ def test_webhook_url_of_a_connection_given_as_a_uri(uri):
     assert webhook_url(Connection(conn_id="slw_webhook", uri=uri)) == uri
 
 
-class _Recorder(BaseHTTPRequestHandler):
-    """Keeps each POST's path with its query, its Authorization header and its JSON, and
-    answers with the next of ``answers`` (status, Retry-After), 200 when none is left."""
-
-    seen: ClassVar[list[tuple[str, str | None, dict]]] = []
-    answers: ClassVar[list[tuple[int, str | None]]] = []
-
-    def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        _Recorder.seen.append((self.path, self.headers.get("Authorization"), body))
-        status, retry_after = _Recorder.answers.pop(0) if _Recorder.answers else (200, None)
-        self.send_response(status)
-        if retry_after is not None:
-            self.send_header("Retry-After", retry_after)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture
 def recorder(monkeypatch):
     http = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
     threading.Thread(target=http.serve_forever, daemon=True).start()
-    _Recorder.seen, _Recorder.answers = [], []
+    _Recorder.seen, _Recorder.answers, _Recorder.bodies = [], [], []
     monkeypatch.delenv("SLW_ALERT_EMAILS", raising=False)
     try:
         yield http.server_address[1], _Recorder.seen
