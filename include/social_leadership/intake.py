@@ -25,6 +25,7 @@ import dataclasses
 import errno
 import gzip
 import hashlib
+import io
 import itertools
 import json
 import os
@@ -536,7 +537,8 @@ class ClosedQuoteReader:
             self.line_num = self._offset + self._reader.line_num
             quote = self._dialect.get("quotechar", '"')
             below = self._lines.record[1:]
-            if not below or any(quote in line for line in below):
+            # A quote written twice is a quote inside the cell: it closes nothing.
+            if not below or any(quote in line.replace(quote * 2, "") for line in below):
                 raise
             self.unclosed = True
             return self._first_line_alone(start)
@@ -561,15 +563,25 @@ class ClosedQuoteReader:
         return next(csv.reader(lines[:1], **self._dialect), [])
 
     def _not_strict(self, lines: list[str]) -> bool:
-        """Whether the strict rules refuse the record past its first line, or find its
-        quote open at its end (a refusal on the first line is of a lenient cell written
-        there, ``"Jane" Doe``, and the rest is not judged)."""
-        reader = csv.reader(lines, strict=True, **self._dialect)
+        """Whether the strict rules refuse the record from the cell that goes on over its
+        first line's end: the cells that close on the first line are written again as the
+        rules want them (a lenient ``"Jane" Doe`` there is no fault of the cell after it),
+        then the open cell and the lines below it are read strictly."""
+        first = next(csv.reader(lines[:1], **self._dialect), [])
+        if first and first[-1].endswith(("\n", "\r")):
+            quote = self._dialect.get("quotechar", '"')
+            closed = io.StringIO()
+            if len(first) > 1:
+                writer = csv.writer(closed, lineterminator="", **self._dialect)
+                writer.writerow(first[:-1])
+                closed.write(self._dialect.get("delimiter", ","))
+            closed.write(quote + first[-1].replace(quote, quote * 2))
+            lines = [closed.getvalue(), *lines[1:]]
         try:
-            for _ in reader:
+            for _ in csv.reader(lines, strict=True, **self._dialect):
                 pass
-        except csv.Error as exc:
-            return reader.line_num > 1 or "end of data" in str(exc)
+        except csv.Error:
+            return True
         return False
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -47,11 +48,19 @@ def _dag_bag() -> Any:
     return DagBag()
 
 
+def _names_dag(path: str, dag_id: str) -> bool:
+    """Whether the DAG file ``path`` defines ``dag_id`` (``dag_id="..."``), as far as its
+    text can be read."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeError):
+        return False
+    return re.search(rf"""dag_id\s*=\s*["']{re.escape(dag_id)}["']""", text) is not None
+
+
 def _unknown(dag_id: str, bag: Any = None) -> int:
     bag = bag or _dag_bag()
-    failed = {
-        path: error for path, error in bag.import_errors.items() if dag_id in Path(path).read_text()
-    }
+    failed = {path: error for path, error in bag.import_errors.items() if _names_dag(path, dag_id)}
     if failed:
         # Its file names it: the DAG is known, its file failed to import (a setting a DAG is
         # built with, out of range), which "unknown DAG id" hid below the tracebacks.

@@ -348,7 +348,7 @@ SETTING_DOCS: dict[str, str] = {
         "Parquet data files of the DuckLake serving catalog (default <data>/serving/lake/files)"
     ),
     "SERVING_SNAPSHOT_RETENTION_DAYS": (
-        "days a replaced DuckLake snapshot stays readable for time travel (default 30)"
+        "days a replaced DuckLake snapshot stays readable for time travel (1 to 3650, default 30)"
     ),
     "SERVING_PARQUET_DIR": (
         "published Parquet export of the marts: one folder per publication, the current one "
@@ -390,15 +390,17 @@ SETTING_DOCS: dict[str, str] = {
     "DBT_PROJECT_DIR": "dbt project folder",
     "DBT_PROFILES_DIR": "folder holding profiles.yml",
     "DBT_TARGET_DIR": "dbt target/ folder (artifacts)",
-    "GAP_FILL_DAYS": "days a missing observation is carried forward (default 7)",
-    "LATE_DATA_DAYS": "days beyond the gap-fill window a daily build recomputes (default 3)",
+    "GAP_FILL_DAYS": "days a missing observation is carried forward (0 to 3650, default 7)",
+    "LATE_DATA_DAYS": (
+        "days beyond the gap-fill window a daily build recomputes (0 to 3650, default 3)"
+    ),
     "QUALITY_SLICE_ROWS": (
         "rows of a daily fact the quality gate holds in memory at once (default 500000)"
     ),
     "QUALITY_FULL_EVERY_DAYS": (
         "days after which the quality gate validates the daily facts whole again; between "
         "those it validates only the days the builds since the last passing gate rebuilt "
-        "(default 7; 0: always whole)"
+        "(default 7; 0: always whole; at most 3650)"
     ),
     # The key itself (SLW_PSEUDONYM_KEY) is a secret and is never printed: only its file.
     "PSEUDONYM_KEY_FILE": (
@@ -412,15 +414,15 @@ SETTING_DOCS: dict[str, str] = {
     ),
     "PLATFORM_METRICS_DEADLINE_HOURS": (
         "hours after its logical date by which a platform_metrics run must have succeeded, "
-        "else a deadline alert is sent (default 6)"
+        "else a deadline alert is sent (1 to 720, default 6)"
     ),
     "STALE_PLATFORM_DAYS": (
         "days after a platform's last good load from which it is alerted as stale, once a "
-        "day (default 3)"
+        "day (1 to 3650, default 3)"
     ),
     "TASK_RETRY_DELAY_SECONDS": (
         "first delay before Airflow retries a failed task, doubling per try up to 10 "
-        "minutes (default 30)"
+        "minutes (1 to 86400, default 30)"
     ),
     "REPORT_EMAILS": (
         "addresses (separated by , or ;) that receive the weekly report (HTML body, PDF "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC
 
 import duckdb
 
@@ -148,7 +149,8 @@ def run_lines(con: duckdb.DuckDBPyConnection) -> tuple[list[str], bool]:
         return [], False
     lines = ["Latest run per DAG:"]
     for dag_id, run_id, outcome, failed_tasks, recorded_at in runs:
-        when = f"{recorded_at:%Y-%m-%d %H:%M} UTC" if recorded_at else "time not recorded"
+        # DuckDB gives a timestamptz in the machine's zone: said in UTC, as labelled.
+        when = f"{recorded_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC" if recorded_at else "no time"
         if outcome == "success":
             lines.append(f"  {dag_id}: success ({run_id}, {when})")
         else:

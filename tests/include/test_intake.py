@@ -476,12 +476,23 @@ def test_a_line_the_csv_module_cannot_split_is_named() -> None:
         # (the strict rules refuse "Jane" Doe: that record was rejected, and a row invented).
         ('a;b\n"Jane" Doe;"CEO and\nChair"\n2;3\n', [(["Jane Doe", "CEO and\nChair"], 3, False)]),
         ('a;b\n1;"x\ny";2\n3;4\n', [(["1", "x\ny", "2"], 3, False)]),
+        # A lenient cell before a quote left open: the open cell is judged all the same.
+        (
+            'a;b;c\n"Jane" Doe;"CEO\n2;x;y\n',
+            [(["Jane Doe", "CEO\n"], 2, True), (["2", "x", "y"], 3, False)],
+        ),
         # Open to the end: its row read from its own line, the lines below as rows.
         ('a;b\n1;"x\n2;y\n', [(["1", "x\n"], 2, True), (["2", "y"], 3, False)]),
         # Closed lines below, text after the closing quote: the same.
         ('a;b\n1;"x\n2;3\n4;"q" r\n', [(["1", "x\n"], 2, True), (["2", "3"], 3, False)]),
     ],
-    ids=["lenient_and_line_break", "line_break", "open_to_the_end", "closed_lines_below"],
+    ids=[
+        "lenient_and_line_break",
+        "line_break",
+        "lenient_then_open",
+        "open_to_the_end",
+        "closed_lines_below",
+    ],
 )
 def test_a_quote_left_open_is_told_from_a_line_break_in_a_cell(text, read) -> None:
     reader = ClosedQuoteReader(io.StringIO(text, newline=""), delimiter=";")

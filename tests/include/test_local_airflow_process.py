@@ -97,6 +97,8 @@ def test_a_dag_whose_file_failed_to_import_is_said_so_not_unknown(tmp_path, caps
     )
 
     code = local_airflow_process._unknown("platform_metrics", bag)
+    # A DAG id only part of the file's text (a typo, "platform") is no DAG of it.
+    assert not local_airflow_process._names_dag(str(dag_file), "platform")
 
     assert code == local_airflow_process.EXIT_UNKNOWN_DAG
     assert capsys.readouterr().err.splitlines() == [

@@ -27,8 +27,8 @@ from social_leadership.reference import country_spellings
 from social_leadership.surveys.common import is_global_scope
 from social_leadership.surveys.formats.delimited import (
     OpenedColumns,
-    lines_below,
     open_columns,
+    unclosed_quote_issues,
 )
 from social_leadership.surveys.microdata.declaration import MicrodataDeclaration
 from social_leadership.surveys.microdata.rules import (
@@ -39,7 +39,7 @@ from social_leadership.surveys.microdata.rules import (
 from social_leadership.surveys.pseudonym import pseudonymise_array, survey_key
 
 FAST_TABLE = "incoming_respondent_batches"
-RECORDS_OVER_LINES = "a record goes on over lines"
+RECORDS_OVER_LINES = "a quote is never closed"
 # pyarrow parses the file in blocks of this size on its own threads while DuckDB inserts
 # the blocks already parsed; larger blocks pipeline worse (measured by bench/survey_load).
 FAST_BLOCK_BYTES = 1 << 20
@@ -149,10 +149,10 @@ def insert_fast(
     keys = np.concatenate(mixed_keys) if mixed_keys else np.empty(0, dtype=np.uint64)
     if not rows or len(keys) != rows:
         raise FastPathDeclined(NO_ROWS_REASON)
-    if len(keys) < lines_below(path, opened):
-        # A record going on over lines, a line break in a cell or a quote never closed:
-        # the staged path tells them apart (read on, a quote left open took every row
-        # below it, unseen when its column is not one read).
+    if unclosed_quote_issues(path, opened, len(keys)):
+        # Read on, a quote left open took every row below it, unseen when its column is not
+        # one read: the staged path reports it (only a file with a record going on over
+        # lines is read row by row to tell).
         raise FastPathDeclined(RECORDS_OVER_LINES)
     # The repeat rule, proven cheaply: distinct values prove distinct respondents; a shared
     # value (a repeat, or two respondents of different waves whose mixes clash) is settled
