@@ -406,17 +406,21 @@ def lines_below(path: Path, opened: OpenedColumns) -> int:
         below = first.find(end, below) + 1
         if not below:
             return 0
-    runs = (end + end, b"\n\r\n") if end == b"\n" else (end + end,)
+    runs = (end + end, b"\n\r\n") if b"\r\n" in first else (end + end,)
     lines = blank = 0
-    carry = last = end
+    carry = end  # the header's line end: a blank line right below it is one too
     for block in itertools.chain([first[below:]], blocks):
-        # A run across two blocks is counted with the previous block's last two bytes (a
-        # blank line right below the header too, as the header's line end is kept).
-        joined = carry + block
+        if not block:
+            continue
         lines += block.count(end)
-        blank += sum(joined.count(run) - carry.count(run) for run in runs)
-        carry, last = joined[-2:], joined[-1:]
-    lines += last not in (b"\n", b"\r")
+        # Runs inside the block, and those across its start (the last two bytes before it).
+        seam = carry + block[:2]
+        blank += sum(
+            block.count(run) + seam.count(run) - carry.count(run) - block[:2].count(run)
+            for run in runs
+        )
+        carry = (carry + block)[-2:] if len(block) < 2 else block[-2:]
+    lines += carry[-1:] not in (b"\n", b"\r")
     return lines - blank
 
 
