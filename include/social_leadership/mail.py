@@ -78,7 +78,8 @@ def server_of(connection: Any) -> str:
 
 
 # 7-bit: parts outside ASCII go quoted-printable or base64, as any relay takes them (8-bit
-# bodies need the server's 8BITMIME, which a send does not ask for); their lines 76 long.
+# bodies need the server's 8BITMIME, which a send does not ask for); base64's lines 76
+# long, quoted-printable's 78.
 _POLICY = policy.SMTP.clone(cte_type="7bit")
 # Sent with headers of ASCII alone: folded at RFC 5322's limit, not at 78, where a subject
 # just over it was folded whole onto a second line ("Subject:" alone on the first), which
@@ -131,7 +132,7 @@ def build_message(
             attachment.data, maintype=maintype, subtype=subtype, filename=attachment.name
         )
     if all(value.isascii() for value in (subject, sender, *recipients)):
-        message.policy = _LONG_HEADERS  # once the parts are encoded, with lines of 76
+        message.policy = _LONG_HEADERS  # once the parts are encoded, in their lines
     return message
 
 
@@ -214,7 +215,8 @@ def send_message(conn_id: str, message: EmailMessage, recipients: Sequence[str])
     """Send ``message`` to ``recipients`` through the Airflow SMTP connection ``conn_id``
     (TLS as :func:`tls_mode` says); raise :class:`RecipientsRefusedError` when the server
     refuses any of them (all of them included), :class:`SmtpSettingError` for an extra
-    that is no setting, and the SMTP or socket error when it fails otherwise."""
+    that is no setting, :class:`UnsendableError` for an address outside ASCII that the
+    server cannot take, and the SMTP or socket error when it fails otherwise."""
     from airflow.providers.smtp.hooks.smtp import SmtpHook
 
     class Hook(SmtpHook):  # type: ignore[misc]
