@@ -61,6 +61,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from social_leadership.domain import PLATFORMS
+from social_leadership.formatting import first_line
 from social_leadership.intake import (
     HEADER_SEARCH_LINES,
     UNCLOSED_QUOTE,
@@ -848,7 +849,7 @@ def _import(
                 where = None
                 if source.suffix.lower() == ".csv":
                     where = _csv_problem(source, readable.lines_above)
-                reason = where or f"cannot be parsed ({_first_line(exc)})"
+                reason = where or f"cannot be parsed ({first_line(exc)})"
                 raise HistoryFileError(path, reason) from exc
             outcome.rows_loaded = bulk_rows or 0
             if bulk_rows is None or bulk_rows != outcome.rows_read:
@@ -939,7 +940,7 @@ def _diagnose(
     except duckdb.Error as exc:
         # A row wider than the rows the reader sniffed its columns from, far down a file.
         reason = _csv_problem(source, lines_above) if source.suffix.lower() == ".csv" else None
-        raise HistoryFileError(source, reason or f"cannot be parsed ({_first_line(exc)})") from exc
+        raise HistoryFileError(source, reason or f"cannot be parsed ({first_line(exc)})") from exc
     counts = con.execute(
         "select count(*), count(*) filter (where error_field is null) from history_staged"
     ).fetchone()
@@ -1017,10 +1018,6 @@ def _csv_problem(source: Path, lines_above: int) -> str | None:
     except (OSError, UnicodeDecodeError):
         return None
     return None
-
-
-def _first_line(exc: BaseException) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 def _roster_accounts_table(roster: Roster) -> pa.Table:

@@ -30,3 +30,10 @@ def compact_count(
         if abs(float(shown)) < 1000:
             return f"{shown}{unit}"
     return f"{number / largest_size:{scaled}}{largest}"
+
+
+def first_line(exc: BaseException) -> str:
+    """An error's first line (a one-line reason for a message), or its type's name when it
+    says nothing."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -18,6 +18,7 @@ import pendulum
 from airflow.sdk import Asset
 
 from social_leadership.domain import API_PLATFORMS
+from social_leadership.formatting import first_line
 
 # Every task that writes the DuckDB warehouse runs in this one-slot pool (one writer).
 WAREHOUSE_POOL = "duckdb_warehouse"
@@ -134,7 +135,7 @@ def unreadable_connection(conn_id: str) -> UnreadableConnectionError | None:
                 Connection.from_json(value, conn_id=conn_id)
                 return None
             except (TypeError, ValueError) as exc:
-                reason = f"Airflow cannot read its fields ({_first_line(exc)})"
+                reason = f"Airflow cannot read its fields ({first_line(exc)})"
     elif "://" in value:
         parts = urlsplit(value)
         try:
@@ -162,10 +163,6 @@ def unreadable_connection(conn_id: str) -> UnreadableConnectionError | None:
         "correct it (JSON or URI, as Airflow's docs on connections in environment variables "
         "give them) or unset it"
     )
-
-
-def _first_line(exc: BaseException) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 def airflow_connection(conn_id: str) -> Any | None:

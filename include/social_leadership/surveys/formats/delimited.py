@@ -29,6 +29,7 @@ from typing import IO, Any
 
 import pyarrow as pa
 
+from social_leadership.formatting import first_line
 from social_leadership.intake import (
     UNCLOSED_QUOTE,
     UTF8_WITH_CP1252,
@@ -265,7 +266,7 @@ def read_table(path: Path, search: common.HeaderSearch) -> common.TextTable:
 
 def parse_failure(exc: BaseException) -> str:
     """pyarrow's reason without the offending row's text (which may hold an id)."""
-    message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    message = first_line(exc)
     prefix = "CSV parse error: "
     if message.startswith(prefix):
         message = prefix + message[len(prefix) :].split(": ", 1)[0]
