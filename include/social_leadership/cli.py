@@ -21,7 +21,14 @@ from typing import Any
 
 import click
 
-from social_leadership.settings import ENV_PREFIX, SETTING_DOCS, SettingsError, load_settings
+from social_leadership.settings import (
+    ENV_PREFIX,
+    MIN_PSEUDONYM_KEY_CHARS,
+    PSEUDONYM_KEY_ENV,
+    SETTING_DOCS,
+    SettingsError,
+    load_settings,
+)
 
 PACKAGE = "social-leadership-warehouse"
 # A DuckDB file that another process writes: 'Could not set lock on file "<path>":
@@ -203,6 +210,17 @@ def settings() -> int:
     for name, doc in SETTING_DOCS.items():
         key = ENV_PREFIX + name
         print(f"{key:<26} {values[key]}\n{'':<26} {doc}")
+    # The key is a secret: its length is checked here (the survey intake refuses a short one
+    # only when a respondent file first needs it), its value never printed.
+    key = os.environ.get(PSEUDONYM_KEY_ENV, "")
+    if key and len(key) < MIN_PSEUDONYM_KEY_CHARS:
+        print(
+            f"error: {PSEUDONYM_KEY_ENV} is {len(key)} characters long: it must be at least "
+            f"{MIN_PSEUDONYM_KEY_CHARS}\n  fix: set a longer key, or unset it for the key file "
+            "(SLW_PSEUDONYM_KEY_FILE)",
+            file=sys.stderr,
+        )
+        return 2
     return 0
 
 

@@ -23,6 +23,11 @@ from pydantic.dataclasses import dataclass
 
 ENV_PREFIX = "SLW_"
 
+# The survey pseudonyms' HMAC key, a secret: read from the environment where it is used
+# (surveys/pseudonym.py), never held in the settings nor printed; ``slw settings`` checks it.
+PSEUDONYM_KEY_ENV = ENV_PREFIX + "PSEUDONYM_KEY"
+MIN_PSEUDONYM_KEY_CHARS = 16
+
 # Nothing phones home: Airflow's usage data (Scarf), dbt's anonymous stats and version
 # check, Great Expectations' analytics. Set for every process the pipeline starts.
 NO_TELEMETRY_ENV: dict[str, str] = {

@@ -138,6 +138,19 @@ def test_settings_lists_every_variable(monkeypatch, tmp_path, capsys):
     assert str(tmp_path) in out
 
 
+def test_settings_refuses_a_short_pseudonym_key_without_printing_it(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("SLW_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("SLW_PSEUDONYM_KEY", "short-secret")
+    assert main(["settings"]) == 2
+    captured = capsys.readouterr()
+    assert "SLW_PSEUDONYM_KEY is 12 characters long: it must be at least 16" in captured.err
+    assert "short-secret" not in captured.out + captured.err
+    monkeypatch.setenv("SLW_PSEUDONYM_KEY", "a-key-of-sixteen")
+    assert main(["settings"]) == 0
+    captured = capsys.readouterr()
+    assert "a-key-of-sixteen" not in captured.out + captured.err
+
+
 def test_settings_shows_a_switch_as_1_or_0_as_readme_writes_it(monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("SLW_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("SLW_SERVING_FILE_SPARE", "off")

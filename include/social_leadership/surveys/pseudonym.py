@@ -40,10 +40,10 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from social_leadership.settings import ENV_PREFIX, Settings, load_settings
+from social_leadership.settings import MIN_PSEUDONYM_KEY_CHARS as MIN_KEY_CHARS
+from social_leadership.settings import PSEUDONYM_KEY_ENV as KEY_ENV
+from social_leadership.settings import Settings, load_settings
 
-KEY_ENV = ENV_PREFIX + "PSEUDONYM_KEY"
-MIN_KEY_CHARS = 16
 FUNCTION_NAME = "slw_respondent_pseudonym"
 _DERIVATION_LABEL = b"slw respondent pseudonym\x1f"
 
