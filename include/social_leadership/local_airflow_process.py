@@ -261,10 +261,12 @@ def list_runs(dag_id: str, limit: int) -> int:
 
 def _started(run: Any) -> Any:
     """When the run really started. ``dag.test()`` records a run's logical date as its
-    ``start_date`` (a past day for ``slw dags test DAG_ID 2026-01-05``); no run starts
-    before its ``run_after``, which ``dag.test()`` sets to the moment it was called."""
-    moments = [moment for moment in (run.start_date, run.run_after) if moment is not None]
-    return max(moments) if moments else None
+    ``start_date`` (a past day for ``slw dags test DAG_ID 2026-01-05``, tomorrow for one of
+    tomorrow): such a run started at its ``run_after``, which ``dag.test()`` sets to the
+    moment it was called. A run started otherwise (a scheduler) keeps its ``start_date``."""
+    if run.start_date is None or run.start_date == run.logical_date:
+        return run.run_after
+    return run.start_date
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -104,3 +104,26 @@ def test_a_dag_whose_file_failed_to_import_is_said_so_not_unknown(tmp_path, caps
     assert capsys.readouterr().err.splitlines() == [
         f"DAG 'platform_metrics' failed to import from {dag_file}: OverflowError: days=1157407407"
     ]
+
+
+def test_a_run_dated_tomorrow_or_a_past_day_started_when_dag_test_was_called():
+    from datetime import UTC, datetime, timedelta
+    from types import SimpleNamespace
+
+    from social_leadership.local_airflow_process import _started
+
+    called = datetime(2026, 12, 5, 18, 0, tzinfo=UTC)
+    # dag.test() records the logical date as the start: tomorrow's run did not start tomorrow.
+    for logical_date in (called + timedelta(days=1), called - timedelta(days=300)):
+        by_dag_test = SimpleNamespace(
+            start_date=logical_date, logical_date=logical_date, run_after=called
+        )
+        assert _started(by_dag_test) == called
+    # A scheduler's run started after its run_after, at its start_date.
+    scheduled = SimpleNamespace(
+        start_date=called + timedelta(minutes=3),
+        logical_date=called - timedelta(days=1),
+        run_after=called,
+    )
+    assert _started(scheduled) == called + timedelta(minutes=3)
+    assert _started(SimpleNamespace(start_date=None, logical_date=None, run_after=called)) == called
