@@ -257,12 +257,19 @@ def counted_observation(
     following: int | None = None,
     posts: int | None = None,
     status: AccountStatus | None = None,
+    hidden: bool = False,
 ) -> AccountObservation:
     """An observation of ``handle`` with the counts ``response`` gave; ``account_id`` as
     the platform sent it (a number or a string; None when it sent none). Its status is
-    ``status`` when given, else ok when the follower count is known and hidden when not."""
+    ``status`` when given, else ok when the follower count is known; when it is not,
+    hidden if the reply said so (``hidden``: a negative count, YouTube's flag), else an
+    error: a reply without the count is no answer, and read as hidden it replaced the
+    counts the day already had."""
     if status is None:
-        status = AccountStatus.OK if followers is not None else AccountStatus.HIDDEN
+        if followers is not None:
+            status = AccountStatus.OK
+        else:
+            status = AccountStatus.HIDDEN if hidden else AccountStatus.ERROR
     return AccountObservation(
         platform=response.platform,
         account_handle=handle,
@@ -331,6 +338,15 @@ def count_value(document: Mapping[str, Any], key: str) -> int | None:
     if count > MAX_COUNT:
         raise UnreadableCount(f"{key} = {str(count)[:40]} is larger than any count can be")
     return count if count >= 0 else None
+
+
+def hidden_count(document: Mapping[str, Any], key: str | None) -> bool:
+    """Whether ``document`` sends ``key`` as a negative number: a count the account hides
+    (some Mastodon forks send -1), which :func:`count_value` reads as None."""
+    value = document.get(key) if key else None
+    if isinstance(value, str):
+        return _DIGITS.fullmatch(value) is not None and value.startswith("-")
+    return isinstance(value, int | float) and not isinstance(value, bool) and value < 0
 
 
 def unreadable_counts(

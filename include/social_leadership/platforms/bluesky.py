@@ -126,6 +126,7 @@ class BlueskyConnector(base.Connector):
                     followers=followers,
                     following=following,
                     posts=posts,
+                    hidden=base.hidden_count(profile, "followersCount"),
                 )
             )
         return observations

@@ -32,8 +32,13 @@ GRAPH_API = "https://graph.facebook.com"
 GRAPH_VERSION = "v21.0"
 THROTTLE_CODES = frozenset({4, 17, 32, 613, 80001, 80002})
 AUTH_CODES = frozenset({102, 190})
-# "Object does not exist", "Cannot find user", unsupported get (unknown or private node).
-NOT_FOUND_CODES = frozenset({100, 110, 803})
+# "Cannot find user" and "Some of the aliases you requested do not exist"; code 100 says so
+# only with subcode 33 (see UNSUPPORTED_GET_SUBCODE). Code 100 alone is "invalid parameter"
+# (a field the node does not have: the login is no Instagram business user id, say), which
+# every account of the run gets alike: read as "not found", it recorded every executive as
+# gone on a green run. It stops the platform instead.
+NOT_FOUND_CODES = frozenset({110, 803})
+INVALID_PARAMETER_CODE = 100
 # Instagram's "cannot find user" (an unknown account, or one that is not a business or
 # creator account), sent with code 110 or 24.
 IG_USER_NOT_FOUND_SUBCODE = 2207013
@@ -146,6 +151,13 @@ class GraphConnector(base.Connector):
                 return base.Verdict("fatal", f"Graph error {code}: access token rejected")
             if self._account_not_found(error) and status in (400, 404):
                 return base.LAND
+            if code == INVALID_PARAMETER_CODE and status != 200:
+                return base.Verdict(
+                    "fatal",
+                    f"Graph error 100 (HTTP {status}), {str(error.get('message'))[:200]!r}: "
+                    "a request the API refuses for every account alike; check the "
+                    f"connection slw_{self.platform} (its login and token)",
+                )
             if status == 200 or error.get("is_transient") is True or code in (1, 2):
                 return base.Verdict("retry", f"Graph error {code} (HTTP {status})")
         return super().judge(status, body, headers)
@@ -166,7 +178,7 @@ class GraphConnector(base.Connector):
     @classmethod
     def _account_not_found(cls, error: dict[str, Any]) -> bool:
         """Whether a Graph error says that the one account asked for is not there."""
-        return error.get("code") in NOT_FOUND_CODES
+        return error.get("code") in NOT_FOUND_CODES or _is_unsupported_get(error)
 
     @classmethod
     def _parse_profile(
@@ -216,6 +228,7 @@ def _profile_observation(
             followers=count,
             following=following_count,
             posts=post_count,
+            hidden=base.hidden_count(document, sent),
         )
     ]
 

@@ -272,6 +272,7 @@ class MastodonConnector(base.Connector):
                     following=following,
                     posts=posts,
                     status=base.AccountStatus.SUSPENDED if suspended else None,
+                    hidden=base.hidden_count(account, "followers_count"),
                 )
             )
         return observations

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 
 from social_leadership.platforms import base
-from social_leadership.platforms.graph import GraphConnector, graph_error
+from social_leadership.platforms.graph import INVALID_PARAMETER_CODE, GraphConnector, graph_error
 from social_leadership.platforms.registry import register
 
 THREADS_API = "https://graph.threads.net"
@@ -78,6 +78,13 @@ class ThreadsConnector(GraphConnector):
                 "permission needed to look up other profiles",
             )
         return super().judge(status, body, headers)
+
+    @classmethod
+    def _account_not_found(cls, error: dict[str, Any]) -> bool:
+        # The lookup names the account in its query, never a node of the caller's: what
+        # Threads sends for an unknown username (code 100, with or without a subcode) is
+        # about that account alone.
+        return error.get("code") == INVALID_PARAMETER_CODE or super()._account_not_found(error)
 
     @classmethod
     def parse(cls, response: base.RawResponse) -> list[base.AccountObservation]:

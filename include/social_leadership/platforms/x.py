@@ -144,6 +144,7 @@ class XConnector(base.Connector):
                     following=following,
                     posts=posts,
                     status=base.AccountStatus.PROTECTED if protected else None,
+                    hidden=base.hidden_count(metrics, "followers_count"),
                 )
             )
         return observations

@@ -190,7 +190,12 @@ class YouTubeConnector(base.Connector):
                 continue
             observations.append(
                 base.counted_observation(
-                    response, handle, item.get("id"), followers=followers, posts=posts
+                    response,
+                    handle,
+                    item.get("id"),
+                    followers=followers,
+                    posts=posts,
+                    hidden=hidden or base.hidden_count(stats, "subscriberCount"),
                 )
             )
         return observations

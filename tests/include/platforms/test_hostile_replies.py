@@ -265,7 +265,7 @@ def test_a_reset_is_waited_for_in_every_form_it_is_written(reset: str) -> None:
 
 def _reply_counting(platform: str, followers: object) -> dict[str, object]:
     """The platform's reply for its account in HANDLES, ``followers`` as sent."""
-    handle = HANDLES[platform]
+    handle = HANDLES.get(platform)  # Instagram's reply names no handle
     return {
         "x": {
             "data": [
@@ -604,3 +604,104 @@ def test_a_youtube_limit_named_by_google_s_status_alone_defers_the_rest() -> Non
 
     assert result.deferred_handles == [HANDLES["youtube"]]
     assert not result.is_complete
+
+
+# --- a count not sent, or sent as hidden ----------------------------------------------------
+
+_COUNT_MARK = "follower-count-here"
+
+
+def _reply_with_count(platform: str, form: str) -> object:
+    """The platform's reply for one account, its follower count absent, null or -1 (for
+    Facebook: no likes either, which a Page without followers_count is counted by)."""
+
+    def edit(node: object) -> object:
+        if isinstance(node, dict):
+            edited = {}
+            for key, value in node.items():
+                if platform == "facebook" and key == "fan_count":
+                    continue
+                if value == _COUNT_MARK:
+                    if form != "absent":
+                        edited[key] = None if form == "null" else -1
+                    continue
+                edited[key] = edit(value)
+            return edited
+        if isinstance(node, list):
+            return [edit(item) for item in node]
+        return node
+
+    return edit(_reply_counting(platform, _COUNT_MARK))
+
+
+_COUNTED_HANDLES = {**HANDLES, "instagram": "acct.ig0001"}
+
+
+@pytest.mark.parametrize(
+    ("platform", "form"),
+    [
+        (platform, form)
+        for platform in sorted(_COUNTED_HANDLES)
+        for form in ("absent", "null", "negative")
+        # LinkedIn's reply is its count alone: without it, a garbled reply (retried).
+        if (platform, form) != ("linkedin", "absent")
+    ],
+)
+def test_a_follower_count_not_sent_is_an_error_and_a_negative_one_a_hidden_count(
+    platform: str, form: str
+) -> None:
+    # Read as hidden, a reply without the count replaced the counts the day already had
+    # (only an error or a deferral keeps them), on a green run.
+    handle = _COUNTED_HANDLES[platform]
+    answer = _answering(_reply_with_count(platform, form))
+
+    seen = _observe(platform, answer, [handle])
+
+    if form == "negative" and platform != "linkedin":
+        assert seen == {handle: ("hidden_counts", None)}
+    else:
+        assert seen == {handle: ("error", None)}
+
+
+def test_youtube_s_own_flag_is_a_hidden_count() -> None:
+    channel = {"id": "UC" + "a" * 22, "statistics": {"hiddenSubscriberCount": True}}
+
+    seen = _observe("youtube", _answering({"items": [channel]}), [HANDLES["youtube"]])
+
+    assert seen == {HANDLES["youtube"]: ("hidden_counts", None)}
+
+
+def _graph_refusal(code: int, message: str, subcode: int | None = None) -> Answer:
+    error: dict[str, object] = {"message": message, "type": "OAuthException", "code": code}
+    if subcode is not None:
+        error["error_subcode"] = subcode
+    return lambda path, headers: (400, {}, json.dumps({"error": error}).encode())
+
+
+@pytest.mark.parametrize(
+    ("platform", "handles"),
+    [("facebook", ["page.one", "page.two"]), ("instagram", ["biz.one", "biz.two"])],
+)
+def test_graph_s_invalid_parameter_error_stops_the_platform_not_every_account_not_found(
+    platform: str, handles: list[str]
+) -> None:
+    # The Instagram login set to the Page's id: every call gets this alike.
+    answer = _graph_refusal(
+        100, "(#100) Tried accessing nonexisting field (business_discovery) on node type (Page)"
+    )
+    login = "1" if platform == "instagram" else None
+    with serving(answer) as api, pytest.raises(PlatformError) as raised:
+        build_connector(platform, url(api), SECRET, login, sleep=lambda _: None).extract(handles)
+
+    said = str(raised.value)
+    assert "Graph error 100" in said and "nonexisting field" in said
+    assert f"slw_{platform}" in said
+    assert len(api.received) == 1
+
+
+def test_graph_s_unsupported_get_of_a_page_and_threads_unknown_user_are_that_account_alone():
+    unsupported = _graph_refusal(100, "Unsupported get request. Object does not exist", 33)
+    assert _observe("facebook", unsupported, ["gone.page"]) == {"gone.page": ("not_found", None)}
+    for subcode in (33, None):
+        unknown = _graph_refusal(100, "(#100) No public Threads profile has this name", subcode)
+        assert _observe("threads", unknown, ["gone.user"]) == {"gone.user": ("not_found", None)}
