@@ -747,9 +747,12 @@ class Connector(ABC):
             result.requests_sent += 1
             attempt += 1
             try:
-                response = client.send(request)
-                # Before anything reads it: a server quoting the request quotes its token.
-                body = self._redactor.bytes(response.read())
+                response = client.send(request, stream=True)
+                try:
+                    # Before anything reads it: a server quoting the request quotes its token.
+                    body = self._redactor.bytes(self._read_in_time(response, started))
+                finally:
+                    response.close()
             except httpx.LocalProtocolError as exc:
                 # The request as built breaks HTTP (a header value holding a line break or
                 # another control character): no retry sends it. Its text quotes the header.
@@ -808,6 +811,20 @@ class Connector(ABC):
                 is_synthetic=is_synthetic_reply(response.headers),
             )
             return raw, response.headers
+
+    def _read_in_time(self, response: httpx.Response, started: float) -> bytes:
+        """The reply's body, read by ``timeout_seconds`` after the request was sent. httpx's
+        timeout bounds each read alone: a reply trickling a byte at a time (a proxy, a
+        server in trouble) held the task for as long as it dripped. Raises
+        :class:`httpx.ReadTimeout` (retried as any timeout) once the time is up."""
+        chunks = []
+        for chunk in response.iter_bytes():
+            chunks.append(chunk)
+            if time.perf_counter() - started > self.timeout_seconds:
+                raise httpx.ReadTimeout(
+                    f"the reply took more than {self.timeout_seconds:g}s", request=response.request
+                )
+        return b"".join(chunks)
 
     def _retry_or_give_up(self, attempt: int, failure: str) -> None:
         if attempt >= self.max_attempts:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import http.server
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -694,7 +695,8 @@ def test_graph_s_invalid_parameter_error_stops_the_platform_not_every_account_no
         build_connector(platform, url(api), SECRET, login, sleep=lambda _: None).extract(handles)
 
     said = str(raised.value)
-    assert "Graph error 100" in said and "nonexisting field" in said
+    assert "Graph error 100" in said
+    assert "nonexisting field" in said
     assert f"slw_{platform}" in said
     assert len(api.received) == 1
 
@@ -705,3 +707,54 @@ def test_graph_s_unsupported_get_of_a_page_and_threads_unknown_user_are_that_acc
     for subcode in (33, None):
         unknown = _graph_refusal(100, "(#100) No public Threads profile has this name", subcode)
         assert _observe("threads", unknown, ["gone.user"]) == {"gone.user": ("not_found", None)}
+
+
+class _Trickling(http.server.BaseHTTPRequestHandler):
+    """A reply whose body comes a byte every 50 ms (10 s in all): each read is quick, the
+    whole is not."""
+
+    def do_GET(self) -> None:
+        body = json.dumps({"firstDegreeSize": 5, "pad": "x" * 160}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        try:
+            for byte in body:
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+                time.sleep(0.05)
+        except OSError:
+            pass  # the client stopped reading
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_reply_trickling_in_is_cut_off_at_the_timeout_and_retried() -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Trickling)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True).start()
+    try:
+        trickled = build_connector(
+            "linkedin",
+            f"http://127.0.0.1:{server.server_address[1]}",
+            SECRET,
+            None,
+            sleep=lambda _: None,
+            timeout_seconds=0.5,
+            max_attempts=2,
+        )
+        started = time.monotonic()
+        result = trickled.extract([HANDLES["linkedin"]])
+        took = time.monotonic() - started
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    assert result.gave_up
+    assert result.requests_sent == 2
+    assert "ReadTimeout" in result.message
+    assert "gave up after 2 attempts" in result.message
+    # Two tries of about half a second each; the reply alone takes 10 s.
+    assert took < 5, took
