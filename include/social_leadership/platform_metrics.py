@@ -369,8 +369,9 @@ def load_platform_day(
 
     ``run_dir`` is the landing the calling run's extract wrote; without it, the latest
     complete landing of the day. An account this landing could not read (deferred by a
-    rate limit, or an error) keeps an earlier successful observation of the same day: a
-    throttled rerun never replaces good counts with empty ones. A landing whose extraction
+    rate limit, or an error) keeps an earlier answer of the same day (its counts, or that
+    it is not found, suspended, protected or hides its counts): a throttled rerun never
+    replaces what the platform said with no answer. A landing whose extraction
     gave up is loaded all the same and audited ``failed``.
     """
     started_at = datetime.now(UTC)
@@ -431,7 +432,7 @@ def load_platform_day(
             where kept.platform = $platform and kept.snapshot_date = $day
                 and kept.source = 'api'
                 and not (
-                    kept.account_status = 'ok'
+                    kept.account_status not in $unread
                     and kept.account_handle in (
                         select account_handle from incoming_platform_metrics
                         where account_status in $unread

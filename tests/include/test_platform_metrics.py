@@ -174,6 +174,36 @@ def test_throttled_rerun_keeps_the_days_good_counts_and_loads_its_own_landing(
     assert con.execute(ROWS).fetchall() == good
 
 
+def test_throttled_rerun_keeps_the_days_answer_that_an_account_is_not_found(tmp_path, con, sandbox):
+    handles = [*_x_handles(sandbox)[:3], "nosuchexec_0"]
+    extract_platform("x", handles, sandbox.base_url, TOKEN, tmp_path / "l", "run-1", NOW, now=NOW)
+    load_platform_day(con, tmp_path / "l", "x", NOW.date(), "run-1")
+    answered = con.execute(ROWS).fetchall()
+    statuses = "select account_handle, account_status from raw.platform_metrics order by all"
+    assert ("nosuchexec_0", "not_found") in con.execute(statuses).fetchall()
+
+    sandbox.add_fault("429", platform="x", reset_seconds=3600)
+    second = extract_platform(
+        "x",
+        handles,
+        sandbox.base_url,
+        TOKEN,
+        tmp_path / "l",
+        "run-2",
+        NOW,
+        now=NOW,
+        max_wait_seconds=1,
+        sleep=lambda _: None,
+    )
+    assert second.deferred == len(handles)
+    load_platform_day(
+        con, tmp_path / "l", "x", NOW.date(), "run-2", run_dir=Path(second.landing_dir)
+    )
+
+    # A deferral is no answer: the day keeps what the platform said, not_found too.
+    assert con.execute(ROWS).fetchall() == answered
+
+
 def _bluesky_handles(server: SandboxServer) -> list[str]:
     return sorted({handle for handle, _, _ in server._bluesky.values()})
 
