@@ -9,11 +9,15 @@ end-to-end tests and the benchmarks, so all of them exercise Airflow exactly as 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
-from collections.abc import Callable, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -62,17 +66,21 @@ class AirflowCommandError(RuntimeError):
 
 def _run(
     command: list[str],
+    dag_ids: Sequence[str],
     env: dict[str, str],
     log_path: Path,
     on_progress: Callable[[str], None] | None = None,
 ) -> str:
-    """Run the command, its whole output written to ``log_path`` as it comes; each
-    progress event line (:mod:`social_leadership.progress`) also goes to ``on_progress``,
-    described, the moment it arrives."""
+    """Run the command (which runs ``dag_ids``), its whole output written to ``log_path`` as
+    it comes; each progress event line (:mod:`social_leadership.progress`) also goes to
+    ``on_progress``, described, the moment it arrives. Ctrl-C stops the run
+    (:func:`_stop_interrupted`)."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     # Unbuffered: the log file follows the run (tail -f), and events are not held back.
     env = {**env, "PYTHONUNBUFFERED": "1"}
+    since = _now()
     with (
+        _stopping_signals_interrupt(),
         log_path.open("w", buffering=1) as log_file,
         subprocess.Popen(
             command,
@@ -81,14 +89,19 @@ def _run(
             stderr=subprocess.STDOUT,
             text=True,
             errors="replace",
+            start_new_session=True,
         ) as process,
     ):
-        for line in process.stdout or ():
-            log_file.write(line)
-            event = progress_lines.parse(line) if on_progress else None
-            if on_progress and event is not None:
-                on_progress(progress_lines.describe(event))
-        returncode = process.wait()
+        try:
+            for line in process.stdout or ():
+                log_file.write(line)
+                event = progress_lines.parse(line) if on_progress else None
+                if on_progress and event is not None:
+                    on_progress(progress_lines.describe(event))
+            returncode = process.wait()
+        except KeyboardInterrupt:
+            _stop_interrupted(process, dag_ids, since, env)
+            raise
     output = log_path.read_text(errors="replace")
     if returncode != 0:
         raise AirflowCommandError(command, returncode, log_path, error_tail(output.splitlines()))
@@ -137,7 +150,7 @@ def run_dags(
         # The seconds before the first DAG starts: Airflow's import, migration, DAG parsing.
         starting = "starting Airflow: metadata DB migration, warehouse pool, DAG parsing"
         progress(progress_lines.describe({"event": "note", "text": starting}))
-    output = _run(command, env, logs_dir / "airflow-dags-test.log", progress)
+    output = _run(command, dag_ids, env, logs_dir / "airflow-dags-test.log", progress)
     timings = {}
     for line in output.splitlines():
         if line.startswith(RESULT_PREFIX):
@@ -168,7 +181,68 @@ def run_one_dag(
         command += ["--logical-date", logical_date]
     if conf:
         command += ["--conf", f"{dag_id}={json.dumps(conf)}"]
-    return subprocess.run(command, env=env, check=False).returncode
+    since = _now()
+    with (
+        _stopping_signals_interrupt(),
+        subprocess.Popen(command, env=env, start_new_session=True) as process,
+    ):
+        try:
+            return process.wait()
+        except KeyboardInterrupt:
+            _stop_interrupted(process, [dag_id], since, env)
+            raise
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+@contextlib.contextmanager
+def _stopping_signals_interrupt() -> Iterator[None]:
+    """SIGTERM (``kill``, a CI job cancelled, a service stopped) and SIGHUP (the terminal
+    closed) raise KeyboardInterrupt here, as Ctrl-C does, while a run waits: so each stops
+    the run the same way, not leave it going without its terminal."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can be set in the main thread only
+        return
+    previous = {number: signal.signal(number, interrupt) for number in _STOPPING_SIGNALS}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+_STOPPING_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+def _stop_interrupted(
+    process: subprocess.Popen, dag_ids: Sequence[str], since: str, env: dict[str, str]
+) -> None:
+    """After Ctrl-C: stop the Airflow process and everything it started, then mark its runs
+    failed in the metadata DB.
+
+    The Airflow process runs in a session of its own, so that Ctrl-C reaches this process
+    alone: Airflow passes a signal on to the running task only, which fails (and is retried)
+    while the run goes on with the next tasks. Killed at once instead, its writes are lost
+    whole (each warehouse write is one transaction); its runs would read ``running`` for
+    ever, so a short process of their own marks them failed."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    print("interrupted: stopping the run and marking it failed", file=sys.stderr, flush=True)
+    marked = subprocess.run(
+        _runner("--fail-interrupted", since, *dag_ids),
+        env={**env, "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    sys.stderr.write(marked.stdout)
 
 
 def list_dag_runs(dag_id: str, env: dict[str, str], *, limit: int = 20) -> int:

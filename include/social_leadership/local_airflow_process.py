@@ -259,6 +259,47 @@ def list_runs(dag_id: str, limit: int) -> int:
     return 0
 
 
+def fail_interrupted(dag_ids: Sequence[str], since: str) -> int:
+    """Mark failed the runs of ``dag_ids`` still running (or queued) that began at or after
+    ``since``: their process was stopped (Ctrl-C), and nothing else ends them, so they read
+    ``running`` for ever. Their tasks that were running end failed, those not yet started
+    skipped, as Airflow's "mark failed" leaves them. Prints a line per run."""
+    from datetime import UTC, datetime
+
+    from airflow.models.dagrun import DagRun
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+    from airflow.utils.state import DagRunState, State, TaskInstanceState
+    from sqlalchemy import select
+
+    began = datetime.fromisoformat(since)
+    now = datetime.now(UTC)
+    not_started = {None, TaskInstanceState.SCHEDULED}
+    with create_session() as session:
+        runs = session.scalars(
+            select(DagRun).where(
+                DagRun.dag_id.in_(list(dag_ids)),
+                DagRun.state.in_([DagRunState.RUNNING, DagRunState.QUEUED]),
+                DagRun.run_after >= began,
+            )
+        ).all()
+        for dag_run in runs:
+            for ti in session.scalars(
+                select(TaskInstance).where(
+                    TaskInstance.dag_id == dag_run.dag_id, TaskInstance.run_id == dag_run.run_id
+                )
+            ):
+                if ti.state in not_started:
+                    ti.state = TaskInstanceState.SKIPPED
+                elif ti.state not in State.finished:
+                    ti.state = TaskInstanceState.FAILED
+                    ti.end_date = now
+            dag_run.state = DagRunState.FAILED
+            dag_run.end_date = now
+            print(f"{dag_run.dag_id} run {dag_run.run_id} interrupted: marked failed", flush=True)
+    return 0
+
+
 def _started(run: Any) -> Any:
     """When the run really started. ``dag.test()`` records a run's logical date as its
     ``start_date`` (a past day for ``slw dags test DAG_ID 2026-01-05``, tomorrow for one of
@@ -288,8 +329,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--progress", action="store_true", help="a line per DAG and task as it starts and ends"
     )
     parser.add_argument("--list-runs", metavar="DAG_ID", help="list this DAG's runs instead")
+    parser.add_argument(
+        "--fail-interrupted",
+        metavar="SINCE",
+        help="instead: mark failed the runs of the DAGs given that are still running and "
+        "began at or after this ISO timestamp (a run whose process was stopped)",
+    )
     parser.add_argument("--limit", type=int, default=20, help="runs listed (default 20)")
     args = parser.parse_args(argv)
+    if args.fail_interrupted:
+        return fail_interrupted(args.dag_ids, args.fail_interrupted)
     if not args.list_runs:
         from social_leadership import task_logs
 

@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sqlite3
 import subprocess
+import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
+import psutil
 import pytest
 from slw_testing import clear_of_midnight, run_slw
 
@@ -107,3 +111,48 @@ def test_list_runs_shows_when_a_past_dated_run_really_ran_and_for_how_long(new_u
     assert (state, logical_date) == ("success", "2026-01-05T00:00:00+00:00")
     assert datetime.fromisoformat(started) > datetime.now(UTC) - timedelta(hours=1)
     assert float(duration.removesuffix("s")) < 600
+
+
+def _running_tasks(airflow_home: str) -> int:
+    try:
+        with sqlite3.connect(Path(airflow_home) / "airflow.db") as meta:
+            return meta.execute(
+                "select count(*) from task_instance where state = 'running'"
+            ).fetchone()[0]
+    except sqlite3.OperationalError:  # not migrated yet
+        return 0
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_stopping_slw_stops_the_run_and_all_it_started_and_marks_the_run_failed(new_user_env, stop):
+    # Before: slw exited while Airflow went on running the DAG's other tasks without it
+    # (Airflow passes a signal to the running task only), or was killed with its run left
+    # "running" in the metadata DB for ever.
+    slw = subprocess.Popen(
+        [sys.executable, "-m", "social_leadership", "dags", "test", "survey_ingest"],
+        env=new_user_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # As a terminal's shell starts it: Ctrl-C's signal not ignored.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    deadline = time.monotonic() + 300
+    while not _running_tasks(new_user_env["AIRFLOW_HOME"]):
+        assert slw.poll() is None, slw.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    started = psutil.Process(slw.pid).children(recursive=True)
+    assert started
+
+    slw.send_signal(stop)
+    _, err = slw.communicate(timeout=120)
+
+    assert slw.returncode == 130, err[-2000:]
+    assert "interrupted: stopping the run and marking it failed" in err
+    ((run_id, state),) = _dag_runs(new_user_env["AIRFLOW_HOME"], "survey_ingest")
+    assert state == "failed"
+    assert f"survey_ingest run {run_id} interrupted: marked failed" in err
+    assert _running_tasks(new_user_env["AIRFLOW_HOME"]) == 0
+    _, alive = psutil.wait_procs(started, timeout=10)
+    assert not alive, [p.cmdline() for p in alive]
