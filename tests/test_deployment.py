@@ -361,6 +361,35 @@ def test_env_example_lists_every_variable_and_how_to_generate_the_secrets():
         assert secret in all_at_once
 
 
+# Set by docker-compose.yml for the deployment: the containers' data folder, DuckLake on the
+# PostgreSQL catalog, dbt started cold in each task process.
+FIXED_SETTINGS = {"DATA_DIR", "WAREHOUSE_BACKEND", "DUCKLAKE_CATALOG", "DBT_WARM_START"}
+# The demo switch is `slw run`'s alone (test_the_deployed_setup_leaves_the_demo_switch_off).
+NOT_DEPLOYED = {"DEMO"}
+
+
+def test_every_setting_reaches_the_containers_from_env_or_is_fixed_by_compose():
+    # Compose passes a container only what its environment lists: a setting written in
+    # .env but not listed (the roster's path, DuckDB's memory limit) was dropped, unsaid.
+    from social_leadership.settings import ENV_PREFIX, SETTING_DOCS
+
+    environment = _compose()["x-airflow-common"]["environment"]
+    example = _env_example()
+    for name in SETTING_DOCS.keys() - NOT_DEPLOYED:
+        variable = ENV_PREFIX + name
+        assert variable in environment, variable
+        if name in FIXED_SETTINGS:
+            assert "${" not in str(environment[variable]), variable
+        else:
+            assert environment[variable] == f"${{{variable}:-}}" or str(
+                environment[variable]
+            ).startswith(f"${{{variable}:-"), variable
+            assert variable in example, variable
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    real_data = readme[readme.index("**For real data**") :][:1500]
+    assert "SLW_ROSTER_PATH=/opt/slw/data/" in real_data
+
+
 def test_long_running_services_have_health_checks_and_restart_policies():
     services = _compose()["services"]
     for name, service in services.items():
