@@ -142,8 +142,13 @@ def _warehouse_backend(text: str) -> str:
     return text
 
 
-# A password in the catalog would travel into dbt's environment, logs and error messages.
-_CATALOG_PASSWORD = re.compile(r"(password\s*=\s*)(\S+)", re.IGNORECASE)
+# A password in the catalog would travel into dbt's environment, logs and error messages:
+# as libpq's key=value (quoted with spaces, or not), a URI's query parameter, or the
+# user:password@ of a URI (postgresql://slw:secret@db/slw_lake).
+_CATALOG_PASSWORD = re.compile(
+    r"(password\s*=\s*)('(?:[^'\\]|\\.)*'?|[^\s&]+)|(://[^/@\s:]*:)([^/@\s]*)(@)",
+    re.IGNORECASE,
+)
 
 
 def _ducklake_catalog(text: str) -> str:
@@ -160,8 +165,15 @@ def _ducklake_catalog(text: str) -> str:
 
 
 def redact_catalog(text: str) -> str:
-    """``text`` with any ``password=...`` replaced by ``***`` (for messages)."""
-    return _CATALOG_PASSWORD.sub(r"\1***", text)
+    """``text`` with any password in it (``password=...``, a URI's ``user:...@``) replaced
+    by ``***`` (for messages)."""
+
+    def hidden(match: re.Match[str]) -> str:
+        if match.group(1) is not None:
+            return f"{match.group(1)}***"
+        return f"{match.group(3)}***{match.group(5)}"
+
+    return _CATALOG_PASSWORD.sub(hidden, text)
 
 
 WarehouseBackend = Annotated[str, AfterValidator(_warehouse_backend)]
@@ -502,6 +514,28 @@ def _path(field_name: str, default: Path) -> Path:
     return Path(raw).expanduser().resolve() if raw else default
 
 
+# DuckLake's catalog and data path are text (a connection string, an s3:// URL), not paths:
+# a local file among them is made absolute here, as every other path setting is. Left
+# relative, the Python tasks resolved it against their working directory and dbt against
+# the data folder (its working directory): two lakes, the loads in one and the build
+# reading the other ("schema raw does not exist").
+_LOCAL_CATALOGS = ("sqlite:", "duckdb:")
+
+
+def _absolute_catalog_file(catalog: str) -> str:
+    kind = next((kind for kind in _LOCAL_CATALOGS if catalog.startswith(kind)), None)
+    if kind is None or not catalog[len(kind) :] or catalog[len(kind) :] == ":memory:":
+        return catalog
+    return kind + str(Path(catalog[len(kind) :]).expanduser().resolve())
+
+
+def _absolute_local_path(path: str) -> str:
+    if "://" in path or not path:
+        return path
+    absolute = str(Path(path).expanduser().resolve())
+    return absolute + "/" if path.endswith("/") else absolute
+
+
 def load_settings() -> Settings:
     """Read the environment now (not at import time, so tests can point it elsewhere).
 
@@ -521,6 +555,8 @@ def load_settings() -> Settings:
         values[name] = (
             _path(name, default) if isinstance(default, Path) else _from_env(name) or default
         )
+    values["ducklake_catalog"] = _absolute_catalog_file(values["ducklake_catalog"])
+    values["ducklake_data_path"] = _absolute_local_path(values["ducklake_data_path"])
     # The rest take the model's defaults when unset.
     for field in fields(Settings):
         if field.name not in values and (raw := _from_env(field.name)) is not None:

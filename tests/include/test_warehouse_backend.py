@@ -80,6 +80,64 @@ def test_the_backend_setting_is_checked_and_no_catalog_password_is_shown(
         load_settings()
 
 
+@pytest.mark.parametrize(
+    "catalog",
+    [
+        "postgres:postgresql://slw:hunter2@db/slw_lake",
+        "postgres:postgres://slw:hunter2@db:5432/slw_lake?sslmode=require",
+        "postgres:postgresql://db/slw_lake?user=slw&password=hunter2",
+        "postgres:dbname=slw_lake password='correct hunter2 staple' host=db",
+        "postgres:dbname=slw_lake PASSWORD = hunter2",
+    ],
+)
+def test_a_catalog_holding_a_password_in_any_form_is_refused_without_showing_it(
+    monkeypatch: pytest.MonkeyPatch, catalog: str
+) -> None:
+    # A URI's user:password@ passed the check, and its password was printed by slw settings
+    # and in every error naming the catalog; a quoted one was shown from its first space.
+    monkeypatch.setenv("SLW_WAREHOUSE_BACKEND", "ducklake")
+    monkeypatch.setenv("SLW_DUCKLAKE_CATALOG", catalog)
+    with pytest.raises(SettingsError) as refused:
+        load_settings()
+    message = str(refused.value)
+    assert "a catalog without a password" in message
+    assert "hunter2" not in message
+    assert "staple" not in message
+
+
+def test_a_relative_local_catalog_and_data_path_are_made_absolute(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Left relative, the tasks and dbt (run in the data folder) used two different lakes.
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("SLW_WAREHOUSE_BACKEND", "ducklake")
+    for catalog, data_path, expected in (
+        ("sqlite:lake/catalog.sqlite", "lake/files/", (tmp_path / "lake", "/")),
+        ("duckdb:~/lake/catalog.duckdb", "~/lake/files", (tmp_path / "home" / "lake", "")),
+    ):
+        monkeypatch.setenv("SLW_DUCKLAKE_CATALOG", catalog)
+        monkeypatch.setenv("SLW_DUCKLAKE_DATA_PATH", data_path)
+        settings = load_settings()
+        folder, slash = expected
+        kind = catalog.split(":", 1)[0]
+        assert settings.ducklake_catalog == f"{kind}:{folder / Path(catalog).name}"
+        assert settings.ducklake_data_path == f"{folder / 'files'}{slash}"
+    monkeypatch.setenv("SLW_DUCKLAKE_CATALOG", "postgres:dbname=lake host=db")
+    monkeypatch.setenv("SLW_DUCKLAKE_DATA_PATH", "s3://bucket/lake/")
+    settings = load_settings()
+    assert (settings.ducklake_catalog, settings.ducklake_data_path) == (
+        "postgres:dbname=lake host=db",
+        "s3://bucket/lake/",
+    )
+
+
+def test_a_catalog_uri_without_a_password_is_taken(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLW_WAREHOUSE_BACKEND", "ducklake")
+    monkeypatch.setenv("SLW_DUCKLAKE_CATALOG", "postgres:postgresql://slw@db/slw_lake")
+    assert load_settings().ducklake_catalog == "postgres:postgresql://slw@db/slw_lake"
+
+
 def test_the_default_is_the_duckdb_file_and_a_lake_defaults_to_the_data_folder(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
