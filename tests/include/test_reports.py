@@ -298,13 +298,14 @@ def test_movers_are_the_largest_gains_then_the_largest_losses_each_ranked_apart(
         "create table marts.fct_executive_reach_daily (metric_date date, platform varchar, "
         "executive_id varchar, executive_version_id varchar, company_name varchar, "
         "country_code varchar, followers bigint, followers_change_7d bigint, "
-        "followers_change_28d bigint, is_observed boolean, source varchar)"
+        "followers_change_28d bigint, is_observed boolean, source varchar, "
+        "is_synthetic boolean)"
     )
     for platform, executive, company, change in MOVES:
         for metric_date in (last, last - timedelta(days=7), last - timedelta(days=28)):
             con.execute(
                 "insert into marts.fct_executive_reach_daily values "
-                "(?, ?, ?, ?, ?, 'DE', 100, ?, null, true, 'api')",
+                "(?, ?, ?, ?, ?, 'DE', 100, ?, null, true, 'api', false)",
                 [metric_date, platform, executive, executive, company, change],
             )
     report = WeeklyReportData(ReportWeek(last), last, 7, 1)
@@ -772,6 +773,7 @@ def test_no_synthetic_notice_when_nothing_shown_is_synthetic(
         "set synthetic_executives_pct = 0",
         "update marts.fct_platform_coverage_daily set is_synthetic = false",
         "update marts.fct_country_expectations_yearly set is_synthetic = false",
+        "update marts.fct_executive_reach_daily set is_synthetic = false",
     )
 
     report = write_weekly_report(settings, day(LAST_DAY), mail=False)
@@ -780,6 +782,58 @@ def test_no_synthetic_notice_when_nothing_shown_is_synthetic(
     assert "Does Germany lag the US?" in html
     assert "Synthetic data." not in html
     assert not any("SYNTHETIC DATA" in page.extract_text() for page in PdfReader(report.pdf).pages)
+
+
+def test_a_mover_with_synthetic_counts_alone_brings_the_synthetic_notice(
+    synthetic_built_warehouse, tmp_path, monkeypatch
+):
+    # Only the 28-day leaders and the roster's flag were looked at: a real leader with
+    # synthetic counts among the 7-day or company movers showed invented figures as real.
+    settings = _published_copy(
+        synthetic_built_warehouse,
+        tmp_path / "data",
+        monkeypatch,
+        "update marts.dim_executive set is_synthetic = false",
+        "update marts.fct_reach_by_country_sector_all_platforms_daily "
+        "set synthetic_executives_pct = 0",
+        "update marts.fct_platform_coverage_daily set is_synthetic = false",
+        "update marts.fct_country_expectations_yearly set is_synthetic = false",
+        "update marts.fct_executive_reach_daily set is_synthetic = false",
+        # The top mover of one platform: synthetic counts, a real roster entry.
+        """update marts.fct_executive_reach_daily set is_synthetic = true
+        where (executive_id, platform) = (
+            select (executive_id, platform) from marts.fct_executive_reach_daily
+            where followers_change_7d is not null order by abs(followers_change_7d) desc,
+            executive_id limit 1)""",
+    )
+
+    report = write_weekly_report(settings, day(LAST_DAY), mail=False)
+
+    html = report.html.read_text(encoding="utf-8")
+    assert "Synthetic data." in html
+    assert "synthetic follower counts" in html
+    assert "demo roster" not in html
+    assert all("SYNTHETIC DATA" in page.extract_text() for page in PdfReader(report.pdf).pages)
+
+
+def test_a_change_both_carried_and_imported_is_marked_both_ways(
+    synthetic_built_warehouse, tmp_path, monkeypatch
+):
+    settings = _published_copy(
+        synthetic_built_warehouse,
+        tmp_path / "data",
+        monkeypatch,
+        # Every change: today's count carried forward, the earlier one imported.
+        "update marts.fct_executive_reach_daily set is_observed = false, source = 'import'",
+    )
+
+    report = write_weekly_report(settings, day(LAST_DAY), mail=False)
+
+    with (report.folder / "movers.csv").open(encoding="utf-8") as handle:
+        movers = list(csv.DictReader(handle))
+    assert movers
+    assert {row["caveat"] for row in movers} == {"carried/imported"}
+    assert "\u2020\u2021" in report.html.read_text(encoding="utf-8")
 
 
 def test_every_pdf_table_heading_word_fits_its_column():
@@ -799,3 +853,53 @@ def test_every_pdf_table_heading_word_fits_its_column():
         if pdf.get_string_width(word) + 2 * pdf.c_margin > pdf.epw * int(percent) / 100
     ]
     assert too_wide == []
+
+
+def test_shares_round_half_up_and_never_read_all_or_none_unless_so():
+    from social_leadership.reports.render import pct, pts
+
+    # Python's format rounds half to even: 1 of 8 leaders read 12%.
+    assert [pct(v) for v in (12.5, 37.5, 62.5, 87.5)] == ["13%", "38%", "63%", "88%"]
+    # 499 of 500 active is not all of them; 1 of 500 is not none.
+    assert [pct(99.8), pct(0.2), pct(100.0), pct(0.0), pct(None)] == [
+        ">99%",
+        "<1%",
+        "100%",
+        "0%",
+        "\u2013",
+    ]
+    assert [pts(-0.04), pts(0.25), pts(-0.25)] == ["+0.0 pts", "+0.3 pts", "-0.3 pts"]
+
+
+def test_a_global_figure_standing_in_for_a_country_s_is_said_in_the_pdf_and_csv(
+    synthetic_built_warehouse, tmp_path, monkeypatch
+):
+    # The HTML said "global figure"; the PDF and headline.csv showed it as the country's.
+    settings = _published_copy(
+        synthetic_built_warehouse,
+        tmp_path / "data",
+        monkeypatch,
+        "update marts.fct_country_expectations_yearly set is_country_figure = false",
+    )
+
+    report = write_weekly_report(settings, day(LAST_DAY), mail=False)
+
+    with (report.folder / "headline.csv").open(encoding="utf-8") as handle:
+        rows = [row for row in csv.DictReader(handle) if row["expectation_share_pct"]]
+    assert rows
+    assert {row["expectation_is_country_figure"] for row in rows} == {"False"}
+    assert all(row["expectation_wave"] for row in rows)
+    text = " ".join(page.extract_text() for page in PdfReader(report.pdf).pages)
+    assert "(global)" in text
+
+
+def test_a_report_logs_no_font_subsetting_lines(
+    synthetic_built_warehouse, tmp_path, monkeypatch, caplog
+):
+    # Under Airflow's root logger (INFO), fontTools wrote ~150 lines a report to stdout.
+    settings = _published_copy(synthetic_built_warehouse, tmp_path / "data", monkeypatch)
+    caplog.set_level("INFO")
+
+    write_weekly_report(settings, day(LAST_DAY), mail=False)
+
+    assert not [r for r in caplog.records if r.name.startswith("fontTools")]

@@ -131,6 +131,9 @@ def headline_chart(report: WeeklyReportData) -> Chart:
             row.expectation.ci_lower_pct if row.expectation else None,
             row.expectation.ci_upper_pct if row.expectation else None,
             row.expectation.ref if row.expectation else None,
+            # A global figure stands in where the country has none: said, as on the page.
+            row.expectation.is_country_figure if row.expectation else None,
+            row.expectation.wave if row.expectation else None,
         )
         for row in rows
     ]
@@ -143,7 +146,8 @@ def headline_chart(report: WeeklyReportData) -> Chart:
         figure,
         ("country_code", "executives_tracked", "executives_active", "active_share_pct",
          "median_followers", "expectation_question_id", "expectation_share_pct",
-         "expectation_ci_lower_pct", "expectation_ci_upper_pct", "source_ref"),
+         "expectation_ci_lower_pct", "expectation_ci_upper_pct", "source_ref",
+         "expectation_is_country_figure", "expectation_wave"),
         csv_rows,
     )  # fmt: skip
 

@@ -20,6 +20,8 @@ TREND_WEEKS = 52
 # A report needs the week's last day with data and one earlier day of the same week.
 MIN_DAYS_OF_DATA = 2
 SYNTHETIC_ROSTER = "executives of the synthetic demo roster"
+SYNTHETIC_COUNTS = "synthetic follower counts"
+SYNTHETIC_API = "synthetic answers of the sandbox platform API"
 # How far back "data as of" looks for a platform's last observed counts.
 DATA_AS_OF_LOOKBACK_DAYS = 90
 
@@ -207,6 +209,9 @@ def collect(
     _platform_mix(con, report)
     _movers(con, report, movers)
     _coverage(con, report, tables)
+    if SYNTHETIC_API in report.synthetic_parts and SYNTHETIC_COUNTS in report.synthetic_parts:
+        # The sandbox's answers are the movers' synthetic counts: said once.
+        report.synthetic_parts.remove(SYNTHETIC_COUNTS)
     _run_history(con, report, tables)
     return report
 
@@ -389,13 +394,16 @@ changes as (
         l.company_name,
         l.country_code,
         l.followers,
-        e.is_synthetic,
+        e.is_synthetic as is_synthetic_executive,
+        -- The roster's flag, or counts from a synthetic source (the sandbox's answers).
+        e.is_synthetic or coalesce(l.is_synthetic, false) as is_synthetic,
         case w.days when 7 then l.followers_change_7d else l.followers_change_28d end as change,
-        -- Why the change may not be two observed counts.
-        case
-            when not l.is_observed or not coalesce(s.is_observed, true) then 'carried'
-            when l.source = 'import' or s.source = 'import' then 'imported'
-        end as caveat
+        -- Why the change may not be two observed counts: either reason, or both.
+        nullif(concat_ws(
+            '/',
+            case when not l.is_observed or not coalesce(s.is_observed, true) then 'carried' end,
+            case when l.source = 'import' or s.source = 'import' then 'imported' end
+        ), '') as caveat
     from latest as l
     inner join marts.dim_executive as e on l.executive_version_id = e.executive_version_id
     cross join (values (7), (28)) as w (days)
@@ -406,13 +414,19 @@ changes as (
 ),
 movers as (
     select 'executive' as kind, platform, days, full_name as name, company_name, country_code,
-        followers, change, caveat, is_synthetic, executive_id
+        followers, change, caveat, is_synthetic, is_synthetic_executive, executive_id
     from changes
     where change is not null
     union all
     select 'company', platform, days, company_name, company_name, any_value(country_code),
-        sum(followers), sum(change), string_agg(distinct caveat, '/' order by caveat),
-        bool_or(is_synthetic), null
+        sum(followers), sum(change),
+        -- Each reason once: 'carried/imported' when the leaders' caveats hold both.
+        nullif(concat_ws(
+            '/',
+            case when bool_or(contains(caveat, 'carried')) then 'carried' end,
+            case when bool_or(contains(caveat, 'imported')) then 'imported' end
+        ), ''),
+        bool_or(is_synthetic), bool_or(is_synthetic_executive), null
     from changes
     where change is not null
     group by platform, days, company_name
@@ -420,7 +434,7 @@ movers as (
 -- The largest gains and, apart from them, the largest losses: a week of large gains
 -- still shows who lost most. No change is no move.
 select platform, kind, days, name, company_name, country_code, followers, change,
-    coalesce(caveat, ''), is_synthetic
+    coalesce(caveat, ''), is_synthetic, is_synthetic_executive
 from movers
 where change != 0
 qualify row_number() over (
@@ -448,10 +462,16 @@ def _movers(con: duckdb.DuckDBPyConnection, report: WeeklyReportData, limit: int
         change,
         caveat,
         synthetic,
+        synthetic_executive,
     ) in con.execute(_MOVERS_SQL, {"day": report.data_through, "limit": limit}).fetchall():
         lists[platform][(kind, days)].append(
             Mover(platform, name, company, country, followers, int(change), caveat, synthetic)
         )
+        # Every mover listed is shown: a synthetic one calls for the notice, whichever list.
+        if synthetic:
+            part = SYNTHETIC_ROSTER if synthetic_executive else SYNTHETIC_COUNTS
+            if part not in report.synthetic_parts:
+                report.synthetic_parts.append(part)
     for platform in sorted(lists):
         found = lists[platform]
         report.movers.append(
@@ -463,12 +483,6 @@ def _movers(con: duckdb.DuckDBPyConnection, report: WeeklyReportData, limit: int
                 found[("company", 28)],
             )
         )
-    shown = [mover for entry in report.movers for mover in entry.executives_28d]
-    if (
-        any(mover.is_synthetic for mover in shown)
-        and SYNTHETIC_ROSTER not in report.synthetic_parts
-    ):
-        report.synthetic_parts.append(SYNTHETIC_ROSTER)
 
 
 def _coverage(con: duckdb.DuckDBPyConnection, report: WeeklyReportData, tables: set[str]) -> None:
@@ -512,7 +526,7 @@ def _coverage(con: duckdb.DuckDBPyConnection, report: WeeklyReportData, tables: 
             )
         )
     if synthetic:
-        report.synthetic_parts.append("synthetic answers of the sandbox platform API")
+        report.synthetic_parts.append(SYNTHETIC_API)
 
 
 def _run_history(

@@ -10,10 +10,12 @@ chart a PNG shown by its Content-ID (:func:`content_id`), drawn only for a mail.
 from __future__ import annotations
 
 import io
+import logging
 import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import jinja2
@@ -36,6 +38,11 @@ CAVEAT_MARKS = {"carried": " †", "imported": " ‡", "carried/imported": " †
 _FONT_DIR = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
 _FONT = "DejaVu"
 _SVG_TITLE = re.compile(r"<title>.*?</title>", re.S)
+# fontTools logs each font subset at INFO: under Airflow's root logger (INFO) that was about
+# 150 lines a report, in `slw report` and the task log alike.
+# Set unless someone set it already (the root logger's level comes later, from Airflow).
+if logging.getLogger("fontTools").level == logging.NOTSET:
+    logging.getLogger("fontTools").setLevel(logging.WARNING)
 
 
 @dataclass(frozen=True)
@@ -57,12 +64,31 @@ class RenderedReport:
         return {cid: chart.png() for cid, chart in self.charts.items()}
 
 
+def _half_up(value: float, places: int) -> Decimal:
+    """``value`` rounded half away from zero, as readers round (Python's format rounds half
+    to even: 12.5 % read "12%")."""
+    return Decimal(repr(value)).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+
+
 def pct(value: float | None) -> str:
-    return NO_VALUE if value is None else f"{value:.0f}%"
+    """A share in whole percent; never 0 % or 100 % unless it is exactly that (499 of 500
+    leaders active read "100%")."""
+    if value is None:
+        return NO_VALUE
+    whole = _half_up(value, 0)
+    if whole >= 100 and value < 100:
+        return ">99%"
+    if whole <= 0 < value:
+        return "<1%"
+    return f"{whole:.0f}%"
 
 
 def pts(value: float | None) -> str:
-    return NO_VALUE if value is None else f"{value:+.1f} pts"
+    if value is None:
+        return NO_VALUE
+    tenths = _half_up(value, 1)
+    # No "-0.0 pts": a change that rounds to nothing is no fall.
+    return f"{tenths.copy_abs() if tenths.is_zero() else tenths:+.1f} pts"
 
 
 def compact(value: float | None) -> str:
