@@ -680,6 +680,14 @@ def weekly_report_task(context: dict[str, Any]) -> dict[str, Any]:
         # the CLI or the REST API) has no data interval: the week before the run's time.
         moment = context.get("data_interval_end") or context["dag_run"].run_after
         week = ReportWeek.ending_before(moment)
+    if week.end > datetime.now(UTC).date():
+        from airflow.sdk.exceptions import AirflowFailException
+
+        # No retry makes the week end sooner.
+        raise AirflowFailException(
+            f"week_end {week.end} has not come yet: the weekly report is of a past week "
+            "(a report of this one would be mailed as the whole week)"
+        )
     resend = bool(params.get("resend", False))
     # A retry of a resend run goes on with that resend: it mails only those not reached yet.
     report = write_weekly_report(

@@ -473,6 +473,46 @@ def smtp(monkeypatch):
         yield mailbox
 
 
+def test_a_week_to_date_mail_does_not_stop_the_mail_of_the_whole_week(
+    report_settings, smtp, monkeypatch
+):
+    # Recorded under the week alone, the mail of days 1-5 of a week (a run given a week_end
+    # ahead of its data) answered "already mailed" to the run of the whole week.
+    monkeypatch.setenv("SLW_REPORT_EMAILS", "board@example.org")
+    from social_leadership.reports.weekly import _delivery_record
+    from social_leadership.settings import load_settings
+
+    settings = load_settings()
+    ahead = write_weekly_report(settings, day(LAST_DAY) + timedelta(days=2))
+    assert ahead.data_through == day(LAST_DAY)
+    assert ahead.mailed_to == ("board@example.org",)
+
+    # The record of the days mailed; the week's, once its data are in, is another.
+    assert _delivery_record(settings, ahead.week, ahead.data_through).exists()
+    assert not _delivery_record(settings, ahead.week, ahead.week.end).exists()
+    # A whole week's record keeps its name (deliveries recorded before stay found).
+    whole = write_weekly_report(settings, day(LAST_DAY))
+    assert whole.mailed_to == ("board@example.org",)
+    assert _delivery_record(settings, whole.week, whole.data_through).name == (
+        f"{whole.week.label}_{day(LAST_DAY).isoformat()}.json"
+    )
+    assert write_weekly_report(settings, day(LAST_DAY)).mailed_to == ()
+
+
+def test_no_report_of_a_week_not_ended_is_written_or_mailed(report_settings, monkeypatch):
+    from social_leadership.settings import load_settings
+    from social_leadership.tasks import weekly_report_task
+
+    tomorrow = datetime.now(UTC).date() + timedelta(days=1)
+    with pytest.raises(ReportError, match="has not ended yet"):
+        write_weekly_report(load_settings(), tomorrow)
+    from airflow.sdk.exceptions import AirflowFailException
+
+    with pytest.raises(AirflowFailException, match="has not come yet"):
+        weekly_report_task({"params": {"week_end": tomorrow.isoformat()}, "run_id": "manual__1"})
+    assert not any(load_settings().reports_dir.glob("*W*"))
+
+
 def test_report_is_mailed_once_with_the_pdf_attached(report_settings, smtp, monkeypatch):
     monkeypatch.setenv("SLW_REPORT_EMAILS", "board@example.org, comms@example.org")
     from social_leadership.settings import load_settings

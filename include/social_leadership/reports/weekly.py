@@ -17,7 +17,7 @@ import os
 import shutil
 import tempfile
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from social_leadership.bi import connect_serving
@@ -61,6 +61,8 @@ class WeeklyReport:
     enough_data: bool
     mailed_to: tuple[str, ...]
     mail_skipped: str
+    # The last day with data (None: not enough data); before week.end: a week to date.
+    data_through: date | None = None
 
     @property
     def html(self) -> Path:
@@ -99,10 +101,15 @@ def _replace_folder(folder: Path, rendered: RenderedReport) -> dict[str, Path]:
     return {path.name: path for path in sorted(folder.iterdir())}
 
 
-def _delivery_record(settings: Settings, week: ReportWeek) -> Path:
+def _delivery_record(settings: Settings, week: ReportWeek, through: date | None) -> Path:
     # Per period, not per folder: a week-to-date report (make run, a mid-week slw report)
     # shares its ISO week's folder with the Monday run's full week, which still gets mailed.
-    return settings.reports_dir / DELIVERIES_DIR / f"{week.label}_{week.end.isoformat()}.json"
+    # A report whose data end before its last day is recorded apart: mailed, it stopped the
+    # mail of the same days once their data were in.
+    name = f"{week.label}_{week.end.isoformat()}"
+    if through is not None and through < week.end:
+        name += f"_through_{through.isoformat()}"
+    return settings.reports_dir / DELIVERIES_DIR / f"{name}.json"
 
 
 def mail_report(
@@ -132,7 +139,7 @@ def mail_report(
         raise ReportError(f"the weekly report {report.week.label} was not mailed: {exc}") from None
     if connection is None:
         return (), NO_SMTP_CONNECTION
-    record = _delivery_record(settings, report.week)
+    record = _delivery_record(settings, report.week, report.data_through)
     recorded = json.loads(record.read_text(encoding="utf-8")) if record.exists() else {}
     # A resend starts over, unless the record is of this very resend (a retry of its run).
     going_on = resend_run is not None and recorded.get("resend_run") == resend_run
@@ -205,15 +212,22 @@ def write_weekly_report(
 ) -> WeeklyReport:
     """Write the report of the seven days ending on ``week_end`` and mail it if configured
     (:func:`mail_report`)."""
+    today = datetime.now(UTC).date()
+    if week_end > today:
+        raise ReportError(
+            f"the week ending {week_end} has not ended yet (today is {today}, UTC): "
+            "a report of it would read as the whole week"
+        )
     week = ReportWeek(week_end)
     data = read_report_data(settings, week)
     rendered = render(data)
     folder = settings.reports_dir / week.label
     files = _replace_folder(folder, rendered)
-    report = WeeklyReport(week, folder, files, data.enough_data, (), "not asked")
+    through = data.data_through if data.enough_data else None
+    report = WeeklyReport(week, folder, files, data.enough_data, (), "not asked", through)
     if mail:
         to, skipped = mail_report(settings, report, rendered, resend=resend, resend_run=resend_run)
-        report = WeeklyReport(week, folder, files, data.enough_data, to, skipped)
+        report = WeeklyReport(week, folder, files, data.enough_data, to, skipped, through)
     log.info(
         "weekly report %s (%s to %s) written to %s%s",
         week.label,
