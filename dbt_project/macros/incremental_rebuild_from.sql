@@ -257,3 +257,23 @@
     {%- endfor -%}
     {{ return(none) }}
 {% endmacro %}
+
+
+{#- The pre-hook of each daily incremental model: the days it recomputes are deleted before
+    its new rows go in, as a full refresh would have them. delete+insert by day deletes only
+    the days its new rows hold: a day the rebuild leaves empty (the only account of it
+    renamed, left the roster, or now not found) kept its old rows, wrong or pointing at an
+    executive version no longer there. Whole when the model recomputes every day (an
+    upstream model built whole); nothing for a build that replaces the table. -#}
+{% macro clear_rebuilt_days(date_column) %}
+    {%- if not execute or not is_incremental() -%}
+        {{ return('') }}
+    {%- endif -%}
+    {%- set windows = recorded_windows(this.identifier) -%}
+    {%- if windows is none -%}
+        {{ return('') }}
+    {%- elif windows[0] is none -%}
+        {{ return('delete from ' ~ this) }}
+    {%- endif -%}
+    {{ return('delete from ' ~ this ~ ' where ' ~ in_windows(date_column, windows)) }}
+{% endmacro %}

@@ -325,6 +325,30 @@ def test_a_renamed_or_dropped_account_leaves_no_stale_series(
     assert_same_as_full_refresh(settings, build_dir, monkeypatch)
 
 
+def test_days_a_rebuild_leaves_empty_lose_their_old_rows(
+    build_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # b's account is the only one with counts on days 0-9. delete+insert by day deletes
+    # only the days the new rows hold: once b left the roster, those days kept b's rows,
+    # their executive version gone from dim_executive, and every build failed its tests.
+    settings = settings_for_data_dir(monkeypatch, build_dir / "data")
+    both = [("a", "x", "a_x"), ("b", "bluesky", "b_bs")]
+    write_roster(settings, [US, DE], 29, both)
+    write_days(settings, "b", range(10), "bluesky", "b_bs")
+    write_days(settings, "a", range(20, 30), "x", "a_x")
+    run_dbt(STEP, settings)
+    write_roster(settings, [US], 30, both[:1])
+    write_days(settings, "a", range(30, 31), "x", "a_x")
+
+    run_dbt(BUILD, settings)
+
+    assert query(
+        settings.warehouse_path,
+        "select count(*) from marts.fct_executive_reach_daily where executive_id = 'b'",
+    ) == [(0,)]
+    assert_same_as_full_refresh(settings, build_dir, monkeypatch)
+
+
 def test_two_executives_swapping_country_on_a_back_dated_day_rebuild_the_aggregate(
     build_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -10,6 +10,7 @@
         materialized='incremental',
         incremental_strategy='delete+insert',
         unique_key='snapshot_date',
+        pre_hook="{{ clear_rebuilt_days('snapshot_date') }}",
         on_schema_change='fail',
     )
 }}

@@ -20,6 +20,7 @@
         materialized='incremental',
         incremental_strategy='delete+insert',
         unique_key='metric_date',
+        pre_hook="{{ clear_rebuilt_days('metric_date') }}",
         on_schema_change='fail',
         post_hook=["{{ rewrite_in_day_order() }}", "{{ record_series_starts() }}"],
     )

@@ -12,6 +12,7 @@
         materialized='incremental',
         incremental_strategy='delete+insert',
         unique_key='metric_date',
+        pre_hook="{{ clear_rebuilt_days('metric_date') }}",
         on_schema_change='fail',
     )
 }}
