@@ -15,7 +15,8 @@ Roster file format (CSV), one executive per row::
   together they are the executive's declared history (the source of the SCD2
   ``dim_executive``). A row without ``valid_from`` must be the executive's only row.
   Accounts belong to the executive, not to a version: the accounts of all its rows are
-  united (a handle may repeat across the executive's own rows).
+  united (a handle may repeat across the executive's own rows), one per platform (a row
+  naming another handle on a platform than an earlier row of the executive is rejected).
 - ``full_name``, ``company``: required. ``title``: free text, may be empty.
 - ``country``: any common form of the country, in English, German, French or Spanish among
   others ("DE", "DEU", "Germany", "Deutschland", "UK", "USA", "Vereinigte Staaten",
@@ -402,6 +403,8 @@ def _read_rows(
     # executive_id -> row number and valid_from of each accepted version
     seen_ids: dict[str, list[tuple[int, date | None]]] = {}
     seen_accounts: dict[tuple[str, str], tuple[str, int]] = {}
+    # (executive_id, platform) -> (handle, row): one account per platform and executive.
+    own_accounts: dict[tuple[str, str], tuple[str, int]] = {}
     # Line numbers count the lines above the header too (a title line).
     previous_line = reader.line_num + roster.header_row - 1
     for record in reader:
@@ -494,6 +497,17 @@ def _read_rows(
                     f"account {account_handle!r} already belongs to {owner[0]} (row {owner[1]})",
                 )
                 continue
+            other = own_accounts.get((executive_id, platform))
+            if other is not None:
+                # The warehouse follows one account per platform and executive; a second
+                # one failed every dbt build until the roster changed.
+                error(
+                    platform,
+                    f"{executive_id} already has the {platform} account {other[0]!r} (row "
+                    f"{other[1]}): one account per platform and executive (a new handle goes "
+                    "in every row of the executive)",
+                )
+                continue
             row_accounts.append(Account(executive_id, platform, account_handle))
 
         if row_errors:
@@ -508,6 +522,7 @@ def _read_rows(
                 executive_id,
                 row_number,
             )
+            own_accounts[(executive_id, account.platform)] = (account.account_handle, row_number)
         roster.executives.append(
             Executive(
                 executive_id=executive_id,

@@ -343,6 +343,26 @@ def test_account_of_another_executive_is_still_an_error(tmp_path: Path) -> None:
     assert [(e.row, e.column) for e in roster.errors] == [(3, "x")]
 
 
+def test_a_second_account_of_an_executive_on_one_platform_rejects_its_row(tmp_path: Path) -> None:
+    # Loaded, two X handles for one executive failed every dbt build (the warehouse follows
+    # one account per platform and executive), the roster file never named.
+    roster = load_roster(
+        write(
+            tmp_path,
+            "jk,J,CEO,A,DE,Energy,false,joe_old,,,,,,,,2020-01-01",
+            "jk,J,Chair,B,DE,Energy,false,joe_new,jk.bsky.social,,,,,,,2024-01-01",
+            "ada,Ada,CEO,Example AG,DE,Energy,true,ada_x,,,,,,,,",
+        )
+    )
+
+    assert [(e.row, e.column) for e in roster.errors] == [(3, "x")]
+    assert "jk already has the x account 'joe_old' (row 2)" in roster.errors[0].reason
+    assert sorted((a.executive_id, a.account_handle) for a in roster.accounts) == [
+        ("ada", "ada_x"),
+        ("jk", "joe_old"),
+    ]
+
+
 def test_profile_links_load_as_handles_and_are_one_account_with_the_handle(
     tmp_path: Path,
 ) -> None:
