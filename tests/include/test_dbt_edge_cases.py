@@ -349,6 +349,40 @@ def test_days_a_rebuild_leaves_empty_lose_their_old_rows(
     assert_same_as_full_refresh(settings, build_dir, monkeypatch)
 
 
+def test_a_corrected_name_or_synthetic_flag_reaches_every_version_and_the_facts(
+    build_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The snapshot watches title, company, country and sector only: a name fixed or a flag
+    # turned from demo to real kept its first value in dim_executive and the facts, even
+    # after a full refresh.
+    settings = settings_for_data_dir(monkeypatch, build_dir / "data")
+    write_roster(settings, [US, DE], 29)
+    write_days(settings, "a", range(30))
+    write_days(settings, "b", range(30))
+    run_dbt(STEP, settings)
+    with connect(settings.warehouse_path) as con:
+        con.execute(
+            "update raw.roster_executives set full_name = 'Ann Corrected', is_synthetic = false, "
+            "loaded_at = ? where executive_id = 'a'",
+            [loaded(30)],
+        )
+    write_days(settings, "a", range(30, 31))
+    write_days(settings, "b", range(30, 31))
+
+    run_dbt(BUILD, settings)
+
+    assert query(
+        settings.warehouse_path,
+        "select executive_id, full_name, is_synthetic from marts.dim_executive order by 1",
+    ) == [("a", "Ann Corrected", False), ("b", "B", True)]
+    assert query(
+        settings.warehouse_path,
+        "select executive_id, bool_or(is_synthetic), bool_and(is_synthetic) "
+        "from marts.fct_executive_reach_daily group by 1 order by 1",
+    ) == [("a", False, False), ("b", True, True)]
+    assert_same_as_full_refresh(settings, build_dir, monkeypatch)
+
+
 def test_two_executives_swapping_country_on_a_back_dated_day_rebuild_the_aggregate(
     build_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

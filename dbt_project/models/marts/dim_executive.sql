@@ -11,8 +11,16 @@ roster as (
     select * from {{ ref('stg_roster__executives') }}
 ),
 
+-- Who the executive is, as the roster says now: a corrected name or a flag turned from
+-- demo to real (or back) reaches every version, declared or detected (the snapshot
+-- watches title, company, country and sector only, so these kept their first value).
 rostered_executives as (
-    select distinct executive_id from roster
+    select
+        executive_id,
+        arg_max(full_name, coalesce(valid_from, date '0001-01-01')) as full_name,
+        bool_or(is_synthetic) as is_synthetic
+    from roster
+    group by executive_id
 ),
 
 final as (
@@ -26,19 +34,21 @@ final as (
             versions.title,
             versions.company_name,
             versions.country_code,
-            versions.sector
+            versions.sector,
+            -- The facts carry the flag: turned, it must rebuild them like any edit.
+            cast(rostered_executives.is_synthetic as varchar)
         )) as executive_version_id,
         versions.executive_id,
         cast(row_number() over (
             partition by versions.executive_id order by versions.valid_from
         ) as integer) as version_number,
-        versions.full_name,
+        rostered_executives.full_name,
         versions.title,
         md5(versions.company_name) as company_id,
         versions.company_name,
         versions.country_code,
         versions.sector,
-        versions.is_synthetic,
+        rostered_executives.is_synthetic,
         versions.valid_from,
         lead(versions.valid_from) over (
             partition by versions.executive_id order by versions.valid_from
