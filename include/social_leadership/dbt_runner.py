@@ -16,7 +16,7 @@ import subprocess
 import sys
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -288,6 +288,8 @@ class BuildPlan:
     full_refresh: bool
     reason: str
     rebuild_windows: tuple[tuple[date, date], ...] = ()
+    # The gap fill the build applies (SLW_GAP_FILL_DAYS), recorded with it; None: not known.
+    gap_fill_days: int | None = None
 
     @property
     def rebuild_from(self) -> date | None:
@@ -318,6 +320,7 @@ class BuildPlan:
             "full_refresh": self.full_refresh,
             "reason": self.reason,
             "rebuild_windows": windows,
+            "gap_fill_days": self.gap_fill_days,
         }
 
     @classmethod
@@ -326,7 +329,7 @@ class BuildPlan:
             (date.fromisoformat(first), date.fromisoformat(last))
             for first, last in values["rebuild_windows"]
         )
-        return cls(values["full_refresh"], values["reason"], windows)
+        return cls(values["full_refresh"], values["reason"], windows, values.get("gap_fill_days"))
 
 
 # The days of the raw rows loaded since a moment: imported history files and API
@@ -357,24 +360,45 @@ def plan_build(
     project_dir: Path | None = None,
     *,
     full_refresh_asked: bool = False,
+    gap_fill_days: int | None = None,
 ) -> BuildPlan:
     """Incremental by default: the late-data lookback, and the days of the raw rows loaded
     since the last successful build (an imported history file or a late API row reaches
     further back than the lookback) with the days derived from them, as windows with an
     end (roster changes the models find themselves). A full refresh only
-    when asked (``slw rebuild --full``), when no build has succeeded yet, or when an
+    when asked (``slw rebuild --full``), when no build has succeeded yet, when an
     incremental table of the warehouse has other columns than the dbt project in
-    ``project_dir`` builds (an upgrade changed them)."""
+    ``project_dir`` builds (an upgrade changed them), or when ``gap_fill_days`` (the
+    setting this build fills gaps with) differs from the last build's: the days kept would
+    follow one rule and the days rebuilt another."""
+    plan = _plan(con, project_dir, full_refresh_asked, gap_fill_days)
+    return replace(plan, gap_fill_days=gap_fill_days)
+
+
+def _plan(
+    con: duckdb.DuckDBPyConnection,
+    project_dir: Path | None,
+    full_refresh_asked: bool,
+    gap_fill_days: int | None,
+) -> BuildPlan:
     if full_refresh_asked:
         return BuildPlan(True, "full refresh asked for (slw rebuild --full)")
-    row = con.execute("select max(started_at) from audit.dbt_builds").fetchone()
-    last_build = row[0] if row else None
-    if last_build is None:
+    row = con.execute(
+        "select started_at, gap_fill_days from audit.dbt_builds order by started_at desc limit 1"
+    ).fetchone()
+    if row is None:
         return BuildPlan(True, "no successful build recorded yet: full refresh")
+    last_build, last_gap_fill_days = row
     changed = changed_incremental_models(con, project_dir or DBT_PROJECT_DIR)
     if changed:
         return BuildPlan(
             True, f"columns of {', '.join(changed)} changed in this version: full refresh"
+        )
+    if None not in (gap_fill_days, last_gap_fill_days) and gap_fill_days != last_gap_fill_days:
+        return BuildPlan(
+            True,
+            f"SLW_GAP_FILL_DAYS is {gap_fill_days}, the last build filled gaps of "
+            f"{last_gap_fill_days} days: full refresh",
         )
     windows = tuple(
         (first, last)
@@ -409,7 +433,7 @@ def record_build(
 ) -> None:
     """Remember a successful build (the next plan compares imports against it)."""
     con.execute(
-        "insert into audit.dbt_builds values (?, ?, ?, ?, ?, ?, ?, ?)",
+        "insert into audit.dbt_builds values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             run_id,
             plan.full_refresh,
@@ -419,5 +443,6 @@ def record_build(
             result.passed,
             plan.rebuild_from,
             plan.windows_text,
+            plan.gap_fill_days,
         ],
     )

@@ -379,6 +379,8 @@ TABLES: tuple[Table, ...] = (
                                        or a full refresh).
             rebuild_windows varchar?   The days of those raw rows, as the windows passed to
                                        dbt: 'first..last' joined by ', ' (null: none).
+            gap_fill_days integer?     SLW_GAP_FILL_DAYS the build filled gaps with (null:
+                                       not recorded, a build of an earlier version).
             """
         ),
     ),

@@ -501,6 +501,7 @@ def dbt_build_task(context: dict[str, Any]) -> dict[str, Any]:
             con,
             settings.dbt_project_dir,
             full_refresh_asked=bool(context["params"].get("full_refresh", False)),
+            gap_fill_days=settings.gap_fill_days,
         )
     from social_leadership.progress import step
 

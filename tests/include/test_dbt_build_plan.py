@@ -16,6 +16,7 @@ from social_leadership.dbt_runner import (
     DBT_WAREHOUSE_PATH_ENV,
     PARSED_PROJECT_FILE,
     REBUILD_WINDOWS_ENV,
+    BuildPlan,
     DbtResult,
     dbt_env,
     forget_parse_of_moved_project,
@@ -62,6 +63,30 @@ def test_after_a_build_the_next_is_incremental(con):
     assert not plan.full_refresh
     assert plan.args == ["build"]
     assert plan.env == {}
+
+
+def test_a_changed_gap_fill_setting_plans_a_full_refresh_and_is_recorded(con):
+    # Built incrementally, the kept days followed the old gap fill and the rebuilt days the
+    # new one, unsaid.
+    record_build(con, "r1", plan_build(con, gap_fill_days=7), T0, _result())
+    assert not plan_build(con, gap_fill_days=7).full_refresh
+
+    plan = plan_build(con, gap_fill_days=3)
+
+    assert plan.full_refresh
+    assert (
+        plan.reason == "SLW_GAP_FILL_DAYS is 3, the last build filled gaps of 7 days: full refresh"
+    )
+    record_build(con, "r2", plan, T0 + timedelta(hours=1), _result())
+    assert con.execute(
+        "select run_id, gap_fill_days from audit.dbt_builds order by started_at"
+    ).fetchall() == [("r1", 7), ("r2", 3)]
+    assert not plan_build(con, gap_fill_days=3).full_refresh
+    # A build of an earlier version recorded none: nothing to compare with.
+    con.execute("update audit.dbt_builds set gap_fill_days = null")
+    assert not plan_build(con, gap_fill_days=5).full_refresh
+    # A retry runs the failed build's plan, read back from its run folder.
+    assert BuildPlan.from_dict(plan.as_dict()) == plan
 
 
 def _imported_rows(con, import_at: datetime, first: date, days: int) -> None:
