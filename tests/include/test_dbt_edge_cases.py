@@ -383,6 +383,32 @@ def test_a_corrected_name_or_synthetic_flag_reaches_every_version_and_the_facts(
     assert_same_as_full_refresh(settings, build_dir, monkeypatch)
 
 
+def test_a_version_declared_to_start_later_is_not_current_yet(
+    build_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = settings_for_data_dir(monkeypatch, build_dir / "data")
+    today = datetime.now(UTC).date()
+    write_roster(
+        settings,
+        [
+            ("a", "CEO", "A", "DE", "Industrials", date(2020, 1, 1)),
+            ("a", "Chair", "A", "FR", "Industrials", today + timedelta(days=90)),
+            ("b", "CEO", "B", "US", "Financials", today + timedelta(days=30)),
+        ],
+        29,
+    )
+    write_days(settings, "a", range(30))
+    write_days(settings, "b", range(30))
+
+    run_dbt(BUILD, settings)
+
+    # b's only version covers the days before its start too (as the facts attribute them).
+    assert query(
+        settings.warehouse_path,
+        "select executive_id, title, is_current from marts.dim_executive order by 1, valid_from",
+    ) == [("a", "CEO", True), ("a", "Chair", False), ("b", "CEO", True)]
+
+
 def test_two_executives_swapping_country_on_a_back_dated_day_rebuild_the_aggregate(
     build_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -53,9 +53,17 @@ final as (
         lead(versions.valid_from) over (
             partition by versions.executive_id order by versions.valid_from
         ) as valid_to,
-        lead(versions.valid_from) over (
+        -- In force today: a version declared to start later is not current yet (the
+        -- first version also covers the days before its start, as the facts have it).
+        coalesce(current_date < lead(versions.valid_from) over (
             partition by versions.executive_id order by versions.valid_from
-        ) is null as is_current,
+        ), true)
+        and (
+            versions.valid_from <= current_date
+            or row_number() over (
+                partition by versions.executive_id order by versions.valid_from
+            ) = 1
+        ) as is_current,
         versions.version_source
     from versions
     inner join rostered_executives
