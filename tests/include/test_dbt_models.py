@@ -393,3 +393,26 @@ def test_the_xdist_workers_share_one_build(
     else:
         assert synthetic_built_warehouse.settings.data_dir == root / "data"
         assert (root / "made.json").is_file()
+
+
+def test_every_expectation_question_has_its_row_with_a_figure_or_without(
+    marts: duckdb.DuckDBPyConnection,
+) -> None:
+    # Questions came from the figures: one no survey had a figure for vanished, where the
+    # mart promises it with has_figure false.
+    asked = ["ceo_clear_stand", "ceo_lead_change", "ceo_top_management_matter"]
+    country_years = marts.execute(
+        "select count(*) from marts.fct_country_comparison_yearly"
+    ).fetchone()[0]
+    rows = marts.execute(
+        "select question_id, count(*), bool_or(has_figure), bool_and(has_figure) "
+        "from marts.fct_country_expectations_yearly group by 1 order by 1"
+    ).fetchall()
+    assert [row[0] for row in rows] == asked
+    assert all(row[1] == country_years for row in rows)
+    # The synthetic surveys have figures for ceo_clear_stand only.
+    assert [(row[0], row[2]) for row in rows] == [
+        ("ceo_clear_stand", True),
+        ("ceo_lead_change", False),
+        ("ceo_top_management_matter", False),
+    ]

@@ -46,15 +46,57 @@ expectation_figures as (
         )
 ),
 
--- The wording of the latest real wave (a demo file may word a question its own way).
-questions as (
+survey_questions as (
+    select * from {{ ref('stg_surveys__questions') }}
+),
+
+-- Every expectation question, whether or not any survey has a figure for it.
+question_ids as (
+    select ids.question_id
+    from (
+        values
+        {%- for question_id in var('ceo_expectation_question_ids') %}
+            ('{{ question_id }}'){{ ',' if not loop.last }}
+        {%- endfor %}
+    ) as ids (question_id)
+),
+
+-- The wording of the latest real wave (a demo file may word a question its own way): of
+-- its figures, else of the questions a survey asked (null when none did).
+worded as (
     select
         question_id,
-        question_text
+        question_text,
+        0 as preference,
+        is_synthetic,
+        wave,
+        survey_source_id
     from expectation_figures
+    union all
+    select
+        question_id,
+        question_text,
+        1 as preference,
+        is_synthetic,
+        wave,
+        survey_source_id
+    from survey_questions
+    where question_text is not null
+),
+
+questions as (
+    select
+        question_ids.question_id,
+        worded.question_text
+    from question_ids
+    left join worded on question_ids.question_id = worded.question_id
     qualify row_number() over (
-        partition by question_id
-        order by is_synthetic asc, wave desc, survey_source_id asc, scope asc
+        partition by question_ids.question_id
+        order by
+            worded.preference asc,
+            worded.is_synthetic asc,
+            worded.wave desc,
+            worded.survey_source_id asc
     ) = 1
 ),
 
