@@ -41,9 +41,10 @@ def test_good_marts_pass_and_are_recorded(copied_built_warehouse: Settings) -> N
     assert report.critical_failures == []
     report.raise_if_critical()
     assert len(report.passed) == len(report.results)
-    # Each suite's expectations, and two SQL invariants per daily fact (test_quality_windows).
+    # Each suite's expectations, three SQL invariants per daily fact (test_quality_windows)
+    # and one of the executive fact's observed counts.
     daily = sum(1 for suite in MART_SUITES if suite.sliced_by)
-    assert len(report.results) == sum(len(s.expectations()) for s in MART_SUITES) + 2 * daily
+    assert len(report.results) == sum(len(s.expectations()) for s in MART_SUITES) + 3 * daily + 1
     tables = {check.table_name for check in report.results}
     assert {
         "fct_executive_reach_daily",
@@ -538,3 +539,49 @@ def test_a_passing_gate_task_returns_its_counts(copied_built_warehouse: Settings
 
     assert summary["failed"] == summary["critical_failures"] == 0
     assert summary["passed"] == len(audit_rows(copied_built_warehouse, "run-gate-ok"))
+
+
+@pytest.mark.parametrize(
+    ("statement", "expectation", "table"),
+    [
+        # Gap fill carried every account up to a day that has not come.
+        (
+            "insert into marts.fct_reach_by_country_sector_daily select * replace "
+            "(current_date + 40 as metric_date) from marts.fct_reach_by_country_sector_daily "
+            "limit 1",
+            "expect_no_day_after_today",
+            "fct_reach_by_country_sector_daily",
+        ),
+        # An observed count without followers: published, a sector's reach fell by 99.96%.
+        (
+            "update marts.fct_executive_reach_daily set followers = null "
+            "where executive_id = 'us_one' and is_observed and metric_date = date '2025-01-06'",
+            "expect_observed_counts_to_have_followers",
+            "fct_executive_reach_daily",
+        ),
+        # Dropped columns: one no check reads (published without it), one a check reads
+        # (the gate crashed on DuckDB's error, retried).
+        (
+            "alter table marts.fct_survey_results drop column sample_size",
+            "expect_table_columns_to_match_the_dbt_contract",
+            "fct_survey_results",
+        ),
+        (
+            "alter table marts.fct_executive_reach_daily drop column posts",
+            "expect_table_columns_to_match_the_dbt_contract",
+            "fct_executive_reach_daily",
+        ),
+    ],
+    ids=["future_day", "observed_without_followers", "unread_column", "read_column"],
+)
+def test_what_bad_data_the_range_checks_miss_stops_publication(
+    copied_built_warehouse: Settings, statement: str, expectation: str, table: str
+) -> None:
+    corrupt(copied_built_warehouse, statement)
+
+    report = check_marts(copied_built_warehouse, "run-bad")
+
+    failed = [(c.table_name, c.expectation) for c in report.critical_failures]
+    assert failed == [(table, expectation)]
+    with pytest.raises(QualityGateError, match=expectation):
+        report.raise_if_critical()
