@@ -137,8 +137,13 @@ def platform_data_as_of(
                 join raw.history_imports as imports using (import_id)
             )
             select platform, max(snapshot_date), arg_max(loaded_at, snapshot_date)
-            from days group by platform
-            """
+            from days
+            -- A day that has not come (a row written by hand) is no sign of fresh data:
+            -- taken, it hid an outage for as long as it stayed.
+            where snapshot_date <= $today
+            group by platform
+            """,
+            {"today": today},
         ).fetchall()
     }
     rows = []

@@ -129,3 +129,23 @@ def test_imported_counts_make_a_platforms_data_as_of_and_can_make_it_stale(
     assert any(
         f.what.startswith("platform linkedin is stale: data as of 2025-01-19") for f in facts
     )
+
+
+def test_a_day_that_has_not_come_does_not_make_a_platform_fresh() -> None:
+    # A row dated in the future (written by hand) read as data as of that day: the platform
+    # could not be stale while it stayed, whatever its outage.
+    from social_leadership.freshness import platform_data_as_of
+    from social_leadership.warehouse import ensure_schema
+
+    today = date(2026, 12, 5)
+    with duckdb.connect() as con:
+        ensure_schema(con)
+        con.execute(
+            "insert into raw.platform_metrics (platform, snapshot_date, account_handle, "
+            "account_status, followers, source, observed_at, loaded_at, is_synthetic) values "
+            "('x', date '2026-11-20', 'a', 'ok', 5, 'api', now(), now(), false), "
+            "('x', date '2027-03-01', 'a', 'ok', 5, 'api', now(), now(), false)"
+        )
+        (row,) = platform_data_as_of(con, ["x"], today, 3)
+
+    assert (row.data_as_of, row.days_behind, row.is_stale) == (date(2026, 11, 20), 15, True)
