@@ -618,12 +618,15 @@ def quality_gate_task(context: dict[str, Any]) -> dict[str, Any]:
                 Attention(
                     task_id="quality_gate",
                     what=(
-                        f"quality gate failed: {critical} critical check(s), publication stopped"
+                        f"quality gate failed: {critical} critical check(s), publication "
+                        "stopped (the serving copy stays the last one published)"
                         if critical
-                        else "quality gate warned"
+                        else "quality gate warned, the marts published all the same"
                     )
                     + f"; {len(report.failed)} check(s) failed: {shown}",
-                    rows_kept_out=sum(c.unexpected_count or 0 for c in report.failed),
+                    # The rows the critical checks found wrong, whose publication is held
+                    # back; a warning holds back nothing (its counts may be days, not rows).
+                    rows_kept_out=sum(c.unexpected_count or 0 for c in report.critical_failures),
                     where="audit.quality_results",
                 )
             ]

@@ -532,6 +532,29 @@ def test_a_failed_critical_check_fails_the_gate_task_without_airflow_retries(
     ]
 
 
+def test_a_gate_that_only_warned_says_the_marts_were_published_and_kept_out_no_row(
+    copied_built_warehouse: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The alert said "rows kept out: 234" (missing days counted as rows) when all was published.
+    from social_leadership import alerts
+    from social_leadership.tasks import quality_gate_task
+
+    reported = []
+    monkeypatch.setattr(alerts, "report_attention", reported.extend)
+    corrupt(
+        copied_built_warehouse,
+        "delete from marts.fct_reach_by_country_sector_daily where metric_date = date '2025-01-05'",
+    )
+
+    summary = quality_gate_task({"run_id": "run-gate-warned"})
+
+    assert summary["failed"] > 0
+    assert summary["critical_failures"] == 0
+    (attention,) = reported
+    assert attention.what.startswith("quality gate warned, the marts published all the same")
+    assert attention.rows_kept_out == 0
+
+
 def test_a_passing_gate_task_returns_its_counts(copied_built_warehouse: Settings) -> None:
     from social_leadership.tasks import quality_gate_task
 
