@@ -764,6 +764,36 @@ def _scope(
     return _Scope(since, described, _Cursor(until, previous.full_validated_at))
 
 
+def _widen_to_changed_days(
+    con: Any, scope: _Scope, daily: dict[str, MartSuite], contracts: dict[str, Any]
+) -> None:
+    """Validate from the first day whose key fingerprint differs from the one stored by the
+    last passing gate, when that is earlier than the days dbt rebuilt: a row added or
+    removed outside the builds (by hand, a restore) went unvalidated, and the publish, which
+    copies a table whole when its rows differ, served it. A value changed in place keeps
+    the fingerprint: the weekly whole validation is for that."""
+    for table, suite in daily.items():
+        if table in scope.since and scope.since[table] is None:
+            continue  # validated whole
+        key = contracts[table].primary_key if table in contracts else ()
+        stored = _stored_fingerprints(con, table) if key else {}
+        if not stored:
+            continue
+        day = quote_identifier(suite.sliced_by or "metric_date")
+        columns = ", ".join(quote_identifier(column) for column in key)
+        current = _key_fingerprints(con, qualified_name(MARTS_SCHEMA, table), day, columns)
+        changed = [d for d in current.keys() | stored.keys() if current.get(d) != stored.get(d)]
+        first = min(changed, default=None)
+        if first is None or (scope.since.get(table) or first) < first:
+            continue
+        if table in scope.since and scope.since[table] == first:
+            continue
+        scope.since[table] = first
+        scope.described[table] = (
+            f"from {first}: days whose rows changed since the last passing gate"
+        )
+
+
 def _invariant(
     table: str,
     expectation: str,
@@ -1019,6 +1049,7 @@ def check_marts(
             t: s for t, s in suites.items() if s.sliced_by and t in present - incomplete.keys()
         }
         scope = _scope(con, settings, run_id, sorted(daily), checked_at)
+        _widen_to_changed_days(con, scope, daily, contracts)
         for table in sorted(present | set(suites)):
             if table not in present:
                 checks.append(_missing_table_check(table))

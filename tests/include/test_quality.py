@@ -555,6 +555,29 @@ def test_a_gate_that_only_warned_says_the_marts_were_published_and_kept_out_no_r
     assert attention.rows_kept_out == 0
 
 
+def test_a_row_added_outside_the_rebuilt_days_is_validated_by_the_next_gate(
+    copied_built_warehouse: Settings,
+) -> None:
+    # Not rebuilt by dbt, the day went unvalidated until the weekly whole validation, and
+    # the publish (which copies a table whole when its rows differ) served the row.
+    assert check_marts(copied_built_warehouse, "gate-1").critical_failures == []
+    corrupt(
+        copied_built_warehouse,
+        "insert into marts.fct_executive_reach_daily select * replace "
+        "('mastodon' as platform, -999 as followers) from marts.fct_executive_reach_daily "
+        "where executive_id = 'us_one' and metric_date = date '2025-01-06' limit 1",
+    )
+
+    report = check_marts(copied_built_warehouse, "gate-2")
+
+    assert report.validated["fct_executive_reach_daily"] == (
+        "from 2025-01-06: days whose rows changed since the last passing gate"
+    )
+    assert [(c.table_name, c.column_name) for c in report.critical_failures] == [
+        ("fct_executive_reach_daily", "followers")
+    ]
+
+
 def test_a_passing_gate_task_returns_its_counts(copied_built_warehouse: Settings) -> None:
     from social_leadership.tasks import quality_gate_task
 
