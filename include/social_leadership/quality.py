@@ -263,7 +263,18 @@ class QualityCheck:
     def describe(self) -> str:
         column = f".{self.column_name}" if self.column_name else ""
         extra = f" ({self.unexpected_count} unexpected)" if self.unexpected_count else ""
+        example = self.example_row()
+        if example:
+            extra += "; e.g. " + ", ".join(f"{name}={value}" for name, value in example.items())
         return f"{self.table_name}{column}: {self.expectation}{extra}"
+
+    def example_row(self) -> dict[str, Any] | None:
+        """The first unexpected row the details name (its key and value), or None."""
+        try:
+            examples = json.loads(self.details or "{}").get("example_rows")
+        except (ValueError, AttributeError):
+            return None
+        return examples[0] if examples else None
 
 
 class QualityGateError(RuntimeError):
@@ -383,14 +394,15 @@ def _slice_filters(
     return filters
 
 
-def _columns_read(suite: MartSuite) -> list[str] | None:
+def _columns_read(suite: MartSuite, key: Sequence[str] = ()) -> list[str] | None:
     """The columns a daily fact's expectations read, with its day column: the frames hold
     only these (a slice of every column of the executive fact is several times larger).
     None (every column) for another table, or when an expectation's columns are not known
     (a row condition, another kind of expectation)."""
     if not suite.sliced_by or suite.prepare is not None:
         return None
-    names = {suite.sliced_by}
+    # The key names the rows an expectation finds unexpected (details' example_rows).
+    names = {suite.sliced_by, *key}
     for expectation in suite.expectations():
         if getattr(expectation, "row_condition", None):
             return None
@@ -408,13 +420,17 @@ def _columns_read(suite: MartSuite) -> list[str] | None:
 
 
 def _frames(
-    con: Any, suite: MartSuite, max_rows: int, since: date | None = None
+    con: Any,
+    suite: MartSuite,
+    max_rows: int,
+    since: date | None = None,
+    key: Sequence[str] = (),
 ) -> Iterator[pd.DataFrame]:
     """The table as one frame, or a daily fact (its days from ``since`` when given, and
     its rows without a day) as frames of whole days, each read by its own query, holding
-    the columns its expectations read."""
+    the columns its expectations read and ``key``."""
     relation = qualified_name(MARTS_SCHEMA, suite.table)
-    read = _columns_read(suite)
+    read = _columns_read(suite, key)
     columns = "*" if read is None else ", ".join(quote_identifier(name) for name in read)
     column = suite.sliced_by
     filters = _slice_filters(con, suite.table, column, max_rows, since) if column else ["true"]
@@ -451,16 +467,46 @@ def _column_of(kwargs: dict[str, Any]) -> str | None:
     return None
 
 
+EXAMPLE_ROWS = 5
+
+
 def _details(result: dict[str, Any], exception_info: Any) -> str | None:
     info: dict[str, Any] = {}
     for key in ("observed_value", "unexpected_percent", "partial_unexpected_list"):
         if result.get(key) is not None:
             info[key] = result[key]
-    if isinstance(exception_info, dict) and exception_info.get("raised_exception"):
-        info["exception"] = exception_info.get("exception_message")
+    # Which rows: each unexpected value with its row's primary key.
+    if examples := result.get("partial_unexpected_index_list"):
+        info["example_rows"] = [
+            {name: _plain(value) for name, value in row.items()} for row in examples[:EXAMPLE_ROWS]
+        ]
+    if message := _exception_message(exception_info):
+        info["exception"] = message
     if not info:
         return None
     return json.dumps(info, default=str)[:DETAILS_MAX_CHARS]
+
+
+def _plain(value: Any) -> Any:
+    """A value of a pandas frame as JSON holds it (numpy numbers, NaN as None, a day as
+    ``YYYY-MM-DD``: DuckDB's dates reach pandas as midnight timestamps)."""
+    if isinstance(value, pd.Timestamp):
+        return value.date().isoformat() if value == value.normalize() else value.isoformat()
+    if hasattr(value, "item"):
+        value = value.item()
+    return None if isinstance(value, float) and value != value else value
+
+
+def _exception_message(exception_info: Any) -> str | None:
+    """GX's error, whether its exception info is flat or (GX 1.x) keyed by metric."""
+    if not isinstance(exception_info, dict):
+        return None
+    if exception_info.get("raised_exception"):
+        return exception_info.get("exception_message")
+    for nested in exception_info.values():
+        if isinstance(nested, dict) and nested.get("raised_exception"):
+            return nested.get("exception_message")
+    return None
 
 
 SLOT = "slice_merge_slot"  # meta key: an expectation's place in its suite
@@ -522,10 +568,12 @@ def _validate_table(
     frames: Iterator[pd.DataFrame],
     run_name: str | None = None,
     since: date | None = None,
+    key: Sequence[str] = (),
 ) -> list[QualityCheck]:
     """Validate ``suite.table`` frame by frame; the table expectations run on the first only.
 
-    ``run_name`` (the Airflow run id) names the results, as the Data Docs show them."""
+    ``run_name`` (the Airflow run id) names the results, as the Data Docs show them; the
+    columns of ``key`` name each unexpected row in the details (example_rows)."""
     table, suite_name, expectations = suite.table, suite.suite_name, suite.expectations
     datasource = context.data_sources.add_pandas(name=f"{table}_source")
     asset = datasource.add_dataframe_asset(name=table)
@@ -558,9 +606,14 @@ def _validate_table(
                     )
                 runner = rows_only
             table_rows += len(frame)
+            naming = [column for column in key if column in frame.columns]
             outcome = runner.run(
                 batch_parameters={"dataframe": suite.prepare(frame) if suite.prepare else frame},
-                result_format="SUMMARY",
+                result_format=(
+                    {"result_format": "SUMMARY", "unexpected_index_column_names": naming}
+                    if naming
+                    else "SUMMARY"
+                ),
                 run_id=RunIdentifier(run_name=run_name) if run_name else None,
             )
             # GX keeps the last batch of a datasource: let each slice go before the next.
@@ -1061,8 +1114,11 @@ def check_marts(
             since = scope.since.get(table)
             # A mart added without a suite of its own must still hold rows.
             suite = suites.get(table, MartSuite(table))
-            frames = _frames(con, suite, settings.quality_slice_rows, since)
-            checks.extend(_validate_table(context, suite, frames, run_name=run_id, since=since))
+            key = contracts[table].primary_key if table in contracts else ()
+            frames = _frames(con, suite, settings.quality_slice_rows, since, key)
+            checks.extend(
+                _validate_table(context, suite, frames, run_name=run_id, since=since, key=key)
+            )
         invariants, fingerprints = _invariants(
             con,
             settings,

@@ -578,6 +578,33 @@ def test_a_row_added_outside_the_rebuilt_days_is_validated_by_the_next_gate(
     ]
 
 
+def test_a_failed_check_names_the_rows_it_found_by_their_key(
+    copied_built_warehouse: Settings,
+) -> None:
+    # The details gave the values alone ([-5, -5, ...]): which executive, platform and day
+    # took a query of one's own.
+    corrupt(
+        copied_built_warehouse,
+        "update marts.fct_executive_reach_daily set followers = -5 "
+        "where executive_id = 'us_one' and metric_date = date '2025-01-05'",
+    )
+
+    report = check_marts(copied_built_warehouse, "run-rows")
+
+    (failed,) = report.critical_failures
+    example = failed.example_row()
+    assert example is not None
+    assert (example["executive_id"], example["metric_date"], example["followers"]) == (
+        "us_one",
+        "2025-01-05",
+        -5,
+    )
+    assert "e.g. followers=-5, executive_id=us_one, platform=x, metric_date=2025-01-05" in (
+        failed.describe()
+    )
+    assert len(json.loads(failed.details)["example_rows"]) <= 5
+
+
 def test_a_passing_gate_task_returns_its_counts(copied_built_warehouse: Settings) -> None:
     from social_leadership.tasks import quality_gate_task
 
