@@ -234,15 +234,36 @@ def _stop_interrupted(
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)
     process.wait()
-    print("interrupted: stopping the run and marking it failed", file=sys.stderr, flush=True)
-    marked = subprocess.run(
-        _runner("--fail-interrupted", since, *dag_ids),
-        env={**env, "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING"},
-        capture_output=True,
-        text=True,
-        check=False,
+    print(
+        "interrupted: stopping the run and marking it failed (a few seconds)",
+        file=sys.stderr,
+        flush=True,
     )
+    # In a session of its own and with this process deaf to a second Ctrl-C meanwhile: cut
+    # short, it would leave the run "running" after all.
+    with _ignoring((*_STOPPING_SIGNALS, signal.SIGINT)):
+        marked = subprocess.run(
+            _runner("--fail-interrupted", since, *dag_ids),
+            env={**env, "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING"},
+            capture_output=True,
+            text=True,
+            check=False,
+            start_new_session=True,
+        )
     sys.stderr.write(marked.stdout)
+
+
+@contextlib.contextmanager
+def _ignoring(signals: Sequence[int]) -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {number: signal.signal(number, signal.SIG_IGN) for number in signals}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 def list_dag_runs(dag_id: str, env: dict[str, str], *, limit: int = 20) -> int:

@@ -1132,16 +1132,20 @@ def check_marts(
         log.info("%s: validated %s", table, described)
     # The cursor only says which days of the daily facts were validated (the other marts
     # are validated whole every time): it stays put when one of them failed.
-    daily_failed = any(
-        check.table_name in daily and check.is_critical and not check.success for check in checks
-    )
+    failed_daily = {
+        check.table_name
+        for check in checks
+        if check.table_name in daily and check.is_critical and not check.success
+    }
     _record(
         settings,
         run_id,
         checks,
         checked_at,
-        None if daily_failed else scope.cursor,
-        fingerprints,
+        None if failed_daily else scope.cursor,
+        # A fact that failed keeps the fingerprints of its last passing gate: stored now,
+        # the days it failed on would read as unchanged and go unvalidated by the next.
+        [printed for printed in fingerprints if printed.table not in failed_daily],
     )
     if data_docs_dir is not None:
         from social_leadership.docs_site import build_gx_data_docs

@@ -136,6 +136,24 @@ def test_crash_mid_load_leaves_previous_state(tmp_path, sandbox):
     assert audits == [("r1",)]
 
 
+def _throttled_rerun(sandbox: SandboxServer, handles: list[str], landing: Path):
+    """A second run of the day (run-2) meeting a rate limit that resets in an hour: every
+    account is deferred."""
+    sandbox.add_fault("429", platform="x", reset_seconds=3600)
+    return extract_platform(
+        "x",
+        handles,
+        sandbox.base_url,
+        TOKEN,
+        landing,
+        "run-2",
+        NOW,
+        now=NOW,
+        max_wait_seconds=1,
+        sleep=lambda _: None,
+    )
+
+
 def test_throttled_rerun_keeps_the_days_good_counts_and_loads_its_own_landing(
     tmp_path, con, sandbox
 ):
@@ -146,20 +164,7 @@ def test_throttled_rerun_keeps_the_days_good_counts_and_loads_its_own_landing(
     load_platform_day(con, tmp_path / "l", "x", NOW.date(), "run-1")
     good = con.execute(ROWS).fetchall()
 
-    # The rerun meets a rate limit that resets in an hour: every account is deferred.
-    sandbox.add_fault("429", platform="x", reset_seconds=3600)
-    second = extract_platform(
-        "x",
-        handles,
-        sandbox.base_url,
-        TOKEN,
-        tmp_path / "l",
-        "run-2",
-        NOW,
-        now=NOW,
-        max_wait_seconds=1,
-        sleep=lambda _: None,
-    )
+    second = _throttled_rerun(sandbox, handles, tmp_path / "l")
     assert second.deferred == len({h.casefold() for h in handles})
     outcome = load_platform_day(
         con, tmp_path / "l", "x", NOW.date(), "run-2", run_dir=Path(second.landing_dir)
@@ -182,19 +187,7 @@ def test_throttled_rerun_keeps_the_days_answer_that_an_account_is_not_found(tmp_
     statuses = "select account_handle, account_status from raw.platform_metrics order by all"
     assert ("nosuchexec_0", "not_found") in con.execute(statuses).fetchall()
 
-    sandbox.add_fault("429", platform="x", reset_seconds=3600)
-    second = extract_platform(
-        "x",
-        handles,
-        sandbox.base_url,
-        TOKEN,
-        tmp_path / "l",
-        "run-2",
-        NOW,
-        now=NOW,
-        max_wait_seconds=1,
-        sleep=lambda _: None,
-    )
+    second = _throttled_rerun(sandbox, handles, tmp_path / "l")
     assert second.deferred == len(handles)
     load_platform_day(
         con, tmp_path / "l", "x", NOW.date(), "run-2", run_dir=Path(second.landing_dir)

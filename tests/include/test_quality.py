@@ -28,6 +28,13 @@ def audit_rows(settings: Settings, run_id: str) -> list[tuple[str, str, bool, bo
         ).fetchall()
 
 
+# One executive's followers below zero on one day (2025-01-05, platform x among others).
+NEGATIVE_ON_ONE_DAY = (
+    "update marts.fct_executive_reach_daily set followers = -5 "
+    "where executive_id = 'us_one' and metric_date = date '2025-01-05'"
+)
+
+
 def corrupt(settings: Settings, *statements: str) -> None:
     with duckdb.connect(str(settings.warehouse_path)) as con:
         for statement in statements:
@@ -515,8 +522,7 @@ def test_a_failed_critical_check_fails_the_gate_task_without_airflow_retries(
 
     corrupt(
         copied_built_warehouse,
-        "update marts.fct_executive_reach_daily set followers = -5 "
-        "where executive_id = 'us_one' and metric_date = date '2025-01-05'",
+        NEGATIVE_ON_ONE_DAY,
     )
 
     # Airflow retries any other exception (DEFAULT_ARGS): the same marts would fail again.
@@ -576,6 +582,12 @@ def test_a_row_added_outside_the_rebuilt_days_is_validated_by_the_next_gate(
     assert [(c.table_name, c.column_name) for c in report.critical_failures] == [
         ("fct_executive_reach_daily", "followers")
     ]
+    # Its retry, or the next day's gate, still finds it: the failed gate left the day's
+    # fingerprint as the last passing gate stored it.
+    again = check_marts(copied_built_warehouse, "gate-3")
+    assert [(c.table_name, c.column_name) for c in again.critical_failures] == [
+        ("fct_executive_reach_daily", "followers")
+    ]
 
 
 def test_a_failed_check_names_the_rows_it_found_by_their_key(
@@ -585,8 +597,7 @@ def test_a_failed_check_names_the_rows_it_found_by_their_key(
     # took a query of one's own.
     corrupt(
         copied_built_warehouse,
-        "update marts.fct_executive_reach_daily set followers = -5 "
-        "where executive_id = 'us_one' and metric_date = date '2025-01-05'",
+        NEGATIVE_ON_ONE_DAY,
     )
 
     report = check_marts(copied_built_warehouse, "run-rows")

@@ -801,6 +801,16 @@ def test_slw_report_refuses_a_bad_date(capsys):
     assert "'2026-13-01' is not a date (YYYY-MM-DD)" in capsys.readouterr().err
 
 
+# Every mark of synthetic data in the marts turned off.
+NOTHING_SYNTHETIC = (
+    "update marts.dim_executive set is_synthetic = false",
+    "update marts.fct_reach_by_country_sector_all_platforms_daily set synthetic_executives_pct = 0",
+    "update marts.fct_platform_coverage_daily set is_synthetic = false",
+    "update marts.fct_country_expectations_yearly set is_synthetic = false",
+    "update marts.fct_executive_reach_daily set is_synthetic = false",
+)
+
+
 def test_no_synthetic_notice_when_nothing_shown_is_synthetic(
     synthetic_built_warehouse, tmp_path, monkeypatch
 ):
@@ -808,12 +818,7 @@ def test_no_synthetic_notice_when_nothing_shown_is_synthetic(
         synthetic_built_warehouse,
         tmp_path / "data",
         monkeypatch,
-        "update marts.dim_executive set is_synthetic = false",
-        "update marts.fct_reach_by_country_sector_all_platforms_daily "
-        "set synthetic_executives_pct = 0",
-        "update marts.fct_platform_coverage_daily set is_synthetic = false",
-        "update marts.fct_country_expectations_yearly set is_synthetic = false",
-        "update marts.fct_executive_reach_daily set is_synthetic = false",
+        *NOTHING_SYNTHETIC,
     )
 
     report = write_weekly_report(settings, day(LAST_DAY), mail=False)
@@ -833,12 +838,7 @@ def test_a_mover_with_synthetic_counts_alone_brings_the_synthetic_notice(
         synthetic_built_warehouse,
         tmp_path / "data",
         monkeypatch,
-        "update marts.dim_executive set is_synthetic = false",
-        "update marts.fct_reach_by_country_sector_all_platforms_daily "
-        "set synthetic_executives_pct = 0",
-        "update marts.fct_platform_coverage_daily set is_synthetic = false",
-        "update marts.fct_country_expectations_yearly set is_synthetic = false",
-        "update marts.fct_executive_reach_daily set is_synthetic = false",
+        *NOTHING_SYNTHETIC,
         # The top mover of one platform: synthetic counts, a real roster entry.
         """update marts.fct_executive_reach_daily set is_synthetic = true
         where (executive_id, platform) = (

@@ -53,13 +53,14 @@ final as (
         lead(versions.valid_from) over (
             partition by versions.executive_id order by versions.valid_from
         ) as valid_to,
-        -- In force today: a version declared to start later is not current yet (the
-        -- first version also covers the days before its start, as the facts have it).
-        coalesce(current_date < lead(versions.valid_from) over (
+        -- In force today (UTC, as every day of the warehouse): a version declared to
+        -- start later is not current yet (the first version also covers the days before
+        -- its start, as the facts have it).
+        coalesce({{ utc_today() }} < lead(versions.valid_from) over (
             partition by versions.executive_id order by versions.valid_from
         ), true)
         and (
-            versions.valid_from <= current_date
+            versions.valid_from <= {{ utc_today() }}
             or row_number() over (
                 partition by versions.executive_id order by versions.valid_from
             ) = 1

@@ -72,6 +72,7 @@ worded as (
         wave,
         survey_source_id
     from expectation_figures
+    where question_text is not null
     union all
     select
         question_id,

@@ -34,9 +34,10 @@ THROTTLE_CODES = frozenset({4, 17, 32, 613, 80001, 80002})
 AUTH_CODES = frozenset({102, 190})
 # "Cannot find user" and "Some of the aliases you requested do not exist"; code 100 says so
 # only with subcode 33 (see UNSUPPORTED_GET_SUBCODE). Code 100 alone is "invalid parameter"
-# (a field the node does not have: the login is no Instagram business user id, say), which
-# every account of the run gets alike: read as "not found", it recorded every executive as
-# gone on a green run. It stops the platform instead.
+# (a field the node does not have): read as "not found", it recorded every executive as
+# gone on a green run when the Instagram login was no business user id. Asked of the
+# caller's own node (Instagram), it stops the platform; asked of the account's (a Facebook
+# Page that is a person's profile), it is an error of that account.
 NOT_FOUND_CODES = frozenset({110, 803})
 INVALID_PARAMETER_CODE = 100
 # Instagram's "cannot find user" (an unknown account, or one that is not a business or
@@ -113,6 +114,9 @@ class GraphConnector(base.Connector):
     # Facebook and Instagram are both asked of the Graph API (Threads has a host of its own).
     public_base_url: ClassVar[str] = GRAPH_API
     batch_size: ClassVar[int] = 1
+    # Whether every request is of the caller's own node (Instagram's business discovery on
+    # the login's id): an "invalid parameter" there is the connection's, for every account.
+    asks_of_own_node: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -152,12 +156,15 @@ class GraphConnector(base.Connector):
             if self._account_not_found(error) and status in (400, 404):
                 return base.LAND
             if code == INVALID_PARAMETER_CODE and status != 200:
-                return base.Verdict(
-                    "fatal",
-                    f"Graph error 100 (HTTP {status}), {str(error.get('message'))[:200]!r}: "
-                    "a request the API refuses for every account alike; check the "
-                    f"connection slw_{self.platform} (its login and token)",
-                )
+                if self.asks_of_own_node:
+                    return base.Verdict(
+                        "fatal",
+                        f"Graph error 100 (HTTP {status}), {str(error.get('message'))[:200]!r}: "
+                        "a request the API refuses for every account alike; check the "
+                        f"connection slw_{self.platform} (its login and token)",
+                    )
+                # Asked of the account's own node (a Page): its answer alone, an error.
+                return base.LAND
             if status == 200 or error.get("is_transient") is True or code in (1, 2):
                 return base.Verdict("retry", f"Graph error {code} (HTTP {status})")
         return super().judge(status, body, headers)
@@ -332,6 +339,7 @@ class InstagramConnector(GraphConnector):
         ),
     )
     profile_hosts = ("instagram.com",)
+    asks_of_own_node = True
     profile_link_forms = "https://www.instagram.com/<username>"
 
     def __init__(

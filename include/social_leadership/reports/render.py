@@ -67,7 +67,7 @@ class RenderedReport:
 def _half_up(value: float, places: int) -> Decimal:
     """``value`` rounded half away from zero, as readers round (Python's format rounds half
     to even: 12.5 % read "12%")."""
-    return Decimal(repr(value)).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+    return Decimal(str(float(value))).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
 
 
 def pct(value: float | None) -> str:

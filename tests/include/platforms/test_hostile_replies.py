@@ -679,26 +679,38 @@ def _graph_refusal(code: int, message: str, subcode: int | None = None) -> Answe
     return lambda path, headers: (400, {}, json.dumps({"error": error}).encode())
 
 
-@pytest.mark.parametrize(
-    ("platform", "handles"),
-    [("facebook", ["page.one", "page.two"]), ("instagram", ["biz.one", "biz.two"])],
-)
-def test_graph_s_invalid_parameter_error_stops_the_platform_not_every_account_not_found(
-    platform: str, handles: list[str]
-) -> None:
-    # The Instagram login set to the Page's id: every call gets this alike.
+def test_graph_s_invalid_parameter_error_on_the_own_node_stops_instagram():
+    # The Instagram login set to the Page's id: every call gets this alike; read as "not
+    # found", every executive was recorded gone on a green run.
     answer = _graph_refusal(
         100, "(#100) Tried accessing nonexisting field (business_discovery) on node type (Page)"
     )
-    login = "1" if platform == "instagram" else None
     with serving(answer) as api, pytest.raises(PlatformError) as raised:
-        build_connector(platform, url(api), SECRET, login, sleep=lambda _: None).extract(handles)
+        build_connector("instagram", url(api), SECRET, "1", sleep=lambda _: None).extract(
+            ["biz.one", "biz.two"]
+        )
 
     said = str(raised.value)
     assert "Graph error 100" in said
     assert "nonexisting field" in said
-    assert f"slw_{platform}" in said
+    assert "slw_instagram" in said
     assert len(api.received) == 1
+
+
+def test_graph_s_invalid_parameter_error_on_a_page_is_an_error_of_that_page_alone():
+    # A Facebook request is of the account's own node: a person's profile id instead of a
+    # Page's is that account's error, not every account's, and not "not found".
+    def answer(path: str, headers: dict[str, str]) -> Reply:
+        if "person.profile" in path:
+            refusal = (
+                "(#100) Tried accessing nonexisting field (followers_count) on node type (User)"
+            )
+            return _graph_refusal(100, refusal)(path, headers)
+        return 200, {}, json.dumps({"followers_count": 7, "id": "1"}).encode()
+
+    seen = _observe("facebook", answer, ["page.one", "person.profile"])
+
+    assert seen == {"page.one": ("ok", 7), "person.profile": ("error", None)}
 
 
 def test_graph_s_unsupported_get_of_a_page_and_threads_unknown_user_are_that_account_alone():
