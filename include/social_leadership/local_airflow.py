@@ -66,15 +66,16 @@ class AirflowCommandError(RuntimeError):
 
 def _run(
     command: list[str],
-    dag_ids: Sequence[str],
     env: dict[str, str],
     log_path: Path,
     on_progress: Callable[[str], None] | None = None,
+    *,
+    dag_ids: Sequence[str] = (),
 ) -> str:
-    """Run the command (which runs ``dag_ids``), its whole output written to ``log_path`` as
-    it comes; each progress event line (:mod:`social_leadership.progress`) also goes to
-    ``on_progress``, described, the moment it arrives. Ctrl-C stops the run
-    (:func:`_stop_interrupted`)."""
+    """Run the command, its whole output written to ``log_path`` as it comes; each
+    progress event line (:mod:`social_leadership.progress`) also goes to ``on_progress``,
+    described, the moment it arrives. Ctrl-C stops the run (:func:`_stop_interrupted`),
+    marking the runs of ``dag_ids`` it began failed."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     # Unbuffered: the log file follows the run (tail -f), and events are not held back.
     env = {**env, "PYTHONUNBUFFERED": "1"}
@@ -150,7 +151,7 @@ def run_dags(
         # The seconds before the first DAG starts: Airflow's import, migration, DAG parsing.
         starting = "starting Airflow: metadata DB migration, warehouse pool, DAG parsing"
         progress(progress_lines.describe({"event": "note", "text": starting}))
-    output = _run(command, dag_ids, env, logs_dir / "airflow-dags-test.log", progress)
+    output = _run(command, env, logs_dir / "airflow-dags-test.log", progress, dag_ids=dag_ids)
     timings = {}
     for line in output.splitlines():
         if line.startswith(RESULT_PREFIX):
