@@ -390,6 +390,19 @@ def test_every_setting_reaches_the_containers_from_env_or_is_fixed_by_compose():
     assert "SLW_ROSTER_PATH=/opt/slw/data/" in real_data
 
 
+def test_every_airflow_container_shares_the_api_secret_key():
+    # Airflow's configuration reference: the API server and the workers must share
+    # [api] secret_key, or the UI is refused the logs of running tasks (each container
+    # would generate its own).
+    compose = _compose()
+    for name, service in _airflow_services(compose).items():
+        assert (
+            service["environment"]
+            .get("AIRFLOW__API__SECRET_KEY", "")
+            .startswith("${AIRFLOW_JWT_SECRET:?")
+        ), name
+
+
 def test_long_running_services_have_health_checks_and_restart_policies():
     services = _compose()["services"]
     for name, service in services.items():
