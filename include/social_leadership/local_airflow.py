@@ -207,15 +207,23 @@ def _stopping_signals_interrupt() -> Iterator[None]:
     def interrupt(signum: int, frame: object) -> None:
         raise KeyboardInterrupt(signal.Signals(signum).name)
 
+    with _handling(_STOPPING_SIGNALS, interrupt):
+        yield
+
+
+@contextlib.contextmanager
+def _handling(signals: Sequence[int], handler: Any) -> Iterator[None]:
+    """``handler`` for ``signals`` for the ``with`` block, the earlier handlers back after
+    it (in the main thread only: signal handlers can be set nowhere else)."""
     if threading.current_thread() is not threading.main_thread():
-        yield  # signal handlers can be set in the main thread only
+        yield
         return
-    previous = {number: signal.signal(number, interrupt) for number in _STOPPING_SIGNALS}
+    previous = {number: signal.signal(number, handler) for number in signals}
     try:
         yield
     finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
+        for number, earlier in previous.items():
+            signal.signal(number, earlier)
 
 
 _STOPPING_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
@@ -242,7 +250,7 @@ def _stop_interrupted(
     )
     # In a session of its own and with this process deaf to a second Ctrl-C meanwhile: cut
     # short, it would leave the run "running" after all.
-    with _ignoring((*_STOPPING_SIGNALS, signal.SIGINT)):
+    with _handling((*_STOPPING_SIGNALS, signal.SIGINT), signal.SIG_IGN):
         marked = subprocess.run(
             _runner("--fail-interrupted", since, *dag_ids),
             env={**env, "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING"},
@@ -252,19 +260,6 @@ def _stop_interrupted(
             start_new_session=True,
         )
     sys.stderr.write(marked.stdout)
-
-
-@contextlib.contextmanager
-def _ignoring(signals: Sequence[int]) -> Iterator[None]:
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = {number: signal.signal(number, signal.SIG_IGN) for number in signals}
-    try:
-        yield
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
 
 
 def list_dag_runs(dag_id: str, env: dict[str, str], *, limit: int = 20) -> int:

@@ -324,17 +324,15 @@ def _mart_tables(con: Any) -> list[str]:
     ]
 
 
-def _missing_columns(con: Any, table: str, documented: Sequence[str]) -> list[str]:
-    """The columns the dbt project documents for ``table`` that the table lacks."""
-    present = {
-        row[0]
-        for row in con.execute(
-            "select column_name from information_schema.columns "
-            "where table_schema = ? and table_name = ?",
-            [MARTS_SCHEMA, table],
-        ).fetchall()
-    }
-    return [column for column in documented if column not in present]
+def _mart_columns(con: Any) -> dict[str, set[str]]:
+    """Each mart's columns, in one query."""
+    columns: dict[str, set[str]] = {}
+    for table, column in con.execute(
+        "select table_name, column_name from information_schema.columns where table_schema = ?",
+        [MARTS_SCHEMA],
+    ).fetchall():
+        columns.setdefault(table, set()).add(column)
+    return columns
 
 
 def _missing_columns_check(table: str, missing: list[str]) -> QualityCheck:
@@ -817,26 +815,42 @@ def _scope(
     return _Scope(since, described, _Cursor(until, previous.full_validated_at))
 
 
-def _widen_to_changed_days(
-    con: Any, scope: _Scope, daily: dict[str, MartSuite], contracts: dict[str, Any]
-) -> None:
+# Per daily fact with a key: its days' fingerprints now and as the last passing gate stored
+# them (see _invariants), read once per gate.
+_Prints = dict[str, tuple[dict[Any, tuple[int, str]], dict[Any, tuple[int, str]]]]
+
+
+def _fingerprints(con: Any, daily: dict[str, MartSuite], contracts: dict[str, Any]) -> _Prints:
+    prints = {}
+    for table, suite in daily.items():
+        key = contracts[table].primary_key if table in contracts else ()
+        if not key:
+            continue
+        day = quote_identifier(suite.sliced_by or "metric_date")
+        columns = ", ".join(quote_identifier(column) for column in key)
+        relation = qualified_name(MARTS_SCHEMA, table)
+        prints[table] = (
+            _key_fingerprints(con, relation, day, columns),
+            _stored_fingerprints(con, table),
+        )
+    return prints
+
+
+def _changed_days(current: dict[Any, Any], stored: dict[Any, Any]) -> list[Any]:
+    return sorted(d for d in current.keys() | stored.keys() if current.get(d) != stored.get(d))
+
+
+def _widen_to_changed_days(scope: _Scope, prints: _Prints) -> None:
     """Validate from the first day whose key fingerprint differs from the one stored by the
     last passing gate, when that is earlier than the days dbt rebuilt: a row added or
     removed outside the builds (by hand, a restore) went unvalidated, and the publish, which
     copies a table whole when its rows differ, served it. A value changed in place keeps
     the fingerprint: the weekly whole validation is for that."""
-    for table, suite in daily.items():
-        if table in scope.since and scope.since[table] is None:
-            continue  # validated whole
-        key = contracts[table].primary_key if table in contracts else ()
-        stored = _stored_fingerprints(con, table) if key else {}
-        if not stored:
-            continue
-        day = quote_identifier(suite.sliced_by or "metric_date")
-        columns = ", ".join(quote_identifier(column) for column in key)
-        current = _key_fingerprints(con, qualified_name(MARTS_SCHEMA, table), day, columns)
-        changed = [d for d in current.keys() | stored.keys() if current.get(d) != stored.get(d)]
-        first = min(changed, default=None)
+    for table, (current, stored) in prints.items():
+        if not stored or (table in scope.since and scope.since[table] is None):
+            continue  # nothing to compare with, or validated whole
+        changed = _changed_days(current, stored)
+        first = changed[0] if changed else None
         if first is None or (scope.since.get(table) or first) < first:
             continue
         if table in scope.since and scope.since[table] == first:
@@ -902,6 +916,7 @@ def _invariants(
     daily: dict[str, MartSuite],
     whole: frozenset[str],
     contracts: dict[str, Any],
+    prints: _Prints,
     today: date,
 ) -> tuple[list[QualityCheck], list[_Fingerprints]]:
     """Whole-table checks of the daily facts computed in SQL (no rows leave DuckDB): the
@@ -938,15 +953,9 @@ def _invariants(
             log.warning("%s: no primary key in the dbt manifest, uniqueness not checked", table)
             continue
         columns = ", ".join(quote_identifier(column) for column in key)
-        current = _key_fingerprints(con, relation, day, columns)
-        stored = {} if table in whole else _stored_fingerprints(con, table)
-        changed = (
-            None
-            if not stored
-            else sorted(
-                d for d in current.keys() | stored.keys() if current.get(d) != stored.get(d)
-            )
-        )
+        current, stored = prints[table]
+        stored = {} if table in whole else stored
+        changed = None if not stored else _changed_days(current, stored)
         relation = (
             relation
             if changed is None
@@ -1093,16 +1102,18 @@ def check_marts(
     with connect(settings.warehouse_path, read_only=True) as con:
         present = set(_mart_tables(con))
         incomplete = {}
+        columns = _mart_columns(con)
         for table in sorted(present):
             documented = contracts[table].column_descriptions if table in contracts else {}
-            if missing := _missing_columns(con, table, list(documented)):
+            if missing := [c for c in documented if c not in columns.get(table, set())]:
                 incomplete[table] = missing
                 checks.append(_missing_columns_check(table, missing))
         daily = {
             t: s for t, s in suites.items() if s.sliced_by and t in present - incomplete.keys()
         }
         scope = _scope(con, settings, run_id, sorted(daily), checked_at)
-        _widen_to_changed_days(con, scope, daily, contracts)
+        prints = _fingerprints(con, daily, contracts)
+        _widen_to_changed_days(scope, prints)
         for table in sorted(present | set(suites)):
             if table not in present:
                 checks.append(_missing_table_check(table))
@@ -1125,6 +1136,7 @@ def check_marts(
             daily,
             frozenset(t for t in daily if scope.since.get(t, 0) is None),
             contracts,
+            prints,
             checked_at.date(),
         )
         checks.extend(invariants)

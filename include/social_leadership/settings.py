@@ -511,7 +511,12 @@ DATA_DIR_SETTINGS = tuple(_DATA_DIR_DEFAULTS)
 
 def _path(field_name: str, default: Path) -> Path:
     raw = _from_env(field_name)
-    return Path(raw).expanduser().resolve() if raw else default
+    return _absolute(raw) if raw else default
+
+
+def _absolute(text: str) -> Path:
+    """A path as given in a setting: ``~`` expanded, relative to the current directory."""
+    return Path(text).expanduser().resolve()
 
 
 # DuckLake's catalog and data path are text (a connection string, an s3:// URL), not paths:
@@ -519,20 +524,20 @@ def _path(field_name: str, default: Path) -> Path:
 # relative, the Python tasks resolved it against their working directory and dbt against
 # the data folder (its working directory): two lakes, the loads in one and the build
 # reading the other ("schema raw does not exist").
-_LOCAL_CATALOGS = ("sqlite:", "duckdb:")
+_LOCAL_CATALOGS = tuple(kind for kind in _CATALOG_KINDS if kind != "postgres:")
 
 
 def _absolute_catalog_file(catalog: str) -> str:
     kind = next((kind for kind in _LOCAL_CATALOGS if catalog.startswith(kind)), None)
     if kind is None or not catalog[len(kind) :] or catalog[len(kind) :] == ":memory:":
         return catalog
-    return kind + str(Path(catalog[len(kind) :]).expanduser().resolve())
+    return kind + str(_absolute(catalog[len(kind) :]))
 
 
 def _absolute_local_path(path: str) -> str:
     if "://" in path or not path:
         return path
-    absolute = str(Path(path).expanduser().resolve())
+    absolute = str(_absolute(path))
     return absolute + "/" if path.endswith("/") else absolute
 
 

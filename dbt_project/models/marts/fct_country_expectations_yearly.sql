@@ -32,24 +32,6 @@ tracked_country_years as (
     from ({{ executives_at_year_ends('reach', 'executives') }}) as tracked
 ),
 
-expectation_figures as (
-    select
-        *,
-        lower(scope) = 'global' as is_global
-    from survey_results
-    where
-        measure = 'share_pct'
-        and question_id in (
-            {%- for question_id in var('ceo_expectation_question_ids') %}
-                '{{ question_id }}'{{ ',' if not loop.last }}
-            {%- endfor %}
-        )
-),
-
-survey_questions as (
-    select * from {{ ref('stg_surveys__questions') }}
-),
-
 -- Every expectation question, whether or not any survey has a figure for it.
 question_ids as (
     select ids.question_id
@@ -59,6 +41,20 @@ question_ids as (
             ('{{ question_id }}'){{ ',' if not loop.last }}
         {%- endfor %}
     ) as ids (question_id)
+),
+
+expectation_figures as (
+    select
+        *,
+        lower(scope) = 'global' as is_global
+    from survey_results
+    where
+        measure = 'share_pct'
+        and question_id in (select question_ids.question_id from question_ids)
+),
+
+survey_questions as (
+    select * from {{ ref('stg_surveys__questions') }}
 ),
 
 -- The wording of the latest real wave (a demo file may word a question its own way): of
