@@ -93,8 +93,14 @@ def serve(
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
 
+    # Serving for as long as it runs: no request log (it would grow with every request).
     server = SandboxServer(
-        roster=roster, host=host, port=port, token=token, youtube_key=youtube_key
+        roster=roster,
+        host=host,
+        port=port,
+        token=token,
+        youtube_key=youtube_key,
+        record_requests=False,
     )
     base_url = server.start()
     try:

@@ -17,7 +17,10 @@ synthetic stand-ins (``SYNTHETIC_STAND_INS``); their counts come from
 :func:`~social_leadership.demo.synthetic.synthetic_metrics` for the date of the server's
 clock. Tests inject faults per request (``add_fault``: a queue) or per run (``set_fault``:
 until ``clear_faults``), rename a Bluesky account (``rename_account``);
-``authorization_log`` records which requests carried an ``Authorization`` header.
+``request_log`` and ``authorization_log`` record each request's path, query and
+``Authorization`` header, for tests; a long-running sandbox (``slw sandbox``) keeps neither
+(``record_requests=False``), or its memory would grow with every request, and every token
+ever sent would stay in it.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import re
 import sys
 import threading
@@ -60,13 +64,13 @@ BLUESKY_PROFILE_PATH = "/xrpc/app.bsky.actor.getProfile"
 X_PATH = "/2/users/by"
 # X's other user lookups, as client libraries (tweepy's get_user, get_users(ids=)) send
 # them: one user by username, users by id (``?ids=``, up to 100) and one user by id.
-X_USER_BY_USERNAME = re.compile(r"^/2/users/by/username/([^/]+)$")
+X_USER_BY_USERNAME = re.compile(r"^/2/users/by/username/([^/]+)\Z")
 X_USERS_PATH = "/2/users"
-X_USER_BY_ID = re.compile(r"^/2/users/([0-9]+)$")
-X_USER_ID = re.compile(r"^[0-9]{1,19}$")
+X_USER_BY_ID = re.compile(r"^/2/users/([0-9]+)\Z")
+X_USER_ID = re.compile(r"^[0-9]{1,19}\Z")
 BLUESKY_MAX_ACTORS = 25
 X_MAX_USERNAMES = 100
-X_USERNAME = re.compile(r"^[A-Za-z0-9_]{1,15}$")
+X_USERNAME = re.compile(r"^[A-Za-z0-9_]{1,15}\Z")
 # The AT Protocol's at-identifier, as the AppView checks each actor: a handle (a domain
 # name whose last label starts with a letter) or a DID. Anything else, two actors joined
 # by a comma among them, is a 400 for the whole request.
@@ -88,11 +92,11 @@ MASTODON_ACCOUNTS_PATH = "/api/v1/accounts"
 # One sandbox plays every Mastodon instance: /mastodon/<instance>/api/v1/... is that
 # instance, which knows only its own accounts (the paths without the prefix play one
 # instance that knows every account).
-MASTODON_INSTANCE_PATH = re.compile(r"^/mastodon/([A-Za-z0-9.-]+)(/api/v[12]/[^?]*)$")
+MASTODON_INSTANCE_PATH = re.compile(r"^/mastodon/([A-Za-z0-9.-]+)(/api/v[12]/[^?]*)\Z")
 # An instance's own description, which clients read first (Mastodon.py's version check),
 # and one account by its id (Mastodon.py's account()).
-MASTODON_INSTANCE_INFO = re.compile(r"^/api/v[12]/instance$")
-MASTODON_ACCOUNT_BY_ID = re.compile(r"^/api/v1/accounts/([0-9]+)$")
+MASTODON_INSTANCE_INFO = re.compile(r"^/api/v[12]/instance\Z")
+MASTODON_ACCOUNT_BY_ID = re.compile(r"^/api/v1/accounts/([0-9]+)\Z")
 MASTODON_MAX_IDS = 40
 # The version an instance reports: 4.3 has the accounts?id[]= route, 4.2 not.
 MASTODON_VERSION = "4.3.0"
@@ -117,26 +121,26 @@ YOUTUBE_PARTS = frozenset(
         "topicDetails",
     }
 )
-GRAPH_PATH = re.compile(r"^/v\d+\.\d+/([^/]+)$")
-GRAPH_UNVERSIONED_NODE = re.compile(r"^/([^/v][^/]*|v[^/\d][^/]*)$")
-GRAPH_VERSION_PREFIX = re.compile(r"^/(v\d+\.\d+)(?:/|$)")
+GRAPH_PATH = re.compile(r"^/v\d+\.\d+/([^/]+)\Z")
+GRAPH_UNVERSIONED_NODE = re.compile(r"^/([^/v][^/]*|v[^/\d][^/]*)\Z")
+GRAPH_VERSION_PREFIX = re.compile(r"^/(v\d+\.\d+)(?:/|\Z)")
 # Graph's batch endpoint: POST / or /v{N}.0/ with ``batch``, a JSON list of sub-requests.
-GRAPH_BATCH_PATH = re.compile(r"^/(v\d+\.\d+/?)?$")
+GRAPH_BATCH_PATH = re.compile(r"^/(v\d+\.\d+/?)?\Z")
 GRAPH_MAX_BATCH = 50
 # The version a batch's unversioned relative_url gets when the batch's path names none.
 GRAPH_BATCH_DEFAULT_VERSION = "v21.0"
 # The platforms served on graph.facebook.com, which its batch endpoint reaches.
 GRAPH_BATCH_PLATFORMS = ("facebook", "instagram")
 # The versioned API (/rest, which wants the two headers below) and the older /v2 one.
-LINKEDIN_PATH = re.compile(r"^/(?:v2|rest)/networkSizes/(.+)$")
+LINKEDIN_PATH = re.compile(r"^/(?:v2|rest)/networkSizes/(.+)\Z")
 # The edge type of an organization's followers: the /v2 docs spell it in camel case, the
 # /rest docs (and the clients that follow them) in capitals; both are taken on both.
 LINKEDIN_FOLLOWER_EDGES = frozenset({"CompanyFollowedByMember", "COMPANY_FOLLOWED_BY_MEMBER"})
 LINKEDIN_REST_PREFIX = "/rest/"
-LINKEDIN_VERSION = re.compile(r"^\d{6}$")
+LINKEDIN_VERSION = re.compile(r"^\d{6}\Z")
 RESTLI_PROTOCOL_VERSION = "2.0.0"
 # One field of a Graph ``fields`` list: business discovery, with its subfields in braces.
-INSTAGRAM_DISCOVERY = re.compile(r"^business_discovery\.username\(([^)]*)\)(?:\{(.*)\})?$")
+INSTAGRAM_DISCOVERY = re.compile(r"^business_discovery\.username\(([^)]*)\)(?:\{(.*)\})?\Z")
 # What business discovery knows of an account (the sandbox leaves out the ones it has no
 # value for, as Graph leaves out unset fields; the account's media is an empty list).
 BUSINESS_DISCOVERY_FIELDS = frozenset(
@@ -263,7 +267,8 @@ class Budget:
         if self.window_end is None or now >= self.window_end:
             self.window_end = self.end_of_window_opened(now)
             self.used = 0
-        reset = int(self.window_end)
+        # Rounded up: a client that waits until the reset it was told finds the window open.
+        reset = math.ceil(self.window_end)
         if self.used >= self.limit:
             return False, 0, reset
         self.used += 1
@@ -350,7 +355,11 @@ class SandboxRoute:
     the platform's budgets a request draws on (one per Mastodon instance).
     ``rate_headers(server, budget, remaining, reset)`` go on every answer and
     ``throttled(server, rate_headers, wait)`` is the reply once the budget is spent;
-    ``server_error(status)`` is the body of a 5xx.
+    ``server_error(status)`` is the body of a 5xx. ``refuses(server, params, headers)`` is
+    the reply to a request without valid credentials (None: it has them), given before any
+    budget is charged: a platform charges a request to the credential it proves (X's app,
+    YouTube's API key), which such a request does not. With ``budget_owner``, the route
+    draws on that platform's budgets (one Graph app serves Facebook and Instagram).
     ``connection(server)`` holds the Airflow connection fields (``host``, ``password``,
     ``login``) that point the platform's connector at this sandbox, as the demo does.
     """
@@ -364,6 +373,10 @@ class SandboxRoute:
     rate_headers: RateHeaders = rate_limit_headers
     throttled: Callable[[SandboxServer, dict[str, str], float], Reply] = too_many_requests
     server_error: Callable[[int], Any] = server_error
+    refuses: Callable[[SandboxServer, Params, Headers], Reply | None] = (
+        lambda server, params, headers: None
+    )
+    budget_owner: str | None = None
     # Platforms that send their rate-limit headers on every reply, faults included.
     rate_headers_on_faults: bool = False
     connection: Callable[[SandboxServer], dict[str, str]] = lambda server: {
@@ -427,6 +440,7 @@ class SandboxServer:
         rate_clock: Callable[[], float] = time.time,
         youtube_key: str = SANDBOX_YOUTUBE_KEY,
         instagram_user_id: str = SANDBOX_IG_USER_ID,
+        record_requests: bool = True,
         youtube_hidden: tuple[str, ...] = (),
         mastodon_requires_login: bool = False,
         mastodon_batch_route: bool = True,
@@ -462,6 +476,7 @@ class SandboxServer:
         self._fault_context = threading.local()
         self.faults: deque[Fault] = deque()
         self.run_faults: dict[str | None, Fault] = {}
+        self.record_requests = record_requests
         self.request_log: list[tuple[str, str]] = []
         # (path, Authorization header or None) per request, in arrival order.
         self.authorization_log: list[tuple[str, str | None]] = []
@@ -601,11 +616,29 @@ class SandboxServer:
 
     def requests_to(self, path: str) -> int:
         """How many requests reached ``path`` (faulted and rejected ones included)."""
+        self._check_recording()
         return sum(1 for logged_path, _ in self.request_log if logged_path == path)
 
     def authorizations_to(self, path: str) -> list[str | None]:
         """The ``Authorization`` header of each request to ``path`` (None: sent without)."""
+        self._check_recording()
         return [value for logged_path, value in self.authorization_log if logged_path == path]
+
+    def reset_budgets(self) -> None:
+        """Every request budget full again, as after its window (for tests that share one
+        server)."""
+        with self._lock:
+            self._budgets.clear()
+
+    def _check_recording(self) -> None:
+        if not self.record_requests:
+            raise RuntimeError("this sandbox keeps no request log (record_requests=False)")
+
+    def _record(self, path: str, query: str, headers: Headers) -> None:
+        if self.record_requests:
+            with self._lock:
+                self.request_log.append((path, query))
+                self.authorization_log.append((path, headers.get("authorization")))
 
     def known_accounts(self, platform: str) -> Mapping[str, tuple[str, str]]:
         """The accounts the sandbox serves on ``platform``: lookup key (the handle
@@ -635,13 +668,14 @@ class SandboxServer:
     # --- request handling --------------------------------------------------------------
 
     def handle(self, path: str, query: str, headers: dict[str, str]) -> Reply:
-        with self._lock:
-            self.request_log.append((path, query))
-            self.authorization_log.append((path, headers.get("authorization")))
+        self._record(path, query, headers)
         params = parse_qs(query, keep_blank_values=True)
         route = next((r for r in routes() if r.matches(path, params)), None)
         if route is None:
             return _not_served(path)
+        refusal = route.refuses(self, params, headers)
+        if refusal is not None:
+            return refusal
         platform = route.platform
         now = self.rate_clock()
         with self._lock:
@@ -675,26 +709,37 @@ class SandboxServer:
         """A POST: Graph's batch endpoint, ``batch`` in the query or the body (a form,
         URL-encoded or multipart, or JSON), posted to the root or to any node (``/me``),
         with or without a version."""
-        with self._lock:
-            self.request_log.append((path, query))
-            self.authorization_log.append((path, headers.get("authorization")))
+        self._record(path, query, headers)
         params = parse_qs(query, keep_blank_values=True)
         for name, values in _posted_fields(body, headers.get("content-type", "")).items():
             params.setdefault(name, []).extend(values)
         batch_path = GRAPH_BATCH_PATH.match(path)
         node_path = GRAPH_PATH.match(path) or GRAPH_UNVERSIONED_NODE.match(path)
         if batch_path is None and not (node_path and "batch" in params):
+            if any(route.matches(path, params) for route in routes()):
+                return _method_not_allowed(path, "POST")
             return _not_served(path)
         versioned = GRAPH_VERSION_PREFIX.match(path)
         version = versioned.group(1) if versioned else GRAPH_BATCH_DEFAULT_VERSION
         return self._graph_batch(version, params, headers)
 
+    def handle_other(self, path: str, method: str) -> Reply:
+        """A method no platform's read API takes (PUT, PATCH, DELETE, OPTIONS): 405 on a
+        route the sandbox plays, else its not-served answer."""
+        if not any(route.matches(path, {}) for route in routes()) and not (
+            GRAPH_BATCH_PATH.match(path)
+        ):
+            return _not_served(path)
+        allowed = "GET, POST" if GRAPH_VERSION_PREFIX.match(path) else "GET"
+        return _method_not_allowed(path, method, allowed)
+
     def _graph_batch(self, version: str, params: Params, headers: Headers) -> Reply:
         """Each sub-request answered by the GET routes (and charged to their budget), as
         ``{"code", "headers", "body"}`` with the body a JSON string; null for one whose
         connection was dropped (Graph's null for a sub-request that did not complete)."""
-        if not self._bearer_ok(headers, params):
-            return Reply(400, _graph_error(190, "Invalid OAuth access token.", "OAuthException"))
+        refusal = self._graph_refusal(params, headers)
+        if refusal is not None:
+            return refusal
         requests = _batch_requests(params.get("batch", [""])[0])
         if isinstance(requests, Reply):
             return requests
@@ -736,7 +781,7 @@ class SandboxServer:
             )
         relative = urlsplit(request["relative_url"])
         path = "/" + relative.path.lstrip("/")
-        if not GRAPH_PATH.match(path):
+        if not GRAPH_VERSION_PREFIX.match(path):
             path = f"/{version}{path}"
         query = relative.query
         if token and "access_token" not in parse_qs(query):
@@ -752,12 +797,18 @@ class SandboxServer:
 
     def _budget(self, route: SandboxRoute, scope: str = "") -> Budget:
         """The platform's budget for ``scope`` (each scope has the whole limit to itself)."""
-        key = (route.platform, scope)
+        owner = route.budget_owner or route.platform
+        key = (owner, scope)
         budget = self._budgets.get(key)
         if budget is None:
-            limit, window = self._limits.get(route.platform, route.budget)
+            limit, window = self._limits.get(owner, self._limits.get(route.platform, route.budget))
             budget = self._budgets[key] = Budget(limit, window, route.budget_resets)
         return budget
+
+    def _graph_refusal(self, params: Params, headers: Headers) -> Reply | None:
+        if self._bearer_ok(headers, params):
+            return None
+        return Reply(400, _graph_error(190, "Invalid OAuth access token.", "OAuthException"))
 
     def _bearer_ok(self, headers: Headers, params: dict[str, list[str]]) -> bool:
         """Whether a Graph request carries the token: as ``access_token=`` or in the
@@ -868,7 +919,7 @@ class SandboxServer:
             "rules": [],
         }
 
-    def _youtube(self, params: dict[str, list[str]]) -> Reply:
+    def _youtube_refusal(self, params: Params) -> Reply | None:
         key = params.get("key", [""])[0]
         if not key:
             return Reply(
@@ -884,6 +935,9 @@ class SandboxServer:
                     400, "API key not valid. Please pass a valid API key.", "badRequest", "global"
                 ),
             )
+        return None
+
+    def _youtube(self, params: dict[str, list[str]]) -> Reply:
         parts = {part.strip() for part in ",".join(params.get("part", [])).split(",")}
         if "statistics" not in parts or not parts <= YOUTUBE_PARTS:
             return Reply(
@@ -968,9 +1022,12 @@ class SandboxServer:
     def _graph(
         self, platform: str, path: str, params: dict[str, list[str]], headers: Headers
     ) -> Reply:
-        if not self._bearer_ok(headers, params):
-            return Reply(400, _graph_error(190, "Invalid OAuth access token.", "OAuthException"))
         fields = params.get("fields", [""])[0]
+        if platform == "facebook":
+            unknown = _unknown_page_field(fields)
+            if unknown is not None:
+                message = f"(#100) Tried accessing nonexisting field ({unknown}) on node type"
+                return Reply(400, _graph_error(100, f"{message} (Page)", "OAuthException"))
         day = self.clock().date()
         known = self._accounts.get(platform, {})
         node_path = GRAPH_PATH.match(path)
@@ -1068,8 +1125,6 @@ class SandboxServer:
         return Reply(200, {"business_discovery": account, "id": self.instagram_user_id})
 
     def _threads(self, params: dict[str, list[str]], headers: Headers) -> Reply:
-        if not self._bearer_ok(headers, params):
-            return Reply(400, _graph_error(190, "Invalid OAuth access token.", "OAuthException"))
         if not self.threads_profile_discovery:
             return Reply(
                 403,
@@ -1110,17 +1165,20 @@ class SandboxServer:
             profile["is_verified"] = False
         return Reply(200, profile)
 
+    def _linkedin_refusal(self, headers: Headers) -> Reply | None:
+        if self._has_bearer(headers):
+            return None
+        return Reply(
+            401,
+            {
+                "status": 401,
+                "serviceErrorCode": 65600,
+                "code": "INVALID_ACCESS_TOKEN",
+                "message": "Invalid access token",
+            },
+        )
+
     def _linkedin(self, path: str, params: dict[str, list[str]], headers: dict[str, str]) -> Reply:
-        if not self._has_bearer(headers):
-            return Reply(
-                401,
-                {
-                    "status": 401,
-                    "serviceErrorCode": 65600,
-                    "code": "INVALID_ACCESS_TOKEN",
-                    "message": "Invalid access token",
-                },
-            )
         if path.startswith(LINKEDIN_REST_PREFIX):
             refused = _linkedin_rest_headers_refused(headers)
             if refused is not None:
@@ -1150,7 +1208,7 @@ class SandboxServer:
         end = (
             budget.window_end if budget.window_end is not None else budget.end_of_window_opened(now)
         )
-        return route.rate_headers(self, budget, budget.limit - budget.used, int(end))
+        return route.rate_headers(self, budget, budget.limit - budget.used, math.ceil(end))
 
     def _take_fault(self, platform: str) -> Fault | None:
         for key in (platform, None):
@@ -1260,8 +1318,6 @@ class SandboxServer:
     def _x_lookup(self, path: str, params: Params, headers: Headers) -> Reply:
         """X's user lookups: ``users/by`` (usernames, 1 to 100), one user by username or by
         id (``data`` is the user), users by id (``?ids=``, 1 to 100)."""
-        if not self._has_bearer(headers):
-            return _x_unauthorized()
         if path == X_PATH:
             usernames = _x_listed(params, "usernames", X_USERNAME)
             if isinstance(usernames, Reply):
@@ -1467,36 +1523,49 @@ def _not_served(path: str) -> Reply:
     not play, in that platform's error form (a client's own error handling then reads it)."""
     if path.startswith("/xrpc/"):
         return Reply(501, {"error": "MethodNotImplemented", "message": "Method Not Implemented"})
-    if path.startswith(("/api/v1/", "/api/v2/", "/mastodon/")):
-        return Reply(404, {"error": "Not Found"})
-    if path.startswith("/2/"):
-        return Reply(
-            404,
-            {
-                "title": "Not Found Error",
-                "detail": f"Sorry, the sandbox does not serve {path}",
-                "type": "about:blank",
-                "status": 404,
-            },
-        )
-    if path.startswith("/youtube/"):
-        return Reply(404, _google_error(404, "Not Found", "notFound", "global"))
-    if path.startswith(("/v2/", "/rest/")):
-        return Reply(
-            404,
-            {
-                "status": 404,
-                "serviceErrorCode": 0,
-                "code": "RESOURCE_NOT_FOUND",
-                "message": "No virtual resource found",
-            },
-        )
     if GRAPH_VERSION_PREFIX.match(path):
         return Reply(
             400,
             _graph_error(2500, f"Unknown path components: {path}", "OAuthException"),
         )
-    return Reply(404, {"error": "NotFound", "message": f"The sandbox does not serve {path}"})
+    return _route_error(path, 404, "Not Found", f"Sorry, the sandbox does not serve {path}")
+
+
+def _method_not_allowed(path: str, method: str, allowed: str = "GET") -> Reply:
+    """A route the sandbox plays, asked with a method it does not take: 405 (with
+    ``Allow``) in the platform's error form, as the platforms' HTTP servers answer (Graph's
+    is a 400, like all of its refusals)."""
+    detail = f"{method} is not allowed on {path}: use {allowed}"
+    if path.startswith("/xrpc/"):
+        reply = Reply(405, {"error": "InvalidRequest", "message": detail})
+    elif GRAPH_VERSION_PREFIX.match(path):
+        # Graph answers every refused call 400, whatever the cause.
+        reply = Reply(400, _graph_error(100, f"(#100) {detail}", "OAuthException"))
+    else:
+        reply = _route_error(path, 405, "Method Not Allowed", detail)
+    reply.headers["Allow"] = allowed
+    return reply
+
+
+def _route_error(path: str, status: int, title: str, detail: str) -> Reply:
+    """An error in the form of the platform whose API ``path`` belongs to (Graph's and
+    Bluesky's aside)."""
+    if path.startswith(("/api/v1/", "/api/v2/", "/mastodon/")):
+        return Reply(status, {"error": title if status == 404 else detail})
+    if path.startswith("/2/"):
+        problem = {"title": f"{title} Error" if status == 404 else title, "detail": detail}
+        return Reply(status, {**problem, "type": "about:blank", "status": status})
+    if path.startswith("/youtube/"):
+        if status == 404:
+            return Reply(status, _google_error(status, title, "notFound", "global"))
+        return Reply(status, _google_error(status, detail, "methodNotAllowed", "global"))
+    if path.startswith(("/v2/", "/rest/")):
+        code = "RESOURCE_NOT_FOUND" if status == 404 else "METHOD_NOT_ALLOWED"
+        message = "No virtual resource found" if status == 404 else detail
+        return Reply(
+            status, {"status": status, "serviceErrorCode": 0, "code": code, "message": message}
+        )
+    return Reply(status, {"error": title.replace(" ", ""), "message": detail})
 
 
 def _batch_requests(text: str) -> list[dict[str, Any]] | Reply:
@@ -1589,14 +1658,44 @@ def _handler_for(sandbox: SandboxServer) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:
             self._answer(lambda path, query, headers: sandbox.handle(path, query, headers))
 
+        def do_HEAD(self) -> None:
+            self._answer(
+                lambda path, query, headers: sandbox.handle(path, query, headers), body=False
+            )
+
         def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length > 0 else b""
+            body = self._request_body()
+            if isinstance(body, Reply):
+                # The rest of the connection cannot be told from the unread body.
+                self.close_connection = True
+                self._answer(lambda path, query, headers: body)
+                return
             self._answer(
                 lambda path, query, headers: sandbox.handle_post(path, query, body, headers)
             )
 
-        def _answer(self, serve: Callable[[str, str, Headers], Reply]) -> None:
+        def _other_method(self) -> None:
+            self._answer(lambda path, query, headers: sandbox.handle_other(path, self.command))
+
+        do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _other_method
+
+        def _request_body(self) -> bytes | Reply:
+            """The request's body: sent with a Content-Length or in chunks; or the 400
+            (411 without either framing, 413 over the size the sandbox takes) that answers
+            a body that cannot be read."""
+            if "chunked" in self.headers.get("Transfer-Encoding", "").casefold():
+                return _read_chunked(self.rfile)
+            length_text = self.headers.get("Content-Length")
+            if length_text is None:
+                return b""
+            if not length_text.strip().isdigit():
+                return _bad_body(400, f"Content-Length {length_text!r} is not a number")
+            length = int(length_text)
+            if length > MAX_REQUEST_BODY_BYTES:
+                return _bad_body(413, f"a body of {length} bytes is over the sandbox's limit")
+            return self.rfile.read(length)
+
+        def _answer(self, serve: Callable[[str, str, Headers], Reply], body: bool = True) -> None:
             parts = urlsplit(self.path)
             headers = {key.lower(): value for key, value in self.headers.items()}
             try:
@@ -1621,13 +1720,44 @@ def _handler_for(sandbox: SandboxServer) -> type[BaseHTTPRequestHandler]:
             # in production code knowing the demo: platforms.base.SYNTHETIC_HEADER.
             self.send_header(SYNTHETIC_HEADER, "true")
             self.end_headers()
-            self.wfile.write(payload)
+            if body:
+                self.wfile.write(payload)
 
         def log_message(self, format: str, *args: Any) -> None:
             # args[0] is the request line, whose URL may carry an API key.
             log.debug("sandbox: " + format, *(_redacted_request_line(arg) for arg in args))
 
     return SandboxHandler
+
+
+# Graph's batch of 50 sub-requests is a few kilobytes; a megabyte is far beyond any client's.
+MAX_REQUEST_BODY_BYTES = 1 << 20
+
+
+def _bad_body(status: int, message: str) -> Reply:
+    """A POST body the sandbox cannot read, answered in Graph's error form (the sandbox
+    takes POSTs for Graph's batch endpoint only)."""
+    return Reply(status, _graph_error(100, f"(#100) {message}", "OAuthException"))
+
+
+def _read_chunked(stream: Any) -> bytes | Reply:
+    """A body sent with ``Transfer-Encoding: chunked`` (RFC 9112 section 7.1), trailers
+    skipped."""
+    body = bytearray()
+    while True:
+        size_line = stream.readline(1024).split(b";", 1)[0].strip()
+        try:
+            size = int(size_line, 16)
+        except ValueError:
+            return _bad_body(400, f"a chunk size {size_line[:20]!r} is not hexadecimal")
+        if size == 0:
+            while stream.readline(1024).strip():
+                pass
+            return bytes(body)
+        if len(body) + size > MAX_REQUEST_BODY_BYTES:
+            return _bad_body(413, "a chunked body over the sandbox's limit")
+        body += stream.read(size)
+        stream.readline(3)
 
 
 def _redacted_request_line(value: Any) -> Any:
@@ -1654,7 +1784,7 @@ _bluesky_rate_headers = limit_headers(
 
 def _bluesky_throttled(server: SandboxServer, rate_headers: dict[str, str], wait: float) -> Reply:
     reply = Reply(429, {"error": "RateLimitExceeded", "message": "Rate Limit Exceeded"})
-    reply.headers["Retry-After"] = str(max(0, round(wait)))
+    reply.headers["Retry-After"] = str(max(0, math.ceil(wait)))
     reply.headers.update(rate_headers)
     return reply
 
@@ -1804,9 +1934,11 @@ def _linkedin_throttled(server: SandboxServer, rate_headers: dict[str, str], wai
     )
 
 
-# Meta's platforms (Facebook, Instagram, Threads) each have an app budget, Graph's usage
-# headers and Graph's throttle and error bodies.
+# Meta's platforms (Facebook and Instagram on one Graph app, Threads on its own) each have an
+# app budget, Graph's usage headers, Graph's throttle and error bodies, and Graph's answer to
+# a missing token.
 _META_LIMITS: dict[str, Any] = {
+    "refuses": lambda server, params, headers: server._graph_refusal(params, headers),
     "budget": (200, 3_600),
     "rate_headers": _graph_rate_headers,
     "throttled": _graph_throttled,
@@ -1836,6 +1968,30 @@ def _graph_page(entry: tuple[str, str], fields: str, day: Any) -> dict[str, Any]
     if "fan_count" in asked:
         page["fan_count"] = round(followers * 0.93)
     return page
+
+
+# A Page's fields a client may ask for (Graph's reference names many more; these are the
+# common ones). The sandbox answers id, name, followers_count and fan_count; the others it
+# leaves out, as Graph does a field the Page has not set. Any other name is Graph's error
+# 100, as for ``follower_count`` (Threads' spelling) asked of a Page.
+GRAPH_PAGE_FIELDS = frozenset(
+    {
+        "about", "category", "category_list", "cover", "description", "emails", "fan_count",
+        "followers_count", "founded", "general_info", "id", "is_published", "is_verified",
+        "link", "location", "mission", "name", "overall_star_rating", "phone", "picture",
+        "rating_count", "talking_about_count", "username", "verification_status", "website",
+        "were_here_count",
+    }
+)  # fmt: skip
+
+
+def _unknown_page_field(fields: str) -> str | None:
+    """The first field in ``fields`` that no Page has, or None."""
+    for text in _graph_fields(fields):
+        name = _field_name(text)
+        if name and name not in GRAPH_PAGE_FIELDS:
+            return name
+    return None
 
 
 def _field_name(text: str) -> str:
@@ -1874,6 +2030,9 @@ for _route in (
             or X_USER_BY_ID.match(path) is not None
         ),
         answer=lambda server, path, params, headers: server._x_lookup(path, params, headers),
+        refuses=lambda server, params, headers: (
+            None if server._has_bearer(headers) else _x_unauthorized()
+        ),
         budget=(300, 900),
         server_error=lambda status: {
             "title": "Service Unavailable",
@@ -1921,6 +2080,7 @@ for _route in (
         "youtube",
         matches=lambda path, params: path == YOUTUBE_PATH,
         answer=lambda server, path, params, headers: server._youtube(params),
+        refuses=lambda server, params, headers: server._youtube_refusal(params),
         # 10,000 units a day (a unit a request here), reset at midnight Pacific time.
         budget=(10_000, 86_400),
         budget_resets=_next_pacific_midnight,
@@ -1950,6 +2110,8 @@ for _route in (
             "instagram", path, params, headers
         ),
         **_META_LIMITS,
+        # Business discovery is a call of the Facebook app's, on the app's budget.
+        budget_owner="facebook",
         # Business discovery runs on the caller's own Instagram business account.
         connection=lambda server: {
             "host": server.base_url,
@@ -1961,6 +2123,7 @@ for _route in (
         "linkedin",
         matches=lambda path, params: LINKEDIN_PATH.match(path) is not None,
         answer=lambda server, path, params, headers: server._linkedin(path, params, headers),
+        refuses=lambda server, params, headers: server._linkedin_refusal(headers),
         budget=(100_000, 86_400),
         rate_headers=_no_rate_headers,
         throttled=_linkedin_throttled,

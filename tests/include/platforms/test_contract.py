@@ -99,6 +99,8 @@ def server() -> Iterator[SandboxServer]:
 @pytest.fixture
 def sandbox(server: SandboxServer) -> Iterator[SandboxServer]:
     server.clear_faults()
+    # Facebook and Instagram draw on one app's budget: each test starts with it full.
+    server.reset_budgets()
     yield server
     server.clear_faults()
 
