@@ -551,6 +551,31 @@ def test_files_of_one_wave_that_declare_other_questions_are_refused(tmp_path, co
     ).fetchone() == (["trust_business", "ceo_lead_change"],)
 
 
+@pytest.mark.parametrize("first_synthetic", [True, False])
+def test_a_synthetic_and_a_real_file_of_one_wave_are_refused_together(
+    tmp_path, con, first_synthetic
+):
+    # One wave's question rows label every country's shares: a synthetic country file
+    # beside a real one would have labelled both alike (whichever loaded last).
+    frame = microdata_frame(seed=25, per_country=10)
+    de, fr = frame[frame["land"] == "Deutschland"], frame[frame["land"] == "FRA"]
+    write_microdata(de, tmp_path / "acme_de.csv", {**sidecar(), "is_synthetic": first_synthetic})
+    load_file(con, tmp_path / "acme_de.csv", pseudonym_key=KEY)
+    other = {**sidecar(), "is_synthetic": not first_synthetic}
+    write_microdata(fr, tmp_path / "acme_fr.csv", other)
+
+    with pytest.raises(SurveyValidationError) as caught:
+        load_file(con, tmp_path / "acme_fr.csv", pseudonym_key=KEY)
+
+    (issue,) = caught.value.issues
+    assert (issue.file, issue.column) == ("acme_fr.csv", "questions")
+    assert f"is_synthetic: {str(not first_synthetic).lower()} here" in issue.reason
+    assert set(_respondents_by_country(con)) == {"DE"}
+    assert con.execute("select distinct is_synthetic from raw.survey_questions").fetchall() == [
+        (first_synthetic,)
+    ]
+
+
 def test_a_failing_replacement_keeps_the_earlier_rows(tmp_path, con, monkeypatch):
     from social_leadership.surveys import microdata
 

@@ -177,9 +177,13 @@ class QuestionsConflict(SurveyValidationError):
         super().__init__([RowIssue(file_name, 0, "questions", reason)])
 
 
-# What a question is to the answers stored under it: its place in the answers list and how
-# they are read. Its text, the source's name and the citation may differ between files.
-_QUESTION_SHAPE = "question_id, question_position, scale_min, scale_max, agree_min, agree_max"
+# What a question is to the answers stored under it: its place in the answers list, how
+# they are read, and whether they are invented (one wave's question rows label the shares
+# of every country in it: a synthetic country file beside a real one would label both
+# alike). Its text, the source's name and the citation may differ between files.
+_QUESTION_SHAPE = (
+    "question_id, question_position, scale_min, scale_max, agree_min, agree_max, is_synthetic"
+)
 
 
 def _replace_respondents(
@@ -239,7 +243,15 @@ def _replace_respondents(
             params,
         ).fetchall()
         declared = [
-            (q.question_id, position, q.scale_min, q.scale_max, q.agree_min, q.agree_max)
+            (
+                q.question_id,
+                position,
+                q.scale_min,
+                q.scale_max,
+                q.agree_min,
+                q.agree_max,
+                decl.is_synthetic,
+            )
             for position, q in enumerate(decl.questions, start=1)
         ]
         for wave, other, countries in staying:
@@ -264,8 +276,9 @@ def _replace_respondents(
                     f"declares other questions for {decl.source_id!r} wave {wave} than "
                     f"{other!r}, whose respondents ({countries}) stay: files of one wave "
                     "must declare the same questions, in the same order, with the same "
-                    "scales and agreeing answers (or replace that file: give this one its "
-                    "name)",
+                    "scales and agreeing answers, and be alike synthetic or real "
+                    f"(is_synthetic: {str(decl.is_synthetic).lower()} here; or replace that "
+                    "file: give this one its name)",
                 )
         con.execute(
             "delete from raw.survey_questions where source_id = $source and file_sha256 <> $sha "
