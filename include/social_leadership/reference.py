@@ -302,6 +302,17 @@ def countries() -> dict[str, Country]:
     return result
 
 
+# Aliases that name a part of a country (a respondent there lives in it; a figure of it is
+# none of the country's).
+PARTS_OF_COUNTRIES = frozenset({"england", "scotland", "wales", "northern ireland"})
+
+
+def is_part_of_country(value: str) -> bool:
+    """Whether ``value`` names a part of a country that :func:`normalize_country` reads
+    as the whole (``Scotland``: GB)."""
+    return _alias_key(value) in PARTS_OF_COUNTRIES
+
+
 def _alias_key(value: str) -> str:
     # Strip accents so "Österreich", "Osterreich" and "Oesterreich"-less spellings meet.
     text = value.strip().casefold().replace("ß", "ss").replace("\u2019", "'")

@@ -352,6 +352,26 @@ def test_a_part_of_a_country_s_population_is_no_country_s_figure(con, landing, t
     ]
 
 
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("Scotland", "'Scotland' is a part of GB: its figure is none of the whole country's"),
+        ("England", "'England' is a part of GB: its figure is none of the whole country's"),
+        ("Northern Ireland", "'Northern Ireland' is a part of GB"),
+        ("NA", "'NA' is a missing-value mark, not a country (for Namibia, write NAM or Namibia)"),
+    ],
+)
+def test_a_nation_of_the_uk_or_a_missing_mark_is_no_countrys_figure(con, landing, text, reason):
+    _write(
+        landing / "scope.csv",
+        [HEADER, "Edelman;2019;United Kingdom;Q;60;1000", f"Edelman;2019;{text};Q;81;500"],
+    )
+
+    [(row, column, said)] = _reasons(_ingest(con, landing)["scope.csv"])
+    assert (row, column) == (3, "Land (scope)")
+    assert said.startswith(reason)
+
+
 def test_an_unknown_bracketed_or_inverted_name_is_still_refused(con, landing):
     _write(landing / "scope.csv", [HEADER, "Edelman;2019;Atlantis (Lost);Q;76;1150"])
 

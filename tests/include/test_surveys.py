@@ -337,6 +337,9 @@ def test_utf8_csv_loads_in_one_statement_as_the_staged_path_would(tmp_path, con,
         ("q1", "sehr", "not a number"),
         ("resp", "r0-1", "repeats"),
         ("resp", "", "empty"),
+        # R's missing value, though ISO's code of Namibia: never loaded as Namibia's.
+        ("land", "NA", "'NA' is a missing-value mark, not a country (for Namibia, write NAM"),
+        ("land", "na", "'na' is a missing-value mark"),
     ],
 )
 def test_bad_utf8_csv_is_reported_by_row_and_loads_nothing(tmp_path, con, column, value, reason):

@@ -106,6 +106,19 @@ _TWO_NUMBERS = re.compile(r"\d\D+\d")
 _BASE_IN_LABEL = re.compile(r"\bn\s*=\s*\d[\d.,' ]*")
 
 
+def survey_country(text: str) -> str:
+    """The ISO code of a country cell in a survey file (respondent or published figure);
+    raises ``ValueError`` for a missing-value mark (:data:`MISSING_MARKS`): ``NA`` is how R
+    and others write a missing value, though ISO gives it to Namibia, whose figures must be
+    written ``NAM`` or ``Namibia`` instead."""
+    if text.strip().casefold() in MISSING_MARKS:
+        raise ValueError(
+            f"{text.strip()!r} is a missing-value mark, not a country (for Namibia, write NAM "
+            "or Namibia)"
+        )
+    return normalize_country(text)
+
+
 def is_global_scope(text: str) -> bool:
     """Whether a scope cell means all countries surveyed (:data:`GLOBAL_SCOPES`), with or
     without a count of countries, an "average" word or small words, in any order:

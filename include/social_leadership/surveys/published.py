@@ -37,7 +37,7 @@ import duckdb
 import pandas as pd
 
 from social_leadership.intake import RowIssue
-from social_leadership.reference import FOOTNOTE_MARKS, normalize_country
+from social_leadership.reference import FOOTNOTE_MARKS, is_part_of_country
 from social_leadership.surveys.common import (
     MISSING_MARKS,
     HeaderSearch,
@@ -49,6 +49,7 @@ from social_leadership.surveys.common import (
     lone_cell,
     names_a_place,
     shown_cells,
+    survey_country,
 )
 from social_leadership.surveys.formats import format_of, read_sidecar, sidecar_path
 
@@ -768,7 +769,12 @@ def _wave(text: str) -> int:
 def _scope(text: str) -> str:
     if is_global_scope(text):
         return "global"
-    return normalize_country(text)
+    code = survey_country(text)
+    if is_part_of_country(text):
+        raise ValueError(
+            f"{text.strip()!r} is a part of {code}: its figure is none of the whole country's"
+        )
+    return code
 
 
 # How a measure cell may name one, besides its own name: a share in percent (``Prozent``,

@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 
 from social_leadership.intake import detect_encoding
 from social_leadership.reference import country_spellings
-from social_leadership.surveys.common import is_global_scope
+from social_leadership.surveys.common import MISSING_MARKS, is_global_scope
 from social_leadership.surveys.formats.delimited import (
     OpenedColumns,
     open_columns,
@@ -60,7 +60,10 @@ def _country_spellings() -> tuple[pa.Array, pa.Array]:
     spelling, a global scope, no country) fails the country rule here and sends the file to
     the staged path, which normalises every distinct text."""
     spellings = {
-        text: code for text, code in country_spellings().items() if not is_global_scope(text)
+        text: code
+        for text, code in country_spellings().items()
+        # NA is Namibia's code and R's missing value: the staged path reports it.
+        if not is_global_scope(text) and text.casefold() not in MISSING_MARKS
     }
     return pa.array(list(spellings), pa.string()), pa.array(list(spellings.values()), pa.string())
 

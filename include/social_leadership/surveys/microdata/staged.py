@@ -19,7 +19,6 @@ import duckdb
 import pandas as pd
 
 from social_leadership.intake import RowIssue
-from social_leadership.reference import normalize_country
 from social_leadership.sql import quote_identifier, quote_literal
 from social_leadership.surveys.common import (
     MAX_REPORTED_ISSUES,
@@ -30,6 +29,7 @@ from social_leadership.surveys.common import (
     is_global_scope,
     is_warehouse_fault,
     names_a_place,
+    survey_country,
 )
 from social_leadership.surveys.formats import format_of
 from social_leadership.surveys.microdata.declaration import MicrodataDeclaration
@@ -199,7 +199,7 @@ def _country_codes(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
             reason = "a respondent needs a country, not a global scope"
         else:
             try:
-                code = normalize_country(text)
+                code = survey_country(text)
             except ValueError as exc:
                 reason = str(exc)
         records.append({"country": text, "country_code": code, "reason": reason})
