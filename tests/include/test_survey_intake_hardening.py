@@ -761,11 +761,33 @@ def test_odd_names_keep_working(case, con, landing, tmp_path):
     assert (Path(outcomes[bad_name].report_path).parent / bad_name).exists()
     assert not (tmp_path / "pwned").exists()
     assert not Path("pwned").exists()
-    # Stored as text: bytes of another encoding in a name read as U+FFFD.
-    stored = os.fsencode(good_name).decode("utf-8", "replace")
+    # Stored as text: bytes of another encoding in a name read as \xNN.
+    stored = os.fsencode(good_name).decode("utf-8", "backslashreplace")
     assert con.execute("select file_name from raw.survey_files order by 1").fetchall() == sorted(
         [(stored,), (GOOD_NAME,)]
     )
+
+
+def test_names_that_differ_in_a_byte_of_another_encoding_stay_two_files(con, landing, tmp_path):
+    # März and Mörz in Latin-1: as U+FFFD both were Umfrage_M\ufffdrz.csv, and the second
+    # replaced the first's figures as its earlier version.
+    first = os.fsdecode(b"Umfrage_M\xe4rz.csv")
+    second = os.fsdecode(b"Umfrage_M\xf6rz.csv")
+    (landing / first).write_text(HEADER + GOOD_ROW)
+    os.utime(landing / first, (1_700_000_000, 1_700_000_000))
+    (landing / second).write_text(HEADER + GOOD_ROW.replace("FR", "IT"))
+
+    outcomes = _ingest(con, landing, tmp_path / "quarantine")
+
+    assert {outcomes[first].status, outcomes[second].status} == {"loaded"}
+    assert con.execute("select file_name from raw.survey_files order by 1").fetchall() == [
+        ("Umfrage_M\\xe4rz.csv",),
+        ("Umfrage_M\\xf6rz.csv",),
+    ]
+    assert con.execute("select scope from raw.survey_results order by 1").fetchall() == [
+        ("FR",),
+        ("IT",),
+    ]
 
 
 # --- the real DAG: bad files never fail the run -------------------------------------------

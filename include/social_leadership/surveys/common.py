@@ -227,8 +227,11 @@ def unreadable(path: Path, kind: str, exc: BaseException) -> BaseException:
 
 def text_name(path: Path) -> str:
     """The file's name as storable text: bytes of another system's encoding (a Latin-1 name
-    copied from a Windows share) become U+FFFD instead of failing the insert."""
-    return os.fsencode(path.name).decode("utf-8", "replace")
+    copied from a Windows share) become ``\\xNN`` instead of failing the insert, as the logs
+    show them. Lossless: two names that differ in such a byte stay two names (as U+FFFD
+    they were one, and the second file replaced the first's figures as its earlier
+    version)."""
+    return os.fsencode(path.name).decode("utf-8", "backslashreplace")
 
 
 def content_sha256(path: Path, sidecar: Path | None) -> str:
