@@ -287,6 +287,10 @@ def test_sector_normalisation() -> None:
         ("Macedonia", "MK"),
         ("Czech Rep.", "CZ"),
         ("Cape Verde", "CV"),
+        ("Palestine", "PS"),
+        ("State of Palestine", "PS"),
+        ("DRC", "CD"),
+        ("DR Congo", "CD"),
         ("S. Arabia", "SA"),
     ],
 )
