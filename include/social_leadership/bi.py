@@ -168,6 +168,8 @@ def connection_guide(settings: Settings) -> str:
     except FileNotFoundError as exc:
         setup = f"(cannot load the extensions: {exc})"
     parquet = settings.serving_parquet_dir / "current"
+    # No pool: a pooled connection would keep the copy it opened after a publish.
+    single_file_url = f"{sqlalchemy_url(settings, lake=False)}?access_mode=read_only&pool=null"
     return "\n".join(
         [
             "DuckLake catalog (pooled readers see each publication on their next transaction):",
@@ -178,7 +180,7 @@ def connection_guide(settings: Settings) -> str:
             "             (after slw bi --install-extensions ~/.duckdb/extensions; docs/bi.md)",
             "Single-file copy (any DuckDB >= 1.1, read-only; reconnect after a publish):",
             f"  file       {settings.serving_path}",
-            f"  SQLAlchemy {sqlalchemy_url(settings, lake=False)}?access_mode=read_only",
+            f"  SQLAlchemy {single_file_url}",
             "Parquet (one folder per table, field metadata holds the column descriptions):",
             f"  pointer    {parquet} (symlink), {settings.serving_parquet_dir / 'CURRENT'} (file)",
             f"  files      {settings.serving_parquet_dir}/<folder>/<table>/*.parquet, <folder>"

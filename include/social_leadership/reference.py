@@ -104,7 +104,6 @@ COUNTRY_ALIASES: dict[str, str] = {
     "state of palestine": "PS",
     "palestinian territories": "PS",
     "drc": "CD",
-    "dr congo": "CD",
     "s. arabia": "SA",
     "usa": "US",
     "u.s.": "US",

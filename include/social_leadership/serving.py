@@ -1581,7 +1581,9 @@ def _fields(schema: pa.Schema) -> list[tuple[str, pa.DataType, bool, dict | None
 
 def _schema_fingerprint(con: duckdb.DuckDBPyConnection, ctx: _Context, table: str) -> str:
     """A hash of the fields (names, types, time zones, descriptions) a rewrite of ``table``'s
-    Parquet files would give them now, kept in the folder manifest of the set.
+    Parquet files would give them now, and of what the files say of the table (its
+    description, grain, keys, joins and synthetic flag), kept in the folder manifest of the
+    set.
 
     The previous set's files of a table are hard-linked only when its manifest holds the
     same hash (:func:`_stage_parquet`): a file written by an earlier version of the
@@ -1598,7 +1600,13 @@ def _schema_fingerprint(con: duckdb.DuckDBPyConnection, ctx: _Context, table: st
             _column_descriptions(ctx, table),
         )
     )
-    return hashlib.sha256(repr(fields).encode("utf-8")).hexdigest()
+    # What the files say of the table, without what names the publication that wrote one.
+    table_metadata = {
+        key: value
+        for key, value in _arrow_schema_metadata(ctx, table).items()
+        if key.decode() not in (RUN_ID_KEY, PUBLISHED_AT_KEY, PUBLICATION_ID_KEY)
+    }
+    return hashlib.sha256(repr((fields, sorted(table_metadata.items()))).encode()).hexdigest()
 
 
 def _previous_parquet(parquet_dir: Path, ctx: _Context) -> Path | None:
@@ -1625,6 +1633,31 @@ def _month_of(table: str, name: str) -> date | None:
 
 
 def _stage_monthly_files(
+    con: duckdb.DuckDBPyConnection,
+    ctx: _Context,
+    table: str,
+    table_dir: Path,
+    previous: Path | None,
+) -> list[str]:
+    """A daily fact's month files (:func:`_month_files`), or, when it has no rows, one file
+    ``<table>.parquet`` of none: a folder without files has no schema to read (DuckDB's
+    ``<table>/*.parquet`` finds no file, pandas reads no column)."""
+    names = _month_files(con, ctx, table, table_dir, previous)
+    if names:
+        return names
+    name = f"{table}.parquet"
+    _write_parquet(
+        con,
+        ctx,
+        table,
+        _mart(WORKING_ALIAS, table),
+        table_dir / name,
+        _column_descriptions(ctx, table),
+    )
+    return [name]
+
+
+def _month_files(
     con: duckdb.DuckDBPyConnection,
     ctx: _Context,
     table: str,

@@ -581,6 +581,38 @@ def test_the_single_file_engine_reads_a_swapped_copy_once_its_connections_are_cl
         engine.dispose()
 
 
+def test_the_single_file_url_slw_bi_prints_reads_each_swapped_copy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The URL a Superset user copies from ``slw bi``: each query, its connection closed,
+    reads the copy in place now (a kept pool served the first copy for ever)."""
+    from conftest import settings_for_data_dir
+
+    from social_leadership.cli import main
+
+    settings = settings_for_data_dir(monkeypatch, tmp_path / "data")
+    _star_file(settings.serving_path)
+    assert main(["bi"]) == 0
+    guide = capsys.readouterr().out.splitlines()
+    single = guide.index(next(line for line in guide if line.startswith("Single-file copy")))
+    url = next(line for line in guide[single:] if "SQLAlchemy" in line).split()[-1]
+    engine = sa.create_engine(url)
+    countries = "select string_agg(country_code, ',' order by country_code) from marts.dim_country"
+    try:
+        with engine.connect() as connection:
+            assert connection.execute(sa.text(countries)).scalar() == "DE"
+        replacement = _star_file(tmp_path / "replacement.duckdb")
+        with duckdb.connect() as con:
+            con.execute(f"attach '{replacement}' as star (storage_version 'v1.1.0')")
+            con.execute("insert into star.marts.dim_country values ('FR', 'France')")
+        os.replace(replacement, settings.serving_path)  # as a publish swaps the copy in
+
+        with engine.connect() as connection:
+            assert connection.execute(sa.text(countries)).scalar() == "DE,FR"
+    finally:
+        engine.dispose()
+
+
 @pytest.mark.parametrize("engine_first", [False, True], ids=["connection-first", "engine-first"])
 def test_a_duckdb_connection_and_the_engine_read_one_form_in_one_process(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, engine_first: bool

@@ -23,6 +23,7 @@ from social_leadership.serving import (
     CHANGED_DAYS,
     COLUMN_DESCRIPTION_KEY,
     CURRENT_LINK,
+    DESCRIPTION_KEY,
     FILE_FORMAT,
     FILE_FORMAT_TABLE,
     GRAIN_KEY,
@@ -296,6 +297,62 @@ def test_a_month_whose_schema_differs_from_a_rewrite_is_rewritten_not_linked(
     assert rewritten.stat().st_ino != oldest.stat().st_ino
     assert set().union(*_time_zones(second.parquet_paths[FACT]).values()) == {"UTC"}
     assert_served_equals_working(settings)
+
+
+def test_a_daily_fact_without_rows_is_one_file_of_none_that_readers_take_the_schema_from(
+    copied_built_warehouse: Settings,
+) -> None:
+    """A folder without files has no schema: DuckDB's ``<table>/*.parquet`` found no file
+    and pandas read no column (a deployment whose platforms all come in by import has no
+    coverage rows)."""
+    settings = copied_built_warehouse
+    publish(settings, "run-1", synthetic=True)
+    kept = settings.data_dir / "kept.parquet"
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        con.execute(f"copy marts.{FACT} to '{kept}' (format parquet)")
+        con.execute(f"delete from marts.{FACT}")
+        columns = [row[0] for row in con.execute(f"describe marts.{FACT}").fetchall()]
+
+    empty = publish(settings, "run-2", synthetic=True)
+
+    folder = empty.parquet_paths[FACT]
+    assert [path.name for path in folder.iterdir()] == [f"{FACT}.parquet"]
+    with duckdb.connect() as con:
+        read = con.execute(f"select * from '{folder}/*.parquet'")
+        assert [column[0] for column in read.description] == columns
+        assert read.fetchall() == []
+    schema = pq.read_schema(folder / f"{FACT}.parquet")
+    assert all(field.metadata[COLUMN_DESCRIPTION_KEY] for field in schema)
+    manifest = json.loads((folder.parent / "publication.json").read_text(encoding="utf-8"))
+    assert manifest["tables"][FACT] == [f"{FACT}.parquet"]
+
+    # Rows again: month files, and no file of none left among them.
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        con.execute(f"insert into marts.{FACT} select * from '{kept}'")
+    again = publish(settings, "run-3", synthetic=True)
+    names = sorted(path.name for path in again.parquet_paths[FACT].iterdir())
+    assert names
+    assert all(name.startswith(f"{FACT}-") for name in names)
+    assert_served_equals_working(settings)
+
+
+def test_a_changed_table_description_rewrites_the_files_that_carry_it(
+    copied_built_warehouse: Settings,
+) -> None:
+    settings = copied_built_warehouse
+    first = publish(settings, "run-1", synthetic=True)
+    manifest_path = settings.dbt_target_dir / "manifest.json"
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    [node] = [n for n in manifest["nodes"].values() if n.get("name") == FACT]
+    node["description"] = "NEW DESCRIPTION " + node["description"]
+    manifest_path.write_text(json.dumps(manifest), encoding="utf-8")
+
+    second = publish(settings, "run-2", synthetic=True)
+
+    for path in sorted(second.parquet_paths[FACT].glob("*.parquet")):
+        description = pq.read_schema(path).metadata[DESCRIPTION_KEY.encode()].decode()
+        assert description.startswith("NEW DESCRIPTION "), path.name
+        assert path.stat().st_ino != (first.parquet_paths[FACT] / path.name).stat().st_ino
 
 
 def test_rows_changed_outside_any_recorded_window_are_still_published(
