@@ -10,6 +10,7 @@ from social_leadership.orchestration import (
     DEFAULT_ARGS,
     RAW_PLATFORM_METRICS,
     START_DATE,
+    SUMMARY_PRIORITY,
     WAREHOUSE_POOL,
     platform_load_pool,
 )
@@ -122,8 +123,9 @@ def platform_metrics():
         return check_platforms_task(context)
 
     # The run's key figures for the UI (this task's XCom) and audit.runs. A teardown: it
-    # runs whatever happened upstream and never changes the run's state.
-    @task(pool=WAREHOUSE_POOL)
+    # runs whatever happened upstream and never changes the run's state. First in the pool's
+    # queue: it ends a run whose work is done (SUMMARY_PRIORITY).
+    @task(pool=WAREHOUSE_POOL, **SUMMARY_PRIORITY)
     def run_summary(**context) -> dict:
         from social_leadership.run_summary import run_summary_task
 

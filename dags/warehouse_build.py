@@ -11,6 +11,7 @@ from social_leadership.orchestration import (
     RAW_SURVEY_RESULTS,
     SERVING_MARTS,
     START_DATE,
+    SUMMARY_PRIORITY,
     WAREHOUSE_POOL,
 )
 
@@ -106,8 +107,9 @@ def warehouse_build():
         return publish_docs_task(context)
 
     # The run's key figures for the UI (this task's XCom) and audit.runs. A teardown: it
-    # runs whatever happened upstream and never changes the run's state.
-    @task(pool=WAREHOUSE_POOL)
+    # runs whatever happened upstream and never changes the run's state. First in the pool's
+    # queue: it ends a run whose work is done (SUMMARY_PRIORITY).
+    @task(pool=WAREHOUSE_POOL, **SUMMARY_PRIORITY)
     def run_summary(**context) -> dict:
         from social_leadership.run_summary import run_summary_task
 

@@ -138,6 +138,45 @@ def test_every_dag_ends_with_a_run_summary_that_leaves_the_runs_state_alone(dag_
     assert [task.task_id for task in dag.tasks if not task.downstream_task_ids] == ["run_summary"]
     # Every other task is upstream of it: it reads their outcomes.
     assert summary.get_flat_relative_ids(upstream=True) == set(dag.task_ids) - {"run_summary"}
+    # The pool's queue is ordered by weight: the summary, which ends a run whose work is
+    # done, goes before every writer of every DAG (by default, as a leaf, it went last).
+    writers = [
+        task
+        for other in dag_bag.dags.values()
+        for task in other.tasks
+        if task.pool == summary.pool and task.task_id != "run_summary"
+    ]
+    assert _scheduled_weight(summary) > max(_scheduled_weight(task) for task in writers)
+
+
+def _scheduled_weight(task) -> int:
+    """The priority weight the scheduler gives the task's instances (as it computes it when
+    it creates them: the task serialized, its weight rule applied)."""
+    import uuid
+
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.serialization.serialized_objects import DagSerialization
+    from airflow.task.priority_strategy import validate_and_load_priority_weight_strategy
+
+    dag = DagSerialization.from_dict(DagSerialization.to_dict(task.dag))
+    scheduled = dag.get_task(task.task_id)
+    rule = scheduled.weight_rule
+    if not hasattr(rule, "get_weight"):
+        rule = validate_and_load_priority_weight_strategy(rule)
+    return rule.get_weight(TaskInstance(task=scheduled, run_id="r", dag_version_id=uuid.uuid4()))
+
+
+@pytest.mark.parametrize("dag_id", sorted(EXPECTED_DAG_IDS))
+def test_a_run_for_any_date_since_2000_is_one_airflow_runs_and_enabling_catches_up_nothing(
+    dag_bag, dag_id
+):
+    """Airflow runs none of a DAG's tasks for a logical date before its start date and calls
+    the run a success: a past week triggered from the UI ended green, nothing written."""
+    from datetime import datetime
+
+    dag = dag_bag.dags[dag_id]
+    assert dag.start_date <= datetime(2000, 1, 1, tzinfo=UTC)
+    assert dag.catchup is False
 
 
 def test_weekly_report_takes_no_warehouse_slot_and_runs_weekly(dag_bag):
