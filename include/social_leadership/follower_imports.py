@@ -80,7 +80,7 @@ from social_leadership.intake import (
 from social_leadership.platforms.registry import connector_class
 from social_leadership.roster import Roster, normalize_handle
 from social_leadership.sql import quote_identifier, quote_literal
-from social_leadership.warehouse import ensure_schema, transaction
+from social_leadership.warehouse import ensure_schema, is_warehouse_fault, transaction
 from social_leadership.warehouse_backend import is_lake_connection
 
 log = logging.getLogger(__name__)
@@ -846,6 +846,10 @@ def _import(
                     ).fetchone()
                     bulk_rows = int(inserted[0]) if inserted else 0
             except duckdb.Error as exc:
+                if is_warehouse_fault(exc):
+                    # The warehouse's or the machine's (a full disk, no memory), not the
+                    # file's: raised, so Airflow retries and the file stays in the inbox.
+                    raise
                 where = None
                 if source.suffix.lower() == ".csv":
                     where = _csv_problem(source, readable.lines_above)
@@ -938,6 +942,8 @@ def _diagnose(
             {"today": today, "platforms": list(PLATFORMS)},
         )
     except duckdb.Error as exc:
+        if is_warehouse_fault(exc):
+            raise
         # A row wider than the rows the reader sniffed its columns from, far down a file.
         reason = _csv_problem(source, lines_above) if source.suffix.lower() == ".csv" else None
         raise HistoryFileError(source, reason or f"cannot be parsed ({first_line(exc)})") from exc

@@ -9,6 +9,7 @@ process) can open it afterwards. A DuckLake takes several writers at once.
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -160,3 +161,27 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
         con.execute("rollback")
         raise
     con.execute("commit")
+
+
+# DuckDB's faults of the database itself: I/O (a full disk, a held lock), a fatal or
+# internal error, a write conflict, memory, an interrupt. A file DuckDB reads that is bad
+# is an InvalidInputException or a conversion error (the survey intake's files are read by
+# pyarrow, whose errors inside a DuckDB scan arrive as InvalidInputException), so none of
+# these is a landed file's fault.
+_WAREHOUSE_ERRORS = (
+    duckdb.OperationalError,
+    duckdb.FatalException,
+    duckdb.InternalError,
+    duckdb.InterruptException,
+)
+# An OSError with one of these is the machine's (full or read-only disk, no memory, a
+# failing device), whichever file it met.
+_MACHINE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG, errno.ENOMEM, errno.EIO}
+
+
+def is_warehouse_fault(exc: BaseException) -> bool:
+    """Whether ``exc`` is a transient fault of the warehouse or machine, not of a file: to
+    be raised (Airflow retries it), never to quarantine the file being read."""
+    if isinstance(exc, (*_WAREHOUSE_ERRORS, MemoryError)):
+        return True
+    return isinstance(exc, OSError) and exc.errno in _MACHINE_ERRNOS

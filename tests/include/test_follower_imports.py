@@ -708,6 +708,49 @@ def test_a_rolled_back_import_leaves_no_rows_and_no_quarantine_report(
     assert len(list(quarantine.rglob("report.json"))) == 1
 
 
+class _WarehouseFaultOnInsert:
+    """A connection whose insert of the file's rows meets a fault of the warehouse (DuckDB's
+    out-of-memory or a full disk's I/O error, as a memory limit or a full volume gives)."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, fault: Exception) -> None:
+        self._con = con
+        self._fault = fault
+
+    def execute(self, sql: str, *args: object) -> duckdb.DuckDBPyConnection:
+        if "insert into raw.imported_metrics" in sql:
+            raise self._fault
+        return self._con.execute(sql, *args)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._con, name)
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        duckdb.OutOfMemoryException("Out of Memory Error: could not allocate block of 256 KiB"),
+        duckdb.IOException('IO Error: Could not write file "warehouse.duckdb": No space left'),
+    ],
+    ids=["out-of-memory", "disk-full"],
+)
+def test_a_warehouse_fault_mid_import_is_raised_and_the_file_stays_in_the_inbox(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path, fault: Exception
+) -> None:
+    # It was taken for the file's ("cannot be parsed"): a good file went to quarantine and
+    # the task succeeded, so Airflow never retried it.
+    inbox = tmp_path / "history"
+    inbox.mkdir()
+    write_csv(inbox, "account_handle,platform,date,followers\nJoeKaeser,x,2026-01-01,7\n", "a.csv")
+
+    with pytest.raises(type(fault)):
+        import_folder(_WarehouseFaultOnInsert(con, fault), inbox, ROSTER, tmp_path / "q")  # type: ignore[arg-type]
+
+    assert sorted(p.name for p in inbox.iterdir()) == ["a.csv"]
+    assert not (tmp_path / "q").exists()
+    assert imported(con) == []
+    assert [o.rows_loaded for o in import_folder(con, inbox, ROSTER, tmp_path / "q")] == [1]
+
+
 ROSTER_WITH_YOUTUBE = Roster(
     executives=[*ROSTER.executives],
     accounts=[*ROSTER.accounts, Account("satya", "youtube", "@LeaderTalks")],

@@ -8,7 +8,6 @@ is read is :mod:`.formats`.
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import os
 import re
@@ -18,12 +17,12 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pyarrow as pa
 
 from social_leadership.intake import QuarantineFolder, RowIssue
 from social_leadership.reference import FOOTNOTE_MARKS, normalize_country
 from social_leadership.surveys.limits import limits_in_force
+from social_leadership.warehouse import is_warehouse_fault
 
 # A report lists at most this many problems; a million-row file could otherwise produce a
 # report bigger than the file.
@@ -150,21 +149,6 @@ def names_a_place(text: str) -> bool:
     return True
 
 
-# DuckDB's faults of the database itself: I/O (a full disk, a held lock), a fatal or
-# internal error, a write conflict, memory, an interrupt. DuckDB reads no landed file
-# itself (pyarrow does, and what pyarrow raises inside a DuckDB scan arrives as
-# InvalidInputException), so none of these can be the file's fault.
-_WAREHOUSE_ERRORS = (
-    duckdb.OperationalError,
-    duckdb.FatalException,
-    duckdb.InternalError,
-    duckdb.InterruptException,
-)
-# An OSError with one of these is the machine's (full or read-only disk, no memory, a
-# failing device), whichever file it met.
-_MACHINE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG, errno.ENOMEM, errno.EIO}
-
-
 @dataclass
 class SurveyFileOutcome:
     file: str
@@ -197,13 +181,6 @@ def cap_issues(issues: list[RowIssue], file: str) -> list[RowIssue]:
         *issues[:MAX_REPORTED_ISSUES],
         RowIssue(file, 0, "*", f"more problems not listed (first {MAX_REPORTED_ISSUES} shown)"),
     ]
-
-
-def is_warehouse_fault(exc: BaseException) -> bool:
-    """Whether ``exc`` is a transient fault of the warehouse or machine, not of a file."""
-    if isinstance(exc, (*_WAREHOUSE_ERRORS, MemoryError)):
-        return True
-    return isinstance(exc, OSError) and exc.errno in _MACHINE_ERRNOS
 
 
 def cannot_read(kind: str, exc: BaseException) -> str:
