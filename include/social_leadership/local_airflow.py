@@ -103,6 +103,8 @@ def _run(
         except KeyboardInterrupt:
             _stop_interrupted(process, dag_ids, since, env)
             raise
+        if returncode < 0:
+            _fail_killed(process, dag_ids, since, env)
     output = log_path.read_text(errors="replace")
     if returncode != 0:
         raise AirflowCommandError(command, returncode, log_path, error_tail(output.splitlines()))
@@ -188,10 +190,14 @@ def run_one_dag(
         subprocess.Popen(command, env=env, start_new_session=True) as process,
     ):
         try:
-            return process.wait()
+            returncode = process.wait()
         except KeyboardInterrupt:
             _stop_interrupted(process, [dag_id], since, env)
             raise
+        if returncode < 0:
+            _fail_killed(process, [dag_id], since, env)
+            return 1
+        return returncode
 
 
 def _now() -> str:
@@ -240,14 +246,42 @@ def _stop_interrupted(
     while the run goes on with the next tasks. Killed at once instead, its writes are lost
     whole (each warehouse write is one transaction); its runs would read ``running`` for
     ever, so a short process of their own marks them failed."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
+    _stop_group(process)
     print(
         "interrupted: stopping the run and marking it failed (a few seconds)",
         file=sys.stderr,
         flush=True,
     )
+    _mark_failed(dag_ids, since, env)
+
+
+def _fail_killed(
+    process: subprocess.Popen, dag_ids: Sequence[str], since: str, env: dict[str, str]
+) -> None:
+    """After the Airflow process was killed (the kernel's out-of-memory killer, a
+    ``kill -9``): what it started stopped too, its runs marked failed (they read
+    ``running`` for ever), said on stderr."""
+    name = signal.Signals(-process.returncode).name
+    _stop_group(process)
+    print(
+        f"the Airflow process was killed by {name} (out of memory, or kill -9): marking its "
+        "run failed",
+        file=sys.stderr,
+        flush=True,
+    )
+    _mark_failed(dag_ids, since, env)
+
+
+def _stop_group(process: subprocess.Popen) -> None:
+    """The process's whole session stopped (its own children, dbt's, with it)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+def _mark_failed(dag_ids: Sequence[str], since: str, env: dict[str, str]) -> None:
+    """The runs of ``dag_ids`` begun since ``since`` and still running, and their unfinished
+    tasks, marked failed in the metadata DB by a short Airflow process of their own."""
     # In a session of its own and with this process deaf to a second Ctrl-C meanwhile: cut
     # short, it would leave the run "running" after all.
     with _handling((*_STOPPING_SIGNALS, signal.SIGINT), signal.SIG_IGN):

@@ -156,3 +156,34 @@ def test_stopping_slw_stops_the_run_and_all_it_started_and_marks_the_run_failed(
     assert _running_tasks(new_user_env["AIRFLOW_HOME"]) == 0
     _, alive = psutil.wait_procs(started, timeout=10)
     assert not alive, [p.cmdline() for p in alive]
+
+
+def test_an_airflow_process_killed_under_slw_fails_its_run_and_says_so(new_user_env):
+    # The kernel's out-of-memory killer or a kill -9 of Airflow (not of slw): slw exited
+    # 247 without a word and the run read "running" for ever.
+    slw = subprocess.Popen(
+        [sys.executable, "-m", "social_leadership", "dags", "test", "survey_ingest"],
+        env=new_user_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 300
+    while not _running_tasks(new_user_env["AIRFLOW_HOME"]):
+        assert slw.poll() is None, slw.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    [airflow] = psutil.Process(slw.pid).children()
+    started = psutil.Process(slw.pid).children(recursive=True)
+
+    airflow.kill()
+    _, err = slw.communicate(timeout=120)
+
+    assert slw.returncode == 1, err[-2000:]
+    assert "the Airflow process was killed by SIGKILL (out of memory, or kill -9)" in err
+    ((run_id, state),) = _dag_runs(new_user_env["AIRFLOW_HOME"], "survey_ingest")
+    assert state == "failed"
+    assert f"survey_ingest run {run_id} interrupted: marked failed" in err
+    assert _running_tasks(new_user_env["AIRFLOW_HOME"]) == 0
+    _, alive = psutil.wait_procs(started, timeout=10)
+    assert not alive, [p.cmdline() for p in alive]
