@@ -35,7 +35,7 @@ import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
@@ -598,6 +598,12 @@ async def deadline_missed(context: dict[str, Any] | None = None, **_: Any) -> No
     deadline = context.get("deadline") or {}
     dag_id = str(run.get("dag_id") or "platform_metrics")
     run_id = str(run.get("dag_run_id") or run.get("run_id") or "-")
+    if _queued_after_deadline(run, deadline):
+        # A backfill of a past day, or the first run after the DAG was turned on late in
+        # the day: it never had the time its deadline gives, and it does not observe that
+        # day anyway (a backfill). Its failure, should it fail, is alerted as any run's.
+        log.info("%s run %s was queued after its deadline: no deadline alert", dag_id, run_id)
+        return
     what = (
         f"run has not succeeded by its deadline {deadline.get('deadline_time', '')} "
         f"(logical date {run.get('logical_date')}, state {run.get('state')})"
@@ -607,6 +613,25 @@ async def deadline_missed(context: dict[str, Any] | None = None, **_: Any) -> No
     )
     # SMTP and httpx block: off the triggerer's event loop.
     await asyncio.to_thread(deliver, alert, None)
+
+
+def _queued_after_deadline(run: dict[str, Any], deadline: dict[str, Any]) -> bool:
+    """Whether the run was queued (else due to run) at or after its deadline."""
+    queued = _moment(run.get("queued_at") or run.get("run_after"))
+    due = _moment(deadline.get("deadline_time"))
+    return queued is not None and due is not None and queued >= due
+
+
+def _moment(value: Any) -> datetime | None:
+    """An aware datetime from what a deadline's context holds (ISO text or a datetime)."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    if not isinstance(value, datetime):
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def platform_metrics_deadline() -> DeadlineAlert:

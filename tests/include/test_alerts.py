@@ -101,20 +101,10 @@ def receivers(monkeypatch):
         http.shutdown()
 
 
-def test_the_deadline_callback_delivers_through_both_channels(receivers):
-    from airflow.triggers.callback import PAYLOAD_STATUS_KEY, CallbackTrigger
+def _missed_deadline(context: dict) -> list:
+    """What the triggerer runs for an AsyncCallback of a missed deadline; its events."""
+    from airflow.triggers.callback import CallbackTrigger
 
-    mailbox, calls = receivers
-    context = {
-        "dag_run": {
-            "dag_id": "platform_metrics",
-            "dag_run_id": "scheduled__2026-12-01T00:00:00+00:00",
-            "logical_date": "2026-12-01T00:00:00Z",
-            "state": "running",
-        },
-        "deadline": {"id": "d-1", "deadline_time": "2026-12-01T06:00:00Z"},
-    }
-    # What the triggerer runs for an AsyncCallback of a missed deadline.
     trigger = CallbackTrigger(
         callback_path="social_leadership.alerts.deadline_missed",
         callback_kwargs={"context": context},
@@ -123,7 +113,26 @@ def test_the_deadline_callback_delivers_through_both_channels(receivers):
     async def run() -> list:
         return [event async for event in trigger.run()]
 
-    events = asyncio.run(run())
+    return asyncio.run(run())
+
+
+def test_the_deadline_callback_delivers_through_both_channels(receivers):
+    from airflow.triggers.callback import PAYLOAD_STATUS_KEY
+
+    mailbox, calls = receivers
+    context = {
+        "dag_run": {
+            "dag_id": "platform_metrics",
+            "dag_run_id": "scheduled__2026-12-01T00:00:00+00:00",
+            "logical_date": "2026-12-01T00:00:00Z",
+            "queued_at": "2026-12-01T00:00:02.52Z",
+            "run_after": "2026-12-01T00:00:00Z",
+            "state": "running",
+        },
+        "deadline": {"id": "d-1", "deadline_time": "2026-12-01T06:00:00Z"},
+    }
+
+    events = _missed_deadline(context)
     assert [str(event.payload[PAYLOAD_STATUS_KEY]) for event in events] == ["running", "success"]
     assert len(mailbox.messages) == 1
     assert mailbox.messages[0][0] == ["oncall@example.org"]
@@ -147,6 +156,39 @@ def test_the_deadline_callback_delivers_through_both_channels(receivers):
         "UI http://127.0.0.1:8080/dags/platform_metrics/runs/"
         "scheduled__2026-12-01T00%3A00%3A00%2B00%3A00"
     ]
+
+
+@pytest.mark.parametrize(
+    ("queued_at", "run_after"),
+    [
+        # A backfill of a past day, triggered days later.
+        ("2026-12-05T21:23:10Z", "2026-12-05T21:23:10Z"),
+        # The first run after the DAG was turned on, late in the day.
+        ("2026-12-01T21:23:00+00:00", "2026-12-01T00:00:00Z"),
+        # No queued moment (a run created as it started): when it was due to run.
+        (None, "2026-12-02T00:00:00Z"),
+    ],
+    ids=["backfill", "turned-on-late", "run-after"],
+)
+def test_a_run_queued_after_its_deadline_sends_no_deadline_alert(receivers, queued_at, run_after):
+    # Each alerted at once, for a run that ended green (a backfill only skips).
+    mailbox, calls = receivers
+    context = {
+        "dag_run": {
+            "dag_id": "platform_metrics",
+            "dag_run_id": "manual__2026-12-05T21:23:10+00:00",
+            "logical_date": "2026-12-01T00:00:00Z",
+            "queued_at": queued_at,
+            "run_after": run_after,
+            "state": "running",
+        },
+        "deadline": {"id": "d-2", "deadline_time": "2026-12-01T06:00:00Z"},
+    }
+
+    _missed_deadline(context)
+
+    assert mailbox.messages == []
+    assert calls == []
 
 
 def test_a_channel_whose_variable_airflow_cannot_read_is_logged_and_the_other_still_sent(
