@@ -44,6 +44,8 @@ def warehouse_build():
     1. `source_freshness`: `dbt source freshness` of the raw tables and each platform's
        "data as of" into `audit.source_freshness` / `audit.platform_data_as_of` (published
        beside the marts); stale data is alerted (a stale platform once a day), never fatal.
+       Before any platform data is loaded (a new deployment's first survey run) it is
+       skipped, and the build with it: the run is green and says why.
     2. `dbt_build`: `dbt build` of staging, intermediate and marts with every data and unit
        test; a failing test stops the run. Incremental from the first day of the raw rows
        loaded since the last build (an imported history file, a late API row) or the

@@ -60,13 +60,16 @@ def parse_sources_json(path: Path) -> list[SourceFreshness]:
         _, _, source_name, table_name = result["unique_id"].split(".", 3)
         criteria = result.get("criteria") or {}
         loaded = result.get("max_loaded_at")
+        # dbt's sentinel for a table without rows: the year 1 ("never" in an alert).
+        if loaded and loaded.startswith("0001-"):
+            loaded = None
         rows.append(
             SourceFreshness(
                 source_name=source_name,
                 table_name=table_name,
                 status=str(result.get("status")),
                 max_loaded_at=datetime.fromisoformat(loaded) if loaded else None,
-                age_seconds=result.get("max_loaded_at_time_ago_in_s"),
+                age_seconds=result.get("max_loaded_at_time_ago_in_s") if loaded else None,
                 warn_after=_threshold(criteria, "warn_after"),
                 error_after=_threshold(criteria, "error_after"),
             )
@@ -190,6 +193,16 @@ def record_platform_data_as_of(
                     )
                     to_alert.append(row)
     return to_alert
+
+
+def platform_data_loaded(settings: Settings) -> bool:
+    """Whether the warehouse holds any platform data (observed or imported)."""
+    with connect(settings.warehouse_path) as con:
+        (loaded,) = con.execute(
+            "select exists (select 1 from raw.platform_metrics) "
+            "or exists (select 1 from raw.imported_metrics)"
+        ).fetchone()
+    return bool(loaded)
 
 
 def check_freshness(settings: Settings, run_id: str, platforms: list[str]) -> list[Attention]:

@@ -712,16 +712,27 @@ def weekly_report_task(context: dict[str, Any]) -> dict[str, Any]:
 def source_freshness_task(context: dict[str, Any]) -> dict[str, Any]:
     """Run ``dbt source freshness`` and compute each platform's "data as of"; record both in
     the audit (published with the marts). Stale data is reported for the run's alert, once
-    a day per platform, and never fails the task: the build goes on with what there is."""
+    a day per platform, and never fails the task: the build goes on with what there is.
+
+    Before the first platform data (a new deployment, whose ``survey_ingest`` ends before
+    its first ``platform_metrics``): skipped, and the build with it, saying so. The gate
+    would fail every daily fact as empty: a red run and an alert on the first day."""
+    from airflow.sdk.exceptions import AirflowSkipException
+
     from social_leadership.progress import step
 
     step("dbt source freshness: how recent each platform's raw data is")
     from social_leadership.alerts import report_attention
     from social_leadership.domain import PLATFORMS
-    from social_leadership.freshness import check_freshness
+    from social_leadership.freshness import check_freshness, platform_data_loaded
 
     settings = load_settings()
     settings.ensure_dirs()
+    if not platform_data_loaded(settings):
+        raise AirflowSkipException(
+            "no platform data loaded yet (raw.platform_metrics and raw.imported_metrics are "
+            "empty): nothing to build or publish; platform_metrics' first load starts the build"
+        )
     facts = check_freshness(settings, _run_id(context), list(PLATFORMS))
     for fact in facts:
         log.warning("%s", fact.what)

@@ -149,3 +149,46 @@ def test_a_day_that_has_not_come_does_not_make_a_platform_fresh() -> None:
         (row,) = platform_data_as_of(con, ["x"], today, 3)
 
     assert (row.data_as_of, row.days_behind, row.is_stale) == (date(2026, 11, 20), 15, True)
+
+
+def test_a_table_without_rows_was_loaded_never_not_in_the_year_1(tmp_path) -> None:
+    # dbt's sentinel for an empty table: an alert read "newest row loaded 0001-01-01".
+    from social_leadership.freshness import parse_sources_json
+
+    sources = tmp_path / "sources.json"
+    sources.write_text(
+        '{"results": [{"unique_id": "source.slw.platforms.platform_metrics", "status": "error",'
+        ' "max_loaded_at": "0001-01-01T00:00:00+00:00",'
+        ' "max_loaded_at_time_ago_in_s": 63900000000.0, "criteria": {}}]}',
+        encoding="utf-8",
+    )
+
+    [row] = parse_sources_json(sources)
+
+    assert row.max_loaded_at is None
+    assert row.age_seconds is None
+
+
+def test_before_the_first_platform_data_the_build_is_skipped_saying_why(
+    tmp_path, monkeypatch
+) -> None:
+    # A new deployment: survey_ingest ends before platform_metrics' first load, and the
+    # build it starts failed its gate on every empty daily fact (a red first day).
+    import pytest
+    from airflow.sdk.exceptions import AirflowSkipException
+    from conftest import settings_for_data_dir
+
+    from social_leadership.tasks import source_freshness_task
+    from social_leadership.warehouse import connect
+
+    settings = settings_for_data_dir(monkeypatch, tmp_path / "data")
+    with connect(settings.warehouse_path) as con:
+        con.execute(
+            "insert into raw.survey_results select * from (values ('s', 'S', 2024, 'DE', 'q', "
+            "'Q', 'share_pct', 50.0, 100, 1.0, false, 'c', 'f.csv', 'x', now()))"
+        )
+
+    with pytest.raises(AirflowSkipException, match="no platform data loaded yet"):
+        source_freshness_task({"run_id": "first"})
+
+    assert not (settings.dbt_target_dir / "sources.json").exists()
