@@ -127,7 +127,9 @@ def sqlalchemy_engine(
     DuckDB keeps its defaults here, not ``SLW_DUCKDB_*``: the engine runs in the BI tool's
     process, sized by whoever runs it (``connect_args={"config": {...}}`` bounds it). The
     copy's connections are opened as :func:`connect_serving` opens them (a read-only
-    ``duckdb.connect`` with that configuration), so both can be used in one process.
+    ``duckdb.connect`` with that configuration), so both can be used in one process, as
+    long as the engine is given no ``config`` of its own: DuckDB refuses a second
+    connection to an open file with another configuration.
     """
     from sqlalchemy import create_engine, event
     from sqlalchemy.pool import NullPool, QueuePool

@@ -18,7 +18,6 @@ import pendulum
 from airflow.sdk import Asset
 
 from social_leadership.domain import API_PLATFORMS
-from social_leadership.formatting import first_line
 
 # Every task that writes the DuckDB warehouse runs in this one-slot pool (one writer).
 WAREHOUSE_POOL = "duckdb_warehouse"
@@ -140,16 +139,19 @@ def unreadable_connection(conn_id: str) -> UnreadableConnectionError | None:
 
     if value.startswith("{"):
         try:
-            json.loads(value)
+            fields = json.loads(value)
         except ValueError as exc:
             reason = f"it is not valid JSON ({exc})"
         else:
-            try:
-                # As Airflow reads it: a field it does not know, a port that is no number.
-                Connection.from_json(value, conn_id=conn_id)
-                return None
-            except (TypeError, ValueError) as exc:
-                reason = f"Airflow cannot read its fields ({first_line(exc)})"
+            reason = _json_connection_problem(fields)
+            if reason is None:
+                try:
+                    # As Airflow reads it: a field it does not know.
+                    Connection.from_json(value, conn_id=conn_id)
+                    return None
+                except (TypeError, ValueError) as exc:
+                    # Airflow's message may quote a field's value: its type only.
+                    reason = f"Airflow cannot read its fields ({type(exc).__name__})"
     elif "://" in value:
         parts = urlsplit(value)
         try:
@@ -179,6 +181,30 @@ def unreadable_connection(conn_id: str) -> UnreadableConnectionError | None:
     )
 
 
+# A JSON connection's fields that Airflow reads as text (a number or a list there made
+# Airflow skip the whole connection, saying only that it is not defined).
+_TEXT_FIELDS = ("conn_type", "description", "host", "login", "password", "schema")
+
+
+def _json_connection_problem(fields: dict[str, Any]) -> str | None:
+    """What is wrong with a JSON connection's fields (an object: its text starts with
+    ``{``), naming the field and its type (never its value), or None."""
+    for name in _TEXT_FIELDS:
+        if fields.get(name) is not None and not isinstance(fields[name], str):
+            kind = type(fields[name]).__name__
+            return f"its {name} is a JSON {kind}, not text (write it in quotes)"
+    extra = fields.get("extra")
+    if extra is not None and not isinstance(extra, str | dict):
+        return f"its extra is a JSON {type(extra).__name__}, neither text nor an object"
+    port = fields.get("port")
+    if port not in (None, "") and not (
+        (isinstance(port, int) and not isinstance(port, bool))
+        or (isinstance(port, str) and port.strip().isdigit())
+    ):
+        return "its port is no number"
+    return None
+
+
 def airflow_connection(conn_id: str) -> Any | None:
     """The Airflow connection ``conn_id``, or None when it is not defined; raises
     :class:`UnreadableConnectionError` when its environment variable is set but
@@ -193,6 +219,12 @@ def airflow_connection(conn_id: str) -> Any | None:
         return BaseHook.get_connection(conn_id)
     except AirflowNotFoundException:
         return None
+
+
+def _has_user_info(host: str) -> bool:
+    """Whether a host or base URL holds ``user:password@`` (or ``user@``) before its host."""
+    authority = host.split("://", 1)[-1].split("/", 1)[0]
+    return "@" in authority
 
 
 def platform_endpoint(platform: str) -> PlatformEndpoint:
@@ -230,6 +262,14 @@ def platform_endpoint(platform: str) -> PlatformEndpoint:
         for form in travelling_forms(password):
             mask_secret(form)
     connector = connector_class(platform)
+    if connection.host and _has_user_info(connection.host):
+        # Sent as Basic auth in place of the token, and written wherever the URL is (the
+        # landing's request URLs, errors, alerts): refused, never shown.
+        raise PlatformError(
+            f"connection slw_{platform}'s host holds a user name or password (user:password@, "
+            "not shown): give the token or key in the connection's password field (a "
+            "proxy's login goes in HTTPS_PROXY)"
+        )
     host = connection.host or connector.public_base_url
     if host and "://" not in host:
         scheme = connection.schema or "https"

@@ -123,25 +123,45 @@ def _running_tasks(airflow_home: str) -> int:
         return 0
 
 
+def _slw_dags_test_with_a_task_running(env: dict[str, str], **options) -> subprocess.Popen:
+    """``slw dags test survey_ingest`` in a process of its own, returned once a task runs."""
+    slw = subprocess.Popen(
+        [sys.executable, "-m", "social_leadership", "dags", "test", "survey_ingest"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **options,
+    )
+    deadline = time.monotonic() + 300
+    while not _running_tasks(env["AIRFLOW_HOME"]):
+        assert slw.poll() is None, slw.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    return slw
+
+
+def _assert_run_marked_failed_and_all_stopped(
+    env: dict[str, str], err: str, started: list[psutil.Process]
+) -> None:
+    ((run_id, state),) = _dag_runs(env["AIRFLOW_HOME"], "survey_ingest")
+    assert state == "failed"
+    assert f"survey_ingest run {run_id} interrupted: marked failed" in err
+    assert _running_tasks(env["AIRFLOW_HOME"]) == 0
+    _, alive = psutil.wait_procs(started, timeout=10)
+    assert not alive, [p.cmdline() for p in alive]
+
+
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_stopping_slw_stops_the_run_and_all_it_started_and_marks_the_run_failed(new_user_env, stop):
     # Before: slw exited while Airflow went on running the DAG's other tasks without it
     # (Airflow passes a signal to the running task only), or was killed with its run left
     # "running" in the metadata DB for ever.
-    slw = subprocess.Popen(
-        [sys.executable, "-m", "social_leadership", "dags", "test", "survey_ingest"],
-        env=new_user_env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    slw = _slw_dags_test_with_a_task_running(
+        new_user_env,
         # As a terminal's shell starts it: Ctrl-C's signal not ignored.
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
-    deadline = time.monotonic() + 300
-    while not _running_tasks(new_user_env["AIRFLOW_HOME"]):
-        assert slw.poll() is None, slw.communicate()
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
     started = psutil.Process(slw.pid).children(recursive=True)
     assert started
 
@@ -150,29 +170,13 @@ def test_stopping_slw_stops_the_run_and_all_it_started_and_marks_the_run_failed(
 
     assert slw.returncode == 130, err[-2000:]
     assert "interrupted: stopping the run and marking it failed (a few seconds)" in err
-    ((run_id, state),) = _dag_runs(new_user_env["AIRFLOW_HOME"], "survey_ingest")
-    assert state == "failed"
-    assert f"survey_ingest run {run_id} interrupted: marked failed" in err
-    assert _running_tasks(new_user_env["AIRFLOW_HOME"]) == 0
-    _, alive = psutil.wait_procs(started, timeout=10)
-    assert not alive, [p.cmdline() for p in alive]
+    _assert_run_marked_failed_and_all_stopped(new_user_env, err, started)
 
 
 def test_an_airflow_process_killed_under_slw_fails_its_run_and_says_so(new_user_env):
     # The kernel's out-of-memory killer or a kill -9 of Airflow (not of slw): slw exited
     # 247 without a word and the run read "running" for ever.
-    slw = subprocess.Popen(
-        [sys.executable, "-m", "social_leadership", "dags", "test", "survey_ingest"],
-        env=new_user_env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 300
-    while not _running_tasks(new_user_env["AIRFLOW_HOME"]):
-        assert slw.poll() is None, slw.communicate()
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    slw = _slw_dags_test_with_a_task_running(new_user_env)
     [airflow] = psutil.Process(slw.pid).children()
     started = psutil.Process(slw.pid).children(recursive=True)
 
@@ -181,9 +185,4 @@ def test_an_airflow_process_killed_under_slw_fails_its_run_and_says_so(new_user_
 
     assert slw.returncode == 1, err[-2000:]
     assert "the Airflow process was killed by SIGKILL (out of memory, or kill -9)" in err
-    ((run_id, state),) = _dag_runs(new_user_env["AIRFLOW_HOME"], "survey_ingest")
-    assert state == "failed"
-    assert f"survey_ingest run {run_id} interrupted: marked failed" in err
-    assert _running_tasks(new_user_env["AIRFLOW_HOME"]) == 0
-    _, alive = psutil.wait_procs(started, timeout=10)
-    assert not alive, [p.cmdline() for p in alive]
+    _assert_run_marked_failed_and_all_stopped(new_user_env, err, started)

@@ -550,6 +550,16 @@ def test_slw_bi_prints_the_paths_and_checks_what_bi_tools_reflect(
     assert f"no DuckDB database at {settings.serving_path}" in capsys.readouterr().err
 
 
+def _swap_in_a_copy_with_france(tmp_path: Path, settings: Settings) -> None:
+    """A new single file (the star's, France added) swapped in as a publish does."""
+    replacement = _star_file(tmp_path / "replacement.duckdb")
+    with duckdb.connect() as con:
+        # Named: a v1.1.0 file written without its storage version can break its keys.
+        con.execute(f"attach '{replacement}' as star (storage_version 'v1.1.0')")
+        con.execute("insert into star.marts.dim_country values ('FR', 'France')")
+    os.replace(replacement, settings.serving_path)
+
+
 def test_the_single_file_engine_reads_a_swapped_copy_once_its_connections_are_closed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -564,12 +574,7 @@ def test_the_single_file_engine_reads_a_swapped_copy_once_its_connections_are_cl
     try:
         kept = engine.connect()
         assert kept.execute(sa.text(countries)).scalar() == "DE"
-        replacement = _star_file(tmp_path / "replacement.duckdb")
-        with duckdb.connect() as con:
-            # Named: a v1.1.0 file written without its storage version can break its keys.
-            con.execute(f"attach '{replacement}' as star (storage_version 'v1.1.0')")
-            con.execute("insert into star.marts.dim_country values ('FR', 'France')")
-        os.replace(replacement, settings.serving_path)  # as a publish swaps the copy in
+        _swap_in_a_copy_with_france(tmp_path, settings)
 
         with engine.connect() as other:
             assert other.execute(sa.text(countries)).scalar() == "DE"  # the old file, still open
@@ -601,11 +606,7 @@ def test_the_single_file_url_slw_bi_prints_reads_each_swapped_copy(
     try:
         with engine.connect() as connection:
             assert connection.execute(sa.text(countries)).scalar() == "DE"
-        replacement = _star_file(tmp_path / "replacement.duckdb")
-        with duckdb.connect() as con:
-            con.execute(f"attach '{replacement}' as star (storage_version 'v1.1.0')")
-            con.execute("insert into star.marts.dim_country values ('FR', 'France')")
-        os.replace(replacement, settings.serving_path)  # as a publish swaps the copy in
+        _swap_in_a_copy_with_france(tmp_path, settings)
 
         with engine.connect() as connection:
             assert connection.execute(sa.text(countries)).scalar() == "DE,FR"

@@ -97,14 +97,19 @@ def test_a_webhook_url_with_an_at_sign_in_its_path_is_readable(monkeypatch):
         # Airflow took these for connections never defined too: a port that is no number,
         # a '/' of the password not percent-encoded (its host then a piece of the password).
         ("https://:tok-secret@host:443x", "its port is no number, or a '/'"),
-        (
-            '{"conn_type": "http", "host": "h", "port": "443x", "password": "tok-secret"}',
-            "Airflow cannot read its fields (Expected integer value for `port`",
-        ),
+        # Airflow's message quoted the port's value.
+        ('{"conn_type": "http", "host": "h", "port": "tok-secret"}', "its port is no number"),
         (
             '{"conn_type": "http", "hostname": "h", "password": "tok-secret"}',
-            "Airflow cannot read its fields (",
+            "Airflow cannot read its fields (TypeError)",
         ),
+        # A token left unquoted: Airflow read the connection as not defined at all.
+        (
+            '{"conn_type": "http", "host": "h", "password": 98765}',
+            "its password is a JSON int, not text (write it in quotes)",
+        ),
+        ('{"conn_type": "http", "login": ["tok-secret"]}', "its login is a JSON list, not text"),
+        ('{"conn_type": "http", "extra": 7}', "its extra is a JSON int, neither text nor an"),
         ("https://:tok@se/cret@host/path", "an '@' stands after its host: a '/'"),
     ],
 )
@@ -124,3 +129,35 @@ def test_a_connection_variable_airflow_cannot_read_fails_the_platform(monkeypatc
         + reason
     )
     assert "tok-secret" not in message
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["http://gw:tok-secret@127.0.0.1:18452", "https://tok-secret@api.x.com", "gw:tok-secret@h"],
+)
+def test_a_host_holding_a_user_or_password_fails_the_platform_never_showing_it(monkeypatch, host):
+    # Written wherever the URL went (landing request URLs, errors, alerts), and sent as
+    # Basic auth in place of the token.
+    from social_leadership.platforms.base import PlatformError
+
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_SLW_X",
+        json.dumps({"conn_type": "http", "host": host, "password": "token"}),
+    )
+
+    with pytest.raises(PlatformError) as failed:
+        platform_endpoint("x")
+
+    assert "connection slw_x's host holds a user name or password" in str(failed.value)
+    assert "tok-secret" not in str(failed.value)
+
+
+def test_a_url_is_written_without_the_user_and_password_before_its_host() -> None:
+    from social_leadership.platforms.base import redact_url
+
+    assert redact_url("http://gw:tok-secret@127.0.0.1:18452/2/users/by?usernames=a") == (
+        "http://REDACTED@127.0.0.1:18452/2/users/by?usernames=a"
+    )
+    assert redact_url("https://api.x.com/2/users/by?usernames=a@b") == (
+        "https://api.x.com/2/users/by?usernames=a@b"
+    )

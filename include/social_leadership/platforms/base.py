@@ -183,8 +183,12 @@ def extract_with_follow_up(
 
 
 def redact_url(url: str) -> str:
-    """``url`` with credential-bearing query values replaced by ``REDACTED``."""
+    """``url`` with credential-bearing query values, and a ``user:password@`` before its
+    host, replaced by ``REDACTED``."""
     parts = urlsplit(url)
+    if "@" in parts.netloc:
+        parts = parts._replace(netloc=f"{REDACTED}@{parts.netloc.rsplit('@', 1)[1]}")
+        url = urlunsplit(parts)
     if not parts.query:
         return url
     pairs = [
