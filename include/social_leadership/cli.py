@@ -186,7 +186,8 @@ def docs() -> int:
             "(make run)",
             file=sys.stderr,
         )
-        return 1
+        # As slw summary and slw bi before the first build: nothing to read yet.
+        return 2
     try:
         server = docs_server(settings)
     except OSError as exc:

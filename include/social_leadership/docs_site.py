@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
@@ -78,7 +79,26 @@ def build_gx_data_docs(context: Any, site_dir: Path) -> Path:
         },
     )
     context.build_data_docs(site_names=[site_name])
+    _local_logos(site_dir)
     return site_dir / "index.html"
+
+
+# GX's pages show its logo from GX's S3 bucket (each view a request to a third party, with
+# the build's time in the query), though the site ships the same logo in static/images.
+_REMOTE_LOGO = re.compile(
+    r"https://great-expectations-web-assets\.s3[.\w-]*\.amazonaws\.com/"
+    r"(?:full_logo_dark|logo-long)\.png(?:\?[^\"')\s]*)?"
+)
+_LOCAL_LOGO = Path("static") / "images" / "logo-long.png"
+
+
+def _local_logos(site_dir: Path) -> None:
+    """Every page's logo read from the site's own copy, by a path relative to the page."""
+    for page in site_dir.rglob("*.html"):
+        text = page.read_text(encoding="utf-8")
+        if _REMOTE_LOGO.search(text):
+            local = os.path.relpath(site_dir / _LOCAL_LOGO, page.parent)
+            page.write_text(_REMOTE_LOGO.sub(local, text), encoding="utf-8")
 
 
 def _generate_dbt_docs(settings: Settings, site_dir: Path) -> Path:

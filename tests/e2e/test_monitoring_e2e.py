@@ -157,6 +157,13 @@ def test_the_publish_leaves_dbt_docs_with_catalog_and_gx_data_docs(monitored):
     # One offline file with the catalog inside; dbt's page tracking is off.
     assert '"send_anonymous_usage_stats": false' in page
     assert '"type": "BIGINT", "index"' in page
+    # The site's front page says the demo's data are invented (DESIGN: wherever shown).
+    assert (
+        manifest["docs"]["doc.social_leadership.__overview__"]["block_contents"].count(
+            "**Synthetic data.**"
+        )
+        == 1
+    )
     gx_index = (current / "gx" / "index.html").read_text()
     assert "marts.fct_executive_reach_daily" in gx_index
     # The gate of this very run, named by its Airflow run id.

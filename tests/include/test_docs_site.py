@@ -102,5 +102,5 @@ def test_the_docs_are_served_on_loopback_from_the_current_set(settings, monkeypa
 def test_slw_docs_says_when_there_is_nothing_to_serve(settings, capsys):
     from social_leadership.cli import main
 
-    assert main(["docs"]) == 1
+    assert main(["docs"]) == 2
     assert "no docs in" in capsys.readouterr().err

@@ -303,7 +303,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     rows = generate_rows(args.seed)
     write_csv(rows, args.out)
-    print(f"wrote {len(rows)} executives to {args.out}")
+    executives = len({row["executive_id"] for row in rows})
+    print(f"wrote {len(rows)} rows ({executives} executives, their versions) to {args.out}")
     return 0
 
 

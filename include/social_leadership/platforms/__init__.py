@@ -18,7 +18,7 @@ from social_leadership.platforms.registry import connector_class, platform_names
 # In this order they become the roster's columns (and the platform_metrics DAG's tasks).
 BUILT_IN_MODULES = ("x", "bluesky", "mastodon", "youtube", "graph", "linkedin", "threads")
 # Modules of this package that hold no connector.
-_SHARED_MODULES = frozenset({"base", "redaction", "registry"})
+_SHARED_MODULES = frozenset({"__main__", "base", "redaction", "registry"})
 
 for _name in BUILT_IN_MODULES:
     importlib.import_module(f"{__name__}.{_name}")

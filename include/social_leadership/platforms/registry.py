@@ -9,8 +9,8 @@ Everything else reads them here: the platform lists (:data:`social_leadership.do
 :func:`~social_leadership.platforms.build_connector`, the roster, the Airflow endpoints,
 the loader and the dbt seed ``platforms.csv`` (written and checked by this module)::
 
-    python -m social_leadership.platforms.registry --write-seed   # rewrite the seed
-    python -m social_leadership.platforms.registry --check        # exit 1 when it differs
+    python -m social_leadership.platforms --write-seed   # rewrite the seed
+    python -m social_leadership.platforms --check        # exit 1 when it differs
 
 The built-in connectors register on import of :mod:`social_leadership.platforms`, in the
 order of the roster's platform columns; a module added to that package registers its own
@@ -186,7 +186,7 @@ def _constructor_options(connector: type[Connector]) -> set[str] | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m social_leadership.platforms.registry",
+        prog="python -m social_leadership.platforms",
         description="Write or check the dbt seed platforms.csv against the platform registry.",
     )
     action = parser.add_mutually_exclusive_group(required=True)
@@ -205,11 +205,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     for problem in problems:
         print(problem, file=sys.stderr)
     return 1 if problems else 0
-
-
-if __name__ == "__main__":
-    # `python -m` runs this file as a second module, __main__, whose registry no connector
-    # fills: run the package's own copy, the one the connectors register with.
-    from social_leadership.platforms import registry
-
-    raise SystemExit(registry.main())
