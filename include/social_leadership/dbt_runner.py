@@ -25,7 +25,12 @@ import duckdb
 
 from social_leadership.dbt_columns import changed_incremental_models
 from social_leadership.dbt_warm import WARM
-from social_leadership.settings import DBT_PROJECT_DIR, NO_TELEMETRY_ENV, Settings
+from social_leadership.settings import (
+    DBT_PROJECT_DIR,
+    DEFAULT_GAP_FILL_DAYS,
+    NO_TELEMETRY_ENV,
+    Settings,
+)
 
 OUTPUT_TAIL_LINES = 60
 
@@ -389,12 +394,16 @@ def _plan(
     if row is None:
         return BuildPlan(True, "no successful build recorded yet: full refresh")
     last_build, last_gap_fill_days = row
+    if last_gap_fill_days is None:
+        # Built by a version that did not record it: the default, unless it was set then
+        # (a needless full refresh at worst, never a build mixing two gap fills).
+        last_gap_fill_days = DEFAULT_GAP_FILL_DAYS
     changed = changed_incremental_models(con, project_dir or DBT_PROJECT_DIR)
     if changed:
         return BuildPlan(
             True, f"columns of {', '.join(changed)} changed in this version: full refresh"
         )
-    if None not in (gap_fill_days, last_gap_fill_days) and gap_fill_days != last_gap_fill_days:
+    if gap_fill_days is not None and gap_fill_days != last_gap_fill_days:
         return BuildPlan(
             True,
             f"SLW_GAP_FILL_DAYS is {gap_fill_days}, the last build filled gaps of "

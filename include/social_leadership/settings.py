@@ -42,6 +42,8 @@ NO_TELEMETRY_ENV: dict[str, str] = {
 PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_ROOT = PACKAGE_DIR.parent.parent
 BUNDLED_DATA_DIR = PACKAGE_DIR.parent / "data"
+# Days a missing observation is carried forward unless SLW_GAP_FILL_DAYS says otherwise.
+DEFAULT_GAP_FILL_DAYS = 7
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
 
 
@@ -552,7 +554,7 @@ def load_settings() -> Settings:
         "roster_path": _path("roster_path", BUNDLED_DATA_DIR / "roster" / "executives.csv"),
         "dbt_project_dir": _path("dbt_project_dir", DBT_PROJECT_DIR),
         "dbt_profiles_dir": _path("dbt_profiles_dir", DBT_PROJECT_DIR),
-        "gap_fill_days": _from_env("gap_fill_days") or 7,
+        "gap_fill_days": _from_env("gap_fill_days") or DEFAULT_GAP_FILL_DAYS,
         "late_data_days": _from_env("late_data_days") or 3,
     }
     for name, default_in in _DATA_DIR_DEFAULTS.items():

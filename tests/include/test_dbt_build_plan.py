@@ -82,9 +82,13 @@ def test_a_changed_gap_fill_setting_plans_a_full_refresh_and_is_recorded(con):
         "select run_id, gap_fill_days from audit.dbt_builds order by started_at"
     ).fetchall() == [("r1", 7), ("r2", 3)]
     assert not plan_build(con, gap_fill_days=3).full_refresh
-    # A build of an earlier version recorded none: nothing to compare with.
+    # A build of an earlier version recorded none: it filled gaps by the default (7), so a
+    # setting changed with the upgrade is seen.
     con.execute("update audit.dbt_builds set gap_fill_days = null")
-    assert not plan_build(con, gap_fill_days=5).full_refresh
+    assert not plan_build(con, gap_fill_days=7).full_refresh
+    assert plan_build(con, gap_fill_days=5).reason == (
+        "SLW_GAP_FILL_DAYS is 5, the last build filled gaps of 7 days: full refresh"
+    )
     # A retry runs the failed build's plan, read back from its run folder.
     assert BuildPlan.from_dict(plan.as_dict()) == plan
 
