@@ -93,6 +93,7 @@ TEST_FACING = {
         "clear_faults",
         "requests_to",
         "authorizations_to",
+        "reset_budgets",
         "known_accounts",
         "rename_account",
         "unregister_route",

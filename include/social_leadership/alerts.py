@@ -598,11 +598,12 @@ async def deadline_missed(context: dict[str, Any] | None = None, **_: Any) -> No
     deadline = context.get("deadline") or {}
     dag_id = str(run.get("dag_id") or "platform_metrics")
     run_id = str(run.get("dag_run_id") or run.get("run_id") or "-")
-    if _queued_after_deadline(run, deadline):
-        # A backfill of a past day, or the first run after the DAG was turned on late in
-        # the day: it never had the time its deadline gives, and it does not observe that
-        # day anyway (a backfill). Its failure, should it fail, is alerted as any run's.
-        log.info("%s run %s was queued after its deadline: no deadline alert", dag_id, run_id)
+    if _queued_after_its_day(run, deadline):
+        # A backfill of a past day: queued after its deadline, it never had the time the
+        # deadline gives, and a past day is not observed anyway. Its failure, should it
+        # fail, is alerted as any run's. A run of today's date queued late (the scheduler
+        # down overnight) is alerted: the day's data is late.
+        log.info("%s run %s is of a day before it was queued: no deadline alert", dag_id, run_id)
         return
     what = (
         f"run has not succeeded by its deadline {deadline.get('deadline_time', '')} "
@@ -615,11 +616,15 @@ async def deadline_missed(context: dict[str, Any] | None = None, **_: Any) -> No
     await asyncio.to_thread(deliver, alert, None)
 
 
-def _queued_after_deadline(run: dict[str, Any], deadline: dict[str, Any]) -> bool:
-    """Whether the run was queued (else due to run) at or after its deadline."""
+def _queued_after_its_day(run: dict[str, Any], deadline: dict[str, Any]) -> bool:
+    """Whether the run was queued (else due to run) at or after its deadline, on a UTC day
+    after its logical date's (a backfill, by the CLI or the UI)."""
     queued = _moment(run.get("queued_at") or run.get("run_after"))
     due = _moment(deadline.get("deadline_time"))
-    return queued is not None and due is not None and queued >= due
+    logical = _moment(run.get("logical_date"))
+    if queued is None or due is None or logical is None or queued < due:
+        return False
+    return queued.astimezone(UTC).date() > logical.astimezone(UTC).date()
 
 
 def _moment(value: Any) -> datetime | None:

@@ -261,11 +261,15 @@ def _fail_killed(
     """After the Airflow process was killed (the kernel's out-of-memory killer, a
     ``kill -9``): what it started stopped too, its runs marked failed (they read
     ``running`` for ever), said on stderr."""
-    name = signal.Signals(-process.returncode).name
     _stop_group(process)
+    number = -process.returncode
+    try:
+        name = signal.Signals(number).name
+    except ValueError:
+        name = f"signal {number}"
+    cause = "out of memory, or kill -9" if number == signal.SIGKILL else "a crash, or a kill"
     print(
-        f"the Airflow process was killed by {name} (out of memory, or kill -9): marking its "
-        "run failed",
+        f"the Airflow process was killed by {name} ({cause}): marking its run failed",
         file=sys.stderr,
         flush=True,
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping
 from datetime import timedelta
 from types import MappingProxyType
@@ -199,6 +200,7 @@ def _json_connection_problem(fields: dict[str, Any]) -> str | None:
     port = fields.get("port")
     if port not in (None, "") and not (
         (isinstance(port, int) and not isinstance(port, bool))
+        or (isinstance(port, float) and port.is_integer())
         or (isinstance(port, str) and port.strip().isdigit())
     ):
         return "its port is no number"
@@ -223,7 +225,7 @@ def airflow_connection(conn_id: str) -> Any | None:
 
 def _has_user_info(host: str) -> bool:
     """Whether a host or base URL holds ``user:password@`` (or ``user@``) before its host."""
-    authority = host.split("://", 1)[-1].split("/", 1)[0]
+    authority = re.split(r"[/?#]", host.split("://", 1)[-1], maxsplit=1)[0]
     return "@" in authority
 
 

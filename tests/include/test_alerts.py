@@ -158,22 +158,8 @@ def test_the_deadline_callback_delivers_through_both_channels(receivers):
     ]
 
 
-@pytest.mark.parametrize(
-    ("queued_at", "run_after"),
-    [
-        # A backfill of a past day, triggered days later.
-        ("2026-12-05T21:23:10Z", "2026-12-05T21:23:10Z"),
-        # The first run after the DAG was turned on, late in the day.
-        ("2026-12-01T21:23:00+00:00", "2026-12-01T00:00:00Z"),
-        # No queued moment (a run created as it started): when it was due to run.
-        (None, "2026-12-02T00:00:00Z"),
-    ],
-    ids=["backfill", "turned-on-late", "run-after"],
-)
-def test_a_run_queued_after_its_deadline_sends_no_deadline_alert(receivers, queued_at, run_after):
-    # Each alerted at once, for a run that ended green (a backfill only skips).
-    mailbox, calls = receivers
-    context = {
+def _deadline_context(queued_at: str | None, run_after: str) -> dict:
+    return {
         "dag_run": {
             "dag_id": "platform_metrics",
             "dag_run_id": "manual__2026-12-05T21:23:10+00:00",
@@ -185,10 +171,36 @@ def test_a_run_queued_after_its_deadline_sends_no_deadline_alert(receivers, queu
         "deadline": {"id": "d-2", "deadline_time": "2026-12-01T06:00:00Z"},
     }
 
-    _missed_deadline(context)
+
+@pytest.mark.parametrize(
+    ("queued_at", "run_after"),
+    [
+        # A backfill of a past day, triggered days later.
+        ("2026-12-05T21:23:10Z", "2026-12-05T21:23:10Z"),
+        # No queued moment (a run created as it started): when it was due to run.
+        (None, "2026-12-02T00:00:00Z"),
+    ],
+    ids=["backfill", "run-after"],
+)
+def test_a_backfill_of_a_past_day_sends_no_deadline_alert(receivers, queued_at, run_after):
+    # Each alerted at once, for a run that ended green (a backfill only skips).
+    mailbox, calls = receivers
+
+    _missed_deadline(_deadline_context(queued_at, run_after))
 
     assert mailbox.messages == []
     assert calls == []
+
+
+def test_a_run_of_its_own_day_queued_late_is_alerted(receivers):
+    # The scheduler down overnight: today's run is created after its deadline, and with
+    # catchup off no other run says the day's data are late.
+    mailbox, calls = receivers
+
+    _missed_deadline(_deadline_context("2026-12-01T07:10:00Z", "2026-12-01T00:00:00Z"))
+
+    assert len(mailbox.messages) == 1
+    assert len(calls) == 1
 
 
 def test_a_channel_whose_variable_airflow_cannot_read_is_logged_and_the_other_still_sent(

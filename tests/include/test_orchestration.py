@@ -152,6 +152,21 @@ def test_a_host_holding_a_user_or_password_fails_the_platform_never_showing_it(m
     assert "tok-secret" not in str(failed.value)
 
 
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"host": "https://api.example.org?note=a@b"},  # an '@' in the query, not the host's
+        {"host": "h", "port": 443.0},  # a port JSON writes as a float, which Airflow takes
+    ],
+)
+def test_a_connection_that_only_looks_odd_is_read(monkeypatch, fields):
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_SLW_X", json.dumps({"conn_type": "http", "password": "token", **fields})
+    )
+
+    assert platform_endpoint("x").credentials == "token"
+
+
 def test_a_url_is_written_without_the_user_and_password_before_its_host() -> None:
     from social_leadership.platforms.base import redact_url
 

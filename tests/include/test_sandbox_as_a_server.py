@@ -89,7 +89,8 @@ def without_credential(params: dict[str, str]) -> dict[str, str]:
 def test_requests_refused_for_their_credential_cost_the_budget_nothing(platform: str) -> None:
     path, params, headers = CREDENTIALED[platform]
     status, says = REFUSED[platform]
-    budget = {"threads": "threads"}.get(platform, platform)
+    # Instagram's business discovery draws on Facebook's Graph app budget.
+    budget = {"instagram": "facebook"}.get(platform, platform)
     with (
         started(limits={budget: (1, 3600)}) as server,
         httpx.Client(base_url=server.base_url, timeout=10) as http,
@@ -107,11 +108,11 @@ def test_requests_refused_for_their_credential_cost_the_budget_nothing(platform:
 
 
 @pytest.mark.parametrize(
-    ("platform", "header"),
-    [("x", "x-rate-limit-reset"), ("bluesky", "RateLimit-Reset"), ("mastodon", "Retry-After")],
+    ("platform", "signal"),
+    [("x", "reset"), ("bluesky", "reset"), ("bluesky", "retry-after"), ("mastodon", "reset")],
 )
 def test_a_client_that_waits_as_the_throttle_says_finds_the_window_open(
-    platform: str, header: str
+    platform: str, signal: str
 ) -> None:
     # The window opens mid-second, as it does on a real clock.
     now = [1_800_000_000.7]
@@ -128,15 +129,16 @@ def test_a_client_that_waits_as_the_throttle_says_finds_the_window_open(
         now[0] += 1
         throttled = http.get(path, params=params, headers=headers)
         assert throttled.status_code == 429
-        if platform == "mastodon":
+        if signal == "retry-after":
+            wait = int(throttled.headers["Retry-After"])
+            assert 0 < wait <= 60
+            now[0] += wait
+        elif platform == "mastodon":
             reset = throttled.headers["X-RateLimit-Reset"]
             now[0] = datetime.fromisoformat(reset.replace("Z", "+00:00")).timestamp()
-        elif header == "RateLimit-Reset":
-            # Either signal: the reset, or now plus Retry-After.
-            assert now[0] + int(throttled.headers["Retry-After"]) >= int(throttled.headers[header])
-            now[0] = int(throttled.headers[header])
         else:
-            now[0] = int(throttled.headers[header])
+            name = {"x": "x-rate-limit-reset", "bluesky": "RateLimit-Reset"}[platform]
+            now[0] = int(throttled.headers[name])
         again = http.get(path, params=params, headers=headers)
 
     assert again.status_code == 200
@@ -258,6 +260,28 @@ def test_a_batch_posted_in_chunks_is_read_whole() -> None:
     assert json.loads(by_hand[1])[0]["code"] == 200
 
 
+@pytest.mark.parametrize("size", [b"-1", b"+5", b"0x5", b"zz"])
+def test_a_chunk_size_that_is_not_plain_hexadecimal_is_refused(size: bytes) -> None:
+    # int(size, 16) took a sign or 0x; a size of -1 read until the client hung up.
+    with started() as server:
+        status, body = _raw_post(
+            server.base_url,
+            "POST / HTTP/1.1\r\nHost: sandbox\r\nTransfer-Encoding: chunked\r\nConnection: close",
+            size + b"\r\nbatch=[]\r\n0\r\n\r\n",
+        )
+
+    assert status == 400
+    assert "not hexadecimal" in json.loads(body)["error"]["message"]
+
+
+def test_instagram_s_limit_is_facebook_s_or_refused() -> None:
+    # One budget: which route asked first decided its size.
+    with pytest.raises(ValueError, match="instagram draws on facebook's budget"):
+        started(limits={"instagram": (2, 60)})
+    with started(limits={"facebook": (2, 60), "instagram": (2, 60)}):
+        pass
+
+
 def test_a_post_with_a_content_length_that_is_no_number_is_a_graph_error() -> None:
     with started() as server:
         status, body = _raw_post(
@@ -309,6 +333,16 @@ def test_a_method_the_route_does_not_take_is_refused_in_the_platforms_error_form
         "linkedin": "code",
         "graph": "error",
     }[kind] in body
+
+
+@pytest.mark.parametrize("path", ["/", "/v21.0/"])
+def test_graph_s_root_allows_get_of_pages_and_post_of_batches(
+    client: httpx.Client, path: str
+) -> None:
+    reply = client.put(path, headers=AUTH)
+
+    assert reply.status_code in (400, 405)
+    assert reply.headers["Allow"] == "GET, POST"
 
 
 def test_head_answers_as_get_without_a_body(client: httpx.Client) -> None:

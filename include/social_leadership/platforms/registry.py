@@ -205,3 +205,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     for problem in problems:
         print(problem, file=sys.stderr)
     return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    # The command's earlier name (`python -m social_leadership.platforms.registry`), kept
+    # for scripts that use it: `-m` runs this file as a second module, __main__, whose
+    # registry no connector fills, so the package's own copy runs.
+    from social_leadership.platforms import registry
+
+    raise SystemExit(registry.main())

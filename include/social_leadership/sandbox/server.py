@@ -484,6 +484,16 @@ class SandboxServer:
         # route whose budget resets at a set time (YouTube's quota, at midnight Pacific)
         # takes the requests and keeps its own reset.
         self._limits = dict(limits or {})
+        for route in routes():
+            owner = route.budget_owner
+            if (
+                owner
+                and route.platform in self._limits
+                and (self._limits[route.platform] != self._limits.get(owner))
+            ):
+                raise ValueError(
+                    f"{route.platform} draws on {owner}'s budget: give its limit as {owner}'s"
+                )
         for platform, limit, window in (
             ("bluesky", bluesky_limit, bluesky_window_seconds),
             ("x", x_limit, x_window_seconds),
@@ -695,7 +705,9 @@ class SandboxServer:
             return reply
         rate_headers = route.rate_headers(self, budget, remaining, reset)
         if not allowed:
-            return route.throttled(self, rate_headers, reset - now)
+            # The wait to the window's true end (the reset header is that end rounded up).
+            end = budget.window_end if budget.window_end is not None else reset
+            return route.throttled(self, rate_headers, end - now)
         reply = route.answer(self, path, params, headers)
         reply.headers.update(rate_headers)
         if fault is not None and fault.kind == "slow":
@@ -730,7 +742,8 @@ class SandboxServer:
             GRAPH_BATCH_PATH.match(path)
         ):
             return _not_served(path)
-        allowed = "GET, POST" if GRAPH_VERSION_PREFIX.match(path) else "GET"
+        graph = GRAPH_VERSION_PREFIX.match(path) or GRAPH_BATCH_PATH.match(path)
+        allowed = "GET, POST" if graph else "GET"
         return _method_not_allowed(path, method, allowed)
 
     def _graph_batch(self, version: str, params: Params, headers: Headers) -> Reply:
@@ -801,7 +814,7 @@ class SandboxServer:
         key = (owner, scope)
         budget = self._budgets.get(key)
         if budget is None:
-            limit, window = self._limits.get(owner, self._limits.get(route.platform, route.budget))
+            limit, window = self._limits.get(owner, _ROUTES[owner].budget)
             budget = self._budgets[key] = Budget(limit, window, route.budget_resets)
         return budget
 
@@ -1746,10 +1759,11 @@ def _read_chunked(stream: Any) -> bytes | Reply:
     body = bytearray()
     while True:
         size_line = stream.readline(1024).split(b";", 1)[0].strip()
-        try:
-            size = int(size_line, 16)
-        except ValueError:
+        # Hexadecimal digits only: int() would also take a sign or 0x, and a size of -1 read
+        # until the client hung up.
+        if not re.fullmatch(rb"[0-9A-Fa-f]{1,16}", size_line):
             return _bad_body(400, f"a chunk size {size_line[:20]!r} is not hexadecimal")
+        size = int(size_line, 16)
         if size == 0:
             while stream.readline(1024).strip():
                 pass
