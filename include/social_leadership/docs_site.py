@@ -93,8 +93,9 @@ _LOCAL_LOGO = Path("static") / "images" / "logo-long.png"
 
 
 def _local_logos(site_dir: Path) -> None:
-    """Every page's logo read from the site's own copy, by a path relative to the page."""
-    for page in site_dir.rglob("*.html"):
+    """Every page's logo (and its style sheets') read from the site's own copy, by a path
+    relative to the page."""
+    for page in [*site_dir.rglob("*.html"), *site_dir.rglob("*.css")]:
         text = page.read_text(encoding="utf-8")
         if _REMOTE_LOGO.search(text):
             local = os.path.relpath(site_dir / _LOCAL_LOGO, page.parent)

@@ -34,7 +34,7 @@ def test_a_failed_gate_leaves_data_docs_showing_what_failed(copied_built_warehou
     # Each suite has its page too.
     assert (site / "expectations" / "marts" / "dim_executive.html").is_file()
     # Nothing fetched from GX's bucket (its logo, on every page): the site's own copy.
-    pages = list(site.rglob("*.html"))
+    pages = [*site.rglob("*.html"), *site.rglob("*.css")]
     assert not [p for p in pages if "amazonaws" in p.read_text()]
     logo = 'src="../../../../../static/images/logo-long.png"'
     assert logo in page.read_text()
