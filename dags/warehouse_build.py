@@ -11,7 +11,7 @@ from social_leadership.orchestration import (
     RAW_SURVEY_RESULTS,
     SERVING_MARTS,
     START_DATE,
-    SUMMARY_PRIORITY,
+    SUMMARY_PRIORITY_WEIGHT,
     WAREHOUSE_POOL,
 )
 
@@ -110,8 +110,8 @@ def warehouse_build():
 
     # The run's key figures for the UI (this task's XCom) and audit.runs. A teardown: it
     # runs whatever happened upstream and never changes the run's state. First in the pool's
-    # queue: it ends a run whose work is done (SUMMARY_PRIORITY).
-    @task(pool=WAREHOUSE_POOL, **SUMMARY_PRIORITY)
+    # queue: it ends a run whose work is done (SUMMARY_PRIORITY_WEIGHT).
+    @task(pool=WAREHOUSE_POOL, priority_weight=SUMMARY_PRIORITY_WEIGHT)
     def run_summary(**context) -> dict:
         from social_leadership.run_summary import run_summary_task
 

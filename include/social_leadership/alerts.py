@@ -631,7 +631,7 @@ def _moment(value: Any) -> datetime | None:
     """An aware datetime from what a deadline's context holds (ISO text or a datetime)."""
     if isinstance(value, str):
         try:
-            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            value = datetime.fromisoformat(value)  # Python 3.11 reads a "Z" as UTC
         except ValueError:
             return None
     if not isinstance(value, datetime):

@@ -57,7 +57,7 @@ START_DATE = pendulum.datetime(2000, 1, 1, tz="UTC")
 # finished run's summary waited behind every other writer (six minutes measured), holding
 # its run, and with max_active_runs=1 the DAG's next run, open. Every task weighs its own
 # weight instead (DEFAULT_ARGS: 1; also what Airflow advises for speed), the summaries 10.
-SUMMARY_PRIORITY: dict[str, Any] = {"priority_weight": 10}
+SUMMARY_PRIORITY_WEIGHT = 10
 
 
 def _first_retry_delay() -> timedelta:
@@ -112,7 +112,7 @@ __all__ = [
     "RAW_SURVEY_RESULTS",
     "SERVING_MARTS",
     "START_DATE",
-    "SUMMARY_PRIORITY",
+    "SUMMARY_PRIORITY_WEIGHT",
     "WAREHOUSE_POOL",
     "UnreadableConnectionError",
     "airflow_connection",
