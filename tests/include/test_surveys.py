@@ -291,6 +291,37 @@ def test_microdata_loads_pseudonymised_without_free_text(tmp_path, con, suffix):
     ]
 
 
+@pytest.mark.parametrize(("suffix", "german"), [(".csv", True), (".csv", False), (".xlsx", True)])
+def test_a_wave_column_of_labels_is_read_as_a_sidecar_s_wave_is(tmp_path, con, suffix, german):
+    # A labelled export writes the wave's label ("Wave 2024"); the sidecar's `wave` took
+    # such text while the column refused it as no number.
+    frame = microdata_frame(seed=3, per_country=20)
+    labels = ["Wave 2024", "2023", "Jan-22", "Welle 2021"]
+    frame["welle"] = [labels[i % len(labels)] for i in range(len(frame))]
+    frame.loc[5, "welle"] = "next year"
+    declaration = sidecar(wave=None)
+    declaration["columns"]["wave"] = "welle"
+    path = write_microdata(frame, tmp_path / f"labels{suffix}", declaration, german=german)
+
+    with pytest.raises(SurveyValidationError) as refused:
+        load_file(con, path, pseudonym_key=KEY)
+    assert [(i.row, i.column) for i in refused.value.issues] == [
+        (7 if suffix == ".csv" else 9, "welle")
+    ]
+
+    frame = frame.drop(index=5)
+    write_microdata(frame, path, declaration, german=german)
+    outcome = load_file(con, path, pseudonym_key=KEY)
+    assert (outcome.status, outcome.rows_loaded) == ("loaded", len(frame))
+    waves = con.execute(
+        "select wave, count(*) from raw.survey_respondent_answers group by 1 order by 1"
+    ).fetchall()
+    expected = frame["welle"].map(
+        {"Wave 2024": 2024, "2023": 2023, "Jan-22": 2022, "Welle 2021": 2021}
+    )
+    assert waves == sorted(expected.value_counts().items())
+
+
 def _stored_answers(con: duckdb.DuckDBPyConnection) -> list[tuple]:
     return con.execute(
         "select source_id, wave, country_code, respondent_key, weight, answers "

@@ -42,10 +42,12 @@ from social_leadership.surveys.microdata.rules import (
 )
 from social_leadership.surveys.pseudonym import FUNCTION_NAME as PSEUDONYM
 from social_leadership.surveys.pseudonym import registered
+from social_leadership.surveys.published import wave_year
 
 log = logging.getLogger(__name__)
 
 STAGING_TABLE = "incoming_respondents"
+WAVE_TEXT_COLUMN = "wave_text"
 COUNTRY_TABLE = "incoming_country_codes"
 _COLUMNS_VIEW = "incoming_declared_columns"
 # The typed relation of :mod:`.rules` over the staged respondents, with each row's number
@@ -89,12 +91,21 @@ def _typed_select(decl: MicrodataDeclaration, columns: dict[str, str]) -> str:
     def text(name: str) -> str:
         return f"cast({quote_identifier(columns[name])} as varchar)"
 
+    if decl.wave_column:
+        wave = _number_sql(text(decl.wave_column))
+        waves = [
+            f"{wave} as wave_num",
+            # The text of a cell that is no number (a labelled export's "Wave 2024"), read
+            # as a sidecar's wave once per distinct text (_read_wave_texts); null otherwise.
+            f"case when isnan({wave}) then {_trimmed(text(decl.wave_column))} end "
+            f"as {WAVE_TEXT_COLUMN}",
+        ]
+    else:
+        waves = [f"cast({decl.wave} as double) as wave_num"]
     parts = [
         f"{PSEUDONYM}({text(decl.respondent_id_column)}) as respondent_key",
         f"nullif({_trimmed(text(decl.country_column))}, '') as country",
-        _number_sql(text(decl.wave_column)) + " as wave_num"
-        if decl.wave_column
-        else f"cast({decl.wave} as double) as wave_num",
+        *waves,
         _number_sql(text(decl.weight_column)) + " as weight_num"
         if decl.weight_column
         else "cast(1 as double) as weight_num",
@@ -129,7 +140,32 @@ def stage(
             con.unregister(_COLUMNS_VIEW)
     declared.finish()
     _drop_further_header_rows(con, path.name, decl, declared.as_lines)
+    if decl.wave_column:
+        _read_wave_texts(con)
     return declared.as_lines
+
+
+def _read_wave_texts(con: duckdb.DuckDBPyConnection) -> None:
+    """Give a wave cell that is text the year it names, read as a sidecar's ``wave`` is
+    (:func:`~social_leadership.surveys.published.wave_year`: ``Wave 2024``, ``Jan-24``),
+    once per distinct text; a text naming no year stays no number, which the wave's rule
+    reports at its row."""
+    texts = [
+        row[0]
+        for row in con.execute(
+            f"select distinct {WAVE_TEXT_COLUMN} from {STAGING_TABLE} "
+            f"where {WAVE_TEXT_COLUMN} is not null"
+        ).fetchall()
+    ]
+    years = []
+    for text in texts:
+        with contextlib.suppress(ValueError):
+            years.append((text, wave_year(text)))
+    if years:
+        con.executemany(
+            f"update {STAGING_TABLE} set wave_num = ? where {WAVE_TEXT_COLUMN} = ?",
+            [(year, text) for text, year in years],
+        )
 
 
 # How many rows under the header a survey tool fills with more header: Qualtrics writes the
