@@ -15,14 +15,16 @@ the readers still on it, older ones are removed. ``make docs`` serves ``docs/`` 
 loopback.
 
 dbt's page loads nothing from the network (its scripts are inline; its usage tracking is
-off because the manifest says ``send_anonymous_usage_stats: false``). GX's pages load
-Bootstrap, jQuery, Font Awesome, bootstrap-table and Vega from public CDNs; offline they
-show the same content unstyled.
+off because the manifest says ``send_anonymous_usage_stats: false``). Nor do GX's: the
+Bootstrap, jQuery, Font Awesome, bootstrap-table and Vega its pages would load from public
+CDNs are copies kept in the package (``docs_vendor/``, each file's source, licence and hash
+in its ``sources.json``), put in the site's ``static/vendor/``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import re
 import shutil
@@ -80,6 +82,7 @@ def build_gx_data_docs(context: Any, site_dir: Path) -> Path:
     )
     context.build_data_docs(site_names=[site_name])
     _local_logos(site_dir)
+    _local_vendor_files(site_dir)
     return site_dir / "index.html"
 
 
@@ -100,6 +103,33 @@ def _local_logos(site_dir: Path) -> None:
         if _REMOTE_LOGO.search(text):
             local = os.path.relpath(site_dir / _LOCAL_LOGO, page.parent)
             page.write_text(_REMOTE_LOGO.sub(local, text), encoding="utf-8")
+
+
+VENDOR_DIR = Path(__file__).with_name("docs_vendor")
+_SITE_VENDOR = Path("static") / "vendor"
+
+
+def vendor_sources() -> dict[str, Any]:
+    """``docs_vendor/sources.json``: ``urls`` (each CDN address GX's pages load -> the file
+    kept for it) and ``files`` (every file kept: its package, licence and SHA-256)."""
+    return json.loads((VENDOR_DIR / "sources.json").read_text(encoding="utf-8"))
+
+
+def _local_vendor_files(site_dir: Path) -> None:
+    """The kept copies of the scripts, styles and fonts GX's pages name on CDNs, in the
+    site's ``static/vendor``, and every page reading them there by a relative path."""
+    urls: dict[str, str] = vendor_sources()["urls"]
+    shutil.copytree(VENDOR_DIR, site_dir / _SITE_VENDOR, dirs_exist_ok=True)
+    # The longest first: no address is replaced inside a longer one.
+    addresses = sorted(urls, key=len, reverse=True)
+    named = re.compile("|".join(f"(?<=[\"']){re.escape(url)}(?=[\"'])" for url in addresses))
+    for page in site_dir.rglob("*.html"):
+        text = page.read_text(encoding="utf-8")
+        if not named.search(text):
+            continue
+        vendor = os.path.relpath(site_dir / _SITE_VENDOR, page.parent)
+        local = named.sub(lambda m, vendor=vendor: f"{vendor}/{urls[m.group(0)]}", text)
+        page.write_text(local, encoding="utf-8")
 
 
 def _generate_dbt_docs(settings: Settings, site_dir: Path) -> Path:

@@ -4,8 +4,11 @@ The real dbt docs and GX Data Docs of a real publish are in tests/e2e/test_monit
 
 from __future__ import annotations
 
+import hashlib
+import re
 import threading
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -104,3 +107,44 @@ def test_slw_docs_says_when_there_is_nothing_to_serve(settings, capsys):
 
     assert main(["docs"]) == 2
     assert "no docs in" in capsys.readouterr().err
+
+
+# What a page loads (not what it links to): a script's src, a style sheet's or icon's href.
+_LOADED_ADDRESS = re.compile(
+    r"<(?:script|link|img)\b[^>]*?\b(?:src|href)=[\"']((?:https?:)?//[^\"']+)[\"']", re.I
+)
+
+
+def test_every_address_gx_s_templates_load_from_a_cdn_has_a_kept_copy():
+    import great_expectations
+
+    templates = Path(great_expectations.__file__).parent / "render" / "view" / "templates"
+    loaded = {
+        address
+        for template in templates.rglob("*.j2")
+        for address in _LOADED_ADDRESS.findall(template.read_text(encoding="utf-8"))
+    }
+    assert loaded, "no template loads anything from a CDN: has GX moved its templates?"
+    kept = docs_site.vendor_sources()["urls"]
+    assert sorted(loaded - set(kept)) == []
+    assert set(kept) <= loaded  # none kept for an address GX no longer names
+
+
+def test_every_kept_file_is_the_one_its_package_shipped():
+    sources = docs_site.vendor_sources()
+    recorded = {entry["file"]: entry for entry in sources["files"]}
+    on_disk = {
+        path.relative_to(docs_site.VENDOR_DIR).as_posix()
+        for path in docs_site.VENDOR_DIR.rglob("*")
+        if path.is_file()
+    } - {"README.md", "sources.json"}
+    assert on_disk == set(recorded)
+    assert set(sources["urls"].values()) <= set(recorded)
+    for name, entry in recorded.items():
+        digest = hashlib.sha256((docs_site.VENDOR_DIR / name).read_bytes()).hexdigest()
+        assert digest == entry["sha256"], name
+        assert entry["license"], name
+        assert "@" in entry["package"], name
+    # Each package's licence travels with its files.
+    for top in {name.split("/")[0] for name in recorded}:
+        assert any(n.startswith(f"{top}/") and "LICENSE" in n for n in recorded), top
