@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pytest
+from slw_testing import PARSE_SEED_VARIABLE
 
 from social_leadership.dbt_runner import DbtError, run_dbt
 from social_leadership.settings import Settings
@@ -237,6 +238,25 @@ def test_a_changed_project_test_macro_keeps_the_next_parse_whole(
 
     manifest = json.loads((settings.dbt_target_dir / "manifest.json").read_text("utf-8"))
     assert "snapshot.social_leadership.snp_roster__executives" in manifest["nodes"]
+
+
+@pytest.mark.dbt
+def test_seeds_load_from_a_project_under_a_folder_whose_name_holds_a_quote(
+    copied_built_warehouse: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A clone under /home/o'brien/: dbt-duckdb quoted the seed file's path as it was, and
+    # every seed failed with a syntax error, so no warehouse_build ever built.
+    # (The session's saved parse is the repository's project, its paths too: not read.)
+    monkeypatch.delenv(PARSE_SEED_VARIABLE, raising=False)
+    project = tmp_path / "o'brien" / "dbt_project"
+    shutil.copytree(DBT_PROJECT, project, ignore=shutil.ignore_patterns("target", "logs"))
+    settings = dataclasses.replace(copied_built_warehouse, dbt_project_dir=project)
+
+    run_dbt(["seed", "--select", "gics_sectors", "--full-refresh"], settings)
+
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        loaded = con.execute("select count(*) from staging.gics_sectors").fetchone()
+    assert loaded == (11,)
 
 
 def test_sources_declare_freshness(manifest: dict[str, Any]) -> None:
