@@ -76,7 +76,9 @@ def build_gx_data_docs(context: Any, site_dir: Path) -> Path:
             "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
             "store_backend": {
                 "class_name": "TupleFilesystemStoreBackend",
-                "base_directory": str(site_dir),
+                # GX substitutes $NAME and ${NAME} in a config's values (a folder named
+                # "docs $HOME" was written to "docs /root"; "$x" failed the gate): \$ is a $.
+                "base_directory": str(site_dir).replace("$", r"\$"),
             },
         },
     )

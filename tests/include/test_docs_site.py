@@ -148,3 +148,21 @@ def test_every_kept_file_is_the_one_its_package_shipped():
     # Each package's licence travels with its files.
     for top in {name.split("/")[0] for name in recorded}:
         assert any(n.startswith(f"{top}/") and "LICENSE" in n for n in recorded), top
+
+
+@pytest.mark.parametrize("folder", ["docs $HOME here", "docs ${x}", "a$b"])
+def test_gx_data_docs_are_written_where_asked_whatever_dollar_signs_the_path_holds(
+    tmp_path, monkeypatch, folder
+):
+    # GX substitutes variables in its config's values: a folder named "docs $HOME here" got
+    # its Data Docs in "docs /root here", and "$x" (no such variable) failed the gate.
+    from social_leadership.quality import _ephemeral_context
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    site = tmp_path / folder / "gx"
+
+    index = docs_site.build_gx_data_docs(_ephemeral_context(), site)
+
+    assert index == site / "index.html"
+    assert index.is_file()
+    assert not (tmp_path / "home").exists()
