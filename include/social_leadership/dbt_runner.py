@@ -433,6 +433,13 @@ def _windows_text(windows: tuple[tuple[date, date], ...], shown: int | None = No
     return f"{text} and {len(windows) - shown} more"
 
 
+def record_build_attempt(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
+    """Remember that a try of ``run_id``'s build starts now, before dbt changes any mart:
+    a publish copies the marts only when the newest try is its run's and that run's
+    quality gate passed after it (:func:`social_leadership.serving.publish_refusal`)."""
+    con.execute("insert into audit.dbt_build_attempts values (?, ?)", [run_id, datetime.now(UTC)])
+
+
 def record_build(
     con: duckdb.DuckDBPyConnection,
     run_id: str,

@@ -364,6 +364,18 @@ TABLES: tuple[Table, ...] = (
         ),
     ),
     Table(
+        "audit.dbt_build_attempts",
+        "Each try of warehouse_build's dbt_build, recorded before dbt changes anything: "
+        "publish copies the marts only when the newest try is its own run's and that run's "
+        "quality gate passed after it.",
+        _columns(
+            """
+            run_id      varchar      Airflow run id.
+            started_at  timestamptz  When the try started (UTC).
+            """
+        ),
+    ),
+    Table(
         "audit.dbt_builds",
         "Each successful dbt build, incremental or full refresh, and why.",
         _columns(

@@ -1907,6 +1907,48 @@ def _publish_extensions(settings: Settings) -> tuple[str, ...]:
     return tuple(dict.fromkeys((*LAKE_EXTENSIONS, *working)))
 
 
+def publish_refusal(con: duckdb.DuckDBPyConnection, run_id: str) -> str | None:
+    """Why run ``run_id`` must not publish the marts now; None when it may: the newest try
+    of a dbt build (``audit.dbt_build_attempts``) is this run's, and this run's quality
+    gate checked the marts after it and found no critical failure.
+
+    Airflow's order of tasks holds within one run only: the publish of an earlier green run
+    cleared and run again (to refresh the serving copy) copied the marts of whatever build
+    came last, one whose gate had failed, or a build that failed half way, to every reader.
+    A warehouse whose builds were never recorded (made by an earlier version) is not judged.
+    """
+    latest = con.execute(
+        "select run_id, started_at from audit.dbt_build_attempts order by started_at desc limit 1"
+    ).fetchone()
+    if latest is None:
+        return None
+    built_by, started_at = latest
+    started = f"{started_at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
+    if built_by != run_id:
+        return (
+            f"the marts are now those of run {built_by}'s build (started {started}), not "
+            "this run's: publishing here would copy marts this run's quality gate never "
+            f"checked. Publish with run {built_by} (its quality_gate, then publish), or "
+            "trigger warehouse_build"
+        )
+    checks, critical, checked_at = con.execute(
+        "select count(*), count_if(is_critical and not success), min(checked_at) "
+        "from audit.quality_results where run_id = ?",
+        [run_id],
+    ).fetchone()
+    if not checks or checked_at < started_at:
+        return (
+            "this run's quality gate has not checked the marts of its latest dbt_build try "
+            f"(started {started}): run quality_gate first"
+        )
+    if critical:
+        return (
+            f"this run's quality gate found {critical} critical failure(s) "
+            "(audit.quality_results): the serving copy stays the last one published"
+        )
+    return None
+
+
 def publish(settings: Settings, run_id: str, *, synthetic: bool) -> Publication:
     """Publish the marts: one DuckLake commit, the single file swapped in, a Parquet set.
 

@@ -490,7 +490,12 @@ def dbt_build_task(context: dict[str, Any]) -> dict[str, Any]:
     from airflow.sdk import BaseXCom
 
     from social_leadership.dbt_nodes import build_or_retry, merged_result
-    from social_leadership.dbt_runner import DbtError, plan_build, record_build
+    from social_leadership.dbt_runner import (
+        DbtError,
+        plan_build,
+        record_build,
+        record_build_attempt,
+    )
     from social_leadership.warehouse import connect
 
     settings = load_settings()
@@ -503,6 +508,7 @@ def dbt_build_task(context: dict[str, Any]) -> dict[str, Any]:
             full_refresh_asked=bool(context["params"].get("full_refresh", False)),
             gap_fill_days=settings.gap_fill_days,
         )
+        record_build_attempt(con, _run_id(context))
     from social_leadership.progress import step
 
     full = " --full-refresh" if plan.full_refresh else ""
@@ -647,13 +653,19 @@ def publish_task(context: dict[str, Any]) -> dict[str, Any]:
     from social_leadership.progress import step
 
     step("publishing the marts: the DuckLake catalog, the serving file and the Parquet set")
-    from social_leadership.serving import publish
+    from social_leadership.serving import publish, publish_refusal
     from social_leadership.warehouse import connect, holds_synthetic_executives
 
     settings = load_settings()
     # Not the roster file again: it may have changed since this run's roster load.
     with connect(settings.warehouse_path, read_only=True) as con:
+        refusal = publish_refusal(con, _run_id(context))
         synthetic = holds_synthetic_executives(con)
+    if refusal is not None:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        # A retry would find the same marts and the same verdict.
+        raise AirflowFailException(refusal)
     publication = publish(settings, _run_id(context), synthetic=synthetic)
     log.info(
         "publication %d: %d tables to the DuckLake catalog %s, the single file %s (%s) and "

@@ -308,6 +308,85 @@ def test_the_run_check_fails_on_any_failed_task_and_names_the_platforms():
     assert failed_tasks({"load_x": "success", "load_y": "skipped"}, exclude="c") == []
 
 
+def _build_try(con: duckdb.DuckDBPyConnection, run_id: str, at: datetime) -> None:
+    con.execute("insert into audit.dbt_build_attempts values (?, ?)", [run_id, at])
+
+
+def _gate(
+    con: duckdb.DuckDBPyConnection, run_id: str, at: datetime, *, critical_failures: int = 0
+) -> None:
+    con.execute("delete from audit.quality_results where run_id = ?", [run_id])
+    for number in range(3):
+        failed = number < critical_failures
+        con.execute(
+            "insert into audit.quality_results (run_id, suite_name, table_name, expectation, "
+            "is_critical, success, checked_at) values (?, 'marts.t', 't', 'e', true, ?, ?)",
+            [run_id, not failed, at],
+        )
+
+
+def test_a_publish_refuses_marts_its_run_s_gate_did_not_pass(tmp_path):
+    from social_leadership.serving import publish_refusal
+    from social_leadership.warehouse import connect
+
+    hour = datetime(2026, 12, 1, 3, tzinfo=UTC).replace
+    with connect(tmp_path / "w.duckdb") as con:
+        # A warehouse whose builds were never recorded (an earlier version's) is not judged.
+        assert publish_refusal(con, "green") is None
+
+        _build_try(con, "green", hour(hour=3))
+        assert "has not checked" in publish_refusal(con, "green")
+        _gate(con, "green", hour(hour=4))
+        assert publish_refusal(con, "green") is None
+
+        # A later build whose gate failed: neither run may publish.
+        _build_try(con, "bad", hour(hour=5))
+        refused = publish_refusal(con, "green")
+        assert "run bad's build (started 2026-12-01 05:00:00 UTC)" in refused
+        assert "has not checked" in publish_refusal(con, "bad")
+        _gate(con, "bad", hour(hour=6), critical_failures=2)
+        assert "found 2 critical failure(s)" in publish_refusal(con, "bad")
+        assert "run bad's build" in publish_refusal(con, "green")
+
+        # The build of "bad" tried again (its task cleared) after its gate: checked again.
+        _build_try(con, "bad", hour(hour=7))
+        assert "has not checked" in publish_refusal(con, "bad")
+        _gate(con, "bad", hour(hour=8))
+        assert publish_refusal(con, "bad") is None
+
+
+def test_the_publish_of_an_earlier_green_run_run_again_leaves_the_serving_copy(
+    copied_built_warehouse,
+):
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from social_leadership.tasks import publish_task
+    from social_leadership.warehouse import connect
+
+    hour = datetime(2026, 12, 1, tzinfo=UTC).replace
+    with connect(copied_built_warehouse.warehouse_path) as con:
+        _build_try(con, "green", hour(hour=3))
+        _gate(con, "green", hour(hour=4))
+    publish_task({"run_id": "green"})
+    with duckdb.connect(str(copied_built_warehouse.serving_path), read_only=True) as served:
+        published = served.execute("select count(*) from marts.publication").fetchone()
+
+    # A later build breaks a mart and fails its gate; then green's publish is cleared.
+    with connect(copied_built_warehouse.warehouse_path) as con:
+        _build_try(con, "bad", hour(hour=5))
+        con.execute("update marts.fct_executive_reach_daily set followers = -5")
+        _gate(con, "bad", hour(hour=6), critical_failures=1)
+    with pytest.raises(AirflowFailException, match="run bad's build"):
+        publish_task({"run_id": "green"})
+    with pytest.raises(AirflowFailException, match="1 critical failure"):
+        publish_task({"run_id": "bad"})
+
+    with duckdb.connect(str(copied_built_warehouse.serving_path), read_only=True) as served:
+        assert served.execute("select count(*) from marts.publication").fetchone() == published
+        negative = "select count(*) from marts.fct_executive_reach_daily where followers < 0"
+        assert served.execute(negative).fetchone() == (0,)
+
+
 @pytest.mark.parametrize("synthetic", [True, False])
 def test_publish_learns_whether_the_data_is_synthetic_from_the_warehouse_not_the_roster_file(
     copied_built_warehouse, monkeypatch, tmp_path, synthetic
