@@ -30,8 +30,14 @@ DAGS_FOLDER = REPO_ROOT / "dags"
 
 
 def default_airflow_home() -> Path:
-    """``$AIRFLOW_HOME``, else the repository's git-ignored ``airflow_home/``."""
-    return Path(os.environ.get("AIRFLOW_HOME") or REPO_ROOT / "airflow_home").resolve()
+    """``$AIRFLOW_HOME``, else the repository's git-ignored ``airflow_home/``; a ``~`` or
+    ``$VAR`` in it expanded as Airflow expands it (an env file passes ``~/airflow`` as it
+    is: taken literally, the runs went to ``<cwd>/~/airflow``, where Airflow's own commands
+    never look)."""
+    home = os.environ.get("AIRFLOW_HOME")
+    if not home:
+        return (REPO_ROOT / "airflow_home").resolve()
+    return Path(os.path.expanduser(os.path.expandvars(home))).resolve()
 
 
 def airflow_environment(airflow_home: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
