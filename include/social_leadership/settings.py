@@ -483,8 +483,10 @@ SETTING_DOCS: dict[str, str] = {
 
 
 def _from_env(field_name: str) -> str | None:
-    """The variable's text, or None when it is unset or empty (the default applies)."""
-    return os.environ.get(env_variable(field_name)) or None
+    """The variable's text without white space at either end, or None when it is unset,
+    empty or only white space (the default applies): ``SLW_REPORTS_DIR= `` in an env file
+    once wrote the reports to a folder named " " in the working directory."""
+    return (os.environ.get(env_variable(field_name)) or "").strip() or None
 
 
 # The settings whose default lies in the data folder, each with its default there: set in

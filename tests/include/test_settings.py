@@ -201,6 +201,18 @@ def test_an_empty_variable_means_the_default(monkeypatch: pytest.MonkeyPatch) ->
     assert settings.warehouse_path.name == "warehouse.duckdb"
 
 
+def test_white_space_around_a_value_is_no_part_of_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    # `SLW_REPORTS_DIR= ` in an env file wrote the reports to a folder named " " in the
+    # working directory; `SLW_DEMO=off ` was refused while `SLW_GAP_FILL_DAYS= 7 ` was read.
+    monkeypatch.setenv("SLW_REPORTS_DIR", " \t")
+    monkeypatch.setenv("SLW_DEMO", "off ")
+    monkeypatch.setenv("SLW_GAP_FILL_DAYS", " 5 ")
+    settings = load_settings()
+    assert settings.reports_dir == settings.data_dir / "reports"
+    assert settings.demo is False
+    assert settings.gap_fill_days == 5
+
+
 def test_a_changed_copy_is_validated_too() -> None:
     settings = load_settings()
 
