@@ -74,8 +74,11 @@ FilePath = Annotated[Path, AfterValidator(_not_an_existing_folder)]
 # A count that may be 0 (no gap filling, no late-data margin) ...
 # At most ten years: a larger span is no setting, and made a date out of range later.
 Days = Annotated[int, Field(ge=0, le=3650)]
-# ... and sizes, row counts and durations, where 0 would stop the pipeline.
-Positive = Annotated[int, Field(ge=1)]
+# ... and sizes, row counts and durations, where 0 would stop the pipeline; at most what a
+# 64-bit count holds (a larger one was taken, then failed every task that passed it on).
+Positive = Annotated[int, Field(ge=1, le=2**63 - 1)]
+# DuckDB's threads setting: more than a 32-bit count is refused by DuckDB.
+Threads = Annotated[int, Field(ge=1, le=2**31 - 1)]
 Port = Annotated[int, Field(ge=1, le=65535)]
 # Durations the DAGs are built with: larger ones broke the DAG's import (a timedelta out of
 # range), and the DAG was then said to be unknown.
@@ -118,7 +121,9 @@ def _cron(text: str) -> str:
 CronExpression = Annotated[str, AfterValidator(_cron)]
 
 # DuckDB's own memory syntax, kept as text (as_env and the dbt profile pass it on as is).
-_MEMORY_SIZE = re.compile(r"\s*(?P<number>[0-9]+(\.[0-9]+)?)\s*[KMGT]i?B\s*", re.IGNORECASE)
+_MEMORY_SIZE = re.compile(
+    r"\s*(?P<number>[0-9]+(\.[0-9]+)?)\s*(?P<unit>[KMGT])(?P<binary>i?)B\s*", re.IGNORECASE
+)
 
 
 def _memory_size(text: str) -> str:
@@ -128,6 +133,11 @@ def _memory_size(text: str) -> str:
             "a memory size (a positive number and a unit of KB, MB, GB, TB or KiB, MiB, GiB, "
             "TiB, e.g. 2GB)"
         )
+    base = 1024 if matched["binary"] else 1000
+    power = "KMGT".index(matched["unit"].upper()) + 1
+    # DuckDB refuses a limit of 2^63 bytes or more ("Memory value out of range").
+    if float(matched["number"]) * base**power >= 2**63:
+        raise ValueError("a memory size below 8 EiB (DuckDB refuses a larger one)")
     return text
 
 
@@ -236,7 +246,7 @@ class Settings:
     # Sized for a 4 GiB worker: DuckDB's own default is 80% of the machine's memory, and
     # the task's Python objects (GX's frames, dbt's manifest) need the rest.
     duckdb_memory_limit: MemorySize = "2GB"
-    duckdb_threads: Positive = 2
+    duckdb_threads: Threads = 2
     # SLW_DEBUG: slw shows the traceback of an error instead of its short message.
     debug: bool = False
     # SLW_DBT_WARM_START: fork each dbt command from a helper that imported dbt once.
@@ -331,6 +341,9 @@ def _allowed(field_name: str, message: str) -> str:
         return message
     minimum = [item.ge for item in info.metadata if isinstance(item, annotated_types.Ge)]
     maximum = [item.le for item in info.metadata if isinstance(item, annotated_types.Le)]
+    if minimum and maximum and maximum[0] >= 2**31 - 1:
+        # A bound no one meets but by mistake: the lower one first.
+        return f"a whole number of at least {minimum[0]} and at most {maximum[0]}"
     if minimum and maximum:
         return f"a whole number from {minimum[0]} to {maximum[0]}"
     return "a whole number" + (f" of at least {minimum[0]}" if minimum else "")

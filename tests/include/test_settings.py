@@ -47,6 +47,10 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         ("SLW_SURVEY_MAX_FILE_BYTES", "-1", "a whole number of at least 1"),
         ("SLW_SURVEY_MAX_CELL_CHARS", "0", "a whole number of at least 1"),
         ("SLW_SURVEY_MAX_XLSX_UNCOMPRESSED_BYTES", "0", "a whole number of at least 1"),
+        # more than the count each is passed on as holds: taken, then every task failed
+        ("SLW_SURVEY_MAX_CELL_CHARS", str(2**63), "at most 9223372036854775807"),
+        ("SLW_DUCKDB_THREADS", str(2**63), "at most 2147483647"),
+        ("SLW_DUCKDB_MEMORY_LIMIT", "99999999TB", "a memory size below 8 EiB"),
         # a port
         ("SLW_DOCS_PORT", "0", "a whole number from 1 to 65535"),
         ("SLW_DOCS_PORT", "70000", "a whole number from 1 to 65535"),
