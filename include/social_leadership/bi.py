@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import duckdb
 
@@ -82,7 +82,13 @@ def lake_sqlalchemy_url(settings: Settings, extension_directory: Path | None = N
     query = {"access_mode": "read_only"}
     if extension_directory is not None:
         query["extension_directory"] = str(extension_directory)
-    return f"duckdb:///{lake_attach_url(settings)}?{urlencode(query)}"
+    return f"duckdb:///{_url_database(lake_attach_url(settings))}?{urlencode(query)}"
+
+
+def _url_database(text: str) -> str:
+    """``text`` as a SQLAlchemy URL's database part: SQLAlchemy decodes %XX there and ends
+    it at a ``?`` or ``#``; a path holding them (``100%20 q?x``) opened another file."""
+    return quote(text, safe="/:")
 
 
 def connect_serving(settings: Settings, *, lake: bool = True) -> duckdb.DuckDBPyConnection:
@@ -110,7 +116,9 @@ def connect_serving(settings: Settings, *, lake: bool = True) -> duckdb.DuckDBPy
 def sqlalchemy_url(settings: Settings, *, lake: bool = True) -> str:
     """The SQLAlchemy URL of :func:`sqlalchemy_engine` (the lake's is an in-memory database
     that attaches the catalog when a connection opens)."""
-    return "duckdb:///:memory:" if lake else f"duckdb:///{settings.serving_path}"
+    return (
+        "duckdb:///:memory:" if lake else f"duckdb:///{_url_database(str(settings.serving_path))}"
+    )
 
 
 def sqlalchemy_engine(
