@@ -11,6 +11,7 @@ import duckdb
 from social_leadership.docs_site import DBT_SITE, GX_SITE, current_docs
 from social_leadership.duckdb_limits import open_duckdb
 from social_leadership.formatting import compact_count
+from social_leadership.reports.data import FOCUS_COUNTRIES
 from social_leadership.serving import CURRENT_LINK
 from social_leadership.settings import Settings
 from social_leadership.warehouse_backend import describe_working, open_working
@@ -55,8 +56,11 @@ def aligned_table(
 def country_comparison_lines(
     con: duckdb.DuckDBPyConnection, *, max_countries: int = 12
 ) -> list[str]:
-    """The latest year of marts.fct_country_comparison_yearly as a short table."""
-    rows = con.execute(
+    """The latest year of marts.fct_country_comparison_yearly as a short table: the
+    ``max_countries`` tracking the most leaders, Germany and the US always among them (the
+    comparison the warehouse is for; a roster of many countries left the US out), and how
+    many more the mart holds."""
+    every = con.execute(
         """
         select country_code, calendar_year, executives_tracked, active_share_pct,
             median_followers, synthetic_executives_pct, expectation_share_pct,
@@ -64,12 +68,14 @@ def country_comparison_lines(
         from marts.fct_country_comparison_yearly
         where calendar_year = (select max(calendar_year) from marts.fct_country_comparison_yearly)
         order by executives_tracked desc, country_code
-        limit ?
-        """,
-        [max_countries],
+        """
     ).fetchall()
-    if not rows:
+    if not every:
         return []
+    focus = [row for row in every if row[0] in FOCUS_COUNTRIES]
+    others = [row for row in every if row[0] not in FOCUS_COUNTRIES]
+    shown = {row[0] for row in focus + others[: max(max_countries - len(focus), 0)]}
+    rows = [row for row in every if row[0] in shown]
     table = []
     for row in rows:
         country, _year, tracked, share, median, synthetic_pct = row[:6]
@@ -96,6 +102,11 @@ def country_comparison_lines(
         "expectation that CEOs take a clear stand):",
         *aligned_table(header, table, right={1, 2, 3, 4}),
     ]
+    if hidden := len(every) - len(rows):
+        lines.append(
+            f"  ... and {hidden} more {'country' if hidden == 1 else 'countries'} "
+            "(marts.fct_country_comparison_yearly)"
+        )
     return lines
 
 

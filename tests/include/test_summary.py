@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, date, datetime
 
+import duckdb
 import pytest
 
 from social_leadership.domain import PLATFORMS
@@ -151,3 +152,53 @@ def test_a_failed_latest_run_is_named_first_and_fails_slw_summary(settings, caps
         "check_platforms",
         "  warehouse_build: success (run-2, 2026-03-02 06:00 UTC)",
     ]
+
+
+def test_the_country_comparison_always_shows_germany_and_the_us_and_says_what_it_left_out():
+    # 15 countries of 20 leaders each (DE and US last by name): the first 12 alone were
+    # shown, the US not among them, and nothing said 3 were left out.
+    from social_leadership.summary import country_comparison_lines
+
+    con = duckdb.connect()
+    con.execute("create schema marts")
+    con.execute(
+        "create table marts.fct_country_comparison_yearly (country_code varchar, "
+        "calendar_year int, executives_tracked int, active_share_pct double, "
+        "median_followers double, synthetic_executives_pct double, "
+        "expectation_share_pct double, is_country_expectation boolean, "
+        "expectation_wave int, is_synthetic_expectation boolean)"
+    )
+    countries = [
+        "AE",
+        "AT",
+        "AU",
+        "BE",
+        "BR",
+        "CA",
+        "CH",
+        "CN",
+        "DK",
+        "ES",
+        "FR",
+        "GB",
+        "JP",
+        "DE",
+        "US",
+    ]
+    for number, country in enumerate(countries):
+        con.execute(
+            "insert into marts.fct_country_comparison_yearly "
+            "values (?, 2026, ?, 80, 1e6, 0, null, null, null, null)",
+            [country, 40 - number],
+        )
+
+    lines = country_comparison_lines(con)
+
+    shown = [line.split()[0] for line in lines[2:-1]]
+    assert len(shown) == 12
+    assert {"DE", "US"} <= set(shown)
+    # The others are those tracking the most leaders, in the table's order.
+    assert shown == [c for c in countries if c in shown]
+    assert shown[:10] == countries[:10]
+    assert lines[-1] == "  ... and 3 more countries (marts.fct_country_comparison_yearly)"
+    assert not [line for line in country_comparison_lines(con, max_countries=20) if "more" in line]
