@@ -943,3 +943,25 @@ def test_a_report_logs_no_font_subsetting_lines(
     write_weekly_report(settings, day(LAST_DAY), mail=False)
 
     assert not [r for r in caplog.records if r.name.startswith("fontTools")]
+
+
+@pytest.mark.parametrize("countries", [3, 27, 44, 120])
+def test_a_headline_chart_of_any_number_of_countries_fits_its_pdf_page(countries):
+    # The headline chart grows with the countries: at 44 it was drawn 1,082 pt tall on an
+    # 842 pt page, its last countries, axis and legend cut off and its caption a page on.
+    from social_leadership.reports.charts import Chart, _figure
+    from social_leadership.reports.render import chart_width
+
+    figure = _figure(7.2, 0.32 * countries + 1.2)
+    chart = Chart("headline", "t", "d", "<svg/>", figure, ("a",), [])
+    page_width, page_height = 180.0, 267.0  # A4 less margins (mm)
+
+    width = chart_width(chart, page_width, page_height)
+
+    height = width * figure.get_figheight() / figure.get_figwidth()
+    assert width <= page_width
+    assert height <= page_height - 10
+    # As wide as the page while that fits: a small chart is not shrunk.
+    assert width == page_width or height == pytest.approx(page_height - 12)
+    if countries == 3:
+        assert width == page_width

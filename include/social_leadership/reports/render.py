@@ -374,7 +374,7 @@ def _pdf(report: WeeklyReportData, context: dict, charts: list[Chart]) -> bytes:
             chart = by_name[name]
             # fpdf2 draws the SVG's shapes; the <title> (for screen readers) it cannot.
             svg = _SVG_TITLE.sub("", chart.svg)
-            pdf.image(io.BytesIO(svg.encode("utf-8")), w=pdf.epw)
+            pdf.image(io.BytesIO(svg.encode("utf-8")), w=chart_width(chart, pdf.epw, pdf.eph))
             pdf.set_font(_FONT, "I", 7)
             pdf.multi_cell(0, 3.5, f"{chart.title}. Figures: {chart.name}.csv")
             pdf.ln(2)
@@ -383,6 +383,18 @@ def _pdf(report: WeeklyReportData, context: dict, charts: list[Chart]) -> bytes:
         if part.strip():
             pdf.write_html(part, font_family=_FONT)
     return bytes(pdf.output())
+
+
+# Room a chart leaves on its page for its caption (mm).
+_CAPTION_ROOM = 12.0
+
+
+def chart_width(chart: Chart, page_width: float, page_height: float) -> float:
+    """The width to draw ``chart`` at in the PDF: the page's, unless the chart would then be
+    taller than a page with its caption (a headline of 44 countries ran off the page, its
+    last countries, axis and legend cut off): then as wide as fits that height."""
+    width, height = chart.figure.get_size_inches()
+    return min(page_width, (page_height - _CAPTION_ROOM) * width / height)
 
 
 def write_files(rendered: RenderedReport, folder: Path) -> dict[str, Path]:
