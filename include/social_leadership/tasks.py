@@ -289,13 +289,27 @@ def _tries_remain(context: dict[str, Any]) -> bool:
     return isinstance(try_number, int) and isinstance(max_tries, int) and try_number <= max_tries
 
 
+def _is_configured(platform: str) -> bool:
+    """Whether the extract would send to ``platform`` (its connection gives an endpoint, as
+    :func:`~social_leadership.orchestration.platform_endpoint` reads it); a connection it
+    refuses (unreadable, a password in the host) counts as configured: its extract fails."""
+    from social_leadership.orchestration import platform_endpoint
+    from social_leadership.platforms.base import PlatformError
+
+    try:
+        return platform_endpoint(platform).base_url is not None
+    except PlatformError:
+        return True
+
+
 def load_task(
     platform: str, extract_outcome: dict[str, Any] | None, context: dict[str, Any]
 ) -> dict[str, Any]:
     """Load what the extract landed and audit it; fail when the platform failed.
 
     ``extract_outcome`` is None when the extract was skipped, which it is only for a
-    platform without connection: that is audited ``not_configured`` and skipped too.
+    platform without connection: that is audited ``not_configured`` and skipped too. With
+    a connection, no outcome means the extract never ran (marked success by hand): failed.
     """
     from airflow.sdk import BaseXCom
     from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
@@ -312,6 +326,15 @@ def load_task(
     from social_leadership.warehouse_backend import retry_conflicts
 
     settings = load_settings()
+    if extract_outcome is None and _is_configured(platform):
+        # Marked success by hand (the UI's "Mark success" on a failed extract): audited and
+        # skipped as not configured, the run went green with the platform not loaded and
+        # the alert blaming a connection that is there.
+        raise AirflowFailException(
+            f"extract_{platform} left no outcome though the connection slw_{platform} is "
+            f"set (was it marked success by hand?): none of {platform}'s counts of this run "
+            f"are loaded. Clear extract_{platform} to run it"
+        )
     if extract_outcome is None:
         logical_date = context.get("logical_date") or context["dag_run"].run_after
         day = observation_date(logical_date) or logical_date.date()

@@ -247,6 +247,19 @@ def test_a_platform_without_connection_is_skipped_and_audited_not_configured(con
     assert [(p, s) for p, s, _, _ in _audit()] == [("threads", "not_configured")]
 
 
+def test_an_extract_marked_success_by_hand_fails_its_load_not_audited_not_configured(context):
+    # "Mark success" on a failed extract_x left no outcome: its load audited X as not
+    # configured (slw_x is set), skipped, and the run went green with X not loaded.
+    from airflow.sdk.exceptions import AirflowFailException
+
+    with pytest.raises(AirflowFailException, match="marked success by hand") as failed:
+        load_task("x", None, context)
+
+    assert "Clear extract_x" in str(failed.value)
+    # Nothing audited (no warehouse written): no "not_configured" row for a configured X.
+    assert not load_settings().warehouse_path.exists()
+
+
 def test_without_connections_nothing_is_sent_anywhere(context, monkeypatch, no_retry_sleep):
     import os
     import socket
