@@ -382,6 +382,25 @@ def load_task(
         raise AirflowFailException(f"{extract.platform} failed: {outcome.message}")
     if outcome.status == "not_configured":
         raise AirflowSkipException(outcome.message)
+    if extract.deferred and (ti := context.get("ti")) is not None:
+        from social_leadership.alerts import report_attention
+
+        # A green run all the same (the API's limit, not a fault), but that day's counts of
+        # these accounts are missing: with every platform throttled, the run was green, no
+        # alert went out and no build ran to find the data stale.
+        report_attention(
+            [
+                Attention(
+                    task_id=ti.task_id,
+                    what=f"platform {extract.platform}: {extract.deferred} of "
+                    f"{extract.accounts_requested} accounts deferred by the API's limit, "
+                    f"{outcome.accounts_loaded} loaded"
+                    + (f" ({extract.message})" if extract.message else ""),
+                    rows_kept_out=extract.deferred,
+                    where="audit.platform_loads",
+                )
+            ]
+        )
     return to_xcom(outcome)
 
 

@@ -260,6 +260,38 @@ def test_an_extract_marked_success_by_hand_fails_its_load_not_audited_not_config
     assert not load_settings().warehouse_path.exists()
 
 
+def test_accounts_deferred_by_the_api_s_limit_are_an_alert_item_of_a_green_load(
+    tmp_path, monkeypatch
+):
+    # Every platform throttled: the run was green, no alert went out, and no build ran to
+    # find the data stale (nothing loaded, nothing signalled).
+    from social_leadership import alerts
+    from social_leadership.sandbox.server import SANDBOX_TOKEN
+
+    reported: list = []
+    monkeypatch.setattr(alerts, "report_attention", reported.extend)
+    monkeypatch.setenv("SLW_DATA_DIR", str(tmp_path / "data"))
+    with SandboxServer(x_limit=1) as sandbox:
+        connection = {"conn_type": "http", "host": sandbox.base_url, "password": SANDBOX_TOKEN}
+        monkeypatch.setenv("AIRFLOW_CONN_SLW_X", json.dumps(connection))
+        handles = ["elonmusk", "BillGates"]
+        ti = _TaskInstance({})
+        ti.task_id = "load_x"
+        first = {"run_id": "manual__first", "logical_date": datetime.now(UTC), "ti": ti}
+        load_task("x", extract_task("x", handles, first), first)
+        assert reported == []  # all read: nothing to say
+
+        second = {"run_id": "manual__second", "logical_date": datetime.now(UTC), "ti": ti}
+        loaded = load_task("x", extract_task("x", handles, second), second)
+
+    assert (loaded["status"], loaded["accounts_loaded"]) == ("loaded", 0)
+    (item,) = reported
+    assert item.task_id == "load_x"
+    assert item.what.startswith("platform x: 2 of 2 accounts deferred by the API's limit, 0 loaded")
+    assert "rate limited" in item.what
+    assert item.rows_kept_out == 2
+
+
 def test_without_connections_nothing_is_sent_anywhere(context, monkeypatch, no_retry_sleep):
     import os
     import socket
