@@ -95,6 +95,35 @@ def test_negative_followers_block_publication(copied_built_warehouse: Settings) 
     assert sum(1 for row in recorded if row[2] and not row[3]) == 1
 
 
+def test_empty_survey_marts_before_any_survey_is_loaded_warn_saying_so(
+    copied_built_warehouse: Settings,
+) -> None:
+    # A deployment whose first platform_metrics came before its first survey_ingest failed
+    # its gate (two survey marts empty) and published nothing, told only "row count".
+    survey_marts = ("fct_survey_results", "fct_country_expectations_yearly")
+    corrupt(
+        copied_built_warehouse,
+        "create table main.kept_surveys as select * from raw.survey_results",
+        "delete from raw.survey_results",
+        "delete from raw.survey_respondent_answers",
+        *(f"delete from marts.{table}" for table in survey_marts),
+    )
+
+    report = check_marts(copied_built_warehouse, "run-no-surveys")
+
+    assert report.critical_failures == []
+    warned = [check for check in report.results if not check.success]
+    assert sorted(check.table_name for check in warned) == sorted(survey_marts)
+    for check in warned:
+        assert "no survey loaded yet" in check.describe()
+        assert "survey_ingest" in check.describe()
+
+    # With a survey in raw, an empty survey mart is the build's fault: critical again.
+    corrupt(copied_built_warehouse, "insert into raw.survey_results from main.kept_surveys")
+    report = check_marts(copied_built_warehouse, "run-surveys-lost")
+    assert sorted(check.table_name for check in report.critical_failures) == sorted(survey_marts)
+
+
 def test_more_active_than_tracked_is_critical(copied_built_warehouse: Settings) -> None:
     corrupt(
         copied_built_warehouse,
