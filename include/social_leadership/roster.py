@@ -595,9 +595,19 @@ def write_roster(
         con.execute("delete from raw.roster_executives")
         _insert_many(
             con,
-            "insert into raw.roster_executives (executive_id, full_name, title, company_name,"
-            " country_code, sector, is_synthetic, valid_from, roster_file, loaded_at)"
-            " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "raw.roster_executives",
+            (
+                "executive_id",
+                "full_name",
+                "title",
+                "company_name",
+                "country_code",
+                "sector",
+                "is_synthetic",
+                "valid_from",
+                "roster_file",
+                "loaded_at",
+            ),
             (
                 (
                     e.executive_id,
@@ -616,14 +626,33 @@ def write_roster(
         )
         _insert_many(
             con,
-            "insert into raw.roster_accounts values (?, ?, ?, ?)",
+            "raw.roster_accounts",
+            ("executive_id", "platform", "account_handle", "loaded_at"),
             ((a.executive_id, a.platform, a.account_handle, loaded_at) for a in roster.accounts),
         )
 
 
 def _insert_many(
-    con: duckdb.DuckDBPyConnection, sql: str, rows: Iterable[tuple[object, ...]]
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    columns: Sequence[str],
+    rows: Iterable[tuple[object, ...]],
 ) -> None:
+    """Insert ``rows`` (values of ``columns``) into ``table`` in one statement, over an
+    Arrow table of them: ``executemany`` took about 1 ms a row (25 s for a roster of 5,000
+    executives, every platform_metrics run, holding the warehouse's one writer slot)."""
+    import pyarrow as pa
+
     batch = list(rows)
-    if batch:
-        con.executemany(sql, batch)
+    if not batch:
+        return
+    incoming = pa.table({name: [row[i] for row in batch] for i, name in enumerate(columns)})
+    names = ", ".join(columns)
+    con.register(_INCOMING_ROWS, incoming)
+    try:
+        con.execute(f"insert into {table} ({names}) select {names} from {_INCOMING_ROWS}")
+    finally:
+        con.unregister(_INCOMING_ROWS)
+
+
+_INCOMING_ROWS = "incoming_roster_rows"
