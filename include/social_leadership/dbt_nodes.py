@@ -148,8 +148,15 @@ def build_or_retry(
 
 
 def _prune_run_folders(runs_dir: Path, *, keep: Path) -> None:
+    """Remove all but the newest run folders; only run folders (each holds its build's
+    BUILD_FILE): ``runs`` lies beside dbt's target folder, wherever SLW_DBT_TARGET_DIR puts
+    it (``/srv/target`` makes it ``/srv/runs``), where other folders may be."""
     folders = sorted(
-        (path for path in runs_dir.iterdir() if path.is_dir() and path != keep),
+        (
+            path
+            for path in runs_dir.iterdir()
+            if path.is_dir() and path != keep and (path / BUILD_FILE).is_file()
+        ),
         key=lambda path: path.stat().st_mtime,
         reverse=True,
     )

@@ -256,3 +256,28 @@ def test_a_later_try_retries_only_what_failed_or_was_skipped(copied_built_wareho
     third = build_or_retry(settings, "manual__2026-01-05", plan)
     assert third.succeeded
     assert not third.retried
+
+
+def test_pruning_old_run_folders_removes_run_folders_only(tmp_path):
+    # `runs` lies beside dbt's target folder wherever SLW_DBT_TARGET_DIR puts it
+    # (/srv/target: /srv/runs): every folder there but the newest was removed, any folder.
+    import os
+
+    from social_leadership.dbt_nodes import BUILD_FILE, RUN_FOLDERS_KEPT, _prune_run_folders
+
+    runs = tmp_path / "runs"
+    for number in range(RUN_FOLDERS_KEPT + 5):
+        folder = runs / f"run-{number:02d}"
+        folder.mkdir(parents=True)
+        (folder / BUILD_FILE).write_text("{}", encoding="utf-8")
+        os.utime(folder, (1_000_000 + number, 1_000_000 + number))
+    foreign = runs / "someone-elses"
+    (foreign / "data").mkdir(parents=True)
+    os.utime(foreign, (1, 1))
+    current = runs / "run-00"
+
+    _prune_run_folders(runs, keep=current)
+
+    left = sorted(path.name for path in runs.iterdir())
+    newest = [f"run-{n:02d}" for n in range(RUN_FOLDERS_KEPT + 5)][-(RUN_FOLDERS_KEPT - 1) :]
+    assert left == sorted(["someone-elses", "run-00", *newest])
