@@ -965,3 +965,19 @@ def test_a_headline_chart_of_any_number_of_countries_fits_its_pdf_page(countries
     assert width == page_width or height == pytest.approx(page_height - 12)
     if countries == 3:
         assert width == page_width
+
+
+def test_a_trend_chart_of_many_countries_draws_each_in_a_colour_of_its_own():
+    # 44 countries: 42 lines in 14 colours, three countries to each, the legend unreadable.
+    from social_leadership.reports.charts import country_colours, drawn_countries
+
+    countries = ["DE", "US", *(f"C{n:02d}" for n in range(42))]  # the headline's order
+
+    drawn = drawn_countries(countries)
+
+    colours = country_colours(drawn)
+    assert len(set(colours.values())) == len(drawn)
+    assert drawn[:2] == ["DE", "US"]
+    assert drawn[2:] == countries[2 : len(drawn)]  # those tracking the most leaders
+    assert len(drawn) > 10
+    assert drawn_countries(countries[:9]) == countries[:9]

@@ -88,6 +88,19 @@ def _figure(width: float, height: float) -> Figure:
         return Figure(figsize=(width, height), layout="constrained")
 
 
+def _focus(countries: Sequence[str]) -> list[str]:
+    return [c for c in countries if c in FOCUS_COUNTRIES]
+
+
+def drawn_countries(countries: Sequence[str]) -> list[str]:
+    """The countries a trend chart draws, in ``countries``' order (the headline's: focus
+    first, then by leaders tracked): the focus ones and as many others as there are colours
+    (44 countries drew 42 lines in 14 colours, three countries to each; the chart's CSV
+    still holds every country)."""
+    others = [c for c in countries if c not in FOCUS_COUNTRIES][: len(OTHER_COLOURS)]
+    return [c for c in countries if c in FOCUS_COUNTRIES or c in others]
+
+
 def country_colours(countries: Sequence[str]) -> dict[str, str]:
     others = sorted(c for c in countries if c not in FOCUS_COLOURS)
     colours = {c: OTHER_COLOURS[i % len(OTHER_COLOURS)] for i, c in enumerate(others)}
@@ -164,8 +177,13 @@ def _trend_chart(
 ) -> Chart:
     assert report.data_through is not None
     days = trend_days(report.data_through)
-    countries = report.countries
+    countries = drawn_countries(report.countries)
     colours = country_colours(countries)
+    if len(countries) < len(report.countries):
+        title = (
+            f"{title}: Germany, the US and the {len(countries) - len(_focus(countries))} "
+            f"others tracking the most leaders, of {len(report.countries)} countries"
+        )
     with matplotlib.rc_context(_RC):
         figure = _figure(7.2, 3.4)
         axes = figure.subplots()
@@ -196,7 +214,7 @@ def _trend_chart(
     rows = [
         (day.isoformat(), country, round(values[(day, country)], 2))
         for day in days
-        for country in countries
+        for country in report.countries
         if (day, country) in values
     ]
     return Chart(
