@@ -52,7 +52,8 @@ def platform_metrics():
     * A platform whose extraction gave up on transient faults (5xx, timeouts) is retried by
       Airflow; after the last try, what it fetched is loaded, it is `failed` in the audit
       and its load task fails. A refused request (bad token) fails it without retry. A rate
-      limit is not a failure: the accounts it left are `deferred`.
+      limit is not a failure: the accounts it left are `deferred` (an alert item). An
+      extract marked success by hand has no outcome: its load fails, saying so.
     * `check_platforms` runs last, after `signal_warehouse`: the run fails when any
       configured platform (or any other task) failed, once the others have loaded.
     * `run_summary` (a teardown: it runs whatever happened and never changes the run's
@@ -69,8 +70,9 @@ def platform_metrics():
     Endpoints and tokens come from the Airflow connections `slw_<platform>`.
 
     Alerts (README "Alerts"): one per run for failed tasks, failed or unconfigured
-    platforms and rejected roster and history rows; a deadline alert when a run has not
-    succeeded `SLW_PLATFORM_METRICS_DEADLINE_HOURS` after its logical date.
+    platforms, accounts deferred by an API's limit and rejected roster and history rows;
+    a deadline alert when a run has not succeeded `SLW_PLATFORM_METRICS_DEADLINE_HOURS`
+    after its logical date.
     """
 
     @task(pool=WAREHOUSE_POOL)

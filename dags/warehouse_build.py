@@ -58,7 +58,9 @@ def warehouse_build():
     3. `quality_gate`: Great Expectations suites over each mart; results go to
        `audit.quality_results`, and any critical failure stops publishing.
     4. `publish`: atomic swap of the serving DuckDB file (what BI tools read) and a Parquet
-       export of the marts.
+       export of the marts; only of this run's build, checked by this run's gate (the
+       newest dbt_build try must be this run's: a cleared `publish` of an earlier run is
+       refused, and marking `quality_gate` success lets nothing through).
     5. `publish_docs`: dbt docs (with the catalog) and the gate's GX Data Docs become the
        current set in `SLW_DOCS_DIR` (`make docs` serves them).
 

@@ -11,6 +11,7 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -283,3 +284,10 @@ def roster_of(accounts: list[tuple[str, str]]) -> Any:
         executives=executives,
         accounts=[Account(f"e{n}", p, h) for n, (p, h) in enumerate(accounts)],
     )
+
+
+# What a web page loads from another host (not what it links to): a script's src, a style
+# sheet's, icon's or image's href or src.
+LOADED_ADDRESS = re.compile(
+    r"<(?:script|link|img)\b[^>]*?\b(?:src|href)=[\"']((?:https?:)?//[^\"']+)[\"']", re.I
+)

@@ -148,20 +148,25 @@ def build_or_retry(
 
 
 def _prune_run_folders(runs_dir: Path, *, keep: Path) -> None:
-    """Remove all but the newest run folders; only run folders (each holds its build's
-    BUILD_FILE): ``runs`` lies beside dbt's target folder, wherever SLW_DBT_TARGET_DIR puts
+    """Remove all but the newest run folders; only run folders (:func:`_is_run_folder`):
+    ``runs`` lies beside dbt's target folder, wherever SLW_DBT_TARGET_DIR puts
     it (``/srv/target`` makes it ``/srv/runs``), where other folders may be."""
     folders = sorted(
         (
             path
             for path in runs_dir.iterdir()
-            if path.is_dir() and path != keep and (path / BUILD_FILE).is_file()
+            if path.is_dir() and path != keep and _is_run_folder(path)
         ),
         key=lambda path: path.stat().st_mtime,
         reverse=True,
     )
     for old in folders[RUN_FOLDERS_KEPT - 1 :]:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def _is_run_folder(path: Path) -> bool:
+    """A run's folder: its build's BUILD_FILE, or (made before that file) its tries."""
+    return (path / BUILD_FILE).is_file() or any(child.is_dir() for child in path.glob("try-*"))
 
 
 def _node_file_name(unique_id: str) -> str:

@@ -1117,7 +1117,15 @@ def _awaiting_surveys(check: QualityCheck) -> QualityCheck:
         or check.expectation not in TABLE_EXPECTATIONS
     ):
         return check
-    return replace(check, is_critical=False, details=json.dumps({"note": _AWAITING_SURVEYS}))
+    try:
+        details = json.loads(check.details or "{}")
+    except ValueError:
+        details = {}
+    if not isinstance(details, dict):
+        details = {"details": details}
+    return replace(
+        check, is_critical=False, details=json.dumps({**details, "note": _AWAITING_SURVEYS})
+    )
 
 
 def check_marts(

@@ -639,8 +639,9 @@ def _insert_many(
     rows: Iterable[tuple[object, ...]],
 ) -> None:
     """Insert ``rows`` (values of ``columns``) into ``table`` in one statement, over an
-    Arrow table of them: ``executemany`` took about 1 ms a row (25 s for a roster of 5,000
-    executives, every platform_metrics run, holding the warehouse's one writer slot)."""
+    Arrow table of them: ``executemany`` took about 1 ms a row (a roster of 5,000
+    executives: 4.9 s against 0.6 s, side by side; every platform_metrics run, holding the
+    warehouse's one writer slot)."""
     import pyarrow as pa
 
     batch = list(rows)

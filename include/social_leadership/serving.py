@@ -1915,13 +1915,29 @@ def publish_refusal(con: duckdb.DuckDBPyConnection, run_id: str) -> str | None:
     Airflow's order of tasks holds within one run only: the publish of an earlier green run
     cleared and run again (to refresh the serving copy) copied the marts of whatever build
     came last, one whose gate had failed, or a build that failed half way, to every reader.
-    A warehouse whose builds were never recorded (made by an earlier version) is not judged.
+    There is no way round it by hand (marking ``quality_gate`` success lets nothing through).
+    A warehouse whose builds were never recorded (made by an earlier version, the table
+    perhaps not there yet: a read-only connection creates nothing) is judged by this run's
+    own gate alone.
     """
-    latest = con.execute(
-        "select run_id, started_at from audit.dbt_build_attempts order by started_at desc limit 1"
+    try:
+        latest = con.execute(
+            "select run_id, started_at from audit.dbt_build_attempts "
+            "order by started_at desc limit 1"
+        ).fetchone()
+    except duckdb.CatalogException:
+        latest = None
+    checks, critical, checked_at = con.execute(
+        "select count(*), count_if(is_critical and not success), min(checked_at) "
+        "from audit.quality_results where run_id = ?",
+        [run_id],
     ).fetchone()
+    failed = (
+        f"this run's quality gate found {critical} critical failure(s) "
+        "(audit.quality_results): the serving copy stays the last one published"
+    )
     if latest is None:
-        return None
+        return failed if critical else None
     built_by, started_at = latest
     started = f"{started_at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
     if built_by != run_id:
@@ -1931,22 +1947,12 @@ def publish_refusal(con: duckdb.DuckDBPyConnection, run_id: str) -> str | None:
             f"checked. Publish with run {built_by} (its quality_gate, then publish), or "
             "trigger warehouse_build"
         )
-    checks, critical, checked_at = con.execute(
-        "select count(*), count_if(is_critical and not success), min(checked_at) "
-        "from audit.quality_results where run_id = ?",
-        [run_id],
-    ).fetchone()
     if not checks or checked_at < started_at:
         return (
             "this run's quality gate has not checked the marts of its latest dbt_build try "
             f"(started {started}): run quality_gate first"
         )
-    if critical:
-        return (
-            f"this run's quality gate found {critical} critical failure(s) "
-            "(audit.quality_results): the serving copy stays the last one published"
-        )
-    return None
+    return failed if critical else None
 
 
 def publish(settings: Settings, run_id: str, *, synthetic: bool) -> Publication:

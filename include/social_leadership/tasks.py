@@ -289,17 +289,15 @@ def _tries_remain(context: dict[str, Any]) -> bool:
     return isinstance(try_number, int) and isinstance(max_tries, int) and try_number <= max_tries
 
 
-def _is_configured(platform: str) -> bool:
-    """Whether the extract would send to ``platform`` (its connection gives an endpoint, as
-    :func:`~social_leadership.orchestration.platform_endpoint` reads it); a connection it
-    refuses (unreadable, a password in the host) counts as configured: its extract fails."""
-    from social_leadership.orchestration import platform_endpoint
-    from social_leadership.platforms.base import PlatformError
-
-    try:
-        return platform_endpoint(platform).base_url is not None
-    except PlatformError:
-        return True
+def _extract_state(context: dict[str, Any], platform: str) -> str | None:
+    """The state of this run's ``extract_<platform>`` (None outside an Airflow run)."""
+    ti = context.get("ti")
+    if ti is None or not hasattr(ti, "get_task_states"):
+        return None
+    run_id = _run_id(context)
+    states = ti.get_task_states(dag_id=ti.dag_id, run_ids=[run_id]).get(run_id, {})
+    state = states.get(f"extract_{platform}")
+    return None if state is None else str(state)
 
 
 def load_task(
@@ -308,8 +306,8 @@ def load_task(
     """Load what the extract landed and audit it; fail when the platform failed.
 
     ``extract_outcome`` is None when the extract was skipped, which it is only for a
-    platform without connection: that is audited ``not_configured`` and skipped too. With
-    a connection, no outcome means the extract never ran (marked success by hand): failed.
+    platform without connection: that is audited ``not_configured`` and skipped too. An
+    extract that succeeded without one was marked success by hand: the load fails.
     """
     from airflow.sdk import BaseXCom
     from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
@@ -326,14 +324,15 @@ def load_task(
     from social_leadership.warehouse_backend import retry_conflicts
 
     settings = load_settings()
-    if extract_outcome is None and _is_configured(platform):
-        # Marked success by hand (the UI's "Mark success" on a failed extract): audited and
-        # skipped as not configured, the run went green with the platform not loaded and
-        # the alert blaming a connection that is there.
+    if extract_outcome is None and _extract_state(context, platform) == "success":
+        # An extract that ran returns its outcome: a success without one was marked so by
+        # hand (the UI's "Mark success" on a failed extract). It was audited and skipped as
+        # not configured, the run went green with the platform not loaded and the alert
+        # blaming a connection that is there.
         raise AirflowFailException(
-            f"extract_{platform} left no outcome though the connection slw_{platform} is "
-            f"set (was it marked success by hand?): none of {platform}'s counts of this run "
-            f"are loaded. Clear extract_{platform} to run it"
+            f"extract_{platform} succeeded without an outcome (marked success by hand?): "
+            f"none of {platform}'s counts of this run are loaded. Clear extract_{platform} "
+            "to run it"
         )
     if extract_outcome is None:
         logical_date = context.get("logical_date") or context["dag_run"].run_after

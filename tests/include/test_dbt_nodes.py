@@ -274,6 +274,9 @@ def test_pruning_old_run_folders_removes_run_folders_only(tmp_path):
     foreign = runs / "someone-elses"
     (foreign / "data").mkdir(parents=True)
     os.utime(foreign, (1, 1))
+    # A run folder made before build.json was written: its tries say what it is.
+    (runs / "older-run" / "try-1").mkdir(parents=True)
+    os.utime(runs / "older-run", (2, 2))
     current = runs / "run-00"
 
     _prune_run_folders(runs, keep=current)

@@ -5,13 +5,13 @@ The real dbt docs and GX Data Docs of a real publish are in tests/e2e/test_monit
 from __future__ import annotations
 
 import hashlib
-import re
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
+from slw_testing import LOADED_ADDRESS
 
 from social_leadership import docs_site
 from social_leadership.settings import load_settings
@@ -109,12 +109,6 @@ def test_slw_docs_says_when_there_is_nothing_to_serve(settings, capsys):
     assert "no docs in" in capsys.readouterr().err
 
 
-# What a page loads (not what it links to): a script's src, a style sheet's or icon's href.
-_LOADED_ADDRESS = re.compile(
-    r"<(?:script|link|img)\b[^>]*?\b(?:src|href)=[\"']((?:https?:)?//[^\"']+)[\"']", re.I
-)
-
-
 def test_every_address_gx_s_templates_load_from_a_cdn_has_a_kept_copy():
     import great_expectations
 
@@ -122,7 +116,7 @@ def test_every_address_gx_s_templates_load_from_a_cdn_has_a_kept_copy():
     loaded = {
         address
         for template in templates.rglob("*.j2")
-        for address in _LOADED_ADDRESS.findall(template.read_text(encoding="utf-8"))
+        for address in LOADED_ADDRESS.findall(template.read_text(encoding="utf-8"))
     }
     assert loaded, "no template loads anything from a CDN: has GX moved its templates?"
     kept = docs_site.vendor_sources()["urls"]

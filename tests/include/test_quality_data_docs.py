@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 import duckdb
-from test_docs_site import _LOADED_ADDRESS
+from slw_testing import LOADED_ADDRESS
 
 from social_leadership.docs_site import pending_gx_dir
 from social_leadership.quality import check_marts
@@ -43,7 +43,7 @@ def test_a_failed_gate_leaves_data_docs_showing_what_failed(copied_built_warehou
     # Nor anything from a CDN: every script, style sheet and font is the site's own copy.
     for html in site.rglob("*.html"):
         text = html.read_text()
-        assert not _LOADED_ADDRESS.findall(text), html
+        assert not LOADED_ADDRESS.findall(text), html
         for local in re.findall(r'(?:src|href)="([^"]*static/vendor/[^"]+)"', text):
             assert (html.parent / local).is_file(), (html, local)
     vendor = site / "static" / "vendor"

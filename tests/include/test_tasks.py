@@ -247,17 +247,35 @@ def test_a_platform_without_connection_is_skipped_and_audited_not_configured(con
     assert [(p, s) for p, s, _, _ in _audit()] == [("threads", "not_configured")]
 
 
+class _RunStates(_TaskInstance):
+    """A task instance that answers for the run's task states, as Airflow's does."""
+
+    def __init__(self, states: dict[str, str]):
+        super().__init__({})
+        self.dag_id = "platform_metrics"
+        self.task_id = "load_x"
+        self.states = states
+
+    def get_task_states(self, dag_id: str, run_ids: list[str]) -> dict[str, dict[str, str]]:
+        return {run_ids[0]: self.states}
+
+
 def test_an_extract_marked_success_by_hand_fails_its_load_not_audited_not_configured(context):
     # "Mark success" on a failed extract_x left no outcome: its load audited X as not
     # configured (slw_x is set), skipped, and the run went green with X not loaded.
-    from airflow.sdk.exceptions import AirflowFailException
+    from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
+    marked = {**context, "ti": _RunStates({"extract_x": "success"})}
     with pytest.raises(AirflowFailException, match="marked success by hand") as failed:
-        load_task("x", None, context)
+        load_task("x", None, marked)
 
     assert "Clear extract_x" in str(failed.value)
     # Nothing audited (no warehouse written): no "not_configured" row for a configured X.
     assert not load_settings().warehouse_path.exists()
+    # An extract skipped (not configured then, or skipped on purpose) is still a skip.
+    skipped = {**context, "ti": _RunStates({"extract_x": "skipped"})}
+    with pytest.raises(AirflowSkipException):
+        load_task("x", None, skipped)
 
 
 def test_accounts_deferred_by_the_api_s_limit_are_an_alert_item_of_a_green_load(
@@ -376,9 +394,15 @@ def test_a_publish_refuses_marts_its_run_s_gate_did_not_pass(tmp_path):
 
     hour = datetime(2026, 12, 1, 3, tzinfo=UTC).replace
     with connect(tmp_path / "w.duckdb") as con:
-        # A warehouse whose builds were never recorded (an earlier version's) is not judged.
-        assert publish_refusal(con, "green") is None
-
+        # A warehouse whose builds were never recorded (an earlier version's) is judged by
+        # the run's own gate alone; also before any writer of this version made the table.
+        assert publish_refusal(con, "old") is None
+        _gate(con, "old", hour(hour=2), critical_failures=1)
+        assert "found 1 critical failure(s)" in publish_refusal(con, "old")
+        _gate(con, "old", hour(hour=2))
+        con.execute("drop table audit.dbt_build_attempts")
+        assert publish_refusal(con, "old") is None
+    with connect(tmp_path / "w.duckdb") as con:  # a writer of this version makes it again
         _build_try(con, "green", hour(hour=3))
         assert "has not checked" in publish_refusal(con, "green")
         _gate(con, "green", hour(hour=4))

@@ -180,9 +180,11 @@ def _trend_chart(
     countries = drawn_countries(report.countries)
     colours = country_colours(countries)
     if len(countries) < len(report.countries):
+        focus = " and ".join(_focus(countries))
+        others = len(countries) - len(_focus(countries))
         title = (
-            f"{title}: Germany, the US and the {len(countries) - len(_focus(countries))} "
-            f"others tracking the most leaders, of {len(report.countries)} countries"
+            f"{title}: {focus + ' and ' if focus else ''}the {others} countries tracking "
+            f"the most leaders, of {len(report.countries)}"
         )
     with matplotlib.rc_context(_RC):
         figure = _figure(7.2, 3.4)

@@ -385,8 +385,8 @@ def _pdf(report: WeeklyReportData, context: dict, charts: list[Chart]) -> bytes:
     return bytes(pdf.output())
 
 
-# Room a chart leaves on its page for its caption (mm).
-_CAPTION_ROOM = 12.0
+# Room a chart leaves on its page for its caption (mm): three lines of 3.5 mm and the gap.
+_CAPTION_ROOM = 14.0
 
 
 def chart_width(chart: Chart, page_width: float, page_height: float) -> float:
