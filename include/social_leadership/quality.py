@@ -270,20 +270,21 @@ class QualityCheck:
             extra += f": {note}"
         return f"{self.table_name}{column}: {self.expectation}{extra}"
 
-    def note(self) -> str | None:
-        """What the gate says of the check beyond GX's result (the details' ``note``)."""
+    def details_dict(self) -> dict[str, Any]:
+        """The details as a JSON object (empty when they are none or not one)."""
         try:
             details = json.loads(self.details or "{}")
         except ValueError:
-            return None
-        return details.get("note") if isinstance(details, dict) else None
+            return {}
+        return details if isinstance(details, dict) else {}
+
+    def note(self) -> str | None:
+        """What the gate says of the check beyond GX's result (the details' ``note``)."""
+        return self.details_dict().get("note")
 
     def example_row(self) -> dict[str, Any] | None:
         """The first unexpected row the details name (its key and value), or None."""
-        try:
-            examples = json.loads(self.details or "{}").get("example_rows")
-        except (ValueError, AttributeError):
-            return None
+        examples = self.details_dict().get("example_rows")
         return examples[0] if examples else None
 
 
@@ -1117,15 +1118,8 @@ def _awaiting_surveys(check: QualityCheck) -> QualityCheck:
         or check.expectation not in TABLE_EXPECTATIONS
     ):
         return check
-    try:
-        details = json.loads(check.details or "{}")
-    except ValueError:
-        details = {}
-    if not isinstance(details, dict):
-        details = {"details": details}
-    return replace(
-        check, is_critical=False, details=json.dumps({**details, "note": _AWAITING_SURVEYS})
-    )
+    details = {**check.details_dict(), "note": _AWAITING_SURVEYS}
+    return replace(check, is_critical=False, details=json.dumps(details))
 
 
 def check_marts(

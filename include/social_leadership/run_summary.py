@@ -208,12 +208,12 @@ def record(con: duckdb.DuckDBPyConnection, summary: RunSummary) -> None:
 def run_summary_task(context: dict[str, Any]) -> dict[str, Any]:
     """The ``run_summary`` task: gather, record in ``audit.runs``, return the flat figures."""
     from social_leadership.settings import load_settings
-    from social_leadership.tasks import failed_tasks
+    from social_leadership.tasks import failed_tasks, run_task_states
     from social_leadership.warehouse import connect
 
     ti = context["ti"]
     run_id = str(context["run_id"])
-    states = ti.get_task_states(dag_id=ti.dag_id, run_ids=[run_id]).get(run_id, {})
+    states = run_task_states(context)
     others = [task_id for task_id in context["dag"].task_ids if task_id != ti.task_id]
     xcoms = {
         task_id: ti.xcom_pull(task_ids=task_id) for task_id in others if task_id in FIGURE_TASKS

@@ -289,14 +289,18 @@ def _tries_remain(context: dict[str, Any]) -> bool:
     return isinstance(try_number, int) and isinstance(max_tries, int) and try_number <= max_tries
 
 
+def run_task_states(context: dict[str, Any]) -> dict[str, Any]:
+    """Each task's state in the running DAG run, by task id (Airflow's own record)."""
+    ti = context["ti"]
+    run_id = _run_id(context)
+    return ti.get_task_states(dag_id=ti.dag_id, run_ids=[run_id]).get(run_id, {})
+
+
 def _extract_state(context: dict[str, Any], platform: str) -> str | None:
     """The state of this run's ``extract_<platform>`` (None outside an Airflow run)."""
-    ti = context.get("ti")
-    if ti is None or not hasattr(ti, "get_task_states"):
+    if not hasattr(context.get("ti"), "get_task_states"):
         return None
-    run_id = _run_id(context)
-    states = ti.get_task_states(dag_id=ti.dag_id, run_ids=[run_id]).get(run_id, {})
-    state = states.get(f"extract_{platform}")
+    state = run_task_states(context).get(f"extract_{platform}")
     return None if state is None else str(state)
 
 
@@ -426,8 +430,7 @@ def check_platforms_task(context: dict[str, Any]) -> dict[str, Any]:
     from social_leadership.domain import API_PLATFORMS
 
     ti = context["ti"]
-    run_id = _run_id(context)
-    states = ti.get_task_states(dag_id=ti.dag_id, run_ids=[run_id]).get(run_id, {})
+    states = run_task_states(context)
     failed = failed_tasks(states, exclude=ti.task_id)
     skipped = [p for p in API_PLATFORMS if str(states.get(f"load_{p}")) == "skipped"]
     if skipped:

@@ -97,8 +97,9 @@ def drawn_countries(countries: Sequence[str]) -> list[str]:
     first, then by leaders tracked): the focus ones and as many others as there are colours
     (44 countries drew 42 lines in 14 colours, three countries to each; the chart's CSV
     still holds every country)."""
-    others = [c for c in countries if c not in FOCUS_COUNTRIES][: len(OTHER_COLOURS)]
-    return [c for c in countries if c in FOCUS_COUNTRIES or c in others]
+    focus = _focus(countries)
+    others = [c for c in countries if c not in focus][: len(OTHER_COLOURS)]
+    return [c for c in countries if c in focus or c in others]
 
 
 def country_colours(countries: Sequence[str]) -> dict[str, str]:
@@ -180,8 +181,9 @@ def _trend_chart(
     countries = drawn_countries(report.countries)
     colours = country_colours(countries)
     if len(countries) < len(report.countries):
-        focus = " and ".join(_focus(countries))
-        others = len(countries) - len(_focus(countries))
+        drawn_focus = _focus(countries)
+        focus = " and ".join(drawn_focus)
+        others = len(countries) - len(drawn_focus)
         title = (
             f"{title}: {focus + ' and ' if focus else ''}the {others} countries tracking "
             f"the most leaders, of {len(report.countries)}"
