@@ -436,8 +436,46 @@ def _windows_text(windows: tuple[tuple[date, date], ...], shown: int | None = No
 def record_build_attempt(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
     """Remember that a try of ``run_id``'s build starts now, before dbt changes any mart:
     a publish copies the marts only when the newest try is its run's and that run's
-    quality gate passed after it (:func:`social_leadership.serving.publish_refusal`)."""
-    con.execute("insert into audit.dbt_build_attempts values (?, ?)", [run_id, datetime.now(UTC)])
+    quality gate checked that try's marts and passed
+    (:func:`social_leadership.serving.publish_refusal`).
+
+    Tries are numbered in the warehouse, not ordered by the time: the tasks of one run may
+    run on workers whose clocks differ. The builds never overlap (one active run of
+    warehouse_build, one writer slot), so the count cannot be taken twice."""
+    con.execute(
+        "insert into audit.dbt_build_attempts (run_id, started_at, attempt) "
+        "select ?, ?, coalesce(max(attempt), 0) + 1 from audit.dbt_build_attempts",
+        [run_id, datetime.now(UTC)],
+    )
+
+
+@dataclass(frozen=True)
+class BuildAttempt:
+    """One try of warehouse_build's dbt_build (``audit.dbt_build_attempts``)."""
+
+    run_id: str
+    started_at: datetime
+    number: int | None  # None: recorded by an earlier version, which numbered none
+
+
+def newest_build_attempt(con: duckdb.DuckDBPyConnection) -> BuildAttempt | None:
+    """The newest try of a dbt build: the highest number, or the latest time among tries
+    an earlier version recorded unnumbered. None when no try is recorded, also when the
+    table or its number is not there yet (a read-only connection to a warehouse of an
+    earlier version creates and adds nothing)."""
+    try:
+        row = con.execute(
+            "select run_id, started_at, attempt from audit.dbt_build_attempts "
+            "order by attempt desc nulls last, started_at desc limit 1"
+        ).fetchone()
+    except duckdb.CatalogException:
+        return None
+    except duckdb.BinderException:
+        row = con.execute(
+            "select run_id, started_at, null from audit.dbt_build_attempts "
+            "order by started_at desc limit 1"
+        ).fetchone()
+    return None if row is None else BuildAttempt(*row)
 
 
 def record_build(

@@ -58,6 +58,7 @@ from great_expectations.data_context.types.base import (
     ProgressBarsConfig,
 )
 
+from social_leadership.dbt_runner import newest_build_attempt
 from social_leadership.rebuilt_days import INCREMENTAL_WINDOWS, rebuilt_since, recorded
 from social_leadership.serving_contracts import read_contracts
 from social_leadership.settings import Settings
@@ -670,7 +671,7 @@ def _missing_table_check(table: str) -> QualityCheck:
 
 _RESULT_COLUMNS = (
     "run_id, suite_name, table_name, expectation, column_name, is_critical, success, "
-    "unexpected_count, details, checked_at, validated_from"
+    "unexpected_count, details, checked_at, validated_from, build_attempt"
 )
 
 
@@ -681,16 +682,18 @@ def _record(
     checked_at: datetime,
     cursor: _Cursor | None,
     fingerprints: Sequence[_Fingerprints] = (),
+    build_attempt: int | None = None,
 ) -> None:
     """Record the results, move the cursor to ``cursor`` (None: leave it, so the next gate
     validates these days again), and store the key fingerprints of the facts whose key was
-    proved unique."""
+    proved unique. ``build_attempt`` is the number of the dbt build try whose marts were
+    checked (None: none recorded)."""
     with connect(settings.warehouse_path) as con, transaction(con):
         # A retried task must not leave two verdicts for one run.
         con.execute("delete from audit.quality_results where run_id = ?", [run_id])
         con.executemany(
             f"insert into audit.quality_results ({_RESULT_COLUMNS}) "
-            "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 (
                     run_id,
@@ -704,6 +707,7 @@ def _record(
                     check.details,
                     checked_at,
                     check.validated_from,
+                    build_attempt,
                 )
                 for check in checks
             ],
@@ -1142,6 +1146,8 @@ def check_marts(
     checked_at = datetime.now(tz=UTC)
     contracts = read_contracts(settings.dbt_target_dir / "manifest.json")
     with connect(settings.warehouse_path, read_only=True) as con:
+        # The try whose marts these are (one active build at a time, never during a gate).
+        newest = newest_build_attempt(con)
         present = set(_mart_tables(con))
         incomplete = {}
         columns = _mart_columns(con)
@@ -1202,6 +1208,7 @@ def check_marts(
         # A fact that failed keeps the fingerprints of its last passing gate: stored now,
         # the days it failed on would read as unchanged and go unvalidated by the next.
         [printed for printed in fingerprints if printed.table not in failed_daily],
+        None if newest is None else newest.number,
     )
     if data_docs_dir is not None:
         from social_leadership.docs_site import build_gx_data_docs

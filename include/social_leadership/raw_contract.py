@@ -367,11 +367,15 @@ TABLES: tuple[Table, ...] = (
         "audit.dbt_build_attempts",
         "Each try of warehouse_build's dbt_build, recorded before dbt changes anything: "
         "publish copies the marts only when the newest try is its own run's and that run's "
-        "quality gate passed after it.",
+        "quality gate checked that try's marts and passed.",
         _columns(
             """
             run_id      varchar      Airflow run id.
             started_at  timestamptz  When the try started (UTC).
+            attempt     bigint?      The try's number in this warehouse, one more than the
+                                     try before it: which try is newest, whatever the
+                                     clocks of the workers that ran them say (null: recorded
+                                     by an earlier version).
             """
         ),
     ),
@@ -414,6 +418,9 @@ TABLES: tuple[Table, ...] = (
             validated_from    date?        First day of a daily fact validated (the days the
                                            builds since the last passing gate rebuilt);
                                            null: the whole table.
+            build_attempt     bigint?      The audit.dbt_build_attempts try whose marts the
+                                           gate checked (null: no try recorded yet, or a gate
+                                           of an earlier version).
             """
         ),
     ),

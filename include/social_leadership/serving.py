@@ -1910,44 +1910,53 @@ def _publish_extensions(settings: Settings) -> tuple[str, ...]:
 def publish_refusal(con: duckdb.DuckDBPyConnection, run_id: str) -> str | None:
     """Why run ``run_id`` must not publish the marts now; None when it may: the newest try
     of a dbt build (``audit.dbt_build_attempts``) is this run's, and this run's quality
-    gate checked the marts after it and found no critical failure.
+    gate checked that try's marts and found no critical failure.
 
     Airflow's order of tasks holds within one run only: the publish of an earlier green run
     cleared and run again (to refresh the serving copy) copied the marts of whatever build
     came last, one whose gate had failed, or a build that failed half way, to every reader.
     There is no way round it by hand (marking ``quality_gate`` success lets nothing through).
-    A warehouse whose builds were never recorded (made by an earlier version, the table
+    The gate names the try it checked by its number, so workers whose clocks differ agree;
+    tries and gates an earlier version recorded without numbers are compared by time. A
+    warehouse whose builds were never recorded (made by an earlier version, the table
     perhaps not there yet: a read-only connection creates nothing) is judged by this run's
     own gate alone.
     """
+    from social_leadership.dbt_runner import newest_build_attempt
+
+    latest = newest_build_attempt(con)
     try:
-        latest = con.execute(
-            "select run_id, started_at from audit.dbt_build_attempts "
-            "order by started_at desc limit 1"
+        checks, critical, checked_at, checked_try = con.execute(
+            "select count(*), count_if(is_critical and not success), min(checked_at), "
+            "min(build_attempt) from audit.quality_results where run_id = ?",
+            [run_id],
         ).fetchone()
-    except duckdb.CatalogException:
-        latest = None
-    checks, critical, checked_at = con.execute(
-        "select count(*), count_if(is_critical and not success), min(checked_at) "
-        "from audit.quality_results where run_id = ?",
-        [run_id],
-    ).fetchone()
+    except duckdb.BinderException:  # a gate's table not yet given its try's number
+        checks, critical, checked_at = con.execute(
+            "select count(*), count_if(is_critical and not success), min(checked_at) "
+            "from audit.quality_results where run_id = ?",
+            [run_id],
+        ).fetchone()
+        checked_try = None
     failed = (
         f"this run's quality gate found {critical} critical failure(s) "
         "(audit.quality_results): the serving copy stays the last one published"
     )
     if latest is None:
         return failed if critical else None
-    built_by, started_at = latest
-    started = f"{started_at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
-    if built_by != run_id:
+    started = f"{latest.started_at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
+    if latest.run_id != run_id:
         return (
-            f"the marts are now those of run {built_by}'s build (started {started}), not "
-            "this run's: publishing here would copy marts this run's quality gate never "
-            f"checked. Publish with run {built_by} (its quality_gate, then publish), or "
+            f"the marts are now those of run {latest.run_id}'s build (started {started}), "
+            "not this run's: publishing here would copy marts this run's quality gate never "
+            f"checked. Publish with run {latest.run_id} (its quality_gate, then publish), or "
             "trigger warehouse_build"
         )
-    if not checks or checked_at < started_at:
+    if latest.number is not None and checked_try is not None:
+        checked = checked_try == latest.number
+    else:
+        checked = bool(checks) and checked_at >= latest.started_at
+    if not checked:
         return (
             "this run's quality gate has not checked the marts of its latest dbt_build try "
             f"(started {started}): run quality_gate first"

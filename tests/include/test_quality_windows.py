@@ -289,6 +289,7 @@ def test_a_full_refresh_validates_everything(copied_built_warehouse: Settings) -
 def test_results_of_a_warehouse_from_before_validated_from_are_kept(tmp_path) -> None:
     path = tmp_path / "old.duckdb"
     with connect(path) as con:
+        con.execute("alter table audit.quality_results drop column build_attempt")
         con.execute("alter table audit.quality_results drop column validated_from")
         con.execute(
             "insert into audit.quality_results values "

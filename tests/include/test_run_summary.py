@@ -136,7 +136,7 @@ def test_quality_counts_are_this_runs(tmp_path):
         for run_id, success in (("run-2", True), ("run-2", False), ("run-1", True)):
             con.execute(
                 "insert into audit.quality_results values "
-                "(?, 's', 't', 'e', null, true, ?, null, null, ?, null)",
+                "(?, 's', 't', 'e', null, true, ?, null, null, ?, null, null)",
                 [run_id, success, now],
             )
         assert run_summary.quality_counts(con, "run-2") == (1, 1)

@@ -372,19 +372,39 @@ def test_the_run_check_fails_on_any_failed_task_and_names_the_platforms():
 
 
 def _build_try(con: duckdb.DuckDBPyConnection, run_id: str, at: datetime) -> None:
-    con.execute("insert into audit.dbt_build_attempts values (?, ?)", [run_id, at])
+    """A try of ``run_id``'s build as dbt_build records it, its worker's clock saying ``at``."""
+    from social_leadership.dbt_runner import record_build_attempt
+
+    record_build_attempt(con, run_id)
+    con.execute(
+        "update audit.dbt_build_attempts set started_at = ? "
+        "where attempt = (select max(attempt) from audit.dbt_build_attempts)",
+        [at],
+    )
 
 
 def _gate(
-    con: duckdb.DuckDBPyConnection, run_id: str, at: datetime, *, critical_failures: int = 0
+    con: duckdb.DuckDBPyConnection,
+    run_id: str,
+    at: datetime,
+    *,
+    critical_failures: int = 0,
+    numbered: bool = True,
 ) -> None:
+    """``run_id``'s gate as quality.run_quality_gate records it, its worker's clock saying
+    ``at``: of the newest try's marts (``numbered=False``: as an earlier version did)."""
+    from social_leadership.dbt_runner import newest_build_attempt
+
+    newest = newest_build_attempt(con)
+    checked_try = newest.number if numbered and newest is not None else None
     con.execute("delete from audit.quality_results where run_id = ?", [run_id])
     for number in range(3):
         failed = number < critical_failures
         con.execute(
             "insert into audit.quality_results (run_id, suite_name, table_name, expectation, "
-            "is_critical, success, checked_at) values (?, 'marts.t', 't', 'e', true, ?, ?)",
-            [run_id, not failed, at],
+            "is_critical, success, checked_at, build_attempt) "
+            "values (?, 'marts.t', 't', 'e', true, ?, ?, ?)",
+            [run_id, not failed, at, checked_try],
         )
 
 
@@ -424,6 +444,69 @@ def test_a_publish_refuses_marts_its_run_s_gate_did_not_pass(tmp_path):
         assert publish_refusal(con, "bad") is None
 
 
+def test_a_publish_trusts_the_numbered_build_try_over_the_clocks_of_the_workers(tmp_path):
+    """dbt_build, quality_gate and publish may run on three workers whose clocks differ: the
+    try a gate checked and the newest try are told by their numbers, not by the times."""
+    from social_leadership.serving import publish_refusal
+    from social_leadership.warehouse import connect
+
+    hour = datetime(2026, 12, 1, 3, tzinfo=UTC).replace
+    with connect(tmp_path / "w.duckdb") as con:
+        # The build's worker runs 10 minutes fast: its try "starts" after the gate checked.
+        _build_try(con, "green", hour(hour=4, minute=10))
+        _gate(con, "green", hour(hour=4, minute=2))
+        assert publish_refusal(con, "green") is None
+
+        # A later run built on a worker running an hour slow: its try is still the newest.
+        _build_try(con, "late", hour(hour=3, minute=30))
+        assert "run late's build" in publish_refusal(con, "green")
+        assert "has not checked" in publish_refusal(con, "late")
+        _gate(con, "late", hour(hour=4, minute=40), critical_failures=1)
+        assert "found 1 critical failure(s)" in publish_refusal(con, "late")
+
+        # Its build tried again: the gate before it checked the earlier try, whatever the times.
+        _build_try(con, "late", hour(hour=3, minute=50))
+        assert "has not checked" in publish_refusal(con, "late")
+        _gate(con, "late", hour(hour=3, minute=55))
+        assert publish_refusal(con, "late") is None
+
+        # A gate an earlier version recorded, without the try's number, is judged by time.
+        _gate(con, "late", hour(hour=3, minute=45), numbered=False)
+        assert "has not checked" in publish_refusal(con, "late")
+        _gate(con, "late", hour(hour=3, minute=55), numbered=False)
+        assert publish_refusal(con, "late") is None
+
+
+def test_a_publish_reads_a_warehouse_whose_tries_and_gates_an_earlier_version_recorded(
+    tmp_path,
+):
+    """Before tries were numbered, audit.dbt_build_attempts and audit.quality_results had no
+    number: a read-only publish (which adds no column) compares their times."""
+    from social_leadership.serving import publish_refusal
+    from social_leadership.warehouse import connect
+
+    path = tmp_path / "w.duckdb"
+    hour = datetime(2026, 12, 1, 3, tzinfo=UTC).replace
+    with connect(path) as con:
+        con.execute("alter table audit.dbt_build_attempts drop column attempt")
+        con.execute("alter table audit.quality_results drop column build_attempt")
+        con.execute("insert into audit.dbt_build_attempts values ('old', ?)", [hour(hour=3)])
+        con.execute(
+            "insert into audit.quality_results (run_id, suite_name, table_name, expectation, "
+            "is_critical, success, checked_at) values ('old', 's', 't', 'e', true, true, ?)",
+            [hour(hour=2)],
+        )
+    with connect(path, read_only=True) as con:
+        assert "has not checked" in publish_refusal(con, "old")
+    with connect(path) as con:
+        con.execute("update audit.quality_results set checked_at = ?", [hour(hour=4)])
+    with connect(path, read_only=True) as con:
+        assert publish_refusal(con, "old") is None
+    with connect(path) as con:  # a writer of this version numbers the tries from here
+        _build_try(con, "new", hour(hour=1))
+        assert "run new's build" in publish_refusal(con, "old")
+
+
 def test_the_publish_of_an_earlier_green_run_run_again_leaves_the_serving_copy(
     copied_built_warehouse,
 ):
@@ -454,6 +537,29 @@ def test_the_publish_of_an_earlier_green_run_run_again_leaves_the_serving_copy(
         assert served.execute("select count(*) from marts.publication").fetchone() == published
         negative = "select count(*) from marts.fct_executive_reach_daily where followers < 0"
         assert served.execute(negative).fetchone() == (0,)
+
+
+def test_the_gate_names_the_try_it_checked_so_a_build_worker_s_fast_clock_does_not_block(
+    copied_built_warehouse,
+):
+    from datetime import timedelta
+
+    from social_leadership.quality import check_marts
+    from social_leadership.tasks import publish_task
+    from social_leadership.warehouse import connect
+
+    with connect(copied_built_warehouse.warehouse_path) as con:
+        _build_try(con, "skewed", datetime.now(UTC) + timedelta(minutes=20))
+        number = con.execute("select max(attempt) from audit.dbt_build_attempts").fetchone()[0]
+
+    check_marts(copied_built_warehouse, "skewed")  # the real gate, on a clock 20 minutes behind
+
+    with connect(copied_built_warehouse.warehouse_path, read_only=True) as con:
+        checked = con.execute(
+            "select distinct build_attempt from audit.quality_results where run_id = 'skewed'"
+        ).fetchall()
+    assert checked == [(number,)]
+    assert publish_task({"run_id": "skewed"})["publication_id"] > 0
 
 
 @pytest.mark.parametrize("synthetic", [True, False])
