@@ -111,10 +111,20 @@ def _addresses(text: str) -> tuple[str, ...]:
 
 
 def _cron(text: str) -> str:
-    from croniter import croniter
+    from datetime import UTC, datetime
+
+    from croniter import CroniterBadDateError, croniter
 
     if not croniter.is_valid(text):
         raise ValueError("a cron expression (five fields, e.g. 0 6 * * 1)")
+    try:
+        # A day that never comes (30 February, 31 April) passes the form: the DAG would
+        # wait for ever, its report never written.
+        croniter(text, datetime(2000, 1, 1, tzinfo=UTC)).get_next(datetime)
+    except CroniterBadDateError:
+        raise ValueError(
+            "a cron expression that fires: this one names a day no month has"
+        ) from None
     return text
 
 
