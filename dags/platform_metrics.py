@@ -12,13 +12,15 @@ from social_leadership.orchestration import (
     START_DATE,
     SUMMARY_PRIORITY_WEIGHT,
     WAREHOUSE_POOL,
+    daily_timetable,
     platform_load_pool,
 )
 
 
 @dag(
     dag_id="platform_metrics",
-    schedule="@daily",
+    # 00:00 UTC daily, the logical date the day it runs (not "@daily": see daily_timetable).
+    schedule=daily_timetable(),
     start_date=START_DATE,
     # Past days cannot be observed through the APIs; a catchup would only log skips.
     catchup=False,

@@ -66,6 +66,12 @@ def _first_retry_delay() -> timedelta:
     return timedelta(seconds=load_settings().task_retry_delay_seconds)
 
 
+def _task_timeout() -> timedelta:
+    from social_leadership.settings import load_settings
+
+    return timedelta(seconds=load_settings().task_timeout_seconds)
+
+
 def _record_task_failure(context: Any) -> None:
     """A task's ``on_failure_callback``: why it failed, for the run's alert
     (:func:`social_leadership.alerts.record_failure`)."""
@@ -81,9 +87,24 @@ DEFAULT_ARGS = {
     "retry_delay": _first_retry_delay(),
     "retry_exponential_backoff": True,
     "max_retry_delay": timedelta(minutes=10),
+    # SLW_TASK_TIMEOUT_SECONDS (default 6 hours) a try: a task hung on something no time-out of
+    # its own bounds (a lock, a stuck dbt) fails and is alerted instead of holding its DAG,
+    # one active run at a time, and every run after it.
+    "execution_timeout": _task_timeout(),
     "on_failure_callback": _record_task_failure,
     "weight_rule": "absolute",
 }
+
+
+def daily_timetable() -> Any:
+    """``platform_metrics``' schedule: every day at 00:00 UTC, each run's logical date the
+    moment it runs. Given as ``"@daily"``, Airflow's ``[scheduler]
+    create_cron_data_intervals`` chose the timetable: set True (as Airflow 2 behaved, and as
+    migrated deployments keep it) a run's logical date was the day before it ran, a past
+    day the APIs cannot be asked for, so every run skipped every platform, green."""
+    from airflow.timetables.trigger import CronTriggerTimetable
+
+    return CronTriggerTimetable("0 0 * * *", timezone="UTC")
 
 
 def report_timetable() -> Any:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC
+from datetime import UTC, timedelta
 from pathlib import Path
 
 import pytest
@@ -36,6 +36,8 @@ def test_dag_has_tags_retries_docs_and_static_start(dag_bag, dag_id):
     assert dag.start_date.tzinfo is not None
     for task in dag.tasks:
         assert task.retries >= 2, f"{dag_id}.{task.task_id} retries={task.retries}"
+        # SLW_TASK_TIMEOUT_SECONDS' default: a hung task fails and is alerted.
+        assert task.execution_timeout == timedelta(hours=6), f"{dag_id}.{task.task_id}"
 
 
 @pytest.mark.parametrize("dag_id", sorted(EXPECTED_DAG_IDS))
@@ -177,6 +179,37 @@ def test_a_run_for_any_date_since_2000_is_one_airflow_runs_and_enabling_catches_
     dag = dag_bag.dags[dag_id]
     assert dag.start_date <= datetime(2000, 1, 1, tzinfo=UTC)
     assert dag.catchup is False
+
+
+@pytest.mark.parametrize("cron_data_intervals", ["True", "False"])
+def test_platform_metrics_runs_for_the_day_it_runs_whatever_airflow_s_cron_intervals_say(
+    monkeypatch, cron_data_intervals
+):
+    """With ``[scheduler] create_cron_data_intervals`` True (Airflow 2's way, kept by
+    migrated deployments) an ``"@daily"`` run's logical date was the day before it ran: a
+    past day, for which every platform was skipped and the run still green."""
+    from datetime import datetime
+
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.serialization.decoders import decode_timetable
+    from airflow.serialization.encoders import encode_timetable
+    from airflow.timetables.base import DataInterval, TimeRestriction
+
+    from social_leadership.platform_metrics import observation_date
+
+    monkeypatch.setenv("AIRFLOW__SCHEDULER__CREATE_CRON_DATA_INTERVALS", cron_data_intervals)
+    dag = DagBag(dag_folder=str(DAGS_DIR / "platform_metrics.py")).dags["platform_metrics"]
+    # The timetable as the scheduler has it: serialized by the DAG processor.
+    timetable = decode_timetable(encode_timetable(dag.timetable))
+    after = datetime(2026, 12, 5, 0, 0, tzinfo=UTC)
+    info = timetable.next_dagrun_info(
+        last_automated_data_interval=DataInterval(after, after),
+        restriction=TimeRestriction(earliest=dag.start_date, latest=None, catchup=False),
+    )
+
+    assert info.run_after == info.logical_date == datetime(2026, 12, 6, tzinfo=UTC)
+    ran = info.run_after.replace(minute=3)  # as the task's clock reads when it extracts
+    assert observation_date(info.logical_date, ran) == ran.date()
 
 
 def test_weekly_report_takes_no_warehouse_slot_and_runs_weekly(dag_bag):
