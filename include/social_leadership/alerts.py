@@ -566,6 +566,20 @@ def cut_short(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "\u2026"
 
 
+def _why_it_failed(context: Any, error: BaseException) -> str:
+    """:func:`failure_text`, or for a try stopped by its time-out ("Timeout, PID: 8123"),
+    what stopped it and the setting that gives the time."""
+    from airflow.sdk.exceptions import AirflowTaskTimeout
+
+    timeout = getattr(getattr(context.get("ti"), "task", None), "execution_timeout", None)
+    if isinstance(error, AirflowTaskTimeout) and timeout is not None:
+        return (
+            f"AirflowTaskTimeout: stopped after {timeout.total_seconds():g} s, the time a try "
+            "may take (SLW_TASK_TIMEOUT_SECONDS)"
+        )
+    return failure_text(error)
+
+
 def record_failure(context: Any) -> None:
     """Every task's ``on_failure_callback`` (after its last try): keep why it failed in the
     XCom :data:`FAILURE_XCOM_KEY`, which the run's alert quotes beside the task. Never
@@ -574,7 +588,7 @@ def record_failure(context: Any) -> None:
     if error is None:
         return
     try:
-        context["ti"].xcom_push(key=FAILURE_XCOM_KEY, value=failure_text(error))
+        context["ti"].xcom_push(key=FAILURE_XCOM_KEY, value=_why_it_failed(context, error))
     except Exception as exc:  # the task has failed already: nothing to add to that
         task = getattr(context.get("ti"), "task_id", "the task")
         log.warning("why %s failed is not kept for the alert: %s", task, type(exc).__name__)

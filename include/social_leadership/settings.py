@@ -84,6 +84,7 @@ Port = Annotated[int, Field(ge=1, le=65535)]
 # range), and the DAG was then said to be unknown.
 DeadlineHours = Annotated[int, Field(ge=1, le=720)]
 RetryDelaySeconds = Annotated[int, Field(ge=1, le=86_400)]
+TaskTimeoutSeconds = Annotated[int, Field(ge=1, le=604_800)]
 RetentionMinutes = Annotated[int, Field(ge=1, le=525_600)]
 RetentionDays = Annotated[int, Field(ge=1, le=3650)]
 
@@ -115,7 +116,10 @@ def _cron(text: str) -> str:
 
     from croniter import CroniterBadDateError, croniter
 
-    if not croniter.is_valid(text):
+    # croniter also takes a sixth field, of seconds: a Quartz habit ("0 0 6 * * 1", 06:00 on
+    # Mondays) read as midnight on the 6th and on Mondays.
+    fields = len(text.split())
+    if not croniter.is_valid(text) or not (fields == 5 or (fields == 1 and text[:1] == "@")):
         raise ValueError("a cron expression (five fields, e.g. 0 6 * * 1)")
     try:
         # A day that never comes (30 February, 31 April) passes the form: the DAG would
@@ -249,6 +253,8 @@ class Settings:
     platform_metrics_deadline_hours: DeadlineHours = 6
     stale_platform_days: RetentionDays = 3
     task_retry_delay_seconds: RetryDelaySeconds = 30
+    # Past any full build measured (README, Sizing): a hung task fails and alerts instead.
+    task_timeout_seconds: TaskTimeoutSeconds = 21_600
     report_emails: EmailList = ""
     report_schedule: CronExpression = "0 6 * * 1"
     report_min_executives: Positive = 5
@@ -465,6 +471,11 @@ SETTING_DOCS: dict[str, str] = {
     "TASK_RETRY_DELAY_SECONDS": (
         "first delay before Airflow retries a failed task, doubling per try up to 10 "
         "minutes (1 to 86400, default 30)"
+    ),
+    "TASK_TIMEOUT_SECONDS": (
+        "seconds a try of any task may run before Airflow stops it and fails the try (then "
+        "retried, and alerted when the last try fails): a hung task never holds its DAG "
+        "for ever (1 to 604800, default 21600: 6 hours)"
     ),
     "REPORT_EMAILS": (
         "addresses (separated by , or ;) that receive the weekly report (HTML body, PDF "

@@ -398,6 +398,7 @@ def test_debug_shows_the_traceback(slw_env, tmp_path):
     [
         ("SLW_DUCKDB_MEMORY_LIMIT", "lots", "a memory size (a positive number and a unit"),
         ("SLW_REPORT_SCHEDULE", "never", "a cron expression (five fields, e.g. 0 6 * * 1)"),
+        ("SLW_REPORT_SCHEDULE", "0 0 6 * * 1", "a cron expression (five fields, e.g. 0 6"),
         ("SLW_REPORT_SCHEDULE", "0 6 30 2 *", "a cron expression that fires: this one names a day"),
         ("SLW_REPORT_SCHEDULE", "0 6 31 4,6 *", "a cron expression that fires: this one names a"),
     ],

@@ -58,6 +58,7 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         # out of range), and the DAG was said to be unknown
         ("SLW_PLATFORM_METRICS_DEADLINE_HOURS", "99999999999", "a whole number from 1 to 720"),
         ("SLW_TASK_RETRY_DELAY_SECONDS", "99999999999999", "a whole number from 1 to 86400"),
+        ("SLW_TASK_TIMEOUT_SECONDS", "0", "a whole number from 1 to 604800"),
         ("SLW_LATE_DATA_DAYS", "9999999", "a whole number from 0 to 3650"),
         ("SLW_STALE_PLATFORM_DAYS", "99999999999", "a whole number from 1 to 3650"),
     ],

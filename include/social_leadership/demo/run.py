@@ -41,9 +41,10 @@ def run_pipeline(
     logical_date: str | None = None,
     echo: bool = True,
     progress: Callable[[str], None] | None = None,
+    week: ReportWeek | None = None,
 ) -> dict[str, float]:
     """Run the DAGs against a fresh sandbox, demo switch on; return seconds per DAG and in
-    total.
+    total. ``weekly_report`` reports ``week`` (default: the week ending today, UTC).
 
     ``progress`` gets a line as each DAG and task starts and ends, while they run (see
     :func:`run_dags`); with ``echo`` and no ``progress``, the lines are printed."""
@@ -64,7 +65,7 @@ def run_pipeline(
             print("DAGs and tasks as they run (full output in the logs above):", flush=True)
         started = time.perf_counter()
         # The report of the week to date: today's counts were just loaded.
-        confs = {"weekly_report": {"week_end": report_week().end.isoformat()}}
+        confs = {"weekly_report": {"week_end": (week or report_week()).end.isoformat()}}
         timings = run_dags(
             dags,
             env,
@@ -82,14 +83,16 @@ def run_pipeline(
 def main() -> int:
     settings = load_settings()
     airflow_home = default_airflow_home()
+    # Taken once: a run that crosses midnight (UTC) names the week it wrote.
+    week = report_week()
     try:
-        run_pipeline(settings, airflow_home)
+        run_pipeline(settings, airflow_home, week=week)
     except AirflowCommandError as exc:
         print(f"pipeline failed: {exc}")
         return 1
     print()
     print(build_summary(settings))
-    print(report_lines(settings))
+    print(report_lines(settings, week))
     return 0
 
 
@@ -98,11 +101,12 @@ def report_week() -> ReportWeek:
     return ReportWeek(datetime.now(UTC).date())
 
 
-def report_lines(settings: Settings) -> str:
-    """Where this week's report is (the week ``weekly_report`` wrote when run today)."""
+def report_lines(settings: Settings, week: ReportWeek | None = None) -> str:
+    """Where the report of ``week`` is (default: the week ``weekly_report`` writes when run
+    today)."""
     from social_leadership.reports.render import HTML_NAME, PDF_NAME
 
-    week = report_week()
+    week = week or report_week()
     folder = settings.reports_dir / week.label
     return (
         f"Weekly report {week.label} ({week.start} to {week.end}):\n"

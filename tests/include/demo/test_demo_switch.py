@@ -184,3 +184,32 @@ def test_with_the_switch_on_the_demo_microdata_and_history_are_loaded(
         ).fetchall()
     assert sources == [(DEMO_SOURCE,)]
     assert list((settings.landing_dir / "history" / "demo").glob("demo-history-*.parquet"))
+
+
+def test_a_demo_run_crossing_midnight_names_the_week_its_report_covers(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`make run` started on a Sunday before midnight (UTC) and ended on Monday: it printed
+    the new week's report paths, a folder the run never wrote."""
+    from datetime import date
+
+    from social_leadership.demo import run
+    from social_leadership.reports.data import ReportWeek
+
+    monkeypatch.setenv("SLW_DATA_DIR", str(tmp_path / "data"))
+    weeks = iter([ReportWeek(date(2026, 12, 6)), ReportWeek(date(2026, 12, 7))])
+    monkeypatch.setattr(run, "report_week", lambda: next(weeks))
+    reported: list[ReportWeek] = []
+
+    def pipeline(settings, airflow_home, *, week=None, **_):
+        reported.append(week or run.report_week())
+        return {}
+
+    monkeypatch.setattr(run, "run_pipeline", pipeline)
+    monkeypatch.setattr(run, "build_summary", lambda settings: "summary")
+
+    assert run.main() == 0
+
+    [week] = reported
+    assert f"Weekly report {week.label} ({week.start} to {week.end})" in capsys.readouterr().out
+    assert week.end == date(2026, 12, 6)
