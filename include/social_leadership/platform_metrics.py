@@ -21,7 +21,7 @@ day asks for every account.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -148,6 +148,10 @@ def extract_platform(
         message = not_configured_message(platform)
         log.warning(message)
         return ExtractOutcome(platform, snapshot_date, "not_configured", message=message)
+    if now is not None:
+        # The replies' time (their observed_at) is the run's clock too: the load labels a
+        # day only with counts read on that day.
+        connector_options.setdefault("clock", lambda: now)
     redactor = Redactor([credentials])
     earlier = EarlierTries.of_run(landing_dir, platform, snapshot_date, run_id)
     to_request = earlier.unanswered(handles)
@@ -356,6 +360,33 @@ def record_skipped(
     return outcome
 
 
+def _on_the_day(
+    observations: list[AccountObservation], day: date
+) -> tuple[list[AccountObservation], int]:
+    """The observations as ``day`` may be labelled with, and how many were read on another
+    day: an extraction that crossed midnight (UTC) read some accounts on the next day, whose
+    counts are not ``day``'s. Those are deferred (no counts; an earlier answer of ``day`` is
+    kept), never given a past date."""
+    kept: list[AccountObservation] = []
+    late = 0
+    for observation in observations:
+        if observation.observed_at.astimezone(UTC).date() == day:
+            kept.append(observation)
+        else:
+            late += 1
+            kept.append(
+                replace(
+                    observation,
+                    account_id=None,
+                    status=AccountStatus.DEFERRED,
+                    followers=None,
+                    following=None,
+                    posts=None,
+                )
+            )
+    return kept, late
+
+
 def load_platform_day(
     con: duckdb.DuckDBPyConnection,
     landing_dir: Path,
@@ -400,6 +431,7 @@ def load_platform_day(
                 observations.append(observation)
                 if response.is_synthetic:
                     synthetic.add(observation.account_handle)
+    observations, read_late = _on_the_day(observations, snapshot_date)
     deferred_at = datetime.now(UTC)
     for handle in manifest.get("deferred_handles", []):
         if handle not in seen:
@@ -423,6 +455,12 @@ def load_platform_day(
         requests_sent=int(manifest.get("requests_sent", len(responses))),
         message=manifest.get("message"),
     )
+    if read_late:
+        note = (
+            f"{read_late} account(s) answered after {snapshot_date} ended (UTC): not labelled "
+            "with that day, left to the next day's run"
+        )
+        outcome.message = f"{outcome.message}; {note}" if outcome.message else note
     unread = [str(AccountStatus.DEFERRED), str(AccountStatus.ERROR)]
     with transaction(con):
         con.register("incoming_platform_metrics", frame)

@@ -487,3 +487,51 @@ def test_a_refusal_midway_lands_what_was_read_and_a_later_try_asks_only_for_the_
     assert con.execute(SAME_AS_A_CLEAN_RUN).fetchall() == _clean_run_rows(
         tmp_path, sandbox, handles
     )
+
+
+def test_accounts_read_after_midnight_are_never_labelled_with_the_day_before(
+    tmp_path, con, sandbox
+):
+    """An extraction that crossed midnight (UTC) read its later batches on the next day:
+    those counts are not the run's day's. They are deferred (the day keeps an earlier
+    answer, if it has one) and no row of the day holds counts read on another day."""
+    handles = [*_x_handles(sandbox), *(f"nosuchexec_{n}" for n in range(120))]
+    day_end = datetime.combine(NOW.date(), datetime.max.time(), tzinfo=UTC)
+    extract_platform("x", handles, sandbox.base_url, TOKEN, tmp_path / "l", "run-1", NOW, now=NOW)
+    load_platform_day(con, tmp_path / "l", "x", NOW.date(), "run-1")
+    earlier = con.execute(ROWS).fetchall()
+    ticks = iter([day_end - timedelta(seconds=1), day_end + timedelta(seconds=1)])
+
+    late = extract_platform(
+        "x",
+        handles,
+        sandbox.base_url,
+        TOKEN,
+        tmp_path / "l",
+        "run-2",
+        day_end - timedelta(minutes=1),
+        now=day_end - timedelta(minutes=1),
+        clock=lambda: next(ticks, day_end + timedelta(seconds=2)),
+    )
+    assert late.requests_sent == -(-len(handles) // 100) > 1
+    outcome = load_platform_day(
+        con, tmp_path / "l", "x", NOW.date(), "run-2", run_dir=Path(late.landing_dir)
+    )
+
+    crossed = con.execute(
+        "select count(*) from raw.platform_metrics "
+        "where cast(timezone('UTC', observed_at) as date) <> snapshot_date"
+    ).fetchone()
+    assert crossed == (0,)
+    after_midnight = len(handles) - 100
+    assert f"{after_midnight} account(s) answered after {NOW.date()} ended (UTC)" in outcome.message
+    assert outcome.accounts_missing >= after_midnight
+    # The first batch is run-2's answer; the later ones keep run-1's answer of the day.
+    by_landing = dict(
+        con.execute(
+            "select landing_path = ?, count(*) from raw.platform_metrics group by all",
+            [late.landing_dir],
+        ).fetchall()
+    )
+    assert by_landing == {True: 100, False: after_midnight}
+    assert len(con.execute(ROWS).fetchall()) == len(earlier)
