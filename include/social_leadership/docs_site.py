@@ -85,6 +85,7 @@ def build_gx_data_docs(context: Any, site_dir: Path) -> Path:
     context.build_data_docs(site_names=[site_name])
     _local_logos(site_dir)
     _local_vendor_files(site_dir)
+    _site_relative_images(site_dir)
     return site_dir / "index.html"
 
 
@@ -131,7 +132,44 @@ def _local_vendor_files(site_dir: Path) -> None:
             continue
         vendor = os.path.relpath(site_dir / _SITE_VENDOR, page.parent)
         local = named.sub(lambda m, vendor=vendor: f"{vendor}/{urls[m.group(0)]}", text)
+        local = _TAG.sub(lambda m, kept=f"{vendor}/": _without_cdn_checks(m.group(0), kept), local)
         page.write_text(local, encoding="utf-8")
+
+
+# GX asks for its CDN files with Subresource Integrity and CORS (integrity="sha384-..."
+# crossorigin="anonymous"). A page opened as a file (file://, as `slw run` prints it, and a
+# failed gate's docs, which nothing serves) has an opaque origin: Chromium refused every
+# such script, so the pages' tabs, "Show more info" and dialogs did nothing. The kept
+# copies are checked against their SHA-256 (sources.json) instead.
+_TAG = re.compile(r"<(?:script|link)\b[^>]*>")
+_CDN_CHECKS = re.compile(r"\s+(?:integrity|crossorigin)(?:=(?:\"[^\"]*\"|'[^']*'|[^\s>]*))?")
+
+
+def _without_cdn_checks(tag: str, kept: str) -> str:
+    """``tag`` without its integrity and crossorigin attributes when it reads a kept copy."""
+    return _CDN_CHECKS.sub("", tag) if kept in tag else tag
+
+
+# GX's validation pages name the favicon one folder too shallow (its template counts the
+# suite name's dots, not the run's two folders): a 404 on every view.
+_STATIC_IMAGE = re.compile(r"""(?<=["'])(?:\.{1,2}/)*static/images/([\w.-]+)(?=["'])""")
+
+
+def _site_relative_images(site_dir: Path) -> None:
+    """Every page's reference to a picture of the site's ``static/images`` that does not
+    resolve from the page made relative to the page."""
+    images = site_dir / "static" / "images"
+    for page in site_dir.rglob("*.html"):
+        text = page.read_text(encoding="utf-8")
+
+        def resolved(match: re.Match[str], page: Path = page) -> str:
+            if (page.parent / match.group(0)).is_file() or not (images / match[1]).is_file():
+                return match.group(0)
+            return os.path.relpath(images / match[1], page.parent)
+
+        fixed = _STATIC_IMAGE.sub(resolved, text)
+        if fixed != text:
+            page.write_text(fixed, encoding="utf-8")
 
 
 def _generate_dbt_docs(settings: Settings, site_dir: Path) -> Path:

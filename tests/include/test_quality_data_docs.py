@@ -51,3 +51,13 @@ def test_a_failed_gate_leaves_data_docs_showing_what_failed(copied_built_warehou
     for css in vendor.rglob("*.css"):
         for local in re.findall(r"url\([\"']?(?!data:)([^)\"']+)", css.read_text()):
             assert (css.parent / local).is_file(), (css, local)
+    # Opened as a file (no server), a page's scripts load only without GX's CDN checks
+    # (integrity, crossorigin: an opaque origin's requests of them are refused).
+    for html in site.rglob("*.html"):
+        for tag in re.findall(r"<(?:script|link)\b[^>]*static/vendor/[^>]*>", html.read_text()):
+            assert "integrity" not in tag, (html, tag)
+            assert "crossorigin" not in tag, (html, tag)
+    # Every picture, the favicon too, is found where each page looks for it.
+    for html in site.rglob("*.html"):
+        for local in re.findall(r'(?:src|href)="([^"]*static/images/[^"?]+)', html.read_text()):
+            assert (html.parent / local).is_file(), (html, local)
