@@ -33,6 +33,12 @@ os.environ["AIRFLOW_HOME"] = _throwaway_airflow_home
 atexit.register(shutil.rmtree, _throwaway_airflow_home, ignore_errors=True)
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 
+# Airflow sets up logging when first imported, its handler writing to the sys.stderr of
+# that moment: first imported by a test that captures its output (capsys), the handler kept
+# that test's stream, closed after it, and the next test's log lines printed "--- Logging
+# error ---" with a traceback to its own stderr. Imported here, before any test runs.
+import airflow  # noqa: E402, F401
+
 # A test reading the session's real dbt build (tests/include/conftest.py) is a `dbt` test
 # like one that runs dbt itself (marked in its module): `pytest -m "not dbt"` skips both.
 DBT_BUILD_FIXTURES = frozenset({"synthetic_built_warehouse"})

@@ -131,9 +131,20 @@ def build_message(
         message.add_attachment(
             attachment.data, maintype=maintype, subtype=subtype, filename=attachment.name
         )
-    if all(value.isascii() for value in (subject, sender, *recipients)):
+    if subject.isascii() and _fits_long_lines(message):
         message.policy = _LONG_HEADERS  # once the parts are encoded, in their lines
     return message
+
+
+_ENCODED_WORD = re.compile(r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=")
+
+
+def _fits_long_lines(message: EmailMessage) -> bool:
+    """Whether the headers can be folded at 998: every encoded word (a sender's or
+    recipient's name outside ASCII, "Équipe Rapports") still at most 75 long, as RFC 2047
+    allows; a longer name keeps the folding at 78, which splits it."""
+    folded = "".join(_LONG_HEADERS.fold(name, value) for name, value in message.items())
+    return all(len(word) <= 75 for word in _ENCODED_WORD.findall(folded))
 
 
 class SmtpSettingError(ValueError):

@@ -4,6 +4,7 @@ loopback (aiosmtpd), sent through Airflow's SMTP hook."""
 from __future__ import annotations
 
 import json
+import re
 import smtplib
 import ssl
 from datetime import UTC, datetime, timedelta
@@ -354,6 +355,27 @@ def test_a_subject_past_78_characters_starts_on_the_subject_line() -> None:
     # A subject outside ASCII is folded as before, its encoded words at most 75 long.
     german = message(["a@example.org"]).as_bytes().split(b"\r\n")
     assert max(len(line) for line in german) <= 78
+
+
+def test_a_long_subject_stays_on_its_line_with_a_sender_s_name_outside_ascii() -> None:
+    # README's own from_email, "Équipe Rapports <reports@example.org>", folded the subject
+    # whole onto a second line, which a filter on "^Subject: Social leadership" missed and
+    # a parser read with a leading space.
+    subject = "Social leadership weekly report 2026-W49 (2026-11-30 to 2026-12-06): x"
+    sent = build_message(
+        sender="Équipe Rapports <reports@example.org>",
+        recipients=["b@example.org"],
+        subject=subject,
+        text="t",
+    )
+
+    raw = sent.as_bytes()
+    assert f"Subject: {subject}".encode() in raw.split(b"\r\n")
+    # The name is one encoded word of at most 75 characters, as RFC 2047 allows.
+    assert all(len(w) <= 75 for w in re.findall(rb"=\?[^?]+\?[bBqQ]\?[^?]*\?=", raw))
+    parsed = message_from_bytes(raw, policy=policy.default)
+    assert parsed["Subject"] == subject
+    assert parsed["From"].addresses[0].display_name == "Équipe Rapports"
 
 
 def test_an_address_outside_ascii_to_a_server_without_smtputf8_is_named(monkeypatch) -> None:

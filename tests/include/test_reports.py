@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import subprocess
+from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
@@ -854,6 +855,64 @@ def test_a_mover_with_synthetic_counts_alone_brings_the_synthetic_notice(
     assert "synthetic follower counts" in html
     assert "demo roster" not in html
     assert all("SYNTHETIC DATA" in page.extract_text() for page in PdfReader(report.pdf).pages)
+
+
+def test_synthetic_counts_of_real_leaders_bring_the_notice_in_a_week_without_such_movers(
+    synthetic_built_warehouse, tmp_path, monkeypatch
+):
+    # Counts a week's medians and trends are made of (the demo's seeded history) came
+    # with no notice when no leader with them was listed among the movers.
+    week_start = ReportWeek(day(LAST_DAY)).start
+    settings = _published_copy(
+        synthetic_built_warehouse,
+        tmp_path / "data",
+        monkeypatch,
+        *NOTHING_SYNTHETIC,
+        "update marts.fct_executive_reach_daily set is_synthetic = true "
+        f"where metric_date = date '{week_start}'",
+    )
+
+    report = write_weekly_report(settings, day(LAST_DAY), mail=False)
+
+    html = report.html.read_text(encoding="utf-8")
+    assert "synthetic follower counts" in html
+    assert "demo roster" not in html
+    assert all("SYNTHETIC DATA" in page.extract_text() for page in PdfReader(report.pdf).pages)
+
+
+def test_a_report_names_platforms_days_behind_and_survey_shares_as_everywhere_else(
+    report_settings,
+):
+    from social_leadership.reports.data import Coverage, Expectation
+    from social_leadership.reports.render import data_as_of, expectation
+
+    report = write_weekly_report(report_settings, day(LAST_DAY), mail=False)
+
+    # Movers' headings and the platform-mix legend by name, as the coverage table has them.
+    html = report.html.read_text(encoding="utf-8")
+    assert "<h3>X (Twitter)</h3>" in html
+    assert "<h3>x</h3>" not in html
+    charts = all_charts(read_report_data(report_settings, report.week))
+    [mix] = [chart for chart in charts if chart.name == "platform_mix"]
+    legend = {text.get_text() for text in mix.figure.axes[0].get_legend().get_texts()}
+    assert "X (Twitter)" in legend
+    assert "x" not in legend
+    # One day behind is a day; shares round as every other share of the report does.
+    row = Coverage("x", "X (Twitter)", *(0,) * 8, day(LAST_DAY - 1), 1)
+    assert data_as_of(row) == f"{day(LAST_DAY - 1)} (1 day behind)"
+    figure = Expectation("DE", "q", "t", 74.5, 70.0, 79.0, True, 2025, "S", "c", False, 1)
+    assert expectation(figure).startswith("75% (")
+    assert expectation(replace(figure, share_pct=99.6)).startswith(">99% (")
+
+
+def test_the_printed_report_lets_no_table_scroll_out_of_the_page():
+    from social_leadership.reports import render
+
+    template = (render.TEMPLATES / "weekly.html.j2").read_text(encoding="utf-8")
+    printed = template[template.index("@media print") :]
+    printed = printed[: printed.index("</style>")]
+    assert re.search(r"\.table-wrap\s*\{\s*overflow:\s*visible;", printed)
+    assert re.search(r"h2, h3\s*\{\s*break-after:\s*avoid;", printed)
 
 
 def test_a_change_both_carried_and_imported_is_marked_both_ways(

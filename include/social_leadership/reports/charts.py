@@ -271,7 +271,8 @@ def platform_mix_chart(report: WeeklyReportData) -> Chart:
                 100.0 * report.platform_mix.get((c, platform), 0) / totals[c] if totals[c] else 0.0
                 for c in labels
             ]
-            axes.barh(labels, widths, left=left, height=0.6, label=platform,
+            name = report.platform_names.get(platform, platform)
+            axes.barh(labels, widths, left=left, height=0.6, label=name,
                       color=PLATFORM_COLOURS.get(platform, "#999999"))  # fmt: skip
             left = [a + b for a, b in zip(left, widths, strict=True)]
         axes.set_xlim(0, 100)

@@ -161,6 +161,11 @@ class WeeklyReportData:
     synthetic_parts: list[str] = field(default_factory=list)
 
     @property
+    def platform_names(self) -> dict[str, str]:
+        """Each platform's name as the warehouse gives it (``x``: "X (Twitter)")."""
+        return {row.platform: row.platform_name for row in self.coverage}
+
+    @property
     def enough_data(self) -> bool:
         return self.data_through is not None and self.days_with_data >= MIN_DAYS_OF_DATA
 
@@ -305,6 +310,19 @@ def _headline(con: duckdb.DuckDBPyConnection, report: WeeklyReportData) -> None:
     report.headline = rows
     if any(row.synthetic_executives_pct > 0 for row in rows):
         report.synthetic_parts.append(SYNTHETIC_ROSTER)
+    # Real executives' counts of the week that are synthetic (the demo's seeded history, the
+    # sandbox) feed the medians and trends, whether or not any of them is a mover.
+    [(counts,)] = con.execute(
+        """
+        select coalesce(bool_or(reach.is_synthetic and not executive.is_synthetic), false)
+        from marts.fct_executive_reach_daily as reach
+        inner join marts.dim_executive as executive using (executive_version_id)
+        where reach.metric_date between ? and ?
+        """,
+        [report.week.start, day],
+    ).fetchall()
+    if counts:
+        report.synthetic_parts.append(SYNTHETIC_COUNTS)
     if any(figure.is_synthetic for figure in report.sources):
         report.synthetic_parts.append("synthetic survey figures")
 

@@ -24,7 +24,12 @@ from fpdf import FPDF
 
 from social_leadership.formatting import compact_count
 from social_leadership.reports.charts import Chart, all_charts
-from social_leadership.reports.data import FOCUS_COUNTRIES, Expectation, WeeklyReportData
+from social_leadership.reports.data import (
+    FOCUS_COUNTRIES,
+    Coverage,
+    Expectation,
+    WeeklyReportData,
+)
 from social_leadership.safe_csv import write_csv
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -108,9 +113,19 @@ def interval(figure: Expectation) -> str:
 def expectation(figure: Expectation) -> str:
     scope = "" if figure.is_country_figure else ", global figure"
     return (
-        f"{figure.share_pct:.0f}% ({interval(figure)}; {figure.source_name} {figure.wave}"
+        f"{pct(figure.share_pct)} ({interval(figure)}; {figure.source_name} {figure.wave}"
         f"{scope}) [{figure.ref}]"
     )
+
+
+def data_as_of(row: Coverage) -> str:
+    """A platform's last observed day, and how far behind the report's last day it is."""
+    if row.data_as_of is None:
+        return "no data"
+    if not row.days_behind:
+        return row.data_as_of.isoformat()
+    days = "day" if row.days_behind == 1 else "days"
+    return f"{row.data_as_of.isoformat()} ({row.days_behind} {days} behind)"
 
 
 def count_or_unknown(value: int | None) -> str:
@@ -140,6 +155,7 @@ def _environment() -> jinja2.Environment:
         interval=interval,
         expectation=expectation,
         count_or_unknown=count_or_unknown,
+        data_as_of=data_as_of,
         caveat_mark=lambda caveat: CAVEAT_MARKS.get(caveat, ""),
         content_id=content_id,
     )
