@@ -154,9 +154,12 @@ def _cut_escaped(text: str, limit: int) -> str:
     return cut[: cut.rfind("&")] if re.search(r"&[a-z]{0,3}$", cut) else cut
 
 
-def _airflow_where(dag_id: str, run_id: str, task_id: str | None) -> list[str]:
+def _airflow_where(
+    dag_id: str, run_id: str, task_id: str | None, *, mapped: bool = False
+) -> list[str]:
     """The task's log folder under the Airflow home and its page in the UI (for the run as
-    a whole, the run's page)."""
+    a whole, the run's page; for a mapped task, the list of its instances: its own page
+    is an error, "No Task Instance found ... map_index -1")."""
     from airflow.configuration import conf
 
     base_url = conf.get("api", "base_url", fallback=None) or (
@@ -167,7 +170,8 @@ def _airflow_where(dag_id: str, run_id: str, task_id: str | None) -> list[str]:
         return [f"UI {run_page}"]
     base_log = conf.get("logging", "base_log_folder", fallback="") or ""
     folder = f"{base_log.rstrip('/')}/dag_id={dag_id}/run_id={run_id}/task_id={task_id}/"
-    return [f"log {folder}", f"UI {run_page}/tasks/{quote(task_id, safe='')}"]
+    page = f"{run_page}/tasks/{quote(task_id, safe='')}{'/mapped' if mapped else ''}"
+    return [f"log {folder}", f"UI {page}"]
 
 
 def build_alert(
@@ -177,9 +181,11 @@ def build_alert(
     states: Mapping[str, str | None],
     facts: Sequence[Attention],
     reasons: Mapping[str, str] | None = None,
+    mapped: frozenset[str] = frozenset(),
 ) -> Alert | None:
     """The run's alert, or None when nothing in it needs attention. ``reasons``: why each
-    failed task failed, where it said (:func:`record_failure`)."""
+    failed task failed, where it said (:func:`record_failure`); ``mapped``: the mapped
+    tasks (one instance per index, such as ``dbt_node``)."""
     reasons = reasons or {}
     items = []
     # The tasks that failed first (the causes), then those that did not run for them.
@@ -187,10 +193,22 @@ def build_alert(
         for task_id in sorted(t for t, s in states.items() if str(s) == task_state):
             why = reasons.get(task_id) if task_state == "failed" else None
             said = f"{what}: {why}" if why else what
-            item = _item(dag_id, run_id, task_id, said, None, None, kind="task_failed")
+            item = _item(
+                dag_id, run_id, task_id, said, None, None, kind="task_failed", mapped=mapped
+            )
             items.append({**item, "state": task_state})
     for fact in facts:
-        items.append(_item(dag_id, run_id, fact.task_id, fact.what, fact.rows_kept_out, fact.where))
+        items.append(
+            _item(
+                dag_id,
+                run_id,
+                fact.task_id,
+                fact.what,
+                fact.rows_kept_out,
+                fact.where,
+                mapped=mapped,
+            )
+        )
     if not items:
         return None
     return Alert(dag_id, run_id, state, items)
@@ -205,6 +223,7 @@ def _item(
     where: str | None,
     *,
     kind: str = "attention",
+    mapped: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
     """One line of an alert: ``kind`` task_failed, attention (a task's report) or run (the
     run as a whole, ``task_id`` None)."""
@@ -215,7 +234,7 @@ def _item(
         "task_id": task_id or "-",
         "what": what,
         "rows_kept_out": kept,
-        "look_at": look_at + _airflow_where(dag_id, run_id, task_id),
+        "look_at": look_at + _airflow_where(dag_id, run_id, task_id, mapped=task_id in mapped),
     }
 
 
@@ -539,7 +558,10 @@ class RunAlertNotifier(BaseNotifier):
         except Exception:
             log.exception("alert for %s run %s: could not read the run", dag.dag_id, run_id)
             states, facts, reasons = {}, [], {}
-        alert = build_alert(dag.dag_id, run_id, self.state, states, facts, reasons)
+        mapped = frozenset(
+            task_id for task_id, task in dag.task_dict.items() if getattr(task, "is_mapped", False)
+        )
+        alert = build_alert(dag.dag_id, run_id, self.state, states, facts, reasons, mapped)
         if alert is None and self.state == "failed":
             alert = Alert(dag.dag_id, run_id, self.state, [
                 _item(dag.dag_id, run_id, None, f"run failed: {context.get('reason')}", None, None)

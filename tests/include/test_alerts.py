@@ -575,3 +575,26 @@ def test_a_file_name_in_another_encoding_can_be_alerted():
     assert payload["where"] == "/q/r\\xe9sum\\xe9.csv"
     # Anything decodable is kept as it is.
     assert Attention(task_id="t", what="Zürich ✓").to_xcom()["what"] == "Zürich ✓"
+
+
+def test_a_mapped_task_s_ui_link_opens_the_list_of_its_instances():
+    """The page of a mapped task (dbt_node) as a whole is an error in Airflow's UI ("No Task
+    Instance found ... map_index -1"): the alert links its instances' list."""
+    from pathlib import Path
+
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    dags = Path(__file__).resolve().parents[2] / "dags" / "warehouse_build.py"
+    dag = DagBag(dag_folder=str(dags)).dags["warehouse_build"]
+    # The DAG a callback gets: the file's, or (under `airflow dags test`) the serialized one.
+    for given in (dag, DagSerialization.from_dict(DagSerialization.to_dict(dag))):
+        tasks = given.task_dict.items()
+        assert {t for t, task in tasks if getattr(task, "is_mapped", False)} == {"dbt_node"}
+    states = {"dbt_node": "failed", "quality_gate": "upstream_failed"}
+
+    alert = build_alert("warehouse_build", "r1", "failed", states, [], {}, frozenset({"dbt_node"}))
+
+    pages = {item["task_id"]: item["look_at"][-1] for item in alert.items}
+    assert pages["dbt_node"].endswith("/runs/r1/tasks/dbt_node/mapped")
+    assert pages["quality_gate"].endswith("/runs/r1/tasks/quality_gate")
