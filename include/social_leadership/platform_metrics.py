@@ -130,6 +130,13 @@ def extract_platform(
     refused request raises :class:`PlatformError`; no message holds ``credentials``.
     """
     snapshot_date = observation_date(logical_date, now)
+    if snapshot_date is None and run_id:
+        # A retry after midnight (UTC) of a try that failed on its day: what that try read
+        # on the day is the day's, and is landed for the load; nothing more can be asked.
+        day = logical_date.astimezone(UTC).date()
+        earlier = EarlierTries.of_run(landing_dir, platform, day, run_id)
+        if earlier.responses:
+            return _land_the_day_s_earlier_tries(landing_dir, day, run_id, handles, earlier)
     if snapshot_date is None:
         message = (
             f"logical date {logical_date.date()} is not today: the {platform} API only "
@@ -196,6 +203,32 @@ def extract_platform(
         message=message,
         transient=result.gave_up,
         accounts_reused=reused,
+    )
+
+
+def _land_the_day_s_earlier_tries(
+    landing_dir: Path, day: date, run_id: str, handles: list[str], earlier: EarlierTries
+) -> ExtractOutcome:
+    """The outcome of a try that starts after its run's day ended: the replies earlier
+    tries read on the day, landed as the run's; the accounts they left are deferred."""
+    unread = earlier.unanswered(handles)
+    message = (
+        f"{day} ended (UTC) before this try: the replies earlier tries of the run read on "
+        f"it are loaded; {len(unread)} account(s) they left are not asked for now"
+    )
+    log.warning("%s: %s", earlier.platform, message)
+    result = ExtractResult(earlier.platform, deferred_handles=unread, message=message)
+    run_dir = _land(landing_dir, day, run_id, result, earlier)
+    return ExtractOutcome(
+        earlier.platform,
+        day,
+        "landed",
+        requests_sent=0,
+        accounts_requested=len(set(handles)),
+        deferred=len(unread),
+        landing_dir=str(run_dir),
+        message=message,
+        accounts_reused=len(set(handles)) - len(set(unread)),
     )
 
 

@@ -535,3 +535,54 @@ def test_accounts_read_after_midnight_are_never_labelled_with_the_day_before(
     )
     assert by_landing == {True: 100, False: after_midnight}
     assert len(con.execute(ROWS).fetchall()) == len(earlier)
+
+
+def test_a_retry_after_midnight_loads_what_the_failed_try_read_on_its_day(tmp_path, con, sandbox):
+    """A try that failed on its day, retried by Airflow after midnight (UTC): nothing more
+    is asked (the counts now would be the next day's), and what the failed try read on its
+    day is loaded for it instead of being skipped as a backfill."""
+    handles = _retry_handles(sandbox)
+    landing = tmp_path / "l"
+    sandbox.add_fault("slow", platform="bluesky", delay_seconds=0)  # the first batch: read
+    sandbox.add_fault("503", platform="bluesky", times=4)  # the second: every attempt fails
+    try:
+        failed = _extract_bluesky(sandbox, landing, "run-1", handles)
+    finally:
+        sandbox.clear_faults()
+    assert failed.status == "failed"
+    before = len(sandbox.request_log)
+
+    retried = extract_platform(
+        "bluesky",
+        handles,
+        sandbox.base_url,
+        None,
+        landing,
+        "run-1",
+        NOW,
+        now=NOW + timedelta(days=1),
+        sleep=lambda _: None,
+    )
+
+    assert len(sandbox.request_log) == before
+    assert (retried.status, retried.snapshot_date, retried.requests_sent) == (
+        "landed",
+        NOW.date(),
+        0,
+    )
+    assert (retried.accounts_reused, retried.deferred) == (25, 5)
+    assert "ended (UTC) before this try" in retried.message
+    loaded = load_platform_day(
+        con, landing, "bluesky", NOW.date(), "run-1", run_dir=Path(retried.landing_dir)
+    )
+    assert (loaded.accounts_loaded, loaded.accounts_missing) == (25, 5)
+    assert con.execute(
+        "select count(*) from raw.platform_metrics where snapshot_date = ? and followers > 0",
+        [NOW.date()],
+    ).fetchone() == (25,)
+    # Another run for that day (a backfill, a catchup) still asks and loads nothing.
+    other = extract_platform(
+        "bluesky", handles, sandbox.base_url, None, landing, "run-2", NOW,
+        now=NOW + timedelta(days=1),
+    )  # fmt: skip
+    assert other.status == "skipped_backfill"
