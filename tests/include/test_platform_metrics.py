@@ -403,17 +403,22 @@ def _clean_run_rows(tmp_path: Path, sandbox: SandboxServer, handles: list[str]) 
         return clean.execute(SAME_AS_A_CLEAN_RUN).fetchall()
 
 
+def _failed_first_try(sandbox: SandboxServer, landing: Path, handles: list[str]):
+    """Run run-1's first try: its first batch read, every attempt at the second failing."""
+    sandbox.add_fault("slow", platform="bluesky", delay_seconds=0)
+    sandbox.add_fault("503", platform="bluesky", times=4)
+    try:
+        return _extract_bluesky(sandbox, landing, "run-1", handles)
+    finally:
+        sandbox.clear_faults()
+
+
 def test_a_retry_asks_only_for_the_accounts_the_failed_try_left_and_loads_as_a_clean_run(
     tmp_path, con, sandbox
 ):
     handles = _retry_handles(sandbox)
     landing = tmp_path / "l"
-    sandbox.add_fault("slow", platform="bluesky", delay_seconds=0)  # the first batch: read
-    sandbox.add_fault("503", platform="bluesky", times=4)  # the second: every attempt fails
-    try:
-        failed = _extract_bluesky(sandbox, landing, "run-1", handles)
-    finally:
-        sandbox.clear_faults()
+    failed = _failed_first_try(sandbox, landing, handles)
     assert (failed.status, failed.transient, failed.deferred) == ("failed", True, 5)
 
     before = len(sandbox.request_log)
@@ -543,12 +548,7 @@ def test_a_retry_after_midnight_loads_what_the_failed_try_read_on_its_day(tmp_pa
     day is loaded for it instead of being skipped as a backfill."""
     handles = _retry_handles(sandbox)
     landing = tmp_path / "l"
-    sandbox.add_fault("slow", platform="bluesky", delay_seconds=0)  # the first batch: read
-    sandbox.add_fault("503", platform="bluesky", times=4)  # the second: every attempt fails
-    try:
-        failed = _extract_bluesky(sandbox, landing, "run-1", handles)
-    finally:
-        sandbox.clear_faults()
+    failed = _failed_first_try(sandbox, landing, handles)
     assert failed.status == "failed"
     before = len(sandbox.request_log)
 
