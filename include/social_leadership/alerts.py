@@ -593,8 +593,11 @@ def _why_it_failed(context: Any, error: BaseException) -> str:
     what stopped it and the setting that gives the time."""
     from airflow.sdk.exceptions import AirflowTaskTimeout
 
+    from social_leadership.warehouse import interruption
+
     timeout = getattr(getattr(context.get("ti"), "task", None), "execution_timeout", None)
-    if isinstance(error, AirflowTaskTimeout) and timeout is not None:
+    # Stopped in a DuckDB query, the task raised DuckDB's "Query interrupted" instead.
+    if isinstance(interruption(error), AirflowTaskTimeout) and timeout is not None:
         return (
             f"AirflowTaskTimeout: stopped after {timeout.total_seconds():g} s, the time a try "
             "may take (SLW_TASK_TIMEOUT_SECONDS)"

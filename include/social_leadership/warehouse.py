@@ -181,7 +181,25 @@ _MACHINE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG, errno.E
 
 def is_warehouse_fault(exc: BaseException) -> bool:
     """Whether ``exc`` is a transient fault of the warehouse or machine, not of a file: to
-    be raised (Airflow retries it), never to quarantine the file being read."""
-    if isinstance(exc, (*_WAREHOUSE_ERRORS, MemoryError)):
+    be raised (Airflow retries it), never to quarantine the file being read. A task stopped
+    while it read (its time-out, a signal) is one too, whatever DuckDB made of it."""
+    if isinstance(exc, (*_WAREHOUSE_ERRORS, MemoryError)) or interruption(exc) is not None:
         return True
     return isinstance(exc, OSError) and exc.errno in _MACHINE_ERRNOS
+
+
+def interruption(exc: BaseException) -> BaseException | None:
+    """What stopped the task, when ``exc`` is, or was raised for, an interruption: Airflow's
+    task time-out (``AirflowTaskTimeout``, a SIGALRM handler) or another signal's
+    exception. DuckDB's client runs such a handler during a query, stops the query and
+    raises ``RuntimeError('Query interrupted')`` instead, the interruption only its cause:
+    caught as an error of the file being read, a good file was quarantined and the task,
+    its one alarm spent, ran on without a limit."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if not isinstance(current, Exception):
+            return current
+        current = current.__cause__ or current.__context__
+    return None

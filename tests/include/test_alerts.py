@@ -598,3 +598,33 @@ def test_a_mapped_task_s_ui_link_opens_the_list_of_its_instances():
     pages = {item["task_id"]: item["look_at"][-1] for item in alert.items}
     assert pages["dbt_node"].endswith("/runs/r1/tasks/dbt_node/mapped")
     assert pages["quality_gate"].endswith("/runs/r1/tasks/quality_gate")
+
+
+def test_a_time_out_inside_a_duckdb_query_is_said_as_one_and_never_blamed_on_a_file():
+    """DuckDB's client runs Airflow's SIGALRM handler during a query and raises "Query
+    interrupted" instead, the time-out only its cause: the survey intake quarantined a good
+    file for it and ran on, and the alert said "RuntimeError: Query interrupted"."""
+    import duckdb
+    from airflow.sdk.exceptions import AirflowTaskTimeout
+    from airflow.sdk.execution_time.timeout import timeout
+
+    from social_leadership.alerts import _why_it_failed
+    from social_leadership.warehouse import interruption, is_warehouse_fault
+
+    con = duckdb.connect()
+    con.execute("set threads = 1")
+    with pytest.raises(RuntimeError, match="interrupted") as raised, timeout(1):
+        con.execute("select sum(hash(i)) from range(100000000000) as t(i)").fetchall()
+
+    error = raised.value
+    assert not isinstance(error, AirflowTaskTimeout)  # what DuckDB makes of it
+    assert isinstance(interruption(error), AirflowTaskTimeout)
+    assert is_warehouse_fault(error)
+    task = type("Task", (), {"execution_timeout": timedelta(seconds=1)})()
+    context = {"ti": type("Ti", (), {"task": task})()}
+    assert _why_it_failed(context, error) == (
+        "AirflowTaskTimeout: stopped after 1 s, the time a try may take (SLW_TASK_TIMEOUT_SECONDS)"
+    )
+    # A file's own error is still the file's.
+    assert interruption(ValueError("bad cell")) is None
+    assert not is_warehouse_fault(duckdb.ConversionException("bad cell"))
