@@ -67,7 +67,8 @@ def platform_metrics():
       imported rows yet.
     * A run for a past logical date (backfill, catchup, a cleared task) does not extract:
       APIs return current counts only. The skip is logged and written to
-      `audit.platform_loads`.
+      `audit.platform_loads`. A later try of a run whose earlier tries failed on its day
+      (a retry after midnight) asks nothing more but loads what they read then, `failed`.
 
     Endpoints and tokens come from the Airflow connections `slw_<platform>`.
 

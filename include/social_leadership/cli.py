@@ -370,29 +370,36 @@ def import_history(paths: tuple[Path, ...]) -> int:
     exit code 1 if any row was rejected. The executives must be in the roster
     (SLW_ROSTER_PATH).
     """
-    from social_leadership.follower_imports import HistoryFileError
+    from social_leadership.follower_imports import HistoryFileError, ImportOutcome
     from social_leadership.follower_imports import import_history as import_file
     from social_leadership.roster import load_roster
     from social_leadership.warehouse import connect
+    from social_leadership.warehouse_backend import retry_conflicts
 
     settings = load_settings()
     roster = load_roster(settings.roster_path)
     failed = False
-    with connect(settings.warehouse_path) as con:
-        for path in paths:
-            try:
-                outcome = import_file(con, path, roster, settings.quarantine_dir)
-            except HistoryFileError as exc:
-                print(f"error: {exc}", file=sys.stderr)
-                failed = True
-                continue
-            for error in outcome.errors:
-                print(f"rejected {error}", file=sys.stderr)
-            print(
-                f"{path}: {outcome.rows_loaded} rows loaded, {outcome.rows_rejected} rejected"
-                + (f" (kept in {outcome.quarantine_path})" if outcome.quarantine_path else "")
-            )
-            failed = failed or outcome.rows_rejected > 0
+    for path in paths:
+
+        def imported(path: Path = path) -> ImportOutcome:
+            # A whole transaction on a connection of its own: on a DuckLake another writer's
+            # commit (a build, a load) may refuse it, and it is run again.
+            with connect(settings.warehouse_path) as con:
+                return import_file(con, path, roster, settings.quarantine_dir)
+
+        try:
+            outcome = retry_conflicts(imported)
+        except HistoryFileError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            failed = True
+            continue
+        for error in outcome.errors:
+            print(f"rejected {error}", file=sys.stderr)
+        print(
+            f"{path}: {outcome.rows_loaded} rows loaded, {outcome.rows_rejected} rejected"
+            + (f" (kept in {outcome.quarantine_path})" if outcome.quarantine_path else "")
+        )
+        failed = failed or outcome.rows_rejected > 0
     return 1 if failed else 0
 
 
@@ -642,6 +649,7 @@ def explain(exc: Exception) -> tuple[str, int]:
     import duckdb
 
     from social_leadership.roster import RosterFileError
+    from social_leadership.warehouse_backend import is_write_conflict
 
     if isinstance(exc, SettingsError):
         lines = [
@@ -662,6 +670,13 @@ def explain(exc: Exception) -> tuple[str, int]:
             f"error: {locked['path']} is locked by {holder} (a pipeline task is writing it, or "
             "another DuckDB session holds it)\n  fix: wait until that run ends (or close that "
             "session), then run this command again",
+            1,
+        )
+    if is_write_conflict(exc):
+        return (
+            "error: another process was writing the warehouse (a DuckLake commit refused: "
+            f"{_conflict_said(exc)}); nothing of this command was kept\n  fix: run this "
+            "command again, or when the running warehouse_build or load has ended",
             1,
         )
     if isinstance(exc, duckdb.Error) and (missing := _missing_database(exc)):
@@ -690,6 +705,14 @@ def explain(exc: Exception) -> tuple[str, int]:
         )
     first_line = (str(exc).strip().splitlines() or [""])[0]
     return f"error: {type(exc).__name__}: {first_line}\n  {_DEBUG_HINT}", 1
+
+
+def _conflict_said(exc: Exception) -> str:
+    """Which refusal a DuckLake commit met: its message's line naming it (the first line
+    only says "Failed to commit")."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    named = [line for line in lines if "locked" in line or "conflict" in line.casefold()]
+    return (named or lines or ["refused"])[-1][:200]
 
 
 # A disk that is full or mounted read-only: a fault of the machine, said as one.

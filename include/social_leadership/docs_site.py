@@ -140,7 +140,7 @@ def _local_vendor_files(site_dir: Path) -> None:
 # crossorigin="anonymous"). A page opened as a file (file://, as `slw run` prints it, and a
 # failed gate's docs, which nothing serves) has an opaque origin: Chromium refused every
 # such script, so the pages' tabs, "Show more info" and dialogs did nothing. The kept
-# copies are checked against their SHA-256 (sources.json) instead.
+# copies are checked against their SHA-256 (sources.json) by the test suite instead.
 _TAG = re.compile(r"<(?:script|link)\b[^>]*>")
 _CDN_CHECKS = re.compile(r"\s+(?:integrity|crossorigin)(?:=(?:\"[^\"]*\"|'[^']*'|[^\s>]*))?")
 

@@ -91,6 +91,8 @@ class LoadOutcome:
     accounts_missing: int = 0
     requests_sent: int = 0
     message: str | None = None
+    # Accounts answered only after the day ended: loaded as deferred, not as the day's.
+    read_late: int = 0
 
 
 def observation_date(logical_date: datetime, now: datetime | None = None) -> date | None:
@@ -157,8 +159,8 @@ def extract_platform(
         return ExtractOutcome(platform, snapshot_date, "not_configured", message=message)
     if now is not None:
         # The replies' time (their observed_at) is the run's clock too: the load labels a
-        # day only with counts read on that day.
-        connector_options.setdefault("clock", lambda: now)
+        # day only with counts read on that day. (Waits for a rate limit keep real time.)
+        connector_options.setdefault("observed_clock", lambda: now)
     redactor = Redactor([credentials])
     earlier = EarlierTries.of_run(landing_dir, platform, snapshot_date, run_id)
     to_request = earlier.unanswered(handles)
@@ -210,24 +212,28 @@ def _land_the_day_s_earlier_tries(
     landing_dir: Path, day: date, run_id: str, handles: list[str], earlier: EarlierTries
 ) -> ExtractOutcome:
     """The outcome of a try that starts after its run's day ended: the replies earlier
-    tries read on the day, landed as the run's; the accounts they left are deferred."""
+    tries read on the day, landed as the run's, the accounts they left deferred. The
+    platform failed on its day (the landing is a failed one): it stays failed, for the
+    earlier tries' reason, as it would had this try come before midnight."""
     unread = earlier.unanswered(handles)
-    message = (
+    day_ended = (
         f"{day} ended (UTC) before this try: the replies earlier tries of the run read on "
         f"it are loaded; {len(unread)} account(s) they left are not asked for now"
     )
+    message = f"{earlier.message}; {day_ended}" if earlier.message else day_ended
     log.warning("%s: %s", earlier.platform, message)
-    result = ExtractResult(earlier.platform, deferred_handles=unread, message=message)
+    result = ExtractResult(earlier.platform, deferred_handles=unread, message=message, gave_up=True)
     run_dir = _land(landing_dir, day, run_id, result, earlier)
     return ExtractOutcome(
         earlier.platform,
         day,
-        "landed",
+        "failed",
         requests_sent=0,
         accounts_requested=len(set(handles)),
         deferred=len(unread),
         landing_dir=str(run_dir),
         message=message,
+        # Not transient: a later try, after midnight too, could ask for nothing more.
         accounts_reused=len(set(handles)) - len(set(unread)),
     )
 
@@ -243,6 +249,8 @@ class EarlierTries:
     responses: tuple[RawResponse, ...] = ()
     requests_sent: int = 0
     landing: Path | None = None
+    # What the failed landing's manifest says: why the tries failed.
+    message: str | None = None
 
     @classmethod
     def of_run(
@@ -256,7 +264,14 @@ class EarlierTries:
         if not isinstance(requests_sent, int):
             requests_sent = len(responses)
         log.info("%s: starting from the failed landing %s of this run", platform, landing)
-        return cls(platform, tuple(responses), requests_sent, landing)
+        message = manifest.get("message")
+        return cls(
+            platform,
+            tuple(responses),
+            requests_sent,
+            landing,
+            message if isinstance(message, str) else None,
+        )
 
     def unanswered(self, handles: list[str]) -> list[str]:
         """``handles`` but those the earlier replies answered (an account a reply left for
@@ -488,6 +503,7 @@ def load_platform_day(
         requests_sent=int(manifest.get("requests_sent", len(responses))),
         message=manifest.get("message"),
     )
+    outcome.read_late = read_late
     if read_late:
         note = (
             f"{read_late} account(s) answered after {snapshot_date} ended (UTC): not labelled "

@@ -385,21 +385,26 @@ def load_task(
         raise AirflowFailException(f"{extract.platform} failed: {outcome.message}")
     if outcome.status == "not_configured":
         raise AirflowSkipException(outcome.message)
-    if extract.deferred and (ti := context.get("ti")) is not None:
+    if (extract.deferred or outcome.read_late) and (ti := context.get("ti")) is not None:
         from social_leadership.alerts import report_attention
 
         # A green run all the same (the API's limit, not a fault), but that day's counts of
         # these accounts are missing: with every platform throttled, the run was green, no
-        # alert went out and no build ran to find the data stale.
+        # alert went out and no build ran to find the data stale. Likewise for accounts
+        # answered only after the day had ended.
+        said = []
+        if extract.deferred:
+            said.append(f"{extract.deferred} deferred by the API's limit")
+        if outcome.read_late:
+            said.append(f"{outcome.read_late} answered after {outcome.snapshot_date} ended")
         report_attention(
             [
                 Attention(
                     task_id=ti.task_id,
-                    what=f"platform {extract.platform}: {extract.deferred} of "
-                    f"{extract.accounts_requested} accounts deferred by the API's limit, "
-                    f"{outcome.accounts_loaded} loaded"
+                    what=f"platform {extract.platform}: of {extract.accounts_requested} "
+                    f"accounts {' and '.join(said)}, {outcome.accounts_loaded} loaded"
                     + (f" ({extract.message})" if extract.message else ""),
-                    rows_kept_out=extract.deferred,
+                    rows_kept_out=extract.deferred + outcome.read_late,
                     where="audit.platform_loads",
                 )
             ]

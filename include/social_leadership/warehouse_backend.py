@@ -201,6 +201,15 @@ def describe_working(settings: Settings) -> str:
 _CONFLICTS = ("Transaction conflict", "database is locked")
 
 
+def is_write_conflict(error: BaseException) -> bool:
+    """Whether ``error`` is a DuckLake commit refused for another writer's (a conflict on a
+    table, or a SQLite catalog busy with another commit): the work, undone whole, may be
+    run again."""
+    return isinstance(error, duckdb.TransactionException) and any(
+        text in str(error) for text in _CONFLICTS
+    )
+
+
 def retry_conflicts(work: Callable[[], _T], *, attempts: int = 8, first_wait: float = 0.5) -> _T:
     """Run ``work`` (a whole transaction, idempotent: it opens its own connection), again
     after a DuckLake write conflict, waiting longer (with jitter) each time.
@@ -213,7 +222,7 @@ def retry_conflicts(work: Callable[[], _T], *, attempts: int = 8, first_wait: fl
         try:
             return work()
         except duckdb.TransactionException as error:
-            if not any(text in str(error) for text in _CONFLICTS) or attempt == attempts:
+            if not is_write_conflict(error) or attempt == attempts:
                 raise
             wait = first_wait * 2 ** (attempt - 1) * random.uniform(1, 2)  # noqa: S311 - jitter, not a secret
             log.info("write conflict (attempt %d of %d), again in %.1f s", attempt, attempts, wait)

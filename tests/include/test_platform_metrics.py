@@ -516,7 +516,7 @@ def test_accounts_read_after_midnight_are_never_labelled_with_the_day_before(
         "run-2",
         day_end - timedelta(minutes=1),
         now=day_end - timedelta(minutes=1),
-        clock=lambda: next(ticks, day_end + timedelta(seconds=2)),
+        observed_clock=lambda: next(ticks, day_end + timedelta(seconds=2)),
     )
     assert late.requests_sent == -(-len(handles) // 100) > 1
     outcome = load_platform_day(
@@ -566,15 +566,19 @@ def test_a_retry_after_midnight_loads_what_the_failed_try_read_on_its_day(tmp_pa
 
     assert len(sandbox.request_log) == before
     assert (retried.status, retried.snapshot_date, retried.requests_sent) == (
-        "landed",
+        "failed",
         NOW.date(),
         0,
     )
+    assert not retried.transient  # no later try could ask for more
     assert (retried.accounts_reused, retried.deferred) == (25, 5)
+    # The platform failed on its day, for the first try's reason, as before midnight.
+    assert retried.message.startswith(failed.message)
     assert "ended (UTC) before this try" in retried.message
     loaded = load_platform_day(
         con, landing, "bluesky", NOW.date(), "run-1", run_dir=Path(retried.landing_dir)
     )
+    assert loaded.status == "failed"
     assert (loaded.accounts_loaded, loaded.accounts_missing) == (25, 5)
     assert con.execute(
         "select count(*) from raw.platform_metrics where snapshot_date = ? and followers > 0",

@@ -305,7 +305,7 @@ def test_accounts_deferred_by_the_api_s_limit_are_an_alert_item_of_a_green_load(
     assert (loaded["status"], loaded["accounts_loaded"]) == ("loaded", 0)
     (item,) = reported
     assert item.task_id == "load_x"
-    assert item.what.startswith("platform x: 2 of 2 accounts deferred by the API's limit, 0 loaded")
+    assert item.what.startswith("platform x: of 2 accounts 2 deferred by the API's limit, 0 loaded")
     assert "rate limited" in item.what
     assert item.rows_kept_out == 2
 
@@ -369,6 +369,42 @@ def test_the_run_check_fails_on_any_failed_task_and_names_the_platforms():
         "load_youtube",
     ]
     assert failed_tasks({"load_x": "success", "load_y": "skipped"}, exclude="c") == []
+
+
+def test_accounts_answered_after_their_day_ended_are_an_alert_item_of_a_green_load(
+    tmp_path, monkeypatch
+):
+    # Loaded as deferred (never labelled with the day before), they went unsaid: a green
+    # run, those accounts without counts for the day.
+    from datetime import timedelta
+
+    from social_leadership import alerts
+    from social_leadership.platform_metrics import extract_platform
+    from social_leadership.sandbox.server import SANDBOX_TOKEN
+    from social_leadership.task_payloads import to_xcom
+
+    reported: list = []
+    monkeypatch.setattr(alerts, "report_attention", reported.extend)
+    monkeypatch.setenv("SLW_DATA_DIR", str(tmp_path / "data"))
+    day_end = datetime(2026, 12, 5, 23, 59, 59, tzinfo=UTC)
+    handles = [f"exec_{n}" for n in range(150)]  # two requests of 100 and 50
+    ticks = iter([day_end, day_end + timedelta(seconds=2)])
+    with SandboxServer() as sandbox:
+        extracted = extract_platform(
+            "x", handles, sandbox.base_url, SANDBOX_TOKEN, load_settings().landing_dir,
+            "manual__late", day_end, now=day_end,
+            observed_clock=lambda: next(ticks, day_end + timedelta(seconds=3)),
+        )  # fmt: skip
+    ti = _TaskInstance({})
+    ti.task_id = "load_x"
+    context = {"run_id": "manual__late", "logical_date": day_end, "ti": ti}
+
+    loaded = load_task("x", to_xcom(extracted), context)
+
+    assert loaded["status"] == "loaded"
+    (item,) = reported
+    assert item.what.startswith("platform x: of 150 accounts 50 answered after 2026-12-05 ended")
+    assert item.rows_kept_out == 50
 
 
 def _build_try(con: duckdb.DuckDBPyConnection, run_id: str, at: datetime) -> None:
@@ -498,7 +534,8 @@ def test_a_publish_reads_a_warehouse_whose_tries_and_gates_an_earlier_version_re
         )
     with connect(path, read_only=True) as con:
         assert "has not checked" in publish_refusal(con, "old")
-    with connect(path) as con:
+    # A writer of the earlier version (connect() would add the numbers' columns).
+    with duckdb.connect(str(path)) as con:
         con.execute("update audit.quality_results set checked_at = ?", [hour(hour=4)])
     with connect(path, read_only=True) as con:
         assert publish_refusal(con, "old") is None

@@ -385,3 +385,44 @@ def test_an_s3_data_path_loads_httpfs_and_takes_the_sdk_endpoint(
         "s3_use_ssl": "false",
         "s3_url_style": "path",
     }
+
+
+def test_slw_import_history_tries_a_file_again_when_another_writer_s_commit_refused_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """On a busy SQLite catalog another writer's commit (a build, a load) can refuse the
+    import's: `slw import-history` failed with "TransactionException: ... Failed to commit"
+    and no advice. Undone whole, the file is imported again, as the pipeline's writers do;
+    past the tries, the error says what happened and what to do."""
+    from social_leadership import follower_imports, warehouse_backend
+    from social_leadership.cli import explain, main
+
+    settings = lake_settings(monkeypatch, tmp_path / "data")
+    header = "executive_id,account_handle,platform,date,followers,following,posts\n"
+    path = write_csv(tmp_path, header + "elon-musk,elonmusk,x,2025-01-02,1001,10,20\n")
+    refusal = duckdb.TransactionException(
+        "TransactionContext Error: Failed to commit: Failed to commit DuckLake transaction.\n"
+        "Failed to write to SQLite catalog: database is locked"
+    )
+    real = follower_imports.import_history
+    refused = iter([refusal])
+
+    def refused_once(*args, **kwargs):
+        if (error := next(refused, None)) is not None:
+            real(*args, **kwargs)  # the work is done, then its commit is refused
+            raise error
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(follower_imports, "import_history", refused_once)
+    monkeypatch.setattr(warehouse_backend.time, "sleep", lambda _: None)
+
+    assert main(["import-history", str(path)]) == 0
+
+    assert f"{path}: 1 rows loaded" in capsys.readouterr().out
+    with connect(settings.warehouse_path) as con:
+        assert con.execute("select count(*) from raw.imported_metrics").fetchone() == (1,)
+    said, code = explain(refusal)
+    assert code == 1
+    assert said.startswith("error: another process was writing the warehouse")
+    assert "database is locked" in said
+    assert "run this command again" in said

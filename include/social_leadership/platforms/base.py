@@ -510,6 +510,7 @@ class Connector(ABC):
         max_wait_seconds: float = 60,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], datetime] = utc_now,
+        observed_clock: Callable[[], datetime] | None = None,
         timeout_seconds: float = 30.0,
         max_attempts: int = 4,
         backoff_seconds: float = 1.0,
@@ -528,6 +529,8 @@ class Connector(ABC):
         self._client = client
         self._sleep = sleep
         self._clock = clock
+        # When a reply was read (its observed_at); the rate-limit arithmetic keeps ``clock``.
+        self._observed_clock = observed_clock or clock
         self._redactor = Redactor()
 
     def __repr__(self) -> str:
@@ -746,7 +749,7 @@ class Connector(ABC):
         while True:
             request = self.prepare(client, batch)
             url = self._redactor.text(redact_url(str(request.url)))
-            fetched_at = self._clock()
+            fetched_at = self._observed_clock()
             started = time.perf_counter()
             result.requests_sent += 1
             attempt += 1

@@ -310,16 +310,16 @@ def _headline(con: duckdb.DuckDBPyConnection, report: WeeklyReportData) -> None:
     report.headline = rows
     if any(row.synthetic_executives_pct > 0 for row in rows):
         report.synthetic_parts.append(SYNTHETIC_ROSTER)
-    # Real executives' counts of the week that are synthetic (the demo's seeded history, the
-    # sandbox) feed the medians and trends, whether or not any of them is a mover.
+    # Real executives' counts that are synthetic (the demo's seeded history, the sandbox)
+    # feed the week's medians and the trends' week-ends, whether or not any is a mover.
     [(counts,)] = con.execute(
         """
         select coalesce(bool_or(reach.is_synthetic and not executive.is_synthetic), false)
         from marts.fct_executive_reach_daily as reach
         inner join marts.dim_executive as executive using (executive_version_id)
-        where reach.metric_date between ? and ?
+        where reach.metric_date between ? and ? or reach.metric_date in ?
         """,
-        [report.week.start, day],
+        [report.week.start, day, trend_days(day)],
     ).fetchall()
     if counts:
         report.synthetic_parts.append(SYNTHETIC_COUNTS)
