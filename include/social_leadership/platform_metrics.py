@@ -418,7 +418,8 @@ def _on_the_day(
     kept: list[AccountObservation] = []
     late = 0
     for observation in observations:
-        if observation.observed_at.astimezone(UTC).date() == day:
+        on_the_day = observation.observed_at.astimezone(UTC).date() == day
+        if on_the_day or observation.status is AccountStatus.DEFERRED:
             kept.append(observation)
         else:
             late += 1
