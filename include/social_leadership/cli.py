@@ -649,7 +649,7 @@ def explain(exc: Exception) -> tuple[str, int]:
     import duckdb
 
     from social_leadership.roster import RosterFileError
-    from social_leadership.warehouse_backend import is_write_conflict
+    from social_leadership.warehouse_backend import write_conflict
 
     if isinstance(exc, SettingsError):
         lines = [
@@ -672,10 +672,10 @@ def explain(exc: Exception) -> tuple[str, int]:
             "session), then run this command again",
             1,
         )
-    if is_write_conflict(exc):
+    if (conflict := write_conflict(exc)) is not None:
         return (
             "error: another process was writing the warehouse (a DuckLake commit refused: "
-            f"{_conflict_said(exc)}); nothing of this command was kept\n  fix: run this "
+            f"{conflict[:200]}); nothing of this command was kept\n  fix: run this "
             "command again, or when the running warehouse_build or load has ended",
             1,
         )
@@ -705,14 +705,6 @@ def explain(exc: Exception) -> tuple[str, int]:
         )
     first_line = (str(exc).strip().splitlines() or [""])[0]
     return f"error: {type(exc).__name__}: {first_line}\n  {_DEBUG_HINT}", 1
-
-
-def _conflict_said(exc: Exception) -> str:
-    """Which refusal a DuckLake commit met: its message's line naming it (the first line
-    only says "Failed to commit")."""
-    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
-    named = [line for line in lines if "locked" in line or "conflict" in line.casefold()]
-    return (named or lines or ["refused"])[-1][:200]
 
 
 # A disk that is full or mounted read-only: a fault of the machine, said as one.

@@ -463,18 +463,16 @@ def newest_build_attempt(con: duckdb.DuckDBPyConnection) -> BuildAttempt | None:
     an earlier version recorded unnumbered. None when no try is recorded, also when the
     table or its number is not there yet (a read-only connection to a warehouse of an
     earlier version creates and adds nothing)."""
+    newest = (
+        "select run_id, started_at, {0} as attempt from audit.dbt_build_attempts "
+        "order by attempt desc nulls last, started_at desc limit 1"
+    )
     try:
-        row = con.execute(
-            "select run_id, started_at, attempt from audit.dbt_build_attempts "
-            "order by attempt desc nulls last, started_at desc limit 1"
-        ).fetchone()
+        row = con.execute(newest.format("attempt")).fetchone()
     except duckdb.CatalogException:
         return None
     except duckdb.BinderException:
-        row = con.execute(
-            "select run_id, started_at, null from audit.dbt_build_attempts "
-            "order by started_at desc limit 1"
-        ).fetchone()
+        row = con.execute(newest.format("null")).fetchone()
     return None if row is None else BuildAttempt(*row)
 
 

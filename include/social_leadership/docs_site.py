@@ -83,10 +83,23 @@ def build_gx_data_docs(context: Any, site_dir: Path) -> Path:
         },
     )
     context.build_data_docs(site_names=[site_name])
-    _local_logos(site_dir)
-    _local_vendor_files(site_dir)
-    _site_relative_images(site_dir)
+    _localise_site(site_dir)
     return site_dir / "index.html"
+
+
+def _localise_site(site_dir: Path) -> None:
+    """The site reading nothing from another host, and every page working opened as a
+    file: the kept copies of GX's CDN files in ``static/vendor``, and each page and style
+    sheet read once and rewritten once (its logo, its CDN files, its pictures)."""
+    shutil.copytree(VENDOR_DIR, site_dir / _SITE_VENDOR, dirs_exist_ok=True)
+    vendor_files = _VendorFiles.of_sources()
+    for page in [*site_dir.rglob("*.html"), *site_dir.rglob("*.css")]:
+        text = page.read_text(encoding="utf-8")
+        local = _local_logo(text, page, site_dir)
+        if page.suffix == ".html":
+            local = _site_relative_images(vendor_files.local(local, page, site_dir), page, site_dir)
+        if local != text:
+            page.write_text(local, encoding="utf-8")
 
 
 # GX's pages show its logo from GX's S3 bucket (each view a request to a third party, with
@@ -98,14 +111,12 @@ _REMOTE_LOGO = re.compile(
 _LOCAL_LOGO = Path("static") / "images" / "logo-long.png"
 
 
-def _local_logos(site_dir: Path) -> None:
-    """Every page's logo (and its style sheets') read from the site's own copy, by a path
-    relative to the page."""
-    for page in [*site_dir.rglob("*.html"), *site_dir.rglob("*.css")]:
-        text = page.read_text(encoding="utf-8")
-        if _REMOTE_LOGO.search(text):
-            local = os.path.relpath(site_dir / _LOCAL_LOGO, page.parent)
-            page.write_text(_REMOTE_LOGO.sub(local, text), encoding="utf-8")
+def _local_logo(text: str, page: Path, site_dir: Path) -> str:
+    """A page's (or style sheet's) ``text`` reading the logo from the site's own copy, by a
+    path relative to the page."""
+    if not _REMOTE_LOGO.search(text):
+        return text
+    return _REMOTE_LOGO.sub(os.path.relpath(site_dir / _LOCAL_LOGO, page.parent), text)
 
 
 VENDOR_DIR = Path(__file__).with_name("docs_vendor")
@@ -118,22 +129,31 @@ def vendor_sources() -> dict[str, Any]:
     return json.loads((VENDOR_DIR / "sources.json").read_text(encoding="utf-8"))
 
 
-def _local_vendor_files(site_dir: Path) -> None:
-    """The kept copies of the scripts, styles and fonts GX's pages name on CDNs, in the
-    site's ``static/vendor``, and every page reading them there by a relative path."""
-    urls: dict[str, str] = vendor_sources()["urls"]
-    shutil.copytree(VENDOR_DIR, site_dir / _SITE_VENDOR, dirs_exist_ok=True)
-    # The longest first: no address is replaced inside a longer one.
-    addresses = sorted(urls, key=len, reverse=True)
-    named = re.compile("|".join(f"(?<=[\"']){re.escape(url)}(?=[\"'])" for url in addresses))
-    for page in site_dir.rglob("*.html"):
-        text = page.read_text(encoding="utf-8")
-        if not named.search(text):
-            continue
+@dataclasses.dataclass(frozen=True)
+class _VendorFiles:
+    """The CDN addresses GX's pages name, each with the kept copy that stands in for it."""
+
+    urls: dict[str, str]
+    named: re.Pattern[str]
+
+    @classmethod
+    def of_sources(cls) -> _VendorFiles:
+        urls: dict[str, str] = vendor_sources()["urls"]
+        # The longest first: no address is replaced inside a longer one.
+        addresses = sorted(urls, key=len, reverse=True)
+        return cls(
+            urls,
+            re.compile("|".join(f"(?<=[\"']){re.escape(url)}(?=[\"'])" for url in addresses)),
+        )
+
+    def local(self, text: str, page: Path, site_dir: Path) -> str:
+        """A page's ``text`` reading the kept copies in the site's ``static/vendor`` by a
+        relative path, instead of the CDNs."""
+        if not self.named.search(text):
+            return text
         vendor = os.path.relpath(site_dir / _SITE_VENDOR, page.parent)
-        local = named.sub(lambda m, vendor=vendor: f"{vendor}/{urls[m.group(0)]}", text)
-        local = _TAG.sub(lambda m, kept=f"{vendor}/": _without_cdn_checks(m.group(0), kept), local)
-        page.write_text(local, encoding="utf-8")
+        local = self.named.sub(lambda m: f"{vendor}/{self.urls[m.group(0)]}", text)
+        return _TAG.sub(lambda m: _without_cdn_checks(m.group(0), f"{vendor}/"), local)
 
 
 # GX asks for its CDN files with Subresource Integrity and CORS (integrity="sha384-..."
@@ -155,21 +175,17 @@ def _without_cdn_checks(tag: str, kept: str) -> str:
 _STATIC_IMAGE = re.compile(r"""(?<=["'])(?:\.{1,2}/)*static/images/([\w.-]+)(?=["'])""")
 
 
-def _site_relative_images(site_dir: Path) -> None:
-    """Every page's reference to a picture of the site's ``static/images`` that does not
-    resolve from the page made relative to the page."""
+def _site_relative_images(text: str, page: Path, site_dir: Path) -> str:
+    """A page's ``text`` with each reference to a picture of the site's ``static/images``
+    that does not resolve from the page made relative to the page."""
     images = site_dir / "static" / "images"
-    for page in site_dir.rglob("*.html"):
-        text = page.read_text(encoding="utf-8")
 
-        def resolved(match: re.Match[str], page: Path = page) -> str:
-            if (page.parent / match.group(0)).is_file() or not (images / match[1]).is_file():
-                return match.group(0)
-            return os.path.relpath(images / match[1], page.parent)
+    def resolved(match: re.Match[str]) -> str:
+        if (page.parent / match.group(0)).is_file() or not (images / match[1]).is_file():
+            return match.group(0)
+        return os.path.relpath(images / match[1], page.parent)
 
-        fixed = _STATIC_IMAGE.sub(resolved, text)
-        if fixed != text:
-            page.write_text(fixed, encoding="utf-8")
+    return _STATIC_IMAGE.sub(resolved, text)
 
 
 def _generate_dbt_docs(settings: Settings, site_dir: Path) -> Path:

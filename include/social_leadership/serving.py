@@ -1925,19 +1925,18 @@ def publish_refusal(con: duckdb.DuckDBPyConnection, run_id: str) -> str | None:
     from social_leadership.dbt_runner import newest_build_attempt
 
     latest = newest_build_attempt(con)
+    gate = (
+        "select count(*), count_if(is_critical and not success), min(checked_at), {0} "
+        "from audit.quality_results where run_id = ?"
+    )
     try:
         checks, critical, checked_at, checked_try = con.execute(
-            "select count(*), count_if(is_critical and not success), min(checked_at), "
-            "min(build_attempt) from audit.quality_results where run_id = ?",
-            [run_id],
+            gate.format("min(build_attempt)"), [run_id]
         ).fetchone()
     except duckdb.BinderException:  # a gate's table not yet given its try's number
-        checks, critical, checked_at = con.execute(
-            "select count(*), count_if(is_critical and not success), min(checked_at) "
-            "from audit.quality_results where run_id = ?",
-            [run_id],
+        checks, critical, checked_at, checked_try = con.execute(
+            gate.format("null"), [run_id]
         ).fetchone()
-        checked_try = None
     failed = (
         f"this run's quality gate found {critical} critical failure(s) "
         "(audit.quality_results): the serving copy stays the last one published"

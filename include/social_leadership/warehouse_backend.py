@@ -201,13 +201,15 @@ def describe_working(settings: Settings) -> str:
 _CONFLICTS = ("Transaction conflict", "database is locked")
 
 
-def is_write_conflict(error: BaseException) -> bool:
-    """Whether ``error`` is a DuckLake commit refused for another writer's (a conflict on a
-    table, or a SQLite catalog busy with another commit): the work, undone whole, may be
-    run again."""
-    return isinstance(error, duckdb.TransactionException) and any(
-        text in str(error) for text in _CONFLICTS
-    )
+def write_conflict(error: BaseException) -> str | None:
+    """The line of ``error`` that names why a DuckLake commit was refused for another
+    writer's (a conflict on a table, or a SQLite catalog busy with another commit: the
+    work, undone whole, may be run again); None when it is no such refusal. (The first line
+    only says "Failed to commit".)"""
+    if not isinstance(error, duckdb.TransactionException):
+        return None
+    lines = [line.strip() for line in str(error).splitlines()]
+    return next((line for line in lines if any(text in line for text in _CONFLICTS)), None)
 
 
 def retry_conflicts(work: Callable[[], _T], *, attempts: int = 8, first_wait: float = 0.5) -> _T:
@@ -222,7 +224,7 @@ def retry_conflicts(work: Callable[[], _T], *, attempts: int = 8, first_wait: fl
         try:
             return work()
         except duckdb.TransactionException as error:
-            if not is_write_conflict(error) or attempt == attempts:
+            if write_conflict(error) is None or attempt == attempts:
                 raise
             wait = first_wait * 2 ** (attempt - 1) * random.uniform(1, 2)  # noqa: S311 - jitter, not a secret
             log.info("write conflict (attempt %d of %d), again in %.1f s", attempt, attempts, wait)
