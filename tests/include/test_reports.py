@@ -900,7 +900,7 @@ def test_a_report_names_platforms_days_behind_and_survey_shares_as_everywhere_el
     # One day behind is a day; shares round as every other share of the report does.
     row = Coverage("x", "X (Twitter)", *(0,) * 8, day(LAST_DAY - 1), 1)
     assert data_as_of(row) == f"{day(LAST_DAY - 1)} (1 day behind)"
-    figure = Expectation("DE", "q", "t", 74.5, 70.0, 79.0, True, 2025, "S", "c", False, 1)
+    figure = Expectation("DE", "q", "t", 74.5, 70.0, 79.0, None, True, 2025, "S", "c", False, 1)
     assert expectation(figure).startswith("75% (")
     assert expectation(replace(figure, share_pct=99.6)).startswith(">99% (")
 
@@ -990,6 +990,35 @@ def test_a_global_figure_standing_in_for_a_country_s_is_said_in_the_pdf_and_csv(
     assert all(row["expectation_wave"] for row in rows)
     text = " ".join(page.extract_text() for page in PdfReader(report.pdf).pages)
     assert "(global)" in text
+
+
+def test_every_survey_share_shown_carries_its_sample_size(
+    synthetic_built_warehouse, tmp_path, monkeypatch
+):
+    # DESIGN: a survey share is published with its sample size and its 95% interval; the
+    # report showed the interval alone. A figure whose survey gives no size says so.
+    settings = _published_copy(
+        synthetic_built_warehouse,
+        tmp_path / "data",
+        monkeypatch,
+        "update marts.fct_country_expectations_yearly set sample_size = 1150",
+        "update marts.fct_country_expectations_yearly set sample_size = null "
+        "where country_code = 'DE'",
+    )
+
+    report = write_weekly_report(settings, day(LAST_DAY), mail=False)
+
+    with (report.folder / "headline.csv").open(encoding="utf-8") as handle:
+        rows = {r["country_code"]: r for r in csv.DictReader(handle) if r["expectation_share_pct"]}
+    assert rows["DE"]["expectation_sample_size"] == ""
+    assert rows["US"]["expectation_sample_size"] == "1150"
+    html = report.html.read_text(encoding="utf-8")
+    assert "n = 1,150;" in html
+    assert '<td class="num">1,150</td>' in html
+    assert '<td class="num">not published</td>' in html
+    text = " ".join(page.extract_text() for page in PdfReader(report.pdf).pages)
+    assert "Sample size" in text
+    assert "1,150" in text
 
 
 def test_a_report_logs_no_font_subsetting_lines(

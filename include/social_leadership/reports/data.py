@@ -70,6 +70,9 @@ class Expectation:
     share_pct: float
     ci_lower_pct: float | None
     ci_upper_pct: float | None
+    # Respondents behind the share, where the survey says (DESIGN: the sample size is
+    # published with every share).
+    sample_size: int | None
     is_country_figure: bool
     wave: int
     source_name: str
@@ -332,7 +335,8 @@ def _expectations(con: duckdb.DuckDBPyConnection, year: int) -> dict[str, list[E
     for row in con.execute(
         """
         select country_code, question_id, question_text, expectation_share_pct, ci_lower_pct,
-            ci_upper_pct, is_country_figure, wave, survey_source_name, citation, is_synthetic
+            ci_upper_pct, sample_size, is_country_figure, wave, survey_source_name, citation,
+            is_synthetic
         from marts.fct_country_expectations_yearly
         where calendar_year = ? and has_figure
         order by country_code, question_id

@@ -110,11 +110,17 @@ def interval(figure: Expectation) -> str:
     return f"{figure.ci_lower_pct:.1f}{EN_DASH}{figure.ci_upper_pct:.1f}%"
 
 
+def sample_size(figure: Expectation) -> str:
+    """The respondents behind a share, grouped in thousands ("1,150")."""
+    return "not published" if figure.sample_size is None else f"{figure.sample_size:,}"
+
+
 def expectation(figure: Expectation) -> str:
     scope = "" if figure.is_country_figure else ", global figure"
+    respondents = "" if figure.sample_size is None else f", n = {sample_size(figure)}"
     return (
-        f"{pct(figure.share_pct)} ({interval(figure)}; {figure.source_name} {figure.wave}"
-        f"{scope}) [{figure.ref}]"
+        f"{pct(figure.share_pct)} ({interval(figure)}{respondents}; {figure.source_name} "
+        f"{figure.wave}{scope}) [{figure.ref}]"
     )
 
 
@@ -153,6 +159,7 @@ def _environment() -> jinja2.Environment:
         compact=compact,
         signed=signed,
         interval=interval,
+        sample_size=sample_size,
         expectation=expectation,
         count_or_unknown=count_or_unknown,
         data_as_of=data_as_of,
