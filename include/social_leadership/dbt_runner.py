@@ -295,6 +295,9 @@ class BuildPlan:
     rebuild_windows: tuple[tuple[date, date], ...] = ()
     # The gap fill the build applies (SLW_GAP_FILL_DAYS), recorded with it; None: not known.
     gap_fill_days: int | None = None
+    # The newest history import committed when the plan was made (None: none yet), recorded
+    # with the build: the next plan rebuilds the days of the imports numbered above it.
+    imports_seen: int | None = None
 
     @property
     def rebuild_from(self) -> date | None:
@@ -326,6 +329,7 @@ class BuildPlan:
             "reason": self.reason,
             "rebuild_windows": windows,
             "gap_fill_days": self.gap_fill_days,
+            "imports_seen": self.imports_seen,
         }
 
     @classmethod
@@ -334,18 +338,33 @@ class BuildPlan:
             (date.fromisoformat(first), date.fromisoformat(last))
             for first, last in values["rebuild_windows"]
         )
-        return cls(values["full_refresh"], values["reason"], windows, values.get("gap_fill_days"))
+        return cls(
+            values["full_refresh"],
+            values["reason"],
+            windows,
+            values.get("gap_fill_days"),
+            values.get("imports_seen"),
+        )
 
 
-# The days of the raw rows loaded since a moment: imported history files and API
-# observations (a late row, a backfilled file), each run of days at most
-# WINDOW_MERGE_DAYS apart as one window.
+# The days of the raw rows loaded since the last build: imported history files numbered
+# above the newest one it saw ($seen; null: a build of an earlier version, which did not
+# record it: those loaded since it started) and API observations (a late row, a
+# backfilled day) loaded since it started, each run of days at most WINDOW_MERGE_DAYS
+# apart as one window. Imports go by number, not by time: an import stamps its rows when
+# it starts and may commit after a build on another connection (a DuckLake on PostgreSQL)
+# planned, or run on a worker whose clock is behind the build's; numbers are the
+# warehouse's own. API rows of recent days are rebuilt by the lookback whatever their time.
 _NEW_RAW_WINDOWS = f"""
 with days as (
     select distinct metrics.snapshot_date as day
     from raw.imported_metrics as metrics
     inner join raw.history_imports as imports on metrics.import_id = imports.import_id
-    where imports.loaded_at >= $since
+    where
+        case
+            when $seen is null then imports.loaded_at >= $since
+            else imports.import_id > $seen
+        end
     union
     select distinct snapshot_date from raw.platform_metrics where loaded_at >= $since
 ),
@@ -376,8 +395,15 @@ def plan_build(
     ``project_dir`` builds (an upgrade changed them), or when ``gap_fill_days`` (the
     setting this build fills gaps with) differs from the last build's: the days kept would
     follow one rule and the days rebuilt another."""
+    # Read before the windows: an import committed between the two reads is rebuilt by this
+    # build and the next, never by neither.
+    # 0: no import yet (None is a build of an earlier version).
+    newest_import = con.execute(
+        "select coalesce(max(import_id), 0) from raw.history_imports"
+    ).fetchone()
     plan = _plan(con, project_dir, full_refresh_asked, gap_fill_days)
-    return replace(plan, gap_fill_days=gap_fill_days)
+    imports_seen = int(newest_import[0]) if newest_import else None
+    return replace(plan, gap_fill_days=gap_fill_days, imports_seen=imports_seen)
 
 
 def _plan(
@@ -389,11 +415,12 @@ def _plan(
     if full_refresh_asked:
         return BuildPlan(True, "full refresh asked for (slw rebuild --full)")
     row = con.execute(
-        "select started_at, gap_fill_days from audit.dbt_builds order by started_at desc limit 1"
+        "select started_at, gap_fill_days, imports_seen from audit.dbt_builds "
+        "order by started_at desc limit 1"
     ).fetchone()
     if row is None:
         return BuildPlan(True, "no successful build recorded yet: full refresh")
-    last_build, last_gap_fill_days = row
+    last_build, last_gap_fill_days, last_imports_seen = row
     if last_gap_fill_days is None:
         # Built by a version that did not record it: the default, unless it was set then
         # (a needless full refresh at worst, never a build mixing two gap fills).
@@ -411,7 +438,9 @@ def _plan(
         )
     windows = tuple(
         (first, last)
-        for first, last in con.execute(_NEW_RAW_WINDOWS, {"since": last_build}).fetchall()
+        for first, last in con.execute(
+            _NEW_RAW_WINDOWS, {"since": last_build, "seen": last_imports_seen}
+        ).fetchall()
     )
     if not windows:
         return BuildPlan(False, "incremental: the late-data lookback (no raw rows since)")
@@ -485,7 +514,9 @@ def record_build(
 ) -> None:
     """Remember a successful build (the next plan compares imports against it)."""
     con.execute(
-        "insert into audit.dbt_builds values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "insert into audit.dbt_builds (run_id, full_refresh, reason, started_at, finished_at, "
+        "nodes_passed, rebuild_from, rebuild_windows, gap_fill_days, imports_seen) "
+        "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             run_id,
             plan.full_refresh,
@@ -496,5 +527,6 @@ def record_build(
             plan.rebuild_from,
             plan.windows_text,
             plan.gap_fill_days,
+            plan.imports_seen,
         ],
     )

@@ -397,6 +397,13 @@ TABLES: tuple[Table, ...] = (
                                        dbt: 'first..last' joined by ', ' (null: none).
             gap_fill_days integer?     SLW_GAP_FILL_DAYS the build filled gaps with (null:
                                        not recorded, a build of an earlier version).
+            imports_seen  bigint?      The newest history import (raw.history_imports
+                                       import_id) committed when the build was planned: the
+                                       next build rebuilds the days of every import
+                                       numbered above it, whatever the workers' clocks say
+                                       and however long an import took to commit (null: a
+                                       build of an earlier version, whose successor takes
+                                       the imports loaded since it started).
             """
         ),
     ),

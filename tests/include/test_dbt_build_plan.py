@@ -196,6 +196,70 @@ def test_days_far_apart_are_separate_windows_and_close_ones_one(con):
     )
 
 
+def test_history_imported_on_a_worker_whose_clock_is_behind_the_build_s_is_rebuilt(con):
+    # The build's worker runs 20 minutes fast: an import right after the build, stamped by
+    # its own worker's clock, seemed loaded before that build started, and no build
+    # rebuilt its days until a full refresh.
+    record_build(con, "r1", plan_build(con), T0 + timedelta(minutes=20), _result())
+    _imported_rows(con, T0, date(2025, 3, 1), 3)
+
+    assert plan_build(con).rebuild_windows == ((date(2025, 3, 1), date(2025, 3, 3)),)
+
+
+def test_history_committed_after_a_build_planned_is_rebuilt_by_the_next(tmp_path, monkeypatch):
+    # On a DuckLake with a PostgreSQL catalog an import and a build run at once: the build
+    # planned while the import, stamped when it began, had not committed, and the next
+    # build took the imports loaded since that build started. Here the build is planned
+    # and recorded on a second connection while the import's transaction is open.
+    from social_leadership import follower_imports
+    from social_leadership.roster import Account, Executive, Roster
+
+    importer = duckdb.connect(str(tmp_path / "w.duckdb"))
+    ensure_schema(importer)
+    builder = duckdb.connect(str(tmp_path / "w.duckdb"))
+    record_build(builder, "r1", plan_build(builder), T0, _result())
+    plans: list[BuildPlan] = []
+    import_started = follower_imports.warehouse_has_imports
+
+    def build_meanwhile(con: duckdb.DuckDBPyConnection) -> bool:
+        plans.append(plan_build(builder))
+        record_build(builder, "r2", plans[-1], datetime.now(UTC), _result())
+        return import_started(con)
+
+    monkeypatch.setattr(follower_imports, "warehouse_has_imports", build_meanwhile)
+    history = tmp_path / "history.csv"
+    history.write_text(
+        "executive_id,platform,date,followers\njoe,x,2025-03-01,5\njoe,x,2025-03-02,6\n",
+        encoding="utf-8",
+    )
+    roster = Roster(
+        executives=[Executive("joe", "J", "Chair", "Siemens", "DE", "Industrials", False)],
+        accounts=[Account("joe", "x", "JoeKaeser")],
+    )
+
+    outcome = follower_imports.import_history(
+        importer, history, roster, tmp_path / "q", today=date(2026, 3, 2)
+    )
+
+    assert outcome.rows_loaded == 2
+    # The build planned in the middle of the import did not see it...
+    assert [plan.rebuild_windows for plan in plans] == [()]
+    # ...and the next one rebuilds its days.
+    assert plan_build(builder).rebuild_windows == ((date(2025, 3, 1), date(2025, 3, 2)),)
+    importer.close()
+    builder.close()
+
+
+def test_a_build_of_an_earlier_version_leaves_the_imports_loaded_since_it_started(con):
+    # It recorded no newest import: the imports stamped after its start are rebuilt.
+    _imported_rows(con, T0 - timedelta(hours=1), date(2024, 1, 1), 2)
+    record_build(con, "r1", plan_build(con), T0, _result())
+    con.execute("update audit.dbt_builds set imports_seen = null")
+    _imported_rows(con, T0 + timedelta(hours=1), date(2025, 3, 1), 2)
+
+    assert plan_build(con).rebuild_windows == ((date(2025, 3, 1), date(2025, 3, 2)),)
+
+
 def test_a_late_api_row_rebuilds_from_its_day(con):
     record_build(con, "r1", plan_build(con), T0, _result())
     con.execute(
