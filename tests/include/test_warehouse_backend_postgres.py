@@ -158,6 +158,52 @@ def test_platform_loads_write_at_once_on_a_postgres_catalog(
     assert rows == [(platform, 20, 3, 3) for platform in sorted(platforms)]
 
 
+def test_a_history_import_committed_after_a_build_planned_is_rebuilt_by_the_next(
+    postgres_catalog: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """On a PostgreSQL catalog an import and a build's plan run at once: the build, planned
+    and recorded on its own connection while the import had not committed, cannot see it;
+    the next build must rebuild its days (it took the imports stamped since that build
+    started, and the import was stamped when it began)."""
+    from social_leadership import follower_imports
+    from social_leadership.dbt_runner import BuildPlan, DbtResult, plan_build, record_build
+    from social_leadership.roster import Account, Executive, Roster
+
+    settings = _lake_settings(monkeypatch, tmp_path / "data", postgres_catalog)
+    built = DbtResult(args=("build",), returncode=0)
+    with connect(settings.warehouse_path) as builder:
+        record_build(builder, "r1", plan_build(builder), datetime.now(UTC), built)
+    plans: list[BuildPlan] = []
+    import_started = follower_imports.warehouse_has_imports
+
+    def build_meanwhile(con):
+        with connect(settings.warehouse_path) as builder:
+            plans.append(plan_build(builder))
+            record_build(builder, "r2", plans[-1], datetime.now(UTC), built)
+        return import_started(con)
+
+    monkeypatch.setattr(follower_imports, "warehouse_has_imports", build_meanwhile)
+    history = tmp_path / "history.csv"
+    history.write_text(
+        "executive_id,platform,date,followers\njoe,x,2025-03-01,5\njoe,x,2025-03-02,6\n",
+        encoding="utf-8",
+    )
+    roster = Roster(
+        executives=[Executive("joe", "J", "Chair", "Siemens", "DE", "Industrials", False)],
+        accounts=[Account("joe", "x", "JoeKaeser")],
+    )
+
+    with connect(settings.warehouse_path) as importer:
+        outcome = follower_imports.import_history(
+            importer, history, roster, tmp_path / "q", today=date(2026, 3, 2)
+        )
+
+    assert outcome.rows_loaded == 2
+    assert [plan.rebuild_windows for plan in plans] == [()]
+    with connect(settings.warehouse_path) as builder:
+        assert plan_build(builder).rebuild_windows == ((date(2025, 3, 1), date(2025, 3, 2)),)
+
+
 # The S3-compatible store's test credentials: moto accepts any key; httpfs reads these
 # variables itself, the reader gets them in a DuckDB secret as README says.
 S3_KEY, S3_SECRET, BUCKET = "slw-test-key", "slw-test-secret", "slw-lake"
