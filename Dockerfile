@@ -23,6 +23,13 @@ ENV PIP_NO_CACHE_DIR=1 \
 RUN groupadd --gid 50000 slw \
     && useradd --uid 50000 --gid slw --home-dir /opt/airflow --create-home --shell /bin/bash slw
 
+# The report's PDF draws what DejaVu Sans lacks (a leader's name in Chinese, Japanese or
+# Korean) with a font fontconfig finds: WenQuanYi Micro Hei, 5 MB (SLW_REPORT_FONTS to
+# name others).
+RUN apt-get update \
+    && apt-get install --yes --no-install-recommends fontconfig fonts-wqy-microhei \
+    && rm -rf /var/lib/apt/lists/*
+
 WORKDIR /opt/slw
 COPY requirements.txt include/social_leadership/runtime_requirements.py /tmp/build/
 RUN python /tmp/build/runtime_requirements.py /tmp/build/requirements.txt \

@@ -102,6 +102,27 @@ def _email_list(text: str) -> str:
 EmailList = Annotated[str, AfterValidator(_email_list)]
 
 
+FONT_SUFFIXES = (".ttf", ".otf", ".ttc")
+
+
+def _font_paths(text: str) -> tuple[Path, ...]:
+    """The font files of a list separated by ``os.pathsep`` (``:``), as PATH is."""
+    return tuple(_absolute(part.strip()) for part in text.split(os.pathsep) if part.strip())
+
+
+def _font_files(text: str) -> str:
+    for path in _font_paths(text):
+        if path.suffix.lower() not in FONT_SUFFIXES:
+            raise ValueError(f"{path} is not a TrueType or OpenType font (.ttf, .otf, .ttc)")
+        if not path.is_file():
+            raise ValueError(f"{path} does not exist")
+    return text
+
+
+# Font files separated by os.pathsep, kept as text so that as_env passes it on unchanged.
+FontFiles = Annotated[str, AfterValidator(_font_files)]
+
+
 def _addresses(text: str) -> tuple[str, ...]:
     """The addresses of an e-mail list, each once (in any case: the server got a twice
     listed one twice, and a recipient two mails)."""
@@ -259,6 +280,9 @@ class Settings:
     report_schedule: CronExpression = "0 6 * * 1"
     report_min_executives: Positive = 5
     report_movers: Positive = 5
+    # SLW_REPORT_FONTS: fonts for what DejaVu Sans lacks (a leader's name in Chinese,
+    # Japanese or Korean), tried in order; empty: the ones fontconfig finds, if any.
+    report_fonts: FontFiles = ""
     # Sized for a 4 GiB worker: DuckDB's own default is 80% of the machine's memory, and
     # the task's Python objects (GX's frames, dbt's manifest) need the rest.
     duckdb_memory_limit: MemorySize = "2GB"
@@ -277,6 +301,11 @@ class Settings:
     def report_recipients(self) -> tuple[str, ...]:
         """``SLW_REPORT_EMAILS`` as a list of addresses (empty: the report is not mailed)."""
         return _addresses(self.report_emails)
+
+    @property
+    def report_font_files(self) -> tuple[Path, ...]:
+        """``SLW_REPORT_FONTS`` as a list of font files (empty: fontconfig's, if any)."""
+        return _font_paths(self.report_fonts)
 
     @property
     def duckdb_temp_dir(self) -> Path:
@@ -349,6 +378,8 @@ def _allowed(field_name: str, message: str) -> str:
         return f"a file ({message.removeprefix('Value error, ')})"
     if _email_list in checks:
         return f"e-mail addresses separated by , or ; ({message.removeprefix('Value error, ')})"
+    if _font_files in checks:
+        return f"font files separated by {os.pathsep} ({message.removeprefix('Value error, ')})"
     if checks & {_cron, _memory_size, _warehouse_backend, _ducklake_catalog}:
         return message.removeprefix("Value error, ")
     if info.annotation is bool:
@@ -492,6 +523,11 @@ SETTING_DOCS: dict[str, str] = {
     "REPORT_MOVERS": (
         "leaders and companies listed per platform and window among the weekly report's "
         "movers, for the largest gains and again for the largest losses (default 5)"
+    ),
+    "REPORT_FONTS": (
+        "font files (.ttf, .otf, .ttc; separated by :) the report's PDF draws the characters "
+        "DejaVu Sans lacks with, such as names in Chinese, Japanese or Korean (default: the "
+        "fonts fontconfig finds for them, if any)"
     ),
     "DUCKDB_MEMORY_LIMIT": (
         "memory DuckDB may use in each process of the pipeline (dbt, quality gate, publish, "

@@ -1021,6 +1021,114 @@ def test_every_survey_share_shown_carries_its_sample_size(
     assert "1,150" in text
 
 
+def _font_with(path: Path, characters: str) -> Path:
+    """A TrueType font whose only glyphs are squares for ``characters``."""
+    from fontTools.fontBuilder import FontBuilder
+    from fontTools.pens.ttGlyphPen import TTGlyphPen
+
+    names = {ord(character): f"uni{ord(character):04X}" for character in characters}
+    pen = TTGlyphPen(None)
+    for x, y in ((100, 0), (100, 700), (900, 700), (900, 0)):
+        (pen.lineTo if x != 100 or y != 0 else pen.moveTo)((x, y))
+    pen.closePath()
+    square = pen.glyph()
+    builder = FontBuilder(1000, isTTF=True)
+    builder.setupGlyphOrder([".notdef", *names.values()])
+    builder.setupCharacterMap(names)
+    builder.setupGlyf({name: square for name in [".notdef", *names.values()]})
+    builder.setupHorizontalMetrics({name: (1000, 100) for name in [".notdef", *names.values()]})
+    builder.setupHorizontalHeader(ascent=800, descent=-200)
+    builder.setupNameTable({"familyName": "SLW Test Squares", "styleName": "Regular"})
+    builder.setupOS2(sTypoAscender=800, usWinAscent=800, usWinDescent=200)
+    builder.setupPost()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    builder.save(str(path))
+    return path
+
+
+CHINESE_NAME = "\u5b6b\u6b63\u7fa9"
+
+
+@pytest.fixture
+def chinese_names(synthetic_built_warehouse, tmp_path, monkeypatch) -> Settings:
+    """A published copy where every leader has a name in Chinese characters."""
+    return _published_copy(
+        synthetic_built_warehouse,
+        tmp_path / "data",
+        monkeypatch,
+        f"update marts.dim_executive set full_name = '{CHINESE_NAME} ' || executive_id",
+    )
+
+
+def _pdf_text(report) -> str:
+    return " ".join(page.extract_text() for page in PdfReader(report.pdf).pages)
+
+
+def test_a_name_no_pdf_font_has_is_said_to_be_left_out_of_the_pdf(chinese_names, monkeypatch):
+    # DejaVu Sans has no Chinese, Japanese or Korean: such a name was left out of the PDF
+    # (a blank where the mover's name was), said only in a log line of fpdf2's.
+    monkeypatch.setenv("PATH", "")  # no fontconfig to find a font with
+
+    report = write_weekly_report(chinese_names, day(LAST_DAY), mail=False)
+
+    assert CHINESE_NAME in report.html.read_text(encoding="utf-8")
+    text = _pdf_text(report)
+    assert CHINESE_NAME not in text
+    assert "left out (U+5B6B, U+6B63, U+7FA9): the HTML report shows them" in text
+    assert "SLW_REPORT_FONTS" in text
+
+
+def test_a_name_in_chinese_is_drawn_with_the_font_slw_report_fonts_names(
+    chinese_names, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("PATH", "")
+    font = _font_with(tmp_path / "fonts" / "squares.ttf", CHINESE_NAME)
+    monkeypatch.setenv("SLW_REPORT_FONTS", str(font))
+    from social_leadership.settings import load_settings
+
+    report = write_weekly_report(load_settings(), day(LAST_DAY), mail=False)
+
+    text = _pdf_text(report)
+    assert f"{CHINESE_NAME} " in text
+    assert "U+5B6B" not in text
+
+
+@pytest.mark.skipif(shutil.which("fc-match") is None, reason="needs fontconfig (fc-match)")
+def test_without_the_setting_a_font_fontconfig_knows_draws_the_name(
+    chinese_names, tmp_path, monkeypatch
+):
+    fonts = _font_with(tmp_path / "fonts" / "squares.ttf", CHINESE_NAME).parent
+    config = tmp_path / "fonts.conf"
+    config.write_text(
+        '<?xml version="1.0"?><!DOCTYPE fontconfig SYSTEM "fonts.dtd"><fontconfig>'
+        f"<dir>{fonts}</dir><cachedir>{tmp_path / 'fc-cache'}</cachedir></fontconfig>",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("FONTCONFIG_FILE", str(config))
+
+    report = write_weekly_report(chinese_names, day(LAST_DAY), mail=False)
+
+    assert f"{CHINESE_NAME} " in _pdf_text(report)
+
+
+def test_slw_report_fonts_takes_only_font_files_that_exist(tmp_path, monkeypatch):
+    from social_leadership.settings import SettingsError, load_settings
+
+    monkeypatch.setenv("SLW_DATA_DIR", str(tmp_path))
+    for given, said in (
+        (str(tmp_path / "missing.ttf"), "missing.ttf does not exist"),
+        (__file__, "is not a TrueType or OpenType font (.ttf, .otf, .ttc)"),
+    ):
+        monkeypatch.setenv("SLW_REPORT_FONTS", given)
+        with pytest.raises(SettingsError, match="SLW_REPORT_FONTS") as raised:
+            load_settings()
+        assert said in str(raised.value)
+    first = _font_with(tmp_path / "a.ttf", "x")
+    second = _font_with(tmp_path / "b.otf", "y")
+    monkeypatch.setenv("SLW_REPORT_FONTS", f"{first}{os.pathsep} {second}")
+    assert load_settings().report_font_files == (first, second)
+
+
 def test_a_report_logs_no_font_subsetting_lines(
     synthetic_built_warehouse, tmp_path, monkeypatch, caplog
 ):

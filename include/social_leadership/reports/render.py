@@ -9,10 +9,14 @@ chart a PNG shown by its Content-ID (:func:`content_id`), drawn only for a mail.
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
 import re
+import shutil
+import subprocess
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from decimal import ROUND_HALF_UP, Decimal
@@ -31,6 +35,7 @@ from social_leadership.reports.data import (
     WeeklyReportData,
 )
 from social_leadership.safe_csv import write_csv
+from social_leadership.settings import FONT_SUFFIXES
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 HTML_NAME = "weekly_report.html"
@@ -40,9 +45,13 @@ EN_DASH = "\u2013"
 NO_VALUE = EN_DASH
 CAVEAT_MARKS = {"carried": " †", "imported": " ‡", "carried/imported": " †‡"}
 # DejaVu Sans ships with matplotlib: the PDF's font covers Latin, Greek and Cyrillic names.
+# Other scripts (a name in Chinese, Japanese or Korean) take fallback fonts: SLW_REPORT_FONTS,
+# else those fontconfig finds (:func:`_pdf_fonts`).
 _FONT_DIR = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
 _FONT = "DejaVu"
+_FONT_FILE = _FONT_DIR / "DejaVuSans.ttf"
 _SVG_TITLE = re.compile(r"<title>.*?</title>", re.S)
+log = logging.getLogger(__name__)
 # fontTools logs each font subset at INFO: under Airflow's root logger (INFO) that was about
 # 150 lines a report, in `slw report` and the task log alike.
 # Set unless someone set it already (the root logger's level comes later, from Airflow).
@@ -308,7 +317,9 @@ def figures(
     return found
 
 
-def render(report: WeeklyReportData) -> RenderedReport:
+def render(report: WeeklyReportData, fonts: Sequence[Path] = ()) -> RenderedReport:
+    """The report's documents; ``fonts``: the PDF's fallback fonts (SLW_REPORT_FONTS; empty:
+    those fontconfig finds for what DejaVu Sans lacks)."""
     charts = all_charts(report) if report.enough_data else []
     by_name = {chart.name: chart for chart in charts}
     context = {
@@ -336,7 +347,7 @@ def render(report: WeeklyReportData) -> RenderedReport:
     return RenderedReport(
         html=html,
         mail_html=template.render({**context, "mail": True}),
-        pdf=_pdf(report, context, charts),
+        pdf=_pdf(report, context, charts, fonts),
         figures=figures(report, charts),
         # A reader sees from the subject alone that a report has no figures.
         subject=f"{_title(report)} ({_period(report)})"
@@ -346,8 +357,98 @@ def render(report: WeeklyReportData) -> RenderedReport:
     )
 
 
+@functools.cache
+def _characters_of(font_file: Path) -> frozenset[int]:
+    """The characters ``font_file`` (the first font of a collection) has glyphs for; none
+    when it cannot be read as a font."""
+    from fontTools.ttLib import TTFont, TTLibError
+
+    try:
+        with TTFont(font_file, fontNumber=0, lazy=True) as font:
+            return frozenset(font.getBestCmap() or ())
+    except (OSError, TTLibError) as exc:
+        log.warning("report font %s cannot be read (%s): not used", font_file, exc)
+        return frozenset()
+
+
+def _lacking(text: str, fonts: Sequence[Path]) -> str:
+    """The characters of ``text`` (each once, in code point order) none of ``fonts`` has."""
+    have = [_characters_of(font) for font in fonts]
+    return "".join(
+        sorted(
+            {
+                character
+                for character in text
+                if character.isprintable()
+                and not character.isspace()
+                and not any(ord(character) in font for font in have)
+            }
+        )
+    )
+
+
+# At most this many characters are looked up with fontconfig: one lookup finds a font for a
+# whole script; the rest are characters no font on the machine has.
+_FONTCONFIG_LOOKUPS = 16
+
+
+def _fontconfig_fonts(lacking: str) -> list[Path]:
+    """Fonts fontconfig's ``fc-match`` names for ``lacking``, each checked to have the
+    character it was named for (fc-match names its best font even when none has it)."""
+    program = shutil.which("fc-match")
+    found: list[Path] = []
+    for character in _lacking(lacking, [])[:_FONTCONFIG_LOOKUPS] if program else "":
+        if any(ord(character) in _characters_of(font) for font in found):
+            continue
+        try:
+            named = subprocess.run(
+                [program, "--format=%{file}", f":charset={ord(character):x}"],
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=False,
+            ).stdout.strip()
+        except (OSError, subprocess.TimeoutExpired):
+            break
+        font = Path(named)
+        if (
+            named
+            and font.suffix.lower() in FONT_SUFFIXES
+            and font.is_file()
+            and ord(character) in _characters_of(font)
+        ):
+            found.append(font)
+    return found
+
+
+def _pdf_fonts(text: str, given: Sequence[Path]) -> tuple[list[Path], str]:
+    """The fallback fonts the PDF of ``text`` needs (of ``given``, else of fontconfig's;
+    only those that have a character DejaVu Sans lacks) and the characters still lacking."""
+    lacking = _lacking(text, [_FONT_FILE])
+    if not lacking:
+        return [], ""
+    candidates = list(given) or _fontconfig_fonts(lacking)
+    fonts = [
+        font
+        for font in candidates
+        if any(ord(character) in _characters_of(font) for character in lacking)
+    ]
+    return fonts, _lacking(lacking, fonts)
+
+
+def lacking_glyphs_notice(lacking: str) -> str:
+    """What the PDF says when it has no font for some characters (shown by code point: the
+    characters themselves it cannot draw)."""
+    shown = ", ".join(f"U+{ord(character):04X}" for character in lacking[:8])
+    more = f" and {len(lacking) - 8} more" if len(lacking) > 8 else ""
+    return (
+        f"Characters in none of this PDF's fonts are left out ({shown}{more}): the HTML "
+        "report shows them. SLW_REPORT_FONTS names fonts that have them."
+    )
+
+
 class _ReportPdf(FPDF):
-    def __init__(self, title: str, notice: str) -> None:
+    def __init__(self, title: str, notice: str, fallback: Sequence[Path] = ()) -> None:
         super().__init__(format="A4")
         self.report_title = title
         self.notice = notice
@@ -355,6 +456,13 @@ class _ReportPdf(FPDF):
         self.set_auto_page_break(auto=True, margin=18)
         for style, suffix in (("", ""), ("B", "-Bold"), ("I", "-Oblique"), ("BI", "-BoldOblique")):
             self.add_font(_FONT, style, str(_FONT_DIR / f"DejaVuSans{suffix}.ttf"))
+        families = []
+        for number, font in enumerate(fallback):
+            families.append(f"Fallback{number}")
+            self.add_font(families[-1], "", str(font))
+        if families:
+            # Any style: a bold name is drawn in the fallback's one weight, not left out.
+            self.set_fallback_fonts(families, exact_match=False)
         self.set_font(_FONT, size=9)
 
     def header(self) -> None:
@@ -378,18 +486,29 @@ class _ReportPdf(FPDF):
         self.cell(0, 4, f"Page {self.page_no()} of {{nb}}", align="C")
 
 
-def _pdf(report: WeeklyReportData, context: dict, charts: list[Chart]) -> bytes:
-    pdf = _ReportPdf(context["title"], context["synthetic_notice"])
-    pdf.set_title(context["title"])
-    pdf.set_author("Social leadership warehouse")
-    pdf.set_creator("social_leadership.reports")
-    pdf.set_creation_date(datetime.combine(report.week.end, time(), tzinfo=UTC))
-    pdf.add_page()
+def _pdf(
+    report: WeeklyReportData, context: dict, charts: list[Chart], fonts: Sequence[Path] = ()
+) -> bytes:
     source = (
         _environment()
         .get_template("weekly_pdf.html.j2")
         .render({**context, "pdf_charts": {chart.name: chart for chart in charts}})
     )
+    fallback, lacking = _pdf_fonts(
+        f"{context['title']} {context['synthetic_notice']} {source}", fonts
+    )
+    pdf = _ReportPdf(context["title"], context["synthetic_notice"], fallback)
+    pdf.set_title(context["title"])
+    pdf.set_author("Social leadership warehouse")
+    pdf.set_creator("social_leadership.reports")
+    pdf.set_creation_date(datetime.combine(report.week.end, time(), tzinfo=UTC))
+    pdf.add_page()
+    if lacking:
+        log.warning("weekly report PDF: %s", lacking_glyphs_notice(lacking))
+        pdf.set_font(_FONT, "I", 8)
+        pdf.multi_cell(0, 3.5, lacking_glyphs_notice(lacking), align="L")
+        pdf.ln(2)
+        pdf.set_font(_FONT, size=9)
     by_name = {chart.name: chart for chart in charts}
     for part in source.split("<!--chart:"):
         name, marker, rest = part.partition("-->")
