@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 _UNITS = (("B", 1e9), ("M", 1e6), ("k", 1e3))
 
@@ -30,6 +30,25 @@ def compact_count(
         if abs(float(shown)) < 1000:
             return f"{shown}{unit}"
     return f"{number / largest_size:{scaled}}{largest}"
+
+
+def half_up(value: float, places: int) -> Decimal:
+    """``value`` rounded half away from zero, as readers round (Python's format rounds half
+    to even: 12.5 % read "12%")."""
+    return Decimal(str(float(value))).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+
+
+def whole_percent(value: float | Decimal | None, *, missing: str = "-") -> str:
+    """A share in whole percent, rounded half up; never 0 % or 100 % unless it is exactly
+    that (499 of 500 leaders active read "100%"). ``missing`` stands for None."""
+    if value is None:
+        return missing
+    whole = half_up(float(value), 0)
+    if whole >= 100 and value < 100:
+        return ">99%"
+    if whole <= 0 < value:
+        return "<1%"
+    return f"{whole:.0f}%"
 
 
 def first_line(exc: BaseException) -> str:

@@ -10,7 +10,7 @@ import duckdb
 
 from social_leadership.docs_site import DBT_SITE, GX_SITE, current_docs
 from social_leadership.duckdb_limits import open_duckdb
-from social_leadership.formatting import compact_count
+from social_leadership.formatting import compact_count, whole_percent
 from social_leadership.reports.data import FOCUS_COUNTRIES
 from social_leadership.serving import CURRENT_LINK
 from social_leadership.settings import Settings
@@ -85,14 +85,14 @@ def country_comparison_lines(
         else:
             scope = "own" if is_country else "global"
             label = ", synthetic" if synthetic else ""
-            expectation = f"{expected:.0f}% ({scope} {wave}{label})"
+            expectation = f"{whole_percent(expected)} ({scope} {wave}{label})"
         table.append(
             (
                 country,
                 tracked,
-                f"{share:.0f}%",
+                whole_percent(share),
                 compact_count(median),
-                f"{synthetic_pct:.0f}%",
+                whole_percent(synthetic_pct),
                 expectation,
             )
         )

@@ -989,7 +989,7 @@ def test_a_global_figure_standing_in_for_a_country_s_is_said_in_the_pdf_and_csv(
     assert {row["expectation_is_country_figure"] for row in rows} == {"False"}
     assert all(row["expectation_wave"] for row in rows)
     text = " ".join(page.extract_text() for page in PdfReader(report.pdf).pages)
-    assert "(global)" in text
+    assert "global figure) [" in text
 
 
 def test_every_survey_share_shown_carries_its_sample_size(
@@ -1016,9 +1016,16 @@ def test_every_survey_share_shown_carries_its_sample_size(
     assert "n = 1,150;" in html
     assert '<td class="num">1,150</td>' in html
     assert '<td class="num">not published</td>' in html
+    assert "effective sample size (Kish)" in html
     text = " ".join(page.extract_text() for page in PdfReader(report.pdf).pages)
     assert "Sample size" in text
-    assert "1,150" in text
+    # The PDF's headline table too (it showed the share alone, the survey table only DE's
+    # and the US's): share, interval and sample size of every country's figure.
+    text = re.sub(r"\s+", " ", text)
+    share = r"\d+% \(\d+\.\d\u2013\d+\.\d%"
+    assert len(re.findall(share + r", n = 1,150(?:; global figure)?\) \[", text)) == 1  # US
+    assert len(re.findall(share + r"(?:; global figure)?\) \[", text)) == 1  # DE: no size
+    assert "effective sample size (Kish)" in text
 
 
 def _font_with(path: Path, characters: str) -> Path:

@@ -202,3 +202,41 @@ def test_the_country_comparison_always_shows_germany_and_the_us_and_says_what_it
     assert shown[:10] == countries[:10]
     assert lines[-1] == "  ... and 3 more countries (marts.fct_country_comparison_yearly)"
     assert not [line for line in country_comparison_lines(con, max_countries=20) if "more" in line]
+
+
+def test_the_country_comparison_rounds_shares_as_the_weekly_report_does():
+    # The summary rounded half to even and read 99.6 as "100%": a US figure of 74.5 was
+    # "74%" in the summary and "75%" in the report of the same run.
+    from social_leadership.reports.render import pct
+    from social_leadership.summary import country_comparison_lines
+
+    con = duckdb.connect()
+    con.execute("create schema marts")
+    con.execute(
+        "create table marts.fct_country_comparison_yearly (country_code varchar, "
+        "calendar_year int, executives_tracked int, active_share_pct double, "
+        "median_followers double, synthetic_executives_pct double, "
+        "expectation_share_pct double, is_country_expectation boolean, "
+        "expectation_wave int, is_synthetic_expectation boolean)"
+    )
+    con.execute(
+        "insert into marts.fct_country_comparison_yearly values "
+        "('US', 2026, 8, 62.5, 1e6, 0.4, 74.5, true, 2025, false), "
+        "('DE', 2026, 7, 99.6, 1e6, 12.5, 50.5, false, 2025, false)"
+    )
+
+    lines = country_comparison_lines(con)
+
+    by_country = {line.split()[0]: line.split() for line in lines[2:]}
+    assert by_country["US"][2:4] == ["63%", "1.0M"]
+    assert by_country["US"][4:6] == ["<1%", "75%"]
+    assert by_country["DE"][2] == ">99%"
+    assert by_country["DE"][4:6] == ["13%", "51%"]
+    assert [pct(v) for v in (62.5, 0.4, 74.5, 99.6, 12.5, 50.5)] == [
+        "63%",
+        "<1%",
+        "75%",
+        ">99%",
+        "13%",
+        "51%",
+    ]

@@ -19,14 +19,13 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
-from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import jinja2
 import matplotlib
 from fpdf import FPDF
 
-from social_leadership.formatting import compact_count
+from social_leadership.formatting import compact_count, half_up, whole_percent
 from social_leadership.reports.charts import Chart, all_charts
 from social_leadership.reports.data import (
     FOCUS_COUNTRIES,
@@ -78,29 +77,15 @@ class RenderedReport:
         return {cid: chart.png() for cid, chart in self.charts.items()}
 
 
-def _half_up(value: float, places: int) -> Decimal:
-    """``value`` rounded half away from zero, as readers round (Python's format rounds half
-    to even: 12.5 % read "12%")."""
-    return Decimal(str(float(value))).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
-
-
 def pct(value: float | None) -> str:
-    """A share in whole percent; never 0 % or 100 % unless it is exactly that (499 of 500
-    leaders active read "100%")."""
-    if value is None:
-        return NO_VALUE
-    whole = _half_up(value, 0)
-    if whole >= 100 and value < 100:
-        return ">99%"
-    if whole <= 0 < value:
-        return "<1%"
-    return f"{whole:.0f}%"
+    """A share in whole percent (:func:`~social_leadership.formatting.whole_percent`)."""
+    return whole_percent(value, missing=NO_VALUE)
 
 
 def pts(value: float | None) -> str:
     if value is None:
         return NO_VALUE
-    tenths = _half_up(value, 1)
+    tenths = half_up(value, 1)
     # No "-0.0 pts": a change that rounds to nothing is no fall.
     return f"{tenths.copy_abs() if tenths.is_zero() else tenths:+.1f} pts"
 
@@ -122,6 +107,14 @@ def interval(figure: Expectation) -> str:
 def sample_size(figure: Expectation) -> str:
     """The respondents behind a share, grouped in thousands ("1,150")."""
     return "not published" if figure.sample_size is None else f"{figure.sample_size:,}"
+
+
+def expectation_brief(figure: Expectation) -> str:
+    """A figure as the PDF's headline table shows it: share, interval and sample size, and
+    whether the global figure stands in, by its source's number."""
+    respondents = "" if figure.sample_size is None else f", n = {sample_size(figure)}"
+    scope = "" if figure.is_country_figure else "; global figure"
+    return f"{pct(figure.share_pct)} ({interval(figure)}{respondents}{scope}) [{figure.ref}]"
 
 
 def expectation(figure: Expectation) -> str:
@@ -170,6 +163,7 @@ def _environment() -> jinja2.Environment:
         interval=interval,
         sample_size=sample_size,
         expectation=expectation,
+        expectation_brief=expectation_brief,
         count_or_unknown=count_or_unknown,
         data_as_of=data_as_of,
         caveat_mark=lambda caveat: CAVEAT_MARKS.get(caveat, ""),
