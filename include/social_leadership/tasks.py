@@ -735,7 +735,7 @@ def weekly_report_task(context: dict[str, Any]) -> dict[str, Any]:
     """Write (and mail, if configured) the report of the 7 days before the run's data
     interval ends; returns where its files are."""
     from social_leadership.reports.data import ReportWeek, week_end_day
-    from social_leadership.reports.weekly import write_weekly_report
+    from social_leadership.reports.weekly import NO_SMTP_CONNECTION, write_weekly_report
 
     params = context["params"]
     if params.get("week_end"):
@@ -758,6 +758,18 @@ def weekly_report_task(context: dict[str, Any]) -> dict[str, Any]:
     report = write_weekly_report(
         load_settings(), week.end, resend=resend, resend_run=str(context["run_id"])
     )
+    if report.mail_skipped == NO_SMTP_CONNECTION:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        # Mail was asked for and cannot be sent: a green run would hide, every week, that
+        # nobody got the report. No retry adds the connection; clearing the task once it
+        # is added mails the report (it is not mailed twice).
+        raise AirflowFailException(
+            f"the weekly report {week.label} is written ({report.folder}) but not mailed: "
+            f"SLW_REPORT_EMAILS is set and the Airflow connection slw_smtp is not defined; "
+            "add it (AIRFLOW_CONN_SLW_SMTP or the Airflow UI, README: Alerts), then clear "
+            "this task"
+        )
     return {
         "week": week.label,
         "start": week.start.isoformat(),

@@ -712,6 +712,27 @@ def test_without_the_connection_the_report_is_only_written(report_settings, monk
     assert report.pdf.exists()
 
 
+def test_a_scheduled_report_asked_to_mail_without_the_connection_fails_saying_so(
+    report_settings, monkeypatch
+):
+    # The run was green every Monday: the reason in its XCom alone, nobody mailed.
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from social_leadership.tasks import weekly_report_task
+
+    monkeypatch.setenv("SLW_REPORT_EMAILS", "board@example.org")
+    monkeypatch.delenv("AIRFLOW_CONN_SLW_SMTP", raising=False)
+
+    with pytest.raises(AirflowFailException) as failed:
+        weekly_report_task({"params": {"week_end": day(LAST_DAY).isoformat()}, "run_id": "r1"})
+
+    message = str(failed.value)
+    assert "is written (" in message
+    assert "not mailed: SLW_REPORT_EMAILS is set and the Airflow connection slw_smtp" in message
+    assert "then clear this task" in message
+    assert (report_settings.reports_dir / "2025-W06" / "weekly_report.pdf").exists()
+
+
 def test_report_reads_only_the_serving_copy(synthetic_built_warehouse, tmp_path, monkeypatch):
     settings = _published_copy(synthetic_built_warehouse, tmp_path / "data", monkeypatch)
     # No working warehouse at all (as on a host that only sees the serving copy), and no
