@@ -110,22 +110,30 @@ def country_comparison_lines(
     return lines
 
 
-def platform_load_lines(con: duckdb.DuckDBPyConnection, *, message_limit: int = 200) -> list[str]:
-    """The latest load of each platform; failed and not configured platforms named first."""
+def platform_load_lines(con: duckdb.DuckDBPyConnection, *, message_limit: int = 300) -> list[str]:
+    """The load of each platform's newest day (its latest, if several); failed and not
+    configured platforms named first."""
     loads = con.execute(
         """
         select platform, snapshot_date, status, accounts_requested, accounts_loaded,
             accounts_missing, requests_sent, message
         from audit.platform_loads
-        qualify row_number() over (partition by platform order by finished_at desc) = 1
+        -- The newest day's: a backfill run after today's (skipped, or loading imports)
+        -- hid today's loads.
+        qualify row_number() over (
+            partition by platform order by snapshot_date desc, finished_at desc
+        ) = 1
         order by platform
         """
     ).fetchall()
-    lines = ["Platform loads (latest run per platform):"]
+    lines = ["Platform loads (newest day per platform):"]
     failed = [row for row in loads if row[2] == "failed"]
     not_configured = [row[0] for row in loads if row[2] == "not_configured"]
     for platform, day, _, _, _, _, _, message in failed:
-        reason = (message or "no reason recorded")[:message_limit]
+        reason = message or "no reason recorded"
+        if len(reason) > message_limit:
+            # Cut where a word ends, and said so: the fix is usually at the end.
+            reason = reason[:message_limit].rsplit(" ", 1)[0] + " ... (audit.platform_loads)"
         lines.append(f"  FAILED: {platform} on {day}: {reason}")
     if not_configured:
         named = ", ".join(f"{p} (connection slw_{p})" for p in not_configured)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import duckdb
 import pytest
@@ -240,3 +240,31 @@ def test_the_country_comparison_rounds_shares_as_the_weekly_report_does():
         "13%",
         "51%",
     ]
+
+
+def test_a_backfill_after_today_s_run_leaves_today_s_loads_shown(settings):
+    # "Latest" was the latest to finish: README's own backfill example, run after today's
+    # run, hid today's loads behind rows of an earlier day skipped as a backfill.
+    with connect(settings.warehouse_path) as con:
+        con.execute(
+            "insert into audit.platform_loads values "
+            "('bluesky', ?, 'backfill', 'skipped_backfill', 0, 0, 0, 0, 'a backfill', ?, ?)",
+            [DAY - timedelta(days=5), AT + timedelta(hours=1), AT + timedelta(hours=1)],
+        )
+        text = "\n".join(platform_load_lines(con))
+
+    assert "skipped_backfill" not in text
+    bluesky = next(line.split() for line in text.splitlines() if line.split()[:1] == ["bluesky"])
+    assert bluesky[:3] == ["bluesky", "2026-03-02", "loaded"]
+
+
+def test_a_long_failure_message_is_cut_at_a_word_and_says_where_the_rest_is(settings):
+    fix = "correct it (JSON or URI, as Airflow's docs give them) or unset it"
+    message = "AIRFLOW_CONN_SLW_X is set but Airflow cannot read it: " + "x" * 250 + " " + fix
+    with connect(settings.warehouse_path) as con:
+        con.execute(
+            "update audit.platform_loads set message = ? where platform = 'youtube'", [message]
+        )
+        [line] = [line for line in platform_load_lines(con) if "FAILED" in line]
+
+    assert line.endswith("cannot read it: ... (audit.platform_loads)")
