@@ -28,6 +28,7 @@ from social_leadership.settings import (
     SETTING_DOCS,
     SettingsError,
     load_settings,
+    misspelled_settings,
 )
 
 PACKAGE = "social-leadership-warehouse"
@@ -141,6 +142,12 @@ def _existing_file() -> click.Path:
 )
 def cli(debug: bool) -> None:
     """The social leadership warehouse: run the pipeline, one DAG, or read its results."""
+    # A misspelt variable is ignored and leaves its setting at the default: said on stderr.
+    for variable, meant in misspelled_settings(os.environ):
+        print(
+            f"warning: {variable} is not a setting and is ignored: did you mean {meant}?",
+            file=sys.stderr,
+        )
 
 
 @cli.command()
@@ -214,6 +221,15 @@ def settings() -> int:
     # The key is a secret: its length is checked here (the survey intake refuses a short one
     # only when a respondent file first needs it), its value never printed.
     key = os.environ.get(PSEUDONYM_KEY_ENV, "")
+    in_use = (
+        f"set ({len(key)} characters, not shown): used instead of SLW_PSEUDONYM_KEY_FILE"
+        if key
+        else "unset: the key is read from SLW_PSEUDONYM_KEY_FILE"
+    )
+    print(
+        f"{PSEUDONYM_KEY_ENV:<26} {in_use}\n{'':<26} the survey pseudonyms' secret key "
+        f"(at least {MIN_PSEUDONYM_KEY_CHARS} characters), from the environment only"
+    )
     if key and len(key) < MIN_PSEUDONYM_KEY_CHARS:
         print(
             f"error: {PSEUDONYM_KEY_ENV} is {len(key)} characters long: it must be at least "

@@ -10,9 +10,10 @@ prints the values in force.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import fields
 from pathlib import Path
 from typing import Annotated, Any
@@ -346,6 +347,27 @@ def _env_value(value: object) -> str:
     if isinstance(value, bool):
         return "1" if value else "0"
     return str(value)
+
+
+# SLW_* variables that are no settings: what warehouse_build passes to each dbt command
+# (dbt_runner.py), which a command started from a task's environment also sees.
+_NO_SETTINGS = ("SLW_DBT_WAREHOUSE_PATH", "SLW_DBT_TEMP_DIRECTORY", "SLW_DBT_REBUILD_WINDOWS")
+
+
+def misspelled_settings(environ: Mapping[str, str]) -> list[tuple[str, str]]:
+    """``SLW_*`` variables of ``environ`` that are no setting but close to one (a typo, such
+    as ``SLW_GAPFILL_DAYS``), each with the setting it is likely meant as: ignored, they
+    leave the setting at its default, unsaid. Variables close to none are not named (the
+    tests', the sandbox's and dbt's own ``SLW_*`` variables)."""
+    names = [env_variable(field.name) for field in fields(Settings)] + [PSEUDONYM_KEY_ENV]
+    found = []
+    for variable in sorted(environ):
+        if not variable.startswith(ENV_PREFIX) or variable in names + list(_NO_SETTINGS):
+            continue
+        close = difflib.get_close_matches(variable, names, n=1, cutoff=0.85)
+        if close:
+            found.append((variable, close[0]))
+    return found
 
 
 def env_variable(field_name: str) -> str:

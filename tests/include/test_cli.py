@@ -151,6 +151,45 @@ def test_settings_refuses_a_short_pseudonym_key_without_printing_it(monkeypatch,
     assert "a-key-of-sixteen" not in captured.out + captured.err
 
 
+def test_settings_says_which_pseudonym_key_is_in_use_without_showing_it(
+    monkeypatch, tmp_path, capsys
+):
+    # slw settings never named SLW_PSEUDONYM_KEY: set or not, it read as the key file's.
+    monkeypatch.setenv("SLW_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("SLW_PSEUDONYM_KEY", raising=False)
+    assert main(["settings"]) == 0
+    assert "SLW_PSEUDONYM_KEY          unset: the key is read from SLW_PSEUDONYM_KEY_FILE" in (
+        capsys.readouterr().out
+    )
+    monkeypatch.setenv("SLW_PSEUDONYM_KEY", "a-key-of-twenty-chars")
+    assert main(["settings"]) == 0
+    out = capsys.readouterr().out
+    assert "SLW_PSEUDONYM_KEY          set (21 characters, not shown): used instead of" in out
+    assert "a-key-of-twenty-chars" not in out
+
+
+def test_a_misspelt_setting_is_named_with_the_setting_it_is_likely_meant_as(
+    monkeypatch, tmp_path, capsys
+):
+    # Ignored without a word: the setting stayed at its default.
+    monkeypatch.setenv("SLW_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("SLW_GAPFILL_DAYS", "5")
+    monkeypatch.setenv("SLW_REPORT_EMAIL", "board@example.org")
+    # Variables that are no settings and close to none, or dbt's own, are not named.
+    monkeypatch.setenv("SLW_SANDBOX_TOKEN", "t")
+    monkeypatch.setenv("SLW_DBT_WAREHOUSE_PATH", "warehouse/warehouse.duckdb")
+
+    assert main(["settings"]) == 0
+
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert warnings == [
+        "warning: SLW_GAPFILL_DAYS is not a setting and is ignored: did you mean "
+        "SLW_GAP_FILL_DAYS?",
+        "warning: SLW_REPORT_EMAIL is not a setting and is ignored: did you mean "
+        "SLW_REPORT_EMAILS?",
+    ]
+
+
 def test_settings_shows_a_switch_as_1_or_0_as_readme_writes_it(monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("SLW_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("SLW_SERVING_FILE_SPARE", "off")
