@@ -544,6 +544,13 @@ def rebuild(full: bool) -> int:
     help="API key YouTube's route takes (key=), where the others take the token (default: "
     "SLW_SANDBOX_YOUTUBE_KEY, else the sandbox's fixed demo key, sandbox-key)",
 )
+@click.option(
+    "--connections-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="write an Airflow connection slw_<platform> to the sandbox for every platform, as "
+    "AIRFLOW_CONN_* lines a shell reads (set -a; . FILE; set +a), for slw dags test "
+    "platform_metrics; readable by you alone (it holds the token)",
+)
 def sandbox(
     host: str,
     port: int,
@@ -551,6 +558,7 @@ def sandbox(
     ready_file: Path | None,
     token: str | None,
     youtube_key: str | None,
+    connections_file: Path | None,
 ) -> int:
     """Serve the sandbox platform API (synthetic counts).
 
@@ -577,6 +585,7 @@ def sandbox(
             ready_file=ready_file,
             token=token,
             youtube_key=youtube_key,
+            connections_file=connections_file,
         )
     except OSError as exc:
         raise _port_taken(exc, port, "choose another with --port (0 picks a free one)") from None

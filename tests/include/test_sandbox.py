@@ -2,6 +2,9 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -18,6 +21,7 @@ from social_leadership.demo.synthetic import (
 )
 from social_leadership.roster import Account, Executive, Roster
 from social_leadership.sandbox.server import BLUESKY_PATH, X_PATH, SandboxServer
+from social_leadership.settings import REPO_ROOT
 
 DAY = date(2026, 3, 2)
 BLUESKY = [f"person{n:02d}.bsky.social" for n in range(30)]
@@ -226,6 +230,41 @@ def test_command_line_runs_until_sigterm(tmp_path: Path) -> None:
     assert "facebook: the roster has none; serving synthetic sandbox_page_1" in stdout
     assert "instagram: the roster has none; serving synthetic sandbox_business_1" in stdout
     assert "linkedin: the roster has none; serving synthetic urn:li:organization:1001" in stdout
+
+
+def test_the_connections_file_points_airflow_s_connections_at_the_sandbox(tmp_path: Path) -> None:
+    # A newcomer had to read SandboxServer.connection_env to point slw dags test at it.
+    connections = tmp_path / "sandbox.env"
+    reader = (
+        "from social_leadership.orchestration import airflow_connection\n"
+        "import json\n"
+        "found = {p: airflow_connection('slw_' + p) for p in ('x', 'youtube', 'instagram')}\n"
+        "print(json.dumps({p: [c.host, c.password, c.login] for p, c in found.items()}))\n"
+    )
+    with SandboxProcess(tmp_path / "ready.txt", "--connections-file", str(connections)) as box:
+        read = subprocess.run(
+            ["bash", "-c", 'set -a; . "$1"; set +a; exec "$2" -c "$3"', "bash",
+             str(connections), sys.executable, reader],
+            env={**os.environ, "PYTHONPATH": str(REPO_ROOT / "include")},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )  # fmt: skip
+        found = json.loads(read.stdout.strip().splitlines()[-1])
+        answer = httpx.get(
+            found["x"][0] + X_PATH,
+            params={"usernames": "JoeKaeser", "user.fields": "public_metrics"},
+            headers={"Authorization": f"Bearer {found['x'][1]}"},
+        )
+    assert found["x"][:2] == [box.base_url, "sandbox-token"]
+    assert found["youtube"][:2] == [box.base_url, "sandbox-key"]
+    assert found["instagram"][2] == "17841400000000001"
+    assert answer.status_code == 200
+    assert answer.json()["data"][0]["username"] == "JoeKaeser"
+    # It holds the token: its owner's alone.
+    assert connections.stat().st_mode & 0o777 == 0o600
+    assert f"connections slw_* to it in {connections}" in box.stdout
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import signal
 import sys
 import threading
@@ -30,6 +31,25 @@ YOUTUBE_KEY_HELP = (
     "the API key YouTube's route takes (key=), where the others take the token "
     f"(default: {YOUTUBE_KEY_ENV}, else {SANDBOX_YOUTUBE_KEY!r})"
 )
+
+
+CONNECTIONS_FILE_HELP = (
+    "write an Airflow connection slw_<platform> to this sandbox for every platform, as "
+    "AIRFLOW_CONN_* lines a shell reads (set -a; . FILE; set +a), then slw dags test "
+    "platform_metrics asks it; readable by you alone (it holds the token)"
+)
+
+
+def write_connections(server: SandboxServer, path: Path) -> None:
+    """``server``'s connections (:meth:`SandboxServer.connection_env`) as shell assignments,
+    the file readable by its owner alone and complete once it has its name."""
+    lines = [f"{name}={shlex.quote(value)}\n" for name, value in server.connection_env().items()]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".tmp")
+    partial.unlink(missing_ok=True)
+    with os.fdopen(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:
+        out.writelines(lines)
+    os.replace(partial, path)
 
 
 def stand_ins_help() -> str:
@@ -53,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8765, help="0 picks a free port")
     parser.add_argument("--roster", type=Path, help="roster CSV (default: SLW_ROSTER_PATH)")
     parser.add_argument("--ready-file", type=Path, help="write the base URL here when listening")
+    parser.add_argument("--connections-file", type=Path, help=CONNECTIONS_FILE_HELP)
     parser.add_argument(
         "--token",
         default=os.environ.get("SLW_SANDBOX_TOKEN", SANDBOX_TOKEN),
@@ -72,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         ready_file=args.ready_file,
         token=args.token,
         youtube_key=args.youtube_key,
+        connections_file=args.connections_file,
     )
 
 
@@ -83,6 +105,7 @@ def serve(
     ready_file: Path | None,
     token: str,
     youtube_key: str = SANDBOX_YOUTUBE_KEY,
+    connections_file: Path | None = None,
 ) -> int:
     """Serve until SIGTERM or SIGINT (also what ``slw sandbox`` runs)."""
     stopping = threading.Event()
@@ -114,6 +137,13 @@ def serve(
         for platform, handles in server.stand_ins.items():
             print(
                 f"  {platform}: the roster has none; serving synthetic {', '.join(handles)}",
+                flush=True,
+            )
+        if connections_file:
+            write_connections(server, connections_file)
+            print(
+                f"  connections slw_* to it in {connections_file}: set -a; . "
+                f"{shlex.quote(str(connections_file))}; set +a",
                 flush=True,
             )
         if ready_file:
