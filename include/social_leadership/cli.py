@@ -167,9 +167,11 @@ def run() -> int:
 def summary() -> int:
     """Print the summary of the last run.
 
-    The latest run of each DAG (failed ones first), platform loads, raw rows, quality
-    checks, top reach per country, the country comparison and where the files are. Exit
-    code 1 when the latest run of any DAG failed.
+    The latest run of each DAG that writes the warehouse (platform_metrics, survey_ingest,
+    warehouse_build; failed ones first), platform loads, raw rows, quality checks, top reach
+    per country, the country comparison and where the files are. Exit code 1 when the
+    latest run of one of those DAGs failed. weekly_report reads only the serving copy and
+    records its runs in Airflow alone: slw dags list-runs weekly_report.
     """
     from social_leadership.summary import summarise
 

@@ -166,7 +166,7 @@ def run_lines(con: duckdb.DuckDBPyConnection) -> tuple[list[str], bool]:
     ).fetchall()
     if not runs:
         return [], False
-    lines = ["Latest run per DAG:"]
+    lines = ["Latest run per DAG writing the warehouse (weekly_report: slw dags list-runs):"]
     for dag_id, run_id, outcome, failed_tasks, recorded_at in runs:
         # DuckDB gives a timestamptz in the machine's zone: said in UTC, as labelled.
         when = f"{recorded_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC" if recorded_at else "no time"

@@ -147,7 +147,7 @@ def test_a_failed_latest_run_is_named_first_and_fails_slw_summary(settings, caps
     assert main(["summary"]) == 1
     lines = capsys.readouterr().out.splitlines()
     assert lines[:3] == [
-        "Latest run per DAG:",
+        "Latest run per DAG writing the warehouse (weekly_report: slw dags list-runs):",
         "  FAILED: platform_metrics (run-3, 2026-03-02 07:00 UTC): failed tasks load_roster, "
         "check_platforms",
         "  warehouse_build: success (run-2, 2026-03-02 06:00 UTC)",
