@@ -91,14 +91,14 @@ class _Date(click.ParamType):
         """Why a date given is none a command can run for, or None. Before the DAGs' start
         date Airflow runs none of a DAG's tasks (the run was green, nothing done); a day
         not come yet has nothing to report (a future week was written, mailed as done)."""
-        from social_leadership.orchestration import START_DATE
+        from social_leadership.domain import DAGS_START_DAY
 
         today = datetime.now(UTC).date()
         if self.timestamp:
             day = datetime.fromisoformat(parsed).astimezone(UTC).date()
-            if day < START_DATE.date():
+            if day < DAGS_START_DAY:
                 return (
-                    f"is before the DAGs' start date {START_DATE.date()}: Airflow would run "
+                    f"is before the DAGs' start date {DAGS_START_DAY}: Airflow would run "
                     "none of their tasks"
                 )
             if day > today + timedelta(days=1):

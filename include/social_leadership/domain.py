@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from datetime import date
 from typing import overload
+
+# Every DAG's start date (orchestration.START_DATE, at midnight UTC): Airflow runs none of a
+# DAG's tasks for a logical date before it. Here, not there, for the command line to check
+# a date without importing Airflow (which sets up its logging on stdout).
+DAGS_START_DAY = date(2000, 1, 1)
 
 
 class RegisteredPlatforms(Sequence[str]):

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import pendulum
 from airflow.sdk import Asset
 
-from social_leadership.domain import API_PLATFORMS
+from social_leadership.domain import API_PLATFORMS, DAGS_START_DAY
 
 # Every task that writes the DuckDB warehouse runs in this one-slot pool (one writer).
 WAREHOUSE_POOL = "duckdb_warehouse"
@@ -49,7 +49,9 @@ class PlatformEndpoint(NamedTuple):
 # calls the run a success, so a past week triggered from the UI or the REST API (a missed
 # weekly report) would end green, nothing written. Every DAG has catchup off: enabling one
 # runs its latest interval only, not every one since.
-START_DATE = pendulum.datetime(2000, 1, 1, tz="UTC")
+START_DATE = pendulum.datetime(
+    DAGS_START_DAY.year, DAGS_START_DAY.month, DAGS_START_DAY.day, tz="UTC"
+)
 
 # The run_summary teardowns' place in the warehouse pool's queue: first. By Airflow's
 # default (downstream) weight rule a leaf weighs least, and every task upstream of it

@@ -662,3 +662,13 @@ def test_a_full_or_read_only_disk_is_said_with_what_to_do(error, monkeypatch, ca
     said, fix = _short(capsys.readouterr().err)
     assert said == f"error: {error.filename}: {error.strerror}"
     assert fix.strip().startswith("fix: free space on, or mount writable, the disk")
+
+
+def test_slw_report_of_a_given_week_prints_only_where_its_files_are(slw_env):
+    # Checking the date imported Airflow, whose logging then wrote an INFO line of the
+    # report to stdout, ahead of what a script reads there.
+    done = _slw("report", "2026-11-29", "--no-mail", env=slw_env)
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0] == "Weekly report 2026-W48 (2026-11-23 to 2026-11-29):"
+    assert "[info" not in done.stdout
