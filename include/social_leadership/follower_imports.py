@@ -755,6 +755,7 @@ def import_history(
     today: date | None = None,
     loaded_at: datetime | None = None,
     is_synthetic: bool = False,
+    recorded_as: Path | None = None,
 ) -> ImportOutcome:
     """Import one history file (format in the module docstring); see :class:`ImportOutcome`.
 
@@ -766,6 +767,10 @@ def import_history(
     were rejected is the file read again, numbered, to name each bad row. Raises
     :class:`HistoryFileError` when the file cannot be read or lacks a required column;
     row-level problems are reported, quarantined and skipped.
+
+    ``recorded_as``: the path ``raw.history_imports.file_name`` names, where the file is
+    kept once imported (an inbox file is moved on; default: ``path``). ``loaded_at``
+    (default: when the rows are recorded, just before the commit) stamps the import.
     """
     path = Path(path).resolve()
     workbook = workbook_kind(path) if path.suffix.lower() in TEXT_SUFFIXES else None
@@ -782,6 +787,7 @@ def import_history(
                 today,
                 loaded_at,
                 is_synthetic,
+                recorded_as,
             )
     except HistoryFileError as exc:
         if exc.path == path:
@@ -802,6 +808,7 @@ def _import(
     today: date | None,
     loaded_at: datetime | None,
     is_synthetic: bool,
+    recorded_as: Path | None = None,
 ) -> ImportOutcome:
     """:func:`import_history` of ``path``, its rows read from ``source`` (:func:`_readable_csv`).
 
@@ -810,7 +817,6 @@ def _import(
     to DuckDB's typed reader, which would read ``64.000`` as 64."""
     source, spreadsheet = readable.source, readable.spreadsheet
     today = today or datetime.now(UTC).date()
-    loaded_at = loaded_at or datetime.now(UTC)
     ensure_schema(con)
     outcome = ImportOutcome(file=str(path))
     unnumbered = _source_relation(source, with_lines=False, con=con)
@@ -905,11 +911,13 @@ def _import(
                 "insert into raw.history_imports values (?, ?, ?, ?, ?, ?, ?)",
                 [
                     import_id,
-                    str(path),
+                    str(recorded_as or path),
                     outcome.rows_read,
                     outcome.rows_loaded,
                     outcome.rows_rejected,
-                    loaded_at,
+                    # When the rows are recorded, next to the commit (builds go by the
+                    # import's number, not by this time: dbt_runner.plan_build).
+                    loaded_at or datetime.now(UTC),
                     is_synthetic,
                 ],
             )
@@ -1316,8 +1324,11 @@ def import_folder(
             log.error("history file rejected: %s", error)
             outcomes.append(_quarantine_file(path, quarantine_dir, error))
             continue
+        # Stamped, so a file dropped again under the same name never overwrites the first;
+        # named before the import, which records where the file is kept.
+        kept = done / stamped_name(path.name)
         try:
-            outcome = import_history(con, path, roster, quarantine_dir)
+            outcome = import_history(con, path, roster, quarantine_dir, recorded_as=kept)
         except HistoryFileError as exc:
             log.error("history file rejected: %s", exc)
             outcomes.append(_quarantine_file(path, quarantine_dir, exc))
@@ -1326,7 +1337,6 @@ def import_folder(
         for error in outcome.errors[:20]:
             log.warning("history row skipped: %s", error)
         done.mkdir(parents=True, exist_ok=True)
-        # Stamped, so a file dropped again under the same name never overwrites the first.
-        move_file(path, done / stamped_name(path.name))
+        move_file(path, kept)
         outcomes.append(outcome)
     return outcomes

@@ -271,11 +271,13 @@ TABLES: tuple[Table, ...] = (
             """
             import_id      bigint       Import number (sequence raw.history_import_ids); the newest
                                         import of an account and day wins.
-            file_name      varchar      Path of the imported file.
+            file_name      varchar      Path of the imported file (one dropped into the
+                                        inbox: where it is kept, inbox/imported/).
             rows_read      bigint       Data rows in the file.
             rows_loaded    bigint       Rows loaded (the rest were rejected).
             rows_rejected  bigint       Rows rejected, each named in the quarantine report.
-            loaded_at      timestamptz  When the import was committed (UTC).
+            loaded_at      timestamptz  When the import recorded its rows, just before its
+                                        commit (UTC).
             is_synthetic   boolean      True when the file is generated demo history, not counts
                                         anybody observed.
             """

@@ -364,6 +364,12 @@ def test_drop_folder_files_are_imported_and_moved(
     assert kept.name.endswith("-b.csv")
     assert sorted(p.name for p in kept.iterdir()) == ["b.csv", "report.json"]
     assert sorted(p.name for p in inbox.iterdir()) == ["imported"]
+    # The import names the file where it is kept (it named the inbox, where it no longer is).
+    [(recorded,)] = con.execute("select file_name from raw.history_imports").fetchall()
+    assert recorded == str(
+        (inbox / "imported").resolve() / next(p.name for p in (inbox / "imported").iterdir())
+    )
+    assert Path(recorded).is_file()
 
 
 def test_files_of_another_kind_in_the_inbox_are_quarantined_saying_what_to_save(
