@@ -149,6 +149,14 @@ def platform_load_lines(con: duckdb.DuckDBPyConnection, *, message_limit: int = 
             *("requests", "for accounts"),
         )
         lines.extend(aligned_table(header, table, right={3, 4, 5, 6}))
+    # Loaded with nothing asked read as a platform that answered nobody.
+    unasked = [row[0] for row in loads if row[2] == "loaded" and not row[3]]
+    if unasked:
+        lines.append(
+            f"  Nothing asked of {', '.join(unasked)}: the roster gives no account there that "
+            "its API answers for (accounts it cannot ask, such as LinkedIn members or "
+            "Facebook profiles, come in by history import only)"
+        )
     return lines
 
 

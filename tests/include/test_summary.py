@@ -268,3 +268,17 @@ def test_a_long_failure_message_is_cut_at_a_word_and_says_where_the_rest_is(sett
         [line] = [line for line in platform_load_lines(con) if "FAILED" in line]
 
     assert line.endswith("cannot read it: ... (audit.platform_loads)")
+
+
+def test_a_platform_loaded_with_no_account_asked_is_said_to_have_none_to_ask(settings):
+    # "facebook loaded 0 0 0 0" read as a platform that answered nobody.
+    with connect(settings.warehouse_path) as con:
+        con.execute(
+            "insert into audit.platform_loads values "
+            "('linkedin', ?, 'run', 'loaded', 0, 0, 0, 0, null, ?, ?)",
+            [DAY, AT, AT],
+        )
+        text = "\n".join(platform_load_lines(con))
+
+    assert "  Nothing asked of linkedin: the roster gives no account there" in text
+    assert "Nothing asked of bluesky" not in text
