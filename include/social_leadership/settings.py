@@ -112,11 +112,11 @@ def _font_paths(text: str) -> tuple[Path, ...]:
 
 
 def _font_files(text: str) -> str:
+    # Not whether each exists: the settings load for every DAG and command, which a font
+    # gone (an image rebuilt without it) must not stop; the report skips it, saying so.
     for path in _font_paths(text):
         if path.suffix.lower() not in FONT_SUFFIXES:
             raise ValueError(f"{path} is not a TrueType or OpenType font (.ttf, .otf, .ttc)")
-        if not path.is_file():
-            raise ValueError(f"{path} does not exist")
     return text
 
 
@@ -282,7 +282,7 @@ class Settings:
     report_min_executives: Positive = 5
     report_movers: Positive = 5
     # SLW_REPORT_FONTS: fonts for what DejaVu Sans lacks (a leader's name in Chinese,
-    # Japanese or Korean), tried in order; empty: the ones fontconfig finds, if any.
+    # Japanese or Korean), tried in order, then those fontconfig finds.
     report_fonts: FontFiles = ""
     # Sized for a 4 GiB worker: DuckDB's own default is 80% of the machine's memory, and
     # the task's Python objects (GX's frames, dbt's manifest) need the rest.
@@ -548,8 +548,8 @@ SETTING_DOCS: dict[str, str] = {
     ),
     "REPORT_FONTS": (
         "font files (.ttf, .otf, .ttc; separated by :) the report's PDF draws the characters "
-        "DejaVu Sans lacks with, such as names in Chinese, Japanese or Korean (default: the "
-        "fonts fontconfig finds for them, if any)"
+        "DejaVu Sans lacks with, such as names in Chinese, Japanese or Korean, before the "
+        "fonts fontconfig finds for them (default: those alone); one not there is skipped"
     ),
     "DUCKDB_MEMORY_LIMIT": (
         "memory DuckDB may use in each process of the pipeline (dbt, quality gate, publish, "

@@ -1111,7 +1111,10 @@ def test_a_name_in_chinese_is_drawn_with_the_font_slw_report_fonts_names(
 ):
     monkeypatch.setenv("PATH", "")
     font = _font_with(tmp_path / "fonts" / "squares.ttf", CHINESE_NAME)
-    monkeypatch.setenv("SLW_REPORT_FONTS", str(font))
+    # A font gone (an image rebuilt without it) is skipped: it stops neither the settings
+    # (every DAG and command loads them) nor the report.
+    gone = tmp_path / "fonts" / "gone.ttf"
+    monkeypatch.setenv("SLW_REPORT_FONTS", f"{gone}{os.pathsep}{font}")
     from social_leadership.settings import load_settings
 
     report = write_weekly_report(load_settings(), day(LAST_DAY), mail=False)
@@ -1121,36 +1124,59 @@ def test_a_name_in_chinese_is_drawn_with_the_font_slw_report_fonts_names(
     assert "U+5B6B" not in text
 
 
-@pytest.mark.skipif(shutil.which("fc-match") is None, reason="needs fontconfig (fc-match)")
-def test_without_the_setting_a_font_fontconfig_knows_draws_the_name(
-    chinese_names, tmp_path, monkeypatch
-):
-    fonts = _font_with(tmp_path / "fonts" / "squares.ttf", CHINESE_NAME).parent
-    config = tmp_path / "fonts.conf"
+def _fontconfig_of(folder: Path, monkeypatch) -> None:
+    """fontconfig (fc-match) knowing the fonts of ``folder`` alone."""
+    config = folder.parent / "fonts.conf"
     config.write_text(
         '<?xml version="1.0"?><!DOCTYPE fontconfig SYSTEM "fonts.dtd"><fontconfig>'
-        f"<dir>{fonts}</dir><cachedir>{tmp_path / 'fc-cache'}</cachedir></fontconfig>",
+        f"<dir>{folder}</dir><cachedir>{folder.parent / 'fc-cache'}</cachedir></fontconfig>",
         encoding="utf-8",
     )
     monkeypatch.setenv("FONTCONFIG_FILE", str(config))
+
+
+needs_fontconfig = pytest.mark.skipif(
+    shutil.which("fc-match") is None, reason="needs fontconfig (fc-match)"
+)
+
+
+@needs_fontconfig
+def test_without_the_setting_a_font_fontconfig_knows_draws_the_name(
+    chinese_names, tmp_path, monkeypatch
+):
+    _fontconfig_of(_font_with(tmp_path / "fonts" / "squares.ttf", CHINESE_NAME).parent, monkeypatch)
 
     report = write_weekly_report(chinese_names, day(LAST_DAY), mail=False)
 
     assert f"{CHINESE_NAME} " in _pdf_text(report)
 
 
-def test_slw_report_fonts_takes_only_font_files_that_exist(tmp_path, monkeypatch):
+@needs_fontconfig
+def test_fontconfig_finds_what_the_fonts_named_lack_and_reaches_every_script(tmp_path, monkeypatch):
+    from social_leadership.reports.render import _pdf_fonts
+
+    # SLW_REPORT_FONTS has the first character; fontconfig knows a font with the others.
+    given = _font_with(tmp_path / "given" / "first.ttf", CHINESE_NAME[0])
+    known = _font_with(tmp_path / "known" / "rest.ttf", CHINESE_NAME[1:])
+    _fontconfig_of(known.parent, monkeypatch)
+    # 40 Ethiopic characters no font has, in code point order before the Chinese ones: the
+    # lookups, at most 16, went to them first and never reached the name.
+    ethiopic = "".join(chr(0x1200 + number) for number in range(40))
+
+    fonts, lacking = _pdf_fonts(f"{ethiopic} {CHINESE_NAME}", [given])
+
+    assert fonts == [given, known]
+    assert lacking == ethiopic
+
+
+def test_slw_report_fonts_takes_font_files_only(tmp_path, monkeypatch):
     from social_leadership.settings import SettingsError, load_settings
 
     monkeypatch.setenv("SLW_DATA_DIR", str(tmp_path))
-    for given, said in (
-        (str(tmp_path / "missing.ttf"), "missing.ttf does not exist"),
-        (__file__, "is not a TrueType or OpenType font (.ttf, .otf, .ttc)"),
-    ):
-        monkeypatch.setenv("SLW_REPORT_FONTS", given)
-        with pytest.raises(SettingsError, match="SLW_REPORT_FONTS") as raised:
-            load_settings()
-        assert said in str(raised.value)
+    monkeypatch.setenv("SLW_REPORT_FONTS", __file__)
+    with pytest.raises(SettingsError, match="SLW_REPORT_FONTS") as raised:
+        load_settings()
+    assert "is not a TrueType or OpenType font (.ttf, .otf, .ttc)" in str(raised.value)
     first = _font_with(tmp_path / "a.ttf", "x")
     second = _font_with(tmp_path / "b.otf", "y")
     monkeypatch.setenv("SLW_REPORT_FONTS", f"{first}{os.pathsep} {second}")

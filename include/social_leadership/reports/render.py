@@ -381,19 +381,29 @@ def _lacking(text: str, fonts: Sequence[Path]) -> str:
     )
 
 
-# At most this many characters are looked up with fontconfig: one lookup finds a font for a
-# whole script; the rest are characters no font on the machine has.
+# At most this many fontconfig lookups a report: one finds a font for a whole script; the
+# characters still lacking after that many are those no font on the machine has.
 _FONTCONFIG_LOOKUPS = 16
 
 
-def _fontconfig_fonts(lacking: str) -> list[Path]:
-    """Fonts fontconfig's ``fc-match`` names for ``lacking``, each checked to have the
-    character it was named for (fc-match names its best font even when none has it)."""
+def _fontconfig_fonts(lacking: str, found: Sequence[Path] = ()) -> list[Path]:
+    """Fonts fontconfig's ``fc-match`` names for the characters of ``lacking`` that none of
+    ``found`` has, each checked to have the character it was named for (fc-match names its
+    best font even when none has it)."""
     program = shutil.which("fc-match")
-    found: list[Path] = []
-    for character in _lacking(lacking, [])[:_FONTCONFIG_LOOKUPS] if program else "":
-        if any(ord(character) in _characters_of(font) for font in found):
+    fonts: list[Path] = []
+    lookups = 0
+    # A page of 256 code points that fontconfig had no font for is not asked again.
+    pages_without: set[int] = set()
+    for character in _lookup_order(lacking) if program else []:
+        if lookups >= _FONTCONFIG_LOOKUPS:
+            break
+        page = ord(character) >> 8
+        if page in pages_without or any(
+            ord(character) in _characters_of(font) for font in [*found, *fonts]
+        ):
             continue
+        lookups += 1
         try:
             named = subprocess.run(
                 [program, "--format=%{file}", f":charset={ord(character):x}"],
@@ -411,22 +421,38 @@ def _fontconfig_fonts(lacking: str) -> list[Path]:
             and font.is_file()
             and ord(character) in _characters_of(font)
         ):
-            found.append(font)
-    return found
+            fonts.append(font)
+        else:
+            pages_without.add(page)
+    return fonts
+
+
+def _lookup_order(characters: str) -> list[str]:
+    """``characters`` with the first of each page of 256 code points (about a script each)
+    first, then the second of each, and so on: a few lookups reach every script, however
+    many characters of one script no font has come before the others."""
+    taken: Counter[int] = Counter()
+    ranked = []
+    for character in sorted(characters):
+        page = ord(character) >> 8
+        ranked.append((taken[page], character))
+        taken[page] += 1
+    return [character for _, character in sorted(ranked)]
 
 
 def _pdf_fonts(text: str, given: Sequence[Path]) -> tuple[list[Path], str]:
-    """The fallback fonts the PDF of ``text`` needs (of ``given``, else of fontconfig's;
-    only those that have a character DejaVu Sans lacks) and the characters still lacking."""
+    """The fallback fonts the PDF of ``text`` needs (of ``given``, then of fontconfig's for
+    what those lack; only those that have a character DejaVu Sans lacks) and the characters
+    still lacking."""
     lacking = _lacking(text, [_FONT_FILE])
     if not lacking:
         return [], ""
-    candidates = list(given) or _fontconfig_fonts(lacking)
     fonts = [
         font
-        for font in candidates
+        for font in given
         if any(ord(character) in _characters_of(font) for character in lacking)
     ]
+    fonts += _fontconfig_fonts(_lacking(lacking, fonts), fonts)
     return fonts, _lacking(lacking, fonts)
 
 
@@ -437,7 +463,8 @@ def lacking_glyphs_notice(lacking: str) -> str:
     more = f" and {len(lacking) - 8} more" if len(lacking) > 8 else ""
     return (
         f"Characters in none of this PDF's fonts are left out ({shown}{more}): the HTML "
-        "report shows them. SLW_REPORT_FONTS names fonts that have them."
+        "report shows them. SLW_REPORT_FONTS names fonts that have them, or install one "
+        "that fontconfig finds."
     )
 
 
