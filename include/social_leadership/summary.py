@@ -127,13 +127,32 @@ def platform_load_lines(con: duckdb.DuckDBPyConnection, *, message_limit: int = 
         """
     ).fetchall()
     lines = ["Platform loads (newest day per platform):"]
-    failed = [row for row in loads if row[2] == "failed"]
+    # Failed: the newest day's load, or any that failed after it (a rerun of an earlier
+    # day whose token had expired).
+    failed = con.execute(
+        """
+        with newest as (
+            select platform, snapshot_date, finished_at from audit.platform_loads
+            qualify row_number() over (
+                partition by platform order by snapshot_date desc, finished_at desc
+            ) = 1
+        )
+        select loads.platform, loads.snapshot_date, loads.message
+        from audit.platform_loads as loads
+        inner join newest using (platform)
+        where loads.status = 'failed' and (
+            loads.snapshot_date = newest.snapshot_date and loads.finished_at = newest.finished_at
+            or loads.finished_at > newest.finished_at
+        )
+        qualify row_number() over (
+            partition by loads.platform, loads.snapshot_date order by loads.finished_at desc
+        ) = 1
+        order by loads.platform, loads.snapshot_date desc
+        """
+    ).fetchall()
     not_configured = [row[0] for row in loads if row[2] == "not_configured"]
-    for platform, day, _, _, _, _, _, message in failed:
-        reason = message or "no reason recorded"
-        if len(reason) > message_limit:
-            # Cut where a word ends, and said so: the fix is usually at the end.
-            reason = reason[:message_limit].rsplit(" ", 1)[0] + " ... (audit.platform_loads)"
+    for platform, day, message in failed:
+        reason = _shortened(message or "no reason recorded", message_limit)
         lines.append(f"  FAILED: {platform} on {day}: {reason}")
     if not_configured:
         named = ", ".join(f"{p} (connection slw_{p})" for p in not_configured)
@@ -158,6 +177,20 @@ def platform_load_lines(con: duckdb.DuckDBPyConnection, *, message_limit: int = 
             "Facebook profiles, come in by history import only)"
         )
     return lines
+
+
+def _shortened(message: str, limit: int) -> str:
+    """``message`` at most about ``limit`` characters: its start and its end (where a fix
+    is usually said), each cut at a word when one ends near, joined by ``...``."""
+    if len(message) <= limit:
+        return message
+    head, tail = message[: limit * 2 // 3], message[-(limit // 3) :]
+    near = limit // 10
+    if " " in head[-near:]:
+        head = head.rsplit(" ", 1)[0]
+    if " " in tail[:near]:
+        tail = tail.split(" ", 1)[1]
+    return f"{head} ... {tail} (whole message: audit.platform_loads)"
 
 
 def run_lines(con: duckdb.DuckDBPyConnection) -> tuple[list[str], bool]:

@@ -258,16 +258,37 @@ def test_a_backfill_after_today_s_run_leaves_today_s_loads_shown(settings):
     assert bluesky[:3] == ["bluesky", "2026-03-02", "loaded"]
 
 
-def test_a_long_failure_message_is_cut_at_a_word_and_says_where_the_rest_is(settings):
+def test_a_long_failure_message_keeps_its_start_and_the_fix_at_its_end(settings):
+    # It was cut mid-word at 200 characters, the fix at its end dropped.
     fix = "correct it (JSON or URI, as Airflow's docs give them) or unset it"
-    message = "AIRFLOW_CONN_SLW_X is set but Airflow cannot read it: " + "x" * 250 + " " + fix
+    url = "https://api.x.com/2/users/by?" + "&".join(f"usernames=u{n}" for n in range(60))
+    message = f"HTTPError: {url} AIRFLOW_CONN_SLW_X is set but Airflow cannot read it; {fix}"
     with connect(settings.warehouse_path) as con:
         con.execute(
             "update audit.platform_loads set message = ? where platform = 'youtube'", [message]
         )
         [line] = [line for line in platform_load_lines(con) if "FAILED" in line]
 
-    assert line.endswith("cannot read it: ... (audit.platform_loads)")
+    assert line.startswith("  FAILED: youtube on 2026-03-02: HTTPError: https://api.x.com/2/")
+    assert line.endswith(f"{fix} (whole message: audit.platform_loads)")
+    assert " ... " in line
+    assert len(line) < 400
+
+
+def test_a_load_that_failed_after_the_newest_day_s_is_still_named(settings):
+    # Today's X load, then a rerun of an earlier day that failed: the summary showed today's
+    # load alone, the failure and its reason gone.
+    with connect(settings.warehouse_path) as con:
+        con.execute(
+            "insert into audit.platform_loads values "
+            "('bluesky', ?, 'rerun', 'failed', 40, 0, 40, 1, '401 token expired', ?, ?)",
+            [DAY - timedelta(days=10), AT + timedelta(hours=3), AT + timedelta(hours=3)],
+        )
+        text = "\n".join(platform_load_lines(con))
+
+    assert "  FAILED: bluesky on 2026-02-20: 401 token expired" in text
+    bluesky = next(line.split() for line in text.splitlines() if line.split()[:1] == ["bluesky"])
+    assert bluesky[:3] == ["bluesky", "2026-03-02", "loaded"]
 
 
 def test_a_platform_loaded_with_no_account_asked_is_said_to_have_none_to_ask(settings):
