@@ -54,7 +54,9 @@ def weekly_report():
 
     With the SMTP connection `slw_smtp` and `SLW_REPORT_EMAILS`, the report is mailed (HTML
     body, PDF attached) once per week and recipient: a retry mails only those not reached
-    yet (one the server refused); the `resend` parameter mails all again.
+    yet (one the server refused); the `resend` parameter mails all again. With
+    `SLW_REPORT_EMAILS` set and no `slw_smtp`, the run fails once the files are written,
+    without retrying (the webhook alert says why): clear it once the connection is added.
     """
 
     @task

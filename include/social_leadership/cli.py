@@ -551,7 +551,8 @@ def rebuild(full: bool) -> int:
     type=click.Path(dir_okay=False, path_type=Path),
     help="write an Airflow connection slw_<platform> to the sandbox for every platform, as "
     "AIRFLOW_CONN_* lines a shell reads (set -a; . FILE; set +a), for slw dags test "
-    "platform_metrics; readable by you alone (it holds the token)",
+    "platform_metrics; readable by you alone (it holds the token), removed when the "
+    "sandbox stops",
 )
 def sandbox(
     host: str,

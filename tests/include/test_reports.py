@@ -1033,6 +1033,9 @@ def test_every_survey_share_shown_carries_its_sample_size(
         rows = {r["country_code"]: r for r in csv.DictReader(handle) if r["expectation_share_pct"]}
     assert rows["DE"]["expectation_sample_size"] == ""
     assert rows["US"]["expectation_sample_size"] == "1150"
+    # The new column is the last: the others keep their places for positional readers.
+    header = (report.folder / "headline.csv").read_text(encoding="utf-8").splitlines()[0]
+    assert header.endswith(",expectation_wave,expectation_sample_size")
     html = report.html.read_text(encoding="utf-8")
     assert "n = 1,150;" in html
     assert '<td class="num">1,150</td>' in html

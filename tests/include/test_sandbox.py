@@ -252,6 +252,7 @@ def test_the_connections_file_points_airflow_s_connections_at_the_sandbox(tmp_pa
             check=True,
         )  # fmt: skip
         found = json.loads(read.stdout.strip().splitlines()[-1])
+        mode = connections.stat().st_mode & 0o777
         answer = httpx.get(
             found["x"][0] + X_PATH,
             params={"usernames": "JoeKaeser", "user.fields": "public_metrics"},
@@ -263,8 +264,10 @@ def test_the_connections_file_points_airflow_s_connections_at_the_sandbox(tmp_pa
     assert answer.status_code == 200
     assert answer.json()["data"][0]["username"] == "JoeKaeser"
     # It holds the token: its owner's alone.
-    assert connections.stat().st_mode & 0o777 == 0o600
+    assert mode == 0o600
     assert f"connections slw_* to it in {connections}" in box.stdout
+    # Gone with the sandbox: it would send a later run to a dead port.
+    assert not connections.exists()
 
 
 @pytest.mark.parametrize(

@@ -144,11 +144,12 @@ def headline_chart(report: WeeklyReportData) -> Chart:
             row.expectation.share_pct if row.expectation else None,
             row.expectation.ci_lower_pct if row.expectation else None,
             row.expectation.ci_upper_pct if row.expectation else None,
-            row.expectation.sample_size if row.expectation else None,
             row.expectation.ref if row.expectation else None,
             # A global figure stands in where the country has none: said, as on the page.
             row.expectation.is_country_figure if row.expectation else None,
             row.expectation.wave if row.expectation else None,
+            # Last: a reader taking the columns by position finds the others where they were.
+            row.expectation.sample_size if row.expectation else None,
         )
         for row in rows
     ]
@@ -161,9 +162,8 @@ def headline_chart(report: WeeklyReportData) -> Chart:
         figure,
         ("country_code", "executives_tracked", "executives_active", "active_share_pct",
          "median_followers", "expectation_question_id", "expectation_share_pct",
-         "expectation_ci_lower_pct", "expectation_ci_upper_pct", "expectation_sample_size",
-         "source_ref",
-         "expectation_is_country_figure", "expectation_wave"),
+         "expectation_ci_lower_pct", "expectation_ci_upper_pct", "source_ref",
+         "expectation_is_country_figure", "expectation_wave", "expectation_sample_size"),
         csv_rows,
     )  # fmt: skip
 

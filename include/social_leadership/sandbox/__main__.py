@@ -36,7 +36,8 @@ YOUTUBE_KEY_HELP = (
 CONNECTIONS_FILE_HELP = (
     "write an Airflow connection slw_<platform> to this sandbox for every platform, as "
     "AIRFLOW_CONN_* lines a shell reads (set -a; . FILE; set +a), then slw dags test "
-    "platform_metrics asks it; readable by you alone (it holds the token)"
+    "platform_metrics asks it; readable by you alone (it holds the token), removed when "
+    "the sandbox stops"
 )
 
 
@@ -108,6 +109,9 @@ def serve(
     connections_file: Path | None = None,
 ) -> int:
     """Serve until SIGTERM or SIGINT (also what ``slw sandbox`` runs)."""
+    if connections_file is not None and connections_file.is_dir():
+        print(f"error: --connections-file {connections_file} is a folder", file=sys.stderr)
+        return 2
     stopping = threading.Event()
 
     def request_stop(signum: int, frame: FrameType | None) -> None:
@@ -156,6 +160,9 @@ def serve(
             pass
     finally:
         server.stop()
+        if connections_file:
+            # Naming a sandbox no longer there, it would send a later run to a dead port.
+            connections_file.unlink(missing_ok=True)
         print("sandbox stopped", file=sys.stderr, flush=True)
     return 0
 
