@@ -291,3 +291,37 @@ def roster_of(accounts: list[tuple[str, str]]) -> Any:
 LOADED_ADDRESS = re.compile(
     r"<(?:script|link|img)\b[^>]*?\b(?:src|href)=[\"']((?:https?:)?//[^\"']+)[\"']", re.I
 )
+
+
+def import_while_a_build_plans(
+    monkeypatch: Any, importer: Any, folder: Path, plan_and_record: Callable[[], Any]
+) -> tuple[Any, list[Any]]:
+    """Import two days of one executive's history (2025-03-01 and 02) on ``importer``,
+    running ``plan_and_record`` (a build's plan, recorded, on another connection) inside the
+    import's open transaction: the import's outcome, and the plans it returned."""
+    from datetime import date
+
+    from social_leadership import follower_imports
+    from social_leadership.roster import Account, Executive, Roster
+
+    plans = []
+    import_started = follower_imports.warehouse_has_imports
+
+    def build_meanwhile(con: Any) -> bool:
+        plans.append(plan_and_record())
+        return import_started(con)
+
+    monkeypatch.setattr(follower_imports, "warehouse_has_imports", build_meanwhile)
+    history = folder / "history.csv"
+    history.write_text(
+        "executive_id,platform,date,followers\njoe,x,2025-03-01,5\njoe,x,2025-03-02,6\n",
+        encoding="utf-8",
+    )
+    roster = Roster(
+        executives=[Executive("joe", "J", "Chair", "Siemens", "DE", "Industrials", False)],
+        accounts=[Account("joe", "x", "JoeKaeser")],
+    )
+    outcome = follower_imports.import_history(
+        importer, history, roster, folder / "q", today=date(2026, 3, 2)
+    )
+    return outcome, plans

@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 import duckdb
 import pytest
 from conftest import settings_for_data_dir
-from slw_testing import PARSE_SEED_VARIABLE
+from slw_testing import PARSE_SEED_VARIABLE, import_while_a_build_plans
 
 from social_leadership.dbt_runner import (
     DBT_TEMP_DIRECTORY_ENV,
@@ -211,35 +211,17 @@ def test_history_committed_after_a_build_planned_is_rebuilt_by_the_next(tmp_path
     # planned while the import, stamped when it began, had not committed, and the next
     # build took the imports loaded since that build started. Here the build is planned
     # and recorded on a second connection while the import's transaction is open.
-    from social_leadership import follower_imports
-    from social_leadership.roster import Account, Executive, Roster
-
     importer = duckdb.connect(str(tmp_path / "w.duckdb"))
     ensure_schema(importer)
     builder = duckdb.connect(str(tmp_path / "w.duckdb"))
     record_build(builder, "r1", plan_build(builder), T0, _result())
-    plans: list[BuildPlan] = []
-    import_started = follower_imports.warehouse_has_imports
 
-    def build_meanwhile(con: duckdb.DuckDBPyConnection) -> bool:
-        plans.append(plan_build(builder))
-        record_build(builder, "r2", plans[-1], datetime.now(UTC), _result())
-        return import_started(con)
+    def plan_and_record() -> BuildPlan:
+        plan = plan_build(builder)
+        record_build(builder, "r2", plan, datetime.now(UTC), _result())
+        return plan
 
-    monkeypatch.setattr(follower_imports, "warehouse_has_imports", build_meanwhile)
-    history = tmp_path / "history.csv"
-    history.write_text(
-        "executive_id,platform,date,followers\njoe,x,2025-03-01,5\njoe,x,2025-03-02,6\n",
-        encoding="utf-8",
-    )
-    roster = Roster(
-        executives=[Executive("joe", "J", "Chair", "Siemens", "DE", "Industrials", False)],
-        accounts=[Account("joe", "x", "JoeKaeser")],
-    )
-
-    outcome = follower_imports.import_history(
-        importer, history, roster, tmp_path / "q", today=date(2026, 3, 2)
-    )
+    outcome, plans = import_while_a_build_plans(monkeypatch, importer, tmp_path, plan_and_record)
 
     assert outcome.rows_loaded == 2
     # The build planned in the middle of the import did not see it...

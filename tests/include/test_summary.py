@@ -242,20 +242,29 @@ def test_the_country_comparison_rounds_shares_as_the_weekly_report_does():
     ]
 
 
-def test_a_backfill_after_today_s_run_leaves_today_s_loads_shown(settings):
-    # "Latest" was the latest to finish: README's own backfill example, run after today's
-    # run, hid today's loads behind rows of an earlier day skipped as a backfill.
+def _lines_after_a_load(settings, status: str, message: str, *, days_before: int) -> str:
+    """The platform lines once bluesky has a load of ``status`` of an earlier day, finished
+    after today's."""
     with connect(settings.warehouse_path) as con:
         con.execute(
             "insert into audit.platform_loads values "
-            "('bluesky', ?, 'backfill', 'skipped_backfill', 0, 0, 0, 0, 'a backfill', ?, ?)",
-            [DAY - timedelta(days=5), AT + timedelta(hours=1), AT + timedelta(hours=1)],
+            "('bluesky', ?, 'rerun', ?, 40, 0, 40, 1, ?, ?, ?)",
+            [DAY - timedelta(days=days_before), status, message, *[AT + timedelta(hours=3)] * 2],
         )
-        text = "\n".join(platform_load_lines(con))
+        return "\n".join(platform_load_lines(con))
+
+
+def _row_of(text: str, platform: str) -> list[str]:
+    return next(line.split() for line in text.splitlines() if line.split()[:1] == [platform])
+
+
+def test_a_backfill_after_today_s_run_leaves_today_s_loads_shown(settings):
+    # "Latest" was the latest to finish: README's own backfill example, run after today's
+    # run, hid today's loads behind rows of an earlier day skipped as a backfill.
+    text = _lines_after_a_load(settings, "skipped_backfill", "a backfill", days_before=5)
 
     assert "skipped_backfill" not in text
-    bluesky = next(line.split() for line in text.splitlines() if line.split()[:1] == ["bluesky"])
-    assert bluesky[:3] == ["bluesky", "2026-03-02", "loaded"]
+    assert _row_of(text, "bluesky")[:3] == ["bluesky", "2026-03-02", "loaded"]
 
 
 def test_a_long_failure_message_keeps_its_start_and_the_fix_at_its_end(settings):
@@ -278,17 +287,10 @@ def test_a_long_failure_message_keeps_its_start_and_the_fix_at_its_end(settings)
 def test_a_load_that_failed_after_the_newest_day_s_is_still_named(settings):
     # Today's X load, then a rerun of an earlier day that failed: the summary showed today's
     # load alone, the failure and its reason gone.
-    with connect(settings.warehouse_path) as con:
-        con.execute(
-            "insert into audit.platform_loads values "
-            "('bluesky', ?, 'rerun', 'failed', 40, 0, 40, 1, '401 token expired', ?, ?)",
-            [DAY - timedelta(days=10), AT + timedelta(hours=3), AT + timedelta(hours=3)],
-        )
-        text = "\n".join(platform_load_lines(con))
+    text = _lines_after_a_load(settings, "failed", "401 token expired", days_before=10)
 
     assert "  FAILED: bluesky on 2026-02-20: 401 token expired" in text
-    bluesky = next(line.split() for line in text.splitlines() if line.split()[:1] == ["bluesky"])
-    assert bluesky[:3] == ["bluesky", "2026-03-02", "loaded"]
+    assert _row_of(text, "bluesky")[:3] == ["bluesky", "2026-03-02", "loaded"]
 
 
 def test_a_platform_loaded_with_no_account_asked_is_said_to_have_none_to_ask(settings):

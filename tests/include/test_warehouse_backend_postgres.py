@@ -27,7 +27,7 @@ import pytest
 from conftest import BUILD_WITHOUT_TESTS, BuiltWarehouse, load_synthetic_raw, settings_for_data_dir
 from moto.server import ThreadedMotoServer
 from scale_servers import Postgres, marts, postgres_server
-from slw_testing import PARSE_SEED_VARIABLE, free_port
+from slw_testing import PARSE_SEED_VARIABLE, free_port, import_while_a_build_plans
 
 from social_leadership.dbt_runner import run_dbt
 from social_leadership.orchestration import DEFAULT_POOL, platform_load_pool
@@ -165,37 +165,22 @@ def test_a_history_import_committed_after_a_build_planned_is_rebuilt_by_the_next
     and recorded on its own connection while the import had not committed, cannot see it;
     the next build must rebuild its days (it took the imports stamped since that build
     started, and the import was stamped when it began)."""
-    from social_leadership import follower_imports
-    from social_leadership.dbt_runner import BuildPlan, DbtResult, plan_build, record_build
-    from social_leadership.roster import Account, Executive, Roster
+    from social_leadership.dbt_runner import DbtResult, plan_build, record_build
 
     settings = _lake_settings(monkeypatch, tmp_path / "data", postgres_catalog)
     built = DbtResult(args=("build",), returncode=0)
     with connect(settings.warehouse_path) as builder:
         record_build(builder, "r1", plan_build(builder), datetime.now(UTC), built)
-    plans: list[BuildPlan] = []
-    import_started = follower_imports.warehouse_has_imports
 
-    def build_meanwhile(con):
+    def plan_and_record():
         with connect(settings.warehouse_path) as builder:
-            plans.append(plan_build(builder))
-            record_build(builder, "r2", plans[-1], datetime.now(UTC), built)
-        return import_started(con)
-
-    monkeypatch.setattr(follower_imports, "warehouse_has_imports", build_meanwhile)
-    history = tmp_path / "history.csv"
-    history.write_text(
-        "executive_id,platform,date,followers\njoe,x,2025-03-01,5\njoe,x,2025-03-02,6\n",
-        encoding="utf-8",
-    )
-    roster = Roster(
-        executives=[Executive("joe", "J", "Chair", "Siemens", "DE", "Industrials", False)],
-        accounts=[Account("joe", "x", "JoeKaeser")],
-    )
+            plan = plan_build(builder)
+            record_build(builder, "r2", plan, datetime.now(UTC), built)
+        return plan
 
     with connect(settings.warehouse_path) as importer:
-        outcome = follower_imports.import_history(
-            importer, history, roster, tmp_path / "q", today=date(2026, 3, 2)
+        outcome, plans = import_while_a_build_plans(
+            monkeypatch, importer, tmp_path, plan_and_record
         )
 
     assert outcome.rows_loaded == 2
