@@ -154,11 +154,8 @@ def test_a_failed_latest_run_is_named_first_and_fails_slw_summary(settings, caps
     ]
 
 
-def test_the_country_comparison_always_shows_germany_and_the_us_and_says_what_it_left_out():
-    # 15 countries of 20 leaders each (DE and US last by name): the first 12 alone were
-    # shown, the US not among them, and nothing said 3 were left out.
-    from social_leadership.summary import country_comparison_lines
-
+def _comparison_mart() -> duckdb.DuckDBPyConnection:
+    """An in-memory database holding an empty ``marts.fct_country_comparison_yearly``."""
     con = duckdb.connect()
     con.execute("create schema marts")
     con.execute(
@@ -168,6 +165,15 @@ def test_the_country_comparison_always_shows_germany_and_the_us_and_says_what_it
         "expectation_share_pct double, is_country_expectation boolean, "
         "expectation_wave int, is_synthetic_expectation boolean)"
     )
+    return con
+
+
+def test_the_country_comparison_always_shows_germany_and_the_us_and_says_what_it_left_out():
+    # 15 countries of 20 leaders each (DE and US last by name): the first 12 alone were
+    # shown, the US not among them, and nothing said 3 were left out.
+    from social_leadership.summary import country_comparison_lines
+
+    con = _comparison_mart()
     countries = [
         "AE",
         "AT",
@@ -210,15 +216,7 @@ def test_the_country_comparison_rounds_shares_as_the_weekly_report_does():
     from social_leadership.reports.render import pct
     from social_leadership.summary import country_comparison_lines
 
-    con = duckdb.connect()
-    con.execute("create schema marts")
-    con.execute(
-        "create table marts.fct_country_comparison_yearly (country_code varchar, "
-        "calendar_year int, executives_tracked int, active_share_pct double, "
-        "median_followers double, synthetic_executives_pct double, "
-        "expectation_share_pct double, is_country_expectation boolean, "
-        "expectation_wave int, is_synthetic_expectation boolean)"
-    )
+    con = _comparison_mart()
     con.execute(
         "insert into marts.fct_country_comparison_yearly values "
         "('US', 2026, 8, 62.5, 1e6, 0.4, 74.5, true, 2025, false), "
