@@ -131,22 +131,24 @@ def platform_load_lines(con: duckdb.DuckDBPyConnection, *, message_limit: int = 
     # day whose token had expired).
     failed = con.execute(
         """
-        with newest as (
-            select platform, snapshot_date, finished_at from audit.platform_loads
+        with last_of_each_day as (
+            select platform, snapshot_date, status, message, finished_at
+            from audit.platform_loads
             qualify row_number() over (
-                partition by platform order by snapshot_date desc, finished_at desc
+                partition by platform, snapshot_date order by finished_at desc
             ) = 1
+        ),
+        newest as (
+            select platform, snapshot_date, finished_at from last_of_each_day
+            qualify row_number() over (partition by platform order by snapshot_date desc) = 1
         )
         select loads.platform, loads.snapshot_date, loads.message
-        from audit.platform_loads as loads
+        from last_of_each_day as loads
         inner join newest using (platform)
         where loads.status = 'failed' and (
-            loads.snapshot_date = newest.snapshot_date and loads.finished_at = newest.finished_at
+            loads.snapshot_date = newest.snapshot_date
             or loads.finished_at > newest.finished_at
         )
-        qualify row_number() over (
-            partition by loads.platform, loads.snapshot_date order by loads.finished_at desc
-        ) = 1
         order by loads.platform, loads.snapshot_date desc
         """
     ).fetchall()

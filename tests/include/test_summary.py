@@ -289,6 +289,14 @@ def test_a_load_that_failed_after_the_newest_day_s_is_still_named(settings):
 
     assert "  FAILED: bluesky on 2026-02-20: 401 token expired" in text
     assert _row_of(text, "bluesky")[:3] == ["bluesky", "2026-03-02", "loaded"]
+    # Once that day's rerun loaded, it is no failure to name.
+    with connect(settings.warehouse_path) as con:
+        con.execute(
+            "insert into audit.platform_loads values "
+            "('bluesky', ?, 'rerun2', 'loaded', 40, 40, 0, 1, null, ?, ?)",
+            [DAY - timedelta(days=10), *[AT + timedelta(hours=4)] * 2],
+        )
+        assert "FAILED: bluesky" not in "\n".join(platform_load_lines(con))
 
 
 def test_a_platform_loaded_with_no_account_asked_is_said_to_have_none_to_ask(settings):
