@@ -305,7 +305,7 @@ class Settings:
 
     @property
     def report_font_files(self) -> tuple[Path, ...]:
-        """``SLW_REPORT_FONTS`` as a list of font files (empty: fontconfig's, if any)."""
+        """``SLW_REPORT_FONTS`` as a list of font files (tried before fontconfig's)."""
         return _font_paths(self.report_fonts)
 
     @property

@@ -113,45 +113,30 @@ def country_comparison_lines(
 def platform_load_lines(con: duckdb.DuckDBPyConnection, *, message_limit: int = 300) -> list[str]:
     """The load of each platform's newest day (its latest, if several); failed and not
     configured platforms named first."""
-    loads = con.execute(
+    # Each platform's days, newest first, each day's last load (a rerun replaces a try).
+    days = con.execute(
         """
         select platform, snapshot_date, status, accounts_requested, accounts_loaded,
-            accounts_missing, requests_sent, message
+            accounts_missing, requests_sent, message, finished_at
         from audit.platform_loads
-        -- The newest day's: a backfill run after today's (skipped, or loading imports)
-        -- hid today's loads.
         qualify row_number() over (
-            partition by platform order by snapshot_date desc, finished_at desc
+            partition by platform, snapshot_date order by finished_at desc
         ) = 1
-        order by platform
+        order by platform, snapshot_date desc
         """
     ).fetchall()
+    # The newest day's: a backfill run after today's (skipped, or loading imports) hid
+    # today's loads.
+    newest = {row[0]: row for row in reversed(days)}
+    loads = [newest[platform][:8] for platform in sorted(newest)]
     lines = ["Platform loads (newest day per platform):"]
-    # Failed: the newest day's load, or any that failed after it (a rerun of an earlier
+    # Failed: the newest day's load, or one that failed after it (a rerun of an earlier
     # day whose token had expired).
-    failed = con.execute(
-        """
-        with last_of_each_day as (
-            select platform, snapshot_date, status, message, finished_at
-            from audit.platform_loads
-            qualify row_number() over (
-                partition by platform, snapshot_date order by finished_at desc
-            ) = 1
-        ),
-        newest as (
-            select platform, snapshot_date, finished_at from last_of_each_day
-            qualify row_number() over (partition by platform order by snapshot_date desc) = 1
-        )
-        select loads.platform, loads.snapshot_date, loads.message
-        from last_of_each_day as loads
-        inner join newest using (platform)
-        where loads.status = 'failed' and (
-            loads.snapshot_date = newest.snapshot_date
-            or loads.finished_at > newest.finished_at
-        )
-        order by loads.platform, loads.snapshot_date desc
-        """
-    ).fetchall()
+    failed = [
+        (platform, day, message)
+        for platform, day, status, *_, message, finished_at in days
+        if status == "failed" and (day == newest[platform][1] or finished_at > newest[platform][8])
+    ]
     not_configured = [row[0] for row in loads if row[2] == "not_configured"]
     for platform, day, message in failed:
         reason = _shortened(message or "no reason recorded", message_limit)

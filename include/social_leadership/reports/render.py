@@ -45,7 +45,7 @@ NO_VALUE = EN_DASH
 CAVEAT_MARKS = {"carried": " †", "imported": " ‡", "carried/imported": " †‡"}
 # DejaVu Sans ships with matplotlib: the PDF's font covers Latin, Greek and Cyrillic names.
 # Other scripts (a name in Chinese, Japanese or Korean) take fallback fonts: SLW_REPORT_FONTS,
-# else those fontconfig finds (:func:`_pdf_fonts`).
+# then those fontconfig finds (:func:`_pdf_fonts`).
 _FONT_DIR = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
 _FONT = "DejaVu"
 _FONT_FILE = _FONT_DIR / "DejaVuSans.ttf"
@@ -312,8 +312,8 @@ def figures(
 
 
 def render(report: WeeklyReportData, fonts: Sequence[Path] = ()) -> RenderedReport:
-    """The report's documents; ``fonts``: the PDF's fallback fonts (SLW_REPORT_FONTS; empty:
-    those fontconfig finds for what DejaVu Sans lacks)."""
+    """The report's documents; ``fonts``: the PDF's fallback fonts (SLW_REPORT_FONTS), before
+    those fontconfig finds for what DejaVu Sans and they lack."""
     charts = all_charts(report) if report.enough_data else []
     by_name = {chart.name: chart for chart in charts}
     context = {
@@ -452,7 +452,7 @@ def _pdf_fonts(text: str, given: Sequence[Path]) -> tuple[list[Path], str]:
         for font in given
         if any(ord(character) in _characters_of(font) for character in lacking)
     ]
-    fonts += _fontconfig_fonts(_lacking(lacking, fonts), fonts)
+    fonts += _fontconfig_fonts(lacking, fonts)
     return fonts, _lacking(lacking, fonts)
 
 
