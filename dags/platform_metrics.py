@@ -43,7 +43,8 @@ def platform_metrics():
       skipped, logged with file, row and field, and kept with their reasons in
       `<SLW_QUARANTINE_DIR>/roster/<time>-<file>/`; its XCom counts them and names the
       executives left out (an alert says so too). The extract tasks read the handles from
-      that XCom.
+      that XCom. A roster no retry can mend (a missing path, a workbook) fails it at once;
+      one that reads as a file caught mid-write (empty, a cut header) is retried.
     * Per platform, `extract_<platform>` fetches today's counts in the API's largest batches
       and lands the raw responses under `landing/platform=<p>/date=<d>/`; `load_<platform>`
       replays that landing into `raw.platform_metrics`, replacing the day (idempotent). Each

@@ -41,6 +41,7 @@ from urllib.parse import quote, urlsplit
 
 from airflow.sdk import BaseNotifier
 
+from social_leadership.formatting import shortened
 from social_leadership.task_payloads import Attention
 
 if TYPE_CHECKING:
@@ -61,6 +62,8 @@ WEBHOOK_CONN_ID = "slw_webhook"
 DEFAULT_FROM_EMAIL = "social-leadership-alerts@localhost"
 # What an alert says of a task that failed after its retries.
 TASK_FAILED = "task failed (after its retries)"
+# What the reason of a task failed without retries (AirflowFailException) opens with.
+NOT_RETRIED = "not retried (a retry would fail the same way)"
 # The task states an alert lists, in its order (the causes first), with what it says of them.
 TASK_STATES_SAID = {
     "failed": TASK_FAILED,
@@ -192,7 +195,10 @@ def build_alert(
     for task_state, what in TASK_STATES_SAID.items():
         for task_id in sorted(t for t, s in states.items() if str(s) == task_state):
             why = reasons.get(task_id) if task_state == "failed" else None
-            said = f"{what}: {why}" if why else what
+            if why and why.startswith(NOT_RETRIED):
+                said = f"task failed, {why}"
+            else:
+                said = f"{what}: {why}" if why else what
             item = _item(
                 dag_id, run_id, task_id, said, None, None, kind="task_failed", mapped=mapped
             )
@@ -228,7 +234,7 @@ def _item(
     """One line of an alert: ``kind`` task_failed, attention (a task's report) or run (the
     run as a whole, ``task_id`` None)."""
     look_at = [where] if where else []
-    what = cut_short(what, ALERT_WHAT_CHARS)
+    what = shortened(what, ALERT_WHAT_CHARS)
     return {
         "kind": "run" if task_id is None else kind,
         "task_id": task_id or "-",
@@ -573,19 +579,18 @@ class RunAlertNotifier(BaseNotifier):
 
 
 def failure_text(error: BaseException) -> str:
-    """An error as an alert quotes it: its type and the first line of its message, every
-    secret Airflow masks replaced by ``***`` (before it is cut short: a secret cut in two
-    would be masked no more)."""
+    """An error as an alert quotes it: its type (for an ``AirflowFailException``, that the
+    task was not retried) and the first line of its message, every secret Airflow masks
+    replaced by ``***`` (before it is cut short: a secret cut in two would be masked no
+    more)."""
+    from airflow.sdk.exceptions import AirflowFailException
     from airflow.sdk.log import redact
 
     first = str(error).strip().splitlines()[0] if str(error).strip() else ""
-    text = f"{type(error).__name__}: {first}" if first else type(error).__name__
-    return cut_short(str(redact(text)), FAILURE_TEXT_CHARS)
-
-
-def cut_short(text: str, limit: int) -> str:
-    """``text``, or its first ``limit`` characters ending in an ellipsis."""
-    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+    # A task that fails itself at once says why in its message; its type says only that.
+    kind = NOT_RETRIED if isinstance(error, AirflowFailException) else type(error).__name__
+    text = f"{kind}: {first}" if first else kind
+    return shortened(str(redact(text)), FAILURE_TEXT_CHARS)
 
 
 def _why_it_failed(context: Any, error: BaseException) -> str:

@@ -1,4 +1,5 @@
-"""Numbers as people read them, shared by the run summary and the weekly report."""
+"""Numbers and messages as people read them, shared by the run summary, the weekly report
+and the alerts."""
 
 from __future__ import annotations
 
@@ -56,3 +57,22 @@ def first_line(exc: BaseException) -> str:
     says nothing."""
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+ELISION = " ... "
+
+
+def shortened(text: str, limit: int) -> str:
+    """``text`` in at most ``limit`` characters: its start and its end (where a message
+    usually says how to fix what it names), each cut at a word when one ends near, joined by
+    :data:`ELISION`."""
+    if len(text) <= limit:
+        return text
+    room = max(limit - len(ELISION), 2)
+    head, tail = text[: room * 2 // 3], text[len(text) - (room - room * 2 // 3) :]
+    near = room // 10
+    if " " in head[-near:]:
+        head = head.rsplit(" ", 1)[0]
+    if " " in tail[:near]:
+        tail = tail.split(" ", 1)[1]
+    return f"{head}{ELISION}{tail}"[:limit]

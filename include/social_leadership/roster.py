@@ -162,7 +162,17 @@ _INVISIBLE = dict.fromkeys(
 
 
 class RosterFileError(ValueError):
-    """The roster file cannot be read at all (missing, or required header columns absent)."""
+    """The roster file cannot be read at all (missing, or required header columns absent).
+
+    ``may_pass_later``: whether the same path may read well in a moment, as a file caught
+    while it is being written: empty, its header line cut short, a quoted cell left open.
+    A missing file, a workbook or text in no known encoding stays so until somebody changes
+    something, and retrying it only delays the failure.
+    """
+
+    def __init__(self, message: str, *, may_pass_later: bool = False) -> None:
+        super().__init__(message)
+        self.may_pass_later = may_pass_later
 
 
 @dataclass(frozen=True)
@@ -340,7 +350,7 @@ def load_roster(path: Path) -> Roster:
         except csv.Error as exc:
             # The reader starts at the header: its line numbers count from there.
             line = reader.line_num + found.number - 1
-            raise RosterFileError(f"{file_name}: line {line}: {exc}") from exc
+            raise RosterFileError(f"{file_name}: line {line}: {exc}", may_pass_later=True) from exc
     return roster
 
 
@@ -383,13 +393,16 @@ def _header_columns(roster: Roster, header: list[str]) -> dict[str, tuple[int, s
         roster.warnings.append(RowIssue(roster.file, roster.header_row, cell, reason))
     missing = [column for column in REQUIRED_COLUMNS if column not in columns]
     if missing and not any(cell.strip() for cell in header):
-        raise RosterFileError(f"{roster.file}: the roster file is empty (no header line)")
+        raise RosterFileError(
+            f"{roster.file}: the roster file is empty (no header line)", may_pass_later=True
+        )
     if missing:
         shown = ", ".join(cell.strip() for cell in header if cell.strip())
         raise RosterFileError(
             f"{roster.file}: roster header lacks required column(s): {', '.join(missing)}"
             f" (line {roster.header_row}, read as the header, holds: {shown[:120]!r}; none of"
-            f" the first {HEADER_SEARCH_LINES} lines names them all)"
+            f" the first {HEADER_SEARCH_LINES} lines names them all)",
+            may_pass_later=True,
         )
     return columns
 

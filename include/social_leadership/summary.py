@@ -10,7 +10,7 @@ import duckdb
 
 from social_leadership.docs_site import DBT_SITE, GX_SITE, current_docs
 from social_leadership.duckdb_limits import open_duckdb
-from social_leadership.formatting import compact_count, whole_percent
+from social_leadership.formatting import compact_count, shortened, whole_percent
 from social_leadership.reports.data import FOCUS_COUNTRIES
 from social_leadership.serving import CURRENT_LINK
 from social_leadership.settings import Settings
@@ -167,17 +167,10 @@ def platform_load_lines(con: duckdb.DuckDBPyConnection, *, message_limit: int = 
 
 
 def _shortened(message: str, limit: int) -> str:
-    """``message`` at most about ``limit`` characters: its start and its end (where a fix
-    is usually said), each cut at a word when one ends near, joined by ``...``."""
-    if len(message) <= limit:
-        return message
-    head, tail = message[: limit * 2 // 3], message[-(limit // 3) :]
-    near = limit // 10
-    if " " in head[-near:]:
-        head = head.rsplit(" ", 1)[0]
-    if " " in tail[:near]:
-        tail = tail.split(" ", 1)[1]
-    return f"{head} ... {tail} (whole message: audit.platform_loads)"
+    """``message`` at most about ``limit`` characters (:func:`shortened`), saying where the
+    whole of it is."""
+    short = shortened(message, limit)
+    return short if short == message else f"{short} (whole message: audit.platform_loads)"
 
 
 def run_lines(con: duckdb.DuckDBPyConnection) -> tuple[list[str], bool]:

@@ -166,13 +166,15 @@ def alerts(tmp_path_factory):
                 assert sum(len(seen[label][1]) for label in labels) == len(new_mails)
                 assert sum(len(seen[label][2]) for label in labels) == len(new_calls)
 
-            # A quarantined file (survey_ingest succeeds), then a roster that is not there
-            # (platform_metrics' load_roster fails on every try).
+            # A quarantined file (survey_ingest succeeds), then a roster whose header is cut
+            # short, as a file caught while being written (platform_metrics' load_roster
+            # fails on every try: each is retried, in case the file was being written).
             write_bad_survey(settings.survey_dir, "broken_wave.csv")
-            missing_roster = {**env, "SLW_ROSTER_PATH": str(tmp / "no_such_roster.csv")}
+            cut_roster = tmp / "cut_roster.csv"
+            cut_roster.write_text("executive_id,full_name,tit", encoding="utf-8")
             observe_each(
                 {"quarantine": "survey_ingest", "failed_task": "platform_metrics"},
-                missing_roster,
+                {**env, "SLW_ROSTER_PATH": str(cut_roster)},
                 settings.logs_dir / "quarantine_and_fail",
             )
 
@@ -251,9 +253,7 @@ def test_a_failed_task_sends_one_mail_and_one_webhook_call_despite_retries(alert
     assert failed[0]["kind"] == "task_failed"
     assert failed[0]["what"].startswith("task failed")
     # Why, as its last try's error said (the task-level failure callback kept it).
-    assert failed[0]["what"].endswith(
-        "no_such_roster.csv: cannot read roster file (No such file or directory)"
-    )
+    assert "cut_roster.csv: roster header lacks required column(s): title," in failed[0]["what"]
     assert "rows_kept_out" in failed[0]
     assert any(
         "dag_id=platform_metrics" in where and "task_id=load_roster" in where

@@ -334,14 +334,36 @@ def test_a_failed_task_is_said_with_why_it_failed_its_secrets_masked():
     )
 
 
-def test_a_long_problem_is_cut_short_in_its_alert_line():
-    long = "platform x failed: GET http://x/2/users/by?usernames=" + ",".join(["h"] * 800)
+def test_a_task_failed_without_retries_is_said_so_and_why_without_the_exception_type():
+    from airflow.sdk.exceptions import AirflowFailException
+
+    reason = failure_text(AirflowFailException("/r/roster.csv: cannot read roster file (gone)"))
+    alert = build_alert(
+        "platform_metrics", "r1", "failed", {"load_roster": "failed"}, [], {"load_roster": reason}
+    )
+
+    assert alert is not None
+    assert alert.items[0]["what"] == (
+        "task failed, not retried (a retry would fail the same way): "
+        "/r/roster.csv: cannot read roster file (gone)"
+    )
+
+
+def test_a_long_problem_keeps_its_start_and_the_fix_at_its_end_in_its_alert_line():
+    long = (
+        "platform x failed: GET http://x/2/users/by?usernames="
+        + ",".join(["h"] * 800)
+        + ": 401 Unauthorized; renew the token of the connection slw_x"
+    )
     alert = build_alert(
         "platform_metrics", "r1", "failed", {}, [Attention(task_id="load_x", what=long)]
     )
     assert alert is not None
-    assert len(alert.items[0]["what"]) == 500
-    assert alert.items[0]["what"].endswith(",\u2026")
+    what = alert.items[0]["what"]
+    assert len(what) <= 500
+    assert what.startswith("platform x failed: GET http://x/2/users/by?usernames=h,h,")
+    assert " ... " in what
+    assert what.endswith("401 Unauthorized; renew the token of the connection slw_x")
 
 
 def test_a_run_with_nothing_to_report_sends_nothing():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from social_leadership.formatting import compact_count
+from social_leadership.formatting import ELISION, compact_count, shortened
 from social_leadership.reports.render import NO_VALUE, compact
 
 VALUES = [0, 7, 999, 999.4, 1000, 1234, 99_950, 1_234_567, 2_500_000_000, -1500, -12, 0.5]
@@ -42,3 +42,25 @@ def test_a_count_that_rounds_to_a_thousand_of_its_unit_is_written_in_the_next():
     assert compact_count(5e12) == "5000.0B"
     assert compact_count(999_950, scaled="g", whole="g") == "999.95k"
     assert [compact_count(v) for v in (float("nan"), float("inf"))] == ["nan", "inf"]
+
+
+@pytest.mark.parametrize("limit", [40, 61, 100, 299, 500])
+def test_a_long_message_keeps_its_start_and_end_within_the_limit(limit):
+    words = " ".join(f"word{n}" for n in range(200))
+    message = f"start here: {words}; fix it this way"
+
+    short = shortened(message, limit)
+
+    assert len(short) <= limit
+    head, tail = short.split(ELISION)
+    assert message.startswith(head)
+    assert message.endswith(tail)
+    assert short.startswith("start")
+    assert short.endswith("way")
+    # Cut at words: no part of a word on either side of the elision.
+    assert message[len(head)] == " "
+    assert message[len(message) - len(tail) - 1] == " "
+
+
+def test_a_message_within_the_limit_is_left_whole():
+    assert shortened("x" * 50, 50) == "x" * 50

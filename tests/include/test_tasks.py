@@ -707,6 +707,90 @@ def test_a_history_file_refused_whole_is_an_alert_item_and_a_quarantined_file(
     assert Path(item.where).parent == load_settings().quarantine_dir / "history"
 
 
+def _a_workbook(path: Path) -> None:
+    path.write_bytes(b"PK\x03\x04" + b"\0" * 64)
+
+
+def _a_column_twice(path: Path) -> None:
+    path.write_text(
+        "executive_id,full_name,title,company,country,sector,is_synthetic,Full Name\n",
+        encoding="utf-8",
+    )
+
+
+@pytest.mark.parametrize(
+    ("make", "said"),
+    [
+        (lambda path: None, "cannot read roster file (No such file or directory)"),
+        (lambda path: path.mkdir(), "must be a file (it names an existing folder)"),
+        (_a_workbook, "not CSV text"),
+        (_a_column_twice, "roster header names column 'full_name' twice"),
+    ],
+    ids=["missing", "a folder", "a workbook", "a column twice"],
+)
+def test_a_roster_path_no_retry_can_mend_fails_the_task_at_once(make, said, monkeypatch, tmp_path):
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from social_leadership.tasks import load_roster_task
+
+    monkeypatch.setenv("SLW_DATA_DIR", str(tmp_path / "data"))
+    roster = tmp_path / "roster.csv"
+    make(roster)
+    monkeypatch.setenv("SLW_ROSTER_PATH", str(roster))
+
+    with pytest.raises(AirflowFailException) as failed:
+        load_roster_task()
+
+    assert str(roster) in str(failed.value)
+    assert said in str(failed.value)
+
+
+@pytest.mark.parametrize("task", ["load_roster_task", "import_history_task"])
+def test_a_setting_not_allowed_fails_the_task_at_once_in_one_line(task, monkeypatch, tmp_path):
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from social_leadership import tasks
+
+    monkeypatch.setenv("SLW_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("SLW_GAP_FILL_DAYS", "abc")
+    monkeypatch.setenv("SLW_ROSTER_PATH", str(tmp_path))
+
+    with pytest.raises(AirflowFailException) as failed:
+        getattr(tasks, task)()
+
+    said = str(failed.value)
+    assert "\n" not in said
+    assert "SLW_GAP_FILL_DAYS='abc': not allowed, must be a whole number" in said
+    assert f"SLW_ROSTER_PATH={str(tmp_path)!r}: not allowed, must be a file" in said
+    assert said.count("; ") == 1
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "executive_id,full_na",
+        'executive_id,full_name,title,company,country,sector,is_synthetic,x\nada,"Ada Lov',
+    ],
+    ids=["empty", "header cut short", "its one row cut short"],
+)
+def test_a_roster_as_a_file_caught_mid_write_reads_is_left_to_airflow_s_retries(
+    text, monkeypatch, tmp_path
+):
+    from social_leadership.roster import RosterFileError
+    from social_leadership.tasks import load_roster_task
+
+    monkeypatch.setenv("SLW_DATA_DIR", str(tmp_path / "data"))
+    roster = tmp_path / "roster.csv"
+    roster.write_text(text, encoding="utf-8")
+    monkeypatch.setenv("SLW_ROSTER_PATH", str(roster))
+
+    with pytest.raises(RosterFileError) as failed:
+        load_roster_task()
+
+    assert failed.value.may_pass_later
+
+
 @pytest.mark.parametrize(
     "rows",
     ["", "ada,Ada,CEO,Acme,Atlantis,Energy,false,ada_x\n"],
