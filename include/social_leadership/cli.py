@@ -21,6 +21,7 @@ from typing import Any
 
 import click
 
+from social_leadership.formatting import counted
 from social_leadership.settings import (
     ENV_PREFIX,
     MIN_PSEUDONYM_KEY_CHARS,
@@ -414,7 +415,8 @@ def import_history(paths: tuple[Path, ...]) -> int:
         for error in outcome.errors:
             print(f"rejected {error}", file=sys.stderr)
         print(
-            f"{path}: {outcome.rows_loaded} rows loaded, {outcome.rows_rejected} rejected"
+            f"{path}: {counted(outcome.rows_loaded, 'row')} loaded,"
+            f" {outcome.rows_rejected} rejected"
             + (f" (kept in {outcome.quarantine_path})" if outcome.quarantine_path else "")
         )
         failed = failed or outcome.rows_rejected > 0

@@ -41,6 +41,7 @@ from social_leadership.dbt_runner import (
     DbtResult,
     run_dbt,
 )
+from social_leadership.formatting import counted
 from social_leadership.landing import safe_run_id
 from social_leadership.settings import Settings
 
@@ -376,7 +377,7 @@ def report_unit(unit: dict[str, Any], folder: Path | None) -> UnitReport:
         state = "success"
     seconds = _seconds([unit])
     shown_status = unit.get("status") or ("not run" if own else state)
-    counted = {
+    by_word = {
         word: sum(b == bucket for b in test_buckets)
         for word, bucket in (
             ("passed", "pass"),
@@ -386,9 +387,9 @@ def report_unit(unit: dict[str, Any], folder: Path | None) -> UnitReport:
             ("not run", "not run"),
         )
     }
-    tests_text = ", ".join(f"{n} {word}" for word, n in counted.items() if n)
+    tests_text = ", ".join(f"{n} {word}" for word, n in by_word.items() if n)
     label = f"{unit['resource_type']} {unit['name']}: {shown_status} {seconds:.1f}s" + (
-        f", {len(tests)} tests {tests_text}" if tests else ""
+        f", {counted(len(tests), 'test')} {tests_text}" if tests else ""
     )
     lines = [label]
     if unit.get("relation"):
@@ -474,8 +475,8 @@ def _summary(units: list[dict[str, Any]], state: str) -> str:
     """``<n> nodes <state> <seconds>s, <m> tests <k> passed`` of ``units`` and their tests."""
     tests = [test for unit in units for test in unit.get("tests", [])]
     passed = sum(_bucket(test.get("status")) == "pass" for test in tests)
-    return f"{len(units)} nodes {state} {_seconds(units):.1f}s" + (
-        f", {len(tests)} tests {passed} passed" if tests else ""
+    return f"{counted(len(units), 'node')} {state} {_seconds(units):.1f}s" + (
+        f", {counted(len(tests), 'test')} {passed} passed" if tests else ""
     )
 
 

@@ -59,6 +59,11 @@ def first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+def counted(count: int, noun: str, plural: str | None = None) -> str:
+    """``count`` and its noun in the number it takes: ``1 row``, ``2 rows``, ``0 rows``."""
+    return f"{count} {noun if count == 1 else plural or noun + 's'}"
+
+
 ELISION = " ... "
 
 

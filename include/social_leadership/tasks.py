@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from social_leadership.formatting import counted
 from social_leadership.settings import SettingsError, load_settings
 from social_leadership.task_payloads import (
     Attention,
@@ -95,7 +96,7 @@ def load_roster_task() -> dict[str, Any]:
         raise RosterFileError(
             f"{roster.file}: no valid executive row"
             + (
-                f" ({len(roster.rejected_rows)} rows rejected, see {quarantine})"
+                f" ({counted(len(roster.rejected_rows), 'row')} rejected, see {quarantine})"
                 if quarantine
                 else " (the file holds none)"
             )
@@ -151,7 +152,7 @@ def _rejected_roster_rows(file: str, rows: int, skipped: list[str]) -> str:
     if more > 0:
         named += f" and {more} more"
     left_out = f"; executives left out: {named}" if skipped else ""
-    return f"roster file {file}: {rows} rows rejected (quarantined){left_out}"
+    return f"roster file {file}: {counted(rows, 'row')} rejected (quarantined){left_out}"
 
 
 def roster_handles(roster: dict[str, Any], platform: str) -> list[str]:
@@ -205,7 +206,10 @@ def import_history_task() -> dict[str, Any]:
         [
             Attention(
                 task_id="import_history",
-                what=f"history file {o.file}: {o.rows_rejected} rows rejected (quarantined)",
+                what=(
+                    f"history file {o.file}: {counted(o.rows_rejected, 'row')} rejected"
+                    " (quarantined)"
+                ),
                 rows_kept_out=o.rows_rejected,
                 where=str(o.quarantine_path) if o.quarantine_path else None,
             )

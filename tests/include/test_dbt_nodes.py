@@ -96,7 +96,7 @@ def test_passing_units_share_one_instance_listed_by_layer_and_the_rest_stand_alo
     reports = [report_view(view, None) for view in views]
     assert [(r.label, r.state) for r in reports] == [
         ("passed: 4 nodes success 5.5s, 2 tests 2 passed", "success"),
-        ("model dim_b: success 1.5s, 1 tests 1 warned", "warn"),
+        ("model dim_b: success 1.5s, 1 test 1 warned", "warn"),
         ("model fct_c: skipped 0.0s", "skipped"),
     ]
     # Every node and test that passed is in the one instance's log with its status and
@@ -104,19 +104,19 @@ def test_passing_units_share_one_instance_listed_by_layer_and_the_rest_stand_alo
     passed_log = reports[0].lines
     headings = [line for line in passed_log if line.startswith("== ")]
     assert headings == [
-        "== seeds: 1 nodes success 0.5s",
-        "== staging: 2 nodes success 2.5s, 1 tests 1 passed",
-        "== marts: 1 nodes success 2.5s, 1 tests 1 passed",
+        "== seeds: 1 node success 0.5s",
+        "== staging: 2 nodes success 2.5s, 1 test 1 passed",
+        "== marts: 1 node success 2.5s, 1 test 1 passed",
     ]
     starts = [passed_log.index(heading) for heading in headings]
     seeds, staging, marts = (
         passed_log[start:end] for start, end in zip(starts, [*starts[1:], None], strict=True)
     )
     assert "seed countries: success 0.5s" in seeds
-    assert "model stg_a: success 1.5s, 1 tests 1 passed" in staging
+    assert "model stg_a: success 1.5s, 1 test 1 passed" in staging
     assert "model stg_b: success 1.0s" in staging
     assert "test not_null_stg_a: pass 0.50s" in staging
-    assert "model dim_a: success 2.5s, 1 tests 1 passed" in marts
+    assert "model dim_a: success 2.5s, 1 test 1 passed" in marts
     assert not any(line.startswith("model stg_") for line in (*seeds, *marts))
     shown = {n["unique_id"] for v in views for u in v["units"] for n in (u, *u["tests"])}
     assert shown == {node["unique_id"] for node in nodes}
@@ -134,9 +134,9 @@ def test_a_unit_whose_test_was_skipped_or_not_run_stands_alone():
     ]
     views = view_units(node_units(nodes))
     assert [report_view(view, None).label for view in views] == [
-        "passed: 1 nodes success 1.0s",
-        "model dim_a: success 1.0s, 1 tests 1 skipped",
-        "model dim_b: success 1.0s, 1 tests 1 not run",
+        "passed: 1 node success 1.0s",
+        "model dim_a: success 1.0s, 1 test 1 skipped",
+        "model dim_b: success 1.0s, 1 test 1 not run",
     ]
 
 

@@ -607,7 +607,7 @@ def test_cli_imports_and_reports(
     assert cli_main(["import-history", str(path)]) == 1
 
     out = capsys.readouterr()
-    assert "1 rows loaded, 1 rejected" in out.out
+    assert "1 row loaded, 1 rejected" in out.out
     assert ":3: date:" in out.err
     warehouse = tmp_path / "data" / "warehouse" / "warehouse.duckdb"
     with duckdb.connect(str(warehouse), read_only=True) as check:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from social_leadership.formatting import ELISION, compact_count, shortened
+from social_leadership.formatting import ELISION, compact_count, counted, shortened
 from social_leadership.reports.render import NO_VALUE, compact
 
 VALUES = [0, 7, 999, 999.4, 1000, 1234, 99_950, 1_234_567, 2_500_000_000, -1500, -12, 0.5]
@@ -64,3 +64,9 @@ def test_a_long_message_keeps_its_start_and_end_within_the_limit(limit):
 
 def test_a_message_within_the_limit_is_left_whole():
     assert shortened("x" * 50, 50) == "x" * 50
+
+
+def test_a_count_of_one_takes_the_singular():
+    assert [counted(n, "row") for n in (0, 1, 2)] == ["0 rows", "1 row", "2 rows"]
+    assert counted(1, "country", "countries") == "1 country"
+    assert counted(3, "country", "countries") == "3 countries"

@@ -814,7 +814,7 @@ def test_a_roster_without_a_valid_executive_fails_and_the_stored_one_stays(
         load_roster_task()
 
     assert "the roster stored before is kept" in str(refused.value)
-    assert ("rows rejected, see" in str(refused.value)) is bool(rows)
+    assert ("1 row rejected, see" in str(refused.value)) is bool(rows)
     with duckdb.connect(str(load_settings().warehouse_path), read_only=True) as con:
         stored = con.execute("select executive_id from raw.roster_executives").fetchall()
     assert stored == [("joe",)]

@@ -418,7 +418,7 @@ def test_slw_import_history_tries_a_file_again_when_another_writer_s_commit_refu
 
     assert main(["import-history", str(path)]) == 0
 
-    assert f"{path}: 1 rows loaded" in capsys.readouterr().out
+    assert f"{path}: 1 row loaded" in capsys.readouterr().out
     with connect(settings.warehouse_path) as con:
         assert con.execute("select count(*) from raw.imported_metrics").fetchone() == (1,)
     said, code = explain(refusal)

@@ -25,7 +25,7 @@ matplotlib.use("svg")
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from social_leadership.formatting import compact_count
+from social_leadership.formatting import compact_count, counted
 from social_leadership.reports.data import FOCUS_COUNTRIES, WeeklyReportData, trend_days
 
 FOCUS_COLOURS = {"DE": "#b2182b", "US": "#2166ac"}
@@ -186,8 +186,9 @@ def _trend_chart(
         drawn_focus = _focus(countries)
         focus = " and ".join(drawn_focus)
         others = len(countries) - len(drawn_focus)
+        drawn = counted(others, "country", "countries")
         title = (
-            f"{title}: {focus + ' and ' if focus else ''}the {others} countries tracking "
+            f"{title}: {focus + ' and ' if focus else ''}the {drawn} tracking "
             f"the most leaders, of {len(report.countries)}"
         )
     with matplotlib.rc_context(_RC):
