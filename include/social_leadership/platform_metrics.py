@@ -102,6 +102,13 @@ def observation_date(logical_date: datetime, now: datetime | None = None) -> dat
     return today if logical_date.astimezone(UTC).date() == today else None
 
 
+def accounts_to_ask(platform: str, handles: list[str]) -> list[str]:
+    """The roster's accounts the platform's API is asked about: all but the import-only
+    ones (a LinkedIn member, a Facebook profile), whose counts come by history import."""
+    import_only = connector_class(platform).is_import_only
+    return [handle for handle in handles if not import_only(handle)]
+
+
 def not_configured_message(platform: str) -> str:
     return (
         f"{platform} is not configured: no Airflow connection slw_{platform}, so nothing "
@@ -131,6 +138,8 @@ def extract_platform(
     earlier landings taught. Without ``base_url`` nothing is sent (``not_configured``). A
     refused request raises :class:`PlatformError`; no message holds ``credentials``.
     """
+    # Counted as asked for, and left deferred by a try after midnight, are only these.
+    handles = accounts_to_ask(platform, handles)
     snapshot_date = observation_date(logical_date, now)
     if snapshot_date is None and run_id:
         # A retry after midnight (UTC) of a try that failed on its day: what that try read
@@ -150,7 +159,7 @@ def extract_platform(
             platform,
             logical_date.date(),
             "skipped_backfill",
-            accounts_requested=len(handles),
+            accounts_requested=len(set(handles)),
             message=message,
         )
     if base_url is None:

@@ -271,6 +271,7 @@ def extract_task(platform: str, handles: list[str], context: dict[str, Any]) -> 
     from social_leadership.orchestration import platform_endpoint
     from social_leadership.platform_metrics import (
         ExtractOutcome,
+        accounts_to_ask,
         extract_platform,
         observation_date,
     )
@@ -304,7 +305,7 @@ def extract_task(platform: str, handles: list[str], context: dict[str, Any]) -> 
             platform,
             day,
             "failed",
-            accounts_requested=len(set(handles)),
+            accounts_requested=len(set(accounts_to_ask(platform, handles))),
             landing_dir=exc.landing_dir,
             message=str(exc),
         )

@@ -96,6 +96,54 @@ def test_backfill_skips_extraction_and_is_audited(tmp_path, con, sandbox):
     assert con.execute("select count(*) from raw.platform_metrics").fetchone()[0] == 0
 
 
+# Two LinkedIn organizations (one request each) and a member, whose counts come by import.
+LINKEDIN_HANDLES = ["urn:li:organization:1001", "satyanadella", "urn:li:organization:1002"]
+
+
+def test_import_only_accounts_are_never_counted_as_asked_for(tmp_path, con, sandbox):
+    def extract(run_id, logical_date):
+        return extract_platform(
+            "linkedin", LINKEDIN_HANDLES, sandbox.base_url, TOKEN, tmp_path / "l", run_id,
+            logical_date, now=NOW, sleep=lambda _: None,
+        )  # fmt: skip
+
+    backfill = extract("bf", NOW - timedelta(days=5))
+    today = extract("today", NOW)
+
+    assert (backfill.status, backfill.accounts_requested) == ("skipped_backfill", 2)
+    assert (today.status, today.accounts_requested, today.requests_sent) == ("landed", 2, 2)
+    loaded = load_platform_day(con, tmp_path / "l", "linkedin", NOW.date(), "today")
+    assert (loaded.accounts_requested, loaded.accounts_loaded) == (2, 2)
+
+
+def test_a_retry_after_midnight_leaves_no_import_only_account_deferred(tmp_path, con, sandbox):
+    landing = tmp_path / "l"
+    # The first organization read; every attempt at the second failing.
+    sandbox.add_fault("slow", platform="linkedin", delay_seconds=0)
+    sandbox.add_fault("503", platform="linkedin", times=4)
+    first = extract_platform(
+        "linkedin", LINKEDIN_HANDLES, sandbox.base_url, TOKEN, landing, "run-1", NOW, now=NOW,
+        sleep=lambda _: None,
+    )  # fmt: skip
+    sandbox.clear_faults()
+    assert (first.status, first.deferred) == ("failed", 1)
+
+    retried = extract_platform(
+        "linkedin", LINKEDIN_HANDLES, sandbox.base_url, TOKEN, landing, "run-1", NOW,
+        now=NOW + timedelta(days=1), sleep=lambda _: None,
+    )  # fmt: skip
+
+    assert (retried.accounts_requested, retried.deferred, retried.accounts_reused) == (2, 1, 1)
+    loaded = load_platform_day(
+        con, landing, "linkedin", NOW.date(), "run-1", run_dir=Path(retried.landing_dir)
+    )
+    deferred = con.execute(
+        "select account_handle from raw.platform_metrics where account_status = 'deferred'"
+    ).fetchall()
+    assert deferred == [("urn:li:organization:1002",)]
+    assert (loaded.accounts_requested, loaded.accounts_loaded) == (2, 1)
+
+
 def _load_then_die(db_path: str, landing: str, day: str) -> None:
     import os
     from datetime import date
