@@ -23,12 +23,20 @@ import logging
 import re
 import sys
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 RESULT_PREFIX = "SLW_DAG_RESULT"
 EXIT_UNKNOWN_DAG = 2
+
+# Warnings Airflow's own imports raise that are no concern of a run (nothing here renders
+# a graph, nor uses Starlette's test client's httpx): each was the first lines a user saw.
+QUIET_WARNINGS = (
+    r"Could not import graphviz",
+    r"Using `httpx` with `starlette\.testclient` is deprecated",
+)
 
 
 def prepare(pool: str, pool_description: str) -> None:
@@ -337,6 +345,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--limit", type=int, default=20, help="runs listed (default 20)")
     args = parser.parse_args(argv)
+    for message in QUIET_WARNINGS:
+        warnings.filterwarnings("ignore", message=message)
     if args.fail_interrupted:
         return fail_interrupted(args.dag_ids, args.fail_interrupted)
     if not args.list_runs:
