@@ -134,6 +134,36 @@ def test_report_has_every_section_and_chart_and_needs_nothing_from_outside(repor
     assert {f"{name}.csv" for name in CHARTS} <= set(report.files)
 
 
+def test_sources_are_numbered_in_the_order_the_report_first_cites_them(
+    synthetic_built_warehouse, tmp_path, monkeypatch
+):
+    # A second statement for each country, listed after its headline figure in the survey
+    # table below the headline table: numbered by that table first, the headline table's
+    # figures were cited as [1] then [3], [2] coming later (DE's second statement).
+    settings = _published_copy(
+        synthetic_built_warehouse,
+        tmp_path / "data",
+        monkeypatch,
+        "insert into marts.fct_country_expectations_yearly "
+        "select distinct on (country_code, calendar_year) * "
+        "replace ('zz_second' as question_id, 'A second statement' as question_text) "
+        "from marts.fct_country_expectations_yearly where has_figure",
+        # Each country's figures cited apart (the synthetic US has the global figure).
+        "update marts.fct_country_expectations_yearly "
+        "set citation = citation || ' (' || country_code || ')'",
+    )
+
+    report = write_weekly_report(settings, day(LAST_DAY), mail=False)
+    html = report.html.read_text(encoding="utf-8")
+    body, listed = html.split('<section id="sources">')
+
+    cited = list(dict.fromkeys(int(n) for n in re.findall(r"\[(\d+)\]", body)))
+    assert len(cited) >= 3
+    assert cited == list(range(1, len(cited) + 1))
+    # The list of sources gives each number cited, in that order.
+    assert [int(n) for n in re.findall(r'<li value="(\d+)">', listed)] == cited
+
+
 def test_headline_figures_match_the_marts(report_settings):
     report = write_weekly_report(report_settings, day(LAST_DAY), mail=False)
     with (report.folder / "headline.csv").open(encoding="utf-8") as handle:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
 import duckdb
@@ -266,16 +266,6 @@ def _headline(con: duckdb.DuckDBPyConnection, report: WeeklyReportData) -> None:
             [day.year],
         ).fetchall()
     }
-    refs: dict[tuple[str, str, int, str], int] = {}
-
-    def referenced(figure: Expectation) -> Expectation:
-        key = (figure.source_name, figure.question_id, figure.wave, figure.citation)
-        ref = refs.setdefault(key, len(refs) + 1)
-        return Expectation(**{**figure.__dict__, "ref": ref})
-
-    for country in FOCUS_COUNTRIES:
-        for figure in expectations.get(country, []):
-            report.focus_expectations.append(referenced(figure))
     rows = []
     for (country, metric_date), (tracked, active, synthetic_pct) in shares.items():
         if metric_date != day or not tracked:
@@ -299,7 +289,7 @@ def _headline(con: duckdb.DuckDBPyConnection, report: WeeklyReportData) -> None:
                 change,
                 medians.get(country),
                 float(synthetic_pct or 0.0),
-                referenced(figure) if figure else None,
+                figure,
             )
         )
     focus_first = {code: index for index, code in enumerate(FOCUS_COUNTRIES)}
@@ -310,7 +300,21 @@ def _headline(con: duckdb.DuckDBPyConnection, report: WeeklyReportData) -> None:
             r.country_code,
         )
     )
-    report.headline = rows
+    # Sources numbered in the order the report shows them: the headline table's, then the
+    # focus countries' survey table's.
+    refs: dict[tuple[str, str, int, str], int] = {}
+
+    def referenced(figure: Expectation) -> Expectation:
+        key = (figure.source_name, figure.question_id, figure.wave, figure.citation)
+        return replace(figure, ref=refs.setdefault(key, len(refs) + 1))
+
+    report.headline = [
+        replace(row, expectation=referenced(row.expectation)) if row.expectation else row
+        for row in rows
+    ]
+    for country in FOCUS_COUNTRIES:
+        for figure in expectations.get(country, []):
+            report.focus_expectations.append(referenced(figure))
     if any(row.synthetic_executives_pct > 0 for row in rows):
         report.synthetic_parts.append(SYNTHETIC_ROSTER)
     # Real executives' counts that are synthetic (the demo's seeded history, the sandbox)
