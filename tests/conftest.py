@@ -32,6 +32,9 @@ os.environ["AIRFLOW_HOME"] = _throwaway_airflow_home
 # Removed when the session ends, or every test run would leave one behind in /tmp.
 atexit.register(shutil.rmtree, _throwaway_airflow_home, ignore_errors=True)
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+# A test drops a file and runs its DAG at once; the tests of the wait for a file being
+# written set it themselves.
+os.environ.setdefault("SLW_INTAKE_SETTLE_SECONDS", "0")
 
 # Airflow sets up logging when first imported, its handler writing to the sys.stderr of
 # that moment: first imported by a test that captures its output (capsys), the handler kept

@@ -48,6 +48,7 @@ import csv
 import logging
 import shutil
 import tempfile
+import time
 import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -72,6 +73,8 @@ from social_leadership.intake import (
     detect_encoding,
     find_header,
     header_key,
+    left_to_settle,
+    modified_within,
     move_file,
     record_start_lines,
     stamped_name,
@@ -776,6 +779,9 @@ def import_history(
     workbook = workbook_kind(path) if path.suffix.lower() in TEXT_SUFFIXES else None
     if workbook:
         raise HistoryFileError(path, f"is {workbook}, not CSV text: save it as CSV UTF-8")
+    if path.is_file() and path.stat().st_size == 0:
+        # Not "header lacks required column(s) ... holds ''".
+        raise HistoryFileError(path, "is empty (0 bytes): there is nothing to import")
     try:
         with _utc_session(con), _readable_csv(path) as readable:
             return _import(
@@ -1299,19 +1305,31 @@ def _not_a_drop(name: str) -> bool:
 
 
 def import_folder(
-    con: duckdb.DuckDBPyConnection, inbox: Path, roster: Roster, quarantine_dir: Path
+    con: duckdb.DuckDBPyConnection,
+    inbox: Path,
+    roster: Roster,
+    quarantine_dir: Path,
+    *,
+    settle_seconds: int = 0,
 ) -> list[ImportOutcome]:
     """Import every history file dropped into ``inbox`` and move it to ``inbox/imported/``.
 
-    The move comes after the commit; a crash in between only imports the file again,
-    which replaces the same rows.
+    A file changed less than ``settle_seconds`` ago (``SLW_INTAKE_SETTLE_SECONDS``) may still
+    be being written: it is left in the inbox for the next run, saying so in the log. The
+    move comes after the commit; a crash in between only imports the file again, which
+    replaces the same rows.
     """
     outcomes: list[ImportOutcome] = []
     if not inbox.is_dir():
         return outcomes
     done = inbox / "imported"
+    now = time.time()
     for path in sorted(inbox.iterdir()):
         if not path.is_file() or _not_a_drop(path.name):
+            continue
+        age = modified_within([path], settle_seconds, now)
+        if age is not None:
+            log.warning("history file %s", left_to_settle(path, age, settle_seconds))
             continue
         if path.suffix.lower() not in HISTORY_SUFFIXES:
             # Left in the inbox, it waited there for good, said nowhere.

@@ -92,6 +92,34 @@ def stamped_name(name: str, stamp: str | None = None) -> str:
     return f"{stamp or utc_stamp()}-{name_label(name)}"
 
 
+SETTLE_SETTING = "SLW_INTAKE_SETTLE_SECONDS"
+
+
+def modified_within(paths: Iterable[Path], settle_seconds: int, now: float) -> float | None:
+    """The seconds since the latest change of ``paths`` (those that exist), when that is
+    within ``settle_seconds`` of ``now`` on either side (a share's clock may run ahead):
+    a file caught while being written, read now, would load cut short and, moved on, never
+    whole. None when each has been left alone longer, or ``settle_seconds`` is 0."""
+    if settle_seconds <= 0:
+        return None
+    ages = []
+    for path in paths:
+        try:
+            ages.append(now - path.lstat().st_mtime)
+        except FileNotFoundError:
+            continue
+    recent = [age for age in ages if abs(age) < settle_seconds]
+    return min(recent, key=abs) if recent else None
+
+
+def left_to_settle(path: Path, age: float, settle_seconds: int) -> str:
+    """What the log says of a file left for the next run by :func:`modified_within`."""
+    return (
+        f"{path} changed {max(age, 0):.0f} s ago, less than {SETTLE_SETTING}={settle_seconds}:"
+        " it may still be being written, and is left for the next run"
+    )
+
+
 def move_file(source: Path, target: Path) -> None:
     """Move a file, or a symlink as a link (its target stays where it is). A FIFO or device
     file holds no data and cannot be copied to another file system: there it is removed."""

@@ -88,6 +88,7 @@ RetryDelaySeconds = Annotated[int, Field(ge=1, le=86_400)]
 TaskTimeoutSeconds = Annotated[int, Field(ge=1, le=604_800)]
 RetentionMinutes = Annotated[int, Field(ge=1, le=525_600)]
 RetentionDays = Annotated[int, Field(ge=1, le=3650)]
+SettleSeconds = Annotated[int, Field(ge=0, le=86_400)]
 
 
 def _email_list(text: str) -> str:
@@ -265,6 +266,9 @@ class Settings:
     # SLW_SERVING_FILE_SPARE: keep the replaced single file to update in place next time.
     serving_file_spare: bool = True
     serving_snapshot_retention_days: RetentionDays = 30
+    # SLW_INTAKE_SETTLE_SECONDS: a dropped file modified more recently may still be being
+    # written, and is left for the next run.
+    intake_settle_seconds: SettleSeconds = 30
     survey_max_file_bytes: Positive = DEFAULT_SURVEY_MAX_FILE_BYTES
     survey_max_cell_chars: Positive = DEFAULT_SURVEY_MAX_CELL_CHARS
     survey_max_xlsx_uncompressed_bytes: Positive = DEFAULT_SURVEY_MAX_XLSX_UNCOMPRESSED_BYTES
@@ -475,6 +479,11 @@ SETTING_DOCS: dict[str, str] = {
     "DOCS_PORT": "port `make docs` serves the docs on, on 127.0.0.1 only (default 8081)",
     "ROSTER_PATH": "executive roster CSV (default: the bundled synthetic demo roster)",
     "SURVEY_DIR": "landing folder watched for survey files (default: <data>/landing/surveys)",
+    "INTAKE_SETTLE_SECONDS": (
+        "seconds a survey file or history file dropped into its landing folder must go "
+        "unmodified before it is read: one modified more recently may still be being written "
+        "and is left for the next run (0 to 86400, default 30; 0: read every file at once)"
+    ),
     "SURVEY_MAX_FILE_BYTES": (
         "largest survey file read, and largest a .csv.gz may expand to; a larger one is "
         f"quarantined (default {DEFAULT_SURVEY_MAX_FILE_BYTES}, 1 GiB)"

@@ -198,7 +198,15 @@ def import_history_task() -> dict[str, Any]:
             if seeded is not None:
                 log.info("demo history (synthetic) imported: %d rows", seeded.rows_loaded)
                 outcomes.append(seeded)
-        outcomes.extend(import_folder(con, history_dir, roster, settings.quarantine_dir))
+        outcomes.extend(
+            import_folder(
+                con,
+                history_dir,
+                roster,
+                settings.quarantine_dir,
+                settle_seconds=settings.intake_settle_seconds,
+            )
+        )
     from social_leadership.alerts import report_attention
 
     refused = [o for o in outcomes if o.refused]
@@ -525,6 +533,7 @@ def ingest_surveys_task() -> dict[str, Any]:
             settings.quarantine_dir,
             extra_bundled=demo.survey_files() if demo is not None else (),
             limits=IntakeLimits.from_settings(settings),
+            settle_seconds=settings.intake_settle_seconds,
         )
     for outcome in outcomes:
         if outcome.status == "quarantined":

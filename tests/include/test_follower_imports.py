@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -370,6 +372,32 @@ def test_drop_folder_files_are_imported_and_moved(
         (inbox / "imported").resolve() / next(p.name for p in (inbox / "imported").iterdir())
     )
     assert Path(recorded).is_file()
+
+
+def test_a_file_still_being_written_is_left_in_the_inbox_until_it_settles(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Read while a writer still had it open, the file was imported cut short (a count of
+    # "54" for "5410"), then moved to imported/: the rest of it never came in.
+    inbox = tmp_path / "history"
+    inbox.mkdir()
+    header = "account_handle,platform,date,followers\n"
+    old = write_csv(inbox, header + "JoeKaeser,x,2026-01-01,7\n", "old.csv")
+    os.utime(old, (time.time() - 120, time.time() - 120))
+    writing = write_csv(inbox, header + "JoeKaeser,x,2026-01-02,54", "writing.csv")
+
+    outcomes = import_folder(con, inbox, ROSTER, tmp_path / "q", settle_seconds=30)
+
+    assert [o.rows_loaded for o in outcomes] == [1]
+    assert sorted(p.name for p in inbox.iterdir()) == ["imported", "writing.csv"]
+    assert f"{writing} changed 0 s ago, less than SLW_INTAKE_SETTLE_SECONDS=30" in caplog.text
+    # Once the writer is done and the file left alone, the next run imports it whole.
+    writing.write_text(header + "JoeKaeser,x,2026-01-02,5410\n", encoding="utf-8")
+    os.utime(writing, (time.time() - 31, time.time() - 31))
+    assert [o.rows_loaded for o in import_folder(con, inbox, ROSTER, tmp_path / "q")] == [1]
+    assert con.execute(
+        "select followers from raw.imported_metrics where snapshot_date = '2026-01-02'"
+    ).fetchall() == [(5410,)]
 
 
 def test_files_of_another_kind_in_the_inbox_are_quarantined_saying_what_to_save(

@@ -13,6 +13,7 @@ import io
 import json
 import os
 import re
+import time
 from datetime import date
 from pathlib import Path
 
@@ -370,6 +371,97 @@ def test_a_history_file_with_quotes_in_its_name_imports(con, tmp_path):
     path.write_text(HISTORY_HEADER + "JoeKaeser,x,2026-01-01,100\n", encoding="utf-8")
 
     assert import_history(con, path, ROSTER, tmp_path / "q", today=TODAY).rows_loaded == 1
+
+
+# --- files still being written ----------------------------------------------------------
+
+FIGURES = "source_id,source_name,wave,scope,question_id,value\n"
+
+
+def _aged(path: Path, seconds: float) -> Path:
+    os.utime(path, (time.time() - seconds, time.time() - seconds))
+    return path
+
+
+def test_a_survey_file_or_sidecar_still_being_written_waits_for_the_next_run(con, tmp_path, caplog):
+    # Read while its writer still had it open, "62" loaded as 6 until the next run.
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    writing = landing / "writing.csv"
+    writing.write_text(FIGURES + "acme,Acme,2024,FR,q1,6", encoding="utf-8")
+    settled = landing / "settled.csv"
+    settled.write_text(FIGURES + "acme,Acme,2023,FR,q1,40\n", encoding="utf-8")
+    _aged(settled, 120)
+    sidecar_late = landing / "late_sidecar.csv"
+    sidecar_late.write_text(
+        "source_id,wave,scope,question_id,value\nacme,2022,FR,q1,30\n", encoding="utf-8"
+    )
+    _aged(sidecar_late, 120)
+    (landing / "late_sidecar.survey.json").write_text('{"source_name": "Acme"}', encoding="utf-8")
+
+    outcomes = ingest_folder(
+        con, landing, tmp_path / "quarantine", include_bundled=False, settle_seconds=30
+    )
+
+    assert {o.file: o.status for o in outcomes} == {"settled.csv": "loaded"}
+    assert f"{writing} changed 0 s ago, less than SLW_INTAKE_SETTLE_SECONDS=30" in caplog.text
+    assert f"{sidecar_late} changed 0 s ago" in caplog.text
+    assert sorted(p.name for p in landing.iterdir()) == [
+        "late_sidecar.csv",
+        "late_sidecar.survey.json",
+        "settled.csv",
+        "writing.csv",
+    ]
+    writing.write_text(FIGURES + "acme,Acme,2024,FR,q1,62\n", encoding="utf-8")
+    _aged(writing, 31)
+    _aged(landing / "late_sidecar.survey.json", 31)
+    later = ingest_folder(
+        con, landing, tmp_path / "quarantine", include_bundled=False, settle_seconds=30
+    )
+    assert {o.file: o.status for o in later} == {
+        "settled.csv": "unchanged",
+        "late_sidecar.csv": "loaded",
+        "writing.csv": "loaded",
+    }
+    assert con.execute("select value from raw.survey_results where wave = 2024").fetchall() == [
+        (62.0,)
+    ]
+
+
+def test_an_empty_survey_or_history_file_is_said_to_be_empty(con, tmp_path):
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    (landing / "empty.csv").write_bytes(b"")
+    inbox = tmp_path / "history"
+    inbox.mkdir()
+    (inbox / "empty.csv").write_bytes(b"")
+
+    [survey] = ingest_folder(con, landing, tmp_path / "quarantine", include_bundled=False)
+    [history] = import_folder(con, inbox, ROSTER, tmp_path / "quarantine")
+
+    assert survey.status == "quarantined"
+    assert [issue.reason for issue in survey.issues] == [
+        "the file is empty (0 bytes): there is nothing to load"
+    ]
+    assert history.refused
+    assert history.errors[0].reason == "is empty (0 bytes): there is nothing to import"
+
+
+def test_the_shipped_survey_files_load_whatever_the_intake_limits(con, tmp_path):
+    # SLW_SURVEY_MAX_FILE_BYTES=200 failed every survey_ingest run on the shipped file.
+    from social_leadership.surveys.limits import IntakeLimits
+
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    (landing / "big.csv").write_text(FIGURES + "acme,Acme,2024,FR,q1,62\n", encoding="utf-8")
+    limits = IntakeLimits(max_file_bytes=40, max_cell_chars=3)
+
+    outcomes = ingest_folder(con, landing, tmp_path / "quarantine", limits=limits)
+
+    statuses = {o.file: o.status for o in outcomes}
+    assert statuses.pop("big.csv") == "quarantined"
+    assert statuses
+    assert set(statuses.values()) == {"loaded"}
 
 
 # --- one place resolving the pseudonym key -------------------------------------------------

@@ -328,7 +328,7 @@ def test_a_bad_bundled_file_still_raises_and_stays(tmp_path, monkeypatch, con):
 def _task_env(tmp_path: Path, monkeypatch) -> Path:
     monkeypatch.setenv("SLW_DATA_DIR", str(tmp_path / "data"))
     for name in list(os.environ):
-        if name.startswith("SLW_") and name != "SLW_DATA_DIR":
+        if name.startswith("SLW_") and name not in ("SLW_DATA_DIR", "SLW_INTAKE_SETTLE_SECONDS"):
             monkeypatch.delenv(name)
     monkeypatch.setenv("SLW_PSEUDONYM_KEY", KEY.decode())
     settings = load_settings()

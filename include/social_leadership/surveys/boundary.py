@@ -90,6 +90,9 @@ def check_landed(path: Path, folder: Path) -> None:
     """Raise SurveyValidationError unless the file, and its sidecar if any, may be read."""
     issues = []
     problem = _entry_problem(path, folder, "the file")
+    if problem is None and path.stat().st_size == 0:
+        # Not a "required column missing" for each column.
+        problem = "the file is empty (0 bytes): there is nothing to load"
     if problem:
         issues.append(RowIssue(path.name, 0, "*", problem))
     sidecar = existing_sidecar(path)

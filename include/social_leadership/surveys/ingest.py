@@ -24,6 +24,7 @@ respondents stay is refused, naming that file.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,7 +33,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from social_leadership.intake import RowIssue
+from social_leadership.intake import RowIssue, left_to_settle, modified_within
 from social_leadership.surveys import microdata
 from social_leadership.surveys.boundary import (
     check_contents,
@@ -436,9 +437,15 @@ def ingest_folder(
     extra_bundled: Sequence[Path] = (),
     pseudonym_key: KeySource | PseudonymKey = None,
     limits: IntakeLimits | None = None,
+    settle_seconds: int = 0,
 ) -> list[SurveyFileOutcome]:
     """Load the bundled published figures, ``extra_bundled`` files (the demo's synthetic
     microdata when ``SLW_DEMO`` is on) and every survey file in the landing folder.
+
+    A landed file that it or its sidecar changed less than ``settle_seconds`` ago
+    (``SLW_INTAKE_SETTLE_SECONDS``) may still be being written: it is left for the next
+    run, saying so in the log. The limits guard against what lands; the shipped files are
+    read within the default limits, whatever the settings say.
 
     Whatever a landed file holds, it is loaded or quarantined (with its sidecar) beside a
     report saying what was wrong; it never stops the other files. Only a fault of the
@@ -453,9 +460,15 @@ def ingest_folder(
     shipped = [*(BUNDLED_FILES if include_bundled else ()), *extra_bundled]
     for bundled in shipped:
         if bundled.exists():
-            outcomes.append(load_file(con, bundled, pseudonym_key=key, limits=limits))
+            outcomes.append(load_file(con, bundled, pseudonym_key=key, limits=IntakeLimits()))
     shipped_names = {text_name(bundled) for bundled in shipped}
+    now = time.time()
     for path in landed_files(survey_dir):
+        sidecar = existing_sidecar(path)
+        age = modified_within([path, *([sidecar] if sidecar else [])], settle_seconds, now)
+        if age is not None:
+            log.warning("survey file %s", left_to_settle(path, age, settle_seconds))
+            continue
         try:
             if not is_survey_file(path):
                 raise file_problem(path.name, unread_format_reason(path.name))
