@@ -10,6 +10,8 @@ process) can open it afterwards. A DuckLake takes several writers at once.
 from __future__ import annotations
 
 import errno
+import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,6 +22,14 @@ from social_leadership import raw_contract
 from social_leadership.duckdb_limits import open_duckdb
 from social_leadership.settings import Settings, load_settings
 from social_leadership.warehouse_backend import is_lake_connection, open_working, uses_lake
+
+log = logging.getLogger(__name__)
+
+# How long a write waits for another process's hold on the DuckDB file to end: a reader
+# such as `slw summary` holds it for about a second, and a task that met it failed its try
+# (the retry of a dbt build rebuilt everything). A writer holding it is met only by a
+# command run beside the pipeline's tasks, which take turns (one-slot pool).
+LOCK_WAIT_SECONDS = 15.0
 
 # The schema BI tools read (published to the serving copy) and the quality gate checks.
 MARTS_SCHEMA = "marts"
@@ -139,16 +149,34 @@ def connect(
     settings = settings or load_settings()
     if uses_lake(settings):
         con = open_working(settings, read_only=read_only)
+    elif read_only:
+        con = open_duckdb(settings, path, read_only=True)
     else:
-        if not read_only:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        con = open_duckdb(settings, path, read_only=read_only)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        con = _open_for_writing(settings, path)
     try:
         if not read_only:
             ensure_schema(con)
         yield con
     finally:
         con.close()
+
+
+def _open_for_writing(settings: Settings, path: Path) -> duckdb.DuckDBPyConnection:
+    """The DuckDB file opened to write, once no other process holds it, waiting up to
+    :data:`LOCK_WAIT_SECONDS` (DuckDB's error, naming the holder, after that)."""
+    deadline = time.monotonic() + LOCK_WAIT_SECONDS
+    pause = 0.05
+    while True:
+        try:
+            return open_duckdb(settings, path)
+        except duckdb.IOException as exc:
+            if "Could not set lock" not in str(exc) or time.monotonic() + pause > deadline:
+                raise
+            if pause == 0.05:
+                log.info("%s is held by another process: waiting for it", path)
+        time.sleep(pause)
+        pause = min(pause * 2, 1.0)
 
 
 @contextmanager

@@ -507,6 +507,7 @@ def test_a_sandbox_port_in_use_is_named_with_how_to_choose_another(slw_env):
 def held_warehouse(monkeypatch, tmp_path):
     """A warehouse another process writes (as a pipeline task does): its PID."""
     monkeypatch.setenv("SLW_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setattr("social_leadership.warehouse.LOCK_WAIT_SECONDS", 0.2)
     warehouse = load_settings().warehouse_path
     warehouse.parent.mkdir(parents=True)
     with duckdb.connect(str(warehouse)) as con:

@@ -359,6 +359,7 @@ def test_a_held_warehouse_lock_raises_and_leaves_the_files(tmp_path, monkeypatch
     from social_leadership.tasks import ingest_surveys_task
 
     survey_dir = _task_env(tmp_path, monkeypatch)
+    monkeypatch.setattr("social_leadership.warehouse.LOCK_WAIT_SECONDS", 0.2)
     (survey_dir / "figures.csv").write_text(HEADER + GOOD_ROW)
     (survey_dir / "broken.xlsx").write_bytes(UNREADABLE["random_xlsx"][1])
     warehouse = load_settings().warehouse_path

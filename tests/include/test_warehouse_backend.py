@@ -10,6 +10,9 @@ session's build on the DuckDB file.
 from __future__ import annotations
 
 import importlib.util
+import subprocess
+import sys
+import time
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -426,3 +429,57 @@ def test_slw_import_history_tries_a_file_again_when_another_writer_s_commit_refu
     assert said.startswith("error: another process was writing the warehouse")
     assert "database is locked" in said
     assert "run this command again" in said
+
+
+# --- a write waits for a reader's hold on the file to end --------------------------------
+
+HOLD_READING = """
+import sys, time, duckdb
+con = duckdb.connect(sys.argv[1], read_only=True)
+print("reading", flush=True)
+time.sleep(float(sys.argv[2]))
+con.close()
+"""
+
+
+def _reader(warehouse: Path, seconds: float) -> subprocess.Popen[str]:
+    reader = subprocess.Popen(
+        [sys.executable, "-c", HOLD_READING, str(warehouse), str(seconds)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert reader.stdout is not None
+    assert reader.stdout.readline().strip() == "reading"
+    return reader
+
+
+def test_a_write_waits_for_a_reader_such_as_slw_summary_to_let_go(tmp_path, monkeypatch):
+    # A task that met `slw summary` reading failed its try ("Could not set lock").
+    settings = settings_for_data_dir(monkeypatch, tmp_path / "data")
+    with connect(settings.warehouse_path):
+        pass
+    monkeypatch.setattr("social_leadership.warehouse.LOCK_WAIT_SECONDS", 30.0)
+    reader = _reader(settings.warehouse_path, 1.5)
+    try:
+        started = time.monotonic()
+        with connect(settings.warehouse_path) as con:
+            con.execute("create table waited (x int)")
+        assert time.monotonic() - started >= 1.0
+    finally:
+        reader.kill()
+        reader.wait()
+
+
+def test_a_write_held_off_longer_than_the_wait_fails_naming_the_holder(tmp_path, monkeypatch):
+    settings = settings_for_data_dir(monkeypatch, tmp_path / "data")
+    with connect(settings.warehouse_path):
+        pass
+    monkeypatch.setattr("social_leadership.warehouse.LOCK_WAIT_SECONDS", 0.5)
+    reader = _reader(settings.warehouse_path, 60)
+    try:
+        held = pytest.raises(duckdb.IOException, match=f"Could not set lock.*PID {reader.pid}")
+        with held, connect(settings.warehouse_path):
+            pass
+    finally:
+        reader.kill()
+        reader.wait()
