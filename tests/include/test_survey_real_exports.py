@@ -1762,6 +1762,12 @@ def test_answer_and_statistics_columns_are_no_wide_table_of_countries(con, landi
         # code after it is read only beside a country named otherwise.
         ("Frage;Deutschland;Frankreich;Total;Italien;Spanien", ["DE", "ES", "FR", "IT"]),
         ("Frage;Deutschland;Frankreich;Total;NA", ["DE", "FR"]),
+        # The aggregate in German, French and Spanish: not read as the global figure.
+        ("Frage;Deutschland;Frankreich;Gesamt;Italien", ["DE", "FR", "IT"]),
+        ("Frage;Deutschland;Frankreich;Insgesamt", ["DE", "FR"]),
+        ("Frage;Deutschland;Frankreich;\u00d8", ["DE", "FR"]),
+        ("Question;France;Espagne;Moyenne", ["ES", "FR"]),
+        ("Pregunta;España;Francia;Promedio", ["ES", "FR"]),
         # Codes after the aggregate are read when two stand together, or beside a country
         # named otherwise; a run of codes reads when it names one country otherwise.
         ("Frage;DE;FR;Total;SE;NO;DK", ["DE", "DK", "FR", "NO", "SE"]),

@@ -1130,8 +1130,13 @@ _NOT_WIDE_COUNTRIES = frozenset(
     | {"mean", "median", "average", "avg", "total", "min", "max", "base", "n", "pct", "std"}
 )
 # Of those, an aggregate's column a run of countries or years may hold, not read (where
-# ``Global`` is read, as the global scope).
-_AGGREGATE_HEADS = frozenset({"mean", "median", "average", "avg", "total"})
+# ``Global`` is read, as the global scope): in English, German, French and Spanish (a
+# ``Gesamt`` column was read as the global figure, the mean of the table's two countries).
+_AGGREGATE_HEADS = frozenset(
+    {"mean", "median", "average", "avg", "total"}
+    | {"gesamt", "insgesamt", "durchschnitt", "mittelwert", "schnitt", "\u00f8", "\u2300"}
+    | {"moyenne", "m\u00e9diane", "ensemble", "promedio", "media", "mediana"}
+)
 # No country's name is longer: a longer header cell is looked up no further.
 _LONGEST_SCOPE_CELL = 80
 
