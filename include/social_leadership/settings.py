@@ -158,8 +158,11 @@ def _cron(text: str) -> str:
 CronExpression = Annotated[str, AfterValidator(_cron)]
 
 # DuckDB's own memory syntax, kept as text (as_env and the dbt profile pass it on as is).
+# As DuckDB's memory_limit takes it: 2GB, 2G, 1.5GiB, 512 MB, 2 gigabytes.
 _MEMORY_SIZE = re.compile(
-    r"\s*(?P<number>[0-9]+(\.[0-9]+)?)\s*(?P<unit>[KMGT])(?P<binary>i?)B\s*", re.IGNORECASE
+    r"\s*(?P<number>[0-9]+(\.[0-9]+)?)\s*"
+    r"(?:(?P<unit>[KMGT])(?:(?P<binary>i)B|B)?|(?P<word>kilo|mega|giga|tera)bytes?)\s*",
+    re.IGNORECASE,
 )
 
 
@@ -168,10 +171,10 @@ def _memory_size(text: str) -> str:
     if matched is None or float(matched["number"]) <= 0:
         raise ValueError(
             "a memory size (a positive number and a unit of KB, MB, GB, TB or KiB, MiB, GiB, "
-            "TiB, e.g. 2GB)"
+            "TiB, e.g. 2GB; also as DuckDB takes it: 2G, 2 gigabytes)"
         )
     base = 1024 if matched["binary"] else 1000
-    power = "KMGT".index(matched["unit"].upper()) + 1
+    power = "KMGT".index((matched["unit"] or matched["word"][:1]).upper()) + 1
     # DuckDB refuses a limit of 2^63 bytes or more ("Memory value out of range").
     if float(matched["number"]) * base**power >= 2**63:
         raise ValueError("a memory size below 8 EiB (DuckDB refuses a larger one)")

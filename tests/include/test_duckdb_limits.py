@@ -82,7 +82,9 @@ def test_a_bad_limit_is_refused_naming_the_variable(
     assert allowed in str(refused.value)
 
 
-@pytest.mark.parametrize("value", ["512MB", "1.5GB", "2 GiB", "4gb"])
+@pytest.mark.parametrize(
+    "value", ["512MB", "1.5GB", "2 GiB", "4gb", "2G", "512m", "2 gigabytes", "1 terabyte", "1T"]
+)
 def test_duckdb_syntax_is_accepted(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
     monkeypatch.setenv("SLW_DUCKDB_MEMORY_LIMIT", value)
 
