@@ -569,13 +569,17 @@ class RunAlertNotifier(BaseNotifier):
         )
         alert = build_alert(dag.dag_id, run_id, self.state, states, facts, reasons, mapped)
         if alert is None and self.state == "failed":
-            alert = Alert(dag.dag_id, run_id, self.state, [
-                _item(dag.dag_id, run_id, None, f"run failed: {context.get('reason')}", None, None)
-            ])  # fmt: skip
+            said = f"run failed: {context.get('reason')}"
+            alert = Alert(dag.dag_id, run_id, self.state, [run_item(dag.dag_id, run_id, said)])
         if alert is None:
             log.info("run %s of %s: nothing needs attention, no alert", run_id, dag.dag_id)
             return
         deliver(alert, context)
+
+
+def run_item(dag_id: str, run_id: str, what: str) -> dict[str, Any]:
+    """An alert's line about the run as a whole (no task of it to name)."""
+    return _item(dag_id, run_id, None, what, None, None)
 
 
 def failure_text(error: BaseException) -> str:

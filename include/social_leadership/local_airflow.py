@@ -258,7 +258,7 @@ def _stop_interrupted(
         file=sys.stderr,
         flush=True,
     )
-    _mark_failed(dag_ids, since, env)
+    _mark_failed(dag_ids, since, env, "stopped while it ran (Ctrl-C, SIGTERM or SIGHUP)")
 
 
 def _fail_killed(
@@ -279,7 +279,7 @@ def _fail_killed(
         file=sys.stderr,
         flush=True,
     )
-    _mark_failed(dag_ids, since, env)
+    _mark_failed(dag_ids, since, env, f"its Airflow process was killed by {name} ({cause})")
 
 
 def _stop_group(process: subprocess.Popen) -> None:
@@ -289,14 +289,16 @@ def _stop_group(process: subprocess.Popen) -> None:
     process.wait()
 
 
-def _mark_failed(dag_ids: Sequence[str], since: str, env: dict[str, str]) -> None:
+def _mark_failed(dag_ids: Sequence[str], since: str, env: dict[str, str], why: str) -> None:
     """The runs of ``dag_ids`` begun since ``since`` and still running, and their unfinished
-    tasks, marked failed in the metadata DB by a short Airflow process of their own."""
+    tasks, marked failed in the metadata DB by a short Airflow process of their own, which
+    records each in ``audit.runs`` and alerts it, saying ``why`` (the run's own callbacks
+    died with it)."""
     # In a session of its own and with this process deaf to a second Ctrl-C meanwhile: cut
     # short, it would leave the run "running" after all.
     with _handling((*_STOPPING_SIGNALS, signal.SIGINT), signal.SIG_IGN):
         marked = subprocess.run(
-            _runner("--fail-interrupted", since, *dag_ids),
+            _runner("--fail-interrupted", since, "--why", why, *dag_ids),
             env={**env, "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING"},
             capture_output=True,
             text=True,

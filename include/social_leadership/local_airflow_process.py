@@ -267,11 +267,14 @@ def list_runs(dag_id: str, limit: int) -> int:
     return 0
 
 
-def fail_interrupted(dag_ids: Sequence[str], since: str) -> int:
+def fail_interrupted(dag_ids: Sequence[str], since: str, why: str = "interrupted") -> int:
     """Mark failed the runs of ``dag_ids`` still running (or queued) that began at or after
     ``since``: their process was stopped (Ctrl-C), and nothing else ends them, so they read
     ``running`` for ever. Their tasks that were running end failed, those not yet started
-    skipped, as Airflow's "mark failed" leaves them. Prints a line per run."""
+    skipped, as Airflow's "mark failed" leaves them. Prints a line per run.
+
+    The run's own end (its summary in ``audit.runs``, its alert) died with its process:
+    each run is recorded failed and alerted here, saying ``why``."""
     from datetime import UTC, datetime
 
     from airflow.models.dagrun import DagRun
@@ -291,7 +294,9 @@ def fail_interrupted(dag_ids: Sequence[str], since: str) -> int:
                 DagRun.run_after >= began,
             )
         ).all()
+        stopped: dict[tuple[str, str], list[str]] = {}
         for dag_run in runs:
+            failed = stopped.setdefault((dag_run.dag_id, dag_run.run_id), [])
             for ti in session.scalars(
                 select(TaskInstance).where(
                     TaskInstance.dag_id == dag_run.dag_id, TaskInstance.run_id == dag_run.run_id
@@ -302,10 +307,31 @@ def fail_interrupted(dag_ids: Sequence[str], since: str) -> int:
                 elif ti.state not in State.finished:
                     ti.state = TaskInstanceState.FAILED
                     ti.end_date = now
+                    failed.append(ti.task_id)
             dag_run.state = DagRunState.FAILED
             dag_run.end_date = now
             print(f"{dag_run.dag_id} run {dag_run.run_id} interrupted: marked failed", flush=True)
+    for (dag_id, run_id), failed in stopped.items():
+        _record_interrupted(dag_id, run_id, failed, why)
     return 0
+
+
+def _record_interrupted(dag_id: str, run_id: str, failed: list[str], why: str) -> None:
+    """The interrupted run failed in ``audit.runs`` (its figures kept, if its summary ran)
+    and alerted. Either may fail (a warehouse held by another process): said, not raised,
+    since the run is marked failed already."""
+    from social_leadership.alerts import Alert, deliver, run_item
+    from social_leadership.run_summary import RunSummary, mark_failed
+    from social_leadership.settings import load_settings
+    from social_leadership.warehouse import connect
+
+    said = f"run interrupted: {why}"
+    try:
+        with connect(load_settings().warehouse_path) as con:
+            mark_failed(con, RunSummary(dag_id, run_id, "failed", ",".join(sorted(failed))))
+    except Exception as exc:  # said: the run is marked failed already
+        print(f"{dag_id} run {run_id}: not recorded in audit.runs: {exc}", flush=True)
+    deliver(Alert(dag_id, run_id, "failed", [run_item(dag_id, run_id, said)]))
 
 
 def _started(run: Any) -> Any:
@@ -344,11 +370,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "began at or after this ISO timestamp (a run whose process was stopped)",
     )
     parser.add_argument("--limit", type=int, default=20, help="runs listed (default 20)")
+    parser.add_argument(
+        "--why", default="interrupted", help="with --fail-interrupted: what stopped the runs"
+    )
     args = parser.parse_args(argv)
     for message in QUIET_WARNINGS:
         warnings.filterwarnings("ignore", message=message)
     if args.fail_interrupted:
-        return fail_interrupted(args.dag_ids, args.fail_interrupted)
+        return fail_interrupted(args.dag_ids, args.fail_interrupted, args.why)
     if not args.list_runs:
         from social_leadership import task_logs
 

@@ -172,6 +172,19 @@ def dbt_statuses_since(run_results: Path, since: datetime) -> list[str] | None:
     return [str(node.get("status", "")).lower() for node in payload.get("results", [])]
 
 
+def mark_failed(con: duckdb.DuckDBPyConnection, summary: RunSummary) -> None:
+    """The run failed in ``audit.runs``: its row, if its summary was recorded before it was
+    stopped, now says so (its figures kept); else ``summary``'s row."""
+    with transaction(con):
+        updated = con.execute(
+            "update audit.runs set outcome = 'failed', failed_tasks = coalesce(failed_tasks, ?),"
+            " recorded_at = ? where dag_id = ? and run_id = ? returning 1",
+            [summary.failed_tasks or None, datetime.now(UTC), summary.dag_id, summary.run_id],
+        ).fetchall()
+    if not updated:
+        record(con, summary)
+
+
 def record(con: duckdb.DuckDBPyConnection, summary: RunSummary) -> None:
     """Write the run's row of ``audit.runs``, replacing the row of an earlier try."""
     with transaction(con):

@@ -14,9 +14,12 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import duckdb
 import psutil
@@ -175,16 +178,51 @@ def test_stopping_slw_stops_the_run_and_all_it_started_and_marks_the_run_failed(
     _assert_run_marked_failed_and_all_stopped(new_user_env, err, started)
 
 
+class _Webhook(BaseHTTPRequestHandler):
+    calls: ClassVar[list[dict]] = []
+
+    def do_POST(self):
+        _Webhook.calls.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
 def test_an_airflow_process_killed_under_slw_fails_its_run_and_says_so(new_user_env):
     # The kernel's out-of-memory killer or a kill -9 of Airflow (not of slw): slw exited
-    # 247 without a word and the run read "running" for ever.
-    slw = _slw_dags_test_with_a_task_running(new_user_env)
-    [airflow] = psutil.Process(slw.pid).children()
-    started = psutil.Process(slw.pid).children(recursive=True)
+    # 247 without a word and the run read "running" for ever; then, marked failed, it sent
+    # no alert and slw summary showed the run before it, green.
+    _Webhook.calls = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Webhook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    webhook = {"conn_type": "http", "host": f"http://127.0.0.1:{server.server_address[1]}/hook"}
+    new_user_env["AIRFLOW_CONN_SLW_WEBHOOK"] = json.dumps(webhook)
+    try:
+        slw = _slw_dags_test_with_a_task_running(new_user_env)
+        [airflow] = psutil.Process(slw.pid).children()
+        started = psutil.Process(slw.pid).children(recursive=True)
 
-    airflow.kill()
-    _, err = slw.communicate(timeout=120)
+        airflow.kill()
+        _, err = slw.communicate(timeout=120)
+    finally:
+        server.shutdown()
 
     assert slw.returncode == 1, err[-2000:]
     assert "the Airflow process was killed by SIGKILL (out of memory, or kill -9)" in err
     _assert_run_marked_failed_and_all_stopped(new_user_env, err, started)
+    ((run_id, _),) = _dag_runs(new_user_env["AIRFLOW_HOME"], "survey_ingest")
+    [alert] = _Webhook.calls
+    assert (alert["slw"]["dag_id"], alert["slw"]["run_id"]) == ("survey_ingest", run_id)
+    assert alert["slw"]["state"] == "failed"
+    assert [item["what"] for item in alert["slw"]["items"]] == [
+        "run interrupted: its Airflow process was killed by SIGKILL (out of memory, or kill -9)"
+    ]
+    warehouse = Path(new_user_env["SLW_DATA_DIR"]) / "warehouse" / "warehouse.duckdb"
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        recorded = con.execute(
+            "select outcome, failed_tasks from audit.runs where run_id = ?", [run_id]
+        ).fetchall()
+    assert [outcome for outcome, _ in recorded] == ["failed"]
+    assert recorded[0][1]
