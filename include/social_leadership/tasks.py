@@ -496,11 +496,16 @@ def check_platforms_task(context: dict[str, Any]) -> dict[str, Any]:
             ]
         )
     if failed:
-        platforms = [p for p in API_PLATFORMS if {f"extract_{p}", f"load_{p}"} & set(failed)]
-        named = f"; platforms failed: {', '.join(platforms)}" if platforms else ""
-        raise AirflowFailException(
-            f"tasks failed: {', '.join(failed)}{named} (see audit.platform_loads)"
-        )
+        # A task that never ran (an upstream one failed) did not fail, nor did its platform.
+        ran = [task for task in failed if str(states.get(task)) == "failed"]
+        not_run = [task for task in failed if task not in ran]
+        platforms = [p for p in API_PLATFORMS if {f"extract_{p}", f"load_{p}"} & set(ran)]
+        said = [f"tasks failed: {', '.join(ran)}"] if ran else []
+        if platforms:
+            said.append(f"platforms failed: {', '.join(platforms)} (see audit.platform_loads)")
+        if not_run:
+            said.append(f"{counted(len(not_run), 'task')} did not run: an upstream task failed")
+        raise AirflowFailException("; ".join(said))
     return PlatformRunCheck(failed=[], not_configured=skipped).to_xcom()
 
 

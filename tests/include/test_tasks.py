@@ -371,6 +371,42 @@ def test_the_run_check_fails_on_any_failed_task_and_names_the_platforms():
     assert failed_tasks({"load_x": "success", "load_y": "skipped"}, exclude="c") == []
 
 
+class _RunOf:
+    """A task instance as check_platforms sees its run: the states of the run's tasks."""
+
+    dag_id = "platform_metrics"
+    task_id = "check_platforms"
+
+    def __init__(self, states: dict[str, str]) -> None:
+        self.states = states
+
+    def get_task_states(self, *, dag_id: str, run_ids: list[str]) -> dict:
+        return {run_ids[0]: self.states}
+
+
+def test_the_run_check_tells_failed_tasks_from_those_that_never_ran():
+    # A roster that failed: every task after it "failed", and so did every platform.
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from social_leadership.tasks import check_platforms_task
+
+    states = {
+        "load_roster": "failed",
+        "extract_x": "upstream_failed",
+        "load_x": "upstream_failed",
+        "load_youtube": "failed",
+        "check_platforms": "running",
+    }
+
+    with pytest.raises(AirflowFailException) as failed:
+        check_platforms_task({"ti": _RunOf(states), "run_id": "r1"})
+
+    assert str(failed.value) == (
+        "tasks failed: load_roster, load_youtube; platforms failed: youtube (see "
+        "audit.platform_loads); 2 tasks did not run: an upstream task failed"
+    )
+
+
 def test_accounts_answered_after_their_day_ended_are_an_alert_item_of_a_green_load(
     tmp_path, monkeypatch
 ):
