@@ -121,10 +121,12 @@ def load_roster_task() -> dict[str, Any]:
             ]
         )
     log.info(
-        "roster: %d executives, %d accounts, %d rows skipped%s",
+        # Executives as slw summary counts them; a row may hold several errors.
+        "roster: %d executives (%d versions), %d accounts, %s skipped%s",
+        len({executive.executive_id for executive in roster.executives}),
         len(roster.executives),
         len(roster.accounts),
-        len(roster.errors),
+        counted(len(roster.rejected_rows), "row"),
         f" (quarantine {quarantine}; executives left out: {', '.join(skipped) or 'none'})"
         if quarantine
         else "",

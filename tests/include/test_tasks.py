@@ -856,6 +856,31 @@ def test_a_roster_without_a_valid_executive_fails_and_the_stored_one_stays(
     assert stored == [("joe",)]
 
 
+def test_the_roster_log_counts_executives_as_the_summary_does_and_rows_not_errors(
+    monkeypatch, tmp_path, caplog
+):
+    # "233 executives, 5 rows skipped" for 229 executives (some in two versions) and one
+    # row with five bad fields.
+    from social_leadership.tasks import load_roster_task
+
+    monkeypatch.setenv("SLW_DATA_DIR", str(tmp_path / "data"))
+    roster = tmp_path / "roster.csv"
+    roster.write_text(
+        "executive_id,full_name,title,company,country,sector,is_synthetic,x,valid_from\n"
+        "joe,J,CEO,Siemens,DE,Industrials,false,JoeKaeser,2020-01-01\n"
+        "joe,J,Chair,Siemens Energy,DE,Energy,false,JoeKaeser,2024-01-01\n"
+        "ada,Ada,CEO,Acme,DE,Energy,false,ada_x,\n"
+        "ben,,,Beta,Atlantis,Mining,maybe,,\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("SLW_ROSTER_PATH", str(roster))
+
+    with caplog.at_level(logging.INFO, logger="social_leadership.tasks"):
+        load_roster_task()
+
+    assert "roster: 2 executives (3 versions), 2 accounts, 1 row skipped" in caplog.text
+
+
 def test_rejected_roster_rows_are_quarantined_and_the_skipped_executives_named(
     monkeypatch, tmp_path
 ):
