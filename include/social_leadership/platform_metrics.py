@@ -183,6 +183,7 @@ def extract_platform(
     except PlatformError as exc:
         refusal = PlatformError(redactor.text(str(exc)))
         partial = exc.partial
+        refusal.requests_sent = partial.requests_sent if partial is not None else 0
         if partial is not None and (partial.responses or earlier.responses):
             # Landed all the same: the rows it read are loaded, and a later try of the run
             # asks only for the accounts left.
@@ -410,6 +411,9 @@ def record_skipped(
         extract.snapshot_date,
         extract.status,
         accounts_requested=extract.accounts_requested,
+        # A refused platform read none of the accounts it asked for: each lacks its counts.
+        accounts_missing=extract.accounts_requested if extract.status == "failed" else 0,
+        requests_sent=extract.requests_sent,
         message=extract.message,
     )
     with transaction(con):

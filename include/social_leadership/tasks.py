@@ -316,6 +316,7 @@ def extract_task(platform: str, handles: list[str], context: dict[str, Any]) -> 
             day,
             "failed",
             accounts_requested=len(set(accounts_to_ask(platform, handles))),
+            requests_sent=exc.requests_sent,
             landing_dir=exc.landing_dir,
             message=str(exc),
         )

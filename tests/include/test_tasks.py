@@ -51,6 +51,22 @@ def test_a_refused_token_fails_the_load_visibly_and_is_audited_without_the_token
     assert WRONG_TOKEN not in audit[0][2]
 
 
+def test_a_refused_platform_is_audited_with_its_request_and_every_account_missing(context):
+    # Audited as requests_sent 0, loaded 0, missing 0 of 2 accounts asked for.
+    from airflow.sdk.exceptions import AirflowFailException
+
+    extracted = extract_task("x", ["elonmusk", "JoeKaeser"], context)
+    with pytest.raises(AirflowFailException):
+        load_task("x", extracted, context)
+
+    with duckdb.connect(str(load_settings().warehouse_path), read_only=True) as con:
+        audit = con.execute(
+            "select accounts_requested, accounts_loaded, accounts_missing, requests_sent "
+            "from audit.platform_loads"
+        ).fetchall()
+    assert audit == [(2, 0, 2, 1)]
+
+
 def test_warehouse_is_signalled_only_when_rows_arrived():
     nothing = _TaskInstance({"load_x": {"status": "skipped_backfill", "accounts_loaded": 0}})
     assert not platform_rows_arrived({"ti": nothing})

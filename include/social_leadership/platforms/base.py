@@ -66,6 +66,8 @@ class PlatformError(Exception):
 
     partial: ExtractResult | None = None
     landing_dir: str | None = None
+    # The requests sent before it ended, the refused one too (for the audit).
+    requests_sent: int = 0
 
 
 # A reply carrying this header with the value ``true`` holds invented counts: the sandbox
