@@ -109,6 +109,15 @@ def accounts_to_ask(platform: str, handles: list[str]) -> list[str]:
     return [handle for handle in handles if not import_only(handle)]
 
 
+def refusal_with_fix(message: str, platform: str) -> str:
+    """A platform's refusal (a token rejected, a key not valid, a permission missing) and
+    where to mend it, unless it names that already."""
+    connection = f"slw_{platform}"
+    if connection in message:
+        return message
+    return f"{message} (fix: check the Airflow connection {connection}: its host, token or key)"
+
+
 def not_configured_message(platform: str) -> str:
     return (
         f"{platform} is not configured: no Airflow connection slw_{platform}, so nothing "
@@ -181,7 +190,7 @@ def extract_platform(
         connector = build_connector(platform, base_url, credentials, login, **connector_options)
         result = connector.extract(to_request)
     except PlatformError as exc:
-        refusal = PlatformError(redactor.text(str(exc)))
+        refusal = PlatformError(refusal_with_fix(redactor.text(str(exc)), platform))
         partial = exc.partial
         refusal.requests_sent = partial.requests_sent if partial is not None else 0
         if partial is not None and (partial.responses or earlier.responses):

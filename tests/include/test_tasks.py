@@ -49,6 +49,9 @@ def test_a_refused_token_fails_the_load_visibly_and_is_audited_without_the_token
         audit = con.execute("select platform, status, message from audit.platform_loads").fetchall()
     assert [(platform, status) for platform, status, _ in audit] == [("x", "failed")]
     assert WRONG_TOKEN not in audit[0][2]
+    # Where to mend it, as the load's failure, the alert and slw summary quote it.
+    assert audit[0][2].endswith("(fix: check the Airflow connection slw_x: its host, token or key)")
+    assert "slw_x" in str(failed.value)
 
 
 def test_a_refused_platform_is_audited_with_its_request_and_every_account_missing(context):
