@@ -348,6 +348,16 @@ def report(week_end: date | None, no_mail: bool, resend: bool) -> int:
     )
 
     settings = load_settings()
+    if not settings.serving_lake_path.exists():
+        # The scheduled run reports "not enough data" before the first publish; asked for
+        # here, it was a wrong data folder that mailed that report, exiting 0.
+        print(
+            f"error: no published serving copy at {settings.serving_lake_path}\n  fix: run the "
+            "pipeline first (make run), or set the SLW_* path that names it (slw settings "
+            "shows them)",
+            file=sys.stderr,
+        )
+        return 2
     week_end = week_end or datetime.now(UTC).date()
     try:
         written = write_weekly_report(settings, week_end, mail=not no_mail, resend=resend)

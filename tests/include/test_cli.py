@@ -665,11 +665,14 @@ def test_a_full_or_read_only_disk_is_said_with_what_to_do(error, monkeypatch, ca
     assert fix.strip().startswith("fix: free space on, or mount writable, the disk")
 
 
-def test_slw_report_of_a_given_week_prints_only_where_its_files_are(slw_env):
-    # Checking the date imported Airflow, whose logging then wrote an INFO line of the
-    # report to stdout, ahead of what a script reads there.
-    done = _slw("report", "2026-11-29", "--no-mail", env=slw_env)
+def test_slw_report_without_a_published_serving_copy_says_so_and_mails_nothing(slw_env):
+    # A wrong data folder wrote and mailed a "not enough data" report, exiting 0.
+    done = _slw("report", "2026-11-29", env=slw_env)
 
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines()[0] == "Weekly report 2026-W48 (2026-11-23 to 2026-11-29):"
-    assert "[info" not in done.stdout
+    assert done.returncode == 2, done.stderr
+    said, fix = _short(done.stderr)
+    serving = Path(slw_env["SLW_DATA_DIR"]) / "serving" / "lake" / "serving.sqlite"
+    assert said == f"error: no published serving copy at {serving}"
+    assert fix.strip().startswith("fix: run the pipeline first (make run)")
+    assert done.stdout == ""
+    assert not (Path(slw_env["SLW_DATA_DIR"]) / "reports").exists()

@@ -19,7 +19,7 @@ import duckdb
 import pytest
 from conftest import LAST_DAY, BuiltWarehouse, day, settings_for_data_dir
 from pypdf import PdfReader
-from slw_testing import free_port, loopback_smtp
+from slw_testing import free_port, loopback_smtp, run_slw
 
 from social_leadership.reports.charts import all_charts
 from social_leadership.reports.data import (
@@ -785,6 +785,22 @@ def test_slw_report_writes_the_week_and_says_where(report_settings, capsys):
     assert f"html       {folder / 'weekly_report.html'}" in out
     assert f"pdf        {folder / 'weekly_report.pdf'}" in out
     assert (folder / "weekly_report.pdf").exists()
+
+
+def test_slw_report_of_a_given_week_prints_only_where_its_files_are(report_settings):
+    # Checking the date imported Airflow, whose logging then wrote an INFO line of the
+    # report to stdout, ahead of what a script reads there.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLW_")}
+    env.update(report_settings.as_env())
+    week = ReportWeek(day(LAST_DAY))
+
+    done = run_slw("report", day(LAST_DAY).isoformat(), "--no-mail", env=env, timeout=120)
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0] == (
+        f"Weekly report {week.label} ({week.start} to {week.end}):"
+    )
+    assert "[info" not in done.stdout
 
 
 def test_slw_report_says_how_to_add_a_missing_smtp_connection(report_settings, monkeypatch, capsys):
