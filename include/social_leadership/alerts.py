@@ -517,7 +517,23 @@ def deliver(alert: Alert, context: Any = None) -> list[str]:
         )
     if webhook_sent:
         sent.append("webhook")
-    if not sent and smtp is None and webhook is None:
+    from social_leadership.orchestration import unreadable_connection
+
+    unusable = [
+        conn_id
+        for conn_id, wanted in ((WEBHOOK_CONN_ID, True), (SMTP_CONN_ID, bool(recipients)))
+        if wanted and unreadable_connection(conn_id) is not None
+    ]
+    if not sent and unusable:
+        # Not "no channel configured": each was set up, and cannot be read (said above).
+        log.error(
+            "alert for %s run %s not sent: connection %s cannot be read (fix the variable "
+            "AIRFLOW_CONN_<ID> the error above names)",
+            alert.dag_id,
+            alert.run_id,
+            " and ".join(unusable),
+        )
+    elif not sent and smtp is None and webhook is None:
         log.info(
             "alert for %s run %s not sent: no channel configured (connection %s with "
             "SLW_ALERT_EMAILS, or connection %s)",

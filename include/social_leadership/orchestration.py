@@ -149,6 +149,18 @@ class UnreadableConnectionError(ValueError):
     """An ``AIRFLOW_CONN_<ID>`` variable is set but Airflow cannot read it as a connection."""
 
 
+def _unread_fields(exc: TypeError | ValueError) -> str:
+    """Why Airflow cannot read a JSON connection's fields, naming the field: Airflow's
+    message may quote a field's value (a secret), so only the field's name is taken."""
+    unknown = re.search(r"unexpected keyword argument '(\w+)'", str(exc))
+    if unknown:
+        return f"Airflow knows no field {unknown[1]!r} (a misspelt one?)"
+    named = re.search(r"`(\w+)`", str(exc))
+    if named:
+        return f"Airflow cannot read its field {named[1]!r} (a value of the wrong type)"
+    return f"Airflow cannot read its fields ({type(exc).__name__})"
+
+
 def unreadable_connection(conn_id: str) -> UnreadableConnectionError | None:
     """The error saying that the environment variable ``AIRFLOW_CONN_<ID>`` defining
     connection ``conn_id`` is set but is neither JSON nor a connection URI; None when it is
@@ -174,8 +186,7 @@ def unreadable_connection(conn_id: str) -> UnreadableConnectionError | None:
                     Connection.from_json(value, conn_id=conn_id)
                     return None
                 except (TypeError, ValueError) as exc:
-                    # Airflow's message may quote a field's value: its type only.
-                    reason = f"Airflow cannot read its fields ({type(exc).__name__})"
+                    reason = _unread_fields(exc)
     elif "://" in value:
         parts = urlsplit(value)
         try:

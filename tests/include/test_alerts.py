@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import logging
 import os
 import socket
 import threading
@@ -364,6 +365,27 @@ def test_a_long_problem_keeps_its_start_and_the_fix_at_its_end_in_its_alert_line
     assert what.startswith("platform x failed: GET http://x/2/users/by?usernames=h,h,")
     assert " ... " in what
     assert what.endswith("401 Unauthorized; renew the token of the connection slw_x")
+
+
+def test_an_alert_whose_channels_cannot_be_read_is_said_unsent_as_an_error(monkeypatch, caplog):
+    # Said "not sent: no channel configured", at info level, beside the error.
+    from social_leadership.alerts import Alert, deliver, run_item
+
+    monkeypatch.setenv("AIRFLOW_CONN_SLW_WEBHOOK", '{"conn_type": "http", "host": "h", "prot": 5}')
+    monkeypatch.setenv("SLW_ALERT_EMAILS", "ops@example.org")
+    monkeypatch.setenv("AIRFLOW_CONN_SLW_SMTP", '{"conn_type": "smtp", "host": "h", "port": "x"}')
+
+    with caplog.at_level(logging.INFO, logger="social_leadership.alerts"):
+        sent = deliver(Alert("survey_ingest", "r1", "success", [run_item("d", "r1", "x")]))
+
+    assert sent == []
+    assert "no channel configured" not in caplog.text
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert any("Airflow knows no field 'prot'" in error for error in errors)
+    assert errors[-1] == (
+        "alert for survey_ingest run r1 not sent: connection slw_webhook and slw_smtp cannot be "
+        "read (fix the variable AIRFLOW_CONN_<ID> the error above names)"
+    )
 
 
 def test_a_run_with_nothing_to_report_sends_nothing():

@@ -101,7 +101,7 @@ def test_a_webhook_url_with_an_at_sign_in_its_path_is_readable(monkeypatch):
         ('{"conn_type": "http", "host": "h", "port": "tok-secret"}', "its port is no number"),
         (
             '{"conn_type": "http", "hostname": "h", "password": "tok-secret"}',
-            "Airflow cannot read its fields (TypeError)",
+            "Airflow knows no field 'hostname' (a misspelt one?)",
         ),
         # A token left unquoted: Airflow read the connection as not defined at all.
         (
