@@ -637,11 +637,31 @@ def record_failure(context: Any) -> None:
     error = context.get("exception")
     if error is None:
         return
+    why = _why_it_failed(context, error)
+    _say_on_the_console(f"failed: {why}")
     try:
-        context["ti"].xcom_push(key=FAILURE_XCOM_KEY, value=_why_it_failed(context, error))
+        context["ti"].xcom_push(key=FAILURE_XCOM_KEY, value=why)
     except Exception as exc:  # the task has failed already: nothing to add to that
         task = getattr(context.get("ti"), "task_id", "the task")
         log.warning("why %s failed is not kept for the alert: %s", task, type(exc).__name__)
+
+
+def say_retried(context: Any) -> None:
+    """Every task's ``on_retry_callback``: why the try failed, under the task's line on the
+    console of a local run (``slw run``, ``make run``), as the last try's is; the line
+    "up_for_retry" said nothing of it."""
+    error = context.get("exception")
+    if error is not None:
+        _say_on_the_console(f"try failed, retried: {_why_it_failed(context, error)}")
+
+
+def _say_on_the_console(text: str) -> None:
+    from social_leadership.progress import step
+
+    try:
+        step(text)
+    except Exception as exc:  # a task's end is no place to fail
+        log.warning("not said on the console: %s", type(exc).__name__)
 
 
 def run_callbacks() -> dict[str, Any]:

@@ -82,6 +82,13 @@ def _record_task_failure(context: Any) -> None:
     record_failure(context)
 
 
+def _say_task_retried(context: Any) -> None:
+    """A task's ``on_retry_callback`` (:func:`social_leadership.alerts.say_retried`)."""
+    from social_leadership.alerts import say_retried
+
+    say_retried(context)
+
+
 DEFAULT_ARGS = {
     "owner": "social-leadership",
     "retries": 2,
@@ -94,6 +101,7 @@ DEFAULT_ARGS = {
     # one active run at a time, and every run after it.
     "execution_timeout": _task_timeout(),
     "on_failure_callback": _record_task_failure,
+    "on_retry_callback": _say_task_retried,
     "weight_rule": "absolute",
 }
 

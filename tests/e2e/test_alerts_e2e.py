@@ -26,6 +26,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 from slw_testing import Mailbox, free_port
 
+from social_leadership import progress
 from social_leadership.local_airflow import AirflowCommandError, airflow_environment, run_dags
 from social_leadership.local_airflow_process import RESULT_PREFIX as RESULT
 from social_leadership.settings import load_settings
@@ -66,7 +67,13 @@ class Receiver(BaseHTTPRequestHandler):
 
 def run(dag_ids: str | list[str], env: dict[str, str], logs_dir: Path) -> str:
     try:
-        run_dags([dag_ids] if isinstance(dag_ids, str) else dag_ids, env, logs_dir)
+        # With its console lines, as slw run shows them (kept in the log too).
+        run_dags(
+            [dag_ids] if isinstance(dag_ids, str) else dag_ids,
+            env,
+            logs_dir,
+            progress=lambda line: None,
+        )
     except AirflowCommandError:
         return "failed"
     return "success"
@@ -263,6 +270,24 @@ def test_a_failed_task_sends_one_mail_and_one_webhook_call_despite_retries(alert
     for needle in ("platform_metrics", details["run_id"], "load_roster", "task failed"):
         assert needle in text
         assert needle in payload["text"]
+
+
+def test_the_console_says_why_each_try_of_a_failed_task_failed(alerts):
+    # "load_roster: up_for_retry in 0.1s", and nothing said of why.
+    seen, *_ = alerts
+    log = seen["failed_task"][3]
+    said = [
+        event["text"]
+        for event in map(progress.parse, log.splitlines())
+        if event and event.get("event") == "step" and event.get("task") == "load_roster"
+    ]
+    why = "RosterFileError: "
+    assert [text.split(why)[0] for text in said] == [
+        "try failed, retried: ",
+        "try failed, retried: ",
+        "failed: ",
+    ]
+    assert all("cut_roster.csv: roster header lacks required column(s)" in t for t in said)
 
 
 def test_a_quarantined_file_sends_one_alert_and_the_run_succeeds(alerts):
