@@ -530,8 +530,8 @@ SETTING_DOCS: dict[str, str] = {
         "else a deadline alert is sent (1 to 720, default 6)"
     ),
     "STALE_PLATFORM_DAYS": (
-        "days after a platform's last good load from which it is alerted as stale, once a "
-        "day (1 to 3650, default 3)"
+        "days a platform's newest day with counts may lag behind before it is alerted as "
+        "stale, once a day (1 to 3650, default 3)"
     ),
     "TASK_RETRY_DELAY_SECONDS": (
         "first delay before Airflow retries a failed task, doubling per try up to 10 "
