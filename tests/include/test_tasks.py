@@ -762,6 +762,17 @@ def test_a_history_file_refused_whole_is_an_alert_item_and_a_quarantined_file(
     assert Path(item.where).parent == load_settings().quarantine_dir / "history"
 
 
+def _roster_task_env(monkeypatch, tmp_path: Path, text: str | None = None) -> Path:
+    """A data folder of the test's own and SLW_ROSTER_PATH naming ``roster.csv`` there,
+    holding ``text`` (None: not written)."""
+    monkeypatch.setenv("SLW_DATA_DIR", str(tmp_path / "data"))
+    roster = tmp_path / "roster.csv"
+    if text is not None:
+        roster.write_text(text, encoding="utf-8")
+    monkeypatch.setenv("SLW_ROSTER_PATH", str(roster))
+    return roster
+
+
 def _a_workbook(path: Path) -> None:
     path.write_bytes(b"PK\x03\x04" + b"\0" * 64)
 
@@ -788,10 +799,8 @@ def test_a_roster_path_no_retry_can_mend_fails_the_task_at_once(make, said, monk
 
     from social_leadership.tasks import load_roster_task
 
-    monkeypatch.setenv("SLW_DATA_DIR", str(tmp_path / "data"))
-    roster = tmp_path / "roster.csv"
+    roster = _roster_task_env(monkeypatch, tmp_path)
     make(roster)
-    monkeypatch.setenv("SLW_ROSTER_PATH", str(roster))
 
     with pytest.raises(AirflowFailException) as failed:
         load_roster_task()
@@ -835,10 +844,7 @@ def test_a_roster_as_a_file_caught_mid_write_reads_is_left_to_airflow_s_retries(
     from social_leadership.roster import RosterFileError
     from social_leadership.tasks import load_roster_task
 
-    monkeypatch.setenv("SLW_DATA_DIR", str(tmp_path / "data"))
-    roster = tmp_path / "roster.csv"
-    roster.write_text(text, encoding="utf-8")
-    monkeypatch.setenv("SLW_ROSTER_PATH", str(roster))
+    _roster_task_env(monkeypatch, tmp_path, text)
 
     with pytest.raises(RosterFileError) as failed:
         load_roster_task()
@@ -882,17 +888,15 @@ def test_the_roster_log_counts_executives_as_the_summary_does_and_rows_not_error
     # row with five bad fields.
     from social_leadership.tasks import load_roster_task
 
-    monkeypatch.setenv("SLW_DATA_DIR", str(tmp_path / "data"))
-    roster = tmp_path / "roster.csv"
-    roster.write_text(
+    _roster_task_env(
+        monkeypatch,
+        tmp_path,
         "executive_id,full_name,title,company,country,sector,is_synthetic,x,valid_from\n"
         "joe,J,CEO,Siemens,DE,Industrials,false,JoeKaeser,2020-01-01\n"
         "joe,J,Chair,Siemens Energy,DE,Energy,false,JoeKaeser,2024-01-01\n"
         "ada,Ada,CEO,Acme,DE,Energy,false,ada_x,\n"
         "ben,,,Beta,Atlantis,Mining,maybe,,\n",
-        encoding="utf-8",
     )
-    monkeypatch.setenv("SLW_ROSTER_PATH", str(roster))
 
     with caplog.at_level(logging.INFO, logger="social_leadership.tasks"):
         load_roster_task()
@@ -906,16 +910,14 @@ def test_rejected_roster_rows_are_quarantined_and_the_skipped_executives_named(
     from social_leadership.task_payloads import RosterLoadSummary
     from social_leadership.tasks import load_roster_task
 
-    monkeypatch.setenv("SLW_DATA_DIR", str(tmp_path / "data"))
-    roster = tmp_path / "roster.csv"
-    roster.write_text(
+    _roster_task_env(
+        monkeypatch,
+        tmp_path,
         "executive_id,full_name,title,company,country,sector,is_synthetic,x,Notes\n"
         "joe,J,Chair,Siemens Energy,DE,Industrials,false,JoeKaeser,\n"
         "ada,Ada,CEO,Acme,Atlantis,Energy,false,ada_x,moved abroad\n"
         "ben,Ben,CEO,Beta,DE,Energy,maybe,,\n",
-        encoding="utf-8",
     )
-    monkeypatch.setenv("SLW_ROSTER_PATH", str(roster))
 
     summary = load_roster_task()
 
@@ -935,15 +937,13 @@ def test_rejected_roster_rows_are_quarantined_and_the_skipped_executives_named(
 def test_a_clean_roster_quarantines_nothing(monkeypatch, tmp_path):
     from social_leadership.tasks import load_roster_task
 
-    monkeypatch.setenv("SLW_DATA_DIR", str(tmp_path / "data"))
-    roster = tmp_path / "roster.csv"
-    roster.write_text(
+    roster = _roster_task_env(
+        monkeypatch,
+        tmp_path,
         "Executive roster, Q4\n"
         "executive_id,full_name,title,company,country,sector,is_synthetic,x\n"
         "joe,J,Chair,Siemens Energy,DE,Industrials,false,JoeKaeser\n",
-        encoding="utf-8",
     )
-    monkeypatch.setenv("SLW_ROSTER_PATH", str(roster))
 
     # On the task's logger itself: Airflow's logging set-up may replace the root's handlers.
     said: list[logging.LogRecord] = []

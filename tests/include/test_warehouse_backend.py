@@ -9,10 +9,12 @@ session's build on the DuckDB file.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -442,44 +444,40 @@ con.close()
 """
 
 
-def _reader(warehouse: Path, seconds: float) -> subprocess.Popen[str]:
+@contextlib.contextmanager
+def _reading(settings: Settings, seconds: float) -> Iterator[subprocess.Popen[str]]:
+    """The warehouse made, then held by a reader in another process for ``seconds``."""
+    with connect(settings.warehouse_path):
+        pass
     reader = subprocess.Popen(
-        [sys.executable, "-c", HOLD_READING, str(warehouse), str(seconds)],
+        [sys.executable, "-c", HOLD_READING, str(settings.warehouse_path), str(seconds)],
         stdout=subprocess.PIPE,
         text=True,
     )
-    assert reader.stdout is not None
-    assert reader.stdout.readline().strip() == "reading"
-    return reader
+    try:
+        assert reader.stdout is not None
+        assert reader.stdout.readline().strip() == "reading"
+        yield reader
+    finally:
+        reader.kill()
+        reader.wait()
 
 
 def test_a_write_waits_for_a_reader_such_as_slw_summary_to_let_go(tmp_path, monkeypatch):
     # A task that met `slw summary` reading failed its try ("Could not set lock").
     settings = settings_for_data_dir(monkeypatch, tmp_path / "data")
-    with connect(settings.warehouse_path):
-        pass
     monkeypatch.setattr("social_leadership.warehouse.LOCK_WAIT_SECONDS", 30.0)
-    reader = _reader(settings.warehouse_path, 1.5)
-    try:
+    with _reading(settings, 1.5):
         started = time.monotonic()
         with connect(settings.warehouse_path) as con:
             con.execute("create table waited (x int)")
         assert time.monotonic() - started >= 1.0
-    finally:
-        reader.kill()
-        reader.wait()
 
 
 def test_a_write_held_off_longer_than_the_wait_fails_naming_the_holder(tmp_path, monkeypatch):
     settings = settings_for_data_dir(monkeypatch, tmp_path / "data")
-    with connect(settings.warehouse_path):
-        pass
     monkeypatch.setattr("social_leadership.warehouse.LOCK_WAIT_SECONDS", 0.5)
-    reader = _reader(settings.warehouse_path, 60)
-    try:
+    with _reading(settings, 60) as reader:
         held = pytest.raises(duckdb.IOException, match=f"Could not set lock.*PID {reader.pid}")
         with held, connect(settings.warehouse_path):
             pass
-    finally:
-        reader.kill()
-        reader.wait()
