@@ -527,8 +527,8 @@ def deliver(alert: Alert, context: Any = None) -> list[str]:
     if not sent and unusable:
         # Not "no channel configured": each was set up, and cannot be read (said above).
         log.error(
-            "alert for %s run %s not sent: connection %s cannot be read (fix the variable "
-            "AIRFLOW_CONN_<ID> the error above names)",
+            "alert for %s run %s not sent by any channel; connection %s cannot be read (fix "
+            "the variable AIRFLOW_CONN_<ID> the error above names)",
             alert.dag_id,
             alert.run_id,
             " and ".join(unusable),

@@ -28,6 +28,7 @@ from social_leadership.settings import (
     PSEUDONYM_KEY_ENV,
     SETTING_DOCS,
     SettingsError,
+    for_a_run_by_hand,
     load_settings,
     misspelled_settings,
 )
@@ -438,7 +439,7 @@ def _local_airflow_environment() -> dict[str, str]:
 
     settings = load_settings()
     settings.ensure_dirs()
-    return airflow_environment(default_airflow_home(), settings.as_env())
+    return airflow_environment(default_airflow_home(), for_a_run_by_hand(settings).as_env())
 
 
 @cli.group()

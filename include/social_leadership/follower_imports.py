@@ -81,6 +81,7 @@ from social_leadership.intake import (
     workbook_kind,
 )
 from social_leadership.platforms.registry import connector_class
+from social_leadership.progress import step
 from social_leadership.roster import Roster, normalize_handle
 from social_leadership.sql import quote_identifier, quote_literal
 from social_leadership.warehouse import ensure_schema, is_warehouse_fault, transaction
@@ -1329,7 +1330,8 @@ def import_folder(
             continue
         age = modified_within([path], settle_seconds, now)
         if age is not None:
-            log.warning("history file %s", left_to_settle(path, age, settle_seconds))
+            # In the log and on a local run's console (slw run): said, not only waited.
+            step(f"history file {left_to_settle(path, age, settle_seconds)}")
             continue
         if path.suffix.lower() not in HISTORY_SUFFIXES:
             # Left in the inbox, it waited there for good, said nowhere.

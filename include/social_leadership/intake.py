@@ -105,18 +105,20 @@ def modified_within(paths: Iterable[Path], settle_seconds: int, now: float) -> f
     ages = []
     for path in paths:
         try:
-            ages.append(now - path.lstat().st_mtime)
-        except FileNotFoundError:
-            continue
+            # A symlink's target's: the file being written is there.
+            ages.append(now - path.stat().st_mtime)
+        except OSError:
+            continue  # gone, or a dangling link: the intake says what it is
     recent = [age for age in ages if abs(age) < settle_seconds]
     return min(recent, key=abs) if recent else None
 
 
 def left_to_settle(path: Path, age: float, settle_seconds: int) -> str:
     """What the log says of a file left for the next run by :func:`modified_within`."""
+    when = f"{age:.0f} s ago" if age >= 1 else "just now"
     return (
-        f"{path} changed {max(age, 0):.0f} s ago, less than {SETTLE_SETTING}={settle_seconds}:"
-        " it may still be being written, and is left for the next run"
+        f"{path} changed {when}, less than {SETTLE_SETTING}={settle_seconds} s ago: it may"
+        " still be being written, and is left for the next run"
     )
 
 

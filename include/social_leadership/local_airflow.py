@@ -289,6 +289,10 @@ def _stop_group(process: subprocess.Popen) -> None:
     process.wait()
 
 
+# How long marking interrupted runs failed, recording and alerting them, may take.
+MARK_FAILED_SECONDS = 120
+
+
 def _mark_failed(dag_ids: Sequence[str], since: str, env: dict[str, str], why: str) -> None:
     """The runs of ``dag_ids`` begun since ``since`` and still running, and their unfinished
     tasks, marked failed in the metadata DB by a short Airflow process of their own, which
@@ -297,15 +301,29 @@ def _mark_failed(dag_ids: Sequence[str], since: str, env: dict[str, str], why: s
     # In a session of its own and with this process deaf to a second Ctrl-C meanwhile: cut
     # short, it would leave the run "running" after all.
     with _handling((*_STOPPING_SIGNALS, signal.SIGINT), signal.SIG_IGN):
-        marked = subprocess.run(
-            _runner("--fail-interrupted", since, "--why", why, *dag_ids),
-            env={**env, "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING"},
-            capture_output=True,
-            text=True,
-            check=False,
-            start_new_session=True,
-        )
-    sys.stderr.write(marked.stdout)
+        try:
+            marked = subprocess.run(
+                _runner("--fail-interrupted", since, "--why", why, *dag_ids),
+                env={**env, "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING"},
+                capture_output=True,
+                text=True,
+                check=False,
+                start_new_session=True,
+                # Its alert may wait on a webhook or an SMTP server that does not answer.
+                timeout=MARK_FAILED_SECONDS,
+            )
+        except subprocess.TimeoutExpired as timed_out:
+            said = timed_out.stdout or ""
+            sys.stderr.write(said if isinstance(said, str) else said.decode(errors="replace"))
+            print(
+                f"marking the run failed took over {MARK_FAILED_SECONDS} s (its alert?): "
+                "stopped; slw dags list-runs shows its state",
+                file=sys.stderr,
+                flush=True,
+            )
+            return
+    # Its warnings too (an alert not sent, and why).
+    sys.stderr.write(marked.stdout + marked.stderr)
 
 
 def list_dag_runs(dag_id: str, env: dict[str, str], *, limit: int = 20) -> int:

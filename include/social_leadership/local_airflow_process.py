@@ -328,10 +328,15 @@ def _record_interrupted(dag_id: str, run_id: str, failed: list[str], why: str) -
     said = f"run interrupted: {why}"
     try:
         with connect(load_settings().warehouse_path) as con:
-            mark_failed(con, RunSummary(dag_id, run_id, "failed", ",".join(sorted(failed))))
+            mark_failed(con, RunSummary(dag_id, run_id, "failed", ", ".join(sorted(failed))))
     except Exception as exc:  # said: the run is marked failed already
         print(f"{dag_id} run {run_id}: not recorded in audit.runs: {exc}", flush=True)
-    deliver(Alert(dag_id, run_id, "failed", [run_item(dag_id, run_id, said)]))
+    try:
+        sent = deliver(Alert(dag_id, run_id, "failed", [run_item(dag_id, run_id, said)]))
+    except Exception as exc:  # said: the run is marked failed already
+        print(f"{dag_id} run {run_id}: alert not sent: {type(exc).__name__}", flush=True)
+    else:
+        print(f"{dag_id} run {run_id}: alerted by {', '.join(sent) or 'no channel'}", flush=True)
 
 
 def _started(run: Any) -> Any:

@@ -113,7 +113,9 @@ def refusal_with_fix(message: str, platform: str) -> str:
     """A platform's refusal (a token rejected, a key not valid, a permission missing) and
     where to mend it, unless it names that already."""
     connection = f"slw_{platform}"
-    if connection in message:
+    # A message saying how to mend it already: "check the connection's host", "... the
+    # credential in the platform's connection".
+    if connection in message or "connection" in message.casefold():
         return message
     return f"{message} (fix: check the Airflow connection {connection}: its host, token or key)"
 

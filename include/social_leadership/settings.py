@@ -10,6 +10,7 @@ prints the values in force.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import os
 import re
@@ -647,6 +648,15 @@ def _absolute_local_path(path: str) -> str:
         return path
     absolute = str(_absolute(path))
     return absolute + "/" if path.endswith("/") else absolute
+
+
+def for_a_run_by_hand(settings: Settings) -> Settings:
+    """The settings of a run started by hand (``slw run``, ``slw dags test``): it follows the
+    files its user just dropped, so it reads them at once, unless
+    ``SLW_INTAKE_SETTLE_SECONDS`` is set (a scheduled run waits for a file being written)."""
+    if env_variable("intake_settle_seconds") in os.environ:
+        return settings
+    return dataclasses.replace(settings, intake_settle_seconds=0)
 
 
 def load_settings() -> Settings:

@@ -383,8 +383,8 @@ def test_an_alert_whose_channels_cannot_be_read_is_said_unsent_as_an_error(monke
     errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
     assert any("Airflow knows no field 'prot'" in error for error in errors)
     assert errors[-1] == (
-        "alert for survey_ingest run r1 not sent: connection slw_webhook and slw_smtp cannot be "
-        "read (fix the variable AIRFLOW_CONN_<ID> the error above names)"
+        "alert for survey_ingest run r1 not sent by any channel; connection slw_webhook and "
+        "slw_smtp cannot be read (fix the variable AIRFLOW_CONN_<ID> the error above names)"
     )
 
 

@@ -11,6 +11,7 @@ import codecs
 import csv
 import io
 import json
+import logging
 import os
 import re
 import time
@@ -384,6 +385,7 @@ def _aged(path: Path, seconds: float) -> Path:
 
 
 def test_a_survey_file_or_sidecar_still_being_written_waits_for_the_next_run(con, tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="social_leadership.progress")
     # Read while its writer still had it open, "62" loaded as 6 until the next run.
     landing = tmp_path / "landing"
     landing.mkdir()
@@ -404,8 +406,9 @@ def test_a_survey_file_or_sidecar_still_being_written_waits_for_the_next_run(con
     )
 
     assert {o.file: o.status for o in outcomes} == {"settled.csv": "loaded"}
-    assert f"{writing} changed 0 s ago, less than SLW_INTAKE_SETTLE_SECONDS=30" in caplog.text
-    assert f"{sidecar_late} changed 0 s ago" in caplog.text
+    waiting = "changed just now, less than SLW_INTAKE_SETTLE_SECONDS=30 s ago"
+    assert f"{writing} {waiting}" in caplog.text
+    assert f"{sidecar_late} changed just now" in caplog.text
     assert sorted(p.name for p in landing.iterdir()) == [
         "late_sidecar.csv",
         "late_sidecar.survey.json",
@@ -445,6 +448,22 @@ def test_an_empty_survey_or_history_file_is_said_to_be_empty(con, tmp_path):
     ]
     assert history.refused
     assert history.errors[0].reason == "is empty (0 bytes): there is nothing to import"
+
+
+def test_a_link_to_a_file_being_written_is_as_recent_as_that_file(tmp_path):
+    from social_leadership.intake import modified_within
+
+    target = tmp_path / "writing.csv"
+    target.write_text("a,b\n", encoding="utf-8")
+    link = tmp_path / "link.csv"
+    link.symlink_to(target)
+    old = time.time() - 3600
+    os.utime(link, (old, old), follow_symlinks=False)
+
+    assert modified_within([link], 30, time.time()) is not None
+    _aged(target, 60)
+    assert modified_within([link], 30, time.time()) is None
+    assert modified_within([tmp_path / "gone.csv"], 30, time.time()) is None
 
 
 def test_the_shipped_survey_files_load_whatever_the_intake_limits(con, tmp_path):

@@ -263,3 +263,14 @@ def test_slw_settings_lists_every_variable_with_its_value(
     for name in SETTING_DOCS:
         assert ENV_PREFIX + name in out
     assert "SLW_GAP_FILL_DAYS          7" in out
+
+
+def test_a_run_by_hand_reads_the_files_just_dropped_unless_the_wait_is_set(monkeypatch):
+    # slw run right after dropping a file skipped it, to be read by no later run.
+    from social_leadership.settings import for_a_run_by_hand
+
+    monkeypatch.delenv("SLW_INTAKE_SETTLE_SECONDS", raising=False)
+    assert load_settings().intake_settle_seconds == 30
+    assert for_a_run_by_hand(load_settings()).intake_settle_seconds == 0
+    monkeypatch.setenv("SLW_INTAKE_SETTLE_SECONDS", "45")
+    assert for_a_run_by_hand(load_settings()).intake_settle_seconds == 45

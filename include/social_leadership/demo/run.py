@@ -27,7 +27,7 @@ from social_leadership.local_airflow import (
 )
 from social_leadership.reports.data import ReportWeek
 from social_leadership.sandbox.server import SandboxServer
-from social_leadership.settings import Settings, load_settings
+from social_leadership.settings import Settings, for_a_run_by_hand, load_settings
 from social_leadership.summary import build_summary
 
 DEMO_DAGS = ("survey_ingest", "platform_metrics", "warehouse_build", "weekly_report")
@@ -54,7 +54,7 @@ def run_pipeline(
     # The sandbox's fixed demo tokens: loopback only, never real credentials.
     with SandboxServer() as sandbox:
         base_url = sandbox.base_url
-        extra = dataclasses.replace(settings, demo=True).as_env()
+        extra = dataclasses.replace(for_a_run_by_hand(settings), demo=True).as_env()
         # Every platform's connection, as its sandbox route declares it.
         extra.update(sandbox.connection_env())
         env = airflow_environment(airflow_home, extra)

@@ -34,6 +34,7 @@ import pandas as pd
 import pyarrow as pa
 
 from social_leadership.intake import RowIssue, left_to_settle, modified_within
+from social_leadership.progress import step
 from social_leadership.surveys import microdata
 from social_leadership.surveys.boundary import (
     check_contents,
@@ -467,7 +468,8 @@ def ingest_folder(
         sidecar = existing_sidecar(path)
         age = modified_within([path, *([sidecar] if sidecar else [])], settle_seconds, now)
         if age is not None:
-            log.warning("survey file %s", left_to_settle(path, age, settle_seconds))
+            # In the log and on a local run's console (slw run): said, not only waited.
+            step(f"survey file {left_to_settle(path, age, settle_seconds)}")
             continue
         try:
             if not is_survey_file(path):
