@@ -324,11 +324,16 @@ def _record_interrupted(dag_id: str, run_id: str, failed: list[str], why: str) -
     from social_leadership.run_summary import RunSummary, mark_failed
     from social_leadership.settings import load_settings
     from social_leadership.warehouse import connect
+    from social_leadership.warehouse_backend import uses_lake
 
     said = f"run interrupted: {why}"
+    settings = load_settings()
     try:
-        with connect(load_settings().warehouse_path) as con:
-            mark_failed(con, RunSummary(dag_id, run_id, "failed", ", ".join(sorted(failed))))
+        # Not a warehouse made for it: a run stopped before its first write leaves none.
+        if uses_lake(settings) or settings.warehouse_path.exists():
+            with connect(settings.warehouse_path, settings=settings) as con:
+                summary = RunSummary(dag_id, run_id, "failed", ", ".join(sorted(failed)))
+                mark_failed(con, summary)
     except Exception as exc:  # said: the run is marked failed already
         print(f"{dag_id} run {run_id}: not recorded in audit.runs: {exc}", flush=True)
     try:

@@ -654,7 +654,8 @@ def for_a_run_by_hand(settings: Settings) -> Settings:
     """The settings of a run started by hand (``slw run``, ``slw dags test``): it follows the
     files its user just dropped, so it reads them at once, unless
     ``SLW_INTAKE_SETTLE_SECONDS`` is set (a scheduled run waits for a file being written)."""
-    if env_variable("intake_settle_seconds") in os.environ:
+    # Set empty (docker-compose.yml passes every setting so) is unset.
+    if os.environ.get(env_variable("intake_settle_seconds"), "").strip():
         return settings
     return dataclasses.replace(settings, intake_settle_seconds=0)
 

@@ -27,6 +27,7 @@ import pytest
 from slw_testing import clear_of_midnight, run_slw
 
 from social_leadership.sandbox.server import SandboxServer
+from social_leadership.warehouse import ensure_schema
 
 pytestmark = pytest.mark.e2e
 
@@ -199,6 +200,11 @@ def test_an_airflow_process_killed_under_slw_fails_its_run_and_says_so(new_user_
     threading.Thread(target=server.serve_forever, daemon=True).start()
     webhook = {"conn_type": "http", "host": f"http://127.0.0.1:{server.server_address[1]}/hook"}
     new_user_env["AIRFLOW_CONN_SLW_WEBHOOK"] = json.dumps(webhook)
+    # A warehouse of earlier runs (a run stopped before its first write makes none).
+    warehouse = Path(new_user_env["SLW_DATA_DIR"]) / "warehouse" / "warehouse.duckdb"
+    warehouse.parent.mkdir(parents=True)
+    with duckdb.connect(str(warehouse)) as con:
+        ensure_schema(con)
     try:
         slw = _slw_dags_test_with_a_task_running(new_user_env)
         [airflow] = psutil.Process(slw.pid).children()
@@ -219,7 +225,6 @@ def test_an_airflow_process_killed_under_slw_fails_its_run_and_says_so(new_user_
     assert [item["what"] for item in alert["slw"]["items"]] == [
         "run interrupted: its Airflow process was killed by SIGKILL (out of memory, or kill -9)"
     ]
-    warehouse = Path(new_user_env["SLW_DATA_DIR"]) / "warehouse" / "warehouse.duckdb"
     with duckdb.connect(str(warehouse), read_only=True) as con:
         recorded = con.execute(
             "select outcome, failed_tasks from audit.runs where run_id = ?", [run_id]

@@ -272,5 +272,7 @@ def test_a_run_by_hand_reads_the_files_just_dropped_unless_the_wait_is_set(monke
     monkeypatch.delenv("SLW_INTAKE_SETTLE_SECONDS", raising=False)
     assert load_settings().intake_settle_seconds == 30
     assert for_a_run_by_hand(load_settings()).intake_settle_seconds == 0
+    monkeypatch.setenv("SLW_INTAKE_SETTLE_SECONDS", "")  # as docker-compose.yml passes it
+    assert for_a_run_by_hand(load_settings()).intake_settle_seconds == 0
     monkeypatch.setenv("SLW_INTAKE_SETTLE_SECONDS", "45")
     assert for_a_run_by_hand(load_settings()).intake_settle_seconds == 45
