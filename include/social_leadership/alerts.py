@@ -350,15 +350,17 @@ def _instances_said(texts: list[str]) -> str:
     return said + (f" (and {len(texts) - 3} more)" if len(texts) > 3 else "")
 
 
-def _channel(conn_id: str) -> Any | None:
+def _channel(conn_id: str, unreadable: list[str]) -> Any | None:
     """An alert channel's connection; one whose variable is unreadable is logged as an
-    error and not used, so the other channel still gets the alert."""
+    error, added to ``unreadable`` and not used, so the other channel still gets the
+    alert."""
     from social_leadership.orchestration import UnreadableConnectionError, airflow_connection
 
     try:
         return airflow_connection(conn_id)
     except UnreadableConnectionError as exc:
         log.error("alert channel %s not used: %s", conn_id, exc)
+        unreadable.append(conn_id)
         return None
 
 
@@ -496,8 +498,9 @@ def deliver(alert: Alert, context: Any = None) -> list[str]:
     from social_leadership.settings import load_settings
 
     recipients = load_settings().alert_recipients
-    smtp = _channel(SMTP_CONN_ID) if recipients else None
-    webhook = _channel(WEBHOOK_CONN_ID)
+    unreadable: list[str] = []
+    smtp = _channel(SMTP_CONN_ID, unreadable) if recipients else None
+    webhook = _channel(WEBHOOK_CONN_ID, unreadable)
     sent = []
     # The webhook first: one request with a short time-out, where an SMTP server that does
     # not answer holds the mail for the connection's time-out times its retries.
@@ -517,13 +520,7 @@ def deliver(alert: Alert, context: Any = None) -> list[str]:
         )
     if webhook_sent:
         sent.append("webhook")
-    from social_leadership.orchestration import unreadable_connection
-
-    unusable = [
-        conn_id
-        for conn_id, wanted in ((WEBHOOK_CONN_ID, True), (SMTP_CONN_ID, bool(recipients)))
-        if wanted and unreadable_connection(conn_id) is not None
-    ]
+    unusable = [conn_id for conn_id in (WEBHOOK_CONN_ID, SMTP_CONN_ID) if conn_id in unreadable]
     if not sent and unusable:
         # Not "no channel configured": each was set up, and cannot be read (said above).
         log.error(

@@ -353,9 +353,7 @@ def report(week_end: date | None, no_mail: bool, resend: bool) -> int:
         # The scheduled run reports "not enough data" before the first publish; asked for
         # here, it was a wrong data folder that mailed that report, exiting 0.
         print(
-            f"error: no published serving copy at {settings.serving_lake_path}\n  fix: run the "
-            "pipeline first (make run), or set the SLW_* path that names it (slw settings "
-            "shows them)",
+            f"error: no published serving copy at {settings.serving_lake_path}\n{_RUN_FIRST}",
             file=sys.stderr,
         )
         return 2
@@ -659,10 +657,14 @@ def _missing_database(exc: Exception) -> str | None:
         what = "DuckLake catalog"
     if found is None:
         return None
-    return (
-        f"error: no {what} at {found['path']}\n  fix: run the pipeline first (make run), "
-        "or set the SLW_* path that names it (slw settings shows them)"
-    )
+    return f"error: no {what} at {found['path']}\n{_RUN_FIRST}"
+
+
+# The fix of a database, catalog or serving copy that is not there yet.
+_RUN_FIRST = (
+    "  fix: run the pipeline first (make run), or set the SLW_* path that names it (slw "
+    "settings shows them)"
+)
 
 
 def _port_taken(exc: OSError, port: int, fix: str) -> Exception:

@@ -391,11 +391,16 @@ class SettingsError(ValueError):
         self.variables = tuple(variable for variable, _, _ in problems)
         # (variable, value, what is allowed): for one line each (slw's error message).
         self.problems = tuple(problems)
-        listing = "\n".join(
-            f"  {variable}={value!r}: not allowed, must be {allowed}"
-            for variable, value, allowed in problems
-        )
+        listing = "\n".join(f"  {said}" for said in self.each_said)
         super().__init__(f"{len(problems)} setting(s) not allowed:\n{listing}")
+
+    @property
+    def each_said(self) -> list[str]:
+        """Each problem as one line: ``SLW_X='v': not allowed, must be ...``."""
+        return [
+            f"{variable}={value!r}: not allowed, must be {allowed}"
+            for variable, value, allowed in self.problems
+        ]
 
 
 def _allowed(field_name: str, message: str) -> str:

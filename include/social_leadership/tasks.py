@@ -46,12 +46,7 @@ def _settings() -> Settings:
         from airflow.sdk.exceptions import AirflowFailException
 
         # One line: an alert quotes an error's first line.
-        raise AirflowFailException(
-            "; ".join(
-                f"{variable}={value!r}: not allowed, must be {allowed}"
-                for variable, value, allowed in exc.problems
-            )
-        ) from exc
+        raise AirflowFailException("; ".join(exc.each_said)) from exc
 
 
 def load_roster_task() -> dict[str, Any]:
