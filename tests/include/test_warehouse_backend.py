@@ -24,7 +24,7 @@ from conftest import BUILD_WITHOUT_TESTS, BuiltWarehouse, load_synthetic_raw, se
 from slw_testing import PARSE_SEED_VARIABLE
 from test_follower_imports import GOOD_AND_BAD, ROSTER, TODAY, write_csv
 
-from social_leadership.dbt_runner import run_dbt
+from social_leadership.dbt_runner import dbt_env, dbt_invocation, run_dbt
 from social_leadership.follower_imports import import_history
 from social_leadership.freshness import PlatformDataAsOf, record_platform_data_as_of
 from social_leadership.orchestration import DEFAULT_POOL, WAREHOUSE_POOL, platform_load_pool
@@ -481,3 +481,57 @@ def test_a_write_held_off_longer_than_the_wait_fails_naming_the_holder(tmp_path,
         held = pytest.raises(duckdb.IOException, match=f"Could not set lock.*PID {reader.pid}")
         with held, connect(settings.warehouse_path):
             pass
+
+
+HOLD_UNTIL_TOLD = """
+import sys, duckdb
+con = duckdb.connect(sys.argv[1], read_only=True)
+print("reading", flush=True)
+sys.stdin.read()
+con.close()
+"""
+
+
+@pytest.mark.dbt
+def test_dbt_waits_for_a_reader_such_as_slw_summary_to_let_go(tmp_path, monkeypatch):
+    # A dbt build that met `slw summary` reading failed its try ("Could not set lock"): the
+    # profile has dbt try again after 1, 3, 7 and 15 s, as the pipeline's connections wait.
+    settings = settings_for_data_dir(monkeypatch, tmp_path / "data")
+    with connect(settings.warehouse_path):
+        pass
+    reader = subprocess.Popen(
+        [sys.executable, "-c", HOLD_UNTIL_TOLD, str(settings.warehouse_path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert reader.stdin is not None
+    assert reader.stdout is not None
+    assert reader.stdout.readline().strip() == "reading"
+    dbt = subprocess.Popen(
+        dbt_invocation(["show", "--inline", "select 42 as answer"], settings),
+        cwd=settings.data_dir,
+        env={**dbt_env(settings), "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert dbt.stdout is not None
+    seen = []
+    try:
+        # dbt says its concurrency, then opens the file: it meets the hold, which ends 2 s
+        # later (between its tries at 1 and 3 s).
+        for line in dbt.stdout:
+            seen.append(line)
+            if "Concurrency:" in line:
+                break
+        time.sleep(2.0)
+        reader.stdin.close()
+        reader.wait(timeout=30)
+        seen.extend(dbt.stdout)
+        assert dbt.wait(timeout=120) == 0, "".join(seen)
+    finally:
+        reader.kill()
+        dbt.kill()
+    assert "Could not set lock" not in "".join(seen)
+    assert "42" in "".join(seen)
