@@ -495,9 +495,13 @@ def deliver(alert: Alert, context: Any = None) -> list[str]:
     A channel that fails is logged (its kind of error, no URL or password) and does not
     stop the other one, nor fail the caller.
     """
-    from social_leadership.settings import load_settings
+    from social_leadership.settings import env_variable, settings_or_defaults
 
-    recipients = load_settings().alert_recipients
+    # A setting that is not allowed (often the very failure alerted) stops no alert.
+    settings, error = settings_or_defaults()
+    recipients = settings.alert_recipients
+    if error is not None and (variable := env_variable("alert_emails")) in error.variables:
+        log.error("alert e-mail not sent: %s is not allowed (slw settings says why)", variable)
     unreadable: list[str] = []
     smtp = _channel(SMTP_CONN_ID, unreadable) if recipients else None
     webhook = _channel(WEBHOOK_CONN_ID, unreadable)
@@ -725,9 +729,9 @@ def platform_metrics_deadline() -> DeadlineAlert:
     ``SLW_PLATFORM_METRICS_DEADLINE_HOURS`` after its logical date."""
     from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference
 
-    from social_leadership.settings import load_settings
+    from social_leadership.orchestration import scheduling_settings
 
-    hours = load_settings().platform_metrics_deadline_hours
+    hours = scheduling_settings().platform_metrics_deadline_hours
     return DeadlineAlert(
         reference=DeadlineReference.DAGRUN_LOGICAL_DATE,
         interval=timedelta(hours=hours),

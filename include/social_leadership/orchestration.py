@@ -7,12 +7,13 @@ DAG files often.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 from collections.abc import Mapping
 from datetime import timedelta
 from types import MappingProxyType
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urlsplit
 
 import pendulum
@@ -20,10 +21,30 @@ from airflow.sdk import Asset
 
 from social_leadership.domain import API_PLATFORMS, DAGS_START_DAY
 
+if TYPE_CHECKING:
+    from social_leadership.settings import Settings
+
 # Every task that writes the DuckDB warehouse runs in this one-slot pool (one writer).
 WAREHOUSE_POOL = "duckdb_warehouse"
 # Airflow's own pool, which every task without one uses.
 DEFAULT_POOL = "default_pool"
+
+
+def scheduling_settings() -> Settings:
+    """The settings the DAG files are built with: where an ``SLW_*`` value is not allowed,
+    its default (:func:`~social_leadership.settings.settings_or_defaults`), said as a
+    warning in the DAG processor's log; every task of a run then fails at once naming it,
+    and the failure is alerted."""
+    from social_leadership.settings import settings_or_defaults
+
+    settings, error = settings_or_defaults()
+    if error is not None:
+        logging.getLogger(__name__).warning(
+            "DAGs built with defaults in place of settings that are not allowed (each task "
+            "fails until they are fixed): %s",
+            "; ".join(error.each_said),
+        )
+    return settings
 
 
 def platform_load_pool() -> str:
@@ -31,10 +52,9 @@ def platform_load_pool() -> str:
     takes one writer at a time (a DuckDB file, a DuckLake on a SQLite or DuckDB-file
     catalog); Airflow's default pool on a DuckLake with a PostgreSQL catalog, whose commits
     are catalog transactions, so the platforms load at once, on as many workers as there are."""
-    from social_leadership.settings import load_settings
     from social_leadership.warehouse_backend import takes_concurrent_writers
 
-    return DEFAULT_POOL if takes_concurrent_writers(load_settings()) else WAREHOUSE_POOL
+    return DEFAULT_POOL if takes_concurrent_writers(scheduling_settings()) else WAREHOUSE_POOL
 
 
 class PlatformEndpoint(NamedTuple):
@@ -63,15 +83,11 @@ SUMMARY_PRIORITY_WEIGHT = 10
 
 
 def _first_retry_delay() -> timedelta:
-    from social_leadership.settings import load_settings
-
-    return timedelta(seconds=load_settings().task_retry_delay_seconds)
+    return timedelta(seconds=scheduling_settings().task_retry_delay_seconds)
 
 
 def _task_timeout() -> timedelta:
-    from social_leadership.settings import load_settings
-
-    return timedelta(seconds=load_settings().task_timeout_seconds)
+    return timedelta(seconds=scheduling_settings().task_timeout_seconds)
 
 
 def _record_task_failure(context: Any) -> None:
@@ -122,10 +138,8 @@ def report_timetable() -> Any:
     interval the 7 days before it (a manual run's too)."""
     from airflow.timetables.trigger import CronTriggerTimetable
 
-    from social_leadership.settings import load_settings
-
     return CronTriggerTimetable(
-        load_settings().report_schedule, timezone="UTC", interval=timedelta(days=7)
+        scheduling_settings().report_schedule, timezone="UTC", interval=timedelta(days=7)
     )
 
 

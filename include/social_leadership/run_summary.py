@@ -220,8 +220,7 @@ def record(con: duckdb.DuckDBPyConnection, summary: RunSummary) -> None:
 
 def run_summary_task(context: dict[str, Any]) -> dict[str, Any]:
     """The ``run_summary`` task: gather, record in ``audit.runs``, return the flat figures."""
-    from social_leadership.settings import load_settings
-    from social_leadership.tasks import failed_tasks, run_task_states
+    from social_leadership.tasks import failed_tasks, run_task_states, task_settings
     from social_leadership.warehouse import connect
 
     ti = context["ti"]
@@ -231,7 +230,7 @@ def run_summary_task(context: dict[str, Any]) -> dict[str, Any]:
     xcoms = {
         task_id: ti.xcom_pull(task_ids=task_id) for task_id in others if task_id in FIGURE_TASKS
     }
-    settings = load_settings()
+    settings = task_settings()
     dbt_statuses = None
     if "dbt_build" in others and not isinstance(xcoms.get("dbt_build"), dict):
         dbt_statuses = dbt_statuses_since(

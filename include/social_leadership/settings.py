@@ -15,6 +15,7 @@ import difflib
 import os
 import re
 from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from dataclasses import fields
 from pathlib import Path
 from typing import Annotated, Any
@@ -592,11 +593,18 @@ SETTING_DOCS: dict[str, str] = {
 }
 
 
+# The variables read as unset (settings_or_defaults): those whose value is not allowed.
+_READ_AS_UNSET: ContextVar[frozenset[str]] = ContextVar("slw_read_as_unset", default=frozenset())
+
+
 def _from_env(field_name: str) -> str | None:
     """The variable's text without white space at either end, or None when it is unset,
     empty or only white space (the default applies): ``SLW_REPORTS_DIR= `` in an env file
     once wrote the reports to a folder named " " in the working directory."""
-    return (os.environ.get(env_variable(field_name)) or "").strip() or None
+    variable = env_variable(field_name)
+    if variable in _READ_AS_UNSET.get():
+        return None
+    return (os.environ.get(variable) or "").strip() or None
 
 
 # The settings whose default lies in the data folder, each with its default there: set in
@@ -706,6 +714,36 @@ def load_settings() -> Settings:
     if clashes:
         raise SettingsError(clashes)
     return settings
+
+
+def settings_or_defaults() -> tuple[Settings, SettingsError | None]:
+    """The settings, and ``None``; or, where some ``SLW_*`` values are not allowed, the
+    settings with those read as unset (their defaults), and the error naming them.
+
+    What the DAG files are built with, and what an alert is sent by: a value that is not
+    allowed stopped the DAG files' import, which Airflow only lists, so no run, no task to
+    fail and no alert followed, day after day. Now each task fails at once, naming it
+    (``tasks.task_settings``), and the failure is alerted.
+    """
+    try:
+        return load_settings(), None
+    except SettingsError as exc:
+        first = exc
+    problems = list(first.problems)
+    # A value read as unset can make another clash with its default (two files): each
+    # round reads those as unset too, and there are only so many.
+    while True:
+        token = _READ_AS_UNSET.set(frozenset(variable for variable, _, _ in problems))
+        try:
+            return load_settings(), SettingsError(problems)
+        except SettingsError as exc:
+            known = {variable for variable, _, _ in problems}
+            added = [problem for problem in exc.problems if problem[0] not in known]
+            if not added:
+                raise first from None
+            problems += added
+        finally:
+            _READ_AS_UNSET.reset(token)
 
 
 # Files the pipeline writes or reads whole, each its own: the serving copy given the working

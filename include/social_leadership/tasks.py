@@ -37,7 +37,7 @@ def _run_id(context: dict[str, Any]) -> str:
     return str(context["run_id"])
 
 
-def _settings() -> Settings:
+def task_settings() -> Settings:
     """The settings; a setting that is not allowed fails the task at once, since each
     retry would read the same environment and fail the same way, minutes later."""
     try:
@@ -61,7 +61,7 @@ def load_roster_task() -> dict[str, Any]:
     )
     from social_leadership.warehouse import connect
 
-    settings = _settings()
+    settings = task_settings()
     try:
         roster = load_roster(settings.roster_path)
     except RosterFileError as exc:
@@ -184,7 +184,7 @@ def import_history_task() -> dict[str, Any]:
     from social_leadership.follower_imports import import_folder
     from social_leadership.warehouse import connect
 
-    settings = _settings()
+    settings = task_settings()
     demo = demo_inputs(settings)
     history_dir = settings.landing_dir / "history"
     outcomes = []
@@ -282,7 +282,7 @@ def extract_task(platform: str, handles: list[str], context: dict[str, Any]) -> 
     )
     from social_leadership.platforms.base import PlatformError
 
-    settings = _settings()
+    settings = task_settings()
     # A manually triggered Airflow 3 run may have no logical date: it runs for now.
     logical_date = context.get("logical_date") or context["dag_run"].run_after
     try:
@@ -367,7 +367,7 @@ def load_task(
     from social_leadership.warehouse import connect
     from social_leadership.warehouse_backend import retry_conflicts
 
-    settings = _settings()
+    settings = task_settings()
     if extract_outcome is None and _extract_state(context, platform) == "success":
         # An extract that ran returns its outcome: a success without one was marked so by
         # hand (the UI's "Mark success" on a failed extract). It was audited and skipped as
@@ -514,7 +514,7 @@ def ingest_surveys_task() -> dict[str, Any]:
     held lock, a full disk) or an unusable pseudonym key raises, for Airflow to retry."""
     from social_leadership.progress import step
 
-    settings = _settings()
+    settings = task_settings()
     step(
         "loading the survey files: the bundled published figures, "
         + ("the demo's synthetic microdata, " if settings.demo else "")
@@ -593,7 +593,7 @@ def dbt_build_task(context: dict[str, Any]) -> dict[str, Any]:
     )
     from social_leadership.warehouse import connect
 
-    settings = _settings()
+    settings = task_settings()
     settings.ensure_dirs()
     # dbt opens the warehouse itself: this connection must be closed before it runs.
     with connect(settings.warehouse_path) as con:
@@ -647,7 +647,7 @@ def dbt_nodes_task(context: dict[str, Any]) -> list[dict[str, Any]]:
     its own, the ones that passed together in one."""
     from social_leadership.dbt_nodes import node_units, read_nodes, run_folder, view_units
 
-    units = node_units(read_nodes(run_folder(_settings(), _run_id(context))))
+    units = node_units(read_nodes(run_folder(task_settings(), _run_id(context))))
     views = view_units(units)
     log.info("%d dbt units to show in %d instances", len(units), len(views))
     return views
@@ -664,7 +664,7 @@ def dbt_node_task(unit: dict[str, Any]) -> dict[str, Any]:
     from social_leadership.dbt_nodes import report_view, run_folder
 
     context = get_current_context()
-    report = report_view(unit, run_folder(_settings(), _run_id(context)))
+    report = report_view(unit, run_folder(task_settings(), _run_id(context)))
     # Rendered by the task's map_index_template: the instance's name in the UI.
     context["node_label"] = report.label  # type: ignore[typeddict-unknown-key]
     log.info("\n".join(report.lines))
@@ -699,7 +699,7 @@ def quality_gate_task(context: dict[str, Any]) -> dict[str, Any]:
     from social_leadership.docs_site import pending_gx_dir
     from social_leadership.quality import QualityGateError, check_marts
 
-    settings = _settings()
+    settings = task_settings()
     report = check_marts(
         settings, _run_id(context), data_docs_dir=pending_gx_dir(settings, _run_id(context))
     )
@@ -751,7 +751,7 @@ def publish_task(context: dict[str, Any]) -> dict[str, Any]:
     from social_leadership.serving import publish, publish_refusal
     from social_leadership.warehouse import connect, holds_synthetic_executives
 
-    settings = _settings()
+    settings = task_settings()
     # Not the roster file again: it may have changed since this run's roster load.
     with connect(settings.warehouse_path, read_only=True) as con:
         refusal = publish_refusal(con, _run_id(context))
@@ -802,7 +802,7 @@ def weekly_report_task(context: dict[str, Any]) -> dict[str, Any]:
     resend = bool(params.get("resend", False))
     # A retry of a resend run goes on with that resend: it mails only those not reached yet.
     report = write_weekly_report(
-        _settings(), week.end, resend=resend, resend_run=str(context["run_id"])
+        task_settings(), week.end, resend=resend, resend_run=str(context["run_id"])
     )
     if report.mail_skipped == NO_SMTP_CONNECTION:
         from airflow.sdk.exceptions import AirflowFailException
@@ -845,7 +845,7 @@ def source_freshness_task(context: dict[str, Any]) -> dict[str, Any]:
     from social_leadership.domain import PLATFORMS
     from social_leadership.freshness import check_freshness, platform_data_loaded
 
-    settings = _settings()
+    settings = task_settings()
     settings.ensure_dirs()
     if not platform_data_loaded(settings):
         raise AirflowSkipException(

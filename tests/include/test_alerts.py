@@ -23,10 +23,12 @@ from slw_testing import free_port, loopback_smtp
 from social_leadership.alerts import (
     ATTENTION_XCOM_KEY,
     FAILURE_XCOM_KEY,
+    Alert,
     RunAlertNotifier,
     build_alert,
     deliver,
     failure_text,
+    run_item,
     task_states,
     webhook_url,
 )
@@ -386,6 +388,64 @@ def test_an_alert_whose_channels_cannot_be_read_is_said_unsent_as_an_error(monke
         "alert for survey_ingest run r1 not sent by any channel; connection slw_webhook and "
         "slw_smtp cannot be read (fix the variable AIRFLOW_CONN_<ID> the error above names)"
     )
+
+
+def test_a_setting_not_allowed_leaves_the_dags_imported_with_defaults_saying_so(
+    monkeypatch, caplog
+):
+    # It stopped the DAG files' import, which Airflow only lists: no run, no alert.
+    monkeypatch.setenv("SLW_GAP_FILL_DAYS", "abc")
+    monkeypatch.setenv("SLW_TASK_TIMEOUT_SECONDS", "0")
+    monkeypatch.setenv("SLW_PLATFORM_METRICS_DEADLINE_HOURS", "5")
+
+    with caplog.at_level(logging.WARNING, logger="social_leadership.orchestration"):
+        bag = _dag_bag()
+
+    assert bag.import_errors == {}
+    assert sorted(bag.dags) == [
+        "platform_metrics",
+        "survey_ingest",
+        "warehouse_build",
+        "weekly_report",
+    ]
+    for dag in bag.dags.values():
+        assert dag.default_args["execution_timeout"] == timedelta(hours=6), dag.dag_id
+    deadline = bag.dags["platform_metrics"].deadline
+    deadline = deadline[0] if isinstance(deadline, list) else deadline
+    assert deadline.interval == timedelta(hours=5)
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warned
+    assert "SLW_GAP_FILL_DAYS='abc': not allowed" in warned[0]
+    assert "SLW_TASK_TIMEOUT_SECONDS='0': not allowed" in warned[0]
+
+
+def test_a_setting_not_allowed_stops_no_alert(receivers, monkeypatch):
+    mailbox, calls = receivers
+    monkeypatch.setenv("SLW_GAP_FILL_DAYS", "abc")
+
+    sent = deliver(Alert("survey_ingest", "r1", "failed", [run_item("d", "r1", "x")]))
+
+    assert sorted(sent) == ["email", "webhook"]
+    assert len(mailbox.messages) == 1
+    assert len(calls) == 1
+
+
+def test_alert_addresses_not_allowed_leave_the_webhook_and_say_why_no_mail(
+    receivers, monkeypatch, caplog
+):
+    mailbox, calls = receivers
+    monkeypatch.setenv("SLW_ALERT_EMAILS", "oncall at example.org")
+
+    with caplog.at_level(logging.INFO, logger="social_leadership.alerts"):
+        sent = deliver(Alert("survey_ingest", "r1", "failed", [run_item("d", "r1", "x")]))
+
+    assert sent == ["webhook"]
+    assert mailbox.messages == []
+    assert len(calls) == 1
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert errors == [
+        "alert e-mail not sent: SLW_ALERT_EMAILS is not allowed (slw settings says why)"
+    ]
 
 
 def test_a_run_with_nothing_to_report_sends_nothing():

@@ -11,12 +11,14 @@ import pytest
 from social_leadership.cli import main
 from social_leadership.settings import (
     DATA_DIR_SETTINGS,
+    DEFAULT_GAP_FILL_DAYS,
     ENV_PREFIX,
     REPO_ROOT,
     SETTING_DOCS,
     Settings,
     SettingsError,
     load_settings,
+    settings_or_defaults,
 )
 
 
@@ -100,6 +102,45 @@ def test_a_file_setting_naming_another_settings_file_is_refused(
 
     assert refused.value.variables == (variable,)
     assert f"another file than {clashes_with}'s" in str(refused.value)
+
+
+def test_settings_not_allowed_are_read_as_unset_for_the_dags_and_named(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # What the DAG files are built with: a value not allowed stopped their import.
+    data = tmp_path / "data"
+    monkeypatch.setenv("SLW_DATA_DIR", str(data))
+    monkeypatch.setenv("SLW_GAP_FILL_DAYS", "abc")
+    monkeypatch.setenv("SLW_LATE_DATA_DAYS", "5")
+    # Read as unset, the serving path is its default, the file the lake's path names: that
+    # second clash is read as unset too.
+    monkeypatch.setenv("SLW_SERVING_PATH", str(tmp_path))
+    monkeypatch.setenv("SLW_SERVING_LAKE_PATH", str(data / "serving" / "serving.duckdb"))
+
+    settings, error = settings_or_defaults()
+
+    assert error is not None
+    assert error.variables == ("SLW_SERVING_PATH", "SLW_GAP_FILL_DAYS", "SLW_SERVING_LAKE_PATH")
+    assert "another file than SLW_SERVING_PATH's" in error.each_said[2]
+    assert settings.gap_fill_days == DEFAULT_GAP_FILL_DAYS
+    assert settings.late_data_days == 5
+    assert settings.serving_path == data / "serving" / "serving.duckdb"
+    assert settings.serving_lake_path == data / "serving" / "lake" / "serving.sqlite"
+    with pytest.raises(SettingsError):
+        load_settings()
+
+
+def test_settings_all_allowed_are_read_as_given_for_the_dags(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("SLW_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("SLW_GAP_FILL_DAYS", "9")
+
+    settings, error = settings_or_defaults()
+
+    assert error is None
+    assert settings == load_settings()
+    assert settings.gap_fill_days == 9
 
 
 def test_a_folder_setting_naming_a_file_is_refused(
