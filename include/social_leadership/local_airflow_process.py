@@ -25,6 +25,7 @@ import sys
 import time
 import warnings
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -275,13 +276,15 @@ def fail_interrupted(dag_ids: Sequence[str], since: str, why: str = "interrupted
 
     The run's own end (its summary in ``audit.runs``, its alert) died with its process:
     each run is recorded failed and alerted here, saying ``why``."""
-    from datetime import UTC, datetime
+    from datetime import UTC
 
     from airflow.models.dagrun import DagRun
     from airflow.models.taskinstance import TaskInstance
     from airflow.utils.session import create_session
     from airflow.utils.state import DagRunState, State, TaskInstanceState
     from sqlalchemy import select
+
+    from social_leadership.run_summary import logical_date_of
 
     began = datetime.fromisoformat(since)
     now = datetime.now(UTC)
@@ -295,8 +298,10 @@ def fail_interrupted(dag_ids: Sequence[str], since: str, why: str = "interrupted
             )
         ).all()
         stopped: dict[tuple[str, str], list[str]] = {}
+        due: dict[tuple[str, str], datetime | None] = {}
         for dag_run in runs:
             failed = stopped.setdefault((dag_run.dag_id, dag_run.run_id), [])
+            due[dag_run.dag_id, dag_run.run_id] = logical_date_of(dag_run)
             for ti in session.scalars(
                 select(TaskInstance).where(
                     TaskInstance.dag_id == dag_run.dag_id, TaskInstance.run_id == dag_run.run_id
@@ -312,11 +317,13 @@ def fail_interrupted(dag_ids: Sequence[str], since: str, why: str = "interrupted
             dag_run.end_date = now
             print(f"{dag_run.dag_id} run {dag_run.run_id} interrupted: marked failed", flush=True)
     for (dag_id, run_id), failed in stopped.items():
-        _record_interrupted(dag_id, run_id, failed, why)
+        _record_interrupted(dag_id, run_id, failed, why, due[dag_id, run_id])
     return 0
 
 
-def _record_interrupted(dag_id: str, run_id: str, failed: list[str], why: str) -> None:
+def _record_interrupted(
+    dag_id: str, run_id: str, failed: list[str], why: str, logical_date: datetime | None = None
+) -> None:
     """The interrupted run failed in ``audit.runs`` (its figures kept, if its summary ran)
     and alerted. Either may fail (a warehouse held by another process): said, not raised,
     since the run is marked failed already."""
@@ -332,7 +339,13 @@ def _record_interrupted(dag_id: str, run_id: str, failed: list[str], why: str) -
         # Not a warehouse made for it: a run stopped before its first write leaves none.
         if uses_lake(settings) or settings.warehouse_path.exists():
             with connect(settings.warehouse_path, settings=settings) as con:
-                summary = RunSummary(dag_id, run_id, "failed", ", ".join(sorted(failed)))
+                summary = RunSummary(
+                    dag_id,
+                    run_id,
+                    "failed",
+                    ", ".join(sorted(failed)),
+                    logical_date=logical_date,
+                )
                 mark_failed(con, summary)
     except Exception as exc:  # said: the run is marked failed already
         print(f"{dag_id} run {run_id}: not recorded in audit.runs: {exc}", flush=True)

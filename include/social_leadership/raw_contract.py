@@ -341,6 +341,10 @@ TABLES: tuple[Table, ...] = (
             recorded_at            timestamptz  When the row was written (UTC).
             serving_publication_id integer?     The publication the run made in the serving
                                                 copy: marts.publication.publication_id.
+            logical_date           timestamptz? The run's logical date (UTC), or when it was
+                                                due for a run without one (an asset-triggered
+                                                warehouse_build): slw summary shows each DAG's
+                                                newest (null: recorded by an earlier version).
             """
         ),
         primary_key=("dag_id", "run_id"),

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -61,6 +61,9 @@ class RunSummary:
     publication_id: str | None = None
     # marts.publication's id of it: the Parquet folder's name joins nothing there.
     serving_publication_id: int | None = None
+    # The run's logical date (or when it was due, for a run without one): not a figure, so
+    # not in its XCom.
+    logical_date: datetime | None = None
 
     @property
     def rows_loaded(self) -> int | None:
@@ -71,6 +74,8 @@ class RunSummary:
         without the figures this DAG does not produce: what the UI's XCom tab shows."""
         flat: dict[str, Any] = {}
         for key, value in asdict(self).items():
+            if key == "logical_date":
+                continue
             if key == "rows_loaded_by_source":
                 flat["rows_loaded"] = self.rows_loaded
                 flat.update({f"rows_loaded.{s}": n for s, n in sorted(value.items())})
@@ -172,6 +177,12 @@ def dbt_statuses_since(run_results: Path, since: datetime) -> list[str] | None:
     return [str(node.get("status", "")).lower() for node in payload.get("results", [])]
 
 
+def logical_date_of(dag_run: Any) -> datetime | None:
+    """A DAG run's logical date, or when it was due for a run without one (Airflow 3 gives
+    an asset-triggered run none)."""
+    return getattr(dag_run, "logical_date", None) or getattr(dag_run, "run_after", None)
+
+
 def mark_failed(con: duckdb.DuckDBPyConnection, summary: RunSummary) -> None:
     """The run failed in ``audit.runs``: its row, if its summary was recorded before it was
     stopped, now says so (its figures kept); else ``summary``'s row."""
@@ -193,7 +204,7 @@ def record(con: duckdb.DuckDBPyConnection, summary: RunSummary) -> None:
             [summary.dag_id, summary.run_id],
         )
         con.execute(
-            "insert into audit.runs values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "insert into audit.runs values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 summary.dag_id,
                 summary.run_id,
@@ -214,6 +225,7 @@ def record(con: duckdb.DuckDBPyConnection, summary: RunSummary) -> None:
                 summary.publication_id,
                 datetime.now(UTC),
                 summary.serving_publication_id,
+                summary.logical_date,
             ],
         )
 
@@ -245,5 +257,6 @@ def run_summary_task(context: dict[str, Any]) -> dict[str, Any]:
             checks=quality_counts(con, run_id) if "quality_gate" in others else None,
             dbt_statuses=dbt_statuses,
         )
+        summary = replace(summary, logical_date=logical_date_of(context["dag_run"]))
         record(con, summary)
     return summary.to_xcom()

@@ -174,29 +174,55 @@ def _shortened(message: str, limit: int) -> str:
 
 
 def run_lines(con: duckdb.DuckDBPyConnection) -> tuple[list[str], bool]:
-    """The latest run of each DAG (``audit.runs``), failed ones first with their failed
-    tasks; and whether any latest run failed. (Read from the platform loads alone, a failed
-    run read as loaded: a roster refused whole fails the run, and the loads before stay.)"""
-    runs = con.execute(
+    """The latest run of each DAG (``audit.runs``): the run of its newest logical date, and
+    after it any run of an earlier date that failed since, failed ones first with their
+    failed tasks; and whether any of them failed. (By the time recorded alone, a backfill
+    of a past day after today's failed run hid the failure. Read from the platform loads
+    alone, a failed run read as loaded: a roster refused whole fails the run, and the loads
+    before stay.)"""
+    rows = con.execute(
         """
-        select dag_id, run_id, outcome, failed_tasks, recorded_at
-        from audit.runs
-        qualify row_number() over (partition by dag_id order by recorded_at desc) = 1
-        order by outcome = 'success', dag_id
+        with each_date as (
+            -- A date's latest run: a rerun that mended a day replaces its failure.
+            select dag_id, run_id, outcome, failed_tasks, recorded_at,
+                coalesce(logical_date, recorded_at) as run_for,
+                logical_date is not null as has_logical_date
+            from audit.runs
+            qualify row_number() over (
+                partition by dag_id, coalesce(logical_date, recorded_at)
+                order by recorded_at desc
+            ) = 1
+        ),
+        newest as (
+            -- A row of an earlier version (no logical date) is older than any that has one.
+            select *, row_number() over (
+                partition by dag_id
+                order by has_logical_date desc, run_for desc, recorded_at desc
+            ) as position
+            from each_date
+        )
+        select newest.dag_id, newest.run_id, newest.outcome, newest.failed_tasks,
+            newest.recorded_at, newest.position > 1 as is_earlier_date
+        from newest
+        inner join newest as shown on shown.dag_id = newest.dag_id and shown.position = 1
+        where newest.position = 1
+            or (newest.outcome != 'success' and newest.recorded_at > shown.recorded_at)
+        order by newest.outcome = 'success', newest.dag_id, newest.position
         """
     ).fetchall()
-    if not runs:
+    if not rows:
         return [], False
     lines = ["Latest run per DAG writing the warehouse (weekly_report: slw dags list-runs):"]
-    for dag_id, run_id, outcome, failed_tasks, recorded_at in runs:
+    for dag_id, run_id, outcome, failed_tasks, recorded_at, is_earlier_date in rows:
         # DuckDB gives a timestamptz in the machine's zone: said in UTC, as labelled.
         when = f"{recorded_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC" if recorded_at else "no time"
         if outcome == "success":
             lines.append(f"  {dag_id}: success ({run_id}, {when})")
         else:
+            earlier = ", an earlier date's run since" if is_earlier_date else ""
             tasks = f": failed tasks {failed_tasks}" if failed_tasks else ""
-            lines.append(f"  FAILED: {dag_id} ({run_id}, {when}){tasks}")
-    return lines, any(outcome != "success" for *_, outcome, _, _ in runs)
+            lines.append(f"  FAILED: {dag_id}{earlier} ({run_id}, {when}){tasks}")
+    return lines, any(outcome != "success" for _, _, outcome, *_ in rows)
 
 
 def top_reach_lines(rows: Sequence[tuple[str, str, str, float, str]]) -> list[str]:

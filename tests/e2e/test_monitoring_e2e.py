@@ -11,6 +11,7 @@ dbt docs with their catalog and GX Data Docs in ``SLW_DOCS_DIR``, which the summ
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from urllib.parse import quote
 
 import duckdb
@@ -142,6 +143,14 @@ def test_each_runs_figures_are_its_summary_tasks_xcom_and_in_audit_runs(monitore
         ).fetchall()
     assert published == [(build["run_id"],)]
     assert by_run[("platform_metrics", platforms["run_id"])][1] == platforms["rows_loaded"]
+    # Each run's logical date (an asset-triggered run has none: when it was due), by which
+    # slw summary picks each DAG's latest run.
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        recorded = dict(con.execute("select run_id, logical_date from audit.runs").fetchall())
+    for dag_id in DEMO_DAGS:
+        run = api.runs(dag_id)[0]
+        due = datetime.fromisoformat(run["logical_date"] or run["run_after"])
+        assert recorded[run["dag_run_id"]] == due, dag_id
 
 
 def test_the_publish_leaves_dbt_docs_with_catalog_and_gx_data_docs(monitored):

@@ -115,12 +115,14 @@ def test_the_top_reach_table_is_aligned_for_long_names():
     assert table[2].index("Sample Co") == table[0].index("company")
 
 
-def _record_run(settings, dag_id: str, run_id: str, outcome: str, failed: str, at) -> None:
+def _record_run(
+    settings, dag_id: str, run_id: str, outcome: str, failed: str, at, logical_date=None
+) -> None:
     with connect(settings.warehouse_path) as con:
         con.execute(
-            "insert into audit.runs (dag_id, run_id, outcome, failed_tasks, recorded_at) "
-            "values (?, ?, ?, ?, ?)",
-            [dag_id, run_id, outcome, failed or None, at],
+            "insert into audit.runs (dag_id, run_id, outcome, failed_tasks, recorded_at, "
+            "logical_date) values (?, ?, ?, ?, ?, ?)",
+            [dag_id, run_id, outcome, failed or None, at, logical_date],
         )
 
 
@@ -151,6 +153,79 @@ def test_a_failed_latest_run_is_named_first_and_fails_slw_summary(settings, caps
         "  FAILED: platform_metrics (run-3, 2026-03-02 07:00 UTC): failed tasks load_roster, "
         "check_platforms",
         "  warehouse_build: success (run-2, 2026-03-02 06:00 UTC)",
+    ]
+
+
+RUN_DAY = datetime(2026, 3, 2, tzinfo=UTC)
+WEEK = timedelta(days=7)
+
+
+def test_a_backfill_after_todays_failed_run_leaves_the_failure_shown(settings, capsys):
+    # The latest run recorded was shown: a past day's backfill after today's failed run
+    # read green, and slw summary exited 0.
+    from social_leadership.cli import main
+
+    _record_run(settings, "platform_metrics", "today", "failed", "load_x", AT, RUN_DAY)
+    _record_run(
+        settings, "platform_metrics", "backfill", "success", "", AT.replace(hour=9), RUN_DAY - WEEK
+    )
+
+    assert main(["summary"]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[:2] == [
+        "Latest run per DAG writing the warehouse (weekly_report: slw dags list-runs):",
+        "  FAILED: platform_metrics (today, 2026-03-02 06:00 UTC): failed tasks load_x",
+    ]
+    assert "(backfill," not in "\n".join(lines)
+
+
+def test_a_backfill_that_failed_after_todays_run_is_shown_beside_it(settings, capsys):
+    from social_leadership.cli import main
+
+    _record_run(settings, "platform_metrics", "today", "success", "", AT, RUN_DAY)
+    _record_run(
+        settings,
+        "platform_metrics",
+        "backfill",
+        "failed",
+        "load_x",
+        AT.replace(hour=9),
+        RUN_DAY - WEEK,
+    )
+    _record_run(
+        settings,
+        "platform_metrics",
+        "older",
+        "failed",
+        "load_x",
+        AT.replace(hour=5),
+        RUN_DAY - WEEK,
+    )
+
+    assert main(["summary"]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1:3] == [
+        "  FAILED: platform_metrics, an earlier date's run since (backfill, 2026-03-02 09:00 UTC):"
+        " failed tasks load_x",
+        "  platform_metrics: success (today, 2026-03-02 06:00 UTC)",
+    ]
+    assert "(older," not in "\n".join(lines)
+
+
+def test_a_rerun_that_mended_a_day_shows_it_mended(settings, capsys):
+    from social_leadership.cli import main
+
+    _record_run(settings, "platform_metrics", "first", "failed", "load_x", AT, RUN_DAY)
+    _record_run(settings, "platform_metrics", "rerun", "success", "", AT.replace(hour=9), RUN_DAY)
+    # An earlier version's row, with no logical date: read as of when it was recorded.
+    _record_run(settings, "warehouse_build", "old", "failed", "dbt_build", AT.replace(hour=5))
+    _record_run(settings, "warehouse_build", "new", "success", "", AT.replace(hour=8), RUN_DAY)
+
+    assert main(["summary"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1:3] == [
+        "  platform_metrics: success (rerun, 2026-03-02 09:00 UTC)",
+        "  warehouse_build: success (new, 2026-03-02 08:00 UTC)",
     ]
 
 
