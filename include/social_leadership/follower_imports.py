@@ -261,6 +261,12 @@ _GROUPED_COUNT = quote_literal(
 _DOT_GROUPED = quote_literal("[1-9][0-9]{0,2}([.][0-9]{3})+")
 
 
+# A count in scientific notation, as a spreadsheet shows and saves a large one: 2.50412E+08
+# for 250,412,345 (six digits kept), or in a decimal comma 2,50412E+08. Refused, never read
+# as the rounded number.
+_SCIENTIFIC = quote_literal("[+]?[0-9]+([.,][0-9]*)?[eE][+-]?[0-9]+")
+
+
 # DuckDB's reader takes a date column's format from the file (06/30/2025 month first, or
 # day first, as the rows tell): only ISO days are typed; any other goes to the checks,
 # which refuse it (the fast path asks the sniffer which format it found).
@@ -292,14 +298,15 @@ def _as_count(value: str, reading: str) -> str:
     64.000 is German for 64000) or with a zero fraction (250,0); elsewhere a number as
     DuckDB reads it (64.000 and 250.0 are then 64 and 250; 64.5 is refused, where DuckDB's
     cast would round it)."""
+    scientific = f"regexp_full_match(trim(cast({value} as varchar)), {_SCIENTIFIC})"
     if reading == TYPED:
-        return _whole(f"try_cast({value} as double)")
+        return f"case when not {scientific} then {_whole(f'try_cast({value} as double)')} end"
     if reading == TEXT:
         # 64.000 in a program's CSV: 64 with three decimals, or 64000 with a thousands
         # separator (a German locale's sheet saved as CSV UTF-8)? Neither is guessed.
         return (
             f"case when not regexp_full_match(trim({value}), {_DOT_GROUPED}) "
-            f"then {_whole(f'try_cast({value} as double)')} end"
+            f"and not {scientific} then {_whole(f'try_cast({value} as double)')} end"
         )
     text = f"trim({value})"
     return (
@@ -1078,9 +1085,15 @@ def _count_said(column: str) -> str:
         " is a count with three decimals, or one with a thousands separator (a program's CSV "
         "reads 64.000 as 64, German Excel as 64000): write it without separators"
     )
+    scientific = (
+        " is a count in scientific notation, which a spreadsheet rounds: format the column "
+        "as a whole number (0) and save the file again"
+    )
     return (
         f"case when regexp_full_match(trim({column}), {_DOT_GROUPED}) "
         f"then {quote_literal(chr(39))} || {column} || {quote_literal(chr(39) + grouped)} "
+        f"when regexp_full_match(trim({column}), {_SCIENTIFIC}) "
+        f"then {quote_literal(chr(39))} || {column} || {quote_literal(chr(39) + scientific)} "
         f"else {quote_literal(chr(39))} || {column} "
         f"|| {quote_literal(chr(39) + ' is not a whole number >= 0')} end"
     )

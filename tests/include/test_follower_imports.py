@@ -511,6 +511,35 @@ def test_a_count_that_may_hold_a_thousands_separator_in_a_programs_csv_is_refuse
     ]
 
 
+@pytest.mark.parametrize(
+    "day", ["2025-11-27", "27.11.2025"], ids=["ISO days: the typed pass", "German days"]
+)
+@pytest.mark.parametrize("count", ["2.50412E+08", "2,50412E+08", "1e3"])
+def test_a_count_in_scientific_notation_is_refused_as_rounded(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path, day: str, count: str
+) -> None:
+    # A spreadsheet shows a large count as 2.50412E+08 and saves it so: 250412000 was
+    # loaded for 250,412,345 followers.
+    path = write_csv(
+        tmp_path,
+        "account_handle,platform,date,followers,following\n"
+        f'JoeKaeser,x,{day},"{count}",250\n'
+        f"satyanadella,linkedin,{day},250,1\n",
+    )
+
+    outcome = import_history(con, path, ROSTER, tmp_path / "q", today=TODAY)
+
+    [error] = outcome.errors
+    assert (error.row, error.column) == (2, "followers")
+    assert error.reason == (
+        f"'{count}' is a count in scientific notation, which a spreadsheet rounds: format "
+        "the column as a whole number (0) and save the file again"
+    )
+    assert [row[:4] for row in imported(con)] == [
+        ("linkedin", "satyanadella", date(2025, 11, 27), 250)
+    ]
+
+
 def test_a_programs_csv_with_empty_optional_counts_takes_the_typed_pass(
     con: duckdb.DuckDBPyConnection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
