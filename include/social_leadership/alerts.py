@@ -64,6 +64,9 @@ DEFAULT_FROM_EMAIL = "social-leadership-alerts@localhost"
 TASK_FAILED = "task failed (after its retries)"
 # What the reason of a task failed without retries (AirflowFailException) opens with.
 NOT_RETRIED = "not retried (a retry would fail the same way)"
+# What the reason of a run's check (check_platforms) opens with: it fails the run for the
+# failures listed beside it, and has nothing of its own to retry or mend.
+RUN_CHECK = "the run's check failed the run"
 # The task states an alert lists, in its order (the causes first), with what it says of them.
 TASK_STATES_SAID = {
     "failed": TASK_FAILED,
@@ -195,7 +198,9 @@ def build_alert(
     for task_state, what in TASK_STATES_SAID.items():
         for task_id in sorted(t for t, s in states.items() if str(s) == task_state):
             why = reasons.get(task_id) if task_state == "failed" else None
-            if why and why.startswith(NOT_RETRIED):
+            if why and why.startswith(RUN_CHECK):
+                said = why
+            elif why and why.startswith(NOT_RETRIED):
                 said = f"task failed, {why}"
             else:
                 said = f"{what}: {why}" if why else what
@@ -610,7 +615,7 @@ def failure_text(error: BaseException) -> str:
     first = str(error).strip().splitlines()[0] if str(error).strip() else ""
     # A task that fails itself at once says why in its message; its type says only that.
     kind = NOT_RETRIED if isinstance(error, AirflowFailException) else type(error).__name__
-    text = f"{kind}: {first}" if first else kind
+    text = first if first.startswith(RUN_CHECK) else f"{kind}: {first}" if first else kind
     return shortened(str(redact(text)), FAILURE_TEXT_CHARS)
 
 

@@ -503,7 +503,9 @@ def check_platforms_task(context: dict[str, Any]) -> dict[str, Any]:
             said.append(f"platforms failed: {', '.join(platforms)} (see audit.platform_loads)")
         if not_run:
             said.append(f"{counted(len(not_run), 'task')} did not run: an upstream task failed")
-        raise AirflowFailException("; ".join(said))
+        from social_leadership.alerts import RUN_CHECK
+
+        raise AirflowFailException(f"{RUN_CHECK}: {'; '.join(said)}")
     return PlatformRunCheck(failed=[], not_configured=skipped).to_xcom()
 
 

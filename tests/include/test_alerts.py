@@ -352,6 +352,29 @@ def test_a_task_failed_without_retries_is_said_so_and_why_without_the_exception_
     )
 
 
+def test_the_run_check_is_said_to_fail_the_run_not_to_be_not_retried():
+    # check_platforms only sums up the others: "not retried (a retry would fail the same
+    # way)" sent the reader to mend it.
+    from airflow.sdk.exceptions import AirflowFailException
+
+    reason = failure_text(
+        AirflowFailException("the run's check failed the run: tasks failed: load_x")
+    )
+    alert = build_alert(
+        "platform_metrics",
+        "r1",
+        "failed",
+        {"load_x": "failed", "check_platforms": "failed"},
+        [],
+        {"check_platforms": reason, "load_x": "HTTPError: 500"},
+    )
+
+    assert alert is not None
+    said = {item["task_id"]: item["what"] for item in alert.items}
+    assert said["check_platforms"] == "the run's check failed the run: tasks failed: load_x"
+    assert said["load_x"] == "task failed (after its retries): HTTPError: 500"
+
+
 def test_a_long_problem_keeps_its_start_and_the_fix_at_its_end_in_its_alert_line():
     long = (
         "platform x failed: GET http://x/2/users/by?usernames="

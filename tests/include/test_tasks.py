@@ -421,8 +421,8 @@ def test_the_run_check_tells_failed_tasks_from_those_that_never_ran():
         check_platforms_task({"ti": _RunOf(states), "run_id": "r1"})
 
     assert str(failed.value) == (
-        "tasks failed: load_roster, load_youtube; platforms failed: youtube (see "
-        "audit.platform_loads); 2 tasks did not run: an upstream task failed"
+        "the run's check failed the run: tasks failed: load_roster, load_youtube; platforms "
+        "failed: youtube (see audit.platform_loads); 2 tasks did not run: an upstream task failed"
     )
 
 
