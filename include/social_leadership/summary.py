@@ -122,11 +122,12 @@ def platform_load_lines(con: duckdb.DuckDBPyConnection, *, message_limit: int = 
         qualify row_number() over (
             partition by platform, snapshot_date order by finished_at desc
         ) = 1
-        order by platform, snapshot_date desc
+        order by platform, status = 'skipped_backfill', snapshot_date desc
         """
     ).fetchall()
     # The newest day's: a backfill run after today's (skipped, or loading imports) hid
-    # today's loads.
+    # today's loads. A day skipped (a run for a day not its own: a past one, or tomorrow)
+    # is none, unless the platform has no other: a run for tomorrow hid today's failure.
     newest = {row[0]: row for row in reversed(days)}
     loads = [newest[platform][:8] for platform in sorted(newest)]
     lines = ["Platform loads (newest day per platform):"]
@@ -174,19 +175,20 @@ def _shortened(message: str, limit: int) -> str:
 
 
 def run_lines(con: duckdb.DuckDBPyConnection) -> tuple[list[str], bool]:
-    """The latest run of each DAG (``audit.runs``): the run of its newest logical date, and
-    after it any run of an earlier date that failed since, failed ones first with their
-    failed tasks; and whether any of them failed. (By the time recorded alone, a backfill
-    of a past day after today's failed run hid the failure. Read from the platform loads
-    alone, a failed run read as loaded: a roster refused whole fails the run, and the loads
-    before stay.)"""
+    """The latest run of each DAG (``audit.runs``): the run of its newest logical date (not
+    one still to come when it ran), and after it any run of another date that failed since,
+    failed ones first with their failed tasks; and whether any of them failed. (By the time
+    recorded alone, a backfill of a past day after today's failed run hid the failure. Read
+    from the platform loads alone, a failed run read as loaded: a roster refused whole fails
+    the run, and the loads before stay.)"""
     rows = con.execute(
         """
         with each_date as (
             -- A date's latest run: a rerun that mended a day replaces its failure.
             select dag_id, run_id, outcome, failed_tasks, recorded_at,
                 coalesce(logical_date, recorded_at) as run_for,
-                logical_date is not null as has_logical_date
+                logical_date is not null as has_logical_date,
+                logical_date > recorded_at as is_future
             from audit.runs
             qualify row_number() over (
                 partition by dag_id, coalesce(logical_date, recorded_at)
@@ -194,15 +196,19 @@ def run_lines(con: duckdb.DuckDBPyConnection) -> tuple[list[str], bool]:
             ) = 1
         ),
         newest as (
-            -- A row of an earlier version (no logical date) is older than any that has one.
+            -- A row of an earlier version (no logical date) is older than any that has one;
+            -- a run for a date still to come when it ran (slw dags test for tomorrow, which
+            -- observes nothing) is no newer than any other.
             select *, row_number() over (
                 partition by dag_id
-                order by has_logical_date desc, run_for desc, recorded_at desc
+                order by is_future is true, has_logical_date desc, run_for desc,
+                    recorded_at desc
             ) as position
             from each_date
         )
         select newest.dag_id, newest.run_id, newest.outcome, newest.failed_tasks,
-            newest.recorded_at, newest.position > 1 as is_earlier_date
+            newest.recorded_at, newest.position > 1 as is_other_date,
+            case when newest.has_logical_date then newest.run_for end as logical_date
         from newest
         inner join newest as shown on shown.dag_id = newest.dag_id and shown.position = 1
         where newest.position = 1
@@ -213,15 +219,17 @@ def run_lines(con: duckdb.DuckDBPyConnection) -> tuple[list[str], bool]:
     if not rows:
         return [], False
     lines = ["Latest run per DAG writing the warehouse (weekly_report: slw dags list-runs):"]
-    for dag_id, run_id, outcome, failed_tasks, recorded_at, is_earlier_date in rows:
+    for dag_id, run_id, outcome, failed_tasks, recorded_at, is_other_date, day in rows:
         # DuckDB gives a timestamptz in the machine's zone: said in UTC, as labelled.
         when = f"{recorded_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC" if recorded_at else "no time"
+        # The day the run was for: a run id names when it was started, not its date.
+        run_for = f" for {day.astimezone(UTC):%Y-%m-%d}" if day else ""
         if outcome == "success":
-            lines.append(f"  {dag_id}: success ({run_id}, {when})")
+            lines.append(f"  {dag_id}: success{run_for} ({run_id}, {when})")
         else:
-            earlier = ", an earlier date's run since" if is_earlier_date else ""
+            other = ", another date's run since," if is_other_date else ""
             tasks = f": failed tasks {failed_tasks}" if failed_tasks else ""
-            lines.append(f"  FAILED: {dag_id}{earlier} ({run_id}, {when}){tasks}")
+            lines.append(f"  FAILED: {dag_id}{other}{run_for} ({run_id}, {when}){tasks}")
     return lines, any(outcome != "success" for _, _, outcome, *_ in rows)
 
 

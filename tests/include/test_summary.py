@@ -174,7 +174,8 @@ def test_a_backfill_after_todays_failed_run_leaves_the_failure_shown(settings, c
     lines = capsys.readouterr().out.splitlines()
     assert lines[:2] == [
         "Latest run per DAG writing the warehouse (weekly_report: slw dags list-runs):",
-        "  FAILED: platform_metrics (today, 2026-03-02 06:00 UTC): failed tasks load_x",
+        "  FAILED: platform_metrics for 2026-03-02 (today, 2026-03-02 06:00 UTC): failed tasks "
+        "load_x",
     ]
     assert "(backfill," not in "\n".join(lines)
 
@@ -205,9 +206,9 @@ def test_a_backfill_that_failed_after_todays_run_is_shown_beside_it(settings, ca
     assert main(["summary"]) == 1
     lines = capsys.readouterr().out.splitlines()
     assert lines[1:3] == [
-        "  FAILED: platform_metrics, an earlier date's run since (backfill, 2026-03-02 09:00 UTC):"
-        " failed tasks load_x",
-        "  platform_metrics: success (today, 2026-03-02 06:00 UTC)",
+        "  FAILED: platform_metrics, another date's run since, for 2026-02-23 (backfill, "
+        "2026-03-02 09:00 UTC): failed tasks load_x",
+        "  platform_metrics: success for 2026-03-02 (today, 2026-03-02 06:00 UTC)",
     ]
     assert "(older," not in "\n".join(lines)
 
@@ -224,9 +225,34 @@ def test_a_rerun_that_mended_a_day_shows_it_mended(settings, capsys):
     assert main(["summary"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[1:3] == [
-        "  platform_metrics: success (rerun, 2026-03-02 09:00 UTC)",
-        "  warehouse_build: success (new, 2026-03-02 08:00 UTC)",
+        "  platform_metrics: success for 2026-03-02 (rerun, 2026-03-02 09:00 UTC)",
+        "  warehouse_build: success for 2026-03-02 (new, 2026-03-02 08:00 UTC)",
     ]
+
+
+def test_a_run_for_a_day_still_to_come_leaves_todays_failure_shown(settings, capsys):
+    # slw dags test platform_metrics for tomorrow (which observes nothing) after today's
+    # failed run: the summary read green, and its platform table showed tomorrow's
+    # skipped loads in place of today's failure.
+    from social_leadership.cli import main
+
+    _record_run(settings, "platform_metrics", "today", "failed", "load_x", AT, RUN_DAY)
+    tomorrow = RUN_DAY + timedelta(days=1)
+    _record_run(settings, "platform_metrics", "ahead", "success", "", AT.replace(hour=9), tomorrow)
+    with connect(settings.warehouse_path) as con:
+        con.execute(
+            "insert into audit.platform_loads (platform, snapshot_date, run_id, status, "
+            "accounts_requested, accounts_loaded, accounts_missing, requests_sent, message, "
+            "started_at, finished_at) select platform, ?, 'ahead', 'skipped_backfill', 0, 0, "
+            "0, 0, 'not today', ?, ? from audit.platform_loads where snapshot_date = ?",
+            [tomorrow.date(), AT.replace(hour=9), AT.replace(hour=9), DAY],
+        )
+
+    assert main(["summary"]) == 1
+    text = capsys.readouterr().out
+    assert "  FAILED: platform_metrics for 2026-03-02 (today, " in text
+    assert "FAILED: youtube on 2026-03-02" in text
+    assert "skipped_backfill" not in text
 
 
 def _comparison_mart() -> duckdb.DuckDBPyConnection:
