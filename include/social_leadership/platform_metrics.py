@@ -21,7 +21,7 @@ day asks for every account.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -93,6 +93,9 @@ class LoadOutcome:
     message: str | None = None
     # Accounts answered only after the day ended: loaded as deferred, not as the day's.
     read_late: int = 0
+    # Accounts the platform answered are not found, and the first few of them by name.
+    not_found: int = 0
+    not_found_examples: list[str] = field(default_factory=list)
 
 
 def observation_date(logical_date: datetime, now: datetime | None = None) -> date | None:
@@ -460,6 +463,10 @@ def _on_the_day(
     return kept, late
 
 
+# The accounts not found an alert names (the rest are counted).
+NAMED_NOT_FOUND = 5
+
+
 def load_platform_day(
     con: duckdb.DuckDBPyConnection,
     landing_dir: Path,
@@ -528,6 +535,22 @@ def load_platform_day(
         requests_sent=int(manifest.get("requests_sent", len(responses))),
         message=manifest.get("message"),
     )
+    not_found = sorted(
+        o.account_handle for o in observations if o.status == AccountStatus.NOT_FOUND
+    )
+    outcome.not_found, outcome.not_found_examples = len(not_found), not_found[:NAMED_NOT_FOUND]
+    if len(observations) > 1 and len(not_found) == len(observations):
+        # A wrong host or path, or an API that changed, reads as every account gone: the
+        # day's good counts were replaced by not_found and the run was green, no alert.
+        outcome.status = "failed"
+        outcome.message = (
+            f"answered for none of its {len(observations)} accounts, every one not found: "
+            f"a wrong host or path in connection slw_{platform}, an API that changed, or "
+            "every handle renamed? Nothing loaded: the day's earlier observations are kept"
+        )
+        with transaction(con):
+            _write_audit(con, outcome, run_id, started_at)
+        return outcome
     outcome.read_late = read_late
     if read_late:
         note = (

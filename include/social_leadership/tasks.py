@@ -27,6 +27,7 @@ from social_leadership.task_payloads import (
 if TYPE_CHECKING:
     import duckdb
 
+    from social_leadership.platform_metrics import ExtractOutcome, LoadOutcome
     from social_leadership.roster import Roster
     from social_leadership.settings import Settings
 
@@ -358,7 +359,6 @@ def load_task(
 
     from social_leadership.platform_metrics import (
         ExtractOutcome,
-        LoadOutcome,
         load_platform_day,
         not_configured_message,
         observation_date,
@@ -425,9 +425,34 @@ def load_task(
         raise AirflowFailException(f"{extract.platform} failed: {outcome.message}")
     if outcome.status == "not_configured":
         raise AirflowSkipException(outcome.message)
-    if (extract.deferred or outcome.read_late) and (ti := context.get("ti")) is not None:
+    if (ti := context.get("ti")) is not None:
         from social_leadership.alerts import report_attention
 
+        # One call: each pushes the task's one attention XCom.
+        report_attention(_load_attention(ti.task_id, extract, outcome))
+    return to_xcom(outcome)
+
+
+def _load_attention(task_id: str, extract: ExtractOutcome, outcome: LoadOutcome) -> list[Attention]:
+    """What a green platform load says for the run's alert: accounts not found, deferred by
+    the API's limit or answered after the day ended."""
+    facts = []
+    if outcome.not_found:
+        # Green all the same (an account may go), but said: a handle renamed or mistyped in
+        # the roster went unsaid, day after day, its counts missing.
+        named = ", ".join(outcome.not_found_examples)
+        more = outcome.not_found - len(outcome.not_found_examples)
+        facts.append(
+            Attention(
+                task_id=task_id,
+                what=f"platform {extract.platform}: {outcome.not_found} of "
+                f"{outcome.accounts_requested} accounts not found (renamed, deleted or "
+                f"mistyped in the roster?): {named}" + (f" and {more} more" if more else ""),
+                rows_kept_out=0,
+                where="raw.platform_metrics (account_status not_found)",
+            )
+        )
+    if extract.deferred or outcome.read_late:
         # A green run all the same (the API's limit, not a fault), but that day's counts of
         # these accounts are missing: with every platform throttled, the run was green, no
         # alert went out and no build ran to find the data stale. Likewise for accounts
@@ -437,19 +462,17 @@ def load_task(
             said.append(f"{extract.deferred} deferred by the API's limit")
         if outcome.read_late:
             said.append(f"{outcome.read_late} answered after {outcome.snapshot_date} ended")
-        report_attention(
-            [
-                Attention(
-                    task_id=ti.task_id,
-                    what=f"platform {extract.platform}: of {extract.accounts_requested} "
-                    f"accounts {' and '.join(said)}, {outcome.accounts_loaded} loaded"
-                    + (f" ({extract.message})" if extract.message else ""),
-                    rows_kept_out=extract.deferred + outcome.read_late,
-                    where="audit.platform_loads",
-                )
-            ]
+        facts.append(
+            Attention(
+                task_id=task_id,
+                what=f"platform {extract.platform}: of {extract.accounts_requested} "
+                f"accounts {' and '.join(said)}, {outcome.accounts_loaded} loaded"
+                + (f" ({extract.message})" if extract.message else ""),
+                rows_kept_out=extract.deferred + outcome.read_late,
+                where="audit.platform_loads",
+            )
         )
-    return to_xcom(outcome)
+    return facts
 
 
 def failed_tasks(states: dict[str, str | None], *, exclude: str) -> list[str]:

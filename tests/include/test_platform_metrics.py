@@ -245,6 +245,44 @@ def test_throttled_rerun_keeps_the_days_answer_that_an_account_is_not_found(tmp_
     assert con.execute(ROWS).fetchall() == answered
 
 
+def test_a_platform_that_answers_for_none_of_its_accounts_fails_and_keeps_the_day(
+    tmp_path, con, sandbox
+):
+    # A wrong host or path (another sandbox, a changed API) answers 200 with every account
+    # not found: the day's good counts were replaced with not_found, the run green.
+    handles = _x_handles(sandbox)[:4]
+    extract_platform("x", handles, sandbox.base_url, TOKEN, tmp_path / "l", "run-1", NOW, now=NOW)
+    load_platform_day(con, tmp_path / "l", "x", NOW.date(), "run-1")
+    good = con.execute(ROWS).fetchall()
+    strangers = [f"nosuchexec_{n}" for n in range(4)]
+
+    second = extract_platform(
+        "x", strangers, sandbox.base_url, TOKEN, tmp_path / "l", "run-2", NOW, now=NOW
+    )
+    loaded = load_platform_day(
+        con, tmp_path / "l", "x", NOW.date(), "run-2", run_dir=Path(second.landing_dir)
+    )
+
+    assert (loaded.status, loaded.accounts_loaded, loaded.accounts_missing) == ("failed", 0, 4)
+    assert loaded.message.startswith("answered for none of its 4 accounts, every one not found")
+    assert "connection slw_x" in loaded.message
+    assert con.execute(ROWS).fetchall() == good
+    audited = con.execute(
+        "select status, accounts_missing from audit.platform_loads where run_id = 'run-2'"
+    ).fetchall()
+    assert audited == [("failed", 4)]
+
+
+def test_accounts_not_found_are_counted_and_the_first_named(tmp_path, con, sandbox):
+    handles = [*_x_handles(sandbox)[:2], *(f"nosuchexec_{n}" for n in range(7))]
+    extract_platform("x", handles, sandbox.base_url, TOKEN, tmp_path / "l", "run-1", NOW, now=NOW)
+
+    loaded = load_platform_day(con, tmp_path / "l", "x", NOW.date(), "run-1")
+
+    assert (loaded.status, loaded.accounts_loaded, loaded.not_found) == ("loaded", 2, 7)
+    assert loaded.not_found_examples == [f"nosuchexec_{n}" for n in range(5)]
+
+
 def _bluesky_handles(server: SandboxServer) -> list[str]:
     return sorted({handle for handle, _, _ in server._bluesky.values()})
 

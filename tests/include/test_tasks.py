@@ -311,7 +311,7 @@ def test_accounts_deferred_by_the_api_s_limit_are_an_alert_item_of_a_green_load(
     with SandboxServer(x_limit=1) as sandbox:
         connection = {"conn_type": "http", "host": sandbox.base_url, "password": SANDBOX_TOKEN}
         monkeypatch.setenv("AIRFLOW_CONN_SLW_X", json.dumps(connection))
-        handles = ["elonmusk", "BillGates"]
+        handles = [handle for handle, _ in sandbox._x.values()][:2]
         ti = _TaskInstance({})
         ti.task_id = "load_x"
         first = {"run_id": "manual__first", "logical_date": datetime.now(UTC), "ti": ti}
@@ -457,9 +457,50 @@ def test_accounts_answered_after_their_day_ended_are_an_alert_item_of_a_green_lo
     loaded = load_task("x", to_xcom(extracted), context)
 
     assert loaded["status"] == "loaded"
-    (item,) = reported
+    # The sandbox knows none of them: the 100 answered on the day are not found.
+    (item,) = [fact for fact in reported if "answered after" in fact.what]
     assert item.what.startswith("platform x: of 150 accounts 50 answered after 2026-12-05 ended")
     assert item.rows_kept_out == 50
+
+
+def test_accounts_not_found_are_an_alert_item_beside_those_answered_late(tmp_path, monkeypatch):
+    # A handle renamed or mistyped in the roster went unsaid, day after day, on green runs.
+    from datetime import timedelta
+
+    from social_leadership import alerts
+    from social_leadership.platform_metrics import extract_platform
+    from social_leadership.sandbox.server import SANDBOX_TOKEN
+    from social_leadership.task_payloads import to_xcom
+
+    calls: list = []
+    monkeypatch.setattr(alerts, "report_attention", calls.append)
+    monkeypatch.setenv("SLW_DATA_DIR", str(tmp_path / "data"))
+    day_end = datetime(2026, 12, 5, 23, 59, 59, tzinfo=UTC)
+    ticks = iter([day_end, day_end + timedelta(seconds=2)])
+    with SandboxServer() as sandbox:
+        # Two requests, of 100 and 34: the first on the day with the two it knows not.
+        known = [handle for handle, _ in sandbox._x.values()]
+        handles = ["nosuchexec_a", "nosuchexec_b", *known]
+        extracted = extract_platform(
+            "x", handles, sandbox.base_url, SANDBOX_TOKEN, load_settings().landing_dir,
+            "manual__late", day_end, now=day_end,
+            observed_clock=lambda: next(ticks, day_end + timedelta(seconds=3)),
+        )  # fmt: skip
+    ti = _TaskInstance({})
+    ti.task_id = "load_x"
+    context = {"run_id": "manual__late", "logical_date": day_end, "ti": ti}
+
+    loaded = load_task("x", to_xcom(extracted), context)
+
+    assert loaded["status"] == "loaded"
+    # One call: each call pushes the task's one attention XCom, the last one kept.
+    (facts,) = calls
+    assert [fact.what.split(":")[0] for fact in facts] == ["platform x", "platform x"]
+    assert facts[0].what == (
+        f"platform x: 2 of {len(handles)} accounts not found (renamed, deleted or mistyped in "
+        "the roster?): nosuchexec_a, nosuchexec_b"
+    )
+    assert f"{len(handles) - 100} answered after 2026-12-05 ended" in facts[1].what
 
 
 def _build_try(con: duckdb.DuckDBPyConnection, run_id: str, at: datetime) -> None:
