@@ -80,6 +80,7 @@ row is fixed.
 from __future__ import annotations
 
 import csv
+import difflib
 import itertools
 import re
 import unicodedata
@@ -383,6 +384,15 @@ def _header_columns(roster: Roster, header: list[str]) -> dict[str, tuple[int, s
         else:
             columns[column] = (index, cell)
     for index, cell, platform in by_platform:
+        if platform is None and (meant := _misspelt_column(cell, known, columns)):
+            # Ignored, a misspelt column (Thread) left its every account out: a platform's
+            # counts and history vanished from the marts, every signal green.
+            raise RosterFileError(
+                f"{roster.file}: roster header cell {cell!r} (line {roster.header_row}) names"
+                f" no roster column: is it {meant!r} misspelt? Correct it, or rename the"
+                " column if it holds something else: read so, every value in it would be"
+                " left out (the roster stored before is kept)"
+            )
         if platform is None:
             reason = "not a roster column: ignored"
         elif platform in columns:
@@ -405,6 +415,21 @@ def _header_columns(roster: Roster, header: list[str]) -> dict[str, tuple[int, s
             may_pass_later=True,
         )
     return columns
+
+
+# How alike a header cell and a column's name must be (difflib's ratio of their letters
+# and digits) for the cell to be taken for that column misspelt: Thread, Blusky, Youtub,
+# Valid_From_ are; Facebook profile (0.70) and notes are not.
+MISSPELT_RATIO = 0.8
+
+
+def _misspelt_column(
+    cell: str, known: dict[str, str], columns: dict[str, tuple[int, str]]
+) -> str | None:
+    """The roster column the file lacks that ``cell`` looks like misspelt, if one does."""
+    absent = [key for key, column in known.items() if column not in columns]
+    close = difflib.get_close_matches(header_key(cell), absent, n=1, cutoff=MISSPELT_RATIO)
+    return known[close[0]] if close else None
 
 
 def _read_rows(

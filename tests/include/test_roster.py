@@ -644,6 +644,29 @@ def test_an_unknown_header_cell_is_reported_as_a_warning_naming_file_and_column(
     assert roster.warnings[1].reason == "not a roster column: ignored"
 
 
+@pytest.mark.parametrize(
+    ("cell", "meant"),
+    [("Thread", "threads"), ("Blusky", "bluesky"), ("LinkedLn", "linkedin"), ("Synthetic", None)],
+)
+def test_a_header_cell_that_looks_like_a_column_misspelt_refuses_the_file(
+    tmp_path: Path, cell: str, meant: str | None
+) -> None:
+    # Ignored as no roster column, a misspelt Threads column left every Threads account
+    # out: the platform and its history gone from the marts, every signal green.
+    header = f"executive_id,full_name,title,company,country,sector,x,{cell}"
+    path = excel_file(tmp_path, header, "ada,Ada,CEO,Acme,DE,Energy,ada_x,ada_there")
+
+    with pytest.raises(RosterFileError) as refused:
+        load_roster(path)
+
+    assert str(refused.value).startswith(
+        f"{path}: roster header cell {cell!r} (line 1) names no roster column: is it "
+        f"{meant or 'is_synthetic'!r} misspelt?"
+    )
+    assert "the roster stored before is kept" in str(refused.value)
+    assert refused.value.may_pass_later is False
+
+
 def test_a_column_given_twice_in_any_case_makes_the_file_unreadable(tmp_path: Path) -> None:
     header = "executive_id,full_name,title,company,country,sector,is_synthetic,x,X"
     path = excel_file(tmp_path, header, "ada,Ada,CEO,Acme,DE,Energy,false,ada_x,other_x")
