@@ -592,6 +592,19 @@ def ingest_surveys_task() -> dict[str, Any]:
             for o in outcomes
             if o.status == "quarantined"
         ]
+        # A correction that drops a wave deletes it: said in the log alone, the wave was
+        # gone from the marts with nobody told.
+        + [
+            Attention(
+                task_id="ingest_surveys",
+                what=f"survey file {o.file} replaced its earlier version, which held what it "
+                f"does not: removed {'; '.join(o.removed)} (a file of another wave keeps its "
+                "own under a name of its own)",
+                where="raw.survey_files",
+            )
+            for o in outcomes
+            if o.removed
+        ]
     )
     loaded = [o for o in outcomes if o.status == "loaded"]
     return SurveyIntakeSummary(

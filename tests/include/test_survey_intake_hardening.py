@@ -355,6 +355,32 @@ def test_the_ingest_task_finishes_whatever_the_files_hold(tmp_path, monkeypatch)
     assert len(reports) == 5
 
 
+def test_a_correction_that_drops_a_wave_is_an_alert_item(tmp_path, monkeypatch):
+    # Said in the task log alone: a wave was gone from the marts with nobody told.
+    from social_leadership import alerts
+    from social_leadership.tasks import ingest_surveys_task
+
+    calls: list = []
+    monkeypatch.setattr(alerts, "report_attention", calls.append)
+    survey_dir = _task_env(tmp_path, monkeypatch)
+    (survey_dir / "export.csv").write_text(
+        HEADER + GOOD_ROW + "acme,Acme,2021,FR,q1,Q one,share_pct,38,,,x\n"
+    )
+    ingest_surveys_task()
+    assert [fact for facts in calls for fact in facts] == []
+    (survey_dir / "export.csv").write_text(HEADER + GOOD_ROW)
+
+    ingest_surveys_task()
+
+    (fact,) = calls[-1]
+    assert fact.task_id == "ingest_surveys"
+    assert fact.what == (
+        "survey file export.csv replaced its earlier version, which held what it does not: "
+        "removed 1 figure(s) of acme wave 2021 (a file of another wave keeps its own under "
+        "a name of its own)"
+    )
+
+
 def test_a_held_warehouse_lock_raises_and_leaves_the_files(tmp_path, monkeypatch):
     from social_leadership.tasks import ingest_surveys_task
 

@@ -157,6 +157,9 @@ class SurveyFileOutcome:
     rows_loaded: int = 0
     issues: list[RowIssue] = field(default_factory=list)
     report_path: str | None = None
+    # What of the file's earlier version (the same name) it removed and does not hold
+    # again: "2 figure(s) of acme wave 2021".
+    removed: list[str] = field(default_factory=list)
 
 
 class SurveyValidationError(ValueError):

@@ -126,9 +126,12 @@ def _replace_keys(
         con.unregister("incoming_survey_keys")
 
 
-def _replace_published(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame, file_name: str) -> None:
+def _replace_published(
+    con: duckdb.DuckDBPyConnection, frame: pd.DataFrame, file_name: str
+) -> list[str]:
     """Delete what a published file replaces (the module docstring): the rows of its earlier
-    version, the published figures of its keys, the respondent data of its (source, wave)."""
+    version, the published figures of its keys, the respondent data of its (source, wave).
+    Returns what of its earlier version it removed that it does not hold again."""
     keys = frame[list(FIGURE_KEY)].drop_duplicates()
     con.register("incoming_survey_keys", keys)
     try:
@@ -138,7 +141,7 @@ def _replace_published(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame, file
             "where r.source_id = k.source_id and r.wave = k.wave) group by all order by all",
             {"name": file_name},
         ).fetchall()
-        _log_waves_dropped(file_name, "figure(s)", dropped)
+        removed = _log_waves_dropped(file_name, "figure(s)", dropped)
         con.execute(
             "delete from raw.survey_results as r where r.file_name = $name or exists ("
             "select 1 from incoming_survey_keys as k where r.source_id = k.source_id "
@@ -149,12 +152,14 @@ def _replace_published(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame, file
     finally:
         con.unregister("incoming_survey_keys")
     _replace_keys(con, keys, tables=SURVEY_TABLES[1:])
+    return removed
 
 
-def _log_waves_dropped(file_name: str, what: str, dropped: list[tuple[str, int, int]]) -> None:
+def _log_waves_dropped(file_name: str, what: str, dropped: list[tuple[str, int, int]]) -> list[str]:
     """Say which (source, wave) pairs of a file's earlier version its new version no longer
     holds: they are removed with it (a correction), which a file of another wave under a
-    tool's fixed export name (export.csv) would do by mistake."""
+    tool's fixed export name (export.csv) would do by mistake. Returns each said shortly,
+    for the run's alert."""
     for source_id, wave, count in dropped:
         log.warning(
             "%s replaces its earlier version, whose %d %s of %s wave %s it does not hold: "
@@ -165,6 +170,7 @@ def _log_waves_dropped(file_name: str, what: str, dropped: list[tuple[str, int, 
             source_id,
             wave,
         )
+    return [f"{count} {what} of {source_id} wave {wave}" for source_id, wave, count in dropped]
 
 
 def _wave_keys(decl: microdata.MicrodataDeclaration, waves: list[int]) -> pd.DataFrame:
@@ -195,10 +201,11 @@ def _replace_respondents(
     *,
     file_name: str,
     sha: str,
-) -> None:
+) -> list[str]:
     """Delete what a microdata file replaces (the module docstring), its respondents
     already in under ``sha``, its questions not yet; raise SurveyValidationError when it
-    declares other questions than a file whose respondents of the same wave stay."""
+    declares other questions than a file whose respondents of the same wave stay. Returns
+    what of its earlier version it removed that it does not hold again."""
     params = {"source": decl.source_id, "sha": sha}
     earlier = "select file_sha256 from raw.survey_files where file_name = $name"
     dropped = con.execute(
@@ -208,7 +215,7 @@ def _replace_respondents(
         "group by all order by all",
         {**params, "name": file_name, "waves": waves},
     ).fetchall()
-    _log_waves_dropped(file_name, "respondent(s)", dropped)
+    removed = _log_waves_dropped(file_name, "respondent(s)", dropped)
     # Its earlier version (the same name), whatever it held, and from other files the
     # respondents of each (source, wave, country) it holds.
     con.execute(
@@ -300,6 +307,7 @@ def _replace_respondents(
         """,
         {"sha": sha},
     )
+    return removed
 
 
 def detect_shape(path: Path, declaration: dict | None) -> str:
@@ -382,12 +390,12 @@ def _load_file(
             path, (declaration or {}).get("sheet"), declaration=declaration
         )
         with transaction(con):
-            _replace_published(con, frame, stored_name)
+            removed = _replace_published(con, frame, stored_name)
             rows = load_published_frame(
                 con, frame, file_name=stored_name, sha=sha, loaded_at=loaded_at
             )
             _record_file(con, sha, stored_name, loaded_at)
-        return SurveyFileOutcome(path.name, "loaded", shape, rows_loaded=rows)
+        return SurveyFileOutcome(path.name, "loaded", shape, rows_loaded=rows, removed=removed)
     if sidecar is None or declaration is None:
         raise file_problem(path.name, "microdata needs its sidecar declaration")
     decl = microdata.parse_declaration(sidecar.name, declaration)
@@ -397,12 +405,12 @@ def _load_file(
         try:
             with transaction(con):
                 rows, waves = microdata.insert_fast(con, path, decl, key, sha=sha, loaded_at=stamp)
-                _replace_respondents(con, decl, waves, file_name=stored_name, sha=sha)
+                removed = _replace_respondents(con, decl, waves, file_name=stored_name, sha=sha)
                 microdata.insert_questions(
                     con, decl, waves, file_name=stored_name, sha=sha, loaded_at=stamp
                 )
                 _record_file(con, sha, stored_name, stamp)
-            return SurveyFileOutcome(path.name, "loaded", shape, rows_loaded=rows)
+            return SurveyFileOutcome(path.name, "loaded", shape, rows_loaded=rows, removed=removed)
         except QuestionsConflict:
             raise  # the file's respondents are fine: the staged path would only say it again
         except (
@@ -419,14 +427,14 @@ def _load_file(
         waves = microdata.staged_waves(con)
         with transaction(con):
             rows = microdata.insert(con, decl, sha=sha, loaded_at=stamp)
-            _replace_respondents(con, decl, waves, file_name=stored_name, sha=sha)
+            removed = _replace_respondents(con, decl, waves, file_name=stored_name, sha=sha)
             microdata.insert_questions(
                 con, decl, waves, file_name=stored_name, sha=sha, loaded_at=stamp
             )
             _record_file(con, sha, stored_name, stamp)
     finally:
         microdata.cleanup(con)
-    return SurveyFileOutcome(path.name, "loaded", shape, rows_loaded=rows)
+    return SurveyFileOutcome(path.name, "loaded", shape, rows_loaded=rows, removed=removed)
 
 
 def ingest_folder(
