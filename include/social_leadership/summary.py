@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC
+from datetime import UTC, date, datetime
 
 import duckdb
 
 from social_leadership.docs_site import DBT_SITE, GX_SITE, current_docs
+from social_leadership.domain import PLATFORMS
 from social_leadership.duckdb_limits import open_duckdb
-from social_leadership.formatting import compact_count, shortened, whole_percent
+from social_leadership.formatting import compact_count, counted, shortened, whole_percent
 from social_leadership.reports.data import FOCUS_COUNTRIES
 from social_leadership.serving import CURRENT_LINK
 from social_leadership.settings import Settings
@@ -167,6 +168,24 @@ def platform_load_lines(con: duckdb.DuckDBPyConnection, *, message_limit: int = 
     return lines
 
 
+def stale_lines(
+    con: duckdb.DuckDBPyConnection, stale_after_days: int, today: date | None = None
+) -> list[str]:
+    """A line per platform whose newest counts are older than ``stale_after_days`` (as
+    warehouse_build's freshness check judges them): the top reach below shows its old
+    figures as if current."""
+    from social_leadership.freshness import platform_data_as_of
+
+    day = today or datetime.now(UTC).date()
+    rows = platform_data_as_of(con, list(PLATFORMS), day, stale_after_days)
+    return [
+        f"  STALE: {row.platform}: newest counts of {row.data_as_of}, {row.days_behind} days "
+        f"old (SLW_STALE_PLATFORM_DAYS={stale_after_days}): the figures below are of that day"
+        for row in rows
+        if row.is_stale
+    ]
+
+
 def _shortened(message: str, limit: int) -> str:
     """``message`` at most about ``limit`` characters (:func:`shortened`), saying where the
     whole of it is."""
@@ -185,8 +204,8 @@ def run_lines(con: duckdb.DuckDBPyConnection) -> tuple[list[str], bool]:
         """
         with each_date as (
             -- A date's latest run: a rerun that mended a day replaces its failure.
-            select dag_id, run_id, outcome, failed_tasks, recorded_at,
-                coalesce(logical_date, recorded_at) as run_for,
+            select dag_id, run_id, outcome, failed_tasks, recorded_at, files_quarantined,
+                rows_quarantined, coalesce(logical_date, recorded_at) as run_for,
                 logical_date is not null as has_logical_date,
                 logical_date > recorded_at as is_future
             from audit.runs
@@ -208,7 +227,8 @@ def run_lines(con: duckdb.DuckDBPyConnection) -> tuple[list[str], bool]:
         )
         select newest.dag_id, newest.run_id, newest.outcome, newest.failed_tasks,
             newest.recorded_at, newest.position > 1 as is_other_date,
-            case when newest.has_logical_date then newest.run_for end as logical_date
+            case when newest.has_logical_date then newest.run_for end as logical_date,
+            newest.files_quarantined, newest.rows_quarantined
         from newest
         inner join newest as shown on shown.dag_id = newest.dag_id and shown.position = 1
         where newest.position = 1
@@ -219,17 +239,25 @@ def run_lines(con: duckdb.DuckDBPyConnection) -> tuple[list[str], bool]:
     if not rows:
         return [], False
     lines = ["Latest run per DAG writing the warehouse (weekly_report: slw dags list-runs):"]
-    for dag_id, run_id, outcome, failed_tasks, recorded_at, is_other_date, day in rows:
+    for dag_id, run_id, outcome, failed_tasks, recorded_at, is_other_date, day, *kept in rows:
         # DuckDB gives a timestamptz in the machine's zone: said in UTC, as labelled.
         when = f"{recorded_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC" if recorded_at else "no time"
         # The day the run was for: a run id names when it was started, not its date.
         run_for = f" for {day.astimezone(UTC):%Y-%m-%d}" if day else ""
+        # What a green run kept out (its alert said so): the summary said only "success".
+        files, rows_out = kept
+        quarantined = [
+            counted(files, "file") if files else "",
+            counted(rows_out, "row") if rows_out else "",
+        ]
+        said = " and ".join(part for part in quarantined if part)
+        out = f"; quarantined: {said}" if said else ""
         if outcome == "success":
-            lines.append(f"  {dag_id}: success{run_for} ({run_id}, {when})")
+            lines.append(f"  {dag_id}: success{run_for} ({run_id}, {when}){out}")
         else:
             other = ", another date's run since," if is_other_date else ""
             tasks = f": failed tasks {failed_tasks}" if failed_tasks else ""
-            lines.append(f"  FAILED: {dag_id}{other}{run_for} ({run_id}, {when}){tasks}")
+            lines.append(f"  FAILED: {dag_id}{other}{run_for} ({run_id}, {when}){tasks}{out}")
     return lines, any(outcome != "success" for _, _, outcome, *_ in rows)
 
 
@@ -277,6 +305,7 @@ def summarise(settings: Settings, *, top_per_country: int = 3) -> tuple[str, boo
         runs, failed = run_lines(con)
         lines.extend(runs)
         lines.extend(platform_load_lines(con))
+        lines.extend(stale_lines(con, settings.stale_platform_days))
         raw_counts = con.execute(
             """
             select

@@ -255,6 +255,51 @@ def test_a_run_for_a_day_still_to_come_leaves_todays_failure_shown(settings, cap
     assert "skipped_backfill" not in text
 
 
+def test_a_green_run_says_what_it_quarantined(settings, capsys):
+    # A survey file quarantined: the alert said so, the summary said only "success".
+    from social_leadership.cli import main
+
+    with connect(settings.warehouse_path) as con:
+        con.execute(
+            "insert into audit.runs (dag_id, run_id, outcome, recorded_at, logical_date, "
+            "files_quarantined, rows_quarantined) values "
+            "('survey_ingest', 'in', 'success', ?, ?, 1, null), "
+            "('platform_metrics', 'pm', 'success', ?, ?, 0, 1)",
+            [AT, RUN_DAY, AT, RUN_DAY],
+        )
+
+    assert main(["summary"]) == 0
+    text = capsys.readouterr().out
+    assert (
+        "  survey_ingest: success for 2026-03-02 (in, 2026-03-02 06:00 UTC); quarantined: "
+        "1 file\n" in text
+    )
+    assert "(pm, 2026-03-02 06:00 UTC); quarantined: 1 row\n" in text
+
+
+def test_a_platform_whose_newest_counts_are_too_old_is_said_stale():
+    # The top reach showed six-day-old figures as current, and nothing said so.
+    from social_leadership.summary import stale_lines
+    from social_leadership.warehouse import ensure_schema
+
+    con = duckdb.connect()
+    ensure_schema(con)
+    today = date(2026, 3, 8)
+    for platform, day in (("bluesky", date(2026, 3, 2)), ("x", today), ("x", date(2026, 3, 1))):
+        con.execute(
+            "insert into raw.platform_metrics (platform, account_handle, snapshot_date, "
+            "account_status, followers, observed_at, loaded_at, source, is_synthetic) "
+            "values (?, 'a', ?, 'ok', 1, ?, ?, 'api', false)",
+            [platform, day, AT, AT],
+        )
+
+    assert stale_lines(con, 3, today) == [
+        "  STALE: bluesky: newest counts of 2026-03-02, 6 days old (SLW_STALE_PLATFORM_DAYS=3): "
+        "the figures below are of that day"
+    ]
+    assert stale_lines(con, 6, today) == []
+
+
 def _comparison_mart() -> duckdb.DuckDBPyConnection:
     """An in-memory database holding an empty ``marts.fct_country_comparison_yearly``."""
     con = duckdb.connect()
