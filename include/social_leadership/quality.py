@@ -59,6 +59,7 @@ from great_expectations.data_context.types.base import (
 )
 
 from social_leadership.dbt_runner import newest_build_attempt
+from social_leadership.formatting import counted
 from social_leadership.rebuilt_days import INCREMENTAL_WINDOWS, rebuilt_since, recorded
 from social_leadership.serving_contracts import read_contracts
 from social_leadership.settings import Settings
@@ -296,8 +297,12 @@ class QualityGateError(RuntimeError):
         self.run_id = run_id
         self.failures = tuple(failures)
         listing = "\n".join(f"  - {check.describe()}" for check in failures)
+        # Its first line whole: an alert and the console quote the first line, which ended
+        # in a bare colon.
+        first = failures[0].describe() if failures else "none named"
         super().__init__(
-            f"{len(failures)} critical quality check(s) failed for run {run_id}:\n{listing}"
+            f"{counted(len(failures), 'critical quality check')} failed for run {run_id}, "
+            f"the first: {first}\n{listing}"
         )
 
 

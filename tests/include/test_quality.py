@@ -89,6 +89,10 @@ def test_negative_followers_block_publication(copied_built_warehouse: Settings) 
     with pytest.raises(QualityGateError, match=r"fct_executive_reach_daily\.followers") as raised:
         report.raise_if_critical()
     assert len(raised.value.failures) == 1
+    # Its first line, which an alert quotes, is whole: it ended in a bare colon.
+    first = str(raised.value).splitlines()[0]
+    assert first.startswith("1 critical quality check failed for run run-bad, the first: ")
+    assert "fct_executive_reach_daily.followers" in first
 
     recorded = audit_rows(copied_built_warehouse, "run-bad")
     assert len(recorded) == len(report.results)
