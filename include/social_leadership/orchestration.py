@@ -33,15 +33,16 @@ DEFAULT_POOL = "default_pool"
 def scheduling_settings() -> Settings:
     """The settings the DAG files are built with: where an ``SLW_*`` value is not allowed,
     its default (:func:`~social_leadership.settings.settings_or_defaults`), said as a
-    warning in the DAG processor's log; every task of a run then fails at once naming it,
+    warning in the DAG processor's log; each task that reads the settings then fails at once
+    naming it,
     and the failure is alerted."""
     from social_leadership.settings import settings_or_defaults
 
     settings, error = settings_or_defaults()
     if error is not None:
         logging.getLogger(__name__).warning(
-            "DAGs built with defaults in place of settings that are not allowed (each task "
-            "fails until they are fixed): %s",
+            "DAGs built with defaults in place of settings that are not allowed (the tasks "
+            "that read them fail until they are fixed): %s",
             "; ".join(error.each_said),
         )
     return settings

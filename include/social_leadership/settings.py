@@ -722,8 +722,8 @@ def settings_or_defaults() -> tuple[Settings, SettingsError | None]:
 
     What the DAG files are built with, and what an alert is sent by: a value that is not
     allowed stopped the DAG files' import, which Airflow only lists, so no run, no task to
-    fail and no alert followed, day after day. Now each task fails at once, naming it
-    (``tasks.task_settings``), and the failure is alerted.
+    fail and no alert followed, day after day. Now each task that reads the settings fails
+    at once, naming it (``tasks.task_settings``), and the failure is alerted.
     """
     try:
         return load_settings(), None
