@@ -34,8 +34,7 @@ def scheduling_settings() -> Settings:
     """The settings the DAG files are built with: where an ``SLW_*`` value is not allowed,
     its default (:func:`~social_leadership.settings.settings_or_defaults`), said as a
     warning in the DAG processor's log; each task that reads the settings then fails at once
-    naming it,
-    and the failure is alerted."""
+    naming it, and the failure is alerted."""
     from social_leadership.settings import settings_or_defaults
 
     settings, error = settings_or_defaults()
