@@ -947,6 +947,29 @@ def test_synthetic_counts_of_real_leaders_bring_the_notice_in_a_week_without_suc
     assert all("SYNTHETIC DATA" in page.extract_text() for page in PdfReader(report.pdf).pages)
 
 
+def test_synthetic_history_of_real_leaders_is_named_beside_the_sandbox_s_answers(
+    synthetic_built_warehouse, tmp_path, monkeypatch
+):
+    # The demo's generated history of real leaders (their movers' and trends' past) went
+    # unsaid where the sandbox's answers were named: the notice named those alone.
+    week_start = ReportWeek(day(LAST_DAY)).start
+    settings = _published_copy(
+        synthetic_built_warehouse,
+        tmp_path / "data",
+        monkeypatch,
+        *NOTHING_SYNTHETIC,
+        "update marts.fct_platform_coverage_daily set is_synthetic = true",
+        "update marts.fct_executive_reach_daily set is_synthetic = true, source = 'import' "
+        f"where metric_date < date '{week_start}'",
+    )
+
+    report = write_weekly_report(settings, day(LAST_DAY), mail=False)
+
+    html = report.html.read_text(encoding="utf-8")
+    assert "synthetic answers of the sandbox platform API" in html
+    assert "synthetic follower counts imported as the history of real executives" in html
+
+
 def test_a_report_names_platforms_days_behind_and_survey_shares_as_everywhere_else(
     report_settings,
 ):

@@ -21,6 +21,7 @@ TREND_WEEKS = 52
 MIN_DAYS_OF_DATA = 2
 SYNTHETIC_ROSTER = "executives of the synthetic demo roster"
 SYNTHETIC_COUNTS = "synthetic follower counts"
+SYNTHETIC_HISTORY = "synthetic follower counts imported as the history of real executives"
 SYNTHETIC_API = "synthetic answers of the sandbox platform API"
 # How far back "data as of" looks for a platform's last observed counts.
 DATA_AS_OF_LOOKBACK_DAYS = 90
@@ -319,9 +320,15 @@ def _headline(con: duckdb.DuckDBPyConnection, report: WeeklyReportData) -> None:
         report.synthetic_parts.append(SYNTHETIC_ROSTER)
     # Real executives' counts that are synthetic (the demo's seeded history, the sandbox)
     # feed the week's medians and the trends' week-ends, whether or not any is a mover.
-    [(counts,)] = con.execute(
+    [(counts, history)] = con.execute(
         """
-        select coalesce(bool_or(reach.is_synthetic and not executive.is_synthetic), false)
+        select
+            coalesce(bool_or(
+                reach.is_synthetic and not executive.is_synthetic and reach.source <> 'import'
+            ), false),
+            coalesce(bool_or(
+                reach.is_synthetic and not executive.is_synthetic and reach.source = 'import'
+            ), false)
         from marts.fct_executive_reach_daily as reach
         inner join marts.dim_executive as executive using (executive_version_id)
         where reach.metric_date between ? and ? or reach.metric_date in ?
@@ -330,6 +337,10 @@ def _headline(con: duckdb.DuckDBPyConnection, report: WeeklyReportData) -> None:
     ).fetchall()
     if counts:
         report.synthetic_parts.append(SYNTHETIC_COUNTS)
+    # Said apart from the sandbox's answers: the movers' and trends' past of real leaders
+    # (Elon Musk's 28-day gain) came from it, and the notice named the sandbox alone.
+    if history:
+        report.synthetic_parts.append(SYNTHETIC_HISTORY)
     if any(figure.is_synthetic for figure in report.sources):
         report.synthetic_parts.append("synthetic survey figures")
 
