@@ -1303,3 +1303,21 @@ def test_a_trend_chart_of_many_countries_draws_each_in_a_colour_of_its_own():
     assert drawn[2:] == countries[2 : len(drawn)]  # those tracking the most leaders
     assert len(drawn) > 10
     assert drawn_countries(countries[:9]) == countries[:9]
+
+
+def test_every_platform_of_the_mix_chart_has_a_colour_told_apart_from_the_others():
+    # Bluesky's, Facebook's and LinkedIn's brand blues, stacked side by side, read as one.
+    from itertools import combinations
+
+    from matplotlib.colors import to_rgb
+
+    from social_leadership.domain import PLATFORMS
+    from social_leadership.reports.charts import PLATFORM_COLOURS
+
+    assert set(PLATFORMS) <= set(PLATFORM_COLOURS)
+    for one, other in combinations(sorted(PLATFORM_COLOURS), 2):
+        pairs = zip(to_rgb(PLATFORM_COLOURS[one]), to_rgb(PLATFORM_COLOURS[other]), strict=True)
+        distance = sum((a - b) ** 2 for a, b in pairs) ** 0.5
+        # At least a quarter of the way from black to white on one channel (the brand blues
+        # of Bluesky and Facebook were 0.13 apart).
+        assert distance >= 0.25, (one, other)

@@ -33,9 +33,11 @@ OTHER_COLOURS = (
     "#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d",
     "#666666", "#17becf", "#bcbd22", "#8c564b", "#9467bd", "#ff7f0e", "#2ca02c",
 )  # fmt: skip
+# Okabe and Ito's palette, told apart also by colour-blind readers: the brands' own blues
+# (Bluesky, Facebook, LinkedIn), stacked side by side, read as one.
 PLATFORM_COLOURS = {
-    "bluesky": "#1185fe", "facebook": "#0866ff", "instagram": "#e1306c", "linkedin": "#0a66c2",
-    "mastodon": "#6364ff", "threads": "#444444", "x": "#111111", "youtube": "#ff0000",
+    "bluesky": "#56b4e9", "facebook": "#0072b2", "instagram": "#cc79a7", "linkedin": "#009e73",
+    "mastodon": "#e69f00", "threads": "#666666", "x": "#000000", "youtube": "#d55e00",
 }  # fmt: skip
 _RC = {
     "svg.hashsalt": "social-leadership-weekly-report",
