@@ -110,9 +110,15 @@ def land_responses(
 
 def latest_complete_run(landing_dir: Path, platform: str, snapshot_date: date) -> Path | None:
     """The most recently completed run folder for the partition, or ``None``."""
+    runs = complete_runs(landing_dir, platform, snapshot_date)
+    return runs[-1] if runs else None
+
+
+def complete_runs(landing_dir: Path, platform: str, snapshot_date: date) -> list[Path]:
+    """The partition's complete run folders, the earliest completed first."""
     partition = partition_dir(landing_dir, platform, snapshot_date)
     if not partition.is_dir():
-        return None
+        return []
     candidates: list[tuple[str, float, str, Path]] = []
     for run_dir in partition.iterdir():
         marker = run_dir / SUCCESS_MARKER
@@ -123,9 +129,7 @@ def latest_complete_run(landing_dir: Path, platform: str, snapshot_date: date) -
         except (OSError, ValueError, AttributeError):
             continue
         candidates.append((completed_at, marker.stat().st_mtime, run_dir.name, run_dir))
-    if not candidates:
-        return None
-    return max(candidates)[3]
+    return [run_dir for *_, run_dir in sorted(candidates)]
 
 
 def failed_landing_of_run(

@@ -30,6 +30,7 @@ import duckdb
 import pandas as pd
 
 from social_leadership.landing import (
+    complete_runs,
     failed_landing_of_run,
     land_responses,
     latest_complete_run,
@@ -332,9 +333,14 @@ def _land(
 
 
 def known_account_ids(landing_dir: Path, platform: str, days: int = 14) -> dict[str, str]:
-    """Handle -> platform account id from the latest complete landings of the last
-    ``days`` landed days (newest wins), as the platform's connector learns it
+    """Handle -> platform account id from every complete landing of the last ``days``
+    landed days (newest wins), as the platform's connector learns it
     (:meth:`~social_leadership.platforms.base.Connector.learn_state`).
+
+    Every landing of a day, not its latest alone: a later run of the day (or a later try
+    of a run) that read nothing, throttled, left the ids learned earlier that day unknown,
+    so a renamed account was asked for by its old handle and called not found, and each
+    Mastodon account was looked up alone instead of in batches of 40.
 
     Read from the immutable landing zone, not the warehouse, so an extract task never
     needs the warehouse's single writer slot.
@@ -347,13 +353,12 @@ def known_account_ids(landing_dir: Path, platform: str, days: int = 14) -> dict[
     dates = sorted((p.name.removeprefix("date=") for p in root.glob("date=*")), reverse=True)
     for day in reversed(dates[:days]):
         try:
-            run_dir = latest_complete_run(landing_dir, platform, date.fromisoformat(day))
+            runs = complete_runs(landing_dir, platform, date.fromisoformat(day))
         except ValueError:
             continue
-        if run_dir is None:
-            continue
-        responses, _ = read_landed(run_dir)
-        ids.update(learn(responses))
+        for run_dir in runs:
+            responses, _ = read_landed(run_dir)
+            ids.update(learn(responses))
     return ids
 
 

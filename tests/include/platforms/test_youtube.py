@@ -148,6 +148,25 @@ def test_a_learned_id_the_api_no_longer_returns_is_looked_up_by_handle_and_relea
     assert queries(sandbox)[-1]["id"] == [",".join(synthetic_channel_id(h) for h in handles)]
 
 
+def test_ids_learned_earlier_in_the_day_outlive_a_later_run_that_read_nothing(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    # Only the day's latest landing was read: after a run stopped by the quota, the next
+    # asked forHandle again for every handle (a unit each), and a renamed Bluesky account
+    # was asked for by its old handle, not its DID, and called not found.
+    handles = HANDLES[:3]
+    landing = tmp_path / "landing"
+    run(sandbox, handles, landing, "first")
+    learned = {h: synthetic_channel_id(h) for h in handles}
+    assert known_account_ids(landing, "youtube") == learned
+    sandbox.add_fault("429", platform="youtube")  # the daily quota: a 403 quotaExceeded
+
+    throttled = run(sandbox, handles, landing, "second")
+
+    assert throttled.deferred == len(handles)
+    assert known_account_ids(landing, "youtube") == learned
+
+
 def test_a_handle_whose_learned_id_and_lookup_find_nothing_is_not_found(
     sandbox: SandboxServer, tmp_path: Path
 ) -> None:
