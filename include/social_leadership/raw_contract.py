@@ -360,8 +360,11 @@ TABLES: tuple[Table, ...] = (
             status              varchar      loaded, failed, skipped_backfill, not_configured or
                                              nothing_landed.
             accounts_requested  integer      Accounts asked for.
-            accounts_loaded     integer      Accounts with a row loaded.
-            accounts_missing    integer      Accounts asked for but not loaded.
+            accounts_loaded     integer      Accounts answered with their counts (status ok).
+            accounts_missing    integer      Accounts asked for but not ok: not found,
+                                             suspended, protected or hiding their counts
+                                             (a protected account's counts are still
+                                             loaded), deferred or in error.
             requests_sent       integer      HTTP requests sent to the platform.
             message             varchar?     Why, when the status is not ok.
             started_at          timestamptz  When the load started (UTC).

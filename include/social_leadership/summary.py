@@ -193,6 +193,15 @@ def _shortened(message: str, limit: int) -> str:
     return short if short == message else f"{short} (whole message: audit.platform_loads)"
 
 
+# What the summary's synthetic notice names, by where it is flagged: the roster's
+# executives, the sandbox API's counts, the generated history imports.
+SYNTHETIC_PARTS = (
+    "executives of the demo roster",
+    "counts of the sandbox API",
+    "history imports of the demo",
+)
+
+
 def run_lines(con: duckdb.DuckDBPyConnection) -> tuple[list[str], bool]:
     """The latest run of each DAG (``audit.runs``): the run of its newest logical date (not
     one still to come when it ran), and after it any run of another date that failed since,
@@ -317,10 +326,20 @@ def summarise(settings: Settings, *, top_per_country: int = 3) -> tuple[str, boo
             """
         ).fetchone()
         assert raw_counts is not None
+        # What is synthetic, each said: counts from another API than the sandbox were
+        # called sandbox counts whenever the roster held a synthetic executive.
         synthetic_row = con.execute(
-            "select count(*) filter (where is_synthetic) from raw.roster_executives"
+            """
+            select
+                (select count(*) filter (where is_synthetic) from raw.roster_executives),
+                (select count(*) filter (where is_synthetic) from raw.platform_metrics),
+                (select count(*) filter (where is_synthetic) from raw.history_imports)
+            """
         ).fetchone()
-        is_synthetic = bool(synthetic_row and synthetic_row[0])
+        assert synthetic_row is not None
+        synthetic = [
+            part for part, count in zip(SYNTHETIC_PARTS, synthetic_row, strict=True) if count
+        ]
         lines.append(
             f"Raw rows: {raw_counts[0]:,} API observations, {raw_counts[1]:,} imported history "
             f"rows, {raw_counts[2]} executives, {raw_counts[3]} published survey figures, "
@@ -387,9 +406,10 @@ def summarise(settings: Settings, *, top_per_country: int = 3) -> tuple[str, boo
             lines.extend(top_reach_lines(top))
             if _table_exists(serving, "marts", "fct_country_comparison_yearly"):
                 lines.extend(country_comparison_lines(serving))
-    if is_synthetic:
+    if synthetic:
         lines.append(
-            "SYNTHETIC DEMO DATA: generated roster and sandbox counts, not real platform data."
+            f"SYNTHETIC DEMO DATA: {', '.join(synthetic)}: generated, not real (README: "
+            "Synthetic data)."
         )
     lines.append("Paths:")
     lines.append(f"  warehouse  {describe_working(settings)}")

@@ -300,6 +300,33 @@ def test_a_platform_whose_newest_counts_are_too_old_is_said_stale():
     assert stale_lines(con, 6, today) == []
 
 
+def test_the_synthetic_notice_names_only_what_is_synthetic(settings, capsys):
+    # Counts from another API than the sandbox were called sandbox counts whenever the
+    # roster held a synthetic executive.
+    from social_leadership.cli import main
+
+    with connect(settings.warehouse_path) as con:
+        con.execute(
+            "insert into raw.roster_executives values "
+            "('e1', 'Ada', 'CEO', 'Acme', 'DE', 'Energy', true, null, 'r.csv', ?)",
+            [AT],
+        )
+        con.execute(
+            "insert into raw.platform_metrics (platform, account_handle, snapshot_date, "
+            "account_status, followers, observed_at, loaded_at, source, is_synthetic) "
+            "values ('x', 'ada', ?, 'ok', 1, ?, ?, 'api', false)",
+            [DAY, AT, AT],
+        )
+
+    main(["summary"])
+
+    notice = [line for line in capsys.readouterr().out.splitlines() if "SYNTHETIC" in line]
+    assert notice == [
+        "SYNTHETIC DEMO DATA: executives of the demo roster: generated, not real (README: "
+        "Synthetic data)."
+    ]
+
+
 def _comparison_mart() -> duckdb.DuckDBPyConnection:
     """An in-memory database holding an empty ``marts.fct_country_comparison_yearly``."""
     con = duckdb.connect()
