@@ -143,8 +143,9 @@ def _survey_results() -> list[gxe.Expectation]:
 
 
 def _platform_coverage_daily() -> list[gxe.Expectation]:
-    # An API that answered for nobody still shows as a row with accounts_ok 0 (warned in
-    # the load's own audit); a row of no accounts asked would be a build error.
+    # An API that answered for nobody still shows as a row with accounts_ok 0 (one that
+    # called every account of two or more not found failed its load, the day's earlier rows
+    # kept); a row of no accounts asked would be a build error.
     return [
         _critical(gxe.ExpectColumnValuesToBeBetween(column="accounts_asked", min_value=1)),
         _warning(

@@ -161,3 +161,20 @@ def test_a_published_share_with_its_sample_size_but_no_margin_gets_the_wald_inte
     assert rows["q_both"] == (3.5, 72.5, 79.5, "published_margin")
     assert rows["q_index"] == (None, None, None, None)
     assert rows["q_none"] == (None, None, None, None)
+
+
+def test_a_share_has_its_own_pct_columns_and_an_index_none(
+    marts: duckdb.DuckDBPyConnection,
+) -> None:
+    # DESIGN: shares are named *_pct in every mart; value, ci_lower and ci_upper hold
+    # shares and indices alike.
+    rows = marts.execute(
+        "select measure, value, ci_lower, ci_upper, share_pct, share_ci_lower_pct, "
+        "share_ci_upper_pct from marts.fct_survey_results"
+    ).fetchall()
+    shares = [row for row in rows if row[0] == "share_pct"]
+    others = [row for row in rows if row[0] != "share_pct"]
+    assert shares
+    assert others
+    assert all(row[4:] == row[1:4] for row in shares)
+    assert all(row[4:] == (None, None, None) for row in others)

@@ -105,6 +105,17 @@ final as (
         interval_method,
         is_synthetic
     from unioned
+),
+
+-- A share's own columns, named as shares are in every mart (*_pct, 0-100), null for an
+-- index: value, ci_lower and ci_upper hold both, as BI queries read them.
+with_shares as (
+    select
+        *,
+        case when measure = 'share_pct' then value end as share_pct,
+        case when measure = 'share_pct' then ci_lower end as share_ci_lower_pct,
+        case when measure = 'share_pct' then ci_upper end as share_ci_upper_pct
+    from final
 )
 
-select * from final
+select * from with_shares
