@@ -80,7 +80,13 @@ class _Date(click.ParamType):
                 parsed = calendar_day(text)
             else:
                 parsed = logical_date(text)
-        except ValueError:
+        except ValueError as exc:
+            # Written as a day or week but none there is (2026-02-30, 2025-W53): said so,
+            # where "is not a date (YYYY-MM-DD) or an ISO week (YYYY-Www)" read as a form
+            # not followed.
+            week = self.week and re.fullmatch(r"\d{4}-W\d{2}", text)
+            if week or re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+                self.fail(f"{text!r} is no such {'week' if week else 'day'}: {exc}", param, ctx)
             wanted = "a date (YYYY-MM-DD)" + (" or an ISO timestamp" if self.timestamp else "")
             wanted += " or an ISO week (YYYY-Www)" if self.week else ""
             self.fail(f"{text!r} is not {wanted}", param, ctx)

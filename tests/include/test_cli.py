@@ -250,7 +250,7 @@ def test_dags_test_rejects_a_date_that_is_not_one(capsys):
         main(["dags", "test", "platform_metrics", "2026-13-01"])
     assert exited.value.code == 2
     lines = _short(capsys.readouterr().err)
-    assert "'2026-13-01' is not a date" in lines[0]
+    assert "'2026-13-01' is no such day: month must be in 1..12" in lines[0]
     assert lines[1].strip() == "see: slw dags test --help"
 
 
@@ -299,6 +299,16 @@ def test_the_report_takes_its_day_or_an_iso_week_as_that_week_s_sunday(capsys):
     assert exited.value.code == 2
     error = capsys.readouterr().err
     assert "'20261129' is not a date (YYYY-MM-DD) or an ISO week (YYYY-Www)" in error
+    # A week in the form but none there is: said so, not as a form not followed.
+    for given, said in (
+        ("2025-W53", "'2025-W53' is no such week: 2025 has ISO weeks W01 to W52"),
+        ("2026-W00", "'2026-W00' is no such week: 2026 has ISO weeks W01 to W53"),
+        ("2026-02-30", "'2026-02-30' is no such day: day is out of range for month"),
+    ):
+        with pytest.raises(SystemExit) as exited:
+            main(["report", given, "--no-mail"])
+        assert exited.value.code == 2
+        assert said in capsys.readouterr().err
 
 
 def test_an_unknown_command_is_a_usage_error(capsys):

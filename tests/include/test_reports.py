@@ -866,7 +866,7 @@ def test_slw_report_refuses_a_bad_date(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["report", "2026-13-01"])
     assert exit_info.value.code == 2
-    assert "'2026-13-01' is not a date (YYYY-MM-DD)" in capsys.readouterr().err
+    assert "'2026-13-01' is no such day: month must be in 1..12" in capsys.readouterr().err
 
 
 # Every mark of synthetic data in the marts turned off.

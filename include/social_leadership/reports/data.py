@@ -55,7 +55,12 @@ def week_end_day(text: str) -> date:
     else (Python's fromisoformat would read 2026-W48 as its Monday, and 20261129 too)."""
     iso_week = re.fullmatch(r"(\d{4})-W(\d{2})", text)
     if iso_week:
-        return date.fromisocalendar(int(iso_week[1]), int(iso_week[2]), 7)
+        year, week = int(iso_week[1]), int(iso_week[2])
+        # The week of 28 December is a year's last: 52 or 53.
+        weeks = date(year, 12, 28).isocalendar().week
+        if not 1 <= week <= weeks:
+            raise ValueError(f"{year} has ISO weeks W01 to W{weeks}")
+        return date.fromisocalendar(year, week, 7)
     if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
         raise ValueError(f"{text!r} is neither YYYY-MM-DD nor an ISO week YYYY-Www")
     return date.fromisoformat(text)
