@@ -262,6 +262,7 @@ class MastodonConnector(base.Connector):
             except base.UnreadableCount as problem:
                 observations.append(base.unreadable_counts(response, handle, problem))
                 continue
+            # A suspended account's zeros are the server's placeholders, not its counts.
             suspended = account.get("suspended") is True
             observations.append(
                 base.counted_observation(
@@ -269,8 +270,8 @@ class MastodonConnector(base.Connector):
                     handle,
                     account.get("id"),
                     followers=None if suspended else followers,
-                    following=following,
-                    posts=posts,
+                    following=None if suspended else following,
+                    posts=None if suspended else posts,
                     status=base.AccountStatus.SUSPENDED if suspended else None,
                     hidden=base.hidden_count(account, "followers_count"),
                 )

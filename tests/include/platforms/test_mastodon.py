@@ -248,3 +248,29 @@ def test_a_lookup_answered_with_another_account_is_an_error_not_its_counts() -> 
     assert statuses([lookup({"id": "4", "followers_count": 4})]) == {
         "dave@m.example": AccountStatus.OK
     }
+
+
+def test_a_suspended_account_has_no_counts_not_the_server_s_zeros() -> None:
+    # Mastodon answers a suspended account with zero counts: its following and posts were
+    # stored as 0 beside followers null.
+    suspended = {
+        **_account("7", "erin"),
+        "followers_count": 0,
+        "following_count": 0,
+        "statuses_count": 0,
+        "suspended": True,
+    }
+    lookup = RawResponse(
+        "mastodon",
+        ("erin@m.example",),
+        "https://m.example/api/v1/accounts/lookup?acct=erin%40m.example",
+        200,
+        json.dumps(suspended).encode(),
+        NOW,
+        1.0,
+    )
+
+    (observation,) = connector_class("mastodon").parse(lookup)
+
+    assert observation.status is AccountStatus.SUSPENDED
+    assert (observation.followers, observation.following, observation.posts) == (None, None, None)
