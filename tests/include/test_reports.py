@@ -1321,3 +1321,20 @@ def test_every_platform_of_the_mix_chart_has_a_colour_told_apart_from_the_others
         # At least a quarter of the way from black to white on one channel (the brand blues
         # of Bluesky and Facebook were 0.13 apart).
         assert distance >= 0.25, (one, other)
+
+
+def test_the_pdf_headline_cell_says_a_sample_size_not_published():
+    # The column's head promises a sample size: a figure without one showed nothing there.
+    from dataclasses import replace
+
+    from social_leadership.reports.data import Expectation
+    from social_leadership.reports.render import expectation_brief
+
+    figure = Expectation(
+        "DE", "ceo_clear_stand", "q", 76.0, 73.1, 78.9, None, True, 2019, "Edelman", "c", False, 1
+    )
+
+    assert expectation_brief(figure) == "76% (73.1\u201378.9%, n not published) [1]"
+    assert expectation_brief(replace(figure, sample_size=1150)) == (
+        "76% (73.1\u201378.9%, n = 1,150) [1]"
+    )

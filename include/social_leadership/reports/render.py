@@ -112,7 +112,12 @@ def sample_size(figure: Expectation) -> str:
 def expectation_brief(figure: Expectation) -> str:
     """A figure as the PDF's headline table shows it: share, interval and sample size, and
     whether the global figure stands in, by its source's number."""
-    respondents = "" if figure.sample_size is None else f", n = {sample_size(figure)}"
+    # Said when not published: the column's head promises a sample size.
+    respondents = (
+        f", n {sample_size(figure)}"
+        if figure.sample_size is None
+        else (f", n = {sample_size(figure)}")
+    )
     scope = "" if figure.is_country_figure else "; global figure"
     return f"{pct(figure.share_pct)} ({interval(figure)}{respondents}{scope}) [{figure.ref}]"
 
