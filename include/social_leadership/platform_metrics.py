@@ -544,15 +544,18 @@ def load_platform_day(
         o.account_handle for o in observations if o.status == AccountStatus.NOT_FOUND
     )
     outcome.not_found, outcome.not_found_examples = len(not_found), not_found[:NAMED_NOT_FOUND]
-    if len(observations) > 1 and len(not_found) == len(observations):
+    unanswered = (AccountStatus.DEFERRED, AccountStatus.ERROR)
+    answered = sum(o.status not in unanswered for o in observations)
+    if answered > 1 and len(not_found) == answered:
         # A wrong host or path, or an API that changed, reads as every account gone: the
         # day's good counts were replaced by not_found and the run was green, no alert.
         outcome.status = "failed"
-        outcome.message = (
-            f"answered for none of its {len(observations)} accounts, every one not found: "
-            f"a wrong host or path in connection slw_{platform}, an API that changed, or "
-            "every handle renamed? Nothing loaded: the day's earlier observations are kept"
+        said = (
+            f"every account it answered about ({answered}) is not found: a wrong host or path "
+            f"in connection slw_{platform}, an API that changed, or every handle renamed? "
+            "Nothing loaded: the day's earlier observations are kept"
         )
+        outcome.message = f"{outcome.message}; {said}" if outcome.message else said
         with transaction(con):
             _write_audit(con, outcome, run_id, started_at)
         return outcome

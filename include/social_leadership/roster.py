@@ -383,17 +383,10 @@ def _header_columns(roster: Roster, header: list[str]) -> dict[str, tuple[int, s
             )
         else:
             columns[column] = (index, cell)
+    unmatched = []
     for index, cell, platform in by_platform:
-        if platform is None and (meant := _misspelt_column(cell, known, columns)):
-            # Ignored, a misspelt column (Thread) left its every account out: a platform's
-            # counts and history vanished from the marts, every signal green.
-            raise RosterFileError(
-                f"{roster.file}: roster header cell {cell!r} (line {roster.header_row}) names"
-                f" no roster column: is it {meant!r} misspelt? Correct it, or rename the"
-                " column if it holds something else: read so, every value in it would be"
-                " left out (the roster stored before is kept)"
-            )
         if platform is None:
+            unmatched.append(cell)
             reason = "not a roster column: ignored"
         elif platform in columns:
             reason = f"names column {platform!r} again ({columns[platform][1]!r}): ignored"
@@ -408,27 +401,52 @@ def _header_columns(roster: Roster, header: list[str]) -> dict[str, tuple[int, s
         )
     if missing:
         shown = ", ".join(cell.strip() for cell in header if cell.strip())
+        # A cell like a missing column misspelt (Synthetic): said, beside the file caught
+        # mid-write its header may also be (full_na), which a retry mends.
+        hints = [
+            f"; is {cell!r} {meant!r} misspelt?"
+            for cell in unmatched
+            if (meant := _misspelt_column(cell, known, columns)) in missing
+        ]
         raise RosterFileError(
             f"{roster.file}: roster header lacks required column(s): {', '.join(missing)}"
             f" (line {roster.header_row}, read as the header, holds: {shown[:120]!r}; none of"
-            f" the first {HEADER_SEARCH_LINES} lines names them all)",
+            f" the first {HEADER_SEARCH_LINES} lines names them all{''.join(hints)})",
             may_pass_later=True,
         )
+    # Once every column is placed, a header cut short refused above as one caught mid-write.
+    for cell in unmatched:
+        if meant := _misspelt_column(cell, known, columns):
+            # Ignored, a misspelt column (Thread) left its every account out: a platform's
+            # counts and history vanished from the marts, every signal green.
+            raise RosterFileError(
+                f"{roster.file}: roster header cell {cell!r} (line {roster.header_row}) names"
+                f" no roster column: is it {meant!r} misspelt? Correct it, or rename the"
+                " column if it holds something else: read so, every value in it would be"
+                " left out (the roster stored before is kept)"
+            )
     return columns
 
 
 # How alike a header cell and a column's name must be (difflib's ratio of their letters
 # and digits) for the cell to be taken for that column misspelt: Thread, Blusky, Youtub,
-# Valid_From_ are; Facebook profile (0.70) and notes are not.
+# LinkedLn are; Facebook profile (0.70) and Notes are not.
 MISSPELT_RATIO = 0.8
 
 
 def _misspelt_column(
     cell: str, known: dict[str, str], columns: dict[str, tuple[int, str]]
 ) -> str | None:
-    """The roster column the file lacks that ``cell`` looks like misspelt, if one does."""
-    absent = [key for key, column in known.items() if column not in columns]
-    close = difflib.get_close_matches(header_key(cell), absent, n=1, cutoff=MISSPELT_RATIO)
+    """The roster column the file lacks that ``cell`` looks like misspelt, if one does. A
+    cell that is the column's name and more (Instagram id, Bluesky DID, Youtuber) is a
+    column of its own about that platform, not a misspelling."""
+    key = header_key(cell)
+    absent = [
+        name
+        for name, column in known.items()
+        if column not in columns and not (key.startswith(name) and key != name)
+    ]
+    close = difflib.get_close_matches(key, absent, n=1, cutoff=MISSPELT_RATIO)
     return known[close[0]] if close else None
 
 

@@ -181,7 +181,9 @@ def test_the_audit_says_which_platform_failed_loaded_or_is_not_configured(runs):
     assert {p: status for p, (status, _, _) in audit.items()} == {
         "bluesky": "loaded",
         "x": "loaded",
-        "mastodon": "loaded",
+        # Its server answered 404 for both accounts: every account not found reads as a
+        # wrong host or path, and fails the platform.
+        "mastodon": "failed",
         "youtube": "failed",
         "facebook": "failed",
         "instagram": "not_configured",
@@ -190,6 +192,7 @@ def test_the_audit_says_which_platform_failed_loaded_or_is_not_configured(runs):
     }
     assert audit["x"][1] == audit["bluesky"][1] == len(ROSTER)
     assert "request rejected" in audit["youtube"][2]  # the server's reason is kept
+    assert "every account it answered about (2) is not found" in audit["mastodon"][2]
 
 
 def test_an_unconfigured_platform_logs_no_error(runs):

@@ -264,7 +264,7 @@ def test_a_platform_that_answers_for_none_of_its_accounts_fails_and_keeps_the_da
     )
 
     assert (loaded.status, loaded.accounts_loaded, loaded.accounts_missing) == ("failed", 0, 4)
-    assert loaded.message.startswith("answered for none of its 4 accounts, every one not found")
+    assert loaded.message.startswith("every account it answered about (4) is not found")
     assert "connection slw_x" in loaded.message
     assert con.execute(ROWS).fetchall() == good
     audited = con.execute(

@@ -646,25 +646,59 @@ def test_an_unknown_header_cell_is_reported_as_a_warning_naming_file_and_column(
 
 @pytest.mark.parametrize(
     ("cell", "meant"),
-    [("Thread", "threads"), ("Blusky", "bluesky"), ("LinkedLn", "linkedin"), ("Synthetic", None)],
+    [("Thread", "threads"), ("Blusky", "bluesky"), ("LinkedLn", "linkedin"), ("Youtub", "youtube")],
 )
 def test_a_header_cell_that_looks_like_a_column_misspelt_refuses_the_file(
-    tmp_path: Path, cell: str, meant: str | None
+    tmp_path: Path, cell: str, meant: str
 ) -> None:
     # Ignored as no roster column, a misspelt Threads column left every Threads account
     # out: the platform and its history gone from the marts, every signal green.
-    header = f"executive_id,full_name,title,company,country,sector,x,{cell}"
-    path = excel_file(tmp_path, header, "ada,Ada,CEO,Acme,DE,Energy,ada_x,ada_there")
+    header = f"executive_id,full_name,title,company,country,sector,is_synthetic,x,{cell}"
+    path = excel_file(tmp_path, header, "ada,Ada,CEO,Acme,DE,Energy,false,ada_x,ada_there")
 
     with pytest.raises(RosterFileError) as refused:
         load_roster(path)
 
     assert str(refused.value).startswith(
         f"{path}: roster header cell {cell!r} (line 1) names no roster column: is it "
-        f"{meant or 'is_synthetic'!r} misspelt?"
+        f"{meant!r} misspelt?"
     )
     assert "the roster stored before is kept" in str(refused.value)
     assert refused.value.may_pass_later is False
+
+
+def test_a_required_column_misspelt_is_hinted_and_left_to_retries(tmp_path: Path) -> None:
+    # Its header may be one cut short mid-write (full_na): retried, but the hint is said.
+    header = "executive_id,full_name,title,company,country,sector,Synthetic,x"
+    path = excel_file(tmp_path, header, "ada,Ada,CEO,Acme,DE,Energy,false,ada_x")
+
+    with pytest.raises(RosterFileError) as refused:
+        load_roster(path)
+
+    assert "lacks required column(s): is_synthetic" in str(refused.value)
+    assert str(refused.value).endswith("; is 'Synthetic' 'is_synthetic' misspelt?)")
+    assert refused.value.may_pass_later is True
+
+
+@pytest.mark.parametrize(
+    ("extra", "values"),
+    [
+        # The handle's column placed after the cell judged.
+        ("Bluesky DID,Bluesky handle", "did:plc:ada,ada.bsky.social"),
+        ("Instagram id", "1784"),  # a platform's name and more: a column of its own
+        ("Youtuber,Facebook fans,Notes", "yes,12,hi"),
+    ],
+)
+def test_a_header_cell_that_is_another_column_about_a_platform_is_only_ignored(
+    tmp_path: Path, extra: str, values: str
+) -> None:
+    header = f"executive_id,full_name,title,company,country,sector,is_synthetic,x,{extra}"
+    path = excel_file(tmp_path, header, f"ada,Ada,CEO,Acme,DE,Energy,false,ada_x,{values}")
+
+    roster = load_roster(path)
+
+    assert [e.executive_id for e in roster.executives] == ["ada"]
+    assert {w.reason for w in roster.warnings} == {"not a roster column: ignored"}
 
 
 def test_a_column_given_twice_in_any_case_makes_the_file_unreadable(tmp_path: Path) -> None:

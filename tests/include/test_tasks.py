@@ -442,9 +442,11 @@ def test_accounts_answered_after_their_day_ended_are_an_alert_item_of_a_green_lo
     monkeypatch.setattr(alerts, "report_attention", reported.extend)
     monkeypatch.setenv("SLW_DATA_DIR", str(tmp_path / "data"))
     day_end = datetime(2026, 12, 5, 23, 59, 59, tzinfo=UTC)
-    handles = [f"exec_{n}" for n in range(150)]  # two requests of 100 and 50
     ticks = iter([day_end, day_end + timedelta(seconds=2)])
     with SandboxServer() as sandbox:
+        # Two requests of 100 and 50: the sandbox's 132 accounts, and 18 it knows not.
+        known = [handle for handle, _ in sandbox._x.values()]
+        handles = [*known, *(f"exec_{n}" for n in range(150 - len(known)))]
         extracted = extract_platform(
             "x", handles, sandbox.base_url, SANDBOX_TOKEN, load_settings().landing_dir,
             "manual__late", day_end, now=day_end,
@@ -457,7 +459,6 @@ def test_accounts_answered_after_their_day_ended_are_an_alert_item_of_a_green_lo
     loaded = load_task("x", to_xcom(extracted), context)
 
     assert loaded["status"] == "loaded"
-    # The sandbox knows none of them: the 100 answered on the day are not found.
     (item,) = [fact for fact in reported if "answered after" in fact.what]
     assert item.what.startswith("platform x: of 150 accounts 50 answered after 2026-12-05 ended")
     assert item.rows_kept_out == 50
