@@ -241,7 +241,19 @@ def run_lines(con: duckdb.DuckDBPyConnection) -> tuple[list[str], bool]:
         from newest
         inner join newest as shown on shown.dag_id = newest.dag_id and shown.position = 1
         where newest.position = 1
-            or (newest.outcome != 'success' and newest.recorded_at > shown.recorded_at)
+            -- A failure since, or one of an earlier version (no logical date, so ranked
+            -- below any with one) recorded on a later day than the shown run was for.
+            or (
+                newest.outcome != 'success'
+                and (
+                    newest.recorded_at > shown.recorded_at
+                    or (
+                        not newest.has_logical_date
+                        and cast(timezone('UTC', newest.run_for) as date)
+                        > cast(timezone('UTC', shown.run_for) as date)
+                    )
+                )
+            )
         order by newest.outcome = 'success', newest.dag_id, newest.position
         """
     ).fetchall()
@@ -264,9 +276,10 @@ def run_lines(con: duckdb.DuckDBPyConnection) -> tuple[list[str], bool]:
         if outcome == "success":
             lines.append(f"  {dag_id}: success{run_for} ({run_id}, {when}){out}")
         else:
-            other = ", another date's run since," if is_other_date else ""
+            named = f"{dag_id}, another date's run since" if is_other_date else dag_id
+            named += f",{run_for}" if is_other_date and run_for else run_for
             tasks = f": failed tasks {failed_tasks}" if failed_tasks else ""
-            lines.append(f"  FAILED: {dag_id}{other}{run_for} ({run_id}, {when}){tasks}{out}")
+            lines.append(f"  FAILED: {named} ({run_id}, {when}){tasks}{out}")
     return lines, any(outcome != "success" for _, _, outcome, *_ in rows)
 
 

@@ -230,6 +230,23 @@ def test_a_rerun_that_mended_a_day_shows_it_mended(settings, capsys):
     ]
 
 
+def test_a_failure_recorded_by_an_earlier_version_is_not_hidden_by_a_backfill(settings, capsys):
+    # At the upgrade: today's failed run, recorded without a logical date, then a backfill
+    # of a past day that succeeded, which ranks above it.
+    from social_leadership.cli import main
+
+    _record_run(settings, "platform_metrics", "old", "failed", "load_x", AT.replace(hour=1))
+    _record_run(
+        settings, "platform_metrics", "backfill", "success", "", AT.replace(hour=9), RUN_DAY - WEEK
+    )
+
+    assert main(["summary"]) == 1
+    text = capsys.readouterr().out
+    assert (
+        "  FAILED: platform_metrics, another date's run since (old, 2026-03-02 01:00 UTC)" in text
+    )
+
+
 def test_a_run_for_a_day_still_to_come_leaves_todays_failure_shown(settings, capsys):
     # slw dags test platform_metrics for tomorrow (which observes nothing) after today's
     # failed run: the summary read green, and its platform table showed tomorrow's
