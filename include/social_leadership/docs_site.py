@@ -274,9 +274,9 @@ def publish_docs_task(context: dict[str, Any]) -> dict[str, str | None]:
     """The ``publish_docs`` task: the docs of the run's publication (paths as XCom)."""
     import logging
 
-    from social_leadership.settings import load_settings
+    from social_leadership.tasks import task_settings
 
-    docs = publish_docs(load_settings(), str(context["run_id"]))
+    docs = publish_docs(task_settings(), str(context["run_id"]))
     logging.getLogger(__name__).info(
         "docs published: dbt %s, GX Data Docs %s", docs.dbt_index, docs.gx_index or "none"
     )

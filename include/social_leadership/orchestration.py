@@ -37,14 +37,22 @@ def scheduling_settings() -> Settings:
     naming it, and the failure is alerted."""
     from social_leadership.settings import settings_or_defaults
 
+    global _WARNED
     settings, error = settings_or_defaults()
-    if error is not None:
+    said = "; ".join(error.each_said) if error is not None else None
+    # Once per parse and problem, not at each of the settings' several uses in it.
+    if said is not None and said != _WARNED:
         logging.getLogger(__name__).warning(
             "DAGs built with defaults in place of settings that are not allowed (the tasks "
             "that read them fail until they are fixed): %s",
-            "; ".join(error.each_said),
+            said,
         )
+    _WARNED = said
     return settings
+
+
+# The problem scheduling_settings last warned of (None: none).
+_WARNED: str | None = None
 
 
 def platform_load_pool() -> str:

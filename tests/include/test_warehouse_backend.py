@@ -495,7 +495,7 @@ con.close()
 @pytest.mark.dbt
 def test_dbt_waits_for_a_reader_such_as_slw_summary_to_let_go(tmp_path, monkeypatch):
     # A dbt build that met `slw summary` reading failed its try ("Could not set lock"): the
-    # profile has dbt try again after 1, 3, 7 and 15 s, as the pipeline's connections wait.
+    # profile has dbt try again after 1, 3 and 7 s, as the pipeline's connections wait.
     settings = settings_for_data_dir(monkeypatch, tmp_path / "data")
     with connect(settings.warehouse_path):
         pass
