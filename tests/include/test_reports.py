@@ -1102,9 +1102,13 @@ def test_every_survey_share_shown_carries_its_sample_size(
         rows = {r["country_code"]: r for r in csv.DictReader(handle) if r["expectation_share_pct"]}
     assert rows["DE"]["expectation_sample_size"] == ""
     assert rows["US"]["expectation_sample_size"] == "1150"
-    # The new column is the last: the others keep their places for positional readers.
+    # New columns come last: the others keep their places for positional readers. The
+    # headline table's change on the week was in no file.
     header = (report.folder / "headline.csv").read_text(encoding="utf-8").splitlines()[0]
-    assert header.endswith(",expectation_wave,expectation_sample_size")
+    assert header.endswith(",expectation_wave,expectation_sample_size,active_share_change_pts")
+    changes = [row["active_share_change_pts"] for row in rows.values()]
+    assert any(changes)
+    assert all(abs(float(change)) <= 100 for change in changes if change)
     html = report.html.read_text(encoding="utf-8")
     assert "n = 1,150;" in html
     assert '<td class="num">1,150</td>' in html
@@ -1117,7 +1121,8 @@ def test_every_survey_share_shown_carries_its_sample_size(
     text = re.sub(r"\s+", " ", text)
     share = r"\d+% \(\d+\.\d\u2013\d+\.\d%"
     assert len(re.findall(share + r", n = 1,150(?:; global figure)?\) \[", text)) == 1  # US
-    assert len(re.findall(share + r"(?:; global figure)?\) \[", text)) == 1  # DE: no size
+    # DE: its size not published, said so (the column's head promises one).
+    assert len(re.findall(share + r", n not published(?:; global figure)?\) \[", text)) == 1
     assert "effective sample size (Kish)" in text
 
 

@@ -152,6 +152,8 @@ def headline_chart(report: WeeklyReportData) -> Chart:
             row.expectation.wave if row.expectation else None,
             # Last: a reader taking the columns by position finds the others where they were.
             row.expectation.sample_size if row.expectation else None,
+            # The headline table's "Week" column (the active share's change on the week).
+            None if row.active_share_change_pts is None else round(row.active_share_change_pts, 2),
         )
         for row in rows
     ]
@@ -165,7 +167,8 @@ def headline_chart(report: WeeklyReportData) -> Chart:
         ("country_code", "executives_tracked", "executives_active", "active_share_pct",
          "median_followers", "expectation_question_id", "expectation_share_pct",
          "expectation_ci_lower_pct", "expectation_ci_upper_pct", "source_ref",
-         "expectation_is_country_figure", "expectation_wave", "expectation_sample_size"),
+         "expectation_is_country_figure", "expectation_wave", "expectation_sample_size",
+         "active_share_change_pts"),
         csv_rows,
     )  # fmt: skip
 
