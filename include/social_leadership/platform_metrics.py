@@ -436,6 +436,17 @@ def record_skipped(
         message=extract.message,
     )
     with transaction(con):
+        if extract.status == "failed":
+            # Said as in a load that kept them: "0 loaded, all missing" read as the day's
+            # counts gone, where an earlier run's stay.
+            kept = con.execute(
+                "select count(*) from raw.platform_metrics where platform = ? "
+                "and snapshot_date = ? and source = 'api' and account_status = 'ok'",
+                [extract.platform, extract.snapshot_date],
+            ).fetchone()
+            if kept and kept[0]:
+                note = f"kept {kept[0]} earlier observation(s) of the day"
+                outcome.message = f"{outcome.message}; {note}" if outcome.message else note
         _write_audit(con, outcome, run_id, datetime.now(UTC))
     return outcome
 

@@ -96,6 +96,23 @@ def test_backfill_skips_extraction_and_is_audited(tmp_path, con, sandbox):
     assert con.execute("select count(*) from raw.platform_metrics").fetchone()[0] == 0
 
 
+def test_a_refused_platform_says_the_day_s_earlier_observations_are_kept(tmp_path, con, sandbox):
+    # Audited "failed, 0 loaded, 4 missing": read as the day's counts gone, where the
+    # earlier run's stay in raw.
+    from social_leadership.platform_metrics import ExtractOutcome
+
+    handles = _x_handles(sandbox)[:4]
+    extract_platform("x", handles, sandbox.base_url, TOKEN, tmp_path / "l", "run-1", NOW, now=NOW)
+    load_platform_day(con, tmp_path / "l", "x", NOW.date(), "run-1")
+    refused = ExtractOutcome("x", NOW.date(), "failed", accounts_requested=4, message="401")
+
+    outcome = record_skipped(con, refused, "run-2")
+
+    assert (outcome.status, outcome.accounts_missing) == ("failed", 4)
+    assert outcome.message == "401; kept 4 earlier observation(s) of the day"
+    assert con.execute("select count(*) from raw.platform_metrics").fetchone() == (4,)
+
+
 # Two LinkedIn organizations (one request each) and a member, whose counts come by import.
 LINKEDIN_HANDLES = ["urn:li:organization:1001", "satyanadella", "urn:li:organization:1002"]
 
