@@ -924,22 +924,25 @@ def test_a_mover_with_synthetic_counts_alone_brings_the_synthetic_notice(
     assert all("SYNTHETIC DATA" in page.extract_text() for page in PdfReader(report.pdf).pages)
 
 
+def _report_of_real_leaders_with(built, tmp_path, monkeypatch, *updates: str):
+    """The week's report of a published copy where nothing is synthetic but ``updates``."""
+    settings = _published_copy(built, tmp_path / "data", monkeypatch, *NOTHING_SYNTHETIC, *updates)
+    return write_weekly_report(settings, day(LAST_DAY), mail=False)
+
+
 def test_synthetic_counts_of_real_leaders_bring_the_notice_in_a_week_without_such_movers(
     synthetic_built_warehouse, tmp_path, monkeypatch
 ):
     # Counts a week's medians and trends are made of (the demo's seeded history) came
     # with no notice when no leader with them was listed among the movers.
     week_start = ReportWeek(day(LAST_DAY)).start
-    settings = _published_copy(
+    report = _report_of_real_leaders_with(
         synthetic_built_warehouse,
-        tmp_path / "data",
+        tmp_path,
         monkeypatch,
-        *NOTHING_SYNTHETIC,
         "update marts.fct_executive_reach_daily set is_synthetic = true "
         f"where metric_date = date '{week_start}'",
     )
-
-    report = write_weekly_report(settings, day(LAST_DAY), mail=False)
 
     html = report.html.read_text(encoding="utf-8")
     assert "synthetic follower counts" in html
@@ -953,17 +956,14 @@ def test_synthetic_history_of_real_leaders_is_named_beside_the_sandbox_s_answers
     # The demo's generated history of real leaders (their movers' and trends' past) went
     # unsaid where the sandbox's answers were named: the notice named those alone.
     week_start = ReportWeek(day(LAST_DAY)).start
-    settings = _published_copy(
+    report = _report_of_real_leaders_with(
         synthetic_built_warehouse,
-        tmp_path / "data",
+        tmp_path,
         monkeypatch,
-        *NOTHING_SYNTHETIC,
         "update marts.fct_platform_coverage_daily set is_synthetic = true",
         "update marts.fct_executive_reach_daily set is_synthetic = true, source = 'import' "
         f"where metric_date < date '{week_start}'",
     )
-
-    report = write_weekly_report(settings, day(LAST_DAY), mail=False)
 
     html = report.html.read_text(encoding="utf-8")
     assert "synthetic answers of the sandbox platform API" in html

@@ -426,46 +426,10 @@ def test_the_run_check_tells_failed_tasks_from_those_that_never_ran():
     )
 
 
-def test_accounts_answered_after_their_day_ended_are_an_alert_item_of_a_green_load(
-    tmp_path, monkeypatch
-):
-    # Loaded as deferred (never labelled with the day before), they went unsaid: a green
-    # run, those accounts without counts for the day.
-    from datetime import timedelta
-
-    from social_leadership import alerts
-    from social_leadership.platform_metrics import extract_platform
-    from social_leadership.sandbox.server import SANDBOX_TOKEN
-    from social_leadership.task_payloads import to_xcom
-
-    reported: list = []
-    monkeypatch.setattr(alerts, "report_attention", reported.extend)
-    monkeypatch.setenv("SLW_DATA_DIR", str(tmp_path / "data"))
-    day_end = datetime(2026, 12, 5, 23, 59, 59, tzinfo=UTC)
-    ticks = iter([day_end, day_end + timedelta(seconds=2)])
-    with SandboxServer() as sandbox:
-        # Two requests of 100 and 50: the sandbox's 132 accounts, and 18 it knows not.
-        known = [handle for handle, _ in sandbox._x.values()]
-        handles = [*known, *(f"exec_{n}" for n in range(150 - len(known)))]
-        extracted = extract_platform(
-            "x", handles, sandbox.base_url, SANDBOX_TOKEN, load_settings().landing_dir,
-            "manual__late", day_end, now=day_end,
-            observed_clock=lambda: next(ticks, day_end + timedelta(seconds=3)),
-        )  # fmt: skip
-    ti = _TaskInstance({})
-    ti.task_id = "load_x"
-    context = {"run_id": "manual__late", "logical_date": day_end, "ti": ti}
-
-    loaded = load_task("x", to_xcom(extracted), context)
-
-    assert loaded["status"] == "loaded"
-    (item,) = [fact for fact in reported if "answered after" in fact.what]
-    assert item.what.startswith("platform x: of 150 accounts 50 answered after 2026-12-05 ended")
-    assert item.rows_kept_out == 50
-
-
-def test_accounts_not_found_are_an_alert_item_beside_those_answered_late(tmp_path, monkeypatch):
-    # A handle renamed or mistyped in the roster went unsaid, day after day, on green runs.
+def _load_at_day_end(tmp_path, monkeypatch, handles_of) -> tuple[dict, list[list]]:
+    """X's load of an extract at the day's last second, in two requests: the first read
+    on the day, the second after it ended. ``handles_of(sandbox)`` gives the handles; the
+    load's XCom and each report_attention call's facts are returned."""
     from datetime import timedelta
 
     from social_leadership import alerts
@@ -479,9 +443,7 @@ def test_accounts_not_found_are_an_alert_item_beside_those_answered_late(tmp_pat
     day_end = datetime(2026, 12, 5, 23, 59, 59, tzinfo=UTC)
     ticks = iter([day_end, day_end + timedelta(seconds=2)])
     with SandboxServer() as sandbox:
-        # Two requests, of 100 and 34: the first on the day with the two it knows not.
-        known = [handle for handle, _ in sandbox._x.values()]
-        handles = ["nosuchexec_a", "nosuchexec_b", *known]
+        handles = handles_of(sandbox)
         extracted = extract_platform(
             "x", handles, sandbox.base_url, SANDBOX_TOKEN, load_settings().landing_dir,
             "manual__late", day_end, now=day_end,
@@ -490,18 +452,49 @@ def test_accounts_not_found_are_an_alert_item_beside_those_answered_late(tmp_pat
     ti = _TaskInstance({})
     ti.task_id = "load_x"
     context = {"run_id": "manual__late", "logical_date": day_end, "ti": ti}
+    return load_task("x", to_xcom(extracted), context), calls
 
-    loaded = load_task("x", to_xcom(extracted), context)
+
+def _known_x(sandbox: SandboxServer) -> list[str]:
+    return [handle for handle, _ in sandbox._x.values()]
+
+
+def test_accounts_answered_after_their_day_ended_are_an_alert_item_of_a_green_load(
+    tmp_path, monkeypatch
+):
+    # Loaded as deferred (never labelled with the day before), they went unsaid: a green
+    # run, those accounts without counts for the day.
+    loaded, calls = _load_at_day_end(
+        tmp_path,
+        monkeypatch,
+        # 100 and 50: the sandbox's 132 accounts, and 18 it knows not.
+        lambda sandbox: [*_known_x(sandbox), *(f"exec_{n}" for n in range(18))],
+    )
+
+    assert loaded["status"] == "loaded"
+    (item,) = [fact for facts in calls for fact in facts if "answered after" in fact.what]
+    assert item.what.startswith("platform x: of 150 accounts 50 answered after 2026-12-05 ended")
+    assert item.rows_kept_out == 50
+
+
+def test_accounts_not_found_are_an_alert_item_beside_those_answered_late(tmp_path, monkeypatch):
+    # A handle renamed or mistyped in the roster went unsaid, day after day, on green runs.
+    # 100 and 34: the first on the day with the two the sandbox knows not.
+    unknown = ["nosuchexec_a", "nosuchexec_b"]
+    loaded, calls = _load_at_day_end(
+        tmp_path, monkeypatch, lambda sandbox: [*unknown, *_known_x(sandbox)]
+    )
 
     assert loaded["status"] == "loaded"
     # One call: each call pushes the task's one attention XCom, the last one kept.
     (facts,) = calls
     assert [fact.what.split(":")[0] for fact in facts] == ["platform x", "platform x"]
+    asked = loaded["accounts_requested"]
     assert facts[0].what == (
-        f"platform x: 2 of {len(handles)} accounts not found (renamed, deleted or mistyped in "
+        f"platform x: 2 of {asked} accounts not found (renamed, deleted or mistyped in "
         "the roster?): nosuchexec_a, nosuchexec_b"
     )
-    assert f"{len(handles) - 100} answered after 2026-12-05 ended" in facts[1].what
+    assert f"{asked - 100} answered after 2026-12-05 ended" in facts[1].what
 
 
 def _build_try(con: duckdb.DuckDBPyConnection, run_id: str, at: datetime) -> None:
