@@ -139,6 +139,15 @@ def _survey_results() -> list[gxe.Expectation]:
             )
         ),
         _warning(gxe.ExpectColumnValuesToBeBetween(column="sample_size", min_value=1)),
+        # The same shares in their own columns (null for an index).
+        _percent("share_pct"),
+        _percent("share_ci_lower_pct"),
+        _percent("share_ci_upper_pct"),
+        _critical(
+            gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+                column_A="share_ci_upper_pct", column_B="share_ci_lower_pct", or_equal=True
+            )
+        ),
     ]
 
 
