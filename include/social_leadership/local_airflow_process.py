@@ -297,11 +297,12 @@ def fail_interrupted(dag_ids: Sequence[str], since: str, why: str = "interrupted
                 DagRun.run_after >= began,
             )
         ).all()
-        stopped: dict[tuple[str, str], list[str]] = {}
-        due: dict[tuple[str, str], datetime | None] = {}
+        # Each run's failed tasks, and its logical date.
+        stopped: dict[tuple[str, str], tuple[list[str], datetime | None]] = {}
         for dag_run in runs:
-            failed = stopped.setdefault((dag_run.dag_id, dag_run.run_id), [])
-            due[dag_run.dag_id, dag_run.run_id] = logical_date_of(dag_run)
+            failed, _ = stopped.setdefault(
+                (dag_run.dag_id, dag_run.run_id), ([], logical_date_of(dag_run))
+            )
             for ti in session.scalars(
                 select(TaskInstance).where(
                     TaskInstance.dag_id == dag_run.dag_id, TaskInstance.run_id == dag_run.run_id
@@ -316,8 +317,8 @@ def fail_interrupted(dag_ids: Sequence[str], since: str, why: str = "interrupted
             dag_run.state = DagRunState.FAILED
             dag_run.end_date = now
             print(f"{dag_run.dag_id} run {dag_run.run_id} interrupted: marked failed", flush=True)
-    for (dag_id, run_id), failed in stopped.items():
-        _record_interrupted(dag_id, run_id, failed, why, due[dag_id, run_id])
+    for (dag_id, run_id), (failed, logical_date) in stopped.items():
+        _record_interrupted(dag_id, run_id, failed, why, logical_date)
     return 0
 
 

@@ -98,6 +98,10 @@ class LoadOutcome:
     not_found: int = 0
     not_found_examples: list[str] = field(default_factory=list)
 
+    def add_to_message(self, note: str) -> None:
+        """``note`` after the message, if any, as one more thing said of the load."""
+        self.message = f"{self.message}; {note}" if self.message else note
+
 
 def observation_date(logical_date: datetime, now: datetime | None = None) -> date | None:
     """The day a run may label its counts with, or None when the run is for another day."""
@@ -446,7 +450,7 @@ def record_skipped(
             ).fetchone()
             if kept and kept[0]:
                 note = f"kept {kept[0]} earlier observation(s) of the day"
-                outcome.message = f"{outcome.message}; {note}" if outcome.message else note
+                outcome.add_to_message(note)
         _write_audit(con, outcome, run_id, datetime.now(UTC))
     return outcome
 
@@ -566,7 +570,7 @@ def load_platform_day(
             f"in connection slw_{platform}, an API that changed, or every handle renamed? "
             "Nothing loaded: the day's earlier observations are kept"
         )
-        outcome.message = f"{outcome.message}; {said}" if outcome.message else said
+        outcome.add_to_message(said)
         with transaction(con):
             _write_audit(con, outcome, run_id, started_at)
         return outcome
@@ -576,7 +580,7 @@ def load_platform_day(
             f"{read_late} account(s) answered after {snapshot_date} ended (UTC): not labelled "
             "with that day, left to the next day's run"
         )
-        outcome.message = f"{outcome.message}; {note}" if outcome.message else note
+        outcome.add_to_message(note)
     unread = [str(AccountStatus.DEFERRED), str(AccountStatus.ERROR)]
     with transaction(con):
         con.register("incoming_platform_metrics", frame)
@@ -617,6 +621,6 @@ def load_platform_day(
         ).fetchone()
         if kept and kept[0]:
             note = f"kept {kept[0]} earlier observation(s) of the day for unread accounts"
-            outcome.message = f"{outcome.message}; {note}" if outcome.message else note
+            outcome.add_to_message(note)
         _write_audit(con, outcome, run_id, started_at)
     return outcome
