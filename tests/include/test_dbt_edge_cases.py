@@ -325,6 +325,41 @@ def test_a_renamed_or_dropped_account_leaves_no_stale_series(
     assert_same_as_full_refresh(settings, build_dir, monkeypatch)
 
 
+def test_a_handle_whose_case_changes_keeps_its_history_under_the_roster_s_spelling(
+    build_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A roster re-exported with a profile link lowercased (x.com/AnnaMueller, then
+    # x.com/annamueller) names the same account: handles are matched case-insensitively
+    # everywhere else (the roster's duplicate check, history imports). The marts kept only
+    # the days observed under the new spelling, on a green run.
+    settings = settings_for_data_dir(monkeypatch, build_dir / "data")
+    write_roster(settings, [US, DE], 29, [("a", "x", "AnnaM"), ("b", "x", "b_x")])
+    write_days(settings, "a", range(30), "x", "AnnaM")
+    write_days(settings, "b", range(40), "x", "b_x")
+    run_dbt(STEP, settings)
+    write_roster(settings, [US, DE], 30, [("a", "x", "annam"), ("b", "x", "b_x")])
+    # Day 30 observed under both spellings (a run before the roster changed, one after):
+    # one account's day, counted once.
+    write_days(settings, "a", range(30, 40), "x", "annam")
+    write_days(settings, "a", range(30, 31), "x", "AnnaM")
+
+    run_dbt(BUILD, settings)
+
+    facts = query(
+        settings.warehouse_path,
+        "select account_handle, count(*), count(distinct metric_date), min(metric_date) "
+        "from marts.fct_executive_reach_daily where executive_id = 'a' group by 1",
+    )
+    assert facts == [("annam", 40, 40, day(0))]
+    [(asked,)] = query(
+        settings.warehouse_path,
+        "select accounts_asked from marts.fct_platform_coverage_daily "
+        f"where platform = 'x' and metric_date = '{day(30)}'",
+    )
+    assert asked == 2  # a and b, a's two spellings once
+    assert_same_as_full_refresh(settings, build_dir, monkeypatch)
+
+
 def test_days_a_rebuild_leaves_empty_lose_their_old_rows(
     build_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -90,10 +90,11 @@ deduplicated as (
         loaded_at,
         is_synthetic
     from counted
-    -- Ties (one import giving an account's day twice) go to the larger counts, so that
-    -- every build keeps the same row.
+    -- One account whatever the case of its handle (the roster's spelling changed between
+    -- two observations of the day). Ties (one import giving an account's day twice) go to
+    -- the larger counts, so that every build keeps the same row.
     qualify row_number() over (
-        partition by platform, account_handle, snapshot_date
+        partition by platform, lower(account_handle), snapshot_date
         order by
             observed_at desc, loaded_at desc, metric_source asc,
             followers desc, following desc nulls last, posts desc nulls last

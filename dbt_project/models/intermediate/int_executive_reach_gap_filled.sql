@@ -66,7 +66,7 @@
         semi join unseen
             on
                 observations.platform = unseen.platform
-                and observations.account_handle = unseen.account_handle
+                and lower(observations.account_handle) = lower(unseen.account_handle)
     )
 
     select min(first_date) from (
@@ -111,11 +111,15 @@ latest_snapshot as (
         ) as last_snapshot_date
 ),
 
+-- A handle is matched whatever its case, as the roster's duplicate check and history
+-- imports match it (a roster re-exported with a profile link lowercased names the same
+-- account), and the series carries the roster's spelling: the exact comparisons above
+-- read a changed spelling as a renamed account, so its series is rebuilt under it.
 executive_observations as (
     select
         accounts.executive_id,
         observations.platform,
-        observations.account_handle,
+        accounts.account_handle,
         observations.snapshot_date,
         observations.followers,
         observations.following,
@@ -127,7 +131,7 @@ executive_observations as (
     inner join accounts
         on
             observations.platform = accounts.platform
-            and observations.account_handle = accounts.account_handle
+            and lower(observations.account_handle) = lower(accounts.account_handle)
 ),
 
 series_bounds as (

@@ -33,7 +33,7 @@ last_answers as (
         is_synthetic
     from observations
     qualify row_number() over (
-        partition by platform, snapshot_date, account_handle
+        partition by platform, snapshot_date, lower(account_handle)
         order by observed_at desc, loaded_at desc
     ) = 1
 ),
