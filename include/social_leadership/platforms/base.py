@@ -28,6 +28,7 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 import httpx
 
+from social_leadership.formatting import counted
 from social_leadership.platforms.redaction import REDACTED, Redactor
 
 # Query parameters that carry credentials on some platforms (YouTube's key=, Graph's
@@ -663,8 +664,12 @@ class Connector(ABC):
         """Fetch current counts for ``handles`` in as few requests as the platform allows.
 
         Stops early, without error, when the platform's rate limit would need a longer wait
-        than ``max_wait_seconds`` or a batch keeps failing (then ``gave_up`` is set); the
-        handles not fetched are listed in ``deferred_handles`` and ``message`` says why.
+        than ``max_wait_seconds``. A batch that keeps failing is given up (``gave_up`` is
+        set) and the next is tried once: when it answers, the rest are asked as usual (one
+        account whose every reply fails, on a platform asked one account a request, kept
+        every account after it unread in every try of the run); when it fails too, the API
+        is taken to be failing and the rest are not asked. The handles not fetched are
+        listed in ``deferred_handles`` and ``message`` says why.
         Authentication and other non-retryable failures raise :class:`PlatformError`,
         carrying what the batches before read (its ``partial``).
         Import-only accounts (:meth:`is_import_only`) are not requested.
@@ -672,10 +677,13 @@ class Connector(ABC):
         unique = dedupe_handles(handles, self.handle_key)
         batches = self.plan_batches([h for h in unique if not self.is_import_only(h)])
         result = ExtractResult(platform=self.platform)
+        given_up: str | None = None  # why the batch before this one was given up
         with self._http() as client:
             for index, batch in enumerate(batches):
                 try:
-                    response, headers = self._fetch_batch(client, batch, result)
+                    response, headers = self._fetch_batch(
+                        client, batch, result, attempts=1 if given_up else self.max_attempts
+                    )
                 except PlatformError as refusal:
                     # What the earlier batches read is kept with the refusal: a later try
                     # of the run lands it and need not ask for those accounts again.
@@ -687,9 +695,21 @@ class Connector(ABC):
                     self._defer(result, batches[index:], self._rate_limit_message(limited))
                     break
                 except _Exhausted as exhausted:
-                    self._defer(result, batches[index:], str(exhausted))
                     result.gave_up = True
+                    if given_up is None and index + 1 < len(batches):
+                        given_up = str(exhausted)
+                        self._defer(result, [batch], given_up)
+                        continue
+                    left = sum(map(len, batches[index:]))
+                    self._defer(
+                        result,
+                        batches[index:],
+                        str(exhausted)
+                        if given_up is None
+                        else f"the next request failed too: {counted(left, 'account')} left unread",
+                    )
                     break
+                given_up = None
                 result.responses.append(response)
                 if index + 1 < len(batches):
                     spent = self.budget_spent(headers)
@@ -727,8 +747,10 @@ class Connector(ABC):
             yield client
 
     def _defer(self, result: ExtractResult, batches: list[list[str]], message: str) -> None:
+        """Defer the handles of ``batches``, ``message`` saying why after what earlier
+        deferrals of the run said (an account given up, then the rate limit)."""
         result.deferred_handles.extend(handle for batch in batches for handle in batch)
-        result.message = message
+        result.message = f"{result.message}; {message}" if result.message else message
 
     def _rate_limit_message(self, limited: _RateLimited) -> str:
         if limited.waits_spent is not None:
@@ -744,8 +766,10 @@ class Connector(ABC):
         )
 
     def _fetch_batch(
-        self, client: httpx.Client, batch: list[str], result: ExtractResult
+        self, client: httpx.Client, batch: list[str], result: ExtractResult, *, attempts: int
     ) -> tuple[RawResponse, httpx.Headers]:
+        """One batch's reply, after at most ``attempts`` tries of its transient faults
+        (then :class:`_Exhausted`)."""
         attempt = 0
         rate_limit_waits = 0
         while True:
@@ -775,7 +799,7 @@ class Connector(ABC):
                 # A DecodingError is a garbled reply (a body that is not the gzip it claims).
                 # The exception text can embed the request; name only its type.
                 failure = f"{type(exc).__name__} calling {url}"
-                self._retry_or_give_up(attempt, failure)
+                self._retry_or_give_up(attempt, attempts, failure)
                 continue
             elapsed_ms = (time.perf_counter() - started) * 1000
             status = response.status_code
@@ -804,7 +828,7 @@ class Connector(ABC):
                 self._sleep(wait)
                 continue
             if verdict.action == "retry":
-                self._retry_or_give_up(attempt, f"{verdict.message} from {url}")
+                self._retry_or_give_up(attempt, attempts, f"{verdict.message} from {url}")
                 continue
             if verdict.action == "fatal":
                 message = f"{self.platform}: {verdict.message} (from {url})"
@@ -835,8 +859,8 @@ class Connector(ABC):
                 )
         return b"".join(chunks)
 
-    def _retry_or_give_up(self, attempt: int, failure: str) -> None:
-        if attempt >= self.max_attempts:
+    def _retry_or_give_up(self, attempt: int, attempts: int, failure: str) -> None:
+        if attempt >= attempts:
             message = f"{self.platform}: {failure}; gave up after {attempt} attempts"
             raise _Exhausted(self._redactor.text(message))
         delay = min(self.max_backoff_seconds, self.backoff_seconds * 2 ** (attempt - 1))

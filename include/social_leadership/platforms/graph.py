@@ -208,8 +208,9 @@ def _profile_observation(
     ``followers`` lists the field names to try in order (the Graph APIs disagree:
     ``followers_count``, ``fan_count``, Threads' ``follower_count``): the first the reply
     holds is the count, a later one is read only when the earlier ones are absent (never
-    when one is there but unreadable: a Page's likes are not its followers). ``within``
-    names the object holding them when they are nested (Instagram's business_discovery).
+    when one is there but null or unreadable: a Page's likes are not its followers).
+    ``within`` names the object holding them when they are nested (Instagram's
+    business_discovery).
     """
     failed = cls._failed(response)
     if failed is not None:
@@ -220,7 +221,7 @@ def _profile_observation(
         document = document.get(within)
     if not isinstance(document, dict):
         return [base.observation_without_counts(response, handle, base.AccountStatus.ERROR)]
-    sent = next((key for key in followers if document.get(key) is not None), None)
+    sent = next((key for key in followers if key in document), None)
     try:
         count = base.count_value(document, sent) if sent else None
         following_count = base.count_value(document, following) if following else None

@@ -216,6 +216,47 @@ def test_persistent_outage_gives_up_bounded_and_defers(
     assert "gave up after 3 attempts" in (result.message or "")
 
 
+ONE_A_REQUEST = ["facebook", "instagram", "linkedin", "threads"]
+
+
+@pytest.mark.parametrize("platform", ONE_A_REQUEST)
+def test_an_account_whose_replies_keep_failing_leaves_the_accounts_after_it_read(
+    platform: str, sandbox: SandboxServer
+) -> None:
+    # One account a request: an account the API failed every time (a proxy's 502) kept
+    # every account after it unread, in every try of the run.
+    sandbox.add_fault("500", platform=platform, times=3)
+    connector = make(platform, sandbox, max_attempts=3)
+    handles = [handle(platform, n) for n in range(4)]
+
+    result = connector.extract(handles)
+
+    assert result.gave_up
+    assert result.deferred_handles == handles[:1]
+    assert statuses(connector, result.responses) == dict.fromkeys(handles[1:], AccountStatus.OK)
+    assert result.requests_sent == 3 + 3
+    assert "gave up after 3 attempts" in (result.message or "")
+
+
+@pytest.mark.parametrize("platform", ONE_A_REQUEST)
+def test_an_outage_is_given_up_after_one_account_and_one_request_more(
+    platform: str, sandbox: SandboxServer
+) -> None:
+    sandbox.set_fault("500", platform=platform)
+    connector = make(platform, sandbox, max_attempts=3)
+    handles = [handle(platform, n) for n in range(4)]
+
+    result = connector.extract(handles)
+
+    assert result.gave_up
+    assert result.requests_sent == 3 + 1
+    assert result.deferred_handles == handles
+    assert result.message is not None
+    assert "gave up after 3 attempts; the next request failed too: 3 accounts left unread" in (
+        result.message
+    )
+
+
 @pytest.mark.parametrize("platform", ["x", "youtube", "facebook", "threads"])
 def test_slow_replies_time_out_and_are_retried(platform: str, sandbox: SandboxServer) -> None:
     sandbox.add_fault("slow", platform=platform, delay_seconds=1.0)

@@ -400,9 +400,10 @@ def test_an_unreadable_count_costs_only_its_own_account_of_a_batch() -> None:
         # followers_count sent but unreadable: the likes are not its followers.
         ({"followers_count": 12.5, "fan_count": 900}, ("error", None)),
         ({"followers_count": "many", "fan_count": 900}, ("error", None)),
-        # Only a Page that sends no followers_count at all is counted by its likes.
+        # Only a Page that sends no followers_count at all is counted by its likes: a
+        # null one is a count the reply lacks (an error, the day's earlier count kept).
         ({"fan_count": 900}, ("ok", 900)),
-        ({"followers_count": None, "fan_count": "900"}, ("ok", 900)),
+        ({"followers_count": None, "fan_count": "900"}, ("error", None)),
     ],
     ids=["float", "fraction", "text", "absent", "null"],
 )
