@@ -97,6 +97,9 @@ class LoadOutcome:
     # Accounts the platform answered are not found, and the first few of them by name.
     not_found: int = 0
     not_found_examples: list[str] = field(default_factory=list)
+    # Accounts answered without counts it could read (an error), and the first few by name.
+    errors: int = 0
+    error_examples: list[str] = field(default_factory=list)
 
     def add_to_message(self, note: str) -> None:
         """``note`` after the message, if any, as one more thing said of the load."""
@@ -559,6 +562,8 @@ def load_platform_day(
         o.account_handle for o in observations if o.status == AccountStatus.NOT_FOUND
     )
     outcome.not_found, outcome.not_found_examples = len(not_found), not_found[:NAMED_NOT_FOUND]
+    errors = sorted(o.account_handle for o in observations if o.status == AccountStatus.ERROR)
+    outcome.errors, outcome.error_examples = len(errors), errors[:NAMED_NOT_FOUND]
     unanswered = (AccountStatus.DEFERRED, AccountStatus.ERROR)
     answered = sum(o.status not in unanswered for o in observations)
     if answered > 1 and len(not_found) == answered:

@@ -434,8 +434,9 @@ def load_task(
 
 
 def _load_attention(task_id: str, extract: ExtractOutcome, outcome: LoadOutcome) -> list[Attention]:
-    """What a green platform load says for the run's alert: accounts not found, deferred by
-    the API's limit or answered after the day ended."""
+    """What a green platform load says for the run's alert: accounts not found, answered
+    without counts it could read, deferred by the API's limit or answered after the day
+    ended."""
     facts = []
     if outcome.not_found:
         # Green all the same (an account may go), but said: a handle renamed or mistyped in
@@ -450,6 +451,22 @@ def _load_attention(task_id: str, extract: ExtractOutcome, outcome: LoadOutcome)
                 f"mistyped in the roster?): {named}" + (f" and {more} more" if more else ""),
                 rows_kept_out=0,
                 where="raw.platform_metrics (account_status not_found)",
+            )
+        )
+    if outcome.errors:
+        # A reply without its counts (or with counts in no readable form) keeps the day's
+        # earlier counts: said nowhere, the account's counts went missing day after day.
+        named = ", ".join(outcome.error_examples)
+        more = outcome.errors - len(outcome.error_examples)
+        facts.append(
+            Attention(
+                task_id=task_id,
+                what=f"platform {extract.platform}: {outcome.errors} of "
+                f"{outcome.accounts_requested} accounts answered without counts it could "
+                f"read (the day's earlier counts kept): {named}"
+                + (f" and {more} more" if more else ""),
+                rows_kept_out=0,
+                where="raw.platform_metrics (account_status error)",
             )
         )
     if extract.deferred or outcome.read_late:

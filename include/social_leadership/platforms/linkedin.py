@@ -118,7 +118,15 @@ class LinkedInConnector(base.Connector):
 
     @classmethod
     def body_is_error(cls, document: Any) -> bool:
-        return isinstance(document, dict) and "firstDegreeSize" not in document
+        """LinkedIn's error object (``status``, ``serviceErrorCode``, ``message``) or
+        another server's (``error``, ``code``) in a 200: retried. A reply that is neither
+        and holds no ``firstDegreeSize`` (``{}``) is the organization's answer without a
+        count, an error of that organization alone (it failed the platform)."""
+        return (
+            isinstance(document, dict)
+            and "firstDegreeSize" not in document
+            and any(key in document for key in _ERROR_KEYS)
+        )
 
     @classmethod
     def parse(cls, response: base.RawResponse) -> list[base.AccountObservation]:
@@ -137,6 +145,9 @@ class LinkedInConnector(base.Connector):
         return [
             base.counted_observation(response, handle, handle, followers=followers, status=status)
         ]
+
+
+_ERROR_KEYS = ("status", "serviceErrorCode", "message", "error", "code")
 
 
 def _linkedin_error(document: Any) -> bool:

@@ -422,8 +422,10 @@ def test_facebook_counts_likes_only_when_no_follower_count_was_sent(
         ("x", {"data": [{"id": "1", "username": HANDLES["x"]}]}),
         # Asked for part=statistics, YouTube sends them for every channel it returns.
         ("youtube", {"items": [{"id": "UC" + "a" * 22}]}),
+        # No count and no error object: that organization's answer (it failed LinkedIn).
+        ("linkedin", {}),
     ],
-    ids=["x", "youtube"],
+    ids=["x", "youtube", "linkedin"],
 )
 def test_a_reply_without_its_counts_block_is_an_error_not_a_hidden_count(
     platform: str, body: dict[str, object]
@@ -771,3 +773,49 @@ def test_a_reply_trickling_in_is_cut_off_at_the_timeout_and_retried() -> None:
     assert "gave up after 2 attempts" in result.message
     # Two tries of about half a second each; the reply alone takes 10 s.
     assert took < 5, took
+
+
+class _TaskInstance:
+    task_id = "load_facebook"
+
+    def xcom_pull(self, task_ids: list[str]) -> list[None]:
+        return [None for _ in task_ids]
+
+
+def test_accounts_answered_without_readable_counts_are_counted_named_and_an_alert_item(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A Page answered without its counts, or with a count in no readable form, keeps the
+    # day's earlier counts; no log line, alert or audit figure named it, day after day.
+    from social_leadership import alerts
+    from social_leadership.task_payloads import to_xcom
+    from social_leadership.tasks import load_task
+
+    pages = {"goodpage": {"followers_count": 5}, "nocount": {}, "half": {"followers_count": 2.5}}
+
+    def answer(path: str, headers: dict[str, str]) -> Reply:
+        page = next(name for name in pages if f"/{name}?" in path)
+        return 200, {}, json.dumps({**pages[page], "id": page}).encode()
+
+    calls: list = []
+    monkeypatch.setattr(alerts, "report_attention", calls.append)
+    monkeypatch.setenv("SLW_DATA_DIR", str(tmp_path / "data"))
+    now = datetime.now(UTC)
+    with serving(answer) as api:
+        extracted = extract_platform(
+            "facebook", list(pages), url(api), SECRET, tmp_path / "data" / "landing", "run-1",
+            now, now=now,
+        )  # fmt: skip
+    loaded = load_task(
+        "facebook",
+        to_xcom(extracted),
+        {"run_id": "run-1", "logical_date": now, "ti": _TaskInstance()},
+    )
+
+    assert (loaded["status"], loaded["accounts_loaded"]) == ("loaded", 1)
+    (facts,) = calls
+    assert [fact.what for fact in facts] == [
+        "platform facebook: 2 of 3 accounts answered without counts it could read (the day's "
+        "earlier counts kept): half, nocount"
+    ]
+    assert facts[0].where == "raw.platform_metrics (account_status error)"
