@@ -88,5 +88,12 @@ class ThreadsConnector(GraphConnector):
 
     @classmethod
     def parse(cls, response: base.RawResponse) -> list[base.AccountObservation]:
+        handle = response.requested_handles[0]
+        document = base.json_document(response.body) if response.status_code == 200 else None
+        username = document.get("username") if isinstance(document, dict) else None
+        if isinstance(username, str) and username.casefold() != cls.clean_handle(handle).casefold():
+            # Answered with another profile (asked for its username, the reply names it):
+            # never that account's counts, as Mastodon's lookup has it. An error.
+            return [base.observation_without_counts(response, handle, base.AccountStatus.ERROR)]
         # Threads' profile lookup says follower_count (singular); insights say followers_.
         return cls._parse_profile(response, followers=("follower_count", "followers_count"))

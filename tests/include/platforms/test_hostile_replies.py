@@ -775,6 +775,19 @@ def test_a_reply_trickling_in_is_cut_off_at_the_timeout_and_retried() -> None:
     assert took < 5, took
 
 
+@pytest.mark.parametrize(
+    ("username", "seen"),
+    [("acct.th0001", ("ok", 7)), ("ACCT.TH0001", ("ok", 7)), ("someoneelse", ("error", None))],
+    ids=["same", "other-case", "another"],
+)
+def test_a_threads_lookup_answered_by_another_profile_is_an_error(
+    username: str, seen: tuple[str, object]
+) -> None:
+    answer = _answering({"username": username, "follower_count": 7, "id": "5"})
+
+    assert _observe("threads", answer, [HANDLES["threads"]]) == {HANDLES["threads"]: seen}
+
+
 class _TaskInstance:
     task_id = "load_facebook"
 
