@@ -135,6 +135,32 @@ class ImportOutcome:
         return any(error.row == 0 for error in self.errors)
 
 
+# Columns of one meaning under each of their names: two of them in a header (``followers``
+# and ``followers_count``) leave the file unclear. An executive's or account's other names
+# are read by rank instead (``Account``, a display name, beside ``Username``, the handle).
+_ONE_MEANING = ("date", "followers", "following", "posts")
+
+
+def _repeated_column(names: Sequence[str]) -> str | None:
+    """Why a header naming a documented column twice is refused (the first was read and
+    the other left unsaid: a spreadsheet's stale hidden column won), or None: the same
+    name twice in any spelling, or two names of a date or count column."""
+    keys = [header_key(str(name)) for name in names]
+    for column, aliases in COLUMN_ALIASES.items():
+        named = {header_key(alias) for alias in aliases}
+        cells = [
+            str(name)
+            for name, key in zip(names, keys, strict=True)
+            if key in named and (column in _ONE_MEANING or keys.count(key) > 1)
+        ]
+        if len(cells) > 1:
+            return (
+                f"header names column {column!r} twice: {cells[0]!r} and {cells[1]!r} "
+                "(rename or remove one, so that the file says which holds it)"
+            )
+    return None
+
+
 def _column_map(names: Iterable[str]) -> dict[str, str]:
     """Documented column name -> the file's column name."""
     present: dict[str, str] = {}
@@ -393,6 +419,8 @@ def _source_relation(
         line_offset = 0
     else:
         raise HistoryFileError(path, "unsupported file type (use .csv, .txt, .tsv or .parquet)")
+    if repeated := _repeated_column(header):
+        raise HistoryFileError(path, repeated)
     mapping = _column_map(header)
     missing = [c for c in ("platform", "date", "followers") if c not in mapping]
     if "executive_id" not in mapping and "account_handle" not in mapping:

@@ -1037,6 +1037,34 @@ def test_a_header_below_a_title_line_that_lacks_a_column_is_named_as_the_header(
     assert raised.value.reason == "header lacks required column(s): platform"
 
 
+@pytest.mark.parametrize(
+    ("header", "said"),
+    [
+        ("account_handle,platform,date,followers,followers", "'followers' and 'followers'"),
+        ("account_handle;platform;date;followers;Followers Count", "'followers' and"),
+        ("Handle,handle,platform,date,followers", "'Handle' and 'handle'"),
+    ],
+    ids=["same-name", "alias-semicolon", "handle-twice"],
+)
+def test_a_header_naming_a_column_twice_is_refused_naming_both(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path, header: str, said: str
+) -> None:
+    # The first was read and the other ignored, unsaid: a stale hidden column of a
+    # spreadsheet won, or a row went to the executive of the second handle column.
+    delimiter = ";" if ";" in header else ","
+    row = delimiter.join(["JoeKaeser", "x", "2026-01-01", "7", "700"])
+    if header.startswith("Handle"):
+        row = "joe.bsky.social,JoeKaeser,x,2026-01-01,7"
+    path = write_csv(tmp_path, f"{header}\n{row}\n")
+
+    with pytest.raises(HistoryFileError) as raised:
+        import_history(con, path, ROSTER, tmp_path / "q", today=TODAY)
+
+    assert raised.value.reason.startswith("header names column ")
+    assert said in raised.value.reason
+    assert imported(con) == []
+
+
 def test_a_workbook_saved_as_csv_is_refused_saying_so(
     con: duckdb.DuckDBPyConnection, tmp_path: Path
 ) -> None:
