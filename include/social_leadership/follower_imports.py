@@ -59,6 +59,7 @@ from typing import NamedTuple
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from social_leadership.domain import PLATFORMS
@@ -157,6 +158,30 @@ def _repeated_column(names: Sequence[str]) -> str | None:
             return (
                 f"header names column {column!r} twice: {cells[0]!r} and {cells[1]!r} "
                 "(rename or remove one, so that the file says which holds it)"
+            )
+    return None
+
+
+# The largest count a 32-bit float holds exactly (2**24): above it, 123456789 is stored as
+# 123456792 (Spark's FloatType, Polars' Float32, a pandas column downcast write them).
+_FLOAT32_EXACT = 2**24
+
+
+def _rounded_counts(path: Path, mapping: dict[str, str]) -> str | None:
+    """Why a Parquet file whose count column is a 32-bit float holding a count above
+    :data:`_FLOAT32_EXACT` is refused (the file holds a rounded number, neither the count
+    nor one the import can tell from it), or None."""
+    schema = pq.read_schema(path)
+    for column in ("followers", "following", "posts"):
+        name = mapping.get(column)
+        if name is None or schema.field(name).type not in (pa.float32(), pa.float16()):
+            continue
+        largest = pc.max(pq.read_table(path, columns=[name]).column(0)).as_py()
+        if largest is not None and largest > _FLOAT32_EXACT:
+            return (
+                f"column {name!r} is a 32-bit float, which holds a count above "
+                f"{_FLOAT32_EXACT:,} only rounded (its largest reads {largest:,.0f}): write "
+                "the counts as integers"
             )
     return None
 
@@ -422,6 +447,8 @@ def _source_relation(
     if repeated := _repeated_column(header):
         raise HistoryFileError(path, repeated)
     mapping = _column_map(header)
+    if suffix == ".parquet" and (rounded := _rounded_counts(path, mapping)):
+        raise HistoryFileError(path, rounded)
     missing = [c for c in ("platform", "date", "followers") if c not in mapping]
     if "executive_id" not in mapping and "account_handle" not in mapping:
         missing.append("executive_id or account_handle")

@@ -309,6 +309,36 @@ def test_a_timestamp_with_a_time_zone_is_its_utc_day_whatever_the_session_zone(
     assert con.execute("select current_setting('TimeZone')").fetchone() == ("America/New_York",)
 
 
+@pytest.mark.parametrize(
+    ("followers", "refused"),
+    [(16_777_216.0, False), (123_456_789.0, True)],
+    ids=["exact", "rounded"],
+)
+def test_a_32_bit_float_count_it_cannot_hold_exactly_refuses_the_file(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path, followers: float, refused: bool
+) -> None:
+    # 123456789 written as a float32 (Spark's FloatType, Polars' Float32) is 123456792 in the
+    # file; it loaded as 123456790, a number in neither.
+    path = tmp_path / "history.parquet"
+    table = pa.table(
+        {"account_handle": ["JoeKaeser"], "platform": ["x"], "date": [date(2026, 1, 2)],
+         "followers": pa.array([followers], pa.float32())}
+    )  # fmt: skip
+    pq.write_table(table, path)
+
+    if not refused:
+        import_history(con, path, ROSTER, tmp_path / "q", today=TODAY)
+        assert [row[3] for row in imported(con)] == [16_777_216]
+        return
+    with pytest.raises(HistoryFileError) as raised:
+        import_history(con, path, ROSTER, tmp_path / "q", today=TODAY)
+    assert raised.value.reason == (
+        "column 'followers' is a 32-bit float, which holds a count above 16,777,216 only "
+        "rounded (its largest reads 123,456,792): write the counts as integers"
+    )
+    assert imported(con) == []
+
+
 def test_parquet_import_counts_rows_from_one(
     con: duckdb.DuckDBPyConnection, tmp_path: Path
 ) -> None:
