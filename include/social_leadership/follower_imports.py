@@ -310,6 +310,8 @@ _GROUPED_COUNT = quote_literal(
 # A count written as digits in groups of three after dots: 64.000, 1.234.567 (no grouped
 # number starts with 0: 0.000 is a program's zero).
 _DOT_GROUPED = quote_literal("[1-9][0-9]{0,2}([.][0-9]{3})+")
+# The same with commas (12,345), as a spreadsheet's CSV quotes a count formatted so.
+_COMMA_GROUPED = quote_literal("[1-9][0-9]{0,2}(,[0-9]{3})+")
 
 
 # A count in scientific notation, as a spreadsheet shows and saves a large one: 2.50412E+08
@@ -1140,6 +1142,10 @@ def _count_said(column: str) -> str:
         " is a count with three decimals, or one with a thousands separator (a program's CSV "
         "reads 64.000 as 64, German Excel as 64000): write it without separators"
     )
+    comma_grouped = (
+        " is a count with a thousands separator, which a file separated by ',' is read "
+        "without: write it without separators (format the column as a whole number, 0)"
+    )
     scientific = (
         " is a count in scientific notation, which a spreadsheet rounds: format the column "
         "as a whole number (0) and save the file again"
@@ -1147,6 +1153,8 @@ def _count_said(column: str) -> str:
     return (
         f"case when regexp_full_match(trim({column}), {_DOT_GROUPED}) "
         f"then {quote_literal(chr(39))} || {column} || {quote_literal(chr(39) + grouped)} "
+        f"when regexp_full_match(trim({column}), {_COMMA_GROUPED}) "
+        f"then {quote_literal(chr(39))} || {column} || {quote_literal(chr(39) + comma_grouped)} "
         f"when regexp_full_match(trim({column}), {_SCIENTIFIC}) "
         f"then {quote_literal(chr(39))} || {column} || {quote_literal(chr(39) + scientific)} "
         f"else {quote_literal(chr(39))} || {column} "
@@ -1162,7 +1170,12 @@ _ERROR_MESSAGES = f"""
             || 'must be quoted or written without it'
         when 'platform' then
             case when platform is null then 'is empty'
-            else '''' || platform || ''' is not a known platform' end
+            when lower(trim(platform)) = 'platform'
+                then 'is ''platform'': the header line again (a second file pasted below?)'
+            else '''' || platform || ''' is not a known platform (one of '
+                || array_to_string($platforms, ', ')
+                || case when lower(trim(platform)) = 'twitter' then '; Twitter is x' else '' end
+                || ')' end
         when 'date' then
             case when date is null then 'is empty'
             when snapshot_date is null
@@ -1203,7 +1216,7 @@ def _row_errors(con: duckdb.DuckDBPyConnection, file: str, today: date) -> list[
         select line, error_field, {_ERROR_MESSAGES} as message, platform_key, account_handle
         from history_staged where error_field is not null order by line
         """,
-        {"today": today},
+        {"today": today, "platforms": list(PLATFORMS)},
     ).fetchall()
     invalid_handle: dict[tuple[str, str], str | None] = {}
     errors = []

@@ -101,9 +101,41 @@ def test_valid_rows_load_marked_as_import_and_bad_rows_are_named(
     assert report["errors"][1] == {
         "row": 6,
         "field": "platform",
-        "message": "'myspace' is not a known platform",
+        "message": "'myspace' is not a known platform (one of x, bluesky, mastodon, youtube, "
+        "facebook, instagram, linkedin, threads)",
     }
     assert len((quarantine / "rejected_rows.csv").read_text().splitlines()) == 8
+
+
+@pytest.mark.parametrize(
+    ("row", "said"),
+    [
+        (
+            'JoeKaeser,x,2026-01-01,"12,345"',
+            "followers: '12,345' is a count with a thousands separator, which a file separated "
+            "by ',' is read without: write it without separators (format the column as a "
+            "whole number, 0)",
+        ),
+        (
+            "JoeKaeser,Twitter,2026-01-01,5",
+            "platform: 'Twitter' is not a known platform (one of x, bluesky, mastodon, "
+            "youtube, facebook, instagram, linkedin, threads; Twitter is x)",
+        ),
+        (
+            "account_handle,platform,date,followers",
+            "platform: is 'platform': the header line again (a second file pasted below?)",
+        ),
+    ],
+    ids=["comma-grouped", "twitter", "header-again"],
+)
+def test_a_rejected_row_says_what_its_value_looks_like(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path, row: str, said: str
+) -> None:
+    path = write_csv(tmp_path, f"account_handle,platform,date,followers\n{row}\n")
+
+    outcome = import_history(con, path, ROSTER, tmp_path / "q", today=TODAY)
+
+    assert [f"{error.column}: {error.reason}" for error in outcome.errors] == [said]
 
 
 def test_reimport_replaces_instead_of_duplicating_and_keeps_api_rows(
