@@ -210,6 +210,34 @@ def test_editing_a_future_version_keeps_its_declared_start(
     assert {row[2] for row in query(settings.warehouse_path, FACT)} == {"Old Co"}
 
 
+def test_a_declared_start_moved_later_moves_the_version_and_the_facts_before_it(
+    build_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A mistyped start corrected in the roster (day 10, then day 20): the snapshot kept the
+    # first declared start (only attribute changes make it a new row), so the version held
+    # from day 10, in dim_executive and the facts, even after a full refresh. Moved
+    # earlier, it was applied.
+    settings = settings_for_data_dir(monkeypatch, build_dir / "data")
+    old = ("k", "CEO", "Old Co", "DE", "Industrials", date(2020, 1, 1))
+    write_roster(settings, [old, ("k", "CEO", "New Co", "US", "Energy", day(10))], 25)
+    write_days(settings, "k", range(30))
+    run_dbt(STEP, settings)
+    write_roster(settings, [old, ("k", "CEO", "New Co", "US", "Energy", day(20))], 30)
+    write_days(settings, "k", range(30, 32))
+
+    run_dbt(BUILD, settings)
+
+    versions = query(
+        settings.warehouse_path,
+        "select company_name, valid_from from marts.dim_executive order by valid_from",
+    )
+    assert versions == [("Old Co", date(2020, 1, 1)), ("New Co", day(20))]
+    companies = {row[1]: row[2] for row in query(settings.warehouse_path, FACT)}
+    assert {companies[day(n)] for n in range(20)} == {"Old Co"}
+    assert {companies[day(n)] for n in range(20, 32)} == {"New Co"}
+    assert_same_as_full_refresh(settings, build_dir, monkeypatch)
+
+
 def test_a_published_index_outside_0_to_100_builds_with_its_own_interval(
     build_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -8,8 +8,25 @@ roster as (
     select * from {{ ref('stg_roster__executives') }}
 ),
 
+current_versions as (
+    select * from {{ ref('int_roster_executives_deduplicated') }}
+),
+
+-- The snapshot keeps the start the roster declared when it first saw a version (a new row
+-- comes only with new attributes): the version in force takes the start the roster
+-- declares now, so a start corrected to a later day moves it (one moved earlier was
+-- already the roster's declared version's). An executive gone from the roster keeps it.
 snapshot as (
-    select * from {{ ref('snp_roster__executives') }}
+    select
+        snapshots.* replace (
+            case
+                when snapshots.dbt_valid_to is null and current_versions.executive_id is not null
+                    then current_versions.declared_valid_from
+                else snapshots.declared_valid_from
+            end as declared_valid_from
+        )
+    from {{ ref('snp_roster__executives') }} as snapshots
+    left join current_versions on snapshots.executive_id = current_versions.executive_id
 ),
 
 declared_versions as (
