@@ -15,6 +15,7 @@ from social_leadership.formatting import compact_count, counted, shortened, whol
 from social_leadership.reports.data import FOCUS_COUNTRIES
 from social_leadership.serving import CURRENT_LINK
 from social_leadership.settings import Settings
+from social_leadership.warehouse import as_upgraded
 from social_leadership.warehouse_backend import describe_working, open_working
 
 
@@ -210,14 +211,14 @@ def run_lines(con: duckdb.DuckDBPyConnection) -> tuple[list[str], bool]:
     from the platform loads alone, a failed run read as loaded: a roster refused whole fails
     the run, and the loads before stay.)"""
     rows = con.execute(
-        """
+        f"""
         with each_date as (
             -- A date's latest run: a rerun that mended a day replaces its failure.
             select dag_id, run_id, outcome, failed_tasks, recorded_at, files_quarantined,
                 rows_quarantined, coalesce(logical_date, recorded_at) as run_for,
                 logical_date is not null as has_logical_date,
                 logical_date > recorded_at as is_future
-            from audit.runs
+            from {as_upgraded(con, "audit.runs")} as runs
             qualify row_number() over (
                 partition by dag_id, coalesce(logical_date, recorded_at)
                 order by recorded_at desc

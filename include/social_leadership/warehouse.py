@@ -60,6 +60,28 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     _migrate_added_columns(con, columns)
 
 
+def as_upgraded(con: duckdb.DuckDBPyConnection, qualified_name: str) -> str:
+    """SQL naming the contract table ``qualified_name`` as this version has it, for a
+    reader that may not write: a warehouse of an earlier version that no writing task of
+    this one has opened yet (:func:`ensure_schema` adds the columns) lacks the later nullable
+    columns, given here as nulls, as the upgrade makes them. (``slw summary`` right after an
+    upgrade failed on a column not found.)"""
+    table = next(t for t in raw_contract.TABLES if t.qualified_name == qualified_name)
+    present = {
+        column
+        for (column,) in con.execute(
+            "select column_name from duckdb_columns() where database_name = current_database() "
+            "and schema_name = ? and table_name = ?",
+            [table.schema, table.name],
+        ).fetchall()
+    }
+    missing = [c for c in table.columns if c.nullable and c.name not in present]
+    if not missing:
+        return qualified_name
+    added = ", ".join(f"cast(null as {c.data_type}) as {c.name}" for c in missing)
+    return f"(select *, {added} from {qualified_name})"
+
+
 def _lacks_contract_tables(con: duckdb.DuckDBPyConnection) -> bool:
     existing = {
         f"{schema}.{name}"

@@ -160,6 +160,29 @@ RUN_DAY = datetime(2026, 3, 2, tzinfo=UTC)
 WEEK = timedelta(days=7)
 
 
+def test_a_warehouse_of_an_earlier_version_is_summarised_before_any_task_upgrades_it(
+    settings, capsys
+):
+    # Only a writing task adds audit.runs.logical_date: slw summary, run first after an
+    # upgrade as an operator does, failed on a column not found.
+    from social_leadership.cli import main
+
+    with connect(settings.warehouse_path) as con:
+        con.execute("alter table audit.runs drop column logical_date")
+        con.execute(
+            "insert into audit.runs (dag_id, run_id, outcome, failed_tasks, recorded_at) "
+            "values ('platform_metrics', 'run-1', 'success', null, ?)",
+            [AT],
+        )
+
+    assert main(["summary"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[:2] == [
+        "Latest run per DAG writing the warehouse (weekly_report: slw dags list-runs):",
+        "  platform_metrics: success (run-1, 2026-03-02 06:00 UTC)",
+    ]
+
+
 def test_a_backfill_after_todays_failed_run_leaves_the_failure_shown(settings, capsys):
     # The latest run recorded was shown: a past day's backfill after today's failed run
     # read green, and slw summary exited 0.
