@@ -20,8 +20,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import re
+import signal
+import subprocess
 import sys
+import threading
 import time
 import warnings
 from collections.abc import Mapping, Sequence
@@ -268,6 +272,52 @@ def list_runs(dag_id: str, limit: int) -> int:
     return 0
 
 
+# How often a run checks that the process that started it is still there.
+ORPHAN_POLL_SECONDS = 1.0
+ORPHANED_WHY = "its slw process was killed (kill -9, or a supervisor's time-out)"
+
+
+def stop_when_orphaned(dag_ids: Sequence[str], poll_seconds: float = ORPHAN_POLL_SECONDS) -> None:
+    """Watch, in a daemon thread, the process that started this one (``slw``, which starts
+    it in a session of its own so that Ctrl-C reaches ``slw`` alone): once it is gone (a
+    ``kill -9``, a supervisor's or CI job's time-out killing it alone), stop the run as
+    ``slw`` does on Ctrl-C: this session killed (dbt with it) and the runs of ``dag_ids``
+    marked failed, recorded and alerted by a process of their own that waits for it. Left
+    alone, the run went on unseen and held the warehouse. Only as a session's leader: run
+    from a shell, killing the session would kill the shell's."""
+    if os.getsid(0) != os.getpid():
+        return
+    parent = os.getppid()
+    since = datetime.now().astimezone().isoformat()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll_seconds)
+        marker = [sys.executable, "-m", "social_leadership.local_airflow_process"]
+        subprocess.Popen(
+            [*marker, "--fail-interrupted", since, "--why", ORPHANED_WHY,
+             "--after-pid", str(os.getpid()), *dag_ids],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )  # fmt: skip
+        os.killpg(os.getpid(), signal.SIGKILL)
+
+    threading.Thread(target=watch, name="slw-orphan-watch", daemon=True).start()
+
+
+def _wait_until_gone(pid: int, seconds: float = 60) -> None:
+    """Return once process ``pid`` is gone (or after ``seconds``)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        except PermissionError:
+            pass
+        time.sleep(0.1)
+
+
 def fail_interrupted(dag_ids: Sequence[str], since: str, why: str = "interrupted") -> int:
     """Mark failed the runs of ``dag_ids`` still running (or queued) that began at or after
     ``since``: their process was stopped (Ctrl-C), and nothing else ends them, so they read
@@ -393,6 +443,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="instead: mark failed the runs of the DAGs given that are still running and "
         "began at or after this ISO timestamp (a run whose process was stopped)",
     )
+    parser.add_argument(
+        "--after-pid",
+        type=int,
+        help="with --fail-interrupted: first wait until this process is gone",
+    )
     parser.add_argument("--limit", type=int, default=20, help="runs listed (default 20)")
     parser.add_argument(
         "--why", default="interrupted", help="with --fail-interrupted: what stopped the runs"
@@ -401,6 +456,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for message in QUIET_WARNINGS:
         warnings.filterwarnings("ignore", message=message)
     if args.fail_interrupted:
+        if args.after_pid:
+            _wait_until_gone(args.after_pid)
         return fail_interrupted(args.dag_ids, args.fail_interrupted, args.why)
     if not args.list_runs:
         from social_leadership import task_logs
@@ -418,6 +475,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.list_runs:
         return list_runs(args.list_runs, args.limit)
     serve_only_this_sdks_api_version()
+    stop_when_orphaned(args.dag_ids)
     confs = {}
     for item in args.conf:
         dag_id, _, text = item.partition("=")

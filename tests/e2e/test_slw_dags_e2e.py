@@ -8,6 +8,7 @@ sandbox.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -231,3 +232,42 @@ def test_an_airflow_process_killed_under_slw_fails_its_run_and_says_so(new_user_
         ).fetchall()
     assert [outcome for outcome, _ in recorded] == ["failed"]
     assert recorded[0][1]
+
+
+def test_slw_killed_alone_stops_its_run_and_marks_it_failed(new_user_env):
+    # A kill -9 of slw (a supervisor's or CI job's time-out kills that process alone): the
+    # Airflow process, in a session of its own, went on with the run unseen, holding the
+    # warehouse, and recorded it a success.
+    warehouse = Path(new_user_env["SLW_DATA_DIR"]) / "warehouse" / "warehouse.duckdb"
+    warehouse.parent.mkdir(parents=True)
+    with duckdb.connect(str(warehouse)) as con:
+        ensure_schema(con)
+    slw = _slw_dags_test_with_a_task_running(new_user_env)
+    started = psutil.Process(slw.pid).children(recursive=True)
+    assert started
+
+    slw.kill()
+    slw.communicate(timeout=60)
+
+    deadline = time.monotonic() + 120
+    while _dag_runs(new_user_env["AIRFLOW_HOME"], "survey_ingest")[0][1] == "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    ((run_id, state),) = _dag_runs(new_user_env["AIRFLOW_HOME"], "survey_ingest")
+    assert state == "failed"
+    _, alive = psutil.wait_procs(started, timeout=10)
+    assert not alive, [p.cmdline() for p in alive]
+    assert _running_tasks(new_user_env["AIRFLOW_HOME"]) == 0
+    deadline = time.monotonic() + 60
+    recorded: list = []
+    while not recorded and time.monotonic() < deadline:
+        # The marking process records it after the metadata DB, holding the file a moment.
+        with (
+            contextlib.suppress(duckdb.IOException),
+            duckdb.connect(str(warehouse), read_only=True) as con,
+        ):
+            recorded = con.execute(
+                "select outcome from audit.runs where run_id = ?", [run_id]
+            ).fetchall()
+        time.sleep(0.5)
+    assert recorded == [("failed",)]
