@@ -636,7 +636,10 @@ class Connector(ABC):
         if status >= 500:
             return Verdict("retry", f"HTTP {status}")
         if status in (401, 403):
-            return Verdict("fatal", f"HTTP {status}: credentials missing, wrong or lacking access")
+            # What answered said why (a token expired, a proxy's page): shown, as a 404's is.
+            said = f" (the reply: {_brief(body, 200)})" if body.strip() else ""
+            refused = f"HTTP {status}: credentials missing, wrong, expired or lacking access"
+            return Verdict("fatal", refused + said)
         if status >= 400:
             return Verdict("fatal", f"HTTP {status}: {_brief(body)}")
         document = json_document(body)

@@ -32,6 +32,8 @@ GRAPH_API = "https://graph.facebook.com"
 GRAPH_VERSION = "v21.0"
 THROTTLE_CODES = frozenset({4, 17, 32, 613, 80001, 80002})
 AUTH_CODES = frozenset({102, 190})
+# Code 190's subcodes for a token past its expiry (463) or invalidated by a logout (467).
+EXPIRED_TOKEN_SUBCODES = frozenset({463, 467})
 # "Cannot find user" and "Some of the aliases you requested do not exist"; code 100 says so
 # only with subcode 33 (see UNSUPPORTED_GET_SUBCODE). Code 100 alone is "invalid parameter"
 # (a field the node does not have): read as "not found", it recorded every executive as
@@ -152,7 +154,10 @@ class GraphConnector(base.Connector):
             if code in THROTTLE_CODES:
                 return base.Verdict("rate_limited", wait_seconds=self._seconds_until_reset(headers))
             if code in AUTH_CODES:
-                return base.Verdict("fatal", f"Graph error {code}: access token rejected")
+                # Subcode 463 (or 467): the token expired, and wants renewing, not checking.
+                expired = error.get("error_subcode") in EXPIRED_TOKEN_SUBCODES
+                why = "access token expired: renew it" if expired else "access token rejected"
+                return base.Verdict("fatal", f"Graph error {code}: {why}")
             if self._account_not_found(error) and status in (400, 404):
                 return base.LAND
             if code == INVALID_PARAMETER_CODE and status != 200:

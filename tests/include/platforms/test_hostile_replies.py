@@ -832,3 +832,43 @@ def test_accounts_answered_without_readable_counts_are_counted_named_and_an_aler
         "earlier counts kept): half, nocount"
     ]
     assert facts[0].where == "raw.platform_metrics (account_status error)"
+
+
+@pytest.mark.parametrize(
+    ("platform", "status", "body", "said"),
+    [
+        (
+            "facebook",
+            400,
+            {"error": {"message": "Session has expired", "code": 190, "error_subcode": 463}},
+            "Graph error 190: access token expired: renew it",
+        ),
+        (
+            "linkedin",
+            401,
+            {"serviceErrorCode": 65601, "message": "The token used in the request has expired"},
+            "HTTP 401: credentials missing, wrong, expired or lacking access (the reply: "
+            '{"serviceErrorCode": 65601, "message": "The token used in the request has expired"})',
+        ),
+        (
+            "linkedin",
+            403,
+            "<html><body>Attention Required! | Cloudflare</body></html>",
+            "HTTP 403: credentials missing, wrong, expired or lacking access (the reply: "
+            "<html><body>Attention Required! | Cloudflare</body></html>)",
+        ),
+    ],
+    ids=["graph-expired", "linkedin-expired", "proxy-page"],
+)
+def test_a_refused_token_says_what_answered_and_whether_it_expired(
+    platform: str, status: int, body: object, said: str
+) -> None:
+    # Before: "access token rejected" or "credentials missing, wrong or lacking access",
+    # and a proxy's 403 page was not shown (a 404's was).
+    raw = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+    with serving(lambda path, headers: (status, {}, raw)) as api:
+        connector = build_connector(platform, url(api), SECRET, None, sleep=lambda _: None)
+        with pytest.raises(PlatformError) as refused:
+            connector.extract([HANDLES[platform]])
+
+    assert said in str(refused.value)
