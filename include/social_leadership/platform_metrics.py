@@ -625,7 +625,11 @@ def load_platform_day(
             [platform, snapshot_date, str(run_dir)],
         ).fetchone()
         if kept and kept[0]:
-            note = f"kept {kept[0]} earlier observation(s) of the day for unread accounts"
+            # Unread (deferred), or answered without counts it could read: not "unread".
+            note = (
+                f"kept {kept[0]} earlier observation(s) of the day for accounts this run "
+                "got no counts of"
+            )
             outcome.add_to_message(note)
         _write_audit(con, outcome, run_id, started_at)
     return outcome
