@@ -438,35 +438,35 @@ def _load_attention(task_id: str, extract: ExtractOutcome, outcome: LoadOutcome)
     without counts it could read, deferred by the API's limit or answered after the day
     ended."""
     facts = []
-    if outcome.not_found:
+    named_accounts = [
         # Green all the same (an account may go), but said: a handle renamed or mistyped in
         # the roster went unsaid, day after day, its counts missing.
-        named = ", ".join(outcome.not_found_examples)
-        more = outcome.not_found - len(outcome.not_found_examples)
-        facts.append(
-            Attention(
-                task_id=task_id,
-                what=f"platform {extract.platform}: {outcome.not_found} of "
-                f"{outcome.accounts_requested} accounts not found (renamed, deleted or "
-                f"mistyped in the roster?): {named}" + (f" and {more} more" if more else ""),
-                rows_kept_out=0,
-                where="raw.platform_metrics (account_status not_found)",
-            )
-        )
-    if outcome.errors:
+        (
+            outcome.not_found,
+            outcome.not_found_examples,
+            "not found (renamed, deleted or mistyped in the roster?)",
+            "not_found",
+        ),
         # A reply without its counts (or with counts in no readable form) keeps the day's
         # earlier counts: said nowhere, the account's counts went missing day after day.
-        named = ", ".join(outcome.error_examples)
-        more = outcome.errors - len(outcome.error_examples)
+        (
+            outcome.errors,
+            outcome.error_examples,
+            "answered without counts it could read (the day's earlier counts kept)",
+            "error",
+        ),
+    ]
+    for count, examples, what, status in named_accounts:
+        if not count:
+            continue
+        more = count - len(examples)
         facts.append(
             Attention(
                 task_id=task_id,
-                what=f"platform {extract.platform}: {outcome.errors} of "
-                f"{outcome.accounts_requested} accounts answered without counts it could "
-                f"read (the day's earlier counts kept): {named}"
-                + (f" and {more} more" if more else ""),
+                what=f"platform {extract.platform}: {count} of {outcome.accounts_requested} "
+                f"accounts {what}: {', '.join(examples)}" + (f" and {more} more" if more else ""),
                 rows_kept_out=0,
-                where="raw.platform_metrics (account_status error)",
+                where=f"raw.platform_metrics (account_status {status})",
             )
         )
     if extract.deferred or outcome.read_late:
