@@ -118,6 +118,9 @@ class ExtractResult:
     # as when one Mastodon instance of several refuses: the platform failed, and a retry
     # would meet the same answer.
     refused: bool = False
+    # The batches stopped before the last (a rate limit, a spent budget, the API failing),
+    # not just one account given up: accounts a batch left out are deferred, not looked up.
+    stopped_early: bool = False
 
     @property
     def is_complete(self) -> bool:
@@ -131,6 +134,7 @@ def merge_results(result: ExtractResult, more: ExtractResult) -> None:
     result.deferred_handles.extend(more.deferred_handles)
     result.gave_up = result.gave_up or more.gave_up
     result.refused = result.refused or more.refused
+    result.stopped_early = result.stopped_early or more.stopped_early
     if more.message and more.message != result.message:
         result.message = f"{result.message}; {more.message}" if result.message else more.message
 
@@ -155,8 +159,9 @@ def extract_with_follow_up(
     """``extract(handles)``, then each account an answered batch left out (``left_out`` of
     its response: an id gone stale) looked up on its own, its learned id ``forget``-ed first.
 
-    When the batches stopped early (a rate limit, a quota, faults), the left-out accounts
-    are deferred with the rest: a lookup each would only be sent into the same wall. A
+    When the batches stopped early (a rate limit, a quota, the API failing; not one account
+    given up), the left-out accounts are deferred with the rest: a lookup each would only be
+    sent into the same wall. A
     refusal, in either pass, is raised carrying the whole run's replies and requests and
     every account not yet answered, those left out included, as :meth:`Connector.extract`
     promises: the replies already given are landed and not asked for again.
@@ -173,7 +178,7 @@ def extract_with_follow_up(
     retry = [handle for response in result.responses for handle in left_out(response)]
     for handle in retry:
         forget(handle)
-    if retry and result.deferred_handles:
+    if retry and result.stopped_early:
         result.deferred_handles.extend(retry)
     elif retry:
         try:
@@ -668,11 +673,12 @@ class Connector(ABC):
 
         Stops early, without error, when the platform's rate limit would need a longer wait
         than ``max_wait_seconds``. A batch that keeps failing is given up (``gave_up`` is
-        set) and the next is tried once: when it answers, the rest are asked as usual (one
-        account whose every reply fails, on a platform asked one account a request, kept
-        every account after it unread in every try of the run); when it fails too, the API
-        is taken to be failing and the rest are not asked. The handles not fetched are
-        listed in ``deferred_handles`` and ``message`` says why.
+        set) and each batch after it is tried once: the rest are asked as long as one of
+        every two answers (one account whose every reply fails, on a platform asked one
+        account a request, kept every account after it unread in every try of the run);
+        two failing in a row, the API is taken to be failing and the rest are not asked.
+        The handles not fetched are listed in ``deferred_handles`` and ``message`` says
+        why.
         Authentication and other non-retryable failures raise :class:`PlatformError`,
         carrying what the batches before read (its ``partial``).
         Import-only accounts (:meth:`is_import_only`) are not requested.
@@ -680,7 +686,9 @@ class Connector(ABC):
         unique = dedupe_handles(handles, self.handle_key)
         batches = self.plan_batches([h for h in unique if not self.is_import_only(h)])
         result = ExtractResult(platform=self.platform)
-        given_up: str | None = None  # why the batch before this one was given up
+        given_up = False  # a batch was given up: each after it gets one attempt
+        failed_before = False  # the batch just before this one failed
+        more_given_up = 0  # accounts of batches after the first given up, failed too
         with self._http() as client:
             for index, batch in enumerate(batches):
                 try:
@@ -696,34 +704,43 @@ class Connector(ABC):
                     raise
                 except _RateLimited as limited:
                     self._defer(result, batches[index:], self._rate_limit_message(limited))
+                    result.stopped_early = True
                     break
                 except _Exhausted as exhausted:
                     result.gave_up = True
-                    if given_up is None and index + 1 < len(batches):
-                        given_up = str(exhausted)
-                        self._defer(result, [batch], given_up)
-                        continue
-                    left = sum(map(len, batches[index:]))
-                    self._defer(
-                        result,
-                        batches[index:],
-                        str(exhausted)
-                        if given_up is None
-                        else f"the next request failed too: {counted(left, 'account')} left unread",
-                    )
-                    break
-                given_up = None
+                    if failed_before:
+                        # Two requests in a row: the API failing, not one account.
+                        left = sum(map(len, batches[index:]))
+                        said = (
+                            f"the next request failed too: {counted(left, 'account')} left unread"
+                        )
+                        self._defer(result, batches[index:], said)
+                        result.stopped_early = True
+                        break
+                    if given_up:
+                        more_given_up += len(batch)
+                        self._defer(result, [batch], "")
+                    else:
+                        self._defer(result, [batch], str(exhausted))
+                    given_up = failed_before = True
+                    continue
+                failed_before = False
                 result.responses.append(response)
                 if index + 1 < len(batches):
                     spent = self.budget_spent(headers)
                     if spent is not None:
                         self._defer(result, batches[index + 1 :], spent)
+                        result.stopped_early = True
                         break
                     try:
                         self._respect_remaining_budget(headers)
                     except _RateLimited as limited:
                         self._defer(result, batches[index + 1 :], self._rate_limit_message(limited))
+                        result.stopped_early = True
                         break
+        if more_given_up:
+            failed = counted(more_given_up, "later account")
+            self._defer(result, [], f"{failed} failed at the one try each had, left for the retry")
         return result
 
     def new_client(self) -> httpx.Client:
@@ -753,7 +770,8 @@ class Connector(ABC):
         """Defer the handles of ``batches``, ``message`` saying why after what earlier
         deferrals of the run said (an account given up, then the rate limit)."""
         result.deferred_handles.extend(handle for batch in batches for handle in batch)
-        result.message = f"{result.message}; {message}" if result.message else message
+        if message:
+            result.message = f"{result.message}; {message}" if result.message else message
 
     def _rate_limit_message(self, limited: _RateLimited) -> str:
         if limited.waits_spent is not None:

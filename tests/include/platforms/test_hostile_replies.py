@@ -872,3 +872,30 @@ def test_a_refused_token_says_what_answered_and_whether_it_expired(
             connector.extract([HANDLES[platform]])
 
     assert said in str(refused.value)
+
+
+def test_accounts_failing_apart_are_each_tried_once_after_the_first_and_said_once() -> None:
+    # Each failing account after the first took the full retries and repeated the message.
+    pages = ["p0", "bad1", "p1", "bad2", "p2", "bad3", "p3"]
+
+    def answer(path: str, headers: dict[str, str]) -> Reply:
+        if "/bad" in path:
+            return 502, {}, b"<html>502 Bad Gateway</html>"
+        return 200, {}, json.dumps({"followers_count": 5, "id": "1"}).encode()
+
+    with serving(answer) as api:
+        connector = build_connector("facebook", url(api), SECRET, None, sleep=lambda _: None)
+        result = connector.extract(pages)
+
+    assert result.gave_up
+    assert not result.stopped_early
+    assert result.deferred_handles == ["bad1", "bad2", "bad3"]
+    assert sorted(o.account_handle for r in result.responses for o in connector.parse(r)) == [
+        "p0", "p1", "p2", "p3"
+    ]  # fmt: skip
+    assert result.requests_sent == 4 + connector.max_attempts + 2
+    assert result.message is not None
+    assert result.message.count("gave up after") == 1
+    assert result.message.endswith(
+        "2 later accounts failed at the one try each had, left for the retry"
+    )
