@@ -238,6 +238,30 @@ def test_a_declared_start_moved_later_moves_the_version_and_the_facts_before_it(
     assert_same_as_full_refresh(settings, build_dir, monkeypatch)
 
 
+def test_a_roster_no_longer_giving_a_start_keeps_the_one_it_gave(
+    build_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A roster of one row per executive, re-exported without its valid_from column: the
+    # version in force kept its declared start (day 10), not the day of that load.
+    settings = settings_for_data_dir(monkeypatch, build_dir / "data")
+    write_roster(settings, [("k", "CEO", "Old Co", "DE", "Industrials", date(2020, 1, 1))], 5)
+    write_days(settings, "k", range(6))
+    run_dbt(STEP, settings)
+    write_roster(settings, [("k", "CEO", "New Co", "US", "Energy", day(10))], 25)
+    write_days(settings, "k", range(6, 26))
+    run_dbt(STEP, settings)
+    write_roster(settings, [("k", "CEO", "New Co", "US", "Energy", None)], 30)
+    write_days(settings, "k", range(26, 31))
+
+    run_dbt(BUILD, settings)
+
+    versions = query(
+        settings.warehouse_path,
+        "select company_name, valid_from from marts.dim_executive order by valid_from",
+    )
+    assert versions == [("Old Co", date(2020, 1, 1)), ("New Co", day(10))]
+
+
 def test_a_published_index_outside_0_to_100_builds_with_its_own_interval(
     build_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

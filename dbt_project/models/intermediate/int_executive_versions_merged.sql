@@ -13,14 +13,17 @@ current_versions as (
 ),
 
 -- The snapshot keeps the start the roster declared when it first saw a version (a new row
--- comes only with new attributes): the version in force takes the start the roster
--- declares now, so a start corrected to a later day moves it (one moved earlier was
--- already the roster's declared version's). An executive gone from the roster keeps it.
+-- comes only with new attributes): the version in force takes a later start the roster
+-- declares for it now, so a start corrected to a later day moves it. A start moved
+-- earlier wins as the roster's declared version; a start the roster no longer gives
+-- (its valid_from column dropped) leaves the stored one, as does an executive gone.
 snapshot as (
     select
         snapshots.* replace (
             case
-                when snapshots.dbt_valid_to is null and current_versions.executive_id is not null
+                when
+                    snapshots.dbt_valid_to is null
+                    and current_versions.declared_valid_from > snapshots.declared_valid_from
                     then current_versions.declared_valid_from
                 else snapshots.declared_valid_from
             end as declared_valid_from
