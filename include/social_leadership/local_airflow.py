@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from social_leadership import progress as progress_lines
-from social_leadership.local_airflow_process import RESULT_PREFIX
+from social_leadership.local_airflow_process import LAUNCHER_PID_ENV, RESULT_PREFIX
 from social_leadership.orchestration import WAREHOUSE_POOL
 from social_leadership.settings import NO_TELEMETRY_ENV, REPO_ROOT
 
@@ -84,7 +84,7 @@ def _run(
     marking the runs of ``dag_ids`` it began failed."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     # Unbuffered: the log file follows the run (tail -f), and events are not held back.
-    env = {**env, "PYTHONUNBUFFERED": "1"}
+    env = {**env, "PYTHONUNBUFFERED": "1", LAUNCHER_PID_ENV: str(os.getpid())}
     since = _now()
     with (
         _stopping_signals_interrupt(),
@@ -193,7 +193,9 @@ def run_one_dag(
     since = _now()
     with (
         _stopping_signals_interrupt(),
-        subprocess.Popen(command, env=env, start_new_session=True) as process,
+        subprocess.Popen(
+            command, env={**env, LAUNCHER_PID_ENV: str(os.getpid())}, start_new_session=True
+        ) as process,
     ):
         try:
             returncode = process.wait()

@@ -272,8 +272,10 @@ def list_runs(dag_id: str, limit: int) -> int:
     return 0
 
 
-# How often a run checks that the process that started it is still there.
+# How often a run checks that the process that started it is still there, and where that
+# process gives its id (read at start, it may already be gone then).
 ORPHAN_POLL_SECONDS = 1.0
+LAUNCHER_PID_ENV = "SLW_LAUNCHER_PID"
 ORPHANED_WHY = "its slw process was killed (kill -9, or a supervisor's time-out)"
 
 
@@ -287,7 +289,8 @@ def stop_when_orphaned(dag_ids: Sequence[str], poll_seconds: float = ORPHAN_POLL
     from a shell, killing the session would kill the shell's."""
     if os.getsid(0) != os.getpid():
         return
-    parent = os.getppid()
+    given = os.environ.get(LAUNCHER_PID_ENV, "")
+    parent = int(given) if given.isdigit() else os.getppid()
     since = datetime.now().astimezone().isoformat()
 
     def watch() -> None:
@@ -460,6 +463,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             _wait_until_gone(args.after_pid)
         return fail_interrupted(args.dag_ids, args.fail_interrupted, args.why)
     if not args.list_runs:
+        # First: slw killed while this process starts (Airflow's import, the migration).
+        stop_when_orphaned(args.dag_ids)
+    if not args.list_runs:
         from social_leadership import task_logs
 
         # Before Airflow configures its loggers: they keep the stream they start with.
@@ -475,7 +481,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.list_runs:
         return list_runs(args.list_runs, args.limit)
     serve_only_this_sdks_api_version()
-    stop_when_orphaned(args.dag_ids)
     confs = {}
     for item in args.conf:
         dag_id, _, text = item.partition("=")
