@@ -162,26 +162,29 @@ def _repeated_column(names: Sequence[str]) -> str | None:
     return None
 
 
-# The largest count a 32-bit float holds exactly (2**24): above it, 123456789 is stored as
-# 123456792 (Spark's FloatType, Polars' Float32, a pandas column downcast write them).
-_FLOAT32_EXACT = 2**24
+# The largest count a short float holds exactly: above it, 123456789 is stored as 123456792
+# in 32 bits (Spark's FloatType, Polars' Float32, a pandas column downcast write them).
+_EXACT_UP_TO = {pa.float32(): (32, 2**24), pa.float16(): (16, 2**11)}
 
 
 def _rounded_counts(path: Path, mapping: dict[str, str]) -> str | None:
-    """Why a Parquet file whose count column is a 32-bit float holding a count above
-    :data:`_FLOAT32_EXACT` is refused (the file holds a rounded number, neither the count
-    nor one the import can tell from it), or None."""
+    """Why a Parquet file whose count column is a 32- or 16-bit float holding a count
+    above what it holds exactly is refused (the file holds a rounded number, neither the
+    count nor one the import can tell from it), or None."""
     schema = pq.read_schema(path)
     for column in ("followers", "following", "posts"):
         name = mapping.get(column)
-        if name is None or schema.field(name).type not in (pa.float32(), pa.float16()):
+        if name is None or schema.field(name).type not in _EXACT_UP_TO:
             continue
-        largest = pc.max(pq.read_table(path, columns=[name]).column(0)).as_py()
-        if largest is not None and largest > _FLOAT32_EXACT:
+        bits, exact = _EXACT_UP_TO[schema.field(name).type]
+        # Arrow has no min/max of 16-bit floats; each is a 32-bit one exactly.
+        values = pq.read_table(path, columns=[name]).column(0).cast(pa.float32())
+        largest = pc.max(values).as_py()
+        if largest is not None and largest > exact:
             return (
-                f"column {name!r} is a 32-bit float, which holds a count above "
-                f"{_FLOAT32_EXACT:,} only rounded (its largest reads {largest:,.0f}): write "
-                "the counts as integers"
+                f"column {name!r} is a {bits}-bit float, which holds a count above "
+                f"{exact:,} only rounded (its largest reads {largest:,.0f}): write the "
+                "counts as integers"
             )
     return None
 
@@ -1143,8 +1146,8 @@ def _count_said(column: str) -> str:
         "reads 64.000 as 64, German Excel as 64000): write it without separators"
     )
     comma_grouped = (
-        " is a count with a thousands separator, which a file separated by ',' is read "
-        "without: write it without separators (format the column as a whole number, 0)"
+        " is a count with a thousands separator, which is not read in a UTF-8 file "
+        "separated by ',': write it without (format the column as a whole number, 0)"
     )
     scientific = (
         " is a count in scientific notation, which a spreadsheet rounds: format the column "

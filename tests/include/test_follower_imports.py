@@ -112,9 +112,9 @@ def test_valid_rows_load_marked_as_import_and_bad_rows_are_named(
     [
         (
             'JoeKaeser,x,2026-01-01,"12,345"',
-            "followers: '12,345' is a count with a thousands separator, which a file separated "
-            "by ',' is read without: write it without separators (format the column as a "
-            "whole number, 0)",
+            "followers: '12,345' is a count with a thousands separator, which is not read in "
+            "a UTF-8 file separated by ',': write it without (format the column as a whole "
+            "number, 0)",
         ),
         (
             "JoeKaeser,Twitter,2026-01-01,5",
@@ -369,6 +369,26 @@ def test_a_32_bit_float_count_it_cannot_hold_exactly_refuses_the_file(
         "rounded (its largest reads 123,456,792): write the counts as integers"
     )
     assert imported(con) == []
+
+
+def test_a_16_bit_float_count_above_2048_refuses_the_file(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    # 3001 in 16 bits is 3000: loaded so, without a word.
+    path = tmp_path / "history.parquet"
+    table = pa.table(
+        {"account_handle": ["JoeKaeser"], "platform": ["x"], "date": [date(2026, 1, 2)],
+         "followers": pa.array([3001], pa.float16())}
+    )  # fmt: skip
+    pq.write_table(table, path)
+
+    with pytest.raises(HistoryFileError) as raised:
+        import_history(con, path, ROSTER, tmp_path / "q", today=TODAY)
+
+    assert raised.value.reason == (
+        "column 'followers' is a 16-bit float, which holds a count above 2,048 only rounded "
+        "(its largest reads 3,000): write the counts as integers"
+    )
 
 
 def test_parquet_import_counts_rows_from_one(
