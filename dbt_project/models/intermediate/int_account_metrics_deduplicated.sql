@@ -97,7 +97,7 @@ deduplicated as (
         partition by platform, lower(account_handle), snapshot_date
         order by
             observed_at desc, loaded_at desc, metric_source asc,
-            followers desc, following desc nulls last, posts desc nulls last, account_handle
+            followers desc, following desc nulls last, posts desc nulls last, account_handle asc
     ) = 1
 )
 
