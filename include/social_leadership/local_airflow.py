@@ -84,7 +84,7 @@ def _run(
     marking the runs of ``dag_ids`` it began failed."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     # Unbuffered: the log file follows the run (tail -f), and events are not held back.
-    env = {**env, "PYTHONUNBUFFERED": "1", LAUNCHER_PID_ENV: str(os.getpid())}
+    env = {**_launched_from_here(env), "PYTHONUNBUFFERED": "1"}
     since = _now()
     with (
         _stopping_signals_interrupt(),
@@ -168,6 +168,12 @@ def run_dags(
     return timings
 
 
+def _launched_from_here(env: dict[str, str]) -> dict[str, str]:
+    """``env`` naming this process as the one the run watches (it stops itself when this
+    one is killed alone: :func:`~social_leadership.local_airflow_process.stop_when_orphaned`)."""
+    return {**env, LAUNCHER_PID_ENV: str(os.getpid())}
+
+
 def _runner(*args: str) -> list[str]:
     return [sys.executable, "-m", "social_leadership.local_airflow_process", *args]
 
@@ -193,9 +199,7 @@ def run_one_dag(
     since = _now()
     with (
         _stopping_signals_interrupt(),
-        subprocess.Popen(
-            command, env={**env, LAUNCHER_PID_ENV: str(os.getpid())}, start_new_session=True
-        ) as process,
+        subprocess.Popen(command, env=_launched_from_here(env), start_new_session=True) as process,
     ):
         try:
             returncode = process.wait()

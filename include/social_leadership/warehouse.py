@@ -67,15 +67,10 @@ def as_upgraded(con: duckdb.DuckDBPyConnection, qualified_name: str) -> str:
     columns, given here as nulls, as the upgrade makes them. (``slw summary`` right after an
     upgrade failed on a column not found.)"""
     table = next(t for t in raw_contract.TABLES if t.qualified_name == qualified_name)
-    present = {
-        column
-        for (column,) in con.execute(
-            "select column_name from duckdb_columns() where database_name = current_database() "
-            "and schema_name = ? and table_name = ?",
-            [table.schema, table.name],
-        ).fetchall()
-    }
-    missing = [c for c in table.columns if c.nullable and c.name not in present]
+    present = _column_types(con)
+    missing = [
+        c for c in table.columns if c.nullable and (table.schema, table.name, c.name) not in present
+    ]
     if not missing:
         return qualified_name
     added = ", ".join(f"cast(null as {c.data_type}) as {c.name}" for c in missing)
