@@ -48,8 +48,9 @@ def survey_ingest():
     sidecar to quarantine beside a JSON report (file, row, column, reason); nothing from it
     is loaded, the other files still load and the run succeeds. Only a fault of the
     warehouse itself (a held lock, a full disk) fails the task, and Airflow retries it.
-    The same file dropped again is a no-op (content hash); a corrected file for the same
-    source and wave replaces the earlier rows atomically. The warehouse build is signalled
+    The same file dropped again is a no-op (content hash), but an earlier version sent back
+    under its name replaces the one loaded since; a corrected file for the same source and
+    wave replaces the earlier rows atomically. The warehouse build is signalled
     only when a file was loaded. A quarantined file is alerted (README "Alerts"), once per
     run. `run_summary` (a teardown: it runs whatever happened and never changes the run's
     state) shows the run's key figures as its XCom and writes them to `audit.runs`.

@@ -305,11 +305,12 @@ TABLES: tuple[Table, ...] = (
     Table(
         "raw.survey_files",
         "Every survey file ever loaded, by content: the same file dropped again is a no-op even "
-        "after a correction replaced its rows.",
+        "after a correction replaced its rows; an earlier version sent back under its name "
+        "loads again (a row each time).",
         _columns(
             """
             file_sha256
-            file_name  varchar  Name of the file when first loaded.
+            file_name  varchar  Name the file was loaded under.
             loaded_at
             """
         ),

@@ -1631,7 +1631,7 @@ def test_a_survey_tool_s_further_header_rows_are_no_respondents(con, landing, ca
         2,
     )
     assert (outcomes["monkey.csv"].status, outcomes["monkey.csv"].rows_loaded) == ("loaded", 2)
-    assert _reasons(outcomes["bad.csv"]) == [(6, "Q1", "is not a number")]
+    assert _reasons(outcomes["bad.csv"]) == [(6, "Q1", "'six' is not a number")]
     assert "qualtrics.csv: row 2, row 3 under the header read as more header" in caplog.text
 
 
@@ -1867,7 +1867,7 @@ def test_a_respondent_with_a_country_and_a_bad_first_answer_is_reported_not_drop
     _write(landing / "typo.csv", ["resp,land,weight,q1", "1,DE,1,5a", "2,DE,1,4"])
     (landing / "typo.survey.json").write_text(json.dumps(_tool_sidecar("resp", "land", ["q1"])))
 
-    assert _reasons(_ingest(con, landing)["typo.csv"]) == [(2, "q1", "is not a number")]
+    assert _reasons(_ingest(con, landing)["typo.csv"]) == [(2, "q1", "'5a' is not a number")]
 
 
 @pytest.mark.timeout(120)

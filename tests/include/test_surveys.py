@@ -106,6 +106,74 @@ def test_same_file_twice_is_a_no_op_and_a_correction_replaces(tmp_path, con):
     ]
 
 
+def test_an_earlier_version_sent_back_under_its_name_undoes_the_correction(tmp_path, con):
+    path = tmp_path / "monitor.csv"
+    first = HEADER + "acme,Acme,2022,DE,q1,Q one,share_pct,76,,,x\n"
+    first += "acme,Acme,2022,AT,q1,Q one,share_pct,70,,,x\n"
+    path.write_text(first)
+    assert load_file(con, path).status == "loaded"
+    path.write_text(HEADER + "acme,Acme,2022,DE,q1,Q one,share_pct,77,,,x\n")
+    assert load_file(con, path).status == "loaded"
+
+    path.write_text(first)  # the correction was wrong: the first version, byte for byte
+
+    assert load_file(con, path).status == "loaded"
+    assert load_file(con, path).status == "unchanged"
+    assert con.execute("select scope, value from raw.survey_results order by all").fetchall() == [
+        ("AT", 70.0),
+        ("DE", 76.0),
+    ]
+    # A copy under a new name is still no new file: it loads nothing.
+    (tmp_path / "copy.csv").write_text(first)
+    assert load_file(con, tmp_path / "copy.csv").status == "unchanged"
+
+
+def test_a_respondent_file_sent_back_replaces_the_version_since_and_is_never_doubled(tmp_path, con):
+    frame = microdata_frame(seed=31, per_country=6)
+    path = write_microdata(frame, tmp_path / "panel.csv", sidecar())
+    load_file(con, path, pseudonym_key=KEY)
+    write_microdata(frame.head(5), path, sidecar())
+    load_file(con, path, pseudonym_key=KEY)
+    write_microdata(frame, path, sidecar())  # the first version sent back
+
+    assert load_file(con, path, pseudonym_key=KEY).status == "loaded"
+    assert sum(n for n, _ in _respondents_by_country(con).values()) == len(frame)
+
+    # Another file's bytes saved under this name: its respondents, already in, stored once.
+    other = write_microdata(frame.head(4), tmp_path / "other.csv", sidecar())
+    assert load_file(con, other, pseudonym_key=KEY).status == "loaded"
+    path.write_bytes(other.read_bytes())
+    assert load_file(con, path, pseudonym_key=KEY).status == "loaded"
+    assert con.execute(
+        "select count(*), count(distinct respondent_key) from raw.survey_respondent_answers"
+    ).fetchone() == (4, 4)
+
+
+def test_a_file_sent_again_in_the_other_shape_replaces_all_of_its_earlier_version(
+    tmp_path, con, caplog
+):
+    path = tmp_path / "conv_2024.csv"
+    path.write_text(HEADER + "conv,Conv,2024,DE,q1,Q one,share_pct,50,,,x\n")
+    load_file(con, path)
+    # The same name, now respondent data of another source.
+    write_microdata(microdata_frame(seed=5, per_country=4), path, sidecar())
+    with caplog.at_level("WARNING", logger="social_leadership.surveys.ingest"):
+        assert load_file(con, path, pseudonym_key=KEY).status == "loaded"
+    assert con.execute("select count(*) from raw.survey_results").fetchone() == (0,)
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert "whose 1 figure(s) of conv wave 2024 it does not hold" in warning
+
+    # And back to published figures, the sidecar gone: the respondents go with it.
+    (tmp_path / "conv_2024.survey.json").unlink()
+    path.write_text(HEADER + "conv,Conv,2024,DE,q1,Q one,share_pct,55,,,x\n")
+    assert load_file(con, path).status == "loaded"
+    assert con.execute("select count(*) from raw.survey_respondent_answers").fetchone() == (0,)
+    assert con.execute("select count(*) from raw.survey_questions").fetchone() == (0,)
+    assert con.execute("select source_id, value from raw.survey_results").fetchall() == [
+        ("conv", 55.0)
+    ]
+
+
 def test_a_file_of_another_wave_under_the_same_name_says_what_it_removes(tmp_path, con, caplog):
     # A tool that always exports to export.csv: the second wave replaces the first.
     path = tmp_path / "export.csv"
@@ -365,7 +433,10 @@ def test_utf8_csv_loads_in_one_statement_as_the_staged_path_would(tmp_path, con,
         ("land", "Global", "global scope"),
         ("gewicht", "-1", "is not a weight (0 or more)"),
         ("q2", "7", "scale 1-5"),
-        ("q1", "sehr", "not a number"),
+        ("q1", "sehr", "'sehr' is not a number"),
+        ("q1", "Strongly agree", "'Strongly agree' is not a number"),
+        ("gewicht", "Refused", "'Refused' is not a number"),
+        ("q1", "x" * 60, f"'{'x' * 40}' is not a number"),
         ("resp", "r0-1", "repeats"),
         ("resp", "", "empty"),
         # R's missing value, though ISO's code of Namibia: never loaded as Namibia's.
@@ -505,6 +576,32 @@ def test_microdata_again_is_a_no_op_and_a_correction_replaces(tmp_path, con):
     assert con.execute(
         "select count(distinct file_sha256) from raw.survey_questions"
     ).fetchone() == (1,)
+
+
+def test_a_column_read_by_its_default_name_is_said_so_when_missing(tmp_path, con):
+    declaration = sidecar()
+    declaration["columns"] = {"respondent_id": "resp", "country": "land"}  # no weight named
+    path = write_microdata(microdata_frame(seed=3, per_country=4), tmp_path / "p.csv", declaration)
+
+    with pytest.raises(SurveyValidationError) as caught:
+        load_file(con, path, pseudonym_key=KEY)
+
+    assert [(i.column, i.reason) for i in caught.value.issues] == [
+        (
+            "weight",
+            "no such column: weight is the default name of the weight column, as the "
+            'sidecar\'s "columns" names none (name it there, or "weight": null for an '
+            "unweighted survey)",
+        )
+    ]
+    # A column the sidecar names is a declared one.
+    declaration["columns"]["weight"] = "gewicht_neu"
+    path = write_microdata(microdata_frame(seed=3, per_country=4), tmp_path / "p.csv", declaration)
+    with pytest.raises(SurveyValidationError) as caught:
+        load_file(con, path, pseudonym_key=KEY)
+    assert [(i.column, i.reason) for i in caught.value.issues] == [
+        ("gewicht_neu", "declared column missing")
+    ]
 
 
 def _respondents_by_country(con) -> dict[str, tuple[int, int]]:
@@ -727,3 +824,28 @@ def test_a_replaced_file_still_in_the_landing_folder_does_not_come_back(tmp_path
     assert con.execute("select value, file_name from raw.survey_results").fetchall() == [
         (45.0, "b_correction.csv")
     ]
+
+
+def test_a_folder_of_survey_files_in_the_landing_folder_is_said_not_read(tmp_path, con, caplog):
+    landing = tmp_path / "landing"
+    (landing / "export" / "de").mkdir(parents=True)
+    (landing / "export" / "de" / "wave.csv").write_text(
+        HEADER + "acme,Acme,2022,DE,q1,Q one,share_pct,40,,,x\n"
+    )
+    (landing / "export" / "old.xls").write_bytes(b"\xd0\xcf\x11\xe0")
+    (landing / "notes").mkdir()
+    (landing / "notes" / "minutes.pdf").write_bytes(b"%PDF-1.7")
+    (landing / ".cache").mkdir()
+    (landing / ".cache" / "wave.csv").write_text(HEADER)
+
+    with caplog.at_level("WARNING", logger="social_leadership.surveys.ingest"):
+        outcomes = ingest_folder(
+            con, landing, tmp_path / "q", include_bundled=False, pseudonym_key=KEY
+        )
+
+    assert outcomes == []
+    assert [r.getMessage() for r in caplog.records] == [
+        f"survey folder export/ holds 2 survey file(s), which are not read: only the files at "
+        f"the top of {landing} are; move them there"
+    ]
+    assert (landing / "export" / "de" / "wave.csv").exists()

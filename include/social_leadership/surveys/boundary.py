@@ -66,6 +66,28 @@ def landed_files(folder: Path) -> list[Path]:
     return [entry for _, _, entry in sorted(found)]
 
 
+def unread_folders(folder: Path) -> list[tuple[Path, int]]:
+    """Each folder in the landing folder (not hidden) holding survey files, anywhere below
+    it, with how many: an export unzipped into the landing folder, which the intake does
+    not read (only the files at its top are read), so its files are not passed over in
+    silence."""
+    if not folder.exists():
+        return []
+    found = []
+    for entry in sorted(folder.iterdir()):
+        if entry.name.startswith(".") or entry.is_symlink() or not entry.is_dir():
+            continue
+        count = sum(
+            1
+            for path in entry.rglob("*")
+            if not any(part.startswith(".") for part in path.relative_to(entry).parts)
+            and (is_survey_file(path) or is_unread_data_name(path.name))
+        )
+        if count:
+            found.append((entry, count))
+    return found
+
+
 def _within(path: str, folder: str) -> bool:
     return os.path.commonpath([path, folder]) == folder
 

@@ -307,6 +307,9 @@ def find_columns(header: list[str], wanted: list[str]) -> dict[str, str]:
     return {name: by_key[_normalised(name)] for name in wanted if _normalised(name) in by_key}
 
 
+MISSING_COLUMN_REASON = "declared column missing"
+
+
 def declared_positions(
     file_name: str, header: list[str], wanted: list[str], row: int = 1
 ) -> dict[str, int]:
@@ -319,7 +322,7 @@ def declared_positions(
     for name in wanted:
         found = [i for i, key in enumerate(keys) if key == _normalised(name)]
         if not found:
-            issues.append(RowIssue(file_name, row, name, "declared column missing"))
+            issues.append(RowIssue(file_name, row, name, MISSING_COLUMN_REASON))
         elif len(found) > 1:
             issues.append(
                 RowIssue(file_name, row, name, f"declared column appears {len(found)} times")

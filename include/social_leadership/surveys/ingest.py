@@ -41,6 +41,7 @@ from social_leadership.surveys.boundary import (
     check_landed,
     check_size,
     landed_files,
+    unread_folders,
     unreadable_reason,
 )
 from social_leadership.surveys.common import (
@@ -90,14 +91,36 @@ def _configured_limits() -> IntakeLimits:
     return IntakeLimits.from_settings(load_settings())
 
 
-def _already_loaded(con: duckdb.DuckDBPyConnection, sha: str) -> bool:
-    # The ledger, not the rows: a file whose rows a later correction replaced must not
-    # come back on the next poll and replace the correction in turn.
+def _already_loaded(con: duckdb.DuckDBPyConnection, sha: str, name: str) -> bool:
+    """Whether the file is in the ledger as it is: the last version loaded under its name,
+    or (a name never loaded) a copy of a file loaded under another.
+
+    The ledger, not the rows: a file whose rows a later correction replaced must not come
+    back on the next poll and replace the correction in turn. An earlier version sent back
+    under its name is no copy: it replaces the version loaded since (a correction undone)."""
     row = con.execute(
-        "select exists (select 1 from raw.survey_files where file_sha256 = $sha)",
-        {"sha": sha},
+        """
+        select case
+            when not exists (select 1 from raw.survey_files where file_sha256 = $sha)
+                then false
+            when exists (select 1 from raw.survey_files where file_name = $name)
+                then $sha in (
+                    select file_sha256 from raw.survey_files where file_name = $name
+                    qualify loaded_at = max(loaded_at) over ()
+                )
+            else true
+        end
+        """,
+        {"sha": sha, "name": name},
     ).fetchone()
     return bool(row and row[0])
+
+
+def _forget_load(con: duckdb.DuckDBPyConnection, sha: str) -> None:
+    """Delete the respondents and questions stored under ``sha``: a file loaded again (an
+    earlier version sent back, a copy of another file) stores them anew, never twice."""
+    for table in ("raw.survey_respondent_answers", "raw.survey_questions"):
+        con.execute(f"delete from {table} where file_sha256 = $sha", {"sha": sha})
 
 
 def _record_file(
@@ -149,10 +172,40 @@ def _replace_published(
             "and r.measure = k.measure)",
             {"name": file_name},
         )
+        # Its earlier version sent as respondent data (the file's shape changed): gone too.
+        earlier = "select file_sha256 from raw.survey_files where file_name = $name"
+        dropped = con.execute(
+            f"select source_id, wave, count(*) from raw.survey_respondent_answers as r "
+            f"where r.file_sha256 in ({earlier}) and not exists (select 1 from "
+            "incoming_survey_keys as k where r.source_id = k.source_id and r.wave = k.wave) "
+            "group by all order by all",
+            {"name": file_name},
+        ).fetchall()
+        removed += _log_waves_dropped(file_name, "respondent(s)", dropped)
+        con.execute(
+            f"delete from raw.survey_respondent_answers where file_sha256 in ({earlier})",
+            {"name": file_name},
+        )
     finally:
         con.unregister("incoming_survey_keys")
     _replace_keys(con, keys, tables=SURVEY_TABLES[1:])
+    _drop_unanswered_questions(con)
     return removed
+
+
+def _drop_unanswered_questions(con: duckdb.DuckDBPyConnection, sha: str = "") -> None:
+    """Delete the questions of waves left without respondents (an earlier version's other
+    waves), but those stored under ``sha``, the file being loaded."""
+    con.execute(
+        """
+        delete from raw.survey_questions as q
+        where q.file_sha256 <> $sha and not exists (
+            select 1 from raw.survey_respondent_answers as r
+            where r.source_id = q.source_id and r.wave = q.wave
+        )
+        """,
+        {"sha": sha},
+    )
 
 
 def _log_waves_dropped(file_name: str, what: str, dropped: list[tuple[str, int, int]]) -> list[str]:
@@ -216,6 +269,15 @@ def _replace_respondents(
         {**params, "name": file_name, "waves": waves},
     ).fetchall()
     removed = _log_waves_dropped(file_name, "respondent(s)", dropped)
+    # Its earlier version sent as published figures (the file's shape changed): gone too.
+    dropped = con.execute(
+        "select source_id, wave, count(*) from raw.survey_results where file_name = $name "
+        "and not (source_id = $source and list_contains($waves, wave)) "
+        "group by all order by all",
+        {"name": file_name, "source": decl.source_id, "waves": waves},
+    ).fetchall()
+    removed += _log_waves_dropped(file_name, "figure(s)", dropped)
+    con.execute("delete from raw.survey_results where file_name = $name", {"name": file_name})
     # Its earlier version (the same name), whatever it held, and from other files the
     # respondents of each (source, wave, country) it holds.
     con.execute(
@@ -296,17 +358,7 @@ def _replace_respondents(
         )
     finally:
         con.unregister("incoming_waves")
-    # The questions of waves left without respondents (an earlier version's other waves).
-    con.execute(
-        """
-        delete from raw.survey_questions as q
-        where q.file_sha256 <> $sha and not exists (
-            select 1 from raw.survey_respondent_answers as r
-            where r.source_id = q.source_id and r.wave = q.wave
-        )
-        """,
-        {"sha": sha},
-    )
+    _drop_unanswered_questions(con, sha)
     return removed
 
 
@@ -378,10 +430,10 @@ def _load_file(
     check_size(path, limits)
     sidecar = existing_sidecar(path)
     sha = content_sha256(path, sidecar)
-    if _already_loaded(con, sha):
+    stored_name = text_name(path)
+    if _already_loaded(con, sha, stored_name):
         return SurveyFileOutcome(file=path.name, status="unchanged")
     check_contents(path, limits)
-    stored_name = text_name(path)
     declaration = read_sidecar(sidecar) if sidecar else None
     shape = detect_shape(path, declaration)
     if shape == "published":
@@ -404,6 +456,7 @@ def _load_file(
     if format_of(path).one_pass:
         try:
             with transaction(con):
+                _forget_load(con, sha)
                 rows, waves = microdata.insert_fast(con, path, decl, key, sha=sha, loaded_at=stamp)
                 removed = _replace_respondents(con, decl, waves, file_name=stored_name, sha=sha)
                 microdata.insert_questions(
@@ -422,10 +475,14 @@ def _load_file(
             if is_warehouse_fault(exc):
                 raise
             # Rolled back: the staged path below finds and reports what is wrong.
-    microdata.prepare(con, path, decl, key)
+    try:
+        microdata.prepare(con, path, decl, key)
+    except SurveyValidationError as exc:
+        raise SurveyValidationError(decl.defaults_said(exc.issues)) from exc
     try:
         waves = microdata.staged_waves(con)
         with transaction(con):
+            _forget_load(con, sha)
             rows = microdata.insert(con, decl, sha=sha, loaded_at=stamp)
             removed = _replace_respondents(con, decl, waves, file_name=stored_name, sha=sha)
             microdata.insert_questions(
@@ -471,6 +528,14 @@ def ingest_folder(
         if bundled.exists():
             outcomes.append(load_file(con, bundled, pseudonym_key=key, limits=IntakeLimits()))
     shipped_names = {text_name(bundled) for bundled in shipped}
+    for folder, count in unread_folders(survey_dir):
+        log.warning(
+            "survey folder %s/ holds %d survey file(s), which are not read: only the files "
+            "at the top of %s are; move them there",
+            folder.name,
+            count,
+            survey_dir,
+        )
     now = time.time()
     for path in landed_files(survey_dir):
         sidecar = existing_sidecar(path)

@@ -8,7 +8,7 @@ are stored, once per wave a file holds, by :func:`insert_questions`.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -16,7 +16,7 @@ import duckdb
 import pandas as pd
 
 from social_leadership.intake import RowIssue
-from social_leadership.surveys.common import SurveyValidationError
+from social_leadership.surveys.common import MISSING_COLUMN_REASON, SurveyValidationError
 
 ID_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 ROLE_DEFAULTS = {"respondent_id": "respondent_id", "country": "country", "wave": "wave"}
@@ -49,11 +49,35 @@ class MicrodataDeclaration:
     weight_column: str | None
     questions: tuple[QuestionDeclaration, ...]
     sheet: str | None = None
+    # Each column read by its default name (the sidecar's ``columns`` names none for the
+    # role), by role: a file without it is told so, not that it lacks a "declared" column.
+    defaulted: tuple[tuple[str, str], ...] = ()
 
     def file_columns(self) -> list[str]:
         columns = [self.respondent_id_column, self.country_column]
         columns += [c for c in (self.wave_column, self.weight_column) if c]
         return columns + [q.column for q in self.questions]
+
+    def defaults_said(self, issues: list[RowIssue]) -> list[RowIssue]:
+        """``issues`` with each missing column the sidecar did not name said as a default's:
+        ``weight: no such column: weight is the default name of the weight column, as the
+        sidecar's "columns" names none (name it there, or "weight": null for an unweighted
+        survey)``."""
+        roles = {column: role for role, column in self.defaulted}
+        said = []
+        for issue in issues:
+            role = roles.get(issue.column)
+            if role is not None and issue.reason == MISSING_COLUMN_REASON:
+                unweighted = (
+                    ', or "weight": null for an unweighted survey' if role == "weight" else ""
+                )
+                issue = replace(
+                    issue,
+                    reason=f"no such column: {issue.column} is the default name of the {role} "
+                    f'column, as the sidecar\'s "columns" names none (name it there{unweighted})',
+                )
+            said.append(issue)
+        return said
 
 
 def _int_pair(value: Any) -> tuple[int, int] | None:
@@ -155,6 +179,10 @@ def parse_declaration(sidecar_name: str, data: dict[str, Any]) -> MicrodataDecla
     if issues:
         raise SurveyValidationError(issues)
     weight_column = roles.get("weight")
+    named = data.get("columns") or {}
+    defaulted = {**ROLE_DEFAULTS, "weight": "weight"}
+    if wave is not None:
+        del defaulted["wave"]
     return MicrodataDeclaration(
         source_id=str(source_id),
         source_name=str(source_name),
@@ -167,6 +195,7 @@ def parse_declaration(sidecar_name: str, data: dict[str, Any]) -> MicrodataDecla
         weight_column=weight_column if isinstance(weight_column, str) else None,
         questions=tuple(questions),
         sheet=data.get("sheet"),
+        defaulted=tuple((role, column) for role, column in defaulted.items() if role not in named),
     )
 
 

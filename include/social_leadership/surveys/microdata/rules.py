@@ -45,10 +45,20 @@ class RowRule:
     reason: str
 
 
-def _number_reason(column: str, bad: str) -> str:
+def text_of(column: str) -> str:
+    """The staged column holding the text of ``column``'s cell when it is no number."""
+    return f"{column}_text"
+
+
+# How much of a cell that is no number a report quotes.
+QUOTED_CHARACTERS = 40
+
+
+def _number_reason(column: str, bad: str, text: str | None = None) -> str:
+    quoted = f"left({text or text_of(column)}, {QUOTED_CHARACTERS})"
     return (
         f"case when {column} is null then 'value is empty' "
-        f"when isnan({column}) then 'is not a number' "
+        f"when isnan({column}) then format('''{{}}'' is not a number', {quoted}) "
         f"else format('{{}} {bad}', {column}) end"
     )
 
@@ -80,7 +90,7 @@ def row_rules(decl: MicrodataDeclaration) -> list[RowRule]:
                 decl.wave_column,
                 "wave_num is null or isnan(wave_num) or wave_num != floor(wave_num) "
                 f"or wave_num not between {low} and {high}",
-                _number_reason("wave_num", "is not a plausible survey year"),
+                _number_reason("wave_num", "is not a plausible survey year", text_of("wave")),
             )
         )
     if decl.weight_column:

@@ -39,6 +39,7 @@ from social_leadership.surveys.microdata.rules import (
     insert_respondents,
     repeated_rows,
     row_rules,
+    text_of,
 )
 from social_leadership.surveys.pseudonym import FUNCTION_NAME as PSEUDONYM
 from social_leadership.surveys.pseudonym import registered
@@ -47,7 +48,7 @@ from social_leadership.surveys.published import wave_year
 log = logging.getLogger(__name__)
 
 STAGING_TABLE = "incoming_respondents"
-WAVE_TEXT_COLUMN = "wave_text"
+WAVE_TEXT_COLUMN = text_of("wave")
 COUNTRY_TABLE = "incoming_country_codes"
 _COLUMNS_VIEW = "incoming_declared_columns"
 # The typed relation of :mod:`.rules` over the staged respondents, with each row's number
@@ -102,15 +103,27 @@ def _typed_select(decl: MicrodataDeclaration, columns: dict[str, str]) -> str:
         ]
     else:
         waves = [f"cast({decl.wave} as double) as wave_num"]
+
+    def number(name: str, alias: str) -> list[str]:
+        # The number, and the cell's text when it is none, for a report to quote.
+        value = _number_sql(text(name))
+        return [
+            f"{value} as {alias}",
+            f"case when isnan({value}) then {_trimmed(text(name))} end as {text_of(alias)}",
+        ]
+
     parts = [
         f"{PSEUDONYM}({text(decl.respondent_id_column)}) as respondent_key",
         f"nullif({_trimmed(text(decl.country_column))}, '') as country",
         *waves,
-        _number_sql(text(decl.weight_column)) + " as weight_num"
-        if decl.weight_column
-        else "cast(1 as double) as weight_num",
+        *(
+            number(decl.weight_column, "weight_num")
+            if decl.weight_column
+            else ["cast(1 as double) as weight_num"]
+        ),
     ]
-    parts += [_number_sql(text(q.column)) + f" as a{i}" for i, q in enumerate(decl.questions)]
+    for i, q in enumerate(decl.questions):
+        parts += number(q.column, f"a{i}")
     return ", ".join(parts)
 
 
