@@ -396,7 +396,9 @@ def _observations_frame(
     ]
     frame = pd.DataFrame.from_records(rows, columns=list(METRIC_COLUMNS))
     for column in ("followers", "following", "posts"):
-        frame[column] = frame[column].astype("Int64")
+        # From the ints themselves: a column of ints and None is float64 to pandas, which
+        # rounds a count past 2**53 and cannot hold one near 2**63 as an integer again.
+        frame[column] = pd.array([row[column] for row in rows], dtype="Int64")
     return frame
 
 

@@ -361,6 +361,29 @@ def hidden_count(document: Mapping[str, Any], key: str | None) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and value < 0
 
 
+def keyed(entries: Iterable[tuple[object, Any]]) -> tuple[dict[str, Any], frozenset[str]]:
+    """Each entry of a reply by its key (an entry without a text key left out), and the keys
+    two entries give with other contents: a reply that answers an account twice, with other
+    figures, says nothing sure of it (:func:`answered_twice`). The same entry repeated is
+    one answer."""
+    by_key: dict[str, Any] = {}
+    twice: set[str] = set()
+    for key, entry in entries:
+        if not isinstance(key, str):
+            continue
+        if key in by_key and by_key[key] != entry:
+            twice.add(key)
+        by_key.setdefault(key, entry)
+    return by_key, frozenset(twice)
+
+
+def answered_twice(response: RawResponse, handle: str) -> AccountObservation:
+    """The observation of ``handle`` when the reply holds it twice with other figures: an
+    error for that account alone, never either answer picked."""
+    problem = UnreadableCount("the reply answers it twice, with other figures")
+    return unreadable_counts(response, handle, problem)
+
+
 def unreadable_counts(
     response: RawResponse, handle: str, problem: UnreadableCount
 ) -> AccountObservation:

@@ -90,13 +90,12 @@ class BlueskyConnector(base.Connector):
         profiles = reply.get("profiles")
         if not isinstance(profiles, list):
             return base.observations_without_counts(response, base.AccountStatus.ERROR)
-        by_key: dict[str, dict[str, Any]] = {}
-        for profile in profiles:
-            if not isinstance(profile, dict):
-                continue
-            for key in (profile.get("handle"), profile.get("did")):
-                if isinstance(key, str):
-                    by_key[key.casefold()] = profile
+        by_key, twice = base.keyed(
+            (key.casefold() if isinstance(key, str) else None, profile)
+            for profile in profiles
+            if isinstance(profile, dict)
+            for key in (profile.get("handle"), profile.get("did"))
+        )
         requested = response.requested_handles
         # The actors asked for, in the order of the requested handles: a DID where one
         # was known, else the handle itself.
@@ -106,6 +105,9 @@ class BlueskyConnector(base.Connector):
         observations = []
         for handle, actor in zip(requested, actors, strict=True):
             profile = by_key.get(actor.casefold())
+            if actor.casefold() in twice:
+                observations.append(base.answered_twice(response, handle))
+                continue
             if profile is None:
                 observations.append(
                     base.observation_without_counts(response, handle, base.AccountStatus.NOT_FOUND)

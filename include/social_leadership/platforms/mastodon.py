@@ -226,17 +226,25 @@ class MastodonConnector(base.Connector):
             return failed
         document = base.json_document(response.body)
         ids = parse_qs(urlsplit(response.request_url).query).get("id[]", [])
+        twice: set[str] = set()
         if isinstance(document, dict) and not ids and len(requested) == 1:
             # A lookup: its account, unless it names another (never another's counts).
             if _names_another(document, requested[0]):
                 return base.observations_without_counts(response, base.AccountStatus.ERROR)
             by_handle = {requested[0].casefold(): document}
         elif isinstance(document, list) and len(ids) == len(requested):
-            by_id = {str(a.get("id")): a for a in document if isinstance(a, dict)}
+            by_id, twice_ids = base.keyed(
+                (str(a.get("id")), a) for a in document if isinstance(a, dict)
+            )
             by_handle = {
                 handle.casefold(): by_id[account_id]
                 for handle, account_id in zip(requested, ids, strict=True)
                 if account_id in by_id
+            }
+            twice = {
+                handle.casefold()
+                for handle, account_id in zip(requested, ids, strict=True)
+                if account_id in twice_ids
             }
         else:
             return base.observations_without_counts(response, base.AccountStatus.ERROR)
@@ -245,6 +253,9 @@ class MastodonConnector(base.Connector):
             if handle.casefold() in left_out:
                 continue
             account = by_handle.get(handle.casefold())
+            if handle.casefold() in twice:
+                observations.append(base.answered_twice(response, handle))
+                continue
             if account is None:
                 observations.append(
                     base.observation_without_counts(response, handle, base.AccountStatus.NOT_FOUND)

@@ -96,11 +96,11 @@ class XConnector(base.Connector):
         data = reply.get("data")
         # One user's route sends the user itself: read as a list of one, wherever it comes.
         users = [data] if isinstance(data, dict) else data if isinstance(data, list) else []
-        users_by_name = {
-            user["username"].casefold(): user
+        users_by_name, twice = base.keyed(
+            (name.casefold() if isinstance(name := user.get("username"), str) else None, user)
             for user in users
-            if isinstance(user, dict) and isinstance(user.get("username"), str)
-        }
+            if isinstance(user, dict)
+        )
         error_status: dict[str, base.AccountStatus] = {}
         for error in _errors(reply):
             name = _named_user(error)
@@ -113,6 +113,9 @@ class XConnector(base.Connector):
         for handle in response.requested_handles:
             key = handle.casefold()
             user = users_by_name.get(key)
+            if key in twice:
+                observations.append(base.answered_twice(response, handle))
+                continue
             if user is None:
                 status = error_status.get(key, base.AccountStatus.ERROR)
                 observations.append(base.observation_without_counts(response, handle, status))

@@ -149,16 +149,22 @@ class YouTubeConnector(base.Connector):
         items = [item for item in reply.get("items") or [] if isinstance(item, dict)]
         requested = response.requested_handles
         ids = _requested_ids(response)
+        twice: set[str] = set()
         if ids is None:
             by_handle = {requested[0]: items[0]} if items else {}
         else:
             # The API answers in an order of its own: each item goes to the handle whose
             # id it carries, never by position.
-            by_id = {str(item.get("id")): item for item in items}
+            by_id, twice_ids = base.keyed((str(item.get("id")), item) for item in items)
             by_handle = {
                 handle: by_id[channel_id]
                 for handle, channel_id in zip(requested, ids, strict=True)
                 if channel_id in by_id
+            }
+            twice = {
+                handle
+                for handle, channel_id in zip(requested, ids, strict=True)
+                if channel_id in twice_ids
             }
         # Learned ids the batch did not answer were looked up by handle (see extract): the
         # batch says nothing about them.
@@ -168,6 +174,9 @@ class YouTubeConnector(base.Connector):
             if handle in left_out:
                 continue
             item = by_handle.get(handle)
+            if handle in twice:
+                observations.append(base.answered_twice(response, handle))
+                continue
             if item is None:
                 observations.append(
                     base.observation_without_counts(response, handle, base.AccountStatus.NOT_FOUND)

@@ -381,6 +381,53 @@ def test_a_count_that_is_not_a_whole_number_or_too_large_is_an_error_for_its_acc
     assert seen == {HANDLES[platform]: ("error", None)}
 
 
+_ENTRIES = {"x": "data", "bluesky": "profiles", "youtube": "items"}
+# YouTube's channel id: its batch by ids, where each item goes to the id it carries.
+_ASKED = {**HANDLES, "youtube": "UC" + "a" * 22}
+
+
+@pytest.mark.parametrize("platform", sorted(_ENTRIES))
+@pytest.mark.parametrize(
+    ("second", "seen"), [(583423, ("ok", 583423)), (584423, ("error", None))], ids=["same", "other"]
+)
+def test_an_account_answered_twice_with_other_figures_is_an_error_never_a_pick(
+    platform: str, second: int, seen: tuple[str, object]
+) -> None:
+    reply = _reply_counting(platform, 583423)
+    entries = _ENTRIES[platform]
+    reply[entries] = [*reply[entries], *_reply_counting(platform, second)[entries]]
+
+    assert _observe(platform, _answering(reply), [_ASKED[platform]]) == {_ASKED[platform]: seen}
+
+
+def test_counts_past_float_precision_and_up_to_bigint_are_stored_exactly(tmp_path: Path) -> None:
+    from social_leadership.platform_metrics import load_platform_day
+    from social_leadership.warehouse import connect
+
+    def user(name: str, followers: int | None) -> dict[str, object]:
+        metrics = {"followers_count": followers, "following_count": 1, "tweet_count": 1}
+        return {"id": name, "username": name, "public_metrics": metrics}
+
+    counts = {"past_2_53": 2**53 + 1, "bigint_max": 2**63 - 1, "unreadable": None}
+    reply = {"data": [user(name, followers) for name, followers in counts.items()]}
+    with serving(_answering(reply)) as api:
+        outcome = extract_platform(
+            "x", list(counts), url(api), SECRET, tmp_path / "landing", "run-1", NOW, now=NOW
+        )
+    with connect(tmp_path / "warehouse.duckdb") as con:
+        load_platform_day(con, tmp_path / "landing", "x", NOW.date(), "run-1")
+        stored = con.execute(
+            "select account_handle, account_status, followers from raw.platform_metrics"
+        ).fetchall()
+
+    assert outcome.status == "landed"
+    assert sorted(stored) == [
+        ("bigint_max", "ok", 2**63 - 1),
+        ("past_2_53", "ok", 2**53 + 1),
+        ("unreadable", "error", None),
+    ]
+
+
 def test_an_unreadable_count_costs_only_its_own_account_of_a_batch() -> None:
     def user(name: str, followers: object) -> dict[str, object]:
         metrics = {"followers_count": followers, "following_count": 1, "tweet_count": 1}
