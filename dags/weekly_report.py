@@ -46,8 +46,10 @@ def weekly_report():
 
     Reads only the published serving copy (the DuckLake catalog), never the working
     warehouse: it takes no slot of the `duckdb_warehouse` pool and never waits for a build.
-    Writes `$SLW_REPORTS_DIR/<ISO week>/`: `weekly_report.html` (self-contained, inline SVG
-    charts), `weekly_report.pdf` and the figures behind each chart as CSV. The week is the
+    Writes `$SLW_REPORTS_DIR/<ISO week>/` (7 days that are not their ISO week, written once
+    its Sunday has come: `<ISO week>_to_<last day>/`, never over the week's own report):
+    `weekly_report.html` (self-contained, inline SVG charts), `weekly_report.pdf` and the
+    figures behind each chart as CSV. The week is the
     7 days ending the day before the run's data interval ends (a scheduled Monday run
     reports Monday to Sunday), or ending on the `week_end` parameter: trigger a run with
     it for any past week. A rerun replaces that week's files.

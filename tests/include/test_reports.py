@@ -113,7 +113,8 @@ def test_report_has_every_section_and_chart_and_needs_nothing_from_outside(repor
     report = write_weekly_report(report_settings, day(LAST_DAY), mail=False)
 
     assert report.enough_data
-    assert report.folder == report_settings.reports_dir / ReportWeek(day(LAST_DAY)).label
+    # A past Tuesday's 7 days: a folder of their own, beside their ISO week's.
+    assert report.folder == _last_day_folder(report_settings)
     html = report.html.read_text(encoding="utf-8")
     structure = _parse(html)
     assert structure.sections == SECTIONS
@@ -246,6 +247,31 @@ def test_a_rerun_replaces_the_week_folder(report_settings):
     assert again.folder == report.folder
     assert not stray.exists()
     assert [p.name for p in report.folder.parent.iterdir() if p.name.startswith(".")] == []
+
+
+def test_other_days_of_an_ended_week_never_replace_that_week_s_report(report_settings):
+    sunday = day(LAST_DAY) + timedelta(days=7 - day(LAST_DAY).isoweekday())
+    if sunday == day(LAST_DAY):
+        sunday += timedelta(days=7)
+    week = write_weekly_report(report_settings, sunday, mail=False)
+    # A run by hand on the Sunday (the 7 days to Saturday), and a past Thursday's report.
+    saturday = write_weekly_report(report_settings, sunday - timedelta(days=1), mail=False)
+    thursday = write_weekly_report(report_settings, sunday - timedelta(days=3), mail=False)
+
+    label = ReportWeek(sunday).label
+    assert week.folder.name == label
+    assert saturday.folder.name == f"{label}_to_{sunday - timedelta(days=1)}"
+    assert thursday.folder.name == f"{label}_to_{sunday - timedelta(days=3)}"
+    assert f"week {label}" in week.html.read_text(encoding="utf-8")
+
+
+def test_a_week_to_date_shares_its_week_s_folder_until_its_sunday():
+    wednesday = date(2026, 12, 2)
+    week = ReportWeek(wednesday)
+    assert week.folder_name(today=wednesday) == "2026-W49"
+    assert week.folder_name(today=date(2026, 12, 5)) == "2026-W49"
+    assert week.folder_name(today=date(2026, 12, 6)) == "2026-W49_to_2026-12-02"
+    assert ReportWeek(date(2026, 12, 6)).folder_name(today=date(2027, 1, 1)) == "2026-W49"
 
 
 def test_csv_figures_neutralise_formulas(synthetic_built_warehouse, tmp_path, monkeypatch) -> None:
@@ -760,7 +786,7 @@ def test_a_scheduled_report_asked_to_mail_without_the_connection_fails_saying_so
     assert "is written (" in message
     assert "not mailed: SLW_REPORT_EMAILS is set and the Airflow connection slw_smtp" in message
     assert "then clear this task" in message
-    assert (report_settings.reports_dir / "2025-W06" / "weekly_report.pdf").exists()
+    assert (_last_day_folder(report_settings) / "weekly_report.pdf").exists()
 
 
 def test_report_reads_only_the_serving_copy(synthetic_built_warehouse, tmp_path, monkeypatch):
@@ -776,12 +802,17 @@ def test_report_reads_only_the_serving_copy(synthetic_built_warehouse, tmp_path,
     assert not settings.warehouse_path.exists()
 
 
+def _last_day_folder(settings: Settings) -> Path:
+    """The folder of the 7 days to LAST_DAY, a past Tuesday: their own, not their week's."""
+    return settings.reports_dir / f"{ReportWeek(day(LAST_DAY)).label}_to_{day(LAST_DAY)}"
+
+
 def test_slw_report_writes_the_week_and_says_where(report_settings, capsys):
     from social_leadership.cli import main
 
     assert main(["report", day(LAST_DAY).isoformat(), "--no-mail"]) == 0
     out = capsys.readouterr().out
-    folder = report_settings.reports_dir / ReportWeek(day(LAST_DAY)).label
+    folder = _last_day_folder(report_settings)
     assert f"html       {folder / 'weekly_report.html'}" in out
     assert f"pdf        {folder / 'weekly_report.pdf'}" in out
     assert (folder / "weekly_report.pdf").exists()
@@ -819,7 +850,7 @@ def test_slw_report_says_how_to_add_a_missing_smtp_connection(report_settings, m
     assert "AIRFLOW_CONN_SLW_SMTP" in fix
     assert "--no-mail" in fix
     assert "Traceback" not in captured.err
-    folder = report_settings.reports_dir / ReportWeek(day(LAST_DAY)).label
+    folder = _last_day_folder(report_settings)
     assert (folder / "weekly_report.pdf").exists()  # written all the same
 
 

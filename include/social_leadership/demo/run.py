@@ -107,7 +107,7 @@ def report_lines(settings: Settings, week: ReportWeek | None = None) -> str:
     from social_leadership.reports.render import HTML_NAME, PDF_NAME
 
     week = week or report_week()
-    folder = settings.reports_dir / week.label
+    folder = settings.reports_dir / week.folder_name(datetime.now(UTC).date())
     return (
         f"Weekly report {week.label} ({week.start} to {week.end}):\n"
         f"  html       {folder / HTML_NAME}\n"

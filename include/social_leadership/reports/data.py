@@ -48,6 +48,18 @@ class ReportWeek:
         year, week, _ = self.end.isocalendar()
         return f"{year}-W{week:02d}"
 
+    def folder_name(self, today: date) -> str:
+        """The report's folder under ``SLW_REPORTS_DIR``: its ISO week's, unless it is 7
+        days that are not that week (they end before its Sunday) written once the week's
+        Sunday has come, when the week's own report may be there: then a folder of its own,
+        ``2026-W49_to_2026-12-05``. A week to date (make run, slw report mid-week) shares
+        its week's folder, which the Monday run's whole week replaces; a later report of
+        other days replaced the whole week, mailed and all."""
+        sunday = self.end + timedelta(days=7 - self.end.isoweekday())
+        if self.end < sunday <= today:
+            return f"{self.label}_to_{self.end.isoformat()}"
+        return self.label
+
 
 def week_end_day(text: str) -> date:
     """The last day of a report's week given as ``YYYY-MM-DD``, or as an ISO week

@@ -221,7 +221,7 @@ def write_weekly_report(
     week = ReportWeek(week_end)
     data = read_report_data(settings, week)
     rendered = render(data, settings.report_font_files)
-    folder = settings.reports_dir / week.label
+    folder = settings.reports_dir / week.folder_name(today)
     files = _replace_folder(folder, rendered)
     through = data.data_through if data.enough_data else None
     report = WeeklyReport(week, folder, files, data.enough_data, (), "not asked", through)
