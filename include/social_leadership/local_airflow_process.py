@@ -382,27 +382,26 @@ def _record_interrupted(
     and alerted. Either may fail (a warehouse held by another process): said, not raised,
     since the run is marked failed already."""
     from social_leadership.alerts import Alert, deliver, run_item
-    from social_leadership.run_summary import RunSummary, mark_failed
+    from social_leadership.run_summary import RunSummary, keep_unrecorded, mark_failed
     from social_leadership.settings import load_settings
     from social_leadership.warehouse import connect
     from social_leadership.warehouse_backend import uses_lake
 
     said = f"run interrupted: {why}"
     settings = load_settings()
+    summary = RunSummary(
+        dag_id, run_id, "failed", ", ".join(sorted(failed)), logical_date=logical_date
+    )
     try:
         # Not a warehouse made for it: a run stopped before its first write leaves none.
         if uses_lake(settings) or settings.warehouse_path.exists():
             with connect(settings.warehouse_path, settings=settings) as con:
-                summary = RunSummary(
-                    dag_id,
-                    run_id,
-                    "failed",
-                    ", ".join(sorted(failed)),
-                    logical_date=logical_date,
-                )
                 mark_failed(con, summary)
     except Exception as exc:  # said: the run is marked failed already
         print(f"{dag_id} run {run_id}: not recorded in audit.runs: {exc}", flush=True)
+        # Kept for slw summary and the next run (its figures, if its summary ran, are in
+        # the warehouse no one could open).
+        keep_unrecorded(settings.data_dir, summary)
     try:
         sent = deliver(Alert(dag_id, run_id, "failed", [run_item(dag_id, run_id, said)]))
     except Exception as exc:  # said: the run is marked failed already

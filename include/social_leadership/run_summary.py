@@ -15,6 +15,7 @@ Parquet set published).
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
@@ -26,6 +27,8 @@ import duckdb
 from social_leadership.dbt_runner import STATUS_BUCKETS
 from social_leadership.domain import API_PLATFORMS
 from social_leadership.warehouse import transaction
+
+log = logging.getLogger(__name__)
 
 # The tasks whose XComs hold figures (only theirs are read: a DAG may hold many more).
 FIGURE_TASKS = frozenset(
@@ -196,7 +199,67 @@ def mark_failed(con: duckdb.DuckDBPyConnection, summary: RunSummary) -> None:
         record(con, summary)
 
 
-def record(con: duckdb.DuckDBPyConnection, summary: RunSummary) -> None:
+# Where a run's row waits when the warehouse could not take it (held by another process,
+# read-only): under the data folder, until the next run that writes audit.runs adds it.
+UNRECORDED_DIR = "unrecorded_runs"
+
+
+def keep_unrecorded(data_dir: Path, summary: RunSummary) -> Path | None:
+    """Keep the row ``audit.runs`` could not take in a file of its own, so ``slw summary``
+    shows the run (failed, most often: what held the warehouse failed it too) and the next
+    run that writes ``audit.runs`` adds it. Left out, the summary showed the run before it,
+    green. Returns the file, or None when the data folder cannot take it either (said)."""
+    from social_leadership.landing import safe_run_id
+
+    folder = data_dir / UNRECORDED_DIR
+    path = folder / f"{safe_run_id(summary.dag_id)}__{safe_run_id(summary.run_id)}.json"
+    row = {**asdict(summary), "recorded_at": datetime.now(UTC).isoformat()}
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(".tmp")
+        temporary.write_text(json.dumps(row, default=str), encoding="utf-8")
+        temporary.replace(path)
+    except OSError as exc:
+        log.warning("run %s of %s kept nowhere: %s", summary.run_id, summary.dag_id, exc)
+        return None
+    log.warning(
+        "run %s of %s kept in %s until audit.runs can take it", summary.run_id, summary.dag_id, path
+    )
+    return path
+
+
+def unrecorded(data_dir: Path) -> list[tuple[RunSummary, datetime, Path]]:
+    """The rows kept by :func:`keep_unrecorded`: each summary, when it was kept, its file.
+    A file that cannot be read is passed over."""
+    kept = []
+    for path in sorted((data_dir / UNRECORDED_DIR).glob("*.json")):
+        try:
+            row = json.loads(path.read_text(encoding="utf-8"))
+            recorded_at = datetime.fromisoformat(row.pop("recorded_at"))
+            logical = row.get("logical_date")
+            row["logical_date"] = datetime.fromisoformat(logical) if logical else None
+            kept.append((RunSummary(**row), recorded_at, path))
+        except (OSError, ValueError, TypeError, KeyError) as exc:
+            log.warning("%s passed over: %s", path, exc)
+    return kept
+
+
+def record_unrecorded(con: duckdb.DuckDBPyConnection, data_dir: Path) -> None:
+    """Add to ``audit.runs`` each kept row a later try of its run has not recorded since,
+    then forget it."""
+    for summary, recorded_at, path in unrecorded(data_dir):
+        found = con.execute(
+            "select count(*) from audit.runs where dag_id = ? and run_id = ?",
+            [summary.dag_id, summary.run_id],
+        ).fetchone()
+        if not (found and found[0]):
+            record(con, summary, recorded_at=recorded_at)
+        path.unlink(missing_ok=True)
+
+
+def record(
+    con: duckdb.DuckDBPyConnection, summary: RunSummary, *, recorded_at: datetime | None = None
+) -> None:
     """Write the run's row of ``audit.runs``, replacing the row of an earlier try."""
     with transaction(con):
         con.execute(
@@ -223,7 +286,7 @@ def record(con: duckdb.DuckDBPyConnection, summary: RunSummary) -> None:
                 summary.checks_passed,
                 summary.checks_failed,
                 summary.publication_id,
-                datetime.now(UTC),
+                recorded_at or datetime.now(UTC),
                 summary.serving_publication_id,
                 summary.logical_date,
             ],
@@ -248,15 +311,26 @@ def run_summary_task(context: dict[str, Any]) -> dict[str, Any]:
         dbt_statuses = dbt_statuses_since(
             settings.dbt_target_dir / "run_results.json", context["dag_run"].run_after
         )
-    with connect(settings.warehouse_path) as con:
+
+    def summary_of(checks: tuple[int, int] | None) -> RunSummary:
         summary = summarise(
             ti.dag_id,
             run_id,
             xcoms,
             failed_tasks(states, exclude=ti.task_id),
-            checks=quality_counts(con, run_id) if "quality_gate" in others else None,
+            checks=checks,
             dbt_statuses=dbt_statuses,
         )
-        summary = replace(summary, logical_date=logical_date_of(context["dag_run"]))
-        record(con, summary)
+        return replace(summary, logical_date=logical_date_of(context["dag_run"]))
+
+    summary = None
+    try:
+        with connect(settings.warehouse_path) as con:
+            summary = summary_of(quality_counts(con, run_id) if "quality_gate" in others else None)
+            record(con, summary)
+            record_unrecorded(con, settings.data_dir)
+    except (duckdb.Error, OSError):
+        # The warehouse held or read-only: the row is kept for slw summary and the next run.
+        keep_unrecorded(settings.data_dir, summary or summary_of(None))
+        raise
     return summary.to_xcom()

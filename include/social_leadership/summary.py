@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import duckdb
 
@@ -203,7 +204,53 @@ SYNTHETIC_PARTS = (
 )
 
 
-def run_lines(con: duckdb.DuckDBPyConnection) -> tuple[list[str], bool]:
+# The columns of audit.runs the summary reads, in this order.
+_RUN_COLUMNS = (
+    "dag_id varchar, run_id varchar, outcome varchar, failed_tasks varchar, "
+    "recorded_at timestamptz, files_quarantined bigint, rows_quarantined bigint, "
+    "logical_date timestamptz"
+)
+
+
+def _runs_relation(con: duckdb.DuckDBPyConnection, data_dir: Path | None) -> str:
+    """SQL naming ``audit.runs`` with the rows kept beside the warehouse when it could not
+    take them (:func:`~social_leadership.run_summary.keep_unrecorded`) and no later try
+    recorded: a build failed on a held warehouse was otherwise missing, the run before it
+    shown green."""
+    from social_leadership.run_summary import unrecorded
+
+    runs = as_upgraded(con, "audit.runs")
+    kept = unrecorded(data_dir) if data_dir is not None else []
+    if not kept:
+        return runs
+    con.execute(f"create or replace temp table unrecorded_runs ({_RUN_COLUMNS})")
+    con.executemany(
+        "insert into unrecorded_runs values (?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            [
+                s.dag_id,
+                s.run_id,
+                s.outcome,
+                s.failed_tasks or None,
+                recorded_at,
+                s.files_quarantined,
+                s.rows_quarantined,
+                s.logical_date,
+            ]
+            for s, recorded_at, _ in kept
+        ],
+    )
+    names = ", ".join(column.split()[0] for column in _RUN_COLUMNS.split(", "))
+    return (
+        f"(select {names} from {runs} union all select {names} from unrecorded_runs as u "
+        "where not exists (select 1 from audit.runs as r "
+        "where r.dag_id = u.dag_id and r.run_id = u.run_id))"
+    )
+
+
+def run_lines(
+    con: duckdb.DuckDBPyConnection, data_dir: Path | None = None
+) -> tuple[list[str], bool]:
     """The latest run of each DAG (``audit.runs``): the run of its newest logical date (not
     one still to come when it ran), and after it any run of another date that failed since,
     failed ones first with their failed tasks; and whether any of them failed. (By the time
@@ -218,7 +265,7 @@ def run_lines(con: duckdb.DuckDBPyConnection) -> tuple[list[str], bool]:
                 rows_quarantined, coalesce(logical_date, recorded_at) as run_for,
                 logical_date is not null as has_logical_date,
                 logical_date > recorded_at as is_future
-            from {as_upgraded(con, "audit.runs")} as runs
+            from {_runs_relation(con, data_dir)} as runs
             qualify row_number() over (
                 partition by dag_id, coalesce(logical_date, recorded_at)
                 order by recorded_at desc
@@ -325,7 +372,7 @@ def summarise(settings: Settings, *, top_per_country: int = 3) -> tuple[str, boo
     """The summary's text, and whether the latest run of any DAG failed."""
     lines: list[str] = []
     with open_working(settings, read_only=True) as con:
-        runs, failed = run_lines(con)
+        runs, failed = run_lines(con, settings.data_dir)
         lines.extend(runs)
         lines.extend(platform_load_lines(con))
         lines.extend(stale_lines(con, settings.stale_platform_days))

@@ -524,3 +524,75 @@ def test_a_platform_loaded_with_no_account_asked_is_said_to_have_none_to_ask(set
 
     assert "  Nothing asked of linkedin: the roster gives no account there" in text
     assert "Nothing asked of bluesky" not in text
+
+
+_HOLD_WRITER = """
+import sys, time, duckdb
+con = duckdb.connect(sys.argv[1])
+print("holding", flush=True)
+time.sleep(60)
+"""
+
+
+class _Build:
+    """A warehouse_build run as its run_summary task sees it: dbt_build failed."""
+
+    dag_id = "warehouse_build"
+    task_id = "run_summary"
+    task_ids = ("dbt_build", "quality_gate", "publish", "run_summary")
+
+    def __init__(self, at: datetime) -> None:
+        self.run_after = self.logical_date = at
+
+    def xcom_pull(self, task_ids: str) -> None:
+        return None
+
+    def get_task_states(self, *, dag_id: str, run_ids: list[str]) -> dict:
+        return {run_ids[0]: {"dbt_build": "failed", "quality_gate": "upstream_failed"}}
+
+
+def test_a_run_the_held_warehouse_could_not_record_is_shown_failed_then_recorded(
+    settings, monkeypatch, capsys
+):
+    import subprocess
+    import sys
+
+    from social_leadership.cli import main
+    from social_leadership.run_summary import UNRECORDED_DIR, run_summary_task
+
+    _record_run(settings, "warehouse_build", "run-1", "success", "", AT, logical_date=AT)
+    monkeypatch.setattr("social_leadership.warehouse.LOCK_WAIT_SECONDS", 0.2)
+    later = AT + timedelta(hours=1)
+    run = _Build(later)
+    context = {"ti": run, "run_id": "run-2", "dag": run, "dag_run": run}
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLD_WRITER, str(settings.warehouse_path)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "holding"
+        with pytest.raises(duckdb.IOException):
+            run_summary_task(context)
+    finally:
+        holder.kill()
+        holder.wait()
+
+    # slw summary: the failed run, not the green one before it.
+    assert main(["summary"]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].startswith("  FAILED: warehouse_build for 2026-03-02 (run-2, ")
+    assert lines[1].endswith("failed tasks dbt_build, quality_gate")
+
+    # The next run that writes audit.runs records it, and forgets the kept row.
+    _record_run(settings, "warehouse_build", "run-3", "success", "", later, logical_date=later)
+    other = _Build(later + timedelta(hours=1))
+    other.get_task_states = lambda *, dag_id, run_ids: {run_ids[0]: {}}  # type: ignore[method-assign]
+    run_summary_task({"ti": other, "run_id": "run-4", "dag": other, "dag_run": other})
+    with connect(settings.warehouse_path, read_only=True) as con:
+        recorded = con.execute(
+            "select run_id, outcome, failed_tasks from audit.runs order by run_id"
+        ).fetchall()
+    assert ("run-2", "failed", "dbt_build, quality_gate") in recorded
+    assert not list((settings.data_dir / UNRECORDED_DIR).iterdir())
