@@ -400,7 +400,28 @@ def test_no_serving_copy_gives_a_not_enough_data_report(tmp_path, monkeypatch):
     assert _parse(html).sections == {"not-enough-data"}
     assert "Not enough data" in html
     assert "has not published any day" in html
+    assert "written again with the next scheduled run" in html
     assert "Not enough data" in PdfReader(report.pdf).pages[0].extract_text()
+
+
+def test_a_week_before_the_data_begin_says_when_they_begin_not_that_it_comes_later(
+    report_settings,
+):
+    begins = day(0)  # the published copy's first day of reach data
+    with duckdb.connect(str(report_settings.serving_path), read_only=True) as con:
+        (first,) = con.execute(
+            "select min(metric_date) from marts.fct_reach_by_country_sector_all_platforms_daily"
+        ).fetchone()
+    assert first == begins
+
+    report = write_weekly_report(report_settings, begins - timedelta(days=30), mail=False)
+
+    html = report.html.read_text(encoding="utf-8")
+    assert f"reach data begin on {begins}, after the week" in html
+    assert f"Ask for a week that ends on {begins + timedelta(days=1)} or later" in html
+    assert "written again with the next scheduled run" not in html
+    pdf = PdfReader(report.pdf).pages[0].extract_text()
+    assert "Ask for a week that ends on" in " ".join(pdf.split())
 
 
 def test_a_one_day_warehouse_gives_a_not_enough_data_report(

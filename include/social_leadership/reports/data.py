@@ -180,6 +180,8 @@ class WeeklyReportData:
     checks_failed: int | None = None
     failed_checks: list[FailedCheck] = field(default_factory=list)
     synthetic_parts: list[str] = field(default_factory=list)
+    # The first day the serving copy has reach data of, read only for a week without any.
+    data_begins: date | None = None
 
     @property
     def platform_names(self) -> dict[str, str]:
@@ -228,6 +230,11 @@ def collect(
         [week.start, week.end],
     ).fetchone()
     report = WeeklyReportData(week, through, int(days), min_executives)
+    if not days:
+        # Said in the report: a week before the data begin is never written with figures.
+        (report.data_begins,) = con.execute(
+            "select min(metric_date) from marts.fct_reach_by_country_sector_all_platforms_daily"
+        ).fetchone() or (None,)
     if not report.enough_data:
         return report
     _headline(con, report)

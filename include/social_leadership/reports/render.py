@@ -18,7 +18,7 @@ import subprocess
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 import jinja2
@@ -29,6 +29,7 @@ from social_leadership.formatting import compact_count, half_up, whole_percent
 from social_leadership.reports.charts import Chart, all_charts
 from social_leadership.reports.data import (
     FOCUS_COUNTRIES,
+    MIN_DAYS_OF_DATA,
     Coverage,
     Expectation,
     WeeklyReportData,
@@ -228,7 +229,20 @@ def synthetic_notice(report: WeeklyReportData) -> str:
     )
 
 
+WRITTEN_AGAIN = (
+    "The report is written again with the next scheduled run, or on demand (slw report) once "
+    "the warehouse has published more days."
+)
+
+
 def not_enough_data(report: WeeklyReportData) -> str:
+    begins = report.data_begins
+    if report.data_through is None and begins is not None and begins > report.week.end:
+        return (
+            f"The serving copy's reach data begin on {begins.isoformat()}, after the week "
+            f"{report.week.start.isoformat()} to {report.week.end.isoformat()}: this week has "
+            "no figures to report, now or later."
+        )
     if report.data_through is None and report.days_with_data == 0:
         return (
             f"The serving copy has no reach data for the week {report.week.start.isoformat()} to "
@@ -239,6 +253,18 @@ def not_enough_data(report: WeeklyReportData) -> str:
         f"{(report.week.start).isoformat()} and {report.week.end.isoformat()}; a weekly report "
         "needs at least two days of the week to compare."
     )
+
+
+def not_enough_next(report: WeeklyReportData) -> str:
+    """What a reader of a report without enough data may do."""
+    begins = report.data_begins
+    if report.data_through is None and begins is not None and begins > report.week.end:
+        first = begins + timedelta(days=MIN_DAYS_OF_DATA - 1)
+        return (
+            f"Ask for a week that ends on {first.isoformat()} or later (slw report "
+            f"{first.isoformat()})."
+        )
+    return WRITTEN_AGAIN
 
 
 SUNDAY = 6
@@ -327,6 +353,7 @@ def render(report: WeeklyReportData, fonts: Sequence[Path] = ()) -> RenderedRepo
         "period": _period(report),
         "synthetic_notice": synthetic_notice(report),
         "not_enough_data": "" if report.enough_data else not_enough_data(report),
+        "not_enough_next": "" if report.enough_data else not_enough_next(report),
         "headline_lines": headline_lines(report) if report.enough_data else [],
         "charts": by_name,
         "trend_charts": [
