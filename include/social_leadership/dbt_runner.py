@@ -469,8 +469,10 @@ def record_build_attempt(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
     (:func:`social_leadership.serving.publish_refusal`).
 
     Tries are numbered in the warehouse, not ordered by the time: the tasks of one run may
-    run on workers whose clocks differ. The builds never overlap (one active run of
-    warehouse_build, one writer slot), so the count cannot be taken twice."""
+    run on workers whose clocks differ. The scheduler's builds never overlap (one active
+    run of warehouse_build, one writer slot), so the count cannot be taken twice; a build
+    of ``slw rebuild`` beside one on a DuckLake (README: a full rebuild in a deployment)
+    may number after it, and the older build then refuses to publish."""
     con.execute(
         "insert into audit.dbt_build_attempts (run_id, started_at, attempt) "
         "select ?, ?, coalesce(max(attempt), 0) + 1 from audit.dbt_build_attempts",
