@@ -102,6 +102,7 @@ class BlueskyConnector(base.Connector):
         actors = parse_qs(urlsplit(response.request_url).query).get("actors", [])
         if len(actors) != len(requested):
             actors = list(requested)
+        _match_invalid_handle(actors, profiles, by_key)
         observations = []
         for handle, actor in zip(requested, actors, strict=True):
             profile = by_key.get(actor.casefold())
@@ -132,3 +133,31 @@ class BlueskyConnector(base.Connector):
                 )
             )
         return observations
+
+
+# What the AppView sends as the handle of a profile whose handle no longer verifies (its
+# DID document and its domain disagree): the DID and counts are there, the name is not.
+INVALID_HANDLE = "handle.invalid"
+
+
+def _match_invalid_handle(
+    actors: Sequence[str], profiles: list[Any], by_key: dict[str, Any]
+) -> None:
+    """Give the one actor asked by handle that no profile names the one profile sent as
+    ``handle.invalid`` whose DID no actor asked for: the AppView answers only for actors
+    asked, so that profile is that actor's (it was called not found, and its DID never
+    learned). With more than one of either, which is whose is unknown: none is matched."""
+    asked = {actor.casefold() for actor in actors}
+    unnamed = [
+        actor for actor in actors if not actor.startswith("did:") and actor.casefold() not in by_key
+    ]
+    invalid = [
+        profile
+        for profile in profiles
+        if isinstance(profile, dict)
+        and profile.get("handle") == INVALID_HANDLE
+        and isinstance(profile.get("did"), str)
+        and profile["did"].casefold() not in asked
+    ]
+    if len(unnamed) == 1 and len(invalid) == 1:
+        by_key[unnamed[0].casefold()] = invalid[0]

@@ -302,3 +302,55 @@ def test_parse_maps_profiles_asked_by_did_back_to_the_roster_handle() -> None:
         did,
     )
     assert observation.followers == 7
+
+
+def _profile(did: str, handle: str, followers: int) -> dict[str, object]:
+    return {
+        "did": did,
+        "handle": handle,
+        "followersCount": followers,
+        "followsCount": 1,
+        "postsCount": 1,
+    }
+
+
+def _asked(handles: tuple[str, ...], profiles: list[dict[str, object]]) -> dict[str, tuple]:
+    query = "&".join(f"actors={handle}" for handle in handles)
+    response = RawResponse(
+        "bluesky",
+        handles,
+        f"http://x{GET_PROFILES_PATH}?{query}",
+        200,
+        json.dumps({"profiles": profiles}).encode(),
+        NOW,
+        1.0,
+    )
+    return {
+        o.account_handle: (o.status, o.followers, o.account_id)
+        for o in BlueskyConnector.parse(response)
+    }
+
+
+def test_the_one_profile_sent_as_handle_invalid_is_the_one_handle_left_unnamed() -> None:
+    # The AppView sends "handle.invalid" for a handle that no longer verifies: the DID and
+    # counts are the asked account's, which was called not found, its DID never learned.
+    did = "did:plc:" + "b" * 24
+    seen = _asked(
+        ("a.bsky.social", "b.bsky.social"),
+        [_profile("did:plc:" + "a" * 24, "a.bsky.social", 5), _profile(did, "handle.invalid", 7)],
+    )
+
+    assert seen["b.bsky.social"] == (AccountStatus.OK, 7, did)
+    assert seen["a.bsky.social"][:2] == (AccountStatus.OK, 5)
+
+
+def test_two_profiles_sent_as_handle_invalid_are_matched_to_no_one() -> None:
+    seen = _asked(
+        ("a.bsky.social", "b.bsky.social"),
+        [
+            _profile("did:plc:" + "a" * 24, "handle.invalid", 5),
+            _profile("did:plc:" + "b" * 24, "handle.invalid", 7),
+        ],
+    )
+
+    assert {status for status, _, _ in seen.values()} == {AccountStatus.NOT_FOUND}
