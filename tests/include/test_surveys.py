@@ -14,7 +14,7 @@ from social_leadership.surveys import ingest_folder, load_file
 from social_leadership.surveys.common import SurveyValidationError
 from social_leadership.surveys.ingest import BUNDLED_PUBLISHED_FILE
 from social_leadership.surveys.published import parse_published_file
-from social_leadership.warehouse import ensure_schema
+from social_leadership.warehouse import ensure_schema, transaction
 
 HEADER = (
     "source_id,source_name,wave,scope,question_id,question_text,measure,value,"
@@ -139,14 +139,26 @@ def test_a_respondent_file_sent_back_replaces_the_version_since_and_is_never_dou
     assert load_file(con, path, pseudonym_key=KEY).status == "loaded"
     assert sum(n for n, _ in _respondents_by_country(con).values()) == len(frame)
 
-    # Another file's bytes saved under this name: its respondents, already in, stored once.
-    other = write_microdata(frame.head(4), tmp_path / "other.csv", sidecar())
-    assert load_file(con, other, pseudonym_key=KEY).status == "loaded"
-    path.write_bytes(other.read_bytes())
+    # Sent back twice (a second poll, a retry after a crash): its respondents stored once.
+    with transaction(con):
+        con.execute("delete from raw.survey_files where file_name = 'panel.csv'")
+        con.execute(
+            "insert into raw.survey_files select file_sha256, 'panel.csv', "
+            "now() - interval 1 hour from raw.survey_respondent_answers limit 1"
+        )
+        con.execute("insert into raw.survey_files values ('another version', 'panel.csv', now())")
     assert load_file(con, path, pseudonym_key=KEY).status == "loaded"
     assert con.execute(
         "select count(*), count(distinct respondent_key) from raw.survey_respondent_answers"
-    ).fetchone() == (4, 4)
+    ).fetchone() == (len(frame), len(frame))
+
+    # Another file's bytes saved under this name: a copy, loaded already, so a no-op (its
+    # rows belong to the other name, whose next version replaces them).
+    other = write_microdata(frame.head(4), tmp_path / "other.csv", sidecar())
+    assert load_file(con, other, pseudonym_key=KEY).status == "loaded"
+    path.write_bytes(other.read_bytes())
+    (tmp_path / "panel.survey.json").write_bytes((tmp_path / "other.survey.json").read_bytes())
+    assert load_file(con, path, pseudonym_key=KEY).status == "unchanged"
 
 
 def test_a_file_sent_again_in_the_other_shape_replaces_all_of_its_earlier_version(

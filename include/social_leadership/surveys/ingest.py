@@ -93,22 +93,24 @@ def _configured_limits() -> IntakeLimits:
 
 def _already_loaded(con: duckdb.DuckDBPyConnection, sha: str, name: str) -> bool:
     """Whether the file is in the ledger as it is: the last version loaded under its name,
-    or (a name never loaded) a copy of a file loaded under another.
+    or a copy of a file loaded under another name (never loaded under this one).
 
     The ledger, not the rows: a file whose rows a later correction replaced must not come
     back on the next poll and replace the correction in turn. An earlier version sent back
-    under its name is no copy: it replaces the version loaded since (a correction undone)."""
+    under its own name is no copy: it replaces the version loaded since (a correction
+    undone). A copy stays a no-op, so rows stored under one file's hash belong to one name
+    (a later version of either name deleted the other's rows)."""
     row = con.execute(
         """
         select case
-            when not exists (select 1 from raw.survey_files where file_sha256 = $sha)
-                then false
-            when exists (select 1 from raw.survey_files where file_name = $name)
-                then $sha in (
-                    select file_sha256 from raw.survey_files where file_name = $name
-                    qualify loaded_at = max(loaded_at) over ()
-                )
-            else true
+            when not exists (
+                select 1 from raw.survey_files where file_sha256 = $sha and file_name = $name
+            )
+                then exists (select 1 from raw.survey_files where file_sha256 = $sha)
+            else $sha in (
+                select file_sha256 from raw.survey_files where file_name = $name
+                qualify loaded_at = max(loaded_at) over ()
+            )
         end
         """,
         {"sha": sha, "name": name},
@@ -118,7 +120,7 @@ def _already_loaded(con: duckdb.DuckDBPyConnection, sha: str, name: str) -> bool
 
 def _forget_load(con: duckdb.DuckDBPyConnection, sha: str) -> None:
     """Delete the respondents and questions stored under ``sha``: a file loaded again (an
-    earlier version sent back, a copy of another file) stores them anew, never twice."""
+    earlier version sent back) stores them anew, never twice."""
     for table in ("raw.survey_respondent_answers", "raw.survey_questions"):
         con.execute(f"delete from {table} where file_sha256 = $sha", {"sha": sha})
 
