@@ -448,7 +448,9 @@ def test_utf8_csv_loads_in_one_statement_as_the_staged_path_would(tmp_path, con,
         ("q1", "sehr", "'sehr' is not a number"),
         ("q1", "Strongly agree", "'Strongly agree' is not a number"),
         ("gewicht", "Refused", "'Refused' is not a number"),
-        ("q1", "x" * 60, f"'{'x' * 40}' is not a number"),
+        # Long or with a digit: maybe an id or free text, never quoted.
+        ("q1", "x" * 25, "is not a number"),
+        ("q1", "r0-1", "is not a number"),
         ("resp", "r0-1", "repeats"),
         ("resp", "", "empty"),
         # R's missing value, though ISO's code of Namibia: never loaded as Namibia's.
@@ -614,6 +616,20 @@ def test_a_column_read_by_its_default_name_is_said_so_when_missing(tmp_path, con
     assert [(i.column, i.reason) for i in caught.value.issues] == [
         ("gewicht_neu", "declared column missing")
     ]
+
+
+def test_a_weight_declared_on_the_id_column_never_shows_an_id(tmp_path, con):
+    declaration = sidecar()
+    declaration["columns"]["weight"] = "resp"  # a mistake: the ids are no weights
+    frame = microdata_frame(seed=4, per_country=3)
+    path = write_microdata(frame, tmp_path / "p.csv", declaration, german=False)
+
+    with pytest.raises(SurveyValidationError) as caught:
+        load_file(con, path, pseudonym_key=KEY)
+
+    reasons = {issue.reason for issue in caught.value.issues if issue.column == "resp"}
+    assert reasons == {"is not a number"}
+    assert not any(rid in str(caught.value.issues) for rid in frame["resp"])
 
 
 def _respondents_by_country(con) -> dict[str, tuple[int, int]]:

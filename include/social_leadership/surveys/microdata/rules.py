@@ -50,15 +50,22 @@ def text_of(column: str) -> str:
     return f"{column}_text"
 
 
-# How much of a cell that is no number a report quotes.
-QUOTED_CHARACTERS = 40
+# The longest cell that is no number a report quotes: a label (``Refused``, ``Strongly
+# agree``, ``weiß nicht``) is short and holds no digit. A longer cell, or one with a digit,
+# may be a respondent id or free text of a column declared by mistake (reports and logs
+# never show those): it is said to be no number, unquoted.
+QUOTED_CHARACTERS = 24
 
 
 def _number_reason(column: str, bad: str, text: str | None = None) -> str:
-    quoted = f"left({text or text_of(column)}, {QUOTED_CHARACTERS})"
+    cell = text or text_of(column)
+    quoted = (
+        f"case when length({cell}) <= {QUOTED_CHARACTERS} and not regexp_matches({cell}, "
+        f"'[0-9]') then format('''{{}}'' is not a number', {cell}) else 'is not a number' end"
+    )
     return (
         f"case when {column} is null then 'value is empty' "
-        f"when isnan({column}) then format('''{{}}'' is not a number', {quoted}) "
+        f"when isnan({column}) then {quoted} "
         f"else format('{{}} {bad}', {column}) end"
     )
 
