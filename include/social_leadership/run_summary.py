@@ -245,15 +245,30 @@ def unrecorded(data_dir: Path) -> list[tuple[RunSummary, datetime, Path]]:
 
 
 def record_unrecorded(con: duckdb.DuckDBPyConnection, data_dir: Path) -> None:
-    """Add to ``audit.runs`` each kept row a later try of its run has not recorded since,
-    then forget it."""
+    """Add to ``audit.runs`` each kept row newer than its run's row there (none, or one a
+    try before it recorded: a green run interrupted after its summary), then forget it. A
+    failure kept over a recorded row turns that row failed, its figures kept, as
+    :func:`mark_failed` does; a later try recorded since wins over the kept row."""
     for summary, recorded_at, path in unrecorded(data_dir):
         found = con.execute(
-            "select count(*) from audit.runs where dag_id = ? and run_id = ?",
+            "select recorded_at from audit.runs where dag_id = ? and run_id = ?",
             [summary.dag_id, summary.run_id],
         ).fetchone()
-        if not (found and found[0]):
+        if found is None:
             record(con, summary, recorded_at=recorded_at)
+        elif found[0] < recorded_at:
+            with transaction(con):
+                con.execute(
+                    "update audit.runs set outcome = ?, failed_tasks = coalesce(?, "
+                    "failed_tasks), recorded_at = ? where dag_id = ? and run_id = ?",
+                    [
+                        summary.outcome,
+                        summary.failed_tasks or None,
+                        recorded_at,
+                        summary.dag_id,
+                        summary.run_id,
+                    ],
+                )
         path.unlink(missing_ok=True)
 
 
@@ -328,7 +343,11 @@ def run_summary_task(context: dict[str, Any]) -> dict[str, Any]:
         with connect(settings.warehouse_path) as con:
             summary = summary_of(quality_counts(con, run_id) if "quality_gate" in others else None)
             record(con, summary)
-            record_unrecorded(con, settings.data_dir)
+            try:
+                record_unrecorded(con, settings.data_dir)
+            except (duckdb.Error, OSError) as exc:
+                # This run is recorded: what an earlier one kept waits for the next.
+                log.warning("rows kept in %s not recorded: %s", UNRECORDED_DIR, exc)
     except (duckdb.Error, OSError):
         # The warehouse held or read-only: the row is kept for slw summary and the next run.
         keep_unrecorded(settings.data_dir, summary or summary_of(None))

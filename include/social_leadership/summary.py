@@ -241,10 +241,14 @@ def _runs_relation(con: duckdb.DuckDBPyConnection, data_dir: Path | None) -> str
         ],
     )
     names = ", ".join(column.split()[0] for column in _RUN_COLUMNS.split(", "))
+    # A kept row newer than its run's row stands for it (a green run interrupted after its
+    # summary, failed by a process that could not write), as the next run records it.
+    newer = "u.dag_id = r.dag_id and u.run_id = r.run_id and u.recorded_at > r.recorded_at"
     return (
-        f"(select {names} from {runs} union all select {names} from unrecorded_runs as u "
-        "where not exists (select 1 from audit.runs as r "
-        "where r.dag_id = u.dag_id and r.run_id = u.run_id))"
+        f"(select {names} from {runs} as r where not exists (select 1 from unrecorded_runs "
+        f"as u where {newer}) union all select {names} from unrecorded_runs as u "
+        "where not exists (select 1 from audit.runs as r where r.dag_id = u.dag_id and "
+        "r.run_id = u.run_id and r.recorded_at >= u.recorded_at))"
     )
 
 

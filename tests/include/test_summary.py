@@ -596,3 +596,38 @@ def test_a_run_the_held_warehouse_could_not_record_is_shown_failed_then_recorded
         ).fetchall()
     assert ("run-2", "failed", "dbt_build, quality_gate") in recorded
     assert not list((settings.data_dir / UNRECORDED_DIR).iterdir())
+
+
+def test_a_failure_kept_after_the_run_was_recorded_green_turns_it_failed(settings, capsys):
+    # A green run interrupted after its summary, by a process that could not write the
+    # warehouse: its kept failure stands for the green row, in slw summary and then there.
+    from social_leadership.cli import main
+    from social_leadership.run_summary import (
+        RunSummary,
+        keep_unrecorded,
+        record,
+        record_unrecorded,
+    )
+
+    green = RunSummary("warehouse_build", "run-2", "success", files_quarantined=1)
+    failed = RunSummary("warehouse_build", "run-2", "failed", "dbt_build")
+    with connect(settings.warehouse_path) as con:
+        record(con, green, recorded_at=AT)
+    keep_unrecorded(settings.data_dir, failed)
+
+    assert main(["summary"]) == 1
+    assert capsys.readouterr().out.splitlines()[1].startswith("  FAILED: warehouse_build (run-2, ")
+    with connect(settings.warehouse_path) as con:
+        record_unrecorded(con, settings.data_dir)
+        assert con.execute(
+            "select outcome, failed_tasks, files_quarantined from audit.runs"
+        ).fetchall() == [("failed", "dbt_build", 1)]
+
+    # A later try recorded since the row was kept wins over it.
+    keep_unrecorded(settings.data_dir, failed)
+    with connect(settings.warehouse_path) as con:
+        record(con, green)
+    assert main(["summary"]) == 0
+    with connect(settings.warehouse_path) as con:
+        record_unrecorded(con, settings.data_dir)
+        assert con.execute("select outcome from audit.runs").fetchall() == [("success",)]
