@@ -361,17 +361,20 @@ def hidden_count(document: Mapping[str, Any], key: str | None) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and value < 0
 
 
-def keyed(entries: Iterable[tuple[object, Any]]) -> tuple[dict[str, Any], frozenset[str]]:
+def keyed(
+    entries: Iterable[tuple[object, Any]], figures: Callable[[Any], object]
+) -> tuple[dict[str, Any], frozenset[str]]:
     """Each entry of a reply by its key (an entry without a text key left out), and the keys
-    two entries give with other contents: a reply that answers an account twice, with other
-    figures, says nothing sure of it (:func:`answered_twice`). The same entry repeated is
-    one answer."""
+    two entries give with other ``figures`` (the account's id and counts): a reply that
+    answers an account twice, with other figures, says nothing sure of it
+    (:func:`answered_twice`). The same figures repeated are one answer, whatever else the
+    two entries hold (a fetch time, a viewer's state)."""
     by_key: dict[str, Any] = {}
     twice: set[str] = set()
     for key, entry in entries:
         if not isinstance(key, str):
             continue
-        if key in by_key and by_key[key] != entry:
+        if key in by_key and figures(by_key[key]) != figures(entry):
             twice.add(key)
         by_key.setdefault(key, entry)
     return by_key, frozenset(twice)

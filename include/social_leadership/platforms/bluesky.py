@@ -91,10 +91,13 @@ class BlueskyConnector(base.Connector):
         if not isinstance(profiles, list):
             return base.observations_without_counts(response, base.AccountStatus.ERROR)
         by_key, twice = base.keyed(
-            (key.casefold() if isinstance(key, str) else None, profile)
-            for profile in profiles
-            if isinstance(profile, dict)
-            for key in (profile.get("handle"), profile.get("did"))
+            (
+                (key.casefold() if isinstance(key, str) else None, profile)
+                for profile in profiles
+                if isinstance(profile, dict)
+                for key in (profile.get("handle"), profile.get("did"))
+            ),
+            figures=_figures,
         )
         requested = response.requested_handles
         # The actors asked for, in the order of the requested handles: a DID where one
@@ -161,3 +164,10 @@ def _match_invalid_handle(
     ]
     if len(unnamed) == 1 and len(invalid) == 1:
         by_key[unnamed[0].casefold()] = invalid[0]
+
+
+def _figures(profile: dict[str, Any]) -> tuple[object, ...]:
+    """What two entries of one profile must agree on to be one answer."""
+    return tuple(
+        profile.get(key) for key in ("did", "followersCount", "followsCount", "postsCount")
+    )

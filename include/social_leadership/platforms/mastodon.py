@@ -234,7 +234,11 @@ class MastodonConnector(base.Connector):
             by_handle = {requested[0].casefold(): document}
         elif isinstance(document, list) and len(ids) == len(requested):
             by_id, twice_ids = base.keyed(
-                (str(a.get("id")), a) for a in document if isinstance(a, dict)
+                ((str(a.get("id")), a) for a in document if isinstance(a, dict)),
+                figures=lambda a: tuple(
+                    a.get(key)
+                    for key in ("acct", "followers_count", "following_count", "statuses_count")
+                ),
             )
             by_handle = {
                 handle.casefold(): by_id[account_id]

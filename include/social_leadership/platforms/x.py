@@ -97,9 +97,12 @@ class XConnector(base.Connector):
         # One user's route sends the user itself: read as a list of one, wherever it comes.
         users = [data] if isinstance(data, dict) else data if isinstance(data, list) else []
         users_by_name, twice = base.keyed(
-            (name.casefold() if isinstance(name := user.get("username"), str) else None, user)
-            for user in users
-            if isinstance(user, dict)
+            (
+                (name.casefold() if isinstance(name := user.get("username"), str) else None, user)
+                for user in users
+                if isinstance(user, dict)
+            ),
+            figures=lambda user: (user.get("id"), user.get("public_metrics")),
         )
         error_status: dict[str, base.AccountStatus] = {}
         for error in _errors(reply):

@@ -151,11 +151,16 @@ class YouTubeConnector(base.Connector):
         ids = _requested_ids(response)
         twice: set[str] = set()
         if ids is None:
-            by_handle = {requested[0]: items[0]} if items else {}
+            by_handle, twice_handles = base.keyed(
+                ((requested[0], item) for item in items), figures=_figures
+            )
+            twice = set(twice_handles)
         else:
             # The API answers in an order of its own: each item goes to the handle whose
             # id it carries, never by position.
-            by_id, twice_ids = base.keyed((str(item.get("id")), item) for item in items)
+            by_id, twice_ids = base.keyed(
+                ((str(item.get("id")), item) for item in items), figures=_figures
+            )
             by_handle = {
                 handle: by_id[channel_id]
                 for handle, channel_id in zip(requested, ids, strict=True)
@@ -262,3 +267,8 @@ def quota_reset_after(now: datetime) -> datetime:
     """The next midnight Pacific after ``now`` (when the daily quota resets)."""
     local = now.astimezone(_PACIFIC)
     return (local + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _figures(item: dict[str, Any]) -> tuple[object, ...]:
+    """What two items of one channel must agree on to be one answer."""
+    return item.get("id"), item.get("statistics")

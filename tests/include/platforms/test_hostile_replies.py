@@ -382,22 +382,27 @@ def test_a_count_that_is_not_a_whole_number_or_too_large_is_an_error_for_its_acc
 
 
 _ENTRIES = {"x": "data", "bluesky": "profiles", "youtube": "items"}
-# YouTube's channel id: its batch by ids, where each item goes to the id it carries.
-_ASKED = {**HANDLES, "youtube": "UC" + "a" * 22}
+# (platform, account asked): YouTube by channel id (its batch, each item going to the id it
+# carries) and by handle (forHandle, one channel a request).
+_TWICE = [("x", HANDLES["x"]), ("bluesky", HANDLES["bluesky"])]
+_TWICE += [("youtube", "UC" + "a" * 22), ("youtube", HANDLES["youtube"])]
 
 
-@pytest.mark.parametrize("platform", sorted(_ENTRIES))
+@pytest.mark.parametrize(("platform", "asked"), _TWICE)
 @pytest.mark.parametrize(
     ("second", "seen"), [(583423, ("ok", 583423)), (584423, ("error", None))], ids=["same", "other"]
 )
 def test_an_account_answered_twice_with_other_figures_is_an_error_never_a_pick(
-    platform: str, second: int, seen: tuple[str, object]
+    platform: str, asked: str, second: int, seen: tuple[str, object]
 ) -> None:
     reply = _reply_counting(platform, 583423)
     entries = _ENTRIES[platform]
-    reply[entries] = [*reply[entries], *_reply_counting(platform, second)[entries]]
+    again = _reply_counting(platform, second)[entries]
+    # What is no figure may differ between the two: one answer all the same.
+    again[0]["indexedAt" if platform == "bluesky" else "etag"] = "2026-03-02T06:00:01Z"
+    reply[entries] = [*reply[entries], *again]
 
-    assert _observe(platform, _answering(reply), [_ASKED[platform]]) == {_ASKED[platform]: seen}
+    assert _observe(platform, _answering(reply), [asked]) == {asked: seen}
 
 
 def test_counts_past_float_precision_and_up_to_bigint_are_stored_exactly(tmp_path: Path) -> None:
@@ -946,3 +951,38 @@ def test_accounts_failing_apart_are_each_tried_once_after_the_first_and_said_onc
     assert result.message.endswith(
         "2 later accounts failed at the one try each had, left for the retry"
     )
+
+
+@pytest.mark.parametrize(("second", "seen"), [(10, ("ok", 10)), (11, ("error", None))])
+def test_a_mastodon_batch_answering_an_id_twice_with_other_figures_is_an_error(
+    second: int, seen: tuple[str, object]
+) -> None:
+    def account(followers: int) -> dict[str, object]:
+        return {
+            "id": "7",
+            "username": "ann",
+            "acct": "ann",
+            "followers_count": followers,
+            "following_count": 1,
+            "statuses_count": 1,
+        }
+
+    handle = "ann@mastodon.example"
+    reply = [account(10), {**account(second), "last_status_at": "2026-03-02"}]
+    with serving(_answering(reply)) as api:
+        connector = build_connector(
+            "mastodon",
+            url(api) + "/{instance}",
+            None,
+            None,
+            sleep=lambda _: None,
+            account_ids={handle: "7"},
+        )
+        result = connector.extract([handle])
+        observed = {
+            o.account_handle: (o.status.value, o.followers)
+            for r in result.responses
+            for o in connector.parse(r)
+        }
+
+    assert observed == {handle: seen}
