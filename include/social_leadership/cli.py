@@ -343,10 +343,11 @@ def report(week_end: date | None, no_mail: bool, resend: bool) -> int:
     """Write (and mail, if configured) the weekly report.
 
     Writes SLW_REPORTS_DIR/<ISO week>/ (HTML, PDF, CSV figures) for the 7 days ending on
-    WEEK_END, from the published serving copy only, and mails it through the Airflow
-    connection slw_smtp to SLW_REPORT_EMAILS unless that week was mailed already. WEEK_END
-    is a day, YYYY-MM-DD, or an ISO week as the folders are named, YYYY-Www, for its
-    Sunday.
+    WEEK_END (7 days that end before their week's Sunday, once it has come:
+    <ISO week>_to_<WEEK_END>/), from the published serving copy only, and mails it through
+    the Airflow connection slw_smtp to SLW_REPORT_EMAILS unless that week was mailed
+    already. WEEK_END is a day, YYYY-MM-DD, or an ISO week as the folders are named,
+    YYYY-Www, for its Sunday.
     """
     from social_leadership.reports.weekly import (
         NO_SMTP_CONNECTION,

@@ -241,7 +241,7 @@ def not_enough_data(report: WeeklyReportData) -> str:
         return (
             f"The serving copy's reach data begin on {begins.isoformat()}, after the week "
             f"{report.week.start.isoformat()} to {report.week.end.isoformat()}: this week has "
-            "no figures to report, now or later."
+            "no figures to report (an import of older follower history can add some)."
         )
     if report.data_through is None and report.days_with_data == 0:
         return (
