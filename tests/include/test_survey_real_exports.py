@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 from datetime import date
 from pathlib import Path
 
@@ -2216,3 +2217,59 @@ def test_a_header_cell_with_a_line_break_is_read_and_rows_keep_their_lines(con, 
     outcome = _ingest(con, landing)["wrapped.csv"]
 
     assert [(row, column) for row, column, _ in _reasons(outcome)] == [(5, "gewicht")]
+
+
+def _respondent_book(path: Path, answer: object) -> None:
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["Acme CEO survey, wave 2024"])
+    sheet.append(["resp", "land", "weight", "q1"])
+    sheet.append(["r1", "DE", 1, 7])
+    sheet.append(["r2", "DE", 1, answer])
+    sheet.append(["r3", "FR", 1, "=D3-1"])
+    book.save(path)
+
+
+def test_formulas_a_program_wrote_without_values_are_refused_not_read_as_empty(con, landing):
+    # openpyxl and other writers save a formula without computing it: read as an empty
+    # cell, its answer left the base of its question without a word.
+    _respondent_book(landing / "computed.xlsx", "=D3+1")
+    (landing / "computed.survey.json").write_text(json.dumps(_tool_sidecar("resp", "land", ["q1"])))
+    book = Workbook()
+    book.active.append(["Quelle", "Jahr", "Land", "Frage", "Anteil"])
+    book.active.append(["Edelman", 2020, "DE", "Q", "=70+6"])
+    book.save(landing / "published.xlsx")
+
+    outcomes = _ingest(con, landing)
+
+    assert _reasons(outcomes["computed.xlsx"]) == [
+        (
+            0,
+            "*",
+            "2 cell(s) hold a formula without a saved value (D4, D5): the program that wrote "
+            "the file did not compute them, and they would read as empty; open and save the "
+            "file in Excel or LibreOffice, or write the values",
+        )
+    ]
+    assert "formula without a saved value (E2)" in _reasons(outcomes["published.xlsx"])[0][2]
+
+
+def test_formulas_saved_with_their_values_are_read_as_the_values(con, landing):
+    path = landing / "saved.xlsx"
+    _respondent_book(path, 8)
+    # As Excel saves it: each formula with the value it computed.
+    with zipfile.ZipFile(path) as archive:
+        parts = {name: archive.read(name) for name in archive.namelist()}
+    sheet = "xl/worksheets/sheet1.xml"
+    parts[sheet] = parts[sheet].replace(b"<f>D3-1</f><v />", b"<f>D3-1</f><v>7</v>")
+    assert b"<v>7</v>" in parts[sheet]
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in parts.items():
+            archive.writestr(name, data)
+    (landing / "saved.survey.json").write_text(json.dumps(_tool_sidecar("resp", "land", ["q1"])))
+
+    assert _ingest(con, landing)["saved.xlsx"].status == "loaded"
+    assert sorted(
+        row[0][0]
+        for row in con.execute("select answers from raw.survey_respondent_answers").fetchall()
+    ) == [7, 7, 8]

@@ -9,6 +9,7 @@ and then actual sizes, before openpyxl parses it.
 
 from __future__ import annotations
 
+import re
 import zipfile
 import zlib
 from bisect import bisect_left, bisect_right
@@ -90,6 +91,8 @@ def read_table(
                 rows.append((number, cells))
         if search.fill_merged and header:
             _fill_merged(worksheet, header_row, width, rows)
+        if header:
+            _refuse_uncomputed_formulas(path, worksheet, header_row)
         title, sheets = worksheet.title, [each.title for each in workbook.worksheets]
     finally:
         workbook.close()
@@ -169,6 +172,74 @@ def _header_place(sheets: list[Any], search: common.HeaderSearch) -> tuple[Any, 
             if row is not None:
                 return each, row
     return sheets[0], None
+
+
+# A formula element in a sheet's XML, with or without a namespace prefix.
+_FORMULA = re.compile(rb"<(?:\w+:)?f[\s>/]")
+# How many cells a report names of a sheet's formulas without a value.
+_FORMULAS_NAMED = 5
+
+
+def _holds_formulas(worksheet: Any) -> bool:
+    """Whether the sheet's XML holds a formula, read in chunks without parsing it."""
+    source = worksheet._get_source()
+    try:
+        tail = b""
+        while chunk := source.read(_CHUNK):
+            if _FORMULA.search(tail + chunk):
+                return True
+            tail = chunk[-16:]
+    finally:
+        source.close()
+    return False
+
+
+def _refuse_uncomputed_formulas(path: Path, worksheet: Any, header_row: int) -> None:
+    """Refuse a sheet whose cells below the header hold formulas without a saved value: a
+    file a program wrote without computing them (openpyxl, a script), which openpyxl reads
+    as empty cells, so a weight was "empty" and an answer left out of its question's base
+    without a word. Excel and LibreOffice save each formula's value: opening and saving
+    the file there mends it. Only a sheet that holds a formula is parsed again."""
+    if not _holds_formulas(worksheet):
+        return
+    from openpyxl.utils.cell import coordinate_from_string
+    from openpyxl.xml.functions import iterparse  # defusedxml's, as openpyxl reads sheets
+
+    def local(tag: str) -> str:
+        return tag.rsplit("}", 1)[-1]
+
+    empty: list[str] = []
+    count = 0
+    source = worksheet._get_source()
+    try:
+        for _, element in iterparse(source):
+            name = local(element.tag)
+            if name == "c":
+                children = {local(child.tag): child for child in element}
+                value = children.get("v")
+                reference = element.get("r") or ""
+                if (
+                    "f" in children
+                    and (value is None or not (value.text or "").strip())
+                    and reference
+                    and coordinate_from_string(reference)[1] > header_row
+                ):
+                    count += 1
+                    if len(empty) < _FORMULAS_NAMED:
+                        empty.append(reference)
+                element.clear()
+            elif name == "row":
+                element.clear()
+    finally:
+        source.close()
+    if empty:
+        more = f" and {count - len(empty)} more" if count > len(empty) else ""
+        reason = (
+            f"{count} cell(s) hold a formula without a saved value ({', '.join(empty)}{more}): "
+            "the program that wrote the file did not compute them, and they would read as "
+            "empty; open and save the file in Excel or LibreOffice, or write the values"
+        )
+        raise common.file_problem(path.name, reason)
 
 
 def _merged_ranges(worksheet: Any) -> list[tuple[int, int, int, int]]:
