@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -877,3 +878,23 @@ def test_a_folder_of_survey_files_in_the_landing_folder_is_said_not_read(tmp_pat
         f"the top of {landing} are; move them there"
     ]
     assert (landing / "export" / "de" / "wave.csv").exists()
+
+
+def test_a_version_loaded_by_a_worker_whose_clock_is_behind_is_still_the_one_in_force(
+    tmp_path, con
+):
+    path = tmp_path / "monitor.csv"
+    first = HEADER + "acme,Acme,2022,DE,q1,Q one,share_pct,76,,,x\n"
+    path.write_text(first)
+    load_file(con, path, loaded_at=datetime(2026, 3, 2, 12, tzinfo=UTC))
+    path.write_text(HEADER + "acme,Acme,2022,DE,q1,Q one,share_pct,77,,,x\n")
+    load_file(con, path, loaded_at=datetime(2026, 3, 2, 12, 5, tzinfo=UTC))
+
+    # The first version sent back, loaded by a worker whose clock is an hour behind.
+    path.write_text(first)
+    assert load_file(con, path, loaded_at=datetime(2026, 3, 2, 11, 10, tzinfo=UTC)).status == (
+        "loaded"
+    )
+
+    assert load_file(con, path).status == "unchanged"  # the next poll: in force already
+    assert con.execute("select value from raw.survey_results").fetchall() == [(76.0,)]

@@ -128,9 +128,13 @@ def _forget_load(con: duckdb.DuckDBPyConnection, sha: str) -> None:
 def _record_file(
     con: duckdb.DuckDBPyConnection, sha: str, name: str, loaded_at: datetime | None
 ) -> None:
+    # After every earlier load of the name, whatever this worker's clock says: the latest
+    # row of a name is its version in force (_already_loaded), and workers' clocks differ.
     con.execute(
-        "insert into raw.survey_files values (?, ?, ?)",
-        [sha, name, loaded_at or datetime.now(UTC)],
+        "insert into raw.survey_files select $sha, $name, greatest($at, ("
+        "select max(loaded_at) + interval 1 microsecond from raw.survey_files "
+        "where file_name = $name))",
+        {"sha": sha, "name": name, "at": loaded_at or datetime.now(UTC)},
     )
 
 
