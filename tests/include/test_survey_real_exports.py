@@ -2257,19 +2257,29 @@ def test_formulas_a_program_wrote_without_values_are_refused_not_read_as_empty(c
 def test_formulas_saved_with_their_values_are_read_as_the_values(con, landing):
     path = landing / "saved.xlsx"
     _respondent_book(path, 8)
-    # As Excel saves it: each formula with the value it computed.
+    book_sheet = __import__("openpyxl").load_workbook(path)
+    # Right of the table: no cell of it, whatever it holds.
+    book_sheet.active["Z3"] = "=D3*2"
+    book_sheet.save(path)
+    # As Excel saves it: each formula with the value it computed, and a formula whose
+    # value is an empty text (=IF(...;"";...)) as text, empty.
     with zipfile.ZipFile(path) as archive:
         parts = {name: archive.read(name) for name in archive.namelist()}
     sheet = "xl/worksheets/sheet1.xml"
     parts[sheet] = parts[sheet].replace(b"<f>D3-1</f><v />", b"<f>D3-1</f><v>7</v>")
+    parts[sheet] = parts[sheet].replace(
+        b'<c r="D4" t="n"><v>8</v></c>', b'<c r="D4" t="str"><f>IF(1,"","")</f><v/></c>'
+    )
     assert b"<v>7</v>" in parts[sheet]
+    assert b'IF(1,"","")' in parts[sheet]
     with zipfile.ZipFile(path, "w") as archive:
         for name, data in parts.items():
             archive.writestr(name, data)
     (landing / "saved.survey.json").write_text(json.dumps(_tool_sidecar("resp", "land", ["q1"])))
 
     assert _ingest(con, landing)["saved.xlsx"].status == "loaded"
+    # r2's empty answer is no answer: left out of the question's base, as an empty cell is.
     assert sorted(
-        row[0][0]
+        (row[0][0] is None, row[0][0])
         for row in con.execute("select answers from raw.survey_respondent_answers").fetchall()
-    ) == [7, 7, 8]
+    ) == [(False, 7), (False, 7), (True, None)]

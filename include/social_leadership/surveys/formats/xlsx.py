@@ -92,7 +92,7 @@ def read_table(
         if search.fill_merged and header:
             _fill_merged(worksheet, header_row, width, rows)
         if header:
-            _refuse_uncomputed_formulas(path, worksheet, header_row)
+            _refuse_uncomputed_formulas(path, worksheet, header_row, width)
         title, sheets = worksheet.title, [each.title for each in workbook.worksheets]
     finally:
         workbook.close()
@@ -194,16 +194,24 @@ def _holds_formulas(worksheet: Any) -> bool:
     return False
 
 
-def _refuse_uncomputed_formulas(path: Path, worksheet: Any, header_row: int) -> None:
-    """Refuse a sheet whose cells below the header hold formulas without a saved value: a
-    file a program wrote without computing them (openpyxl, a script), which openpyxl reads
-    as empty cells, so a weight was "empty" and an answer left out of its question's base
-    without a word. Excel and LibreOffice save each formula's value: opening and saving
-    the file there mends it. Only a sheet that holds a formula is parsed again."""
+def _refuse_uncomputed_formulas(path: Path, worksheet: Any, header_row: int, width: int) -> None:
+    """Refuse a sheet whose cells under the header, in its columns, hold formulas without a
+    saved value: a file a program wrote without computing them (openpyxl, for one), which
+    openpyxl reads as empty cells, so a weight was "empty" and an answer left out of its
+    question's base without a word. Excel and LibreOffice save each formula's value:
+    opening and saving the file there mends it. A formula whose value is text has its type
+    (``t="str"``), an empty text included (``=""``, ``IF(...;"";...)``): it is read as
+    that text. Only a sheet that holds a formula is parsed again."""
     if not _holds_formulas(worksheet):
         return
-    from openpyxl.utils.cell import coordinate_from_string
+    from openpyxl.utils.cell import column_index_from_string, coordinate_from_string
     from openpyxl.xml.functions import iterparse  # defusedxml's, as openpyxl reads sheets
+
+    def in_table(reference: str) -> bool:
+        if not reference:
+            return True  # a cell without its (optional) reference: where is unknown
+        column, row = coordinate_from_string(reference)
+        return row > header_row and column_index_from_string(column) <= width
 
     def local(tag: str) -> str:
         return tag.rsplit("}", 1)[-1]
@@ -218,15 +226,12 @@ def _refuse_uncomputed_formulas(path: Path, worksheet: Any, header_row: int) -> 
                 children = {local(child.tag): child for child in element}
                 value = children.get("v")
                 reference = element.get("r") or ""
-                if (
-                    "f" in children
-                    and (value is None or not (value.text or "").strip())
-                    and reference
-                    and coordinate_from_string(reference)[1] > header_row
-                ):
+                # No value, or an empty one that is no text (openpyxl writes <v/>, no type).
+                uncomputed = value is None or (not value.text and element.get("t") in (None, "n"))
+                if "f" in children and uncomputed and in_table(reference):
                     count += 1
                     if len(empty) < _FORMULAS_NAMED:
-                        empty.append(reference)
+                        empty.append(reference or "a cell without its reference")
                 element.clear()
             elif name == "row":
                 element.clear()
