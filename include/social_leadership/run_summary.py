@@ -246,15 +246,16 @@ def unrecorded(data_dir: Path) -> list[tuple[RunSummary, datetime, Path]]:
 
 def record_unrecorded(con: duckdb.DuckDBPyConnection, data_dir: Path) -> None:
     """Add to ``audit.runs`` each kept row newer than its run's row there (none, or one a
-    try before it recorded: a green run interrupted after its summary), then forget it. A
-    failure kept over a recorded row turns that row failed, its figures kept, as
-    :func:`mark_failed` does; a later try recorded since wins over the kept row."""
+    try before it recorded), then forget it: a kept summary (a green retry of a failed
+    try) replaces the row; a failure kept over a recorded row (a green run interrupted
+    after its summary) turns that row failed, its figures kept, as :func:`mark_failed`
+    does. A later try recorded since wins over the kept row."""
     for summary, recorded_at, path in unrecorded(data_dir):
         found = con.execute(
             "select recorded_at from audit.runs where dag_id = ? and run_id = ?",
             [summary.dag_id, summary.run_id],
         ).fetchone()
-        if found is None:
+        if found is None or (found[0] < recorded_at and summary.outcome == "success"):
             record(con, summary, recorded_at=recorded_at)
         elif found[0] < recorded_at:
             with transaction(con):

@@ -241,15 +241,31 @@ def _runs_relation(con: duckdb.DuckDBPyConnection, data_dir: Path | None) -> str
         ],
     )
     names = ", ".join(column.split()[0] for column in _RUN_COLUMNS.split(", "))
-    # A kept row newer than its run's row stands for it (a green run interrupted after its
-    # summary, failed by a process that could not write), as the next run records it.
-    newer = "u.dag_id = r.dag_id and u.run_id = r.run_id and u.recorded_at > r.recorded_at"
-    return (
-        f"(select {names} from {runs} as r where not exists (select 1 from unrecorded_runs "
-        f"as u where {newer}) union all select {names} from unrecorded_runs as u "
-        "where not exists (select 1 from audit.runs as r where r.dag_id = u.dag_id and "
-        "r.run_id = u.run_id and r.recorded_at >= u.recorded_at))"
-    )
+
+    # A kept row newer than its run's row stands for it as the next run records it
+    # (run_summary.record_unrecorded): a kept summary whole, a kept failure (a green run
+    # interrupted after its summary) with the recorded row's figures.
+    def kept_or_recorded(column: str) -> str:
+        return f"case when u.outcome = 'success' then u.{column} else r.{column} end"
+
+    return f"""(
+        select r.dag_id, r.run_id, coalesce(u.outcome, r.outcome) as outcome,
+            case when u.outcome = 'success' then u.failed_tasks
+                else coalesce(u.failed_tasks, r.failed_tasks) end as failed_tasks,
+            coalesce(u.recorded_at, r.recorded_at) as recorded_at,
+            {kept_or_recorded("files_quarantined")} as files_quarantined,
+            {kept_or_recorded("rows_quarantined")} as rows_quarantined,
+            case when u.outcome = 'success' then u.logical_date
+                else coalesce(r.logical_date, u.logical_date) end as logical_date
+        from {runs} as r
+        left join unrecorded_runs as u
+            on u.dag_id = r.dag_id and u.run_id = r.run_id and u.recorded_at > r.recorded_at
+        union all
+        select {names} from unrecorded_runs as u
+        where not exists (
+            select 1 from audit.runs as r where r.dag_id = u.dag_id and r.run_id = u.run_id
+        )
+    )"""
 
 
 def run_lines(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import duckdb
@@ -616,12 +617,24 @@ def test_a_failure_kept_after_the_run_was_recorded_green_turns_it_failed(setting
     keep_unrecorded(settings.data_dir, failed)
 
     assert main(["summary"]) == 1
-    assert capsys.readouterr().out.splitlines()[1].startswith("  FAILED: warehouse_build (run-2, ")
+    line = capsys.readouterr().out.splitlines()[1]
+    assert line.startswith("  FAILED: warehouse_build (run-2, ")
+    assert line.endswith(": failed tasks dbt_build; quarantined: 1 file")  # the run's figures
     with connect(settings.warehouse_path) as con:
         record_unrecorded(con, settings.data_dir)
         assert con.execute(
             "select outcome, failed_tasks, files_quarantined from audit.runs"
         ).fetchall() == [("failed", "dbt_build", 1)]
+
+    # A green retry the held warehouse could not take: kept whole, over the failed row.
+    keep_unrecorded(settings.data_dir, replace(green, files_quarantined=5))
+    assert main(["summary"]) == 0
+    assert capsys.readouterr().out.splitlines()[1].endswith("; quarantined: 5 files")
+    with connect(settings.warehouse_path) as con:
+        record_unrecorded(con, settings.data_dir)
+        assert con.execute(
+            "select outcome, failed_tasks, files_quarantined from audit.runs"
+        ).fetchall() == [("success", None, 5)]
 
     # A later try recorded since the row was kept wins over it.
     keep_unrecorded(settings.data_dir, failed)
