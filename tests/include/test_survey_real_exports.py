@@ -1632,7 +1632,7 @@ def test_a_survey_tool_s_further_header_rows_are_no_respondents(con, landing, ca
         2,
     )
     assert (outcomes["monkey.csv"].status, outcomes["monkey.csv"].rows_loaded) == ("loaded", 2)
-    assert _reasons(outcomes["bad.csv"]) == [(6, "Q1", "'six' is not a number")]
+    assert _reasons(outcomes["bad.csv"]) == [(6, "Q1", "is not a number")]  # one respondent's
     assert "qualtrics.csv: row 2, row 3 under the header read as more header" in caplog.text
 
 

@@ -446,12 +446,7 @@ def test_utf8_csv_loads_in_one_statement_as_the_staged_path_would(tmp_path, con,
         ("land", "Global", "global scope"),
         ("gewicht", "-1", "is not a weight (0 or more)"),
         ("q2", "7", "scale 1-5"),
-        ("q1", "sehr", "'sehr' is not a number"),
-        ("q1", "Strongly agree", "'Strongly agree' is not a number"),
-        ("gewicht", "Refused", "'Refused' is not a number"),
-        # Long or with a digit: maybe an id or free text, never quoted.
-        ("q1", "x" * 25, "is not a number"),
-        ("q1", "r0-1", "is not a number"),
+        ("q1", "sehr", "not a number"),
         ("resp", "r0-1", "repeats"),
         ("resp", "", "empty"),
         # R's missing value, though ISO's code of Namibia: never loaded as Namibia's.
@@ -616,6 +611,46 @@ def test_a_column_read_by_its_default_name_is_said_so_when_missing(tmp_path, con
         load_file(con, path, pseudonym_key=KEY)
     assert [(i.column, i.reason) for i in caught.value.issues] == [
         ("gewicht_neu", "declared column missing")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "reason"),
+    [
+        ("q1", "Strongly agree", "'Strongly agree' is not a number"),
+        ("gewicht", "Refused", "'Refused' is not a number"),
+        ("q1", "weiß nicht genau", "'weiß nicht genau' is not a number"),
+        # Long, or with a digit or an @: maybe an id, an address or free text, never quoted.
+        ("q1", "x" * 25, "is not a number"),
+        ("q1", "r0-1", "is not a number"),
+        ("q1", "\uff11\uff12", "is not a number"),
+        ("q1", "anna@example.org", "is not a number"),
+    ],
+)
+def test_a_label_given_by_more_than_one_respondent_is_quoted(tmp_path, con, column, value, reason):
+    frame = microdata_frame(seed=13, per_country=10).astype({column: object})
+    frame.loc[[3, 8], column] = value
+    path = write_microdata(frame, tmp_path / "p.csv", sidecar(), german=False)
+
+    with pytest.raises(SurveyValidationError) as caught:
+        load_file(con, path, pseudonym_key=KEY)
+
+    assert [(i.row, i.reason) for i in caught.value.issues] == [(5, reason), (10, reason)]
+
+
+def test_a_text_one_respondent_gives_is_never_quoted(tmp_path, con):
+    # A name in a column declared as an answer by mistake: that respondent's alone.
+    frame = microdata_frame(seed=13, per_country=10).astype({"q1": object})
+    frame.loc[3, "q1"] = "Anna Meyer"
+    frame.loc[8, "q1"] = "Refused"
+    path = write_microdata(frame, tmp_path / "p.csv", sidecar(), german=False)
+
+    with pytest.raises(SurveyValidationError) as caught:
+        load_file(con, path, pseudonym_key=KEY)
+
+    assert [(i.row, i.reason) for i in caught.value.issues] == [
+        (5, "is not a number"),
+        (10, "is not a number"),
     ]
 
 

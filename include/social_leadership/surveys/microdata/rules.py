@@ -50,18 +50,23 @@ def text_of(column: str) -> str:
     return f"{column}_text"
 
 
-# The longest cell that is no number a report quotes: a label (``Refused``, ``Strongly
-# agree``, ``weiß nicht``) is short and holds no digit. A longer cell, or one with a digit,
-# may be a respondent id or free text of a column declared by mistake (reports and logs
-# never show those): it is said to be no number, unquoted.
+# A cell that is no number is quoted only when it is a label: a text more than one
+# respondent of the file gives (``Refused``, ``Strongly agree``, ``weiß nicht``), short,
+# without a digit or an ``@``. An id, a name, an e-mail address or free text (a column
+# declared by mistake) is one respondent's: never shown in a report, log or alert (its row
+# is named), however short.
 QUOTED_CHARACTERS = 24
 
 
 def _number_reason(column: str, bad: str, text: str | None = None) -> str:
     cell = text or text_of(column)
+    label = (
+        f"count(*) over (partition by {cell}) > 1 and length({cell}) <= {QUOTED_CHARACTERS} "
+        f"and not regexp_matches({cell}, '[\\pN@]')"
+    )
     quoted = (
-        f"case when length({cell}) <= {QUOTED_CHARACTERS} and not regexp_matches({cell}, "
-        f"'[0-9]') then format('''{{}}'' is not a number', {cell}) else 'is not a number' end"
+        f"case when {label} then format('''{{}}'' is not a number', {cell}) "
+        "else 'is not a number' end"
     )
     return (
         f"case when {column} is null then 'value is empty' "
