@@ -418,10 +418,10 @@ def test_a_week_before_the_data_begin_says_when_they_begin_not_that_it_comes_lat
 
     html = report.html.read_text(encoding="utf-8")
     assert f"reach data begin on {begins}, after the week" in html
-    assert f"Ask for a week that ends on {begins + timedelta(days=1)} or later" in html
+    assert f"The first week with enough data ends on {begins + timedelta(days=1)}" in html
     assert "written again with the next scheduled run" not in html
     pdf = PdfReader(report.pdf).pages[0].extract_text()
-    assert "Ask for a week that ends on" in " ".join(pdf.split())
+    assert "The first week with enough data ends on" in " ".join(pdf.split())
 
 
 def test_a_one_day_warehouse_gives_a_not_enough_data_report(

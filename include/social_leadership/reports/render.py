@@ -261,8 +261,8 @@ def not_enough_next(report: WeeklyReportData) -> str:
     if report.data_through is None and begins is not None and begins > report.week.end:
         first = begins + timedelta(days=MIN_DAYS_OF_DATA - 1)
         return (
-            f"Ask for a week that ends on {first.isoformat()} or later (slw report "
-            f"{first.isoformat()})."
+            f"The first week with enough data ends on {first.isoformat()}: ask for it, or a "
+            f"later one, once that day has ended (slw report {first.isoformat()})."
         )
     return WRITTEN_AGAIN
 
