@@ -534,7 +534,12 @@ def ingest_folder(
         if bundled.exists():
             outcomes.append(load_file(con, bundled, pseudonym_key=key, limits=IntakeLimits()))
     shipped_names = {text_name(bundled) for bundled in shipped}
-    for folder, count in unread_folders(survey_dir):
+    try:
+        folders = unread_folders(survey_dir)
+    except OSError as exc:  # a warning's look-up: it never stops the intake
+        log.warning("the folders in %s were not looked into: %s", survey_dir, exc)
+        folders = []
+    for folder, count in folders:
         log.warning(
             "survey folder %s/ holds %d survey file(s), which are not read: only the files "
             "at the top of %s are; move them there",
