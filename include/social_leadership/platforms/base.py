@@ -361,23 +361,31 @@ def hidden_count(document: Mapping[str, Any], key: str | None) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and value < 0
 
 
+class _AnsweredTwice:
+    def __repr__(self) -> str:
+        return "ANSWERED_TWICE"
+
+
+# What :func:`keyed` gives for a key two entries of one reply give with other figures.
+ANSWERED_TWICE: Any = _AnsweredTwice()
+
+
 def keyed(
     entries: Iterable[tuple[object, Any]], figures: Callable[[Any], object]
-) -> tuple[dict[str, Any], frozenset[str]]:
-    """Each entry of a reply by its key (an entry without a text key left out), and the keys
-    two entries give with other ``figures`` (the account's id and counts): a reply that
-    answers an account twice, with other figures, says nothing sure of it
-    (:func:`answered_twice`). The same figures repeated are one answer, whatever else the
-    two entries hold (a fetch time, a viewer's state)."""
+) -> dict[str, Any]:
+    """Each entry of a reply by its key (an entry without a text key left out), and
+    :data:`ANSWERED_TWICE` for a key two entries give with other ``figures`` (the account's
+    id and counts): a reply that answers an account twice, with other figures, says nothing
+    sure of it (:func:`answered_twice`). The same figures repeated are one answer, whatever
+    else the two entries hold (a fetch time, a viewer's state)."""
     by_key: dict[str, Any] = {}
-    twice: set[str] = set()
     for key, entry in entries:
         if not isinstance(key, str):
             continue
-        if key in by_key and figures(by_key[key]) != figures(entry):
-            twice.add(key)
-        by_key.setdefault(key, entry)
-    return by_key, frozenset(twice)
+        first = by_key.setdefault(key, entry)
+        if first is not ANSWERED_TWICE and figures(first) != figures(entry):
+            by_key[key] = ANSWERED_TWICE
+    return by_key
 
 
 def answered_twice(response: RawResponse, handle: str) -> AccountObservation:

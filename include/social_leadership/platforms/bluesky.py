@@ -90,7 +90,7 @@ class BlueskyConnector(base.Connector):
         profiles = reply.get("profiles")
         if not isinstance(profiles, list):
             return base.observations_without_counts(response, base.AccountStatus.ERROR)
-        by_key, twice = base.keyed(
+        by_key = base.keyed(
             (
                 (key.casefold() if isinstance(key, str) else None, profile)
                 for profile in profiles
@@ -109,7 +109,7 @@ class BlueskyConnector(base.Connector):
         observations = []
         for handle, actor in zip(requested, actors, strict=True):
             profile = by_key.get(actor.casefold())
-            if actor.casefold() in twice:
+            if profile is base.ANSWERED_TWICE:
                 observations.append(base.answered_twice(response, handle))
                 continue
             if profile is None:

@@ -226,14 +226,13 @@ class MastodonConnector(base.Connector):
             return failed
         document = base.json_document(response.body)
         ids = parse_qs(urlsplit(response.request_url).query).get("id[]", [])
-        twice: set[str] = set()
         if isinstance(document, dict) and not ids and len(requested) == 1:
             # A lookup: its account, unless it names another (never another's counts).
             if _names_another(document, requested[0]):
                 return base.observations_without_counts(response, base.AccountStatus.ERROR)
             by_handle = {requested[0].casefold(): document}
         elif isinstance(document, list) and len(ids) == len(requested):
-            by_id, twice_ids = base.keyed(
+            by_id = base.keyed(
                 ((str(a.get("id")), a) for a in document if isinstance(a, dict)),
                 figures=lambda a: tuple(
                     a.get(key)
@@ -245,11 +244,6 @@ class MastodonConnector(base.Connector):
                 for handle, account_id in zip(requested, ids, strict=True)
                 if account_id in by_id
             }
-            twice = {
-                handle.casefold()
-                for handle, account_id in zip(requested, ids, strict=True)
-                if account_id in twice_ids
-            }
         else:
             return base.observations_without_counts(response, base.AccountStatus.ERROR)
         observations = []
@@ -257,7 +251,7 @@ class MastodonConnector(base.Connector):
             if handle.casefold() in left_out:
                 continue
             account = by_handle.get(handle.casefold())
-            if handle.casefold() in twice:
+            if account is base.ANSWERED_TWICE:
                 observations.append(base.answered_twice(response, handle))
                 continue
             if account is None:

@@ -96,7 +96,7 @@ class XConnector(base.Connector):
         data = reply.get("data")
         # One user's route sends the user itself: read as a list of one, wherever it comes.
         users = [data] if isinstance(data, dict) else data if isinstance(data, list) else []
-        users_by_name, twice = base.keyed(
+        users_by_name = base.keyed(
             (
                 (name.casefold() if isinstance(name := user.get("username"), str) else None, user)
                 for user in users
@@ -116,7 +116,7 @@ class XConnector(base.Connector):
         for handle in response.requested_handles:
             key = handle.casefold()
             user = users_by_name.get(key)
-            if key in twice:
+            if user is base.ANSWERED_TWICE:
                 observations.append(base.answered_twice(response, handle))
                 continue
             if user is None:

@@ -149,27 +149,16 @@ class YouTubeConnector(base.Connector):
         items = [item for item in reply.get("items") or [] if isinstance(item, dict)]
         requested = response.requested_handles
         ids = _requested_ids(response)
-        twice: set[str] = set()
         if ids is None:
-            by_handle, twice_handles = base.keyed(
-                ((requested[0], item) for item in items), figures=_figures
-            )
-            twice = set(twice_handles)
+            by_handle = base.keyed(((requested[0], item) for item in items), figures=_figures)
         else:
             # The API answers in an order of its own: each item goes to the handle whose
             # id it carries, never by position.
-            by_id, twice_ids = base.keyed(
-                ((str(item.get("id")), item) for item in items), figures=_figures
-            )
+            by_id = base.keyed(((str(item.get("id")), item) for item in items), figures=_figures)
             by_handle = {
                 handle: by_id[channel_id]
                 for handle, channel_id in zip(requested, ids, strict=True)
                 if channel_id in by_id
-            }
-            twice = {
-                handle
-                for handle, channel_id in zip(requested, ids, strict=True)
-                if channel_id in twice_ids
             }
         # Learned ids the batch did not answer were looked up by handle (see extract): the
         # batch says nothing about them.
@@ -179,7 +168,7 @@ class YouTubeConnector(base.Connector):
             if handle in left_out:
                 continue
             item = by_handle.get(handle)
-            if handle in twice:
+            if item is base.ANSWERED_TWICE:
                 observations.append(base.answered_twice(response, handle))
                 continue
             if item is None:

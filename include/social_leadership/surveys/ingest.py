@@ -118,6 +118,10 @@ def _already_loaded(con: duckdb.DuckDBPyConnection, sha: str, name: str) -> bool
     return bool(row and row[0])
 
 
+# SQL: the hashes of every version loaded under the name ``$name``.
+_EARLIER_VERSIONS = "select file_sha256 from raw.survey_files where file_name = $name"
+
+
 def _forget_load(con: duckdb.DuckDBPyConnection, sha: str) -> None:
     """Delete the respondents and questions stored under ``sha``: a file loaded again (an
     earlier version sent back) stores them anew, never twice."""
@@ -179,17 +183,16 @@ def _replace_published(
             {"name": file_name},
         )
         # Its earlier version sent as respondent data (the file's shape changed): gone too.
-        earlier = "select file_sha256 from raw.survey_files where file_name = $name"
         dropped = con.execute(
             f"select source_id, wave, count(*) from raw.survey_respondent_answers as r "
-            f"where r.file_sha256 in ({earlier}) and not exists (select 1 from "
+            f"where r.file_sha256 in ({_EARLIER_VERSIONS}) and not exists (select 1 from "
             "incoming_survey_keys as k where r.source_id = k.source_id and r.wave = k.wave) "
             "group by all order by all",
             {"name": file_name},
         ).fetchall()
         removed += _log_waves_dropped(file_name, "respondent(s)", dropped)
         con.execute(
-            f"delete from raw.survey_respondent_answers where file_sha256 in ({earlier})",
+            f"delete from raw.survey_respondent_answers where file_sha256 in ({_EARLIER_VERSIONS})",
             {"name": file_name},
         )
     finally:
@@ -266,10 +269,9 @@ def _replace_respondents(
     declares other questions than a file whose respondents of the same wave stay. Returns
     what of its earlier version it removed that it does not hold again."""
     params = {"source": decl.source_id, "sha": sha}
-    earlier = "select file_sha256 from raw.survey_files where file_name = $name"
     dropped = con.execute(
         f"select source_id, wave, count(*) from raw.survey_respondent_answers "
-        f"where file_sha256 <> $sha and file_sha256 in ({earlier}) "
+        f"where file_sha256 <> $sha and file_sha256 in ({_EARLIER_VERSIONS}) "
         f"and not (source_id = $source and list_contains($waves, wave)) "
         "group by all order by all",
         {**params, "name": file_name, "waves": waves},
@@ -288,7 +290,7 @@ def _replace_respondents(
     # respondents of each (source, wave, country) it holds.
     con.execute(
         f"delete from raw.survey_respondent_answers as r where r.file_sha256 <> $sha and "
-        f"r.file_sha256 in ({earlier})",
+        f"r.file_sha256 in ({_EARLIER_VERSIONS})",
         {"sha": sha, "name": file_name},
     )
     con.execute(

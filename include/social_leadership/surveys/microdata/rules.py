@@ -58,8 +58,8 @@ def text_of(column: str) -> str:
 QUOTED_CHARACTERS = 24
 
 
-def _number_reason(column: str, bad: str, text: str | None = None) -> str:
-    cell = text or text_of(column)
+def _number_reason(column: str, bad: str) -> str:
+    cell = text_of(column)
     label = (
         f"count(*) over (partition by {cell}) > 1 and length({cell}) <= {QUOTED_CHARACTERS} "
         f"and not regexp_matches({cell}, '[\\pN@]')"
@@ -102,7 +102,7 @@ def row_rules(decl: MicrodataDeclaration) -> list[RowRule]:
                 decl.wave_column,
                 "wave_num is null or isnan(wave_num) or wave_num != floor(wave_num) "
                 f"or wave_num not between {low} and {high}",
-                _number_reason("wave_num", "is not a plausible survey year", text_of("wave")),
+                _number_reason("wave_num", "is not a plausible survey year"),
             )
         )
     if decl.weight_column:

@@ -48,7 +48,7 @@ from social_leadership.surveys.published import wave_year
 log = logging.getLogger(__name__)
 
 STAGING_TABLE = "incoming_respondents"
-WAVE_TEXT_COLUMN = text_of("wave")
+WAVE_TEXT_COLUMN = text_of("wave_num")
 COUNTRY_TABLE = "incoming_country_codes"
 _COLUMNS_VIEW = "incoming_declared_columns"
 # The typed relation of :mod:`.rules` over the staged respondents, with each row's number
@@ -92,26 +92,20 @@ def _typed_select(decl: MicrodataDeclaration, columns: dict[str, str]) -> str:
     def text(name: str) -> str:
         return f"cast({quote_identifier(columns[name])} as varchar)"
 
-    if decl.wave_column:
-        wave = _number_sql(text(decl.wave_column))
-        waves = [
-            f"{wave} as wave_num",
-            # The text of a cell that is no number (a labelled export's "Wave 2024"), read
-            # as a sidecar's wave once per distinct text (_read_wave_texts); null otherwise.
-            f"case when isnan({wave}) then {_trimmed(text(decl.wave_column))} end "
-            f"as {WAVE_TEXT_COLUMN}",
-        ]
-    else:
-        waves = [f"cast({decl.wave} as double) as wave_num"]
-
     def number(name: str, alias: str) -> list[str]:
-        # The number, and the cell's text when it is none, for a report to quote.
+        # The number, and the cell's text when it is none (null otherwise): a report quotes
+        # it, and a wave's (a labelled export's "Wave 2024") is read as a sidecar's wave
+        # once per distinct text (_read_wave_texts).
         value = _number_sql(text(name))
         return [
             f"{value} as {alias}",
             f"case when isnan({value}) then {_trimmed(text(name))} end as {text_of(alias)}",
         ]
 
+    if decl.wave_column:
+        waves = number(decl.wave_column, "wave_num")
+    else:
+        waves = [f"cast({decl.wave} as double) as wave_num"]
     parts = [
         f"{PSEUDONYM}({text(decl.respondent_id_column)}) as respondent_key",
         f"nullif({_trimmed(text(decl.country_column))}, '') as country",
