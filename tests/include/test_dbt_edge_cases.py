@@ -262,6 +262,79 @@ def test_a_roster_no_longer_giving_a_start_keeps_the_one_it_gave(
     assert versions == [("Old Co", date(2020, 1, 1)), ("New Co", day(10))]
 
 
+def test_a_corrected_start_holds_once_a_newer_version_comes_and_when_corrected_again(
+    build_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The start of New Co, declared day 10, corrected to day 14. Then the roster adds a newer
+    # version (day 24): the New Co version, no longer the current one, went back to day 10,
+    # the first start the snapshot saw. A later correction of that (no longer current)
+    # version, to day 16, was ignored.
+    settings = settings_for_data_dir(monkeypatch, build_dir / "data")
+    old = ("k", "CEO", "Old Co", "DE", "Industrials", date(2020, 1, 1))
+    chair = ("k", "Chair", "New Co", "US", "Energy", day(24))
+    write_roster(settings, [old, ("k", "CEO", "New Co", "US", "Energy", day(10))], 12)
+    write_days(settings, "k", range(13))
+    run_dbt(STEP, settings)
+    write_roster(settings, [old, ("k", "CEO", "New Co", "US", "Energy", day(14))], 20)
+    write_days(settings, "k", range(13, 21))
+    run_dbt(STEP, settings)
+    write_roster(settings, [old, ("k", "CEO", "New Co", "US", "Energy", day(14)), chair], 25)
+    write_days(settings, "k", range(21, 26))
+    run_dbt(STEP, settings)
+
+    dim = "select title, company_name, valid_from from marts.dim_executive order by valid_from"
+    assert query(settings.warehouse_path, dim) == [
+        ("CEO", "Old Co", date(2020, 1, 1)),
+        ("CEO", "New Co", day(14)),
+        ("Chair", "New Co", day(24)),
+    ]
+
+    write_roster(settings, [old, ("k", "CEO", "New Co", "US", "Energy", day(16)), chair], 27)
+    write_days(settings, "k", range(26, 28))
+    run_dbt(BUILD, settings)
+
+    assert query(settings.warehouse_path, dim) == [
+        ("CEO", "Old Co", date(2020, 1, 1)),
+        ("CEO", "New Co", day(16)),
+        ("Chair", "New Co", day(24)),
+    ]
+    companies = {row[1]: row[2] for row in query(settings.warehouse_path, FACT)}
+    assert {companies[day(n)] for n in range(16)} == {"Old Co"}
+    assert {companies[day(n)] for n in range(16, 28)} == {"New Co"}
+    assert_same_as_full_refresh(settings, build_dir, monkeypatch)
+
+
+def test_a_roster_no_longer_giving_a_start_keeps_the_last_one_it_gave(
+    build_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Declared day 10, corrected to day 14, then re-exported without its valid_from column:
+    # the version went back to day 10, the first start the snapshot saw.
+    settings = settings_for_data_dir(monkeypatch, build_dir / "data")
+    old = ("k", "CEO", "Old Co", "DE", "Industrials", date(2020, 1, 1))
+    write_roster(settings, [old], 5)
+    write_days(settings, "k", range(6))
+    run_dbt(STEP, settings)
+    write_roster(settings, [old, ("k", "CEO", "New Co", "US", "Energy", day(10))], 12)
+    write_days(settings, "k", range(6, 13))
+    run_dbt(STEP, settings)
+    write_roster(settings, [old, ("k", "CEO", "New Co", "US", "Energy", day(14))], 20)
+    write_days(settings, "k", range(13, 21))
+    run_dbt(STEP, settings)
+    write_roster(settings, [("k", "CEO", "New Co", "US", "Energy", None)], 25)
+    write_days(settings, "k", range(21, 26))
+
+    run_dbt(BUILD, settings)
+
+    versions = query(
+        settings.warehouse_path,
+        "select company_name, valid_from from marts.dim_executive order by valid_from",
+    )
+    assert versions == [("Old Co", date(2020, 1, 1)), ("New Co", day(14))]
+    companies = {row[1]: row[2] for row in query(settings.warehouse_path, FACT)}
+    assert {companies[day(n)] for n in range(14)} == {"Old Co"}
+    assert {companies[day(n)] for n in range(14, 26)} == {"New Co"}
+
+
 def test_a_published_index_outside_0_to_100_builds_with_its_own_interval(
     build_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

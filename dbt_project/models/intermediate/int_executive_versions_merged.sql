@@ -8,28 +8,55 @@ roster as (
     select * from {{ ref('stg_roster__executives') }}
 ),
 
-current_versions as (
-    select * from {{ ref('int_roster_executives_deduplicated') }}
+-- The snapshot adds a row when the roster changes the version in force or its declared
+-- start (declared_valid_from is one of its check columns): consecutive rows of equal
+-- attributes are one version whose start the roster corrected. It keeps the last start
+-- the roster gave (a start the roster no longer gives, its valid_from column dropped,
+-- leaves it), first seen at its first row.
+snapshot_rows as (
+    select
+        *,
+        lag(struct_pack(title, company_name, country_code, sector)) over (
+            partition by executive_id order by dbt_valid_from
+        ) as previous_attributes
+    from {{ ref('snp_roster__executives') }}
 ),
 
--- The snapshot keeps the start the roster declared when it first saw a version (a new row
--- comes only with new attributes): the version in force takes a later start the roster
--- declares for it now, so a start corrected to a later day moves it. A start moved
--- earlier wins as the roster's declared version; a start the roster no longer gives
--- (its valid_from column dropped) leaves the stored one, as does an executive gone.
-snapshot as (
+snapshot_numbered as (
     select
-        snapshots.* replace (
+        *,
+        sum(
             case
                 when
-                    snapshots.dbt_valid_to is null
-                    and current_versions.declared_valid_from > snapshots.declared_valid_from
-                    then current_versions.declared_valid_from
-                else snapshots.declared_valid_from
-            end as declared_valid_from
-        )
-    from {{ ref('snp_roster__executives') }} as snapshots
-    left join current_versions on snapshots.executive_id = current_versions.executive_id
+                    previous_attributes
+                    is distinct from struct_pack(title, company_name, country_code, sector)
+                    then 1
+                else 0
+            end
+        ) over (
+            partition by executive_id
+            order by dbt_valid_from
+            rows between unbounded preceding and current row
+        ) as version_number
+    from snapshot_rows
+),
+
+snapshot as (
+    select
+        executive_id,
+        version_number,
+        arg_max(full_name, dbt_valid_from) as full_name,
+        any_value(title) as title,
+        any_value(company_name) as company_name,
+        any_value(country_code) as country_code,
+        any_value(sector) as sector,
+        arg_max(is_synthetic, dbt_valid_from) as is_synthetic,
+        arg_max(declared_valid_from, dbt_valid_from) filter (
+            where declared_valid_from is not null
+        ) as declared_valid_from,
+        min(dbt_valid_from) as dbt_valid_from
+    from snapshot_numbered
+    group by executive_id, version_number
 ),
 
 declared_versions as (
@@ -98,6 +125,7 @@ detected_versions as (
         sector,
         is_synthetic,
         valid_from,
+        declared_valid_from,
         case
             when valid_from = declared_valid_from then 'declared' else 'detected'
         end as version_source,
@@ -113,8 +141,62 @@ detected_versions as (
     )
 ),
 
+-- A version the snapshot saw that the roster now declares with another start (no version
+-- of other attributes declared between the two starts): the roster corrected that start
+-- after the version was no longer the one in force, which the snapshot cannot see; the
+-- declared start wins. An in-place edit keeping the declared start is not re-dated, so it
+-- still starts on its load day.
+redated_versions as (
+    select distinct
+        detected.executive_id,
+        detected.valid_from
+    from detected_versions as detected
+    inner join declared_versions as declared
+        on
+            detected.executive_id = declared.executive_id
+            and struct_pack(
+                detected.title, detected.company_name, detected.country_code, detected.sector
+            )
+            = struct_pack(
+                declared.title, declared.company_name, declared.country_code, declared.sector
+            )
+            and declared.valid_from is distinct from detected.declared_valid_from
+    where not exists (
+        select 1
+        from declared_versions as between_them
+        where
+            between_them.executive_id = detected.executive_id
+            and between_them.valid_from > least(detected.valid_from, declared.valid_from)
+            and between_them.valid_from < greatest(detected.valid_from, declared.valid_from)
+            and struct_pack(
+                between_them.title,
+                between_them.company_name,
+                between_them.country_code,
+                between_them.sector
+            )
+            != struct_pack(
+                detected.title, detected.company_name, detected.country_code, detected.sector
+            )
+    )
+),
+
 unioned as (
-    select * from detected_versions
+    select
+        detected_versions.executive_id,
+        detected_versions.full_name,
+        detected_versions.title,
+        detected_versions.company_name,
+        detected_versions.country_code,
+        detected_versions.sector,
+        detected_versions.is_synthetic,
+        detected_versions.valid_from,
+        detected_versions.version_source,
+        detected_versions.precedence
+    from detected_versions
+    anti join redated_versions
+        on
+            detected_versions.executive_id = redated_versions.executive_id
+            and detected_versions.valid_from = redated_versions.valid_from
     union all
     select * from declared_versions
 ),
