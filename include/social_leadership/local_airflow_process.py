@@ -378,11 +378,17 @@ def fail_interrupted(dag_ids: Sequence[str], since: str, why: str = "interrupted
 def _record_interrupted(
     dag_id: str, run_id: str, failed: list[str], why: str, logical_date: datetime | None = None
 ) -> None:
-    """The interrupted run failed in ``audit.runs`` (its figures kept, if its summary ran)
-    and alerted. Either may fail (a warehouse held by another process): said, not raised,
-    since the run is marked failed already."""
+    """The interrupted run failed in ``audit.runs`` (its figures kept, if its summary ran;
+    a DAG whose runs it does not record, weekly_report, is left out) and alerted. Either may
+    fail (a warehouse held by another process): said, not raised, since the run is marked
+    failed already."""
     from social_leadership.alerts import Alert, deliver, run_item
-    from social_leadership.run_summary import RunSummary, keep_unrecorded, mark_failed
+    from social_leadership.run_summary import (
+        RECORDED_DAGS,
+        RunSummary,
+        keep_unrecorded,
+        mark_failed,
+    )
     from social_leadership.settings import load_settings
     from social_leadership.warehouse import connect
     from social_leadership.warehouse_backend import uses_lake
@@ -394,7 +400,9 @@ def _record_interrupted(
     )
     try:
         # Not a warehouse made for it: a run stopped before its first write leaves none.
-        if uses_lake(settings) or settings.warehouse_path.exists():
+        # A weekly_report row was never replaced by its next green run: slw summary stayed
+        # red.
+        if dag_id in RECORDED_DAGS and (uses_lake(settings) or settings.warehouse_path.exists()):
             with connect(settings.warehouse_path, settings=settings) as con:
                 mark_failed(con, summary)
     except Exception as exc:  # said: the run is marked failed already

@@ -30,6 +30,10 @@ from social_leadership.warehouse import transaction
 
 log = logging.getLogger(__name__)
 
+# The DAGs whose runs audit.runs records (each ends in a run_summary teardown): the ones
+# writing the warehouse. weekly_report writes none and records its runs in Airflow alone.
+RECORDED_DAGS = frozenset({"platform_metrics", "survey_ingest", "warehouse_build"})
+
 # The tasks whose XComs hold figures (only theirs are read: a DAG may hold many more).
 FIGURE_TASKS = frozenset(
     {

@@ -277,6 +277,8 @@ def run_lines(
     recorded alone, a backfill of a past day after today's failed run hid the failure. Read
     from the platform loads alone, a failed run read as loaded: a roster refused whole fails
     the run, and the loads before stay.)"""
+    from social_leadership.run_summary import RECORDED_DAGS
+
     rows = con.execute(
         f"""
         with each_date as (
@@ -286,6 +288,9 @@ def run_lines(
                 logical_date is not null as has_logical_date,
                 logical_date > recorded_at as is_future
             from {_runs_relation(con, data_dir)} as runs
+            -- An interrupted weekly_report's row, which earlier versions wrote and no green
+            -- run of it replaces.
+            where dag_id in ({", ".join(f"'{d}'" for d in sorted(RECORDED_DAGS))})
             qualify row_number() over (
                 partition by dag_id, coalesce(logical_date, recorded_at)
                 order by recorded_at desc

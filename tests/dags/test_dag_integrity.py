@@ -129,6 +129,13 @@ def test_platform_metrics_ends_with_a_check_that_fails_the_run_on_a_failed_platf
         assert dag.get_task(f"load_{platform}").trigger_rule == "none_failed"
 
 
+def test_the_dags_audit_runs_records_are_those_with_a_run_summary(dag_bag):
+    from social_leadership.run_summary import RECORDED_DAGS
+
+    summarised = {dag_id for dag_id, dag in dag_bag.dags.items() if "run_summary" in dag.task_ids}
+    assert summarised == RECORDED_DAGS
+
+
 @pytest.mark.parametrize("dag_id", ["platform_metrics", "survey_ingest", "warehouse_build"])
 def test_every_dag_ends_with_a_run_summary_that_leaves_the_runs_state_alone(dag_bag, dag_id):
     dag = dag_bag.dags[dag_id]

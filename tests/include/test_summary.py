@@ -644,3 +644,32 @@ def test_a_failure_kept_after_the_run_was_recorded_green_turns_it_failed(setting
     with connect(settings.warehouse_path) as con:
         record_unrecorded(con, settings.data_dir)
         assert con.execute("select outcome from audit.runs").fetchall() == [("success",)]
+
+
+def test_an_interrupted_weekly_report_is_alerted_but_never_a_row_of_audit_runs(settings, capsys):
+    # A killed weekly_report was recorded failed in audit.runs, which no green run of it
+    # (it records its runs in Airflow alone) ever replaced: slw summary stayed red.
+    from social_leadership.cli import main
+    from social_leadership.local_airflow_process import _record_interrupted
+    from social_leadership.run_summary import UNRECORDED_DIR
+
+    _record_run(settings, "warehouse_build", "run-1", "success", "", AT, logical_date=AT)
+    _record_interrupted("weekly_report", "run-2", ["write_report"], "killed", AT)
+    assert "weekly_report run run-2: alerted by no channel" in capsys.readouterr().out
+    _record_interrupted("warehouse_build", "run-3", ["publish"], "killed", AT)
+    with connect(settings.warehouse_path, read_only=True) as con:
+        recorded = con.execute("select dag_id, run_id, outcome from audit.runs order by 2")
+        assert recorded.fetchall() == [
+            ("warehouse_build", "run-1", "success"),
+            ("warehouse_build", "run-3", "failed"),
+        ]
+    assert not list((settings.data_dir / UNRECORDED_DIR).glob("*.json"))
+
+    # A row an earlier version wrote is not shown.
+    _record_run(settings, "weekly_report", "run-4", "failed", "write_report", AT, logical_date=AT)
+    with connect(settings.warehouse_path) as con:
+        con.execute("delete from audit.runs where run_id = 'run-3'")
+    main(["summary"])
+    shown = capsys.readouterr().out
+    assert "  warehouse_build: success for 2026-" in shown
+    assert "weekly_report for" not in shown
