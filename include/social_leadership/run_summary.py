@@ -313,9 +313,19 @@ def record(
         )
 
 
+def _tasks_that_failed(states: dict[str, str | None], *, exclude: str) -> list[str]:
+    """The run's failed tasks, without those that did not run because one failed (a roster
+    refused whole listed the 17 tasks after it, the one that failed lost among them); those
+    only when no task failed itself."""
+    from social_leadership.tasks import failed_tasks
+
+    either = failed_tasks(states, exclude=exclude)
+    return [task_id for task_id in either if str(states[task_id]) == "failed"] or either
+
+
 def run_summary_task(context: dict[str, Any]) -> dict[str, Any]:
     """The ``run_summary`` task: gather, record in ``audit.runs``, return the flat figures."""
-    from social_leadership.tasks import failed_tasks, run_task_states, task_settings
+    from social_leadership.tasks import run_task_states, task_settings
     from social_leadership.warehouse import connect
 
     ti = context["ti"]
@@ -337,7 +347,7 @@ def run_summary_task(context: dict[str, Any]) -> dict[str, Any]:
             ti.dag_id,
             run_id,
             xcoms,
-            failed_tasks(states, exclude=ti.task_id),
+            _tasks_that_failed(states, exclude=ti.task_id),
             checks=checks,
             dbt_statuses=dbt_statuses,
         )
