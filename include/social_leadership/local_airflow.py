@@ -104,7 +104,14 @@ def _run(
                 log_file.write(line)
                 event = progress_lines.parse(line) if on_progress else None
                 if on_progress and event is not None:
-                    on_progress(progress_lines.describe(event))
+                    try:
+                        on_progress(progress_lines.describe(event))
+                    except BrokenPipeError:
+                        # Its reader gone (`slw run | head`): the run goes on, unechoed (it
+                        # stopped here, and the Airflow process with it, its run left
+                        # "running" for ever, never recorded).
+                        on_progress = None
+                        _stdout_to_nothing()
             returncode = process.wait()
         except KeyboardInterrupt:
             _stop_interrupted(process, dag_ids, since, env)
@@ -115,6 +122,15 @@ def _run(
     if returncode != 0:
         raise AirflowCommandError(command, returncode, log_path, error_tail(output.splitlines()))
     return output
+
+
+def _stdout_to_nothing() -> None:
+    """This process's standard output, whose reader is gone, written to nothing from now on
+    (what it still holds too), so that no later print fails."""
+    with contextlib.suppress(OSError, ValueError):
+        nothing = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(nothing, sys.stdout.fileno())
+        os.close(nothing)
 
 
 def error_tail(lines: list[str]) -> str:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import io
+import os
 import sys
 import threading
 from collections.abc import Callable
@@ -41,13 +42,26 @@ class TaskLogTee(io.TextIOBase):
         with self._lock:
             if self._task_file is not None:
                 self._task_file.write(text)
-            return self.console.write(text)
+            self._to_console(text, flush=False)
+            return len(text)
 
     def flush(self) -> None:
         with self._lock:
             if self._task_file is not None:
                 self._task_file.flush()
-            self.console.flush()
+            self._to_console("", flush=True)
+
+    def _to_console(self, text: str, *, flush: bool) -> None:
+        """Write ``text`` to the console (and flush it); once its reader is gone (``slw dags
+        test | head``), to nothing. The run goes on, its task logs written: failing every
+        write, the Airflow process died mid-run and left the run ``running`` for ever."""
+        try:
+            if text:
+                self.console.write(text)
+            if flush:
+                self.console.flush()
+        except BrokenPipeError:
+            self.console = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115
 
     @property
     def encoding(self) -> str:
@@ -59,8 +73,7 @@ class TaskLogTee(io.TextIOBase):
     def write_console(self, text: str) -> None:
         """Write to the console only (never into a task's log file), flushed."""
         with self._lock:
-            self.console.write(text)
-            self.console.flush()
+            self._to_console(text, flush=True)
 
     def start_task(self, path: Path) -> None:
         with self._lock:

@@ -62,3 +62,32 @@ def test_each_task_run_in_process_gets_its_own_file(tmp_path, monkeypatch):
     assert run(SimpleNamespace(task_id="b"), task=None) == "b"
     assert paths["a"].read_text() == "running a\n"
     assert paths["b"].read_text() == "running b\n"
+
+
+class _GoneReader(io.StringIO):
+    """A console whose reader went away (``slw dags test | head``) after ``lines`` lines."""
+
+    def __init__(self, lines: int) -> None:
+        super().__init__()
+        self.lines = lines
+
+    def write(self, text: str) -> int:
+        if self.getvalue().count("\n") >= self.lines:
+            raise BrokenPipeError(32, "Broken pipe")
+        return super().write(text)
+
+
+def test_a_console_whose_reader_is_gone_leaves_the_run_and_its_task_logs_going(tmp_path):
+    # Every write failed: the Airflow process died mid-run, its run left "running".
+    console = _GoneReader(lines=1)
+    tee = task_logs.TaskLogTee(console)
+    tee.start_task(tmp_path / "task.log")
+
+    for number in range(3):
+        assert tee.write(f"line {number}\n") == len(f"line {number}\n")
+    tee.flush()
+    tee.write_console("said\n")
+    tee.end_task()
+
+    assert console.getvalue() == "line 0\n"
+    assert (tmp_path / "task.log").read_text() == "line 0\nline 1\nline 2\n"
