@@ -81,3 +81,18 @@ def shortened(text: str, limit: int) -> str:
     if " " in tail[:near]:
         tail = tail.split(" ", 1)[1]
     return f"{head}{ELISION}{tail}"[:limit]
+
+
+def display_width(text: str) -> int:
+    """The columns ``text`` takes on a terminal: two for a wide character (Chinese, Japanese,
+    Korean), none for a combining mark, one for any other."""
+    import unicodedata
+
+    return sum(
+        0
+        if unicodedata.combining(char)
+        else 2
+        if unicodedata.east_asian_width(char) in ("W", "F")
+        else 1
+        for char in text
+    )

@@ -12,7 +12,13 @@ import duckdb
 from social_leadership.docs_site import DBT_SITE, GX_SITE, current_docs
 from social_leadership.domain import PLATFORMS
 from social_leadership.duckdb_limits import open_duckdb
-from social_leadership.formatting import compact_count, counted, shortened, whole_percent
+from social_leadership.formatting import (
+    compact_count,
+    counted,
+    display_width,
+    shortened,
+    whole_percent,
+)
 from social_leadership.reports.data import FOCUS_COUNTRIES
 from social_leadership.serving import CURRENT_LINK
 from social_leadership.settings import Settings
@@ -45,12 +51,16 @@ def aligned_table(
     cell (so any platform, country or name lines up); the columns in ``right`` (numbers)
     are right-aligned. The last column is not padded."""
     table = [[str(cell) for cell in header], *([str(cell) for cell in row] for row in rows)]
-    widths = [max(len(line[column]) for line in table) for column in range(len(header))]
+    # By the columns a cell takes on a terminal: a name in Chinese shifted the columns after.
+    widths = [max(display_width(line[column]) for line in table) for column in range(len(header))]
     lines = []
     for line in table:
+        pads = [
+            " " * (width - display_width(cell)) for cell, width in zip(line, widths, strict=True)
+        ]
         cells = [
-            cell.rjust(width) if column in right else cell.ljust(width)
-            for column, (cell, width) in enumerate(zip(line, widths, strict=True))
+            pad + cell if column in right else cell + pad
+            for column, (cell, pad) in enumerate(zip(line, pads, strict=True))
         ]
         lines.append(("  " + "  ".join(cells)).rstrip())
     return lines

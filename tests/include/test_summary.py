@@ -116,6 +116,22 @@ def test_the_top_reach_table_is_aligned_for_long_names():
     assert table[2].index("Sample Co") == table[0].index("company")
 
 
+def test_the_top_reach_table_is_aligned_on_a_terminal_for_names_in_chinese():
+    # Padded by characters, a name of three wide characters shifted the columns after it.
+    import unicodedata
+
+    rows = [
+        ("CN", "王传福", "比亚迪", 2_300_000, "x"),
+        ("DE", "Ada Example", "Example Co", 1_234, "bluesky"),
+    ]
+    table = top_reach_lines(rows)
+
+    def on_a_terminal(line: str) -> str:  # a wide character takes two columns
+        return "".join(c * 2 if unicodedata.east_asian_width(c) == "W" else c for c in line)
+
+    _assert_aligned([on_a_terminal(line) for line in table], right={3})
+
+
 def _record_run(
     settings, dag_id: str, run_id: str, outcome: str, failed: str, at, logical_date=None
 ) -> None:
