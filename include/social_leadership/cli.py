@@ -225,9 +225,11 @@ def docs() -> int:
 def settings() -> int:
     """Print every SLW_* setting in force, with what it means."""
     values = load_settings().as_env()
+    # As wide as the longest name: a fixed 26 left four names' values out of line.
+    width = max(len(name) for name in (*values, PSEUDONYM_KEY_ENV))
     for name, doc in SETTING_DOCS.items():
         key = ENV_PREFIX + name
-        print(f"{key:<26} {values[key]}\n{'':<26} {doc}")
+        print(f"{key:<{width}} {values[key]}\n{'':<{width}} {doc}")
     # The key is a secret: its length is checked here (the survey intake refuses a short one
     # only when a respondent file first needs it), its value never printed.
     key = os.environ.get(PSEUDONYM_KEY_ENV, "")
@@ -237,7 +239,7 @@ def settings() -> int:
         else "unset: the key is read from SLW_PSEUDONYM_KEY_FILE"
     )
     print(
-        f"{PSEUDONYM_KEY_ENV:<26} {in_use}\n{'':<26} the survey pseudonyms' secret key "
+        f"{PSEUDONYM_KEY_ENV:<{width}} {in_use}\n{'':<{width}} the survey pseudonyms' secret key "
         f"(at least {MIN_PSEUDONYM_KEY_CHARS} characters), from the environment only"
     )
     if key and len(key) < MIN_PSEUDONYM_KEY_CHARS:

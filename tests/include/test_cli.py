@@ -138,6 +138,23 @@ def test_settings_lists_every_variable(monkeypatch, tmp_path, capsys):
     assert str(tmp_path) in out
 
 
+def test_settings_values_start_in_one_column_whatever_the_names_length(
+    monkeypatch, tmp_path, capsys
+):
+    # A fixed 26-character column: SLW_SURVEY_MAX_XLSX_UNCOMPRESSED_BYTES' value was not in
+    # line with the others.
+    monkeypatch.setenv("SLW_DATA_DIR", str(tmp_path))
+    assert main(["settings"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    named = [line for line in lines if line.startswith("SLW_")]
+    assert any(len(line.split()[0]) > 26 for line in named)
+    described = [line for line in lines if line.startswith(" ")]
+    column = {len(line) - len(line.lstrip(" ")) for line in described}
+    assert len(column) == 1
+    valued = [line for line in named if len(line.split(maxsplit=1)) == 2]
+    assert {line.index(" " + line.split(maxsplit=1)[1]) + 1 for line in valued} == column
+
+
 def test_settings_refuses_a_short_pseudonym_key_without_printing_it(monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("SLW_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("SLW_PSEUDONYM_KEY", "short-secret")
@@ -158,13 +175,12 @@ def test_settings_says_which_pseudonym_key_is_in_use_without_showing_it(
     monkeypatch.setenv("SLW_DATA_DIR", str(tmp_path))
     monkeypatch.delenv("SLW_PSEUDONYM_KEY", raising=False)
     assert main(["settings"]) == 0
-    assert "SLW_PSEUDONYM_KEY          unset: the key is read from SLW_PSEUDONYM_KEY_FILE" in (
-        capsys.readouterr().out
-    )
+    out = " ".join(capsys.readouterr().out.split())
+    assert "SLW_PSEUDONYM_KEY unset: the key is read from SLW_PSEUDONYM_KEY_FILE" in out
     monkeypatch.setenv("SLW_PSEUDONYM_KEY", "a-key-of-twenty-chars")
     assert main(["settings"]) == 0
-    out = capsys.readouterr().out
-    assert "SLW_PSEUDONYM_KEY          set (21 characters, not shown): used instead of" in out
+    out = " ".join(capsys.readouterr().out.split())
+    assert "SLW_PSEUDONYM_KEY set (21 characters, not shown): used instead of" in out
     assert "a-key-of-twenty-chars" not in out
 
 
