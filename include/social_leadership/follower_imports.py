@@ -522,6 +522,7 @@ def _validated_sql(relation: tuple[str, set[str], str]) -> str:
     joins, by_handle, by_executive = [], "null", "null"
     executive_accounts, executive_handles = "cast(null as bigint)", "cast(null as varchar)"
     handle_executive = "cast(null as varchar)"
+    executive_known = "cast(null as boolean)"
     if "account_handle" in columns:
         by_handle = "by_handle.account_handle"
         handle_executive = "by_handle.executive_id"
@@ -536,6 +537,9 @@ def _validated_sql(relation: tuple[str, set[str], str]) -> str:
         by_executive = "case when by_executive.accounts = 1 then by_executive.account_handle end"
         executive_accounts = "by_executive.accounts"
         executive_handles = "by_executive.handles"
+        executive_known = (
+            "lower(typed.executive_id) in (select executive_id from history_roster_accounts)"
+        )
         joins.append(
             """left join (
                     select executive_id, platform, min(account_handle) as account_handle,
@@ -579,6 +583,7 @@ def _validated_sql(relation: tuple[str, set[str], str]) -> str:
                 {handle_executive} as handle_executive,
                 {executive_accounts} as executive_accounts,
                 {executive_handles} as executive_handles,
+                {executive_known} as executive_known,
                 {by_handle} as roster_handle
             from typed
             {roster_joins}
@@ -1207,6 +1212,9 @@ _ERROR_MESSAGES = f"""
                 then 'executive ''' || executive_id || ''' has ' || executive_accounts || ' '
                     || platform_key || ' accounts in the roster (' || executive_handles
                     || '): name the account_handle'
+            when not executive_known
+                then 'executive ''' || executive_id || ''' has no account of any platform '
+                    || 'in the roster (not on it, or on it without accounts)'
             else 'executive ''' || executive_id || ''' has no ' || platform_key
                 || ' account in the roster' end
     end

@@ -66,6 +66,28 @@ def imported(con: duckdb.DuckDBPyConnection) -> list[tuple[object, ...]]:
     ).fetchall()
 
 
+def test_an_executive_not_on_the_roster_is_told_from_one_without_that_platform(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    # Both read "has no x account in the roster": as if an account were all that was missing.
+    path = write_csv(
+        tmp_path,
+        "executive_id,platform,date,followers\nzed-nobody,x,2026-01-03,1\nsatya,x,2026-01-03,1\n",
+    )
+
+    outcome = import_history(con, path, ROSTER, tmp_path / "quarantine", today=TODAY)
+
+    assert [(e.row, e.column, e.reason) for e in outcome.errors] == [
+        (
+            2,
+            "executive_id",
+            "executive 'zed-nobody' has no account of any platform in the roster (not on it, "
+            "or on it without accounts)",
+        ),
+        (3, "executive_id", "executive 'satya' has no x account in the roster"),
+    ]
+
+
 def test_valid_rows_load_marked_as_import_and_bad_rows_are_named(
     con: duckdb.DuckDBPyConnection, tmp_path: Path
 ) -> None:
@@ -93,7 +115,7 @@ def test_valid_rows_load_marked_as_import_and_bad_rows_are_named(
         (11, "account_handle"),
     ]
     assert all(e.file == str(path.resolve()) for e in outcome.errors)
-    assert "'nobody' has no x account" in outcome.errors[0].reason
+    assert "'nobody' has no account of any platform in the roster" in outcome.errors[0].reason
     assert outcome.quarantine_path is not None
     quarantine = Path(outcome.quarantine_path)
     report = json.loads((quarantine / "report.json").read_text())
