@@ -378,6 +378,22 @@ def test_a_wrong_roster_path_says_which_setting_to_fix(slw_env, tmp_path):
     assert "SLW_ROSTER_PATH" in lines[1]
 
 
+def test_dags_test_of_platform_metrics_says_a_wrong_roster_path_before_any_run(slw_env, tmp_path):
+    # The run started and failed its first task: exit 1, Airflow's tracebacks, and the
+    # cause in none of the last lines.
+    slw_env["SLW_ROSTER_PATH"] = str(tmp_path / "missing_roster.csv")
+    slw_env["AIRFLOW_HOME"] = str(tmp_path / "airflow_home")
+
+    ran = _slw("dags", "test", "platform_metrics", env=slw_env)
+
+    assert ran.returncode == 2
+    lines = _short(ran.stderr)
+    assert f"{tmp_path / 'missing_roster.csv'}: cannot read roster file" in lines[0]
+    assert "SLW_ROSTER_PATH" in lines[1]
+    assert "Traceback" not in ran.stdout + ran.stderr
+    assert "SLW_DAG_RESULT" not in ran.stdout  # no run was made
+
+
 def test_a_bad_setting_is_one_line_and_a_fix(slw_env):
     slw_env["SLW_GAP_FILL_DAYS"] = "abc"
 
