@@ -7,7 +7,10 @@ CHECK_PYTHON = if [ -z "$(PYTHON)" ]; then \
 	  echo "make: no python3.11 or python3 on PATH: install Python 3.11, or run make PYTHON=/path/to/python3.11" >&2; exit 1; \
 	elif ! command -v "$(PYTHON)" >/dev/null; then \
 	  echo "make: PYTHON=$(PYTHON) is not a program: install Python 3.11, or run make PYTHON=/path/to/python3.11" >&2; exit 1; \
-	fi; "$(PYTHON)" -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if v == (3, 11) else "make: Python 3.11 is required, %s is %d.%d: install Python 3.11, or run make PYTHON=/path/to/python3.11" % (sys.executable, v[0], v[1]))'
+	fi; version=$$("$(PYTHON)" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null); \
+	if [ "$$version" != 3.11 ]; then \
+	  echo "make: Python 3.11 is required, $(PYTHON) is $${version:-not Python}: install Python 3.11, or run make PYTHON=/path/to/python3.11" >&2; exit 1; \
+	fi
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed

@@ -70,6 +70,21 @@ def test_a_python_that_is_not_a_program_is_named(clone, tmp_path):
     assert _our_lines(made.stderr) == [f"make: PYTHON=/no/such/python3.11 is not a program: {FIX}"]
 
 
+def test_a_program_that_is_no_python_is_refused_in_one_line(clone, tmp_path):
+    # A program that exits 0 whatever it is given passed the check: pip was said to fail.
+    silent = tmp_path / "silent"
+    silent.write_text("#!/bin/sh\nexit 0\n")
+    silent.chmod(0o755)
+
+    made = _make(clone, "install", f"PYTHON={silent}", path=os.environ["PATH"])
+
+    assert made.returncode != 0
+    assert _our_lines(made.stderr) == [
+        f"make: Python 3.11 is required, {silent} is not Python: {FIX}"
+    ]
+    assert not (clone / ".venv").exists()
+
+
 def test_a_python_of_another_version_is_refused_in_one_line(clone, tmp_path):
     # A Python 3.11 made to report 3.12 (this machine has no other version).
     fake_site = tmp_path / "site"
