@@ -335,6 +335,68 @@ def test_a_roster_no_longer_giving_a_start_keeps_the_last_one_it_gave(
     assert {companies[day(n)] for n in range(14, 26)} == {"New Co"}
 
 
+def test_a_version_that_comes_back_keeps_its_first_time_when_only_the_snapshot_saw_between(
+    build_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Old Co (declared), New Co (a roster without starts, seen on its load day), Old Co again
+    # declared from day 20: the first Old Co, taken for a re-dated copy of the declared one,
+    # was dropped, and New Co held every day before day 20.
+    settings = settings_for_data_dir(monkeypatch, build_dir / "data")
+    old = ("k", "CEO", "Old Co", "DE", "Industrials", date(2020, 1, 1))
+    write_roster(settings, [old], 5)
+    write_days(settings, "k", range(6))
+    run_dbt(STEP, settings)
+    write_roster(settings, [("k", "CEO", "New Co", "US", "Energy", None)], 12)
+    write_days(settings, "k", range(6, 13))
+    run_dbt(STEP, settings)
+    write_roster(settings, [("k", "CEO", "Old Co", "DE", "Industrials", day(20))], 25)
+    write_days(settings, "k", range(13, 26))
+
+    run_dbt(BUILD, settings)
+
+    versions = query(
+        settings.warehouse_path,
+        "select company_name, valid_from from marts.dim_executive order by valid_from",
+    )
+    assert versions == [("Old Co", date(2020, 1, 1)), ("New Co", day(12)), ("Old Co", day(20))]
+    companies = {row[1]: row[2] for row in query(settings.warehouse_path, FACT)}
+    assert [companies[day(n)] for n in (0, 11, 12, 19, 20, 25)] == [
+        "Old Co",
+        "Old Co",
+        "New Co",
+        "New Co",
+        "Old Co",
+        "Old Co",
+    ]
+    assert_same_as_full_refresh(settings, build_dir, monkeypatch)
+
+
+def test_a_start_corrected_onto_the_previous_versions_start_rewrites_it(
+    build_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # New Co declared from day 8, then corrected to day 3, the start Old Co was given: taken
+    # for an in-place edit keeping its date, New Co started on its load day (12).
+    settings = settings_for_data_dir(monkeypatch, build_dir / "data")
+    write_roster(settings, [("k", "CEO", "Old Co", "DE", "Industrials", day(3))], 5)
+    write_days(settings, "k", range(6))
+    run_dbt(STEP, settings)
+    write_roster(settings, [("k", "CEO", "New Co", "US", "Energy", day(8))], 12)
+    write_days(settings, "k", range(6, 13))
+    run_dbt(STEP, settings)
+    write_roster(settings, [("k", "CEO", "New Co", "US", "Energy", day(3))], 20)
+    write_days(settings, "k", range(13, 21))
+
+    run_dbt(BUILD, settings)
+
+    versions = query(
+        settings.warehouse_path,
+        "select company_name, valid_from from marts.dim_executive order by valid_from",
+    )
+    assert versions == [("New Co", day(3))]
+    assert {row[2] for row in query(settings.warehouse_path, FACT)} == {"New Co"}
+    assert_same_as_full_refresh(settings, build_dir, monkeypatch)
+
+
 def test_a_published_index_outside_0_to_100_builds_with_its_own_interval(
     build_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

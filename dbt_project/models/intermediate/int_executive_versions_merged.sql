@@ -54,6 +54,9 @@ snapshot as (
         arg_max(declared_valid_from, dbt_valid_from) filter (
             where declared_valid_from is not null
         ) as declared_valid_from,
+        -- The start the roster gave when the version first came (null too: arg_min would
+        -- skip it).
+        arg_min_null(declared_valid_from, dbt_valid_from) as first_declared_valid_from,
         min(dbt_valid_from) as dbt_valid_from
     from snapshot_numbered
     group by executive_id, version_number
@@ -84,9 +87,10 @@ snapshot_with_previous as (
     from snapshot
 ),
 
--- A snapshot row starts on its declared date when the roster declared a new start with
--- it; an in-place edit that keeps the declared date is an undeclared change and starts on
--- the day of the roster load that brought it (or on the declared date, if that is later).
+-- A version starts on its declared date when the roster declared a new start with it, or
+-- corrected its start since; an in-place edit that keeps the declared date is an
+-- undeclared change and starts on the day of the roster load that brought it (or on the
+-- declared date, if that is later).
 snapshot_starts as (
     select
         executive_id,
@@ -98,12 +102,14 @@ snapshot_starts as (
         is_synthetic,
         dbt_valid_from,
         declared_valid_from,
+        first_declared_valid_from,
         case
             when
                 declared_valid_from is not null
                 and (
                     previous_declared_valid_from is null
-                    or declared_valid_from != previous_declared_valid_from
+                    or first_declared_valid_from is distinct from previous_declared_valid_from
+                    or declared_valid_from != first_declared_valid_from
                 )
                 then declared_valid_from
             -- An edit starts on its load day, but never before the start the roster
@@ -142,10 +148,10 @@ detected_versions as (
 ),
 
 -- A version the snapshot saw that the roster now declares with another start (no version
--- of other attributes declared between the two starts): the roster corrected that start
--- after the version was no longer the one in force, which the snapshot cannot see; the
--- declared start wins. An in-place edit keeping the declared start is not re-dated, so it
--- still starts on its load day.
+-- of other attributes, declared or seen, between the two starts): the roster corrected
+-- that start after the version was no longer the one in force, which the snapshot cannot
+-- see; the declared start wins. An in-place edit keeping the declared start is not
+-- re-dated, so it still starts on its load day.
 redated_versions as (
     select distinct
         detected.executive_id,
@@ -163,7 +169,25 @@ redated_versions as (
             and declared.valid_from is distinct from detected.declared_valid_from
     where not exists (
         select 1
-        from declared_versions as between_them
+        from (
+            select
+                executive_id,
+                valid_from,
+                title,
+                company_name,
+                country_code,
+                sector
+            from declared_versions
+            union all
+            select
+                executive_id,
+                valid_from,
+                title,
+                company_name,
+                country_code,
+                sector
+            from detected_versions
+        ) as between_them
         where
             between_them.executive_id = detected.executive_id
             and between_them.valid_from > least(detected.valid_from, declared.valid_from)
