@@ -85,12 +85,14 @@ def shortened(text: str, limit: int) -> str:
 
 def display_width(text: str) -> int:
     """The columns ``text`` takes on a terminal: two for a wide character (Chinese, Japanese,
-    Korean), none for a combining mark, one for any other."""
+    Korean), none for a mark drawn on the character before it (Thai vowels and tones, an
+    accent given apart) or an invisible format character (an emoji's joiner), one for any
+    other."""
     import unicodedata
 
     return sum(
         0
-        if unicodedata.combining(char)
+        if unicodedata.category(char) in ("Mn", "Me", "Cf")
         else 2
         if unicodedata.east_asian_width(char) in ("W", "F")
         else 1

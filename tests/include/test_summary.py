@@ -122,12 +122,20 @@ def test_the_top_reach_table_is_aligned_on_a_terminal_for_names_in_chinese():
 
     rows = [
         ("CN", "王传福", "比亚迪", 2_300_000, "x"),
+        ("TH", "สมศักดิ์", "ปตท.", 12_000, "x"),  # three marks drawn on the letters before
         ("DE", "Ada Example", "Example Co", 1_234, "bluesky"),
     ]
     table = top_reach_lines(rows)
 
-    def on_a_terminal(line: str) -> str:  # a wide character takes two columns
-        return "".join(c * 2 if unicodedata.east_asian_width(c) == "W" else c for c in line)
+    def on_a_terminal(line: str) -> str:  # a wide character takes two columns, a mark none
+        return "".join(
+            c * 2
+            if unicodedata.east_asian_width(c) == "W"
+            else ""
+            if unicodedata.category(c) == "Mn"
+            else c
+            for c in line
+        )
 
     _assert_aligned([on_a_terminal(line) for line in table], right={3})
 
