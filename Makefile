@@ -8,6 +8,7 @@ CHECK_PYTHON = if [ -z "$(PYTHON)" ]; then \
 	elif ! command -v "$(PYTHON)" >/dev/null; then \
 	  echo "make: PYTHON=$(PYTHON) is not a program: install Python 3.11, or run make PYTHON=/path/to/python3.11" >&2; exit 1; \
 	fi; version=$$("$(PYTHON)" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null); \
+	[[ "$$version" =~ ^[0-9]+\.[0-9]+$$ ]] || version=; \
 	if [ "$$version" != 3.11 ]; then \
 	  echo "make: Python 3.11 is required, $(PYTHON) is $${version:-not Python}: install Python 3.11, or run make PYTHON=/path/to/python3.11" >&2; exit 1; \
 	fi

@@ -70,10 +70,12 @@ def test_a_python_that_is_not_a_program_is_named(clone, tmp_path):
     assert _our_lines(made.stderr) == [f"make: PYTHON=/no/such/python3.11 is not a program: {FIX}"]
 
 
-def test_a_program_that_is_no_python_is_refused_in_one_line(clone, tmp_path):
+@pytest.mark.parametrize("script", ["exit 0", 'echo "$@"'], ids=["silent", "echoing"])
+def test_a_program_that_is_no_python_is_refused_in_one_line(clone, tmp_path, script):
     # A program that exits 0 whatever it is given passed the check: pip was said to fail.
+    # One that prints what it is given was said to be of that "version".
     silent = tmp_path / "silent"
-    silent.write_text("#!/bin/sh\nexit 0\n")
+    silent.write_text(f"#!/bin/sh\n{script}\n")
     silent.chmod(0o755)
 
     made = _make(clone, "install", f"PYTHON={silent}", path=os.environ["PATH"])

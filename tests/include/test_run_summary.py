@@ -151,3 +151,20 @@ def test_rejected_roster_rows_count_as_quarantined_rows():
     assert summary.rows_quarantined == 4 + 3
     # The roster is no source of rows in raw.platform_metrics.
     assert "roster" not in summary.rows_loaded_by_source
+
+
+def test_the_failed_tasks_named_are_the_causes_not_what_did_not_run_or_the_runs_check():
+    # A roster refused whole named 18 tasks, check_platforms first, load_roster among them.
+    refused = {
+        "load_roster": "failed",
+        "extract_x": "upstream_failed",
+        "load_x": "upstream_failed",
+        "check_platforms": "failed",
+        "run_summary": "running",
+    }
+    assert run_summary._tasks_that_failed(refused, exclude="run_summary") == ["load_roster"]
+    # Each kind stands in when nothing else failed.
+    alone = {"check_platforms": "failed", "load_x": "success"}
+    assert run_summary._tasks_that_failed(alone, exclude="run_summary") == ["check_platforms"]
+    upstream = {"quality_gate": "upstream_failed", "dbt_build": "success"}
+    assert run_summary._tasks_that_failed(upstream, exclude="run_summary") == ["quality_gate"]
