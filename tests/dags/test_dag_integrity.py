@@ -208,13 +208,16 @@ def test_platform_metrics_runs_for_the_day_it_runs_whatever_airflow_s_cron_inter
     dag = DagBag(dag_folder=str(DAGS_DIR / "platform_metrics.py")).dags["platform_metrics"]
     # The timetable as the scheduler has it: serialized by the DAG processor.
     timetable = decode_timetable(encode_timetable(dag.timetable))
-    after = datetime(2026, 12, 5, 0, 0, tzinfo=UTC)
+    # A day ahead of the clock: without catch-up the scheduler skips to today's run when the
+    # last run is further behind, and a fixed past day turned this test red as days went by.
+    ahead = datetime.now(UTC).date() + timedelta(days=30)
+    after = datetime(ahead.year, ahead.month, ahead.day, tzinfo=UTC)
     info = timetable.next_dagrun_info(
         last_automated_data_interval=DataInterval(after, after),
         restriction=TimeRestriction(earliest=dag.start_date, latest=None, catchup=False),
     )
 
-    assert info.run_after == info.logical_date == datetime(2026, 12, 6, tzinfo=UTC)
+    assert info.run_after == info.logical_date == after + timedelta(days=1)
     ran = info.run_after.replace(minute=3)  # as the task's clock reads when it extracts
     assert observation_date(info.logical_date, ran) == ran.date()
 
