@@ -16,7 +16,8 @@ roster as (
 snapshot_rows as (
     select
         *,
-        lag(struct_pack(title, company_name, country_code, sector)) over (
+        struct_pack(title, company_name, country_code, sector) as attributes,
+        lag(attributes) over (
             partition by executive_id order by dbt_valid_from
         ) as previous_attributes
     from {{ ref('snp_roster__executives') }}
@@ -27,10 +28,7 @@ snapshot_numbered as (
         *,
         sum(
             case
-                when
-                    previous_attributes
-                    is distinct from struct_pack(title, company_name, country_code, sector)
-                    then 1
+                when previous_attributes is distinct from attributes then 1
                 else 0
             end
         ) over (
@@ -50,6 +48,7 @@ snapshot as (
         any_value(company_name) as company_name,
         any_value(country_code) as country_code,
         any_value(sector) as sector,
+        any_value(attributes) as attributes,
         arg_max(is_synthetic, dbt_valid_from) as is_synthetic,
         arg_max(declared_valid_from, dbt_valid_from) filter (
             where declared_valid_from is not null
@@ -70,6 +69,7 @@ declared_versions as (
         company_name,
         country_code,
         sector,
+        struct_pack(title, company_name, country_code, sector) as attributes,
         is_synthetic,
         valid_from,
         'declared' as version_source,
@@ -99,6 +99,7 @@ snapshot_starts as (
         company_name,
         country_code,
         sector,
+        attributes,
         is_synthetic,
         dbt_valid_from,
         declared_valid_from,
@@ -129,6 +130,7 @@ detected_versions as (
         company_name,
         country_code,
         sector,
+        attributes,
         is_synthetic,
         valid_from,
         declared_valid_from,
@@ -160,12 +162,7 @@ redated_versions as (
     inner join declared_versions as declared
         on
             detected.executive_id = declared.executive_id
-            and struct_pack(
-                detected.title, detected.company_name, detected.country_code, detected.sector
-            )
-            = struct_pack(
-                declared.title, declared.company_name, declared.country_code, declared.sector
-            )
+            and detected.attributes = declared.attributes
             and declared.valid_from is distinct from detected.declared_valid_from
     where not exists (
         select 1
@@ -173,34 +170,20 @@ redated_versions as (
             select
                 executive_id,
                 valid_from,
-                title,
-                company_name,
-                country_code,
-                sector
+                attributes
             from declared_versions
             union all
             select
                 executive_id,
                 valid_from,
-                title,
-                company_name,
-                country_code,
-                sector
+                attributes
             from detected_versions
         ) as between_them
         where
             between_them.executive_id = detected.executive_id
             and between_them.valid_from > least(detected.valid_from, declared.valid_from)
             and between_them.valid_from < greatest(detected.valid_from, declared.valid_from)
-            and struct_pack(
-                between_them.title,
-                between_them.company_name,
-                between_them.country_code,
-                between_them.sector
-            )
-            != struct_pack(
-                detected.title, detected.company_name, detected.country_code, detected.sector
-            )
+            and between_them.attributes != detected.attributes
     )
 ),
 
@@ -212,6 +195,7 @@ unioned as (
         detected_versions.company_name,
         detected_versions.country_code,
         detected_versions.sector,
+        detected_versions.attributes,
         detected_versions.is_synthetic,
         detected_versions.valid_from,
         detected_versions.version_source,
@@ -238,7 +222,7 @@ one_per_start as (
 with_previous as (
     select
         *,
-        lag(struct_pack(title, company_name, country_code, sector)) over (
+        lag(attributes) over (
             partition by executive_id order by valid_from
         ) as previous_attributes
     from one_per_start
@@ -258,8 +242,7 @@ merged as (
     from with_previous
     where
         previous_attributes is null
-        or previous_attributes
-        is distinct from struct_pack(title, company_name, country_code, sector)
+        or previous_attributes is distinct from attributes
 )
 
 select * from merged
