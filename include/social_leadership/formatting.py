@@ -4,6 +4,7 @@ and the alerts."""
 from __future__ import annotations
 
 import math
+import re
 from decimal import ROUND_HALF_UP, Decimal
 
 _UNITS = (("B", 1e9), ("M", 1e6), ("k", 1e3))
@@ -20,17 +21,28 @@ def compact_count(
     if value is None:
         return missing
     number = float(value)
-    shown = f"{number:{whole}}"
-    if not math.isfinite(number) or abs(float(shown)) < 1000:
+    if not math.isfinite(number):
+        return f"{number:{whole}}"
+    shown = _rounded(number, whole)
+    if abs(float(shown)) < 1000:
         return shown
     # From the smallest unit up, the first in which the number, as written, is under 1000
     # (999,950 is 1.0M, not 1000.0k); the largest unit takes any number.
     *smaller, (largest, largest_size) = reversed(_UNITS)
     for unit, size in smaller:
-        shown = f"{number / size:{scaled}}"
+        shown = _rounded(number / size, scaled)
         if abs(float(shown)) < 1000:
             return f"{shown}{unit}"
-    return f"{number / largest_size:{scaled}}{largest}"
+    return f"{_rounded(number / largest_size, scaled)}{largest}"
+
+
+def _rounded(number: float, spec: str) -> str:
+    """``number`` formatted by ``spec``; a fixed-point one (``.1f``) rounds half up, as
+    readers do (Python's rounds half to even: a median reach of 458.5 read "458")."""
+    places = re.fullmatch(r"\.(\d)f", spec)
+    if places is None:
+        return f"{number:{spec}}"
+    return f"{half_up(number, int(places[1])):{spec}}"
 
 
 def half_up(value: float, places: int) -> Decimal:

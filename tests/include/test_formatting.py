@@ -7,7 +7,8 @@ import pytest
 from social_leadership.formatting import ELISION, compact_count, counted, shortened
 from social_leadership.reports.render import NO_VALUE, compact
 
-VALUES = [0, 7, 999, 999.4, 1000, 1234, 99_950, 1_234_567, 2_500_000_000, -1500, -12, 0.5]
+# No half (0.5, 1250): the copies rounded it to even, as Python's format does.
+VALUES = [0, 7, 999, 999.4, 1000, 1234, 99_950, 1_234_567, 2_500_000_000, -1500, -12, 0.4]
 
 
 def _as_written_before(value, scaled, whole):
@@ -30,6 +31,22 @@ def test_examples_and_missing_values():
     assert compact_count(None) == "-"
     assert compact(None) == NO_VALUE
     assert compact_count(1e6, scaled="g", whole="g") == "1M"
+
+
+def test_a_half_rounds_up_as_readers_round_it():
+    # A median reach of 458.5 read "458", and 1,250 followers "1.2k" (half to even).
+    assert [compact_count(v) for v in (0.5, 2.5, 458.5, 459.5, 1250, -2.5, -1250)] == [
+        "1",
+        "3",
+        "459",
+        "460",
+        "1.3k",
+        "-3",
+        "-1.3k",
+    ]
+    assert compact(458.5) == "459"
+    # A chart axis ("g") shows the number as it is.
+    assert compact_count(2.5, scaled="g", whole="g") == "2.5"
 
 
 def test_a_count_that_rounds_to_a_thousand_of_its_unit_is_written_in_the_next():

@@ -182,6 +182,16 @@ class WeeklyReportData:
     synthetic_parts: list[str] = field(default_factory=list)
     # The first day the serving copy has reach data of, read only for a week without any.
     data_begins: date | None = None
+    # Days from the week's first to data_through with counts observed that day (the others
+    # carry earlier counts forward, up to SLW_GAP_FILL_DAYS, or have none).
+    days_observed: int | None = None
+
+    @property
+    def days_covered(self) -> int:
+        """The week's days up to its last day with data (7 unless a week to date)."""
+        if self.data_through is None:
+            return 0
+        return (self.data_through - self.week.start).days + 1
 
     @property
     def platform_names(self) -> dict[str, str]:
@@ -237,6 +247,11 @@ def collect(
         ).fetchone() or (None,)
     if not report.enough_data:
         return report
+    (report.days_observed,) = con.execute(
+        "select count(distinct metric_date) from marts.fct_executive_reach_daily "
+        "where metric_date between ? and ? and is_observed",
+        [week.start, report.data_through],
+    ).fetchone()
     _headline(con, report)
     _trends(con, report)
     _platform_mix(con, report)
@@ -596,14 +611,18 @@ def _run_history(
     # An audit time's day is its UTC day (the report's days are), whatever the session's
     # time zone (DuckDB's default is the machine's).
     bounds = [report.week.start, report.week.end]
-    if "audit.runs" in tables:
+    # A week that ended before the first run recorded (history imported from before the
+    # pipeline ran) has no count to give: "not recorded", not 0.
+    if "audit.runs" in tables and _recorded_by(con, "audit.runs", "recorded_at", report):
         files, rows = con.execute(
             "select coalesce(sum(files_quarantined), 0), coalesce(sum(rows_quarantined), 0) "
             "from audit.runs where cast(timezone('UTC', recorded_at) as date) between ? and ?",
             bounds,
         ).fetchone()
         report.files_quarantined, report.rows_quarantined = int(files), int(rows)
-    if "audit.quality_results" in tables:
+    if "audit.quality_results" in tables and _recorded_by(
+        con, "audit.quality_results", "checked_at", report
+    ):
         passed, failed = con.execute(
             "select count(*) filter (where success), count(*) filter (where not success) "
             "from audit.quality_results "
@@ -626,3 +645,14 @@ def _run_history(
                 bounds,
             ).fetchall()
         ]
+
+
+def _recorded_by(
+    con: duckdb.DuckDBPyConnection, table: str, column: str, report: WeeklyReportData
+) -> bool:
+    """Whether ``table`` (an audit table, small) has a record from the week's last day or
+    before."""
+    (first,) = con.execute(
+        f"select min(cast(timezone('UTC', {column}) as date)) from {table}"
+    ).fetchone()
+    return first is not None and first <= report.week.end

@@ -25,7 +25,7 @@ import jinja2
 import matplotlib
 from fpdf import FPDF
 
-from social_leadership.formatting import compact_count, half_up, whole_percent
+from social_leadership.formatting import compact_count, counted, half_up, whole_percent
 from social_leadership.reports.charts import Chart, all_charts
 from social_leadership.reports.data import (
     FOCUS_COUNTRIES,
@@ -199,25 +199,54 @@ def headline_lines(report: WeeklyReportData) -> list[str]:
         )
     de, us = rows.get("DE"), rows.get("US")
     if de and us:
-        # One decimal, as the week's changes are shown: a gap of 0.2 points is no "0".
-        gap = round(us.active_share_pct - de.active_share_pct, 1)
+        # One decimal, rounded half up, as the week's changes are shown: a gap of 0.2
+        # points is no "0". The verdict is on the share active, and says so: the reach
+        # follows, for a reader to weigh (a share alike hides a reach six times smaller).
+        gap = half_up(us.active_share_pct - de.active_share_pct, 1)
         points = "percentage point" if abs(gap) == 1 else "percentage points"
-        if gap == 0:
-            comparison = "Germany does not lag the US: the same share of leaders active"
+        if gap.is_zero():
+            comparison = (
+                "Germany does not lag the US in the share of leaders active: the same share"
+            )
         else:
             comparison = (
-                f"Germany {'lags' if gap > 0 else 'does not lag'} the US: {abs(gap):.1f} "
-                f"{points} {'fewer' if gap > 0 else 'more'} leaders active"
+                f"Germany {'lags' if gap > 0 else 'does not lag'} the US in the share of "
+                f"leaders active: {abs(gap):.1f} {points} {'fewer' if gap > 0 else 'more'}"
             )
         lines.append(
             comparison
             + (
-                f", median reach {compact(de.median_followers)} vs {compact(us.median_followers)}."
+                f"; median reach {compact(de.median_followers)} in Germany vs "
+                f"{compact(us.median_followers)} in the US."
                 if de.median_followers is not None and us.median_followers is not None
                 else "."
             )
         )
     return lines
+
+
+def observed_note(report: WeeklyReportData) -> str:
+    """What a week with days of no observed counts says of them: its figures are of the
+    last day with data, which may carry counts observed before the week."""
+    covered, observed = report.days_covered, report.days_observed
+    if observed is None or report.data_through is None or observed >= covered:
+        return ""
+    days = f"{report.week.start.isoformat()} to {report.data_through.isoformat()}"
+    if observed == 0:
+        return (
+            f"No follower counts were observed from {days}: every figure carries counts "
+            "observed before the week forward (Coverage and trust gives each platform's "
+            "last observed day)."
+        )
+    return (
+        f"Follower counts were observed on {observed} of the {covered} days from {days}; "
+        "the other days carry earlier counts forward or have none."
+    )
+
+
+def headline_statement(report: WeeklyReportData) -> str:
+    """The statement the headline table's public expectation is the share agreeing with."""
+    return next((row.expectation.question_text for row in report.headline if row.expectation), "")
 
 
 def synthetic_notice(report: WeeklyReportData) -> str:
@@ -227,12 +256,6 @@ def synthetic_notice(report: WeeklyReportData) -> str:
         "Figures in this report include " + ", ".join(report.synthetic_parts) + ": they are "
         "invented for the demo and say nothing about real people or companies."
     )
-
-
-WRITTEN_AGAIN = (
-    "The report is written again with the next scheduled run, or on demand (slw report) once "
-    "the warehouse has published more days."
-)
 
 
 def not_enough_data(report: WeeklyReportData) -> str:
@@ -249,7 +272,7 @@ def not_enough_data(report: WeeklyReportData) -> str:
             f"{report.week.end.isoformat()}: the warehouse has not published any day of it yet."
         )
     return (
-        f"The serving copy has reach data on {report.days_with_data} day(s) between "
+        f"The serving copy has reach data on {counted(report.days_with_data, 'day')} between "
         f"{(report.week.start).isoformat()} and {report.week.end.isoformat()}; a weekly report "
         "needs at least two days of the week to compare."
     )
@@ -264,7 +287,13 @@ def not_enough_next(report: WeeklyReportData) -> str:
             f"The first week with enough data ends on {first.isoformat()}: ask for it, or a "
             f"later one, once that day has ended (slw report {first.isoformat()})."
         )
-    return WRITTEN_AGAIN
+    # The next scheduled run is of the next week: this one is asked for again by its end.
+    end = report.week.end.isoformat()
+    return (
+        "Once the warehouse has published more of its days, this week's report is written "
+        f"again with its figures, and mailed: slw report {end}, or the weekly_report DAG "
+        f"with week_end {end}."
+    )
 
 
 SUNDAY = 6
@@ -281,6 +310,12 @@ def _title(report: WeeklyReportData) -> str:
 
 def _period(report: WeeklyReportData) -> str:
     return f"{report.week.start.strftime('%d %b %Y')} to {report.week.end.strftime('%d %b %Y')}"
+
+
+def _through(report: WeeklyReportData) -> str:
+    """The header's "data through", after the period."""
+    through = report.data_through
+    return f" \N{MIDDLE DOT} data through {through.isoformat()}" if through else ""
 
 
 def _movers_rows(report: WeeklyReportData) -> list[tuple]:
@@ -355,6 +390,8 @@ def render(report: WeeklyReportData, fonts: Sequence[Path] = ()) -> RenderedRepo
         "not_enough_data": "" if report.enough_data else not_enough_data(report),
         "not_enough_next": "" if report.enough_data else not_enough_next(report),
         "headline_lines": headline_lines(report) if report.enough_data else [],
+        "observed_note": observed_note(report),
+        "headline_statement": headline_statement(report) if report.enough_data else "",
         "charts": by_name,
         "trend_charts": [
             by_name[n]
@@ -366,10 +403,16 @@ def render(report: WeeklyReportData, fonts: Sequence[Path] = ()) -> RenderedRepo
     }
     template = _environment().get_template("weekly.html.j2")
     html = template.render(context)
-    text_lines = [_title(report), _period(report)]
+    # The plain-text part says what the HTML's header says (a week to date: its last day
+    # with data) and, without enough data, what a reader may do.
+    text_lines = [_title(report), _period(report) + _through(report)]
     if context["synthetic_notice"]:
         text_lines.append(context["synthetic_notice"])
-    text_lines.extend(context["headline_lines"] or [context["not_enough_data"]])
+    if context["observed_note"]:
+        text_lines.append(context["observed_note"])
+    text_lines.extend(
+        context["headline_lines"] or [context["not_enough_data"], context["not_enough_next"]]
+    )
     return RenderedReport(
         html=html,
         mail_html=template.render({**context, "mail": True}),

@@ -101,13 +101,17 @@ def _replace_folder(folder: Path, rendered: RenderedReport) -> dict[str, Path]:
     return {path.name: path for path in sorted(folder.iterdir())}
 
 
-def _delivery_record(settings: Settings, week: ReportWeek, through: date | None) -> Path:
+def _delivery_record(settings: Settings, report: WeeklyReport) -> Path:
     # Per period, not per folder: a week-to-date report (make run, a mid-week slw report)
     # shares its ISO week's folder with the Monday run's full week, which still gets mailed.
     # A report whose data end before its last day is recorded apart: mailed, it stopped the
-    # mail of the same days once their data were in.
+    # mail of the same days once their data were in. So is a "not enough data" report: it
+    # stopped the mail of the week's figures once they were published.
+    week, through = report.week, report.data_through
     name = f"{week.label}_{week.end.isoformat()}"
-    if through is not None and through < week.end:
+    if not report.enough_data:
+        name += "_not_enough_data"
+    elif through is not None and through < week.end:
         name += f"_through_{through.isoformat()}"
     return settings.reports_dir / DELIVERIES_DIR / f"{name}.json"
 
@@ -139,13 +143,16 @@ def mail_report(
         raise ReportError(f"the weekly report {report.week.label} was not mailed: {exc}") from None
     if connection is None:
         return (), NO_SMTP_CONNECTION
-    record = _delivery_record(settings, report.week, report.data_through)
+    record = _delivery_record(settings, report)
     recorded = json.loads(record.read_text(encoding="utf-8")) if record.exists() else {}
     # A resend starts over, unless the record is of this very resend (a retry of its run).
     going_on = resend_run is not None and recorded.get("resend_run") == resend_run
     mailed = tuple(recorded.get("to", ())) if going_on or not resend else ()
     marker = resend_run if resend or going_on else recorded.get("resend_run")
-    pending = [address for address in recipients if address not in mailed]
+    # An address is one mailbox in any case (as in SLW_REPORT_EMAILS itself): B@ mailed,
+    # b@ has it.
+    have = {address.casefold() for address in mailed}
+    pending = [address for address in recipients if address.casefold() not in have]
     if not pending:
         return (), f"already mailed to {', '.join(mailed)} (resend to mail again)"
     message = build_message(
