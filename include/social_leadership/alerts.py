@@ -218,6 +218,7 @@ def build_alert(
                 fact.rows_kept_out,
                 fact.where,
                 mapped=mapped,
+                also_where=fact.also_where,
             )
         )
     if not items:
@@ -235,10 +236,11 @@ def _item(
     *,
     kind: str = "attention",
     mapped: frozenset[str] = frozenset(),
+    also_where: str | None = None,
 ) -> dict[str, Any]:
     """One line of an alert: ``kind`` task_failed, attention (a task's report) or run (the
     run as a whole, ``task_id`` None)."""
-    look_at = [where] if where else []
+    look_at = [place for place in (where, also_where) if place]
     what = shortened(what, ALERT_WHAT_CHARS)
     return {
         "kind": "run" if task_id is None else kind,

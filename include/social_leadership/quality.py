@@ -138,7 +138,9 @@ def _survey_results() -> list[gxe.Expectation]:
                 condition_parser="pandas",
             )
         ),
-        _warning(gxe.ExpectColumnValuesToBeBetween(column="sample_size", min_value=1)),
+        # Critical, as survey intake refuses it: a share of no respondents was published
+        # with an interval.
+        _critical(gxe.ExpectColumnValuesToBeBetween(column="sample_size", min_value=1)),
         # The same shares in their own columns (null for an index).
         _percent("share_pct"),
         _percent("share_ci_lower_pct"),
@@ -1016,9 +1018,13 @@ def _invariants(
                 list(sample)
                 for sample in con.execute(
                     f"select {columns} from {relation} group by {columns} "
-                    "having count(*) > 1 limit 5",
+                    "having count(*) > 1 order by all limit 5",
                     parameters,
                 ).fetchall()
+            ]
+            # The first is quoted by the gate's error and alert: the key held twice.
+            details["example_rows"] = [
+                dict(zip(key, sample, strict=True)) for sample in details["partial_unexpected_list"]
             ]
         else:
             fingerprints.append(_Fingerprints(table, current))
@@ -1053,28 +1059,7 @@ def _invariants(
             )
         )
     if "fct_executive_reach_daily" in daily:
-        relation = qualified_name(MARTS_SCHEMA, "fct_executive_reach_daily")
-        unobserved = con.execute(
-            f"select count(*) from {relation} where is_observed and followers is null"
-        ).fetchone()[0]
-        samples = (
-            con.execute(
-                f"select executive_id, platform, metric_date from {relation} "
-                "where is_observed and followers is null order by all limit 5"
-            ).fetchall()
-            if unobserved
-            else []
-        )
-        checks.append(
-            _invariant(
-                "fct_executive_reach_daily",
-                "expect_observed_counts_to_have_followers",
-                "followers",
-                int(unobserved),
-                {"partial_unexpected_list": [list(sample) for sample in samples]},
-                critical=True,
-            )
-        )
+        checks.extend(_observed_counts(con))
     latest = max((row[1] for row in ends.values() if row[1] is not None), default=None)
     for table, (first, last, days, fewest, most) in ends.items():
         if first is None or latest is None:
@@ -1110,6 +1095,68 @@ def _invariants(
     return checks, fingerprints
 
 
+# A day's followers this many times the day before's, or as small a fraction of it, from
+# an account of at least JUMP_FLOOR followers on either day, is no count an API gives: a
+# typed figure with digits too many or too few (4,538,286,000 for 4,538,286).
+JUMP_FACTOR = 100
+JUMP_FLOOR = 10_000
+_EXAMPLE_KEY = ("executive_id", "platform", "metric_date")
+
+
+def _observed_counts(con: Any) -> list[QualityCheck]:
+    """Over the whole executive fact, in one scan: no observed count lacks its followers
+    (the raw contract has them null only for accounts that did not answer ok), and no count
+    is :data:`JUMP_FACTOR` times the day before's or that fraction of it (the day before's
+    is ``followers - followers_change_1d``, carried or observed)."""
+    relation = qualified_name(MARTS_SCHEMA, "fct_executive_reach_daily")
+    before = "(followers - followers_change_1d)"
+    rules = {
+        "expect_observed_counts_to_have_followers": "is_observed and followers is null",
+        "expect_followers_within_100_times_the_day_before": (
+            f"is_observed and followers_change_1d is not null "
+            f"and greatest(followers, {before}) >= {JUMP_FLOOR} "
+            f"and (followers >= {JUMP_FACTOR} * {before} "
+            f"or {JUMP_FACTOR} * followers <= {before})"
+        ),
+    }
+    counts = con.execute(
+        "select "
+        + ", ".join(f"count(*) filter (where {rule})" for rule in rules.values())
+        + f" from {relation}"
+    ).fetchone()
+    checks = []
+    for (expectation, rule), unexpected in zip(rules.items(), counts, strict=True):
+        examples = []
+        if unexpected:
+            examples = [
+                dict(zip((*_EXAMPLE_KEY, "followers", "followers_day_before"), row, strict=True))
+                for row in con.execute(
+                    f"select {', '.join(_EXAMPLE_KEY)}, followers, {before} from {relation} "
+                    f"where {rule} order by {', '.join(_EXAMPLE_KEY)} limit 5"
+                ).fetchall()
+            ]
+        checks.append(
+            _invariant(
+                "fct_executive_reach_daily",
+                expectation,
+                "followers",
+                int(unexpected),
+                {
+                    "partial_unexpected_list": [
+                        [row[column] for column in _EXAMPLE_KEY] for row in examples
+                    ],
+                    # The first is quoted by the gate's error and alert.
+                    "example_rows": [
+                        {name: value for name, value in row.items() if value is not None}
+                        for row in examples
+                    ],
+                },
+                critical=True,
+            )
+        )
+    return checks
+
+
 # The marts of survey figures alone: empty until survey_ingest has loaded a file.
 SURVEY_MARTS = frozenset({"fct_survey_results", "fct_country_expectations_yearly"})
 _AWAITING_SURVEYS = (
@@ -1126,16 +1173,50 @@ def _surveys_loaded(con: Any) -> bool:
     return bool(row and row[0])
 
 
+_SURVEYS_LOST = (
+    "surveys were published before (a gate on {day} found rows here) and raw.survey_results "
+    "and raw.survey_respondent_answers are now empty: the survey data were lost or removed; "
+    "restore the warehouse, or land the survey files again for survey_ingest"
+)
+
+
+def _surveys_published_on(con: Any) -> date | None:
+    """The last day a gate found a survey mart holding rows (surveys were loaded once), or
+    None."""
+    if "quality_results" not in _audit_tables(con):
+        return None
+    row = con.execute(
+        "select max(cast(timezone('UTC', checked_at) as date)) from audit.quality_results "
+        "where table_name in (select unnest(?::varchar[])) and expectation in "
+        "(select unnest(?::varchar[])) and success",
+        [sorted(SURVEY_MARTS), sorted(TABLE_EXPECTATIONS)],
+    ).fetchone()
+    return row[0] if row else None
+
+
+def _surveys_lost(check: QualityCheck, published_on: date) -> QualityCheck:
+    """A survey mart's failed row count once surveys were published: critical, saying the
+    survey data are gone (a green run emptied the survey marts every reader had)."""
+    if not _empty_survey_mart(check):
+        return check
+    details = {**check.details_dict(), "note": _SURVEYS_LOST.format(day=published_on)}
+    return replace(check, details=json.dumps(details))
+
+
+def _empty_survey_mart(check: QualityCheck) -> bool:
+    return (
+        not check.success
+        and check.table_name in SURVEY_MARTS
+        and check.expectation in TABLE_EXPECTATIONS
+    )
+
+
 def _awaiting_surveys(check: QualityCheck) -> QualityCheck:
     """A survey mart's failed row count, before any survey was loaded, as a warning saying
     so: a deployment whose platform data came first (its first platform_metrics before its
     first survey_ingest) failed its gate and published nothing, told only that the table
     was empty."""
-    if (
-        check.success
-        or check.table_name not in SURVEY_MARTS
-        or check.expectation not in TABLE_EXPECTATIONS
-    ):
+    if not _empty_survey_mart(check):
         return check
     details = {**check.details_dict(), "note": _AWAITING_SURVEYS}
     return replace(check, is_critical=False, details=json.dumps(details))
@@ -1194,7 +1275,16 @@ def check_marts(
                 _validate_table(context, suite, frames, run_name=run_id, since=since, key=key)
             )
         if not _surveys_loaded(con):
-            checks = [_awaiting_surveys(check) for check in checks]
+            # Never published: a deployment awaiting its first survey_ingest, a warning.
+            # Published before: the survey data are gone, critical (a green run emptied the
+            # survey marts every reader had).
+            published_on = _surveys_published_on(con)
+            checks = [
+                _awaiting_surveys(check)
+                if published_on is None
+                else _surveys_lost(check, published_on)
+                for check in checks
+            ]
         invariants, fingerprints = _invariants(
             con,
             settings,

@@ -114,9 +114,11 @@ class RosterLoadSummary(Payload):
 
 class Attention(Payload):
     """One thing in a task that needs a person's attention (alerts.report_attention): what
-    it is, how many rows it kept out of the warehouse (None: not known) and where to look."""
+    it is, how many rows it kept out of the warehouse (None: not known) and where to look
+    (``also_where``: a second place, such as a failed gate's Data Docs)."""
 
     task_id: str
     what: EncodableStr
     rows_kept_out: NonNegativeInt | None = None
     where: EncodableStr | None = None
+    also_where: EncodableStr | None = None

@@ -755,9 +755,11 @@ def quality_gate_task(context: dict[str, Any]) -> dict[str, Any]:
     from social_leadership.quality import QualityGateError, check_marts
 
     settings = task_settings()
-    report = check_marts(
-        settings, _run_id(context), data_docs_dir=pending_gx_dir(settings, _run_id(context))
-    )
+    docs = pending_gx_dir(settings, _run_id(context))
+    report = check_marts(settings, _run_id(context), data_docs_dir=docs)
+    # Where a reader sees this gate's results: a failed gate's Data Docs stay pending (the
+    # published ones are the last good run's); the checks made in SQL are in the table only.
+    places = ("audit.quality_results", str(docs / "index.html"))
     summary = QualityGateSummary(
         passed=len(report.passed),
         failed=len(report.failed),
@@ -783,7 +785,8 @@ def quality_gate_task(context: dict[str, Any]) -> dict[str, Any]:
                     # The rows the critical checks found wrong, whose publication is held
                     # back; a warning holds back nothing (its counts may be days, not rows).
                     rows_kept_out=sum(c.unexpected_count or 0 for c in report.critical_failures),
-                    where="audit.quality_results",
+                    where=places[0],
+                    also_where=places[1],
                 )
             ]
         )
@@ -795,7 +798,9 @@ def quality_gate_task(context: dict[str, Any]) -> dict[str, Any]:
         # Deterministic: a retry would check the same marts and fail the same way, while
         # holding the warehouse pool. Errors raised by check_marts itself (a locked file,
         # a full disk) are left to Airflow's retries.
-        raise AirflowFailException(str(exc)) from exc
+        raise AirflowFailException(
+            f"{exc}\nEvery result: {places[0]}; this run's GX Data Docs: {places[1]}"
+        ) from exc
     return summary
 
 

@@ -319,6 +319,11 @@ def test_a_failed_quality_gate_sends_one_alert_saying_what_failed(alerts):
     assert "publication stopped" in gate[0]["what"]
     assert gate[0]["rows_kept_out"] > 0
     assert gate[0]["look_at"][0] == "audit.quality_results"
+    # The failed gate's own Data Docs (the published ones are the last good run's).
+    docs = Path(gate[0]["look_at"][1])
+    assert docs.name == "index.html"
+    assert docs.is_file()
+    assert "pending" in docs.parts
     failed = [item["task_id"] for item in details["items"] if item["kind"] == "task_failed"]
     # The failed task first, then those that did not run for it.
     assert failed == ["quality_gate", "publish", "publish_docs"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import duckdb
@@ -49,9 +50,9 @@ def test_good_marts_pass_and_are_recorded(copied_built_warehouse: Settings) -> N
     report.raise_if_critical()
     assert len(report.passed) == len(report.results)
     # Each suite's expectations, three SQL invariants per daily fact (test_quality_windows)
-    # and one of the executive fact's observed counts.
+    # and two of the executive fact's observed counts.
     daily = sum(1 for suite in MART_SUITES if suite.sliced_by)
-    assert len(report.results) == sum(len(s.expectations()) for s in MART_SUITES) + 3 * daily + 1
+    assert len(report.results) == sum(len(s.expectations()) for s in MART_SUITES) + 3 * daily + 2
     tables = {check.table_name for check in report.results}
     assert {
         "fct_executive_reach_daily",
@@ -107,6 +108,8 @@ def test_empty_survey_marts_before_any_survey_is_loaded_warn_saying_so(
     survey_marts = ("fct_survey_results", "fct_country_expectations_yearly")
     corrupt(
         copied_built_warehouse,
+        # No gate has seen a survey yet.
+        "delete from audit.quality_results",
         "create table main.kept_surveys as select * from raw.survey_results",
         "delete from raw.survey_results",
         "delete from raw.survey_respondent_answers",
@@ -126,6 +129,109 @@ def test_empty_survey_marts_before_any_survey_is_loaded_warn_saying_so(
     corrupt(copied_built_warehouse, "insert into raw.survey_results from main.kept_surveys")
     report = check_marts(copied_built_warehouse, "run-surveys-lost")
     assert sorted(check.table_name for check in report.critical_failures) == sorted(survey_marts)
+
+
+def test_survey_marts_emptied_after_surveys_were_published_stop_publication(
+    copied_built_warehouse: Settings,
+) -> None:
+    # Taken for a deployment awaiting its first survey, the loss only warned: a green run
+    # emptied the survey marts every reader had.
+    assert check_marts(copied_built_warehouse, "run-with-surveys").critical_failures == []
+    survey_marts = ("fct_survey_results", "fct_country_expectations_yearly")
+    corrupt(
+        copied_built_warehouse,
+        "delete from raw.survey_results",
+        "delete from raw.survey_respondent_answers",
+        *(f"delete from marts.{table}" for table in survey_marts),
+    )
+
+    report = check_marts(copied_built_warehouse, "run-surveys-gone")
+
+    assert sorted(check.table_name for check in report.critical_failures) == sorted(survey_marts)
+    for check in report.critical_failures:
+        assert "surveys were published before" in check.describe()
+        assert "no survey loaded yet" not in check.describe()
+    with pytest.raises(QualityGateError, match="the survey data were lost or removed"):
+        report.raise_if_critical()
+
+
+def _one_count_changed(settings: Settings, followers: str, day_before: str) -> None:
+    """us_two's count on day 5 (3,025 followers; 3,020 the day before) set to
+    ``followers`` and its day before to ``day_before`` (SQL of the row's columns)."""
+    corrupt(
+        settings,
+        "update marts.fct_executive_reach_daily set "
+        f"followers_change_1d = ({followers}) - ({day_before}), followers = {followers} "
+        "where executive_id = 'us_two' and metric_date = date '2025-01-06'",
+    )
+
+
+@pytest.mark.parametrize(
+    ("followers", "day_before", "caught"),
+    [
+        # Three digits too many: 3,025,000 the day after 3,020.
+        ("followers * 1000", "followers - followers_change_1d", True),
+        # Three too few: 20 the day after 2,000,000.
+        ("20", "2000000", True),
+        # Fifty times, from a large account: a day no API gives, but not stopped (growth
+        # of a new account can be steep).
+        ("followers * 50", "followers - followers_change_1d", False),
+        # A hundred times from 20 followers: below the floor (a new account's first day).
+        ("2000", "20", False),
+    ],
+    ids=["thousand_times", "a_thousandth", "fifty_times", "small_account"],
+)
+def test_a_count_a_hundred_times_the_day_before_or_a_hundredth_stops_publication(
+    copied_built_warehouse: Settings, followers: str, day_before: str, caught: bool
+) -> None:
+    # The gate had minimums only: a typed 4,538,286,000 for 4,538,286 was published green.
+    _one_count_changed(copied_built_warehouse, followers, day_before)
+
+    report = check_marts(copied_built_warehouse, "run-jump")
+
+    failed = [(c.table_name, c.expectation) for c in report.critical_failures]
+    if not caught:
+        assert failed == []
+        return
+    assert failed == [
+        ("fct_executive_reach_daily", "expect_followers_within_100_times_the_day_before")
+    ]
+    described = report.critical_failures[0].describe()
+    assert "(1 unexpected); e.g. executive_id=us_two, platform=x, metric_date=2025-01-06" in (
+        described
+    )
+    assert re.search(r"followers=\d+, followers_day_before=\d+", described)
+
+
+def test_a_duplicated_key_is_quoted_in_the_gate_s_error(copied_built_warehouse: Settings) -> None:
+    # The alert said "(1 unexpected)" and no more: the key held twice was in the details only.
+    corrupt(
+        copied_built_warehouse,
+        "insert into marts.fct_executive_reach_daily select * from "
+        "marts.fct_executive_reach_daily where executive_id = 'fr_one' "
+        "and metric_date = date '2025-01-03'",
+    )
+
+    report = check_marts(copied_built_warehouse, "run-twice-keyed")
+
+    (failed,) = [
+        c for c in report.critical_failures if c.expectation == "expect_primary_key_to_be_unique"
+    ]
+    assert "e.g. executive_id=fr_one, platform=x, metric_date=2025-01-03" in failed.describe()
+
+
+def test_a_survey_share_of_no_respondents_stops_publication(
+    copied_built_warehouse: Settings,
+) -> None:
+    # Survey intake refuses a sample size of 0; the gate only warned, and the share was
+    # published with an interval.
+    corrupt(copied_built_warehouse, "update marts.fct_survey_results set sample_size = 0")
+
+    report = check_marts(copied_built_warehouse, "run-no-respondents")
+
+    assert [(c.table_name, c.column_name) for c in report.critical_failures] == [
+        ("fct_survey_results", "sample_size")
+    ]
 
 
 def test_more_active_than_tracked_is_critical(copied_built_warehouse: Settings) -> None:
@@ -565,6 +671,11 @@ def test_a_failed_critical_check_fails_the_gate_task_without_airflow_retries(
         quality_gate_task({"run_id": "run-gate"})
 
     assert isinstance(raised.value.__cause__, QualityGateError)
+    # It names this run's Data Docs: the published ones are the last good run's.
+    docs = re.search(r"this run's GX Data Docs: (\S+)$", str(raised.value))
+    assert docs is not None
+    assert "pending" in docs[1]
+    assert Path(docs[1]).is_file()
     recorded = audit_rows(copied_built_warehouse, "run-gate")
     assert [row[:2] for row in recorded if row[2] and not row[3]] == [
         ("fct_executive_reach_daily", "expect_column_values_to_be_between")

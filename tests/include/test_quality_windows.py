@@ -125,7 +125,10 @@ def test_a_second_gate_after_a_daily_build_validates_only_the_rebuilt_window(
                 for r in recorded
                 if r["table_name"] == table and r["validated_from"] is None
             }
-            assert invariants - {"expect_observed_counts_to_have_followers"} == {
+            assert invariants - {
+                "expect_observed_counts_to_have_followers",
+                "expect_followers_within_100_times_the_day_before",
+            } == {
                 "expect_primary_key_to_be_unique",
                 "expect_every_day_to_have_rows_up_to_the_latest_day",
                 "expect_no_day_after_today",
