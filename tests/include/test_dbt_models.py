@@ -416,3 +416,25 @@ def test_every_expectation_question_has_its_row_with_a_figure_or_without(
         ("ceo_lead_change", False),
         ("ceo_top_management_matter", False),
     ]
+
+
+@pytest.mark.parametrize(
+    ("today", "last_day"),
+    [(date(2026, 12, 7), date(2040, 12, 31)), (date(2041, 1, 2), date(2051, 12, 31))],
+)
+def test_the_calendar_runs_ten_years_past_today_and_never_ends_before_2041(
+    today: date, last_day: date
+) -> None:
+    # It ended on 2040-12-31: from the next day every build failed the facts' relationship
+    # tests to dim_date, and nothing was published again.
+    model = Path(__file__).resolve().parents[2] / "dbt_project/models/marts/dim_date.sql"
+    sql = model.read_text(encoding="utf-8").replace("{{ utc_today() }}", f"date '{today}'")
+    assert "{{" not in sql
+
+    with duckdb.connect() as con:
+        first, last, days = con.execute(
+            f"select min(date_day), max(date_day), count(*) from ({sql})"
+        ).fetchone()
+
+    assert (first, last) == (date(2000, 1, 1), last_day)
+    assert days == (last_day - first).days + 1
