@@ -1460,6 +1460,10 @@ def test_a_country_s_time_series_takes_its_waves_from_its_unheaded_row_labels(co
         ("2019-01", 2019),
         ("Jan-19", 2019),
         ("Nov 98", 1998),
+        # Excel's cut-off read 30-89 as 1930-1989, no survey year: 2030 was refused.
+        ("Jan-30", 2030),
+        ("Dec-89", 2089),
+        ("Jan-90", 1990),
         # As French, Spanish and Austrian Excel write mmm-yy and mmm yyyy.
         ("janv.-19", 2019),
         ("févr.-19", 2019),

@@ -725,14 +725,15 @@ _MONTH_SHORT_YEAR = re.compile(r"([^\W\d_]+)\.?[-\s](\d{2})")
 def _year_among_words(text: str) -> int:
     """The year of a wave cell that is one four-digit year among :data:`_WAVE_WORDS`, a
     year and month (``2019-01``), or a month and a two-digit year (``Jan-19``: 2019, and
-    ``Nov-98``: 1998); ValueError otherwise."""
+    ``Nov-98``: 1998, ``Jan-30``: 2030); ValueError otherwise."""
     if (month := _YEAR_MONTH.fullmatch(text.strip())) and 1 <= int(month[2]) <= 12:
         return int(month[1])
     short = _MONTH_SHORT_YEAR.fullmatch(text.strip())
     if short and short[1].casefold() in _MONTH_WORDS:
-        # Two digits as Excel reads them: 00-29 are 2000-2029, 30-99 are 1930-1999.
+        # Two digits: 90-99 are the 1990s, 00-89 2000-2089. Excel reads 30-89 as 1930-1989,
+        # no survey year (1990 to 2100): a 2030 wave written "Jan-30" was refused as 1930.
         year = int(short[2])
-        return 2000 + year if year < 30 else 1900 + year
+        return 1900 + year if year >= 90 else 2000 + year
     words = [word for word in _WAVE_WORD_SEPARATORS.split(text.casefold()) if word]
     years = [word for word in words if word.isdigit()]
     if len(years) != 1 or len(years[0]) != 4 or len(words) == 1:
