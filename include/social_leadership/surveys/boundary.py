@@ -92,12 +92,20 @@ def _within(path: str, folder: str) -> bool:
     return os.path.commonpath([path, folder]) == folder
 
 
-def _entry_problem(path: Path, folder: Path, what: str) -> str | None:
+def link_targets(paths: list[Path]) -> dict[Path, str]:
+    """Where each symlink of ``paths`` ends (resolved through every link), read before any
+    of them is moved: a link to a link quarantined first read as dangling, not as the link
+    out of the folder it is."""
+    return {path: os.path.realpath(path) for path in paths if path.is_symlink()}
+
+
+def _entry_problem(path: Path, folder: Path, what: str, target: str | None = None) -> str | None:
     """Why ``path`` may not be read, or None: a symlink is followed only to a regular file
-    inside the landing folder (resolved through every link); only regular files are read."""
+    inside the landing folder (resolved through every link, or ``target``: where it ended
+    before other files were moved); only regular files are read."""
     mode = path.lstat().st_mode
     if stat.S_ISLNK(mode):
-        target = os.path.realpath(path)
+        target = target or os.path.realpath(path)
         if not os.path.exists(target):
             return f"{what} is a dangling symlink: its target does not exist"
         if not _within(target, os.path.realpath(folder)):
@@ -108,10 +116,11 @@ def _entry_problem(path: Path, folder: Path, what: str) -> str | None:
     return None
 
 
-def check_landed(path: Path, folder: Path) -> None:
-    """Raise SurveyValidationError unless the file, and its sidecar if any, may be read."""
+def check_landed(path: Path, folder: Path, target: str | None = None) -> None:
+    """Raise SurveyValidationError unless the file, and its sidecar if any, may be read
+    (``target``: where the file, a symlink, ended when the folder was listed)."""
     issues = []
-    problem = _entry_problem(path, folder, "the file")
+    problem = _entry_problem(path, folder, "the file", target)
     if problem is None and path.stat().st_size == 0:
         # Not a "required column missing" for each column.
         problem = "the file is empty (0 bytes): there is nothing to load"

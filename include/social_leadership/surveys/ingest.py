@@ -41,6 +41,7 @@ from social_leadership.surveys.boundary import (
     check_landed,
     check_size,
     landed_files,
+    link_targets,
     unread_folders,
     unreadable_reason,
 )
@@ -550,7 +551,9 @@ def ingest_folder(
             survey_dir,
         )
     now = time.time()
-    for path in landed_files(survey_dir):
+    landed = landed_files(survey_dir)
+    targets = link_targets(landed)
+    for path in landed:
         sidecar = existing_sidecar(path)
         age = modified_within([path, *([sidecar] if sidecar else [])], settle_seconds, now)
         if age is not None:
@@ -568,7 +571,7 @@ def ingest_folder(
                     "the name of a survey file the pipeline ships (and loads on every run): "
                     "give the file another name",
                 )
-            check_landed(path, survey_dir)
+            check_landed(path, survey_dir, targets.get(path))
             outcomes.append(load_file(con, path, pseudonym_key=key, limits=limits))
             continue
         except SurveyValidationError as exc:
