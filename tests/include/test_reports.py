@@ -1318,6 +1318,8 @@ def test_every_survey_share_shown_carries_its_sample_size(
     assert all(abs(float(change)) <= 100 for change in changes if change)
     html = report.html.read_text(encoding="utf-8")
     assert "n = 1,150;" in html
+    # DE's headline cell says its size is not published, as the PDF's does (it said nothing).
+    assert re.search(r"\d+\.\d%, n not published; ", html)
     assert '<td class="num">1,150</td>' in html
     assert '<td class="num">not published</td>' in html
     assert "effective sample size (Kish)" in html

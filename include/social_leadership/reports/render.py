@@ -125,7 +125,10 @@ def expectation_brief(figure: Expectation) -> str:
 
 def expectation(figure: Expectation) -> str:
     scope = "" if figure.is_country_figure else ", global figure"
-    respondents = "" if figure.sample_size is None else f", n = {sample_size(figure)}"
+    # As the PDF's cell says it: README lists the sample size for this cell.
+    respondents = (
+        ", n not published" if figure.sample_size is None else f", n = {sample_size(figure)}"
+    )
     return (
         f"{pct(figure.share_pct)} ({interval(figure)}{respondents}; {figure.source_name} "
         f"{figure.wave}{scope}) [{figure.ref}]"
