@@ -478,9 +478,8 @@ def test_a_week_with_one_day_of_data_is_not_enough_whatever_the_day_before_it(
     assert f"reach data on 1 day between {week.start}" in report.html.read_text("utf-8")
 
 
-def test_audit_times_count_in_the_week_of_their_utc_day_whatever_the_session_zone():
-    con = duckdb.connect()
-    con.execute("set TimeZone = 'Pacific/Kiritimati'")  # UTC+14, as a machine's zone
+def _audit_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """The serving copy's audit tables the report reads, as the publish copies them."""
     con.execute("create schema audit")
     con.execute(
         "create table audit.quality_results (suite_name varchar, expectation varchar, "
@@ -491,6 +490,12 @@ def test_audit_times_count_in_the_week_of_their_utc_day_whatever_the_session_zon
         "create table audit.runs (files_quarantined int, rows_quarantined int, "
         "recorded_at timestamptz)"
     )
+
+
+def test_audit_times_count_in_the_week_of_their_utc_day_whatever_the_session_zone():
+    con = duckdb.connect()
+    con.execute("set TimeZone = 'Pacific/Kiritimati'")  # UTC+14, as a machine's zone
+    _audit_tables(con)
     week = ReportWeek(date(2026, 11, 29))
     # Late on the week's last UTC day (already the next day in the session's zone), and
     # early on the day after it (still the last day in a zone west of UTC).
@@ -698,16 +703,7 @@ def test_days_without_observed_counts_are_said_not_shown_as_a_whole_week(
 def test_a_week_before_the_first_recorded_run_has_its_checks_not_recorded():
     # History imported from before the pipeline ran read "0 passed, 0 failed".
     con = duckdb.connect()
-    con.execute("create schema audit")
-    con.execute(
-        "create table audit.quality_results (suite_name varchar, expectation varchar, "
-        "column_name varchar, is_critical boolean, run_id varchar, success boolean, "
-        "checked_at timestamptz)"
-    )
-    con.execute(
-        "create table audit.runs (files_quarantined int, rows_quarantined int, "
-        "recorded_at timestamptz)"
-    )
+    _audit_tables(con)
     con.execute(
         "insert into audit.quality_results values "
         "('s', 'e', 'c', true, 'r1', true, timestamptz '2026-12-01 06:00:00+00')"
