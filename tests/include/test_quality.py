@@ -167,40 +167,69 @@ def _one_count_changed(settings: Settings, followers: str, day_before: str) -> N
 
 
 @pytest.mark.parametrize(
-    ("followers", "day_before", "caught"),
+    ("followers", "day_before", "said"),
     [
         # Three digits too many: 3,025,000 the day after 3,020.
         ("followers * 1000", "followers - followers_change_1d", True),
         # Three too few: 20 the day after 2,000,000.
         ("20", "2000000", True),
-        # Fifty times, from a large account: a day no API gives, but not stopped (growth
-        # of a new account can be steep).
+        # A new account's wave, 120 to 15,000: said too (no rule tells it from a typo), and
+        # published, as every warning.
+        ("15000", "120", True),
+        # Digits too many near the 64-bit limit: 100 times it overflowed, crashing the gate.
+        ("100000000000000000", "3020", True),
+        # Fifty times, from a large account: not said.
         ("followers * 50", "followers - followers_change_1d", False),
         # A hundred times from 20 followers: below the floor (a new account's first day).
         ("2000", "20", False),
     ],
-    ids=["thousand_times", "a_thousandth", "fifty_times", "small_account"],
+    ids=["thousand_times", "a_thousandth", "new_account", "near_int64", "fifty_times", "small"],
 )
-def test_a_count_a_hundred_times_the_day_before_or_a_hundredth_stops_publication(
-    copied_built_warehouse: Settings, followers: str, day_before: str, caught: bool
+def test_a_count_a_hundred_times_the_day_before_or_a_hundredth_is_said(
+    copied_built_warehouse: Settings, followers: str, day_before: str, said: bool
 ) -> None:
-    # The gate had minimums only: a typed 4,538,286,000 for 4,538,286 was published green.
+    # The gate had minimums only: a typed 4,538,286,000 for 4,538,286 was published green,
+    # with no word of it.
     _one_count_changed(copied_built_warehouse, followers, day_before)
 
     report = check_marts(copied_built_warehouse, "run-jump")
 
-    failed = [(c.table_name, c.expectation) for c in report.critical_failures]
-    if not caught:
-        assert failed == []
+    assert report.critical_failures == []
+    warned = [(c.table_name, c.expectation) for c in report.failed]
+    if not said:
+        assert warned == []
         return
-    assert failed == [
+    assert warned == [
         ("fct_executive_reach_daily", "expect_followers_within_100_times_the_day_before")
     ]
-    described = report.critical_failures[0].describe()
+    described = report.failed[0].describe()
     assert "(1 unexpected); e.g. executive_id=us_two, platform=x, metric_date=2025-01-06" in (
         described
     )
     assert re.search(r"followers=\d+, followers_day_before=\d+", described)
+
+
+def test_a_jump_is_said_by_the_gate_that_validates_its_day_not_by_every_gate_after(
+    copied_built_warehouse: Settings,
+) -> None:
+    # Over the whole table on every gate, one real jump would have been said forever.
+    _one_count_changed(
+        copied_built_warehouse, "followers * 1000", "followers - followers_change_1d"
+    )
+
+    first = check_marts(copied_built_warehouse, "gate-jump")
+    again = check_marts(copied_built_warehouse, "gate-after")
+
+    assert [c.expectation for c in first.failed] == [
+        "expect_followers_within_100_times_the_day_before"
+    ]
+    assert again.failed == []
+    (jump,) = [
+        c
+        for c in again.results
+        if c.expectation == "expect_followers_within_100_times_the_day_before"
+    ]
+    assert jump.details_dict()["days_checked"] == "none: not rebuilt since the last gate"
 
 
 def test_a_duplicated_key_is_quoted_in_the_gate_s_error(copied_built_warehouse: Settings) -> None:

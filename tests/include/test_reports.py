@@ -615,6 +615,9 @@ def test_a_not_enough_data_mail_does_not_stop_the_mail_of_the_week_s_figures(
     assert f"written again with its figures, and mailed: slw report {day(LAST_DAY)}" in text
     # Again without data: not mailed twice.
     assert write_weekly_report(empty, day(LAST_DAY)).mailed_to == ()
+    (record,) = (tmp_path / "reports" / ".deliveries").glob("*.json")
+    assert record.name.endswith("_not_enough_data.json")
+    assert json.loads(record.read_text(encoding="utf-8"))["enough_data"] is False
 
     filled = write_weekly_report(settings_on(published.data_dir), day(LAST_DAY))
 
@@ -1316,6 +1319,8 @@ def test_every_survey_share_shown_carries_its_sample_size(
     assert "n = 1,150;" in html
     # DE's headline cell says its size is not published, as the PDF's does (it said nothing).
     assert re.search(r"\d+\.\d%, n not published; ", html)
+    # The headline column names the answer its shares give (it named none).
+    assert re.search(r"Public expectation: the share answering “[^”<]+”\.", html)
     assert '<td class="num">1,150</td>' in html
     assert '<td class="num">not published</td>' in html
     assert "effective sample size (Kish)" in html

@@ -701,16 +701,19 @@ def test_the_limits_have_documented_defaults(monkeypatch):
 # --- 3. the landing folder is the boundary -----------------------------------------------
 
 
-def test_a_symlink_pointing_outside_the_landing_folder_is_not_followed(con, landing, tmp_path):
+@pytest.mark.parametrize("first", ["link.csv", "hop.csv"])
+def test_a_symlink_pointing_outside_the_landing_folder_is_not_followed(
+    con, landing, tmp_path, first
+):
     outside = tmp_path / "elsewhere" / "figures.csv"
     outside.parent.mkdir()
     target_text = HEADER + GOOD_ROW.replace("acme", "outsider")
     outside.write_text(target_text)
     (landing / "link.csv").symlink_to(outside)
     (landing / "hop.csv").symlink_to(landing / "link.csv")  # inside, but ends outside
-    # The link landed first, so it is quarantined first: hop.csv then read as dangling
-    # (flaky: in the same clock tick, hop.csv came first by name).
-    os.utime(landing / "link.csv", (1_700_000_000, 1_700_000_000), follow_symlinks=False)
+    # The one landed first is quarantined first: with link.csv first, hop.csv then read as
+    # dangling (flaky: in the same clock tick, hop.csv came first by name).
+    os.utime(landing / first, (1_700_000_000, 1_700_000_000), follow_symlinks=False)
 
     outcomes = _ingest(con, landing, tmp_path / "quarantine")
 
@@ -721,6 +724,27 @@ def test_a_symlink_pointing_outside_the_landing_folder_is_not_followed(con, land
         assert (Path(outcomes[name].report_path).parent / name).is_symlink()
     assert outside.read_text() == target_text
     _assert_good_file_loaded(con, outcomes)
+
+
+def test_a_link_changed_after_the_folder_was_listed_is_checked_where_it_ends_now(landing, tmp_path):
+    # Checked only where it ended when listed, a link re-pointed outside while other files
+    # loaded was followed there.
+    from social_leadership.surveys.boundary import check_landed, link_targets
+    from social_leadership.surveys.common import SurveyValidationError
+
+    (landing / "inside.csv").write_text(HEADER + GOOD_ROW)
+    secret = tmp_path / "elsewhere" / "secret.csv"
+    secret.parent.mkdir()
+    secret.write_text(HEADER + GOOD_ROW)
+    link = landing / "link.csv"
+    link.symlink_to(landing / "inside.csv")
+    targets = link_targets([link])
+
+    link.unlink()
+    link.symlink_to(secret)
+
+    with pytest.raises(SurveyValidationError, match="pointing outside the survey landing folder"):
+        check_landed(link, landing, targets.get(link))
 
 
 def test_a_symlinked_sidecar_pointing_outside_is_not_followed(con, landing, tmp_path):

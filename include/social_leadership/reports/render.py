@@ -248,7 +248,8 @@ def observed_note(report: WeeklyReportData) -> str:
 
 
 def headline_statement(report: WeeklyReportData) -> str:
-    """The statement the headline table's public expectation is the share agreeing with."""
+    """The answer the headline table's public expectation is the share giving (the survey's
+    wording of the headline question, as its first figure has it)."""
     return next((row.expectation.question_text for row in report.headline if row.expectation), "")
 
 

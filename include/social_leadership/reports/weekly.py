@@ -171,7 +171,7 @@ def mail_report(
     try:
         send_message(SMTP_CONN_ID, message, pending)
     except RecipientsRefusedError as exc:
-        _record_delivery(record, report.week, [*mailed, *exc.delivered], marker)
+        _record_delivery(record, report, [*mailed, *exc.delivered], marker)
         raise ReportError(
             f"the weekly report {report.week.label} was not mailed to all recipients: {exc}"
             + (f"; mailed to {', '.join(exc.delivered)}" if exc.delivered else "")
@@ -186,18 +186,20 @@ def mail_report(
             f"the weekly report {report.week.label} was not mailed: {failure_reason(exc)} "
             f"from {server} (connection {SMTP_CONN_ID})"
         ) from None
-    _record_delivery(record, report.week, [*mailed, *pending], marker)
+    _record_delivery(record, report, [*mailed, *pending], marker)
     return tuple(pending), ""
 
 
 def _record_delivery(
-    record: Path, week: ReportWeek, recipients: list[str], resend_run: str | None
+    record: Path, report: WeeklyReport, recipients: list[str], resend_run: str | None
 ) -> None:
-    """Record who has the week's mail (``resend_run``: the run whose resend it is)."""
+    """Record who has the week's mail (``resend_run``: the run whose resend it is), and
+    whether it had the week's figures."""
     delivered: dict[str, object] = {
-        "week": week.label,
+        "week": report.week.label,
         "to": list(dict.fromkeys(recipients)),
-        "through": week.end.isoformat(),
+        "through": report.week.end.isoformat(),
+        "enough_data": report.enough_data,
     }
     if resend_run is not None:
         delivered["resend_run"] = resend_run

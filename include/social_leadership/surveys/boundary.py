@@ -101,16 +101,22 @@ def link_targets(paths: list[Path]) -> dict[Path, str]:
 
 def _entry_problem(path: Path, folder: Path, what: str, target: str | None = None) -> str | None:
     """Why ``path`` may not be read, or None: a symlink is followed only to a regular file
-    inside the landing folder (resolved through every link, or ``target``: where it ended
-    before other files were moved); only regular files are read."""
+    inside the landing folder (resolved through every link), where it ends now and where it
+    ended when the folder was listed (``target``: a link to a link quarantined since reads
+    as the link out of the folder it was, not as dangling; a link changed since is checked
+    where it ends now); only regular files are read."""
     mode = path.lstat().st_mode
     if stat.S_ISLNK(mode):
-        target = target or os.path.realpath(path)
-        if not os.path.exists(target):
+        inside = os.path.realpath(folder)
+        current = os.path.realpath(path)
+        outside = f"{what} is a symlink pointing outside the survey landing folder; not followed"
+        if target is not None and os.path.exists(target) and not _within(target, inside):
+            return outside
+        if not os.path.exists(current):
             return f"{what} is a dangling symlink: its target does not exist"
-        if not _within(target, os.path.realpath(folder)):
-            return f"{what} is a symlink pointing outside the survey landing folder; not followed"
-        mode = os.stat(target).st_mode
+        if not _within(current, inside):
+            return outside
+        mode = os.stat(current).st_mode
     if not stat.S_ISREG(mode):
         return f"{what} is not a regular file; only regular files are read"
     return None
