@@ -1112,7 +1112,8 @@ def _observed_counts(con: Any, validated: dict[str, date | None]) -> list[Qualit
     the whole table). No observed count is :data:`JUMP_FACTOR` times the day before's or
     that fraction of it (the day before's is ``followers - followers_change_1d``, carried or
     observed): a warning, on the days this gate validates (``validated``, as the GX
-    expectations), so a real jump is said when it comes, not on every gate after it."""
+    expectations), so a real jump is said when its day is validated (and again by each
+    whole validation), not on every gate after it; the newest first."""
     table = "fct_executive_reach_daily"
     relation = qualified_name(MARTS_SCHEMA, table)
     # In 128 bits: 100 times a count near 2^63 overflowed and crashed the gate.
@@ -1143,12 +1144,15 @@ def _observed_counts(con: Any, validated: dict[str, date | None]) -> list[Qualit
     checks = []
     for (expectation, (rule, critical)), unexpected in zip(rules.items(), counts, strict=True):
         examples = []
+        # The newest first: the one quoted is the day that just came, not a jump of years
+        # ago said again by a whole validation.
+        order = "metric_date desc, executive_id, platform"
         if unexpected:
             examples = [
                 dict(zip((*_EXAMPLE_KEY, "followers", "followers_day_before"), row, strict=True))
                 for row in con.execute(
                     f"select {', '.join(_EXAMPLE_KEY)}, followers, {before} from {relation} "
-                    f"where {rule} order by {', '.join(_EXAMPLE_KEY)} limit 5"
+                    f"where {rule} order by {order} limit 5"
                 ).fetchall()
             ]
         details: dict[str, Any] = {
