@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from decimal import ROUND_HALF_UP, Decimal
 
 _UNITS = (("B", 1e9), ("M", 1e6), ("k", 1e3))
@@ -100,8 +101,6 @@ def display_width(text: str) -> int:
     Korean), none for a mark drawn on the character before it (Thai vowels and tones, an
     accent given apart) or an invisible format character (an emoji's joiner), one for any
     other."""
-    import unicodedata
-
     return sum(
         0
         if unicodedata.category(char) in ("Mn", "Me", "Cf")

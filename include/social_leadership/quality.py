@@ -1141,12 +1141,12 @@ def _observed_counts(con: Any, validated: dict[str, date | None]) -> list[Qualit
         + ", ".join(f"count(*) filter (where {rule})" for rule, _ in rules.values())
         + f" from {relation}"
     ).fetchone()
+    # The newest first: the one quoted is the day that just came, not a jump of years ago
+    # said again by a whole validation.
+    order = "metric_date desc, executive_id, platform"
     checks = []
     for (expectation, (rule, critical)), unexpected in zip(rules.items(), counts, strict=True):
         examples = []
-        # The newest first: the one quoted is the day that just came, not a jump of years
-        # ago said again by a whole validation.
-        order = "metric_date desc, executive_id, platform"
         if unexpected:
             examples = [
                 dict(zip((*_EXAMPLE_KEY, "followers", "followers_day_before"), row, strict=True))

@@ -389,7 +389,9 @@ def render(report: WeeklyReportData, fonts: Sequence[Path] = ()) -> RenderedRepo
     context = {
         "report": report,
         "title": _title(report),
-        "period": _period(report),
+        # The header's dates, and the last day with data: the HTML, the PDF and the mail's
+        # text say it alike.
+        "period_line": _period(report) + _through(report),
         "synthetic_notice": synthetic_notice(report),
         "not_enough_data": "" if report.enough_data else not_enough_data(report),
         "not_enough_next": "" if report.enough_data else not_enough_next(report),
@@ -409,7 +411,7 @@ def render(report: WeeklyReportData, fonts: Sequence[Path] = ()) -> RenderedRepo
     html = template.render(context)
     # The plain-text part says what the HTML's header says (a week to date: its last day
     # with data) and, without enough data, what a reader may do.
-    text_lines = [_title(report), _period(report) + _through(report)]
+    text_lines = [_title(report), context["period_line"]]
     if context["synthetic_notice"]:
         text_lines.append(context["synthetic_notice"])
     if context["observed_note"]:
