@@ -479,6 +479,41 @@ def test_bad_utf8_csv_is_reported_by_row_and_loads_nothing(tmp_path, con, column
     ).fetchone() == (0,)
 
 
+@pytest.mark.parametrize(
+    "value",
+    ["Jane lives at 5 Privet Drive", "Max Mustermann phone 0170-1234567", "max@example.org"],
+)
+def test_a_country_cell_one_respondent_writes_is_never_quoted(tmp_path, con, value):
+    """A column declared as the country by mistake holds personal text: the row is named,
+    its cell never shown (README: a text one respondent gives is never quoted)."""
+    frame = microdata_frame(seed=13, per_country=10).astype({"land": object})
+    frame.loc[8, "land"] = value
+    path = write_microdata(frame, tmp_path / "p.csv", sidecar(), german=False)
+
+    with pytest.raises(SurveyValidationError) as caught:
+        load_file(con, path, pseudonym_key=KEY)
+
+    (issue,) = caught.value.issues
+    assert (issue.row, issue.column) == (10, "land")
+    assert issue.reason.startswith("unknown country (the cell is not shown")
+    for word in value.replace("@", " ").split():
+        assert word not in str(caught.value)
+
+
+def test_a_mistyped_country_many_respondents_write_is_quoted(tmp_path, con):
+    frame = microdata_frame(seed=13, per_country=10).astype({"land": object})
+    frame.loc[[8, 9], "land"] = "Atlantis"
+    path = write_microdata(frame, tmp_path / "p.csv", sidecar(), german=False)
+
+    with pytest.raises(SurveyValidationError) as caught:
+        load_file(con, path, pseudonym_key=KEY)
+
+    assert [(issue.row, issue.reason) for issue in caught.value.issues] == [
+        (10, "unknown country 'Atlantis'"),
+        (11, "unknown country 'Atlantis'"),
+    ]
+
+
 def test_microdata_weights_with_decimal_commas_are_exact(tmp_path, con):
     frame = microdata_frame(seed=2, per_country=25)
     path = write_microdata(frame, tmp_path / "panel.csv", sidecar())

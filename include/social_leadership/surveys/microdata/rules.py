@@ -38,7 +38,8 @@ WAVE_RANGE = (1990, 2100)
 class RowRule:
     """One check of a respondent row: ``failing`` (SQL over the typed relation) holds for a
     bad row, which is reported under the declared ``column`` with the reason ``reason``
-    (SQL over the staged relation, which also has the normaliser's ``country_reason``)."""
+    (SQL over the staged relation, which also has the normaliser's ``country_reason`` and
+    the same said without the cell, ``country_unquoted``)."""
 
     column: str
     failing: str
@@ -58,14 +59,18 @@ def text_of(column: str) -> str:
 QUOTED_CHARACTERS = 24
 
 
-def _number_reason(column: str, bad: str) -> str:
-    cell = text_of(column)
-    label = (
+def _is_label(cell: str) -> str:
+    """SQL: whether the text in ``cell`` may be quoted (:data:`QUOTED_CHARACTERS`)."""
+    return (
         f"count(*) over (partition by {cell}) > 1 and length({cell}) <= {QUOTED_CHARACTERS} "
         f"and not regexp_matches({cell}, '[\\pN@]')"
     )
+
+
+def _number_reason(column: str, bad: str) -> str:
+    cell = text_of(column)
     quoted = (
-        f"case when {label} then format('''{{}}'' is not a number', {cell}) "
+        f"case when {_is_label(cell)} then format('''{{}}'' is not a number', {cell}) "
         "else 'is not a number' end"
     )
     return (
@@ -92,7 +97,12 @@ def row_rules(decl: MicrodataDeclaration) -> list[RowRule]:
         RowRule(decl.respondent_id_column, "respondent_key is null", "'value is empty'"),
         RowRule(decl.country_column, "country is null", "'value is empty'"),
         RowRule(
-            decl.country_column, "country is not null and country_code is null", "country_reason"
+            decl.country_column,
+            "country is not null and country_code is null",
+            # The normaliser's reason quotes the cell: given for a label alone (a country
+            # many respondents write so), else said without the cell (a column declared by
+            # mistake holds names, addresses, free text).
+            f"case when {_is_label('country')} then country_reason else country_unquoted end",
         ),
     ]
     if decl.wave_column:

@@ -48,13 +48,19 @@ from social_leadership.surveys.published import wave_year
 log = logging.getLogger(__name__)
 
 STAGING_TABLE = "incoming_respondents"
+# Why a country cell is refused when the cell is not shown (:mod:`.rules`: one respondent's).
+UNQUOTED_COUNTRY_REASON = (
+    "unknown country (the cell is not shown: a text one respondent gives, or one with a "
+    "digit or an @, may be personal)"
+)
 WAVE_TEXT_COLUMN = text_of("wave_num")
 COUNTRY_TABLE = "incoming_country_codes"
 _COLUMNS_VIEW = "incoming_declared_columns"
 # The typed relation of :mod:`.rules` over the staged respondents, with each row's number
 # and, for a country that names none, the normaliser's reason.
 STAGED_RELATION = (
-    f"select s.*, c.country_code, c.reason as country_reason from {STAGING_TABLE} as s "
+    f"select s.*, c.country_code, c.reason as country_reason, c.unquoted as country_unquoted "
+    f"from {STAGING_TABLE} as s "
     f"left join {COUNTRY_TABLE} as c on s.country = c.country"
 )
 
@@ -237,16 +243,23 @@ def _country_codes(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     ]
     records = []
     for text in texts:
-        code, reason = None, None
+        code, reason, unquoted = None, None, None
         if is_global_scope(text):
-            reason = "a respondent needs a country, not a global scope"
+            reason = unquoted = "a respondent needs a country, not a global scope"
         else:
             try:
                 code = survey_country(text)
             except ValueError as exc:
                 reason = str(exc)
-        records.append({"country": text, "country_code": code, "reason": reason})
-    return pd.DataFrame.from_records(records, columns=["country", "country_code", "reason"])
+                # A missing-value mark (NA) is a word of the export, not the respondent's.
+                marked = text.strip().casefold() in MISSING_MARKS
+                unquoted = reason if marked else UNQUOTED_COUNTRY_REASON
+        records.append(
+            {"country": text, "country_code": code, "reason": reason, "unquoted": unquoted}
+        )
+    return pd.DataFrame.from_records(
+        records, columns=["country", "country_code", "reason", "unquoted"]
+    )
 
 
 def validate(
