@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import email
+import html as html_module
 import json
 import os
 import re
@@ -163,6 +164,25 @@ def test_sources_are_numbered_in_the_order_the_report_first_cites_them(
     assert cited == list(range(1, len(cited) + 1))
     # The list of sources gives each number cited, in that order.
     assert [int(n) for n in re.findall(r'<li value="(\d+)">', listed)] == cited
+
+
+def test_every_csv_figure_says_what_is_synthetic_as_the_html_and_pdf_do(report_settings):
+    # DESIGN: synthetic data say so wherever shown; the CSVs, passed around alone, did not
+    # (sources.csv alone had is_synthetic).
+    report = write_weekly_report(report_settings, day(LAST_DAY), mail=False)
+    html = report.html.read_text(encoding="utf-8")
+    names = sorted(name for name in report.files if name.endswith(".csv"))
+
+    assert len(names) == 7
+    for name in names:
+        with (report.folder / name).open(encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            notices = {row["synthetic_notice"] for row in reader}
+        assert reader.fieldnames[-1] == "synthetic_notice", name
+        (notice,) = notices
+        assert notice.startswith("Figures in this report include "), name
+        assert "synthetic" in notice
+        assert html_module.escape(notice, quote=False) in html, name
 
 
 def test_headline_figures_match_the_marts(report_settings):
@@ -1101,6 +1121,9 @@ def test_no_synthetic_notice_when_nothing_shown_is_synthetic(
     assert "Does Germany lag the US?" in html
     assert "Synthetic data." not in html
     assert not any("SYNTHETIC DATA" in page.extract_text() for page in PdfReader(report.pdf).pages)
+    for name in (name for name in report.files if name.endswith(".csv")):
+        with (report.folder / name).open(encoding="utf-8") as handle:
+            assert {row["synthetic_notice"] for row in csv.DictReader(handle)} <= {""}, name
 
 
 def test_a_mover_with_synthetic_counts_alone_brings_the_synthetic_notice(
@@ -1311,7 +1334,9 @@ def test_every_survey_share_shown_carries_its_sample_size(
     # New columns come last: the others keep their places for positional readers. The
     # headline table's change on the week was in no file.
     header = (report.folder / "headline.csv").read_text(encoding="utf-8").splitlines()[0]
-    assert header.endswith(",expectation_wave,expectation_sample_size,active_share_change_pts")
+    assert header.endswith(
+        ",expectation_wave,expectation_sample_size,active_share_change_pts,synthetic_notice"
+    )
     changes = [row["active_share_change_pts"] for row in rows.values()]
     assert any(changes)
     assert all(abs(float(change)) <= 100 for change in changes if change)

@@ -378,7 +378,13 @@ def figures(
             [(s.ref, s.source_name, s.wave, s.question_id, s.question_text, s.citation,
               s.is_synthetic) for s in report.sources],
         )  # fmt: skip
-    return found
+    # A file passed around on its own says what the HTML and the PDF say on every page: which
+    # figures are synthetic (empty when none is). Last, so positional readers keep theirs.
+    notice = synthetic_notice(report) or None
+    return {
+        name: ((*header, "synthetic_notice"), [(*row, notice) for row in rows])
+        for name, (header, rows) in found.items()
+    }
 
 
 def render(report: WeeklyReportData, fonts: Sequence[Path] = ()) -> RenderedReport:
