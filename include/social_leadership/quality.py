@@ -185,6 +185,14 @@ def _country_comparison_yearly() -> list[gxe.Expectation]:
         _percent("expectation_share_pct"),
         _percent("expectation_ci_lower_pct"),
         _percent("expectation_ci_upper_pct"),
+        # As fct_country_expectations_yearly's, whose figures it repeats.
+        _critical(
+            gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+                column_A="expectation_ci_upper_pct",
+                column_B="expectation_ci_lower_pct",
+                or_equal=True,
+            )
+        ),
     ]
 
 

@@ -828,8 +828,22 @@ def test_a_passing_gate_task_returns_its_counts(copied_built_warehouse: Settings
             "expect_table_columns_to_match_the_dbt_contract",
             "fct_executive_reach_daily",
         ),
+        # An interval upside down in the comparison table, which repeats the expectations'
+        # figures: only the expectations' own table was checked for it.
+        (
+            "update marts.fct_country_comparison_yearly set expectation_ci_lower_pct = "
+            "expectation_ci_upper_pct + 1 where expectation_ci_upper_pct < 99",
+            "expect_column_pair_values_a_to_be_greater_than_b",
+            "fct_country_comparison_yearly",
+        ),
     ],
-    ids=["future_day", "observed_without_followers", "unread_column", "read_column"],
+    ids=[
+        "future_day",
+        "observed_without_followers",
+        "unread_column",
+        "read_column",
+        "comparison_interval_upside_down",
+    ],
 )
 def test_what_bad_data_the_range_checks_miss_stops_publication(
     copied_built_warehouse: Settings, statement: str, expectation: str, table: str
