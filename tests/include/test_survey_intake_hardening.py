@@ -790,6 +790,19 @@ def test_a_dangling_symlink_gets_a_report(con, landing, tmp_path):
     _assert_good_file_loaded(con, outcomes)
 
 
+def test_a_symlink_loop_is_reported_as_a_loop_not_as_dangling(con, landing, tmp_path):
+    (landing / "a.csv").symlink_to("b.csv")
+    (landing / "b.csv").symlink_to("a.csv")
+
+    outcomes = _ingest(con, landing, tmp_path / "quarantine")
+
+    for name in ("a.csv", "b.csv"):
+        reasons = _reasons(_report(outcomes[name]))
+        assert "symlink loop: its links lead back to themselves" in reasons
+        assert "dangling" not in reasons
+    _assert_good_file_loaded(con, outcomes)
+
+
 ODD_NAMES = {
     "spaces": "wave 2024 (final) copy.csv",
     "unicode": "umfrage_\u00e4\u00f6\u00fc_\u65e5\u672c_\U0001f4ca.csv",

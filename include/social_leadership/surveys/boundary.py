@@ -22,6 +22,7 @@ raises, so Airflow retries that and nothing else:
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from pathlib import Path
@@ -92,11 +93,36 @@ def _within(path: str, folder: str) -> bool:
     return os.path.commonpath([path, folder]) == folder
 
 
+# What :func:`link_targets` gives a link that is a loop (a.csv to b.csv and back): where it
+# ends is nowhere, and a loop whose other link is quarantined first is still said to be one.
+LOOP = ""
+
+
+def _is_loop(path: Path) -> bool:
+    try:
+        os.stat(path)
+    except OSError as exc:
+        return exc.errno == errno.ELOOP
+    return False
+
+
 def link_targets(paths: list[Path]) -> dict[Path, str]:
     """Where each symlink of ``paths`` ends (resolved through every link), read before any
     of them is moved: a link to a link quarantined first read as dangling, not as the link
     out of the folder it is."""
-    return {path: os.path.realpath(path) for path in paths if path.is_symlink()}
+    return {
+        path: LOOP if _is_loop(path) else os.path.realpath(path)
+        for path in paths
+        if path.is_symlink()
+    }
+
+
+def _broken_link(path: Path, target: str | None) -> str:
+    """What a symlink that leads to no file is: a loop (``a.csv`` to ``b.csv`` and back, now
+    or when the folder was listed: ``target``), or a link to a target that does not exist."""
+    if target == LOOP or _is_loop(path):
+        return "a symlink loop: its links lead back to themselves, to no file"
+    return "a dangling symlink: its target does not exist"
 
 
 def _entry_problem(path: Path, folder: Path, what: str, target: str | None = None) -> str | None:
@@ -113,7 +139,7 @@ def _entry_problem(path: Path, folder: Path, what: str, target: str | None = Non
         if target is not None and os.path.exists(target) and not _within(target, inside):
             return outside
         if not os.path.exists(current):
-            return f"{what} is a dangling symlink: its target does not exist"
+            return f"{what} is {_broken_link(path, target)}"
         if not _within(current, inside):
             return outside
         mode = os.stat(current).st_mode
