@@ -58,7 +58,6 @@ from pathlib import Path
 from typing import NamedTuple
 
 import duckdb
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -622,9 +621,6 @@ def _validated_sql(relation: tuple[str, set[str], str]) -> str:
 _EARLIEST_DAY = "date '2000-01-01'"
 
 
-_NEWLINE = ord("\n")
-
-
 def _data_rows(path: Path) -> int:
     """Rows in the file without parsing it: Parquet metadata, or the CSV's line count.
 
@@ -638,8 +634,7 @@ def _data_rows(path: Path) -> int:
     last = b"\n"
     with path.open("rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 24), b""):
-            # Half the time of bytes.count, on a file of a few hundred megabytes.
-            newlines += int(np.count_nonzero(np.frombuffer(chunk, dtype=np.uint8) == _NEWLINE))
+            newlines += chunk.count(b"\n")
             last = chunk[-1:]
     lines = newlines + (0 if last == b"\n" else 1)
     return max(lines - 1, 0)
