@@ -329,8 +329,9 @@ TABLES: tuple[Table, ...] = (
             rows_loaded            bigint?      Rows loaded into raw, all sources together.
             rows_loaded_by_source  varchar?     Rows loaded per source (each API platform,
                                                 history_import, surveys), a JSON object.
-            accounts_not_found     integer?     Accounts asked of the platforms but not
-                                                loaded.
+            accounts_not_found     integer?     Accounts a platform answered are not found
+                                                (a handle renamed, deleted or mistyped); not
+                                                those of a platform that failed or deferred.
             files_quarantined      integer?     Input files moved to quarantine.
             rows_quarantined       bigint?      Input rows rejected into quarantine.
             dbt_passed             integer?     dbt nodes passed.

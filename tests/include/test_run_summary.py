@@ -12,8 +12,14 @@ from social_leadership import run_summary
 from social_leadership.warehouse import connect
 
 PLATFORM_XCOMS = {
-    "load_bluesky": {"status": "loaded", "accounts_loaded": 140, "accounts_missing": 3},
-    "load_x": {"status": "failed", "accounts_loaded": 5, "accounts_missing": 7},
+    "load_bluesky": {
+        "status": "loaded",
+        "accounts_loaded": 140,
+        "accounts_missing": 5,
+        "not_found": 3,
+    },
+    # A platform that failed misses every account it asked for; none of them is not found.
+    "load_x": {"status": "failed", "accounts_loaded": 5, "accounts_missing": 132, "not_found": 7},
     "import_history": {"files": 2, "rows_loaded": 1000, "rows_rejected": 4},
     "check_platforms": None,
 }
