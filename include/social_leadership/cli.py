@@ -680,6 +680,11 @@ def _missing_database(exc: Exception) -> str | None:
     return f"error: no {what} at {found['path']}\n{_RUN_FIRST}"
 
 
+# DuckDB's postgres_scanner failing to connect to a lake's catalog (the connection string
+# carries no password: settings refuse one in it).
+_POSTGRES_UNREACHABLE = re.compile(r"Unable to connect to Postgres at \"[^\"]*\": (?P<why>[^\n]+)")
+
+
 # The fix of a database, catalog or serving copy that is not there yet.
 _RUN_FIRST = (
     "  fix: run the pipeline first (make run), or set the SLW_* path that names it (slw "
@@ -712,7 +717,7 @@ def explain(exc: Exception) -> tuple[str, int]:
     import duckdb
 
     from social_leadership.roster import RosterFileError
-    from social_leadership.warehouse_backend import write_conflict
+    from social_leadership.warehouse_backend import WarehouseSettingError, write_conflict
 
     if isinstance(exc, SettingsError):
         lines = [
@@ -721,6 +726,8 @@ def explain(exc: Exception) -> tuple[str, int]:
         ]
         lines.append("  fix: set an allowed value, or unset it for the default (README, Settings)")
         return "\n".join(lines), 2
+    if isinstance(exc, WarehouseSettingError):
+        return f"error: {exc.problem}\n  fix: {exc.fix}", 2
     if isinstance(exc, RosterFileError):
         return (
             f"error: {exc}\n  fix: point SLW_ROSTER_PATH at a roster CSV (README, The roster); "
@@ -744,6 +751,13 @@ def explain(exc: Exception) -> tuple[str, int]:
         )
     if isinstance(exc, duckdb.Error) and (missing := _missing_database(exc)):
         return missing, 2
+    if isinstance(exc, duckdb.Error) and (unreachable := _POSTGRES_UNREACHABLE.search(str(exc))):
+        return (
+            f"error: the DuckLake catalog's PostgreSQL cannot be reached: {unreachable['why']}\n"
+            "  fix: start the server, or correct SLW_DUCKLAKE_CATALOG and the PG* variables "
+            "(slw settings shows the catalog); then run this command again",
+            1,
+        )
     if isinstance(
         exc, FileNotFoundError | IsADirectoryError | NotADirectoryError | PermissionError
     ):

@@ -210,6 +210,12 @@ def _ducklake_catalog(text: str) -> str:
         raise ValueError(
             "a DuckLake catalog: postgres:<libpq connection string>, sqlite:<file> or duckdb:<file>"
         )
+    if not text.partition(":")[2].strip():
+        # DuckLake read "sqlite:" as a catalog "sqlite:" that does not exist.
+        raise ValueError(
+            "a DuckLake catalog with its file or connection string after the colon "
+            "(sqlite:<file>, duckdb:<file>, postgres:dbname=...)"
+        )
     if _CATALOG_PASSWORD.search(text):
         raise ValueError(
             "a catalog without a password (PostgreSQL's comes from PGPASSWORD, a service "

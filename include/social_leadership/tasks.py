@@ -40,14 +40,22 @@ def _run_id(context: dict[str, Any]) -> str:
 
 def task_settings() -> Settings:
     """The settings; a setting that is not allowed fails the task at once, since each
-    retry would read the same environment and fail the same way, minutes later."""
+    retry would read the same environment and fail the same way, minutes later, as does a
+    backend whose warehouse is not there while the other's is (a switched backend)."""
+    from social_leadership.warehouse_backend import backend_mismatch
+
     try:
-        return load_settings()
+        settings = load_settings()
     except SettingsError as exc:
         from airflow.sdk.exceptions import AirflowFailException
 
         # One line: an alert quotes an error's first line.
         raise AirflowFailException("; ".join(exc.each_said)) from exc
+    if (mismatch := backend_mismatch(settings)) is not None:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        raise AirflowFailException(str(mismatch)) from mismatch
+    return settings
 
 
 def load_roster_task() -> dict[str, Any]:

@@ -21,7 +21,12 @@ import duckdb
 from social_leadership import raw_contract
 from social_leadership.duckdb_limits import open_duckdb
 from social_leadership.settings import Settings, load_settings
-from social_leadership.warehouse_backend import is_lake_connection, open_working, uses_lake
+from social_leadership.warehouse_backend import (
+    check_backend,
+    is_lake_connection,
+    open_working,
+    uses_lake,
+)
 
 log = logging.getLogger(__name__)
 
@@ -164,6 +169,8 @@ def connect(
     DuckDB backend it opens the file ``path``; on the DuckLake backend, the lake the
     settings name (``path`` is the DuckDB file's and is not used), its default database."""
     settings = settings or load_settings()
+    if path == settings.warehouse_path:
+        check_backend(settings)
     if uses_lake(settings):
         con = open_working(settings, read_only=read_only)
     elif read_only:

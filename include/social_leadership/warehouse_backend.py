@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -156,15 +157,36 @@ def attach_working(
     load_lake_extensions(con, settings)
     configure_object_store(con, settings)
     options = ["read_only"] if read_only else [f"data_path {quote_literal(data_path(settings))}"]
-    con.execute(
-        f"attach {quote_literal(lake_attach_url(settings))} as {quote_identifier(alias)} "
-        f"({', '.join(options)})"
-    )
+    try:
+        con.execute(
+            f"attach {quote_literal(lake_attach_url(settings))} as {quote_identifier(alias)} "
+            f"({', '.join(options)})"
+        )
+    except duckdb.Error as exc:
+        if (other := _OTHER_DATA_PATH.search(str(exc))) is None:
+            raise
+        raise WarehouseSettingError(
+            f"SLW_DUCKLAKE_DATA_PATH is {other['given']}, but the lake's catalog records its "
+            f"data at {other['recorded']}",
+            f"set SLW_DUCKLAKE_DATA_PATH={other['recorded']} (or unset it, if that is the "
+            "default), or put the data back there: the catalog keeps the path it was made "
+            "with (README, Warehouse backend)",
+        ) from exc
+
+
+# DuckLake's refusal of a data path other than the one its catalog was made with, which
+# says to set an option of its own that slw has no setting for.
+_OTHER_DATA_PATH = re.compile(
+    r'DATA_PATH parameter "(?P<given>[^"]*)" does not match existing data path in the '
+    r'catalog "(?P<recorded>[^"]*)"'
+)
 
 
 def open_working(settings: Settings, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """A connection whose default database is the working warehouse (within the DuckDB
-    limits of ``settings``): the file itself, or an in-memory DuckDB using the lake."""
+    limits of ``settings``): the file itself, or an in-memory DuckDB using the lake.
+    Refused when the data folder holds the other backend's instead (:func:`check_backend`)."""
+    check_backend(settings)
     if not uses_lake(settings):
         if not read_only:
             settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
@@ -185,6 +207,57 @@ def is_lake_connection(con: duckdb.DuckDBPyConnection) -> bool:
         "select type from duckdb_databases() where database_name = current_database()"
     ).fetchone()
     return bool(row and row[0] == DUCKLAKE)
+
+
+class WarehouseSettingError(ValueError):
+    """The warehouse settings name another warehouse than the one there: the backend's does
+    not exist yet while the data folder holds the other backend's (:func:`backend_mismatch`),
+    or the lake's catalog records another data path. Said as ``problem`` and ``fix``."""
+
+    def __init__(self, problem: str, fix: str) -> None:
+        self.problem, self.fix = problem, fix
+        super().__init__(f"{problem}: {fix}")
+
+
+def _local_catalog(settings: Settings) -> Path | None:
+    """The file of a SQLite or DuckDB lake catalog; None for PostgreSQL's."""
+    kind, _, rest = settings.ducklake_catalog.partition(":")
+    return Path(rest) if kind in ("sqlite", DUCKDB) and rest else None
+
+
+def backend_mismatch(settings: Settings) -> WarehouseSettingError | None:
+    """Why the working warehouse may not be opened, or None: ``SLW_WAREHOUSE_BACKEND``
+    names one that does not exist yet while the other backend's exists (switched on a
+    data folder that has run). Opening it would build a new, empty warehouse, and its first
+    publish would replace what every reader has with it. A PostgreSQL catalog cannot be
+    told new from here: it is not checked."""
+    catalog = _local_catalog(settings)
+    if catalog is None:
+        return None
+    lake, database = catalog.exists(), settings.warehouse_path.exists()
+    if uses_lake(settings) and database and not lake:
+        return WarehouseSettingError(
+            f"SLW_WAREHOUSE_BACKEND=ducklake, but this data folder's warehouse is the DuckDB "
+            f"file {settings.warehouse_path} (no lake catalog at {catalog}): a new, empty lake "
+            "would be built and published in its place",
+            "unset SLW_WAREHOUSE_BACKEND to go on with the file, or move the file away to "
+            "start a new lake (README, Warehouse backend)",
+        )
+    if not uses_lake(settings) and lake and not database:
+        return WarehouseSettingError(
+            f"SLW_WAREHOUSE_BACKEND is duckdb, but this data folder's warehouse is the DuckLake "
+            f"of catalog {catalog} (no DuckDB file at {settings.warehouse_path}): a new, empty "
+            "one would be built and published in its place",
+            "set SLW_WAREHOUSE_BACKEND=ducklake to go on with the lake, or move its catalog "
+            "away to start a new file (README, Warehouse backend)",
+        )
+    return None
+
+
+def check_backend(settings: Settings) -> None:
+    """Raise :func:`backend_mismatch`'s error, if any."""
+    if (mismatch := backend_mismatch(settings)) is not None:
+        raise mismatch
 
 
 def describe_working(settings: Settings) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 import click
 import duckdb
 import pytest
-from slw_testing import run_slw
+from slw_testing import free_port, run_slw
 
 from social_leadership.cli import PACKAGE, cli, dags_test, main, report
 from social_leadership.settings import REPO_ROOT, load_settings
@@ -405,6 +405,52 @@ def test_a_bad_setting_is_one_line_and_a_fix(slw_env):
         "error: SLW_GAP_FILL_DAYS='abc' is not allowed: it must be a whole number from 0 to 3650"
     )
     assert "unset it for the default" in fix
+
+
+def test_a_backend_switched_on_a_folder_that_has_run_is_one_line_and_exit_2(slw_env):
+    # It said "no DuckLake catalog ... fix: run the pipeline first", which built an empty lake.
+    folder = Path(slw_env["SLW_DATA_DIR"]) / "warehouse"
+    folder.mkdir(parents=True)
+    duckdb.connect(str(folder / "warehouse.duckdb")).close()
+
+    ran = _slw("summary", env={**slw_env, "SLW_WAREHOUSE_BACKEND": "ducklake"})
+
+    assert ran.returncode == 2
+    error, fix = _short(ran.stderr)
+    assert error == (
+        "error: SLW_WAREHOUSE_BACKEND=ducklake, but this data folder's warehouse is the DuckDB "
+        f"file {folder / 'warehouse.duckdb'} (no lake catalog at "
+        f"{folder / 'lake' / 'catalog.sqlite'}): a new, empty lake would be built and published "
+        "in its place"
+    )
+    assert fix.startswith("  fix: unset SLW_WAREHOUSE_BACKEND to go on with the file")
+    assert not (folder / "lake").exists()
+
+
+def test_a_catalog_setting_without_its_file_is_a_setting_not_allowed(slw_env):
+    # DuckLake read "sqlite:" as a catalog named "sqlite:" that does not exist (exit code 1).
+    env = {**slw_env, "SLW_WAREHOUSE_BACKEND": "ducklake", "SLW_DUCKLAKE_CATALOG": "sqlite:"}
+
+    ran = _slw("summary", env=env)
+
+    assert ran.returncode == 2
+    error, _ = _short(ran.stderr)
+    assert error.startswith("error: SLW_DUCKLAKE_CATALOG='sqlite:' is not allowed: it must be")
+
+
+def test_an_unreachable_postgresql_catalog_is_said_without_duckdb_s_wording(slw_env):
+    port = free_port()
+    catalog = f"postgres:host=127.0.0.1 port={port} dbname=slw_lake user=slw connect_timeout=5"
+    env = {**slw_env, "SLW_WAREHOUSE_BACKEND": "ducklake", "SLW_DUCKLAKE_CATALOG": catalog}
+
+    ran = _slw("summary", env=env)
+
+    assert ran.returncode == 1
+    error, fix = _short(ran.stderr)
+    assert error.startswith("error: the DuckLake catalog's PostgreSQL cannot be reached: ")
+    assert f"port {port} failed" in error
+    assert "__ducklake_metadata" not in error
+    assert "SLW_DUCKLAKE_CATALOG" in fix
 
 
 def test_summary_before_the_first_run_says_to_run_the_pipeline(slw_env):

@@ -34,6 +34,7 @@ from social_leadership.settings import REPO_ROOT, Settings, SettingsError, load_
 from social_leadership.warehouse import connect, transaction
 from social_leadership.warehouse_backend import (
     LAKE_ALIAS,
+    WarehouseSettingError,
     configure_object_store,
     is_lake_connection,
     lake_extensions,
@@ -195,6 +196,80 @@ def test_history_imports_are_numbered_and_replaced_on_a_lake(
         kept = con.execute("select distinct import_id from raw.imported_metrics").fetchall()
     assert numbers == [(1,), (2,)]
     assert kept == [(2,)]
+
+
+def test_a_lake_switched_on_over_a_data_folder_s_duckdb_file_is_refused_not_started_empty(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Switched on a folder that has run, the backend built a new, empty lake, green, and
+    its first publish replaced every reader's marts with it."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from social_leadership.tasks import task_settings
+
+    monkeypatch.delenv("SLW_WAREHOUSE_BACKEND", raising=False)
+    data = tmp_path / "data"
+    with connect(settings_for_data_dir(monkeypatch, data).warehouse_path):
+        pass
+    settings = lake_settings(monkeypatch, data)
+    catalog = Path(settings.ducklake_catalog.partition(":")[2])
+
+    said = "SLW_WAREHOUSE_BACKEND=ducklake, but this data folder's warehouse is the DuckDB file"
+    for read_only in (False, True):
+        with (
+            pytest.raises(WarehouseSettingError, match=said),
+            connect(settings.warehouse_path, read_only=read_only),
+        ):
+            pass
+    # A task fails at once, not retried for minutes: each try reads the same folder.
+    with pytest.raises(AirflowFailException, match="a new, empty lake would be built"):
+        task_settings()
+    assert not catalog.exists()
+
+
+def test_a_duckdb_file_switched_back_on_over_a_data_folder_s_lake_is_refused(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    with connect(lake_settings(monkeypatch, data).warehouse_path):
+        pass
+    monkeypatch.setenv("SLW_WAREHOUSE_BACKEND", "duckdb")
+    settings = load_settings()
+
+    refused = pytest.raises(WarehouseSettingError, match="SLW_WAREHOUSE_BACKEND is duckdb, but")
+    with refused, connect(settings.warehouse_path):
+        pass
+    assert not settings.warehouse_path.exists()
+    # Once the lake is moved away, a new file is what the user asked for.
+    Path(settings.ducklake_catalog.partition(":")[2]).rename(tmp_path / "old-catalog.sqlite")
+    with connect(settings.warehouse_path) as con:
+        assert con.execute("select count(*) from raw.platform_metrics").fetchone() == (0,)
+
+
+def test_a_data_path_other_than_the_catalog_s_is_said_with_the_setting_and_the_path_it_records(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # It said to set DuckLake's OVERRIDE_DATA_PATH, no setting of slw's, with exit code 1.
+    from social_leadership.cli import explain
+
+    settings = lake_settings(monkeypatch, tmp_path / "data")
+    with connect(settings.warehouse_path):
+        pass
+    recorded = f"{settings.ducklake_data_path.rstrip('/')}/"
+    monkeypatch.setenv("SLW_DUCKLAKE_DATA_PATH", str(tmp_path / "moved"))
+
+    with pytest.raises(WarehouseSettingError) as refused, connect(load_settings().warehouse_path):
+        pass
+
+    said, code = explain(refused.value)
+    assert code == 2
+    assert said.splitlines() == [
+        f"error: SLW_DUCKLAKE_DATA_PATH is {tmp_path / 'moved'}/, but the lake's catalog "
+        f"records its data at {recorded}",
+        f"  fix: set SLW_DUCKLAKE_DATA_PATH={recorded} (or unset it, if that is the default), "
+        "or put the data back there: the catalog keeps the path it was made with (README, "
+        "Warehouse backend)",
+    ]
 
 
 @pytest.mark.parametrize("backend", ["duckdb", "ducklake"])
