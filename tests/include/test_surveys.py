@@ -500,6 +500,56 @@ def test_a_country_cell_one_respondent_writes_is_never_quoted(tmp_path, con, val
         assert word not in str(caught.value)
 
 
+def test_one_respondent_s_text_exported_twice_is_still_never_quoted(tmp_path, con):
+    """A respondent's row given twice (refused as a repeat) is one respondent's text, not
+    a label many give: counted by respondent, not by row."""
+    frame = microdata_frame(seed=13, per_country=10).astype({"land": object, "q1": object})
+    frame.loc[3, "land"] = "Jane Doe"
+    frame.loc[4, "q1"] = "Jane Roe"
+    frame = pd.concat([frame, frame.loc[[3, 4]]], ignore_index=True)
+    path = write_microdata(frame, tmp_path / "p.csv", sidecar(), german=False)
+
+    with pytest.raises(SurveyValidationError) as caught:
+        load_file(con, path, pseudonym_key=KEY)
+
+    said = str(caught.value)
+    assert "repeats an earlier respondent" in said
+    assert "Jane" not in said
+
+
+def test_a_codebook_s_country_code_many_respondents_give_is_quoted(tmp_path, con):
+    # A label export's codes (1 to 4): hidden since they hold digits, with the hint lost.
+    frame = microdata_frame(seed=13, per_country=10).astype({"land": object})
+    frame.loc[[2, 5], "land"] = "1"
+    path = write_microdata(frame, tmp_path / "p.csv", sidecar(), german=False)
+
+    with pytest.raises(SurveyValidationError) as caught:
+        load_file(con, path, pseudonym_key=KEY)
+
+    assert {issue.reason for issue in caught.value.issues} == {
+        "unknown country '1' (no ISO 3166-1 numeric code)"
+    }
+
+
+def test_a_respondent_sheet_without_a_header_never_shows_its_first_row(tmp_path, con):
+    from openpyxl import Workbook
+
+    workbook = Workbook()
+    workbook.active.append(["r-1", "Jane Doe", "Deutschland", 1.0, 2, 3])
+    path = tmp_path / "panel.xlsx"
+    workbook.save(path)
+    path.with_name("panel.survey.json").write_text(json.dumps(sidecar()))
+
+    with pytest.raises(SurveyValidationError) as caught:
+        load_file(con, path, pseudonym_key=KEY)
+
+    said = str(caught.value)
+    assert "no header row" in said
+    assert "the first filled row is row 1 (not shown: a respondent's?)" in said
+    assert "Jane" not in said
+    assert "r-1" not in said
+
+
 def test_a_mistyped_country_many_respondents_write_is_quoted(tmp_path, con):
     frame = microdata_frame(seed=13, per_country=10).astype({"land": object})
     frame.loc[[8, 9], "land"] = "Atlantis"

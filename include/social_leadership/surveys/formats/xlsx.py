@@ -33,9 +33,12 @@ _CHUNK = 1 << 20
 
 
 def read_table(
-    path: Path, search: common.HeaderSearch, *, percent_sign: bool = True
+    path: Path, search: common.HeaderSearch, *, respondents: bool = False
 ) -> common.TextTable:
-    """Read a sheet as text, its sheet and header found as :func:`_header_place` finds them.
+    """Read a sheet as text, its sheet and header found as :func:`_header_place` finds them
+    (``respondents``: a respondent file's, whose percent cells are numbers without their
+    sign, and whose rows are never quoted: the first filled row of a sheet without a header
+    may be a respondent's).
 
     Rows are read as far right as the header's last cell, down to a sheet's last row, and
     the table holds at most as many cells as the XLSX limit allows bytes: a cell far right
@@ -70,7 +73,7 @@ def read_table(
             if not row:
                 continue  # a row the sheet skips
             # Right of the header no cell is in a column.
-            cells = _row_text(row[:width], percent_sign=percent_sign)
+            cells = _row_text(row[:width], percent_sign=not respondents)
             problems = common.long_cell_issues(path.name, number, cells, header)
             if problems:
                 too_long.extend(problems)
@@ -100,7 +103,9 @@ def read_table(
         raise common.SurveyValidationError(common.cap_issues(too_long, path.name))
     if not header:
         first = "; they are empty"
-        if first_filled:
+        if first_filled and respondents:
+            first = f"; the first filled row is row {first_filled[0]} (not shown: a respondent's?)"
+        elif first_filled:
             shown = common.shown_cells(first_filled[1])
             first = f"; the first filled row is row {first_filled[0]}: {shown}"
         reason = (
@@ -316,7 +321,7 @@ def read_columns(path: Path, wanted: list[str], sheet: str | None) -> common.Dec
                 "each: the files of a panel's countries load side by side)",
                 column="sheet",
             )
-    table = read_table(path, common.HeaderSearch(wanted, sheet), percent_sign=False)
+    table = read_table(path, common.HeaderSearch(wanted, sheet), respondents=True)
     columns = common.position_names(
         common.declared_positions(path.name, table.header, wanted, table.header_row)
     )

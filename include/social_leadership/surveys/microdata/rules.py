@@ -59,11 +59,16 @@ def text_of(column: str) -> str:
 QUOTED_CHARACTERS = 24
 
 
-def _is_label(cell: str) -> str:
-    """SQL: whether the text in ``cell`` may be quoted (:data:`QUOTED_CHARACTERS`)."""
+def _is_label(cell: str, *, codes: bool = False) -> str:
+    """SQL: whether the text in ``cell`` may be quoted (:data:`QUOTED_CHARACTERS`): given by
+    more than one respondent (not one respondent's row exported twice), short, without an
+    ``@`` or a digit; with ``codes``, a whole number is one too (a codebook's country code,
+    ``276``, many respondents give)."""
+    digits = f"regexp_full_match({cell}, '[0-9]+')" if codes else "false"
     return (
-        f"count(*) over (partition by {cell}) > 1 and length({cell}) <= {QUOTED_CHARACTERS} "
-        f"and not regexp_matches({cell}, '[\\pN@]')"
+        f"count(distinct respondent_key) over (partition by {cell}) > 1 "
+        f"and length({cell}) <= {QUOTED_CHARACTERS} "
+        f"and (not regexp_matches({cell}, '[\\pN@]') or {digits})"
     )
 
 
@@ -102,7 +107,8 @@ def row_rules(decl: MicrodataDeclaration) -> list[RowRule]:
             # The normaliser's reason quotes the cell: given for a label alone (a country
             # many respondents write so), else said without the cell (a column declared by
             # mistake holds names, addresses, free text).
-            f"case when {_is_label('country')} then country_reason else country_unquoted end",
+            f"case when {_is_label('country', codes=True)} then country_reason "
+            "else country_unquoted end",
         ),
     ]
     if decl.wave_column:
