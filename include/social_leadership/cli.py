@@ -753,9 +753,11 @@ def explain(exc: Exception) -> tuple[str, int]:
         return missing, 2
     if isinstance(exc, duckdb.Error) and (unreachable := _POSTGRES_UNREACHABLE.search(str(exc))):
         return (
-            f"error: the DuckLake catalog's PostgreSQL cannot be reached: {unreachable['why']}\n"
-            "  fix: start the server, or correct SLW_DUCKLAKE_CATALOG and the PG* variables "
-            "(slw settings shows the catalog); then run this command again",
+            "error: the DuckLake catalog's PostgreSQL refused the connection or cannot be "
+            f"reached: {unreachable['why']}\n"
+            "  fix: start the server, or correct SLW_DUCKLAKE_CATALOG, the password (PGPASSWORD, "
+            ".pgpass) and the PG* variables (slw settings shows the catalog); then run this "
+            "command again",
             1,
         )
     if isinstance(

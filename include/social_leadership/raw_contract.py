@@ -330,8 +330,8 @@ TABLES: tuple[Table, ...] = (
             rows_loaded_by_source  varchar?     Rows loaded per source (each API platform,
                                                 history_import, surveys), a JSON object.
             accounts_not_found     integer?     Accounts a platform answered are not found
-                                                (a handle renamed, deleted or mistyped); not
-                                                those of a platform that failed or deferred.
+                                                (a handle renamed, deleted or mistyped), in
+                                                the loads it kept; a failed load counts none.
             files_quarantined      integer?     Input files moved to quarantine.
             rows_quarantined       bigint?      Input rows rejected into quarantine.
             dbt_passed             integer?     dbt nodes passed.

@@ -121,9 +121,13 @@ def summarise(
         load = xcoms.get(f"load_{platform}")
         if isinstance(load, dict) and load.get("status") != "not_configured":
             rows[platform] = _int(load.get("accounts_loaded"))
-            # Accounts the platform said are not found: not those of a platform that failed
-            # or deferred (accounts_missing), which read as that many broken roster handles.
-            not_found = (not_found or 0) + _int(load.get("not_found"))
+            # Accounts the platform said are not found, in a load it kept: not every account
+            # of a platform that failed (accounts_missing), nor those of a load refused as
+            # "every account not found" (a wrong host), each read as a broken roster handle.
+            if load.get("status") == "loaded":
+                not_found = (not_found or 0) + _int(load.get("not_found"))
+            else:
+                not_found = not_found or 0
     if isinstance(roster := xcoms.get("load_roster"), dict):
         rows_quarantined = (rows_quarantined or 0) + _int(roster.get("rows_rejected"))
     if isinstance(history := xcoms.get("import_history"), dict):

@@ -25,6 +25,7 @@ from social_leadership.warehouse_backend import (
     check_backend,
     is_lake_connection,
     open_working,
+    record_backend,
     uses_lake,
 )
 
@@ -169,7 +170,9 @@ def connect(
     DuckDB backend it opens the file ``path``; on the DuckLake backend, the lake the
     settings name (``path`` is the DuckDB file's and is not used), its default database."""
     settings = settings or load_settings()
-    if path == settings.warehouse_path:
+    # The working warehouse of the settings (not a file of a test or a tool's own).
+    working = uses_lake(settings) or path == settings.warehouse_path
+    if working:
         check_backend(settings)
     if uses_lake(settings):
         con = open_working(settings, read_only=read_only)
@@ -181,6 +184,8 @@ def connect(
     try:
         if not read_only:
             ensure_schema(con)
+            if working:
+                record_backend(settings)
         yield con
     finally:
         con.close()

@@ -28,8 +28,10 @@ import logging
 import os
 import random
 import re
+import sqlite3
 import time
 from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit
@@ -210,13 +212,18 @@ def is_lake_connection(con: duckdb.DuckDBPyConnection) -> bool:
 
 
 class WarehouseSettingError(ValueError):
-    """The warehouse settings name another warehouse than the one there: the backend's does
-    not exist yet while the data folder holds the other backend's (:func:`backend_mismatch`),
-    or the lake's catalog records another data path. Said as ``problem`` and ``fix``."""
+    """The warehouse settings name another warehouse than the one there: the data folder's
+    is the other backend's (:func:`backend_mismatch`), or the lake's catalog records another
+    data path. Said as ``problem`` and ``fix``."""
 
     def __init__(self, problem: str, fix: str) -> None:
         self.problem, self.fix = problem, fix
         super().__init__(f"{problem}: {fix}")
+
+
+# The backend a data folder's working warehouse was made with, recorded in the folder on its
+# first write (:func:`record_backend`).
+BACKEND_RECORD = ".warehouse_backend"
 
 
 def _local_catalog(settings: Settings) -> Path | None:
@@ -225,39 +232,84 @@ def _local_catalog(settings: Settings) -> Path | None:
     return Path(rest) if kind in ("sqlite", DUCKDB) and rest else None
 
 
-def backend_mismatch(settings: Settings) -> WarehouseSettingError | None:
-    """Why the working warehouse may not be opened, or None: ``SLW_WAREHOUSE_BACKEND``
-    names one that does not exist yet while the other backend's exists (switched on a
-    data folder that has run). Opening it would build a new, empty warehouse, and its first
-    publish would replace what every reader has with it. A PostgreSQL catalog cannot be
-    told new from here: it is not checked."""
-    catalog = _local_catalog(settings)
-    if catalog is None:
-        return None
-    lake, database = catalog.exists(), settings.warehouse_path.exists()
-    if uses_lake(settings) and database and not lake:
-        return WarehouseSettingError(
-            f"SLW_WAREHOUSE_BACKEND=ducklake, but this data folder's warehouse is the DuckDB "
-            f"file {settings.warehouse_path} (no lake catalog at {catalog}): a new, empty lake "
-            "would be built and published in its place",
-            "unset SLW_WAREHOUSE_BACKEND to go on with the file, or move the file away to "
-            "start a new lake (README, Warehouse backend)",
-        )
-    if not uses_lake(settings) and lake and not database:
-        return WarehouseSettingError(
-            f"SLW_WAREHOUSE_BACKEND is duckdb, but this data folder's warehouse is the DuckLake "
-            f"of catalog {catalog} (no DuckDB file at {settings.warehouse_path}): a new, empty "
-            "one would be built and published in its place",
-            "set SLW_WAREHOUSE_BACKEND=ducklake to go on with the lake, or move its catalog "
-            "away to start a new file (README, Warehouse backend)",
-        )
+def _in_folder(path: Path, folder: Path) -> bool:
+    return path.resolve().is_relative_to(folder.resolve())
+
+
+def _lake_has_tables(catalog: Path) -> bool:
+    """Whether the lake of ``catalog`` holds tables (a first attempt that failed before
+    writing any, an S3 bucket refused, leaves a catalog without)."""
+    if not catalog.name.endswith(".sqlite"):
+        return True
+    try:
+        with closing(sqlite3.connect(f"{catalog.resolve().as_uri()}?mode=ro", uri=True)) as db:
+            row = db.execute("select count(*) from ducklake_table").fetchone()
+    except sqlite3.Error:
+        return True
+    return bool(row and row[0])
+
+
+def _backend_found(settings: Settings) -> str | None:
+    """The backend of a data folder from before :data:`BACKEND_RECORD`: the one whose
+    warehouse, at its place in the folder, exists while the other's does not."""
+    folder, catalog = settings.data_dir, _local_catalog(settings)
+    database = settings.warehouse_path.exists() and _in_folder(settings.warehouse_path, folder)
+    lake = (
+        catalog is not None
+        and catalog.exists()
+        and _in_folder(catalog, folder)
+        and _lake_has_tables(catalog)
+    )
+    if database and not lake:
+        return DUCKDB
+    if lake and not database:
+        return DUCKLAKE
     return None
+
+
+def backend_mismatch(settings: Settings) -> WarehouseSettingError | None:
+    """Why the working warehouse may not be opened, or None: the data folder's warehouse is
+    the other backend's (``SLW_WAREHOUSE_BACKEND`` switched on a folder that has run).
+    Opening this backend's would build a new, empty warehouse, and its first publish would
+    replace the marts every reader of the folder's serving copies has with it."""
+    record = settings.data_dir / BACKEND_RECORD
+    try:
+        made_with: str | None = record.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        made_with = _backend_found(settings)
+    except OSError:
+        return None
+    if made_with not in (DUCKDB, DUCKLAKE) or made_with == settings.warehouse_backend:
+        return None
+    held = f"the DuckDB file {settings.warehouse_path}" if made_with == DUCKDB else "a DuckLake"
+    return WarehouseSettingError(
+        f"SLW_WAREHOUSE_BACKEND is {settings.warehouse_backend}, but the warehouse of data "
+        f"folder {settings.data_dir} is {held}: a new, empty one would be built and "
+        "published in its place",
+        f"set SLW_WAREHOUSE_BACKEND={made_with} to go on with it, or give a new warehouse a "
+        "data folder of its own (SLW_DATA_DIR; README, Warehouse backend)",
+    )
 
 
 def check_backend(settings: Settings) -> None:
     """Raise :func:`backend_mismatch`'s error, if any."""
     if (mismatch := backend_mismatch(settings)) is not None:
         raise mismatch
+
+
+def record_backend(settings: Settings) -> None:
+    """Record the backend in the data folder, once its warehouse has been written to."""
+    record = settings.data_dir / BACKEND_RECORD
+    if record.exists():
+        return
+    partial = record.with_name(f"{BACKEND_RECORD}.{os.getpid()}.tmp")
+    try:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        partial.write_text(f"{settings.warehouse_backend}\n", encoding="utf-8")
+        partial.replace(record)
+    except OSError as exc:
+        # A folder it may not write: its backend is then told by which warehouse it holds.
+        log.warning("could not record the warehouse backend in %s: %s", record, exc)
 
 
 def describe_working(settings: Settings) -> str:

@@ -409,22 +409,22 @@ def test_a_bad_setting_is_one_line_and_a_fix(slw_env):
 
 def test_a_backend_switched_on_a_folder_that_has_run_is_one_line_and_exit_2(slw_env):
     # It said "no DuckLake catalog ... fix: run the pipeline first", which built an empty lake.
-    folder = Path(slw_env["SLW_DATA_DIR"]) / "warehouse"
-    folder.mkdir(parents=True)
-    duckdb.connect(str(folder / "warehouse.duckdb")).close()
+    data = Path(slw_env["SLW_DATA_DIR"])
+    (data / "warehouse").mkdir(parents=True)
+    duckdb.connect(str(data / "warehouse" / "warehouse.duckdb")).close()
+    (data / ".warehouse_backend").write_text("duckdb\n", encoding="utf-8")
 
     ran = _slw("summary", env={**slw_env, "SLW_WAREHOUSE_BACKEND": "ducklake"})
 
     assert ran.returncode == 2
     error, fix = _short(ran.stderr)
     assert error == (
-        "error: SLW_WAREHOUSE_BACKEND=ducklake, but this data folder's warehouse is the DuckDB "
-        f"file {folder / 'warehouse.duckdb'} (no lake catalog at "
-        f"{folder / 'lake' / 'catalog.sqlite'}): a new, empty lake would be built and published "
-        "in its place"
+        f"error: SLW_WAREHOUSE_BACKEND is ducklake, but the warehouse of data folder {data} is "
+        f"the DuckDB file {data / 'warehouse' / 'warehouse.duckdb'}: a new, empty one would be "
+        "built and published in its place"
     )
-    assert fix.startswith("  fix: unset SLW_WAREHOUSE_BACKEND to go on with the file")
-    assert not (folder / "lake").exists()
+    assert fix.startswith("  fix: set SLW_WAREHOUSE_BACKEND=duckdb to go on with it")
+    assert not (data / "warehouse" / "lake").exists()
 
 
 def test_a_catalog_setting_without_its_file_is_a_setting_not_allowed(slw_env):
@@ -447,7 +447,9 @@ def test_an_unreachable_postgresql_catalog_is_said_without_duckdb_s_wording(slw_
 
     assert ran.returncode == 1
     error, fix = _short(ran.stderr)
-    assert error.startswith("error: the DuckLake catalog's PostgreSQL cannot be reached: ")
+    assert error.startswith(
+        "error: the DuckLake catalog's PostgreSQL refused the connection or cannot be reached: "
+    )
     assert f"port {port} failed" in error
     assert "__ducklake_metadata" not in error
     assert "SLW_DUCKLAKE_CATALOG" in fix

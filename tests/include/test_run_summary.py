@@ -18,7 +18,8 @@ PLATFORM_XCOMS = {
         "accounts_missing": 5,
         "not_found": 3,
     },
-    # A platform that failed misses every account it asked for; none of them is not found.
+    # A platform that failed misses every account it asked for, none of them not found; a
+    # load refused as "every account not found" (a wrong host) is no broken handle either.
     "load_x": {"status": "failed", "accounts_loaded": 5, "accounts_missing": 132, "not_found": 7},
     "import_history": {"files": 2, "rows_loaded": 1000, "rows_rejected": 4},
     "check_platforms": None,
@@ -31,7 +32,7 @@ def test_a_platform_run_counts_rows_per_platform_not_found_and_quarantined_rows(
     )
     assert summary.rows_loaded_by_source == {"bluesky": 140, "x": 5, "history_import": 1000}
     assert summary.rows_loaded == 1145
-    assert summary.accounts_not_found == 10
+    assert summary.accounts_not_found == 3
     assert summary.rows_quarantined == 4
     assert summary.outcome == "failed"
     assert summary.failed_tasks == "check_platforms, load_x"
@@ -50,7 +51,7 @@ def test_the_xcom_is_flat_and_leaves_out_what_the_dag_does_not_produce():
         "rows_loaded.bluesky": 140,
         "rows_loaded.history_import": 1000,
         "rows_loaded.x": 5,
-        "accounts_not_found": 10,
+        "accounts_not_found": 3,
         # History files refused whole: none in this run.
         "files_quarantined": 0,
         "rows_quarantined": 4,

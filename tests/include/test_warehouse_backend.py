@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import re
 import subprocess
 import sys
 import time
@@ -33,6 +34,7 @@ from social_leadership.serving import publish
 from social_leadership.settings import REPO_ROOT, Settings, SettingsError, load_settings
 from social_leadership.warehouse import connect, transaction
 from social_leadership.warehouse_backend import (
+    BACKEND_RECORD,
     LAKE_ALIAS,
     WarehouseSettingError,
     configure_object_store,
@@ -209,20 +211,25 @@ def test_a_lake_switched_on_over_a_data_folder_s_duckdb_file_is_refused_not_star
 
     monkeypatch.delenv("SLW_WAREHOUSE_BACKEND", raising=False)
     data = tmp_path / "data"
-    with connect(settings_for_data_dir(monkeypatch, data).warehouse_path):
+    file_settings = settings_for_data_dir(monkeypatch, data)
+    with connect(file_settings.warehouse_path):
         pass
+    assert (data / BACKEND_RECORD).read_text(encoding="utf-8") == "duckdb\n"
     settings = lake_settings(monkeypatch, data)
     catalog = Path(settings.ducklake_catalog.partition(":")[2])
 
-    said = "SLW_WAREHOUSE_BACKEND=ducklake, but this data folder's warehouse is the DuckDB file"
+    said = (
+        f"SLW_WAREHOUSE_BACKEND is ducklake, but the warehouse of data folder {data} is the "
+        f"DuckDB file {file_settings.warehouse_path}: a new, empty one would be built"
+    )
     for read_only in (False, True):
         with (
-            pytest.raises(WarehouseSettingError, match=said),
+            pytest.raises(WarehouseSettingError, match=re.escape(said)),
             connect(settings.warehouse_path, read_only=read_only),
         ):
             pass
     # A task fails at once, not retried for minutes: each try reads the same folder.
-    with pytest.raises(AirflowFailException, match="a new, empty lake would be built"):
+    with pytest.raises(AirflowFailException, match="set SLW_WAREHOUSE_BACKEND=duckdb to go on"):
         task_settings()
     assert not catalog.exists()
 
@@ -236,14 +243,59 @@ def test_a_duckdb_file_switched_back_on_over_a_data_folder_s_lake_is_refused(
     monkeypatch.setenv("SLW_WAREHOUSE_BACKEND", "duckdb")
     settings = load_settings()
 
-    refused = pytest.raises(WarehouseSettingError, match="SLW_WAREHOUSE_BACKEND is duckdb, but")
-    with refused, connect(settings.warehouse_path):
+    said = f"SLW_WAREHOUSE_BACKEND is duckdb, but the warehouse of data folder {data} is a DuckLake"
+    with (
+        pytest.raises(WarehouseSettingError, match=re.escape(said)),
+        connect(settings.warehouse_path),
+    ):
         pass
     assert not settings.warehouse_path.exists()
-    # Once the lake is moved away, a new file is what the user asked for.
-    Path(settings.ducklake_catalog.partition(":")[2]).rename(tmp_path / "old-catalog.sqlite")
-    with connect(settings.warehouse_path) as con:
-        assert con.execute("select count(*) from raw.platform_metrics").fetchone() == (0,)
+    # The record decides, whatever else the folder holds: an empty file a tool made there
+    # (dbt run by hand creates its database) no longer turns the check off.
+    duckdb.connect(str(settings.warehouse_path)).close()
+    with (
+        pytest.raises(WarehouseSettingError, match=re.escape(said)),
+        connect(settings.warehouse_path),
+    ):
+        pass
+
+
+@pytest.mark.parametrize("record", [True, False], ids=["recorded", "from_before_the_record"])
+def test_a_warehouse_or_catalog_outside_the_data_folder_is_not_the_folder_s(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, record: bool
+) -> None:
+    """Another folder's lake named by SLW_DUCKLAKE_CATALOG is not this folder's warehouse:
+    a new folder on the file backend was refused, told to move that lake's catalog."""
+    with connect(lake_settings(monkeypatch, tmp_path / "lake").warehouse_path):
+        pass
+    catalog = load_settings().ducklake_catalog
+    if not record:
+        (tmp_path / "lake" / BACKEND_RECORD).unlink()
+    monkeypatch.setenv("SLW_WAREHOUSE_BACKEND", "duckdb")
+    settings = settings_for_data_dir(monkeypatch, tmp_path / "fresh")
+    monkeypatch.setenv("SLW_DUCKLAKE_CATALOG", catalog)
+
+    with connect(settings.warehouse_path):
+        pass
+
+    assert (tmp_path / "fresh" / BACKEND_RECORD).read_text(encoding="utf-8") == "duckdb\n"
+
+
+def test_a_folder_from_before_the_record_is_told_by_the_warehouse_it_holds(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    monkeypatch.delenv("SLW_WAREHOUSE_BACKEND", raising=False)
+    with connect(settings_for_data_dir(monkeypatch, data).warehouse_path):
+        pass
+    (data / BACKEND_RECORD).unlink()
+    settings = lake_settings(monkeypatch, data)
+
+    with (
+        pytest.raises(WarehouseSettingError, match="is the DuckDB file"),
+        connect(settings.warehouse_path),
+    ):
+        pass
 
 
 def test_a_data_path_other_than_the_catalog_s_is_said_with_the_setting_and_the_path_it_records(
