@@ -251,8 +251,12 @@ def _lake_has_tables(catalog: Path) -> bool:
 
 def _backend_found(settings: Settings) -> str | None:
     """The backend of a data folder from before :data:`BACKEND_RECORD`: the one whose
-    warehouse, at its place in the folder, exists while the other's does not."""
+    warehouse, at its place in the folder, exists while the other's does not. None with a
+    PostgreSQL catalog, whose lake cannot be seen from here (a DuckDB file left beside it
+    from before would decide wrongly)."""
     folder, catalog = settings.data_dir, _local_catalog(settings)
+    if catalog is None:
+        return None
     database = settings.warehouse_path.exists() and _in_folder(settings.warehouse_path, folder)
     lake = (
         catalog is not None
@@ -275,17 +279,18 @@ def backend_mismatch(settings: Settings) -> WarehouseSettingError | None:
     record = settings.data_dir / BACKEND_RECORD
     try:
         made_with: str | None = record.read_text(encoding="utf-8").strip()
+        told_by = f"as {record} records"
     except FileNotFoundError:
         made_with = _backend_found(settings)
+        told_by = "as the warehouse it holds says"
     except OSError:
         return None
     if made_with not in (DUCKDB, DUCKLAKE) or made_with == settings.warehouse_backend:
         return None
-    held = f"the DuckDB file {settings.warehouse_path}" if made_with == DUCKDB else "a DuckLake"
     return WarehouseSettingError(
-        f"SLW_WAREHOUSE_BACKEND is {settings.warehouse_backend}, but the warehouse of data "
-        f"folder {settings.data_dir} is {held}: a new, empty one would be built and "
-        "published in its place",
+        f"SLW_WAREHOUSE_BACKEND is {settings.warehouse_backend}, but data folder "
+        f"{settings.data_dir} holds a {made_with} warehouse ({told_by}): a new, empty one "
+        "would be built and published in its place",
         f"set SLW_WAREHOUSE_BACKEND={made_with} to go on with it, or give a new warehouse a "
         "data folder of its own (SLW_DATA_DIR; README, Warehouse backend)",
     )

@@ -365,9 +365,11 @@ def test_the_marts_equal_the_embedded_defaults(
 ) -> None:
     """A dbt build on a DuckDB file (the embedded default) of the lake's raw rows."""
     lake = deployment.settings
+    # A data folder of its own: the deployment's records that its warehouse is a lake.
     embedded = replace(
         lake,
         warehouse_backend="duckdb",
+        data_dir=tmp_path / "data",
         warehouse_path=tmp_path / "warehouse.duckdb",
         logs_dir=tmp_path / "logs",
         dbt_target_dir=tmp_path / "target",

@@ -419,8 +419,8 @@ def test_a_backend_switched_on_a_folder_that_has_run_is_one_line_and_exit_2(slw_
     assert ran.returncode == 2
     error, fix = _short(ran.stderr)
     assert error == (
-        f"error: SLW_WAREHOUSE_BACKEND is ducklake, but the warehouse of data folder {data} is "
-        f"the DuckDB file {data / 'warehouse' / 'warehouse.duckdb'}: a new, empty one would be "
+        f"error: SLW_WAREHOUSE_BACKEND is ducklake, but data folder {data} holds a duckdb "
+        f"warehouse (as {data / '.warehouse_backend'} records): a new, empty one would be "
         "built and published in its place"
     )
     assert fix.startswith("  fix: set SLW_WAREHOUSE_BACKEND=duckdb to go on with it")

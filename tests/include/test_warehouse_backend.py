@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -37,6 +38,7 @@ from social_leadership.warehouse_backend import (
     BACKEND_RECORD,
     LAKE_ALIAS,
     WarehouseSettingError,
+    backend_mismatch,
     configure_object_store,
     is_lake_connection,
     lake_extensions,
@@ -219,8 +221,8 @@ def test_a_lake_switched_on_over_a_data_folder_s_duckdb_file_is_refused_not_star
     catalog = Path(settings.ducklake_catalog.partition(":")[2])
 
     said = (
-        f"SLW_WAREHOUSE_BACKEND is ducklake, but the warehouse of data folder {data} is the "
-        f"DuckDB file {file_settings.warehouse_path}: a new, empty one would be built"
+        f"SLW_WAREHOUSE_BACKEND is ducklake, but data folder {data} holds a duckdb warehouse "
+        f"(as {data / BACKEND_RECORD} records): a new, empty one would be built"
     )
     for read_only in (False, True):
         with (
@@ -243,7 +245,7 @@ def test_a_duckdb_file_switched_back_on_over_a_data_folder_s_lake_is_refused(
     monkeypatch.setenv("SLW_WAREHOUSE_BACKEND", "duckdb")
     settings = load_settings()
 
-    said = f"SLW_WAREHOUSE_BACKEND is duckdb, but the warehouse of data folder {data} is a DuckLake"
+    said = f"SLW_WAREHOUSE_BACKEND is duckdb, but data folder {data} holds a ducklake warehouse"
     with (
         pytest.raises(WarehouseSettingError, match=re.escape(said)),
         connect(settings.warehouse_path),
@@ -292,10 +294,13 @@ def test_a_folder_from_before_the_record_is_told_by_the_warehouse_it_holds(
     settings = lake_settings(monkeypatch, data)
 
     with (
-        pytest.raises(WarehouseSettingError, match="is the DuckDB file"),
+        pytest.raises(WarehouseSettingError, match=r"holds a duckdb warehouse \(as the warehouse"),
         connect(settings.warehouse_path),
     ):
         pass
+    # Beside a PostgreSQL catalog, whose lake cannot be seen, a file left there decides
+    # nothing: the upgraded deployment went on being refused, told to use the file.
+    assert backend_mismatch(replace(settings, ducklake_catalog="postgres:dbname=lake")) is None
 
 
 def test_a_data_path_other_than_the_catalog_s_is_said_with_the_setting_and_the_path_it_records(
