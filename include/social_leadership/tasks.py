@@ -41,7 +41,7 @@ def _run_id(context: dict[str, Any]) -> str:
 def task_settings() -> Settings:
     """The settings; a setting that is not allowed fails the task at once, since each
     retry would read the same environment and fail the same way, minutes later, as does a
-    backend whose warehouse is not there while the other's is (a switched backend)."""
+    backend other than the one the data folder's warehouse was made with (a switch)."""
     from social_leadership.warehouse_backend import backend_mismatch
 
     try:

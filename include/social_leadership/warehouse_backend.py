@@ -258,12 +258,7 @@ def _backend_found(settings: Settings) -> str | None:
     if catalog is None:
         return None
     database = settings.warehouse_path.exists() and _in_folder(settings.warehouse_path, folder)
-    lake = (
-        catalog is not None
-        and catalog.exists()
-        and _in_folder(catalog, folder)
-        and _lake_has_tables(catalog)
-    )
+    lake = catalog.exists() and _in_folder(catalog, folder) and _lake_has_tables(catalog)
     if database and not lake:
         return DUCKDB
     if lake and not database:
