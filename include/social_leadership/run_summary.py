@@ -124,10 +124,8 @@ def summarise(
             # Accounts the platform said are not found, in a load it kept: not every account
             # of a platform that failed (accounts_missing), nor those of a load refused as
             # "every account not found" (a wrong host), each read as a broken roster handle.
-            if load.get("status") == "loaded":
-                not_found = (not_found or 0) + _int(load.get("not_found"))
-            else:
-                not_found = not_found or 0
+            kept = load.get("status") == "loaded"
+            not_found = (not_found or 0) + (_int(load.get("not_found")) if kept else 0)
     if isinstance(roster := xcoms.get("load_roster"), dict):
         rows_quarantined = (rows_quarantined or 0) + _int(roster.get("rows_rejected"))
     if isinstance(history := xcoms.get("import_history"), dict):

@@ -172,8 +172,8 @@ def connect(
     settings = settings or load_settings()
     # The working warehouse of the settings (not a file of a test or a tool's own).
     working = uses_lake(settings) or path == settings.warehouse_path
-    if working:
-        check_backend(settings)
+    if working and not uses_lake(settings):
+        check_backend(settings)  # open_working checks a lake's
     if uses_lake(settings):
         con = open_working(settings, read_only=read_only)
     elif read_only:
