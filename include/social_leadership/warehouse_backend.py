@@ -236,10 +236,11 @@ def _in_folder(path: Path, folder: Path) -> bool:
     return path.resolve().is_relative_to(folder.resolve())
 
 
-def _lake_has_tables(catalog: Path) -> bool:
+def _lake_has_tables(settings: Settings, catalog: Path) -> bool:
     """Whether the lake of ``catalog`` holds tables (a first attempt that failed before
-    writing any, an S3 bucket refused, leaves a catalog without)."""
-    if not catalog.name.endswith(".sqlite"):
+    writing any, an S3 bucket refused, leaves a catalog without); a DuckDB catalog, which
+    another process may hold, is taken to."""
+    if not settings.ducklake_catalog.startswith("sqlite:"):
         return True
     try:
         with closing(sqlite3.connect(f"{catalog.resolve().as_uri()}?mode=ro", uri=True)) as db:
@@ -258,7 +259,7 @@ def _backend_found(settings: Settings) -> str | None:
     if catalog is None:
         return None
     database = settings.warehouse_path.exists() and _in_folder(settings.warehouse_path, folder)
-    lake = catalog.exists() and _in_folder(catalog, folder) and _lake_has_tables(catalog)
+    lake = catalog.exists() and _in_folder(catalog, folder) and _lake_has_tables(settings, catalog)
     if database and not lake:
         return DUCKDB
     if lake and not database:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import re
+import sqlite3
 import subprocess
 import sys
 import time
@@ -260,6 +261,23 @@ def test_a_duckdb_file_switched_back_on_over_a_data_folder_s_lake_is_refused(
         connect(settings.warehouse_path),
     ):
         pass
+
+
+def test_a_sqlite_catalog_without_tables_is_no_lake_whatever_its_file_is_named(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A first lake attempt that failed before writing (an S3 bucket refused) leaves a
+    catalog without tables: no lake to go on with. Told by the catalog's kind, not by a
+    file name ending in .sqlite."""
+    monkeypatch.setenv("SLW_WAREHOUSE_BACKEND", "duckdb")
+    catalog = tmp_path / "data" / "warehouse" / "lake" / "catalog.db"
+    monkeypatch.setenv("SLW_DUCKLAKE_CATALOG", f"sqlite:{catalog}")
+    settings = settings_for_data_dir(monkeypatch, tmp_path / "data")
+    catalog.parent.mkdir(parents=True)
+    with contextlib.closing(sqlite3.connect(catalog)) as db:
+        db.execute("create table ducklake_table (table_id bigint)")
+
+    assert backend_mismatch(settings) is None
 
 
 @pytest.mark.parametrize("record", [True, False], ids=["recorded", "from_before_the_record"])
