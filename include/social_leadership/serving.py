@@ -119,6 +119,9 @@ SYNTHETIC_NOTICE = (
 
 CURRENT_LINK = "current"
 CURRENT_FILE = "CURRENT"
+# Written into a publication folder when the pointers move off it: when it stopped being
+# current (its retention counts from then) and which folder replaced it.
+REPLACED_FILE = "replaced_at.json"
 # Written into every publication folder: which publication it holds and its tables' files.
 FOLDER_MANIFEST = "publication.json"
 # Key-value metadata of every exported Parquet file.
@@ -368,6 +371,10 @@ def remove_publish_debris(settings: Settings) -> list[Path]:
             ]
         )
     )
+    # A set renamed into place by a publish killed before either pointer moved to it: no
+    # reader ever found it, and left there it would pass for the one that replaced the
+    # current set, whose retention would count from the killed publish.
+    candidates += never_current_sets(settings.serving_parquet_dir)
     for path in candidates:
         _remove_quietly(path)
     if candidates:
@@ -404,23 +411,78 @@ def _remove_flat_parquet_files(parquet_dir: Path, tables: tuple[str, ...]) -> No
         log.info("removed %d Parquet file(s) of the old flat layout", len(stale))
 
 
+def _publication_folders(parquet_dir: Path) -> list[str]:
+    """The publication folders in ``parquet_dir``, oldest first (their names sort so)."""
+    return sorted(
+        path.name
+        for path in parquet_dir.iterdir()
+        if path.is_dir() and not path.is_symlink() and _became_current_at(path.name) is not None
+    )
+
+
+def pointer_targets(parquet_dir: Path) -> set[str]:
+    """The publication folders ``current`` and ``CURRENT`` name: one, or two when a publish
+    died between moving the one and the other; none before the first publish."""
+    targets = set()
+    link = parquet_dir / CURRENT_LINK
+    if link.is_symlink():
+        targets.add(Path(os.readlink(link)).name)
+    pointer = parquet_dir / CURRENT_FILE
+    if pointer.is_file():
+        named = pointer.read_text(encoding="utf-8").strip()
+        if named:
+            targets.add(Path(named).name)
+    return targets
+
+
+def never_current_sets(parquet_dir: Path) -> list[Path]:
+    """Publication folders newer than every folder a pointer names: a publish renamed each
+    into place and died before moving a pointer to it (the pointers only move forward)."""
+    if not parquet_dir.is_dir():
+        return []
+    targets = pointer_targets(parquet_dir)
+    newest = max(targets, default="")
+    return [parquet_dir / name for name in _publication_folders(parquet_dir) if name > newest]
+
+
+def _mark_replaced(parquet_dir: Path, folders: set[str], by: str, at: datetime) -> None:
+    """Record in each of ``folders`` that the pointers left it for ``by`` at ``at``."""
+    record = json.dumps({"replaced_at": at.astimezone(UTC).isoformat(), "replaced_by": by})
+    for name in sorted(folders):
+        target = parquet_dir / name / REPLACED_FILE
+        temporary = _temporary_path(target, by)
+        try:
+            temporary.write_text(record, encoding="utf-8")
+            os.replace(temporary, target)
+        except OSError as error:
+            # Its retention then counts from when the next folder was made, as before.
+            log.warning("%s: not recorded as replaced (%s)", name, error)
+            _remove_quietly(temporary)
+
+
+def _replaced_at(folder: Path) -> datetime | None:
+    """When the pointers left ``folder``, as recorded there (None: not recorded)."""
+    try:
+        record = json.loads((folder / REPLACED_FILE).read_text(encoding="utf-8"))
+        return datetime.fromisoformat(record["replaced_at"])
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+
+
 def prune_parquet_versions(
     parquet_dir: Path, current: str, retention: timedelta, now: datetime
 ) -> list[str]:
     """Remove publication folders that stopped being current more than ``retention`` ago.
 
-    A folder stopped being current when the next one (by name, which sorts by the time it
-    became current) did: a publication made long ago but replaced a minute ago stays for
-    the whole retention, for the readers still reading it. ``current`` is never removed.
-    Returns the names removed.
+    A folder stopped being current when the pointers left it (recorded in its
+    :data:`REPLACED_FILE`); one replaced before that record existed, when the next folder
+    (by name, which sorts by the time it was made) was made. A publication made long ago
+    but replaced a minute ago stays for the whole retention, for the readers still reading
+    it. ``current`` is never removed. Returns the names removed.
     """
-    versions = sorted(
-        (path.name for path in parquet_dir.iterdir() if path.is_dir() and not path.is_symlink()),
-    )
-    versions = [name for name in versions if _became_current_at(name) is not None]
     removed = []
-    for name, successor in itertools.pairwise(versions):
-        replaced_at = _became_current_at(successor)
+    for name, successor in itertools.pairwise(_publication_folders(parquet_dir)):
+        replaced_at = _replaced_at(parquet_dir / name) or _became_current_at(successor)
         if name == current or replaced_at is None or now - replaced_at <= retention:
             continue
         shutil.rmtree(parquet_dir / name, ignore_errors=True)
@@ -2019,7 +2081,9 @@ def publish(settings: Settings, run_id: str, *, synthetic: bool) -> Publication:
             became_current_at = datetime.now(tz=UTC)
             version = version_folder_name(run_id, became_current_at)
             os.replace(staging_parquet, parquet_dir / version)
+            replaced = pointer_targets(parquet_dir) - {version}
             _switch_current(parquet_dir, version, run_id)
+            _mark_replaced(parquet_dir, replaced, version, datetime.now(tz=UTC))
             _maintain_lake(con, settings)
         finally:
             con.close()

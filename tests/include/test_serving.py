@@ -453,6 +453,107 @@ def test_replaced_sets_are_kept_for_the_retention_time_counted_from_their_replac
     assert current_parquet_dir(parquet_dir) == second.parquet_dir
 
 
+class _Killed(BaseException):
+    """A publish's process killed (no ``except Exception`` of the publish catches it)."""
+
+
+def _publish_killed_before_the_pointers_moved(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, run_id: str, *, link_moved: bool
+) -> None:
+    """A publish whose process died once its Parquet set was renamed into place: before
+    either pointer moved to it, or (``link_moved``) between ``current`` and ``CURRENT``."""
+
+    def switch_and_die(parquet_dir: Path, version: str, run_id: str) -> None:
+        if link_moved:
+            moved = parquet_dir / "current.tmp-moving"
+            moved.symlink_to(version, target_is_directory=True)
+            os.replace(moved, parquet_dir / CURRENT_LINK)
+        raise _Killed
+
+    with monkeypatch.context() as patched:
+        patched.setattr(serving, "_switch_current", switch_and_die)
+        with pytest.raises(_Killed):
+            publish(settings, run_id, synthetic=True)
+
+
+def _made_hours_ago(parquet_dir: Path, hours: int) -> dict[str, str]:
+    """Rename every publication folder as if it had been made ``hours`` ago and later (the
+    oldest first, an hour apart), the pointers following: old name -> new name."""
+    now = datetime.now(tz=UTC)
+    names = sorted(p.name for p in parquet_dir.iterdir() if p.name.startswith("publication-"))
+    renamed = {
+        name: version_folder_name(name.rsplit("-", 1)[-1], now - timedelta(hours=hours - n))
+        for n, name in enumerate(names)
+    }
+    for old, new in renamed.items():
+        os.rename(parquet_dir / old, parquet_dir / new)
+    link = parquet_dir / CURRENT_LINK
+    target = renamed[os.readlink(link)]
+    link.unlink()
+    link.symlink_to(target, target_is_directory=True)
+    pointer = parquet_dir / CURRENT_FILE
+    pointer.write_text(renamed[pointer.read_text(encoding="utf-8").strip()] + "\n")
+    return renamed
+
+
+def test_a_set_a_killed_publish_never_made_current_is_removed_not_taken_for_its_successor(
+    copied_built_warehouse: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Killed after its set was renamed into place, before the pointers moved: the next
+    # publish, a day later, took that set for the one that replaced the live set a day
+    # ago, and deleted the live set at once, under the readers reading it (probe ops63).
+    settings = dataclasses.replace(copied_built_warehouse, serving_parquet_retention_minutes=60)
+    parquet_dir = settings.serving_parquet_dir
+    publish(settings, "run-live", synthetic=True)
+    _publish_killed_before_the_pointers_moved(settings, monkeypatch, "run-killed", link_moved=False)
+    renamed = _made_hours_ago(parquet_dir, 26)
+    live, killed = sorted(renamed.values())
+    assert current_parquet_dir(parquet_dir).name == live
+
+    after = publish(settings, "run-after", synthetic=True)
+
+    # The set current until this publish stays for its retention; the one no pointer ever
+    # named (no reader could find it) is gone.
+    assert publication_folders(settings) == [live, after.parquet_dir.name]
+    record = json.loads((parquet_dir / live / serving.REPLACED_FILE).read_text())
+    assert record["replaced_by"] == after.parquet_dir.name
+    assert not (parquet_dir / killed).exists()
+
+
+def test_sets_both_pointers_named_are_kept_for_the_retention_after_both_moved_on(
+    copied_built_warehouse: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Killed between moving ``current`` and ``CURRENT``: readers by ``CURRENT`` kept the
+    # older set until the next publish, which deleted it at once (its successor, by name,
+    # was made a day before).
+    settings = dataclasses.replace(copied_built_warehouse, serving_parquet_retention_minutes=60)
+    parquet_dir = settings.serving_parquet_dir
+    publish(settings, "run-live", synthetic=True)
+    _publish_killed_before_the_pointers_moved(settings, monkeypatch, "run-halfway", link_moved=True)
+    renamed = _made_hours_ago(parquet_dir, 26)
+    by_file, by_link = sorted(renamed.values())
+    assert current_parquet_dir(parquet_dir).name == by_file
+    assert os.readlink(parquet_dir / CURRENT_LINK) == by_link
+
+    after = publish(settings, "run-after", synthetic=True)
+    name = after.parquet_dir.name
+
+    assert publication_folders(settings) == [by_file, by_link, name]
+    replaced_at = {
+        json.loads((parquet_dir / folder / serving.REPLACED_FILE).read_text())["replaced_at"]
+        for folder in (by_file, by_link)
+    }
+    assert len(replaced_at) == 1
+    moved_on = datetime.fromisoformat(replaced_at.pop())
+    assert moved_on >= datetime.strptime(name.split("-")[1], "%Y%m%dT%H%M%S%fZ").replace(tzinfo=UTC)
+    retention = timedelta(minutes=60)
+    prune = serving.prune_parquet_versions
+    assert prune(parquet_dir, name, retention, moved_on + retention) == []
+    tick = timedelta(microseconds=1)
+    assert prune(parquet_dir, name, retention, moved_on + retention + tick) == [by_file, by_link]
+    assert publication_folders(settings) == [name]
+
+
 def test_each_replaced_set_goes_once_its_retention_after_its_replacement_is_over(
     copied_built_warehouse: Settings,
 ) -> None:
@@ -463,34 +564,29 @@ def test_each_replaced_set_goes_once_its_retention_after_its_replacement_is_over
     names = [publish(settings, f"run-{n}", synthetic=True).parquet_dir.name for n in range(3)]
     assert publication_folders(settings) == names
 
-    def became_current(name: str) -> datetime:
-        return datetime.strptime(name.split("-")[1], "%Y%m%dT%H%M%S%fZ").replace(tzinfo=UTC)
+    def replaced(name: str) -> datetime:
+        """When the pointers left the folder, as the publish recorded it there."""
+        record = json.loads((parquet_dir / name / serving.REPLACED_FILE).read_text())
+        assert record["replaced_by"] == names[names.index(name) + 1]
+        return datetime.fromisoformat(record["replaced_at"])
 
     retention = timedelta(minutes=settings.serving_parquet_retention_minutes)
     tick = timedelta(microseconds=1)
     current = names[2]
+    first_replaced, second_replaced = replaced(names[0]), replaced(names[1])
 
+    assert prune_parquet_versions(parquet_dir, current, retention, first_replaced + retention) == []
     assert (
-        prune_parquet_versions(
-            parquet_dir, current, retention, became_current(names[1]) + retention
-        )
-        == []
-    )
-    assert (
-        prune_parquet_versions(
-            parquet_dir, current, retention, became_current(names[1]) + retention + tick
-        )
+        prune_parquet_versions(parquet_dir, current, retention, first_replaced + retention + tick)
         == names[:1]
     )
     assert (
-        prune_parquet_versions(
-            parquet_dir, current, retention, became_current(names[2]) + retention + tick
-        )
+        prune_parquet_versions(parquet_dir, current, retention, second_replaced + retention + tick)
         == names[1:2]
     )
     assert (
         prune_parquet_versions(
-            parquet_dir, current, retention, became_current(names[2]) + timedelta(days=30)
+            parquet_dir, current, retention, second_replaced + timedelta(days=30)
         )
         == []
     )
