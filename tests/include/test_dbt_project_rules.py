@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -257,6 +258,58 @@ def test_seeds_load_from_a_project_under_a_folder_whose_name_holds_a_quote(
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         loaded = con.execute("select count(*) from staging.gics_sectors").fetchone()
     assert loaded == (11,)
+
+
+@pytest.mark.dbt
+def test_dbt_started_by_hand_needs_only_the_data_folder_and_warehouse_path(
+    copied_built_warehouse: Settings, tmp_path: Path
+) -> None:
+    # README ("Settings"): profiles.yml falls back to SLW_WAREHOUSE_PATH and SLW_DATA_DIR
+    # for a dbt started by hand. With only those two exported, every dbt command stopped at
+    # "Env var required but not provided: 'SLW_DUCKDB_MEMORY_LIMIT'" (probe docs63).
+    settings = copied_built_warehouse
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp_path),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "SLW_DATA_DIR": str(settings.data_dir),
+        "SLW_WAREHOUSE_PATH": str(settings.warehouse_path),
+    }
+    dbt = Path(sys.executable).with_name("dbt")
+    shown = subprocess.run(
+        [
+            str(dbt),
+            "show",
+            "--inline",
+            "select count(*) as sectors from marts.dim_sector",
+            "--project-dir",
+            str(DBT_PROJECT),
+            "--profiles-dir",
+            str(DBT_PROJECT),
+            "--target-path",
+            str(tmp_path / "target"),
+            "--log-path",
+            str(tmp_path / "logs"),
+        ],
+        cwd=DBT_PROJECT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+    assert shown.returncode == 0, shown.stdout[-2000:] + shown.stderr[-2000:]
+    assert re.search(r"\|\s*11\s*\|", shown.stdout), shown.stdout[-2000:]
+
+
+def test_the_profile_s_defaults_are_the_settings_defaults() -> None:
+    profile = (DBT_PROJECT / "profiles.yml").read_text(encoding="utf-8")
+    defaults = re.findall(r"env_var\('SLW_(DUCKDB_[A-Z_]+)', '([^']*)'\)", profile)
+    fields = {field.name: field.default for field in dataclasses.fields(Settings)}
+
+    assert {name for name, _ in defaults} == {"DUCKDB_MEMORY_LIMIT", "DUCKDB_THREADS"}
+    for name, default in defaults:
+        assert default == str(fields[name.lower()]), name
 
 
 def test_sources_declare_freshness(manifest: dict[str, Any]) -> None:
