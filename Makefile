@@ -107,8 +107,9 @@ summary: install
 	$(BIN)/slw summary
 
 # The Airflow UI on the same files as `make run`: http://127.0.0.1:8080, user admin, the
-# password in $(AIRFLOW_HOME)/simple_auth_manager_passwords.json.generated. Loopback only
-# unless exposed on purpose: make airflow-ui AIRFLOW_UI_HOST=0.0.0.0 (see README).
+# password in $(AIRFLOW_HOME)/simple_auth_manager_passwords.json.generated. The UI on
+# loopback only unless exposed on purpose: make airflow-ui AIRFLOW_UI_HOST=0.0.0.0 (README
+# says what else standalone listens on).
 AIRFLOW_UI_HOST ?= 127.0.0.1
 AIRFLOW_UI_PORT ?= 8080
 airflow-ui: install

@@ -504,8 +504,8 @@ def summarise(settings: Settings, *, top_per_country: int = 3) -> tuple[str, boo
                 lines.extend(country_comparison_lines(serving))
     if synthetic:
         lines.append(
-            f"SYNTHETIC DEMO DATA: {', '.join(synthetic)}: generated, not real (README: "
-            "Synthetic data)."
+            f"SYNTHETIC DEMO DATA: {', '.join(synthetic)}: generated, not real (README, "
+            '"The warehouse (contracts)": Synthetic data).'
         )
     lines.append("Paths:")
     lines.append(f"  warehouse  {describe_working(settings)}")

@@ -387,8 +387,8 @@ def test_the_synthetic_notice_names_only_what_is_synthetic(settings, capsys):
 
     notice = [line for line in capsys.readouterr().out.splitlines() if "SYNTHETIC" in line]
     assert notice == [
-        "SYNTHETIC DEMO DATA: executives of the demo roster: generated, not real (README: "
-        "Synthetic data)."
+        "SYNTHETIC DEMO DATA: executives of the demo roster: generated, not real (README, "
+        '"The warehouse (contracts)": Synthetic data).'
     ]
 
 
