@@ -126,14 +126,22 @@ def country_comparison_lines(
 def platform_load_lines(con: duckdb.DuckDBPyConnection, *, message_limit: int = 300) -> list[str]:
     """The load of each platform's newest day (its latest, if several); failed and not
     configured platforms named first."""
-    # Each platform's days, newest first, each day's last load (a rerun replaces a try).
+    # Each platform's days, newest first, each day's last load (a rerun replaces a try). A
+    # run without the platform's connection sends nothing and changes nothing: a load of
+    # the day before it is the day's, and the run after it is said (the Airflow UI's
+    # scheduler without the connections `make run` had said every platform not configured
+    # under the run line of the run that loaded them).
     days = con.execute(
         """
         select platform, snapshot_date, status, accounts_requested, accounts_loaded,
-            accounts_missing, requests_sent, message, finished_at
+            accounts_missing, requests_sent, message, finished_at,
+            max(finished_at) filter (where status = 'not_configured') over (
+                partition by platform, snapshot_date
+            ) as unconfigured_at
         from audit.platform_loads
         qualify row_number() over (
-            partition by platform, snapshot_date order by finished_at desc
+            partition by platform, snapshot_date
+            order by status = 'not_configured', finished_at desc
         ) = 1
         order by platform, status = 'skipped_backfill', snapshot_date desc
         """
@@ -148,16 +156,27 @@ def platform_load_lines(con: duckdb.DuckDBPyConnection, *, message_limit: int = 
     # day whose token had expired).
     failed = [
         (platform, day, message)
-        for platform, day, status, *_, message, finished_at in days
+        for platform, day, status, *_, message, finished_at, _ in days
         if status == "failed" and (day == newest[platform][1] or finished_at > newest[platform][8])
     ]
     not_configured = [row[0] for row in loads if row[2] == "not_configured"]
+    unconfigured_since = [
+        platform
+        for platform, (_, _, status, *_, finished_at, unconfigured_at) in sorted(newest.items())
+        if status != "not_configured" and unconfigured_at and unconfigured_at > finished_at
+    ]
     for platform, day, message in failed:
         reason = _shortened(message or "no reason recorded", message_limit)
         lines.append(f"  FAILED: {platform} on {day}: {reason}")
     if not_configured:
         named = ", ".join(f"{p} (connection slw_{p})" for p in not_configured)
         lines.append(f"  Not configured (no connection, nothing sent): {named}")
+    if unconfigured_since:
+        named = ", ".join(f"{p} (connection slw_{p})" for p in unconfigured_since)
+        lines.append(
+            "  Not configured in a later run of the same day (no connection, nothing sent; "
+            f"the day's earlier load below stands): {named}"
+        )
     table = [
         (platform, day, status, loaded, missing, requests, requested)
         for platform, day, status, requested, loaded, missing, requests, _ in loads

@@ -537,6 +537,30 @@ def test_a_load_that_failed_after_the_newest_day_s_is_still_named(settings):
         assert "FAILED: bluesky" not in "\n".join(platform_load_lines(con))
 
 
+def test_a_later_run_without_the_connection_leaves_the_day_s_load_shown_and_is_said(settings):
+    # make run loaded the day; the Airflow UI's scheduler, started without the connections,
+    # ran the day again: the summary said bluesky not configured (its data there all the
+    # same), under the run line of the run that had loaded it (probe docs63).
+    text = _lines_after_a_load(settings, "not_configured", "no connection", days_before=0)
+
+    assert _row_of(text, "bluesky")[:4] == ["bluesky", "2026-03-02", "loaded", "38"]
+    assert (
+        "  Not configured in a later run of the same day (no connection, nothing sent; the "
+        "day's earlier load below stands): bluesky (connection slw_bluesky)"
+    ) in text
+    assert "Not configured (no connection, nothing sent): threads (connection slw_threads)" in text
+    # A load after it is the day's again, with nothing more said.
+    with connect(settings.warehouse_path) as con:
+        con.execute(
+            "insert into audit.platform_loads values "
+            "('bluesky', ?, 'rerun2', 'loaded', 40, 40, 0, 1, null, ?, ?)",
+            [DAY, *[AT + timedelta(hours=4)] * 2],
+        )
+        text = "\n".join(platform_load_lines(con))
+    assert _row_of(text, "bluesky")[:4] == ["bluesky", "2026-03-02", "loaded", "40"]
+    assert "later run of the same day" not in text
+
+
 def test_a_platform_loaded_with_no_account_asked_is_said_to_have_none_to_ask(settings):
     # "facebook loaded 0 0 0 0" read as a platform that answered nobody.
     with connect(settings.warehouse_path) as con:
