@@ -423,21 +423,35 @@ class WebhookNotifier(BaseNotifier):
         # The URL carries the webhook's token: masked wherever Airflow logs, and httpx's
         # own errors (which quote it) never reach a log (see _deliver).
         mask_secret(url)
+        deadline = time.monotonic() + WEBHOOK_SECONDS
         for attempt in range(1, WEBHOOK_ATTEMPTS + 1):
+            left = deadline - time.monotonic()
             try:
-                response = httpx.post(url, json=self.payload, timeout=15.0, follow_redirects=False)
+                status, headers = _post(url, self.payload, min(WEBHOOK_TIMEOUT, left))
             except httpx.ConnectError:
-                if attempt == WEBHOOK_ATTEMPTS:
+                if attempt == WEBHOOK_ATTEMPTS or time.monotonic() + attempt >= deadline:
                     raise
                 time.sleep(attempt)
                 continue
-            status = response.status_code
             if status < 300:
                 return
-            wait = _webhook_retry_wait(response, attempt)
-            if wait is None or attempt == WEBHOOK_ATTEMPTS:
+            wait = _webhook_retry_wait(status, headers, attempt)
+            if wait is None or attempt == WEBHOOK_ATTEMPTS or time.monotonic() + wait >= deadline:
                 raise DeliveryError(f"webhook answered HTTP {status}")
             time.sleep(wait)
+
+
+def _post(url: str, payload: dict[str, Any], timeout: float) -> tuple[int, Any]:
+    """POST ``payload`` as JSON; the answer's status and headers. Its body is not read: a
+    receiver sending it a byte at a time (each within the time-out) held the alert, and the
+    mail after it, for as long as it liked."""
+    import httpx
+
+    with (
+        httpx.Client(timeout=max(timeout, 0.1), follow_redirects=False) as client,
+        client.stream("POST", url, json=payload) as response,
+    ):
+        return response.status_code, response.headers
 
 
 # A webhook answering 429 or 5xx (a chat service busy for a moment), or refusing the
@@ -446,13 +460,18 @@ class WebhookNotifier(BaseNotifier):
 # would hold the alert for the mail's turn), nor any other answer.
 WEBHOOK_ATTEMPTS = 3
 _WEBHOOK_LONGEST_WAIT = 10.0
+# Each request's time-out (to connect, and for each read or write), and the whole
+# delivery's, its tries and waits: no try or wait starts that would end after it.
+WEBHOOK_TIMEOUT = 15.0
+WEBHOOK_SECONDS = 30.0
 
 
-def _webhook_retry_wait(response: Any, attempt: int) -> float | None:
-    """Seconds before the next try of a webhook that answered ``response``; None: no try."""
-    if response.status_code != 429 and response.status_code < 500:
+def _webhook_retry_wait(status: int, headers: Any, attempt: int) -> float | None:
+    """Seconds before the next try of a webhook that answered ``status`` with ``headers``;
+    None: no try."""
+    if status != 429 and status < 500:
         return None
-    asked = response.headers.get("retry-after", "")
+    asked = headers.get("retry-after", "")
     if asked.strip().isdigit():
         wait = float(asked)
         return wait if wait <= _WEBHOOK_LONGEST_WAIT else None

@@ -11,6 +11,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from datetime import timedelta
 from email import message_from_bytes
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -596,6 +597,55 @@ def test_a_webhook_busy_for_a_moment_is_tried_again(monkeypatch, recorder, answe
 
     assert deliver(build_alert("survey_ingest", "r1", "failed", {"t": "failed"}, [])) == sent
     assert len(seen) == calls
+
+
+class _Trickler(BaseHTTPRequestHandler):
+    """Answers 200 at once, then its body a byte a second (each byte within any time-out)."""
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers["Content-Length"]))
+        self.send_response(200)
+        self.send_header("Content-Length", "40")
+        self.end_headers()
+        try:
+            for _ in range(40):
+                self.wfile.write(b".")
+                self.wfile.flush()
+                time.sleep(1)
+        except OSError:
+            pass  # the client went: what it needed it had
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_webhook_sending_its_answer_a_byte_at_a_time_does_not_hold_the_alert(monkeypatch):
+    # Its 200 came at once, its body a byte every 8 s: the alert, and the mail after it,
+    # waited 80 s (probe ops63); in a deployment's DAG processor, past its time-out.
+    http = ThreadingHTTPServer(("127.0.0.1", 0), _Trickler)
+    threading.Thread(target=http.serve_forever, daemon=True).start()
+    monkeypatch.delenv("SLW_ALERT_EMAILS", raising=False)
+    monkeypatch.setenv("AIRFLOW_CONN_SLW_WEBHOOK", f"http://127.0.0.1:{http.server_address[1]}/h")
+    try:
+        started = time.monotonic()
+        sent = deliver(build_alert("survey_ingest", "r1", "failed", {"t": "failed"}, []))
+        took = time.monotonic() - started
+    finally:
+        http.shutdown()
+
+    assert sent == ["webhook"]
+    assert took < 20, f"the delivery waited {took:.0f} s for the answer's body"
+
+
+def test_no_webhook_try_starts_that_would_end_after_the_delivery_s_time(monkeypatch, recorder):
+    port, seen = recorder
+    _Recorder.answers = [(503, "3")]
+    monkeypatch.setenv("AIRFLOW_CONN_SLW_WEBHOOK", f"http://127.0.0.1:{port}/hook")
+    monkeypatch.setattr("social_leadership.alerts.time.sleep", lambda seconds: None)
+    monkeypatch.setattr("social_leadership.alerts.WEBHOOK_SECONDS", 2.5)
+
+    assert deliver(build_alert("survey_ingest", "r1", "failed", {"t": "failed"}, [])) == []
+    assert len(seen) == 1
 
 
 def test_the_webhook_text_escapes_what_slack_reads_as_markup(monkeypatch, recorder):
