@@ -716,6 +716,15 @@ async def deadline_missed(context: dict[str, Any] | None = None, **_: Any) -> No
         # down overnight) is alerted: the day's data is late.
         log.info("%s run %s is of a day before it was queued: no deadline alert", dag_id, run_id)
         return
+    if str(run.get("state") or "").lower() == "failed":
+        # Its end sent the run's alert (one per run), which said why; Airflow keeps the
+        # deadline of a run that did not succeed.
+        log.info(
+            "%s run %s failed before its deadline, alerted then: no deadline alert",
+            dag_id,
+            run_id,
+        )
+        return
     what = (
         f"run has not succeeded by its deadline {deadline.get('deadline_time', '')} "
         f"(logical date {run.get('logical_date')}, state {run.get('state')})"
