@@ -55,7 +55,7 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -424,11 +424,12 @@ def pointer_targets(parquet_dir: Path) -> set[str]:
     """The publication folders ``current`` and ``CURRENT`` name: one, or two when a publish
     died between moving the one and the other; none before the first publish."""
     targets = set()
-    link = parquet_dir / CURRENT_LINK
-    if link.is_symlink():
+    link, pointer = parquet_dir / CURRENT_LINK, parquet_dir / CURRENT_FILE
+    # One unreadable (a CURRENT someone rewrote in another encoding) names nothing: the
+    # publish writes it anew.
+    with suppress(OSError):
         targets.add(Path(os.readlink(link)).name)
-    pointer = parquet_dir / CURRENT_FILE
-    if pointer.is_file():
+    with suppress(OSError, ValueError):
         named = pointer.read_text(encoding="utf-8").strip()
         if named:
             targets.add(Path(named).name)
@@ -436,13 +437,24 @@ def pointer_targets(parquet_dir: Path) -> set[str]:
 
 
 def never_current_sets(parquet_dir: Path) -> list[Path]:
-    """Publication folders newer than every folder a pointer names: a publish renamed each
-    into place and died before moving a pointer to it (the pointers only move forward)."""
+    """Publication folders a publish renamed into place and died before moving a pointer
+    to: newer, by name, than every publication folder a pointer names (the pointers only
+    move forward), and never recorded as replaced. None when no pointer names one (the
+    folder was laid out by hand, or both pointers are gone): nothing tells then."""
     if not parquet_dir.is_dir():
         return []
-    targets = pointer_targets(parquet_dir)
-    newest = max(targets, default="")
-    return [parquet_dir / name for name in _publication_folders(parquet_dir) if name > newest]
+    folders = _publication_folders(parquet_dir)
+    named = pointer_targets(parquet_dir) & set(folders)
+    if not named:
+        return []
+    newest = max(named)
+    # A folder recorded as replaced was current: after it by name only because a clock
+    # went back between two publishes.
+    return [
+        parquet_dir / name
+        for name in folders
+        if name > newest and not (parquet_dir / name / REPLACED_FILE).exists()
+    ]
 
 
 def _mark_replaced(parquet_dir: Path, folders: set[str], by: str, at: datetime) -> None:

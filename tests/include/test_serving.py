@@ -520,6 +520,47 @@ def test_a_set_a_killed_publish_never_made_current_is_removed_not_taken_for_its_
     assert not (parquet_dir / killed).exists()
 
 
+def test_a_set_replaced_after_a_clock_went_back_is_kept_for_its_retention(
+    copied_built_warehouse: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A publish whose clock was 10 minutes behind the one before (another worker, NTP):
+    # its folder sorts before the one it replaced, which the next publish took for a set no
+    # pointer ever named, and deleted at once.
+    settings = dataclasses.replace(copied_built_warehouse, serving_parquet_retention_minutes=60)
+    ahead = publish(settings, "run-a", synthetic=True).parquet_dir.name
+
+    class BehindClock(datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return datetime.now(tz) - timedelta(minutes=10)
+
+    with monkeypatch.context() as behind:
+        behind.setattr(serving, "datetime", BehindClock)
+        behind_name = publish(settings, "run-b", synthetic=True).parquet_dir.name
+    assert behind_name < ahead
+    last = publish(settings, "run-c", synthetic=True).parquet_dir.name
+
+    assert set(publication_folders(settings)) == {ahead, behind_name, last}
+
+
+def test_no_set_is_swept_as_never_current_when_no_pointer_names_a_set(tmp_path: Path) -> None:
+    parquet_dir = tmp_path / "parquet"
+    names = [
+        version_folder_name(run, datetime(2026, 12, 7, hour, tzinfo=UTC))
+        for hour, run in ((1, "a"), (2, "b"))
+    ]
+    for name in names:
+        (parquet_dir / name).mkdir(parents=True)
+    assert serving.never_current_sets(parquet_dir) == []
+    (parquet_dir / "live").mkdir()
+    (parquet_dir / CURRENT_LINK).symlink_to("live")  # rolled back by hand to another folder
+    (parquet_dir / CURRENT_FILE).write_bytes("live\n".encode("utf-16"))
+    assert serving.never_current_sets(parquet_dir) == []
+    (parquet_dir / CURRENT_LINK).unlink()
+    (parquet_dir / CURRENT_LINK).symlink_to(names[0])
+    assert serving.never_current_sets(parquet_dir) == [parquet_dir / names[1]]
+
+
 def test_sets_both_pointers_named_are_kept_for_the_retention_after_both_moved_on(
     copied_built_warehouse: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
