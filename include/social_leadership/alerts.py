@@ -429,16 +429,22 @@ class WebhookNotifier(BaseNotifier):
             try:
                 status, headers = _post(url, self.payload, min(WEBHOOK_TIMEOUT, left))
             except httpx.ConnectError:
-                if attempt == WEBHOOK_ATTEMPTS or time.monotonic() + attempt >= deadline:
+                if attempt == WEBHOOK_ATTEMPTS or not _time_for_a_try(attempt, deadline):
                     raise
                 time.sleep(attempt)
                 continue
             if status < 300:
                 return
             wait = _webhook_retry_wait(status, headers, attempt)
-            if wait is None or attempt == WEBHOOK_ATTEMPTS or time.monotonic() + wait >= deadline:
+            if wait is None or attempt == WEBHOOK_ATTEMPTS or not _time_for_a_try(wait, deadline):
                 raise DeliveryError(f"webhook answered HTTP {status}")
             time.sleep(wait)
+
+
+def _time_for_a_try(wait: float, deadline: float) -> bool:
+    """Whether a try after ``wait`` seconds would have :data:`WEBHOOK_SHORTEST_TRY` before
+    the delivery's ``deadline`` (a try with less could time out on a healthy receiver)."""
+    return time.monotonic() + wait + WEBHOOK_SHORTEST_TRY <= deadline
 
 
 def _post(url: str, payload: dict[str, Any], timeout: float) -> tuple[int, Any]:
@@ -464,6 +470,7 @@ _WEBHOOK_LONGEST_WAIT = 10.0
 # delivery's, its tries and waits: no try or wait starts that would end after it.
 WEBHOOK_TIMEOUT = 15.0
 WEBHOOK_SECONDS = 30.0
+WEBHOOK_SHORTEST_TRY = 5.0
 
 
 def _webhook_retry_wait(status: int, headers: Any, attempt: int) -> float | None:
@@ -715,15 +722,6 @@ async def deadline_missed(context: dict[str, Any] | None = None, **_: Any) -> No
         # fail, is alerted as any run's. A run of today's date queued late (the scheduler
         # down overnight) is alerted: the day's data is late.
         log.info("%s run %s is of a day before it was queued: no deadline alert", dag_id, run_id)
-        return
-    if str(run.get("state") or "").lower() == "failed":
-        # Its end sent the run's alert (one per run), which said why; Airflow keeps the
-        # deadline of a run that did not succeed.
-        log.info(
-            "%s run %s failed before its deadline, alerted then: no deadline alert",
-            dag_id,
-            run_id,
-        )
         return
     what = (
         f"run has not succeeded by its deadline {deadline.get('deadline_time', '')} "
