@@ -167,12 +167,21 @@ def attach_working(
     except duckdb.Error as exc:
         if (other := _OTHER_DATA_PATH.search(str(exc))) is None:
             raise
+        fix = (
+            f"set SLW_DUCKLAKE_DATA_PATH={other['recorded']} (or unset it, if that is the "
+            "default), or put the data back there: the catalog keeps the path it was made "
+            "with (README, Warehouse backend)"
+        )
+        catalog = _local_catalog(settings)
+        if catalog is not None and _catalog_without_data(settings, catalog):
+            fix += (
+                f"; its lake holds no data yet (a first run that failed there?): remove "
+                f"{catalog} to start again with {other['given']}"
+            )
         raise WarehouseSettingError(
             f"SLW_DUCKLAKE_DATA_PATH is {other['given']}, but the lake's catalog records its "
             f"data at {other['recorded']}",
-            f"set SLW_DUCKLAKE_DATA_PATH={other['recorded']} (or unset it, if that is the "
-            "default), or put the data back there: the catalog keeps the path it was made "
-            "with (README, Warehouse backend)",
+            fix,
         ) from exc
 
 
@@ -222,8 +231,45 @@ class WarehouseSettingError(ValueError):
 
 
 # The backend a data folder's working warehouse was made with, recorded in the folder on its
-# first write (:func:`record_backend`).
+# first write (:func:`record_backend`): its first line; for a lake, a second line
+# ``catalog <catalog_identity>``.
 BACKEND_RECORD = ".warehouse_backend"
+_CATALOG_LINE = "catalog "
+# What names a PostgreSQL catalog's database: not the user, password or TLS options a
+# deployment may change.
+_POSTGRES_IDENTITY = ("host", "hostaddr", "port", "dbname")
+
+
+def catalog_identity(catalog: str) -> str:
+    """Which lake catalog ``catalog`` (an ``SLW_DUCKLAKE_CATALOG``) names, without a
+    password: a file's kind and absolute path; a PostgreSQL database's host, port and name
+    as the connection string gives them (libpq key=value pairs or a URI)."""
+    kind, _, rest = catalog.partition(":")
+    if kind != "postgres":
+        return f"{kind}:{Path(rest).expanduser().resolve()}"
+    rest = rest.strip()
+    if "://" in rest:
+        parsed = urlsplit(rest)
+        pairs = {"host": parsed.hostname or "", "port": str(parsed.port or "")}
+        pairs["dbname"] = parsed.path.lstrip("/")
+    else:
+        pairs = dict(
+            pair.split("=", 1) for pair in rest.split() if "=" in pair and not pair.startswith("=")
+        )
+    named = [f"{key}={pairs[key]}" for key in _POSTGRES_IDENTITY if pairs.get(key)]
+    return "postgres:" + " ".join(named)
+
+
+def _read_record(record: Path) -> tuple[str, str | None]:
+    """The backend and the lake catalog (None: not recorded) a record file holds."""
+    lines = record.read_text(encoding="utf-8").splitlines()
+    backend = lines[0].strip() if lines else ""
+    catalogs = [
+        line.removeprefix(_CATALOG_LINE).strip()
+        for line in lines[1:]
+        if line.startswith(_CATALOG_LINE)
+    ]
+    return backend, next((catalog for catalog in catalogs if catalog), None)
 
 
 def _local_catalog(settings: Settings) -> Path | None:
@@ -250,6 +296,25 @@ def _lake_has_tables(settings: Settings, catalog: Path) -> bool:
     return bool(row and row[0])
 
 
+def _catalog_without_data(settings: Settings, catalog: Path) -> bool:
+    """Whether the lake of the SQLite catalog ``catalog`` never held a row: no data file,
+    and no snapshot inserted or deleted any (small inserts are kept in the catalog itself,
+    with no file). False for another kind of catalog, or one it cannot read."""
+    if not settings.ducklake_catalog.startswith("sqlite:"):
+        return False
+    try:
+        with closing(sqlite3.connect(f"{catalog.resolve().as_uri()}?mode=ro", uri=True)) as db:
+            row = db.execute(
+                "select (select count(*) from ducklake_data_file) "
+                "+ (select count(*) from ducklake_delete_file) "
+                "+ (select count(*) from ducklake_snapshot_changes "
+                "where changes_made like '%insert%' or changes_made like '%delet%')"
+            ).fetchone()
+    except sqlite3.Error:
+        return False
+    return bool(row) and row[0] == 0
+
+
 def _backend_found(settings: Settings) -> str | None:
     """The backend of a data folder from before :data:`BACKEND_RECORD`: the one whose
     warehouse, at its place in the folder, exists while the other's does not. None with a
@@ -273,14 +338,17 @@ def backend_mismatch(settings: Settings) -> WarehouseSettingError | None:
     Opening this backend's would build a new, empty warehouse, and its first publish would
     replace the marts every reader of the folder's serving copies has with it."""
     record = settings.data_dir / BACKEND_RECORD
+    recorded_catalog = None
     try:
-        made_with: str | None = record.read_text(encoding="utf-8").strip()
+        made_with, recorded_catalog = _read_record(record)
         told_by = f"as {record} records"
     except FileNotFoundError:
         made_with = _backend_found(settings)
         told_by = "as the warehouse it holds says"
-    except OSError:
+    except (OSError, UnicodeDecodeError):
         return None
+    if made_with == DUCKLAKE == settings.warehouse_backend and recorded_catalog is not None:
+        return _other_catalog(settings, record, recorded_catalog)
     if made_with not in (DUCKDB, DUCKLAKE) or made_with == settings.warehouse_backend:
         return None
     return WarehouseSettingError(
@@ -292,6 +360,23 @@ def backend_mismatch(settings: Settings) -> WarehouseSettingError | None:
     )
 
 
+def _other_catalog(settings: Settings, record: Path, recorded: str) -> WarehouseSettingError | None:
+    """The refusal of a lake catalog other than the one the data folder's lake was made
+    with (``SLW_DUCKLAKE_CATALOG`` changed on a folder that has run), or None."""
+    identity = catalog_identity(settings.ducklake_catalog)
+    if identity == recorded:
+        return None
+    return WarehouseSettingError(
+        f"SLW_DUCKLAKE_CATALOG names the catalog {identity}, but data folder "
+        f"{settings.data_dir} holds the lake of catalog {recorded} (as {record} records): a "
+        "new, empty one would be built and published in its place",
+        "set SLW_DUCKLAKE_CATALOG back to that catalog, or give a new warehouse a data "
+        "folder of its own (SLW_DATA_DIR); if that lake's catalog moved to this address, "
+        f"write `{_CATALOG_LINE}{identity}` as the second line of {record} (README, "
+        "Warehouse backend)",
+    )
+
+
 def check_backend(settings: Settings) -> None:
     """Raise :func:`backend_mismatch`'s error, if any."""
     if (mismatch := backend_mismatch(settings)) is not None:
@@ -299,14 +384,25 @@ def check_backend(settings: Settings) -> None:
 
 
 def record_backend(settings: Settings) -> None:
-    """Record the backend in the data folder, once its warehouse has been written to."""
+    """Record the backend in the data folder, once its warehouse has been written to; and a
+    lake's catalog, also in a record made before catalogs were recorded."""
     record = settings.data_dir / BACKEND_RECORD
-    if record.exists():
+    text = f"{settings.warehouse_backend}\n"
+    if uses_lake(settings):
+        text += f"{_CATALOG_LINE}{catalog_identity(settings.ducklake_catalog)}\n"
+    try:
+        # Kept as it is, but for a lake's record without its catalog (the lake it names is
+        # the one just written to: a switch of backend or catalog is refused before).
+        if record.exists() and not (
+            uses_lake(settings) and _read_record(record) == (DUCKLAKE, None)
+        ):
+            return
+    except (OSError, UnicodeDecodeError):
         return
     partial = record.with_name(f"{BACKEND_RECORD}.{os.getpid()}.tmp")
     try:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        partial.write_text(f"{settings.warehouse_backend}\n", encoding="utf-8")
+        partial.write_text(text, encoding="utf-8")
         partial.replace(record)
     except OSError as exc:
         # A folder it may not write: its backend is then told by which warehouse it holds.

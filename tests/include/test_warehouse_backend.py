@@ -40,6 +40,7 @@ from social_leadership.warehouse_backend import (
     LAKE_ALIAS,
     WarehouseSettingError,
     backend_mismatch,
+    catalog_identity,
     configure_object_store,
     is_lake_connection,
     lake_extensions,
@@ -263,6 +264,87 @@ def test_a_duckdb_file_switched_back_on_over_a_data_folder_s_lake_is_refused(
         pass
 
 
+def test_a_lake_folder_given_another_catalog_is_refused_not_started_empty(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """SLW_DUCKLAKE_CATALOG changed on a folder that has run (the README's PostgreSQL
+    settings over a SQLite lake): a new, empty lake was built, green, and published over
+    every reader's marts (probe lake63)."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from social_leadership.tasks import task_settings
+
+    data = tmp_path / "data"
+    first = lake_settings(monkeypatch, data)
+    with connect(first.warehouse_path):
+        pass
+    recorded = catalog_identity(first.ducklake_catalog)
+    assert (data / BACKEND_RECORD).read_text(encoding="utf-8") == (
+        f"ducklake\ncatalog {recorded}\n"
+    )
+    other = tmp_path / "elsewhere" / "catalog.sqlite"
+    settings = lake_settings(monkeypatch, data, f"sqlite:{other}")
+
+    said = (
+        f"SLW_DUCKLAKE_CATALOG names the catalog sqlite:{other}, but data folder {data} holds "
+        f"the lake of catalog {recorded} (as {data / BACKEND_RECORD} records): a new, empty "
+        "one would be built"
+    )
+    for read_only in (False, True):
+        with (
+            pytest.raises(WarehouseSettingError, match=re.escape(said)),
+            connect(settings.warehouse_path, read_only=read_only),
+        ):
+            pass
+    with pytest.raises(AirflowFailException, match="set SLW_DUCKLAKE_CATALOG back"):
+        task_settings()
+    assert not other.exists()
+    # The same lake's catalog moved on purpose: the record says so, and it is opened.
+    record = (data / BACKEND_RECORD).read_text(encoding="utf-8")
+    first_catalog = Path(first.ducklake_catalog.partition(":")[2])
+    other.parent.mkdir()
+    first_catalog.rename(other)
+    (data / BACKEND_RECORD).write_text(
+        record.replace(f"catalog {recorded}", f"catalog sqlite:{other}"), encoding="utf-8"
+    )
+    with connect(settings.warehouse_path, read_only=True) as con:
+        assert con.execute("select count(*) from raw.platform_metrics").fetchone() == (0,)
+
+
+def test_a_lake_recorded_before_its_catalog_was_gets_its_catalog_recorded(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    settings = lake_settings(monkeypatch, data)
+    with connect(settings.warehouse_path):
+        pass
+    (data / BACKEND_RECORD).write_text("ducklake\n", encoding="utf-8")
+    assert backend_mismatch(replace(settings, ducklake_catalog="postgres:dbname=x")) is None
+
+    with connect(settings.warehouse_path):
+        pass
+
+    assert (data / BACKEND_RECORD).read_text(encoding="utf-8") == (
+        f"ducklake\ncatalog {catalog_identity(settings.ducklake_catalog)}\n"
+    )
+    assert backend_mismatch(replace(settings, ducklake_catalog="postgres:dbname=x")) is not None
+
+
+def test_a_postgresql_catalog_is_known_by_its_host_port_and_database_not_its_user() -> None:
+    same = [
+        "postgres:dbname=slw_lake host=db port=5432 user=slw",
+        "postgres:host=db  dbname=slw_lake user=airflow sslmode=require port=5432",
+        "postgres:postgresql://slw@db:5432/slw_lake?sslmode=require",
+    ]
+    assert {catalog_identity(c) for c in same} == {"postgres:host=db port=5432 dbname=slw_lake"}
+    assert catalog_identity("postgres:dbname=slw_lake2 host=db port=5432") != catalog_identity(
+        same[0]
+    )
+    assert catalog_identity("postgres:dbname=slw_lake host=db2 port=5432") != catalog_identity(
+        same[0]
+    )
+
+
 def test_a_sqlite_catalog_without_tables_is_no_lake_whatever_its_file_is_named(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -328,8 +410,8 @@ def test_a_data_path_other_than_the_catalog_s_is_said_with_the_setting_and_the_p
     from social_leadership.cli import explain
 
     settings = lake_settings(monkeypatch, tmp_path / "data")
-    with connect(settings.warehouse_path):
-        pass
+    with connect(settings.warehouse_path) as con:
+        con.execute("create table raw.kept as select 1 as n")  # a row there
     recorded = f"{settings.ducklake_data_path.rstrip('/')}/"
     monkeypatch.setenv("SLW_DUCKLAKE_DATA_PATH", str(tmp_path / "moved"))
 
@@ -345,6 +427,32 @@ def test_a_data_path_other_than_the_catalog_s_is_said_with_the_setting_and_the_p
         "or put the data back there: the catalog keeps the path it was made with (README, "
         "Warehouse backend)",
     ]
+
+
+def test_a_lake_a_failed_first_run_left_without_data_says_it_can_start_again_elsewhere(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # A first run on a bucket that does not exist left a catalog without data, its path the
+    # wrong bucket: after the path was corrected, every task said to set it back or to put
+    # the data (there was none) back there (probe lake63).
+    settings = lake_settings(monkeypatch, tmp_path / "data")
+    with connect(settings.warehouse_path):
+        pass
+    catalog = Path(settings.ducklake_catalog.partition(":")[2])
+    monkeypatch.setenv("SLW_DUCKLAKE_DATA_PATH", str(tmp_path / "right"))
+
+    with pytest.raises(WarehouseSettingError) as refused, connect(load_settings().warehouse_path):
+        pass
+
+    assert refused.value.fix.endswith(
+        f"; its lake holds no data yet (a first run that failed there?): remove {catalog} to "
+        f"start again with {tmp_path / 'right'}/"
+    )
+    catalog.unlink()
+    with connect(load_settings().warehouse_path) as con:
+        con.execute("create table raw.kept as select 1 as n")
+    with connect(load_settings().warehouse_path, read_only=True) as con:
+        assert con.execute("select n from raw.kept").fetchall() == [(1,)]
 
 
 @pytest.mark.parametrize("backend", ["duckdb", "ducklake"])
