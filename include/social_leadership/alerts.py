@@ -466,8 +466,8 @@ def _post(url: str, payload: dict[str, Any], timeout: float) -> tuple[int, Any]:
 # would hold the alert for the mail's turn), nor any other answer.
 WEBHOOK_ATTEMPTS = 3
 _WEBHOOK_LONGEST_WAIT = 10.0
-# Each request's time-out (to connect, and for each read or write), and the whole
-# delivery's, its tries and waits: no try or wait starts that would end after it.
+# Each request's time-out (to connect, and for each read or write), cut to what is left of
+# the whole delivery's, its tries and waits; no try is made with less than the shortest.
 WEBHOOK_TIMEOUT = 15.0
 WEBHOOK_SECONDS = 30.0
 WEBHOOK_SHORTEST_TRY = 5.0

@@ -183,7 +183,6 @@ def attach_working(
             "default), or put the data back there: the catalog keeps the path it was made "
             "with (README, Warehouse backend)"
         )
-        catalog = _local_catalog(settings)
         if catalog is not None and _catalog_without_data(settings, catalog):
             fix += (
                 f"; its lake holds no data yet (a first run that failed there?): remove "
