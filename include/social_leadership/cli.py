@@ -683,6 +683,19 @@ def _missing_database(exc: Exception) -> str | None:
 # DuckDB's postgres_scanner failing to connect to a lake's catalog (the connection string
 # carries no password: settings refuse one in it).
 _POSTGRES_UNREACHABLE = re.compile(r"Unable to connect to Postgres at \"[^\"]*\": (?P<why>[^\n]+)")
+# httpfs's refusals by an S3 store (a lake's data path): writing ("Unable to connect to URL
+# s3://...: Forbidden (HTTP code 403)", whatever the code) and reading ("HTTP GET error
+# reading 's3://...' in region '...' (HTTP 404 Not Found)"); and a store it cannot reach.
+_S3_ANSWERED = re.compile(
+    r"URL (?P<url>s3://\S+): (?P<reason>[^(\n]+?) \(HTTP code (?P<code>\d{3})\)"
+    r"|reading '(?P<read>s3://[^']+)'[^(\n]*\(HTTP (?P<read_code>\d{3}) ?(?P<read_reason>[^)\n]*)\)"
+)
+_S3_UNREACHABLE = re.compile(r"Could not connect to server error for HTTP \w+ to '(?P<url>[^']+)'")
+_S3_FIX = {
+    "403": "check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN, AWS_REGION: "
+    "credentials come from these variables only) and what the key may do in the bucket",
+    "404": "check the bucket of SLW_DUCKLAKE_DATA_PATH (it must exist) and AWS_ENDPOINT_URL",
+}
 
 
 # The fix of a database, catalog or serving copy that is not there yet.
@@ -760,6 +773,8 @@ def explain(exc: Exception) -> tuple[str, int]:
             "command again",
             1,
         )
+    if isinstance(exc, duckdb.Error) and (s3 := _object_store_said(str(exc))):
+        return s3, 1
     if isinstance(
         exc, FileNotFoundError | IsADirectoryError | NotADirectoryError | PermissionError
     ):
@@ -784,6 +799,28 @@ def explain(exc: Exception) -> tuple[str, int]:
         )
     first_line = (str(exc).strip().splitlines() or [""])[0]
     return f"error: {type(exc).__name__}: {first_line}\n  {_DEBUG_HINT}", 1
+
+
+def _object_store_said(text: str) -> str | None:
+    """A lake's S3 store refusing or out of reach, in two lines; None for another error."""
+    if answered := _S3_ANSWERED.search(text):
+        url = answered["url"] or answered["read"]
+        code = answered["code"] or answered["read_code"]
+        reason = (answered["reason"] or answered["read_reason"] or "").strip()
+        fix = _S3_FIX.get(
+            code, "check SLW_DUCKLAKE_DATA_PATH, AWS_ENDPOINT_URL and the AWS_* credentials"
+        )
+        return (
+            f"error: the lake's object store answered HTTP {code}"
+            + (f" ({reason})" if reason else "")
+            + f" for {url}\n  fix: {fix}; then run this command again"
+        )
+    if unreachable := _S3_UNREACHABLE.search(text):
+        return (
+            f"error: the lake's object store cannot be reached ({unreachable['url']})\n"
+            "  fix: start it, or correct AWS_ENDPOINT_URL; then run this command again"
+        )
+    return None
 
 
 # A disk that is full or mounted read-only: a fault of the machine, said as one.

@@ -18,7 +18,7 @@ import duckdb
 import pytest
 from slw_testing import free_port, run_slw
 
-from social_leadership.cli import PACKAGE, cli, dags_test, main, report
+from social_leadership.cli import PACKAGE, cli, dags_test, explain, main, report
 from social_leadership.settings import REPO_ROOT, load_settings
 from social_leadership.warehouse import ensure_schema
 
@@ -453,6 +453,65 @@ def test_an_unreachable_postgresql_catalog_is_said_without_duckdb_s_wording(slw_
     assert f"port {port} failed" in error
     assert "__ducklake_metadata" not in error
     assert "SLW_DUCKLAKE_CATALOG" in fix
+
+
+def _s3_errors(monkeypatch: pytest.MonkeyPatch) -> list[duckdb.Error]:
+    """What httpfs raises against a real S3 store (moto, on loopback) without the bucket,
+    writing and reading; and once the store is gone."""
+    from moto.server import ThreadedMotoServer
+
+    from social_leadership.serving_lake import load_extensions
+
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(name, "test")
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    con = duckdb.connect()
+    load_extensions(con, ("httpfs",))
+    con.execute(f"set s3_endpoint = '{host}:{port}'")
+    con.execute("set s3_use_ssl = false")
+    con.execute("set s3_url_style = 'path'")
+    statements = [
+        "copy (select 1 as n) to 's3://no-such-bucket/lake/a.parquet'",
+        "select * from 's3://no-such-bucket/lake/a.parquet'",
+    ]
+    errors = []
+    try:
+        for statement in statements:
+            with pytest.raises(duckdb.Error) as failed:
+                con.execute(statement)
+            errors.append(failed.value)
+    finally:
+        server.stop()
+    with pytest.raises(duckdb.Error) as failed:
+        con.execute(statements[0])
+    con.close()
+    return [*errors, failed.value]
+
+
+def test_a_lake_s_object_store_refusing_or_gone_is_said_with_the_settings_to_check(monkeypatch):
+    # "HTTPException: HTTP Error: Unable to connect to URL s3://...: Not Found (HTTP code
+    # 404)" said neither that the bucket is missing nor which setting names it (probe lake63).
+    written, read, gone = (explain(error) for error in _s3_errors(monkeypatch))
+
+    said, code = written
+    assert code == 1
+    assert said.splitlines() == [
+        "error: the lake's object store answered HTTP 404 (Not Found) for "
+        "s3://no-such-bucket/lake/a.parquet",
+        "  fix: check the bucket of SLW_DUCKLAKE_DATA_PATH (it must exist) and "
+        "AWS_ENDPOINT_URL; then run this command again",
+    ]
+    assert read[0].splitlines()[0] == (
+        "error: the lake's object store answered HTTP 404 (Not Found) for "
+        "s3://no-such-bucket/lake/a.parquet"
+    )
+    said, code = gone
+    assert code == 1
+    assert said.startswith("error: the lake's object store cannot be reached (http://")
+    assert "correct AWS_ENDPOINT_URL" in said
 
 
 def test_summary_before_the_first_run_says_to_run_the_pipeline(slw_env):
