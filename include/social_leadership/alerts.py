@@ -29,6 +29,7 @@ by :func:`deadline_missed` through the same channels.
 from __future__ import annotations
 
 import html
+import json
 import logging
 import os
 import re
@@ -36,6 +37,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
@@ -539,16 +541,18 @@ def deliver(alert: Alert, context: Any = None) -> list[str]:
     smtp = _channel(SMTP_CONN_ID, unreadable) if recipients else None
     webhook = _channel(WEBHOOK_CONN_ID, unreadable)
     sent = []
+    failures = [f"connection {conn_id} cannot be read" for conn_id in unreadable]
     # The webhook first: one request with a short time-out, where an SMTP server that does
     # not answer holds the mail for the connection's time-out times its retries.
     webhook_sent = webhook is not None and _deliver(
-        "webhook", WebhookNotifier(alert.webhook_payload()), context or {}
+        "webhook", WebhookNotifier(alert.webhook_payload()), context or {}, failures
     )
     if smtp is not None:
         from social_leadership.mail import sender_of, server_of
 
         notifier = MailNotifier(alert, recipients, sender_of(smtp, DEFAULT_FROM_EMAIL))
-        if _deliver(f"e-mail (SMTP server {server_of(smtp)})", notifier, context or {}):
+        channel = f"e-mail (SMTP server {server_of(smtp)})"
+        if _deliver(channel, notifier, context or {}, failures):
             sent.append("email")
     elif recipients and webhook is not None:
         log.info(
@@ -576,21 +580,47 @@ def deliver(alert: Alert, context: Any = None) -> list[str]:
             SMTP_CONN_ID,
             WEBHOOK_CONN_ID,
         )
+    if failures:
+        record_undelivered(settings.undelivered_alerts_path, alert, failures)
     return sent
 
 
-def _deliver(channel: str, notifier: BaseNotifier, context: Any) -> bool:
+def _deliver(channel: str, notifier: BaseNotifier, context: Any, failures: list[str]) -> bool:
+    """Send through one channel; a failure is logged and added to ``failures``."""
     try:
         notifier.notify(context)
     except DeliveryError as exc:
-        log.error("alert %s not delivered: %s", channel, exc)
-        return False
+        why = str(exc)
     except Exception as exc:  # an alert must never fail the run it reports
         # Only the kind: a transport error's text may quote the URL and its token.
-        log.error("alert %s not delivered: %s", channel, type(exc).__name__)
-        return False
-    log.info("alert sent by %s", channel)
-    return True
+        why = type(exc).__name__
+    else:
+        log.info("alert sent by %s", channel)
+        return True
+    log.error("alert %s not delivered: %s", channel, why)
+    failures.append(f"{channel}: {why}")
+    return False
+
+
+def record_undelivered(path: Path, alert: Alert, failures: list[str]) -> None:
+    """Append the alert's run and why each channel failed to ``path``, the record of
+    undelivered alerts (``Settings.undelivered_alerts_path``: the run's log line alone was
+    where a green run's undelivered alert was said); never raises."""
+    line = json.dumps(
+        {
+            "at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "dag_id": alert.dag_id,
+            "run_id": alert.run_id,
+            "state": alert.state,
+            "failures": failures,
+        }
+    )
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as record:
+            record.write(line + "\n")
+    except OSError as exc:
+        log.warning("undelivered alert not recorded in %s: %s", path, exc)
 
 
 class RunAlertNotifier(BaseNotifier):

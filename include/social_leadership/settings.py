@@ -324,6 +324,12 @@ class Settings:
         return _font_paths(self.report_fonts)
 
     @property
+    def undelivered_alerts_path(self) -> Path:
+        """Alerts a channel could not deliver, one JSON object a line (alerts.py, README
+        Alerts): ``slw summary`` shows the newest."""
+        return self.data_dir / "alerts" / "undelivered.jsonl"
+
+    @property
     def duckdb_temp_dir(self) -> Path:
         """Where DuckDB spills what does not fit in ``SLW_DUCKDB_MEMORY_LIMIT``: one folder
         per process below it (duckdb_limits.py); dbt_project/profiles.yml names it too."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
@@ -195,6 +196,32 @@ def platform_load_lines(con: duckdb.DuckDBPyConnection, *, message_limit: int = 
             f"  Nothing asked of {', '.join(unasked)}: the roster gives no account there that "
             "its API answers for (accounts it cannot ask, such as LinkedIn members or "
             "Facebook profiles, come in by history import only)"
+        )
+    return lines
+
+
+def undelivered_alert_lines(path: Path, *, newest: int = 3) -> list[str]:
+    """The newest alerts a channel could not deliver (alerts.record_undelivered), if any."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return []
+    records = []
+    for line in text.splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+    if not records:
+        return []
+    lines = [f"Alerts not delivered: {len(records)} (newest {min(newest, len(records))}; {path}):"]
+    for record in records[-newest:][::-1]:
+        failures = "; ".join(str(f) for f in record.get("failures") or [])
+        lines.append(
+            f"  {record.get('at', '?')} {record.get('dag_id', '?')} {record.get('run_id', '?')} "
+            f"({record.get('state', '?')}): {failures}"
         )
     return lines
 
@@ -430,6 +457,7 @@ def summarise(settings: Settings, *, top_per_country: int = 3) -> tuple[str, boo
         lines.extend(runs)
         lines.extend(platform_load_lines(con))
         lines.extend(stale_lines(con, settings.stale_platform_days))
+        lines.extend(undelivered_alert_lines(settings.undelivered_alerts_path))
         raw_counts = con.execute(
             """
             select

@@ -661,6 +661,38 @@ def test_no_webhook_try_starts_that_would_end_after_the_delivery_s_time(monkeypa
     assert len(seen) == 1
 
 
+def test_an_alert_a_channel_could_not_deliver_is_recorded_where_slw_summary_shows_it(
+    monkeypatch, recorder, tmp_path
+):
+    # An alert that no channel took was said in one log line of the callback
+    # (the DAG processor's, in a deployment), nowhere a user looks (probe ops62, ops63).
+    from social_leadership.summary import undelivered_alert_lines
+
+    port, _ = recorder
+    monkeypatch.setenv("SLW_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("AIRFLOW_CONN_SLW_WEBHOOK", f"http://127.0.0.1:{port}/hook?token=T0P")
+    monkeypatch.setattr("social_leadership.alerts.time.sleep", lambda seconds: None)
+    record = load_settings().undelivered_alerts_path
+    alert = build_alert("survey_ingest", "r1", "failed", {"t": "failed"}, [])
+
+    assert deliver(alert) == ["webhook"]
+    assert not record.exists()
+    _Recorder.answers = [(500, None)] * 3
+    assert deliver(alert) == []
+
+    [line] = record.read_text(encoding="utf-8").splitlines()
+    said = json.loads(line)
+    assert (said["dag_id"], said["run_id"], said["failures"]) == (
+        "survey_ingest",
+        "r1",
+        ["webhook: webhook answered HTTP 500"],
+    )
+    assert "T0P" not in line
+    shown = undelivered_alert_lines(record)
+    assert shown[0] == f"Alerts not delivered: 1 (newest 1; {record}):"
+    assert shown[1].endswith("survey_ingest r1 (failed): webhook: webhook answered HTTP 500")
+
+
 def test_the_webhook_text_escapes_what_slack_reads_as_markup(monkeypatch, recorder):
     # A file named "<!here> results.csv" pinged the whole channel.
     port, seen = recorder
