@@ -154,8 +154,6 @@ def attach_working(
             f"{quote_identifier(alias)}{mode}"
         )
         return
-    catalog = _local_catalog(settings)
-    catalog_existed = catalog is None or catalog.exists()
     if not read_only:
         prepare_lake_storage(settings)
     load_lake_extensions(con, settings)
@@ -166,15 +164,6 @@ def attach_working(
             f"attach {quote_literal(lake_attach_url(settings))} as {quote_identifier(alias)} "
             f"({', '.join(options)})"
         )
-        if not read_only:
-            _refuse_files_of_another_lake(con, settings, alias)
-    except WarehouseSettingError:
-        if not catalog_existed and catalog is not None:
-            # Made by this attach: left there, it would hold the refused path.
-            con.execute(f"detach {quote_identifier(alias)}")
-            for made in (catalog, *catalog.parent.glob(f"{catalog.name}-*")):
-                made.unlink(missing_ok=True)
-        raise
     except duckdb.Error as exc:
         if (other := _OTHER_DATA_PATH.search(str(exc))) is None:
             raise
@@ -193,35 +182,6 @@ def attach_working(
             f"data at {other['recorded']}",
             fix,
         ) from exc
-
-
-def _refuse_files_of_another_lake(
-    con: duckdb.DuckDBPyConnection, settings: Settings, alias: str
-) -> None:
-    """Refuse a new lake (its catalog just made: no snapshot but the first) over a data path
-    that holds files already: another lake's (a second deployment given the same path, a
-    catalog changed over it), whose files this one's orphan-file cleanup
-    (``ducklake_delete_orphaned_files``, README) would delete as its own."""
-    snapshots = con.execute(
-        f"select count(*) from ducklake_snapshots({quote_literal(alias)})"
-    ).fetchone()
-    if snapshots is None or snapshots[0] > 1:
-        return
-    path = data_path(settings)
-    try:
-        found = con.execute("select file from glob(?) limit 1", [f"{path}**"]).fetchone()
-    except duckdb.Error as exc:
-        log.warning("could not list %s to see it holds no other lake's files: %s", path, exc)
-        return
-    if found is None:
-        return
-    raise WarehouseSettingError(
-        f"SLW_DUCKLAKE_DATA_PATH {path} holds files already ({found[0]}), but the lake's "
-        f"catalog {redact_catalog(settings.ducklake_catalog)} is new: they are another "
-        "lake's, or of a lake whose catalog is gone",
-        "give this lake a data path of its own, or set SLW_DUCKLAKE_CATALOG to the catalog "
-        "of the lake they belong to; files of no lake, remove (README, Warehouse backend)",
-    )
 
 
 # DuckLake's refusal of a data path other than the one its catalog was made with, which

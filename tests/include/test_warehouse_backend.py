@@ -455,40 +455,6 @@ def test_a_lake_a_failed_first_run_left_without_data_says_it_can_start_again_els
         assert con.execute("select n from raw.kept").fetchall() == [(1,)]
 
 
-def test_a_new_lake_over_another_lake_s_files_is_refused_and_leaves_no_catalog(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    # A second deployment (its own data folder and a new catalog) given a live lake's data
-    # path was taken; its orphan-file cleanup then deleted the live lake's files (probe
-    # lake63: 94 objects to 1, every read of the live lake failing).
-    shared = tmp_path / "shared-files"
-    lake_settings(monkeypatch, tmp_path / "live")
-    monkeypatch.setenv("SLW_DUCKLAKE_DATA_PATH", str(shared))
-    live = load_settings()
-    with connect(live.warehouse_path) as con:
-        con.execute("create table raw.kept as select range as n from range(100000)")
-    files = sorted(shared.rglob("*.parquet"))
-    assert files
-
-    second = settings_for_data_dir(monkeypatch, tmp_path / "second")
-    assert second.ducklake_data_path == live.ducklake_data_path
-    catalog = Path(second.ducklake_catalog.partition(":")[2])
-    with (
-        pytest.raises(WarehouseSettingError, match=r"holds files already .*but the lake's catalog"),
-        connect(second.warehouse_path),
-    ):
-        pass
-
-    assert not catalog.exists()
-    assert sorted(shared.rglob("*.parquet")) == files
-    assert not (tmp_path / "second" / BACKEND_RECORD).exists()
-    # Its own, empty, data path: made.
-    monkeypatch.setenv("SLW_DUCKLAKE_DATA_PATH", str(tmp_path / "second-files"))
-    with connect(load_settings().warehouse_path):
-        pass
-    assert catalog.exists()
-
-
 @pytest.mark.parametrize("backend", ["duckdb", "ducklake"])
 def test_a_stale_platform_is_alerted_once_a_day_on_both_backends(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, backend: str
