@@ -172,10 +172,11 @@ def attach_working(
             "default), or put the data back there: the catalog keeps the path it was made "
             "with (README, Warehouse backend)"
         )
+        catalog = _local_catalog(settings)
         if catalog is not None and _catalog_without_data(settings, catalog):
             fix += (
                 f"; its lake holds no data yet (a first run that failed there?): remove "
-                f"{catalog} to start again with {other['given']}"
+                f"{catalog} (and its -wal and -shm files) to start again with {other['given']}"
             )
         raise WarehouseSettingError(
             f"SLW_DUCKLAKE_DATA_PATH is {other['given']}, but the lake's catalog records its "
@@ -234,29 +235,17 @@ class WarehouseSettingError(ValueError):
 # ``catalog <catalog_identity>``.
 BACKEND_RECORD = ".warehouse_backend"
 _CATALOG_LINE = "catalog "
-# What names a PostgreSQL catalog's database: not the user, password or TLS options a
-# deployment may change.
-_POSTGRES_IDENTITY = ("host", "hostaddr", "port", "dbname")
 
 
 def catalog_identity(catalog: str) -> str:
-    """Which lake catalog ``catalog`` (an ``SLW_DUCKLAKE_CATALOG``) names, without a
-    password: a file's kind and absolute path; a PostgreSQL database's host, port and name
-    as the connection string gives them (libpq key=value pairs or a URI)."""
+    """Which lake catalog ``catalog`` (an ``SLW_DUCKLAKE_CATALOG``) names: a file's kind and
+    absolute path; for PostgreSQL, the kind alone. A libpq connection string names one
+    database in many ways (quoting, spaces, PG* variables, a service file, localhost or its
+    address): two that differ are not told apart, only a switch between kinds."""
     kind, _, rest = catalog.partition(":")
-    if kind != "postgres":
-        return f"{kind}:{Path(rest).expanduser().resolve()}"
-    rest = rest.strip()
-    if "://" in rest:
-        parsed = urlsplit(rest)
-        pairs = {"host": parsed.hostname or "", "port": str(parsed.port or "")}
-        pairs["dbname"] = parsed.path.lstrip("/")
-    else:
-        pairs = dict(
-            pair.split("=", 1) for pair in rest.split() if "=" in pair and not pair.startswith("=")
-        )
-    named = [f"{key}={pairs[key]}" for key in _POSTGRES_IDENTITY if pairs.get(key)]
-    return "postgres:" + " ".join(named)
+    if kind == "postgres":
+        return kind
+    return f"{kind}:{Path(rest).expanduser().resolve()}"
 
 
 def _read_record(record: Path) -> tuple[str, str | None]:
@@ -296,19 +285,26 @@ def _lake_has_tables(settings: Settings, catalog: Path) -> bool:
 
 
 def _catalog_without_data(settings: Settings, catalog: Path) -> bool:
-    """Whether the lake of the SQLite catalog ``catalog`` never held a row: no data file,
-    and no snapshot inserted or deleted any (small inserts are kept in the catalog itself,
-    with no file). False for another kind of catalog, or one it cannot read."""
+    """Whether the lake of the SQLite catalog ``catalog`` holds no row: no data file, no
+    delete file, no row kept in the catalog itself (DuckLake keeps small inserts there,
+    with no file), and no snapshot that inserted or deleted any. False for another kind of
+    catalog, or one it cannot read."""
     if not settings.ducklake_catalog.startswith("sqlite:"):
         return False
     try:
         with closing(sqlite3.connect(f"{catalog.resolve().as_uri()}?mode=ro", uri=True)) as db:
-            row = db.execute(
-                "select (select count(*) from ducklake_data_file) "
-                "+ (select count(*) from ducklake_delete_file) "
-                "+ (select count(*) from ducklake_snapshot_changes "
-                "where changes_made like '%insert%' or changes_made like '%delet%')"
-            ).fetchone()
+            inlined = [
+                name
+                for (name,) in db.execute("select table_name from ducklake_inlined_data_tables")
+            ]
+            counts = [
+                "(select count(*) from ducklake_data_file)",
+                "(select count(*) from ducklake_delete_file)",
+                "(select count(*) from ducklake_snapshot_changes "
+                "where changes_made like '%insert%' or changes_made like '%delet%')",
+                *(f"(select count(*) from {quote_identifier(name)})" for name in inlined),
+            ]
+            row = db.execute(f"select {' + '.join(counts)}").fetchone()
     except sqlite3.Error:
         return False
     return bool(row) and row[0] == 0

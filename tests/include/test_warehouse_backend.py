@@ -330,18 +330,30 @@ def test_a_lake_recorded_before_its_catalog_was_gets_its_catalog_recorded(
     assert backend_mismatch(replace(settings, ducklake_catalog="postgres:dbname=x")) is not None
 
 
-def test_a_postgresql_catalog_is_known_by_its_host_port_and_database_not_its_user() -> None:
-    same = [
-        "postgres:dbname=slw_lake host=db port=5432 user=slw",
-        "postgres:host=db  dbname=slw_lake user=airflow sslmode=require port=5432",
-        "postgres:postgresql://slw@db:5432/slw_lake?sslmode=require",
-    ]
-    assert {catalog_identity(c) for c in same} == {"postgres:host=db port=5432 dbname=slw_lake"}
-    assert catalog_identity("postgres:dbname=slw_lake2 host=db port=5432") != catalog_identity(
-        same[0]
-    )
-    assert catalog_identity("postgres:dbname=slw_lake host=db2 port=5432") != catalog_identity(
-        same[0]
+def test_catalogs_are_told_apart_by_kind_and_file_not_by_postgresql_s_connection_string(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # One PostgreSQL database has many connection strings (quoting, spaces, PG* variables,
+    # a service file, localhost or its address): none refuses another. A switch between a
+    # file catalog and PostgreSQL, or between two files, is refused.
+    data = tmp_path / "data"
+    data.mkdir()
+    # As a lake on a PostgreSQL catalog records itself.
+    (data / BACKEND_RECORD).write_text("ducklake\ncatalog postgres\n", encoding="utf-8")
+    settings = lake_settings(monkeypatch, data)
+    for same in (
+        "postgres:dbname=lake host=db port=5432 user=slw",
+        "postgres:dbname = 'lake' host=127.0.0.1",
+        "postgres:service=slw",
+        "postgres:postgresql://slw@db/lake",
+    ):
+        assert backend_mismatch(replace(settings, ducklake_catalog=same)) is None, same
+    file_catalog = f"sqlite:{tmp_path / 'catalog.sqlite'}"
+    refused = backend_mismatch(replace(settings, ducklake_catalog=file_catalog))
+    assert refused is not None
+    assert "holds the lake of catalog postgres" in refused.problem
+    assert catalog_identity("sqlite:lake/../lake/catalog.sqlite") == catalog_identity(
+        f"sqlite:{Path('lake/catalog.sqlite').resolve()}"
     )
 
 
@@ -445,14 +457,35 @@ def test_a_lake_a_failed_first_run_left_without_data_says_it_can_start_again_els
         pass
 
     assert refused.value.fix.endswith(
-        f"; its lake holds no data yet (a first run that failed there?): remove {catalog} to "
-        f"start again with {tmp_path / 'right'}/"
+        f"; its lake holds no data yet (a first run that failed there?): remove {catalog} (and "
+        f"its -wal and -shm files) to start again with {tmp_path / 'right'}/"
     )
-    catalog.unlink()
+    for made in (catalog, *(catalog.with_name(f"{catalog.name}-{e}") for e in ("wal", "shm"))):
+        made.unlink(missing_ok=True)
     with connect(load_settings().warehouse_path) as con:
         con.execute("create table raw.kept as select 1 as n")
     with connect(load_settings().warehouse_path, read_only=True) as con:
         assert con.execute("select n from raw.kept").fetchall() == [(1,)]
+
+
+def test_rows_kept_in_the_catalog_after_its_snapshots_expired_are_data_not_an_empty_lake(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # After ducklake_expire_snapshots, no snapshot said the rows were inserted: the hint
+    # told to remove the catalog that held them (review rev63b).
+    settings = lake_settings(monkeypatch, tmp_path / "data")
+    with connect(settings.warehouse_path) as con:
+        con.execute("create table raw.kept as select range as n from range(5)")
+        con.execute("create table raw.later (n integer)")
+        con.execute(
+            "call ducklake_expire_snapshots('warehouse', older_than => now() + interval 1 day)"
+        )
+    monkeypatch.setenv("SLW_DUCKLAKE_DATA_PATH", str(tmp_path / "moved"))
+
+    with pytest.raises(WarehouseSettingError) as refused, connect(load_settings().warehouse_path):
+        pass
+
+    assert "holds no data yet" not in refused.value.fix
 
 
 @pytest.mark.parametrize("backend", ["duckdb", "ducklake"])
