@@ -643,6 +643,11 @@ _DATA_DIR_DEFAULTS: dict[str, Callable[[Path], Path | str]] = {
 DATA_DIR_SETTINGS = tuple(_DATA_DIR_DEFAULTS)
 
 
+def default_in(data_dir: Path, field_name: str) -> Path | str:
+    """The default of the setting ``field_name`` for the data folder ``data_dir``."""
+    return _DATA_DIR_DEFAULTS[field_name](data_dir)
+
+
 def _path(field_name: str, default: Path) -> Path:
     raw = _from_env(field_name)
     return _absolute(raw) if raw else default

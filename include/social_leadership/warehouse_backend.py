@@ -40,7 +40,7 @@ import duckdb
 
 from social_leadership.duckdb_limits import open_duckdb
 from social_leadership.serving_lake import load_extensions, open_with_extensions, switch_to_wal
-from social_leadership.settings import Settings, redact_catalog
+from social_leadership.settings import Settings, default_in, redact_catalog
 from social_leadership.sql import quote_identifier, quote_literal
 
 log = logging.getLogger(__name__)
@@ -231,10 +231,10 @@ class WarehouseSettingError(ValueError):
 
 
 # The backend a data folder's working warehouse was made with, recorded in the folder on its
-# first write (:func:`record_backend`): its first line; for a lake, a second line
-# ``catalog <catalog_identity>``.
+# first write (:func:`record_backend`); a lake's catalog (:func:`catalog_identity`) in a
+# file of its own, so that the backend's record stays as versions before read it.
 BACKEND_RECORD = ".warehouse_backend"
-_CATALOG_LINE = "catalog "
+CATALOG_RECORD = ".warehouse_catalog"
 
 
 def catalog_identity(catalog: str) -> str:
@@ -248,16 +248,12 @@ def catalog_identity(catalog: str) -> str:
     return f"{kind}:{Path(rest).expanduser().resolve()}"
 
 
-def _read_record(record: Path) -> tuple[str, str | None]:
-    """The backend and the lake catalog (None: not recorded) a record file holds."""
-    lines = record.read_text(encoding="utf-8").splitlines()
-    backend = lines[0].strip() if lines else ""
-    catalogs = [
-        line.removeprefix(_CATALOG_LINE).strip()
-        for line in lines[1:]
-        if line.startswith(_CATALOG_LINE)
-    ]
-    return backend, next((catalog for catalog in catalogs if catalog), None)
+def _read_record(record: Path) -> str | None:
+    """What a record file holds (None: no file)."""
+    try:
+        return record.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
 
 
 def _local_catalog(settings: Settings) -> Path | None:
@@ -276,6 +272,11 @@ def _lake_has_tables(settings: Settings, catalog: Path) -> bool:
     another process may hold, is taken to."""
     if not settings.ducklake_catalog.startswith("sqlite:"):
         return True
+    return _sqlite_lake_has_tables(catalog)
+
+
+def _sqlite_lake_has_tables(catalog: Path) -> bool:
+    """Whether the SQLite lake catalog ``catalog`` holds tables (True if it cannot tell)."""
     try:
         with closing(sqlite3.connect(f"{catalog.resolve().as_uri()}?mode=ro", uri=True)) as db:
             row = db.execute("select count(*) from ducklake_table").fetchone()
@@ -333,17 +334,16 @@ def backend_mismatch(settings: Settings) -> WarehouseSettingError | None:
     Opening this backend's would build a new, empty warehouse, and its first publish would
     replace the marts every reader of the folder's serving copies has with it."""
     record = settings.data_dir / BACKEND_RECORD
-    recorded_catalog = None
     try:
-        made_with, recorded_catalog = _read_record(record)
+        made_with = _read_record(record)
         told_by = f"as {record} records"
-    except FileNotFoundError:
-        made_with = _backend_found(settings)
-        told_by = "as the warehouse it holds says"
+        if made_with is None:
+            made_with = _backend_found(settings)
+            told_by = "as the warehouse it holds says"
+        if made_with == DUCKLAKE == settings.warehouse_backend:
+            return _other_catalog(settings)
     except (OSError, UnicodeDecodeError):
         return None
-    if made_with == DUCKLAKE == settings.warehouse_backend and recorded_catalog is not None:
-        return _other_catalog(settings, record, recorded_catalog)
     if made_with not in (DUCKDB, DUCKLAKE) or made_with == settings.warehouse_backend:
         return None
     return WarehouseSettingError(
@@ -355,20 +355,35 @@ def backend_mismatch(settings: Settings) -> WarehouseSettingError | None:
     )
 
 
-def _other_catalog(settings: Settings, record: Path, recorded: str) -> WarehouseSettingError | None:
+def _other_catalog(settings: Settings) -> WarehouseSettingError | None:
     """The refusal of a lake catalog other than the one the data folder's lake was made
-    with (``SLW_DUCKLAKE_CATALOG`` changed on a folder that has run), or None."""
+    with (``SLW_DUCKLAKE_CATALOG`` changed on a folder that has run), or None. A folder
+    whose catalog is not recorded (made by an earlier version) is told by its default
+    catalog, when that one holds a lake and the setting names another file; not when it
+    names a PostgreSQL catalog, whose lake cannot be seen (an upgraded deployment on one,
+    a default catalog left beside it from a first try, went on being refused)."""
+    record = settings.data_dir / CATALOG_RECORD
+    recorded = _read_record(record)
+    told_by = f"as {record} records"
+    if recorded is None:
+        if _local_catalog(settings) is None:
+            return None
+        default = str(default_in(settings.data_dir, "ducklake_catalog"))
+        told_by = "as the lake at its default place says"
+        held = Path(default.partition(":")[2])
+        if not (held.exists() and _sqlite_lake_has_tables(held)):
+            return None
+        recorded = catalog_identity(default)
     identity = catalog_identity(settings.ducklake_catalog)
-    if identity == recorded:
+    if not recorded or identity == recorded:
         return None
     return WarehouseSettingError(
         f"SLW_DUCKLAKE_CATALOG names the catalog {identity}, but data folder "
-        f"{settings.data_dir} holds the lake of catalog {recorded} (as {record} records): a "
-        "new, empty one would be built and published in its place",
+        f"{settings.data_dir} holds the lake of catalog {recorded} ({told_by}): a new, empty "
+        "one would be built and published in its place",
         "set SLW_DUCKLAKE_CATALOG back to that catalog, or give a new warehouse a data "
         "folder of its own (SLW_DATA_DIR); if that lake's catalog moved to this address, "
-        f"write `{_CATALOG_LINE}{identity}` as the second line of {record} (README, "
-        "Warehouse backend)",
+        f"write `{identity}` in {record} (README, Warehouse backend)",
     )
 
 
@@ -380,28 +395,23 @@ def check_backend(settings: Settings) -> None:
 
 def record_backend(settings: Settings) -> None:
     """Record the backend in the data folder, once its warehouse has been written to; and a
-    lake's catalog, also in a record made before catalogs were recorded."""
-    record = settings.data_dir / BACKEND_RECORD
-    text = f"{settings.warehouse_backend}\n"
+    lake's catalog, also beside a backend recorded before catalogs were."""
+    records = [(settings.data_dir / BACKEND_RECORD, settings.warehouse_backend)]
     if uses_lake(settings):
-        text += f"{_CATALOG_LINE}{catalog_identity(settings.ducklake_catalog)}\n"
-    try:
-        # Kept as it is, but for a lake's record without its catalog (the lake it names is
-        # the one just written to: a switch of backend or catalog is refused before).
-        if record.exists() and not (
-            uses_lake(settings) and _read_record(record) == (DUCKLAKE, None)
-        ):
-            return
-    except (OSError, UnicodeDecodeError):
-        return
-    partial = record.with_name(f"{BACKEND_RECORD}.{os.getpid()}.tmp")
-    try:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        partial.write_text(text, encoding="utf-8")
-        partial.replace(record)
-    except OSError as exc:
-        # A folder it may not write: its backend is then told by which warehouse it holds.
-        log.warning("could not record the warehouse backend in %s: %s", record, exc)
+        records.append(
+            (settings.data_dir / CATALOG_RECORD, catalog_identity(settings.ducklake_catalog))
+        )
+    for record, value in records:
+        if record.exists():
+            continue
+        partial = record.with_name(f"{record.name}.{os.getpid()}.tmp")
+        try:
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            partial.write_text(f"{value}\n", encoding="utf-8")
+            partial.replace(record)
+        except OSError as exc:
+            # A folder it may not write: its backend is then told by which warehouse it holds.
+            log.warning("could not record the warehouse in %s: %s", record, exc)
 
 
 def describe_working(settings: Settings) -> str:

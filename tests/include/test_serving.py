@@ -496,6 +496,19 @@ def _made_hours_ago(parquet_dir: Path, hours: int) -> dict[str, str]:
     return renamed
 
 
+def _a_day_after_a_killed_publish(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, *, link_moved: bool
+) -> tuple[str, str]:
+    """A publish, then one killed as :func:`_publish_killed_before_the_pointers_moved`
+    says, both made a day ago: their folders' names, in that order."""
+    publish(settings, "run-live", synthetic=True)
+    _publish_killed_before_the_pointers_moved(
+        settings, monkeypatch, "run-killed", link_moved=link_moved
+    )
+    older, newer = sorted(_made_hours_ago(settings.serving_parquet_dir, 26).values())
+    return older, newer
+
+
 def test_a_set_a_killed_publish_never_made_current_is_removed_not_taken_for_its_successor(
     copied_built_warehouse: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -504,10 +517,7 @@ def test_a_set_a_killed_publish_never_made_current_is_removed_not_taken_for_its_
     # ago, and deleted the live set at once, under the readers reading it (probe ops63).
     settings = dataclasses.replace(copied_built_warehouse, serving_parquet_retention_minutes=60)
     parquet_dir = settings.serving_parquet_dir
-    publish(settings, "run-live", synthetic=True)
-    _publish_killed_before_the_pointers_moved(settings, monkeypatch, "run-killed", link_moved=False)
-    renamed = _made_hours_ago(parquet_dir, 26)
-    live, killed = sorted(renamed.values())
+    live, killed = _a_day_after_a_killed_publish(settings, monkeypatch, link_moved=False)
     assert current_parquet_dir(parquet_dir).name == live
 
     after = publish(settings, "run-after", synthetic=True)
@@ -569,10 +579,7 @@ def test_sets_both_pointers_named_are_kept_for_the_retention_after_both_moved_on
     # was made a day before).
     settings = dataclasses.replace(copied_built_warehouse, serving_parquet_retention_minutes=60)
     parquet_dir = settings.serving_parquet_dir
-    publish(settings, "run-live", synthetic=True)
-    _publish_killed_before_the_pointers_moved(settings, monkeypatch, "run-halfway", link_moved=True)
-    renamed = _made_hours_ago(parquet_dir, 26)
-    by_file, by_link = sorted(renamed.values())
+    by_file, by_link = _a_day_after_a_killed_publish(settings, monkeypatch, link_moved=True)
     assert current_parquet_dir(parquet_dir).name == by_file
     assert os.readlink(parquet_dir / CURRENT_LINK) == by_link
 

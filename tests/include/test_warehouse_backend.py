@@ -37,6 +37,7 @@ from social_leadership.settings import REPO_ROOT, Settings, SettingsError, load_
 from social_leadership.warehouse import connect, transaction
 from social_leadership.warehouse_backend import (
     BACKEND_RECORD,
+    CATALOG_RECORD,
     LAKE_ALIAS,
     WarehouseSettingError,
     backend_mismatch,
@@ -279,15 +280,15 @@ def test_a_lake_folder_given_another_catalog_is_refused_not_started_empty(
     with connect(first.warehouse_path):
         pass
     recorded = catalog_identity(first.ducklake_catalog)
-    assert (data / BACKEND_RECORD).read_text(encoding="utf-8") == (
-        f"ducklake\ncatalog {recorded}\n"
-    )
+    # The backend's record as versions before read it; the catalog in a file of its own.
+    assert (data / BACKEND_RECORD).read_text(encoding="utf-8") == "ducklake\n"
+    assert (data / CATALOG_RECORD).read_text(encoding="utf-8") == f"{recorded}\n"
     other = tmp_path / "elsewhere" / "catalog.sqlite"
     settings = lake_settings(monkeypatch, data, f"sqlite:{other}")
 
     said = (
         f"SLW_DUCKLAKE_CATALOG names the catalog sqlite:{other}, but data folder {data} holds "
-        f"the lake of catalog {recorded} (as {data / BACKEND_RECORD} records): a new, empty "
+        f"the lake of catalog {recorded} (as {data / CATALOG_RECORD} records): a new, empty "
         "one would be built"
     )
     for read_only in (False, True):
@@ -300,33 +301,38 @@ def test_a_lake_folder_given_another_catalog_is_refused_not_started_empty(
         task_settings()
     assert not other.exists()
     # The same lake's catalog moved on purpose: the record says so, and it is opened.
-    record = (data / BACKEND_RECORD).read_text(encoding="utf-8")
     first_catalog = Path(first.ducklake_catalog.partition(":")[2])
     other.parent.mkdir()
     first_catalog.rename(other)
-    (data / BACKEND_RECORD).write_text(
-        record.replace(f"catalog {recorded}", f"catalog sqlite:{other}"), encoding="utf-8"
-    )
+    (data / CATALOG_RECORD).write_text(f"sqlite:{other}\n", encoding="utf-8")
     with connect(settings.warehouse_path, read_only=True) as con:
         assert con.execute("select count(*) from raw.platform_metrics").fetchone() == (0,)
 
 
-def test_a_lake_recorded_before_its_catalog_was_gets_its_catalog_recorded(
+def test_a_lake_recorded_before_its_catalog_was_is_told_by_its_default_catalog(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
+    # A folder an earlier version made records no catalog: its first write with another
+    # catalog file built a new lake, green, and recorded that one (probe upg63).
     data = tmp_path / "data"
     settings = lake_settings(monkeypatch, data)
     with connect(settings.warehouse_path):
         pass
-    (data / BACKEND_RECORD).write_text("ducklake\n", encoding="utf-8")
+    (data / CATALOG_RECORD).unlink()
+    other = replace(settings, ducklake_catalog=f"sqlite:{tmp_path / 'other.sqlite'}")
+
+    refused = backend_mismatch(other)
+    assert refused is not None
+    assert "(as the lake at its default place says)" in refused.problem
+    # Beside a PostgreSQL catalog, whose lake cannot be seen, the default one decides
+    # nothing (an upgraded deployment on PostgreSQL was refused for a first try's file).
     assert backend_mismatch(replace(settings, ducklake_catalog="postgres:dbname=x")) is None
 
     with connect(settings.warehouse_path):
         pass
 
-    assert (data / BACKEND_RECORD).read_text(encoding="utf-8") == (
-        f"ducklake\ncatalog {catalog_identity(settings.ducklake_catalog)}\n"
-    )
+    identity = catalog_identity(settings.ducklake_catalog)
+    assert (data / CATALOG_RECORD).read_text(encoding="utf-8") == f"{identity}\n"
     assert backend_mismatch(replace(settings, ducklake_catalog="postgres:dbname=x")) is not None
 
 
@@ -339,7 +345,8 @@ def test_catalogs_are_told_apart_by_kind_and_file_not_by_postgresql_s_connection
     data = tmp_path / "data"
     data.mkdir()
     # As a lake on a PostgreSQL catalog records itself.
-    (data / BACKEND_RECORD).write_text("ducklake\ncatalog postgres\n", encoding="utf-8")
+    (data / BACKEND_RECORD).write_text("ducklake\n", encoding="utf-8")
+    (data / CATALOG_RECORD).write_text("postgres\n", encoding="utf-8")
     settings = lake_settings(monkeypatch, data)
     for same in (
         "postgres:dbname=lake host=db port=5432 user=slw",
