@@ -275,13 +275,16 @@ def _lake_has_tables(settings: Settings, catalog: Path) -> bool:
     return _sqlite_lake_has_tables(catalog)
 
 
-def _sqlite_lake_has_tables(catalog: Path) -> bool:
-    """Whether the SQLite lake catalog ``catalog`` holds tables (True if it cannot tell)."""
+def _sqlite_lake_has_tables(catalog: Path, *, unknown: bool = True) -> bool:
+    """Whether the SQLite lake catalog ``catalog`` holds tables (``unknown`` if it cannot
+    tell: no file, or no DuckLake catalog in it)."""
+    if not catalog.is_file():
+        return unknown
     try:
         with closing(sqlite3.connect(f"{catalog.resolve().as_uri()}?mode=ro", uri=True)) as db:
             row = db.execute("select count(*) from ducklake_table").fetchone()
     except sqlite3.Error:
-        return True
+        return unknown
     return bool(row and row[0])
 
 
@@ -342,7 +345,8 @@ def backend_mismatch(settings: Settings) -> WarehouseSettingError | None:
             told_by = "as the warehouse it holds says"
         if made_with == DUCKLAKE == settings.warehouse_backend:
             return _other_catalog(settings)
-    except (OSError, UnicodeDecodeError):
+    except (OSError, UnicodeDecodeError) as exc:
+        log.warning("the data folder's warehouse records cannot be read, not checked: %s", exc)
         return None
     if made_with not in (DUCKDB, DUCKLAKE) or made_with == settings.warehouse_backend:
         return None
@@ -361,21 +365,24 @@ def _other_catalog(settings: Settings) -> WarehouseSettingError | None:
     whose catalog is not recorded (made by an earlier version) is told by its default
     catalog, when that one holds a lake and the setting names another file; not when it
     names a PostgreSQL catalog, whose lake cannot be seen (an upgraded deployment on one,
-    a default catalog left beside it from a first try, went on being refused)."""
+    a default catalog left beside it from a first try, went on being refused). A recorded
+    catalog file that is gone is no lake to keep (a data folder moved whole: DuckLake then
+    says the data path moved)."""
     record = settings.data_dir / CATALOG_RECORD
     recorded = _read_record(record)
     told_by = f"as {record} records"
-    if recorded is None:
+    if not recorded:
         if _local_catalog(settings) is None:
             return None
         default = str(default_in(settings.data_dir, "ducklake_catalog"))
         told_by = "as the lake at its default place says"
-        held = Path(default.partition(":")[2])
-        if not (held.exists() and _sqlite_lake_has_tables(held)):
+        if not _sqlite_lake_has_tables(Path(default.partition(":")[2]), unknown=False):
             return None
-        recorded = catalog_identity(default)
+        recorded = default
+    recorded = catalog_identity(recorded)
     identity = catalog_identity(settings.ducklake_catalog)
-    if not recorded or identity == recorded:
+    kind, _, file = recorded.partition(":")
+    if identity == recorded or (kind != "postgres" and not Path(file).exists()):
         return None
     return WarehouseSettingError(
         f"SLW_DUCKLAKE_CATALOG names the catalog {identity}, but data folder "
@@ -395,15 +402,15 @@ def check_backend(settings: Settings) -> None:
 
 def record_backend(settings: Settings) -> None:
     """Record the backend in the data folder, once its warehouse has been written to; and a
-    lake's catalog, also beside a backend recorded before catalogs were."""
-    records = [(settings.data_dir / BACKEND_RECORD, settings.warehouse_backend)]
-    if uses_lake(settings):
-        records.append(
-            (settings.data_dir / CATALOG_RECORD, catalog_identity(settings.ducklake_catalog))
-        )
+    lake's catalog: with a new record of the backend (a folder started again, its records
+    deleted), or beside one recorded before catalogs were."""
+    backend = settings.data_dir / BACKEND_RECORD
+    new_backend = not backend.exists()
+    records = [(backend, settings.warehouse_backend)] if new_backend else []
+    catalog = settings.data_dir / CATALOG_RECORD
+    if uses_lake(settings) and (new_backend or not catalog.exists()):
+        records.append((catalog, catalog_identity(settings.ducklake_catalog)))
     for record, value in records:
-        if record.exists():
-            continue
         partial = record.with_name(f"{record.name}.{os.getpid()}.tmp")
         try:
             settings.data_dir.mkdir(parents=True, exist_ok=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import re
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -334,6 +335,51 @@ def test_a_lake_recorded_before_its_catalog_was_is_told_by_its_default_catalog(
     identity = catalog_identity(settings.ducklake_catalog)
     assert (data / CATALOG_RECORD).read_text(encoding="utf-8") == f"{identity}\n"
     assert backend_mismatch(replace(settings, ducklake_catalog="postgres:dbname=x")) is not None
+
+
+def test_a_lake_folder_started_again_as_readme_says_records_its_new_catalog(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Its records and lake deleted (README), the first write with another catalog went
+    # green, the catalog's record was kept, and every write after it was refused
+    # (review rev63c).
+    data = tmp_path / "data"
+    first = lake_settings(monkeypatch, data)
+    with connect(first.warehouse_path):
+        pass
+    (data / BACKEND_RECORD).unlink()
+    shutil.rmtree(data / "warehouse" / "lake")
+    again = lake_settings(monkeypatch, data, f"sqlite:{tmp_path / 'new.sqlite'}")
+
+    for _ in range(2):
+        with connect(again.warehouse_path):
+            pass
+
+    assert (data / CATALOG_RECORD).read_text(encoding="utf-8") == (
+        f"sqlite:{tmp_path / 'new.sqlite'}\n"
+    )
+
+
+def test_what_a_catalog_record_cannot_tell_refuses_nothing(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    settings = lake_settings(monkeypatch, data)
+    elsewhere = replace(settings, ducklake_catalog=f"sqlite:{tmp_path / 'real.sqlite'}")
+    # A folder of an earlier version whose default catalog a failed first try made
+    # without tables: its lake is elsewhere.
+    data.mkdir(exist_ok=True)
+    (data / BACKEND_RECORD).write_text("ducklake\n", encoding="utf-8")
+    default = Path(settings.ducklake_catalog.partition(":")[2])
+    default.parent.mkdir(parents=True, exist_ok=True)
+    default.touch()
+    assert backend_mismatch(elsewhere) is None
+    # A record written by hand the way the setting is, not as a refusal gives it.
+    (data / CATALOG_RECORD).write_text("postgres:dbname=x host=db\n", encoding="utf-8")
+    assert backend_mismatch(replace(settings, ducklake_catalog="postgres:dbname=x")) is None
+    # A recorded catalog file that is gone (the data folder moved whole) keeps no lake.
+    (data / CATALOG_RECORD).write_text(f"sqlite:{tmp_path / 'gone.sqlite'}\n", encoding="utf-8")
+    assert backend_mismatch(elsewhere) is None
 
 
 def test_catalogs_are_told_apart_by_kind_and_file_not_by_postgresql_s_connection_string(
