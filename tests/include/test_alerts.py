@@ -39,6 +39,14 @@ from social_leadership.task_payloads import Attention
 DAGS_DIR = Path(__file__).resolve().parents[2] / "dags"
 
 
+@pytest.fixture(autouse=True)
+def _own_data_folder(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Each test's alerts a channel could not deliver are recorded in a data folder of its
+    own: with the default one, the repository's data/ (make run's), `slw summary` showed
+    the tests' failed deliveries."""
+    monkeypatch.setenv("SLW_DATA_DIR", str(tmp_path / "data"))
+
+
 def _dag_bag():
     from airflow.dag_processing.dagbag import DagBag
 
