@@ -429,15 +429,16 @@ class WebhookNotifier(BaseNotifier):
         for attempt in range(1, WEBHOOK_ATTEMPTS + 1):
             left = deadline - time.monotonic()
             try:
-                status, headers = _post(url, self.payload, min(WEBHOOK_TIMEOUT, left))
+                response = _post(url, self.payload, min(WEBHOOK_TIMEOUT, left))
             except httpx.ConnectError:
                 if attempt == WEBHOOK_ATTEMPTS or not _time_for_a_try(attempt, deadline):
                     raise
                 time.sleep(attempt)
                 continue
+            status = response.status_code
             if status < 300:
                 return
-            wait = _webhook_retry_wait(status, headers, attempt)
+            wait = _webhook_retry_wait(response, attempt)
             if wait is None or attempt == WEBHOOK_ATTEMPTS or not _time_for_a_try(wait, deadline):
                 raise DeliveryError(f"webhook answered HTTP {status}")
             time.sleep(wait)
@@ -449,17 +450,17 @@ def _time_for_a_try(wait: float, deadline: float) -> bool:
     return time.monotonic() + wait + WEBHOOK_SHORTEST_TRY <= deadline
 
 
-def _post(url: str, payload: dict[str, Any], timeout: float) -> tuple[int, Any]:
-    """POST ``payload`` as JSON; the answer's status and headers. Its body is not read: a
-    receiver sending it a byte at a time (each within the time-out) held the alert, and the
-    mail after it, for as long as it liked."""
+def _post(url: str, payload: dict[str, Any], timeout: float) -> Any:
+    """POST ``payload`` as JSON; the answer, closed, its body not read (its status and
+    headers are): a receiver sending the body a byte at a time (each within the time-out)
+    held the alert, and the mail after it, for as long as it liked."""
     import httpx
 
     with (
-        httpx.Client(timeout=max(timeout, 0.1), follow_redirects=False) as client,
+        httpx.Client(timeout=timeout, follow_redirects=False) as client,
         client.stream("POST", url, json=payload) as response,
     ):
-        return response.status_code, response.headers
+        return response
 
 
 # A webhook answering 429 or 5xx (a chat service busy for a moment), or refusing the
@@ -475,12 +476,11 @@ WEBHOOK_SECONDS = 30.0
 WEBHOOK_SHORTEST_TRY = 5.0
 
 
-def _webhook_retry_wait(status: int, headers: Any, attempt: int) -> float | None:
-    """Seconds before the next try of a webhook that answered ``status`` with ``headers``;
-    None: no try."""
-    if status != 429 and status < 500:
+def _webhook_retry_wait(response: Any, attempt: int) -> float | None:
+    """Seconds before the next try of a webhook that answered ``response``; None: no try."""
+    if response.status_code != 429 and response.status_code < 500:
         return None
-    asked = headers.get("retry-after", "")
+    asked = response.headers.get("retry-after", "")
     if asked.strip().isdigit():
         wait = float(asked)
         return wait if wait <= _WEBHOOK_LONGEST_WAIT else None

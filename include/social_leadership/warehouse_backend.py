@@ -281,11 +281,16 @@ def _sqlite_lake_has_tables(catalog: Path, *, unknown: bool = True) -> bool:
     if not catalog.is_file():
         return unknown
     try:
-        with closing(sqlite3.connect(f"{catalog.resolve().as_uri()}?mode=ro", uri=True)) as db:
+        with _read_only(catalog) as db:
             row = db.execute("select count(*) from ducklake_table").fetchone()
     except sqlite3.Error:
         return unknown
     return bool(row and row[0])
+
+
+def _read_only(catalog: Path) -> closing[sqlite3.Connection]:
+    """The SQLite catalog file ``catalog``, opened to read only (closed on leaving)."""
+    return closing(sqlite3.connect(f"{catalog.resolve().as_uri()}?mode=ro", uri=True))
 
 
 def _catalog_without_data(settings: Settings, catalog: Path) -> bool:
@@ -296,7 +301,7 @@ def _catalog_without_data(settings: Settings, catalog: Path) -> bool:
     if not settings.ducklake_catalog.startswith("sqlite:"):
         return False
     try:
-        with closing(sqlite3.connect(f"{catalog.resolve().as_uri()}?mode=ro", uri=True)) as db:
+        with _read_only(catalog) as db:
             inlined = [
                 name
                 for (name,) in db.execute("select table_name from ducklake_inlined_data_tables")
