@@ -242,6 +242,24 @@ def test_a_changed_project_test_macro_keeps_the_next_parse_whole(
 
 
 @pytest.mark.dbt
+def test_dbt_s_own_debug_file_log_is_written_only_when_asked_for(
+    copied_built_warehouse: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """dbt writes every debug line to its file log (dbt.log) unless told otherwise: the
+    pipeline's commands leave it off, and DBT_LOG_LEVEL_FILE turns it back on."""
+    settings = copied_built_warehouse
+    log = settings.logs_dir / "dbt" / "dbt.log"
+    log.unlink(missing_ok=True)
+    monkeypatch.delenv("DBT_LOG_LEVEL_FILE", raising=False)
+    run_dbt(["parse"], settings)
+    assert not log.exists()
+
+    monkeypatch.setenv("DBT_LOG_LEVEL_FILE", "debug")
+    run_dbt(["parse"], settings)
+    assert "[debug]" in log.read_text(encoding="utf-8")
+
+
+@pytest.mark.dbt
 def test_seeds_load_from_a_project_under_a_folder_whose_name_holds_a_quote(
     copied_built_warehouse: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -96,6 +96,7 @@ def test_each_command_has_its_own_folder_and_environment_and_a_failure_ends_only
 ) -> None:
     first = settings_for_data_dir(monkeypatch, tmp_path / "first")
     second = settings_for_data_dir(monkeypatch, tmp_path / "second")
+    monkeypatch.setenv("DBT_LOG_LEVEL_FILE", "info")  # dbt's file log, off by default
     run_dbt(["parse"], first)
     starter, forked = warm.starter_pid, warm.last_pid
     assert starter is not None
