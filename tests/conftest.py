@@ -31,6 +31,12 @@ _throwaway_airflow_home = tempfile.mkdtemp(prefix="slw-test-airflow-")
 os.environ["AIRFLOW_HOME"] = _throwaway_airflow_home
 # Removed when the session ends, or every test run would leave one behind in /tmp.
 atexit.register(shutil.rmtree, _throwaway_airflow_home, ignore_errors=True)
+# Likewise a throw-away data folder: a test that opens a warehouse of its own without
+# naming a data folder still spills (DuckDB's temp_directory) under the settings' one,
+# which was the repository's data/ (make run's), or the developer's exported SLW_DATA_DIR.
+_throwaway_data_dir = tempfile.mkdtemp(prefix="slw-test-data-")
+os.environ["SLW_DATA_DIR"] = _throwaway_data_dir
+atexit.register(shutil.rmtree, _throwaway_data_dir, ignore_errors=True)
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 # A test drops a file and runs its DAG at once; the tests of the wait for a file being
 # written set it themselves.

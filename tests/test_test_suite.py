@@ -15,10 +15,18 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_tests_use_a_throw_away_airflow_home_even_when_one_is_exported(tmp_path: Path):
+@pytest.mark.parametrize(
+    ("variable", "prefix"),
+    [("AIRFLOW_HOME", "slw-test-airflow-"), ("SLW_DATA_DIR", "slw-test-data-")],
+)
+def test_tests_use_a_throw_away_airflow_home_and_data_folder_even_when_exported(
+    tmp_path: Path, variable: str, prefix: str
+):
     # `make test` exports AIRFLOW_HOME=airflow_home/ (the Makefile's default for `make run`):
-    # a test importing Airflow must still get its own metadata DB, never the user's.
-    exported = tmp_path / "airflow_home"
+    # a test importing Airflow must still get its own metadata DB, never the user's. A test
+    # opening a warehouse without naming a data folder spills under the settings' one: never
+    # the user's exported SLW_DATA_DIR, nor the repository's data/ (make run's).
+    exported = tmp_path / "exported"
     conftest = REPO_ROOT / "tests" / "conftest.py"
     probe = (
         "import importlib.util, os, sys\n"
@@ -26,21 +34,21 @@ def test_tests_use_a_throw_away_airflow_home_even_when_one_is_exported(tmp_path:
         f"sys.path.insert(0, {str(conftest.parent)!r})\n"
         f"spec = importlib.util.spec_from_file_location('c', {str(conftest)!r})\n"
         "spec.loader.exec_module(importlib.util.module_from_spec(spec))\n"
-        "print(os.environ['AIRFLOW_HOME'])\n"
+        f"print(os.environ[{variable!r}])\n"
     )
     completed = subprocess.run(
         [sys.executable, "-c", probe],
-        env={**os.environ, "AIRFLOW_HOME": str(exported)},
+        env={**os.environ, variable: str(exported)},
         capture_output=True,
         text=True,
         check=True,
     )
-    home = Path(completed.stdout.strip())
-    assert home != exported
-    assert home.parent == Path(tempfile.gettempdir())
-    assert home.name.startswith("slw-test-airflow-")
+    folder = Path(completed.stdout.strip())
+    assert folder != exported
+    assert folder.parent == Path(tempfile.gettempdir())
+    assert folder.name.startswith(prefix)
     # This very session too.
-    assert Path(os.environ["AIRFLOW_HOME"]).name.startswith("slw-test-airflow-")
+    assert Path(os.environ[variable]).name.startswith(prefix)
 
 
 def make_test_command() -> list[str]:
