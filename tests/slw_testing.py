@@ -7,6 +7,7 @@ other, being all named ``conftest``.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import fcntl
 import json
@@ -103,11 +104,15 @@ def clear_of_midnight(
 
 class Mailbox:
     """An aiosmtpd handler that keeps every message it receives (recipients, raw bytes),
-    refusing the recipients in ``refuse`` (550, as a server does for an unknown user)."""
+    refusing the recipients in ``refuse`` (550, as a server does for an unknown user);
+    ``data_reply`` answers every message instead of taking it (``554 5.3.4 message too
+    big``), ``data_delay`` seconds after it came."""
 
     def __init__(self, refuse: Iterable[str] = ()) -> None:
         self.messages: list[tuple[list[str], bytes]] = []
         self.refuse = set(refuse)
+        self.data_reply: str | None = None
+        self.data_delay = 0.0
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address in self.refuse:
@@ -116,6 +121,10 @@ class Mailbox:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        if self.data_delay:
+            await asyncio.sleep(self.data_delay)
+        if self.data_reply is not None:
+            return self.data_reply
         self.messages.append((list(envelope.rcpt_tos), envelope.original_content))
         return "250 OK"
 

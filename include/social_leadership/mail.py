@@ -15,7 +15,8 @@ from __future__ import annotations
 import re
 import smtplib
 import ssl
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from email import policy
 from email.message import EmailMessage
@@ -196,12 +197,34 @@ def tls_mode(connection: Any) -> tuple[bool, bool]:
     return implicit, starttls
 
 
+# Characters of a server's reply a failure quotes: its reason (message too large, spam,
+# mailbox full) fits; a reply can be as long as the server likes.
+_REPLY_CHARS = 160
+
+
 def failure_reason(exc: BaseException) -> str:
-    """What a failed send says, without the server's text (an SMTP error's can quote its
-    reply to a login): the kind of error, and for the TLS mismatches a hint."""
+    """What a failed send says: the kind of error; the server's reply code, and its text
+    but to a login (a reply to a login can quote it); for a time-out and the TLS
+    mismatches a hint."""
     if isinstance(exc, SmtpSettingError | UnsendableError):
         return str(exc)
     kind = type(exc).__name__
+    if isinstance(exc, smtplib.SMTPAuthenticationError):
+        return f"{kind} {exc.smtp_code} (the server refused the connection's login and password)"
+    if isinstance(exc, smtplib.SMTPResponseException):
+        error = exc.smtp_error
+        reply = error.decode("utf-8", "replace") if isinstance(error, bytes) else str(error)
+        reply = " ".join(reply.split())
+        if len(reply) > _REPLY_CHARS:
+            reply = reply[: _REPLY_CHARS - 3] + "..."
+        return f"{kind} {exc.smtp_code}" + (f": {reply}" if reply else "")
+    if isinstance(exc, TimeoutError) or (
+        isinstance(exc, smtplib.SMTPServerDisconnected) and "timed out" in str(exc)
+    ):
+        return (
+            f"{kind} (the server did not answer within the connection's time-out, its "
+            "extra timeout)"
+        )
     if isinstance(exc, smtplib.SMTPNotSupportedError) and "STARTTLS" in str(exc):
         return (
             f"{kind} (the server offers no STARTTLS here: for TLS from the start set the "
@@ -222,15 +245,17 @@ def failure_reason(exc: BaseException) -> str:
     return kind
 
 
-def send_message(conn_id: str, message: EmailMessage, recipients: Sequence[str]) -> None:
-    """Send ``message`` to ``recipients`` through the Airflow SMTP connection ``conn_id``
-    (TLS as :func:`tls_mode` says); raise :class:`RecipientsRefusedError` when the server
-    refuses any of them (all of them included), :class:`SmtpSettingError` for an extra
-    that is no setting, :class:`UnsendableError` for an address outside ASCII that the
-    server cannot take, and the SMTP or socket error when it fails otherwise."""
+@contextmanager
+def _smtp_client(conn_id: str, connection: Any = None) -> Iterator[smtplib.SMTP]:
+    """The client of Airflow's SMTP hook on the connection ``conn_id`` (``connection``
+    when given: one read already), connected and logged in (TLS as :func:`tls_mode`
+    says), closed when done."""
     from airflow.providers.smtp.hooks.smtp import SmtpHook
 
     class Hook(SmtpHook):  # type: ignore[misc]
+        def get_connection(self, conn_id: str) -> Any:
+            return connection if connection is not None else super().get_connection(conn_id)
+
         @property
         def use_ssl(self) -> bool:
             return tls_mode(self.conn)[0]
@@ -239,13 +264,18 @@ def send_message(conn_id: str, message: EmailMessage, recipients: Sequence[str])
         def smtp_starttls(self) -> bool:
             return tls_mode(self.conn)[1]
 
+    with Hook(smtp_conn_id=conn_id) as hook:
+        # The hook's send_email_smtp builds its own message and drops the recipients the
+        # server refused: its client is used instead.
+        client = hook._smtp_client
+        assert isinstance(client, smtplib.SMTP)
+        yield client
+
+
+def _send(client: smtplib.SMTP, message: EmailMessage, recipients: Sequence[str]) -> dict[str, int]:
+    """Send ``message`` to ``recipients``; the ones the server refused, with its reply code."""
     try:
-        with Hook(smtp_conn_id=conn_id) as hook:
-            # The hook's client, connected and logged in; its send_email_smtp builds its
-            # own message and drops the recipients the server refused.
-            client = hook._smtp_client
-            assert isinstance(client, smtplib.SMTP)
-            refused = client.send_message(message, to_addrs=list(recipients))
+        refused = client.send_message(message, to_addrs=list(recipients))
     except smtplib.SMTPRecipientsRefused as exc:
         refused = exc.recipients
     except smtplib.SMTPNotSupportedError as exc:
@@ -256,6 +286,42 @@ def send_message(conn_id: str, message: EmailMessage, recipients: Sequence[str])
             "the SMTP server takes no address outside ASCII (it offers no SMTPUTF8): "
             + ", ".join(outside or [str(message["From"])])
         ) from None
-    if refused:
-        codes = {address: int(reply[0]) for address, reply in refused.items()}
+    return {address: int(reply[0]) for address, reply in refused.items()}
+
+
+def send_message(conn_id: str, message: EmailMessage, recipients: Sequence[str]) -> None:
+    """Send ``message`` to ``recipients`` through the Airflow SMTP connection ``conn_id``
+    (TLS as :func:`tls_mode` says); raise :class:`RecipientsRefusedError` when the server
+    refuses any of them (all of them included), :class:`SmtpSettingError` for an extra
+    that is no setting, :class:`UnsendableError` for an address outside ASCII that the
+    server cannot take, and the SMTP or socket error when it fails otherwise."""
+    with _smtp_client(conn_id) as client:
+        codes = _send(client, message, recipients)
+    if codes:
         raise RecipientsRefusedError(codes, [r for r in recipients if r not in codes])
+
+
+def send_each(
+    conn_id: str,
+    messages: Sequence[tuple[str, EmailMessage]],
+    delivered: Callable[[str], None],
+    *,
+    connection: Any = None,
+) -> None:
+    """Send each ``(recipient, message)`` over one connection (``connection``, when given,
+    read already as ``conn_id``), a message per recipient (no reader sees who else gets
+    it), calling ``delivered`` with each recipient the server took as it takes it. Errors
+    as :func:`send_message`'s; the server refusing some recipients does not stop the
+    others (:class:`RecipientsRefusedError` at the end)."""
+    refused: dict[str, int] = {}
+    taken: list[str] = []
+    with _smtp_client(conn_id, connection) as client:
+        for recipient, message in messages:
+            codes = _send(client, message, [recipient])
+            if codes:
+                refused.update(codes)
+                continue
+            taken.append(recipient)
+            delivered(recipient)
+    if refused:
+        raise RecipientsRefusedError(refused, taken)

@@ -284,6 +284,33 @@ def airflow_connection(conn_id: str) -> Any | None:
     try:
         return BaseHook.get_connection(conn_id)
     except AirflowNotFoundException:
+        return _stored_connection(conn_id)
+
+
+def _stored_connection(conn_id: str) -> Any | None:
+    """The connection ``conn_id`` as kept in Airflow's metadata database (added in the UI
+    or with ``airflow connections add``), for a process outside a task such as ``slw
+    report``: there the task SDK reads only the environment and the secrets backends (in
+    a task it asks its supervisor, which reads the database). None when it is not there or
+    the database cannot be read (no Airflow home set up: nothing is stored)."""
+    from airflow.sdk.execution_time import task_runner
+
+    if getattr(task_runner, "SUPERVISOR_COMMS", None) is not None:
+        return None  # a task: the SDK has asked the database already
+    from airflow.models.connection import Connection
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    try:
+        return Connection.get_connection_from_secrets(conn_id)
+    except AirflowNotFoundException:
+        return None
+    except Exception as exc:  # the database: missing, not set up, locked
+        # The kind only: a database error can quote its connection string.
+        logging.getLogger(__name__).info(
+            "Airflow's metadata database was not read for connection %s (%s)",
+            conn_id,
+            type(exc).__name__,
+        )
         return None
 
 

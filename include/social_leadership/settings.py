@@ -94,10 +94,14 @@ SettleSeconds = Annotated[int, Field(ge=0, le=86_400)]
 
 
 def _email_list(text: str) -> str:
-    for address in _addresses(text):
+    addresses = _addresses(text)
+    for address in addresses:
         local, at, domain = address.partition("@")
-        if not (local and at and domain) or any(c.isspace() for c in address) or "@" in domain:
+        bad = set('<>"') | {c for c in address if c.isspace()}
+        if not (local and at and domain) or bad & set(address) or "@" in domain:
             raise ValueError(f"{address!r} is not an e-mail address")
+    if text.strip() and not addresses:
+        raise ValueError("no e-mail address in it (unset it, or leave it empty, for none)")
     return text
 
 
@@ -129,11 +133,19 @@ FontFiles = Annotated[str, AfterValidator(_font_files)]
 
 def _addresses(text: str) -> tuple[str, ...]:
     """The addresses of an e-mail list, each once (in any case: the server got a twice
-    listed one twice, and a recipient two mails)."""
+    listed one twice, and a recipient two mails); an address written in angle brackets,
+    with a name or without (``Carol <carol@example.org>``, as a mail client copies it),
+    is the address in them."""
     first: dict[str, str] = {}
     for part in filter(None, (part.strip() for part in re.split(r"[,;]", text))):
-        first.setdefault(part.casefold(), part)
+        bracketed = _NAME_AND_ADDRESS.fullmatch(part)
+        address = bracketed[1].strip() if bracketed else part
+        first.setdefault(address.casefold(), address)
     return tuple(first.values())
+
+
+# A name (or none) and an address in angle brackets: "Carol <carol@example.org>".
+_NAME_AND_ADDRESS = re.compile(r"[^<>]*<([^<>]*)>")
 
 
 def _cron(text: str) -> str:

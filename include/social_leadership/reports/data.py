@@ -180,11 +180,18 @@ class WeeklyReportData:
     checks_failed: int | None = None
     failed_checks: list[FailedCheck] = field(default_factory=list)
     synthetic_parts: list[str] = field(default_factory=list)
-    # The first day the serving copy has reach data of, read only for a week without any.
+    # The first and last days the serving copy has reach data of, read only for a week
+    # without enough of them.
     data_begins: date | None = None
+    data_ends: date | None = None
     # Days from the week's first to data_through with counts observed that day (the others
     # carry earlier counts forward, up to SLW_GAP_FILL_DAYS, or have none).
     days_observed: int | None = None
+    # Platforms with follower counts on the week's last day with data but not seven days
+    # before it, and the other way round (an outage past the gap fill, a platform added):
+    # no change on the week is given, as it would be of other platforms.
+    platforms_only_on_last_day: list[str] = field(default_factory=list)
+    platforms_only_week_before: list[str] = field(default_factory=list)
 
     @property
     def days_covered(self) -> int:
@@ -240,12 +247,14 @@ def collect(
         [week.start, week.end],
     ).fetchone()
     report = WeeklyReportData(week, through, int(days), min_executives)
-    if not days:
-        # Said in the report: a week before the data begin is never written with figures.
-        (report.data_begins,) = con.execute(
-            "select min(metric_date) from marts.fct_reach_by_country_sector_all_platforms_daily"
-        ).fetchone() or (None,)
     if not report.enough_data:
+        # Said in the report: a week before the data begin is never written with figures,
+        # and a week the data go past (a gap: no counts were observed in it) is not filled
+        # by later runs either.
+        report.data_begins, report.data_ends = con.execute(
+            "select min(metric_date), max(metric_date) "
+            "from marts.fct_reach_by_country_sector_all_platforms_daily"
+        ).fetchone() or (None, None)
         return report
     (report.days_observed,) = con.execute(
         "select count(distinct metric_date) from marts.fct_executive_reach_daily "
@@ -281,6 +290,17 @@ def _headline(con: duckdb.DuckDBPyConnection, report: WeeklyReportData) -> None:
             [day, day - timedelta(days=7)],
         ).fetchall()
     }
+    with_counts: dict[date, set[str]] = {day: set(), day - timedelta(days=7): set()}
+    for metric_date, platform in con.execute(
+        "select distinct metric_date, platform from marts.fct_executive_reach_daily "
+        "where metric_date in (?, ?) and followers is not null",
+        [day, day - timedelta(days=7)],
+    ).fetchall():
+        with_counts[metric_date].add(platform)
+    on_day, week_before = with_counts[day], with_counts[day - timedelta(days=7)]
+    report.platforms_only_on_last_day = sorted(on_day - week_before)
+    report.platforms_only_week_before = sorted(week_before - on_day)
+    comparable = on_day == week_before
     medians = dict(
         con.execute(
             """
@@ -314,7 +334,9 @@ def _headline(con: duckdb.DuckDBPyConnection, report: WeeklyReportData) -> None:
             continue
         before = shares.get((country, day - timedelta(days=7)))
         share = 100.0 * active / tracked
-        change = share - 100.0 * before[1] / before[0] if before and before[0] else None
+        change = (
+            share - 100.0 * before[1] / before[0] if comparable and before and before[0] else None
+        )
         figure = next(
             (f for f in expectations.get(country, []) if f.question_id == primary.get(country)),
             None,

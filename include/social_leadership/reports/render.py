@@ -225,7 +225,38 @@ def headline_lines(report: WeeklyReportData) -> list[str]:
                 else "."
             )
         )
+    note = platforms_note(report)
+    if note:
+        lines.append(note)
     return lines
+
+
+def platforms_note(report: WeeklyReportData) -> str:
+    """What the headline says when a platform has follower counts on only one of the two
+    days its change on the week compares (an outage longer than the gap fill, a platform
+    added): the figures of the last day leave out a platform gone, and no change on the
+    week is given, as it would be a platform's coming or going, not the leaders'."""
+    day = report.data_through
+    if day is None or not (report.platforms_only_week_before or report.platforms_only_on_last_day):
+        return ""
+    names = report.platform_names
+    parts = []
+    gone = [names.get(p, p) for p in report.platforms_only_week_before]
+    if gone:
+        parts.append(
+            f"No follower counts of {_and_list(gone)} on {day.isoformat()} (see Coverage and "
+            "trust): the figures of that day leave " + ("it" if len(gone) == 1 else "them") + " out"
+        )
+    new = [names.get(p, p) for p in report.platforms_only_on_last_day]
+    if new:
+        before = (day - timedelta(days=7)).isoformat()
+        parts.append(f"no follower counts of {_and_list(new)} on {before}")
+    text = "; ".join(parts)
+    return text[0].upper() + text[1:] + ": no change on the week is shown."
+
+
+def _and_list(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def observed_note(report: WeeklyReportData) -> str:
@@ -270,16 +301,33 @@ def not_enough_data(report: WeeklyReportData) -> str:
             f"{report.week.start.isoformat()} to {report.week.end.isoformat()}: this week has "
             "no figures to report (an import of older follower history can add some)."
         )
+    week = f"{report.week.start.isoformat()} to {report.week.end.isoformat()}"
+    if _a_gap(report):
+        # Days before the last published one: never filled by a later run.
+        days = counted(report.days_with_data, "day")
+        return (
+            f"The serving copy has reach data on {days} of the week {week}, though its data "
+            f"go on to {report.data_ends}: no follower counts were observed on the others "
+            "(the platforms' APIs give only the day's counts, so later runs do not fill "
+            "them), and a weekly report needs at least two days of the week to compare."
+        )
     if report.data_through is None and report.days_with_data == 0:
         return (
-            f"The serving copy has no reach data for the week {report.week.start.isoformat()} to "
-            f"{report.week.end.isoformat()}: the warehouse has not published any day of it yet."
+            f"The serving copy has no reach data for the week {week}: the warehouse has not "
+            "published any day of it yet."
         )
     return (
         f"The serving copy has reach data on {counted(report.days_with_data, 'day')} between "
         f"{(report.week.start).isoformat()} and {report.week.end.isoformat()}; a weekly report "
         "needs at least two days of the week to compare."
     )
+
+
+def _a_gap(report: WeeklyReportData) -> bool:
+    """Whether the week lacks data the warehouse will not publish later: its data go past
+    the week's last day, so its days without data were never observed."""
+    ends = report.data_ends
+    return ends is not None and ends > report.week.end
 
 
 def not_enough_next(report: WeeklyReportData) -> str:
@@ -293,6 +341,12 @@ def not_enough_next(report: WeeklyReportData) -> str:
         )
     # The next scheduled run is of the next week: this one is asked for again by its end.
     end = report.week.end.isoformat()
+    if _a_gap(report):
+        return (
+            "An import of the follower history of those days (slw import-history) gives "
+            f"the week its figures: then slw report {end}, or the weekly_report DAG with "
+            f"week_end {end}."
+        )
     return (
         "Once the warehouse has published more of its days, this week's report is written "
         f"again with its figures, and mailed: slw report {end}, or the weekly_report DAG "

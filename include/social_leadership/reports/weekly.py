@@ -11,14 +11,18 @@ recipient the server refused, one added since) unless asked to mail all (``resen
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 from social_leadership.bi import connect_serving
 from social_leadership.mail import (
@@ -27,7 +31,7 @@ from social_leadership.mail import (
     RecipientsRefusedError,
     build_message,
     failure_reason,
-    send_message,
+    send_each,
     sender_of,
     server_of,
 )
@@ -144,6 +148,35 @@ def mail_report(
     if connection is None:
         return (), NO_SMTP_CONNECTION
     record = _delivery_record(settings, report)
+    # One mail of the week at a time (a slw report started while the Monday run mails,
+    # two retries): the second reads the record once the first has written it, or both
+    # read it before either wrote, and every recipient got the week twice.
+    with _record_lock(record):
+        return _mail_pending(record, connection, recipients, report, rendered, resend, resend_run)
+
+
+@contextmanager
+def _record_lock(record: Path) -> Iterator[None]:
+    record.parent.mkdir(parents=True, exist_ok=True)
+    with open(record.with_name(f".{record.name}.lock"), "a+b") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _mail_pending(
+    record: Path,
+    connection: Any,
+    recipients: tuple[str, ...],
+    report: WeeklyReport,
+    rendered: RenderedReport,
+    resend: bool,
+    resend_run: str | None,
+) -> tuple[tuple[str, ...], str]:
+    from social_leadership.alerts import SMTP_CONN_ID
+
     recorded = json.loads(record.read_text(encoding="utf-8")) if record.exists() else {}
     # A resend starts over, unless the record is of this very resend (a retry of its run).
     going_on = resend_run is not None and recorded.get("resend_run") == resend_run
@@ -155,39 +188,65 @@ def mail_report(
     pending = [address for address in recipients if address.casefold() not in have]
     if not pending:
         return (), f"already mailed to {', '.join(mailed)} (resend to mail again)"
-    message = build_message(
-        sender=sender_of(connection, DEFAULT_FROM_EMAIL),
-        recipients=pending,
-        subject=rendered.subject,
-        text=rendered.text,
-        html=rendered.mail_html,
-        inline_images=[InlineImage(cid, png) for cid, png in rendered.inline_images().items()],
-        attachments=[
-            Attachment(
-                f"weekly_report_{report.week.label}.pdf", report.pdf.read_bytes(), "application/pdf"
-            )
-        ],
-    )
+    sender = sender_of(connection, DEFAULT_FROM_EMAIL)
+    images = [InlineImage(cid, png) for cid, png in rendered.inline_images().items()]
+    pdf = Attachment(attachment_name(report), report.pdf.read_bytes(), "application/pdf")
+    # A message per recipient, addressed to that recipient alone: readers outside the
+    # organisation do not see who else gets the briefing.
+    messages = [
+        (
+            address,
+            build_message(
+                sender=sender,
+                recipients=[address],
+                subject=rendered.subject,
+                text=rendered.text,
+                html=rendered.mail_html,
+                inline_images=images,
+                attachments=[pdf],
+            ),
+        )
+        for address in pending
+    ]
+    done: list[str] = []
+
+    def delivered(address: str) -> None:
+        # Recorded as each is mailed: a send that fails part-way (the server gone, the
+        # task killed) leaves those mailed recorded, and a retry mails only the others.
+        done.append(address)
+        _record_delivery(record, report, [*mailed, *done], marker)
+
     try:
-        send_message(SMTP_CONN_ID, message, pending)
+        send_each(SMTP_CONN_ID, messages, delivered, connection=connection)
     except RecipientsRefusedError as exc:
-        _record_delivery(record, report, [*mailed, *exc.delivered], marker)
+        _record_delivery(record, report, [*mailed, *done], marker)
         raise ReportError(
             f"the weekly report {report.week.label} was not mailed to all recipients: {exc}"
-            + (f"; mailed to {', '.join(exc.delivered)}" if exc.delivered else "")
+            + (f"; mailed to {', '.join(done)}" if done else "")
         ) from None
     except Exception as exc:
-        # The kind only: an SMTP error's text can quote the server's reply to a login. The
-        # server is named (no secret in a host and port) to say where to look.
+        # The server is named (no secret in a host and port) to say where to look.
         server = "the SMTP server " + (
             server_of(connection) if connection.host else "the connection leaves unnamed"
         )
         raise ReportError(
-            f"the weekly report {report.week.label} was not mailed: {failure_reason(exc)} "
-            f"from {server} (connection {SMTP_CONN_ID})"
+            f"the weekly report {report.week.label} was not mailed"
+            + (f" to all recipients (mailed to {', '.join(done)})" if done else "")
+            + f": {failure_reason(exc)} from {server} (connection {SMTP_CONN_ID})"
         ) from None
-    _record_delivery(record, report, [*mailed, *pending], marker)
-    return tuple(pending), ""
+    return tuple(done), ""
+
+
+def attachment_name(report: WeeklyReport) -> str:
+    """The PDF's name in the mail: its ISO week's for that whole week; else its days (seven
+    ending on another day than a Sunday), and the last day of its data when they end
+    before its last day. A week to date is not named as its ISO week's report, which its
+    readers get later with other figures."""
+    week, through = report.week, report.data_through
+    name = week.label if week.end.isoweekday() == 7 else f"{week.start}_to_{week.end}"
+    if through is not None and through < week.end:
+        name += f"_through_{through}"
+    return f"weekly_report_{name}.pdf"
 
 
 def _record_delivery(
