@@ -591,11 +591,18 @@ def load_platform_day(
     unread = [str(AccountStatus.DEFERRED), str(AccountStatus.ERROR)]
     with transaction(con):
         con.register("incoming_platform_metrics", frame)
+        # A rerun of the day replaces the rows of the accounts it asked for, and only
+        # those: an account no longer asked for (an executive taken off the roster, a
+        # roster column misread) keeps its counts of the day, which no later run can
+        # fetch again (the APIs give only the current counts).
         con.execute(
             """
             delete from raw.platform_metrics as kept
             where kept.platform = $platform and kept.snapshot_date = $day
                 and kept.source = 'api'
+                and lower(kept.account_handle) in (
+                    select lower(account_handle) from incoming_platform_metrics
+                )
                 and not (
                     kept.account_status not in $unread
                     and kept.account_handle in (

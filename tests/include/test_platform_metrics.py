@@ -81,6 +81,30 @@ def test_reloading_a_day_replaces_it(tmp_path, con, sandbox):
     assert count == len(set(h.casefold() for h in handles))
 
 
+def test_a_rerun_asking_for_fewer_accounts_keeps_the_day_s_counts_of_the_others(
+    tmp_path, con, sandbox
+):
+    # A roster losing accounts (an executive removed, a platform's column misread) before a
+    # rerun of the day deleted their counts of the day from raw: no later run could fetch
+    # them again, and README says a removed executive's rows stay in raw.
+    handles = _x_handles(sandbox)
+    extract_platform("x", handles, sandbox.base_url, TOKEN, tmp_path / "l", "run-1", NOW, now=NOW)
+    load_platform_day(con, tmp_path / "l", "x", NOW.date(), "run-1")
+    first = con.execute(ROWS).fetchall()
+    kept, *others = handles
+
+    for run, asked in (("run-2", others), ("run-3", [])):
+        extract_platform("x", asked, sandbox.base_url, TOKEN, tmp_path / "l", run, NOW, now=NOW)
+        load_platform_day(con, tmp_path / "l", "x", NOW.date(), run)
+        rows = con.execute(ROWS).fetchall()
+        assert len(rows) == len(first)
+        (row,) = con.execute(
+            "select followers, landing_path from raw.platform_metrics where account_handle = ?",
+            [kept],
+        ).fetchall()
+        assert "run-1" in row[1]
+
+
 def test_backfill_skips_extraction_and_is_audited(tmp_path, con, sandbox):
     before = len(sandbox.request_log)
     past = NOW - timedelta(days=5)
