@@ -625,20 +625,32 @@ def load_platform_day(
             """,
             {"platform": platform, "day": snapshot_date},
         )
-        con.unregister("incoming_platform_metrics")
-        kept = con.execute(
+        kept, not_asked = con.execute(
             """
-            select count(*) from raw.platform_metrics
+            select
+                count(*) filter (where lower(account_handle) in (
+                    select lower(account_handle) from incoming_platform_metrics
+                )),
+                count(*) filter (where lower(account_handle) not in (
+                    select lower(account_handle) from incoming_platform_metrics
+                ))
+            from raw.platform_metrics
             where platform = ? and snapshot_date = ? and source = 'api' and landing_path <> ?
             """,
             [platform, snapshot_date, str(run_dir)],
-        ).fetchone()
-        if kept and kept[0]:
+        ).fetchone() or (0, 0)
+        con.unregister("incoming_platform_metrics")
+        if kept:
             # Unread (deferred), or answered without counts it could read: not "unread".
             note = (
-                f"kept {kept[0]} earlier observation(s) of the day for accounts this run "
+                f"kept {kept} earlier observation(s) of the day for accounts this run "
                 "got no counts of"
             )
             outcome.add_to_message(note)
+        if not_asked:
+            outcome.add_to_message(
+                f"kept {not_asked} earlier observation(s) of the day for accounts this run "
+                "did not ask for (no longer in the roster)"
+            )
         _write_audit(con, outcome, run_id, started_at)
     return outcome

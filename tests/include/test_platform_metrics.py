@@ -95,9 +95,13 @@ def test_a_rerun_asking_for_fewer_accounts_keeps_the_day_s_counts_of_the_others(
 
     for run, asked in (("run-2", others), ("run-3", [])):
         extract_platform("x", asked, sandbox.base_url, TOKEN, tmp_path / "l", run, NOW, now=NOW)
-        load_platform_day(con, tmp_path / "l", "x", NOW.date(), run)
+        loaded = load_platform_day(con, tmp_path / "l", "x", NOW.date(), run)
         rows = con.execute(ROWS).fetchall()
         assert len(rows) == len(first)
+        not_asked = len(handles) - len(asked)
+        assert f"kept {not_asked} earlier observation(s) of the day for accounts this run did " in (
+            loaded.message or ""
+        )
         (row,) = con.execute(
             "select followers, landing_path from raw.platform_metrics where account_handle = ?",
             [kept],
