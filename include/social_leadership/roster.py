@@ -223,6 +223,8 @@ class Roster:
     above_header: str = ""
     # Rows read, the empty ones not counted.
     rows_read: int = 0
+    # The platforms the file has a column for (empty or not).
+    account_columns: tuple[str, ...] = ()
 
     def skipped_executive_ids(self) -> list[str]:
         """The ids of rejected rows whose executive has no row loaded: executives missing
@@ -292,7 +294,7 @@ def clean_cell(value: str) -> str:
 def _platform_of_header(cell: str) -> str | None:
     """The platform a header such as ``X (Twitter)``, ``LinkedIn URL`` or ``YouTube
     channel`` names, or None."""
-    words = re.findall(r"[0-9a-z]+", clean_cell(cell).casefold())
+    words = _joined_platform_words(re.findall(r"[0-9a-z]+", clean_cell(cell).casefold()))
     named = {_PLATFORM_HEADER_ALIASES.get(word, word) for word in words}
     platforms = named & set(ACCOUNT_COLUMNS)
     if len(platforms) != 1 or named - platforms - _PLATFORM_HEADER_WORDS:
@@ -300,6 +302,20 @@ def _platform_of_header(cell: str) -> str | None:
     platform = platforms.pop()
     # A Facebook column is Pages; a column of people's profiles needs profile:<name>.
     return None if platform == "facebook" and "profile" in named else platform
+
+
+def _joined_platform_words(words: list[str]) -> list[str]:
+    """``words`` with two neighbours that together name a platform made one: ``Blue sky
+    handle`` is a Bluesky column as ``Bluesky handle`` is (and ``You Tube``, ``Linked
+    In``)."""
+    names = set(ACCOUNT_COLUMNS) | set(_PLATFORM_HEADER_ALIASES)
+    joined: list[str] = []
+    for word in words:
+        if joined and joined[-1] + word in names and joined[-1] not in names:
+            joined[-1] += word
+        else:
+            joined.append(word)
+    return joined
 
 
 def load_roster(path: Path) -> Roster:
@@ -340,6 +356,7 @@ def load_roster(path: Path) -> Roster:
                 above_header=clean_cell(found.title),
             )
             columns = _header_columns(roster, header)
+            roster.account_columns = tuple(p for p in ACCOUNT_COLUMNS if p in columns)
             _read_rows(roster, reader, columns)
         except UnicodeDecodeError as exc:
             raise RosterFileError(
@@ -635,18 +652,56 @@ def quarantine_rejected_rows(roster: Roster, quarantine_dir: Path) -> Path | Non
     return folder.path
 
 
+def platform_columns_lost(con: duckdb.DuckDBPyConnection, roster: Roster) -> dict[str, int]:
+    """Platform -> accounts the stored roster lists on it, for each platform the new file
+    has no column for, when the file is the one stored before or has a header cell it
+    ignored: read so, every one of those accounts would be left out of the marts with its
+    history, on green runs (a header cell misread, a column deleted by mistake). A column
+    kept and emptied is a choice, and another roster file (the demo's left for one's own)
+    another roster: neither is listed."""
+    ensure_schema(con)
+    (stored_file,) = con.execute(
+        "select any_value(roster_file) from raw.roster_executives"
+    ).fetchone() or (None,)
+    if stored_file != roster.file and not roster.warnings:
+        return {}
+    stored = con.execute(
+        "select platform, count(*) from raw.roster_accounts group by platform order by platform"
+    ).fetchall()
+    return {
+        platform: int(count) for platform, count in stored if platform not in roster.account_columns
+    }
+
+
 def write_roster(
     con: duckdb.DuckDBPyConnection, roster: Roster, roster_file: str, loaded_at: datetime
-) -> None:
+) -> list[tuple[str, str, str]]:
     """Replace ``raw.roster_executives`` and ``raw.roster_accounts`` in one transaction.
 
     The roster is a full snapshot, so a replace (not an append) keeps the raw tables equal
-    to the file; history of changes is dbt's SCD2 snapshot's job.
+    to the file, but for the executives stored before whose every row the file has is
+    rejected: they keep their stored rows (:meth:`Roster.skipped_executive_ids`), returned
+    as (executive, platform, handle) of each account kept (an executive without one: its
+    platform and handle empty); history of changes is dbt's SCD2 snapshot's job.
     """
     if loaded_at.tzinfo is None:
         raise ValueError("loaded_at must be timezone-aware (UTC)")
     ensure_schema(con)
+    skipped = roster.skipped_executive_ids()
     with transaction(con):
+        # An executive stored before whose every row in this file is rejected (a country
+        # mistyped) keeps the rows stored: left out, their published history went from the
+        # marts, every run green, for one bad cell. One taken off the file is removed.
+        con.execute(
+            "create or replace temp table kept_roster_executives as "
+            "select * from raw.roster_executives where list_contains(?, executive_id)",
+            [skipped],
+        )
+        con.execute(
+            "create or replace temp table kept_roster_accounts as "
+            "select * from raw.roster_accounts where list_contains(?, executive_id)",
+            [skipped],
+        )
         con.execute("delete from raw.roster_accounts")
         con.execute("delete from raw.roster_executives")
         _insert_many(
@@ -686,6 +741,31 @@ def write_roster(
             ("executive_id", "platform", "account_handle", "loaded_at"),
             ((a.executive_id, a.platform, a.account_handle, loaded_at) for a in roster.accounts),
         )
+        con.execute("insert into raw.roster_executives select * from kept_roster_executives")
+        # But an account the file now gives another executive.
+        con.execute(
+            """
+            insert into raw.roster_accounts
+            select * from kept_roster_accounts as kept
+            where not exists (
+                select 1 from raw.roster_accounts as listed
+                where listed.platform = kept.platform
+                    and lower(listed.account_handle) = lower(kept.account_handle)
+            )
+            """
+        )
+        kept = con.execute(
+            """
+            select executives.executive_id, coalesce(accounts.platform, ''),
+                coalesce(accounts.account_handle, '')
+            from (select distinct executive_id from kept_roster_executives) as executives
+            left join raw.roster_accounts as accounts using (executive_id)
+            order by all
+            """
+        ).fetchall()
+        con.execute("drop table kept_roster_executives")
+        con.execute("drop table kept_roster_accounts")
+    return [(str(e), str(p), str(h)) for e, p, h in kept]
 
 
 def _insert_many(

@@ -65,6 +65,7 @@ def load_roster_task() -> dict[str, Any]:
     from social_leadership.roster import (
         RosterFileError,
         load_roster,
+        platform_columns_lost,
         quarantine_rejected_rows,
         write_roster,
     )
@@ -109,16 +110,34 @@ def load_roster_task() -> dict[str, Any]:
             may_pass_later=True,
         )
     with connect(settings.warehouse_path) as con:
-        write_roster(con, roster, str(settings.roster_path), datetime.now(UTC))
+        lost = platform_columns_lost(con, roster)
+        if lost:
+            from airflow.sdk.exceptions import AirflowFailException
+
+            ignored = [warning.column for warning in roster.warnings]
+            raise AirflowFailException(
+                f"{roster.file}: the roster has no column for "
+                + ", ".join(
+                    f"{platform} (the stored roster lists {count} account(s))"
+                    for platform, count in lost.items()
+                )
+                + ": read so, each account would be left out of the marts with its history"
+                + (f" (header cells ignored: {', '.join(map(repr, ignored))})" if ignored else "")
+                + ". Correct the header, or keep the column and empty it to stop tracking the"
+                " platform; the roster stored before is kept"
+            )
+        kept = write_roster(con, roster, str(settings.roster_path), datetime.now(UTC))
     # Only once the valid rows are stored, as for history imports.
     quarantine = quarantine_rejected_rows(roster, settings.quarantine_dir)
-    skipped = roster.skipped_executive_ids()
+    kept_ids = sorted({executive for executive, _, _ in kept})
+    skipped = [e for e in roster.skipped_executive_ids() if e not in set(kept_ids)]
     if quarantine is not None:
+        what = _rejected_roster_rows(roster.file, len(roster.rejected_rows), skipped, kept_ids)
         report_attention(
             [
                 Attention(
                     task_id="load_roster",
-                    what=_rejected_roster_rows(roster.file, len(roster.rejected_rows), skipped),
+                    what=what,
                     rows_kept_out=len(roster.rejected_rows),
                     where=str(quarantine),
                 )
@@ -131,13 +150,19 @@ def load_roster_task() -> dict[str, Any]:
         len(roster.executives),
         len(roster.accounts),
         counted(len(roster.rejected_rows), "row"),
-        f" (quarantine {quarantine}; executives left out: {', '.join(skipped) or 'none'})"
+        f" (quarantine {quarantine}; executives left out: {', '.join(skipped) or 'none'}"
+        + (f"; kept as stored before: {', '.join(kept_ids)}" if kept_ids else "")
+        + ")"
         if quarantine
         else "",
     )
     handles: dict[str, list[str]] = {}
     for account in roster.accounts:
         handles.setdefault(account.platform, []).append(account.account_handle)
+    # The executives kept as stored are still asked for.
+    for _, platform, handle in kept:
+        if platform:
+            handles.setdefault(platform, []).append(handle)
     return RosterLoadSummary(
         handles=handles,
         rows_loaded=len(roster.executives),
@@ -152,12 +177,17 @@ def load_roster_task() -> dict[str, Any]:
 NAMED_SKIPPED_EXECUTIVES = 20
 
 
-def _rejected_roster_rows(file: str, rows: int, skipped: list[str]) -> str:
-    named = ", ".join(skipped[:NAMED_SKIPPED_EXECUTIVES])
-    more = len(skipped) - NAMED_SKIPPED_EXECUTIVES
-    if more > 0:
-        named += f" and {more} more"
-    left_out = f"; executives left out: {named}" if skipped else ""
+def _rejected_roster_rows(file: str, rows: int, skipped: list[str], kept: list[str]) -> str:
+    def named(ids: list[str]) -> str:
+        text = ", ".join(ids[:NAMED_SKIPPED_EXECUTIVES])
+        more = len(ids) - NAMED_SKIPPED_EXECUTIVES
+        return text + (f" and {more} more" if more > 0 else "")
+
+    left_out = f"; executives left out: {named(skipped)}" if skipped else ""
+    if kept:
+        left_out += (
+            f"; executives kept as stored before (every row of theirs rejected): {named(kept)}"
+        )
     return f"roster file {file}: {counted(rows, 'row')} rejected (quarantined){left_out}"
 
 

@@ -501,6 +501,31 @@ def test_headers_as_people_write_them_name_their_columns(tmp_path: Path) -> None
     assert roster.executives[0].valid_from == date(2021, 2, 1)
 
 
+@pytest.mark.parametrize(
+    ("cell", "platform", "handle"),
+    [
+        ("Blue sky handle", "bluesky", "ada.bsky.social"),
+        ("You Tube channel", "youtube", "@ada_tv"),
+        ("Linked In URL", "linkedin", "ada-li"),
+    ],
+)
+def test_a_platform_s_name_written_as_two_words_names_its_column(
+    tmp_path: Path, cell: str, platform: str, handle: str
+) -> None:
+    # "Blue sky handle" was no roster column, ignored: every Bluesky account left the
+    # roster, and the platform's history the marts, on green runs ("Bluesky handle" and
+    # "Blue Sky" were read).
+    header = f"executive_id,full_name,title,company,country,sector,is_synthetic,{cell}"
+    path = tmp_path / "roster.csv"
+    path.write_text(f"{header}\nada,Ada,CEO,Acme,DE,Energy,false,{handle}\n", encoding="utf-8")
+
+    roster = load_roster(path)
+
+    assert roster.warnings == []
+    assert roster.account_columns == (platform,)
+    assert [(a.platform, a.account_handle) for a in roster.accounts] == [(platform, handle)]
+
+
 def test_a_facebook_profile_column_is_not_read_as_pages(tmp_path: Path) -> None:
     # The Facebook column holds Pages; people's profiles are written profile:<name>.
     header = "executive_id,full_name,title,company,country,sector,is_synthetic,Facebook profile"

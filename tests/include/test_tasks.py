@@ -844,6 +844,83 @@ def test_a_roster_path_no_retry_can_mend_fails_the_task_at_once(make, said, monk
     assert said in str(failed.value)
 
 
+ROSTER_HEADER = "executive_id,full_name,title,company,country,sector,is_synthetic"
+
+
+def test_a_roster_losing_a_platform_s_column_keeps_the_one_stored_and_fails_saying_why(
+    monkeypatch, tmp_path
+):
+    # A header cell the loader did not know (a typo, a column renamed) left out every
+    # account of its platform: the platform's history went from the marts, the day's
+    # counts from raw, and every run and the gate were green.
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from social_leadership.settings import load_settings
+    from social_leadership.tasks import load_roster_task
+    from social_leadership.warehouse import connect
+
+    rows = "ada,Ada,CEO,Acme,DE,Energy,false,ada_x,ada.bsky.social"
+    roster = _roster_task_env(monkeypatch, tmp_path, f"{ROSTER_HEADER},x,bluesky\n{rows}\n")
+    load_roster_task()
+    # A header cell ignored, and the column gone from the same file.
+    for header, row in (("x,Bluesky accounts (see notes)", rows), ("x", rows.rsplit(",", 1)[0])):
+        roster.write_text(f"{ROSTER_HEADER},{header}\n{row}\n", encoding="utf-8")
+        with pytest.raises(AirflowFailException) as failed:
+            load_roster_task()
+        said = str(failed.value)
+        assert f"{roster}: the roster has no column for bluesky (the stored roster lists 1" in said
+        assert "keep the column and empty it to stop tracking the platform" in said
+        with connect(load_settings().warehouse_path) as con:
+            stored = con.execute("select platform from raw.roster_accounts order by 1").fetchall()
+        assert stored == [("bluesky",), ("x",)]
+
+    # The column kept and emptied: the platform is no longer tracked, as asked.
+    roster.write_text(f"{ROSTER_HEADER},x,bluesky\nada,Ada,CEO,Acme,DE,Energy,false,ada_x,\n")
+    load_roster_task()
+    # Another roster file is another roster (the demo's left for one's own).
+    other = tmp_path / "own.csv"
+    other.write_text(f"{ROSTER_HEADER},linkedin\nada,Ada,CEO,Acme,DE,Energy,false,ada-li\n")
+    monkeypatch.setenv("SLW_ROSTER_PATH", str(other))
+    load_roster_task()
+    with connect(load_settings().warehouse_path) as con:
+        stored = con.execute("select platform from raw.roster_accounts").fetchall()
+    assert stored == [("linkedin",)]
+
+
+def test_an_executive_stored_before_whose_rows_are_all_rejected_keeps_the_stored_ones(
+    monkeypatch, tmp_path
+):
+    # One mistyped country left a stored executive out: their two years of published
+    # history went from the marts, every run and the gate green.
+    from social_leadership.settings import load_settings
+    from social_leadership.tasks import load_roster_task
+    from social_leadership.warehouse import connect
+
+    ada = "ada,Ada,CEO,Acme,DE,Energy,false,ada_x"
+    ben = "ben,Ben,CEO,Beta,US,Energy,false,ben_x"
+    roster = _roster_task_env(monkeypatch, tmp_path, f"{ROSTER_HEADER},x\n{ada}\n{ben}\n")
+    load_roster_task()
+    mistyped = ben.replace(",US,", ",Untied States,")
+    new = "cy,Cy,CEO,Gamma,Atlantis,Energy,false,cy_x"
+    roster.write_text(f"{ROSTER_HEADER},x\n{ada}\n{mistyped}\n{new}\n", encoding="utf-8")
+
+    summary = load_roster_task()
+
+    with connect(load_settings().warehouse_path) as con:
+        executives = con.execute(
+            "select executive_id, country_code from raw.roster_executives order by 1"
+        ).fetchall()
+        accounts = con.execute(
+            "select executive_id, account_handle from raw.roster_accounts order by 1"
+        ).fetchall()
+    assert executives == [("ada", "DE"), ("ben", "US")]
+    assert accounts == [("ada", "ada_x"), ("ben", "ben_x")]
+    # Still fetched; the new executive with a bad row alone is left out.
+    assert sorted(summary["handles"]["x"]) == ["ada_x", "ben_x"]
+    assert summary["executives_skipped"] == ["cy"]
+    assert summary["rows_rejected"] == 2
+
+
 @pytest.mark.parametrize("task", ["load_roster_task", "import_history_task"])
 def test_a_setting_not_allowed_fails_the_task_at_once_in_one_line(task, monkeypatch, tmp_path):
     from airflow.sdk.exceptions import AirflowFailException
