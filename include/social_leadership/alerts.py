@@ -376,11 +376,12 @@ def _channel(conn_id: str, unreadable: list[str]) -> Any | None:
 def webhook_url(connection: Any, uri: str | None = None) -> str:
     """The webhook URL of the HTTP connection: ``host`` holding the whole URL (as a Slack
     incoming-webhook URL is given), or ``host``, ``port`` and ``extra.endpoint`` (the path),
-    with ``schema`` as the scheme (default https). A connection given as an ``http`` or
-    ``https`` URI (``uri``, its environment variable's value) is the URL itself: read into
-    fields, its query went to the extras and its user and password to the login (a Google
-    Chat or Power Automate URL's ``?key=...&sig=...`` was lost), and one without a path
-    went over https."""
+    with ``schema`` as the scheme (default https), and its secret part as ``password``
+    (its last path segments, or its query given with its ``?``). A connection given as an
+    ``http`` or ``https`` URI (``uri``, its environment variable's value) is the URL
+    itself: read into fields, its query went to the extras and its user and password to
+    the login (a Google Chat or Power Automate URL's ``?key=...&sig=...`` was lost), and
+    one without a path went over https."""
     if uri is not None:
         parts = urlsplit(uri.strip())
         if parts.scheme.lower() in ("http", "https") and "__extra__" not in parts.query:
@@ -398,7 +399,16 @@ def webhook_url(connection: Any, uri: str | None = None) -> str:
     extra = connection.extra_dejson if connection.extra else {}
     endpoint = str(extra.get("endpoint") or "")
     url = host.rstrip("/") + ("/" + path.strip("/") if path else "")
-    return url + ("/" + endpoint.lstrip("/") if endpoint else "")
+    url += "/" + endpoint.lstrip("/") if endpoint else ""
+    # The URL's secret part kept as the connection's password, which Airflow encrypts and
+    # shows as *** (a host or extra is shown as written, the token with it): its last path
+    # segments, or its query when it starts with "?".
+    secret = str(getattr(connection, "password", None) or "").strip()
+    if secret.startswith("?"):
+        return url + ("&" + secret[1:] if "?" in url else secret)
+    if secret:
+        return url.rstrip("/") + "/" + secret.strip("/")
+    return url
 
 
 class WebhookNotifier(BaseNotifier):

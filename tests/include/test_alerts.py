@@ -599,6 +599,30 @@ def test_a_webhook_uri_is_posted_to_with_its_query_and_its_user(monkeypatch, rec
 
 
 @pytest.mark.parametrize(
+    ("host", "password", "path"),
+    [
+        ("/services/T9/B9", "XXsecret", "/services/T9/B9/XXsecret"),
+        ("/services/", "/T9/B9/XXsecret/", "/services/T9/B9/XXsecret"),
+        ("/v1/spaces/AAA/messages", "?key=K1&token=T2", "/v1/spaces/AAA/messages?key=K1&token=T2"),
+    ],
+    ids=["last segment", "segments", "query"],
+)
+def test_a_webhook_s_secret_part_may_be_kept_as_the_connection_s_password(
+    monkeypatch, recorder, host, password, path
+):
+    # Kept in the host, as README said, the webhook's token showed in clear in the Airflow
+    # UI's and REST API's connections, which show a password as ***.
+    port, seen = recorder
+    connection = {"conn_type": "http", "host": f"http://127.0.0.1:{port}{host}"}
+    monkeypatch.setenv("AIRFLOW_CONN_SLW_WEBHOOK", json.dumps({**connection, "password": password}))
+
+    assert deliver(build_alert("survey_ingest", "r1", "failed", {"t": "failed"}, [])) == ["webhook"]
+
+    [(posted, _, _)] = seen
+    assert posted == path
+
+
+@pytest.mark.parametrize(
     ("answers", "calls", "sent"),
     [
         ([(503, None)], 2, ["webhook"]),
