@@ -751,7 +751,7 @@ def dbt_node_task(unit: dict[str, Any]) -> dict[str, Any]:
     needing a look or the units that passed): labels it, logs each node's dbt log and each
     test's result, and ends in the worst state of its nodes (failed, skipped, or success;
     a warning is logged as one)."""
-    from airflow.sdk import get_current_context
+    from airflow.sdk import BaseXCom, get_current_context
     from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
     from social_leadership.dbt_nodes import report_view, run_folder
@@ -761,14 +761,8 @@ def dbt_node_task(unit: dict[str, Any]) -> dict[str, Any]:
     # Rendered by the task's map_index_template: the instance's name in the UI.
     context["node_label"] = report.label  # type: ignore[typeddict-unknown-key]
     log.info("\n".join(report.lines))
-    if report.state == "failed":
-        raise AirflowFailException(report.label)
-    if report.state == "skipped":
-        raise AirflowSkipException(report.label)
-    if report.state == "warn":
-        log.warning("%s", report.label)
     # The XCom keeps the log lines too: readable from the UI and the REST API at once.
-    return {
+    shown = {
         "label": report.label,
         "state": report.state,
         "group": unit.get("group"),
@@ -781,6 +775,17 @@ def dbt_node_task(unit: dict[str, Any]) -> dict[str, Any]:
         ],
         "log": report.lines,
     }
+    if report.state in ("failed", "skipped"):
+        # A raise returns no XCom: pushed first, so the instances that need a look have
+        # theirs as README says (they alone had none).
+        context["ti"].xcom_push(BaseXCom.XCOM_RETURN_KEY, shown)
+    if report.state == "failed":
+        raise AirflowFailException(report.label)
+    if report.state == "skipped":
+        raise AirflowSkipException(report.label)
+    if report.state == "warn":
+        log.warning("%s", report.label)
+    return shown
 
 
 def quality_gate_task(context: dict[str, Any]) -> dict[str, Any]:

@@ -190,4 +190,22 @@ def test_a_failing_dbt_test_fails_its_node_and_retries_rerun_only_the_rest(pipel
     if isinstance(build, str):  # stored once more encoded by some backends
         build = json.loads(build)
     assert build["retried"] is True
+    # The instances that need a look have their XCom too (a raise returned none): label,
+    # state and the log lines README says the REST API gives.
+    with sqlite3.connect(airflow_home / "airflow.db") as meta:
+        shown = meta.execute(
+            "select map_index, value from xcom where dag_id = 'warehouse_build' and run_id = ? "
+            "and task_id = 'dbt_node' and key = 'return_value'",
+            [run_id],
+        ).fetchall()
+    states = {}
+    for index, stored in shown:
+        node = json.loads(stored)
+        node = json.loads(node) if isinstance(node, str) else node
+        states[node["state"]] = states.get(node["state"], 0) + 1
+        assert node["label"] == instances[("dbt_node", index)][1]
+        assert node["log"]
+    assert states.get("failed")
+    assert states.get("skipped")
+    assert len(shown) == len([key for key in instances if key[0] == "dbt_node"])
     assert {n["unique_id"] for n in build["nodes"]} == _manifest_nodes(settings, run_id)
