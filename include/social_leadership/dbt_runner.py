@@ -419,7 +419,11 @@ def _plan(
     gap_fill_days: int | None,
 ) -> BuildPlan:
     if full_refresh_asked:
-        return BuildPlan(True, "full refresh asked for (slw rebuild --full)")
+        # Either way it is the DAG's parameter: a run triggered from the UI or the REST API
+        # with it was recorded as a slw rebuild --full.
+        return BuildPlan(
+            True, "full refresh asked for (the full_refresh parameter, as slw rebuild --full sets)"
+        )
     row = con.execute(
         "select started_at, gap_fill_days, imports_seen from audit.dbt_builds "
         "order by started_at desc limit 1"

@@ -318,4 +318,7 @@ def test_the_dag_parameter_full_refresh_reaches_the_build(copied_built_warehouse
         row = con.execute(
             "select full_refresh, reason from audit.dbt_builds where run_id = 'manual__rebuild'"
         ).fetchone()
-    assert row == (True, "full refresh asked for (slw rebuild --full)")
+    assert row == (
+        True,
+        "full refresh asked for (the full_refresh parameter, as slw rebuild --full sets)",
+    )
