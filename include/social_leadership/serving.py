@@ -209,10 +209,18 @@ PUBLICATION_TABLES: dict[str, tuple[tuple[PublicationColumn, ...], tuple[str, ..
                 False,
             ),
             PublicationColumn(
-                "days_behind", "integer", "Days between data_as_of and the check date.", False
+                "days_behind",
+                "integer",
+                "Days between data_as_of and the build's freshness check, as of this "
+                "publication (never updated: behind today is current_date - data_as_of).",
+                False,
             ),
             PublicationColumn(
-                "is_stale", "boolean", "True when older than SLW_STALE_PLATFORM_DAYS.", False
+                "is_stale",
+                "boolean",
+                "True when older than SLW_STALE_PLATFORM_DAYS at the build's freshness "
+                "check, as of this publication (never updated).",
+                False,
             ),
         ),
         ("publication_id", "platform"),
