@@ -298,8 +298,10 @@ def _headline(con: duckdb.DuckDBPyConnection, report: WeeklyReportData) -> None:
     ).fetchall():
         with_counts[metric_date].add(platform)
     on_day, week_before = with_counts[day], with_counts[day - timedelta(days=7)]
-    report.platforms_only_on_last_day = sorted(on_day - week_before)
-    report.platforms_only_week_before = sorted(week_before - on_day)
+    # A day before the data begin has no counts at all: no change, as there is no share.
+    if week_before:
+        report.platforms_only_on_last_day = sorted(on_day - week_before)
+        report.platforms_only_week_before = sorted(week_before - on_day)
     comparable = on_day == week_before
     medians = dict(
         con.execute(
