@@ -765,6 +765,34 @@ def test_alert_settings_are_validated(monkeypatch):
     assert "SLW_PLATFORM_METRICS_DEADLINE_HOURS='0'" in message
 
 
+@pytest.mark.parametrize(
+    ("listed", "recipients"),
+    [
+        ("Carol Smith <carol@example.org>", ("carol@example.org",)),
+        ("a@example.org,<carol@example.org>; Carol <CAROL@example.org>", None),
+    ],
+    ids=["a name and brackets", "brackets alone, and again with a name"],
+)
+def test_an_address_copied_with_its_name_or_brackets_is_the_address(
+    monkeypatch, listed, recipients
+):
+    # "<carol@example.org>" was kept as written and mailed; tidied to carol@example.org, a
+    # rerun of the week took it for a new recipient and carol had the week twice.
+    monkeypatch.setenv("SLW_REPORT_EMAILS", listed)
+    expected = recipients or ("a@example.org", "carol@example.org")
+    assert load_settings().report_recipients == expected
+
+
+def test_a_list_of_recipients_holding_no_address_is_refused(monkeypatch):
+    # " , ; " was read as no list at all: "SLW_REPORT_EMAILS is not set", exit 0.
+    monkeypatch.setenv("SLW_REPORT_EMAILS", " , ; ")
+    with pytest.raises(SettingsError) as refused:
+        load_settings()
+    assert "SLW_REPORT_EMAILS=' , ; '" in str(refused.value)
+    monkeypatch.setenv("SLW_REPORT_EMAILS", "  ")
+    assert load_settings().report_recipients == ()
+
+
 def test_in_the_dag_processor_the_run_is_read_through_the_task_sdk(monkeypatch):
     """Where a deployment runs DAG callbacks (the DAG processor) there is no metadata DB,
     only the Task SDK's channel to its supervisor: the notifier asks it for the run's task
