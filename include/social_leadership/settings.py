@@ -101,7 +101,7 @@ def _email_list(text: str) -> str:
         if not (local and at and domain) or bad & set(address) or "@" in domain:
             raise ValueError(f"{address!r} is not an e-mail address")
     if text.strip() and not addresses:
-        raise ValueError("no e-mail address in it (unset it, or leave it empty, for none)")
+        raise ValueError("it holds no address: unset it, or leave it empty, for none")
     return text
 
 

@@ -788,7 +788,8 @@ def test_a_list_of_recipients_holding_no_address_is_refused(monkeypatch):
     monkeypatch.setenv("SLW_REPORT_EMAILS", " , ; ")
     with pytest.raises(SettingsError) as refused:
         load_settings()
-    assert "SLW_REPORT_EMAILS=' , ; '" in str(refused.value)
+    assert "SLW_REPORT_EMAILS=', ;'" in str(refused.value)
+    assert "it holds no address: unset it, or leave it empty, for none" in str(refused.value)
     monkeypatch.setenv("SLW_REPORT_EMAILS", "  ")
     assert load_settings().report_recipients == ()
 
