@@ -377,7 +377,8 @@ def webhook_url(connection: Any, uri: str | None = None) -> str:
     """The webhook URL of the HTTP connection: ``host`` holding the whole URL (as a Slack
     incoming-webhook URL is given), or ``host``, ``port`` and ``extra.endpoint`` (the path),
     with ``schema`` as the scheme (default https), and its secret part as ``password``
-    (its last path segments, or its query given with its ``?``). A connection given as an
+    without a ``login`` (its last path segments, or its query given with its ``?``). A
+    connection given as an
     ``http`` or ``https`` URI (``uri``, its environment variable's value) is the URL
     itself: read into fields, its query went to the extras and its user and password to
     the login (a Google Chat or Power Automate URL's ``?key=...&sig=...`` was lost), and
@@ -402,8 +403,10 @@ def webhook_url(connection: Any, uri: str | None = None) -> str:
     url += "/" + endpoint.lstrip("/") if endpoint else ""
     # The URL's secret part kept as the connection's password, which Airflow encrypts and
     # shows as *** (a host or extra is shown as written, the token with it): its last path
-    # segments, or its query when it starts with "?".
-    secret = str(getattr(connection, "password", None) or "").strip()
+    # segments, or its query when it starts with "?". Not with a login: a user and password
+    # are basic authentication's (a URI with user:password@ stored as fields).
+    login = str(getattr(connection, "login", None) or "").strip()
+    secret = "" if login else str(getattr(connection, "password", None) or "").strip()
     if secret.startswith("?"):
         return url + ("&" + secret[1:] if "?" in url else secret)
     if secret:

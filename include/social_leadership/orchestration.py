@@ -12,6 +12,7 @@ import os
 import re
 from collections.abc import Mapping
 from datetime import timedelta
+from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urlsplit
@@ -297,6 +298,8 @@ def _stored_connection(conn_id: str) -> Any | None:
 
     if getattr(task_runner, "SUPERVISOR_COMMS", None) is not None:
         return None  # a task: the SDK has asked the database already
+    if not _metadata_database_may_exist():
+        return None
     from airflow.models.connection import Connection
     from airflow.sdk.exceptions import AirflowNotFoundException
 
@@ -312,6 +315,19 @@ def _stored_connection(conn_id: str) -> Any | None:
             type(exc).__name__,
         )
         return None
+
+
+def _metadata_database_may_exist() -> bool:
+    """False when Airflow's metadata database is a SQLite file that does not exist (no
+    Airflow home set up): reading it would create it, empty, in ``~/airflow`` when
+    AIRFLOW_HOME is not set."""
+    from airflow.configuration import conf
+
+    url = conf.get("database", "sql_alchemy_conn", fallback="") or ""
+    if not url.startswith("sqlite"):
+        return True
+    path = url.split("?", 1)[0].split(":///", 1)[-1]
+    return path in ("", ":memory:") or Path(path).is_file()
 
 
 def _has_user_info(host: str) -> bool:

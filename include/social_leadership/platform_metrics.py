@@ -591,23 +591,34 @@ def load_platform_day(
     unread = [str(AccountStatus.DEFERRED), str(AccountStatus.ERROR)]
     with transaction(con):
         con.register("incoming_platform_metrics", frame)
-        # A rerun of the day replaces the rows of the accounts it asked for, and only
-        # those: an account no longer asked for (an executive taken off the roster, a
-        # roster column misread) keeps its counts of the day, which no later run can
-        # fetch again (the APIs give only the current counts).
+        # A rerun of the day replaces the rows of the accounts it asked for. An account no
+        # longer asked for (an executive taken off the roster, a roster column misread)
+        # keeps its counts of the day, which no later run can fetch again (the APIs give
+        # only the current counts); its answer without counts (not found: a handle
+        # mistyped, since corrected) goes, or the day's coverage counted it still.
         con.execute(
             """
             delete from raw.platform_metrics as kept
             where kept.platform = $platform and kept.snapshot_date = $day
                 and kept.source = 'api'
-                and lower(kept.account_handle) in (
-                    select lower(account_handle) from incoming_platform_metrics
-                )
-                and not (
-                    kept.account_status not in $unread
-                    and kept.account_handle in (
-                        select account_handle from incoming_platform_metrics
-                        where account_status in $unread
+                and (
+                    (
+                        lower(kept.account_handle) not in (
+                            select lower(account_handle) from incoming_platform_metrics
+                        )
+                        and kept.account_status <> 'ok'
+                    )
+                    or (
+                        lower(kept.account_handle) in (
+                            select lower(account_handle) from incoming_platform_metrics
+                        )
+                        and not (
+                            kept.account_status not in $unread
+                            and kept.account_handle in (
+                                select account_handle from incoming_platform_metrics
+                                where account_status in $unread
+                            )
+                        )
                     )
                 )
             """,
@@ -649,8 +660,8 @@ def load_platform_day(
             outcome.add_to_message(note)
         if not_asked:
             outcome.add_to_message(
-                f"kept {not_asked} earlier observation(s) of the day for accounts this run "
-                "did not ask for (no longer in the roster)"
+                f"kept {not_asked} earlier count(s) of the day for accounts this run did not "
+                "ask for (no longer in the roster)"
             )
         _write_audit(con, outcome, run_id, started_at)
     return outcome

@@ -654,16 +654,13 @@ def quarantine_rejected_rows(roster: Roster, quarantine_dir: Path) -> Path | Non
 
 def platform_columns_lost(con: duckdb.DuckDBPyConnection, roster: Roster) -> dict[str, int]:
     """Platform -> accounts the stored roster lists on it, for each platform the new file
-    has no column for, when the file is the one stored before or has a header cell it
-    ignored: read so, every one of those accounts would be left out of the marts with its
-    history, on green runs (a header cell misread, a column deleted by mistake). A column
-    kept and emptied is a choice, and another roster file (the demo's left for one's own)
-    another roster: neither is listed."""
+    has no column for, when the file is the one stored before: read so, every one of those
+    accounts would be left out of the marts with its history, on green runs (a header cell
+    misread, a column deleted by mistake). A column kept and emptied is a choice, and
+    another roster file (the demo's left for one's own) another roster: neither is
+    listed."""
     ensure_schema(con)
-    (stored_file,) = con.execute(
-        "select any_value(roster_file) from raw.roster_executives"
-    ).fetchone() or (None,)
-    if stored_file != roster.file and not roster.warnings:
+    if _stored_roster_file(con) != roster.file:
         return {}
     stored = con.execute(
         "select platform, count(*) from raw.roster_accounts group by platform order by platform"
@@ -671,6 +668,14 @@ def platform_columns_lost(con: duckdb.DuckDBPyConnection, roster: Roster) -> dic
     return {
         platform: int(count) for platform, count in stored if platform not in roster.account_columns
     }
+
+
+def _stored_roster_file(con: duckdb.DuckDBPyConnection) -> str | None:
+    """The roster file the stored roster was last read from (None: none stored)."""
+    row = con.execute(
+        "select roster_file from raw.roster_executives order by loaded_at desc limit 1"
+    ).fetchone()
+    return str(row[0]) if row else None
 
 
 def write_roster(
@@ -687,7 +692,9 @@ def write_roster(
     if loaded_at.tzinfo is None:
         raise ValueError("loaded_at must be timezone-aware (UTC)")
     ensure_schema(con)
-    skipped = roster.skipped_executive_ids()
+    # Of the same file only: another one (the demo's left for one's own) is another roster,
+    # which a stored executive of the same id is not carried into.
+    skipped = roster.skipped_executive_ids() if _stored_roster_file(con) == roster_file else []
     with transaction(con):
         # An executive stored before whose every row in this file is rejected (a country
         # mistyped) keeps the rows stored: left out, their published history went from the

@@ -622,6 +622,20 @@ def test_a_webhook_s_secret_part_may_be_kept_as_the_connection_s_password(
     assert posted == path
 
 
+def test_a_webhook_s_login_and_password_are_not_taken_for_its_secret_part():
+    from airflow.models.connection import Connection
+
+    # A URI with user:password@ kept in Airflow's database is stored as fields.
+    stored = Connection(
+        conn_id="slw_webhook",
+        conn_type="http",
+        host="https://example.org/hooks/abc",
+        login="hook",
+        password="p@ss",
+    )
+    assert webhook_url(stored) == "https://example.org/hooks/abc"
+
+
 @pytest.mark.parametrize(
     ("answers", "calls", "sent"),
     [

@@ -88,18 +88,23 @@ def test_a_rerun_asking_for_fewer_accounts_keeps_the_day_s_counts_of_the_others(
     # rerun of the day deleted their counts of the day from raw: no later run could fetch
     # them again, and README says a removed executive's rows stay in raw.
     handles = _x_handles(sandbox)
-    extract_platform("x", handles, sandbox.base_url, TOKEN, tmp_path / "l", "run-1", NOW, now=NOW)
+    # A handle mistyped in the first run: its answer without counts goes with the rerun.
+    asked = [*handles, "nosuchuser_zz"]
+    extract_platform("x", asked, sandbox.base_url, TOKEN, tmp_path / "l", "run-1", NOW, now=NOW)
     load_platform_day(con, tmp_path / "l", "x", NOW.date(), "run-1")
     first = con.execute(ROWS).fetchall()
+    assert len(first) == len(asked)
     kept, *others = handles
 
     for run, asked in (("run-2", others), ("run-3", [])):
         extract_platform("x", asked, sandbox.base_url, TOKEN, tmp_path / "l", run, NOW, now=NOW)
         loaded = load_platform_day(con, tmp_path / "l", "x", NOW.date(), run)
         rows = con.execute(ROWS).fetchall()
-        assert len(rows) == len(first)
+        assert len(rows) == len(handles)
+        mistyped = "select count(*) from raw.platform_metrics where account_handle = ?"
+        assert con.execute(mistyped, ["nosuchuser_zz"]).fetchone() == (0,)
         not_asked = len(handles) - len(asked)
-        assert f"kept {not_asked} earlier observation(s) of the day for accounts this run did " in (
+        assert f"kept {not_asked} earlier count(s) of the day for accounts this run did not " in (
             loaded.message or ""
         )
         (row,) = con.execute(

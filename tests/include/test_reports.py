@@ -973,6 +973,22 @@ def test_a_failed_send_says_the_server_s_reply_and_a_time_out_says_so(
     assert "the server did not answer within the connection's time-out" in str(slow.value)
 
 
+def test_slw_report_without_an_airflow_home_set_up_creates_no_metadata_database(
+    report_settings, tmp_path
+):
+    # Looking for slw_smtp in Airflow's database created one, empty (in ~/airflow when
+    # AIRFLOW_HOME is not set).
+    home = tmp_path / "airflow_home"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW_CONN_")}
+    env |= {"AIRFLOW_HOME": str(home), "SLW_REPORT_EMAILS": "board@example.org"}
+
+    done = run_slw("report", day(LAST_DAY).isoformat(), env=env, timeout=300)
+
+    assert done.returncode == 1
+    assert "the Airflow connection slw_smtp is not defined" in done.stderr
+    assert not (home / "airflow.db").exists()
+
+
 def test_slw_report_mails_through_a_connection_kept_in_airflow_s_database(
     report_settings, smtp, monkeypatch, tmp_path
 ):

@@ -877,9 +877,11 @@ def test_a_roster_losing_a_platform_s_column_keeps_the_one_stored_and_fails_sayi
     # The column kept and emptied: the platform is no longer tracked, as asked.
     roster.write_text(f"{ROSTER_HEADER},x,bluesky\nada,Ada,CEO,Acme,DE,Energy,false,ada_x,\n")
     load_roster_task()
-    # Another roster file is another roster (the demo's left for one's own).
+    # Another roster file is another roster (the demo's left for one's own), a column it
+    # does not know (Notes) or not.
     other = tmp_path / "own.csv"
-    other.write_text(f"{ROSTER_HEADER},linkedin\nada,Ada,CEO,Acme,DE,Energy,false,ada-li\n")
+    row = "ada,Ada,CEO,Acme,DE,Energy,false,ada-li,met in 2024"
+    other.write_text(f"{ROSTER_HEADER},linkedin,Notes\n{row}\n")
     monkeypatch.setenv("SLW_ROSTER_PATH", str(other))
     load_roster_task()
     with connect(load_settings().warehouse_path) as con:
@@ -919,6 +921,20 @@ def test_an_executive_stored_before_whose_rows_are_all_rejected_keeps_the_stored
     assert sorted(summary["handles"]["x"]) == ["ada_x", "ben_x"]
     assert summary["executives_skipped"] == ["cy"]
     assert summary["rows_rejected"] == 2
+
+    # Another roster file (one's own after the demo's) is another roster: a stored
+    # executive of the same id is not carried into it, and its row mended loads.
+    own = tmp_path / "own.csv"
+    ada_li = "ada,Ada,CEO,Acme,DE,Energy,false,ada-li"
+    ben_li = "ben,Ben,CEO,Beta,US,Energy,false,ben-li"
+    mistyped_li = ben_li.replace(",US,", ",Untied States,")
+    monkeypatch.setenv("SLW_ROSTER_PATH", str(own))
+    own.write_text(f"{ROSTER_HEADER},linkedin\n{ada_li}\n{mistyped_li}\n", encoding="utf-8")
+    summary = load_roster_task()
+    assert summary["executives_skipped"] == ["ben"]
+    assert summary["handles"] == {"linkedin": ["ada-li"]}
+    own.write_text(f"{ROSTER_HEADER},linkedin\n{ada_li}\n{ben_li}\n", encoding="utf-8")
+    assert load_roster_task()["handles"] == {"linkedin": ["ada-li", "ben-li"]}
 
 
 @pytest.mark.parametrize("task", ["load_roster_task", "import_history_task"])
