@@ -438,11 +438,16 @@ class WebhookNotifier(BaseNotifier):
         # The URL carries the webhook's token: masked wherever Airflow logs, and httpx's
         # own errors (which quote it) never reach a log (see _deliver).
         mask_secret(url)
+        # A login and password kept as fields (a URI with user:password@ stored in
+        # Airflow's database) are basic authentication's, as in a URL.
+        login = str(connection.login or "")
+        in_url = "@" in urlsplit(url).netloc
+        auth = (login, str(connection.password or "")) if login and not in_url else None
         deadline = time.monotonic() + WEBHOOK_SECONDS
         for attempt in range(1, WEBHOOK_ATTEMPTS + 1):
             left = deadline - time.monotonic()
             try:
-                response = _post(url, self.payload, min(WEBHOOK_TIMEOUT, left))
+                response = _post(url, self.payload, min(WEBHOOK_TIMEOUT, left), auth)
             except httpx.ConnectError:
                 if attempt == WEBHOOK_ATTEMPTS or not _time_for_a_try(attempt, deadline):
                     raise
@@ -463,7 +468,9 @@ def _time_for_a_try(wait: float, deadline: float) -> bool:
     return time.monotonic() + wait + WEBHOOK_SHORTEST_TRY <= deadline
 
 
-def _post(url: str, payload: dict[str, Any], timeout: float) -> Any:
+def _post(
+    url: str, payload: dict[str, Any], timeout: float, auth: tuple[str, str] | None = None
+) -> Any:
     """POST ``payload`` as JSON; the answer, closed, its body not read (its status and
     headers are): a receiver sending the body a byte at a time (each within the time-out)
     held the alert, and the mail after it, for as long as it liked."""
@@ -471,7 +478,7 @@ def _post(url: str, payload: dict[str, Any], timeout: float) -> Any:
 
     with (
         httpx.Client(timeout=timeout, follow_redirects=False) as client,
-        client.stream("POST", url, json=payload) as response,
+        client.stream("POST", url, json=payload, auth=auth) as response,
     ):
         return response
 

@@ -594,8 +594,10 @@ def load_platform_day(
         # A rerun of the day replaces the rows of the accounts it asked for. An account no
         # longer asked for (an executive taken off the roster, a roster column misread)
         # keeps its counts of the day, which no later run can fetch again (the APIs give
-        # only the current counts); its answer without counts (not found: a handle
-        # mistyped, since corrected) goes, or the day's coverage counted it still.
+        # only the current counts); its other answers (not found: a handle mistyped,
+        # since corrected) go, or the day's coverage counted them still. A handle is one
+        # account in any case (the roster's spelling changed): a rerun deferring it keeps
+        # the day's counts read under the other spelling.
         con.execute(
             """
             delete from raw.platform_metrics as kept
@@ -614,8 +616,8 @@ def load_platform_day(
                         )
                         and not (
                             kept.account_status not in $unread
-                            and kept.account_handle in (
-                                select account_handle from incoming_platform_metrics
+                            and lower(kept.account_handle) in (
+                                select lower(account_handle) from incoming_platform_metrics
                                 where account_status in $unread
                             )
                         )
@@ -629,8 +631,8 @@ def load_platform_day(
             f"""
             insert into raw.platform_metrics ({columns})
             select {columns} from incoming_platform_metrics
-            where account_handle not in (
-                select account_handle from raw.platform_metrics
+            where lower(account_handle) not in (
+                select lower(account_handle) from raw.platform_metrics
                 where platform = $platform and snapshot_date = $day and source = 'api'
             )
             """,

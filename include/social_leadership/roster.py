@@ -109,6 +109,7 @@ from social_leadership.intake import (
 from social_leadership.platforms.linkedin import is_linkedin_organization  # noqa: F401
 from social_leadership.platforms.registry import connector_class, is_registered
 from social_leadership.reference import normalize_country, normalize_sector
+from social_leadership.settings import BUNDLED_DATA_DIR
 from social_leadership.warehouse import ensure_schema, transaction
 
 # The registered platforms, read from the registry on each use.
@@ -654,13 +655,12 @@ def quarantine_rejected_rows(roster: Roster, quarantine_dir: Path) -> Path | Non
 
 def platform_columns_lost(con: duckdb.DuckDBPyConnection, roster: Roster) -> dict[str, int]:
     """Platform -> accounts the stored roster lists on it, for each platform the new file
-    has no column for, when the file is the one stored before: read so, every one of those
-    accounts would be left out of the marts with its history, on green runs (a header cell
-    misread, a column deleted by mistake). A column kept and emptied is a choice, and
-    another roster file (the demo's left for one's own) another roster: neither is
-    listed."""
+    has no column for: read so, every one of those accounts would be left out of the marts
+    with its history, on green runs (a header cell misread, a column deleted by mistake).
+    A column kept and emptied is a choice, and the demo's roster left for one's own (or
+    back) another roster (:func:`_another_roster`): neither is listed."""
     ensure_schema(con)
-    if _stored_roster_file(con) != roster.file:
+    if _another_roster(_stored_roster_file(con), roster.file):
         return {}
     stored = con.execute(
         "select platform, count(*) from raw.roster_accounts group by platform order by platform"
@@ -668,6 +668,20 @@ def platform_columns_lost(con: duckdb.DuckDBPyConnection, roster: Roster) -> dic
     return {
         platform: int(count) for platform, count in stored if platform not in roster.account_columns
     }
+
+
+def _another_roster(stored_file: str | None, roster_file: str) -> bool:
+    """Whether a roster read from ``roster_file`` is another roster than the one stored
+    from ``stored_file``, not its next version: the bundled demo roster left for one's own,
+    or back. A file moved, renamed or behind a symlink (roster-2026-12.csv after
+    roster-2026-11.csv) is the same roster's next version."""
+    if stored_file is None or stored_file == roster_file:
+        return False
+    return _is_demo_roster(stored_file) != _is_demo_roster(roster_file)
+
+
+def _is_demo_roster(file: str) -> bool:
+    return Path(file).resolve().is_relative_to(BUNDLED_DATA_DIR.resolve())
 
 
 def _stored_roster_file(con: duckdb.DuckDBPyConnection) -> str | None:
@@ -692,9 +706,10 @@ def write_roster(
     if loaded_at.tzinfo is None:
         raise ValueError("loaded_at must be timezone-aware (UTC)")
     ensure_schema(con)
-    # Of the same file only: another one (the demo's left for one's own) is another roster,
-    # which a stored executive of the same id is not carried into.
-    skipped = roster.skipped_executive_ids() if _stored_roster_file(con) == roster_file else []
+    # Not into another roster (the demo's left for one's own), which a stored executive of
+    # the same id is no version of.
+    another = _another_roster(_stored_roster_file(con), roster_file)
+    skipped = [] if another else roster.skipped_executive_ids()
     with transaction(con):
         # An executive stored before whose every row in this file is rejected (a country
         # mistyped) keeps the rows stored: left out, their published history went from the

@@ -622,18 +622,20 @@ def test_a_webhook_s_secret_part_may_be_kept_as_the_connection_s_password(
     assert posted == path
 
 
-def test_a_webhook_s_login_and_password_are_not_taken_for_its_secret_part():
-    from airflow.models.connection import Connection
+def test_a_webhook_s_login_and_password_are_sent_as_basic_authentication(monkeypatch, recorder):
+    # A URI with user:password@ kept in Airflow's database is stored as fields: taken for
+    # the URL's secret part, the password went into its path; not sent, the receiver
+    # answered 401.
+    port, seen = recorder
+    connection = {"conn_type": "http", "host": f"http://127.0.0.1:{port}/hooks/abc"}
+    connection |= {"login": "hook", "password": "p@ss"}
+    monkeypatch.setenv("AIRFLOW_CONN_SLW_WEBHOOK", json.dumps(connection))
 
-    # A URI with user:password@ kept in Airflow's database is stored as fields.
-    stored = Connection(
-        conn_id="slw_webhook",
-        conn_type="http",
-        host="https://example.org/hooks/abc",
-        login="hook",
-        password="p@ss",
-    )
-    assert webhook_url(stored) == "https://example.org/hooks/abc"
+    assert deliver(build_alert("survey_ingest", "r1", "failed", {"t": "failed"}, [])) == ["webhook"]
+
+    [(path, authorization, _)] = seen
+    assert path == "/hooks/abc"
+    assert authorization == "Basic " + base64.b64encode(b"hook:p@ss").decode()
 
 
 @pytest.mark.parametrize(

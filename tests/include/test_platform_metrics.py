@@ -277,6 +277,25 @@ def test_throttled_rerun_keeps_the_days_good_counts_and_loads_its_own_landing(
     assert con.execute(ROWS).fetchall() == good
 
 
+def test_a_throttled_rerun_of_a_handle_whose_case_changed_keeps_the_day_s_counts(
+    tmp_path, con, sandbox
+):
+    # The roster's spelling changed between two runs of the day (elonmusk, then ELONMUSK):
+    # the rerun's deferral replaced the day's only counts of the account.
+    handles = _x_handles(sandbox)[:3]
+    extract_platform("x", handles, sandbox.base_url, TOKEN, tmp_path / "l", "run-1", NOW, now=NOW)
+    load_platform_day(con, tmp_path / "l", "x", NOW.date(), "run-1")
+    counts = "select lower(account_handle), account_status, followers from raw.platform_metrics"
+    good = sorted(con.execute(counts).fetchall())
+
+    second = _throttled_rerun(sandbox, [h.upper() for h in handles], tmp_path / "l")
+    load_platform_day(
+        con, tmp_path / "l", "x", NOW.date(), "run-2", run_dir=Path(second.landing_dir)
+    )
+
+    assert sorted(con.execute(counts).fetchall()) == good
+
+
 def test_throttled_rerun_keeps_the_days_answer_that_an_account_is_not_found(tmp_path, con, sandbox):
     handles = [*_x_handles(sandbox)[:3], "nosuchexec_0"]
     extract_platform("x", handles, sandbox.base_url, TOKEN, tmp_path / "l", "run-1", NOW, now=NOW)

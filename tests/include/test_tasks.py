@@ -874,19 +874,47 @@ def test_a_roster_losing_a_platform_s_column_keeps_the_one_stored_and_fails_sayi
             stored = con.execute("select platform from raw.roster_accounts order by 1").fetchall()
         assert stored == [("bluesky",), ("x",)]
 
+    # A file moved or renamed (roster-2026-12.csv after roster-2026-11.csv) is the same
+    # roster's next version: refused the same.
+    moved = tmp_path / "moved" / "roster-2026-12.csv"
+    moved.parent.mkdir()
+    moved.write_text(f"{ROSTER_HEADER},x\n{rows.rsplit(',', 1)[0]}\n", encoding="utf-8")
+    monkeypatch.setenv("SLW_ROSTER_PATH", str(moved))
+    with pytest.raises(AirflowFailException, match="no column for bluesky"):
+        load_roster_task()
     # The column kept and emptied: the platform is no longer tracked, as asked.
-    roster.write_text(f"{ROSTER_HEADER},x,bluesky\nada,Ada,CEO,Acme,DE,Energy,false,ada_x,\n")
+    moved.write_text(f"{ROSTER_HEADER},x,bluesky\nada,Ada,CEO,Acme,DE,Energy,false,ada_x,\n")
     load_roster_task()
-    # Another roster file is another roster (the demo's left for one's own), a column it
-    # does not know (Notes) or not.
-    other = tmp_path / "own.csv"
-    row = "ada,Ada,CEO,Acme,DE,Energy,false,ada-li,met in 2024"
-    other.write_text(f"{ROSTER_HEADER},linkedin,Notes\n{row}\n")
-    monkeypatch.setenv("SLW_ROSTER_PATH", str(other))
+
+
+def test_one_s_own_roster_after_the_demo_s_is_another_roster(monkeypatch, tmp_path):
+    # Compared with the demo's stored roster, one's own (an x column and Notes) was refused
+    # for the six platforms it has no column for; and a demo executive's id reused with a
+    # row rejected kept the demo's accounts, which then refused the mended file for good.
+    from social_leadership.settings import BUNDLED_DATA_DIR, load_settings
+    from social_leadership.tasks import load_roster_task
+    from social_leadership.warehouse import connect
+
+    own = _roster_task_env(monkeypatch, tmp_path)
+    monkeypatch.setenv("SLW_ROSTER_PATH", str(BUNDLED_DATA_DIR / "roster" / "executives.csv"))
     load_roster_task()
+    satya = "satya-nadella,Satya Nadella,CEO,Microsoft,US,Information Technology,false"
+    mistyped = satya.replace(",US,", ",Untied States,")
+    ada = "ada,Ada,CEO,Acme,DE,Energy,false"
+    monkeypatch.setenv("SLW_ROSTER_PATH", str(own))
+    own.write_text(
+        f"{ROSTER_HEADER},x,Notes\n{ada},ada_x,met in 2024\n{mistyped},satyanadella,\n",
+        encoding="utf-8",
+    )
+    summary = load_roster_task()
+    assert summary["executives_skipped"] == ["satya-nadella"]
+    assert summary["handles"] == {"x": ["ada_x"]}
     with connect(load_settings().warehouse_path) as con:
-        stored = con.execute("select platform from raw.roster_accounts").fetchall()
-    assert stored == [("linkedin",)]
+        stored = con.execute("select distinct platform from raw.roster_accounts").fetchall()
+    assert stored == [("x",)]
+
+    own.write_text(f"{ROSTER_HEADER},x\n{ada},ada_x\n{satya},satyanadella\n", encoding="utf-8")
+    assert load_roster_task()["handles"] == {"x": ["ada_x", "satyanadella"]}
 
 
 def test_an_executive_stored_before_whose_rows_are_all_rejected_keeps_the_stored_ones(
@@ -922,19 +950,11 @@ def test_an_executive_stored_before_whose_rows_are_all_rejected_keeps_the_stored
     assert summary["executives_skipped"] == ["cy"]
     assert summary["rows_rejected"] == 2
 
-    # Another roster file (one's own after the demo's) is another roster: a stored
-    # executive of the same id is not carried into it, and its row mended loads.
-    own = tmp_path / "own.csv"
-    ada_li = "ada,Ada,CEO,Acme,DE,Energy,false,ada-li"
-    ben_li = "ben,Ben,CEO,Beta,US,Energy,false,ben-li"
-    mistyped_li = ben_li.replace(",US,", ",Untied States,")
-    monkeypatch.setenv("SLW_ROSTER_PATH", str(own))
-    own.write_text(f"{ROSTER_HEADER},linkedin\n{ada_li}\n{mistyped_li}\n", encoding="utf-8")
-    summary = load_roster_task()
-    assert summary["executives_skipped"] == ["ben"]
-    assert summary["handles"] == {"linkedin": ["ada-li"]}
-    own.write_text(f"{ROSTER_HEADER},linkedin\n{ada_li}\n{ben_li}\n", encoding="utf-8")
-    assert load_roster_task()["handles"] == {"linkedin": ["ada-li", "ben-li"]}
+    # The same roster moved or renamed keeps them too.
+    moved = tmp_path / "roster-2026-12.csv"
+    moved.write_text(f"{ROSTER_HEADER},x\n{ada}\n{mistyped}\n", encoding="utf-8")
+    monkeypatch.setenv("SLW_ROSTER_PATH", str(moved))
+    assert sorted(load_roster_task()["handles"]["x"]) == ["ada_x", "ben_x"]
 
 
 @pytest.mark.parametrize("task", ["load_roster_task", "import_history_task"])
