@@ -594,8 +594,8 @@ def load_platform_day(
         # A rerun of the day replaces the rows of the accounts it asked for. An account no
         # longer asked for (an executive taken off the roster, a roster column misread)
         # keeps its counts of the day, which no later run can fetch again (the APIs give
-        # only the current counts); its other answers (not found: a handle mistyped,
-        # since corrected) go, or the day's coverage counted them still. A handle is one
+        # only the current counts); its answers without counts (not found: a handle
+        # mistyped, since corrected) go, or the day's coverage counted them still. A handle is one
         # account in any case (the roster's spelling changed): a rerun deferring it keeps
         # the day's counts read under the other spelling.
         con.execute(
@@ -608,7 +608,9 @@ def load_platform_day(
                         lower(kept.account_handle) not in (
                             select lower(account_handle) from incoming_platform_metrics
                         )
-                        and kept.account_status <> 'ok'
+                        and kept.followers is null
+                        and kept.following is null
+                        and kept.posts is null
                     )
                     or (
                         lower(kept.account_handle) in (

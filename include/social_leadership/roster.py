@@ -680,8 +680,17 @@ def _another_roster(stored_file: str | None, roster_file: str) -> bool:
     return _is_demo_roster(stored_file) != _is_demo_roster(roster_file)
 
 
+# Where the bundled demo roster is in any checkout, image or install of the project.
+DEMO_ROSTER_PARTS = ("include", "data", "roster", "executives.csv")
+
+
 def _is_demo_roster(file: str) -> bool:
-    return Path(file).resolve().is_relative_to(BUNDLED_DATA_DIR.resolve())
+    """Whether ``file`` is the bundled demo roster: of this checkout, or of another one
+    stored before (a checkout renamed or moved, a release folder, the image's /opt/slw)."""
+    path = Path(file)
+    return path.parts[-len(DEMO_ROSTER_PARTS) :] == DEMO_ROSTER_PARTS or (
+        path.resolve() == (BUNDLED_DATA_DIR / "roster" / "executives.csv").resolve()
+    )
 
 
 def _stored_roster_file(con: duckdb.DuckDBPyConnection) -> str | None:

@@ -92,9 +92,14 @@ def test_a_rerun_asking_for_fewer_accounts_keeps_the_day_s_counts_of_the_others(
     asked = [*handles, "nosuchuser_zz"]
     extract_platform("x", asked, sandbox.base_url, TOKEN, tmp_path / "l", "run-1", NOW, now=NOW)
     load_platform_day(con, tmp_path / "l", "x", NOW.date(), "run-1")
+    # A protected account's counts are counts too (X gives its followers).
+    con.execute(
+        "update raw.platform_metrics set account_status = 'protected' where account_handle = ?",
+        [handles[1]],
+    )
     first = con.execute(ROWS).fetchall()
     assert len(first) == len(asked)
-    kept, *others = handles
+    kept, protected, *others = handles
 
     for run, asked in (("run-2", others), ("run-3", [])):
         extract_platform("x", asked, sandbox.base_url, TOKEN, tmp_path / "l", run, NOW, now=NOW)
@@ -107,11 +112,13 @@ def test_a_rerun_asking_for_fewer_accounts_keeps_the_day_s_counts_of_the_others(
         assert f"kept {not_asked} earlier count(s) of the day for accounts this run did not " in (
             loaded.message or ""
         )
-        (row,) = con.execute(
-            "select followers, landing_path from raw.platform_metrics where account_handle = ?",
-            [kept],
-        ).fetchall()
-        assert "run-1" in row[1]
+        for handle in (kept, protected):
+            (row,) = con.execute(
+                "select followers, landing_path from raw.platform_metrics where account_handle = ?",
+                [handle],
+            ).fetchall()
+            assert row[0] is not None
+            assert "run-1" in row[1]
 
 
 def test_backfill_skips_extraction_and_is_audited(tmp_path, con, sandbox):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -887,16 +888,23 @@ def test_a_roster_losing_a_platform_s_column_keeps_the_one_stored_and_fails_sayi
     load_roster_task()
 
 
-def test_one_s_own_roster_after_the_demo_s_is_another_roster(monkeypatch, tmp_path):
+@pytest.mark.parametrize("checkout", ["this", "another"])
+def test_one_s_own_roster_after_the_demo_s_is_another_roster(monkeypatch, tmp_path, checkout):
     # Compared with the demo's stored roster, one's own (an x column and Notes) was refused
     # for the six platforms it has no column for; and a demo executive's id reused with a
     # row rejected kept the demo's accounts, which then refused the mended file for good.
+    # The demo's roster stored from another checkout (renamed, moved, the image's) too.
     from social_leadership.settings import BUNDLED_DATA_DIR, load_settings
     from social_leadership.tasks import load_roster_task
     from social_leadership.warehouse import connect
 
     own = _roster_task_env(monkeypatch, tmp_path)
-    monkeypatch.setenv("SLW_ROSTER_PATH", str(BUNDLED_DATA_DIR / "roster" / "executives.csv"))
+    demo = BUNDLED_DATA_DIR / "roster" / "executives.csv"
+    if checkout == "another":
+        elsewhere = tmp_path / "slw-old" / "include" / "data" / "roster" / "executives.csv"
+        elsewhere.parent.mkdir(parents=True)
+        demo = Path(shutil.copyfile(demo, elsewhere))
+    monkeypatch.setenv("SLW_ROSTER_PATH", str(demo))
     load_roster_task()
     satya = "satya-nadella,Satya Nadella,CEO,Microsoft,US,Information Technology,false"
     mistyped = satya.replace(",US,", ",Untied States,")
