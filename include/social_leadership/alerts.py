@@ -378,11 +378,10 @@ def webhook_url(connection: Any, uri: str | None = None) -> str:
     incoming-webhook URL is given), or ``host``, ``port`` and ``extra.endpoint`` (the path),
     with ``schema`` as the scheme (default https), and its secret part as ``password``
     without a ``login`` (its last path segments, or its query given with its ``?``). A
-    connection given as an
-    ``http`` or ``https`` URI (``uri``, its environment variable's value) is the URL
-    itself: read into fields, its query went to the extras and its user and password to
-    the login (a Google Chat or Power Automate URL's ``?key=...&sig=...`` was lost), and
-    one without a path went over https."""
+    connection given as an ``http`` or ``https`` URI (``uri``, its environment variable's
+    value) is the URL itself: read into fields, its query went to the extras and its user
+    and password to the login (a Google Chat or Power Automate URL's ``?key=...&sig=...``
+    was lost), and one without a path went over https."""
     if uri is not None:
         parts = urlsplit(uri.strip())
         if parts.scheme.lower() in ("http", "https") and "__extra__" not in parts.query:

@@ -595,9 +595,9 @@ def load_platform_day(
         # longer asked for (an executive taken off the roster, a roster column misread)
         # keeps its counts of the day, which no later run can fetch again (the APIs give
         # only the current counts); its answers without counts (not found: a handle
-        # mistyped, since corrected) go, or the day's coverage counted them still. A handle is one
-        # account in any case (the roster's spelling changed): a rerun deferring it keeps
-        # the day's counts read under the other spelling.
+        # mistyped, since corrected) go, or the day's coverage counted them still. A
+        # handle is one account in any case (the roster's spelling changed): a rerun
+        # deferring it keeps the day's counts read under the other spelling.
         con.execute(
             """
             delete from raw.platform_metrics as kept

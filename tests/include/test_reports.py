@@ -784,6 +784,19 @@ def test_a_week_the_data_go_past_says_its_days_will_not_fill_and_how_to_fill_the
     ) in text
     assert "An import of the follower history of those days (slw import-history)" in text
     assert "has not published any day of it yet" not in text
+    # None of its days (the probe's week of August).
+    earlier = ReportWeek(week.start - timedelta(days=1))
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        con.execute(
+            "delete from marts.fct_reach_by_country_sector_all_platforms_daily where metric_date "
+            f"between date '{earlier.start}' and date '{earlier.end}'"
+        )
+    publish(settings, "test-report-publish-2", synthetic=False)
+    text = render(read_report_data(settings, earlier)).text
+    assert (
+        f"The serving copy has no reach data for the week {earlier.start} to {earlier.end}, "
+        f"though its data go on to {day(LAST_DAY)}: no follower counts were observed on its days"
+    ) in text
 
 
 def test_a_week_before_the_first_recorded_run_says_its_checks_are_not_recorded(

@@ -304,10 +304,15 @@ def not_enough_data(report: WeeklyReportData) -> str:
     week = f"{report.week.start.isoformat()} to {report.week.end.isoformat()}"
     if _a_gap(report):
         # Days before the last published one: never filled by a later run.
-        days = counted(report.days_with_data, "day")
+        some = report.days_with_data
+        held = (
+            f"reach data on {counted(some, 'day')} of the week {week}"
+            if some
+            else f"no reach data for the week {week}"
+        )
         return (
-            f"The serving copy has reach data on {days} of the week {week}, though its data "
-            f"go on to {report.data_ends}: no follower counts were observed on the others "
+            f"The serving copy has {held}, though its data go on to {report.data_ends}: no "
+            f"follower counts were observed on {'the others' if some else 'its days'} "
             "(the platforms' APIs give only the day's counts, so later runs do not fill "
             "them), and a weekly report needs at least two days of the week to compare."
         )
