@@ -113,6 +113,8 @@ class Mailbox:
         self.refuse = set(refuse)
         self.data_reply: str | None = None
         self.data_delay = 0.0
+        # Recipients whose message is refused after DATA (552: a mailbox full).
+        self.full: set[str] = set()
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address in self.refuse:
@@ -125,6 +127,8 @@ class Mailbox:
             await asyncio.sleep(self.data_delay)
         if self.data_reply is not None:
             return self.data_reply
+        if self.full & set(envelope.rcpt_tos):
+            return "552 5.2.2 mailbox full"
         self.messages.append((list(envelope.rcpt_tos), envelope.original_content))
         return "250 OK"
 

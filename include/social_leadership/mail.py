@@ -311,17 +311,27 @@ def send_each(
     """Send each ``(recipient, message)`` over one connection (``connection``, when given,
     read already as ``conn_id``), a message per recipient (no reader sees who else gets
     it), calling ``delivered`` with each recipient the server took as it takes it. Errors
-    as :func:`send_message`'s; the server refusing some recipients does not stop the
-    others (:class:`RecipientsRefusedError` at the end)."""
+    as :func:`send_message`'s; the server refusing some recipients, or their messages,
+    does not stop the others (:class:`RecipientsRefusedError` at the end; the server's
+    ``SMTPDataError`` when it refused every message)."""
     refused: dict[str, int] = {}
     taken: list[str] = []
+    # A message the server refuses after taking its recipient (a mailbox full, 552): the
+    # others are still tried, and a retry does not meet it first and stop there again.
+    data_refused: list[smtplib.SMTPDataError] = []
     with _smtp_client(conn_id, connection) as client:
         for recipient, message in messages:
-            codes = _send(client, message, [recipient])
+            try:
+                codes = _send(client, message, [recipient])
+            except smtplib.SMTPDataError as exc:
+                data_refused.append(exc)
+                codes = {recipient: exc.smtp_code}
             if codes:
                 refused.update(codes)
                 continue
             taken.append(recipient)
             delivered(recipient)
+    if data_refused and len(data_refused) == len(messages):
+        raise data_refused[0]  # every message: the server's reason, as it gave it
     if refused:
         raise RecipientsRefusedError(refused, taken)

@@ -961,6 +961,28 @@ def test_two_mails_of_one_week_at_once_mail_each_recipient_once(report_settings,
     ]
 
 
+def test_a_message_refused_for_one_recipient_does_not_stop_the_others(
+    report_settings, smtp, monkeypatch
+):
+    # A mailbox full (552 after DATA) stopped the mail there: the recipients after it got
+    # nothing, and each retry met the same one first and stopped again.
+    monkeypatch.setenv("SLW_REPORT_EMAILS", "a@example.org, full@example.org, c@example.org")
+    from social_leadership.settings import load_settings
+
+    settings = load_settings()
+    smtp.full = {"full@example.org"}
+    with pytest.raises(ReportError) as refused:
+        write_weekly_report(settings, day(LAST_DAY))
+    assert "full@example.org (552)" in str(refused.value)
+    assert [recipients for recipients, _ in smtp.messages] == [
+        ["a@example.org"],
+        ["c@example.org"],
+    ]
+
+    smtp.full = set()
+    assert write_weekly_report(settings, day(LAST_DAY)).mailed_to == ("full@example.org",)
+
+
 def test_a_failed_send_says_the_server_s_reply_and_a_time_out_says_so(
     report_settings, smtp, monkeypatch
 ):
