@@ -591,6 +591,11 @@ def load_platform_day(
     unread = [str(AccountStatus.DEFERRED), str(AccountStatus.ERROR)]
     with transaction(con):
         con.register("incoming_platform_metrics", frame)
+        # The accounts this run asked for, a handle in any case.
+        con.execute(
+            "create or replace temp table asked_accounts as "
+            "select distinct lower(account_handle) as handle_key from incoming_platform_metrics"
+        )
         # A rerun of the day replaces the rows of the accounts it asked for. An account no
         # longer asked for (an executive taken off the roster, a roster column misread)
         # keeps its counts of the day, which no later run can fetch again (the APIs give
@@ -605,17 +610,13 @@ def load_platform_day(
                 and kept.source = 'api'
                 and (
                     (
-                        lower(kept.account_handle) not in (
-                            select lower(account_handle) from incoming_platform_metrics
-                        )
+                        lower(kept.account_handle) not in (select handle_key from asked_accounts)
                         and kept.followers is null
                         and kept.following is null
                         and kept.posts is null
                     )
                     or (
-                        lower(kept.account_handle) in (
-                            select lower(account_handle) from incoming_platform_metrics
-                        )
+                        lower(kept.account_handle) in (select handle_key from asked_accounts)
                         and not (
                             kept.account_status not in $unread
                             and lower(kept.account_handle) in (
@@ -643,18 +644,19 @@ def load_platform_day(
         kept, not_asked = con.execute(
             """
             select
-                count(*) filter (where lower(account_handle) in (
-                    select lower(account_handle) from incoming_platform_metrics
-                )),
-                count(*) filter (where lower(account_handle) not in (
-                    select lower(account_handle) from incoming_platform_metrics
-                ))
-            from raw.platform_metrics
-            where platform = ? and snapshot_date = ? and source = 'api' and landing_path <> ?
+                count(*) filter (where asked),
+                count(*) filter (where not asked)
+            from (
+                select lower(account_handle) in (select handle_key from asked_accounts) as asked
+                from raw.platform_metrics
+                where platform = ? and snapshot_date = ? and source = 'api'
+                    and landing_path <> ?
+            )
             """,
             [platform, snapshot_date, str(run_dir)],
         ).fetchone() or (0, 0)
         con.unregister("incoming_platform_metrics")
+        con.execute("drop table asked_accounts")
         if kept:
             # Unread (deferred), or answered without counts it could read: not "unread".
             note = (
