@@ -390,3 +390,55 @@ def platform_endpoint(platform: str) -> PlatformEndpoint:
         if declared.source == "extra" and extra.get(declared.key) is not None:
             options[declared.option] = extra[declared.key]
     return PlatformEndpoint(host, password, (connection.login or "").strip() or None, options)
+
+
+def _param_spelling(name: str) -> str:
+    return re.sub(r"[\s-]+", "_", name.strip()).lower()
+
+
+def refuse_misspelt_params(context: Mapping[str, Any]) -> None:
+    """Fail the run when a key of its conf misses one of its DAG's parameters by a slip
+    (``full_refersh``, ``Full-Refresh``, ``refresh``, ``weekend``): that parameter kept its
+    default, and the run went green doing what was not asked (an incremental build, the
+    week before the run). Other keys Airflow passes along unread are logged as ignored.
+    Called by the first task of each DAG that has parameters."""
+    import difflib
+
+    conf = getattr(context.get("dag_run"), "conf", None) or {}
+    dag = context.get("dag")
+    declared = sorted(getattr(dag, "params", None) or {})
+    unknown = [key for key in conf if key not in declared]
+    if not unknown:
+        return
+    spelt = {_param_spelling(name): name for name in declared}
+    slips: list[str] = []
+    for key in unknown:
+        key_spelt = _param_spelling(key)
+        # The name itself in other capitals or separators, a part of it (``refresh``), or
+        # a letter or two off.
+        parts = set(key_spelt.split("_")) - {""}
+        meant = spelt.get(key_spelt) or next(
+            (name for s, name in spelt.items() if parts and parts <= set(s.split("_"))), None
+        )
+        if meant is None:
+            close = difflib.get_close_matches(key_spelt, list(spelt), n=1, cutoff=0.75)
+            meant = spelt[close[0]] if close else None
+        if meant is not None:
+            slips.append(f"{key!r} (meant {meant!r}?)")
+    dag_id = getattr(dag, "dag_id", "this DAG")
+    takes = ", ".join(declared) or "none"
+    if slips:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        # No retry spells it right: triggered again, with the parameter's own name.
+        raise AirflowFailException(
+            f"the run's conf names no parameter of {dag_id}: {', '.join(slips)}; the "
+            f"parameter kept its default, so nothing was done: trigger the run again with "
+            f"the parameter's name ({dag_id} takes: {takes})"
+        )
+    logging.getLogger(__name__).warning(
+        "the run's conf: %s ignored, no parameter of %s (it takes: %s)",
+        ", ".join(repr(key) for key in unknown),
+        dag_id,
+        takes,
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from types import SimpleNamespace
 from urllib.parse import quote, quote_plus
 
 import pytest
@@ -176,3 +177,44 @@ def test_a_url_is_written_without_the_user_and_password_before_its_host() -> Non
     assert redact_url("https://api.x.com/2/users/by?usernames=a@b") == (
         "https://api.x.com/2/users/by?usernames=a@b"
     )
+
+
+@pytest.mark.parametrize(
+    ("key", "meant"),
+    [
+        ("full_refersh", "full_refresh"),
+        ("Full_Refresh", "full_refresh"),
+        ("full refresh", "full_refresh"),
+        ("refresh", "full_refresh"),
+        ("fullrefresh", "full_refresh"),
+    ],
+)
+def test_a_conf_key_that_is_a_slip_of_a_parameter_fails_naming_both(key, meant):
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from social_leadership.orchestration import refuse_misspelt_params
+
+    context = {
+        "dag": SimpleNamespace(dag_id="warehouse_build", params={"full_refresh": False}),
+        "dag_run": SimpleNamespace(conf={key: True}),
+    }
+    with pytest.raises(AirflowFailException) as failed:
+        refuse_misspelt_params(context)
+
+    assert f"{key!r} (meant {meant!r}?)" in str(failed.value)
+    assert "warehouse_build takes: full_refresh" in str(failed.value)
+
+
+def test_conf_keys_of_no_parameter_and_no_slip_are_logged_as_ignored(caplog):
+    from social_leadership.orchestration import refuse_misspelt_params
+
+    params = {"week_end": None, "resend": False}
+    context = {
+        "dag": SimpleNamespace(dag_id="weekly_report", params=params),
+        "dag_run": SimpleNamespace(conf={"week_end": "2025-03-09", "reason": "board asked"}),
+    }
+    with caplog.at_level("WARNING", logger="social_leadership.orchestration"):
+        refuse_misspelt_params(context)
+
+    assert "the run's conf: 'reason' ignored, no parameter of weekly_report" in caplog.text
+    assert "'week_end'" not in caplog.text
