@@ -660,6 +660,20 @@ def ingest_surveys_task() -> dict[str, Any]:
             for o in outcomes
             if o.removed
         ]
+        # Rows other files had loaded, replaced: a correction under another name, or one
+        # stray row of another country deleting that country's whole file from the marts.
+        + [
+            Attention(
+                task_id="ingest_surveys",
+                what=f"survey file {o.file} replaced what other files had loaded: "
+                f"{'; '.join(o.replaced)} (if not meant, as a stray row of another country or "
+                "wave: correct this file and land it again, then land each other file again "
+                "changed, as a new export: an unchanged file is taken as loaded)",
+                where="raw.survey_files",
+            )
+            for o in outcomes
+            if o.replaced
+        ]
     )
     loaded = [o for o in outcomes if o.status == "loaded"]
     return SurveyIntakeSummary(

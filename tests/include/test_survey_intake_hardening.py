@@ -381,6 +381,29 @@ def test_a_correction_that_drops_a_wave_is_an_alert_item(tmp_path, monkeypatch):
     )
 
 
+def test_figures_of_another_file_replaced_are_an_alert_item(tmp_path, monkeypatch):
+    from social_leadership import alerts
+    from social_leadership.tasks import ingest_surveys_task
+
+    calls: list = []
+    monkeypatch.setattr(alerts, "report_attention", calls.append)
+    survey_dir = _task_env(tmp_path, monkeypatch)
+    (survey_dir / "acme_fr.csv").write_text(HEADER + GOOD_ROW)
+    ingest_surveys_task()
+    (survey_dir / "acme_de.csv").write_text(
+        HEADER + "acme,Acme,2022,DE,q1,Q one,share_pct,41,,,x\n" + GOOD_ROW.replace("40", "39")
+    )
+
+    ingest_surveys_task()
+
+    (fact,) = calls[-1]
+    assert fact.what.startswith(
+        "survey file acme_de.csv replaced what other files had loaded: "
+        "1 figure(s) of acme wave 2022 FR from acme_fr.csv (if not meant, "
+    )
+    assert "an unchanged file is taken as loaded" in fact.what
+
+
 def test_a_held_warehouse_lock_raises_and_leaves_the_files(tmp_path, monkeypatch):
     from social_leadership.tasks import ingest_surveys_task
 

@@ -789,6 +789,47 @@ def test_a_wave_split_into_files_by_country_keeps_every_country(tmp_path, con):
     assert _respondents_by_country(con)["GB"] == (len(gb), 1)
 
 
+def test_a_stray_row_of_another_country_says_what_of_other_files_it_replaced(tmp_path, con):
+    # One UK row in Germany's file deleted all of acme_gb.csv's respondents: the run was
+    # green, and the log said only "loaded".
+    frame = microdata_frame(seed=31, per_country=10)
+    de, gb = frame[frame["land"] == "Deutschland"], frame[frame["land"] == "UK"]
+    for name, part in (("acme_de.csv", de), ("acme_gb.csv", gb)):
+        write_microdata(part, tmp_path / name, sidecar())
+        assert load_file(con, tmp_path / name, pseudonym_key=KEY).replaced == []
+    stray = pd.concat([de, gb.head(1)], ignore_index=True)
+    write_microdata(stray, tmp_path / "acme_de_v2.csv", sidecar())
+
+    outcome = load_file(con, tmp_path / "acme_de_v2.csv", pseudonym_key=KEY)
+
+    assert outcome.status == "loaded"
+    assert outcome.replaced == [
+        f"{len(de)} respondent(s) of acme_panel wave 2024 DE from acme_de.csv "
+        f"(this file brings {len(de)})",
+        f"{len(gb)} respondent(s) of acme_panel wave 2024 GB from acme_gb.csv (this file brings 1)",
+    ]
+    assert _respondents_by_country(con)["GB"] == (1, 1)
+
+
+def test_published_figures_say_which_respondents_of_their_wave_they_replaced(tmp_path, con):
+    frame = microdata_frame(seed=32, per_country=5)
+    write_microdata(frame, tmp_path / "panel.csv", sidecar())
+    load_file(con, tmp_path / "panel.csv", pseudonym_key=KEY)
+    figures = tmp_path / "headline.csv"
+    figures.write_text(
+        "source_id,source_name,wave,scope,question_id,question_text,measure,value\n"
+        "acme_panel,Acme panel,2024,Global,other_q,Other,share_pct,61\n",
+        encoding="utf-8",
+    )
+
+    outcome = load_file(con, figures, pseudonym_key=KEY)
+
+    assert outcome.replaced == [
+        f"{len(frame)} respondent(s) of acme_panel wave 2024 from panel.csv"
+    ]
+    assert con.execute("select count(*) from raw.survey_respondent_answers").fetchone() == (0,)
+
+
 def test_a_corrected_file_replaces_all_of_its_earlier_version(tmp_path, con):
     frame = microdata_frame(seed=23, per_country=10)
     write_microdata(frame, tmp_path / "panel.csv", sidecar())

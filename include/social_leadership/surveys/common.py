@@ -160,6 +160,9 @@ class SurveyFileOutcome:
     # What of the file's earlier version (the same name) it removed and does not hold
     # again: "2 figure(s) of acme wave 2021".
     removed: list[str] = field(default_factory=list)
+    # What of other files it replaced: "500 respondent(s) of acme wave 2025 FR from
+    # acme_fr.csv (this file brings 1)".
+    replaced: list[str] = field(default_factory=list)
 
 
 class SurveyValidationError(ValueError):

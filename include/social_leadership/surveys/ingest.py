@@ -121,6 +121,26 @@ def _already_loaded(con: duckdb.DuckDBPyConnection, sha: str, name: str) -> bool
 
 # SQL: the hashes of every version loaded under the name ``$name``.
 _EARLIER_VERSIONS = "select file_sha256 from raw.survey_files where file_name = $name"
+# The name each stored hash was loaded under (a copy under another name is never loaded).
+_FILE_NAMES = (
+    "(select file_sha256, any_value(file_name) as file_name from raw.survey_files group by all)"
+)
+
+
+def _log_replaced(file_name: str, replaced: list[tuple[str, str, int, int | None]]) -> list[str]:
+    """Say what a file replaces that other files had loaded (``replaced``: what, the other
+    file, how many rows, how many of the same this file brings): a correction under another
+    name does it on purpose, a stray row of another country or wave by mistake, and
+    the other file, unchanged, is never loaded again. Returns each said shortly, for the
+    run's alert."""
+    said = []
+    for what, other, count, brought in replaced:
+        brings = f" (this file brings {brought})" if brought is not None else ""
+        said.append(f"{count} {what} from {other}{brings}")
+        log.warning(
+            "%s replaces what %s had loaded: %d %s%s", file_name, other, count, what, brings
+        )
+    return said
 
 
 def _forget_load(con: duckdb.DuckDBPyConnection, sha: str) -> None:
@@ -162,13 +182,41 @@ def _replace_keys(
 
 def _replace_published(
     con: duckdb.DuckDBPyConnection, frame: pd.DataFrame, file_name: str
-) -> list[str]:
+) -> tuple[list[str], list[str]]:
     """Delete what a published file replaces (the module docstring): the rows of its earlier
     version, the published figures of its keys, the respondent data of its (source, wave).
-    Returns what of its earlier version it removed that it does not hold again."""
+    Returns what of its earlier version it removed that it does not hold again, and what of
+    other files it replaced."""
     keys = frame[list(FIGURE_KEY)].drop_duplicates()
     con.register("incoming_survey_keys", keys)
     try:
+        figures = con.execute(
+            "select r.file_name, r.source_id, r.wave, r.scope, count(*) "
+            "from raw.survey_results as r where r.file_name <> $name and exists ("
+            "select 1 from incoming_survey_keys as k where r.source_id = k.source_id "
+            "and r.wave = k.wave and r.scope = k.scope and r.question_id = k.question_id "
+            "and r.measure = k.measure) group by all order by all",
+            {"name": file_name},
+        ).fetchall()
+        respondents = con.execute(
+            f"select coalesce(f.file_name, r.file_sha256), r.source_id, r.wave, count(*) "
+            f"from raw.survey_respondent_answers as r left join {_FILE_NAMES} as f "
+            f"using (file_sha256) where r.file_sha256 not in ({_EARLIER_VERSIONS}) and exists ("
+            "select 1 from incoming_survey_keys as k where r.source_id = k.source_id "
+            "and r.wave = k.wave) group by all order by all",
+            {"name": file_name},
+        ).fetchall()
+        replaced = _log_replaced(
+            file_name,
+            [
+                (f"figure(s) of {source} wave {wave} {scope}", other, count, None)
+                for other, source, wave, scope, count in figures
+            ]
+            + [
+                (f"respondent(s) of {source} wave {wave}", other, count, None)
+                for other, source, wave, count in respondents
+            ],
+        )
         dropped = con.execute(
             "select source_id, wave, count(*) from raw.survey_results as r "
             "where r.file_name = $name and not exists (select 1 from incoming_survey_keys as k "
@@ -200,7 +248,7 @@ def _replace_published(
         con.unregister("incoming_survey_keys")
     _replace_keys(con, keys, tables=SURVEY_TABLES[1:])
     _drop_unanswered_questions(con)
-    return removed
+    return removed, replaced
 
 
 def _drop_unanswered_questions(con: duckdb.DuckDBPyConnection, sha: str = "") -> None:
@@ -268,8 +316,42 @@ def _replace_respondents(
     """Delete what a microdata file replaces (the module docstring), its respondents
     already in under ``sha``, its questions not yet; raise SurveyValidationError when it
     declares other questions than a file whose respondents of the same wave stay. Returns
-    what of its earlier version it removed that it does not hold again."""
+    what of its earlier version it removed that it does not hold again, and what of other
+    files it replaced."""
     params = {"source": decl.source_id, "sha": sha}
+    respondents = con.execute(
+        f"""
+        with incoming as (
+            select wave, country_code, count(*) as brought
+            from raw.survey_respondent_answers where file_sha256 = $sha group by all
+        )
+        select coalesce(f.file_name, r.file_sha256), r.wave, r.country_code, count(*),
+            any_value(i.brought)
+        from raw.survey_respondent_answers as r
+        inner join incoming as i using (wave, country_code)
+        left join {_FILE_NAMES} as f using (file_sha256)
+        where r.source_id = $source and r.file_sha256 <> $sha
+            and r.file_sha256 not in ({_EARLIER_VERSIONS})
+        group by all order by all
+        """,
+        {**params, "name": file_name},
+    ).fetchall()
+    figures = con.execute(
+        "select file_name, wave, count(*) from raw.survey_results where source_id = $source "
+        "and list_contains($waves, wave) and file_name <> $name group by all order by all",
+        {"source": decl.source_id, "waves": waves, "name": file_name},
+    ).fetchall()
+    replaced = _log_replaced(
+        file_name,
+        [
+            (f"respondent(s) of {decl.source_id} wave {wave} {country}", other, count, brought)
+            for other, wave, country, count, brought in respondents
+        ]
+        + [
+            (f"figure(s) of {decl.source_id} wave {wave}", other, count, None)
+            for other, wave, count in figures
+        ],
+    )
     dropped = con.execute(
         f"select source_id, wave, count(*) from raw.survey_respondent_answers "
         f"where file_sha256 <> $sha and file_sha256 in ({_EARLIER_VERSIONS}) "
@@ -368,7 +450,7 @@ def _replace_respondents(
     finally:
         con.unregister("incoming_waves")
     _drop_unanswered_questions(con, sha)
-    return removed
+    return removed, replaced
 
 
 def detect_shape(path: Path, declaration: dict | None) -> str:
@@ -451,12 +533,14 @@ def _load_file(
             path, (declaration or {}).get("sheet"), declaration=declaration
         )
         with transaction(con):
-            removed = _replace_published(con, frame, stored_name)
+            removed, replaced = _replace_published(con, frame, stored_name)
             rows = load_published_frame(
                 con, frame, file_name=stored_name, sha=sha, loaded_at=loaded_at
             )
             _record_file(con, sha, stored_name, loaded_at)
-        return SurveyFileOutcome(path.name, "loaded", shape, rows_loaded=rows, removed=removed)
+        return SurveyFileOutcome(
+            path.name, "loaded", shape, rows_loaded=rows, removed=removed, replaced=replaced
+        )
     if sidecar is None or declaration is None:
         raise file_problem(path.name, "microdata needs its sidecar declaration")
     decl = microdata.parse_declaration(sidecar.name, declaration)
@@ -467,12 +551,16 @@ def _load_file(
             with transaction(con):
                 _forget_load(con, sha)
                 rows, waves = microdata.insert_fast(con, path, decl, key, sha=sha, loaded_at=stamp)
-                removed = _replace_respondents(con, decl, waves, file_name=stored_name, sha=sha)
+                removed, replaced = _replace_respondents(
+                    con, decl, waves, file_name=stored_name, sha=sha
+                )
                 microdata.insert_questions(
                     con, decl, waves, file_name=stored_name, sha=sha, loaded_at=stamp
                 )
                 _record_file(con, sha, stored_name, stamp)
-            return SurveyFileOutcome(path.name, "loaded", shape, rows_loaded=rows, removed=removed)
+            return SurveyFileOutcome(
+                path.name, "loaded", shape, rows_loaded=rows, removed=removed, replaced=replaced
+            )
         except QuestionsConflict:
             raise  # the file's respondents are fine: the staged path would only say it again
         except (
@@ -493,14 +581,18 @@ def _load_file(
         with transaction(con):
             _forget_load(con, sha)
             rows = microdata.insert(con, decl, sha=sha, loaded_at=stamp)
-            removed = _replace_respondents(con, decl, waves, file_name=stored_name, sha=sha)
+            removed, replaced = _replace_respondents(
+                con, decl, waves, file_name=stored_name, sha=sha
+            )
             microdata.insert_questions(
                 con, decl, waves, file_name=stored_name, sha=sha, loaded_at=stamp
             )
             _record_file(con, sha, stored_name, stamp)
     finally:
         microdata.cleanup(con)
-    return SurveyFileOutcome(path.name, "loaded", shape, rows_loaded=rows, removed=removed)
+    return SurveyFileOutcome(
+        path.name, "loaded", shape, rows_loaded=rows, removed=removed, replaced=replaced
+    )
 
 
 def ingest_folder(
