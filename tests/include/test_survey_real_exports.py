@@ -892,12 +892,42 @@ def test_files_that_are_no_survey_data_are_left_alone(con, landing, name):
         "\t\tPROJECT NOTES\nThis folder holds the exports.\n",
     ],
 )
-def test_a_text_file_whose_first_line_is_no_table_is_left_alone(con, landing, text):
-    """A ``.txt`` is data only when its first line holding anything has two tabs or more."""
+def test_a_text_file_whose_lines_hold_no_table_is_left_alone(con, landing, text):
+    """A ``.txt`` without a sidecar is data only when one of its first lines holding
+    anything has two tabs or more."""
     (landing / "notes.txt").write_text(text, encoding="utf-8")
 
     assert _ingest(con, landing) == {}
     assert (landing / "notes.txt").read_text(encoding="utf-8") == text
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "cp1252"])
+def test_tab_separated_text_below_a_title_line_loads(con, landing, encoding):
+    # Left in the landing folder unread, with nothing said, while the same bytes as .tsv
+    # loaded: only the first line was looked at, and it was the sheet's title.
+    lines = [
+        "Umfrage CEO-Erwartungen 2019",
+        "",
+        "Quelle\tJahr\tLand\tFrage\tAnteil",
+        "Edelman\t2019\tÖsterreich\tFührung\t76",
+    ]
+    _write(landing / "export.txt", lines, encoding)
+
+    assert _ingest(con, landing)["export.txt"].status == "loaded"
+    rows = con.execute("select scope, question_text, value from raw.survey_results")
+    assert rows.fetchall() == [("AT", "Führung", 76.0)]
+
+
+def test_a_text_file_with_its_sidecar_is_read_whatever_its_lines(con, landing):
+    # Its sidecar says it is a survey file: read, and quarantined with a report if it is
+    # no table the intake can use, never left alone unsaid.
+    _write(landing / "chart.txt", ["Land\tAnteil", "DE\t76"])
+    (landing / "chart.survey.json").write_text(json.dumps({"shape": "published"}))
+
+    outcome = _ingest(con, landing)["chart.txt"]
+
+    assert outcome.status == "quarantined"
+    assert Path(outcome.report_path).is_file()
 
 
 # Excel's "Unicode Text" (UTF-16 with BOM, tabs) and "Text (Tab delimited)" (Windows-1252)

@@ -133,7 +133,8 @@ def _matching(name: str) -> SurveyFormat | None:
 def is_survey_file(path: Path) -> bool:
     """Whether ``path`` is a survey data file: named as one (not hidden, not a sidecar, not
     the lock file an office program keeps beside a workbook it has open: ``~$wave.xlsx``),
-    and for a suffix other files have too, a regular file whose first bytes are data."""
+    and for a suffix other files have too, a regular file whose first bytes are data or
+    that has a sidecar beside it (which says it is a survey file)."""
     found = _matching(path.name)
     if found is None or not _may_be_data(path.name.lower()):
         return False
@@ -141,7 +142,7 @@ def is_survey_file(path: Path) -> bool:
         return True
     try:
         regular = stat.S_ISREG(path.lstat().st_mode)
-        return regular and found.holds_data(path)
+        return regular and (found.holds_data(path) or existing_sidecar(path) is not None)
     except OSError:
         return False
 

@@ -72,16 +72,26 @@ _PYARROW_ENCODINGS = {
 }
 
 
+# The filled lines a header may sit below (title lines), as the published header search
+# reads them: "Unicode Text" saved from a sheet with a title above its table.
+_LINES_ABOVE_A_HEADER = 50
+
+
 def is_tab_separated(path: Path) -> bool:
-    """Whether the first line of ``path`` that holds anything is cells separated by tabs."""
+    """Whether a line of ``path`` among its first that hold anything is cells separated by
+    tabs (a title line may come first)."""
     with open_binary(path) as handle:
         head = handle.read(_SNIFF_BYTES)
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         text = head.decode("utf-16", errors="ignore")
     else:
         text = head.decode("latin-1")
-    first = next((line for line in text.splitlines() if line.strip()), "")
-    cells = first.split("\t")
+    filled = [line for line in text.splitlines() if line.strip()][:_LINES_ABOVE_A_HEADER]
+    return any(_tab_row(line) for line in filled)
+
+
+def _tab_row(line: str) -> bool:
+    cells = line.split("\t")
     # Tabs between cells, not a text indented by them.
     return len(cells) > _TABS_IN_A_TABLE and sum(bool(cell.strip()) for cell in cells) > 1
 
