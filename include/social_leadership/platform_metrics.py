@@ -596,6 +596,23 @@ def load_platform_day(
             "create or replace temp table asked_accounts as "
             "select distinct lower(account_handle) as handle_key from incoming_platform_metrics"
         )
+        # Answered later than this run observed them (a later run of the day loaded since
+        # and this run's load was cleared and ran again, or two runs of the day loaded at
+        # once): kept, the day's counts never go back to older ones.
+        con.execute(
+            """
+            create or replace temp table newer_seen as
+            select distinct lower(kept.account_handle) as handle_key
+            from raw.platform_metrics as kept
+            inner join incoming_platform_metrics as incoming
+                on lower(incoming.account_handle) = lower(kept.account_handle)
+            where kept.platform = $platform and kept.snapshot_date = $day
+                and kept.source = 'api' and kept.account_status not in $unread
+                and kept.observed_at > incoming.observed_at
+            """,
+            {"platform": platform, "day": snapshot_date, "unread": unread},
+        )
+        newer = con.execute("select count(*) from newer_seen").fetchone()[0]
         # A rerun of the day replaces the rows of the accounts it asked for. An account no
         # longer asked for (an executive taken off the roster, a roster column misread)
         # keeps its counts of the day, which no later run can fetch again (the APIs give
@@ -617,6 +634,7 @@ def load_platform_day(
                     )
                     or (
                         lower(kept.account_handle) in (select handle_key from asked_accounts)
+                        and lower(kept.account_handle) not in (select handle_key from newer_seen)
                         and not (
                             kept.account_status not in $unread
                             and lower(kept.account_handle) in (
@@ -644,10 +662,12 @@ def load_platform_day(
         kept, not_asked = con.execute(
             """
             select
-                count(*) filter (where asked),
+                count(*) filter (where asked and not newer),
                 count(*) filter (where not asked)
             from (
-                select lower(account_handle) in (select handle_key from asked_accounts) as asked
+                select
+                    lower(account_handle) in (select handle_key from asked_accounts) as asked,
+                    lower(account_handle) in (select handle_key from newer_seen) as newer
                 from raw.platform_metrics
                 where platform = ? and snapshot_date = ? and source = 'api'
                     and landing_path <> ?
@@ -657,6 +677,13 @@ def load_platform_day(
         ).fetchone() or (0, 0)
         con.unregister("incoming_platform_metrics")
         con.execute("drop table asked_accounts")
+        con.execute("drop table newer_seen")
+        if newer:
+            outcome.add_to_message(
+                f"kept the day's later observations of {newer} account(s), read after this "
+                "run's (a later run of the day loaded them): this run's older counts of them "
+                "are not loaded"
+            )
         if kept:
             # Unread (deferred), or answered without counts it could read: not "unread".
             note = (

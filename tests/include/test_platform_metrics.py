@@ -81,6 +81,34 @@ def test_reloading_a_day_replaces_it(tmp_path, con, sandbox):
     assert count == len(set(h.casefold() for h in handles))
 
 
+def test_an_older_run_s_load_run_again_keeps_the_day_s_later_observations(tmp_path, con):
+    # An earlier run's load cleared and run again after a later run of the day had loaded
+    # (or two runs of the day loading at once) replaced the day's counts with older ones.
+    moment = [NOW]
+    with SandboxServer(token=TOKEN, clock=lambda: moment[0]) as server:
+        handles = _x_handles(server)
+        for run, hours in (("run-early", 0), ("run-late", 2)):
+            moment[0] = NOW + timedelta(hours=hours)
+            extract_platform(
+                "x", handles, server.base_url, TOKEN, tmp_path / "l", run, moment[0], now=moment[0]
+            )
+        day_dir = tmp_path / "l" / "platform=x" / f"date={NOW.date()}"
+        load_platform_day(
+            con, tmp_path / "l", "x", NOW.date(), "run-late", run_dir=day_dir / "run=run-late"
+        )
+        later = con.execute(ROWS).fetchall()
+
+        again = load_platform_day(
+            con, tmp_path / "l", "x", NOW.date(), "run-early", run_dir=day_dir / "run=run-early"
+        )
+
+    assert con.execute(ROWS).fetchall() == later
+    paths = con.execute("select distinct landing_path from raw.platform_metrics").fetchall()
+    assert paths == [(str(day_dir / "run=run-late"),)]
+    accounts = len({h.casefold() for h in handles})
+    assert f"kept the day's later observations of {accounts} account(s)" in (again.message or "")
+
+
 def test_a_rerun_asking_for_fewer_accounts_keeps_the_day_s_counts_of_the_others(
     tmp_path, con, sandbox
 ):
