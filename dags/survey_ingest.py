@@ -51,7 +51,8 @@ def survey_ingest():
     The same file dropped again is a no-op (content hash), but an earlier version sent back
     under its name replaces the one loaded since; a corrected file for the same source and
     wave replaces the earlier rows atomically. The warehouse build is signalled
-    only when a file was loaded. A quarantined file is alerted (README "Alerts"), once per
+    only when a file was loaded, by this run or by one that died before signalling (a file
+    loaded after the last build began, once there is platform data). A quarantined file is alerted (README "Alerts"), once per
     run. `run_summary` (a teardown: it runs whatever happened and never changes the run's
     state) shows the run's key figures as its XCom and writes them to `audit.runs`.
     """
@@ -62,9 +63,10 @@ def survey_ingest():
 
         return ingest_surveys_task()
 
+    # Files loaded by this run, or by one that died before its signal (no build began since).
     @task.short_circuit(ignore_downstream_trigger_rules=False)
     def anything_loaded(summary: dict) -> bool:
-        return summary["files_loaded"] > 0
+        return summary["files_loaded"] > 0 or summary.get("files_unbuilt", 0) > 0
 
     @task(outlets=[RAW_SURVEY_RESULTS])
     def signal_warehouse(summary: dict) -> dict:

@@ -66,6 +66,8 @@ class SurveyIntakeSummary(Payload):
     rows_loaded: NonNegativeInt
     published_rows_loaded: NonNegativeInt
     respondents_loaded: NonNegativeInt
+    # Loaded (by this run or one before it) after the last build began: signalled again.
+    files_unbuilt: NonNegativeInt = 0
 
 
 class QualityGateSummary(Payload):

@@ -618,6 +618,7 @@ def ingest_surveys_task() -> dict[str, Any]:
             limits=IntakeLimits.from_settings(settings),
             settle_seconds=settings.intake_settle_seconds,
         )
+        unbuilt = _survey_files_no_build_saw(con)
     for outcome in outcomes:
         if outcome.status == "quarantined":
             log.error(
@@ -683,7 +684,27 @@ def ingest_surveys_task() -> dict[str, Any]:
         rows_loaded=sum(o.rows_loaded for o in outcomes),
         published_rows_loaded=sum(o.rows_loaded for o in loaded if o.shape == "published"),
         respondents_loaded=sum(o.rows_loaded for o in loaded if o.shape == "microdata"),
+        files_unbuilt=unbuilt,
     ).to_xcom()
+
+
+def _survey_files_no_build_saw(con: Any) -> int:
+    """How many survey files were loaded after the last try of a build began (every one
+    before the first), once there is platform data to build. A run that died between its
+    load and its signal to warehouse_build left them loaded and unsignalled: the next run
+    found them unchanged, signalled nothing, and they waited, unpublished, for a platform
+    run's build, which a failed platform may never signal. A build that failed saw them
+    too: its own alert says so, and it is not asked again every five minutes."""
+    if not con.execute(
+        "select exists (select 1 from raw.platform_metrics) "
+        "or exists (select 1 from raw.imported_metrics)"
+    ).fetchone()[0]:
+        return 0  # the build skips until then (source_freshness)
+    row = con.execute(
+        "select count(*) from raw.survey_files where loaded_at > coalesce("
+        "(select max(started_at) from audit.dbt_build_attempts), '-infinity'::timestamptz)"
+    ).fetchone()
+    return int(row[0]) if row else 0
 
 
 def dbt_build_task(context: dict[str, Any]) -> dict[str, Any]:
