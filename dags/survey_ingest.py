@@ -47,14 +47,15 @@ def survey_ingest():
     file, one past a size limit, a symlink leading out of the landing folder) moves with its
     sidecar to quarantine beside a JSON report (file, row, column, reason); nothing from it
     is loaded, the other files still load and the run succeeds. Only a fault of the
-    warehouse itself (a held lock, a full disk) fails the task, and Airflow retries it.
-    The same file dropped again is a no-op (content hash), but an earlier version sent back
+    warehouse itself (a held lock, a full disk) fails the task, and Airflow retries it. The
+    same file dropped again is a no-op (content hash), but an earlier version sent back
     under its name replaces the one loaded since; a corrected file for the same source and
-    wave replaces the earlier rows atomically. The warehouse build is signalled
-    only when a file was loaded, by this run or by one that died before signalling (a file
-    loaded after the last build began, once there is platform data). A quarantined file is alerted (README "Alerts"), once per
-    run. `run_summary` (a teardown: it runs whatever happened and never changes the run's
-    state) shows the run's key figures as its XCom and writes them to `audit.runs`.
+    wave replaces the earlier rows atomically. The warehouse build is signalled only when a
+    file was loaded, by this run or by one that died before signalling (a file loaded after
+    the last build began, once there is platform data). A quarantined file is alerted
+    (README "Alerts"), once per run. `run_summary` (a teardown: it runs whatever happened
+    and never changes the run's state) shows the run's key figures as its XCom and writes
+    them to `audit.runs`.
     """
 
     @task(pool=WAREHOUSE_POOL)

@@ -677,14 +677,14 @@ def _another_roster(stored_file: str | None, roster_file: str) -> bool:
     roster-2026-11.csv) is the same roster's next version."""
     if stored_file is None or stored_file == roster_file:
         return False
-    return _is_demo_roster(stored_file) != _is_demo_roster(roster_file)
+    return is_demo_roster(stored_file) != is_demo_roster(roster_file)
 
 
 # Where the bundled demo roster is in any checkout, image or install of the project.
 DEMO_ROSTER_PARTS = ("include", "data", "roster", "executives.csv")
 
 
-def _is_demo_roster(file: str) -> bool:
+def is_demo_roster(file: str) -> bool:
     """Whether ``file`` is the bundled demo roster: of this checkout, or of another one
     stored before (a checkout renamed or moved, a release folder, the image's /opt/slw)."""
     path = Path(file)

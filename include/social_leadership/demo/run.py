@@ -82,6 +82,11 @@ def run_pipeline(
 
 def main() -> int:
     settings = load_settings()
+    if (refused := refusal(settings)) is not None:
+        import sys
+
+        print(refused, file=sys.stderr)
+        return 2
     airflow_home = default_airflow_home()
     # Taken once: a run that crosses midnight (UTC) names the week it wrote.
     week = report_week()
@@ -94,6 +99,53 @@ def main() -> int:
     print(build_summary(settings))
     print(report_lines(settings, week))
     return 0
+
+
+def refusal(settings: Settings) -> str | None:
+    """Why ``slw run`` must not run with ``settings`` (None: it may), as an error and its
+    fix. It is the demo: the sandbox's invented counts (for real people too), the demo's
+    synthetic history and survey microdata, SLW_DEMO on. On a roster of one's own it put
+    those into that roster's warehouse without a word; on a warehouse of real data it would
+    also replace the day's real counts with the sandbox's."""
+    from social_leadership.roster import is_demo_roster
+
+    if not is_demo_roster(str(settings.roster_path)):
+        return (
+            f"error: SLW_ROSTER_PATH names {settings.roster_path}, not the bundled demo "
+            "roster: slw run is the demo (the sandbox API's invented counts, synthetic "
+            "history and survey microdata), never run on a roster of one's own\n"
+            "  fix: unset SLW_ROSTER_PATH for the demo; run your roster with your "
+            "connections: slw dags test platform_metrics (then survey_ingest, warehouse_build)"
+        )
+    real = _real_api_counts(settings)
+    if real:
+        return (
+            f"error: the warehouse {settings.warehouse_path} holds {real:,} platform "
+            "count(s) read from real APIs: slw run would add the demo's synthetic data to "
+            "it and replace today's counts with the sandbox's\n"
+            "  fix: run the demo in a data folder of its own: SLW_DATA_DIR=<another folder> "
+            "slw run"
+        )
+    return None
+
+
+def _real_api_counts(settings: Settings) -> int:
+    """How many rows of ``raw.platform_metrics`` a real API answered (0 before any)."""
+    if not settings.warehouse_path.is_file():
+        return 0
+    import duckdb
+
+    from social_leadership.duckdb_limits import open_duckdb
+
+    try:
+        with open_duckdb(settings, settings.warehouse_path, read_only=True) as con:
+            row = con.execute(
+                "select count(*) from raw.platform_metrics where source = 'api' "
+                "and not is_synthetic and followers is not null"
+            ).fetchone()
+    except duckdb.CatalogException:
+        return 0  # a warehouse of a version before the table or the flag
+    return int(row[0]) if row else 0
 
 
 def report_week() -> ReportWeek:

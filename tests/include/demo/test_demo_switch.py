@@ -213,3 +213,63 @@ def test_a_demo_run_crossing_midnight_names_the_week_its_report_covers(
     [week] = reported
     assert f"Weekly report {week.label} ({week.start} to {week.end})" in capsys.readouterr().out
     assert week.end == date(2026, 12, 6)
+
+
+def _no_pipeline(*_, **__):
+    raise AssertionError("slw run ran the pipeline")
+
+
+def test_slw_run_refuses_a_roster_of_one_s_own(monkeypatch, tmp_path, capsys) -> None:
+    # It turned SLW_DEMO on whatever the roster: the sandbox's invented counts of the
+    # roster's real people went into that roster's warehouse, exit 0.
+    from social_leadership.demo import run
+
+    roster = tmp_path / "our_roster.csv"
+    roster.write_text("executive_id,full_name\n", encoding="utf-8")
+    monkeypatch.setenv("SLW_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("SLW_ROSTER_PATH", str(roster))
+    monkeypatch.setattr(run, "run_pipeline", _no_pipeline)
+
+    assert run.main() == 2
+
+    said = capsys.readouterr().err
+    assert f"error: SLW_ROSTER_PATH names {roster}, not the bundled demo roster" in said
+    assert "fix: unset SLW_ROSTER_PATH for the demo" in said
+
+
+def test_slw_run_refuses_a_warehouse_of_real_counts(monkeypatch, tmp_path, capsys) -> None:
+    from datetime import UTC, date, datetime
+
+    from social_leadership.demo import run
+    from social_leadership.settings import load_settings
+    from social_leadership.warehouse import connect
+
+    monkeypatch.setenv("SLW_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("SLW_ROSTER_PATH", raising=False)
+    monkeypatch.setattr(run, "run_pipeline", _no_pipeline)
+    settings = load_settings()
+    settings.ensure_dirs()
+    observed = datetime(2026, 3, 1, 6, tzinfo=UTC)
+    with connect(settings.warehouse_path) as con:
+        for handle, synthetic in (("real_x", False), ("demo_x", True)):
+            con.execute(
+                "insert into raw.platform_metrics values "
+                "('x', ?, ?, ?, 'ok', 1000, 10, 5, ?, 'api', null, ?, ?)",
+                [date(2026, 3, 1), handle, f"id-{handle}", observed, observed, synthetic],
+            )
+
+    assert run.main() == 2
+
+    said = capsys.readouterr().err
+    assert f"the warehouse {settings.warehouse_path} holds 1 platform count(s) read from" in said
+    assert "fix: run the demo in a data folder of its own" in said
+
+
+def test_slw_run_runs_on_the_demo_roster_and_a_demo_warehouse(monkeypatch, tmp_path) -> None:
+    from social_leadership.demo import run
+    from social_leadership.settings import load_settings
+
+    monkeypatch.setenv("SLW_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("SLW_ROSTER_PATH", raising=False)
+
+    assert run.refusal(load_settings()) is None
