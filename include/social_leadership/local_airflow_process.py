@@ -245,7 +245,18 @@ def list_runs(dag_id: str, limit: int) -> int:
                 .order_by(DagRun.run_after.desc())
                 .limit(limit)
             ).all()
-    except OperationalError:
+    except OperationalError as exc:
+        if "no such table" not in str(exc.orig):
+            # Unreachable, refused, unreadable: "no runs recorded yet" told an on-call
+            # engineer that nothing had run. The driver's own words, no URL (no password).
+            said = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else "?"
+            print(
+                f"error: Airflow's metadata DB cannot be read ({type(exc.orig).__name__}: "
+                f"{said[:300]})\n  fix: start it, or correct AIRFLOW_HOME or "
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN (slw settings shows AIRFLOW_HOME)",
+                file=sys.stderr,
+            )
+            return 1
         # A metadata DB that was never migrated has no dag_run table: nothing ran yet.
         runs = []
     rows = []

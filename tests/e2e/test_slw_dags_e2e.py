@@ -271,3 +271,19 @@ def test_slw_killed_alone_stops_its_run_and_marks_it_failed(new_user_env):
             ).fetchall()
         time.sleep(0.5)
     assert recorded == [("failed",)]
+
+
+def test_list_runs_of_a_metadata_db_it_cannot_reach_fails_saying_so(new_user_env, tmp_path):
+    # It said "no runs recorded yet", exit 0: an on-call engineer was told nothing had run.
+    env = {
+        **new_user_env,
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{tmp_path}/no/such/folder/airflow.db",
+    }
+
+    listed = _slw("dags", "list-runs", "survey_ingest", env=env)
+
+    assert listed.returncode == 1, listed.stdout + listed.stderr
+    assert "no runs recorded yet" not in listed.stdout
+    assert "error: Airflow's metadata DB cannot be read (" in listed.stderr
+    assert "unable to open database file" in listed.stderr
+    assert "Traceback" not in listed.stderr
