@@ -118,6 +118,25 @@ def test_shares_written_as_proportions_are_refused_unless_the_sidecar_says_so(co
     ]
 
 
+def test_margins_in_points_beside_shares_as_proportions_are_refused_by_row(con, landing):
+    # Loaded times 100 with the shares: 0,6 became a margin of 60 points, an interval of
+    # 4 to 100 at n = 32,000, and the quality gate passed it.
+    lines = [
+        f"{HEADER};Fehlermarge",
+        "Edelman;2019;DE;Q;0,64;32000;0,6",
+        "Edelman;2019;FR;Q;0,71;1150;0,029",
+    ]
+    _write(landing / "mixed.csv", lines)
+    (landing / "mixed.survey.json").write_text(json.dumps({"share_scale": "proportion"}))
+
+    [(row, column, reason)] = _reasons(_ingest(con, landing)["mixed.csv"])
+
+    assert (row, column) == (2, "Fehlermarge (margin_of_error_pct)")
+    assert reason.startswith("margin 0.6 read as a proportion is 60 points, ")
+    assert "sampling margin of a share of 64 % from 32,000 respondents (0.5 points)" in reason
+    assert _results(con) == []
+
+
 def test_a_file_of_small_whole_shares_or_declared_percent_loads_as_written(con, landing):
     _write(landing / "whole.csv", [HEADER, "Edelman;2019;DE;Q;1;1150", "Edelman;2019;FR;Q;0;1150"])
     _write(landing / "declared.csv", [HEADER, "Edelman;2020;DE;Q;0,5;1150"])

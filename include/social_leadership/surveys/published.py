@@ -423,6 +423,33 @@ def _base_count(text: str) -> str:
     return count
 
 
+# A published margin this many times the simple random sample's 95 % margin of its share
+# and sample size: no design effect comes near it (weighting rarely doubles a margin).
+_MARGIN_PAST_SAMPLING = 5
+
+
+def _margin_in_points(record: dict[str, Any], margin: float | None, scale: int) -> str | None:
+    """Why a margin of a file of proportions (``scale`` 100) reads as written in points,
+    times 100 (None: it does not). Shares written as ``0.64`` beside margins written as
+    ``0.6`` (points) loaded a margin of 60 points: an interval of 4 to 100 at n = 32,000."""
+    value, size = record.get("value"), record.get("sample_size")
+    if scale == 1 or margin is None or not isinstance(value, float) or not size:
+        return None
+    share = value / 100
+    if not 0 < share < 1:
+        return None
+    sampling = 1.96 * (share * (1 - share) / size) ** 0.5 * 100
+    if margin <= _MARGIN_PAST_SAMPLING * sampling:
+        return None
+    written = margin / scale
+    return (
+        f"margin {written:g} read as a proportion is {margin:g} points, {margin / sampling:.0f} "
+        f"times the sampling margin of a share of {value:g} % from {size:,} respondents "
+        f"({sampling:.1f} points): written in points while the shares are proportions "
+        '("share_scale": "proportion")? Write the margins as the shares are written'
+    )
+
+
 def _number(text: str) -> float:
     """``76``, ``76.5``, ``76,5``, ``76 %``, ``76,5%``, ``1.234,5`` and ``1,234.5`` all read as
     numbers. A lone ``.`` or ``,`` is the decimal mark (``1,000`` is one); the same mark
@@ -1392,6 +1419,8 @@ def parse_published_table(
             margin = margin * scale if margin is not None else None
             if margin is not None and not 0 <= margin <= 100:
                 problem("margin_of_error_pct", f"margin {margin} is outside 0-100")
+            elif (said := _margin_in_points(record, margin, scale)) is not None:
+                problem("margin_of_error_pct", said)
             record["margin_of_error_pct"] = margin
         except ValueError:
             problem("margin_of_error_pct", f"{record['margin_of_error_pct']!r} is not a number")
