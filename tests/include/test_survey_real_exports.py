@@ -2005,6 +2005,22 @@ def test_respondents_coded_by_iso_numeric_country_codes_load(con, landing):
     assert rows.fetchall() == [("AT", 1), ("AU", 1), ("DE", 2)]
 
 
+@pytest.mark.parametrize("codes", [["4", "4", "4"], ["4", "8", "40.0"]])
+def test_respondents_whose_every_country_is_a_number_under_100_are_refused(con, landing, codes):
+    # Qualtrics' answer code 4 (its fourth country) loaded a whole file as Afghanistan's,
+    # ISO 004: numbers under 100 alone cannot tell answer codes from ISO codes.
+    rows = [f"{i};{code};1;7;4" for i, code in enumerate(codes, start=1)]
+    _write(landing / "qualtrics.csv", ["resp;land;gewicht;q1;q2", *rows])
+    (landing / "qualtrics.survey.json").write_text(json.dumps(sidecar()))
+
+    reasons = _reasons(_ingest(con, landing)["qualtrics.csv"])
+
+    assert [row for row, _, _ in reasons] == [2, 3, 4]
+    assert all("every country of the file is a number under 100" in r for _, _, r in reasons)
+    assert "write ISO codes with three digits (004, 040)" in reasons[0][2]
+    assert con.execute("select count(*) from raw.survey_respondent_answers").fetchone() == (0,)
+
+
 def test_numbers_heading_columns_are_no_countries_of_a_wide_table(con, landing):
     # ISO numbers Antarctica 10, Andorra 20 and Austria 40: as a header they are percentiles.
     _write(landing / "deciles.csv", ["Quelle;Jahr;Frage;10;20;40", "Edelman;2019;Q;1;2;3"])

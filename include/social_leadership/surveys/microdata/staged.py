@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -233,6 +234,9 @@ def _drop_further_header_rows(
     )
 
 
+_SHORT_NUMBER = re.compile(r"[0-9]{1,2}(?:\.0+)?")
+
+
 def _country_codes(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """Normalise each distinct country text once (a few dozen, not a million, lookups)."""
     texts = [
@@ -242,9 +246,20 @@ def _country_codes(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
         ).fetchall()
     ]
     records = []
+    # Every country a number under 100 (4, 40, 76.0): a survey tool's answer codes as much
+    # as ISO numeric codes without their leading zeros. Qualtrics' 4 (its fourth country
+    # in the list) loaded a whole file as Afghanistan's (ISO 004).
+    short_codes = bool(texts) and all(_SHORT_NUMBER.fullmatch(text.strip()) for text in texts)
     for text in texts:
         code, reason, unquoted = None, None, None
-        if is_global_scope(text):
+        if short_codes:
+            reason = unquoted = (
+                f"country {text.strip()!r}: every country of the file is a number under 100, "
+                "which may be a survey tool's answer code as well as an ISO 3166-1 numeric code "
+                "without its leading zeros; write ISO codes with three digits (004, 040) or "
+                "export the answers' labels"
+            )
+        elif is_global_scope(text):
             reason = unquoted = "a respondent needs a country, not a global scope"
         else:
             try:
