@@ -374,7 +374,7 @@ def report(week_end: date | None, no_mail: bool, resend: bool) -> int:
     except ReportError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    print(f"Weekly report {written.week.label} ({written.week.start} to {written.week.end}):")
+    print(f"Weekly report {written.week.heading}:")
     print(f"  html       {written.html}\n  pdf        {written.pdf}")
     if not written.enough_data:
         print("  not enough data: the report says so (see its first page)")

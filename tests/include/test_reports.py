@@ -1117,6 +1117,13 @@ def test_a_retry_of_a_resend_mails_only_those_its_first_try_did_not_reach(
     ]
 
 
+def test_lines_name_an_iso_week_by_it_and_other_7_days_by_their_days():
+    # make run on Monday 2026-12-07 printed "Weekly report 2026-W50 (2026-12-01 to
+    # 2026-12-07)": six of the seven days are in W49.
+    assert ReportWeek(date(2026, 12, 7)).heading == "of 2026-12-01 to 2026-12-07"
+    assert ReportWeek(date(2026, 12, 6)).heading == "2026-W49 (2026-11-30 to 2026-12-06)"
+
+
 def test_a_report_of_an_iso_week_is_titled_by_it_and_one_to_another_day_by_that_day(
     report_settings,
 ):
@@ -1230,9 +1237,7 @@ def test_slw_report_of_a_given_week_prints_only_where_its_files_are(report_setti
     done = run_slw("report", day(LAST_DAY).isoformat(), "--no-mail", env=env, timeout=120)
 
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines()[0] == (
-        f"Weekly report {week.label} ({week.start} to {week.end}):"
-    )
+    assert done.stdout.splitlines()[0] == (f"Weekly report {week.heading}:")
     assert "[info" not in done.stdout
 
 

@@ -161,7 +161,7 @@ def report_lines(settings: Settings, week: ReportWeek | None = None) -> str:
     week = week or report_week()
     folder = settings.reports_dir / week.folder_name(datetime.now(UTC).date())
     return (
-        f"Weekly report {week.label} ({week.start} to {week.end}):\n"
+        f"Weekly report {week.heading}:\n"
         f"  html       {folder / HTML_NAME}\n"
         f"  pdf        {folder / PDF_NAME}"
     )

@@ -48,6 +48,16 @@ class ReportWeek:
         year, week, _ = self.end.isocalendar()
         return f"{year}-W{week:02d}"
 
+    @property
+    def heading(self) -> str:
+        """The week as a line names it: its ISO week when it is one (Monday to Sunday),
+        ``2026-W49 (2026-11-30 to 2026-12-06)``, else its days, ``of 2026-12-01 to
+        2026-12-07`` (as the report's title does: "2026-W50" named 7 days six of which
+        are in W49)."""
+        if self.end.isoweekday() == 7:
+            return f"{self.label} ({self.start} to {self.end})"
+        return f"of {self.start} to {self.end}"
+
     def folder_name(self, today: date) -> str:
         """The report's folder under ``SLW_REPORTS_DIR``: its ISO week's, unless it is 7
         days that are not that week (they end before its Sunday) written once the week's

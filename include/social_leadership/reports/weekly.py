@@ -144,7 +144,9 @@ def mail_report(
     try:
         connection = airflow_connection(SMTP_CONN_ID)
     except UnreadableConnectionError as exc:
-        raise ReportError(f"the weekly report {report.week.label} was not mailed: {exc}") from None
+        raise ReportError(
+            f"the weekly report {report.week.heading} was not mailed: {exc}"
+        ) from None
     if connection is None:
         return (), NO_SMTP_CONNECTION
     record = _delivery_record(settings, report)
@@ -221,7 +223,7 @@ def _mail_pending(
     except RecipientsRefusedError as exc:
         _record_delivery(record, report, [*mailed, *done], marker)
         raise ReportError(
-            f"the weekly report {report.week.label} was not mailed to all recipients: {exc}"
+            f"the weekly report {report.week.heading} was not mailed to all recipients: {exc}"
             + (f"; mailed to {', '.join(done)}" if done else "")
         ) from None
     except Exception as exc:
@@ -230,7 +232,7 @@ def _mail_pending(
             server_of(connection) if connection.host else "the connection leaves unnamed"
         )
         raise ReportError(
-            f"the weekly report {report.week.label} was not mailed"
+            f"the weekly report {report.week.heading} was not mailed"
             + (f" to all recipients (mailed to {', '.join(done)})" if done else "")
             + f": {failure_reason(exc)} from {server} (connection {SMTP_CONN_ID})"
         ) from None

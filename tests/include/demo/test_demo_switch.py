@@ -211,7 +211,7 @@ def test_a_demo_run_crossing_midnight_names_the_week_its_report_covers(
     assert run.main() == 0
 
     [week] = reported
-    assert f"Weekly report {week.label} ({week.start} to {week.end})" in capsys.readouterr().out
+    assert f"Weekly report {week.heading}:" in capsys.readouterr().out
     assert week.end == date(2026, 12, 6)
 
 
