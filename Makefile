@@ -115,10 +115,10 @@ AIRFLOW_UI_PORT ?= 8080
 airflow-ui: install
 	$(BIN)/airflow db migrate
 	$(BIN)/airflow pools set duckdb_warehouse 1 "Single writer to the DuckDB warehouse"
-	PATH=$(CURDIR)/$(BIN):$$PATH AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags \
-	  AIRFLOW__CORE__LOAD_EXAMPLES=False PYTHONPATH=$(CURDIR)/include \
+	PATH="$(CURDIR)/$(BIN):$$PATH" AIRFLOW__CORE__DAGS_FOLDER="$(CURDIR)/dags" \
+	  AIRFLOW__CORE__LOAD_EXAMPLES=False PYTHONPATH="$(CURDIR)/include" \
 	  AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION=False \
-	  AIRFLOW__LOGGING__BASE_LOG_FOLDER=$(AIRFLOW_HOME)/logs \
+	  AIRFLOW__LOGGING__BASE_LOG_FOLDER="$(AIRFLOW_HOME)/logs" \
 	  AIRFLOW__API__HOST=$(AIRFLOW_UI_HOST) AIRFLOW__API__PORT=$(AIRFLOW_UI_PORT) \
 	  AIRFLOW__CORE__EXECUTION_API_SERVER_URL=http://127.0.0.1:$(AIRFLOW_UI_PORT)/execution/ \
 	  $(BIN)/airflow standalone

@@ -127,3 +127,26 @@ def test_make_help_lists_every_target_with_one_line(clone):
 def test_make_alone_still_installs(clone):
     made = _make(clone, "-n", path=os.environ["PATH"])
     assert "pip install" in made.stdout or "-m venv" in made.stdout, made.stdout + made.stderr
+
+
+def test_make_airflow_ui_keeps_a_checkout_path_with_spaces_whole(tmp_path):
+    # Its paths were unquoted: in a checkout under "a dir", the shell ran "dir" as a
+    # command (127) and the UI never started.
+    import shlex
+
+    clone = tmp_path / "a dir ☃"
+    clone.mkdir()
+    for name in ("Makefile", "requirements.txt", "pyproject.toml"):
+        shutil.copy(REPO_ROOT / name, clone / name)
+
+    printed = _make(clone, "-n", "airflow-ui", path=os.environ["PATH"])
+
+    assert printed.returncode == 0, printed.stderr
+    command = printed.stdout.split(".venv/bin/airflow pools set")[1].split("\n", 1)[1]
+    words = shlex.split(command.replace("\\\n", " "))
+    assert words[-2:] == [".venv/bin/airflow", "standalone"]
+    settings = dict(word.split("=", 1) for word in words[:-2])
+    assert settings["PATH"] == f"{clone}/.venv/bin:$PATH"
+    assert settings["AIRFLOW__CORE__DAGS_FOLDER"] == f"{clone}/dags"
+    assert settings["PYTHONPATH"] == f"{clone}/include"
+    assert settings["AIRFLOW__LOGGING__BASE_LOG_FOLDER"] == f"{os.environ['AIRFLOW_HOME']}/logs"
