@@ -395,12 +395,39 @@ def misspelled_settings(environ: Mapping[str, str]) -> list[tuple[str, str]]:
     names = [env_variable(field.name) for field in fields(Settings)] + [PSEUDONYM_KEY_ENV]
     found = []
     for variable in sorted(environ):
-        if not variable.startswith(ENV_PREFIX) or variable in names + list(_NO_SETTINGS):
+        upper = variable.upper()
+        if not upper.startswith(ENV_PREFIX) or variable in names + list(_NO_SETTINGS):
             continue
-        close = difflib.get_close_matches(variable, names, n=1, cutoff=0.85)
-        if close:
-            found.append((variable, close[0]))
+        meant = _meant_setting(upper, names)
+        if meant:
+            found.append((variable, meant))
     return found
+
+
+# A file's or a folder's setting named with another of these words: SLW_ROSTER_FILE.
+_PLACE_WORDS = frozenset({"PATH", "FILE", "DIR", "DIRECTORY", "FOLDER"})
+
+
+def _meant_setting(variable: str, names: list[str]) -> str | None:
+    """The setting an upper-case ``SLW_*`` variable that is none likely means: the same in
+    other capitals (``slw_gap_fill_days``), its name with the last word left out
+    (``SLW_ROSTER``) or another word for a place (``SLW_ROSTER_FILE``), or a letter or two
+    off (``SLW_GAPFILL_DAYS``); None when it is close to none."""
+    if variable in names:
+        return variable
+    words = variable.split("_")
+    for name in names:
+        setting = name.split("_")
+        if len(words) >= 2 and setting[: len(words)] == words and len(setting) == len(words) + 1:
+            return name
+        if (
+            len(setting) == len(words) > 2
+            and setting[:-1] == words[:-1]
+            and {setting[-1], words[-1]} <= _PLACE_WORDS
+        ):
+            return name
+    close = difflib.get_close_matches(variable, names, n=1, cutoff=0.85)
+    return close[0] if close else None
 
 
 def env_variable(field_name: str) -> str:

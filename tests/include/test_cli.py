@@ -206,6 +206,31 @@ def test_a_misspelt_setting_is_named_with_the_setting_it_is_likely_meant_as(
     ]
 
 
+@pytest.mark.parametrize(
+    ("variable", "meant"),
+    [
+        ("SLW_ROSTER", "SLW_ROSTER_PATH"),
+        ("SLW_ROSTER_FILE", "SLW_ROSTER_PATH"),
+        ("SLW_SURVEY_FOLDER", "SLW_SURVEY_DIR"),
+        ("slw_gap_fill_days", "SLW_GAP_FILL_DAYS"),
+    ],
+)
+def test_a_setting_named_short_by_another_place_word_or_in_small_letters_is_named(
+    monkeypatch, tmp_path, capsys, variable, meant
+):
+    # Below the typo match's cut-off, unsaid: SLW_ROSTER_FILE left the bundled demo roster
+    # (synthetic executives) tracked in place of one's own.
+    monkeypatch.setenv("SLW_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv(variable, "x")
+
+    assert main(["settings"]) == 0
+
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert warnings == [
+        f"warning: {variable} is not a setting and is ignored: did you mean {meant}?"
+    ]
+
+
 def test_settings_shows_a_switch_as_1_or_0_as_readme_writes_it(monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("SLW_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("SLW_SERVING_FILE_SPARE", "off")
