@@ -906,6 +906,9 @@ def _import(
             import_id = _next_import_id(con)
             try:
                 outcome.rows_read = _data_rows(source)
+                if not outcome.rows_read:
+                    # Recorded as an import of 0 rows, exit 0, moved to imported/ unsaid.
+                    raise HistoryFileError(path, "the file has no data rows (a header alone)")
                 bulk_rows = None
                 typed = not spreadsheet and source.suffix.lower() == ".csv"
                 sniffed = _sniff(source) if typed else None
