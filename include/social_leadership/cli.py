@@ -285,7 +285,9 @@ def bi(check: bool, sql: str | None, single_file: bool, install_extensions: Path
             return 1
         print("\n".join(f"installed {path}" for path in installed))
         return 0
-    if sql:
+    # An empty --sql (a variable unset in a script) is no query: it printed the connection
+    # guide, exit 0, as if the query had run.
+    if sql is not None:
         try:
             con = bi_module.connect_serving(settings, lake=not single_file)
         except (duckdb.Error, FileNotFoundError) as exc:

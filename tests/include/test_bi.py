@@ -522,6 +522,8 @@ def test_slw_bi_prints_the_paths_and_checks_what_bi_tools_reflect(
     for sql, said in (
         (f"attach '{elsewhere}' as other", "--sql runs a read-only query; ATTACH is none"),
         ("select 1; select 2", "--sql runs one query; this gives 2 statements"),
+        # Empty (a script's variable unset): it printed the connection guide, exit 0.
+        ("", "--sql runs one query; this gives 0 statements"),
         # DuckDB makes a PIVOT without its values a CREATE TYPE and a SELECT: said so.
         (
             "pivot marts.publication on publication_number using count(*)",
