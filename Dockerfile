@@ -42,6 +42,8 @@ COPY pyproject.toml README.md ./
 COPY dags/ dags/
 COPY include/ include/
 COPY dbt_project/ dbt_project/
+# The guide slw bi and slw summary point BI readers at.
+COPY docs/ docs/
 RUN pip install --no-deps --no-build-isolation --editable . \
     && mkdir -p /opt/slw/data /opt/slw/lake /opt/airflow/logs /opt/airflow/auth \
     && chown slw:slw /opt/slw/data /opt/slw/lake /opt/airflow/logs /opt/airflow/auth

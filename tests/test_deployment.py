@@ -655,3 +655,20 @@ def test_readme_start_is_copy_one_edit_and_up(tmp_path):
     for variable, value in values.items():
         if variable.startswith("AIRFLOW_CONN_") and value:
             assert json.loads(value)["conn_type"], variable
+
+
+def test_the_guides_the_commands_point_at_are_in_the_image():
+    # slw bi and slw summary name docs/bi.md; the image had no docs/ folder.
+    dockerfile = (REPO_ROOT / "Dockerfile").read_text()
+    copied = {
+        source.rstrip("/")
+        for line in re.findall(r"^COPY\s+(?!--)(.+)$", dockerfile, flags=re.MULTILINE)
+        for source in line.split()[:-1]
+    }
+    named = set()
+    for path in (REPO_ROOT / "include" / "social_leadership").rglob("*.py"):
+        named |= set(re.findall(r"\bdocs/[\w.-]+\.md\b", path.read_text(encoding="utf-8")))
+    assert named, "the commands name no guide"
+    for guide in sorted(named):
+        assert (REPO_ROOT / guide).is_file(), guide
+        assert guide.split("/")[0] in copied, f"{guide} is not copied into the image"
