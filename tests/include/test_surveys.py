@@ -445,6 +445,8 @@ def test_utf8_csv_loads_in_one_statement_as_the_staged_path_would(tmp_path, con,
         ("land", "Atlantis", "unknown country"),
         ("land", "Global", "global scope"),
         ("gewicht", "-1", "is not a weight (0 or more)"),
+        # A missing-value mark read as no weight: it was reported "value is empty".
+        ("gewicht", "n/a", "'n/a' marks a missing value"),
         ("q2", "7", "scale 1-5"),
         ("q1", "sehr", "not a number"),
         ("resp", "r0-1", "repeats"),

@@ -79,7 +79,10 @@ def _number_reason(column: str, bad: str) -> str:
         "else 'is not a number' end"
     )
     return (
-        f"case when {column} is null then 'value is empty' "
+        # Null from a missing-value mark (its text kept) or from an empty cell.
+        f"case when {column} is null and {cell} is not null then "
+        f"format('''{{}}'' marks a missing value', {cell}) "
+        f"when {column} is null then 'value is empty' "
         f"when isnan({column}) then {quoted} "
         f"else format('{{}} {bad}', {column}) end"
     )

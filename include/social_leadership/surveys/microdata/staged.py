@@ -104,9 +104,12 @@ def _typed_select(decl: MicrodataDeclaration, columns: dict[str, str]) -> str:
         # it, and a wave's (a labelled export's "Wave 2024") is read as a sidecar's wave
         # once per distinct text (_read_wave_texts).
         value = _number_sql(text(name))
+        # Also a missing-value mark's (n/a): "value is empty" misread the cell.
+        cell = _trimmed(text(name))
         return [
             f"{value} as {alias}",
-            f"case when isnan({value}) then {_trimmed(text(name))} end as {text_of(alias)}",
+            f"case when isnan({value}) or ({value} is null and {cell} <> '') then {cell} "
+            f"end as {text_of(alias)}",
         ]
 
     if decl.wave_column:
