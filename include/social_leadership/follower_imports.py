@@ -1190,7 +1190,8 @@ _ERROR_MESSAGES = f"""
         when 'date' then
             case when date is null then 'is empty'
             when snapshot_date is null
-                then '''' || date || ''' is not a date (YYYY-MM-DD, or DD.MM.YYYY)'
+                then '''' || date || ''' is not a date (YYYY-MM-DD or YYYY/MM/DD, a time '
+                    || 'after it allowed, or DD.MM.YYYY)'
             when snapshot_date < {_EARLIEST_DAY}
                 then date || ' is before ' || {_EARLIEST_DAY} || ', before any platform counted '
                 || '(a year of two digits?): write YYYY-MM-DD'

@@ -225,7 +225,7 @@ def test_days_written_with_slashes_are_refused_whatever_order_the_file_suggests(
 
     assert (outcome.rows_loaded, outcome.rows_rejected) == (0, 3)
     assert {(e.column, e.reason.split(" is ")[1]) for e in outcome.errors} == {
-        ("date", "not a date (YYYY-MM-DD, or DD.MM.YYYY)")
+        ("date", "not a date (YYYY-MM-DD or YYYY/MM/DD, a time after it allowed, or DD.MM.YYYY)")
     }
     assert imported(con) == []
 
@@ -1344,7 +1344,10 @@ def test_a_spreadsheet_s_csv_loads_and_its_bad_rows_are_named_by_line(
         (str(path.resolve()), 5, "date"),
         (str(path.resolve()), 6, "followers"),
     ]
-    assert "'31.06.2025' is not a date (YYYY-MM-DD, or DD.MM.YYYY)" in outcome.errors[0].reason
+    assert (
+        "'31.06.2025' is not a date (YYYY-MM-DD or YYYY/MM/DD, a time after it allowed, or "
+        "DD.MM.YYYY)"
+    ) in outcome.errors[0].reason
 
 
 def test_a_spreadsheet_s_csv_without_a_required_column_names_the_file(
