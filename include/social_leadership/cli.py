@@ -164,9 +164,9 @@ def run() -> int:
 
     Starts the sandbox platform API on loopback, runs survey_ingest, platform_metrics,
     warehouse_build and weekly_report through real Airflow with the demo switch on, then
-    prints the summary. What make run does after installing. Refused (exit 2) when
-    SLW_ROSTER_PATH names another roster than the bundled demo roster, or the warehouse
-    holds counts read from real APIs: the demo's invented counts would mix with them.
+    prints the summary. What make run does after installing. Refused (exit 2) when the
+    roster is not the bundled demo roster as shipped, or the warehouse holds another
+    roster: the demo's invented counts would mix with real data.
     """
     from social_leadership.demo.run import main as run_demo
 

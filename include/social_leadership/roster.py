@@ -660,7 +660,7 @@ def platform_columns_lost(con: duckdb.DuckDBPyConnection, roster: Roster) -> dic
     A column kept and emptied is a choice, and the demo's roster left for one's own (or
     back) another roster (:func:`_another_roster`): neither is listed."""
     ensure_schema(con)
-    if _another_roster(_stored_roster_file(con), roster.file):
+    if _another_roster(stored_roster_file(con), roster.file):
         return {}
     stored = con.execute(
         "select platform, count(*) from raw.roster_accounts group by platform order by platform"
@@ -693,7 +693,7 @@ def is_demo_roster(file: str) -> bool:
     )
 
 
-def _stored_roster_file(con: duckdb.DuckDBPyConnection) -> str | None:
+def stored_roster_file(con: duckdb.DuckDBPyConnection) -> str | None:
     """The roster file the stored roster was last read from (None: none stored)."""
     row = con.execute(
         "select roster_file from raw.roster_executives order by loaded_at desc limit 1"
@@ -717,7 +717,7 @@ def write_roster(
     ensure_schema(con)
     # Not into another roster (the demo's left for one's own), which a stored executive of
     # the same id is no version of.
-    another = _another_roster(_stored_roster_file(con), roster_file)
+    another = _another_roster(stored_roster_file(con), roster_file)
     skipped = [] if another else roster.skipped_executive_ids()
     with transaction(con):
         # An executive stored before whose every row in this file is rejected (a country

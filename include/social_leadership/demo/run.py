@@ -105,47 +105,68 @@ def refusal(settings: Settings) -> str | None:
     """Why ``slw run`` must not run with ``settings`` (None: it may), as an error and its
     fix. It is the demo: the sandbox's invented counts (for real people too), the demo's
     synthetic history and survey microdata, SLW_DEMO on. On a roster of one's own it put
-    those into that roster's warehouse without a word; on a warehouse of real data it would
-    also replace the day's real counts with the sandbox's."""
+    those into that roster's warehouse without a word, and on a warehouse of one's own it
+    would replace the day's real counts with the sandbox's."""
     from social_leadership.roster import is_demo_roster
 
-    if not is_demo_roster(str(settings.roster_path)):
+    if not _holds_the_demo_roster(settings.roster_path):
         return (
-            f"error: SLW_ROSTER_PATH names {settings.roster_path}, not the bundled demo "
-            "roster: slw run is the demo (the sandbox API's invented counts, synthetic "
-            "history and survey microdata), never run on a roster of one's own\n"
-            "  fix: unset SLW_ROSTER_PATH for the demo; run your roster with your "
+            f"error: the roster {settings.roster_path} is not the bundled demo roster (another "
+            "file, or the bundled one edited): slw run is the demo (the sandbox API's invented "
+            "counts, synthetic history and survey microdata), never run on a roster of one's "
+            "own\n  fix: for the demo, unset SLW_ROSTER_PATH (and restore "
+            "include/data/roster/executives.csv: git checkout it); run your roster with your "
             "connections: slw dags test platform_metrics (then survey_ingest, warehouse_build)"
         )
-    real = _real_api_counts(settings)
-    if real:
+    stored = _stored_roster_file(settings)
+    if stored is not None and not is_demo_roster(stored):
         return (
-            f"error: the warehouse {settings.warehouse_path} holds {real:,} platform "
-            "count(s) read from real APIs: slw run would add the demo's synthetic data to "
-            "it and replace today's counts with the sandbox's\n"
+            f"error: the warehouse in {settings.data_dir} holds the roster of {stored}, not "
+            "the demo's: slw run would add the demo's synthetic data to it and replace the "
+            "day's counts with the sandbox's\n"
             "  fix: run the demo in a data folder of its own: SLW_DATA_DIR=<another folder> "
             "slw run"
         )
     return None
 
 
-def _real_api_counts(settings: Settings) -> int:
-    """How many rows of ``raw.platform_metrics`` a real API answered (0 before any)."""
-    if not settings.warehouse_path.is_file():
-        return 0
-    import duckdb
+def _holds_the_demo_roster(path: Path) -> bool:
+    """Whether the file at ``path`` is the demo roster, as :mod:`.roster` writes it:
+    where it is does not tell, one's own may be written there."""
+    import csv
+    import io
 
-    from social_leadership.duckdb_limits import open_duckdb
+    from social_leadership.demo.roster import ROSTER_COLUMNS, generate_rows
 
     try:
-        with open_duckdb(settings, settings.warehouse_path, read_only=True) as con:
-            row = con.execute(
-                "select count(*) from raw.platform_metrics where source = 'api' "
-                "and not is_synthetic and followers is not null"
-            ).fetchone()
-    except duckdb.CatalogException:
-        return 0  # a warehouse of a version before the table or the flag
-    return int(row[0]) if row else 0
+        held = path.read_bytes()
+    except OSError:
+        return False
+    demo = io.StringIO()
+    writer = csv.DictWriter(demo, fieldnames=list(ROSTER_COLUMNS), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(generate_rows())
+    # A checkout made with Windows line ends (git's autocrlf) holds it too.
+    return held.replace(b"\r\n", b"\n") == demo.getvalue().encode("utf-8")
+
+
+def _stored_roster_file(settings: Settings) -> str | None:
+    """The roster file the warehouse's roster was last read from (None: none yet, or no
+    warehouse), on either backend."""
+    import duckdb
+
+    from social_leadership.roster import stored_roster_file
+    from social_leadership.warehouse_backend import open_working, uses_lake
+
+    if not uses_lake(settings) and not settings.warehouse_path.is_file():
+        return None
+    try:
+        with open_working(settings, read_only=True) as con:
+            return stored_roster_file(con)
+    except duckdb.Error:
+        # No roster table yet, no lake yet: nothing of one's own stored. A warehouse held
+        # by a running task is waited for by the run itself.
+        return None
 
 
 def report_week() -> ReportWeek:

@@ -224,21 +224,29 @@ def test_slw_run_refuses_a_roster_of_one_s_own(monkeypatch, tmp_path, capsys) ->
     # roster's real people went into that roster's warehouse, exit 0.
     from social_leadership.demo import run
 
-    roster = tmp_path / "our_roster.csv"
-    roster.write_text("executive_id,full_name\n", encoding="utf-8")
-    monkeypatch.setenv("SLW_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("SLW_ROSTER_PATH", str(roster))
-    monkeypatch.setattr(run, "run_pipeline", _no_pipeline)
+    bundled = REPO_ROOT / "include" / "data" / "roster" / "executives.csv"
+    # One's own elsewhere, and one's own written where the demo's is (README's place).
+    edited = tmp_path / "checkout" / "include" / "data" / "roster" / "executives.csv"
+    edited.parent.mkdir(parents=True)
+    edited.write_text(
+        bundled.read_text(encoding="utf-8") + "me,Me,CEO,Me Co,DE,Energy,false,,,,,,,,,\n"
+    )
+    for roster in (tmp_path / "our_roster.csv", edited):
+        if not roster.exists():
+            roster.write_text("executive_id,full_name\n", encoding="utf-8")
+        monkeypatch.setenv("SLW_DATA_DIR", str(tmp_path / "data"))
+        monkeypatch.setenv("SLW_ROSTER_PATH", str(roster))
+        monkeypatch.setattr(run, "run_pipeline", _no_pipeline)
 
-    assert run.main() == 2
+        assert run.main() == 2
 
-    said = capsys.readouterr().err
-    assert f"error: SLW_ROSTER_PATH names {roster}, not the bundled demo roster" in said
-    assert "fix: unset SLW_ROSTER_PATH for the demo" in said
+        said = capsys.readouterr().err
+        assert f"error: the roster {roster} is not the bundled demo roster" in said
+        assert "fix: for the demo, unset SLW_ROSTER_PATH" in said
 
 
-def test_slw_run_refuses_a_warehouse_of_real_counts(monkeypatch, tmp_path, capsys) -> None:
-    from datetime import UTC, date, datetime
+def test_slw_run_refuses_a_warehouse_of_one_s_own_roster(monkeypatch, tmp_path, capsys) -> None:
+    from datetime import UTC, datetime
 
     from social_leadership.demo import run
     from social_leadership.settings import load_settings
@@ -249,19 +257,28 @@ def test_slw_run_refuses_a_warehouse_of_real_counts(monkeypatch, tmp_path, capsy
     monkeypatch.setattr(run, "run_pipeline", _no_pipeline)
     settings = load_settings()
     settings.ensure_dirs()
-    observed = datetime(2026, 3, 1, 6, tzinfo=UTC)
-    with connect(settings.warehouse_path) as con:
-        for handle, synthetic in (("real_x", False), ("demo_x", True)):
+
+    def store_roster(roster_file: str) -> None:
+        with connect(settings.warehouse_path) as con:
+            con.execute("delete from raw.roster_executives")
             con.execute(
-                "insert into raw.platform_metrics values "
-                "('x', ?, ?, ?, 'ok', 1000, 10, 5, ?, 'api', null, ?, ?)",
-                [date(2026, 3, 1), handle, f"id-{handle}", observed, observed, synthetic],
+                "insert into raw.roster_executives values "
+                "('e1', 'E One', 'CEO', 'Co', 'DE', 'Energy', false, null, ?, ?)",
+                [roster_file, datetime(2026, 3, 1, 6, tzinfo=UTC)],
             )
+
+    # A demo warehouse of any age (its rows' synthetic flag false before the flag existed).
+    store_roster("/old/checkout/include/data/roster/executives.csv")
+    assert run.refusal(settings) is None
+    store_roster("/srv/slw/our_roster.csv")
 
     assert run.main() == 2
 
     said = capsys.readouterr().err
-    assert f"the warehouse {settings.warehouse_path} holds 1 platform count(s) read from" in said
+    assert (
+        f"error: the warehouse in {settings.data_dir} holds the roster of "
+        "/srv/slw/our_roster.csv, not the demo's"
+    ) in said
     assert "fix: run the demo in a data folder of its own" in said
 
 
