@@ -132,9 +132,34 @@ def test_margins_in_points_beside_shares_as_proportions_are_refused_by_row(con, 
     [(row, column, reason)] = _reasons(_ingest(con, landing)["mixed.csv"])
 
     assert (row, column) == (2, "Fehlermarge (margin_of_error_pct)")
-    assert reason.startswith("margin 0.6 read as a proportion is 60 points, ")
-    assert "sampling margin of a share of 64 % from 32,000 respondents (0.5 points)" in reason
+    assert reason.startswith("margin 0.6 read as a proportion is 60 points, over 5 times ")
+    assert "largest sampling margin of 32,000 respondents (0.5 points, at a share of 50 %)" in (
+        reason
+    )
     assert _results(con) == []
+
+
+def test_margins_as_proportions_load_beside_small_shares_and_without_a_sample_size(con, landing):
+    # A survey's one margin (at 50 %) beside shares of 1 % is no mistake (the review's
+    # case); without a sample size, only a margin no survey has is refused.
+    lines = [
+        f"{HEADER};Fehlermarge",
+        "Pew;2024;US;Q1;0,50;1000;0,031",
+        "Pew;2024;US;Q2;0,01;1000;0,031",
+        "Pew;2024;US;Q3;0,97;1000;0,044",
+        "Pew;2024;DE;Q1;0,64;;0,2",
+    ]
+    _write(landing / "pew.csv", lines)
+    (landing / "pew.survey.json").write_text(json.dumps({"share_scale": "proportion"}))
+    _write(landing / "nosize.csv", [f"{HEADER};Fehlermarge", "Edelman;2019;DE;Q;0,64;;0,6"])
+    (landing / "nosize.survey.json").write_text(json.dumps({"share_scale": "proportion"}))
+
+    outcomes = _ingest(con, landing)
+
+    assert outcomes["pew.csv"].status == "loaded"
+    [(row, column, reason)] = _reasons(outcomes["nosize.csv"])
+    assert (row, column) == (2, "Fehlermarge (margin_of_error_pct)")
+    assert "60 points, more than any survey of 16 respondents or more has" in reason
 
 
 def test_a_file_of_small_whole_shares_or_declared_percent_loads_as_written(con, landing):

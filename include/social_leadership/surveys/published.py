@@ -423,30 +423,38 @@ def _base_count(text: str) -> str:
     return count
 
 
-# A published margin this many times the simple random sample's 95 % margin of its share
-# and sample size: no design effect comes near it (weighting rarely doubles a margin).
+# A published margin over this many times the largest 95 % sampling margin of its sample
+# size (a share of 50 %): no design effect comes near it (weighting rarely doubles one).
 _MARGIN_PAST_SAMPLING = 5
+# Without a sample size: over this many points, no survey of 16 respondents or more.
+_MARGIN_PAST_ANY_SURVEY = 25
 
 
 def _margin_in_points(record: dict[str, Any], margin: float | None, scale: int) -> str | None:
     """Why a margin of a file of proportions (``scale`` 100) reads as written in points,
     times 100 (None: it does not). Shares written as ``0.64`` beside margins written as
-    ``0.6`` (points) loaded a margin of 60 points: an interval of 4 to 100 at n = 32,000."""
-    value, size = record.get("value"), record.get("sample_size")
-    if scale == 1 or margin is None or not isinstance(value, float) or not size:
+    ``0.6`` (points) loaded a margin of 60 points: an interval of 4 to 100 at n = 32,000.
+    Measured against the largest margin of the sample size, the one at a share of 50 %,
+    which tables often give for every share of a survey (a share of 1 % has a far
+    smaller sampling margin, and its published margin is no mistake)."""
+    if scale == 1 or margin is None:
         return None
-    share = value / 100
-    if not 0 < share < 1:
-        return None
-    sampling = 1.96 * (share * (1 - share) / size) ** 0.5 * 100
-    if margin <= _MARGIN_PAST_SAMPLING * sampling:
-        return None
-    written = margin / scale
-    return (
-        f"margin {written:g} read as a proportion is {margin:g} points, {margin / sampling:.0f} "
-        f"times the sampling margin of a share of {value:g} % from {size:,} respondents "
-        f"({sampling:.1f} points): written in points while the shares are proportions "
+    size = record.get("sample_size")
+    written = f"margin {margin / scale:g} read as a proportion is {margin:g} points"
+    fix = (
+        ": written in points while the shares are proportions "
         '("share_scale": "proportion")? Write the margins as the shares are written'
+    )
+    if not size:
+        if margin <= _MARGIN_PAST_ANY_SURVEY:
+            return None
+        return f"{written}, more than any survey of 16 respondents or more has{fix}"
+    largest = 1.96 * (0.25 / size) ** 0.5 * 100
+    if margin <= _MARGIN_PAST_SAMPLING * largest:
+        return None
+    return (
+        f"{written}, over {_MARGIN_PAST_SAMPLING} times the largest sampling margin of "
+        f"{size:,} respondents ({largest:.1f} points, at a share of 50 %){fix}"
     )
 
 
