@@ -934,6 +934,8 @@ def test_files_that_are_no_survey_data_are_left_alone(con, landing, name):
         "\n\nSteps:\tcopy the export\n\tthen wait",
         "Land\tAnteil\nDE\t76\n",
         "\t\tPROJECT NOTES\nThis folder holds the exports.\n",
+        # Notes laid out with tabs below a title (the review's case): two cells a line.
+        "Survey drop folder\n\nHow to use:\n\tName\tWhat it is\n\tacme.csv\tthe Acme export\n",
     ],
 )
 def test_a_text_file_whose_lines_hold_no_table_is_left_alone(con, landing, text):

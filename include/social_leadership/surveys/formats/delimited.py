@@ -75,11 +75,15 @@ _PYARROW_ENCODINGS = {
 # The filled lines a header may sit below (title lines), as the published header search
 # reads them: "Unicode Text" saved from a sheet with a title above its table.
 _LINES_ABOVE_A_HEADER = 50
+# Below a title, a table's header and first row: cells enough for the fewest columns a
+# survey file has (source, wave, scope, question, value; respondent, country, an answer),
+# where a notes file's lines aligned by tabs hold two (a name and what it is).
+_CELLS_BELOW_A_TITLE = 3
 
 
 def is_tab_separated(path: Path) -> bool:
-    """Whether a line of ``path`` among its first that hold anything is cells separated by
-    tabs (a title line may come first)."""
+    """Whether ``path`` is cells separated by tabs: its first line that holds anything, or,
+    below title lines, two lines in a row of as many cells, three or more filled."""
     with open_binary(path) as handle:
         head = handle.read(_SNIFF_BYTES)
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
@@ -87,13 +91,20 @@ def is_tab_separated(path: Path) -> bool:
     else:
         text = head.decode("latin-1")
     filled = [line for line in text.splitlines() if line.strip()][:_LINES_ABOVE_A_HEADER]
-    return any(_tab_row(line) for line in filled)
+    if filled and _tab_row(filled[0]):
+        return True
+    return any(
+        _tab_row(line, _CELLS_BELOW_A_TITLE)
+        and _tab_row(after, _CELLS_BELOW_A_TITLE)
+        and line.count("\t") == after.count("\t")
+        for line, after in itertools.pairwise(filled)
+    )
 
 
-def _tab_row(line: str) -> bool:
+def _tab_row(line: str, filled: int = 2) -> bool:
     cells = line.split("\t")
     # Tabs between cells, not a text indented by them.
-    return len(cells) > _TABS_IN_A_TABLE and sum(bool(cell.strip()) for cell in cells) > 1
+    return len(cells) > _TABS_IN_A_TABLE and sum(bool(cell.strip()) for cell in cells) >= filled
 
 
 def open_text(path: Path, encoding: str) -> IO[str]:
