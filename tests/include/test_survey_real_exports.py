@@ -2032,8 +2032,20 @@ def test_respondents_coded_by_iso_numeric_country_codes_load(con, landing):
     assert rows.fetchall() == [("AT", 1), ("AU", 1), ("DE", 2)]
 
 
-@pytest.mark.parametrize("codes", [["4", "4", "4"], ["4", "8", "40.0"]])
-def test_respondents_whose_every_country_is_a_number_under_100_are_refused(con, landing, codes):
+@pytest.mark.parametrize(
+    ("codes", "refused", "said"),
+    [
+        (["4", "4", "4"], [2, 3, 4], "among no other numbers"),
+        (["4", "8", "40.0"], [2, 3, 4], "among no other numbers"),
+        # A missing-value mark or a blank beside them does not make them ISO codes.
+        (["4", "40", "NA"], [2, 3, 4], "among no other numbers"),
+        # Beside a name: the file writes countries as names, its number is an answer code.
+        (["4", "Germany", "Germany"], [2], "beside country names"),
+    ],
+)
+def test_respondents_countries_as_numbers_under_100_alone_are_refused(
+    con, landing, codes, refused, said
+):
     # Qualtrics' answer code 4 (its fourth country) loaded a whole file as Afghanistan's,
     # ISO 004: numbers under 100 alone cannot tell answer codes from ISO codes.
     rows = [f"{i};{code};1;7;4" for i, code in enumerate(codes, start=1)]
@@ -2042,9 +2054,11 @@ def test_respondents_whose_every_country_is_a_number_under_100_are_refused(con, 
 
     reasons = _reasons(_ingest(con, landing)["qualtrics.csv"])
 
-    assert [row for row, _, _ in reasons] == [2, 3, 4]
-    assert all("every country of the file is a number under 100" in r for _, _, r in reasons)
-    assert "write ISO codes with three digits (004, 040)" in reasons[0][2]
+    assert sorted({row for row, _, _ in reasons}) == refused
+    numbers = [r for _, _, r in reasons if "a number under 100" in r]
+    assert numbers
+    assert all(said in r for r in numbers)
+    assert "write ISO codes with three digits (004, 040)" in numbers[0]
     assert con.execute("select count(*) from raw.survey_respondent_answers").fetchone() == (0,)
 
 

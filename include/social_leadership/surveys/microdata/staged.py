@@ -237,6 +237,7 @@ def _drop_further_header_rows(
     )
 
 
+_NUMBER = re.compile(r"[0-9]+(?:\.0+)?")
 _SHORT_NUMBER = re.compile(r"[0-9]{1,2}(?:\.0+)?")
 
 
@@ -249,18 +250,26 @@ def _country_codes(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
         ).fetchall()
     ]
     records = []
-    # Every country a number under 100 (4, 40, 76.0): a survey tool's answer codes as much
-    # as ISO numeric codes without their leading zeros. Qualtrics' 4 (its fourth country
-    # in the list) loaded a whole file as Afghanistan's (ISO 004).
-    short_codes = bool(texts) and all(_SHORT_NUMBER.fullmatch(text.strip()) for text in texts)
+    # Numbers under 100 (4, 40, 76.0) that are the file's only numbers, or beside names: a
+    # survey tool's answer codes as much as ISO numeric codes without their leading zeros.
+    # Qualtrics' 4 (its fourth country in the list) loaded a whole file as Afghanistan's
+    # (ISO 004). Missing-value marks and blanks count for neither.
+    numbers = [text for text in texts if _NUMBER.fullmatch(text.strip())]
+    short = {text for text in numbers if _SHORT_NUMBER.fullmatch(text.strip())}
+    named = any(
+        text not in numbers and text.strip() and text.strip().casefold() not in MISSING_MARKS
+        for text in texts
+    )
+    ambiguous = short if short and (len(short) == len(numbers) or named) else set()
     for text in texts:
         code, reason, unquoted = None, None, None
-        if short_codes:
+        if text in ambiguous:
             reason = unquoted = (
-                f"country {text.strip()!r}: every country of the file is a number under 100, "
-                "which may be a survey tool's answer code as well as an ISO 3166-1 numeric code "
-                "without its leading zeros; write ISO codes with three digits (004, 040) or "
-                "export the answers' labels"
+                f"country {text.strip()!r}: a number under 100 "
+                + ("beside country names" if named else "among no other numbers")
+                + ", which may be a survey tool's answer code as well as an ISO 3166-1 "
+                "numeric code without its leading zeros; write ISO codes with three digits "
+                "(004, 040) or export the answers' labels"
             )
         elif is_global_scope(text):
             reason = unquoted = "a respondent needs a country, not a global scope"
