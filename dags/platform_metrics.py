@@ -80,9 +80,11 @@ def platform_metrics():
     """
 
     @task(pool=WAREHOUSE_POOL)
-    def load_roster() -> dict:
+    def load_roster(**context) -> dict:
+        from social_leadership.orchestration import refuse_unknown_params
         from social_leadership.tasks import load_roster_task
 
+        refuse_unknown_params(context)
         return load_roster_task()
 
     @task

@@ -59,9 +59,11 @@ def survey_ingest():
     """
 
     @task(pool=WAREHOUSE_POOL)
-    def ingest_surveys() -> dict:
+    def ingest_surveys(**context) -> dict:
+        from social_leadership.orchestration import refuse_unknown_params
         from social_leadership.tasks import ingest_surveys_task
 
+        refuse_unknown_params(context)
         return ingest_surveys_task()
 
     # Files loaded by this run, or by one that died before its signal (no build began since).

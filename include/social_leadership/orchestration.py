@@ -396,12 +396,13 @@ def _param_spelling(name: str) -> str:
     return re.sub(r"[\s-]+", "_", name.strip()).lower()
 
 
-def refuse_misspelt_params(context: Mapping[str, Any]) -> None:
-    """Fail the run when a key of its conf misses one of its DAG's parameters by a slip
-    (``full_refersh``, ``Full-Refresh``, ``refresh``, ``weekend``): that parameter kept its
-    default, and the run went green doing what was not asked (an incremental build, the
-    week before the run). Other keys Airflow passes along unread are logged as ignored.
-    Called by the first task of each DAG that has parameters."""
+def refuse_unknown_params(context: Mapping[str, Any]) -> None:
+    """Fail the run when its conf holds a key that is no parameter of its DAG: Airflow
+    passes such a key along unread, the parameter meant kept its default, and the run went
+    green doing what was not asked (``full_refersh`` or ``rebuild``: an incremental build;
+    ``weekend`` or ``date``: the week before the run; ``snapshot_date`` to
+    ``platform_metrics``: today's counts). A key that misses a parameter by a slip names
+    it. Called by the first task of each DAG, before anything is done."""
     import difflib
 
     conf = getattr(context.get("dag_run"), "conf", None) or {}
@@ -411,7 +412,7 @@ def refuse_misspelt_params(context: Mapping[str, Any]) -> None:
     if not unknown:
         return
     spelt = {_param_spelling(name): name for name in declared}
-    slips: list[str] = []
+    named: list[str] = []
     for key in unknown:
         key_spelt = _param_spelling(key)
         # The name itself in other capitals or separators, a part of it (``refresh``), or
@@ -423,22 +424,13 @@ def refuse_misspelt_params(context: Mapping[str, Any]) -> None:
         if meant is None:
             close = difflib.get_close_matches(key_spelt, list(spelt), n=1, cutoff=0.75)
             meant = spelt[close[0]] if close else None
-        if meant is not None:
-            slips.append(f"{key!r} (meant {meant!r}?)")
+        named.append(f"{key!r} (meant {meant!r}?)" if meant else repr(key))
     dag_id = getattr(dag, "dag_id", "this DAG")
-    takes = ", ".join(declared) or "none"
-    if slips:
-        from airflow.sdk.exceptions import AirflowFailException
+    takes = ", ".join(declared) or "no parameter"
+    from airflow.sdk.exceptions import AirflowFailException
 
-        # No retry spells it right: triggered again, with the parameter's own name.
-        raise AirflowFailException(
-            f"the run's conf names no parameter of {dag_id}: {', '.join(slips)}; the "
-            f"parameter kept its default, so nothing was done: trigger the run again with "
-            f"the parameter's name ({dag_id} takes: {takes})"
-        )
-    logging.getLogger(__name__).warning(
-        "the run's conf: %s ignored, no parameter of %s (it takes: %s)",
-        ", ".join(repr(key) for key in unknown),
-        dag_id,
-        takes,
+    # No retry reads another conf: triggered again, with the parameters' own names.
+    raise AirflowFailException(
+        f"the run's conf names no parameter of {dag_id}: {', '.join(named)}; nothing was "
+        f"done: trigger the run again without it ({dag_id} takes: {takes})"
     )

@@ -918,11 +918,11 @@ def publish_task(context: dict[str, Any]) -> dict[str, Any]:
 def weekly_report_task(context: dict[str, Any]) -> dict[str, Any]:
     """Write (and mail, if configured) the report of the 7 days before the run's data
     interval ends; returns where its files are."""
-    from social_leadership.orchestration import refuse_misspelt_params
+    from social_leadership.orchestration import refuse_unknown_params
     from social_leadership.reports.data import ReportWeek, week_end_day
     from social_leadership.reports.weekly import NO_SMTP_CONNECTION, write_weekly_report
 
-    refuse_misspelt_params(context)
+    refuse_unknown_params(context)
     params = context["params"]
     if params.get("week_end"):
         week = ReportWeek(week_end_day(params["week_end"]))
@@ -978,10 +978,10 @@ def source_freshness_task(context: dict[str, Any]) -> dict[str, Any]:
     would fail every daily fact as empty: a red run and an alert on the first day."""
     from airflow.sdk.exceptions import AirflowSkipException
 
-    from social_leadership.orchestration import refuse_misspelt_params
+    from social_leadership.orchestration import refuse_unknown_params
     from social_leadership.progress import step
 
-    refuse_misspelt_params(context)
+    refuse_unknown_params(context)
     step("dbt source freshness: how recent each platform's raw data is")
     from social_leadership.alerts import report_attention
     from social_leadership.domain import PLATFORMS

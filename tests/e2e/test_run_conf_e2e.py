@@ -2,7 +2,8 @@
 run's conf key that misses a parameter of its DAG by a slip left the parameter at its
 default, and the run went green doing what was not asked (an incremental build for
 ``full_refersh``, last week's report for ``weekend``). It now fails at once, naming the
-key and the parameter meant, before anything is built or written."""
+key (and the parameter meant), before anything is built, fetched or written; so does a
+key that is no parameter at all."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ def test_a_misspelt_parameter_in_a_run_s_conf_fails_the_run_naming_it(tmp_path, 
     confs = {
         "warehouse_build": {"Full-Refresh": True, "note": "asked by the BI team"},
         "weekly_report": {"weekend": "2025-03-09"},
+        "platform_metrics": {"snapshot_date": "2025-03-09"},
     }
 
     # One DAG a call: the runner stops at the first run that fails.
@@ -43,19 +45,28 @@ def test_a_misspelt_parameter_in_a_run_s_conf_fails_the_run_naming_it(tmp_path, 
                 "select dag_id, task_id, state, try_number from task_instance"
             ).fetchall()
         }
-        said = dict(
-            meta.execute(
-                "select dag_id, value from xcom where key = ?", [FAILURE_XCOM_KEY]
+        said = {
+            dag_id: json.loads(value)
+            for dag_id, value in meta.execute(
+                "select dag_id, value from xcom where key = ? and task_id in "
+                "('source_freshness', 'write_report', 'load_roster')",
+                [FAILURE_XCOM_KEY],
             ).fetchall()
-        )
-    assert runs == {"warehouse_build": "failed", "weekly_report": "failed"}
+        }
+    assert runs == {
+        "warehouse_build": "failed",
+        "weekly_report": "failed",
+        "platform_metrics": "failed",
+    }
     # Failed at once, not retried, and nothing after it ran.
     assert tasks[("warehouse_build", "source_freshness")] == ("failed", 1)
     assert tasks[("warehouse_build", "dbt_build")][0] == "upstream_failed"
     assert tasks[("weekly_report", "write_report")] == ("failed", 1)
+    assert tasks[("platform_metrics", "load_roster")] == ("failed", 1)
     assert not list((tmp_path / "reports").rglob("*.pdf"))
-    build = json.loads(said["warehouse_build"])
-    assert "names no parameter of warehouse_build: 'Full-Refresh' (meant 'full_refresh'?)" in build
-    # A key that is no slip of a parameter is only logged, not named as one.
-    assert "note" not in build
-    assert "'weekend' (meant 'week_end'?)" in json.loads(said["weekly_report"])
+    build = said["warehouse_build"]
+    assert (
+        "names no parameter of warehouse_build: 'Full-Refresh' (meant 'full_refresh'?), 'note'"
+    ) in build
+    assert "'weekend' (meant 'week_end'?)" in said["weekly_report"]
+    assert "'snapshot_date'; nothing was done" in said["platform_metrics"]
