@@ -1061,3 +1061,23 @@ def test_a_version_loaded_by_a_worker_whose_clock_is_behind_is_still_the_one_in_
 
     assert load_file(con, path).status == "unchanged"  # the next poll: in force already
     assert con.execute("select value from raw.survey_results").fetchall() == [(76.0,)]
+
+
+def test_a_file_refused_for_its_questions_logs_no_replacement(tmp_path, con, caplog):
+    # It logged "replaces what acme_de.csv had loaded", then was refused and rolled back:
+    # the log named a deletion that never happened.
+    frame = microdata_frame(seed=33, per_country=5)
+    de, gb = frame[frame["land"] == "Deutschland"], frame[frame["land"] == "UK"]
+    write_microdata(de, tmp_path / "acme_de.csv", sidecar())
+    write_microdata(gb, tmp_path / "acme_gb.csv", sidecar())
+    for name in ("acme_de.csv", "acme_gb.csv"):
+        load_file(con, tmp_path / name, pseudonym_key=KEY)
+    other = sidecar()
+    other["questions"] = other["questions"][:1]
+    write_microdata(de, tmp_path / "acme_de_v2.csv", other)
+
+    with caplog.at_level("WARNING"), pytest.raises(SurveyValidationError):
+        load_file(con, tmp_path / "acme_de_v2.csv", pseudonym_key=KEY)
+
+    assert "replaces what" not in caplog.text
+    assert _respondents_by_country(con)["DE"] == (len(de), 1)

@@ -341,17 +341,14 @@ def _replace_respondents(
         "and list_contains($waves, wave) and file_name <> $name group by all order by all",
         {"source": decl.source_id, "waves": waves, "name": file_name},
     ).fetchall()
-    replaced = _log_replaced(
-        file_name,
-        [
-            (f"respondent(s) of {decl.source_id} wave {wave} {country}", other, count, brought)
-            for other, wave, country, count, brought in respondents
-        ]
-        + [
-            (f"figure(s) of {decl.source_id} wave {wave}", other, count, None)
-            for other, wave, count in figures
-        ],
-    )
+    # Said once the file is known to replace them (a file refused below replaces none).
+    replacing = [
+        (f"respondent(s) of {decl.source_id} wave {wave} {country}", other, count, brought)
+        for other, wave, country, count, brought in respondents
+    ] + [
+        (f"figure(s) of {decl.source_id} wave {wave}", other, count, None)
+        for other, wave, count in figures
+    ]
     dropped = con.execute(
         f"select source_id, wave, count(*) from raw.survey_respondent_answers "
         f"where file_sha256 <> $sha and file_sha256 in ({_EARLIER_VERSIONS}) "
@@ -450,7 +447,7 @@ def _replace_respondents(
     finally:
         con.unregister("incoming_waves")
     _drop_unanswered_questions(con, sha)
-    return removed, replaced
+    return removed, _log_replaced(file_name, replacing)
 
 
 def detect_shape(path: Path, declaration: dict | None) -> str:
