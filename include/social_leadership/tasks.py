@@ -689,20 +689,23 @@ def ingest_surveys_task() -> dict[str, Any]:
 
 
 def _survey_files_no_build_saw(con: Any) -> int:
-    """How many survey files were loaded after the last try of a build began (every one
-    before the first), once there is platform data to build. A run that died between its
-    load and its signal to warehouse_build left them loaded and unsignalled: the next run
-    found them unchanged, signalled nothing, and they waited, unpublished, for a platform
-    run's build, which a failed platform may never signal. A build that failed saw them
-    too: its own alert says so, and it is not asked again every five minutes."""
+    """How many survey files were loaded after the last warehouse_build run was due (or
+    the last try of a build began; every one before the first), once there is platform data
+    to build. A run that died between its load and its signal to warehouse_build left them
+    loaded and unsignalled: the next run found them unchanged, signalled nothing, and they
+    waited, unpublished, for a platform run's build, which a failed platform may never
+    signal. A build run that failed, even before its dbt build began, had them in reach:
+    its own alert says so, and it is not asked again every five minutes."""
     if not con.execute(
         "select exists (select 1 from raw.platform_metrics) "
         "or exists (select 1 from raw.imported_metrics)"
     ).fetchone()[0]:
         return 0  # the build skips until then (source_freshness)
     row = con.execute(
-        "select count(*) from raw.survey_files where loaded_at > coalesce("
-        "(select max(started_at) from audit.dbt_build_attempts), '-infinity'::timestamptz)"
+        "select count(*) from raw.survey_files where loaded_at > greatest("
+        "coalesce((select max(started_at) from audit.dbt_build_attempts), '-infinity'),"
+        "coalesce((select max(logical_date) from audit.runs "
+        "where dag_id = 'warehouse_build'), '-infinity'))"
     ).fetchone()
     return int(row[0]) if row else 0
 

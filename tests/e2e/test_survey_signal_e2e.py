@@ -62,3 +62,16 @@ def test_files_a_dead_run_loaded_are_signalled_by_the_next_run_once(tmp_path, mo
         )
     run_dags(["survey_ingest"], env, settings.logs_dir)
     assert _signal_tasks(airflow_home) == ["success", "skipped"]
+    # A file loaded since is signalled by its own run; one a run loaded and died with, again
+    # by the next; a build run that failed before its dbt build began (recorded in
+    # audit.runs, no try) had it in reach: not signalled again every five minutes.
+    (settings.survey_dir / "later.csv").write_text(FIGURES.replace("41", "42"), encoding="utf-8")
+    assert ingest_surveys_task()["files_loaded"] == 1
+    with connect(settings.warehouse_path) as con:
+        con.execute(
+            "insert into audit.runs (dag_id, run_id, outcome, recorded_at, logical_date) "
+            "values ('warehouse_build', 'build-2', 'failed', ?, ?)",
+            [datetime.now(UTC), datetime.now(UTC)],
+        )
+    run_dags(["survey_ingest"], env, settings.logs_dir)
+    assert _signal_tasks(airflow_home) == ["success", "skipped", "skipped"]
