@@ -954,7 +954,7 @@ def weekly_report_task(context: dict[str, Any]) -> dict[str, Any]:
         # nobody got the report. No retry adds the connection; clearing the task once it
         # is added mails the report (it is not mailed twice).
         raise AirflowFailException(
-            f"the weekly report {week.label} is written ({report.folder}) but not mailed: "
+            f"the weekly report {week.heading} is written ({report.folder}) but not mailed: "
             f"SLW_REPORT_EMAILS is set and the Airflow connection slw_smtp is not defined; "
             "add it (AIRFLOW_CONN_SLW_SMTP or the Airflow UI, README: Alerts), then clear "
             "this task"

@@ -299,10 +299,8 @@ def write_weekly_report(
         to, skipped = mail_report(settings, report, rendered, resend=resend, resend_run=resend_run)
         report = WeeklyReport(week, folder, files, data.enough_data, to, skipped, through)
     log.info(
-        "weekly report %s (%s to %s) written to %s%s",
-        week.label,
-        week.start,
-        week.end,
+        "weekly report %s written to %s%s",
+        week.heading,
         folder,
         f", mailed to {len(report.mailed_to)} recipient(s)"
         if report.mailed_to
