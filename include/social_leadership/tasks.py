@@ -55,7 +55,34 @@ def task_settings() -> Settings:
         from airflow.sdk.exceptions import AirflowFailException
 
         raise AirflowFailException(str(mismatch)) from mismatch
+    if (unwritable := _read_only_data_dir(settings.data_dir)) is not None:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        raise AirflowFailException(unwritable)
     return settings
+
+
+def _read_only_data_dir(data_dir: Path) -> str | None:
+    """Why the data folder cannot be written, when no retry would change it (a read-only
+    file system, no permission): each task's three tries failed on it minutes apart (284 s
+    for one run of survey_ingest), its summary's too. A full disk is left to the retries:
+    space may be freed."""
+    import errno
+    import tempfile
+
+    if not data_dir.is_dir():
+        return None  # made by the task (ensure_dirs), which says so if it cannot
+    try:
+        with tempfile.TemporaryFile(dir=data_dir):
+            pass
+    except OSError as exc:
+        if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+            return (
+                f"SLW_DATA_DIR {data_dir} cannot be written ({exc.strerror}): mount it "
+                "writable, or give SLW_DATA_DIR a folder the Airflow worker may write; a retry "
+                "would fail the same way"
+            )
+    return None
 
 
 def load_roster_task() -> dict[str, Any]:

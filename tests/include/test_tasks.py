@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
 import shutil
+import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -1121,3 +1124,50 @@ def test_a_clean_roster_quarantines_nothing(monkeypatch, tmp_path):
     assert (summary["rows_rejected"], summary["quarantine_path"]) == (0, None)
     assert summary["executives_skipped"] == []
     assert not (load_settings().quarantine_dir / "roster").exists()
+
+
+@contextlib.contextmanager
+def _read_only(folder: Path):
+    """``folder`` not writable by this process: a read-only bind mount as root (root
+    writes through permissions), else its permissions."""
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        try:
+            yield
+        finally:
+            folder.chmod(0o755)
+        return
+    for command in (
+        ["mount", "--bind", str(folder), str(folder)],
+        ["mount", "-o", "remount,bind,ro", str(folder)],
+    ):
+        mounted = subprocess.run(command, capture_output=True, check=False)
+        if mounted.returncode != 0:
+            break
+    if mounted.returncode != 0:
+        subprocess.run(["umount", str(folder)], capture_output=True, check=False)
+        pytest.skip(f"cannot mount a read-only folder here: {mounted.stderr!r}")
+    try:
+        yield
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+def test_a_data_folder_that_cannot_be_written_fails_each_task_at_once(tmp_path, monkeypatch):
+    # Each task's three tries failed on it minutes apart, 284 s for one survey_ingest run,
+    # ending in Airflow's raw log.
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from social_leadership.tasks import task_settings
+
+    data = tmp_path / "data"
+    data.mkdir()
+    monkeypatch.setenv("SLW_DATA_DIR", str(data))
+    assert task_settings().data_dir == data
+
+    with _read_only(data), pytest.raises(AirflowFailException) as failed:
+        task_settings()
+
+    said = str(failed.value)
+    assert said.startswith(f"SLW_DATA_DIR {data} cannot be written (")
+    assert "a retry would fail the same way" in said
