@@ -105,25 +105,32 @@ def refusal(settings: Settings) -> str | None:
     """Why ``slw run`` must not run with ``settings`` (None: it may), as an error and its
     fix. It is the demo: the sandbox's invented counts (for real people too), the demo's
     synthetic history and survey microdata, SLW_DEMO on. On a roster of one's own it put
-    those into that roster's warehouse without a word, and on a warehouse of one's own it
-    would replace the day's real counts with the sandbox's."""
-    from social_leadership.roster import is_demo_roster
-
+    those into that roster's warehouse without a word, and on a warehouse of real counts it
+    replaces the day's real counts with the sandbox's."""
     if not _holds_the_demo_roster(settings.roster_path):
         return (
             f"error: the roster {settings.roster_path} is not the bundled demo roster (another "
-            "file, or the bundled one edited): slw run is the demo (the sandbox API's invented "
-            "counts, synthetic history and survey microdata), never run on a roster of one's "
-            "own\n  fix: for the demo, unset SLW_ROSTER_PATH (and restore "
-            "include/data/roster/executives.csv: git checkout it); run your roster with your "
-            "connections: slw dags test platform_metrics (then survey_ingest, warehouse_build)"
+            "file, or the bundled one edited or not regenerated since its generator changed): "
+            "slw run is the demo (the sandbox API's invented counts, synthetic history and "
+            "survey microdata), never run on a roster of one's own\n  fix: for the demo, "
+            "unset SLW_ROSTER_PATH (and restore include/data/roster/executives.csv: git "
+            "checkout it, or python -m social_leadership.demo.roster --out it); run your "
+            "roster with your connections: slw dags test platform_metrics (then survey_ingest, "
+            "warehouse_build)"
         )
-    stored = _stored_roster_file(settings)
-    if stored is not None and not is_demo_roster(stored):
+    try:
+        own = _own_data(settings)
+    except _WarehouseInUse as exc:
         return (
-            f"error: the warehouse in {settings.data_dir} holds the roster of {stored}, not "
-            "the demo's: slw run would add the demo's synthetic data to it and replace the "
-            "day's counts with the sandbox's\n"
+            f"error: the warehouse in {settings.data_dir} is in use by another process "
+            f"({exc}): slw run cannot tell whether it holds real data\n  fix: run the demo "
+            "when that process has ended, or in a data folder of its own: "
+            "SLW_DATA_DIR=<another folder> slw run"
+        )
+    if own is not None:
+        return (
+            f"error: the warehouse in {settings.data_dir} holds {own}: slw run would add the "
+            "demo's synthetic data to it and replace the day's counts with the sandbox's\n"
             "  fix: run the demo in a data folder of its own: SLW_DATA_DIR=<another folder> "
             "slw run"
         )
@@ -150,23 +157,48 @@ def _holds_the_demo_roster(path: Path) -> bool:
     return held.replace(b"\r\n", b"\n") == demo.getvalue().encode("utf-8")
 
 
-def _stored_roster_file(settings: Settings) -> str | None:
-    """The roster file the warehouse's roster was last read from (None: none yet, or no
-    warehouse), on either backend."""
+# Since when API rows say whether their counts are synthetic (913f58f): rows loaded before
+# were flagged false by the upgrade, sandbox rows included, and tell nothing.
+_SYNTHETIC_FLAG_SINCE = datetime(2026, 12, 1, 11, 1, 52, tzinfo=UTC)
+
+
+class _WarehouseInUse(Exception):
+    """Another process holds the warehouse: what it holds cannot be read."""
+
+
+def _own_data(settings: Settings) -> str | None:
+    """What of one's own the warehouse holds, said shortly (None: nothing): a roster other
+    than the demo's, or counts a real API answered. On either backend."""
     import duckdb
 
-    from social_leadership.roster import stored_roster_file
+    from social_leadership.roster import is_demo_roster, stored_roster_file
     from social_leadership.warehouse_backend import open_working, uses_lake
 
     if not uses_lake(settings) and not settings.warehouse_path.is_file():
         return None
     try:
         with open_working(settings, read_only=True) as con:
-            return stored_roster_file(con)
-    except duckdb.Error:
-        # No roster table yet, no lake yet: nothing of one's own stored. A warehouse held
-        # by a running task is waited for by the run itself.
-        return None
+            stored = stored_roster_file(con)
+            if (
+                stored is not None
+                and not is_demo_roster(stored)
+                and not _holds_the_demo_roster(Path(stored))
+            ):
+                return f"the roster of {stored}, not the demo's"
+            row = con.execute(
+                "select count(*) from raw.platform_metrics where source = 'api' "
+                "and not is_synthetic and followers is not null and loaded_at >= ?",
+                [_SYNTHETIC_FLAG_SINCE],
+            ).fetchone()
+    except (duckdb.CatalogException, duckdb.BinderException):
+        return None  # no table or flag yet: a warehouse of an older version, or none
+    except duckdb.IOException as exc:
+        if "lock" in str(exc).lower():
+            raise _WarehouseInUse(str(exc).splitlines()[0][:200]) from exc
+        return None  # no lake yet
+    if row and row[0]:
+        return f"{row[0]:,} platform count(s) read from real APIs"
+    return None
 
 
 def report_week() -> ReportWeek:

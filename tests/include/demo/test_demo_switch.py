@@ -281,6 +281,53 @@ def test_slw_run_refuses_a_warehouse_of_one_s_own_roster(monkeypatch, tmp_path, 
     ) in said
     assert "fix: run the demo in a data folder of its own" in said
 
+    # A copy of the demo roster stored from elsewhere is the demo's still.
+    copy = tmp_path / "copy" / "roster.csv"
+    copy.parent.mkdir()
+    copy.write_bytes((REPO_ROOT / "include" / "data" / "roster" / "executives.csv").read_bytes())
+    store_roster(str(copy))
+    assert run.refusal(settings) is None
+
+    # Counts a real API answered (the demo roster tracked with real connections): the
+    # run would replace the day's with the sandbox's. Rows loaded before the flag existed
+    # (flagged false by the upgrade, sandbox rows included) tell nothing.
+    def store_count(handle: str, loaded_at: datetime) -> None:
+        with connect(settings.warehouse_path) as con:
+            con.execute(
+                "insert into raw.platform_metrics values "
+                "('x', ?, ?, ?, 'ok', 1000, 10, 5, ?, 'api', null, ?, false)",
+                [loaded_at.date(), handle, f"id-{handle}", loaded_at, loaded_at],
+            )
+
+    store_count("old_x", datetime(2026, 11, 1, 6, tzinfo=UTC))
+    assert run.refusal(settings) is None
+    store_count("real_x", datetime(2026, 12, 5, 6, tzinfo=UTC))
+    said = run.refusal(settings) or ""
+    assert "holds 1 platform count(s) read from real APIs: slw run would" in said
+
+    # In use by another process: what it holds cannot be read, so the run is refused.
+    import subprocess
+    import sys
+
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys; c = duckdb.connect(sys.argv[1]); print('held', flush=True); "
+            "sys.stdin.read()",
+            str(settings.warehouse_path),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        said = run.refusal(settings) or ""
+    finally:
+        holder.communicate("", timeout=60)
+    assert f"error: the warehouse in {settings.data_dir} is in use by another process" in said
+
 
 def test_slw_run_runs_on_the_demo_roster_and_a_demo_warehouse(monkeypatch, tmp_path) -> None:
     from social_leadership.demo import run
