@@ -241,6 +241,15 @@ _NUMBER = re.compile(r"[0-9]+(?:\.0+)?")
 _SHORT_NUMBER = re.compile(r"[0-9]{1,2}(?:\.0+)?")
 
 
+def _names_a_country(text: str) -> bool:
+    """Whether ``text`` names a country (not a missing-value mark, an unknown word, -5)."""
+    try:
+        survey_country(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _country_codes(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """Normalise each distinct country text once (a few dozen, not a million, lookups)."""
     texts = [
@@ -256,10 +265,7 @@ def _country_codes(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     # (ISO 004). Missing-value marks and blanks count for neither.
     numbers = [text for text in texts if _NUMBER.fullmatch(text.strip())]
     short = {text for text in numbers if _SHORT_NUMBER.fullmatch(text.strip())}
-    named = any(
-        text not in numbers and text.strip() and text.strip().casefold() not in MISSING_MARKS
-        for text in texts
-    )
+    named = any(text not in numbers and _names_a_country(text) for text in texts)
     ambiguous = short if short and (len(short) == len(numbers) or named) else set()
     for text in texts:
         code, reason, unquoted = None, None, None
