@@ -70,15 +70,18 @@ def _read_only_data_dir(data_dir: Path) -> str | None:
     import errno
     import tempfile
 
-    if not data_dir.is_dir():
-        return None  # made by the task (ensure_dirs), which says so if it cannot
+    # Not made yet: the folder it would be made in (ensure_dirs failed there, retried).
+    folder = next((p for p in (data_dir, *data_dir.parents) if p.is_dir()), None)
+    if folder is None:
+        return None
     try:
-        with tempfile.TemporaryFile(dir=data_dir):
+        with tempfile.TemporaryFile(dir=folder):
             pass
     except OSError as exc:
         if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+            where = "" if folder == data_dir else f" (nor can {folder}, where it would be made)"
             return (
-                f"SLW_DATA_DIR {data_dir} cannot be written ({exc.strerror}): mount it "
+                f"SLW_DATA_DIR {data_dir} cannot be written{where} ({exc.strerror}): mount it "
                 "writable, or give SLW_DATA_DIR a folder the Airflow worker may write; a retry "
                 "would fail the same way"
             )

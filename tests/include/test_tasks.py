@@ -1171,3 +1171,11 @@ def test_a_data_folder_that_cannot_be_written_fails_each_task_at_once(tmp_path, 
     said = str(failed.value)
     assert said.startswith(f"SLW_DATA_DIR {data} cannot be written (")
     assert "a retry would fail the same way" in said
+
+    # Not made yet, in a folder that cannot be written: ensure_dirs failed, retried.
+    monkeypatch.setenv("SLW_DATA_DIR", str(data / "new"))
+    with _read_only(data), pytest.raises(AirflowFailException) as failed:
+        task_settings()
+    assert str(failed.value).startswith(
+        f"SLW_DATA_DIR {data / 'new'} cannot be written (nor can {data}, where it would be made)"
+    )
