@@ -108,6 +108,9 @@ COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
 }
 
 
+NO_DATA_ROWS = "the file has no data rows (a header alone, or rows of empty cells)"
+
+
 class HistoryFileError(ValueError):
     """The file cannot be imported at all (unreadable, or a required column is missing)."""
 
@@ -908,7 +911,7 @@ def _import(
                 outcome.rows_read = _data_rows(source)
                 if not outcome.rows_read:
                     # Recorded as an import of 0 rows, exit 0, moved to imported/ unsaid.
-                    raise HistoryFileError(path, "the file has no data rows (a header alone)")
+                    raise HistoryFileError(path, NO_DATA_ROWS)
                 bulk_rows = None
                 typed = not spreadsheet and source.suffix.lower() == ".csv"
                 sniffed = _sniff(source) if typed else None
@@ -961,6 +964,9 @@ def _import(
                     {"import_id": import_id},
                 ).fetchone()
                 outcome.rows_loaded = int(loaded[0]) if loaded else 0
+            if not outcome.rows_read:
+                # Rows of empty cells below the header are no rows: nothing else was there.
+                raise HistoryFileError(path, NO_DATA_ROWS)
             summary = con.execute(
                 """
                 select min(snapshot_date), max(snapshot_date),

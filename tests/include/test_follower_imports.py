@@ -1522,15 +1522,17 @@ def test_excel_s_separator_line_gives_the_delimiter_and_lines_keep_their_numbers
     assert imported(con) == [("x", "JoeKaeser", date(2026, 1, 1), 5, None, None)]
 
 
-@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+@pytest.mark.parametrize("suffix", [".csv", ".parquet", "empty rows"])
 def test_a_history_file_of_a_header_alone_is_refused(
     con: duckdb.DuckDBPyConnection, tmp_path: Path, suffix: str
 ) -> None:
     # Recorded as an import of 0 rows, exit 0: dropped in the inbox, it went to imported/
     # with nothing said, as if its history were in.
-    path = tmp_path / f"history{suffix}"
+    path = tmp_path / f"history{suffix if suffix != 'empty rows' else '.csv'}"
     if suffix == ".csv":
         path.write_text("account_handle,platform,date,followers\n", encoding="utf-8")
+    elif suffix == "empty rows":  # a spreadsheet's rows of empty cells below it (the review's)
+        path.write_text("account_handle,platform,date,followers\n,,,\n,,,\n", encoding="utf-8")
     else:
         schema = pa.schema(
             [("account_handle", pa.string()), ("platform", pa.string()),
@@ -1541,5 +1543,7 @@ def test_a_history_file_of_a_header_alone_is_refused(
     with pytest.raises(HistoryFileError) as raised:
         import_history(con, path, ROSTER, tmp_path / "q", today=TODAY)
 
-    assert raised.value.reason == "the file has no data rows (a header alone)"
+    assert raised.value.reason == (
+        "the file has no data rows (a header alone, or rows of empty cells)"
+    )
     assert con.execute("select count(*) from raw.history_imports").fetchone() == (0,)
