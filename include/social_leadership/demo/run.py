@@ -157,11 +157,6 @@ def _holds_the_demo_roster(path: Path) -> bool:
     return held.replace(b"\r\n", b"\n") == demo.getvalue().encode("utf-8")
 
 
-# Since when API rows say whether their counts are synthetic (913f58f): rows loaded before
-# were flagged false by the upgrade, sandbox rows included, and tell nothing.
-_SYNTHETIC_FLAG_SINCE = datetime(2026, 12, 1, 11, 1, 52, tzinfo=UTC)
-
-
 class _WarehouseInUse(Exception):
     """Another process holds the warehouse: what it holds cannot be read."""
 
@@ -171,6 +166,7 @@ def _own_data(settings: Settings) -> str | None:
     than the demo's, or counts a real API answered. On either backend."""
     import duckdb
 
+    from social_leadership.demo.follower_history import DEMO_HISTORY_PREFIX
     from social_leadership.roster import is_demo_roster, stored_roster_file
     from social_leadership.warehouse_backend import open_working, uses_lake
 
@@ -185,17 +181,21 @@ def _own_data(settings: Settings) -> str | None:
                 and not _holds_the_demo_roster(Path(stored))
             ):
                 return f"the roster of {stored}, not the demo's"
+            # The demo seeds its synthetic history into its warehouse: one without it was
+            # never the demo's. Its rows flagged real are then real (a demo warehouse's
+            # rows from before the flag were flagged real by the upgrade, sandbox's too).
             row = con.execute(
                 "select count(*) from raw.platform_metrics where source = 'api' "
-                "and not is_synthetic and followers is not null and loaded_at >= ?",
-                [_SYNTHETIC_FLAG_SINCE],
+                "and not is_synthetic and followers is not null and not exists ("
+                "select 1 from raw.history_imports where file_name like ?)",
+                [f"%{DEMO_HISTORY_PREFIX}%"],
             ).fetchone()
-    except (duckdb.CatalogException, duckdb.BinderException):
-        return None  # no table or flag yet: a warehouse of an older version, or none
-    except duckdb.IOException as exc:
-        if "lock" in str(exc).lower():
+    except duckdb.Error as exc:
+        if isinstance(exc, duckdb.IOException) and "lock" in str(exc).lower():
             raise _WarehouseInUse(str(exc).splitlines()[0][:200]) from exc
-        return None  # no lake yet
+        # No lake yet, no table or flag yet (a warehouse of an older version): nothing of
+        # one's own to read.
+        return None
     if row and row[0]:
         return f"{row[0]:,} platform count(s) read from real APIs"
     return None

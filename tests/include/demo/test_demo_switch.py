@@ -288,22 +288,26 @@ def test_slw_run_refuses_a_warehouse_of_one_s_own_roster(monkeypatch, tmp_path, 
     store_roster(str(copy))
     assert run.refusal(settings) is None
 
-    # Counts a real API answered (the demo roster tracked with real connections): the
-    # run would replace the day's with the sandbox's. Rows loaded before the flag existed
-    # (flagged false by the upgrade, sandbox rows included) tell nothing.
-    def store_count(handle: str, loaded_at: datetime) -> None:
-        with connect(settings.warehouse_path) as con:
-            con.execute(
-                "insert into raw.platform_metrics values "
-                "('x', ?, ?, ?, 'ok', 1000, 10, 5, ?, 'api', null, ?, false)",
-                [loaded_at.date(), handle, f"id-{handle}", loaded_at, loaded_at],
-            )
-
-    store_count("old_x", datetime(2026, 11, 1, 6, tzinfo=UTC))
-    assert run.refusal(settings) is None
-    store_count("real_x", datetime(2026, 12, 5, 6, tzinfo=UTC))
+    # Counts a real API answered (the demo roster tracked with real connections, as a
+    # deployment does without SLW_ROSTER_PATH): the run would replace the day's with the
+    # sandbox's. A demo warehouse (its synthetic history imported) is the demo's whatever
+    # its rows' flag says: the upgrade flagged its rows from before the flag real.
+    loaded_at = datetime(2026, 12, 5, 6, tzinfo=UTC)
+    with connect(settings.warehouse_path) as con:
+        con.execute(
+            "insert into raw.platform_metrics values "
+            "('x', ?, 'real_x', 'id-real_x', 'ok', 1000, 10, 5, ?, 'api', null, ?, false)",
+            [loaded_at.date(), loaded_at, loaded_at],
+        )
     said = run.refusal(settings) or ""
     assert "holds 1 platform count(s) read from real APIs: slw run would" in said
+    with connect(settings.warehouse_path) as con:
+        con.execute(
+            "insert into raw.history_imports values (1, ?, 1, 1, 0, ?, true)",
+            [str(settings.landing_dir / "history" / "demo" / "demo-history-2026-12-05.parquet"),
+             loaded_at],
+        )  # fmt: skip
+    assert run.refusal(settings) is None
 
     # In use by another process: what it holds cannot be read, so the run is refused.
     import subprocess
@@ -334,6 +338,19 @@ def test_slw_run_runs_on_the_demo_roster_and_a_demo_warehouse(monkeypatch, tmp_p
     from social_leadership.settings import load_settings
 
     monkeypatch.setenv("SLW_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("SLW_ROSTER_PATH", raising=False)
+
+    assert run.refusal(load_settings()) is None
+
+
+def test_slw_run_runs_on_a_lake_not_made_yet(monkeypatch, tmp_path) -> None:
+    # README's own command (SLW_WAREHOUSE_BACKEND=ducklake make run on a new folder) was
+    # refused: the check opened a catalog that was not there yet.
+    from social_leadership.demo import run
+    from social_leadership.settings import load_settings
+
+    monkeypatch.setenv("SLW_DATA_DIR", str(tmp_path / "data-lake"))
+    monkeypatch.setenv("SLW_WAREHOUSE_BACKEND", "ducklake")
     monkeypatch.delenv("SLW_ROSTER_PATH", raising=False)
 
     assert run.refusal(load_settings()) is None
