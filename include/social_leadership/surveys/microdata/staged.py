@@ -266,7 +266,12 @@ def _country_codes(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     numbers = [text for text in texts if _NUMBER.fullmatch(text.strip())]
     short = {text for text in numbers if _SHORT_NUMBER.fullmatch(text.strip())}
     named = any(text not in numbers and _names_a_country(text) for text in texts)
-    ambiguous = short if short and (len(short) == len(numbers) or named) else set()
+    # Those that would load as a country: one that is no ISO code (1) is unknown as before.
+    ambiguous = (
+        {text for text in short if _names_a_country(text)}
+        if short and (len(short) == len(numbers) or named)
+        else set()
+    )
     for text in texts:
         code, reason, unquoted = None, None, None
         if text in ambiguous:
