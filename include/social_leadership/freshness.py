@@ -198,10 +198,15 @@ def record_platform_data_as_of(
 def platform_data_loaded(settings: Settings) -> bool:
     """Whether the warehouse holds any platform data (observed or imported)."""
     with connect(settings.warehouse_path) as con:
-        (loaded,) = con.execute(
-            "select exists (select 1 from raw.platform_metrics) "
-            "or exists (select 1 from raw.imported_metrics)"
-        ).fetchone()
+        return holds_platform_data(con)
+
+
+def holds_platform_data(con: duckdb.DuckDBPyConnection) -> bool:
+    """:func:`platform_data_loaded` on an open connection."""
+    (loaded,) = con.execute(
+        "select exists (select 1 from raw.platform_metrics) "
+        "or exists (select 1 from raw.imported_metrics)"
+    ).fetchone()
     return bool(loaded)
 
 

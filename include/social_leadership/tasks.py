@@ -726,10 +726,9 @@ def _survey_files_no_build_saw(con: Any) -> int:
     waited, unpublished, for a platform run's build, which a failed platform may never
     signal. A build run that failed, even before its dbt build began, had them in reach:
     its own alert says so, and it is not asked again every five minutes."""
-    if not con.execute(
-        "select exists (select 1 from raw.platform_metrics) "
-        "or exists (select 1 from raw.imported_metrics)"
-    ).fetchone()[0]:
+    from social_leadership.freshness import holds_platform_data
+
+    if not holds_platform_data(con):
         return 0  # the build skips until then (source_freshness)
     row = con.execute(
         "select count(*) from raw.survey_files where loaded_at > greatest("

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -288,12 +289,18 @@ def _synthetic_row(
     return row
 
 
+def csv_text(rows: list[dict[str, str]]) -> str:
+    """The roster CSV of ``rows``, as the bundled demo roster is written."""
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=list(ROSTER_COLUMNS), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return text.getvalue()
+
+
 def write_csv(rows: list[dict[str, str]], out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
-    with out.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(ROSTER_COLUMNS), lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
+    out.write_text(csv_text(rows), encoding="utf-8", newline="")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -140,21 +140,14 @@ def refusal(settings: Settings) -> str | None:
 def _holds_the_demo_roster(path: Path) -> bool:
     """Whether the file at ``path`` is the demo roster, as :mod:`.roster` writes it:
     where it is does not tell, one's own may be written there."""
-    import csv
-    import io
-
-    from social_leadership.demo.roster import ROSTER_COLUMNS, generate_rows
+    from social_leadership.demo.roster import csv_text, generate_rows
 
     try:
         held = path.read_bytes()
     except OSError:
         return False
-    demo = io.StringIO()
-    writer = csv.DictWriter(demo, fieldnames=list(ROSTER_COLUMNS), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(generate_rows())
     # A checkout made with Windows line ends (git's autocrlf) holds it too.
-    return held.replace(b"\r\n", b"\n") == demo.getvalue().encode("utf-8")
+    return held.replace(b"\r\n", b"\n") == csv_text(generate_rows()).encode("utf-8")
 
 
 class _WarehouseInUse(Exception):

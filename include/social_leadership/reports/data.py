@@ -49,12 +49,17 @@ class ReportWeek:
         return f"{year}-W{week:02d}"
 
     @property
+    def is_iso_week(self) -> bool:
+        """Whether the 7 days are an ISO week (Monday to Sunday)."""
+        return self.end.isoweekday() == 7
+
+    @property
     def heading(self) -> str:
         """The week as a line names it: its ISO week when it is one (Monday to Sunday),
         ``2026-W49 (2026-11-30 to 2026-12-06)``, else its days, ``of 2026-12-01 to
         2026-12-07`` (as the report's title does: "2026-W50" named 7 days six of which
         are in W49)."""
-        if self.end.isoweekday() == 7:
+        if self.is_iso_week:
             return f"{self.label} ({self.start} to {self.end})"
         return f"of {self.start} to {self.end}"
 

@@ -359,14 +359,11 @@ def not_enough_next(report: WeeklyReportData) -> str:
     )
 
 
-SUNDAY = 6
-
-
 def _title(report: WeeklyReportData) -> str:
     """An ISO week's title when the report is of one (Monday to Sunday); else its last day
     (a week-to-date report: titled by that day's ISO week, 25 to 31 December 2024 was
     "week 2025-W01")."""
-    if report.week.end.weekday() == SUNDAY:
+    if report.week.is_iso_week:
         return f"Social leadership weekly briefing, week {report.week.label}"
     return f"Social leadership weekly briefing, the 7 days to {report.week.end.isoformat()}"
 

@@ -245,7 +245,7 @@ def attachment_name(report: WeeklyReport) -> str:
     before its last day. A week to date is not named as its ISO week's report, which its
     readers get later with other figures."""
     week, through = report.week, report.data_through
-    name = week.label if week.end.isoweekday() == 7 else f"{week.start}_to_{week.end}"
+    name = week.label if week.is_iso_week else f"{week.start}_to_{week.end}"
     if through is not None and through < week.end:
         name += f"_through_{through}"
     return f"weekly_report_{name}.pdf"
