@@ -364,9 +364,8 @@ TABLES: tuple[Table, ...] = (
             accounts_requested  integer      Accounts asked for.
             accounts_loaded     integer      Accounts answered with their counts (status ok).
             accounts_missing    integer      Accounts asked for but not ok: not found,
-                                             suspended, protected or hiding their counts
-                                             (a protected account's counts are still
-                                             loaded), deferred or in error.
+                                             suspended, protected (no counts sent) or
+                                             hiding their counts, deferred or in error.
             requests_sent       integer      HTTP requests sent to the platform.
             message             varchar?     Why, when the status is not ok.
             started_at          timestamptz  When the load started (UTC).

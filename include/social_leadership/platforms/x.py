@@ -13,8 +13,10 @@ from social_leadership.platforms.registry import register
 
 X_API = "https://api.x.com"
 USERS_BY_PATH = "/2/users/by"
-# X sends a user's ``protected`` flag only when the request asks for it.
-USER_FIELDS = "public_metrics,protected"
+# Only the counts are asked for. A protected account's counts are public all the same (X
+# shows them on its profile and sends them): an executive who protects their account
+# keeps their reach, so its ``protected`` flag, which X sends only when asked, is not.
+USER_FIELDS = "public_metrics"
 _NOT_FOUND_TYPE = "https://api.twitter.com/2/problems/resource-not-found"
 _NOT_AUTHORIZED_TYPE = "https://api.twitter.com/2/problems/not-authorized-for-resource"
 # The top-level keys of a problem document (RFC 7807) or a gateway's error body.
@@ -140,7 +142,6 @@ class XConnector(base.Connector):
             except base.UnreadableCount as problem:
                 observations.append(base.unreadable_counts(response, handle, problem))
                 continue
-            protected = followers is not None and user.get("protected") is True
             observations.append(
                 base.counted_observation(
                     response,
@@ -149,7 +150,6 @@ class XConnector(base.Connector):
                     followers=followers,
                     following=following,
                     posts=posts,
-                    status=base.AccountStatus.PROTECTED if protected else None,
                     hidden=base.hidden_count(metrics, "followers_count"),
                 )
             )

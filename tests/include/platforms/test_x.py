@@ -66,7 +66,7 @@ def test_250_usernames_take_exactly_3_requests(sandbox: SandboxServer) -> None:
     )
     assert first.account_id is not None
     _, query = sandbox.request_log[0]
-    assert parse_qs(query)["user.fields"] == ["public_metrics,protected"]
+    assert parse_qs(query)["user.fields"] == ["public_metrics"]
 
 
 def test_duplicates_are_requested_once_ignoring_case(sandbox: SandboxServer) -> None:
@@ -126,9 +126,9 @@ def test_token_never_lands_in_the_raw_response(sandbox: SandboxServer) -> None:
     assert TOKEN not in repr(connector(sandbox))
 
 
-def test_a_protected_account_is_asked_for_and_labelled_protected() -> None:
-    # X sends "protected" only when user.fields asks for it: without, no account was ever
-    # labelled protected.
+def test_a_protected_account_s_counts_are_counted() -> None:
+    # X shows a protected account's counts and sends them: labelled protected, they were
+    # landed and then left out of every reach mart, as if the executive had no audience.
     names = [*USERNAMES[:2], "Locked_1"]
     with SandboxServer(
         roster_with_x(names), token=TOKEN, clock=lambda: NOW, x_protected=("Locked_1",)
@@ -142,7 +142,7 @@ def test_a_protected_account_is_asked_for_and_labelled_protected() -> None:
     }
     assert seen[USERNAMES[0]][0] is AccountStatus.OK
     assert seen["Locked_1"] == (
-        AccountStatus.PROTECTED,
+        AccountStatus.OK,
         synthetic_metrics("x", "Locked_1", NOW.date())[0],
     )
 
@@ -263,7 +263,8 @@ def test_parse_protected_without_metrics_and_tweet_count() -> None:
 
     assert [(o.status, o.posts) for o in observations] == [
         (AccountStatus.OK, 9),
-        (AccountStatus.PROTECTED, 2),
+        # A protected account's counts are public: counted.
+        (AccountStatus.OK, 2),
         # Asked for, public_metrics come with every user: none is no answer.
         (AccountStatus.ERROR, None),
     ]
