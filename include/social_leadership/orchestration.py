@@ -381,15 +381,35 @@ def platform_endpoint(platform: str) -> PlatformEndpoint:
         )
     host = connection.host or connector.public_base_url
     if host and "://" not in host:
-        scheme = connection.schema or "https"
+        scheme = connection.schema or _uri_scheme(f"slw_{platform}", connection) or "https"
         port = f":{connection.port}" if connection.port else ""
         host = f"{scheme}://{host}{port}"
+    elif connection.host and connection.port and urlsplit(host).port is None:
+        # A URL without a port in ``host``, the port in its own field: joined, as Airflow's
+        # HttpHook joins them (dropped, the requests went to the scheme's own port).
+        parts = urlsplit(host)
+        host = parts._replace(netloc=f"{parts.netloc}:{connection.port}").geturl()
     options: dict[str, Any] = {}
     extra = connection.extra_dejson if connection.extra else {}
     for declared in connector.connection_fields:
         if declared.source == "extra" and extra.get(declared.key) is not None:
             options[declared.option] = extra[declared.key]
     return PlatformEndpoint(host, password, (connection.login or "").strip() or None, options)
+
+
+def _uri_scheme(conn_id: str, connection: Any) -> str | None:
+    """``http`` or ``https`` when the connection Airflow found is its environment
+    variable's URI (``AIRFLOW_CONN_SLW_X='http://:token@127.0.0.1:8080'``) and that URI
+    begins so: Airflow keeps the scheme only as the connection's type, and the base URL
+    took https for an ``http://`` URI. A connection of type http made any other way (a
+    form, JSON) names no scheme and gets https."""
+    variable = os.environ.get(f"AIRFLOW_CONN_{conn_id.upper()}", "").strip()
+    if variable.startswith("{") or "://" not in variable:
+        return None
+    parts = urlsplit(variable)
+    scheme = parts.scheme.casefold()
+    same = (parts.hostname or "").casefold() == str(connection.host or "").casefold()
+    return scheme if same and scheme in ("http", "https") else None
 
 
 def _param_spelling(name: str) -> str:

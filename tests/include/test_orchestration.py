@@ -242,3 +242,23 @@ def test_a_conf_of_the_dag_s_parameters_or_none_passes():
         }
         refuse_unknown_params(context)
     refuse_unknown_params({})  # a task's context built by hand, as tests do
+
+
+def test_a_url_host_takes_the_port_field_and_an_http_uri_keeps_its_scheme(monkeypatch):
+    # The port beside a URL host was dropped (requests went to port 80), and an http://
+    # URI's scheme, which Airflow keeps only as the connection type, became https: both
+    # sent an emulator's requests elsewhere, failing with a ConnectError after retries.
+    _connection(monkeypatch, "x", host="http://127.0.0.1", port=47867, password="tok")
+    assert platform_endpoint("x").base_url == "http://127.0.0.1:47867"
+    _connection(monkeypatch, "x", host="http://127.0.0.1:8080/api", port=47867, password="t")
+    assert platform_endpoint("x").base_url == "http://127.0.0.1:8080/api"
+
+    monkeypatch.setenv("AIRFLOW_CONN_SLW_LINKEDIN", "http://:tok@127.0.0.1:47867")
+    assert platform_endpoint("linkedin").base_url == "http://127.0.0.1:47867"
+    monkeypatch.setenv("AIRFLOW_CONN_SLW_LINKEDIN", "http://:tok@127.0.0.1:47867/https")
+    assert platform_endpoint("linkedin").base_url == "https://127.0.0.1:47867"
+    # A connection of type http given as JSON names no scheme: https, as before.
+    _connection(monkeypatch, "youtube", host="www.googleapis.com", password="key")
+    assert platform_endpoint("youtube").base_url == "https://www.googleapis.com"
+    _connection(monkeypatch, "youtube", host="127.0.0.1", port=8080, schema="http", password="k")
+    assert platform_endpoint("youtube").base_url == "http://127.0.0.1:8080"
