@@ -2,7 +2,11 @@
 
 A handle is a domain name its owner may change; the DID is the account for good. Once a
 landing has read an account, later runs ask for it by its DID (``account_ids``, learned
-from the landings), so a renamed handle is still found, under the roster's handle.
+from the landings), so a renamed handle is still found, under the roster's handle. A
+learned DID the AppView no longer answers for (an account deleted, its handle moved to a
+new account) is followed by a request for the handle itself, whose DID then replaces the
+learned one: only that request says a handle is not found. When the batches were stopped
+early (rate limited), those handles are deferred with the rest.
 """
 
 from __future__ import annotations
@@ -62,6 +66,14 @@ class BlueskyConnector(base.Connector):
         # Handles are domain names (case-insensitive) and DIDs lowercase: stored lowercase.
         return super().clean_handle(handle).lower()
 
+    def extract(self, handles: Sequence[str]) -> base.ExtractResult:
+        return base.extract_with_follow_up(
+            super().extract,
+            handles,
+            _left_out_of_batch,
+            lambda handle: self._dids.pop(handle.lower(), None),
+        )
+
     def build_request(self, handles: Sequence[str]) -> httpx.Request:
         # The xrpc lexicon repeats the parameter rather than joining values with commas.
         return httpx.Request(
@@ -100,14 +112,15 @@ class BlueskyConnector(base.Connector):
             figures=_figures,
         )
         requested = response.requested_handles
-        # The actors asked for, in the order of the requested handles: a DID where one
-        # was known, else the handle itself.
-        actors = parse_qs(urlsplit(response.request_url).query).get("actors", [])
-        if len(actors) != len(requested):
-            actors = list(requested)
+        actors = _asked_as(response) or list(requested)
         _match_invalid_handle(actors, profiles, by_key)
+        # Learned DIDs the batch did not answer for were asked by handle (see extract): the
+        # batch says nothing about them.
+        left_out = set(_left_out_of_batch(response))
         observations = []
         for handle, actor in zip(requested, actors, strict=True):
+            if handle in left_out:
+                continue
             profile = by_key.get(actor.casefold())
             if profile is base.ANSWERED_TWICE:
                 observations.append(base.answered_twice(response, handle))
@@ -136,6 +149,40 @@ class BlueskyConnector(base.Connector):
                 )
             )
         return observations
+
+
+def _asked_as(response: base.RawResponse) -> list[str]:
+    """The actors a request asked for, one per requested handle in its order: a DID where
+    one was learned, else the handle itself."""
+    actors = parse_qs(urlsplit(response.request_url).query).get("actors", [])
+    return actors if len(actors) == len(response.requested_handles) else []
+
+
+def _left_out_of_batch(response: base.RawResponse) -> list[str]:
+    """The handles a batch asked for by a learned DID and got no profile for (an account
+    deleted, or the handle now another account's): each is asked for by handle instead."""
+    if response.status_code != 200:
+        return []
+    document = base.json_document(response.body)
+    profiles = document.get("profiles") if isinstance(document, dict) else None
+    if not isinstance(profiles, list):
+        return []
+    answered = {
+        profile["did"].casefold()
+        for profile in profiles
+        if isinstance(profile, dict) and isinstance(profile.get("did"), str)
+    }
+    return [
+        handle
+        for handle, actor in zip(
+            response.requested_handles,
+            _asked_as(response) or response.requested_handles,
+            strict=True,
+        )
+        if actor.startswith("did:")
+        and actor.casefold() != handle.casefold()
+        and actor.casefold() not in answered
+    ]
 
 
 # What the AppView sends as the handle of a profile whose handle no longer verifies (its

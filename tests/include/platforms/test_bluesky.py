@@ -354,3 +354,36 @@ def test_two_profiles_sent_as_handle_invalid_are_matched_to_no_one() -> None:
     )
 
     assert {status for status, _, _ in seen.values()} == {AccountStatus.NOT_FOUND}
+
+
+def test_a_learned_did_no_longer_answered_is_asked_for_by_its_handle(
+    sandbox: SandboxServer,
+) -> None:
+    # The handle moved to a new account (the sandbox's DID for it) and the learned DID is
+    # gone: asked by that DID alone, the account read not found, replacing the day's
+    # counts, for as long as the landings kept teaching the old DID.
+    moved, gone, kept = HANDLES[:3]
+    stale = {moved: synthetic_did("old-account.bsky.social")}
+    stale[gone] = synthetic_did("deleted.bsky.social")
+    stale[kept] = synthetic_did(kept)
+    sandbox.rename_account("bluesky", gone, "someone-else.bsky.social")
+
+    bluesky = connector(sandbox, account_ids=stale)
+    result = bluesky.extract([moved, gone, kept])
+
+    seen = {
+        o.account_handle: (o.status, o.account_id)
+        for r in result.responses
+        for o in BlueskyConnector.parse(r)
+    }
+    assert seen == {
+        moved: (AccountStatus.OK, synthetic_did(moved)),
+        gone: (AccountStatus.NOT_FOUND, None),
+        kept: (AccountStatus.OK, synthetic_did(kept)),
+    }
+    (_, first), (_, second) = sandbox.request_log
+    assert parse_qs(first)["actors"] == [stale[moved], stale[gone], stale[kept]]
+    # One request more, for the two handles only; the DID the handle now has is learned.
+    assert parse_qs(second)["actors"] == [moved, gone]
+    assert result.requests_sent == 2
+    assert BlueskyConnector.learn_state(result.responses)[moved] == synthetic_did(moved)
