@@ -574,6 +574,9 @@ class Connector(ABC):
         # When a reply was read (its observed_at); the rate-limit arithmetic keeps ``clock``.
         self._observed_clock = observed_clock or clock
         self._redactor = Redactor()
+        # The base URL and headers of the last reply read: a further extraction of the run
+        # (a follow-up's lookups) sends nothing into a window that reply said is spent.
+        self._last_reply: tuple[str, httpx.Headers] | None = None
 
     def __repr__(self) -> str:
         # Never the credentials: a repr reaches logs and tracebacks.
@@ -725,6 +728,12 @@ class Connector(ABC):
         more_given_up = 0  # accounts of batches after the first given up, failed too
         with self._http() as client:
             for index, batch in enumerate(batches):
+                if index == 0 and self._last_reply and self._last_reply[0] == self.base_url:
+                    closed = self._window_closed(self._last_reply[1])
+                    if closed is not None:
+                        self._defer(result, batches, closed)
+                        result.stopped_early = True
+                        break
                 try:
                     response, headers = self._fetch_batch(
                         client, batch, result, attempts=1 if given_up else self.max_attempts
@@ -760,16 +769,11 @@ class Connector(ABC):
                     continue
                 failed_before = False
                 result.responses.append(response)
+                self._last_reply = (self.base_url, headers)
                 if index + 1 < len(batches):
-                    spent = self.budget_spent(headers)
-                    if spent is not None:
-                        self._defer(result, batches[index + 1 :], spent)
-                        result.stopped_early = True
-                        break
-                    try:
-                        self._respect_remaining_budget(headers)
-                    except _RateLimited as limited:
-                        self._defer(result, batches[index + 1 :], self._rate_limit_message(limited))
+                    closed = self._window_closed(headers)
+                    if closed is not None:
+                        self._defer(result, batches[index + 1 :], closed)
                         result.stopped_early = True
                         break
         if more_given_up:
@@ -921,6 +925,19 @@ class Connector(ABC):
         delay = min(self.max_backoff_seconds, self.backoff_seconds * 2 ** (attempt - 1))
         # Full jitter spreads retries of parallel tasks so they do not hit the API together.
         self._sleep(delay * (0.5 + random.random()))  # noqa: S311 - jitter, not security
+
+    def _window_closed(self, headers: httpx.Headers) -> str | None:
+        """Why no further request may follow the reply that sent ``headers`` (its budget
+        spent, or its window's reset further off than the run may wait), after waiting for
+        a reset near enough; None to go on."""
+        spent = self.budget_spent(headers)
+        if spent is not None:
+            return spent
+        try:
+            self._respect_remaining_budget(headers)
+        except _RateLimited as limited:
+            return self._rate_limit_message(limited)
+        return None
 
     def _respect_remaining_budget(self, headers: httpx.Headers) -> None:
         """Wait for the window reset before the next batch if the last reply spent the budget.

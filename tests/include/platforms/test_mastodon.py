@@ -274,3 +274,25 @@ def test_a_suspended_account_has_no_counts_not_the_server_s_zeros() -> None:
 
     assert observation.status is AccountStatus.SUSPENDED
     assert (observation.followers, observation.following, observation.posts) == (None, None, None)
+
+
+def test_a_follow_up_lookup_is_not_sent_into_a_window_the_batch_spent() -> None:
+    # The id batch left out a stale id and spent the window (X-RateLimit-Remaining: 0, its
+    # reset five minutes off): the lookup went out at once, earned a 429 and deferred the
+    # account, against README's "never sends into an exhausted window".
+    handles = HANDLES[:2]
+    ids = {h: synthetic_account_id("mastodon", h) for h in handles}
+    ids[handles[1]] = "999999999"
+    with SandboxServer(roster(), clock=lambda: NOW, limits={"mastodon": (1, 300)}) as server:
+        connector = build_connector(
+            "mastodon", server.base_url, None, None, sleep=lambda _: None, account_ids=ids
+        )
+        result = connector.extract(handles)
+        paths = [path for path, _ in server.request_log]
+
+    assert paths == ["/api/v1/accounts"]
+    assert result.requests_sent == 1
+    assert statuses(result.responses) == {handles[0]: AccountStatus.OK}
+    assert result.deferred_handles == [handles[1]]
+    assert result.stopped_early
+    assert "rate limited; reset in" in (result.message or "")
