@@ -54,8 +54,10 @@ log = logging.getLogger(__name__)
 ATTENTION_XCOM_KEY = "slw_attention"
 # The XCom in which a failed task keeps why it failed (record_failure), for the alert.
 FAILURE_XCOM_KEY = "slw_failure"
-# How much of an error's first line an alert quotes.
-FAILURE_TEXT_CHARS = 300
+# How much of an error's first line an alert quotes: the line it is on says at most
+# ALERT_WHAT_CHARS. An error names its files, then how to fix it: at 300, a report's
+# "not mailed" lost its fix in the middle cut, under a path of an ordinary length.
+FAILURE_TEXT_CHARS = 450
 # How much of a problem an alert line says (a platform's error can quote its request of a
 # hundred handles): the audit table, report or log the line points to has it whole.
 ALERT_WHAT_CHARS = 500

@@ -332,10 +332,10 @@ def test_a_failed_task_is_said_with_why_it_failed_its_secrets_masked():
     mask_secret("pw-sentinel-123")
     error = RuntimeError("login pw-sentinel-123 refused\nTraceback line " + "x" * 400)
     assert failure_text(error) == "RuntimeError: login *** refused"
-    assert len(failure_text(RuntimeError("y" * 1000))) == 300
+    assert len(failure_text(RuntimeError("y" * 1000))) == 450
     # A secret across the cut is masked whole, not cut into a part the masker misses.
     mask_secret("xoxb-SECRETTOKEN-0123456789abcdef")
-    text = failure_text(RuntimeError("a" * 270 + " token=xoxb-SECRETTOKEN-0123456789abcdef"))
+    text = failure_text(RuntimeError("a" * 420 + " token=xoxb-SECRETTOKEN-0123456789abcdef"))
     assert "SECRETTOKEN" not in text
 
     alert = build_alert(
@@ -953,3 +953,20 @@ def test_a_time_out_inside_a_duckdb_query_is_said_as_one_and_never_blamed_on_a_f
     # A file's own error is still the file's.
     assert interruption(ValueError("bad cell")) is None
     assert not is_warehouse_fault(duckdb.ConversionException("bad cell"))
+
+
+def test_an_error_naming_its_files_reaches_the_alert_with_its_fix():
+    # Cut at 300 characters in the middle, the report's "not mailed" lost what to do.
+    from airflow.sdk.exceptions import AirflowFailException
+
+    folder = "/home/analyst/social-leadership/data/reports/2026-W49"
+    error = AirflowFailException(
+        f"the weekly report of 2026-11-30 to 2026-12-06 is written ({folder}) but not mailed: "
+        "SLW_REPORT_EMAILS is set and the Airflow connection slw_smtp is not defined; "
+        "add it (AIRFLOW_CONN_SLW_SMTP or the Airflow UI, README: Alerts), then clear "
+        "this task"
+    )
+    text = failure_text(error)
+    assert folder in text
+    assert "the Airflow connection slw_smtp is not defined; add it (AIRFLOW_CONN_SLW_SMTP" in text
+    assert text.endswith("then clear this task")
