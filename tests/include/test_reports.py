@@ -226,6 +226,17 @@ def test_pdf_has_the_pages_text_and_first_page_chart(report_settings):
     text = "\n".join(pages)
     for heading in ("Trends", "Movers", "Coverage and trust", "Sources"):
         assert heading in text
+    # What the HTML explains, the PDF (forwarded on its own) explains too: what "Active"
+    # and "Median reach" mean, what coverage counts, where the figures come from.
+    flat = " ".join(text.split())
+    for note in (
+        "Active: followers on any platform on",
+        "Median reach: over active leaders, each one's followers summed across platforms.",
+        "Accounts on the week's last day each platform's API was asked",
+        "Platform figures: the warehouse's published marts",
+        "Weekly share of tracked leaders active on any platform, per country.",
+    ):
+        assert note in flat
     if shutil.which("pdftoppm"):
         ARTEFACTS.mkdir(exist_ok=True)
         subprocess.run(
@@ -904,6 +915,17 @@ def test_report_is_mailed_once_with_the_pdf_attached(report_settings, smtp, monk
     write_weekly_report(settings, earlier)
     assert len(smtp.messages) == 8
 
+    # Every recipient has the week: a run after the connection was removed has nothing to
+    # mail, and is not failed as "not mailed" (a resend would be).
+    from social_leadership.tasks import weekly_report_task
+
+    monkeypatch.delenv("AIRFLOW_CONN_SLW_SMTP")
+    done = weekly_report_task({"params": {"week_end": earlier.isoformat()}, "run_id": "r9"})
+    assert "already mailed" in done["not_mailed"]
+    resent = write_weekly_report(settings, earlier, resend=True)
+    assert "slw_smtp" in resent.mail_skipped
+    assert len(smtp.messages) == 8
+
 
 # Gmail shows a message's first 102 KB of HTML and clips the rest behind a link.
 GMAIL_CLIPS_AT = 102 * 1024
@@ -1409,6 +1431,23 @@ def test_synthetic_history_of_real_leaders_is_named_beside_the_sandbox_s_answers
     html = report.html.read_text(encoding="utf-8")
     assert "synthetic answers of the sandbox platform API" in html
     assert "synthetic follower counts imported as the history of real executives" in html
+
+
+def test_movers_of_imported_synthetic_history_alone_do_not_say_it_twice(
+    synthetic_built_warehouse, tmp_path, monkeypatch
+):
+    # Every count of the real leaders imported synthetic history: the notice said it, then
+    # "synthetic follower counts" again for the movers made of it.
+    report = _report_of_real_leaders_with(
+        synthetic_built_warehouse,
+        tmp_path,
+        monkeypatch,
+        "update marts.fct_executive_reach_daily set is_synthetic = true, source = 'import'",
+    )
+
+    html = " ".join(report.html.read_text(encoding="utf-8").split())
+    assert "synthetic follower counts imported as the history of real executives" in html
+    assert "real executives, synthetic follower counts" not in html
 
 
 def test_a_report_names_platforms_days_behind_and_survey_shares_as_everywhere_else(

@@ -585,7 +585,9 @@ def _movers(con: duckdb.DuckDBPyConnection, report: WeeklyReportData, limit: int
         # Every mover listed is shown: a synthetic one calls for the notice, whichever list.
         if synthetic:
             part = SYNTHETIC_ROSTER if synthetic_executive else SYNTHETIC_COUNTS
-            if part not in report.synthetic_parts:
+            # A real leader's imported synthetic history is said already (_headline).
+            said = "imported" in caveat and SYNTHETIC_HISTORY in report.synthetic_parts
+            if part not in report.synthetic_parts and not (part == SYNTHETIC_COUNTS and said):
                 report.synthetic_parts.append(part)
     for platform in sorted(lists):
         found = lists[platform]

@@ -682,7 +682,7 @@ def _pdf(
             svg = _SVG_TITLE.sub("", chart.svg)
             pdf.image(io.BytesIO(svg.encode("utf-8")), w=chart_width(chart, pdf.epw, pdf.eph))
             pdf.set_font(_FONT, "I", 7)
-            pdf.multi_cell(0, 3.5, f"{chart.title}. Figures: {chart.name}.csv")
+            pdf.multi_cell(0, 3.5, f"{chart.title}. {chart.description} Figures: {chart.name}.csv")
             pdf.ln(2)
             pdf.set_font(_FONT, size=9)
             part = rest

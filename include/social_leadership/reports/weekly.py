@@ -147,9 +147,14 @@ def mail_report(
         raise ReportError(
             f"the weekly report {report.week.heading} was not mailed: {exc}"
         ) from None
-    if connection is None:
-        return (), NO_SMTP_CONNECTION
     record = _delivery_record(settings, report)
+    if connection is None:
+        # Every recipient has the week already (the connection removed since): nothing is
+        # left to mail, and no connection is needed to mail nothing.
+        _, _, pending = _mailed_and_pending(_recorded(record), recipients, resend, resend_run)
+        if not pending:
+            return (), _already_mailed(_recorded(record))
+        return (), NO_SMTP_CONNECTION
     # One mail of the week at a time (a slw report started while the Monday run mails,
     # two retries): the second reads the record once the first has written it, or both
     # read it before either wrote, and every recipient got the week twice.
@@ -168,6 +173,32 @@ def _record_lock(record: Path) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+def _recorded(record: Path) -> dict[str, Any]:
+    return json.loads(record.read_text(encoding="utf-8")) if record.exists() else {}
+
+
+def _mailed_and_pending(
+    recorded: dict[str, Any],
+    recipients: tuple[str, ...],
+    resend: bool,
+    resend_run: str | None,
+) -> tuple[tuple[str, ...], str | None, list[str]]:
+    """From the week's delivery record: who has the week, the resend the record is to
+    name, and the recipients still to mail."""
+    # A resend starts over, unless the record is of this very resend (a retry of its run).
+    going_on = resend_run is not None and recorded.get("resend_run") == resend_run
+    mailed = tuple(recorded.get("to", ())) if going_on or not resend else ()
+    marker = resend_run if resend or going_on else recorded.get("resend_run")
+    # An address is one mailbox in any case (as in SLW_REPORT_EMAILS itself): B@ mailed,
+    # b@ has it.
+    have = {address.casefold() for address in mailed}
+    return mailed, marker, [address for address in recipients if address.casefold() not in have]
+
+
+def _already_mailed(recorded: dict[str, Any]) -> str:
+    return f"already mailed to {', '.join(recorded.get('to', ()))} (resend to mail again)"
+
+
 def _mail_pending(
     record: Path,
     connection: Any,
@@ -179,17 +210,10 @@ def _mail_pending(
 ) -> tuple[tuple[str, ...], str]:
     from social_leadership.alerts import SMTP_CONN_ID
 
-    recorded = json.loads(record.read_text(encoding="utf-8")) if record.exists() else {}
-    # A resend starts over, unless the record is of this very resend (a retry of its run).
-    going_on = resend_run is not None and recorded.get("resend_run") == resend_run
-    mailed = tuple(recorded.get("to", ())) if going_on or not resend else ()
-    marker = resend_run if resend or going_on else recorded.get("resend_run")
-    # An address is one mailbox in any case (as in SLW_REPORT_EMAILS itself): B@ mailed,
-    # b@ has it.
-    have = {address.casefold() for address in mailed}
-    pending = [address for address in recipients if address.casefold() not in have]
+    recorded = _recorded(record)
+    mailed, marker, pending = _mailed_and_pending(recorded, recipients, resend, resend_run)
     if not pending:
-        return (), f"already mailed to {', '.join(mailed)} (resend to mail again)"
+        return (), _already_mailed(recorded)
     sender = sender_of(connection, DEFAULT_FROM_EMAIL)
     images = [InlineImage(cid, png) for cid, png in rendered.inline_images().items()]
     pdf = Attachment(attachment_name(report), report.pdf.read_bytes(), "application/pdf")
