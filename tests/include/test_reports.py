@@ -456,6 +456,22 @@ def test_a_week_before_the_data_begin_says_when_they_begin_not_that_it_comes_lat
     assert "The first week with enough data ends on" in " ".join(pdf.split())
 
 
+def test_a_week_the_data_begin_in_says_so_not_that_its_days_went_unobserved(report_settings):
+    # The week ending on the data's first day read "no follower counts were observed on the
+    # others (the platforms' APIs give only the day's counts...)": there were no data yet.
+    begins = day(0)
+
+    report = write_weekly_report(report_settings, begins, mail=False)
+
+    assert not report.enough_data
+    html = " ".join(report.html.read_text(encoding="utf-8").split())
+    assert f"reach data begin on {begins}, within the week" in html
+    assert "reach data on 1 day of the week" in html
+    assert "were observed" not in html
+    assert f"The first week with enough data ends on {begins + timedelta(days=1)}" in html
+    assert f"of the days before {begins} (slw import-history)" in html
+
+
 def test_a_one_day_warehouse_gives_a_not_enough_data_report(
     synthetic_built_warehouse, tmp_path, monkeypatch
 ):
@@ -480,7 +496,11 @@ def test_a_one_day_warehouse_gives_a_not_enough_data_report(
     assert not report.enough_data
     text = PdfReader(report.pdf).pages[0].extract_text()
     assert "Not enough data" in text
-    assert "reach data on 1 day between" in report.html.read_text(encoding="utf-8")
+    # The day is the data's first: said so, with the next week that has enough.
+    html = " ".join(report.html.read_text(encoding="utf-8").split())
+    assert f"reach data begin on {day(LAST_DAY)}, within the week" in html
+    assert "reach data on 1 day of the week" in html
+    assert f"first week with enough data ends on {day(LAST_DAY + 1)}" in html
     assert render(read_report_data(settings, report.week)).subject.endswith(": not enough data")
 
 

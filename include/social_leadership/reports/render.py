@@ -302,6 +302,13 @@ def not_enough_data(report: WeeklyReportData) -> str:
             "no figures to report (an import of older follower history can add some)."
         )
     week = f"{report.week.start.isoformat()} to {report.week.end.isoformat()}"
+    if _begins_within(report):
+        # The days before the first are no gap in the data: there were none yet.
+        return (
+            f"The serving copy's reach data begin on {begins.isoformat()}, within the week "
+            f"{week}: it has reach data on {counted(report.days_with_data, 'day')} of the "
+            "week, and a weekly report needs at least two days of the week to compare."
+        )
     if _a_gap(report):
         # Days before the last published one: never filled by a later run.
         some = report.days_with_data
@@ -328,6 +335,12 @@ def not_enough_data(report: WeeklyReportData) -> str:
     )
 
 
+def _begins_within(report: WeeklyReportData) -> bool:
+    """Whether the data begin on a day of the week after its first."""
+    begins = report.data_begins
+    return begins is not None and report.week.start < begins <= report.week.end
+
+
 def _a_gap(report: WeeklyReportData) -> bool:
     """Whether the week lacks data the warehouse will not publish later: its data go past
     the week's last day, so its days without data were never observed."""
@@ -346,6 +359,16 @@ def not_enough_next(report: WeeklyReportData) -> str:
         )
     # The next scheduled run is of the next week: this one is asked for again by its end.
     end = report.week.end.isoformat()
+    ends = report.data_ends
+    if _begins_within(report) and ends is not None and ends >= report.week.end:
+        # No later run adds a day of this week: only the history before the data can.
+        first = report.data_begins + timedelta(days=MIN_DAYS_OF_DATA - 1)
+        return (
+            f"The first week with enough data ends on {first.isoformat()} (slw report "
+            f"{first.isoformat()}); an import of the follower history of the days before "
+            f"{report.data_begins.isoformat()} (slw import-history) gives this week its "
+            f"figures: then slw report {end}."
+        )
     if _a_gap(report):
         return (
             "An import of the follower history of those days (slw import-history) gives "
