@@ -12,6 +12,7 @@ all (:class:`RecipientsRefusedError`), where the hook would report both as sent.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import smtplib
 import ssl
@@ -197,6 +198,33 @@ def tls_mode(connection: Any) -> tuple[bool, bool]:
     return implicit, starttls
 
 
+def refuse_login_in_clear(connection: Any) -> None:
+    """Raise :class:`SmtpSettingError` for a connection that would send its login and
+    password unencrypted across a network: no TLS (``disable_tls`` true, no TLS from the
+    start) to a host other than loopback, unless its extra ``login_in_clear`` is true (a
+    relay on a private network that takes a login and no TLS)."""
+    if not (connection.login and connection.password) or any(tls_mode(connection)):
+        return
+    if connection_flag(connection, "login_in_clear") or _is_loopback(connection.host):
+        return
+    raise SmtpSettingError(
+        "the SMTP connection has a login and no TLS (extra disable_tls true): its password "
+        "would cross the network in clear. Drop disable_tls (STARTTLS), use TLS from the "
+        "start (port 465), remove the login for a relay that takes mail without one, or "
+        "set the extra login_in_clear true for a relay on a private network"
+    )
+
+
+def _is_loopback(host: str | None) -> bool:
+    name = (host or "").strip().strip("[]").casefold()
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
 # Characters of a server's reply a failure quotes: its reason (message too large, spam,
 # mailbox full) fits; a reply can be as long as the server likes.
 _REPLY_CHARS = 160
@@ -229,7 +257,7 @@ def failure_reason(exc: BaseException) -> str:
         return (
             f"{kind} (the server offers no STARTTLS here: for TLS from the start set the "
             "extra disable_tls true and disable_ssl false, port 465; for a relay that takes "
-            "mail in clear, disable_tls true)"
+            "mail in clear and no login, disable_tls true)"
         )
     if isinstance(exc, ssl.SSLCertVerificationError):
         return (
@@ -254,7 +282,9 @@ def _smtp_client(conn_id: str, connection: Any = None) -> Iterator[smtplib.SMTP]
 
     class Hook(SmtpHook):  # type: ignore[misc]
         def get_connection(self, conn_id: str) -> Any:
-            return connection if connection is not None else super().get_connection(conn_id)
+            found = connection if connection is not None else super().get_connection(conn_id)
+            refuse_login_in_clear(found)
+            return found
 
         @property
         def use_ssl(self) -> bool:

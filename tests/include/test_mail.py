@@ -22,6 +22,7 @@ from social_leadership.mail import (
     UnsendableError,
     build_message,
     failure_reason,
+    refuse_login_in_clear,
     send_message,
     tls_mode,
 )
@@ -408,3 +409,65 @@ def test_an_untrusted_certificate_says_so_not_which_tls_to_turn_off() -> None:
 
     assert reason.startswith("SSLCertVerificationError (the server's certificate is not trusted")
     assert "disable_ssl" not in reason
+
+
+def test_a_login_without_tls_to_another_host_is_refused_before_connecting(monkeypatch) -> None:
+    # "disable_tls": true with a login sent the password in clear to whatever answered
+    # (the error for a server without STARTTLS even advised it). 192.0.2.1 is TEST-NET-1:
+    # nothing answers there; the refusal comes before any connection.
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_SLW_SMTP",
+        json.dumps(
+            {
+                "conn_type": "smtp",
+                "host": "192.0.2.1",
+                "port": 2525,
+                "login": "alerts",
+                "password": "s3cret",
+                "extra": {"disable_tls": True, "retry_limit": 0, "timeout": 1},
+            }
+        ),
+    )
+
+    with pytest.raises(SmtpSettingError) as raised:
+        send_message(CONN_ID, message(["a@example.org"]), ["a@example.org"])
+
+    reason = failure_reason(raised.value)
+    assert "has a login and no TLS" in reason
+    assert "login_in_clear" in reason
+    assert "s3cret" not in reason
+
+
+@pytest.mark.parametrize(
+    ("host", "extra", "login", "refused"),
+    [
+        ("smtp.example.org", {"disable_tls": True}, "alerts", True),
+        ("smtp.example.org", {"disable_tls": True, "login_in_clear": "true"}, "alerts", False),
+        ("smtp.example.org", {"disable_tls": True}, None, False),
+        ("smtp.example.org", {}, "alerts", False),
+        ("smtp.example.org", {"disable_tls": True, "disable_ssl": False}, "alerts", False),
+        ("localhost", {"disable_tls": True}, "alerts", False),
+        ("127.0.0.1", {"disable_tls": True}, "alerts", False),
+        ("::1", {"disable_tls": True}, "alerts", False),
+    ],
+)
+def test_only_a_login_that_would_cross_a_network_in_clear_is_refused(
+    host, extra, login, refused
+) -> None:
+    from airflow.sdk import Connection
+
+    connection = Connection(
+        conn_id=CONN_ID,
+        conn_type="smtp",
+        host=host,
+        port=2525,
+        login=login,
+        password="s3cret",
+        extra=json.dumps(extra),
+    )
+
+    if refused:
+        with pytest.raises(SmtpSettingError):
+            refuse_login_in_clear(connection)
+    else:
+        refuse_login_in_clear(connection)
