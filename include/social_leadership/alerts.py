@@ -509,7 +509,12 @@ def _webhook_retry_wait(response: Any, attempt: int) -> float | None:
 
 
 class DeliveryError(RuntimeError):
-    """A channel refused or could not take the alert (its message holds no secret)."""
+    """A channel refused or could not take the alert (its message holds no secret);
+    ``partly``: some recipients got it (their addresses end the message)."""
+
+    def __init__(self, message: str, *, partly: bool = False) -> None:
+        super().__init__(message)
+        self.partly = partly
 
 
 class MailNotifier(BaseNotifier):
@@ -539,7 +544,8 @@ class MailNotifier(BaseNotifier):
         try:
             send_message(SMTP_CONN_ID, message, self.recipients)
         except RecipientsRefusedError as exc:
-            raise DeliveryError(str(exc)) from None
+            delivered = f"; delivered to {', '.join(exc.delivered)}" if exc.delivered else ""
+            raise DeliveryError(f"{exc}{delivered}", partly=bool(exc.delivered)) from None
         except Exception as exc:
             # The kind, and for a TLS mismatch or a bad extra what to set (no server text).
             raise DeliveryError(failure_reason(exc)) from None
@@ -608,17 +614,21 @@ def deliver(alert: Alert, context: Any = None) -> list[str]:
 
 def _deliver(channel: str, notifier: BaseNotifier, context: Any, failures: list[str]) -> bool:
     """Send through one channel; a failure is logged and added to ``failures``."""
+    partly = False
     try:
         notifier.notify(context)
     except DeliveryError as exc:
-        why = str(exc)
+        why, partly = str(exc), exc.partly
     except Exception as exc:  # an alert must never fail the run it reports
         # Only the kind: a transport error's text may quote the URL and its token.
         why = type(exc).__name__
     else:
         log.info("alert sent by %s", channel)
         return True
-    log.error("alert %s not delivered: %s", channel, why)
+    # Some recipients got it: "not delivered" alone sent the on-call engineer looking for
+    # an alert that had reached them.
+    missed = "not delivered to every recipient" if partly else "not delivered"
+    log.error("alert %s %s: %s", channel, missed, why)
     failures.append(f"{channel}: {why}")
     return False
 
