@@ -8,6 +8,11 @@ counts are still stored under the roster's handle. A learned id a batch no longe
 (a deleted channel, a stale id) is followed by a ``forHandle`` lookup of the handle, whose
 id then replaces the stored one: only that lookup says a handle is not found. When the
 batches were stopped early (the quota spent), those handles are deferred with the rest.
+
+Google answers an id lookup whole, but an API that pages it (a ``nextPageToken``: a
+``maxResults`` of 5 applied to it) answers part of the batch: the channels it did not
+answer are no channels not found, and are asked for again, by id, until a round answers
+none of them (then deferred, the reply saying why).
 """
 
 from __future__ import annotations
@@ -102,6 +107,30 @@ class YouTubeConnector(base.Connector):
         return self._ids.get(self.handle_key(handle))
 
     def extract(self, handles: Sequence[str]) -> base.ExtractResult:
+        result = self._extract_round(handles)
+        pending = _past_the_page(result.responses)
+        while pending:
+            if result.stopped_early:
+                result.deferred_handles.extend(pending)
+                break
+            try:
+                more = self._extract_round(pending)
+            except base.PlatformError as refusal:
+                base.merge_results(result, base.read_before(refusal, self.platform, pending))
+                refusal.partial = result
+                raise
+            base.merge_results(result, more)
+            left = _past_the_page(more.responses)
+            if len(left) >= len(pending):
+                # A page that answers none of them: asking again would page on forever.
+                result.deferred_handles.extend(left)
+                said = f"youtube: {len(left)} channel(s) past a page its replies never reached"
+                result.message = f"{result.message}; {said}" if result.message else said
+                break
+            pending = left
+        return result
+
+    def _extract_round(self, handles: Sequence[str]) -> base.ExtractResult:
         return base.extract_with_follow_up(
             super().extract,
             handles,
@@ -160,9 +189,9 @@ class YouTubeConnector(base.Connector):
                 for handle, channel_id in zip(requested, ids, strict=True)
                 if channel_id in by_id
             }
-        # Learned ids the batch did not answer were looked up by handle (see extract): the
-        # batch says nothing about them.
-        left_out = set(_left_out_of_batch(response))
+        # Learned ids the batch did not answer were looked up by handle, and the channels
+        # past a page asked for again (see extract): the batch says nothing about them.
+        left_out = set(_left_out_of_batch(response)) | set(_past_the_page([response]))
         observations = []
         for handle in requested:
             if handle in left_out:
@@ -217,26 +246,47 @@ def _requested_ids(response: base.RawResponse) -> list[str] | None:
     return ids
 
 
-def _left_out_of_batch(response: base.RawResponse) -> list[str]:
-    """The @handles an id batch asked for by a learned channel id and got no channel for
-    (a deleted channel, a stale id): each is looked up by ``forHandle`` instead."""
+def _unanswered(response: base.RawResponse) -> tuple[list[str], bool]:
+    """The handles an id batch got no channel for, and whether its reply named a next
+    page; ([], False) for a lookup by handle or a reply that is no answer."""
     ids = _requested_ids(response)
     if ids is None or response.status_code != 200:
-        return []
+        return [], False
     document = base.json_document(response.body)
     if not isinstance(document, dict):
-        return []
+        return [], False
     items = document.get("items")
     answered = {
         str(item.get("id"))
         for item in (items if isinstance(items, list) else [])
         if isinstance(item, dict)
     }
-    return [
+    paged = isinstance(document.get("nextPageToken"), str) and bool(document["nextPageToken"])
+    missing = [
         handle
         for handle, channel_id in zip(response.requested_handles, ids, strict=True)
-        if handle.startswith("@") and channel_id not in answered
+        if channel_id not in answered
     ]
+    return missing, paged
+
+
+def _left_out_of_batch(response: base.RawResponse) -> list[str]:
+    """The @handles an id batch asked for by a learned channel id and got no channel for
+    (a deleted channel, a stale id): each is looked up by ``forHandle`` instead. Past a
+    page (:func:`_past_the_page`) none is: they are asked for by id again."""
+    missing, paged = _unanswered(response)
+    return [] if paged else [handle for handle in missing if handle.startswith("@")]
+
+
+def _past_the_page(responses: Sequence[base.RawResponse]) -> list[str]:
+    """The handles id batches left unanswered while naming a next page: not found is not
+    what such a reply says of them."""
+    past = []
+    for response in responses:
+        missing, paged = _unanswered(response)
+        if paged:
+            past.extend(missing)
+    return past
 
 
 def _error_reasons(document: Any) -> set[str]:

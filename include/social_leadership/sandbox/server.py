@@ -442,6 +442,7 @@ class SandboxServer:
         instagram_user_id: str = SANDBOX_IG_USER_ID,
         record_requests: bool = True,
         youtube_hidden: tuple[str, ...] = (),
+        youtube_page_size: int | None = None,
         mastodon_requires_login: bool = False,
         mastodon_batch_route: bool = True,
         threads_profile_discovery: bool = True,
@@ -560,6 +561,10 @@ class SandboxServer:
         self._x_suspended = {name.casefold() for name in x_suspended}
         self._x_protected = {name.casefold() for name in x_protected}
         self._youtube_hidden = {name.casefold() for name in youtube_hidden}
+        # An API that pages id lookups too (maxResults, 5 by default, applied to them): the
+        # channels past the page are left to the next page. Google's own pages searches
+        # and lists, not id lookups (None); an emulator may page them all.
+        self.youtube_page_size = youtube_page_size
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -1023,11 +1028,15 @@ class SandboxServer:
                 }
             item["statistics"] = statistics
             items.append(item)
+        total, page = len(items), self.youtube_page_size
         document: dict[str, Any] = {
             "kind": "youtube#channelListResponse",
             "etag": "sandbox",
-            "pageInfo": {"totalResults": len(items), "resultsPerPage": len(items)},
         }
+        if page is not None and total > page:
+            items = items[:page]
+            document["nextPageToken"] = f"sandbox-page-{page}"
+        document["pageInfo"] = {"totalResults": total, "resultsPerPage": len(items)}
         if items:
             document["items"] = items
         return Reply(200, document)

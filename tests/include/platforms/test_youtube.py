@@ -326,3 +326,42 @@ def test_a_refusal_after_a_batch_that_left_a_channel_out_defers_that_channel(
     # Neither observed nor lost: the channel the batch left out is deferred with the rest.
     assert sorted(partial.deferred_handles) == sorted([handles[0], handles[2]])
     assert partial.requests_sent == 2
+
+
+def test_channels_past_a_page_are_asked_for_again_not_called_not_found() -> None:
+    # An API that pages id lookups (maxResults 5) answered 5 channels of a batch of 7 with
+    # a nextPageToken: the other 2 were recorded not found, replacing the day's counts.
+    asked = [*CHANNELS[:7], STALE_ID]
+    with SandboxServer(
+        youtube_roster(HANDLES + CHANNELS), clock=lambda: NOW, youtube_page_size=5
+    ) as server:
+        connector = build_connector(
+            "youtube", server.base_url, SANDBOX_YOUTUBE_KEY, None, sleep=lambda _: None
+        )
+        result = connector.extract(asked)
+        queries = [parse_qs(query) for _, query in server.request_log]
+
+    seen = observed(result.responses)
+    assert {channel: seen[channel][0] for channel in asked} == {
+        **dict.fromkeys(CHANNELS[:7], AccountStatus.OK),
+        STALE_ID: AccountStatus.NOT_FOUND,
+    }
+    assert result.deferred_handles == []
+    # The second request asks only for the 3 the first page did not answer.
+    assert [query["id"][0].split(",") for query in queries] == [asked, asked[5:]]
+    assert result.requests_sent == 2
+
+
+def test_a_page_that_answers_none_of_the_rest_defers_them() -> None:
+    with SandboxServer(
+        youtube_roster(HANDLES + CHANNELS), clock=lambda: NOW, youtube_page_size=0
+    ) as server:
+        connector = build_connector(
+            "youtube", server.base_url, SANDBOX_YOUTUBE_KEY, None, sleep=lambda _: None
+        )
+        result = connector.extract(CHANNELS[:3])
+
+    assert observed(result.responses) == {}
+    assert result.deferred_handles == CHANNELS[:3]
+    assert result.requests_sent == 2
+    assert "past a page" in (result.message or "")
