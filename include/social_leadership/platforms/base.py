@@ -858,6 +858,13 @@ class Connector(ABC):
                 # A DecodingError is a garbled reply (a body that is not the gzip it claims).
                 # The exception text can embed the request; name only its type.
                 failure = f"{type(exc).__name__} calling {url}"
+                if isinstance(exc, httpx.ConnectError):
+                    # Nothing took the connection: a host, port or scheme of the connection
+                    # that names no server (or a TLS handshake with a plain HTTP one).
+                    failure += (
+                        f" (no connection made: check the scheme, host and port of the "
+                        f"connection slw_{self.platform}, and that the server is up)"
+                    )
                 self._retry_or_give_up(attempt, attempts, failure)
                 continue
             elapsed_ms = (time.perf_counter() - started) * 1000

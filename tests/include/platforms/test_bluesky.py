@@ -160,6 +160,8 @@ def test_connection_errors_are_retried_then_deferred() -> None:
     assert result.deferred_handles == HANDLES[:3]
     assert result.message is not None
     assert "ConnectError" in result.message
+    # What to check: the connection's address (a port dropped, https to a plain server).
+    assert "check the scheme, host and port of the connection slw_bluesky" in result.message
 
 
 def test_malformed_json_is_retried_and_the_good_reply_lands(sandbox: SandboxServer) -> None:
