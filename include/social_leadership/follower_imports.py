@@ -206,10 +206,18 @@ def _column_map(names: Iterable[str]) -> dict[str, str]:
     return mapping
 
 
-# Counts are typed DOUBLE, not BIGINT: DuckDB's reader (as its casts) rounds 64.5 to 65,
-# and a count with a fraction is no count (:func:`_whole`); 250.0, as pandas writes a count
-# of a column with gaps, is 250.
-TYPED_COLUMNS = {"date": "DATE", "followers": "DOUBLE", "following": "DOUBLE", "posts": "DOUBLE"}
+# Counts are read as text even by the typed reads: as numbers, DuckDB's reader takes 64.000
+# for 64 and 2.50412E+08 for 250412000 (and, as BIGINT, rounds 64.5 to 65), and the sniffer
+# that sends a file of such counts to the text checks reads only its first rows. The fast
+# path takes a count written as plain digits alone (:func:`_plain_count`); the checks read
+# every other (250.0, as pandas writes a count of a column with gaps, is 250).
+TYPED_COLUMNS = {"date": "DATE", "followers": "VARCHAR", "following": "VARCHAR", "posts": "VARCHAR"}
+
+
+def _plain_count(text: str) -> str:
+    """SQL: whether the text ``text`` is a count written as plain digits, as a BIGINT
+    writes it back (no sign, space, leading zero, separator, fraction or exponent)."""
+    return f"cast(try_cast({text} as bigint) as varchar) = {text}"
 
 
 def _is_whole(number: str) -> str:
@@ -355,12 +363,10 @@ def _as_count(value: str, reading: str) -> str:
     """SQL: ``value`` as a whole number; null for anything else, a fraction included. In a
     spreadsheet's CSV, digits grouped by thousands separators (:data:`_GROUPED_COUNT`:
     64.000 is German for 64000) or with a zero fraction (250,0); elsewhere a number as
-    DuckDB reads it (64.000 and 250.0 are then 64 and 250; 64.5 is refused, where DuckDB's
-    cast would round it)."""
+    DuckDB reads it, but for digits grouped after dots (64.000: 64 or 64000?) and scientific
+    notation, refused (250.0 is 250; 64.5 is refused, where DuckDB's cast would round it)."""
     scientific = f"regexp_full_match(trim(cast({value} as varchar)), {_SCIENTIFIC})"
-    if reading == TYPED:
-        return f"case when not {scientific} then {_whole(f'try_cast({value} as double)')} end"
-    if reading == TEXT:
+    if reading in (TYPED, TEXT):
         # 64.000 in a program's CSV: 64 with three decimals, or 64000 with a thousands
         # separator (a German locale's sheet saved as CSV UTF-8)? Neither is guessed.
         return (
@@ -482,7 +488,7 @@ def _source_relation(
     def text(column: str) -> str:
         if column not in mapping:
             return f"cast(null as varchar) as {column}"
-        if typed_read and column in TYPED_COLUMNS:
+        if typed_read and column == "date":
             # Already typed by the reader; the checks' try_cast is then a no-op.
             return f"{quote_identifier(mapping[column])} as {column}"
         value = f"cast({quote_identifier(mapping[column])} as varchar)"
@@ -735,15 +741,15 @@ def _bulk_insert(
         insert into raw.imported_metrics (import_id, platform, snapshot_date, account_handle,
             followers, following, posts)
         select $import_id, {column("platform")}, {column("date")}, {column("account_handle")},
-            try_cast({column("followers")} as bigint), try_cast({column("following")} as bigint),
-            try_cast({column("posts")} as bigint)
+            cast({column("followers")} as bigint), cast({column("following")} as bigint),
+            cast({column("posts")} as bigint)
         from read_csv({quote_literal(str(path))}, header = true, auto_detect = true, delim = ',',
             quote = '"', escape = '"', ignore_errors = true, types = {{{types}}})
         where {column("platform")} is not null and {column("account_handle")} is not null
             and {column("date")} is not null
-            and {_is_whole(column("followers"))}
-            and ({column("following")} is null or {_is_whole(column("following"))})
-            and ({column("posts")} is null or {_is_whole(column("posts"))})
+            and {_plain_count(column("followers"))}
+            and ({column("following")} is null or {_plain_count(column("following"))})
+            and ({column("posts")} is null or {_plain_count(column("posts"))})
         """,
         {"import_id": import_id},
     ).fetchone()

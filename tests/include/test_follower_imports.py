@@ -1547,3 +1547,26 @@ def test_a_history_file_of_a_header_alone_is_refused(
         "the file has no data rows (a header alone, or rows of empty cells)"
     )
     assert con.execute("select count(*) from raw.history_imports").fetchone() == (0,)
+
+
+@pytest.mark.parametrize("count", ["64.000", "2.50412E+08"])
+def test_a_separator_or_exponent_past_the_sniffer_s_sample_is_refused_too(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path, count: str
+) -> None:
+    # 25,000 plain rows, then one count written so: the sniffer's sample (the first 20,480
+    # rows) held no decimals, the typed pass read the count as 64 or 250412000, and the
+    # import said 0 rejected.
+    days = [date(2020, 1, 1) + timedelta(days=n) for n in range(2_000)]
+    rows = [f"JoeKaeser,x,{days[n % 2_000]},{1_000 + n}" for n in range(25_000)]
+    rows[24_000] = f'JoeKaeser,x,2026-01-01,"{count}"'
+    path = write_csv(tmp_path, "account_handle,platform,date,followers\n" + "\n".join(rows))
+
+    outcome = import_history(con, path, ROSTER, tmp_path / "q", today=TODAY)
+
+    [error] = outcome.errors
+    assert (error.row, error.column) == (24_002, "followers")
+    assert count in error.reason
+    (loaded,) = con.execute(
+        "select count(*) from raw.imported_metrics where snapshot_date = date '2026-01-01'"
+    ).fetchone()
+    assert loaded == 0
