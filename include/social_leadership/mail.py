@@ -205,7 +205,7 @@ def refuse_login_in_clear(connection: Any) -> None:
     relay on a private network that takes a login and no TLS)."""
     if not (connection.login and connection.password) or any(tls_mode(connection)):
         return
-    if connection_flag(connection, "login_in_clear") or _is_loopback(connection.host):
+    if is_loopback_host(connection.host) or connection_flag(connection, "login_in_clear"):
         return
     raise SmtpSettingError(
         "the SMTP connection has a login and no TLS (extra disable_tls true): its password "
@@ -215,14 +215,23 @@ def refuse_login_in_clear(connection: Any) -> None:
     )
 
 
-def _is_loopback(host: str | None) -> bool:
-    name = (host or "").strip().strip("[]").casefold()
-    if name == "localhost":
+# Host names that are this machine's loopback (RFC 6761 keeps localhost and its
+# subdomains for it; Debian's /etc/hosts names the IPv6 one ip6-localhost).
+_LOOPBACK_NAMES = ("localhost", "ip6-localhost", "ip6-loopback")
+
+
+def is_loopback_host(host: str | None) -> bool:
+    """Whether ``host`` (a name or an address, an IPv6 one in brackets or not) is this
+    machine's loopback: nothing sent to it crosses a network."""
+    name = (host or "").strip().strip("[]").rstrip(".").casefold()
+    if name in _LOOPBACK_NAMES or name.endswith(".localhost"):
         return True
     try:
-        return ipaddress.ip_address(name).is_loopback
+        address = ipaddress.ip_address(name)
     except ValueError:
         return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return address.is_loopback or (mapped is not None and mapped.is_loopback)
 
 
 # Characters of a server's reply a failure quotes: its reason (message too large, spam,

@@ -383,7 +383,9 @@ def platform_endpoint(platform: str) -> PlatformEndpoint:
     if host and "://" not in host:
         scheme = connection.schema or _uri_scheme(f"slw_{platform}", connection) or "https"
         port = f":{connection.port}" if connection.port else ""
-        host = f"{scheme}://{host}{port}"
+        # An IPv6 address (a URI's [::1] reaches the connection without its brackets).
+        address = f"[{host}]" if ":" in host and not host.startswith("[") else host
+        host = f"{scheme}://{address}{port}"
     elif connection.host and connection.port and urlsplit(host).port is None:
         # A URL without a port in ``host``, the port in its own field: joined, as Airflow's
         # HttpHook joins them (dropped, the requests went to the scheme's own port).
@@ -398,18 +400,22 @@ def platform_endpoint(platform: str) -> PlatformEndpoint:
 
 
 def _uri_scheme(conn_id: str, connection: Any) -> str | None:
-    """``http`` or ``https`` when the connection Airflow found is its environment
-    variable's URI (``AIRFLOW_CONN_SLW_X='http://:token@127.0.0.1:8080'``) and that URI
-    begins so: Airflow keeps the scheme only as the connection's type, and the base URL
-    took https for an ``http://`` URI. A connection of type http made any other way (a
-    form, JSON) names no scheme and gets https."""
+    """``http`` when the connection Airflow found is its environment variable's URI, that
+    URI begins with ``http://`` and its host is loopback
+    (``AIRFLOW_CONN_SLW_X='http://:token@127.0.0.1:8080'``, an emulator): Airflow keeps
+    the scheme only as the connection's type, and the base URL took https. Elsewhere an
+    ``http://`` URI names the connection's type as Airflow's docs write it, and a token
+    sent over plain HTTP to a real API would cross the network in clear: https (a
+    ``schema`` of http says otherwise)."""
+    from social_leadership.mail import is_loopback_host
+
     variable = os.environ.get(f"AIRFLOW_CONN_{conn_id.upper()}", "").strip()
     if variable.startswith("{") or "://" not in variable:
         return None
     parts = urlsplit(variable)
-    scheme = parts.scheme.casefold()
     same = (parts.hostname or "").casefold() == str(connection.host or "").casefold()
-    return scheme if same and scheme in ("http", "https") else None
+    plain = parts.scheme.casefold() == "http" and is_loopback_host(connection.host)
+    return "http" if same and plain else None
 
 
 def _param_spelling(name: str) -> str:

@@ -449,6 +449,12 @@ def test_a_login_without_tls_to_another_host_is_refused_before_connecting(monkey
         ("localhost", {"disable_tls": True}, "alerts", False),
         ("127.0.0.1", {"disable_tls": True}, "alerts", False),
         ("::1", {"disable_tls": True}, "alerts", False),
+        ("localhost.", {"disable_tls": True}, "alerts", False),
+        ("ip6-localhost", {"disable_tls": True}, "alerts", False),
+        ("::ffff:127.0.0.1", {"disable_tls": True}, "alerts", False),
+        # A loopback host is never refused, whatever the extra says.
+        ("127.0.0.1", {"disable_tls": True, "login_in_clear": "maybe"}, "alerts", False),
+        ("mail.localhost.example.org", {"disable_tls": True}, "alerts", True),
     ],
 )
 def test_only_a_login_that_would_cross_a_network_in_clear_is_refused(

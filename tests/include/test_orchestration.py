@@ -257,6 +257,11 @@ def test_a_url_host_takes_the_port_field_and_an_http_uri_keeps_its_scheme(monkey
     assert platform_endpoint("linkedin").base_url == "http://127.0.0.1:47867"
     monkeypatch.setenv("AIRFLOW_CONN_SLW_LINKEDIN", "http://:tok@127.0.0.1:47867/https")
     assert platform_endpoint("linkedin").base_url == "https://127.0.0.1:47867"
+    monkeypatch.setenv("AIRFLOW_CONN_SLW_LINKEDIN", "http://:tok@[::1]:47867")
+    assert platform_endpoint("linkedin").base_url == "http://[::1]:47867"
+    # To a real API, an http:// URI names the connection type: the token goes over https.
+    monkeypatch.setenv("AIRFLOW_CONN_SLW_X", "http://:secret-bearer@api.x.com")
+    assert platform_endpoint("x").base_url == "https://api.x.com"
     # A connection of type http given as JSON names no scheme: https, as before.
     _connection(monkeypatch, "youtube", host="www.googleapis.com", password="key")
     assert platform_endpoint("youtube").base_url == "https://www.googleapis.com"
