@@ -107,7 +107,11 @@ class YouTubeConnector(base.Connector):
         return self._ids.get(self.handle_key(handle))
 
     def extract(self, handles: Sequence[str]) -> base.ExtractResult:
-        result = self._extract_round(handles)
+        try:
+            result = self._extract_round(handles)
+        except base.PlatformError as refusal:
+            _defer_past_the_page(refusal)
+            raise
         pending = _past_the_page(result.responses)
         while pending:
             if result.stopped_early:
@@ -116,6 +120,7 @@ class YouTubeConnector(base.Connector):
             try:
                 more = self._extract_round(pending)
             except base.PlatformError as refusal:
+                _defer_past_the_page(refusal)
                 base.merge_results(result, base.read_before(refusal, self.platform, pending))
                 refusal.partial = result
                 raise
@@ -276,6 +281,13 @@ def _left_out_of_batch(response: base.RawResponse) -> list[str]:
     page (:func:`_past_the_page`) none is: they are asked for by id again."""
     missing, paged = _unanswered(response)
     return [] if paged else [handle for handle in missing if handle.startswith("@")]
+
+
+def _defer_past_the_page(refusal: base.PlatformError) -> None:
+    """Defer, with the accounts a refusal left unread, the channels its run's paged replies
+    did not reach: neither observed nor deferred, they were lost from the landing."""
+    if refusal.partial is not None:
+        refusal.partial.deferred_handles.extend(_past_the_page(refusal.partial.responses))
 
 
 def _past_the_page(responses: Sequence[base.RawResponse]) -> list[str]:

@@ -365,3 +365,19 @@ def test_a_page_that_answers_none_of_the_rest_defers_them() -> None:
     assert result.deferred_handles == CHANNELS[:3]
     assert result.requests_sent == 2
     assert "past a page" in (result.message or "")
+
+
+def test_a_refusal_after_a_paged_reply_defers_the_channels_past_the_page() -> None:
+    # The @handle's lookup, after the paged id batch, was refused: the 2 channels past the
+    # page were neither observed nor deferred, lost from the landing.
+    asked = [*CHANNELS[:7], HANDLES[0]]
+    with SandboxServer(
+        youtube_roster(HANDLES + CHANNELS), clock=lambda: NOW, youtube_page_size=5
+    ) as server:
+        connector = build_connector(
+            "youtube", server.base_url, SANDBOX_YOUTUBE_KEY, None, sleep=lambda _: None
+        )
+        partial = refused_after_a_batch(server, connector, asked, 400)
+
+    assert set(observed(partial.responses)) == set(CHANNELS[:5])
+    assert sorted(partial.deferred_handles) == sorted([*CHANNELS[5:7], HANDLES[0]])
