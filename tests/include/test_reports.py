@@ -472,6 +472,38 @@ def test_a_week_the_data_begin_in_says_so_not_that_its_days_went_unobserved(repo
     assert f"of the days before {begins} (slw import-history)" in html
 
 
+def test_a_week_the_data_begin_in_with_a_gap_after_says_the_gap(
+    synthetic_built_warehouse, tmp_path, monkeypatch
+):
+    # Data from a day of the week, then none to the week's end, then on after it: the days
+    # after the first were not observed, and the day after it makes no week of enough data.
+    week = ReportWeek(day(LAST_DAY - 7))
+    begins, resumes = week.end - timedelta(days=3), week.end + timedelta(days=1)
+    settings = _published_copy(
+        synthetic_built_warehouse,
+        tmp_path / "data",
+        monkeypatch,
+        *(
+            f"delete from marts.{table} where metric_date < date '{begins}' "
+            f"or metric_date between date '{begins + timedelta(days=1)}' and date '{week.end}'"
+            for table in (
+                "fct_executive_reach_daily",
+                "fct_reach_by_country_sector_daily",
+                "fct_reach_by_country_sector_all_platforms_daily",
+                "fct_platform_coverage_daily",
+            )
+        ),
+    )
+
+    report = write_weekly_report(settings, week.end, mail=False)
+
+    html = " ".join(report.html.read_text(encoding="utf-8").split())
+    assert resumes <= day(LAST_DAY)
+    assert "within the week" not in html
+    assert "no follower counts were observed on the others" in html
+    assert "The first week with enough data" not in html
+
+
 def test_a_one_day_warehouse_gives_a_not_enough_data_report(
     synthetic_built_warehouse, tmp_path, monkeypatch
 ):

@@ -336,9 +336,13 @@ def not_enough_data(report: WeeklyReportData) -> str:
 
 
 def _begins_within(report: WeeklyReportData) -> bool:
-    """Whether the data begin on a day of the week after its first."""
-    begins = report.data_begins
-    return begins is not None and report.week.start < begins <= report.week.end
+    """Whether the data begin on a day of the week after its first, and the week has data
+    on every day since (up to the last it may have): its days without data are those
+    before the data, no gap."""
+    begins, ends = report.data_begins, report.data_ends
+    if begins is None or ends is None or not report.week.start < begins <= report.week.end:
+        return False
+    return report.days_with_data == (min(ends, report.week.end) - begins).days + 1
 
 
 def _a_gap(report: WeeklyReportData) -> bool:
