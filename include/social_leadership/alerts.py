@@ -356,8 +356,13 @@ def _task_instance(key: str, task_ids: Sequence[str]) -> tuple[str, int | None]:
 
 def _instances_said(texts: list[str]) -> str:
     """Why a task failed, of each of its failed instances (a mapped task's): the first
-    three, and how many more."""
-    said = "; ".join(texts[:3])
+    three, and how many more, each cut to its share of the line (one cut of the whole line
+    took the fix out of the first)."""
+    shown = texts[:3]
+    if len(shown) > 1:
+        share = (FAILURE_TEXT_CHARS - 20) // len(shown)
+        shown = [shortened(text, share) for text in shown]
+    said = "; ".join(shown)
     return said + (f" (and {len(texts) - 3} more)" if len(texts) > 3 else "")
 
 

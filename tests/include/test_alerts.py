@@ -878,6 +878,12 @@ def test_in_the_dag_processor_the_run_is_read_through_the_task_sdk(monkeypatch):
     }
     assert {msg.run_id for msg in asked[1:]} == {"r1"}
     assert _instances_said([f"node {n}" for n in range(5)]) == "node 0; node 1; node 2 (and 2 more)"
+    # Two long reasons: each keeps its own fix (one cut of the line took the first's).
+    long = [f"DbtError: node {n} failed " + "x " * 160 + f"FIX{n}" for n in range(2)]
+    said = _instances_said(long)
+    assert "FIX0" in said
+    assert "FIX1" in said
+    assert len(said) <= 500  # what an alert line says at most (README)
 
 
 def test_attention_outside_an_airflow_task_is_logged_not_raised(caplog):
