@@ -661,3 +661,35 @@ def test_two_executives_swapping_country_on_a_back_dated_day_rebuild_the_aggrega
     run_dbt(BUILD, settings)
 
     assert_same_as_full_refresh(settings, build_dir, monkeypatch)
+
+
+def test_an_x_account_landed_as_protected_with_its_counts_is_counted(
+    build_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # X sends a protected account's counts (they are public); landed as protected before
+    # that was read as ok, they were left out of every mart, the executive's reach gone.
+    settings = settings_for_data_dir(monkeypatch, build_dir / "data")
+    write_roster(settings, [US, DE], 9)
+    for executive in ("a", "b"):
+        write_days(settings, executive, range(10))
+    with connect(settings.warehouse_path) as con, transaction(con):
+        con.execute(
+            "update raw.platform_metrics set account_status = 'protected' "
+            "where account_handle = 'a_x' and snapshot_date >= ?",
+            [day(5)],
+        )
+        # Protected with no counts (X refused to show them): a day without data, as before.
+        con.execute(
+            "update raw.platform_metrics set account_status = 'protected', followers = null "
+            "where account_handle = 'b_x' and snapshot_date = ?",
+            [day(9)],
+        )
+
+    run_dbt(STEP, settings)
+
+    rows = query(
+        settings.warehouse_path,
+        "select executive_id, count(*) filter (where is_observed) "
+        "from marts.fct_executive_reach_daily group by 1 order by 1",
+    )
+    assert rows == [("a", 10), ("b", 9)]

@@ -1,7 +1,9 @@
 -- API observations (raw.platform_metrics) and imported history (raw.imported_metrics)
 -- can both cover an account on the same day; the latest observation wins. Rows without
 -- status ok carry no counts, so they are dropped here and such a day is treated as
--- missing (gap-filled downstream) rather than as zero followers.
+-- missing (gap-filled downstream) rather than as zero followers. An X account landed as
+-- protected with its counts (before X's protected accounts were read as ok: their counts
+-- are public) is counted too.
 --
 -- Incremental like the reach facts: a daily build redoes the last gap_fill_days +
 -- late_data_days days of snapshots, and the days of raw rows loaded since the last build.
@@ -72,7 +74,7 @@ metrics as (
 counted as (
     select * from metrics
     where
-        account_status = 'ok'
+        (account_status = 'ok' or (account_status = 'protected' and followers is not null))
         and {{ in_windows('snapshot_date', windows) }}
 ),
 
