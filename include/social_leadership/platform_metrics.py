@@ -492,6 +492,42 @@ def _on_the_day(
 NAMED_NOT_FOUND = 5
 
 
+# A platform's reply that counts this many accounts or more, every one at 0 followers, is
+# no count: a stub or placeholder answer (an API that changed, a proxy), never a roster of
+# executives. Two new accounts at 0 are still believed.
+ALL_ZERO_MIN_ACCOUNTS = 3
+
+
+def _implausible_reply(observations: list[AccountObservation], platform: str) -> str | None:
+    """Why a platform's answers of the day are no answer to load, or None: a wrong host or
+    path, or an API that changed, reads as every account gone, every count 0, or no count
+    readable anywhere. Loaded, they replaced the day's good counts (not found, 0 followers
+    published to BI readers) and the run was green. Nothing of it is loaded: the day's
+    earlier observations are kept, and the platform fails, saying so."""
+    kept = "Nothing loaded: the day's earlier observations are kept"
+    where = f"connection slw_{platform}"
+    statuses = [o.status for o in observations]
+    unanswered = (AccountStatus.DEFERRED, AccountStatus.ERROR)
+    answered = sum(status not in unanswered for status in statuses)
+    if answered > 1 and statuses.count(AccountStatus.NOT_FOUND) == answered:
+        return (
+            f"every account it answered about ({answered}) is not found: a wrong host or path "
+            f"in {where}, an API that changed, or every handle renamed? {kept}"
+        )
+    counted = [o for o in observations if o.status == AccountStatus.OK]
+    if len(counted) >= ALL_ZERO_MIN_ACCOUNTS and all(o.followers == 0 for o in counted):
+        return (
+            f"every account it counted ({len(counted)}) has 0 followers: placeholder answers "
+            f"(an API that changed, a stub or proxy at the host of {where})? {kept}"
+        )
+    if len(statuses) > 1 and statuses.count(AccountStatus.ERROR) == len(statuses):
+        return (
+            f"no account of the {len(statuses)} asked was answered with counts it could "
+            f"read: an API that changed, or another service at the host of {where}? {kept}"
+        )
+    return None
+
+
 def load_platform_day(
     con: duckdb.DuckDBPyConnection,
     landing_dir: Path,
@@ -566,17 +602,9 @@ def load_platform_day(
     outcome.not_found, outcome.not_found_examples = len(not_found), not_found[:NAMED_NOT_FOUND]
     errors = sorted(o.account_handle for o in observations if o.status == AccountStatus.ERROR)
     outcome.errors, outcome.error_examples = len(errors), errors[:NAMED_NOT_FOUND]
-    unanswered = (AccountStatus.DEFERRED, AccountStatus.ERROR)
-    answered = sum(o.status not in unanswered for o in observations)
-    if answered > 1 and len(not_found) == answered:
-        # A wrong host or path, or an API that changed, reads as every account gone: the
-        # day's good counts were replaced by not_found and the run was green, no alert.
+    said = _implausible_reply(observations, platform)
+    if said is not None:
         outcome.status = "failed"
-        said = (
-            f"every account it answered about ({answered}) is not found: a wrong host or path "
-            f"in connection slw_{platform}, an API that changed, or every handle renamed? "
-            "Nothing loaded: the day's earlier observations are kept"
-        )
         outcome.add_to_message(said)
         with transaction(con):
             _write_audit(con, outcome, run_id, started_at)

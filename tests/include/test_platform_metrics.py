@@ -377,6 +377,52 @@ def test_a_platform_that_answers_for_none_of_its_accounts_fails_and_keeps_the_da
     assert audited == [("failed", 4)]
 
 
+@pytest.mark.parametrize(
+    ("user", "said"),
+    [
+        # Every account at 0 (a stub at the host, an API answering placeholders): the 0s
+        # were loaded, built and published green, the gate's jump check only warning.
+        (
+            {"public_metrics": {"followers_count": 0, "following_count": 0, "tweet_count": 0}},
+            "every account it counted (4) has 0 followers",
+        ),
+        # Every account without counts (an API that changed shape): a green "loaded".
+        ({}, "no account of the 4 asked was answered with counts it could read"),
+    ],
+    ids=["zeros", "no counts"],
+)
+def test_a_reply_of_zeros_or_of_no_counts_for_every_account_fails_and_keeps_the_day(
+    tmp_path, con, sandbox, user, said
+):
+    import json
+
+    from social_leadership.landing import land_responses
+    from social_leadership.platforms.base import RawResponse
+
+    handles = _x_handles(sandbox)[:4]
+    extract_platform("x", handles, sandbox.base_url, TOKEN, tmp_path / "l", "run-1", NOW, now=NOW)
+    load_platform_day(con, tmp_path / "l", "x", NOW.date(), "run-1")
+    good = con.execute(ROWS).fetchall()
+    body = {"data": [{"id": f"1{n}", "username": h, **user} for n, h in enumerate(handles)]}
+    reply = RawResponse(
+        "x",
+        tuple(handles),
+        f"https://api.x.com/2/users/by?usernames={','.join(handles)}",
+        200,
+        json.dumps(body).encode(),
+        NOW + timedelta(minutes=5),
+        1.0,
+    )
+    run_dir = land_responses(tmp_path / "l", "x", NOW.date(), "run-2", [reply])
+
+    loaded = load_platform_day(con, tmp_path / "l", "x", NOW.date(), "run-2", run_dir=run_dir)
+
+    assert loaded.status == "failed"
+    assert loaded.message.startswith(said)
+    assert "connection slw_x" in loaded.message
+    assert con.execute(ROWS).fetchall() == good
+
+
 def test_accounts_not_found_are_counted_and_the_first_named(tmp_path, con, sandbox):
     handles = [*_x_handles(sandbox)[:2], *(f"nosuchexec_{n}" for n in range(7))]
     extract_platform("x", handles, sandbox.base_url, TOKEN, tmp_path / "l", "run-1", NOW, now=NOW)
