@@ -1069,6 +1069,7 @@ def _invariants(
         )
     if "fct_executive_reach_daily" in daily:
         checks.extend(_observed_counts(con, validated))
+        checks.append(_frozen_platforms(con, validated))
     latest = max((row[1] for row in ends.values() if row[1] is not None), default=None)
     for table, (first, last, days, fewest, most) in ends.items():
         if first is None or latest is None:
@@ -1179,6 +1180,46 @@ def _observed_counts(con: Any, validated: dict[str, date | None]) -> list[Qualit
             _invariant(table, expectation, "followers", int(unexpected), details, critical=critical)
         )
     return checks
+
+
+# A platform's day on which every one of at least this many accounts observed has exactly
+# the day before's followers: a frozen cache or a stub answering yesterday's counts, not
+# a day of executives' audiences (a warning: a quiet day of small accounts can be one).
+FROZEN_MIN_ACCOUNTS = 10
+FROZEN_EXPECTATION = "expect_a_platform_s_followers_to_change_from_the_day_before"
+
+
+def _frozen_platforms(con: Any, validated: dict[str, date | None]) -> QualityCheck:
+    """The platform days, on the days this gate validates (as :func:`_observed_counts`),
+    whose every observed account (:data:`FROZEN_MIN_ACCOUNTS` or more) has the followers
+    of the day before: fresh-looking data that says nothing new (the data-as-of date and
+    every other check saw a good day). The newest first."""
+    table = "fct_executive_reach_daily"
+    if table not in validated:
+        days = "false"
+    elif validated[table] is None:
+        days = "true"
+    else:
+        days = f"metric_date >= date '{validated[table]}'"
+    frozen = con.execute(
+        f"""
+        select platform, metric_date, count(*) as accounts
+        from {qualified_name(MARTS_SCHEMA, table)}
+        where {days} and is_observed and followers_change_1d is not null
+        group by platform, metric_date
+        having count(*) >= {FROZEN_MIN_ACCOUNTS} and bool_and(followers_change_1d = 0)
+        order by metric_date desc, platform
+        """
+    ).fetchall()
+    examples = [
+        {"platform": platform, "metric_date": day, "accounts": accounts}
+        for platform, day, accounts in frozen[:5]
+    ]
+    details: dict[str, Any] = {
+        "partial_unexpected_list": [[row["platform"], row["metric_date"]] for row in examples],
+        "example_rows": examples,
+    }
+    return _invariant(table, FROZEN_EXPECTATION, "followers", len(frozen), details, critical=False)
 
 
 # The marts of survey figures alone: empty until survey_ingest has loaded a file.

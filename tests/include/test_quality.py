@@ -50,9 +50,9 @@ def test_good_marts_pass_and_are_recorded(copied_built_warehouse: Settings) -> N
     report.raise_if_critical()
     assert len(report.passed) == len(report.results)
     # Each suite's expectations, three SQL invariants per daily fact (test_quality_windows)
-    # and two of the executive fact's observed counts.
+    # and three of the executive fact's observed counts.
     daily = sum(1 for suite in MART_SUITES if suite.sliced_by)
-    assert len(report.results) == sum(len(s.expectations()) for s in MART_SUITES) + 3 * daily + 2
+    assert len(report.results) == sum(len(s.expectations()) for s in MART_SUITES) + 3 * daily + 3
     tables = {check.table_name for check in report.results}
     assert {
         "fct_executive_reach_daily",
@@ -207,6 +207,35 @@ def test_a_count_a_hundred_times_the_day_before_or_a_hundredth_is_said(
         described
     )
     assert re.search(r"followers=\d+, followers_day_before=\d+", described)
+
+
+@pytest.mark.parametrize("frozen", [True, False], ids=["every account", "all but one"])
+def test_a_platform_day_of_every_account_at_the_day_before_s_followers_is_said(
+    copied_built_warehouse: Settings, monkeypatch: pytest.MonkeyPatch, frozen: bool
+) -> None:
+    # A frozen cache (or a stub) answering yesterday's counts for every account: fresh by
+    # its date, every check passed, nothing said anywhere.
+    from social_leadership import quality
+
+    monkeypatch.setattr(quality, "FROZEN_MIN_ACCOUNTS", 3)
+    kept = "and executive_id <> 'us_one'" if not frozen else ""
+    corrupt(
+        copied_built_warehouse,
+        "update marts.fct_executive_reach_daily set followers_change_1d = 0 "
+        f"where platform = 'x' and metric_date = date '2025-02-04' and is_observed {kept}",
+    )
+
+    report = check_marts(copied_built_warehouse, "run-frozen")
+
+    assert report.critical_failures == []
+    warned = [(c.table_name, c.expectation) for c in report.failed]
+    if not frozen:
+        assert warned == []
+        return
+    assert warned == [
+        ("fct_executive_reach_daily", "expect_a_platform_s_followers_to_change_from_the_day_before")
+    ]
+    assert "platform=x, metric_date=2025-02-04, accounts=4" in report.failed[0].describe()
 
 
 def test_a_jump_is_said_by_the_gate_that_validates_its_day_not_by_every_gate_after(

@@ -128,6 +128,7 @@ def test_a_second_gate_after_a_daily_build_validates_only_the_rebuilt_window(
             assert invariants - {
                 "expect_observed_counts_to_have_followers",
                 "expect_followers_within_100_times_the_day_before",
+                "expect_a_platform_s_followers_to_change_from_the_day_before",
             } == {
                 "expect_primary_key_to_be_unique",
                 "expect_every_day_to_have_rows_up_to_the_latest_day",
