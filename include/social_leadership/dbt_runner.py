@@ -71,15 +71,27 @@ class DbtResult:
         return self.passed + self.warned + self.errored + self.skipped
 
 
+# What DuckDB says when a build ran out of memory or of disk to spill to: the cause the
+# first line (which alerts quote) names, not only the output's tail.
+_RESOURCE_ERRORS = ("Out of Memory Error", "No space left on device")
+
+
 class DbtError(RuntimeError):
     """dbt exited non-zero; carries what an operator needs to see first."""
 
     def __init__(self, result: DbtResult) -> None:
         self.result = result
         nodes = ", ".join(result.failing_nodes) or "none reported in run_results.json"
+        said = next((error for error in _RESOURCE_ERRORS if error in result.output_tail), None)
+        cause = (
+            f"; DuckDB said {said!r}: raise SLW_DUCKDB_MEMORY_LIMIT or free disk space where "
+            "it spills (SLW_DATA_DIR/tmp), then clear the task"
+            if said
+            else ""
+        )
         super().__init__(
             f"dbt {' '.join(result.args)} exited with {result.returncode}; "
-            f"failing nodes: {nodes}\n--- output tail ---\n{result.output_tail}"
+            f"failing nodes: {nodes}{cause}\n--- output tail ---\n{result.output_tail}"
         )
 
 

@@ -979,3 +979,25 @@ def test_an_error_naming_its_files_reaches_the_alert_with_its_fix():
     assert folder in text
     assert "the Airflow connection slw_smtp is not defined; add it (AIRFLOW_CONN_SLW_SMTP" in text
     assert text.endswith("then clear this task")
+
+
+def test_a_dbt_build_out_of_memory_or_disk_says_so_where_the_alert_quotes_it():
+    # The alert quoted "dbt retry ... exited with 1; failing nodes: ..." alone: the cause
+    # (DuckDB's Out of Memory Error, its spill folder full) was in the task's log only.
+    from social_leadership.dbt_runner import DbtError, DbtResult
+
+    tail = (
+        "Runtime Error in model int_executive_reach_gap_filled\n"
+        "  Out of Memory Error: failed to offload data block of size 256.0 KiB "
+        "(4.5 MiB/4.5 MiB used)"
+    )
+    result = DbtResult(
+        ("build",), 1, failing_nodes=("model.x.int_executive_reach_gap_filled",), output_tail=tail
+    )
+
+    said = failure_text(DbtError(result))
+
+    assert "failing nodes: model.x.int_executive_reach_gap_filled; DuckDB said" in said
+    assert "'Out of Memory Error': raise SLW_DUCKDB_MEMORY_LIMIT or free disk space" in said
+    plain = DbtResult(("build",), 1, failing_nodes=("model.x.y",), output_tail="Compilation Error")
+    assert "DuckDB said" not in failure_text(DbtError(plain))
