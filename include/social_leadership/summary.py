@@ -491,7 +491,9 @@ def summarise(settings: Settings, *, top_per_country: int = 3) -> tuple[str, boo
         checks = con.execute(
             """
             select count(*) filter (where success), count(*) filter (where not success),
-                count(*) filter (where not success and is_critical)
+                count(*) filter (where not success and is_critical),
+                list(table_name || ' ' || expectation order by not is_critical, table_name,
+                    expectation) filter (where not success)
             from audit.quality_results
             where run_id = (
                 select run_id from audit.quality_results order by checked_at desc limit 1
@@ -499,9 +501,15 @@ def summarise(settings: Settings, *, top_per_country: int = 3) -> tuple[str, boo
             """
         ).fetchone()
         assert checks is not None
+        # The failed ones by name (a warning published all the same reads as a success
+        # everywhere else): the first three, critical first.
+        failed_checks = checks[3] or []
+        named = f": {', '.join(failed_checks[:3])}" + (
+            f" and {len(failed_checks) - 3} more" if len(failed_checks) > 3 else ""
+        )
         lines.append(
             f"Quality checks (last run): {checks[0]} passed, {checks[1]} failed "
-            f"({checks[2]} critical)"
+            f"({checks[2]} critical){named if failed_checks else ''}"
         )
 
     with _open_serving(settings) as serving:

@@ -721,3 +721,27 @@ def test_an_interrupted_weekly_report_is_alerted_but_never_a_row_of_audit_runs(s
     shown = capsys.readouterr().out
     assert "  warehouse_build: success for 2026-" in shown
     assert "weekly_report for" not in shown
+
+
+def test_the_quality_line_names_the_checks_that_failed(settings):
+    # "1 failed (0 critical)" named no check: a warning published all the same read as a
+    # success everywhere else.
+    checks = [
+        ("fct_executive_reach_daily", "expect_b", False, False),
+        ("fct_executive_reach_daily", "expect_a", True, False),
+        ("dim_country", "expect_c", False, True),
+    ]
+    with connect(settings.warehouse_path) as con:
+        for table, expectation, critical, success in checks:
+            con.execute(
+                "insert into audit.quality_results values "
+                "('gate', ?, ?, ?, null, ?, ?, null, null, ?, null, null)",
+                [f"marts.{table}", table, expectation, critical, success, AT],
+            )
+
+    text = build_summary(settings)
+
+    assert (
+        "Quality checks (last run): 1 passed, 2 failed (1 critical): "
+        "fct_executive_reach_daily expect_a, fct_executive_reach_daily expect_b\n"
+    ) in text
