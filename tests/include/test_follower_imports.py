@@ -1549,16 +1549,17 @@ def test_a_history_file_of_a_header_alone_is_refused(
     assert con.execute("select count(*) from raw.history_imports").fetchone() == (0,)
 
 
+@pytest.mark.parametrize("quote", ["", '"'], ids=["unquoted", "quoted"])
 @pytest.mark.parametrize("count", ["64.000", "2.50412E+08"])
 def test_a_separator_or_exponent_past_the_sniffer_s_sample_is_refused_too(
-    con: duckdb.DuckDBPyConnection, tmp_path: Path, count: str
+    con: duckdb.DuckDBPyConnection, tmp_path: Path, count: str, quote: str
 ) -> None:
     # 25,000 plain rows, then one count written so: the sniffer's sample (the first 20,480
     # rows) held no decimals, the typed pass read the count as 64 or 250412000, and the
     # import said 0 rejected.
     days = [date(2020, 1, 1) + timedelta(days=n) for n in range(2_000)]
     rows = [f"JoeKaeser,x,{days[n % 2_000]},{1_000 + n}" for n in range(25_000)]
-    rows[24_000] = f'JoeKaeser,x,2026-01-01,"{count}"'
+    rows[24_000] = f"JoeKaeser,x,2026-01-01,{quote}{count}{quote}"
     path = write_csv(tmp_path, "account_handle,platform,date,followers\n" + "\n".join(rows))
 
     outcome = import_history(con, path, ROSTER, tmp_path / "q", today=TODAY)
