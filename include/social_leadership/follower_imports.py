@@ -1437,6 +1437,25 @@ def _not_a_drop(name: str) -> bool:
     return name.startswith((".", "~$")) or folded.endswith(_IN_TRANSIT) or folded in _SYSTEM_FILES
 
 
+# The inbox's folders of the pipeline's own: the files imported, and the demo's generated
+# history (tasks.import_history_task).
+INBOX_OWN_FOLDERS = frozenset({"imported", "demo"})
+
+
+def _in_order_of_arrival(inbox: Path) -> list[Path]:
+    """The inbox's entries, the oldest modified first (then by name): of two exports of the
+    same days, the newer is imported last and wins. By name alone, a browser's re-download,
+    ``export (1).csv``, sorted before ``export.csv`` and the older file won."""
+
+    def arrival(path: Path) -> tuple[int, str]:
+        try:
+            return path.stat().st_mtime_ns, path.name
+        except OSError:
+            return 0, path.name
+
+    return sorted(inbox.iterdir(), key=arrival)
+
+
 def import_folder(
     con: duckdb.DuckDBPyConnection,
     inbox: Path,
@@ -1457,7 +1476,15 @@ def import_folder(
         return outcomes
     done = inbox / "imported"
     now = time.time()
-    for path in sorted(inbox.iterdir()):
+    for path in _in_order_of_arrival(inbox):
+        if path.is_dir() and path.name not in INBOX_OWN_FOLDERS and not _not_a_drop(path.name):
+            # A folder is not looked into: said, each run, not left there unsaid.
+            log.warning(
+                "history inbox: %s is a folder, not looked into: move its files into %s",
+                path,
+                inbox,
+            )
+            continue
         if not path.is_file() or _not_a_drop(path.name):
             continue
         age = modified_within([path], settle_seconds, now)

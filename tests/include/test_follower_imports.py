@@ -479,6 +479,36 @@ def test_drop_folder_files_are_imported_and_moved(
     assert Path(recorded).is_file()
 
 
+def test_the_newest_of_two_exports_in_the_inbox_wins_whatever_their_names(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A browser's re-download, "export (1).csv", sorts before "export.csv": imported in
+    # name order, the older file came last and its counts replaced the newer's.
+    inbox = tmp_path / "history"
+    inbox.mkdir()
+    header = "account_handle,platform,date,followers\n"
+    older = write_csv(inbox, header + "JoeKaeser,x,2026-01-01,500\n", "export.csv")
+    newer = write_csv(inbox, header + "JoeKaeser,x,2026-01-01,600\n", "export (1).csv")
+    os.utime(older, (time.time() - 3_600, time.time() - 3_600))
+    os.utime(newer, (time.time() - 60, time.time() - 60))
+    # A folder dropped in is not looked into: said, not left there unsaid.
+    (inbox / "linkedin exports").mkdir()
+    (inbox / "demo").mkdir()
+
+    with caplog.at_level(logging.WARNING, logger="social_leadership.follower_imports"):
+        outcomes = import_folder(con, inbox, ROSTER, tmp_path / "q")
+
+    assert [Path(o.file).name for o in outcomes] == ["export.csv", "export (1).csv"]
+    (followers,) = con.execute(
+        "select followers from raw.imported_metrics where import_id = "
+        "(select max(import_id) from raw.imported_metrics)"
+    ).fetchone()
+    assert followers == 600
+    folders = [r.getMessage() for r in caplog.records if "is a folder" in r.getMessage()]
+    assert len(folders) == 1
+    assert "linkedin exports is a folder, not looked into: move its files into" in folders[0]
+
+
 def test_a_file_still_being_written_is_left_in_the_inbox_until_it_settles(
     con: duckdb.DuckDBPyConnection, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
