@@ -230,17 +230,31 @@ def check_freshness(settings: Settings, run_id: str, platforms: list[str]) -> li
         for row in sources
         if row.status != "pass"
     ]
-    facts += [
-        Attention(
-            task_id=TASK_ID,
-            what=f"platform {row.platform} is stale: data as of {row.data_as_of} "
-            f"({row.days_behind} days, more than SLW_STALE_PLATFORM_DAYS="
-            f"{settings.stale_platform_days}); alerted once a day",
-            where="audit.platform_data_as_of",
-        )
-        for row in newly_stale
-    ]
-    return facts
+    return facts + [_stale(row, settings, TASK_ID) for row in newly_stale]
+
+
+def _stale(row: PlatformDataAsOf, settings: Settings, task_id: str) -> Attention:
+    return Attention(
+        task_id=task_id,
+        what=f"platform {row.platform} is stale: data as of {row.data_as_of} "
+        f"({row.days_behind} days, more than SLW_STALE_PLATFORM_DAYS="
+        f"{settings.stale_platform_days}); alerted once a day",
+        where="audit.platform_data_as_of",
+    )
+
+
+def stale_without_a_build(
+    settings: Settings, run_id: str, platforms: list[str], task_id: str
+) -> list[Attention]:
+    """The platforms newly stale (not alerted today), checked by a platform_metrics run that
+    brought no rows: no build follows it, and the build's freshness check was the only one
+    (every platform throttled, or none configured, day after day: no alert, while the
+    dashboards' data aged)."""
+    checked_at = datetime.now(UTC)
+    with connect(settings.warehouse_path) as con:
+        as_of = platform_data_as_of(con, platforms, checked_at.date(), settings.stale_platform_days)
+        newly_stale = record_platform_data_as_of(con, run_id, as_of, checked_at)
+    return [_stale(row, settings, task_id) for row in newly_stale]
 
 
 SERVING_FRESHNESS_TABLES = ("source_freshness", "platform_data_as_of")

@@ -328,6 +328,19 @@ def platform_rows_arrived(context: dict[str, Any]) -> bool:
         if outcome and (outcome.get("accounts_loaded") or outcome.get("rows_loaded"))
     ]
     log.info("%d of %d loads brought rows", len(arrived), len(task_ids))
+    if not arrived:
+        # No build follows: its freshness check, the only one, would not say a platform
+        # gone stale while every run brings nothing.
+        from social_leadership.alerts import report_attention
+        from social_leadership.domain import PLATFORMS
+        from social_leadership.freshness import stale_without_a_build
+
+        facts = stale_without_a_build(
+            task_settings(), _run_id(context), list(PLATFORMS), context["ti"].task_id
+        )
+        for fact in facts:
+            log.warning("%s", fact.what)
+        report_attention(facts)
     return bool(arrived)
 
 

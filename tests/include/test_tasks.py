@@ -8,7 +8,7 @@ import logging
 import os
 import shutil
 import subprocess
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -23,6 +23,8 @@ BLUESKY_PATH = "/xrpc/app.bsky.actor.getProfiles"
 
 
 class _TaskInstance:
+    task_id = "anything_loaded"
+
     def __init__(self, xcoms: dict[str, dict | None]):
         self.xcoms = xcoms
 
@@ -74,15 +76,45 @@ def test_a_refused_platform_is_audited_with_its_request_and_every_account_missin
     assert audit == [(2, 0, 2, 1)]
 
 
-def test_warehouse_is_signalled_only_when_rows_arrived():
+def test_warehouse_is_signalled_only_when_rows_arrived(tmp_path, monkeypatch):
+    monkeypatch.setenv("SLW_DATA_DIR", str(tmp_path / "data"))
     nothing = _TaskInstance({"load_x": {"status": "skipped_backfill", "accounts_loaded": 0}})
-    assert not platform_rows_arrived({"ti": nothing})
+    assert not platform_rows_arrived({"ti": nothing, "run_id": "r1"})
     failed_and_loaded = _TaskInstance(
         {"load_x": None, "load_bluesky": {"status": "loaded", "accounts_loaded": 3}}
     )
-    assert platform_rows_arrived({"ti": failed_and_loaded})
+    assert platform_rows_arrived({"ti": failed_and_loaded, "run_id": "r2"})
     history_only = _TaskInstance({"import_history": {"files": 1, "rows_loaded": 730}})
-    assert platform_rows_arrived({"ti": history_only})
+    assert platform_rows_arrived({"ti": history_only, "run_id": "r3"})
+
+
+def test_a_run_that_brought_nothing_says_a_platform_gone_stale_once_a_day(
+    tmp_path, monkeypatch, caplog
+):
+    # Every platform throttled (or none configured) day after day: no build ran, and the
+    # build's freshness check was the only one, so no alert said the data were aging.
+    from social_leadership.warehouse import connect, transaction
+
+    monkeypatch.setenv("SLW_DATA_DIR", str(tmp_path / "data"))
+    settings = load_settings()
+    settings.ensure_dirs()
+    old = datetime.now(UTC).date() - timedelta(days=settings.stale_platform_days + 3)
+    with connect(settings.warehouse_path) as con, transaction(con):
+        con.execute(
+            "insert into raw.platform_metrics values ('x', ?, 'a_x', '1', 'ok', 5, 1, 1, "
+            "?, 'api', null, ?, false)",
+            [old, datetime.now(UTC), datetime.now(UTC)],
+        )
+    deferred = _TaskInstance({"load_x": {"status": "loaded", "accounts_loaded": 0}})
+
+    with caplog.at_level(logging.WARNING):
+        assert not platform_rows_arrived({"ti": deferred, "run_id": "r1"})
+        said = [r.getMessage() for r in caplog.records if "is stale" in r.getMessage()]
+        assert len(said) == 2  # the task's log line, and the attention outside a run
+        assert f"platform x is stale: data as of {old}" in said[0]
+        caplog.clear()
+        assert not platform_rows_arrived({"ti": deferred, "run_id": "r2"})
+    assert [r for r in caplog.records if "is stale" in r.getMessage()] == []
 
 
 # --- secrets, token routing, failures and silence without configuration (issue 9) --------
