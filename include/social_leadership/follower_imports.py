@@ -414,12 +414,13 @@ def _csv_header(path: Path) -> list[str]:
         return [cell.strip(_NAME_SPACES) for cell in next(csv.reader(handle), [])]
 
 
-# How a spreadsheet marks a count not known: Excel's #N/A (#NV in German), a dash.
-_NOT_KNOWN = "({})".format(
-    ", ".join(
-        quote_literal(mark)
-        for mark in ("n/a", "na", "n.a.", "#n/a", "#nv", "-", "\u2013", "\u2014", "null", "none")
-    )
+# How a spreadsheet marks a count not known: Excel's #N/A (#NV in German), a dash. In a
+# Parquet file, pandas' NaN too: a float column of a count with gaps (read as 'nan'); in
+# a text file 'nan' is no mark a program writes (pandas leaves the cell empty).
+_NOT_KNOWN_MARKS = ("n/a", "na", "n.a.", "#n/a", "#nv", "-", "\u2013", "\u2014", "null", "none")
+_NOT_KNOWN = "({})".format(", ".join(quote_literal(mark) for mark in _NOT_KNOWN_MARKS))
+_NOT_KNOWN_IN_PARQUET = "({})".format(
+    ", ".join(quote_literal(mark) for mark in (*_NOT_KNOWN_MARKS, "nan"))
 )
 
 
@@ -513,7 +514,8 @@ def _source_relation(
         elif column in ("following", "posts"):
             # An optional count a spreadsheet marks as not known (n/a, -, #N/A) is none,
             # as an empty cell is: the row's followers still load.
-            value = f"case when lower(trim({value})) not in {_NOT_KNOWN} then {value} end"
+            marks = _NOT_KNOWN_IN_PARQUET if suffix == ".parquet" else _NOT_KNOWN
+            value = f"case when lower(trim({value})) not in {marks} then {value} end"
         return f"{value} as {column}"
 
     select = ", ".join(text(column) for column in COLUMN_ALIASES)

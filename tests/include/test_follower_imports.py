@@ -1601,3 +1601,31 @@ def test_a_separator_or_exponent_past_the_sniffer_s_sample_is_refused_too(
         "select count(*) from raw.imported_metrics where snapshot_date = date '2026-01-01'"
     ).fetchone()
     assert loaded == 0
+
+
+def test_a_parquet_optional_count_of_nan_is_not_known_and_its_row_loads(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    # pandas writes a count column with gaps as floats, a gap as NaN: the whole row was
+    # rejected ("'nan' is not a whole number >= 0"), though n/a or an empty cell load.
+    path = tmp_path / "history.parquet"
+    pq.write_table(
+        pa.table(
+            {
+                "executive_id": ["joe", "joe"],
+                "platform": ["bluesky", "bluesky"],
+                "date": [date(2026, 2, 1), date(2026, 2, 2)],
+                "followers": [120.0, float("nan")],
+                "following": [float("nan"), 3.0],
+            }
+        ),
+        path,
+    )
+
+    outcome = import_history(con, path, ROSTER, tmp_path / "q", today=TODAY)
+
+    # A NaN follower count is still no count: that row alone is rejected.
+    assert [(e.row, e.column) for e in outcome.errors] == [(2, "followers")]
+    assert [row[:5] for row in imported(con)] == [
+        ("bluesky", "joe.bsky.social", date(2026, 2, 1), 120, None)
+    ]
