@@ -473,7 +473,11 @@ def _source_relation(
         reader = f"read_parquet({literal})"
         line_offset = 0
     else:
-        raise HistoryFileError(path, "unsupported file type (use .csv, .txt, .tsv or .parquet)")
+        raise HistoryFileError(
+            path,
+            f"is no history file ({suffix or 'no extension'}): save it as CSV UTF-8 (.csv), "
+            "tab-separated text (.txt, .tsv) or Parquet (.parquet) and import that",
+        )
     if repeated := _repeated_column(header):
         raise HistoryFileError(path, repeated)
     mapping = _column_map(header)

@@ -441,7 +441,10 @@ def test_parquet_import_counts_rows_from_one(
     [
         ("h.csv", "platform,date,followers\nx,2026-01-01,1\n", "executive_id or account_handle"),
         ("h.csv", "account_handle,platform,date\nJoeKaeser,x,2026-01-01\n", "followers"),
-        ("h.json", "whatever", "unsupported file type"),
+        # A workbook is named as such, with what to save it as (the inbox said so; the
+        # command line said "unsupported file type").
+        ("h.json", "whatever", r"is no history file \(\.json\): save it as CSV UTF-8"),
+        ("h.xlsx", "PK", r"is no history file \(\.xlsx\): save it as CSV UTF-8"),
         ("h.parquet", "not parquet", "not a readable Parquet file"),
     ],
 )
