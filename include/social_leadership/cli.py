@@ -434,8 +434,14 @@ def import_history(paths: tuple[Path, ...]) -> int:
             print(f"error: {exc}", file=sys.stderr)
             failed = True
             continue
-        for error in outcome.errors:
+        # The first rows by name; the quarantine's report has every one (a file of 100,000
+        # rows of US dates printed 100,000 lines).
+        for error in outcome.errors[:REJECTED_ROWS_SHOWN]:
             print(f"rejected {error}", file=sys.stderr)
+        if len(outcome.errors) > REJECTED_ROWS_SHOWN:
+            more = len(outcome.errors) - REJECTED_ROWS_SHOWN
+            where = f" (every one in {outcome.quarantine_path})" if outcome.quarantine_path else ""
+            print(f"... and {more} more rejected rows{where}", file=sys.stderr)
         print(
             f"{path}: {counted(outcome.rows_loaded, 'row')} loaded,"
             f" {outcome.rows_rejected} rejected"
@@ -443,6 +449,10 @@ def import_history(paths: tuple[Path, ...]) -> int:
         )
         failed = failed or outcome.rows_rejected > 0
     return 1 if failed else 0
+
+
+# How many rejected rows ``slw import-history`` names on stderr.
+REJECTED_ROWS_SHOWN = 20
 
 
 def _local_airflow_environment() -> dict[str, str]:

@@ -806,6 +806,17 @@ def test_cli_imports_and_reports(
     out = capsys.readouterr()
     assert "1 row loaded, 1 rejected" in out.out
     assert ":3: date:" in out.err
+
+    # Many rejected rows: the first 20 by name, then how many more and where all are.
+    path.write_text(
+        "executive_id,platform,date,followers\n"
+        + "".join(f"joe,x,01/{n % 28 + 1:02d}/2025,{n}\n" for n in range(100)),
+        encoding="utf-8",
+    )
+    assert cli_main(["import-history", str(path)]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert len([line for line in err if line.startswith("rejected ")]) == 20
+    assert err[-1].startswith("... and 80 more rejected rows (every one in ")
     warehouse = tmp_path / "data" / "warehouse" / "warehouse.duckdb"
     with duckdb.connect(str(warehouse), read_only=True) as check:
         assert check.execute("select followers from raw.imported_metrics").fetchall() == [(7,)]
