@@ -100,6 +100,10 @@ class LoadOutcome:
     # Accounts answered without counts it could read (an error), and the first few by name.
     errors: int = 0
     error_examples: list[str] = field(default_factory=list)
+    # Handles answered by another account than in the days before (its id changed), and
+    # the first few: "alpha (id 999, was 101)".
+    changed: int = 0
+    changed_examples: list[str] = field(default_factory=list)
 
     def add_to_message(self, note: str) -> None:
         """``note`` after the message, if any, as one more thing said of the load."""
@@ -492,6 +496,40 @@ def _on_the_day(
 NAMED_NOT_FOUND = 5
 
 
+# How far back a handle's account id is compared (days of API observations).
+CHANGED_ACCOUNT_LOOKBACK_DAYS = 14
+
+
+def _accounts_changed(con: duckdb.DuckDBPyConnection, platform: str, day: date) -> list[str]:
+    """The handles of ``incoming_platform_metrics`` answered with counts by another account
+    (another id) than their newest observation with counts of the days before: a handle
+    given up and taken by someone else (an X username freed by a rename), whose counts are
+    then another person's; or an account made anew. Said, not refused: which it is only
+    the roster's keeper knows."""
+    rows = con.execute(
+        f"""
+        with before as (
+            select lower(account_handle) as handle_key,
+                arg_max(account_id, snapshot_date) as account_id
+            from raw.platform_metrics
+            where platform = $platform and source = 'api' and account_status = 'ok'
+                and account_id is not null
+                and snapshot_date between $day - interval {CHANGED_ACCOUNT_LOOKBACK_DAYS} day
+                    and $day - interval 1 day
+            group by 1
+        )
+        select incoming.account_handle, incoming.account_id, before.account_id
+        from incoming_platform_metrics as incoming
+        inner join before on before.handle_key = lower(incoming.account_handle)
+        where incoming.account_status = 'ok' and incoming.account_id is not null
+            and incoming.account_id <> before.account_id
+        order by lower(incoming.account_handle)
+        """,
+        {"platform": platform, "day": day},
+    ).fetchall()
+    return [f"{handle} (id {now}, was {was})" for handle, now, was in rows]
+
+
 # A platform's reply that counts this many accounts or more, every one at 0 followers, is
 # no count: a stub or placeholder answer (an API that changed, a proxy), never a roster of
 # executives. Two new accounts at 0 are still believed.
@@ -617,8 +655,10 @@ def load_platform_day(
         )
         outcome.add_to_message(note)
     unread = [str(AccountStatus.DEFERRED), str(AccountStatus.ERROR)]
+    con.register("incoming_platform_metrics", frame)
+    changed = _accounts_changed(con, platform, snapshot_date)
+    outcome.changed, outcome.changed_examples = len(changed), changed[:NAMED_NOT_FOUND]
     with transaction(con):
-        con.register("incoming_platform_metrics", frame)
         # The accounts this run asked for, a handle in any case.
         con.execute(
             "create or replace temp table asked_accounts as "

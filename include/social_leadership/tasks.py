@@ -536,6 +536,15 @@ def _load_attention(task_id: str, extract: ExtractOutcome, outcome: LoadOutcome)
             "answered without counts it could read (the day's earlier counts kept)",
             "error",
         ),
+        # Loaded (a new account of the executive's is as likely), but said: a handle freed
+        # by a rename and taken by someone else gave the executive that person's counts.
+        (
+            outcome.changed,
+            outcome.changed_examples,
+            "answered by another account than before (the handle taken by someone else, or "
+            "an account made anew? check the roster)",
+            "ok",
+        ),
     ]
     for count, examples, what, status in named_accounts:
         if not count:

@@ -826,3 +826,46 @@ def test_a_retry_after_midnight_loads_what_the_failed_try_read_on_its_day(tmp_pa
         now=NOW + timedelta(days=1),
     )  # fmt: skip
     assert other.status == "skipped_backfill"
+
+
+def test_a_handle_answered_by_another_account_than_the_day_before_is_said(tmp_path, con):
+    # An X username freed by a rename and taken by someone else: the executive's series
+    # went on with that person's counts, loaded green, said nowhere.
+    import json
+
+    from social_leadership.landing import land_responses
+    from social_leadership.platforms.base import RawResponse
+    from social_leadership.tasks import _load_attention
+
+    handles = ("alpha", "beta", "gamma")
+
+    def landed(day, ids, run_id):
+        users = [
+            {"id": i, "username": h, "public_metrics": {"followers_count": 1000 + n}}
+            for n, (h, i) in enumerate(zip(handles, ids, strict=True))
+        ]
+        reply = RawResponse(
+            "x",
+            handles,
+            f"https://api.x.com/2/users/by?usernames={','.join(handles)}",
+            200,
+            json.dumps({"data": users}).encode(),
+            datetime.combine(day, datetime.min.time(), tzinfo=UTC) + timedelta(hours=6),
+            1.0,
+        )
+        run_dir = land_responses(tmp_path / "l", "x", day, run_id, [reply])
+        return load_platform_day(con, tmp_path / "l", "x", day, run_id, run_dir=run_dir)
+
+    before = NOW.date() - timedelta(days=1)
+    assert landed(before, ["101", "102", "103"], "run-1").changed == 0
+    outcome = landed(NOW.date(), ["101", "999", "103"], "run-2")
+
+    assert (outcome.status, outcome.accounts_loaded) == ("loaded", 3)
+    assert (outcome.changed, outcome.changed_examples) == (1, ["beta (id 999, was 102)"])
+    extract = type("Extract", (), {"platform": "x", "deferred": 0})()
+    [fact] = _load_attention("load_x", extract, outcome)
+    assert fact.what.startswith(
+        "platform x: 1 of 3 accounts answered by another account than before (the handle "
+        "taken by someone else, or an account made anew? check the roster): beta (id 999, "
+        "was 102)"
+    )
