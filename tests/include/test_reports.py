@@ -472,6 +472,15 @@ def test_a_week_the_data_begin_in_says_so_not_that_its_days_went_unobserved(repo
     assert f"of the days before {begins} (slw import-history)" in html
 
 
+# The daily facts a report reads, each cut the same way to make a warehouse of fewer days.
+DAILY_FACTS = (
+    "fct_executive_reach_daily",
+    "fct_reach_by_country_sector_daily",
+    "fct_reach_by_country_sector_all_platforms_daily",
+    "fct_platform_coverage_daily",
+)
+
+
 def test_a_week_the_data_begin_in_with_a_gap_after_says_the_gap(
     synthetic_built_warehouse, tmp_path, monkeypatch
 ):
@@ -486,12 +495,7 @@ def test_a_week_the_data_begin_in_with_a_gap_after_says_the_gap(
         *(
             f"delete from marts.{table} where metric_date < date '{begins}' "
             f"or metric_date between date '{begins + timedelta(days=1)}' and date '{week.end}'"
-            for table in (
-                "fct_executive_reach_daily",
-                "fct_reach_by_country_sector_daily",
-                "fct_reach_by_country_sector_all_platforms_daily",
-                "fct_platform_coverage_daily",
-            )
+            for table in DAILY_FACTS
         ),
     )
 
@@ -512,15 +516,7 @@ def test_a_one_day_warehouse_gives_a_not_enough_data_report(
         synthetic_built_warehouse,
         tmp_path / "data",
         monkeypatch,
-        *(
-            f"delete from marts.{table} where metric_date <> date '{last}'"
-            for table in (
-                "fct_executive_reach_daily",
-                "fct_reach_by_country_sector_daily",
-                "fct_reach_by_country_sector_all_platforms_daily",
-                "fct_platform_coverage_daily",
-            )
-        ),
+        *(f"delete from marts.{table} where metric_date <> date '{last}'" for table in DAILY_FACTS),
     )
 
     report = write_weekly_report(settings, day(LAST_DAY), mail=False)
@@ -545,15 +541,7 @@ def test_a_week_with_one_day_of_data_is_not_enough_whatever_the_day_before_it(
         synthetic_built_warehouse,
         tmp_path / "data",
         monkeypatch,
-        *(
-            f"delete from marts.{table} where metric_date not in ({kept})"
-            for table in (
-                "fct_executive_reach_daily",
-                "fct_reach_by_country_sector_daily",
-                "fct_reach_by_country_sector_all_platforms_daily",
-                "fct_platform_coverage_daily",
-            )
-        ),
+        *(f"delete from marts.{table} where metric_date not in ({kept})" for table in DAILY_FACTS),
     )
 
     report = write_weekly_report(settings, week.end, mail=False)
