@@ -383,8 +383,9 @@ def platform_endpoint(platform: str) -> PlatformEndpoint:
     if host and "://" not in host:
         scheme = connection.schema or _uri_scheme(f"slw_{platform}", connection) or "https"
         port = f":{connection.port}" if connection.port else ""
-        # An IPv6 address (a URI's [::1] reaches the connection without its brackets).
-        address = f"[{host}]" if ":" in host and not host.startswith("[") else host
+        # An IPv6 address (a URI's [::1] reaches the connection without its brackets); a
+        # host:port as written in the host field stays as it is.
+        address = f"[{host}]" if _is_ipv6(host) else host
         host = f"{scheme}://{address}{port}"
     elif connection.host and connection.port and urlsplit(host).port is None:
         # A URL without a port in ``host``, the port in its own field: joined, as Airflow's
@@ -397,6 +398,15 @@ def platform_endpoint(platform: str) -> PlatformEndpoint:
         if declared.source == "extra" and extra.get(declared.key) is not None:
             options[declared.option] = extra[declared.key]
     return PlatformEndpoint(host, password, (connection.login or "").strip() or None, options)
+
+
+def _is_ipv6(host: str) -> bool:
+    import ipaddress
+
+    try:
+        return isinstance(ipaddress.ip_address(host), ipaddress.IPv6Address)
+    except ValueError:
+        return False
 
 
 def _uri_scheme(conn_id: str, connection: Any) -> str | None:

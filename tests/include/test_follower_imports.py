@@ -1594,7 +1594,7 @@ def test_a_history_file_of_a_header_alone_is_refused(
 
 
 @pytest.mark.parametrize("quote", ["", '"'], ids=["unquoted", "quoted"])
-@pytest.mark.parametrize("count", ["64.000", "2.50412E+08"])
+@pytest.mark.parametrize("count", ["64.000", "2.50412E+08", "3E+06", "3e+06"])
 def test_a_separator_or_exponent_past_the_sniffer_s_sample_is_refused_too(
     con: duckdb.DuckDBPyConnection, tmp_path: Path, count: str, quote: str
 ) -> None:

@@ -259,6 +259,9 @@ def test_a_url_host_takes_the_port_field_and_an_http_uri_keeps_its_scheme(monkey
     assert platform_endpoint("linkedin").base_url == "https://127.0.0.1:47867"
     monkeypatch.setenv("AIRFLOW_CONN_SLW_LINKEDIN", "http://:tok@[::1]:47867")
     assert platform_endpoint("linkedin").base_url == "http://[::1]:47867"
+    # host:port written in the host field, as Airflow's form allows: left as it is.
+    _connection(monkeypatch, "threads", host="127.0.0.1:8765", schema="http", password="t")
+    assert platform_endpoint("threads").base_url == "http://127.0.0.1:8765"
     # To a real API, an http:// URI names the connection type: the token goes over https.
     monkeypatch.setenv("AIRFLOW_CONN_SLW_X", "http://:secret-bearer@api.x.com")
     assert platform_endpoint("x").base_url == "https://api.x.com"
