@@ -84,8 +84,8 @@ class DbtError(RuntimeError):
         nodes = ", ".join(result.failing_nodes) or "none reported in run_results.json"
         said = next((error for error in _RESOURCE_ERRORS if error in result.output_tail), None)
         cause = (
-            f"; DuckDB said {said!r}: raise SLW_DUCKDB_MEMORY_LIMIT or free disk space where "
-            "it spills (SLW_DATA_DIR/tmp), then clear the task"
+            f"; DuckDB said {said!r}: raise SLW_DUCKDB_MEMORY_LIMIT, or free space on the "
+            "disk of SLW_DATA_DIR (the warehouse, and where dbt spills), then clear the task"
             if said
             else ""
         )

@@ -1191,9 +1191,9 @@ FROZEN_EXPECTATION = "expect_a_platform_s_followers_to_change_from_the_day_befor
 
 def _frozen_platforms(con: Any, validated: dict[str, date | None]) -> QualityCheck:
     """The platform days, on the days this gate validates (as :func:`_observed_counts`),
-    whose every observed account (:data:`FROZEN_MIN_ACCOUNTS` or more) has the followers
-    of the day before: fresh-looking data that says nothing new (the data-as-of date and
-    every other check saw a good day). The newest first."""
+    whose every account observed from the API (:data:`FROZEN_MIN_ACCOUNTS` or more) has
+    the followers of the day before: fresh-looking data that says nothing new (the
+    data-as-of date and every other check saw a good day). The newest first."""
     table = "fct_executive_reach_daily"
     if table not in validated:
         days = "false"
@@ -1206,6 +1206,8 @@ def _frozen_platforms(con: Any, validated: dict[str, date | None]) -> QualityChe
         select platform, metric_date, count(*) as accounts
         from {qualified_name(MARTS_SCHEMA, table)}
         where {days} and is_observed and followers_change_1d is not null
+            -- Fetched, not imported: a tool's export carries a weekly figure over its days.
+            and source <> 'import'
         group by platform, metric_date
         having count(*) >= {FROZEN_MIN_ACCOUNTS} and bool_and(followers_change_1d = 0)
         order by metric_date desc, platform

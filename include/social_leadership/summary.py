@@ -492,8 +492,12 @@ def summarise(settings: Settings, *, top_per_country: int = 3) -> tuple[str, boo
             """
             select count(*) filter (where success), count(*) filter (where not success),
                 count(*) filter (where not success and is_critical),
-                list(table_name || ' ' || expectation order by not is_critical, table_name,
-                    expectation) filter (where not success)
+                list(distinct table_name || ' ' || expectation
+                    || coalesce(' (' || column_name || ')', ''))
+                    filter (where not success and is_critical),
+                list(distinct table_name || ' ' || expectation
+                    || coalesce(' (' || column_name || ')', ''))
+                    filter (where not success and not is_critical)
             from audit.quality_results
             where run_id = (
                 select run_id from audit.quality_results order by checked_at desc limit 1
@@ -503,7 +507,7 @@ def summarise(settings: Settings, *, top_per_country: int = 3) -> tuple[str, boo
         assert checks is not None
         # The failed ones by name (a warning published all the same reads as a success
         # everywhere else): the first three, critical first.
-        failed_checks = checks[3] or []
+        failed_checks = sorted(checks[3] or []) + sorted(checks[4] or [])
         named = f": {', '.join(failed_checks[:3])}" + (
             f" and {len(failed_checks) - 3} more" if len(failed_checks) > 3 else ""
         )

@@ -998,6 +998,6 @@ def test_a_dbt_build_out_of_memory_or_disk_says_so_where_the_alert_quotes_it():
     said = failure_text(DbtError(result))
 
     assert "failing nodes: model.x.int_executive_reach_gap_filled; DuckDB said" in said
-    assert "'Out of Memory Error': raise SLW_DUCKDB_MEMORY_LIMIT or free disk space" in said
+    assert "'Out of Memory Error': raise SLW_DUCKDB_MEMORY_LIMIT, or free space on the disk" in said
     plain = DbtResult(("build",), 1, failing_nodes=("model.x.y",), output_tail="Compilation Error")
     assert "DuckDB said" not in failure_text(DbtError(plain))

@@ -693,3 +693,9 @@ def test_an_x_account_landed_as_protected_with_its_counts_is_counted(
         "from marts.fct_executive_reach_daily group by 1 order by 1",
     )
     assert rows == [("a", 10), ("b", 9)]
+    # The coverage says so too: with counts, not private, but for b's day without them.
+    coverage = query(
+        settings.warehouse_path,
+        "select sum(accounts_ok), sum(accounts_private) from marts.fct_platform_coverage_daily",
+    )
+    assert coverage == [(19, 1)]

@@ -727,21 +727,23 @@ def test_the_quality_line_names_the_checks_that_failed(settings):
     # "1 failed (0 critical)" named no check: a warning published all the same read as a
     # success everywhere else.
     checks = [
-        ("fct_executive_reach_daily", "expect_b", False, False),
-        ("fct_executive_reach_daily", "expect_a", True, False),
-        ("dim_country", "expect_c", False, True),
+        ("fct_executive_reach_daily", "expect_b", None, False, False),
+        ("fct_executive_reach_daily", "expect_a", "followers", True, False),
+        ("dim_country", "expect_c", None, False, True),
+        # A check failed on two slices of a table is named once.
+        ("fct_executive_reach_daily", "expect_b", None, False, False),
     ]
     with connect(settings.warehouse_path) as con:
-        for table, expectation, critical, success in checks:
+        for table, expectation, column, critical, success in checks:
             con.execute(
                 "insert into audit.quality_results values "
-                "('gate', ?, ?, ?, null, ?, ?, null, null, ?, null, null)",
-                [f"marts.{table}", table, expectation, critical, success, AT],
+                "('gate', ?, ?, ?, ?, ?, ?, null, null, ?, null, null)",
+                [f"marts.{table}", table, expectation, column, critical, success, AT],
             )
 
     text = build_summary(settings)
 
     assert (
-        "Quality checks (last run): 1 passed, 2 failed (1 critical): "
-        "fct_executive_reach_daily expect_a, fct_executive_reach_daily expect_b\n"
+        "Quality checks (last run): 1 passed, 3 failed (1 critical): "
+        "fct_executive_reach_daily expect_a (followers), fct_executive_reach_daily expect_b\n"
     ) in text

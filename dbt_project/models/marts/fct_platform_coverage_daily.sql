@@ -29,7 +29,12 @@ last_answers as (
         platform,
         snapshot_date,
         account_handle,
-        account_status,
+        -- An X account landed as protected with its counts (before X's protected accounts
+        -- were read as ok: their counts are public) has counts, as the reach facts count it.
+        case
+            when account_status = 'protected' and followers is not null then 'ok'
+            else account_status
+        end as account_status,
         is_synthetic
     from observations
     qualify row_number() over (
