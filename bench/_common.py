@@ -87,8 +87,15 @@ def create_raw(warehouse_path: Path, days: int) -> None:
         add_days(con, first_day, days)
 
 
+# The day the bench's follower counts start growing from.
+GROWTH_EPOCH = date(2020, 1, 1)
+
+
 def add_days(con: object, first_day: date, days: int) -> None:
-    """Observations for every account on [first_day, first_day + days), ~4% days missed."""
+    """Observations for every account on [first_day, first_day + days), ~4% days missed.
+    Counts grow with the day itself, not its place in the batch: each new day added alone
+    goes on from the day before (the same counts day after day read as a frozen cache)."""
+    since = (first_day - GROWTH_EPOCH).days
     con.execute(  # type: ignore[attr-defined]
         f"""
         insert into raw.platform_metrics
@@ -99,7 +106,7 @@ def add_days(con: object, first_day: date, days: int) -> None:
             null,
             'ok',
             1000 + hash(accounts.account_handle) % 100000
-                + d * (hash(accounts.account_handle) % 13),
+                + ({since} + d) * (hash(accounts.account_handle) % 13),
             100,
             d,
             cast(date '{first_day}' + cast(d as integer) as timestamp) + interval 6 hour,

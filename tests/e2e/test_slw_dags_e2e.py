@@ -242,17 +242,24 @@ def test_slw_killed_alone_stops_its_run_and_marks_it_failed(new_user_env):
     warehouse.parent.mkdir(parents=True)
     with duckdb.connect(str(warehouse)) as con:
         ensure_schema(con)
-    slw = _slw_dags_test_with_a_task_running(new_user_env)
-    started = psutil.Process(slw.pid).children(recursive=True)
-    assert started
+    # Held by this process until the run is over, the warehouse keeps the run's intake
+    # waiting: killed while it runs, not after a quick run ended green (a race on an idle
+    # machine).
+    holder = duckdb.connect(str(warehouse))
+    try:
+        slw = _slw_dags_test_with_a_task_running(new_user_env)
+        started = psutil.Process(slw.pid).children(recursive=True)
+        assert started
 
-    slw.kill()
-    slw.communicate(timeout=60)
+        slw.kill()
+        slw.communicate(timeout=60)
 
-    deadline = time.monotonic() + 120
-    while _dag_runs(new_user_env["AIRFLOW_HOME"], "survey_ingest")[0][1] == "running":
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
+        deadline = time.monotonic() + 120
+        while _dag_runs(new_user_env["AIRFLOW_HOME"], "survey_ingest")[0][1] == "running":
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+    finally:
+        holder.close()
     ((run_id, state),) = _dag_runs(new_user_env["AIRFLOW_HOME"], "survey_ingest")
     assert state == "failed"
     _, alive = psutil.wait_procs(started, timeout=10)
