@@ -1115,6 +1115,16 @@ JUMP_EXPECTATION = "expect_followers_within_100_times_the_day_before"
 _EXAMPLE_KEY = ("executive_id", "platform", "metric_date")
 
 
+def _validated_days(table: str, validated: dict[str, date | None]) -> tuple[str, str]:
+    """SQL keeping the days of ``table`` this gate validates, and how its details say them
+    (``days_checked``): none when it was not rebuilt since the last gate, all, or from a day."""
+    if table not in validated:
+        return "false", "none: not rebuilt since the last gate"
+    if validated[table] is None:
+        return "true", "all"
+    return f"metric_date >= date '{validated[table]}'", f"from {validated[table]}"
+
+
 def _observed_counts(con: Any, validated: dict[str, date | None]) -> list[QualityCheck]:
     """The executive fact's counts, in one scan. No observed count lacks its followers (the
     raw contract has them null only for accounts that did not answer ok; critical, over
@@ -1128,13 +1138,7 @@ def _observed_counts(con: Any, validated: dict[str, date | None]) -> list[Qualit
     # In 128 bits: 100 times a count near 2^63 overflowed and crashed the gate.
     followers = "cast(followers as hugeint)"
     before = f"({followers} - followers_change_1d)"
-    if table not in validated:
-        days, checked = "false", "none: not rebuilt since the last gate"
-    elif validated[table] is None:
-        days, checked = "true", "all"
-    else:
-        days = f"metric_date >= date '{validated[table]}'"
-        checked = f"from {validated[table]}"
+    days, checked = _validated_days(table, validated)
     rules = {
         "expect_observed_counts_to_have_followers": ("is_observed and followers is null", True),
         JUMP_EXPECTATION: (
@@ -1195,12 +1199,7 @@ def _frozen_platforms(con: Any, validated: dict[str, date | None]) -> QualityChe
     the followers of the day before: fresh-looking data that says nothing new (the
     data-as-of date and every other check saw a good day). The newest first."""
     table = "fct_executive_reach_daily"
-    if table not in validated:
-        days = "false"
-    elif validated[table] is None:
-        days = "true"
-    else:
-        days = f"metric_date >= date '{validated[table]}'"
+    days, _ = _validated_days(table, validated)
     frozen = con.execute(
         f"""
         select platform, metric_date, count(*) as accounts
