@@ -591,6 +591,14 @@ def _mount_of(service: dict, folder: str) -> tuple[str, str, bool]:
     return source, "/".join(part for part in (subpath, inside) if part), read_only
 
 
+def _mounted(service: dict, folder: str) -> bool:
+    try:
+        _mount_of(service, folder)
+    except ValueError:  # no mount holds it
+        return False
+    return True
+
+
 def test_readme_s_bi_containers_mount_the_serving_catalog_s_folder_writable_when_they_read_it():
     """SQLite in WAL mode writes beside the serving catalog for every reader (docs/bi.md):
     the example's DuckLake reader gets that folder writable, as the pipeline's uid, and
@@ -612,8 +620,11 @@ def test_readme_s_bi_containers_mount_the_serving_catalog_s_folder_writable_when
     lake_reader = services["superset"]
     assert _mount_of(lake_reader, catalog_folder) == ("slw_pipeline-data", "serving/lake", False)
     assert str(lake_reader["user"]).split(":")[0] == uid
-    for folder in (data_dir, f"{data_dir}/serving", f"{data_dir}/landing"):
-        assert _mount_of(lake_reader, folder)[2], folder
+    assert _mount_of(lake_reader, f"{data_dir}/serving")[2]
+    # Nothing else of the volume: the pseudonym key, the survey files as delivered.
+    for service in services.values():
+        for folder in (f"{data_dir}/secrets", f"{data_dir}/landing", data_dir):
+            assert not _mounted(service, folder), folder
     assert "pipeline-data" in _compose()["volumes"]
     guide = (REPO_ROOT / "docs" / "bi.md").read_text()
     assert "read-only is enough" not in guide

@@ -551,7 +551,13 @@ def dags_list_runs(dag_id: str, limit: int) -> int:
 
 @cli.command()
 @click.option("--full", is_flag=True, help="dbt build --full-refresh: every day of history")
-def rebuild(full: bool) -> int:
+@click.option(
+    "--accept-shorter-history",
+    is_flag=True,
+    help="publish even though the marts hold fewer days than the serving copy (you started "
+    "over on purpose); otherwise that publish is refused",
+)
+def rebuild(full: bool, accept_shorter_history: bool) -> int:
     """Run warehouse_build now: dbt build, quality gate, publish.
 
     Through real Airflow, as slw dags test warehouse_build does. A build recomputes from
@@ -559,7 +565,8 @@ def rebuild(full: bool) -> int:
     """
     from social_leadership.local_airflow import run_one_dag
 
-    return run_one_dag("warehouse_build", _local_airflow_environment(), conf={"full_refresh": full})
+    conf = {"full_refresh": full, "accept_shorter_history": accept_shorter_history}
+    return run_one_dag("warehouse_build", _local_airflow_environment(), conf=conf)
 
 
 @cli.command()

@@ -1983,6 +1983,56 @@ def _plan_against(con: duckdb.DuckDBPyConnection, ctx: _Context) -> None:
     ctx.plan = plan_publication(ctx.definitions, ctx.partitioned, windows, ctx.previous)
 
 
+class HistoryLostError(RuntimeError):
+    """The working warehouse holds fewer days of history than the serving copy readers
+    have: publishing would replace that history with less."""
+
+
+# What a publish that would shorten the history readers have names as the way through.
+ACCEPT_SHORTER_HISTORY = "accept_shorter_history"
+
+
+def _days_held(con: duckdb.DuckDBPyConnection, alias: str, table: str) -> tuple[date, int]:
+    day = quote_identifier(DATE_COLUMN)
+    return con.execute(
+        f"select min({day}), count(distinct {day}) from {_mart(alias, table)}"
+    ).fetchone()
+
+
+def history_lost(con: duckdb.DuckDBPyConnection, ctx: _Context) -> list[str]:
+    """The daily facts whose history the working warehouse lost against the publication
+    the catalog (attached as ``lake``) holds: they begin later and cover fewer days (a
+    warehouse recreated empty, its catalog database dropped, say). A roster change, or a
+    table of the latest days only, does not do both."""
+    if ctx.previous is None:
+        return []
+    lost = []
+    for table in sorted(ctx.columns):
+        names = {name for name, _ in ctx.columns[table]}
+        if DATE_COLUMN not in names or table not in ctx.previous.definitions:
+            continue
+        first, days = _days_held(con, LAKE_ALIAS, table)
+        if first is None:
+            continue
+        now_first, now_days = _days_held(con, WORKING_ALIAS, table)
+        if now_first is None or (now_first > first and now_days < days):
+            now = f"{now_days} day(s) from {now_first}" if now_first else "no rows"
+            lost.append(f"{table} holds {now}, the serving copy {days} day(s) from {first}")
+    return lost
+
+
+def _refuse_shorter_history(lost: list[str], settings: Settings) -> None:
+    raise HistoryLostError(
+        "publish refused: the working warehouse holds less history than the serving copy "
+        f"readers have ({'; '.join(lost)}). Was {describe_working(settings)} recreated "
+        "empty (a deleted file, a catalog database dropped or recreated)? Restore it from "
+        "its backup (README: Backups) and run warehouse_build again; the serving copy stays "
+        "as it was. To publish the shorter history on purpose (you started over), run "
+        f'warehouse_build with {{"{ACCEPT_SHORTER_HISTORY}": true}} '
+        "(slw rebuild --accept-shorter-history)"
+    )
+
+
 def _publish_extensions(settings: Settings) -> tuple[str, ...]:
     """The extensions a publish loads: the serving catalog's, and the working lake's."""
     working = lake_extensions(settings) if uses_lake(settings) else ()
@@ -2045,7 +2095,9 @@ def publish_refusal(con: duckdb.DuckDBPyConnection, run_id: str) -> str | None:
     return failed if critical else None
 
 
-def publish(settings: Settings, run_id: str, *, synthetic: bool) -> Publication:
+def publish(
+    settings: Settings, run_id: str, *, synthetic: bool, accept_shorter_history: bool = False
+) -> Publication:
     """Publish the marts: one DuckLake commit, the single file swapped in, a Parquet set.
 
     Must run when no other process holds the working warehouse for writing (the
@@ -2054,6 +2106,9 @@ def publish(settings: Settings, run_id: str, *, synthetic: bool) -> Publication:
     warehouse has no marts, leaving the previous publication untouched everywhere.
     ``synthetic`` (the warehouse shows synthetic executives) marks the tables that carry
     no synthetic flag of their own; a table with flags is marked by what they say.
+    Raises HistoryLostError, publishing nothing, when a daily fact would begin later and
+    cover fewer days than the serving copy's (``history_lost``), unless
+    ``accept_shorter_history``.
     """
     settings.serving_path.parent.mkdir(parents=True, exist_ok=True)
     parquet_dir = settings.serving_parquet_dir
@@ -2076,6 +2131,8 @@ def publish(settings: Settings, run_id: str, *, synthetic: bool) -> Publication:
             ctx = _read_working(con, settings, run_id, published_at, synthetic=synthetic)
             attach_lake(con, settings, LAKE_ALIAS, read_only=False)
             _plan_against(con, ctx)
+            if not accept_shorter_history and (lost := history_lost(con, ctx)):
+                _refuse_shorter_history(lost, settings)
             # The spare, or a copy of the current file started now, on its own thread, while
             # the Parquet set is written; always waited for (finally) before the staging
             # path is removed.

@@ -940,7 +940,12 @@ def publish_task(context: dict[str, Any]) -> dict[str, Any]:
     from social_leadership.progress import step
 
     step("publishing the marts: the DuckLake catalog, the serving file and the Parquet set")
-    from social_leadership.serving import publish, publish_refusal
+    from social_leadership.serving import (
+        ACCEPT_SHORTER_HISTORY,
+        HistoryLostError,
+        publish,
+        publish_refusal,
+    )
     from social_leadership.warehouse import connect, holds_synthetic_executives
 
     settings = task_settings()
@@ -953,7 +958,16 @@ def publish_task(context: dict[str, Any]) -> dict[str, Any]:
 
         # A retry would find the same marts and the same verdict.
         raise AirflowFailException(refusal)
-    publication = publish(settings, _run_id(context), synthetic=synthetic)
+    accept = bool(context["params"].get(ACCEPT_SHORTER_HISTORY, False))
+    try:
+        publication = publish(
+            settings, _run_id(context), synthetic=synthetic, accept_shorter_history=accept
+        )
+    except HistoryLostError as error:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        # A retry would find the same history missing.
+        raise AirflowFailException(str(error)) from error
     log.info(
         "publication %d: %d tables to the DuckLake catalog %s, the single file %s (%s) and "
         "the Parquet set %s",

@@ -278,13 +278,25 @@ def test_seeds_load_from_a_project_under_a_folder_whose_name_holds_a_quote(
     assert loaded == (11,)
 
 
+# The settings a compose container passes empty when .env leaves them so (their default).
+EMPTY_IN_COMPOSE = (
+    "SLW_DUCKDB_MEMORY_LIMIT",
+    "SLW_DUCKDB_THREADS",
+    "SLW_GAP_FILL_DAYS",
+    "SLW_LATE_DATA_DAYS",
+)
+
+
 @pytest.mark.dbt
+@pytest.mark.parametrize("empty_settings", [False, True], ids=["unset", "empty"])
 def test_dbt_started_by_hand_needs_only_the_data_folder_and_warehouse_path(
-    copied_built_warehouse: Settings, tmp_path: Path
+    copied_built_warehouse: Settings, tmp_path: Path, empty_settings: bool
 ) -> None:
     # README ("Settings"): profiles.yml falls back to SLW_WAREHOUSE_PATH and SLW_DATA_DIR
     # for a dbt started by hand. With only those two exported, every dbt command stopped at
-    # "Env var required but not provided: 'SLW_DUCKDB_MEMORY_LIMIT'" (probe docs63).
+    # "Env var required but not provided: 'SLW_DUCKDB_MEMORY_LIMIT'" (probe docs63). An
+    # empty setting is its default, as for the pipeline: in a compose container (which
+    # passes every unset one empty) dbt failed "Could not convert string '' to INT64".
     settings = copied_built_warehouse
     env = {
         "PATH": os.environ["PATH"],
@@ -293,13 +305,16 @@ def test_dbt_started_by_hand_needs_only_the_data_folder_and_warehouse_path(
         "SLW_DATA_DIR": str(settings.data_dir),
         "SLW_WAREHOUSE_PATH": str(settings.warehouse_path),
     }
+    if empty_settings:
+        env.update(dict.fromkeys(EMPTY_IN_COMPOSE, ""))
     dbt = Path(sys.executable).with_name("dbt")
     shown = subprocess.run(
         [
             str(dbt),
             "show",
             "--inline",
-            "select count(*) as sectors from marts.dim_sector",
+            "select count(*) as sectors, {{ var('gap_fill_days') }} as gap_fill_days "
+            "from marts.dim_sector",
             "--project-dir",
             str(DBT_PROJECT),
             "--profiles-dir",
@@ -317,12 +332,12 @@ def test_dbt_started_by_hand_needs_only_the_data_folder_and_warehouse_path(
     )
 
     assert shown.returncode == 0, shown.stdout[-2000:] + shown.stderr[-2000:]
-    assert re.search(r"\|\s*11\s*\|", shown.stdout), shown.stdout[-2000:]
+    assert re.search(r"\|\s*11\s*\|\s*7\s*\|", shown.stdout), shown.stdout[-2000:]
 
 
 def test_the_profile_s_defaults_are_the_settings_defaults() -> None:
     profile = (DBT_PROJECT / "profiles.yml").read_text(encoding="utf-8")
-    defaults = re.findall(r"env_var\('SLW_(DUCKDB_[A-Z_]+)', '([^']*)'\)", profile)
+    defaults = re.findall(r"env_var\('SLW_(DUCKDB_[A-Z_]+)', ''\) or '([^']*)'", profile)
     fields = {field.name: field.default for field in dataclasses.fields(Settings)}
 
     assert {name for name, _ in defaults} == {"DUCKDB_MEMORY_LIMIT", "DUCKDB_THREADS"}

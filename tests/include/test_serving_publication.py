@@ -28,6 +28,7 @@ from social_leadership.serving import (
     FILE_FORMAT_TABLE,
     GRAIN_KEY,
     SYNTHETIC_NOTICE,
+    HistoryLostError,
     Publication,
     publish,
     spare_path,
@@ -1067,4 +1068,54 @@ def test_a_single_file_of_a_newer_storage_version_is_replaced_not_a_failed_publi
 
     assert publication.serving_file_rebuilt
     assert "cannot update the serving file in place, rebuilding it" in logged
+    assert_served_equals_working(settings)
+
+
+def _served_fact(settings: Settings) -> tuple[int, int]:
+    with duckdb.connect(str(settings.serving_path), read_only=True) as con:
+        return con.execute(
+            f"select count(*), max(publication_id) from marts.{FACT}, marts.publication"
+        ).fetchone()
+
+
+def test_a_warehouse_that_lost_its_history_is_not_published_over_the_serving_copy(
+    copied_built_warehouse: Settings,
+) -> None:
+    """A warehouse recreated empty (a deleted file, a catalog database dropped) and run
+    again holds the last days only: publishing it replaced every day readers had."""
+    settings = copied_built_warehouse
+    publish(settings, "run-1", synthetic=True)
+    served = _served_fact(settings)
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        (last,) = con.execute(f"select max(metric_date) from marts.{FACT}").fetchone()
+        for table in ("fct_executive_reach_daily", "fct_reach_by_country_sector_daily"):
+            con.execute(f"delete from marts.{table} where metric_date < ?", [last])
+
+    with pytest.raises(HistoryLostError) as refused:
+        publish(settings, "run-2", synthetic=True)
+
+    message = str(refused.value)
+    assert f"{FACT} holds 1 day(s) from {last}, the serving copy 35 day(s) from" in message
+    assert "fct_reach_by_country_sector_daily holds 1 day(s)" in message
+    assert "accept_shorter_history" in message
+    assert "README: Backups" in message
+    assert _served_fact(settings) == served
+    with lake_reader(settings) as con:
+        assert latest_publication(con) == 1
+
+    publish(settings, "run-3", synthetic=True, accept_shorter_history=True)
+    assert_served_equals_working(settings)
+
+
+def test_a_roster_change_that_drops_executives_is_still_published(
+    copied_built_warehouse: Settings,
+) -> None:
+    """Fewer rows on every day, or the first days of some executives only, lose no day."""
+    settings = copied_built_warehouse
+    publish(settings, "run-1", synthetic=True)
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        con.execute(f"delete from marts.{FACT} where executive_id <> 'de_one'")
+
+    publish(settings, "run-2", synthetic=True)
+
     assert_served_equals_working(settings)
