@@ -1081,3 +1081,30 @@ def test_a_file_refused_for_its_questions_logs_no_replacement(tmp_path, con, cap
 
     assert "replaces what" not in caplog.text
     assert _respondents_by_country(con)["DE"] == (len(de), 1)
+
+
+def test_microdata_under_the_shipped_figures_source_is_refused_and_replaces_none(tmp_path, con):
+    """Its respondents replaced the shipped figures of their wave for good: the shipped
+    file stays in the ledger as loaded (and a copy of it is a copy), so they never came
+    back, a file removed or not."""
+    load_file(con, BUNDLED_PUBLISHED_FILE)
+    shipped = con.execute("select * from raw.survey_results order by all").fetchall()
+    frame = microdata_frame(seed=5, per_country=5)
+    write_microdata(frame, tmp_path / "own.csv", sidecar(source_id="edelman_tb", wave=2019))
+
+    with pytest.raises(SurveyValidationError) as refused:
+        load_file(con, tmp_path / "own.csv", pseudonym_key=KEY)
+
+    (issue,) = refused.value.issues
+    assert (issue.file, issue.column) == ("own.csv", "source_id")
+    assert f"the published figures the pipeline ships ({BUNDLED_PUBLISHED_FILE.name})" in (
+        issue.reason
+    )
+    assert con.execute("select * from raw.survey_results order by all").fetchall() == shipped
+    respondents = con.execute("select count(*) from raw.survey_respondent_answers").fetchone()
+    assert respondents == (0,)
+
+    # Under a source of its own, the same file loads beside the shipped figures.
+    write_microdata(frame, tmp_path / "own.csv", sidecar(source_id="own_panel", wave=2019))
+    assert load_file(con, tmp_path / "own.csv", pseudonym_key=KEY).status == "loaded"
+    assert con.execute("select * from raw.survey_results order by all").fetchall() == shipped

@@ -81,6 +81,7 @@ BUNDLED_PUBLISHED_FILE = BUNDLED_DIR / "published_ceo_expectations.csv"
 # Real published figures, part of the product: loaded into every warehouse. The demo's
 # synthetic microdata comes only with SLW_DEMO on, passed in as ``extra_bundled``.
 BUNDLED_FILES = (BUNDLED_PUBLISHED_FILE,)
+_SHIPPED_NAMES = frozenset(path.name for path in BUNDLED_FILES)
 log = logging.getLogger(__name__)
 
 SURVEY_TABLES = ("raw.survey_results", "raw.survey_questions", "raw.survey_respondent_answers")
@@ -341,6 +342,18 @@ def _replace_respondents(
         "and list_contains($waves, wave) and file_name <> $name group by all order by all",
         {"source": decl.source_id, "waves": waves, "name": file_name},
     ).fetchall()
+    shipped = sorted({other for other, _, _ in figures if other in _SHIPPED_NAMES})
+    if shipped:
+        # Replaced, the shipped figures never came back: the shipped file stays in the
+        # ledger as loaded, and a copy of it is a copy (_already_loaded).
+        raise file_problem(
+            file_name,
+            f"source_id {decl.source_id!r} is the source of the published figures the "
+            f"pipeline ships ({', '.join(shipped)}): this file's respondents would replace "
+            f"them (wave {', '.join(str(w) for w in waves)}) for good. Give your survey a "
+            "source_id of its own in its sidecar",
+            "source_id",
+        )
     # Said once the file is known to replace them (a file refused below replaces none).
     replacing = [
         (f"respondent(s) of {decl.source_id} wave {wave} {country}", other, count, brought)
