@@ -104,6 +104,10 @@ class LoadOutcome:
     # the first few: "alpha (id 999, was 101)".
     changed: int = 0
     changed_examples: list[str] = field(default_factory=list)
+    # Handles whose account moved to another (counted by the new one), and the first few:
+    # "gina@social.example to gina@new.example".
+    moved: int = 0
+    moved_examples: list[str] = field(default_factory=list)
 
     def add_to_message(self, note: str) -> None:
         """``note`` after the message, if any, as one more thing said of the load."""
@@ -640,6 +644,12 @@ def load_platform_day(
     outcome.not_found, outcome.not_found_examples = len(not_found), not_found[:NAMED_NOT_FOUND]
     errors = sorted(o.account_handle for o in observations if o.status == AccountStatus.ERROR)
     outcome.errors, outcome.error_examples = len(errors), errors[:NAMED_NOT_FOUND]
+    moved = sorted(
+        f"{o.account_handle} to {o.moved_to}"
+        for o in observations
+        if o.moved_to is not None and o.status == AccountStatus.OK
+    )
+    outcome.moved, outcome.moved_examples = len(moved), moved[:NAMED_NOT_FOUND]
     said = _implausible_reply(observations, platform)
     if said is not None:
         outcome.status = "failed"

@@ -545,6 +545,14 @@ def _load_attention(task_id: str, extract: ExtractOutcome, outcome: LoadOutcome)
             "an account made anew? check the roster)",
             "ok",
         ),
+        # Counted by the account it moved to, as the old one's counts stopped when it
+        # moved; the roster should name the new one.
+        (
+            outcome.moved,
+            outcome.moved_examples,
+            "moved to another account (counted by the new one: put its handle in the roster)",
+            "ok",
+        ),
     ]
     for count, examples, what, status in named_accounts:
         if not count:

@@ -869,3 +869,43 @@ def test_a_handle_answered_by_another_account_than_the_day_before_is_said(tmp_pa
         "taken by someone else, or an account made anew? check the roster): beta (id 999, "
         "was 102)"
     )
+
+
+def test_a_mastodon_account_that_moved_is_said_in_the_run_s_alert(tmp_path, con):
+    import json
+
+    from social_leadership.landing import land_responses
+    from social_leadership.platforms.base import RawResponse
+    from social_leadership.tasks import _load_attention
+
+    account = {
+        "id": "7",
+        "acct": "gina",
+        "followers_count": 3,
+        "moved": {"id": "88", "acct": "gina@new.example", "followers_count": 21004},
+    }
+    reply = RawResponse(
+        "mastodon",
+        ("gina@m.example",),
+        "https://m.example/api/v1/accounts/lookup?acct=gina%40m.example",
+        200,
+        json.dumps(account).encode(),
+        NOW,
+        1.0,
+    )
+    run_dir = land_responses(tmp_path / "l", "mastodon", NOW.date(), "run-1", [reply])
+
+    outcome = load_platform_day(
+        con, tmp_path / "l", "mastodon", NOW.date(), "run-1", run_dir=run_dir
+    )
+
+    assert (outcome.moved, outcome.moved_examples) == (1, ["gina@m.example to gina@new.example"])
+    assert con.execute(
+        "select account_id, account_status, followers from raw.platform_metrics"
+    ).fetchall() == [("7", "ok", 21004)]
+    extract = type("Extract", (), {"platform": "mastodon", "deferred": 0})()
+    [fact] = _load_attention("load_mastodon", extract, outcome)
+    assert fact.what == (
+        "platform mastodon: 1 of 1 accounts moved to another account (counted by the new one: "
+        "put its handle in the roster): gina@m.example to gina@new.example"
+    )

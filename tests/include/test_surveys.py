@@ -1108,3 +1108,57 @@ def test_microdata_under_the_shipped_figures_source_is_refused_and_replaces_none
     write_microdata(frame, tmp_path / "own.csv", sidecar(source_id="own_panel", wave=2019))
     assert load_file(con, tmp_path / "own.csv", pseudonym_key=KEY).status == "loaded"
     assert con.execute("select * from raw.survey_results order by all").fetchall() == shipped
+
+
+def _weighted_file(path: Path, weights: list[str], *, delimiter: str) -> Path:
+    """Respondents whose weights are written as given (text cells as a tool exports them),
+    every one agreeing with q1 but the first."""
+    rows = [delimiter.join(("resp", "land", "gewicht", "q1", "q2"))]
+    for index, weight in enumerate(weights):
+        cell = f'"{weight}"' if delimiter in weight else weight
+        rows.append(delimiter.join((f"r{index}", "DE", cell, "2" if index == 0 else "7", "4")))
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    stem = path.name.removesuffix(path.suffix)
+    path.with_name(stem + ".survey.json").write_text(json.dumps(sidecar()), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("delimiter", "weights", "read"),
+    [
+        # An English export: the thousands separator is a comma (it was read as 1.2).
+        (",", ["850", "1,200", "975", "2,300"], [850, 1200, 975, 2300]),
+        # German Excel: the point groups thousands, the comma is the decimal mark.
+        (";", ["850", "1.200", "975", "2.300"], [850, 1200, 975, 2300]),
+        (";", ["0,85", "1.200,5", "1,2", "2.300"], [0.85, 1200.5, 1.2, 2300]),
+        # The other weights show the decimal mark, whatever the delimiter.
+        ("\t", ["0.85", "1,200", "1.5", "1,234,567"], [0.85, 1200, 1.5, 1234567]),
+        ("\t", ["0,85", "1.200", "1,5", "1,200"], [0.85, 1200, 1.5, 1.2]),
+    ],
+    ids=["comma-file", "semicolon-file", "semicolon-decimals", "tab-point", "tab-comma"],
+)
+def test_weights_with_thousands_separators_are_read_as_the_file_shows_its_decimal_mark(
+    tmp_path, con, delimiter, weights, read
+):
+    suffix = ".tsv" if delimiter == "\t" else ".csv"
+    path = _weighted_file(tmp_path / f"weights{suffix}", weights, delimiter=delimiter)
+
+    assert load_file(con, path, pseudonym_key=KEY).status == "loaded"
+
+    loaded = con.execute(
+        "select weight from raw.survey_respondent_answers order by weight"
+    ).fetchall()
+    assert [weight for (weight,) in loaded] == pytest.approx(sorted(read))
+
+
+def test_a_weight_that_reads_as_two_numbers_is_refused_naming_it(tmp_path, con):
+    """A tab-separated file whose weights show no decimal mark: 1,200 is 1.2 or 1200."""
+    path = _weighted_file(tmp_path / "weights.tsv", ["850", "1,200", "975"], delimiter="\t")
+
+    with pytest.raises(SurveyValidationError) as refused:
+        load_file(con, path, pseudonym_key=KEY)
+
+    (issue,) = refused.value.issues
+    assert (issue.row, issue.column) == (3, "gewicht")
+    assert issue.reason.startswith("'1,200' has a thousands separator or a decimal mark")
+    assert con.execute("select count(*) from raw.survey_respondent_answers").fetchone() == (0,)

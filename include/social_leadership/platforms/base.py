@@ -102,6 +102,9 @@ class AccountObservation:
     following: int | None
     posts: int | None
     observed_at: datetime
+    # The account the handle's account says it moved to (Mastodon's ``moved``), whose
+    # counts these are: said in the run's alert, never stored.
+    moved_to: str | None = None
 
 
 @dataclass
@@ -270,6 +273,7 @@ def counted_observation(
     posts: int | None = None,
     status: AccountStatus | None = None,
     hidden: bool = False,
+    moved_to: str | None = None,
 ) -> AccountObservation:
     """An observation of ``handle`` with the counts ``response`` gave; ``account_id`` as
     the platform sent it (a number or a string; None when it sent none). Its status is
@@ -291,6 +295,7 @@ def counted_observation(
         following=following,
         posts=posts,
         observed_at=response.fetched_at,
+        moved_to=moved_to,
     )
 
 

@@ -259,6 +259,15 @@ class MastodonConnector(base.Connector):
                     base.observation_without_counts(response, handle, base.AccountStatus.NOT_FOUND)
                 )
                 continue
+            # An account moved to another (Mastodon's "moved": the new account, which
+            # the old one names): the old one's counts stay as they were when it moved
+            # (its followers went along), so the new account's counts are the handle's,
+            # and the move is said (the roster should name the new handle).
+            moved = account.get("moved")
+            moved_to = None
+            if isinstance(moved, dict) and "followers_count" in moved:
+                moved_to = str(moved.get("acct") or moved.get("url") or moved.get("id"))
+                account = {**moved, "id": account.get("id")}
             try:
                 if "followers_count" not in account:
                     # Mastodon sends every account's counts (a hidden one as -1, some forks):
@@ -283,6 +292,7 @@ class MastodonConnector(base.Connector):
                     posts=None if suspended else posts,
                     status=base.AccountStatus.SUSPENDED if suspended else None,
                     hidden=base.hidden_count(account, "followers_count"),
+                    moved_to=moved_to,
                 )
             )
         return observations

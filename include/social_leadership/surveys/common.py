@@ -415,6 +415,8 @@ class DeclaredColumns:
     columns: dict[str, str]
     finish: Callable[[], None] = lambda: None
     as_lines: Callable[[list[RowIssue]], list[RowIssue]] = lambda issues: issues
+    # A text file's delimiter (None: a format whose numbers are typed, or no text file).
+    delimiter: str | None = None
 
 
 def position_names(positions: dict[str, int]) -> dict[str, str]:

@@ -296,3 +296,39 @@ def test_a_follow_up_lookup_is_not_sent_into_a_window_the_batch_spent() -> None:
     assert result.deferred_handles == [handles[1]]
     assert result.stopped_early
     assert "rate limited; reset in" in (result.message or "")
+
+
+@pytest.mark.parametrize("reply", ["lookup", "batch"])
+def test_an_account_that_moved_is_counted_by_the_account_it_moved_to(reply: str) -> None:
+    # Mastodon's "moved" (not in the reference's Account, sent by every real server): the
+    # old account keeps the counts it had when it moved (its followers went along), so
+    # gina's series fell from 21,004 to 3 on a green run, said nowhere.
+    moved = {
+        **_account("7", "gina"),
+        "followers_count": 3,
+        "moved": {
+            "id": "88",
+            "username": "gina",
+            "acct": "gina@new.example",
+            "followers_count": 21004,
+            "following_count": 12,
+            "statuses_count": 900,
+        },
+    }
+    if reply == "lookup":
+        url = "https://m.example/api/v1/accounts/lookup?acct=gina%40m.example"
+        body = moved
+    else:
+        url = "https://m.example/api/v1/accounts?id[]=7"
+        body = [moved]
+    response = RawResponse(
+        "mastodon", ("gina@m.example",), url, 200, json.dumps(body).encode(), NOW, 1.0
+    )
+
+    (observation,) = connector_class("mastodon").parse(response)
+
+    assert observation.status is AccountStatus.OK
+    assert (observation.followers, observation.following, observation.posts) == (21004, 12, 900)
+    # The old account's id: the next run asks for it again and meets the move again.
+    assert observation.account_id == "7"
+    assert observation.moved_to == "gina@new.example"

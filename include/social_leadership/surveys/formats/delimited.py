@@ -379,6 +379,11 @@ def open_columns(
                 # and sends the file to the staged path, which reads it as missing.
                 null_values=[""],
                 strings_can_be_null=False,
+                # A file separated by semicolons (German, French Excel) writes decimals with
+                # a comma and may group thousands with a point: 1.200 is 1200 there, never
+                # 1.2, and fails the number parse (the staged path reads it by the marks
+                # the file shows).
+                decimal_point="," if delimiter == ";" else ".",
             ),
         )
     except (pa.ArrowException, OSError) as exc:
@@ -515,7 +520,7 @@ def read_columns(path: Path, wanted: list[str], sheet: str | None) -> common.Dec
         if bad_rows:
             raise common.SurveyValidationError(renumber(bad_rows))
 
-    return common.DeclaredColumns(batches, opened.columns, finish, renumber)
+    return common.DeclaredColumns(batches, opened.columns, finish, renumber, opened.delimiter)
 
 
 def check_text(path: Path, limits: IntakeLimits) -> None:

@@ -88,6 +88,22 @@ def _number_reason(column: str, bad: str) -> str:
     )
 
 
+# A number written with separators as thousands are grouped (``1,200``, ``12.345,6``).
+GROUPED_NUMBER = r"[+-]?[1-9][0-9]{0,2}([.,][0-9]{3})+([.,][0-9]+)?"
+
+
+def _grouped_reason(otherwise: str) -> str:
+    """Why a weight written with a thousands separator was left unread (staged:
+    ``_read_grouped_weights``); ``otherwise`` for any other cell."""
+    cell = text_of("weight_num")
+    return (
+        f"case when regexp_full_match({cell}, '{GROUPED_NUMBER}') then format("
+        "'''{}'' has a thousands separator or a decimal mark, and the file''s other weights "
+        "do not show which (or show both): write its weights without thousands separators', "
+        f"{cell}) else {otherwise} end"
+    )
+
+
 def _answer_failing(index: int, question: QuestionDeclaration) -> str:
     answer = f"a{index}"
     codes = ", ".join(str(code) for code in question.missing_codes)
@@ -131,7 +147,7 @@ def row_rules(decl: MicrodataDeclaration) -> list[RowRule]:
                 # A weight of 0 leaves its respondent out of every share (as SPSS's WEIGHT BY
                 # does; exports mark excluded respondents so): kept, counted nowhere.
                 "weight_num is null or isnan(weight_num) or isinf(weight_num) or weight_num < 0",
-                _number_reason("weight_num", "is not a weight (0 or more)"),
+                _grouped_reason(_number_reason("weight_num", "is not a weight (0 or more)")),
             )
         )
     for index, question in enumerate(decl.questions):

@@ -35,6 +35,7 @@ from social_leadership.surveys.common import (
 from social_leadership.surveys.formats import format_of
 from social_leadership.surveys.microdata.declaration import MicrodataDeclaration
 from social_leadership.surveys.microdata.rules import (
+    GROUPED_NUMBER,
     NO_ROWS_REASON,
     REPEAT_REASON,
     insert_respondents,
@@ -92,9 +93,77 @@ def _number_sql(text: str) -> str:
     )
 
 
-def _typed_select(decl: MicrodataDeclaration, columns: dict[str, str]) -> str:
+# A weight written with separators as thousands are grouped (``1,200``, ``1.234.567``,
+# ``12.345,6``): read as the file's other weights show its decimal mark
+# (:func:`_read_grouped_weights`), not as a decimal comma or point by default.
+WEIGHT_MARKED = "weight_marked"
+
+
+def _decimal_shown(mark: str) -> str:
+    """SQL over ``t``: whether the weight text ``t`` shows ``mark`` (``,`` or ``.``) to be
+    the decimal mark: a fraction of other than three digits (``0,85``, ``1.5``), one after
+    a zero or after four digits or more (``0,875``, ``1234,567``), or after groups of the
+    other mark (``1.234,5``, ``1.234.567``)."""
+    group = "." if mark == "," else ","
+    d, g = re.escape(mark), re.escape(group)
+    return (
+        f"(regexp_full_match(t, '[+-]?[0-9]*{d}[0-9]+') "
+        f"and not regexp_full_match(t, '[+-]?[1-9][0-9]{{0,2}}{d}[0-9]{{3}}')) "
+        f"or regexp_full_match(t, '[+-]?[1-9][0-9]{{0,2}}({g}[0-9]{{3}})+{d}[0-9]+') "
+        f"or regexp_full_match(t, '[+-]?[1-9][0-9]{{0,2}}({g}[0-9]{{3}}){{2,}}')"
+    )
+
+
+# The decimal mark of a text file whose numbers do not show it, by its delimiter: a comma
+# separates fields where the point is the decimal mark, a semicolon where the comma is
+# (German, French Excel). Other delimiters (a tab) tell nothing.
+_DECIMAL_BY_DELIMITER = {",": ".", ";": ","}
+
+
+def _read_grouped_weights(con: duckdb.DuckDBPyConnection, delimiter: str | None) -> None:
+    """Read the weights written with thousands separators by the file's decimal mark, as
+    its other weights show it (:func:`_decimal_shown`), else as its delimiter does: a text
+    file's numbers were read with either mark as the decimal one, so ``1,200`` (a
+    population weight of 1200 in an English export) was 1.2, and ``1.200`` in a German one
+    too. A file whose weights show both marks, or show none and whose delimiter tells
+    nothing, leaves such a weight unread: refused at its row, saying why."""
+    rows = f"select {WEIGHT_MARKED} as t from {STAGING_TABLE} where {WEIGHT_MARKED} is not null"
+    grouped, comma, point = con.execute(
+        f"select count_if(regexp_full_match(t, '{GROUPED_NUMBER}')), "
+        f"bool_or({_decimal_shown(',')}), bool_or({_decimal_shown('.')}) from ({rows})"
+    ).fetchone()
+    if not grouped:
+        return
+    cell, text = WEIGHT_MARKED, text_of("weight_num")
+    mark = None
+    if bool(comma) != bool(point):
+        mark = "," if comma else "."
+    elif not comma:
+        mark = _DECIMAL_BY_DELIMITER.get(delimiter or "")
+    if mark is not None:
+        group = "." if mark == "," else ","
+        d, g = re.escape(mark), re.escape(group)
+        read = (
+            f"case when regexp_full_match({cell}, "
+            f"'[+-]?[1-9][0-9]{{0,2}}({g}[0-9]{{3}})*({d}[0-9]+)?') "
+            f"then cast(replace(replace({cell}, '{group}', ''), '{mark}', '.') as double) "
+            "else 'nan'::double end"
+        )
+    else:
+        read = "'nan'::double"
+    con.execute(
+        f"update {STAGING_TABLE} set weight_num = {read}, "
+        f"{text} = case when isnan({read}) then {cell} end "
+        f"where regexp_full_match({cell}, '{GROUPED_NUMBER}')"
+    )
+
+
+def _typed_select(
+    decl: MicrodataDeclaration, columns: dict[str, str], *, text_file: bool = False
+) -> str:
     """One pass over the file: pseudonymise ids, type every declared column (text is kept
-    only for the country, which is normalised once per distinct value)."""
+    only for the country, which is normalised once per distinct value; and, in a text
+    file, for a weight with a separator, read again by :func:`_read_grouped_weights`)."""
 
     def text(name: str) -> str:
         return f"cast({quote_identifier(columns[name])} as varchar)"
@@ -126,6 +195,12 @@ def _typed_select(decl: MicrodataDeclaration, columns: dict[str, str]) -> str:
             else ["cast(1 as double) as weight_num"]
         ),
     ]
+    if decl.weight_column and text_file:
+        cell = _trimmed(text(decl.weight_column))
+        parts.append(
+            f"case when contains({cell}, ',') or contains({cell}, '.') then {cell} end "
+            f"as {WEIGHT_MARKED}"
+        )
     for i, q in enumerate(decl.questions):
         parts += number(q.column, f"a{i}")
     return ", ".join(parts)
@@ -139,6 +214,7 @@ def stage(
     (:attr:`DeclaredColumns.as_lines`)."""
     con.execute(f"drop table if exists {STAGING_TABLE}")
     declared = format_of(path).read_columns(path, decl.file_columns(), decl.sheet)
+    text_file = declared.delimiter is not None
     # Rows with every declared cell empty (the ;;; rows a spreadsheet export ends with)
     # are no respondents: left out, as blank lines are.
     filled = ", ".join(
@@ -150,7 +226,8 @@ def stage(
         try:
             con.execute(
                 f"create temp table {STAGING_TABLE} as select {ROW_COLUMN}, "
-                f"{_typed_select(decl, declared.columns)} from {_COLUMNS_VIEW} "
+                f"{_typed_select(decl, declared.columns, text_file=text_file)} "
+                f"from {_COLUMNS_VIEW} "
                 f"where coalesce({filled}) is not null"
             )
         finally:
@@ -159,6 +236,8 @@ def stage(
     _drop_further_header_rows(con, path.name, decl, declared.as_lines)
     if decl.wave_column:
         _read_wave_texts(con)
+    if decl.weight_column and text_file:
+        _read_grouped_weights(con, declared.delimiter)
     return declared.as_lines
 
 
