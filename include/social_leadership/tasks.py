@@ -735,6 +735,18 @@ def ingest_surveys_task() -> dict[str, Any]:
             for o in outcomes
             if o.replaced
         ]
+        # Files in a folder of the landing folder (an export unzipped there) are not read:
+        # said in the log alone, the run was green and nobody learned they never loaded.
+        + [
+            Attention(
+                task_id="ingest_surveys",
+                what=f"survey folder {folder.name}/ holds {count} survey file(s), which are "
+                f"not read: only the files at the top of {settings.survey_dir} are; move them "
+                "there (said again when its files change)",
+                where=str(folder),
+            )
+            for folder, count in _unread_folders_to_alert(settings)
+        ]
     )
     loaded = [o for o in outcomes if o.status == "loaded"]
     return SurveyIntakeSummary(
@@ -746,6 +758,20 @@ def ingest_surveys_task() -> dict[str, Any]:
         respondents_loaded=sum(o.rows_loaded for o in loaded if o.shape == "microdata"),
         files_unbuilt=unbuilt,
     ).to_xcom()
+
+
+def _unread_folders_to_alert(settings: Settings) -> list[tuple[Path, int]]:
+    """The folders of the survey landing folder holding survey files, not alerted before
+    as they are now (each run logs them all: surveys.ingest_folder)."""
+    from social_leadership.surveys.boundary import folders_to_alert, unread_folders
+
+    try:
+        return folders_to_alert(
+            unread_folders(settings.survey_dir), settings.quarantine_dir / "surveys"
+        )
+    except OSError as exc:  # a warning's look-up: it never stops the intake
+        log.warning("the unread folders in %s were not alerted: %s", settings.survey_dir, exc)
+        return []
 
 
 def _survey_files_no_build_saw(con: Any) -> int:

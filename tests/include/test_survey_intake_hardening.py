@@ -404,6 +404,36 @@ def test_figures_of_another_file_replaced_are_an_alert_item(tmp_path, monkeypatc
     assert "an unchanged file is taken as loaded" in fact.what
 
 
+def test_a_folder_of_survey_files_in_the_landing_folder_is_alerted_once_and_on_change(
+    tmp_path, monkeypatch
+):
+    # An export unzipped into the landing folder: its files are not read, which the task
+    # log alone said; the run was green and nobody learned they never loaded.
+    from social_leadership import alerts
+    from social_leadership.tasks import ingest_surveys_task
+
+    calls: list = []
+    monkeypatch.setattr(alerts, "report_attention", calls.append)
+    survey_dir = _task_env(tmp_path, monkeypatch)
+    export = survey_dir / "Qualtrics_Export_2025"
+    export.mkdir()
+    (export / "wave.csv").write_text(HEADER + GOOD_ROW)
+
+    ingest_surveys_task()
+    ingest_surveys_task()  # the next run: said already
+    (export / "wave2.csv").write_text(HEADER + GOOD_ROW)
+    ingest_surveys_task()
+
+    said = [[fact.what for fact in facts] for facts in calls]
+    first = (
+        f"survey folder Qualtrics_Export_2025/ holds 1 survey file(s), which are not read: "
+        f"only the files at the top of {survey_dir} are; move them there (said again when "
+        "its files change)"
+    )
+    assert said == [[first], [], [first.replace("holds 1", "holds 2")]]
+    assert calls[0][0].where == str(export)
+
+
 def test_a_held_warehouse_lock_raises_and_leaves_the_files(tmp_path, monkeypatch):
     from social_leadership.tasks import ingest_surveys_task
 

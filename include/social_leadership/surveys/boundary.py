@@ -23,6 +23,7 @@ raises, so Airflow retries that and nothing else:
 from __future__ import annotations
 
 import errno
+import json
 import os
 import stat
 from pathlib import Path
@@ -87,6 +88,38 @@ def unread_folders(folder: Path) -> list[tuple[Path, int]]:
         if count:
             found.append((entry, count))
     return found
+
+
+# Where the unread folders an alert named are recorded (in the survey quarantine folder):
+# a folder left in place is alerted once, and again when its survey files change, not at
+# every five-minute run.
+ALERTED_FOLDERS_FILE = ".unread-folders-alerted.json"
+
+
+def _folder_state(folder: Path, count: int) -> str:
+    """What an alert about ``folder`` said: its survey files' count and newest change."""
+    newest = max((path.stat().st_mtime_ns for path in folder.rglob("*")), default=0)
+    return f"{count} file(s), newest {newest}"
+
+
+def folders_to_alert(found: list[tuple[Path, int]], record_dir: Path) -> list[tuple[Path, int]]:
+    """The unread folders of ``found`` (:func:`unread_folders`) not alerted before as they
+    are now; records them all as alerted (a folder gone is forgotten)."""
+    record = record_dir / ALERTED_FOLDERS_FILE
+    try:
+        said = json.loads(record.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        said = {}
+    states = {folder.name: _folder_state(folder, count) for folder, count in found}
+    fresh = [
+        (folder, count) for folder, count in found if said.get(folder.name) != states[folder.name]
+    ]
+    if states != said:
+        record_dir.mkdir(parents=True, exist_ok=True)
+        temporary = record.with_name(record.name + ".tmp")
+        temporary.write_text(json.dumps(states), encoding="utf-8")
+        os.replace(temporary, record)
+    return fresh
 
 
 def _within(path: str, folder: str) -> bool:
