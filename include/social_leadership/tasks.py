@@ -992,7 +992,7 @@ def publish_task(context: dict[str, Any]) -> dict[str, Any]:
 
         # A retry would find the same marts and the same verdict.
         raise AirflowFailException(refusal)
-    accept = bool(context["params"].get(ACCEPT_SHORTER_HISTORY, False))
+    accept = bool((context.get("params") or {}).get(ACCEPT_SHORTER_HISTORY, False))
     try:
         publication = publish(
             settings, _run_id(context), synthetic=synthetic, accept_shorter_history=accept

@@ -1211,3 +1211,26 @@ def test_a_data_folder_that_cannot_be_written_fails_each_task_at_once(tmp_path, 
     assert str(failed.value).startswith(
         f"SLW_DATA_DIR {data / 'new'} cannot be written (nor can {data}, where it would be made)"
     )
+
+
+def test_a_publish_that_would_lose_history_fails_the_task_unless_the_run_accepts_it(
+    copied_built_warehouse,
+):
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from social_leadership.tasks import publish_task
+
+    publish_task({"run_id": "manual__first"})
+    with duckdb.connect(str(copied_built_warehouse.warehouse_path)) as con:
+        con.execute(
+            "delete from marts.fct_executive_reach_daily "
+            "where metric_date < (select max(metric_date) from marts.fct_executive_reach_daily)"
+        )
+
+    with pytest.raises(AirflowFailException, match="publish refused: the working warehouse"):
+        publish_task({"run_id": "manual__after_a_loss", "params": {}})
+    accepted = publish_task(
+        {"run_id": "manual__started_over", "params": {"accept_shorter_history": True}}
+    )
+
+    assert accepted["publication_id"] == 2

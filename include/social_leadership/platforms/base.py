@@ -209,6 +209,36 @@ def redact_url(url: str) -> str:
     return urlunsplit(parts._replace(query=urlencode(pairs, safe=",:@")))
 
 
+# How many handles or ids of a batch a message shows of its request's URL.
+SHOWN_QUERY_VALUES = 3
+
+
+def shown_url(url: str) -> str:
+    """``url`` as a message shows it: a batch's list of handles or ids (a comma-separated
+    value, or a parameter repeated) cut to its first few and how many in all. A whole X
+    batch, a hundred usernames, filled a failed load's message in the task log, the alert
+    and ``audit.platform_loads`` with 2 KB of names."""
+    parts = urlsplit(url)
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    counts: dict[str, int] = {}
+    for name, _ in pairs:
+        counts[name] = counts.get(name, 0) + 1
+    shown: list[tuple[str, str]] = []
+    seen: dict[str, int] = {}
+    for name, value in pairs:
+        seen[name] = seen.get(name, 0) + 1
+        values = value.split(",")
+        if len(values) > SHOWN_QUERY_VALUES:
+            value = ",".join(values[:SHOWN_QUERY_VALUES]) + f",...({len(values)})"
+        if seen[name] <= SHOWN_QUERY_VALUES:
+            shown.append((name, value))
+        elif seen[name] == SHOWN_QUERY_VALUES + 1:
+            shown.append((name, f"...({counts[name]})"))
+    if not pairs or shown == pairs:
+        return url
+    return urlunsplit(parts._replace(query=urlencode(shown, safe=",:@.()[]")))
+
+
 def dedupe_handles(handles: Sequence[str], key: Callable[[str], str] = str.casefold) -> list[str]:
     """Handles without repeats (by ``key``), first occurrence kept, order preserved."""
     seen: set[str] = set()
@@ -839,6 +869,7 @@ class Connector(ABC):
         while True:
             request = self.prepare(client, batch)
             url = self._redactor.text(redact_url(str(request.url)))
+            shown = shown_url(url)
             fetched_at = self._observed_clock()
             started = time.perf_counter()
             result.requests_sent += 1
@@ -854,7 +885,7 @@ class Connector(ABC):
                 # The request as built breaks HTTP (a header value holding a line break or
                 # another control character): no retry sends it. Its text quotes the header.
                 message = (
-                    f"{self.platform}: {type(exc).__name__}: the request to {url} could not "
+                    f"{self.platform}: {type(exc).__name__}: the request to {shown} could not "
                     "be sent, a header holds a character HTTP refuses (a line break?); "
                     "check the credential in the platform's connection"
                 )
@@ -862,7 +893,7 @@ class Connector(ABC):
             except (httpx.TransportError, httpx.DecodingError) as exc:
                 # A DecodingError is a garbled reply (a body that is not the gzip it claims).
                 # The exception text can embed the request; name only its type.
-                failure = f"{type(exc).__name__} calling {url}"
+                failure = f"{type(exc).__name__} calling {shown}"
                 if isinstance(exc, httpx.ConnectError):
                     # Nothing took the connection: a host, port or scheme of the connection
                     # that names no server (or a TLS handshake with a plain HTTP one).
@@ -878,7 +909,7 @@ class Connector(ABC):
                 # httpx follows no redirect, so the credential stays with the configured
                 # host; an API that moved is for the connection to say, not a day of data.
                 message = (
-                    f"{self.platform}: HTTP {status} redirect (from {url}) not followed: "
+                    f"{self.platform}: HTTP {status} redirect (from {shown}) not followed: "
                     "credentials go only to the configured host; check the connection's host"
                 )
                 raise PlatformError(self._redactor.text(message))
@@ -899,10 +930,10 @@ class Connector(ABC):
                 self._sleep(wait)
                 continue
             if verdict.action == "retry":
-                self._retry_or_give_up(attempt, attempts, f"{verdict.message} from {url}")
+                self._retry_or_give_up(attempt, attempts, f"{verdict.message} from {shown}")
                 continue
             if verdict.action == "fatal":
-                message = f"{self.platform}: {verdict.message} (from {url})"
+                message = f"{self.platform}: {verdict.message} (from {shown})"
                 raise PlatformError(self._redactor.text(message))
             raw = RawResponse(
                 platform=self.platform,

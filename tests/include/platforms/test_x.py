@@ -351,3 +351,17 @@ def test_build_connector() -> None:
 
     with pytest.raises(PlatformError, match="unknown platform"):
         build_connector("myspace", "http://127.0.0.1:1", None)
+
+
+def test_a_failed_batch_s_message_names_its_first_users_not_all(sandbox: SandboxServer) -> None:
+    # A hundred usernames filled the message in the task log, the alert and
+    # audit.platform_loads with 2 KB of names.
+    for _ in range(4):
+        sandbox.add_fault("500", platform="x")
+
+    result = connector(sandbox).extract(USERNAMES[:100])
+
+    message = result.message or ""
+    assert "usernames=Exec_0000,Exec_0001,Exec_0002,...(100)" in message, message
+    assert "Exec_0003" not in message
+    assert len(message) < 400, message
