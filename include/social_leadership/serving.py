@@ -1999,11 +1999,17 @@ def _days_held(con: duckdb.DuckDBPyConnection, alias: str, table: str) -> tuple[
     ).fetchone()
 
 
+# A daily fact covering fewer than this share of the days the serving copy's covers, and
+# beginning later, lost its history (a warehouse recreated empty holds the days since).
+HISTORY_KEPT_SHARE = 0.5
+
+
 def history_lost(con: duckdb.DuckDBPyConnection, ctx: _Context) -> list[str]:
     """The daily facts whose history the working warehouse lost against the publication
-    the catalog (attached as ``lake``) holds: they begin later and cover fewer days (a
-    warehouse recreated empty, its catalog database dropped, say). A roster change, or a
-    table of the latest days only, does not do both."""
+    the catalog (attached as ``lake``) holds: they begin later and cover fewer than half
+    its days (a warehouse recreated empty, its catalog database dropped, say). A table of
+    the latest days only begins later with as many days; a roster change that drops the
+    executives of the first days drops those days, rarely half of them."""
     if ctx.previous is None:
         return []
     lost = []
@@ -2015,7 +2021,7 @@ def history_lost(con: duckdb.DuckDBPyConnection, ctx: _Context) -> list[str]:
         if first is None:
             continue
         now_first, now_days = _days_held(con, WORKING_ALIAS, table)
-        if now_first is None or (now_first > first and now_days < days):
+        if now_first is None or (now_first > first and now_days < days * HISTORY_KEPT_SHARE):
             now = f"{now_days} day(s) from {now_first}" if now_first else "no rows"
             lost.append(f"{table} holds {now}, the serving copy {days} day(s) from {first}")
     return lost
@@ -2023,11 +2029,12 @@ def history_lost(con: duckdb.DuckDBPyConnection, ctx: _Context) -> list[str]:
 
 def _refuse_shorter_history(lost: list[str], settings: Settings) -> None:
     raise HistoryLostError(
-        "publish refused: the working warehouse holds less history than the serving copy "
-        f"readers have ({'; '.join(lost)}). Was {describe_working(settings)} recreated "
-        "empty (a deleted file, a catalog database dropped or recreated)? Restore it from "
-        "its backup (README: Backups) and run warehouse_build again; the serving copy stays "
-        "as it was. To publish the shorter history on purpose (you started over), run "
+        "publish refused: the working warehouse holds less than half the history the "
+        f"serving copy's readers have ({'; '.join(lost)}). Was {describe_working(settings)} "
+        "recreated empty (a deleted file, a catalog database dropped or recreated)? Restore "
+        "it from its backup (README: Backups) and run warehouse_build again; the serving "
+        "copy stays as it was. To publish the shorter history on purpose (you started over, "
+        "or took the executives of the first days off the roster), run "
         f'warehouse_build with {{"{ACCEPT_SHORTER_HISTORY}": true}} '
         "(slw rebuild --accept-shorter-history)"
     )
@@ -2107,7 +2114,7 @@ def publish(
     ``synthetic`` (the warehouse shows synthetic executives) marks the tables that carry
     no synthetic flag of their own; a table with flags is marked by what they say.
     Raises HistoryLostError, publishing nothing, when a daily fact would begin later and
-    cover fewer days than the serving copy's (``history_lost``), unless
+    cover less than half the days of the serving copy's (``history_lost``), unless
     ``accept_shorter_history``.
     """
     settings.serving_path.parent.mkdir(parents=True, exist_ok=True)

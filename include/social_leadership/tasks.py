@@ -550,7 +550,8 @@ def _load_attention(task_id: str, extract: ExtractOutcome, outcome: LoadOutcome)
         (
             outcome.moved,
             outcome.moved_examples,
-            "moved to another account (counted by the new one: put its handle in the roster)",
+            "moved to another account (counted by the new one under the roster's handle, "
+            "which keeps the series: a new handle in the roster starts a new one)",
             "ok",
         ),
     ]

@@ -906,6 +906,7 @@ def test_a_mastodon_account_that_moved_is_said_in_the_run_s_alert(tmp_path, con)
     extract = type("Extract", (), {"platform": "mastodon", "deferred": 0})()
     [fact] = _load_attention("load_mastodon", extract, outcome)
     assert fact.what == (
-        "platform mastodon: 1 of 1 accounts moved to another account (counted by the new one: "
-        "put its handle in the roster): gina@m.example to gina@new.example"
+        "platform mastodon: 1 of 1 accounts moved to another account (counted by the new one "
+        "under the roster's handle, which keeps the series: a new handle in the roster starts "
+        "a new one): gina@m.example to gina@new.example"
     )

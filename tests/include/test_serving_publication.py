@@ -1097,6 +1097,7 @@ def test_a_warehouse_that_lost_its_history_is_not_published_over_the_serving_cop
     message = str(refused.value)
     assert f"{FACT} holds 1 day(s) from {last}, the serving copy 35 day(s) from" in message
     assert "fct_reach_by_country_sector_daily holds 1 day(s)" in message
+    assert "less than half the history" in message
     assert "accept_shorter_history" in message
     assert "README: Backups" in message
     assert _served_fact(settings) == served
@@ -1110,11 +1111,16 @@ def test_a_warehouse_that_lost_its_history_is_not_published_over_the_serving_cop
 def test_a_roster_change_that_drops_executives_is_still_published(
     copied_built_warehouse: Settings,
 ) -> None:
-    """Fewer rows on every day, or the first days of some executives only, lose no day."""
+    """Fewer rows on every day; or, the executives of the first days gone, fewer days at
+    the start (5 of 35: an executive whose history was imported further back)."""
     settings = copied_built_warehouse
     publish(settings, "run-1", synthetic=True)
     with duckdb.connect(str(settings.warehouse_path)) as con:
-        con.execute(f"delete from marts.{FACT} where executive_id <> 'de_one'")
+        (first,) = con.execute(f"select min(metric_date) from marts.{FACT}").fetchone()
+        con.execute(
+            f"delete from marts.{FACT} where executive_id <> 'de_one' or metric_date < ?",
+            [first + timedelta(days=5)],
+        )
 
     publish(settings, "run-2", synthetic=True)
 

@@ -1111,13 +1111,25 @@ def test_microdata_under_the_shipped_figures_source_is_refused_and_replaces_none
 
 
 def _weighted_file(path: Path, weights: list[str], *, delimiter: str) -> Path:
-    """Respondents whose weights are written as given (text cells as a tool exports them),
-    every one agreeing with q1 but the first."""
-    rows = [delimiter.join(("resp", "land", "gewicht", "q1", "q2"))]
-    for index, weight in enumerate(weights):
-        cell = f'"{weight}"' if delimiter in weight else weight
-        rows.append(delimiter.join((f"r{index}", "DE", cell, "2" if index == 0 else "7", "4")))
-    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    """Respondents whose weights are written as given (text cells as a tool exports them,
+    in a workbook too), every one agreeing with q1 but the first."""
+    header = ("resp", "land", "gewicht", "q1", "q2")
+    table = [
+        (f"r{index}", "DE", weight, "2" if index == 0 else "7", "4")
+        for index, weight in enumerate(weights)
+    ]
+    if path.suffix == ".xlsx":
+        from openpyxl import Workbook
+
+        workbook = Workbook()
+        for row in (header, *table):
+            workbook.active.append(list(row))
+        workbook.save(path)
+    else:
+        rows = [delimiter.join(header)]
+        for row in table:
+            rows.append(delimiter.join(f'"{cell}"' if delimiter in cell else cell for cell in row))
+        path.write_text("\n".join(rows) + "\n", encoding="utf-8")
     stem = path.name.removesuffix(path.suffix)
     path.with_name(stem + ".survey.json").write_text(json.dumps(sidecar()), encoding="utf-8")
     return path
@@ -1128,19 +1140,34 @@ def _weighted_file(path: Path, weights: list[str], *, delimiter: str) -> Path:
     [
         # An English export: the thousands separator is a comma (it was read as 1.2).
         (",", ["850", "1,200", "975", "2,300"], [850, 1200, 975, 2300]),
-        # German Excel: the point groups thousands, the comma is the decimal mark.
-        (";", ["850", "1.200", "975", "2.300"], [850, 1200, 975, 2300]),
+        # German Excel: the comma is the decimal mark (its other weights show it), the
+        # point groups thousands.
         (";", ["0,85", "1.200,5", "1,2", "2.300"], [0.85, 1200.5, 1.2, 2300]),
-        # The other weights show the decimal mark, whatever the delimiter.
+        (";", ["850", "1,2", "975"], [850, 1.2, 975]),
+        # A point before three digits is a decimal point unless the file shows the comma
+        # to be its decimal mark: SPSS writes weights with three decimals (F8.3).
+        (";", ["1.125", "2", "3", "1.375"], [1.125, 2, 3, 1.375]),
+        ("\t", ["1.000", "1.000", "1.000"], [1, 1, 1]),
+        # The other weights show the decimal mark, whatever the delimiter or format.
         ("\t", ["0.85", "1,200", "1.5", "1,234,567"], [0.85, 1200, 1.5, 1234567]),
         ("\t", ["0,85", "1.200", "1,5", "1,200"], [0.85, 1200, 1.5, 1.2]),
+        ("xlsx", ["0.85", "1,200", "2,300.5"], [0.85, 1200, 2300.5]),
     ],
-    ids=["comma-file", "semicolon-file", "semicolon-decimals", "tab-point", "tab-comma"],
+    ids=[
+        "comma-file",
+        "semicolon-decimals",
+        "semicolon-comma",
+        "semicolon-three-decimals",
+        "tab-three-decimals",
+        "tab-point",
+        "tab-comma",
+        "xlsx-text-cells",
+    ],
 )
 def test_weights_with_thousands_separators_are_read_as_the_file_shows_its_decimal_mark(
     tmp_path, con, delimiter, weights, read
 ):
-    suffix = ".tsv" if delimiter == "\t" else ".csv"
+    suffix = {"\t": ".tsv", "xlsx": ".xlsx"}.get(delimiter, ".csv")
     path = _weighted_file(tmp_path / f"weights{suffix}", weights, delimiter=delimiter)
 
     assert load_file(con, path, pseudonym_key=KEY).status == "loaded"
@@ -1151,14 +1178,15 @@ def test_weights_with_thousands_separators_are_read_as_the_file_shows_its_decima
     assert [weight for (weight,) in loaded] == pytest.approx(sorted(read))
 
 
-def test_a_weight_that_reads_as_two_numbers_is_refused_naming_it(tmp_path, con):
-    """A tab-separated file whose weights show no decimal mark: 1,200 is 1.2 or 1200."""
-    path = _weighted_file(tmp_path / "weights.tsv", ["850", "1,200", "975"], delimiter="\t")
+@pytest.mark.parametrize("name", ["weights.tsv", "weights.xlsx"])
+def test_a_weight_that_reads_as_two_numbers_is_refused_naming_it(tmp_path, con, name):
+    """A file whose weights show no decimal mark, nor its delimiter: 1,200 is 1.2 or 1200."""
+    path = _weighted_file(tmp_path / name, ["850", "1,200", "975"], delimiter="\t")
 
     with pytest.raises(SurveyValidationError) as refused:
         load_file(con, path, pseudonym_key=KEY)
 
     (issue,) = refused.value.issues
     assert (issue.row, issue.column) == (3, "gewicht")
-    assert issue.reason.startswith("'1,200' has a thousands separator or a decimal mark")
+    assert issue.reason.startswith("'1,200' reads as two numbers (a thousands separator or")
     assert con.execute("select count(*) from raw.survey_respondent_answers").fetchone() == (0,)

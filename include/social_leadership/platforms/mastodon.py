@@ -265,8 +265,9 @@ class MastodonConnector(base.Connector):
             # and the move is said (the roster should name the new handle).
             moved = account.get("moved")
             moved_to = None
-            if isinstance(moved, dict) and "followers_count" in moved:
-                moved_to = str(moved.get("acct") or moved.get("url") or moved.get("id"))
+            if isinstance(moved, dict):
+                moved_to = _full_acct(moved, handle)
+                # Without the new account's counts, none: the old one's are left over.
                 account = {**moved, "id": account.get("id")}
             try:
                 if "followers_count" not in account:
@@ -296,6 +297,13 @@ class MastodonConnector(base.Connector):
                 )
             )
         return observations
+
+
+def _full_acct(account: dict, handle: str) -> str:
+    """``user@domain`` of an account a reply names: its ``acct``, which a local account
+    gives without the domain (the instance of ``handle``, which the reply came from)."""
+    acct = str(account.get("acct") or account.get("username") or account.get("id"))
+    return acct if "@" in acct else f"{acct}@{handle.rsplit('@', 1)[-1]}"
 
 
 INSTANCE = "{instance}"

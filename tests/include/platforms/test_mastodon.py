@@ -332,3 +332,22 @@ def test_an_account_that_moved_is_counted_by_the_account_it_moved_to(reply: str)
     # The old account's id: the next run asks for it again and meets the move again.
     assert observation.account_id == "7"
     assert observation.moved_to == "gina@new.example"
+
+
+def test_a_move_within_the_instance_names_the_new_account_whole_and_one_without_counts_none() -> (
+    None
+):
+    local = {**_account("7", "gina"), "moved": {"id": "9", "acct": "gina2", "followers_count": 5}}
+    bare = {**_account("8", "hal"), "moved": {"id": "10", "acct": "hal@new.example"}}
+    parse = connector_class("mastodon").parse
+
+    def lookup(handle: str, body: dict) -> RawResponse:
+        url = f"https://m.example/api/v1/accounts/lookup?acct={handle.replace('@', '%40')}"
+        return RawResponse("mastodon", (handle,), url, 200, json.dumps(body).encode(), NOW, 1.0)
+
+    (moved,) = parse(lookup("gina@m.example", local))
+    (without,) = parse(lookup("hal@m.example", bare))
+
+    assert (moved.moved_to, moved.followers) == ("gina2@m.example", 5)
+    # The old account's 4 followers are left over from before the move: no count.
+    assert (without.status, without.followers) == (AccountStatus.ERROR, None)

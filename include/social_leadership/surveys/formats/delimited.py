@@ -379,11 +379,6 @@ def open_columns(
                 # and sends the file to the staged path, which reads it as missing.
                 null_values=[""],
                 strings_can_be_null=False,
-                # A file separated by semicolons (German, French Excel) writes decimals with
-                # a comma and may group thousands with a point: 1.200 is 1200 there, never
-                # 1.2, and fails the number parse (the staged path reads it by the marks
-                # the file shows).
-                decimal_point="," if delimiter == ";" else ".",
             ),
         )
     except (pa.ArrowException, OSError) as exc:

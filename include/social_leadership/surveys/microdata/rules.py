@@ -98,8 +98,9 @@ def _grouped_reason(otherwise: str) -> str:
     cell = text_of("weight_num")
     return (
         f"case when regexp_full_match({cell}, '{GROUPED_NUMBER}') then format("
-        "'''{}'' has a thousands separator or a decimal mark, and the file''s other weights "
-        "do not show which (or show both): write its weights without thousands separators', "
+        "'''{}'' reads as two numbers (a thousands separator or a decimal mark?), and the "
+        "file''s other weights do not show which mark is its decimal one: write its weights "
+        "without thousands separators', "
         f"{cell}) else {otherwise} end"
     )
 

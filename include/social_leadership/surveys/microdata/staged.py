@@ -94,9 +94,15 @@ def _number_sql(text: str) -> str:
 
 
 # A weight written with separators as thousands are grouped (``1,200``, ``1.234.567``,
-# ``12.345,6``): read as the file's other weights show its decimal mark
-# (:func:`_read_grouped_weights`), not as a decimal comma or point by default.
+# ``12.345,6``): read by the decimal mark the file's other weights show
+# (:func:`_read_grouped_weights`), not by a fixed one.
 WEIGHT_MARKED = "weight_marked"
+_POINT_GROUPS = re.compile(r"[1-9][0-9]{0,2}(\.[0-9]{3})+(,[0-9]+)?")
+_COMMA_GROUPS = re.compile(r"[1-9][0-9]{0,2}(,[0-9]{3})+(\.[0-9]+)?")
+# The decimal mark of a text file whose weights do not show it, for ``1,200`` alone: a
+# comma separates fields where the point is the decimal mark, a semicolon where the comma
+# is (German, French Excel). Other delimiters (a tab), and other formats, tell nothing.
+_DECIMAL_BY_DELIMITER = {",": ".", ";": ","}
 
 
 def _decimal_shown(mark: str) -> str:
@@ -114,56 +120,79 @@ def _decimal_shown(mark: str) -> str:
     )
 
 
-# The decimal mark of a text file whose numbers do not show it, by its delimiter: a comma
-# separates fields where the point is the decimal mark, a semicolon where the comma is
-# (German, French Excel). Other delimiters (a tab) tell nothing.
-_DECIMAL_BY_DELIMITER = {",": ".", ";": ","}
+def grouped_weight(text: str, decimal: str | None, delimiter: str | None) -> float | None:
+    """The weight ``text`` (of :data:`GROUPED_NUMBER`'s form) names, read with ``decimal``
+    as the decimal mark when the file shows one; None when it cannot be told.
+
+    Groups that show themselves (``1.234.567``, ``1,234.5``) are read as such unless the
+    file's decimal mark is theirs. A lone point before three digits (``1.125``: SPSS
+    writes weights with three decimals) is a decimal point unless the file shows the comma
+    to be its decimal mark. A lone comma before three digits (``1,200``) is read by the
+    file's decimal mark, else by its delimiter (:data:`_DECIMAL_BY_DELIMITER`), else not."""
+    digits = text.lstrip("+-")
+    sign = -1.0 if text.startswith("-") else 1.0
+    if _POINT_GROUPS.fullmatch(digits):
+        point, comma = ".", ","
+    elif _COMMA_GROUPS.fullmatch(digits):
+        point, comma = ",", "."
+    else:
+        return None  # both marks between groups (1.234,567.8)
+    # ``point`` separates the groups here, ``comma`` the fraction, if any.
+    if digits.count(point) > 1 or comma in digits:
+        if decimal == point:
+            return None
+        return sign * float(digits.replace(point, "").replace(comma, "."))
+    if point == ".":
+        return sign * (float(digits.replace(".", "")) if decimal == "," else float(digits))
+    mark = decimal or _DECIMAL_BY_DELIMITER.get(delimiter or "")
+    if mark is None:
+        return None
+    return sign * float(digits.replace(",", "" if mark == "." else "."))
 
 
 def _read_grouped_weights(con: duckdb.DuckDBPyConnection, delimiter: str | None) -> None:
-    """Read the weights written with thousands separators by the file's decimal mark, as
-    its other weights show it (:func:`_decimal_shown`), else as its delimiter does: a text
-    file's numbers were read with either mark as the decimal one, so ``1,200`` (a
-    population weight of 1200 in an English export) was 1.2, and ``1.200`` in a German one
-    too. A file whose weights show both marks, or show none and whose delimiter tells
-    nothing, leaves such a weight unread: refused at its row, saying why."""
-    rows = f"select {WEIGHT_MARKED} as t from {STAGING_TABLE} where {WEIGHT_MARKED} is not null"
-    grouped, comma, point = con.execute(
-        f"select count_if(regexp_full_match(t, '{GROUPED_NUMBER}')), "
-        f"bool_or({_decimal_shown(',')}), bool_or({_decimal_shown('.')}) from ({rows})"
-    ).fetchone()
+    """Read the weights written as thousands are grouped by the file's decimal mark, as
+    its other weights show it (:func:`grouped_weight`): every number was read with either
+    mark as the decimal one, so ``1,200`` (a population weight of 1200 in an English
+    export) was 1.2. One that cannot be told is left unread: refused at its row, saying
+    why."""
+    grouped = [
+        text
+        for (text,) in con.execute(
+            f"select distinct {WEIGHT_MARKED} from {STAGING_TABLE} "
+            f"where regexp_full_match({WEIGHT_MARKED}, '{GROUPED_NUMBER}')"
+        ).fetchall()
+    ]
     if not grouped:
         return
-    cell, text = WEIGHT_MARKED, text_of("weight_num")
-    mark = None
-    if bool(comma) != bool(point):
-        mark = "," if comma else "."
-    elif not comma:
-        mark = _DECIMAL_BY_DELIMITER.get(delimiter or "")
-    if mark is not None:
-        group = "." if mark == "," else ","
-        d, g = re.escape(mark), re.escape(group)
-        read = (
-            f"case when regexp_full_match({cell}, "
-            f"'[+-]?[1-9][0-9]{{0,2}}({g}[0-9]{{3}})*({d}[0-9]+)?') "
-            f"then cast(replace(replace({cell}, '{group}', ''), '{mark}', '.') as double) "
-            "else 'nan'::double end"
-        )
-    else:
-        read = "'nan'::double"
-    con.execute(
-        f"update {STAGING_TABLE} set weight_num = {read}, "
-        f"{text} = case when isnan({read}) then {cell} end "
-        f"where regexp_full_match({cell}, '{GROUPED_NUMBER}')"
+    comma, point = con.execute(
+        f"select bool_or({_decimal_shown(',')}), bool_or({_decimal_shown('.')}) from ("
+        f"select distinct {WEIGHT_MARKED} as t from {STAGING_TABLE} "
+        f"where {WEIGHT_MARKED} is not null)"
+    ).fetchone()
+    decimal = ("," if comma else ".") if bool(comma) != bool(point) else None
+    read = pd.DataFrame(
+        {
+            "text": grouped,
+            "weight": [grouped_weight(text, decimal, delimiter) for text in grouped],
+        }
     )
+    con.register("grouped_weights", read)
+    try:
+        con.execute(
+            f"update {STAGING_TABLE} as s set "
+            "weight_num = coalesce(g.weight, 'nan'::double), "
+            f"{text_of('weight_num')} = case when g.weight is null then g.text end "
+            f"from grouped_weights as g where s.{WEIGHT_MARKED} = g.text"
+        )
+    finally:
+        con.unregister("grouped_weights")
 
 
-def _typed_select(
-    decl: MicrodataDeclaration, columns: dict[str, str], *, text_file: bool = False
-) -> str:
+def _typed_select(decl: MicrodataDeclaration, columns: dict[str, str]) -> str:
     """One pass over the file: pseudonymise ids, type every declared column (text is kept
-    only for the country, which is normalised once per distinct value; and, in a text
-    file, for a weight with a separator, read again by :func:`_read_grouped_weights`)."""
+    only for the country, which is normalised once per distinct value; and for a weight
+    with a separator, read again by :func:`_read_grouped_weights`)."""
 
     def text(name: str) -> str:
         return f"cast({quote_identifier(columns[name])} as varchar)"
@@ -195,7 +224,7 @@ def _typed_select(
             else ["cast(1 as double) as weight_num"]
         ),
     ]
-    if decl.weight_column and text_file:
+    if decl.weight_column:
         cell = _trimmed(text(decl.weight_column))
         parts.append(
             f"case when contains({cell}, ',') or contains({cell}, '.') then {cell} end "
@@ -214,7 +243,6 @@ def stage(
     (:attr:`DeclaredColumns.as_lines`)."""
     con.execute(f"drop table if exists {STAGING_TABLE}")
     declared = format_of(path).read_columns(path, decl.file_columns(), decl.sheet)
-    text_file = declared.delimiter is not None
     # Rows with every declared cell empty (the ;;; rows a spreadsheet export ends with)
     # are no respondents: left out, as blank lines are.
     filled = ", ".join(
@@ -226,7 +254,7 @@ def stage(
         try:
             con.execute(
                 f"create temp table {STAGING_TABLE} as select {ROW_COLUMN}, "
-                f"{_typed_select(decl, declared.columns, text_file=text_file)} "
+                f"{_typed_select(decl, declared.columns)} "
                 f"from {_COLUMNS_VIEW} "
                 f"where coalesce({filled}) is not null"
             )
@@ -236,7 +264,7 @@ def stage(
     _drop_further_header_rows(con, path.name, decl, declared.as_lines)
     if decl.wave_column:
         _read_wave_texts(con)
-    if decl.weight_column and text_file:
+    if decl.weight_column:
         _read_grouped_weights(con, declared.delimiter)
     return declared.as_lines
 
