@@ -379,6 +379,11 @@ def open_columns(
                 # and sends the file to the staged path, which reads it as missing.
                 null_values=[""],
                 strings_can_be_null=False,
+                # A file separated by semicolons (German, French Excel) writes decimals with
+                # a comma: read so here, its numbers load in one pass. One written with a
+                # point (1.5) fails the parse and takes the staged path, which reads each
+                # file by the decimal mark it shows (staged._read_grouped_weights).
+                decimal_point="," if delimiter == ";" else ".",
             ),
         )
     except (pa.ArrowException, OSError) as exc:
