@@ -190,6 +190,15 @@ COUNTRY_ALIASES: dict[str, str] = {
     "s. africa": "ZA",
     "s africa": "ZA",
     "ksa": "SA",
+    # The Trust Barometer's market codes where they are no ISO alpha-3 code (its tables
+    # and data exports head a column per market: GER, NED, ...). None is another
+    # country's ISO code.
+    "ger": "DE",
+    "ned": "NL",
+    "spa": "ES",
+    "saf": "ZA",
+    "mal": "MY",
+    "sin": "SG",
     "iran, islamic rep.": "IR",
     "egypt, arab rep.": "EG",
     "hong kong sar, china": "HK",

@@ -292,6 +292,13 @@ def test_sector_normalisation() -> None:
         ("DRC", "CD"),
         ("DR Congo", "CD"),
         ("S. Arabia", "SA"),
+        # The Trust Barometer's market codes that are no ISO alpha-3 code.
+        ("GER", "DE"),
+        ("NED", "NL"),
+        ("SPA", "ES"),
+        ("SAF", "ZA"),
+        ("MAL", "MY"),
+        ("SIN", "SG"),
     ],
 )
 def test_country_normalisation(given: str, expected: str) -> None:

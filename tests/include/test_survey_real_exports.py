@@ -1856,6 +1856,12 @@ def test_answer_and_statistics_columns_are_no_wide_table_of_countries(con, landi
         ("Question;US;IN;ID", ["ID", "IN", "US"]),
         # Answer heads after the countries are no countries apart from them.
         ("Question;Germany;France;Italy;Female;Male", ["DE", "FR", "IT"]),
+        # The Trust Barometer's own market codes, beside its global column (they were
+        # unknown: the file was refused for heads "apart" that were countries).
+        (
+            "Frage;GLOBAL 27;ARG;GER;MAL;NED;SAF;SIN;SPA;UK;USA",
+            ["AR", "DE", "ES", "GB", "MY", "NL", "SG", "US", "ZA", "global"],
+        ),
     ],
 )
 def test_every_country_column_of_a_wide_table_is_read(con, landing, header, countries):
