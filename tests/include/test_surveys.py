@@ -1110,6 +1110,26 @@ def test_microdata_under_the_shipped_figures_source_is_refused_and_replaces_none
     assert con.execute("select * from raw.survey_results order by all").fetchall() == shipped
 
 
+def test_a_workbook_s_number_cells_are_never_read_as_grouped(tmp_path, con):
+    """1.125 stored as a number beside a text cell "0,85": a workbook's numbers are written
+    out with a point, never grouped (they were read as 1125)."""
+    from openpyxl import Workbook
+
+    workbook = Workbook()
+    rows = [("resp", "land", "gewicht", "q1", "q2")]
+    rows += [(f"r{i}", "DE", w, 7, 4) for i, w in enumerate([1.125, 1.375, 2, "0,85"])]
+    for row in rows:
+        workbook.active.append(list(row))
+    path = tmp_path / "weights.xlsx"
+    workbook.save(path)
+    (tmp_path / "weights.survey.json").write_text(json.dumps(sidecar()), encoding="utf-8")
+
+    assert load_file(con, path, pseudonym_key=KEY).status == "loaded"
+
+    loaded = con.execute("select weight from raw.survey_respondent_answers order by weight")
+    assert [w for (w,) in loaded.fetchall()] == pytest.approx([0.85, 1.125, 1.375, 2])
+
+
 def _weighted_file(path: Path, weights: list[str], *, delimiter: str) -> Path:
     """Respondents whose weights are written as given (text cells as a tool exports them,
     in a workbook too), every one agreeing with q1 but the first."""
@@ -1178,10 +1198,18 @@ def test_weights_with_thousands_separators_are_read_as_the_file_shows_its_decima
     assert [weight for (weight,) in loaded] == pytest.approx(sorted(read))
 
 
-@pytest.mark.parametrize("name", ["weights.tsv", "weights.xlsx"])
-def test_a_weight_that_reads_as_two_numbers_is_refused_naming_it(tmp_path, con, name):
+@pytest.mark.parametrize(
+    ("name", "weights"),
+    [
+        ("weights.tsv", ["850", "1,200", "975"]),
+        ("weights.xlsx", ["850", "1,200", "975"]),
+        # Both marks shown (two exports merged?): whatever the delimiter, none is told.
+        ("weights.csv", ["0.85", "1,200", "0,5"]),
+    ],
+)
+def test_a_weight_that_reads_as_two_numbers_is_refused_naming_it(tmp_path, con, name, weights):
     """A file whose weights show no decimal mark, nor its delimiter: 1,200 is 1.2 or 1200."""
-    path = _weighted_file(tmp_path / name, ["850", "1,200", "975"], delimiter="\t")
+    path = _weighted_file(tmp_path / name, weights, delimiter="," if name.endswith("csv") else "\t")
 
     with pytest.raises(SurveyValidationError) as refused:
         load_file(con, path, pseudonym_key=KEY)
@@ -1189,4 +1217,5 @@ def test_a_weight_that_reads_as_two_numbers_is_refused_naming_it(tmp_path, con, 
     (issue,) = refused.value.issues
     assert (issue.row, issue.column) == (3, "gewicht")
     assert issue.reason.startswith("'1,200' reads as two numbers (a thousands separator or")
+    assert "(its other weights show neither, or both)" in issue.reason
     assert con.execute("select count(*) from raw.survey_respondent_answers").fetchone() == (0,)

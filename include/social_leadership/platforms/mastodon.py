@@ -262,11 +262,12 @@ class MastodonConnector(base.Connector):
             # An account moved to another (Mastodon's "moved": the new account, which
             # the old one names): the old one's counts stay as they were when it moved
             # (its followers went along), so the new account's counts are the handle's,
-            # and the move is said (the roster should name the new handle).
+            # under the roster's handle (a new one would start a new series), and the
+            # move is said in the run's alert.
             moved = account.get("moved")
             moved_to = None
             if isinstance(moved, dict):
-                moved_to = _full_acct(moved, handle)
+                moved_to = _full_acct(moved, response.request_url)
                 # Without the new account's counts, none: the old one's are left over.
                 account = {**moved, "id": account.get("id")}
             try:
@@ -299,11 +300,16 @@ class MastodonConnector(base.Connector):
         return observations
 
 
-def _full_acct(account: dict, handle: str) -> str:
+def _full_acct(account: dict, request_url: str) -> str:
     """``user@domain`` of an account a reply names: its ``acct``, which a local account
-    gives without the domain (the instance of ``handle``, which the reply came from)."""
+    gives without the domain: then the host of its profile ``url``, else of the instance
+    that answered (``request_url``; a connection to one fixed instance asks there for
+    accounts of every instance)."""
     acct = str(account.get("acct") or account.get("username") or account.get("id"))
-    return acct if "@" in acct else f"{acct}@{handle.rsplit('@', 1)[-1]}"
+    if "@" in acct:
+        return acct
+    host = urlsplit(str(account.get("url") or "")).hostname or urlsplit(request_url).hostname
+    return f"{acct}@{host}" if host else acct
 
 
 INSTANCE = "{instance}"

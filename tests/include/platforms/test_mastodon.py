@@ -349,5 +349,16 @@ def test_a_move_within_the_instance_names_the_new_account_whole_and_one_without_
     (without,) = parse(lookup("hal@m.example", bare))
 
     assert (moved.moved_to, moved.followers) == ("gina2@m.example", 5)
+    # Asked through one fixed instance: a local account there, or one its url names.
+    fixed = "https://mastodon.social/api/v1/accounts/lookup?acct=gina%40m.example"
+    through = RawResponse(
+        "mastodon", ("gina@m.example",), fixed, 200, json.dumps(local).encode(), NOW, 1.0
+    )
+    assert parse(through)[0].moved_to == "gina2@mastodon.social"
+    named = {**local, "moved": {**local["moved"], "url": "https://new.example/@gina2"}}
+    through = RawResponse(
+        "mastodon", ("gina@m.example",), fixed, 200, json.dumps(named).encode(), NOW, 1.0
+    )
+    assert parse(through)[0].moved_to == "gina2@new.example"
     # The old account's 4 followers are left over from before the move: no count.
     assert (without.status, without.followers) == (AccountStatus.ERROR, None)

@@ -99,8 +99,8 @@ def _grouped_reason(otherwise: str) -> str:
     return (
         f"case when regexp_full_match({cell}, '{GROUPED_NUMBER}') then format("
         "'''{}'' reads as two numbers (a thousands separator or a decimal mark?), and the "
-        "file''s other weights do not show which mark is its decimal one: write its weights "
-        "without thousands separators', "
+        "file does not show which mark is its decimal one (its other weights show neither, "
+        "or both): write its weights without thousands separators', "
         f"{cell}) else {otherwise} end"
     )
 

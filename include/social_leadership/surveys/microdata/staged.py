@@ -129,6 +129,12 @@ def _decimal_shown(mark: str) -> str:
     )
 
 
+# What :func:`_read_grouped_weights` gives :func:`grouped_weight` for a file whose weights
+# show both marks to be the decimal one (two exports merged?): none of its grouped weights
+# can be told.
+BOTH_MARKS = "both"
+
+
 def grouped_weight(text: str, decimal: str | None, delimiter: str | None) -> float | None:
     """The weight ``text`` (of :data:`GROUPED_NUMBER`'s form) names, read with ``decimal``
     as the decimal mark when the file shows one; None when it cannot be told.
@@ -137,7 +143,12 @@ def grouped_weight(text: str, decimal: str | None, delimiter: str | None) -> flo
     file's decimal mark is theirs. A lone point before three digits (``1.125``: SPSS
     writes weights with three decimals) is a decimal point unless the file shows the comma
     to be its decimal mark. A lone comma before three digits (``1,200``) is read by the
-    file's decimal mark, else by its delimiter (:data:`_DECIMAL_BY_DELIMITER`), else not."""
+    file's decimal mark, else by its delimiter (:data:`_DECIMAL_BY_DELIMITER`), else not.
+    ``delimiter`` is None for a file whose number cells are typed (a workbook, Parquet):
+    its weight cells that show no comma may be numbers written out (``1.125``), never
+    grouped. A file that shows both marks (:data:`BOTH_MARKS`) tells none of them."""
+    if decimal == BOTH_MARKS:
+        return None
     digits = text.lstrip("+-")
     sign = -1.0 if text.startswith("-") else 1.0
     if _POINT_GROUPS.fullmatch(digits):
@@ -152,7 +163,8 @@ def grouped_weight(text: str, decimal: str | None, delimiter: str | None) -> flo
             return None
         return sign * float(digits.replace(point, "").replace(comma, "."))
     if point == ".":
-        return sign * (float(digits.replace(".", "")) if decimal == "," else float(digits))
+        grouped = decimal == "," and delimiter is not None
+        return sign * (float(digits.replace(".", "")) if grouped else float(digits))
     mark = decimal or _DECIMAL_BY_DELIMITER.get(delimiter or "")
     if mark is None:
         return None
@@ -179,7 +191,10 @@ def _read_grouped_weights(con: duckdb.DuckDBPyConnection, delimiter: str | None)
         f"select distinct {WEIGHT_MARKED} as t from {STAGING_TABLE} "
         f"where {WEIGHT_MARKED} is not null)"
     ).fetchone()
-    decimal = ("," if comma else ".") if bool(comma) != bool(point) else None
+    if comma and point:
+        decimal: str | None = BOTH_MARKS
+    else:
+        decimal = "," if comma else "." if point else None
     read = pd.DataFrame(
         {
             "text": grouped,
