@@ -33,9 +33,10 @@ from social_leadership.orchestration import (
         "accept_shorter_history": Param(
             False,
             type="boolean",
-            description="Publish even though the marts hold fewer days of history than the "
-            "serving copy (you started over on purpose); otherwise such a publish is refused "
-            "and the serving copy kept (a warehouse or catalog recreated empty).",
+            description="Publish even though a daily fact begins later and holds less than "
+            "half the days of the serving copy's (you started over on purpose); otherwise "
+            "such a publish is refused and the serving copy kept (a warehouse or catalog "
+            "recreated empty).",
         ),
     },
     # One alert per run, when it ends (social_leadership.alerts).
@@ -68,8 +69,8 @@ def warehouse_build():
        export of the marts; only of this run's build, checked by this run's gate (the
        newest dbt_build try must be this run's: a cleared `publish` of an earlier run is
        refused, and marking `quality_gate` success lets nothing through). A daily fact
-       that would begin later and cover fewer days than the serving copy's (history lost:
-       a warehouse or catalog recreated empty) is refused too, unless the
+       that would begin later and cover less than half the days of the serving copy's
+       (history lost: a warehouse or catalog recreated empty) is refused too, unless the
        `accept_shorter_history` parameter is set.
     5. `publish_docs`: dbt docs (with the catalog) and the gate's GX Data Docs become the
        current set in `SLW_DOCS_DIR` (`make docs` serves them).

@@ -554,8 +554,8 @@ def dags_list_runs(dag_id: str, limit: int) -> int:
 @click.option(
     "--accept-shorter-history",
     is_flag=True,
-    help="publish even though the marts hold fewer days than the serving copy (you started "
-    "over on purpose); otherwise that publish is refused",
+    help="publish even though a daily fact holds less than half the serving copy's days "
+    "(you started over on purpose); otherwise that publish is refused",
 )
 def rebuild(full: bool, accept_shorter_history: bool) -> int:
     """Run warehouse_build now: dbt build, quality gate, publish.

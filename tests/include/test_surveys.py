@@ -1117,7 +1117,9 @@ def test_a_workbook_s_number_cells_are_never_read_as_grouped(tmp_path, con):
 
     workbook = Workbook()
     rows = [("resp", "land", "gewicht", "q1", "q2")]
-    rows += [(f"r{i}", "DE", w, 7, 4) for i, w in enumerate([1.125, 1.375, 2, "0,85"])]
+    # 0.5 a number, "0,85" text: the file shows both marks, its numbers are read all the same.
+    weights = [1.125, 1.375, 2, "0,85", 0.5]
+    rows += [(f"r{i}", "DE", w, 7, 4) for i, w in enumerate(weights)]
     for row in rows:
         workbook.active.append(list(row))
     path = tmp_path / "weights.xlsx"
@@ -1127,7 +1129,7 @@ def test_a_workbook_s_number_cells_are_never_read_as_grouped(tmp_path, con):
     assert load_file(con, path, pseudonym_key=KEY).status == "loaded"
 
     loaded = con.execute("select weight from raw.survey_respondent_answers order by weight")
-    assert [w for (w,) in loaded.fetchall()] == pytest.approx([0.85, 1.125, 1.375, 2])
+    assert [w for (w,) in loaded.fetchall()] == pytest.approx([0.5, 0.85, 1.125, 1.375, 2])
 
 
 def _weighted_file(path: Path, weights: list[str], *, delimiter: str) -> Path:

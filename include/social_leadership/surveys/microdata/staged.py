@@ -147,8 +147,6 @@ def grouped_weight(text: str, decimal: str | None, delimiter: str | None) -> flo
     ``delimiter`` is None for a file whose number cells are typed (a workbook, Parquet):
     its weight cells that show no comma may be numbers written out (``1.125``), never
     grouped. A file that shows both marks (:data:`BOTH_MARKS`) tells none of them."""
-    if decimal == BOTH_MARKS:
-        return None
     digits = text.lstrip("+-")
     sign = -1.0 if text.startswith("-") else 1.0
     if _POINT_GROUPS.fullmatch(digits):
@@ -158,13 +156,17 @@ def grouped_weight(text: str, decimal: str | None, delimiter: str | None) -> flo
     else:
         return None  # both marks between groups (1.234,567.8)
     # ``point`` separates the groups here, ``comma`` the fraction, if any.
-    if digits.count(point) > 1 or comma in digits:
+    alone = digits.count(point) == 1 and comma not in digits
+    if alone and point == "." and delimiter is None:
+        return sign * float(digits)  # a number cell written out
+    if decimal == BOTH_MARKS:
+        return None
+    if not alone:
         if decimal == point:
             return None
         return sign * float(digits.replace(point, "").replace(comma, "."))
     if point == ".":
-        grouped = decimal == "," and delimiter is not None
-        return sign * (float(digits.replace(".", "")) if grouped else float(digits))
+        return sign * (float(digits.replace(".", "")) if decimal == "," else float(digits))
     mark = decimal or _DECIMAL_BY_DELIMITER.get(delimiter or "")
     if mark is None:
         return None
