@@ -17,6 +17,7 @@ import re
 import ssl
 import time
 from abc import ABC, abstractmethod
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -220,13 +221,11 @@ def shown_url(url: str) -> str:
     and ``audit.platform_loads`` with 2 KB of names."""
     parts = urlsplit(url)
     pairs = parse_qsl(parts.query, keep_blank_values=True)
-    counts: dict[str, int] = {}
-    for name, _ in pairs:
-        counts[name] = counts.get(name, 0) + 1
+    counts = Counter(name for name, _ in pairs)
     shown: list[tuple[str, str]] = []
-    seen: dict[str, int] = {}
+    seen: Counter[str] = Counter()
     for name, value in pairs:
-        seen[name] = seen.get(name, 0) + 1
+        seen[name] += 1
         values = value.split(",")
         if len(values) > SHOWN_QUERY_VALUES:
             value = ",".join(values[:SHOWN_QUERY_VALUES]) + f",...({len(values)})"
