@@ -233,7 +233,12 @@ def _build_synthetic(data_dir: Path) -> BuiltWarehouse:
         settings = settings_for_data_dir(monkeypatch, data_dir)
         load_synthetic_raw(settings.warehouse_path)
         started = datetime.now(tz=UTC)
-        build = run_dbt(["build"], settings, log_path=settings.logs_dir / "dbt_build.log")
+        build = run_dbt(
+            ["build"],
+            settings,
+            log_path=settings.logs_dir / "dbt_build.log",
+            json_log_dir=settings.logs_dir / "dbt_json",
+        )
         seconds = (datetime.now(tz=UTC) - started).total_seconds()
     return BuiltWarehouse(settings=settings, build=build, build_seconds=seconds)
 

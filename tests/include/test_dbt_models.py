@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from datetime import date
@@ -87,6 +88,17 @@ def test_build_passes_every_node_including_unit_tests(
     unit_tests = [node for node in build.statuses if node.startswith("unit_test.")]
     assert len(unit_tests) >= 5
     assert "snapshot.social_leadership.snp_roster__executives" in build.statuses
+
+
+def test_the_build_gives_no_dbt_warning(synthetic_built_warehouse: BuiltWarehouse) -> None:
+    # dbt-duckdb's snapshot clock, a local TIMESTAMP, made dbt warn on every build that it
+    # differs from the snapshot's loaded_at (an instant): the project's clock is an instant.
+    log = synthetic_built_warehouse.settings.logs_dir / "dbt_json" / "dbt.log"
+    events = [json.loads(line)["info"] for line in log.read_text(encoding="utf-8").splitlines()]
+    # The log is the build's, snapshot included.
+    assert any("snp_roster__executives" in event["msg"] for event in events)
+    warnings = [f"{e['name']}: {e['msg']}" for e in events if e["level"] in {"warn", "error"}]
+    assert warnings == []
 
 
 def test_dataset_calendar_matches_conftest(synthetic_built_warehouse: BuiltWarehouse) -> None:
