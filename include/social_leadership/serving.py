@@ -59,6 +59,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -1249,6 +1250,99 @@ def spare_path(serving_path: Path) -> Path:
     return serving_path.with_name(f".{serving_path.name}.spare")
 
 
+# What changes a published single file: a BI session that opened it read-write (DuckDB's
+# command line and most drivers do unless told read-only) and wrote to it.
+_WRITTEN_BY = "a session that opened it read-write"
+
+
+def _stamp_path(serving_path: Path) -> Path:
+    """Where the last publish recorded the single file and the spare as it left them."""
+    return serving_path.with_name(f".{serving_path.name}.stamp")
+
+
+def _identity(path: Path) -> list[int] | None:
+    """The file at ``path`` as a publish leaves it: inode, size and modification time
+    (a write changes the time, a file put in its place the inode); None if there is none."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return [stat.st_ino, stat.st_size, stat.st_mtime_ns]
+
+
+def _read_stamp(settings: Settings) -> dict[str, Any]:
+    """What the last publish recorded (empty before the first, or if unreadable)."""
+    try:
+        stamp = json.loads(_stamp_path(settings.serving_path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return stamp if isinstance(stamp, dict) else {}
+
+
+def _write_stamp(settings: Settings, publication_id: int) -> None:
+    """Record the single file and the spare as this publish leaves them, for the next
+    publish to tell whether somebody wrote to either since. Never fails the publish (it is
+    done): a stamp not written only means the next publish cannot tell."""
+    spare = spare_path(settings.serving_path)
+    stamp = {
+        "publication_id": publication_id,
+        "file": _identity(settings.serving_path),
+        "spare": _identity(spare) if spare.is_file() and not spare.is_symlink() else None,
+    }
+    path = _stamp_path(settings.serving_path)
+    temporary = path.with_name(f"{path.name}{TEMPORARY_MARKER}stamp")
+    try:
+        temporary.write_text(json.dumps(stamp), encoding="utf-8")
+        os.replace(temporary, path)
+    except OSError as error:
+        log.warning("could not record the serving file's stamp in %s: %s", path, error)
+
+
+def _stray_wal(settings: Settings) -> Path:
+    """The write-ahead log DuckDB keeps beside the single file for a session writing to
+    it: never the publish's own (it writes the file under another name)."""
+    return Path(f"{settings.serving_path}.wal")
+
+
+def _touched(settings: Settings) -> str | None:
+    """How the current single file differs from the one the last publish left, or None:
+    a write-ahead log beside it (changes a session has not yet written into the file,
+    which every reader opening it would replay), or a write into the file itself."""
+    wal = _stray_wal(settings)
+    if wal.exists():
+        return f"{_WRITTEN_BY} left its write-ahead log {wal.name} beside it"
+    current = _identity(settings.serving_path)
+    if current is None:
+        return None
+    return _changed(current, _read_stamp(settings).get("file"), "its publish")
+
+
+def _changed(current: list[int] | None, recorded: Any, since: str) -> str | None:
+    """How a file whose identity is ``current`` changed since ``since`` (the publish that
+    recorded it as ``recorded``), or None (unchanged, or nothing recorded). Which of the
+    two changed it cannot be told: a file made anew may get the inode just freed."""
+    if not isinstance(recorded, list) or current == recorded:
+        return None
+    return f"it changed after {since} ({_WRITTEN_BY}, or another file put in its place)"
+
+
+def _discard_stray_wal(settings: Settings) -> None:
+    """Remove a session's write-ahead log from beside the single file: readers opening the
+    file would apply its changes to whatever file has that name, the new publication too.
+    The session keeps its own view of the old file."""
+    wal = _stray_wal(settings)
+    with suppress(FileNotFoundError):
+        size = wal.stat().st_size
+        wal.unlink()
+        log.warning(
+            "removed %s (%d bytes): %s wrote to the serving file; its changes are in no "
+            "publication (BI tools must open it read-only)",
+            wal,
+            size,
+            _WRITTEN_BY,
+        )
+
+
 def _held_open(path: Path) -> bool | None:
     """Whether any process of this host, this one included, holds ``path``'s file open
     (through any of its names); None when this cannot be told here.
@@ -1315,10 +1409,13 @@ class _SpareFile:
         _remove_duckdb_file(self.target)
 
 
-def _spare_held(target: Path) -> tuple[_Previous | None, str | None]:
-    """The publication the spare (moved to ``target``) holds, or why it cannot be used."""
+def _spare_held(target: Path, recorded: list[int] | None) -> tuple[_Previous | None, str | None]:
+    """The publication the spare (moved to ``target``) holds, or why it cannot be used.
+    ``recorded``: its identity when the last publish kept it (None: not recorded)."""
     if target.stat().st_nlink > 1:
         return None, "it has another name (a hard link)"
+    if (changed := _changed(_identity(target), recorded, "it was replaced")) is not None:
+        return None, changed
     held_open = _held_open(target)
     if held_open is None:
         return None, "this system cannot tell whether a reader holds it (no file lease)"
@@ -1360,7 +1457,7 @@ def _take_spare(
     else:
         try:
             os.replace(spare, target)
-            held, reason = _spare_held(target)
+            held, reason = _spare_held(target, _read_stamp(settings).get("spare"))
         except OSError as error:
             held, reason = None, f"it cannot be moved or read ({error})"
     if held is not None:
@@ -1384,12 +1481,25 @@ def _take_spare(
 
 
 def _earlier_file(
-    settings: Settings, target: Path, con: duckdb.DuckDBPyConnection, ctx: _Context
+    settings: Settings,
+    target: Path,
+    con: duckdb.DuckDBPyConnection,
+    ctx: _Context,
+    touched: str | None,
 ) -> _FileCopy | _SpareFile | None:
     """The earlier single file this publication updates, at ``target``: the spare, else a
     copy of the current file (on its own thread); None when the file is built whole (the
-    first publication, a changed definition)."""
+    first publication, a changed definition, a current file written since the last
+    publish: ``touched`` says how)."""
     if not _same_tables(ctx):
+        return None
+    if touched is not None:
+        log.warning(
+            "the serving file %s is not as the last publish left it: %s; building it whole "
+            "from the warehouse, without those changes (BI tools must open it read-only)",
+            settings.serving_path,
+            touched,
+        )
         return None
     return _take_spare(settings, target, con, ctx) or _FileCopy(settings.serving_path, target)
 
@@ -1403,12 +1513,13 @@ def _same_tables(ctx: _Context) -> bool:
     }
 
 
-def _keep_spare(settings: Settings, ctx: _Context) -> None:
+def _keep_spare(settings: Settings, ctx: _Context, touched: str | None) -> None:
     """Keep the single file about to be replaced as the spare (a second name for it), when
     the next publish can use it: the spare setting is on, this publication has the same
-    tables as the file (else the next publish would refuse it), and the file system can
-    tell whether a reader holds it. Never fails the publish (the catalog is committed by
-    then): a spare not kept only means a copy next time."""
+    tables as the file (else the next publish would refuse it), nobody wrote to it since
+    its publish (``touched`` None), and the file system can tell whether a reader holds
+    it. Never fails the publish (the catalog is committed by then): a spare not kept only
+    means a copy next time."""
     spare = spare_path(settings.serving_path)
     try:
         _remove_quietly(spare)
@@ -1416,6 +1527,7 @@ def _keep_spare(settings: Settings, ctx: _Context) -> None:
             not settings.serving_file_spare
             or not settings.serving_path.is_file()
             or not _same_tables(ctx)
+            or touched is not None
         ):
             return
         if not _leases_tell(settings):
@@ -2152,7 +2264,8 @@ def publish(
             # The spare, or a copy of the current file started now, on its own thread, while
             # the Parquet set is written; always waited for (finally) before the staging
             # path is removed.
-            file_source = _earlier_file(settings, staging_path, con, ctx)
+            touched = _touched(settings)
+            file_source = _earlier_file(settings, staging_path, con, ctx, touched)
             _stage_changed_rows(con, ctx)
             for change in ctx.plan.values():
                 log.info("%s: %s (%s)", change.table, change.describe(), change.reason)
@@ -2169,8 +2282,12 @@ def publish(
                 rebuilt = _stage_file(con, staging_path, ctx, update=None)
             _complete_parquet(con, staging_parquet, ctx, parquet_files, staging_path)
             _publish_to_lake(con, ctx)
-            _keep_spare(settings, ctx)
+            _keep_spare(settings, ctx, touched)
+            _discard_stray_wal(settings)
             os.replace(staging_path, settings.serving_path)
+            # A session that wrote to the file just replaced, between the two, wrote its log
+            # under the file's name: the new file's readers would replay it.
+            _discard_stray_wal(settings)
             became_current_at = datetime.now(tz=UTC)
             version = version_folder_name(run_id, became_current_at)
             os.replace(staging_parquet, parquet_dir / version)
@@ -2183,6 +2300,7 @@ def publish(
             if file_source is not None:
                 file_source.wait()
             _remove_quietly(staging_path, Path(f"{staging_path}.wal"), staging_parquet)
+        _write_stamp(settings, ctx.publication_id)
         _remove_flat_parquet_files(parquet_dir, tuple(ctx.columns))
         removed = prune_parquet_versions(
             parquet_dir,

@@ -626,8 +626,14 @@ def test_a_serving_file_that_cannot_be_copied_is_built_whole(
     assert sorted(p.name for p in settings.serving_path.parent.iterdir() if p.is_file()) == [
         ".serving.duckdb.publish-lock",
         ".serving.duckdb.spare",
+        ".serving.duckdb.stamp",
         "serving.duckdb",
     ]
+
+
+def stamp_path(settings: Settings) -> Path:
+    """Where a publish records the single file and the spare as it left them."""
+    return settings.serving_path.with_name(f".{settings.serving_path.name}.stamp")
 
 
 def file_digest(path: Path) -> str:
@@ -878,6 +884,10 @@ def test_a_spare_from_a_catalog_made_anew_is_not_taken_for_its_publication(
     simulate_daily_build(settings, changed_days=2)
     publish(settings, "run-3", synthetic=True)
     os.replace(old_file, spare)
+    # The file put in the spare's place is refused for that alone while the last publish's
+    # stamp says what it left; without the stamp (lost, or a spare kept before stamps),
+    # for the publication it holds.
+    stamp_path(settings).unlink()
     simulate_daily_build(settings, changed_days=2)
 
     fourth, logged = publish_logged(settings, "run-4", caplog)
@@ -1038,6 +1048,7 @@ def test_a_single_file_of_an_earlier_format_is_built_whole_not_updated(
     con.execute(f"attach '{settings.serving_path}' as f (storage_version 'v1.1.0')")
     con.execute(f"drop table f.audit.{FILE_FORMAT_TABLE}")
     con.close()
+    stamp_path(settings).unlink()  # an earlier version recorded no stamp either
     simulate_daily_build(settings)
 
     publication, logged = publish_logged(settings, "run-2", caplog)
@@ -1051,11 +1062,14 @@ def test_a_single_file_of_an_earlier_format_is_built_whole_not_updated(
         ]
 
 
+@pytest.mark.parametrize("stamped", [True, False], ids=["stamp", "no-stamp"])
 def test_a_single_file_of_a_newer_storage_version_is_replaced_not_a_failed_publish(
-    copied_built_warehouse: Settings, caplog: pytest.LogCaptureFixture
+    copied_built_warehouse: Settings, caplog: pytest.LogCaptureFixture, stamped: bool
 ) -> None:
     """A file put in the single file's place by hand, of a storage version newer than the
-    one DuckDB 1.1 clients read, cannot be updated at that version: it is built whole."""
+    one DuckDB 1.1 clients read, cannot be updated at that version: it is built whole,
+    at once when the last publish's stamp tells it is another file, else once the update
+    failed."""
     settings = copied_built_warehouse
     publish(settings, "run-1", synthetic=True)
     assert not spare_path(settings.serving_path).exists()  # the current file is copied
@@ -1063,12 +1077,17 @@ def test_a_single_file_of_a_newer_storage_version_is_replaced_not_a_failed_publi
     with duckdb.connect() as con:
         con.execute(f"attach '{settings.serving_path}' as f (storage_version 'v1.2.0')")
         con.execute("create table f.main.placed_by_hand as select 1 as a")
+    if not stamped:
+        stamp_path(settings).unlink()
     simulate_daily_build(settings)
 
     publication, logged = publish_logged(settings, "run-2", caplog)
 
     assert publication.serving_file_rebuilt
-    assert "cannot update the serving file in place, rebuilding it" in logged
+    if stamped:
+        assert "it changed after its publish" in logged
+    else:
+        assert "cannot update the serving file in place, rebuilding it" in logged
     assert_served_equals_working(settings)
 
 
@@ -1125,4 +1144,121 @@ def test_a_roster_change_that_drops_executives_is_still_published(
 
     publish(settings, "run-2", synthetic=True)
 
+    assert_served_equals_working(settings)
+
+
+def _edit_first_day(con: duckdb.DuckDBPyConnection) -> None:
+    """What a BI session that opened the single file read-write might do: change a row of
+    the fact's first day, which no daily publish republishes."""
+    con.execute(
+        f"update marts.{FACT} set followers = -1 "
+        f"where metric_date = (select min(metric_date) from marts.{FACT})"
+    )
+
+
+# A BI session holding the single file read-write: its change stays in the write-ahead log
+# beside the file until it closes.
+HOLD_WRITING = f"""
+import sys, duckdb
+session = duckdb.connect(sys.argv[1])
+session.execute(
+    "update marts.{FACT} set followers = -1 "
+    "where metric_date = (select min(metric_date) from marts.{FACT})"
+)
+print("written", flush=True)
+sys.stdin.readline()
+session.close()
+"""
+
+
+def test_a_session_writing_to_the_serving_file_never_reaches_the_next_publication(
+    copied_built_warehouse: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Readers opening a DuckDB file replay the write-ahead log beside it, whatever file
+    has that name by then: a session's log left beside the new publication's file put the
+    session's changes into it for every new reader."""
+    settings = copied_built_warehouse
+    publish(settings, "run-1", synthetic=True)
+    wal = Path(f"{settings.serving_path}.wal")
+    session = subprocess.Popen(
+        [sys.executable, "-c", HOLD_WRITING, str(settings.serving_path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=package_env(),
+    )
+    try:
+        assert session.stdout is not None
+        assert session.stdin is not None
+        assert session.stdout.readline().strip() == "written"
+        assert wal.exists()
+        simulate_daily_build(settings)
+
+        second, logged = publish_logged(settings, "run-2", caplog)
+
+        assert not wal.exists()
+        assert f"removed {wal}" in logged
+        assert "left its write-ahead log serving.duckdb.wal beside it" in logged
+        assert second.serving_file_rebuilt
+        assert_served_equals_working(settings)
+        session.stdin.write("\n")
+        session.stdin.flush()
+        assert session.wait(timeout=60) == 0
+    finally:
+        session.kill()
+        session.wait()
+    # Its file, closed now, is no spare: the next publish copies the current one.
+    simulate_daily_build(settings)
+    third = publish(settings, "run-3", synthetic=True)
+    assert not third.serving_file_from_spare
+    assert_served_equals_working(settings)
+
+
+def test_a_serving_file_written_after_its_publish_is_built_whole_without_the_change(
+    copied_built_warehouse: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A session that wrote to the single file and closed it: the next publish, which
+    copied the file and replaced only the days rebuilt, kept its change for good."""
+    settings = copied_built_warehouse
+    publish(settings, "run-1", synthetic=True)
+    with duckdb.connect(str(settings.serving_path)) as session:
+        _edit_first_day(session)
+    simulate_daily_build(settings)
+
+    second, logged = publish_logged(settings, "run-2", caplog)
+
+    assert "it changed after its publish" in logged
+    assert second.serving_file_rebuilt
+    assert second.serving_file_copy_seconds is None
+    assert_served_equals_working(settings)
+    # The rebuilt file is kept as the spare and used by the publish after it.
+    simulate_daily_build(settings)
+    third = publish(settings, "run-3", synthetic=True)
+    assert not third.serving_file_from_spare
+    simulate_daily_build(settings)
+    fourth = publish(settings, "run-4", synthetic=True)
+    assert fourth.serving_file_from_spare
+    assert_served_equals_working(settings)
+
+
+def test_a_spare_written_after_it_was_replaced_is_not_updated_in_place(
+    copied_built_warehouse: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A session that held the single file read-write while a publish replaced it wrote
+    into the spare when it closed: updated in place, the spare kept the change (or DuckDB
+    crashed on it)."""
+    settings = copied_built_warehouse
+    publish(settings, "run-1", synthetic=True)
+    simulate_daily_build(settings)
+    publish(settings, "run-2", synthetic=True)
+    spare = spare_path(settings.serving_path)
+    with duckdb.connect(str(spare)) as session:
+        _edit_first_day(session)
+    simulate_daily_build(settings)
+
+    third, logged = publish_logged(settings, "run-3", caplog)
+
+    assert not third.serving_file_from_spare
+    assert "it changed after it was replaced" in logged
+    assert third.serving_file_copy_seconds is not None
     assert_served_equals_working(settings)
