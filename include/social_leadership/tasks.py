@@ -67,22 +67,54 @@ def _read_only_data_dir(data_dir: Path) -> str | None:
     file system, no permission): each task's three tries failed on it minutes apart (284 s
     for one run of survey_ingest), its summary's too. A full disk is left to the retries:
     space may be freed."""
+    return _read_only_folder("SLW_DATA_DIR", data_dir, data_dir, "a folder")
+
+
+def _read_only_serving(settings: Settings) -> str | None:
+    """Why a serving path cannot be written, when no retry would change it: each may be a
+    mount of its own, apart from the data folder (a publish's three tries failed on it,
+    minutes apart, with a bare OSError)."""
+    paths = (
+        ("SLW_SERVING_PATH", settings.serving_path, settings.serving_path.parent, "a file"),
+        ("SLW_SERVING_PARQUET_DIR", settings.serving_parquet_dir, None, "a folder"),
+        (
+            "SLW_SERVING_LAKE_PATH",
+            settings.serving_lake_path,
+            settings.serving_lake_path.parent,
+            "a file",
+        ),
+        ("SLW_SERVING_LAKE_DATA_DIR", settings.serving_lake_data_dir, None, "a folder"),
+    )
+    for setting, path, folder, kind in paths:
+        if (said := _read_only_folder(setting, path, folder or path, kind)) is not None:
+            return said
+    return None
+
+
+def _read_only_folder(setting: str, path: Path, folder: Path, kind: str) -> str | None:
+    """Why ``folder`` (``setting``'s ``path``, or the folder of that file) cannot be
+    written, when no retry would change it; None if it can, or the cause may pass."""
     import errno
     import tempfile
 
     # Not made yet: the folder it would be made in (ensure_dirs failed there, retried).
-    folder = next((p for p in (data_dir, *data_dir.parents) if p.is_dir()), None)
-    if folder is None:
+    existing = next((p for p in (folder, *folder.parents) if p.is_dir()), None)
+    if existing is None:
         return None
     try:
-        with tempfile.TemporaryFile(dir=folder):
+        with tempfile.TemporaryFile(dir=existing):
             pass
     except OSError as exc:
         if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
-            where = "" if folder == data_dir else f" (nor can {folder}, where it would be made)"
+            if existing == path:
+                where = ""
+            elif existing == folder:
+                where = f" in its folder {folder}"
+            else:
+                where = f" (nor can {existing}, where it would be made)"
             return (
-                f"SLW_DATA_DIR {data_dir} cannot be written{where} ({exc.strerror}): mount it "
-                "writable, or give SLW_DATA_DIR a folder the Airflow worker may write; a retry "
+                f"{setting} {path} cannot be written{where} ({exc.strerror}): mount it "
+                f"writable, or give {setting} {kind} the Airflow worker may write; a retry "
                 "would fail the same way"
             )
     return None
@@ -984,6 +1016,10 @@ def publish_task(context: dict[str, Any]) -> dict[str, Any]:
     from social_leadership.warehouse import connect, holds_synthetic_executives
 
     settings = task_settings()
+    if (unwritable := _read_only_serving(settings)) is not None:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        raise AirflowFailException(unwritable)
     # Not the roster file again: it may have changed since this run's roster load.
     with connect(settings.warehouse_path, read_only=True) as con:
         refusal = publish_refusal(con, _run_id(context))

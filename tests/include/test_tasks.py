@@ -1213,6 +1213,32 @@ def test_a_data_folder_that_cannot_be_written_fails_each_task_at_once(tmp_path, 
     )
 
 
+def test_a_serving_folder_that_cannot_be_written_fails_the_publish_at_once_naming_it(
+    copied_built_warehouse, tmp_path, monkeypatch
+):
+    # A serving path on a mount of its own, read-only: the publish's three tries failed on
+    # it minutes apart, with a bare OSError naming neither the setting nor a fix.
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from social_leadership.tasks import publish_task
+
+    served = tmp_path / "served"
+    served.mkdir()
+    monkeypatch.setenv("SLW_SERVING_PATH", str(served / "serving.duckdb"))
+
+    with _read_only(served), pytest.raises(AirflowFailException) as failed:
+        publish_task({"run_id": "manual__read-only"})
+
+    said = str(failed.value)
+    assert said.startswith(
+        f"SLW_SERVING_PATH {served / 'serving.duckdb'} cannot be written in its folder {served} ("
+    )
+    assert "give SLW_SERVING_PATH a file the Airflow worker may write" in said
+    assert list(served.iterdir()) == []
+    # Writable again, the same run publishes.
+    assert publish_task({"run_id": "manual__read-only"})["publication_id"] == 1
+
+
 def test_a_publish_that_would_lose_history_fails_the_task_unless_the_run_accepts_it(
     copied_built_warehouse,
 ):
