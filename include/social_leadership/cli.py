@@ -844,6 +844,21 @@ def _object_store_said(text: str) -> str | None:
     return None
 
 
+def _interrupted(exc: BaseException) -> bool:
+    """Whether ``exc`` comes of an interrupt (Ctrl-C): DuckDB stops a query on it and
+    raises ``RuntimeError('Query interrupted')`` from the KeyboardInterrupt."""
+    import duckdb
+
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, KeyboardInterrupt | duckdb.InterruptException):
+            return True
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return False
+
+
 # A disk that is full or mounted read-only: a fault of the machine, said as one.
 _FULL_OR_READ_ONLY = (errno.ENOSPC, errno.EROFS, errno.EDQUOT)
 _DUCKDB_DISK = re.compile(r"No space left on device|Read-only file system")
@@ -883,6 +898,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     except Exception as exc:
+        if _interrupted(exc):
+            print("interrupted", file=sys.stderr)
+            return 130
         message, code = explain(exc)
         if _debug_wanted(args):
             traceback.print_exc()
