@@ -77,6 +77,10 @@ TASK_STATES_SAID = {
     "upstream_failed": "task did not run: an upstream task failed",
 }
 FAILED_STATES = tuple(TASK_STATES_SAID)
+# The teardown that records the run in audit.runs: it fails on its own (the warehouse held
+# by another process, a full disk) when what failed the run often held it too, so its line
+# comes after the other failed tasks' (it came first, before source_freshness, by name).
+RUN_SUMMARY_TASK = "run_summary"
 
 
 def report_attention(facts: Sequence[Attention]) -> None:
@@ -198,9 +202,11 @@ def build_alert(
     tasks (one instance per index, such as ``dbt_node``)."""
     reasons = reasons or {}
     items = []
-    # The tasks that failed first (the causes), then those that did not run for them.
+    # The tasks that failed first (the causes, run_summary after them), then those that did
+    # not run for them.
     for task_state, what in TASK_STATES_SAID.items():
-        for task_id in sorted(t for t, s in states.items() if str(s) == task_state):
+        in_state = [t for t, s in states.items() if str(s) == task_state]
+        for task_id in sorted(in_state, key=lambda t: (t == RUN_SUMMARY_TASK, t)):
             why = reasons.get(task_id) if task_state == "failed" else None
             if why and why.startswith(RUN_CHECK):
                 said = why

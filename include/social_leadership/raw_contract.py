@@ -318,7 +318,9 @@ TABLES: tuple[Table, ...] = (
     Table(
         "audit.runs",
         "One row per DAG run: its key figures, written by the run's last task (run_summary); "
-        "a rerun of the task replaces the row.",
+        "a rerun of the task replaces the row. A row the warehouse could not take then (held, "
+        "a full disk) is added by the next run that writes it (kept in "
+        "$SLW_DATA_DIR/unrecorded_runs/ until then).",
         _columns(
             """
             dag_id                 varchar      Airflow DAG id.

@@ -215,11 +215,12 @@ def mark_failed(con: duckdb.DuckDBPyConnection, summary: RunSummary) -> None:
 UNRECORDED_DIR = "unrecorded_runs"
 
 
-def keep_unrecorded(data_dir: Path, summary: RunSummary) -> Path | None:
+def keep_unrecorded(data_dir: Path, summary: RunSummary, *, quiet: bool = False) -> Path | None:
     """Keep the row ``audit.runs`` could not take in a file of its own, so ``slw summary``
     shows the run (failed, most often: what held the warehouse failed it too) and the next
     run that writes ``audit.runs`` adds it. Left out, the summary showed the run before it,
-    green. Returns the file, or None when the data folder cannot take it either (said)."""
+    green. Returns the file, or None when the data folder cannot take it either (said).
+    ``quiet``: kept before the warehouse is tried, not yet a row it could not take."""
     from social_leadership.landing import safe_run_id
 
     folder = data_dir / UNRECORDED_DIR
@@ -233,6 +234,8 @@ def keep_unrecorded(data_dir: Path, summary: RunSummary) -> Path | None:
     except OSError as exc:
         log.warning("run %s of %s kept nowhere: %s", summary.run_id, summary.dag_id, exc)
         return None
+    if quiet:
+        return path
     log.warning(
         "run %s of %s kept in %s until audit.runs can take it", summary.run_id, summary.dag_id, path
     )
@@ -362,12 +365,19 @@ def run_summary_task(context: dict[str, Any]) -> dict[str, Any]:
         )
         return replace(summary, logical_date=logical_date_of(context["dag_run"]))
 
+    # Kept before the warehouse is tried, forgotten once audit.runs has the row: kept after a
+    # failure alone, the row was lost when DuckDB's write had filled the disk, or when the
+    # try was stopped as it waited for a held warehouse (its time-out, a killed worker). The
+    # kept row lacks the checks, which the warehouse holds.
+    kept = keep_unrecorded(settings.data_dir, summary_of(None), quiet=True)
     summary = None
     try:
         with connect(settings.warehouse_path) as con:
             summary = summary_of(quality_counts(con, run_id) if "quality_gate" in others else None)
             record(con, summary)
             try:
+                if kept is not None:
+                    kept.unlink(missing_ok=True)
                 record_unrecorded(con, settings.data_dir)
             except (duckdb.Error, OSError) as exc:
                 # This run is recorded: what an earlier one kept waits for the next.

@@ -522,6 +522,35 @@ def test_alert_addresses_not_allowed_leave_the_webhook_and_say_why_no_mail(
     ]
 
 
+def test_the_task_that_failed_the_run_is_said_before_run_summary_s_own_failure(receivers):
+    # A warehouse_build run on a held warehouse: run_summary failed on the same lock as
+    # source_freshness, and its lock error came first (by name), the cause second.
+    mailbox, calls = receivers
+    alert = build_alert(
+        "warehouse_build",
+        "r1",
+        "failed",
+        {"source_freshness": "failed", "run_summary": "failed", "dbt_build": "upstream_failed"},
+        [],
+        {
+            "source_freshness": "IOException: Could not set lock on file warehouse.duckdb",
+            "run_summary": "IOException: Could not set lock on file warehouse.duckdb",
+        },
+    )
+    assert alert is not None
+    assert sorted(deliver(alert)) == ["email", "webhook"]
+
+    order = ["source_freshness", "run_summary", "dbt_build"]
+    assert [item["task_id"] for item in calls[0]["slw"]["items"]] == order
+    mail = message_from_bytes(mailbox.messages[0][1])
+    text = next(p for p in mail.walk() if p.get_content_type() == "text/plain")
+    body = text.get_payload(decode=True).decode()
+    assert [body.index(f"- task {task_id}:") for task_id in order] == sorted(
+        body.index(f"- task {task_id}:") for task_id in order
+    )
+    assert "2 task(s) failed, 1 did not run" in mail["Subject"]
+
+
 def test_a_run_with_nothing_to_report_sends_nothing():
     assert build_alert("survey_ingest", "r1", "success", {"ingest_surveys": "success"}, []) is None
 

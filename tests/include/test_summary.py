@@ -647,6 +647,92 @@ def test_a_run_the_held_warehouse_could_not_record_is_shown_failed_then_recorded
     assert not list((settings.data_dir / UNRECORDED_DIR).iterdir())
 
 
+_SUMMARY_OF_A_FAILED_BUILD = """
+import logging
+import sys
+from datetime import datetime
+
+from social_leadership.run_summary import run_summary_task
+
+
+class Build:
+    dag_id = "warehouse_build"
+    task_id = "run_summary"
+    task_ids = ("source_freshness", "dbt_build", "quality_gate", "publish", "run_summary")
+    run_after = logical_date = datetime.fromisoformat(sys.argv[1])
+
+    def xcom_pull(self, task_ids):
+        return None
+
+    def get_task_states(self, *, dag_id, run_ids):
+        return {run_ids[0]: {"source_freshness": "failed", "dbt_build": "upstream_failed"}}
+
+
+run = Build()
+# Says when it waits for the held warehouse.
+logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(message)s", force=True)
+run_summary_task({"ti": run, "run_id": "run-2", "dag": run, "dag_run": run})
+"""
+
+
+def test_a_summary_stopped_while_it_waits_for_the_held_warehouse_keeps_its_run(settings):
+    # A try stopped as it waited for the warehouse (its time-out, a killed worker, a disk
+    # DuckDB's write filled) kept nothing: the failed run was missing from audit.runs for
+    # good, the success before it its DAG's newest row.
+    import subprocess
+    import sys
+
+    from social_leadership.run_summary import UNRECORDED_DIR, record_unrecorded, run_summary_task
+
+    later = AT + timedelta(hours=1)
+    _record_run(settings, "warehouse_build", "run-1", "success", "", AT, logical_date=AT)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLD_WRITER, str(settings.warehouse_path)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "holding"
+        summary = subprocess.Popen(
+            [sys.executable, "-c", _SUMMARY_OF_A_FAILED_BUILD, later.isoformat()],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert summary.stdout is not None
+        for line in summary.stdout:  # until it waits (up to LOCK_WAIT_SECONDS, 15 s)
+            if "is held by another process: waiting for it" in line:
+                break
+        assert summary.poll() is None
+        summary.kill()
+        summary.wait()
+    finally:
+        holder.kill()
+        holder.wait()
+    assert [p.name for p in (settings.data_dir / UNRECORDED_DIR).iterdir()] == [
+        "warehouse_build__run-2.json"
+    ]
+
+    # The next run of any DAG that writes audit.runs records it, once.
+    run = _Build(later + timedelta(hours=1))
+    run.dag_id = "survey_ingest"
+    run.get_task_states = lambda *, dag_id, run_ids: {run_ids[0]: {}}  # type: ignore[method-assign]
+    run_summary_task({"ti": run, "run_id": "run-3", "dag": run, "dag_run": run})
+    run_summary_task({"ti": run, "run_id": "run-3", "dag": run, "dag_run": run})  # a rerun
+    with connect(settings.warehouse_path) as con:
+        record_unrecorded(con, settings.data_dir)
+        recorded = con.execute(
+            "select dag_id, run_id, outcome, failed_tasks, logical_date from audit.runs "
+            "order by run_id"
+        ).fetchall()
+    assert recorded == [
+        ("warehouse_build", "run-1", "success", None, AT),
+        ("warehouse_build", "run-2", "failed", "source_freshness", later),
+        ("survey_ingest", "run-3", "success", None, later + timedelta(hours=1)),
+    ]
+    assert not list((settings.data_dir / UNRECORDED_DIR).iterdir())
+
+
 def test_a_failure_kept_after_the_run_was_recorded_green_turns_it_failed(settings, capsys):
     # A green run interrupted after its summary, by a process that could not write the
     # warehouse: its kept failure stands for the green row, in slw summary and then there.
