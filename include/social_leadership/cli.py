@@ -415,12 +415,29 @@ def import_history(paths: tuple[Path, ...]) -> int:
     from social_leadership.follower_imports import import_history as import_file
     from social_leadership.roster import load_roster
     from social_leadership.warehouse import connect
-    from social_leadership.warehouse_backend import retry_conflicts
+    from social_leadership.warehouse_backend import (
+        describe_working,
+        holds_no_warehouse,
+        retry_conflicts,
+    )
 
     settings = load_settings()
     roster = load_roster(settings.roster_path)
+    if holds_no_warehouse(settings):
+        # Importing before the first run is allowed; into a mistyped SLW_DATA_DIR it made a
+        # new warehouse unsaid, and the history never reached the pipeline's.
+        print(
+            f"no warehouse at {describe_working(settings)} yet: this import makes a new one"
+            " (a wrong SLW_DATA_DIR? slw settings shows the SLW_* paths in force)"
+        )
     failed = False
-    for path in paths:
+    seen: dict[Path, Path] = {}
+    for index, path in enumerate(paths):
+        if (first := seen.setdefault(path.resolve(), path)) is not path:
+            # Imported twice, it was two imports and two quarantine folders, unsaid.
+            also = f" (as {first})" if str(first) != str(path) else ""
+            print(f"{path}: given again{also}, imported once")
+            continue
 
         def imported(path: Path = path) -> ImportOutcome:
             # A whole transaction on a connection of its own: on a DuckLake another writer's
@@ -434,6 +451,19 @@ def import_history(paths: tuple[Path, ...]) -> int:
             print(f"error: {exc}", file=sys.stderr)
             failed = True
             continue
+        except OSError as exc:
+            # A fault of this file's own (its quarantine folder cannot be written, the file
+            # went away): the import was rolled back; the files after it are still imported.
+            message, _ = explain(exc)
+            print(f"{message}\n  {path}: not imported, none of its rows loaded", file=sys.stderr)
+            failed = True
+            continue
+        except Exception:
+            # The warehouse's fault (locked, full, out of memory) would fail every file the
+            # same: the import stops, naming the files it leaves, and main says why.
+            if rest := [str(later) for later in paths[index + 1 :]]:
+                print(f"not imported: {', '.join(rest)} (stopped at {path})", file=sys.stderr)
+            raise
         # The first rows by name; the quarantine's report has every one (a file of 100,000
         # rows of US dates printed 100,000 lines).
         for error in outcome.errors[:REJECTED_ROWS_SHOWN]:
@@ -447,6 +477,8 @@ def import_history(paths: tuple[Path, ...]) -> int:
             f" {outcome.rows_rejected} rejected"
             + (f" (kept in {outcome.quarantine_path})" if outcome.quarantine_path else "")
         )
+        if not_counted := outcome.rows_not_counted():
+            print(f"  {not_counted}")
         failed = failed or outcome.rows_rejected > 0
     return 1 if failed else 0
 

@@ -315,12 +315,27 @@ def import_history_task() -> dict[str, Any]:
                 what=(
                     f"history file {o.file}: {counted(o.rows_rejected, 'row')} rejected"
                     " (quarantined)"
+                    + (f"; of the rows loaded, {not_counted}" if not_counted else "")
                 ),
                 rows_kept_out=o.rows_rejected,
                 where=str(o.quarantine_path) if o.quarantine_path else None,
             )
             for o in outcomes
             if o.rows_rejected
+            for not_counted in [o.rows_not_counted()]
+        ]
+        + [
+            # Loaded, in raw.imported_metrics, but not what the marts will show: the alert
+            # said nothing of them, the task log "loaded".
+            Attention(
+                task_id="import_history",
+                what=f"history file {o.file}: {counted(o.rows_loaded, 'row')} loaded; "
+                f"{not_counted}",
+                rows_kept_out=0,
+                where=None,
+            )
+            for o in outcomes
+            if not o.rows_rejected and (not_counted := o.rows_not_counted())
         ]
         + [
             Attention(
@@ -334,11 +349,12 @@ def import_history_task() -> dict[str, Any]:
     )
     for outcome in outcomes:
         log.info(
-            "history %s: %d rows loaded, %d rejected%s",
+            "history %s: %d rows loaded, %d rejected%s%s",
             outcome.file,
             outcome.rows_loaded,
             outcome.rows_rejected,
             f" (quarantine {outcome.quarantine_path})" if outcome.quarantine_path else "",
+            f"; {not_counted}" if (not_counted := outcome.rows_not_counted()) else "",
         )
     return HistoryImportSummary(
         files=len(outcomes),

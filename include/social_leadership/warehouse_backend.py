@@ -426,6 +426,20 @@ def record_backend(settings: Settings) -> None:
             log.warning("could not record the warehouse in %s: %s", record, exc)
 
 
+def holds_no_warehouse(settings: Settings) -> bool:
+    """Whether the working warehouse is not there yet, so that opening it makes a new one:
+    no DuckDB file, or a lake whose local catalog is missing or holds no table. A lake with
+    a PostgreSQL catalog cannot be seen from here, and is taken to be there."""
+    if not uses_lake(settings):
+        return not settings.warehouse_path.exists()
+    catalog = _local_catalog(settings)
+    if catalog is None:
+        return False
+    if settings.ducklake_catalog.startswith("sqlite:"):
+        return not _sqlite_lake_has_tables(catalog, unknown=False)
+    return not catalog.exists()
+
+
 def describe_working(settings: Settings) -> str:
     """The working warehouse in words, for messages and ``slw`` (no password shown)."""
     if not uses_lake(settings):

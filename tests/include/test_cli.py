@@ -721,6 +721,26 @@ def test_a_locked_warehouse_says_what_to_do(held_warehouse, monkeypatch, tmp_pat
     assert fix.strip().startswith("fix: wait until that run ends")
 
 
+def test_a_locked_warehouse_names_the_history_files_left_unimported(
+    held_warehouse, monkeypatch, tmp_path, capsys
+):
+    # The error named the warehouse alone: the files after the first were never mentioned.
+    warehouse, pid = held_warehouse
+    roster = tmp_path / "roster.csv"
+    roster.write_text(ROSTER)
+    monkeypatch.setenv("SLW_ROSTER_PATH", str(roster))
+    first, second, third = (tmp_path / f"history{n}.csv" for n in (1, 2, 3))
+    for path in (first, second, third):
+        path.write_text("executive_id,platform,date,followers\njoe,x,2026-01-01,7\n")
+
+    assert main(["import-history", str(first), str(second), str(third)]) == 1
+
+    left, error, fix = capsys.readouterr().err.strip().splitlines()
+    assert fix.strip().startswith("fix: wait until that run ends")
+    assert left == f"not imported: {second}, {third} (stopped at {first})"
+    assert error.startswith(f"error: {warehouse} is locked by process {pid}")
+
+
 def test_an_unexpected_error_is_short_and_points_at_debug(monkeypatch, capsys):
     import social_leadership.summary
 

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import logging
 import os
 import time
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -1643,3 +1645,212 @@ def test_a_parquet_optional_count_of_nan_is_not_known_and_its_row_loads(
     assert [row[:5] for row in imported(con)] == [
         ("bluesky", "joe.bsky.social", date(2026, 2, 1), 120, None)
     ]
+
+
+API_DAY_AND_DAY_TWICE = """account_handle,platform,date,followers
+JoeKaeser,x,2026-01-01,64000
+joekaeser,x,2026-01-02,111
+JoeKaeser,x,2026-01-03,222
+JoeKaeser,x,2026-01-03,333
+satyanadella,linkedin,2026-01-03,11000000
+nobody,x,2026-01-03,1
+"""
+
+
+def _api_observation(con: duckdb.DuckDBPyConnection, day: str, followers: int) -> None:
+    con.execute(
+        """
+        insert into raw.platform_metrics values ('x', ?, 'JoeKaeser', '1', 'ok',
+            ?, 1, 1, ?, 'api', null, now(), false)
+        """,
+        [day, followers, f"{day} 06:00:00+00"],
+    )
+
+
+def test_loaded_rows_the_marts_will_not_count_are_said(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    # "6 rows loaded, 2 rejected": of the 6, the API's day and the day given twice never
+    # reached the marts, and nothing said so.
+    _api_observation(con, "2026-01-02", 250_474_383)
+    _api_observation(con, "2026-02-01", 1)  # a day the file does not give
+    path = write_csv(tmp_path, API_DAY_AND_DAY_TWICE)
+
+    outcome = import_history(con, path, ROSTER, tmp_path / "q", today=TODAY)
+
+    assert (outcome.rows_loaded, outcome.rows_rejected) == (5, 1)
+    assert (outcome.rows_repeating_a_day, outcome.rows_for_api_days) == (1, 1)
+    assert outcome.rows_not_counted() == (
+        "1 row repeats an account's day the file gives already (the row with the larger "
+        "counts is kept) and 1 row is for a day the platform's API already observed (the "
+        "API's counts are kept): the marts count 3 of the rows loaded"
+    )
+    # What is kept is unchanged: every valid row, the API's row beside them.
+    assert len(imported(con)) == 5
+
+
+def test_a_file_without_repeated_or_api_days_says_nothing_more(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    _api_observation(con, "2026-01-04", 1)
+    path = write_csv(tmp_path, "account_handle,platform,date,followers\nJoeKaeser,x,2026-01-03,5\n")
+
+    outcome = import_history(con, path, ROSTER, tmp_path / "q", today=TODAY)
+
+    assert (outcome.rows_repeating_a_day, outcome.rows_for_api_days) == (0, 0)
+    assert outcome.rows_not_counted() is None
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_an_unwritable_quarantine_commits_nothing_and_the_next_file_is_imported(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    suffix: str,
+) -> None:
+    # The rows were committed, then the quarantine failed: "error: ...: Not a directory",
+    # no rejected rows kept, and the files after it neither imported nor named.
+    roster = tmp_path / "roster.csv"
+    roster.write_text(
+        "executive_id,full_name,title,company,country,sector,is_synthetic,x\n"
+        "joe,J,Chair,Siemens Energy,DE,Industrials,false,JoeKaeser\n",
+        encoding="utf-8",
+    )
+    blocker = tmp_path / "plain_file"
+    blocker.write_text("not a folder\n")
+    monkeypatch.setenv("SLW_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("SLW_ROSTER_PATH", str(roster))
+    monkeypatch.setenv("SLW_QUARANTINE_DIR", str(blocker / "q"))
+    bad = write_csv(
+        tmp_path, "executive_id,platform,date,followers\njoe,x,2026-01-01,7\njoe,x,bad,1\n"
+    )
+    if suffix == ".parquet":
+        table = pa.table(
+            {
+                "executive_id": ["joe", "joe"],
+                "platform": ["x", "x"],
+                "date": ["2026-01-01", "bad"],
+                "followers": [7, 1],
+            }
+        )
+        bad = tmp_path / "history.parquet"
+        pq.write_table(table, bad)
+    good = write_csv(
+        tmp_path, "executive_id,platform,date,followers\njoe,x,2026-01-02,8\n", "good.csv"
+    )
+
+    assert cli_main(["import-history", str(bad), str(good)]) == 1
+
+    out = capsys.readouterr()
+    assert f"{bad}: not imported, none of its rows loaded" in out.err
+    assert "Not a directory" in out.err
+    assert f"{good}: 1 row loaded, 0 rejected" in out.out
+    warehouse = tmp_path / "data" / "warehouse" / "warehouse.duckdb"
+    with duckdb.connect(str(warehouse), read_only=True) as check:
+        assert check.execute("select file_name from raw.history_imports").fetchall() == [
+            (str(good),)
+        ]
+        assert check.execute("select followers from raw.imported_metrics").fetchall() == [(8,)]
+
+
+def test_a_rolled_back_commit_removes_the_rejected_rows_report(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The report is written before the commit: a commit that fails takes it away too.
+    import social_leadership.follower_imports as follower_imports
+
+    @contextlib.contextmanager
+    def failing_commit(connection: duckdb.DuckDBPyConnection) -> Iterator[None]:
+        connection.execute("begin")
+        yield
+        connection.execute("rollback")
+        raise duckdb.IOException("commit failed (injected)")
+
+    monkeypatch.setattr(follower_imports, "transaction", failing_commit)
+    path = write_csv(tmp_path, GOOD_AND_BAD)
+    quarantine = tmp_path / "quarantine"
+
+    with pytest.raises(duckdb.IOException, match="injected"):
+        import_history(con, path, ROSTER, quarantine, today=TODAY)
+
+    assert imported(con) == []
+    assert not any(quarantine.rglob("report.json"))
+
+
+def _cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A data folder and a roster of joe's X account, for ``slw import-history``; the
+    warehouse's path."""
+    roster = tmp_path / "roster.csv"
+    roster.write_text(
+        "executive_id,full_name,title,company,country,sector,is_synthetic,x\n"
+        "joe,J,Chair,Siemens Energy,DE,Industrials,false,JoeKaeser\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("SLW_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("SLW_ROSTER_PATH", str(roster))
+    return tmp_path / "data" / "warehouse" / "warehouse.duckdb"
+
+
+def test_cli_says_which_loaded_rows_the_marts_will_not_count(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    warehouse = _cli_env(tmp_path, monkeypatch)
+    warehouse.parent.mkdir(parents=True)
+    with duckdb.connect(str(warehouse)) as setup:
+        ensure_schema(setup)
+        _api_observation(setup, "2026-01-02", 250_474_383)
+    path = write_csv(
+        tmp_path,
+        "account_handle,platform,date,followers\n"
+        "JoeKaeser,x,2026-01-01,1\nJoeKaeser,x,2026-01-02,111\n"
+        "JoeKaeser,x,2026-01-03,222\nJoeKaeser,x,2026-01-03,333\n",
+    )
+
+    assert cli_main(["import-history", str(path)]) == 0
+
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [
+        f"{path}: 4 rows loaded, 0 rejected",
+        "  1 row repeats an account's day the file gives already (the row with the larger "
+        "counts is kept) and 1 row is for a day the platform's API already observed (the "
+        "API's counts are kept): the marts count 2 of the rows loaded",
+    ]
+
+
+def test_cli_imports_a_file_given_twice_once_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    warehouse = _cli_env(tmp_path, monkeypatch)
+    path = write_csv(tmp_path, "executive_id,platform,date,followers\njoe,x,2026-01-01,7\n")
+    (tmp_path / "sub").mkdir()
+    again = tmp_path / "sub" / ".." / path.name
+
+    assert cli_main(["import-history", str(path), str(again), str(path)]) == 0
+
+    # After the line saying the warehouse is new.
+    assert capsys.readouterr().out.splitlines()[1:] == [
+        f"{path}: 1 row loaded, 0 rejected",
+        f"{again}: given again (as {path}), imported once",
+        f"{path}: given again, imported once",
+    ]
+    with duckdb.connect(str(warehouse), read_only=True) as check:
+        assert check.execute("select count(*) from raw.history_imports").fetchone() == (1,)
+
+
+def test_cli_says_when_an_import_makes_a_new_warehouse(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A mistyped SLW_DATA_DIR made a new warehouse unsaid; before the first run it is meant.
+    warehouse = _cli_env(tmp_path, monkeypatch)
+    path = write_csv(tmp_path, "executive_id,platform,date,followers\njoe,x,2026-01-01,7\n")
+
+    assert cli_main(["import-history", str(path)]) == 0
+    first = capsys.readouterr().out.splitlines()
+    assert cli_main(["import-history", str(path)]) == 0
+    second = capsys.readouterr().out.splitlines()
+
+    assert first[0] == (
+        f"no warehouse at {warehouse} yet: this import makes a new one "
+        "(a wrong SLW_DATA_DIR? slw settings shows the SLW_* paths in force)"
+    )
+    assert first[1:] == second == [f"{path}: 1 row loaded, 0 rejected"]

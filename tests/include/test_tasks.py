@@ -833,6 +833,64 @@ def test_a_history_file_refused_whole_is_an_alert_item_and_a_quarantined_file(
     assert Path(item.where).parent == load_settings().quarantine_dir / "history"
 
 
+def test_history_rows_the_marts_will_not_count_are_said_in_the_alert_and_the_log(
+    context, monkeypatch, tmp_path, caplog
+):
+    # The alert said "1 row rejected" alone: of the rows "loaded", the API's day and a day
+    # the file gave twice never reached the marts.
+    from social_leadership import alerts
+    from social_leadership.tasks import import_history_task, load_roster_task
+    from social_leadership.warehouse import connect
+
+    reported: list = []
+    monkeypatch.setattr(alerts, "report_attention", reported.extend)
+    roster = tmp_path / "roster.csv"
+    roster.write_text(
+        "executive_id,full_name,title,company,country,sector,is_synthetic,x\n"
+        "joe,J,Chair,Siemens Energy,DE,Industrials,false,JoeKaeser\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("SLW_ROSTER_PATH", str(roster))
+    load_roster_task()
+    with connect(load_settings().warehouse_path) as con:
+        con.execute(
+            """
+            insert into raw.platform_metrics values ('x', '2026-01-02', 'JoeKaeser', '1', 'ok',
+                250474383, 1, 1, '2026-01-02 06:00:00+00', 'api', null, now(), false)
+            """
+        )
+    inbox = load_settings().landing_dir / "history"
+    inbox.mkdir(parents=True)
+    (inbox / "h1.csv").write_text(
+        "account_handle,platform,date,followers\nJoeKaeser,x,2026-01-01,1\n"
+        "JoeKaeser,x,2026-01-02,111\nJoeKaeser,x,2026-01-03,222\nJoeKaeser,x,2026-01-03,333\n"
+        "nobody,x,2026-01-03,1\n",
+        encoding="utf-8",
+    )
+    (inbox / "h2.csv").write_text(
+        "account_handle,platform,date,followers\nJoeKaeser,x,2026-01-02,112\n", encoding="utf-8"
+    )
+    os.utime(inbox / "h2.csv", (1, 1))  # the older: imported first
+
+    with caplog.at_level(logging.INFO, logger="social_leadership.tasks"):
+        summary = import_history_task()
+
+    assert (summary["rows_loaded"], summary["rows_rejected"]) == (5, 1)
+    not_counted = (
+        "1 row repeats an account's day the file gives already (the row with the larger counts "
+        "is kept) and 1 row is for a day the platform's API already observed (the API's counts "
+        "are kept): the marts count 2 of the rows loaded"
+    )
+    assert [item.what for item in reported] == [
+        f"history file {inbox / 'h1.csv'}: 1 row rejected (quarantined); of the rows loaded, "
+        + not_counted,
+        f"history file {inbox / 'h2.csv'}: 1 row loaded; 1 row is for a day the platform's "
+        "API already observed (the API's counts are kept): the marts count 0 of the rows loaded",
+    ]
+    assert f"history {inbox / 'h1.csv'}: 4 rows loaded, 1 rejected" in caplog.text
+    assert not_counted in caplog.text
+
+
 def _roster_task_env(monkeypatch, tmp_path: Path, text: str | None = None) -> Path:
     """A data folder of the test's own and SLW_ROSTER_PATH naming ``roster.csv`` there,
     holding ``text`` (None: not written)."""

@@ -44,6 +44,7 @@ from social_leadership.warehouse_backend import (
     backend_mismatch,
     catalog_identity,
     configure_object_store,
+    holds_no_warehouse,
     is_lake_connection,
     lake_extensions,
     load_lake_extensions,
@@ -775,6 +776,28 @@ def test_slw_import_history_tries_a_file_again_when_another_writer_s_commit_refu
     assert said.startswith("error: another process was writing the warehouse")
     assert "database is locked" in said
     assert "run this command again" in said
+
+
+def test_slw_import_history_says_when_it_makes_a_new_lake(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Into a data folder without a warehouse the import made one, unsaid.
+    from social_leadership.cli import main
+
+    settings = lake_settings(monkeypatch, tmp_path / "data")
+    header = "executive_id,account_handle,platform,date,followers,following,posts\n"
+    path = write_csv(tmp_path, header + "elon-musk,elonmusk,x,2025-01-02,1001,10,20\n")
+    assert holds_no_warehouse(settings)
+
+    assert main(["import-history", str(path)]) == 0
+    first = capsys.readouterr().out
+    assert main(["import-history", str(path)]) == 0
+    second = capsys.readouterr().out
+
+    assert "this import makes a new one" in first
+    assert first.startswith("no warehouse at DuckLake ")
+    assert not holds_no_warehouse(settings)
+    assert "new one" not in second
 
 
 # --- a write waits for a reader's hold on the file to end --------------------------------
