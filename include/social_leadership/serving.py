@@ -2095,6 +2095,30 @@ def _plan_against(con: duckdb.DuckDBPyConnection, ctx: _Context) -> None:
     ctx.plan = plan_publication(ctx.definitions, ctx.partitioned, windows, ctx.previous)
 
 
+def _go_on_from_served(settings: Settings, ctx: _Context) -> None:
+    """A catalog without publications while the single file holds some (the catalog made
+    anew: lost, or moved away): number this publication after the file's last, so that
+    readers who take what is newer than the last publication they saw miss none."""
+    try:
+        with duckdb.connect(str(settings.serving_path), read_only=True) as served:
+            (last,) = served.execute(
+                f"select max(publication_id) from {MARTS_SCHEMA}.{PUBLICATION_TABLE}"
+            ).fetchone()
+    except (duckdb.Error, OSError):
+        return
+    if last is None:
+        return
+    ctx.publication_id = int(last) + 1
+    log.warning(
+        "the serving catalog %s holds no publication, the single file %s holds up to %d: the "
+        "catalog was made anew (its time travel begins with this publication %d)",
+        settings.serving_lake_path,
+        settings.serving_path,
+        last,
+        ctx.publication_id,
+    )
+
+
 class HistoryLostError(RuntimeError):
     """The working warehouse holds fewer days of history than the serving copy readers
     have: publishing would replace that history with less."""
@@ -2259,6 +2283,8 @@ def publish(
             ctx = _read_working(con, settings, run_id, published_at, synthetic=synthetic)
             attach_lake(con, settings, LAKE_ALIAS, read_only=False)
             _plan_against(con, ctx)
+            if ctx.previous is None:
+                _go_on_from_served(settings, ctx)
             if not accept_shorter_history and (lost := history_lost(con, ctx)):
                 _refuse_shorter_history(lost, settings)
             # The spare, or a copy of the current file started now, on its own thread, while

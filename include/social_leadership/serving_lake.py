@@ -149,20 +149,37 @@ def load_lake_extensions(con: duckdb.DuckDBPyConnection) -> None:
     load_extensions(con, LAKE_EXTENSIONS)
 
 
+class CatalogError(RuntimeError):
+    """The serving catalog's file is no DuckLake catalog (another file in its place, or a
+    damaged one): no retry mends it."""
+
+
 def ensure_catalog(settings: Settings) -> bool:
     """Create the catalog file in WAL mode if there is none; True when it was created.
 
     WAL is a property of the SQLite file, so setting it once holds for every later
     connection, the readers' included. A catalog created by something else is switched to
-    WAL on the next publish (``switch_to_wal``).
+    WAL on the next publish (``switch_to_wal``). Raises :class:`CatalogError` for a file
+    that is no DuckLake catalog.
     """
     catalog = settings.serving_lake_path
     catalog.parent.mkdir(parents=True, exist_ok=True)
     settings.serving_lake_data_dir.mkdir(parents=True, exist_ok=True)
     created = not catalog.exists()
-    switch_to_wal(catalog)
-    if not created:
-        follow_moved_data_dir(catalog, settings.serving_lake_data_dir)
+    try:
+        switch_to_wal(catalog)
+        if not created:
+            follow_moved_data_dir(catalog, settings.serving_lake_data_dir)
+    except sqlite3.DatabaseError as error:
+        # A catalog another process holds (locked) is left to the retries.
+        if isinstance(error, sqlite3.OperationalError) and "no such table" not in str(error):
+            raise
+        raise CatalogError(
+            f"the serving catalog {catalog} (SLW_SERVING_LAKE_PATH) is no DuckLake catalog "
+            f"({error}): restore it from a backup with its data folder "
+            f"{settings.serving_lake_data_dir} (README, Backups), or move both away for the "
+            "next publish to make a new catalog"
+        ) from error
     return created
 
 

@@ -1029,6 +1029,7 @@ def publish_task(context: dict[str, Any]) -> dict[str, Any]:
         publish,
         publish_refusal,
     )
+    from social_leadership.serving_lake import CatalogError
     from social_leadership.warehouse import connect, holds_synthetic_executives
 
     settings = task_settings()
@@ -1050,10 +1051,10 @@ def publish_task(context: dict[str, Any]) -> dict[str, Any]:
         publication = publish(
             settings, _run_id(context), synthetic=synthetic, accept_shorter_history=accept
         )
-    except HistoryLostError as error:
+    except (HistoryLostError, CatalogError) as error:
         from airflow.sdk.exceptions import AirflowFailException
 
-        # A retry would find the same history missing.
+        # A retry would find the same history missing, or the same file in the catalog's place.
         raise AirflowFailException(str(error)) from error
     log.info(
         "publication %d: %d tables to the DuckLake catalog %s, the single file %s (%s) and "

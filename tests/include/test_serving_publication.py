@@ -869,8 +869,8 @@ def test_a_publish_that_changed_a_definition_builds_whole_and_keeps_no_spare(
 def test_a_spare_from_a_catalog_made_anew_is_not_taken_for_its_publication(
     copied_built_warehouse: Settings, caplog: pytest.LogCaptureFixture, tmp_path: Path
 ) -> None:
-    """A new catalog counts its publications from 1 again: a spare holding the old
-    catalog's publication 1 (here a file restored by hand) is not the new one's."""
+    """A spare holding the old catalog's publication 1 (here a file restored by hand) is
+    not the new catalog's publication of that number."""
     settings = copied_built_warehouse
     spare = spare_path(settings.serving_path)
     publish(settings, "run-1", synthetic=True)
@@ -878,6 +878,8 @@ def test_a_spare_from_a_catalog_made_anew_is_not_taken_for_its_publication(
     shutil.copyfile(settings.serving_path, old_file)
     settings.serving_lake_path.unlink()
     shutil.rmtree(settings.serving_lake_data_dir)
+    # The new catalog's numbers would start at 1 again without a single file to go on from.
+    settings.serving_path.unlink()
     simulate_daily_build(settings, changed_days=9)
     again = publish(settings, "run-2", synthetic=True)
     assert again.publication_id == 1
@@ -1262,3 +1264,28 @@ def test_a_spare_written_after_it_was_replaced_is_not_updated_in_place(
     assert "it changed after it was replaced" in logged
     assert third.serving_file_copy_seconds is not None
     assert_served_equals_working(settings)
+
+
+def test_a_catalog_made_anew_numbers_its_publications_after_the_single_file_s(
+    copied_built_warehouse: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Readers that take what is newer than the last publication they saw: a catalog lost
+    (or moved away) and made anew numbered from 1 again, so they took nothing more."""
+    settings = copied_built_warehouse
+    publish(settings, "run-1", synthetic=True)
+    simulate_daily_build(settings)
+    publish(settings, "run-2", synthetic=True)
+    settings.serving_lake_path.unlink()
+    shutil.rmtree(settings.serving_lake_data_dir)
+    simulate_daily_build(settings)
+
+    third, logged = publish_logged(settings, "run-3", caplog)
+
+    assert third.publication_id == 3
+    assert "the catalog was made anew (its time travel begins with this publication 3)" in logged
+    assert_served_equals_working(settings)
+    in_file, in_catalog = served_records(settings)
+    assert in_file == in_catalog
+    assert {row[0] for row in in_catalog["publication"]} == {3}
+    simulate_daily_build(settings)
+    assert publish(settings, "run-4", synthetic=True).publication_id == 4

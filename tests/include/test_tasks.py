@@ -1297,6 +1297,34 @@ def test_a_serving_folder_that_cannot_be_written_fails_the_publish_at_once_namin
     assert publish_task({"run_id": "manual__read-only"})["publication_id"] == 1
 
 
+def test_a_serving_catalog_that_is_no_catalog_fails_the_publish_at_once_naming_it(
+    copied_built_warehouse,
+):
+    # Another file in the catalog's place: each try failed with "file is not a database",
+    # naming neither the file nor a way out.
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from social_leadership.tasks import publish_task
+
+    settings = copied_built_warehouse
+    publish_task({"run_id": "manual__first"})
+    settings.serving_lake_path.write_bytes(os.urandom(100_000))
+    Path(f"{settings.serving_lake_path}-wal").unlink(missing_ok=True)
+
+    with pytest.raises(AirflowFailException) as failed:
+        publish_task({"run_id": "manual__junk"})
+
+    said = str(failed.value)
+    assert said.startswith(
+        f"the serving catalog {settings.serving_lake_path} (SLW_SERVING_LAKE_PATH) is no "
+        "DuckLake catalog (file is not a database): restore it from a backup"
+    )
+    # Moved away, the next publish makes a new catalog.
+    settings.serving_lake_path.unlink()
+    shutil.rmtree(settings.serving_lake_data_dir)
+    assert publish_task({"run_id": "manual__junk"})["publication_id"] == 2
+
+
 def test_a_publish_that_would_lose_history_fails_the_task_unless_the_run_accepts_it(
     copied_built_warehouse,
 ):
