@@ -380,6 +380,8 @@ def report(week_end: date | None, no_mail: bool, resend: bool) -> int:
     print(f"  html       {written.html}\n  pdf        {written.pdf}")
     if not written.enough_data:
         print("  not enough data: the report says so (see its first page)")
+    if written.kept_mailed:
+        print(f"  {written.kept_mailed}")
     if written.mailed_to:
         print(f"  mailed to  {', '.join(written.mailed_to)}")
     elif written.mail_skipped == NO_SMTP_CONNECTION:

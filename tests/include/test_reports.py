@@ -638,6 +638,67 @@ def smtp(monkeypatch):
         yield mailbox
 
 
+def _report_files(folder: Path) -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in folder.iterdir() if path.name[0] != "."}
+
+
+def test_a_mailed_report_is_kept_when_a_rerun_of_its_week_differs(
+    report_settings, smtp, monkeypatch, capsys
+):
+    # The week's folder was replaced before the mail was looked at: a rerun with other
+    # figures (a history import, a rebuild since) left the report its readers have nowhere,
+    # saying only "already mailed".
+    from social_leadership.cli import main
+    from social_leadership.settings import load_settings
+
+    monkeypatch.setenv("SLW_REPORT_EMAILS", "boss@example.org")
+    sunday = day(LAST_DAY - 2)
+    mailed = write_weekly_report(load_settings(), sunday)
+    assert mailed.mailed_to == ("boss@example.org",)
+    as_mailed = _report_files(mailed.folder)
+
+    # The same report again: the folder mailed is left as it is, its PDF too.
+    pdf = mailed.pdf.stat()
+    again = write_weekly_report(load_settings(), sunday)
+    assert (again.kept_mailed, again.mailed_to) == ("", ())
+    assert (mailed.pdf.stat().st_ino, mailed.pdf.stat().st_mtime_ns) == (
+        pdf.st_ino,
+        pdf.st_mtime_ns,
+    )
+
+    # Another report of the week (here fewer movers): the one mailed is kept apart.
+    monkeypatch.setenv("SLW_REPORT_MOVERS", "2")
+    assert main(["report", sunday.isoformat()]) == 0
+    today = datetime.now(UTC).date()
+    kept = mailed.folder.with_name(f"{mailed.folder.name}_mailed_{today}")
+    printed = capsys.readouterr().out
+    assert (
+        f"  the report mailed on {today} to boss@example.org differs from this one: it is kept "
+        f"in {kept}\n  not mailed: already mailed to boss@example.org (resend to mail again)"
+    ) in printed
+    assert _report_files(kept) == as_mailed
+    assert _report_files(mailed.folder) != as_mailed
+
+    # Mailed again (a resend), the new one is marked: a rerun after it keeps it in turn.
+    resent = write_weekly_report(load_settings(), sunday, resend=True)
+    assert resent.mailed_to == ("boss@example.org",)
+    as_resent = _report_files(mailed.folder)
+    monkeypatch.setenv("SLW_REPORT_MOVERS", "3")
+    third = write_weekly_report(load_settings(), sunday)
+    assert third.kept_mailed.endswith(f"it is kept in {kept}_2")
+    assert _report_files(kept.with_name(f"{kept.name}_2")) == as_resent
+    assert _report_files(kept) == as_mailed
+    # Never mailed, the third is replaced by the next run as before.
+    monkeypatch.setenv("SLW_REPORT_MOVERS", "4")
+    assert write_weekly_report(load_settings(), sunday, mail=False).kept_mailed == ""
+    assert sorted(p.name for p in mailed.folder.parent.iterdir() if p.name[0] != ".") == [
+        mailed.folder.name,
+        kept.name,
+        f"{kept.name}_2",
+    ]
+    assert len(smtp.messages) == 2
+
+
 def test_a_week_to_date_mail_does_not_stop_the_mail_of_the_whole_week(
     report_settings, smtp, monkeypatch
 ):

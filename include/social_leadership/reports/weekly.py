@@ -67,6 +67,9 @@ class WeeklyReport:
     mail_skipped: str
     # The last day with data (None: not enough data); before week.end: a week to date.
     data_through: date | None = None
+    # The report mailed from the folder before, kept apart since this one differs from it:
+    # what was said of it and where it is now ('': none was).
+    kept_mailed: str = ""
 
     @property
     def html(self) -> Path:
@@ -88,21 +91,85 @@ def read_report_data(settings: Settings, week: ReportWeek) -> WeeklyReportData:
         )
 
 
-def _replace_folder(folder: Path, rendered: RenderedReport) -> dict[str, Path]:
+# In a report's folder once the report is mailed: to whom and on which day.
+MAILED_MARK = ".mailed.json"
+
+
+def _replace_folder(folder: Path, rendered: RenderedReport) -> tuple[dict[str, Path], str]:
+    """Write the report into ``folder``, which it replaces whole; returns its files and,
+    when the folder held a mailed report that differs from this one, what was said of
+    that report and where it is kept (``<folder>_mailed_<day>``): the report its readers
+    have is never lost. The same report mailed is left as it is (its PDF too)."""
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    kept = ""
     try:
         write_files(rendered, staging)
         staging.chmod(0o755)
+        mails = _mails_of(folder)
+        if mails and _same_report(staging, folder):
+            shutil.rmtree(staging, ignore_errors=True)
+            return _files(folder), ""
         old = folder.with_name(f".{folder.name}.old-{os.getpid()}")
+        if mails:
+            old = _kept_folder(folder, mails)
+            kept = f"the report {_mailed_on(mails)} differs from this one: it is kept in {old}"
         if folder.exists():
             folder.rename(old)
         staging.rename(folder)
-        shutil.rmtree(old, ignore_errors=True)
+        if not mails:
+            shutil.rmtree(old, ignore_errors=True)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return {path.name: path for path in sorted(folder.iterdir())}
+    return _files(folder), kept
+
+
+def _files(folder: Path) -> dict[str, Path]:
+    return {path.name: path for path in sorted(folder.iterdir()) if not path.name.startswith(".")}
+
+
+def _mails_of(folder: Path) -> list[dict[str, str]]:
+    """To whom and on which day the report in ``folder`` was mailed ([]: never, or it was
+    written before folders were marked)."""
+    try:
+        mails = json.loads((folder / MAILED_MARK).read_text(encoding="utf-8"))["mails"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+    return [mail for mail in mails if isinstance(mail, dict) and mail.get("to")]
+
+
+def _mark_mailed(folder: Path, address: str) -> None:
+    mails = [*_mails_of(folder), {"to": address, "on": datetime.now(UTC).date().isoformat()}]
+    partial = folder / f"{MAILED_MARK}.partial"
+    partial.write_text(json.dumps({"mails": mails}, indent=2) + "\n", encoding="utf-8")
+    os.replace(partial, folder / MAILED_MARK)
+
+
+def _same_report(new: Path, mailed: Path) -> bool:
+    """Whether two folders hold the same report: the same files, each HTML and CSV file
+    the same bytes (the same serving data give the same ones; a PDF's bytes may differ)."""
+    new_files, mailed_files = _files(new), _files(mailed)
+    return new_files.keys() == mailed_files.keys() and all(
+        path.read_bytes() == mailed_files[name].read_bytes()
+        for name, path in new_files.items()
+        if name != PDF_NAME
+    )
+
+
+def _kept_folder(folder: Path, mails: list[dict[str, str]]) -> Path:
+    name = f"{folder.name}_mailed_{mails[0]['on']}"
+    kept, number = folder.with_name(name), 1
+    while kept.exists():
+        number += 1
+        kept = folder.with_name(f"{name}_{number}")
+    return kept
+
+
+def _mailed_on(mails: list[dict[str, str]]) -> str:
+    days = list(dict.fromkeys(mail["on"] for mail in mails))
+    to = list(dict.fromkeys(mail["to"] for mail in mails))
+    return f"mailed on {', '.join(days)} to {', '.join(to)}"
 
 
 def _delivery_record(settings: Settings, report: WeeklyReport) -> Path:
@@ -241,6 +308,7 @@ def _mail_pending(
         # task killed) leaves those mailed recorded, and a retry mails only the others.
         done.append(address)
         _record_delivery(record, report, [*mailed, *done], marker)
+        _mark_mailed(report.folder, address)
 
     try:
         send_each(SMTP_CONN_ID, messages, delivered, connection=connection)
@@ -316,12 +384,14 @@ def write_weekly_report(
     data = read_report_data(settings, week)
     rendered = render(data, settings.report_font_files)
     folder = settings.reports_dir / week.folder_name(today)
-    files = _replace_folder(folder, rendered)
+    files, kept = _replace_folder(folder, rendered)
+    if kept:
+        log.warning("weekly report %s: %s", week.heading, kept)
     through = data.data_through if data.enough_data else None
-    report = WeeklyReport(week, folder, files, data.enough_data, (), "not asked", through)
+    report = WeeklyReport(week, folder, files, data.enough_data, (), "not asked", through, kept)
     if mail:
         to, skipped = mail_report(settings, report, rendered, resend=resend, resend_run=resend_run)
-        report = WeeklyReport(week, folder, files, data.enough_data, to, skipped, through)
+        report = WeeklyReport(week, folder, files, data.enough_data, to, skipped, through, kept)
     log.info(
         "weekly report %s written to %s%s",
         week.heading,
