@@ -270,6 +270,10 @@ def record_unrecorded(con: duckdb.DuckDBPyConnection, data_dir: Path) -> None:
             [summary.dag_id, summary.run_id],
         ).fetchone()
         if found is None or (found[0] < recorded_at and summary.outcome == "success"):
+            if summary.checks_passed is None and (checks := quality_counts(con, summary.run_id)):
+                # Kept before its try read the warehouse (a try stopped as it waited for it):
+                # the checks its run's gate recorded, as the summary would have said them.
+                summary = replace(summary, checks_passed=checks[0], checks_failed=checks[1])
             record(con, summary, recorded_at=recorded_at)
         elif found[0] < recorded_at:
             with transaction(con):

@@ -733,6 +733,38 @@ def test_a_summary_stopped_while_it_waits_for_the_held_warehouse_keeps_its_run(s
     assert not list((settings.data_dir / UNRECORDED_DIR).iterdir())
 
 
+def test_a_row_kept_before_its_try_read_the_warehouse_keeps_the_run_s_checks(settings):
+    # Kept before the warehouse was tried (no check counts read yet), a stopped try's row
+    # replaced the run's complete row recorded by an earlier try: its checks gone.
+    from social_leadership.run_summary import (
+        RunSummary,
+        keep_unrecorded,
+        record,
+        record_unrecorded,
+    )
+
+    with connect(settings.warehouse_path) as con:
+        for success in (True, True, False):
+            con.execute(
+                "insert into audit.quality_results values "
+                "('run-1', 'marts.dim_country', 'dim_country', 'expect_c', null, false, ?, "
+                "null, null, ?, null, null)",
+                [success, AT],
+            )
+        record(
+            con,
+            RunSummary("warehouse_build", "run-1", "success", checks_passed=2, checks_failed=1),
+            recorded_at=AT,
+        )
+    keep_unrecorded(settings.data_dir, RunSummary("warehouse_build", "run-1", "success"))
+
+    with connect(settings.warehouse_path) as con:
+        record_unrecorded(con, settings.data_dir)
+        assert con.execute(
+            "select outcome, checks_passed, checks_failed from audit.runs where run_id = 'run-1'"
+        ).fetchall() == [("success", 2, 1)]
+
+
 def test_a_failure_kept_after_the_run_was_recorded_green_turns_it_failed(settings, capsys):
     # A green run interrupted after its summary, by a process that could not write the
     # warehouse: its kept failure stands for the green row, in slw summary and then there.
