@@ -1410,17 +1410,22 @@ def _quarantine(
     read), except that a cell a spreadsheet would run as a formula is neutralised: people
     open this file, and its content came from outside."""
     folder = QuarantineFolder(quarantine_dir, "history", path.name)
-    if path.suffix.lower() in TEXT_SUFFIXES and _write_rejected_lines(folder, path, outcome):
+    try:
+        if path.suffix.lower() in TEXT_SUFFIXES and _write_rejected_lines(folder, path, outcome):
+            folder.write_report(_report(outcome))
+            return folder.path
+        folder.copy_rejected_rows(
+            con,
+            "select * from history_staged where error_field is not null",
+            as_is=("line", "error_field"),
+            from_file=_FILE_COLUMNS,
+            order_by="line",
+        )
         folder.write_report(_report(outcome))
-        return folder.path
-    folder.copy_rejected_rows(
-        con,
-        "select * from history_staged where error_field is not null",
-        as_is=("line", "error_field"),
-        from_file=_FILE_COLUMNS,
-        order_by="line",
-    )
-    folder.write_report(_report(outcome))
+    except BaseException:
+        # Half written (a full disk): the import is rolled back, and leaves no report.
+        shutil.rmtree(folder.path, ignore_errors=True)
+        raise
     return folder.path
 
 

@@ -1777,6 +1777,27 @@ def test_a_rolled_back_commit_removes_the_rejected_rows_report(
     assert not any(quarantine.rglob("report.json"))
 
 
+def test_a_report_the_disk_could_not_take_leaves_no_half_written_folder(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The rejected rows written, then the disk full for the report: the import rolled back,
+    # the folder stayed with its rows and no report, one more at each retry.
+    from social_leadership.intake import QuarantineFolder
+
+    def disk_full(self: QuarantineFolder, report: dict) -> Path:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(QuarantineFolder, "write_report", disk_full)
+    path = write_csv(tmp_path, GOOD_AND_BAD)
+    quarantine = tmp_path / "quarantine"
+
+    with pytest.raises(OSError, match="No space left"):
+        import_history(con, path, ROSTER, quarantine, today=TODAY)
+
+    assert imported(con) == []
+    assert list((quarantine / "history").iterdir()) == []
+
+
 def _cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A data folder and a roster of joe's X account, for ``slw import-history``; the
     warehouse's path."""
