@@ -1261,13 +1261,14 @@ def _stamp_path(serving_path: Path) -> Path:
 
 
 def _identity(path: Path) -> list[int] | None:
-    """The file at ``path`` as a publish leaves it: inode, size and modification time
-    (a write changes the time, a file put in its place the inode); None if there is none."""
+    """The file at ``path`` as a publish leaves it: size and modification time (a write
+    changes the time; not the inode, which a FUSE or SMB mount may number anew each time);
+    None if there is none."""
     try:
         stat = path.stat()
     except OSError:
         return None
-    return [stat.st_ino, stat.st_size, stat.st_mtime_ns]
+    return [stat.st_size, stat.st_mtime_ns]
 
 
 def _read_stamp(settings: Settings) -> dict[str, Any]:
@@ -1279,16 +1280,14 @@ def _read_stamp(settings: Settings) -> dict[str, Any]:
     return stamp if isinstance(stamp, dict) else {}
 
 
-def _write_stamp(settings: Settings, publication_id: int) -> None:
-    """Record the single file and the spare as this publish leaves them, for the next
-    publish to tell whether somebody wrote to either since. Never fails the publish (it is
-    done): a stamp not written only means the next publish cannot tell."""
-    spare = spare_path(settings.serving_path)
-    stamp = {
-        "publication_id": publication_id,
-        "file": _identity(settings.serving_path),
-        "spare": _identity(spare) if spare.is_file() and not spare.is_symlink() else None,
-    }
+def _write_stamp(
+    settings: Settings, publication_id: int, file: list[int] | None, spare: list[int] | None
+) -> None:
+    """Record the single file and the spare as this publish left them (``file``, ``spare``:
+    their identities taken before the swap, so that a write right after it is a change),
+    for the next publish to tell whether somebody wrote to either since. Never fails the
+    publish (it is done): a stamp not written only means the next publish cannot tell."""
+    stamp = {"publication_id": publication_id, "file": file, "spare": spare}
     path = _stamp_path(settings.serving_path)
     temporary = path.with_name(f"{path.name}{TEMPORARY_MARKER}stamp")
     try:
@@ -2309,11 +2308,15 @@ def publish(
             _complete_parquet(con, staging_parquet, ctx, parquet_files, staging_path)
             _publish_to_lake(con, ctx)
             _keep_spare(settings, ctx, touched)
+            spare = spare_path(settings.serving_path)
+            kept = _identity(spare) if spare.is_file() and not spare.is_symlink() else None
+            written = _identity(staging_path)
             _discard_stray_wal(settings)
             os.replace(staging_path, settings.serving_path)
             # A session that wrote to the file just replaced, between the two, wrote its log
             # under the file's name: the new file's readers would replay it.
             _discard_stray_wal(settings)
+            _write_stamp(settings, ctx.publication_id, written, kept)
             became_current_at = datetime.now(tz=UTC)
             version = version_folder_name(run_id, became_current_at)
             os.replace(staging_parquet, parquet_dir / version)
@@ -2326,7 +2329,6 @@ def publish(
             if file_source is not None:
                 file_source.wait()
             _remove_quietly(staging_path, Path(f"{staging_path}.wal"), staging_parquet)
-        _write_stamp(settings, ctx.publication_id)
         _remove_flat_parquet_files(parquet_dir, tuple(ctx.columns))
         removed = prune_parquet_versions(
             parquet_dir,

@@ -15,10 +15,8 @@ import dataclasses
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import duckdb
@@ -487,33 +485,6 @@ def test_duckdb_1_1_still_refuses_repeated_keys_after_a_rerun_and_a_daily_publis
 
 
 # --- slw bi ----------------------------------------------------------------------------
-
-
-def test_slw_bi_interrupted_mid_query_says_so_and_exits_130(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    # DuckDB stops a query on Ctrl-C and raises RuntimeError('Query interrupted'): slw
-    # said "error: RuntimeError: Query interrupted" and exited 1.
-    from conftest import settings_for_data_dir
-
-    from social_leadership.cli import main
-
-    settings = _lake_settings(settings_for_data_dir(monkeypatch, tmp_path / "data"))
-    _star_file(settings.serving_path)
-    _publish_to_lake(settings, 1)
-    capsys.readouterr()
-    interrupt = threading.Timer(2.0, os.kill, (os.getpid(), signal.SIGINT))
-    interrupt.start()
-    try:
-        # Minutes of work, filtered: a bare range's count stops only at its end.
-        code = main(
-            ["bi", "--sql", "select count(*) from range(1000000000000) where range % 7 = 3"]
-        )
-    finally:
-        interrupt.cancel()
-
-    assert code == 130
-    assert capsys.readouterr().err == "interrupted\n"
 
 
 def test_slw_bi_prints_the_paths_and_checks_what_bi_tools_reflect(

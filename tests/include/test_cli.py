@@ -870,3 +870,29 @@ def test_slw_report_without_a_published_serving_copy_says_so_and_mails_nothing(s
     assert fix.strip().startswith("fix: run the pipeline first (make run)")
     assert done.stdout == ""
     assert not (Path(slw_env["SLW_DATA_DIR"]) / "reports").exists()
+
+
+def test_a_duckdb_query_stopped_by_ctrl_c_says_interrupted_and_exits_130(monkeypatch, capsys):
+    # DuckDB stops a running query on Ctrl-C and raises RuntimeError('Query interrupted')
+    # from the KeyboardInterrupt (slw bi --sql, slw report, slw import-history met it): slw
+    # said "error: RuntimeError: Query interrupted" and exited 1, where Ctrl-C elsewhere
+    # says "interrupted" and exits 130. Which query DuckDB stops, and when, depends on its
+    # threads: the error it raises is what is tested.
+    from social_leadership import cli as cli_module
+
+    def stopped_query() -> None:
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as interrupt:
+            raise RuntimeError("Query interrupted") from interrupt
+
+    def another_error() -> None:
+        raise RuntimeError("Query interrupted")
+
+    monkeypatch.setattr(cli_module, "load_settings", stopped_query)
+    assert main(["summary"]) == 130
+    assert capsys.readouterr().err == "interrupted\n"
+    # The same words without an interrupt behind them are another error.
+    monkeypatch.setattr(cli_module, "load_settings", another_error)
+    assert main(["summary"]) == 1
+    assert "error: RuntimeError: Query interrupted" in capsys.readouterr().err

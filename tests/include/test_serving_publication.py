@@ -1289,3 +1289,35 @@ def test_a_catalog_made_anew_numbers_its_publications_after_the_single_file_s(
     assert {row[0] for row in in_catalog["publication"]} == {3}
     simulate_daily_build(settings)
     assert publish(settings, "run-4", synthetic=True).publication_id == 4
+
+
+def test_a_write_right_after_the_swap_is_seen_by_the_next_publish(
+    copied_built_warehouse: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The file was stamped as the publish ended, after the catalog's maintenance: a
+    session's write in between was taken for the publish's own, and the file updated in
+    place two publishes later crashed DuckDB."""
+    from social_leadership import serving
+
+    settings = copied_built_warehouse
+    publish(settings, "run-1", synthetic=True)
+    maintain = serving._maintain_lake
+
+    def and_a_session_writes(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+        maintain(con, settings)
+        with duckdb.connect(str(settings.serving_path)) as session:
+            _edit_first_day(session)
+
+    monkeypatch.setattr(serving, "_maintain_lake", and_a_session_writes)
+    simulate_daily_build(settings)
+    publish(settings, "run-2", synthetic=True)
+    monkeypatch.setattr(serving, "_maintain_lake", maintain)
+    simulate_daily_build(settings)
+
+    third, logged = publish_logged(settings, "run-3", caplog)
+
+    assert "it changed after its publish" in logged
+    assert third.serving_file_rebuilt
+    assert_served_equals_working(settings)
