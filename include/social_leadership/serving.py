@@ -1319,7 +1319,7 @@ def _touched(settings: Settings) -> str | None:
 def _changed(current: list[int] | None, recorded: Any, since: str) -> str | None:
     """How a file whose identity is ``current`` changed since ``since`` (the publish that
     recorded it as ``recorded``), or None (unchanged, or nothing recorded). Which of the
-    two changed it cannot be told: a file made anew may get the inode just freed."""
+    two changed it, size and time cannot tell."""
     if not isinstance(recorded, list) or current == recorded:
         return None
     return f"it changed after {since} ({_WRITTEN_BY}, or another file put in its place)"
