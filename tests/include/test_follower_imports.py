@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from social_leadership import follower_imports
 from social_leadership.cli import main as cli_main
 from social_leadership.follower_imports import HistoryFileError, import_folder, import_history
 from social_leadership.roster import Account, Executive, Roster
@@ -1687,6 +1688,34 @@ def test_loaded_rows_the_marts_will_not_count_are_said(
     )
     # What is kept is unchanged: every valid row, the API's row beside them.
     assert len(imported(con)) == 5
+
+
+def test_the_fast_path_counts_days_given_twice_across_spellings_of_a_handle(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A clean file is loaded by the fast path, whose keys are the handles as written: the
+    # day 2026-01-03 given by JoeKaeser and by joekaeser on X is one account's day twice.
+    _api_observation(con, "2026-01-02", 250_474_383)
+    path = write_csv(
+        tmp_path,
+        "account_handle,platform,date,followers\n"
+        "JoeKaeser,x,2026-01-01,64000\n"
+        "joekaeser,x,2026-01-02,111\n"
+        "JoeKaeser,x,2026-01-03,222\n"
+        "joekaeser,X,2026-01-03,333\n"
+        "satyanadella,linkedin,2026-01-03,11000000\n",
+    )
+
+    def no_diagnosis(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the clean file was diagnosed row by row")
+
+    monkeypatch.setattr(follower_imports, "_diagnose", no_diagnosis)
+    outcome = import_history(con, path, ROSTER, tmp_path / "q", today=TODAY)
+
+    assert (outcome.rows_loaded, outcome.rows_rejected) == (5, 0)
+    assert (outcome.rows_repeating_a_day, outcome.rows_for_api_days) == (1, 1)
+    assert (outcome.first_date, outcome.last_date) == (date(2026, 1, 1), date(2026, 1, 3))
+    assert outcome.platforms == ["linkedin", "x"]
 
 
 def test_a_file_without_repeated_or_api_days_says_nothing_more(

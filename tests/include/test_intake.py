@@ -165,6 +165,27 @@ def test_the_encoding_is_told_by_words_far_down_a_large_file(tmp_path, encoding)
     assert detect_encoding(path) == encoding
 
 
+MEGABYTE = 1 << 20
+
+
+@pytest.mark.parametrize(
+    ("content", "is_utf8"),
+    [
+        (b"a" * (MEGABYTE - 1) + "ä".encode() + b"b" * MEGABYTE, True),
+        (b"a" * (MEGABYTE - 1) + b"\xc3" + b"b" * MEGABYTE + b"\xa4", False),
+    ],
+    ids=["a-letter-across-megabytes", "a-letter-cut-off"],
+)
+def test_a_letter_across_a_megabyte_boundary_is_decoded_whole(tmp_path, content, is_utf8):
+    # Megabytes of ASCII are checked as ASCII, not decoded: a UTF-8 letter whose first
+    # byte ends one megabyte is still read with the next, and a first byte followed by a
+    # megabyte of ASCII is still no UTF-8, though a byte after it could end its letter.
+    path = tmp_path / "export.csv"
+    path.write_bytes(content)
+
+    assert (detect_encoding(path) == "utf-8") is is_utf8
+
+
 MIXED = "Name;Firma\r\nJoe Käser;Süßwaren AG\r\n".encode() + "Hans Müller;Groß “AG”\r\n".encode(
     "cp1252"
 )
