@@ -80,7 +80,7 @@ def land_responses(
         if response.platform != platform:
             raise ValueError(f"response for {response.platform} landed under {platform}")
         stem = f"{number:04d}"
-        _write_atomic(run_dir / f"{stem}{_BODY_SUFFIX}", gzip.compress(response.body, mtime=0))
+        write_atomic(run_dir / f"{stem}{_BODY_SUFFIX}", gzip.compress(response.body, mtime=0))
         meta = {
             "platform": response.platform,
             "requested_handles": list(response.requested_handles),
@@ -91,7 +91,7 @@ def land_responses(
             "body_sha256": hashlib.sha256(response.body).hexdigest(),
             "is_synthetic": response.is_synthetic,
         }
-        _write_atomic(run_dir / f"{stem}{_META_SUFFIX}", _json_bytes(meta))
+        write_atomic(run_dir / f"{stem}{_META_SUFFIX}", _json_bytes(meta))
     manifest = {
         "platform": platform,
         "snapshot_date": snapshot_date.isoformat(),
@@ -104,7 +104,7 @@ def land_responses(
         "completed_at": _utc_iso(datetime.now(UTC)),
     }
     # Last, so a reader seeing the marker knows every response file before it is complete.
-    _write_atomic(run_dir / SUCCESS_MARKER, _json_bytes(manifest))
+    write_atomic(run_dir / SUCCESS_MARKER, _json_bytes(manifest))
     return run_dir
 
 
@@ -218,8 +218,11 @@ def _claim_run_dir(partition: Path, run_id: str) -> Path:
         return run_dir
 
 
-def _write_atomic(path: Path, payload: bytes) -> None:
-    partial = path.with_name(f".{path.name}.tmp")
+def write_atomic(path: Path, payload: bytes, *, partial: Path | None = None) -> None:
+    """Write ``payload`` to ``path`` whole or not at all, and to the disk before it is named
+    ``path``: written to ``partial`` (a hidden ``.tmp`` beside it by default), synced, then
+    renamed over ``path``."""
+    partial = partial or path.with_name(f".{path.name}.tmp")
     with partial.open("wb") as handle:
         handle.write(payload)
         handle.flush()

@@ -66,7 +66,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from social_leadership.freshness import copy_to_serving as copy_freshness_to_serving
-from social_leadership.landing import safe_run_id
+from social_leadership.landing import safe_run_id, write_atomic
 from social_leadership.rebuilt_days import INCREMENTAL_WINDOWS, RebuiltDays, rebuilt_since, recorded
 from social_leadership.serving_contracts import (
     ContractError,
@@ -1291,8 +1291,7 @@ def _write_stamp(
     path = _stamp_path(settings.serving_path)
     temporary = path.with_name(f"{path.name}{TEMPORARY_MARKER}stamp")
     try:
-        temporary.write_text(json.dumps(stamp), encoding="utf-8")
-        os.replace(temporary, path)
+        write_atomic(path, json.dumps(stamp).encode(), partial=temporary)
     except OSError as error:
         log.warning("could not record the serving file's stamp in %s: %s", path, error)
 

@@ -74,19 +74,19 @@ def _read_only_serving(settings: Settings) -> str | None:
     """Why a serving path cannot be written, when no retry would change it: each may be a
     mount of its own, apart from the data folder (a publish's three tries failed on it,
     minutes apart, with a bare OSError)."""
+    lake_path, parquet_dir, lake_data = (
+        settings.serving_lake_path,
+        settings.serving_parquet_dir,
+        settings.serving_lake_data_dir,
+    )
     paths = (
         ("SLW_SERVING_PATH", settings.serving_path, settings.serving_path.parent, "a file"),
-        ("SLW_SERVING_PARQUET_DIR", settings.serving_parquet_dir, None, "a folder"),
-        (
-            "SLW_SERVING_LAKE_PATH",
-            settings.serving_lake_path,
-            settings.serving_lake_path.parent,
-            "a file",
-        ),
-        ("SLW_SERVING_LAKE_DATA_DIR", settings.serving_lake_data_dir, None, "a folder"),
+        ("SLW_SERVING_PARQUET_DIR", parquet_dir, parquet_dir, "a folder"),
+        ("SLW_SERVING_LAKE_PATH", lake_path, lake_path.parent, "a file"),
+        ("SLW_SERVING_LAKE_DATA_DIR", lake_data, lake_data, "a folder"),
     )
     for setting, path, folder, kind in paths:
-        if (said := _read_only_folder(setting, path, folder or path, kind)) is not None:
+        if (said := _read_only_folder(setting, path, folder, kind)) is not None:
             return said
     return None
 

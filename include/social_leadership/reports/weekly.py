@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from social_leadership.bi import connect_serving
+from social_leadership.landing import write_atomic
 from social_leadership.mail import (
     Attachment,
     InlineImage,
@@ -141,9 +142,11 @@ def _mails_of(folder: Path) -> list[dict[str, str]]:
 
 def _mark_mailed(folder: Path, address: str) -> None:
     mails = [*_mails_of(folder), {"to": address, "on": datetime.now(UTC).date().isoformat()}]
-    partial = folder / f"{MAILED_MARK}.partial"
-    partial.write_text(json.dumps({"mails": mails}, indent=2) + "\n", encoding="utf-8")
-    os.replace(partial, folder / MAILED_MARK)
+    write_atomic(
+        folder / MAILED_MARK,
+        (json.dumps({"mails": mails}, indent=2) + "\n").encode(),
+        partial=folder / f"{MAILED_MARK}.partial",
+    )
 
 
 def _same_report(new: Path, mailed: Path) -> bool:
