@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import email
 import html as html_module
+import io
 import json
 import os
 import re
@@ -450,7 +451,10 @@ def test_a_week_before_the_data_begin_says_when_they_begin_not_that_it_comes_lat
 
     html = report.html.read_text(encoding="utf-8")
     assert f"reach data begin on {begins}, after the week" in html
-    assert f"The first week with enough data ends on {begins + timedelta(days=1)}" in html
+    first = begins + timedelta(days=1)
+    assert f"The first week with enough data ends on {first}" in html
+    # That day ended long ago: it is asked for now, not "once that day has ended".
+    assert f"ask for it, or a later one (slw report {first})." in html
     assert "written again with its figures" not in html
     pdf = PdfReader(report.pdf).pages[0].extract_text()
     assert "The first week with enough data ends on" in " ".join(pdf.split())
@@ -834,6 +838,81 @@ def test_days_without_observed_counts_are_said_not_shown_as_a_whole_week(
         f"No follower counts were observed from {before.start} to {before.end}: every figure "
         "carries counts observed before the week forward"
     ) in nothing.html.read_text(encoding="utf-8")
+
+
+def test_days_after_the_last_published_are_said_in_the_report_and_its_subject(published):
+    # A Monday report of a week whose builds failed from Wednesday on gave Tuesday's figures
+    # under the whole week's title, five days unsaid but for "data through" in its header.
+    last = day(LAST_DAY)
+    week = ReportWeek(last + timedelta(days=3))
+
+    rendered = render(read_report_data(published, week))
+
+    said = (
+        f"No data had been published for {last + timedelta(days=1)} to {week.end} when this "
+        f"report was made: its figures are of {last}, the last day published."
+    )
+    assert said in rendered.html
+    assert said in rendered.text
+    pdf_text = " ".join(PdfReader(io.BytesIO(rendered.pdf)).pages[0].extract_text().split())
+    assert said in pdf_text
+    assert rendered.subject.endswith(f": data through {last}")
+    one_day = render(read_report_data(published, ReportWeek(last + timedelta(days=1))))
+    assert f"No data had been published for {last + timedelta(days=1)} when" in one_day.html
+    whole = render(read_report_data(published, ReportWeek(last)))
+    assert "No data had been published" not in whole.html
+    assert "data through" not in whole.subject
+
+
+def test_a_change_of_the_leaders_tracked_on_the_week_is_said_beside_the_change(
+    synthetic_built_warehouse, tmp_path, monkeypatch
+):
+    # A leader moving from the US to Germany read as Germany's leaders becoming more active
+    # (+0.7 pts on the week), with 46 tracked a week before and 47 on the day, unsaid.
+    last = day(LAST_DAY)
+    week_before = last - timedelta(days=7)
+    settings = _published_copy(
+        synthetic_built_warehouse,
+        tmp_path / "data",
+        monkeypatch,
+        "update marts.fct_reach_by_country_sector_all_platforms_daily "
+        "set executives_tracked = executives_tracked - 1, "
+        "executives_active = executives_active - 1 "
+        f"where country_code = 'DE' and metric_date = date '{week_before}' and sector = ("
+        "select min(sector) from marts.fct_reach_by_country_sector_all_platforms_daily "
+        f"where country_code = 'DE' and metric_date = date '{week_before}' "
+        "and executives_active > 0)",
+    )
+
+    report = read_report_data(settings, ReportWeek(last))
+
+    rows = {row.country_code: row for row in report.headline}
+    germany = rows["DE"]
+    assert germany.active_share_change_pts is not None
+    assert germany.executives_tracked_week_before == germany.executives_tracked - 1
+    assert all(
+        row.executives_tracked_week_before == row.executives_tracked
+        for code, row in rows.items()
+        if code != "DE"
+    )
+    assert (
+        f", of {germany.executives_tracked - 1} tracked leaders a week before)"
+        in (headline_lines(report)[0])
+    )
+    rendered = render(report)
+    note = (
+        f"Leaders tracked a week before and on {last}: Germany "
+        f"{germany.executives_tracked - 1} to {germany.executives_tracked}. Leaders joined, "
+        "left or moved: the change on the week is partly theirs."
+    )
+    assert note in html_module.unescape(rendered.html)
+    assert note in rendered.text
+    pdf_text = " ".join(PdfReader(io.BytesIO(rendered.pdf)).pages[0].extract_text().split())
+    assert note in pdf_text
+    header, csv_rows = rendered.figures["headline.csv"]
+    column = header.index("executives_tracked_week_before")
+    by_country = {row[0]: row[column] for row in csv_rows}
+    assert by_country["DE"] == germany.executives_tracked - 1
 
 
 @pytest.mark.parametrize("missing_on", ["last day", "week before"])
@@ -1687,7 +1766,8 @@ def test_every_survey_share_shown_carries_its_sample_size(
     # headline table's change on the week was in no file.
     header = (report.folder / "headline.csv").read_text(encoding="utf-8").splitlines()[0]
     assert header.endswith(
-        ",expectation_wave,expectation_sample_size,active_share_change_pts,synthetic_notice"
+        ",expectation_wave,expectation_sample_size,active_share_change_pts,"
+        "executives_tracked_week_before,synthetic_notice"
     )
     changes = [row["active_share_change_pts"] for row in rows.values()]
     assert any(changes)

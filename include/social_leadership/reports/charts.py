@@ -154,6 +154,9 @@ def headline_chart(report: WeeklyReportData) -> Chart:
             row.expectation.sample_size if row.expectation else None,
             # The headline table's "Week" column (the active share's change on the week).
             None if row.active_share_change_pts is None else round(row.active_share_change_pts, 2),
+            # The leaders tracked a week before: another number than executives_tracked
+            # means the change is partly leaders joining, leaving or moving.
+            row.executives_tracked_week_before,
         )
         for row in rows
     ]
@@ -168,7 +171,7 @@ def headline_chart(report: WeeklyReportData) -> Chart:
          "median_followers", "expectation_question_id", "expectation_share_pct",
          "expectation_ci_lower_pct", "expectation_ci_upper_pct", "source_ref",
          "expectation_is_country_figure", "expectation_wave", "expectation_sample_size",
-         "active_share_change_pts"),
+         "active_share_change_pts", "executives_tracked_week_before"),
         csv_rows,
     )  # fmt: skip
 

@@ -125,6 +125,9 @@ class CountryHeadline:
     median_followers: float | None
     synthetic_executives_pct: float
     expectation: Expectation | None
+    # The leaders tracked in the country seven days before (None: none then): another
+    # number means leaders joined, left or moved, and the change on the week is partly that.
+    executives_tracked_week_before: int | None = None
 
 
 @dataclass(frozen=True)
@@ -214,6 +217,14 @@ class WeeklyReportData:
         if self.data_through is None:
             return 0
         return (self.data_through - self.week.start).days + 1
+
+    @property
+    def days_unpublished(self) -> tuple[date, date] | None:
+        """The week's days after its last day with data, first and last: none had been
+        published when the report was made (a week's days are never after its making)."""
+        if self.data_through is None or self.data_through >= self.week.end:
+            return None
+        return self.data_through + timedelta(days=1), self.week.end
 
     @property
     def platform_names(self) -> dict[str, str]:
@@ -369,6 +380,7 @@ def _headline(con: duckdb.DuckDBPyConnection, report: WeeklyReportData) -> None:
                 medians.get(country),
                 float(synthetic_pct or 0.0),
                 figure,
+                int(before[0]) if before and before[0] else None,
             )
         )
     focus_first = {code: index for index, code in enumerate(FOCUS_COUNTRIES)}

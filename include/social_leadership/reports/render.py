@@ -30,6 +30,7 @@ from social_leadership.reports.charts import Chart, all_charts
 from social_leadership.reports.data import (
     FOCUS_COUNTRIES,
     MIN_DAYS_OF_DATA,
+    CountryHeadline,
     Coverage,
     Expectation,
     WeeklyReportData,
@@ -181,6 +182,13 @@ def _environment() -> jinja2.Environment:
     return environment
 
 
+def _tracked_before(row: CountryHeadline) -> str:
+    before = row.executives_tracked_week_before
+    if before is None or before == row.executives_tracked:
+        return ""
+    return f", of {before} tracked leaders a week before"
+
+
 def headline_lines(report: WeeklyReportData) -> list[str]:
     """The answer to the report's question in two or three sentences."""
     rows = {row.country_code: row for row in report.headline}
@@ -191,7 +199,7 @@ def headline_lines(report: WeeklyReportData) -> list[str]:
             lines.append(f"{code}: no tracked leaders in the roster.")
             continue
         change = (
-            f" ({pts(row.active_share_change_pts)} on the week)"
+            f" ({pts(row.active_share_change_pts)} on the week{_tracked_before(row)})"
             if row.active_share_change_pts is not None
             else ""
         )
@@ -261,20 +269,50 @@ def _and_list(items: list[str]) -> str:
 
 def observed_note(report: WeeklyReportData) -> str:
     """What a week with days of no observed counts says of them: its figures are of the
-    last day with data, which may carry counts observed before the week."""
+    last day with data, which may carry counts observed before the week; and of its days
+    after that one, which nothing published had (no build, or none that passed its checks)."""
+    notes = []
     covered, observed = report.days_covered, report.days_observed
-    if observed is None or report.data_through is None or observed >= covered:
-        return ""
-    days = f"{report.week.start.isoformat()} to {report.data_through.isoformat()}"
-    if observed == 0:
-        return (
-            f"No follower counts were observed from {days}: every figure carries counts "
-            "observed before the week forward (Coverage and trust gives each platform's "
-            "last observed day)."
+    if observed is not None and report.data_through is not None and observed < covered:
+        days = f"{report.week.start.isoformat()} to {report.data_through.isoformat()}"
+        if observed == 0:
+            notes.append(
+                f"No follower counts were observed from {days}: every figure carries counts "
+                "observed before the week forward (Coverage and trust gives each platform's "
+                "last observed day)."
+            )
+        else:
+            notes.append(
+                f"Follower counts were observed on {observed} of the {covered} days from "
+                f"{days}; the other days carry earlier counts forward or have none."
+            )
+    unpublished = report.days_unpublished
+    if report.enough_data and unpublished is not None:
+        first, last = unpublished
+        days = first.isoformat() if first == last else f"{first.isoformat()} to {last}"
+        notes.append(
+            f"No data had been published for {days} when this report was made: its figures "
+            f"are of {report.data_through.isoformat()}, the last day published."
         )
+    return " ".join(notes)
+
+
+def tracked_change_note(report: WeeklyReportData) -> str:
+    """The countries whose tracked leaders changed in number on the week (leaders joined,
+    left or moved): their change on the week is partly that, not their leaders' activity."""
+    changed = [
+        f"{row.country_name} {row.executives_tracked_week_before} to {row.executives_tracked}"
+        for row in report.headline
+        if row.active_share_change_pts is not None
+        and row.executives_tracked_week_before is not None
+        and row.executives_tracked_week_before != row.executives_tracked
+    ]
+    if not changed:
+        return ""
     return (
-        f"Follower counts were observed on {observed} of the {covered} days from {days}; "
-        "the other days carry earlier counts forward or have none."
+        f"Leaders tracked a week before and on {report.data_through.isoformat()}: "
+        f"{_and_list(changed)}. Leaders joined, left or moved: the change on the week is "
+        "partly theirs."
     )
 
 
@@ -357,9 +395,10 @@ def not_enough_next(report: WeeklyReportData) -> str:
     begins = report.data_begins
     if report.data_through is None and begins is not None and begins > report.week.end:
         first = begins + timedelta(days=MIN_DAYS_OF_DATA - 1)
+        when = "" if first < datetime.now(UTC).date() else ", once that day has ended"
         return (
             f"The first week with enough data ends on {first.isoformat()}: ask for it, or a "
-            f"later one, once that day has ended (slw report {first.isoformat()})."
+            f"later one{when} (slw report {first.isoformat()})."
         )
     # The next scheduled run is of the next week: this one is asked for again by its end.
     end = report.week.end.isoformat()
@@ -393,6 +432,16 @@ def _title(report: WeeklyReportData) -> str:
     if report.week.is_iso_week:
         return f"Social leadership weekly briefing, week {report.week.label}"
     return f"Social leadership weekly briefing, the 7 days to {report.week.end.isoformat()}"
+
+
+def _subject_caveat(report: WeeklyReportData) -> str:
+    """What a reader should see in the subject alone: a report without figures, or one
+    whose last days had no data published."""
+    if not report.enough_data:
+        return ": not enough data"
+    if report.days_unpublished is not None:
+        return f": data through {report.data_through.isoformat()}"
+    return ""
 
 
 def _period(report: WeeklyReportData) -> str:
@@ -486,6 +535,7 @@ def render(report: WeeklyReportData, fonts: Sequence[Path] = ()) -> RenderedRepo
         "not_enough_next": "" if report.enough_data else not_enough_next(report),
         "headline_lines": headline_lines(report) if report.enough_data else [],
         "observed_note": observed_note(report),
+        "tracked_change_note": tracked_change_note(report) if report.enough_data else "",
         "headline_statement": headline_statement(report) if report.enough_data else "",
         "charts": by_name,
         "trend_charts": [
@@ -508,14 +558,15 @@ def render(report: WeeklyReportData, fonts: Sequence[Path] = ()) -> RenderedRepo
     text_lines.extend(
         context["headline_lines"] or [context["not_enough_data"], context["not_enough_next"]]
     )
+    if context["tracked_change_note"]:
+        text_lines.append(context["tracked_change_note"])
     return RenderedReport(
         html=html,
         mail_html=template.render({**context, "mail": True}),
         pdf=_pdf(report, context, charts, fonts),
         figures=figures(report, charts),
         # A reader sees from the subject alone that a report has no figures.
-        subject=f"{_title(report)} ({_period(report)})"
-        + ("" if report.enough_data else ": not enough data"),
+        subject=f"{_title(report)} ({_period(report)})" + _subject_caveat(report),
         text="\n\n".join(text_lines) + "\n",
         charts={content_id(chart.name, report.week.end): chart for chart in charts},
     )
