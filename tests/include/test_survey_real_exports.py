@@ -118,6 +118,79 @@ def test_shares_written_as_proportions_are_refused_unless_the_sidecar_says_so(co
     ]
 
 
+def test_a_proportion_among_percentages_without_percent_signs_is_refused_by_row(con, landing):
+    # A German Excel export without percent signs: 0,76 beside 81 and 70 loaded as 0.76 %,
+    # and Germany's headline read 1 % where the survey gave 76 %.
+    lines = [
+        f"{HEADER};Fehlermarge",
+        "Acme;2025;DE;Q;0,76;1.150;2,9",
+        "Acme;2025;US;Q;81;1.150;2,3",
+        "Acme;2025;FR;Q;1;1.150;0,6",
+    ]
+    _write(landing / "pulse.csv", lines)
+
+    [(row, column, reason)] = _reasons(_ingest(con, landing)["pulse.csv"])
+    # A whole 1 beside them is taken as 1 %: only a share with decimals is in doubt.
+    assert (row, column) == (2, "Anteil in % (value)")
+    assert "a share under 1 with decimals beside shares over 1 (row 3)" in reason
+    assert "76 for 0,76" in reason
+    assert _results(con) == []
+
+    _write(landing / "pulse.csv", lines)
+    (landing / "pulse.survey.json").write_text(json.dumps({"share_scale": "percent"}))
+    assert _ingest(con, landing)["pulse.csv"].status == "loaded"
+    assert [row[3] for row in _results(con)] == [0.76, 1.0, 81.0]
+
+
+def test_a_margin_far_under_its_sampling_margin_is_refused_by_row(con, landing):
+    # 0,027 for 70 % of 1,150 respondents: a margin written as a proportion, loaded as an
+    # interval of 69.97 to 70.03 points.
+    lines = [
+        f"{HEADER};Fehlermarge",
+        "Acme;2025;DE;Q;76;1.150;2,9",
+        "Acme;2025;FR;Q;70;1.150;0,027",
+        # A small share's own sampling margin is small: 0,2 points for 1 % of 10,000.
+        "Acme;2025;IT;Q;1;10.000;0,2",
+    ]
+    _write(landing / "margins.csv", lines)
+
+    [(row, column, reason)] = _reasons(_ingest(con, landing)["margins.csv"])
+    assert (row, column) == (3, MARGIN)
+    assert reason == (
+        "margin 0.027 points is under a third of the sampling margin of 70 % from 1,150 "
+        "respondents (2.6 points): a margin written as a proportion (write 2.7 for 0.027) or "
+        "a wrong sample size?"
+    )
+    assert _results(con) == []
+
+    lines[2] = "Acme;2025;FR;Q;70;1.150;2,7"
+    _write(landing / "margins.csv", lines)
+    assert _ingest(con, landing)["margins.csv"].status == "loaded"
+    assert [(row[0], row[5]) for row in _results(con)] == [("DE", 2.9), ("FR", 2.7), ("IT", 0.2)]
+
+
+def test_proportions_are_loaded_as_the_percent_their_decimals_give(con, landing):
+    # 0.29 times 100 was 28.999999999999996 and 0.145 was 14.499999999999998, which rounds
+    # to 14 where the survey's 14.5 % rounds to 15.
+    _write(
+        landing / "ratios.csv",
+        [
+            f"{HEADER};Fehlermarge",
+            "Acme;2025;DE;Q;0,29;1150;0,029",
+            "Acme;2025;FR;Q;0,145;1150;0,021",
+            "Acme;2025;IT;Q;0,07;1150;0,015",
+        ],
+    )
+    (landing / "ratios.survey.json").write_text(json.dumps({"share_scale": "proportion"}))
+
+    assert _ingest(con, landing)["ratios.csv"].status == "loaded"
+    assert [(row[0], row[3], row[5]) for row in _results(con)] == [
+        ("DE", 29.0, 2.9),
+        ("FR", 14.5, 2.1),
+        ("IT", 7.0, 1.5),
+    ]
+
+
 def test_margins_in_points_beside_shares_as_proportions_are_refused_by_row(con, landing):
     # Loaded times 100 with the shares: 0,6 became a margin of 60 points, an interval of
     # 4 to 100 at n = 32,000, and the quality gate passed it.

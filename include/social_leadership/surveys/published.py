@@ -458,6 +458,36 @@ def _margin_in_points(record: dict[str, Any], margin: float | None, scale: int) 
     )
 
 
+# A published margin under this fraction of the 95 % sampling margin of its own share and
+# sample size: no design gains that much (stratification rarely takes a tenth off).
+_MARGIN_UNDER_SAMPLING = 1 / 3
+
+
+def _margin_too_small(record: dict[str, Any]) -> str | None:
+    """Why a share's margin in points is far smaller than its sampling margin allows (None:
+    it is not): 0,027 for 70 % of 1,150 respondents is a margin written as a proportion
+    (2.7 points), loaded as an interval of 69.97 to 70.03."""
+    size, share = record["sample_size"], record["value"]
+    margin = record["margin_of_error_pct"]
+    if record["measure"] != "share_pct" or not margin or not size or not 0 < share < 100:
+        return None
+    sampling = 1.96 * (share / 100 * (1 - share / 100) / size) ** 0.5 * 100
+    if margin >= _MARGIN_UNDER_SAMPLING * sampling:
+        return None
+    return (
+        f"margin {margin:g} points is under a third of the sampling margin of {share:g} % "
+        f"from {size:,} respondents ({sampling:.1f} points): a margin written as a proportion "
+        f"(write {margin * 100:g} for {margin:g}) or a wrong sample size?"
+    )
+
+
+def _scaled(number: float, scale: int) -> float:
+    """``number`` times ``scale``, as the file's decimals give it: 0.29 times 100 is 29,
+    where binary floating point gives 28.999999999999996 (and 0.145 gave 14.499999999999998,
+    which rounds to 14 where the survey's 14.5 % rounds to 15)."""
+    return number if scale == 1 else round(number * scale, 9)
+
+
 def _number(text: str) -> float:
     """``76``, ``76.5``, ``76,5``, ``76 %``, ``76,5%``, ``1.234,5`` and ``1,234.5`` all read as
     numbers. A lone ``.`` or ``,`` is the decimal mark (``1,000`` is one); the same mark
@@ -1353,6 +1383,10 @@ def parse_published_table(
     # up to 1 without one (0.71 among 76 %: a cell left without its percent format).
     written_percent: list[int] = []
     bare_fractions: list[int] = []
+    # Shares under 1 with decimals (0,76), and the first share over 1, in a file without
+    # percent signs: a proportion typed among percentages.
+    decimal_fractions: list[int] = []
+    over_one: int | None = None
     if notes:
         log.info(
             "%s: %s below the table read as %s, not data: %s",
@@ -1401,13 +1435,17 @@ def parse_published_table(
         record["measure"] = measure
         scale = 100 if measure == "share_pct" and declaration.share_scale == "proportion" else 1
         try:
-            value = _number(record["value"]) * scale
+            value = _scaled(_number(record["value"]), scale)
             if measure == "share_pct" and not 0 <= value <= 100:
                 problem("value", f"share {value} is outside 0-100")
             if measure == "share_pct" and "%" in record["value"]:
                 written_percent.append(line_no)
             elif measure == "share_pct" and 0 < value <= 1 and scale == 1:
                 bare_fractions.append(line_no)
+                if not value.is_integer():
+                    decimal_fractions.append(line_no)
+            if measure == "share_pct" and value > 1 and over_one is None:
+                over_one = line_no
             record["value"] = value
         except ValueError:
             if record["value"]:
@@ -1424,7 +1462,7 @@ def parse_published_table(
             problem("sample_size", f"{record['sample_size']!r} is not a whole number")
         try:
             margin = _optional(record["margin_of_error_pct"], whole=False)
-            margin = margin * scale if margin is not None else None
+            margin = _scaled(margin, scale) if margin is not None else None
             if margin is not None and not 0 <= margin <= 100:
                 problem("margin_of_error_pct", f"margin {margin} is outside 0-100")
             elif (said := _margin_in_points(record, margin, scale)) is not None:
@@ -1448,6 +1486,20 @@ def parse_published_table(
             )
             for line_no in bare_fractions
         ]
+    elif over_one is not None and declaration.share_scale is None:
+        # Percent signs nowhere: 0,76 beside 81 and 70 loaded as 0.76 %, Germany's headline
+        # at 1 % where the survey gave 76 %.
+        issues += [
+            RowIssue(
+                name,
+                line_no,
+                label("value"),
+                f"a share under 1 with decimals beside shares over 1 (row {over_one}): a "
+                "proportion (write it in percent, 76 for 0,76) or a share under 1 % (write "
+                '"0,5 %"), or declare "share_scale"',
+            )
+            for line_no in decimal_fractions
+        ]
     if without_figure:
         one = len(without_figure) == 1
         log.warning(
@@ -1467,6 +1519,12 @@ def parse_published_table(
         # Shares written with a percent sign (or in percent-formatted cells) are percent,
         # however small: 0,5 % is no proportion.
         issues += _proportion_issue(name, declaration, record_rows, records, label("value"))
+    if not issues:
+        issues += [
+            RowIssue(name, line_no, label("margin_of_error_pct"), said)
+            for line_no, record in zip(record_rows, records, strict=True)
+            if (said := _margin_too_small(record)) is not None
+        ]
     if not issues:
         frame = pd.DataFrame.from_records(records, columns=list(PUBLISHED_COLUMNS))
         duplicated = frame.duplicated(list(FIGURE_KEY))
