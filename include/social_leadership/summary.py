@@ -412,6 +412,28 @@ def run_lines(
     return lines, any(outcome != "success" for _, _, outcome, *_ in rows)
 
 
+def _publication(serving: duckdb.DuckDBPyConnection) -> str:
+    """Which publication the serving marts are, when it was made and its last day: a build
+    failed since leaves them as they were (the run's line above says FAILED), and this says
+    how old they are."""
+    if not _table_exists(serving, "marts", "publication"):
+        return ""
+    row = serving.execute(
+        """
+        select publication.publication_id, publication.published_at,
+            (select max(metric_date) from marts.fct_executive_reach_daily)
+        from marts.publication as publication
+        order by publication.publication_id desc
+        limit 1
+        """
+    ).fetchone()
+    if row is None:
+        return ""
+    number, published_at, through = row
+    made = published_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return f" (publication {number} of {made}, data through {through})"
+
+
 def top_reach_lines(rows: Sequence[tuple[str, str, str, float, str]]) -> list[str]:
     """(country, executive, company, followers, platforms) rows, ordered by country, as a
     table naming each country once."""
@@ -530,7 +552,7 @@ def summarise(settings: Settings, *, top_per_country: int = 3) -> tuple[str, boo
             assert sizes is not None
             lines.append(
                 f"Serving marts: fct_executive_reach_daily {sizes[0]} rows, "
-                f"fct_reach_by_country_sector_daily {sizes[1]} rows"
+                f"fct_reach_by_country_sector_daily {sizes[1]} rows{_publication(serving)}"
             )
             top = serving.execute(
                 """

@@ -351,6 +351,18 @@ def test_summary_reports_loads_checks_top_reach_comparison_and_paths(pipeline):
     assert "Quality checks (last run):" in text
     assert "0 failed" in text
     assert "Top executives by reach per country" in text
+    # Which publication the serving marts are, and how old: a build failed since leaves
+    # them as they were.
+    (number, through) = _rows(
+        settings.serving_path,
+        "select max(publication_id), (select max(metric_date) "
+        "from marts.fct_executive_reach_daily) from marts.publication",
+    )[0]
+    assert re.search(
+        rf"Serving marts: .* rows \(publication {number} of \d{{4}}-\d\d-\d\d \d\d:\d\d UTC, "
+        rf"data through {through}\)",
+        text,
+    )
     assert "Elon Musk" in text
     assert "Country comparison" in text
     assert "SYNTHETIC DEMO DATA" in text
