@@ -408,16 +408,24 @@ def test_movers_are_the_largest_gains_then_the_largest_losses_each_ranked_apart(
 
     found = {entry.platform: entry for entry in report.movers}
     # No change (c), no figure (d) and a company whose changes sum to 0 (P) are no moves;
-    # a tie at the limit goes by name (E before G); a loss of 5 is as large as a gain of 5.
-    assert said(found["x"].executives_7d) == [("A", 5), ("E", 3), ("F", -7), ("B", -5)]
+    # a tie at the limit shows both (G was left out, unsaid, for being after E); a loss of
+    # 5 is as large as a gain of 5.
+    assert said(found["x"].executives_7d) == [
+        ("A", 5),
+        ("E", 3),
+        ("G", 3),
+        ("F", -7),
+        ("B", -5),
+    ]
     assert said(found["x"].companies_7d) == [("M", 3), ("O", 3), ("N", -7)]
     assert said(found["y"].executives_7d) == [("A", 4), ("E", 1)]
     assert said(found["z"].executives_7d) == [("F", -3), ("B", -1)]
     assert found["x"].executives_28d == []
     rows = [row for row in _movers_rows(report) if row[:3] == ("x", "executive", 7)]
-    # rank (4th) and direction (last): each side ranked apart.
+    # rank (4th) and direction (last): each side ranked apart, equal changes ranked alike.
     assert [(row[3], row[-1]) for row in rows] == [
         (1, "gain"),
+        (2, "gain"),
         (2, "gain"),
         (1, "loss"),
         (2, "loss"),

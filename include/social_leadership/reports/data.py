@@ -584,14 +584,15 @@ movers as (
     group by platform, days, company_name
 )
 -- The largest gains and, apart from them, the largest losses: a week of large gains
--- still shows who lost most. No change is no move.
+-- still shows who lost most. No change is no move. A change equal to the last one shown
+-- is shown too: which of two equal changes made the list was the alphabet's choice.
 select platform, kind, days, name, company_name, country_code, followers, change,
     coalesce(caveat, ''), is_synthetic, is_synthetic_executive
 from movers
 where change != 0
-qualify row_number() over (
+qualify rank() over (
     partition by platform, kind, days, change > 0
-    order by abs(change) desc, name, company_name, executive_id
+    order by abs(change) desc
 ) <= $limit
 order by platform, kind desc, days, change > 0 desc, abs(change) desc, name, company_name,
     executive_id

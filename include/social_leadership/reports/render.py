@@ -506,17 +506,20 @@ def _movers_rows(report: WeeklyReportData) -> list[tuple]:
             ("company", 7, entry.companies_7d),
             ("company", 28, entry.companies_28d),
         ):
-            ranks: Counter[str] = Counter()
+            # Ranked as in a competition: equal changes share a rank (1, 2, 2, 4).
+            seen: Counter[str] = Counter()
+            ranks: dict[tuple[str, int], int] = {}
             for mover in movers:
                 direction = "gain" if mover.change > 0 else "loss"
-                ranks[direction] += 1
+                seen[direction] += 1
+                rank = ranks.setdefault((direction, mover.change), seen[direction])
                 name = mover.name if kind == "executive" else None
                 rows.append(
                     (
                         entry.platform,
                         kind,
                         days,
-                        ranks[direction],
+                        rank,
                         name,
                         mover.company,
                         mover.country_code,
