@@ -158,8 +158,9 @@ def test_a_margin_far_under_its_sampling_margin_is_refused_by_row(con, landing):
     assert (row, column) == (3, MARGIN)
     assert reason == (
         "margin 0.027 points is under a third of the sampling margin of 70 % from 1,150 "
-        "respondents (2.6 points): a margin written as a proportion (write 2.7 for 0.027) or "
-        "a wrong sample size?"
+        "respondents (2.6 points): a margin written as a proportion (write 2.7 for 0.027), "
+        "one of another sample than the row's (the whole survey's), or a wrong sample size? "
+        "Correct it, or leave the margin empty (the figure then has no interval)"
     )
     assert _results(con) == []
 

@@ -477,7 +477,9 @@ def _margin_too_small(record: dict[str, Any]) -> str | None:
     return (
         f"margin {margin:g} points is under a third of the sampling margin of {share:g} % "
         f"from {size:,} respondents ({sampling:.1f} points): a margin written as a proportion "
-        f"(write {margin * 100:g} for {margin:g}) or a wrong sample size?"
+        f"(write {margin * 100:g} for {margin:g}), one of another sample than the row's (the "
+        "whole survey's), or a wrong sample size? Correct it, or leave the margin empty (the "
+        "figure then has no interval)"
     )
 
 
