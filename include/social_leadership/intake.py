@@ -501,8 +501,9 @@ def record_start_lines(
 SEPARATOR_LINE = re.compile(r"sep=([^\r\n])\r?\n?")
 
 
-# The lines that are not blank a table's header is looked for in (the roster, history
-# files), below the title lines an export or a sheet has above its table.
+# The records that are not blank a table's header is looked for in (the roster, history
+# files), below the title lines an export or a sheet has above its table: a line each, or
+# the lines a quoted cell's line breaks give it.
 HEADER_SEARCH_LINES = 20
 
 
@@ -547,7 +548,9 @@ class ClosedQuoteReader:
 
     def __init__(self, lines: Iterable[str], **dialect: Any) -> None:
         self._dialect = dialect
-        self._lines = _RecordLines(lines)
+        # Given the caller's own lines, it gives back to them the lines below a quote left
+        # open: find_header reads on from there, one record at a time.
+        self._lines = lines if isinstance(lines, _RecordLines) else _RecordLines(lines)
         self._start(0)
         self.line_num = 0
         self.unclosed = False
@@ -676,22 +679,25 @@ def find_header(
     fits: Callable[[list[str]], bool] | None = None,
     limit: int = HEADER_SEARCH_LINES,
 ) -> HeaderLine:
-    """The header among the first ``limit`` lines of ``text`` that are not blank: the first
-    whose cells ``accepts`` and ``fits``, else the first ``accepts`` (a title row naming two
-    columns above the real header does not fit), else the first of them
+    """The header among the first ``limit`` records of ``text`` that are not blank: the
+    first whose cells ``accepts`` and ``fits``, else the first ``accepts`` (a title row
+    naming two columns above the real header does not fit), else the first of them
     (:attr:`HeaderLine.found` says which). Title and blank lines above it are skipped.
-    Excel's ``sep=;`` first line gives the delimiter of every line below it. Reads ``text``
-    as far as the search goes, past the header when one accepted does not fit or none is
-    found: to go on below the header, read ``text`` anew and skip ``number`` lines."""
+    Excel's ``sep=;`` first line gives the delimiter of every line below it. A record is
+    read as :class:`ClosedQuoteReader` reads it, each with the delimiter of its first line:
+    a header cell's line breaks (Excel's Alt+Enter, ``"Snapshot`` / ``date"``) make one
+    header of its lines, and the lines inside a row's quoted cell are never taken for a
+    header. Reads ``text`` as far as the search goes, past the header when one accepted
+    does not fit or none is found: to go on below the header, read ``text`` anew and skip
+    :attr:`HeaderLine.end` lines."""
     lines: list[str] = []
     declared: str | None = None
     first: HeaderLine | None = None
     accepted: HeaderLine | None = None
     searched = 0
-    source = iter(text)
-    pending: collections.deque[str] = collections.deque()
+    source = _RecordLines(text)
     while True:
-        line = pending.popleft() if pending else next(source, None)
+        line = next(source, None)
         if line is None:
             break
         lines.append(line)
@@ -702,21 +708,22 @@ def find_header(
             declared = hint[1]
             continue
         delimiter = declared or detect_delimiter(line)
-        cells = _header_cells(line, delimiter, len(lines))
+        number = len(lines)
+        cells, record = _read_record(line, source, delimiter, number)
+        # The lines of a quoted cell that goes on below its first are read with it: never a
+        # header of their own (a row's note closing on the line below was read as one, glued
+        # the rows under it together and failed the file with a csv error).
+        lines.extend(record[1:])
         here = HeaderLine(
-            len(lines), line, delimiter, declared is not None, cells, tuple(lines[:-1]), True
+            number,
+            "".join(record),
+            delimiter,
+            declared is not None,
+            cells,
+            tuple(lines[: number - 1]),
+            True,
+            len(record),
         )
-        if line.count('"') % 2:
-            # A quoted cell going on below (Excel's Alt+Enter in a header cell: "Snapshot
-            # <line break> date"): the header when the lines up to its closing quote are.
-            for _ in range(HEADER_SPAN_LINES - 1 - len(pending)):
-                more = next(source, None)
-                if more is None:
-                    break
-                pending.append(more)
-            joined = _joined_header(here, list(pending), accepts, fits)
-            if joined is not None:
-                return joined
         if accepts(cells):
             if fits is None or fits(cells):
                 return here
@@ -728,35 +735,21 @@ def find_header(
     return accepted or first or HeaderLine(1, "", declared or ",", bool(declared), [], (), False)
 
 
-# The lines one header may span: its cells' line breaks (Alt+Enter) and the line it starts on.
-HEADER_SPAN_LINES = 5
-
-
-def _header_cells(line: str, delimiter: str, number: int) -> list[str]:
+def _read_record(
+    line: str, source: _RecordLines, delimiter: str, number: int
+) -> tuple[list[str], list[str]]:
+    """The cells, stripped, of the record that begins on ``line`` (line ``number``, just
+    read from ``source``) and its lines, as :class:`ClosedQuoteReader` reads it: a quote
+    never closed is its first line's alone, the lines below left in ``source``. Raise
+    :class:`HeaderLineError` for a record the csv module cannot read (a cell over its
+    limit)."""
+    source.give_back([line])
+    reader = ClosedQuoteReader(source, delimiter=delimiter)
     try:
-        return [cell.strip() for cell in next(csv.reader([line], delimiter=delimiter), [])]
+        cells = next(reader)
     except csv.Error as exc:
         raise HeaderLineError(number, line, delimiter, exc) from exc
-
-
-def _joined_header(
-    start: HeaderLine,
-    below: list[str],
-    accepts: Callable[[list[str]], bool],
-    fits: Callable[[list[str]], bool] | None,
-) -> HeaderLine | None:
-    """The header that starts on ``start`` and goes on over lines of ``below`` (up to the
-    line its last quoted cell closes on), when ``accepts`` and ``fits`` take its cells;
-    else None (a title line with a stray quote: the lines are read one by one)."""
-    for count in range(1, len(below) + 1):
-        text = start.line + "".join(below[:count])
-        if text.count('"') % 2:
-            continue  # its quote still open
-        cells = _header_cells(text, start.delimiter, start.number)
-        if accepts(cells) and (fits is None or fits(cells)):
-            return dataclasses.replace(start, line=text, cells=cells, span=count + 1)
-        return None
-    return None
+    return [cell.strip() for cell in cells], source.record[: reader.line_num]
 
 
 def detect_delimiter(header_line: str) -> str:

@@ -591,6 +591,33 @@ def test_with_no_header_within_the_limit_the_first_line_that_is_not_blank_is_giv
     )
 
 
+def test_a_header_begins_where_a_record_does_never_inside_a_quoted_cell() -> None:
+    # A row's note over three lines: its middle line names a and b, as a header would.
+    lines = ["Title\n", 'x;"note\n', "a;b\n", 'end"\n', "a;b;c\n", "1;2;3\n"]
+
+    found = find_header(lines, _names_a_and_b)
+
+    assert (found.number, found.cells, found.span) == (5, ["a", "b", "c"], 1)
+    assert found.above == tuple(lines[:4])
+    # A quote never closed is its line's alone: the lines below are read again.
+    assert find_header(['"Report\n', "a;b\n", "1;2\n"], _names_a_and_b).number == 2
+
+
+@pytest.mark.parametrize("newline", ["\r\n", "\n"])
+def test_a_header_cell_holding_a_line_break_below_a_title_holding_one_is_the_header(
+    newline: str,
+) -> None:
+    # The title's closing line was read as the start of a header going on to the header's
+    # own line break: 'line 2: new-line character seen in unquoted field'.
+    text = '"Report\nMay"\n\na;b;"c\nd"\n1;2;"x\ny"\n'.replace("\n", newline)
+
+    found = find_header(text.splitlines(keepends=True), _names_a_and_b)
+
+    assert (found.number, found.end, found.found) == (4, 5, True)
+    assert found.cells == ["a", "b", f"c{newline}d"]
+    assert found.line == f'a;b;"c{newline}d"{newline}'
+
+
 def test_a_line_the_csv_module_cannot_split_is_named() -> None:
     previous = csv.field_size_limit(10)
     try:

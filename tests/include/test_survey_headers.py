@@ -353,6 +353,123 @@ def test_file_of_no_known_shape_still_lists_its_header(tmp_path, con):
     assert "sidecar" in found.reason
 
 
+# A row's cell holding line breaks (Excel's and Google Sheets' Alt+Enter): the header
+# search took the line its quote closes on for the start of a header, glued the rows
+# below together and refused the file as 'cannot be read as CSV (HeaderLineError: line 3:
+# new-line character seen in unquoted field ...)', hiding what was wrong with it.
+_WRITTEN = [("\r\n", ";", "cp1252"), ("\n", ",", "utf-8-sig"), ("\r\n", "\t", "utf-8")]
+
+
+def _write_table(path: Path, rows: list[list[str]], newline: str, delimiter: str, encoding: str):
+    """Rows as a spreadsheet writes them: a cell holding a line break or the delimiter is
+    quoted, its line breaks are the file's."""
+    lines = [
+        delimiter.join(
+            f'"{cell}"' if "\n" in cell or delimiter in cell else cell for cell in row
+        ).replace("\n", newline)
+        for row in rows
+    ]
+    path.write_bytes((newline.join(lines) + newline).encode(encoding))
+
+
+_NOTE = "Zeile1\nGröße"
+
+
+@pytest.mark.parametrize(("newline", "delimiter", "encoding"), _WRITTEN)
+def test_a_missing_wave_column_is_said_beside_cells_holding_line_breaks(
+    tmp_path, con, newline, delimiter, encoding
+):
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    rows = [
+        ["Quelle", "Land", "Frage", "Anteil", "Kommentar"],
+        ["Acme", "DE", "Trust", "45", _NOTE],
+        ["Acme", "FR", "Trust", "50", "ok"],
+        ["Acme", "IT", "Trust", "55", _NOTE],
+    ]
+    _write_table(landing / "figures.csv", rows, newline, delimiter, encoding)
+
+    outcome = _ingest(con, landing, tmp_path)["figures.csv"]
+
+    issues = [(i.file, i.row, i.column) for i in outcome.issues]
+    assert issues == [("figures.csv", 1, "wave"), ("figures.csv", 1, "*")]
+    assert "required column missing" in outcome.issues[0].reason
+    assert "header found in row 1: 'Quelle' (source_name)" in outcome.issues[1].reason
+    assert "'Kommentar' (not recognised)" in outcome.issues[1].reason
+
+
+_RESPONDENTS = [
+    ["resp", "land", "gewicht", "q1", "q2", "kommentar"],
+    ["1", "DE", "1", "7", "4", _NOTE],
+    ["2", "DE", "1", "5", "2", "ok"],
+    ["3", "FR", "1", "5", "2", _NOTE],
+]
+
+
+@pytest.mark.parametrize(("newline", "delimiter", "encoding"), _WRITTEN)
+def test_a_respondent_file_without_its_sidecar_says_so_beside_cells_holding_line_breaks(
+    tmp_path, con, newline, delimiter, encoding
+):
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    _write_table(landing / "panel.csv", _RESPONDENTS, newline, delimiter, encoding)
+
+    outcome = _ingest(con, landing, tmp_path)["panel.csv"]
+
+    missing = {i.column for i in outcome.issues if "required column missing" in i.reason}
+    assert missing == {"source_name", "wave", "value", "question_id"}
+    (found,) = [i for i in outcome.issues if i.column == "*"]
+    assert found.row == 1
+    assert "'resp' (not recognised), 'land' (scope)" in found.reason
+    assert "a sidecar panel.survey.json can map" in found.reason
+
+
+@pytest.mark.parametrize(("newline", "delimiter", "encoding"), _WRITTEN)
+def test_a_sidecar_s_unknown_column_is_named_beside_cells_holding_line_breaks(
+    tmp_path, con, newline, delimiter, encoding
+):
+    from survey_microdata import sidecar
+
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    _write_table(landing / "panel.csv", _RESPONDENTS, newline, delimiter, encoding)
+    declaration = sidecar()
+    declaration["columns"]["weight"] = "gewichtung"
+    (landing / "panel.survey.json").write_text(json.dumps(declaration))
+
+    outcome = _ingest(con, landing, tmp_path)["panel.csv"]
+
+    assert [(i.file, i.row, i.column, i.reason) for i in outcome.issues] == [
+        ("panel.csv", 1, "gewichtung", "declared column missing")
+    ]
+
+
+@pytest.mark.parametrize(("newline", "delimiter", "encoding"), _WRITTEN)
+def test_a_header_cell_holding_a_line_break_below_a_title_holding_one_is_the_header(
+    tmp_path, con, newline, delimiter, encoding
+):
+    # The title's closing line was read as the start of a header going on to the header's
+    # own line break, and the file refused as one that cannot be read as CSV.
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    rows = [
+        ["Acme Vertrauensstudie\nStand: Mai 2024"],
+        [],
+        ["Quelle", "Jahr", "Land", "Frage", "Anteil\nin %", "Kommentar"],
+        ["Acme", "2024", "DE", "CEOs sollten führen", "45", _NOTE],
+        ["Acme", "2024", "FR", "CEOs sollten führen", "50", "ok"],
+    ]
+    _write_table(landing / "figures.csv", rows, newline, delimiter, encoding)
+
+    outcome = _ingest(con, landing, tmp_path)["figures.csv"]
+
+    assert (outcome.status, outcome.rows_loaded) == ("loaded", 2)
+    assert con.execute("select scope, value from raw.survey_results order by scope").fetchall() == [
+        ("DE", 45.0),
+        ("FR", 50.0),
+    ]
+
+
 def _sheet_with_title_rows(path: Path, rows: list[list], *, blank_inside: bool) -> Path:
     from openpyxl import Workbook
 
