@@ -44,10 +44,8 @@ def weekly_report():
     and trust (accounts not found, suspended, deferred; files quarantined; quality checks;
     data as of per platform), and a sources section.
 
-    Reads the published serving copy (the DuckLake catalog) and, read-only for a moment, the
-    working warehouse's audit tables, which have the checks of builds that published
-    nothing: it takes no slot of the `duckdb_warehouse` pool and never waits for a build (a
-    warehouse held by one leaves the serving copy's checks, and the report says so).
+    Reads only the published serving copy (the DuckLake catalog), never the working
+    warehouse: it takes no slot of the `duckdb_warehouse` pool and never waits for a build.
     Writes `$SLW_REPORTS_DIR/<ISO week>/` (7 days that are not their ISO week, written once
     its Sunday has come: `<ISO week>_to_<last day>/`, never over the week's own report):
     `weekly_report.html` (self-contained, inline SVG charts), `weekly_report.pdf` and the

@@ -180,7 +180,7 @@ def summary() -> int:
     The latest run of each DAG that writes the warehouse (platform_metrics, survey_ingest,
     warehouse_build; failed ones first), platform loads, raw rows, quality checks, top reach
     per country, the country comparison and where the files are. Exit code 1 when the
-    latest run of one of those DAGs failed. weekly_report writes nothing to the warehouse and
+    latest run of one of those DAGs failed. weekly_report reads only the serving copy and
     records its runs in Airflow alone: slw dags list-runs weekly_report.
     """
     from social_leadership.summary import summarise
@@ -350,8 +350,7 @@ def report(week_end: date | None, no_mail: bool, resend: bool) -> int:
 
     Writes SLW_REPORTS_DIR/<ISO week>/ (HTML, PDF, CSV figures) for the 7 days ending on
     WEEK_END (7 days that end before their week's Sunday, once it has come:
-    <ISO week>_to_<WEEK_END>/), from the published serving copy (its checks from the working
-    warehouse, which has those of builds that published nothing), and mails it through
+    <ISO week>_to_<WEEK_END>/), from the published serving copy only, and mails it through
     the Airflow connection slw_smtp to SLW_REPORT_EMAILS unless that week was mailed
     already. WEEK_END is a day, YYYY-MM-DD, or an ISO week as the folders are named,
     YYYY-Www, for its Sunday.
@@ -379,8 +378,6 @@ def report(week_end: date | None, no_mail: bool, resend: bool) -> int:
         return 1
     print(f"Weekly report {written.week.heading}:")
     print(f"  html       {written.html}\n  pdf        {written.pdf}")
-    if written.builds_note:
-        print(f"  {written.builds_note}")
     if not written.enough_data:
         print("  not enough data: the report says so (see its first page)")
     if written.kept_mailed:

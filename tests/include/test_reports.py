@@ -13,7 +13,6 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from html.parser import HTMLParser
@@ -1409,9 +1408,7 @@ def test_a_scheduled_report_asked_to_mail_without_the_connection_fails_saying_so
     assert (_last_day_folder(report_settings) / "weekly_report.pdf").exists()
 
 
-def test_without_a_working_warehouse_the_report_reads_the_serving_copy_and_says_so(
-    synthetic_built_warehouse, tmp_path, monkeypatch
-):
+def test_report_reads_only_the_serving_copy(synthetic_built_warehouse, tmp_path, monkeypatch):
     settings = _published_copy(synthetic_built_warehouse, tmp_path / "data", monkeypatch)
     # No working warehouse at all (as on a host that only sees the serving copy), and no
     # single-file copy either: the report reads the DuckLake catalog.
@@ -1422,12 +1419,6 @@ def test_without_a_working_warehouse_the_report_reads_the_serving_copy_and_says_
 
     assert report.enough_data
     assert not settings.warehouse_path.exists()
-    # Its checks are the serving copy's, of the builds published, and it says why.
-    assert re.search(
-        r"as of the latest publication \(\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC\): there is no "
-        + re.escape(f"working warehouse at {settings.warehouse_path}, so a build that failed"),
-        html_module.unescape(report.html.read_text(encoding="utf-8")),
-    )
 
 
 def _last_day_folder(settings: Settings) -> Path:
@@ -2027,186 +2018,3 @@ def test_the_pdf_headline_cell_says_a_sample_size_not_published():
     assert expectation_brief(replace(figure, sample_size=1150)) == (
         "76% (73.1\u201378.9%, n = 1,150) [1]"
     )
-
-
-# The week's checks of the build the audited copy publishes, and of a build whose gate then
-# failed (dated in the report's week, as the gate of a weekend's build is).
-_WEEK_CHECKED_AT = f"timestamptz '{day(LAST_DAY - 2)} 03:00:00+00'"
-_PUBLISHED_GATE = (
-    "insert into audit.quality_results (run_id, suite_name, table_name, expectation, "
-    "column_name, is_critical, success, checked_at) values "
-    + ", ".join(
-        f"('test-report-publish', 'marts.fct_executive_reach_daily', 'fct_executive_reach_daily', "
-        f"'{expectation}', 'followers', true, true, {_WEEK_CHECKED_AT})"
-        for expectation in ("expect_a", "expect_b", "expect_c")
-    )
-)
-_FAILED_GATE = (
-    "insert into audit.quality_results (run_id, suite_name, table_name, expectation, "
-    "column_name, is_critical, success, checked_at) values "
-    "('test-failed-build', 'marts.fct_executive_reach_daily', 'fct_executive_reach_daily', "
-    f"'expect_a', 'followers', true, true, {_WEEK_CHECKED_AT}), "
-    "('test-failed-build', 'marts.fct_executive_reach_daily', 'fct_executive_reach_daily', "
-    "'expect_column_values_to_be_between', 'followers', true, false, "
-    f"{_WEEK_CHECKED_AT})"
-)
-# Recorded after the publication, as run_summary records the failed run.
-_FAILED_RUN = (
-    "insert into audit.runs (dag_id, run_id, outcome, failed_tasks, recorded_at) values "
-    "('warehouse_build', 'test-failed-build', 'failed', 'quality_gate', "
-    "current_timestamp + interval 1 minute)"
-)
-
-
-@pytest.fixture(scope="module")
-def audited_copy(synthetic_built_warehouse, tmp_path_factory) -> Settings:
-    """A published copy whose published build's gate passed 3 checks in the week."""
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        return _published_copy(
-            synthetic_built_warehouse,
-            tmp_path_factory.mktemp("audited_data"),
-            monkeypatch,
-            _PUBLISHED_GATE,
-        )
-
-
-@pytest.fixture
-def audited(audited_copy, monkeypatch, tmp_path) -> Iterator[Settings]:
-    """The audited copy, with this test's own reports folder; what the test adds to the
-    working warehouse's audit tables is taken out after it."""
-    settings_for_data_dir(monkeypatch, audited_copy.data_dir)
-    monkeypatch.setenv("SLW_REPORTS_DIR", str(tmp_path / "reports"))
-    from social_leadership.settings import load_settings
-
-    settings = load_settings()
-    yield settings
-    with duckdb.connect(str(settings.warehouse_path)) as con:
-        con.execute("delete from audit.quality_results where run_id = 'test-failed-build'")
-        con.execute("delete from audit.runs where run_id like 'test-%'")
-
-
-def _working(settings: Settings, *statements: str) -> None:
-    with duckdb.connect(str(settings.warehouse_path)) as con:
-        for statement in statements:
-            con.execute(statement)
-
-
-def test_a_gate_failed_after_the_publication_is_counted_and_said_at_the_top(
-    audited, smtp, monkeypatch, capsys, caplog
-):
-    # The serving copy's audit tables are the last publication's: a build whose gate failed
-    # published nothing, and the report read "3 passed, 0 failed", saying nothing of it.
-    _working(audited, _FAILED_GATE, _FAILED_RUN)
-    monkeypatch.setenv("SLW_REPORT_EMAILS", "board@example.org")
-    from social_leadership.cli import main
-    from social_leadership.settings import load_settings
-
-    with caplog.at_level("WARNING", logger="social_leadership.reports.weekly"):
-        report = write_weekly_report(load_settings(), day(LAST_DAY))
-
-    said = re.compile(
-        r"The figures are those published at \d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC: 1 build since "
-        r"failed and published nothing \(1 at quality_gate on \d{4}-\d{2}-\d{2}\)\."
-    )
-    html = html_module.unescape(report.html.read_text(encoding="utf-8"))
-    assert "Quality checks this week: 4 passed, 1 failed." in html
-    assert "expect_column_values_to_be_between" in html
-    header = html.split("</header>")[0]
-    assert said.search(header)
-    pdf = " ".join(_pdf_text(report).split())
-    assert said.search(pdf)
-    assert "4 passed, 1 failed" in pdf
-    assert said.search(" ".join(_text_part(smtp.messages[0][1]).split()))
-    assert any(said.search(record.getMessage()) for record in caplog.records)
-    # All the warehouse has is read: no sentence of checks left uncounted.
-    assert "those of the builds published" not in html
-
-    assert main(["report", day(LAST_DAY).isoformat(), "--no-mail"]) == 0
-    assert said.search(capsys.readouterr().out)
-
-
-def test_a_warehouse_held_by_a_build_leaves_the_published_checks_and_says_so(audited):
-    # A build holding the DuckDB file must not fail the report: it gives the serving copy's
-    # checks, saying they are the published builds' and as of when.
-    _working(audited, _FAILED_GATE, _FAILED_RUN)
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import duckdb, sys, time\n"
-            "con = duckdb.connect(sys.argv[1])\n"
-            "print('held', flush=True)\n"
-            "time.sleep(120)",
-            str(audited.warehouse_path),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout is not None
-        assert holder.stdout.readline().strip() == "held"
-        report = write_weekly_report(audited, day(LAST_DAY), mail=False)
-    finally:
-        holder.kill()
-        holder.wait()
-
-    html = html_module.unescape(report.html.read_text(encoding="utf-8"))
-    assert "Quality checks this week: 3 passed, 0 failed." in html
-    said = re.compile(
-        r"Quality checks and quarantined files are those of the builds published, as of the "
-        r"latest publication \(\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC\): the working warehouse "
-        + re.escape(str(audited.warehouse_path))
-        + r" is held by another process \(a running build\), so a build that failed since is not "
-        r"counted\."
-    )
-    assert said.search(html)
-    assert said.search(" ".join(_pdf_text(report).split()))
-    assert not report.builds_note
-
-
-def test_a_week_without_a_failed_build_counts_every_run_and_says_nothing_more(audited):
-    # A survey intake after the publication quarantined 2 files: the serving copy's runs
-    # lack it until the next publish ("0"), the working warehouse has it.
-    _working(
-        audited,
-        "insert into audit.runs (dag_id, run_id, outcome, recorded_at, files_quarantined, "
-        "rows_quarantined) values ('survey_ingest', 'test-intake', 'success', "
-        f"{_WEEK_CHECKED_AT}, 2, 40)",
-    )
-
-    report = write_weekly_report(audited, day(LAST_DAY), mail=False)
-
-    html = html_module.unescape(report.html.read_text(encoding="utf-8"))
-    assert "Files quarantined this week: 2 (40 rows kept out)." in html
-    assert "Quality checks this week: 3 passed, 0 failed." in html
-    assert "failed and published nothing" not in html
-    assert "those of the builds published" not in html
-    assert not report.builds_note
-
-
-def test_a_lake_warehouse_s_checks_and_failed_builds_are_read_as_a_duckdb_file_s(
-    tmp_path, monkeypatch
-):
-    from social_leadership.reports.weekly import _read_working_history
-    from social_leadership.warehouse import connect
-
-    for name in ("DUCKLAKE_CATALOG", "DUCKLAKE_DATA_PATH"):
-        monkeypatch.delenv(f"SLW_{name}", raising=False)
-    monkeypatch.setenv("SLW_WAREHOUSE_BACKEND", "ducklake")
-    settings = settings_for_data_dir(monkeypatch, tmp_path / "data")
-    with connect(settings.warehouse_path, settings=settings) as con:
-        con.execute(_FAILED_GATE)
-        con.execute(_FAILED_RUN)
-    week = ReportWeek(day(LAST_DAY))
-    data = WeeklyReportData(week, week.end, 7, 1, published_at=datetime.now(UTC))
-
-    assert _read_working_history(settings, data) == ""
-
-    assert (data.checks_passed, data.checks_failed) == (1, 1)
-    assert [(b.run_id, b.failed_tasks) for b in data.unpublished_builds] == [
-        ("test-failed-build", "quality_gate")
-    ]
-    # Builds failed before the latest publication are not said: it has their fixes.
-    later = WeeklyReportData(week, week.end, 7, 1, published_at=datetime(2100, 1, 1, tzinfo=UTC))
-    assert _read_working_history(settings, later) == ""
-    assert later.unpublished_builds == []

@@ -1,9 +1,5 @@
 """What the weekly report shows, read from the serving copy for one week.
 
-Its quality checks and quarantined files are read again from the working warehouse's
-``audit`` tables when it can be read (:func:`read_build_history`): a build whose gate
-failed published nothing, so the serving copy's tables lack its checks and its run.
-
 Every query is bounded by the report's own dates (the week, the 52 week-ends of the
 trend lines, the days the 7- and 28-day changes compare), never by the whole history, so
 the report costs the same on 30 days or 3 years of data (``bench report_growth``).
@@ -14,7 +10,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import duckdb
 
@@ -181,19 +177,6 @@ class FailedCheck:
     runs: int
 
 
-@dataclass(frozen=True)
-class UnpublishedBuild:
-    """A warehouse_build run that failed after the serving copy's latest publication."""
-
-    run_id: str
-    failed_tasks: str
-    recorded_at: datetime
-
-
-# The DAG whose runs publish the serving copy.
-BUILD_DAG = "warehouse_build"
-
-
 @dataclass
 class WeeklyReportData:
     week: ReportWeek
@@ -227,13 +210,6 @@ class WeeklyReportData:
     # no change on the week is given, as it would be of other platforms.
     platforms_only_on_last_day: list[str] = field(default_factory=list)
     platforms_only_week_before: list[str] = field(default_factory=list)
-    # When the serving copy's latest publication was made (UTC; None: none recorded).
-    published_at: datetime | None = None
-    # Why the checks and quarantined files are the serving copy's, of the builds published
-    # only ('': they are the working warehouse's, of every build).
-    history_unread: str = ""
-    # Builds that failed after the latest publication, oldest first.
-    unpublished_builds: list[UnpublishedBuild] = field(default_factory=list)
 
     @property
     def days_covered(self) -> int:
@@ -288,16 +264,15 @@ def collect(
 ) -> WeeklyReportData:
     """Read the report's figures for ``week`` from a connection on the serving copy."""
     tables = _tables(con)
-    published_at = _published_at(con, tables)
     if "marts.fct_reach_by_country_sector_all_platforms_daily" not in tables:
-        return WeeklyReportData(week, None, 0, min_executives, published_at=published_at)
+        return WeeklyReportData(week, None, 0, min_executives)
     through, days = con.execute(
         "select max(metric_date), count(distinct metric_date) "
         "from marts.fct_reach_by_country_sector_all_platforms_daily "
         "where metric_date between ? and ?",
         [week.start, week.end],
     ).fetchone()
-    report = WeeklyReportData(week, through, int(days), min_executives, published_at=published_at)
+    report = WeeklyReportData(week, through, int(days), min_executives)
     if not report.enough_data:
         # Said in the report: a week before the data begin is never written with figures,
         # and a week the data go past (a gap: no counts were observed in it) is not filled
@@ -682,67 +657,6 @@ def _coverage(con: duckdb.DuckDBPyConnection, report: WeeklyReportData, tables: 
         )
     if synthetic:
         report.synthetic_parts.append(SYNTHETIC_API)
-
-
-def _published_at(con: duckdb.DuckDBPyConnection, tables: set[str]) -> datetime | None:
-    """When the serving copy's latest publication was made (None: a copy without the
-    publication table, or an empty one)."""
-    if "marts.publication" not in tables:
-        return None
-    (published_at,) = con.execute("select max(published_at) from marts.publication").fetchone()
-    return published_at.astimezone(UTC) if published_at is not None else None
-
-
-def read_build_history(con: duckdb.DuckDBPyConnection, report: WeeklyReportData) -> None:
-    """Replace the report's checks and quarantined files with those of the working
-    warehouse (``con``, read-only), which has every build's, published or not, and list
-    the builds that failed after the latest publication. Set once all is read: a read that
-    fails leaves the serving copy's."""
-    tables = _tables(con)
-    read = replace(
-        report,
-        files_quarantined=None,
-        rows_quarantined=None,
-        checks_passed=None,
-        checks_failed=None,
-        failed_checks=[],
-    )
-    _run_history(con, read, tables)
-    builds = _unpublished_builds(con, report.published_at, tables)
-    report.files_quarantined = read.files_quarantined
-    report.rows_quarantined = read.rows_quarantined
-    report.checks_passed, report.checks_failed = read.checks_passed, read.checks_failed
-    report.failed_checks, report.unpublished_builds = read.failed_checks, builds
-
-
-def _unpublished_builds(
-    con: duckdb.DuckDBPyConnection, published_at: datetime | None, tables: set[str]
-) -> list[UnpublishedBuild]:
-    """The warehouse_build runs that failed after ``published_at``, oldest first."""
-    if "audit.runs" not in tables:
-        return []
-    if published_at is None and "audit.publications" in tables:
-        # A serving copy made before the publication table: the warehouse's record.
-        (published_at,) = con.execute("select max(published_at) from audit.publications").fetchone()
-    # A run that published and failed later (publish_docs) published nothing newer than it.
-    published = (
-        "select run_id from audit.publications where run_id is not null"
-        if "audit.publications" in tables
-        else "select ''"
-    )
-    return [
-        UnpublishedBuild(run_id, failed_tasks or "", recorded_at.astimezone(UTC))
-        for run_id, failed_tasks, recorded_at in con.execute(
-            f"""
-            select run_id, failed_tasks, recorded_at from audit.runs
-            where dag_id = ? and outcome <> 'success'
-                and (cast(? as timestamptz) is null or recorded_at > ?)
-                and run_id not in ({published})
-            order by recorded_at, run_id
-            """,
-            [BUILD_DAG, published_at, published_at],
-        ).fetchall()
-    ]
 
 
 def _run_history(

@@ -2,9 +2,9 @@
 
 Both documents come from one :class:`~social_leadership.reports.data.WeeklyReportData` and
 the same charts. Nothing in them depends on when or where they are rendered: the same
-serving data and audit records give byte-identical HTML and CSV files, and a PDF with the
-same text (its creation date is the report's last day). The HTML as mailed is the same page
-with each chart a PNG shown by its Content-ID (:func:`content_id`), drawn only for a mail.
+serving data gives byte-identical HTML and CSV files, and a PDF with the same text (its
+creation date is the report's last day). The HTML as mailed is the same page with each
+chart a PNG shown by its Content-ID (:func:`content_id`), drawn only for a mail.
 """
 
 from __future__ import annotations
@@ -316,49 +316,6 @@ def tracked_change_note(report: WeeklyReportData) -> str:
     )
 
 
-def _utc(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
-def unpublished_builds_note(report: WeeklyReportData) -> str:
-    """What a report made while the builds since the latest publication failed says of
-    them, at its top: its figures are older than the last build, and why ('': no build
-    failed since). Each day's failed builds are counted by the tasks they failed at."""
-    builds = report.unpublished_builds
-    if not builds:
-        return ""
-    failures = Counter(
-        (build.failed_tasks.replace(",", ", ") or "a task not recorded", build.recorded_at.date())
-        for build in builds
-    )
-    published = (
-        f"published at {_utc(report.published_at)}"
-        if report.published_at is not None
-        else "of the latest publication"
-    )
-    return (
-        f"The figures are those {published}: {counted(len(builds), 'build')} since failed "
-        "and published nothing ("
-        + "; ".join(
-            f"{count} at {tasks} on {day.isoformat()}" for (tasks, day), count in failures.items()
-        )
-        + "). slw summary and the runs' task logs say why."
-    )
-
-
-def history_unread_note(report: WeeklyReportData) -> str:
-    """What a report whose checks and quarantined files are the serving copy's says of
-    them ('': they are the working warehouse's, of every build)."""
-    if not report.history_unread:
-        return ""
-    latest = f" ({_utc(report.published_at)})" if report.published_at is not None else ""
-    return (
-        "Quality checks and quarantined files are those of the builds published, as of the "
-        f"latest publication{latest}: {report.history_unread}, so a build that failed since "
-        "is not counted."
-    )
-
-
 def headline_statement(report: WeeklyReportData) -> str:
     """The answer the headline table's public expectation is the share giving (the survey's
     wording of the headline question, as its first figure has it)."""
@@ -582,9 +539,6 @@ def render(report: WeeklyReportData, fonts: Sequence[Path] = ()) -> RenderedRepo
         "headline_lines": headline_lines(report) if report.enough_data else [],
         "observed_note": observed_note(report),
         "tracked_change_note": tracked_change_note(report) if report.enough_data else "",
-        "builds_note": unpublished_builds_note(report),
-        # Said beside the checks, which a report without enough data does not show.
-        "history_note": history_unread_note(report) if report.enough_data else "",
         "headline_statement": headline_statement(report) if report.enough_data else "",
         "charts": by_name,
         "trend_charts": [
@@ -600,8 +554,6 @@ def render(report: WeeklyReportData, fonts: Sequence[Path] = ()) -> RenderedRepo
     # The plain-text part says what the HTML's header says (a week to date: its last day
     # with data) and, without enough data, what a reader may do.
     text_lines = [_title(report), context["period_line"]]
-    if context["builds_note"]:
-        text_lines.append(context["builds_note"])
     if context["synthetic_notice"]:
         text_lines.append(context["synthetic_notice"])
     if context["observed_note"]:
@@ -611,8 +563,6 @@ def render(report: WeeklyReportData, fonts: Sequence[Path] = ()) -> RenderedRepo
     )
     if context["tracked_change_note"]:
         text_lines.append(context["tracked_change_note"])
-    if context["history_note"]:
-        text_lines.append(context["history_note"])
     return RenderedReport(
         html=html,
         mail_html=template.render({**context, "mail": True}),

@@ -1,16 +1,12 @@
 """The weekly report: read the serving copy, write ``$SLW_REPORTS_DIR/<week>/``, mail it.
 
-The report's figures are the published serving data's (the DuckLake catalog, read-only).
-Its quality checks and quarantined files are the working warehouse's (read-only, for the
-moment its small audit tables take), which has those of every build, the builds that
-failed and published nothing too; a warehouse held by a build, or not there (a serving
-copy read on another machine), leaves the serving copy's, and the report says so. A
-week's folder is replaced whole: the files are written into a new folder that then takes
-the old one's place. Mail goes through the SMTP connection ``slw_smtp`` to
-``SLW_REPORT_EMAILS``, once per week and recipient: a record under ``<reports>/.deliveries/``
-(per week and last day) names who has it, and a rerun of the same week mails again only
-those who have not (a recipient the server refused, one added since) unless asked to mail
-all (``resend``).
+The report reads only the published serving data (the DuckLake catalog, read-only), never
+the working warehouse, so it neither waits for nor blocks a build. A week's folder is
+replaced whole: the files are written into a new folder that then takes the old one's
+place. Mail goes through the SMTP connection ``slw_smtp`` to ``SLW_REPORT_EMAILS``, once
+per week and recipient: a record under ``<reports>/.deliveries/`` (per week and last day)
+names who has it, and a rerun of the same week mails again only those who have not (a
+recipient the server refused, one added since) unless asked to mail all (``resend``).
 """
 
 from __future__ import annotations
@@ -23,12 +19,10 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
-
-import duckdb
 
 from social_leadership.bi import connect_serving
 from social_leadership.landing import write_atomic
@@ -42,28 +36,15 @@ from social_leadership.mail import (
     sender_of,
     server_of,
 )
-from social_leadership.reports.data import (
-    ReportWeek,
-    WeeklyReportData,
-    collect,
-    read_build_history,
-)
+from social_leadership.reports.data import ReportWeek, WeeklyReportData, collect
 from social_leadership.reports.render import (
     HTML_NAME,
     PDF_NAME,
     RenderedReport,
-    history_unread_note,
     render,
-    unpublished_builds_note,
     write_files,
 )
 from social_leadership.settings import Settings
-from social_leadership.warehouse_backend import (
-    WarehouseSettingError,
-    describe_working,
-    holds_no_warehouse,
-    open_working,
-)
 
 log = logging.getLogger(__name__)
 
@@ -90,8 +71,6 @@ class WeeklyReport:
     # The report mailed from the folder before, kept apart since this one differs from it:
     # what was said of it and where it is now ('': none was).
     kept_mailed: str = ""
-    # What the report says of builds that failed since the latest publication ('': none).
-    builds_note: str = ""
 
     @property
     def html(self) -> Path:
@@ -103,37 +82,14 @@ class WeeklyReport:
 
 
 def read_report_data(settings: Settings, week: ReportWeek) -> WeeklyReportData:
-    """The week's figures from the serving copy, its checks and quarantined files from the
-    working warehouse when it can be read; an empty report before any publish."""
+    """The week's figures from the serving copy, or an empty report before any publish."""
     if not settings.serving_lake_path.exists():
         return WeeklyReportData(week, None, 0, settings.report_min_executives)
     with connect_serving(settings) as con:
         con.execute("set enable_progress_bar = false")
-        data = collect(
+        return collect(
             con, week, min_executives=settings.report_min_executives, movers=settings.report_movers
         )
-    data.history_unread = _read_working_history(settings, data)
-    return data
-
-
-def _read_working_history(settings: Settings, data: WeeklyReportData) -> str:
-    """Read the week's checks and quarantined files, and the builds that failed since the
-    latest publication, from the working warehouse; returns why they could not be ('': they
-    were), the serving copy's figures then left in ``data``."""
-    if holds_no_warehouse(settings):
-        return f"there is no working warehouse at {describe_working(settings)}"
-    try:
-        # Closed as soon as read: a build cannot write a DuckDB file a reader holds.
-        with open_working(settings, read_only=True) as con:
-            con.execute("set enable_progress_bar = false")
-            read_build_history(con, data)
-    except (duckdb.Error, OSError, WarehouseSettingError) as exc:
-        working = f"the working warehouse {describe_working(settings)}"
-        if "Could not set lock" in str(exc):
-            return f"{working} is held by another process (a running build)"
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return f"{working} could not be read: {first_line}"
-    return ""
 
 
 # In a report's folder once the report is mailed: to whom and on which day.
@@ -430,22 +386,15 @@ def write_weekly_report(
     week = ReportWeek(week_end)
     data = read_report_data(settings, week)
     rendered = render(data, settings.report_font_files)
-    builds = unpublished_builds_note(data)
-    if builds:
-        log.warning("weekly report %s: %s", week.heading, builds)
-    if data.history_unread:
-        log.info("weekly report %s: %s", week.heading, history_unread_note(data))
     folder = settings.reports_dir / week.folder_name(today)
     files, kept = _replace_folder(folder, rendered)
     if kept:
         log.warning("weekly report %s: %s", week.heading, kept)
     through = data.data_through if data.enough_data else None
-    report = WeeklyReport(
-        week, folder, files, data.enough_data, (), "not asked", through, kept, builds
-    )
+    report = WeeklyReport(week, folder, files, data.enough_data, (), "not asked", through, kept)
     if mail:
         to, skipped = mail_report(settings, report, rendered, resend=resend, resend_run=resend_run)
-        report = replace(report, mailed_to=to, mail_skipped=skipped)
+        report = WeeklyReport(week, folder, files, data.enough_data, to, skipped, through, kept)
     log.info(
         "weekly report %s written to %s%s",
         week.heading,
