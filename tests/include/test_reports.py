@@ -373,6 +373,8 @@ MOVES = [
     ("x", "i", "P", 2),
     ("y", "a", "K", 4), ("y", "e", "M", 1),
     ("z", "b", "K", -1), ("z", "f", "N", -3),
+    # Eight equal gains: listed up to three times the limit.
+    *[("w", e, e.upper(), 1) for e in "abcdefgh"],
 ]  # fmt: skip
 
 
@@ -419,6 +421,7 @@ def test_movers_are_the_largest_gains_then_the_largest_losses_each_ranked_apart(
     assert said(found["x"].companies_7d) == [("M", 3), ("O", 3), ("N", -7)]
     assert said(found["y"].executives_7d) == [("A", 4), ("E", 1)]
     assert said(found["z"].executives_7d) == [("F", -3), ("B", -1)]
+    assert said(found["w"].executives_7d) == [(name, 1) for name in "ABCDEF"]
     assert found["x"].executives_28d == []
     rows = [row for row in _movers_rows(report) if row[:3] == ("x", "executive", 7)]
     # rank (4th) and direction (last): each side ranked apart, equal changes ranked alike.
@@ -461,8 +464,6 @@ def test_a_week_before_the_data_begin_says_when_they_begin_not_that_it_comes_lat
     assert f"reach data begin on {begins}, after the week" in html
     first = begins + timedelta(days=1)
     assert f"The first week with enough data ends on {first}" in html
-    # That day ended long ago: it is asked for now, not "once that day has ended".
-    assert f"ask for it, or a later one (slw report {first})." in html
     assert "written again with its figures" not in html
     pdf = PdfReader(report.pdf).pages[0].extract_text()
     assert "The first week with enough data ends on" in " ".join(pdf.split())
@@ -870,6 +871,58 @@ def test_days_after_the_last_published_are_said_in_the_report_and_its_subject(pu
     whole = render(read_report_data(published, ReportWeek(last)))
     assert "No data had been published" not in whole.html
     assert "data through" not in whole.subject
+
+
+def test_the_checks_counted_are_said_to_be_the_published_builds_as_of_the_publication(
+    published,
+):
+    # A build whose gate failed published nothing: "57 passed, 0 failed" read as the
+    # week's every check, the failed ones of the weekend's builds unsaid.
+    with duckdb.connect(str(published.serving_path), read_only=True) as con:
+        (made,) = con.execute("select max(published_at) from marts.publication").fetchone()
+    at = made.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+    rendered = render(read_report_data(published, ReportWeek(day(LAST_DAY))))
+
+    said = (
+        f"Quarantined files and quality checks as of the latest publication ({at}): a build "
+        "that fails its checks publishes nothing, so its checks are not counted here; its "
+        "alert and slw summary name them."
+    )
+    assert said in rendered.html
+    pdf_text = " ".join(PdfReader(io.BytesIO(rendered.pdf)).pages[-1].extract_text().split())
+    pdf_all = " ".join(
+        " ".join(page.extract_text().split()) for page in PdfReader(io.BytesIO(rendered.pdf)).pages
+    )
+    assert said in pdf_all or said in pdf_text
+
+
+def test_days_at_a_week_s_end_without_data_before_later_data_are_a_gap_not_unpublished(
+    synthetic_built_warehouse, tmp_path, monkeypatch
+):
+    # A past week whose last two days have no reach data while the data go on after it:
+    # they were published, with nothing observed, not "not published yet".
+    week = ReportWeek(day(LAST_DAY - 4))
+    settings = _published_copy(
+        synthetic_built_warehouse,
+        tmp_path / "data",
+        monkeypatch,
+        "delete from marts.fct_reach_by_country_sector_all_platforms_daily where metric_date "
+        f"between date '{week.end - timedelta(days=1)}' and date '{week.end}'",
+    )
+
+    rendered = render(read_report_data(settings, week))
+
+    through = week.end - timedelta(days=2)
+    said = (
+        f"The serving copy has no reach data for {week.end - timedelta(days=1)} to {week.end}, "
+        f"though its data go on after the week: the figures are of {through}, the week's last "
+        "day with data."
+    )
+    assert said in html_module.unescape(rendered.html)
+    assert said in rendered.text
+    assert "No data had been published" not in rendered.html
+    assert rendered.subject.endswith(f": data through {through}")
 
 
 def test_a_change_of_the_leaders_tracked_on_the_week_is_said_beside_the_change(

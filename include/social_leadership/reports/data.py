@@ -210,6 +210,11 @@ class WeeklyReportData:
     # no change on the week is given, as it would be of other platforms.
     platforms_only_on_last_day: list[str] = field(default_factory=list)
     platforms_only_week_before: list[str] = field(default_factory=list)
+    # Whether the serving copy has reach data of a day after the week's last.
+    data_after_week: bool = False
+    # When the serving copy's latest publication was made: its audit records (quarantined
+    # files, quality checks) are the working warehouse's as of then.
+    published_at: datetime | None = None
 
     @property
     def days_covered(self) -> int:
@@ -219,9 +224,10 @@ class WeeklyReportData:
         return (self.data_through - self.week.start).days + 1
 
     @property
-    def days_unpublished(self) -> tuple[date, date] | None:
-        """The week's days after its last day with data, first and last: none had been
-        published when the report was made (a week's days are never after its making)."""
+    def days_without_data(self) -> tuple[date, date] | None:
+        """The week's days after its last day with data, first and last: not published yet
+        when the report was made (a week's days are never after its making), or a gap in
+        the data when later days have data (:attr:`data_after_week`)."""
         if self.data_through is None or self.data_through >= self.week.end:
             return None
         return self.data_through + timedelta(days=1), self.week.end
@@ -282,6 +288,15 @@ def collect(
             "from marts.fct_reach_by_country_sector_all_platforms_daily"
         ).fetchone() or (None, None)
         return report
+    # Bounded by the week's end: the first later row is enough.
+    report.data_after_week = bool(
+        con.execute(
+            "select count(*) from (select 1 from "
+            "marts.fct_reach_by_country_sector_all_platforms_daily where metric_date > ? "
+            "limit 1)",
+            [week.end],
+        ).fetchone()[0]
+    )
     (report.days_observed,) = con.execute(
         "select count(distinct metric_date) from marts.fct_executive_reach_daily "
         "where metric_date between ? and ? and is_observed",
@@ -296,6 +311,10 @@ def collect(
         # The sandbox's answers are the movers' synthetic counts: said once.
         report.synthetic_parts.remove(SYNTHETIC_COUNTS)
     _run_history(con, report, tables)
+    if "marts.publication" in tables:
+        (report.published_at,) = con.execute(
+            "select max(published_at) from marts.publication"
+        ).fetchone()
     return report
 
 
@@ -560,7 +579,8 @@ movers as (
 )
 -- The largest gains and, apart from them, the largest losses: a week of large gains
 -- still shows who lost most. No change is no move. A change equal to the last one shown
--- is shown too: which of two equal changes made the list was the alphabet's choice.
+-- is shown too (which of two equal changes made the list was the alphabet's choice), up
+-- to three times the limit: counts rounded by their platform (YouTube's) tie often.
 select platform, kind, days, name, company_name, country_code, followers, change,
     coalesce(caveat, ''), is_synthetic, is_synthetic_executive
 from movers
@@ -569,6 +589,10 @@ qualify rank() over (
     partition by platform, kind, days, change > 0
     order by abs(change) desc
 ) <= $limit
+and row_number() over (
+    partition by platform, kind, days, change > 0
+    order by abs(change) desc, name, company_name, executive_id
+) <= 3 * $limit
 order by platform, kind desc, days, change > 0 desc, abs(change) desc, name, company_name,
     executive_id
 """

@@ -286,15 +286,35 @@ def observed_note(report: WeeklyReportData) -> str:
                 f"Follower counts were observed on {observed} of the {covered} days from "
                 f"{days}; the other days carry earlier counts forward or have none."
             )
-    unpublished = report.days_unpublished
-    if report.enough_data and unpublished is not None:
-        first, last = unpublished
+    without = report.days_without_data
+    if report.enough_data and without is not None:
+        first, last = without
         days = first.isoformat() if first == last else f"{first.isoformat()} to {last}"
-        notes.append(
-            f"No data had been published for {days} when this report was made: its figures "
-            f"are of {report.data_through.isoformat()}, the last day published."
-        )
+        through = report.data_through.isoformat()
+        if report.data_after_week:
+            notes.append(
+                f"The serving copy has no reach data for {days}, though its data go on after "
+                f"the week: the figures are of {through}, the week's last day with data."
+            )
+        else:
+            notes.append(
+                f"No data had been published for {days} when this report was made: its "
+                f"figures are of {through}, the last day published."
+            )
     return " ".join(notes)
+
+
+def audit_note(report: WeeklyReportData) -> str:
+    """Whose quarantined files and quality checks the report counts: the builds published,
+    as of the latest publication (a build that failed its checks published nothing)."""
+    if report.published_at is None:
+        return ""
+    made = report.published_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return (
+        f"Quarantined files and quality checks as of the latest publication ({made}): a "
+        "build that fails its checks publishes nothing, so its checks are not counted here; "
+        "its alert and slw summary name them."
+    )
 
 
 def tracked_change_note(report: WeeklyReportData) -> str:
@@ -395,10 +415,9 @@ def not_enough_next(report: WeeklyReportData) -> str:
     begins = report.data_begins
     if report.data_through is None and begins is not None and begins > report.week.end:
         first = begins + timedelta(days=MIN_DAYS_OF_DATA - 1)
-        when = "" if first < datetime.now(UTC).date() else ", once that day has ended"
         return (
             f"The first week with enough data ends on {first.isoformat()}: ask for it, or a "
-            f"later one{when} (slw report {first.isoformat()})."
+            f"later one, once its last day has ended (slw report {first.isoformat()})."
         )
     # The next scheduled run is of the next week: this one is asked for again by its end.
     end = report.week.end.isoformat()
@@ -439,7 +458,7 @@ def _subject_caveat(report: WeeklyReportData) -> str:
     whose last days had no data published."""
     if not report.enough_data:
         return ": not enough data"
-    if report.days_unpublished is not None:
+    if report.days_without_data is not None:
         return f": data through {report.data_through.isoformat()}"
     return ""
 
@@ -539,6 +558,7 @@ def render(report: WeeklyReportData, fonts: Sequence[Path] = ()) -> RenderedRepo
         "headline_lines": headline_lines(report) if report.enough_data else [],
         "observed_note": observed_note(report),
         "tracked_change_note": tracked_change_note(report) if report.enough_data else "",
+        "audit_note": audit_note(report),
         "headline_statement": headline_statement(report) if report.enough_data else "",
         "charts": by_name,
         "trend_charts": [
