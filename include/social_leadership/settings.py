@@ -56,6 +56,11 @@ DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
 DEFAULT_SURVEY_MAX_FILE_BYTES = 1 << 30
 DEFAULT_SURVEY_MAX_CELL_CHARS = 131_072
 DEFAULT_SURVEY_MAX_XLSX_UNCOMPRESSED_BYTES = 64 << 20
+# A table of published figures is a row per country, question, wave and measure: tens of
+# thousands of rows, a few megabytes; it is read into memory whole (about 25 times its size
+# at its peak: 60 MB took 1.4 GB), so a file of hundreds of megabytes is respondent data
+# without its sidecar.
+DEFAULT_SURVEY_MAX_PUBLISHED_BYTES = 64 << 20
 
 
 def _not_an_existing_file(path: Path) -> Path:
@@ -295,6 +300,7 @@ class Settings:
     survey_max_file_bytes: Positive = DEFAULT_SURVEY_MAX_FILE_BYTES
     survey_max_cell_chars: Positive = DEFAULT_SURVEY_MAX_CELL_CHARS
     survey_max_xlsx_uncompressed_bytes: Positive = DEFAULT_SURVEY_MAX_XLSX_UNCOMPRESSED_BYTES
+    survey_max_published_bytes: Positive = DEFAULT_SURVEY_MAX_PUBLISHED_BYTES
     docs_port: Port = 8081
     # SLW_DEMO: whether the demo adds its synthetic inputs (social_leadership.demo_hook).
     demo: bool = False
@@ -557,6 +563,11 @@ SETTING_DOCS: dict[str, str] = {
         "largest an XLSX survey file may expand to, all its parts together; a larger one is "
         f"quarantined before it is parsed (default {DEFAULT_SURVEY_MAX_XLSX_UNCOMPRESSED_BYTES}"
         ", 64 MiB)"
+    ),
+    "SURVEY_MAX_PUBLISHED_BYTES": (
+        "largest survey file read as a table of published figures (a .csv.gz as it expands); "
+        "a larger one is quarantined after its header is read: respondent data needs its "
+        f"sidecar (default {DEFAULT_SURVEY_MAX_PUBLISHED_BYTES}, 64 MiB)"
     ),
     "DBT_PROJECT_DIR": "dbt project folder",
     "DBT_PROFILES_DIR": "folder holding profiles.yml",

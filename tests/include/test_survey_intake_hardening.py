@@ -518,7 +518,8 @@ def test_a_full_warehouse_disk_raises_and_quarantines_nothing(tmp_path):
     assert result["raised"] is not None, completed.stdout
     assert "File too large" in result["message"]
     assert (landing / "figures.csv").exists()
-    assert not (tmp_path / "quarantine").exists()
+    # No file's folder, and no note of a file being read (the intake stopped by an error).
+    assert not [path for path in (tmp_path / "quarantine").rglob("*") if path.is_file()]
 
 
 # --- 2. bounded cost ---------------------------------------------------------------------
@@ -721,6 +722,7 @@ def test_an_xlsx_within_the_limit_still_loads(con, landing, tmp_path, monkeypatc
         ("SLW_SURVEY_MAX_FILE_BYTES", "1GB", "must be a whole number of at least 1"),
         ("SLW_SURVEY_MAX_CELL_CHARS", "0", "must be a whole number of at least 1"),
         ("SLW_SURVEY_MAX_XLSX_UNCOMPRESSED_BYTES", "-5", "must be a whole number of at least 1"),
+        ("SLW_SURVEY_MAX_PUBLISHED_BYTES", "64MB", "must be a whole number of at least 1"),
     ],
 )
 def test_a_bad_limit_setting_says_which_and_why(monkeypatch, variable, value, message):
@@ -736,17 +738,20 @@ def test_the_limits_have_documented_defaults(monkeypatch):
         "SLW_SURVEY_MAX_FILE_BYTES",
         "SLW_SURVEY_MAX_CELL_CHARS",
         "SLW_SURVEY_MAX_XLSX_UNCOMPRESSED_BYTES",
+        "SLW_SURVEY_MAX_PUBLISHED_BYTES",
     ):
         monkeypatch.delenv(variable, raising=False)
     settings = load_settings()
     assert settings.survey_max_file_bytes == 1 << 30
     assert settings.survey_max_cell_chars == CSV_FIELD_LIMIT
     assert settings.survey_max_xlsx_uncompressed_bytes == 64 << 20
+    assert settings.survey_max_published_bytes == 64 << 20
     readme = (REPO_ROOT / "README.md").read_text()
     for variable in (
         "SLW_SURVEY_MAX_FILE_BYTES",
         "SLW_SURVEY_MAX_CELL_CHARS",
         "SLW_SURVEY_MAX_XLSX_UNCOMPRESSED_BYTES",
+        "SLW_SURVEY_MAX_PUBLISHED_BYTES",
     ):
         assert f"`{variable}`" in readme
 
@@ -1181,4 +1186,232 @@ def test_a_sidecar_nested_too_deeply_for_json_is_reported_on_the_sidecar(con, la
     assert [(i["file"], i["reason"][:9]) for i in report["issues"]] == [
         ("figures.survey.json", "not JSON:")
     ]
+    _assert_good_file_loaded(con, outcomes)
+
+
+# --- 4. a file too large for the intake never stops it ------------------------------------
+
+
+def _published_rows(count: int) -> str:
+    # Questions of their own: the good file's figure (q1) stays its own.
+    return "".join(f"acme,Acme,2022,FR,p{n},Question {n},share_pct,40,,,x\n" for n in range(count))
+
+
+def _count_lines_read(monkeypatch) -> list[int]:
+    """The lines the survey CSV reader takes from its files, counted as they are read."""
+    from social_leadership.surveys.formats import delimited
+
+    counted = [0]
+    opened = delimited.open_text
+
+    class Counting:
+        def __init__(self, text):
+            self._text = text
+
+        def __iter__(self):
+            return self
+
+        def __next__(self):
+            line = next(self._text)
+            counted[0] += 1
+            return line
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self._text.close()
+
+        def __getattr__(self, name):
+            return getattr(self._text, name)
+
+    monkeypatch.setattr(delimited, "open_text", lambda *args: Counting(opened(*args)))
+    return counted
+
+
+def test_a_file_without_the_published_columns_is_refused_from_its_header(
+    con, landing, tmp_path, monkeypatch
+):
+    # A survey tool's respondent export without its sidecar (no respondent_id column to
+    # tell it): 300 MB of it took 4.4 GB and minutes to be told a column is missing.
+    rows = "".join(f"R_{n:08d},DE,1.0,4,5,3,2\n" for n in range(100_000))
+    (landing / "export.csv").write_text("ResponseId,Country,Weight,Q1,Q2,Q3,Q4\n" + rows)
+    lines = _count_lines_read(monkeypatch)
+
+    outcomes = _ingest(con, landing, tmp_path / "quarantine")
+
+    reasons = _reasons(_report(outcomes["export.csv"]))
+    assert "required column missing" in reasons
+    assert "declare respondent microdata and its questions" in reasons
+    # The header's search window and the good file's two lines, not the export's rows.
+    assert lines[0] < 1000, lines
+    _assert_good_file_loaded(con, outcomes)
+
+
+def test_a_parquet_file_without_the_published_columns_is_refused_from_its_schema(
+    con, landing, tmp_path, monkeypatch
+):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    export = pa.table({"ResponseId": [f"R_{n}" for n in range(1000)], "Q1": [4] * 1000})
+    pq.write_table(export, landing / "export.parquet")
+
+    def read_whole(*args, **kwargs):
+        raise AssertionError("the export's rows were read")
+
+    monkeypatch.setattr(pq, "read_table", read_whole)
+
+    outcomes = _ingest(con, landing, tmp_path / "quarantine")
+
+    assert "required column missing" in _reasons(_report(outcomes["export.parquet"]))
+    _assert_good_file_loaded(con, outcomes)
+
+
+@pytest.mark.parametrize(("name", "said"), [("large.csv", "is"), ("large.csv.gz", "expands to")])
+def test_a_published_file_past_its_size_limit_is_refused_before_its_rows_are_read(
+    con, landing, tmp_path, monkeypatch, name, said
+):
+    monkeypatch.setenv("SLW_SURVEY_MAX_PUBLISHED_BYTES", "100000")
+    content = (HEADER + _published_rows(5000)).encode()
+    path = landing / name
+    path.write_bytes(gzip.compress(content) if name.endswith(".gz") else content)
+    lines = _count_lines_read(monkeypatch)
+
+    outcomes = _ingest(con, landing, tmp_path / "quarantine")
+
+    reasons = _reasons(_report(outcomes[name]))
+    assert (
+        f"{said} {len(content)} bytes, over the 100000 bytes a table of published figures "
+        "may hold (SLW_SURVEY_MAX_PUBLISHED_BYTES)"
+    ) in reasons
+    stem = name.removesuffix(".gz").removesuffix(".csv")
+    assert f"Respondent data needs its sidecar {stem}.survey.json" in reasons
+    assert lines[0] < 1000, lines
+    _assert_good_file_loaded(con, outcomes)
+
+
+def test_a_published_file_within_the_size_limit_still_loads(con, landing, tmp_path, monkeypatch):
+    monkeypatch.setenv("SLW_SURVEY_MAX_PUBLISHED_BYTES", "100000")
+    (landing / "figures.csv").write_text(HEADER + _published_rows(1000))
+
+    outcomes = _ingest(con, landing, tmp_path / "quarantine")
+
+    assert outcomes["figures.csv"].status == "loaded"
+    assert outcomes["figures.csv"].rows_loaded == 1000
+
+
+_DIES_READING = textwrap.dedent(
+    """
+    import os, signal, sys
+    from pathlib import Path
+
+    import duckdb
+    from survey_microdata import KEY
+
+    from social_leadership.surveys import ingest_folder, published
+    from social_leadership.warehouse import ensure_schema
+
+    landing, quarantine, warehouse = map(Path, sys.argv[1:])
+    parse = published.parse_published_table
+
+    def dies_on_large(name, *args, **kwargs):
+        if name == "large.csv":
+            # As the kernel kills a process out of memory: no handler, no finally.
+            os.kill(os.getpid(), signal.SIGKILL)
+        return parse(name, *args, **kwargs)
+
+    published.parse_published_table = dies_on_large
+    con = duckdb.connect(str(warehouse))
+    ensure_schema(con)
+    ingest_folder(con, landing, quarantine, include_bundled=False, pseudonym_key=KEY)
+    """
+)
+
+
+def _die_reading_large_csv(landing: Path, quarantine: Path, tmp_path: Path) -> None:
+    """Run the intake in a process killed (SIGKILL) as it reads ``large.csv``."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "include"), str(Path(__file__).parent)]),
+    }
+    script = tmp_path / "dies_reading.py"
+    script.write_text(_DIES_READING)
+    died = subprocess.run(
+        [sys.executable, str(script), str(landing), str(quarantine), str(tmp_path / "died.duckdb")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert died.returncode == -9, died.stderr
+
+
+def test_a_file_the_intake_died_reading_is_quarantined_by_the_next_run(con, landing, tmp_path):
+    quarantine = tmp_path / "quarantine"
+    large = landing / "large.csv"
+    large.write_text(HEADER + _published_rows(20))
+    # Landed before the good file: read first, so the good file waits behind it.
+    os.utime(large, ns=(1, 1))
+    _die_reading_large_csv(landing, quarantine, tmp_path)
+    assert large.exists()
+
+    outcomes = _ingest(con, landing, quarantine)
+
+    report = _report(outcomes["large.csv"])
+    assert [(i["row"], i["column"]) for i in report["issues"]] == [(0, "*")]
+    reasons = _reasons(report)
+    assert "the survey intake's process died while reading this file" in reasons
+    assert "move the file back to the landing folder to read it again" in reasons
+    assert not large.exists()
+    _assert_good_file_loaded(con, outcomes)
+    assert not (quarantine / "surveys" / ".reading.json").exists()
+
+
+def test_a_new_version_of_a_file_the_intake_died_reading_is_read(con, landing, tmp_path):
+    quarantine = tmp_path / "quarantine"
+    large = landing / "large.csv"
+    large.write_text(HEADER + _published_rows(20))
+    os.utime(large, ns=(1, 1))
+    _die_reading_large_csv(landing, quarantine, tmp_path)
+    large.write_text(HEADER + _published_rows(10))
+    os.utime(large, ns=(2, 2))
+
+    outcomes = _ingest(con, landing, quarantine)
+
+    assert outcomes["large.csv"].status == "loaded"
+    assert outcomes["large.csv"].rows_loaded == 10
+    _assert_good_file_loaded_beside(con, outcomes, 10)
+
+
+def _assert_good_file_loaded_beside(con, outcomes: dict, others: int) -> None:
+    assert outcomes[GOOD_NAME].status == "loaded"
+    assert con.execute(
+        "select count(*) from raw.survey_results where file_name = $name", {"name": GOOD_NAME}
+    ).fetchone() == (1,)
+    assert con.execute("select count(*) from raw.survey_results").fetchone() == (others + 1,)
+
+
+def test_a_file_that_runs_the_intake_out_of_memory_is_quarantined_and_the_others_load(
+    con, landing, tmp_path, monkeypatch
+):
+    from social_leadership.surveys import published
+
+    parse = published.parse_published_table
+
+    def out_of_memory_on_large(name, *args, **kwargs):
+        if name == "large.csv":
+            raise MemoryError
+        return parse(name, *args, **kwargs)
+
+    monkeypatch.setattr(published, "parse_published_table", out_of_memory_on_large)
+    large = landing / "large.csv"
+    large.write_text(HEADER + _published_rows(20))
+    os.utime(large, ns=(1, 1))
+
+    outcomes = _ingest(con, landing, tmp_path / "quarantine")
+
+    reasons = _reasons(_report(outcomes["large.csv"]))
+    size = len(HEADER + _published_rows(20))
+    assert f"the survey intake ran out of memory reading the file ({size} bytes)" in reasons
     _assert_good_file_loaded(con, outcomes)

@@ -17,7 +17,10 @@ raises, so Airflow retries that and nothing else:
   streaming pass, a Parquet file's decoded size);
 * :func:`unreadable_reason` says in a report why a file could not be read; whether an error
   is the warehouse's fault (raise) or the file's (quarantine) is
-  :func:`.common.is_warehouse_fault`.
+  :func:`.common.is_warehouse_fault`;
+* :func:`reading` notes the file being read, and :func:`died_reading` finds a note a run
+  left when its process died on that file (killed for its memory): the next run
+  quarantines that file instead of dying on it again.
 """
 
 from __future__ import annotations
@@ -26,9 +29,13 @@ import errno
 import json
 import os
 import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 from social_leadership.intake import RowIssue
+from social_leadership.landing import write_atomic
 from social_leadership.surveys.common import SurveyValidationError, cannot_read, file_problem
 from social_leadership.surveys.formats import (
     existing_sidecar,
@@ -220,3 +227,75 @@ def check_contents(path: Path, limits: IntakeLimits) -> None:
     """What the file's format checks before any parser reads it: decompressed what is
     compressed, in a streaming pass, and decoded what is encoded, within the limits."""
     format_of(path).check_contents(path, limits)
+
+
+# Where the intake notes the landed file it is reading (in the survey quarantine folder),
+# written to the disk before the file is read and removed once it is loaded or quarantined,
+# or its run stopped by an error: a note left behind says the process died reading that file
+# (the kernel killed it for its memory, a SIGKILL), which no error handler sees. The file
+# would be read again by every run, and every run die on it, the files after it never read.
+# One run reads at a time: it holds the warehouse's lock throughout.
+READING_FILE = ".reading.json"
+
+
+def _file_state(path: Path) -> dict[str, object]:
+    """What tells the file read apart from another version under its name."""
+    status = path.stat()
+    return {
+        "name_hex": os.fsencode(path.name).hex(),
+        "size": status.st_size,
+        "mtime_ns": status.st_mtime_ns,
+    }
+
+
+@contextmanager
+def reading(path: Path, record_dir: Path) -> Iterator[None]:
+    """Note ``path`` as the file being read while the block runs (:data:`READING_FILE`)."""
+    record = record_dir / READING_FILE
+    note = {
+        "file": os.fsencode(path.name).decode("utf-8", "backslashreplace"),
+        **_file_state(path),
+        "started_at": datetime.now(UTC).isoformat(),
+        "pid": os.getpid(),
+    }
+    record_dir.mkdir(parents=True, exist_ok=True)
+    write_atomic(record, json.dumps(note).encode())
+    try:
+        yield
+    finally:
+        record.unlink(missing_ok=True)
+
+
+def died_reading(record_dir: Path) -> dict[str, object] | None:
+    """The note of the file a run's process died reading (:func:`reading`), or None."""
+    try:
+        note = json.loads((record_dir / READING_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return note if isinstance(note, dict) else None
+
+
+def forget_reading(record_dir: Path) -> None:
+    (record_dir / READING_FILE).unlink(missing_ok=True)
+
+
+def is_file_died_on(path: Path, note: dict[str, object]) -> bool:
+    """Whether ``path`` is, unchanged, the file of ``note`` (:func:`died_reading`): a new
+    version under its name is read as any file is."""
+    try:
+        state = _file_state(path)
+    except OSError:
+        return False
+    return all(note.get(key) == value for key, value in state.items())
+
+
+def died_reading_reason(note: dict[str, object]) -> str:
+    """Why the file a run died reading is quarantined."""
+    return (
+        f"the survey intake's process died while reading this file (a run that began "
+        f"reading it at {note.get('started_at', 'an unknown time')} never finished: killed, "
+        "most likely for the memory the file took, as the kernel kills a process out of "
+        "memory); read again, it would stop every run. Respondent data needs its sidecar "
+        'declaring its questions (README "Surveys"); if the machine stopped for another '
+        "reason, move the file back to the landing folder to read it again"
+    )

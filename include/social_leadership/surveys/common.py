@@ -351,13 +351,17 @@ class HeaderSearch:
     (a table laid out for reading: ``Edelman`` once for the rows of its figures).
     ``fits``: among the rows ``is_header`` accepts in the search window, the first that
     ``fits`` wins over an earlier one (a title row naming two columns, ``Quelle:`` |
-    ``Edelman`` | ``Jahr:`` | ``2019``, above the real header)."""
+    ``Edelman`` | ``Jahr:`` | ``2019``, above the real header). ``fits_or_unread``: a
+    header that does not fit is all the table read (a CSV or Parquet file's rows are left
+    unread): its reader reports what the header lacks, and a file of another kind is not
+    read whole to say so."""
 
     required: list[str]
     sheet: str | None = None
     is_header: Callable[[list[str]], bool] | None = None
     fill_merged: bool = False
     fits: Callable[[list[str]], bool] | None = None
+    fits_or_unread: bool = False
 
     def accepts(self, cells: list[str]) -> bool:
         """Whether a row may be the header: ``is_header``'s answer, else whether it holds
@@ -368,6 +372,10 @@ class HeaderSearch:
 
     def accepts_and_fits(self, cells: list[str]) -> bool:
         return self.accepts(cells) and (self.fits is None or self.fits(cells))
+
+    def leaves_unread(self, header: list[str]) -> bool:
+        """Whether the rows below ``header`` are not read (``fits_or_unread``)."""
+        return self.fits_or_unread and self.fits is not None and not self.fits(header)
 
 
 @dataclass

@@ -40,8 +40,13 @@ from social_leadership.surveys.boundary import (
     check_contents,
     check_landed,
     check_size,
+    died_reading,
+    died_reading_reason,
+    forget_reading,
+    is_file_died_on,
     landed_files,
     link_targets,
+    reading,
     unread_folders,
     unreadable_reason,
 )
@@ -625,10 +630,12 @@ def ingest_folder(
     read within the default limits, whatever the settings say.
 
     Whatever a landed file holds, it is loaded or quarantined (with its sidecar) beside a
-    report saying what was wrong; it never stops the other files. Only a fault of the
-    warehouse or the machine, or an unusable pseudonym key, raises. Bundled and extra files
-    are never moved (they are part of the product, not arrivals); one that fails is a bug
-    and raises. ``limits`` default to the settings'.
+    report saying what was wrong; it never stops the other files: one that ran the intake
+    out of memory is quarantined, and so is one whose reading a run's process died in (it
+    is noted while read: :func:`.boundary.reading`), when the next run begins. Only a
+    fault of the warehouse or the machine, or an unusable pseudonym key, raises. Bundled
+    and extra files are never moved (they are part of the product, not arrivals); one that
+    fails is a bug and raises. ``limits`` default to the settings'.
     """
     limits = limits or _configured_limits()
     key = PseudonymKey.of(pseudonym_key)
@@ -655,6 +662,22 @@ def ingest_folder(
     now = time.time()
     landed = landed_files(survey_dir)
     targets = link_targets(landed)
+    record_dir = quarantine_dir / "surveys"
+    died = died_reading(record_dir)
+    if died is not None:
+        # First, before any other file is read (and noted in its place).
+        died_on = [path for path in landed if is_file_died_on(path, died)]
+        for path in died_on:
+            landed.remove(path)
+            issues = [RowIssue(path.name, 0, "*", died_reading_reason(died))]
+            outcomes.append(_quarantined(path, quarantine_dir, issues))
+        if not died_on:
+            log.warning(
+                "a run died reading survey file %s, which is gone or changed since: "
+                "it is read as any file",
+                died.get("file"),
+            )
+        forget_reading(record_dir)
     for path in landed:
         sidecar = existing_sidecar(path)
         age = modified_within([path, *([sidecar] if sidecar else [])], settle_seconds, now)
@@ -674,19 +697,41 @@ def ingest_folder(
                     "give the file another name",
                 )
             check_landed(path, survey_dir, targets.get(path))
-            outcomes.append(load_file(con, path, pseudonym_key=key, limits=limits))
+            with reading(path, record_dir):
+                outcomes.append(load_file(con, path, pseudonym_key=key, limits=limits))
             continue
         except SurveyValidationError as exc:
             issues = cap_issues(exc.issues, path.name)
+        except MemoryError:
+            # The file's doing, not the machine's: it is what took the memory (Python's
+            # allocation failed under the worker's limit), and a retry, or the next run,
+            # meets it again while the files after it wait. DuckDB's own out-of-memory
+            # error is the warehouse's, and raises.
+            issues = [RowIssue(path.name, 0, "*", _out_of_memory_reason(path))]
         except Exception as exc:
             if is_warehouse_fault(exc) or key.failed_with(exc):
                 raise  # the installation's fault, never the file's
             # Anything else a parser raises is the file's doing (bad bytes, a broken archive).
             issues = [RowIssue(path.name, 0, "*", unreadable_reason(path, exc))]
-        report = quarantine(path, quarantine_dir, issues, existing_sidecar(path))
-        outcomes.append(
-            SurveyFileOutcome(
-                file=path.name, status="quarantined", issues=issues, report_path=str(report)
-            )
-        )
+        outcomes.append(_quarantined(path, quarantine_dir, issues))
     return outcomes
+
+
+def _quarantined(path: Path, quarantine_dir: Path, issues: list[RowIssue]) -> SurveyFileOutcome:
+    report = quarantine(path, quarantine_dir, issues, existing_sidecar(path))
+    return SurveyFileOutcome(
+        file=path.name, status="quarantined", issues=issues, report_path=str(report)
+    )
+
+
+def _out_of_memory_reason(path: Path) -> str:
+    try:
+        size = f" ({path.stat().st_size} bytes)"
+    except OSError:
+        size = ""
+    return (
+        f"the survey intake ran out of memory reading the file{size}: a table of published "
+        "figures is some thousands of rows, and respondent data needs its sidecar declaring "
+        'its questions (README "Surveys"); move the file back to the landing folder to read '
+        "it again once the worker has more memory"
+    )

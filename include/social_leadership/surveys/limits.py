@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from social_leadership.settings import (
     DEFAULT_SURVEY_MAX_CELL_CHARS,
     DEFAULT_SURVEY_MAX_FILE_BYTES,
+    DEFAULT_SURVEY_MAX_PUBLISHED_BYTES,
     DEFAULT_SURVEY_MAX_XLSX_UNCOMPRESSED_BYTES,
     ENV_PREFIX,
     Settings,
@@ -25,6 +26,7 @@ from social_leadership.settings import (
 MAX_FILE_BYTES_SETTING = f"{ENV_PREFIX}SURVEY_MAX_FILE_BYTES"
 MAX_CELL_CHARS_SETTING = f"{ENV_PREFIX}SURVEY_MAX_CELL_CHARS"
 MAX_XLSX_UNCOMPRESSED_SETTING = f"{ENV_PREFIX}SURVEY_MAX_XLSX_UNCOMPRESSED_BYTES"
+MAX_PUBLISHED_SETTING = f"{ENV_PREFIX}SURVEY_MAX_PUBLISHED_BYTES"
 
 
 @dataclass(frozen=True)
@@ -32,11 +34,14 @@ class IntakeLimits:
     """``max_file_bytes``: a landed file, a ``.csv.gz`` once decompressed, a Parquet file decoded.
     ``max_cell_chars``: one cell read as text. ``max_xlsx_uncompressed_bytes``: all parts
     of an XLSX archive once decompressed (its shared strings are held in memory whole), and
-    the cells of a sheet's table (rows x header width, each held in memory)."""
+    the cells of a sheet's table (rows x header width, each held in memory).
+    ``max_published_bytes``: a file read as a table of published figures (held in memory
+    whole), a ``.csv.gz`` as it expands."""
 
     max_file_bytes: int = DEFAULT_SURVEY_MAX_FILE_BYTES
     max_cell_chars: int = DEFAULT_SURVEY_MAX_CELL_CHARS
     max_xlsx_uncompressed_bytes: int = DEFAULT_SURVEY_MAX_XLSX_UNCOMPRESSED_BYTES
+    max_published_bytes: int = DEFAULT_SURVEY_MAX_PUBLISHED_BYTES
 
     @classmethod
     def from_settings(cls, settings: Settings) -> IntakeLimits:
@@ -44,12 +49,25 @@ class IntakeLimits:
             max_file_bytes=settings.survey_max_file_bytes,
             max_cell_chars=settings.survey_max_cell_chars,
             max_xlsx_uncompressed_bytes=settings.survey_max_xlsx_uncompressed_bytes,
+            max_published_bytes=settings.survey_max_published_bytes,
         )
 
     def file_too_large(self, size: int, what: str = "file is") -> str:
         return (
             f"{what} {size} bytes, over the limit of {self.max_file_bytes} bytes "
             f"({MAX_FILE_BYTES_SETTING})"
+        )
+
+    def published_too_large(self, size: int, sidecar: str, what: str = "is") -> str:
+        """A file of published figures past their limit: what it is more likely to be, and
+        what to do either way."""
+        return (
+            f"{what} {size} bytes, over the {self.max_published_bytes} bytes a table of "
+            f"published figures may hold ({MAX_PUBLISHED_SETTING}): published figures are a "
+            "row per country, question and wave, some thousands of rows. Respondent data "
+            f"needs its sidecar {sidecar} declaring its questions and agreeing answers, and "
+            'its respondent id column (README "Surveys"); a larger table of figures may be '
+            f"split by wave or country, or {MAX_PUBLISHED_SETTING} raised"
         )
 
     def cell_too_long(self, length: int | None) -> str:

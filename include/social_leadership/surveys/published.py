@@ -52,6 +52,7 @@ from social_leadership.surveys.common import (
     survey_country,
 )
 from social_leadership.surveys.formats import format_of, read_sidecar, sidecar_path
+from social_leadership.surveys.limits import limits_in_force
 
 log = logging.getLogger(__name__)
 
@@ -1588,6 +1589,7 @@ def _published_search(sheet: str | None, declared: PublishedDeclaration) -> Head
         lambda cells: _is_header_row(cells, declared),
         fill_merged=True,
         fits=lambda cells: _holds_every_column(cells, declared),
+        fits_or_unread=True,
     )
 
 
@@ -1644,6 +1646,23 @@ def _parse_every_sheet(
 SIDECAR_BESIDE_FILE: Any = object()
 
 
+def _refuse_past_size(path: Path, sheet: str | None, declared: PublishedDeclaration) -> None:
+    """Raise SurveyValidationError for a file larger than a table of published figures is
+    (``SLW_SURVEY_MAX_PUBLISHED_BYTES``), read in memory whole, before its rows are read: a
+    respondent export without its sidecar (300 MB took 4.4 GB, and a worker killed for it
+    left every later run to die on it again). Its header is read first: one that lacks the
+    columns is reported as such (:class:`HeaderSearch` ``fits_or_unread``)."""
+    limits = limits_in_force()
+    reader = format_of(path)
+    size, said = reader.size_read(path, limits.max_published_bytes)
+    if size <= limits.max_published_bytes:
+        return
+    header = reader.read_header(path, _published_search(sheet, declared))
+    if not _holds_every_column(header, declared):
+        return  # the table is its header alone, whose report says what it lacks
+    raise file_problem(path.name, limits.published_too_large(size, sidecar_path(path).name, said))
+
+
 def parse_published_file(
     path: Path,
     sheet: str | None = None,
@@ -1661,6 +1680,7 @@ def parse_published_file(
         if declaration is not None
         else PublishedDeclaration()
     )
+    _refuse_past_size(path, sheet, declared)
     if not (sheet or declared.sheet):
         sheets = format_of(path).tables(path, _published_search(None, declared))
         if len(sheets) > 1:

@@ -35,6 +35,11 @@ def _nothing_to_check(path: Path, limits: IntakeLimits) -> None:
     """A plain file: its size, checked before, is what a parser reads."""
 
 
+def _size_on_disk(path: Path, limit: int) -> tuple[int, str]:
+    """A file read as it is: its size."""
+    return path.stat().st_size, "is"
+
+
 def _one_table(path: Path, search: HeaderSearch) -> list[str]:
     """A file of one table: no sheets to name."""
     return []
@@ -55,6 +60,8 @@ class SurveyFormat:
     format without sheets), read each when a file names no sheet.
     ``holds_data``: for a suffix that files other than data have too (``.txt``), whether a
     file of it is survey data, from its first bytes; any other file is left alone.
+    ``size_read``: the bytes read of a file, counted no further than past a limit (a
+    ``.csv.gz``'s as it expands), and how a report says them (``is``, ``expands to``).
     """
 
     suffix: str
@@ -66,6 +73,7 @@ class SurveyFormat:
     one_pass: bool = False
     tables: Callable[[Path, HeaderSearch], list[str]] = _one_table
     holds_data: Callable[[Path], bool] | None = None
+    size_read: Callable[[Path, int], tuple[int, str]] = _size_on_disk
 
 
 FORMATS: dict[str, SurveyFormat] = {
@@ -87,6 +95,7 @@ FORMATS: dict[str, SurveyFormat] = {
             delimited.read_table,
             delimited.read_columns,
             check_contents=delimited.check_gzip,
+            size_read=delimited.expanded_size,
         ),
         *(
             SurveyFormat(

@@ -224,7 +224,8 @@ def read_header(path: Path, search: common.HeaderSearch) -> list[str]:
 
 
 def read_table(path: Path, search: common.HeaderSearch) -> common.TextTable:
-    """Read a CSV file as text, its header found as :func:`read_header` finds it; raise
+    """Read a CSV file as text, its header found as :func:`read_header` finds it (and no
+    more when ``search`` leaves the rows of that header unread); raise
     SurveyValidationError listing every cell over the cell limit, by row and column, or
     else every row with more fields than the header (a filled cell past the header's last:
     ``76,5`` unquoted in a comma-separated file; the empty trailing cells a spreadsheet
@@ -232,6 +233,10 @@ def read_table(path: Path, search: common.HeaderSearch) -> common.TextTable:
     cell is not counted as one with too many fields: a note beside the table)."""
     encoding = detect_encoding(path)
     found_header, delimiter, header_line = _find_header(path, encoding, search)
+    if search.leaves_unread(found_header):
+        # Its reader says what the header lacks; 300 MB of respondent answers without their
+        # sidecar took 4 GB of memory, read row by row, to be told so.
+        return common.TextTable(found_header, [], header_line)
     too_long: list[RowIssue] = []
     # A quote never closed: the file is refused, naming the row (read on, its lines below
     # would be one cell).
@@ -533,6 +538,18 @@ def check_text(path: Path, limits: IntakeLimits) -> None:
             f"is {workbook}, not {KIND if path.suffix.lower() == '.csv' else TAB_KIND}: "
             "save it as CSV, or give it the workbook's name (.xlsx) to load its sheet",
         )
+
+
+def expanded_size(path: Path, limit: int) -> tuple[int, str]:
+    """A ``.csv.gz``'s size as it expands, counted no further than past ``limit``, and how
+    a report says it."""
+    size = 0
+    with gzip.open(path, "rb") as stream:
+        while chunk := stream.read(_CHUNK):
+            size += len(chunk)
+            if size > limit and stream.read(1):
+                return size, "expands to more than"
+    return size, "expands to"
 
 
 def check_gzip(path: Path, limits: IntakeLimits) -> None:

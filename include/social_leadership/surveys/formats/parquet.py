@@ -26,6 +26,9 @@ _PARQUET_BATCH_ROWS = 65536
 def read_table(path: Path, search: common.HeaderSearch) -> common.TextTable:
     import pyarrow.parquet as pq
 
+    names = list(pq.read_schema(path).names)
+    if search.leaves_unread(names):
+        return common.TextTable(names, [], header_row=0)
     table = pq.read_table(path)
     header = list(table.column_names)
     columns = [table.column(name).to_pylist() for name in header]
