@@ -1706,11 +1706,18 @@ def test_the_fast_path_counts_days_given_twice_across_spellings_of_a_handle(
         "satyanadella,linkedin,2026-01-03,11000000\n",
     )
 
-    def no_diagnosis(*args: object, **kwargs: object) -> None:
-        raise AssertionError("the clean file was diagnosed row by row")
+    summaries: list[bool] = []
+    summary_sql = follower_imports._summary_sql
 
-    monkeypatch.setattr(follower_imports, "_diagnose", no_diagnosis)
+    def recorded(today: date, *, keyed: bool = False) -> str:
+        summaries.append(keyed)
+        return summary_sql(today, keyed=keyed)
+
+    monkeypatch.setattr(follower_imports, "_summary_sql", recorded)
     outcome = import_history(con, path, ROSTER, tmp_path / "q", today=TODAY)
+
+    # Summarised from the fast path's keys, not from a pass over the rows.
+    assert summaries == [True]
 
     assert (outcome.rows_loaded, outcome.rows_rejected) == (5, 0)
     assert (outcome.rows_repeating_a_day, outcome.rows_for_api_days) == (1, 1)

@@ -126,20 +126,26 @@ def test_a_proportion_among_percentages_without_percent_signs_is_refused_by_row(
         "Acme;2025;DE;Q;0,76;1.150;2,9",
         "Acme;2025;US;Q;81;1.150;2,3",
         "Acme;2025;FR;Q;1;1.150;0,6",
+        # Half a percent answering "don't know", beside 12 and 3: a share, no proportion.
+        "Acme;2025;DE;DK;0,5;1.150;0,4",
+        "Acme;2025;US;DK;12;1.150;1,9",
+        "Acme;2025;FR;DK;3;1.150;1",
     ]
     _write(landing / "pulse.csv", lines)
 
     [(row, column, reason)] = _reasons(_ingest(con, landing)["pulse.csv"])
-    # A whole 1 beside them is taken as 1 %: only a share with decimals is in doubt.
     assert (row, column) == (2, "Anteil in % (value)")
-    assert "a share under 1 with decimals beside shares over 1 (row 3)" in reason
-    assert "76 for 0,76" in reason
+    assert reason == (
+        "a share of 0.76 beside 81 (row 3) for the same question: a proportion? Write it in "
+        'percent (76); if it is 0.76 %, write it with its percent sign ("0.76 %") or declare '
+        '"share_scale": "percent" in pulse.survey.json'
+    )
     assert _results(con) == []
 
+    lines[1] = "Acme;2025;DE;Q;76;1.150;2,9"
     _write(landing / "pulse.csv", lines)
-    (landing / "pulse.survey.json").write_text(json.dumps({"share_scale": "percent"}))
     assert _ingest(con, landing)["pulse.csv"].status == "loaded"
-    assert [row[3] for row in _results(con)] == [0.76, 1.0, 81.0]
+    assert sorted(row[3] for row in _results(con)) == [0.5, 1.0, 3.0, 12.0, 76.0, 81.0]
 
 
 def test_a_margin_far_under_its_sampling_margin_is_refused_by_row(con, landing):
@@ -151,6 +157,10 @@ def test_a_margin_far_under_its_sampling_margin_is_refused_by_row(con, landing):
         "Acme;2025;FR;Q;70;1.150;0,027",
         # A small share's own sampling margin is small: 0,2 points for 1 % of 10,000.
         "Acme;2025;IT;Q;1;10.000;0,2",
+        # The whole survey's margin beside a country's sample, and a subgroup's beside its
+        # own small sample: small, but no proportion (60 and 290 points are no margins).
+        "Acme;2025;ES;Q;70;1.150;0,6",
+        "Acme;2025;PT;Q;50;100;2,9",
     ]
     _write(landing / "margins.csv", lines)
 
@@ -158,16 +168,21 @@ def test_a_margin_far_under_its_sampling_margin_is_refused_by_row(con, landing):
     assert (row, column) == (3, MARGIN)
     assert reason == (
         "margin 0.027 points is under a third of the sampling margin of 70 % from 1,150 "
-        "respondents (2.6 points): a margin written as a proportion (write 2.7 for 0.027), "
-        "one of another sample than the row's (the whole survey's), or a wrong sample size? "
-        "Correct it, or leave the margin empty (the figure then has no interval)"
+        "respondents (2.6 points): a margin written as a proportion? Write it in points "
+        "(2.7), as the shares are"
     )
     assert _results(con) == []
 
     lines[2] = "Acme;2025;FR;Q;70;1.150;2,7"
     _write(landing / "margins.csv", lines)
     assert _ingest(con, landing)["margins.csv"].status == "loaded"
-    assert [(row[0], row[5]) for row in _results(con)] == [("DE", 2.9), ("FR", 2.7), ("IT", 0.2)]
+    assert sorted((row[0], row[5]) for row in _results(con)) == [
+        ("DE", 2.9),
+        ("ES", 0.6),
+        ("FR", 2.7),
+        ("IT", 0.2),
+        ("PT", 2.9),
+    ]
 
 
 def test_proportions_are_loaded_as_the_percent_their_decimals_give(con, landing):

@@ -27,6 +27,7 @@ import hashlib
 import logging
 import math
 import re
+import statistics
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -465,22 +466,23 @@ _MARGIN_UNDER_SAMPLING = 1 / 3
 
 
 def _margin_too_small(record: dict[str, Any]) -> str | None:
-    """Why a share's margin in points is far smaller than its sampling margin allows (None:
-    it is not): 0,027 for 70 % of 1,150 respondents is a margin written as a proportion
-    (2.7 points), loaded as an interval of 69.97 to 70.03."""
+    """Why a share's margin in points reads as written as a proportion (None: it does not):
+    under a third of its own sampling margin, where a hundred times it would be a margin
+    this sample could have (0,027 for 70 % of 1,150 respondents, whose sampling margin is
+    2.6 points, was loaded as an interval of 69.97 to 70.03). A small margin that is no
+    proportion (the whole survey's beside a country's sample size) is loaded as written."""
     size, share = record["sample_size"], record["value"]
     margin = record["margin_of_error_pct"]
     if record["measure"] != "share_pct" or not margin or not size or not 0 < share < 100:
         return None
     sampling = 1.96 * (share / 100 * (1 - share / 100) / size) ** 0.5 * 100
-    if margin >= _MARGIN_UNDER_SAMPLING * sampling:
+    low = _MARGIN_UNDER_SAMPLING * sampling
+    if margin >= low or not low <= margin * 100 <= _MARGIN_PAST_SAMPLING * sampling:
         return None
     return (
         f"margin {margin:g} points is under a third of the sampling margin of {share:g} % "
-        f"from {size:,} respondents ({sampling:.1f} points): a margin written as a proportion "
-        f"(write {margin * 100:g} for {margin:g}), one of another sample than the row's (the "
-        "whole survey's), or a wrong sample size? Correct it, or leave the margin empty (the "
-        "figure then has no interval)"
+        f"from {size:,} respondents ({sampling:.1f} points): a margin written as a proportion? "
+        f"Write it in points ({margin * 100:g}), as the shares are"
     )
 
 
@@ -1386,10 +1388,9 @@ def parse_published_table(
     # up to 1 without one (0.71 among 76 %: a cell left without its percent format).
     written_percent: list[int] = []
     bare_fractions: list[int] = []
-    # Shares under 1 with decimals (0,76), and the first share over 1, in a file without
-    # percent signs: a proportion typed among percentages.
+    # Shares under 1 with decimals (0,76): in a file without percent signs, a proportion
+    # typed among percentages when the same question's other shares are near it times 100.
     decimal_fractions: list[int] = []
-    over_one: int | None = None
     if notes:
         log.info(
             "%s: %s below the table read as %s, not data: %s",
@@ -1447,8 +1448,6 @@ def parse_published_table(
                 bare_fractions.append(line_no)
                 if not value.is_integer():
                     decimal_fractions.append(line_no)
-            if measure == "share_pct" and value > 1 and over_one is None:
-                over_one = line_no
             record["value"] = value
         except ValueError:
             if record["value"]:
@@ -1489,20 +1488,13 @@ def parse_published_table(
             )
             for line_no in bare_fractions
         ]
-    elif over_one is not None and declaration.share_scale is None:
+    elif decimal_fractions and declaration.share_scale is None:
         # Percent signs nowhere: 0,76 beside 81 and 70 loaded as 0.76 %, Germany's headline
         # at 1 % where the survey gave 76 %.
-        issues += [
-            RowIssue(
-                name,
-                line_no,
-                label("value"),
-                f"a share under 1 with decimals beside shares over 1 (row {over_one}): a "
-                "proportion (write it in percent, 76 for 0,76) or a share under 1 % (write "
-                '"0,5 %"), or declare "share_scale"',
-            )
-            for line_no in decimal_fractions
-        ]
+        sidecar = declaration.sidecar or sidecar_path(Path(name)).name
+        issues += _proportions_among_percent(
+            name, sidecar, decimal_fractions, record_rows, records, label("value")
+        )
     if without_figure:
         one = len(without_figure) == 1
         log.warning(
@@ -1543,6 +1535,52 @@ def parse_published_table(
     if issues:
         raise SurveyValidationError(cap_issues(issues, name))
     return frame
+
+
+def _proportions_among_percent(
+    name: str,
+    sidecar: str,
+    suspects: list[int],
+    record_rows: list[int],
+    records: list[dict[str, Any]],
+    value_label: str,
+) -> list[RowIssue]:
+    """The rows of ``suspects`` (shares under 1 with decimals, no percent sign anywhere)
+    whose value times 100 lies near the same question's other shares (half to twice their
+    median): 0,76 beside 81 and 70 is a proportion typed among percentages, where 0,5
+    beside 12 and 3 is a share of half a percent."""
+    question = ("source_id", "wave", "question_id", "measure")
+    by_row = dict(zip(record_rows, records, strict=True))
+    over_one: dict[tuple[Any, ...], list[tuple[int, float]]] = {}
+    for row, record in by_row.items():
+        if isinstance(record["value"], float) and record["value"] > 1:
+            key = tuple(record[column] for column in question)
+            over_one.setdefault(key, []).append((row, record["value"]))
+    issues = []
+    for line_no in suspects:
+        record = by_row.get(line_no)
+        if record is None:
+            continue
+        peers = over_one.get(tuple(record[column] for column in question), [])
+        if not peers:
+            continue
+        typical = statistics.median(value for _, value in peers)
+        share = record["value"]
+        if not 0.5 <= share * 100 / typical <= 2:
+            continue
+        beside = ", ".join(f"{value:g} (row {row})" for row, value in peers[:3])
+        issues.append(
+            RowIssue(
+                name,
+                line_no,
+                value_label,
+                f"a share of {share:g} beside {beside} for the same question: a proportion? "
+                f"Write it in percent ({share * 100:g}); if it is {share:g} %, write it with "
+                f'its percent sign ("{share:g} %") or declare "share_scale": "percent" in '
+                f"{sidecar}",
+            )
+        )
+    return issues
 
 
 def _proportion_issue(
