@@ -212,9 +212,6 @@ class WeeklyReportData:
     platforms_only_week_before: list[str] = field(default_factory=list)
     # Whether the serving copy has reach data of a day after the week's last.
     data_after_week: bool = False
-    # When the serving copy's latest publication was made: its audit records (quarantined
-    # files, quality checks) are the working warehouse's as of then.
-    published_at: datetime | None = None
 
     @property
     def days_covered(self) -> int:
@@ -311,10 +308,6 @@ def collect(
         # The sandbox's answers are the movers' synthetic counts: said once.
         report.synthetic_parts.remove(SYNTHETIC_COUNTS)
     _run_history(con, report, tables)
-    if "marts.publication" in tables:
-        (report.published_at,) = con.execute(
-            "select max(published_at) from marts.publication"
-        ).fetchone()
     return report
 
 

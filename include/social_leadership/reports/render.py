@@ -305,15 +305,15 @@ def observed_note(report: WeeklyReportData) -> str:
 
 
 def audit_note(report: WeeklyReportData) -> str:
-    """Whose quarantined files and quality checks the report counts: the builds published,
-    as of the latest publication (a build that failed its checks published nothing)."""
-    if report.published_at is None:
+    """Whose quarantined files and quality checks the report counts: the builds published
+    (a build that failed its checks published nothing). No time of publication: a rerun of
+    a mailed week after another publication would differ by it alone."""
+    if report.checks_passed is None:
         return ""
-    made = report.published_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
     return (
-        f"Quarantined files and quality checks as of the latest publication ({made}): a "
-        "build that fails its checks publishes nothing, so its checks are not counted here; "
-        "its alert and slw summary name them."
+        "Quarantined files and quality checks of the builds published: a build that fails "
+        "its checks publishes nothing, so its checks are not counted here; its alert and slw "
+        "summary name them."
     )
 
 
