@@ -1415,3 +1415,25 @@ def test_a_file_that_runs_the_intake_out_of_memory_is_quarantined_and_the_others
     size = len(HEADER + _published_rows(20))
     assert f"the survey intake ran out of memory reading the file ({size} bytes)" in reasons
     _assert_good_file_loaded(con, outcomes)
+
+
+def test_a_file_loaded_before_is_not_noted_as_read_at_each_run(con, landing, tmp_path, monkeypatch):
+    # Loaded files stay in the landing folder and are hashed again at every run: noted then,
+    # a restart during the hash quarantined a file whose rows were in the warehouse.
+    quarantine = tmp_path / "quarantine"
+    (landing / "figures.csv").write_text(HEADER + _published_rows(3))
+    assert _ingest(con, landing, quarantine)["figures.csv"].status == "loaded"
+    noted: list[str] = []
+    reading = ingest.reading
+
+    def recorded(path: Path, record_dir: Path):
+        noted.append(path.name)
+        return reading(path, record_dir)
+
+    monkeypatch.setattr(ingest, "reading", recorded)
+
+    assert _ingest(con, landing, quarantine)["figures.csv"].status == "unchanged"
+    assert noted == []
+    (landing / "more.csv").write_text(HEADER + _published_rows(2).replace(",p", ",r"))
+    assert _ingest(con, landing, quarantine)["more.csv"].status == "loaded"
+    assert noted == ["more.csv"]

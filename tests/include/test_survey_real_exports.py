@@ -148,6 +148,25 @@ def test_a_proportion_among_percentages_without_percent_signs_is_refused_by_row(
     assert sorted(row[3] for row in _results(con)) == [0.5, 1.0, 3.0, 12.0, 76.0, 81.0]
 
 
+def test_a_proportion_in_a_factsheet_of_one_row_a_question_is_refused_by_row(con, landing):
+    # No other share of its question: the file's other shares stand in (0,76 beside 81 and
+    # 70 of other questions loaded as 0.76 %).
+    _write(
+        landing / "factsheet.csv",
+        [
+            f"{HEADER};Fehlermarge",
+            "Acme;2025;DE;Q1;81;1.150;2,3",
+            "Acme;2025;DE;Q2;0,76;1.150;2,5",
+            "Acme;2025;DE;Q3;70;1.150;2,6",
+        ],
+    )
+
+    [(row, column, reason)] = _reasons(_ingest(con, landing)["factsheet.csv"])
+    assert (row, column) == (3, "Anteil in % (value)")
+    assert reason.startswith("a share of 0.76 beside 81 (row 2), 70 (row 4): a proportion?")
+    assert _results(con) == []
+
+
 def test_a_margin_far_under_its_sampling_margin_is_refused_by_row(con, landing):
     # 0,027 for 70 % of 1,150 respondents: a margin written as a proportion, loaded as an
     # interval of 69.97 to 70.03 points.

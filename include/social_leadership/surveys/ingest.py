@@ -23,6 +23,7 @@ respondents stay is refused, naming that file.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Sequence
@@ -515,13 +516,20 @@ def load_file(
     pseudonym_key: KeySource | PseudonymKey = None,
     loaded_at: datetime | None = None,
     limits: IntakeLimits | None = None,
+    note_dir: Path | None = None,
 ) -> SurveyFileOutcome:
     """Validate and load one file (with its sidecar, if any) within ``limits`` (default: the
     settings'); raise SurveyValidationError. The pseudonym key (default: the settings') is
-    read only for a respondent file."""
+    read only for a respondent file. With ``note_dir``, a file not loaded before is noted
+    there while it is read (:func:`.boundary.reading`)."""
     with applied(limits or _configured_limits()) as in_force:
         return _load_file(
-            con, path, in_force, pseudonym_key=PseudonymKey.of(pseudonym_key), loaded_at=loaded_at
+            con,
+            path,
+            in_force,
+            pseudonym_key=PseudonymKey.of(pseudonym_key),
+            loaded_at=loaded_at,
+            note_dir=note_dir,
         )
 
 
@@ -532,6 +540,7 @@ def _load_file(
     *,
     pseudonym_key: PseudonymKey,
     loaded_at: datetime | None,
+    note_dir: Path | None = None,
 ) -> SurveyFileOutcome:
     check_size(path, limits)
     sidecar = existing_sidecar(path)
@@ -539,6 +548,33 @@ def _load_file(
     stored_name = text_name(path)
     if _already_loaded(con, sha, stored_name):
         return SurveyFileOutcome(file=path.name, status="unchanged")
+    # Noted only from here: a file loaded before, hashed again at every run, is no file a
+    # process died reading (a restart during its hash would have quarantined it).
+    with reading(path, note_dir) if note_dir is not None else contextlib.nullcontext():
+        return _load_new(
+            con,
+            path,
+            limits,
+            sidecar=sidecar,
+            sha=sha,
+            stored_name=stored_name,
+            pseudonym_key=pseudonym_key,
+            loaded_at=loaded_at,
+        )
+
+
+def _load_new(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    limits: IntakeLimits,
+    *,
+    sidecar: Path | None,
+    sha: str,
+    stored_name: str,
+    pseudonym_key: PseudonymKey,
+    loaded_at: datetime | None,
+) -> SurveyFileOutcome:
+    """Validate and load a file not loaded before (:func:`_load_file`)."""
     check_contents(path, limits)
     declaration = read_sidecar(sidecar) if sidecar else None
     shape = detect_shape(path, declaration)
@@ -697,8 +733,9 @@ def ingest_folder(
                     "give the file another name",
                 )
             check_landed(path, survey_dir, targets.get(path))
-            with reading(path, record_dir):
-                outcomes.append(load_file(con, path, pseudonym_key=key, limits=limits))
+            outcomes.append(
+                load_file(con, path, pseudonym_key=key, limits=limits, note_dir=record_dir)
+            )
             continue
         except SurveyValidationError as exc:
             issues = cap_issues(exc.issues, path.name)

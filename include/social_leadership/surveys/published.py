@@ -1547,8 +1547,9 @@ def _proportions_among_percent(
 ) -> list[RowIssue]:
     """The rows of ``suspects`` (shares under 1 with decimals, no percent sign anywhere)
     whose value times 100 lies near the same question's other shares (half to twice their
-    median): 0,76 beside 81 and 70 is a proportion typed among percentages, where 0,5
-    beside 12 and 3 is a share of half a percent."""
+    median), or the file's when no other share of the question is over 1: 0,76 beside 81
+    and 70 is a proportion typed among percentages, where 0,5 beside 12 and 3 is a share of
+    half a percent."""
     question = ("source_id", "wave", "question_id", "measure")
     by_row = dict(zip(record_rows, records, strict=True))
     over_one: dict[tuple[Any, ...], list[tuple[int, float]]] = {}
@@ -1556,25 +1557,30 @@ def _proportions_among_percent(
         if isinstance(record["value"], float) and record["value"] > 1:
             key = tuple(record[column] for column in question)
             over_one.setdefault(key, []).append((row, record["value"]))
+    everywhere = [peer for rows in over_one.values() for peer in rows]
     issues = []
     for line_no in suspects:
         record = by_row.get(line_no)
         if record is None:
             continue
-        peers = over_one.get(tuple(record[column] for column in question), [])
+        # A question no other share over 1 gives (a country's factsheet, a row a question):
+        # the file's shares over 1 stand in.
+        key = tuple(record[column] for column in question)
+        peers = over_one.get(key) or everywhere
         if not peers:
             continue
         typical = statistics.median(value for _, value in peers)
         share = record["value"]
         if not 0.5 <= share * 100 / typical <= 2:
             continue
-        beside = ", ".join(f"{value:g} (row {row})" for row, value in peers[:3])
+        same = " for the same question" if key in over_one else ""
+        beside = ", ".join(f"{value:g} (row {row})" for row, value in sorted(peers)[:3])
         issues.append(
             RowIssue(
                 name,
                 line_no,
                 value_label,
-                f"a share of {share:g} beside {beside} for the same question: a proportion? "
+                f"a share of {share:g} beside {beside}{same}: a proportion? "
                 f"Write it in percent ({share * 100:g}); if it is {share:g} %, write it with "
                 f'its percent sign ("{share:g} %") or declare "share_scale": "percent" in '
                 f"{sidecar}",
