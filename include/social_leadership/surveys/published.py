@@ -432,6 +432,11 @@ _MARGIN_PAST_SAMPLING = 5
 _MARGIN_PAST_ANY_SURVEY = 25
 
 
+def _sampling_margin(share_pct: float, size: int) -> float:
+    """The 95 % sampling margin, in points, of a share of ``size`` respondents."""
+    return 1.96 * (share_pct / 100 * (1 - share_pct / 100) / size) ** 0.5 * 100
+
+
 def _margin_in_points(record: dict[str, Any], margin: float | None, scale: int) -> str | None:
     """Why a margin of a file of proportions (``scale`` 100) reads as written in points,
     times 100 (None: it does not). Shares written as ``0.64`` beside margins written as
@@ -451,7 +456,7 @@ def _margin_in_points(record: dict[str, Any], margin: float | None, scale: int) 
         if margin <= _MARGIN_PAST_ANY_SURVEY:
             return None
         return f"{written}, more than any survey of 16 respondents or more has{fix}"
-    largest = 1.96 * (0.25 / size) ** 0.5 * 100
+    largest = _sampling_margin(50.0, size)
     if margin <= _MARGIN_PAST_SAMPLING * largest:
         return None
     return (
@@ -475,7 +480,7 @@ def _margin_too_small(record: dict[str, Any]) -> str | None:
     margin = record["margin_of_error_pct"]
     if record["measure"] != "share_pct" or not margin or not size or not 0 < share < 100:
         return None
-    sampling = 1.96 * (share / 100 * (1 - share / 100) / size) ** 0.5 * 100
+    sampling = _sampling_margin(share, size)
     low = _MARGIN_UNDER_SAMPLING * sampling
     if margin >= low or not low <= margin * 100 <= _MARGIN_PAST_SAMPLING * sampling:
         return None
