@@ -46,8 +46,6 @@ from __future__ import annotations
 
 import csv
 import logging
-import mmap
-import os
 import shutil
 import tempfile
 import time
@@ -76,6 +74,7 @@ from social_leadership.intake import (
     detect_encoding,
     find_header,
     header_key,
+    holds_byte,
     left_to_settle,
     modified_within,
     move_file,
@@ -247,16 +246,9 @@ def _counts_need_text(path: Path) -> bool:
     """Whether the fast path must read the file's counts as text: it holds a double quote
     (a quoted "64,000" is 64.0 to a reader whose decimal mark is ',') or a '+' (3E+06,
     which a reader of numbers takes for 3000000; no handle, platform or ISO day holds
-    one). Each a scan at memory speed (0.04 s for 200 MB read before); a file that cannot
-    be mapped is read as text."""
-    try:
-        with path.open("rb") as file:
-            if not os.fstat(file.fileno()).st_size:
-                return False
-            with mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
-                return mapped.find(b'"') >= 0 or mapped.find(b"+") >= 0
-    except (OSError, ValueError):
-        return True
+    one). A scan at memory speed (:func:`~social_leadership.intake.holds_byte`); a file
+    that cannot be mapped is read as text."""
+    return holds_byte(path, b'"', b"+")
 
 
 def _plain_count(text: str) -> str:

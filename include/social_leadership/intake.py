@@ -28,11 +28,13 @@ import hashlib
 import io
 import itertools
 import json
+import mmap
 import os
 import re
 import shutil
 import stat
 import unicodedata
+import zlib
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -195,6 +197,30 @@ def open_binary(path: Path) -> IO[bytes]:
     if path.name.lower().endswith(".gz"):
         return gzip.open(path, "rb")
     return path.open("rb")
+
+
+def holds_byte(path: Path, *needles: bytes) -> bool:
+    """Whether the file's bytes (decompressed, for a ``.gz``) hold any of the single bytes
+    ``needles``: a scan at memory speed of a file mapped (0.04 s a byte for 200 MB read
+    before). A file that cannot be mapped or read counts as holding one: callers take it
+    for the file that needs the slower, exact reading."""
+    if any(len(needle) != 1 for needle in needles):
+        raise ValueError(f"holds_byte takes single bytes, not {needles!r}")
+    try:
+        if path.name.lower().endswith(".gz"):
+            with open_binary(path) as handle:
+                return any(
+                    needle in block
+                    for block in iter(lambda: handle.read(1 << 24), b"")
+                    for needle in needles
+                )
+        with path.open("rb") as file:
+            if not os.fstat(file.fileno()).st_size:
+                return False
+            with mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+                return any(mapped.find(needle) >= 0 for needle in needles)
+    except (OSError, ValueError, EOFError, zlib.error):
+        return True
 
 
 # The first bytes of a spreadsheet workbook: XLSX, XLSM and ODS are ZIP archives; XLS is an

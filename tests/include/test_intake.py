@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import gzip
 import io
 import json
 import logging
@@ -30,6 +31,7 @@ from social_leadership.intake import (
     RowIssue,
     detect_encoding,
     find_header,
+    holds_byte,
 )
 from social_leadership.roster import Account, Executive, Roster, load_roster, roster_columns
 from social_leadership.sql import quote_identifier, quote_literal
@@ -184,6 +186,51 @@ def test_a_letter_across_a_megabyte_boundary_is_decoded_whole(tmp_path, content,
     path.write_bytes(content)
 
     assert (detect_encoding(path) == "utf-8") is is_utf8
+
+
+@pytest.mark.parametrize(
+    ("content", "compressed", "expected"),
+    [
+        (b"resp,land\n1,DE\n" * 1000 + b'2,"FR"\n', False, True),
+        (b"resp,land\n1,DE\n" * 1000, False, False),
+        (b"resp,land\n1,DE\n" * 1000 + b"3E+06\n", False, True),
+        ("resp\tland\n1\t\u201eDE\u201c\n".encode("utf-16"), False, False),
+        ('resp\tland\n1\t"DE"\n'.encode("utf-16"), False, True),
+        (b"resp,land\n" + b"1,DE\n" * 5_000_000 + b'2,"FR"\n', True, True),
+        (b"resp,land\n1,DE\n" * 1000, True, False),
+        (b"", False, False),
+    ],
+    ids=[
+        "quote-at-the-end",
+        "no-quote",
+        "plus",
+        "utf16-typographic-quotes",
+        "utf16-quote",
+        "gzip-quote-past-a-block",
+        "gzip-no-quote",
+        "empty",
+    ],
+)
+def test_a_byte_is_found_anywhere_in_a_file_and_its_compressed_form(
+    tmp_path, content, compressed, expected
+):
+    # The survey loader counts no lines of a file without a double quote (no record of it
+    # goes on over lines), and the history import reads counts as text when one is quoted.
+    path = tmp_path / ("export.csv.gz" if compressed else "export.csv")
+    path.write_bytes(gzip.compress(content) if compressed else content)
+
+    assert holds_byte(path, b'"', b"+") is expected
+
+
+def test_a_file_that_cannot_be_read_counts_as_holding_the_byte(tmp_path):
+    # Its callers then take the slower, exact path, which says what is wrong with the file.
+    broken = tmp_path / "broken.csv.gz"
+    broken.write_bytes(b"\x1f\x8b\x08\x00not gzip at all")
+
+    assert holds_byte(broken, b'"')
+    assert holds_byte(tmp_path / "missing.csv", b'"')
+    with pytest.raises(ValueError, match="single bytes"):
+        holds_byte(broken, b'""')
 
 
 MIXED = "Name;Firma\r\nJoe Käser;Süßwaren AG\r\n".encode() + "Hans Müller;Groß “AG”\r\n".encode(

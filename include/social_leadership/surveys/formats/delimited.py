@@ -38,6 +38,7 @@ from social_leadership.intake import (
     RowIssue,
     detect_encoding,
     find_header,
+    holds_byte,
     open_binary,
     record_start_lines,
     workbook_kind,
@@ -402,8 +403,10 @@ def unclosed_quote_issues(path: Path, opened: OpenedColumns, records: int) -> li
     rows there lost unseen when that column is not one read. Only a file with fewer records
     than lines below its header (a record going on over lines, as a line break in a cell
     makes too) is read row by row (:class:`~social_leadership.intake.ClosedQuoteReader`) to
-    tell a quote left open from a line break in a cell."""
-    if records >= lines_below(path, opened):
+    tell a quote left open from a line break in a cell. A file without a double quote
+    (byte 0x22, the quote in every encoding read) has neither: its lines are not counted
+    (a tenth of a large export's load)."""
+    if not holds_byte(path, b'"') or records >= lines_below(path, opened):
         return []
     issues: list[RowIssue] = []
     with open_text(path, opened.encoding) as text, _csv_cell_limit():
