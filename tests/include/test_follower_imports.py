@@ -1725,6 +1725,81 @@ def test_the_fast_path_counts_days_given_twice_across_spellings_of_a_handle(
     assert outcome.platforms == ["linkedin", "x"]
 
 
+SPELLINGS_GAPS_AND_API_DAYS = (
+    "account_handle,platform,date,followers\n"
+    + "".join(
+        f"{'JoeKaeser' if number % 3 else ' joekaeser '},{'X' if number % 4 else 'x'},"
+        f"{date(2025, 1, 1) + timedelta(days=number * 2)},{1000 + number}\n"
+        for number in range(40)
+    )
+    + (
+        "joekaeser,x,2025-01-05,7\n"
+        "satyanadella,linkedin,2024-12-31,11000000\n"
+        "SatyaNadella,LinkedIn,2024-12-31,11000001\n"
+        "satyanadella,linkedin,2025-03-01,11000002\n"
+    )
+)
+
+
+def test_the_fast_path_and_the_checking_path_summarise_a_file_alike(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The fast path summarises from its keys as written (days as bits from the file's first
+    # day, merged across spellings); the checking path from the rows loaded (bits from
+    # 2000-01-01). One file, each path in a warehouse of its own with the same API days
+    # (on days the file gives, on a day between two it gives, and outside it).
+    outcomes = {}
+    summary_sql = follower_imports._summary_sql
+    for path_taken in ("fast", "checking"):
+        (tmp_path / path_taken).mkdir()
+        con = duckdb.connect(str(tmp_path / f"{path_taken}.duckdb"))
+        ensure_schema(con)
+        for day, followers in (("2025-01-03", 5), ("2025-01-04", 6), ("2025-03-01", 7)):
+            _api_observation(con, day, followers)
+        con.execute(
+            "insert into raw.platform_metrics values ('linkedin', '2025-03-01', "
+            "'satyanadella', '2', 'ok', 1, 1, 1, '2025-03-01 06:00:00+00', 'api', null, "
+            "now(), false)"
+        )
+        summaries: list[bool] = []
+
+        def recorded(today: date, *, keyed: bool = False, seen: list[bool] = summaries) -> str:
+            seen.append(keyed)
+            return summary_sql(today, keyed=keyed)
+
+        with monkeypatch.context() as patched:
+            patched.setattr(follower_imports, "_summary_sql", recorded)
+            if path_taken == "checking":
+                patched.setattr(follower_imports, "_bulk_insert", lambda *args: None)
+            path = write_csv(tmp_path / path_taken, SPELLINGS_GAPS_AND_API_DAYS)
+            outcome = import_history(con, path, ROSTER, tmp_path / path_taken / "q", today=TODAY)
+        assert summaries == [path_taken == "fast"]
+        outcomes[path_taken] = (
+            outcome.rows_loaded,
+            outcome.rows_rejected,
+            outcome.first_date,
+            outcome.last_date,
+            outcome.platforms,
+            outcome.rows_repeating_a_day,
+            outcome.rows_for_api_days,
+            imported(con),
+        )
+        con.close()
+
+    assert outcomes["fast"] == outcomes["checking"]
+    # Two days given twice (2025-01-05 by joekaeser, 2024-12-31 by both spellings of
+    # satyanadella); two API days the file gives (2025-01-03, and 2025-03-01 on LinkedIn).
+    assert outcomes["fast"][:7] == (
+        44,
+        0,
+        date(2024, 12, 31),
+        date(2025, 3, 20),
+        ["linkedin", "x"],
+        2,
+        2,
+    )
+
+
 def test_a_file_without_repeated_or_api_days_says_nothing_more(
     con: duckdb.DuckDBPyConnection, tmp_path: Path
 ) -> None:
