@@ -737,6 +737,15 @@ class Connector(ABC):
         """Whether a 200 reply's JSON is an error document (some gateways answer so)."""
         return isinstance(document, dict) and "error" in document
 
+    @classmethod
+    def left_unanswered(cls, response: RawResponse) -> str | None:
+        """What a reply to be landed left unanswered of the accounts it was asked for, when
+        the API answers each of them (found or not): then the reply is retried as a 200
+        carrying an error body is, and a batch that keeps being answered so is given up
+        (the platform fails, a later try asks its accounts again). None when the reply
+        answers every account, or the API does not say of each."""
+        return None
+
     # --- shared behaviour --------------------------------------------------------------
 
     def extract(self, handles: Sequence[str]) -> ExtractResult:
@@ -944,6 +953,10 @@ class Connector(ABC):
                 elapsed_ms=round(elapsed_ms, 3),
                 is_synthetic=is_synthetic_reply(response.headers),
             )
+            left = self.left_unanswered(raw)
+            if left is not None:
+                self._retry_or_give_up(attempt, attempts, f"HTTP 200 {left} from {shown}")
+                continue
             return raw, response.headers
 
     def _read_in_time(self, response: httpx.Response, started: float) -> bytes:

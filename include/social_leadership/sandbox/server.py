@@ -208,6 +208,8 @@ FaultKind = Literal[
     "slow",  # the real answer after delay_seconds
     "drop",  # connection closed without a reply
     "echo",  # a 4xx (``status``) whose body echoes the request line, headers and query
+    "part_way",  # 200 with the real answer's first item alone, its errors left out (X's
+    # users lookup failing part-way: the other users asked are in neither list)
 ]
 
 # What a route's functions receive: the decoded query, and the headers with lowercase names.
@@ -696,7 +698,7 @@ class SandboxServer:
         with self._lock:
             budget = self._budget(route, route.budget_scope(path))
             fault = self._take_fault(platform)
-            passes = fault is not None and fault.kind in ("slow", "truncated_json")
+            passes = fault is not None and fault.kind in ("slow", "truncated_json", "part_way")
             allowed, remaining, reset = (
                 budget.spend(now) if fault is None or passes else (True, 0, 0)
             )
@@ -720,6 +722,9 @@ class SandboxServer:
         if fault is not None and fault.kind == "truncated_json":
             payload = reply.payload()
             reply.raw = payload[: max(1, len(payload) // 2)]
+        if fault is not None and fault.kind == "part_way" and isinstance(reply.body, dict):
+            items = reply.body.get("data")
+            reply.body = {"data": items[:1]} if isinstance(items, list) else reply.body
         return reply
 
     def handle_post(self, path: str, query: str, body: bytes, headers: Headers) -> Reply:

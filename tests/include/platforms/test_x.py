@@ -342,6 +342,43 @@ def test_a_user_in_neither_list_is_an_error_not_gone() -> None:
     ]
 
 
+def test_a_reply_leaving_users_out_of_both_lists_is_asked_again(sandbox: SandboxServer) -> None:
+    # X answered the first user of 100 and left the other 99 out of data and errors: loaded,
+    # the run was green with 99 accounts missing their day. Asked again, X answered whole.
+    sandbox.add_fault("part_way", platform="x")
+    sleeps = Sleeps()
+
+    result = connector(sandbox, sleep=sleeps).extract(USERNAMES[:150])
+
+    assert result.requests_sent == sandbox.requests_to(USERS_BY_PATH) == 3
+    assert len(sleeps) == 1  # the backoff before the second try of the first batch
+    observations = [o for r in result.responses for o in XConnector.parse(r)]
+    assert [o.account_handle for o in observations] == USERNAMES[:150]
+    assert all(o.status is AccountStatus.OK for o in observations)
+    assert not result.gave_up
+    assert result.deferred_handles == []
+
+
+def test_a_batch_answered_part_way_at_every_try_is_given_up_for_a_later_try(
+    sandbox: SandboxServer,
+) -> None:
+    # Its accounts are deferred and the platform fails (a later try of the run asks them
+    # again), where its one answered user made the day look loaded.
+    sandbox.set_fault("part_way", platform="x")
+
+    result = connector(sandbox).extract(USERNAMES[:50])
+
+    assert result.requests_sent == 4
+    assert result.gave_up
+    assert result.deferred_handles == USERNAMES[:50]
+    assert not result.responses
+    assert result.message is not None
+    assert "answering 1 of the 50 users asked (none of 49 in its data or its errors" in (
+        result.message
+    )
+    assert "gave up after 4 attempts" in result.message
+
+
 def test_build_connector() -> None:
     assert isinstance(build_connector("x", "http://127.0.0.1:1", "t"), XConnector)
     with pytest.raises(PlatformError, match="bearer token"):
