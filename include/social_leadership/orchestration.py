@@ -381,12 +381,19 @@ def platform_endpoint(platform: str) -> PlatformEndpoint:
         )
     host = connection.host or connector.public_base_url
     if host and "://" not in host:
-        scheme = connection.schema or _uri_scheme(f"slw_{platform}", connection) or "https"
+        # ``schema`` is the scheme (http or https, as Airflow's HTTP connections hold it),
+        # or, read from a URI, its path (``http://:token@gateway:8080/x``): a gateway's
+        # base path, which was taken for the scheme (``x://gateway``, retried as a network
+        # fault).
+        given = (connection.schema or "").strip()
+        scheme = given.lower() if given.lower() in ("http", "https") else None
+        path = "" if scheme or not given.strip("/") else "/" + given.strip("/")
+        scheme = scheme or _uri_scheme(f"slw_{platform}", connection) or "https"
         port = f":{connection.port}" if connection.port else ""
         # An IPv6 address (a URI's [::1] reaches the connection without its brackets); a
         # host:port as written in the host field stays as it is.
         address = f"[{host}]" if _is_ipv6(host) else host
-        host = f"{scheme}://{address}{port}"
+        host = f"{scheme}://{address}{port}{path}"
     elif connection.host and connection.port and urlsplit(host).port is None:
         # A URL without a port in ``host``, the port in its own field: joined, as Airflow's
         # HttpHook joins them (dropped, the requests went to the scheme's own port).

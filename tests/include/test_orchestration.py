@@ -270,3 +270,44 @@ def test_a_url_host_takes_the_port_field_and_an_http_uri_keeps_its_scheme(monkey
     assert platform_endpoint("youtube").base_url == "https://www.googleapis.com"
     _connection(monkeypatch, "youtube", host="127.0.0.1", port=8080, schema="http", password="k")
     assert platform_endpoint("youtube").base_url == "http://127.0.0.1:8080"
+
+
+@pytest.mark.parametrize(
+    ("uri", "base_url"),
+    [
+        ("http://:tok-12345@127.0.0.1:47867/li", "http://127.0.0.1:47867/li"),
+        (
+            "https://:tok-12345@gateway.example.com/social/x/",
+            "https://gateway.example.com/social/x",
+        ),
+        ("http://:tok-12345@127.0.0.1:47867/HTTP", "http://127.0.0.1:47867"),
+    ],
+    ids=["emulator-path", "gateway-path", "scheme-as-path"],
+)
+def test_a_uri_s_path_is_the_base_path_unless_it_names_a_scheme(monkeypatch, uri, base_url):
+    # Airflow keeps a URI's path as the connection's schema, which was taken for the scheme
+    # (li://127.0.0.1:47867): every request failed as a network fault, retried 12 times.
+    monkeypatch.setenv("AIRFLOW_CONN_SLW_LINKEDIN", uri)
+
+    assert platform_endpoint("linkedin").base_url == base_url
+
+
+def test_a_base_url_whose_scheme_http_has_not_fails_at_once_saying_so(monkeypatch):
+    from social_leadership.platforms import build_connector
+    from social_leadership.platforms.base import PlatformError
+
+    _connection(monkeypatch, "x", host="ftp://127.0.0.1:47867", password="tok-12345")
+    endpoint = platform_endpoint("x")
+    sleeps: list[float] = []
+    connector = build_connector("x", endpoint.base_url, endpoint.credentials, sleep=sleeps.append)
+
+    with pytest.raises(PlatformError) as refused:
+        connector.extract(["someone"])
+
+    assert str(refused.value) == (
+        "x: the base URL's scheme (ftp) is not http or https: check the host and schema of "
+        "the connection slw_x"
+    )
+    assert sleeps == []  # no retry
+    assert refused.value.partial is not None
+    assert refused.value.partial.requests_sent == 1

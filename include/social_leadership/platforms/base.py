@@ -898,6 +898,15 @@ class Connector(ABC):
                     "check the credential in the platform's connection"
                 )
                 raise PlatformError(self._redactor.text(message)) from None
+            except httpx.UnsupportedProtocol:
+                # The connection's URL names a scheme HTTP has not (ftp://, or a word taken
+                # for one): no retry reaches anything, and it was retried as a network fault.
+                scheme = urlsplit(self.base_url).scheme or "none"
+                message = (
+                    f"{self.platform}: the base URL's scheme ({scheme}) is not http or "
+                    f"https: check the host and schema of the connection slw_{self.platform}"
+                )
+                raise PlatformError(self._redactor.text(message)) from None
             except (httpx.TransportError, httpx.DecodingError) as exc:
                 # A DecodingError is a garbled reply (a body that is not the gzip it claims).
                 # The exception text can embed the request; name only its type.
