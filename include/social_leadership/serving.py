@@ -163,7 +163,10 @@ PUBLICATION_TABLES: dict[str, tuple[tuple[PublicationColumn, ...], tuple[str, ..
         (
             PublicationColumn("publication_id", "integer", "Sequence number of the publication."),
             PublicationColumn(
-                "published_at", "timestamp with time zone", "When it was made (UTC)."
+                "published_at",
+                "timestamp with time zone",
+                "When its publish began (UTC); readers saw it once the publish committed, "
+                "the catalog's snapshot 'publication <publication_id>' (docs/bi.md).",
             ),
             PublicationColumn("run_id", "varchar", "Airflow run id of the publish."),
             PublicationColumn(
@@ -213,7 +216,7 @@ PUBLICATION_TABLES: dict[str, tuple[tuple[PublicationColumn, ...], tuple[str, ..
                 "days_behind",
                 "integer",
                 "Days between data_as_of and the build's freshness check, as of this "
-                "publication (never updated: behind today is current_date - data_as_of).",
+                "publication (never updated: behind today is today in UTC - data_as_of).",
                 False,
             ),
             PublicationColumn(
@@ -925,15 +928,88 @@ def _count(con: duckdb.DuckDBPyConnection, alias: str, table: str) -> int:
     return int(con.execute(f"select count(*) from {_mart(alias, table)}").fetchone()[0])
 
 
+# Each publication's snapshot of the catalog is committed under this author, with the
+# message "publication <id>" (and its id and data day as JSON in the extra info): readers
+# find a publication's snapshot by it (docs/bi.md, time travel), and the next publish finds
+# what other sessions committed since.
+LAKE_COMMIT_AUTHOR = "social-leadership-warehouse"
+# What the catalog's own maintenance commits (merge_adjacent_files, rewrite_data_files,
+# flush_inlined_data): files rewritten, no row of any table changed.
+_MAINTENANCE_CHANGES = frozenset({"merge_adjacent", "rewrite_delete", "flushed_inlined"})
+
+
+@dataclass(frozen=True)
+class ForeignCommit:
+    """A snapshot of the serving catalog that no publish made: a session that attached it
+    without ``(read_only)`` and changed it."""
+
+    snapshot_id: int
+    author: str | None
+    changes: tuple[str, ...]
+
+    def describe(self) -> str:
+        by = f" by {self.author}" if self.author else ""
+        return f"snapshot {self.snapshot_id}{by} ({', '.join(self.changes)})"
+
+
+def foreign_commits(con: duckdb.DuckDBPyConnection, alias: str) -> list[ForeignCommit]:
+    """The snapshots of the catalog attached as ``alias`` since its last publication that
+    no publish made (none before the first publication that named itself). An UPDATE of a
+    mart keeps its row count, all a publish compares, and the days outside the rebuild
+    window are never written again: such a change stayed served for good."""
+    rows = con.execute(
+        f"""
+        with snapshots as (select * from ducklake_snapshots({quote_literal(alias)})),
+        ours as (
+            select max(snapshot_id) as last from snapshots
+            where author = $author and starts_with(commit_message, 'publication ')
+        )
+        select snapshot_id, author, map_keys(changes)
+        from snapshots, ours
+        where snapshot_id > ours.last
+        order by snapshot_id
+        """,
+        {"author": LAKE_COMMIT_AUTHOR},
+    ).fetchall()
+    return [
+        ForeignCommit(int(snapshot), author, tuple(changes or ()))
+        for snapshot, author, changes in rows
+        if not set(changes or ()) <= _MAINTENANCE_CHANGES
+    ]
+
+
 def _publish_to_lake(con: duckdb.DuckDBPyConnection, ctx: _Context) -> None:
-    """Apply the plan to the catalog in one transaction: one new snapshot for readers."""
+    """Apply the plan to the catalog in one transaction: one new snapshot for readers,
+    committed as this publication's (:data:`LAKE_COMMIT_AUTHOR`). A catalog another session
+    changed since the last publication (:func:`foreign_commits`) has every table rewritten
+    from the warehouse, saying so."""
+    foreign = foreign_commits(con, LAKE_ALIAS)
+    if foreign:
+        log.warning(
+            "the serving catalog was changed since the last publication by a session that "
+            "attached it without (read_only): %s; every table of it is rewritten from the "
+            "warehouse (readers attach it read-only: docs/bi.md)",
+            "; ".join(commit.describe() for commit in foreign),
+        )
+    extra = json.dumps(
+        {"publication_id": ctx.publication_id, "published_at": ctx.published_at.isoformat()}
+    )
     with transaction(con):
+        con.execute(
+            "call ducklake_set_commit_message(?, ?, ?, extra_info => ?)",
+            [LAKE_ALIAS, LAKE_COMMIT_AUTHOR, f"publication {ctx.publication_id}", extra],
+        )
         con.execute(f"create schema if not exists {LAKE_ALIAS}.{MARTS_SCHEMA}")
         served = set(ctx.previous.definitions) if ctx.previous else set()
         for table in served - set(ctx.columns):
             con.execute(f"drop table if exists {_mart(LAKE_ALIAS, table)}")
-        for table, change in ctx.plan.items():
-            if change.definition_changed or table not in served:
+        for table, planned in ctx.plan.items():
+            change = planned
+            if foreign:
+                # From the warehouse's table, not the rows staged for the changed days.
+                ctx.staged.pop(table, None)
+                change = TableChange(table, FULL, reason="catalog changed by another session")
+            if planned.definition_changed or table not in served:
                 definition = table_definition(
                     ctx.columns[table], ctx.contracts.get(table), keys=False
                 )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -498,6 +499,78 @@ def test_an_earlier_publication_stays_readable_by_time_travel(
     # The snapshot of publication 1 still shows the names before the rename.
     assert any(not name.endswith("(renamed)") for name in names_then.values())
     assert list(names_then.values())[-1].endswith("(renamed)")
+
+
+def test_a_catalog_changed_by_a_read_write_reader_is_rewritten_by_the_next_publish(
+    copied_built_warehouse: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A BI session that attached the catalog without (read_only) multiplied a day's
+    followers by 100: the row counts stayed, the day lay outside every later rebuild
+    window, and the catalog served the edit for good while the file and Parquet did not."""
+    settings = copied_built_warehouse
+    publish(settings, "run-1", synthetic=True)
+    writer = duckdb.connect()
+    attach_lake(writer, settings, "serving", read_only=False)
+    (first_day,) = writer.execute(f"select min(metric_date) from serving.marts.{FACT}").fetchone()
+    writer.execute(
+        f"update serving.marts.{FACT} set followers = followers * 100 where metric_date = ?",
+        [first_day],
+    )
+    writer.close()
+    simulate_daily_build(settings)
+
+    with caplog.at_level(logging.WARNING, logger="social_leadership.serving"):
+        publish(settings, "run-2", synthetic=True)
+
+    assert_served_equals_working(settings)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any(
+        "the serving catalog was changed since the last publication by a session that "
+        "attached it without (read_only): snapshot "
+        in message
+        and "every table of it is rewritten from the warehouse" in message
+        for message in warnings
+    ), warnings
+    # Once healed, the next publish rewrites only what the build changed.
+    caplog.clear()
+    simulate_daily_build(settings)
+    with caplog.at_level(logging.WARNING, logger="social_leadership.serving"):
+        third = publish(settings, "run-3", synthetic=True)
+    assert not [r for r in caplog.records if "changed since the last" in r.getMessage()]
+    assert third.changes[FACT].startswith("changed days")
+
+
+def test_each_publication_s_snapshot_is_found_by_its_commit_message(
+    copied_built_warehouse: Settings,
+) -> None:
+    """Snapshot ids drift from publication ids (the catalog's maintenance commits too):
+    a reader asks for ``publication <id>`` as docs/bi.md writes it."""
+    settings = copied_built_warehouse
+    first = publish(settings, "run-1", synthetic=True)
+    simulate_daily_build(settings)
+    second = publish(settings, "run-2", synthetic=True)
+    reader = lake_reader(settings)
+    try:
+        found = {}
+        for publication in (first, second):
+            (snapshot,) = reader.execute(
+                "select snapshot_id from ducklake_snapshots('serving') "
+                "where author = 'social-leadership-warehouse' and commit_message = ?",
+                [f"publication {publication.publication_id}"],
+            ).fetchone()
+            found[publication.publication_id] = reader.execute(
+                f"select max(publication_id), sum(followers) "
+                f"from serving.marts.publication at (version => {snapshot}), "
+                f"serving.marts.{FACT} at (version => {snapshot})"
+            ).fetchone()
+    finally:
+        reader.close()
+    assert [found[p.publication_id][0] for p in (first, second)] == [
+        first.publication_id,
+        second.publication_id,
+    ]
+    # The daily build grew the last days' counts: the first snapshot has the counts before.
+    assert found[first.publication_id][1] < found[second.publication_id][1]
 
 
 def test_a_failed_catalog_maintenance_does_not_fail_a_finished_publication(
