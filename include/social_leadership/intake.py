@@ -608,13 +608,27 @@ class ClosedQuoteReader:
         self.line_num = self._offset + self._reader.line_num
         lines = self._lines.record
         # One line: its last cell holds the line break only when a quote left open there
-        # ran to the end of the text (at the end of a last line without one, nothing is
-        # lost). More: the strict rules say whether its cells are quoted as they should be.
+        # ran to the end of the text; a last line without one whose quote is open ends the
+        # text inside a cell (a file cut short while being written: "JoeKae). More: the
+        # strict rules say whether its cells are quoted as they should be.
         if len(lines) > 1:
             self.unclosed = self._not_strict(lines)
         else:
-            self.unclosed = bool(cells) and cells[-1].endswith(("\n", "\r"))
+            self.unclosed = bool(cells) and (
+                cells[-1].endswith(("\n", "\r")) or self._ends_in_open_quote(lines)
+            )
         return self._first_line_alone(start) if self.unclosed else cells
+
+    def _ends_in_open_quote(self, lines: list[str]) -> bool:
+        """Whether ``lines``, the text's last line without a line break, ends inside a
+        quoted cell (read strictly, the text ends before the quote closes)."""
+        if not lines or lines[0].endswith(("\n", "\r")):
+            return False
+        try:
+            next(csv.reader(lines[:1], **{**self._dialect, "strict": True}), [])
+        except csv.Error as exc:
+            return "unexpected end of data" in str(exc)
+        return False
 
     def _first_line_alone(self, start: int) -> list[str]:
         """The record starting on line ``start`` read from that line alone; the lines it

@@ -239,6 +239,19 @@ class Roster:
             }
         )
 
+    def partly_rejected_executive_ids(self) -> list[str]:
+        """The ids of rejected rows whose executive has other rows loaded: the file's
+        versions and accounts of them are incomplete (a version's day mistyped, the row
+        holding the accounts refused as a duplicate of a new version's)."""
+        loaded = {executive.executive_id for executive in self.executives}
+        return sorted(
+            {
+                rejected.executive_id
+                for rejected in self.rejected_rows
+                if rejected.executive_id and rejected.executive_id in loaded
+            }
+        )
+
 
 def normalize_handle(platform: str, value: str) -> str:
     """The stored form of a handle on ``platform`` (its connector's rule); raises
@@ -358,7 +371,7 @@ def load_roster(path: Path) -> Roster:
             )
             columns = _header_columns(roster, header)
             roster.account_columns = tuple(p for p in ACCOUNT_COLUMNS if p in columns)
-            _read_rows(roster, reader, columns)
+            filled = _read_rows(roster, reader, columns, _second_platform_cells(header, columns))
         except UnicodeDecodeError as exc:
             raise RosterFileError(
                 f"{file_name}: cannot be read as {encoding} text ({exc.reason}); save it as"
@@ -370,7 +383,37 @@ def load_roster(path: Path) -> Roster:
             # The reader starts at the header: its line numbers count from there.
             line = reader.line_num + found.number - 1
             raise RosterFileError(f"{file_name}: line {line}: {exc}", may_pass_later=True) from exc
+    if filled:
+        # An empty column named as the platform beside the filled one its export named
+        # otherwise (X beside X (Twitter)) took the platform's place: every account of it
+        # was left out of the marts, the run green. Which one is meant is the user's call.
+        index = min(filled)
+        platform = str(_platform_of_header(header[index]))
+        raise RosterFileError(
+            f"{file_name}: roster header names platform {platform!r} twice, "
+            f"{columns[platform][1]!r} and {header[index].strip()!r}, and "
+            f"{header[index].strip()!r} holds handles where {columns[platform][1]!r} is empty: "
+            f"the loader reads {columns[platform][1]!r} alone and would leave them out. Keep "
+            f"one column of {platform}; the roster stored before is kept"
+        )
     return roster
+
+
+def _second_platform_cells(
+    header: list[str], columns: dict[str, tuple[int, str]]
+) -> dict[int, int]:
+    """The positions of header cells naming a platform that another column names already
+    (``X (Twitter)`` beside ``x``), each with the position of the column read: ignored,
+    which they may be only where that one has a handle too."""
+    placed = {index for index, _ in columns.values()}
+    return {
+        index: columns[platform][0]
+        for index, cell in enumerate(header)
+        if index not in placed
+        and cell.strip()
+        and (platform := _platform_of_header(cell)) is not None
+        and platform in columns
+    }
 
 
 def _names_required_columns(cells: list[str]) -> bool:
@@ -469,9 +512,16 @@ def _misspelt_column(
 
 
 def _read_rows(
-    roster: Roster, reader: ClosedQuoteReader, columns: dict[str, tuple[int, str]]
-) -> None:
+    roster: Roster,
+    reader: ClosedQuoteReader,
+    columns: dict[str, tuple[int, str]],
+    watched: dict[int, int],
+) -> set[int]:
+    """Read the rows into ``roster``; return which of the ``watched`` positions (ignored
+    columns) hold a cell in a row whose column read in their place (the position they map
+    to) is empty."""
     file_name = roster.file
+    filled: set[int] = set()
     account_columns = [platform for platform in ACCOUNT_COLUMNS if platform in columns]
     width = len(roster.header)
     # executive_id -> row number and valid_from of each accepted version
@@ -489,6 +539,13 @@ def _read_rows(
             # Excel writes rows whose cells were once filled, and blank rows at the end.
             continue
         roster.rows_read += 1
+        filled.update(
+            ignored
+            for ignored, read in watched.items()
+            if ignored < len(record)
+            and record[ignored].strip()
+            and not (read < len(record) and record[read].strip())
+        )
         row_errors: list[RowIssue] = []
 
         def error(
@@ -610,6 +667,7 @@ def _read_rows(
             )
         )
         roster.accounts.extend(row_accounts)
+    return filled
 
 
 def quarantine_rejected_rows(roster: Roster, quarantine_dir: Path) -> Path | None:
@@ -707,10 +765,12 @@ def write_roster(
     """Replace ``raw.roster_executives`` and ``raw.roster_accounts`` in one transaction.
 
     The roster is a full snapshot, so a replace (not an append) keeps the raw tables equal
-    to the file, but for the executives stored before whose every row the file has is
-    rejected: they keep their stored rows (:meth:`Roster.skipped_executive_ids`), returned
-    as (executive, platform, handle) of each account kept (an executive without one: its
-    platform and handle empty); history of changes is dbt's SCD2 snapshot's job.
+    to the file, but for the executives stored before of whom the file has a row rejected
+    (:meth:`Roster.skipped_executive_ids`, :meth:`Roster.partly_rejected_executive_ids`):
+    they keep their stored rows, versions and accounts, and the file's other rows of them
+    are not loaded; returned as (executive, platform, handle) of each account kept (an
+    executive without one: its platform and handle empty); history of changes is dbt's
+    SCD2 snapshot's job.
     """
     if loaded_at.tzinfo is None:
         raise ValueError("loaded_at must be timezone-aware (UTC)")
@@ -718,11 +778,18 @@ def write_roster(
     # Not into another roster (the demo's left for one's own), which a stored executive of
     # the same id is no version of.
     another = _another_roster(stored_roster_file(con), roster_file)
-    skipped = [] if another else roster.skipped_executive_ids()
+    skipped = (
+        []
+        if another
+        else sorted({*roster.skipped_executive_ids(), *roster.partly_rejected_executive_ids()})
+    )
     with transaction(con):
         # An executive stored before whose every row in this file is rejected (a country
         # mistyped) keeps the rows stored: left out, their published history went from the
-        # marts, every run green, for one bad cell. One taken off the file is removed.
+        # marts, every run green, for one bad cell. So does one of whom a row is rejected
+        # beside rows loaded: their earlier version's day mistyped gave its years to the
+        # later company, the row holding their accounts refused took their series away.
+        # One taken off the file is removed.
         con.execute(
             "create or replace temp table kept_roster_executives as "
             "select * from raw.roster_executives where list_contains(?, executive_id)",
@@ -733,6 +800,13 @@ def write_roster(
             "select * from raw.roster_accounts where list_contains(?, executive_id)",
             [skipped],
         )
+        # The executives whose stored rows stand for the file's.
+        held = {
+            str(row[0])
+            for row in con.execute(
+                "select distinct executive_id from kept_roster_executives"
+            ).fetchall()
+        }
         con.execute("delete from raw.roster_accounts")
         con.execute("delete from raw.roster_executives")
         _insert_many(
@@ -764,13 +838,18 @@ def write_roster(
                     loaded_at,
                 )
                 for e in roster.executives
+                if e.executive_id not in held
             ),
         )
         _insert_many(
             con,
             "raw.roster_accounts",
             ("executive_id", "platform", "account_handle", "loaded_at"),
-            ((a.executive_id, a.platform, a.account_handle, loaded_at) for a in roster.accounts),
+            (
+                (a.executive_id, a.platform, a.account_handle, loaded_at)
+                for a in roster.accounts
+                if a.executive_id not in held
+            ),
         )
         con.execute("insert into raw.roster_executives select * from kept_roster_executives")
         # But an account the file now gives another executive.

@@ -295,7 +295,7 @@ class Settings:
     serving_file_spare: bool = True
     serving_snapshot_retention_days: RetentionDays = 30
     # SLW_INTAKE_SETTLE_SECONDS: a dropped file modified more recently may still be being
-    # written, and is left for the next run.
+    # written, and is left for the next run (the roster is waited for).
     intake_settle_seconds: SettleSeconds = 30
     survey_max_file_bytes: Positive = DEFAULT_SURVEY_MAX_FILE_BYTES
     survey_max_cell_chars: Positive = DEFAULT_SURVEY_MAX_CELL_CHARS

@@ -7,6 +7,7 @@ dump of a typed payload (task_payloads.py) that the reading task validates back.
 from __future__ import annotations
 
 import logging
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -134,6 +135,7 @@ def load_roster_task() -> dict[str, Any]:
     from social_leadership.warehouse import connect
 
     settings = task_settings()
+    _wait_for_roster_to_settle(settings.roster_path, settings.intake_settle_seconds)
     try:
         roster = load_roster(settings.roster_path)
     except RosterFileError as exc:
@@ -220,8 +222,9 @@ def load_roster_task() -> dict[str, Any]:
     )
     handles: dict[str, list[str]] = {}
     for account in roster.accounts:
-        handles.setdefault(account.platform, []).append(account.account_handle)
-    # The executives kept as stored are still asked for.
+        if account.executive_id not in set(kept_ids):
+            handles.setdefault(account.platform, []).append(account.account_handle)
+    # The executives kept as stored are still asked for, by their stored accounts.
     for _, platform, handle in kept:
         if platform:
             handles.setdefault(platform, []).append(handle)
@@ -239,6 +242,35 @@ def load_roster_task() -> dict[str, Any]:
 NAMED_SKIPPED_EXECUTIVES = 20
 
 
+# How many times the roster task waits for a roster changed within the settle time.
+ROSTER_SETTLE_WAITS = 3
+
+
+def _wait_for_roster_to_settle(path: Path, settle_seconds: int) -> None:
+    """Wait while the roster was changed less than ``settle_seconds`` ago (the intakes'
+    SLW_INTAKE_SETTLE_SECONDS): caught while being saved or copied, its rows up to the cut
+    loaded as the whole roster, the executives below it left out of the marts on a green
+    run. Still changing after :data:`ROSTER_SETTLE_WAITS` waits, the task fails for
+    Airflow's retry to read it later."""
+    from social_leadership.intake import SETTLE_SETTING, modified_within
+    from social_leadership.roster import RosterFileError
+
+    for waits in range(ROSTER_SETTLE_WAITS + 1):
+        age = modified_within([path], settle_seconds, time.time())
+        if age is None:
+            return
+        said = (
+            f"roster {path} changed {max(age, 0):.0f} s ago, less than {SETTLE_SETTING}="
+            f"{settle_seconds} s: it may still be being written"
+        )
+        if waits == ROSTER_SETTLE_WAITS:
+            raise RosterFileError(
+                f"{said}, and kept changing; left to the task's retry", may_pass_later=True
+            )
+        log.info("%s; read once it has not changed for that long", said)
+        time.sleep(min(settle_seconds, max(1.0, settle_seconds - age)))
+
+
 def _rejected_roster_rows(file: str, rows: int, skipped: list[str], kept: list[str]) -> str:
     def named(ids: list[str]) -> str:
         text = ", ".join(ids[:NAMED_SKIPPED_EXECUTIVES])
@@ -248,7 +280,8 @@ def _rejected_roster_rows(file: str, rows: int, skipped: list[str], kept: list[s
     left_out = f"; executives left out: {named(skipped)}" if skipped else ""
     if kept:
         left_out += (
-            f"; executives kept as stored before (every row of theirs rejected): {named(kept)}"
+            f"; executives kept as stored before (a row of theirs rejected, their other rows "
+            f"not loaded): {named(kept)}"
         )
     return f"roster file {file}: {counted(rows, 'row')} rejected (quarantined){left_out}"
 

@@ -122,6 +122,29 @@ def test_a_quote_never_closed_rejects_its_row_and_the_rows_below_it_still_load(
     assert roster.rows_read == 4
 
 
+def test_a_roster_cut_short_inside_a_quoted_cell_rejects_that_row(tmp_path: Path) -> None:
+    # A file caught while being written, its last line ending inside a quote: the cut
+    # handle (JoeKae) was stored as the account, reported only as not found.
+    path = tmp_path / "roster.csv"
+    path.write_text(
+        f'{HEADER}\nada,Ada,CEO,Acme,DE,Energy,false,ada_x,,,,,,,,\n"jk","Joe K","CEO","Siemens'
+        '","DE","Industrials","false","JoeKae',
+        encoding="utf-8",
+    )
+
+    roster = load_roster(path)
+
+    assert [a.account_handle for a in roster.accounts] == ["ada_x"]
+    assert [(e.row, e.column, e.reason) for e in roster.errors] == [
+        (
+            3,
+            "row",
+            "a quote opened in this row is never closed (close it; a quote inside a quoted cell "
+            'is written twice: "")',
+        )
+    ]
+
+
 def test_a_quote_never_closed_above_more_than_the_cell_limit_rejects_its_row_alone(
     tmp_path: Path,
 ) -> None:
@@ -646,6 +669,33 @@ def test_cells_pasted_from_the_web_are_stored_as_meant(tmp_path: Path) -> None:
         ("Eve Five", "Chief Executive", "Müller AG"),
     ]
     assert [a.account_handle for a in roster.accounts] == ["ann_x"]
+
+
+def test_a_second_column_of_a_platform_holding_handles_where_the_first_is_empty_is_refused(
+    tmp_path: Path,
+) -> None:
+    # An empty X column added beside the export's filled X (Twitter) took the platform's
+    # place: every X account left the marts, every run green.
+    header = "executive_id,full_name,title,company,country,sector,is_synthetic,X (Twitter),X"
+    path = excel_file(
+        tmp_path,
+        header,
+        "ada,Ada,CEO,Acme,DE,Energy,false,ada_x,",
+        "ben,Ben,CEO,Beta,US,Energy,false,ben_x,",
+    )
+
+    with pytest.raises(RosterFileError) as refused:
+        load_roster(path)
+
+    assert str(refused.value) == (
+        f"{path}: roster header names platform 'x' twice, 'X' and 'X (Twitter)', and "
+        "'X (Twitter)' holds handles where 'X' is empty: the loader reads 'X' alone and "
+        "would leave them out. Keep one column of x; the roster stored before is kept"
+    )
+    assert not refused.value.may_pass_later
+    # Left empty, the second column is ignored as before.
+    path = excel_file(tmp_path, header, "ada,Ada,CEO,Acme,DE,Energy,false,,ada_x")
+    assert [a.account_handle for a in load_roster(path).accounts] == ["ada_x"]
 
 
 def test_an_unknown_header_cell_is_reported_as_a_warning_naming_file_and_column(

@@ -1058,6 +1058,113 @@ def test_an_executive_stored_before_whose_rows_are_all_rejected_keeps_the_stored
     assert sorted(load_roster_task()["handles"]["x"]) == ["ada_x", "ben_x"]
 
 
+@pytest.mark.parametrize(
+    ("changed", "kept_accounts"),
+    [
+        (
+            # The earlier version's day written the US way: refused, the later version alone
+            # gave its years (and their published history) to Siemens Energy.
+            "jk,Joe K,CEO,Siemens,DE,Industrials,false,,8/1/2013\n"
+            "jk,Joe K,Chair,Siemens Energy,DE,Industrials,false,JoeK,2021-02-03\n",
+            [("jk", "JoeK")],
+        ),
+        (
+            # A new version added above the row holding the accounts, which is then refused
+            # as its duplicate (no valid_from of its own): the executive's X series went.
+            "jk,Joe K,Chair,Siemens Energy,DE,Industrials,false,,2026-01-01\n"
+            "jk,Joe K,CEO,Siemens,DE,Industrials,false,JoeK,\n",
+            [("jk", "JoeK")],
+        ),
+    ],
+    ids=["earlier-version-refused", "accounts-row-refused"],
+)
+def test_an_executive_stored_before_with_one_row_rejected_keeps_every_stored_row(
+    monkeypatch, tmp_path, changed, kept_accounts
+):
+    from social_leadership.settings import load_settings
+    from social_leadership.tasks import load_roster_task
+    from social_leadership.warehouse import connect
+
+    header = f"{ROSTER_HEADER},x,valid_from\n"
+    stored = (
+        "jk,Joe K,CEO,Siemens,DE,Industrials,false,,2013-08-01\n"
+        "jk,Joe K,Chair,Siemens Energy,DE,Industrials,false,JoeK,2021-02-03\n"
+        "ada,Ada,CEO,Acme,DE,Energy,false,ada_x,\n"
+    )
+    roster = _roster_task_env(monkeypatch, tmp_path, header + stored)
+    load_roster_task()
+    with connect(load_settings().warehouse_path) as con:
+        before = con.execute(
+            "select * exclude (loaded_at, roster_file) from raw.roster_executives order by all"
+        ).fetchall()
+    roster.write_text(header + changed + "ada,Ada,CEO,Acme,DE,Energy,false,ada_x,\n")
+
+    summary = load_roster_task()
+
+    with connect(load_settings().warehouse_path) as con:
+        executives = con.execute(
+            "select * exclude (loaded_at, roster_file) from raw.roster_executives order by all"
+        ).fetchall()
+        accounts = con.execute(
+            "select executive_id, account_handle from raw.roster_accounts order by all"
+        ).fetchall()
+    assert executives == before
+    assert accounts == [("ada", "ada_x"), *kept_accounts]
+    assert sorted(summary["handles"]["x"]) == ["JoeK", "ada_x"]
+    assert summary["executives_skipped"] == []
+    assert summary["rows_rejected"] == 1
+
+
+def test_a_roster_changed_within_the_settle_time_is_read_once_it_stops_changing(
+    monkeypatch, tmp_path
+):
+    # Caught mid-save, the rows up to the cut loaded as the whole roster: the executives
+    # below it left the marts, the run green.
+    import os
+    import time
+
+    from social_leadership import tasks
+
+    whole = f"{ROSTER_HEADER},x\nada,Ada,CEO,Acme,DE,Energy,false,ada_x\n"
+    whole += "ben,Ben,CEO,Beta,US,Energy,false,ben_x\n"
+    roster = _roster_task_env(monkeypatch, tmp_path, whole[: whole.index("ben,Ben") + 7])
+    monkeypatch.setenv("SLW_INTAKE_SETTLE_SECONDS", "30")
+    waits: list[float] = []
+
+    def finish_saving(seconds: float) -> None:
+        waits.append(seconds)
+        roster.write_text(whole, encoding="utf-8")
+        old = time.time() - 60
+        os.utime(roster, (old, old))
+
+    monkeypatch.setattr(tasks.time, "sleep", finish_saving)
+
+    summary = tasks.load_roster_task()
+
+    assert len(waits) == 1
+    assert 1 <= waits[0] <= 30
+    assert sorted(summary["handles"]["x"]) == ["ada_x", "ben_x"]
+
+
+def test_a_roster_that_keeps_changing_is_left_to_the_task_s_retry(monkeypatch, tmp_path):
+    from social_leadership import tasks
+    from social_leadership.roster import RosterFileError
+
+    roster = _roster_task_env(
+        monkeypatch, tmp_path, f"{ROSTER_HEADER},x\nada,Ada,CEO,Acme,DE,Energy,false,ada_x\n"
+    )
+    monkeypatch.setenv("SLW_INTAKE_SETTLE_SECONDS", "30")
+    monkeypatch.setattr(tasks.time, "sleep", lambda _: roster.touch())
+
+    with pytest.raises(RosterFileError) as failed:
+        tasks.load_roster_task()
+
+    assert failed.value.may_pass_later
+    assert "SLW_INTAKE_SETTLE_SECONDS=30 s: it may still be being written, and kept " in str(
+        failed.value
+    )
+
+
 @pytest.mark.parametrize("task", ["load_roster_task", "import_history_task"])
 def test_a_setting_not_allowed_fails_the_task_at_once_in_one_line(task, monkeypatch, tmp_path):
     from airflow.sdk.exceptions import AirflowFailException
