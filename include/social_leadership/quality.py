@@ -1223,8 +1223,13 @@ def _frozen_platforms(con: Any, validated: dict[str, date | None]) -> QualityChe
     return _invariant(table, FROZEN_EXPECTATION, "followers", len(frozen), details, critical=False)
 
 
-# The marts of survey figures alone: empty until survey_ingest has loaded a file.
+# The marts of survey figures: an empty one is said to await survey_ingest before any
+# survey was loaded, and to have lost the survey data after.
 SURVEY_MARTS = frozenset({"fct_survey_results", "fct_country_expectations_yearly"})
+# Of those, the marts empty until survey_ingest has loaded a file: a gate that found rows in
+# one saw survey data. fct_country_expectations_yearly is not one: it holds a row per tracked
+# country, year and question without any survey (has_figure false).
+SURVEY_ROW_MARTS = frozenset({"fct_survey_results"})
 _AWAITING_SURVEYS = (
     "no survey loaded yet (raw.survey_results and raw.survey_respondent_answers are empty): "
     "survey_ingest loads the bundled and landed survey files"
@@ -1240,22 +1245,25 @@ def _surveys_loaded(con: Any) -> bool:
 
 
 _SURVEYS_LOST = (
-    "surveys were published before (a gate on {day} found rows here) and raw.survey_results "
-    "and raw.survey_respondent_answers are now empty: the survey data were lost or removed; "
-    "restore the warehouse, or land the survey files again for survey_ingest"
+    "surveys were published before (a gate on {day} found rows in {marts}) and "
+    "raw.survey_results and raw.survey_respondent_answers are now empty: the survey data "
+    "were lost or removed; restore the warehouse, or land the survey files again for "
+    "survey_ingest"
 )
 
 
 def _surveys_published_on(con: Any) -> date | None:
-    """The last day a gate found a survey mart holding rows (surveys were loaded once), or
-    None."""
+    """The last day a gate found survey rows (a mart of :data:`SURVEY_ROW_MARTS` holding
+    rows: surveys were loaded once), or None. A passing row count of
+    fct_country_expectations_yearly says nothing of surveys: counted, a deployment without
+    any survey failed its second gate, its survey data said to be lost."""
     if "quality_results" not in _audit_tables(con):
         return None
     row = con.execute(
         "select max(cast(timezone('UTC', checked_at) as date)) from audit.quality_results "
         "where table_name in (select unnest(?::varchar[])) and expectation in "
         "(select unnest(?::varchar[])) and success",
-        [sorted(SURVEY_MARTS), sorted(TABLE_EXPECTATIONS)],
+        [sorted(SURVEY_ROW_MARTS), sorted(TABLE_EXPECTATIONS)],
     ).fetchone()
     return row[0] if row else None
 
@@ -1265,7 +1273,9 @@ def _surveys_lost(check: QualityCheck, published_on: date) -> QualityCheck:
     survey data are gone (a green run emptied the survey marts every reader had)."""
     if not _empty_survey_mart(check):
         return check
-    details = {**check.details_dict(), "note": _SURVEYS_LOST.format(day=published_on)}
+    marts = ", ".join(f"{MARTS_SCHEMA}.{table}" for table in sorted(SURVEY_ROW_MARTS))
+    note = _SURVEYS_LOST.format(day=published_on, marts=marts)
+    details = {**check.details_dict(), "note": note}
     return replace(check, details=json.dumps(details))
 
 

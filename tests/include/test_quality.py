@@ -155,6 +155,44 @@ def test_survey_marts_emptied_after_surveys_were_published_stop_publication(
         report.raise_if_critical()
 
 
+def test_a_deployment_without_any_survey_passes_gate_after_gate(
+    copied_built_warehouse: Settings,
+) -> None:
+    # Without any survey, fct_country_expectations_yearly holds a row per tracked country,
+    # year and question (no figure): its passing row count was taken for survey rows seen,
+    # and a platform-only deployment's second gate called its survey data lost and
+    # published nothing again.
+    corrupt(
+        copied_built_warehouse,
+        "delete from audit.quality_results",
+        "delete from raw.survey_results",
+        "delete from raw.survey_respondent_answers",
+        "delete from marts.fct_survey_results",
+        # As dbt builds the two without any survey.
+        "update marts.fct_country_expectations_yearly set question_text = null, "
+        "has_figure = false, expectation_share_pct = null, ci_lower_pct = null, "
+        "ci_upper_pct = null, margin_of_error_pct = null, sample_size = null, "
+        "is_country_figure = null, wave = null, survey_source_id = null, "
+        "survey_source_name = null, citation = null, is_synthetic = null",
+        "update marts.fct_country_comparison_yearly set expectation_share_pct = null, "
+        "expectation_ci_lower_pct = null, expectation_ci_upper_pct = null, "
+        "expectation_sample_size = null, is_country_expectation = null, "
+        "expectation_wave = null, expectation_source_id = null, "
+        "is_synthetic_expectation = null",
+    )
+
+    for run_id in ("run-platform-only-1", "run-platform-only-2"):
+        report = check_marts(copied_built_warehouse, run_id)
+
+        assert report.critical_failures == [], run_id
+        assert [check.table_name for check in report.failed] == ["fct_survey_results"]
+        assert "no survey loaded yet" in report.failed[0].describe()
+        assert ("fct_country_expectations_yearly", "expect_table_row_count_to_be_between") in {
+            (check.table_name, check.expectation) for check in report.passed
+        }
+        report.raise_if_critical()
+
+
 def _one_count_changed(settings: Settings, followers: str, day_before: str) -> None:
     """us_two's count on day 5 (3,025 followers; 3,020 the day before) set to
     ``followers`` and its day before to ``day_before`` (SQL of the row's columns)."""
