@@ -91,6 +91,7 @@ Port = Annotated[int, Field(ge=1, le=65535)]
 # Durations the DAGs are built with: larger ones broke the DAG's import (a timedelta out of
 # range), and the DAG was then said to be unknown.
 DeadlineHours = Annotated[int, Field(ge=1, le=720)]
+PlatformWaitSeconds = Annotated[int, Field(ge=0, le=3_600)]
 RetryDelaySeconds = Annotated[int, Field(ge=1, le=86_400)]
 TaskTimeoutSeconds = Annotated[int, Field(ge=1, le=604_800)]
 RetentionMinutes = Annotated[int, Field(ge=1, le=525_600)]
@@ -306,6 +307,7 @@ class Settings:
     demo: bool = False
     alert_emails: EmailList = ""
     platform_metrics_deadline_hours: DeadlineHours = 6
+    platform_max_wait_seconds: PlatformWaitSeconds = 60
     stale_platform_days: RetentionDays = 3
     task_retry_delay_seconds: RetryDelaySeconds = 30
     # Past any full build measured (README, Sizing): a hung task fails and alerts instead.
@@ -597,6 +599,11 @@ SETTING_DOCS: dict[str, str] = {
     "PLATFORM_METRICS_DEADLINE_HOURS": (
         "hours after its logical date by which a platform_metrics run must have succeeded, "
         "else a deadline alert is sent (1 to 720, default 6)"
+    ),
+    "PLATFORM_MAX_WAIT_SECONDS": (
+        "the longest a platform's extract waits for its rate limit's reset; a reset further "
+        "off leaves the platform's accounts deferred, their day's counts missing (0 to "
+        "3600, default 60)"
     ),
     "STALE_PLATFORM_DAYS": (
         "days a platform's newest day with counts may lag behind before it is alerted as "

@@ -459,6 +459,7 @@ def extract_task(platform: str, handles: list[str], context: dict[str, Any]) -> 
             _run_id(context),
             logical_date,
             login=endpoint.login,
+            max_wait_seconds=settings.platform_max_wait_seconds,
             **endpoint.options,
         )
     except PlatformError as exc:

@@ -365,6 +365,29 @@ def test_accounts_deferred_by_the_api_s_limit_are_an_alert_item_of_a_green_load(
     assert item.rows_kept_out == 2
 
 
+@pytest.mark.parametrize(("max_wait", "loaded"), [("1", 0), ("5", 2)])
+def test_the_longest_wait_for_a_rate_limit_s_reset_is_a_setting(
+    monkeypatch, tmp_path, max_wait, loaded
+):
+    # Fixed at 60 s, a reset further off (X's window is 15 minutes) deferred the rest of
+    # the platform's accounts, their day lost, whatever the deployment could wait.
+    from social_leadership.sandbox.server import SANDBOX_TOKEN
+
+    monkeypatch.setenv("SLW_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("SLW_PLATFORM_MAX_WAIT_SECONDS", max_wait)
+    with SandboxServer() as sandbox:
+        connection = {"conn_type": "http", "host": sandbox.base_url, "password": SANDBOX_TOKEN}
+        monkeypatch.setenv("AIRFLOW_CONN_SLW_X", json.dumps(connection))
+        sandbox.add_fault("429", platform="x", reset_seconds=2)
+        handles = [handle for handle, _ in sandbox._x.values()][:2]
+        context = {"run_id": "manual__wait", "logical_date": datetime.now(UTC)}
+        extracted = extract_task("x", handles, context)
+
+    assert extracted["deferred"] == 2 - loaded
+    if not loaded:
+        assert f"exceeds the {max_wait}s the run may wait" in extracted["message"]
+
+
 def test_without_connections_nothing_is_sent_anywhere(context, monkeypatch, no_retry_sleep):
     import os
     import socket
