@@ -44,7 +44,9 @@ def platform_metrics():
       `<SLW_QUARANTINE_DIR>/roster/<time>-<file>/`; its XCom counts them and names the
       executives left out (an alert says so too). The extract tasks read the handles from
       that XCom. A roster no retry can mend (a missing path, a workbook) fails it at once;
-      one that reads as a file caught mid-write (empty, a cut header) is retried.
+      one that reads as a file caught mid-write (empty, a cut header) is retried. A file
+      refused so fails the run, but the extract tasks still fetch the accounts of the
+      roster stored before (its XCom then); with none stored, they fail too.
     * Per platform, `extract_<platform>` fetches today's counts in the API's largest batches
       and lands the raw responses under `landing/platform=<p>/date=<d>/`; `load_<platform>`
       replays that landing into `raw.platform_metrics`, replacing the day (idempotent). Each
@@ -85,13 +87,16 @@ def platform_metrics():
         from social_leadership.tasks import load_roster_task
 
         refuse_unknown_params(context)
-        return load_roster_task()
+        return load_roster_task(context)
 
-    @task
-    def extract(platform: str, roster: dict, **context) -> dict:
+    # Runs after a failed load_roster too: a roster file it refused leaves the roster stored
+    # before, whose handles it pushed (the day's counts cannot be fetched later). Pulled,
+    # not passed: a load_roster failed otherwise has none, and the extract says so.
+    @task(trigger_rule="all_done")
+    def extract(platform: str, **context) -> dict:
         from social_leadership.tasks import extract_task, roster_handles
 
-        return extract_task(platform, roster_handles(roster, platform), context)
+        return extract_task(platform, roster_handles(context, platform), context)
 
     # A skipped extract (no connection) still reaches its load, which audits why. Its
     # outcome is pulled, not passed: a skipped extract has none, and Airflow logs an error
@@ -143,7 +148,8 @@ def platform_metrics():
     loaded = [import_history()]
     roster >> loaded[0]
     for platform in API_PLATFORMS:
-        landed = extract.override(task_id=f"extract_{platform}")(platform, roster)
+        landed = extract.override(task_id=f"extract_{platform}")(platform)
+        roster >> landed
         loaded.append(load.override(task_id=f"load_{platform}")(platform))
         landed >> loaded[-1]
     signalled = signal_warehouse()

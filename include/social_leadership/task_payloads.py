@@ -112,6 +112,9 @@ class RosterLoadSummary(Payload):
     # Header cells that name no roster column.
     columns_ignored: list[EncodableStr]
     quarantine_path: EncodableStr | None = None
+    # Why the roster file was refused (load_roster failed): ``handles`` are then the roster's
+    # stored before, which the extract tasks fetch all the same.
+    refused: EncodableStr | None = None
 
 
 class Attention(Payload):

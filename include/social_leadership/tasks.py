@@ -121,9 +121,13 @@ def _read_only_folder(setting: str, path: Path, folder: Path, kind: str) -> str 
     return None
 
 
-def load_roster_task() -> dict[str, Any]:
+def load_roster_task(context: dict[str, Any] | None = None) -> dict[str, Any]:
     """Validate and store the roster, quarantine its rejected rows; return the handles to
-    fetch per platform with the load's figures (:class:`RosterLoadSummary`)."""
+    fetch per platform with the load's figures (:class:`RosterLoadSummary`).
+
+    A roster file refused whole fails the task, and the roster stored before stays: its
+    handles are pushed as the task's XCom first (``context``'s task instance), so that the
+    extract tasks still fetch the day's counts of the accounts stored."""
     from social_leadership.alerts import report_attention
     from social_leadership.roster import (
         RosterFileError,
@@ -139,6 +143,7 @@ def load_roster_task() -> dict[str, Any]:
     try:
         roster = load_roster(settings.roster_path)
     except RosterFileError as exc:
+        _hand_on_stored_roster(context, settings, str(exc))
         if exc.may_pass_later:
             raise
         from airflow.sdk.exceptions import AirflowFailException
@@ -162,7 +167,7 @@ def load_roster_task() -> dict[str, Any]:
         # stored, it would empty the roster and each platform load would replace the day
         # with nothing. The stored roster stays; the rejected rows go to quarantine.
         quarantine = quarantine_rejected_rows(roster, settings.quarantine_dir)
-        raise RosterFileError(
+        refused = RosterFileError(
             f"{roster.file}: no valid executive row"
             + (
                 f" ({counted(len(roster.rejected_rows), 'row')} rejected, see {quarantine})"
@@ -173,13 +178,15 @@ def load_roster_task() -> dict[str, Any]:
             # A header-only file may be one caught while being written.
             may_pass_later=True,
         )
+        _hand_on_stored_roster(context, settings, str(refused))
+        raise refused
     with connect(settings.warehouse_path) as con:
         lost = platform_columns_lost(con, roster)
         if lost:
             from airflow.sdk.exceptions import AirflowFailException
 
             ignored = [warning.column for warning in roster.warnings]
-            raise AirflowFailException(
+            refusal = (
                 f"{roster.file}: the roster has no column for "
                 + ", ".join(
                     f"{platform} (the stored roster lists {count} account(s))"
@@ -190,6 +197,8 @@ def load_roster_task() -> dict[str, Any]:
                 + ". Correct the header, or keep the column and empty it to stop tracking the"
                 " platform; the roster stored before is kept"
             )
+            _hand_on_stored_roster(context, settings, refusal, con)
+            raise AirflowFailException(refusal)
         kept = write_roster(con, roster, str(settings.roster_path), datetime.now(UTC))
     # Only once the valid rows are stored, as for history imports.
     quarantine = quarantine_rejected_rows(roster, settings.quarantine_dir)
@@ -236,6 +245,67 @@ def load_roster_task() -> dict[str, Any]:
         columns_ignored=[warning.column for warning in roster.warnings],
         quarantine_path=str(quarantine) if quarantine else None,
     ).to_xcom()
+
+
+def _hand_on_stored_roster(
+    context: dict[str, Any] | None,
+    settings: Settings,
+    refusal: str,
+    con: duckdb.DuckDBPyConnection | None = None,
+) -> None:
+    """Push the handles of the roster stored before as ``load_roster``'s XCom, the file
+    being refused (``refusal``): the APIs give current counts only, so a day whose extracts
+    waited for a mended file lost every executive's counts. Nothing is pushed without a
+    stored roster (a first run) or outside an Airflow run."""
+    if context is None or (ti := context.get("ti")) is None:
+        return
+    from airflow.sdk import BaseXCom
+
+    from social_leadership.warehouse import connect
+    from social_leadership.warehouse_backend import uses_lake
+
+    if con is None and not uses_lake(settings) and not settings.warehouse_path.exists():
+        log.warning("no warehouse yet: with the roster file refused, nothing is extracted")
+        return
+    try:
+        if con is None:
+            with connect(settings.warehouse_path, settings=settings) as stored:
+                handles = _stored_roster_handles(stored)
+        else:
+            handles = _stored_roster_handles(con)
+    except Exception as exc:  # a warehouse held or out of reach: the refusal is still said
+        log.warning("the roster stored before cannot be read, nothing is extracted: %s", exc)
+        return
+    if not handles:
+        log.warning("no roster was stored before: with the file refused, nothing is extracted")
+        return
+    log.warning(
+        "roster file refused: the extract tasks fetch the %s of the roster stored before",
+        counted(sum(map(len, handles.values())), "account"),
+    )
+    summary = RosterLoadSummary(
+        handles=handles,
+        rows_loaded=0,
+        rows_rejected=0,
+        executives_skipped=[],
+        columns_ignored=[],
+        refused=refusal,
+    )
+    # A raise returns no XCom: pushed before it, as load_task does for a failed platform.
+    ti.xcom_push(BaseXCom.XCOM_RETURN_KEY, summary.to_xcom())
+
+
+def _stored_roster_handles(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
+    """The handles per platform in ``raw.roster_accounts``: the roster the last good load
+    stored."""
+    handles: dict[str, list[str]] = {}
+    rows = con.execute(
+        "select platform, account_handle from raw.roster_accounts "
+        "where platform is not null order by executive_id, platform, account_handle"
+    ).fetchall()
+    for platform, handle in rows:
+        handles.setdefault(platform, []).append(handle)
+    return handles
 
 
 # An alert line names this many executives at most; the XCom and report.json name all.
@@ -286,9 +356,26 @@ def _rejected_roster_rows(file: str, rows: int, skipped: list[str], kept: list[s
     return f"roster file {file}: {counted(rows, 'row')} rejected (quarantined){left_out}"
 
 
-def roster_handles(roster: dict[str, Any], platform: str) -> list[str]:
-    """The handles on ``platform`` in ``load_roster``'s XCom."""
-    return RosterLoadSummary.from_xcom(roster).handles.get(platform, [])
+def roster_handles(context: dict[str, Any], platform: str) -> list[str]:
+    """The handles on ``platform`` in ``load_roster``'s XCom: the file's, or those of the
+    roster stored before when it refused the file (it failed, and the run fails with it).
+    Fails when it handed on none: it failed with no roster stored before."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    pushed = context["ti"].xcom_pull(task_ids="load_roster")
+    if pushed is None:
+        raise AirflowFailException(
+            f"nothing to extract for {platform}: load_roster failed and handed on no roster "
+            "stored before to fetch instead (none was stored yet, or it failed before reading "
+            "the file): mend what its log names and run again"
+        )
+    roster = RosterLoadSummary.from_xcom(pushed)
+    if roster.refused is not None:
+        log.warning(
+            "the roster file was refused (%s): fetching the accounts of the roster stored before",
+            roster.refused,
+        )
+    return roster.handles.get(platform, [])
 
 
 def _loaded_roster(con: duckdb.DuckDBPyConnection) -> Roster:

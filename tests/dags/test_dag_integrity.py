@@ -127,6 +127,9 @@ def test_platform_metrics_ends_with_a_check_that_fails_the_run_on_a_failed_platf
     for platform in API_PLATFORMS:
         # A skipped extract (not configured) still reaches its load, which audits it.
         assert dag.get_task(f"load_{platform}").trigger_rule == "none_failed"
+        # A roster file refused: the stored roster's accounts are fetched all the same.
+        extract = dag.get_task(f"extract_{platform}")
+        assert (extract.trigger_rule, extract.upstream_task_ids) == ("all_done", {"load_roster"})
 
 
 def test_the_dags_audit_runs_records_are_those_with_a_run_summary(dag_bag):

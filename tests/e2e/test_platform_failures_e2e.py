@@ -306,3 +306,46 @@ def test_the_failed_runs_summary_names_what_failed_without_changing_its_state(ru
     rows = json.loads(by_source)
     assert rows["x"] == rows["bluesky"] == len(ROSTER)
     assert rows["youtube"] == rows["facebook"] == 0
+
+
+def test_a_refused_roster_file_fails_the_run_after_the_stored_roster_s_counts_loaded(tmp_path):
+    # The extracts waited for load_roster: a refused file lost every executive's day, which
+    # the APIs cannot give later.
+    from social_leadership.tasks import load_roster_task
+
+    roster = tmp_path / "roster.csv"
+    write_roster(roster)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SLW_DATA_DIR", str(tmp_path / "data"))
+        mp.setenv("SLW_ROSTER_PATH", str(roster))
+        settings = load_settings()
+        settings.ensure_dirs()
+        load_roster_task()
+        with SandboxServer(roster) as sandbox:
+            connections = {
+                name: value
+                for name, value in sandbox.connection_env().items()
+                if name in {f"AIRFLOW_CONN_SLW_{p.upper()}" for p in GOOD}
+            }
+            env = airflow_environment(
+                tmp_path / "airflow_home", {**settings.as_env(), **connections}
+            )
+            for name in [n for n in env if n.startswith("AIRFLOW_CONN_SLW_")]:
+                if name not in connections:
+                    del env[name]
+            roster.write_bytes(b"PK\x03\x04" + b"\0" * 64)  # a workbook saved as .csv
+            clear_of_midnight(120)
+            state = run_platform_metrics(env, settings.logs_dir)
+    [(run_id,)] = metadata(tmp_path / "airflow_home", "select run_id from dag_run")
+    tasks = dict(
+        metadata(
+            tmp_path / "airflow_home",
+            f"select task_id, state from task_instance where run_id = '{run_id}'",
+        )
+    )
+
+    assert state == "failed"
+    assert (tasks["load_roster"], tasks["check_platforms"]) == ("failed", "failed")
+    assert {tasks[f"{step}_{p}"] for step in ("extract", "load") for p in GOOD} == {"success"}
+    audit = _audit(settings, run_id)
+    assert {p: tuple(audit[p][:2]) for p in GOOD} == {p: ("loaded", len(ROSTER)) for p in GOOD}

@@ -1476,3 +1476,95 @@ def test_a_publish_that_would_lose_history_fails_the_task_unless_the_run_accepts
     )
 
     assert accepted["publication_id"] == 2
+
+
+class _RunXComs:
+    """A task instance keeping what load_roster pushes, for the extract to pull."""
+
+    task_id = "load_x"
+
+    def __init__(self) -> None:
+        self.pushed: dict[str, dict] = {}
+
+    def xcom_push(self, key: str, value: dict) -> None:
+        self.pushed[key] = value
+
+    def xcom_pull(self, task_ids: str) -> dict | None:
+        assert task_ids == "load_roster"
+        return self.pushed.get("return_value")
+
+
+def _emptied(path: Path) -> None:
+    path.write_bytes(b"")
+
+
+def _without_its_x_column(path: Path) -> None:
+    path.write_text(f"{ROSTER_HEADER}\nada,Ada,CEO,Acme,DE,Energy,false\n", encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("refuse", "said"),
+    [
+        (_emptied, "empty"),
+        (lambda path: path.unlink(), "cannot read roster file"),
+        (_a_workbook, "not CSV text"),
+        (lambda path: path.write_text(f"{ROSTER_HEADER},x\n"), "no valid executive row"),
+        (_without_its_x_column, "the roster has no column for x"),
+    ],
+    ids=["empty", "missing", "a workbook", "header only", "its x column gone"],
+)
+def test_a_refused_roster_file_fails_load_roster_and_the_stored_accounts_are_fetched(
+    refuse, said, monkeypatch, tmp_path
+):
+    # Every extract waited for load_roster: a refused file lost the day's counts of every
+    # executive, which the APIs cannot give later.
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from social_leadership.roster import RosterFileError
+    from social_leadership.sandbox.server import SANDBOX_TOKEN
+    from social_leadership.tasks import load_roster_task, roster_handles
+
+    rows = (
+        "ada,Ada,CEO,Acme,DE,Energy,false,elonmusk\nsat,Sat,CEO,Acme,US,Energy,false,satyanadella"
+    )
+    roster = _roster_task_env(monkeypatch, tmp_path, f"{ROSTER_HEADER},x\n{rows}\n")
+    with SandboxServer() as sandbox:
+        connection = {"conn_type": "http", "host": sandbox.base_url, "password": SANDBOX_TOKEN}
+        monkeypatch.setenv("AIRFLOW_CONN_SLW_X", json.dumps(connection))
+        load_roster_task()
+        refuse(roster)
+        context = {
+            "run_id": "manual__refused",
+            "logical_date": datetime.now(UTC),
+            "ti": _RunXComs(),
+        }
+
+        with pytest.raises((RosterFileError, AirflowFailException)) as failed:
+            load_roster_task(context)
+        assert str(roster) in str(failed.value)
+        assert said in str(failed.value)
+        handles = roster_handles(context, "x")
+        loaded = load_task("x", extract_task("x", handles, context), context)
+
+    assert sorted(handles) == ["elonmusk", "satyanadella"]
+    assert (loaded["status"], loaded["accounts_loaded"]) == ("loaded", 2)
+    with duckdb.connect(str(load_settings().warehouse_path), read_only=True) as con:
+        fetched = con.execute("select account_handle from raw.platform_metrics order by 1")
+        assert fetched.fetchall() == [("elonmusk",), ("satyanadella",)]
+
+
+def test_a_refused_roster_file_with_none_stored_before_leaves_nothing_to_extract(
+    monkeypatch, tmp_path
+):
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from social_leadership.roster import RosterFileError
+    from social_leadership.tasks import load_roster_task, roster_handles
+
+    _roster_task_env(monkeypatch, tmp_path, "")
+    context = {"run_id": "manual__first", "logical_date": datetime.now(UTC), "ti": _RunXComs()}
+
+    with pytest.raises(RosterFileError, match="empty"):
+        load_roster_task(context)
+    with pytest.raises(AirflowFailException, match="handed on no roster stored before"):
+        roster_handles(context, "x")
