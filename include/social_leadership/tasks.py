@@ -139,8 +139,8 @@ def load_roster_task(context: dict[str, Any] | None = None) -> dict[str, Any]:
     from social_leadership.warehouse import connect
 
     settings = task_settings()
-    _wait_for_roster_to_settle(settings.roster_path, settings.intake_settle_seconds)
     try:
+        _wait_for_roster_to_settle(settings.roster_path, settings.intake_settle_seconds)
         roster = load_roster(settings.roster_path)
     except RosterFileError as exc:
         _hand_on_stored_roster(context, settings, str(exc))
