@@ -52,6 +52,7 @@ import os
 import re
 import shutil
 import signal
+import stat
 import threading
 import time
 from collections.abc import Iterator
@@ -1341,10 +1342,10 @@ def _identity(path: Path) -> list[int] | None:
     changes the time; not the inode, which a FUSE or SMB mount may number anew each time);
     None if there is none."""
     try:
-        stat = path.stat()
+        found = path.stat()
     except OSError:
         return None
-    return [stat.st_size, stat.st_mtime_ns]
+    return [found.st_size, found.st_mtime_ns]
 
 
 def _read_stamp(settings: Settings) -> dict[str, Any]:
@@ -1398,6 +1399,22 @@ def _changed(current: list[int] | None, recorded: Any, since: str) -> str | None
     if not isinstance(recorded, list) or current == recorded:
         return None
     return f"it changed after {since} ({_WRITTEN_BY}, or another file put in its place)"
+
+
+def _write_protect(path: Path) -> None:
+    """Take the write permissions off the single file before it is published: a client
+    that opens it without read_only (DuckDB's default, JDBC's and ODBC's unless told) is
+    then refused at once, where its session locked every other reader out, and what it
+    wrote after the next publish went into the new file's log, which readers replay. (A
+    process of root still opens it so; the publish gives its owner write permission back
+    when it takes the file as its spare.)"""
+    try:
+        os.chmod(path, stat.S_IMODE(path.stat().st_mode) & ~_WRITE_PERMISSIONS)
+    except OSError as error:  # a file system without permissions (some mounts)
+        log.info("could not write-protect %s: %s", path, error)
+
+
+_WRITE_PERMISSIONS = stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH
 
 
 def _discard_stray_wal(settings: Settings) -> None:
@@ -1531,6 +1548,8 @@ def _take_spare(
     else:
         try:
             os.replace(spare, target)
+            # Published write-protected (_write_protect): its owner may write it again.
+            os.chmod(target, stat.S_IMODE(target.stat().st_mode) | stat.S_IWUSR)
             held, reason = _spare_held(target, _read_stamp(settings).get("spare"))
         except OSError as error:
             held, reason = None, f"it cannot be moved or read ({error})"
@@ -2386,6 +2405,7 @@ def publish(
             spare = spare_path(settings.serving_path)
             kept = _identity(spare) if spare.is_file() and not spare.is_symlink() else None
             written = _identity(staging_path)
+            _write_protect(staging_path)
             _discard_stray_wal(settings)
             os.replace(staging_path, settings.serving_path)
             # A session that wrote to the file just replaced, between the two, wrote its log

@@ -9,8 +9,10 @@ import json
 import logging
 import os
 import shutil
+import stat
 import subprocess
 import sys
+import tempfile
 from datetime import timedelta
 from pathlib import Path
 
@@ -704,6 +706,13 @@ def test_a_serving_file_that_cannot_be_copied_is_built_whole(
     ]
 
 
+def writable(path: Path) -> Path:
+    """``path`` with its owner's write permission back, which a publish takes off: what a
+    session of root needs not, and one of the pipeline's user could do."""
+    path.chmod(stat.S_IMODE(path.stat().st_mode) | stat.S_IWUSR)
+    return path
+
+
 def stamp_path(settings: Settings) -> Path:
     """Where a publish records the single file and the spare as it left them."""
     return settings.serving_path.with_name(f".{settings.serving_path.name}.stamp")
@@ -779,6 +788,10 @@ def test_a_daily_publish_updates_the_file_before_last_in_place_instead_of_copyin
     assert "updating the spare serving file (publication 1) in place" in logged
     assert settings.serving_path.stat().st_ino == first_file
     assert spare.stat().st_ino == second_file
+    # Published write-protected (a client opening it read-write is refused), the spare
+    # made writable again for its update, and protected again once current.
+    assert not stat.S_IMODE(settings.serving_path.stat().st_mode) & 0o222
+    assert not stat.S_IMODE(spare.stat().st_mode) & 0o222
     assert_served_equals_working(settings)
     # The file's records of the publications match the catalog's, the skipped one's too.
     in_file, in_catalog = served_records(settings)
@@ -788,6 +801,48 @@ def test_a_daily_publish_updates_the_file_before_last_in_place_instead_of_copyin
         assert served.execute(
             "select publication_id, windows_recorded_until is not null from audit.publish_cursor"
         ).fetchall() == [(3, True)]
+
+
+def test_a_client_opening_the_single_file_read_write_is_refused(
+    copied_built_warehouse: Settings, tmp_path: Path
+) -> None:
+    """Its session locked every other reader out, and what it wrote after the next publish
+    went into the new file's log, which that file's readers replayed."""
+    settings = copied_built_warehouse
+    publish(settings, "run-1", synthetic=True)
+    assert not stat.S_IMODE(settings.serving_path.stat().st_mode) & 0o222
+    if os.geteuid() != 0:
+        with pytest.raises(duckdb.IOException, match="Permission denied"):
+            duckdb.connect(str(settings.serving_path))
+        return
+    # As root, which permissions do not stop: a child process as another user, on a copy
+    # of the file that user owns, with the same permissions, in a folder it may read (a BI
+    # tool running as the pipeline's user).
+    import pwd
+
+    shared = Path(tempfile.mkdtemp(prefix="slw-readers-"))
+    try:
+        shared.chmod(0o755)
+        copy = shared / "serving.duckdb"
+        shutil.copyfile(settings.serving_path, copy)
+        copy.chmod(stat.S_IMODE(settings.serving_path.stat().st_mode))
+        nobody = pwd.getpwnam("nobody")
+        os.chown(copy, nobody.pw_uid, nobody.pw_gid)
+        child = os.fork()
+        if child == 0:  # pragma: no cover - the child's outcome is its exit code
+            refused = 1
+            try:
+                os.setgid(nobody.pw_gid)
+                os.setuid(nobody.pw_uid)
+                duckdb.connect(str(copy)).close()
+            except duckdb.IOException as error:
+                refused = 0 if "Permission denied" in str(error) else 2
+            finally:
+                os._exit(refused)
+        _, status = os.waitpid(child, 0)
+    finally:
+        shutil.rmtree(shared)
+    assert os.waitstatus_to_exitcode(status) == 0
 
 
 def test_a_spare_this_process_still_reads_is_left_to_it_and_the_current_file_is_copied(
@@ -857,7 +912,7 @@ def test_a_spare_another_process_reads_is_not_written_even_without_duckdb_s_lock
         # The reader holds the first publication's file without a lock: DuckDB alone
         # would open it for writing.
         with duckdb.connect() as con:
-            con.execute(f"attach '{settings.serving_path}' as unlocked")
+            con.execute(f"attach '{writable(settings.serving_path)}' as unlocked")
         simulate_daily_build(settings)
         publish(settings, "run-2", synthetic=True)
         simulate_daily_build(settings)
@@ -1120,7 +1175,7 @@ def test_a_single_file_of_an_earlier_format_is_built_whole_not_updated(
     settings = copied_built_warehouse
     publish(settings, "run-1", synthetic=True)
     con = duckdb.connect()
-    con.execute(f"attach '{settings.serving_path}' as f (storage_version 'v1.1.0')")
+    con.execute(f"attach '{writable(settings.serving_path)}' as f (storage_version 'v1.1.0')")
     con.execute(f"drop table f.audit.{FILE_FORMAT_TABLE}")
     con.close()
     stamp_path(settings).unlink()  # an earlier version recorded no stamp either
@@ -1296,7 +1351,7 @@ def test_a_serving_file_written_after_its_publish_is_built_whole_without_the_cha
     copied the file and replaced only the days rebuilt, kept its change for good."""
     settings = copied_built_warehouse
     publish(settings, "run-1", synthetic=True)
-    with duckdb.connect(str(settings.serving_path)) as session:
+    with duckdb.connect(str(writable(settings.serving_path))) as session:
         _edit_first_day(session)
     simulate_daily_build(settings)
 
@@ -1380,7 +1435,7 @@ def test_a_write_right_after_the_swap_is_seen_by_the_next_publish(
 
     def and_a_session_writes(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
         maintain(con, settings)
-        with duckdb.connect(str(settings.serving_path)) as session:
+        with duckdb.connect(str(writable(settings.serving_path))) as session:
             _edit_first_day(session)
 
     monkeypatch.setattr(serving, "_maintain_lake", and_a_session_writes)
