@@ -127,6 +127,17 @@ REQUIRED_COLUMNS: tuple[str, ...] = (
 
 OPTIONAL_COLUMNS: tuple[str, ...] = ("valid_from",)
 
+# Other names of the roster's columns, as header keys (intake.header_key): the warehouse's
+# own (company_name, country_code, as an export of raw.roster_executives has them), and
+# those HR and market-data exports write (Job Title, GICS Sector). Refused as lacking the
+# column, such a file was retried as if caught mid-write, then failed.
+COLUMN_ALIASES: dict[str, str] = {
+    "companyname": "company",
+    "countrycode": "country",
+    "jobtitle": "title",
+    "gicssector": "sector",
+}
+
 
 def roster_columns() -> tuple[str, ...]:
     """The full roster header for the platforms registered now. Optional columns last,
@@ -417,7 +428,7 @@ def _second_platform_cells(
 
 
 def _names_required_columns(cells: list[str]) -> bool:
-    keys = {header_key(cell) for cell in cells}
+    keys = {COLUMN_ALIASES.get(key, key) for key in map(header_key, cells)}
     return all(header_key(column) in keys for column in REQUIRED_COLUMNS)
 
 
@@ -425,8 +436,9 @@ def _header_columns(roster: Roster, header: list[str]) -> dict[str, tuple[int, s
     """Roster column -> its position in the file and the name the file gives it. Header
     cells match in any case and spelling of their words (``Executive ID``), a platform's
     column also by its name and a word such as ``URL`` or ``handle`` (``X (Twitter)``,
-    ``LinkedIn URL``), unless the file has that column by its own name; a cell that names
-    no column is a warning."""
+    ``LinkedIn URL``), and a column by another name of it (:data:`COLUMN_ALIASES`:
+    ``company_name``, ``Job Title``), unless the file has that column by its own name; a
+    cell that names no column is a warning."""
     known = {header_key(column): column for column in roster_columns()}
     columns: dict[str, tuple[int, str]] = {}
     by_platform: list[tuple[int, str, str | None]] = []
@@ -436,7 +448,10 @@ def _header_columns(roster: Roster, header: list[str]) -> dict[str, tuple[int, s
             continue
         column = known.get(header_key(cell))
         if column is None:
-            by_platform.append((index, cell, _platform_of_header(cell)))
+            # Another name of a column (COLUMN_ALIASES) is read as a platform's is: unless
+            # the file has the column by its own name (Country beside Country code).
+            alias = COLUMN_ALIASES.get(header_key(cell))
+            by_platform.append((index, cell, alias or _platform_of_header(cell)))
         elif column in columns:
             raise RosterFileError(
                 f"{roster.file}: roster header names column {column!r} twice:"

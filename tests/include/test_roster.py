@@ -489,6 +489,33 @@ def test_header_cells_match_trimmed_and_in_any_case(tmp_path: Path) -> None:
     ]
 
 
+def test_the_warehouse_s_and_hr_exports_names_of_the_columns_are_read(tmp_path: Path) -> None:
+    # Refused as lacking company, country, title and sector, and retried as a file caught
+    # mid-write, an export of raw.roster_executives or of an HR system failed the run.
+    header = "Executive ID,Full name,Job Title,company_name,country_code,GICS Sector,is_synthetic,X"
+    path = excel_file(tmp_path, header, "ada,Ada,CEO,Acme,DE,Energy,false,ada_x")
+
+    roster = load_roster(path)
+
+    assert [(e.title, e.company_name, e.country_code, e.sector) for e in roster.executives] == [
+        ("CEO", "Acme", "DE", "Energy")
+    ]
+    assert roster.warnings == []
+
+
+def test_a_column_by_its_own_name_is_read_before_another_name_of_it(tmp_path: Path) -> None:
+    # A country code beside the country's name is no second country column to refuse.
+    header = "executive_id,full_name,title,company,Country code,country,sector,is_synthetic,x"
+    path = excel_file(tmp_path, header, "ada,Ada,CEO,Acme,XX,Germany,Energy,false,ada_x")
+
+    roster = load_roster(path)
+
+    assert [e.country_code for e in roster.executives] == ["DE"]
+    assert [(w.column, w.reason) for w in roster.warnings] == [
+        ("Country code", "names column 'country' again ('country'): ignored")
+    ]
+
+
 def test_a_platform_column_in_another_case_keeps_its_accounts(tmp_path: Path) -> None:
     header = "executive_id,full_name,title,company,country,sector,is_synthetic,X,LinkedIn"
     path = excel_file(tmp_path, header, "ada,Ada,CEO,Acme,DE,Energy,false,@Ada_X,ada-li")
