@@ -155,6 +155,9 @@ _TRUE = frozenset({"true", "1", "yes", "y", "t", "wahr", "ja"})
 _FALSE = frozenset({"false", "0", "no", "n", "f", "falsch", "nein", ""})
 # DD.MM.YYYY, the German order: a four-digit year last leaves no doubt which is the day.
 _DOTTED_DATE = re.compile(r"(\d{1,2})\.(\d{1,2})\.(\d{4})")
+# A date with the year first and '/' (2026/02/01, as Japanese and Chinese locales write
+# it): year, month, day, whatever the separators; only day and month first are ambiguous.
+_YEAR_FIRST_DATE = re.compile(r"(\d{4})/(\d{1,2})/(\d{1,2})")
 # A date cell Excel wrote with its (midnight) time.
 _AT_MIDNIGHT = re.compile(r"(.+?)[ T]00:00(?::00(?:\.0+)?)?")
 # A date cell Excel wrote as its serial number (days since 1899-12-30).
@@ -288,13 +291,17 @@ def _parse_valid_from(value: str) -> date | None:
     midnight = _AT_MIDNIGHT.fullmatch(text)
     day_text = midnight.group(1) if midnight else text
     dotted = _DOTTED_DATE.fullmatch(day_text)
+    year_first = _YEAR_FIRST_DATE.fullmatch(day_text)
     try:
         if dotted:
             day, month, year = (int(part) for part in dotted.groups())
             return date(year, month, day)
+        if year_first:
+            year, month, day = (int(part) for part in year_first.groups())
+            return date(year, month, day)
         return date.fromisoformat(day_text)
     except ValueError:
-        if dotted:
+        if dotted or year_first:
             raise ValueError(f"{text!r} is no calendar date (write YYYY-MM-DD)") from None
     if _EXCEL_SERIAL.fullmatch(text):
         raise ValueError(

@@ -923,7 +923,17 @@ def test_is_synthetic_in_german(tmp_path: Path, written: str, synthetic: bool) -
 
 
 @pytest.mark.parametrize(
-    "written", ["03.02.2021", "3.2.2021", "2021-02-03 00:00:00", "2021-02-03 00:00", "2021-02-03"]
+    "written",
+    [
+        "03.02.2021",
+        "3.2.2021",
+        "2021-02-03 00:00:00",
+        "2021-02-03 00:00",
+        "2021-02-03",
+        # The year first: no doubt which is the month (Japanese and Chinese locales).
+        "2021/02/03",
+        "2021/2/3 00:00",
+    ],
 )
 def test_valid_from_as_excel_writes_it(tmp_path: Path, written: str) -> None:
     roster = load_roster(write(tmp_path, f"a1,Ada,CEO,Co,DE,Energy,false,,,,,,,,,{written}"))
@@ -934,7 +944,16 @@ def test_valid_from_as_excel_writes_it(tmp_path: Path, written: str) -> None:
 
 @pytest.mark.parametrize(
     "written",
-    ["02/03/2021", "2/3/21", "44230", "44230.0", "03.02.21", "31.02.2021", "2021-02-03 10:30:00"],
+    [
+        "02/03/2021",
+        "2/3/21",
+        "44230",
+        "44230.0",
+        "03.02.21",
+        "31.02.2021",
+        "2021-02-03 10:30:00",
+        "2021/02/31",
+    ],
 )
 def test_ambiguous_dates_and_excel_serials_are_rejected_saying_how_to_write_them(
     tmp_path: Path, written: str
@@ -946,8 +965,8 @@ def test_ambiguous_dates_and_excel_serials_are_rejected_saying_how_to_write_them
     assert (error.row, error.column) == (2, "valid_from")
     assert repr(written) in error.reason
     assert "YYYY-MM-DD" in error.reason
-    # The '/' is named as the doubt only where the date has one.
-    assert ("'/' is ambiguous" in error.reason) == ("/" in written)
+    # The '/' is named as the doubt only where the date has one, the year not first.
+    assert ("'/' is ambiguous" in error.reason) == ("/" in written and written[4] != "/")
 
 
 def test_rejected_rows_are_quarantined_with_their_reasons(tmp_path: Path) -> None:
