@@ -153,10 +153,12 @@ def load_roster_task(context: dict[str, Any] | None = None) -> dict[str, Any]:
         raise AirflowFailException(str(exc)) from exc
     if roster.header_row > 1:
         log.warning(
-            "roster %s: the header is line %d, the lines above it are ignored (%r)",
+            "roster %s: the header is line %d, the lines above it are ignored (%s)",
             roster.file,
             roster.header_row,
-            roster.above_header[:80],
+            repr(roster.above_header[:80])
+            if roster.above_header
+            else "blank, or Excel's sep= line",
         )
     for warning in roster.warnings:
         log.warning("roster column ignored: %s", warning)
