@@ -1313,21 +1313,28 @@ def test_rejected_roster_rows_are_quarantined_and_the_skipped_executives_named(
     assert stored == [("joe",)]
 
 
-def test_a_clean_roster_quarantines_nothing(monkeypatch, tmp_path):
+@pytest.mark.parametrize(
+    ("above", "said"),
+    [
+        ("Executive roster, Q4\n", "('Executive roster, Q4')"),
+        ("sep=,\n", "(blank, or Excel's sep= line)"),
+    ],
+    ids=["title", "sep-line"],
+)
+def test_a_clean_roster_quarantines_nothing(monkeypatch, tmp_path, above, said):
     from social_leadership.tasks import load_roster_task
 
     roster = _roster_task_env(
         monkeypatch,
         tmp_path,
-        "Executive roster, Q4\n"
-        "executive_id,full_name,title,company,country,sector,is_synthetic,x\n"
+        above + "executive_id,full_name,title,company,country,sector,is_synthetic,x\n"
         "joe,J,Chair,Siemens Energy,DE,Industrials,false,JoeKaeser\n",
     )
 
     # On the task's logger itself: Airflow's logging set-up may replace the root's handlers.
-    said: list[logging.LogRecord] = []
+    logged: list[logging.LogRecord] = []
     handler = logging.Handler(logging.WARNING)
-    handler.emit = said.append
+    handler.emit = logged.append
     logging.getLogger("social_leadership.tasks").addHandler(handler)
     try:
         summary = load_roster_task()
@@ -1335,9 +1342,8 @@ def test_a_clean_roster_quarantines_nothing(monkeypatch, tmp_path):
         logging.getLogger("social_leadership.tasks").removeHandler(handler)
 
     # The title line above the header is said in the task log, and is no column.
-    assert [r.getMessage() for r in said] == [
-        f"roster {roster}: the header is line 2, the lines above it are ignored "
-        "('Executive roster, Q4')"
+    assert [r.getMessage() for r in logged] == [
+        f"roster {roster}: the header is line 2, the lines above it are ignored {said}"
     ]
     assert summary["columns_ignored"] == []
 
