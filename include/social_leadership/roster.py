@@ -419,19 +419,30 @@ def load_roster(path: Path) -> Roster:
 
 def _second_platform_cells(
     header: list[str], columns: dict[str, tuple[int, str]]
-) -> dict[int, int]:
+) -> dict[int, tuple[int, str]]:
     """The positions of header cells naming a platform that another column names already
-    (``X (Twitter)`` beside ``x``), each with the position of the column read: ignored,
-    which they may be only where that one has a handle too."""
+    (``X (Twitter)`` beside ``x``), each with the position of the column read and the
+    platform: ignored, which they may be only where that one has a handle too."""
     placed = {index for index, _ in columns.values()}
     return {
-        index: columns[platform][0]
+        index: (columns[platform][0], platform)
         for index, cell in enumerate(header)
         if index not in placed
         and cell.strip()
         and (platform := _platform_of_header(cell)) is not None
         and platform in columns
     }
+
+
+def _is_handle(platform: str, cell: str) -> bool:
+    """Whether ``cell`` holds an account of ``platform`` as the roster reads one."""
+    if not clean_cell(cell):
+        return False
+    try:
+        normalize_handle(platform, clean_cell(cell))
+    except ValueError:
+        return False
+    return True
 
 
 def _names_required_columns(cells: list[str]) -> bool:
@@ -537,11 +548,12 @@ def _read_rows(
     roster: Roster,
     reader: ClosedQuoteReader,
     columns: dict[str, tuple[int, str]],
-    watched: dict[int, int],
+    watched: dict[int, tuple[int, str]],
 ) -> set[int]:
     """Read the rows into ``roster``; return which of the ``watched`` positions (ignored
-    columns) hold a cell in a row whose column read in their place (the position they map
-    to) is empty."""
+    columns) hold a handle of their platform in a row whose column read in their place
+    (the position they map to) is empty (a placeholder such as ``-`` or ``n/a`` is no
+    handle)."""
     file_name = roster.file
     filled: set[int] = set()
     account_columns = [platform for platform in ACCOUNT_COLUMNS if platform in columns]
@@ -563,9 +575,9 @@ def _read_rows(
         roster.rows_read += 1
         filled.update(
             ignored
-            for ignored, read in watched.items()
+            for ignored, (read, platform) in watched.items()
             if ignored < len(record)
-            and record[ignored].strip()
+            and _is_handle(platform, record[ignored])
             and not (read < len(record) and record[read].strip())
         )
         row_errors: list[RowIssue] = []
@@ -738,9 +750,9 @@ def platform_columns_lost(con: duckdb.DuckDBPyConnection, roster: Roster) -> dic
     has no column for: read so, every one of those accounts would be left out of the marts
     with its history, on green runs (a header cell misread, a column deleted by mistake).
     A column kept and emptied is a choice, and the demo's roster left for one's own (or
-    back) another roster (:func:`_another_roster`): neither is listed."""
+    back) another roster (:func:`another_roster`): neither is listed."""
     ensure_schema(con)
-    if _another_roster(stored_roster_file(con), roster.file):
+    if another_roster(stored_roster_file(con), roster.file):
         return {}
     stored = con.execute(
         "select platform, count(*) from raw.roster_accounts group by platform order by platform"
@@ -750,7 +762,7 @@ def platform_columns_lost(con: duckdb.DuckDBPyConnection, roster: Roster) -> dic
     }
 
 
-def _another_roster(stored_file: str | None, roster_file: str) -> bool:
+def another_roster(stored_file: str | None, roster_file: str) -> bool:
     """Whether a roster read from ``roster_file`` is another roster than the one stored
     from ``stored_file``, not its next version: the bundled demo roster left for one's own,
     or back. A file moved, renamed or behind a symlink (roster-2026-12.csv after
@@ -799,7 +811,7 @@ def write_roster(
     ensure_schema(con)
     # Not into another roster (the demo's left for one's own), which a stored executive of
     # the same id is no version of.
-    another = _another_roster(stored_roster_file(con), roster_file)
+    another = another_roster(stored_roster_file(con), roster_file)
     skipped = (
         []
         if another

@@ -1004,13 +1004,17 @@ def _publish_to_lake(con: duckdb.DuckDBPyConnection, ctx: _Context) -> None:
         served = set(ctx.previous.definitions) if ctx.previous else set()
         for table in served - set(ctx.columns):
             con.execute(f"drop table if exists {_mart(LAKE_ALIAS, table)}")
+        if foreign:
+            _drop_foreign_relations(con, ctx)
         for table, planned in ctx.plan.items():
             change = planned
             if foreign:
                 # From the warehouse's table, not the rows staged for the changed days.
                 ctx.staged.pop(table, None)
                 change = TableChange(table, FULL, reason="catalog changed by another session")
-            if planned.definition_changed or table not in served:
+            # Created anew after another session's change: a column added, the table
+            # dropped or its comments changed.
+            if planned.definition_changed or table not in served or foreign:
                 definition = table_definition(
                     ctx.columns[table], ctx.contracts.get(table), keys=False
                 )
@@ -1028,6 +1032,21 @@ def _publish_to_lake(con: duckdb.DuckDBPyConnection, ctx: _Context) -> None:
         _ensure_publication_tables(con, LAKE_ALIAS, keys=False)
         _record_publication(con, LAKE_ALIAS, ctx)
         _comment_all(con, LAKE_ALIAS, ctx)
+
+
+def _drop_foreign_relations(con: duckdb.DuckDBPyConnection, ctx: _Context) -> None:
+    """Drop the tables and views of the catalog's marts that no publish makes (another
+    session's): readers would take them for published marts."""
+    ours = set(ctx.columns) | set(PUBLICATION_TABLES)
+    for name, kind in con.execute(
+        "select table_name, table_type from information_schema.tables "
+        "where table_catalog = ? and table_schema = ?",
+        [LAKE_ALIAS, MARTS_SCHEMA],
+    ).fetchall():
+        if name not in ours:
+            what = "view" if kind == "VIEW" else "table"
+            log.warning("dropping %s marts.%s, which no publish made", what, name)
+            con.execute(f"drop {what} if exists {_mart(LAKE_ALIAS, name)}")
 
 
 def _maintain_lake(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:

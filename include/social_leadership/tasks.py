@@ -180,7 +180,13 @@ def load_roster_task(context: dict[str, Any] | None = None) -> dict[str, Any]:
             # A header-only file may be one caught while being written.
             may_pass_later=True,
         )
-        _hand_on_stored_roster(context, settings, str(refused))
+        _hand_on_stored_roster(
+            context,
+            settings,
+            str(refused),
+            rows_rejected=len(roster.rejected_rows),
+            quarantine=quarantine,
+        )
         raise refused
     with connect(settings.warehouse_path) as con:
         lost = platform_columns_lost(con, roster)
@@ -254,6 +260,9 @@ def _hand_on_stored_roster(
     settings: Settings,
     refusal: str,
     con: duckdb.DuckDBPyConnection | None = None,
+    *,
+    rows_rejected: int = 0,
+    quarantine: Path | None = None,
 ) -> None:
     """Push the handles of the roster stored before as ``load_roster``'s XCom, the file
     being refused (``refusal``): the APIs give current counts only, so a day whose extracts
@@ -263,6 +272,7 @@ def _hand_on_stored_roster(
         return
     from airflow.sdk import BaseXCom
 
+    from social_leadership.roster import another_roster, stored_roster_file
     from social_leadership.warehouse import connect
     from social_leadership.warehouse_backend import uses_lake
 
@@ -273,13 +283,23 @@ def _hand_on_stored_roster(
         if con is None:
             with connect(settings.warehouse_path, settings=settings) as stored:
                 handles = _stored_roster_handles(stored)
+                stored_file = stored_roster_file(stored)
         else:
             handles = _stored_roster_handles(con)
+            stored_file = stored_roster_file(con)
     except Exception as exc:  # a warehouse held or out of reach: the refusal is still said
         log.warning("the roster stored before cannot be read, nothing is extracted: %s", exc)
         return
     if not handles:
         log.warning("no roster was stored before: with the file refused, nothing is extracted")
+        return
+    if another_roster(stored_file, str(settings.roster_path)):
+        # The demo's roster (real accounts) left for one's own: not fetched on its tokens.
+        log.warning(
+            "the roster stored before is another roster (%s): with the file refused, "
+            "nothing is extracted",
+            stored_file,
+        )
         return
     log.warning(
         "roster file refused: the extract tasks fetch the %s of the roster stored before",
@@ -288,9 +308,10 @@ def _hand_on_stored_roster(
     summary = RosterLoadSummary(
         handles=handles,
         rows_loaded=0,
-        rows_rejected=0,
+        rows_rejected=rows_rejected,
         executives_skipped=[],
         columns_ignored=[],
+        quarantine_path=str(quarantine) if quarantine else None,
         refused=refusal,
     )
     # A raise returns no XCom: pushed before it, as load_task does for a failed platform.
@@ -314,33 +335,50 @@ def _stored_roster_handles(con: duckdb.DuckDBPyConnection) -> dict[str, list[str
 NAMED_SKIPPED_EXECUTIVES = 20
 
 
-# How many times the roster task waits for a roster changed within the settle time.
+# How many times the roster task watches a roster changed within the settle time, and
+# for how long at most each time: a save or a copy takes seconds, and the task holds the
+# warehouse's one pool slot meanwhile (a settle time of hours is for large survey uploads).
 ROSTER_SETTLE_WAITS = 3
+ROSTER_SETTLE_WAIT_SECONDS = 30
 
 
 def _wait_for_roster_to_settle(path: Path, settle_seconds: int) -> None:
-    """Wait while the roster was changed less than ``settle_seconds`` ago (the intakes'
-    SLW_INTAKE_SETTLE_SECONDS): caught while being saved or copied, its rows up to the cut
-    loaded as the whole roster, the executives below it left out of the marts on a green
-    run. Still changing after :data:`ROSTER_SETTLE_WAITS` waits, the task fails for
-    Airflow's retry to read it later."""
+    """Wait while the roster changes: changed less than ``settle_seconds`` ago (the
+    intakes' SLW_INTAKE_SETTLE_SECONDS), it is watched for up to
+    :data:`ROSTER_SETTLE_WAIT_SECONDS` and read once it did not change meanwhile. Caught
+    while being saved or copied, its rows up to the cut loaded as the whole roster, the
+    executives below it left out of the marts on a green run. Changing at each of
+    :data:`ROSTER_SETTLE_WAITS` watches, the task fails for Airflow's retry."""
     from social_leadership.intake import SETTLE_SETTING, modified_within
     from social_leadership.roster import RosterFileError
 
-    for waits in range(ROSTER_SETTLE_WAITS + 1):
-        age = modified_within([path], settle_seconds, time.time())
-        if age is None:
+    def seen() -> tuple[int, int] | None:
+        try:
+            found = path.stat()
+        except OSError:
+            return None  # the roster reader says what is wrong with it
+        return found.st_size, found.st_mtime_ns
+
+    age = modified_within([path], settle_seconds, time.time())
+    if age is None:
+        return
+    said = (
+        f"roster {path} changed {max(age, 0):.0f} s ago, less than {SETTLE_SETTING}="
+        f"{settle_seconds} s: it may still be being written"
+    )
+    for _ in range(ROSTER_SETTLE_WAITS):
+        before = seen()
+        wait = min(ROSTER_SETTLE_WAIT_SECONDS, max(1.0, settle_seconds - max(age, 0)))
+        log.info("%s; read once it has not changed for %.0f s", said, wait)
+        time.sleep(wait)
+        if seen() == before:
             return
-        said = (
-            f"roster {path} changed {max(age, 0):.0f} s ago, less than {SETTLE_SETTING}="
-            f"{settle_seconds} s: it may still be being written"
-        )
-        if waits == ROSTER_SETTLE_WAITS:
-            raise RosterFileError(
-                f"{said}, and kept changing; left to the task's retry", may_pass_later=True
-            )
-        log.info("%s; read once it has not changed for that long", said)
-        time.sleep(min(settle_seconds, max(1.0, settle_seconds - age)))
+        age = 0.0
+    raise RosterFileError(
+        f"{said}, and it changed at each of {ROSTER_SETTLE_WAITS} watches; left to the "
+        "task's retry",
+        may_pass_later=True,
+    )
 
 
 def _rejected_roster_rows(file: str, rows: int, skipped: list[str], kept: list[str]) -> str:

@@ -720,9 +720,11 @@ def test_a_second_column_of_a_platform_holding_handles_where_the_first_is_empty_
         "would leave them out. Keep one column of x; the roster stored before is kept"
     )
     assert not refused.value.may_pass_later
-    # Left empty, the second column is ignored as before.
+    # Left empty, or holding a placeholder that is no handle, it is ignored as before.
     path = excel_file(tmp_path, header, "ada,Ada,CEO,Acme,DE,Energy,false,,ada_x")
     assert [a.account_handle for a in load_roster(path).accounts] == ["ada_x"]
+    path = excel_file(tmp_path, header, "ada,Ada,CEO,Acme,DE,Energy,false,n/a,")
+    assert load_roster(path).accounts == []
 
 
 def test_an_unknown_header_cell_is_reported_as_a_warning_naming_file_and_column(

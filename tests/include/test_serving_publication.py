@@ -518,6 +518,10 @@ def test_a_catalog_changed_by_a_read_write_reader_is_rewritten_by_the_next_publi
         f"update serving.marts.{FACT} set followers = followers * 100 where metric_date = ?",
         [first_day],
     )
+    # And its structure: a column added, a mart dropped, a view of its own.
+    writer.execute("alter table serving.marts.dim_platform add column junk integer")
+    writer.execute("drop table serving.marts.dim_company")
+    writer.execute("create view serving.marts.junk as select 1 as a")
     writer.close()
     simulate_daily_build(settings)
 
@@ -525,6 +529,17 @@ def test_a_catalog_changed_by_a_read_write_reader_is_rewritten_by_the_next_publi
         publish(settings, "run-2", synthetic=True)
 
     assert_served_equals_working(settings)
+    reader = lake_reader(settings)
+    try:
+        assert not reader.execute(
+            "select * from information_schema.tables where table_catalog = 'serving' "
+            "and table_name = 'junk'"
+        ).fetchall()
+        assert "junk" not in [
+            row[0] for row in reader.execute("describe serving.marts.dim_platform").fetchall()
+        ]
+    finally:
+        reader.close()
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert any(
         "the serving catalog was changed since the last publication by a session that "

@@ -1155,18 +1155,36 @@ def test_a_roster_changed_within_the_settle_time_is_read_once_it_stops_changing(
     waits: list[float] = []
 
     def finish_saving(seconds: float) -> None:
+        # The save ends during the first watch; the second sees the file unchanged.
         waits.append(seconds)
-        roster.write_text(whole, encoding="utf-8")
-        old = time.time() - 60
-        os.utime(roster, (old, old))
+        if len(waits) == 1:
+            roster.write_text(whole, encoding="utf-8")
+            old = time.time() - 5
+            os.utime(roster, (old, old))
 
     monkeypatch.setattr(tasks.time, "sleep", finish_saving)
 
     summary = tasks.load_roster_task()
 
-    assert len(waits) == 1
-    assert 1 <= waits[0] <= 30
+    assert len(waits) == 2
+    assert all(1 <= wait <= tasks.ROSTER_SETTLE_WAIT_SECONDS for wait in waits)
     assert sorted(summary["handles"]["x"]) == ["ada_x", "ben_x"]
+
+
+def test_a_settle_time_of_hours_watches_the_roster_for_seconds(monkeypatch, tmp_path):
+    # Each wait was the whole settle time (up to a day), past the task's time-out, while
+    # the task held the warehouse's one pool slot.
+    from social_leadership import tasks
+
+    _roster_task_env(
+        monkeypatch, tmp_path, f"{ROSTER_HEADER},x\nada,Ada,CEO,Acme,DE,Energy,false,ada_x\n"
+    )
+    monkeypatch.setenv("SLW_INTAKE_SETTLE_SECONDS", "86400")
+    waits: list[float] = []
+    monkeypatch.setattr(tasks.time, "sleep", waits.append)
+
+    assert tasks.load_roster_task()["handles"] == {"x": ["ada_x"]}
+    assert waits == [tasks.ROSTER_SETTLE_WAIT_SECONDS]
 
 
 def test_a_roster_that_keeps_changing_is_left_to_the_task_s_retry(monkeypatch, tmp_path):
@@ -1183,8 +1201,8 @@ def test_a_roster_that_keeps_changing_is_left_to_the_task_s_retry(monkeypatch, t
         tasks.load_roster_task()
 
     assert failed.value.may_pass_later
-    assert "SLW_INTAKE_SETTLE_SECONDS=30 s: it may still be being written, and kept " in str(
-        failed.value
+    assert "SLW_INTAKE_SETTLE_SECONDS=30 s: it may still be being written, and it changed " in (
+        str(failed.value)
     )
 
 
@@ -1574,3 +1592,46 @@ def test_a_refused_roster_file_with_none_stored_before_leaves_nothing_to_extract
         load_roster_task(context)
     with pytest.raises(AirflowFailException, match="handed on no roster stored before"):
         roster_handles(context, "x")
+
+
+def test_a_refused_own_roster_after_the_demo_s_hands_on_no_demo_account(monkeypatch, tmp_path):
+    # The demo's roster lists real accounts: fetched on the user's tokens for a refused
+    # first roster of their own, their counts went into the user's warehouse.
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from social_leadership.roster import RosterFileError
+    from social_leadership.settings import BUNDLED_DATA_DIR
+    from social_leadership.tasks import load_roster_task, roster_handles
+
+    monkeypatch.setenv("SLW_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("SLW_ROSTER_PATH", str(BUNDLED_DATA_DIR / "roster" / "executives.csv"))
+    load_roster_task()
+    own = tmp_path / "roster.csv"
+    own.write_text(f"{ROSTER_HEADER},x\n", encoding="utf-8")
+    monkeypatch.setenv("SLW_ROSTER_PATH", str(own))
+    context = {"run_id": "manual__own", "logical_date": datetime.now(UTC), "ti": _RunXComs()}
+
+    with pytest.raises(RosterFileError, match="no valid executive row"):
+        load_roster_task(context)
+    with pytest.raises(AirflowFailException, match="handed on no roster stored before"):
+        roster_handles(context, "x")
+
+
+def test_a_roster_without_a_valid_row_hands_on_its_rejected_rows(monkeypatch, tmp_path):
+    # Handed on with 0 rows rejected, the run's summary counted none quarantined.
+    from social_leadership.roster import RosterFileError
+    from social_leadership.tasks import load_roster_task
+
+    roster = _roster_task_env(
+        monkeypatch, tmp_path, f"{ROSTER_HEADER},x\nada,Ada,CEO,Acme,DE,Energy,false,ada_x\n"
+    )
+    load_roster_task()
+    roster.write_text(f"{ROSTER_HEADER},x\nada,Ada,CEO,Acme,Atlantis,Energy,false,ada_x\n")
+    context = {"run_id": "manual__bad", "logical_date": datetime.now(UTC), "ti": _RunXComs()}
+
+    with pytest.raises(RosterFileError, match="no valid executive row"):
+        load_roster_task(context)
+
+    handed = context["ti"].xcom_pull(task_ids="load_roster")
+    assert (handed["rows_rejected"], handed["handles"]) == (1, {"x": ["ada_x"]})
+    assert Path(handed["quarantine_path"]).is_dir()
