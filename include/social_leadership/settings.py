@@ -551,7 +551,8 @@ SETTING_DOCS: dict[str, str] = {
     "INTAKE_SETTLE_SECONDS": (
         "seconds a survey file or history file dropped into its landing folder must go "
         "unmodified before it is read: one modified more recently may still be being written "
-        "and is left for the next run (0 to 86400, default 30; 0: read every file at once)"
+        "and is left for the next run; a roster changed that recently is watched up to 30 s "
+        "before it is read (0 to 86400, default 30; 0: read every file at once)"
     ),
     "SURVEY_MAX_FILE_BYTES": (
         "largest survey file read, and largest a .csv.gz may expand to; a larger one is "
