@@ -159,7 +159,7 @@ _DOTTED_DATE = re.compile(r"(\d{1,2})\.(\d{1,2})\.(\d{4})")
 # it): year, month, day, whatever the separators; only day and month first are ambiguous.
 _YEAR_FIRST_DATE = re.compile(r"(\d{4})/(\d{1,2})/(\d{1,2})")
 # A date cell Excel wrote with its (midnight) time.
-_AT_MIDNIGHT = re.compile(r"(.+?)[ T]00:00(?::00(?:\.0+)?)?")
+_AT_MIDNIGHT = re.compile(r"(.+?)[ T]0?0:00(?::00(?:\.0+)?)?")
 # A date cell Excel wrote as its serial number (days since 1899-12-30).
 _EXCEL_SERIAL = re.compile(r"\d{1,6}(?:\.\d+)?")
 QUARANTINE_AREA = "roster"
@@ -308,7 +308,11 @@ def _parse_valid_from(value: str) -> date | None:
             f"{text!r} is an Excel date serial number, not a date: write YYYY-MM-DD "
             "(format the column as text)"
         )
-    ambiguous = "; a date with '/' is ambiguous" if "/" in text else ""
+    ambiguous = (
+        "; a date with '/' is ambiguous unless its year comes first"
+        if "/" in text and not _YEAR_FIRST_DATE.match(text)
+        else ""
+    )
     raise ValueError(
         f"{text!r} is not a date the roster reads: write YYYY-MM-DD (DD.MM.YYYY is read "
         f"too{ambiguous})"
@@ -419,13 +423,13 @@ def load_roster(path: Path) -> Roster:
 
 def _second_platform_cells(
     header: list[str], columns: dict[str, tuple[int, str]]
-) -> dict[int, tuple[int, str]]:
+) -> dict[int, int]:
     """The positions of header cells naming a platform that another column names already
-    (``X (Twitter)`` beside ``x``), each with the position of the column read and the
-    platform: ignored, which they may be only where that one has a handle too."""
+    (``X (Twitter)`` beside ``x``), each with the position of the column read: ignored,
+    which they may be only where that one has a handle too."""
     placed = {index for index, _ in columns.values()}
     return {
-        index: (columns[platform][0], platform)
+        index: columns[platform][0]
         for index, cell in enumerate(header)
         if index not in placed
         and cell.strip()
@@ -434,15 +438,16 @@ def _second_platform_cells(
     }
 
 
-def _is_handle(platform: str, cell: str) -> bool:
-    """Whether ``cell`` holds an account of ``platform`` as the roster reads one."""
-    if not clean_cell(cell):
-        return False
-    try:
-        normalize_handle(platform, clean_cell(cell))
-    except ValueError:
-        return False
-    return True
+# What a spreadsheet's cell says for "no account": no letter or digit in it (-, —, ?), or
+# one of these words.
+_NO_ACCOUNT = frozenset({"na", "n/a", "n.a.", "none", "null", "nil", "tbd", "tba", "keine", "k.a."})
+
+
+def _names_an_account(cell: str) -> bool:
+    """Whether ``cell`` names an account (a handle, valid or not, or a link), not that
+    there is none: a placeholder such as ``-`` or ``n/a`` does not."""
+    text = clean_cell(cell)
+    return any(c.isalnum() for c in text) and text.casefold() not in _NO_ACCOUNT
 
 
 def _names_required_columns(cells: list[str]) -> bool:
@@ -548,12 +553,12 @@ def _read_rows(
     roster: Roster,
     reader: ClosedQuoteReader,
     columns: dict[str, tuple[int, str]],
-    watched: dict[int, tuple[int, str]],
+    watched: dict[int, int],
 ) -> set[int]:
     """Read the rows into ``roster``; return which of the ``watched`` positions (ignored
-    columns) hold a handle of their platform in a row whose column read in their place
-    (the position they map to) is empty (a placeholder such as ``-`` or ``n/a`` is no
-    handle)."""
+    columns) name an account in a row whose column read in their place (the position they
+    map to) is empty (:func:`_names_an_account`: a placeholder such as ``-`` or ``n/a``
+    names none)."""
     file_name = roster.file
     filled: set[int] = set()
     account_columns = [platform for platform in ACCOUNT_COLUMNS if platform in columns]
@@ -575,9 +580,9 @@ def _read_rows(
         roster.rows_read += 1
         filled.update(
             ignored
-            for ignored, (read, platform) in watched.items()
+            for ignored, read in watched.items()
             if ignored < len(record)
-            and _is_handle(platform, record[ignored])
+            and _names_an_account(record[ignored])
             and not (read < len(record) and record[read].strip())
         )
         row_errors: list[RowIssue] = []

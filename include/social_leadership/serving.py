@@ -1436,6 +1436,19 @@ def _write_protect(path: Path) -> None:
 _WRITE_PERMISSIONS = stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH
 
 
+def _replace_write_protected(source: Path, target: Path) -> None:
+    """``os.replace`` onto a write-protected file: a file system that takes its permissions
+    for the DOS read-only attribute (SMB without Unix extensions, WSL's drives) refuses
+    that, and the file is given its owner's write permission back for the rename alone."""
+    try:
+        os.replace(source, target)
+    except PermissionError:
+        if not target.is_file():
+            raise
+        os.chmod(target, stat.S_IMODE(target.stat().st_mode) | stat.S_IWUSR)
+        os.replace(source, target)
+
+
 def _discard_stray_wal(settings: Settings) -> None:
     """Remove a session's write-ahead log from beside the single file: readers opening the
     file would apply its changes to whatever file has that name, the new publication too.
@@ -1531,6 +1544,12 @@ def _spare_held(target: Path, recorded: list[int] | None) -> tuple[_Previous | N
         return None, "this system cannot tell whether a reader holds it (no file lease)"
     if held_open:
         return None, "a reader still has it open"
+    try:
+        # Published write-protected (_write_protect): its owner may write it again, once
+        # it is known to be the spare alone (not the current file under another name).
+        os.chmod(target, stat.S_IMODE(target.stat().st_mode) | stat.S_IWUSR)
+    except OSError as error:
+        return None, f"it cannot be made writable again ({error})"
     con = duckdb.connect()
     try:
         _attach_file(con, target)
@@ -1567,8 +1586,6 @@ def _take_spare(
     else:
         try:
             os.replace(spare, target)
-            # Published write-protected (_write_protect): its owner may write it again.
-            os.chmod(target, stat.S_IMODE(target.stat().st_mode) | stat.S_IWUSR)
             held, reason = _spare_held(target, _read_stamp(settings).get("spare"))
         except OSError as error:
             held, reason = None, f"it cannot be moved or read ({error})"
@@ -2426,7 +2443,7 @@ def publish(
             written = _identity(staging_path)
             _write_protect(staging_path)
             _discard_stray_wal(settings)
-            os.replace(staging_path, settings.serving_path)
+            _replace_write_protected(staging_path, settings.serving_path)
             # A session that wrote to the file just replaced, between the two, wrote its log
             # under the file's name: the new file's readers would replay it.
             _discard_stray_wal(settings)

@@ -366,6 +366,7 @@ def _wait_for_roster_to_settle(path: Path, settle_seconds: int) -> None:
         f"roster {path} changed {max(age, 0):.0f} s ago, less than {SETTLE_SETTING}="
         f"{settle_seconds} s: it may still be being written"
     )
+    first = said
     for _ in range(ROSTER_SETTLE_WAITS):
         before = seen()
         wait = min(ROSTER_SETTLE_WAIT_SECONDS, max(1.0, settle_seconds - max(age, 0)))
@@ -374,8 +375,9 @@ def _wait_for_roster_to_settle(path: Path, settle_seconds: int) -> None:
         if seen() == before:
             return
         age = 0.0
+        said = f"roster {path} changed again while watched: it may still be being written"
     raise RosterFileError(
-        f"{said}, and it changed at each of {ROSTER_SETTLE_WAITS} watches; left to the "
+        f"{first}, and it changed at each of {ROSTER_SETTLE_WAITS} watches; left to the "
         "task's retry",
         may_pass_later=True,
     )

@@ -723,8 +723,13 @@ def test_a_second_column_of_a_platform_holding_handles_where_the_first_is_empty_
     # Left empty, or holding a placeholder that is no handle, it is ignored as before.
     path = excel_file(tmp_path, header, "ada,Ada,CEO,Acme,DE,Energy,false,,ada_x")
     assert [a.account_handle for a in load_roster(path).accounts] == ["ada_x"]
-    path = excel_file(tmp_path, header, "ada,Ada,CEO,Acme,DE,Energy,false,n/a,")
-    assert load_roster(path).accounts == []
+    for placeholder in ("n/a", "-", "TBD"):
+        path = excel_file(tmp_path, header, f"ada,Ada,CEO,Acme,DE,Energy,false,{placeholder},")
+        assert load_roster(path).accounts == []
+    # An account written as no handle is one all the same: refused, not lost unsaid.
+    path = excel_file(tmp_path, header, "ada,Ada,CEO,Acme,DE,Energy,false,@Ada Lovelace,")
+    with pytest.raises(RosterFileError, match="'X \\(Twitter\\)' holds handles where"):
+        load_roster(path)
 
 
 def test_an_unknown_header_cell_is_reported_as_a_warning_naming_file_and_column(
@@ -935,6 +940,7 @@ def test_is_synthetic_in_german(tmp_path: Path, written: str, synthetic: bool) -
         # The year first: no doubt which is the month (Japanese and Chinese locales).
         "2021/02/03",
         "2021/2/3 00:00",
+        "2021/2/3 0:00",  # Japanese Excel's date and time
     ],
 )
 def test_valid_from_as_excel_writes_it(tmp_path: Path, written: str) -> None:

@@ -1397,7 +1397,7 @@ def test_a_spare_written_after_it_was_replaced_is_not_updated_in_place(
     simulate_daily_build(settings)
     publish(settings, "run-2", synthetic=True)
     spare = spare_path(settings.serving_path)
-    with duckdb.connect(str(spare)) as session:
+    with duckdb.connect(str(writable(spare))) as session:
         _edit_first_day(session)
     simulate_daily_build(settings)
 
@@ -1464,3 +1464,30 @@ def test_a_write_right_after_the_swap_is_seen_by_the_next_publish(
     assert "it changed after its publish" in logged
     assert third.serving_file_rebuilt
     assert_served_equals_working(settings)
+
+
+def test_a_rename_refused_onto_the_write_protected_file_is_made_once_it_is_writable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file system that takes the permissions for the DOS read-only attribute (SMB
+    without Unix extensions) refuses a rename onto the published file: the swap failed
+    after the catalog had committed."""
+    from social_leadership import serving
+
+    current, staged = tmp_path / "serving.duckdb", tmp_path / "staged.duckdb"
+    current.write_bytes(b"old")
+    staged.write_bytes(b"new")
+    current.chmod(0o444)
+    replace = os.replace
+
+    def like_smb(source: os.PathLike, target: os.PathLike) -> None:
+        if not stat.S_IMODE(Path(target).stat().st_mode) & stat.S_IWUSR:
+            raise PermissionError(13, "Permission denied", str(target))
+        replace(source, target)
+
+    monkeypatch.setattr(serving.os, "replace", like_smb)
+
+    serving._replace_write_protected(staged, current)
+
+    assert current.read_bytes() == b"new"
+    assert not staged.exists()
