@@ -241,30 +241,17 @@ class Roster:
     # The platforms the file has a column for (empty or not).
     account_columns: tuple[str, ...] = ()
 
+    def rejected_executive_ids(self) -> list[str]:
+        """The ids of the executives of rejected rows: the file's versions and accounts of
+        them are missing or incomplete (a country mistyped, a version's day mistyped, the
+        row holding the accounts refused as a duplicate of a new version's)."""
+        return sorted({rejected.executive_id for rejected in self.rejected_rows} - {""})
+
     def skipped_executive_ids(self) -> list[str]:
         """The ids of rejected rows whose executive has no row loaded: executives missing
         from ``raw.roster_*`` because of this file's errors."""
         loaded = {executive.executive_id for executive in self.executives}
-        return sorted(
-            {
-                rejected.executive_id
-                for rejected in self.rejected_rows
-                if rejected.executive_id and rejected.executive_id not in loaded
-            }
-        )
-
-    def partly_rejected_executive_ids(self) -> list[str]:
-        """The ids of rejected rows whose executive has other rows loaded: the file's
-        versions and accounts of them are incomplete (a version's day mistyped, the row
-        holding the accounts refused as a duplicate of a new version's)."""
-        loaded = {executive.executive_id for executive in self.executives}
-        return sorted(
-            {
-                rejected.executive_id
-                for rejected in self.rejected_rows
-                if rejected.executive_id and rejected.executive_id in loaded
-            }
-        )
+        return [id_ for id_ in self.rejected_executive_ids() if id_ not in loaded]
 
 
 def normalize_handle(platform: str, value: str) -> str:
@@ -805,7 +792,7 @@ def write_roster(
 
     The roster is a full snapshot, so a replace (not an append) keeps the raw tables equal
     to the file, but for the executives stored before of whom the file has a row rejected
-    (:meth:`Roster.skipped_executive_ids`, :meth:`Roster.partly_rejected_executive_ids`):
+    (:meth:`Roster.rejected_executive_ids`):
     they keep their stored rows, versions and accounts, and the file's other rows of them
     are not loaded; returned as (executive, platform, handle) of each account kept (an
     executive without one: its platform and handle empty); history of changes is dbt's
@@ -817,11 +804,7 @@ def write_roster(
     # Not into another roster (the demo's left for one's own), which a stored executive of
     # the same id is no version of.
     another = another_roster(stored_roster_file(con), roster_file)
-    skipped = (
-        []
-        if another
-        else sorted({*roster.skipped_executive_ids(), *roster.partly_rejected_executive_ids()})
-    )
+    skipped = [] if another else roster.rejected_executive_ids()
     with transaction(con):
         # An executive stored before whose every row in this file is rejected (a country
         # mistyped) keeps the rows stored: left out, their published history went from the

@@ -1445,8 +1445,13 @@ def _replace_write_protected(source: Path, target: Path) -> None:
     except PermissionError:
         if not target.is_file():
             raise
-        os.chmod(target, stat.S_IMODE(target.stat().st_mode) | stat.S_IWUSR)
+        _give_owner_write(target)
         os.replace(source, target)
+
+
+def _give_owner_write(path: Path) -> None:
+    """Give a write-protected file (:func:`_write_protect`) its owner's write permission."""
+    os.chmod(path, stat.S_IMODE(path.stat().st_mode) | stat.S_IWUSR)
 
 
 def _discard_stray_wal(settings: Settings) -> None:
@@ -1547,7 +1552,7 @@ def _spare_held(target: Path, recorded: list[int] | None) -> tuple[_Previous | N
     try:
         # Published write-protected (_write_protect): its owner may write it again, once
         # it is known to be the spare alone (not the current file under another name).
-        os.chmod(target, stat.S_IMODE(target.stat().st_mode) | stat.S_IWUSR)
+        _give_owner_write(target)
     except OSError as error:
         return None, f"it cannot be made writable again ({error})"
     con = duckdb.connect()

@@ -26,10 +26,12 @@ from social_leadership.task_payloads import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     import duckdb
 
     from social_leadership.platform_metrics import ExtractOutcome, LoadOutcome
-    from social_leadership.roster import Roster
+    from social_leadership.roster import Account, Roster
     from social_leadership.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -237,10 +239,8 @@ def load_roster_task(context: dict[str, Any] | None = None) -> dict[str, Any]:
         if quarantine
         else "",
     )
-    handles: dict[str, list[str]] = {}
-    for account in roster.accounts:
-        if account.executive_id not in set(kept_ids):
-            handles.setdefault(account.platform, []).append(account.account_handle)
+    held = set(kept_ids)
+    handles = _handles_by_platform(a for a in roster.accounts if a.executive_id not in held)
     # The executives kept as stored are still asked for, by their stored accounts.
     for _, platform, handle in kept:
         if platform:
@@ -282,10 +282,10 @@ def _hand_on_stored_roster(
     try:
         if con is None:
             with connect(settings.warehouse_path, settings=settings) as stored:
-                handles = _stored_roster_handles(stored)
+                handles = _handles_by_platform(_loaded_roster(stored).accounts)
                 stored_file = stored_roster_file(stored)
         else:
-            handles = _stored_roster_handles(con)
+            handles = _handles_by_platform(_loaded_roster(con).accounts)
             stored_file = stored_roster_file(con)
     except Exception as exc:  # a warehouse held or out of reach: the refusal is still said
         log.warning("the roster stored before cannot be read, nothing is extracted: %s", exc)
@@ -318,16 +318,11 @@ def _hand_on_stored_roster(
     ti.xcom_push(BaseXCom.XCOM_RETURN_KEY, summary.to_xcom())
 
 
-def _stored_roster_handles(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
-    """The handles per platform in ``raw.roster_accounts``: the roster the last good load
-    stored."""
+def _handles_by_platform(accounts: Iterable[Account]) -> dict[str, list[str]]:
+    """The handles of ``accounts`` per platform, as the extract tasks fetch them."""
     handles: dict[str, list[str]] = {}
-    rows = con.execute(
-        "select platform, account_handle from raw.roster_accounts "
-        "where platform is not null order by executive_id, platform, account_handle"
-    ).fetchall()
-    for platform, handle in rows:
-        handles.setdefault(platform, []).append(handle)
+    for account in accounts:
+        handles.setdefault(account.platform, []).append(account.account_handle)
     return handles
 
 

@@ -98,11 +98,9 @@ class XConnector(base.Connector):
         document = base.json_document(response.body)
         if not isinstance(document, dict):
             return None
-        data = document.get("data")
-        users = [data] if isinstance(data, dict) else data if isinstance(data, list) else []
         answered = {
             name.casefold()
-            for user in users
+            for user in _users(document)
             if isinstance(user, dict) and isinstance(name := user.get("username"), str)
         }
         answered.update(name.casefold() for e in _errors(document) if (name := _named_user(e)))
@@ -120,9 +118,7 @@ class XConnector(base.Connector):
         reply = base.read_reply(response)
         if isinstance(reply, list):
             return reply
-        data = reply.get("data")
-        # One user's route sends the user itself: read as a list of one, wherever it comes.
-        users = [data] if isinstance(data, dict) else data if isinstance(data, list) else []
+        users = _users(reply)
         users_by_name = base.keyed(
             (
                 (name.casefold() if isinstance(name := user.get("username"), str) else None, user)
@@ -179,6 +175,13 @@ class XConnector(base.Connector):
                 )
             )
         return observations
+
+
+def _users(document: dict[str, Any]) -> list[Any]:
+    """The users of a reply's ``data``: one user's route sends the user itself, read as a
+    list of one."""
+    data = document.get("data")
+    return [data] if isinstance(data, dict) else data if isinstance(data, list) else []
 
 
 def _errors(document: dict[str, Any]) -> list[dict[str, Any]]:
